@@ -1,0 +1,152 @@
+use std::fmt;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use zeroize::Zeroizing;
+
+/// Length of a symmetric key in bytes.
+pub const KEY_LEN: usize = 32;
+/// Length of the random nonce that prefixes every sealed value.
+pub const NONCE_LEN: usize = 24;
+/// Length of the Poly1305 tag that ends every sealed value.
+pub const TAG_LEN: usize = 16;
+
+/// Why sealed bytes could not be opened.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AeadError {
+    /// The bytes are shorter than a nonce and a tag: they were never sealed by us.
+    #[error("sealed data is truncated")]
+    Truncated,
+    /// Authentication failed: wrong key, wrong associated data, or altered bytes.
+    #[error("sealed data failed authentication (wrong key or tampered data)")]
+    Authentication,
+}
+
+/// A 256-bit XChaCha20-Poly1305 key: zeroized on drop, `<redacted>` in Debug.
+///
+/// Sealed values are laid out as `nonce (24) || ciphertext || tag (16)`, with
+/// a fresh random nonce for every call, so one key can seal many values.
+pub struct SymmetricKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl SymmetricKey {
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        crate::random_bytes(key.as_mut());
+        Self(key)
+    }
+
+    /// Wrap existing key bytes.
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// Borrow the raw key bytes (to wrap them under another key).
+    pub fn expose_secret(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(self.0.as_ref().into())
+    }
+
+    /// Encrypt and authenticate `plaintext`, binding it to `associated_data`.
+    pub fn seal(&self, plaintext: &[u8], associated_data: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        crate::random_bytes(&mut nonce);
+        let ciphertext = self
+            .cipher()
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: associated_data,
+                },
+            )
+            // Encryption only fails for inputs beyond 256 GiB, which no
+            // caller can hold in memory.
+            .unwrap_or_default();
+        let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&ciphertext);
+        sealed
+    }
+
+    /// Verify and decrypt bytes made by [`SymmetricKey::seal`] with the same
+    /// associated data. The plaintext is returned in a zeroizing buffer.
+    pub fn open(
+        &self,
+        sealed: &[u8],
+        associated_data: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, AeadError> {
+        if sealed.len() < NONCE_LEN + TAG_LEN {
+            return Err(AeadError::Truncated);
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        self.cipher()
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: associated_data,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| AeadError::Authentication)
+    }
+}
+
+impl fmt::Debug for SymmetricKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SymmetricKey(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_value_opens_with_same_key_and_associated_data() {
+        let key = SymmetricKey::generate();
+        let sealed = key.seal(b"hello", b"table\0key");
+        assert_eq!(key.open(&sealed, b"table\0key").unwrap().as_slice(), b"hello");
+    }
+
+    #[test]
+    fn different_associated_data_fails() {
+        let key = SymmetricKey::generate();
+        let sealed = key.seal(b"hello", b"a");
+        assert_eq!(key.open(&sealed, b"b"), Err(AeadError::Authentication));
+    }
+
+    #[test]
+    fn flipped_byte_fails_and_truncation_is_reported() {
+        let key = SymmetricKey::generate();
+        let mut sealed = key.seal(b"hello", b"");
+        sealed[NONCE_LEN + 1] ^= 1;
+        assert_eq!(key.open(&sealed, b""), Err(AeadError::Authentication));
+        assert_eq!(key.open(&sealed[..10], b""), Err(AeadError::Truncated));
+    }
+
+    #[test]
+    fn wrong_key_fails() {
+        let sealed = SymmetricKey::generate().seal(b"hello", b"");
+        assert_eq!(
+            SymmetricKey::generate().open(&sealed, b""),
+            Err(AeadError::Authentication)
+        );
+    }
+
+    #[test]
+    fn each_seal_uses_a_fresh_nonce() {
+        let key = SymmetricKey::generate();
+        assert_ne!(key.seal(b"same", b""), key.seal(b"same", b""));
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let key = SymmetricKey::from_bytes([7u8; 32]);
+        assert_eq!(format!("{key:?}"), "SymmetricKey(<redacted>)");
+    }
+}
