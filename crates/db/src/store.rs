@@ -1,0 +1,153 @@
+use std::path::{Path, PathBuf};
+
+use polykey_keys::{RootKeypair, SealedKey, SymmetricKey};
+use redb::{ReadableDatabase, TableDefinition};
+
+/// Plaintext bookkeeping: the format marker, the wrapped DB key and a key
+/// check value. None of it is secret.
+pub(crate) const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("polykey_meta");
+const FORMAT: &[u8] = b"polykey-db/1";
+const KEY_CONTEXT: &[u8] = b"polykey-db/db-key/v1";
+const KEY_CHECK: &[u8] = b"polykey-db key check";
+
+/// Why the store could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// There is no database file at the path.
+    #[error("no database at {0}")]
+    NotFound(PathBuf),
+    /// A database already exists where a new one was to be created.
+    #[error("a database already exists at {0}")]
+    AlreadyExists(PathBuf),
+    /// Another process has the file open.
+    #[error("the database is already in use by another process")]
+    InUse,
+    /// The file is not a Polykey database (or is damaged beyond recognition).
+    #[error("the file is not a Polykey database")]
+    NotOurs,
+    /// The database belongs to another root key.
+    #[error("the database was sealed for a different key")]
+    WrongKey,
+    /// A stored record failed authentication: it was altered or moved.
+    #[error("a stored record in table '{table}' has been tampered with")]
+    Tampered {
+        /// The table the record was read from.
+        table: String,
+    },
+    /// A record authenticated but did not decode; written by a newer version.
+    #[error("a stored record in table '{table}' has an unknown format")]
+    Format {
+        /// The table the record was read from.
+        table: String,
+    },
+    /// The storage engine failed (disk full, IO error).
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl DbError {
+    pub(crate) fn storage(error: impl std::fmt::Display) -> Self {
+        Self::Storage(error.to_string())
+    }
+}
+
+/// An open, unlocked store.
+pub struct Db {
+    pub(crate) redb: redb::Database,
+    pub(crate) key: SymmetricKey,
+    pub(crate) index_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Db(<redacted>)")
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.index_key.zeroize();
+    }
+}
+
+fn map_open_error(error: redb::DatabaseError) -> DbError {
+    match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => DbError::InUse,
+        // redb reports a foreign file (bad magic number) as InvalidData.
+        redb::DatabaseError::Storage(redb::StorageError::Io(e))
+            if e.kind() != std::io::ErrorKind::InvalidData =>
+        {
+            DbError::Storage(e.to_string())
+        }
+        // Anything else at open time (bad magic, bad header, wrong version)
+        // means the file is not a redb file we can read.
+        _ => DbError::NotOurs,
+    }
+}
+
+impl Db {
+    /// Create a new store at `path`, sealed to `root`. Refuses to overwrite.
+    pub fn create(path: &Path, root: &RootKeypair) -> Result<Self, DbError> {
+        if path.exists() {
+            return Err(DbError::AlreadyExists(path.to_owned()));
+        }
+        let redb = redb::Database::create(path).map_err(map_open_error)?;
+        let key = SymmetricKey::generate();
+        let wrapped = SealedKey::seal(&key, &root.node_id(), KEY_CONTEXT)
+            .map_err(|_| DbError::WrongKey)?;
+        let wrapped = serde_json::to_vec(&wrapped).map_err(DbError::storage)?;
+        let check = key.seal(KEY_CHECK, b"polykey_meta\0key_check");
+        let txn = redb.begin_write().map_err(DbError::storage)?;
+        {
+            let mut meta = txn.open_table(META).map_err(DbError::storage)?;
+            meta.insert("format", FORMAT).map_err(DbError::storage)?;
+            meta.insert("db_key", wrapped.as_slice()).map_err(DbError::storage)?;
+            meta.insert("key_check", check.as_slice()).map_err(DbError::storage)?;
+        }
+        txn.commit().map_err(DbError::storage)?;
+        Ok(Self::from_parts(redb, key))
+    }
+
+    /// Open the store at `path` with `root`.
+    pub fn open(path: &Path, root: &RootKeypair) -> Result<Self, DbError> {
+        if !path.exists() {
+            return Err(DbError::NotFound(path.to_owned()));
+        }
+        let redb = redb::Database::open(path).map_err(map_open_error)?;
+        let txn = redb.begin_read().map_err(DbError::storage)?;
+        let meta = match txn.open_table(META) {
+            Ok(meta) => meta,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Err(DbError::NotOurs),
+            Err(e) => return Err(DbError::storage(e)),
+        };
+        let read = |name: &str| -> Result<Vec<u8>, DbError> {
+            meta.get(name)
+                .map_err(DbError::storage)?
+                .map(|v| v.value().to_vec())
+                .ok_or(DbError::NotOurs)
+        };
+        if read("format")? != FORMAT {
+            return Err(DbError::NotOurs);
+        }
+        let wrapped: SealedKey =
+            serde_json::from_slice(&read("db_key")?).map_err(|_| DbError::NotOurs)?;
+        let key = wrapped.open(root, KEY_CONTEXT).map_err(|_| DbError::WrongKey)?;
+        key.open(&read("key_check")?, b"polykey_meta\0key_check")
+            .map_err(|_| DbError::Tampered {
+                table: "polykey_meta".into(),
+            })?;
+        drop(meta);
+        drop(txn);
+        Ok(Self::from_parts(redb, key))
+    }
+
+    fn from_parts(redb: redb::Database, key: SymmetricKey) -> Self {
+        let index_key = blake3::derive_key("polykey-db record keys v1", key.expose_secret());
+        Self {
+            redb,
+            key,
+            index_key,
+        }
+    }
+}

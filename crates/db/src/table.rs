@@ -1,0 +1,267 @@
+use std::marker::PhantomData;
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::store::{Db, DbError};
+
+/// Length of a record key in bytes.
+pub const RECORD_KEY_LEN: usize = 32;
+
+/// The key of one record: a random id or a keyed hash, never a plaintext name.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct RecordKey([u8; RECORD_KEY_LEN]);
+
+impl RecordKey {
+    /// A fresh random record id.
+    pub fn random() -> Self {
+        let mut bytes = [0u8; RECORD_KEY_LEN];
+        polykey_keys::random_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// The raw key bytes.
+    pub fn as_bytes(&self) -> &[u8; RECORD_KEY_LEN] {
+        &self.0
+    }
+}
+
+/// A table of values of type `V`, stored as sealed JSON.
+pub struct Table<V> {
+    name: &'static str,
+    _value: PhantomData<fn() -> V>,
+}
+
+impl<V> Table<V> {
+    /// Define a table. The name is stored in the file in plaintext, so it
+    /// must describe the schema, never user data.
+    pub const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            _value: PhantomData,
+        }
+    }
+}
+
+/// A table of opaque byte values (already-encoded objects), stored sealed.
+pub struct RawTable {
+    name: &'static str,
+}
+
+impl RawTable {
+    /// Define a raw table. The name is stored in plaintext, like [`Table::new`].
+    pub const fn new(name: &'static str) -> Self {
+        Self { name }
+    }
+}
+
+fn definition(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
+    TableDefinition::new(name)
+}
+
+fn associated_data(table: &str, key: &RecordKey) -> Vec<u8> {
+    [b"polykey-db/v1\0", table.as_bytes(), b"\0", key.as_bytes()].concat()
+}
+
+impl Db {
+    /// The record key for `name` in `table`: a keyed BLAKE3 hash, so equal
+    /// names find the same record but the file reveals nothing of the name.
+    pub fn record_key(&self, table: &str, name: &[u8]) -> RecordKey {
+        let mut hasher = blake3::Hasher::new_keyed(&self.index_key);
+        hasher.update(&(table.len() as u64).to_le_bytes());
+        hasher.update(table.as_bytes());
+        hasher.update(name);
+        RecordKey(*hasher.finalize().as_bytes())
+    }
+
+    /// Begin a read transaction: a consistent snapshot.
+    pub fn read(&self) -> Result<ReadTxn<'_>, DbError> {
+        Ok(ReadTxn {
+            db: self,
+            txn: self.redb.begin_read().map_err(DbError::storage)?,
+        })
+    }
+
+    /// Begin a write transaction. Nothing is visible until [`WriteTxn::commit`];
+    /// dropping it uncommitted discards every change.
+    pub fn write(&self) -> Result<WriteTxn<'_>, DbError> {
+        Ok(WriteTxn {
+            db: self,
+            txn: self.redb.begin_write().map_err(DbError::storage)?,
+        })
+    }
+
+    fn open_sealed(
+        &self,
+        table: &str,
+        key: &RecordKey,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, DbError> {
+        self.key
+            .open(sealed, &associated_data(table, key))
+            .map_err(|_| DbError::Tampered {
+                table: table.to_owned(),
+            })
+    }
+
+    fn decode<V: DeserializeOwned>(table: &str, plain: &[u8]) -> Result<V, DbError> {
+        serde_json::from_slice(plain).map_err(|_| DbError::Format {
+            table: table.to_owned(),
+        })
+    }
+}
+
+/// A read-only snapshot of the store.
+pub struct ReadTxn<'db> {
+    db: &'db Db,
+    txn: redb::ReadTransaction,
+}
+
+impl ReadTxn<'_> {
+    fn sealed(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
+        let table = match self.txn.open_table(definition(table)) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(DbError::storage(e)),
+        };
+        Ok(table
+            .get(key.as_bytes().as_slice())
+            .map_err(DbError::storage)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// Read and open one record.
+    pub fn get<V: DeserializeOwned>(
+        &self,
+        table: &Table<V>,
+        key: &RecordKey,
+    ) -> Result<Option<V>, DbError> {
+        match self.sealed(table.name, key)? {
+            None => Ok(None),
+            Some(sealed) => {
+                let plain = self.db.open_sealed(table.name, key, &sealed)?;
+                Db::decode(table.name, &plain).map(Some)
+            }
+        }
+    }
+
+    /// Read and open one raw record.
+    pub fn get_raw(
+        &self,
+        table: &RawTable,
+        key: &RecordKey,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
+        self.sealed(table.name, key)?
+            .map(|sealed| self.db.open_sealed(table.name, key, &sealed))
+            .transpose()
+    }
+
+    /// Every record of a table, opened, in record-key order.
+    pub fn entries<V: DeserializeOwned>(
+        &self,
+        table: &Table<V>,
+    ) -> Result<Vec<(RecordKey, V)>, DbError> {
+        let redb_table = match self.txn.open_table(definition(table.name)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(DbError::storage(e)),
+        };
+        let mut out = Vec::new();
+        for row in redb_table.iter().map_err(DbError::storage)? {
+            let (k, v) = row.map_err(DbError::storage)?;
+            let key = RecordKey(k.value().try_into().map_err(|_| DbError::Tampered {
+                table: table.name.to_owned(),
+            })?);
+            let plain = self.db.open_sealed(table.name, &key, v.value())?;
+            out.push((key, Db::decode(table.name, &plain)?));
+        }
+        Ok(out)
+    }
+}
+
+/// A write transaction: all its changes land together or not at all.
+pub struct WriteTxn<'db> {
+    db: &'db Db,
+    txn: redb::WriteTransaction,
+}
+
+impl WriteTxn<'_> {
+    fn put_sealed(&mut self, table: &str, key: &RecordKey, plain: &[u8]) -> Result<(), DbError> {
+        let sealed = self.db.key.seal(plain, &associated_data(table, key));
+        let mut t = self.txn.open_table(definition(table)).map_err(DbError::storage)?;
+        t.insert(key.as_bytes().as_slice(), sealed.as_slice())
+            .map_err(DbError::storage)?;
+        Ok(())
+    }
+
+    fn sealed(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
+        let t = self.txn.open_table(definition(table)).map_err(DbError::storage)?;
+        let value = t
+            .get(key.as_bytes().as_slice())
+            .map_err(DbError::storage)?
+            .map(|v| v.value().to_vec());
+        Ok(value)
+    }
+
+    /// Seal and store `value` under `key`, replacing any previous value.
+    pub fn put<V: Serialize>(
+        &mut self,
+        table: &Table<V>,
+        key: &RecordKey,
+        value: &V,
+    ) -> Result<(), DbError> {
+        let plain = Zeroizing::new(serde_json::to_vec(value).map_err(DbError::storage)?);
+        self.put_sealed(table.name, key, &plain)
+    }
+
+    /// Seal and store raw bytes under `key`.
+    pub fn put_raw(&mut self, table: &RawTable, key: &RecordKey, bytes: &[u8]) -> Result<(), DbError> {
+        self.put_sealed(table.name, key, bytes)
+    }
+
+    /// Read one record as this transaction sees it.
+    pub fn get<V: DeserializeOwned>(
+        &self,
+        table: &Table<V>,
+        key: &RecordKey,
+    ) -> Result<Option<V>, DbError> {
+        match self.sealed(table.name, key)? {
+            None => Ok(None),
+            Some(sealed) => {
+                let plain = self.db.open_sealed(table.name, key, &sealed)?;
+                Db::decode(table.name, &plain).map(Some)
+            }
+        }
+    }
+
+    /// Read one raw record as this transaction sees it.
+    pub fn get_raw(
+        &self,
+        table: &RawTable,
+        key: &RecordKey,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
+        self.sealed(table.name, key)?
+            .map(|sealed| self.db.open_sealed(table.name, key, &sealed))
+            .transpose()
+    }
+
+    /// Remove a record; returns whether it existed.
+    pub fn delete<V>(&mut self, table: &Table<V>, key: &RecordKey) -> Result<bool, DbError> {
+        let mut t = self
+            .txn
+            .open_table(definition(table.name))
+            .map_err(DbError::storage)?;
+        let removed = t
+            .remove(key.as_bytes().as_slice())
+            .map_err(DbError::storage)?
+            .is_some();
+        Ok(removed)
+    }
+
+    /// Make every change of this transaction durable.
+    pub fn commit(self) -> Result<(), DbError> {
+        self.txn.commit().map_err(DbError::storage)
+    }
+}
