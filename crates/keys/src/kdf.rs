@@ -58,11 +58,6 @@ impl KdfParams {
         }
     }
 
-    /// The same cost with a fresh salt, for re-wrapping under a new password.
-    pub fn with_fresh_salt(&self) -> Self {
-        Self::with_cost(self.memory_kib, self.iterations, self.parallelism)
-    }
-
     /// Derive the key-encryption key for `password`.
     pub fn derive(&self, password: &Password) -> Result<SymmetricKey, KdfError> {
         if self.algorithm != "argon2id" {

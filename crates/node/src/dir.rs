@@ -1,0 +1,112 @@
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use polykey_keys::WrappedRootKey;
+
+use crate::error::NodeError;
+
+/// Environment variable that overrides the node directory (as in Polykey-CLI).
+pub const NODE_PATH_ENV: &str = "PK_NODE_PATH";
+
+const LOCK_FILE: &str = "node.lock";
+const ROOT_KEY_FILE: &str = "root_key.json";
+const DB_FILE: &str = "db.redb";
+
+/// The node directory: `$PK_NODE_PATH`, else the platform's data directory
+/// (`$XDG_DATA_HOME/polykey` on Linux, `~/Library/Application Support/polykey`
+/// on macOS, `%APPDATA%\polykey` on Windows).
+pub fn default_node_path() -> PathBuf {
+    if let Some(path) = std::env::var_os(NODE_PATH_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("polykey")
+}
+
+/// An exclusively held node directory.
+///
+/// Layout (see ARCHITECTURE.md):
+/// - `node.lock`: empty; an OS file lock on it marks the directory in use.
+/// - `root_key.json`: the public NodeId, Argon2id parameters and the sealed
+///   root key. Written last on create, so its presence means "a node lives here".
+/// - `db.redb`: the encrypted store; every value sealed under the DB key.
+#[derive(Debug)]
+pub struct NodeDir {
+    path: PathBuf,
+    // Held for the lifetime of the value: dropping it releases the lock.
+    _lock: File,
+}
+
+impl NodeDir {
+    /// Take the directory for this process, creating it if needed.
+    pub fn acquire(path: &Path) -> Result<Self, NodeError> {
+        std::fs::create_dir_all(path).map_err(|e| NodeError::io("create the node directory", e))?;
+        restrict_permissions(path);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.join(LOCK_FILE))
+            .map_err(|e| NodeError::io("open the node lock", e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(NodeError::InUse),
+            Err(TryLockError::Error(e)) => return Err(NodeError::io("lock the node directory", e)),
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Path of the encrypted store.
+    pub fn db_path(&self) -> PathBuf {
+        self.path.join(DB_FILE)
+    }
+
+    /// Read the wrapped root key, if a node has been created here.
+    pub fn read_root_key(&self) -> Result<Option<WrappedRootKey>, NodeError> {
+        let path = self.path.join(ROOT_KEY_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(NodeError::io("read the key file", e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|_| NodeError::KeyFileCorrupt)
+    }
+
+    /// Replace the wrapped root key atomically: write a temporary file, sync
+    /// it, rename it over the old one and sync the directory, so a crash
+    /// leaves either the old key file or the new one, never a torn one.
+    pub fn write_root_key(&self, wrapped: &WrappedRootKey) -> Result<(), NodeError> {
+        let tmp = self.path.join(format!("{ROOT_KEY_FILE}.tmp"));
+        let bytes = serde_json::to_vec_pretty(wrapped).map_err(|e| NodeError::io("encode the key file", e.into()))?;
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, self.path.join(ROOT_KEY_FILE))?;
+            File::open(&self.path)?.sync_all()
+        };
+        write().map_err(|e| NodeError::io("write the key file", e))
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    // Best effort: a directory we cannot chmod (not ours) still works.
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) {}

@@ -1,0 +1,97 @@
+use polykey_db::DbError;
+use polykey_keys::{RecoveryCodeError, UnwrapError};
+
+use crate::api::ErrorCode;
+
+/// Why a node operation failed. Messages are written for the user and never
+/// contain a secret; [`NodeError::code`] is what front ends branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Create was called where a node already lives.
+    #[error("a node already exists here; unlock it or recover it with its recovery code")]
+    AlreadyExists,
+    /// An operation needs a node and there is none yet.
+    #[error("there is no node here yet; create one or recover one from a recovery code")]
+    NotInitialised,
+    /// Another process holds the node directory.
+    #[error("this node is already in use by another Polykey process")]
+    InUse,
+    /// The password does not unlock the node.
+    #[error("wrong password")]
+    WrongPassword,
+    /// A new password is too short.
+    #[error("the password must be at least {min} characters long")]
+    PasswordTooShort {
+        /// The minimum length in characters.
+        min: usize,
+    },
+    /// The operation needs an unlocked node.
+    #[error("the node is locked")]
+    Locked,
+    /// Unlock or recover was called on an unlocked node.
+    #[error("the node is already unlocked")]
+    AlreadyUnlocked,
+    /// The recovery code is malformed.
+    #[error("invalid recovery code: {0}")]
+    InvalidRecoveryCode(#[from] RecoveryCodeError),
+    /// The recovery code is valid but belongs to another node.
+    #[error("this recovery code belongs to a different node")]
+    RecoveryCodeMismatch,
+    /// The key file is unreadable or damaged.
+    #[error("the node's key file is damaged; recover the node with its recovery code")]
+    KeyFileCorrupt,
+    /// The encrypted store refused.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The operating system refused a file operation.
+    #[error("could not {action}: {source}")]
+    Io {
+        /// What the node was doing.
+        action: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A background task failed (a bug, reported rather than a panic).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl NodeError {
+    pub(crate) fn io(action: &'static str, source: std::io::Error) -> Self {
+        Self::Io { action, source }
+    }
+
+    /// The stable code that crosses IPC.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::AlreadyExists => ErrorCode::AlreadyExists,
+            Self::NotInitialised => ErrorCode::NotInitialised,
+            Self::InUse => ErrorCode::InUse,
+            Self::WrongPassword => ErrorCode::WrongPassword,
+            Self::PasswordTooShort { .. } => ErrorCode::PasswordTooShort,
+            Self::Locked => ErrorCode::Locked,
+            Self::AlreadyUnlocked => ErrorCode::AlreadyUnlocked,
+            Self::InvalidRecoveryCode(_) => ErrorCode::InvalidRecoveryCode,
+            Self::RecoveryCodeMismatch => ErrorCode::RecoveryCodeMismatch,
+            Self::KeyFileCorrupt => ErrorCode::KeyFileCorrupt,
+            Self::Db(DbError::InUse) => ErrorCode::InUse,
+            Self::Db(DbError::Tampered { .. }) => ErrorCode::Tampered,
+            Self::Db(DbError::WrongKey) => ErrorCode::WrongKey,
+            Self::Db(DbError::NotOurs | DbError::NotFound(_) | DbError::Format { .. }) => {
+                ErrorCode::DataCorrupt
+            }
+            Self::Db(DbError::AlreadyExists(_)) => ErrorCode::AlreadyExists,
+            Self::Db(DbError::Storage(_)) | Self::Io { .. } => ErrorCode::Io,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<UnwrapError> for NodeError {
+    fn from(error: UnwrapError) -> Self {
+        match error {
+            UnwrapError::WrongPassword => Self::WrongPassword,
+            UnwrapError::Kdf(_) | UnwrapError::Corrupt => Self::KeyFileCorrupt,
+        }
+    }
+}

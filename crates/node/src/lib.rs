@@ -1,0 +1,26 @@
+//! The Polykey node: one object that owns a node directory and offers every
+//! operation a front end needs.
+//!
+//! [`Node`] ties together the root key ([`polykey_keys`]) and the encrypted
+//! store ([`polykey_db`]); the desktop app and the CLI call only this crate.
+//! Its methods are async and run key derivation and storage on Tokio's
+//! blocking pool. The serializable transport types for IPC live in [`api`].
+//!
+//! It does not draw windows, parse command lines or talk to the OS keyring;
+//! those belong to the front ends.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+/// Transport types that cross IPC: status, created node, error codes.
+pub mod api;
+/// The node directory: its files, its lock, atomic writes.
+pub mod dir;
+/// Errors of node operations, each with a stable code.
+pub mod error;
+/// The node itself: create, unlock, lock, recover, change password.
+mod node;
+
+pub use dir::{default_node_path, NodeDir, NODE_PATH_ENV};
+pub use error::NodeError;
+pub use node::{Created, KdfProfile, Node, NodeOptions, NodeState, Status, MIN_PASSWORD_LEN};
+pub use polykey_keys::{NodeId, Password, RecoveryCode};

@@ -1,0 +1,374 @@
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use polykey_db::{Db, RecordKey, Table};
+use polykey_keys::{KdfParams, NodeId, Password, RecoveryCode, RootKeypair, WrappedRootKey};
+
+use crate::api::{CreatedDto, NodeStateDto, StatusDto};
+use crate::dir::NodeDir;
+use crate::error::NodeError;
+
+/// The shortest password a node accepts (NIST SP 800-63B's floor).
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// Which Argon2id cost new key files get.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KdfProfile {
+    /// 64 MiB, 3 passes: for every real node.
+    #[default]
+    Default,
+    /// Cheap parameters for tests only; offers no protection against guessing.
+    FastForTests,
+}
+
+impl KdfProfile {
+    fn params(self) -> KdfParams {
+        match self {
+            Self::Default => KdfParams::default_profile(),
+            Self::FastForTests => KdfParams::fast_for_tests(),
+        }
+    }
+}
+
+/// How to open a node.
+#[derive(Clone, Debug, Default)]
+pub struct NodeOptions {
+    /// Argon2id cost for key files this node writes.
+    pub kdf: KdfProfile,
+}
+
+/// Whether a node exists and whether it is unlocked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    /// No node yet.
+    Uninitialised,
+    /// A node exists and is locked.
+    Locked,
+    /// The node is unlocked.
+    Unlocked,
+}
+
+/// A node's status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// Uninitialised, locked or unlocked.
+    pub state: NodeState,
+    /// The NodeId, known even while locked.
+    pub node_id: Option<NodeId>,
+}
+
+impl From<Status> for StatusDto {
+    fn from(status: Status) -> Self {
+        Self {
+            state: match status.state {
+                NodeState::Uninitialised => NodeStateDto::Uninitialised,
+                NodeState::Locked => NodeStateDto::Locked,
+                NodeState::Unlocked => NodeStateDto::Unlocked,
+            },
+            node_id: status.node_id.map(|id| id.to_string()),
+        }
+    }
+}
+
+/// A freshly created node: its id and the recovery code, returned this once.
+#[derive(Debug)]
+pub struct Created {
+    /// The new node's id.
+    pub node_id: NodeId,
+    /// The recovery code. Show it to the user; it is never stored.
+    pub recovery_code: RecoveryCode,
+}
+
+impl From<Created> for CreatedDto {
+    fn from(created: Created) -> Self {
+        Self {
+            node_id: created.node_id.to_string(),
+            recovery_code: created.recovery_code.expose_secret().to_string(),
+        }
+    }
+}
+
+/// Per-node settings kept in the encrypted store.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Settings {
+    device_name: Option<String>,
+}
+
+const SETTINGS: Table<Settings> = Table::new("node_settings");
+
+/// What an unlocked node holds in memory.
+struct Session {
+    keys: RootKeypair,
+    db: Db,
+}
+
+enum State {
+    Uninitialised,
+    Locked(WrappedRootKey),
+    Unlocked(WrappedRootKey, Session),
+}
+
+struct Inner {
+    dir: NodeDir,
+    options: NodeOptions,
+    state: Mutex<State>,
+}
+
+/// A node: the one handle front ends hold. Cheap to clone; every clone
+/// shares the same directory, lock and state.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node({})", self.inner.dir.path().display())
+    }
+}
+
+fn check_new_password(password: &Password) -> Result<(), NodeError> {
+    if password.expose_secret().chars().count() < MIN_PASSWORD_LEN {
+        return Err(NodeError::PasswordTooShort {
+            min: MIN_PASSWORD_LEN,
+        });
+    }
+    Ok(())
+}
+
+impl Node {
+    /// Open the node directory at `path` (created if missing), taking its
+    /// lock. Fails with [`NodeError::InUse`] if another process holds it.
+    /// The node starts locked (or uninitialised); nothing is decrypted.
+    pub async fn open(path: &Path, options: NodeOptions) -> Result<Self, NodeError> {
+        let path = path.to_owned();
+        blocking(move || Self::open_blocking(&path, options)).await
+    }
+
+    fn open_blocking(path: &Path, options: NodeOptions) -> Result<Self, NodeError> {
+        let dir = NodeDir::acquire(path)?;
+        let state = match dir.read_root_key()? {
+            Some(wrapped) => State::Locked(wrapped),
+            None => State::Uninitialised,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                dir,
+                options,
+                state: Mutex::new(state),
+            }),
+        })
+    }
+
+    /// The node directory.
+    pub fn path(&self) -> &Path {
+        self.inner.dir.path()
+    }
+
+    /// Whether a node exists and whether it is unlocked, with its NodeId.
+    pub fn status(&self) -> Status {
+        match &*self.inner.lock_state() {
+            State::Uninitialised => Status {
+                state: NodeState::Uninitialised,
+                node_id: None,
+            },
+            State::Locked(wrapped) => Status {
+                state: NodeState::Locked,
+                node_id: Some(wrapped.node_id),
+            },
+            State::Unlocked(wrapped, _) => Status {
+                state: NodeState::Unlocked,
+                node_id: Some(wrapped.node_id),
+            },
+        }
+    }
+
+    /// Create a new node protected by `password` and leave it unlocked.
+    /// Returns the recovery code, the only time it is ever available.
+    pub async fn create(&self, password: Password) -> Result<Created, NodeError> {
+        self.run(move |inner| inner.create(&password)).await
+    }
+
+    /// Unlock with `password`. A wrong password changes no file.
+    pub async fn unlock(&self, password: Password) -> Result<(), NodeError> {
+        self.run(move |inner| inner.unlock(&password)).await
+    }
+
+    /// Lock: close the store and forget every key.
+    pub async fn lock(&self) -> Result<(), NodeError> {
+        self.run(|inner| {
+            let mut state = inner.lock_state();
+            if let State::Unlocked(wrapped, _) = &*state {
+                *state = State::Locked(wrapped.clone());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Restore access with the recovery code and set `new_password`. On this
+    /// device it reopens the existing data; in an empty directory it restores
+    /// the same identity with an empty store. Leaves the node unlocked.
+    pub async fn recover(&self, code: &str, new_password: Password) -> Result<(), NodeError> {
+        let code: RecoveryCode = code.parse()?;
+        self.run(move |inner| inner.recover(&code, &new_password)).await
+    }
+
+    /// Replace the password. Only the key file is rewritten.
+    pub async fn change_password(&self, old: Password, new: Password) -> Result<(), NodeError> {
+        self.run(move |inner| inner.change_password(&old, &new)).await
+    }
+
+    /// This device's name, as the user set it.
+    pub async fn device_name(&self) -> Result<Option<String>, NodeError> {
+        self.run(|inner| {
+            inner.with_session(|session| {
+                let key = settings_key(&session.db);
+                let settings = session.db.read()?.get(&SETTINGS, &key)?.unwrap_or_default();
+                Ok(settings.device_name)
+            })
+        })
+        .await
+    }
+
+    /// Name this device (shown to the user's other devices).
+    pub async fn set_device_name(&self, name: String) -> Result<(), NodeError> {
+        self.run(move |inner| {
+            inner.with_session(|session| {
+                let key = settings_key(&session.db);
+                let mut txn = session.db.write()?;
+                let mut settings = txn.get(&SETTINGS, &key)?.unwrap_or_default();
+                settings.device_name = Some(name);
+                txn.put(&SETTINGS, &key, &settings)?;
+                txn.commit()?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Sign `message` with the root key (for claims and commits).
+    pub async fn sign(&self, message: Vec<u8>) -> Result<polykey_keys::Signature, NodeError> {
+        self.run(move |inner| inner.with_session(|session| Ok(session.keys.sign(&message))))
+            .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || work(&inner)).await
+    }
+}
+
+fn settings_key(db: &Db) -> RecordKey {
+    db.record_key("node_settings", b"settings")
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| NodeError::Internal(format!("background task failed: {e}")))?
+}
+
+impl Inner {
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the state as it was before the
+        // failed transition, which is still a valid state.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn with_session<T>(&self, work: impl FnOnce(&Session) -> Result<T, NodeError>) -> Result<T, NodeError> {
+        match &*self.lock_state() {
+            State::Unlocked(_, session) => work(session),
+            State::Locked(_) => Err(NodeError::Locked),
+            State::Uninitialised => Err(NodeError::NotInitialised),
+        }
+    }
+
+    fn create(&self, password: &Password) -> Result<Created, NodeError> {
+        check_new_password(password)?;
+        let mut state = self.lock_state();
+        if !matches!(*state, State::Uninitialised) || self.dir.db_path().exists() {
+            return Err(NodeError::AlreadyExists);
+        }
+        let recovery_code = RecoveryCode::generate();
+        let keys = recovery_code.root_keypair();
+        let wrapped = WrappedRootKey::wrap(&keys, password, self.options.kdf.params())
+            .map_err(|_| NodeError::KeyFileCorrupt)?;
+        let db = Db::create(&self.dir.db_path(), &keys)?;
+        // The key file is written last: its presence marks a complete node.
+        self.dir.write_root_key(&wrapped)?;
+        let node_id = keys.node_id();
+        *state = State::Unlocked(wrapped, Session { keys, db });
+        Ok(Created {
+            node_id,
+            recovery_code,
+        })
+    }
+
+    fn unlock(&self, password: &Password) -> Result<(), NodeError> {
+        let mut state = self.lock_state();
+        let wrapped = match &*state {
+            State::Uninitialised => return Err(NodeError::NotInitialised),
+            State::Unlocked(..) => return Err(NodeError::AlreadyUnlocked),
+            State::Locked(wrapped) => wrapped.clone(),
+        };
+        // The password is checked before the store is touched, so a wrong
+        // password leaves every file exactly as it was.
+        let keys = wrapped.unwrap(password)?;
+        let db = Db::open(&self.dir.db_path(), &keys)?;
+        *state = State::Unlocked(wrapped, Session { keys, db });
+        Ok(())
+    }
+
+    fn recover(&self, code: &RecoveryCode, new_password: &Password) -> Result<(), NodeError> {
+        check_new_password(new_password)?;
+        let mut state = self.lock_state();
+        let keys = code.root_keypair();
+        match &*state {
+            State::Unlocked(..) => return Err(NodeError::AlreadyUnlocked),
+            State::Locked(wrapped) if wrapped.node_id != keys.node_id() => {
+                return Err(NodeError::RecoveryCodeMismatch)
+            }
+            _ => {}
+        }
+        let db_path = self.dir.db_path();
+        let db = if db_path.exists() {
+            Db::open(&db_path, &keys).map_err(|e| match e {
+                polykey_db::DbError::WrongKey => NodeError::RecoveryCodeMismatch,
+                other => other.into(),
+            })?
+        } else {
+            Db::create(&db_path, &keys)?
+        };
+        let wrapped = WrappedRootKey::wrap(&keys, new_password, self.options.kdf.params())
+            .map_err(|_| NodeError::KeyFileCorrupt)?;
+        self.dir.write_root_key(&wrapped)?;
+        *state = State::Unlocked(wrapped, Session { keys, db });
+        Ok(())
+    }
+
+    fn change_password(&self, old: &Password, new: &Password) -> Result<(), NodeError> {
+        check_new_password(new)?;
+        let mut state = self.lock_state();
+        let wrapped = match &*state {
+            State::Uninitialised => return Err(NodeError::NotInitialised),
+            State::Locked(wrapped) | State::Unlocked(wrapped, _) => wrapped,
+        };
+        let keys = wrapped.unwrap(old)?;
+        // New key files get the current profile, so a password change also
+        // upgrades an old file's Argon2id cost.
+        let rewrapped = WrappedRootKey::wrap(&keys, new, self.options.kdf.params())
+            .map_err(|_| NodeError::KeyFileCorrupt)?;
+        self.dir.write_root_key(&rewrapped)?;
+        match &mut *state {
+            State::Locked(w) | State::Unlocked(w, _) => *w = rewrapped,
+            State::Uninitialised => {}
+        }
+        Ok(())
+    }
+}

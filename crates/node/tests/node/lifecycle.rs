@@ -1,0 +1,173 @@
+use polykey_node::{NodeError, NodeState, Password};
+
+use crate::{open, snapshot, DEVICE_NAME, PASSWORD};
+
+#[tokio::test]
+async fn create_lock_unlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    assert_eq!(node.status().state, NodeState::Uninitialised);
+    assert!(matches!(
+        node.unlock(PASSWORD.into()).await,
+        Err(NodeError::NotInitialised)
+    ));
+
+    let created = node.create(PASSWORD.into()).await.unwrap();
+    assert_eq!(created.recovery_code.expose_secret().split(' ').count(), 24);
+    let status = node.status();
+    assert_eq!(status.state, NodeState::Unlocked);
+    assert_eq!(status.node_id, Some(created.node_id));
+    node.set_device_name(DEVICE_NAME.into()).await.unwrap();
+
+    node.lock().await.unwrap();
+    assert_eq!(node.status().state, NodeState::Locked);
+    assert_eq!(node.status().node_id, Some(created.node_id), "id is known while locked");
+    assert!(matches!(node.device_name().await, Err(NodeError::Locked)));
+
+    node.unlock(PASSWORD.into()).await.unwrap();
+    assert_eq!(node.device_name().await.unwrap().as_deref(), Some(DEVICE_NAME));
+
+    // A later process sees the same node, locked.
+    drop(node);
+    let node = open(dir.path()).await;
+    assert_eq!(node.status().state, NodeState::Locked);
+    assert_eq!(node.status().node_id, Some(created.node_id));
+    node.unlock(PASSWORD.into()).await.unwrap();
+    assert_eq!(node.device_name().await.unwrap().as_deref(), Some(DEVICE_NAME));
+}
+
+#[tokio::test]
+async fn creating_over_an_existing_node_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    let created = node.create(PASSWORD.into()).await.unwrap();
+    assert!(matches!(
+        node.create(PASSWORD.into()).await,
+        Err(NodeError::AlreadyExists)
+    ));
+    drop(node);
+    let before = snapshot(dir.path());
+    let node = open(dir.path()).await;
+    assert!(matches!(
+        node.create("another password".into()).await,
+        Err(NodeError::AlreadyExists)
+    ));
+    assert_eq!(snapshot(dir.path()), before);
+    assert_eq!(node.status().node_id, Some(created.node_id));
+}
+
+#[tokio::test]
+async fn wrong_password_is_refused_and_changes_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    node.set_device_name(DEVICE_NAME.into()).await.unwrap();
+    drop(node);
+
+    let before = snapshot(dir.path());
+    let node = open(dir.path()).await;
+    let err = node.unlock("not the password".into()).await.unwrap_err();
+    assert!(matches!(err, NodeError::WrongPassword), "{err:?}");
+    assert_eq!(err.to_string(), "wrong password");
+    assert_eq!(err.code(), polykey_node::api::ErrorCode::WrongPassword);
+    assert_eq!(node.status().state, NodeState::Locked);
+    drop(node);
+    assert_eq!(snapshot(dir.path()), before, "every file is byte-identical");
+}
+
+#[tokio::test]
+async fn recover_with_code_and_new_password_reaches_same_id_and_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    let created = node.create(PASSWORD.into()).await.unwrap();
+    node.set_device_name(DEVICE_NAME.into()).await.unwrap();
+    node.lock().await.unwrap();
+
+    let code = created.recovery_code.expose_secret();
+    assert!(matches!(
+        node.recover(&code, "short".into()).await,
+        Err(NodeError::PasswordTooShort { min: 8 })
+    ));
+    node.recover(&code, "a brand new password".into()).await.unwrap();
+    assert_eq!(node.status().node_id, Some(created.node_id));
+    assert_eq!(node.device_name().await.unwrap().as_deref(), Some(DEVICE_NAME));
+
+    node.lock().await.unwrap();
+    assert!(matches!(
+        node.unlock(PASSWORD.into()).await,
+        Err(NodeError::WrongPassword)
+    ));
+    node.unlock("a brand new password".into()).await.unwrap();
+}
+
+#[tokio::test]
+async fn recover_on_a_new_device_restores_the_identity() {
+    let first = tempfile::tempdir().unwrap();
+    let node = open(first.path()).await;
+    let created = node.create(PASSWORD.into()).await.unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let other = open(fresh.path()).await;
+    other
+        .recover(&created.recovery_code.expose_secret(), PASSWORD.into())
+        .await
+        .unwrap();
+    assert_eq!(other.status().node_id, Some(created.node_id));
+}
+
+#[tokio::test]
+async fn recovery_code_of_another_node_is_refused_and_changes_nothing() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let node_a = open(a.path()).await;
+    node_a.create(PASSWORD.into()).await.unwrap();
+    node_a.lock().await.unwrap();
+    let node_b = open(b.path()).await;
+    let code_b = node_b.create(PASSWORD.into()).await.unwrap().recovery_code;
+    let before = snapshot(a.path());
+    assert!(matches!(
+        node_a.recover(&code_b.expose_secret(), "new password!".into()).await,
+        Err(NodeError::RecoveryCodeMismatch)
+    ));
+    assert!(matches!(
+        node_a.recover("abandon art", "new password!".into()).await,
+        Err(NodeError::InvalidRecoveryCode(_))
+    ));
+    assert_eq!(snapshot(a.path()), before);
+}
+
+#[tokio::test]
+async fn change_password_old_fails_new_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    assert!(matches!(
+        node.change_password("wrong one!".into(), "next password".into()).await,
+        Err(NodeError::WrongPassword)
+    ));
+    node.change_password(PASSWORD.into(), "next password".into())
+        .await
+        .unwrap();
+    node.lock().await.unwrap();
+    assert!(matches!(
+        node.unlock(PASSWORD.into()).await,
+        Err(NodeError::WrongPassword)
+    ));
+    node.unlock(Password::from("next password")).await.unwrap();
+    // And it survives a restart.
+    drop(node);
+    let node = open(dir.path()).await;
+    node.unlock("next password".into()).await.unwrap();
+}
+
+#[tokio::test]
+async fn damaged_key_file_and_tampered_store_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    drop(node);
+    std::fs::write(dir.path().join("root_key.json"), b"{ not json").unwrap();
+    assert!(matches!(
+        polykey_node::Node::open(dir.path(), crate::options()).await,
+        Err(NodeError::KeyFileCorrupt)
+    ));
+}

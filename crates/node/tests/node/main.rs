@@ -1,0 +1,40 @@
+//! The node lifecycle against a real node directory on disk.
+
+mod lifecycle;
+mod secrecy;
+mod single_process;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use polykey_node::{KdfProfile, Node, NodeOptions};
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const DEVICE_NAME: &str = "workstation-under-the-stairs";
+
+pub fn options() -> NodeOptions {
+    NodeOptions {
+        kdf: KdfProfile::FastForTests,
+    }
+}
+
+pub async fn open(path: &Path) -> Node {
+    Node::open(path, options()).await.expect("open node")
+}
+
+/// Every file under `dir`, with its bytes.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).expect("read dir") {
+            let entry = entry.expect("entry");
+            if entry.file_type().expect("type").is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.insert(entry.path(), std::fs::read(entry.path()).expect("read"));
+            }
+        }
+    }
+    out
+}
