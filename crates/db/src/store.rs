@@ -94,16 +94,18 @@ impl Db {
         }
         let redb = redb::Database::create(path).map_err(map_open_error)?;
         let key = SymmetricKey::generate();
-        let wrapped = SealedKey::seal(&key, &root.node_id(), KEY_CONTEXT)
-            .map_err(|_| DbError::WrongKey)?;
+        let wrapped =
+            SealedKey::seal(&key, &root.node_id(), KEY_CONTEXT).map_err(|_| DbError::WrongKey)?;
         let wrapped = serde_json::to_vec(&wrapped).map_err(DbError::storage)?;
         let check = key.seal(KEY_CHECK, b"polykey_meta\0key_check");
         let txn = redb.begin_write().map_err(DbError::storage)?;
         {
             let mut meta = txn.open_table(META).map_err(DbError::storage)?;
             meta.insert("format", FORMAT).map_err(DbError::storage)?;
-            meta.insert("db_key", wrapped.as_slice()).map_err(DbError::storage)?;
-            meta.insert("key_check", check.as_slice()).map_err(DbError::storage)?;
+            meta.insert("db_key", wrapped.as_slice())
+                .map_err(DbError::storage)?;
+            meta.insert("key_check", check.as_slice())
+                .map_err(DbError::storage)?;
         }
         txn.commit().map_err(DbError::storage)?;
         Ok(Self::from_parts(redb, key))
@@ -132,7 +134,9 @@ impl Db {
         }
         let wrapped: SealedKey =
             serde_json::from_slice(&read("db_key")?).map_err(|_| DbError::NotOurs)?;
-        let key = wrapped.open(root, KEY_CONTEXT).map_err(|_| DbError::WrongKey)?;
+        let key = wrapped
+            .open(root, KEY_CONTEXT)
+            .map_err(|_| DbError::WrongKey)?;
         key.open(&read("key_check")?, b"polykey_meta\0key_check")
             .map_err(|_| DbError::Tampered {
                 table: "polykey_meta".into(),

@@ -190,14 +190,20 @@ pub struct WriteTxn<'db> {
 impl WriteTxn<'_> {
     fn put_sealed(&mut self, table: &str, key: &RecordKey, plain: &[u8]) -> Result<(), DbError> {
         let sealed = self.db.key.seal(plain, &associated_data(table, key));
-        let mut t = self.txn.open_table(definition(table)).map_err(DbError::storage)?;
+        let mut t = self
+            .txn
+            .open_table(definition(table))
+            .map_err(DbError::storage)?;
         t.insert(key.as_bytes().as_slice(), sealed.as_slice())
             .map_err(DbError::storage)?;
         Ok(())
     }
 
     fn sealed(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
-        let t = self.txn.open_table(definition(table)).map_err(DbError::storage)?;
+        let t = self
+            .txn
+            .open_table(definition(table))
+            .map_err(DbError::storage)?;
         let value = t
             .get(key.as_bytes().as_slice())
             .map_err(DbError::storage)?
@@ -217,7 +223,12 @@ impl WriteTxn<'_> {
     }
 
     /// Seal and store raw bytes under `key`.
-    pub fn put_raw(&mut self, table: &RawTable, key: &RecordKey, bytes: &[u8]) -> Result<(), DbError> {
+    pub fn put_raw(
+        &mut self,
+        table: &RawTable,
+        key: &RecordKey,
+        bytes: &[u8],
+    ) -> Result<(), DbError> {
         self.put_sealed(table.name, key, bytes)
     }
 

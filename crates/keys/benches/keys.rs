@@ -27,7 +27,9 @@ fn seal_open(c: &mut Criterion) {
     let mut group = c.benchmark_group("aead_1mib");
     group.throughput(Throughput::Bytes(data.len() as u64));
     group.bench_function("seal", |b| b.iter(|| key.seal(&data, b"bench")));
-    group.bench_function("open", |b| b.iter(|| key.open(&sealed, b"bench").expect("open")));
+    group.bench_function("open", |b| {
+        b.iter(|| key.open(&sealed, b"bench").expect("open"))
+    });
     group.finish();
 }
 

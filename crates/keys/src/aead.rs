@@ -110,7 +110,10 @@ mod tests {
     fn sealed_value_opens_with_same_key_and_associated_data() {
         let key = SymmetricKey::generate();
         let sealed = key.seal(b"hello", b"table\0key");
-        assert_eq!(key.open(&sealed, b"table\0key").unwrap().as_slice(), b"hello");
+        assert_eq!(
+            key.open(&sealed, b"table\0key").unwrap().as_slice(),
+            b"hello"
+        );
     }
 
     #[test]

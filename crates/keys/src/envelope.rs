@@ -35,7 +35,12 @@ pub enum EnvelopeError {
     WrongKey,
 }
 
-fn kek(shared: &[u8; 32], ephemeral: &[u8; 32], recipient: &NodeId, context: &[u8]) -> SymmetricKey {
+fn kek(
+    shared: &[u8; 32],
+    ephemeral: &[u8; 32],
+    recipient: &NodeId,
+    context: &[u8],
+) -> SymmetricKey {
     let salt = [ephemeral.as_slice(), recipient.as_bytes()].concat();
     let info = [INFO, context].concat();
     let mut out = Zeroizing::new([0u8; KEY_LEN]);
@@ -47,7 +52,11 @@ fn kek(shared: &[u8; 32], ephemeral: &[u8; 32], recipient: &NodeId, context: &[u
 impl SealedKey {
     /// Seal `key` so only `recipient` can open it; `context` is bound as
     /// associated data and must be given again to open.
-    pub fn seal(key: &SymmetricKey, recipient: &NodeId, context: &[u8]) -> Result<Self, EnvelopeError> {
+    pub fn seal(
+        key: &SymmetricKey,
+        recipient: &NodeId,
+        context: &[u8],
+    ) -> Result<Self, EnvelopeError> {
         let recipient_x = x25519_public(recipient).map_err(|_| EnvelopeError::InvalidRecipient)?;
         let mut eph_bytes = Zeroizing::new([0u8; 32]);
         crate::random_bytes(eph_bytes.as_mut());
@@ -73,9 +82,14 @@ impl SealedKey {
         if !shared.was_contributory() {
             return Err(EnvelopeError::Malformed);
         }
-        let plain = kek(shared.as_bytes(), &self.ephemeral_public, &keys.node_id(), context)
-            .open(&self.sealed, context)
-            .map_err(|_| EnvelopeError::WrongKey)?;
+        let plain = kek(
+            shared.as_bytes(),
+            &self.ephemeral_public,
+            &keys.node_id(),
+            context,
+        )
+        .open(&self.sealed, context)
+        .map_err(|_| EnvelopeError::WrongKey)?;
         let bytes: [u8; KEY_LEN] = plain
             .as_slice()
             .try_into()
@@ -98,8 +112,14 @@ mod tests {
             sealed.open(&alice, b"db").unwrap().expose_secret(),
             key.expose_secret()
         );
-        assert_eq!(sealed.open(&bob, b"db").unwrap_err(), EnvelopeError::WrongKey);
-        assert_eq!(sealed.open(&alice, b"vault").unwrap_err(), EnvelopeError::WrongKey);
+        assert_eq!(
+            sealed.open(&bob, b"db").unwrap_err(),
+            EnvelopeError::WrongKey
+        );
+        assert_eq!(
+            sealed.open(&alice, b"vault").unwrap_err(),
+            EnvelopeError::WrongKey
+        );
     }
 
     #[test]
@@ -109,6 +129,9 @@ mod tests {
             ephemeral_public: [0; 32],
             sealed: vec![0; 72],
         };
-        assert_eq!(sealed.open(&alice, b"db").unwrap_err(), EnvelopeError::Malformed);
+        assert_eq!(
+            sealed.open(&alice, b"db").unwrap_err(),
+            EnvelopeError::Malformed
+        );
     }
 }

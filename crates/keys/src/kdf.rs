@@ -78,7 +78,11 @@ impl KdfParams {
         .map_err(|_| KdfError::Unsupported("cost out of range"))?;
         let mut out = Zeroizing::new([0u8; KEY_LEN]);
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-            .hash_password_into(password.expose_secret().as_bytes(), &self.salt, out.as_mut())
+            .hash_password_into(
+                password.expose_secret().as_bytes(),
+                &self.salt,
+                out.as_mut(),
+            )
             .map_err(|_| KdfError::Unsupported("salt length"))?;
         Ok(SymmetricKey::from_bytes(*out))
     }

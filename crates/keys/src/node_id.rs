@@ -12,7 +12,8 @@ const MULTIBASE_PREFIX: char = 'v';
 fn base32hex_lower() -> Encoding {
     let mut spec = Specification::new();
     spec.symbols.push_str("0123456789abcdefghijklmnopqrstuv");
-    spec.encoding().unwrap_or_else(|_| unreachable!("static alphabet is valid"))
+    spec.encoding()
+        .unwrap_or_else(|_| unreachable!("static alphabet is valid"))
 }
 
 /// The public name of a node: its 32-byte Ed25519 public key.
@@ -123,7 +124,10 @@ mod tests {
         let good = NodeId::from_bytes([1; 32]).to_string();
         assert_eq!("".parse::<NodeId>(), Err(NodeIdError::MissingPrefix));
         assert_eq!(good[1..].parse::<NodeId>(), Err(NodeIdError::MissingPrefix));
-        assert_eq!("vxyz!".parse::<NodeId>(), Err(NodeIdError::InvalidCharacters));
+        assert_eq!(
+            "vxyz!".parse::<NodeId>(),
+            Err(NodeIdError::InvalidCharacters)
+        );
         assert_eq!(
             good.to_uppercase().parse::<NodeId>(),
             Err(NodeIdError::MissingPrefix)

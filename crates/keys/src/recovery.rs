@@ -92,7 +92,8 @@ mod tests {
     /// A committed test vector: this code must always give this NodeId. It
     /// was cross-checked with an independent implementation (Python hashlib
     /// PBKDF2 + PyNaCl Ed25519) when it was written.
-    pub const VECTOR_CODE: &str = "abandon abandon abandon abandon abandon abandon abandon abandon \
+    pub const VECTOR_CODE: &str =
+        "abandon abandon abandon abandon abandon abandon abandon abandon \
         abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon \
         abandon abandon abandon abandon art";
 
@@ -108,7 +109,10 @@ mod tests {
     fn same_code_gives_same_node_id() {
         let code: RecoveryCode = VECTOR_CODE.parse().unwrap();
         let again: RecoveryCode = VECTOR_CODE.to_uppercase().parse().unwrap();
-        assert_eq!(code.root_keypair().node_id(), again.root_keypair().node_id());
+        assert_eq!(
+            code.root_keypair().node_id(),
+            again.root_keypair().node_id()
+        );
     }
 
     #[test]

@@ -75,7 +75,11 @@ impl fmt::Debug for RootKeypair {
 }
 
 /// Verify `signature` over `message` by the node `signer`.
-pub fn verify(signer: &NodeId, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
+pub fn verify(
+    signer: &NodeId,
+    message: &[u8],
+    signature: &Signature,
+) -> Result<(), SignatureError> {
     let key = VerifyingKey::from_bytes(signer.as_bytes())
         .map_err(|_| SignatureError::InvalidPublicKey)?;
     key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature.0))
@@ -85,9 +89,11 @@ pub fn verify(signer: &NodeId, message: &[u8], signature: &Signature) -> Result<
 /// The X25519 public key of a node, from its Ed25519 public key (birational
 /// map to Montgomery form).
 pub fn x25519_public(node: &NodeId) -> Result<x25519_dalek::PublicKey, SignatureError> {
-    let key = VerifyingKey::from_bytes(node.as_bytes())
-        .map_err(|_| SignatureError::InvalidPublicKey)?;
-    Ok(x25519_dalek::PublicKey::from(key.to_montgomery().to_bytes()))
+    let key =
+        VerifyingKey::from_bytes(node.as_bytes()).map_err(|_| SignatureError::InvalidPublicKey)?;
+    Ok(x25519_dalek::PublicKey::from(
+        key.to_montgomery().to_bytes(),
+    ))
 }
 
 #[cfg(test)]
@@ -114,8 +120,12 @@ mod tests {
     fn x25519_halves_agree() {
         let a = RootKeypair::from_seed(&[5; 32]);
         let b = RootKeypair::from_seed(&[6; 32]);
-        let ab = a.x25519_secret().diffie_hellman(&x25519_public(&b.node_id()).unwrap());
-        let ba = b.x25519_secret().diffie_hellman(&x25519_public(&a.node_id()).unwrap());
+        let ab = a
+            .x25519_secret()
+            .diffie_hellman(&x25519_public(&b.node_id()).unwrap());
+        let ba = b
+            .x25519_secret()
+            .diffie_hellman(&x25519_public(&a.node_id()).unwrap());
         assert_eq!(ab.as_bytes(), ba.as_bytes());
         assert_eq!(
             x25519_dalek::PublicKey::from(&a.x25519_secret()).as_bytes(),

@@ -89,7 +89,8 @@ impl NodeDir {
     /// leaves either the old key file or the new one, never a torn one.
     pub fn write_root_key(&self, wrapped: &WrappedRootKey) -> Result<(), NodeError> {
         let tmp = self.path.join(format!("{ROOT_KEY_FILE}.tmp"));
-        let bytes = serde_json::to_vec_pretty(wrapped).map_err(|e| NodeError::io("encode the key file", e.into()))?;
+        let bytes = serde_json::to_vec_pretty(wrapped)
+            .map_err(|e| NodeError::io("encode the key file", e.into()))?;
         let write = || -> std::io::Result<()> {
             let mut file = File::create(&tmp)?;
             file.write_all(&bytes)?;

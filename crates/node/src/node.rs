@@ -211,12 +211,14 @@ impl Node {
     /// the same identity with an empty store. Leaves the node unlocked.
     pub async fn recover(&self, code: &str, new_password: Password) -> Result<(), NodeError> {
         let code: RecoveryCode = code.parse()?;
-        self.run(move |inner| inner.recover(&code, &new_password)).await
+        self.run(move |inner| inner.recover(&code, &new_password))
+            .await
     }
 
     /// Replace the password. Only the key file is rewritten.
     pub async fn change_password(&self, old: Password, new: Password) -> Result<(), NodeError> {
-        self.run(move |inner| inner.change_password(&old, &new)).await
+        self.run(move |inner| inner.change_password(&old, &new))
+            .await
     }
 
     /// This device's name, as the user set it.
@@ -278,10 +280,15 @@ impl Inner {
     fn lock_state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the state as it was before the
         // failed transition, which is still a valid state.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn with_session<T>(&self, work: impl FnOnce(&Session) -> Result<T, NodeError>) -> Result<T, NodeError> {
+    fn with_session<T>(
+        &self,
+        work: impl FnOnce(&Session) -> Result<T, NodeError>,
+    ) -> Result<T, NodeError> {
         match &*self.lock_state() {
             State::Unlocked(_, session) => work(session),
             State::Locked(_) => Err(NodeError::Locked),

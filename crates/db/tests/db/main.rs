@@ -111,7 +111,10 @@ fn flipped_byte_in_a_record_is_tampering() {
     });
     let db = Db::open(&path, &root(1)).unwrap();
     let err = db.read().unwrap().get(&LOGINS, &key).unwrap_err();
-    assert!(matches!(err, DbError::Tampered { ref table } if table == "logins"), "{err:?}");
+    assert!(
+        matches!(err, DbError::Tampered { ref table } if table == "logins"),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("tampered"));
 }
 
@@ -139,7 +142,11 @@ fn file_that_is_not_ours_is_reported() {
     std::fs::write(&garbage, vec![0x42u8; 8192]).unwrap();
     let err = Db::open(&garbage, &root(1)).unwrap_err();
     assert!(matches!(err, DbError::NotOurs), "{err:?}");
-    assert_eq!(std::fs::read(&garbage).unwrap(), vec![0x42u8; 8192], "left untouched");
+    assert_eq!(
+        std::fs::read(&garbage).unwrap(),
+        vec![0x42u8; 8192],
+        "left untouched"
+    );
 
     let foreign = dir.path().join("foreign.redb");
     {
@@ -151,7 +158,10 @@ fn file_that_is_not_ours_is_reported() {
             .unwrap();
         txn.commit().unwrap();
     }
-    assert!(matches!(Db::open(&foreign, &root(1)), Err(DbError::NotOurs)));
+    assert!(matches!(
+        Db::open(&foreign, &root(1)),
+        Err(DbError::NotOurs)
+    ));
     assert!(matches!(
         Db::open(&dir.path().join("missing"), &root(1)),
         Err(DbError::NotFound(_))

@@ -21,11 +21,18 @@ async fn create_lock_unlock() {
 
     node.lock().await.unwrap();
     assert_eq!(node.status().state, NodeState::Locked);
-    assert_eq!(node.status().node_id, Some(created.node_id), "id is known while locked");
+    assert_eq!(
+        node.status().node_id,
+        Some(created.node_id),
+        "id is known while locked"
+    );
     assert!(matches!(node.device_name().await, Err(NodeError::Locked)));
 
     node.unlock(PASSWORD.into()).await.unwrap();
-    assert_eq!(node.device_name().await.unwrap().as_deref(), Some(DEVICE_NAME));
+    assert_eq!(
+        node.device_name().await.unwrap().as_deref(),
+        Some(DEVICE_NAME)
+    );
 
     // A later process sees the same node, locked.
     drop(node);
@@ -33,7 +40,10 @@ async fn create_lock_unlock() {
     assert_eq!(node.status().state, NodeState::Locked);
     assert_eq!(node.status().node_id, Some(created.node_id));
     node.unlock(PASSWORD.into()).await.unwrap();
-    assert_eq!(node.device_name().await.unwrap().as_deref(), Some(DEVICE_NAME));
+    assert_eq!(
+        node.device_name().await.unwrap().as_deref(),
+        Some(DEVICE_NAME)
+    );
 }
 
 #[tokio::test]
@@ -88,9 +98,14 @@ async fn recover_with_code_and_new_password_reaches_same_id_and_data() {
         node.recover(&code, "short".into()).await,
         Err(NodeError::PasswordTooShort { min: 8 })
     ));
-    node.recover(&code, "a brand new password".into()).await.unwrap();
+    node.recover(&code, "a brand new password".into())
+        .await
+        .unwrap();
     assert_eq!(node.status().node_id, Some(created.node_id));
-    assert_eq!(node.device_name().await.unwrap().as_deref(), Some(DEVICE_NAME));
+    assert_eq!(
+        node.device_name().await.unwrap().as_deref(),
+        Some(DEVICE_NAME)
+    );
 
     node.lock().await.unwrap();
     assert!(matches!(
@@ -125,7 +140,9 @@ async fn recovery_code_of_another_node_is_refused_and_changes_nothing() {
     let code_b = node_b.create(PASSWORD.into()).await.unwrap().recovery_code;
     let before = snapshot(a.path());
     assert!(matches!(
-        node_a.recover(&code_b.expose_secret(), "new password!".into()).await,
+        node_a
+            .recover(&code_b.expose_secret(), "new password!".into())
+            .await,
         Err(NodeError::RecoveryCodeMismatch)
     ));
     assert!(matches!(
@@ -141,7 +158,8 @@ async fn change_password_old_fails_new_works() {
     let node = open(dir.path()).await;
     node.create(PASSWORD.into()).await.unwrap();
     assert!(matches!(
-        node.change_password("wrong one!".into(), "next password".into()).await,
+        node.change_password("wrong one!".into(), "next password".into())
+            .await,
         Err(NodeError::WrongPassword)
     ));
     node.change_password(PASSWORD.into(), "next password".into())

@@ -1,7 +1,9 @@
 use crate::{open, snapshot, DEVICE_NAME, PASSWORD};
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test]
@@ -33,7 +35,11 @@ async fn no_file_holds_the_password_the_recovery_words_or_stored_data() {
     assert!(files.len() >= 3, "scanned {:?}", files.keys());
     for (path, bytes) in &files {
         for needle in &needles {
-            assert!(!contains(bytes, needle), "{} holds a secret", path.display());
+            assert!(
+                !contains(bytes, needle),
+                "{} holds a secret",
+                path.display()
+            );
         }
     }
     // The scan can fail: the public NodeId is in the key file by design.

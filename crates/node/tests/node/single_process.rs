@@ -16,16 +16,24 @@ async fn helper_hold_node() {
     let Some(path) = std::env::var_os(HOLD_ENV) else {
         return;
     };
-    let node = Node::open(std::path::Path::new(&path), options()).await.unwrap();
+    let node = Node::open(std::path::Path::new(&path), options())
+        .await
+        .unwrap();
     println!("holding {:?}", node.status().state);
     let mut line = String::new();
-    let _ = BufReader::new(tokio::io::stdin()).read_line(&mut line).await;
+    let _ = BufReader::new(tokio::io::stdin())
+        .read_line(&mut line)
+        .await;
 }
 
 #[tokio::test]
 async fn second_process_gets_already_in_use() {
     let dir = tempfile::tempdir().unwrap();
-    open(dir.path()).await.create(PASSWORD.into()).await.unwrap();
+    open(dir.path())
+        .await
+        .create(PASSWORD.into())
+        .await
+        .unwrap();
 
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "single_process::helper_hold_node", "--nocapture"])

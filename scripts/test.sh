@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite: install what is missing, build once, then run every
+# test (UI unit tests, Rust unit and integration tests, the GUI end-to-end
+# test under a virtual display). Ends with the test runner's summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started=$SECONDS
+stage_start=$SECONDS
+timings=()
+stage() {
+  local now=$SECONDS
+  if [ -n "${current:-}" ]; then timings+=("$(printf '%-24s %4ds' "$current" $((now - stage_start)))"); fi
+  current="$1"
+  stage_start=$now
+  [ -n "$1" ] && echo "==> $1"
+  return 0
+}
+
+stage "setup"
+scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+stage "format check"
+cargo fmt --all --check
+
+stage "ui build + unit tests"
+npm run --prefix ui build
+npm test --prefix ui
+
+stage "cargo build"
+# One build: the desktop binary the GUI test launches, and every test target.
+cargo build --locked -p polykey-desktop
+cargo nextest run --locked --workspace --no-run
+
+stage "cargo nextest"
+set +e
+cargo nextest run --locked --workspace --profile "${NEXTEST_PROFILE:-default}"
+status=$?
+set -e
+stage ""
+
+echo
+echo "Stage timings:"
+printf '  %s\n' "${timings[@]}"
+echo "  total                    $((SECONDS - started))s"
+exit $status

@@ -1,0 +1,35 @@
+//! Polykey desktop: a thin Tauri shell. It opens the node directory, hands
+//! the [`polykey_node::Node`] to Tauri's state, and registers one-line
+//! commands into it. No logic lives here.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+#![forbid(unsafe_code)]
+
+/// The Tauri commands: one line each, into polykey-node.
+mod commands;
+
+use polykey_node::{default_node_path, Node, NodeOptions};
+
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("Polykey could not start: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let path = default_node_path();
+    let node = tauri::async_runtime::block_on(Node::open(&path, NodeOptions::default()))?;
+    tauri::Builder::default()
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .manage(node)
+        .invoke_handler(tauri::generate_handler![
+            commands::status,
+            commands::create_node,
+            commands::unlock,
+            commands::lock,
+            commands::recover,
+            commands::change_password,
+        ])
+        .run(tauri::generate_context!("../tauri.conf.json"))?;
+    Ok(())
+}

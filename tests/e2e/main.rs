@@ -1,0 +1,69 @@
+//! The real desktop app, driven through tauri-driver and WebKitWebDriver
+//! under a virtual X display. Build the app first:
+//! `cargo build -p polykey-desktop` (the README's test command does).
+
+use polykey_keys::NodeId;
+use polykey_tests::gui::Driver;
+
+const PASSWORD: &str = "tulip-orbit-candle-42";
+
+#[tokio::test]
+async fn create_quit_relaunch_wrong_password_then_unlock() {
+    let node_dir = tempfile::tempdir().expect("temp dir");
+    let driver = Driver::start(node_dir.path()).await;
+
+    // First launch: the first-run screen; create a node.
+    let app = driver.launch().await;
+    app.screenshot("01-welcome").await;
+    app.click("welcome-create").await;
+    app.type_into("create-password", PASSWORD).await;
+    app.type_into("create-confirm", PASSWORD).await;
+    app.click("create-submit").await;
+
+    // The recovery code is shown once: 24 words.
+    let mut words = Vec::new();
+    for element in app.find_all("recovery-word").await {
+        words.push(element.text().await.expect("word text"));
+    }
+    assert_eq!(words.len(), 24, "{words:?}");
+    app.screenshot("02-recovery-code").await;
+    app.click("code-written-down").await;
+    app.click("code-continue").await;
+
+    // Confirm it by typing back the words it asks for.
+    for input in app.find_all("confirm-word").await {
+        let position: usize = input
+            .attr("data-position")
+            .await
+            .expect("attr")
+            .expect("data-position")
+            .parse()
+            .expect("number");
+        input
+            .send_keys(&words[position - 1])
+            .await
+            .expect("type word");
+    }
+    app.click("confirm-submit").await;
+
+    // Home shows a well-formed NodeId.
+    let node_id = app.text("node-id").await;
+    node_id
+        .parse::<NodeId>()
+        .unwrap_or_else(|e| panic!("home shows {node_id:?}, not a NodeId: {e}"));
+    app.screenshot("03-home").await;
+    app.quit().await;
+
+    // Second launch: the unlock screen for the same node.
+    let app = driver.launch().await;
+    assert_eq!(app.text("unlock-node-id").await, node_id);
+    app.type_into("unlock-password", "not-the-password").await;
+    app.click("unlock-submit").await;
+    assert_eq!(app.text("unlock-error").await, "Wrong password. Try again.");
+    app.screenshot("04-unlock-wrong-password").await;
+
+    app.type_into("unlock-password", PASSWORD).await;
+    app.click("unlock-submit").await;
+    assert_eq!(app.text("node-id").await, node_id);
+    app.quit().await;
+}

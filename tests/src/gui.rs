@@ -1,0 +1,228 @@
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long any one wait for the UI may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The built desktop app: `$POLYKEY_DESKTOP_BIN`, else `target/debug/polykey-desktop`.
+pub fn desktop_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("POLYKEY_DESKTOP_BIN") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join("target"));
+    target.join("debug").join("polykey-desktop")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
+}
+
+/// A virtual X display, started only if the environment has none.
+struct Display {
+    name: String,
+    _xvfb: Option<Child>,
+}
+
+impl Display {
+    async fn ensure() -> Self {
+        if let Some(name) = std::env::var_os("DISPLAY").filter(|d| !d.is_empty()) {
+            return Self {
+                name: name.to_string_lossy().into_owned(),
+                _xvfb: None,
+            };
+        }
+        // -displayfd makes Xvfb pick a free display and print its number once
+        // it accepts connections, so there is no race and no fixed number.
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start Xvfb (apt-get install xvfb): {e}"));
+        let stdout = xvfb.stdout.take().unwrap_or_else(|| unreachable!("piped"));
+        let mut line = String::new();
+        tokio::time::timeout(WAIT, BufReader::new(stdout).read_line(&mut line))
+            .await
+            .unwrap_or_else(|_| panic!("Xvfb did not start within {WAIT:?}"))
+            .unwrap_or_else(|e| panic!("reading Xvfb's display number: {e}"));
+        Self {
+            name: format!(":{}", line.trim()),
+            _xvfb: Some(xvfb),
+        }
+    }
+}
+
+/// tauri-driver, serving WebDriver sessions of the desktop app whose node
+/// directory is `node_path`. Dropping it stops the driver and the display.
+pub struct Driver {
+    port: u16,
+    _driver: Child,
+    _display: Display,
+}
+
+impl Driver {
+    /// Start tauri-driver on free loopback ports.
+    pub async fn start(node_path: &Path) -> Self {
+        let display = Display::ensure().await;
+        let port = free_port();
+        let native_port = free_port();
+        // The app inherits this environment through WebKitWebDriver.
+        let driver = Command::new("tauri-driver")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .env("DISPLAY", &display.name)
+            .env(polykey_node::NODE_PATH_ENV, node_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start tauri-driver (cargo install tauri-driver --locked): {e}")
+            });
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Self {
+                    port,
+                    _driver: driver,
+                    _display: display,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("tauri-driver did not listen on 127.0.0.1:{port} within 30 s");
+    }
+
+    /// Launch the app in a new WebDriver session.
+    pub async fn launch(&self) -> App {
+        let binary = desktop_binary();
+        assert!(
+            binary.exists(),
+            "{} is missing: build it first with `cargo build -p polykey-desktop`",
+            binary.display()
+        );
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), "wry".into());
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": binary }),
+        );
+        let client = ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver session did not start: {e}"));
+        App { client }
+    }
+}
+
+/// One running instance of the desktop app.
+pub struct App {
+    client: Client,
+}
+
+fn css(test_id: &str) -> String {
+    format!("[data-testid=\"{test_id}\"]")
+}
+
+impl App {
+    /// Wait until the element with `data-testid` is present, and return it.
+    pub async fn find(&self, test_id: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(&css(test_id)))
+            .await
+            .unwrap_or_else(|e| panic!("no element [data-testid={test_id}] within {WAIT:?}: {e}"))
+    }
+
+    /// Every element with `data-testid`, once at least one is present.
+    pub async fn find_all(&self, test_id: &str) -> Vec<Element> {
+        self.find(test_id).await;
+        self.client
+            .find_all(Locator::Css(&css(test_id)))
+            .await
+            .unwrap_or_else(|e| panic!("finding [data-testid={test_id}]: {e}"))
+    }
+
+    /// Click the element with `data-testid`.
+    pub async fn click(&self, test_id: &str) {
+        self.find(test_id)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {test_id}: {e}"));
+    }
+
+    /// Replace the text of the input with `data-testid`.
+    pub async fn type_into(&self, test_id: &str, text: &str) {
+        let input = self.find(test_id).await;
+        input
+            .clear()
+            .await
+            .unwrap_or_else(|e| panic!("clearing {test_id}: {e}"));
+        input
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("typing into {test_id}: {e}"));
+    }
+
+    /// The text of the element with `data-testid`, once it is present.
+    pub async fn text(&self, test_id: &str) -> String {
+        self.find(test_id)
+            .await
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("reading {test_id}: {e}"))
+    }
+
+    /// Save a screenshot of the window under `target/e2e-screenshots/`.
+    pub async fn screenshot(&self, name: &str) {
+        let dir = crate::workspace_root()
+            .join("target")
+            .join("e2e-screenshots");
+        let png = self
+            .client
+            .screenshot()
+            .await
+            .unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        std::fs::write(dir.join(format!("{name}.png")), png)
+            .unwrap_or_else(|e| panic!("writing screenshot {name}: {e}"));
+    }
+
+    /// Quit the app by ending its WebDriver session.
+    pub async fn quit(self) {
+        self.client
+            .close()
+            .await
+            .unwrap_or_else(|e| panic!("closing the app: {e}"));
+    }
+}

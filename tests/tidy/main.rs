@@ -1,0 +1,169 @@
+//! Mechanical checks of the architecture invariants in ARCHITECTURE.md.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use polykey_tests::workspace_root;
+
+/// Layers from the bottom up: a crate may depend only on lower layers.
+const LAYERS: &[(&str, u8)] = &[
+    ("polykey-keys", 0),
+    ("polykey-db", 1),
+    ("polykey-vaults", 2),
+    ("polykey-gestalts", 2),
+    ("polykey-network", 3),
+    ("polykey-node", 4),
+    ("polykey-cli", 5),
+    ("polykey-desktop", 5),
+    ("polykey-tests", 6),
+];
+
+fn manifests() -> Vec<PathBuf> {
+    let root = workspace_root();
+    let workspace: toml::Table = read_toml(&root.join("Cargo.toml"));
+    workspace["workspace"]["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| {
+            root.join(m.as_str().expect("member path"))
+                .join("Cargo.toml")
+        })
+        .collect()
+}
+
+fn read_toml(path: &Path) -> toml::Table {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn layer(name: &str) -> u8 {
+    LAYERS
+        .iter()
+        .find(|(crate_name, _)| *crate_name == name)
+        .map(|(_, layer)| *layer)
+        .unwrap_or_else(|| panic!("{name} has no layer in the tidy test; add it to LAYERS"))
+}
+
+#[test]
+fn lower_crates_never_depend_on_higher_ones() {
+    let mut checked = BTreeMap::new();
+    for manifest in manifests() {
+        let toml = read_toml(&manifest);
+        let name = toml["package"]["name"].as_str().expect("name").to_owned();
+        let own = layer(&name);
+        for section in ["dependencies", "build-dependencies"] {
+            let Some(deps) = toml.get(section).and_then(|d| d.as_table()) else {
+                continue;
+            };
+            for dep in deps.keys().filter(|d| d.starts_with("polykey-")) {
+                assert!(
+                    layer(dep) < own,
+                    "{name} (layer {own}) depends on {dep} (layer {}): lower crates never depend on higher ones",
+                    layer(dep)
+                );
+            }
+        }
+        checked.insert(name, own);
+    }
+    assert!(checked.len() >= 4, "found only {checked:?}");
+}
+
+#[test]
+fn typescript_bindings_are_up_to_date() {
+    let path = workspace_root().join("ui/src/lib/bindings.ts");
+    let expected = polykey_node::api::typescript_bindings();
+    if std::env::var_os("UPDATE_BINDINGS").is_some() {
+        std::fs::write(&path, &expected).expect("write bindings");
+    }
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "ui/src/lib/bindings.ts is stale; run `UPDATE_BINDINGS=1 cargo test -p polykey-tests --test tidy`"
+    );
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn libraries_open_with_a_purpose_and_forbid_unsafe() {
+    for manifest in manifests() {
+        let lib = manifest.with_file_name("src/lib.rs");
+        if !lib.exists() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&lib).expect("read lib.rs");
+        assert!(
+            text.starts_with("//!"),
+            "{} must open with a //! paragraph",
+            lib.display()
+        );
+        assert!(
+            text.contains("#![forbid(unsafe_code)]"),
+            "{} must forbid unsafe",
+            lib.display()
+        );
+    }
+}
+
+#[test]
+fn library_crates_never_print() {
+    let mut files = Vec::new();
+    rust_files(&workspace_root().join("crates"), &mut files);
+    assert!(!files.is_empty());
+    for file in files {
+        // Binaries (the CLI's main) may print; libraries report through
+        // return values, so nothing, secret or not, reaches a terminal.
+        if file
+            .components()
+            .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "benches")
+            || file.ends_with("main.rs")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("read");
+        for banned in ["println!", "print!(", "eprintln!", "dbg!("] {
+            assert!(!text.contains(banned), "{} uses {banned}", file.display());
+        }
+    }
+}
+
+#[test]
+fn tauri_commands_are_one_line_calls_into_the_node() {
+    let path = workspace_root().join("src-tauri/src/commands.rs");
+    let text = std::fs::read_to_string(&path).expect("read commands.rs");
+    let mut commands = 0;
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.trim() != "#[tauri::command]" {
+            continue;
+        }
+        commands += 1;
+        // Skip the signature (which may wrap) up to its opening brace.
+        let signature = lines
+            .find(|l| l.trim_end().ends_with('{'))
+            .expect("fn signature");
+        let body: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "}").collect();
+        assert_eq!(
+            body.len(),
+            1,
+            "command `{}` has a {}-line body",
+            signature.trim(),
+            body.len()
+        );
+    }
+    assert!(commands >= 5, "found {commands} commands");
+}

@@ -1,0 +1,150 @@
+// The app's navigation and session state: which screen shows, and what it
+// needs. Components render this and call its methods; the node does the work.
+import { type Backend, toBackendError } from "../backend";
+import { newPasswordProblem } from "../passwords";
+import { pickPositions, wordsMatch } from "../recoveryCheck";
+import type { StatusDto } from "../bindings";
+
+export type Screen =
+  | { kind: "loading" }
+  | { kind: "welcome" }
+  | { kind: "create" }
+  | { kind: "showCode"; nodeId: string; words: string[] }
+  | { kind: "confirmCode"; nodeId: string; words: string[]; positions: number[] }
+  | { kind: "unlock"; nodeId: string }
+  | { kind: "recover"; nodeId: string | null }
+  | { kind: "home"; nodeId: string }
+  | { kind: "fatal"; message: string };
+
+const MESSAGES: Partial<Record<string, string>> = {
+  wrong_password: "Wrong password. Try again.",
+  recovery_code_mismatch: "This recovery code belongs to a different node.",
+  in_use: "This node is open in another Polykey window or process.",
+};
+
+export class Session {
+  screen = $state<Screen>({ kind: "loading" });
+  busy = $state(false);
+  error = $state<string | null>(null);
+
+  constructor(private readonly backend: Backend) {}
+
+  private show(screen: Screen) {
+    this.error = null;
+    this.screen = screen;
+  }
+
+  private fromStatus(status: StatusDto): Screen {
+    if (status.state === "uninitialised" || !status.nodeId) return { kind: "welcome" };
+    if (status.state === "locked") return { kind: "unlock", nodeId: status.nodeId };
+    return { kind: "home", nodeId: status.nodeId };
+  }
+
+  /** Run a node call with the busy flag set, turning failures into `error`. */
+  private async attempt(work: () => Promise<void>) {
+    this.busy = true;
+    this.error = null;
+    try {
+      await work();
+    } catch (raw) {
+      const error = toBackendError(raw);
+      this.error = MESSAGES[error.code] ?? error.message;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async load() {
+    try {
+      this.show(this.fromStatus(await this.backend.status()));
+    } catch (raw) {
+      this.show({ kind: "fatal", message: toBackendError(raw).message });
+    }
+  }
+
+  startCreate() {
+    this.show({ kind: "create" });
+  }
+
+  startRecover() {
+    const nodeId = this.screen.kind === "unlock" ? this.screen.nodeId : null;
+    this.show({ kind: "recover", nodeId });
+  }
+
+  back() {
+    void this.load();
+  }
+
+  async create(password: string, confirmation: string) {
+    const problem = newPasswordProblem(password, confirmation);
+    if (problem) {
+      this.error = problem;
+      return;
+    }
+    await this.attempt(async () => {
+      const created = await this.backend.createNode(password);
+      this.show({
+        kind: "showCode",
+        nodeId: created.nodeId,
+        words: created.recoveryCode.split(" "),
+      });
+    });
+  }
+
+  /** The user says they wrote the code down: ask for a few words back. */
+  codeWrittenDown() {
+    if (this.screen.kind !== "showCode") return;
+    const { nodeId, words } = this.screen;
+    this.show({ kind: "confirmCode", nodeId, words, positions: pickPositions(words.length) });
+  }
+
+  /** Back from the confirmation to the code, to read it again. */
+  showCodeAgain() {
+    if (this.screen.kind !== "confirmCode") return;
+    const { nodeId, words } = this.screen;
+    this.show({ kind: "showCode", nodeId, words });
+  }
+
+  confirmCode(answers: string[]) {
+    if (this.screen.kind !== "confirmCode") return;
+    const { nodeId, words, positions } = this.screen;
+    if (!wordsMatch(words, positions, answers)) {
+      this.error = "Those words do not match your recovery code. Check them and try again.";
+      return;
+    }
+    // The words leave memory with this screen: the code is never shown again.
+    this.show({ kind: "home", nodeId });
+  }
+
+  async unlock(password: string) {
+    if (this.screen.kind !== "unlock") return;
+    const nodeId = this.screen.nodeId;
+    await this.attempt(async () => {
+      await this.backend.unlock(password);
+      this.show({ kind: "home", nodeId });
+    });
+  }
+
+  async lock() {
+    await this.attempt(async () => {
+      await this.backend.lock();
+      await this.load();
+    });
+  }
+
+  async recover(code: string, password: string, confirmation: string) {
+    const problem = newPasswordProblem(password, confirmation);
+    if (problem) {
+      this.error = problem;
+      return;
+    }
+    await this.attempt(async () => {
+      await this.backend.recover(code.trim().toLowerCase().split(/\s+/).join(" "), password);
+      await this.load();
+    });
+  }
+
+  async copy(text: string) {
+    await this.attempt(() => this.backend.copyText(text));
+  }
+}
