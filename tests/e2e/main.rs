@@ -6,9 +6,10 @@ use polykey_keys::NodeId;
 use polykey_tests::gui::Driver;
 
 const PASSWORD: &str = "tulip-orbit-candle-42";
+const NEW_PASSWORD: &str = "harbor-velvet-comet-17";
 
 #[tokio::test]
-async fn create_quit_relaunch_wrong_password_then_unlock() {
+async fn create_quit_relaunch_unlock_and_recover() {
     let node_dir = tempfile::tempdir().expect("temp dir");
     let driver = Driver::start(node_dir.path()).await;
 
@@ -18,6 +19,7 @@ async fn create_quit_relaunch_wrong_password_then_unlock() {
     app.click("welcome-create").await;
     app.type_into("create-password", PASSWORD).await;
     app.type_into("create-confirm", PASSWORD).await;
+    app.screenshot("02-create").await;
     app.click("create-submit").await;
 
     // The recovery code is shown once: 24 words.
@@ -26,7 +28,7 @@ async fn create_quit_relaunch_wrong_password_then_unlock() {
         words.push(element.text().await.expect("word text"));
     }
     assert_eq!(words.len(), 24, "{words:?}");
-    app.screenshot("02-recovery-code").await;
+    app.screenshot("03-recovery-code").await;
     app.click("code-written-down").await;
     app.click("code-continue").await;
 
@@ -44,6 +46,7 @@ async fn create_quit_relaunch_wrong_password_then_unlock() {
             .await
             .expect("type word");
     }
+    app.screenshot("04-confirm-code").await;
     app.click("confirm-submit").await;
 
     // Home shows a well-formed NodeId.
@@ -51,7 +54,7 @@ async fn create_quit_relaunch_wrong_password_then_unlock() {
     node_id
         .parse::<NodeId>()
         .unwrap_or_else(|e| panic!("home shows {node_id:?}, not a NodeId: {e}"));
-    app.screenshot("03-home").await;
+    app.screenshot("05-home").await;
     app.quit().await;
 
     // Second launch: the unlock screen for the same node.
@@ -60,9 +63,27 @@ async fn create_quit_relaunch_wrong_password_then_unlock() {
     app.type_into("unlock-password", "not-the-password").await;
     app.click("unlock-submit").await;
     assert_eq!(app.text("unlock-error").await, "Wrong password. Try again.");
-    app.screenshot("04-unlock-wrong-password").await;
+    app.screenshot("06-unlock-wrong-password").await;
 
     app.type_into("unlock-password", PASSWORD).await;
+    app.click("unlock-submit").await;
+    assert_eq!(app.text("node-id").await, node_id);
+
+    // Forgot the password: the recovery code and a new password reach the
+    // same node, and from then on only the new password unlocks it.
+    app.click("lock-button").await;
+    app.click("unlock-forgot").await;
+    app.type_into("recover-code", &words.join(" ")).await;
+    app.type_into("recover-password", NEW_PASSWORD).await;
+    app.type_into("recover-confirm", NEW_PASSWORD).await;
+    app.screenshot("07-recover").await;
+    app.click("recover-submit").await;
+    assert_eq!(app.text("node-id").await, node_id);
+    app.click("lock-button").await;
+    app.type_into("unlock-password", PASSWORD).await;
+    app.click("unlock-submit").await;
+    assert_eq!(app.text("unlock-error").await, "Wrong password. Try again.");
+    app.type_into("unlock-password", NEW_PASSWORD).await;
     app.click("unlock-submit").await;
     assert_eq!(app.text("node-id").await, node_id);
     app.quit().await;

@@ -3,6 +3,8 @@
 //! PBKDF2-HMAC-SHA512 + PyNaCl Ed25519 + base64.b32hexencode), so this also
 //! checks compatibility with the original Polykey's derivation.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
 use polykey_keys::{NodeId, RecoveryCode};
 
 const CODE: &str = "abandon abandon abandon abandon abandon abandon abandon abandon \

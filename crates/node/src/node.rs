@@ -105,7 +105,7 @@ struct Session {
 enum State {
     Uninitialised,
     Locked(WrappedRootKey),
-    Unlocked(WrappedRootKey, Session),
+    Unlocked(WrappedRootKey, Box<Session>),
 }
 
 struct Inner {
@@ -310,7 +310,7 @@ impl Inner {
         // The key file is written last: its presence marks a complete node.
         self.dir.write_root_key(&wrapped)?;
         let node_id = keys.node_id();
-        *state = State::Unlocked(wrapped, Session { keys, db });
+        *state = State::Unlocked(wrapped, Box::new(Session { keys, db }));
         Ok(Created {
             node_id,
             recovery_code,
@@ -328,7 +328,7 @@ impl Inner {
         // password leaves every file exactly as it was.
         let keys = wrapped.unwrap(password)?;
         let db = Db::open(&self.dir.db_path(), &keys)?;
-        *state = State::Unlocked(wrapped, Session { keys, db });
+        *state = State::Unlocked(wrapped, Box::new(Session { keys, db }));
         Ok(())
     }
 
@@ -355,7 +355,7 @@ impl Inner {
         let wrapped = WrappedRootKey::wrap(&keys, new_password, self.options.kdf.params())
             .map_err(|_| NodeError::KeyFileCorrupt)?;
         self.dir.write_root_key(&wrapped)?;
-        *state = State::Unlocked(wrapped, Session { keys, db });
+        *state = State::Unlocked(wrapped, Box::new(Session { keys, db }));
         Ok(())
     }
 

@@ -1,5 +1,7 @@
 //! The encrypted store against a real redb file on disk.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
 use std::path::Path;
 
 use polykey_db::{Db, DbError, RecordKey, Table};

@@ -178,7 +178,7 @@ async fn change_password_old_fails_new_works() {
 }
 
 #[tokio::test]
-async fn damaged_key_file_and_tampered_store_are_reported() {
+async fn damaged_key_file_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let node = open(dir.path()).await;
     node.create(PASSWORD.into()).await.unwrap();

@@ -1,5 +1,8 @@
 //! The node lifecycle against a real node directory on disk.
 
+// Tests fail loudly on purpose; the helper process speaks on stdout.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
 mod lifecycle;
 mod secrecy;
 mod single_process;
