@@ -1,0 +1,199 @@
+//! OpenSSH signatures (PROTOCOL.sshsig), the format `git verify-commit`
+//! checks when `gpg.format = ssh`.
+
+use data_encoding::BASE64;
+use sha2::{Digest, Sha512};
+
+use crate::node_id::NodeId;
+use crate::root::{verify, RootKeypair, Signature, SignatureError};
+
+const MAGIC: &[u8] = b"SSHSIG";
+const VERSION: u32 = 1;
+const KEY_TYPE: &[u8] = b"ssh-ed25519";
+const HASH: &[u8] = b"sha512";
+const BEGIN: &str = "-----BEGIN SSH SIGNATURE-----";
+const END: &str = "-----END SSH SIGNATURE-----";
+
+/// Why an armored SSH signature was rejected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SshSigError {
+    /// The text is not an armored SSHSIG blob.
+    #[error("malformed SSH signature")]
+    Malformed,
+    /// It was made for another namespace, key type or hash.
+    #[error("unsupported SSH signature ({0})")]
+    Unsupported(&'static str),
+    /// It was made by another key than expected.
+    #[error("the SSH signature was made by another key")]
+    WrongSigner,
+    /// The signature does not match the message.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+}
+
+fn put_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn public_key_blob(node: &NodeId) -> Vec<u8> {
+    let mut blob = Vec::with_capacity(51);
+    put_string(&mut blob, KEY_TYPE);
+    put_string(&mut blob, node.as_bytes());
+    blob
+}
+
+fn signed_data(namespace: &str, message: &[u8]) -> Vec<u8> {
+    let mut data = MAGIC.to_vec();
+    put_string(&mut data, namespace.as_bytes());
+    put_string(&mut data, b"");
+    put_string(&mut data, HASH);
+    put_string(&mut data, &Sha512::digest(message));
+    data
+}
+
+/// The node's public key in OpenSSH form: `ssh-ed25519 AAAA…`, for an
+/// allowed-signers file.
+pub fn ssh_public_key(node: &NodeId) -> String {
+    format!("ssh-ed25519 {}", BASE64.encode(&public_key_blob(node)))
+}
+
+/// Sign `message` in `namespace` (git uses `"git"`), returning the armored
+/// signature without a trailing newline.
+pub fn sign(keys: &RootKeypair, namespace: &str, message: &[u8]) -> String {
+    let signature = keys.sign(&signed_data(namespace, message));
+    let mut sig_blob = Vec::with_capacity(83);
+    put_string(&mut sig_blob, KEY_TYPE);
+    put_string(&mut sig_blob, &signature.0);
+
+    let mut blob = MAGIC.to_vec();
+    blob.extend_from_slice(&VERSION.to_be_bytes());
+    put_string(&mut blob, &public_key_blob(&keys.node_id()));
+    put_string(&mut blob, namespace.as_bytes());
+    put_string(&mut blob, b"");
+    put_string(&mut blob, HASH);
+    put_string(&mut blob, &sig_blob);
+
+    let encoded = BASE64.encode(&blob);
+    let mut armored = String::from(BEGIN);
+    for line in encoded.as_bytes().chunks(70) {
+        armored.push('\n');
+        armored.push_str(&String::from_utf8_lossy(line));
+    }
+    armored.push('\n');
+    armored.push_str(END);
+    armored
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], SshSigError> {
+        if self.0.len() < n {
+            return Err(SshSigError::Malformed);
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32, SshSigError> {
+        let bytes = self.take(4)?;
+        Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    fn string(&mut self) -> Result<&'a [u8], SshSigError> {
+        let len = self.u32()? as usize;
+        self.take(len)
+    }
+}
+
+/// Verify an armored signature over `message` in `namespace`, and return the
+/// NodeId that made it.
+pub fn verify_armored(armored: &str, namespace: &str, message: &[u8]) -> Result<NodeId, SshSigError> {
+    let body: String = armored
+        .trim()
+        .strip_prefix(BEGIN)
+        .and_then(|rest| rest.strip_suffix(END))
+        .ok_or(SshSigError::Malformed)?
+        .split_whitespace()
+        .collect();
+    let blob = BASE64
+        .decode(body.as_bytes())
+        .map_err(|_| SshSigError::Malformed)?;
+    let mut reader = Reader(&blob);
+    if reader.take(6)? != MAGIC || reader.u32()? != VERSION {
+        return Err(SshSigError::Malformed);
+    }
+    let mut key = Reader(reader.string()?);
+    if key.string()? != KEY_TYPE {
+        return Err(SshSigError::Unsupported("key type"));
+    }
+    let public: [u8; 32] = key
+        .string()?
+        .try_into()
+        .map_err(|_| SshSigError::Malformed)?;
+    if reader.string()? != namespace.as_bytes() {
+        return Err(SshSigError::Unsupported("namespace"));
+    }
+    reader.string()?; // reserved
+    if reader.string()? != HASH {
+        return Err(SshSigError::Unsupported("hash"));
+    }
+    let mut sig = Reader(reader.string()?);
+    if sig.string()? != KEY_TYPE {
+        return Err(SshSigError::Unsupported("signature type"));
+    }
+    let signature: [u8; 64] = sig
+        .string()?
+        .try_into()
+        .map_err(|_| SshSigError::Malformed)?;
+    let signer = NodeId::from_bytes(public);
+    verify(&signer, &signed_data(namespace, message), &Signature(signature))?;
+    Ok(signer)
+}
+
+/// Verify as [`verify_armored`] and also require the signer to be `expected`.
+pub fn verify_by(
+    armored: &str,
+    namespace: &str,
+    message: &[u8],
+    expected: &NodeId,
+) -> Result<(), SshSigError> {
+    if verify_armored(armored, namespace, message)? != *expected {
+        return Err(SshSigError::WrongSigner);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_round_trips_and_binds_message_namespace_and_key() {
+        let keys = RootKeypair::from_seed(&[8; 32]);
+        let armored = sign(&keys, "git", b"tree 123\n");
+        assert!(armored.starts_with(BEGIN) && armored.ends_with(END));
+        assert!(armored.lines().all(|l| l.len() <= 70));
+        assert_eq!(verify_armored(&armored, "git", b"tree 123\n"), Ok(keys.node_id()));
+        assert!(verify_armored(&armored, "git", b"tree 124\n").is_err());
+        assert_eq!(
+            verify_armored(&armored, "file", b"tree 123\n"),
+            Err(SshSigError::Unsupported("namespace"))
+        );
+        let other = RootKeypair::from_seed(&[9; 32]).node_id();
+        assert_eq!(
+            verify_by(&armored, "git", b"tree 123\n", &other),
+            Err(SshSigError::WrongSigner)
+        );
+        assert_eq!(verify_armored("garbage", "git", b""), Err(SshSigError::Malformed));
+    }
+
+    #[test]
+    fn public_key_is_openssh_form() {
+        let keys = RootKeypair::from_seed(&[8; 32]);
+        let text = ssh_public_key(&keys.node_id());
+        assert!(text.starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"), "{text}");
+    }
+}
