@@ -22,6 +22,12 @@ impl RecordKey {
         Self(bytes)
     }
 
+    /// A record key computed by the caller: it must be a keyed hash or
+    /// random, never a plaintext name.
+    pub fn from_bytes(bytes: [u8; RECORD_KEY_LEN]) -> Self {
+        Self(bytes)
+    }
+
     /// The raw key bytes.
     pub fn as_bytes(&self) -> &[u8; RECORD_KEY_LEN] {
         &self.0
@@ -46,14 +52,30 @@ impl<V> Table<V> {
 }
 
 /// A table of opaque byte values (already-encoded objects), stored sealed.
+#[derive(Clone, Debug)]
 pub struct RawTable {
-    name: &'static str,
+    name: std::borrow::Cow<'static, str>,
 }
 
 impl RawTable {
     /// Define a raw table. The name is stored in plaintext, like [`Table::new`].
     pub const fn new(name: &'static str) -> Self {
-        Self { name }
+        Self {
+            name: std::borrow::Cow::Borrowed(name),
+        }
+    }
+
+    /// A raw table whose name is made at run time (one table per vault, say).
+    /// The name must be a random id or schema word, never user data.
+    pub fn named(name: String) -> Self {
+        Self {
+            name: std::borrow::Cow::Owned(name),
+        }
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -153,8 +175,8 @@ impl ReadTxn<'_> {
         table: &RawTable,
         key: &RecordKey,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
-        self.sealed(table.name, key)?
-            .map(|sealed| self.db.open_sealed(table.name, key, &sealed))
+        self.sealed(table.name(), key)?
+            .map(|sealed| self.db.open_sealed(table.name(), key, &sealed))
             .transpose()
     }
 
@@ -229,7 +251,41 @@ impl WriteTxn<'_> {
         key: &RecordKey,
         bytes: &[u8],
     ) -> Result<(), DbError> {
-        self.put_sealed(table.name, key, bytes)
+        self.put_sealed(table.name(), key, bytes)
+    }
+
+    /// Every record of a table as this transaction sees it, opened.
+    pub fn entries<V: DeserializeOwned>(
+        &self,
+        table: &Table<V>,
+    ) -> Result<Vec<(RecordKey, V)>, DbError> {
+        let redb_table = self
+            .txn
+            .open_table(definition(table.name))
+            .map_err(DbError::storage)?;
+        let mut out = Vec::new();
+        for row in redb_table.iter().map_err(DbError::storage)? {
+            let (k, v) = row.map_err(DbError::storage)?;
+            let key = RecordKey(k.value().try_into().map_err(|_| DbError::Tampered {
+                table: table.name.to_owned(),
+            })?);
+            let plain = self.db.open_sealed(table.name, &key, v.value())?;
+            out.push((key, Db::decode(table.name, &plain)?));
+        }
+        Ok(out)
+    }
+
+    /// Whether a raw record exists, without opening it.
+    pub fn contains_raw(&self, table: &RawTable, key: &RecordKey) -> Result<bool, DbError> {
+        Ok(self.sealed(table.name(), key)?.is_some())
+    }
+
+    /// Drop a whole raw table and every record in it.
+    pub fn delete_raw_table(&mut self, table: &RawTable) -> Result<(), DbError> {
+        self.txn
+            .delete_table(definition(table.name()))
+            .map_err(DbError::storage)?;
+        Ok(())
     }
 
     /// Read one record as this transaction sees it.
@@ -253,8 +309,8 @@ impl WriteTxn<'_> {
         table: &RawTable,
         key: &RecordKey,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
-        self.sealed(table.name, key)?
-            .map(|sealed| self.db.open_sealed(table.name, key, &sealed))
+        self.sealed(table.name(), key)?
+            .map(|sealed| self.db.open_sealed(table.name(), key, &sealed))
             .transpose()
     }
 

@@ -23,10 +23,10 @@ pub mod node_id;
 pub mod recovery;
 /// The node's root Ed25519 keypair: signing, verification, X25519 conversion.
 pub mod root;
-/// OpenSSH signatures (SSHSIG), as `git verify-commit` checks them.
-pub mod sshsig;
 /// Newtypes for secret material: zeroized on drop, redacted in Debug.
 pub mod secret;
+/// OpenSSH signatures (SSHSIG), as `git verify-commit` checks them.
+pub mod sshsig;
 /// The root private key wrapped under a password, as stored on disk.
 pub mod wrapped;
 

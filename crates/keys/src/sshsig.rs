@@ -110,7 +110,11 @@ impl<'a> Reader<'a> {
 
 /// Verify an armored signature over `message` in `namespace`, and return the
 /// NodeId that made it.
-pub fn verify_armored(armored: &str, namespace: &str, message: &[u8]) -> Result<NodeId, SshSigError> {
+pub fn verify_armored(
+    armored: &str,
+    namespace: &str,
+    message: &[u8],
+) -> Result<NodeId, SshSigError> {
     let body: String = armored
         .trim()
         .strip_prefix(BEGIN)
@@ -149,7 +153,11 @@ pub fn verify_armored(armored: &str, namespace: &str, message: &[u8]) -> Result<
         .try_into()
         .map_err(|_| SshSigError::Malformed)?;
     let signer = NodeId::from_bytes(public);
-    verify(&signer, &signed_data(namespace, message), &Signature(signature))?;
+    verify(
+        &signer,
+        &signed_data(namespace, message),
+        &Signature(signature),
+    )?;
     Ok(signer)
 }
 
@@ -176,7 +184,10 @@ mod tests {
         let armored = sign(&keys, "git", b"tree 123\n");
         assert!(armored.starts_with(BEGIN) && armored.ends_with(END));
         assert!(armored.lines().all(|l| l.len() <= 70));
-        assert_eq!(verify_armored(&armored, "git", b"tree 123\n"), Ok(keys.node_id()));
+        assert_eq!(
+            verify_armored(&armored, "git", b"tree 123\n"),
+            Ok(keys.node_id())
+        );
         assert!(verify_armored(&armored, "git", b"tree 124\n").is_err());
         assert_eq!(
             verify_armored(&armored, "file", b"tree 123\n"),
@@ -187,13 +198,19 @@ mod tests {
             verify_by(&armored, "git", b"tree 123\n", &other),
             Err(SshSigError::WrongSigner)
         );
-        assert_eq!(verify_armored("garbage", "git", b""), Err(SshSigError::Malformed));
+        assert_eq!(
+            verify_armored("garbage", "git", b""),
+            Err(SshSigError::Malformed)
+        );
     }
 
     #[test]
     fn public_key_is_openssh_form() {
         let keys = RootKeypair::from_seed(&[8; 32]);
         let text = ssh_public_key(&keys.node_id());
-        assert!(text.starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"), "{text}");
+        assert!(
+            text.starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"),
+            "{text}"
+        );
     }
 }

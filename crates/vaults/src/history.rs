@@ -1,0 +1,259 @@
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
+
+use gix::hash::ObjectId;
+use gix::objs::{Commit, WriteTo};
+use polykey_db::Db;
+use polykey_keys::{NodeId, RootKeypair};
+use zeroize::Zeroizing;
+
+use crate::error::VaultError;
+use crate::objects::Source;
+use crate::path::SecretPath;
+use crate::tree::{lookup, walk_files};
+use crate::vault::{write_commit, Vault, KEEP_FILE};
+
+/// One version of a vault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// The commit id (the version), 40 hex characters.
+    pub id: String,
+    /// The NodeId that made it.
+    pub author: String,
+    /// When, in seconds since the Unix epoch.
+    pub time: i64,
+    /// What changed, in words.
+    pub message: String,
+    /// The versions it follows (two for a merge).
+    pub parents: Vec<String>,
+}
+
+/// How a path differs between two versions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Only in the newer version.
+    Added,
+    /// In both, with different contents.
+    Modified,
+    /// Only in the older version.
+    Deleted,
+}
+
+/// One changed secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The secret's path.
+    pub path: String,
+    /// How it changed.
+    pub kind: ChangeKind,
+}
+
+fn info(id: &ObjectId, commit: &Commit) -> CommitInfo {
+    CommitInfo {
+        id: id.to_string(),
+        author: commit.author.name.to_string(),
+        time: commit.committer.time.seconds,
+        message: commit.message.to_string().trim_end().to_owned(),
+        parents: commit.parents.iter().map(ToString::to_string).collect(),
+    }
+}
+
+impl Vault {
+    /// Every commit reachable from `head`, newest first (by time, then id).
+    pub(crate) fn commits(
+        &self,
+        src: &impl Source,
+        head: ObjectId,
+        limit: Option<usize>,
+    ) -> Result<Vec<(ObjectId, Commit)>, VaultError> {
+        let mut seen = HashSet::from([head]);
+        let mut queue = BinaryHeap::new();
+        let first = self.store.commit(src, &head)?;
+        queue.push((first.committer.time.seconds, head, first));
+        let mut out = Vec::new();
+        while let Some((_, id, commit)) = queue.pop() {
+            if limit.is_some_and(|n| out.len() >= n) {
+                break;
+            }
+            for parent in &commit.parents {
+                if seen.insert(*parent) {
+                    let parent_commit = self.store.commit(src, parent)?;
+                    queue.push((parent_commit.committer.time.seconds, *parent, parent_commit));
+                }
+            }
+            out.push((id, commit));
+        }
+        Ok(out)
+    }
+
+    /// The history, newest first; at most `limit` versions.
+    pub fn log(&self, db: &Db, limit: Option<usize>) -> Result<Vec<CommitInfo>, VaultError> {
+        let txn = db.read()?;
+        let head = self.head_of(&txn)?;
+        Ok(self
+            .commits(&txn, head, limit)?
+            .iter()
+            .map(|(id, commit)| info(id, commit))
+            .collect())
+    }
+
+    /// Resolve a version: `HEAD`, or a commit id or unique prefix (≥ 4 hex).
+    pub(crate) fn resolve(&self, src: &impl Source, version: &str) -> Result<ObjectId, VaultError> {
+        let head = self.head_of(src)?;
+        let version = version.trim();
+        if version.eq_ignore_ascii_case("head") || version.eq_ignore_ascii_case("latest") {
+            return Ok(head);
+        }
+        let prefix = version.to_ascii_lowercase();
+        if prefix.len() < 4 || prefix.len() > 40 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(VaultError::UnknownVersion(version.to_owned()));
+        }
+        let matches: Vec<ObjectId> = self
+            .commits(src, head, None)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| id.to_string().starts_with(&prefix))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(VaultError::UnknownVersion(version.to_owned())),
+            _ => Err(VaultError::AmbiguousVersion(version.to_owned())),
+        }
+    }
+
+    /// A secret as it was at `version`.
+    pub fn get_at(
+        &self,
+        db: &Db,
+        version: &str,
+        path: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let path = SecretPath::parse(path)?;
+        let txn = db.read()?;
+        let commit = self.resolve(&txn, version)?;
+        self.read_path(&txn, &commit, &path)
+    }
+
+    fn files_at(
+        &self,
+        src: &impl Source,
+        commit: &ObjectId,
+    ) -> Result<BTreeMap<String, ObjectId>, VaultError> {
+        let root = self.root_of(src, commit)?;
+        let mut files = Vec::new();
+        walk_files(&self.store, src, &root, "", &mut files)?;
+        Ok(files
+            .into_iter()
+            .filter(|(path, _)| path.rsplit('/').next() != Some(KEEP_FILE))
+            .collect())
+    }
+
+    /// The secrets that differ between two versions.
+    pub fn diff(&self, db: &Db, from: &str, to: &str) -> Result<Vec<Change>, VaultError> {
+        let txn = db.read()?;
+        let old = self.files_at(&txn, &self.resolve(&txn, from)?)?;
+        let new = self.files_at(&txn, &self.resolve(&txn, to)?)?;
+        let mut changes = Vec::new();
+        for (path, id) in &new {
+            match old.get(path) {
+                None => changes.push(Change {
+                    path: path.clone(),
+                    kind: ChangeKind::Added,
+                }),
+                Some(old_id) if old_id != id => changes.push(Change {
+                    path: path.clone(),
+                    kind: ChangeKind::Modified,
+                }),
+                Some(_) => {}
+            }
+        }
+        for path in old.keys().filter(|p| !new.contains_key(*p)) {
+            changes.push(Change {
+                path: path.clone(),
+                kind: ChangeKind::Deleted,
+            });
+        }
+        changes.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(changes)
+    }
+
+    /// Bring one secret back to how it was at `version`, as a new commit;
+    /// later history stays.
+    pub fn restore_secret(
+        &self,
+        db: &Db,
+        signer: &RootKeypair,
+        version: &str,
+        path: &str,
+    ) -> Result<String, VaultError> {
+        let path = SecretPath::parse(path)?;
+        let (commit, entry) = {
+            let txn = db.read()?;
+            let commit = self.resolve(&txn, version)?;
+            let root = self.root_of(&txn, &commit)?;
+            let entry = lookup(&self.store, &txn, &root, path.as_str())?
+                .ok_or_else(|| VaultError::NotFound(format!("{path} at version {version}")))?;
+            (commit, entry)
+        };
+        let short = &commit.to_string()[..8];
+        self.change(db, signer, |tree, txn| {
+            tree.upsert(txn, &path, entry.oid, entry.mode.kind())?;
+            Ok(format!("Restore {path} to version {short}"))
+        })
+        .map(|id| id.to_string())
+    }
+
+    /// Bring the whole vault back to how it was at `version`, as a new
+    /// commit on top of the current one; later history stays.
+    pub fn restore_vault(
+        &self,
+        db: &Db,
+        signer: &RootKeypair,
+        version: &str,
+    ) -> Result<String, VaultError> {
+        let mut txn = db.write()?;
+        let head = self.head_of(&txn)?;
+        let target = self.resolve(&txn, version)?;
+        let tree = self.root_of(&txn, &target)?;
+        if tree == self.root_of(&txn, &head)? {
+            return Ok(head.to_string());
+        }
+        let short = &target.to_string()[..8];
+        let commit = write_commit(
+            &self.store,
+            &mut txn,
+            signer,
+            tree,
+            vec![head],
+            &format!("Restore vault to version {short}"),
+        )?;
+        self.store.set_head(&mut txn, &commit)?;
+        txn.commit()?;
+        Ok(commit.to_string())
+    }
+
+    /// Check every commit's SSH signature; returns the signers seen.
+    pub fn verify_history(&self, db: &Db) -> Result<Vec<NodeId>, VaultError> {
+        let txn = db.read()?;
+        let head = self.head_of(&txn)?;
+        let mut signers = Vec::new();
+        for (id, mut commit) in self.commits(&txn, head, None)? {
+            let position = commit
+                .extra_headers
+                .iter()
+                .position(|(name, _)| name == "gpgsig")
+                .ok_or_else(|| VaultError::corrupt(format!("commit {id} is not signed")))?;
+            let (_, signature) = commit.extra_headers.remove(position);
+            let mut unsigned = Vec::new();
+            commit
+                .write_to(&mut unsigned)
+                .map_err(VaultError::corrupt)?;
+            let signer =
+                polykey_keys::sshsig::verify_armored(&signature.to_string(), "git", &unsigned)
+                    .map_err(|e| VaultError::corrupt(format!("commit {id}: {e}")))?;
+            if !signers.contains(&signer) {
+                signers.push(signer);
+            }
+        }
+        Ok(signers)
+    }
+}

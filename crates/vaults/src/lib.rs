@@ -1,0 +1,35 @@
+//! Vaults: git repositories of secrets, stored encrypted in the node's redb file.
+//!
+//! gix encodes and hashes every blob, tree and commit; the objects and refs
+//! live in polykey-db, each sealed with the vault's own key (itself kept in
+//! a record sealed by the DB key) under a keyed hash of the object id. A
+//! mutation touches only the trees on its path, and its new objects and ref
+//! update land in one transaction. Every commit is authored by the NodeId and
+//! signed by the node key in the SSH signature format, so an exported
+//! repository verifies with `git verify-commit`.
+//!
+//! This crate does not know about the network, the UI or passwords: callers
+//! pass an open [`polykey_db::Db`] and, for mutations, the unlocked
+//! [`polykey_keys::RootKeypair`].
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+/// Errors of vault and secret operations.
+mod error;
+/// Writing a vault out as a plain bare git repository.
+mod export;
+/// History: log, diff, versions.
+mod history;
+/// Encrypted object and ref storage for one vault.
+mod objects;
+/// Validated secret paths.
+mod path;
+/// Editing trees along a path.
+mod tree;
+/// Vault records and the operations on vaults and secrets.
+mod vault;
+
+pub use error::VaultError;
+pub use history::{Change, ChangeKind, CommitInfo};
+pub use path::SecretPath;
+pub use vault::{EntryKind, SecretStat, Vault, VaultId, VaultInfo, Vaults, MAX_SECRET_SIZE};

@@ -1,0 +1,251 @@
+use gix::hash::ObjectId;
+use gix::objs::{Commit, Kind, Tree, WriteTo};
+use polykey_db::{DbError, RawTable, ReadTxn, RecordKey, WriteTxn};
+use polykey_keys::SymmetricKey;
+use zeroize::Zeroizing;
+
+use crate::error::VaultError;
+use crate::vault::VaultId;
+
+/// Vaults use SHA-1 object ids, like every git repository they export to.
+pub(crate) const HASH: gix::hash::Kind = gix::hash::Kind::Sha1;
+/// The one branch a vault has.
+pub(crate) const MAIN_REF: &str = "refs/heads/main";
+
+/// Reading sealed records, from a read or a write transaction alike.
+pub(crate) trait Source {
+    fn raw(&self, table: &RawTable, key: &RecordKey)
+        -> Result<Option<Zeroizing<Vec<u8>>>, DbError>;
+}
+
+impl Source for ReadTxn<'_> {
+    fn raw(
+        &self,
+        table: &RawTable,
+        key: &RecordKey,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
+        self.get_raw(table, key)
+    }
+}
+
+impl Source for WriteTxn<'_> {
+    fn raw(
+        &self,
+        table: &RawTable,
+        key: &RecordKey,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
+        self.get_raw(table, key)
+    }
+}
+
+fn kind_byte(kind: Kind) -> u8 {
+    match kind {
+        Kind::Commit => 1,
+        Kind::Tree => 2,
+        Kind::Blob => 3,
+        Kind::Tag => 4,
+    }
+}
+
+fn byte_kind(byte: u8) -> Option<Kind> {
+    Some(match byte {
+        1 => Kind::Commit,
+        2 => Kind::Tree,
+        3 => Kind::Blob,
+        4 => Kind::Tag,
+        _ => return None,
+    })
+}
+
+/// One vault's object database: every object sealed with the vault key,
+/// stored under a keyed hash of its id in the vault's own table.
+pub(crate) struct ObjectStore {
+    id: VaultId,
+    key: SymmetricKey,
+    index_key: [u8; 32],
+    objects: RawTable,
+    refs: RawTable,
+}
+
+impl Drop for ObjectStore {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.index_key);
+    }
+}
+
+impl ObjectStore {
+    pub(crate) fn new(id: VaultId, key: SymmetricKey) -> Self {
+        let index_key = blake3::derive_key("polykey-vaults object keys v1", key.expose_secret());
+        Self {
+            objects: RawTable::named(format!("vault_objects_{id}")),
+            refs: RawTable::named(format!("vault_refs_{id}")),
+            id,
+            key,
+            index_key,
+        }
+    }
+
+    pub(crate) fn objects_table(&self) -> &RawTable {
+        &self.objects
+    }
+
+    pub(crate) fn refs_table(&self) -> &RawTable {
+        &self.refs
+    }
+
+    fn record_key(&self, domain: &[u8], name: &[u8]) -> RecordKey {
+        let mut hasher = blake3::Hasher::new_keyed(&self.index_key);
+        hasher.update(domain);
+        hasher.update(name);
+        RecordKey::from_bytes(*hasher.finalize().as_bytes())
+    }
+
+    fn object_ad(&self, id: &ObjectId) -> Vec<u8> {
+        [
+            b"polykey-vault-object/v1\0".as_slice(),
+            self.id.as_bytes(),
+            id.as_bytes(),
+        ]
+        .concat()
+    }
+
+    /// Read and verify one object: it must open under the vault key and hash
+    /// to its id.
+    pub(crate) fn read(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<(Kind, Zeroizing<Vec<u8>>), VaultError> {
+        let sealed = src
+            .raw(&self.objects, &self.record_key(b"object", id.as_bytes()))?
+            .ok_or_else(|| VaultError::corrupt(format!("object {id} is missing")))?;
+        let plain = self
+            .key
+            .open(&sealed, &self.object_ad(id))
+            .map_err(|_| VaultError::corrupt(format!("object {id} failed authentication")))?;
+        let (&tag, data) = plain
+            .split_first()
+            .ok_or_else(|| VaultError::corrupt(format!("object {id} is empty")))?;
+        let kind = byte_kind(tag)
+            .ok_or_else(|| VaultError::corrupt(format!("object {id} has no kind")))?;
+        let actual = gix::objs::compute_hash(HASH, kind, data).map_err(VaultError::corrupt)?;
+        if actual != *id {
+            return Err(VaultError::corrupt(format!(
+                "object {id} does not match its id"
+            )));
+        }
+        Ok((kind, Zeroizing::new(data.to_vec())))
+    }
+
+    /// Whether the object is stored.
+    pub(crate) fn contains(&self, txn: &WriteTxn<'_>, id: &ObjectId) -> Result<bool, VaultError> {
+        Ok(txn.contains_raw(&self.objects, &self.record_key(b"object", id.as_bytes()))?)
+    }
+
+    /// Store encoded object bytes; returns the id. Existing objects are not
+    /// rewritten (content addressing makes them identical).
+    pub(crate) fn write_raw(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        kind: Kind,
+        data: &[u8],
+    ) -> Result<ObjectId, VaultError> {
+        let id = gix::objs::compute_hash(HASH, kind, data).map_err(VaultError::corrupt)?;
+        if self.contains(txn, &id)? {
+            return Ok(id);
+        }
+        let mut plain = Zeroizing::new(Vec::with_capacity(data.len() + 1));
+        plain.push(kind_byte(kind));
+        plain.extend_from_slice(data);
+        let sealed = self.key.seal(&plain, &self.object_ad(&id));
+        txn.put_raw(
+            &self.objects,
+            &self.record_key(b"object", id.as_bytes()),
+            &sealed,
+        )?;
+        Ok(id)
+    }
+
+    /// Encode and store an object.
+    pub(crate) fn write(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        object: &dyn WriteTo,
+    ) -> Result<ObjectId, VaultError> {
+        let mut data = Zeroizing::new(Vec::with_capacity(256));
+        object.write_to(&mut *data).map_err(VaultError::corrupt)?;
+        self.write_raw(txn, object.kind(), &data)
+    }
+
+    fn expect(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+        want: Kind,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let (kind, data) = self.read(src, id)?;
+        if kind != want {
+            return Err(VaultError::corrupt(format!(
+                "object {id} is a {kind}, expected a {want}"
+            )));
+        }
+        Ok(data)
+    }
+
+    pub(crate) fn tree(&self, src: &impl Source, id: &ObjectId) -> Result<Tree, VaultError> {
+        let data = self.expect(src, id, Kind::Tree)?;
+        Ok(gix::objs::TreeRef::from_bytes(&data, HASH)
+            .map_err(VaultError::corrupt)?
+            .into_owned())
+    }
+
+    pub(crate) fn commit(&self, src: &impl Source, id: &ObjectId) -> Result<Commit, VaultError> {
+        let data = self.expect(src, id, Kind::Commit)?;
+        let parsed = gix::objs::CommitRef::from_bytes(&data, HASH).map_err(VaultError::corrupt)?;
+        let commit = parsed.into_owned().map_err(VaultError::corrupt)?;
+        Ok(commit)
+    }
+
+    pub(crate) fn blob(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        self.expect(src, id, Kind::Blob)
+    }
+
+    fn ref_ad(&self, name: &str) -> Vec<u8> {
+        [
+            b"polykey-vault-ref/v1\0".as_slice(),
+            self.id.as_bytes(),
+            name.as_bytes(),
+        ]
+        .concat()
+    }
+
+    /// The commit `refs/heads/main` points at; `None` for a vault without history.
+    pub(crate) fn head(&self, src: &impl Source) -> Result<Option<ObjectId>, VaultError> {
+        let Some(sealed) = src.raw(&self.refs, &self.record_key(b"ref", MAIN_REF.as_bytes()))?
+        else {
+            return Ok(None);
+        };
+        let plain = self
+            .key
+            .open(&sealed, &self.ref_ad(MAIN_REF))
+            .map_err(|_| VaultError::corrupt("the branch ref failed authentication"))?;
+        ObjectId::try_from(plain.as_slice())
+            .map(Some)
+            .map_err(|_| VaultError::corrupt("the branch ref is malformed"))
+    }
+
+    /// Point `refs/heads/main` at `id`, in the same transaction as the objects.
+    pub(crate) fn set_head(&self, txn: &mut WriteTxn<'_>, id: &ObjectId) -> Result<(), VaultError> {
+        let sealed = self.key.seal(id.as_bytes(), &self.ref_ad(MAIN_REF));
+        txn.put_raw(
+            &self.refs,
+            &self.record_key(b"ref", MAIN_REF.as_bytes()),
+            &sealed,
+        )?;
+        Ok(())
+    }
+}

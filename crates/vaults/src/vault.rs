@@ -1,0 +1,638 @@
+use std::fmt;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use gix::hash::ObjectId;
+use gix::objs::tree::EntryKind as GitEntryKind;
+use gix::objs::{Commit, Kind, WriteTo};
+use polykey_db::{Db, RecordKey, Table, WriteTxn};
+use polykey_keys::{RootKeypair, SymmetricKey};
+use zeroize::Zeroizing;
+
+use crate::error::VaultError;
+use crate::objects::{ObjectStore, Source};
+use crate::path::SecretPath;
+use crate::tree::{lookup, walk_files, TreeEdit};
+
+/// The largest secret a vault accepts (8 MiB).
+pub const MAX_SECRET_SIZE: usize = 8 * 1024 * 1024;
+/// Marks a directory made with `mkdir`, since git does not keep empty ones.
+/// Hidden from listings.
+pub(crate) const KEEP_FILE: &str = ".gitkeep";
+const MAX_VAULT_NAME: usize = 100;
+
+/// A vault's random, permanent id (its name can change).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VaultId([u8; 16]);
+
+impl VaultId {
+    fn random() -> Self {
+        let mut bytes = [0u8; 16];
+        polykey_keys::random_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// The raw id.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Display for VaultId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for VaultId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VaultId({self})")
+    }
+}
+
+impl FromStr for VaultId {
+    type Err = VaultError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bytes =
+            data_encoding_hex(text).ok_or_else(|| VaultError::UnknownVault(text.to_owned()))?;
+        Ok(Self(bytes))
+    }
+}
+
+fn data_encoding_hex(text: &str) -> Option<[u8; 16]> {
+    if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct VaultRecord {
+    id: String,
+    name: String,
+    key: Vec<u8>,
+    created_at: i64,
+}
+
+impl Drop for VaultRecord {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
+const VAULTS: Table<VaultRecord> = Table::new("vaults");
+
+/// A vault as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultInfo {
+    /// Permanent id.
+    pub id: VaultId,
+    /// Current name.
+    pub name: String,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// What a path holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A secret: any bytes.
+    Secret,
+    /// A directory of secrets.
+    Directory,
+}
+
+/// What `stat` reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretStat {
+    /// The path asked about.
+    pub path: String,
+    /// Secret or directory.
+    pub kind: EntryKind,
+    /// Size in bytes for a secret; number of entries for a directory.
+    pub size: u64,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn check_name(name: &str) -> Result<&str, VaultError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(VaultError::InvalidVaultName("the name is empty"));
+    }
+    if name.chars().count() > MAX_VAULT_NAME {
+        return Err(VaultError::InvalidVaultName(
+            "the name is longer than 100 characters",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(VaultError::InvalidVaultName(
+            "the name has a control character",
+        ));
+    }
+    Ok(name)
+}
+
+fn check_size(bytes: &[u8]) -> Result<(), VaultError> {
+    if bytes.len() > MAX_SECRET_SIZE {
+        return Err(VaultError::TooLarge {
+            size: bytes.len(),
+            max: MAX_SECRET_SIZE,
+        });
+    }
+    Ok(())
+}
+
+/// The vaults of one node.
+pub struct Vaults<'db> {
+    db: &'db Db,
+}
+
+impl<'db> Vaults<'db> {
+    /// The vaults stored in `db`.
+    pub fn new(db: &'db Db) -> Self {
+        Self { db }
+    }
+
+    fn records(
+        &self,
+        src: &impl RecordSource,
+    ) -> Result<Vec<(RecordKey, VaultRecord)>, VaultError> {
+        src.vault_records()
+    }
+
+    /// Every vault, by name.
+    pub fn list(&self) -> Result<Vec<VaultInfo>, VaultError> {
+        let mut out: Vec<VaultInfo> = self
+            .records(&self.db.read()?)?
+            .iter()
+            .map(|(_, record)| info(record))
+            .collect::<Result<_, _>>()?;
+        out.sort_by_key(|v| v.name.to_lowercase());
+        Ok(out)
+    }
+
+    fn find(
+        &self,
+        src: &impl RecordSource,
+        name_or_id: &str,
+    ) -> Result<(RecordKey, VaultRecord), VaultError> {
+        let records = self.records(src)?;
+        let position = records
+            .iter()
+            .position(|(_, r)| r.name == name_or_id)
+            .or_else(|| records.iter().position(|(_, r)| r.id == name_or_id))
+            .ok_or_else(|| VaultError::UnknownVault(name_or_id.to_owned()))?;
+        Ok(records
+            .into_iter()
+            .nth(position)
+            .unwrap_or_else(|| unreachable!("position is in range")))
+    }
+
+    /// Create a vault with a first, empty, signed commit.
+    pub fn create(&self, name: &str, signer: &RootKeypair) -> Result<Vault, VaultError> {
+        let name = check_name(name)?;
+        let mut txn = self.db.write()?;
+        if self.records(&txn)?.iter().any(|(_, r)| r.name == name) {
+            return Err(VaultError::VaultExists(name.to_owned()));
+        }
+        let id = VaultId::random();
+        let key = SymmetricKey::generate();
+        let record = VaultRecord {
+            id: id.to_string(),
+            name: name.to_owned(),
+            key: key.expose_secret().to_vec(),
+            created_at: now(),
+        };
+        txn.put(
+            &VAULTS,
+            &self.db.record_key("vaults", id.as_bytes()),
+            &record,
+        )?;
+        let vault = Vault {
+            info: info(&record)?,
+            store: ObjectStore::new(id, key),
+        };
+        let tree = vault.store.write(&mut txn, &gix::objs::Tree::empty())?;
+        let commit = write_commit(
+            &vault.store,
+            &mut txn,
+            signer,
+            tree,
+            Vec::new(),
+            "Create vault",
+        )?;
+        vault.store.set_head(&mut txn, &commit)?;
+        txn.commit()?;
+        Ok(vault)
+    }
+
+    /// Open a vault by name (or by id).
+    pub fn open(&self, name_or_id: &str) -> Result<Vault, VaultError> {
+        let (_, record) = self.find(&self.db.read()?, name_or_id)?;
+        vault_from(&record)
+    }
+
+    /// Rename a vault. Its id, history and contents stay.
+    pub fn rename(&self, name_or_id: &str, new_name: &str) -> Result<(), VaultError> {
+        let new_name = check_name(new_name)?;
+        let mut txn = self.db.write()?;
+        let (key, mut record) = self.find(&txn, name_or_id)?;
+        if record.name == new_name {
+            return Ok(());
+        }
+        if self.records(&txn)?.iter().any(|(_, r)| r.name == new_name) {
+            return Err(VaultError::VaultExists(new_name.to_owned()));
+        }
+        record.name = new_name.to_owned();
+        txn.put(&VAULTS, &key, &record)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Delete a vault and every object of it.
+    pub fn delete(&self, name_or_id: &str) -> Result<(), VaultError> {
+        let mut txn = self.db.write()?;
+        let (key, record) = self.find(&txn, name_or_id)?;
+        let vault = vault_from(&record)?;
+        txn.delete(&VAULTS, &key)?;
+        txn.delete_raw_table(vault.store.objects_table())?;
+        txn.delete_raw_table(vault.store.refs_table())?;
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+/// Reading vault records from either kind of transaction.
+trait RecordSource {
+    fn vault_records(&self) -> Result<Vec<(RecordKey, VaultRecord)>, VaultError>;
+}
+
+impl RecordSource for polykey_db::ReadTxn<'_> {
+    fn vault_records(&self) -> Result<Vec<(RecordKey, VaultRecord)>, VaultError> {
+        Ok(self.entries(&VAULTS)?)
+    }
+}
+
+impl RecordSource for WriteTxn<'_> {
+    fn vault_records(&self) -> Result<Vec<(RecordKey, VaultRecord)>, VaultError> {
+        // Vault records are few; a write transaction reads them through its
+        // own snapshot so checks and writes see the same state.
+        Ok(self.entries(&VAULTS)?)
+    }
+}
+
+fn info(record: &VaultRecord) -> Result<VaultInfo, VaultError> {
+    Ok(VaultInfo {
+        id: record
+            .id
+            .parse()
+            .map_err(|_| VaultError::corrupt("a vault record has a bad id"))?,
+        name: record.name.clone(),
+        created_at: record.created_at,
+    })
+}
+
+fn vault_from(record: &VaultRecord) -> Result<Vault, VaultError> {
+    let info = info(record)?;
+    let key: [u8; 32] = record
+        .key
+        .as_slice()
+        .try_into()
+        .map_err(|_| VaultError::corrupt("a vault record has a bad key"))?;
+    Ok(Vault {
+        store: ObjectStore::new(info.id, SymmetricKey::from_bytes(key)),
+        info,
+    })
+}
+
+/// Write a commit of `tree` authored and signed by `signer`.
+pub(crate) fn write_commit(
+    store: &ObjectStore,
+    txn: &mut WriteTxn<'_>,
+    signer: &RootKeypair,
+    tree: ObjectId,
+    parents: Vec<ObjectId>,
+    message: &str,
+) -> Result<ObjectId, VaultError> {
+    let node = signer.node_id().to_string();
+    let actor = gix::actor::Signature {
+        name: node.clone().into(),
+        email: format!("{node}@polykey").into(),
+        time: gix::date::Time {
+            seconds: now(),
+            offset: 0,
+        },
+    };
+    let mut commit = Commit {
+        tree,
+        parents: parents.into(),
+        author: actor.clone(),
+        committer: actor,
+        encoding: None,
+        message: format!("{message}\n").into(),
+        extra_headers: Vec::new(),
+    };
+    let mut unsigned = Vec::new();
+    commit
+        .write_to(&mut unsigned)
+        .map_err(VaultError::corrupt)?;
+    let signature = polykey_keys::sshsig::sign(signer, "git", &unsigned);
+    commit
+        .extra_headers
+        .push(("gpgsig".into(), signature.into()));
+    store.write(txn, &commit)
+}
+
+/// One open vault.
+pub struct Vault {
+    info: VaultInfo,
+    pub(crate) store: ObjectStore,
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Vault({})", self.info.id)
+    }
+}
+
+impl Vault {
+    /// The vault's id.
+    pub fn id(&self) -> VaultId {
+        self.info.id
+    }
+
+    /// The vault's name when it was opened.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub(crate) fn head_of(&self, src: &impl Source) -> Result<ObjectId, VaultError> {
+        self.store
+            .head(src)?
+            .ok_or_else(|| VaultError::corrupt("the vault has no history"))
+    }
+
+    pub(crate) fn root_of(
+        &self,
+        src: &impl Source,
+        commit: &ObjectId,
+    ) -> Result<ObjectId, VaultError> {
+        Ok(self.store.commit(src, commit)?.tree)
+    }
+
+    /// The current version (commit id).
+    pub fn head(&self, db: &Db) -> Result<String, VaultError> {
+        Ok(self.head_of(&db.read()?)?.to_string())
+    }
+
+    /// Apply `edit` to the current tree and commit the result, signed, with
+    /// the new objects and the ref update in one transaction; `edit` returns
+    /// the commit message. No change, no commit. Returns the new head.
+    pub(crate) fn change(
+        &self,
+        db: &Db,
+        signer: &RootKeypair,
+        edit: impl FnOnce(&mut TreeEdit<'_>, &mut WriteTxn<'_>) -> Result<String, VaultError>,
+    ) -> Result<ObjectId, VaultError> {
+        let mut txn = db.write()?;
+        let head = self.head_of(&txn)?;
+        let old_root = self.root_of(&txn, &head)?;
+        let mut tree = TreeEdit::new(&self.store, &txn, Some(&old_root))?;
+        let message = edit(&mut tree, &mut txn)?;
+        let root = tree.write(&mut txn)?;
+        if root == old_root {
+            return Ok(head);
+        }
+        let commit = write_commit(&self.store, &mut txn, signer, root, vec![head], &message)?;
+        self.store.set_head(&mut txn, &commit)?;
+        txn.commit()?;
+        Ok(commit)
+    }
+
+    pub(crate) fn read_path(
+        &self,
+        src: &impl Source,
+        commit: &ObjectId,
+        path: &SecretPath,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let root = self.root_of(src, commit)?;
+        match lookup(&self.store, src, &root, path.as_str())? {
+            Some(entry) if entry.mode.is_tree() => {
+                Err(VaultError::WrongKind(path.to_string(), "directory"))
+            }
+            Some(entry) => self.store.blob(src, &entry.oid),
+            None => Err(VaultError::NotFound(path.to_string())),
+        }
+    }
+
+    /// Read a secret's current contents.
+    pub fn get(&self, db: &Db, path: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let path = SecretPath::parse(path)?;
+        let txn = db.read()?;
+        let head = self.head_of(&txn)?;
+        self.read_path(&txn, &head, &path)
+    }
+
+    /// Every secret under `dir` (the whole vault for `None`), recursively,
+    /// sorted. Directory markers are hidden.
+    pub fn list(&self, db: &Db, dir: Option<&str>) -> Result<Vec<String>, VaultError> {
+        let txn = db.read()?;
+        let head = self.head_of(&txn)?;
+        let root = self.root_of(&txn, &head)?;
+        let (start, prefix) = match dir {
+            None => (root, String::new()),
+            Some(dir) => {
+                let dir = SecretPath::parse(dir)?;
+                match lookup(&self.store, &txn, &root, dir.as_str())? {
+                    Some(entry) if entry.mode.is_tree() => (entry.oid, dir.to_string()),
+                    Some(_) => {
+                        return Err(VaultError::WrongKind(
+                            dir.to_string(),
+                            "secret, not a directory",
+                        ))
+                    }
+                    None => return Err(VaultError::NotFound(dir.to_string())),
+                }
+            }
+        };
+        let mut files = Vec::new();
+        walk_files(&self.store, &txn, &start, &prefix, &mut files)?;
+        let mut names: Vec<String> = files
+            .into_iter()
+            .map(|(path, _)| path)
+            .filter(|path| path.rsplit('/').next() != Some(KEEP_FILE))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// What is at `path`: a secret (with its size) or a directory.
+    pub fn stat(&self, db: &Db, path: &str) -> Result<SecretStat, VaultError> {
+        let path = SecretPath::parse(path)?;
+        let txn = db.read()?;
+        let head = self.head_of(&txn)?;
+        let root = self.root_of(&txn, &head)?;
+        let entry = lookup(&self.store, &txn, &root, path.as_str())?
+            .ok_or_else(|| VaultError::NotFound(path.to_string()))?;
+        let (kind, size) = if entry.mode.is_tree() {
+            let entries = self.store.tree(&txn, &entry.oid)?.entries;
+            let visible = entries
+                .iter()
+                .filter(|e| e.filename != KEEP_FILE.as_bytes())
+                .count();
+            (EntryKind::Directory, visible as u64)
+        } else {
+            (
+                EntryKind::Secret,
+                self.store.blob(&txn, &entry.oid)?.len() as u64,
+            )
+        };
+        Ok(SecretStat {
+            path: path.to_string(),
+            kind,
+            size,
+        })
+    }
+
+    fn put_secret(
+        &self,
+        db: &Db,
+        signer: &RootKeypair,
+        path: &str,
+        bytes: &[u8],
+        must_exist: Option<bool>,
+    ) -> Result<String, VaultError> {
+        let path = SecretPath::parse(path)?;
+        check_size(bytes)?;
+        self.change(db, signer, |tree, txn| {
+            let verb = match (tree.get(txn, &path)?, must_exist) {
+                (Some(entry), _) if entry.mode.is_tree() => {
+                    return Err(VaultError::WrongKind(path.to_string(), "directory"))
+                }
+                (Some(_), Some(false)) => return Err(VaultError::AlreadyExists(path.to_string())),
+                (None, Some(true)) => return Err(VaultError::NotFound(path.to_string())),
+                (None, _) => "Add",
+                (Some(_), _) => "Update",
+            };
+            let blob = self.store.write_raw(txn, Kind::Blob, bytes)?;
+            tree.upsert(txn, &path, blob, GitEntryKind::Blob)?;
+            Ok(format!("{verb} secret {path}"))
+        })
+        .map(|id| id.to_string())
+    }
+
+    /// Create a new secret; fails if something is already at `path`.
+    pub fn create_secret(
+        &self,
+        db: &Db,
+        signer: &RootKeypair,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<String, VaultError> {
+        self.put_secret(db, signer, path, bytes, Some(false))
+    }
+
+    /// Create or replace a secret.
+    pub fn write_secret(
+        &self,
+        db: &Db,
+        signer: &RootKeypair,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<String, VaultError> {
+        self.put_secret(db, signer, path, bytes, None)
+    }
+
+    /// Replace an existing secret; fails if there is none.
+    pub fn edit_secret(
+        &self,
+        db: &Db,
+        signer: &RootKeypair,
+        path: &str,
+        bytes: &[u8],
+    ) -> Result<String, VaultError> {
+        self.put_secret(db, signer, path, bytes, Some(true))
+    }
+
+    /// Make an (empty) directory.
+    pub fn mkdir(&self, db: &Db, signer: &RootKeypair, path: &str) -> Result<String, VaultError> {
+        let path = SecretPath::parse(path)?;
+        let keep = SecretPath::parse(&format!("{path}/{KEEP_FILE}"))?;
+        self.change(db, signer, |tree, txn| {
+            if tree.get(txn, &path)?.is_some() {
+                return Err(VaultError::AlreadyExists(path.to_string()));
+            }
+            let blob = self.store.write_raw(txn, Kind::Blob, b"")?;
+            tree.upsert(txn, &keep, blob, GitEntryKind::Blob)?;
+            Ok(format!("Create directory {path}"))
+        })
+        .map(|id| id.to_string())
+    }
+
+    /// Move or rename a secret or directory. The target must not exist.
+    pub fn rename(
+        &self,
+        db: &Db,
+        signer: &RootKeypair,
+        from: &str,
+        to: &str,
+    ) -> Result<String, VaultError> {
+        let from = SecretPath::parse(from)?;
+        let to = SecretPath::parse(to)?;
+        if to.starts_with(&from) {
+            return Err(VaultError::InvalidPath(
+                "cannot move a directory into itself",
+            ));
+        }
+        self.change(db, signer, |tree, txn| {
+            if tree.get(txn, &to)?.is_some() {
+                return Err(VaultError::AlreadyExists(to.to_string()));
+            }
+            let entry = tree
+                .remove(txn, &from)?
+                .ok_or_else(|| VaultError::NotFound(from.to_string()))?;
+            tree.upsert(txn, &to, entry.oid, entry.mode.kind())?;
+            Ok(format!("Rename {from} to {to}"))
+        })
+        .map(|id| id.to_string())
+    }
+
+    /// Remove a secret, or a directory (`recursive` unless it is empty).
+    pub fn remove(
+        &self,
+        db: &Db,
+        signer: &RootKeypair,
+        path: &str,
+        recursive: bool,
+    ) -> Result<String, VaultError> {
+        let path = SecretPath::parse(path)?;
+        self.change(db, signer, |tree, txn| {
+            let entry = tree
+                .get(txn, &path)?
+                .ok_or_else(|| VaultError::NotFound(path.to_string()))?;
+            if entry.mode.is_tree() && !recursive {
+                let entries = self.store.tree(txn, &entry.oid)?.entries;
+                if entries.iter().any(|e| e.filename != KEEP_FILE.as_bytes()) {
+                    return Err(VaultError::DirectoryNotEmpty(path.to_string()));
+                }
+            }
+            tree.remove(txn, &path)?;
+            Ok(format!("Remove {path}"))
+        })
+        .map(|id| id.to_string())
+    }
+}

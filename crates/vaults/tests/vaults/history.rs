@@ -1,0 +1,98 @@
+use polykey_vaults::{ChangeKind, Vaults};
+
+use crate::fixture;
+
+#[test]
+fn every_mutation_is_one_signed_commit_with_a_message() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("v", &f.keys).unwrap();
+    vault.write_secret(&f.db, &f.keys, "a", b"1").unwrap();
+    vault.write_secret(&f.db, &f.keys, "a", b"2").unwrap();
+    vault.rename(&f.db, &f.keys, "a", "b").unwrap();
+    vault.remove(&f.db, &f.keys, "b", false).unwrap();
+    let log = vault.log(&f.db, None).unwrap();
+    let messages: Vec<&str> = log.iter().map(|c| c.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "Remove b",
+            "Rename a to b",
+            "Update secret a",
+            "Add secret a",
+            "Create vault"
+        ]
+    );
+    assert!(log.iter().all(|c| c.author == f.keys.node_id().to_string()));
+    assert_eq!(log[0].parents, [log[1].id.clone()]);
+    assert_eq!(vault.log(&f.db, Some(2)).unwrap().len(), 2);
+    assert_eq!(vault.verify_history(&f.db).unwrap(), [f.keys.node_id()]);
+}
+
+#[test]
+fn read_at_a_version_and_diff_between_versions() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("v", &f.keys).unwrap();
+    let v1 = vault.write_secret(&f.db, &f.keys, "a", b"one").unwrap();
+    vault.write_secret(&f.db, &f.keys, "b", b"bee").unwrap();
+    vault.write_secret(&f.db, &f.keys, "a", b"two").unwrap();
+    let v4 = vault.remove(&f.db, &f.keys, "b", false).unwrap();
+    vault.write_secret(&f.db, &f.keys, "c", b"sea").unwrap();
+
+    assert_eq!(vault.get_at(&f.db, &v1, "a").unwrap().as_slice(), b"one");
+    assert_eq!(
+        vault.get_at(&f.db, &v1[..8], "a").unwrap().as_slice(),
+        b"one"
+    );
+    assert_eq!(vault.get_at(&f.db, "HEAD", "a").unwrap().as_slice(), b"two");
+    assert!(vault.get_at(&f.db, &v4, "b").is_err());
+
+    let changes = vault.diff(&f.db, &v1, "HEAD").unwrap();
+    let summary: Vec<(&str, ChangeKind)> =
+        changes.iter().map(|c| (c.path.as_str(), c.kind)).collect();
+    assert_eq!(
+        summary,
+        [("a", ChangeKind::Modified), ("c", ChangeKind::Added)]
+    );
+    let back = vault.diff(&f.db, "HEAD", &v1).unwrap();
+    assert_eq!(back[1].kind, ChangeKind::Deleted);
+}
+
+#[test]
+fn restore_is_a_new_commit_that_keeps_later_history() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("v", &f.keys).unwrap();
+    let v1 = vault
+        .write_secret(&f.db, &f.keys, "a", b"original")
+        .unwrap();
+    vault.write_secret(&f.db, &f.keys, "a", b"changed").unwrap();
+    vault.write_secret(&f.db, &f.keys, "b", b"later").unwrap();
+    let before = vault.log(&f.db, None).unwrap().len();
+
+    vault.restore_secret(&f.db, &f.keys, &v1, "a").unwrap();
+    assert_eq!(vault.get(&f.db, "a").unwrap().as_slice(), b"original");
+    assert_eq!(
+        vault.get(&f.db, "b").unwrap().as_slice(),
+        b"later",
+        "other secrets untouched"
+    );
+    let log = vault.log(&f.db, None).unwrap();
+    assert_eq!(log.len(), before + 1);
+    assert!(log[0].message.starts_with("Restore a to version"));
+    assert_eq!(
+        vault.get_at(&f.db, &log[1].id, "a").unwrap().as_slice(),
+        b"changed"
+    );
+
+    vault.restore_vault(&f.db, &f.keys, &v1).unwrap();
+    assert_eq!(vault.list(&f.db, None).unwrap(), ["a"]);
+    let log = vault.log(&f.db, None).unwrap();
+    assert_eq!(
+        log.len(),
+        before + 2,
+        "restoring the vault deletes no history"
+    );
+    assert_eq!(
+        vault.get_at(&f.db, &log[1].id, "b").unwrap().as_slice(),
+        b"later"
+    );
+}
