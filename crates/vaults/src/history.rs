@@ -1,7 +1,7 @@
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
 
 use gix::hash::ObjectId;
-use gix::objs::{Commit, WriteTo};
+use gix::objs::Commit;
 use polykey_db::Db;
 use polykey_keys::{NodeId, RootKeypair};
 use zeroize::Zeroizing;
@@ -236,20 +236,9 @@ impl Vault {
         let txn = db.read()?;
         let head = self.head_of(&txn)?;
         let mut signers = Vec::new();
-        for (id, mut commit) in self.commits(&txn, head, None)? {
-            let position = commit
-                .extra_headers
-                .iter()
-                .position(|(name, _)| name == "gpgsig")
-                .ok_or_else(|| VaultError::corrupt(format!("commit {id} is not signed")))?;
-            let (_, signature) = commit.extra_headers.remove(position);
-            let mut unsigned = Vec::new();
-            commit
-                .write_to(&mut unsigned)
-                .map_err(VaultError::corrupt)?;
-            let signer =
-                polykey_keys::sshsig::verify_armored(&signature.to_string(), "git", &unsigned)
-                    .map_err(|e| VaultError::corrupt(format!("commit {id}: {e}")))?;
+        for (id, _) in self.commits(&txn, head, None)? {
+            let (_, data) = self.store.read(&txn, &id)?;
+            let signer = crate::transfer::verify_commit(&data)?;
             if !signers.contains(&signer) {
                 signers.push(signer);
             }

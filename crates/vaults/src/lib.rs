@@ -20,10 +20,14 @@ mod error;
 mod export;
 /// History: log, diff, versions.
 mod history;
+/// Three-way merge of two heads, per secret.
+mod merge;
 /// Encrypted object and ref storage for one vault.
 mod objects;
 /// Validated secret paths.
 mod path;
+/// Moving objects between copies of a vault, verified.
+mod transfer;
 /// Editing trees along a path.
 mod tree;
 /// Vault records and the operations on vaults and secrets.
@@ -31,5 +35,7 @@ mod vault;
 
 pub use error::VaultError;
 pub use history::{Change, ChangeKind, CommitInfo};
+pub use merge::{MergeConflict, MergeOutcome};
 pub use path::SecretPath;
+pub use transfer::{RawObject, MAX_IMPORT_OBJECTS};
 pub use vault::{EntryKind, SecretStat, Vault, VaultId, VaultInfo, Vaults, MAX_SECRET_SIZE};

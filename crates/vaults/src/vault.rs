@@ -158,7 +158,7 @@ fn check_size(bytes: &[u8]) -> Result<(), VaultError> {
 
 /// The vaults of one node.
 pub struct Vaults<'db> {
-    db: &'db Db,
+    pub(crate) db: &'db Db,
 }
 
 impl<'db> Vaults<'db> {
@@ -204,28 +204,8 @@ impl<'db> Vaults<'db> {
 
     /// Create a vault with a first, empty, signed commit.
     pub fn create(&self, name: &str, signer: &RootKeypair) -> Result<Vault, VaultError> {
-        let name = check_name(name)?;
         let mut txn = self.db.write()?;
-        if self.records(&txn)?.iter().any(|(_, r)| r.name == name) {
-            return Err(VaultError::VaultExists(name.to_owned()));
-        }
-        let id = VaultId::random();
-        let key = SymmetricKey::generate();
-        let record = VaultRecord {
-            id: id.to_string(),
-            name: name.to_owned(),
-            key: key.expose_secret().to_vec(),
-            created_at: now(),
-        };
-        txn.put(
-            &VAULTS,
-            &self.db.record_key("vaults", id.as_bytes()),
-            &record,
-        )?;
-        let vault = Vault {
-            info: info(&record)?,
-            store: ObjectStore::new(id, key),
-        };
+        let vault = self.insert_record(&mut txn, name, VaultId::random())?;
         let tree = vault.store.write(&mut txn, &gix::objs::Tree::empty())?;
         let commit = write_commit(
             &vault.store,
@@ -238,6 +218,39 @@ impl<'db> Vaults<'db> {
         vault.store.set_head(&mut txn, &commit)?;
         txn.commit()?;
         Ok(vault)
+    }
+
+    /// Add a vault record with a fresh key; names and ids must be new.
+    pub(crate) fn insert_record(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        name: &str,
+        id: VaultId,
+    ) -> Result<Vault, VaultError> {
+        let name = check_name(name)?;
+        let records = self.records(txn)?;
+        if records.iter().any(|(_, r)| r.name == name) {
+            return Err(VaultError::VaultExists(name.to_owned()));
+        }
+        if records.iter().any(|(_, r)| r.id == id.to_string()) {
+            return Err(VaultError::VaultExists(id.to_string()));
+        }
+        let key = SymmetricKey::generate();
+        let record = VaultRecord {
+            id: id.to_string(),
+            name: name.to_owned(),
+            key: key.expose_secret().to_vec(),
+            created_at: now(),
+        };
+        txn.put(
+            &VAULTS,
+            &self.db.record_key("vaults", id.as_bytes()),
+            &record,
+        )?;
+        Ok(Vault {
+            info: info(&record)?,
+            store: ObjectStore::new(id, key),
+        })
     }
 
     /// Open a vault by name (or by id).

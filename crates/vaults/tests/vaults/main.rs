@@ -5,6 +5,7 @@
 
 mod export;
 mod history;
+mod merge;
 mod operations;
 mod secrecy;
 

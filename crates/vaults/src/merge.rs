@@ -1,0 +1,238 @@
+//! Three-way merge, decided per secret.
+//!
+//! Secrets are opaque values: two edits of the same password must never be
+//! spliced together line by line, as a text merge would. So the merge compares
+//! each path's blob id in the merge base, our head and their head, and when
+//! both sides changed the same secret it keeps both versions (ours in place,
+//! theirs beside it) and reports the conflict, losing nothing.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use gix::hash::ObjectId;
+use gix::objs::tree::EntryKind;
+use polykey_db::Db;
+use polykey_keys::RootKeypair;
+
+use crate::error::VaultError;
+use crate::objects::Source;
+use crate::path::SecretPath;
+use crate::tree::{walk_files, TreeEdit};
+use crate::vault::{write_commit, Vault};
+
+/// One secret both sides changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergeConflict {
+    /// The secret's path; it holds our version (or theirs if we deleted it).
+    pub path: String,
+    /// Where their version was kept, when both versions exist.
+    pub theirs_path: Option<String>,
+    /// What happened, in words.
+    pub reason: &'static str,
+}
+
+/// What a merge did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// Their head is already part of ours.
+    UpToDate,
+    /// Ours was behind: the head moved to theirs, no commit.
+    FastForward {
+        /// The new head.
+        head: String,
+    },
+    /// A merge commit with two parents.
+    Merged {
+        /// The merge commit.
+        head: String,
+        /// Secrets changed on both sides (both versions kept).
+        conflicts: Vec<MergeConflict>,
+    },
+}
+
+fn short(id: &ObjectId) -> String {
+    id.to_string()[..8].to_owned()
+}
+
+impl Vault {
+    fn ancestors(&self, src: &impl Source, id: ObjectId) -> Result<HashSet<ObjectId>, VaultError> {
+        Ok(self
+            .commits(src, id, None)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    fn files(
+        &self,
+        src: &impl Source,
+        commit: Option<ObjectId>,
+    ) -> Result<BTreeMap<String, ObjectId>, VaultError> {
+        let Some(commit) = commit else {
+            return Ok(BTreeMap::new());
+        };
+        let root = self.root_of(src, &commit)?;
+        let mut files = Vec::new();
+        walk_files(&self.store, src, &root, "", &mut files)?;
+        Ok(files.into_iter().collect())
+    }
+
+    /// Merge the version `theirs` (whose objects must already be imported)
+    /// into the current head.
+    pub fn merge(
+        &self,
+        db: &Db,
+        signer: &RootKeypair,
+        theirs: &str,
+    ) -> Result<MergeOutcome, VaultError> {
+        let mut txn = db.write()?;
+        let ours = self.head_of(&txn)?;
+        let theirs = ObjectId::from_hex(theirs.as_bytes())
+            .ok()
+            .filter(|id| self.store.commit(&txn, id).is_ok())
+            .ok_or_else(|| VaultError::UnknownVersion(theirs.to_owned()))?;
+        let our_ancestors = self.ancestors(&txn, ours)?;
+        if our_ancestors.contains(&theirs) {
+            return Ok(MergeOutcome::UpToDate);
+        }
+        let their_history = self.commits(&txn, theirs, None)?;
+        if their_history.iter().any(|(id, _)| *id == ours) {
+            self.store.set_head(&mut txn, &theirs)?;
+            txn.commit()?;
+            return Ok(MergeOutcome::FastForward {
+                head: theirs.to_string(),
+            });
+        }
+        // The newest common ancestor; none for unrelated histories.
+        let base = their_history
+            .iter()
+            .map(|(id, _)| *id)
+            .find(|id| our_ancestors.contains(id));
+
+        let base_files = self.files(&txn, base)?;
+        let our_files = self.files(&txn, Some(ours))?;
+        let their_files = self.files(&txn, Some(theirs))?;
+        let paths: BTreeSet<&String> = base_files
+            .keys()
+            .chain(our_files.keys())
+            .chain(their_files.keys())
+            .collect();
+
+        let mut result: BTreeMap<String, ObjectId> = BTreeMap::new();
+        let mut conflicts = Vec::new();
+        let mut kept_theirs: Vec<(String, ObjectId)> = Vec::new();
+        for path in paths {
+            let (b, o, t) = (
+                base_files.get(path),
+                our_files.get(path),
+                their_files.get(path),
+            );
+            let chosen = if o == t || t == b {
+                o
+            } else if o == b {
+                t
+            } else {
+                match (o, t) {
+                    (Some(_), Some(their_id)) => {
+                        kept_theirs.push((path.clone(), *their_id));
+                        conflicts.push(MergeConflict {
+                            path: path.clone(),
+                            theirs_path: None,
+                            reason: "edited on both sides",
+                        });
+                        o
+                    }
+                    (Some(_), None) => {
+                        conflicts.push(MergeConflict {
+                            path: path.clone(),
+                            theirs_path: None,
+                            reason: "edited here, deleted there",
+                        });
+                        o
+                    }
+                    (None, Some(_)) => {
+                        conflicts.push(MergeConflict {
+                            path: path.clone(),
+                            theirs_path: None,
+                            reason: "deleted here, edited there",
+                        });
+                        t
+                    }
+                    (None, None) => None,
+                }
+            };
+            if let Some(id) = chosen {
+                result.insert(path.clone(), *id);
+            }
+        }
+        // Their version of a doubly edited secret goes beside ours.
+        for ((path, id), conflict) in kept_theirs.into_iter().zip(
+            conflicts
+                .iter_mut()
+                .filter(|c| c.reason == "edited on both sides"),
+        ) {
+            let mut candidate = format!("{path}.conflict-{}", short(&theirs));
+            let mut n = 2;
+            while result.contains_key(&candidate) {
+                candidate = format!("{path}.conflict-{}-{n}", short(&theirs));
+                n += 1;
+            }
+            result.insert(candidate.clone(), id);
+            conflict.theirs_path = Some(candidate);
+        }
+        // A secret where the other side made a directory of the same name
+        // moves aside rather than being lost.
+        let collisions: Vec<String> = result
+            .keys()
+            .filter(|p| {
+                result
+                    .range(format!("{p}/")..)
+                    .next()
+                    .is_some_and(|(q, _)| q.starts_with(&format!("{p}/")))
+            })
+            .cloned()
+            .collect();
+        for path in collisions {
+            if let Some(id) = result.remove(&path) {
+                let moved = format!("{path}.conflict-{}", short(&theirs));
+                conflicts.push(MergeConflict {
+                    path: path.clone(),
+                    theirs_path: Some(moved.clone()),
+                    reason: "a secret and a directory share this name",
+                });
+                result.insert(moved, id);
+            }
+        }
+
+        let mut tree = TreeEdit::new(&self.store, &txn, Some(&self.root_of(&txn, &ours)?))?;
+        for path in our_files.keys().filter(|p| !result.contains_key(*p)) {
+            tree.remove(&txn, &SecretPath::parse(path)?)?;
+        }
+        for (path, id) in &result {
+            if our_files.get(path) != Some(id) {
+                tree.upsert(&txn, &SecretPath::parse(path)?, *id, EntryKind::Blob)?;
+            }
+        }
+        let root = tree.write(&mut txn)?;
+        let mut message = format!("Merge version {}", short(&theirs));
+        if !conflicts.is_empty() {
+            message.push_str("\n\nConflicts (both versions kept):");
+            for conflict in &conflicts {
+                message.push_str(&format!("\n  {} ({})", conflict.path, conflict.reason));
+            }
+        }
+        let commit = write_commit(
+            &self.store,
+            &mut txn,
+            signer,
+            root,
+            vec![ours, theirs],
+            &message,
+        )?;
+        self.store.set_head(&mut txn, &commit)?;
+        txn.commit()?;
+        Ok(MergeOutcome::Merged {
+            head: commit.to_string(),
+            conflicts,
+        })
+    }
+}
