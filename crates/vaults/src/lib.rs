@@ -18,14 +18,20 @@
 mod error;
 /// Writing a vault out as a plain bare git repository.
 mod export;
+/// Password and passphrase generation, strength estimates.
+pub mod generate;
 /// History: log, diff, versions.
 mod history;
+/// Typed items (login, note, card, SSH key) stored as one file.
+pub mod items;
 /// Three-way merge of two heads, per secret.
 mod merge;
 /// Encrypted object and ref storage for one vault.
 mod objects;
 /// Validated secret paths.
 mod path;
+/// RFC 6238 time-based one-time passwords.
+pub mod totp;
 /// Moving objects between copies of a vault, verified.
 mod transfer;
 /// Editing trees along a path.

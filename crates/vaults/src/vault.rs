@@ -581,6 +581,30 @@ impl Vault {
         self.put_secret(db, signer, path, bytes, Some(true))
     }
 
+    /// Create or replace many secrets in one commit (an import).
+    pub fn write_secrets(
+        &self,
+        db: &Db,
+        signer: &RootKeypair,
+        secrets: &[(&str, &[u8])],
+    ) -> Result<String, VaultError> {
+        let parsed = secrets
+            .iter()
+            .map(|(path, bytes)| Ok((SecretPath::parse(path)?, *bytes)))
+            .collect::<Result<Vec<_>, VaultError>>()?;
+        for (_, bytes) in &parsed {
+            check_size(bytes)?;
+        }
+        self.change(db, signer, |tree, txn| {
+            for (path, bytes) in &parsed {
+                let blob = self.store.write_raw(txn, Kind::Blob, bytes)?;
+                tree.upsert(txn, path, blob, GitEntryKind::Blob)?;
+            }
+            Ok(format!("Write {} secrets", parsed.len()))
+        })
+        .map(|id| id.to_string())
+    }
+
     /// Make an (empty) directory.
     pub fn mkdir(&self, db: &Db, signer: &RootKeypair, path: &str) -> Result<String, VaultError> {
         let path = SecretPath::parse(path)?;

@@ -1,8 +1,9 @@
 //! Vaults against a real redb file, checked with the real `git` binary.
 
 // Tests fail loudly on purpose.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod crash;
 mod export;
 mod history;
 mod merge;

@@ -1,0 +1,166 @@
+//! Vault operations on a real redb file, every write a durable, signed commit.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use polykey_db::Db;
+use polykey_keys::RootKeypair;
+use polykey_vaults::{Vault, Vaults};
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    db: Db,
+    keys: RootKeypair,
+    vault: Vault,
+}
+
+/// A vault holding `count` secrets in directories of 100 (`group-NN/secret-NNNNN`),
+/// or all in the root directory when `flat`.
+fn vault_with(count: usize, flat: bool) -> Setup {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = RootKeypair::from_seed(&[5; 32]);
+    let db = Db::create(&dir.path().join("db.redb"), &keys).expect("db");
+    let vault = Vaults::new(&db).create("bench", &keys).expect("vault");
+    let names: Vec<String> = (0..count)
+        .map(|i| {
+            if flat {
+                format!("secret-{i:05}")
+            } else {
+                format!("group-{:02}/secret-{i:05}", i / 100)
+            }
+        })
+        .collect();
+    let value = b"correct horse battery staple".as_slice();
+    let secrets: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), value)).collect();
+    for chunk in secrets.chunks(5_000) {
+        vault.write_secrets(&db, &keys, chunk).expect("populate");
+    }
+    Setup {
+        _dir: dir,
+        db,
+        keys,
+        vault,
+    }
+}
+
+fn write_one(c: &mut Criterion) {
+    let mut group = c.benchmark_group("write_one_secret");
+    for (count, flat) in [(10, false), (1_000, false), (10_000, false), (10_000, true)] {
+        let s = vault_with(count, flat);
+        let label = if flat {
+            format!("{count}_flat")
+        } else {
+            count.to_string()
+        };
+        let mut n = 0u64;
+        group.bench_function(BenchmarkId::from_parameter(label), |b| {
+            b.iter(|| {
+                n += 1;
+                let value = format!("value-{n}");
+                s.vault
+                    .write_secret(&s.db, &s.keys, "group-00/secret-00001", value.as_bytes())
+                    .expect("write")
+            })
+        });
+    }
+    group.finish();
+}
+
+fn read_and_list(c: &mut Criterion) {
+    let s = vault_with(10_000, false);
+    c.bench_function("read_one_secret_of_10000", |b| {
+        b.iter(|| s.vault.get(&s.db, "group-42/secret-04242").expect("read"))
+    });
+    c.bench_function("list_10000_secrets", |b| {
+        b.iter(|| {
+            let names = s.vault.list(&s.db, None).expect("list");
+            assert_eq!(names.len(), 10_000);
+        })
+    });
+}
+
+fn log_1000(c: &mut Criterion) {
+    let s = vault_with(10, false);
+    for i in 0..1_000 {
+        s.vault
+            .write_secret(
+                &s.db,
+                &s.keys,
+                "group-00/secret-00001",
+                format!("v{i}").as_bytes(),
+            )
+            .expect("write");
+    }
+    c.bench_function("log_1000_commits", |b| {
+        b.iter(|| {
+            let log = s.vault.log(&s.db, None).expect("log");
+            assert!(log.len() > 1_000);
+        })
+    });
+}
+
+fn merge(c: &mut Criterion) {
+    // Two copies of a 1,000-secret vault. Every iteration both sides make a
+    // new edit of a different secret (setup, untimed) and the laptop merges
+    // the phone's head (timed): a real three-way merge each time.
+    let laptop = vault_with(1_000, false);
+    let (head, objects) = laptop.vault.objects_for(&laptop.db, &[]).expect("objects");
+    let other = tempfile::tempdir().expect("dir");
+    let phone_keys = RootKeypair::from_seed(&[6; 32]);
+    let phone_db = Db::create(&other.path().join("db.redb"), &phone_keys).expect("db");
+    let phone = Vaults::new(&phone_db)
+        .clone_vault("bench", &laptop.vault.id().to_string(), &head, &objects)
+        .expect("clone");
+    let mut n = 0u64;
+    c.bench_function("merge_1000_secret_vault", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                let laptop_head = laptop.vault.head(&laptop.db).expect("head");
+                let phone_head = phone.head(&phone_db).expect("head");
+                let (_, to_phone) = laptop
+                    .vault
+                    .objects_for(&laptop.db, &[phone_head])
+                    .expect("objects");
+                phone.import(&phone_db, &to_phone).expect("import");
+                phone
+                    .merge(&phone_db, &phone_keys, &laptop_head)
+                    .expect("catch up");
+                phone
+                    .write_secret(
+                        &phone_db,
+                        &phone_keys,
+                        "group-01/secret-00100",
+                        format!("p{n}").as_bytes(),
+                    )
+                    .expect("phone edit");
+                let (their_head, to_laptop) = phone
+                    .objects_for(&phone_db, &[laptop.vault.head(&laptop.db).expect("head")])
+                    .expect("objects");
+                laptop.vault.import(&laptop.db, &to_laptop).expect("import");
+                laptop
+                    .vault
+                    .write_secret(
+                        &laptop.db,
+                        &laptop.keys,
+                        "group-00/secret-00001",
+                        format!("l{n}").as_bytes(),
+                    )
+                    .expect("laptop edit");
+                their_head
+            },
+            |their_head| {
+                let outcome = laptop
+                    .vault
+                    .merge(&laptop.db, &laptop.keys, &their_head)
+                    .expect("merge");
+                assert!(matches!(
+                    outcome,
+                    polykey_vaults::MergeOutcome::Merged { .. }
+                ));
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+}
+
+criterion_group!(benches, write_one, read_and_list, log_1000, merge);
+criterion_main!(benches);
