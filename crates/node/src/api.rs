@@ -37,6 +37,26 @@ pub enum ErrorCode {
     Io,
     /// A bug.
     Internal,
+    /// No vault by that name.
+    UnknownVault,
+    /// A vault by that name exists.
+    VaultExists,
+    /// The vault name is not acceptable.
+    InvalidVaultName,
+    /// The secret path is not acceptable.
+    InvalidPath,
+    /// Nothing at that path.
+    SecretNotFound,
+    /// Something already at that path.
+    SecretExists,
+    /// A secret where a directory was expected, or the reverse.
+    WrongKind,
+    /// The directory is not empty.
+    DirectoryNotEmpty,
+    /// The secret is over the size limit.
+    SecretTooLarge,
+    /// No such version.
+    UnknownVersion,
 }
 
 /// An error as the UI receives it.

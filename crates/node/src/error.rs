@@ -1,5 +1,6 @@
 use polykey_db::DbError;
 use polykey_keys::{RecoveryCodeError, UnwrapError};
+use polykey_vaults::VaultError;
 
 use crate::api::ErrorCode;
 
@@ -43,6 +44,9 @@ pub enum NodeError {
     /// The encrypted store refused.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A vault or secret operation refused.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
     /// The operating system refused a file operation.
     #[error("could not {action}: {source}")]
     Io {
@@ -83,6 +87,24 @@ impl NodeError {
             Self::Db(DbError::AlreadyExists(_)) => ErrorCode::AlreadyExists,
             Self::Db(DbError::Storage(_)) | Self::Io { .. } => ErrorCode::Io,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Vault(error) => match error {
+                VaultError::UnknownVault(_) => ErrorCode::UnknownVault,
+                VaultError::VaultExists(_) => ErrorCode::VaultExists,
+                VaultError::InvalidVaultName(_) => ErrorCode::InvalidVaultName,
+                VaultError::InvalidPath(_) => ErrorCode::InvalidPath,
+                VaultError::NotFound(_) => ErrorCode::SecretNotFound,
+                VaultError::AlreadyExists(_) => ErrorCode::SecretExists,
+                VaultError::WrongKind(..) => ErrorCode::WrongKind,
+                VaultError::DirectoryNotEmpty(_) => ErrorCode::DirectoryNotEmpty,
+                VaultError::TooLarge { .. } => ErrorCode::SecretTooLarge,
+                VaultError::UnknownVersion(_) | VaultError::AmbiguousVersion(_) => {
+                    ErrorCode::UnknownVersion
+                }
+                VaultError::Corrupt(_) => ErrorCode::DataCorrupt,
+                VaultError::Export(_) => ErrorCode::Io,
+                VaultError::Db(DbError::Tampered { .. }) => ErrorCode::Tampered,
+                VaultError::Db(_) => ErrorCode::Io,
+            },
         }
     }
 }

@@ -19,8 +19,13 @@ pub mod dir;
 pub mod error;
 /// The node itself: create, unlock, lock, recover, change password.
 mod node;
+/// Vaults and secrets, through the unlocked node.
+mod vaults;
 
 pub use dir::{default_node_path, NodeDir, NODE_PATH_ENV};
 pub use error::NodeError;
 pub use node::{Created, KdfProfile, Node, NodeOptions, NodeState, Status, MIN_PASSWORD_LEN};
 pub use polykey_keys::{NodeId, Password, RecoveryCode};
+pub use polykey_vaults::{
+    Change, ChangeKind, CommitInfo, MergeConflict, MergeOutcome, SecretStat, VaultError, VaultInfo,
+};

@@ -97,9 +97,9 @@ struct Settings {
 const SETTINGS: Table<Settings> = Table::new("node_settings");
 
 /// What an unlocked node holds in memory.
-struct Session {
-    keys: RootKeypair,
-    db: Db,
+pub(crate) struct Session {
+    pub(crate) keys: RootKeypair,
+    pub(crate) db: Db,
 }
 
 enum State {
@@ -253,6 +253,14 @@ impl Node {
     pub async fn sign(&self, message: Vec<u8>) -> Result<polykey_keys::Signature, NodeError> {
         self.run(move |inner| inner.with_session(|session| Ok(session.keys.sign(&message))))
             .await
+    }
+
+    /// Run `work` against the unlocked session on the blocking pool.
+    pub(crate) async fn with_vaults<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Session) -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        self.run(move |inner| inner.with_session(work)).await
     }
 
     async fn run<T: Send + 'static>(

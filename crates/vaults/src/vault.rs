@@ -388,6 +388,11 @@ impl Vault {
         self.info.id
     }
 
+    /// Id, name and creation time, as when it was opened.
+    pub fn info(&self) -> &VaultInfo {
+        &self.info
+    }
+
     /// The vault's name when it was opened.
     pub fn name(&self) -> &str {
         &self.info.name

@@ -6,6 +6,7 @@
 mod lifecycle;
 mod secrecy;
 mod single_process;
+mod vaults;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,221 @@
+//! Vaults and secrets through the node: each call runs against the unlocked
+//! session's store and signs with its root key, on Tokio's blocking pool.
+
+use std::path::PathBuf;
+
+use polykey_vaults::{Change, CommitInfo, MergeOutcome, SecretStat, VaultInfo, Vaults};
+use zeroize::Zeroizing;
+
+use crate::error::NodeError;
+use crate::node::Node;
+
+impl Node {
+    /// Every vault, by name.
+    pub async fn vaults(&self) -> Result<Vec<VaultInfo>, NodeError> {
+        self.with_vaults(|session| Ok(Vaults::new(&session.db).list()?))
+            .await
+    }
+
+    /// Create a vault.
+    pub async fn create_vault(&self, name: String) -> Result<VaultInfo, NodeError> {
+        self.with_vaults(move |s| Ok(Vaults::new(&s.db).create(&name, &s.keys)?.info().clone()))
+            .await
+    }
+
+    /// Rename a vault.
+    pub async fn rename_vault(&self, vault: String, new_name: String) -> Result<(), NodeError> {
+        self.with_vaults(move |s| Ok(Vaults::new(&s.db).rename(&vault, &new_name)?))
+            .await
+    }
+
+    /// Delete a vault and its whole history.
+    pub async fn delete_vault(&self, vault: String) -> Result<(), NodeError> {
+        self.with_vaults(move |s| Ok(Vaults::new(&s.db).delete(&vault)?))
+            .await
+    }
+
+    /// Read a secret (at `version`, or the current one).
+    pub async fn get_secret(
+        &self,
+        vault: String,
+        path: String,
+        version: Option<String>,
+    ) -> Result<Zeroizing<Vec<u8>>, NodeError> {
+        self.with_vaults(move |s| {
+            let v = Vaults::new(&s.db).open(&vault)?;
+            Ok(match version {
+                Some(version) => v.get_at(&s.db, &version, &path)?,
+                None => v.get(&s.db, &path)?,
+            })
+        })
+        .await
+    }
+
+    /// Every secret under `dir` (or the whole vault), recursively.
+    pub async fn list_secrets(
+        &self,
+        vault: String,
+        dir: Option<String>,
+    ) -> Result<Vec<String>, NodeError> {
+        self.with_vaults(move |s| {
+            Ok(Vaults::new(&s.db)
+                .open(&vault)?
+                .list(&s.db, dir.as_deref())?)
+        })
+        .await
+    }
+
+    /// What is at `path`.
+    pub async fn stat_secret(&self, vault: String, path: String) -> Result<SecretStat, NodeError> {
+        self.with_vaults(move |s| Ok(Vaults::new(&s.db).open(&vault)?.stat(&s.db, &path)?))
+            .await
+    }
+
+    /// Create or replace a secret; returns the new version.
+    pub async fn write_secret(
+        &self,
+        vault: String,
+        path: String,
+        value: Zeroizing<Vec<u8>>,
+    ) -> Result<String, NodeError> {
+        self.with_vaults(move |s| {
+            Ok(Vaults::new(&s.db)
+                .open(&vault)?
+                .write_secret(&s.db, &s.keys, &path, &value)?)
+        })
+        .await
+    }
+
+    /// Create a secret that must not exist yet; returns the new version.
+    pub async fn create_secret(
+        &self,
+        vault: String,
+        path: String,
+        value: Zeroizing<Vec<u8>>,
+    ) -> Result<String, NodeError> {
+        self.with_vaults(move |s| {
+            Ok(Vaults::new(&s.db)
+                .open(&vault)?
+                .create_secret(&s.db, &s.keys, &path, &value)?)
+        })
+        .await
+    }
+
+    /// Replace a secret that must exist; returns the new version.
+    pub async fn edit_secret(
+        &self,
+        vault: String,
+        path: String,
+        value: Zeroizing<Vec<u8>>,
+    ) -> Result<String, NodeError> {
+        self.with_vaults(move |s| {
+            Ok(Vaults::new(&s.db)
+                .open(&vault)?
+                .edit_secret(&s.db, &s.keys, &path, &value)?)
+        })
+        .await
+    }
+
+    /// Make a directory.
+    pub async fn make_directory(&self, vault: String, path: String) -> Result<String, NodeError> {
+        self.with_vaults(move |s| {
+            Ok(Vaults::new(&s.db)
+                .open(&vault)?
+                .mkdir(&s.db, &s.keys, &path)?)
+        })
+        .await
+    }
+
+    /// Move or rename a secret or directory.
+    pub async fn rename_secret(
+        &self,
+        vault: String,
+        from: String,
+        to: String,
+    ) -> Result<String, NodeError> {
+        self.with_vaults(move |s| {
+            Ok(Vaults::new(&s.db)
+                .open(&vault)?
+                .rename(&s.db, &s.keys, &from, &to)?)
+        })
+        .await
+    }
+
+    /// Remove a secret, or a directory with `recursive`.
+    pub async fn remove_secret(
+        &self,
+        vault: String,
+        path: String,
+        recursive: bool,
+    ) -> Result<String, NodeError> {
+        self.with_vaults(move |s| {
+            Ok(Vaults::new(&s.db)
+                .open(&vault)?
+                .remove(&s.db, &s.keys, &path, recursive)?)
+        })
+        .await
+    }
+
+    /// A vault's history, newest first.
+    pub async fn vault_log(
+        &self,
+        vault: String,
+        limit: Option<usize>,
+    ) -> Result<Vec<CommitInfo>, NodeError> {
+        self.with_vaults(move |s| Ok(Vaults::new(&s.db).open(&vault)?.log(&s.db, limit)?))
+            .await
+    }
+
+    /// Secrets that differ between two versions.
+    pub async fn vault_diff(
+        &self,
+        vault: String,
+        from: String,
+        to: String,
+    ) -> Result<Vec<Change>, NodeError> {
+        self.with_vaults(move |s| Ok(Vaults::new(&s.db).open(&vault)?.diff(&s.db, &from, &to)?))
+            .await
+    }
+
+    /// Restore one secret (or, with `path = None`, the whole vault) to
+    /// `version` as a new commit.
+    pub async fn restore(
+        &self,
+        vault: String,
+        version: String,
+        path: Option<String>,
+    ) -> Result<String, NodeError> {
+        self.with_vaults(move |s| {
+            let v = Vaults::new(&s.db).open(&vault)?;
+            Ok(match path {
+                Some(path) => v.restore_secret(&s.db, &s.keys, &version, &path)?,
+                None => v.restore_vault(&s.db, &s.keys, &version)?,
+            })
+        })
+        .await
+    }
+
+    /// Merge a version whose objects are already imported.
+    pub async fn merge_vault(
+        &self,
+        vault: String,
+        theirs: String,
+    ) -> Result<MergeOutcome, NodeError> {
+        self.with_vaults(move |s| {
+            Ok(Vaults::new(&s.db)
+                .open(&vault)?
+                .merge(&s.db, &s.keys, &theirs)?)
+        })
+        .await
+    }
+
+    /// Export a vault as a plain, **unencrypted** bare git repository.
+    pub async fn export_vault(&self, vault: String, target: PathBuf) -> Result<(), NodeError> {
+        self.with_vaults(move |s| {
+            Ok(Vaults::new(&s.db)
+                .open(&vault)?
+                .export_bare(&s.db, &target)?)
+        })
+        .await
+    }
+}
