@@ -128,6 +128,24 @@ impl Db {
             })
     }
 
+    /// Open every record of a redb table that holds `table`'s values.
+    fn open_all<V: DeserializeOwned>(
+        &self,
+        table: &Table<V>,
+        redb_table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    ) -> Result<Vec<(RecordKey, V)>, DbError> {
+        let mut out = Vec::new();
+        for row in redb_table.iter().map_err(DbError::storage)? {
+            let (k, v) = row.map_err(DbError::storage)?;
+            let key = RecordKey(k.value().try_into().map_err(|_| DbError::Tampered {
+                table: table.name.to_owned(),
+            })?);
+            let plain = self.open_sealed(table.name, &key, v.value())?;
+            out.push((key, Db::decode(table.name, &plain)?));
+        }
+        Ok(out)
+    }
+
     fn decode<V: DeserializeOwned>(table: &str, plain: &[u8]) -> Result<V, DbError> {
         serde_json::from_slice(plain).map_err(|_| DbError::Format {
             table: table.to_owned(),
@@ -190,16 +208,7 @@ impl ReadTxn<'_> {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(DbError::storage(e)),
         };
-        let mut out = Vec::new();
-        for row in redb_table.iter().map_err(DbError::storage)? {
-            let (k, v) = row.map_err(DbError::storage)?;
-            let key = RecordKey(k.value().try_into().map_err(|_| DbError::Tampered {
-                table: table.name.to_owned(),
-            })?);
-            let plain = self.db.open_sealed(table.name, &key, v.value())?;
-            out.push((key, Db::decode(table.name, &plain)?));
-        }
-        Ok(out)
+        self.db.open_all(table, &redb_table)
     }
 }
 
@@ -263,16 +272,7 @@ impl WriteTxn<'_> {
             .txn
             .open_table(definition(table.name))
             .map_err(DbError::storage)?;
-        let mut out = Vec::new();
-        for row in redb_table.iter().map_err(DbError::storage)? {
-            let (k, v) = row.map_err(DbError::storage)?;
-            let key = RecordKey(k.value().try_into().map_err(|_| DbError::Tampered {
-                table: table.name.to_owned(),
-            })?);
-            let plain = self.db.open_sealed(table.name, &key, v.value())?;
-            out.push((key, Db::decode(table.name, &plain)?));
-        }
-        Ok(out)
+        self.db.open_all(table, &redb_table)
     }
 
     /// Whether a raw record exists, without opening it.

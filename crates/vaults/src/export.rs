@@ -4,41 +4,12 @@ use std::path::Path;
 
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
-use gix::hash::ObjectId;
 use polykey_db::Db;
 
 use crate::error::VaultError;
-use crate::objects::Source;
 use crate::vault::Vault;
 
 impl Vault {
-    /// Every object reachable from the head: commits, trees, blobs.
-    fn reachable(&self, src: &impl Source) -> Result<Vec<ObjectId>, VaultError> {
-        let head = self.head_of(src)?;
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        let mut trees = Vec::new();
-        for (id, commit) in self.commits(src, head, None)? {
-            out.push(id);
-            seen.insert(id);
-            trees.push(commit.tree);
-        }
-        while let Some(tree_id) = trees.pop() {
-            if !seen.insert(tree_id) {
-                continue;
-            }
-            out.push(tree_id);
-            for entry in self.store.tree(src, &tree_id)?.entries {
-                if entry.mode.is_tree() {
-                    trees.push(entry.oid);
-                } else if seen.insert(entry.oid) {
-                    out.push(entry.oid);
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Write the vault, with its whole history, as a plain bare git
     /// repository at `target`. **The result is not encrypted**: every secret
     /// is readable by anyone who can read `target`. `target` must not exist
@@ -66,7 +37,7 @@ impl Vault {
             "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n",
         )
         .map_err(io)?;
-        for id in self.reachable(&txn)? {
+        for id in self.closure(&txn, &[head], &HashSet::new())? {
             let (kind, data) = self.store.read(&txn, &id)?;
             let hex = id.to_string();
             let dir = target.join("objects").join(&hex[..2]);

@@ -119,7 +119,8 @@ impl Vault {
 
         let mut result: BTreeMap<String, ObjectId> = BTreeMap::new();
         let mut conflicts = Vec::new();
-        let mut kept_theirs: Vec<(String, ObjectId)> = Vec::new();
+        // (index into `conflicts`, path, their blob) for doubly edited secrets.
+        let mut kept_theirs: Vec<(usize, String, ObjectId)> = Vec::new();
         for path in paths {
             let (b, o, t) = (
                 base_files.get(path),
@@ -133,7 +134,7 @@ impl Vault {
             } else {
                 match (o, t) {
                     (Some(_), Some(their_id)) => {
-                        kept_theirs.push((path.clone(), *their_id));
+                        kept_theirs.push((conflicts.len(), path.clone(), *their_id));
                         conflicts.push(MergeConflict {
                             path: path.clone(),
                             theirs_path: None,
@@ -165,11 +166,7 @@ impl Vault {
             }
         }
         // Their version of a doubly edited secret goes beside ours.
-        for ((path, id), conflict) in kept_theirs.into_iter().zip(
-            conflicts
-                .iter_mut()
-                .filter(|c| c.reason == "edited on both sides"),
-        ) {
+        for (index, path, id) in kept_theirs {
             let mut candidate = format!("{path}.conflict-{}", short(&theirs));
             let mut n = 2;
             while result.contains_key(&candidate) {
@@ -177,7 +174,7 @@ impl Vault {
                 n += 1;
             }
             result.insert(candidate.clone(), id);
-            conflict.theirs_path = Some(candidate);
+            conflicts[index].theirs_path = Some(candidate);
         }
         // A secret where the other side made a directory of the same name
         // moves aside rather than being lost.

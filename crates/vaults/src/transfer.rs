@@ -51,7 +51,7 @@ fn check_tree_entry_name(name: &[u8]) -> Result<(), VaultError> {
 impl Vault {
     /// Every object reachable from `from`, skipping what is reachable from
     /// `stop` (objects the other side already has).
-    fn closure(
+    pub(crate) fn closure(
         &self,
         src: &impl Source,
         from: &[ObjectId],

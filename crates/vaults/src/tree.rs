@@ -22,6 +22,18 @@ fn position(tree: &Tree, name: &str) -> Option<usize> {
         .position(|e| e.filename == name.as_bytes())
 }
 
+/// Replace the entry of the same name, or add it (sorted when written).
+fn put_entry(tree: &mut Tree, entry: Entry) {
+    match tree
+        .entries
+        .iter()
+        .position(|e| e.filename == entry.filename)
+    {
+        Some(i) => tree.entries[i] = entry,
+        None => tree.entries.push(entry),
+    }
+}
+
 /// Look up the entry at `path` under `root` without loading anything else.
 pub(crate) fn lookup(
     store: &ObjectStore,
@@ -135,6 +147,29 @@ impl<'s> TreeEdit<'s> {
         Ok(position(tree, path.file_name()).map(|i| tree.entries[i].clone()))
     }
 
+    /// The parent directory of `path`, loaded for editing (made if
+    /// `create`; `None` if missing otherwise). Whatever is loaded at or below
+    /// `path` is dropped: the edit replaces it, and a loaded directory would
+    /// otherwise overwrite the edit when written.
+    fn parent_for_edit(
+        &mut self,
+        txn: &WriteTxn<'_>,
+        path: &SecretPath,
+        create: bool,
+    ) -> Result<Option<&mut Tree>, VaultError> {
+        let dir = path.parent().unwrap_or("");
+        if !self.load(txn, dir, create)? {
+            return Ok(None);
+        }
+        self.trees.retain(|loaded, _| {
+            !(loaded == path.as_str() || loaded.starts_with(&format!("{path}/")))
+        });
+        self.trees
+            .get_mut(dir)
+            .map(Some)
+            .ok_or_else(|| VaultError::corrupt("directory not loaded"))
+    }
+
     /// Put a blob (or tree) at `path`, creating directories on the way.
     pub(crate) fn upsert(
         &mut self,
@@ -143,25 +178,17 @@ impl<'s> TreeEdit<'s> {
         oid: ObjectId,
         kind: EntryKind,
     ) -> Result<(), VaultError> {
-        let dir = path.parent().unwrap_or("");
-        self.load(txn, dir, true)?;
-        // A loaded directory shadows its entry in the parent until written.
-        self.trees.retain(|loaded, _| {
-            !(loaded == path.as_str() || loaded.starts_with(&format!("{path}/")))
-        });
         let tree = self
-            .trees
-            .get_mut(dir)
-            .ok_or_else(|| VaultError::corrupt("directory not loaded"))?;
-        let entry = Entry {
-            mode: kind.into(),
-            filename: path.file_name().into(),
-            oid,
-        };
-        match position(tree, path.file_name()) {
-            Some(i) => tree.entries[i] = entry,
-            None => tree.entries.push(entry),
-        }
+            .parent_for_edit(txn, path, true)?
+            .ok_or_else(|| VaultError::corrupt("directory not created"))?;
+        put_entry(
+            tree,
+            Entry {
+                mode: kind.into(),
+                filename: path.file_name().into(),
+                oid,
+            },
+        );
         Ok(())
     }
 
@@ -171,17 +198,9 @@ impl<'s> TreeEdit<'s> {
         txn: &WriteTxn<'_>,
         path: &SecretPath,
     ) -> Result<Option<Entry>, VaultError> {
-        let dir = path.parent().unwrap_or("");
-        if !self.load(txn, dir, false)? {
+        let Some(tree) = self.parent_for_edit(txn, path, false)? else {
             return Ok(None);
-        }
-        self.trees.retain(|loaded, _| {
-            !(loaded == path.as_str() || loaded.starts_with(&format!("{path}/")))
-        });
-        let tree = self
-            .trees
-            .get_mut(dir)
-            .ok_or_else(|| VaultError::corrupt("directory not loaded"))?;
+        };
         Ok(position(tree, path.file_name()).map(|i| tree.entries.remove(i)))
     }
 
@@ -219,15 +238,14 @@ impl<'s> TreeEdit<'s> {
                 continue;
             }
             let oid = self.store.write(txn, &tree)?;
-            let entry = Entry {
-                mode: EntryKind::Tree.into(),
-                filename: name.into(),
-                oid,
-            };
-            match existing {
-                Some(i) => parent_tree.entries[i] = entry,
-                None => parent_tree.entries.push(entry),
-            }
+            put_entry(
+                parent_tree,
+                Entry {
+                    mode: EntryKind::Tree.into(),
+                    filename: name.into(),
+                    oid,
+                },
+            );
         }
         root.ok_or_else(|| VaultError::corrupt("root tree not written"))
     }

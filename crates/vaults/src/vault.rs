@@ -190,16 +190,13 @@ impl<'db> Vaults<'db> {
         src: &impl RecordSource,
         name_or_id: &str,
     ) -> Result<(RecordKey, VaultRecord), VaultError> {
-        let records = self.records(src)?;
+        let mut records = self.records(src)?;
         let position = records
             .iter()
             .position(|(_, r)| r.name == name_or_id)
             .or_else(|| records.iter().position(|(_, r)| r.id == name_or_id))
             .ok_or_else(|| VaultError::UnknownVault(name_or_id.to_owned()))?;
-        Ok(records
-            .into_iter()
-            .nth(position)
-            .unwrap_or_else(|| unreachable!("position is in range")))
+        Ok(records.swap_remove(position))
     }
 
     /// Create a vault with a first, empty, signed commit.
