@@ -1,6 +1,9 @@
-use polykey_node::api::{ApiError, CreatedDto, StatusDto};
-use polykey_node::Node;
-use tauri::State;
+use polykey_node::api::{
+    ApiError, CreatedDto, PasswordRulesDto, SecretDto, StatusDto, StrengthDto, TotpDto, VaultDto,
+    VersionDto,
+};
+use polykey_node::{items, Node};
+use tauri::{AppHandle, State};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -32,4 +35,119 @@ pub async fn recover(node: State<'_, Node>, code: String, password: String) -> R
 #[tauri::command]
 pub async fn change_password(node: State<'_, Node>, old: String, new: String) -> Result<()> {
     Ok(node.change_password(old.into(), new.into()).await?)
+}
+
+#[tauri::command]
+pub async fn list_vaults(node: State<'_, Node>) -> Result<Vec<VaultDto>> {
+    Ok(node.vaults().await?.into_iter().map(Into::into).collect())
+}
+
+#[tauri::command]
+pub async fn create_vault(node: State<'_, Node>, name: String) -> Result<VaultDto> {
+    Ok(node.create_vault(name).await?.into())
+}
+
+#[tauri::command]
+pub async fn rename_vault(node: State<'_, Node>, vault: String, new_name: String) -> Result<()> {
+    Ok(node.rename_vault(vault, new_name).await?)
+}
+
+#[tauri::command]
+pub async fn delete_vault(node: State<'_, Node>, vault: String) -> Result<()> {
+    Ok(node.delete_vault(vault).await?)
+}
+
+#[tauri::command]
+pub async fn list_secrets(node: State<'_, Node>, vault: String) -> Result<Vec<String>> {
+    Ok(node.list_secrets(vault, None).await?)
+}
+
+#[tauri::command]
+pub async fn read_secret(
+    node: State<'_, Node>,
+    vault: String,
+    path: String,
+    version: Option<String>,
+) -> Result<SecretDto> {
+    Ok(node.read_secret(vault, path, version).await?)
+}
+
+#[tauri::command]
+pub async fn save_secret(
+    node: State<'_, Node>,
+    vault: String,
+    secret: SecretDto,
+    is_new: bool,
+) -> Result<String> {
+    Ok(node.save_secret(vault, secret, is_new).await?)
+}
+
+#[tauri::command]
+pub async fn delete_secret(node: State<'_, Node>, vault: String, path: String) -> Result<String> {
+    Ok(node.remove_secret(vault, path, true).await?)
+}
+
+#[tauri::command]
+pub async fn rename_secret(
+    node: State<'_, Node>,
+    vault: String,
+    from: String,
+    to: String,
+) -> Result<String> {
+    Ok(node.rename_secret(vault, from, to).await?)
+}
+
+#[tauri::command]
+pub async fn secret_history(
+    node: State<'_, Node>,
+    vault: String,
+    path: String,
+) -> Result<Vec<VersionDto>> {
+    Ok(node
+        .secret_history(vault, path)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+#[tauri::command]
+pub async fn restore_secret(
+    node: State<'_, Node>,
+    vault: String,
+    path: String,
+    version: String,
+) -> Result<String> {
+    Ok(node.restore(vault, version, Some(path)).await?)
+}
+
+#[tauri::command]
+pub async fn copy_field(
+    app: AppHandle,
+    node: State<'_, Node>,
+    vault: String,
+    path: String,
+    field: String,
+) -> Result<()> {
+    crate::clipboard::copy_secret(&app, node.secret_field(vault, path, field).await?)
+}
+
+#[tauri::command]
+pub async fn totp_code(setting: String) -> Result<TotpDto> {
+    Ok(items::totp_code(&setting)?)
+}
+
+#[tauri::command]
+pub async fn generate_password(rules: PasswordRulesDto) -> Result<String> {
+    Ok(items::generate_password(rules)?.to_string())
+}
+
+#[tauri::command]
+pub async fn generate_passphrase(words: u32) -> Result<String> {
+    Ok(items::generate_passphrase(words)?.to_string())
+}
+
+#[tauri::command]
+pub async fn password_strength(password: String) -> Result<StrengthDto> {
+    Ok(items::password_strength(&password))
 }

@@ -4,6 +4,8 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 #![forbid(unsafe_code)]
 
+/// Copying secrets with a clear-after timer.
+mod clipboard;
 /// The Tauri commands: one line each, into polykey-node.
 mod commands;
 
@@ -29,6 +31,22 @@ fn run() -> anyhow::Result<()> {
             commands::lock,
             commands::recover,
             commands::change_password,
+            commands::list_vaults,
+            commands::create_vault,
+            commands::rename_vault,
+            commands::delete_vault,
+            commands::list_secrets,
+            commands::read_secret,
+            commands::save_secret,
+            commands::delete_secret,
+            commands::rename_secret,
+            commands::secret_history,
+            commands::restore_secret,
+            commands::copy_field,
+            commands::totp_code,
+            commands::generate_password,
+            commands::generate_passphrase,
+            commands::password_strength,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))?;
     Ok(())

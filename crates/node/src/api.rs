@@ -57,6 +57,12 @@ pub enum ErrorCode {
     SecretTooLarge,
     /// No such version.
     UnknownVersion,
+    /// An item is damaged, newer, or has no such field.
+    BadItem,
+    /// A TOTP setting is invalid.
+    BadTotp,
+    /// Generator settings cannot be met.
+    BadGeneratorRules,
 }
 
 /// An error as the UI receives it.
@@ -121,6 +127,173 @@ impl Drop for CreatedDto {
     }
 }
 
+/// A secret as the UI shows and edits it.
+#[derive(Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretDto {
+    /// Where it lives in the vault.
+    pub path: String,
+    /// What the user calls it (the item title, or the file name).
+    pub title: String,
+    /// Its fields.
+    pub item: ItemDto,
+}
+
+impl std::fmt::Debug for SecretDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretDto({}, <redacted>)", self.path)
+    }
+}
+
+/// A secret's fields: a typed item, plain text, or binary.
+#[derive(Clone, Serialize, Deserialize, TS)]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum ItemDto {
+    /// A login.
+    Login {
+        /// User name or email.
+        username: String,
+        /// The password.
+        password: String,
+        /// Where it is used.
+        urls: Vec<String>,
+        /// TOTP setting (otpauth URI or base32), if any.
+        totp: Option<String>,
+        /// Free text.
+        notes: String,
+    },
+    /// Free text.
+    SecureNote {
+        /// The note.
+        text: String,
+    },
+    /// A payment card.
+    Card {
+        /// Name on the card.
+        cardholder: String,
+        /// Card number.
+        number: String,
+        /// MM/YY.
+        expiry: String,
+        /// Security code.
+        cvv: String,
+        /// Free text.
+        notes: String,
+    },
+    /// An SSH key pair.
+    SshKey {
+        /// OpenSSH private key.
+        private_key: String,
+        /// Public key line.
+        public_key: String,
+        /// Passphrase of the private key.
+        passphrase: String,
+        /// Free text.
+        notes: String,
+    },
+    /// A plain secret that is text.
+    Text {
+        /// Its contents.
+        text: String,
+    },
+    /// A plain secret that is not text.
+    Binary {
+        /// Its size in bytes.
+        size: u64,
+    },
+}
+
+/// A vault as listed.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultDto {
+    /// Permanent id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
+/// One version in a vault's history.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionDto {
+    /// Commit id.
+    pub id: String,
+    /// NodeId of the author.
+    pub author: String,
+    /// Seconds since the Unix epoch.
+    #[ts(type = "number")]
+    pub time: i64,
+    /// What changed.
+    pub message: String,
+}
+
+impl From<polykey_vaults::VaultInfo> for VaultDto {
+    fn from(info: polykey_vaults::VaultInfo) -> Self {
+        Self {
+            id: info.id.to_string(),
+            name: info.name,
+        }
+    }
+}
+
+impl From<polykey_vaults::CommitInfo> for VersionDto {
+    fn from(info: polykey_vaults::CommitInfo) -> Self {
+        Self {
+            id: info.id,
+            author: info.author,
+            time: info.time,
+            message: info.message,
+        }
+    }
+}
+
+/// A TOTP code.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TotpDto {
+    /// The digits.
+    pub code: String,
+    /// Seconds until it changes.
+    #[ts(type = "number")]
+    pub seconds_left: u64,
+    /// The step in seconds.
+    #[ts(type = "number")]
+    pub period: u64,
+}
+
+/// What a generated password may contain.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordRulesDto {
+    /// Length, 4 to 128.
+    pub length: u32,
+    /// a–z.
+    pub lowercase: bool,
+    /// A–Z.
+    pub uppercase: bool,
+    /// 0–9.
+    pub digits: bool,
+    /// Punctuation.
+    pub symbols: bool,
+    /// Leave out look-alike characters.
+    pub avoid_ambiguous: bool,
+}
+
+/// A strength estimate.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StrengthDto {
+    /// Estimated entropy, bits.
+    pub bits: u32,
+    /// 0 (very weak) to 4 (very strong).
+    pub score: u8,
+}
+
 /// The TypeScript declarations of every transport type, in one module, as
 /// committed in `ui/src/lib/bindings.ts`.
 pub fn typescript_bindings() -> String {
@@ -131,6 +304,13 @@ pub fn typescript_bindings() -> String {
         NodeStateDto::decl(&cfg),
         StatusDto::decl(&cfg),
         CreatedDto::decl(&cfg),
+        SecretDto::decl(&cfg),
+        ItemDto::decl(&cfg),
+        VaultDto::decl(&cfg),
+        VersionDto::decl(&cfg),
+        TotpDto::decl(&cfg),
+        PasswordRulesDto::decl(&cfg),
+        StrengthDto::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from polykey-node's api module by `UPDATE_BINDINGS=1 cargo test -p polykey-tests --test tidy`.\n// Do not edit by hand.\n",

@@ -47,6 +47,15 @@ pub enum NodeError {
     /// A vault or secret operation refused.
     #[error(transparent)]
     Vault(#[from] VaultError),
+    /// A typed item is unreadable or lacks the field.
+    #[error(transparent)]
+    Item(polykey_vaults::items::ItemError),
+    /// A TOTP setting is invalid.
+    #[error(transparent)]
+    Totp(polykey_vaults::totp::TotpError),
+    /// Generator rules cannot be met.
+    #[error(transparent)]
+    Generate(polykey_vaults::generate::GenerateError),
     /// The operating system refused a file operation.
     #[error("could not {action}: {source}")]
     Io {
@@ -87,6 +96,9 @@ impl NodeError {
             Self::Db(DbError::AlreadyExists(_)) => ErrorCode::AlreadyExists,
             Self::Db(DbError::Storage(_)) | Self::Io { .. } => ErrorCode::Io,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Item(_) => ErrorCode::BadItem,
+            Self::Totp(_) => ErrorCode::BadTotp,
+            Self::Generate(_) => ErrorCode::BadGeneratorRules,
             Self::Vault(error) => match error {
                 VaultError::UnknownVault(_) => ErrorCode::UnknownVault,
                 VaultError::VaultExists(_) => ErrorCode::VaultExists,

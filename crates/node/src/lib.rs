@@ -17,6 +17,8 @@ pub mod api;
 pub mod dir;
 /// Errors of node operations, each with a stable code.
 pub mod error;
+/// Secrets as forms: typed items, fields to copy, TOTP, the generator.
+pub mod items;
 /// The node itself: create, unlock, lock, recover, change password.
 mod node;
 /// Vaults and secrets, through the unlocked node.

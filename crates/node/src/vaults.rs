@@ -166,6 +166,16 @@ impl Node {
             .await
     }
 
+    /// The versions in which one secret changed, newest first.
+    pub async fn secret_history(
+        &self,
+        vault: String,
+        path: String,
+    ) -> Result<Vec<CommitInfo>, NodeError> {
+        self.with_vaults(move |s| Ok(Vaults::new(&s.db).open(&vault)?.history_of(&s.db, &path)?))
+            .await
+    }
+
     /// Secrets that differ between two versions.
     pub async fn vault_diff(
         &self,

@@ -96,6 +96,28 @@ impl Vault {
             .collect())
     }
 
+    /// The versions in which the secret at `path` changed (added, edited or
+    /// removed), newest first.
+    pub fn history_of(&self, db: &Db, path: &str) -> Result<Vec<CommitInfo>, VaultError> {
+        let path = SecretPath::parse(path)?;
+        let txn = db.read()?;
+        let head = self.head_of(&txn)?;
+        let blob_at = |commit: &Commit| -> Result<Option<ObjectId>, VaultError> {
+            Ok(lookup(&self.store, &txn, &commit.tree, path.as_str())?.map(|e| e.oid))
+        };
+        let mut out = Vec::new();
+        for (id, commit) in self.commits(&txn, head, None)? {
+            let before = match commit.parents.first() {
+                Some(parent) => blob_at(&self.store.commit(&txn, parent)?)?,
+                None => None,
+            };
+            if blob_at(&commit)? != before {
+                out.push(info(&id, &commit));
+            }
+        }
+        Ok(out)
+    }
+
     /// Resolve a version: `HEAD`, or a commit id or unique prefix (≥ 4 hex).
     pub(crate) fn resolve(&self, src: &impl Source, version: &str) -> Result<ObjectId, VaultError> {
         let head = self.head_of(src)?;

@@ -1,7 +1,7 @@
 // Generated from polykey-node's api module by `UPDATE_BINDINGS=1 cargo test -p polykey-tests --test tidy`.
 // Do not edit by hand.
 
-export type ErrorCode = "already_exists" | "not_initialised" | "in_use" | "wrong_password" | "password_too_short" | "locked" | "already_unlocked" | "invalid_recovery_code" | "recovery_code_mismatch" | "key_file_corrupt" | "wrong_key" | "tampered" | "data_corrupt" | "io" | "internal" | "unknown_vault" | "vault_exists" | "invalid_vault_name" | "invalid_path" | "secret_not_found" | "secret_exists" | "wrong_kind" | "directory_not_empty" | "secret_too_large" | "unknown_version";
+export type ErrorCode = "already_exists" | "not_initialised" | "in_use" | "wrong_password" | "password_too_short" | "locked" | "already_unlocked" | "invalid_recovery_code" | "recovery_code_mismatch" | "key_file_corrupt" | "wrong_key" | "tampered" | "data_corrupt" | "io" | "internal" | "unknown_vault" | "vault_exists" | "invalid_vault_name" | "invalid_path" | "secret_not_found" | "secret_exists" | "wrong_kind" | "directory_not_empty" | "secret_too_large" | "unknown_version" | "bad_item" | "bad_totp" | "bad_generator_rules";
 
 export type ApiError = { 
 /**
@@ -34,3 +34,165 @@ nodeId: string,
  * The 24 words, shown to the user once.
  */
 recoveryCode: string, };
+
+export type SecretDto = { 
+/**
+ * Where it lives in the vault.
+ */
+path: string, 
+/**
+ * What the user calls it (the item title, or the file name).
+ */
+title: string, 
+/**
+ * Its fields.
+ */
+item: ItemDto, };
+
+export type ItemDto = { "type": "login", 
+/**
+ * User name or email.
+ */
+username: string, 
+/**
+ * The password.
+ */
+password: string, 
+/**
+ * Where it is used.
+ */
+urls: Array<string>, 
+/**
+ * TOTP setting (otpauth URI or base32), if any.
+ */
+totp: string | null, 
+/**
+ * Free text.
+ */
+notes: string, } | { "type": "secure_note", 
+/**
+ * The note.
+ */
+text: string, } | { "type": "card", 
+/**
+ * Name on the card.
+ */
+cardholder: string, 
+/**
+ * Card number.
+ */
+number: string, 
+/**
+ * MM/YY.
+ */
+expiry: string, 
+/**
+ * Security code.
+ */
+cvv: string, 
+/**
+ * Free text.
+ */
+notes: string, } | { "type": "ssh_key", 
+/**
+ * OpenSSH private key.
+ */
+privateKey: string, 
+/**
+ * Public key line.
+ */
+publicKey: string, 
+/**
+ * Passphrase of the private key.
+ */
+passphrase: string, 
+/**
+ * Free text.
+ */
+notes: string, } | { "type": "text", 
+/**
+ * Its contents.
+ */
+text: string, } | { "type": "binary", 
+/**
+ * Its size in bytes.
+ */
+size: bigint, };
+
+export type VaultDto = { 
+/**
+ * Permanent id.
+ */
+id: string, 
+/**
+ * Name.
+ */
+name: string, };
+
+export type VersionDto = { 
+/**
+ * Commit id.
+ */
+id: string, 
+/**
+ * NodeId of the author.
+ */
+author: string, 
+/**
+ * Seconds since the Unix epoch.
+ */
+time: number, 
+/**
+ * What changed.
+ */
+message: string, };
+
+export type TotpDto = { 
+/**
+ * The digits.
+ */
+code: string, 
+/**
+ * Seconds until it changes.
+ */
+secondsLeft: number, 
+/**
+ * The step in seconds.
+ */
+period: number, };
+
+export type PasswordRulesDto = { 
+/**
+ * Length, 4 to 128.
+ */
+length: number, 
+/**
+ * a–z.
+ */
+lowercase: boolean, 
+/**
+ * A–Z.
+ */
+uppercase: boolean, 
+/**
+ * 0–9.
+ */
+digits: boolean, 
+/**
+ * Punctuation.
+ */
+symbols: boolean, 
+/**
+ * Leave out look-alike characters.
+ */
+avoidAmbiguous: boolean, };
+
+export type StrengthDto = { 
+/**
+ * Estimated entropy, bits.
+ */
+bits: number, 
+/**
+ * 0 (very weak) to 4 (very strong).
+ */
+score: number, };

@@ -96,3 +96,19 @@ fn restore_is_a_new_commit_that_keeps_later_history() {
         b"later"
     );
 }
+
+#[test]
+fn history_of_one_secret_lists_only_its_versions() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("v", &f.keys).unwrap();
+    vault.write_secret(&f.db, &f.keys, "a", b"1").unwrap();
+    vault.write_secret(&f.db, &f.keys, "b", b"x").unwrap();
+    vault.write_secret(&f.db, &f.keys, "a", b"2").unwrap();
+    let messages: Vec<String> = vault
+        .history_of(&f.db, "a")
+        .unwrap()
+        .into_iter()
+        .map(|c| c.message)
+        .collect();
+    assert_eq!(messages, ["Update secret a", "Add secret a"]);
+}

@@ -1,0 +1,244 @@
+//! Secrets as the UI sees them: typed items as forms, other secrets as text
+//! or, when not UTF-8, as a file to save.
+
+use polykey_vaults::generate::{self, PasswordRules};
+use polykey_vaults::items::{Item, ItemError, ItemKind};
+use zeroize::Zeroizing;
+
+use crate::api::{ItemDto, PasswordRulesDto, SecretDto, StrengthDto, TotpDto};
+use crate::error::NodeError;
+use crate::node::Node;
+
+impl From<&Item> for ItemDto {
+    fn from(item: &Item) -> Self {
+        match &item.kind {
+            ItemKind::Login {
+                username,
+                password,
+                urls,
+                totp,
+                notes,
+            } => ItemDto::Login {
+                username: username.clone(),
+                password: password.clone(),
+                urls: urls.clone(),
+                totp: totp.clone(),
+                notes: notes.clone(),
+            },
+            ItemKind::SecureNote { text } => ItemDto::SecureNote { text: text.clone() },
+            ItemKind::Card {
+                cardholder,
+                number,
+                expiry,
+                cvv,
+                notes,
+            } => ItemDto::Card {
+                cardholder: cardholder.clone(),
+                number: number.clone(),
+                expiry: expiry.clone(),
+                cvv: cvv.clone(),
+                notes: notes.clone(),
+            },
+            ItemKind::SshKey {
+                private_key,
+                public_key,
+                passphrase,
+                notes,
+            } => ItemDto::SshKey {
+                private_key: private_key.clone(),
+                public_key: public_key.clone(),
+                passphrase: passphrase.clone(),
+                notes: notes.clone(),
+            },
+        }
+    }
+}
+
+/// The bytes to store for a secret edited in the UI.
+fn to_bytes(secret: &SecretDto) -> Zeroizing<Vec<u8>> {
+    let kind = match &secret.item {
+        ItemDto::Text { text } => return Zeroizing::new(text.as_bytes().to_vec()),
+        ItemDto::Binary { .. } => return Zeroizing::new(Vec::new()),
+        ItemDto::Login {
+            username,
+            password,
+            urls,
+            totp,
+            notes,
+        } => ItemKind::Login {
+            username: username.clone(),
+            password: password.clone(),
+            urls: urls
+                .iter()
+                .filter(|u| !u.trim().is_empty())
+                .cloned()
+                .collect(),
+            totp: totp.clone().filter(|t| !t.trim().is_empty()),
+            notes: notes.clone(),
+        },
+        ItemDto::SecureNote { text } => ItemKind::SecureNote { text: text.clone() },
+        ItemDto::Card {
+            cardholder,
+            number,
+            expiry,
+            cvv,
+            notes,
+        } => ItemKind::Card {
+            cardholder: cardholder.clone(),
+            number: number.clone(),
+            expiry: expiry.clone(),
+            cvv: cvv.clone(),
+            notes: notes.clone(),
+        },
+        ItemDto::SshKey {
+            private_key,
+            public_key,
+            passphrase,
+            notes,
+        } => ItemKind::SshKey {
+            private_key: private_key.clone(),
+            public_key: public_key.clone(),
+            passphrase: passphrase.clone(),
+            notes: notes.clone(),
+        },
+    };
+    Item::new(secret.title.clone(), kind).to_bytes()
+}
+
+/// How the UI shows a secret's bytes.
+pub(crate) fn view(path: &str, bytes: &[u8]) -> Result<SecretDto, NodeError> {
+    let title = path.rsplit('/').next().unwrap_or(path).to_owned();
+    match Item::from_bytes(bytes) {
+        Ok(item) => Ok(SecretDto {
+            path: path.to_owned(),
+            title: item.title.clone(),
+            item: ItemDto::from(&item),
+        }),
+        Err(ItemError::NotAnItem) => Ok(SecretDto {
+            path: path.to_owned(),
+            title,
+            item: match std::str::from_utf8(bytes) {
+                Ok(text) => ItemDto::Text {
+                    text: text.to_owned(),
+                },
+                Err(_) => ItemDto::Binary {
+                    size: bytes.len() as u64,
+                },
+            },
+        }),
+        Err(other) => Err(NodeError::Item(other)),
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Node {
+    /// A secret as the UI shows it.
+    pub async fn read_secret(
+        &self,
+        vault: String,
+        path: String,
+        version: Option<String>,
+    ) -> Result<SecretDto, NodeError> {
+        let bytes = self.get_secret(vault, path.clone(), version).await?;
+        view(&path, &bytes)
+    }
+
+    /// Save a secret edited in the UI (typed item or text). With
+    /// `must_be_new`, refuses to overwrite. Returns the new version.
+    pub async fn save_secret(
+        &self,
+        vault: String,
+        secret: SecretDto,
+        must_be_new: bool,
+    ) -> Result<String, NodeError> {
+        if matches!(secret.item, ItemDto::Binary { .. }) {
+            return Err(NodeError::Item(ItemError::Malformed(
+                "binary secrets are replaced, not edited".into(),
+            )));
+        }
+        let bytes = to_bytes(&secret);
+        if must_be_new {
+            self.create_secret(vault, secret.path.clone(), bytes).await
+        } else {
+            self.write_secret(vault, secret.path.clone(), bytes).await
+        }
+    }
+
+    /// One field of a secret, for copying: `password`, `username`, `totp`
+    /// (the current code), `number`, `cvv`, … or `value` for a plain secret.
+    pub async fn secret_field(
+        &self,
+        vault: String,
+        path: String,
+        field: String,
+    ) -> Result<Zeroizing<String>, NodeError> {
+        let secret = self.read_secret(vault, path, None).await?;
+        let value = match (&secret.item, field.as_str()) {
+            (ItemDto::Login { password, .. }, "password") => password.clone(),
+            (ItemDto::Login { username, .. }, "username") => username.clone(),
+            (
+                ItemDto::Login {
+                    totp: Some(setting),
+                    ..
+                },
+                "totp",
+            ) => totp_code(setting)?.code,
+            (ItemDto::Card { number, .. }, "number") => number.clone(),
+            (ItemDto::Card { cvv, .. }, "cvv") => cvv.clone(),
+            (ItemDto::SshKey { private_key, .. }, "private_key") => private_key.clone(),
+            (ItemDto::SshKey { public_key, .. }, "public_key") => public_key.clone(),
+            (ItemDto::SecureNote { text }, "text" | "value") => text.clone(),
+            (ItemDto::Text { text }, "value" | "password") => text.clone(),
+            _ => {
+                return Err(NodeError::Item(ItemError::Malformed(format!(
+                    "this secret has no field '{field}'"
+                ))))
+            }
+        };
+        Ok(Zeroizing::new(value))
+    }
+}
+
+/// The current TOTP code for a login's setting.
+pub fn totp_code(setting: &str) -> Result<TotpDto, NodeError> {
+    let totp = polykey_vaults::totp::Totp::parse(setting).map_err(NodeError::Totp)?;
+    let now = now();
+    Ok(TotpDto {
+        code: totp.code_at(now),
+        seconds_left: totp.seconds_left(now),
+        period: totp.period,
+    })
+}
+
+/// A new random password.
+pub fn generate_password(rules: PasswordRulesDto) -> Result<Zeroizing<String>, NodeError> {
+    generate::password(&PasswordRules {
+        length: rules.length as usize,
+        lowercase: rules.lowercase,
+        uppercase: rules.uppercase,
+        digits: rules.digits,
+        symbols: rules.symbols,
+        avoid_ambiguous: rules.avoid_ambiguous,
+    })
+    .map_err(NodeError::Generate)
+}
+
+/// A new passphrase of BIP39 words.
+pub fn generate_passphrase(words: u32) -> Result<Zeroizing<String>, NodeError> {
+    generate::passphrase(words as usize, "-").map_err(NodeError::Generate)
+}
+
+/// How strong a password is.
+pub fn password_strength(password: &str) -> StrengthDto {
+    let strength = generate::strength(password);
+    StrengthDto {
+        bits: strength.bits.round() as u32,
+        score: strength.score,
+    }
+}
