@@ -26,6 +26,7 @@ cargo fmt --all --check
 
 stage "ui build + unit tests"
 npm run --prefix ui build
+npm run --prefix ui check
 npm test --prefix ui
 
 stage "cargo build"

@@ -30,13 +30,14 @@ fn clipboard_error(error: impl std::fmt::Display) -> ApiError {
 pub fn copy_secret<R: Runtime>(
     app: &AppHandle<R>,
     text: Zeroizing<String>,
-) -> Result<(), ApiError> {
+) -> Result<u64, ApiError> {
     app.clipboard()
         .write_text(text.as_str())
         .map_err(clipboard_error)?;
     let app = app.clone();
+    let delay = clear_after();
     tauri::async_runtime::spawn(async move {
-        tokio::time::sleep(clear_after()).await;
+        tokio::time::sleep(delay).await;
         let still_ours = app
             .clipboard()
             .read_text()
@@ -46,5 +47,5 @@ pub fn copy_secret<R: Runtime>(
             let _ = app.clipboard().clear();
         }
     });
-    Ok(())
+    Ok(delay.as_secs())
 }

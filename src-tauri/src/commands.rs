@@ -128,7 +128,7 @@ pub async fn copy_field(
     vault: String,
     path: String,
     field: String,
-) -> Result<()> {
+) -> Result<u64> {
     crate::clipboard::copy_secret(&app, node.secret_field(vault, path, field).await?)
 }
 

@@ -2,8 +2,10 @@
 //! under a virtual X display. Build the app first:
 //! `cargo build -p polykey-desktop` (the README's test command does).
 
+mod vaults;
+
 use polykey_keys::NodeId;
-use polykey_tests::gui::Driver;
+use polykey_tests::gui::{App, Driver};
 
 const PASSWORD: &str = "tulip-orbit-candle-42";
 const NEW_PASSWORD: &str = "harbor-velvet-comet-17";
@@ -15,45 +17,7 @@ async fn create_quit_relaunch_unlock_and_recover() {
 
     // First launch: the first-run screen; create a node.
     let app = driver.launch().await;
-    app.screenshot("01-welcome").await;
-    app.click("welcome-create").await;
-    app.type_into("create-password", PASSWORD).await;
-    app.type_into("create-confirm", PASSWORD).await;
-    app.screenshot("02-create").await;
-    app.click("create-submit").await;
-
-    // The recovery code is shown once: 24 words.
-    let mut words = Vec::new();
-    for element in app.find_all("recovery-word").await {
-        words.push(element.text().await.expect("word text"));
-    }
-    assert_eq!(words.len(), 24, "{words:?}");
-    app.screenshot("03-recovery-code").await;
-    app.click("code-written-down").await;
-    app.click("code-continue").await;
-
-    // Confirm it by typing back the words it asks for.
-    for input in app.find_all("confirm-word").await {
-        let position: usize = input
-            .attr("data-position")
-            .await
-            .expect("attr")
-            .expect("data-position")
-            .parse()
-            .expect("number");
-        input
-            .send_keys(&words[position - 1])
-            .await
-            .expect("type word");
-    }
-    app.screenshot("04-confirm-code").await;
-    app.click("confirm-submit").await;
-
-    // Home shows a well-formed NodeId.
-    let node_id = app.text("node-id").await;
-    node_id
-        .parse::<NodeId>()
-        .unwrap_or_else(|e| panic!("home shows {node_id:?}, not a NodeId: {e}"));
+    let (words, node_id) = create_node(&app, PASSWORD, true).await;
     app.screenshot("05-home").await;
     app.quit().await;
 
@@ -87,4 +51,57 @@ async fn create_quit_relaunch_unlock_and_recover() {
     app.click("unlock-submit").await;
     assert_eq!(app.text("node-id").await, node_id);
     app.quit().await;
+}
+
+/// Walk the first-run screens: create a node with `password`, read the
+/// recovery code, confirm it. Returns the words and the NodeId shown.
+pub async fn create_node(app: &App, password: &str, screenshots: bool) -> (Vec<String>, String) {
+    if screenshots {
+        app.screenshot("01-welcome").await;
+    }
+    app.click("welcome-create").await;
+    app.type_into("create-password", password).await;
+    app.type_into("create-confirm", password).await;
+    if screenshots {
+        app.screenshot("02-create").await;
+    }
+    app.click("create-submit").await;
+
+    // The recovery code is shown once: 24 words.
+    let mut words = Vec::new();
+    for element in app.find_all("recovery-word").await {
+        words.push(element.text().await.expect("word text"));
+    }
+    assert_eq!(words.len(), 24, "{words:?}");
+    if screenshots {
+        app.screenshot("03-recovery-code").await;
+    }
+    app.click("code-written-down").await;
+    app.click("code-continue").await;
+
+    // Confirm it by typing back the words it asks for.
+    for input in app.find_all("confirm-word").await {
+        let position: usize = input
+            .attr("data-position")
+            .await
+            .expect("attr")
+            .expect("data-position")
+            .parse()
+            .expect("number");
+        input
+            .send_keys(&words[position - 1])
+            .await
+            .expect("type word");
+    }
+    if screenshots {
+        app.screenshot("04-confirm-code").await;
+    }
+    app.click("confirm-submit").await;
+
+    // Home shows a well-formed NodeId.
+    let node_id = app.text("node-id").await;
+    node_id
+        .parse::<NodeId>()
+        .unwrap_or_else(|e| panic!("home shows {node_id:?}, not a NodeId: {e}"));
+    (words, node_id)
 }

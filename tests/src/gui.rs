@@ -78,12 +78,17 @@ impl Display {
 pub struct Driver {
     port: u16,
     _driver: Child,
-    _display: Display,
+    display: Display,
 }
 
 impl Driver {
     /// Start tauri-driver on free loopback ports.
     pub async fn start(node_path: &Path) -> Self {
+        Self::start_with_env(node_path, &[]).await
+    }
+
+    /// As [`Driver::start`], with extra environment for the app.
+    pub async fn start_with_env(node_path: &Path, env: &[(&str, &str)]) -> Self {
         let display = Display::ensure().await;
         let port = free_port();
         let native_port = free_port();
@@ -97,6 +102,7 @@ impl Driver {
             ])
             .env("DISPLAY", &display.name)
             .env(polykey_node::NODE_PATH_ENV, node_path)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -112,12 +118,20 @@ impl Driver {
                 return Self {
                     port,
                     _driver: driver,
-                    _display: display,
+                    display,
                 };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("tauri-driver did not listen on 127.0.0.1:{port} within 30 s");
+    }
+
+    /// Read the text on the display's clipboard, as another program would.
+    pub fn clipboard_text(&self) -> Option<String> {
+        // arboard finds the display through $DISPLAY; each test runs in its
+        // own process, so pointing it at this test's display is contained.
+        std::env::set_var("DISPLAY", &self.display.name);
+        arboard::Clipboard::new().ok()?.get_text().ok()
     }
 
     /// Launch the app in a new WebDriver session.
@@ -179,6 +193,40 @@ impl App {
             .click()
             .await
             .unwrap_or_else(|e| panic!("clicking {test_id}: {e}"));
+    }
+
+    /// Wait until the element with `data-testid` shows `expected`.
+    pub async fn wait_for_text(&self, test_id: &str, expected: &str) {
+        for _ in 0..300 {
+            if let Ok(element) = self.client.find(Locator::Css(&css(test_id))).await {
+                if element.text().await.is_ok_and(|t| t.trim() == expected) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("[data-testid={test_id}] never showed {expected:?}");
+    }
+
+    /// How many elements with `data-testid` are present now.
+    pub async fn count(&self, test_id: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(&css(test_id)))
+            .await
+            .map(|all| all.len())
+            .unwrap_or(0)
+    }
+
+    /// Choose `value` in the `<select>` with `data-testid`.
+    pub async fn select(&self, test_id: &str, value: &str) {
+        let option = format!("[data-testid=\"{test_id}\"] option[value=\"{value}\"]");
+        self.client
+            .find(Locator::Css(&option))
+            .await
+            .unwrap_or_else(|e| panic!("no option {value} in {test_id}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("choosing {value}: {e}"));
     }
 
     /// Replace the text of the input with `data-testid`.

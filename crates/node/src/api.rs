@@ -203,6 +203,7 @@ pub enum ItemDto {
     /// A plain secret that is not text.
     Binary {
         /// Its size in bytes.
+        #[ts(type = "number")]
         size: u64,
     },
 }

@@ -2,7 +2,18 @@
 // implementation calls the Rust commands; tests use `MockBackend`.
 import { invoke } from "@tauri-apps/api/core";
 import { writeText } from "@tauri-apps/plugin-clipboard-manager";
-import type { ApiError, CreatedDto, ErrorCode, StatusDto } from "./bindings";
+import type {
+  ApiError,
+  CreatedDto,
+  ErrorCode,
+  PasswordRulesDto,
+  SecretDto,
+  StatusDto,
+  StrengthDto,
+  TotpDto,
+  VaultDto,
+  VersionDto,
+} from "./bindings";
 
 export interface Backend {
   status(): Promise<StatusDto>;
@@ -10,7 +21,25 @@ export interface Backend {
   unlock(password: string): Promise<void>;
   lock(): Promise<void>;
   recover(code: string, password: string): Promise<void>;
+  /** Copy non-secret text (a NodeId). */
   copyText(text: string): Promise<void>;
+
+  listVaults(): Promise<VaultDto[]>;
+  createVault(name: string): Promise<VaultDto>;
+  renameVault(vault: string, newName: string): Promise<void>;
+  deleteVault(vault: string): Promise<void>;
+  listSecrets(vault: string): Promise<string[]>;
+  readSecret(vault: string, path: string, version?: string): Promise<SecretDto>;
+  saveSecret(vault: string, secret: SecretDto, isNew: boolean): Promise<string>;
+  deleteSecret(vault: string, path: string): Promise<string>;
+  secretHistory(vault: string, path: string): Promise<VersionDto[]>;
+  restoreSecret(vault: string, path: string, version: string): Promise<string>;
+  /** Copy one field of a secret; returns the seconds until the clipboard is cleared. */
+  copyField(vault: string, path: string, field: string): Promise<number>;
+  totpCode(setting: string): Promise<TotpDto>;
+  generatePassword(rules: PasswordRulesDto): Promise<string>;
+  generatePassphrase(words: number): Promise<string>;
+  passwordStrength(password: string): Promise<StrengthDto>;
 }
 
 /** An error from the node, carrying the stable code the UI branches on. */
@@ -52,4 +81,20 @@ export const tauriBackend: Backend = {
   lock: () => call("lock"),
   recover: (code, password) => call("recover", { code, password }),
   copyText: (text) => writeText(text),
+
+  listVaults: () => call("list_vaults"),
+  createVault: (name) => call("create_vault", { name }),
+  renameVault: (vault, newName) => call("rename_vault", { vault, newName }),
+  deleteVault: (vault) => call("delete_vault", { vault }),
+  listSecrets: (vault) => call("list_secrets", { vault }),
+  readSecret: (vault, path, version) => call("read_secret", { vault, path, version: version ?? null }),
+  saveSecret: (vault, secret, isNew) => call("save_secret", { vault, secret, isNew }),
+  deleteSecret: (vault, path) => call("delete_secret", { vault, path }),
+  secretHistory: (vault, path) => call("secret_history", { vault, path }),
+  restoreSecret: (vault, path, version) => call("restore_secret", { vault, path, version }),
+  copyField: (vault, path, field) => call("copy_field", { vault, path, field }),
+  totpCode: (setting) => call("totp_code", { setting }),
+  generatePassword: (rules) => call("generate_password", { rules }),
+  generatePassphrase: (words) => call("generate_passphrase", { words }),
+  passwordStrength: (password) => call("password_strength", { password }),
 };

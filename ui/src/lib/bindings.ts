@@ -117,7 +117,7 @@ text: string, } | { "type": "binary",
 /**
  * Its size in bytes.
  */
-size: bigint, };
+size: number, };
 
 export type VaultDto = { 
 /**

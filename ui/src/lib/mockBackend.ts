@@ -1,6 +1,21 @@
 // An in-memory node for component tests: same interface, same error codes.
 import { type Backend, BackendError } from "./backend";
-import type { CreatedDto, StatusDto } from "./bindings";
+import type {
+  CreatedDto,
+  PasswordRulesDto,
+  SecretDto,
+  StatusDto,
+  StrengthDto,
+  TotpDto,
+  VaultDto,
+  VersionDto,
+} from "./bindings";
+
+interface MockVault {
+  id: string;
+  secrets: Map<string, SecretDto>;
+  history: Map<string, { version: VersionDto; secret: SecretDto | null }[]>;
+}
 
 const WORDS = Array.from({ length: 24 }, (_, i) => `word${i + 1}`);
 
@@ -9,6 +24,8 @@ export class MockBackend implements Backend {
   nodeId: string | null = null;
   password: string | null = null;
   copied: string[] = [];
+  vaults = new Map<string, MockVault>();
+  private counter = 0;
 
   static locked(password: string, nodeId = "vmocknode"): MockBackend {
     const backend = new MockBackend();
@@ -48,5 +65,110 @@ export class MockBackend implements Backend {
 
   async copyText(text: string): Promise<void> {
     this.copied.push(text);
+  }
+
+  private vault(name: string): MockVault {
+    const vault = this.vaults.get(name);
+    if (!vault) throw new BackendError("unknown_vault", `no vault named '${name}'`);
+    return vault;
+  }
+
+  private record(vault: MockVault, path: string, secret: SecretDto | null, message: string): string {
+    this.counter += 1;
+    const id = this.counter.toString(16).padStart(40, "0");
+    const entries = vault.history.get(path) ?? [];
+    entries.unshift({ version: { id, author: this.nodeId ?? "", time: this.counter, message }, secret });
+    vault.history.set(path, entries);
+    return id;
+  }
+
+  async listVaults(): Promise<VaultDto[]> {
+    return [...this.vaults.entries()]
+      .map(([name, v]) => ({ id: v.id, name }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async createVault(name: string): Promise<VaultDto> {
+    if (this.vaults.has(name)) throw new BackendError("vault_exists", `a vault named '${name}' already exists`);
+    const id = `vault${this.vaults.size + 1}`;
+    this.vaults.set(name, { id, secrets: new Map(), history: new Map() });
+    return { id, name };
+  }
+
+  async renameVault(vault: string, newName: string): Promise<void> {
+    const v = this.vault(vault);
+    this.vaults.delete(vault);
+    this.vaults.set(newName, v);
+  }
+
+  async deleteVault(vault: string): Promise<void> {
+    this.vault(vault);
+    this.vaults.delete(vault);
+  }
+
+  async listSecrets(vault: string): Promise<string[]> {
+    return [...this.vault(vault).secrets.keys()].sort();
+  }
+
+  async readSecret(vault: string, path: string, version?: string): Promise<SecretDto> {
+    const v = this.vault(vault);
+    if (version) {
+      const found = v.history.get(path)?.find((h) => h.version.id === version)?.secret;
+      if (!found) throw new BackendError("secret_not_found", `no secret at '${path}'`);
+      return structuredClone(found);
+    }
+    const secret = v.secrets.get(path);
+    if (!secret) throw new BackendError("secret_not_found", `no secret at '${path}'`);
+    return structuredClone(secret);
+  }
+
+  async saveSecret(vault: string, secret: SecretDto, isNew: boolean): Promise<string> {
+    const v = this.vault(vault);
+    if (isNew && v.secrets.has(secret.path)) throw new BackendError("secret_exists", `'${secret.path}' already exists`);
+    const verb = v.secrets.has(secret.path) ? "Update" : "Add";
+    v.secrets.set(secret.path, structuredClone(secret));
+    return this.record(v, secret.path, structuredClone(secret), `${verb} secret ${secret.path}`);
+  }
+
+  async deleteSecret(vault: string, path: string): Promise<string> {
+    const v = this.vault(vault);
+    v.secrets.delete(path);
+    return this.record(v, path, null, `Remove ${path}`);
+  }
+
+  async secretHistory(vault: string, path: string): Promise<VersionDto[]> {
+    return (this.vault(vault).history.get(path) ?? []).map((h) => h.version);
+  }
+
+  async restoreSecret(vault: string, path: string, version: string): Promise<string> {
+    const old = await this.readSecret(vault, path, version);
+    const v = this.vault(vault);
+    v.secrets.set(path, old);
+    return this.record(v, path, structuredClone(old), `Restore ${path} to version ${version.slice(0, 8)}`);
+  }
+
+  async copyField(vault: string, path: string, field: string): Promise<number> {
+    const secret = await this.readSecret(vault, path);
+    const value = (secret.item as Record<string, unknown>)[field];
+    if (typeof value !== "string") throw new BackendError("bad_item", `this secret has no field '${field}'`);
+    this.copied.push(value);
+    return 30;
+  }
+
+  async totpCode(_setting: string): Promise<TotpDto> {
+    return { code: "123456", secondsLeft: 20, period: 30 };
+  }
+
+  async generatePassword(rules: PasswordRulesDto): Promise<string> {
+    return "x".repeat(rules.length);
+  }
+
+  async generatePassphrase(words: number): Promise<string> {
+    return Array.from({ length: words }, () => "word").join("-");
+  }
+
+  async passwordStrength(password: string): Promise<StrengthDto> {
+    const score = Math.min(4, Math.floor(password.length / 5));
+    return { bits: password.length * 4, score };
   }
 }

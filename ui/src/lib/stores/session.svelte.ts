@@ -4,6 +4,7 @@ import { type Backend, toBackendError } from "../backend";
 import { newPasswordProblem } from "../passwords";
 import { pickPositions, wordsMatch } from "../recoveryCheck";
 import type { StatusDto } from "../bindings";
+import { VaultBrowser } from "./vaults.svelte";
 
 export type Screen =
   | { kind: "loading" }
@@ -27,7 +28,11 @@ export class Session {
   busy = $state(false);
   error = $state<string | null>(null);
 
-  constructor(private readonly backend: Backend) {}
+  readonly browser: VaultBrowser;
+
+  constructor(private readonly backend: Backend) {
+    this.browser = new VaultBrowser(backend);
+  }
 
   private show(screen: Screen) {
     this.error = null;
@@ -127,6 +132,8 @@ export class Session {
 
   async lock() {
     await this.attempt(async () => {
+      // Drop every decrypted secret from the UI before the node forgets its keys.
+      this.browser.clear();
       await this.backend.lock();
       await this.load();
     });

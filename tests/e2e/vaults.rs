@@ -1,0 +1,117 @@
+//! A password manager's daily use, in the real window: a vault, logins,
+//! search, copy with clipboard auto-clear, edit, history, restore, lock.
+
+use std::time::Duration;
+
+use polykey_tests::gui::Driver;
+
+use crate::create_node;
+
+const PASSWORD: &str = "maple-comet-ladder-93";
+const FIRST: &str = "first-Passw0rd!";
+const SECOND: &str = "second-Passw0rd!";
+
+#[tokio::test]
+async fn vault_login_search_copy_edit_history_restore_lock() {
+    let node_dir = tempfile::tempdir().expect("temp dir");
+    // A short clipboard timeout so the test can watch it clear.
+    let driver =
+        Driver::start_with_env(node_dir.path(), &[("POLYKEY_CLIPBOARD_CLEAR_SECS", "3")]).await;
+    let app = driver.launch().await;
+    create_node(&app, PASSWORD, false).await;
+
+    // A vault.
+    app.click("new-vault").await;
+    app.type_into("new-vault-name", "Personal").await;
+    app.click("new-vault-create").await;
+    app.wait_for_text("vault-item", "Personal").await;
+
+    // Two logins.
+    for (path, title, password) in [
+        ("bank/login", "Bank", FIRST),
+        ("email/work", "Work mail", "mail-pw-1"),
+    ] {
+        app.click("new-secret").await;
+        app.select("item-type", "login").await;
+        app.type_into("edit-path", path).await;
+        app.type_into("edit-title", title).await;
+        app.type_into("edit-username", "alice").await;
+        app.type_into("edit-password", password).await;
+        app.type_into("edit-url", "https://example.com").await;
+        if path == "bank/login" {
+            app.screenshot("10-new-login").await;
+        }
+        app.click("save-secret").await;
+        app.wait_for_text("secret-title", title).await;
+    }
+    assert_eq!(app.count("secret-item").await, 2);
+
+    // Find it by search.
+    app.type_into("search", "bank").await;
+    for _ in 0..50 {
+        if app.count("secret-item").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count("secret-item").await, 1);
+    app.click("secret-item").await;
+    app.wait_for_text("secret-title", "Bank").await;
+    app.click("reveal-password").await;
+    app.wait_for_text("field-password", FIRST).await;
+    app.screenshot("11-login-view").await;
+
+    // Copy: the real clipboard holds it, then it is cleared.
+    app.click("copy-password").await;
+    let mut copied = None;
+    for _ in 0..20 {
+        copied = driver.clipboard_text();
+        if copied.as_deref() == Some(FIRST) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        copied.as_deref(),
+        Some(FIRST),
+        "the password is on the clipboard"
+    );
+    let mut cleared = false;
+    for _ in 0..80 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if driver.clipboard_text().as_deref() != Some(FIRST) {
+            cleared = true;
+            break;
+        }
+    }
+    assert!(
+        cleared,
+        "the clipboard still holds the password after its timeout"
+    );
+
+    // Edit it: a second version.
+    app.click("edit-secret").await;
+    app.type_into("edit-password", SECOND).await;
+    app.click("save-secret").await;
+    app.wait_for_text("secret-title", "Bank").await;
+    app.click("reveal-password").await;
+    app.wait_for_text("field-password", SECOND).await;
+
+    // History shows both versions; restore the first.
+    app.click("show-history").await;
+    app.find("history-version").await;
+    assert_eq!(app.count("history-version").await, 2);
+    app.screenshot("12-history").await;
+    app.click("restore-from-history").await;
+    app.wait_for_text("secret-title", "Bank").await;
+    app.click("reveal-password").await;
+    app.wait_for_text("field-password", FIRST).await;
+
+    // Lock, unlock: the vault and the restored login are there.
+    app.click("lock-button").await;
+    app.type_into("unlock-password", PASSWORD).await;
+    app.click("unlock-submit").await;
+    app.wait_for_text("vault-item", "Personal").await;
+    assert_eq!(app.count("secret-item").await, 2);
+    app.quit().await;
+}

@@ -1,0 +1,89 @@
+import { describe, expect, it } from "vitest";
+import { flushSync, mount, tick } from "svelte";
+import App from "../src/App.svelte";
+import { MockBackend } from "../src/lib/mockBackend";
+import { Session } from "../src/lib/stores/session.svelte";
+import { matches, type Pane } from "../src/lib/stores/vaults.svelte";
+
+const byTestId = (root: HTMLElement, id: string) => root.querySelector<HTMLElement>(`[data-testid="${id}"]`);
+const allByTestId = (root: HTMLElement, id: string) => [...root.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
+
+async function unlocked() {
+  const backend = MockBackend.locked("the password");
+  const target = document.createElement("div");
+  document.body.replaceChildren(target);
+  const session = new Session(backend);
+  mount(App, { target, props: { session } });
+  await session.load();
+  await session.unlock("the password");
+  await tick();
+  return { backend, session, browser: session.browser, target };
+}
+
+describe("search", () => {
+  it("matches every word, in any case, anywhere in the path", () => {
+    expect(matches("email/Work-Gmail", "gmail work")).toBe(true);
+    expect(matches("email/work", "bank")).toBe(false);
+    expect(matches("anything", "  ")).toBe(true);
+  });
+});
+
+describe("vault browser", () => {
+  it("creates a vault, saves a login, filters, shows history and restores", async () => {
+    const { browser, target } = await unlocked();
+    expect(await browser.createVault("Personal")).toBe(true);
+    const login = (password: string) => ({
+      path: "bank/login",
+      title: "Bank",
+      item: { type: "login" as const, username: "alice", password, urls: ["https://bank.example"], totp: null, notes: "" },
+    });
+    await browser.save(login("first"), true);
+    await browser.save({ path: "email/work", title: "Work mail", item: { type: "text", text: "pw" } }, true);
+    flushSync();
+    expect(allByTestId(target, "secret-item")).toHaveLength(2);
+
+    browser.query = "bank";
+    flushSync();
+    expect(allByTestId(target, "secret-item").map((e) => e.textContent)).toEqual([expect.stringContaining("login")]);
+
+    await browser.openSecret("bank/login");
+    flushSync();
+    expect(byTestId(target, "field-password")?.textContent?.trim()).toBe("••••••••••••");
+    (byTestId(target, "reveal-password") as HTMLButtonElement).click();
+    flushSync();
+    expect(byTestId(target, "field-password")?.textContent?.trim()).toBe("first");
+
+    await browser.save(login("second"), false);
+    await browser.showHistory("bank/login");
+    flushSync();
+    expect(allByTestId(target, "history-version")).toHaveLength(2);
+    if (browser.pane.kind !== "history") throw new Error("expected history");
+    const first = browser.pane.versions[1].id;
+    await browser.restore("bank/login", first);
+    // Read the pane afresh: the restore replaced it.
+    const restored = browser.pane as Pane;
+    if (restored.kind !== "view") throw new Error("expected the restored secret");
+    expect(restored.secret.item).toMatchObject({ password: "first" });
+  });
+
+  it("refuses a duplicate name and says why", async () => {
+    const { browser, target } = await unlocked();
+    await browser.createVault("V");
+    await browser.save({ path: "a", title: "a", item: { type: "text", text: "1" } }, true);
+    await browser.save({ path: "a", title: "a", item: { type: "text", text: "2" } }, true);
+    flushSync();
+    expect(byTestId(target, "browser-error")?.textContent).toContain("already exists");
+  });
+
+  it("locking drops every decrypted secret from the UI", async () => {
+    const { session, browser } = await unlocked();
+    await browser.createVault("V");
+    await browser.save({ path: "a", title: "a", item: { type: "text", text: "secret" } }, true);
+    expect(browser.pane.kind).toBe("view");
+    await session.lock();
+    expect(browser.pane.kind).toBe("empty");
+    expect(browser.secrets).toEqual([]);
+    expect(browser.vaults).toEqual([]);
+    expect(session.screen.kind).toBe("unlock");
+  });
+});
