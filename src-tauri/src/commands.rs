@@ -151,3 +151,9 @@ pub async fn generate_passphrase(words: u32) -> Result<String> {
 pub async fn password_strength(password: String) -> Result<StrengthDto> {
     Ok(items::password_strength(&password))
 }
+
+// Synchronous: a cheap timestamp update, fine on the main thread.
+#[tauri::command]
+pub fn touch(node: State<'_, Node>) {
+    node.touch()
+}

@@ -4,6 +4,8 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 #![forbid(unsafe_code)]
 
+/// Locking after a quiet spell.
+mod autolock;
 /// Copying secrets with a clear-after timer.
 mod clipboard;
 /// The Tauri commands: one line each, into polykey-node.
@@ -21,8 +23,13 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     let path = default_node_path();
     let node = tauri::async_runtime::block_on(Node::open(&path, NodeOptions::default()))?;
+    let idle_watch = node.clone();
     tauri::Builder::default()
         .plugin(tauri_plugin_clipboard_manager::init())
+        .setup(move |app| {
+            autolock::spawn(app.handle().clone(), idle_watch);
+            Ok(())
+        })
         .manage(node)
         .invoke_handler(tauri::generate_handler![
             commands::status,
@@ -47,6 +54,7 @@ fn run() -> anyhow::Result<()> {
             commands::generate_password,
             commands::generate_passphrase,
             commands::password_strength,
+            commands::touch,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))?;
     Ok(())

@@ -115,3 +115,31 @@ async fn vault_login_search_copy_edit_history_restore_lock() {
     assert_eq!(app.count("secret-item").await, 2);
     app.quit().await;
 }
+
+#[tokio::test]
+async fn locks_itself_after_a_short_idle_time() {
+    let node_dir = tempfile::tempdir().expect("temp dir");
+    let driver = Driver::start_with_env(node_dir.path(), &[("POLYKEY_AUTO_LOCK_SECS", "3")]).await;
+    let app = driver.launch().await;
+    create_node(&app, PASSWORD, false).await;
+    app.click("new-vault").await;
+    app.type_into("new-vault-name", "Idle").await;
+    app.click("new-vault-create").await;
+    app.wait_for_text("vault-item", "Idle").await;
+
+    // Hands off: within a few seconds the window is back at the unlock
+    // screen and the vault list is gone from the page.
+    let started = std::time::Instant::now();
+    app.find("unlock-password").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "locked after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.count("vault-item").await, 0);
+
+    app.type_into("unlock-password", PASSWORD).await;
+    app.click("unlock-submit").await;
+    app.wait_for_text("vault-item", "Idle").await;
+    app.quit().await;
+}

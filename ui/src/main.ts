@@ -6,6 +6,9 @@ import "./app.css";
 
 const session = new Session(tauriBackend);
 void session.load();
+for (const event of ["keydown", "pointerdown", "wheel", "mousemove"]) {
+  window.addEventListener(event, () => session.activity(), { passive: true });
+}
 
 const target = document.getElementById("app");
 if (!target) throw new Error("missing #app element");

@@ -87,3 +87,22 @@ describe("vault browser", () => {
     expect(session.screen.kind).toBe("unlock");
   });
 });
+
+describe("auto-lock", () => {
+  it("reports activity at most once a second, and a self-lock clears the window", async () => {
+    const { backend, session, browser } = await unlocked();
+    session.activity(100_000);
+    session.activity(100_500);
+    session.activity(101_500);
+    expect(backend.touches).toBe(2);
+
+    await browser.createVault("V");
+    await browser.save({ path: "a", title: "a", item: { type: "text", text: "secret" } }, true);
+    backend.autoLock();
+    await tick();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(browser.secrets).toEqual([]);
+    expect(browser.pane.kind).toBe("empty");
+    expect(session.screen.kind).toBe("unlock");
+  });
+});

@@ -1,5 +1,6 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use polykey_db::{Db, RecordKey, Table};
 use polykey_keys::{KdfParams, NodeId, Password, RecoveryCode, RootKeypair, WrappedRootKey};
@@ -112,6 +113,9 @@ struct Inner {
     dir: NodeDir,
     options: NodeOptions,
     state: Mutex<State>,
+    /// When the user last did something: any use of the unlocked node, or a
+    /// front end's [`Node::touch`].
+    last_activity: Mutex<Instant>,
 }
 
 /// A node: the one handle front ends hold. Cheap to clone; every clone
@@ -156,6 +160,7 @@ impl Node {
                 dir,
                 options,
                 state: Mutex::new(state),
+                last_activity: Mutex::new(Instant::now()),
             }),
         })
     }
@@ -255,6 +260,32 @@ impl Node {
             .await
     }
 
+    /// Note user activity (a key press, a click) so auto-lock waits.
+    pub fn touch(&self) {
+        self.inner.touch();
+    }
+
+    /// Lock if the node is unlocked and nothing happened for `idle`.
+    /// Returns whether it locked.
+    pub async fn lock_if_idle(&self, idle: Duration) -> Result<bool, NodeError> {
+        self.run(move |inner| {
+            let quiet = inner
+                .last_activity
+                .lock()
+                .map(|last| last.elapsed() >= idle)
+                .unwrap_or(true);
+            let mut state = inner.lock_state();
+            match &*state {
+                State::Unlocked(wrapped, _) if quiet => {
+                    *state = State::Locked(wrapped.clone());
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
+        })
+        .await
+    }
+
     /// Run `work` against the unlocked session on the blocking pool.
     pub(crate) async fn with_vaults<T: Send + 'static>(
         &self,
@@ -293,10 +324,17 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn touch(&self) {
+        if let Ok(mut last) = self.last_activity.lock() {
+            *last = Instant::now();
+        }
+    }
+
     fn with_session<T>(
         &self,
         work: impl FnOnce(&Session) -> Result<T, NodeError>,
     ) -> Result<T, NodeError> {
+        self.touch();
         match &*self.lock_state() {
             State::Unlocked(_, session) => work(session),
             State::Locked(_) => Err(NodeError::Locked),
@@ -319,6 +357,7 @@ impl Inner {
         self.dir.write_root_key(&wrapped)?;
         let node_id = keys.node_id();
         *state = State::Unlocked(wrapped, Box::new(Session { keys, db }));
+        self.touch();
         Ok(Created {
             node_id,
             recovery_code,
@@ -337,6 +376,7 @@ impl Inner {
         let keys = wrapped.unwrap(password)?;
         let db = Db::open(&self.dir.db_path(), &keys)?;
         *state = State::Unlocked(wrapped, Box::new(Session { keys, db }));
+        self.touch();
         Ok(())
     }
 
@@ -364,6 +404,7 @@ impl Inner {
             .map_err(|_| NodeError::KeyFileCorrupt)?;
         self.dir.write_root_key(&wrapped)?;
         *state = State::Unlocked(wrapped, Box::new(Session { keys, db }));
+        self.touch();
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 // The one interface through which the UI reaches the node. The Tauri
 // implementation calls the Rust commands; tests use `MockBackend`.
 import { invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
 import { writeText } from "@tauri-apps/plugin-clipboard-manager";
 import type {
   ApiError,
@@ -40,6 +41,10 @@ export interface Backend {
   generatePassword(rules: PasswordRulesDto): Promise<string>;
   generatePassphrase(words: number): Promise<string>;
   passwordStrength(password: string): Promise<StrengthDto>;
+  /** Tell the node the user is active, so auto-lock waits. */
+  touch(): Promise<void>;
+  /** Call `handler` whenever the node locks itself (auto-lock). */
+  onLocked(handler: () => void): Promise<void>;
 }
 
 /** An error from the node, carrying the stable code the UI branches on. */
@@ -97,4 +102,8 @@ export const tauriBackend: Backend = {
   generatePassword: (rules) => call("generate_password", { rules }),
   generatePassphrase: (words) => call("generate_passphrase", { words }),
   passwordStrength: (password) => call("password_strength", { password }),
+  touch: () => call("touch"),
+  onLocked: async (handler) => {
+    await listen("node-locked", handler);
+  },
 };

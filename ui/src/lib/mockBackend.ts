@@ -171,4 +171,21 @@ export class MockBackend implements Backend {
     const score = Math.min(4, Math.floor(password.length / 5));
     return { bits: password.length * 4, score };
   }
+
+  touches = 0;
+  private lockedHandlers: (() => void)[] = [];
+
+  async touch(): Promise<void> {
+    this.touches += 1;
+  }
+
+  async onLocked(handler: () => void): Promise<void> {
+    this.lockedHandlers.push(handler);
+  }
+
+  /** Simulate the node locking itself after idling. */
+  autoLock() {
+    this.state = "locked";
+    for (const handler of this.lockedHandlers) handler();
+  }
 }

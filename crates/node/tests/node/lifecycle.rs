@@ -189,3 +189,24 @@ async fn damaged_key_file_is_reported() {
         Err(NodeError::KeyFileCorrupt)
     ));
 }
+
+#[tokio::test]
+async fn auto_lock_waits_for_idleness_and_drops_the_session() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    node.set_device_name("x".into()).await.unwrap();
+    // Just used: not idle yet.
+    assert!(!node.lock_if_idle(Duration::from_secs(60)).await.unwrap());
+    assert_eq!(node.status().state, NodeState::Unlocked);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    node.touch();
+    assert!(!node.lock_if_idle(Duration::from_millis(150)).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(node.lock_if_idle(Duration::from_millis(150)).await.unwrap());
+    assert_eq!(node.status().state, NodeState::Locked);
+    assert!(matches!(node.device_name().await, Err(NodeError::Locked)));
+    // Locked already: nothing more to do.
+    assert!(!node.lock_if_idle(Duration::ZERO).await.unwrap());
+}

@@ -30,8 +30,26 @@ export class Session {
 
   readonly browser: VaultBrowser;
 
+  private lastTouch = 0;
+
   constructor(private readonly backend: Backend) {
     this.browser = new VaultBrowser(backend);
+    void backend.onLocked(() => this.lockedByNode());
+  }
+
+  /** The node locked itself (idle): forget what is shown, ask to unlock. */
+  lockedByNode() {
+    this.browser.clear();
+    void this.load();
+  }
+
+  /** User activity on any unlocked screen: tell the node (at most once a
+   * second), so auto-lock waits. */
+  activity(now = Date.now()) {
+    const unlocked = ["home", "showCode", "confirmCode"].includes(this.screen.kind);
+    if (!unlocked || now - this.lastTouch < 1000) return;
+    this.lastTouch = now;
+    void this.backend.touch();
   }
 
   private show(screen: Screen) {
