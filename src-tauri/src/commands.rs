@@ -1,6 +1,6 @@
 use polykey_node::api::{
-    ApiError, CreatedDto, PasswordRulesDto, SecretDto, StatusDto, StrengthDto, TotpDto, VaultDto,
-    VersionDto,
+    ApiError, CreatedDto, KeyringStatusDto, PasswordRulesDto, SecretDto, StatusDto, StrengthDto,
+    TotpDto, VaultDto, VersionDto,
 };
 use polykey_node::{items, Node};
 use tauri::{AppHandle, State};
@@ -156,4 +156,24 @@ pub async fn password_strength(password: String) -> Result<StrengthDto> {
 #[tauri::command]
 pub fn touch(node: State<'_, Node>) {
     node.touch()
+}
+
+#[tauri::command]
+pub async fn keyring_status(node: State<'_, Node>) -> Result<KeyringStatusDto> {
+    crate::keyring_unlock::status(node.inner().clone()).await
+}
+
+#[tauri::command]
+pub async fn enable_keyring_unlock(node: State<'_, Node>, password: String) -> Result<()> {
+    crate::keyring_unlock::enable(node.inner().clone(), password).await
+}
+
+#[tauri::command]
+pub async fn disable_keyring_unlock(node: State<'_, Node>) -> Result<()> {
+    crate::keyring_unlock::disable(node.inner().clone()).await
+}
+
+#[tauri::command]
+pub async fn unlock_with_keyring(node: State<'_, Node>) -> Result<()> {
+    crate::keyring_unlock::unlock(node.inner().clone()).await
 }

@@ -10,6 +10,8 @@ mod autolock;
 mod clipboard;
 /// The Tauri commands: one line each, into polykey-node.
 mod commands;
+/// Opt-in unlock through the OS keyring.
+mod keyring_unlock;
 
 use polykey_node::{default_node_path, Node, NodeOptions};
 
@@ -55,6 +57,10 @@ fn run() -> anyhow::Result<()> {
             commands::generate_passphrase,
             commands::password_strength,
             commands::touch,
+            commands::keyring_status,
+            commands::enable_keyring_unlock,
+            commands::disable_keyring_unlock,
+            commands::unlock_with_keyring,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))?;
     Ok(())

@@ -73,6 +73,72 @@ impl Display {
     }
 }
 
+/// A private D-Bus session bus with an unlocked gnome-keyring on it: the real
+/// Secret Service, isolated from any desktop session.
+pub struct KeyringSession {
+    address: String,
+    _bus: Child,
+    _keyring: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl KeyringSession {
+    /// Start the bus and the keyring daemon.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let address = format!("unix:path={}", dir.path().join("bus").display());
+        let bus = Command::new("dbus-daemon")
+            .args([
+                "--session",
+                "--nofork",
+                "--nopidfile",
+                "--address",
+                &address,
+            ])
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start dbus-daemon (apt-get install dbus): {e}"));
+        for _ in 0..100 {
+            if dir.path().join("bus").exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut keyring = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start gnome-keyring-daemon (apt-get install gnome-keyring): {e}")
+            });
+        // The login keyring's password, on stdin, then end of input.
+        if let Some(mut stdin) = keyring.stdin.take() {
+            use tokio::io::AsyncWriteExt;
+            let _ = stdin.write_all(b"keyring-test-password").await;
+        }
+        // Give the daemon a moment to claim org.freedesktop.secrets.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Self {
+            address,
+            _bus: bus,
+            _keyring: keyring,
+            _dir: dir,
+        }
+    }
+
+    /// The bus address, for `DBUS_SESSION_BUS_ADDRESS`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+}
+
 /// tauri-driver, serving WebDriver sessions of the desktop app whose node
 /// directory is `node_path`. Dropping it stops the driver and the display.
 pub struct Driver {

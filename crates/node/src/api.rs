@@ -63,6 +63,24 @@ pub enum ErrorCode {
     BadTotp,
     /// Generator settings cannot be met.
     BadGeneratorRules,
+    /// The OS keyring cannot be reached.
+    KeyringUnavailable,
+    /// Keyring unlock is not turned on.
+    KeyringNotEnabled,
+    /// The keyring's key no longer fits.
+    KeyringStale,
+}
+
+/// Whether keyring unlock can be used and is on.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyringStatusDto {
+    /// The OS keyring answered.
+    pub available: bool,
+    /// A key for this node is stored there.
+    pub enabled: bool,
+    /// Why it is unavailable, for the user.
+    pub problem: Option<String>,
 }
 
 /// An error as the UI receives it.
@@ -312,6 +330,7 @@ pub fn typescript_bindings() -> String {
         TotpDto::decl(&cfg),
         PasswordRulesDto::decl(&cfg),
         StrengthDto::decl(&cfg),
+        KeyringStatusDto::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from polykey-node's api module by `UPDATE_BINDINGS=1 cargo test -p polykey-tests --test tidy`.\n// Do not edit by hand.\n",

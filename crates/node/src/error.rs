@@ -29,6 +29,9 @@ pub enum NodeError {
     /// The operation needs an unlocked node.
     #[error("the node is locked")]
     Locked,
+    /// A key kept in the OS keyring no longer opens the node.
+    #[error("the key in the system keyring no longer fits (the password changed); unlock with your password")]
+    StaleKey,
     /// Unlock or recover was called on an unlocked node.
     #[error("the node is already unlocked")]
     AlreadyUnlocked,
@@ -83,6 +86,7 @@ impl NodeError {
             Self::WrongPassword => ErrorCode::WrongPassword,
             Self::PasswordTooShort { .. } => ErrorCode::PasswordTooShort,
             Self::Locked => ErrorCode::Locked,
+            Self::StaleKey => ErrorCode::KeyringStale,
             Self::AlreadyUnlocked => ErrorCode::AlreadyUnlocked,
             Self::InvalidRecoveryCode(_) => ErrorCode::InvalidRecoveryCode,
             Self::RecoveryCodeMismatch => ErrorCode::RecoveryCodeMismatch,

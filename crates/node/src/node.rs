@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use polykey_db::{Db, RecordKey, Table};
 use polykey_keys::{KdfParams, NodeId, Password, RecoveryCode, RootKeypair, WrappedRootKey};
+use zeroize::Zeroizing;
 
 use crate::api::{CreatedDto, NodeStateDto, StatusDto};
 use crate::dir::NodeDir;
@@ -220,6 +221,38 @@ impl Node {
             .await
     }
 
+    /// The key-encryption key for `password`, after checking it opens the
+    /// root key: what an opted-in OS keyring keeps instead of the password.
+    pub async fn key_encryption_key(
+        &self,
+        password: Password,
+    ) -> Result<Zeroizing<[u8; 32]>, NodeError> {
+        self.run(move |inner| {
+            let wrapped = inner.wrapped()?;
+            let kek = wrapped
+                .derive_kek(&password)
+                .map_err(|_| NodeError::KeyFileCorrupt)?;
+            wrapped.unwrap_with_kek(&kek)?;
+            Ok(Zeroizing::new(*kek.expose_secret()))
+        })
+        .await
+    }
+
+    /// Unlock with a key-encryption key from the OS keyring. A key that no
+    /// longer fits (the password changed since) gives [`NodeError::StaleKey`].
+    pub async fn unlock_with_key(&self, kek: Zeroizing<[u8; 32]>) -> Result<(), NodeError> {
+        self.run(move |inner| {
+            let kek = polykey_keys::SymmetricKey::from_bytes(*kek);
+            inner.unlock_with(|wrapped| {
+                wrapped.unwrap_with_kek(&kek).map_err(|e| match e {
+                    polykey_keys::UnwrapError::WrongPassword => NodeError::StaleKey,
+                    other => other.into(),
+                })
+            })
+        })
+        .await
+    }
+
     /// Replace the password. Only the key file is rewritten.
     pub async fn change_password(&self, old: Password, new: Password) -> Result<(), NodeError> {
         self.run(move |inner| inner.change_password(&old, &new))
@@ -364,16 +397,31 @@ impl Inner {
         })
     }
 
+    fn wrapped(&self) -> Result<WrappedRootKey, NodeError> {
+        match &*self.lock_state() {
+            State::Uninitialised => Err(NodeError::NotInitialised),
+            State::Locked(wrapped) | State::Unlocked(wrapped, _) => Ok(wrapped.clone()),
+        }
+    }
+
     fn unlock(&self, password: &Password) -> Result<(), NodeError> {
+        self.unlock_with(|wrapped| Ok(wrapped.unwrap(password)?))
+    }
+
+    /// Unlock with whatever `open` makes of the wrapped root key.
+    fn unlock_with(
+        &self,
+        open: impl FnOnce(&WrappedRootKey) -> Result<RootKeypair, NodeError>,
+    ) -> Result<(), NodeError> {
         let mut state = self.lock_state();
         let wrapped = match &*state {
             State::Uninitialised => return Err(NodeError::NotInitialised),
             State::Unlocked(..) => return Err(NodeError::AlreadyUnlocked),
             State::Locked(wrapped) => wrapped.clone(),
         };
-        // The password is checked before the store is touched, so a wrong
+        // The key is checked before the store is touched, so a wrong
         // password leaves every file exactly as it was.
-        let keys = wrapped.unwrap(password)?;
+        let keys = open(&wrapped)?;
         let db = Db::open(&self.dir.db_path(), &keys)?;
         *state = State::Unlocked(wrapped, Box::new(Session { keys, db }));
         self.touch();

@@ -7,6 +7,7 @@ import type {
   ApiError,
   CreatedDto,
   ErrorCode,
+  KeyringStatusDto,
   PasswordRulesDto,
   SecretDto,
   StatusDto,
@@ -45,6 +46,12 @@ export interface Backend {
   touch(): Promise<void>;
   /** Call `handler` whenever the node locks itself (auto-lock). */
   onLocked(handler: () => void): Promise<void>;
+
+  keyringStatus(): Promise<KeyringStatusDto>;
+  /** Check the password and keep its key (never the password) in the OS keyring. */
+  enableKeyringUnlock(password: string): Promise<void>;
+  disableKeyringUnlock(): Promise<void>;
+  unlockWithKeyring(): Promise<void>;
 }
 
 /** An error from the node, carrying the stable code the UI branches on. */
@@ -106,4 +113,8 @@ export const tauriBackend: Backend = {
   onLocked: async (handler) => {
     await listen("node-locked", handler);
   },
+  keyringStatus: () => call("keyring_status"),
+  enableKeyringUnlock: (password) => call("enable_keyring_unlock", { password }),
+  disableKeyringUnlock: () => call("disable_keyring_unlock"),
+  unlockWithKeyring: () => call("unlock_with_keyring"),
 };

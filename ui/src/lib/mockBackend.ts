@@ -2,6 +2,7 @@
 import { type Backend, BackendError } from "./backend";
 import type {
   CreatedDto,
+  KeyringStatusDto,
   PasswordRulesDto,
   SecretDto,
   StatusDto,
@@ -187,5 +188,29 @@ export class MockBackend implements Backend {
   autoLock() {
     this.state = "locked";
     for (const handler of this.lockedHandlers) handler();
+  }
+
+  keyringAvailable = true;
+  keyringKey: string | null = null;
+
+  async keyringStatus(): Promise<KeyringStatusDto> {
+    return this.keyringAvailable
+      ? { available: true, enabled: this.keyringKey !== null, problem: null }
+      : { available: false, enabled: false, problem: "the system keyring is unavailable" };
+  }
+
+  async enableKeyringUnlock(password: string): Promise<void> {
+    if (password !== this.password) throw new BackendError("wrong_password", "wrong password");
+    if (!this.keyringAvailable) throw new BackendError("keyring_unavailable", "the system keyring is unavailable");
+    this.keyringKey = `kek-of-${password}`;
+  }
+
+  async disableKeyringUnlock(): Promise<void> {
+    this.keyringKey = null;
+  }
+
+  async unlockWithKeyring(): Promise<void> {
+    if (this.keyringKey !== `kek-of-${this.password}`) throw new BackendError("keyring_not_enabled", "not turned on");
+    this.state = "unlocked";
   }
 }

@@ -210,3 +210,28 @@ async fn auto_lock_waits_for_idleness_and_drops_the_session() {
     // Locked already: nothing more to do.
     assert!(!node.lock_if_idle(Duration::ZERO).await.unwrap());
 }
+
+#[tokio::test]
+async fn key_encryption_key_unlocks_until_the_password_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    assert!(matches!(
+        node.key_encryption_key("wrong password".into()).await,
+        Err(NodeError::WrongPassword)
+    ));
+    let kek = node.key_encryption_key(PASSWORD.into()).await.unwrap();
+    node.lock().await.unwrap();
+    node.unlock_with_key(kek.clone()).await.unwrap();
+    assert_eq!(node.status().state, NodeState::Unlocked);
+
+    node.change_password(PASSWORD.into(), "a different one".into())
+        .await
+        .unwrap();
+    node.lock().await.unwrap();
+    assert!(matches!(
+        node.unlock_with_key(kek).await,
+        Err(NodeError::StaleKey)
+    ));
+    assert_eq!(node.status().state, NodeState::Locked);
+}

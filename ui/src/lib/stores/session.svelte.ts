@@ -27,12 +27,14 @@ export class Session {
   screen = $state<Screen>({ kind: "loading" });
   busy = $state(false);
   error = $state<string | null>(null);
+  /** Whether the unlock screen offers the OS keyring. */
+  keyringEnabled = $state(false);
 
   readonly browser: VaultBrowser;
 
   private lastTouch = 0;
 
-  constructor(private readonly backend: Backend) {
+  constructor(readonly backend: Backend) {
     this.browser = new VaultBrowser(backend);
     void backend.onLocked(() => this.lockedByNode());
   }
@@ -79,7 +81,14 @@ export class Session {
 
   async load() {
     try {
-      this.show(this.fromStatus(await this.backend.status()));
+      const screen = this.fromStatus(await this.backend.status());
+      if (screen.kind === "unlock") {
+        this.keyringEnabled = await this.backend
+          .keyringStatus()
+          .then((s) => s.enabled)
+          .catch(() => false);
+      }
+      this.show(screen);
     } catch (raw) {
       this.show({ kind: "fatal", message: toBackendError(raw).message });
     }
@@ -144,6 +153,15 @@ export class Session {
     const nodeId = this.screen.nodeId;
     await this.attempt(async () => {
       await this.backend.unlock(password);
+      this.show({ kind: "home", nodeId });
+    });
+  }
+
+  async unlockWithKeyring() {
+    if (this.screen.kind !== "unlock") return;
+    const nodeId = this.screen.nodeId;
+    await this.attempt(async () => {
+      await this.backend.unlockWithKeyring();
       this.show({ kind: "home", nodeId });
     });
   }

@@ -1,0 +1,120 @@
+//! Opt-in unlock through the OS keyring (the Secret Service on Linux): it
+//! keeps the key-encryption key, never the password. Turning it off deletes
+//! the entry. If the keyring cannot be reached, the app says so and the
+//! password still works.
+
+use polykey_node::api::{ApiError, ErrorCode, KeyringStatusDto};
+use polykey_node::{Node, Password};
+use zeroize::Zeroizing;
+
+const SERVICE: &str = "Polykey";
+
+fn unavailable(error: keyring::Error) -> ApiError {
+    ApiError {
+        code: ErrorCode::KeyringUnavailable,
+        message: format!("the system keyring is unavailable ({error}); unlock with your password"),
+    }
+}
+
+fn entry(node: &Node) -> Result<keyring::Entry, ApiError> {
+    let id = node.status().node_id.ok_or_else(|| ApiError {
+        code: ErrorCode::NotInitialised,
+        message: "there is no node yet".into(),
+    })?;
+    keyring::Entry::new(SERVICE, &id.to_string()).map_err(unavailable)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tauri::async_runtime::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError {
+            code: ErrorCode::Internal,
+            message: e.to_string(),
+        })?
+}
+
+/// Whether the keyring answers and holds a key for this node.
+pub async fn status(node: Node) -> Result<KeyringStatusDto, ApiError> {
+    blocking(move || {
+        let entry = match entry(&node) {
+            Ok(entry) => entry,
+            Err(error) => {
+                return Ok(KeyringStatusDto {
+                    available: false,
+                    enabled: false,
+                    problem: Some(error.message),
+                })
+            }
+        };
+        Ok(match entry.get_secret() {
+            Ok(mut secret) => {
+                zeroize::Zeroize::zeroize(&mut secret);
+                KeyringStatusDto {
+                    available: true,
+                    enabled: true,
+                    problem: None,
+                }
+            }
+            Err(keyring::Error::NoEntry) => KeyringStatusDto {
+                available: true,
+                enabled: false,
+                problem: None,
+            },
+            Err(error) => KeyringStatusDto {
+                available: false,
+                enabled: false,
+                problem: Some(unavailable(error).message),
+            },
+        })
+    })
+    .await
+}
+
+/// Check `password`, then keep its key-encryption key in the keyring.
+pub async fn enable(node: Node, password: String) -> Result<(), ApiError> {
+    let kek = node.key_encryption_key(Password::from(password)).await?;
+    blocking(move || {
+        entry(&node)?
+            .set_secret(kek.as_slice())
+            .map_err(unavailable)
+    })
+    .await
+}
+
+/// Delete the keyring entry.
+pub async fn disable(node: Node) -> Result<(), ApiError> {
+    blocking(move || match entry(&node)?.delete_credential() {
+        Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+        Err(error) => Err(unavailable(error)),
+    })
+    .await
+}
+
+/// Unlock with the key kept in the keyring. A stale key is deleted.
+pub async fn unlock(node: Node) -> Result<(), ApiError> {
+    let reader = node.clone();
+    let kek = blocking(move || {
+        let secret = Zeroizing::new(entry(&reader)?.get_secret().map_err(|error| match error {
+            keyring::Error::NoEntry => ApiError {
+                code: ErrorCode::KeyringNotEnabled,
+                message: "keyring unlock is not turned on for this node".into(),
+            },
+            other => unavailable(other),
+        })?);
+        let bytes: [u8; 32] = secret.as_slice().try_into().map_err(|_| ApiError {
+            code: ErrorCode::KeyringStale,
+            message: "the keyring entry is damaged; unlock with your password".into(),
+        })?;
+        Ok(Zeroizing::new(bytes))
+    })
+    .await?;
+    match node.unlock_with_key(kek).await {
+        Err(polykey_node::NodeError::StaleKey) => {
+            let _ = disable(node).await;
+            Err(polykey_node::NodeError::StaleKey.into())
+        }
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,69 @@
+//! Keyring unlock against the real Secret Service (gnome-keyring on a
+//! private D-Bus session), and the app's behaviour when there is none.
+
+use polykey_tests::gui::{Driver, KeyringSession};
+
+use crate::create_node;
+
+const PASSWORD: &str = "violet-anchor-orbit-58";
+
+#[tokio::test]
+async fn keyring_unlock_on_off_and_unavailable() {
+    let node_dir = tempfile::tempdir().expect("temp dir");
+    let keyring = KeyringSession::start().await;
+    let driver = Driver::start_with_env(
+        node_dir.path(),
+        &[
+            ("DBUS_SESSION_BUS_ADDRESS", keyring.address()),
+            ("POLYKEY_AUTO_LOCK_SECS", "600"),
+        ],
+    )
+    .await;
+
+    // Turn it on: a wrong password is refused, the right one stores the key.
+    let app = driver.launch().await;
+    create_node(&app, PASSWORD, false).await;
+    app.click("keyring-on").await;
+    app.type_into("keyring-password", "not my password").await;
+    app.click("keyring-confirm").await;
+    app.wait_for_text("keyring-error", "Wrong password.").await;
+    app.type_into("keyring-password", PASSWORD).await;
+    app.click("keyring-confirm").await;
+    app.find("keyring-off").await;
+    app.screenshot("20-keyring-on").await;
+    app.quit().await;
+
+    // Next launch: one click unlocks, no password typed.
+    let app = driver.launch().await;
+    app.click("unlock-keyring").await;
+    app.find("node-id").await;
+    // Turn it off: the entry is deleted, the next launch asks for the password.
+    app.click("keyring-off").await;
+    app.find("keyring-on").await;
+    app.quit().await;
+    let app = driver.launch().await;
+    app.find("unlock-password").await;
+    assert_eq!(
+        app.count("unlock-keyring").await,
+        0,
+        "keyring unlock is off"
+    );
+    app.quit().await;
+    drop(driver);
+
+    // No Secret Service at all: the setting says so and the password works.
+    let driver = Driver::start_with_env(
+        node_dir.path(),
+        &[(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/polykey-test-bus",
+        )],
+    )
+    .await;
+    let app = driver.launch().await;
+    app.type_into("unlock-password", PASSWORD).await;
+    app.click("unlock-submit").await;
+    app.find("node-id").await;
+    app.find("keyring-unavailable").await;
+    app.quit().await;
+}
