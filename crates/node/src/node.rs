@@ -302,12 +302,15 @@ impl Node {
     /// Returns whether it locked.
     pub async fn lock_if_idle(&self, idle: Duration) -> Result<bool, NodeError> {
         self.run(move |inner| {
+            // Read the activity time under the state lock: an unlock holds
+            // that lock while it derives the key and touches before letting
+            // go, so a stale "quiet" cannot re-lock a node just unlocked.
+            let mut state = inner.lock_state();
             let quiet = inner
                 .last_activity
                 .lock()
                 .map(|last| last.elapsed() >= idle)
                 .unwrap_or(true);
-            let mut state = inner.lock_state();
             match &*state {
                 State::Unlocked(wrapped, _) if quiet => {
                     *state = State::Locked(wrapped.clone());
