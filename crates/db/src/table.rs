@@ -128,6 +128,33 @@ impl Db {
             })
     }
 
+    /// Open and decode a record read by either kind of transaction.
+    fn open_record<V: DeserializeOwned>(
+        &self,
+        table: &Table<V>,
+        key: &RecordKey,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<V>, DbError> {
+        sealed
+            .map(|sealed| {
+                let plain = self.open_sealed(table.name, key, &sealed)?;
+                Db::decode(table.name, &plain)
+            })
+            .transpose()
+    }
+
+    /// Open a raw record read by either kind of transaction.
+    fn open_raw(
+        &self,
+        table: &RawTable,
+        key: &RecordKey,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
+        sealed
+            .map(|sealed| self.open_sealed(table.name(), key, &sealed))
+            .transpose()
+    }
+
     /// Open every record of a redb table that holds `table`'s values.
     fn open_all<V: DeserializeOwned>(
         &self,
@@ -178,13 +205,8 @@ impl ReadTxn<'_> {
         table: &Table<V>,
         key: &RecordKey,
     ) -> Result<Option<V>, DbError> {
-        match self.sealed(table.name, key)? {
-            None => Ok(None),
-            Some(sealed) => {
-                let plain = self.db.open_sealed(table.name, key, &sealed)?;
-                Db::decode(table.name, &plain).map(Some)
-            }
-        }
+        self.db
+            .open_record(table, key, self.sealed(table.name, key)?)
     }
 
     /// Read and open one raw record.
@@ -193,9 +215,8 @@ impl ReadTxn<'_> {
         table: &RawTable,
         key: &RecordKey,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
-        self.sealed(table.name(), key)?
-            .map(|sealed| self.db.open_sealed(table.name(), key, &sealed))
-            .transpose()
+        self.db
+            .open_raw(table, key, self.sealed(table.name(), key)?)
     }
 
     /// Every record of a table, opened, in record-key order.
@@ -294,13 +315,8 @@ impl WriteTxn<'_> {
         table: &Table<V>,
         key: &RecordKey,
     ) -> Result<Option<V>, DbError> {
-        match self.sealed(table.name, key)? {
-            None => Ok(None),
-            Some(sealed) => {
-                let plain = self.db.open_sealed(table.name, key, &sealed)?;
-                Db::decode(table.name, &plain).map(Some)
-            }
-        }
+        self.db
+            .open_record(table, key, self.sealed(table.name, key)?)
     }
 
     /// Read one raw record as this transaction sees it.
@@ -309,9 +325,8 @@ impl WriteTxn<'_> {
         table: &RawTable,
         key: &RecordKey,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
-        self.sealed(table.name(), key)?
-            .map(|sealed| self.db.open_sealed(table.name(), key, &sealed))
-            .transpose()
+        self.db
+            .open_raw(table, key, self.sealed(table.name(), key)?)
     }
 
     /// Remove a record; returns whether it existed.

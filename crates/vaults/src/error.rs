@@ -1,14 +1,15 @@
 use polykey_db::DbError;
 
 /// Why a vault or secret operation failed. No message contains a secret's
-/// contents; paths appear only where the user typed them.
+/// contents, a secret's name or a vault's name (DESIGN's invariant); the
+/// variants carry them for callers that already know them.
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     /// No vault has this name or id.
-    #[error("no vault named '{0}'")]
+    #[error("there is no vault with that name")]
     UnknownVault(String),
     /// A vault with this name already exists.
-    #[error("a vault named '{0}' already exists")]
+    #[error("a vault with that name already exists")]
     VaultExists(String),
     /// The vault name is empty, too long or has control characters.
     #[error("invalid vault name: {0}")]
@@ -17,16 +18,16 @@ pub enum VaultError {
     #[error("invalid secret path: {0}")]
     InvalidPath(&'static str),
     /// Nothing exists at this path.
-    #[error("no secret or directory at '{0}'")]
+    #[error("there is no secret or directory at that path")]
     NotFound(String),
     /// Something already exists at this path.
-    #[error("'{0}' already exists")]
+    #[error("something already exists at that path")]
     AlreadyExists(String),
     /// A secret is in the way of a directory, or the reverse.
-    #[error("'{0}' is a {1}")]
+    #[error("that path is a {1}")]
     WrongKind(String, &'static str),
     /// The directory is not empty and the removal was not recursive.
-    #[error("directory '{0}' is not empty")]
+    #[error("the directory is not empty")]
     DirectoryNotEmpty(String),
     /// The secret is larger than the limit.
     #[error("a secret can be at most {max} bytes; this one is {size}")]
@@ -37,10 +38,10 @@ pub enum VaultError {
         max: usize,
     },
     /// The version does not name a commit of this vault.
-    #[error("no version '{0}' in this vault")]
+    #[error("this vault has no such version")]
     UnknownVersion(String),
     /// A version prefix matches more than one commit.
-    #[error("version '{0}' is ambiguous; give more characters")]
+    #[error("that version prefix matches several versions; give more characters")]
     AmbiguousVersion(String),
     /// A stored object is missing or does not hash to its id.
     #[error("the vault's history is damaged: {0}")]
