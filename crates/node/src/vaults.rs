@@ -3,13 +3,25 @@
 
 use std::path::PathBuf;
 
-use polykey_vaults::{Change, CommitInfo, MergeOutcome, SecretStat, VaultInfo, Vaults};
+use polykey_vaults::{
+    Change, CommitInfo, MergeOutcome, SecretStat, Vault, VaultError, VaultInfo, Vaults,
+};
 use zeroize::Zeroizing;
 
 use crate::error::NodeError;
-use crate::node::Node;
+use crate::node::{Node, Session};
 
 impl Node {
+    /// Run `work` on the vault named `vault` in the unlocked session.
+    async fn with_vault<T: Send + 'static>(
+        &self,
+        vault: String,
+        work: impl FnOnce(&Session, &Vault) -> Result<T, VaultError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        self.with_vaults(move |s| Ok(work(s, &Vaults::new(&s.db).open(&vault)?)?))
+            .await
+    }
+
     /// Every vault, by name.
     pub async fn vaults(&self) -> Result<Vec<VaultInfo>, NodeError> {
         self.with_vaults(|session| Ok(Vaults::new(&session.db).list()?))
@@ -41,12 +53,9 @@ impl Node {
         path: String,
         version: Option<String>,
     ) -> Result<Zeroizing<Vec<u8>>, NodeError> {
-        self.with_vaults(move |s| {
-            let v = Vaults::new(&s.db).open(&vault)?;
-            Ok(match version {
-                Some(version) => v.get_at(&s.db, &version, &path)?,
-                None => v.get(&s.db, &path)?,
-            })
+        self.with_vault(vault, move |s, v| match version {
+            Some(version) => v.get_at(&s.db, &version, &path),
+            None => v.get(&s.db, &path),
         })
         .await
     }
@@ -57,17 +66,13 @@ impl Node {
         vault: String,
         dir: Option<String>,
     ) -> Result<Vec<String>, NodeError> {
-        self.with_vaults(move |s| {
-            Ok(Vaults::new(&s.db)
-                .open(&vault)?
-                .list(&s.db, dir.as_deref())?)
-        })
-        .await
+        self.with_vault(vault, move |s, v| v.list(&s.db, dir.as_deref()))
+            .await
     }
 
     /// What is at `path`.
     pub async fn stat_secret(&self, vault: String, path: String) -> Result<SecretStat, NodeError> {
-        self.with_vaults(move |s| Ok(Vaults::new(&s.db).open(&vault)?.stat(&s.db, &path)?))
+        self.with_vault(vault, move |s, v| v.stat(&s.db, &path))
             .await
     }
 
@@ -78,10 +83,8 @@ impl Node {
         path: String,
         value: Zeroizing<Vec<u8>>,
     ) -> Result<String, NodeError> {
-        self.with_vaults(move |s| {
-            Ok(Vaults::new(&s.db)
-                .open(&vault)?
-                .write_secret(&s.db, &s.keys, &path, &value)?)
+        self.with_vault(vault, move |s, v| {
+            v.write_secret(&s.db, &s.keys, &path, &value)
         })
         .await
     }
@@ -93,10 +96,8 @@ impl Node {
         path: String,
         value: Zeroizing<Vec<u8>>,
     ) -> Result<String, NodeError> {
-        self.with_vaults(move |s| {
-            Ok(Vaults::new(&s.db)
-                .open(&vault)?
-                .create_secret(&s.db, &s.keys, &path, &value)?)
+        self.with_vault(vault, move |s, v| {
+            v.create_secret(&s.db, &s.keys, &path, &value)
         })
         .await
     }
@@ -108,22 +109,16 @@ impl Node {
         path: String,
         value: Zeroizing<Vec<u8>>,
     ) -> Result<String, NodeError> {
-        self.with_vaults(move |s| {
-            Ok(Vaults::new(&s.db)
-                .open(&vault)?
-                .edit_secret(&s.db, &s.keys, &path, &value)?)
+        self.with_vault(vault, move |s, v| {
+            v.edit_secret(&s.db, &s.keys, &path, &value)
         })
         .await
     }
 
     /// Make a directory.
     pub async fn make_directory(&self, vault: String, path: String) -> Result<String, NodeError> {
-        self.with_vaults(move |s| {
-            Ok(Vaults::new(&s.db)
-                .open(&vault)?
-                .mkdir(&s.db, &s.keys, &path)?)
-        })
-        .await
+        self.with_vault(vault, move |s, v| v.mkdir(&s.db, &s.keys, &path))
+            .await
     }
 
     /// Move or rename a secret or directory.
@@ -133,12 +128,8 @@ impl Node {
         from: String,
         to: String,
     ) -> Result<String, NodeError> {
-        self.with_vaults(move |s| {
-            Ok(Vaults::new(&s.db)
-                .open(&vault)?
-                .rename(&s.db, &s.keys, &from, &to)?)
-        })
-        .await
+        self.with_vault(vault, move |s, v| v.rename(&s.db, &s.keys, &from, &to))
+            .await
     }
 
     /// Remove a secret, or a directory with `recursive`.
@@ -148,10 +139,8 @@ impl Node {
         path: String,
         recursive: bool,
     ) -> Result<String, NodeError> {
-        self.with_vaults(move |s| {
-            Ok(Vaults::new(&s.db)
-                .open(&vault)?
-                .remove(&s.db, &s.keys, &path, recursive)?)
+        self.with_vault(vault, move |s, v| {
+            v.remove(&s.db, &s.keys, &path, recursive)
         })
         .await
     }
@@ -162,7 +151,7 @@ impl Node {
         vault: String,
         limit: Option<usize>,
     ) -> Result<Vec<CommitInfo>, NodeError> {
-        self.with_vaults(move |s| Ok(Vaults::new(&s.db).open(&vault)?.log(&s.db, limit)?))
+        self.with_vault(vault, move |s, v| v.log(&s.db, limit))
             .await
     }
 
@@ -172,7 +161,7 @@ impl Node {
         vault: String,
         path: String,
     ) -> Result<Vec<CommitInfo>, NodeError> {
-        self.with_vaults(move |s| Ok(Vaults::new(&s.db).open(&vault)?.history_of(&s.db, &path)?))
+        self.with_vault(vault, move |s, v| v.history_of(&s.db, &path))
             .await
     }
 
@@ -183,7 +172,7 @@ impl Node {
         from: String,
         to: String,
     ) -> Result<Vec<Change>, NodeError> {
-        self.with_vaults(move |s| Ok(Vaults::new(&s.db).open(&vault)?.diff(&s.db, &from, &to)?))
+        self.with_vault(vault, move |s, v| v.diff(&s.db, &from, &to))
             .await
     }
 
@@ -195,12 +184,9 @@ impl Node {
         version: String,
         path: Option<String>,
     ) -> Result<String, NodeError> {
-        self.with_vaults(move |s| {
-            let v = Vaults::new(&s.db).open(&vault)?;
-            Ok(match path {
-                Some(path) => v.restore_secret(&s.db, &s.keys, &version, &path)?,
-                None => v.restore_vault(&s.db, &s.keys, &version)?,
-            })
+        self.with_vault(vault, move |s, v| match path {
+            Some(path) => v.restore_secret(&s.db, &s.keys, &version, &path),
+            None => v.restore_vault(&s.db, &s.keys, &version),
         })
         .await
     }
@@ -211,21 +197,13 @@ impl Node {
         vault: String,
         theirs: String,
     ) -> Result<MergeOutcome, NodeError> {
-        self.with_vaults(move |s| {
-            Ok(Vaults::new(&s.db)
-                .open(&vault)?
-                .merge(&s.db, &s.keys, &theirs)?)
-        })
-        .await
+        self.with_vault(vault, move |s, v| v.merge(&s.db, &s.keys, &theirs))
+            .await
     }
 
     /// Export a vault as a plain, **unencrypted** bare git repository.
     pub async fn export_vault(&self, vault: String, target: PathBuf) -> Result<(), NodeError> {
-        self.with_vaults(move |s| {
-            Ok(Vaults::new(&s.db)
-                .open(&vault)?
-                .export_bare(&s.db, &target)?)
-        })
-        .await
+        self.with_vault(vault, move |s, v| v.export_bare(&s.db, &target))
+            .await
     }
 }
