@@ -82,13 +82,16 @@ export class Session {
   async load() {
     try {
       const screen = this.fromStatus(await this.backend.status());
-      if (screen.kind === "unlock") {
-        this.keyringEnabled = await this.backend
-          .keyringStatus()
-          .then((s) => s.enabled)
-          .catch(() => false);
-      }
       this.show(screen);
+      this.keyringEnabled = false;
+      if (screen.kind === "unlock") {
+        // The keyring may be slow to answer (or absent); the unlock screen
+        // does not wait for it, the button appears when it does.
+        void this.backend
+          .keyringStatus()
+          .then((status) => (this.keyringEnabled = status.enabled))
+          .catch(() => undefined);
+      }
     } catch (raw) {
       this.show({ kind: "fatal", message: toBackendError(raw).message });
     }
