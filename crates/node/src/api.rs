@@ -65,6 +65,8 @@ pub enum ErrorCode {
     BadGeneratorRules,
     /// The OS keyring cannot be reached.
     KeyringUnavailable,
+    /// A preference is out of bounds.
+    BadPreference,
     /// Keyring unlock is not turned on.
     KeyringNotEnabled,
     /// The keyring's key no longer fits.
@@ -226,6 +228,61 @@ pub enum ItemDto {
     },
 }
 
+/// What kind of secret an entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKindDto {
+    /// A login.
+    Login,
+    /// A secure note.
+    SecureNote,
+    /// A payment card.
+    Card,
+    /// An SSH key.
+    SshKey,
+    /// Plain text.
+    Text,
+    /// Not text.
+    Binary,
+}
+
+/// A secret as listed and searched: what it is called and where it is
+/// used, never its secret fields.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryDto {
+    /// Where it lives in the vault.
+    pub path: String,
+    /// Its title.
+    pub title: String,
+    /// Its kind.
+    pub kind: EntryKindDto,
+    /// A login's user name, a card's holder; else empty.
+    pub username: String,
+    /// A login's websites.
+    pub urls: Vec<String>,
+    /// Marked as a favourite on this device.
+    pub favourite: bool,
+}
+
+/// A secret offered for quick copy (tray, quick-access palette).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct QuickItemDto {
+    /// The vault's current name.
+    pub vault: String,
+    /// Where it lives in the vault.
+    pub path: String,
+    /// Its title.
+    pub title: String,
+    /// A login's user name, if any.
+    pub username: String,
+    /// Its kind.
+    pub kind: EntryKindDto,
+    /// Marked as a favourite on this device.
+    pub favourite: bool,
+}
+
 /// A vault as listed.
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -331,6 +388,10 @@ pub fn typescript_bindings() -> String {
         PasswordRulesDto::decl(&cfg),
         StrengthDto::decl(&cfg),
         KeyringStatusDto::decl(&cfg),
+        EntryKindDto::decl(&cfg),
+        EntryDto::decl(&cfg),
+        QuickItemDto::decl(&cfg),
+        crate::preferences::Preferences::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from polykey-node's api module by `UPDATE_BINDINGS=1 cargo test -p polykey-tests --test tidy`.\n// Do not edit by hand.\n",

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use polykey_keys::WrappedRootKey;
 
 use crate::error::NodeError;
+use crate::preferences::Preferences;
 
 /// Environment variable that overrides the node directory (as in Polykey-CLI).
 pub const NODE_PATH_ENV: &str = "PK_NODE_PATH";
@@ -12,6 +13,7 @@ pub const NODE_PATH_ENV: &str = "PK_NODE_PATH";
 const LOCK_FILE: &str = "node.lock";
 const ROOT_KEY_FILE: &str = "root_key.json";
 const DB_FILE: &str = "db.redb";
+const PREFERENCES_FILE: &str = "preferences.json";
 
 /// The node directory: `$PK_NODE_PATH`, else the platform's data directory
 /// (`$XDG_DATA_HOME/polykey` on Linux, `~/Library/Application Support/polykey`
@@ -32,6 +34,7 @@ pub fn default_node_path() -> PathBuf {
 /// - `root_key.json`: the public NodeId, Argon2id parameters and the sealed
 ///   root key. Written last on create, so its presence means "a node lives here".
 /// - `db.redb`: the encrypted store; every value sealed under the DB key.
+/// - `preferences.json`: timeouts, shortcut, tray; nothing secret.
 #[derive(Debug)]
 pub struct NodeDir {
     path: PathBuf,
@@ -84,21 +87,41 @@ impl NodeDir {
             .map_err(|_| NodeError::KeyFileCorrupt)
     }
 
-    /// Replace the wrapped root key atomically: write a temporary file, sync
-    /// it, rename it over the old one and sync the directory, so a crash
-    /// leaves either the old key file or the new one, never a torn one.
+    /// Replace the wrapped root key atomically (see [`NodeDir::write_atomically`]).
     pub fn write_root_key(&self, wrapped: &WrappedRootKey) -> Result<(), NodeError> {
-        let tmp = self.path.join(format!("{ROOT_KEY_FILE}.tmp"));
         let bytes = serde_json::to_vec_pretty(wrapped)
             .map_err(|e| NodeError::io("encode the key file", e.into()))?;
-        let write = || -> std::io::Result<()> {
-            let mut file = File::create(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, self.path.join(ROOT_KEY_FILE))?;
-            File::open(&self.path)?.sync_all()
-        };
-        write().map_err(|e| NodeError::io("write the key file", e))
+        self.write_atomically(ROOT_KEY_FILE, &bytes)
+            .map_err(|e| NodeError::io("write the key file", e))
+    }
+
+    /// The saved preferences; defaults if there are none or the file is
+    /// unreadable (it holds nothing that cannot be chosen again).
+    pub fn read_preferences(&self) -> Preferences {
+        std::fs::read(self.path.join(PREFERENCES_FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Save the preferences atomically.
+    pub fn write_preferences(&self, preferences: &Preferences) -> Result<(), NodeError> {
+        let bytes = serde_json::to_vec_pretty(preferences)
+            .map_err(|e| NodeError::io("encode the preferences", e.into()))?;
+        self.write_atomically(PREFERENCES_FILE, &bytes)
+            .map_err(|e| NodeError::io("save the preferences", e))
+    }
+
+    /// Write a temporary file, sync it, rename it over `name` and sync the
+    /// directory, so a crash leaves the old file or the new one, never a
+    /// torn one.
+    fn write_atomically(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let tmp = self.path.join(format!("{name}.tmp"));
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, self.path.join(name))?;
+        File::open(&self.path)?.sync_all()
     }
 }
 

@@ -26,6 +26,9 @@ pub enum NodeError {
         /// The minimum length in characters.
         min: usize,
     },
+    /// A preference is out of bounds.
+    #[error("{0}")]
+    InvalidPreference(&'static str),
     /// The operation needs an unlocked node.
     #[error("the node is locked")]
     Locked,
@@ -86,6 +89,7 @@ impl NodeError {
             Self::WrongPassword => ErrorCode::WrongPassword,
             Self::PasswordTooShort { .. } => ErrorCode::PasswordTooShort,
             Self::Locked => ErrorCode::Locked,
+            Self::InvalidPreference(_) => ErrorCode::BadPreference,
             Self::StaleKey => ErrorCode::KeyringStale,
             Self::AlreadyUnlocked => ErrorCode::AlreadyUnlocked,
             Self::InvalidRecoveryCode(_) => ErrorCode::InvalidRecoveryCode,

@@ -178,7 +178,7 @@ impl Node {
         path: String,
         field: String,
     ) -> Result<Zeroizing<String>, NodeError> {
-        let secret = self.read_secret(vault, path, None).await?;
+        let secret = self.read_secret(vault.clone(), path.clone(), None).await?;
         let value = match (&secret.item, field.as_str()) {
             (ItemDto::Login { password, .. }, "password") => password.clone(),
             (ItemDto::Login { username, .. }, "username") => username.clone(),
@@ -201,6 +201,7 @@ impl Node {
                 ))))
             }
         };
+        self.record_use(vault, path).await?;
         Ok(Zeroizing::new(value))
     }
 }

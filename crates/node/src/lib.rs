@@ -21,6 +21,10 @@ pub mod error;
 pub mod items;
 /// The node itself: create, unlock, lock, recover, change password.
 mod node;
+/// Preferences: timeouts, the quick-access shortcut, the tray.
+pub mod preferences;
+/// Search summaries, favourites, recently used secrets, quick copy.
+mod quick;
 /// Vaults and secrets, through the unlocked node.
 mod vaults;
 
@@ -31,3 +35,4 @@ pub use polykey_keys::{NodeId, Password, RecoveryCode};
 pub use polykey_vaults::{
     Change, ChangeKind, CommitInfo, MergeConflict, MergeOutcome, SecretStat, VaultError, VaultInfo,
 };
+pub use preferences::Preferences;

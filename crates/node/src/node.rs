@@ -102,6 +102,18 @@ const SETTINGS: Table<Settings> = Table::new("node_settings");
 pub(crate) struct Session {
     pub(crate) keys: RootKeypair,
     pub(crate) db: Db,
+    /// Search summaries by blob id (see `quick`); dropped with the session.
+    pub(crate) index: Mutex<crate::quick::Index>,
+}
+
+impl Session {
+    fn new(keys: RootKeypair, db: Db) -> Box<Self> {
+        Box::new(Self {
+            keys,
+            db,
+            index: Mutex::default(),
+        })
+    }
 }
 
 enum State {
@@ -117,6 +129,11 @@ struct Inner {
     /// When the user last did something: any use of the unlocked node, or a
     /// front end's [`Node::touch`].
     last_activity: Mutex<Instant>,
+    /// Bumped when something a front end lists may have changed: lock state,
+    /// favourites, recently used secrets, names.
+    changes: tokio::sync::watch::Sender<u64>,
+    /// Preferences, readable while locked.
+    preferences: Mutex<crate::preferences::Preferences>,
 }
 
 /// A node: the one handle front ends hold. Cheap to clone; every clone
@@ -156,12 +173,15 @@ impl Node {
             Some(wrapped) => State::Locked(wrapped),
             None => State::Uninitialised,
         };
+        let preferences = dir.read_preferences();
         Ok(Self {
             inner: Arc::new(Inner {
                 dir,
                 options,
                 state: Mutex::new(state),
                 last_activity: Mutex::new(Instant::now()),
+                changes: tokio::sync::watch::Sender::new(0),
+                preferences: Mutex::new(preferences),
             }),
         })
     }
@@ -206,6 +226,7 @@ impl Node {
             let mut state = inner.lock_state();
             if let State::Unlocked(wrapped, _) = &*state {
                 *state = State::Locked(wrapped.clone());
+                inner.changed();
             }
             Ok(())
         })
@@ -314,10 +335,49 @@ impl Node {
             match &*state {
                 State::Unlocked(wrapped, _) if quiet => {
                     *state = State::Locked(wrapped.clone());
+                    inner.changed();
                     Ok(true)
                 }
                 _ => Ok(false),
             }
+        })
+        .await
+    }
+
+    /// A receiver that sees a new value whenever the lock state, favourites,
+    /// recently used secrets or names change: front ends refresh their
+    /// menus from it.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Tell [`Node::changes`] subscribers that something changed.
+    pub(crate) fn notify(&self) {
+        self.inner.changed();
+    }
+
+    /// The preferences (readable while locked).
+    pub fn preferences(&self) -> crate::preferences::Preferences {
+        self.inner
+            .preferences
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// Check and store new preferences.
+    pub async fn set_preferences(
+        &self,
+        preferences: crate::preferences::Preferences,
+    ) -> Result<(), NodeError> {
+        preferences.check()?;
+        self.run(move |inner| {
+            inner.dir.write_preferences(&preferences)?;
+            if let Ok(mut current) = inner.preferences.lock() {
+                *current = preferences;
+            }
+            inner.changed();
+            Ok(())
         })
         .await
     }
@@ -360,6 +420,10 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    pub(crate) fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     fn touch(&self) {
         if let Ok(mut last) = self.last_activity.lock() {
             *last = Instant::now();
@@ -392,8 +456,9 @@ impl Inner {
         // The key file is written last: its presence marks a complete node.
         self.dir.write_root_key(&wrapped)?;
         let node_id = keys.node_id();
-        *state = State::Unlocked(wrapped, Box::new(Session { keys, db }));
+        *state = State::Unlocked(wrapped, Session::new(keys, db));
         self.touch();
+        self.changed();
         Ok(Created {
             node_id,
             recovery_code,
@@ -426,8 +491,9 @@ impl Inner {
         // password leaves every file exactly as it was.
         let keys = open(&wrapped)?;
         let db = Db::open(&self.dir.db_path(), &keys)?;
-        *state = State::Unlocked(wrapped, Box::new(Session { keys, db }));
+        *state = State::Unlocked(wrapped, Session::new(keys, db));
         self.touch();
+        self.changed();
         Ok(())
     }
 
@@ -454,8 +520,9 @@ impl Inner {
         let wrapped = WrappedRootKey::wrap(&keys, new_password, self.options.kdf.params())
             .map_err(|_| NodeError::KeyFileCorrupt)?;
         self.dir.write_root_key(&wrapped)?;
-        *state = State::Unlocked(wrapped, Box::new(Session { keys, db }));
+        *state = State::Unlocked(wrapped, Session::new(keys, db));
         self.touch();
+        self.changed();
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use crate::node::{Node, Session};
 
 impl Node {
     /// Run `work` on the vault named `vault` in the unlocked session.
-    async fn with_vault<T: Send + 'static>(
+    pub(crate) async fn with_vault<T: Send + 'static>(
         &self,
         vault: String,
         work: impl FnOnce(&Session, &Vault) -> Result<T, VaultError> + Send + 'static,
@@ -37,13 +37,17 @@ impl Node {
     /// Rename a vault.
     pub async fn rename_vault(&self, vault: String, new_name: String) -> Result<(), NodeError> {
         self.with_vaults(move |s| Ok(Vaults::new(&s.db).rename(&vault, &new_name)?))
-            .await
+            .await?;
+        self.notify();
+        Ok(())
     }
 
     /// Delete a vault and its whole history.
     pub async fn delete_vault(&self, vault: String) -> Result<(), NodeError> {
         self.with_vaults(move |s| Ok(Vaults::new(&s.db).delete(&vault)?))
-            .await
+            .await?;
+        self.notify();
+        Ok(())
     }
 
     /// Read a secret (at `version`, or the current one).
@@ -128,8 +132,12 @@ impl Node {
         from: String,
         to: String,
     ) -> Result<String, NodeError> {
-        self.with_vault(vault, move |s, v| v.rename(&s.db, &s.keys, &from, &to))
-            .await
+        let (f, t) = (from.clone(), to.clone());
+        let version = self
+            .with_vault(vault.clone(), move |s, v| v.rename(&s.db, &s.keys, &f, &t))
+            .await?;
+        self.follow_rename(vault, from, to).await?;
+        Ok(version)
     }
 
     /// Remove a secret, or a directory with `recursive`.
@@ -139,10 +147,13 @@ impl Node {
         path: String,
         recursive: bool,
     ) -> Result<String, NodeError> {
-        self.with_vault(vault, move |s, v| {
-            v.remove(&s.db, &s.keys, &path, recursive)
-        })
-        .await
+        let version = self
+            .with_vault(vault, move |s, v| {
+                v.remove(&s.db, &s.keys, &path, recursive)
+            })
+            .await?;
+        self.notify();
+        Ok(version)
     }
 
     /// A vault's history, newest first.

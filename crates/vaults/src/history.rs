@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use crate::error::VaultError;
 use crate::objects::Source;
 use crate::path::SecretPath;
-use crate::tree::{lookup, walk_files};
+use crate::tree::lookup;
 use crate::vault::{write_commit, Vault, KEEP_FILE};
 
 /// One version of a vault.
@@ -155,18 +155,15 @@ impl Vault {
         self.read_path(&txn, &commit, &path)
     }
 
-    fn files_at(
+    /// The secrets of a version, without directory markers.
+    pub(crate) fn files_at(
         &self,
         src: &impl Source,
         commit: &ObjectId,
     ) -> Result<BTreeMap<String, ObjectId>, VaultError> {
-        let root = self.root_of(src, commit)?;
-        let mut files = Vec::new();
-        walk_files(&self.store, src, &root, "", &mut files)?;
-        Ok(files
-            .into_iter()
-            .filter(|(path, _)| path.rsplit('/').next() != Some(KEEP_FILE))
-            .collect())
+        let mut files = self.all_files(src, Some(*commit))?;
+        files.retain(|path, _| path.rsplit('/').next() != Some(KEEP_FILE));
+        Ok(files)
     }
 
     /// The secrets that differ between two versions.

@@ -62,7 +62,8 @@ impl Vault {
             .collect())
     }
 
-    fn files(
+    /// Every file of a version (none for no version), markers included.
+    pub(crate) fn all_files(
         &self,
         src: &impl Source,
         commit: Option<ObjectId>,
@@ -108,9 +109,9 @@ impl Vault {
             .map(|(id, _)| *id)
             .find(|id| our_ancestors.contains(id));
 
-        let base_files = self.files(&txn, base)?;
-        let our_files = self.files(&txn, Some(ours))?;
-        let their_files = self.files(&txn, Some(theirs))?;
+        let base_files = self.all_files(&txn, base)?;
+        let our_files = self.all_files(&txn, Some(ours))?;
+        let their_files = self.all_files(&txn, Some(theirs))?;
         let paths: BTreeSet<&String> = base_files
             .keys()
             .chain(our_files.keys())

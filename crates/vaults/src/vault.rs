@@ -495,6 +495,32 @@ impl Vault {
         Ok(names)
     }
 
+    /// Every secret with the id of its content (a git blob id), sorted by
+    /// path. Contents are addressed by hash, so a caller may keep whatever it
+    /// derives from a blob, keyed by that id, for as long as it likes.
+    pub fn files(&self, db: &Db) -> Result<Vec<(String, String)>, VaultError> {
+        let txn = db.read()?;
+        let head = self.head_of(&txn)?;
+        Ok(self
+            .files_at(&txn, &head)?
+            .into_iter()
+            .map(|(path, id)| (path, id.to_string()))
+            .collect())
+    }
+
+    /// The contents of the blobs with these ids (from [`Vault::files`]), in
+    /// one read transaction.
+    pub fn blobs(&self, db: &Db, ids: &[String]) -> Result<Vec<Zeroizing<Vec<u8>>>, VaultError> {
+        let txn = db.read()?;
+        ids.iter()
+            .map(|id| {
+                let oid = ObjectId::from_hex(id.as_bytes())
+                    .map_err(|_| VaultError::NotFound(id.clone()))?;
+                self.store.blob(&txn, &oid)
+            })
+            .collect()
+    }
+
     /// What is at `path`: a secret (with its size) or a directory.
     pub fn stat(&self, db: &Db, path: &str) -> Result<SecretStat, VaultError> {
         let path = SecretPath::parse(path)?;

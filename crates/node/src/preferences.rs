@@ -1,0 +1,68 @@
+//! Preferences: how long until auto-lock and clipboard clearing, the
+//! quick-access shortcut, the tray. Not secret, so they live in plain
+//! `preferences.json` beside the key file and are readable while locked.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::error::NodeError;
+
+/// The shortcut that opens quick access unless the user picks another.
+pub const DEFAULT_SHORTCUT: &str = "CommandOrControl+Shift+Space";
+
+/// The user's preferences. Missing fields take their defaults, so a file
+/// from an older version still loads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Preferences {
+    /// Lock after this many idle seconds; 0 never locks on its own.
+    pub auto_lock_secs: u32,
+    /// Clear a copied secret from the clipboard after this many seconds.
+    pub clipboard_clear_secs: u32,
+    /// The global shortcut for quick access (Tauri's accelerator syntax,
+    /// e.g. `CommandOrControl+Shift+Space`); empty for none.
+    pub shortcut: String,
+    /// Show the system tray icon.
+    pub tray: bool,
+}
+
+/// Seconds from an environment variable, for tests that cannot wait minutes.
+fn env_secs(name: &str) -> Option<u32> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
+impl Default for Preferences {
+    /// 10 minutes, 30 seconds, Ctrl+Shift+Space, tray on.
+    /// `POLYKEY_AUTO_LOCK_SECS` and `POLYKEY_CLIPBOARD_CLEAR_SECS` change the
+    /// first two defaults (tests use a few seconds); saved preferences win.
+    fn default() -> Self {
+        Self {
+            auto_lock_secs: env_secs("POLYKEY_AUTO_LOCK_SECS").unwrap_or(600),
+            clipboard_clear_secs: env_secs("POLYKEY_CLIPBOARD_CLEAR_SECS").unwrap_or(30),
+            shortcut: DEFAULT_SHORTCUT.to_owned(),
+            tray: true,
+        }
+    }
+}
+
+impl Preferences {
+    /// The bounds a user may choose within.
+    pub(crate) fn check(&self) -> Result<(), NodeError> {
+        if self.auto_lock_secs != 0 && !(30..=86_400).contains(&self.auto_lock_secs) {
+            return Err(NodeError::InvalidPreference(
+                "auto-lock must be off or between 30 seconds and 24 hours",
+            ));
+        }
+        if !(5..=600).contains(&self.clipboard_clear_secs) {
+            return Err(NodeError::InvalidPreference(
+                "the clipboard must be cleared after 5 seconds to 10 minutes",
+            ));
+        }
+        if self.shortcut.len() > 64 || self.shortcut.chars().any(char::is_control) {
+            return Err(NodeError::InvalidPreference(
+                "that is not a keyboard shortcut",
+            ));
+        }
+        Ok(())
+    }
+}
