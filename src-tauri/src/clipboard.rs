@@ -1,22 +1,13 @@
-//! Copying secrets: the clipboard is cleared after a while if it still holds
-//! what we put there, so a copied password does not linger.
+//! Copying secrets: the text is marked for clipboard managers to keep out of
+//! their history (KDE's `x-kde-passwordManagerHint` on Linux, the history
+//! and cloud exclusions on Windows and macOS), and cleared after a while if
+//! the clipboard still holds it, so a copied password does not linger.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use polykey_node::api::{ApiError, ErrorCode};
-use tauri::{AppHandle, Runtime};
-use tauri_plugin_clipboard_manager::ClipboardExt;
 use zeroize::Zeroizing;
-
-/// How long a copied secret stays on the clipboard: `$POLYKEY_CLIPBOARD_CLEAR_SECS`
-/// (tests use a short one), else 30 s.
-pub fn clear_after() -> Duration {
-    let secs = std::env::var("POLYKEY_CLIPBOARD_CLEAR_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
-    Duration::from_secs(secs)
-}
 
 fn clipboard_error(error: impl std::fmt::Display) -> ApiError {
     ApiError {
@@ -25,27 +16,92 @@ fn clipboard_error(error: impl std::fmt::Display) -> ApiError {
     }
 }
 
-/// Put `text` on the clipboard and clear it after [`clear_after`] unless
-/// something else was copied meanwhile.
-pub fn copy_secret<R: Runtime>(
-    app: &AppHandle<R>,
-    text: Zeroizing<String>,
-) -> Result<u64, ApiError> {
-    app.clipboard()
-        .write_text(text.as_str())
-        .map_err(clipboard_error)?;
-    let app = app.clone();
-    let delay = clear_after();
-    tauri::async_runtime::spawn(async move {
-        tokio::time::sleep(delay).await;
-        let still_ours = app
-            .clipboard()
-            .read_text()
-            .map(|current| Zeroizing::new(current) == text)
-            .unwrap_or(false);
-        if still_ours {
-            let _ = app.clipboard().clear();
+/// The app's clipboard. One instance lives as long as the app: on X11 the
+/// copied text is served from it.
+#[derive(Default)]
+pub struct Clipboard {
+    inner: Mutex<Option<arboard::Clipboard>>,
+}
+
+impl Clipboard {
+    /// A clipboard that connects on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(
+        &self,
+        work: impl FnOnce(&mut arboard::Clipboard) -> Result<T, arboard::Error>,
+    ) -> Result<T, ApiError> {
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if guard.is_none() {
+            *guard = Some(arboard::Clipboard::new().map_err(clipboard_error)?);
         }
-    });
-    Ok(delay.as_secs())
+        match guard.as_mut() {
+            Some(clipboard) => work(clipboard).map_err(clipboard_error),
+            None => Err(clipboard_error("not connected")),
+        }
+    }
+
+    /// Put `text` on the clipboard, hidden from clipboard history, and
+    /// clear it after `clear_after` unless something else was copied
+    /// meanwhile. Returns the delay in seconds.
+    pub fn copy_secret(
+        self: &std::sync::Arc<Self>,
+        text: Zeroizing<String>,
+        clear_after: Duration,
+    ) -> Result<u64, ApiError> {
+        self.with(|c| set_sensitive(c, text.as_str()))?;
+        let this = std::sync::Arc::clone(self);
+        tauri::async_runtime::spawn(async move {
+            tokio::time::sleep(clear_after).await;
+            let _ = this.with(|c| {
+                let still_ours = c
+                    .get_text()
+                    .map(|current| Zeroizing::new(current) == text)
+                    .unwrap_or(false);
+                if still_ours {
+                    c.clear()?;
+                }
+                Ok(())
+            });
+        });
+        Ok(clear_after.as_secs())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn set_sensitive(clipboard: &mut arboard::Clipboard, text: &str) -> Result<(), arboard::Error> {
+    use arboard::SetExtLinux;
+    clipboard.set().exclude_from_history().text(text)
+}
+
+#[cfg(target_os = "windows")]
+fn set_sensitive(clipboard: &mut arboard::Clipboard, text: &str) -> Result<(), arboard::Error> {
+    use arboard::SetExtWindows;
+    clipboard
+        .set()
+        .exclude_from_history()
+        .exclude_from_cloud()
+        .exclude_from_monitoring()
+        .text(text)
+}
+
+#[cfg(target_os = "macos")]
+fn set_sensitive(clipboard: &mut arboard::Clipboard, text: &str) -> Result<(), arboard::Error> {
+    use arboard::SetExtApple;
+    clipboard.set().exclude_from_history().text(text)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+fn set_sensitive(clipboard: &mut arboard::Clipboard, text: &str) -> Result<(), arboard::Error> {
+    clipboard.set_text(text)
+}
+
+/// How long a copied secret stays on the clipboard, from the preferences.
+pub fn clear_after(node: &polykey_node::Node) -> Duration {
+    Duration::from_secs(u64::from(node.preferences().clipboard_clear_secs))
 }

@@ -1,9 +1,13 @@
+use std::sync::Arc;
+
 use polykey_node::api::{
-    ApiError, CreatedDto, KeyringStatusDto, PasswordRulesDto, SecretDto, StatusDto, StrengthDto,
-    TotpDto, VaultDto, VersionDto,
+    ApiError, CreatedDto, EntryDto, KeyringStatusDto, PasswordRulesDto, QuickItemDto, SecretDto,
+    StatusDto, StrengthDto, TotpDto, VaultDto, VersionDto,
 };
-use polykey_node::{items, Node};
+use polykey_node::{items, Node, Preferences};
 use tauri::{AppHandle, State};
+
+use crate::clipboard::{clear_after, Clipboard};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -58,8 +62,18 @@ pub async fn delete_vault(node: State<'_, Node>, vault: String) -> Result<()> {
 }
 
 #[tauri::command]
-pub async fn list_secrets(node: State<'_, Node>, vault: String) -> Result<Vec<String>> {
-    Ok(node.list_secrets(vault, None).await?)
+pub async fn list_entries(node: State<'_, Node>, vault: String) -> Result<Vec<EntryDto>> {
+    Ok(node.list_entries(vault).await?)
+}
+
+#[tauri::command]
+pub async fn set_favourite(
+    node: State<'_, Node>,
+    vault: String,
+    path: String,
+    favourite: bool,
+) -> Result<()> {
+    Ok(node.set_favourite(vault, path, favourite).await?)
 }
 
 #[tauri::command]
@@ -123,13 +137,16 @@ pub async fn restore_secret(
 
 #[tauri::command]
 pub async fn copy_field(
-    app: AppHandle,
     node: State<'_, Node>,
+    clipboard: State<'_, Arc<Clipboard>>,
     vault: String,
     path: String,
     field: String,
 ) -> Result<u64> {
-    crate::clipboard::copy_secret(&app, node.secret_field(vault, path, field).await?)
+    clipboard.copy_secret(
+        node.secret_field(vault, path, field).await?,
+        clear_after(&node),
+    )
 }
 
 #[tauri::command]
@@ -176,4 +193,44 @@ pub async fn disable_keyring_unlock(node: State<'_, Node>) -> Result<()> {
 #[tauri::command]
 pub async fn unlock_with_keyring(node: State<'_, Node>) -> Result<()> {
     crate::keyring_unlock::unlock(node.inner().clone()).await
+}
+
+#[tauri::command]
+pub async fn preferences(node: State<'_, Node>) -> Result<Preferences> {
+    Ok(node.preferences())
+}
+
+#[tauri::command]
+pub async fn set_preferences(
+    app: AppHandle,
+    node: State<'_, Node>,
+    preferences: Preferences,
+) -> Result<()> {
+    crate::palette::apply_preferences(&app, &node, preferences).await
+}
+
+#[tauri::command]
+pub async fn quick_search(node: State<'_, Node>, query: String) -> Result<Vec<QuickItemDto>> {
+    Ok(node.quick_search(query, 50).await?)
+}
+
+#[tauri::command]
+pub async fn quick_copy(
+    app: AppHandle,
+    node: State<'_, Node>,
+    clipboard: State<'_, Arc<Clipboard>>,
+    vault: String,
+    path: String,
+) -> Result<u64> {
+    crate::palette::copy(&app, &node, &clipboard, vault, path).await
+}
+
+#[tauri::command]
+pub fn hide_palette(app: AppHandle) {
+    crate::palette::hide(&app)
+}
+
+#[tauri::command]
+pub fn show_main_window(app: AppHandle) {
+    crate::show_main(&app)
 }

@@ -168,6 +168,8 @@ impl Driver {
             ])
             .env("DISPLAY", &display.name)
             .env(polykey_node::NODE_PATH_ENV, node_path)
+            // Window size and position are remembered per test, not shared.
+            .env("XDG_CONFIG_HOME", node_path.with_extension("config"))
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -21,10 +21,16 @@ async function unlocked() {
 }
 
 describe("search", () => {
-  it("matches every word, in any case, anywhere in the path", () => {
-    expect(matches("email/Work-Gmail", "gmail work")).toBe(true);
-    expect(matches("email/work", "bank")).toBe(false);
-    expect(matches("anything", "  ")).toBe(true);
+  const entry = (path: string, username = "", urls: string[] = []) =>
+    ({ path, title: path.split("/").pop() ?? path, kind: "login" as const, username, urls, favourite: false });
+
+  it("matches every word, in any case, in the title, path, user name or website", () => {
+    expect(matches(entry("email/Work-Gmail"), "gmail work")).toBe(true);
+    expect(matches(entry("email/work"), "bank")).toBe(false);
+    expect(matches(entry("anything"), "  ")).toBe(true);
+    expect(matches(entry("mail", "ada@example.org"), "ADA@")).toBe(true);
+    expect(matches(entry("mail", "", ["https://login.bank.example"]), "bank.example")).toBe(true);
+    expect(matches(entry("mail", "ada", ["https://x.example"]), "ada bank")).toBe(false);
   });
 });
 
@@ -44,7 +50,14 @@ describe("vault browser", () => {
 
     browser.query = "bank";
     flushSync();
-    expect(allByTestId(target, "secret-item").map((e) => e.textContent)).toEqual([expect.stringContaining("login")]);
+    expect(allByTestId(target, "secret-item").map((e) => e.textContent)).toEqual([expect.stringContaining("Bank")]);
+    browser.query = "alice";
+    flushSync();
+    expect(allByTestId(target, "secret-item")).toHaveLength(1);
+    browser.query = "bank.example";
+    flushSync();
+    expect(allByTestId(target, "secret-item")).toHaveLength(1);
+    browser.query = "bank";
 
     await browser.openSecret("bank/login");
     flushSync();

@@ -191,7 +191,7 @@ impl Node {
     /// Every secret of a vault with its title, kind, user name and websites,
     /// for listing and searching. No secret field is included.
     pub async fn list_entries(&self, vault: String) -> Result<Vec<EntryDto>, NodeError> {
-        self.with_vault(vault, |s, v| entries(s, v)).await
+        self.with_vault(vault, entries).await
     }
 
     /// Mark or unmark a secret as a favourite on this device.

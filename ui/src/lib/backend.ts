@@ -6,9 +6,12 @@ import { writeText } from "@tauri-apps/plugin-clipboard-manager";
 import type {
   ApiError,
   CreatedDto,
+  EntryDto,
   ErrorCode,
   KeyringStatusDto,
   PasswordRulesDto,
+  Preferences,
+  QuickItemDto,
   SecretDto,
   StatusDto,
   StrengthDto,
@@ -30,7 +33,9 @@ export interface Backend {
   createVault(name: string): Promise<VaultDto>;
   renameVault(vault: string, newName: string): Promise<void>;
   deleteVault(vault: string): Promise<void>;
-  listSecrets(vault: string): Promise<string[]>;
+  /** Every secret of a vault with title, kind, user name, websites: no secret field. */
+  listEntries(vault: string): Promise<EntryDto[]>;
+  setFavourite(vault: string, path: string, favourite: boolean): Promise<void>;
   readSecret(vault: string, path: string, version?: string): Promise<SecretDto>;
   saveSecret(vault: string, secret: SecretDto, isNew: boolean): Promise<string>;
   deleteSecret(vault: string, path: string): Promise<string>;
@@ -52,6 +57,19 @@ export interface Backend {
   enableKeyringUnlock(password: string): Promise<void>;
   disableKeyringUnlock(): Promise<void>;
   unlockWithKeyring(): Promise<void>;
+
+  preferences(): Promise<Preferences>;
+  /** Save and apply preferences; a shortcut another app holds is refused. */
+  setPreferences(preferences: Preferences): Promise<void>;
+
+  /** Quick access: search every vault. */
+  quickSearch(query: string): Promise<QuickItemDto[]>;
+  /** Quick access: copy a secret's main field and close the palette. */
+  quickCopy(vault: string, path: string): Promise<number>;
+  hidePalette(): Promise<void>;
+  showMainWindow(): Promise<void>;
+  /** Call `handler` each time the palette opens. */
+  onPaletteOpened(handler: () => void): Promise<void>;
 }
 
 /** An error from the node, carrying the stable code the UI branches on. */
@@ -98,7 +116,8 @@ export const tauriBackend: Backend = {
   createVault: (name) => call("create_vault", { name }),
   renameVault: (vault, newName) => call("rename_vault", { vault, newName }),
   deleteVault: (vault) => call("delete_vault", { vault }),
-  listSecrets: (vault) => call("list_secrets", { vault }),
+  listEntries: (vault) => call("list_entries", { vault }),
+  setFavourite: (vault, path, favourite) => call("set_favourite", { vault, path, favourite }),
   readSecret: (vault, path, version) => call("read_secret", { vault, path, version: version ?? null }),
   saveSecret: (vault, secret, isNew) => call("save_secret", { vault, secret, isNew }),
   deleteSecret: (vault, path) => call("delete_secret", { vault, path }),
@@ -117,4 +136,13 @@ export const tauriBackend: Backend = {
   enableKeyringUnlock: (password) => call("enable_keyring_unlock", { password }),
   disableKeyringUnlock: () => call("disable_keyring_unlock"),
   unlockWithKeyring: () => call("unlock_with_keyring"),
+  preferences: () => call("preferences"),
+  setPreferences: (preferences) => call("set_preferences", { preferences }),
+  quickSearch: (query) => call("quick_search", { query }),
+  quickCopy: (vault, path) => call("quick_copy", { vault, path }),
+  hidePalette: () => call("hide_palette"),
+  showMainWindow: () => call("show_main_window"),
+  onPaletteOpened: async (handler) => {
+    await listen("palette-opened", handler);
+  },
 };

@@ -1,7 +1,7 @@
 // Generated from polykey-node's api module by `UPDATE_BINDINGS=1 cargo test -p polykey-tests --test tidy`.
 // Do not edit by hand.
 
-export type ErrorCode = "already_exists" | "not_initialised" | "in_use" | "wrong_password" | "password_too_short" | "locked" | "already_unlocked" | "invalid_recovery_code" | "recovery_code_mismatch" | "key_file_corrupt" | "wrong_key" | "tampered" | "data_corrupt" | "io" | "internal" | "unknown_vault" | "vault_exists" | "invalid_vault_name" | "invalid_path" | "secret_not_found" | "secret_exists" | "wrong_kind" | "directory_not_empty" | "secret_too_large" | "unknown_version" | "bad_item" | "bad_totp" | "bad_generator_rules" | "keyring_unavailable" | "keyring_not_enabled" | "keyring_stale";
+export type ErrorCode = "already_exists" | "not_initialised" | "in_use" | "wrong_password" | "password_too_short" | "locked" | "already_unlocked" | "invalid_recovery_code" | "recovery_code_mismatch" | "key_file_corrupt" | "wrong_key" | "tampered" | "data_corrupt" | "io" | "internal" | "unknown_vault" | "vault_exists" | "invalid_vault_name" | "invalid_path" | "secret_not_found" | "secret_exists" | "wrong_kind" | "directory_not_empty" | "secret_too_large" | "unknown_version" | "bad_item" | "bad_totp" | "bad_generator_rules" | "keyring_unavailable" | "bad_preference" | "keyring_not_enabled" | "keyring_stale";
 
 export type ApiError = { 
 /**
@@ -210,3 +210,76 @@ enabled: boolean,
  * Why it is unavailable, for the user.
  */
 problem: string | null, };
+
+export type EntryKindDto = "login" | "secure_note" | "card" | "ssh_key" | "text" | "binary";
+
+export type EntryDto = { 
+/**
+ * Where it lives in the vault.
+ */
+path: string, 
+/**
+ * Its title.
+ */
+title: string, 
+/**
+ * Its kind.
+ */
+kind: EntryKindDto, 
+/**
+ * A login's user name, a card's holder; else empty.
+ */
+username: string, 
+/**
+ * A login's websites.
+ */
+urls: Array<string>, 
+/**
+ * Marked as a favourite on this device.
+ */
+favourite: boolean, };
+
+export type QuickItemDto = { 
+/**
+ * The vault's current name.
+ */
+vault: string, 
+/**
+ * Where it lives in the vault.
+ */
+path: string, 
+/**
+ * Its title.
+ */
+title: string, 
+/**
+ * A login's user name, if any.
+ */
+username: string, 
+/**
+ * Its kind.
+ */
+kind: EntryKindDto, 
+/**
+ * Marked as a favourite on this device.
+ */
+favourite: boolean, };
+
+export type Preferences = { 
+/**
+ * Lock after this many idle seconds; 0 never locks on its own.
+ */
+autoLockSecs: number, 
+/**
+ * Clear a copied secret from the clipboard after this many seconds.
+ */
+clipboardClearSecs: number, 
+/**
+ * The global shortcut for quick access (Tauri's accelerator syntax,
+ * e.g. `CommandOrControl+Shift+Space`); empty for none.
+ */
+shortcut: string, 
+/**
+ * Show the system tray icon.
+ */
+tray: boolean, };

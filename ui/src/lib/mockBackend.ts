@@ -2,8 +2,11 @@
 import { type Backend, BackendError } from "./backend";
 import type {
   CreatedDto,
+  EntryDto,
   KeyringStatusDto,
   PasswordRulesDto,
+  Preferences,
+  QuickItemDto,
   SecretDto,
   StatusDto,
   StrengthDto,
@@ -15,6 +18,7 @@ import type {
 interface MockVault {
   id: string;
   secrets: Map<string, SecretDto>;
+  favourites: Set<string>;
   history: Map<string, { version: VersionDto; secret: SecretDto | null }[]>;
 }
 
@@ -92,7 +96,7 @@ export class MockBackend implements Backend {
   async createVault(name: string): Promise<VaultDto> {
     if (this.vaults.has(name)) throw new BackendError("vault_exists", `a vault named '${name}' already exists`);
     const id = `vault${this.vaults.size + 1}`;
-    this.vaults.set(name, { id, secrets: new Map(), history: new Map() });
+    this.vaults.set(name, { id, secrets: new Map(), favourites: new Set(), history: new Map() });
     return { id, name };
   }
 
@@ -107,8 +111,17 @@ export class MockBackend implements Backend {
     this.vaults.delete(vault);
   }
 
-  async listSecrets(vault: string): Promise<string[]> {
-    return [...this.vault(vault).secrets.keys()].sort();
+  async listEntries(vault: string): Promise<EntryDto[]> {
+    const v = this.vault(vault);
+    return [...v.secrets.values()]
+      .map((secret) => entryOf(secret, v.favourites.has(secret.path)))
+      .sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  async setFavourite(vault: string, path: string, favourite: boolean): Promise<void> {
+    const v = this.vault(vault);
+    if (favourite) v.favourites.add(path);
+    else v.favourites.delete(path);
   }
 
   async readSecret(vault: string, path: string, version?: string): Promise<SecretDto> {
@@ -134,6 +147,7 @@ export class MockBackend implements Backend {
   async deleteSecret(vault: string, path: string): Promise<string> {
     const v = this.vault(vault);
     v.secrets.delete(path);
+    v.favourites.delete(path);
     return this.record(v, path, null, `Remove ${path}`);
   }
 
@@ -213,4 +227,67 @@ export class MockBackend implements Backend {
     if (this.keyringKey !== `kek-of-${this.password}`) throw new BackendError("keyring_not_enabled", "not turned on");
     this.state = "unlocked";
   }
+
+  prefs: Preferences = { autoLockSecs: 600, clipboardClearSecs: 30, shortcut: "CommandOrControl+Shift+Space", tray: true };
+
+  async preferences(): Promise<Preferences> {
+    return { ...this.prefs };
+  }
+
+  async setPreferences(preferences: Preferences): Promise<void> {
+    if (preferences.clipboardClearSecs < 5) throw new BackendError("bad_preference", "too short");
+    this.prefs = { ...preferences };
+  }
+
+  async quickSearch(query: string): Promise<QuickItemDto[]> {
+    if (this.state !== "unlocked") throw new BackendError("locked", "the node is locked");
+    const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+    const found: QuickItemDto[] = [];
+    for (const [name, v] of this.vaults) {
+      for (const secret of v.secrets.values()) {
+        const entry = entryOf(secret, v.favourites.has(secret.path));
+        const haystack = [entry.title, entry.path, entry.username, ...entry.urls, name].join("\n").toLowerCase();
+        if (words.every((w) => haystack.includes(w))) {
+          found.push({ vault: name, path: entry.path, title: entry.title, username: entry.username, kind: entry.kind, favourite: entry.favourite });
+        }
+      }
+    }
+    return found.sort((a, b) => Number(b.favourite) - Number(a.favourite) || a.title.localeCompare(b.title));
+  }
+
+  hidden = 0;
+  shownMain = 0;
+
+  async quickCopy(vault: string, path: string): Promise<number> {
+    const seconds = await this.copyField(vault, path, "password");
+    this.hidden += 1;
+    return seconds;
+  }
+
+  async hidePalette(): Promise<void> {
+    this.hidden += 1;
+  }
+
+  async showMainWindow(): Promise<void> {
+    this.shownMain += 1;
+  }
+
+  private paletteHandlers: (() => void)[] = [];
+
+  async onPaletteOpened(handler: () => void): Promise<void> {
+    this.paletteHandlers.push(handler);
+  }
+
+  /** Simulate the global shortcut opening the palette. */
+  openPalette() {
+    for (const handler of this.paletteHandlers) handler();
+  }
+}
+
+function entryOf(secret: SecretDto, favourite: boolean): EntryDto {
+  const item = secret.item;
+  const kind = item.type;
+  const username = item.type === "login" ? item.username : item.type === "card" ? item.cardholder : "";
+  const urls = item.type === "login" ? item.urls.filter((u) => u.trim() !== "") : [];
+  return { path: secret.path, title: secret.title, kind, username, urls, favourite };
 }

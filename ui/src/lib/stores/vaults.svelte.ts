@@ -1,13 +1,60 @@
 // The vault browser's state: which vault and secret are open, the search,
 // and the editor. Components render it and call its methods.
 import { type Backend, toBackendError } from "../backend";
-import type { ItemDto, SecretDto, TotpDto, VaultDto, VersionDto } from "../bindings";
+import type { EntryDto, ItemDto, SecretDto, TotpDto, VaultDto, VersionDto } from "../bindings";
 
 export type Pane =
   | { kind: "empty" }
   | { kind: "view"; secret: SecretDto; version: string | null }
   | { kind: "edit"; draft: SecretDto; isNew: boolean }
-  | { kind: "history"; path: string; versions: VersionDto[] };
+  | { kind: "history"; path: string; versions: VersionDto[]; compare: Comparison | null };
+
+/** Two versions of one secret side by side. */
+export interface Comparison {
+  older: { version: VersionDto; secret: SecretDto | null };
+  newer: { version: VersionDto; secret: SecretDto | null };
+}
+
+/** One row of a comparison: a field, its two values, whether it changed. */
+export interface FieldChange {
+  label: string;
+  older: string;
+  newer: string;
+  changed: boolean;
+  sensitive: boolean;
+}
+
+const SENSITIVE = new Set(["password", "cvv", "number", "privateKey", "passphrase", "text", "totp"]);
+
+function fieldsOf(secret: SecretDto | null): Map<string, string> {
+  const fields = new Map<string, string>();
+  if (!secret) return fields;
+  fields.set("title", secret.title);
+  for (const [key, value] of Object.entries(secret.item)) {
+    if (key === "type") continue;
+    fields.set(key, Array.isArray(value) ? value.join("\n") : value === null ? "" : String(value));
+  }
+  return fields;
+}
+
+/** Field-by-field differences between two versions of a secret. */
+export function compareFields(older: SecretDto | null, newer: SecretDto | null): FieldChange[] {
+  const a = fieldsOf(older);
+  const b = fieldsOf(newer);
+  const keys = [...new Set([...a.keys(), ...b.keys()])];
+  return keys.map((key) => ({
+    label: key.replace(/([A-Z])/g, " $1").toLowerCase(),
+    older: a.get(key) ?? "",
+    newer: b.get(key) ?? "",
+    changed: (a.get(key) ?? "") !== (b.get(key) ?? ""),
+    sensitive: SENSITIVE.has(key),
+  }));
+}
+
+export type Filter = "all" | "favourites";
+
+/** At most this many rows are drawn; the search narrows the rest. */
+export const LIST_LIMIT = 200;
 
 export type ItemType = ItemDto["type"];
 
@@ -28,27 +75,31 @@ export function blankItem(type: ItemType): ItemDto {
   }
 }
 
-/** Case-insensitive match of every word of `query` against a secret's path. */
-export function matches(path: string, query: string): boolean {
-  const haystack = path.toLowerCase();
-  return query
-    .toLowerCase()
-    .split(/\s+/)
-    .filter(Boolean)
-    .every((word) => haystack.includes(word));
+/** Case-insensitive match of every word of `query` against what a person
+ * searches a secret by: title, path, user name, websites. */
+export function matches(entry: EntryDto, query: string): boolean {
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  if (words.length === 0) return true;
+  const haystack = `${entry.title}\n${entry.path}\n${entry.username}\n${entry.urls.join("\n")}`.toLowerCase();
+  return words.every((word) => haystack.includes(word));
 }
 
 export class VaultBrowser {
   vaults = $state<VaultDto[]>([]);
   vault = $state<string | null>(null);
-  secrets = $state<string[]>([]);
+  secrets = $state.raw<EntryDto[]>([]);
   query = $state("");
+  filter = $state<Filter>("all");
   pane = $state<Pane>({ kind: "empty" });
   error = $state<string | null>(null);
   notice = $state<string | null>(null);
   busy = $state(false);
 
-  readonly visible = $derived(this.secrets.filter((path) => matches(path, this.query)));
+  readonly visible = $derived(
+    this.secrets.filter((entry) => (this.filter === "all" || entry.favourite) && matches(entry, this.query)),
+  );
+  /** The rows drawn: the first LIST_LIMIT matches. */
+  readonly shown = $derived(this.visible.length > LIST_LIMIT ? this.visible.slice(0, LIST_LIMIT) : this.visible);
 
   constructor(private readonly backend: Backend) {}
 
@@ -77,7 +128,7 @@ export class VaultBrowser {
     this.vault = name;
     this.query = "";
     this.pane = { kind: "empty" };
-    this.secrets = name ? await this.backend.listSecrets(name) : [];
+    this.secrets = name ? await this.backend.listEntries(name) : [];
   }
 
   async selectVault(name: string) {
@@ -147,7 +198,7 @@ export class VaultBrowser {
     const secret = { ...draft, path, title: draft.title.trim() || path.split("/").pop() || path };
     await this.attempt(async () => {
       await this.backend.saveSecret(vault, secret, isNew);
-      this.secrets = await this.backend.listSecrets(vault);
+      this.secrets = await this.backend.listEntries(vault);
       await this.openSecret(path);
     });
   }
@@ -165,7 +216,7 @@ export class VaultBrowser {
     if (!vault) return;
     await this.attempt(async () => {
       await this.backend.deleteSecret(vault, path);
-      this.secrets = await this.backend.listSecrets(vault);
+      this.secrets = await this.backend.listEntries(vault);
       this.pane = { kind: "empty" };
     });
   }
@@ -174,7 +225,40 @@ export class VaultBrowser {
     const vault = this.vault;
     if (!vault) return;
     await this.attempt(async () => {
-      this.pane = { kind: "history", path, versions: await this.backend.secretHistory(vault, path) };
+      this.pane = { kind: "history", path, versions: await this.backend.secretHistory(vault, path), compare: null };
+    });
+  }
+
+  /** Show two versions of the secret in the history pane side by side. */
+  async compare(olderId: string, newerId: string) {
+    const vault = this.vault;
+    const pane = this.pane;
+    if (!vault || pane.kind !== "history") return;
+    const find = (id: string) => pane.versions.find((v) => v.id === id);
+    const older = find(olderId);
+    const newer = find(newerId);
+    if (!older || !newer) return;
+    const read = (id: string) => this.backend.readSecret(vault, pane.path, id).catch(() => null);
+    await this.attempt(async () => {
+      const [a, b] = await Promise.all([read(older.id), read(newer.id)]);
+      if (this.pane.kind === "history" && this.pane.path === pane.path) {
+        this.pane = { ...this.pane, compare: { older: { version: older, secret: a }, newer: { version: newer, secret: b } } };
+      }
+    });
+  }
+
+  /** The entry for `path` in the open vault. */
+  entry(path: string): EntryDto | undefined {
+    return this.secrets.find((e) => e.path === path);
+  }
+
+  async toggleFavourite(path: string) {
+    const vault = this.vault;
+    const entry = this.entry(path);
+    if (!vault || !entry) return;
+    await this.attempt(async () => {
+      await this.backend.setFavourite(vault, path, !entry.favourite);
+      this.secrets = this.secrets.map((e) => (e.path === path ? { ...e, favourite: !entry.favourite } : e));
     });
   }
 
@@ -222,6 +306,7 @@ export class VaultBrowser {
     this.vault = null;
     this.secrets = [];
     this.query = "";
+    this.filter = "all";
     this.pane = { kind: "empty" };
     this.notice = null;
     this.error = null;

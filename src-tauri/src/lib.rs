@@ -1,0 +1,115 @@
+//! Polykey desktop: a thin Tauri shell. It opens the node directory, hands
+//! the [`polykey_node::Node`] to Tauri's state, registers one-line commands
+//! into it, and owns what only a desktop has: the clipboard, the tray, the
+//! quick-access palette behind a global shortcut, auto-lock, the OS keyring.
+//! No vault logic lives here.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+/// Locking after a quiet spell.
+pub mod autolock;
+/// Copying secrets with a clear-after timer, hidden from clipboard history.
+pub mod clipboard;
+/// The Tauri commands: one line each, into polykey-node.
+mod commands;
+/// Opt-in unlock through the OS keyring.
+mod keyring_unlock;
+/// The quick-access palette and its global shortcut.
+pub mod palette;
+/// The system tray: favourites and recent secrets to copy; lock, show, quit.
+pub mod tray;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use polykey_node::{default_node_path, Node, NodeOptions};
+use tauri::Manager;
+
+/// The main window's label.
+pub const MAIN_WINDOW: &str = "main";
+
+/// Show, unminimize and focus the main window.
+pub fn show_main<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+}
+
+/// Start the app; returns when it quits.
+pub fn run() -> anyhow::Result<()> {
+    let path = default_node_path();
+    let node = tauri::async_runtime::block_on(Node::open(&path, NodeOptions::default()))
+        .with_context(|| format!("cannot open the node at {}", path.display()))?;
+    let for_setup = node.clone();
+    tauri::Builder::default()
+        // First: a second launch focuses this one's window and exits before
+        // it touches anything.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            show_main(app)
+        }))
+        .plugin(
+            tauri_plugin_window_state::Builder::default()
+                .with_state_flags(
+                    tauri_plugin_window_state::StateFlags::SIZE
+                        | tauri_plugin_window_state::StateFlags::POSITION
+                        | tauri_plugin_window_state::StateFlags::MAXIMIZED,
+                )
+                .with_denylist(&[palette::PALETTE_WINDOW])
+                .build(),
+        )
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(palette::shortcut_plugin())
+        .manage(node)
+        .manage(Arc::new(clipboard::Clipboard::new()))
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            autolock::spawn(handle.clone(), for_setup.clone());
+            // A shortcut another app holds is not fatal: Settings shows the
+            // error when the user picks one.
+            let _ = palette::register_shortcut(&handle, &for_setup.preferences().shortcut);
+            if tray::wanted(&for_setup.preferences()) {
+                tray::install(&handle, for_setup.clone());
+            }
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::status,
+            commands::create_node,
+            commands::unlock,
+            commands::lock,
+            commands::recover,
+            commands::change_password,
+            commands::list_vaults,
+            commands::create_vault,
+            commands::rename_vault,
+            commands::delete_vault,
+            commands::list_entries,
+            commands::read_secret,
+            commands::save_secret,
+            commands::delete_secret,
+            commands::rename_secret,
+            commands::set_favourite,
+            commands::secret_history,
+            commands::restore_secret,
+            commands::copy_field,
+            commands::totp_code,
+            commands::generate_password,
+            commands::generate_passphrase,
+            commands::password_strength,
+            commands::touch,
+            commands::keyring_status,
+            commands::enable_keyring_unlock,
+            commands::disable_keyring_unlock,
+            commands::unlock_with_keyring,
+            commands::preferences,
+            commands::set_preferences,
+            commands::quick_search,
+            commands::quick_copy,
+            commands::hide_palette,
+            commands::show_main_window,
+        ])
+        .run(tauri::generate_context!("../tauri.conf.json"))?;
+    Ok(())
+}

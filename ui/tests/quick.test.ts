@@ -1,0 +1,169 @@
+import { describe, expect, it } from "vitest";
+import { flushSync, mount, tick } from "svelte";
+import App from "../src/App.svelte";
+import QuickPalette from "../src/lib/screens/QuickPalette.svelte";
+import PreferencesSettings from "../src/lib/components/PreferencesSettings.svelte";
+import { MockBackend } from "../src/lib/mockBackend";
+import { Session } from "../src/lib/stores/session.svelte";
+import { LIST_LIMIT } from "../src/lib/stores/vaults.svelte";
+
+const byTestId = (root: HTMLElement, id: string) => root.querySelector<HTMLElement>(`[data-testid="${id}"]`);
+const allByTestId = (root: HTMLElement, id: string) => [...root.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
+const settle = async () => {
+  await tick();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  flushSync();
+};
+
+function login(path: string, username: string, password: string) {
+  return {
+    path,
+    title: path,
+    item: { type: "login" as const, username, password, urls: [`https://${path}.example`], totp: null, notes: "" },
+  };
+}
+
+async function unlocked() {
+  const backend = MockBackend.locked("the password");
+  const target = document.createElement("div");
+  document.body.replaceChildren(target);
+  const session = new Session(backend);
+  mount(App, { target, props: { session } });
+  await session.load();
+  await session.unlock("the password");
+  await tick();
+  return { backend, session, browser: session.browser, target };
+}
+
+describe("favourites", () => {
+  it("a star marks a secret, and the favourites filter shows only starred ones", async () => {
+    const { browser, target } = await unlocked();
+    await browser.createVault("V");
+    await browser.save(login("bank", "ada", "pw1"), true);
+    await browser.save(login("mail", "ada", "pw2"), true);
+    await browser.openSecret("bank");
+    flushSync();
+    const star = byTestId(target, "favourite") as HTMLButtonElement;
+    expect(star.getAttribute("aria-pressed")).toBe("false");
+    star.click();
+    await settle();
+    expect(byTestId(target, "favourite")?.getAttribute("aria-pressed")).toBe("true");
+    (byTestId(target, "filter-favourites") as HTMLButtonElement).click();
+    flushSync();
+    expect(allByTestId(target, "secret-item").map((e) => e.textContent)).toEqual([expect.stringContaining("bank")]);
+    (byTestId(target, "filter-all") as HTMLButtonElement).click();
+    flushSync();
+    expect(allByTestId(target, "secret-item")).toHaveLength(2);
+  });
+
+  it("draws at most LIST_LIMIT rows and says how many match", async () => {
+    const { backend, browser, target } = await unlocked();
+    await browser.createVault("Big");
+    const secrets = Array.from({ length: LIST_LIMIT + 50 }, (_, i) => login(`site${String(i).padStart(4, "0")}`, "u", "p"));
+    for (const s of secrets) await backend.saveSecret("Big", s, true);
+    await browser.selectVault("Big");
+    flushSync();
+    expect(allByTestId(target, "secret-item")).toHaveLength(LIST_LIMIT);
+    expect(byTestId(target, "more-results")?.textContent).toContain(`of ${LIST_LIMIT + 50}`);
+    browser.query = "site0249";
+    flushSync();
+    expect(allByTestId(target, "secret-item")).toHaveLength(1);
+  });
+});
+
+describe("history comparison", () => {
+  it("shows which fields changed between two versions, secrets masked until revealed", async () => {
+    const { browser, target } = await unlocked();
+    await browser.createVault("V");
+    await browser.save(login("bank", "ada", "old-password"), true);
+    await browser.save(login("bank", "ada", "new-password"), false);
+    await browser.showHistory("bank");
+    flushSync();
+    (byTestId(target, "compare") as HTMLButtonElement).click();
+    await settle();
+    const changed = allByTestId(target, "changed-field");
+    expect(changed).toHaveLength(1);
+    expect(changed[0].textContent).toContain("password");
+    expect(changed[0].textContent).not.toContain("new-password");
+    (target.querySelector(".comparison-head button") as HTMLButtonElement).click();
+    flushSync();
+    expect(byTestId(target, "changed-field")?.textContent).toContain("old-password");
+    expect(byTestId(target, "changed-field")?.textContent).toContain("new-password");
+  });
+});
+
+describe("quick-access palette", () => {
+  async function palette(backend: MockBackend) {
+    const target = document.createElement("div");
+    document.body.replaceChildren(target);
+    mount(QuickPalette, { target, props: { backend } });
+    await settle();
+    return target;
+  }
+
+  it("searches every vault, copies the chosen password with Enter and closes", async () => {
+    const backend = MockBackend.locked("pw");
+    await backend.unlock("pw");
+    await backend.createVault("Home");
+    await backend.createVault("Work");
+    await backend.saveSecret("Home", login("bank", "ada", "bank-pw"), true);
+    await backend.saveSecret("Work", login("vpn", "a.lovelace", "vpn-pw"), true);
+    const target = await palette(backend);
+    expect(allByTestId(target, "palette-item")).toHaveLength(2);
+
+    const input = byTestId(target, "palette-search") as HTMLInputElement;
+    input.value = "lovelace";
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+    await settle();
+    expect(allByTestId(target, "palette-item").map((e) => e.textContent)).toEqual([expect.stringContaining("vpn")]);
+    window.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter" }));
+    await settle();
+    expect(backend.copied).toEqual(["vpn-pw"]);
+    expect(backend.hidden).toBe(1);
+
+    window.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape" }));
+    await settle();
+    expect(backend.hidden).toBe(2);
+
+    // Reopening starts afresh.
+    backend.openPalette();
+    await settle();
+    expect((byTestId(target, "palette-search") as HTMLInputElement).value).toBe("");
+    expect(allByTestId(target, "palette-item")).toHaveLength(2);
+  });
+
+  it("when locked, offers to unlock in the main window", async () => {
+    const backend = MockBackend.locked("pw");
+    const target = await palette(backend);
+    expect(byTestId(target, "palette-search")).toBeNull();
+    (byTestId(target, "palette-unlock") as HTMLButtonElement).click();
+    await settle();
+    expect(backend.shownMain).toBe(1);
+    expect(backend.hidden).toBe(1);
+  });
+});
+
+describe("preferences", () => {
+  it("saves each change, keeping the others", async () => {
+    const backend = MockBackend.locked("pw");
+    const target = document.createElement("div");
+    document.body.replaceChildren(target);
+    mount(PreferencesSettings, { target, props: { backend } });
+    await settle();
+    const autoLock = byTestId(target, "auto-lock") as HTMLSelectElement;
+    autoLock.value = "300";
+    autoLock.dispatchEvent(new Event("change", { bubbles: true }));
+    await settle();
+    expect(backend.prefs.autoLockSecs).toBe(300);
+    expect(byTestId(target, "preferences-saved")).not.toBeNull();
+
+    const shortcut = byTestId(target, "shortcut") as HTMLInputElement;
+    shortcut.value = "Alt+Shift+K";
+    shortcut.dispatchEvent(new Event("input", { bubbles: true }));
+    flushSync();
+    (byTestId(target, "save-shortcut") as HTMLButtonElement).click();
+    await settle();
+    expect(backend.prefs.shortcut).toBe("Alt+Shift+K");
+    expect(backend.prefs.autoLockSecs).toBe(300);
+  });
+});
