@@ -3,6 +3,8 @@
 //! `cargo build -p polykey-desktop` (the README's test command does).
 
 mod keyring;
+mod quick_access;
+mod tray;
 mod vaults;
 
 use polykey_keys::NodeId;

@@ -30,13 +30,14 @@ fn free_port() -> u16 {
 }
 
 /// A virtual X display, started only if the environment has none.
-struct Display {
+pub struct Display {
     name: String,
     _xvfb: Option<Child>,
 }
 
 impl Display {
-    async fn ensure() -> Self {
+    /// The environment's display, or a fresh Xvfb.
+    pub async fn ensure() -> Self {
         if let Some(name) = std::env::var_os("DISPLAY").filter(|d| !d.is_empty()) {
             return Self {
                 name: name.to_string_lossy().into_owned(),
@@ -70,6 +71,13 @@ impl Display {
             name: format!(":{}", line.trim()),
             _xvfb: Some(xvfb),
         }
+    }
+}
+
+impl Display {
+    /// The display's name, for `$DISPLAY`.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -192,6 +200,18 @@ impl Driver {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("tauri-driver did not listen on 127.0.0.1:{port} within 30 s");
+    }
+
+    /// Press a key combination on the X display, as the keyboard would
+    /// (`xdotool key`, e.g. `alt+shift+k`): global shortcuts see it.
+    pub async fn press_keys(&self, combo: &str) {
+        let status = Command::new("xdotool")
+            .args(["key", "--clearmodifiers", combo])
+            .env("DISPLAY", &self.display.name)
+            .status()
+            .await
+            .unwrap_or_else(|e| panic!("cannot run xdotool (apt-get install xdotool): {e}"));
+        assert!(status.success(), "xdotool key {combo} failed");
     }
 
     /// Read the text on the display's clipboard, as another program would.
@@ -332,6 +352,33 @@ impl App {
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         std::fs::write(dir.join(format!("{name}.png")), png)
             .unwrap_or_else(|e| panic!("writing screenshot {name}: {e}"));
+    }
+
+    /// Make the window whose page has `data-testid` the one commands go to,
+    /// waiting for it to appear.
+    pub async fn switch_to_window_with(&self, test_id: &str) {
+        for _ in 0..100 {
+            let handles = self.client.windows().await.unwrap_or_default();
+            for handle in handles {
+                if self.client.switch_to_window(handle).await.is_ok()
+                    && self.count(test_id).await > 0
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no window shows [data-testid={test_id}]");
+    }
+
+    /// Press keys in the element with `data-testid` (WebDriver key codes
+    /// such as `\u{E007}` for Enter are allowed).
+    pub async fn press(&self, test_id: &str, keys: &str) {
+        self.find(test_id)
+            .await
+            .send_keys(keys)
+            .await
+            .unwrap_or_else(|e| panic!("pressing keys in {test_id}: {e}"));
     }
 
     /// Quit the app by ending its WebDriver session.

@@ -1,0 +1,121 @@
+//! Finding and copying fast, in the real app: search by user name, a
+//! favourite and its filter, preferences, and the quick-access palette
+//! opened by its global shortcut (a real X key press) copying a password.
+
+use std::time::Duration;
+
+use polykey_tests::gui::{App, Driver};
+
+use crate::create_node;
+
+const PASSWORD: &str = "orchid-lantern-pebble-58";
+
+async fn add_login(app: &App, path: &str, username: &str, password: &str, url: &str) {
+    app.click("new-secret").await;
+    app.select("item-type", "login").await;
+    app.type_into("edit-path", path).await;
+    app.type_into("edit-title", path).await;
+    app.type_into("edit-username", username).await;
+    app.type_into("edit-password", password).await;
+    app.type_into("edit-url", url).await;
+    app.click("save-secret").await;
+    app.wait_for_text("secret-title", path).await;
+}
+
+async fn wait_for_count(app: &App, test_id: &str, expected: usize) {
+    for _ in 0..50 {
+        if app.count(test_id).await == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.count(test_id).await,
+        expected,
+        "[data-testid={test_id}]"
+    );
+}
+
+#[tokio::test]
+async fn favourites_preferences_and_the_quick_access_palette() {
+    let node_dir = tempfile::tempdir().expect("temp dir");
+    let driver = Driver::start(node_dir.path()).await;
+    let app = driver.launch().await;
+    create_node(&app, PASSWORD, false).await;
+
+    app.click("new-vault").await;
+    app.type_into("new-vault-name", "Personal").await;
+    app.click("new-vault-create").await;
+    app.wait_for_text("vault-item", "Personal").await;
+    add_login(
+        &app,
+        "Bank",
+        "alice",
+        "bank-Passw0rd!",
+        "https://bank.example",
+    )
+    .await;
+    add_login(
+        &app,
+        "Forum",
+        "bob",
+        "forum-Passw0rd!",
+        "https://forum.example",
+    )
+    .await;
+    add_login(
+        &app,
+        "Mail",
+        "carol",
+        "mail-Passw0rd!",
+        "https://mail.example",
+    )
+    .await;
+
+    // Search matches user names and websites, not just names.
+    app.type_into("search", "bob").await;
+    wait_for_count(&app, "secret-item", 1).await;
+    app.type_into("search", "mail.example").await;
+    wait_for_count(&app, "secret-item", 1).await;
+    app.type_into("search", "example").await;
+    wait_for_count(&app, "secret-item", 3).await;
+
+    // Star one; the favourites filter shows just it.
+    app.click("secret-item").await;
+    app.wait_for_text("secret-title", "Bank").await;
+    app.click("favourite").await;
+    app.wait_for_text("favourite", "★").await;
+    app.click("filter-favourites").await;
+    wait_for_count(&app, "secret-item", 1).await;
+    app.screenshot("20-favourites").await;
+    app.click("filter-all").await;
+
+    // Preferences: pick a shortcut for quick access.
+    app.click("vault-item").await;
+    app.type_into("shortcut", "alt+shift+k").await;
+    app.click("save-shortcut").await;
+    app.find("preferences-saved").await;
+    app.select("clipboard-clear", "10").await;
+    app.find("preferences-saved").await;
+    app.screenshot("21-settings").await;
+
+    // The shortcut, pressed on the X keyboard, opens the palette window.
+    driver.press_keys("alt+shift+k").await;
+    app.switch_to_window_with("palette").await;
+    wait_for_count(&app, "palette-item", 3).await;
+    app.type_into("palette-search", "bob").await;
+    wait_for_count(&app, "palette-item", 1).await;
+    // A freshly shown window may paint a frame late.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.screenshot("22-quick-access").await;
+    app.press("palette-search", "\u{E007}").await;
+    let mut copied = None;
+    for _ in 0..50 {
+        copied = driver.clipboard_text();
+        if copied.as_deref() == Some("forum-Passw0rd!") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(copied.as_deref(), Some("forum-Passw0rd!"));
+}
