@@ -152,8 +152,10 @@ async fn tray_lists_favourites_then_recent_and_copies_with_auto_clear() {
 
 #[test]
 fn tray_can_be_turned_off() {
-    let mut preferences = Preferences::default();
-    preferences.tray = false;
+    let preferences = Preferences {
+        tray: false,
+        ..Preferences::default()
+    };
     assert!(!tray::wanted(&preferences));
     std::env::set_var("POLYKEY_NO_TRAY", "1");
     assert!(!tray::wanted(&Preferences::default()));
