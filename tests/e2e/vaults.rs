@@ -101,6 +101,11 @@ async fn vault_login_search_copy_edit_history_restore_lock() {
     app.click("show-history").await;
     app.find("history-version").await;
     assert_eq!(app.count("history-version").await, 2);
+    // The two versions side by side: only the password changed.
+    app.click("compare").await;
+    app.find("changed-field").await;
+    assert_eq!(app.count("changed-field").await, 1);
+    assert!(app.text("changed-field").await.contains("Password"));
     app.screenshot("12-history").await;
     app.click("restore-from-history").await;
     app.wait_for_text("secret-title", "Bank").await;

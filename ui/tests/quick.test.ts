@@ -83,7 +83,7 @@ describe("history comparison", () => {
     await settle();
     const changed = allByTestId(target, "changed-field");
     expect(changed).toHaveLength(1);
-    expect(changed[0].textContent).toContain("password");
+    expect(changed[0].textContent).toContain("Password");
     expect(changed[0].textContent).not.toContain("new-password");
     (target.querySelector(".comparison-head button") as HTMLButtonElement).click();
     flushSync();

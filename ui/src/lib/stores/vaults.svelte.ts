@@ -24,6 +24,12 @@ export interface FieldChange {
   sensitive: boolean;
 }
 
+const FIELD_LABELS: Record<string, string> = {
+  title: "Title", username: "Username", password: "Password", urls: "Websites", totp: "One-time code", notes: "Notes",
+  text: "Text", cardholder: "Cardholder", number: "Number", expiry: "Expiry", cvv: "Security code",
+  privateKey: "Private key", publicKey: "Public key", passphrase: "Passphrase", size: "Size",
+};
+
 const SENSITIVE = new Set(["password", "cvv", "number", "privateKey", "passphrase", "text", "totp"]);
 
 function fieldsOf(secret: SecretDto | null): Map<string, string> {
@@ -43,7 +49,7 @@ export function compareFields(older: SecretDto | null, newer: SecretDto | null):
   const b = fieldsOf(newer);
   const keys = [...new Set([...a.keys(), ...b.keys()])];
   return keys.map((key) => ({
-    label: key.replace(/([A-Z])/g, " $1").toLowerCase(),
+    label: FIELD_LABELS[key] ?? key,
     older: a.get(key) ?? "",
     newer: b.get(key) ?? "",
     changed: (a.get(key) ?? "") !== (b.get(key) ?? ""),
