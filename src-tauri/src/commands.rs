@@ -234,3 +234,18 @@ pub fn hide_palette(app: AppHandle) {
 pub fn show_main_window(app: AppHandle) {
     crate::show_main(&app)
 }
+
+#[tauri::command]
+pub async fn save_secret_file(
+    app: AppHandle,
+    node: State<'_, Node>,
+    vault: String,
+    path: String,
+) -> Result<Option<String>> {
+    crate::files::save_secret_file(&app, &node, vault, path).await
+}
+
+#[tauri::command]
+pub fn open_url(app: AppHandle, url: String) -> Result<()> {
+    crate::files::open_url(&app, &url)
+}

@@ -12,6 +12,8 @@ pub mod autolock;
 pub mod clipboard;
 /// The Tauri commands: one line each, into polykey-node.
 mod commands;
+/// Binary secrets saved as files; links opened in the browser.
+pub mod files;
 /// Opt-in unlock through the OS keyring.
 mod keyring_unlock;
 /// The quick-access palette and its global shortcut.
@@ -60,6 +62,8 @@ pub fn run() -> anyhow::Result<()> {
                 .build(),
         )
         .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_opener::init())
         .plugin(palette::shortcut_plugin())
         .manage(node)
         .manage(Arc::new(clipboard::Clipboard::new()))
@@ -109,6 +113,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::quick_copy,
             commands::hide_palette,
             commands::show_main_window,
+            commands::save_secret_file,
+            commands::open_url,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))?;
     Ok(())

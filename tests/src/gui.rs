@@ -214,6 +214,18 @@ impl Driver {
         assert!(status.success(), "xdotool key {combo} failed");
     }
 
+    /// Run `xdotool` with these arguments on the display; whether it succeeded.
+    pub async fn xdotool(&self, args: &[&str]) -> bool {
+        Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &self.display.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .is_ok_and(|s| s.success())
+    }
+
     /// Read the text on the display's clipboard, as another program would.
     pub fn clipboard_text(&self) -> Option<String> {
         // arboard finds the display through $DISPLAY; each test runs in its
@@ -379,6 +391,27 @@ impl App {
             .send_keys(keys)
             .await
             .unwrap_or_else(|e| panic!("pressing keys in {test_id}: {e}"));
+    }
+
+    /// Run a script in the page and return its result.
+    pub async fn execute(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("running a script: {e}"))
+    }
+
+    /// Run a script that calls its last argument when done; return what it
+    /// passed.
+    pub async fn execute_async(
+        &self,
+        script: &str,
+        args: Vec<serde_json::Value>,
+    ) -> serde_json::Value {
+        self.client
+            .execute_async(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("running an async script: {e}"))
     }
 
     /// Quit the app by ending its WebDriver session.

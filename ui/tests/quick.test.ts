@@ -167,3 +167,30 @@ describe("preferences", () => {
     expect(backend.prefs.autoLockSecs).toBe(300);
   });
 });
+
+describe("files and links", () => {
+  it("a binary secret is saved as a file; a website opens through the backend", async () => {
+    const { backend, browser, target } = await unlocked();
+    await browser.createVault("V");
+    backend.vaults.get("V")?.secrets.set("keys/photo.jpg", {
+      path: "keys/photo.jpg",
+      title: "photo.jpg",
+      item: { type: "binary", size: 2048 },
+    });
+    await browser.selectVault("V");
+    await browser.openSecret("keys/photo.jpg");
+    flushSync();
+    expect(byTestId(target, "binary-size")?.textContent).toContain("bytes");
+    expect(byTestId(target, "edit-secret")).toBeNull();
+    (byTestId(target, "save-file") as HTMLButtonElement).click();
+    await settle();
+    expect(backend.savedFiles).toEqual(["keys/photo.jpg"]);
+    expect(byTestId(target, "notice")?.textContent).toContain("photo.jpg");
+
+    await browser.save(login("bank", "ada", "pw"), true);
+    flushSync();
+    (byTestId(target, "website") as HTMLAnchorElement).click();
+    await settle();
+    expect(backend.opened).toEqual(["https://bank.example"]);
+  });
+});

@@ -170,6 +170,35 @@ impl Node {
         }
     }
 
+    /// Save many secrets edited or imported at once, as one version (one
+    /// commit): for imports. Binary placeholders are refused.
+    pub async fn save_secrets(
+        &self,
+        vault: String,
+        secrets: Vec<SecretDto>,
+    ) -> Result<String, NodeError> {
+        if secrets
+            .iter()
+            .any(|s| matches!(s.item, ItemDto::Binary { .. }))
+        {
+            return Err(NodeError::Item(ItemError::Malformed(
+                "binary secrets are replaced, not edited".into(),
+            )));
+        }
+        let encoded: Vec<(String, Zeroizing<Vec<u8>>)> = secrets
+            .iter()
+            .map(|s| (s.path.clone(), to_bytes(s)))
+            .collect();
+        self.with_vault(vault, move |s, v| {
+            let refs: Vec<(&str, &[u8])> = encoded
+                .iter()
+                .map(|(path, bytes)| (path.as_str(), bytes.as_slice()))
+                .collect();
+            v.write_secrets(&s.db, &s.keys, &refs)
+        })
+        .await
+    }
+
     /// One field of a secret, for copying: `password`, `username`, `totp`
     /// (the current code), `number`, `cvv`, … or `value` for a plain secret.
     pub async fn secret_field(

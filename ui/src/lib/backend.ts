@@ -68,6 +68,10 @@ export interface Backend {
   quickCopy(vault: string, path: string): Promise<number>;
   hidePalette(): Promise<void>;
   showMainWindow(): Promise<void>;
+  /** Save a (binary) secret to a file the user picks; null if cancelled. */
+  saveSecretFile(vault: string, path: string): Promise<string | null>;
+  /** Open an http(s) link in the system browser. */
+  openUrl(url: string): Promise<void>;
   /** Call `handler` each time the palette opens. */
   onPaletteOpened(handler: () => void): Promise<void>;
 }
@@ -142,6 +146,8 @@ export const tauriBackend: Backend = {
   quickCopy: (vault, path) => call("quick_copy", { vault, path }),
   hidePalette: () => call("hide_palette"),
   showMainWindow: () => call("show_main_window"),
+  saveSecretFile: (vault, path) => call("save_secret_file", { vault, path }),
+  openUrl: (url) => call("open_url", { url }),
   onPaletteOpened: async (handler) => {
     await listen("palette-opened", handler);
   },

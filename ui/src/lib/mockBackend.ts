@@ -272,6 +272,20 @@ export class MockBackend implements Backend {
     this.shownMain += 1;
   }
 
+  savedFiles: string[] = [];
+  opened: string[] = [];
+
+  async saveSecretFile(vault: string, path: string): Promise<string | null> {
+    await this.readSecret(vault, path);
+    this.savedFiles.push(path);
+    return `/home/user/${path.split("/").pop()}`;
+  }
+
+  async openUrl(url: string): Promise<void> {
+    if (!/^https?:\/\//i.test(url.trim())) throw new BackendError("bad_item", "only http and https links can be opened");
+    this.opened.push(url);
+  }
+
   private paletteHandlers: (() => void)[] = [];
 
   async onPaletteOpened(handler: () => void): Promise<void> {

@@ -249,3 +249,36 @@ async fn preferences_persist_are_checked_and_readable_while_locked() {
         polykey_node::preferences::DEFAULT_SHORTCUT
     );
 }
+
+#[tokio::test]
+async fn many_secrets_are_saved_as_one_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    node.create_vault("Import".into()).await.unwrap();
+    let secrets: Vec<SecretDto> = (0..50)
+        .map(|i| {
+            login(
+                &format!("site{i:02}"),
+                "ada",
+                &format!("pw-{i}"),
+                "https://x.example",
+            )
+        })
+        .collect();
+    node.save_secrets("Import".into(), secrets).await.unwrap();
+    assert_eq!(
+        node.vault_log("Import".into(), None).await.unwrap().len(),
+        2
+    );
+    assert_eq!(node.list_entries("Import".into()).await.unwrap().len(), 50);
+
+    // One bad path and nothing is written.
+    let bad = vec![
+        login("fine", "a", "b", "https://x.example"),
+        login("../escape", "a", "b", "https://x.example"),
+    ];
+    let err = node.save_secrets("Import".into(), bad).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidPath);
+    assert_eq!(node.list_entries("Import".into()).await.unwrap().len(), 50);
+}

@@ -287,6 +287,19 @@ export class VaultBrowser {
     });
   }
 
+  async saveAsFile(path: string) {
+    const vault = this.vault;
+    if (!vault) return;
+    await this.attempt(async () => {
+      const saved = await this.backend.saveSecretFile(vault, path);
+      if (saved) this.notice = `Saved to ${saved}.`;
+    });
+  }
+
+  async openUrl(url: string) {
+    await this.attempt(() => this.backend.openUrl(url));
+  }
+
   totp(setting: string): Promise<TotpDto> {
     return this.backend.totpCode(setting);
   }

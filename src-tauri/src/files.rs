@@ -1,0 +1,71 @@
+//! Secrets as files: a binary secret is saved to a file the user picks in
+//! the system's save dialog. Links open in the system browser (http and
+//! https only).
+
+use polykey_node::api::{ApiError, ErrorCode};
+use polykey_node::Node;
+use tauri::{AppHandle, Runtime};
+use tauri_plugin_dialog::DialogExt;
+use tauri_plugin_opener::OpenerExt;
+
+fn io_error(what: &str, error: impl std::fmt::Display) -> ApiError {
+    ApiError {
+        code: ErrorCode::Io,
+        message: format!("could not {what}: {error}"),
+    }
+}
+
+/// Ask where to save the secret at `path`, then write its bytes there.
+/// Returns the file's path, or `None` if the user cancelled.
+pub async fn save_secret_file<R: Runtime>(
+    app: &AppHandle<R>,
+    node: &Node,
+    vault: String,
+    path: String,
+) -> Result<Option<String>, ApiError> {
+    // Read first: a locked node or a missing secret fails before any dialog.
+    let bytes = node.get_secret(vault, path.clone(), None).await?;
+    let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Save secret as file")
+        .set_file_name(name)
+        .save_file(move |chosen| {
+            let _ = tx.send(chosen);
+        });
+    let Some(chosen) = rx.await.ok().flatten() else {
+        return Ok(None);
+    };
+    let target = chosen
+        .into_path()
+        .map_err(|e| io_error("use that location", e))?;
+    write_private(&target, &bytes).map_err(|e| io_error("save the file", e))?;
+    Ok(Some(target.display().to_string()))
+}
+
+/// Write `bytes` to a new or truncated file readable only by the user.
+pub fn write_private(target: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(target)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Open a website in the system browser. Only http and https links open.
+pub fn open_url<R: Runtime>(app: &AppHandle<R>, url: &str) -> Result<(), ApiError> {
+    let lower = url.trim().to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        return Err(ApiError {
+            code: ErrorCode::BadItem,
+            message: "only http and https links can be opened".into(),
+        });
+    }
+    app.opener()
+        .open_url(url.trim(), None::<&str>)
+        .map_err(|e| io_error("open the link", e))
+}
