@@ -1,12 +1,15 @@
 //! Quick access: a global shortcut opens a small palette window to find a
 //! secret in any vault and copy its main field without the main window.
+//! The window (and its web process) is created on first use, not at start,
+//! so an app that never uses quick access does not pay for it; afterwards
+//! it is hidden and shown.
 
 use std::sync::Arc;
 
 use polykey_node::api::{ApiError, ErrorCode};
 use polykey_node::{Node, Preferences};
 use tauri::plugin::TauriPlugin;
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri::{AppHandle, Emitter, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
 use tauri_plugin_global_shortcut::{GlobalShortcutExt, Shortcut, ShortcutState};
 
 use crate::clipboard::{clear_after, Clipboard};
@@ -57,13 +60,11 @@ pub fn register_shortcut<R: Runtime>(app: &AppHandle<R>, text: &str) -> Result<(
 
 /// Open the palette, or close it if it is open.
 pub fn toggle<R: Runtime>(app: &AppHandle<R>) {
-    let Some(window) = app.get_webview_window(PALETTE_WINDOW) else {
-        return;
-    };
-    if window.is_visible().unwrap_or(false) {
-        let _ = window.hide();
-    } else {
-        open(app);
+    match app.get_webview_window(PALETTE_WINDOW) {
+        Some(window) if window.is_visible().unwrap_or(false) => {
+            let _ = window.hide();
+        }
+        _ => open(app),
     }
 }
 
@@ -74,6 +75,22 @@ pub fn open<R: Runtime>(app: &AppHandle<R>) {
         let _ = window.show();
         let _ = window.set_focus();
         let _ = app.emit_to(PALETTE_WINDOW, OPENED_EVENT, ());
+        return;
+    }
+    // First use: a new window starts afresh by itself.
+    let built =
+        WebviewWindowBuilder::new(app, PALETTE_WINDOW, WebviewUrl::App("index.html".into()))
+            .title("Polykey quick access")
+            .inner_size(560.0, 380.0)
+            .resizable(false)
+            .decorations(false)
+            .always_on_top(true)
+            .skip_taskbar(true)
+            .center()
+            .focused(true)
+            .build();
+    if let Ok(window) = built {
+        crate::webview::tune(&window);
     }
 }
 
