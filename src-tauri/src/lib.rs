@@ -20,8 +20,6 @@ mod keyring_unlock;
 pub mod palette;
 /// The system tray: favourites and recent secrets to copy; lock, show, quit.
 pub mod tray;
-/// Web view settings: no GPU compositing, small caches.
-mod webview;
 
 use std::sync::Arc;
 
@@ -71,9 +69,6 @@ pub fn run() -> anyhow::Result<()> {
         .manage(Arc::new(clipboard::Clipboard::new()))
         .setup(move |app| {
             let handle = app.handle().clone();
-            if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-                webview::tune(&window);
-            }
             autolock::spawn(handle.clone(), for_setup.clone());
             // A shortcut another app holds is not fatal: Settings shows the
             // error when the user picks one.

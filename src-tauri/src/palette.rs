@@ -78,20 +78,16 @@ pub fn open<R: Runtime>(app: &AppHandle<R>) {
         return;
     }
     // First use: a new window starts afresh by itself.
-    let built =
-        WebviewWindowBuilder::new(app, PALETTE_WINDOW, WebviewUrl::App("index.html".into()))
-            .title("Polykey quick access")
-            .inner_size(560.0, 380.0)
-            .resizable(false)
-            .decorations(false)
-            .always_on_top(true)
-            .skip_taskbar(true)
-            .center()
-            .focused(true)
-            .build();
-    if let Ok(window) = built {
-        crate::webview::tune(&window);
-    }
+    let _ = WebviewWindowBuilder::new(app, PALETTE_WINDOW, WebviewUrl::App("index.html".into()))
+        .title("Polykey quick access")
+        .inner_size(560.0, 380.0)
+        .resizable(false)
+        .decorations(false)
+        .always_on_top(true)
+        .skip_taskbar(true)
+        .center()
+        .focused(true)
+        .build();
 }
 
 /// Close the palette.
