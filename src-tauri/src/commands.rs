@@ -27,8 +27,8 @@ pub async fn unlock(node: State<'_, Node>, password: String) -> Result<()> {
 }
 
 #[tauri::command]
-pub async fn lock(node: State<'_, Node>) -> Result<()> {
-    Ok(node.lock().await?)
+pub async fn lock(app: AppHandle, node: State<'_, Node>) -> Result<()> {
+    crate::lock(&app, &node).await
 }
 
 #[tauri::command]

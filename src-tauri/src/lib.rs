@@ -39,6 +39,16 @@ pub fn show_main<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
     }
 }
 
+/// Lock the node and tell every window, so each drops what it shows.
+pub async fn lock<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    node: &Node,
+) -> Result<(), polykey_node::api::ApiError> {
+    node.lock().await?;
+    let _ = tauri::Emitter::emit(app, autolock::LOCKED_EVENT, ());
+    Ok(())
+}
+
 /// Start the app; returns when it quits.
 pub fn run() -> anyhow::Result<()> {
     let path = default_node_path();

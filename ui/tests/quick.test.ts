@@ -130,6 +130,12 @@ describe("quick-access palette", () => {
     await settle();
     expect((byTestId(target, "palette-search") as HTMLInputElement).value).toBe("");
     expect(allByTestId(target, "palette-item")).toHaveLength(2);
+
+    // Locking anywhere empties the palette.
+    backend.autoLock();
+    await settle();
+    expect(allByTestId(target, "palette-item")).toHaveLength(0);
+    expect(byTestId(target, "palette-unlock")).not.toBeNull();
   });
 
   it("when locked, offers to unlock in the main window", async () => {
