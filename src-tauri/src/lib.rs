@@ -23,7 +23,6 @@ pub mod tray;
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use polykey_node::{default_node_path, Node, NodeOptions};
 use tauri::Manager;
 
@@ -49,11 +48,73 @@ pub async fn lock<R: tauri::Runtime>(
     Ok(())
 }
 
+/// Which window properties are remembered.
+fn window_state_flags() -> tauri_plugin_window_state::StateFlags {
+    use tauri_plugin_window_state::StateFlags;
+    StateFlags::SIZE | StateFlags::POSITION | StateFlags::MAXIMIZED
+}
+
+/// Save the main window's size and position shortly after the user stops
+/// moving or resizing it, not only at a clean exit (which a crash, a killed
+/// session or a logout never reaches).
+fn remember_window<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tauri_plugin_window_state::AppHandleExt;
+    let Some(window) = app.get_webview_window(MAIN_WINDOW) else {
+        return;
+    };
+    let changes = Arc::new(AtomicU64::new(0));
+    let app = app.clone();
+    window.on_window_event(move |event| {
+        if !matches!(
+            event,
+            tauri::WindowEvent::Moved(_) | tauri::WindowEvent::Resized(_)
+        ) {
+            return;
+        }
+        let seen = changes.fetch_add(1, Ordering::SeqCst) + 1;
+        let (app, changes) = (app.clone(), Arc::clone(&changes));
+        tauri::async_runtime::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if changes.load(Ordering::SeqCst) == seen {
+                let _ = app.save_window_state(window_state_flags());
+            }
+        });
+    });
+}
+
+fn context() -> tauri::Context {
+    tauri::generate_context!("../tauri.conf.json")
+}
+
+/// Another process holds the node: if it is this user's running app, the
+/// single-instance plugin hands over to it (focusing its window) and exits
+/// this process successfully; otherwise say that the node is in use.
+fn hand_over(error: polykey_node::NodeError) -> anyhow::Error {
+    let message = error.to_string();
+    let built = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|_, _, _| {}))
+        .setup(move |_| Err(message.into()))
+        .build(context());
+    match built {
+        Ok(_) => anyhow::Error::new(error),
+        Err(refused) => anyhow::anyhow!("{refused}"),
+    }
+}
+
 /// Start the app; returns when it quits.
 pub fn run() -> anyhow::Result<()> {
     let path = default_node_path();
-    let node = tauri::async_runtime::block_on(Node::open(&path, NodeOptions::default()))
-        .with_context(|| format!("cannot open the node at {}", path.display()))?;
+    let node = match tauri::async_runtime::block_on(Node::open(&path, NodeOptions::default())) {
+        Ok(node) => node,
+        Err(polykey_node::NodeError::InUse) => {
+            return Err(hand_over(polykey_node::NodeError::InUse))
+        }
+        Err(error) => {
+            return Err(anyhow::Error::new(error)
+                .context(format!("cannot open the node at {}", path.display())))
+        }
+    };
     let for_setup = node.clone();
     tauri::Builder::default()
         // First: a second launch focuses this one's window and exits before
@@ -63,11 +124,7 @@ pub fn run() -> anyhow::Result<()> {
         }))
         .plugin(
             tauri_plugin_window_state::Builder::default()
-                .with_state_flags(
-                    tauri_plugin_window_state::StateFlags::SIZE
-                        | tauri_plugin_window_state::StateFlags::POSITION
-                        | tauri_plugin_window_state::StateFlags::MAXIMIZED,
-                )
+                .with_state_flags(window_state_flags())
                 .with_denylist(&[palette::PALETTE_WINDOW])
                 .build(),
         )
@@ -79,6 +136,7 @@ pub fn run() -> anyhow::Result<()> {
         .manage(Arc::new(clipboard::Clipboard::new()))
         .setup(move |app| {
             let handle = app.handle().clone();
+            remember_window(&handle);
             autolock::spawn(handle.clone(), for_setup.clone());
             // A shortcut another app holds is not fatal: Settings shows the
             // error when the user picks one.
@@ -126,6 +184,6 @@ pub fn run() -> anyhow::Result<()> {
             commands::save_secret_file,
             commands::open_url,
         ])
-        .run(tauri::generate_context!("../tauri.conf.json"))?;
+        .run(context())?;
     Ok(())
 }

@@ -7,6 +7,7 @@ mod keyring;
 mod quick_access;
 mod tray;
 mod vaults;
+mod window;
 
 use polykey_keys::NodeId;
 use polykey_tests::gui::{App, Driver};

@@ -226,6 +226,11 @@ impl Driver {
             .is_ok_and(|s| s.success())
     }
 
+    /// The X display the app runs on.
+    pub fn display_name(&self) -> &str {
+        &self.display.name
+    }
+
     /// Read the text on the display's clipboard, as another program would.
     pub fn clipboard_text(&self) -> Option<String> {
         // arboard finds the display through $DISPLAY; each test runs in its
@@ -391,6 +396,22 @@ impl App {
             .send_keys(keys)
             .await
             .unwrap_or_else(|e| panic!("pressing keys in {test_id}: {e}"));
+    }
+
+    /// The window's outer size.
+    pub async fn window_size(&self) -> (u64, u64) {
+        self.client
+            .get_window_size()
+            .await
+            .unwrap_or_else(|e| panic!("reading the window size: {e}"))
+    }
+
+    /// Resize the window.
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .unwrap_or_else(|e| panic!("resizing the window: {e}"));
     }
 
     /// Run a script in the page and return its result.
