@@ -1,0 +1,244 @@
+//! Claims as signed JSON tokens (JWS general serialization, EdDSA), like
+//! Polykey's: `{"payload": b64url(json), "signatures": [{"protected":
+//! b64url({"alg":"EdDSA","kid":NodeId}), "signature": b64url(sig)}]}`, each
+//! signature over `protected || "." || payload`.
+
+use std::collections::BTreeSet;
+
+use data_encoding::{Encoding, BASE32HEX_NOPAD, BASE64URL_NOPAD};
+use polykey_keys::{NodeId, RootKeypair, Signature};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ClaimError;
+
+/// The largest encoded claim accepted (bytes of its JSON).
+pub const MAX_CLAIM_BYTES: usize = 8 * 1024;
+/// The most signatures a claim may carry.
+pub const MAX_SIGNATURES: usize = 4;
+
+/// What a claim asserts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClaimType {
+    /// The issuer and the subject are nodes of the same gestalt; signed by
+    /// both.
+    ClaimLinkNode,
+}
+
+/// A claim's content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimPayload {
+    /// Claim id: time-sortable, unique.
+    pub jti: String,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: u64,
+    /// Not before, seconds since the Unix epoch.
+    pub nbf: u64,
+    /// Position in the issuer's sigchain, from 1.
+    pub seq: u64,
+    /// Id of the previous claim in the chain (none for the first).
+    #[serde(rename = "prevClaimId")]
+    pub prev_claim_id: Option<String>,
+    /// Digest of the previous claim (none for the first).
+    #[serde(rename = "prevDigest")]
+    pub prev_digest: Option<String>,
+    /// What is claimed.
+    pub typ: ClaimType,
+    /// The issuing node (whose chain this claim belongs to).
+    pub iss: NodeId,
+    /// The node the claim is about.
+    pub sub: NodeId,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Protected {
+    alg: String,
+    kid: NodeId,
+}
+
+/// One signature on a claim.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimSignature {
+    /// base64url of `{"alg":"EdDSA","kid":NodeId}`.
+    pub protected: String,
+    /// base64url of the Ed25519 signature.
+    pub signature: String,
+}
+
+/// A signed claim, as stored and sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedClaim {
+    /// base64url of the payload's JSON.
+    pub payload: String,
+    /// One per signer.
+    pub signatures: Vec<ClaimSignature>,
+}
+
+fn base32hex_lower() -> Encoding {
+    let mut spec = BASE32HEX_NOPAD.specification();
+    spec.symbols = spec.symbols.to_lowercase();
+    spec.encoding().unwrap_or_else(|_| BASE32HEX_NOPAD.clone())
+}
+
+/// A new claim id: 48-bit milliseconds then 80 random bits, multibase
+/// base32hex (`v…`), so ids sort by time.
+pub fn new_claim_id(now_ms: u64) -> String {
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&now_ms.to_be_bytes()[2..]);
+    polykey_keys::random_bytes(&mut bytes[6..]);
+    format!("v{}", base32hex_lower().encode(&bytes))
+}
+
+impl SignedClaim {
+    /// Sign `payload` as its issuer. The issuer must be the signer.
+    pub fn issue(payload: &ClaimPayload, issuer: &RootKeypair) -> Result<Self, ClaimError> {
+        if payload.iss != issuer.node_id() {
+            return Err(ClaimError::BadSignature(
+                "only the issuer can issue a claim",
+            ));
+        }
+        let json = serde_json::to_vec(payload).map_err(|_| ClaimError::Malformed("payload"))?;
+        let mut claim = Self {
+            payload: BASE64URL_NOPAD.encode(&json),
+            signatures: Vec::new(),
+        };
+        claim.add_signature(issuer)?;
+        Ok(claim)
+    }
+
+    /// Add `signer`'s signature (a countersignature by the subject).
+    pub fn countersign(&mut self, signer: &RootKeypair) -> Result<(), ClaimError> {
+        let payload = self.decode()?;
+        if signer.node_id() != payload.sub && signer.node_id() != payload.iss {
+            return Err(ClaimError::BadSignature(
+                "only the issuer or the subject may sign a claim",
+            ));
+        }
+        if self.signers()?.contains(&signer.node_id()) {
+            return Ok(());
+        }
+        self.add_signature(signer)
+    }
+
+    fn add_signature(&mut self, signer: &RootKeypair) -> Result<(), ClaimError> {
+        if self.signatures.len() >= MAX_SIGNATURES {
+            return Err(ClaimError::Malformed("too many signatures"));
+        }
+        let protected = serde_json::to_vec(&Protected {
+            alg: "EdDSA".into(),
+            kid: signer.node_id(),
+        })
+        .map_err(|_| ClaimError::Malformed("header"))?;
+        let protected = BASE64URL_NOPAD.encode(&protected);
+        let signature = signer.sign(signing_input(&protected, &self.payload).as_bytes());
+        self.signatures.push(ClaimSignature {
+            protected,
+            signature: BASE64URL_NOPAD.encode(&signature.0),
+        });
+        Ok(())
+    }
+
+    /// Parse a claim received from elsewhere, checking its size.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ClaimError> {
+        if bytes.len() > MAX_CLAIM_BYTES {
+            return Err(ClaimError::Malformed("too large"));
+        }
+        let claim: Self = serde_json::from_slice(bytes)
+            .map_err(|_| ClaimError::Malformed("not a claim token"))?;
+        claim.decode()?;
+        Ok(claim)
+    }
+
+    /// The claim as JSON bytes (what is stored, sent and digested).
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain strings cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The payload, decoded (not verified: see [`SignedClaim::verify`]).
+    pub fn decode(&self) -> Result<ClaimPayload, ClaimError> {
+        if self.payload.len() > MAX_CLAIM_BYTES || self.signatures.len() > MAX_SIGNATURES {
+            return Err(ClaimError::Malformed("too large"));
+        }
+        let json = BASE64URL_NOPAD
+            .decode(self.payload.as_bytes())
+            .map_err(|_| ClaimError::Malformed("payload is not base64url"))?;
+        serde_json::from_slice(&json).map_err(|_| ClaimError::Malformed("payload fields"))
+    }
+
+    /// Every node whose signature verifies; any bad signature fails.
+    pub fn signers(&self) -> Result<BTreeSet<NodeId>, ClaimError> {
+        let mut signers = BTreeSet::new();
+        for sig in &self.signatures {
+            let header = BASE64URL_NOPAD
+                .decode(sig.protected.as_bytes())
+                .map_err(|_| ClaimError::Malformed("header is not base64url"))?;
+            let header: Protected = serde_json::from_slice(&header)
+                .map_err(|_| ClaimError::Malformed("header fields"))?;
+            if header.alg != "EdDSA" {
+                return Err(ClaimError::BadSignature("unsupported algorithm"));
+            }
+            let raw = BASE64URL_NOPAD
+                .decode(sig.signature.as_bytes())
+                .map_err(|_| ClaimError::Malformed("signature is not base64url"))?;
+            let raw: [u8; 64] = raw
+                .try_into()
+                .map_err(|_| ClaimError::Malformed("signature length"))?;
+            polykey_keys::root::verify(
+                &header.kid,
+                signing_input(&sig.protected, &self.payload).as_bytes(),
+                &Signature(raw),
+            )
+            .map_err(|_| ClaimError::BadSignature("a signature does not verify"))?;
+            if !signers.insert(header.kid) {
+                return Err(ClaimError::Malformed("the same node signed twice"));
+            }
+        }
+        Ok(signers)
+    }
+
+    /// Decode and check every signature; the issuer must have signed, and
+    /// for a `ClaimLinkNode` the subject too (and they must differ).
+    pub fn verify(&self) -> Result<ClaimPayload, ClaimError> {
+        let payload = self.decode()?;
+        let signers = self.signers()?;
+        if !signers.contains(&payload.iss) {
+            return Err(ClaimError::BadSignature("the issuer did not sign"));
+        }
+        match payload.typ {
+            ClaimType::ClaimLinkNode => {
+                if payload.iss == payload.sub {
+                    return Err(ClaimError::Malformed("a node cannot link to itself"));
+                }
+                if !signers.contains(&payload.sub) {
+                    return Err(ClaimError::BadSignature("the linked node did not sign"));
+                }
+            }
+        }
+        if signers
+            .iter()
+            .any(|s| *s != payload.iss && *s != payload.sub)
+        {
+            return Err(ClaimError::BadSignature(
+                "signed by a node the claim is not about",
+            ));
+        }
+        Ok(payload)
+    }
+
+    /// The claim's digest (SHA-256 of its JSON), multibase base32hex.
+    pub fn digest(&self) -> String {
+        format!(
+            "v{}",
+            base32hex_lower().encode(&Sha256::digest(self.to_json()))
+        )
+    }
+}
+
+fn signing_input(protected: &str, payload: &str) -> String {
+    format!("{protected}.{payload}")
+}

@@ -1,0 +1,26 @@
+//! Trust between nodes, as in Polykey: every node keeps a **sigchain**, an
+//! append-only, hash-linked list of signed claims (JSON tokens in the JWS
+//! general serialization: a base64url payload with id, issued-at, sequence
+//! number, previous claim and digest, type, issuer and subject; one signature
+//! per signer, each naming its NodeId). A `ClaimLinkNode` is signed by both
+//! nodes it links, and the **gestalt graph** (stored in the node's encrypted
+//! database) joins nodes so linked into one gestalt: one person's devices.
+//!
+//! Everything here verifies what it is given: signatures, links, sequence,
+//! sizes. It does no network IO; the network crate carries claims.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+/// Signed claims: create, countersign, verify.
+pub mod claims;
+/// Errors.
+mod error;
+/// The gestalt graph of linked nodes.
+pub mod graph;
+/// A node's own chain of claims, stored in its database.
+pub mod sigchain;
+
+pub use claims::{ClaimPayload, ClaimType, SignedClaim};
+pub use error::ClaimError;
+pub use graph::GestaltGraph;
+pub use sigchain::{verify_chain, ChainHead, Sigchain};
