@@ -17,6 +17,8 @@ pub mod claims;
 mod error;
 /// The gestalt graph of linked nodes.
 pub mod graph;
+/// Pairing a new device: invitation codes, SPAKE2, cross-signed links.
+pub mod pairing;
 /// A node's own chain of claims, stored in its database.
 pub mod sigchain;
 
