@@ -102,10 +102,19 @@ fn hand_over(error: polykey_node::NodeError) -> anyhow::Error {
     }
 }
 
+/// The node's options: the network as the environment sets it
+/// (`POLYKEY_LISTEN`, `POLYKEY_MDNS`, `POLYKEY_SEEDS`, `POLYKEY_NETWORK`).
+fn node_options() -> NodeOptions {
+    NodeOptions {
+        network: polykey_node::NetworkOptions::from_env(),
+        ..NodeOptions::default()
+    }
+}
+
 /// Start the app; returns when it quits.
 pub fn run() -> anyhow::Result<()> {
     let path = default_node_path();
-    let node = match tauri::async_runtime::block_on(Node::open(&path, NodeOptions::default())) {
+    let node = match tauri::async_runtime::block_on(Node::open(&path, node_options())) {
         Ok(node) => node,
         Err(polykey_node::NodeError::InUse) => {
             return Err(hand_over(polykey_node::NodeError::InUse))

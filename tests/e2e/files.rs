@@ -21,6 +21,7 @@ async fn a_binary_secret_is_saved_as_a_file() {
             &node_dir,
             NodeOptions {
                 kdf: KdfProfile::FastForTests,
+                ..Default::default()
             },
         )
         .await

@@ -58,6 +58,7 @@ async fn tray_lists_favourites_then_recent_and_copies_with_auto_clear() {
         dir.path(),
         NodeOptions {
             kdf: KdfProfile::FastForTests,
+            ..Default::default()
         },
     )
     .await

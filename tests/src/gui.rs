@@ -178,6 +178,9 @@ impl Driver {
             .env(polykey_node::NODE_PATH_ENV, node_path)
             // Window size and position are remembered per test, not shared.
             .env("XDG_CONFIG_HOME", node_path.with_extension("config"))
+            // The app's node listens on loopback only and sends no mDNS.
+            .env("POLYKEY_LISTEN", "/ip4/127.0.0.1/tcp/0")
+            .env("POLYKEY_MDNS", "0")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -56,6 +56,8 @@ pub struct Db {
     pub(crate) redb: redb::Database,
     pub(crate) key: SymmetricKey,
     pub(crate) index_key: [u8; 32],
+    /// Bumped by every committed write transaction.
+    pub(crate) generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Db {
@@ -146,12 +148,19 @@ impl Db {
         Ok(Self::from_parts(redb, key))
     }
 
+    /// A number that changes whenever a write transaction commits: a cheap
+    /// way to notice that anything changed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn from_parts(redb: redb::Database, key: SymmetricKey) -> Self {
         let index_key = blake3::derive_key("polykey-db record keys v1", key.expose_secret());
         Self {
             redb,
             key,
             index_key,
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }

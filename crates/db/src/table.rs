@@ -344,6 +344,10 @@ impl WriteTxn<'_> {
 
     /// Make every change of this transaction durable.
     pub fn commit(self) -> Result<(), DbError> {
-        self.txn.commit().map_err(DbError::storage)
+        self.txn.commit().map_err(DbError::storage)?;
+        self.db
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
     }
 }

@@ -89,6 +89,17 @@ impl<'db> GestaltGraph<'db> {
         Ok(links)
     }
 
+    /// Every link's claim (what a device tells the others of its gestalt).
+    pub fn link_claims(&self) -> Result<Vec<SignedClaim>, ClaimError> {
+        Ok(self
+            .db
+            .read()?
+            .entries(&LINKS)?
+            .into_iter()
+            .map(|(_, link)| link.claim)
+            .collect())
+    }
+
     /// The claim proving the link between two nodes, if linked.
     pub fn link_claim(&self, x: NodeId, y: NodeId) -> Result<Option<SignedClaim>, ClaimError> {
         Ok(self

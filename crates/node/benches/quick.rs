@@ -28,6 +28,7 @@ fn bench(c: &mut Criterion) {
     let node = runtime.block_on(async {
         let options = NodeOptions {
             kdf: KdfProfile::FastForTests,
+            ..Default::default()
         };
         let node = Node::open(dir.path(), options).await.expect("open");
         node.create(PASSWORD.into()).await.expect("create");

@@ -71,6 +71,20 @@ pub enum ErrorCode {
     KeyringNotEnabled,
     /// The keyring's key no longer fits.
     KeyringStale,
+    /// The network is not running.
+    NetworkOff,
+    /// Another device could not be reached or the exchange failed.
+    Network,
+    /// Another device refused, or sent data that failed a check.
+    PeerRefused,
+    /// The pairing code expired.
+    PairingExpired,
+    /// The pairing code was used already (or tried too often).
+    PairingUsed,
+    /// The pairing words do not match.
+    PairingWrongCode,
+    /// Pairing failed otherwise.
+    PairingFailed,
 }
 
 /// Whether keyring unlock can be used and is on.

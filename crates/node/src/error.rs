@@ -70,6 +70,21 @@ pub enum NodeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The network is off (the node is locked or was opened without it).
+    #[error("the network is not running; unlock the node first")]
+    NetworkOff,
+    /// Talking to another node failed.
+    #[error("{0}")]
+    Network(String),
+    /// Another node refused a request or sent data that failed a check.
+    #[error("the other device refused: {0}")]
+    PeerRefused(String),
+    /// Pairing failed.
+    #[error(transparent)]
+    Pairing(#[from] polykey_gestalts::pairing::PairingError),
+    /// A claim or the gestalt graph refused.
+    #[error(transparent)]
+    Claim(#[from] polykey_gestalts::ClaimError),
     /// A background task failed (a bug, reported rather than a panic).
     #[error("internal error: {0}")]
     Internal(String),
@@ -104,6 +119,19 @@ impl NodeError {
             Self::Db(DbError::AlreadyExists(_)) => ErrorCode::AlreadyExists,
             Self::Db(DbError::Storage(_)) | Self::Io { .. } => ErrorCode::Io,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::NetworkOff => ErrorCode::NetworkOff,
+            Self::Network(_) => ErrorCode::Network,
+            Self::PeerRefused(_) => ErrorCode::PeerRefused,
+            Self::Pairing(error) => match error {
+                polykey_gestalts::pairing::PairingError::Expired => ErrorCode::PairingExpired,
+                polykey_gestalts::pairing::PairingError::AlreadyUsed
+                | polykey_gestalts::pairing::PairingError::TooManyAttempts => {
+                    ErrorCode::PairingUsed
+                }
+                polykey_gestalts::pairing::PairingError::WrongCode => ErrorCode::PairingWrongCode,
+                _ => ErrorCode::PairingFailed,
+            },
+            Self::Claim(_) => ErrorCode::PairingFailed,
             Self::Item(_) => ErrorCode::BadItem,
             Self::Totp(_) => ErrorCode::BadTotp,
             Self::Generate(_) => ErrorCode::BadGeneratorRules,
@@ -122,6 +150,7 @@ impl NodeError {
                 }
                 VaultError::Corrupt(_) => ErrorCode::DataCorrupt,
                 VaultError::Export(_) => ErrorCode::Io,
+                VaultError::Refused(_) => ErrorCode::PeerRefused,
                 VaultError::Db(DbError::Tampered { .. }) => ErrorCode::Tampered,
                 VaultError::Db(_) => ErrorCode::Io,
             },

@@ -21,6 +21,8 @@ pub mod error;
 pub mod items;
 /// The node itself: create, unlock, lock, recover, change password.
 mod node;
+/// The node on the network: pairing, devices, sync.
+mod peers;
 /// Preferences: timeouts, the quick-access shortcut, the tray.
 pub mod preferences;
 /// Search summaries, favourites, recently used secrets, quick copy.
@@ -31,6 +33,8 @@ mod vaults;
 pub use dir::{default_node_path, NodeDir, NODE_PATH_ENV};
 pub use error::NodeError;
 pub use node::{Created, KdfProfile, Node, NodeOptions, NodeState, Status, MIN_PASSWORD_LEN};
+pub use peers::{Device, NetworkOptions, PairingState, SyncStatus, RESYNC_EVERY};
+pub use polykey_gestalts::pairing::Invitation;
 pub use polykey_keys::{NodeId, Password, RecoveryCode};
 pub use polykey_vaults::{
     Change, ChangeKind, CommitInfo, MergeConflict, MergeOutcome, SecretStat, VaultError, VaultInfo,

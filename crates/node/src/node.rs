@@ -37,6 +37,8 @@ impl KdfProfile {
 pub struct NodeOptions {
     /// Argon2id cost for key files this node writes.
     pub kdf: KdfProfile,
+    /// Join the network while unlocked (`None`: stay offline).
+    pub network: Option<crate::peers::NetworkOptions>,
 }
 
 /// Whether a node exists and whether it is unlocked.
@@ -122,9 +124,9 @@ enum State {
     Unlocked(WrappedRootKey, Box<Session>),
 }
 
-struct Inner {
+pub(crate) struct Inner {
     dir: NodeDir,
-    options: NodeOptions,
+    pub(crate) options: NodeOptions,
     state: Mutex<State>,
     /// When the user last did something: any use of the unlocked node, or a
     /// front end's [`Node::touch`].
@@ -134,13 +136,17 @@ struct Inner {
     changes: tokio::sync::watch::Sender<u64>,
     /// Preferences, readable while locked.
     preferences: Mutex<crate::preferences::Preferences>,
+    /// The network while unlocked.
+    pub(crate) net: Mutex<Option<crate::peers::Net>>,
+    /// Pairing, online devices, sync status.
+    pub(crate) peers: Mutex<crate::peers::PeerState>,
 }
 
 /// A node: the one handle front ends hold. Cheap to clone; every clone
 /// shares the same directory, lock and state.
 #[derive(Clone)]
 pub struct Node {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Node {
@@ -182,6 +188,8 @@ impl Node {
                 last_activity: Mutex::new(Instant::now()),
                 changes: tokio::sync::watch::Sender::new(0),
                 preferences: Mutex::new(preferences),
+                net: Mutex::new(None),
+                peers: Mutex::default(),
             }),
         })
     }
@@ -212,12 +220,24 @@ impl Node {
     /// Create a new node protected by `password` and leave it unlocked.
     /// Returns the recovery code, the only time it is ever available.
     pub async fn create(&self, password: Password) -> Result<Created, NodeError> {
-        self.run(move |inner| inner.create(&password)).await
+        let created = self.run(move |inner| inner.create(&password)).await?;
+        self.unlocked().await;
+        Ok(created)
     }
 
     /// Unlock with `password`. A wrong password changes no file.
     pub async fn unlock(&self, password: Password) -> Result<(), NodeError> {
-        self.run(move |inner| inner.unlock(&password)).await
+        self.run(move |inner| inner.unlock(&password)).await?;
+        self.unlocked().await;
+        Ok(())
+    }
+
+    /// After any unlock: join the network. A network that cannot start
+    /// leaves the node usable offline; the sync status says why.
+    async fn unlocked(&self) {
+        if let Err(e) = self.start_network().await {
+            self.inner.peer_state().set_error(e.to_string());
+        }
     }
 
     /// Lock: close the store and forget every key.
@@ -226,6 +246,7 @@ impl Node {
             let mut state = inner.lock_state();
             if let State::Unlocked(wrapped, _) = &*state {
                 *state = State::Locked(wrapped.clone());
+                inner.stop_network();
                 inner.changed();
             }
             Ok(())
@@ -239,7 +260,9 @@ impl Node {
     pub async fn recover(&self, code: &str, new_password: Password) -> Result<(), NodeError> {
         let code: RecoveryCode = code.parse()?;
         self.run(move |inner| inner.recover(&code, &new_password))
-            .await
+            .await?;
+        self.unlocked().await;
+        Ok(())
     }
 
     /// The key-encryption key for `password`, after checking it opens the
@@ -271,7 +294,9 @@ impl Node {
                 })
             })
         })
-        .await
+        .await?;
+        self.unlocked().await;
+        Ok(())
     }
 
     /// Replace the password. Only the key file is rewritten.
@@ -335,6 +360,7 @@ impl Node {
             match &*state {
                 State::Unlocked(wrapped, _) if quiet => {
                     *state = State::Locked(wrapped.clone());
+                    inner.stop_network();
                     inner.changed();
                     Ok(true)
                 }
@@ -418,6 +444,14 @@ impl Inner {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The store's write generation while unlocked.
+    pub(crate) fn generation(&self) -> Option<u64> {
+        match &*self.lock_state() {
+            State::Unlocked(_, session) => Some(session.db.generation()),
+            _ => None,
+        }
     }
 
     pub(crate) fn changed(&self) {

@@ -46,6 +46,11 @@ pub enum VaultError {
     /// A stored object is missing or does not hash to its id.
     #[error("the vault's history is damaged: {0}")]
     Corrupt(String),
+    /// Data received from another node failed a check (an object that does
+    /// not hash to its id, a commit by a node outside the gestalt, an
+    /// incomplete history); nothing of it was kept.
+    #[error("refused data from the other node: {0}")]
+    Refused(String),
     /// The export target exists.
     #[error("cannot export: {0}")]
     Export(String),

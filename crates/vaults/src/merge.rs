@@ -49,6 +49,17 @@ pub enum MergeOutcome {
     },
 }
 
+/// How another copy's version relates to ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// Their version is ours or already part of our history.
+    UpToDate,
+    /// Ours is part of their history: we can fast-forward.
+    Behind,
+    /// Both have changes the other lacks: a merge is needed.
+    Diverged,
+}
+
 fn short(id: &ObjectId) -> String {
     id.to_string()[..8].to_owned()
 }
@@ -75,6 +86,23 @@ impl Vault {
         let mut files = Vec::new();
         walk_files(&self.store, src, &root, "", &mut files)?;
         Ok(files.into_iter().collect())
+    }
+
+    /// How version `theirs` (whose objects must be here) relates to our head.
+    pub fn relation(&self, db: &Db, theirs: &str) -> Result<Relation, VaultError> {
+        let txn = db.read()?;
+        let ours = self.head_of(&txn)?;
+        let theirs = ObjectId::from_hex(theirs.as_bytes())
+            .ok()
+            .filter(|id| self.store.commit(&txn, id).is_ok())
+            .ok_or_else(|| VaultError::UnknownVersion(theirs.to_owned()))?;
+        if theirs == ours || self.ancestors(&txn, ours)?.contains(&theirs) {
+            return Ok(Relation::UpToDate);
+        }
+        if self.ancestors(&txn, theirs)?.contains(&ours) {
+            return Ok(Relation::Behind);
+        }
+        Ok(Relation::Diverged)
     }
 
     /// Merge the version `theirs` (whose objects must already be imported)

@@ -1,5 +1,7 @@
 use std::collections::HashSet;
 
+use polykey_keys::NodeId;
+
 use gix::hash::ObjectId;
 use gix::objs::{Kind, WriteTo};
 use polykey_db::{Db, WriteTxn};
@@ -212,5 +214,176 @@ impl Vaults<'_> {
         vault.store.set_head(&mut txn, &head)?;
         txn.commit()?;
         Ok(vault)
+    }
+}
+
+/// Who may author commits a vault accepts from another node.
+pub type MayAuthor<'a> = &'a dyn Fn(&NodeId) -> bool;
+
+/// The wire tag of an object kind.
+pub fn kind_tag(kind: Kind) -> u8 {
+    match kind {
+        Kind::Blob => 1,
+        Kind::Tree => 2,
+        Kind::Commit => 3,
+        Kind::Tag => 4,
+    }
+}
+
+/// The object kind of a wire tag.
+pub fn kind_of_tag(tag: u8) -> Option<Kind> {
+    match tag {
+        1 => Some(Kind::Blob),
+        2 => Some(Kind::Tree),
+        3 => Some(Kind::Commit),
+        _ => None,
+    }
+}
+
+fn refused(what: impl std::fmt::Display) -> VaultError {
+    VaultError::Refused(what.to_string())
+}
+
+impl Vault {
+    /// The objects of version `want` that a copy holding `haves` lacks, in
+    /// a stable order (so a transfer can be paged), with their ids.
+    pub fn objects_between(
+        &self,
+        db: &Db,
+        want: &str,
+        haves: &[String],
+    ) -> Result<Vec<(String, RawObject)>, VaultError> {
+        let txn = db.read()?;
+        let want = self.resolve(&txn, want)?;
+        let mut stop = HashSet::new();
+        for id in haves {
+            let Ok(id) = ObjectId::from_hex(id.as_bytes()) else {
+                continue;
+            };
+            if self.store.read(&txn, &id).is_ok() && !stop.contains(&id) {
+                stop.extend(self.closure(&txn, &[id], &stop.clone())?);
+            }
+        }
+        let mut objects = Vec::new();
+        for id in self.closure(&txn, &[want], &stop)? {
+            let (kind, data) = self.store.read(&txn, &id)?;
+            objects.push((
+                id.to_string(),
+                RawObject {
+                    kind,
+                    data: data.to_vec(),
+                },
+            ));
+        }
+        Ok(objects)
+    }
+
+    /// Take in objects received from another copy so that version `head`
+    /// is complete here; the head does not move (merge does that). Every
+    /// object must hash to the id it came with, trees must hold only safe
+    /// names, every commit must be signed by a node `may_author` accepts,
+    /// and every object `head` needs must then be present. All or nothing.
+    pub fn receive(
+        &self,
+        db: &Db,
+        head: &str,
+        objects: &[(String, RawObject)],
+        may_author: MayAuthor<'_>,
+    ) -> Result<usize, VaultError> {
+        let mut txn = db.write()?;
+        let added = self.receive_into(&mut txn, head, objects, may_author)?;
+        txn.commit()?;
+        Ok(added)
+    }
+
+    fn receive_into(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        head: &str,
+        objects: &[(String, RawObject)],
+        may_author: MayAuthor<'_>,
+    ) -> Result<usize, VaultError> {
+        if objects.len() > MAX_IMPORT_OBJECTS {
+            return Err(refused("too many objects in one transfer"));
+        }
+        let head =
+            ObjectId::from_hex(head.as_bytes()).map_err(|_| refused("a malformed version id"))?;
+        let mut received: HashSet<ObjectId> = HashSet::with_capacity(objects.len());
+        // Ids each received object needs, checked once all are in.
+        let mut needed: Vec<ObjectId> = vec![head];
+        for (claimed, object) in objects {
+            let id = gix::objs::compute_hash(HASH, object.kind, &object.data)
+                .map_err(VaultError::corrupt)?;
+            if ObjectId::from_hex(claimed.as_bytes()).ok() != Some(id) {
+                return Err(refused("an object does not match its id"));
+            }
+            match object.kind {
+                Kind::Commit => {
+                    let author = verify_commit(&object.data).map_err(refused)?;
+                    if !may_author(&author) {
+                        return Err(refused("a commit is signed by a node outside the gestalt"));
+                    }
+                    let commit = gix::objs::CommitRef::from_bytes(&object.data, HASH)
+                        .map_err(|_| refused("a malformed commit"))?;
+                    needed.push(commit.tree());
+                    needed.extend(commit.parents());
+                }
+                Kind::Tree => {
+                    let tree = gix::objs::TreeRef::from_bytes(&object.data, HASH)
+                        .map_err(|_| refused("a malformed tree"))?;
+                    for entry in &tree.entries {
+                        needed.push(entry.oid.to_owned());
+                    }
+                }
+                _ => {}
+            }
+            received.insert(id);
+        }
+        let plain: Vec<RawObject> = objects.iter().map(|(_, o)| o.clone()).collect();
+        let added = self.import_into(txn, &plain).map_err(|e| match e {
+            VaultError::Db(e) => VaultError::Db(e),
+            other => refused(other),
+        })?;
+        for id in needed {
+            if !received.contains(&id) && !self.store.contains(txn, &id)? {
+                return Err(refused("the history sent is incomplete"));
+            }
+        }
+        if self.store.commit(txn, &head).is_err() {
+            return Err(refused("the version sent is not a commit"));
+        }
+        Ok(added)
+    }
+}
+
+impl Vaults<'_> {
+    /// Make the local copy of another node's vault: same id, name and
+    /// rename time, with its history received as [`Vault::receive`] checks
+    /// it and sealed under a fresh local key. If the name is taken here by
+    /// another vault, a suffix tells them apart (locally only). All or
+    /// nothing.
+    pub fn receive_vault(
+        &self,
+        name: &str,
+        id: &str,
+        renamed_at: i64,
+        head: &str,
+        objects: &[(String, RawObject)],
+        may_author: MayAuthor<'_>,
+    ) -> Result<Vault, VaultError> {
+        let id: VaultId = id.parse()?;
+        let head_id =
+            ObjectId::from_hex(head.as_bytes()).map_err(|_| refused("a malformed version id"))?;
+        let mut txn = self.db.write()?;
+        if self.is_deleted(&txn, &id)? {
+            return Err(VaultError::UnknownVault(id.to_string()));
+        }
+        let name = self.free_name(&txn, name)?;
+        let vault = self.insert_record(&mut txn, &name, id)?;
+        vault.receive_into(&mut txn, head, objects, may_author)?;
+        vault.store.set_head(&mut txn, &head_id)?;
+        self.set_renamed_at(&mut txn, &id, renamed_at)?;
+        txn.commit()?;
+        self.open(&id.to_string())
     }
 }

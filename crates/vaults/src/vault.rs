@@ -14,8 +14,8 @@ use crate::objects::{ObjectStore, Source};
 use crate::path::SecretPath;
 use crate::tree::{lookup, walk_files, TreeEdit};
 
-/// The largest secret a vault accepts (8 MiB).
-pub const MAX_SECRET_SIZE: usize = 8 * 1024 * 1024;
+/// The largest secret a vault accepts (16 MiB).
+pub const MAX_SECRET_SIZE: usize = 16 * 1024 * 1024;
 /// Marks a directory made with `mkdir`, since git does not keep empty ones.
 /// Hidden from listings.
 pub(crate) const KEEP_FILE: &str = ".gitkeep";
@@ -80,6 +80,10 @@ struct VaultRecord {
     name: String,
     key: Vec<u8>,
     created_at: i64,
+    /// When the name was last set by a rename (ms since the epoch; 0 for
+    /// never): the newest rename wins when copies sync.
+    #[serde(default)]
+    renamed_at: i64,
 }
 
 impl Drop for VaultRecord {
@@ -90,6 +94,16 @@ impl Drop for VaultRecord {
 
 const VAULTS: Table<VaultRecord> = Table::new("vaults");
 
+/// A deleted vault's id, kept so a sync deletes it everywhere instead of
+/// bringing it back.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Tombstone {
+    id: String,
+    deleted_at: i64,
+}
+
+const TOMBSTONES: Table<Tombstone> = Table::new("vault_tombstones");
+
 /// A vault as listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VaultInfo {
@@ -99,6 +113,8 @@ pub struct VaultInfo {
     pub name: String,
     /// Creation time, seconds since the Unix epoch.
     pub created_at: i64,
+    /// Time of the last rename, ms since the Unix epoch (0: never).
+    pub renamed_at: i64,
 }
 
 /// What a path holds.
@@ -125,6 +141,13 @@ fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
@@ -238,6 +261,7 @@ impl<'db> Vaults<'db> {
             name: name.to_owned(),
             key: key.expose_secret().to_vec(),
             created_at: now(),
+            renamed_at: 0,
         };
         txn.put(
             &VAULTS,
@@ -268,8 +292,117 @@ impl<'db> Vaults<'db> {
             return Err(VaultError::VaultExists(new_name.to_owned()));
         }
         record.name = new_name.to_owned();
+        record.renamed_at = now_ms().max(record.renamed_at + 1);
         txn.put(&VAULTS, &key, &record)?;
         txn.commit()?;
+        Ok(())
+    }
+
+    /// Take another copy's name for vault `id` if it was set by a newer
+    /// rename than ours (ties keep ours, so copies never flip-flop). A name
+    /// taken here by another vault gets a local suffix. Returns whether the
+    /// name changed.
+    pub fn adopt_name(
+        &self,
+        id: &VaultId,
+        name: &str,
+        renamed_at: i64,
+    ) -> Result<bool, VaultError> {
+        let mut txn = self.db.write()?;
+        let (key, mut record) = self.find(&txn, &id.to_string())?;
+        if renamed_at <= record.renamed_at {
+            return Ok(false);
+        }
+        let name = check_name(name)?;
+        let name = if name == record.name {
+            name.to_owned()
+        } else {
+            self.free_name(&txn, name)?
+        };
+        record.name = name;
+        record.renamed_at = renamed_at;
+        txn.put(&VAULTS, &key, &record)?;
+        txn.commit()?;
+        Ok(true)
+    }
+
+    /// `name`, or `name (2)`, `name (3)`… whichever no vault has.
+    pub(crate) fn free_name(&self, txn: &WriteTxn<'_>, name: &str) -> Result<String, VaultError> {
+        let name = check_name(name)?;
+        let records = self.records(txn)?;
+        let taken = |n: &str| records.iter().any(|(_, r)| r.name == n);
+        if !taken(name) {
+            return Ok(name.to_owned());
+        }
+        let stem: String = name.chars().take(MAX_VAULT_NAME - 6).collect();
+        (2..)
+            .map(|n| format!("{stem} ({n})"))
+            .find(|candidate| !taken(candidate))
+            .ok_or(VaultError::InvalidVaultName("no free name"))
+    }
+
+    pub(crate) fn set_renamed_at(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        id: &VaultId,
+        renamed_at: i64,
+    ) -> Result<(), VaultError> {
+        let (key, mut record) = self.find(txn, &id.to_string())?;
+        record.renamed_at = renamed_at;
+        txn.put(&VAULTS, &key, &record)?;
+        Ok(())
+    }
+
+    pub(crate) fn is_deleted(&self, txn: &WriteTxn<'_>, id: &VaultId) -> Result<bool, VaultError> {
+        let key = self.db.record_key("vault_tombstones", id.as_bytes());
+        Ok(txn.get(&TOMBSTONES, &key)?.is_some())
+    }
+
+    /// Vaults deleted on this node (or by a synced copy), with when (ms).
+    pub fn deleted(&self) -> Result<Vec<(VaultId, i64)>, VaultError> {
+        self.db
+            .read()?
+            .entries(&TOMBSTONES)?
+            .into_iter()
+            .map(|(_, t)| Ok((t.id.parse()?, t.deleted_at)))
+            .collect()
+    }
+
+    /// Delete vault `id` because a synced copy deleted it (if it is here)
+    /// and remember that it is gone. Returns whether a vault was removed.
+    pub fn delete_synced(&self, id: &VaultId, deleted_at: i64) -> Result<bool, VaultError> {
+        let mut txn = self.db.write()?;
+        let present = self.find(&txn, &id.to_string());
+        let removed = match present {
+            Ok((key, record)) => {
+                let vault = vault_from(&record)?;
+                txn.delete(&VAULTS, &key)?;
+                txn.delete_raw_table(vault.store.objects_table())?;
+                txn.delete_raw_table(vault.store.refs_table())?;
+                true
+            }
+            Err(VaultError::UnknownVault(_)) => false,
+            Err(e) => return Err(e),
+        };
+        self.put_tombstone(&mut txn, id, deleted_at)?;
+        txn.commit()?;
+        Ok(removed)
+    }
+
+    fn put_tombstone(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        id: &VaultId,
+        deleted_at: i64,
+    ) -> Result<(), VaultError> {
+        let key = self.db.record_key("vault_tombstones", id.as_bytes());
+        if txn.get(&TOMBSTONES, &key)?.is_none() {
+            let tombstone = Tombstone {
+                id: id.to_string(),
+                deleted_at,
+            };
+            txn.put(&TOMBSTONES, &key, &tombstone)?;
+        }
         Ok(())
     }
 
@@ -281,6 +414,7 @@ impl<'db> Vaults<'db> {
         txn.delete(&VAULTS, &key)?;
         txn.delete_raw_table(vault.store.objects_table())?;
         txn.delete_raw_table(vault.store.refs_table())?;
+        self.put_tombstone(&mut txn, &vault.id(), now_ms())?;
         txn.commit()?;
         Ok(())
     }
@@ -313,6 +447,7 @@ fn info(record: &VaultRecord) -> Result<VaultInfo, VaultError> {
             .map_err(|_| VaultError::corrupt("a vault record has a bad id"))?,
         name: record.name.clone(),
         created_at: record.created_at,
+        renamed_at: record.renamed_at,
     })
 }
 

@@ -20,6 +20,7 @@ pub const DEVICE_NAME: &str = "workstation-under-the-stairs";
 pub fn options() -> NodeOptions {
     NodeOptions {
         kdf: KdfProfile::FastForTests,
+        ..Default::default()
     }
 }
 

@@ -1,0 +1,23 @@
+//! Polykey's network: a libp2p swarm (TCP and QUIC, noise, yamux, identify,
+//! mDNS on the local network) behind an actor. [`new`] returns a cloneable
+//! [`Client`] whose commands carry a oneshot reply, a stream of [`Event`]s,
+//! and the [`EventLoop`] that alone owns the `Swarm`; the loop ends when
+//! every client is dropped. The PeerId is the node's own Ed25519 key, so a
+//! NodeId and a PeerId are the same identity, authenticated by noise.
+//!
+//! Polykey's protocols run over one versioned request-response protocol,
+//! `/polykey/rpc/1`, with bounded message sizes: the receiving node decides
+//! what to answer (pairing, claims; vault sync comes next).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+/// The actor: commands, events, the event loop.
+mod actor;
+/// Identity conversions between NodeId and PeerId.
+pub mod identity;
+/// The request and response messages.
+pub mod protocol;
+
+pub use actor::{new, Client, Config, Event, EventLoop, NetworkError, Responder};
+pub use libp2p::Multiaddr;
+pub use protocol::{Deleted, Request, Response, VaultSummary, WireObject};

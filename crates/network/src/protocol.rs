@@ -1,0 +1,127 @@
+//! What nodes say to each other over `/polykey/rpc/1` (CBOR). Every message
+//! is bounded: requests by [`MAX_REQUEST_BYTES`], responses by
+//! [`MAX_RESPONSE_BYTES`]; a peer sending more is cut off by the codec, and
+//! lists carry their own count limits, checked by the receiver.
+
+use polykey_gestalts::pairing::PairingMessage;
+use polykey_gestalts::SignedClaim;
+use serde::{Deserialize, Serialize};
+
+/// The protocol name, versioned.
+pub const PROTOCOL: &str = "/polykey/rpc/1";
+/// Largest request accepted.
+pub const MAX_REQUEST_BYTES: u64 = 1024 * 1024;
+/// Largest response accepted.
+pub const MAX_RESPONSE_BYTES: u64 = 40 * 1024 * 1024;
+/// The object bytes one page of a fetch carries at most (one object may
+/// exceed it on its own, up to the largest secret).
+pub const PAGE_BYTES: usize = 8 * 1024 * 1024;
+/// Most vaults one listing may name.
+pub const MAX_VAULTS: usize = 10_000;
+/// Most link claims one answer may carry.
+pub const MAX_LINKS: usize = 1_000;
+/// Most version ids a fetch may say it has.
+pub const MAX_HAVES: usize = 64;
+
+/// A request from one node to another.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// A step of pairing (joiner to inviter).
+    Pairing(PairingMessage),
+    /// Send me your sigchain.
+    Sigchain,
+    /// Send the link claims of your gestalt (only its nodes may ask).
+    Links,
+    /// List your vaults (only nodes of your gestalt may).
+    Vaults,
+    /// Send the objects of `want` in vault `vault` that `haves` lack,
+    /// starting at the `skip`-th (paging).
+    Fetch {
+        /// The vault id.
+        vault: String,
+        /// The version wanted.
+        want: String,
+        /// Versions the requester has.
+        haves: Vec<String>,
+        /// Objects already received of this transfer.
+        skip: u32,
+    },
+    /// Something changed here: pull when you can.
+    Changed,
+}
+
+/// One vault as listed to a peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VaultSummary {
+    /// Permanent id.
+    pub id: String,
+    /// Current name.
+    pub name: String,
+    /// When the name was set (ms; 0: never renamed).
+    pub renamed_at: i64,
+    /// Current version.
+    pub head: String,
+}
+
+/// A vault deleted on the responder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    /// The vault id.
+    pub id: String,
+    /// When (ms).
+    pub deleted_at: i64,
+}
+
+/// A git object in a fetch.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct WireObject {
+    /// Its id as the sender claims it (the receiver checks).
+    pub id: String,
+    /// 1 blob, 2 tree, 3 commit.
+    pub kind: u8,
+    /// The encoded object.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for WireObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WireObject({}, {} bytes)", self.kind, self.data.len())
+    }
+}
+
+impl Drop for WireObject {
+    fn drop(&mut self) {
+        // Blobs are secrets; do not leave them in memory.
+        zeroize::Zeroize::zeroize(&mut self.data);
+    }
+}
+
+/// The answer to a [`Request`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Response {
+    /// The inviter's next pairing step.
+    Pairing(PairingMessage),
+    /// The responder's sigchain, in order.
+    Sigchain(Vec<SignedClaim>),
+    /// The doubly-signed link claims of the responder's gestalt.
+    Links(Vec<SignedClaim>),
+    /// The responder's vaults and the ones it deleted.
+    Vaults {
+        /// Vaults present.
+        vaults: Vec<VaultSummary>,
+        /// Vaults deleted.
+        deleted: Vec<Deleted>,
+    },
+    /// A page of objects.
+    Objects {
+        /// This page.
+        objects: Vec<WireObject>,
+        /// How many the whole transfer has.
+        total: u32,
+    },
+    /// Done.
+    Ok,
+    /// Refused, with a reason fit to show (never a secret).
+    Refused(String),
+}

@@ -1,0 +1,183 @@
+//! Real libp2p swarms on 127.0.0.1: they connect as the NodeIds they claim,
+//! carry Polykey's requests both ways over TCP and QUIC, refuse an address
+//! that answers as another node and a request over the size bound, and find
+//! each other through a seed node's DHT.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use polykey_gestalts::pairing::PairingMessage;
+use polykey_keys::{NodeId, RootKeypair};
+use polykey_network::{Client, Config, Event, Multiaddr, Request, Response};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Peer {
+    id: NodeId,
+    client: Client,
+    events: mpsc::Receiver<Event>,
+}
+
+fn config() -> Config {
+    Config {
+        mdns: false,
+        request_timeout: Duration::from_secs(10),
+        ..Config::default()
+    }
+}
+
+fn peer(seed: u8, config: Config) -> Peer {
+    let keys = RootKeypair::from_seed(&[seed; 32]);
+    let (client, events, event_loop) = polykey_network::new(&keys, config).unwrap();
+    tokio::spawn(event_loop.run());
+    Peer {
+        id: keys.node_id(),
+        client,
+        events,
+    }
+}
+
+async fn listen(peer: &Peer, address: &str) -> Multiaddr {
+    timeout(WAIT, peer.client.listen(address.parse().unwrap()))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Answer every sigchain request with an empty chain; report who asked.
+fn serve(mut peer: Peer) -> (Client, mpsc::Receiver<NodeId>) {
+    let (asked_tx, asked) = mpsc::channel(16);
+    let client = peer.client.clone();
+    tokio::spawn(async move {
+        while let Some(event) = peer.events.recv().await {
+            if let Event::InboundRequest {
+                peer: from,
+                request,
+                responder,
+            } = event
+            {
+                let response = match request {
+                    Request::Sigchain => Response::Sigchain(Vec::new()),
+                    _ => Response::Refused("not here".into()),
+                };
+                let _ = asked_tx.send(from).await;
+                let _ = peer.client.respond(responder, response).await;
+            }
+        }
+    });
+    (client, asked)
+}
+
+async fn round_trip(transport: &str) {
+    let a = peer(1, config());
+    let b = peer(2, config());
+    let address = listen(&a, transport).await;
+    let (a_id, b_id) = (a.id, b.id);
+    let (_a_client, mut asked) = serve(a);
+
+    timeout(WAIT, b.client.dial(a_id, address))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = timeout(WAIT, b.client.request(a_id, Request::Sigchain))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(answer, Response::Sigchain(ref c) if c.is_empty()),
+        "{answer:?}"
+    );
+    // The responder saw the requester as its NodeId, authenticated by noise.
+    assert_eq!(asked.recv().await.unwrap(), b_id);
+    assert_eq!(b.client.connected().await.unwrap(), vec![a_id]);
+}
+
+#[tokio::test]
+async fn two_nodes_talk_over_tcp_as_their_node_ids() {
+    round_trip("/ip4/127.0.0.1/tcp/0").await;
+}
+
+#[tokio::test]
+async fn two_nodes_talk_over_quic() {
+    round_trip("/ip4/127.0.0.1/udp/0/quic-v1").await;
+}
+
+#[tokio::test]
+async fn an_address_answering_as_another_node_is_refused() {
+    let a = peer(1, config());
+    let b = peer(2, config());
+    let impostor = RootKeypair::from_seed(&[9; 32]).node_id();
+    let address = listen(&a, "/ip4/127.0.0.1/tcp/0").await;
+    let err = timeout(WAIT, b.client.dial(impostor, address))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot reach"), "{err}");
+    assert!(b.client.connected().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_oversized_request_never_reaches_the_node() {
+    let a = peer(1, config());
+    let b = peer(2, config());
+    let address = listen(&a, "/ip4/127.0.0.1/tcp/0").await;
+    let a_id = a.id;
+    let (_a_client, mut asked) = serve(a);
+    timeout(WAIT, b.client.dial(a_id, address))
+        .await
+        .unwrap()
+        .unwrap();
+    let huge = Request::Pairing(PairingMessage::Hello {
+        joiner: b.id,
+        pake: vec![7; 2 * 1024 * 1024],
+    });
+    let err = timeout(WAIT, b.client.request(a_id, huge))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(err.to_string().contains("request"), "{err}");
+    assert!(asked.try_recv().is_err(), "the node never saw it");
+    // The connection still serves well-formed requests.
+    let answer = timeout(WAIT, b.client.request(a_id, Request::Sigchain))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(answer, Response::Sigchain(_)));
+}
+
+#[tokio::test]
+async fn nodes_find_each_other_through_a_seed() {
+    let seed = peer(10, config());
+    let seed_address = listen(&seed, "/ip4/127.0.0.1/tcp/0").await;
+    let seeds = vec![(seed.id, seed_address)];
+    let with_seed = || Config {
+        seeds: seeds.clone(),
+        ..config()
+    };
+    let b = peer(11, with_seed());
+    let b_address = listen(&b, "/ip4/127.0.0.1/tcp/0").await;
+    let c = peer(12, with_seed());
+    listen(&c, "/ip4/127.0.0.1/tcp/0").await;
+
+    // b announces itself to the seed by connecting; c then looks b up.
+    timeout(WAIT, b.client.dial(seed.id, seeds[0].1.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut found = Vec::new();
+    for _ in 0..40 {
+        found = timeout(WAIT, c.client.find(b.id)).await.unwrap().unwrap();
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(found.contains(&b_address), "{found:?} lacks {b_address}");
+    timeout(WAIT, c.client.dial(b.id, b_address))
+        .await
+        .unwrap()
+        .unwrap();
+    let _keep = seed;
+}

@@ -1,0 +1,126 @@
+//! Real nodes on 127.0.0.1, each with its own node directory: pairing with
+//! the invitation code, automatic two-way sync, merges and conflicts, a third
+//! device, and every refusal a hostile or unpaired peer must meet.
+#![allow(clippy::unwrap_used)]
+
+mod hostile;
+mod sync;
+
+use std::future::Future;
+use std::time::Duration;
+
+use polykey_node::{KdfProfile, NetworkOptions, Node, NodeOptions, Password};
+use tempfile::TempDir;
+use zeroize::Zeroizing;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// How long any wait in these tests may take before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct Device {
+    pub node: Node,
+    _dir: TempDir,
+}
+
+/// A new node, created and unlocked, on the loopback network.
+pub async fn device() -> Device {
+    let dir = tempfile::tempdir().unwrap();
+    let options = NodeOptions {
+        kdf: KdfProfile::FastForTests,
+        network: Some(NetworkOptions::loopback()),
+    };
+    let node = Node::open(&dir.path().join("node"), options).await.unwrap();
+    node.create(Password::new(PASSWORD.into())).await.unwrap();
+    Device { node, _dir: dir }
+}
+
+impl Device {
+    pub fn id(&self) -> polykey_node::NodeId {
+        self.node.status().node_id.unwrap()
+    }
+
+    pub async fn write(&self, vault: &str, path: &str, value: &str) -> String {
+        self.node
+            .write_secret(
+                vault.into(),
+                path.into(),
+                Zeroizing::new(value.as_bytes().to_vec()),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// The secret's value, or `None` if absent.
+    pub async fn read(&self, vault: &str, path: &str) -> Option<String> {
+        let value = self
+            .node
+            .get_secret(vault.into(), path.into(), None)
+            .await
+            .ok()?;
+        Some(String::from_utf8(value.to_vec()).unwrap())
+    }
+
+    pub async fn secrets(&self, vault: &str) -> Vec<String> {
+        self.node
+            .list_secrets(vault.into(), None)
+            .await
+            .unwrap_or_default()
+    }
+
+    pub async fn head(&self, vault: &str) -> Option<String> {
+        let log = self.node.vault_log(vault.into(), Some(1)).await.ok()?;
+        log.first().map(|c| c.id.clone())
+    }
+
+    pub async fn vault_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .node
+            .vaults()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Pair `joiner` into `inviter`'s gestalt with the invitation code.
+pub async fn pair(inviter: &Device, joiner: &Device) {
+    let invitation = inviter.node.invite().await.unwrap();
+    let (who, fingerprint) = joiner.node.join(&invitation.to_code()).await.unwrap();
+    assert_eq!(who, inviter.id());
+    match inviter.node.pairing_state() {
+        polykey_node::PairingState::Paired {
+            device,
+            fingerprint: theirs,
+        } => {
+            assert_eq!(device, joiner.id());
+            assert_eq!(theirs, fingerprint, "both screens show the same digits");
+        }
+        other => panic!("the inviter did not see the pairing: {other:?}"),
+    }
+}
+
+/// Wait until `check` holds, or fail with `what` and the sync status of
+/// `devices` (their last error says why).
+pub async fn eventually<F, Fut>(what: &str, devices: &[&Device], mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status: Vec<String> = devices
+        .iter()
+        .map(|d| format!("{:?}", d.node.sync_status()))
+        .collect();
+    panic!("timed out waiting until {what}; sync status: {status:?}");
+}

@@ -1,0 +1,140 @@
+//! Two and three devices of one gestalt keeping their vaults in sync.
+
+use crate::{device, eventually, pair};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn paired_devices_sync_both_ways_merge_and_keep_both_versions_of_a_conflict() {
+    let (a, b) = (device().await, device().await);
+    a.node.create_vault("Personal".into()).await.unwrap();
+    a.write("Personal", "github", "pw-a1").await;
+
+    pair(&a, &b).await;
+
+    // The new device receives the vault; an edit on A then appears on B.
+    eventually("B has A's vault", &[&a, &b], || async {
+        b.read("Personal", "github").await.as_deref() == Some("pw-a1")
+    })
+    .await;
+    a.write("Personal", "github", "pw-a2").await;
+    eventually("A's edit reaches B", &[&a, &b], || async {
+        b.read("Personal", "github").await.as_deref() == Some("pw-a2")
+    })
+    .await;
+    // And the other way round.
+    b.write("Personal", "email", "e1").await;
+    eventually("B's edit reaches A", &[&a, &b], || async {
+        a.read("Personal", "email").await.as_deref() == Some("e1")
+    })
+    .await;
+
+    // Concurrent edits of different secrets merge.
+    tokio::join!(
+        a.write("Personal", "x", "from a"),
+        b.write("Personal", "y", "from b")
+    );
+    eventually("both have both edits and one head", &[&a, &b], || async {
+        a.read("Personal", "y").await.as_deref() == Some("from b")
+            && b.read("Personal", "x").await.as_deref() == Some("from a")
+            && a.head("Personal").await == b.head("Personal").await
+    })
+    .await;
+
+    // The same secret edited on both keeps both versions.
+    tokio::join!(
+        a.write("Personal", "github", "edited on a"),
+        b.write("Personal", "github", "edited on b")
+    );
+    eventually(
+        "the conflict is merged the same on both",
+        &[&a, &b],
+        || async {
+            a.secrets("Personal").await.len() == 5
+                && a.head("Personal").await == b.head("Personal").await
+        },
+    )
+    .await;
+    let names = a.secrets("Personal").await;
+    let kept = names
+        .iter()
+        .find(|n| n.starts_with("github.conflict-"))
+        .unwrap_or_else(|| panic!("no conflict copy in {names:?}"));
+    let mut versions = vec![
+        a.read("Personal", "github").await.unwrap(),
+        a.read("Personal", kept).await.unwrap(),
+    ];
+    versions.sort();
+    assert_eq!(versions, ["edited on a", "edited on b"], "nothing is lost");
+    assert_eq!(b.secrets("Personal").await, names);
+
+    // Converged: syncing again adds no commit on either side.
+    let commits = a
+        .node
+        .vault_log("Personal".into(), None)
+        .await
+        .unwrap()
+        .len();
+    assert!(!a.node.sync_now(b.id()).await.unwrap());
+    assert!(!b.node.sync_now(a.id()).await.unwrap());
+    assert_eq!(
+        a.node
+            .vault_log("Personal".into(), None)
+            .await
+            .unwrap()
+            .len(),
+        commits
+    );
+    assert_eq!(a.head("Personal").await, b.head("Personal").await);
+
+    // New vaults, renames and deletions propagate.
+    b.node.create_vault("Work".into()).await.unwrap();
+    a.node
+        .rename_vault("Personal".into(), "Home".into())
+        .await
+        .unwrap();
+    eventually(
+        "the rename and the new vault propagate",
+        &[&a, &b],
+        || async {
+            a.vault_names().await == ["Home", "Work"] && b.vault_names().await == ["Home", "Work"]
+        },
+    )
+    .await;
+    a.node.delete_vault("Work".into()).await.unwrap();
+    eventually("the deletion propagates", &[&a, &b], || async {
+        b.vault_names().await == ["Home"]
+    })
+    .await;
+    // The deleted vault does not come back on a later sync.
+    b.node.sync_now(a.id()).await.unwrap();
+    a.node.sync_now(b.id()).await.unwrap();
+    assert_eq!(a.vault_names().await, ["Home"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_third_device_pairs_with_the_second_and_receives_everything() {
+    let (a, b, c) = (device().await, device().await, device().await);
+    a.node.create_vault("Personal".into()).await.unwrap();
+    a.write("Personal", "github", "pw").await;
+    pair(&a, &b).await;
+    eventually("B has the vault", &[&a, &b], || async {
+        b.read("Personal", "github").await.is_some()
+    })
+    .await;
+
+    pair(&b, &c).await;
+    eventually("C has everything", &[&b, &c], || async {
+        c.read("Personal", "github").await.as_deref() == Some("pw")
+    })
+    .await;
+
+    // C's edit reaches A through B: A learned of C from B's links and
+    // accepts C's signed commits.
+    c.write("Personal", "from-c", "hello").await;
+    eventually("C's edit reaches A", &[&a, &b, &c], || async {
+        a.read("Personal", "from-c").await.as_deref() == Some("hello")
+    })
+    .await;
+    let devices = a.node.devices().await.unwrap();
+    assert_eq!(devices.len(), 3, "{devices:?}");
+    assert!(devices.iter().any(|d| d.node_id == c.id()));
+}
