@@ -1,8 +1,9 @@
 use std::sync::Arc;
 
 use polykey_node::api::{
-    ApiError, CreatedDto, EntryDto, KeyringStatusDto, PasswordRulesDto, QuickItemDto, SecretDto,
-    StatusDto, StrengthDto, TotpDto, VaultDto, VersionDto,
+    ApiError, ConflictDto, CreatedDto, DeviceDto, EntryDto, InvitationDto, JoinedDto,
+    KeyringStatusDto, PairingStateDto, PasswordRulesDto, QuickItemDto, SecretDto, StatusDto,
+    StrengthDto, SyncStatusDto, TotpDto, VaultDto, VersionDto,
 };
 use polykey_node::{items, Node, Preferences};
 use tauri::{AppHandle, State};
@@ -248,4 +249,57 @@ pub async fn save_secret_file(
 #[tauri::command]
 pub fn open_url(app: AppHandle, url: String) -> Result<()> {
     crate::files::open_url(&app, &url)
+}
+
+#[tauri::command]
+pub async fn devices(node: State<'_, Node>) -> Result<Vec<DeviceDto>> {
+    Ok(node.devices_dto().await?)
+}
+
+#[tauri::command]
+pub async fn invite_device(node: State<'_, Node>) -> Result<InvitationDto> {
+    Ok(node.invite_dto().await?)
+}
+
+#[tauri::command]
+pub fn pairing_state(node: State<'_, Node>) -> PairingStateDto {
+    node.pairing_state().into()
+}
+
+#[tauri::command]
+pub fn cancel_invitation(node: State<'_, Node>) {
+    node.cancel_invitation()
+}
+
+#[tauri::command]
+pub async fn join_device(node: State<'_, Node>, code: String) -> Result<JoinedDto> {
+    Ok(node.join_dto(code).await?)
+}
+
+#[tauri::command]
+pub async fn remove_device(node: State<'_, Node>, device: String) -> Result<bool> {
+    Ok(node.remove_device_text(device).await?)
+}
+
+#[tauri::command]
+pub async fn sync_status(node: State<'_, Node>) -> Result<SyncStatusDto> {
+    Ok(node.sync_status_dto().await?)
+}
+
+#[tauri::command]
+pub async fn conflicts(node: State<'_, Node>) -> Result<Vec<ConflictDto>> {
+    Ok(node.conflicts_dto().await?)
+}
+
+#[tauri::command]
+pub async fn resolve_conflict(
+    node: State<'_, Node>,
+    vault: String,
+    path: String,
+    theirs_path: String,
+    keep_theirs: bool,
+) -> Result<String> {
+    Ok(node
+        .resolve_conflict(vault, path, theirs_path, keep_theirs)
+        .await?)
 }

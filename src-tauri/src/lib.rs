@@ -102,6 +102,19 @@ fn hand_over(error: polykey_node::NodeError) -> anyhow::Error {
     }
 }
 
+/// Tell the windows when the node's contents change (a sync, a pairing, a
+/// device coming online), at most four times a second.
+fn forward_changes(app: tauri::AppHandle, node: Node) {
+    use tauri::Emitter;
+    tauri::async_runtime::spawn(async move {
+        let mut changes = node.changes();
+        while changes.changed().await.is_ok() {
+            let _ = app.emit("node-changed", ());
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    });
+}
+
 /// The node's options: the network as the environment sets it
 /// (`POLYKEY_LISTEN`, `POLYKEY_MDNS`, `POLYKEY_SEEDS`, `POLYKEY_NETWORK`).
 fn node_options() -> NodeOptions {
@@ -147,6 +160,7 @@ pub fn run() -> anyhow::Result<()> {
             let handle = app.handle().clone();
             remember_window(&handle);
             autolock::spawn(handle.clone(), for_setup.clone());
+            forward_changes(handle.clone(), for_setup.clone());
             // A shortcut another app holds is not fatal: Settings shows the
             // error when the user picks one.
             let _ = palette::register_shortcut(&handle, &for_setup.preferences().shortcut);
@@ -192,6 +206,15 @@ pub fn run() -> anyhow::Result<()> {
             commands::show_main_window,
             commands::save_secret_file,
             commands::open_url,
+            commands::devices,
+            commands::invite_device,
+            commands::pairing_state,
+            commands::cancel_invitation,
+            commands::join_device,
+            commands::remove_device,
+            commands::sync_status,
+            commands::conflicts,
+            commands::resolve_conflict,
         ])
         .run(context())?;
     Ok(())

@@ -2,6 +2,7 @@
 //! under a virtual X display. Build the app first:
 //! `cargo build -p polykey-desktop` (the README's test command does).
 
+mod devices;
 mod files;
 mod keyring;
 mod quick_access;
@@ -58,13 +59,36 @@ async fn create_quit_relaunch_unlock_and_recover() {
     app.quit().await;
 }
 
+/// Which first-run choice to take.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum FirstRun {
+    /// A new node.
+    Create,
+    /// A new node that then joins another device (ends on the join screen).
+    Join,
+}
+
 /// Walk the first-run screens: create a node with `password`, read the
 /// recovery code, confirm it. Returns the words and the NodeId shown.
 pub async fn create_node(app: &App, password: &str, screenshots: bool) -> (Vec<String>, String) {
+    create_node_with(app, password, FirstRun::Create, screenshots).await
+}
+
+/// [`create_node`] through either first-run choice; after `Join` the NodeId
+/// is empty (the join screen shows next).
+pub async fn create_node_with(
+    app: &App,
+    password: &str,
+    choice: FirstRun,
+    screenshots: bool,
+) -> (Vec<String>, String) {
     if screenshots {
         app.screenshot("01-welcome").await;
     }
-    app.click("welcome-create").await;
+    match choice {
+        FirstRun::Create => app.click("welcome-create").await,
+        FirstRun::Join => app.click("welcome-join").await,
+    }
     app.type_into("create-password", password).await;
     app.type_into("create-confirm", password).await;
     if screenshots {
@@ -102,6 +126,10 @@ pub async fn create_node(app: &App, password: &str, screenshots: bool) -> (Vec<S
         app.screenshot("04-confirm-code").await;
     }
     app.click("confirm-submit").await;
+    if choice == FirstRun::Join {
+        app.find("join-code").await;
+        return (words, String::new());
+    }
 
     // Home shows a well-formed NodeId.
     let node_id = app.text("node-id").await;

@@ -384,6 +384,161 @@ pub struct StrengthDto {
     pub score: u8,
 }
 
+/// A device of this gestalt, for the Devices page.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceDto {
+    /// Its NodeId.
+    pub node_id: String,
+    /// This device.
+    pub this_device: bool,
+    /// Connected now.
+    pub online: bool,
+    /// Last connected, ms since the epoch (0: never).
+    #[ts(type = "number")]
+    pub last_seen: i64,
+    /// Where it was reachable.
+    pub addresses: Vec<String>,
+}
+
+impl From<crate::peers::Device> for DeviceDto {
+    fn from(d: crate::peers::Device) -> Self {
+        Self {
+            node_id: d.node_id.to_string(),
+            this_device: d.this_device,
+            online: d.online,
+            last_seen: d.last_seen,
+            addresses: d.addresses,
+        }
+    }
+}
+
+/// An invitation to show: as a QR code, as text, and as four words.
+#[derive(Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationDto {
+    /// The whole code (what the QR code holds), to paste.
+    pub code: String,
+    /// The four words to type.
+    pub words: String,
+    /// Expiry, seconds since the epoch.
+    #[ts(type = "number")]
+    pub expires_at: u64,
+    /// The QR code as an SVG document.
+    pub qr_svg: String,
+}
+
+impl std::fmt::Debug for InvitationDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InvitationDto(<redacted>)")
+    }
+}
+
+impl From<&polykey_gestalts::pairing::Invitation> for InvitationDto {
+    fn from(invitation: &polykey_gestalts::pairing::Invitation) -> Self {
+        let code = invitation.to_code();
+        let qr_svg =
+            qrcode::QrCode::with_error_correction_level(code.as_bytes(), qrcode::EcLevel::M)
+                .map(|qr| {
+                    qr.render::<qrcode::render::svg::Color<'_>>()
+                        .min_dimensions(240, 240)
+                        .quiet_zone(true)
+                        .build()
+                })
+                .unwrap_or_default();
+        Self {
+            code,
+            words: invitation.words().to_owned(),
+            expires_at: invitation.expires_at,
+            qr_svg,
+        }
+    }
+}
+
+/// What became of the invitation this device shows.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum PairingStateDto {
+    /// None open.
+    Idle,
+    /// Waiting for the new device.
+    #[serde(rename_all = "camelCase")]
+    Waiting {
+        /// Expiry, seconds since the epoch.
+        #[ts(type = "number")]
+        expires_at: u64,
+    },
+    /// A device joined.
+    Paired {
+        /// Its NodeId.
+        device: String,
+        /// The digits both screens show.
+        fingerprint: String,
+    },
+    /// It failed or expired.
+    Failed {
+        /// Why.
+        message: String,
+    },
+}
+
+impl From<crate::peers::PairingState> for PairingStateDto {
+    fn from(state: crate::peers::PairingState) -> Self {
+        use crate::peers::PairingState as P;
+        match state {
+            P::Idle => Self::Idle,
+            P::Waiting { expires_at } => Self::Waiting { expires_at },
+            P::Paired {
+                device,
+                fingerprint,
+            } => Self::Paired {
+                device: device.to_string(),
+                fingerprint,
+            },
+            P::Failed(message) => Self::Failed { message },
+        }
+    }
+}
+
+/// The joining side's result.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinedDto {
+    /// The device joined.
+    pub device: String,
+    /// The digits both screens show.
+    pub fingerprint: String,
+}
+
+/// The sync indicator.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatusDto {
+    /// Syncing now.
+    pub syncing: bool,
+    /// Last finished sync, ms since the epoch (0: never).
+    #[ts(type = "number")]
+    pub last_sync: i64,
+    /// The last error, for the user.
+    pub last_error: Option<String>,
+    /// Devices of the gestalt connected now.
+    pub online: u32,
+    /// Secrets with two versions kept after a conflict, in every vault.
+    pub conflicts: u32,
+}
+
+/// A secret edited on two devices at once: both versions are kept.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictDto {
+    /// The vault.
+    pub vault: String,
+    /// The secret (this device's version, or the merged one).
+    pub path: String,
+    /// The other device's version, kept beside it.
+    pub theirs_path: String,
+}
+
 /// The TypeScript declarations of every transport type, in one module, as
 /// committed in `ui/src/lib/bindings.ts`.
 pub fn typescript_bindings() -> String {
@@ -406,6 +561,12 @@ pub fn typescript_bindings() -> String {
         EntryDto::decl(&cfg),
         QuickItemDto::decl(&cfg),
         crate::preferences::Preferences::decl(&cfg),
+        DeviceDto::decl(&cfg),
+        InvitationDto::decl(&cfg),
+        PairingStateDto::decl(&cfg),
+        JoinedDto::decl(&cfg),
+        SyncStatusDto::decl(&cfg),
+        ConflictDto::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from polykey-node's api module by `UPDATE_BINDINGS=1 cargo test -p polykey-tests --test tidy`.\n// Do not edit by hand.\n",

@@ -40,3 +40,4 @@ pub use polykey_vaults::{
     Change, ChangeKind, CommitInfo, MergeConflict, MergeOutcome, SecretStat, VaultError, VaultInfo,
 };
 pub use preferences::Preferences;
+pub use vaults::Conflict;

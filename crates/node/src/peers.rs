@@ -444,6 +444,8 @@ impl Node {
                     addresses: record.addresses,
                 });
             }
+            // This device first, then the others by NodeId.
+            out.sort_by_key(|d| !d.this_device);
             if out.is_empty() {
                 out.push(Device {
                     node_id: me,
@@ -1263,5 +1265,63 @@ async fn watch_changes(weak: Weak<Inner>, client: Client) {
         for peer in online {
             let _ = client.request(peer, Request::Changed).await;
         }
+    }
+}
+
+/// The same operations in their transport form, for the front ends.
+impl Node {
+    /// Devices, for the Devices page.
+    pub async fn devices_dto(&self) -> Result<Vec<crate::api::DeviceDto>, NodeError> {
+        Ok(self.devices().await?.into_iter().map(Into::into).collect())
+    }
+
+    /// A new invitation, with its QR code.
+    pub async fn invite_dto(&self) -> Result<crate::api::InvitationDto, NodeError> {
+        Ok((&self.invite().await?).into())
+    }
+
+    /// Join with a pasted (or scanned) code.
+    pub async fn join_dto(&self, code: String) -> Result<crate::api::JoinedDto, NodeError> {
+        let (device, fingerprint) = self.join(&code).await?;
+        Ok(crate::api::JoinedDto {
+            device: device.to_string(),
+            fingerprint,
+        })
+    }
+
+    /// Unpair a device by its NodeId text.
+    pub async fn remove_device_text(&self, device: String) -> Result<bool, NodeError> {
+        let device: NodeId = device
+            .parse()
+            .map_err(|_| NodeError::PeerRefused("not a NodeId".into()))?;
+        self.remove_device(device).await
+    }
+
+    /// The sync indicator, with online devices and open conflicts.
+    pub async fn sync_status_dto(&self) -> Result<crate::api::SyncStatusDto, NodeError> {
+        let status = self.sync_status();
+        let online = self.inner.peer_state().online.len() as u32;
+        let conflicts = self.conflicts().await?.len() as u32;
+        Ok(crate::api::SyncStatusDto {
+            syncing: status.syncing,
+            last_sync: status.last_sync,
+            last_error: status.last_error,
+            online,
+            conflicts,
+        })
+    }
+
+    /// Open conflicts in transport form.
+    pub async fn conflicts_dto(&self) -> Result<Vec<crate::api::ConflictDto>, NodeError> {
+        Ok(self
+            .conflicts()
+            .await?
+            .into_iter()
+            .map(|c| crate::api::ConflictDto {
+                vault: c.vault,
+                path: c.path,
+                theirs_path: c.theirs_path,
+            })
+            .collect())
     }
 }

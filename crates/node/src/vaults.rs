@@ -218,3 +218,53 @@ impl Node {
             .await
     }
 }
+
+/// A secret kept in two versions after both devices edited it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// The vault's name.
+    pub vault: String,
+    /// The secret.
+    pub path: String,
+    /// The other version, kept beside it.
+    pub theirs_path: String,
+}
+
+impl Node {
+    /// Every unresolved conflict, in every vault.
+    pub async fn conflicts(&self) -> Result<Vec<Conflict>, NodeError> {
+        self.with_vaults(|s| {
+            let vaults = Vaults::new(&s.db);
+            let mut out = Vec::new();
+            for info in vaults.list()? {
+                let vault = vaults.open(&info.id.to_string())?;
+                for (path, theirs_path) in vault.conflicts(&s.db)? {
+                    out.push(Conflict {
+                        vault: info.name.clone(),
+                        path,
+                        theirs_path,
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Keep one version of a conflicting secret; returns the new version.
+    pub async fn resolve_conflict(
+        &self,
+        vault: String,
+        path: String,
+        theirs_path: String,
+        keep_theirs: bool,
+    ) -> Result<String, NodeError> {
+        let head = self
+            .with_vault(vault, move |s, v| {
+                v.resolve_conflict(&s.db, &s.keys, &path, &theirs_path, keep_theirs)
+            })
+            .await?;
+        self.notify();
+        Ok(head)
+    }
+}

@@ -41,7 +41,7 @@ mod vault;
 
 pub use error::VaultError;
 pub use history::{Change, ChangeKind, CommitInfo};
-pub use merge::{MergeConflict, MergeOutcome, Relation};
+pub use merge::{conflict_original, MergeConflict, MergeOutcome, Relation};
 pub use path::SecretPath;
 pub use transfer::{kind_of_tag, kind_tag, MayAuthor, RawObject, MAX_IMPORT_OBJECTS};
 pub use vault::{EntryKind, SecretStat, Vault, VaultId, VaultInfo, Vaults, MAX_SECRET_SIZE};

@@ -262,3 +262,93 @@ impl Vault {
         })
     }
 }
+
+/// Where a merge kept the other side's version of `path`: the original
+/// path, if `theirs_path` is such a copy.
+pub fn conflict_original(theirs_path: &str) -> Option<&str> {
+    let (original, tag) = theirs_path.rsplit_once(".conflict-")?;
+    let (hex, n) = tag.split_once('-').unwrap_or((tag, "2"));
+    let well_formed = hex.len() == 8
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit());
+    (well_formed && !original.is_empty() && !original.ends_with('/')).then_some(original)
+}
+
+impl Vault {
+    /// Secrets kept twice by a merge: (the secret, the other version).
+    pub fn conflicts(&self, db: &Db) -> Result<Vec<(String, String)>, VaultError> {
+        let files = self.files(db)?;
+        let present: BTreeSet<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+        Ok(files
+            .iter()
+            .filter_map(|(path, _)| {
+                let original = conflict_original(path)?;
+                Some((original.to_owned(), path.clone()))
+            })
+            .filter(|(original, _)| present.contains(original.as_str()))
+            .collect())
+    }
+
+    /// Settle a conflict in one commit: keep this version of `path` (drop
+    /// `theirs_path`) or the other one (it replaces `path`).
+    pub fn resolve_conflict(
+        &self,
+        db: &Db,
+        signer: &RootKeypair,
+        path: &str,
+        theirs_path: &str,
+        keep_theirs: bool,
+    ) -> Result<String, VaultError> {
+        if conflict_original(theirs_path) != Some(path) {
+            return Err(VaultError::InvalidPath(
+                "that is not a kept conflicting version",
+            ));
+        }
+        let path = SecretPath::parse(path)?;
+        let theirs = SecretPath::parse(theirs_path)?;
+        self.change(db, signer, |tree, txn| {
+            let kept = tree
+                .remove(txn, &theirs)?
+                .ok_or_else(|| VaultError::NotFound(theirs.to_string()))?;
+            if keep_theirs {
+                tree.upsert(txn, &path, kept.oid, EntryKind::Blob)?;
+                Ok(format!(
+                    "Resolve conflict of {path}: keep the other version"
+                ))
+            } else {
+                Ok(format!("Resolve conflict of {path}: keep this version"))
+            }
+        })
+        .map(|id| id.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conflict_original;
+
+    #[test]
+    fn conflict_copies_are_recognised_and_nothing_else() {
+        assert_eq!(
+            conflict_original("a/github.conflict-0123abcd"),
+            Some("a/github")
+        );
+        assert_eq!(
+            conflict_original("github.conflict-0123abcd-3"),
+            Some("github")
+        );
+        for not in [
+            "github",
+            "github.conflict-",
+            "github.conflict-0123ABCD",
+            "github.conflict-0123abc",
+            "github.conflict-0123abcd-x",
+            ".conflict-0123abcd",
+        ] {
+            assert_eq!(conflict_original(not), None, "{not}");
+        }
+    }
+}

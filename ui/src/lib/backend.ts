@@ -5,7 +5,13 @@ import { listen } from "@tauri-apps/api/event";
 import { writeText } from "@tauri-apps/plugin-clipboard-manager";
 import type {
   ApiError,
+  ConflictDto,
   CreatedDto,
+  DeviceDto,
+  InvitationDto,
+  JoinedDto,
+  PairingStateDto,
+  SyncStatusDto,
   EntryDto,
   ErrorCode,
   KeyringStatusDto,
@@ -74,6 +80,21 @@ export interface Backend {
   openUrl(url: string): Promise<void>;
   /** Call `handler` each time the palette opens. */
   onPaletteOpened(handler: () => void): Promise<void>;
+
+  /** This device and the paired ones. */
+  devices(): Promise<DeviceDto[]>;
+  /** Open an invitation (QR code, code to paste, words), valid 10 minutes, once. */
+  inviteDevice(): Promise<InvitationDto>;
+  pairingState(): Promise<PairingStateDto>;
+  cancelInvitation(): Promise<void>;
+  /** Join the gestalt of the device showing `code`. */
+  joinDevice(code: string): Promise<JoinedDto>;
+  removeDevice(device: string): Promise<boolean>;
+  syncStatus(): Promise<SyncStatusDto>;
+  conflicts(): Promise<ConflictDto[]>;
+  resolveConflict(vault: string, path: string, theirsPath: string, keepTheirs: boolean): Promise<string>;
+  /** Call `handler` when the node's contents change (sync, pairing, devices). */
+  onNodeChanged(handler: () => void): Promise<void>;
 }
 
 /** An error from the node, carrying the stable code the UI branches on. */
@@ -150,5 +171,18 @@ export const tauriBackend: Backend = {
   openUrl: (url) => call("open_url", { url }),
   onPaletteOpened: async (handler) => {
     await listen("palette-opened", handler);
+  },
+  devices: () => call("devices"),
+  inviteDevice: () => call("invite_device"),
+  pairingState: () => call("pairing_state"),
+  cancelInvitation: () => call("cancel_invitation"),
+  joinDevice: (code) => call("join_device", { code }),
+  removeDevice: (device) => call("remove_device", { device }),
+  syncStatus: () => call("sync_status"),
+  conflicts: () => call("conflicts"),
+  resolveConflict: (vault, path, theirsPath, keepTheirs) =>
+    call("resolve_conflict", { vault, path, theirsPath, keepTheirs }),
+  onNodeChanged: async (handler) => {
+    await listen("node-changed", handler);
   },
 };

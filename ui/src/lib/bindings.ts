@@ -283,3 +283,107 @@ shortcut: string,
  * Show the system tray icon.
  */
 tray: boolean, };
+
+export type DeviceDto = { 
+/**
+ * Its NodeId.
+ */
+nodeId: string, 
+/**
+ * This device.
+ */
+thisDevice: boolean, 
+/**
+ * Connected now.
+ */
+online: boolean, 
+/**
+ * Last connected, ms since the epoch (0: never).
+ */
+lastSeen: number, 
+/**
+ * Where it was reachable.
+ */
+addresses: Array<string>, };
+
+export type InvitationDto = { 
+/**
+ * The whole code (what the QR code holds), to paste.
+ */
+code: string, 
+/**
+ * The four words to type.
+ */
+words: string, 
+/**
+ * Expiry, seconds since the epoch.
+ */
+expiresAt: number, 
+/**
+ * The QR code as an SVG document.
+ */
+qrSvg: string, };
+
+export type PairingStateDto = { "state": "idle" } | { "state": "waiting", 
+/**
+ * Expiry, seconds since the epoch.
+ */
+expiresAt: number, } | { "state": "paired", 
+/**
+ * Its NodeId.
+ */
+device: string, 
+/**
+ * The digits both screens show.
+ */
+fingerprint: string, } | { "state": "failed", 
+/**
+ * Why.
+ */
+message: string, };
+
+export type JoinedDto = { 
+/**
+ * The device joined.
+ */
+device: string, 
+/**
+ * The digits both screens show.
+ */
+fingerprint: string, };
+
+export type SyncStatusDto = { 
+/**
+ * Syncing now.
+ */
+syncing: boolean, 
+/**
+ * Last finished sync, ms since the epoch (0: never).
+ */
+lastSync: number, 
+/**
+ * The last error, for the user.
+ */
+lastError: string | null, 
+/**
+ * Devices of the gestalt connected now.
+ */
+online: number, 
+/**
+ * Secrets with two versions kept after a conflict, in every vault.
+ */
+conflicts: number, };
+
+export type ConflictDto = { 
+/**
+ * The vault.
+ */
+vault: string, 
+/**
+ * The secret (this device's version, or the merged one).
+ */
+path: string, 
+/**
+ * The other device's version, kept beside it.
+ */
+theirsPath: string, };

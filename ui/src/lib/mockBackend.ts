@@ -1,7 +1,13 @@
 // An in-memory node for component tests: same interface, same error codes.
 import { type Backend, BackendError } from "./backend";
 import type {
+  ConflictDto,
   CreatedDto,
+  DeviceDto,
+  InvitationDto,
+  JoinedDto,
+  PairingStateDto,
+  SyncStatusDto,
   EntryDto,
   KeyringStatusDto,
   PasswordRulesDto,
@@ -70,6 +76,10 @@ export class MockBackend implements Backend {
 
   async copyText(text: string): Promise<void> {
     this.copied.push(text);
+  }
+
+  private requireUnlocked() {
+    if (this.state !== "unlocked") throw new BackendError("locked", "the node is locked");
   }
 
   private vault(name: string): MockVault {
@@ -295,6 +305,77 @@ export class MockBackend implements Backend {
   /** Simulate the global shortcut opening the palette. */
   openPalette() {
     for (const handler of this.paletteHandlers) handler();
+  }
+
+  // Devices: one paired device at most, joined through `joinDevice`.
+  paired: DeviceDto[] = [];
+  invitation: InvitationDto | null = null;
+  pairing: PairingStateDto = { state: "idle" };
+  conflictList: ConflictDto[] = [];
+  private changeHandlers: (() => void)[] = [];
+
+  async devices(): Promise<DeviceDto[]> {
+    this.requireUnlocked();
+    const me: DeviceDto = { nodeId: this.nodeId ?? "", thisDevice: true, online: true, lastSeen: Date.now(), addresses: ["/ip4/127.0.0.1/tcp/4100"] };
+    return [me, ...this.paired];
+  }
+
+  async inviteDevice(): Promise<InvitationDto> {
+    this.requireUnlocked();
+    const expiresAt = Math.floor(Date.now() / 1000) + 600;
+    this.invitation = { code: "polykey-pair:mock", words: "apple banana cherry delta", expiresAt, qrSvg: "<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>" };
+    this.pairing = { state: "waiting", expiresAt };
+    return this.invitation;
+  }
+
+  async pairingState(): Promise<PairingStateDto> {
+    return this.pairing;
+  }
+
+  async cancelInvitation(): Promise<void> {
+    this.invitation = null;
+    this.pairing = { state: "idle" };
+  }
+
+  async joinDevice(code: string): Promise<JoinedDto> {
+    this.requireUnlocked();
+    if (!code.trim().startsWith("polykey-pair:")) throw new BackendError("pairing_failed", "malformed pairing data: not a pairing code");
+    if (code.includes("used")) throw new BackendError("pairing_used", "this pairing code was already used; show a new one");
+    const device = "vmockinviter";
+    this.paired.push({ nodeId: device, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [] });
+    return { device, fingerprint: "123 456" };
+  }
+
+  async removeDevice(device: string): Promise<boolean> {
+    const before = this.paired.length;
+    this.paired = this.paired.filter((d) => d.nodeId !== device);
+    return this.paired.length !== before;
+  }
+
+  async syncStatus(): Promise<SyncStatusDto> {
+    return { syncing: false, lastSync: 0, lastError: null, online: this.paired.filter((d) => d.online).length, conflicts: this.conflictList.length };
+  }
+
+  async conflicts(): Promise<ConflictDto[]> {
+    return this.conflictList;
+  }
+
+  async resolveConflict(vault: string, path: string, theirsPath: string, keepTheirs: boolean): Promise<string> {
+    const found = this.conflictList.find((c) => c.vault === vault && c.path === path && c.theirsPath === theirsPath);
+    if (!found) throw new BackendError("secret_not_found", "there is no secret or directory at that path");
+    this.conflictList = this.conflictList.filter((c) => c !== found);
+    this.resolved.push({ path, keepTheirs });
+    return "v-resolved";
+  }
+  resolved: { path: string; keepTheirs: boolean }[] = [];
+
+  async onNodeChanged(handler: () => void): Promise<void> {
+    this.changeHandlers.push(handler);
+  }
+
+  /** Simulate a sync changing the node. */
+  changed() {
+    for (const handler of this.changeHandlers) handler();
   }
 }
 

@@ -5,6 +5,7 @@ import { newPasswordProblem } from "../passwords";
 import { pickPositions, wordsMatch } from "../recoveryCheck";
 import type { StatusDto } from "../bindings";
 import { VaultBrowser } from "./vaults.svelte";
+import { Devices } from "./devices.svelte";
 
 export type Screen =
   | { kind: "loading" }
@@ -15,6 +16,7 @@ export type Screen =
   | { kind: "unlock"; nodeId: string }
   | { kind: "recover"; nodeId: string | null }
   | { kind: "home"; nodeId: string }
+  | { kind: "join"; nodeId: string }
   | { kind: "fatal"; message: string };
 
 const MESSAGES: Partial<Record<string, string>> = {
@@ -31,24 +33,37 @@ export class Session {
   keyringEnabled = $state(false);
 
   readonly browser: VaultBrowser;
+  readonly devices: Devices;
+  /** First run chose "Join my other device": after the node is made, join. */
+  joining = $state(false);
 
   private lastTouch = 0;
 
   constructor(readonly backend: Backend) {
     this.browser = new VaultBrowser(backend);
+    this.devices = new Devices(backend);
     void backend.onLocked(() => this.lockedByNode());
+    void backend.onNodeChanged(() => this.nodeChanged());
   }
 
   /** The node locked itself (idle): forget what is shown, ask to unlock. */
   lockedByNode() {
     this.browser.clear();
+    this.devices.clear();
     void this.load();
+  }
+
+  /** A sync or pairing changed the node: refresh what is shown. */
+  nodeChanged() {
+    if (this.screen.kind !== "home" && this.screen.kind !== "join") return;
+    void this.browser.refresh();
+    void this.devices.refresh();
   }
 
   /** User activity on any unlocked screen: tell the node (at most once a
    * second), so auto-lock waits. */
   activity(now = Date.now()) {
-    const unlocked = ["home", "showCode", "confirmCode"].includes(this.screen.kind);
+    const unlocked = ["home", "showCode", "confirmCode", "join"].includes(this.screen.kind);
     if (!unlocked || now - this.lastTouch < 1000) return;
     this.lastTouch = now;
     void this.backend.touch();
@@ -98,7 +113,21 @@ export class Session {
   }
 
   startCreate() {
+    this.joining = false;
     this.show({ kind: "create" });
+  }
+
+  /** First run: make this device's node, then join the other device. */
+  startJoin() {
+    this.joining = true;
+    this.show({ kind: "create" });
+  }
+
+  /** Done joining (or skipped): open the vaults. */
+  finishJoin() {
+    if (this.screen.kind !== "join") return;
+    this.joining = false;
+    this.show({ kind: "home", nodeId: this.screen.nodeId });
   }
 
   startRecover() {
@@ -148,7 +177,7 @@ export class Session {
       return;
     }
     // The words leave memory with this screen: the code is never shown again.
-    this.show({ kind: "home", nodeId });
+    this.show(this.joining ? { kind: "join", nodeId } : { kind: "home", nodeId });
   }
 
   async unlock(password: string) {
@@ -173,6 +202,7 @@ export class Session {
     await this.attempt(async () => {
       // Drop every decrypted secret from the UI before the node forgets its keys.
       this.browser.clear();
+      this.devices.clear();
       await this.backend.lock();
       await this.load();
     });

@@ -130,6 +130,22 @@ export class VaultBrowser {
     });
   }
 
+  /** Another device changed something: reload the lists, keep what is open
+   * (the query, the pane) unless its vault is gone. */
+  async refresh() {
+    try {
+      const vaults = await this.backend.listVaults();
+      this.vaults = vaults;
+      if (this.vault && vaults.some((v) => v.name === this.vault)) {
+        this.secrets = await this.backend.listEntries(this.vault);
+      } else {
+        await this.openVault(vaults[0]?.name ?? null);
+      }
+    } catch {
+      // Locked meanwhile: the lock handler clears the browser.
+    }
+  }
+
   async openVault(name: string | null) {
     this.vault = name;
     this.query = "";
