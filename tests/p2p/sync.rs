@@ -138,3 +138,31 @@ async fn a_third_device_pairs_with_the_second_and_receives_everything() {
     assert_eq!(devices.len(), 3, "{devices:?}");
     assert!(devices.iter().any(|d| d.node_id == c.id()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn typed_words_pair_with_a_device_this_one_sees() {
+    let (a, b, bystander) = (device().await, device().await, device().await);
+    a.node.create_vault("Personal".into()).await.unwrap();
+    a.write("Personal", "github", "pw").await;
+    // B sees two devices (as mDNS would show them); only A shows a code.
+    for other in [&bystander, &a] {
+        let address = other.node.addresses().await.unwrap().remove(0);
+        b.node.connect(other.id(), address).await.unwrap();
+    }
+    let words = a.node.invite().await.unwrap().words().to_owned();
+
+    // Wrong words: refused, nothing joined, the code stays usable.
+    let err = b.node.join("abandon ability able about").await.unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+    assert_eq!(b.node.devices().await.unwrap().len(), 1);
+
+    // Typed loosely: upper case, dashes.
+    let typed = words.to_uppercase().replace(' ', "-");
+    let (inviter, _) = b.node.join(&typed).await.unwrap();
+    assert_eq!(inviter, a.id());
+    eventually("B has A's vault", &[&a, &b], || async {
+        b.read("Personal", "github").await.as_deref() == Some("pw")
+    })
+    .await;
+    assert_eq!(bystander.node.devices().await.unwrap().len(), 1);
+}

@@ -58,6 +58,8 @@ pub struct Db {
     pub(crate) index_key: [u8; 32],
     /// Bumped by every committed write transaction.
     pub(crate) generation: std::sync::atomic::AtomicU64,
+    /// Called after every committed write transaction.
+    pub(crate) on_commit: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -154,6 +156,12 @@ impl Db {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Call `hook` after every committed write transaction (set once; a
+    /// second hook is ignored). It must be quick: it runs in the writer.
+    pub fn on_commit(&self, hook: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_commit.set(Box::new(hook));
+    }
+
     fn from_parts(redb: redb::Database, key: SymmetricKey) -> Self {
         let index_key = blake3::derive_key("polykey-db record keys v1", key.expose_secret());
         Self {
@@ -161,6 +169,7 @@ impl Db {
             key,
             index_key,
             generation: std::sync::atomic::AtomicU64::new(0),
+            on_commit: std::sync::OnceLock::new(),
         }
     }
 }

@@ -348,6 +348,9 @@ impl WriteTxn<'_> {
         self.db
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if let Some(hook) = self.db.on_commit.get() {
+            hook();
+        }
         Ok(())
     }
 }

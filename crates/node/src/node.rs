@@ -109,7 +109,9 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    fn new(keys: RootKeypair, db: Db) -> Box<Self> {
+    fn new(keys: RootKeypair, db: Db, commits: &Arc<tokio::sync::Notify>) -> Box<Self> {
+        let commits = Arc::clone(commits);
+        db.on_commit(move || commits.notify_one());
         Box::new(Self {
             keys,
             db,
@@ -136,6 +138,8 @@ pub(crate) struct Inner {
     changes: tokio::sync::watch::Sender<u64>,
     /// Preferences, readable while locked.
     preferences: Mutex<crate::preferences::Preferences>,
+    /// Woken after every commit to the unlocked store (the sync watcher).
+    pub(crate) commits: Arc<tokio::sync::Notify>,
     /// The network while unlocked.
     pub(crate) net: Mutex<Option<crate::peers::Net>>,
     /// Pairing, online devices, sync status.
@@ -188,6 +192,7 @@ impl Node {
                 last_activity: Mutex::new(Instant::now()),
                 changes: tokio::sync::watch::Sender::new(0),
                 preferences: Mutex::new(preferences),
+                commits: Arc::default(),
                 net: Mutex::new(None),
                 peers: Mutex::default(),
             }),
@@ -490,7 +495,7 @@ impl Inner {
         // The key file is written last: its presence marks a complete node.
         self.dir.write_root_key(&wrapped)?;
         let node_id = keys.node_id();
-        *state = State::Unlocked(wrapped, Session::new(keys, db));
+        *state = State::Unlocked(wrapped, Session::new(keys, db, &self.commits));
         self.touch();
         self.changed();
         Ok(Created {
@@ -525,7 +530,7 @@ impl Inner {
         // password leaves every file exactly as it was.
         let keys = open(&wrapped)?;
         let db = Db::open(&self.dir.db_path(), &keys)?;
-        *state = State::Unlocked(wrapped, Session::new(keys, db));
+        *state = State::Unlocked(wrapped, Session::new(keys, db, &self.commits));
         self.touch();
         self.changed();
         Ok(())
@@ -554,7 +559,7 @@ impl Inner {
         let wrapped = WrappedRootKey::wrap(&keys, new_password, self.options.kdf.params())
             .map_err(|_| NodeError::KeyFileCorrupt)?;
         self.dir.write_root_key(&wrapped)?;
-        *state = State::Unlocked(wrapped, Session::new(keys, db));
+        *state = State::Unlocked(wrapped, Session::new(keys, db, &self.commits));
         self.touch();
         self.changed();
         Ok(())

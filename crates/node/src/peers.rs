@@ -32,12 +32,28 @@ use tokio::task::JoinHandle;
 use crate::error::NodeError;
 use crate::node::{Inner, Node, Session};
 
+/// What an inviter without an open invitation answers a hello.
+const NO_INVITATION: &str = "no pairing code is open";
+
+/// Whether `text` is four words, as typed from another device's screen.
+fn looks_like_words(text: &str) -> bool {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == '-' || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.len() == polykey_gestalts::pairing::CODE_WORDS
+        && words
+            .iter()
+            .all(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
+}
+
 /// How often a node pulls from connected devices even without a notice.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(30);
 /// How soon a failed sync is tried again.
 const RETRY_AFTER: Duration = Duration::from_secs(3);
-/// How often the node checks its store for local changes to announce.
-const WATCH_EVERY: Duration = Duration::from_millis(100);
+/// How often the node looks for local changes to announce if no commit
+/// woke it.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
 /// How often unreachable devices of the gestalt are dialled again.
 const REDIAL_EVERY: Duration = Duration::from_secs(20);
 /// Most inbound requests served at once.
@@ -521,6 +537,10 @@ impl Node {
     /// or the text of its QR code). Returns the inviter and the fingerprint
     /// both screens show. Then sync starts.
     pub async fn join(&self, code: &str) -> Result<(NodeId, String), NodeError> {
+        let trimmed = code.trim();
+        if !trimmed.starts_with("polykey-pair:") && looks_like_words(trimmed) {
+            return self.join_with_words(trimmed).await;
+        }
         let invitation = Invitation::from_code(code)?;
         if now_secs() >= invitation.expires_at {
             return Err(polykey_gestalts::pairing::PairingError::Expired.into());
@@ -553,9 +573,56 @@ impl Node {
                 None => NodeError::Network("the inviting device gave no address".into()),
             });
         }
+        self.exchange(
+            &client,
+            inviter,
+            invitation.words(),
+            invitation.addresses.clone(),
+        )
+        .await
+    }
+
+    /// Join with the four typed words: the inviting device must be one this
+    /// node sees (found by mDNS on the local network, or connected).
+    async fn join_with_words(&self, words: &str) -> Result<(NodeId, String), NodeError> {
+        let client = self.client()?;
+        let discovered: Vec<(NodeId, Multiaddr)> = self
+            .inner
+            .peer_state()
+            .discovered
+            .iter()
+            .map(|(n, a)| (*n, a.clone()))
+            .collect();
+        let mut candidates: Vec<NodeId> = client.connected().await.map_err(net_error)?;
+        for (peer, address) in discovered {
+            if !candidates.contains(&peer) && client.dial(peer, address).await.is_ok() {
+                candidates.push(peer);
+            }
+        }
+        let members = self.with_vaults(|s| gestalt(s)).await?;
+        for inviter in candidates.into_iter().filter(|c| !members.contains(c)) {
+            match self.exchange(&client, inviter, words, Vec::new()).await {
+                // That device shows no code: try the next one.
+                Err(NodeError::PeerRefused(reason)) if reason == NO_INVITATION => continue,
+                other => return other,
+            }
+        }
+        Err(NodeError::Network(
+            "no device nearby is showing a pairing code; paste the whole code instead".into(),
+        ))
+    }
+
+    /// The joiner's side of pairing with `inviter`, connected already.
+    async fn exchange(
+        &self,
+        client: &Client,
+        inviter: NodeId,
+        words: &str,
+        addresses: Vec<String>,
+    ) -> Result<(NodeId, String), NodeError> {
         let me = self.status().node_id.ok_or(NodeError::Locked)?;
-        let (joiner, hello) = Joiner::start(inviter, me, invitation.words());
-        let challenge = ask_pairing(&client, inviter, hello).await?;
+        let (joiner, hello) = Joiner::start(inviter, me, words);
+        let challenge = ask_pairing(client, inviter, hello).await?;
         let (joiner, proof) = self
             .with_vaults(move |s| {
                 let mut joiner = joiner;
@@ -565,7 +632,7 @@ impl Node {
             })
             .await?;
         let fingerprint = joiner.fingerprint().unwrap_or_default();
-        let claims = ask_pairing(&client, inviter, proof).await?;
+        let claims = ask_pairing(client, inviter, proof).await?;
         let done = self
             .with_vaults(move |s| {
                 let mut joiner = joiner;
@@ -581,8 +648,7 @@ impl Node {
             Response::Ok => {}
             other => return Err(refused(other)),
         }
-        self.remember_addresses(inviter, invitation.addresses.clone())
-            .await;
+        self.remember_addresses(inviter, addresses).await;
         self.inner.peer_state().online.insert(inviter);
         self.notify();
         self.schedule_sync(inviter);
@@ -667,7 +733,7 @@ impl Node {
                 let inviter = state
                     .inviter
                     .as_mut()
-                    .ok_or_else(|| NodeError::PeerRefused("no pairing code is open".into()))?;
+                    .ok_or_else(|| NodeError::PeerRefused(NO_INVITATION.into()))?;
                 let outcome = inviter.on_hello(hello, now_secs());
                 match outcome {
                     Ok((session, challenge)) => {
@@ -692,7 +758,7 @@ impl Node {
                     let inviter = state
                         .inviter
                         .take()
-                        .ok_or_else(|| NodeError::PeerRefused("no pairing code is open".into()))?;
+                        .ok_or_else(|| NodeError::PeerRefused(NO_INVITATION.into()))?;
                     (inviter, session)
                 };
                 let result = self
@@ -1237,7 +1303,13 @@ async fn watch_changes(weak: Weak<Inner>, client: Client) {
     let mut last_snapshot: Option<Vec<String>> = None;
     let mut redial = tokio::time::interval(REDIAL_EVERY);
     loop {
+        let commits = match weak.upgrade() {
+            Some(inner) => Arc::clone(&inner.commits),
+            None => return,
+        };
         tokio::select! {
+            _ = commits.notified() => {}
+            // A fallback; commits normally wake the watcher at once.
             _ = tokio::time::sleep(WATCH_EVERY) => {}
             _ = redial.tick() => {
                 if let Some(node) = upgrade(&weak) {

@@ -1,0 +1,153 @@
+//! Sync between real nodes on 127.0.0.1 (release build, loopback TCP):
+//! - a new device joins and receives a vault of 1,000 secrets made in 1,000
+//!   commits (pairing included, from `join` until its head matches);
+//! - one edit on A until B reads it (change notice, pull, verify, merge);
+//! - a 10 MiB secret from A to B (throughput).
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use polykey_node::{KdfProfile, NetworkOptions, Node, NodeOptions};
+use tempfile::TempDir;
+use zeroize::Zeroizing;
+
+const PASSWORD: &str = "bench password 1";
+
+struct Device {
+    node: Node,
+    _dir: TempDir,
+}
+
+async fn device() -> Device {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = NodeOptions {
+        kdf: KdfProfile::FastForTests,
+        network: Some(NetworkOptions::loopback()),
+    };
+    let node = Node::open(&dir.path().join("node"), options)
+        .await
+        .expect("open");
+    node.create(PASSWORD.into()).await.expect("create");
+    Device { node, _dir: dir }
+}
+
+async fn head(node: &Node, vault: &str) -> Option<String> {
+    let log = node.vault_log(vault.into(), Some(1)).await.ok()?;
+    log.first().map(|c| c.id.clone())
+}
+
+/// Poll (bounded) until `node`'s copy of `vault` is at `want`.
+async fn wait_for_head(node: &Node, vault: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if head(node, vault).await.as_deref() == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("the vault never arrived");
+}
+
+async fn pair(a: &Node, b: &Node) {
+    let code = a.invite().await.expect("invite").to_code();
+    b.join(&code).await.expect("join");
+}
+
+async fn write(node: &Node, vault: &str, path: &str, value: Vec<u8>) -> String {
+    node.write_secret(vault.into(), path.into(), Zeroizing::new(value))
+        .await
+        .expect("write")
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let a = runtime.block_on(async {
+        let a = device().await;
+        a.node.create_vault("Big".into()).await.expect("vault");
+        for i in 0..1_000 {
+            write(
+                &a.node,
+                "Big",
+                &format!("group{:02}/site-{i:04}", i / 50),
+                format!("password-{i:04}-Xq!").into_bytes(),
+            )
+            .await;
+        }
+        a
+    });
+    let big_head = runtime.block_on(head(&a.node, "Big")).expect("head");
+
+    let mut group = c.benchmark_group("sync on loopback");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.bench_function(
+        "new device joins and receives 1,000 secrets in 1,000 commits",
+        |b| {
+            b.iter_custom(|iters| {
+                runtime.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let fresh = device().await;
+                        let started = Instant::now();
+                        pair(&a.node, &fresh.node).await;
+                        wait_for_head(&fresh.node, "Big", &big_head).await;
+                        total += started.elapsed();
+                    }
+                    total
+                })
+            });
+        },
+    );
+
+    let b_dev = runtime.block_on(async {
+        let b_dev = device().await;
+        pair(&a.node, &b_dev.node).await;
+        wait_for_head(&b_dev.node, "Big", &big_head).await;
+        b_dev
+    });
+    let mut n = 0u64;
+    group.bench_function("one edit on A until B has it", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    n += 1;
+                    let started = Instant::now();
+                    let new_head =
+                        write(&a.node, "Big", "edited", format!("value {n}").into_bytes()).await;
+                    wait_for_head(&b_dev.node, "Big", &new_head).await;
+                    total += started.elapsed();
+                }
+                total
+            })
+        });
+    });
+
+    runtime.block_on(async {
+        a.node.create_vault("Files".into()).await.expect("vault");
+    });
+    const SIZE: usize = 10 * 1024 * 1024;
+    group.throughput(Throughput::Bytes(SIZE as u64));
+    group.bench_function("a 10 MiB secret from A to B", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    let mut blob = vec![0u8; SIZE];
+                    for (j, byte) in blob.iter_mut().enumerate() {
+                        *byte = (j as u64).wrapping_mul(2654435761).wrapping_add(i) as u8;
+                    }
+                    let started = Instant::now();
+                    let new_head = write(&a.node, "Files", "archive.bin", blob).await;
+                    wait_for_head(&b_dev.node, "Files", &new_head).await;
+                    total += started.elapsed();
+                }
+                total
+            })
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
