@@ -303,3 +303,11 @@ pub async fn resolve_conflict(
         .resolve_conflict(vault, path, theirs_path, keep_theirs)
         .await?)
 }
+
+#[tauri::command]
+pub async fn join_from_qr_picture(
+    app: AppHandle,
+    node: State<'_, Node>,
+) -> Result<Option<JoinedDto>> {
+    crate::files::join_from_qr_picture(&app, &node).await
+}

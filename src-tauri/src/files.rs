@@ -69,3 +69,27 @@ pub fn open_url<R: Runtime>(app: &AppHandle<R>, url: &str) -> Result<(), ApiErro
         .open_url(url.trim(), None::<&str>)
         .map_err(|e| io_error("open the link", e))
 }
+
+/// Ask for a picture of another device's pairing QR code and join with it.
+/// `None` if the user cancelled.
+pub async fn join_from_qr_picture<R: Runtime>(
+    app: &AppHandle<R>,
+    node: &Node,
+) -> Result<Option<polykey_node::api::JoinedDto>, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Open a picture of the QR code")
+        .add_filter("Pictures", &["png", "jpg", "jpeg"])
+        .pick_file(move |chosen| {
+            let _ = tx.send(chosen);
+        });
+    let Some(chosen) = rx.await.ok().flatten() else {
+        return Ok(None);
+    };
+    let path = chosen
+        .into_path()
+        .map_err(|e| io_error("open that file", e))?;
+    let bytes = std::fs::read(&path).map_err(|e| io_error("read the picture", e))?;
+    Ok(Some(node.join_qr_image_dto(bytes).await?))
+}

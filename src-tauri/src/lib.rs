@@ -215,6 +215,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::sync_status,
             commands::conflicts,
             commands::resolve_conflict,
+            commands::join_from_qr_picture,
         ])
         .run(context())?;
     Ok(())

@@ -33,7 +33,9 @@ mod vaults;
 pub use dir::{default_node_path, NodeDir, NODE_PATH_ENV};
 pub use error::NodeError;
 pub use node::{Created, KdfProfile, Node, NodeOptions, NodeState, Status, MIN_PASSWORD_LEN};
-pub use peers::{Device, NetworkOptions, PairingState, SyncStatus, RESYNC_EVERY};
+pub use peers::{
+    code_from_qr_image, Device, NetworkOptions, PairingState, SyncStatus, RESYNC_EVERY,
+};
 pub use polykey_gestalts::pairing::Invitation;
 pub use polykey_keys::{NodeId, Password, RecoveryCode};
 pub use polykey_vaults::{

@@ -1340,6 +1340,30 @@ async fn watch_changes(weak: Weak<Inner>, client: Client) {
     }
 }
 
+/// Largest picture of a QR code read (bytes).
+const MAX_QR_IMAGE_BYTES: usize = 20 * 1024 * 1024;
+
+/// The pairing code in a picture of a QR code (PNG or JPEG), as another
+/// device's Add device screen shows it.
+pub fn code_from_qr_image(bytes: &[u8]) -> Result<String, NodeError> {
+    let unreadable = || NodeError::PeerRefused("no pairing QR code found in that picture".into());
+    if bytes.len() > MAX_QR_IMAGE_BYTES {
+        return Err(unreadable());
+    }
+    let picture = image::load_from_memory(bytes)
+        .map_err(|_| unreadable())?
+        .to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(picture);
+    for grid in prepared.detect_grids() {
+        if let Ok((_, text)) = grid.decode() {
+            if text.trim().starts_with("polykey-pair:") {
+                return Ok(text);
+            }
+        }
+    }
+    Err(unreadable())
+}
+
 /// The same operations in their transport form, for the front ends.
 impl Node {
     /// Devices, for the Devices page.
@@ -1359,6 +1383,17 @@ impl Node {
             device: device.to_string(),
             fingerprint,
         })
+    }
+
+    /// Join with the QR code in a picture (PNG or JPEG bytes).
+    pub async fn join_qr_image_dto(
+        &self,
+        bytes: Vec<u8>,
+    ) -> Result<crate::api::JoinedDto, NodeError> {
+        let code = tokio::task::spawn_blocking(move || code_from_qr_image(&bytes))
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))??;
+        self.join_dto(code).await
     }
 
     /// Unpair a device by its NodeId text.

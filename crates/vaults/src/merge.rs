@@ -73,6 +73,29 @@ impl Vault {
             .collect())
     }
 
+    /// Whether `target` is `from` or one of its ancestors; stops as soon as
+    /// it is found.
+    fn reaches(
+        &self,
+        src: &impl Source,
+        from: ObjectId,
+        target: ObjectId,
+    ) -> Result<bool, VaultError> {
+        let mut seen = HashSet::from([from]);
+        let mut queue = std::collections::VecDeque::from([from]);
+        while let Some(id) = queue.pop_front() {
+            if id == target {
+                return Ok(true);
+            }
+            for parent in self.store.commit(src, &id)?.parents {
+                if seen.insert(parent) {
+                    queue.push_back(parent);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Every file of a version (none for no version), markers included.
     pub(crate) fn all_files(
         &self,
@@ -96,10 +119,10 @@ impl Vault {
             .ok()
             .filter(|id| self.store.commit(&txn, id).is_ok())
             .ok_or_else(|| VaultError::UnknownVersion(theirs.to_owned()))?;
-        if theirs == ours || self.ancestors(&txn, ours)?.contains(&theirs) {
+        if self.reaches(&txn, ours, theirs)? {
             return Ok(Relation::UpToDate);
         }
-        if self.ancestors(&txn, theirs)?.contains(&ours) {
+        if self.reaches(&txn, theirs, ours)? {
             return Ok(Relation::Behind);
         }
         Ok(Relation::Diverged)
@@ -119,18 +142,18 @@ impl Vault {
             .ok()
             .filter(|id| self.store.commit(&txn, id).is_ok())
             .ok_or_else(|| VaultError::UnknownVersion(theirs.to_owned()))?;
-        let our_ancestors = self.ancestors(&txn, ours)?;
-        if our_ancestors.contains(&theirs) {
+        if self.reaches(&txn, ours, theirs)? {
             return Ok(MergeOutcome::UpToDate);
         }
-        let their_history = self.commits(&txn, theirs, None)?;
-        if their_history.iter().any(|(id, _)| *id == ours) {
+        if self.reaches(&txn, theirs, ours)? {
             self.store.set_head(&mut txn, &theirs)?;
             txn.commit()?;
             return Ok(MergeOutcome::FastForward {
                 head: theirs.to_string(),
             });
         }
+        let our_ancestors = self.ancestors(&txn, ours)?;
+        let their_history = self.commits(&txn, theirs, None)?;
         // The newest common ancestor; none for unrelated histories.
         let base = their_history
             .iter()

@@ -255,17 +255,71 @@ impl Vault {
     ) -> Result<Vec<(String, RawObject)>, VaultError> {
         let txn = db.read()?;
         let want = self.resolve(&txn, want)?;
-        let mut stop = HashSet::new();
-        for id in haves {
-            let Ok(id) = ObjectId::from_hex(id.as_bytes()) else {
+        let haves: HashSet<ObjectId> = haves
+            .iter()
+            .filter_map(|id| ObjectId::from_hex(id.as_bytes()).ok())
+            .filter(|id| self.store.commit(&txn, id).is_ok())
+            .collect();
+        // The commits the other copy lacks: walk back from `want`, stopping
+        // at versions it has (and so everything behind them).
+        let mut new_commits = Vec::new();
+        let mut boundary = HashSet::new();
+        let mut seen = HashSet::from([want]);
+        let mut queue = vec![want];
+        while let Some(id) = queue.pop() {
+            if haves.contains(&id) {
+                boundary.insert(id);
                 continue;
-            };
-            if self.store.read(&txn, &id).is_ok() && !stop.contains(&id) {
-                stop.extend(self.closure(&txn, &[id], &stop.clone())?);
+            }
+            let commit = self.store.commit(&txn, &id)?;
+            for parent in &commit.parents {
+                if seen.insert(*parent) {
+                    queue.push(*parent);
+                }
+            }
+            new_commits.push((id, commit.tree));
+        }
+        // Trees and blobs the other copy has: those of the boundary versions.
+        let mut known: HashSet<ObjectId> = HashSet::new();
+        let mut trees: Vec<ObjectId> = Vec::new();
+        for id in &boundary {
+            trees.push(self.store.commit(&txn, id)?.tree);
+        }
+        while let Some(tree) = trees.pop() {
+            if !known.insert(tree) {
+                continue;
+            }
+            for entry in self.store.tree(&txn, &tree)?.entries {
+                if entry.mode.is_tree() {
+                    trees.push(entry.oid);
+                } else {
+                    known.insert(entry.oid);
+                }
             }
         }
-        let mut objects = Vec::new();
-        for id in self.closure(&txn, &[want], &stop)? {
+        // New commits, oldest last, then the trees and blobs they need.
+        let mut ids: Vec<ObjectId> = Vec::new();
+        let mut sent: HashSet<ObjectId> = HashSet::new();
+        let mut trees: Vec<ObjectId> = Vec::new();
+        for (id, tree) in &new_commits {
+            ids.push(*id);
+            trees.push(*tree);
+        }
+        while let Some(tree) = trees.pop() {
+            if known.contains(&tree) || !sent.insert(tree) {
+                continue;
+            }
+            ids.push(tree);
+            for entry in self.store.tree(&txn, &tree)?.entries {
+                if entry.mode.is_tree() {
+                    trees.push(entry.oid);
+                } else if !known.contains(&entry.oid) && sent.insert(entry.oid) {
+                    ids.push(entry.oid);
+                }
+            }
+        }
+        let mut objects = Vec::with_capacity(ids.len());
+        for id in ids {
             let (kind, data) = self.store.read(&txn, &id)?;
             objects.push((
                 id.to_string(),

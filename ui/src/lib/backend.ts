@@ -89,6 +89,8 @@ export interface Backend {
   cancelInvitation(): Promise<void>;
   /** Join the gestalt of the device showing `code`. */
   joinDevice(code: string): Promise<JoinedDto>;
+  /** Pick a picture of the other device's QR code and join with it; null if cancelled. */
+  joinFromQrPicture(): Promise<JoinedDto | null>;
   removeDevice(device: string): Promise<boolean>;
   syncStatus(): Promise<SyncStatusDto>;
   conflicts(): Promise<ConflictDto[]>;
@@ -177,6 +179,7 @@ export const tauriBackend: Backend = {
   pairingState: () => call("pairing_state"),
   cancelInvitation: () => call("cancel_invitation"),
   joinDevice: (code) => call("join_device", { code }),
+  joinFromQrPicture: () => call("join_from_qr_picture"),
   removeDevice: (device) => call("remove_device", { device }),
   syncStatus: () => call("sync_status"),
   conflicts: () => call("conflicts"),

@@ -346,6 +346,13 @@ export class MockBackend implements Backend {
     return { device, fingerprint: "123 456" };
   }
 
+  /** What the file dialog returns in tests: a code, or null for cancel. */
+  pictureCode: string | null = null;
+
+  async joinFromQrPicture(): Promise<JoinedDto | null> {
+    return this.pictureCode === null ? null : this.joinDevice(this.pictureCode);
+  }
+
   async removeDevice(device: string): Promise<boolean> {
     const before = this.paired.length;
     this.paired = this.paired.filter((d) => d.nodeId !== device);

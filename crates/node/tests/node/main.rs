@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod lifecycle;
+mod qr;
 mod quick;
 mod secrecy;
 mod single_process;

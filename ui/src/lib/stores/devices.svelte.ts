@@ -128,6 +128,15 @@ export class Devices {
     return true;
   }
 
+  /** Join with a picture of the other device's QR code. */
+  async joinFromPicture(): Promise<boolean> {
+    const joined = await this.attempt(() => this.backend.joinFromQrPicture());
+    if (!joined) return false;
+    this.joined = joined;
+    await this.refresh();
+    return true;
+  }
+
   async remove(device: string) {
     await this.attempt(async () => {
       await this.backend.removeDevice(device);
