@@ -77,6 +77,21 @@ describe("devices", () => {
     expect(session.devices.conflicts).toHaveLength(0);
   });
 
+  it("joins from a picture of the QR code, and a cancelled dialog changes nothing", async () => {
+    const backend = MockBackend.locked("correct horse", "vme");
+    const { session } = render(backend);
+    await session.load();
+    await session.unlock("correct horse");
+    backend.pictureCode = null;
+    expect(await session.devices.joinFromPicture()).toBe(false);
+    expect(session.devices.error).toBeNull();
+    expect(session.devices.joined).toBeNull();
+    backend.pictureCode = "polykey-pair:from-a-picture";
+    expect(await session.devices.joinFromPicture()).toBe(true);
+    expect(session.devices.joined?.fingerprint).toBe("123 456");
+    expect(session.devices.list).toHaveLength(2);
+  });
+
   it("locking forgets the devices page", async () => {
     const backend = MockBackend.locked("correct horse", "vme");
     const { session } = render(backend);

@@ -13,8 +13,9 @@ pub const PROTOCOL: &str = "/polykey/rpc/1";
 pub const MAX_REQUEST_BYTES: u64 = 1024 * 1024;
 /// Largest response accepted.
 pub const MAX_RESPONSE_BYTES: u64 = 40 * 1024 * 1024;
-/// The object bytes one page of a fetch carries at most (one object may
-/// exceed it on its own, up to the largest secret).
+/// A page of a fetch ends with the object that brings its bytes to this
+/// (so a page is at most this plus the largest secret, 24 MiB, well
+/// under [`MAX_RESPONSE_BYTES`]).
 pub const PAGE_BYTES: usize = 8 * 1024 * 1024;
 /// Most vaults one listing may name.
 pub const MAX_VAULTS: usize = 10_000;

@@ -599,7 +599,7 @@ impl Node {
                 candidates.push(peer);
             }
         }
-        let members = self.with_vaults(|s| gestalt(s)).await?;
+        let members = self.with_vaults(gestalt).await?;
         for inviter in candidates.into_iter().filter(|c| !members.contains(c)) {
             match self.exchange(&client, inviter, words, Vec::new()).await {
                 // That device shows no code: try the next one.
@@ -881,21 +881,17 @@ impl Node {
             }
             let id: VaultId = vault.parse()?;
             let vault = Vaults::new(&s.db).open(&id.to_string())?;
-            let all = vault.objects_between(&s.db, &want, &haves)?;
-            let total = all.len() as u32;
-            let mut objects = Vec::new();
-            let mut bytes = 0;
-            for (id, object) in all.into_iter().skip(skip as usize) {
-                if !objects.is_empty() && bytes + object.data.len() > PAGE_BYTES {
-                    break;
-                }
-                bytes += object.data.len();
-                objects.push(WireObject {
+            let (page, total) =
+                vault.objects_page(&s.db, &want, &haves, skip as usize, PAGE_BYTES)?;
+            let total = total as u32;
+            let objects = page
+                .into_iter()
+                .map(|(id, mut object)| WireObject {
                     id,
                     kind: kind_tag(object.kind),
-                    data: object.data.clone(),
-                });
-            }
+                    data: std::mem::take(&mut object.data),
+                })
+                .collect();
             Ok(Response::Objects { objects, total })
         })
         .await
@@ -928,14 +924,14 @@ impl Node {
             if objects.is_empty() && received.len() < total {
                 return Err(NodeError::PeerRefused("a transfer stopped short".into()));
             }
-            for object in &objects {
+            for mut object in objects {
                 let kind = kind_of_tag(object.kind)
                     .ok_or_else(|| NodeError::PeerRefused("an unknown object kind".into()))?;
                 received.push((
-                    object.id.clone(),
+                    std::mem::take(&mut object.id),
                     RawObject {
                         kind,
-                        data: object.data.clone(),
+                        data: std::mem::take(&mut object.data),
                     },
                 ));
             }

@@ -151,6 +151,18 @@ impl ObjectStore {
         data: &[u8],
     ) -> Result<ObjectId, VaultError> {
         let id = gix::objs::compute_hash(HASH, kind, data).map_err(VaultError::corrupt)?;
+        self.write_hashed(txn, kind, data, id)
+    }
+
+    /// [`ObjectStore::write_raw`] for an object whose id the caller has just
+    /// computed from these very bytes (saves hashing large blobs twice).
+    pub(crate) fn write_hashed(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        kind: Kind,
+        data: &[u8],
+        id: ObjectId,
+    ) -> Result<ObjectId, VaultError> {
         if self.contains(txn, &id)? {
             return Ok(id);
         }

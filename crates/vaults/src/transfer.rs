@@ -138,41 +138,50 @@ impl Vault {
         }
         let mut added = 0;
         for object in objects {
-            match object.kind {
-                Kind::Tree => {
-                    let tree = gix::objs::TreeRef::from_bytes(&object.data, HASH)
-                        .map_err(VaultError::corrupt)?;
-                    for entry in &tree.entries {
-                        check_tree_entry_name(entry.filename)?;
-                        if !(entry.mode.is_tree() || entry.mode.is_blob()) {
-                            return Err(VaultError::corrupt(
-                                "a received tree has links or submodules",
-                            ));
-                        }
-                    }
-                }
-                Kind::Commit => {
-                    verify_commit(&object.data)?;
-                }
-                Kind::Blob => {
-                    if object.data.len() > crate::MAX_SECRET_SIZE {
-                        return Err(VaultError::TooLarge {
-                            size: object.data.len(),
-                            max: crate::MAX_SECRET_SIZE,
-                        });
-                    }
-                }
-                Kind::Tag => return Err(VaultError::corrupt("vaults hold no tags")),
-            }
+            check_object(object, false)?;
             let id = gix::objs::compute_hash(HASH, object.kind, &object.data)
                 .map_err(VaultError::corrupt)?;
             if !self.store.contains(txn, &id)? {
-                self.store.write_raw(txn, object.kind, &object.data)?;
+                self.store
+                    .write_hashed(txn, object.kind, &object.data, id)?;
                 added += 1;
             }
         }
         Ok(added)
     }
+}
+
+/// The structural checks every received object passes: safe tree entries,
+/// signed commits, bounded blobs, no tags.
+fn check_object(object: &RawObject, signature_checked: bool) -> Result<(), VaultError> {
+    match object.kind {
+        Kind::Tree => {
+            let tree =
+                gix::objs::TreeRef::from_bytes(&object.data, HASH).map_err(VaultError::corrupt)?;
+            for entry in &tree.entries {
+                check_tree_entry_name(entry.filename)?;
+                if !(entry.mode.is_tree() || entry.mode.is_blob()) {
+                    return Err(VaultError::corrupt(
+                        "a received tree has links or submodules",
+                    ));
+                }
+            }
+        }
+        Kind::Commit if !signature_checked => {
+            verify_commit(&object.data)?;
+        }
+        Kind::Commit => {}
+        Kind::Blob => {
+            if object.data.len() > crate::MAX_SECRET_SIZE {
+                return Err(VaultError::TooLarge {
+                    size: object.data.len(),
+                    max: crate::MAX_SECRET_SIZE,
+                });
+            }
+        }
+        Kind::Tag => return Err(VaultError::corrupt("vaults hold no tags")),
+    }
+    Ok(())
 }
 
 /// A commit must carry a valid SSH signature over the rest of itself.
@@ -253,12 +262,57 @@ impl Vault {
         want: &str,
         haves: &[String],
     ) -> Result<Vec<(String, RawObject)>, VaultError> {
+        Ok(self.objects_page(db, want, haves, 0, usize::MAX)?.0)
+    }
+
+    /// One page of [`Vault::objects_between`]: the objects from the
+    /// `skip`-th on, until their bytes reach `budget` (the object that
+    /// crosses it included), and how many the whole transfer has. Only the
+    /// page's objects are read.
+    pub fn objects_page(
+        &self,
+        db: &Db,
+        want: &str,
+        haves: &[String],
+        skip: usize,
+        budget: usize,
+    ) -> Result<(Vec<(String, RawObject)>, usize), VaultError> {
         let txn = db.read()?;
-        let want = self.resolve(&txn, want)?;
+        let ids = self.ids_between(&txn, want, haves)?;
+        let total = ids.len();
+        let mut objects = Vec::new();
+        let mut bytes = 0usize;
+        for id in ids.into_iter().skip(skip) {
+            let (kind, mut data) = self.store.read(&txn, &id)?;
+            bytes = bytes.saturating_add(data.len());
+            objects.push((
+                id.to_string(),
+                RawObject {
+                    kind,
+                    // Moved, not copied: the emptied buffer is zeroized anyway.
+                    data: std::mem::take(&mut *data),
+                },
+            ));
+            if bytes >= budget {
+                break;
+            }
+        }
+        Ok((objects, total))
+    }
+
+    /// The ids of the objects of `want` that a copy holding `haves` lacks:
+    /// commits first, then trees and blobs. Reads commits and trees only.
+    fn ids_between(
+        &self,
+        txn: &polykey_db::ReadTxn<'_>,
+        want: &str,
+        haves: &[String],
+    ) -> Result<Vec<ObjectId>, VaultError> {
+        let want = self.resolve(txn, want)?;
         let haves: HashSet<ObjectId> = haves
             .iter()
             .filter_map(|id| ObjectId::from_hex(id.as_bytes()).ok())
-            .filter(|id| self.store.commit(&txn, id).is_ok())
+            .filter(|id| self.store.commit(txn, id).is_ok())
             .collect();
         // The commits the other copy lacks: walk back from `want`, stopping
         // at versions it has (and so everything behind them).
@@ -271,7 +325,7 @@ impl Vault {
                 boundary.insert(id);
                 continue;
             }
-            let commit = self.store.commit(&txn, &id)?;
+            let commit = self.store.commit(txn, &id)?;
             for parent in &commit.parents {
                 if seen.insert(*parent) {
                     queue.push(*parent);
@@ -283,13 +337,13 @@ impl Vault {
         let mut known: HashSet<ObjectId> = HashSet::new();
         let mut trees: Vec<ObjectId> = Vec::new();
         for id in &boundary {
-            trees.push(self.store.commit(&txn, id)?.tree);
+            trees.push(self.store.commit(txn, id)?.tree);
         }
         while let Some(tree) = trees.pop() {
             if !known.insert(tree) {
                 continue;
             }
-            for entry in self.store.tree(&txn, &tree)?.entries {
+            for entry in self.store.tree(txn, &tree)?.entries {
                 if entry.mode.is_tree() {
                     trees.push(entry.oid);
                 } else {
@@ -310,7 +364,7 @@ impl Vault {
                 continue;
             }
             ids.push(tree);
-            for entry in self.store.tree(&txn, &tree)?.entries {
+            for entry in self.store.tree(txn, &tree)?.entries {
                 if entry.mode.is_tree() {
                     trees.push(entry.oid);
                 } else if !known.contains(&entry.oid) && sent.insert(entry.oid) {
@@ -318,18 +372,7 @@ impl Vault {
                 }
             }
         }
-        let mut objects = Vec::with_capacity(ids.len());
-        for id in ids {
-            let (kind, data) = self.store.read(&txn, &id)?;
-            objects.push((
-                id.to_string(),
-                RawObject {
-                    kind,
-                    data: data.to_vec(),
-                },
-            ));
-        }
-        Ok(objects)
+        Ok(ids)
     }
 
     /// Take in objects received from another copy so that version `head`
@@ -365,9 +408,11 @@ impl Vault {
         let mut received: HashSet<ObjectId> = HashSet::with_capacity(objects.len());
         // Ids each received object needs, checked once all are in.
         let mut needed: Vec<ObjectId> = vec![head];
+        let mut ids = Vec::with_capacity(objects.len());
         for (claimed, object) in objects {
             let id = gix::objs::compute_hash(HASH, object.kind, &object.data)
                 .map_err(VaultError::corrupt)?;
+            ids.push(id);
             if ObjectId::from_hex(claimed.as_bytes()).ok() != Some(id) {
                 return Err(refused("an object does not match its id"));
             }
@@ -393,11 +438,15 @@ impl Vault {
             }
             received.insert(id);
         }
-        let plain: Vec<RawObject> = objects.iter().map(|(_, o)| o.clone()).collect();
-        let added = self.import_into(txn, &plain).map_err(|e| match e {
-            VaultError::Db(e) => VaultError::Db(e),
-            other => refused(other),
-        })?;
+        let mut added = 0;
+        for ((_, object), id) in objects.iter().zip(&ids) {
+            check_object(object, true).map_err(refused)?;
+            if !self.store.contains(txn, id)? {
+                self.store
+                    .write_hashed(txn, object.kind, &object.data, *id)?;
+                added += 1;
+            }
+        }
         for id in needed {
             if !received.contains(&id) && !self.store.contains(txn, &id)? {
                 return Err(refused("the history sent is incomplete"));
