@@ -119,11 +119,16 @@ impl Vault {
             .ok()
             .filter(|id| self.store.commit(&txn, id).is_ok())
             .ok_or_else(|| VaultError::UnknownVersion(theirs.to_owned()))?;
-        if self.reaches(&txn, ours, theirs)? {
+        if theirs == ours {
             return Ok(Relation::UpToDate);
         }
+        // Behind first: the usual case when pulling, and found in a step or
+        // two (their few new commits lead to our head).
         if self.reaches(&txn, theirs, ours)? {
             return Ok(Relation::Behind);
+        }
+        if self.reaches(&txn, ours, theirs)? {
+            return Ok(Relation::UpToDate);
         }
         Ok(Relation::Diverged)
     }
