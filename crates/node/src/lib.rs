@@ -39,7 +39,8 @@ pub use peers::{
 pub use polykey_gestalts::pairing::Invitation;
 pub use polykey_keys::{NodeId, Password, RecoveryCode};
 pub use polykey_vaults::{
-    Change, ChangeKind, CommitInfo, MergeConflict, MergeOutcome, SecretStat, VaultError, VaultInfo,
+    Change, ChangeKind, CommitInfo, EntryKind, MergeConflict, MergeOutcome, SecretStat, VaultError,
+    VaultInfo,
 };
 pub use preferences::Preferences;
 pub use vaults::Conflict;

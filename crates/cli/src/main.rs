@@ -1,0 +1,671 @@
+//! `polykey`: Polykey-CLI's commands over a node directory.
+//!
+//! Secrets are addressed as `vault:path`. Passwords never come from an
+//! argument: `--password-file`, `POLYKEY_PASSWORD_FILE`, piped standard input,
+//! or a prompt without echo. `--format json` gives machine-readable output;
+//! exit codes follow sysexits so scripts can branch on them.
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use polykey_node::api::ErrorCode;
+use polykey_node::{KdfProfile, Node, NodeError, NodeOptions, Password};
+use zeroize::Zeroizing;
+
+#[derive(Parser)]
+#[command(
+    name = "polykey",
+    version,
+    about = "Polykey: secrets on your own devices"
+)]
+struct Cli {
+    /// The node directory.
+    #[arg(long, global = true, env = "PK_NODE_PATH")]
+    node_path: Option<PathBuf>,
+    /// Output for people or for programs.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Read the password from this file (first line).
+    #[arg(long, global = true, env = "POLYKEY_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new node; prints its NodeId and the recovery code (once).
+    Bootstrap {
+        /// Write the recovery code to this file (mode 0600) instead of stdout.
+        #[arg(long)]
+        recovery_code_out: Option<PathBuf>,
+        /// Restore the identity from the recovery code in this file.
+        #[arg(long)]
+        recovery_code_file: Option<PathBuf>,
+    },
+    /// Vaults.
+    #[command(subcommand)]
+    Vaults(Vaults),
+    /// Secrets, addressed as `vault:path`.
+    #[command(subcommand)]
+    Secrets(Secrets),
+    /// This node's keys.
+    #[command(subcommand)]
+    Keys(Keys),
+}
+
+#[derive(Subcommand)]
+enum Vaults {
+    /// List vaults.
+    List,
+    /// Create a vault.
+    Create { name: String },
+    /// Rename a vault.
+    Rename { name: String, new_name: String },
+    /// Delete a vault and its history.
+    Delete { name: String },
+    /// A vault's history, newest first.
+    Log {
+        name: String,
+        /// At most this many versions.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Secrets {
+    /// List the secrets of a vault (or of a directory in it).
+    Ls { target: String },
+    /// Print secrets' contents, as stored (no newline added).
+    Cat {
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// Write standard input to a secret (created or replaced).
+    Write { target: String },
+    /// Create a secret from a file; fails if it exists.
+    Create { file: PathBuf, target: String },
+    /// Remove a secret (a directory with --recursive).
+    Rm {
+        target: String,
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Make a directory.
+    Mkdir { target: String },
+    /// Rename (or move) a secret within its vault.
+    Rename { target: String, new_path: String },
+    /// What is at a path.
+    Stat { target: String },
+    /// Secrets as environment variables: run a command with them, or print
+    /// them.
+    Env {
+        /// `vault:path` (a secret or a directory of secrets).
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// A name that is not a valid variable name.
+        #[arg(long, value_enum, default_value_t = Invalid::Error)]
+        env_invalid: Invalid,
+        /// Two secrets with the same name.
+        #[arg(long, value_enum, default_value_t = Duplicate::Overwrite)]
+        env_duplicate: Duplicate,
+        /// How to print them when no command is given.
+        #[arg(long, value_enum, default_value_t = EnvFormat::Unix)]
+        env_format: EnvFormat,
+        /// The command to run, after `--`.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Keys {
+    /// This node's public key (its NodeId).
+    Public,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Invalid {
+    Error,
+    Warn,
+    Ignore,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Duplicate {
+    Keep,
+    Overwrite,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EnvFormat {
+    Unix,
+    Dotenv,
+    Json,
+}
+
+/// Why the command failed, with its exit code.
+struct Failure {
+    code: u8,
+    kind: String,
+    message: String,
+}
+
+// sysexits(3).
+const EX_USAGE: u8 = 64;
+const EX_DATAERR: u8 = 65;
+const EX_NOINPUT: u8 = 66;
+const EX_UNAVAILABLE: u8 = 69;
+const EX_SOFTWARE: u8 = 70;
+const EX_IOERR: u8 = 74;
+const EX_NOPERM: u8 = 77;
+
+impl From<NodeError> for Failure {
+    fn from(error: NodeError) -> Self {
+        let code = error.code();
+        let exit = match code {
+            ErrorCode::WrongPassword | ErrorCode::Locked | ErrorCode::WrongKey => EX_NOPERM,
+            ErrorCode::NotInitialised
+            | ErrorCode::UnknownVault
+            | ErrorCode::SecretNotFound
+            | ErrorCode::UnknownVersion => EX_NOINPUT,
+            ErrorCode::InUse => EX_UNAVAILABLE,
+            ErrorCode::Io => EX_IOERR,
+            ErrorCode::Internal => EX_SOFTWARE,
+            _ => EX_DATAERR,
+        };
+        let kind = serde_json::to_value(code)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "error".into());
+        Self {
+            code: exit,
+            kind,
+            message: error.to_string(),
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: EX_USAGE,
+        kind: "usage".into(),
+        message: message.into(),
+    }
+}
+
+fn io_failure(what: &str, error: std::io::Error) -> Failure {
+    Failure {
+        code: EX_IOERR,
+        kind: "io".into(),
+        message: format!("could not {what}: {error}"),
+    }
+}
+
+/// `vault:path` (the path may be empty for the whole vault).
+fn address(target: &str) -> Result<(String, String), Failure> {
+    match target.split_once(':') {
+        Some((vault, path)) if !vault.is_empty() => Ok((vault.to_owned(), path.to_owned())),
+        _ => Err(usage(format!("expected vault:path, got {target:?}"))),
+    }
+}
+
+fn read_password(cli: &Cli, prompt: &str) -> Result<Password, Failure> {
+    let text = match &cli.password_file {
+        Some(file) => Zeroizing::new(
+            std::fs::read_to_string(file).map_err(|e| io_failure("read the password file", e))?,
+        ),
+        None if !std::io::stdin().is_terminal() => {
+            let mut text = Zeroizing::new(String::new());
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| io_failure("read the password", e))?;
+            text
+        }
+        None => Zeroizing::new(
+            rpassword::prompt_password(prompt).map_err(|e| io_failure("read the password", e))?,
+        ),
+    };
+    let line = text.lines().next().unwrap_or("").to_owned();
+    Ok(Password::new(line))
+}
+
+async fn open(cli: &Cli) -> Result<Node, Failure> {
+    let path = cli
+        .node_path
+        .clone()
+        .unwrap_or_else(polykey_node::default_node_path);
+    let kdf = if std::env::var("POLYKEY_FAST_KDF_FOR_TESTS").as_deref() == Ok("1") {
+        KdfProfile::FastForTests
+    } else {
+        KdfProfile::Default
+    };
+    let options = NodeOptions { kdf, network: None };
+    Ok(Node::open(&path, options).await?)
+}
+
+async fn unlocked(cli: &Cli) -> Result<Node, Failure> {
+    let node = open(cli).await?;
+    if node.status().state == polykey_node::NodeState::Uninitialised {
+        return Err(NodeError::NotInitialised.into());
+    }
+    let password = read_password(cli, "Password: ")?;
+    node.unlock(password).await?;
+    Ok(node)
+}
+
+/// What a command prints: text for people, JSON for programs, or raw bytes.
+enum Output {
+    Text(String, serde_json::Value),
+    Bytes(Zeroizing<Vec<u8>>, serde_json::Value),
+    Exit(u8),
+}
+
+fn text(human: impl Into<String>, json: serde_json::Value) -> Output {
+    Output::Text(human.into(), json)
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+async fn env(
+    node: &Node,
+    targets: &[String],
+    invalid: Invalid,
+    duplicate: Duplicate,
+    format: EnvFormat,
+    command: &[String],
+    warnings: &mut Vec<String>,
+) -> Result<Output, Failure> {
+    let mut vars: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for target in targets {
+        let (vault, path) = address(target)?;
+        let is_dir = path.is_empty()
+            || node
+                .stat_secret(vault.clone(), path.clone())
+                .await
+                .map(|s| s.kind == polykey_node::EntryKind::Directory)?;
+        let paths = if is_dir {
+            let dir = (!path.is_empty()).then(|| path.clone());
+            node.list_secrets(vault.clone(), dir).await?
+        } else {
+            vec![path.clone()]
+        };
+        for secret in paths {
+            let name = secret.rsplit('/').next().unwrap_or(&secret).to_owned();
+            if !valid_name(&name) {
+                match invalid {
+                    Invalid::Error => {
+                        return Err(Failure {
+                            code: EX_DATAERR,
+                            kind: "invalid_name".into(),
+                            message: format!("{vault}:{secret} is not a valid variable name"),
+                        })
+                    }
+                    Invalid::Warn => {
+                        warnings.push(format!(
+                            "skipped {vault}:{secret}: not a valid variable name"
+                        ));
+                        continue;
+                    }
+                    Invalid::Ignore => continue,
+                }
+            }
+            let bytes = node.get_secret(vault.clone(), secret.clone(), None).await?;
+            let value = Zeroizing::new(String::from_utf8(bytes.to_vec()).map_err(|_| Failure {
+                code: EX_DATAERR,
+                kind: "not_text".into(),
+                message: format!("{vault}:{secret} is not text"),
+            })?);
+            if vars.contains_key(&name) {
+                match duplicate {
+                    Duplicate::Keep => continue,
+                    Duplicate::Overwrite => {}
+                    Duplicate::Warn => {
+                        warnings.push(format!("{name} is set twice; the later one wins"))
+                    }
+                    Duplicate::Error => {
+                        return Err(Failure {
+                            code: EX_DATAERR,
+                            kind: "duplicate_name".into(),
+                            message: format!("{name} is set by two secrets"),
+                        })
+                    }
+                }
+            } else {
+                order.push(name.clone());
+            }
+            vars.insert(name, value);
+        }
+    }
+    if let Some((program, args)) = command.split_first() {
+        let status = std::process::Command::new(program)
+            .args(args)
+            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .status()
+            .map_err(|e| io_failure(&format!("run {program}"), e))?;
+        return Ok(Output::Exit(status.code().map_or(EX_SOFTWARE, |c| c as u8)));
+    }
+    let json = serde_json::Value::Object(
+        order
+            .iter()
+            .map(|k| (k.clone(), serde_json::Value::String(vars[k].to_string())))
+            .collect(),
+    );
+    let human = match format {
+        EnvFormat::Json => serde_json::to_string_pretty(&json).unwrap_or_default(),
+        EnvFormat::Unix => order
+            .iter()
+            .map(|k| format!("export {k}={}", shell_quote(&vars[k])))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        EnvFormat::Dotenv => order
+            .iter()
+            .map(|k| format!("{k}={}", serde_json::Value::String(vars[k].to_string())))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    Ok(text(human, json))
+}
+
+async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
+    match &cli.command {
+        Command::Bootstrap {
+            recovery_code_out,
+            recovery_code_file,
+        } => {
+            let node = open(cli).await?;
+            if let Some(file) = recovery_code_file {
+                let code = Zeroizing::new(
+                    std::fs::read_to_string(file)
+                        .map_err(|e| io_failure("read the recovery code file", e))?,
+                );
+                let password = read_password(cli, "New password: ")?;
+                node.recover(code.trim(), password).await?;
+                let id = node
+                    .status()
+                    .node_id
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                return Ok(text(
+                    format!("Recovered node {id}"),
+                    serde_json::json!({ "nodeId": id }),
+                ));
+            }
+            let password = read_password(cli, "New password: ")?;
+            let created = node.create(password).await?;
+            let id = created.node_id.to_string();
+            let code = created.recovery_code.expose_secret().to_string();
+            match recovery_code_out {
+                Some(file) => {
+                    write_private(file, code.as_bytes())?;
+                    Ok(text(
+                        format!("Created node {id}\nRecovery code written to {}", file.display()),
+                        serde_json::json!({ "nodeId": id }),
+                    ))
+                }
+                None => Ok(text(
+                    format!("Created node {id}\nRecovery code (write it down; it is shown once):\n{code}"),
+                    serde_json::json!({ "nodeId": id, "recoveryCode": code }),
+                )),
+            }
+        }
+        Command::Keys(Keys::Public) => {
+            let node = open(cli).await?;
+            let id = node
+                .status()
+                .node_id
+                .ok_or(NodeError::NotInitialised)?
+                .to_string();
+            Ok(text(id.clone(), serde_json::json!({ "nodeId": id })))
+        }
+        Command::Vaults(command) => {
+            let node = unlocked(cli).await?;
+            match command {
+                Vaults::List => {
+                    let vaults = node.vaults().await?;
+                    let human = vaults
+                        .iter()
+                        .map(|v| format!("{}\t{}", v.name, v.id))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    let json = vaults
+                        .iter()
+                        .map(|v| serde_json::json!({ "name": v.name, "id": v.id.to_string() }))
+                        .collect();
+                    Ok(text(human, serde_json::Value::Array(json)))
+                }
+                Vaults::Create { name } => {
+                    let info = node.create_vault(name.clone()).await?;
+                    Ok(text(
+                        format!("Created vault {} ({})", info.name, info.id),
+                        serde_json::json!({ "name": info.name, "id": info.id.to_string() }),
+                    ))
+                }
+                Vaults::Rename { name, new_name } => {
+                    node.rename_vault(name.clone(), new_name.clone()).await?;
+                    Ok(text(
+                        format!("Renamed vault {name} to {new_name}"),
+                        serde_json::json!({ "name": new_name }),
+                    ))
+                }
+                Vaults::Delete { name } => {
+                    node.delete_vault(name.clone()).await?;
+                    Ok(text(format!("Deleted vault {name}"), serde_json::json!({})))
+                }
+                Vaults::Log { name, limit } => {
+                    let log = node.vault_log(name.clone(), *limit).await?;
+                    let human = log
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} {} {}",
+                                &c.id[..8],
+                                c.time,
+                                c.message.lines().next().unwrap_or("")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    let json = log
+                        .iter()
+                        .map(|c| {
+                            serde_json::json!({
+                                "id": c.id, "author": c.author, "time": c.time, "message": c.message
+                            })
+                        })
+                        .collect();
+                    Ok(text(human, serde_json::Value::Array(json)))
+                }
+            }
+        }
+        Command::Secrets(command) => {
+            let node = unlocked(cli).await?;
+            match command {
+                Secrets::Ls { target } => {
+                    let (vault, path) = match target.split_once(':') {
+                        Some(_) => address(target)?,
+                        None => (target.clone(), String::new()),
+                    };
+                    let dir = (!path.is_empty()).then_some(path);
+                    let list = node.list_secrets(vault, dir).await?;
+                    Ok(text(list.join("\n"), serde_json::json!(list)))
+                }
+                Secrets::Cat { targets } => {
+                    let mut all = Zeroizing::new(Vec::new());
+                    let mut json = Vec::new();
+                    for target in targets {
+                        let (vault, path) = address(target)?;
+                        let bytes = node.get_secret(vault, path.clone(), None).await?;
+                        all.extend_from_slice(&bytes);
+                        json.push(serde_json::json!({
+                            "path": target,
+                            "value": String::from_utf8_lossy(&bytes),
+                        }));
+                    }
+                    Ok(Output::Bytes(all, serde_json::Value::Array(json)))
+                }
+                Secrets::Write { target } => {
+                    let (vault, path) = address(target)?;
+                    let mut value = Zeroizing::new(Vec::new());
+                    std::io::stdin()
+                        .read_to_end(&mut value)
+                        .map_err(|e| io_failure("read standard input", e))?;
+                    let version = node.write_secret(vault, path, value).await?;
+                    Ok(text(
+                        format!("Wrote {target}"),
+                        serde_json::json!({ "version": version }),
+                    ))
+                }
+                Secrets::Create { file, target } => {
+                    let (vault, path) = address(target)?;
+                    let value = Zeroizing::new(
+                        std::fs::read(file).map_err(|e| io_failure("read the file", e))?,
+                    );
+                    let version = node.create_secret(vault, path, value).await?;
+                    Ok(text(
+                        format!("Created {target}"),
+                        serde_json::json!({ "version": version }),
+                    ))
+                }
+                Secrets::Rm { target, recursive } => {
+                    let (vault, path) = address(target)?;
+                    let version = node.remove_secret(vault, path, *recursive).await?;
+                    Ok(text(
+                        format!("Removed {target}"),
+                        serde_json::json!({ "version": version }),
+                    ))
+                }
+                Secrets::Mkdir { target } => {
+                    let (vault, path) = address(target)?;
+                    let version = node.make_directory(vault, path).await?;
+                    Ok(text(
+                        format!("Made {target}"),
+                        serde_json::json!({ "version": version }),
+                    ))
+                }
+                Secrets::Rename { target, new_path } => {
+                    let (vault, path) = address(target)?;
+                    let version = node.rename_secret(vault, path, new_path.clone()).await?;
+                    Ok(text(
+                        format!("Renamed {target} to {new_path}"),
+                        serde_json::json!({ "version": version }),
+                    ))
+                }
+                Secrets::Stat { target } => {
+                    let (vault, path) = address(target)?;
+                    let stat = node.stat_secret(vault, path).await?;
+                    let kind = match stat.kind {
+                        polykey_node::EntryKind::Secret => "secret",
+                        polykey_node::EntryKind::Directory => "directory",
+                    };
+                    Ok(text(
+                        format!("{}\t{kind}\t{}", stat.path, stat.size),
+                        serde_json::json!({ "path": stat.path, "kind": kind, "size": stat.size }),
+                    ))
+                }
+                Secrets::Env {
+                    targets,
+                    env_invalid,
+                    env_duplicate,
+                    env_format,
+                    command,
+                } => {
+                    env(
+                        &node,
+                        targets,
+                        *env_invalid,
+                        *env_duplicate,
+                        *env_format,
+                        command,
+                        warnings,
+                    )
+                    .await
+                }
+            }
+        }
+    }
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| io_failure("create the recovery code file", e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_failure("write the recovery code file", e))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("polykey: cannot start: {e}");
+            return ExitCode::from(EX_SOFTWARE);
+        }
+    };
+    let mut warnings = Vec::new();
+    let result = runtime.block_on(run(&cli, &mut warnings));
+    for warning in &warnings {
+        eprintln!("polykey: warning: {warning}");
+    }
+    let json = cli.format == Format::Json;
+    let mut stdout = std::io::stdout().lock();
+    match result {
+        Ok(Output::Exit(code)) => ExitCode::from(code),
+        Ok(Output::Text(human, value)) => {
+            let out = if json { value.to_string() } else { human };
+            if !out.is_empty() {
+                let _ = writeln!(stdout, "{out}");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Output::Bytes(bytes, value)) => {
+            if json {
+                let _ = writeln!(stdout, "{value}");
+            } else {
+                let _ = stdout.write_all(&bytes);
+            }
+            let _ = stdout.flush();
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            if json {
+                let error = serde_json::json!({
+                    "error": { "code": failure.kind, "message": failure.message }
+                });
+                eprintln!("{error}");
+            } else {
+                eprintln!("polykey: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The `polykey` binary against a real node directory: bootstrap, vaults,
+//! secrets with `vault:path`, `secrets env` injection, JSON output, exit
+//! codes, and a password that never comes from an argument.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Node {
+    dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
+        std::fs::write(dir.path().join("wrong"), "not the password\n").unwrap();
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_polykey"));
+        command
+            .args(args)
+            .env("PK_NODE_PATH", self.path("node"))
+            .env("POLYKEY_PASSWORD_FILE", self.path("password"))
+            .env("POLYKEY_FAST_KDF_FOR_TESTS", "1")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "polykey {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn write(&self, target: &str, value: &[u8]) {
+        let mut child = self
+            .command(&["secrets", "write", target])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(value).unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+}
+
+fn bootstrapped() -> Node {
+    let node = Node::new();
+    let code_file = node.path("recovery-code");
+    let out = node.ok(&[
+        "bootstrap",
+        "--recovery-code-out",
+        code_file.to_str().unwrap(),
+    ]);
+    assert!(out.starts_with("Created node v"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&code_file)
+            .unwrap()
+            .split(' ')
+            .count(),
+        24
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&code_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    node
+}
+
+#[test]
+fn vaults_and_secrets_round_trip_exactly() {
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "Personal"]);
+    let list: serde_json::Value =
+        serde_json::from_str(&node.ok(&["vaults", "list", "--format", "json"])).unwrap();
+    assert_eq!(list[0]["name"], "Personal");
+
+    // Bytes in, the same bytes out: no newline added or removed.
+    node.write("Personal:db/PASSWORD", b"s3cret with spaces\n\n");
+    node.write("Personal:binary", &[0, 159, 255, 10]);
+    let out = node.run(&["secrets", "cat", "Personal:db/PASSWORD"]);
+    assert_eq!(out.stdout, b"s3cret with spaces\n\n");
+    let out = node.run(&["secrets", "cat", "Personal:binary"]);
+    assert_eq!(out.stdout, [0, 159, 255, 10]);
+
+    assert_eq!(
+        node.ok(&["secrets", "ls", "Personal"])
+            .lines()
+            .collect::<Vec<_>>(),
+        ["binary", "db/PASSWORD"]
+    );
+    let stat: serde_json::Value =
+        serde_json::from_str(&node.ok(&["secrets", "stat", "Personal:db", "--format", "json"]))
+            .unwrap();
+    assert_eq!(stat["kind"], "directory");
+    node.ok(&["secrets", "rename", "Personal:binary", "blob"]);
+    node.ok(&["secrets", "rm", "Personal:blob"]);
+    let log = node.ok(&["vaults", "log", "Personal"]);
+    assert_eq!(log.lines().count(), 5, "{log}");
+}
+
+#[test]
+fn secrets_env_runs_a_command_with_the_secret_exactly() {
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "ci"]);
+    node.write("ci:X", b"it's \"quoted\" $HOME");
+    node.write("ci:deploy/TOKEN", b"t0ken");
+    let out = node.ok(&[
+        "secrets",
+        "env",
+        "ci:X",
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"$X\"",
+    ]);
+    assert_eq!(out, "it's \"quoted\" $HOME");
+
+    // A directory gives every secret in it; the exit code is the command's.
+    let out = node.run(&[
+        "secrets",
+        "env",
+        "ci:deploy",
+        "--",
+        "sh",
+        "-c",
+        "test \"$TOKEN\" = t0ken && exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+
+    // No command: print them, for a shell, a .env file, or a program.
+    assert_eq!(
+        node.ok(&["secrets", "env", "ci:X"]).trim_end(),
+        r#"export X='it'\''s "quoted" $HOME'"#
+    );
+    let json: serde_json::Value = serde_json::from_str(&node.ok(&[
+        "secrets",
+        "env",
+        "ci:X",
+        "ci:deploy/TOKEN",
+        "--env-format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(json["TOKEN"], "t0ken");
+
+    // A file name that cannot be a variable name is an error by default.
+    node.write("ci:bad-name", b"x");
+    let out = node.run(&["secrets", "env", "ci:bad-name"]);
+    assert_eq!(out.status.code(), Some(65));
+    let out = node.ok(&[
+        "secrets",
+        "env",
+        "ci:",
+        "--env-invalid",
+        "ignore",
+        "--env-format",
+        "dotenv",
+    ]);
+    assert!(out.contains("X=") && !out.contains("bad"), "{out}");
+}
+
+#[test]
+fn errors_have_exit_codes_and_json_and_leak_nothing() {
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "Personal"]);
+    node.write("Personal:github", b"hunter2");
+
+    let wrong = node
+        .command(&["secrets", "cat", "Personal:github"])
+        .env("POLYKEY_PASSWORD_FILE", node.path("wrong"))
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(77), "wrong password");
+    assert!(wrong.stdout.is_empty());
+
+    let unknown = node.run(&["secrets", "cat", "Nope:github", "--format", "json"]);
+    assert_eq!(unknown.status.code(), Some(66));
+    let error: serde_json::Value = serde_json::from_slice(&unknown.stderr).unwrap();
+    assert_eq!(error["error"]["code"], "unknown_vault");
+
+    let hostile = node.run(&["secrets", "cat", "Personal:../etc/passwd"]);
+    assert_eq!(hostile.status.code(), Some(65));
+    let malformed = node.run(&["secrets", "cat", "no-colon"]);
+    assert_eq!(malformed.status.code(), Some(64));
+
+    for out in [&wrong, &unknown, &hostile] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("hunter2") && !stderr.contains(PASSWORD),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_password_can_come_from_standard_input_and_never_from_an_argument() {
+    let node = bootstrapped();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_polykey"))
+        .args(["vaults", "list"])
+        .env("PK_NODE_PATH", node.path("node"))
+        .env("POLYKEY_FAST_KDF_FOR_TESTS", "1")
+        .env_remove("POLYKEY_PASSWORD_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    // There is no flag that takes a password.
+    let out = node.run(&["vaults", "list", "--password", PASSWORD]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn recovery_code_restores_the_same_identity_in_a_new_directory() {
+    let node = bootstrapped();
+    let id = node.ok(&["keys", "public"]).trim().to_owned();
+    let other = Node::new();
+    let out = other.ok(&[
+        "bootstrap",
+        "--recovery-code-file",
+        node.path("recovery-code").to_str().unwrap(),
+    ]);
+    assert!(out.contains(&id), "{out}");
+    assert_eq!(other.ok(&["keys", "public"]).trim(), id);
+}
