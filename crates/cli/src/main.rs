@@ -7,11 +7,15 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)]
 
+/// The node itself or its running agent.
+mod backend;
+
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use backend::{Agent, Backend, BackendError};
 use clap::{Parser, Subcommand, ValueEnum};
 use polykey_node::api::ErrorCode;
 use polykey_node::{KdfProfile, Node, NodeError, NodeOptions, Password};
@@ -63,6 +67,29 @@ enum Command {
     /// This node's keys.
     #[command(subcommand)]
     Keys(Keys),
+    /// The agent: a running node that serves the CLI and syncs.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Start the agent (in the background unless --foreground).
+    Start {
+        /// Stay in the foreground until stopped.
+        #[arg(long)]
+        foreground: bool,
+    },
+    /// Stop the running agent.
+    Stop,
+    /// Whether an agent runs, and its node's state.
+    Status,
+    /// Lock the agent's node (sessions stay; unlock with the password).
+    Lock,
+    /// Lock the node and end every session.
+    Lockall,
+    /// Log in to the running agent (unlocking its node if locked).
+    Unlock,
 }
 
 #[derive(Subcommand)]
@@ -200,6 +227,35 @@ impl From<NodeError> for Failure {
     }
 }
 
+fn exit_for(kind: &str) -> u8 {
+    match kind {
+        "wrong_password" | "locked" | "wrong_key" | "unauthorised" => EX_NOPERM,
+        "not_initialised" | "unknown_vault" | "secret_not_found" | "unknown_version" => EX_NOINPUT,
+        "in_use" => EX_UNAVAILABLE,
+        "io" => EX_IOERR,
+        "internal" => EX_SOFTWARE,
+        _ => EX_DATAERR,
+    }
+}
+
+impl From<BackendError> for Failure {
+    fn from(error: BackendError) -> Self {
+        match error {
+            BackendError::Node(e) => e.into(),
+            BackendError::Agent(kind, message) => Self {
+                code: exit_for(&kind),
+                kind,
+                message,
+            },
+            BackendError::Io(e) => Self {
+                code: EX_UNAVAILABLE,
+                kind: "agent".into(),
+                message: format!("cannot talk to the agent: {e}"),
+            },
+        }
+    }
+}
+
 fn usage(message: impl Into<String>) -> Failure {
     Failure {
         code: EX_USAGE,
@@ -244,18 +300,27 @@ fn read_password(cli: &Cli, prompt: &str) -> Result<Password, Failure> {
     Ok(Password::new(line))
 }
 
-async fn open(cli: &Cli) -> Result<Node, Failure> {
-    let path = cli
-        .node_path
-        .clone()
-        .unwrap_or_else(polykey_node::default_node_path);
+fn node_options() -> NodeOptions {
     let kdf = if std::env::var("POLYKEY_FAST_KDF_FOR_TESTS").as_deref() == Ok("1") {
         KdfProfile::FastForTests
     } else {
         KdfProfile::Default
     };
-    let options = NodeOptions { kdf, network: None };
-    Ok(Node::open(&path, options).await?)
+    NodeOptions { kdf, network: None }
+}
+
+async fn open(cli: &Cli) -> Result<Node, Failure> {
+    let path = cli
+        .node_path
+        .clone()
+        .unwrap_or_else(polykey_node::default_node_path);
+    Ok(Node::open(&path, node_options()).await?)
+}
+
+fn node_path(cli: &Cli) -> PathBuf {
+    cli.node_path
+        .clone()
+        .unwrap_or_else(polykey_node::default_node_path)
 }
 
 async fn unlocked(cli: &Cli) -> Result<Node, Failure> {
@@ -266,6 +331,32 @@ async fn unlocked(cli: &Cli) -> Result<Node, Failure> {
     let password = read_password(cli, "Password: ")?;
     node.unlock(password).await?;
     Ok(node)
+}
+
+/// A session with the running agent: its saved token, or a new one for
+/// the password (saved, mode 0600).
+fn agent_session(cli: &Cli, stream: std::os::unix::net::UnixStream) -> Result<Agent, Failure> {
+    let token_file = backend::token_path(&node_path(cli));
+    let token = Zeroizing::new(std::fs::read_to_string(&token_file).unwrap_or_default());
+    let mut agent = Agent::new(stream, token);
+    match agent.call("status", serde_json::json!({})) {
+        Ok(_) => return Ok(agent),
+        Err(BackendError::Agent(kind, _)) if kind == "unauthorised" => {}
+        Err(e) => return Err(e.into()),
+    }
+    let password = read_password(cli, "Password: ")?;
+    let token = agent.log_in(password.expose_secret())?;
+    let _ = std::fs::remove_file(&token_file);
+    write_private(&token_file, token.as_bytes())?;
+    Ok(agent)
+}
+
+/// The running agent if there is one, else the node directory itself.
+async fn backend(cli: &Cli) -> Result<Backend, Failure> {
+    if let Some(stream) = Agent::connect(&node_path(cli)) {
+        return Ok(Backend::Agent(Box::new(agent_session(cli, stream)?)));
+    }
+    Ok(Backend::Local(unlocked(cli).await?))
 }
 
 /// What a command prints: text for people, JSON for programs, or raw bytes.
@@ -290,7 +381,7 @@ fn shell_quote(value: &str) -> String {
 }
 
 async fn env(
-    node: &Node,
+    node: &mut Backend,
     targets: &[String],
     invalid: Invalid,
     duplicate: Duplicate,
@@ -333,7 +424,7 @@ async fn env(
                     Invalid::Ignore => continue,
                 }
             }
-            let bytes = node.get_secret(vault.clone(), secret.clone(), None).await?;
+            let bytes = node.get_secret(vault.clone(), secret.clone()).await?;
             let value = Zeroizing::new(String::from_utf8(bytes.to_vec()).map_err(|_| Failure {
                 code: EX_DATAERR,
                 kind: "not_text".into(),
@@ -392,6 +483,7 @@ async fn env(
 
 async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
     match &cli.command {
+        Command::Agent(command) => agent_command(cli, command).await,
         Command::Bootstrap {
             recovery_code_out,
             recovery_code_file,
@@ -442,7 +534,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
             Ok(text(id.clone(), serde_json::json!({ "nodeId": id })))
         }
         Command::Vaults(command) => {
-            let node = unlocked(cli).await?;
+            let mut node = backend(cli).await?;
             match command {
                 Vaults::List => {
                     let vaults = node.vaults().await?;
@@ -458,10 +550,10 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                     Ok(text(human, serde_json::Value::Array(json)))
                 }
                 Vaults::Create { name } => {
-                    let info = node.create_vault(name.clone()).await?;
+                    let (name, id) = node.create_vault(name.clone()).await?;
                     Ok(text(
-                        format!("Created vault {} ({})", info.name, info.id),
-                        serde_json::json!({ "name": info.name, "id": info.id.to_string() }),
+                        format!("Created vault {name} ({id})"),
+                        serde_json::json!({ "name": name, "id": id }),
                     ))
                 }
                 Vaults::Rename { name, new_name } => {
@@ -502,7 +594,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
             }
         }
         Command::Secrets(command) => {
-            let node = unlocked(cli).await?;
+            let mut node = backend(cli).await?;
             match command {
                 Secrets::Ls { target } => {
                     let (vault, path) = match target.split_once(':') {
@@ -518,7 +610,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                     let mut json = Vec::new();
                     for target in targets {
                         let (vault, path) = address(target)?;
-                        let bytes = node.get_secret(vault, path.clone(), None).await?;
+                        let bytes = node.get_secret(vault, path.clone()).await?;
                         all.extend_from_slice(&bytes);
                         json.push(serde_json::json!({
                             "path": target,
@@ -594,7 +686,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                     command,
                 } => {
                     env(
-                        &node,
+                        &mut node,
                         targets,
                         *env_invalid,
                         *env_duplicate,
@@ -605,6 +697,172 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                     .await
                 }
             }
+        }
+    }
+}
+
+fn no_agent() -> Failure {
+    Failure {
+        code: EX_UNAVAILABLE,
+        kind: "no_agent".into(),
+        message: "no agent is running for this node; start one with `polykey agent start`".into(),
+    }
+}
+
+async fn wait_until(done: impl Fn() -> bool) -> bool {
+    for _ in 0..300 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Failure> {
+    let path = node_path(cli);
+    let running = Agent::connect(&path);
+    match command {
+        AgentCommand::Start { .. } if running.is_some() => Err(Failure {
+            code: EX_UNAVAILABLE,
+            kind: "agent_running".into(),
+            message: "an agent is already running for this node".into(),
+        }),
+        AgentCommand::Start { foreground: true } => {
+            let options = NodeOptions {
+                network: polykey_node::NetworkOptions::from_env(),
+                ..node_options()
+            };
+            let node = Node::open(&path, options).await?;
+            if node.status().state == polykey_node::NodeState::Uninitialised {
+                return Err(NodeError::NotInitialised.into());
+            }
+            node.unlock(read_password(cli, "Password: ")?).await?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                let mut term =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(term) => term,
+                        Err(_) => return,
+                    };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                let _ = stop.send(true);
+            });
+            eprintln!(
+                "polykey: agent for node {} serving {}",
+                node.status()
+                    .node_id
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+                node.socket_path().display()
+            );
+            node.serve_client_api(stopped).await?;
+            node.lock().await?;
+            Ok(text(
+                "Agent stopped",
+                serde_json::json!({ "status": "stopped" }),
+            ))
+        }
+        AgentCommand::Start { foreground: false } => {
+            let password = read_password(cli, "Password: ")?;
+            let exe = std::env::current_exe().map_err(|e| io_failure("find this program", e))?;
+            let log = std::fs::File::create(path.join("agent.log"))
+                .map_err(|e| io_failure("create the agent log", e))?;
+            let mut child = std::process::Command::new(exe)
+                .args(["agent", "start", "--foreground", "--node-path"])
+                .arg(&path)
+                .env_remove("POLYKEY_PASSWORD_FILE")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .map_err(|e| io_failure("start the agent", e))?;
+            if let Some(mut stdin) = child.stdin.take() {
+                let line = Zeroizing::new(format!("{}\n", password.expose_secret()));
+                stdin
+                    .write_all(line.as_bytes())
+                    .map_err(|e| io_failure("hand the password to the agent", e))?;
+            }
+            let started = wait_until(|| Agent::connect(&path).is_some()).await;
+            if !started {
+                let _ = child.kill();
+                let status = child.wait().ok().and_then(|s| s.code());
+                return Err(Failure {
+                    code: match status {
+                        Some(code) if code > 0 && code < 256 => code as u8,
+                        _ => EX_SOFTWARE,
+                    },
+                    kind: "agent_failed".into(),
+                    message: format!(
+                        "the agent did not start; see {}",
+                        path.join("agent.log").display()
+                    ),
+                });
+            }
+            // Log in with the same password so the next commands need none.
+            if let Some(stream) = Agent::connect(&path) {
+                let mut agent = Agent::new(stream, Zeroizing::new(String::new()));
+                let token = agent.log_in(password.expose_secret())?;
+                let token_file = backend::token_path(&path);
+                let _ = std::fs::remove_file(&token_file);
+                write_private(&token_file, token.as_bytes())?;
+            }
+            let pid = child.id();
+            Ok(text(
+                format!("Agent started (pid {pid})"),
+                serde_json::json!({ "status": "running", "pid": pid }),
+            ))
+        }
+        AgentCommand::Status => match running {
+            None => Ok(text(
+                "No agent is running",
+                serde_json::json!({ "status": "stopped" }),
+            )),
+            Some(stream) => {
+                let mut agent = agent_session(cli, stream)?;
+                let status = agent.call("status", serde_json::json!({}))?;
+                let state = status["state"].as_str().unwrap_or("unknown").to_owned();
+                let id = status["nodeId"].as_str().unwrap_or_default().to_owned();
+                Ok(text(
+                    format!("Agent running; node {id} is {state}"),
+                    serde_json::json!({ "status": "running", "state": state, "nodeId": id }),
+                ))
+            }
+        },
+        AgentCommand::Stop => {
+            let stream = running.ok_or_else(no_agent)?;
+            let mut agent = agent_session(cli, stream)?;
+            agent.call("agent.stop", serde_json::json!({}))?;
+            wait_until(|| Agent::connect(&path).is_none()).await;
+            Ok(text(
+                "Agent stopped",
+                serde_json::json!({ "status": "stopped" }),
+            ))
+        }
+        AgentCommand::Lock => {
+            let stream = running.ok_or_else(no_agent)?;
+            agent_session(cli, stream)?.call("agent.lock", serde_json::json!({}))?;
+            Ok(text("Locked", serde_json::json!({})))
+        }
+        AgentCommand::Lockall => {
+            let stream = running.ok_or_else(no_agent)?;
+            agent_session(cli, stream)?.call("agent.lockall", serde_json::json!({}))?;
+            let _ = std::fs::remove_file(backend::token_path(&path));
+            Ok(text("Locked; every session ended", serde_json::json!({})))
+        }
+        AgentCommand::Unlock => {
+            let stream = running.ok_or_else(no_agent)?;
+            let mut agent = Agent::new(stream, Zeroizing::new(String::new()));
+            let password = read_password(cli, "Password: ")?;
+            let token = agent.log_in(password.expose_secret())?;
+            let token_file = backend::token_path(&path);
+            let _ = std::fs::remove_file(&token_file);
+            write_private(&token_file, token.as_bytes())?;
+            Ok(text("Unlocked", serde_json::json!({})))
         }
     }
 }

@@ -31,6 +31,9 @@ impl Node {
             .env("PK_NODE_PATH", self.path("node"))
             .env("POLYKEY_PASSWORD_FILE", self.path("password"))
             .env("POLYKEY_FAST_KDF_FOR_TESTS", "1")
+            // An agent's network stays on loopback, without mDNS.
+            .env("POLYKEY_LISTEN", "/ip4/127.0.0.1/tcp/0")
+            .env("POLYKEY_MDNS", "0")
             .stdin(Stdio::null());
         command
     }
@@ -248,4 +251,95 @@ fn recovery_code_restores_the_same_identity_in_a_new_directory() {
     ]);
     assert!(out.contains(&id), "{out}");
     assert_eq!(other.ok(&["keys", "public"]).trim(), id);
+}
+
+/// Stops the agent when the test ends, whatever happens.
+struct AgentGuard<'a>(&'a Node);
+
+impl Drop for AgentGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["agent", "stop"]);
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_background_agent_serves_the_cli_with_session_tokens() {
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "ci"]);
+    let out = node.ok(&["agent", "start"]);
+    let _guard = AgentGuard(&node);
+    assert!(out.starts_with("Agent started"), "{out}");
+    let socket = node.path("node").join("client.sock");
+    let token_file = node.path("node").join("session.token");
+    assert_eq!(mode(&socket), 0o600);
+    assert_eq!(mode(&token_file), 0o600);
+    let status: serde_json::Value =
+        serde_json::from_str(&node.ok(&["agent", "status", "--format", "json"])).unwrap();
+    assert_eq!(status["status"], "running");
+    assert_eq!(status["state"], "unlocked");
+
+    // The agent holds the node directory; commands go through it, with the
+    // token and no password.
+    let no_password = |args: &[&str]| {
+        node.command(args)
+            .env("POLYKEY_PASSWORD_FILE", node.path("wrong"))
+            .output()
+            .unwrap()
+    };
+    node.write("ci:X", b"from the agent");
+    let out = no_password(&[
+        "secrets",
+        "env",
+        "ci:X",
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"$X\"",
+    ]);
+    assert_eq!(out.stdout, b"from the agent");
+    assert!(out.status.success());
+
+    // A forged token is refused (and the wrong password cannot replace it).
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    std::fs::write(&token_file, "0".repeat(64)).unwrap();
+    let out = no_password(&["secrets", "cat", "ci:X"]);
+    assert_eq!(
+        out.status.code(),
+        Some(77),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+
+    // lockall revokes every token: the old one no longer works.
+    std::fs::write(&token_file, &token).unwrap();
+    node.ok(&["agent", "lockall"]);
+    assert!(!token_file.exists());
+    std::fs::write(&token_file, &token).unwrap();
+    let out = no_password(&["secrets", "cat", "ci:X"]);
+    assert_eq!(out.status.code(), Some(77));
+
+    // The password logs in again (and unlocks the node).
+    node.ok(&["agent", "unlock"]);
+    assert_eq!(
+        node.run(&["secrets", "cat", "ci:X"]).stdout,
+        b"from the agent"
+    );
+
+    node.ok(&["agent", "stop"]);
+    assert!(!socket.exists());
+    let status: serde_json::Value =
+        serde_json::from_str(&node.ok(&["agent", "status", "--format", "json"])).unwrap();
+    assert_eq!(status["status"], "stopped");
+    // Without the agent the CLI opens the directory itself again.
+    assert_eq!(
+        node.run(&["secrets", "cat", "ci:X"]).stdout,
+        b"from the agent"
+    );
 }

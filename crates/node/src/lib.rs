@@ -13,6 +13,8 @@
 
 /// Transport types that cross IPC: status, created node, error codes.
 pub mod api;
+/// The local client API on a Unix socket, for the CLI.
+pub mod client_api;
 /// The node directory: its files, its lock, atomic writes.
 pub mod dir;
 /// Errors of node operations, each with a stable code.

@@ -138,6 +138,8 @@ pub(crate) struct Inner {
     changes: tokio::sync::watch::Sender<u64>,
     /// Preferences, readable while locked.
     preferences: Mutex<crate::preferences::Preferences>,
+    /// Session tokens of the client API.
+    pub(crate) tokens: Mutex<crate::client_api::Tokens>,
     /// Woken after every commit to the unlocked store (the sync watcher).
     pub(crate) commits: Arc<tokio::sync::Notify>,
     /// The network while unlocked.
@@ -192,6 +194,7 @@ impl Node {
                 last_activity: Mutex::new(Instant::now()),
                 changes: tokio::sync::watch::Sender::new(0),
                 preferences: Mutex::new(preferences),
+                tokens: Mutex::default(),
                 commits: Arc::default(),
                 net: Mutex::new(None),
                 peers: Mutex::default(),

@@ -1,0 +1,337 @@
+//! Where the CLI's commands go: the running agent (desktop app or headless
+//! node) through its client socket, or the node directory itself.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use data_encoding::BASE64;
+use polykey_node::{CommitInfo, EntryKind, Node, NodeError, SecretStat, VaultInfo};
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+/// A failed call: a node error, or the agent's error text and code.
+pub enum BackendError {
+    /// From the node itself.
+    Node(NodeError),
+    /// From the agent: (error code, message).
+    Agent(String, String),
+    /// Talking to the agent failed.
+    Io(std::io::Error),
+}
+
+impl From<NodeError> for BackendError {
+    fn from(error: NodeError) -> Self {
+        Self::Node(error)
+    }
+}
+
+impl From<std::io::Error> for BackendError {
+    fn from(error: std::io::Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+type Result<T> = std::result::Result<T, BackendError>;
+
+/// A connection to the agent with a session token.
+pub struct Agent {
+    stream: BufReader<UnixStream>,
+    token: Zeroizing<String>,
+    next_id: u64,
+}
+
+/// The token file beside the socket (mode 0600).
+pub fn token_path(node_path: &std::path::Path) -> PathBuf {
+    node_path.join("session.token")
+}
+
+impl Agent {
+    /// Connect to the agent of the node directory, if one is running.
+    pub fn connect(node_path: &std::path::Path) -> Option<UnixStream> {
+        UnixStream::connect(node_path.join(polykey_node::client_api::SOCKET_NAME)).ok()
+    }
+
+    /// A session over `stream` with `token` (possibly empty).
+    pub fn new(stream: UnixStream, token: Zeroizing<String>) -> Self {
+        Self {
+            stream: BufReader::new(stream),
+            token,
+            next_id: 1,
+        }
+    }
+
+    /// Call `method`; the token is added to `params`.
+    pub fn call(&mut self, method: &str, mut params: Value) -> Result<Value> {
+        if let Value::Object(map) = &mut params {
+            map.insert("token".into(), Value::String(self.token.to_string()));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        let mut line = Zeroizing::new(serde_json::to_vec(&request).unwrap_or_default());
+        line.push(b'\n');
+        self.stream.get_mut().write_all(&line)?;
+        let mut answer = Zeroizing::new(String::new());
+        if self.stream.read_line(&mut answer)? == 0 {
+            return Err(BackendError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the agent closed the connection",
+            )));
+        }
+        let mut answer: Value = serde_json::from_str(&answer).map_err(|e| {
+            BackendError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })?;
+        if let Some(error) = answer.get("error") {
+            let code = error
+                .pointer("/data/code")
+                .and_then(Value::as_str)
+                .unwrap_or("agent")
+                .to_owned();
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("the agent refused")
+                .to_owned();
+            return Err(BackendError::Agent(code, message));
+        }
+        Ok(answer
+            .get_mut("result")
+            .map(Value::take)
+            .unwrap_or(Value::Null))
+    }
+
+    /// Log in: trade the password for a token.
+    pub fn log_in(&mut self, password: &str) -> Result<Zeroizing<String>> {
+        let result = self.call("session.unlock", json!({ "password": password }))?;
+        let token = Zeroizing::new(result["token"].as_str().unwrap_or_default().to_owned());
+        self.token = token.clone();
+        Ok(token)
+    }
+}
+
+/// The node itself, or its running agent.
+pub enum Backend {
+    /// This process opened the node directory.
+    Local(Node),
+    /// The agent serves it.
+    Agent(Box<Agent>),
+}
+
+fn text(value: &Value, key: &str) -> String {
+    value[key].as_str().unwrap_or_default().to_owned()
+}
+
+impl Backend {
+    pub async fn vaults(&mut self) -> Result<Vec<VaultInfo>> {
+        match self {
+            Self::Local(node) => Ok(node.vaults().await?),
+            Self::Agent(agent) => {
+                let list = agent.call("vaults.list", json!({}))?;
+                Ok(list
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| {
+                        Some(VaultInfo {
+                            id: text(v, "id").parse().ok()?,
+                            name: text(v, "name"),
+                            created_at: 0,
+                            renamed_at: 0,
+                        })
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    pub async fn create_vault(&mut self, name: String) -> Result<(String, String)> {
+        match self {
+            Self::Local(node) => {
+                let info = node.create_vault(name).await?;
+                Ok((info.name, info.id.to_string()))
+            }
+            Self::Agent(agent) => {
+                let v = agent.call("vaults.create", json!({ "name": name }))?;
+                Ok((text(&v, "name"), text(&v, "id")))
+            }
+        }
+    }
+
+    pub async fn rename_vault(&mut self, vault: String, new_name: String) -> Result<()> {
+        match self {
+            Self::Local(node) => Ok(node.rename_vault(vault, new_name).await?),
+            Self::Agent(agent) => {
+                agent.call(
+                    "vaults.rename",
+                    json!({ "vault": vault, "newName": new_name }),
+                )?;
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn delete_vault(&mut self, vault: String) -> Result<()> {
+        match self {
+            Self::Local(node) => Ok(node.delete_vault(vault).await?),
+            Self::Agent(agent) => {
+                agent.call("vaults.delete", json!({ "vault": vault }))?;
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn vault_log(
+        &mut self,
+        vault: String,
+        limit: Option<usize>,
+    ) -> Result<Vec<CommitInfo>> {
+        match self {
+            Self::Local(node) => Ok(node.vault_log(vault, limit).await?),
+            Self::Agent(agent) => {
+                let log = agent.call("vaults.log", json!({ "vault": vault, "limit": limit }))?;
+                Ok(log
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| CommitInfo {
+                        id: text(c, "id"),
+                        author: text(c, "author"),
+                        time: c["time"].as_i64().unwrap_or(0),
+                        message: text(c, "message"),
+                        parents: Vec::new(),
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    pub async fn list_secrets(
+        &mut self,
+        vault: String,
+        dir: Option<String>,
+    ) -> Result<Vec<String>> {
+        match self {
+            Self::Local(node) => Ok(node.list_secrets(vault, dir).await?),
+            Self::Agent(agent) => {
+                let list = agent.call("secrets.list", json!({ "vault": vault, "dir": dir }))?;
+                Ok(list
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect())
+            }
+        }
+    }
+
+    pub async fn get_secret(&mut self, vault: String, path: String) -> Result<Zeroizing<Vec<u8>>> {
+        match self {
+            Self::Local(node) => Ok(node.get_secret(vault, path, None).await?),
+            Self::Agent(agent) => {
+                let v = agent.call("secrets.get", json!({ "vault": vault, "path": path }))?;
+                let encoded = Zeroizing::new(text(&v, "value"));
+                BASE64
+                    .decode(encoded.as_bytes())
+                    .map(Zeroizing::new)
+                    .map_err(|_| BackendError::Agent("agent".into(), "a malformed answer".into()))
+            }
+        }
+    }
+
+    async fn put(
+        &mut self,
+        method: &str,
+        vault: String,
+        path: String,
+        value: Zeroizing<Vec<u8>>,
+    ) -> Result<String> {
+        match self {
+            Self::Local(node) => Ok(match method {
+                "secrets.create" => node.create_secret(vault, path, value).await?,
+                _ => node.write_secret(vault, path, value).await?,
+            }),
+            Self::Agent(agent) => {
+                let encoded = Zeroizing::new(BASE64.encode(&value));
+                let params = json!({ "vault": vault, "path": path, "value": encoded.as_str() });
+                Ok(text(&agent.call(method, params)?, "version"))
+            }
+        }
+    }
+
+    pub async fn write_secret(
+        &mut self,
+        vault: String,
+        path: String,
+        value: Zeroizing<Vec<u8>>,
+    ) -> Result<String> {
+        self.put("secrets.write", vault, path, value).await
+    }
+
+    pub async fn create_secret(
+        &mut self,
+        vault: String,
+        path: String,
+        value: Zeroizing<Vec<u8>>,
+    ) -> Result<String> {
+        self.put("secrets.create", vault, path, value).await
+    }
+
+    pub async fn remove_secret(
+        &mut self,
+        vault: String,
+        path: String,
+        recursive: bool,
+    ) -> Result<String> {
+        match self {
+            Self::Local(node) => Ok(node.remove_secret(vault, path, recursive).await?),
+            Self::Agent(agent) => {
+                let params = json!({ "vault": vault, "path": path, "recursive": recursive });
+                Ok(text(&agent.call("secrets.remove", params)?, "version"))
+            }
+        }
+    }
+
+    pub async fn make_directory(&mut self, vault: String, path: String) -> Result<String> {
+        match self {
+            Self::Local(node) => Ok(node.make_directory(vault, path).await?),
+            Self::Agent(agent) => {
+                let params = json!({ "vault": vault, "path": path });
+                Ok(text(&agent.call("secrets.mkdir", params)?, "version"))
+            }
+        }
+    }
+
+    pub async fn rename_secret(
+        &mut self,
+        vault: String,
+        path: String,
+        new_path: String,
+    ) -> Result<String> {
+        match self {
+            Self::Local(node) => Ok(node.rename_secret(vault, path, new_path).await?),
+            Self::Agent(agent) => {
+                let params = json!({ "vault": vault, "path": path, "newPath": new_path });
+                Ok(text(&agent.call("secrets.rename", params)?, "version"))
+            }
+        }
+    }
+
+    pub async fn stat_secret(&mut self, vault: String, path: String) -> Result<SecretStat> {
+        match self {
+            Self::Local(node) => Ok(node.stat_secret(vault, path).await?),
+            Self::Agent(agent) => {
+                let v = agent.call("secrets.stat", json!({ "vault": vault, "path": path }))?;
+                Ok(SecretStat {
+                    path: text(&v, "path"),
+                    kind: if text(&v, "kind") == "directory" {
+                        EntryKind::Directory
+                    } else {
+                        EntryKind::Secret
+                    },
+                    size: v["size"].as_u64().unwrap_or(0),
+                })
+            }
+        }
+    }
+}
