@@ -70,6 +70,26 @@ enum Command {
     /// The agent: a running node that serves the CLI and syncs.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Show a pairing code (QR code and words) for a new device to join.
+    Invite {
+        /// Print the code and return instead of waiting for the device.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Join the gestalt of the device showing CODE (the code or its words).
+    Join {
+        /// The pairing code (`polykey-pair:…`) or its four words.
+        code: String,
+    },
+    /// Devices of this gestalt.
+    #[command(subcommand)]
+    Nodes(NodesCommand),
+}
+
+#[derive(Subcommand)]
+enum NodesCommand {
+    /// Every device of the gestalt, with its status.
+    Getall,
 }
 
 #[derive(Subcommand)]
@@ -484,6 +504,47 @@ async fn env(
 async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
     match &cli.command {
         Command::Agent(command) => agent_command(cli, command).await,
+        Command::Invite { no_wait } => invite(cli, *no_wait).await,
+        Command::Join { code } => {
+            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
+            let mut agent = agent_session(cli, stream)?;
+            let joined = agent.call("pairing.join", serde_json::json!({ "code": code.trim() }))?;
+            let fingerprint = joined["fingerprint"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let device = joined["device"].as_str().unwrap_or_default().to_owned();
+            Ok(text(
+                format!("Joined {device}\nCheck that it shows the same digits: {fingerprint}"),
+                joined,
+            ))
+        }
+        Command::Nodes(NodesCommand::Getall) => {
+            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
+            let devices =
+                agent_session(cli, stream)?.call("nodes.devices", serde_json::json!({}))?;
+            let human = devices
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    format!(
+                        "{}\t{}\t{}",
+                        d["nodeId"].as_str().unwrap_or_default(),
+                        if d["thisDevice"].as_bool() == Some(true) {
+                            "this device"
+                        } else if d["online"].as_bool() == Some(true) {
+                            "online"
+                        } else {
+                            "offline"
+                        },
+                        d["addresses"][0].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(text(human, devices))
+        }
         Command::Bootstrap {
             recovery_code_out,
             recovery_code_file,
@@ -696,6 +757,49 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                     )
                     .await
                 }
+            }
+        }
+    }
+}
+
+async fn invite(cli: &Cli, no_wait: bool) -> Result<Output, Failure> {
+    let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
+    let mut agent = agent_session(cli, stream)?;
+    let invitation = agent.call("pairing.invite", serde_json::json!({}))?;
+    let code = invitation["code"].as_str().unwrap_or_default().to_owned();
+    let words = invitation["words"].as_str().unwrap_or_default().to_owned();
+    if no_wait || cli.format == Format::Json {
+        return Ok(text(format!("{code}\n{words}"), invitation));
+    }
+    let qr = qrcode::QrCode::new(code.as_bytes())
+        .map(|qr| {
+            qr.render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default();
+    println!("{qr}\nOn the new device choose \"Join my other device\" and paste:\n{code}\nor type: {words}\nWaiting for the device (10 minutes)…");
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let state = agent.call("pairing.state", serde_json::json!({}))?;
+        match state["state"].as_str() {
+            Some("paired") => {
+                let fingerprint = state["fingerprint"].as_str().unwrap_or_default().to_owned();
+                return Ok(text(
+                    format!("A device joined. Check that it shows the same digits: {fingerprint}"),
+                    state,
+                ));
+            }
+            Some("waiting") => continue,
+            _ => {
+                return Err(Failure {
+                    code: EX_DATAERR,
+                    kind: "pairing_failed".into(),
+                    message: state["message"]
+                        .as_str()
+                        .unwrap_or("the invitation ended")
+                        .to_owned(),
+                })
             }
         }
     }

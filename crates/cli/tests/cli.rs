@@ -343,3 +343,40 @@ fn a_background_agent_serves_the_cli_with_session_tokens() {
         b"from the agent"
     );
 }
+
+#[test]
+fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
+    let (a, b) = (bootstrapped(), bootstrapped());
+    a.ok(&["vaults", "create", "shared"]);
+    a.write("shared:API_KEY", b"k-123");
+    a.ok(&["agent", "start"]);
+    let _a = AgentGuard(&a);
+    b.ok(&["agent", "start"]);
+    let _b = AgentGuard(&b);
+
+    let invitation: serde_json::Value =
+        serde_json::from_str(&a.ok(&["invite", "--format", "json"])).unwrap();
+    let code = invitation["code"].as_str().unwrap();
+    assert_eq!(invitation["words"].as_str().unwrap().split(' ').count(), 4);
+    let joined: serde_json::Value =
+        serde_json::from_str(&b.ok(&["join", code, "--format", "json"])).unwrap();
+    assert_eq!(joined["fingerprint"].as_str().unwrap().len(), 7);
+
+    // B receives A's vault, through its agent.
+    let mut synced = false;
+    for _ in 0..200 {
+        let out = b.run(&["secrets", "cat", "shared:API_KEY"]);
+        if out.stdout == b"k-123" {
+            synced = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(synced, "the vault never reached B");
+    let devices: serde_json::Value =
+        serde_json::from_str(&b.ok(&["nodes", "getall", "--format", "json"])).unwrap();
+    assert_eq!(devices.as_array().unwrap().len(), 2);
+    // The code works once.
+    let again = b.run(&["join", code]);
+    assert_ne!(again.status.code(), Some(0));
+}

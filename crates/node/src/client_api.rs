@@ -277,6 +277,26 @@ impl Node {
                 };
                 json!({ "path": stat.path, "kind": kind, "size": stat.size })
             }
+            "pairing.invite" => {
+                let invitation = self.invite().await?;
+                json!({ "code": invitation.to_code(), "words": invitation.words(),
+                        "expiresAt": invitation.expires_at })
+            }
+            "pairing.state" => {
+                serde_json::to_value(crate::api::PairingStateDto::from(self.pairing_state()))
+                    .unwrap_or(Value::Null)
+            }
+            "pairing.join" => {
+                let code = Zeroizing::new(text("code")?);
+                let (device, fingerprint) = self.join(&code).await?;
+                json!({ "device": device.to_string(), "fingerprint": fingerprint })
+            }
+            "nodes.devices" => {
+                serde_json::to_value(self.devices_dto().await?).unwrap_or(Value::Null)
+            }
+            "sync.status" => {
+                serde_json::to_value(self.sync_status_dto().await?).unwrap_or(Value::Null)
+            }
             _ => return Err(Call::Unknown),
         })
     }
