@@ -84,6 +84,11 @@ enum Command {
     /// Devices of this gestalt.
     #[command(subcommand)]
     Nodes(NodesCommand),
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -156,6 +161,9 @@ enum Secrets {
     Rename { target: String, new_path: String },
     /// What is at a path.
     Stat { target: String },
+    /// Edit a secret in $VISUAL or $EDITOR (a private temporary file,
+    /// removed afterwards).
+    Edit { target: String },
     /// Secrets as environment variables: run a command with them, or print
     /// them.
     Env {
@@ -505,6 +513,16 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
     match &cli.command {
         Command::Agent(command) => agent_command(cli, command).await,
         Command::Invite { no_wait } => invite(cli, *no_wait).await,
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                *shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "polykey",
+                &mut script,
+            );
+            Ok(Output::Bytes(Zeroizing::new(script), serde_json::json!({})))
+        }
         Command::Join { code } => {
             let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
             let mut agent = agent_session(cli, stream)?;
@@ -739,6 +757,28 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                         serde_json::json!({ "path": stat.path, "kind": kind, "size": stat.size }),
                     ))
                 }
+                Secrets::Edit { target } => {
+                    let (vault, path) = address(target)?;
+                    let current = match node.get_secret(vault.clone(), path.clone()).await {
+                        Ok(value) => value,
+                        Err(BackendError::Node(NodeError::Vault(
+                            polykey_node::VaultError::NotFound(_),
+                        ))) => Zeroizing::new(Vec::new()),
+                        Err(BackendError::Agent(kind, _)) if kind == "secret_not_found" => {
+                            Zeroizing::new(Vec::new())
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    let edited = edit_in_editor(&current, &path)?;
+                    if *edited == *current {
+                        return Ok(text("No change", serde_json::json!({ "changed": false })));
+                    }
+                    let version = node.write_secret(vault, path, edited).await?;
+                    Ok(text(
+                        format!("Saved {target}"),
+                        serde_json::json!({ "changed": true, "version": version }),
+                    ))
+                }
                 Secrets::Env {
                     targets,
                     env_invalid,
@@ -803,6 +843,51 @@ async fn invite(cli: &Cli, no_wait: bool) -> Result<Output, Failure> {
             }
         }
     }
+}
+
+/// Let the user edit `value` in their editor: a file in a fresh private
+/// directory (0700, on the runtime tmpfs when there is one), removed with
+/// its directory when this returns, error or not.
+fn edit_in_editor(value: &[u8], path: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("polykey-edit-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Created with this mode: there is no moment others could enter.
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    let dir = builder
+        .tempdir_in(base)
+        .map_err(|e| io_failure("make a private directory", e))?;
+    let name = path.rsplit('/').next().unwrap_or("secret");
+    let file = dir
+        .path()
+        .join(if name.is_empty() { "secret" } else { name });
+    write_private(&file, value)?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("polykey-edit")
+        .arg(&file)
+        .status()
+        .map_err(|e| io_failure("run the editor", e))?;
+    if !status.success() {
+        return Err(Failure {
+            code: EX_SOFTWARE,
+            kind: "editor_failed".into(),
+            message: "the editor failed; nothing was saved".into(),
+        });
+    }
+    let edited = std::fs::read(&file).map_err(|e| io_failure("read the edited file", e))?;
+    Ok(Zeroizing::new(edited))
 }
 
 fn no_agent() -> Failure {

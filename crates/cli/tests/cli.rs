@@ -380,3 +380,63 @@ fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
     let again = b.run(&["join", code]);
     assert_ne!(again.status.code(), Some(0));
 }
+
+#[test]
+fn secrets_edit_uses_the_editor_on_a_private_file_that_is_removed() {
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "v"]);
+    node.write("v:note", b"old text");
+    let script = node.path("editor.sh");
+    let record = node.path("edited-path");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > '{}'\nls -ld \"$(dirname \"$1\")\" >> '{}.mode'\nsed -i 's/old/new/' \"$1\"\n",
+            record.display(),
+            record.display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = node
+        .command(&["secrets", "edit", "v:note"])
+        .env("EDITOR", &script)
+        .env_remove("VISUAL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(node.run(&["secrets", "cat", "v:note"]).stdout, b"new text");
+    // The file lived in a directory only its owner could enter; both are gone.
+    let edited = std::path::PathBuf::from(std::fs::read_to_string(&record).unwrap());
+    let mode = std::fs::read_to_string(format!("{}.mode", record.display())).unwrap();
+    assert!(mode.starts_with("drwx------"), "{mode}");
+    assert!(!edited.exists() && !edited.parent().unwrap().exists());
+
+    // An editor that fails saves nothing.
+    let out = node
+        .command(&["secrets", "edit", "v:note"])
+        .env("EDITOR", "false")
+        .env_remove("VISUAL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(70));
+    assert_eq!(node.run(&["secrets", "cat", "v:note"]).stdout, b"new text");
+}
+
+#[test]
+fn shell_completions_are_printed() {
+    let node = Node::new();
+    let bash = node.ok(&["completions", "bash"]);
+    assert!(
+        bash.contains("polykey") && bash.contains("secrets"),
+        "{bash}"
+    );
+}
