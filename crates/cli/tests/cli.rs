@@ -440,3 +440,155 @@ fn shell_completions_are_printed() {
         "{bash}"
     );
 }
+
+/// Replace what changes from run to run (NodeIds, vault and commit ids,
+/// times) so outputs can be compared with their snapshots.
+fn redact(text: &str) -> String {
+    let mut out = String::new();
+    for token in text.split_inclusive(|c: char| !(c.is_ascii_alphanumeric())) {
+        let (word, rest) = match token.char_indices().last() {
+            Some((i, c)) if !c.is_ascii_alphanumeric() => (&token[..i], &token[i..]),
+            _ => (token, ""),
+        };
+        let hex = !word.is_empty() && word.bytes().all(|b| b.is_ascii_hexdigit());
+        let redacted = if word.len() == 53 && word.starts_with('v') {
+            "[nodeid]"
+        } else if hex && word.len() == 40 {
+            "[commit]"
+        } else if hex && word.len() == 32 {
+            "[vaultid]"
+        } else if hex && word.len() == 8 {
+            "[short]"
+        } else if word.len() == 10 && word.bytes().all(|b| b.is_ascii_digit()) {
+            "[time]"
+        } else {
+            word
+        };
+        out.push_str(redacted);
+        out.push_str(rest);
+    }
+    out
+}
+
+/// Each command's output for people and for programs, as snapshots.
+#[test]
+fn human_and_json_output_snapshots() {
+    let node = bootstrapped();
+    let mut transcript = String::new();
+    let mut show = |args: &[&str], stdin: Option<&[u8]>| {
+        let out = match stdin {
+            Some(value) => {
+                let mut child = node
+                    .command(args)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child.stdin.take().unwrap().write_all(value).unwrap();
+                child.wait_with_output().unwrap()
+            }
+            None => node.run(args),
+        };
+        transcript.push_str(&format!(
+            "$ polykey {}\n[exit {}]\n{}{}\n",
+            args.join(" "),
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    };
+    for format in ["human", "json"] {
+        let f = |args: &[&'static str]| -> Vec<&'static str> {
+            let mut all = args.to_vec();
+            all.extend(["--format", if format == "json" { "json" } else { "human" }]);
+            all
+        };
+        let vault = if format == "json" { "j" } else { "h" };
+        let target = |path: &str| format!("{vault}:{path}");
+        show(
+            &f(&["vaults", "create"])
+                .into_iter()
+                .chain([vault])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        show(&f(&["vaults", "list"]), None);
+        show(
+            &f(&["secrets", "write"])
+                .into_iter()
+                .chain([target("db/PASS").as_str()])
+                .collect::<Vec<_>>(),
+            Some(b"pw"),
+        );
+        show(
+            &f(&["secrets", "ls"])
+                .into_iter()
+                .chain([vault])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        show(
+            &f(&["secrets", "stat"])
+                .into_iter()
+                .chain([target("db").as_str()])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        show(
+            &f(&["secrets", "cat"])
+                .into_iter()
+                .chain([target("db/PASS").as_str()])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        show(
+            &f(&["secrets", "env"])
+                .into_iter()
+                .chain([target("db").as_str()])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        show(
+            &f(&["secrets", "mkdir"])
+                .into_iter()
+                .chain([target("empty").as_str()])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        show(
+            &f(&["secrets", "rename"])
+                .into_iter()
+                .chain([target("db/PASS").as_str(), "db/PASSWORD"])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        show(
+            &f(&["secrets", "rm"])
+                .into_iter()
+                .chain([target("db/PASSWORD").as_str()])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        show(
+            &f(&["vaults", "log"])
+                .into_iter()
+                .chain([vault])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        show(
+            &f(&["vaults", "rename"])
+                .into_iter()
+                .chain([vault, "renamed"])
+                .collect::<Vec<_>>(),
+            None,
+        );
+        show(&f(&["vaults", "delete", "renamed"]), None);
+        show(&f(&["secrets", "cat", "missing:x"]), None);
+        show(&f(&["secrets", "cat", "no-colon"]), None);
+        show(&f(&["keys", "public"]), None);
+        show(&f(&["agent", "status"]), None);
+    }
+    insta::assert_snapshot!(redact(&transcript));
+}
