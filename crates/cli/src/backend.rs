@@ -334,4 +334,52 @@ impl Backend {
             }
         }
     }
+
+    pub async fn decrypt(&mut self, data: String) -> Result<Zeroizing<Vec<u8>>> {
+        match self {
+            Self::Local(node) => Ok(node.decrypt(data).await?),
+            Self::Agent(agent) => {
+                let v = agent.call("keys.decrypt", json!({ "data": data }))?;
+                let encoded = Zeroizing::new(text(&v, "value"));
+                BASE64
+                    .decode(encoded.as_bytes())
+                    .map(Zeroizing::new)
+                    .map_err(|_| BackendError::Agent("agent".into(), "a malformed answer".into()))
+            }
+        }
+    }
+
+    pub async fn sign(&mut self, message: Vec<u8>) -> Result<String> {
+        match self {
+            Self::Local(node) => Ok(node.sign_base64(message).await?),
+            Self::Agent(agent) => {
+                let v = agent.call("keys.sign", json!({ "message": BASE64.encode(&message) }))?;
+                Ok(text(&v, "signature"))
+            }
+        }
+    }
+
+    pub async fn change_password(&mut self, old: &str, new: &str) -> Result<()> {
+        match self {
+            Self::Local(node) => Ok(node.change_password(old.into(), new.into()).await?),
+            Self::Agent(agent) => {
+                agent.call(
+                    "keys.password",
+                    json!({ "password": old, "newPassword": new }),
+                )?;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn node_id(&mut self) -> Result<String> {
+        match self {
+            Self::Local(node) => Ok(node
+                .status()
+                .node_id
+                .map(|n| n.to_string())
+                .unwrap_or_default()),
+            Self::Agent(agent) => Ok(text(&agent.call("status", json!({}))?, "nodeId")),
+        }
+    }
 }

@@ -189,6 +189,28 @@ enum Secrets {
 enum Keys {
     /// This node's public key (its NodeId).
     Public,
+    /// Encrypt a file for a node (this one unless --node-id).
+    Encrypt {
+        file: PathBuf,
+        #[arg(long)]
+        node_id: Option<String>,
+    },
+    /// Decrypt a file encrypted for this node.
+    Decrypt { file: PathBuf },
+    /// Sign a file with this node's key (base64 Ed25519 signature).
+    Sign { file: PathBuf },
+    /// Verify a signature over a file by a node (this one unless --node-id).
+    Verify {
+        file: PathBuf,
+        signature: String,
+        #[arg(long)]
+        node_id: Option<String>,
+    },
+    /// Change the password (the new one from a file, never an argument).
+    Password {
+        #[arg(long)]
+        new_password_file: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -604,6 +626,14 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
             }
         }
         Command::Keys(Keys::Public) => {
+            if let Some(stream) = Agent::connect(&node_path(cli)) {
+                let id = agent_session(cli, stream)?.call("status", serde_json::json!({}))?
+                    ["nodeId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                return Ok(text(id.clone(), serde_json::json!({ "nodeId": id })));
+            }
             let node = open(cli).await?;
             let id = node
                 .status()
@@ -611,6 +641,76 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                 .ok_or(NodeError::NotInitialised)?
                 .to_string();
             Ok(text(id.clone(), serde_json::json!({ "nodeId": id })))
+        }
+        Command::Keys(command) => {
+            let mut node = backend(cli).await?;
+            let read = |file: &PathBuf| -> Result<Zeroizing<Vec<u8>>, Failure> {
+                std::fs::read(file)
+                    .map(Zeroizing::new)
+                    .map_err(|e| io_failure("read the file", e))
+            };
+            let node_id = |given: &Option<String>,
+                           node: &mut Backend|
+             -> Result<polykey_node::NodeId, Failure> {
+                let text = match given {
+                    Some(id) => id.clone(),
+                    None => node.node_id()?,
+                };
+                text.parse()
+                    .map_err(|_| usage(format!("not a NodeId: {text}")))
+            };
+            match command {
+                Keys::Public => {
+                    let id = node.node_id()?;
+                    Ok(text(id.clone(), serde_json::json!({ "nodeId": id })))
+                }
+                Keys::Encrypt { file, node_id: to } => {
+                    let to = node_id(to, &mut node)?;
+                    let sealed = polykey_node::keyops::encrypt_for(&to, &read(file)?)?;
+                    Ok(text(sealed.clone(), serde_json::json!({ "data": sealed })))
+                }
+                Keys::Decrypt { file } => {
+                    let data = String::from_utf8_lossy(&read(file)?).into_owned();
+                    let plain = node.decrypt(data).await?;
+                    Ok(Output::Bytes(plain, serde_json::json!({})))
+                }
+                Keys::Sign { file } => {
+                    let signature = node.sign(read(file)?.to_vec()).await?;
+                    Ok(text(
+                        signature.clone(),
+                        serde_json::json!({ "signature": signature }),
+                    ))
+                }
+                Keys::Verify {
+                    file,
+                    signature,
+                    node_id: by,
+                } => {
+                    let by = node_id(by, &mut node)?;
+                    let valid = polykey_node::keyops::verify(&by, &read(file)?, signature)?;
+                    if !valid {
+                        return Err(Failure {
+                            code: EX_DATAERR,
+                            kind: "bad_signature".into(),
+                            message: "the signature does not match".into(),
+                        });
+                    }
+                    Ok(text(
+                        "Signature valid",
+                        serde_json::json!({ "valid": true }),
+                    ))
+                }
+                Keys::Password { new_password_file } => {
+                    let old = read_password(cli, "Password: ")?;
+                    let new = Zeroizing::new(
+                        std::fs::read_to_string(new_password_file)
+                            .map_err(|e| io_failure("read the new password file", e))?,
+                    );
+                    let new = new.lines().next().unwrap_or("").to_owned();
+                    node.change_password(old.expose_secret(), &new).await?;
+                    Ok(text("Password changed", serde_json::json!({})))
+                }
+            }
         }
         Command::Vaults(command) => {
             let mut node = backend(cli).await?;

@@ -592,3 +592,38 @@ fn human_and_json_output_snapshots() {
     }
     insta::assert_snapshot!(redact(&transcript));
 }
+
+#[test]
+fn keys_encrypt_decrypt_sign_verify_and_change_the_password() {
+    let node = bootstrapped();
+    std::fs::write(node.path("message"), b"launch codes").unwrap();
+    let message = node.path("message");
+    let message = message.to_str().unwrap();
+
+    let sealed = node.ok(&["keys", "encrypt", message]);
+    assert!(!sealed.contains("launch"));
+    std::fs::write(node.path("sealed"), &sealed).unwrap();
+    let out = node.run(&["keys", "decrypt", node.path("sealed").to_str().unwrap()]);
+    assert_eq!(out.stdout, b"launch codes");
+
+    let signature = node.ok(&["keys", "sign", message]).trim().to_owned();
+    node.ok(&["keys", "verify", message, &signature]);
+    std::fs::write(node.path("message"), b"launch codez").unwrap();
+    let out = node.run(&["keys", "verify", message, &signature]);
+    assert_eq!(out.status.code(), Some(65));
+
+    std::fs::write(node.path("new"), "a brand new password\n").unwrap();
+    node.ok(&[
+        "keys",
+        "password",
+        "--new-password-file",
+        node.path("new").to_str().unwrap(),
+    ]);
+    assert_eq!(node.run(&["vaults", "list"]).status.code(), Some(77));
+    let out = node
+        .command(&["vaults", "list"])
+        .env("POLYKEY_PASSWORD_FILE", node.path("new"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}

@@ -277,6 +277,20 @@ impl Node {
                 };
                 json!({ "path": stat.path, "kind": kind, "size": stat.size })
             }
+            "keys.decrypt" => {
+                let plain = self.decrypt(text("data")?).await?;
+                json!({ "value": BASE64.encode(&plain) })
+            }
+            "keys.sign" => {
+                json!({ "signature": self.sign_base64(bytes("message")?.to_vec()).await? })
+            }
+            "keys.password" => {
+                let old = Zeroizing::new(text("password")?);
+                let new = Zeroizing::new(text("newPassword")?);
+                self.change_password(old.as_str().into(), new.as_str().into())
+                    .await?;
+                json!({})
+            }
             "pairing.invite" => {
                 let invitation = self.invite().await?;
                 json!({ "code": invitation.to_code(), "words": invitation.words(),

@@ -21,6 +21,8 @@ pub mod dir;
 pub mod error;
 /// Secrets as forms: typed items, fields to copy, TOTP, the generator.
 pub mod items;
+/// Encrypt, decrypt, sign and verify with node keys.
+pub mod keyops;
 /// The node itself: create, unlock, lock, recover, change password.
 mod node;
 /// The node on the network: pairing, devices, sync.
