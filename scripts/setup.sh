@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   libssl-dev libdbus-1-dev build-essential pkg-config file curl ca-certificates
-  xvfb xauth xdotool webkit2gtk-driver dbus dbus-x11 gnome-keyring git openssh-client
+  xvfb xauth xdotool webkit2gtk-driver dbus dbus-x11 gnome-keyring git openssh-client iproute2
 )
 missing=()
 for package in "${PACKAGES[@]}"; do

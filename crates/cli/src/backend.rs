@@ -382,4 +382,14 @@ impl Backend {
             Self::Agent(agent) => Ok(text(&agent.call("status", json!({}))?, "nodeId")),
         }
     }
+
+    pub async fn restore_vault(&mut self, vault: String, version: String) -> Result<String> {
+        match self {
+            Self::Local(node) => Ok(node.restore(vault, version, None).await?),
+            Self::Agent(agent) => {
+                let params = json!({ "vault": vault, "version": version });
+                Ok(text(&agent.call("vaults.version", params)?, "version"))
+            }
+        }
+    }
 }

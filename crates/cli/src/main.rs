@@ -95,6 +95,11 @@ enum Command {
 enum NodesCommand {
     /// Every device of the gestalt, with its status.
     Getall,
+    /// Connect to a device of the gestalt at an address (when mDNS and the
+    /// DHT cannot find it).
+    Add { node_id: String, address: String },
+    /// Devices connected now, and the sync status.
+    Connections,
 }
 
 #[derive(Subcommand)]
@@ -127,6 +132,9 @@ enum Vaults {
     Rename { name: String, new_name: String },
     /// Delete a vault and its history.
     Delete { name: String },
+    /// Bring a vault back to an earlier version (a new version on top;
+    /// later history stays).
+    Version { name: String, version: String },
     /// A vault's history, newest first.
     Log {
         name: String,
@@ -559,6 +567,34 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                 joined,
             ))
         }
+        Command::Nodes(NodesCommand::Add { node_id, address }) => {
+            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
+            agent_session(cli, stream)?.call(
+                "nodes.add",
+                serde_json::json!({ "nodeId": node_id, "address": address }),
+            )?;
+            Ok(text(
+                format!("Connected to {node_id}"),
+                serde_json::json!({}),
+            ))
+        }
+        Command::Nodes(NodesCommand::Connections) => {
+            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
+            let status = agent_session(cli, stream)?.call("sync.status", serde_json::json!({}))?;
+            Ok(text(
+                format!(
+                    "{} device(s) connected; {}; {} conflict(s) to review",
+                    status["online"].as_u64().unwrap_or(0),
+                    if status["syncing"].as_bool() == Some(true) {
+                        "syncing"
+                    } else {
+                        "idle"
+                    },
+                    status["conflicts"].as_u64().unwrap_or(0)
+                ),
+                status,
+            ))
+        }
         Command::Nodes(NodesCommand::Getall) => {
             let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
             let devices =
@@ -745,6 +781,16 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                 Vaults::Delete { name } => {
                     node.delete_vault(name.clone()).await?;
                     Ok(text(format!("Deleted vault {name}"), serde_json::json!({})))
+                }
+                Vaults::Version { name, version } => {
+                    let head = node.restore_vault(name.clone(), version.clone()).await?;
+                    Ok(text(
+                        format!(
+                            "Vault {name} is back at {version} (as {})",
+                            &head[..head.len().min(8)]
+                        ),
+                        serde_json::json!({ "version": head }),
+                    ))
                 }
                 Vaults::Log { name, limit } => {
                     let log = node.vault_log(name.clone(), *limit).await?;

@@ -119,6 +119,14 @@ fn vaults_and_secrets_round_trip_exactly() {
     node.ok(&["secrets", "rm", "Personal:blob"]);
     let log = node.ok(&["vaults", "log", "Personal"]);
     assert_eq!(log.lines().count(), 5, "{log}");
+
+    // Back to the first version (the empty vault), as a new version.
+    let log: serde_json::Value =
+        serde_json::from_str(&node.ok(&["vaults", "log", "Personal", "--format", "json"])).unwrap();
+    let first = log[4]["id"].as_str().unwrap();
+    node.ok(&["vaults", "version", "Personal", first]);
+    assert_eq!(node.ok(&["secrets", "ls", "Personal"]), "");
+    assert_eq!(node.ok(&["vaults", "log", "Personal"]).lines().count(), 6);
 }
 
 #[test]
@@ -376,6 +384,9 @@ fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
     let devices: serde_json::Value =
         serde_json::from_str(&b.ok(&["nodes", "getall", "--format", "json"])).unwrap();
     assert_eq!(devices.as_array().unwrap().len(), 2);
+    let connections: serde_json::Value =
+        serde_json::from_str(&b.ok(&["nodes", "connections", "--format", "json"])).unwrap();
+    assert_eq!(connections["online"], 1);
     // The code works once.
     let again = b.run(&["join", code]);
     assert_ne!(again.status.code(), Some(0));

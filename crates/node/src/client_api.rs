@@ -242,6 +242,16 @@ impl Node {
                         .collect(),
                 )
             }
+            "vaults.version" => {
+                json!({ "version": self.restore(text("vault")?, text("version")?, None).await? })
+            }
+            "nodes.add" => {
+                let node: crate::NodeId = text("nodeId")?
+                    .parse()
+                    .map_err(|_| Call::Params("nodeId"))?;
+                self.connect(node, text("address")?).await?;
+                json!({})
+            }
             "secrets.list" => {
                 let dir = params.get("dir").and_then(Value::as_str).map(str::to_owned);
                 json!(self.list_secrets(text("vault")?, dir).await?)
