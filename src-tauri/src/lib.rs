@@ -102,6 +102,15 @@ fn hand_over(error: polykey_node::NodeError) -> anyhow::Error {
     }
 }
 
+/// Serve the `polykey` command on the node's client socket while the app
+/// runs (the CLI then uses this node instead of opening the directory).
+fn serve_cli(node: Node) {
+    tauri::async_runtime::spawn(async move {
+        let (_running, stop) = tokio::sync::watch::channel(false);
+        let _ = node.serve_client_api(stop).await;
+    });
+}
+
 /// Tell the windows when the node's contents change (a sync, a pairing, a
 /// device coming online), at most four times a second.
 fn forward_changes(app: tauri::AppHandle, node: Node) {
@@ -161,6 +170,7 @@ pub fn run() -> anyhow::Result<()> {
             remember_window(&handle);
             autolock::spawn(handle.clone(), for_setup.clone());
             forward_changes(handle.clone(), for_setup.clone());
+            serve_cli(for_setup.clone());
             // A shortcut another app holds is not fatal: Settings shows the
             // error when the user picks one.
             let _ = palette::register_shortcut(&handle, &for_setup.preferences().shortcut);

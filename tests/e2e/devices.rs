@@ -98,6 +98,34 @@ async fn a_second_device_joins_by_pasting_the_code_and_both_show_each_others_sec
     )
     .await;
 
+    // The `polykey` command talks to the running app (its client socket),
+    // which holds the node directory, and sees the synced vault.
+    let cli = polykey_tests::workspace_root().join("target/debug/polykey");
+    assert!(
+        cli.exists(),
+        "build the CLI first: cargo build -p polykey-cli"
+    );
+    {
+        let password_file = dir_a.path().join("password");
+        std::fs::write(&password_file, format!("{PASSWORD_A}\n")).unwrap();
+        let out = std::process::Command::new(&cli)
+            .args(["secrets", "ls", "Personal"])
+            .env(polykey_node::NODE_PATH_ENV, dir_a.path())
+            .env("POLYKEY_PASSWORD_FILE", &password_file)
+            .output()
+            .unwrap();
+        let listed = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            listed.contains("github") && listed.contains("email"),
+            "{listed}"
+        );
+    }
+
     // Each lists the other as an online device.
     b.click("devices-button").await;
     until(

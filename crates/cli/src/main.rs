@@ -100,6 +100,10 @@ enum NodesCommand {
     Add { node_id: String, address: String },
     /// Devices connected now, and the sync status.
     Connections,
+    /// Where a node can be reached (local network, DHT).
+    Find { node_id: String },
+    /// Whether a node answers, and how fast.
+    Ping { node_id: String },
 }
 
 #[derive(Subcommand)]
@@ -169,6 +173,8 @@ enum Secrets {
     Rename { target: String, new_path: String },
     /// What is at a path.
     Stat { target: String },
+    /// Add every file under a local directory to a vault directory.
+    Dir { directory: PathBuf, target: String },
     /// Edit a secret in $VISUAL or $EDITOR (a private temporary file,
     /// removed afterwards).
     Edit { target: String },
@@ -578,6 +584,37 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                 serde_json::json!({}),
             ))
         }
+        Command::Nodes(NodesCommand::Find { node_id }) => {
+            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
+            let found = agent_session(cli, stream)?
+                .call("nodes.find", serde_json::json!({ "nodeId": node_id }))?;
+            let addresses: Vec<String> = found["addresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            if addresses.is_empty() {
+                return Err(Failure {
+                    code: EX_NOINPUT,
+                    kind: "not_found".into(),
+                    message: format!("no address found for {node_id}"),
+                });
+            }
+            Ok(text(addresses.join("\n"), found))
+        }
+        Command::Nodes(NodesCommand::Ping { node_id }) => {
+            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
+            let pong = agent_session(cli, stream)?
+                .call("nodes.ping", serde_json::json!({ "nodeId": node_id }))?;
+            Ok(text(
+                format!(
+                    "{node_id} answered in {:.1} ms",
+                    pong["ms"].as_f64().unwrap_or(0.0)
+                ),
+                pong,
+            ))
+        }
         Command::Nodes(NodesCommand::Connections) => {
             let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
             let status = agent_session(cli, stream)?.call("sync.status", serde_json::json!({}))?;
@@ -901,6 +938,50 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                     Ok(text(
                         format!("{}\t{kind}\t{}", stat.path, stat.size),
                         serde_json::json!({ "path": stat.path, "kind": kind, "size": stat.size }),
+                    ))
+                }
+                Secrets::Dir { directory, target } => {
+                    let (vault, base) = address(target)?;
+                    let mut stack = vec![directory.clone()];
+                    let mut added = Vec::new();
+                    while let Some(dir) = stack.pop() {
+                        let entries = std::fs::read_dir(&dir)
+                            .map_err(|e| io_failure("read the directory", e))?;
+                        for entry in entries {
+                            let entry = entry.map_err(|e| io_failure("read the directory", e))?;
+                            let local = entry.path();
+                            let kind = entry
+                                .file_type()
+                                .map_err(|e| io_failure("read the directory", e))?;
+                            if kind.is_dir() {
+                                stack.push(local);
+                                continue;
+                            }
+                            if !kind.is_file() {
+                                continue;
+                            }
+                            let relative = local
+                                .strip_prefix(directory)
+                                .map_err(|_| usage("a file outside the directory"))?
+                                .to_string_lossy()
+                                .replace('\\', "/");
+                            let path = if base.trim_matches('/').is_empty() {
+                                relative
+                            } else {
+                                format!("{}/{relative}", base.trim_matches('/'))
+                            };
+                            let value = Zeroizing::new(
+                                std::fs::read(&local).map_err(|e| io_failure("read a file", e))?,
+                            );
+                            node.write_secret(vault.clone(), path.clone(), value)
+                                .await?;
+                            added.push(path);
+                        }
+                    }
+                    added.sort();
+                    Ok(text(
+                        format!("Added {} secret(s) to {vault}", added.len()),
+                        serde_json::json!({ "added": added }),
                     ))
                 }
                 Secrets::Edit { target } => {

@@ -120,13 +120,33 @@ fn vaults_and_secrets_round_trip_exactly() {
     let log = node.ok(&["vaults", "log", "Personal"]);
     assert_eq!(log.lines().count(), 5, "{log}");
 
+    // A local directory of files, added under a vault directory.
+    std::fs::create_dir_all(node.path("conf/nested")).unwrap();
+    std::fs::write(node.path("conf/a.env"), b"A=1").unwrap();
+    std::fs::write(node.path("conf/nested/b.key"), b"B").unwrap();
+    let out = node.ok(&[
+        "secrets",
+        "dir",
+        node.path("conf").to_str().unwrap(),
+        "Personal:imported",
+    ]);
+    assert!(out.contains("Added 2"), "{out}");
+    assert_eq!(
+        node.run(&["secrets", "cat", "Personal:imported/nested/b.key"])
+            .stdout,
+        b"B"
+    );
+    node.ok(&["secrets", "rm", "-r", "Personal:imported"]);
+
     // Back to the first version (the empty vault), as a new version.
     let log: serde_json::Value =
         serde_json::from_str(&node.ok(&["vaults", "log", "Personal", "--format", "json"])).unwrap();
-    let first = log[4]["id"].as_str().unwrap();
+    let first = log.as_array().unwrap().last().unwrap()["id"]
+        .as_str()
+        .unwrap();
     node.ok(&["vaults", "version", "Personal", first]);
     assert_eq!(node.ok(&["secrets", "ls", "Personal"]), "");
-    assert_eq!(node.ok(&["vaults", "log", "Personal"]).lines().count(), 6);
+    assert_eq!(node.ok(&["vaults", "log", "Personal"]).lines().count(), 9);
 }
 
 #[test]
@@ -283,6 +303,19 @@ fn a_background_agent_serves_the_cli_with_session_tokens() {
     let out = node.ok(&["agent", "start"]);
     let _guard = AgentGuard(&node);
     assert!(out.starts_with("Agent started"), "{out}");
+    // The password is nowhere in the agent's command line (it came over a pipe).
+    let pid: u32 = out
+        .trim()
+        .trim_start_matches("Agent started (pid ")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    assert!(
+        cmdline.contains("agent") && !cmdline.contains(PASSWORD),
+        "{cmdline}"
+    );
     let socket = node.path("node").join("client.sock");
     let token_file = node.path("node").join("session.token");
     assert_eq!(mode(&socket), 0o600);
@@ -387,6 +420,9 @@ fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
     let connections: serde_json::Value =
         serde_json::from_str(&b.ok(&["nodes", "connections", "--format", "json"])).unwrap();
     assert_eq!(connections["online"], 1);
+    let a_id = a.ok(&["keys", "public"]).trim().to_owned();
+    let pong = b.ok(&["nodes", "ping", &a_id]);
+    assert!(pong.contains("answered"), "{pong}");
     // The code works once.
     let again = b.run(&["join", code]);
     assert_ne!(again.status.code(), Some(0));

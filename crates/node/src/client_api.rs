@@ -252,6 +252,18 @@ impl Node {
                 self.connect(node, text("address")?).await?;
                 json!({})
             }
+            "nodes.find" => {
+                let node: crate::NodeId = text("nodeId")?
+                    .parse()
+                    .map_err(|_| Call::Params("nodeId"))?;
+                json!({ "addresses": self.find_node(node).await? })
+            }
+            "nodes.ping" => {
+                let node: crate::NodeId = text("nodeId")?
+                    .parse()
+                    .map_err(|_| Call::Params("nodeId"))?;
+                json!({ "ms": self.ping(node).await?.as_secs_f64() * 1000.0 })
+            }
             "secrets.list" => {
                 let dir = params.get("dir").and_then(Value::as_str).map(str::to_owned);
                 json!(self.list_secrets(text("vault")?, dir).await?)

@@ -107,7 +107,7 @@ impl NetworkOptions {
             }),
             mdns: var("POLYKEY_MDNS").as_deref() != Some("0"),
             seeds: var("POLYKEY_SEEDS").map(list).unwrap_or_default(),
-            relay_server: false,
+            relay_server: var("POLYKEY_RELAY").as_deref() == Some("1"),
         })
     }
 }
@@ -659,6 +659,49 @@ impl Node {
     pub async fn sync_now(&self, peer: NodeId) -> Result<bool, NodeError> {
         let client = self.client()?;
         self.sync_with(&client, peer).await
+    }
+
+    /// Where `peer` can be reached: known addresses, then the DHT.
+    pub async fn find_node(&self, peer: NodeId) -> Result<Vec<String>, NodeError> {
+        let client = self.client()?;
+        let found = self.inner.peer_state().discovered.get(&peer).cloned();
+        let mut out: Vec<String> = found.iter().map(ToString::to_string).collect();
+        for address in client.find(peer).await.map_err(net_error)? {
+            let text = address.to_string();
+            if !out.contains(&text) {
+                out.push(text);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ask `peer` for its sigchain (it answers any node) and time the round
+    /// trip; the peer must be connected or findable.
+    pub async fn ping(&self, peer: NodeId) -> Result<Duration, NodeError> {
+        let client = self.client()?;
+        if !client.connected().await.map_err(net_error)?.contains(&peer) {
+            let mut reached = false;
+            for address in self.find_node(peer).await? {
+                if let Ok(address) = address.parse::<Multiaddr>() {
+                    if client.dial(peer, address).await.is_ok() {
+                        reached = true;
+                        break;
+                    }
+                }
+            }
+            if !reached {
+                return Err(NodeError::Network("that node cannot be reached".into()));
+            }
+        }
+        let started = std::time::Instant::now();
+        match client
+            .request(peer, Request::Sigchain)
+            .await
+            .map_err(net_error)?
+        {
+            Response::Sigchain(_) => Ok(started.elapsed()),
+            other => Err(refused(other)),
+        }
     }
 
     /// Connect to a device of the gestalt at `address` (when mDNS and the
