@@ -10,7 +10,9 @@ use polykey_db::Db;
 use polykey_gestalts::pairing::{Invitation, Joiner, PairingMessage};
 use polykey_gestalts::{GestaltGraph, Sigchain};
 use polykey_keys::{NodeId, RootKeypair};
-use polykey_network::{Client, Config, Event, Request, Response, VaultSummary, WireObject};
+use polykey_network::{
+    Client, Config, Event, Request, Response, SignedNotification, VaultSummary, WireObject,
+};
 use polykey_node::NodeError;
 use polykey_vaults::{kind_tag, Vaults};
 use tempfile::TempDir;
@@ -94,6 +96,18 @@ async fn an_unpaired_node_can_list_or_fetch_nothing() {
     );
     assert!(reason.contains("out of order"), "{reason}");
     assert_eq!(a.node.devices().await.unwrap().len(), 1);
+
+    // A correctly signed notification from a stranger is dropped.
+    let payload = serde_json::to_vec(&serde_json::json!({
+        "from": stranger.keys.node_id(), "to": a.id(), "sent_at": 0, "text": "click this link"
+    }))
+    .unwrap();
+    let signature = stranger.keys.sign(&payload).0.to_vec();
+    let answer = ask(Request::Notify(SignedNotification { payload, signature }))
+        .await
+        .unwrap();
+    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+    assert!(a.node.read_notifications(false).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -84,11 +84,28 @@ enum Command {
     /// Devices of this gestalt.
     #[command(subcommand)]
     Nodes(NodesCommand),
+    /// Notifications from the devices of this gestalt.
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Subcommand)]
+enum NotificationsCommand {
+    /// Show notifications, newest first (and mark them read).
+    Read {
+        /// Only the ones not read yet.
+        #[arg(long)]
+        unread: bool,
+    },
+    /// Send a message to a device of the gestalt.
+    Send { node_id: String, message: String },
+    /// Delete every notification.
+    Clear,
 }
 
 #[derive(Subcommand)]
@@ -583,6 +600,47 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                 format!("Connected to {node_id}"),
                 serde_json::json!({}),
             ))
+        }
+        Command::Notifications(command) => {
+            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
+            let mut agent = agent_session(cli, stream)?;
+            match command {
+                NotificationsCommand::Read { unread } => {
+                    let list = agent.call(
+                        "notifications.read",
+                        serde_json::json!({ "unread": unread }),
+                    )?;
+                    let human = list
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|n| {
+                            format!(
+                                "{} {}: {}",
+                                n["sentAt"].as_i64().unwrap_or(0) / 1000,
+                                n["from"].as_str().unwrap_or_default(),
+                                n["text"].as_str().unwrap_or_default()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    Ok(text(human, list))
+                }
+                NotificationsCommand::Send { node_id, message } => {
+                    agent.call(
+                        "notifications.send",
+                        serde_json::json!({ "nodeId": node_id, "message": message }),
+                    )?;
+                    Ok(text(format!("Sent to {node_id}"), serde_json::json!({})))
+                }
+                NotificationsCommand::Clear => {
+                    let cleared = agent.call("notifications.clear", serde_json::json!({}))?;
+                    Ok(text(
+                        format!("Cleared {}", cleared["cleared"].as_u64().unwrap_or(0)),
+                        cleared,
+                    ))
+                }
+            }
         }
         Command::Nodes(NodesCommand::Find { node_id }) => {
             let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;

@@ -423,6 +423,16 @@ fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
     let a_id = a.ok(&["keys", "public"]).trim().to_owned();
     let pong = b.ok(&["nodes", "ping", &a_id]);
     assert!(pong.contains("answered"), "{pong}");
+
+    // A signed notification from B reaches A; reading marks it read.
+    let b_id = b.ok(&["keys", "public"]).trim().to_owned();
+    b.ok(&["notifications", "send", &a_id, "rotate the API key"]);
+    let read: serde_json::Value =
+        serde_json::from_str(&a.ok(&["notifications", "read", "--format", "json"])).unwrap();
+    assert_eq!(read[0]["text"], "rotate the API key");
+    assert_eq!(read[0]["from"], b_id.as_str());
+    let unread = a.ok(&["notifications", "read", "--unread"]);
+    assert_eq!(unread, "");
     // The code works once.
     let again = b.run(&["join", code]);
     assert_ne!(again.status.code(), Some(0));

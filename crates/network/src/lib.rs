@@ -20,4 +20,4 @@ pub mod protocol;
 
 pub use actor::{new, Client, Config, Event, EventLoop, NetworkError, Responder};
 pub use libp2p::Multiaddr;
-pub use protocol::{Deleted, Request, Response, VaultSummary, WireObject};
+pub use protocol::{Deleted, Request, Response, SignedNotification, VaultSummary, WireObject};

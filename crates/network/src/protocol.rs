@@ -49,6 +49,23 @@ pub enum Request {
     },
     /// Something changed here: pull when you can.
     Changed,
+    /// A signed notification for the responder's user.
+    Notify(SignedNotification),
+}
+
+/// Largest notification payload accepted.
+pub const MAX_NOTIFICATION_BYTES: usize = 8 * 1024;
+
+/// A notification signed by its sender: `payload` is JSON (sender, time,
+/// text), `signature` its Ed25519 signature by the sender.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignedNotification {
+    /// The signed JSON.
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+    /// Ed25519 over `payload`.
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
 }
 
 /// One vault as listed to a peer.

@@ -252,6 +252,21 @@ impl Node {
                 self.connect(node, text("address")?).await?;
                 json!({})
             }
+            "notifications.send" => {
+                let node: crate::NodeId = text("nodeId")?
+                    .parse()
+                    .map_err(|_| Call::Params("nodeId"))?;
+                self.send_notification(node, text("message")?).await?;
+                json!({})
+            }
+            "notifications.read" => {
+                let unread = params
+                    .get("unread")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                serde_json::to_value(self.read_notifications(unread).await?).unwrap_or(Value::Null)
+            }
+            "notifications.clear" => json!({ "cleared": self.clear_notifications().await? }),
             "nodes.find" => {
                 let node: crate::NodeId = text("nodeId")?
                     .parse()

@@ -25,6 +25,8 @@ pub mod items;
 pub mod keyops;
 /// The node itself: create, unlock, lock, recover, change password.
 mod node;
+/// Signed notifications between the devices of a gestalt.
+mod notifications;
 /// The node on the network: pairing, devices, sync.
 mod peers;
 /// Preferences: timeouts, the quick-access shortcut, the tray.
@@ -37,6 +39,7 @@ mod vaults;
 pub use dir::{default_node_path, NodeDir, NODE_PATH_ENV};
 pub use error::NodeError;
 pub use node::{Created, KdfProfile, Node, NodeOptions, NodeState, Status, MIN_PASSWORD_LEN};
+pub use notifications::Notification;
 pub use peers::{
     code_from_qr_image, Device, NetworkOptions, PairingState, SyncStatus, RESYNC_EVERY,
 };

@@ -661,6 +661,18 @@ impl Node {
         self.sync_with(&client, peer).await
     }
 
+    /// Send one request to `peer` over the running network.
+    pub(crate) async fn network_request(
+        &self,
+        peer: NodeId,
+        request: Request,
+    ) -> Result<Response, NodeError> {
+        self.client()?
+            .request(peer, request)
+            .await
+            .map_err(net_error)
+    }
+
     /// Where `peer` can be reached: known addresses, then the DHT.
     pub async fn find_node(&self, peer: NodeId) -> Result<Vec<String>, NodeError> {
         let client = self.client()?;
@@ -748,6 +760,7 @@ impl Node {
                 haves,
                 skip,
             } => self.answer_fetch(peer, vault, want, haves, skip).await,
+            Request::Notify(signed) => self.receive_notification(peer, signed).await,
             Request::Changed => {
                 let member = self.with_vaults(move |s| in_gestalt(s, &peer)).await;
                 if matches!(member, Ok(true)) {

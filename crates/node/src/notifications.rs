@@ -1,0 +1,181 @@
+//! Notifications: short signed messages between nodes. A node keeps those
+//! from devices of its gestalt (sealed in its store, newest 1,000) and drops
+//! the rest; the sender's signature and the transport must agree on who
+//! sent it.
+
+use polykey_db::{RecordKey, Table};
+use polykey_keys::{NodeId, Signature};
+use polykey_network::protocol::MAX_NOTIFICATION_BYTES;
+use polykey_network::{Request, Response, SignedNotification};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+use crate::node::Node;
+
+/// Most notifications kept.
+const KEEP: usize = 1_000;
+
+/// A notification as stored and shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// Who sent it.
+    pub from: NodeId,
+    /// When, ms since the epoch (the sender's clock).
+    pub sent_at: i64,
+    /// The message.
+    pub text: String,
+    /// Whether it was read here.
+    #[serde(default)]
+    pub read: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    from: NodeId,
+    to: NodeId,
+    sent_at: i64,
+    text: String,
+}
+
+const NOTIFICATIONS: Table<Notification> = Table::new("notifications");
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Node {
+    /// Send `text` to `peer` (a device of the gestalt, reachable now).
+    pub async fn send_notification(&self, peer: NodeId, text: String) -> Result<(), NodeError> {
+        if text.len() > MAX_NOTIFICATION_BYTES / 2 {
+            return Err(NodeError::PeerRefused("that message is too long".into()));
+        }
+        let me = self.status().node_id.ok_or(NodeError::Locked)?;
+        let payload = serde_json::to_vec(&Payload {
+            from: me,
+            to: peer,
+            sent_at: now_ms(),
+            text,
+        })
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let signature = self.sign(payload.clone()).await?.0.to_vec();
+        self.ping(peer).await?;
+        let request = Request::Notify(SignedNotification { payload, signature });
+        match self.network_request(peer, request).await? {
+            Response::Ok => Ok(()),
+            Response::Refused(reason) => Err(NodeError::PeerRefused(reason)),
+            _ => Err(NodeError::PeerRefused("an unexpected answer".into())),
+        }
+    }
+
+    /// Check and keep a notification from `peer`.
+    pub(crate) async fn receive_notification(
+        &self,
+        peer: NodeId,
+        signed: SignedNotification,
+    ) -> Result<Response, NodeError> {
+        let refuse = |why: &str| Ok(Response::Refused(why.to_owned()));
+        if signed.payload.len() > MAX_NOTIFICATION_BYTES {
+            return refuse("notification too large");
+        }
+        let Ok(payload) = serde_json::from_slice::<Payload>(&signed.payload) else {
+            return refuse("malformed notification");
+        };
+        let Ok(signature) = <[u8; 64]>::try_from(signed.signature.as_slice()) else {
+            return refuse("malformed signature");
+        };
+        let me = self.status().node_id.ok_or(NodeError::Locked)?;
+        if payload.from != peer
+            || payload.to != me
+            || polykey_keys::root::verify(&peer, &signed.payload, &Signature(signature)).is_err()
+        {
+            return refuse("the notification's signature does not match its sender");
+        }
+        let stored = self
+            .with_vaults(move |s| {
+                let members = GestaltGraphOf::members(s)?;
+                if !members.contains(&peer) {
+                    // Dropped: only devices of this gestalt may notify.
+                    return Ok(false);
+                }
+                let mut txn = s.db.write()?;
+                let mut all = txn.entries(&NOTIFICATIONS)?;
+                all.sort_by_key(|(_, n)| n.sent_at);
+                while all.len() >= KEEP {
+                    let (key, _) = all.remove(0);
+                    txn.delete(&NOTIFICATIONS, &key)?;
+                }
+                txn.put(
+                    &NOTIFICATIONS,
+                    &RecordKey::random(),
+                    &Notification {
+                        from: payload.from,
+                        sent_at: payload.sent_at,
+                        text: payload.text,
+                        read: false,
+                    },
+                )?;
+                txn.commit()?;
+                Ok(true)
+            })
+            .await?;
+        if stored {
+            self.notify();
+            Ok(Response::Ok)
+        } else {
+            refuse("not accepted")
+        }
+    }
+
+    /// The notifications kept here, newest first; marks them read.
+    pub async fn read_notifications(
+        &self,
+        unread_only: bool,
+    ) -> Result<Vec<Notification>, NodeError> {
+        self.with_vaults(move |s| {
+            let mut txn = s.db.write()?;
+            let mut all = txn.entries(&NOTIFICATIONS)?;
+            all.sort_by_key(|(_, n)| std::cmp::Reverse(n.sent_at));
+            let mut out = Vec::new();
+            for (key, mut notification) in all {
+                if unread_only && notification.read {
+                    continue;
+                }
+                out.push(notification.clone());
+                if !notification.read {
+                    notification.read = true;
+                    txn.put(&NOTIFICATIONS, &key, &notification)?;
+                }
+            }
+            txn.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Delete every notification.
+    pub async fn clear_notifications(&self) -> Result<usize, NodeError> {
+        self.with_vaults(|s| {
+            let mut txn = s.db.write()?;
+            let all = txn.entries(&NOTIFICATIONS)?;
+            for (key, _) in &all {
+                txn.delete(&NOTIFICATIONS, key)?;
+            }
+            txn.commit()?;
+            Ok(all.len())
+        })
+        .await
+    }
+}
+
+/// The gestalt of the unlocked node.
+struct GestaltGraphOf;
+
+impl GestaltGraphOf {
+    fn members(s: &crate::node::Session) -> Result<std::collections::BTreeSet<NodeId>, NodeError> {
+        Ok(polykey_gestalts::GestaltGraph::new(&s.db).gestalt_of(s.keys.node_id())?)
+    }
+}
