@@ -684,3 +684,73 @@ fn keys_encrypt_decrypt_sign_verify_and_change_the_password() {
         .unwrap();
     assert!(out.status.success());
 }
+
+/// The agent, pairing, nodes, notifications and keys commands' output for
+/// people and for programs, as snapshots (random codes, keys and
+/// signatures replaced).
+#[test]
+fn agent_pairing_nodes_and_keys_output_snapshots() {
+    let node = bootstrapped();
+    std::fs::write(node.path("file"), b"signed words").unwrap();
+    let file = node.path("file").to_str().unwrap().to_owned();
+    let mut transcript = String::new();
+    let mut show = |args: &[&str], opaque: bool| {
+        let out = node.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stdout = if opaque && out.status.success() {
+            "[random]\n".to_owned()
+        } else {
+            stdout
+        };
+        let shown: Vec<&str> = args
+            .iter()
+            .map(|a| if a.len() > 60 { "SIGNATURE" } else { a })
+            .collect();
+        transcript.push_str(&format!(
+            "$ polykey {}\n[exit {}]\n{}{}\n",
+            shown.join(" ").replace(&file, "FILE"),
+            out.status.code().unwrap_or(-1),
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    for format in ["human", "json"] {
+        let f = |args: &[&str]| -> Vec<String> {
+            let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            all.extend(["--format".into(), format.into()]);
+            all
+        };
+        let mut run = |args: &[&str], opaque: bool| {
+            let all = f(args);
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            show(&refs, opaque)
+        };
+        run(&["agent", "lock"], false);
+        run(&["agent", "start"], true);
+        run(&["agent", "status"], false);
+        run(&["nodes", "getall"], true);
+        run(&["nodes", "connections"], false);
+        run(&["invite", "--no-wait"], true);
+        run(&["notifications", "read"], false);
+        run(&["notifications", "clear"], false);
+        let signature = run(&["keys", "sign", &file], true);
+        let signature = if format == "json" {
+            serde_json::from_str::<serde_json::Value>(&signature).unwrap()["signature"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        } else {
+            signature
+        };
+        run(&["keys", "verify", &file, &signature], false);
+        run(&["keys", "verify", &file, &"A".repeat(88)], false);
+        run(&["keys", "encrypt", &file], true);
+        run(&["agent", "lock"], false);
+        run(&["agent", "unlock"], false);
+        run(&["agent", "lockall"], false);
+        run(&["agent", "stop"], false);
+        run(&["agent", "stop"], false);
+    }
+    insta::assert_snapshot!(redact(&transcript));
+}

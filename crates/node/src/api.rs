@@ -71,6 +71,8 @@ pub enum ErrorCode {
     KeyringNotEnabled,
     /// The keyring's key no longer fits.
     KeyringStale,
+    /// Input that cannot be used.
+    InvalidInput,
     /// The network is not running.
     NetworkOff,
     /// Another device could not be reached or the exchange failed.

@@ -70,6 +70,10 @@ pub enum NodeError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Input that cannot be used (a malformed signature, an unreadable
+    /// picture, encrypted data for another node).
+    #[error("{0}")]
+    Invalid(String),
     /// The network is off (the node is locked or was opened without it).
     #[error("the network is not running; unlock the node first")]
     NetworkOff,
@@ -120,6 +124,7 @@ impl NodeError {
             Self::Db(DbError::Storage(_)) | Self::Io { .. } => ErrorCode::Io,
             Self::Internal(_) => ErrorCode::Internal,
             Self::NetworkOff => ErrorCode::NetworkOff,
+            Self::Invalid(_) => ErrorCode::InvalidInput,
             Self::Network(_) => ErrorCode::Network,
             Self::PeerRefused(_) => ErrorCode::PeerRefused,
             Self::Pairing(error) => match error {

@@ -21,7 +21,7 @@ struct Envelope {
 }
 
 fn bad(what: &str) -> NodeError {
-    NodeError::PeerRefused(what.to_owned())
+    NodeError::Invalid(what.to_owned())
 }
 
 /// Encrypt `plaintext` so only `recipient` can read it. The result is text

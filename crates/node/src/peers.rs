@@ -1398,7 +1398,7 @@ const MAX_QR_IMAGE_BYTES: usize = 20 * 1024 * 1024;
 /// The pairing code in a picture of a QR code (PNG or JPEG), as another
 /// device's Add device screen shows it.
 pub fn code_from_qr_image(bytes: &[u8]) -> Result<String, NodeError> {
-    let unreadable = || NodeError::PeerRefused("no pairing QR code found in that picture".into());
+    let unreadable = || NodeError::Invalid("no pairing QR code found in that picture".into());
     if bytes.len() > MAX_QR_IMAGE_BYTES {
         return Err(unreadable());
     }
@@ -1452,7 +1452,7 @@ impl Node {
     pub async fn remove_device_text(&self, device: String) -> Result<bool, NodeError> {
         let device: NodeId = device
             .parse()
-            .map_err(|_| NodeError::PeerRefused("not a NodeId".into()))?;
+            .map_err(|_| NodeError::Invalid("not a NodeId".into()))?;
         self.remove_device(device).await
     }
 
