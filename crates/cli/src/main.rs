@@ -803,7 +803,8 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                 Keys::Decrypt { file } => {
                     let data = String::from_utf8_lossy(&read(file)?).into_owned();
                     let plain = node.decrypt(data).await?;
-                    Ok(Output::Bytes(plain, serde_json::json!({})))
+                    let value = serde_json::json!({ "value": String::from_utf8_lossy(&plain) });
+                    Ok(Output::Bytes(plain, value))
                 }
                 Keys::Sign { file } => {
                     let signature = node.sign(read(file)?.to_vec()).await?;

@@ -754,3 +754,109 @@ fn agent_pairing_nodes_and_keys_output_snapshots() {
     }
     insta::assert_snapshot!(redact(&transcript));
 }
+
+/// The remaining commands' output (bootstrap, create, dir, edit, version,
+/// join, nodes add/find/ping without an agent, decrypt, password,
+/// completions), for people and for programs.
+#[test]
+fn remaining_commands_output_snapshots() {
+    let mut transcript = String::new();
+    for format in ["human", "json"] {
+        let node = Node::new();
+        std::fs::create_dir_all(node.path("dir/sub")).unwrap();
+        std::fs::write(node.path("dir/sub/K"), b"v").unwrap();
+        std::fs::write(node.path("value"), b"v").unwrap();
+        std::fs::write(node.path("new"), "another password 2\n").unwrap();
+        let mut show = |args: &[&str], opaque: bool, editor: Option<&str>| {
+            let mut command = node.command(args);
+            command.arg("--format").arg(format);
+            if let Some(editor) = editor {
+                command.env("EDITOR", editor).env_remove("VISUAL");
+            }
+            let out = command.output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let shown = if opaque && out.status.success() {
+                "[random]\n".to_owned()
+            } else {
+                stdout.clone()
+            };
+            let dir = node.dir.path().to_str().unwrap().to_owned();
+            let args = args.join(" ");
+            let entry = format!(
+                "$ polykey {args} --format {format}\n[exit {}]\n{shown}{}\n",
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            transcript.push_str(&entry.replace(&dir, "DIR"));
+            stdout
+        };
+        let code_file = node.path("code");
+        show(
+            &[
+                "bootstrap",
+                "--recovery-code-out",
+                code_file.to_str().unwrap(),
+            ],
+            false,
+            None,
+        );
+        show(&["vaults", "create", "v"], false, None);
+        let value = node.path("value");
+        show(
+            &["secrets", "create", value.to_str().unwrap(), "v:K"],
+            false,
+            None,
+        );
+        show(
+            &["secrets", "create", value.to_str().unwrap(), "v:K"],
+            false,
+            None,
+        );
+        show(
+            &[
+                "secrets",
+                "dir",
+                node.path("dir").to_str().unwrap(),
+                "v:imported",
+            ],
+            false,
+            None,
+        );
+        show(&["secrets", "edit", "v:K"], false, Some("true"));
+        show(&["secrets", "edit", "v:K"], false, Some("false"));
+        let log = node.ok(&["vaults", "log", "v", "--format", "json"]);
+        let log: serde_json::Value = serde_json::from_str(&log).unwrap();
+        let first = log.as_array().unwrap().last().unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        show(&["vaults", "version", "v", &first], false, None);
+        show(&["join", "polykey-pair:not-a-code"], false, None);
+        show(
+            &["nodes", "add", "vabc", "/ip4/127.0.0.1/tcp/1"],
+            false,
+            None,
+        );
+        show(&["nodes", "find", "vabc"], false, None);
+        show(&["nodes", "ping", "vabc"], false, None);
+        let sealed = node.ok(&["keys", "encrypt", value.to_str().unwrap()]);
+        std::fs::write(node.path("sealed"), sealed).unwrap();
+        show(
+            &["keys", "decrypt", node.path("sealed").to_str().unwrap()],
+            false,
+            None,
+        );
+        show(
+            &[
+                "keys",
+                "password",
+                "--new-password-file",
+                node.path("new").to_str().unwrap(),
+            ],
+            false,
+            None,
+        );
+        show(&["completions", "bash"], true, None);
+    }
+    insta::assert_snapshot!(redact(&transcript));
+}
