@@ -292,3 +292,49 @@ async fn an_incomplete_history_is_refused() {
     serve(&mut rogue, summary, objects);
     refused_and_unchanged(&a, rogue.keys.node_id(), "incomplete").await;
 }
+
+/// A deletion is a change: a pull that only deletes a vault reports it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_that_only_deletes_a_vault_reports_a_change() {
+    let a = device().await;
+    let doomed = a.node.create_vault("Doomed".into()).await.unwrap();
+    let mut peer = rogue(81).await;
+    rogue_pairs(&peer, &a).await;
+    // The paired device first lists nothing; later it says Doomed is gone.
+    let deleted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut events = peer.events.take().unwrap();
+    let client = peer.client.clone();
+    let shared = std::sync::Arc::clone(&deleted);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let Event::InboundRequest {
+                request, responder, ..
+            } = event
+            else {
+                continue;
+            };
+            let response = match request {
+                Request::Vaults => Response::Vaults {
+                    vaults: Vec::new(),
+                    deleted: shared.lock().unwrap().clone(),
+                },
+                Request::Links => Response::Links(Vec::new()),
+                _ => Response::Ok,
+            };
+            let _ = client.respond(responder, response).await;
+        }
+    });
+    // Let the sync that pairing starts finish first.
+    crate::eventually("the first sync ends", &[&a], || async {
+        let status = a.node.sync_status();
+        status.last_sync > 0 && !status.syncing
+    })
+    .await;
+    assert!(!a.node.sync_now(peer.keys.node_id()).await.unwrap());
+    deleted.lock().unwrap().push(polykey_network::Deleted {
+        id: doomed.id.to_string(),
+        deleted_at: 1,
+    });
+    assert!(a.node.sync_now(peer.keys.node_id()).await.unwrap());
+    assert!(a.vault_names().await.is_empty());
+}

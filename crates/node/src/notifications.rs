@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
 use crate::node::Node;
+use crate::peers::{gestalt, now_ms};
 
 /// Most notifications kept.
 const KEEP: usize = 1_000;
@@ -39,13 +40,6 @@ struct Payload {
 }
 
 const NOTIFICATIONS: Table<Notification> = Table::new("notifications");
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 impl Node {
     /// Send `text` to `peer` (a device of the gestalt, reachable now).
@@ -96,7 +90,7 @@ impl Node {
         }
         let stored = self
             .with_vaults(move |s| {
-                let members = GestaltGraphOf::members(s)?;
+                let members = gestalt(s)?;
                 if !members.contains(&peer) {
                     // Dropped: only devices of this gestalt may notify.
                     return Ok(false);
@@ -168,14 +162,5 @@ impl Node {
             Ok(all.len())
         })
         .await
-    }
-}
-
-/// The gestalt of the unlocked node.
-struct GestaltGraphOf;
-
-impl GestaltGraphOf {
-    fn members(s: &crate::node::Session) -> Result<std::collections::BTreeSet<NodeId>, NodeError> {
-        Ok(polykey_gestalts::GestaltGraph::new(&s.db).gestalt_of(s.keys.node_id())?)
     }
 }

@@ -205,7 +205,7 @@ impl PeerState {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -239,7 +239,18 @@ fn in_gestalt(session: &Session, peer: &NodeId) -> Result<bool, NodeError> {
             .contains(peer))
 }
 
-fn gestalt(session: &Session) -> Result<BTreeSet<NodeId>, NodeError> {
+/// Refuse `peer` unless it belongs to this node's gestalt.
+fn require_member(session: &Session, peer: &NodeId) -> Result<(), NodeError> {
+    if in_gestalt(session, peer)? {
+        Ok(())
+    } else {
+        Err(NodeError::PeerRefused(
+            "this device is not one of yours".into(),
+        ))
+    }
+}
+
+pub(crate) fn gestalt(session: &Session) -> Result<BTreeSet<NodeId>, NodeError> {
     Ok(GestaltGraph::new(&session.db).gestalt_of(session.keys.node_id())?)
 }
 
@@ -742,11 +753,7 @@ impl Node {
             }
             Request::Links => {
                 self.with_vaults(move |s| {
-                    if !in_gestalt(s, &peer)? {
-                        return Err(NodeError::PeerRefused(
-                            "this device is not one of yours".into(),
-                        ));
-                    }
+                    require_member(s, &peer)?;
                     let mut claims = GestaltGraph::new(&s.db).link_claims()?;
                     claims.truncate(MAX_LINKS);
                     Ok(Response::Links(claims))
@@ -886,11 +893,7 @@ impl Node {
 
     async fn answer_vaults(&self, peer: NodeId) -> Result<Response, NodeError> {
         self.with_vaults(move |s| {
-            if !in_gestalt(s, &peer)? {
-                return Err(NodeError::PeerRefused(
-                    "this device is not one of yours".into(),
-                ));
-            }
+            require_member(s, &peer)?;
             let vaults = Vaults::new(&s.db);
             let mut out = Vec::new();
             for info in vaults.list()? {
@@ -930,11 +933,7 @@ impl Node {
             return Err(NodeError::PeerRefused("too many versions named".into()));
         }
         self.with_vaults(move |s| {
-            if !in_gestalt(s, &peer)? {
-                return Err(NodeError::PeerRefused(
-                    "this device is not one of yours".into(),
-                ));
-            }
+            require_member(s, &peer)?;
             let id: VaultId = vault.parse()?;
             let vault = Vaults::new(&s.db).open(&id.to_string())?;
             let (page, total) =
@@ -1062,13 +1061,13 @@ impl Node {
             return Err(NodeError::PeerRefused("too many vaults listed".into()));
         }
         let me = self.status().node_id.ok_or(NodeError::Locked)?;
-        let mut changed = false;
-        let (local, gone) = self
+        let (local, gone, removed) = self
             .with_vaults(move |s| {
                 let vaults = Vaults::new(&s.db);
+                let mut removed = false;
                 for d in &deleted {
                     if let Ok(id) = d.id.parse::<VaultId>() {
-                        vaults.delete_synced(&id, d.deleted_at)?;
+                        removed |= vaults.delete_synced(&id, d.deleted_at)?;
                     }
                 }
                 let mut local = HashMap::new();
@@ -1087,12 +1086,10 @@ impl Node {
                     .into_iter()
                     .map(|(id, _)| id.to_string())
                     .collect();
-                Ok((local, gone))
+                Ok((local, gone, removed))
             })
             .await?;
-        let before = self
-            .with_vaults(|s| Ok(Vaults::new(&s.db).list()?.len()))
-            .await?;
+        let mut changed = removed;
         for summary in vaults {
             if gone.contains(&summary.id) || summary.id.parse::<VaultId>().is_err() {
                 continue;
@@ -1182,10 +1179,6 @@ impl Node {
                 }
             }
         }
-        let after = self
-            .with_vaults(|s| Ok(Vaults::new(&s.db).list()?.len()))
-            .await?;
-        changed |= before != after;
         if changed {
             self.notify();
         }
@@ -1313,7 +1306,6 @@ async fn sync_worker(weak: Weak<Inner>, client: Client, mut asks: mpsc::Receiver
             _ = every.tick() => {
                 let Some(node) = upgrade(&weak) else { return };
                 peers.extend(node.inner.peer_state().online.iter().copied());
-                node.redial().await;
             }
         }
         // Coalesce asks that queued meanwhile.
