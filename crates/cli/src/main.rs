@@ -17,7 +17,6 @@ use std::process::ExitCode;
 
 use backend::{Agent, Backend, BackendError};
 use clap::{Parser, Subcommand, ValueEnum};
-use polykey_node::api::ErrorCode;
 use polykey_node::{KdfProfile, Node, NodeError, NodeOptions, Password};
 use zeroize::Zeroizing;
 
@@ -284,24 +283,13 @@ const EX_NOPERM: u8 = 77;
 
 impl From<NodeError> for Failure {
     fn from(error: NodeError) -> Self {
-        let code = error.code();
-        let exit = match code {
-            ErrorCode::WrongPassword | ErrorCode::Locked | ErrorCode::WrongKey => EX_NOPERM,
-            ErrorCode::NotInitialised
-            | ErrorCode::UnknownVault
-            | ErrorCode::SecretNotFound
-            | ErrorCode::UnknownVersion => EX_NOINPUT,
-            ErrorCode::InUse => EX_UNAVAILABLE,
-            ErrorCode::Io => EX_IOERR,
-            ErrorCode::Internal => EX_SOFTWARE,
-            _ => EX_DATAERR,
-        };
-        let kind = serde_json::to_value(code)
+        // The same codes the agent sends, so both paths exit alike.
+        let kind = serde_json::to_value(error.code())
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| "error".into());
         Self {
-            code: exit,
+            code: exit_for(&kind),
             kind,
             message: error.to_string(),
         }
@@ -426,9 +414,7 @@ fn agent_session(cli: &Cli, stream: std::os::unix::net::UnixStream) -> Result<Ag
         Err(e) => return Err(e.into()),
     }
     let password = read_password(cli, "Password: ")?;
-    let token = agent.log_in(password.expose_secret())?;
-    let _ = std::fs::remove_file(&token_file);
-    write_private(&token_file, token.as_bytes())?;
+    save_token(&token_file, &agent.log_in(password.expose_secret())?)?;
     Ok(agent)
 }
 
@@ -577,8 +563,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
             Ok(Output::Bytes(Zeroizing::new(script), serde_json::json!({})))
         }
         Command::Join { code } => {
-            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
-            let mut agent = agent_session(cli, stream)?;
+            let mut agent = running_agent(cli)?;
             let joined = agent.call("pairing.join", serde_json::json!({ "code": code.trim() }))?;
             let fingerprint = joined["fingerprint"]
                 .as_str()
@@ -591,8 +576,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
             ))
         }
         Command::Nodes(NodesCommand::Add { node_id, address }) => {
-            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
-            agent_session(cli, stream)?.call(
+            running_agent(cli)?.call(
                 "nodes.add",
                 serde_json::json!({ "nodeId": node_id, "address": address }),
             )?;
@@ -602,8 +586,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
             ))
         }
         Command::Notifications(command) => {
-            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
-            let mut agent = agent_session(cli, stream)?;
+            let mut agent = running_agent(cli)?;
             match command {
                 NotificationsCommand::Read { unread } => {
                     let list = agent.call(
@@ -643,9 +626,8 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
             }
         }
         Command::Nodes(NodesCommand::Find { node_id }) => {
-            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
-            let found = agent_session(cli, stream)?
-                .call("nodes.find", serde_json::json!({ "nodeId": node_id }))?;
+            let found =
+                running_agent(cli)?.call("nodes.find", serde_json::json!({ "nodeId": node_id }))?;
             let addresses: Vec<String> = found["addresses"]
                 .as_array()
                 .into_iter()
@@ -662,9 +644,8 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
             Ok(text(addresses.join("\n"), found))
         }
         Command::Nodes(NodesCommand::Ping { node_id }) => {
-            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
-            let pong = agent_session(cli, stream)?
-                .call("nodes.ping", serde_json::json!({ "nodeId": node_id }))?;
+            let pong =
+                running_agent(cli)?.call("nodes.ping", serde_json::json!({ "nodeId": node_id }))?;
             Ok(text(
                 format!(
                     "{node_id} answered in {:.1} ms",
@@ -674,8 +655,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
             ))
         }
         Command::Nodes(NodesCommand::Connections) => {
-            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
-            let status = agent_session(cli, stream)?.call("sync.status", serde_json::json!({}))?;
+            let status = running_agent(cli)?.call("sync.status", serde_json::json!({}))?;
             Ok(text(
                 format!(
                     "{} device(s) connected; {}; {} conflict(s) to review",
@@ -691,9 +671,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
             ))
         }
         Command::Nodes(NodesCommand::Getall) => {
-            let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
-            let devices =
-                agent_session(cli, stream)?.call("nodes.devices", serde_json::json!({}))?;
+            let devices = running_agent(cli)?.call("nodes.devices", serde_json::json!({}))?;
             let human = devices
                 .as_array()
                 .into_iter()
@@ -1089,8 +1067,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
 }
 
 async fn invite(cli: &Cli, no_wait: bool) -> Result<Output, Failure> {
-    let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
-    let mut agent = agent_session(cli, stream)?;
+    let mut agent = running_agent(cli)?;
     let invitation = agent.call("pairing.invite", serde_json::json!({}))?;
     let code = invitation["code"].as_str().unwrap_or_default().to_owned();
     let words = invitation["words"].as_str().unwrap_or_default().to_owned();
@@ -1174,6 +1151,18 @@ fn edit_in_editor(value: &[u8], path: &str) -> Result<Zeroizing<Vec<u8>>, Failur
     }
     let edited = std::fs::read(&file).map_err(|e| io_failure("read the edited file", e))?;
     Ok(Zeroizing::new(edited))
+}
+
+/// Replace the saved session token (a new 0600 file).
+fn save_token(file: &std::path::Path, token: &str) -> Result<(), Failure> {
+    let _ = std::fs::remove_file(file);
+    write_private(file, token.as_bytes())
+}
+
+/// A session with the running agent, or the error that none runs.
+fn running_agent(cli: &Cli) -> Result<Agent, Failure> {
+    let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
+    agent_session(cli, stream)
 }
 
 fn no_agent() -> Failure {
@@ -1281,10 +1270,10 @@ async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Fail
             // Log in with the same password so the next commands need none.
             if let Some(stream) = Agent::connect(&path) {
                 let mut agent = Agent::new(stream, Zeroizing::new(String::new()));
-                let token = agent.log_in(password.expose_secret())?;
-                let token_file = backend::token_path(&path);
-                let _ = std::fs::remove_file(&token_file);
-                write_private(&token_file, token.as_bytes())?;
+                save_token(
+                    &backend::token_path(&path),
+                    &agent.log_in(password.expose_secret())?,
+                )?;
             }
             let pid = child.id();
             Ok(text(
@@ -1333,10 +1322,10 @@ async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Fail
             let stream = running.ok_or_else(no_agent)?;
             let mut agent = Agent::new(stream, Zeroizing::new(String::new()));
             let password = read_password(cli, "Password: ")?;
-            let token = agent.log_in(password.expose_secret())?;
-            let token_file = backend::token_path(&path);
-            let _ = std::fs::remove_file(&token_file);
-            write_private(&token_file, token.as_bytes())?;
+            save_token(
+                &backend::token_path(&path),
+                &agent.log_in(password.expose_secret())?,
+            )?;
             Ok(text("Unlocked", serde_json::json!({})))
         }
     }
