@@ -1,9 +1,13 @@
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use libp2p::connection_limits::{self, ConnectionLimits};
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, cbor, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
     autonat, dcutr, identify, kad, mdns, noise, relay, tcp, yamux, Multiaddr, PeerId,
@@ -13,6 +17,8 @@ use polykey_keys::{NodeId, RootKeypair};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::identity::{keypair, node_id, peer_id};
+use crate::limits::{self as limit, Rate};
+use crate::outbox::{Offer, Outbox};
 use crate::protocol::{Request, Response, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL};
 
 /// The Kademlia protocol name (Polykey's own DHT, not the public IPFS one).
@@ -54,7 +60,23 @@ pub struct Config {
     /// Seed nodes for Kademlia (global discovery): who and where.
     pub seeds: Vec<(NodeId, Multiaddr)>,
     /// Serve as a relay for nodes behind NAT (a headless seed node does).
+    /// A seed that relays also listens through nobody: its own listen
+    /// addresses are taken as reachable.
     pub relay_server: bool,
+    /// Established connections in all (peers given to [`Client::trust`]
+    /// are not counted).
+    pub max_connections: u32,
+    /// Established connections to one peer.
+    pub max_connections_per_peer: u32,
+    /// Incoming connections still in their handshake.
+    pub max_pending_incoming: u32,
+    /// Outgoing dials under way.
+    pub max_pending_outgoing: u32,
+    /// Inbound requests one peer may send in a burst; past it and its
+    /// refill the loop answers "busy" without asking the node.
+    pub request_burst: u32,
+    /// Inbound requests per second one peer earns back.
+    pub request_refill_per_sec: u32,
 }
 
 impl Default for Config {
@@ -65,12 +87,21 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             seeds: Vec::new(),
             relay_server: false,
+            max_connections: limit::MAX_CONNECTIONS,
+            max_connections_per_peer: limit::MAX_CONNECTIONS_PER_PEER,
+            max_pending_incoming: limit::MAX_PENDING_INCOMING,
+            max_pending_outgoing: limit::MAX_PENDING_OUTGOING,
+            request_burst: limit::REQUEST_BURST,
+            request_refill_per_sec: limit::REQUEST_REFILL_PER_SEC,
         }
     }
 }
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    // First, so a connection past the limits is denied before any other
+    // behaviour sets anything up for it.
+    limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
     kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -153,6 +184,10 @@ enum Command {
         peer: PeerId,
         reply: oneshot::Sender<Result<Vec<Multiaddr>, NetworkError>>,
     },
+    Trust {
+        peers: Vec<PeerId>,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// The handle every part of the node uses to talk to the network.
@@ -233,17 +268,49 @@ impl Client {
     pub async fn connected(&self) -> Result<Vec<NodeId>, NetworkError> {
         self.ask(|reply| Command::Connected { reply }).await
     }
+
+    /// Exempt these peers (the devices of this node's gestalt) from the
+    /// connection limits, so strangers filling them never lock a device
+    /// out; replaces the previous list. At most
+    /// [`limits::MAX_TRUSTED`](crate::limits::MAX_TRUSTED) are kept. Their
+    /// requests are still rate-limited, with a budget of their own.
+    pub async fn trust(&self, peers: Vec<NodeId>) -> Result<(), NetworkError> {
+        let peers = peers
+            .iter()
+            .filter_map(peer_id)
+            .take(limit::MAX_TRUSTED)
+            .collect();
+        self.ask(|reply| Command::Trust { peers, reply }).await
+    }
 }
 
 /// The task that owns the swarm. Run it with [`EventLoop::run`].
+///
+/// It never waits for anyone: the node's answers come back as commands, so
+/// a loop that waited for the node to take an event would be waiting on
+/// itself. Inbound requests that do not fit are answered "busy" here, and
+/// connection, identify and mDNS reports wait in an [`Outbox`] that keeps a
+/// bounded, coalesced backlog.
 pub struct EventLoop {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<Event>,
-    pending_listen: Vec<oneshot::Sender<Result<Multiaddr, NetworkError>>>,
+    outbox: Outbox,
+    pending_listen: HashMap<ListenerId, oneshot::Sender<Result<Multiaddr, NetworkError>>>,
     pending_dial: HashMap<PeerId, Vec<oneshot::Sender<Result<(), NetworkError>>>>,
     pending_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetworkError>>>,
     pending_find: HashMap<kad::QueryId, FindReply>,
+    /// Request budgets of strangers and of trusted peers (kept apart so
+    /// strangers filling their table never touch a device's budget).
+    stranger_rate: Rate<PeerId>,
+    trusted_rate: Rate<PeerId>,
+    trusted: HashSet<PeerId>,
+    /// mDNS discoveries passed on, in all.
+    discovery_rate: Rate<()>,
+    /// The configured seeds: a seed that relays is listened through.
+    seeds: HashMap<PeerId, Multiaddr>,
+    /// Seeds listened through now, and the listener doing it.
+    relay_listeners: HashMap<PeerId, ListenerId>,
+    relay_server: bool,
 }
 
 type FindReply = (
@@ -292,12 +359,20 @@ pub fn new(
             }
             let relay_server = config
                 .relay_server
-                .then(|| relay::Behaviour::new(local, relay::Config::default()));
+                .then(|| relay::Behaviour::new(local, relay_config()));
+            let limits = ConnectionLimits::default()
+                .with_max_established(Some(config.max_connections))
+                .with_max_established_per_peer(Some(config.max_connections_per_peer))
+                .with_max_pending_incoming(Some(config.max_pending_incoming))
+                .with_max_pending_outgoing(Some(config.max_pending_outgoing));
             Ok(Behaviour {
-                identify: identify::Behaviour::new(identify::Config::new(
-                    "/polykey/id/1".into(),
-                    key.public(),
-                )),
+                limits: connection_limits::Behaviour::new(limits),
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/polykey/id/1".into(), key.public())
+                        // Tell connected peers at once when a relayed
+                        // address appears, so the relay's DHT has it.
+                        .with_push_listen_addr_updates(true),
+                ),
                 mdns: mdns.into(),
                 kad,
                 relay_client,
@@ -316,12 +391,27 @@ pub fn new(
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .build();
     let mut swarm = swarm;
+    let mut seeds = HashMap::new();
+    for (node, address) in &config.seeds {
+        if let Some(peer) = peer_id(node) {
+            seeds.insert(peer, address.clone());
+            // Connect at once: a seed that relays is listened through as
+            // soon as it says so. The DHT's bootstrap may dial too; one of
+            // the two dials is refused as a duplicate, which is fine.
+            let _ = swarm.dial(
+                DialOpts::peer_id(peer)
+                    .addresses(vec![address.clone()])
+                    .build(),
+            );
+        }
+    }
     if !config.seeds.is_empty() {
         // Fails only without known peers, which the seeds just gave.
         let _ = swarm.behaviour_mut().kad.bootstrap();
     }
     let (command_tx, command_rx) = mpsc::channel(64);
-    let (event_tx, event_rx) = mpsc::channel(256);
+    let (event_tx, event_rx) = mpsc::channel(limit::EVENT_QUEUE);
+    let refill = f64::from(config.request_refill_per_sec);
     Ok((
         Client {
             commands: command_tx,
@@ -330,38 +420,82 @@ pub fn new(
         EventLoop {
             swarm,
             commands: command_rx,
-            events: event_tx,
-            pending_listen: Vec::new(),
+            outbox: Outbox::new(event_tx),
+            pending_listen: HashMap::new(),
             pending_dial: HashMap::new(),
             pending_requests: HashMap::new(),
             pending_find: HashMap::new(),
+            stranger_rate: Rate::new(config.request_burst, refill, limit::MAX_RATED_PEERS),
+            trusted_rate: Rate::new(config.request_burst, refill, limit::MAX_TRUSTED),
+            trusted: HashSet::new(),
+            discovery_rate: Rate::new(
+                limit::MAX_DISCOVERED_PER_MINUTE,
+                f64::from(limit::MAX_DISCOVERED_PER_MINUTE) / 60.0,
+                1,
+            ),
+            seeds,
+            relay_listeners: HashMap::new(),
+            relay_server: config.relay_server,
         },
     ))
+}
+
+/// What a relay server allows: enough for a whole sync page per circuit
+/// (see [`limit::RELAY_CIRCUIT_BYTES`]).
+fn relay_config() -> relay::Config {
+    relay::Config {
+        max_reservations: limit::RELAY_MAX_RESERVATIONS,
+        max_reservations_per_peer: limit::RELAY_MAX_RESERVATIONS_PER_PEER,
+        max_circuits: limit::RELAY_MAX_CIRCUITS,
+        max_circuits_per_peer: limit::RELAY_MAX_CIRCUITS_PER_PEER,
+        max_circuit_duration: limit::RELAY_CIRCUIT_DURATION,
+        max_circuit_bytes: limit::RELAY_CIRCUIT_BYTES,
+        ..relay::Config::default()
+    }
+}
+
+/// Whether `address` goes through a relay.
+fn is_relayed(address: &Multiaddr) -> bool {
+    address.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// Whether `address` names no one host (0.0.0.0, ::).
+fn is_unspecified(address: &Multiaddr) -> bool {
+    address.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
 }
 
 impl EventLoop {
     /// Run until every [`Client`] is dropped.
     pub async fn run(mut self) {
         loop {
+            let room = self.outbox.sender();
+            let reports_wait = !self.outbox.is_empty();
             tokio::select! {
-                event = self.swarm.select_next_some() => self.on_swarm(event).await,
+                event = self.swarm.select_next_some() => self.on_swarm(event),
                 command = self.commands.recv() => match command {
                     Some(command) => self.on_command(command),
                     None => return,
+                },
+                // Waiting for room is one branch among the others, never
+                // the only thing the loop does.
+                permit = room.reserve_owned(), if reports_wait => match permit {
+                    Ok(permit) => self.outbox.send_reserved(permit),
+                    Err(_) => self.outbox.close(),
                 },
             }
         }
     }
 
-    async fn emit(&mut self, event: Event) {
-        // Nobody listening is fine: the node may not care.
-        let _ = self.events.send(event).await;
-    }
-
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Listen { address, reply } => match self.swarm.listen_on(address) {
-                Ok(_) => self.pending_listen.push(reply),
+                Ok(id) => {
+                    self.pending_listen.insert(id, reply);
+                }
                 Err(e) => {
                     let _ = reply.send(Err(NetworkError::Listen(e.to_string())));
                 }
@@ -370,30 +504,17 @@ impl EventLoop {
                 peer,
                 address,
                 reply,
-            } => {
-                if self.swarm.is_connected(&peer) {
-                    let _ = reply.send(Ok(()));
-                    return;
-                }
-                let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
-                    .addresses(vec![address])
-                    .build();
-                match self.swarm.dial(opts) {
-                    Ok(()) => self.pending_dial.entry(peer).or_default().push(reply),
-                    // A dial already under way (the DHT's, say) answers this one too.
-                    Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {
-                        self.pending_dial.entry(peer).or_default().push(reply)
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(NetworkError::Dial(e.to_string())));
-                    }
-                }
-            }
+            } => self.dial(peer, address, reply),
             Command::Request {
                 peer,
                 request,
                 reply,
             } => {
+                if self.pending_requests.len() >= limit::MAX_PENDING_REQUESTS {
+                    let busy = NetworkError::Request("too many requests under way".into());
+                    let _ = reply.send(Err(busy));
+                    return;
+                }
                 let id = self.swarm.behaviour_mut().rpc.send_request(&peer, request);
                 self.pending_requests.insert(id, reply);
             }
@@ -416,21 +537,100 @@ impl EventLoop {
             }
             Command::Addresses { reply } => {
                 let mut addresses: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
-                addresses.extend(self.swarm.external_addresses().cloned());
+                for address in self.swarm.external_addresses() {
+                    if !addresses.contains(address) {
+                        addresses.push(address.clone());
+                    }
+                }
                 let _ = reply.send(addresses);
             }
             Command::Find { peer, reply } => {
+                if self.pending_find.len() >= limit::MAX_PENDING_FINDS {
+                    let busy = NetworkError::Request("too many lookups under way".into());
+                    let _ = reply.send(Err(busy));
+                    return;
+                }
                 let id = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
                 self.pending_find.insert(id, (peer, reply));
+            }
+            Command::Trust { peers, reply } => {
+                let peers: HashSet<PeerId> = peers.into_iter().collect();
+                let limits = &mut self.swarm.behaviour_mut().limits;
+                for gone in self.trusted.difference(&peers) {
+                    limits.remove_peer_id(gone);
+                }
+                for peer in &peers {
+                    limits.bypass_peer_id(peer);
+                }
+                self.trusted = peers;
+                let _ = reply.send(());
             }
         }
     }
 
-    async fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+    fn dial(
+        &mut self,
+        peer: PeerId,
+        address: Multiaddr,
+        reply: oneshot::Sender<Result<(), NetworkError>>,
+    ) {
+        if self.swarm.is_connected(&peer) {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        let waiting = self.pending_dial.get(&peer).map_or(0, Vec::len);
+        if waiting >= limit::MAX_WAITERS_PER_DIAL
+            || (waiting == 0 && self.pending_dial.len() >= limit::MAX_PENDING_DIALS)
+        {
+            let _ = reply.send(Err(NetworkError::Dial("too many dials under way".into())));
+            return;
+        }
+        let opts = DialOpts::peer_id(peer).addresses(vec![address]).build();
+        match self.swarm.dial(opts) {
+            Ok(()) => self.pending_dial.entry(peer).or_default().push(reply),
+            // A dial already under way (the DHT's, say) answers this one too.
+            Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {
+                self.pending_dial.entry(peer).or_default().push(reply)
+            }
+            Err(e) => {
+                let _ = reply.send(Err(NetworkError::Dial(e.to_string())));
+            }
+        }
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr { address, .. } => {
-                if let Some(reply) = self.pending_listen.pop() {
-                    let _ = reply.send(Ok(address));
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                if let Some(reply) = self.pending_listen.remove(&listener_id) {
+                    let _ = reply.send(Ok(address.clone()));
+                }
+                // A relay is reachable where it listens, by definition: its
+                // reservations must name those addresses.
+                if self.relay_server && !is_relayed(&address) && !is_unspecified(&address) {
+                    self.swarm.add_external_address(address);
+                }
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                if let Some(reply) = self.pending_listen.remove(&listener_id) {
+                    let why = match reason {
+                        Ok(()) => "closed".to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    let _ = reply.send(Err(NetworkError::Listen(why)));
+                }
+                // Listen through that relay again when it next says hello.
+                self.relay_listeners.retain(|_, id| *id != listener_id);
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                if let Some(reply) = self.pending_listen.remove(&listener_id) {
+                    let _ = reply.send(Err(NetworkError::Listen(error.to_string())));
                 }
             }
             SwarmEvent::ConnectionEstablished {
@@ -445,7 +645,7 @@ impl EventLoop {
                 }
                 if num_established.get() == 1 {
                     if let Some(peer) = node_id(&peer_id) {
-                        self.emit(Event::Connected { peer }).await;
+                        self.outbox.report(Event::Connected { peer });
                     }
                 }
             }
@@ -466,29 +666,15 @@ impl EventLoop {
                 ..
             } => {
                 if let Some(peer) = node_id(&peer_id) {
-                    self.emit(Event::Disconnected { peer }).await;
+                    self.outbox.report(Event::Disconnected { peer });
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Rpc(event)) => self.on_rpc(event).await,
+            SwarmEvent::Behaviour(BehaviourEvent::Rpc(event)) => self.on_rpc(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
                 ..
-            })) => {
-                // Peers speaking our DHT become routing entries.
-                if info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL) {
-                    for address in &info.listen_addrs {
-                        self.swarm
-                            .behaviour_mut()
-                            .kad
-                            .add_address(&peer_id, address.clone());
-                    }
-                }
-                if let Some(peer) = node_id(&peer_id) {
-                    let addresses = info.listen_addrs.into_iter().take(16).collect();
-                    self.emit(Event::Identified { peer, addresses }).await;
-                }
-            }
+            })) => self.on_identify(peer_id, info),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 id,
                 result,
@@ -496,13 +682,52 @@ impl EventLoop {
                 ..
             })) => self.on_kad(id, result, step.last),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
-                for (peer_id, address) in found {
+                let now = Instant::now();
+                for (peer_id, address) in found.into_iter().take(limit::MAX_DISCOVERED_PER_EVENT) {
+                    if !self.discovery_rate.allow((), now) {
+                        break;
+                    }
                     if let Some(peer) = node_id(&peer_id) {
-                        self.emit(Event::PeerDiscovered { peer, address }).await;
+                        self.outbox.report(Event::PeerDiscovered { peer, address });
                     }
                 }
             }
             _ => {}
+        }
+    }
+
+    fn on_identify(&mut self, peer_id: PeerId, info: identify::Info) {
+        let addresses: Vec<Multiaddr> = info
+            .listen_addrs
+            .into_iter()
+            .take(limit::MAX_IDENTIFY_ADDRESSES)
+            .collect();
+        let speaks = |name: &str| info.protocols.iter().any(|p| p.as_ref() == name);
+        // Peers speaking our DHT become routing entries.
+        if speaks(KAD_PROTOCOL) {
+            for address in &addresses {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer_id, address.clone());
+            }
+        }
+        // A seed that relays: listen through it, so peers that cannot
+        // reach this node directly can through the seed.
+        if speaks(relay::HOP_PROTOCOL_NAME.as_ref()) && !self.relay_listeners.contains_key(&peer_id)
+        {
+            if let Some(seed) = self.seeds.get(&peer_id) {
+                let circuit = seed
+                    .clone()
+                    .with(Protocol::P2p(peer_id))
+                    .with(Protocol::P2pCircuit);
+                if let Ok(id) = self.swarm.listen_on(circuit) {
+                    self.relay_listeners.insert(peer_id, id);
+                }
+            }
+        }
+        if let Some(peer) = node_id(&peer_id) {
+            self.outbox.report(Event::Identified { peer, addresses });
         }
     }
 
@@ -527,13 +752,15 @@ impl EventLoop {
                 .flat_map(|info| info.addrs.clone())
                 .collect(),
         };
-        // Plain transport addresses, without the trailing `/p2p/<id>`.
+        // Without the trailing `/p2p/<target>`; a relayed address keeps its
+        // relay's id, which says where to go.
         let found: Vec<Multiaddr> = found
             .into_iter()
-            .map(|a| {
-                a.into_iter()
-                    .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
-                    .collect()
+            .map(|mut a| {
+                if matches!(a.iter().last(), Some(Protocol::P2p(p)) if p == target) {
+                    a.pop();
+                }
+                a
             })
             .collect();
         if !found.is_empty() || last {
@@ -543,29 +770,54 @@ impl EventLoop {
         }
     }
 
-    async fn on_rpc(&mut self, event: request_response::Event<Request, Response>) {
+    /// Answer a request here, without the node.
+    fn refuse(&mut self, channel: ResponseChannel<Response>, reason: &str) {
+        let refusal = Response::Refused(reason.into());
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .rpc
+            .send_response(channel, refusal);
+    }
+
+    fn within_rate(&mut self, peer: PeerId) -> bool {
+        let now = Instant::now();
+        if self.trusted.contains(&peer) {
+            self.trusted_rate.allow(peer, now)
+        } else {
+            self.stranger_rate.allow(peer, now)
+        }
+    }
+
+    fn on_rpc(&mut self, event: request_response::Event<Request, Response>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
                     request, channel, ..
-                } => match node_id(&peer) {
-                    Some(peer) => {
-                        self.emit(Event::InboundRequest {
-                            peer,
-                            request,
-                            responder: Responder(channel),
-                        })
-                        .await;
+                } => {
+                    let Some(node) = node_id(&peer) else {
+                        self.refuse(channel, "not a Polykey node");
+                        return;
+                    };
+                    if !self.within_rate(peer) {
+                        self.refuse(channel, limit::BUSY);
+                        return;
                     }
-                    None => {
-                        let refusal = Response::Refused("not a Polykey node".into());
-                        let _ = self
-                            .swarm
-                            .behaviour_mut()
-                            .rpc
-                            .send_response(channel, refusal);
+                    let event = Event::InboundRequest {
+                        peer: node,
+                        request,
+                        responder: Responder(channel),
+                    };
+                    match self.outbox.offer(event) {
+                        Offer::Passed => {}
+                        Offer::Full(Event::InboundRequest { responder, .. }) => {
+                            self.refuse(responder.0, limit::BUSY);
+                        }
+                        // Nobody will answer: dropping the channel tells
+                        // the peer so.
+                        Offer::Full(_) | Offer::Closed => {}
                     }
-                },
+                }
                 request_response::Message::Response {
                     request_id,
                     response,

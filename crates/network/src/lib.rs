@@ -15,9 +15,16 @@
 mod actor;
 /// Identity conversions between NodeId and PeerId.
 pub mod identity;
+/// How much a peer can make this node do or keep.
+pub mod limits;
+/// Reports waiting for the node, bounded and coalesced.
+mod outbox;
 /// The request and response messages.
 pub mod protocol;
 
 pub use actor::{new, Client, Config, Event, EventLoop, NetworkError, Responder};
 pub use libp2p::Multiaddr;
-pub use protocol::{Deleted, Request, Response, SignedNotification, VaultSummary, WireObject};
+pub use protocol::{
+    ChainPosition, ChainUpdate, Request, Response, SignedNotification, VaultSummary, WireDeletion,
+    WireObject,
+};

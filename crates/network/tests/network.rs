@@ -132,6 +132,7 @@ async fn an_oversized_request_never_reaches_the_node() {
     let huge = Request::Pairing(PairingMessage::Hello {
         joiner: b.id,
         pake: vec![7; 2 * 1024 * 1024],
+        secret: None,
     });
     let err = timeout(WAIT, b.client.request(a_id, huge))
         .await

@@ -1,0 +1,185 @@
+//! How much any peer can make this node do or keep: connections, the
+//! inbound request rate, what discovery may queue, and the relay's circuit
+//! budget. The defaults are the fields of [`crate::Config`]; the rest are
+//! fixed here, next to the token bucket that enforces the rates.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+use crate::protocol::MAX_RESPONSE_BYTES;
+
+/// Established connections in all, by default. Each costs a few hundred KiB
+/// at most (yamux windows, noise buffers); 256 keeps a flood of keys well
+/// under 100 MiB while leaving room for every device of a gestalt, the
+/// seeds, and strangers trying to pair.
+pub const MAX_CONNECTIONS: u32 = 256;
+/// Established connections to one peer, by default: one per transport
+/// (TCP, QUIC, a relayed one) and one spare while a hole punch upgrades a
+/// relayed connection.
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 4;
+/// Incoming connections still in their handshake, by default. A handshake
+/// takes milliseconds; 32 at once is a flood, not a crowd.
+pub const MAX_PENDING_INCOMING: u32 = 32;
+/// Outgoing dials under way, by default (redialling every device and the
+/// seeds at once fits).
+pub const MAX_PENDING_OUTGOING: u32 = 32;
+
+/// Inbound requests one peer may send in a burst. A sync asks for one page
+/// at a time and a pairing is four steps, so an honest device never comes
+/// near; 64 lets a device that reconnects catch up without waiting.
+pub const REQUEST_BURST: u32 = 64;
+/// Inbound requests per second one peer earns back after a burst.
+pub const REQUEST_REFILL_PER_SEC: u32 = 32;
+/// Peers whose request budget is remembered. A bucket is forgotten once it
+/// is full again (it would say nothing new), so only peers that asked in the
+/// last two seconds are kept; this bounds them even under churn.
+pub const MAX_RATED_PEERS: usize = 4 * MAX_CONNECTIONS as usize;
+
+/// Inbound requests waiting for the node to take them. The event loop never
+/// waits for the node: a request that finds this many already waiting is
+/// answered "busy" at once.
+pub const EVENT_QUEUE: usize = 256;
+/// What the loop answers a request it will not pass on (over the rate, or
+/// the node is behind).
+pub const BUSY: &str = "busy; try again";
+
+/// mDNS discoveries taken from one mDNS answer (a local peer may announce
+/// many ids and addresses in one packet).
+pub const MAX_DISCOVERED_PER_EVENT: usize = 16;
+/// mDNS discoveries passed on per minute, after a burst of the same size.
+pub const MAX_DISCOVERED_PER_MINUTE: u32 = 64;
+/// Discoveries and identify reports waiting for the node while it is busy;
+/// past this, new ones are dropped (both repeat: mDNS every few minutes,
+/// identify on every connection).
+pub const MAX_PENDING_REPORTS: usize = 512;
+/// Listen addresses taken from one identify report.
+pub const MAX_IDENTIFY_ADDRESSES: usize = 16;
+
+/// Outgoing requests waiting for an answer.
+pub const MAX_PENDING_REQUESTS: usize = 1024;
+/// Peers being dialled on a client's behalf.
+pub const MAX_PENDING_DIALS: usize = 256;
+/// Callers waiting on the same dial.
+pub const MAX_WAITERS_PER_DIAL: usize = 16;
+/// DHT lookups under way.
+pub const MAX_PENDING_FINDS: usize = 32;
+/// Peers exempt from the connection limits (the devices of the gestalt).
+pub const MAX_TRUSTED: usize = 1024;
+
+/// Bytes one relayed connection may carry (both ways): a whole response of
+/// [`MAX_RESPONSE_BYTES`] twice over plus framing, so a sync page always
+/// fits and a second page usually does. A longer sync opens a new circuit.
+pub const RELAY_CIRCUIT_BYTES: u64 = 2 * MAX_RESPONSE_BYTES + 16 * 1024 * 1024;
+/// How long one relayed connection may last: a page of 40 MiB at a slow
+/// 1 Mbit/s takes about 5.5 minutes.
+pub const RELAY_CIRCUIT_DURATION: Duration = Duration::from_secs(10 * 60);
+/// Relayed connections a relay carries at once, in all and per peer.
+pub const RELAY_MAX_CIRCUITS: usize = 64;
+/// Relayed connections per peer.
+pub const RELAY_MAX_CIRCUITS_PER_PEER: usize = 8;
+/// Nodes that may listen through a relay at once, in all and per peer.
+pub const RELAY_MAX_RESERVATIONS: usize = 256;
+/// Reservations per peer.
+pub const RELAY_MAX_RESERVATIONS_PER_PEER: usize = 4;
+
+/// A token bucket: `burst` tokens, refilled at `per_sec`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The rate of something per key (a peer), with a bounded memory.
+#[derive(Debug)]
+pub(crate) struct Rate<K> {
+    burst: f64,
+    per_sec: f64,
+    buckets: HashMap<K, Bucket>,
+    most: usize,
+}
+
+impl<K: Eq + Hash + Copy> Rate<K> {
+    /// `burst` at once, `per_sec` after that, for at most `most` keys.
+    pub(crate) fn new(burst: u32, per_sec: f64, most: usize) -> Self {
+        Self {
+            burst: f64::from(burst.max(1)),
+            per_sec: per_sec.max(0.0),
+            buckets: HashMap::new(),
+            most,
+        }
+    }
+
+    fn refilled(&self, bucket: Bucket, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        (bucket.tokens + elapsed * self.per_sec).min(self.burst)
+    }
+
+    /// Take a token for `key` if it has one.
+    pub(crate) fn allow(&mut self, key: K, now: Instant) -> bool {
+        if self.buckets.len() >= self.most && !self.buckets.contains_key(&key) {
+            // Forget every bucket that is full again: it holds nothing.
+            let burst = self.burst;
+            let buckets = std::mem::take(&mut self.buckets);
+            self.buckets = buckets
+                .into_iter()
+                .filter(|(_, b)| self.refilled(*b, now) < burst)
+                .collect();
+            if self.buckets.len() >= self.most {
+                // Every remembered key is spending right now: a new key
+                // gets no burst until some of them calm down.
+                return false;
+            }
+        }
+        let fresh = Bucket {
+            tokens: self.burst,
+            at: now,
+        };
+        let bucket = self.buckets.get(&key).copied().unwrap_or(fresh);
+        let tokens = self.refilled(bucket, now);
+        let allowed = tokens >= 1.0;
+        let tokens = if allowed { tokens - 1.0 } else { tokens };
+        self.buckets.insert(key, Bucket { tokens, at: now });
+        allowed
+    }
+
+    /// How many keys are remembered.
+    #[cfg(test)]
+    pub(crate) fn remembered(&self) -> usize {
+        self.buckets.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_its_rate() {
+        let mut rate = Rate::new(REQUEST_BURST, f64::from(REQUEST_REFILL_PER_SEC), 8);
+        let start = Instant::now();
+        let allowed = (0..300).filter(|_| rate.allow(1u8, start)).count();
+        assert_eq!(allowed, REQUEST_BURST as usize);
+        // Another key has its own budget.
+        assert!(rate.allow(2u8, start));
+        // Half a second later, half the refill rate's worth again.
+        let later = start + Duration::from_millis(500);
+        let allowed = (0..300).filter(|_| rate.allow(1u8, later)).count();
+        assert_eq!(allowed, REQUEST_REFILL_PER_SEC as usize / 2);
+    }
+
+    #[test]
+    fn a_rate_remembers_a_bounded_number_of_keys() {
+        let mut rate = Rate::new(4, 2.0, 16);
+        let start = Instant::now();
+        for key in 0..1000u32 {
+            rate.allow(key, start);
+        }
+        assert!(rate.remembered() <= 16, "{}", rate.remembered());
+        // Once their buckets are full again they are forgotten, and new
+        // keys are welcome.
+        let later = start + Duration::from_secs(3);
+        assert!(rate.allow(5000, later));
+        assert!(rate.remembered() <= 2, "{}", rate.remembered());
+    }
+}

@@ -1,0 +1,278 @@
+//! Peers that try to wear the node out, on real swarms on 127.0.0.1: a
+//! flood of requests from several strangers must not wedge the event loop
+//! (it answers "busy" itself instead of waiting on the node), one peer over
+//! its request rate is answered "busy" while another is served at once, and
+//! connections past the limits are refused while a trusted peer still gets
+//! in and gets answers.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use futures::StreamExt;
+use polykey_keys::{NodeId, RootKeypair};
+use polykey_network::{Client, Config, Event, Multiaddr, Request, Response};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Peer {
+    id: NodeId,
+    client: Client,
+    events: mpsc::Receiver<Event>,
+}
+
+fn config() -> Config {
+    Config {
+        mdns: false,
+        request_timeout: Duration::from_secs(10),
+        ..Config::default()
+    }
+}
+
+fn peer(seed: u8, config: Config) -> Peer {
+    let keys = RootKeypair::from_seed(&[seed; 32]);
+    let (client, events, event_loop) = polykey_network::new(&keys, config).unwrap();
+    tokio::spawn(event_loop.run());
+    Peer {
+        id: keys.node_id(),
+        client,
+        events,
+    }
+}
+
+async fn listen(peer: &Peer) -> Multiaddr {
+    timeout(
+        WAIT,
+        peer.client.listen("/ip4/127.0.0.1/tcp/0".parse().unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+/// How many requests the node saw, per asking peer.
+type Seen = Arc<Mutex<HashMap<NodeId, usize>>>;
+
+/// Answer requests the way `polykey-node` does: each in its own task after
+/// `work`, at most `slots` at once, "busy" (awaited inline) past that.
+fn serve(mut peer: Peer, slots: usize, work: Duration) -> (Client, Seen) {
+    let seen: Seen = Arc::default();
+    let client = peer.client.clone();
+    let counted = Arc::clone(&seen);
+    tokio::spawn(async move {
+        let slots = Arc::new(tokio::sync::Semaphore::new(slots));
+        while let Some(event) = peer.events.recv().await {
+            let Event::InboundRequest {
+                peer: from,
+                responder,
+                ..
+            } = event
+            else {
+                continue;
+            };
+            *counted.lock().unwrap().entry(from).or_default() += 1;
+            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                let busy = Response::Refused("busy; try again".into());
+                let _ = peer.client.respond(responder, busy).await;
+                continue;
+            };
+            let client = peer.client.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(work).await;
+                let _ = client
+                    .respond(responder, Response::Sigchain(Vec::new()))
+                    .await;
+                drop(permit);
+            });
+        }
+    });
+    (client, seen)
+}
+
+/// Send `count` requests at once; returns (answered, refused busy).
+async fn flood(client: Client, to: NodeId, count: usize) -> (usize, usize) {
+    let answers = join_all((0..count).map(|_| client.request(to, Request::Sigchain))).await;
+    let answered = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Response::Sigchain(_))))
+        .count();
+    let busy = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Response::Refused(r)) if r.contains("busy")))
+        .count();
+    (answered, busy)
+}
+
+/// Ask until a real answer comes (a "busy" means: try again); returns how
+/// long it took.
+async fn ask_until_answered(client: &Client, to: NodeId) -> Duration {
+    let start = Instant::now();
+    loop {
+        match timeout(WAIT, client.request(to, Request::Sigchain)).await {
+            Ok(Ok(Response::Sigchain(_))) => return start.elapsed(),
+            Ok(Ok(Response::Refused(reason))) if reason.contains("busy") => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => panic!("no answer after {:?}: {other:?}", start.elapsed()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_from_several_strangers_does_not_wedge_the_event_loop() {
+    let a = peer(1, config());
+    let address = listen(&a).await;
+    let a_id = a.id;
+    // A slow node: 16 at once, 50 ms each, like `polykey-node`'s serve.
+    let (_a_client, _seen) = serve(a, 16, Duration::from_millis(50));
+    let mut floods = Vec::new();
+    let mut strangers = Vec::new();
+    for seed in 20..28 {
+        let stranger = peer(seed, config());
+        stranger.client.dial(a_id, address.clone()).await.unwrap();
+        floods.push(tokio::spawn(flood(stranger.client.clone(), a_id, 300)));
+        strangers.push(stranger);
+    }
+    let friend = peer(2, config());
+    friend.client.dial(a_id, address).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // While the flood is on, the friend is answered within 5 s.
+    let took = ask_until_answered(&friend.client, a_id).await;
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    let mut busy = 0;
+    for flood in floods {
+        busy += timeout(WAIT, flood).await.unwrap().unwrap().1;
+    }
+    assert!(busy > 0, "the flood was never told to slow down");
+    // And after it, the loop is still alive.
+    let took = ask_until_answered(&friend.client, a_id).await;
+    assert!(took < Duration::from_secs(1), "answered after {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_over_its_request_rate_is_told_busy_while_another_is_served_at_once() {
+    let a = peer(1, config());
+    let address = listen(&a).await;
+    let a_id = a.id;
+    // Enough room in the node itself: only the rate limit refuses.
+    let (_a_client, seen) = serve(a, 1024, Duration::from_millis(10));
+    let flooder = peer(30, config());
+    let friend = peer(31, config());
+    for p in [&flooder, &friend] {
+        p.client.dial(a_id, address.clone()).await.unwrap();
+    }
+    let start = Instant::now();
+    let flooding = tokio::spawn(flood(flooder.client.clone(), a_id, 300));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let took = timeout(WAIT, friend.client.request(a_id, Request::Sigchain))
+        .await
+        .unwrap()
+        .unwrap();
+    let friend_took = start.elapsed() - Duration::from_millis(100);
+    assert!(matches!(took, Response::Sigchain(_)), "{took:?}");
+    assert!(
+        friend_took < Duration::from_millis(500),
+        "answered after {friend_took:?}"
+    );
+    let (answered, busy) = timeout(WAIT, flooding).await.unwrap().unwrap();
+    let elapsed = start.elapsed().as_secs_f64();
+    assert!(busy > 0, "answered {answered}, none refused");
+    let saw = seen.lock().unwrap().get(&flooder.id).copied().unwrap_or(0);
+    let allowed = polykey_network::limits::REQUEST_BURST as f64
+        + polykey_network::limits::REQUEST_REFILL_PER_SEC as f64 * elapsed;
+    assert!(
+        (saw as f64) <= allowed,
+        "the node saw {saw} requests of the flooder in {elapsed:.2} s (at most {allowed:.0})"
+    );
+    assert_eq!(
+        saw, answered,
+        "every request past the rate stopped at the loop"
+    );
+}
+
+/// A bare libp2p swarm that opens connections and does nothing else.
+fn raw_swarm() -> libp2p::Swarm<libp2p::swarm::dummy::Behaviour> {
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| libp2p::swarm::dummy::Behaviour)
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_past_the_limits_are_refused_and_a_trusted_peer_still_gets_in() {
+    let limited = Config {
+        max_connections: 8,
+        max_connections_per_peer: 2,
+        ..config()
+    };
+    let a = peer(1, limited);
+    let address = listen(&a).await;
+    let a_id = a.id;
+    let friend = peer(2, config());
+    a.client.trust(vec![friend.id]).await.unwrap();
+    let (a_client, _seen) = serve(a, 16, Duration::ZERO);
+
+    // One key opening six connections keeps at most two.
+    let mut raw = raw_swarm();
+    let a_peer = polykey_network::identity::peer_id(&a_id).unwrap();
+    for _ in 0..6 {
+        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(a_peer)
+            .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+            .addresses(vec![address.clone()])
+            .build();
+        raw.dial(opts).unwrap();
+    }
+    let mut open = 0i32;
+    let settle = tokio::time::Instant::now() + Duration::from_secs(3);
+    while let Ok(Some(event)) = tokio::time::timeout_at(settle, raw.next()).await {
+        match event {
+            libp2p::swarm::SwarmEvent::ConnectionEstablished { .. } => open += 1,
+            libp2p::swarm::SwarmEvent::ConnectionClosed { .. } => open -= 1,
+            _ => {}
+        }
+    }
+    assert!(
+        (1..=2).contains(&open),
+        "{open} connections of one key stayed"
+    );
+
+    // Twelve more keys: no more than eight connections in all.
+    let mut strangers = Vec::new();
+    for seed in 40..52 {
+        let stranger = peer(seed, config());
+        let _ = stranger.client.dial(a_id, address.clone()).await;
+        strangers.push(stranger);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let connected = a_client.connected().await.unwrap();
+    assert!(connected.len() <= 8, "{} peers connected", connected.len());
+    let mut still = 0;
+    for s in &strangers {
+        if s.client.connected().await.unwrap().contains(&a_id) {
+            still += 1;
+        }
+    }
+    assert!(still < strangers.len(), "every stranger got in");
+
+    // The trusted peer is not counted against the limit.
+    timeout(WAIT, friend.client.dial(a_id, address))
+        .await
+        .unwrap()
+        .unwrap();
+    let took = ask_until_answered(&friend.client, a_id).await;
+    assert!(took < Duration::from_secs(1), "answered after {took:?}");
+    drop(raw);
+}
