@@ -23,6 +23,9 @@ pub enum ClaimType {
     /// The issuer and the subject are nodes of the same gestalt; signed by
     /// both.
     ClaimLinkNode,
+    /// The issuer removed the subject from its gestalt: every device of the
+    /// gestalt refuses the subject from then on. Signed by the issuer alone.
+    ClaimRevokeNode,
 }
 
 /// A claim's content.
@@ -216,6 +219,16 @@ impl SignedClaim {
                 }
                 if !signers.contains(&payload.sub) {
                     return Err(ClaimError::BadSignature("the linked node did not sign"));
+                }
+            }
+            ClaimType::ClaimRevokeNode => {
+                if payload.iss == payload.sub {
+                    return Err(ClaimError::Malformed("a node cannot revoke itself"));
+                }
+                if signers.len() != 1 {
+                    return Err(ClaimError::BadSignature(
+                        "a revocation is signed by its issuer alone",
+                    ));
                 }
             }
         }

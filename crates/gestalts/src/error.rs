@@ -16,6 +16,9 @@ pub enum ClaimError {
     /// The claim is of the wrong type for this use.
     #[error("wrong kind of claim: {0}")]
     WrongType(&'static str),
+    /// The node was removed from the gestalt after this claim was made.
+    #[error("that device was removed from this gestalt")]
+    Revoked,
     /// The store refused.
     #[error(transparent)]
     Db(#[from] DbError),

@@ -1,14 +1,20 @@
-//! The gestalt graph: nodes joined by verified `ClaimLinkNode` claims. A
-//! gestalt is a connected set of nodes (one person's or agent's devices);
-//! each link keeps the claim that proves it.
+//! The gestalt graph: nodes joined by verified `ClaimLinkNode` claims, minus
+//! the nodes a member revoked. A gestalt is a connected set of nodes (one
+//! person's or agent's devices); each link keeps the claim that proves it.
+//!
+//! Links and revocations are decided by claim time, the same way on every
+//! device whatever order the claims arrive in: a revocation of a node wins
+//! over every link of it made before, and only a newer link (a fresh
+//! pairing) brings it back. A device added by another device is recorded
+//! with a notice for the user.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use polykey_db::{Db, RecordKey, Table};
+use polykey_db::{Db, RecordKey, Table, WriteTxn};
 use polykey_keys::NodeId;
 use serde::{Deserialize, Serialize};
 
-use crate::claims::{ClaimType, SignedClaim};
+use crate::claims::{ClaimPayload, ClaimType, SignedClaim};
 use crate::error::ClaimError;
 
 /// One link between two nodes and its proof.
@@ -19,7 +25,57 @@ struct Link {
     claim: SignedClaim,
 }
 
+impl Link {
+    /// When the link was claimed (seconds), from its already verified claim.
+    fn at(&self) -> u64 {
+        self.claim.decode().map(|p| p.iat).unwrap_or(0)
+    }
+}
+
+/// A node removed from the gestalt, and the claim that removed it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Revocation {
+    /// The removed node.
+    pub node: NodeId,
+    /// The member that removed it.
+    pub by: NodeId,
+    /// When, seconds since the Unix epoch (the claim's issued-at).
+    pub at: u64,
+    /// The `ClaimRevokeNode` on the remover's chain.
+    pub claim: SignedClaim,
+}
+
+/// A device another device of the gestalt added, for the user to see (and
+/// keep or remove).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceNotice {
+    /// The new device.
+    pub device: NodeId,
+    /// The member whose chain links it.
+    pub added_by: NodeId,
+    /// The link's issued-at, seconds since the Unix epoch.
+    pub added_at: u64,
+}
+
+/// What adopting a member's claims changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Adopted {
+    /// Nodes that joined the gestalt.
+    pub joined: Vec<NodeId>,
+    /// Nodes that were removed.
+    pub revoked: Vec<NodeId>,
+}
+
+impl Adopted {
+    /// Whether anything changed.
+    pub fn changed(&self) -> bool {
+        !self.joined.is_empty() || !self.revoked.is_empty()
+    }
+}
+
 const LINKS: Table<Link> = Table::new("gestalt_links");
+const REVOKED: Table<Revocation> = Table::new("gestalt_revoked");
+const NOTICES: Table<DeviceNotice> = Table::new("gestalt_notices");
 
 fn pair(x: NodeId, y: NodeId) -> (NodeId, NodeId) {
     if x <= y {
@@ -35,6 +91,14 @@ fn link_key(db: &Db, (a, b): (NodeId, NodeId)) -> RecordKey {
     db.record_key("gestalt_links", &name)
 }
 
+fn revoked_key(db: &Db, node: &NodeId) -> RecordKey {
+    db.record_key("gestalt_revoked", node.as_bytes())
+}
+
+fn notice_key(db: &Db, node: &NodeId) -> RecordKey {
+    db.record_key("gestalt_notices", node.as_bytes())
+}
+
 /// The gestalt graph stored in a node's database.
 pub struct GestaltGraph<'db> {
     db: &'db Db,
@@ -47,14 +111,35 @@ impl<'db> GestaltGraph<'db> {
     }
 
     /// Record the link a `ClaimLinkNode` proves, after verifying it (both
-    /// nodes signed). Returns the two nodes.
+    /// nodes signed), as a pairing does. A link newer than a node's
+    /// revocation brings the node back; an older one is refused. Returns
+    /// the two nodes.
     pub fn add_link(&self, claim: &SignedClaim) -> Result<(NodeId, NodeId), ClaimError> {
         let payload = claim.verify()?;
         if payload.typ != ClaimType::ClaimLinkNode {
             return Err(ClaimError::WrongType("only node links join gestalts"));
         }
-        let (a, b) = pair(payload.iss, payload.sub);
         let mut txn = self.db.write()?;
+        for node in [payload.iss, payload.sub] {
+            if let Some(revocation) = txn.get(&REVOKED, &revoked_key(self.db, &node))? {
+                if revocation.at >= payload.iat {
+                    return Err(ClaimError::Revoked);
+                }
+                txn.delete(&REVOKED, &revoked_key(self.db, &node))?;
+            }
+        }
+        let nodes = self.put_link(&mut txn, &payload, claim)?;
+        txn.commit()?;
+        Ok(nodes)
+    }
+
+    fn put_link(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        payload: &ClaimPayload,
+        claim: &SignedClaim,
+    ) -> Result<(NodeId, NodeId), ClaimError> {
+        let (a, b) = pair(payload.iss, payload.sub);
         txn.put(
             &LINKS,
             &link_key(self.db, (a, b)),
@@ -64,8 +149,120 @@ impl<'db> GestaltGraph<'db> {
                 claim: claim.clone(),
             },
         )?;
-        txn.commit()?;
         Ok((a, b))
+    }
+
+    /// Record a revocation this node issued (already on its chain): the
+    /// node is out of the gestalt from now on. Returns whether it was in.
+    pub fn revoke(&self, me: NodeId, claim: &SignedClaim) -> Result<bool, ClaimError> {
+        let payload = claim.verify()?;
+        if payload.typ != ClaimType::ClaimRevokeNode || payload.iss != me {
+            return Err(ClaimError::WrongType("not a revocation issued here"));
+        }
+        let was_member = self.gestalt_of(me)?.contains(&payload.sub);
+        let mut txn = self.db.write()?;
+        self.put_revocation(&mut txn, &payload, claim)?;
+        txn.commit()?;
+        Ok(was_member)
+    }
+
+    fn put_revocation(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        payload: &ClaimPayload,
+        claim: &SignedClaim,
+    ) -> Result<bool, ClaimError> {
+        let key = revoked_key(self.db, &payload.sub);
+        if let Some(existing) = txn.get(&REVOKED, &key)? {
+            if existing.at >= payload.iat {
+                return Ok(false);
+            }
+        }
+        txn.put(
+            &REVOKED,
+            &key,
+            &Revocation {
+                node: payload.sub,
+                by: payload.iss,
+                at: payload.iat,
+                claim: claim.clone(),
+            },
+        )?;
+        txn.delete(&NOTICES, &notice_key(self.db, &payload.sub))?;
+        Ok(true)
+    }
+
+    /// Apply new claims of `issuer`'s chain (verified and in chain order,
+    /// see [`crate::chains::verify_continuation`]) as seen by `me`. Claims of
+    /// a node outside the gestalt change nothing. Links of new devices are
+    /// recorded with a notice; revocations remove their subject (never
+    /// `me`). One transaction; cost linear in `claims`.
+    pub fn adopt(
+        &self,
+        me: NodeId,
+        issuer: NodeId,
+        claims: &[(ClaimPayload, SignedClaim)],
+    ) -> Result<Adopted, ClaimError> {
+        let mut members = self.gestalt_of(me)?;
+        let mut adopted = Adopted::default();
+        if !members.contains(&issuer) {
+            return Ok(adopted);
+        }
+        let links = self.links_with_time()?;
+        let mut txn = self.db.write()?;
+        for (payload, claim) in claims {
+            if payload.iss != issuer {
+                return Err(ClaimError::BrokenChain("issued by another node"));
+            }
+            let other = payload.sub;
+            match payload.typ {
+                ClaimType::ClaimLinkNode => {
+                    if let Some(revocation) = txn.get(&REVOKED, &revoked_key(self.db, &other))? {
+                        if revocation.at >= payload.iat {
+                            continue;
+                        }
+                        txn.delete(&REVOKED, &revoked_key(self.db, &other))?;
+                    }
+                    if txn
+                        .get(&LINKS, &link_key(self.db, pair(issuer, other)))?
+                        .is_some()
+                    {
+                        continue;
+                    }
+                    self.put_link(&mut txn, payload, claim)?;
+                    if other != me && members.insert(other) {
+                        txn.put(
+                            &NOTICES,
+                            &notice_key(self.db, &other),
+                            &DeviceNotice {
+                                device: other,
+                                added_by: issuer,
+                                added_at: payload.iat,
+                            },
+                        )?;
+                        adopted.joined.push(other);
+                    }
+                }
+                ClaimType::ClaimRevokeNode => {
+                    if other == me {
+                        continue;
+                    }
+                    // A newer link (a fresh pairing) wins over an older
+                    // revocation, whichever arrives first.
+                    let newer_link = links
+                        .iter()
+                        .any(|(a, b, at)| (*a == other || *b == other) && *at > payload.iat);
+                    if newer_link {
+                        continue;
+                    }
+                    if self.put_revocation(&mut txn, payload, claim)? && members.remove(&other) {
+                        adopted.revoked.push(other);
+                    }
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(adopted)
     }
 
     /// Forget the link between two nodes. Returns whether there was one.
@@ -89,7 +286,17 @@ impl<'db> GestaltGraph<'db> {
         Ok(links)
     }
 
-    /// Every link's claim (what a device tells the others of its gestalt).
+    fn links_with_time(&self) -> Result<Vec<(NodeId, NodeId, u64)>, ClaimError> {
+        Ok(self
+            .db
+            .read()?
+            .entries(&LINKS)?
+            .into_iter()
+            .map(|(_, link)| (link.a, link.b, link.at()))
+            .collect())
+    }
+
+    /// Every link's claim.
     pub fn link_claims(&self) -> Result<Vec<SignedClaim>, ClaimError> {
         Ok(self
             .db
@@ -109,13 +316,63 @@ impl<'db> GestaltGraph<'db> {
             .map(|link| link.claim))
     }
 
+    /// The revocation of `node`, if it was removed.
+    pub fn revocation(&self, node: &NodeId) -> Result<Option<Revocation>, ClaimError> {
+        Ok(self.db.read()?.get(&REVOKED, &revoked_key(self.db, node))?)
+    }
+
+    /// Every removed node.
+    pub fn revocations(&self) -> Result<Vec<Revocation>, ClaimError> {
+        let mut out: Vec<Revocation> = self
+            .db
+            .read()?
+            .entries(&REVOKED)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        out.sort_by_key(|r| r.node);
+        Ok(out)
+    }
+
+    /// Devices other devices added, not yet seen to by the user.
+    pub fn notices(&self) -> Result<Vec<DeviceNotice>, ClaimError> {
+        let mut out: Vec<DeviceNotice> = self
+            .db
+            .read()?
+            .entries(&NOTICES)?
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect();
+        out.sort_by_key(|n| (n.added_at, n.device));
+        Ok(out)
+    }
+
+    /// The user kept (or removed) `device`: drop its notice. Returns
+    /// whether there was one.
+    pub fn dismiss_notice(&self, device: &NodeId) -> Result<bool, ClaimError> {
+        let mut txn = self.db.write()?;
+        let removed = txn.delete(&NOTICES, &notice_key(self.db, device))?;
+        txn.commit()?;
+        Ok(removed)
+    }
+
     /// The gestalt of `node`: every node reachable through links, itself
-    /// included.
+    /// included, never through a removed node.
     pub fn gestalt_of(&self, node: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
+        let txn = self.db.read()?;
+        let revoked: BTreeSet<NodeId> = txn
+            .entries(&REVOKED)?
+            .into_iter()
+            .map(|(_, r)| r.node)
+            .filter(|n| *n != node)
+            .collect();
         let mut neighbours: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
-        for (a, b) in self.links()? {
-            neighbours.entry(a).or_default().push(b);
-            neighbours.entry(b).or_default().push(a);
+        for (_, link) in txn.entries(&LINKS)? {
+            if revoked.contains(&link.a) || revoked.contains(&link.b) {
+                continue;
+            }
+            neighbours.entry(link.a).or_default().push(link.b);
+            neighbours.entry(link.b).or_default().push(link.a);
         }
         let mut seen = BTreeSet::from([node]);
         let mut queue = VecDeque::from([node]);

@@ -11,6 +11,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// Copies of the other nodes' sigchains, checked claim by claim.
+pub mod chains;
 /// Signed claims: create, countersign, verify.
 pub mod claims;
 /// Errors.
@@ -22,7 +24,8 @@ pub mod pairing;
 /// A node's own chain of claims, stored in its database.
 pub mod sigchain;
 
+pub use chains::{verify_continuation, MemberChains};
 pub use claims::{ClaimPayload, ClaimType, SignedClaim};
 pub use error::ClaimError;
-pub use graph::GestaltGraph;
+pub use graph::{Adopted, DeviceNotice, GestaltGraph, Revocation};
 pub use sigchain::{verify_chain, ChainHead, Sigchain};

@@ -8,10 +8,17 @@
 //! the password and both NodeIds as identities, so a short code is safe: a
 //! guess costs an online attempt, and the inviter allows
 //! [`MAX_ATTEMPTS`]. Each side proves the shared key with a MAC over the
-//! transcript; both can show the same short fingerprint. Then each issues a
-//! `ClaimLinkNode` on its own sigchain, the other countersigns, and both
+//! transcript; both show the same short fingerprint, and the person
+//! confirms on both devices that they match before anything is recorded
+//! (the joiner sends its proof only then; the inviter answers
+//! [`PairingMessage::Waiting`] until its person confirmed). Then each issues
+//! a `ClaimLinkNode` on its own sigchain, the other countersigns, and both
 //! record the link in their gestalt graph. An invitation works once and
 //! expires after [`CODE_LIFETIME_SECS`].
+//!
+//! The full code (QR or pasted) also carries a random secret the words do
+//! not: a joiner presenting it has its own [`MAX_ATTEMPTS`], so strangers
+//! guessing words cannot burn the invitation for the device holding it.
 
 use data_encoding::BASE64URL_NOPAD;
 use hmac::{Hmac, Mac};
@@ -35,6 +42,8 @@ pub const CODE_WORDS: usize = 4;
 const CODE_PREFIX: &str = "polykey-pair:";
 const MAX_CODE_LEN: usize = 4096;
 const MAX_ADDRESSES: usize = 16;
+/// Bytes of the invitation's secret (only in the full code).
+const SECRET_BYTES: usize = 16;
 
 /// Why pairing stopped. Nothing is recorded unless pairing completes.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +83,9 @@ pub struct Invitation {
     /// Expiry, seconds since the Unix epoch.
     #[serde(rename = "e")]
     pub expires_at: u64,
+    /// The secret a holder of the full code presents (base64url).
+    #[serde(rename = "s", default)]
+    secret: String,
 }
 
 impl std::fmt::Debug for Invitation {
@@ -85,7 +97,19 @@ impl std::fmt::Debug for Invitation {
 impl Drop for Invitation {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.words);
+        zeroize::Zeroize::zeroize(&mut self.secret);
     }
+}
+
+fn random_secret() -> String {
+    let mut bytes = [0u8; SECRET_BYTES];
+    polykey_keys::random_bytes(&mut bytes);
+    BASE64URL_NOPAD.encode(&bytes)
+}
+
+/// Compare two secrets in time independent of where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn random_words() -> String {
@@ -117,6 +141,11 @@ impl Invitation {
         &self.words
     }
 
+    /// The secret only the full code carries (none when typed as words).
+    pub fn secret(&self) -> Option<&str> {
+        (!self.secret.is_empty()).then_some(self.secret.as_str())
+    }
+
     /// The text a QR code holds, or to paste.
     pub fn to_code(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
@@ -144,6 +173,9 @@ impl Invitation {
         if invitation.words.split(' ').count() != CODE_WORDS {
             return Err(PairingError::Malformed("wrong number of code words"));
         }
+        if invitation.secret.len() > 2 * SECRET_BYTES {
+            return Err(PairingError::Malformed("damaged code"));
+        }
         Ok(invitation)
     }
 }
@@ -157,6 +189,9 @@ pub enum PairingMessage {
         joiner: NodeId,
         /// SPAKE2 message (side B).
         pake: Vec<u8>,
+        /// The invitation's secret, when the joiner has the full code.
+        #[serde(default)]
+        secret: Option<String>,
     },
     /// Inviter → joiner: its SPAKE2 message and key confirmation.
     Challenge {
@@ -185,6 +220,11 @@ pub enum PairingMessage {
         /// The inviter's claim, now signed by both.
         inviter_claim: SignedClaim,
     },
+    /// Inviter → joiner, for a proof: the person at the inviting device has
+    /// not confirmed the digits yet; send the proof again shortly.
+    Waiting,
+    /// Joiner → inviter: the person cancelled (the digits differ).
+    Cancel,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -222,7 +262,10 @@ fn now_ms(now: u64) -> u64 {
 /// The inviting device's side: one per invitation shown.
 pub struct Inviter {
     invitation: Invitation,
-    attempts: u32,
+    /// Attempts by joiners presenting the full code's secret.
+    holder_attempts: u32,
+    /// Attempts by joiners with the words only (or a wrong secret).
+    word_attempts: u32,
     used: bool,
 }
 
@@ -231,6 +274,7 @@ pub struct InviterSession {
     joiner: NodeId,
     key: Zeroizing<Vec<u8>>,
     confirmed: bool,
+    holder: bool,
 }
 
 impl Inviter {
@@ -243,8 +287,10 @@ impl Inviter {
                 addresses,
                 words: random_words(),
                 expires_at: now + CODE_LIFETIME_SECS,
+                secret: random_secret(),
             },
-            attempts: 0,
+            holder_attempts: 0,
+            word_attempts: 0,
             used: false,
         }
     }
@@ -254,13 +300,25 @@ impl Inviter {
         &self.invitation
     }
 
-    /// Answer a joiner's hello (each hello is one attempt).
+    /// Whether `secret` is this invitation's secret.
+    pub fn holds_secret(&self, secret: Option<&str>) -> bool {
+        secret.is_some_and(|s| same_secret(s.as_bytes(), self.invitation.secret.as_bytes()))
+    }
+
+    /// Answer a joiner's hello (each hello is one attempt: of the holders
+    /// of the full code, or of the word typers, each class with its own
+    /// [`MAX_ATTEMPTS`]).
     pub fn on_hello(
         &mut self,
         message: PairingMessage,
         now: u64,
     ) -> Result<(InviterSession, PairingMessage), PairingError> {
-        let PairingMessage::Hello { joiner, pake } = message else {
+        let PairingMessage::Hello {
+            joiner,
+            pake,
+            secret,
+        } = message
+        else {
             return Err(PairingError::Malformed("expected a hello"));
         };
         if self.used {
@@ -269,10 +327,16 @@ impl Inviter {
         if now >= self.invitation.expires_at {
             return Err(PairingError::Expired);
         }
-        if self.attempts >= MAX_ATTEMPTS {
+        let holder = self.holds_secret(secret.as_deref());
+        let attempts = if holder {
+            &mut self.holder_attempts
+        } else {
+            &mut self.word_attempts
+        };
+        if *attempts >= MAX_ATTEMPTS {
             return Err(PairingError::TooManyAttempts);
         }
-        self.attempts += 1;
+        *attempts += 1;
         let inviter = self.invitation.inviter;
         let (state, ours) = Spake2::<Ed25519Group>::start_a(
             &Password::new(self.invitation.words.as_bytes()),
@@ -290,6 +354,7 @@ impl Inviter {
                 joiner,
                 key,
                 confirmed: false,
+                holder,
             },
             PairingMessage::Challenge {
                 pake: ours,
@@ -298,9 +363,49 @@ impl Inviter {
         ))
     }
 
+    /// Check the joiner's proof without recording anything: the joiner
+    /// holds the key (so both screens show the same digits) and its claim
+    /// links it to this node. The node then asks its person to confirm.
+    pub fn check_proof(
+        &self,
+        session: &InviterSession,
+        message: &PairingMessage,
+    ) -> Result<(), PairingError> {
+        let PairingMessage::Proof { confirm, claim } = message else {
+            return Err(PairingError::Malformed("expected a proof"));
+        };
+        if self.used {
+            return Err(PairingError::AlreadyUsed);
+        }
+        let inviter = self.invitation.inviter;
+        if !check_mac(
+            &session.key,
+            JOINER_CONFIRM,
+            &inviter,
+            &session.joiner,
+            confirm,
+        ) {
+            return Err(PairingError::WrongCode);
+        }
+        let payload = claim.decode()?;
+        if payload.typ != ClaimType::ClaimLinkNode
+            || payload.iss != session.joiner
+            || payload.sub != inviter
+        {
+            return Err(
+                ClaimError::WrongType("the joiner's claim must link it to this node").into(),
+            );
+        }
+        if !claim.signers()?.contains(&session.joiner) {
+            return Err(ClaimError::BadSignature("the joiner did not sign its claim").into());
+        }
+        Ok(())
+    }
+
     /// Check the joiner's proof; on success the invitation is used up, the
     /// joiner's claim is countersigned and recorded, and this node issues
-    /// its own claim for the joiner to countersign.
+    /// its own claim for the joiner to countersign. Call it only once the
+    /// person confirmed the digits.
     pub fn on_proof(
         &mut self,
         session: &mut InviterSession,
@@ -363,6 +468,11 @@ impl InviterSession {
         fingerprint(&self.key, inviter, &self.joiner)
     }
 
+    /// Whether the joiner presented the full code's secret.
+    pub fn holder(&self) -> bool {
+        self.holder
+    }
+
     /// Take the countersigned claim back and put it on this node's chain.
     pub fn on_done(
         &self,
@@ -397,8 +507,14 @@ pub struct Joiner {
 
 impl Joiner {
     /// Start joining `inviter` with the code `words` (from a scanned or
-    /// pasted [`Invitation`], or typed). Returns the hello to send.
-    pub fn start(inviter: NodeId, joiner: NodeId, words: &str) -> (Self, PairingMessage) {
+    /// pasted [`Invitation`], with its `secret`, or typed, without). Returns
+    /// the hello to send.
+    pub fn start(
+        inviter: NodeId,
+        joiner: NodeId,
+        words: &str,
+        secret: Option<&str>,
+    ) -> (Self, PairingMessage) {
         let words = Zeroizing::new(normalise(words));
         let (state, pake) = Spake2::<Ed25519Group>::start_b(
             &Password::new(words.as_bytes()),
@@ -413,7 +529,11 @@ impl Joiner {
                 key: None,
                 sent: None,
             },
-            PairingMessage::Hello { joiner, pake },
+            PairingMessage::Hello {
+                joiner,
+                pake,
+                secret: secret.map(str::to_owned),
+            },
         )
     }
 

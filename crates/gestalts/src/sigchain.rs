@@ -35,7 +35,10 @@ fn head_key(db: &Db) -> RecordKey {
 }
 
 /// Check that `payload` continues a chain whose head is `head`.
-fn continues(head: Option<&ChainHead>, payload: &ClaimPayload) -> Result<(), ClaimError> {
+pub(crate) fn continues(
+    head: Option<&ChainHead>,
+    payload: &ClaimPayload,
+) -> Result<(), ClaimError> {
     let (seq, prev_id, prev_digest) = match head {
         None => (1, None, None),
         Some(h) => (h.seq + 1, Some(&h.claim_id), Some(&h.digest)),
@@ -107,6 +110,24 @@ impl<'db> Sigchain<'db> {
         txn.put(&HEAD, &head_key(self.db), &new_head)?;
         txn.commit()?;
         Ok(new_head)
+    }
+
+    /// The claims after sequence number `seq`, at most `limit`, in order.
+    pub fn claims_after(&self, seq: u64, limit: usize) -> Result<Vec<SignedClaim>, ClaimError> {
+        let txn = self.db.read()?;
+        let Some(head) = txn.get(&HEAD, &head_key(self.db))? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut next = seq.saturating_add(1);
+        while next <= head.seq && out.len() < limit {
+            out.push(
+                txn.get(&CLAIMS, &claim_key(self.db, next))?
+                    .ok_or(ClaimError::BrokenChain("a claim is missing"))?,
+            );
+            next += 1;
+        }
+        Ok(out)
     }
 
     /// Every claim, in order.

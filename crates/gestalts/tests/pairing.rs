@@ -55,9 +55,26 @@ fn pair(
     words: &str,
     now: u64,
 ) -> Result<(String, String), PairingError> {
-    let (mut joiner, hello) = Joiner::start(a.id(), b.id(), words);
+    pair_with(inviter, a, b, words, None, now)
+}
+
+/// The exchange with the full code's secret (or without, as typed words).
+fn pair_with(
+    inviter: &mut Inviter,
+    a: &Device,
+    b: &Device,
+    words: &str,
+    secret: Option<&str>,
+    now: u64,
+) -> Result<(String, String), PairingError> {
+    let (mut joiner, hello) = Joiner::start(a.id(), b.id(), words, secret);
     let (mut session, challenge) = inviter.on_hello(wire(hello), now)?;
     let proof = joiner.on_challenge(wire(challenge), &b.keys, &b.chain(), now)?;
+    // The inviter checks the proof and shows the digits before recording
+    // anything; nothing is on either chain yet.
+    inviter.check_proof(&session, &proof)?;
+    assert_eq!(session.fingerprint(&a.id()), joiner.fingerprint().unwrap());
+    assert!(b.chain().claims().unwrap().is_empty());
     let claims = inviter.on_proof(
         &mut session,
         wire(proof),
@@ -151,15 +168,42 @@ fn an_expired_or_exhausted_code_is_refused() {
 }
 
 #[test]
+fn strangers_guessing_words_cannot_burn_the_code_for_its_holder() {
+    let (a, b, stranger) = (device(1), device(2), device(9));
+    let mut inviter = Inviter::new(a.id(), vec![], NOW);
+    let code = Invitation::from_code(&inviter.invitation().to_code()).unwrap();
+    let secret = code.secret().unwrap().to_owned();
+    for _ in 0..MAX_ATTEMPTS {
+        let err = pair(&mut inviter, &a, &stranger, "zoo zoo zoo zoo", NOW).unwrap_err();
+        assert!(matches!(err, PairingError::WrongCode), "{err}");
+    }
+    // A wrong secret counts as a word attempt, and those are spent.
+    let err = pair_with(
+        &mut inviter,
+        &a,
+        &stranger,
+        "zoo zoo zoo zoo",
+        Some("AAAA"),
+        NOW,
+    );
+    assert!(matches!(err, Err(PairingError::TooManyAttempts)));
+    // The device holding the code still pairs.
+    let (fa, fb) = pair_with(&mut inviter, &a, &b, code.words(), Some(&secret), NOW).unwrap();
+    assert_eq!(fa, fb);
+    assert!(linked(&a, &b));
+    assert!(!linked(&a, &stranger));
+}
+
+#[test]
 fn a_man_in_the_middle_without_the_words_learns_nothing_useful() {
     // Mallory relays B's hello to A but answers B herself with a guess:
     // B refuses her challenge, and A never sees a valid proof.
     let (a, b, mallory) = (device(1), device(2), device(9));
     let inviter = Inviter::new(a.id(), vec![], NOW);
     let words = inviter.invitation().words().to_owned();
-    let (mut joiner, _hello) = Joiner::start(a.id(), b.id(), &words);
+    let (mut joiner, _hello) = Joiner::start(a.id(), b.id(), &words, None);
     let mut fake = Inviter::new(a.id(), vec![], NOW);
-    let (_, hello_from_mallory) = Joiner::start(a.id(), mallory.id(), "zoo zoo zoo zoo");
+    let (_, hello_from_mallory) = Joiner::start(a.id(), mallory.id(), "zoo zoo zoo zoo", None);
     let (_, fake_challenge) = fake.on_hello(hello_from_mallory, NOW).unwrap();
     let err = joiner
         .on_challenge(fake_challenge, &b.keys, &b.chain(), NOW)
@@ -196,7 +240,7 @@ fn damaged_codes_and_out_of_order_messages_are_clear_errors() {
         inviter.on_hello(done, NOW),
         Err(PairingError::Malformed(_))
     ));
-    let (mut joiner, hello) = Joiner::start(a.id(), b.id(), "a b c d");
+    let (mut joiner, hello) = Joiner::start(a.id(), b.id(), "a b c d", None);
     assert!(matches!(
         joiner.on_challenge(hello, &b.keys, &b.chain(), NOW),
         Err(PairingError::Malformed(_))

@@ -1,0 +1,170 @@
+//! Copies of the sigchains of the other nodes of the gestalt, kept so a
+//! device adopts a link or a revocation only from its issuer's own chain
+//! (where it stays for everyone to see), and so new claims are checked once:
+//! a sync sends only the claims after the copy's head, and verifying them
+//! costs one signature check per new claim, outside any lock
+//! ([`verify_continuation`] is pure).
+
+use polykey_db::{Db, RecordKey, Table};
+use polykey_keys::NodeId;
+use serde::{Deserialize, Serialize};
+
+use crate::claims::{ClaimPayload, SignedClaim};
+use crate::error::ClaimError;
+use crate::sigchain::{continues, ChainHead, MAX_CHAIN_LEN};
+
+/// How far in the future a claim's issued-at may be (seconds): clocks
+/// differ a little, but a claim dated later could outrank every
+/// revocation made before that date.
+pub const MAX_CLOCK_SKEW_SECS: u64 = 600;
+/// Most new claims of one chain taken in one go.
+pub const MAX_NEW_CLAIMS: usize = 1_000;
+
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredHead {
+    node: NodeId,
+    head: ChainHead,
+}
+
+const CLAIMS: Table<SignedClaim> = Table::new("member_chain_claims");
+const HEADS: Table<StoredHead> = Table::new("member_chain_heads");
+
+fn claim_key(db: &Db, node: &NodeId, seq: u64) -> RecordKey {
+    let mut name = node.as_bytes().to_vec();
+    name.extend_from_slice(&seq.to_be_bytes());
+    db.record_key("member_chain_claims", &name)
+}
+
+fn head_key(db: &Db, node: &NodeId) -> RecordKey {
+    db.record_key("member_chain_heads", node.as_bytes())
+}
+
+/// Check that `claims` continue `owner`'s chain after `head`: each signed
+/// as its type requires, issued by `owner`, numbered and linked in order,
+/// and not dated more than [`MAX_CLOCK_SKEW_SECS`] after `now_secs`.
+/// Returns the payloads with their claims, in order.
+pub fn verify_continuation(
+    owner: &NodeId,
+    head: Option<&ChainHead>,
+    claims: &[SignedClaim],
+    now_secs: u64,
+) -> Result<Vec<(ClaimPayload, SignedClaim)>, ClaimError> {
+    if claims.len() > MAX_NEW_CLAIMS {
+        return Err(ClaimError::Malformed("too many new claims"));
+    }
+    let mut head = head.cloned();
+    let mut out = Vec::with_capacity(claims.len());
+    for claim in claims {
+        let payload = claim.verify()?;
+        if payload.iss != *owner {
+            return Err(ClaimError::BrokenChain("issued by another node"));
+        }
+        if payload.iat > now_secs.saturating_add(MAX_CLOCK_SKEW_SECS) {
+            return Err(ClaimError::Malformed("a claim is dated in the future"));
+        }
+        continues(head.as_ref(), &payload)?;
+        if payload.seq > MAX_CHAIN_LEN as u64 {
+            return Err(ClaimError::Malformed("chain too long"));
+        }
+        head = Some(ChainHead {
+            seq: payload.seq,
+            claim_id: payload.jti.clone(),
+            digest: claim.digest(),
+        });
+        out.push((payload, claim.clone()));
+    }
+    Ok(out)
+}
+
+/// The copies of other nodes' chains in a node's database.
+pub struct MemberChains<'db> {
+    db: &'db Db,
+}
+
+impl<'db> MemberChains<'db> {
+    /// The copies in `db`.
+    pub fn new(db: &'db Db) -> Self {
+        Self { db }
+    }
+
+    /// The head of the copy of `node`'s chain, if any.
+    pub fn head(&self, node: &NodeId) -> Result<Option<ChainHead>, ClaimError> {
+        Ok(self
+            .db
+            .read()?
+            .get(&HEADS, &head_key(self.db, node))?
+            .map(|h| h.head))
+    }
+
+    /// Every copy's node and last sequence number.
+    pub fn positions(&self) -> Result<Vec<(NodeId, u64)>, ClaimError> {
+        let mut out: Vec<(NodeId, u64)> = self
+            .db
+            .read()?
+            .entries(&HEADS)?
+            .into_iter()
+            .map(|(_, h)| (h.node, h.head.seq))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The claims of the copy of `node`'s chain after `seq`, at most `limit`.
+    pub fn claims_after(
+        &self,
+        node: &NodeId,
+        seq: u64,
+        limit: usize,
+    ) -> Result<Vec<SignedClaim>, ClaimError> {
+        let txn = self.db.read()?;
+        let Some(head) = txn.get(&HEADS, &head_key(self.db, node))? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut next = seq.saturating_add(1);
+        while next <= head.head.seq && out.len() < limit {
+            match txn.get(&CLAIMS, &claim_key(self.db, node, next))? {
+                Some(claim) => out.push(claim),
+                None => return Err(ClaimError::BrokenChain("a claim is missing")),
+            }
+            next += 1;
+        }
+        Ok(out)
+    }
+
+    /// Append claims checked by [`verify_continuation`] against the head
+    /// this copy still has (otherwise nothing changes and the chain is
+    /// reported broken: someone appended meanwhile).
+    pub fn append(
+        &self,
+        node: &NodeId,
+        from: Option<&ChainHead>,
+        claims: &[(ClaimPayload, SignedClaim)],
+    ) -> Result<(), ClaimError> {
+        let Some((last, last_claim)) = claims.last() else {
+            return Ok(());
+        };
+        let mut txn = self.db.write()?;
+        let current = txn.get(&HEADS, &head_key(self.db, node))?.map(|h| h.head);
+        if current.as_ref() != from {
+            return Err(ClaimError::BrokenChain("the copy changed meanwhile"));
+        }
+        for (payload, claim) in claims {
+            txn.put(&CLAIMS, &claim_key(self.db, node, payload.seq), claim)?;
+        }
+        txn.put(
+            &HEADS,
+            &head_key(self.db, node),
+            &StoredHead {
+                node: *node,
+                head: ChainHead {
+                    seq: last.seq,
+                    claim_id: last.jti.clone(),
+                    digest: last_claim.digest(),
+                },
+            },
+        )?;
+        txn.commit()?;
+        Ok(())
+    }
+}
