@@ -391,19 +391,17 @@ pub fn new(
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .build();
     let mut swarm = swarm;
-    let mut seeds = HashMap::new();
-    for (node, address) in &config.seeds {
-        if let Some(peer) = peer_id(node) {
-            seeds.insert(peer, address.clone());
-            // Connect at once: a seed that relays is listened through as
-            // soon as it says so. The DHT's bootstrap may dial too; one of
-            // the two dials is refused as a duplicate, which is fine.
-            let _ = swarm.dial(
-                DialOpts::peer_id(peer)
-                    .addresses(vec![address.clone()])
-                    .build(),
-            );
-        }
+    // The loop connects to them on its first turn (and again whenever one
+    // is lost).
+    let seeds: HashMap<PeerId, Multiaddr> = config
+        .seeds
+        .iter()
+        .filter_map(|(node, address)| Some((peer_id(node)?, address.clone())))
+        .collect();
+    // Strangers filling the connection limits must not cut the node off
+    // from its seeds (and so from its relays).
+    for seed in seeds.keys() {
+        swarm.behaviour_mut().limits.bypass_peer_id(seed);
     }
     if !config.seeds.is_empty() {
         // Fails only without known peers, which the seeds just gave.
@@ -471,11 +469,14 @@ fn is_unspecified(address: &Multiaddr) -> bool {
 impl EventLoop {
     /// Run until every [`Client`] is dropped.
     pub async fn run(mut self) {
+        let mut seed_check = tokio::time::interval(limit::SEED_REDIAL_EVERY);
+        seed_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let room = self.outbox.sender();
             let reports_wait = !self.outbox.is_empty();
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm(event),
+                _ = seed_check.tick(), if !self.seeds.is_empty() => self.dial_seeds(),
                 command = self.commands.recv() => match command {
                     Some(command) => self.on_command(command),
                     None => return,
@@ -557,13 +558,29 @@ impl EventLoop {
                 let peers: HashSet<PeerId> = peers.into_iter().collect();
                 let limits = &mut self.swarm.behaviour_mut().limits;
                 for gone in self.trusted.difference(&peers) {
-                    limits.remove_peer_id(gone);
+                    if !self.seeds.contains_key(gone) {
+                        limits.remove_peer_id(gone);
+                    }
                 }
                 for peer in &peers {
                     limits.bypass_peer_id(peer);
                 }
                 self.trusted = peers;
                 let _ = reply.send(());
+            }
+        }
+    }
+
+    /// Connect to every seed not connected: the node listens through the
+    /// seeds that relay, and that needs a connection to them.
+    fn dial_seeds(&mut self) {
+        for (peer, address) in &self.seeds {
+            if !self.swarm.is_connected(peer) {
+                let opts = DialOpts::peer_id(*peer)
+                    .addresses(vec![address.clone()])
+                    .build();
+                // A dial already under way refuses this one: fine.
+                let _ = self.swarm.dial(opts);
             }
         }
     }

@@ -64,6 +64,9 @@ pub const MAX_PENDING_DIALS: usize = 256;
 pub const MAX_WAITERS_PER_DIAL: usize = 16;
 /// DHT lookups under way.
 pub const MAX_PENDING_FINDS: usize = 32;
+/// How often seeds that are not connected are dialled again (the node
+/// listens through the seeds that relay, which needs a connection).
+pub const SEED_REDIAL_EVERY: Duration = Duration::from_secs(30);
 /// Peers exempt from the connection limits (the devices of the gestalt).
 pub const MAX_TRUSTED: usize = 1024;
 
