@@ -42,10 +42,14 @@ impl Node {
         Ok(())
     }
 
-    /// Delete a vault and its whole history.
+    /// Delete a vault: a deletion signed with this node's key is recorded;
+    /// the vault and its history stay restorable for 30 days.
     pub async fn delete_vault(&self, vault: String) -> Result<(), NodeError> {
-        self.with_vaults(move |s| Ok(Vaults::new(&s.db).delete(&vault)?))
-            .await?;
+        self.with_vaults(move |s| {
+            Vaults::new(&s.db).delete(&vault, &s.keys)?;
+            Ok(())
+        })
+        .await?;
         self.notify();
         Ok(())
     }

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use gix::hash::ObjectId;
 use gix::objs::Commit;
@@ -45,6 +45,22 @@ pub struct Change {
     pub path: String,
     /// How it changed.
     pub kind: ChangeKind,
+}
+
+/// The most commits [`Vault::recently_deleted`] walks back from the head,
+/// so listing deleted secrets stays quick in a long history.
+pub const MAX_DELETED_SCAN_COMMITS: usize = 2_000;
+
+/// A secret that a recent version removed and that is not in the vault now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeletedSecret {
+    /// Where it was.
+    pub path: String,
+    /// When the version that removed it was made (ms since the Unix epoch).
+    pub deleted_at: i64,
+    /// A version that still has it (the one before the removal): pass it to
+    /// [`Vault::restore_secret`] to bring the secret back.
+    pub version: String,
 }
 
 fn info(id: &ObjectId, commit: &Commit) -> CommitInfo {
@@ -248,6 +264,112 @@ impl Vault {
         self.store.set_head(&mut txn, &commit)?;
         txn.commit()?;
         Ok(commit.to_string())
+    }
+
+    /// Secrets removed by versions made at or after `since_ms` and not in
+    /// the vault now, the most recently removed first, at most `limit`.
+    /// Walks back at most [`MAX_DELETED_SCAN_COMMITS`] versions from the
+    /// head. A merge counts as removing only what all its parents had.
+    pub fn recently_deleted(
+        &self,
+        db: &Db,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<DeletedSecret>, VaultError> {
+        let txn = db.read()?;
+        let head = self.head_of(&txn)?;
+        let now_root = self.root_of(&txn, &head)?;
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut seen: HashSet<String> = HashSet::new();
+        // Newest first by commit time, so the first version found removing
+        // a path is its latest removal, and older ones can stop the walk.
+        for (_, commit) in self.commits(&txn, head, Some(MAX_DELETED_SCAN_COMMITS))? {
+            let made_at = commit.committer.time.seconds.saturating_mul(1000);
+            if made_at < since_ms {
+                break;
+            }
+            let Some(first) = commit.parents.first() else {
+                continue;
+            };
+            let mut removed =
+                self.removed_paths(&txn, &self.root_of(&txn, first)?, &commit.tree)?;
+            for other in commit.parents.iter().skip(1) {
+                let root = self.root_of(&txn, other)?;
+                let mut kept = Vec::with_capacity(removed.len());
+                for path in removed {
+                    if lookup(&self.store, &txn, &root, &path)?.is_some() {
+                        kept.push(path);
+                    }
+                }
+                removed = kept;
+            }
+            for path in removed {
+                if path.rsplit('/').next() == Some(KEEP_FILE) || !seen.insert(path.clone()) {
+                    continue;
+                }
+                let present = lookup(&self.store, &txn, &now_root, &path)?;
+                if present.is_some_and(|entry| !entry.mode.is_tree()) {
+                    continue;
+                }
+                out.push(DeletedSecret {
+                    path,
+                    deleted_at: made_at,
+                    version: first.to_string(),
+                });
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The paths of the secrets in tree `old` that tree `new` does not have
+    /// (a secret replaced by a directory counts as removed). Iterative, and
+    /// reads only the subtrees that differ.
+    fn removed_paths(
+        &self,
+        src: &impl Source,
+        old: &ObjectId,
+        new: &ObjectId,
+    ) -> Result<Vec<String>, VaultError> {
+        let mut out = Vec::new();
+        let mut pending: Vec<(ObjectId, Option<ObjectId>, String)> =
+            vec![(*old, Some(*new), String::new())];
+        while let Some((old, new, prefix)) = pending.pop() {
+            if Some(old) == new {
+                continue;
+            }
+            let new_entries: HashMap<Vec<u8>, (bool, ObjectId)> = match new {
+                Some(new) => self
+                    .store
+                    .tree(src, &new)?
+                    .entries
+                    .into_iter()
+                    .map(|e| (e.filename.to_vec(), (e.mode.is_tree(), e.oid)))
+                    .collect(),
+                None => HashMap::new(),
+            };
+            for entry in self.store.tree(src, &old)?.entries {
+                let name = String::from_utf8_lossy(&entry.filename);
+                let path = if prefix.is_empty() {
+                    name.into_owned()
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                let counterpart = new_entries.get(entry.filename.as_slice());
+                match (entry.mode.is_tree(), counterpart) {
+                    (true, Some(&(true, oid))) => pending.push((entry.oid, Some(oid), path)),
+                    (true, _) => pending.push((entry.oid, None, path)),
+                    (false, Some(&(false, _))) => {}
+                    (false, _) => out.push(path),
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Check every commit's SSH signature; returns the signers seen.

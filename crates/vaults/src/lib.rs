@@ -14,6 +14,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// Deleting vaults as signed, dated, reversible records; purging them later.
+mod deletion;
 /// Errors of vault and secret operations.
 mod error;
 /// Writing a vault out as a plain bare git repository.
@@ -39,9 +41,15 @@ mod tree;
 /// Vault records and the operations on vaults and secrets.
 mod vault;
 
+pub use deletion::{
+    DeletedVault, Deletion, DELETION_SIGNATURE_DOMAIN, MAX_DELETIONS_PAGE, RECOVERY_WINDOW_MS,
+    TOMBSTONE_LIFETIME_MS,
+};
 pub use error::VaultError;
-pub use history::{Change, ChangeKind, CommitInfo};
+pub use history::{Change, ChangeKind, CommitInfo, DeletedSecret, MAX_DELETED_SCAN_COMMITS};
 pub use merge::{conflict_original, MergeConflict, MergeOutcome, Relation};
 pub use path::SecretPath;
 pub use transfer::{kind_of_tag, kind_tag, MayAuthor, RawObject, MAX_IMPORT_OBJECTS};
-pub use vault::{EntryKind, SecretStat, Vault, VaultId, VaultInfo, Vaults, MAX_SECRET_SIZE};
+pub use vault::{
+    EntryKind, SecretStat, Vault, VaultId, VaultInfo, Vaults, MAX_CLOCK_SKEW_MS, MAX_SECRET_SIZE,
+};

@@ -7,8 +7,10 @@ use gix::objs::tree::EntryKind as GitEntryKind;
 use gix::objs::{Commit, Kind, WriteTo};
 use polykey_db::{Db, RecordKey, Table, WriteTxn};
 use polykey_keys::{RootKeypair, SymmetricKey};
+use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+use crate::deletion::deletion_in_force;
 use crate::error::VaultError;
 use crate::objects::{ObjectStore, Source};
 use crate::path::SecretPath;
@@ -20,13 +22,18 @@ pub const MAX_SECRET_SIZE: usize = 16 * 1024 * 1024;
 /// Hidden from listings.
 pub(crate) const KEEP_FILE: &str = ".gitkeep";
 const MAX_VAULT_NAME: usize = 100;
+/// How far ahead of this node's clock a time from a peer may be (a rename
+/// time, a deletion time) before it is clamped to now: peers' clocks drift,
+/// but a time far in the future (`i64::MAX`) would otherwise win every
+/// comparison for good.
+pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 
 /// A vault's random, permanent id (its name can change).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VaultId([u8; 16]);
 
 impl VaultId {
-    fn random() -> Self {
+    pub(crate) fn random() -> Self {
         let mut bytes = [0u8; 16];
         polykey_keys::random_bytes(&mut bytes);
         Self(bytes)
@@ -53,6 +60,21 @@ impl fmt::Debug for VaultId {
     }
 }
 
+impl serde::Serialize for VaultId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for VaultId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        data_encoding_hex(&text)
+            .map(Self)
+            .ok_or_else(|| serde::de::Error::custom("a vault id is 32 hex characters"))
+    }
+}
+
 impl FromStr for VaultId {
     type Err = VaultError;
 
@@ -74,16 +96,19 @@ fn data_encoding_hex(text: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
+/// A vault as stored: name and key. A deleted vault keeps its record (and
+/// its objects) until it is purged; whether it is deleted is decided by
+/// `deletion::deletion_in_force`, never by this record.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct VaultRecord {
-    id: String,
-    name: String,
+pub(crate) struct VaultRecord {
+    pub(crate) id: String,
+    pub(crate) name: String,
     key: Vec<u8>,
-    created_at: i64,
+    pub(crate) created_at: i64,
     /// When the name was last set by a rename (ms since the epoch; 0 for
     /// never): the newest rename wins when copies sync.
     #[serde(default)]
-    renamed_at: i64,
+    pub(crate) renamed_at: i64,
 }
 
 impl Drop for VaultRecord {
@@ -92,17 +117,7 @@ impl Drop for VaultRecord {
     }
 }
 
-const VAULTS: Table<VaultRecord> = Table::new("vaults");
-
-/// A deleted vault's id, kept so a sync deletes it everywhere instead of
-/// bringing it back.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Tombstone {
-    id: String,
-    deleted_at: i64,
-}
-
-const TOMBSTONES: Table<Tombstone> = Table::new("vault_tombstones");
+pub(crate) const VAULTS: Table<VaultRecord> = Table::new("vaults");
 
 /// A vault as listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,11 +159,16 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// A time received from a peer, no later than `now_ms` plus the allowed skew.
+pub(crate) fn clamp_peer_time(time: i64, now_ms: i64) -> i64 {
+    time.min(now_ms.saturating_add(MAX_CLOCK_SKEW_MS))
 }
 
 fn check_name(name: &str) -> Result<&str, VaultError> {
@@ -190,36 +210,69 @@ impl<'db> Vaults<'db> {
         Self { db }
     }
 
-    fn records(
+    /// Every vault record, deleted or not.
+    pub(crate) fn records(
         &self,
         src: &impl RecordSource,
     ) -> Result<Vec<(RecordKey, VaultRecord)>, VaultError> {
-        src.vault_records()
+        src.entries_of(&VAULTS)
     }
 
-    /// Every vault, by name.
+    /// The records of the vaults that are not deleted: the ones a user sees.
+    fn live_records(
+        &self,
+        src: &impl RecordSource,
+    ) -> Result<Vec<(RecordKey, VaultRecord)>, VaultError> {
+        let mut live = Vec::new();
+        for (key, record) in self.records(src)? {
+            if deletion_in_force(src, &record)?.is_none() {
+                live.push((key, record));
+            }
+        }
+        Ok(live)
+    }
+
+    /// Every vault, by name. Deleted vaults are not listed (see
+    /// [`Vaults::deleted_vaults`]), nor vaults still being received (they
+    /// have no version yet).
     pub fn list(&self) -> Result<Vec<VaultInfo>, VaultError> {
-        let mut out: Vec<VaultInfo> = self
-            .records(&self.db.read()?)?
-            .iter()
-            .map(|(_, record)| info(record))
-            .collect::<Result<_, _>>()?;
+        let txn = self.db.read()?;
+        let mut out = Vec::new();
+        for (_, record) in self.live_records(&txn)? {
+            if vault_from(&record)?.store.head(&txn)?.is_some() {
+                out.push(info(&record)?);
+            }
+        }
         out.sort_by_key(|v| v.name.to_lowercase());
         Ok(out)
     }
 
-    fn find(
+    /// A vault that is not deleted, by name (or by id).
+    pub(crate) fn find(
         &self,
         src: &impl RecordSource,
         name_or_id: &str,
     ) -> Result<(RecordKey, VaultRecord), VaultError> {
-        let mut records = self.records(src)?;
+        let mut records = self.live_records(src)?;
         let position = records
             .iter()
             .position(|(_, r)| r.name == name_or_id)
             .or_else(|| records.iter().position(|(_, r)| r.id == name_or_id))
             .ok_or_else(|| VaultError::UnknownVault(name_or_id.to_owned()))?;
         Ok(records.swap_remove(position))
+    }
+
+    /// The record of vault `id`, deleted or not.
+    pub(crate) fn find_any(
+        &self,
+        src: &impl RecordSource,
+        id: &VaultId,
+    ) -> Result<(RecordKey, VaultRecord), VaultError> {
+        let key = self.db.record_key("vaults", id.as_bytes());
+        match src.get_of(&VAULTS, &key)? {
+            Some(record) => Ok((key, record)),
+            None => Err(VaultError::UnknownVault(id.to_string())),
+        }
     }
 
     /// Create a vault with a first, empty, signed commit.
@@ -240,7 +293,8 @@ impl<'db> Vaults<'db> {
         Ok(vault)
     }
 
-    /// Add a vault record with a fresh key; names and ids must be new.
+    /// Add a vault record with a fresh key. The name must be free (a
+    /// deleted vault's name is), the id new (a deleted vault's is not).
     pub(crate) fn insert_record(
         &self,
         txn: &mut WriteTxn<'_>,
@@ -248,11 +302,10 @@ impl<'db> Vaults<'db> {
         id: VaultId,
     ) -> Result<Vault, VaultError> {
         let name = check_name(name)?;
-        let records = self.records(txn)?;
-        if records.iter().any(|(_, r)| r.name == name) {
+        if self.live_records(txn)?.iter().any(|(_, r)| r.name == name) {
             return Err(VaultError::VaultExists(name.to_owned()));
         }
-        if records.iter().any(|(_, r)| r.id == id.to_string()) {
+        if self.find_any(txn, &id).is_ok() {
             return Err(VaultError::VaultExists(id.to_string()));
         }
         let key = SymmetricKey::generate();
@@ -274,7 +327,8 @@ impl<'db> Vaults<'db> {
         })
     }
 
-    /// Open a vault by name (or by id).
+    /// Open a vault by name (or by id). A deleted vault is unknown here
+    /// (sync uses [`Vaults::open_any`]).
     pub fn open(&self, name_or_id: &str) -> Result<Vault, VaultError> {
         let (_, record) = self.find(&self.db.read()?, name_or_id)?;
         vault_from(&record)
@@ -288,28 +342,39 @@ impl<'db> Vaults<'db> {
         if record.name == new_name {
             return Ok(());
         }
-        if self.records(&txn)?.iter().any(|(_, r)| r.name == new_name) {
+        if self
+            .live_records(&txn)?
+            .iter()
+            .any(|(_, r)| r.name == new_name)
+        {
             return Err(VaultError::VaultExists(new_name.to_owned()));
         }
+        let now = now_ms();
         record.name = new_name.to_owned();
-        record.renamed_at = now_ms().max(record.renamed_at + 1);
+        // A stored time from before peers' times were clamped may be far
+        // in the future; clamping it here too lets this rename win anyway.
+        let previous = clamp_peer_time(record.renamed_at, now);
+        record.renamed_at = now.max(previous.saturating_add(1));
         txn.put(&VAULTS, &key, &record)?;
         txn.commit()?;
         Ok(())
     }
 
-    /// Take another copy's name for vault `id` if it was set by a newer
-    /// rename than ours (ties keep ours, so copies never flip-flop). A name
-    /// taken here by another vault gets a local suffix. Returns whether the
-    /// name changed.
+    /// Take another copy's name for vault `id` (deleted or not) if it was
+    /// set by a newer rename than ours (ties keep ours, so copies never
+    /// flip-flop). The peer's time is clamped to now plus
+    /// [`MAX_CLOCK_SKEW_MS`], so a time far ahead cannot pin a name for
+    /// good. A name taken here by another vault gets a local suffix.
+    /// Returns whether the name changed.
     pub fn adopt_name(
         &self,
         id: &VaultId,
         name: &str,
         renamed_at: i64,
     ) -> Result<bool, VaultError> {
+        let renamed_at = clamp_peer_time(renamed_at, now_ms());
         let mut txn = self.db.write()?;
-        let (key, mut record) = self.find(&txn, &id.to_string())?;
+        let (key, mut record) = self.find_any(&txn, id)?;
         if renamed_at <= record.renamed_at {
             return Ok(false);
         }
@@ -326,10 +391,11 @@ impl<'db> Vaults<'db> {
         Ok(true)
     }
 
-    /// `name`, or `name (2)`, `name (3)`… whichever no vault has.
+    /// `name`, or `name (2)`, `name (3)`… whichever no vault that is not
+    /// deleted has.
     pub(crate) fn free_name(&self, txn: &WriteTxn<'_>, name: &str) -> Result<String, VaultError> {
         let name = check_name(name)?;
-        let records = self.records(txn)?;
+        let records = self.live_records(txn)?;
         let taken = |n: &str| records.iter().any(|(_, r)| r.name == n);
         if !taken(name) {
             return Ok(name.to_owned());
@@ -341,105 +407,88 @@ impl<'db> Vaults<'db> {
             .ok_or(VaultError::InvalidVaultName("no free name"))
     }
 
+    /// Finish taking in a vault received whole, in the receiving
+    /// transaction and after its head is set: store the peer's rename time
+    /// (clamped, as in [`Vaults::adopt_name`]) and settle the vault with a
+    /// deletion kept here (see `Vaults::settle_received`: a tombstone at
+    /// that very head refuses it, one at another head is dropped).
     pub(crate) fn set_renamed_at(
         &self,
         txn: &mut WriteTxn<'_>,
         id: &VaultId,
         renamed_at: i64,
     ) -> Result<(), VaultError> {
-        let (key, mut record) = self.find(txn, &id.to_string())?;
-        record.renamed_at = renamed_at;
+        let (key, mut record) = self.find_any(txn, id)?;
+        record.renamed_at = clamp_peer_time(renamed_at, now_ms());
         txn.put(&VAULTS, &key, &record)?;
-        Ok(())
+        self.settle_received(txn, id)
     }
 
-    pub(crate) fn is_deleted(&self, txn: &WriteTxn<'_>, id: &VaultId) -> Result<bool, VaultError> {
-        let key = self.db.record_key("vault_tombstones", id.as_bytes());
-        Ok(txn.get(&TOMBSTONES, &key)?.is_some())
-    }
-
-    /// Vaults deleted on this node (or by a synced copy), with when (ms).
-    pub fn deleted(&self) -> Result<Vec<(VaultId, i64)>, VaultError> {
-        self.db
-            .read()?
-            .entries(&TOMBSTONES)?
-            .into_iter()
-            .map(|(_, t)| Ok((t.id.parse()?, t.deleted_at)))
-            .collect()
-    }
-
-    /// Delete vault `id` because a synced copy deleted it (if it is here)
-    /// and remember that it is gone. Returns whether a vault was removed.
-    pub fn delete_synced(&self, id: &VaultId, deleted_at: i64) -> Result<bool, VaultError> {
-        let mut txn = self.db.write()?;
-        let present = self.find(&txn, &id.to_string());
-        let removed = match present {
-            Ok((key, record)) => {
-                let vault = vault_from(&record)?;
-                txn.delete(&VAULTS, &key)?;
-                txn.delete_raw_table(vault.store.objects_table())?;
-                txn.delete_raw_table(vault.store.refs_table())?;
-                true
-            }
-            Err(VaultError::UnknownVault(_)) => false,
-            Err(e) => return Err(e),
-        };
-        self.put_tombstone(&mut txn, id, deleted_at)?;
-        txn.commit()?;
-        Ok(removed)
-    }
-
-    fn put_tombstone(
+    /// Drop vault `id`'s record (not its tables); returns whether there was
+    /// one. For a transfer that never finished (transfer.rs still uses its
+    /// own copy of the table name; this is for it to switch to).
+    #[allow(dead_code)]
+    pub(crate) fn remove_record(
         &self,
         txn: &mut WriteTxn<'_>,
         id: &VaultId,
-        deleted_at: i64,
-    ) -> Result<(), VaultError> {
-        let key = self.db.record_key("vault_tombstones", id.as_bytes());
-        if txn.get(&TOMBSTONES, &key)?.is_none() {
-            let tombstone = Tombstone {
-                id: id.to_string(),
-                deleted_at,
-            };
-            txn.put(&TOMBSTONES, &key, &tombstone)?;
-        }
-        Ok(())
-    }
-
-    /// Delete a vault and every object of it.
-    pub fn delete(&self, name_or_id: &str) -> Result<(), VaultError> {
-        let mut txn = self.db.write()?;
-        let (key, record) = self.find(&txn, name_or_id)?;
-        let vault = vault_from(&record)?;
-        txn.delete(&VAULTS, &key)?;
-        txn.delete_raw_table(vault.store.objects_table())?;
-        txn.delete_raw_table(vault.store.refs_table())?;
-        self.put_tombstone(&mut txn, &vault.id(), now_ms())?;
-        txn.commit()?;
-        Ok(())
+    ) -> Result<bool, VaultError> {
+        let key = self.db.record_key("vaults", id.as_bytes());
+        Ok(txn.delete(&VAULTS, &key)?)
     }
 }
 
-/// Reading vault records from either kind of transaction.
-trait RecordSource {
-    fn vault_records(&self) -> Result<Vec<(RecordKey, VaultRecord)>, VaultError>;
+/// Reading records from either kind of transaction (a write transaction
+/// reads through its own snapshot, so checks and writes see one state).
+pub(crate) trait RecordSource: Source {
+    /// Every record of `table`, in record-key order.
+    fn entries_of<V: DeserializeOwned>(
+        &self,
+        table: &Table<V>,
+    ) -> Result<Vec<(RecordKey, V)>, VaultError>;
+    /// One record of `table`.
+    fn get_of<V: DeserializeOwned>(
+        &self,
+        table: &Table<V>,
+        key: &RecordKey,
+    ) -> Result<Option<V>, VaultError>;
 }
 
 impl RecordSource for polykey_db::ReadTxn<'_> {
-    fn vault_records(&self) -> Result<Vec<(RecordKey, VaultRecord)>, VaultError> {
-        Ok(self.entries(&VAULTS)?)
+    fn entries_of<V: DeserializeOwned>(
+        &self,
+        table: &Table<V>,
+    ) -> Result<Vec<(RecordKey, V)>, VaultError> {
+        Ok(self.entries(table)?)
+    }
+
+    fn get_of<V: DeserializeOwned>(
+        &self,
+        table: &Table<V>,
+        key: &RecordKey,
+    ) -> Result<Option<V>, VaultError> {
+        Ok(self.get(table, key)?)
     }
 }
 
 impl RecordSource for WriteTxn<'_> {
-    fn vault_records(&self) -> Result<Vec<(RecordKey, VaultRecord)>, VaultError> {
-        // Vault records are few; a write transaction reads them through its
-        // own snapshot so checks and writes see the same state.
-        Ok(self.entries(&VAULTS)?)
+    fn entries_of<V: DeserializeOwned>(
+        &self,
+        table: &Table<V>,
+    ) -> Result<Vec<(RecordKey, V)>, VaultError> {
+        Ok(self.entries(table)?)
+    }
+
+    fn get_of<V: DeserializeOwned>(
+        &self,
+        table: &Table<V>,
+        key: &RecordKey,
+    ) -> Result<Option<V>, VaultError> {
+        Ok(self.get(table, key)?)
     }
 }
 
-fn info(record: &VaultRecord) -> Result<VaultInfo, VaultError> {
+pub(crate) fn info(record: &VaultRecord) -> Result<VaultInfo, VaultError> {
     Ok(VaultInfo {
         id: record
             .id
@@ -451,7 +500,7 @@ fn info(record: &VaultRecord) -> Result<VaultInfo, VaultError> {
     })
 }
 
-fn vault_from(record: &VaultRecord) -> Result<Vault, VaultError> {
+pub(crate) fn vault_from(record: &VaultRecord) -> Result<Vault, VaultError> {
     let info = info(record)?;
     let key: [u8; 32] = record
         .key

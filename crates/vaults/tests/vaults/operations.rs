@@ -39,14 +39,14 @@ fn vaults_are_created_listed_renamed_and_deleted() {
         Err(VaultError::VaultExists(_))
     ));
 
-    vaults.delete("Job").unwrap();
+    vaults.delete("Job", &f.keys).unwrap();
     assert!(matches!(
         vaults.open("Job"),
         Err(VaultError::UnknownVault(_))
     ));
     assert_eq!(vaults.list().unwrap().len(), 1);
     assert!(matches!(
-        vaults.delete("Job"),
+        vaults.delete("Job", &f.keys),
         Err(VaultError::UnknownVault(_))
     ));
 }
