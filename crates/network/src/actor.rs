@@ -346,11 +346,12 @@ pub fn new(
             let codec = cbor::codec::Codec::default()
                 .set_request_size_maximum(MAX_REQUEST_BYTES)
                 .set_response_size_maximum(MAX_RESPONSE_BYTES);
-            let mut kad = kad::Behaviour::with_config(
-                local,
-                kad::store::MemoryStore::new(local),
-                kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
-            );
+            let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+            // Polykey uses the DHT to find peers only: records other peers
+            // push are reported as events (and ignored), never stored.
+            kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
+            let mut kad =
+                kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), kad_config);
             kad.set_mode(Some(kad::Mode::Server));
             for (node, address) in &config.seeds {
                 if let Some(peer) = peer_id(node) {

@@ -276,3 +276,54 @@ async fn connections_past_the_limits_are_refused_and_a_trusted_peer_still_gets_i
     assert!(took < Duration::from_secs(1), "answered after {took:?}");
     drop(raw);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_announcing_two_hundred_addresses_is_reported_with_sixteen() {
+    let mut a = peer(1, config());
+    let address = listen(&a).await;
+    let mut raw = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| {
+            libp2p::identify::Behaviour::new(libp2p::identify::Config::new(
+                "/polykey/id/1".into(),
+                key.public(),
+            ))
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    for port in 20_000..20_200u16 {
+        raw.add_external_address(format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap());
+    }
+    let raw_id = polykey_network::identity::node_id(raw.local_peer_id()).unwrap();
+    raw.dial(address).unwrap();
+    let driving = tokio::spawn(async move {
+        loop {
+            raw.select_next_some().await;
+        }
+    });
+    let reported = timeout(WAIT, async {
+        while let Some(event) = a.events.recv().await {
+            if let Event::Identified { peer, addresses } = event {
+                if peer == raw_id {
+                    return addresses;
+                }
+            }
+        }
+        Vec::new()
+    })
+    .await
+    .unwrap();
+    driving.abort();
+    assert_eq!(
+        reported.len(),
+        polykey_network::limits::MAX_IDENTIFY_ADDRESSES,
+        "{reported:?}"
+    );
+}
