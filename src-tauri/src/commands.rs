@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
 use polykey_node::api::{
-    ApiError, ConflictDto, CreatedDto, DeviceDto, EntryDto, InvitationDto, JoinedDto,
-    KeyringStatusDto, PairingStateDto, PasswordRulesDto, QuickItemDto, SecretDto, StatusDto,
-    StrengthDto, SyncStatusDto, TotpDto, VaultDto, VersionDto,
+    ApiError, ConflictDto, CreatedDto, DeviceDto, DeviceNoticeDto, EntryDto, InvitationDto,
+    JoinedDto, KeyringStatusDto, PairingStateDto, PasswordRulesDto, QuickItemDto, SecretDto,
+    StatusDto, StrengthDto, SyncStatusDto, TotpDto, VaultDto, VersionDto,
 };
 use polykey_node::{items, Node, Preferences};
 use tauri::{AppHandle, State};
@@ -277,8 +277,28 @@ pub async fn join_device(node: State<'_, Node>, code: String) -> Result<JoinedDt
 }
 
 #[tauri::command]
-pub async fn remove_device(node: State<'_, Node>, device: String) -> Result<bool> {
-    Ok(node.remove_device_text(device).await?)
+pub fn confirm_pairing(node: State<'_, Node>, accept: bool) -> Result<()> {
+    Ok(node.confirm_pairing(accept)?)
+}
+
+#[tauri::command]
+pub async fn confirm_join(node: State<'_, Node>, accept: bool) -> Result<()> {
+    Ok(node.confirm_join(accept).await?)
+}
+
+#[tauri::command]
+pub async fn device_notices(node: State<'_, Node>) -> Result<Vec<DeviceNoticeDto>> {
+    Ok(node.device_notices_dto().await?)
+}
+
+#[tauri::command]
+pub async fn keep_device(node: State<'_, Node>, device: String) -> Result<()> {
+    Ok(node.keep_device_text(device).await?)
+}
+
+#[tauri::command]
+pub async fn revoke_device(node: State<'_, Node>, device: String) -> Result<()> {
+    Ok(node.revoke_device_text(device).await?)
 }
 
 #[tauri::command]

@@ -44,7 +44,14 @@ describe("devices", () => {
 
     expect(await session.devices.join("  polykey-pair:good \n")).toBe(true);
     flushSync();
-    expect(byTestId(target, "join-fingerprint")?.textContent).toBe("123 456");
+    expect(byTestId(target, "join-fingerprint")?.textContent?.trim()).toBe("123 456");
+    // Nothing is recorded, and there is no way past, until the digits are confirmed.
+    expect(byTestId(target, "join-continue")).toBeNull();
+    expect(backend.paired).toHaveLength(0);
+    expect(await session.devices.answerJoin(true)).toBe(true);
+    flushSync();
+    expect(byTestId(target, "join-done")?.textContent).toContain("Paired");
+    expect(backend.paired.map((d) => d.nodeId)).toEqual(["vmockinviter"]);
     byTestId(target, "join-continue")?.click();
     flushSync();
     expect(session.screen.kind).toBe("home");
@@ -88,6 +95,8 @@ describe("devices", () => {
     expect(session.devices.joined).toBeNull();
     backend.pictureCode = "polykey-pair:from-a-picture";
     expect(await session.devices.joinFromPicture()).toBe(true);
+    expect(session.devices.pendingJoin?.fingerprint).toBe("123 456");
+    expect(await session.devices.answerJoin(true)).toBe(true);
     expect(session.devices.joined?.fingerprint).toBe("123 456");
     expect(session.devices.list).toHaveLength(2);
   });

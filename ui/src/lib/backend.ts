@@ -7,7 +7,10 @@ import type {
   ApiError,
   ConflictDto,
   CreatedDto,
+  DeletedSecretDto,
+  DeletedVaultDto,
   DeviceDto,
+  DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
   PairingStateDto,
@@ -38,7 +41,14 @@ export interface Backend {
   listVaults(): Promise<VaultDto[]>;
   createVault(name: string): Promise<VaultDto>;
   renameVault(vault: string, newName: string): Promise<void>;
+  /** Move a vault to "Recently deleted" on every device (restorable for 30 days). */
   deleteVault(vault: string): Promise<void>;
+  /** Vaults in "Recently deleted", newest first. */
+  deletedVaults(): Promise<DeletedVaultDto[]>;
+  /** Bring a deleted vault back, on every device. */
+  restoreDeletedVault(id: string): Promise<VaultDto>;
+  /** Secrets deleted recently, each with a version that still holds it. */
+  deletedSecrets(): Promise<DeletedSecretDto[]>;
   /** Every secret of a vault with title, kind, user name, websites: no secret field. */
   listEntries(vault: string): Promise<EntryDto[]>;
   setFavourite(vault: string, path: string, favourite: boolean): Promise<void>;
@@ -87,11 +97,22 @@ export interface Backend {
   inviteDevice(): Promise<InvitationDto>;
   pairingState(): Promise<PairingStateDto>;
   cancelInvitation(): Promise<void>;
-  /** Join the gestalt of the device showing `code`. */
+  /** The inviting side: the person compared the digits (`accept`) or cancelled. */
+  confirmPairing(accept: boolean): Promise<void>;
+  /** Start joining the device showing `code`: returns the digits to compare;
+   * nothing is recorded until `confirmJoin`. */
   joinDevice(code: string): Promise<JoinedDto>;
-  /** Pick a picture of the other device's QR code and join with it; null if cancelled. */
+  /** Pick a picture of the other device's QR code and start joining with it; null if cancelled. */
   joinFromQrPicture(): Promise<JoinedDto | null>;
-  removeDevice(device: string): Promise<boolean>;
+  /** The joining side: the digits match, so finish once the other device
+   * confirms too (waits up to the code's expiry); or cancel. */
+  confirmJoin(accept: boolean): Promise<void>;
+  /** Devices another device added, shown until kept or removed. */
+  deviceNotices(): Promise<DeviceNoticeDto[]>;
+  /** Keep a device another device added (dismisses its notice). */
+  keepDevice(device: string): Promise<void>;
+  /** Remove a device from all your devices and refuse it from now on. */
+  revokeDevice(device: string): Promise<void>;
   syncStatus(): Promise<SyncStatusDto>;
   conflicts(): Promise<ConflictDto[]>;
   resolveConflict(vault: string, path: string, theirsPath: string, keepTheirs: boolean): Promise<string>;
@@ -143,6 +164,9 @@ export const tauriBackend: Backend = {
   createVault: (name) => call("create_vault", { name }),
   renameVault: (vault, newName) => call("rename_vault", { vault, newName }),
   deleteVault: (vault) => call("delete_vault", { vault }),
+  deletedVaults: () => call("deleted_vaults"),
+  restoreDeletedVault: (id) => call("restore_deleted_vault", { id }),
+  deletedSecrets: () => call("deleted_secrets"),
   listEntries: (vault) => call("list_entries", { vault }),
   setFavourite: (vault, path, favourite) => call("set_favourite", { vault, path, favourite }),
   readSecret: (vault, path, version) => call("read_secret", { vault, path, version: version ?? null }),
@@ -178,9 +202,13 @@ export const tauriBackend: Backend = {
   inviteDevice: () => call("invite_device"),
   pairingState: () => call("pairing_state"),
   cancelInvitation: () => call("cancel_invitation"),
+  confirmPairing: (accept) => call("confirm_pairing", { accept }),
   joinDevice: (code) => call("join_device", { code }),
   joinFromQrPicture: () => call("join_from_qr_picture"),
-  removeDevice: (device) => call("remove_device", { device }),
+  confirmJoin: (accept) => call("confirm_join", { accept }),
+  deviceNotices: () => call("device_notices"),
+  keepDevice: (device) => call("keep_device", { device }),
+  revokeDevice: (device) => call("revoke_device", { device }),
   syncStatus: () => call("sync_status"),
   conflicts: () => call("conflicts"),
   resolveConflict: (vault, path, theirsPath, keepTheirs) =>

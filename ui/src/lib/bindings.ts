@@ -328,7 +328,15 @@ export type PairingStateDto = { "state": "idle" } | { "state": "waiting",
 /**
  * Expiry, seconds since the epoch.
  */
-expiresAt: number, } | { "state": "paired", 
+expiresAt: number, } | { "state": "confirming", 
+/**
+ * Its NodeId.
+ */
+device: string, 
+/**
+ * The digits both screens show.
+ */
+fingerprint: string, } | { "state": "paired", 
 /**
  * Its NodeId.
  */
@@ -344,13 +352,67 @@ message: string, };
 
 export type JoinedDto = { 
 /**
- * The device joined.
+ * The device being joined.
  */
 device: string, 
 /**
  * The digits both screens show.
  */
 fingerprint: string, };
+
+export type DeviceNoticeDto = { 
+/**
+ * The new device's NodeId.
+ */
+device: string, 
+/**
+ * The device that added it (the link's issuer).
+ */
+addedBy: string, 
+/**
+ * When the link was issued, ms since the epoch.
+ */
+addedAt: number, };
+
+export type DeletedVaultDto = { 
+/**
+ * Its permanent id (what `restore_deleted_vault` takes).
+ */
+id: string, 
+/**
+ * Its name when deleted.
+ */
+name: string, 
+/**
+ * When it was deleted, ms since the epoch.
+ */
+deletedAt: number, 
+/**
+ * The device that deleted it (NodeId).
+ */
+deletedBy: string, 
+/**
+ * When this device frees its space for good, ms since the epoch.
+ */
+purgeAt: number, };
+
+export type DeletedSecretDto = { 
+/**
+ * The vault's name.
+ */
+vault: string, 
+/**
+ * The secret's path.
+ */
+path: string, 
+/**
+ * When it was deleted, ms since the epoch.
+ */
+deletedAt: number, 
+/**
+ * A version that still holds it.
+ */
+version: string, };
 
 export type SyncStatusDto = { 
 /**

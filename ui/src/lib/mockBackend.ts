@@ -3,7 +3,10 @@ import { type Backend, BackendError } from "./backend";
 import type {
   ConflictDto,
   CreatedDto,
+  DeletedSecretDto,
+  DeletedVaultDto,
   DeviceDto,
+  DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
   PairingStateDto,
@@ -27,6 +30,8 @@ interface MockVault {
   favourites: Set<string>;
   history: Map<string, { version: VersionDto; secret: SecretDto | null }[]>;
 }
+
+const DAY_MS = 86_400_000;
 
 const WORDS = Array.from({ length: 24 }, (_, i) => `word${i + 1}`);
 
@@ -116,9 +121,36 @@ export class MockBackend implements Backend {
     this.vaults.set(newName, v);
   }
 
+  // Recently deleted: vaults kept with their contents for 30 days.
+  deletedVaultList: (DeletedVaultDto & { contents: MockVault })[] = [];
+  deletedSecretList: DeletedSecretDto[] = [];
+
   async deleteVault(vault: string): Promise<void> {
-    this.vault(vault);
+    const contents = this.vault(vault);
     this.vaults.delete(vault);
+    const now = Date.now();
+    this.deletedVaultList.unshift({
+      id: contents.id, name: vault, deletedAt: now, deletedBy: this.nodeId ?? "", purgeAt: now + 30 * DAY_MS, contents,
+    });
+  }
+
+  async deletedVaults(): Promise<DeletedVaultDto[]> {
+    this.requireUnlocked();
+    return this.deletedVaultList.map(({ contents: _, ...dto }) => dto);
+  }
+
+  async restoreDeletedVault(id: string): Promise<VaultDto> {
+    const found = this.deletedVaultList.find((v) => v.id === id);
+    if (!found) throw new BackendError("unknown_vault", "no deleted vault with that id");
+    if (this.vaults.has(found.name)) throw new BackendError("vault_exists", `a vault named '${found.name}' already exists`);
+    this.deletedVaultList = this.deletedVaultList.filter((v) => v !== found);
+    this.vaults.set(found.name, found.contents);
+    return { id, name: found.name };
+  }
+
+  async deletedSecrets(): Promise<DeletedSecretDto[]> {
+    this.requireUnlocked();
+    return [...this.deletedSecretList];
   }
 
   async listEntries(vault: string): Promise<EntryDto[]> {
@@ -156,9 +188,12 @@ export class MockBackend implements Backend {
 
   async deleteSecret(vault: string, path: string): Promise<string> {
     const v = this.vault(vault);
+    const holding = v.history.get(path)?.[0]?.version.id;
     v.secrets.delete(path);
     v.favourites.delete(path);
-    return this.record(v, path, null, `Remove ${path}`);
+    const id = this.record(v, path, null, `Remove ${path}`);
+    if (holding) this.deletedSecretList.unshift({ vault, path, deletedAt: Date.now(), version: holding });
+    return id;
   }
 
   async secretHistory(vault: string, path: string): Promise<VersionDto[]> {
@@ -169,6 +204,7 @@ export class MockBackend implements Backend {
     const old = await this.readSecret(vault, path, version);
     const v = this.vault(vault);
     v.secrets.set(path, old);
+    this.deletedSecretList = this.deletedSecretList.filter((d) => d.vault !== vault || d.path !== path);
     return this.record(v, path, structuredClone(old), `Restore ${path} to version ${version.slice(0, 8)}`);
   }
 
@@ -307,8 +343,11 @@ export class MockBackend implements Backend {
     for (const handler of this.paletteHandlers) handler();
   }
 
-  // Devices: one paired device at most, joined through `joinDevice`.
+  // Devices: joined through `joinDevice` + `confirmJoin`, or by a joiner
+  // arriving at the invitation (`joinerArrives`) + `confirmPairing`.
   paired: DeviceDto[] = [];
+  notices: DeviceNoticeDto[] = [];
+  revoked: string[] = [];
   invitation: InvitationDto | null = null;
   pairing: PairingStateDto = { state: "idle" };
   conflictList: ConflictDto[] = [];
@@ -337,13 +376,63 @@ export class MockBackend implements Backend {
     this.pairing = { state: "idle" };
   }
 
+  /** The inviting side: a joiner proved the code; both screens show digits. */
+  joinerArrives(device = "vmockjoiner", fingerprint = "654 321") {
+    this.pairing = { state: "confirming", device, fingerprint };
+  }
+
+  /** Whether the inviter said the digits match. */
+  inviterAccepted = false;
+
+  async confirmPairing(accept: boolean): Promise<void> {
+    if (this.pairing.state !== "confirming") throw new BackendError("pairing_failed", "no device is waiting for confirmation");
+    if (!accept) {
+      this.pairing = { state: "failed", message: "Pairing cancelled. Nothing was recorded." };
+      this.invitation = null;
+      return;
+    }
+    this.inviterAccepted = true;
+  }
+
+  /** The joining device confirmed too: the link is recorded. */
+  joinerConfirms() {
+    if (this.pairing.state !== "confirming" || !this.inviterAccepted) return;
+    const { device, fingerprint } = this.pairing;
+    this.paired.push({ nodeId: device, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [] });
+    this.pairing = { state: "paired", device, fingerprint };
+    this.invitation = null;
+    this.inviterAccepted = false;
+  }
+
+  /** The joining side: the join waiting for `confirmJoin`. */
+  pendingJoin: JoinedDto | null = null;
+  /** What the other device answers when this one confirms a join. */
+  otherDeviceAnswer: "match" | "cancel" = "match";
+  /** Resolve to let a pending `confirmJoin(true)` finish (tests of the wait). */
+  otherDeviceAnswers: Promise<void> = Promise.resolve();
+
   async joinDevice(code: string): Promise<JoinedDto> {
     this.requireUnlocked();
     if (!code.trim().startsWith("polykey-pair:")) throw new BackendError("pairing_failed", "malformed pairing data: not a pairing code");
     if (code.includes("used")) throw new BackendError("pairing_used", "this pairing code was already used; show a new one");
-    const device = "vmockinviter";
-    this.paired.push({ nodeId: device, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [] });
-    return { device, fingerprint: "123 456" };
+    this.pendingJoin = { device: "vmockinviter", fingerprint: "123 456" };
+    return this.pendingJoin;
+  }
+
+  async confirmJoin(accept: boolean): Promise<void> {
+    const pending = this.pendingJoin;
+    if (!pending) throw new BackendError("pairing_failed", "no pairing is waiting for confirmation");
+    if (!accept) {
+      this.pendingJoin = null;
+      return;
+    }
+    await this.otherDeviceAnswers;
+    if (this.pendingJoin !== pending) throw new BackendError("pairing_failed", "pairing cancelled");
+    this.pendingJoin = null;
+    if (this.otherDeviceAnswer === "cancel") {
+      throw new BackendError("pairing_failed", "the other device cancelled the pairing; nothing was recorded");
+    }
+    this.paired.push({ nodeId: pending.device, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [] });
   }
 
   /** What the file dialog returns in tests: a code, or null for cancel. */
@@ -353,10 +442,28 @@ export class MockBackend implements Backend {
     return this.pictureCode === null ? null : this.joinDevice(this.pictureCode);
   }
 
-  async removeDevice(device: string): Promise<boolean> {
-    const before = this.paired.length;
+  async deviceNotices(): Promise<DeviceNoticeDto[]> {
+    this.requireUnlocked();
+    return [...this.notices];
+  }
+
+  async keepDevice(device: string): Promise<void> {
+    this.notices = this.notices.filter((n) => n.device !== device);
+  }
+
+  async revokeDevice(device: string): Promise<void> {
+    this.requireUnlocked();
+    if (device === this.nodeId) throw new BackendError("invalid_input", "this device cannot remove itself");
     this.paired = this.paired.filter((d) => d.nodeId !== device);
-    return this.paired.length !== before;
+    this.notices = this.notices.filter((n) => n.device !== device);
+    this.revoked.push(device);
+  }
+
+  /** Another device added `device`: it is listed, with a notice. */
+  deviceAddedElsewhere(device: string, addedBy: string) {
+    this.paired.push({ nodeId: device, thisDevice: false, online: false, lastSeen: 0, addresses: [] });
+    this.notices.push({ device, addedBy, addedAt: Date.now() });
+    this.changed();
   }
 
   async syncStatus(): Promise<SyncStatusDto> {

@@ -1,9 +1,12 @@
-// Devices of this gestalt: the list, inviting a new device, joining another
-// device's gestalt, the sync indicator and conflicts.
+// Devices of this gestalt: the list, inviting a new device and joining
+// another device's gestalt (each with the fingerprint check before anything
+// is recorded), devices another device added, removing a device, the sync
+// indicator and conflicts.
 import { type Backend, toBackendError } from "../backend";
 import type {
   ConflictDto,
   DeviceDto,
+  DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
   PairingStateDto,
@@ -21,7 +24,18 @@ export class Devices {
   list = $state.raw<DeviceDto[]>([]);
   invitation = $state.raw<InvitationDto | null>(null);
   pairing = $state.raw<PairingStateDto>({ state: "idle" });
+  /** The inviting side said the digits match; the new device has yet to. */
+  pairingAccepted = $state(false);
+  /** The joining side: digits to compare; nothing is recorded yet. */
+  pendingJoin = $state.raw<JoinedDto | null>(null);
+  /** The joining side said the digits match and waits for the other device. */
+  joinAccepted = $state(false);
+  /** The joining side: the pairing was recorded on both devices. */
   joined = $state.raw<JoinedDto | null>(null);
+  /** Devices another device added, to keep or remove. */
+  notices = $state.raw<DeviceNoticeDto[]>([]);
+  /** The device the removal dialog asks about. */
+  removing = $state<string | null>(null);
   sync = $state.raw<SyncStatusDto | null>(null);
   conflicts = $state.raw<ConflictDto[]>([]);
   error = $state<string | null>(null);
@@ -43,15 +57,19 @@ export class Devices {
     try {
       return await work();
     } catch (raw) {
-      const error = toBackendError(raw);
-      this.error = MESSAGES[error.code] ?? error.message;
+      this.showError(raw);
       return undefined;
     } finally {
       this.busy = false;
     }
   }
 
-  /** Reload the list, the sync status and the conflicts. */
+  private showError(raw: unknown) {
+    const error = toBackendError(raw);
+    this.error = MESSAGES[error.code] ?? error.message;
+  }
+
+  /** Reload the list, the notices, the sync status and the conflicts. */
   async refresh() {
     try {
       const [list, sync, conflicts] = await Promise.all([
@@ -62,6 +80,7 @@ export class Devices {
       this.list = list;
       this.sync = sync;
       this.conflicts = conflicts;
+      this.notices = await this.backend.deviceNotices();
     } catch {
       // Locked meanwhile; the next unlock refreshes.
     }
@@ -71,6 +90,7 @@ export class Devices {
   async invite() {
     await this.attempt(async () => {
       this.joined = null;
+      this.pairingAccepted = false;
       this.invitation = await this.backend.inviteDevice();
       this.now = Math.floor(Date.now() / 1000);
       this.pairing = await this.backend.pairingState();
@@ -88,7 +108,8 @@ export class Devices {
     this.timer = null;
   }
 
-  private async poll() {
+  /** Follow the invitation: waiting → confirming → paired (or failed). */
+  async poll() {
     this.now = Math.floor(Date.now() / 1000);
     try {
       this.pairing = await this.backend.pairingState();
@@ -96,52 +117,127 @@ export class Devices {
       this.stopWatching();
       return;
     }
-    if (this.pairing.state !== "waiting") {
+    const state = this.pairing.state;
+    if (state === "waiting" && this.secondsLeft === 0) {
       this.stopWatching();
-      if (this.pairing.state === "paired") {
-        this.invitation = null;
-        await this.refresh();
-      }
-    } else if (this.secondsLeft === 0) {
+    } else if (state === "paired" || state === "failed" || state === "idle") {
       this.stopWatching();
+      this.invitation = null;
+      this.pairingAccepted = false;
+      if (state === "paired") await this.refresh();
     }
+  }
+
+  /** The inviting side: the person compared the digits on both screens. */
+  async answerPairing(accept: boolean) {
+    await this.attempt(async () => {
+      await this.backend.confirmPairing(accept);
+      this.pairingAccepted = accept;
+    });
+    await this.poll();
   }
 
   async cancel() {
     this.stopWatching();
+    const wasConfirming = this.pairing.state === "confirming";
     this.invitation = null;
     this.pairing = { state: "idle" };
+    this.pairingAccepted = false;
+    if (wasConfirming) await this.backend.confirmPairing(false).catch(() => undefined);
     await this.backend.cancelInvitation().catch(() => undefined);
   }
 
-  /** Join the gestalt of the device that shows `code`. */
+  /** Start joining the device that shows `code`: the digits to compare
+   * come back; nothing is recorded until `answerJoin`. */
   async join(code: string): Promise<boolean> {
     const trimmed = code.trim();
     if (!trimmed) {
       this.error = "Paste the code the other device shows.";
       return false;
     }
-    const joined = await this.attempt(() => this.backend.joinDevice(trimmed));
-    if (!joined) return false;
-    this.joined = joined;
-    await this.refresh();
-    return true;
+    return this.startJoin(() => this.backend.joinDevice(trimmed));
   }
 
-  /** Join with a picture of the other device's QR code. */
+  /** Start joining with a picture of the other device's QR code. */
   async joinFromPicture(): Promise<boolean> {
-    const joined = await this.attempt(() => this.backend.joinFromQrPicture());
-    if (!joined) return false;
-    this.joined = joined;
+    return this.startJoin(() => this.backend.joinFromQrPicture());
+  }
+
+  private async startJoin(work: () => Promise<JoinedDto | null>): Promise<boolean> {
+    this.joined = null;
+    this.joinAccepted = false;
+    const pending = await this.attempt(work);
+    if (!pending) return false;
+    this.pendingJoin = pending;
+    return true;
+  }
+
+  /** The joining side: the digits match (finish once the other device
+   * confirms too) or not (cancel; nothing is recorded on either side).
+   * True when the pairing was recorded. */
+  async answerJoin(accept: boolean): Promise<boolean> {
+    const pending = this.pendingJoin;
+    if (!pending) return false;
+    this.error = null;
+    if (!accept) {
+      this.pendingJoin = null;
+      this.joinAccepted = false;
+      await this.backend.confirmJoin(false).catch(() => undefined);
+      return false;
+    }
+    this.joinAccepted = true;
+    let failure: unknown = null;
+    try {
+      await this.backend.confirmJoin(true);
+    } catch (raw) {
+      failure = raw ?? "failed";
+    }
+    // Cancel pressed while waiting has already reset the screen.
+    if (this.pendingJoin !== pending) {
+      await this.refresh();
+      return false;
+    }
+    this.pendingJoin = null;
+    this.joinAccepted = false;
+    if (failure !== null) {
+      this.showError(failure);
+      return false;
+    }
+    this.joined = pending;
     await this.refresh();
     return true;
   }
 
-  async remove(device: string) {
+  /** Keep a device another device added. */
+  async keep(device: string) {
     await this.attempt(async () => {
-      await this.backend.removeDevice(device);
+      await this.backend.keepDevice(device);
       await this.refresh();
     });
+  }
+
+  /** Ask before removing `device` (the dialog says what it does). */
+  askRemove(device: string) {
+    this.error = null;
+    this.removing = device;
+  }
+
+  cancelRemove() {
+    this.removing = null;
+    this.error = null;
+  }
+
+  /** Remove the device the dialog asked about, from every device, for good. */
+  async confirmRemove() {
+    const device = this.removing;
+    if (!device) return;
+    const removed = await this.attempt(async () => {
+      await this.backend.revokeDevice(device);
+      await this.refresh();
+      return true;
+    });
+    // On failure the dialog stays, saying why.
+    if (removed) this.removing = null;
   }
 
   async resolve(conflict: ConflictDto, keepTheirs: boolean) {
@@ -156,7 +252,12 @@ export class Devices {
     this.list = [];
     this.invitation = null;
     this.pairing = { state: "idle" };
+    this.pairingAccepted = false;
+    this.pendingJoin = null;
+    this.joinAccepted = false;
     this.joined = null;
+    this.notices = [];
+    this.removing = null;
     this.sync = null;
     this.conflicts = [];
     this.error = null;

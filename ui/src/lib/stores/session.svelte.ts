@@ -6,6 +6,7 @@ import { pickPositions, wordsMatch } from "../recoveryCheck";
 import type { StatusDto } from "../bindings";
 import { VaultBrowser } from "./vaults.svelte";
 import { Devices } from "./devices.svelte";
+import { RecentlyDeleted } from "./deleted.svelte";
 
 export type Screen =
   | { kind: "loading" }
@@ -34,6 +35,7 @@ export class Session {
 
   readonly browser: VaultBrowser;
   readonly devices: Devices;
+  readonly deleted: RecentlyDeleted;
   /** First run chose "Join my other device": after the node is made, join. */
   joining = $state(false);
 
@@ -42,6 +44,7 @@ export class Session {
   constructor(readonly backend: Backend) {
     this.browser = new VaultBrowser(backend);
     this.devices = new Devices(backend);
+    this.deleted = new RecentlyDeleted(backend, () => this.browser.refresh());
     void backend.onLocked(() => this.lockedByNode());
     void backend.onNodeChanged(() => this.nodeChanged());
   }
@@ -50,6 +53,7 @@ export class Session {
   lockedByNode() {
     this.browser.clear();
     this.devices.clear();
+    this.deleted.clear();
     void this.load();
   }
 
@@ -58,6 +62,7 @@ export class Session {
     if (this.screen.kind !== "home" && this.screen.kind !== "join") return;
     void this.browser.refresh();
     void this.devices.refresh();
+    void this.deleted.refresh();
   }
 
   /** User activity on any unlocked screen: tell the node (at most once a
@@ -203,6 +208,7 @@ export class Session {
       // Drop every decrypted secret from the UI before the node forgets its keys.
       this.browser.clear();
       this.devices.clear();
+      this.deleted.clear();
       await this.backend.lock();
       await this.load();
     });

@@ -187,6 +187,7 @@ export class VaultBrowser {
       this.vault = null;
       this.vaults = await this.backend.listVaults();
       await this.openVault(this.vaults[0]?.name ?? null);
+      this.notice = `“${vault}” moved to Recently deleted. You can restore it there for 30 days.`;
     });
   }
 
@@ -240,6 +241,7 @@ export class VaultBrowser {
       await this.backend.deleteSecret(vault, path);
       this.secrets = await this.backend.listEntries(vault);
       this.pane = { kind: "empty" };
+      this.notice = `“${path}” moved to Recently deleted.`;
     });
   }
 

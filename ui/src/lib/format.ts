@@ -1,0 +1,32 @@
+// How ids and times read on screen: short NodeIds, "5 min ago", days left.
+
+/** A NodeId short enough for a sentence, still telling devices apart. */
+export function shortId(id: string): string {
+  return id.length > 18 ? `${id.slice(0, 10)}…${id.slice(-6)}` : id;
+}
+
+const DAY_MS = 86_400_000;
+
+/** When something happened, relative to `now` (ms since the epoch). */
+export function timeAgo(ms: number, now = Date.now()): string {
+  if (!ms) return "never";
+  const seconds = Math.max(0, Math.round((now - ms) / 1000));
+  if (seconds < 60) return "just now";
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 86_400) return `${Math.round(seconds / 3600)} h ago`;
+  const days = Math.floor(seconds / 86_400);
+  if (days < 7) return days === 1 ? "yesterday" : `${days} days ago`;
+  return new Date(ms).toLocaleDateString();
+}
+
+/** Whole days until `until` (ms since the epoch), never negative. */
+export function daysLeft(until: number, now = Date.now()): number {
+  return Math.max(0, Math.ceil((until - now) / DAY_MS));
+}
+
+/** "12 days left", "1 day left", "less than a day left". */
+export function daysLeftText(until: number, now = Date.now()): string {
+  const days = daysLeft(until, now);
+  if (until - now < DAY_MS) return "less than a day left";
+  return `${days} day${days === 1 ? "" : "s"} left`;
+}

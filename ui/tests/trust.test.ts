@@ -1,0 +1,336 @@
+// The fingerprint check before a pairing is recorded, devices added by
+// another device, removing a device, and "Recently deleted".
+import { describe, expect, it } from "vitest";
+import { flushSync, mount, tick } from "svelte";
+import App from "../src/App.svelte";
+import { MockBackend } from "../src/lib/mockBackend";
+import { Session } from "../src/lib/stores/session.svelte";
+import { daysLeftText, shortId } from "../src/lib/format";
+
+const byTestId = (root: ParentNode, id: string) => root.querySelector<HTMLElement>(`[data-testid="${id}"]`);
+/** Text as read: runs of white space as one space. */
+const text = (element: Element | null | undefined) => element?.textContent?.replace(/\s+/g, " ").trim() ?? "";
+const allByTestId = (root: ParentNode, id: string) => [...root.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
+
+/** Let pending promises (the mock's calls) and the DOM settle. */
+async function settle() {
+  for (let i = 0; i < 5; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    await tick();
+  }
+  flushSync();
+}
+
+async function home(nodeId = "vthisdevice0000000000000000000000") {
+  const backend = MockBackend.locked("the password", nodeId);
+  const target = document.createElement("div");
+  document.body.replaceChildren(target);
+  const session = new Session(backend);
+  mount(App, { target, props: { session } });
+  await session.load();
+  await session.unlock("the password");
+  await settle();
+  return { backend, session, devices: session.devices, target };
+}
+
+function click(target: ParentNode, id: string) {
+  const element = byTestId(target, id);
+  if (!element) throw new Error(`no [data-testid=${id}]`);
+  element.click();
+}
+
+function press(element: Element, key: string) {
+  element.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true, cancelable: true }));
+}
+
+const JOINER = "vjoiner00000000000000000000000000000";
+const OTHER = "vother000000000000000000000000000000";
+const ROGUE = "vrogue000000000000000000000000000000";
+
+describe("pairing: the inviting side", () => {
+  it("shows the digits once a device has the code, records nothing until both confirm", async () => {
+    const { backend, devices, target } = await home();
+    click(target, "devices-button");
+    await settle();
+    await devices.invite();
+    flushSync();
+    expect(byTestId(target, "invitation")).not.toBeNull();
+
+    backend.joinerArrives(JOINER, "481 516");
+    await devices.poll();
+    flushSync();
+    expect(byTestId(target, "invitation")).toBeNull();
+    expect(byTestId(target, "pairing-fingerprint")?.textContent?.trim()).toBe("481 516");
+    // The next step is the question: focus is on it.
+    expect(document.activeElement).toBe(byTestId(target, "pairing-match"));
+    expect(allByTestId(target, "device-row")).toHaveLength(1);
+
+    click(target, "pairing-match");
+    await settle();
+    expect(byTestId(target, "pairing-waiting")?.textContent?.replace(/\s+/g, " ")).toContain("Waiting for the new device");
+    expect(byTestId(target, "pairing-match")).toBeNull();
+    await devices.refresh();
+    flushSync();
+    expect(allByTestId(target, "device-row")).toHaveLength(1);
+
+    backend.joinerConfirms();
+    await devices.poll();
+    await settle();
+    expect(byTestId(target, "invitation-paired")?.textContent?.replace(/\s+/g, " ")).toContain("481 516");
+    expect(allByTestId(target, "device-row")).toHaveLength(2);
+  });
+
+  it("cancel at the digits leaves nothing recorded", async () => {
+    const { backend, devices, target } = await home();
+    click(target, "devices-button");
+    await devices.invite();
+    backend.joinerArrives(JOINER);
+    await devices.poll();
+    flushSync();
+    click(target, "pairing-cancel");
+    await settle();
+    expect(byTestId(target, "invitation-failed")?.textContent?.replace(/\s+/g, " ")).toContain("cancelled");
+    expect(byTestId(target, "pairing-fingerprint")).toBeNull();
+    expect(backend.paired).toHaveLength(0);
+    expect(allByTestId(target, "device-row")).toHaveLength(1);
+  });
+});
+
+describe("pairing: the joining side", () => {
+  it("Devices › Join another device: digits first, then waiting, then paired", async () => {
+    const { backend, devices, target } = await home();
+    click(target, "devices-button");
+    await settle();
+    click(target, "join-another");
+    flushSync();
+    let answer: () => void = () => undefined;
+    backend.otherDeviceAnswers = new Promise((resolve) => (answer = resolve));
+
+    expect(await devices.join("polykey-pair:good")).toBe(true);
+    flushSync();
+    expect(byTestId(target, "join-fingerprint")?.textContent?.trim()).toBe("123 456");
+    expect(byTestId(target, "join-code")).toBeNull();
+
+    click(target, "join-match");
+    await settle();
+    expect(byTestId(target, "join-waiting")?.textContent?.replace(/\s+/g, " ")).toContain("Waiting for your other device");
+    expect(allByTestId(target, "device-row")).toHaveLength(1);
+
+    answer();
+    await settle();
+    expect(byTestId(target, "join-done")?.textContent?.replace(/\s+/g, " ")).toContain("Paired");
+    expect(allByTestId(target, "device-row")).toHaveLength(2);
+  });
+
+  it("the other device cancelling says so and records nothing", async () => {
+    const { backend, devices, target } = await home();
+    click(target, "devices-button");
+    await settle();
+    click(target, "join-another");
+    flushSync();
+    backend.otherDeviceAnswer = "cancel";
+    await devices.join("polykey-pair:good");
+    expect(await devices.answerJoin(true)).toBe(false);
+    flushSync();
+    expect(byTestId(target, "join-error")?.textContent?.replace(/\s+/g, " ")).toContain("other device cancelled");
+    expect(byTestId(target, "join-code")).not.toBeNull();
+    expect(backend.paired).toHaveLength(0);
+  });
+
+  it("once confirmed, the joining side waits and says how to stop: Cancel on the other device", async () => {
+    const { backend, devices, target } = await home();
+    click(target, "devices-button");
+    await settle();
+    click(target, "join-another");
+    flushSync();
+    let answer: () => void = () => undefined;
+    backend.otherDeviceAnswers = new Promise((resolve) => (answer = resolve));
+    backend.otherDeviceAnswer = "cancel";
+    await devices.join("polykey-pair:good");
+    const waiting = devices.answerJoin(true);
+    await settle();
+    expect(byTestId(target, "join-cancel")).toBeNull();
+    expect(text(byTestId(target, "join-how-to-stop"))).toBe("To stop, choose Cancel on your other device.");
+    answer();
+    expect(await waiting).toBe(false);
+    flushSync();
+    expect(devices.joined).toBeNull();
+    expect(text(byTestId(target, "join-error"))).toContain("other device cancelled");
+    expect(backend.paired).toHaveLength(0);
+  });
+});
+
+describe("devices added by another device", () => {
+  it("shows a notice on every page and on the Devices button; Keep dismisses it", async () => {
+    const { backend, target } = await home();
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [] });
+    backend.deviceAddedElsewhere(ROGUE, OTHER);
+    await settle();
+    const notice = byTestId(target, "device-notice");
+    expect(notice?.textContent?.replace(/\s+/g, " ")).toContain(`${shortId(OTHER)} added ${shortId(ROGUE)}`);
+    expect(notice?.getAttribute("role")).toBe("alert");
+    expect(byTestId(target, "devices-badge")?.textContent).toBe("1");
+    expect(byTestId(target, "devices-button")?.getAttribute("aria-label")).toContain("1 new device to review");
+
+    click(target, "notice-keep");
+    await settle();
+    expect(byTestId(target, "device-notice")).toBeNull();
+    expect(byTestId(target, "devices-badge")).toBeNull();
+    expect(backend.paired.map((d) => d.nodeId)).toContain(ROGUE);
+  });
+
+  it("Remove asks first (Escape keeps it), then removes it for good", async () => {
+    const { backend, target } = await home();
+    backend.deviceAddedElsewhere(ROGUE, OTHER);
+    await settle();
+    const removeButton = byTestId(target, "notice-remove")!;
+    removeButton.focus();
+    removeButton.click();
+    await settle();
+    const dialog = byTestId(document, "remove-device-dialog")!;
+    expect(dialog.getAttribute("role")).toBe("alertdialog");
+    expect(dialog.getAttribute("aria-modal")).toBe("true");
+    expect(text(dialog)).toContain("will be removed from all your devices and refused from now on");
+    expect(text(dialog)).toContain("Only a new pairing brings it back");
+    // Focus moves into the dialog, on the harmless choice.
+    expect(document.activeElement).toBe(byTestId(dialog, "remove-device-dialog-cancel"));
+
+    press(dialog, "Escape");
+    await settle();
+    expect(byTestId(document, "remove-device-dialog")).toBeNull();
+    expect(document.activeElement).toBe(removeButton);
+    expect(backend.revoked).toEqual([]);
+
+    click(target, "notice-remove");
+    await settle();
+    click(document, "remove-device-dialog-confirm");
+    await settle();
+    expect(backend.revoked).toEqual([ROGUE]);
+    expect(byTestId(target, "device-notice")).toBeNull();
+    expect(byTestId(document, "remove-device-dialog")).toBeNull();
+  });
+});
+
+describe("removing a paired device", () => {
+  it("asks with a dialog that says what it does, then the device leaves the list", async () => {
+    const { backend, target } = await home();
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [] });
+    click(target, "devices-button");
+    await settle();
+    expect(allByTestId(target, "device-row")).toHaveLength(2);
+    // Only paired devices can be removed, not this one.
+    expect(allByTestId(target, "remove-device")).toHaveLength(1);
+
+    click(target, "remove-device");
+    await settle();
+    expect(byTestId(document, "remove-device-dialog")?.textContent?.replace(/\s+/g, " ")).toContain(shortId(OTHER));
+    click(document, "remove-device-dialog-cancel");
+    await settle();
+    expect(allByTestId(target, "device-row")).toHaveLength(2);
+
+    click(target, "remove-device");
+    await settle();
+    click(document, "remove-device-dialog-confirm");
+    await settle();
+    expect(allByTestId(target, "device-row")).toHaveLength(1);
+    expect(backend.revoked).toEqual([OTHER]);
+  });
+
+  it("Tab stays inside the dialog", async () => {
+    const { backend, target } = await home();
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [] });
+    click(target, "devices-button");
+    await settle();
+    click(target, "remove-device");
+    await settle();
+    const dialog = byTestId(document, "remove-device-dialog")!;
+    const confirm = byTestId(dialog, "remove-device-dialog-confirm")!;
+    confirm.focus();
+    press(dialog, "Tab");
+    expect(document.activeElement).toBe(byTestId(dialog, "remove-device-dialog-cancel"));
+  });
+});
+
+describe("Recently deleted", () => {
+  it("a deleted vault goes there (the dialog says so), shows who and how long, and restores", async () => {
+    const { session, target } = await home("vthisdevice0000000000000000000000");
+    const browser = session.browser;
+    await browser.createVault("Personal");
+    await browser.createVault("Work");
+    await settle();
+
+    click(target, "delete-vault");
+    await settle();
+    const dialog = byTestId(document, "delete-vault-dialog")!;
+    expect(text(dialog)).toContain("Recently deleted");
+    expect(text(dialog)).toContain("30 days");
+    expect(text(dialog)).not.toMatch(/forever|cannot be undone/i);
+    click(dialog, "delete-vault-dialog-confirm");
+    await settle();
+    expect(allByTestId(target, "vault-item").map((e) => e.textContent)).toEqual(["Personal"]);
+    expect(byTestId(target, "notice")?.textContent?.replace(/\s+/g, " ")).toContain("Recently deleted");
+
+    click(target, "recently-deleted");
+    await settle();
+    const row = byTestId(target, "deleted-vault")!;
+    expect(byTestId(row, "deleted-vault-name")?.textContent).toBe("Work");
+    expect(text(row)).toContain("by this device");
+    expect(byTestId(row, "deleted-vault-days-left")?.textContent).toBe("30 days left");
+
+    click(row, "restore-vault");
+    await settle();
+    expect(byTestId(target, "deleted-notice")?.textContent?.replace(/\s+/g, " ")).toContain("Restored the vault “Work”");
+    expect(byTestId(target, "deleted-vault")).toBeNull();
+    expect(allByTestId(target, "vault-item").map((e) => e.textContent)).toEqual(["Personal", "Work"]);
+  });
+
+  it("lists deleted secrets and restores them from the version that holds them", async () => {
+    const { session, target } = await home();
+    const browser = session.browser;
+    await browser.createVault("Personal");
+    await browser.save({ path: "bank", title: "Bank", item: { type: "text", text: "pw-1" } }, true);
+    await settle();
+    click(target, "delete-secret");
+    await settle();
+    expect(byTestId(document, "delete-secret-dialog")?.textContent?.replace(/\s+/g, " ")).toContain("Recently deleted");
+    click(document, "delete-secret-dialog-confirm");
+    await settle();
+    expect(allByTestId(target, "secret-item")).toHaveLength(0);
+
+    click(target, "recently-deleted");
+    await settle();
+    expect(byTestId(target, "deleted-secret-path")?.textContent).toBe("bank");
+    click(target, "restore-secret");
+    await settle();
+    expect(byTestId(target, "deleted-secret")).toBeNull();
+    expect(allByTestId(target, "secret-item")).toHaveLength(1);
+    expect((await session.backend.readSecret("Personal", "bank")).item).toMatchObject({ text: "pw-1" });
+  });
+
+  it("another device's deletion shows while the page is open; locking forgets it", async () => {
+    const { backend, session, target } = await home();
+    await session.browser.createVault("Shared");
+    click(target, "recently-deleted");
+    await settle();
+    expect(byTestId(target, "no-deleted-vaults")).not.toBeNull();
+    await backend.deleteVault("Shared");
+    backend.deletedVaultList[0].deletedBy = OTHER;
+    backend.changed();
+    await settle();
+    expect(byTestId(target, "deleted-vault")?.textContent?.replace(/\s+/g, " ")).toContain(`by ${shortId(OTHER)}`);
+    await session.lock();
+    expect(session.deleted.vaults).toEqual([]);
+  });
+});
+
+describe("format", () => {
+  it("says how long a deleted vault stays", () => {
+    const now = 1_000_000_000_000;
+    const day = 86_400_000;
+    expect(daysLeftText(now + 30 * day, now)).toBe("30 days left");
+    expect(daysLeftText(now + day + 1, now)).toBe("2 days left");
+    expect(daysLeftText(now + day, now)).toBe("1 day left");
+    expect(daysLeftText(now + 5, now)).toBe("less than a day left");
+    expect(daysLeftText(now - day, now)).toBe("less than a day left");
+  });
+});
