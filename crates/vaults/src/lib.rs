@@ -48,8 +48,12 @@ pub use deletion::{
 pub use error::VaultError;
 pub use history::{Change, ChangeKind, CommitInfo, DeletedSecret, MAX_DELETED_SCAN_COMMITS};
 pub use merge::{conflict_original, MergeConflict, MergeOutcome, Relation};
-pub use path::SecretPath;
-pub use transfer::{kind_of_tag, kind_tag, MayAuthor, RawObject, MAX_IMPORT_OBJECTS};
+pub use path::{SecretPath, MAX_PATH_LEN, MAX_SEGMENT_LEN, MAX_TREE_DEPTH};
+pub use transfer::{
+    kind_of_tag, kind_tag, Incoming, MayAuthor, RawObject, MAX_COMMIT_SIZE, MAX_IMPORT_OBJECTS,
+    MAX_RECEIVE_BYTES, MAX_TREE_SIZE,
+};
+pub use tree::{MAX_VERSION_ENTRIES, MAX_VERSION_PATH_BYTES};
 pub use vault::{
     EntryKind, SecretStat, Vault, VaultId, VaultInfo, Vaults, MAX_CLOCK_SKEW_MS, MAX_SECRET_SIZE,
 };

@@ -15,7 +15,7 @@ use polykey_keys::RootKeypair;
 
 use crate::error::VaultError;
 use crate::objects::Source;
-use crate::path::SecretPath;
+use crate::path::{SecretPath, MAX_PATH_LEN, MAX_SEGMENT_LEN};
 use crate::tree::{walk_files, TreeEdit};
 use crate::vault::{write_commit, Vault};
 
@@ -62,6 +62,52 @@ pub enum Relation {
 
 fn short(id: &ObjectId) -> String {
     id.to_string()[..8].to_owned()
+}
+
+/// Most conflicts a merge commit's message names (the rest are counted),
+/// so the commit stays far below [`crate::MAX_COMMIT_SIZE`].
+const MESSAGE_CONFLICTS: usize = 100;
+
+/// A free path beside `path` for another version of it:
+/// `path.conflict-TAG`, then `-2`, `-3`… The name is shortened (at a
+/// character boundary) when the suffix would take it past
+/// [`MAX_SEGMENT_LEN`] or the path past [`MAX_PATH_LEN`], so the copy is
+/// always a valid [`SecretPath`] and the merge never fails on a long name.
+/// (A shortened copy is kept like any other secret, just not recognised by
+/// [`conflict_original`].)
+fn conflict_copy(path: &str, tag: &str, taken: impl Fn(&str) -> bool) -> String {
+    let (dir, name) = match path.rsplit_once('/') {
+        Some((dir, name)) => (Some(dir), name),
+        None => (None, path),
+    };
+    let mut n = 1u64;
+    loop {
+        let suffix = if n == 1 {
+            format!(".conflict-{tag}")
+        } else {
+            format!(".conflict-{tag}-{n}")
+        };
+        // A directory too long to take even the suffix: keep the copy at
+        // the top level instead.
+        let dir = dir.filter(|d| d.len() + 1 + suffix.len() <= MAX_PATH_LEN);
+        let dir_len = dir.map_or(0, |d| d.len() + 1);
+        let room = MAX_SEGMENT_LEN
+            .min(MAX_PATH_LEN - dir_len)
+            .saturating_sub(suffix.len());
+        let mut stem_len = name.len().min(room);
+        while !name.is_char_boundary(stem_len) {
+            stem_len -= 1;
+        }
+        let stem = &name[..stem_len];
+        let candidate = match dir {
+            Some(dir) => format!("{dir}/{stem}{suffix}"),
+            None => format!("{stem}{suffix}"),
+        };
+        if !taken(&candidate) {
+            return candidate;
+        }
+        n += 1;
+    }
 }
 
 impl Vault {
@@ -223,13 +269,9 @@ impl Vault {
             }
         }
         // Their version of a doubly edited secret goes beside ours.
+        let tag = short(&theirs);
         for (index, path, id) in kept_theirs {
-            let mut candidate = format!("{path}.conflict-{}", short(&theirs));
-            let mut n = 2;
-            while result.contains_key(&candidate) {
-                candidate = format!("{path}.conflict-{}-{n}", short(&theirs));
-                n += 1;
-            }
+            let candidate = conflict_copy(&path, &tag, |c| result.contains_key(c));
             result.insert(candidate.clone(), id);
             conflicts[index].theirs_path = Some(candidate);
         }
@@ -247,7 +289,7 @@ impl Vault {
             .collect();
         for path in collisions {
             if let Some(id) = result.remove(&path) {
-                let moved = format!("{path}.conflict-{}", short(&theirs));
+                let moved = conflict_copy(&path, &tag, |c| result.contains_key(c));
                 conflicts.push(MergeConflict {
                     path: path.clone(),
                     theirs_path: Some(moved.clone()),
@@ -270,8 +312,14 @@ impl Vault {
         let mut message = format!("Merge version {}", short(&theirs));
         if !conflicts.is_empty() {
             message.push_str("\n\nConflicts (both versions kept):");
-            for conflict in &conflicts {
+            for conflict in conflicts.iter().take(MESSAGE_CONFLICTS) {
                 message.push_str(&format!("\n  {} ({})", conflict.path, conflict.reason));
+            }
+            if conflicts.len() > MESSAGE_CONFLICTS {
+                message.push_str(&format!(
+                    "\n  and {} more",
+                    conflicts.len() - MESSAGE_CONFLICTS
+                ));
             }
         }
         let commit = write_commit(
@@ -356,7 +404,24 @@ impl Vault {
 
 #[cfg(test)]
 mod tests {
-    use super::conflict_original;
+    use super::{conflict_copy, conflict_original};
+    use crate::path::{SecretPath, MAX_PATH_LEN};
+
+    #[test]
+    fn conflict_copies_stay_valid_paths() {
+        let long = "\u{e9}".repeat(127); // 254 bytes
+        let copy = conflict_copy(&format!("dir/{long}"), "0123abcd", |_| false);
+        assert!(SecretPath::parse(&copy).is_ok(), "{copy}");
+        assert!(copy.len() <= 4 + 255);
+        let deep = format!("{}/x", "d".repeat(MAX_PATH_LEN - 2));
+        let copy = conflict_copy(&deep, "0123abcd", |_| false);
+        assert!(SecretPath::parse(&copy).is_ok(), "{copy}");
+        let taken = ["a.conflict-0123abcd".to_owned()];
+        assert_eq!(
+            conflict_copy("a", "0123abcd", |c| taken.iter().any(|t| t == c)),
+            "a.conflict-0123abcd-2"
+        );
+    }
 
     #[test]
     fn conflict_copies_are_recognised_and_nothing_else() {

@@ -5,6 +5,8 @@ use polykey_keys::SymmetricKey;
 use zeroize::Zeroizing;
 
 use crate::error::VaultError;
+use crate::transfer::{MAX_COMMIT_SIZE, MAX_TREE_SIZE};
+use crate::tree::TreeShape;
 use crate::vault::VaultId;
 
 /// Vaults use SHA-1 object ids, like every git repository they export to.
@@ -178,7 +180,9 @@ impl ObjectStore {
         Ok(id)
     }
 
-    /// Encode and store an object.
+    /// Encode and store a tree or commit. Refuses one larger than another
+    /// copy would accept ([`MAX_TREE_SIZE`], [`MAX_COMMIT_SIZE`]), so that
+    /// nothing written here stops a vault from syncing.
     pub(crate) fn write(
         &self,
         txn: &mut WriteTxn<'_>,
@@ -186,7 +190,67 @@ impl ObjectStore {
     ) -> Result<ObjectId, VaultError> {
         let mut data = Zeroizing::new(Vec::with_capacity(256));
         object.write_to(&mut *data).map_err(VaultError::corrupt)?;
+        match object.kind() {
+            Kind::Tree if data.len() > MAX_TREE_SIZE => {
+                return Err(VaultError::InvalidPath(
+                    "a directory holds too many entries (its listing passes 16 MiB)",
+                ))
+            }
+            Kind::Commit if data.len() > MAX_COMMIT_SIZE => {
+                return Err(VaultError::corrupt("a commit would be larger than 1 MiB"))
+            }
+            _ => {}
+        }
         self.write_raw(txn, object.kind(), &data)
+    }
+
+    fn shape_ad(&self, id: &ObjectId) -> Vec<u8> {
+        [
+            b"polykey-vault-tree-shape/v1\0".as_slice(),
+            self.id.as_bytes(),
+            id.as_bytes(),
+        ]
+        .concat()
+    }
+
+    /// The cached shape of a stored tree (see [`crate::tree::stored_shape`]),
+    /// kept in the objects table under its own keyed-hash domain, so the
+    /// vault's deletion drops it with the objects.
+    pub(crate) fn cached_shape(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<Option<TreeShape>, VaultError> {
+        let Some(sealed) = src.raw(
+            &self.objects,
+            &self.record_key(b"tree-shape", id.as_bytes()),
+        )?
+        else {
+            return Ok(None);
+        };
+        let plain = self
+            .key
+            .open(&sealed, &self.shape_ad(id))
+            .map_err(|_| VaultError::corrupt("a tree's cached shape failed authentication"))?;
+        TreeShape::decode(&plain)
+            .map(Some)
+            .ok_or_else(|| VaultError::corrupt("a tree's cached shape is malformed"))
+    }
+
+    /// Cache the shape of a stored tree, worked out from its contents.
+    pub(crate) fn put_shape(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        id: &ObjectId,
+        shape: &TreeShape,
+    ) -> Result<(), VaultError> {
+        let sealed = self.key.seal(&shape.encode(), &self.shape_ad(id));
+        txn.put_raw(
+            &self.objects,
+            &self.record_key(b"tree-shape", id.as_bytes()),
+            &sealed,
+        )?;
+        Ok(())
     }
 
     fn expect(

@@ -1,13 +1,13 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use gix::hash::ObjectId;
-use gix::objs::tree::{Entry, EntryKind};
+use gix::objs::tree::{Entry, EntryKind, EntryMode};
 use gix::objs::Tree;
 use polykey_db::WriteTxn;
 
 use crate::error::VaultError;
 use crate::objects::{ObjectStore, Source};
-use crate::path::SecretPath;
+use crate::path::{check_segment, SecretPath, MAX_PATH_LEN, MAX_TREE_DEPTH};
 
 fn parent_of(dir: &str) -> (&str, &str) {
     match dir.rsplit_once('/') {
@@ -59,7 +59,216 @@ pub(crate) fn lookup(
     Ok(None)
 }
 
-/// Every file under the tree `root`, as `(path, blob id)`, depth first.
+/// Most entries (files and directories, each counted once per path it
+/// has) one version of a vault may hold. Git trees share subtrees, so a
+/// few small trees can name billions of paths; every walk and every
+/// received tree is held to this.
+pub const MAX_VERSION_ENTRIES: u64 = 1_000_000;
+/// Most bytes the paths of one version may add up to (64 MiB), so a
+/// listing of a version fits in memory whatever a peer sent.
+pub const MAX_VERSION_PATH_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The size of what a tree holds, as its walk would see it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TreeShape {
+    /// Levels of directories, this one included (1 for a tree of files).
+    pub(crate) height: u64,
+    /// Entries below, files and directories, counted once per path.
+    pub(crate) entries: u64,
+    /// The lengths of those entries' paths (relative to this tree), summed.
+    pub(crate) path_bytes: u64,
+    /// The longest of those paths.
+    pub(crate) longest: u64,
+}
+
+impl TreeShape {
+    /// Bytes of the cached form.
+    pub(crate) const ENCODED_LEN: usize = 32;
+
+    pub(crate) fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0u8; Self::ENCODED_LEN];
+        for (i, value) in [self.height, self.entries, self.path_bytes, self.longest]
+            .into_iter()
+            .enumerate()
+        {
+            out[i * 8..(i + 1) * 8].copy_from_slice(&value.to_le_bytes());
+        }
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != Self::ENCODED_LEN {
+            return None;
+        }
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[i * 8..(i + 1) * 8]);
+            u64::from_le_bytes(w)
+        };
+        Some(Self {
+            height: word(0),
+            entries: word(1),
+            path_bytes: word(2),
+            longest: word(3),
+        })
+    }
+
+    /// Whether a version whose root has this shape is within every bound.
+    pub(crate) fn check(&self) -> Result<(), &'static str> {
+        if self.height > MAX_TREE_DEPTH as u64 {
+            return Err("a directory is nested deeper than 64 levels");
+        }
+        if self.entries > MAX_VERSION_ENTRIES {
+            return Err("a version holds more than 1,000,000 files and directories");
+        }
+        if self.path_bytes > MAX_VERSION_PATH_BYTES {
+            return Err("the paths of a version add up to more than 64 MiB");
+        }
+        if self.longest > MAX_PATH_LEN as u64 {
+            return Err("a path is longer than 4096 bytes");
+        }
+        Ok(())
+    }
+}
+
+/// One entry of a tree, borrowed from either a parsed or an owned tree.
+pub(crate) struct EntryView<'a> {
+    pub(crate) mode: EntryMode,
+    pub(crate) name: &'a [u8],
+    pub(crate) oid: ObjectId,
+}
+
+/// Check a tree's entries (the one name rule, files and directories only,
+/// no name twice) and work out its shape from its subtrees' shapes, which
+/// `subtree` gives. Every shape this returns is within bounds.
+pub(crate) fn shape_of_entries(
+    entries: &[EntryView<'_>],
+    mut subtree: impl FnMut(&ObjectId) -> Result<TreeShape, VaultError>,
+) -> Result<TreeShape, VaultError> {
+    let mut names: Vec<&[u8]> = Vec::with_capacity(entries.len());
+    let mut shape = TreeShape {
+        height: 1,
+        ..TreeShape::default()
+    };
+    for entry in entries {
+        check_segment(entry.name)?;
+        names.push(entry.name);
+        let len = entry.name.len() as u64;
+        shape.entries = shape.entries.saturating_add(1);
+        shape.path_bytes = shape.path_bytes.saturating_add(len);
+        shape.longest = shape.longest.max(len);
+        if entry.mode.is_tree() {
+            let below = subtree(&entry.oid)?;
+            shape.height = shape.height.max(below.height.saturating_add(1));
+            shape.entries = shape.entries.saturating_add(below.entries);
+            // Each path below gains this name and a '/'.
+            shape.path_bytes = shape
+                .path_bytes
+                .saturating_add(below.path_bytes)
+                .saturating_add(below.entries.saturating_mul(len + 1));
+            if below.entries > 0 {
+                shape.longest = shape.longest.max(len + 1 + below.longest);
+            }
+        } else if !entry.mode.is_blob() {
+            return Err(VaultError::corrupt(
+                "a tree holds links or submodules, which vaults do not have",
+            ));
+        }
+        shape.check().map_err(VaultError::corrupt)?;
+    }
+    names.sort_unstable();
+    if names.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err(VaultError::corrupt("a tree holds the same name twice"));
+    }
+    Ok(shape)
+}
+
+fn views(tree: &Tree) -> Vec<EntryView<'_>> {
+    tree.entries
+        .iter()
+        .map(|e| EntryView {
+            mode: e.mode,
+            name: e.filename.as_slice(),
+            oid: e.oid,
+        })
+        .collect()
+}
+
+/// The shape of the stored tree `id`, from the cache when it is there;
+/// otherwise worked out (walking only trees not yet cached, iteratively,
+/// never deeper than [`MAX_TREE_DEPTH`]) and cached. Errors if the tree or
+/// anything under it breaks a bound or the name rule.
+pub(crate) fn stored_shape(
+    store: &ObjectStore,
+    txn: &mut WriteTxn<'_>,
+    id: &ObjectId,
+) -> Result<TreeShape, VaultError> {
+    if let Some(shape) = store.cached_shape(txn, id)? {
+        return Ok(shape);
+    }
+    struct Frame {
+        id: ObjectId,
+        tree: Tree,
+        next: usize,
+    }
+    let mut known: HashMap<ObjectId, TreeShape> = HashMap::new();
+    let mut stack = vec![Frame {
+        id: *id,
+        tree: store.tree(txn, id)?,
+        next: 0,
+    }];
+    while let Some(frame) = stack.last_mut() {
+        // Find the next subtree whose shape is not known yet.
+        let mut descend = None;
+        while let Some(entry) = frame.tree.entries.get(frame.next) {
+            if entry.mode.is_tree() && !known.contains_key(&entry.oid) {
+                match store.cached_shape(txn, &entry.oid)? {
+                    Some(shape) => {
+                        known.insert(entry.oid, shape);
+                    }
+                    None => {
+                        descend = Some(entry.oid);
+                        break;
+                    }
+                }
+            }
+            frame.next += 1;
+        }
+        if let Some(child) = descend {
+            if stack.len() >= MAX_TREE_DEPTH {
+                return Err(VaultError::corrupt(
+                    "a directory is nested deeper than 64 levels",
+                ));
+            }
+            let tree = store.tree(txn, &child)?;
+            stack.push(Frame {
+                id: child,
+                tree,
+                next: 0,
+            });
+            continue;
+        }
+        let Some(done) = stack.pop() else { break };
+        let shape = shape_of_entries(&views(&done.tree), |oid| {
+            known
+                .get(oid)
+                .copied()
+                .ok_or_else(|| VaultError::corrupt("a subtree's shape is not known"))
+        })?;
+        store.put_shape(txn, &done.id, &shape)?;
+        if stack.is_empty() {
+            return Ok(shape);
+        }
+        known.insert(done.id, shape);
+    }
+    Err(VaultError::corrupt("a tree walk ended early"))
+}
+
+/// Every file under the tree `root`, as `(path, blob id)`. Iterative, and
+/// bounded like a received tree: an error, never an overflow, if the
+/// stored tree nests deeper than [`MAX_TREE_DEPTH`] (counting the levels
+/// of `prefix`) or expands past [`MAX_VERSION_ENTRIES`] or
+/// [`MAX_VERSION_PATH_BYTES`].
 pub(crate) fn walk_files(
     store: &ObjectStore,
     src: &impl Source,
@@ -67,17 +276,55 @@ pub(crate) fn walk_files(
     prefix: &str,
     out: &mut Vec<(String, ObjectId)>,
 ) -> Result<(), VaultError> {
-    for entry in store.tree(src, root)?.entries {
-        let name = String::from_utf8_lossy(&entry.filename);
-        let path = if prefix.is_empty() {
-            name.into_owned()
-        } else {
-            format!("{prefix}/{name}")
+    let base = if prefix.is_empty() {
+        0
+    } else {
+        prefix.split('/').count()
+    };
+    let mut entries = 0u64;
+    let mut bytes = 0u64;
+    // Each distinct tree is read once, however many paths it has.
+    let mut trees: HashMap<ObjectId, std::rc::Rc<Tree>> = HashMap::new();
+    // (tree, its path, the depth of its entries)
+    let mut stack = vec![(*root, prefix.to_owned(), base + 1)];
+    while let Some((id, dir, depth)) = stack.pop() {
+        if depth > MAX_TREE_DEPTH {
+            return Err(VaultError::corrupt(
+                "a directory is nested deeper than 64 levels",
+            ));
+        }
+        let tree = match trees.get(&id) {
+            Some(tree) => tree.clone(),
+            None => {
+                let tree = std::rc::Rc::new(store.tree(src, &id)?);
+                trees.insert(id, tree.clone());
+                tree
+            }
         };
-        if entry.mode.is_tree() {
-            walk_files(store, src, &entry.oid, &path, out)?;
-        } else {
-            out.push((path, entry.oid));
+        for entry in &tree.entries {
+            let name = String::from_utf8_lossy(&entry.filename);
+            let path = if dir.is_empty() {
+                name.into_owned()
+            } else {
+                format!("{dir}/{name}")
+            };
+            entries += 1;
+            bytes = bytes.saturating_add(path.len() as u64);
+            if entries > MAX_VERSION_ENTRIES {
+                return Err(VaultError::corrupt(
+                    "a version holds more than 1,000,000 files and directories",
+                ));
+            }
+            if bytes > MAX_VERSION_PATH_BYTES {
+                return Err(VaultError::corrupt(
+                    "the paths of a version add up to more than 64 MiB",
+                ));
+            }
+            if entry.mode.is_tree() {
+                stack.push((entry.oid, path, depth + 1));
+            } else {
+                out.push((path, entry.oid));
+            }
         }
     }
     Ok(())
@@ -107,29 +354,40 @@ impl<'s> TreeEdit<'s> {
         })
     }
 
-    /// Load the directory `dir` (and its parents). With `create`, missing
-    /// directories are made; without, a missing one gives `Ok(false)`.
+    /// Load the directory `dir` (and its parents, top down). With
+    /// `create`, missing directories are made; without, a missing one gives
+    /// `Ok(false)`.
     fn load(&mut self, txn: &WriteTxn<'_>, dir: &str, create: bool) -> Result<bool, VaultError> {
         if self.trees.contains_key(dir) {
             return Ok(true);
         }
-        let (parent, name) = parent_of(dir);
-        if !self.load(txn, parent, create)? {
-            return Ok(false);
-        }
-        let parent_tree = &self.trees[parent];
-        let tree = match position(parent_tree, name).map(|i| &parent_tree.entries[i]) {
-            Some(entry) if entry.mode.is_tree() => self.store.tree(txn, &entry.oid)?,
-            Some(_) => {
-                return Err(VaultError::WrongKind(
-                    dir.to_owned(),
-                    "secret, not a directory",
-                ))
+        let ends = dir
+            .match_indices('/')
+            .map(|(i, _)| i)
+            .chain(std::iter::once(dir.len()));
+        for end in ends {
+            let current = &dir[..end];
+            if self.trees.contains_key(current) {
+                continue;
             }
-            None if create => Tree::empty(),
-            None => return Ok(false),
-        };
-        self.trees.insert(dir.to_owned(), tree);
+            let (parent, name) = parent_of(current);
+            let parent_tree = self
+                .trees
+                .get(parent)
+                .ok_or_else(|| VaultError::corrupt("parent directory not loaded"))?;
+            let tree = match position(parent_tree, name).map(|i| &parent_tree.entries[i]) {
+                Some(entry) if entry.mode.is_tree() => self.store.tree(txn, &entry.oid)?,
+                Some(_) => {
+                    return Err(VaultError::WrongKind(
+                        current.to_owned(),
+                        "secret, not a directory",
+                    ))
+                }
+                None if create => Tree::empty(),
+                None => return Ok(false),
+            };
+            self.trees.insert(current.to_owned(), tree);
+        }
         Ok(true)
     }
 
@@ -248,5 +506,127 @@ impl<'s> TreeEdit<'s> {
             );
         }
         root.ok_or_else(|| VaultError::corrupt("root tree not written"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gix::objs::Kind;
+    use polykey_db::Db;
+    use polykey_keys::{RootKeypair, SymmetricKey};
+
+    use super::*;
+    use crate::vault::VaultId;
+
+    fn store() -> (tempfile::TempDir, Db, ObjectStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = RootKeypair::from_seed(&[9; 32]);
+        let db = Db::create(&dir.path().join("db.redb"), &keys).unwrap();
+        let id: VaultId = "00112233445566778899aabbccddeeff".parse().unwrap();
+        (dir, db, ObjectStore::new(id, SymmetricKey::generate()))
+    }
+
+    fn entry(kind: EntryKind, name: &str, oid: ObjectId) -> Entry {
+        Entry {
+            mode: kind.into(),
+            filename: name.into(),
+            oid,
+        }
+    }
+
+    /// Written straight into the store, as no check would let them in.
+    fn nested(store: &ObjectStore, txn: &mut WriteTxn<'_>, levels: usize) -> ObjectId {
+        let file = store.write_raw(txn, Kind::Blob, b"x").unwrap();
+        let mut id = store
+            .write(
+                txn,
+                &Tree {
+                    entries: vec![entry(EntryKind::Blob, "x", file)],
+                },
+            )
+            .unwrap();
+        for _ in 1..levels {
+            let tree = Tree {
+                entries: vec![entry(EntryKind::Tree, "d", id)],
+            };
+            id = store.write(txn, &tree).unwrap();
+        }
+        id
+    }
+
+    fn doubling(store: &ObjectStore, txn: &mut WriteTxn<'_>, levels: usize) -> ObjectId {
+        let file = store.write_raw(txn, Kind::Blob, b"x").unwrap();
+        let mut id = store
+            .write(
+                txn,
+                &Tree {
+                    entries: vec![entry(EntryKind::Blob, "x", file)],
+                },
+            )
+            .unwrap();
+        for _ in 0..levels {
+            let tree = Tree {
+                entries: vec![
+                    entry(EntryKind::Tree, "a", id),
+                    entry(EntryKind::Tree, "b", id),
+                ],
+            };
+            id = store.write(txn, &tree).unwrap();
+        }
+        id
+    }
+
+    #[test]
+    fn walks_of_stored_trees_too_deep_or_too_wide_fail_instead_of_overflowing() {
+        let (_dir, db, store) = store();
+        let mut txn = db.write().unwrap();
+        let deep = nested(&store, &mut txn, 20_000);
+        let mut files = Vec::new();
+        let err = walk_files(&store, &txn, &deep, "", &mut files).unwrap_err();
+        assert!(err.to_string().contains("deeper than 64"), "{err}");
+        let err = stored_shape(&store, &mut txn, &deep).unwrap_err();
+        assert!(err.to_string().contains("deeper than 64"), "{err}");
+
+        // 2^40 paths from 42 objects: refused at a bound, not walked.
+        let wide = doubling(&store, &mut txn, 40);
+        let err = walk_files(&store, &txn, &wide, "", &mut Vec::new()).unwrap_err();
+        let err = err.to_string();
+        assert!(err.contains("1,000,000") || err.contains("64 MiB"), "{err}");
+        let err = stored_shape(&store, &mut txn, &wide).unwrap_err();
+        assert!(err.to_string().contains("1,000,000"), "{err}");
+
+        // At the bounds: fine, and the shape is cached.
+        let ok = nested(&store, &mut txn, MAX_TREE_DEPTH);
+        let mut files = Vec::new();
+        walk_files(&store, &txn, &ok, "", &mut files).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].0.split('/').count(), MAX_TREE_DEPTH);
+        let shape = stored_shape(&store, &mut txn, &ok).unwrap();
+        assert_eq!(shape.height, MAX_TREE_DEPTH as u64);
+        assert_eq!(shape.entries, MAX_TREE_DEPTH as u64);
+        assert_eq!(store.cached_shape(&txn, &ok).unwrap(), Some(shape));
+        // Listing from a directory counts the directory's own depth.
+        let err = walk_files(&store, &txn, &ok, "top", &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("deeper than 64"), "{err}");
+    }
+
+    #[test]
+    fn shapes_add_up_as_a_walk_sees_them() {
+        let (_dir, db, store) = store();
+        let mut txn = db.write().unwrap();
+        let wide = doubling(&store, &mut txn, 3);
+        let mut files = Vec::new();
+        walk_files(&store, &txn, &wide, "", &mut files).unwrap();
+        let shape = stored_shape(&store, &mut txn, &wide).unwrap();
+        // 8 files and 2 + 4 + 8 directories.
+        assert_eq!(files.len(), 8);
+        assert_eq!(shape.entries, 8 + 14);
+        assert_eq!(shape.height, 4);
+        let longest = files.iter().map(|(p, _)| p.len()).max().unwrap();
+        assert_eq!(shape.longest, longest as u64);
+        // Paths of files ("a/b/a/x": 7 bytes) and of directories.
+        let dirs: u64 = 2 + 4 * 3 + 8 * 5;
+        assert_eq!(shape.path_bytes, 8 * 7 + dirs);
+        assert_eq!(TreeShape::decode(&shape.encode()), Some(shape));
     }
 }

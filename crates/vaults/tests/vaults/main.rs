@@ -3,6 +3,7 @@
 // Tests fail loudly on purpose.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod bounds;
 mod crash;
 mod deletion;
 mod export;

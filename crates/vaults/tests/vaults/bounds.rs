@@ -1,0 +1,663 @@
+//! Bounds on everything another copy of a vault sends: hostile objects
+//! built by hand (gix's encoding, signed with the real SSH signature code)
+//! against a real redb file. Each test sends one past a bound.
+
+use gix::hash::ObjectId;
+use gix::objs::{Kind, WriteTo};
+use polykey_db::Db;
+use polykey_keys::{NodeId, RootKeypair};
+use polykey_vaults::{
+    Incoming, MergeOutcome, RawObject, SecretPath, Vault, VaultError, Vaults, MAX_COMMIT_SIZE,
+    MAX_IMPORT_OBJECTS, MAX_PATH_LEN, MAX_RECEIVE_BYTES, MAX_SECRET_SIZE, MAX_TREE_DEPTH,
+    MAX_TREE_SIZE, MAX_VERSION_ENTRIES,
+};
+
+struct Device {
+    _dir: tempfile::TempDir,
+    db: Db,
+    keys: RootKeypair,
+}
+
+fn device(seed: u8) -> Device {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = RootKeypair::from_seed(&[seed; 32]);
+    let db = Db::create(&dir.path().join("db.redb"), &keys).unwrap();
+    Device {
+        _dir: dir,
+        db,
+        keys,
+    }
+}
+
+fn id_of(object: &RawObject) -> ObjectId {
+    gix::objs::compute_hash(gix::hash::Kind::Sha1, object.kind, &object.data).unwrap()
+}
+
+fn blob(data: &[u8]) -> RawObject {
+    RawObject {
+        kind: Kind::Blob,
+        data: data.to_vec(),
+    }
+}
+
+const FILE: &str = "100644";
+const DIR: &str = "40000";
+
+/// A tree encoded by hand, names as given (git's encoding: mode, space,
+/// name, NUL, 20-byte id).
+fn tree(entries: &[(&str, &[u8], ObjectId)]) -> RawObject {
+    let mut sorted = entries.to_vec();
+    sorted.sort_by(|a, b| a.1.cmp(b.1));
+    let mut data = Vec::new();
+    for (mode, name, oid) in sorted {
+        data.extend_from_slice(mode.as_bytes());
+        data.push(b' ');
+        data.extend_from_slice(name);
+        data.push(0);
+        data.extend_from_slice(oid.as_bytes());
+    }
+    RawObject {
+        kind: Kind::Tree,
+        data,
+    }
+}
+
+/// A commit as `write_commit` makes one, but naming `author` and
+/// `committer` as given and signed by `signer`.
+fn commit_by(
+    signer: &RootKeypair,
+    author: NodeId,
+    committer: NodeId,
+    tree: ObjectId,
+    parents: Vec<ObjectId>,
+    message: &str,
+) -> RawObject {
+    let actor = |node: NodeId| gix::actor::Signature {
+        name: node.to_string().into(),
+        email: format!("{node}@polykey").into(),
+        time: gix::date::Time {
+            seconds: 1_700_000_000,
+            offset: 0,
+        },
+    };
+    let mut commit = gix::objs::Commit {
+        tree,
+        parents: parents.into(),
+        author: actor(author),
+        committer: actor(committer),
+        encoding: None,
+        message: format!("{message}\n").into(),
+        extra_headers: Vec::new(),
+    };
+    let mut unsigned = Vec::new();
+    commit.write_to(&mut unsigned).unwrap();
+    let signature = polykey_keys::sshsig::sign(signer, "git", &unsigned);
+    commit
+        .extra_headers
+        .push(("gpgsig".into(), signature.into()));
+    let mut data = Vec::new();
+    commit.write_to(&mut data).unwrap();
+    RawObject {
+        kind: Kind::Commit,
+        data,
+    }
+}
+
+fn commit(signer: &RootKeypair, tree: ObjectId, parents: Vec<ObjectId>) -> RawObject {
+    let me = signer.node_id();
+    commit_by(signer, me, me, tree, parents, "Hand-made")
+}
+
+fn with_ids(objects: Vec<RawObject>) -> Vec<(String, RawObject)> {
+    objects
+        .into_iter()
+        .map(|o| (id_of(&o).to_string(), o))
+        .collect()
+}
+
+/// A device with a vault holding one secret.
+fn with_vault(seed: u8) -> (Device, Vault) {
+    let d = device(seed);
+    let vault = Vaults::new(&d.db).create("shared", &d.keys).unwrap();
+    vault.write_secret(&d.db, &d.keys, "wifi", b"base").unwrap();
+    (d, vault)
+}
+
+fn head_id(d: &Device, vault: &Vault) -> ObjectId {
+    ObjectId::from_hex(vault.head(&d.db).unwrap().as_bytes()).unwrap()
+}
+
+/// `objects` plus a commit of `root` on top of the vault's head, signed by
+/// `signer`; returns the commit's id and everything with ids.
+fn on_top(
+    d: &Device,
+    vault: &Vault,
+    signer: &RootKeypair,
+    root: ObjectId,
+    mut objects: Vec<(String, RawObject)>,
+) -> (String, Vec<(String, RawObject)>) {
+    let c = commit(signer, root, vec![head_id(d, vault)]);
+    let head = id_of(&c).to_string();
+    objects.push((head.clone(), c));
+    (head, objects)
+}
+
+fn anyone(_: &NodeId) -> bool {
+    true
+}
+
+/// Send `objects` as `head` to the vault; the refusal must say `expect`
+/// and leave the vault as it was, still listing and merging.
+fn refused(d: &Device, vault: &Vault, head: &str, objects: &[(String, RawObject)], expect: &str) {
+    let before = vault.head(&d.db).unwrap();
+    let err = vault.receive(&d.db, head, objects, &anyone).unwrap_err();
+    assert!(matches!(err, VaultError::Refused(_)), "{err:?}");
+    assert!(err.to_string().contains(expect), "{err}");
+    assert_eq!(vault.head(&d.db).unwrap(), before);
+    assert!(matches!(
+        vault.relation(&d.db, head),
+        Err(VaultError::UnknownVersion(_))
+    ));
+    assert_eq!(vault.list(&d.db, None).unwrap(), vec!["wifi".to_owned()]);
+}
+
+/// Trees nested `levels` deep, a file `x` at the bottom: the path
+/// `d/d/…/x` has `levels` segments. Returns the root and every object.
+fn nested(levels: usize) -> (ObjectId, Vec<(String, RawObject)>) {
+    let file = blob(b"deep");
+    let mut current = tree(&[(FILE, b"x", id_of(&file))]);
+    let mut objects = with_ids(vec![file]);
+    for _ in 1..levels {
+        let id = id_of(&current);
+        objects.push((id.to_string(), current));
+        current = tree(&[(DIR, b"d", id)]);
+    }
+    let root = id_of(&current);
+    objects.push((root.to_string(), current));
+    (root, objects)
+}
+
+#[test]
+fn a_deeply_nested_tree_is_refused_and_the_vault_keeps_working() {
+    let (d, vault) = with_vault(1);
+    let (root, objects) = nested(100_000);
+    let (head, objects) = on_top(&d, &vault, &d.keys, root, objects);
+    refused(&d, &vault, &head, &objects, "nested deeper than 64");
+    let plain: Vec<RawObject> = objects.into_iter().map(|(_, o)| o).collect();
+    let err = vault.import(&d.db, &plain).unwrap_err();
+    assert!(err.to_string().contains("nested deeper than 64"), "{err}");
+}
+
+#[test]
+fn max_tree_depth_is_accepted_and_one_more_level_is_refused() {
+    let (d, vault) = with_vault(2);
+    let (root, objects) = nested(MAX_TREE_DEPTH + 1);
+    let (head, objects) = on_top(&d, &vault, &d.keys, root, objects);
+    refused(&d, &vault, &head, &objects, "nested deeper than 64");
+
+    let (root, objects) = nested(MAX_TREE_DEPTH);
+    let (head, objects) = on_top(&d, &vault, &d.keys, root, objects);
+    vault.receive(&d.db, &head, &objects, &anyone).unwrap();
+    assert_eq!(
+        vault.merge(&d.db, &d.keys, &head).unwrap(),
+        MergeOutcome::FastForward { head: head.clone() }
+    );
+    let path = format!("{}x", "d/".repeat(MAX_TREE_DEPTH - 1));
+    assert_eq!(vault.list(&d.db, None).unwrap(), vec![path.clone()]);
+    assert_eq!(vault.get(&d.db, &path).unwrap().as_slice(), b"deep");
+    // A path one level deeper cannot even be named.
+    assert!(SecretPath::parse(&format!("d/{path}")).is_err());
+    assert!(vault
+        .write_secret(&d.db, &d.keys, &format!("d/{path}"), b"x")
+        .is_err());
+}
+
+/// Trees that share subtrees: `levels` trees name 2^levels files.
+fn doubling(levels: usize) -> (ObjectId, Vec<(String, RawObject)>) {
+    let file = blob(b"x");
+    let mut current = tree(&[(FILE, b"x", id_of(&file))]);
+    let mut objects = vec![file];
+    for _ in 0..levels {
+        let id = id_of(&current);
+        objects.push(current);
+        current = tree(&[(DIR, b"a", id), (DIR, b"b", id)]);
+    }
+    let root = id_of(&current);
+    objects.push(current);
+    (root, with_ids(objects))
+}
+
+#[test]
+fn trees_that_expand_to_too_many_paths_are_refused() {
+    let (d, vault) = with_vault(3);
+    // 2^21 files, a little past a million: 23 small objects.
+    let (root, objects) = doubling(21);
+    const { assert!(1u64 << 21 > MAX_VERSION_ENTRIES) };
+    let (head, objects) = on_top(&d, &vault, &d.keys, root, objects);
+    refused(&d, &vault, &head, &objects, "more than 1,000,000");
+    // 2^60 paths: refused as fast, never walked.
+    let (root, objects) = doubling(60);
+    let (head, objects) = on_top(&d, &vault, &d.keys, root, objects);
+    let started = std::time::Instant::now();
+    refused(&d, &vault, &head, &objects, "more than 1,000,000");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // 2^18 files and 2^19 - 2 directories are fine.
+    let (root, objects) = doubling(18);
+    let (head, objects) = on_top(&d, &vault, &d.keys, root, objects);
+    vault.receive(&d.db, &head, &objects, &anyone).unwrap();
+}
+
+#[test]
+fn names_over_255_bytes_or_with_control_characters_are_refused_at_import() {
+    let (d, vault) = with_vault(4);
+    let long = vec![b'a'; 256];
+    let names: [&[u8]; 7] = [
+        &long,
+        b"del\x7f",
+        "c1\u{85}control".as_bytes(),
+        b"tab\there",
+        b"not-utf8-\xff",
+        b"..",
+        b".git",
+    ];
+    for name in names {
+        let file = blob(b"v");
+        let root = tree(&[(FILE, name, id_of(&file))]);
+        let root_id = id_of(&root);
+        let (head, objects) = on_top(&d, &vault, &d.keys, root_id, with_ids(vec![file, root]));
+        refused(&d, &vault, &head, &objects, "invalid secret path");
+        let plain: Vec<RawObject> = objects.into_iter().map(|(_, o)| o).collect();
+        assert!(
+            matches!(vault.import(&d.db, &plain), Err(VaultError::InvalidPath(_))),
+            "{}",
+            String::from_utf8_lossy(name)
+        );
+    }
+}
+
+#[test]
+fn a_tree_takes_exactly_the_names_a_secret_path_takes() {
+    let (d, vault) = with_vault(5);
+    let max = "n".repeat(255);
+    let over = "n".repeat(256);
+    let names = [
+        "plain",
+        "café",
+        "with space",
+        ".hidden",
+        "...",
+        ".gitkeep",
+        &max,
+        &over,
+        ".",
+        "..",
+        ".git",
+        ".GiT",
+        "a\\b",
+        "a\0b",
+        "a\x1fb",
+        "a\x7fb",
+        "a\u{9f}b",
+        "a\u{2028}b",
+    ];
+    for name in names {
+        let as_path = SecretPath::parse(name).is_ok_and(|p| p.as_str() == name);
+        let file = blob(name.as_bytes());
+        let root = tree(&[(FILE, name.as_bytes(), id_of(&file))]);
+        let as_tree = vault.import(&d.db, &[file, root]).is_ok();
+        assert_eq!(as_tree, as_path, "{name:?}");
+    }
+}
+
+#[test]
+fn paths_longer_than_the_path_bound_are_refused() {
+    let (d, vault) = with_vault(6);
+    // 17 directories of 255-byte names: a path of 4,352 bytes.
+    let name = vec![b'n'; 255];
+    let file = blob(b"v");
+    let mut current = tree(&[(FILE, b"x", id_of(&file))]);
+    let mut objects = vec![file];
+    for _ in 0..17 {
+        let id = id_of(&current);
+        objects.push(current);
+        current = tree(&[(DIR, &name, id)]);
+    }
+    let root = id_of(&current);
+    objects.push(current);
+    const { assert!(17 * 256 > MAX_PATH_LEN) };
+    let (head, objects) = on_top(&d, &vault, &d.keys, root, with_ids(objects));
+    refused(&d, &vault, &head, &objects, "longer than 4096");
+}
+
+#[test]
+fn a_commit_signed_by_b_claiming_author_a_is_refused() {
+    let (a, vault) = with_vault(7);
+    let b = device(8);
+    let (a_id, b_id) = (a.keys.node_id(), b.keys.node_id());
+    let gestalt = move |n: &NodeId| *n == a_id || *n == b_id;
+    let file = blob(b"planted");
+    let root = tree(&[(FILE, b"wifi", id_of(&file))]);
+    let parent = head_id(&a, &vault);
+    for (author, committer) in [(a_id, a_id), (a_id, b_id), (b_id, a_id)] {
+        let forged = commit_by(
+            &b.keys,
+            author,
+            committer,
+            id_of(&root),
+            vec![parent],
+            "Forged",
+        );
+        let head = id_of(&forged).to_string();
+        let objects = with_ids(vec![file.clone(), root.clone(), forged]);
+        let err = vault.receive(&a.db, &head, &objects, &gestalt).unwrap_err();
+        assert!(err.to_string().contains("other than its signer"), "{err}");
+    }
+    // Signed by B as B: accepted, and history shows B.
+    let honest = commit(&b.keys, id_of(&root), vec![parent]);
+    let head = id_of(&honest).to_string();
+    let objects = with_ids(vec![file, root, honest]);
+    vault.receive(&a.db, &head, &objects, &gestalt).unwrap();
+    vault.merge(&a.db, &a.keys, &head).unwrap();
+    assert_eq!(
+        vault.log(&a.db, Some(1)).unwrap()[0].author,
+        b_id.to_string()
+    );
+    assert!(vault.verify_history(&a.db).unwrap().contains(&b_id));
+}
+
+#[test]
+fn objects_of_the_wrong_kind_or_past_their_size_are_refused() {
+    let (d, vault) = with_vault(9);
+    // A commit whose tree is a file.
+    let file = blob(b"not a tree");
+    let (head, objects) = on_top(&d, &vault, &d.keys, id_of(&file), with_ids(vec![file]));
+    refused(&d, &vault, &head, &objects, "expected a tree");
+
+    // A directory entry that is a file.
+    let file = blob(b"v");
+    let root = tree(&[(DIR, b"dir", id_of(&file))]);
+    let root_id = id_of(&root);
+    let (head, objects) = on_top(&d, &vault, &d.keys, root_id, with_ids(vec![file, root]));
+    refused(&d, &vault, &head, &objects, "expected a tree");
+
+    // The same name twice.
+    let (one, two) = (blob(b"1"), blob(b"2"));
+    let root = tree(&[(FILE, b"wifi", id_of(&one)), (FILE, b"wifi", id_of(&two))]);
+    let root_id = id_of(&root);
+    let (head, objects) = on_top(&d, &vault, &d.keys, root_id, with_ids(vec![one, two, root]));
+    refused(&d, &vault, &head, &objects, "same name twice");
+
+    // A well-formed tree just past MAX_TREE_SIZE (entries of 283 bytes).
+    // Refused on its size before it is hashed, so its id need not be real.
+    let file = blob(b"v");
+    let names: Vec<Vec<u8>> = (0..MAX_TREE_SIZE / 283 + 1)
+        .map(|i| format!("{i:0>255}").into_bytes())
+        .collect();
+    let entries: Vec<(&str, &[u8], ObjectId)> = names
+        .iter()
+        .map(|n| (FILE, n.as_slice(), id_of(&file)))
+        .collect();
+    let big = tree(&entries);
+    assert!(big.data.len() > MAX_TREE_SIZE);
+    let unhashed = "1".repeat(40);
+    refused(
+        &d,
+        &vault,
+        &unhashed,
+        &[(unhashed.clone(), big)],
+        "at most 16777216 bytes",
+    );
+
+    // A commit past MAX_COMMIT_SIZE.
+    let root = tree(&[]);
+    let root_id = id_of(&root);
+    let me = d.keys.node_id();
+    let long = commit_by(
+        &d.keys,
+        me,
+        me,
+        root_id,
+        vec![head_id(&d, &vault)],
+        &"m".repeat(MAX_COMMIT_SIZE),
+    );
+    let head = id_of(&long).to_string();
+    refused(
+        &d,
+        &vault,
+        &head,
+        &with_ids(vec![root, long]),
+        "at most 1048576",
+    );
+
+    // A secret past MAX_SECRET_SIZE.
+    let huge = blob(&vec![7; MAX_SECRET_SIZE + 1]);
+    refused(
+        &d,
+        &vault,
+        &unhashed,
+        &[(unhashed.clone(), huge)],
+        "at most 16777216",
+    );
+}
+
+/// A source device with a vault of a few commits and directories.
+fn source() -> (Device, Vault) {
+    let s = device(20);
+    let vault = Vaults::new(&s.db).create("Work", &s.keys).unwrap();
+    for i in 0..30 {
+        vault
+            .write_secret(
+                &s.db,
+                &s.keys,
+                &format!("group-{}/secret-{i}", i % 4),
+                format!("value-{i}").as_bytes(),
+            )
+            .unwrap();
+    }
+    (s, vault)
+}
+
+/// Receive `want` from `source` into `vault` in pages of about `budget`
+/// bytes; returns how many pages it took.
+fn pull_pages(
+    from: (&Device, &Vault),
+    to: (&Device, &Vault),
+    want: &str,
+    haves: &[String],
+    budget: usize,
+) -> Result<(Incoming, usize), VaultError> {
+    let mut incoming = Incoming::new(to.1);
+    let mut pages = 0;
+    loop {
+        let (page, total) = from
+            .1
+            .objects_page(&from.0.db, want, haves, incoming.objects(), budget)
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        to.1.receive_page(&to.0.db, &mut incoming, &page, &anyone)?;
+        pages += 1;
+        if incoming.objects() >= total {
+            break;
+        }
+    }
+    Ok((incoming, pages))
+}
+
+#[test]
+fn a_vault_arrives_page_by_page_and_later_changes_too() {
+    let (s, original) = source();
+    let t = device(21);
+    let vaults = Vaults::new(&t.db);
+    let head = original.head(&s.db).unwrap();
+    let id = original.id().to_string();
+    let copy = vaults.begin_receive_vault("Work", &id, 0).unwrap();
+    let (incoming, pages) = pull_pages((&s, &original), (&t, &copy), &head, &[], 2048).unwrap();
+    assert!(pages > 5, "{pages} pages");
+    assert!(incoming.added() > 60);
+    let copy = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
+    assert_eq!(copy.head(&t.db).unwrap(), head);
+    assert_eq!(vaults.list().unwrap().len(), 1);
+    assert_eq!(
+        copy.get(&t.db, "group-1/secret-5").unwrap().as_slice(),
+        b"value-5"
+    );
+    assert_eq!(copy.files(&t.db).unwrap(), original.files(&s.db).unwrap());
+    // Finished once: neither begun, finished nor aborted again.
+    assert!(vaults.begin_receive_vault("Work", &id, 0).is_err());
+    assert!(!vaults.abort_receive_vault(&id).unwrap());
+    assert_eq!(copy.head(&t.db).unwrap(), head);
+
+    // Later edits arrive the same way, only what is new.
+    original
+        .write_secret(&s.db, &s.keys, "group-2/new", b"fresh")
+        .unwrap();
+    let new_head = original.head(&s.db).unwrap();
+    let (incoming, _) =
+        pull_pages((&s, &original), (&t, &copy), &new_head, &[head], 1 << 20).unwrap();
+    assert_eq!(incoming.objects(), 4, "a blob, two trees and a commit");
+    copy.finish_receive(&t.db, incoming, &new_head).unwrap();
+    copy.merge(&t.db, &t.keys, &new_head).unwrap();
+    assert_eq!(copy.get(&t.db, "group-2/new").unwrap().as_slice(), b"fresh");
+}
+
+#[test]
+fn an_unfinished_vault_is_not_listed_and_an_aborted_one_leaves_nothing() {
+    let (s, original) = source();
+    let t = device(22);
+    let vaults = Vaults::new(&t.db);
+    let head = original.head(&s.db).unwrap();
+    let id = original.id().to_string();
+    let copy = vaults.begin_receive_vault("Work", &id, 0).unwrap();
+    let (page, _) = original.objects_page(&s.db, &head, &[], 0, 2048).unwrap();
+    let mut incoming = Incoming::new(&copy);
+    copy.receive_page(&t.db, &mut incoming, &page, &anyone)
+        .unwrap();
+    // Finishing early: the head is not here yet.
+    let early = vaults
+        .finish_receive_vault(&id, incoming, &head)
+        .unwrap_err();
+    assert!(early.to_string().contains("incomplete"), "{early}");
+    assert!(vaults.list().unwrap().is_empty());
+
+    assert!(vaults.abort_receive_vault(&id).unwrap());
+    assert!(vaults.open(&id).is_err());
+    assert!(!vaults.abort_receive_vault(&id).unwrap());
+    // And it can be received again from the start.
+    let copy = vaults.begin_receive_vault("Work", &id, 0).unwrap();
+    let (incoming, _) = pull_pages((&s, &original), (&t, &copy), &head, &[], 4096).unwrap();
+    vaults.finish_receive_vault(&id, incoming, &head).unwrap();
+    assert_eq!(vaults.list().unwrap().len(), 1);
+}
+
+#[test]
+fn a_page_that_needs_objects_not_sent_yet_is_refused_and_the_transfer_stops() {
+    let (s, original) = source();
+    let t = device(23);
+    let vaults = Vaults::new(&t.db);
+    let head = original.head(&s.db).unwrap();
+    let id = original.id().to_string();
+    let copy = vaults.begin_receive_vault("Work", &id, 0).unwrap();
+    let mut all = original.objects_between(&s.db, &head, &[]).unwrap();
+    // The newest commit first: its tree and parent are not here.
+    let last = all.pop().unwrap();
+    let mut incoming = Incoming::new(&copy);
+    let err = copy
+        .receive_page(&t.db, &mut incoming, &[last], &anyone)
+        .unwrap_err();
+    assert!(err.to_string().contains("incomplete"), "{err}");
+    assert_eq!(incoming.objects(), 0);
+    // A refused transfer stays refused.
+    let err = copy
+        .receive_page(&t.db, &mut incoming, &all, &anyone)
+        .unwrap_err();
+    assert!(err.to_string().contains("already refused"), "{err}");
+    assert!(vaults.abort_receive_vault(&id).unwrap());
+}
+
+#[test]
+fn a_transfer_past_its_object_count_is_refused() {
+    let (d, vault) = with_vault(24);
+    let empty = blob(b"");
+    let id = id_of(&empty).to_string();
+    let mut incoming = Incoming::new(&vault);
+    let page: Vec<(String, RawObject)> = (0..MAX_IMPORT_OBJECTS)
+        .map(|_| (id.clone(), empty.clone()))
+        .collect();
+    vault
+        .receive_page(&d.db, &mut incoming, &page, &anyone)
+        .unwrap();
+    assert_eq!(incoming.objects(), MAX_IMPORT_OBJECTS);
+    let err = vault
+        .receive_page(&d.db, &mut incoming, &page[..1], &anyone)
+        .unwrap_err();
+    assert!(err.to_string().contains("too many objects"), "{err}");
+}
+
+#[test]
+fn a_transfer_past_its_byte_budget_is_refused_before_it_is_read() {
+    let (d, vault) = with_vault(25);
+    let mut incoming = Incoming::new(&vault);
+    let first = blob(&[1; 1024]);
+    vault
+        .receive_page(&d.db, &mut incoming, &with_ids(vec![first]), &anyone)
+        .unwrap();
+    // The rest of the budget and one byte more, in blobs never touched:
+    // the page is refused on its sizes alone.
+    let mut rest = MAX_RECEIVE_BYTES - 1024 + 1;
+    let mut page = Vec::new();
+    while rest > 0 {
+        let size = rest.min(MAX_SECRET_SIZE);
+        page.push((
+            "0".repeat(40),
+            RawObject {
+                kind: Kind::Blob,
+                data: vec![0; size],
+            },
+        ));
+        rest -= size;
+    }
+    let err = vault
+        .receive_page(&d.db, &mut incoming, &page, &anyone)
+        .unwrap_err();
+    assert!(err.to_string().contains("byte budget"), "{err}");
+    assert_eq!(incoming.bytes(), 1024);
+    // Dropped without zeroizing pages that were never written.
+    for (_, object) in &mut page {
+        drop(std::mem::take(&mut object.data));
+    }
+}
+
+#[test]
+fn a_conflict_on_a_255_byte_name_still_merges() {
+    let laptop = device(30);
+    let phone = device(31);
+    let name = "é".repeat(127) + "x"; // 255 bytes
+    let a = Vaults::new(&laptop.db)
+        .create("shared", &laptop.keys)
+        .unwrap();
+    a.write_secret(&laptop.db, &laptop.keys, &name, b"base")
+        .unwrap();
+    let (head, objects) = a.objects_for(&laptop.db, &[]).unwrap();
+    let b = Vaults::new(&phone.db)
+        .clone_vault("shared", &a.id().to_string(), &head, &objects)
+        .unwrap();
+    a.write_secret(&laptop.db, &laptop.keys, &name, b"laptop")
+        .unwrap();
+    b.write_secret(&phone.db, &phone.keys, &name, b"phone")
+        .unwrap();
+    let (their_head, objects) = b
+        .objects_for(&phone.db, &[a.head(&laptop.db).unwrap()])
+        .unwrap();
+    a.import(&laptop.db, &objects).unwrap();
+    let MergeOutcome::Merged { conflicts, .. } =
+        a.merge(&laptop.db, &laptop.keys, &their_head).unwrap()
+    else {
+        panic!("expected a merge")
+    };
+    let theirs = conflicts[0].theirs_path.clone().unwrap();
+    assert!(theirs.len() <= 255, "{theirs}");
+    assert_eq!(a.get(&laptop.db, &name).unwrap().as_slice(), b"laptop");
+    assert_eq!(a.get(&laptop.db, &theirs).unwrap().as_slice(), b"phone");
+}
