@@ -247,8 +247,34 @@ pub(crate) fn deletion_in_force(
     let Some(stored) = src.get_of(&DELETIONS, &deletion_key(&id))? else {
         return Ok(None);
     };
-    let head = head_hex(src, record)?;
-    Ok((head.as_deref() == Some(stored.deletion.head.as_str())).then_some(stored))
+    let vault = vault_from(record)?;
+    let Some(head) = vault.store.head(src)? else {
+        // A transfer into it has not finished: not listed either way.
+        return Ok(None);
+    };
+    Ok(holds(src, &vault, head, &stored)?.then_some(stored))
+}
+
+/// Whether `stored` still deletes `vault`, now at `head`. A vault kept
+/// since its deletion moves only forward here, so any other head is an
+/// edit after it. A purged vault that is here again came from a peer: only
+/// a version made after the deletion revives it; one that does not descend
+/// from it (the deleted version or older, from a stale device, through a
+/// path that did not check) is still deleted, and purged again.
+fn holds(
+    src: &impl RecordSource,
+    vault: &Vault,
+    head: ObjectId,
+    stored: &StoredDeletion,
+) -> Result<bool, VaultError> {
+    if stored.purged {
+        Ok(!moved_past(src, vault, Some(head), &stored.deletion.head)?)
+    } else {
+        Ok(
+            ObjectId::from_hex(stored.deletion.head.as_bytes())
+                .is_ok_and(|deleted| deleted == head),
+        )
+    }
 }
 
 impl Vaults<'_> {
@@ -405,20 +431,11 @@ impl Vaults<'_> {
             match record {
                 Some((record_key, record)) => {
                     let vault = vault_from(&record)?;
-                    let head = vault.store.head(&txn)?;
-                    let at_deleted_head = head.map(|h| h.to_string()).as_deref()
-                        == Some(stored.deletion.head.as_str());
-                    // A tombstone's vault is here again: it must have come
-                    // with an edit made after the deletion, else (it came
-                    // back through a path that did not check) it goes again.
-                    let stale = if stored.purged {
-                        moved_past(&txn, &vault, head, &stored.deletion.head)?
-                    } else {
-                        head.is_some() && !at_deleted_head
-                    };
-                    if head.is_none() {
+                    let Some(head) = vault.store.head(&txn)? else {
                         // A transfer into it has not finished; decide later.
-                    } else if stale {
+                        continue;
+                    };
+                    if !holds(&txn, &vault, head, &stored)? {
                         remove_deletion(&mut txn, &stored.deletion.vault)?;
                     } else if stored.purged || age >= RECOVERY_WINDOW_MS {
                         txn.delete(&VAULTS, &record_key)?;
@@ -483,11 +500,14 @@ impl Vaults<'_> {
     /// tombstone) or still at the deleted head.
     fn kept(&self, src: &impl RecordSource, stored: &StoredDeletion) -> Result<bool, VaultError> {
         match self.find_any(src, &stored.deletion.vault) {
-            Ok((_, record)) => Ok(match head_hex(src, &record)? {
-                Some(head) => head == stored.deletion.head,
-                // A transfer into it has not finished.
-                None => stored.purged,
-            }),
+            Ok((_, record)) => {
+                let vault = vault_from(&record)?;
+                match vault.store.head(src)? {
+                    Some(head) => holds(src, &vault, head, stored),
+                    // A transfer into it has not finished.
+                    None => Ok(stored.purged),
+                }
+            }
             Err(VaultError::UnknownVault(_)) => Ok(true),
             Err(e) => Err(e),
         }

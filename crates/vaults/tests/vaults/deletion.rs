@@ -625,3 +625,44 @@ fn a_rename_time_of_i64_max_neither_pins_the_name_nor_panics() {
     assert!(received.info().renamed_at <= now_ms() + MAX_CLOCK_SKEW_MS);
     vaults.rename("Phone", "Phone 2").unwrap();
 }
+
+#[test]
+fn a_purged_vault_back_through_an_unchecked_path_stays_deleted_and_is_purged_again() {
+    let (laptop, phone) = (fixture(), other_device(7));
+    let vault = Vaults::new(&laptop.db)
+        .create("Shared", &laptop.keys)
+        .unwrap();
+    let older = vault.head(&laptop.db).unwrap();
+    vault
+        .write_secret(&laptop.db, &laptop.keys, "a", b"1")
+        .unwrap();
+    let head = vault.head(&laptop.db).unwrap();
+    receive_whole(&laptop, &vault, &head, &phone).unwrap();
+    let phone_vaults = Vaults::new(&phone.db);
+    let deletion = phone_vaults.delete("Shared", &phone.keys).unwrap();
+    let later = deletion.deleted_at + RECOVERY_WINDOW_MS;
+    assert_eq!(phone_vaults.purge_expired(later).unwrap(), 1);
+
+    // `clone_vault` does not ask about tombstones; whatever it brings back
+    // that does not descend from the deleted version is still deleted.
+    let (_, objects) = vault.objects_for(&laptop.db, &[]).unwrap();
+    let id = vault.id().to_string();
+    phone_vaults
+        .clone_vault("Shared", &id, &head, &objects)
+        .unwrap();
+    assert!(names(&phone_vaults).is_empty());
+    assert!(phone_vaults.open(&id).is_err());
+    assert_eq!(
+        phone_vaults.deletions_page(None, 10).unwrap().0,
+        std::slice::from_ref(&deletion)
+    );
+    assert_eq!(phone_vaults.purge_expired(later).unwrap(), 1);
+    assert!(phone_vaults.open_any(&vault.id()).is_err());
+
+    phone_vaults
+        .clone_vault("Shared", &id, &older, &objects)
+        .unwrap();
+    assert!(names(&phone_vaults).is_empty(), "an older version neither");
+    assert_eq!(phone_vaults.purge_expired(later).unwrap(), 1);
+    assert_eq!(phone_vaults.deletions_page(None, 10).unwrap().0, [deletion]);
+}
