@@ -425,9 +425,7 @@ impl<'db> Vaults<'db> {
     }
 
     /// Drop vault `id`'s record (not its tables); returns whether there was
-    /// one. For a transfer that never finished (transfer.rs still uses its
-    /// own copy of the table name; this is for it to switch to).
-    #[allow(dead_code)]
+    /// one. For a transfer that never finished.
     pub(crate) fn remove_record(
         &self,
         txn: &mut WriteTxn<'_>,
