@@ -289,7 +289,7 @@ impl Client {
 /// It never waits for anyone: the node's answers come back as commands, so
 /// a loop that waited for the node to take an event would be waiting on
 /// itself. Inbound requests that do not fit are answered "busy" here, and
-/// connection, identify and mDNS reports wait in an [`Outbox`] that keeps a
+/// connection, identify and mDNS reports wait in an outbox that keeps a
 /// bounded, coalesced backlog.
 pub struct EventLoop {
     swarm: Swarm<Behaviour>,

@@ -7,7 +7,20 @@
 //!
 //! Polykey's protocols run over one versioned request-response protocol,
 //! `/polykey/rpc/1`, with bounded message sizes: the receiving node decides
-//! what to answer (pairing, claims; vault sync comes next).
+//! what to answer (pairing, claims, vault sync).
+//!
+//! What a peer can make this node do is bounded ([`limits`]): connections
+//! (in all, per peer, pending), inbound requests per peer (a token bucket;
+//! past it the loop answers "busy" without asking the node), what mDNS and
+//! identify may queue, and what the DHT stores (nothing). The event loop
+//! never waits for the node, so the node waiting on the loop is no cycle.
+//!
+//! A node nobody can dial is reachable through a relay: when a seed says it
+//! relays, the node listens on `<seed>/p2p/<seed>/p2p-circuit`, so its
+//! addresses (and the invitations and identify answers made from them) name
+//! the relay; DCUtR then tries to upgrade relayed connections to direct
+//! ones. It does not pick relays among strangers, and it keeps no state on
+//! disk.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
