@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod hostile;
+mod relay;
 mod sync;
 
 use std::future::Future;
