@@ -1,9 +1,10 @@
 use std::sync::Arc;
 
 use polykey_node::api::{
-    ApiError, ConflictDto, CreatedDto, DeviceDto, DeviceNoticeDto, EntryDto, InvitationDto,
-    JoinedDto, KeyringStatusDto, PairingStateDto, PasswordRulesDto, QuickItemDto, SecretDto,
-    StatusDto, StrengthDto, SyncStatusDto, TotpDto, VaultDto, VersionDto,
+    ApiError, ConflictDto, CreatedDto, DeletedSecretDto, DeletedVaultDto, DeviceDto,
+    DeviceNoticeDto, EntryDto, InvitationDto, JoinedDto, KeyringStatusDto, PairingStateDto,
+    PasswordRulesDto, QuickItemDto, SecretDto, StatusDto, StrengthDto, SyncStatusDto, TotpDto,
+    VaultDto, VersionDto,
 };
 use polykey_node::{items, Node, Preferences};
 use tauri::{AppHandle, State};
@@ -60,6 +61,21 @@ pub async fn rename_vault(node: State<'_, Node>, vault: String, new_name: String
 #[tauri::command]
 pub async fn delete_vault(node: State<'_, Node>, vault: String) -> Result<()> {
     Ok(node.delete_vault(vault).await?)
+}
+
+#[tauri::command]
+pub async fn deleted_vaults(node: State<'_, Node>) -> Result<Vec<DeletedVaultDto>> {
+    Ok(node.deleted_vaults_dto().await?)
+}
+
+#[tauri::command]
+pub async fn restore_deleted_vault(node: State<'_, Node>, id: String) -> Result<VaultDto> {
+    Ok(node.restore_deleted_vault(id).await?)
+}
+
+#[tauri::command]
+pub async fn deleted_secrets(node: State<'_, Node>) -> Result<Vec<DeletedSecretDto>> {
+    Ok(node.deleted_secrets_dto().await?)
 }
 
 #[tauri::command]
