@@ -3,7 +3,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use polykey_db::Db;
 use polykey_keys::RootKeypair;
-use polykey_vaults::{Vault, Vaults};
+use polykey_vaults::{Incoming, RawObject, Vault, Vaults};
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -162,5 +162,113 @@ fn merge(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, write_one, read_and_list, log_1000, merge);
+/// The pages a copy at `haves` is sent to reach `want`, of about `budget` bytes.
+fn pages_of(
+    from: &Setup,
+    want: &str,
+    haves: &[String],
+    budget: usize,
+) -> Vec<Vec<(String, RawObject)>> {
+    let mut pages = Vec::new();
+    let mut skip = 0;
+    loop {
+        let (page, total) = from
+            .vault
+            .objects_page(&from.db, want, haves, skip, budget)
+            .expect("page");
+        skip += page.len();
+        if page.is_empty() {
+            break;
+        }
+        pages.push(page);
+        if skip >= total {
+            break;
+        }
+    }
+    pages
+}
+
+fn receive(c: &mut Criterion) {
+    let anyone = |_: &polykey_keys::NodeId| true;
+    // A whole 1,000-secret vault arriving in 64 KiB pages, each verified and
+    // stored in its own transaction, into a fresh store.
+    let laptop = vault_with(1_000, false);
+    let head = laptop.vault.head(&laptop.db).expect("head");
+    let id = laptop.vault.id().to_string();
+    let pages = pages_of(&laptop, &head, &[], 64 * 1024);
+    c.bench_function("receive_1000_secret_vault_in_pages", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().expect("dir");
+                let keys = RootKeypair::from_seed(&[7; 32]);
+                let db = Db::create(&dir.path().join("db.redb"), &keys).expect("db");
+                (dir, db)
+            },
+            |(_dir, db)| {
+                let vaults = Vaults::new(&db);
+                let copy = vaults.begin_receive_vault("bench", &id, 0).expect("begin");
+                let mut incoming = Incoming::new(&copy);
+                for page in &pages {
+                    copy.receive_page(&db, &mut incoming, page, &anyone)
+                        .expect("page");
+                }
+                vaults
+                    .finish_receive_vault(&id, incoming, &head)
+                    .expect("finish");
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+
+    // One edit arriving into a copy of a 10,000-secret vault: the checks
+    // look at the new trees only (the shapes of stored subtrees are cached).
+    let laptop = vault_with(10_000, false);
+    let (head, objects) = laptop.vault.objects_for(&laptop.db, &[]).expect("objects");
+    let other = tempfile::tempdir().expect("dir");
+    let phone_keys = RootKeypair::from_seed(&[8; 32]);
+    let phone_db = Db::create(&other.path().join("db.redb"), &phone_keys).expect("db");
+    let phone = Vaults::new(&phone_db)
+        .clone_vault("bench", &laptop.vault.id().to_string(), &head, &objects)
+        .expect("clone");
+    let mut n = 0u64;
+    c.bench_function("receive_one_edit_into_10000_secret_vault", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                laptop
+                    .vault
+                    .write_secret(
+                        &laptop.db,
+                        &laptop.keys,
+                        "group-42/secret-04242",
+                        format!("v{n}").as_bytes(),
+                    )
+                    .expect("edit");
+                let want = laptop.vault.head(&laptop.db).expect("head");
+                let pages = pages_of(
+                    &laptop,
+                    &want,
+                    &[phone.head(&phone_db).expect("head")],
+                    1 << 20,
+                );
+                (want, pages)
+            },
+            |(want, pages)| {
+                let mut incoming = Incoming::new(&phone);
+                for page in &pages {
+                    phone
+                        .receive_page(&phone_db, &mut incoming, page, &anyone)
+                        .expect("page");
+                }
+                phone
+                    .finish_receive(&phone_db, incoming, &want)
+                    .expect("finish");
+                phone.merge(&phone_db, &phone_keys, &want).expect("merge");
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+}
+
+criterion_group!(benches, write_one, read_and_list, log_1000, merge, receive);
 criterion_main!(benches);

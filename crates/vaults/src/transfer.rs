@@ -8,6 +8,14 @@
 //! object an object refers to must be present when it is stored. So an
 //! object in the store always comes with everything below it, and a
 //! transfer that stops half way leaves only complete, unreferenced objects.
+//!
+//! Kinds are checked where a wrong one would break the vault: a commit's
+//! tree must be a tree and its parents commits, a directory entry a tree.
+//! A file entry must be a blob when that blob comes in the same page; one
+//! already stored is not read back to check (it can be up to 16 MiB), so a
+//! member could point a file at a tree it already has: reading that one
+//! secret then fails, which is no more than what writing garbage into it
+//! would do.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
