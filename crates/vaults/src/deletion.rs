@@ -357,59 +357,95 @@ impl Vaults<'_> {
         vault_from(&record)
     }
 
-    /// Take a deletion received from a peer. It must verify and be by a node
-    /// `may_delete` accepts (else `Refused`). A `deleted_at` more than
+    /// Take a deletion received from a peer. It is recorded (at `now_ms`,
+    /// this node's clock) only if this node holds the vault, at exactly
+    /// `d.head`, and it is not deleted already; returns whether it was.
+    /// Before that it must verify and be by a node `may_delete` accepts,
+    /// else `Refused`. A vault unknown here or at another head (an edit
+    /// after the deletion, or this copy is behind: the caller pulls heads
+    /// first) stores nothing and returns `false` without the signature
+    /// being checked. A `deleted_at` more than
     /// [`MAX_CLOCK_SKEW_MS`](crate::MAX_CLOCK_SKEW_MS) ahead of `now_ms` is
-    /// shown as `now_ms`. It is recorded (at `now_ms`, this node's clock)
-    /// only if this node holds the vault, at exactly `d.head`, and it is not
-    /// deleted already; returns whether it was. A vault unknown here or at
-    /// another head (an edit after the deletion, or this copy is behind:
-    /// the caller pulls heads first) stores nothing.
+    /// shown as `now_ms`.
     pub fn apply_deletion(
         &self,
         d: &Deletion,
         may_delete: &dyn Fn(&NodeId) -> bool,
         now_ms: i64,
     ) -> Result<bool, VaultError> {
-        d.verify()?;
-        if !may_delete(&d.by) {
-            return Err(VaultError::Refused(
-                "a deletion by a node that may not delete this vault".into(),
-            ));
+        let check = |d: &Deletion| -> Result<(), VaultError> {
+            d.verify()?;
+            if !may_delete(&d.by) {
+                return Err(VaultError::Refused(
+                    "a deletion by a node that may not delete this vault".into(),
+                ));
+            }
+            Ok(())
+        };
+        // Most deletions a peer serves change nothing here (vaults this node
+        // does not hold, or holds at another version): those are settled in
+        // a read transaction, without a signature check or a write.
+        let first = self.effect_of(&self.db.read()?, d)?;
+        match first {
+            Effect::Nothing => return Ok(false),
+            Effect::Record => check(d)?,
+            Effect::DropStale => {}
         }
         let mut txn = self.db.write()?;
-        let record = match self.find_any(&txn, &d.vault) {
-            Ok((_, record)) => record,
-            Err(VaultError::UnknownVault(_)) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        let key = deletion_key(&d.vault);
-        let stored = txn.get(&DELETIONS, &key)?;
-        let head = head_hex(&txn, &record)?;
-        if head.as_deref() != Some(d.head.as_str()) {
-            // Drop a stored deletion the vault has moved past (a vault
-            // whose head moved here did so by commits on top of it).
-            let stale = stored.as_ref().is_some_and(|s| {
-                !s.purged && head.is_some() && head.as_deref() != Some(s.deletion.head.as_str())
-            });
-            if stale {
+        // Again, in the writing transaction: the vault may have moved.
+        match self.effect_of(&txn, d)? {
+            Effect::Nothing => Ok(false),
+            Effect::DropStale => {
                 remove_deletion(&mut txn, &d.vault)?;
                 txn.commit()?;
+                Ok(false)
             }
-            return Ok(false);
+            Effect::Record => {
+                if first != Effect::Record {
+                    check(d)?;
+                }
+                let stored = StoredDeletion {
+                    deletion: d.clone(),
+                    recorded_at: now_ms,
+                    shown_at: clamp_to_now(d.deleted_at, now_ms),
+                    purged: false,
+                };
+                put_deletion(&mut txn, &stored)?;
+                txn.commit()?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// What a peer's deletion `d` would do here, before its signature is
+    /// looked at.
+    fn effect_of(&self, src: &impl RecordSource, d: &Deletion) -> Result<Effect, VaultError> {
+        let record = match self.find_any(src, &d.vault) {
+            Ok((_, record)) => record,
+            Err(VaultError::UnknownVault(_)) => return Ok(Effect::Nothing),
+            Err(e) => return Err(e),
+        };
+        let stored = src.get_of(&DELETIONS, &deletion_key(&d.vault))?;
+        let Some(head) = head_hex(src, &record)? else {
+            // A transfer into it has not finished.
+            return Ok(Effect::Nothing);
+        };
+        if head != d.head {
+            // A stored deletion the vault has moved past (a vault kept here
+            // moves only by commits on top of it) is dropped.
+            let stale = stored
+                .as_ref()
+                .is_some_and(|s| !s.purged && s.deletion.head != head);
+            return Ok(if stale {
+                Effect::DropStale
+            } else {
+                Effect::Nothing
+            });
         }
         if stored.is_some_and(|s| s.deletion.head == d.head) {
-            return Ok(false);
+            return Ok(Effect::Nothing);
         }
-        let stored = StoredDeletion {
-            deletion: d.clone(),
-            recorded_at: now_ms,
-            shown_at: clamp_to_now(d.deleted_at, now_ms),
-            purged: false,
-        };
-        put_deletion(&mut txn, &stored)?;
-        txn.commit()?;
-        Ok(true)
+        Ok(Effect::Record)
     }
 
     /// Purge what has expired at `now_ms` (this node's clock), in one
@@ -601,6 +637,17 @@ impl Vaults<'_> {
     pub fn delete_synced(&self, _id: &VaultId, _deleted_at: i64) -> Result<bool, VaultError> {
         Ok(false)
     }
+}
+
+/// What applying a peer's deletion does here.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// Nothing: the vault is not here, not at that head, or deleted already.
+    Nothing,
+    /// The vault has moved past the deletion stored for it: drop that one.
+    DropStale,
+    /// Record it: the vault is here, at that head, and not deleted.
+    Record,
 }
 
 /// A time from a peer, or `now_ms` if it is further ahead than the skew
