@@ -26,8 +26,11 @@ const ANSWER_BYTES: usize = 24 * 1024 * 1024;
 const RELAY_PORT: u16 = 4001;
 /// A's and B's own port.
 const NODE_PORT: u16 = 4002;
-/// How long any helper waits for anything.
+/// How long any helper waits for a connection or an address.
 const PATIENCE: Duration = Duration::from_secs(45);
+/// How long the 24 MiB answer may take: a few seconds in a debug build on
+/// an idle machine, several times that on a busy one.
+const TRANSFER: Duration = Duration::from_secs(120);
 
 fn ip(args: &[&str]) {
     let status = Command::new("ip")
@@ -191,7 +194,7 @@ fn a_node_nobody_can_dial_is_reached_through_a_relay_in_three_namespaces() {
     let dir = tempfile::tempdir().unwrap();
     let mut helpers = Helpers(Vec::new());
     helpers.0.push(("r".into(), spawn("r", tag, dir.path())));
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + PATIENCE * 2 + TRANSFER;
     assert!(
         wait_for_file(&dir.path().join("r.ready"), deadline).is_some(),
         "the relay did not start"
@@ -237,6 +240,7 @@ fn seed_config(tag: u32, role: &str) -> Config {
     Config {
         mdns: false,
         seeds: vec![(relay, address)],
+        request_timeout: TRANSFER,
         ..Config::default()
     }
 }
@@ -302,7 +306,7 @@ async fn run_relay(tag: u32, dir: PathBuf) {
 }
 
 async fn wait_for_done(dir: &Path) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(80);
+    let deadline = tokio::time::Instant::now() + PATIENCE * 2 + TRANSFER;
     while !dir.join("done").exists() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -367,7 +371,7 @@ async fn run_a(tag: u32, dir: PathBuf) {
     }
     println!("a dialled b through the relay in {:?}", start.elapsed());
     let start = Instant::now();
-    let answer = tokio::time::timeout(PATIENCE, client.request(b, Request::Sigchain)).await;
+    let answer = tokio::time::timeout(TRANSFER, client.request(b, Request::Sigchain)).await;
     let took = start.elapsed();
     done();
     match answer {
