@@ -733,6 +733,37 @@ mod tests {
         assert_eq!(served, ids, "every tombstone once, in vault-id order");
         println!("10,001 tombstones served in {pages} pages in {paging:?}");
 
+        // A node that holds none of those vaults takes in all 10,001 and
+        // stores nothing: bounded by the vaults it holds.
+        let other_dir = tempfile::tempdir().expect("a temporary directory");
+        let other_db =
+            polykey_db::Db::create(&other_dir.path().join("db.redb"), &keys).expect("a db");
+        let other = Vaults::new(&other_db);
+        let (mut pages, mut after, started) = (0, None, std::time::Instant::now());
+        loop {
+            let (page, more) = vaults
+                .deletions_page(after.as_ref(), MAX_DELETIONS_PAGE)
+                .expect("a page");
+            pages += 1;
+            after = page.last().map(|d| d.vault);
+            for deletion in &page {
+                assert!(!other
+                    .apply_deletion(deletion, &|_| true, 0)
+                    .expect("applied"));
+            }
+            if !more {
+                break;
+            }
+        }
+        println!(
+            "10,001 tombstones paged and applied in {pages} pages in {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            other.deletions_page(None, 10).expect("a page"),
+            (Vec::new(), false)
+        );
+
         // Past their lifetime, all are forgotten in one purge.
         assert_eq!(
             vaults.purge_expired(TOMBSTONE_LIFETIME_MS).expect("purged"),
