@@ -1,23 +1,27 @@
-//! Peers that must be refused: an unpaired node asking for vaults, a used
-//! or expired code, and a paired device sending tampered objects or commits
-//! a stranger signed.
+//! Peers that must be refused or survived: strangers asking for what only
+//! devices may see, burning invitations or flooding; and a paired device
+//! gone bad — deleting every vault, adding devices unseen, sending tampered,
+//! oversized or slow answers — against real nodes on 127.0.0.1. Each attack
+//! is played by a bare network peer driven by the test ("rogue").
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use data_encoding::BASE64URL_NOPAD;
 
 use polykey_db::Db;
 use polykey_gestalts::pairing::{Invitation, Joiner, PairingMessage};
-use polykey_gestalts::{GestaltGraph, Sigchain};
+use polykey_gestalts::{ClaimType, GestaltGraph, Sigchain, SignedClaim};
 use polykey_keys::{NodeId, RootKeypair};
 use polykey_network::{
-    Client, Config, Event, Request, Response, SignedNotification, VaultSummary, WireObject,
+    ChainUpdate, Client, Config, Event, Request, Response, SignedNotification, VaultSummary,
+    WireDeletion, WireObject,
 };
 use polykey_node::NodeError;
-use polykey_vaults::{kind_tag, Vaults};
+use polykey_vaults::{kind_tag, Deletion, VaultId, Vaults};
 use tempfile::TempDir;
 
-use crate::{device, pair, Device};
+use crate::{device, eventually, pair, Device};
 
 /// A bare network peer driven by the test, not a Polykey node.
 struct Rogue {
@@ -32,11 +36,15 @@ async fn rogue(seed: u8) -> Rogue {
     let keys = RootKeypair::from_seed(&[seed; 32]);
     let config = Config {
         mdns: false,
-        request_timeout: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(40),
         ..Config::default()
     };
     let (client, events, event_loop) = polykey_network::new(&keys, config).unwrap();
     tokio::spawn(event_loop.run());
+    client
+        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = Db::create(&dir.path().join("db.redb"), &keys).unwrap();
     Rogue {
@@ -45,6 +53,53 @@ async fn rogue(seed: u8) -> Rogue {
         events: Some(events),
         db,
         _dir: dir,
+    }
+}
+
+impl Rogue {
+    fn id(&self) -> NodeId {
+        self.keys.node_id()
+    }
+
+    /// The rogue's chain as it will be once paired with `_a` (empty now:
+    /// answered as an empty update, which adopts nothing).
+    fn chains_after_pairing(&self, _a: &Device) -> Response {
+        Response::Chains(Vec::new())
+    }
+
+    /// The rogue's own chain, as a Chains answer.
+    fn chains(&self) -> Response {
+        let claims = Sigchain::new(&self.db, self.id()).claims().unwrap();
+        Response::Chains(vec![ChainUpdate {
+            node: self.id(),
+            claims,
+        }])
+    }
+
+    /// Answer every request with `answer` after `delay`.
+    fn serve(
+        &mut self,
+        delay: Duration,
+        answer: impl Fn(Request) -> Response + Send + Sync + 'static,
+    ) {
+        let mut events = self.events.take().unwrap();
+        let client = self.client.clone();
+        let answer = Arc::new(answer);
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let Event::InboundRequest {
+                    request, responder, ..
+                } = event
+                else {
+                    continue;
+                };
+                let (client, answer) = (client.clone(), Arc::clone(&answer));
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = client.respond(responder, answer(request)).await;
+                });
+            }
+        });
     }
 }
 
@@ -60,8 +115,32 @@ fn refused(response: Response) -> String {
     }
 }
 
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn now_ms() -> i64 {
+    (now_secs() * 1000) as i64
+}
+
+/// What a member answers when it has nothing to say.
+fn quiet(chains: Response) -> impl Fn(Request) -> Response + Send + Sync + 'static {
+    move |request| match request {
+        Request::Chains { .. } => chains.clone(),
+        Request::Vaults => Response::Vaults { vaults: Vec::new() },
+        Request::Deletions { .. } => Response::Deletions {
+            deletions: Vec::new(),
+            more: false,
+        },
+        _ => Response::Ok,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_unpaired_node_can_list_or_fetch_nothing() {
+async fn a_stranger_learns_nothing_and_can_list_or_fetch_nothing() {
     let a = device().await;
     let vault = a.node.create_vault("Personal".into()).await.unwrap();
     let head = a.write("Personal", "github", "hunter2").await;
@@ -70,8 +149,10 @@ async fn an_unpaired_node_can_list_or_fetch_nothing() {
     let ask = |request| stranger.client.request(a.id(), request);
 
     for request in [
+        Request::Sigchain,
+        Request::Chains { known: Vec::new() },
         Request::Vaults,
-        Request::Links,
+        Request::Deletions { after: None },
         Request::Fetch {
             vault: vault.id.to_string(),
             want: head.clone(),
@@ -83,12 +164,14 @@ async fn an_unpaired_node_can_list_or_fetch_nothing() {
         assert!(reason.contains("not one of yours"), "{reason}");
         assert!(!reason.contains("hunter2") && !reason.contains("github"));
     }
+    // A ping is answered, and says nothing.
+    assert!(matches!(ask(Request::Ping).await.unwrap(), Response::Ok));
     // A pairing step out of order is refused too, and changes nothing.
     let reason = refused(
         ask(Request::Pairing(PairingMessage::Done {
-            inviter_claim: Sigchain::new(&stranger.db, stranger.keys.node_id())
-                .next_payload(polykey_gestalts::ClaimType::ClaimLinkNode, a.id(), 0)
-                .map(|p| polykey_gestalts::SignedClaim::issue(&p, &stranger.keys).unwrap())
+            inviter_claim: Sigchain::new(&stranger.db, stranger.id())
+                .next_payload(ClaimType::ClaimLinkNode, a.id(), 0)
+                .map(|p| SignedClaim::issue(&p, &stranger.keys).unwrap())
                 .unwrap(),
         }))
         .await
@@ -99,7 +182,7 @@ async fn an_unpaired_node_can_list_or_fetch_nothing() {
 
     // A correctly signed notification from a stranger is dropped.
     let payload = serde_json::to_vec(&serde_json::json!({
-        "from": stranger.keys.node_id(), "to": a.id(), "sent_at": 0, "text": "click this link"
+        "from": stranger.id(), "to": a.id(), "sent_at": 0, "text": "click this link"
     }))
     .unwrap();
     let signature = stranger.keys.sign(&payload).0.to_vec();
@@ -114,7 +197,8 @@ async fn an_unpaired_node_can_list_or_fetch_nothing() {
 async fn a_used_or_expired_code_is_refused() {
     let (a, b, c) = (device().await, device().await, device().await);
     let code = a.node.invite().await.unwrap().to_code();
-    b.node.join(&code).await.unwrap();
+    let (_, fingerprint) = b.node.join(&code).await.unwrap();
+    crate::confirm_both(&a, &b, &fingerprint).await;
 
     let err = c.node.join(&code).await.unwrap_err();
     assert!(matches!(err, NodeError::PeerRefused(_)), "{err:?}");
@@ -138,7 +222,73 @@ async fn a_used_or_expired_code_is_refused() {
     assert_eq!(a.node.devices().await.unwrap().len(), 2, "only B joined A");
 }
 
-/// Pair the rogue into `a`'s gestalt with a real invitation, by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_strangers_wrong_guesses_do_not_end_a_valid_invitation() {
+    let (a, b) = (device().await, device().await);
+    let invitation = a.node.invite().await.unwrap();
+    let stranger = rogue(65).await;
+    dial(&stranger, &a).await;
+    let chain = Sigchain::new(&stranger.db, stranger.id());
+    // Three guesses (and a fourth) with words only: each is refused.
+    for _ in 0..4 {
+        let (mut joiner, hello) = Joiner::start(a.id(), stranger.id(), "zoo zoo zoo zoo", None);
+        let answer = stranger
+            .client
+            .request(a.id(), Request::Pairing(hello))
+            .await
+            .unwrap();
+        let Response::Pairing(challenge) = answer else {
+            continue;
+        };
+        // The stranger cannot check the inviter's key confirmation; it
+        // sends a proof anyway.
+        let _ = joiner.on_challenge(challenge, &stranger.keys, &chain, now_secs());
+    }
+    assert!(
+        matches!(
+            a.node.pairing_state(),
+            polykey_node::PairingState::Waiting { .. }
+        ),
+        "the strangers' guesses did not end what A shows: {:?}",
+        a.node.pairing_state()
+    );
+    // The device holding the code still pairs.
+    let (who, fingerprint) = b.node.join(&invitation.to_code()).await.unwrap();
+    assert_eq!(who, a.id());
+    crate::confirm_both(&a, &b, &fingerprint).await;
+    assert_eq!(a.node.devices().await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pairing_cancelled_on_either_side_records_nothing() {
+    let (a, b) = (device().await, device().await);
+    // The joiner sees different digits and cancels.
+    let code = a.node.invite().await.unwrap().to_code();
+    b.node.join(&code).await.unwrap();
+    b.node.confirm_join(false).await.unwrap();
+    // The inviter cancels after seeing the digits.
+    let code = a.node.invite().await.unwrap().to_code();
+    b.node.join(&code).await.unwrap();
+    let joining = {
+        let node = b.node.clone();
+        tokio::spawn(async move { node.confirm_join(true).await })
+    };
+    eventually("A shows the digits", &[&a], || async {
+        matches!(
+            a.node.pairing_state(),
+            polykey_node::PairingState::Confirming { .. }
+        )
+    })
+    .await;
+    a.node.confirm_pairing(false).unwrap();
+    let err = joining.await.unwrap().unwrap_err();
+    assert!(matches!(err, NodeError::PeerRefused(_)), "{err:?}");
+    assert_eq!(a.node.devices().await.unwrap().len(), 1);
+    assert_eq!(b.node.devices().await.unwrap().len(), 1);
+}
+
+/// Pair the rogue into `a`'s gestalt with a real invitation, by hand; the
+/// test confirms the digits on A.
 async fn rogue_pairs(rogue: &Rogue, a: &Device) {
     let invitation = a.node.invite().await.unwrap();
     dial(rogue, a).await;
@@ -153,14 +303,16 @@ async fn rogue_pairs(rogue: &Rogue, a: &Device) {
             other => panic!("{other:?}"),
         }
     };
-    let me = rogue.keys.node_id();
+    let me = rogue.id();
     let chain = Sigchain::new(&rogue.db, me);
     let graph = GestaltGraph::new(&rogue.db);
-    let (mut joiner, hello) = Joiner::start(a.id(), me, invitation.words());
+    let (mut joiner, hello) = Joiner::start(a.id(), me, invitation.words(), invitation.secret());
     let challenge = ask(hello).await;
     let proof = joiner
-        .on_challenge(challenge, &rogue.keys, &chain, now())
+        .on_challenge(challenge, &rogue.keys, &chain, now_secs())
         .unwrap();
+    assert!(matches!(ask(proof.clone()).await, PairingMessage::Waiting));
+    a.node.confirm_pairing(true).unwrap();
     let claims = ask(proof).await;
     let done = joiner
         .on_claims(claims, &rogue.keys, &chain, &graph)
@@ -171,13 +323,6 @@ async fn rogue_pairs(rogue: &Rogue, a: &Device) {
         .await
         .unwrap();
     assert!(matches!(answer, Response::Ok), "{answer:?}");
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// A vault made in a scratch store, signed by `author`, as the rogue will
@@ -211,31 +356,17 @@ fn forged_vault(author: &RootKeypair) -> (VaultSummary, Vec<WireObject>, TempDir
 }
 
 /// Serve `summary` and `objects` to whoever asks.
-fn serve(rogue: &mut Rogue, summary: VaultSummary, objects: Vec<WireObject>) {
-    let mut events = rogue.events.take().unwrap();
-    let client = rogue.client.clone();
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            let Event::InboundRequest {
-                request, responder, ..
-            } = event
-            else {
-                continue;
-            };
-            let response = match request {
-                Request::Vaults => Response::Vaults {
-                    vaults: vec![summary.clone()],
-                    deleted: Vec::new(),
-                },
-                Request::Links => Response::Links(Vec::new()),
-                Request::Fetch { .. } => Response::Objects {
-                    total: objects.len() as u32,
-                    objects: objects.clone(),
-                },
-                _ => Response::Ok,
-            };
-            let _ = client.respond(responder, response).await;
-        }
+fn serve_vault(rogue: &mut Rogue, summary: VaultSummary, objects: Vec<WireObject>) {
+    let chains = rogue.chains();
+    rogue.serve(Duration::ZERO, move |request| match request {
+        Request::Vaults => Response::Vaults {
+            vaults: vec![summary.clone()],
+        },
+        Request::Fetch { .. } => Response::Objects {
+            total: objects.len() as u32,
+            objects: objects.clone(),
+        },
+        other => quiet(chains.clone())(other),
     });
 }
 
@@ -244,7 +375,10 @@ async fn refused_and_unchanged(a: &Device, rogue: NodeId, expect: &str) {
     let head = a.head("Personal").await;
     let err = a.node.sync_now(rogue).await.unwrap_err();
     assert!(
-        matches!(err, NodeError::Vault(_) | NodeError::PeerRefused(_)),
+        matches!(
+            err,
+            NodeError::Vault(_) | NodeError::PeerRefused(_) | NodeError::BadPeerData(_)
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains(expect), "{err}");
@@ -262,8 +396,8 @@ async fn a_commit_signed_by_a_stranger_is_refused() {
     // Signed by a node outside the gestalt, otherwise perfectly formed.
     let stranger = RootKeypair::from_seed(&[78; 32]);
     let (summary, objects, _scratch) = forged_vault(&stranger);
-    serve(&mut rogue, summary, objects);
-    refused_and_unchanged(&a, rogue.keys.node_id(), "outside the gestalt").await;
+    serve_vault(&mut rogue, summary, objects);
+    refused_and_unchanged(&a, rogue.id(), "outside the gestalt").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -276,8 +410,8 @@ async fn a_tampered_object_is_refused() {
     let (summary, mut objects, _scratch) = forged_vault(&rogue.keys);
     let blob = objects.iter_mut().find(|o| o.kind == 1).unwrap();
     blob.data = b"swapped".to_vec();
-    serve(&mut rogue, summary, objects);
-    refused_and_unchanged(&a, rogue.keys.node_id(), "does not match its id").await;
+    serve_vault(&mut rogue, summary, objects);
+    refused_and_unchanged(&a, rogue.id(), "does not match its id").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -289,52 +423,399 @@ async fn an_incomplete_history_is_refused() {
     rogue_pairs(&rogue, &a).await;
     let (summary, mut objects, _scratch) = forged_vault(&rogue.keys);
     objects.retain(|o| o.kind != 2);
-    serve(&mut rogue, summary, objects);
-    refused_and_unchanged(&a, rogue.keys.node_id(), "incomplete").await;
+    serve_vault(&mut rogue, summary, objects);
+    refused_and_unchanged(&a, rogue.id(), "").await;
 }
 
-/// A deletion is a change: a pull that only deletes a vault reports it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_pull_that_only_deletes_a_vault_reports_a_change() {
-    let a = device().await;
-    let doomed = a.node.create_vault("Doomed".into()).await.unwrap();
-    let mut peer = rogue(81).await;
-    rogue_pairs(&peer, &a).await;
-    // The paired device first lists nothing; later it says Doomed is gone.
-    let deleted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut events = peer.events.take().unwrap();
-    let client = peer.client.clone();
-    let shared = std::sync::Arc::clone(&deleted);
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            let Event::InboundRequest {
-                request, responder, ..
-            } = event
-            else {
-                continue;
-            };
-            let response = match request {
-                Request::Vaults => Response::Vaults {
-                    vaults: Vec::new(),
-                    deleted: shared.lock().unwrap().clone(),
-                },
-                Request::Links => Response::Links(Vec::new()),
-                _ => Response::Ok,
-            };
-            let _ = client.respond(responder, response).await;
+async fn a_rogue_members_deletion_is_restorable_on_every_device() {
+    let (a, b) = (device().await, device().await);
+    pair(&a, &b).await;
+    let doomed = a.node.create_vault("Personal".into()).await.unwrap();
+    a.write("Personal", "github", "pw").await;
+    eventually("B has the vault", &[&a, &b], || async {
+        b.read("Personal", "github").await.as_deref() == Some("pw")
+    })
+    .await;
+    let mut rogue = rogue(81).await;
+    rogue_pairs(&rogue, &a).await;
+    // The rogue signs a deletion of the vault at its current head.
+    let head = a.head("Personal").await.unwrap();
+    let vault_id: VaultId = doomed.id.to_string().parse().unwrap();
+    let deletion = Deletion::sign(vault_id, &head, now_ms(), &rogue.keys);
+    let wire = WireDeletion {
+        vault: deletion.vault.to_string(),
+        head: deletion.head.clone(),
+        deleted_at: deletion.deleted_at,
+        by: deletion.by,
+        signature: deletion.signature.clone(),
+    };
+    let chains = rogue.chains();
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let deleting = Arc::clone(&armed);
+    rogue.serve(Duration::ZERO, move |request| match request {
+        Request::Deletions { .. } if deleting.load(std::sync::atomic::Ordering::SeqCst) => {
+            Response::Deletions {
+                deletions: vec![wire.clone()],
+                more: false,
+            }
         }
+        other => quiet(chains.clone())(other),
     });
-    // Let the sync that pairing starts finish first.
-    crate::eventually("the first sync ends", &[&a], || async {
+    eventually("the first sync ends", &[&a], || async {
         let status = a.node.sync_status();
         status.last_sync > 0 && !status.syncing
     })
     .await;
-    assert!(!a.node.sync_now(peer.keys.node_id()).await.unwrap());
-    deleted.lock().unwrap().push(polykey_network::Deleted {
-        id: doomed.id.to_string(),
-        deleted_at: 1,
-    });
-    assert!(a.node.sync_now(peer.keys.node_id()).await.unwrap());
+    // A pull that only deletes reports a change; the vault leaves both
+    // devices' lists but waits in Recently deleted.
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(a.node.sync_now(rogue.id()).await.unwrap());
     assert!(a.vault_names().await.is_empty());
+    eventually("B obeys the deletion", &[&a, &b], || async {
+        b.vault_names().await.is_empty()
+    })
+    .await;
+    for d in [&a, &b] {
+        let deleted = d.node.deleted_vaults_dto().await.unwrap();
+        assert_eq!(deleted.len(), 1);
+        assert_eq!(deleted[0].deleted_by, rogue.id().to_string());
+        assert!(deleted[0].purge_at > now_ms() + 29 * 24 * 3600 * 1000);
+    }
+    // Restored on B: back on both, with its secret and history.
+    b.node
+        .restore_deleted_vault(doomed.id.to_string())
+        .await
+        .unwrap();
+    eventually("A has the vault back", &[&a, &b], || async {
+        a.read("Personal", "github").await.as_deref() == Some("pw")
+    })
+    .await;
+    assert!(a.node.deleted_vaults_dto().await.unwrap().is_empty());
+    // The rogue's same deletion, offered again, is stale: an edit (the
+    // restore) came after it.
+    a.node.sync_now(rogue.id()).await.unwrap();
+    assert_eq!(a.vault_names().await, ["Personal"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_and_one_deletions_do_not_break_a_sync() {
+    let a = device().await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    let mut rogue = rogue(82).await;
+    rogue_pairs(&rogue, &a).await;
+    let head = a.head("Personal").await.unwrap();
+    let mut all: Vec<WireDeletion> = (0..10_001u32)
+        .map(|i| {
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            let vault: VaultId = data_encoding::HEXLOWER.encode(&id).parse().unwrap();
+            let d = Deletion::sign(vault, &head, now_ms(), &rogue.keys);
+            WireDeletion {
+                vault: d.vault.to_string(),
+                head: d.head,
+                deleted_at: d.deleted_at,
+                by: d.by,
+                signature: d.signature,
+            }
+        })
+        .collect();
+    all.sort_by(|x, y| x.vault.cmp(&y.vault));
+    let all = Arc::new(all);
+    let chains = rogue.chains();
+    let pages = Arc::new(Mutex::new(0usize));
+    let counted = Arc::clone(&pages);
+    rogue.serve(Duration::ZERO, move |request| match request {
+        Request::Deletions { after } => {
+            *counted.lock().unwrap() += 1;
+            let start = match after {
+                Some(last) => all.partition_point(|d| d.vault <= last),
+                None => 0,
+            };
+            let end = (start + 1000).min(all.len());
+            Response::Deletions {
+                deletions: all[start..end].to_vec(),
+                more: end < all.len(),
+            }
+        }
+        other => quiet(chains.clone())(other),
+    });
+    // Let the sync that pairing starts finish, then count one sync's pages.
+    eventually("the first sync ends", &[&a], || async {
+        let status = a.node.sync_status();
+        status.last_sync > 0 && !status.syncing
+    })
+    .await;
+    assert_eq!(a.node.sync_status().last_error, None);
+    *pages.lock().unwrap() = 0;
+    a.node.sync_now(rogue.id()).await.unwrap();
+    assert_eq!(*pages.lock().unwrap(), 11, "every page was read");
+    assert_eq!(a.vault_names().await, ["Personal"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rename_dated_at_the_end_of_time_neither_pins_nor_panics() {
+    let (a, b) = (device().await, device().await);
+    pair(&a, &b).await;
+    let vault = a.node.create_vault("Personal".into()).await.unwrap();
+    let head = a.head("Personal").await.unwrap();
+    let mut rogue = rogue(83).await;
+    rogue_pairs(&rogue, &a).await;
+    let summary = VaultSummary {
+        id: vault.id.to_string(),
+        name: "Pinned".into(),
+        renamed_at: i64::MAX,
+        head,
+    };
+    serve_vault(&mut rogue, summary, Vec::new());
+    a.node.sync_now(rogue.id()).await.unwrap();
+    // A later rename by the user still wins, and reaches B.
+    let name = a.vault_names().await.remove(0);
+    a.node.rename_vault(name, "Family".into()).await.unwrap();
+    a.node.sync_now(rogue.id()).await.unwrap();
+    assert_eq!(a.vault_names().await, ["Family"]);
+    eventually("B has the user's name", &[&a, &b], || async {
+        b.vault_names().await == ["Family"]
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rogue_members_new_device_shows_as_a_notice_and_its_removal_sticks() {
+    let a = device().await;
+    let mut rogue = rogue(84).await;
+    rogue_pairs(&rogue, &a).await;
+    // The rogue links a fresh key X on its own chain (X signs too).
+    let x = RootKeypair::from_seed(&[85; 32]);
+    let chain = Sigchain::new(&rogue.db, rogue.id());
+    let payload = chain
+        .next_payload(ClaimType::ClaimLinkNode, x.node_id(), now_ms() as u64)
+        .unwrap();
+    let mut claim = SignedClaim::issue(&payload, &rogue.keys).unwrap();
+    claim.countersign(&x).unwrap();
+    chain.append(&claim).unwrap();
+    let chains = rogue.chains();
+    rogue.serve(Duration::ZERO, quiet(chains));
+
+    a.node.sync_now(rogue.id()).await.unwrap();
+    let listed = |d: &Device| {
+        let node = d.node.clone();
+        async move {
+            node.devices()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.node_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(listed(&a).await.contains(&x.node_id()));
+    let notices = a.node.device_notices().await.unwrap();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].device, x.node_id());
+    assert_eq!(notices[0].added_by, rogue.id());
+    let told = a.node.read_notifications(false).await.unwrap();
+    assert!(told
+        .iter()
+        .any(|n| n.text.contains(&x.node_id().to_string())));
+
+    // One action removes it, and the rogue's chain cannot bring it back.
+    a.node.revoke_device(x.node_id()).await.unwrap();
+    assert!(!listed(&a).await.contains(&x.node_id()));
+    assert!(a.node.device_notices().await.unwrap().is_empty());
+    a.node.sync_now(rogue.id()).await.unwrap();
+    assert!(
+        !listed(&a).await.contains(&x.node_id()),
+        "the removal sticks"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoked_device_is_dropped_everywhere_and_refused() {
+    let (a, b, c) = (device().await, device().await, device().await);
+    pair(&a, &b).await;
+    pair(&a, &c).await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    a.write("Personal", "github", "pw").await;
+    eventually("every device has the vault", &[&a, &b, &c], || async {
+        b.read("Personal", "github").await.is_some() && c.read("Personal", "github").await.is_some()
+    })
+    .await;
+    let ids = |d: &Device| {
+        let node = d.node.clone();
+        async move {
+            node.devices()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.node_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(ids(&b).await.contains(&c.id()), "B learned C through A");
+
+    a.node.revoke_device(c.id()).await.unwrap();
+    assert!(!ids(&a).await.contains(&c.id()));
+    // B pulls from C (which says nothing of it) and from A (which does).
+    let _ = b.node.sync_now(c.id()).await;
+    b.node.sync_now(a.id()).await.unwrap();
+    assert!(!ids(&b).await.contains(&c.id()), "B obeys A's revocation");
+    // C is refused by both, and its later edits go nowhere.
+    c.write("Personal", "planted", "x").await;
+    for d in [&a, &b] {
+        let err = c.node.sync_now(d.id()).await.unwrap_err();
+        assert!(err.to_string().contains("not one of yours"), "{err}");
+        let _ = d.node.sync_now(c.id()).await;
+        assert!(d.read("Personal", "planted").await.is_none());
+    }
+    // C's earlier work stays in history.
+    assert_eq!(a.read("Personal", "github").await.as_deref(), Some("pw"));
+}
+
+/// The resident memory of this process (kB), from /proc.
+fn resident_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_page_larger_than_any_device_sends_is_cut_off() {
+    let a = device().await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    let mut rogue = rogue(86).await;
+    // 200,000 objects announced, pages of 26 MiB of valid blobs (more than
+    // an honest page: 8 MiB plus one 16 MiB secret).
+    let (mut summary, _, _scratch) = forged_vault(&rogue.keys);
+    summary.id = "00000000000000000000000000000086".into();
+    let page: Vec<WireObject> = (0..2u8)
+        .map(|i| {
+            let data = vec![i; 13 * 1024 * 1024];
+            let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, &data)
+                .unwrap();
+            WireObject {
+                id: id.to_string(),
+                kind: 1,
+                data,
+            }
+        })
+        .collect();
+    let later_pages = Arc::new(Mutex::new(0usize));
+    let counted = Arc::clone(&later_pages);
+    let chains = rogue.chains_after_pairing(&a);
+    rogue.serve(Duration::ZERO, move |request| match request {
+        Request::Vaults => Response::Vaults {
+            vaults: vec![summary.clone()],
+        },
+        Request::Fetch { skip, .. } => {
+            if skip > 0 {
+                *counted.lock().unwrap() += 1;
+            }
+            Response::Objects {
+                objects: page.clone(),
+                total: 200_000,
+            }
+        }
+        other => quiet(chains.clone())(other),
+    });
+    let before = resident_kb();
+    let peak = Arc::new(Mutex::new(before));
+    let sampling = {
+        let peak = Arc::clone(&peak);
+        tokio::spawn(async move {
+            loop {
+                let now = resident_kb();
+                {
+                    let mut p = peak.lock().unwrap();
+                    *p = (*p).max(now);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    // Pairing starts a sync, which meets the page.
+    rogue_pairs(&rogue, &a).await;
+    eventually("the first sync ends", &[&a], || async {
+        let status = a.node.sync_status();
+        status.last_sync > 0 && !status.syncing
+    })
+    .await;
+    sampling.abort();
+    let error = a.node.sync_status().last_error.unwrap_or_default();
+    assert!(error.contains("larger than any device sends"), "{error}");
+    assert_eq!(*later_pages.lock().unwrap(), 0, "cut off at the first page");
+    let grew_mb = (*peak.lock().unwrap()).saturating_sub(before) / 1024;
+    assert!(grew_mb < 200, "memory grew by {grew_mb} MiB");
+    assert_eq!(a.vault_names().await, ["Personal"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_from_strangers_does_not_stop_a_device_syncing() {
+    let (a, b) = (device().await, device().await);
+    pair(&a, &b).await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    eventually("B has the vault", &[&a, &b], || async {
+        b.vault_names().await == ["Personal"]
+    })
+    .await;
+    let mut floods = Vec::new();
+    for seed in 90..98u8 {
+        let stranger = rogue(seed).await;
+        dial(&stranger, &a).await;
+        let (client, target) = (stranger.client.clone(), a.id());
+        floods.push(tokio::spawn(async move {
+            let _keep = stranger;
+            let asks = (0..300).map(|_| client.request(target, Request::Vaults));
+            futures::future::join_all(asks).await;
+        }));
+    }
+    // While the strangers flood A, an edit on B reaches A within 5 s.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    b.write("Personal", "github", "pw").await;
+    while a.read("Personal", "github").await.is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the edit did not arrive within 5 s under the flood"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for flood in floods {
+        flood.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_member_delays_no_one_else() {
+    let (a, b) = (device().await, device().await);
+    pair(&a, &b).await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    let mut rogue = rogue(87).await;
+    rogue_pairs(&rogue, &a).await;
+    // The rogue answers everything after 29 s (just inside the timeout).
+    let chains = rogue.chains();
+    rogue.serve(Duration::from_secs(29), quiet(chains));
+    eventually("B has the vault", &[&a, &b], || async {
+        b.vault_names().await == ["Personal"]
+    })
+    .await;
+    // A is busy with the rogue now; B's edit still arrives as usual, and
+    // A's edit reaches B as usual.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    b.write("Personal", "from-b", "1").await;
+    a.write("Personal", "from-a", "2").await;
+    eventually("both edits crossed", &[&a, &b], || async {
+        a.read("Personal", "from-b").await.is_some() && b.read("Personal", "from-a").await.is_some()
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -88,21 +88,63 @@ impl Device {
     }
 }
 
-/// Pair `joiner` into `inviter`'s gestalt with the invitation code.
+/// Pair `joiner` into `inviter`'s gestalt with the invitation code, the
+/// person confirming the digits on both devices.
 pub async fn pair(inviter: &Device, joiner: &Device) {
     let invitation = inviter.node.invite().await.unwrap();
     let (who, fingerprint) = joiner.node.join(&invitation.to_code()).await.unwrap();
     assert_eq!(who, inviter.id());
+    confirm_both(inviter, joiner, &fingerprint).await;
+}
+
+/// After `join`: nothing is recorded until both confirm; the joiner
+/// confirms first, the inviter shows the same digits, then confirms.
+pub async fn confirm_both(inviter: &Device, joiner: &Device, fingerprint: &str) {
+    let listed = |d: &Device, other: polykey_node::NodeId| {
+        let node = d.node.clone();
+        async move {
+            node.devices()
+                .await
+                .unwrap()
+                .iter()
+                .any(|x| x.node_id == other)
+        }
+    };
+    assert!(!listed(joiner, inviter.id()).await, "nothing recorded yet");
+    let joining = {
+        let node = joiner.node.clone();
+        tokio::spawn(async move { node.confirm_join(true).await })
+    };
+    eventually("the inviter shows the digits", &[inviter], || async {
+        matches!(
+            inviter.node.pairing_state(),
+            polykey_node::PairingState::Confirming { .. }
+        )
+    })
+    .await;
     match inviter.node.pairing_state() {
-        polykey_node::PairingState::Paired {
+        polykey_node::PairingState::Confirming {
             device,
             fingerprint: theirs,
         } => {
             assert_eq!(device, joiner.id());
             assert_eq!(theirs, fingerprint, "both screens show the same digits");
         }
-        other => panic!("the inviter did not see the pairing: {other:?}"),
+        other => panic!("the inviter did not show the digits: {other:?}"),
     }
+    assert!(
+        !listed(inviter, joiner.id()).await,
+        "nothing recorded before confirming"
+    );
+    inviter.node.confirm_pairing(true).unwrap();
+    joining.await.unwrap().unwrap();
+    eventually("the inviter sees the pairing", &[inviter], || async {
+        matches!(
+            inviter.node.pairing_state(),
+            polykey_node::PairingState::Paired { .. }
+        )
+    })
+    .await;
 }
 
 /// Wait until `check` holds, or fail with `what` and the sync status of

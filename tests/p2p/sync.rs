@@ -158,8 +158,9 @@ async fn typed_words_pair_with_a_device_this_one_sees() {
 
     // Typed loosely: upper case, dashes.
     let typed = words.to_uppercase().replace(' ', "-");
-    let (inviter, _) = b.node.join(&typed).await.unwrap();
+    let (inviter, fingerprint) = b.node.join(&typed).await.unwrap();
     assert_eq!(inviter, a.id());
+    crate::confirm_both(&a, &b, &fingerprint).await;
     eventually("B has A's vault", &[&a, &b], || async {
         b.read("Personal", "github").await.as_deref() == Some("pw")
     })

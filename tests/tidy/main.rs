@@ -170,3 +170,19 @@ fn tauri_commands_are_single_expressions_calling_the_node() {
     }
     assert!(commands >= 5, "found {commands} commands");
 }
+
+/// Inside polykey-node, transport types never import the logic that fills
+/// them, and the node itself never imports the client API built on it.
+#[test]
+fn node_modules_import_downward() {
+    let src = workspace_root().join("crates/node/src");
+    let read = |file: &str| std::fs::read_to_string(src.join(file)).expect("read");
+    let api = read("api.rs");
+    for forbidden in ["crate::peers", "crate::client_api", "crate::node::"] {
+        assert!(!api.contains(forbidden), "api.rs imports {forbidden}");
+    }
+    assert!(
+        !read("node.rs").contains("crate::client_api"),
+        "node.rs imports crate::client_api"
+    );
+}

@@ -9,6 +9,7 @@
 
 /// The node itself or its running agent.
 mod backend;
+mod devices;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
@@ -71,14 +72,23 @@ enum Command {
     Agent(AgentCommand),
     /// Show a pairing code (QR code and words) for a new device to join.
     Invite {
-        /// Print the code and return instead of waiting for the device.
+        /// Print the code and return instead of waiting for the device
+        /// (confirm its digits later with `polykey nodes confirm`).
         #[arg(long)]
         no_wait: bool,
+        /// Accept the joining device's digits without asking.
+        #[arg(long)]
+        yes: bool,
     },
-    /// Join the gestalt of the device showing CODE (the code or its words).
+    /// Join the gestalt of the device showing CODE (the code or its words);
+    /// both devices show the same digits, compared before anything is
+    /// recorded.
     Join {
         /// The pairing code (`polykey-pair:…`) or its four words.
         code: String,
+        /// Accept the digits without asking.
+        #[arg(long)]
+        yes: bool,
     },
     /// Devices of this gestalt.
     #[command(subcommand)]
@@ -120,6 +130,8 @@ enum NodesCommand {
     Find { node_id: String },
     /// Whether a node answers, and how fast.
     Ping { node_id: String },
+    #[command(flatten)]
+    Trust(devices::TrustCommand),
 }
 
 #[derive(Subcommand)]
@@ -551,7 +563,8 @@ async fn env(
 async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
     match &cli.command {
         Command::Agent(command) => agent_command(cli, command).await,
-        Command::Invite { no_wait } => invite(cli, *no_wait).await,
+        Command::Invite { no_wait, yes } => devices::invite(cli, *no_wait, *yes).await,
+        Command::Nodes(NodesCommand::Trust(command)) => devices::trust(cli, command).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(
@@ -562,19 +575,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
             );
             Ok(Output::Bytes(Zeroizing::new(script), serde_json::json!({})))
         }
-        Command::Join { code } => {
-            let mut agent = running_agent(cli)?;
-            let joined = agent.call("pairing.join", serde_json::json!({ "code": code.trim() }))?;
-            let fingerprint = joined["fingerprint"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            let device = joined["device"].as_str().unwrap_or_default().to_owned();
-            Ok(text(
-                format!("Joined {device}\nCheck that it shows the same digits: {fingerprint}"),
-                joined,
-            ))
-        }
+        Command::Join { code, yes } => devices::join(cli, code, *yes).await,
         Command::Nodes(NodesCommand::Add { node_id, address }) => {
             running_agent(cli)?.call(
                 "nodes.add",
@@ -1061,48 +1062,6 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                     )
                     .await
                 }
-            }
-        }
-    }
-}
-
-async fn invite(cli: &Cli, no_wait: bool) -> Result<Output, Failure> {
-    let mut agent = running_agent(cli)?;
-    let invitation = agent.call("pairing.invite", serde_json::json!({}))?;
-    let code = invitation["code"].as_str().unwrap_or_default().to_owned();
-    let words = invitation["words"].as_str().unwrap_or_default().to_owned();
-    if no_wait || cli.format == Format::Json {
-        return Ok(text(format!("{code}\n{words}"), invitation));
-    }
-    let qr = qrcode::QrCode::new(code.as_bytes())
-        .map(|qr| {
-            qr.render::<qrcode::render::unicode::Dense1x2>()
-                .quiet_zone(true)
-                .build()
-        })
-        .unwrap_or_default();
-    println!("{qr}\nOn the new device choose \"Join my other device\" and paste:\n{code}\nor type: {words}\nWaiting for the device (10 minutes)…");
-    loop {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        let state = agent.call("pairing.state", serde_json::json!({}))?;
-        match state["state"].as_str() {
-            Some("paired") => {
-                let fingerprint = state["fingerprint"].as_str().unwrap_or_default().to_owned();
-                return Ok(text(
-                    format!("A device joined. Check that it shows the same digits: {fingerprint}"),
-                    state,
-                ));
-            }
-            Some("waiting") => continue,
-            _ => {
-                return Err(Failure {
-                    code: EX_DATAERR,
-                    kind: "pairing_failed".into(),
-                    message: state["message"]
-                        .as_str()
-                        .unwrap_or("the invitation ended")
-                        .to_owned(),
-                })
             }
         }
     }

@@ -399,8 +399,27 @@ fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
         serde_json::from_str(&a.ok(&["invite", "--format", "json"])).unwrap();
     let code = invitation["code"].as_str().unwrap();
     assert_eq!(invitation["words"].as_str().unwrap().split(' ').count(), 4);
-    let joined: serde_json::Value =
-        serde_json::from_str(&b.ok(&["join", code, "--format", "json"])).unwrap();
+    // B joins (accepting its digits); A's person then confirms the same
+    // digits; nothing is recorded before.
+    let joined = std::thread::scope(|scope| {
+        let joining = scope.spawn(|| b.ok(&["join", code, "--yes", "--format", "json"]));
+        let mut confirmed = None;
+        for _ in 0..200 {
+            let state: serde_json::Value =
+                serde_json::from_str(&a.ok(&["nodes", "getall", "--format", "json"])).unwrap();
+            assert_eq!(state.as_array().unwrap().len(), 1, "nothing recorded yet");
+            let out = a.run(&["nodes", "confirm", "--format", "json"]);
+            if out.status.success() {
+                confirmed = Some(String::from_utf8(out.stdout).unwrap());
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let confirmed: serde_json::Value = serde_json::from_str(&confirmed.unwrap()).unwrap();
+        let joined: serde_json::Value = serde_json::from_str(&joining.join().unwrap()).unwrap();
+        assert_eq!(confirmed["fingerprint"], joined["fingerprint"]);
+        joined
+    });
     assert_eq!(joined["fingerprint"].as_str().unwrap().len(), 7);
 
     // B receives A's vault, through its agent.

@@ -5,6 +5,7 @@
 
 use polykey_gestalts::pairing::PairingMessage;
 use polykey_gestalts::SignedClaim;
+use polykey_keys::NodeId;
 use serde::{Deserialize, Serialize};
 
 /// The protocol name, versioned.
@@ -19,8 +20,14 @@ pub const MAX_RESPONSE_BYTES: u64 = 40 * 1024 * 1024;
 pub const PAGE_BYTES: usize = 8 * 1024 * 1024;
 /// Most vaults one listing may name.
 pub const MAX_VAULTS: usize = 10_000;
-/// Most link claims one answer may carry.
-pub const MAX_LINKS: usize = 1_000;
+/// Most chains one [`Request::Chains`] may name or its answer carry.
+pub const MAX_CHAINS: usize = 256;
+/// Most claims one [`Response::Chains`] may carry, over all its chains.
+pub const MAX_CHAIN_CLAIMS: usize = 1_000;
+/// Most deletions one [`Response::Deletions`] page may carry.
+pub const MAX_DELETIONS_PAGE: usize = 1_000;
+/// Most deletion pages a node reads from one peer in one sync.
+pub const MAX_DELETION_PAGES: usize = 200;
 /// Most version ids a fetch may say it has.
 pub const MAX_HAVES: usize = 64;
 
@@ -29,12 +36,24 @@ pub const MAX_HAVES: usize = 64;
 pub enum Request {
     /// A step of pairing (joiner to inviter).
     Pairing(PairingMessage),
-    /// Send me your sigchain.
+    /// Are you there? (Anyone may ask; the answer says nothing more.)
+    Ping,
+    /// Send me your sigchain (only nodes of your gestalt may ask).
     Sigchain,
-    /// Send the link claims of your gestalt (only its nodes may ask).
-    Links,
+    /// Send the claims of your gestalt's chains after the positions I
+    /// know (only nodes of your gestalt may ask).
+    Chains {
+        /// The last sequence number the requester has of each chain.
+        known: Vec<ChainPosition>,
+    },
     /// List your vaults (only nodes of your gestalt may).
     Vaults,
+    /// Send a page of your vault deletions, in vault-id order after `after`
+    /// (only nodes of your gestalt may ask).
+    Deletions {
+        /// The last vault id of the previous page.
+        after: Option<String>,
+    },
     /// Send the objects of `want` in vault `vault` that `haves` lack,
     /// starting at the `skip`-th (paging).
     Fetch {
@@ -81,13 +100,38 @@ pub struct VaultSummary {
     pub head: String,
 }
 
-/// A vault deleted on the responder.
+/// How far the requester has one chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deleted {
+pub struct ChainPosition {
+    /// Whose chain.
+    pub node: NodeId,
+    /// The last sequence number the requester has (0: none).
+    pub seq: u64,
+}
+
+/// New claims of one chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainUpdate {
+    /// Whose chain.
+    pub node: NodeId,
+    /// Its claims after the requester's position, in order.
+    pub claims: Vec<SignedClaim>,
+}
+
+/// A signed record that a vault was deleted (the receiver verifies it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireDeletion {
     /// The vault id.
-    pub id: String,
-    /// When (ms).
+    pub vault: String,
+    /// Its head when deleted.
+    pub head: String,
+    /// When (ms, the deleter's clock).
     pub deleted_at: i64,
+    /// The deleting node.
+    pub by: NodeId,
+    /// Its Ed25519 signature over the record.
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
 }
 
 /// A git object in a fetch.
@@ -122,14 +166,19 @@ pub enum Response {
     Pairing(PairingMessage),
     /// The responder's sigchain, in order.
     Sigchain(Vec<SignedClaim>),
-    /// The doubly-signed link claims of the responder's gestalt.
-    Links(Vec<SignedClaim>),
-    /// The responder's vaults and the ones it deleted.
+    /// New claims of the chains of the responder's gestalt.
+    Chains(Vec<ChainUpdate>),
+    /// The responder's vaults (deleted ones still recoverable included).
     Vaults {
-        /// Vaults present.
+        /// Every vault with its head.
         vaults: Vec<VaultSummary>,
-        /// Vaults deleted.
-        deleted: Vec<Deleted>,
+    },
+    /// A page of the responder's vault deletions.
+    Deletions {
+        /// This page, in vault-id order.
+        deletions: Vec<WireDeletion>,
+        /// Whether more follow.
+        more: bool,
     },
     /// A page of objects.
     Objects {

@@ -51,6 +51,18 @@ async fn wait_for_head(node: &Node, vault: &str, want: &str) {
 async fn pair(a: &Node, b: &Node) {
     let code = a.invite().await.expect("invite").to_code();
     b.join(&code).await.expect("join");
+    // Both people confirm the digits: the joiner first, then the inviter
+    // once it shows them.
+    let joiner = b.clone();
+    let joining = tokio::spawn(async move { joiner.confirm_join(true).await });
+    while !matches!(
+        a.pairing_state(),
+        polykey_node::PairingState::Confirming { .. }
+    ) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    a.confirm_pairing(true).expect("confirm");
+    joining.await.expect("task").expect("join confirmed");
 }
 
 async fn write(node: &Node, vault: &str, path: &str, value: Vec<u8>) -> String {

@@ -403,18 +403,6 @@ pub struct DeviceDto {
     pub addresses: Vec<String>,
 }
 
-impl From<crate::peers::Device> for DeviceDto {
-    fn from(d: crate::peers::Device) -> Self {
-        Self {
-            node_id: d.node_id.to_string(),
-            this_device: d.this_device,
-            online: d.online,
-            last_seen: d.last_seen,
-            addresses: d.addresses,
-        }
-    }
-}
-
 /// An invitation to show: as a QR code, as text, and as four words.
 #[derive(Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -470,6 +458,15 @@ pub enum PairingStateDto {
         #[ts(type = "number")]
         expires_at: u64,
     },
+    /// A device proved it holds the code: both screens show these digits,
+    /// and nothing is recorded until the person confirms they match
+    /// (`confirm_pairing`).
+    Confirming {
+        /// Its NodeId.
+        device: String,
+        /// The digits both screens show.
+        fingerprint: String,
+    },
     /// A device joined.
     Paired {
         /// Its NodeId.
@@ -484,32 +481,63 @@ pub enum PairingStateDto {
     },
 }
 
-impl From<crate::peers::PairingState> for PairingStateDto {
-    fn from(state: crate::peers::PairingState) -> Self {
-        use crate::peers::PairingState as P;
-        match state {
-            P::Idle => Self::Idle,
-            P::Waiting { expires_at } => Self::Waiting { expires_at },
-            P::Paired {
-                device,
-                fingerprint,
-            } => Self::Paired {
-                device: device.to_string(),
-                fingerprint,
-            },
-            P::Failed(message) => Self::Failed { message },
-        }
-    }
-}
-
-/// The joining side's result.
+/// The joining side after the key agreement: the digits to compare. Nothing
+/// is recorded until the person confirms they match (`confirm_join`).
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct JoinedDto {
-    /// The device joined.
+    /// The device being joined.
     pub device: String,
     /// The digits both screens show.
     pub fingerprint: String,
+}
+
+/// A device that another device of this gestalt added: shown at once, to
+/// keep or remove.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceNoticeDto {
+    /// The new device's NodeId.
+    pub device: String,
+    /// The device that added it (the link's issuer).
+    pub added_by: String,
+    /// When the link was issued, ms since the epoch.
+    #[ts(type = "number")]
+    pub added_at: i64,
+}
+
+/// A vault in "Recently deleted": restorable until `purge_at`.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedVaultDto {
+    /// Its permanent id (what `restore_deleted_vault` takes).
+    pub id: String,
+    /// Its name when deleted.
+    pub name: String,
+    /// When it was deleted, ms since the epoch.
+    #[ts(type = "number")]
+    pub deleted_at: i64,
+    /// The device that deleted it (NodeId).
+    pub deleted_by: String,
+    /// When this device frees its space for good, ms since the epoch.
+    #[ts(type = "number")]
+    pub purge_at: i64,
+}
+
+/// A secret deleted recently: restore it from `version` with
+/// `restore_secret`.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedSecretDto {
+    /// The vault's name.
+    pub vault: String,
+    /// The secret's path.
+    pub path: String,
+    /// When it was deleted, ms since the epoch.
+    #[ts(type = "number")]
+    pub deleted_at: i64,
+    /// A version that still holds it.
+    pub version: String,
 }
 
 /// The sync indicator.
@@ -567,6 +595,9 @@ pub fn typescript_bindings() -> String {
         InvitationDto::decl(&cfg),
         PairingStateDto::decl(&cfg),
         JoinedDto::decl(&cfg),
+        DeviceNoticeDto::decl(&cfg),
+        DeletedVaultDto::decl(&cfg),
+        DeletedSecretDto::decl(&cfg),
         SyncStatusDto::decl(&cfg),
         ConflictDto::decl(&cfg),
     ];

@@ -6,7 +6,6 @@
 //! method needs a valid token in `params.token`. `agent.lockall` revokes
 //! every token and locks the node. Secret values travel as base64.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use data_encoding::{BASE64, HEXLOWER};
@@ -22,10 +21,6 @@ use crate::node::Node;
 pub const SOCKET_NAME: &str = "client.sock";
 /// The longest request line accepted (a 16 MiB secret in base64, and room).
 const MAX_LINE: usize = 24 * 1024 * 1024;
-
-/// Session tokens issued by this process.
-#[derive(Default)]
-pub(crate) struct Tokens(HashSet<String>);
 
 impl Node {
     /// Trade the password for a session token (unlocking the node if it is
@@ -55,7 +50,7 @@ impl Node {
         self.tokens().0.clear();
     }
 
-    fn tokens(&self) -> std::sync::MutexGuard<'_, Tokens> {
+    fn tokens(&self) -> std::sync::MutexGuard<'_, crate::node::Tokens> {
         self.inner
             .tokens
             .lock()
@@ -342,6 +337,25 @@ impl Node {
                 let (device, fingerprint) = self.join(&code).await?;
                 json!({ "device": device.to_string(), "fingerprint": fingerprint })
             }
+            "pairing.confirm" => {
+                self.confirm_pairing(accept(params))?;
+                json!({})
+            }
+            "pairing.confirmJoin" => {
+                self.confirm_join(accept(params)).await?;
+                json!({})
+            }
+            "nodes.revoke" => {
+                self.revoke_device_text(text("nodeId")?).await?;
+                json!({})
+            }
+            "nodes.keep" => {
+                self.keep_device_text(text("nodeId")?).await?;
+                json!({})
+            }
+            "nodes.notices" => {
+                serde_json::to_value(self.device_notices_dto().await?).unwrap_or(Value::Null)
+            }
             "nodes.devices" => {
                 serde_json::to_value(self.devices_dto().await?).unwrap_or(Value::Null)
             }
@@ -363,6 +377,14 @@ impl From<NodeError> for Call {
     fn from(error: NodeError) -> Self {
         Self::Node(error)
     }
+}
+
+/// The `accept` parameter of a confirmation (absent: no).
+fn accept(params: &Value) -> bool {
+    params
+        .get("accept")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 fn error_response(id: Value, code: i64, message: &str, kind: Option<&str>) -> Value {

@@ -83,6 +83,10 @@ pub enum NodeError {
     /// Another node refused a request or sent data that failed a check.
     #[error("the other device refused: {0}")]
     PeerRefused(String),
+    /// Another node sent something that failed a check here (too large,
+    /// out of order, forged): nothing of it was kept.
+    #[error("refused what another device sent: {0}")]
+    BadPeerData(String),
     /// Pairing failed.
     #[error(transparent)]
     Pairing(#[from] polykey_gestalts::pairing::PairingError),
@@ -126,7 +130,7 @@ impl NodeError {
             Self::NetworkOff => ErrorCode::NetworkOff,
             Self::Invalid(_) => ErrorCode::InvalidInput,
             Self::Network(_) => ErrorCode::Network,
-            Self::PeerRefused(_) => ErrorCode::PeerRefused,
+            Self::PeerRefused(_) | Self::BadPeerData(_) => ErrorCode::PeerRefused,
             Self::Pairing(error) => match error {
                 polykey_gestalts::pairing::PairingError::Expired => ErrorCode::PairingExpired,
                 polykey_gestalts::pairing::PairingError::AlreadyUsed

@@ -33,6 +33,8 @@ mod peers;
 pub mod preferences;
 /// Search summaries, favourites, recently used secrets, quick copy.
 mod quick;
+/// Recently deleted vaults and secrets, and restoring them.
+mod recently_deleted;
 /// Vaults and secrets, through the unlocked node.
 mod vaults;
 
@@ -41,7 +43,8 @@ pub use error::NodeError;
 pub use node::{Created, KdfProfile, Node, NodeOptions, NodeState, Status, MIN_PASSWORD_LEN};
 pub use notifications::Notification;
 pub use peers::{
-    code_from_qr_image, Device, NetworkOptions, PairingState, SyncStatus, RESYNC_EVERY,
+    code_from_qr_image, Device, DeviceNotice, NetworkOptions, PairingState, SyncStatus,
+    RESYNC_EVERY,
 };
 pub use polykey_gestalts::pairing::Invitation;
 pub use polykey_keys::{NodeId, Password, RecoveryCode};

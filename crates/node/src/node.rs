@@ -126,6 +126,11 @@ enum State {
     Unlocked(WrappedRootKey, Box<Session>),
 }
 
+/// Session tokens of the client API issued by this process (the client API
+/// issues and checks them; the node only keeps them with its state).
+#[derive(Default)]
+pub(crate) struct Tokens(pub(crate) std::collections::HashSet<String>);
+
 pub(crate) struct Inner {
     dir: NodeDir,
     pub(crate) options: NodeOptions,
@@ -139,7 +144,7 @@ pub(crate) struct Inner {
     /// Preferences, readable while locked.
     preferences: Mutex<crate::preferences::Preferences>,
     /// Session tokens of the client API.
-    pub(crate) tokens: Mutex<crate::client_api::Tokens>,
+    pub(crate) tokens: Mutex<Tokens>,
     /// Woken after every commit to the unlocked store (the sync watcher).
     pub(crate) commits: Arc<tokio::sync::Notify>,
     /// The network while unlocked.

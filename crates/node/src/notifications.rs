@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
 use crate::node::Node;
-use crate::peers::{gestalt, now_ms};
+use crate::node::Session;
+use crate::peers::{clamp_peer_time, gestalt, now_ms};
 
 /// Most notifications kept.
 const KEEP: usize = 1_000;
@@ -40,6 +41,34 @@ struct Payload {
 }
 
 const NOTIFICATIONS: Table<Notification> = Table::new("notifications");
+
+/// Keep `notification`, dropping the oldest beyond [`KEEP`].
+fn keep(s: &Session, notification: Notification) -> Result<(), NodeError> {
+    let mut txn = s.db.write()?;
+    let mut all = txn.entries(&NOTIFICATIONS)?;
+    all.sort_by_key(|(_, n)| n.sent_at);
+    while all.len() >= KEEP {
+        let (key, _) = all.remove(0);
+        txn.delete(&NOTIFICATIONS, &key)?;
+    }
+    txn.put(&NOTIFICATIONS, &RecordKey::random(), &notification)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Keep a notification this node writes for its own user (a device added
+/// by another device, say), as from `from`.
+pub(crate) fn keep_local(s: &Session, from: NodeId, text: String) -> Result<(), NodeError> {
+    keep(
+        s,
+        Notification {
+            from,
+            sent_at: now_ms(),
+            text,
+            read: false,
+        },
+    )
+}
 
 impl Node {
     /// Send `text` to `peer` (a device of the gestalt, reachable now).
@@ -95,24 +124,17 @@ impl Node {
                     // Dropped: only devices of this gestalt may notify.
                     return Ok(false);
                 }
-                let mut txn = s.db.write()?;
-                let mut all = txn.entries(&NOTIFICATIONS)?;
-                all.sort_by_key(|(_, n)| n.sent_at);
-                while all.len() >= KEEP {
-                    let (key, _) = all.remove(0);
-                    txn.delete(&NOTIFICATIONS, &key)?;
-                }
-                txn.put(
-                    &NOTIFICATIONS,
-                    &RecordKey::random(),
-                    &Notification {
+                keep(
+                    s,
+                    Notification {
                         from: payload.from,
-                        sent_at: payload.sent_at,
+                        // A sender's clock may run ahead, not pin a message
+                        // to the top of the list forever.
+                        sent_at: clamp_peer_time(payload.sent_at),
                         text: payload.text,
                         read: false,
                     },
                 )?;
-                txn.commit()?;
                 Ok(true)
             })
             .await?;

@@ -1,0 +1,196 @@
+//! Pairing and the devices of the gestalt: `invite` and `join` with the
+//! digits compared on both devices before anything is recorded, and
+//! `nodes revoke`/`keep`/`confirm`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use clap::Subcommand;
+
+use crate::{running_agent, text, Cli, Failure, Format, Output, EX_DATAERR};
+
+/// Commands on this gestalt's devices that change trust.
+#[derive(Subcommand)]
+pub(crate) enum TrustCommand {
+    /// Remove a device from all your devices for good: it is refused from
+    /// now on (it keeps what it already has); only a new pairing brings it
+    /// back.
+    Revoke {
+        node_id: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Keep a device another of your devices added (its notice goes away).
+    Keep { node_id: String },
+    /// Devices other devices added, not yet kept or removed here.
+    Notices,
+    /// Confirm (or reject) the digits of the device joining this one's
+    /// invitation, for `invite --no-wait`.
+    Confirm {
+        /// The digits the joining device shows: refuse unless they match.
+        #[arg(long)]
+        digits: Option<String>,
+        /// The digits differ: end the pairing.
+        #[arg(long)]
+        reject: bool,
+    },
+}
+
+/// Ask a yes/no question on the terminal (or read the answer from piped
+/// stdin); anything but y/yes is no.
+fn ask(question: &str) -> Result<bool, Failure> {
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{question} [y/N] ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| crate::io_failure("read the answer", e))?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+fn cancelled(message: &str) -> Failure {
+    Failure {
+        code: EX_DATAERR,
+        kind: "pairing_failed".into(),
+        message: message.into(),
+    }
+}
+
+/// `polykey join CODE`: the key agreement, the digits, the person's
+/// answer (or `--yes`), then the pairing completes once the other device's
+/// person confirmed too.
+pub(crate) async fn join(cli: &Cli, code: &str, yes: bool) -> Result<Output, Failure> {
+    let mut agent = running_agent(cli)?;
+    let joined = agent.call("pairing.join", serde_json::json!({ "code": code.trim() }))?;
+    let fingerprint = joined["fingerprint"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let device = joined["device"].as_str().unwrap_or_default().to_owned();
+    let accept = yes
+        || ask(&format!(
+            "Both devices show these digits: {fingerprint}\nDo they match?"
+        ))?;
+    agent.call(
+        "pairing.confirmJoin",
+        serde_json::json!({ "accept": accept }),
+    )?;
+    if !accept {
+        return Err(cancelled("pairing cancelled: the digits did not match"));
+    }
+    Ok(text(
+        format!("Joined {device} (digits {fingerprint})"),
+        joined,
+    ))
+}
+
+/// `polykey invite`: show the code, wait for a device, have the person
+/// compare the digits, wait for the pairing to complete.
+pub(crate) async fn invite(cli: &Cli, no_wait: bool, yes: bool) -> Result<Output, Failure> {
+    let mut agent = running_agent(cli)?;
+    let invitation = agent.call("pairing.invite", serde_json::json!({}))?;
+    let code = invitation["code"].as_str().unwrap_or_default().to_owned();
+    let words = invitation["words"].as_str().unwrap_or_default().to_owned();
+    if no_wait || cli.format == Format::Json {
+        return Ok(text(format!("{code}\n{words}"), invitation));
+    }
+    let qr = qrcode::QrCode::new(code.as_bytes())
+        .map(|qr| {
+            qr.render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default();
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
+        "{qr}\nOn the new device choose \"Join my other device\" and paste:\n{code}\nor type: {words}\nWaiting for the device (10 minutes)…"
+    );
+    let mut asked = false;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let state = agent.call("pairing.state", serde_json::json!({}))?;
+        match state["state"].as_str() {
+            Some("paired") => {
+                let fingerprint = state["fingerprint"].as_str().unwrap_or_default().to_owned();
+                return Ok(text(
+                    format!("A device joined (digits {fingerprint})."),
+                    state,
+                ));
+            }
+            Some("confirming") if !asked => {
+                asked = true;
+                let fingerprint = state["fingerprint"].as_str().unwrap_or_default();
+                let accept = yes
+                    || (std::io::stdin().is_terminal()
+                        && ask(&format!(
+                            "A device wants to join. Both devices show these digits: {fingerprint}\nDo they match?"
+                        ))?);
+                agent.call("pairing.confirm", serde_json::json!({ "accept": accept }))?;
+            }
+            Some("waiting" | "confirming") => continue,
+            _ => {
+                return Err(cancelled(
+                    state["message"].as_str().unwrap_or("the invitation ended"),
+                ))
+            }
+        }
+    }
+}
+
+/// `polykey nodes revoke|keep|notices|confirm`.
+pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, Failure> {
+    let mut agent = running_agent(cli)?;
+    match command {
+        TrustCommand::Revoke { node_id, yes } => {
+            let sure = *yes
+                || ask(&format!(
+                    "Remove {node_id} from all your devices? It keeps what it already has, \
+                     is refused from now on, and only a new pairing brings it back."
+                ))?;
+            if !sure {
+                return Err(cancelled("nothing removed"));
+            }
+            agent.call("nodes.revoke", serde_json::json!({ "nodeId": node_id }))?;
+            Ok(text(
+                format!("Removed {node_id} from your devices"),
+                serde_json::json!({}),
+            ))
+        }
+        TrustCommand::Keep { node_id } => {
+            agent.call("nodes.keep", serde_json::json!({ "nodeId": node_id }))?;
+            Ok(text(format!("Kept {node_id}"), serde_json::json!({})))
+        }
+        TrustCommand::Notices => {
+            let notices = agent.call("nodes.notices", serde_json::json!({}))?;
+            let human = notices
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|n| {
+                    format!(
+                        "{} added {}",
+                        n["addedBy"].as_str().unwrap_or_default(),
+                        n["device"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(text(human, notices))
+        }
+        TrustCommand::Confirm { digits, reject } => {
+            let state = agent.call("pairing.state", serde_json::json!({}))?;
+            let shown = state["fingerprint"].as_str().unwrap_or_default().to_owned();
+            let matches = digits.as_ref().is_none_or(|d| d.trim() == shown);
+            let accept = !reject && matches;
+            agent.call("pairing.confirm", serde_json::json!({ "accept": accept }))?;
+            if accept {
+                Ok(text(format!("Confirmed {shown}"), state))
+            } else {
+                Err(cancelled("pairing cancelled: the digits did not match"))
+            }
+        }
+    }
+}

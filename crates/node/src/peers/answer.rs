@@ -1,0 +1,270 @@
+//! Answering other nodes. A stranger may ping and, while an invitation is
+//! open, pair; everything else (chains, vaults, deletions, objects,
+//! notifications, change notices) is for the devices of this gestalt only,
+//! and a stranger's request is refused by the serving loop itself, before
+//! it costs a store access or a slot that devices need.
+
+use std::sync::{Arc, Weak};
+
+use polykey_gestalts::{MemberChains, Sigchain};
+use polykey_keys::NodeId;
+use polykey_network::protocol::{
+    MAX_CHAINS, MAX_CHAIN_CLAIMS, MAX_DELETIONS_PAGE, MAX_HAVES, PAGE_BYTES,
+};
+use polykey_network::{
+    ChainUpdate, Client, Event, Request, Response, VaultSummary, WireDeletion, WireObject,
+};
+use polykey_vaults::{kind_tag, VaultId, Vaults};
+use tokio::sync::{mpsc, Semaphore};
+
+use super::{gestalt, in_gestalt, require_member, upgrade, Node};
+use crate::error::NodeError;
+use crate::node::Inner;
+
+/// Most requests of devices of the gestalt served at once.
+const MAX_INBOUND: usize = 16;
+/// Most requests of other nodes (pings, pairing) served at once: they never
+/// take a device's slot.
+const MAX_STRANGER_INBOUND: usize = 4;
+
+/// The refusal every stranger hears for what only devices may ask.
+pub(super) const NOT_YOURS: &str = "this device is not one of yours";
+
+/// Answer requests and follow connections.
+pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::Receiver<Event>) {
+    let members_slots = Arc::new(Semaphore::new(MAX_INBOUND));
+    let stranger_slots = Arc::new(Semaphore::new(MAX_STRANGER_INBOUND));
+    while let Some(event) = events.recv().await {
+        let Some(node) = upgrade(&weak) else { return };
+        match event {
+            Event::InboundRequest {
+                peer,
+                request,
+                responder,
+            } => {
+                let member = node.is_member(&peer);
+                let for_strangers = matches!(request, Request::Ping | Request::Pairing(_));
+                let client = client.clone();
+                if !member && !for_strangers {
+                    // Answered at once, without the store.
+                    tokio::spawn(async move {
+                        let refusal = Response::Refused(NOT_YOURS.into());
+                        let _ = client.respond(responder, refusal).await;
+                    });
+                    continue;
+                }
+                let slots = if member {
+                    &members_slots
+                } else {
+                    &stranger_slots
+                };
+                let permit = Arc::clone(slots).try_acquire_owned().ok();
+                tokio::spawn(async move {
+                    let response = match permit {
+                        Some(_) => node.answer(peer, request).await,
+                        None => Response::Refused("busy; try again".into()),
+                    };
+                    let _ = client.respond(responder, response).await;
+                });
+            }
+            Event::Connected { peer } => {
+                if node.is_member(&peer) {
+                    node.inner.peer_state().online.insert(peer);
+                    node.notify();
+                    node.schedule_sync(peer);
+                }
+            }
+            Event::Disconnected { peer } => {
+                if node.inner.peer_state().online.remove(&peer) {
+                    node.notify();
+                }
+            }
+            Event::PeerDiscovered { peer, address } => {
+                {
+                    let mut state = node.inner.peer_state();
+                    if state.discovered.len() < super::MAX_DISCOVERED
+                        || state.discovered.contains_key(&peer)
+                    {
+                        state.discovered.insert(peer, address.clone());
+                    }
+                }
+                if node.is_member(&peer) && !node.inner.peer_state().online.contains(&peer) {
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        let _ = client.dial(peer, address).await;
+                    });
+                }
+            }
+            Event::Identified { peer, addresses } => {
+                if !node.is_member(&peer) {
+                    continue;
+                }
+                let addresses = addresses
+                    .iter()
+                    .filter(|a| {
+                        let text = a.to_string();
+                        !text.contains("/0.0.0.0/") && !text.contains("/::/")
+                    })
+                    .map(ToString::to_string)
+                    .collect();
+                let node = node.clone();
+                tokio::spawn(async move { node.remember_addresses(peer, addresses).await });
+            }
+        }
+    }
+}
+
+impl Node {
+    /// Answer one request from `peer`.
+    async fn answer(&self, peer: NodeId, request: Request) -> Response {
+        let result = match request {
+            Request::Ping => Ok(Response::Ok),
+            Request::Pairing(message) => self.answer_pairing(peer, message).await,
+            Request::Sigchain => {
+                self.with_vaults(move |s| {
+                    require_member(s, &peer)?;
+                    Ok(Response::Sigchain(
+                        Sigchain::new(&s.db, s.keys.node_id()).claims()?,
+                    ))
+                })
+                .await
+            }
+            Request::Chains { known } => self.answer_chains(peer, known).await,
+            Request::Vaults => self.answer_vaults(peer).await,
+            Request::Deletions { after } => self.answer_deletions(peer, after).await,
+            Request::Fetch {
+                vault,
+                want,
+                haves,
+                skip,
+            } => self.answer_fetch(peer, vault, want, haves, skip).await,
+            Request::Notify(signed) => self.receive_notification(peer, signed).await,
+            Request::Changed => {
+                let member = self.with_vaults(move |s| in_gestalt(s, &peer)).await;
+                if matches!(member, Ok(true)) {
+                    self.schedule_sync(peer);
+                }
+                Ok(Response::Ok)
+            }
+        };
+        result.unwrap_or_else(|e| match e {
+            NodeError::PeerRefused(reason) => Response::Refused(reason),
+            other => Response::Refused(other.to_string()),
+        })
+    }
+
+    /// The claims of this gestalt's chains after the positions the peer
+    /// knows: this node's own chain and its copies of the others'.
+    async fn answer_chains(
+        &self,
+        peer: NodeId,
+        known: Vec<polykey_network::ChainPosition>,
+    ) -> Result<Response, NodeError> {
+        if known.len() > MAX_CHAINS {
+            return Err(NodeError::PeerRefused("too many chains named".into()));
+        }
+        self.with_vaults(move |s| {
+            require_member(s, &peer)?;
+            let me = s.keys.node_id();
+            let position =
+                |node: &NodeId| known.iter().find(|p| p.node == *node).map_or(0, |p| p.seq);
+            let copies = MemberChains::new(&s.db);
+            let mut budget = MAX_CHAIN_CLAIMS;
+            let mut updates = Vec::new();
+            for node in gestalt(s)?.into_iter().take(MAX_CHAINS) {
+                if budget == 0 {
+                    break;
+                }
+                let claims = if node == me {
+                    Sigchain::new(&s.db, me).claims_after(position(&node), budget)?
+                } else {
+                    copies.claims_after(&node, position(&node), budget)?
+                };
+                if claims.is_empty() {
+                    continue;
+                }
+                budget -= claims.len();
+                updates.push(ChainUpdate { node, claims });
+            }
+            Ok(Response::Chains(updates))
+        })
+        .await
+    }
+
+    async fn answer_vaults(&self, peer: NodeId) -> Result<Response, NodeError> {
+        self.with_vaults(move |s| {
+            require_member(s, &peer)?;
+            let vaults = Vaults::new(&s.db)
+                .list_for_sync()?
+                .into_iter()
+                .map(|(info, head, _)| VaultSummary {
+                    id: info.id.to_string(),
+                    name: info.name,
+                    renamed_at: info.renamed_at,
+                    head,
+                })
+                .collect();
+            Ok(Response::Vaults { vaults })
+        })
+        .await
+    }
+
+    async fn answer_deletions(
+        &self,
+        peer: NodeId,
+        after: Option<String>,
+    ) -> Result<Response, NodeError> {
+        self.with_vaults(move |s| {
+            require_member(s, &peer)?;
+            let after: Option<VaultId> = match after {
+                Some(text) => Some(text.parse()?),
+                None => None,
+            };
+            let (page, more) =
+                Vaults::new(&s.db).deletions_page(after.as_ref(), MAX_DELETIONS_PAGE)?;
+            let deletions = page
+                .into_iter()
+                .map(|d| WireDeletion {
+                    vault: d.vault.to_string(),
+                    head: d.head,
+                    deleted_at: d.deleted_at,
+                    by: d.by,
+                    signature: d.signature,
+                })
+                .collect();
+            Ok(Response::Deletions { deletions, more })
+        })
+        .await
+    }
+
+    async fn answer_fetch(
+        &self,
+        peer: NodeId,
+        vault: String,
+        want: String,
+        haves: Vec<String>,
+        skip: u32,
+    ) -> Result<Response, NodeError> {
+        if haves.len() > MAX_HAVES {
+            return Err(NodeError::PeerRefused("too many versions named".into()));
+        }
+        self.with_vaults(move |s| {
+            require_member(s, &peer)?;
+            let id: VaultId = vault.parse()?;
+            let vault = Vaults::new(&s.db).open_any(&id)?;
+            let (page, total) =
+                vault.objects_page(&s.db, &want, &haves, skip as usize, PAGE_BYTES)?;
+            let total = total as u32;
+            let objects = page
+                .into_iter()
+                .map(|(id, mut object)| WireObject {
+                    id,
+                    kind: kind_tag(object.kind),
+                    data: std::mem::take(&mut object.data),
+                })
+                .collect();
+            Ok(Response::Objects { objects, total })
+        })
+        .await
+    }
+}

@@ -1,0 +1,721 @@
+//! The node on the network: the libp2p actor runs while the node is
+//! unlocked; these modules answer other nodes (`answer`), pair devices
+//! (`pairing`), keep the gestalt's trust in step (`trust`: chains, new
+//! devices, revocations) and keep the vaults of one gestalt in sync both
+//! ways (`pull`).
+//!
+//! Sync pulls: on meeting a device of its gestalt, on its "changed" notice,
+//! and every [`RESYNC_EVERY`], a node takes the new claims of the gestalt's
+//! chains, lists the peer's vaults and takes what it lacks, then its vault
+//! deletions. Each device has its own sync task with a deadline, so a slow
+//! device delays nobody else. Only the node with the lower NodeId of a pair
+//! writes the merge commit (the other fast-forwards to it), so two nodes
+//! never answer each other's merges with merges of their own: after both
+//! have pulled they share one head and a further sync adds nothing.
+
+mod answer;
+mod pairing;
+mod pull;
+mod trust;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use polykey_db::{RecordKey, Table};
+use polykey_gestalts::pairing::{Inviter, InviterSession, PairingMessage};
+use polykey_gestalts::GestaltGraph;
+use polykey_keys::NodeId;
+use polykey_network::{Client, Config, Multiaddr, Request, Response};
+use polykey_vaults::Vaults;
+use tokio::task::JoinHandle;
+
+use crate::error::NodeError;
+use crate::node::{Inner, Node, Session};
+
+pub use pairing::code_from_qr_image;
+pub use trust::DeviceNotice;
+
+/// How often a node pulls from connected devices even without a notice.
+pub const RESYNC_EVERY: Duration = Duration::from_secs(30);
+/// How soon a failed sync is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(3);
+/// How often the node looks for local changes to announce if no commit
+/// woke it.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+/// How often unreachable devices of the gestalt are dialled again.
+const REDIAL_EVERY: Duration = Duration::from_secs(20);
+/// Most devices found on the local network remembered at once.
+const MAX_DISCOVERED: usize = 256;
+/// How far ahead of this clock a peer's timestamp may be (ms); later ones
+/// are taken as now.
+pub(crate) const MAX_CLOCK_SKEW_MS: i64 = 10 * 60 * 1000;
+
+/// How the node joins the network.
+#[derive(Clone, Debug)]
+pub struct NetworkOptions {
+    /// Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`.
+    pub listen: Vec<String>,
+    /// Find devices on the local network with mDNS.
+    pub mdns: bool,
+    /// Seed nodes for the DHT, as `NODEID@MULTIADDR`.
+    pub seeds: Vec<String>,
+    /// Serve as a relay for nodes behind NAT.
+    pub relay_server: bool,
+}
+
+impl NetworkOptions {
+    /// Loopback only, no mDNS: for tests and local tools.
+    pub fn loopback() -> Self {
+        Self {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            mdns: false,
+            seeds: Vec::new(),
+            relay_server: false,
+        }
+    }
+
+    /// From the environment: `POLYKEY_LISTEN` (comma-separated multiaddrs;
+    /// default every interface, TCP and QUIC), `POLYKEY_MDNS` (`0` turns
+    /// local discovery off), `POLYKEY_SEEDS` (comma-separated
+    /// `NODEID@MULTIADDR`). `POLYKEY_NETWORK=0` gives no network at all.
+    pub fn from_env() -> Option<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        if var("POLYKEY_NETWORK").as_deref() == Some("0") {
+            return None;
+        }
+        let list = |text: String| -> Vec<String> {
+            text.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        Some(Self {
+            listen: var("POLYKEY_LISTEN").map(list).unwrap_or_else(|| {
+                vec![
+                    "/ip4/0.0.0.0/tcp/0".into(),
+                    "/ip4/0.0.0.0/udp/0/quic-v1".into(),
+                ]
+            }),
+            mdns: var("POLYKEY_MDNS").as_deref() != Some("0"),
+            seeds: var("POLYKEY_SEEDS").map(list).unwrap_or_default(),
+            relay_server: var("POLYKEY_RELAY").as_deref() == Some("1"),
+        })
+    }
+}
+
+/// A device of this gestalt (or this one), as the Devices page shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// The device's NodeId.
+    pub node_id: NodeId,
+    /// Whether it is this device.
+    pub this_device: bool,
+    /// Connected now.
+    pub online: bool,
+    /// When it was last connected (ms since the epoch; 0: never).
+    pub last_seen: i64,
+    /// Where it was last reachable.
+    pub addresses: Vec<String>,
+}
+
+/// What the sync has done, for the sync indicator.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// A sync is running now.
+    pub syncing: bool,
+    /// When the last sync with any device finished (ms; 0: never).
+    pub last_sync: i64,
+    /// The last sync error, for the user.
+    pub last_error: Option<String>,
+}
+
+/// The invitation this device shows, and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PairingState {
+    /// No invitation open.
+    Idle,
+    /// An invitation waits for a device to join.
+    Waiting {
+        /// When it expires (seconds since the epoch).
+        expires_at: u64,
+    },
+    /// A device proved it holds the code; the person compares the digits
+    /// and confirms before anything is recorded.
+    Confirming {
+        /// The joining device.
+        device: NodeId,
+        /// The digits both screens show.
+        fingerprint: String,
+    },
+    /// A device joined.
+    Paired {
+        /// The new device.
+        device: NodeId,
+        /// The digits both screens show.
+        fingerprint: String,
+    },
+    /// The invitation failed.
+    Failed(String),
+}
+
+/// A device's addresses and when it was seen, in the encrypted store.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+struct PeerRecord {
+    node: String,
+    addresses: Vec<String>,
+    last_seen: i64,
+}
+
+const PEERS: Table<PeerRecord> = Table::new("peers");
+
+fn peer_key(session: &Session, node: &NodeId) -> RecordKey {
+    session.db.record_key("peers", node.as_bytes())
+}
+
+/// The network state of an unlocked node.
+pub(crate) struct Net {
+    client: Client,
+    tasks: Vec<JoinHandle<()>>,
+    sync: pull::Scheduler,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Pairing and peer state held in memory while unlocked.
+#[derive(Default)]
+pub(crate) struct PeerState {
+    /// The open invitation (inviting side).
+    inviter: Option<Inviter>,
+    /// Joiners past the key agreement, by NodeId.
+    sessions: HashMap<NodeId, InviterSession>,
+    /// Checked proofs waiting for this device's person to confirm.
+    proofs: HashMap<NodeId, PairingMessage>,
+    /// The joiner whose digits this device's person confirmed.
+    confirmed: Option<NodeId>,
+    /// A join waiting for this device's person to confirm (joining side).
+    joining: Option<pairing::PendingJoin>,
+    pairing: Option<PairingState>,
+    online: HashSet<NodeId>,
+    discovered: HashMap<NodeId, Multiaddr>,
+    /// The gestalt as last computed: who may ask more than a ping.
+    members: BTreeSet<NodeId>,
+    sync: SyncStatus,
+    /// Syncs running now.
+    active_syncs: usize,
+    /// One pull at a time from each device (the scheduled ones and
+    /// `sync_now` alike), so two never receive the same vault at once.
+    pull_locks: HashMap<NodeId, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl PeerState {
+    pub(crate) fn set_error(&mut self, error: String) {
+        self.sync.last_error = Some(error);
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A peer's timestamp (ms), no later than this clock allows.
+pub(crate) fn clamp_peer_time(ms: i64) -> i64 {
+    ms.min(now_ms().saturating_add(MAX_CLOCK_SKEW_MS))
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn net_error(error: polykey_network::NetworkError) -> NodeError {
+    NodeError::Network(error.to_string())
+}
+
+fn refused(response: Response) -> NodeError {
+    match response {
+        Response::Refused(reason) => NodeError::PeerRefused(reason),
+        _ => NodeError::PeerRefused("an unexpected answer".into()),
+    }
+}
+
+/// Whether `peer` belongs to this node's gestalt.
+fn in_gestalt(session: &Session, peer: &NodeId) -> Result<bool, NodeError> {
+    let me = session.keys.node_id();
+    Ok(*peer != me
+        && GestaltGraph::new(&session.db)
+            .gestalt_of(me)?
+            .contains(peer))
+}
+
+/// Refuse `peer` unless it belongs to this node's gestalt.
+fn require_member(session: &Session, peer: &NodeId) -> Result<(), NodeError> {
+    if in_gestalt(session, peer)? {
+        Ok(())
+    } else {
+        Err(NodeError::PeerRefused(
+            "this device is not one of yours".into(),
+        ))
+    }
+}
+
+pub(crate) fn gestalt(session: &Session) -> Result<BTreeSet<NodeId>, NodeError> {
+    Ok(GestaltGraph::new(&session.db).gestalt_of(session.keys.node_id())?)
+}
+
+impl Inner {
+    pub(crate) fn peer_state(&self) -> std::sync::MutexGuard<'_, PeerState> {
+        self.peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stop the network (on lock): the tasks end, connections close, and
+    /// every pairing secret is forgotten.
+    pub(crate) fn stop_network(&self) {
+        if let Ok(mut net) = self.net.lock() {
+            net.take();
+        }
+        *self.peer_state() = PeerState::default();
+    }
+}
+
+impl Node {
+    fn weak(&self) -> Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    fn client(&self) -> Result<Client, NodeError> {
+        self.inner
+            .net
+            .lock()
+            .ok()
+            .and_then(|net| net.as_ref().map(|n| n.client.clone()))
+            .ok_or(NodeError::NetworkOff)
+    }
+
+    fn schedule_sync(&self, peer: NodeId) {
+        if !self.inner.peer_state().members.contains(&peer) {
+            return;
+        }
+        if let Ok(net) = self.inner.net.lock() {
+            if let Some(net) = net.as_ref() {
+                net.sync.ask(peer);
+            }
+        }
+    }
+
+    /// Whether `peer` is in this node's gestalt, as last computed (no store
+    /// access: the network loop asks this for every request).
+    fn is_member(&self, peer: &NodeId) -> bool {
+        self.inner.peer_state().members.contains(peer)
+    }
+
+    /// Compute the gestalt again (after pairing, adoption, revocation).
+    async fn refresh_members(&self) -> Result<(), NodeError> {
+        let members = self
+            .with_vaults(|s| {
+                let me = s.keys.node_id();
+                let mut members = gestalt(s)?;
+                members.remove(&me);
+                Ok(members)
+            })
+            .await?;
+        {
+            let mut state = self.inner.peer_state();
+            state.online.retain(|peer| members.contains(peer));
+            state.members = members.clone();
+        }
+        // Devices of the gestalt are exempt from the network's limits for
+        // strangers; a removed one loses that at once.
+        if let Ok(client) = self.client() {
+            let _ = client.trust(members.into_iter().collect()).await;
+        }
+        Ok(())
+    }
+
+    /// Start the network if the node is unlocked, has network options and
+    /// is not on the network yet. Called after every unlock.
+    pub(crate) async fn start_network(&self) -> Result<(), NodeError> {
+        let Some(options) = self.inner.options.network.clone() else {
+            return Ok(());
+        };
+        if self.inner.net.lock().map(|n| n.is_some()).unwrap_or(true) {
+            return Ok(());
+        }
+        let mut seeds = Vec::new();
+        for seed in &options.seeds {
+            let (id, address) = seed.split_once('@').ok_or_else(|| {
+                NodeError::Network(format!("a seed must be NODEID@ADDRESS: {seed}"))
+            })?;
+            let id: NodeId = id
+                .parse()
+                .map_err(|_| NodeError::Network(format!("not a NodeId: {id}")))?;
+            let address: Multiaddr = address
+                .parse()
+                .map_err(|_| NodeError::Network(format!("not an address: {address}")))?;
+            seeds.push((id, address));
+        }
+        let config = Config {
+            mdns: options.mdns,
+            seeds,
+            relay_server: options.relay_server,
+            ..Config::default()
+        };
+        let (client, events, event_loop) = self
+            .with_vaults(move |s| {
+                polykey_network::new(&s.keys, config).map_err(|e| NodeError::Network(e.to_string()))
+            })
+            .await?;
+        let event_loop = tokio::spawn(event_loop.run());
+        for address in &options.listen {
+            let address: Multiaddr = address
+                .parse()
+                .map_err(|_| NodeError::Network(format!("not an address: {address}")))?;
+            if let Err(e) = client.listen(address).await {
+                event_loop.abort();
+                return Err(net_error(e));
+            }
+        }
+        self.refresh_members().await?;
+        let (scheduler, sync_task) = pull::Scheduler::start(self.weak(), client.clone());
+        let tasks = vec![
+            event_loop,
+            sync_task,
+            tokio::spawn(answer::serve(self.weak(), client.clone(), events)),
+            tokio::spawn(pull::watch_changes(self.weak(), client.clone())),
+        ];
+        let net = Net {
+            client,
+            tasks,
+            sync: scheduler,
+        };
+        // Take the state lock before the network's (as `lock` does), never
+        // the other way round.
+        let unlocked = self.status().state == crate::NodeState::Unlocked;
+        match self.inner.net.lock() {
+            Ok(mut slot) if slot.is_none() && unlocked => {
+                *slot = Some(net);
+            }
+            // Locked (or started) meanwhile: dropping `net` stops it.
+            _ => return Ok(()),
+        }
+        if self.status().state != crate::NodeState::Unlocked {
+            self.inner.stop_network();
+            return Ok(());
+        }
+        // Again, now that the network can hear who the devices are.
+        self.refresh_members().await?;
+        self.redial().await;
+        Ok(())
+    }
+
+    /// Where this node listens.
+    pub async fn addresses(&self) -> Result<Vec<String>, NodeError> {
+        let client = self.client()?;
+        Ok(client
+            .addresses()
+            .await
+            .map_err(net_error)?
+            .iter()
+            .map(ToString::to_string)
+            .collect())
+    }
+
+    /// Dial every device of the gestalt at its last known addresses.
+    async fn redial(&self) {
+        let Ok(client) = self.client() else { return };
+        let Ok(known) = self
+            .with_vaults(|s| {
+                let members = gestalt(s)?;
+                let txn = s.db.read()?;
+                let mut out = Vec::new();
+                for member in members {
+                    if member == s.keys.node_id() {
+                        continue;
+                    }
+                    let record = txn.get(&PEERS, &peer_key(s, &member))?.unwrap_or_default();
+                    out.push((member, record.addresses));
+                }
+                Ok(out)
+            })
+            .await
+        else {
+            return;
+        };
+        for (peer, addresses) in known {
+            if self.inner.peer_state().online.contains(&peer) {
+                continue;
+            }
+            let mut addresses: Vec<String> = addresses;
+            if let Some(found) = self.inner.peer_state().discovered.get(&peer) {
+                addresses.push(found.to_string());
+            }
+            for address in addresses {
+                let Ok(address) = address.parse::<Multiaddr>() else {
+                    continue;
+                };
+                if client.dial(peer, address).await.is_ok() {
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn remember_addresses(&self, peer: NodeId, addresses: Vec<String>) {
+        let _ = self
+            .with_vaults(move |s| {
+                if !in_gestalt(s, &peer)? {
+                    return Ok(());
+                }
+                let key = peer_key(s, &peer);
+                let mut txn = s.db.write()?;
+                let mut record = txn.get(&PEERS, &key)?.unwrap_or_default();
+                record.node = peer.to_string();
+                // Newest first, at most eight, no duplicates.
+                let mut merged = addresses;
+                merged.append(&mut record.addresses);
+                let mut seen = HashSet::new();
+                merged.retain(|a| seen.insert(a.clone()));
+                merged.truncate(8);
+                record.addresses = merged;
+                record.last_seen = now_ms();
+                txn.put(&PEERS, &key, &record)?;
+                txn.commit()?;
+                Ok(())
+            })
+            .await;
+    }
+
+    /// This device and the paired ones, with their status.
+    pub async fn devices(&self) -> Result<Vec<Device>, NodeError> {
+        let online = self.inner.peer_state().online.clone();
+        let own = self.addresses().await.unwrap_or_default();
+        self.with_vaults(move |s| {
+            let me = s.keys.node_id();
+            let txn = s.db.read()?;
+            let mut out = Vec::new();
+            for member in gestalt(s)? {
+                if member == me {
+                    out.push(Device {
+                        node_id: me,
+                        this_device: true,
+                        online: true,
+                        last_seen: now_ms(),
+                        addresses: own.clone(),
+                    });
+                    continue;
+                }
+                let record = txn.get(&PEERS, &peer_key(s, &member))?.unwrap_or_default();
+                out.push(Device {
+                    node_id: member,
+                    this_device: false,
+                    online: online.contains(&member),
+                    last_seen: record.last_seen,
+                    addresses: record.addresses,
+                });
+            }
+            // This device first, then the others by NodeId.
+            out.sort_by_key(|d| !d.this_device);
+            if out.is_empty() {
+                out.push(Device {
+                    node_id: me,
+                    this_device: true,
+                    online: true,
+                    last_seen: now_ms(),
+                    addresses: own,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The sync indicator's state.
+    pub fn sync_status(&self) -> SyncStatus {
+        self.inner.peer_state().sync.clone()
+    }
+
+    /// Send one request to `peer` over the running network.
+    pub(crate) async fn network_request(
+        &self,
+        peer: NodeId,
+        request: Request,
+    ) -> Result<Response, NodeError> {
+        self.client()?
+            .request(peer, request)
+            .await
+            .map_err(net_error)
+    }
+
+    /// Where `peer` can be reached: known addresses, then the DHT.
+    pub async fn find_node(&self, peer: NodeId) -> Result<Vec<String>, NodeError> {
+        let client = self.client()?;
+        let found = self.inner.peer_state().discovered.get(&peer).cloned();
+        let mut out: Vec<String> = found.iter().map(ToString::to_string).collect();
+        for address in client.find(peer).await.map_err(net_error)? {
+            let text = address.to_string();
+            if !out.contains(&text) {
+                out.push(text);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ping `peer` (it answers any node, and says nothing more) and time
+    /// the round trip; the peer must be connected or findable.
+    pub async fn ping(&self, peer: NodeId) -> Result<Duration, NodeError> {
+        let client = self.client()?;
+        if !client.connected().await.map_err(net_error)?.contains(&peer) {
+            let mut reached = false;
+            for address in self.find_node(peer).await? {
+                if let Ok(address) = address.parse::<Multiaddr>() {
+                    if client.dial(peer, address).await.is_ok() {
+                        reached = true;
+                        break;
+                    }
+                }
+            }
+            if !reached {
+                return Err(NodeError::Network("that node cannot be reached".into()));
+            }
+        }
+        let started = std::time::Instant::now();
+        match client
+            .request(peer, Request::Ping)
+            .await
+            .map_err(net_error)?
+        {
+            Response::Ok => Ok(started.elapsed()),
+            other => Err(refused(other)),
+        }
+    }
+
+    /// Connect to a device of the gestalt at `address` (when mDNS and the
+    /// DHT cannot find it).
+    pub async fn connect(&self, peer: NodeId, address: String) -> Result<(), NodeError> {
+        let client = self.client()?;
+        let parsed: Multiaddr = address
+            .parse()
+            .map_err(|_| NodeError::Network("not an address".into()))?;
+        client.dial(peer, parsed).await.map_err(net_error)?;
+        self.remember_addresses(peer, vec![address]).await;
+        Ok(())
+    }
+
+    /// A fingerprint of what peers see: vault ids, names, heads, deletions.
+    async fn snapshot(&self) -> Result<Vec<String>, NodeError> {
+        self.with_vaults(|s| {
+            let vaults = Vaults::new(&s.db);
+            let mut out = Vec::new();
+            for (info, head, deletion) in vaults.list_for_sync()? {
+                out.push(format!(
+                    "{} {} {} {} {}",
+                    info.id,
+                    info.renamed_at,
+                    info.name,
+                    head,
+                    deletion.is_some()
+                ));
+            }
+            // New claims (a revocation, a device added) are news too.
+            let chain = polykey_gestalts::Sigchain::new(&s.db, s.keys.node_id()).head()?;
+            out.push(format!("chain {}", chain.map_or(0, |h| h.seq)));
+            out.sort();
+            Ok(out)
+        })
+        .await
+    }
+
+    fn db_generation(&self) -> Option<u64> {
+        self.inner.generation()
+    }
+}
+
+fn upgrade(weak: &Weak<Inner>) -> Option<Node> {
+    weak.upgrade().map(|inner| Node { inner })
+}
+
+impl From<Device> for crate::api::DeviceDto {
+    fn from(d: Device) -> Self {
+        Self {
+            node_id: d.node_id.to_string(),
+            this_device: d.this_device,
+            online: d.online,
+            last_seen: d.last_seen,
+            addresses: d.addresses,
+        }
+    }
+}
+
+impl From<PairingState> for crate::api::PairingStateDto {
+    fn from(state: PairingState) -> Self {
+        use PairingState as P;
+        match state {
+            P::Idle => Self::Idle,
+            P::Waiting { expires_at } => Self::Waiting { expires_at },
+            P::Confirming {
+                device,
+                fingerprint,
+            } => Self::Confirming {
+                device: device.to_string(),
+                fingerprint,
+            },
+            P::Paired {
+                device,
+                fingerprint,
+            } => Self::Paired {
+                device: device.to_string(),
+                fingerprint,
+            },
+            P::Failed(message) => Self::Failed { message },
+        }
+    }
+}
+
+/// The same operations in their transport form, for the front ends.
+impl Node {
+    /// Devices, for the Devices page.
+    pub async fn devices_dto(&self) -> Result<Vec<crate::api::DeviceDto>, NodeError> {
+        Ok(self.devices().await?.into_iter().map(Into::into).collect())
+    }
+
+    /// The sync indicator, with online devices and open conflicts.
+    pub async fn sync_status_dto(&self) -> Result<crate::api::SyncStatusDto, NodeError> {
+        let status = self.sync_status();
+        let online = self.inner.peer_state().online.len() as u32;
+        let conflicts = self.conflicts().await?.len() as u32;
+        Ok(crate::api::SyncStatusDto {
+            syncing: status.syncing,
+            last_sync: status.last_sync,
+            last_error: status.last_error,
+            online,
+            conflicts,
+        })
+    }
+
+    /// Open conflicts in transport form.
+    pub async fn conflicts_dto(&self) -> Result<Vec<crate::api::ConflictDto>, NodeError> {
+        Ok(self
+            .conflicts()
+            .await?
+            .into_iter()
+            .map(|c| crate::api::ConflictDto {
+                vault: c.vault,
+                path: c.path,
+                theirs_path: c.theirs_path,
+            })
+            .collect())
+    }
+}

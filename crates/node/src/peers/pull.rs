@@ -1,0 +1,600 @@
+//! Pulling from devices of the gestalt and merging, one task per device:
+//! each sync has a deadline, so a slow or hostile device delays nobody
+//! else. A pull takes the new claims of the gestalt's chains (`trust`),
+//! the peer's vault list (new vaults received whole, newer names adopted,
+//! missing history fetched page by page and stored as it arrives, then a
+//! fast-forward or a merge), and last its vault deletions, in bounded pages.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use polykey_keys::NodeId;
+use polykey_network::protocol::{
+    MAX_DELETIONS_PAGE, MAX_DELETION_PAGES, MAX_HAVES, MAX_VAULTS, PAGE_BYTES,
+};
+use polykey_network::{Client, Request, Response};
+use polykey_vaults::{
+    kind_of_tag, Deletion, Incoming, RawObject, Relation, Vault, VaultError, VaultId, Vaults,
+    MAX_IMPORT_OBJECTS, MAX_SECRET_SIZE,
+};
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+use super::{
+    clamp_peer_time, gestalt, net_error, now_ms, refused, upgrade, Node, REDIAL_EVERY,
+    RESYNC_EVERY, RETRY_AFTER, WATCH_EVERY,
+};
+use crate::error::NodeError;
+use crate::node::Inner;
+
+/// The longest wait between tries with a device whose syncs keep failing.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
+/// How often vaults deleted longer ago than the recovery window are freed.
+const PURGE_EVERY: Duration = Duration::from_secs(60 * 60);
+/// The longest one whole sync with one device may take.
+pub(crate) const SYNC_DEADLINE: Duration = Duration::from_secs(120);
+/// The largest page an honest peer sends: it stops once a page reaches
+/// [`PAGE_BYTES`], so its last object (at most one secret) crosses it.
+pub(crate) const MAX_PAGE_BYTES: usize = PAGE_BYTES + MAX_SECRET_SIZE + 1024 * 1024;
+
+/// Sync asks, routed to one task per device.
+pub(crate) struct Scheduler {
+    asks: mpsc::UnboundedSender<NodeId>,
+}
+
+impl Scheduler {
+    /// Start the dispatcher: it wakes each device's task on an ask, and
+    /// every online device's every [`RESYNC_EVERY`].
+    pub(super) fn start(weak: Weak<Inner>, client: Client) -> (Self, JoinHandle<()>) {
+        let (asks, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(dispatch(weak, client, rx));
+        (Self { asks }, task)
+    }
+
+    /// Pull from `peer` soon (asks coalesce).
+    pub(super) fn ask(&self, peer: NodeId) {
+        let _ = self.asks.send(peer);
+    }
+}
+
+struct DeviceTask {
+    wake: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for DeviceTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn dispatch(weak: Weak<Inner>, client: Client, mut asks: mpsc::UnboundedReceiver<NodeId>) {
+    let mut tasks: HashMap<NodeId, DeviceTask> = HashMap::new();
+    let mut every = tokio::time::interval(RESYNC_EVERY);
+    every.tick().await;
+    loop {
+        let mut peers = BTreeSet::new();
+        tokio::select! {
+            asked = asks.recv() => match asked {
+                Some(peer) => { peers.insert(peer); }
+                None => return,
+            },
+            _ = every.tick() => {
+                let Some(node) = upgrade(&weak) else { return };
+                peers.extend(node.inner.peer_state().online.iter().copied());
+            }
+        }
+        let Some(node) = upgrade(&weak) else { return };
+        let members = node.inner.peer_state().members.clone();
+        // Devices no longer in the gestalt lose their task.
+        tasks.retain(|peer, _| members.contains(peer));
+        for peer in peers {
+            if !members.contains(&peer) {
+                continue;
+            }
+            let entry = tasks.entry(peer).or_insert_with(|| {
+                let wake = Arc::new(Notify::new());
+                let task = tokio::spawn(device_sync(
+                    weak.clone(),
+                    client.clone(),
+                    peer,
+                    Arc::clone(&wake),
+                ));
+                DeviceTask { wake, task }
+            });
+            entry.wake.notify_one();
+        }
+    }
+}
+
+/// Pull from one device whenever woken, each sync within [`SYNC_DEADLINE`].
+async fn device_sync(weak: Weak<Inner>, client: Client, peer: NodeId, wake: Arc<Notify>) {
+    let retry = Arc::new(Mutex::new(None::<JoinHandle<()>>));
+    let mut failures: u32 = 0;
+    loop {
+        wake.notified().await;
+        let Some(node) = upgrade(&weak) else { return };
+        {
+            let mut state = node.inner.peer_state();
+            state.active_syncs += 1;
+            state.sync.syncing = true;
+        }
+        node.notify();
+        let result = match tokio::time::timeout(SYNC_DEADLINE, node.sync_with(&client, peer)).await
+        {
+            Ok(result) => result,
+            Err(_) => Err(NodeError::Network(
+                "a device took too long to sync; trying again later".into(),
+            )),
+        };
+        if result.is_err() {
+            // A transient failure (a dropped connection, a busy peer) is
+            // tried again soon rather than at the next resync; a device that
+            // keeps failing (or sending what is refused) is tried less and
+            // less often.
+            let delay = retry_delay(failures);
+            failures = failures.saturating_add(1);
+            let weak = weak.clone();
+            let wake = Arc::clone(&wake);
+            let handle = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Some(node) = upgrade(&weak) {
+                    if node.inner.peer_state().online.contains(&peer) {
+                        wake.notify_one();
+                    }
+                }
+            });
+            if let Ok(mut slot) = retry.lock() {
+                if let Some(old) = slot.replace(handle) {
+                    old.abort();
+                }
+            }
+        }
+        if result.is_ok() {
+            failures = 0;
+        }
+        {
+            let mut state = node.inner.peer_state();
+            state.active_syncs = state.active_syncs.saturating_sub(1);
+            state.sync.syncing = state.active_syncs > 0;
+            state.sync.last_sync = now_ms();
+            state.sync.last_error = result.err().map(|e| e.to_string());
+        }
+        node.notify();
+    }
+}
+
+/// The wait before the next try after `failures` failed syncs in a row:
+/// [`RETRY_AFTER`], doubling, at most [`MAX_RETRY_AFTER`].
+fn retry_delay(failures: u32) -> Duration {
+    RETRY_AFTER
+        .saturating_mul(1u32 << failures.min(16))
+        .min(MAX_RETRY_AFTER)
+}
+
+/// Tell connected devices of the gestalt when our vaults or chain change.
+pub(super) async fn watch_changes(weak: Weak<Inner>, client: Client) {
+    let mut last_generation = None;
+    let mut last_snapshot: Option<Vec<String>> = None;
+    let mut redial = tokio::time::interval(REDIAL_EVERY);
+    let mut purge = tokio::time::interval(PURGE_EVERY);
+    loop {
+        let commits = match weak.upgrade() {
+            Some(inner) => Arc::clone(&inner.commits),
+            None => return,
+        };
+        tokio::select! {
+            _ = commits.notified() => {}
+            // A fallback; commits normally wake the watcher at once.
+            _ = tokio::time::sleep(WATCH_EVERY) => {}
+            _ = redial.tick() => {
+                if let Some(node) = upgrade(&weak) {
+                    tokio::spawn(async move { node.redial().await });
+                }
+                continue;
+            }
+            _ = purge.tick() => {
+                if let Some(node) = upgrade(&weak) {
+                    let _ = node.purge_deleted().await;
+                }
+                continue;
+            }
+        }
+        let Some(node) = upgrade(&weak) else { return };
+        let generation = node.db_generation();
+        if generation.is_none() || generation == last_generation {
+            continue;
+        }
+        last_generation = generation;
+        let Ok(snapshot) = node.snapshot().await else {
+            continue;
+        };
+        if last_snapshot.as_ref() == Some(&snapshot) {
+            continue;
+        }
+        // The first look announces too: a peer that pulls finds nothing new
+        // at worst, and nothing changed before the watch began goes unsaid.
+        last_snapshot = Some(snapshot);
+        let online: Vec<NodeId> = node.inner.peer_state().online.iter().copied().collect();
+        // Every device at once: a slow one must not hold up the others.
+        for peer in online {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let _ = client.request(peer, Request::Changed).await;
+            });
+        }
+    }
+}
+
+fn may_author(members: &BTreeSet<NodeId>) -> impl Fn(&NodeId) -> bool + '_ {
+    move |n: &NodeId| members.contains(n)
+}
+
+impl Node {
+    /// Pull from `peer` now and wait for it (tests and the CLI).
+    pub async fn sync_now(&self, peer: NodeId) -> Result<bool, NodeError> {
+        let client = self.client()?;
+        self.sync_with(&client, peer).await
+    }
+
+    /// Fetch every object of `want` that our copy (with `haves`) lacks into
+    /// `vault`, storing each page as it arrives (checked as
+    /// [`Vault::receive_page`] does), then check the version is complete.
+    async fn fetch_into(
+        &self,
+        client: &Client,
+        peer: NodeId,
+        vault: &Vault,
+        want: &str,
+        haves: Vec<String>,
+    ) -> Result<(), NodeError> {
+        let incoming = self.fetch_pages(client, peer, vault, want, haves).await?;
+        let (id, want) = (vault.id(), want.to_owned());
+        self.with_vaults(move |s| {
+            let vault = Vaults::new(&s.db).open_any(&id)?;
+            vault.finish_receive(&s.db, incoming, &want)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Pull everything new from `peer`. Returns whether anything changed here.
+    pub(super) async fn sync_with(&self, client: &Client, peer: NodeId) -> Result<bool, NodeError> {
+        if !self.is_member(&peer) {
+            return Err(NodeError::PeerRefused(
+                "not a device of this gestalt".into(),
+            ));
+        }
+        let lock = {
+            let mut state = self.inner.peer_state();
+            if state.pull_locks.len() > state.members.len() + 1 {
+                let members = state.members.clone();
+                state.pull_locks.retain(|p, _| members.contains(p));
+            }
+            Arc::clone(state.pull_locks.entry(peer).or_default())
+        };
+        let _one_at_a_time = lock.lock().await;
+        let mut changed = self.pull_chains(client, peer).await?;
+        if !self.is_member(&peer) {
+            // The pull itself showed the peer was removed.
+            return Ok(changed);
+        }
+        let vaults = match client
+            .request(peer, Request::Vaults)
+            .await
+            .map_err(net_error)?
+        {
+            Response::Vaults { vaults } => vaults,
+            other => return Err(refused(other)),
+        };
+        if vaults.len() > MAX_VAULTS {
+            return Err(NodeError::BadPeerData("too many vaults listed".into()));
+        }
+        let me = self.status().node_id.ok_or(NodeError::Locked)?;
+        let local = self
+            .with_vaults(move |s| {
+                let vaults = Vaults::new(&s.db);
+                let mut local = HashMap::new();
+                for (info, head, _) in vaults.list_for_sync()? {
+                    let vault = vaults.open_any(&info.id)?;
+                    let recent: Vec<String> = vault
+                        .log(&s.db, Some(MAX_HAVES))?
+                        .into_iter()
+                        .map(|c| c.id)
+                        .collect();
+                    local.insert(info.id.to_string(), (head, recent));
+                }
+                Ok(local)
+            })
+            .await?;
+        for summary in vaults {
+            let Ok(id) = summary.id.parse::<VaultId>() else {
+                continue;
+            };
+            match local.get(&summary.id) {
+                None => {
+                    changed |= self.receive_new_vault(client, peer, id, &summary).await?;
+                }
+                Some((head, recent)) => {
+                    let (name, renamed_at) = (summary.name.clone(), summary.renamed_at);
+                    // A rename dated beyond this clock's skew is not taken
+                    // at all: clamped, it would win again at every pull.
+                    if renamed_at == clamp_peer_time(renamed_at) {
+                        changed |= self
+                            .with_vaults(move |s| {
+                                Ok(Vaults::new(&s.db).adopt_name(&id, &name, renamed_at)?)
+                            })
+                            .await?;
+                    }
+                    if *head == summary.head {
+                        continue;
+                    }
+                    let want = summary.head.clone();
+                    let present = self
+                        .with_vaults(move |s| {
+                            let vault = Vaults::new(&s.db).open_any(&id)?;
+                            match vault.relation(&s.db, &want) {
+                                Ok(_) => Ok(true),
+                                Err(VaultError::UnknownVersion(_)) => Ok(false),
+                                Err(e) => Err(e.into()),
+                            }
+                        })
+                        .await?;
+                    if !present {
+                        let vault = self
+                            .with_vaults(move |s| Ok(Vaults::new(&s.db).open_any(&id)?))
+                            .await?;
+                        self.fetch_into(client, peer, &vault, &summary.head, recent.clone())
+                            .await?;
+                    }
+                    let want = summary.head.clone();
+                    let lower = me.as_bytes() < peer.as_bytes();
+                    let (moved, ask_peer) = self
+                        .with_vaults(move |s| {
+                            let vault = Vaults::new(&s.db).open_any(&id)?;
+                            match vault.relation(&s.db, &want)? {
+                                Relation::UpToDate => Ok((false, true)),
+                                Relation::Behind => {
+                                    vault.merge(&s.db, &s.keys, &want)?;
+                                    Ok((true, false))
+                                }
+                                Relation::Diverged if lower => {
+                                    vault.merge(&s.db, &s.keys, &want)?;
+                                    Ok((true, false))
+                                }
+                                // The peer merges; it pulls when told.
+                                Relation::Diverged => Ok((false, true)),
+                            }
+                        })
+                        .await?;
+                    changed |= moved;
+                    if ask_peer {
+                        let client = client.clone();
+                        tokio::spawn(async move {
+                            let _ = client.request(peer, Request::Changed).await;
+                        });
+                    }
+                }
+            }
+        }
+        changed |= self.pull_deletions(client, peer).await?;
+        if changed {
+            self.notify();
+        }
+        Ok(changed)
+    }
+
+    /// Receive a vault this node lacks, page by page; a refused or broken
+    /// transfer leaves nothing behind. Returns whether a vault was added
+    /// (a vault this node saw deleted at that version is not).
+    async fn receive_new_vault(
+        &self,
+        client: &Client,
+        peer: NodeId,
+        id: VaultId,
+        summary: &polykey_network::VaultSummary,
+    ) -> Result<bool, NodeError> {
+        let (name, renamed_at) = (summary.name.clone(), clamp_peer_time(summary.renamed_at));
+        let head = summary.head.clone();
+        let begun = self
+            .with_vaults(move |s| {
+                match Vaults::new(&s.db).begin_receive_vault(&name, &id.to_string(), renamed_at) {
+                    Ok(vault) => Ok(Some(vault)),
+                    // Deleted here: not brought back by a copy at that version.
+                    Err(VaultError::UnknownVault(_)) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await?;
+        let Some(vault) = begun else {
+            return Ok(false);
+        };
+        let fetched = self
+            .fetch_pages(client, peer, &vault, &summary.head, Vec::new())
+            .await;
+        let finished = match fetched {
+            Ok(incoming) => {
+                self.with_vaults(move |s| {
+                    Vaults::new(&s.db).finish_receive_vault(&id.to_string(), incoming, &head)?;
+                    Ok(())
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = finished {
+            let _ = self
+                .with_vaults(move |s| {
+                    Vaults::new(&s.db).abort_receive_vault(&id.to_string())?;
+                    Ok(())
+                })
+                .await;
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// Fetch the objects of `want` a copy with `haves` lacks into `vault`,
+    /// page by page; the caller finishes (or aborts) the transfer. A page
+    /// larger than an honest peer sends, or more objects than the transfer
+    /// announced, ends it: memory holds one page at a time.
+    async fn fetch_pages(
+        &self,
+        client: &Client,
+        peer: NodeId,
+        vault: &Vault,
+        want: &str,
+        haves: Vec<String>,
+    ) -> Result<Incoming, NodeError> {
+        let mut incoming = Incoming::new(vault);
+        let id = vault.id();
+        let mut skip: usize = 0;
+        loop {
+            let request = Request::Fetch {
+                vault: id.to_string(),
+                want: want.to_owned(),
+                haves: haves.clone(),
+                skip: u32::try_from(skip).unwrap_or(u32::MAX),
+            };
+            let (objects, total) = match client.request(peer, request).await.map_err(net_error)? {
+                Response::Objects { objects, total } => (objects, total as usize),
+                other => return Err(refused(other)),
+            };
+            let page = check_page(objects, total, skip)?;
+            skip += page.len();
+            let mut carried = incoming;
+            incoming = self
+                .with_vaults(move |s| {
+                    let members = gestalt(s)?;
+                    let vault = Vaults::new(&s.db).open_any(&id)?;
+                    vault.receive_page(&s.db, &mut carried, &page, &may_author(&members))?;
+                    Ok(carried)
+                })
+                .await?;
+            if skip >= total {
+                return Ok(incoming);
+            }
+        }
+    }
+
+    /// Take the peer's vault deletions, page by page, each verified and
+    /// obeyed only where this node's copy is at the deleted version (an
+    /// edit made after a deletion wins over it).
+    async fn pull_deletions(&self, client: &Client, peer: NodeId) -> Result<bool, NodeError> {
+        let mut after: Option<String> = None;
+        let mut changed = false;
+        for _ in 0..MAX_DELETION_PAGES {
+            let (deletions, more) = match client
+                .request(
+                    peer,
+                    Request::Deletions {
+                        after: after.clone(),
+                    },
+                )
+                .await
+                .map_err(net_error)?
+            {
+                Response::Deletions { deletions, more } => (deletions, more),
+                other => return Err(refused(other)),
+            };
+            if deletions.len() > MAX_DELETIONS_PAGE {
+                return Err(NodeError::BadPeerData(
+                    "too many deletions in a page".into(),
+                ));
+            }
+            let last = deletions.last().map(|d| d.vault.clone());
+            // Pages must move forward, or the peer is stalling us.
+            if let (Some(last), Some(previous)) = (&last, &after) {
+                if last <= previous {
+                    return Err(NodeError::BadPeerData("deletion pages out of order".into()));
+                }
+            }
+            changed |= self
+                .with_vaults(move |s| {
+                    let members = gestalt(s)?;
+                    let vaults = Vaults::new(&s.db);
+                    let mut changed = false;
+                    for wire in deletions {
+                        let Ok(vault) = wire.vault.parse::<VaultId>() else {
+                            continue;
+                        };
+                        let deletion = Deletion {
+                            vault,
+                            head: wire.head,
+                            deleted_at: wire.deleted_at,
+                            by: wire.by,
+                            signature: wire.signature,
+                        };
+                        // A bad record is skipped, not fatal: the others
+                        // still count.
+                        if let Ok(applied) =
+                            vaults.apply_deletion(&deletion, &may_author(&members), now_ms())
+                        {
+                            changed |= applied;
+                        }
+                    }
+                    Ok(changed)
+                })
+                .await?;
+            if !more || last.is_none() {
+                break;
+            }
+            after = last;
+        }
+        Ok(changed)
+    }
+}
+
+/// Check one page of a fetch against what an honest peer sends, and turn
+/// it into objects.
+fn check_page(
+    objects: Vec<polykey_network::WireObject>,
+    total: usize,
+    skip: usize,
+) -> Result<Vec<(String, RawObject)>, NodeError> {
+    if total > MAX_IMPORT_OBJECTS {
+        return Err(NodeError::BadPeerData("too many objects offered".into()));
+    }
+    let bytes: usize = objects.iter().map(|o| o.data.len()).sum();
+    if bytes > MAX_PAGE_BYTES {
+        return Err(NodeError::BadPeerData(
+            "a page larger than any device sends".into(),
+        ));
+    }
+    if objects.len() > total.saturating_sub(skip) {
+        return Err(NodeError::BadPeerData(
+            "more objects than the transfer announced".into(),
+        ));
+    }
+    if objects.is_empty() && skip < total {
+        return Err(NodeError::BadPeerData("a transfer stopped short".into()));
+    }
+    let mut page = Vec::with_capacity(objects.len());
+    for mut object in objects {
+        let kind = kind_of_tag(object.kind)
+            .ok_or_else(|| NodeError::BadPeerData("an unknown object kind".into()))?;
+        page.push((
+            std::mem::take(&mut object.id),
+            RawObject {
+                kind,
+                data: std::mem::take(&mut object.data),
+            },
+        ));
+    }
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_a_bound() {
+        assert_eq!(retry_delay(0), RETRY_AFTER);
+        assert_eq!(retry_delay(1), RETRY_AFTER * 2);
+        assert_eq!(retry_delay(3), RETRY_AFTER * 8);
+        assert_eq!(retry_delay(10), MAX_RETRY_AFTER);
+        assert_eq!(retry_delay(u32::MAX), MAX_RETRY_AFTER);
+    }
+}

@@ -1,0 +1,232 @@
+//! Trust kept in step across the gestalt: each pull first takes the new
+//! claims of the gestalt's chains (links and revocations, checked claim by
+//! claim outside the node's state lock), a device another device added is
+//! shown at once, and removing a device is a signed revocation on this
+//! node's chain that every device obeys.
+
+use polykey_gestalts::{
+    verify_continuation, Adopted, ClaimPayload, ClaimType, GestaltGraph, MemberChains, Sigchain,
+    SignedClaim,
+};
+use polykey_keys::NodeId;
+use polykey_network::protocol::{MAX_CHAINS, MAX_CHAIN_CLAIMS};
+use polykey_network::{ChainPosition, Client, Request, Response};
+
+use super::{net_error, now_ms, now_secs, refused, Node};
+use crate::error::NodeError;
+
+/// A device another device of the gestalt added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceNotice {
+    /// The new device.
+    pub device: NodeId,
+    /// The device whose chain links it.
+    pub added_by: NodeId,
+    /// When the link was made, ms since the epoch.
+    pub added_at: i64,
+}
+
+type Verified = (
+    NodeId,
+    Option<polykey_gestalts::ChainHead>,
+    Vec<(ClaimPayload, SignedClaim)>,
+);
+
+impl Node {
+    /// Take the new claims of `peer`'s copies of the gestalt's chains and
+    /// adopt the links and revocations they hold. Returns whether the
+    /// gestalt changed.
+    pub(super) async fn pull_chains(
+        &self,
+        client: &Client,
+        peer: NodeId,
+    ) -> Result<bool, NodeError> {
+        let (me, known) = self
+            .with_vaults(|s| {
+                let me = s.keys.node_id();
+                let mut known: Vec<ChainPosition> = MemberChains::new(&s.db)
+                    .positions()?
+                    .into_iter()
+                    .map(|(node, seq)| ChainPosition { node, seq })
+                    .collect();
+                known.truncate(MAX_CHAINS);
+                Ok((me, known))
+            })
+            .await?;
+        let updates = match client
+            .request(peer, Request::Chains { known })
+            .await
+            .map_err(net_error)?
+        {
+            Response::Chains(updates) => updates,
+            other => return Err(refused(other)),
+        };
+        if updates.len() > MAX_CHAINS
+            || updates.iter().map(|u| u.claims.len()).sum::<usize>() > MAX_CHAIN_CLAIMS
+        {
+            return Err(NodeError::BadPeerData("too many claims sent".into()));
+        }
+        let updates: Vec<_> = updates.into_iter().filter(|u| u.node != me).collect();
+        if updates.is_empty() {
+            return Ok(false);
+        }
+        let nodes: Vec<NodeId> = updates.iter().map(|u| u.node).collect();
+        let heads = self
+            .with_vaults(move |s| {
+                let copies = MemberChains::new(&s.db);
+                nodes
+                    .iter()
+                    .map(|n| Ok(copies.head(n)?))
+                    .collect::<Result<Vec<_>, NodeError>>()
+            })
+            .await?;
+        // Signatures are checked here, on the blocking pool but outside the
+        // node's state lock: one check per new claim.
+        let now = now_secs();
+        let verified: Vec<Verified> = tokio::task::spawn_blocking(move || {
+            updates
+                .into_iter()
+                .zip(heads)
+                .filter_map(|(update, head)| {
+                    verify_continuation(&update.node, head.as_ref(), &update.claims, now)
+                        .ok()
+                        .map(|claims| (update.node, head, claims))
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let adopted = self
+            .with_vaults(move |s| {
+                let graph = GestaltGraph::new(&s.db);
+                let copies = MemberChains::new(&s.db);
+                let mut pending = verified;
+                let mut all = Adopted::default();
+                // A chain counts once its owner is a member; adopting one may
+                // make the owner of another a member.
+                loop {
+                    let members = graph.gestalt_of(me)?;
+                    let (ready, waiting): (Vec<Verified>, Vec<Verified>) = pending
+                        .into_iter()
+                        .partition(|(node, _, _)| members.contains(node));
+                    if ready.is_empty() {
+                        break;
+                    }
+                    for (node, head, claims) in ready {
+                        // Another pull took these claims meanwhile.
+                        if copies.head(&node)? != head {
+                            continue;
+                        }
+                        let adopted = graph.adopt(me, node, &claims)?;
+                        copies.append(&node, head.as_ref(), &claims)?;
+                        all.joined.extend(adopted.joined);
+                        all.revoked.extend(adopted.revoked);
+                    }
+                    pending = waiting;
+                }
+                for device in &all.joined {
+                    crate::notifications::keep_local(
+                        s,
+                        me,
+                        format!(
+                            "A device was added to your devices: {device}. \
+                             Keep it, or remove it with `polykey nodes revoke {device}`."
+                        ),
+                    )?;
+                }
+                Ok(all)
+            })
+            .await?;
+        if adopted.changed() {
+            self.refresh_members().await?;
+            self.notify();
+        }
+        Ok(adopted.changed())
+    }
+
+    /// Remove `device` from this gestalt for good: a signed revocation on
+    /// this node's chain, which every device of the gestalt obeys on its
+    /// next sync. The device keeps what it already has; only a new pairing
+    /// brings it back.
+    pub async fn revoke_device(&self, device: NodeId) -> Result<(), NodeError> {
+        self.with_vaults(move |s| {
+            let me = s.keys.node_id();
+            if device == me {
+                return Err(NodeError::Invalid(
+                    "this device cannot remove itself; remove it from another device".into(),
+                ));
+            }
+            let chain = Sigchain::new(&s.db, me);
+            let payload =
+                chain.next_payload(ClaimType::ClaimRevokeNode, device, now_ms() as u64)?;
+            let claim = SignedClaim::issue(&payload, &s.keys)?;
+            chain.append(&claim)?;
+            let graph = GestaltGraph::new(&s.db);
+            graph.revoke(me, &claim)?;
+            graph.dismiss_notice(&device)?;
+            Ok(())
+        })
+        .await?;
+        self.refresh_members().await?;
+        self.inner.peer_state().online.remove(&device);
+        self.notify();
+        Ok(())
+    }
+
+    /// Devices other devices added, not yet kept or removed here.
+    pub async fn device_notices(&self) -> Result<Vec<DeviceNotice>, NodeError> {
+        self.with_vaults(|s| {
+            Ok(GestaltGraph::new(&s.db)
+                .notices()?
+                .into_iter()
+                .map(|n| DeviceNotice {
+                    device: n.device,
+                    added_by: n.added_by,
+                    added_at: (n.added_at as i64).saturating_mul(1000),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Keep a device another device added: its notice goes away.
+    pub async fn keep_device(&self, device: NodeId) -> Result<(), NodeError> {
+        self.with_vaults(move |s| {
+            GestaltGraph::new(&s.db).dismiss_notice(&device)?;
+            Ok(())
+        })
+        .await?;
+        self.notify();
+        Ok(())
+    }
+
+    /// Devices added by other devices, in transport form.
+    pub async fn device_notices_dto(&self) -> Result<Vec<crate::api::DeviceNoticeDto>, NodeError> {
+        Ok(self
+            .device_notices()
+            .await?
+            .into_iter()
+            .map(|n| crate::api::DeviceNoticeDto {
+                device: n.device.to_string(),
+                added_by: n.added_by.to_string(),
+                added_at: n.added_at,
+            })
+            .collect())
+    }
+
+    /// Keep a device, by its NodeId text.
+    pub async fn keep_device_text(&self, device: String) -> Result<(), NodeError> {
+        self.keep_device(parse_node(&device)?).await
+    }
+
+    /// Remove a device for good, by its NodeId text.
+    pub async fn revoke_device_text(&self, device: String) -> Result<(), NodeError> {
+        self.revoke_device(parse_node(&device)?).await
+    }
+}
+
+fn parse_node(text: &str) -> Result<NodeId, NodeError> {
+    text.trim()
+        .parse()
+        .map_err(|_| NodeError::Invalid("not a NodeId".into()))
+}

@@ -1,0 +1,79 @@
+//! "Recently deleted": vaults deleted on any device of the gestalt stay
+//! restorable here for the recovery window (their objects are kept), and
+//! secrets removed recently are found in their vault's history. A restore
+//! is a new signed commit, so it reaches every device as an edit would.
+
+use polykey_vaults::{VaultId, Vaults, RECOVERY_WINDOW_MS};
+
+use crate::api::{DeletedSecretDto, DeletedVaultDto, VaultDto};
+use crate::error::NodeError;
+use crate::node::Node;
+use crate::peers::now_ms;
+
+/// Most versions looked at per vault for deleted secrets.
+const DELETED_SECRETS_PER_VAULT: usize = 200;
+
+impl Node {
+    /// Vaults deleted (here or on another device) and still restorable.
+    pub async fn deleted_vaults_dto(&self) -> Result<Vec<DeletedVaultDto>, NodeError> {
+        self.with_vaults(|s| {
+            let mut out: Vec<DeletedVaultDto> = Vaults::new(&s.db)
+                .deleted_vaults()?
+                .into_iter()
+                .map(|d| DeletedVaultDto {
+                    id: d.info.id.to_string(),
+                    name: d.info.name,
+                    deleted_at: d.deletion.deleted_at,
+                    deleted_by: d.deletion.by.to_string(),
+                    purge_at: d.purge_at,
+                })
+                .collect();
+            out.sort_by_key(|d| std::cmp::Reverse(d.deleted_at));
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Bring a deleted vault back (on every device, as it syncs).
+    pub async fn restore_deleted_vault(&self, id: String) -> Result<VaultDto, NodeError> {
+        let restored = self
+            .with_vaults(move |s| {
+                let id: VaultId = id.trim().parse()?;
+                let vault = Vaults::new(&s.db).restore(&id, &s.keys)?;
+                Ok(vault.info().clone())
+            })
+            .await?;
+        self.notify();
+        Ok(restored.into())
+    }
+
+    /// Secrets removed in the recovery window, in every vault, newest first.
+    pub async fn deleted_secrets_dto(&self) -> Result<Vec<DeletedSecretDto>, NodeError> {
+        self.with_vaults(|s| {
+            let since = now_ms().saturating_sub(RECOVERY_WINDOW_MS);
+            let vaults = Vaults::new(&s.db);
+            let mut out = Vec::new();
+            for info in vaults.list()? {
+                let vault = vaults.open(&info.id.to_string())?;
+                for d in vault.recently_deleted(&s.db, since, DELETED_SECRETS_PER_VAULT)? {
+                    out.push(DeletedSecretDto {
+                        vault: info.name.clone(),
+                        path: d.path,
+                        deleted_at: d.deleted_at,
+                        version: d.version,
+                    });
+                }
+            }
+            out.sort_by_key(|d| std::cmp::Reverse(d.deleted_at));
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Free the space of vaults deleted longer ago than the recovery
+    /// window. Returns how many were purged.
+    pub async fn purge_deleted(&self) -> Result<usize, NodeError> {
+        self.with_vaults(|s| Ok(Vaults::new(&s.db).purge_expired(now_ms())?))
+            .await
+    }
+}
