@@ -73,7 +73,8 @@ pub struct Config {
     /// Outgoing dials under way.
     pub max_pending_outgoing: u32,
     /// Inbound requests one peer may send in a burst; past it and its
-    /// refill the loop answers "busy" without asking the node.
+    /// refill the loop answers "busy" without asking the node. Trusted
+    /// peers have a larger budget of their own.
     pub request_burst: u32,
     /// Inbound requests per second one peer earns back.
     pub request_refill_per_sec: u32,
@@ -273,7 +274,10 @@ impl Client {
     /// connection limits, so strangers filling them never lock a device
     /// out; replaces the previous list. At most
     /// [`limits::MAX_TRUSTED`](crate::limits::MAX_TRUSTED) are kept. Their
-    /// requests are still rate-limited, with a budget of their own.
+    /// requests are still rate-limited, with a larger budget of their own
+    /// ([`limits::TRUSTED_REQUEST_BURST`](crate::limits::TRUSTED_REQUEST_BURST)):
+    /// a device syncing in a tight loop asks far more often than a stranger
+    /// ever needs to.
     pub async fn trust(&self, peers: Vec<NodeId>) -> Result<(), NetworkError> {
         let peers = peers
             .iter()
@@ -425,7 +429,11 @@ pub fn new(
             pending_requests: HashMap::new(),
             pending_find: HashMap::new(),
             stranger_rate: Rate::new(config.request_burst, refill, limit::MAX_RATED_PEERS),
-            trusted_rate: Rate::new(config.request_burst, refill, limit::MAX_TRUSTED),
+            trusted_rate: Rate::new(
+                limit::TRUSTED_REQUEST_BURST,
+                f64::from(limit::TRUSTED_REQUEST_REFILL_PER_SEC),
+                limit::MAX_TRUSTED,
+            ),
             trusted: HashSet::new(),
             discovery_rate: Rate::new(
                 limit::MAX_DISCOVERED_PER_MINUTE,

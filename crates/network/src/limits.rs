@@ -31,6 +31,13 @@ pub const MAX_PENDING_OUTGOING: u32 = 32;
 pub const REQUEST_BURST: u32 = 64;
 /// Inbound requests per second one peer earns back after a burst.
 pub const REQUEST_REFILL_PER_SEC: u32 = 32;
+/// Inbound requests a trusted peer (a device of the gestalt, see
+/// [`crate::Client::trust`]) may send in a burst. A pull is four or five
+/// requests (chains, vaults, deletions, fetch pages) and a device editing
+/// in a loop pulls a dozen times a second; this only stops a runaway.
+pub const TRUSTED_REQUEST_BURST: u32 = 512;
+/// Inbound requests per second a trusted peer earns back.
+pub const TRUSTED_REQUEST_REFILL_PER_SEC: u32 = 256;
 /// Peers whose request budget is remembered. A bucket is forgotten once it
 /// is full again (it would say nothing new), so only peers that asked in the
 /// last two seconds are kept; this bounds them even under churn.

@@ -327,3 +327,39 @@ async fn a_peer_announcing_two_hundred_addresses_is_reported_with_sixteen() {
         "{reported:?}"
     );
 }
+
+/// Ask `count` times in a row, each after the last answer; returns how
+/// many were refused busy.
+async fn in_a_row(client: &Client, to: NodeId, count: usize) -> usize {
+    let mut busy = 0;
+    for _ in 0..count {
+        match timeout(WAIT, client.request(to, Request::Sigchain)).await {
+            Ok(Ok(Response::Sigchain(_))) => {}
+            Ok(Ok(Response::Refused(reason))) if reason.contains("busy") => busy += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    busy
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_trusted_device_asking_in_a_tight_loop_is_not_held_to_a_strangers_rate() {
+    let a = peer(1, config());
+    let address = listen(&a).await;
+    let a_id = a.id;
+    let device = peer(2, config());
+    let stranger = peer(3, config());
+    a.client.trust(vec![device.id]).await.unwrap();
+    let (_a_client, _seen) = serve(a, 1024, Duration::ZERO);
+    for p in [&device, &stranger] {
+        p.client.dial(a_id, address.clone()).await.unwrap();
+    }
+    // 600 in a row: a stranger's budget (64, then 32 a second) would
+    // refuse some unless they took over 17 s.
+    let start = Instant::now();
+    assert_eq!(in_a_row(&device.client, a_id, 600).await, 0);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(17), "too slow to tell: {took:?}");
+    // The stranger, asking just as fast, is told to slow down.
+    assert!(in_a_row(&stranger.client, a_id, 200).await > 0);
+}
