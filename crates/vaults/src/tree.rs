@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use gix::hash::ObjectId;
 use gix::objs::tree::{Entry, EntryKind, EntryMode};
@@ -284,47 +285,62 @@ pub(crate) fn walk_files(
     let mut entries = 0u64;
     let mut bytes = 0u64;
     // Each distinct tree is read once, however many paths it has.
-    let mut trees: HashMap<ObjectId, std::rc::Rc<Tree>> = HashMap::new();
-    // (tree, its path, the depth of its entries)
-    let mut stack = vec![(*root, prefix.to_owned(), base + 1)];
-    while let Some((id, dir, depth)) = stack.pop() {
-        if depth > MAX_TREE_DEPTH {
+    let mut trees: HashMap<ObjectId, Rc<Tree>> = HashMap::new();
+    let mut read = |id: &ObjectId| -> Result<Rc<Tree>, VaultError> {
+        if let Some(tree) = trees.get(id) {
+            return Ok(tree.clone());
+        }
+        let tree = Rc::new(store.tree(src, id)?);
+        trees.insert(*id, tree.clone());
+        Ok(tree)
+    };
+    // One frame per directory being walked: (tree, next entry, its path),
+    // so files come out in the order a recursive walk gives (tree order).
+    let mut stack = vec![(read(root)?, 0usize, prefix.to_owned())];
+    if base + stack.len() > MAX_TREE_DEPTH {
+        return Err(VaultError::corrupt(
+            "a directory is nested deeper than 64 levels",
+        ));
+    }
+    loop {
+        // The depth of the entries of the directory on top.
+        let depth = base + stack.len();
+        let Some((tree, next, dir)) = stack.last_mut() else {
+            break;
+        };
+        let Some(entry) = tree.entries.get(*next) else {
+            stack.pop();
+            continue;
+        };
+        *next += 1;
+        let name = String::from_utf8_lossy(&entry.filename);
+        let path = if dir.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{dir}/{name}")
+        };
+        entries += 1;
+        bytes = bytes.saturating_add(path.len() as u64);
+        if entries > MAX_VERSION_ENTRIES {
             return Err(VaultError::corrupt(
-                "a directory is nested deeper than 64 levels",
+                "a version holds more than 1,000,000 files and directories",
             ));
         }
-        let tree = match trees.get(&id) {
-            Some(tree) => tree.clone(),
-            None => {
-                let tree = std::rc::Rc::new(store.tree(src, &id)?);
-                trees.insert(id, tree.clone());
-                tree
-            }
-        };
-        for entry in &tree.entries {
-            let name = String::from_utf8_lossy(&entry.filename);
-            let path = if dir.is_empty() {
-                name.into_owned()
-            } else {
-                format!("{dir}/{name}")
-            };
-            entries += 1;
-            bytes = bytes.saturating_add(path.len() as u64);
-            if entries > MAX_VERSION_ENTRIES {
+        if bytes > MAX_VERSION_PATH_BYTES {
+            return Err(VaultError::corrupt(
+                "the paths of a version add up to more than 64 MiB",
+            ));
+        }
+        if entry.mode.is_tree() {
+            if depth + 1 > MAX_TREE_DEPTH {
                 return Err(VaultError::corrupt(
-                    "a version holds more than 1,000,000 files and directories",
+                    "a directory is nested deeper than 64 levels",
                 ));
             }
-            if bytes > MAX_VERSION_PATH_BYTES {
-                return Err(VaultError::corrupt(
-                    "the paths of a version add up to more than 64 MiB",
-                ));
-            }
-            if entry.mode.is_tree() {
-                stack.push((entry.oid, path, depth + 1));
-            } else {
-                out.push((path, entry.oid));
-            }
+            let oid = entry.oid;
+            stack.push((read(&oid)?, 0, path));
+        } else {
+            out.push((path, entry.oid));
         }
     }
     Ok(())
