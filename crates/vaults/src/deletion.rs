@@ -357,14 +357,13 @@ impl Vaults<'_> {
         vault_from(&record)
     }
 
-    /// Take a deletion received from a peer. It is recorded (at `now_ms`,
-    /// this node's clock) only if this node holds the vault, at exactly
-    /// `d.head`, and it is not deleted already; returns whether it was.
-    /// Before that it must verify and be by a node `may_delete` accepts,
-    /// else `Refused`. A vault unknown here or at another head (an edit
-    /// after the deletion, or this copy is behind: the caller pulls heads
-    /// first) stores nothing and returns `false` without the signature
-    /// being checked. A `deleted_at` more than
+    /// Take a deletion received from a peer. It must verify and be by a
+    /// node `may_delete` accepts, else `Refused`. It is recorded (at
+    /// `now_ms`, this node's clock) only if this node holds the vault, at
+    /// exactly `d.head`, and it is not deleted already; returns whether it
+    /// was. A vault unknown here or at another head (an edit after the
+    /// deletion, or this copy is behind: the caller pulls heads first)
+    /// stores nothing (and costs no write). A `deleted_at` more than
     /// [`MAX_CLOCK_SKEW_MS`](crate::MAX_CLOCK_SKEW_MS) ahead of `now_ms` is
     /// shown as `now_ms`.
     pub fn apply_deletion(
@@ -382,14 +381,12 @@ impl Vaults<'_> {
             }
             Ok(())
         };
+        check(d)?;
         // Most deletions a peer serves change nothing here (vaults this node
         // does not hold, or holds at another version): those are settled in
-        // a read transaction, without a signature check or a write.
-        let first = self.effect_of(&self.db.read()?, d)?;
-        match first {
-            Effect::Nothing => return Ok(false),
-            Effect::Record => check(d)?,
-            Effect::DropStale => {}
+        // a read transaction, without a write.
+        if self.effect_of(&self.db.read()?, d)? == Effect::Nothing {
+            return Ok(false);
         }
         let mut txn = self.db.write()?;
         // Again, in the writing transaction: the vault may have moved.
@@ -401,9 +398,6 @@ impl Vaults<'_> {
                 Ok(false)
             }
             Effect::Record => {
-                if first != Effect::Record {
-                    check(d)?;
-                }
                 let stored = StoredDeletion {
                     deletion: d.clone(),
                     recorded_at: now_ms,
@@ -417,8 +411,7 @@ impl Vaults<'_> {
         }
     }
 
-    /// What a peer's deletion `d` would do here, before its signature is
-    /// looked at.
+    /// What a peer's (verified) deletion `d` would do here.
     fn effect_of(&self, src: &impl RecordSource, d: &Deletion) -> Result<Effect, VaultError> {
         let record = match self.find_any(src, &d.vault) {
             Ok((_, record)) => record,
