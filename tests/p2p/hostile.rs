@@ -819,3 +819,119 @@ async fn a_slow_member_delays_no_one_else() {
         started.elapsed()
     );
 }
+
+/// A tree encoded by hand (git's encoding: mode, space, name, NUL, id).
+fn raw_tree(entries: &[(&str, &[u8], gix::ObjectId)]) -> WireObject {
+    let mut sorted = entries.to_vec();
+    sorted.sort_by(|a, b| a.1.cmp(b.1));
+    let mut data = Vec::new();
+    for (mode, name, oid) in sorted {
+        data.extend_from_slice(mode.as_bytes());
+        data.push(b' ');
+        data.extend_from_slice(name);
+        data.push(0);
+        data.extend_from_slice(oid.as_bytes());
+    }
+    wire(gix::objs::Kind::Tree, data)
+}
+
+fn wire(kind: gix::objs::Kind, data: Vec<u8>) -> WireObject {
+    let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, kind, &data).unwrap();
+    WireObject {
+        id: id.to_string(),
+        kind: kind_tag(kind),
+        data,
+    }
+}
+
+fn oid(object: &WireObject) -> gix::ObjectId {
+    gix::ObjectId::from_hex(object.id.as_bytes()).unwrap()
+}
+
+/// A root commit of `tree`, signed by `signer`, naming `author`.
+fn raw_commit(signer: &RootKeypair, author: NodeId, tree: gix::ObjectId) -> WireObject {
+    use gix::objs::WriteTo;
+    let actor = gix::actor::Signature {
+        name: author.to_string().into(),
+        email: format!("{author}@polykey").into(),
+        time: gix::date::Time {
+            seconds: now_secs() as i64,
+            offset: 0,
+        },
+    };
+    let mut commit = gix::objs::Commit {
+        tree,
+        parents: Default::default(),
+        author: actor.clone(),
+        committer: actor,
+        encoding: None,
+        message: "Hand-made\n".into(),
+        extra_headers: Vec::new(),
+    };
+    let mut unsigned = Vec::new();
+    commit.write_to(&mut unsigned).unwrap();
+    let signature = polykey_keys::sshsig::sign(signer, "git", &unsigned);
+    commit
+        .extra_headers
+        .push(("gpgsig".into(), signature.into()));
+    let mut data = Vec::new();
+    commit.write_to(&mut data).unwrap();
+    wire(gix::objs::Kind::Commit, data)
+}
+
+/// Serve a new vault whose history is `objects` (the commit last).
+fn serve_raw_vault(rogue: &mut Rogue, id: &str, mut objects: Vec<WireObject>) {
+    let head = objects.last().unwrap().id.clone();
+    // Commits first, as a device sends them.
+    objects.reverse();
+    let summary = VaultSummary {
+        id: id.into(),
+        name: "Crafted".into(),
+        renamed_at: 0,
+        head,
+    };
+    serve_vault(rogue, summary, objects);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deeply_nested_tree_is_refused_as_too_deep() {
+    let a = device().await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    let mut rogue = rogue(88).await;
+    rogue_pairs(&rogue, &a).await;
+    // A file 65 folders down: one level past what any device accepts.
+    let file = wire(gix::objs::Kind::Blob, b"deep".to_vec());
+    let mut objects = vec![raw_tree(&[("100644", b"x", oid(&file))])];
+    let mut blobs = vec![file];
+    for _ in 0..polykey_vaults::MAX_TREE_DEPTH {
+        let below = oid(objects.last().unwrap());
+        objects.push(raw_tree(&[("40000", b"d", below)]));
+    }
+    let root = oid(objects.last().unwrap());
+    objects.push(raw_commit(&rogue.keys, rogue.id(), root));
+    blobs.append(&mut objects);
+    serve_raw_vault(&mut rogue, "00000000000000000000000000000088", blobs);
+    refused_and_unchanged(&a, rogue.id(), "nested deeper than").await;
+    // The device keeps working: its own vault lists and takes writes.
+    a.write("Personal", "github", "pw").await;
+    assert_eq!(a.secrets("Personal").await, ["github"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_signed_by_one_device_claiming_another_as_author_is_refused() {
+    let (a, b) = (device().await, device().await);
+    pair(&a, &b).await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    let mut rogue = rogue(89).await;
+    rogue_pairs(&rogue, &a).await;
+    // Signed by the rogue (a member), claiming B wrote it.
+    let file = wire(gix::objs::Kind::Blob, b"blame b".to_vec());
+    let tree = raw_tree(&[("100644", b"note", oid(&file))]);
+    let commit = raw_commit(&rogue.keys, b.id(), oid(&tree));
+    serve_raw_vault(
+        &mut rogue,
+        "00000000000000000000000000000089",
+        vec![file, tree, commit],
+    );
+    refused_and_unchanged(&a, rogue.id(), "other than its signer").await;
+}
