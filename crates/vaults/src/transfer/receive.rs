@@ -1,0 +1,625 @@
+use std::collections::{HashMap, VecDeque};
+
+use gix::hash::ObjectId;
+use gix::objs::{Kind, WriteTo};
+use polykey_db::{Db, WriteTxn};
+use polykey_keys::NodeId;
+
+use super::{MayAuthor, RawObject};
+use crate::error::VaultError;
+use crate::objects::{Source, HASH};
+use crate::tree::{shape_of_entries, stored_shape, EntryView};
+use crate::vault::{Vault, VaultId, Vaults};
+
+/// Most objects one transfer accepts, so a hostile peer cannot exhaust
+/// memory or time.
+pub const MAX_IMPORT_OBJECTS: usize = 200_000;
+/// Most bytes of objects one transfer takes in (1 GiB), counted as they
+/// arrive (an object sent twice counts twice). It bounds what one transfer
+/// can make this node store; a node bounds what it holds in memory at once
+/// by its own, smaller, page limits.
+pub const MAX_RECEIVE_BYTES: usize = 1024 * 1024 * 1024;
+/// Largest tree object accepted (16 MiB, a directory of a few hundred
+/// thousand secrets). This node never writes a larger one.
+pub const MAX_TREE_SIZE: usize = 16 * 1024 * 1024;
+/// Largest commit object accepted (1 MiB: a message naming a few long
+/// paths, and the signature). This node never writes a larger one.
+pub const MAX_COMMIT_SIZE: usize = 1024 * 1024;
+
+/// What one transfer into a vault has taken in so far, page by page:
+/// counts and bytes only, never object data, so a node can receive a vault
+/// of any size allowed in bounded memory.
+///
+/// It needs no list of missing ids: [`Vault::receive_page`] takes an
+/// object only once everything it refers to is stored (sent in the same or
+/// an earlier page, or already here), so what has been stored is always
+/// complete and [`Vault::finish_receive`] only has to find the head.
+/// [`Vault::objects_page`] sends objects in that order.
+///
+/// A transfer that fails or is dropped before it finishes leaves the
+/// objects of the pages it took in stored but unreferenced: garbage, but
+/// complete and verified garbage, which no later transfer can turn into a
+/// broken version. A transfer refused once stays refused.
+#[derive(Debug)]
+pub struct Incoming {
+    vault: VaultId,
+    objects: usize,
+    bytes: usize,
+    added: usize,
+    failed: bool,
+}
+
+impl Incoming {
+    /// A new transfer into `vault`.
+    pub fn new(vault: &Vault) -> Self {
+        Self {
+            vault: vault.id(),
+            objects: 0,
+            bytes: 0,
+            added: 0,
+            failed: false,
+        }
+    }
+
+    /// Objects received so far (repeats included).
+    pub fn objects(&self) -> usize {
+        self.objects
+    }
+
+    /// Bytes of objects received so far (repeats included).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Objects stored so far that were not here before.
+    pub fn added(&self) -> usize {
+        self.added
+    }
+}
+
+fn refused(what: impl std::fmt::Display) -> VaultError {
+    VaultError::Refused(what.to_string())
+}
+
+/// A check's error as a refusal of the other node's data; store errors
+/// stay what they are.
+fn as_refusal(error: VaultError) -> VaultError {
+    match error {
+        VaultError::Db(_) | VaultError::Refused(_) => error,
+        other => refused(other),
+    }
+}
+
+/// A commit must carry a valid SSH signature over the rest of itself, by
+/// the node it names as author and committer (as `write_commit` writes
+/// them), so history always shows who really made a change. Returns the
+/// signer.
+pub(crate) fn verify_commit(data: &[u8]) -> Result<NodeId, VaultError> {
+    let parsed = gix::objs::CommitRef::from_bytes(data, HASH).map_err(VaultError::corrupt)?;
+    let mut commit = parsed.into_owned().map_err(VaultError::corrupt)?;
+    let position = commit
+        .extra_headers
+        .iter()
+        .position(|(name, _)| name == "gpgsig")
+        .ok_or_else(|| VaultError::corrupt("a commit is not signed"))?;
+    let (_, signature) = commit.extra_headers.remove(position);
+    let mut unsigned = Vec::new();
+    commit
+        .write_to(&mut unsigned)
+        .map_err(VaultError::corrupt)?;
+    let signer = polykey_keys::sshsig::verify_armored(&signature.to_string(), "git", &unsigned)
+        .map_err(|e| VaultError::corrupt(format!("a commit signature is invalid: {e}")))?;
+    let name = signer.to_string();
+    let email = format!("{name}@polykey");
+    for actor in [&commit.author, &commit.committer] {
+        if actor.name != name.as_str() || actor.email != email.as_str() {
+            return Err(VaultError::corrupt(
+                "a commit names an author or committer other than its signer",
+            ));
+        }
+    }
+    Ok(signer)
+}
+
+/// The size bound of one object of `kind`; tags are refused.
+fn check_size(object: &RawObject) -> Result<(), VaultError> {
+    let max = match object.kind {
+        Kind::Blob => crate::MAX_SECRET_SIZE,
+        Kind::Tree => MAX_TREE_SIZE,
+        Kind::Commit => MAX_COMMIT_SIZE,
+        Kind::Tag => return Err(VaultError::corrupt("vaults hold no tags")),
+    };
+    if object.data.len() > max {
+        return Err(VaultError::TooLarge {
+            size: object.data.len(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// The ids an object refers to (a commit's tree and parents, a tree's
+/// entries).
+fn references(object: &RawObject) -> Result<Vec<ObjectId>, VaultError> {
+    Ok(match object.kind {
+        Kind::Commit => {
+            let commit = gix::objs::CommitRef::from_bytes(&object.data, HASH)
+                .map_err(VaultError::corrupt)?;
+            let mut out = vec![commit.tree()];
+            out.extend(commit.parents());
+            out
+        }
+        Kind::Tree => gix::objs::TreeRef::from_bytes(&object.data, HASH)
+            .map_err(VaultError::corrupt)?
+            .entries
+            .iter()
+            .map(|e| e.oid.to_owned())
+            .collect(),
+        Kind::Blob | Kind::Tag => Vec::new(),
+    })
+}
+
+/// The order to store a page in: every object after the objects of the
+/// same page it refers to (Kahn's algorithm). Duplicates are dropped.
+fn store_order(ids: &[ObjectId], objects: &[&RawObject]) -> Result<Vec<usize>, VaultError> {
+    let mut index: HashMap<ObjectId, usize> = HashMap::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        index.entry(*id).or_insert(i);
+    }
+    let mut waiting_on = vec![0usize; ids.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); ids.len()];
+    let mut ready = VecDeque::new();
+    for (i, id) in ids.iter().enumerate() {
+        if index.get(id) != Some(&i) {
+            continue;
+        }
+        let mut needs: Vec<usize> = references(objects[i])?
+            .iter()
+            .filter_map(|r| index.get(r).copied())
+            .collect();
+        needs.sort_unstable();
+        needs.dedup();
+        waiting_on[i] = needs.len();
+        for need in needs {
+            dependents[need].push(i);
+        }
+        if waiting_on[i] == 0 {
+            ready.push_back(i);
+        }
+    }
+    let mut order = Vec::with_capacity(index.len());
+    while let Some(i) = ready.pop_front() {
+        order.push(i);
+        for &d in &dependents[i] {
+            waiting_on[d] -= 1;
+            if waiting_on[d] == 0 {
+                ready.push_back(d);
+            }
+        }
+    }
+    if order.len() != index.len() {
+        // Hashes make cycles impossible; whatever this is, it is not git.
+        return Err(VaultError::corrupt(
+            "objects refer to each other in a cycle",
+        ));
+    }
+    Ok(order)
+}
+
+/// Who may sign the commits a take-in accepts: anyone (a local, trusted
+/// import) or the nodes a closure allows.
+#[derive(Clone, Copy)]
+enum Authors<'a> {
+    Anyone,
+    Only(MayAuthor<'a>),
+}
+
+impl Vault {
+    /// Check and store one page of objects in `txn` (see
+    /// [`Vault::receive_page`]); returns how many were new. Errors are the
+    /// checks' own; the callers say whether they are refusals.
+    fn take_in(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        incoming: &mut Incoming,
+        objects: &[(Option<&str>, &RawObject)],
+        authors: Authors<'_>,
+    ) -> Result<usize, VaultError> {
+        if incoming.vault != self.id() {
+            return Err(refused("a transfer was handed to another vault"));
+        }
+        if incoming.failed {
+            return Err(refused("this transfer was already refused"));
+        }
+        incoming.failed = true;
+        let count = incoming.objects.saturating_add(objects.len());
+        if count > MAX_IMPORT_OBJECTS {
+            return Err(refused("too many objects in one transfer"));
+        }
+        let bytes = objects.iter().fold(incoming.bytes, |sum, (_, o)| {
+            sum.saturating_add(o.data.len())
+        });
+        if bytes > MAX_RECEIVE_BYTES {
+            return Err(refused("a transfer passed its byte budget (1 GiB)"));
+        }
+        let mut ids = Vec::with_capacity(objects.len());
+        for (claimed, object) in objects {
+            check_size(object)?;
+            let id = gix::objs::compute_hash(HASH, object.kind, &object.data)
+                .map_err(VaultError::corrupt)?;
+            if claimed.is_some_and(|c| ObjectId::from_hex(c.as_bytes()).ok() != Some(id)) {
+                return Err(refused("an object does not match its id"));
+            }
+            ids.push(id);
+        }
+        let page: Vec<&RawObject> = objects.iter().map(|(_, o)| *o).collect();
+        let kinds: HashMap<ObjectId, Kind> =
+            ids.iter().zip(&page).map(|(id, o)| (*id, o.kind)).collect();
+        let mut added = 0;
+        for i in store_order(&ids, &page)? {
+            let (id, object) = (ids[i], page[i]);
+            // A stored object was checked when it was stored, with
+            // everything below it.
+            if self.store.contains(txn, &id)? {
+                continue;
+            }
+            match object.kind {
+                Kind::Blob => {}
+                Kind::Tree => {
+                    let tree = gix::objs::TreeRef::from_bytes(&object.data, HASH)
+                        .map_err(VaultError::corrupt)?;
+                    let entries: Vec<EntryView<'_>> = tree
+                        .entries
+                        .iter()
+                        .map(|e| EntryView {
+                            mode: e.mode,
+                            name: e.filename.as_ref(),
+                            oid: e.oid.to_owned(),
+                        })
+                        .collect();
+                    // Names and modes first: they need nothing else.
+                    shape_of_entries(&entries, |_| Ok(crate::tree::TreeShape::default()))?;
+                    for entry in entries.iter().filter(|e| !e.mode.is_tree()) {
+                        match kinds.get(&entry.oid) {
+                            Some(Kind::Blob) => {}
+                            Some(_) => {
+                                return Err(VaultError::corrupt(
+                                    "a tree names a non-file as a file",
+                                ))
+                            }
+                            None if self.store.contains(txn, &entry.oid)? => {}
+                            None => return Err(refused("the history sent is incomplete")),
+                        }
+                    }
+                    let mut subtrees = Vec::new();
+                    for entry in entries.iter().filter(|e| e.mode.is_tree()) {
+                        if !self.store.contains(txn, &entry.oid)? {
+                            return Err(refused("the history sent is incomplete"));
+                        }
+                        subtrees.push((entry.oid, stored_shape(&self.store, txn, &entry.oid)?));
+                    }
+                    let shape = shape_of_entries(&entries, |oid| {
+                        subtrees
+                            .iter()
+                            .find(|(id, _)| id == oid)
+                            .map(|(_, shape)| *shape)
+                            .ok_or_else(|| VaultError::corrupt("a subtree is missing"))
+                    })?;
+                    self.store.put_shape(txn, &id, &shape)?;
+                }
+                Kind::Commit => {
+                    let signer = verify_commit(&object.data)?;
+                    if let Authors::Only(may_author) = authors {
+                        if !may_author(&signer) {
+                            return Err(refused(
+                                "a commit is signed by a node outside the gestalt",
+                            ));
+                        }
+                    }
+                    let commit = gix::objs::CommitRef::from_bytes(&object.data, HASH)
+                        .map_err(VaultError::corrupt)?;
+                    let tree = commit.tree();
+                    if !self.store.contains(txn, &tree)? {
+                        return Err(refused("the history sent is incomplete"));
+                    }
+                    // Reading the shape proves the tree is a tree, in bounds.
+                    stored_shape(&self.store, txn, &tree)?;
+                    for parent in commit.parents() {
+                        if !self.store.contains(txn, &parent)? {
+                            return Err(refused("the history sent is incomplete"));
+                        }
+                        self.store.commit(txn, &parent)?;
+                    }
+                }
+                Kind::Tag => return Err(VaultError::corrupt("vaults hold no tags")),
+            }
+            self.store
+                .write_hashed(txn, object.kind, &object.data, id)?;
+            added += 1;
+        }
+        incoming.objects = count;
+        incoming.bytes = bytes;
+        incoming.added += added;
+        incoming.failed = false;
+        Ok(added)
+    }
+
+    /// Check that version `head` is here, complete, after `incoming`.
+    fn finish_into(
+        &self,
+        src: &impl Source,
+        incoming: &Incoming,
+        head: &str,
+    ) -> Result<ObjectId, VaultError> {
+        if incoming.vault != self.id() {
+            return Err(refused("a transfer was handed to another vault"));
+        }
+        if incoming.failed {
+            return Err(refused("this transfer was already refused"));
+        }
+        let head =
+            ObjectId::from_hex(head.as_bytes()).map_err(|_| refused("a malformed version id"))?;
+        match self.store.read(src, &head) {
+            Ok((Kind::Commit, _)) => Ok(head),
+            Ok(_) => Err(refused("the version sent is not a commit")),
+            Err(VaultError::Db(e)) => Err(VaultError::Db(e)),
+            Err(_) => Err(refused("the history sent is incomplete")),
+        }
+    }
+
+    /// Take in one page of a transfer from another copy, in one
+    /// transaction, and count it in `incoming`. Every object must hash to
+    /// the id it came with and stay within its size bound (blobs
+    /// [`crate::MAX_SECRET_SIZE`], trees [`MAX_TREE_SIZE`], commits
+    /// [`MAX_COMMIT_SIZE`]); trees must hold only names
+    /// [`crate::SecretPath`] accepts, no name twice, and stay within
+    /// [`crate::MAX_TREE_DEPTH`] and the version bounds
+    /// ([`crate::MAX_VERSION_ENTRIES`], [`crate::MAX_VERSION_PATH_BYTES`])
+    /// counting subtrees already stored; commits must be signed by a node
+    /// `may_author` accepts, naming it as author and committer. Objects may
+    /// come in any order within a page, but everything an object refers to
+    /// must be in the same page, an earlier one, or already here (as
+    /// [`Vault::objects_page`] sends them). Refused once the transfer
+    /// passes [`MAX_IMPORT_OBJECTS`] objects or [`MAX_RECEIVE_BYTES`]
+    /// bytes. On refusal nothing of the page is stored, and the transfer
+    /// cannot go on. Returns how many objects were new here.
+    pub fn receive_page(
+        &self,
+        db: &Db,
+        incoming: &mut Incoming,
+        objects: &[(String, RawObject)],
+        may_author: MayAuthor<'_>,
+    ) -> Result<usize, VaultError> {
+        let page: Vec<(Option<&str>, &RawObject)> = objects
+            .iter()
+            .map(|(id, o)| (Some(id.as_str()), o))
+            .collect();
+        let mut txn = db.write()?;
+        let added = self
+            .take_in(&mut txn, incoming, &page, Authors::Only(may_author))
+            .map_err(as_refusal)?;
+        txn.commit()?;
+        Ok(added)
+    }
+
+    /// End a transfer: version `head` must be a commit that is here (sent
+    /// or already stored), and with it everything it needs. The head does
+    /// not move; merge does that.
+    pub fn finish_receive(
+        &self,
+        db: &Db,
+        incoming: Incoming,
+        head: &str,
+    ) -> Result<(), VaultError> {
+        self.finish_into(&db.read()?, &incoming, head)?;
+        Ok(())
+    }
+
+    /// Take in objects received from another copy so that version `head`
+    /// is complete here; the head does not move (merge does that). The
+    /// checks of [`Vault::receive_page`] and [`Vault::finish_receive`], in
+    /// one transaction: all or nothing.
+    pub fn receive(
+        &self,
+        db: &Db,
+        head: &str,
+        objects: &[(String, RawObject)],
+        may_author: MayAuthor<'_>,
+    ) -> Result<usize, VaultError> {
+        let mut txn = db.write()?;
+        let added = self.receive_into(&mut txn, head, objects, may_author)?;
+        txn.commit()?;
+        Ok(added)
+    }
+
+    fn receive_into(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        head: &str,
+        objects: &[(String, RawObject)],
+        may_author: MayAuthor<'_>,
+    ) -> Result<usize, VaultError> {
+        let page: Vec<(Option<&str>, &RawObject)> = objects
+            .iter()
+            .map(|(id, o)| (Some(id.as_str()), o))
+            .collect();
+        let mut incoming = Incoming::new(self);
+        let added = self
+            .take_in(txn, &mut incoming, &page, Authors::Only(may_author))
+            .map_err(as_refusal)?;
+        self.finish_into(txn, &incoming, head)?;
+        Ok(added)
+    }
+
+    /// Store objects from another copy, checked as [`Vault::receive_page`]
+    /// checks them except that any node may have signed the commits. All
+    /// or nothing. The head does not move; merge does that.
+    pub fn import(&self, db: &Db, objects: &[RawObject]) -> Result<usize, VaultError> {
+        let mut txn = db.write()?;
+        let added = self.import_into(&mut txn, objects)?;
+        txn.commit()?;
+        Ok(added)
+    }
+
+    fn import_into(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        objects: &[RawObject],
+    ) -> Result<usize, VaultError> {
+        let page: Vec<(Option<&str>, &RawObject)> = objects.iter().map(|o| (None, o)).collect();
+        let mut incoming = Incoming::new(self);
+        self.take_in(txn, &mut incoming, &page, Authors::Anyone)
+    }
+
+    /// Whether the vault has a version, and so is more than the start of a
+    /// transfer ([`Vaults::begin_receive_vault`]). Only such vaults are
+    /// listed.
+    pub(crate) fn is_listed(&self, src: &impl Source) -> Result<bool, VaultError> {
+        Ok(self.store.head(src)?.is_some())
+    }
+}
+
+impl Vaults<'_> {
+    /// Make a local copy of another node's vault (same id) from its objects
+    /// and head, sealed under a fresh local key, checked as
+    /// [`Vault::import`] checks. All or nothing.
+    pub fn clone_vault(
+        &self,
+        name: &str,
+        id: &str,
+        head: &str,
+        objects: &[RawObject],
+    ) -> Result<Vault, VaultError> {
+        let id: VaultId = id.parse()?;
+        let mut txn = self.db.write()?;
+        let vault = self.insert_record(&mut txn, name, id)?;
+        vault.import_into(&mut txn, objects)?;
+        let head = vault.finish_into(&txn, &Incoming::new(&vault), head)?;
+        vault.store.set_head(&mut txn, &head)?;
+        txn.commit()?;
+        Ok(vault)
+    }
+
+    /// Make the local copy of another node's vault: same id, name and
+    /// rename time, with its history received as [`Vault::receive`] checks
+    /// it and sealed under a fresh local key. If the name is taken here by
+    /// another vault, a suffix tells them apart (locally only). All or
+    /// nothing.
+    pub fn receive_vault(
+        &self,
+        name: &str,
+        id: &str,
+        renamed_at: i64,
+        head: &str,
+        objects: &[(String, RawObject)],
+        may_author: MayAuthor<'_>,
+    ) -> Result<Vault, VaultError> {
+        let id: VaultId = id.parse()?;
+        let head_id =
+            ObjectId::from_hex(head.as_bytes()).map_err(|_| refused("a malformed version id"))?;
+        let mut txn = self.db.write()?;
+        if self.is_deleted(&txn, &id)? {
+            return Err(VaultError::UnknownVault(id.to_string()));
+        }
+        let name = self.free_name(&txn, name)?;
+        let vault = self.insert_record(&mut txn, &name, id)?;
+        vault.receive_into(&mut txn, head, objects, may_author)?;
+        vault.store.set_head(&mut txn, &head_id)?;
+        self.set_renamed_at(&mut txn, &id, renamed_at)?;
+        txn.commit()?;
+        self.open(&id.to_string())
+    }
+
+    /// The vault `id` if it is here, found by id only (a name that happens
+    /// to look like an id does not count).
+    fn by_id(&self, id: &VaultId) -> Result<Option<Vault>, VaultError> {
+        match self.open(&id.to_string()) {
+            Ok(vault) if vault.id() == *id => Ok(Some(vault)),
+            Ok(_) | Err(VaultError::UnknownVault(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Start receiving another node's vault page by page: a record with the
+    /// vault's id, name (suffixed if taken here) and rename time, but no
+    /// version, so it is not listed until [`Vaults::finish_receive_vault`]
+    /// gives it one. Refused for a vault deleted here. A record left by an
+    /// earlier transfer of the same vault that never finished is taken up
+    /// again; a vault that is here already is refused.
+    /// Take pages into it with [`Vault::receive_page`] and an
+    /// [`Incoming::new`] of it.
+    pub fn begin_receive_vault(
+        &self,
+        name: &str,
+        id: &str,
+        renamed_at: i64,
+    ) -> Result<Vault, VaultError> {
+        let id: VaultId = id.parse()?;
+        let mut txn = self.db.write()?;
+        if self.is_deleted(&txn, &id)? {
+            return Err(VaultError::UnknownVault(id.to_string()));
+        }
+        let vault = match self.by_id(&id)? {
+            Some(vault) if vault.is_listed(&txn)? => {
+                return Err(VaultError::VaultExists(id.to_string()))
+            }
+            Some(unfinished) => unfinished,
+            None => {
+                let name = self.free_name(&txn, name)?;
+                self.insert_record(&mut txn, &name, id)?
+            }
+        };
+        self.set_renamed_at(&mut txn, &id, renamed_at)?;
+        txn.commit()?;
+        Ok(vault)
+    }
+
+    /// End a transfer begun by [`Vaults::begin_receive_vault`]: `head` must
+    /// be complete here (as [`Vault::finish_receive`] checks), and becomes
+    /// the vault's version, which lists it; then the vault is settled with
+    /// a deletion kept here, as [`Vaults::receive_vault`] settles it (which
+    /// may refuse it: the transfer should then be aborted).
+    pub fn finish_receive_vault(
+        &self,
+        id: &str,
+        incoming: Incoming,
+        head: &str,
+    ) -> Result<Vault, VaultError> {
+        let id: VaultId = id.parse()?;
+        let mut txn = self.db.write()?;
+        let vault = self
+            .by_id(&id)?
+            .ok_or_else(|| VaultError::UnknownVault(id.to_string()))?;
+        if vault.is_listed(&txn)? {
+            return Err(VaultError::VaultExists(id.to_string()));
+        }
+        let head = vault.finish_into(&txn, &incoming, head)?;
+        vault.store.set_head(&mut txn, &head)?;
+        self.set_renamed_at(&mut txn, &id, vault.info().renamed_at)?;
+        txn.commit()?;
+        Ok(vault)
+    }
+
+    /// Give up a transfer begun by [`Vaults::begin_receive_vault`]: its
+    /// record and everything it stored are dropped. A vault that has a
+    /// version is never touched. Returns whether anything was dropped.
+    pub fn abort_receive_vault(&self, id: &str) -> Result<bool, VaultError> {
+        let id: VaultId = id.parse()?;
+        let mut txn = self.db.write()?;
+        let Some(vault) = self.by_id(&id)? else {
+            return Ok(false);
+        };
+        if vault.is_listed(&txn)? {
+            return Ok(false);
+        }
+        if !self.remove_record(&mut txn, &id)? {
+            return Err(VaultError::corrupt(
+                "an unfinished vault's record is missing",
+            ));
+        }
+        txn.delete_raw_table(vault.store.objects_table())?;
+        txn.delete_raw_table(vault.store.refs_table())?;
+        txn.commit()?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,237 @@
+use std::collections::{HashMap, HashSet};
+
+use gix::hash::ObjectId;
+use polykey_db::Db;
+
+use super::RawObject;
+use crate::error::VaultError;
+use crate::objects::Source;
+use crate::vault::Vault;
+
+impl Vault {
+    /// Every object reachable from `from`, skipping what is reachable from
+    /// `stop` (objects the other side already has). Iterative.
+    pub(crate) fn closure(
+        &self,
+        src: &impl Source,
+        from: &[ObjectId],
+        stop: &HashSet<ObjectId>,
+    ) -> Result<Vec<ObjectId>, VaultError> {
+        let mut seen: HashSet<ObjectId> = stop.clone();
+        let mut out = Vec::new();
+        let mut trees = Vec::new();
+        for head in from {
+            if seen.contains(head) {
+                continue;
+            }
+            for (id, commit) in self.commits(src, *head, None)? {
+                if seen.insert(id) {
+                    out.push(id);
+                    trees.push(commit.tree);
+                }
+            }
+        }
+        while let Some(tree_id) = trees.pop() {
+            if !seen.insert(tree_id) {
+                continue;
+            }
+            out.push(tree_id);
+            for entry in self.store.tree(src, &tree_id)?.entries {
+                if entry.mode.is_tree() {
+                    trees.push(entry.oid);
+                } else if seen.insert(entry.oid) {
+                    out.push(entry.oid);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The objects a copy of this vault whose head is `theirs` lacks to
+    /// reach our head. Unknown ids in `theirs` are ignored.
+    pub fn objects_for(
+        &self,
+        db: &Db,
+        theirs: &[String],
+    ) -> Result<(String, Vec<RawObject>), VaultError> {
+        let txn = db.read()?;
+        let head = self.head_of(&txn)?;
+        let mut stop = HashSet::new();
+        for id in theirs {
+            let Ok(id) = ObjectId::from_hex(id.as_bytes()) else {
+                continue;
+            };
+            if self.store.read(&txn, &id).is_ok() {
+                stop.extend(self.closure(&txn, &[id], &HashSet::new())?);
+            }
+        }
+        let mut objects = Vec::new();
+        for id in self.closure(&txn, &[head], &stop)? {
+            let (kind, data) = self.store.read(&txn, &id)?;
+            objects.push(RawObject {
+                kind,
+                data: data.to_vec(),
+            });
+        }
+        Ok((head.to_string(), objects))
+    }
+
+    /// The objects of version `want` that a copy holding `haves` lacks, in
+    /// a stable order (so a transfer can be paged), with their ids. Each
+    /// object comes after everything it refers to, as
+    /// [`Vault::receive_page`] takes them.
+    pub fn objects_between(
+        &self,
+        db: &Db,
+        want: &str,
+        haves: &[String],
+    ) -> Result<Vec<(String, RawObject)>, VaultError> {
+        Ok(self.objects_page(db, want, haves, 0, usize::MAX)?.0)
+    }
+
+    /// One page of [`Vault::objects_between`]: the objects from the
+    /// `skip`-th on, until their bytes reach `budget` (the object that
+    /// crosses it included), and how many the whole transfer has. Only the
+    /// page's objects are read.
+    pub fn objects_page(
+        &self,
+        db: &Db,
+        want: &str,
+        haves: &[String],
+        skip: usize,
+        budget: usize,
+    ) -> Result<(Vec<(String, RawObject)>, usize), VaultError> {
+        let txn = db.read()?;
+        let ids = self.ids_between(&txn, want, haves)?;
+        let total = ids.len();
+        let mut objects = Vec::new();
+        let mut bytes = 0usize;
+        for id in ids.into_iter().skip(skip) {
+            let (kind, mut data) = self.store.read(&txn, &id)?;
+            bytes = bytes.saturating_add(data.len());
+            objects.push((
+                id.to_string(),
+                RawObject {
+                    kind,
+                    // Moved, not copied: the emptied buffer is zeroized anyway.
+                    data: std::mem::take(&mut *data),
+                },
+            ));
+            if bytes >= budget {
+                break;
+            }
+        }
+        Ok((objects, total))
+    }
+
+    /// The ids of the objects of `want` that a copy holding `haves` lacks,
+    /// each after everything it refers to: for each new commit, oldest
+    /// first, the new blobs and trees of its version (children before
+    /// parents), then the commit. Reads commits and trees only.
+    fn ids_between(
+        &self,
+        txn: &polykey_db::ReadTxn<'_>,
+        want: &str,
+        haves: &[String],
+    ) -> Result<Vec<ObjectId>, VaultError> {
+        let want = self.resolve(txn, want)?;
+        let haves: HashSet<ObjectId> = haves
+            .iter()
+            .filter_map(|id| ObjectId::from_hex(id.as_bytes()).ok())
+            .filter(|id| self.store.commit(txn, id).is_ok())
+            .collect();
+        // The commits the other copy lacks: walk back from `want`, stopping
+        // at versions it has (and so everything behind them).
+        let mut new_commits: HashMap<ObjectId, (ObjectId, Vec<ObjectId>)> = HashMap::new();
+        let mut boundary = HashSet::new();
+        let mut seen = HashSet::from([want]);
+        let mut queue = vec![want];
+        while let Some(id) = queue.pop() {
+            if haves.contains(&id) {
+                boundary.insert(id);
+                continue;
+            }
+            let commit = self.store.commit(txn, &id)?;
+            for parent in &commit.parents {
+                if seen.insert(*parent) {
+                    queue.push(*parent);
+                }
+            }
+            new_commits.insert(id, (commit.tree, commit.parents.to_vec()));
+        }
+        // Trees and blobs the other copy has: those of the boundary versions.
+        let mut known: HashSet<ObjectId> = HashSet::new();
+        let mut trees: Vec<ObjectId> = Vec::new();
+        for id in &boundary {
+            trees.push(self.store.commit(txn, id)?.tree);
+        }
+        while let Some(tree) = trees.pop() {
+            if !known.insert(tree) {
+                continue;
+            }
+            for entry in self.store.tree(txn, &tree)?.entries {
+                if entry.mode.is_tree() {
+                    trees.push(entry.oid);
+                } else {
+                    known.insert(entry.oid);
+                }
+            }
+        }
+        // New commits, parents first (a depth-first post-order).
+        let mut commit_order = Vec::with_capacity(new_commits.len());
+        let mut visited = HashSet::new();
+        let mut stack = vec![(want, false)];
+        while let Some((id, expanded)) = stack.pop() {
+            if expanded {
+                commit_order.push(id);
+                continue;
+            }
+            let Some((_, parents)) = new_commits.get(&id) else {
+                continue;
+            };
+            if !visited.insert(id) {
+                continue;
+            }
+            stack.push((id, true));
+            for parent in parents.iter().rev() {
+                if !visited.contains(parent) {
+                    stack.push((*parent, false));
+                }
+            }
+        }
+        // Each commit after the trees and blobs of its version not sent yet,
+        // a tree after its entries.
+        let mut ids: Vec<ObjectId> = Vec::new();
+        let mut sent: HashSet<ObjectId> = HashSet::new();
+        for commit in commit_order {
+            let Some((root, _)) = new_commits.get(&commit) else {
+                continue;
+            };
+            let mut stack = vec![(*root, false)];
+            while let Some((tree, expanded)) = stack.pop() {
+                if expanded {
+                    ids.push(tree);
+                    continue;
+                }
+                if known.contains(&tree) || !sent.insert(tree) {
+                    continue;
+                }
+                stack.push((tree, true));
+                for entry in self.store.tree(txn, &tree)?.entries {
+                    if known.contains(&entry.oid) {
+                        continue;
+                    }
+                    if entry.mode.is_tree() {
+                        if !sent.contains(&entry.oid) {
+                            stack.push((entry.oid, false));
+                        }
+                    } else if sent.insert(entry.oid) {
+                        ids.push(entry.oid);
+                    }
+                }
+            }
+            ids.push(commit);
+        }
+        Ok(ids)
+    }
+}
