@@ -181,6 +181,28 @@ impl Backend {
         }
     }
 
+    /// Vaults deleted on any device and still restorable (JSON, as the
+    /// node's transport type).
+    pub async fn deleted_vaults(&mut self) -> Result<Value> {
+        match self {
+            Self::Local(node) => {
+                Ok(serde_json::to_value(node.deleted_vaults_dto().await?).unwrap_or(Value::Null))
+            }
+            Self::Agent(agent) => Ok(agent.call("vaults.deleted", json!({}))?),
+        }
+    }
+
+    /// Bring a deleted vault back; returns its name.
+    pub async fn restore_deleted_vault(&mut self, id: String) -> Result<String> {
+        match self {
+            Self::Local(node) => Ok(node.restore_deleted_vault(id).await?.name),
+            Self::Agent(agent) => {
+                let restored = agent.call("vaults.restore", json!({ "id": id }))?;
+                Ok(text(&restored, "name"))
+            }
+        }
+    }
+
     pub async fn vault_log(
         &mut self,
         vault: String,

@@ -162,8 +162,14 @@ enum Vaults {
     Create { name: String },
     /// Rename a vault.
     Rename { name: String, new_name: String },
-    /// Delete a vault and its history.
+    /// Delete a vault: it leaves every device and waits in "Recently
+    /// deleted" for 30 days (`vaults deleted`, `vaults restore`).
     Delete { name: String },
+    /// Vaults deleted on any of your devices, still restorable.
+    Deleted,
+    /// Bring a deleted vault back, on every device (by the id `vaults
+    /// deleted` shows).
+    Restore { id: String },
     /// Bring a vault back to an earlier version (a new version on top;
     /// later history stays).
     Version { name: String, version: String },
@@ -855,7 +861,37 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                 }
                 Vaults::Delete { name } => {
                     node.delete_vault(name.clone()).await?;
-                    Ok(text(format!("Deleted vault {name}"), serde_json::json!({})))
+                    Ok(text(
+                        format!(
+                            "Deleted vault {name} (restorable for 30 days: polykey vaults deleted)"
+                        ),
+                        serde_json::json!({}),
+                    ))
+                }
+                Vaults::Deleted => {
+                    let deleted = node.deleted_vaults().await?;
+                    let human = deleted
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|d| {
+                            format!(
+                                "{}\t{}\tdeleted by {}",
+                                d["id"].as_str().unwrap_or_default(),
+                                d["name"].as_str().unwrap_or_default(),
+                                d["deletedBy"].as_str().unwrap_or_default()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    Ok(text(human, deleted))
+                }
+                Vaults::Restore { id } => {
+                    let name = node.restore_deleted_vault(id.clone()).await?;
+                    Ok(text(
+                        format!("Restored vault {name}"),
+                        serde_json::json!({ "name": name }),
+                    ))
                 }
                 Vaults::Version { name, version } => {
                     let head = node.restore_vault(name.clone(), version.clone()).await?;

@@ -879,3 +879,22 @@ fn remaining_commands_output_snapshots() {
     }
     insta::assert_snapshot!(redact(&transcript));
 }
+
+#[test]
+fn a_deleted_vault_waits_in_recently_deleted_and_comes_back() {
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "ci"]);
+    node.write("ci:TOKEN", b"t-1");
+    let out = node.ok(&["vaults", "delete", "ci"]);
+    assert!(out.contains("restorable for 30 days"), "{out}");
+    assert_eq!(node.ok(&["vaults", "list"]).trim(), "");
+    let deleted: serde_json::Value =
+        serde_json::from_str(&node.ok(&["vaults", "deleted", "--format", "json"])).unwrap();
+    assert_eq!(deleted[0]["name"], "ci");
+    let id = deleted[0]["id"].as_str().unwrap().to_owned();
+    node.ok(&["vaults", "restore", &id]);
+    assert_eq!(node.ok(&["secrets", "cat", "ci:TOKEN"]), "t-1");
+    let again: serde_json::Value =
+        serde_json::from_str(&node.ok(&["vaults", "deleted", "--format", "json"])).unwrap();
+    assert_eq!(again.as_array().unwrap().len(), 0);
+}

@@ -345,6 +345,13 @@ impl Node {
                 self.confirm_join(accept(params)).await?;
                 json!({})
             }
+            "vaults.deleted" => {
+                serde_json::to_value(self.deleted_vaults_dto().await?).unwrap_or(Value::Null)
+            }
+            "vaults.restore" => {
+                serde_json::to_value(self.restore_deleted_vault(text("id")?).await?)
+                    .unwrap_or(Value::Null)
+            }
             "nodes.revoke" => {
                 self.revoke_device_text(text("nodeId")?).await?;
                 json!({})
