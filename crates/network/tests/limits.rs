@@ -363,3 +363,65 @@ async fn a_trusted_device_asking_in_a_tight_loop_is_not_held_to_a_strangers_rate
     // The stranger, asking just as fast, is told to slow down.
     assert!(in_a_row(&stranger.client, a_id, 200).await > 0);
 }
+
+/// Count the answers that came at once, as refusals naming `why`.
+async fn refused_at_once<T: std::fmt::Debug>(
+    asks: Vec<impl std::future::Future<Output = Result<T, polykey_network::NetworkError>>>,
+    why: &str,
+) -> usize {
+    let answers = join_all(
+        asks.into_iter()
+            .map(|ask| timeout(Duration::from_secs(2), ask)),
+    )
+    .await;
+    answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Err(e)) if e.to_string().contains(why)))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn work_past_the_bounds_of_the_pending_maps_is_refused_at_once() {
+    use polykey_network::limits::{MAX_PENDING_FINDS, MAX_PENDING_REQUESTS, MAX_WAITERS_PER_DIAL};
+    // A seed that accepts connections and never says a word: every dial,
+    // lookup and request through it stays pending (for the 10 s handshake
+    // timeout), so the maps fill.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_address: Multiaddr =
+        format!("/ip4/127.0.0.1/tcp/{}", hole.local_addr().unwrap().port())
+            .parse()
+            .unwrap();
+    let holding = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = hole.accept().await {
+            held.push(stream);
+        }
+    });
+    let silent = RootKeypair::from_seed(&[77; 32]).node_id();
+    let a = peer(
+        1,
+        Config {
+            seeds: vec![(silent, hole_address.clone())],
+            ..config()
+        },
+    );
+
+    let dials = (0..MAX_WAITERS_PER_DIAL + 4)
+        .map(|_| a.client.dial(silent, hole_address.clone()))
+        .collect();
+    assert_eq!(refused_at_once(dials, "too many dials").await, 4);
+
+    let finds = (0..MAX_PENDING_FINDS + 8)
+        .map(|i| {
+            a.client
+                .find(RootKeypair::from_seed(&[100 + i as u8; 32]).node_id())
+        })
+        .collect();
+    assert_eq!(refused_at_once(finds, "too many lookups").await, 8);
+
+    let requests = (0..MAX_PENDING_REQUESTS + 6)
+        .map(|_| a.client.request(silent, Request::Sigchain))
+        .collect();
+    assert_eq!(refused_at_once(requests, "too many requests").await, 6);
+    holding.abort();
+}
