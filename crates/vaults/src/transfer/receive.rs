@@ -8,7 +8,7 @@ use polykey_keys::NodeId;
 use super::{MayAuthor, RawObject};
 use crate::error::VaultError;
 use crate::objects::{Source, HASH};
-use crate::tree::{shape_of_entries, stored_shape, EntryView};
+use crate::tree::{shape_of_entries, stored_shape, EntryView, TreeShape};
 use crate::vault::{Vault, VaultId, Vaults};
 
 /// Most objects one transfer accepts, so a hostile peer cannot exhaust
@@ -255,6 +255,8 @@ impl Vault {
         let page: Vec<&RawObject> = objects.iter().map(|(_, o)| *o).collect();
         let kinds: HashMap<ObjectId, Kind> =
             ids.iter().zip(&page).map(|(id, o)| (*id, o.kind)).collect();
+        // The shapes of the trees this page took in so far.
+        let mut shapes: HashMap<ObjectId, TreeShape> = HashMap::new();
         let mut added = 0;
         for i in store_order(&ids, &page)? {
             let (id, object) = (ids[i], page[i]);
@@ -278,7 +280,7 @@ impl Vault {
                         })
                         .collect();
                     // Names and modes first: they need nothing else.
-                    shape_of_entries(&entries, |_| Ok(crate::tree::TreeShape::default()))?;
+                    shape_of_entries(&entries, |_| Ok(TreeShape::default()))?;
                     for entry in entries.iter().filter(|e| !e.mode.is_tree()) {
                         match kinds.get(&entry.oid) {
                             Some(Kind::Blob) => {}
@@ -291,21 +293,22 @@ impl Vault {
                             None => return Err(refused("the history sent is incomplete")),
                         }
                     }
-                    let mut subtrees = Vec::new();
+                    let mut below: HashMap<ObjectId, TreeShape> = HashMap::new();
                     for entry in entries.iter().filter(|e| e.mode.is_tree()) {
-                        if !self.store.contains(txn, &entry.oid)? {
-                            return Err(refused("the history sent is incomplete"));
+                        if let std::collections::hash_map::Entry::Vacant(slot) =
+                            below.entry(entry.oid)
+                        {
+                            slot.insert(self.present_shape(txn, &shapes, &entry.oid)?);
                         }
-                        subtrees.push((entry.oid, stored_shape(&self.store, txn, &entry.oid)?));
                     }
                     let shape = shape_of_entries(&entries, |oid| {
-                        subtrees
-                            .iter()
-                            .find(|(id, _)| id == oid)
-                            .map(|(_, shape)| *shape)
+                        below
+                            .get(oid)
+                            .copied()
                             .ok_or_else(|| VaultError::corrupt("a subtree is missing"))
                     })?;
                     self.store.put_shape(txn, &id, &shape)?;
+                    shapes.insert(id, shape);
                 }
                 Kind::Commit => {
                     let signer = verify_commit(&object.data)?;
@@ -318,17 +321,22 @@ impl Vault {
                     }
                     let commit = gix::objs::CommitRef::from_bytes(&object.data, HASH)
                         .map_err(VaultError::corrupt)?;
-                    let tree = commit.tree();
-                    if !self.store.contains(txn, &tree)? {
-                        return Err(refused("the history sent is incomplete"));
-                    }
-                    // Reading the shape proves the tree is a tree, in bounds.
-                    stored_shape(&self.store, txn, &tree)?;
+                    // Its shape proves the tree is a tree, within bounds.
+                    self.present_shape(txn, &shapes, &commit.tree())?;
                     for parent in commit.parents() {
-                        if !self.store.contains(txn, &parent)? {
-                            return Err(refused("the history sent is incomplete"));
+                        match kinds.get(&parent) {
+                            // Earlier in this page, so already taken in.
+                            Some(Kind::Commit) => {}
+                            Some(_) => {
+                                return Err(VaultError::corrupt(
+                                    "a commit's parent is not a commit",
+                                ))
+                            }
+                            None if self.store.contains(txn, &parent)? => {
+                                self.store.commit(txn, &parent)?;
+                            }
+                            None => return Err(refused("the history sent is incomplete")),
                         }
-                        self.store.commit(txn, &parent)?;
                     }
                 }
                 Kind::Tag => return Err(VaultError::corrupt("vaults hold no tags")),
@@ -342,6 +350,23 @@ impl Vault {
         incoming.added += added;
         incoming.failed = false;
         Ok(added)
+    }
+
+    /// The shape of tree `id`, which must be here: taken in by this page
+    /// (`page`) or stored before (and then cached, or worked out).
+    fn present_shape(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        page: &HashMap<ObjectId, TreeShape>,
+        id: &ObjectId,
+    ) -> Result<TreeShape, VaultError> {
+        if let Some(shape) = page.get(id) {
+            return Ok(*shape);
+        }
+        if !self.store.contains(txn, id)? {
+            return Err(refused("the history sent is incomplete"));
+        }
+        stored_shape(&self.store, txn, id)
     }
 
     /// Check that version `head` is here, complete, after `incoming`.

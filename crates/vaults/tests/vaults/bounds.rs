@@ -661,3 +661,33 @@ fn a_conflict_on_a_255_byte_name_still_merges() {
     assert_eq!(a.get(&laptop.db, &name).unwrap().as_slice(), b"laptop");
     assert_eq!(a.get(&laptop.db, &theirs).unwrap().as_slice(), b"phone");
 }
+
+#[test]
+fn a_directory_of_many_directories_is_checked_in_linear_time() {
+    let (d, vault) = with_vault(32);
+    let file = blob(b"v");
+    let inner = tree(&[(FILE, b"x", id_of(&file))]);
+    let inner_id = id_of(&inner);
+    // 100,000 directories, all the same tree: 200,000 paths, within bounds.
+    let names: Vec<Vec<u8>> = (0..100_000).map(|i| format!("d{i}").into_bytes()).collect();
+    let entries: Vec<(&str, &[u8], ObjectId)> = names
+        .iter()
+        .map(|n| (DIR, n.as_slice(), inner_id))
+        .collect();
+    let root = tree(&entries);
+    let root_id = id_of(&root);
+    let (head, objects) = on_top(
+        &d,
+        &vault,
+        &d.keys,
+        root_id,
+        with_ids(vec![file, inner, root]),
+    );
+    let started = std::time::Instant::now();
+    vault.receive(&d.db, &head, &objects, &anyone).unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
