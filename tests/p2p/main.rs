@@ -3,6 +3,7 @@
 //! device, and every refusal a hostile or unpaired peer must meet.
 #![allow(clippy::unwrap_used)]
 
+mod attacks;
 mod hostile;
 mod relay;
 mod sync;
