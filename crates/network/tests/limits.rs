@@ -425,3 +425,55 @@ async fn work_past_the_bounds_of_the_pending_maps_is_refused_at_once() {
     assert_eq!(refused_at_once(requests, "too many requests").await, 6);
     holding.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn silent_connections_past_the_pending_limit_are_dropped_at_once() {
+    let a = peer(
+        1,
+        Config {
+            max_pending_incoming: 4,
+            ..config()
+        },
+    );
+    let address = listen(&a).await;
+    let port = address
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    // Ten connections that never start their handshake.
+    let mut sockets = Vec::new();
+    for _ in 0..10 {
+        let socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        sockets.push(socket);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let closed = join_all(sockets.iter().map(|socket| async move {
+        let read = async {
+            let mut byte = [0u8; 1];
+            loop {
+                socket.readable().await?;
+                match socket.try_read(&mut byte) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        // Closed: end of stream or reset. Still open: nothing in time.
+        matches!(
+            timeout(Duration::from_secs(2), read).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }))
+    .await;
+    let closed = closed.iter().filter(|c| **c).count();
+    assert_eq!(
+        closed, 6,
+        "four wait in their handshake, the rest are dropped"
+    );
+}
