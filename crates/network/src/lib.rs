@@ -24,8 +24,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-/// The actor: commands, events, the event loop.
+/// The actor's handle: the client, its commands, the events, the config.
 mod actor;
+/// The actor's loop, which alone owns the swarm.
+mod event_loop;
 /// Identity conversions between NodeId and PeerId.
 pub mod identity;
 /// How much a peer can make this node do or keep.
@@ -35,7 +37,8 @@ mod outbox;
 /// The request and response messages.
 pub mod protocol;
 
-pub use actor::{new, Client, Config, Event, EventLoop, NetworkError, Responder};
+pub use actor::{Client, Config, Event, NetworkError, Responder};
+pub use event_loop::{new, EventLoop};
 pub use libp2p::Multiaddr;
 pub use protocol::{
     ChainPosition, ChainUpdate, Request, Response, SignedNotification, VaultSummary, WireDeletion,

@@ -1,0 +1,622 @@
+//! The event loop: the one task that owns the `Swarm`. It carries out the
+//! [`Client`]'s commands, passes what peers say to the node as
+//! [`Event`]s, and enforces the [`limits`](crate::limits) on the way.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use futures::StreamExt;
+use libp2p::connection_limits::{self, ConnectionLimits};
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, cbor, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    autonat, dcutr, identify, kad, mdns, noise, relay, tcp, yamux, Multiaddr, PeerId,
+    StreamProtocol, Swarm,
+};
+use polykey_keys::RootKeypair;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::actor::{Client, Command, Config, Event, NetworkError, Responder};
+use crate::identity::{keypair, node_id, peer_id};
+use crate::limits::{self as limit, Rate};
+use crate::outbox::{Offer, Outbox};
+use crate::protocol::{Request, Response, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL};
+
+/// The Kademlia protocol name (Polykey's own DHT, not the public IPFS one).
+const KAD_PROTOCOL: &str = "/polykey/kad/1";
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    // First, so a connection past the limits is denied before any other
+    // behaviour sets anything up for it.
+    limits: connection_limits::Behaviour,
+    identify: identify::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    relay_client: relay::client::Behaviour,
+    relay_server: Toggle<relay::Behaviour>,
+    dcutr: dcutr::Behaviour,
+    autonat: autonat::Behaviour,
+    rpc: cbor::Behaviour<Request, Response>,
+}
+
+/// The task that owns the swarm. Run it with [`EventLoop::run`].
+///
+/// It never waits for anyone: the node's answers come back as commands, so
+/// a loop that waited for the node to take an event would be waiting on
+/// itself. Inbound requests that do not fit are answered "busy" here, and
+/// connection, identify and mDNS reports wait in an outbox that keeps a
+/// bounded, coalesced backlog.
+pub struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    outbox: Outbox,
+    pending_listen: HashMap<ListenerId, oneshot::Sender<Result<Multiaddr, NetworkError>>>,
+    pending_dial: HashMap<PeerId, Vec<oneshot::Sender<Result<(), NetworkError>>>>,
+    pending_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetworkError>>>,
+    pending_find: HashMap<kad::QueryId, FindReply>,
+    /// Request budgets of strangers and of trusted peers (kept apart so
+    /// strangers filling their table never touch a device's budget).
+    stranger_rate: Rate<PeerId>,
+    trusted_rate: Rate<PeerId>,
+    trusted: HashSet<PeerId>,
+    /// mDNS discoveries passed on, in all.
+    discovery_rate: Rate<()>,
+    /// The configured seeds: a seed that relays is listened through.
+    seeds: HashMap<PeerId, Multiaddr>,
+    /// Seeds listened through now, and the listener doing it.
+    relay_listeners: HashMap<PeerId, ListenerId>,
+    relay_server: bool,
+}
+
+type FindReply = (
+    PeerId,
+    oneshot::Sender<Result<Vec<Multiaddr>, NetworkError>>,
+);
+
+/// Build the network of the node with these keys.
+pub fn new(
+    keys: &RootKeypair,
+    config: Config,
+) -> Result<(Client, mpsc::Receiver<Event>, EventLoop), NetworkError> {
+    let identity = keypair(keys);
+    let local = identity.public().to_peer_id();
+    let setup = |e: &dyn std::fmt::Display| NetworkError::Setup(e.to_string());
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| setup(&e))?
+        .with_quic()
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| setup(&e))?
+        .with_behaviour(|key, relay_client| {
+            let mdns = if config.mdns {
+                Some(mdns::tokio::Behaviour::new(mdns::Config::default(), local)?)
+            } else {
+                None
+            };
+            let codec = cbor::codec::Codec::default()
+                .set_request_size_maximum(MAX_REQUEST_BYTES)
+                .set_response_size_maximum(MAX_RESPONSE_BYTES);
+            let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+            // Polykey uses the DHT to find peers only: records other peers
+            // push are reported as events (and ignored), never stored.
+            kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
+            let mut kad =
+                kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), kad_config);
+            kad.set_mode(Some(kad::Mode::Server));
+            for (node, address) in &config.seeds {
+                if let Some(peer) = peer_id(node) {
+                    kad.add_address(&peer, address.clone());
+                }
+            }
+            let relay_server = config
+                .relay_server
+                .then(|| relay::Behaviour::new(local, relay_config()));
+            let limits = ConnectionLimits::default()
+                .with_max_established(Some(config.max_connections))
+                .with_max_established_per_peer(Some(config.max_connections_per_peer))
+                .with_max_pending_incoming(Some(config.max_pending_incoming))
+                .with_max_pending_outgoing(Some(config.max_pending_outgoing));
+            Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
+                identify: identify::Behaviour::new(
+                    identify::Config::new("/polykey/id/1".into(), key.public())
+                        // Tell connected peers at once when a relayed
+                        // address appears, so the relay's DHT has it.
+                        .with_push_listen_addr_updates(true),
+                ),
+                mdns: mdns.into(),
+                kad,
+                relay_client,
+                relay_server: relay_server.into(),
+                dcutr: dcutr::Behaviour::new(local),
+                autonat: autonat::Behaviour::new(local, autonat::Config::default()),
+                rpc: cbor::Behaviour::with_codec(
+                    codec,
+                    [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(config.request_timeout),
+                ),
+            })
+        })
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .build();
+    let mut swarm = swarm;
+    // The loop connects to them on its first turn (and again whenever one
+    // is lost).
+    let seeds: HashMap<PeerId, Multiaddr> = config
+        .seeds
+        .iter()
+        .filter_map(|(node, address)| Some((peer_id(node)?, address.clone())))
+        .collect();
+    // Strangers filling the connection limits must not cut the node off
+    // from its seeds (and so from its relays).
+    for seed in seeds.keys() {
+        swarm.behaviour_mut().limits.bypass_peer_id(seed);
+    }
+    if !config.seeds.is_empty() {
+        // Fails only without known peers, which the seeds just gave.
+        let _ = swarm.behaviour_mut().kad.bootstrap();
+    }
+    let (command_tx, command_rx) = mpsc::channel(64);
+    let (event_tx, event_rx) = mpsc::channel(limit::EVENT_QUEUE);
+    let refill = f64::from(config.request_refill_per_sec);
+    Ok((
+        Client {
+            commands: command_tx,
+        },
+        event_rx,
+        EventLoop {
+            swarm,
+            commands: command_rx,
+            outbox: Outbox::new(event_tx),
+            pending_listen: HashMap::new(),
+            pending_dial: HashMap::new(),
+            pending_requests: HashMap::new(),
+            pending_find: HashMap::new(),
+            stranger_rate: Rate::new(config.request_burst, refill, limit::MAX_RATED_PEERS),
+            trusted_rate: Rate::new(
+                limit::TRUSTED_REQUEST_BURST,
+                f64::from(limit::TRUSTED_REQUEST_REFILL_PER_SEC),
+                limit::MAX_TRUSTED,
+            ),
+            trusted: HashSet::new(),
+            discovery_rate: Rate::new(
+                limit::MAX_DISCOVERED_PER_MINUTE,
+                f64::from(limit::MAX_DISCOVERED_PER_MINUTE) / 60.0,
+                1,
+            ),
+            seeds,
+            relay_listeners: HashMap::new(),
+            relay_server: config.relay_server,
+        },
+    ))
+}
+
+/// What a relay server allows: enough for a whole sync page per circuit
+/// (see [`limit::RELAY_CIRCUIT_BYTES`]).
+fn relay_config() -> relay::Config {
+    relay::Config {
+        max_reservations: limit::RELAY_MAX_RESERVATIONS,
+        max_reservations_per_peer: limit::RELAY_MAX_RESERVATIONS_PER_PEER,
+        max_circuits: limit::RELAY_MAX_CIRCUITS,
+        max_circuits_per_peer: limit::RELAY_MAX_CIRCUITS_PER_PEER,
+        max_circuit_duration: limit::RELAY_CIRCUIT_DURATION,
+        max_circuit_bytes: limit::RELAY_CIRCUIT_BYTES,
+        ..relay::Config::default()
+    }
+}
+
+/// Whether `address` goes through a relay.
+fn is_relayed(address: &Multiaddr) -> bool {
+    address.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// Whether `address` names no one host (0.0.0.0, ::).
+fn is_unspecified(address: &Multiaddr) -> bool {
+    address.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}
+
+impl EventLoop {
+    /// Run until every [`Client`] is dropped.
+    pub async fn run(mut self) {
+        let mut seed_check = tokio::time::interval(limit::SEED_REDIAL_EVERY);
+        seed_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let room = self.outbox.sender();
+            let reports_wait = !self.outbox.is_empty();
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm(event),
+                _ = seed_check.tick(), if !self.seeds.is_empty() => self.dial_seeds(),
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    None => return,
+                },
+                // Waiting for room is one branch among the others, never
+                // the only thing the loop does.
+                permit = room.reserve_owned(), if reports_wait => match permit {
+                    Ok(permit) => self.outbox.send_reserved(permit),
+                    Err(_) => self.outbox.close(),
+                },
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Listen { address, reply } => match self.swarm.listen_on(address) {
+                Ok(id) => {
+                    self.pending_listen.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(NetworkError::Listen(e.to_string())));
+                }
+            },
+            Command::Dial {
+                peer,
+                address,
+                reply,
+            } => self.dial(peer, address, reply),
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                if self.pending_requests.len() >= limit::MAX_PENDING_REQUESTS {
+                    let busy = NetworkError::Request("too many requests under way".into());
+                    let _ = reply.send(Err(busy));
+                    return;
+                }
+                let id = self.swarm.behaviour_mut().rpc.send_request(&peer, request);
+                self.pending_requests.insert(id, reply);
+            }
+            Command::Respond {
+                responder,
+                response,
+                reply,
+            } => {
+                let sent = self
+                    .swarm
+                    .behaviour_mut()
+                    .rpc
+                    .send_response(responder.0, response)
+                    .map_err(|_| NetworkError::Request("the peer is gone".into()));
+                let _ = reply.send(sent);
+            }
+            Command::Connected { reply } => {
+                let peers = self.swarm.connected_peers().filter_map(node_id).collect();
+                let _ = reply.send(peers);
+            }
+            Command::Addresses { reply } => {
+                let mut addresses: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
+                for address in self.swarm.external_addresses() {
+                    if !addresses.contains(address) {
+                        addresses.push(address.clone());
+                    }
+                }
+                let _ = reply.send(addresses);
+            }
+            Command::Find { peer, reply } => {
+                if self.pending_find.len() >= limit::MAX_PENDING_FINDS {
+                    let busy = NetworkError::Request("too many lookups under way".into());
+                    let _ = reply.send(Err(busy));
+                    return;
+                }
+                let id = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+                self.pending_find.insert(id, (peer, reply));
+            }
+            Command::Trust { peers, reply } => {
+                let peers: HashSet<PeerId> = peers.into_iter().collect();
+                let limits = &mut self.swarm.behaviour_mut().limits;
+                for gone in self.trusted.difference(&peers) {
+                    if !self.seeds.contains_key(gone) {
+                        limits.remove_peer_id(gone);
+                    }
+                }
+                for peer in &peers {
+                    limits.bypass_peer_id(peer);
+                }
+                self.trusted = peers;
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    /// Connect to every seed not connected: the node listens through the
+    /// seeds that relay, and that needs a connection to them.
+    fn dial_seeds(&mut self) {
+        for (peer, address) in &self.seeds {
+            if !self.swarm.is_connected(peer) {
+                let opts = DialOpts::peer_id(*peer)
+                    .addresses(vec![address.clone()])
+                    .build();
+                // A dial already under way refuses this one: fine.
+                let _ = self.swarm.dial(opts);
+            }
+        }
+    }
+
+    fn dial(
+        &mut self,
+        peer: PeerId,
+        address: Multiaddr,
+        reply: oneshot::Sender<Result<(), NetworkError>>,
+    ) {
+        if self.swarm.is_connected(&peer) {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        let waiting = self.pending_dial.get(&peer).map_or(0, Vec::len);
+        if waiting >= limit::MAX_WAITERS_PER_DIAL
+            || (waiting == 0 && self.pending_dial.len() >= limit::MAX_PENDING_DIALS)
+        {
+            let _ = reply.send(Err(NetworkError::Dial("too many dials under way".into())));
+            return;
+        }
+        let opts = DialOpts::peer_id(peer).addresses(vec![address]).build();
+        match self.swarm.dial(opts) {
+            Ok(()) => self.pending_dial.entry(peer).or_default().push(reply),
+            // A dial already under way (the DHT's, say) answers this one too.
+            Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {
+                self.pending_dial.entry(peer).or_default().push(reply)
+            }
+            Err(e) => {
+                let _ = reply.send(Err(NetworkError::Dial(e.to_string())));
+            }
+        }
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                if let Some(reply) = self.pending_listen.remove(&listener_id) {
+                    let _ = reply.send(Ok(address.clone()));
+                }
+                // A relay is reachable where it listens, by definition: its
+                // reservations must name those addresses.
+                if self.relay_server && !is_relayed(&address) && !is_unspecified(&address) {
+                    self.swarm.add_external_address(address);
+                }
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                if let Some(reply) = self.pending_listen.remove(&listener_id) {
+                    let why = match reason {
+                        Ok(()) => "closed".to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    let _ = reply.send(Err(NetworkError::Listen(why)));
+                }
+                // Listen through that relay again when it next says hello.
+                self.relay_listeners.retain(|_, id| *id != listener_id);
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                if let Some(reply) = self.pending_listen.remove(&listener_id) {
+                    let _ = reply.send(Err(NetworkError::Listen(error.to_string())));
+                }
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if let Some(replies) = self.pending_dial.remove(&peer_id) {
+                    for reply in replies {
+                        let _ = reply.send(Ok(()));
+                    }
+                }
+                if num_established.get() == 1 {
+                    if let Some(peer) = node_id(&peer_id) {
+                        self.outbox.report(Event::Connected { peer });
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer_id),
+                error,
+                ..
+            } => {
+                if let Some(replies) = self.pending_dial.remove(&peer_id) {
+                    for reply in replies {
+                        let _ = reply.send(Err(NetworkError::Dial(error.to_string())));
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                if let Some(peer) = node_id(&peer_id) {
+                    self.outbox.report(Event::Disconnected { peer });
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Rpc(event)) => self.on_rpc(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => self.on_identify(peer_id, info),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result,
+                step,
+                ..
+            })) => self.on_kad(id, result, step.last),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                let now = Instant::now();
+                for (peer_id, address) in found.into_iter().take(limit::MAX_DISCOVERED_PER_EVENT) {
+                    if !self.discovery_rate.allow((), now) {
+                        break;
+                    }
+                    if let Some(peer) = node_id(&peer_id) {
+                        self.outbox.report(Event::PeerDiscovered { peer, address });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_identify(&mut self, peer_id: PeerId, info: identify::Info) {
+        let addresses: Vec<Multiaddr> = info
+            .listen_addrs
+            .into_iter()
+            .take(limit::MAX_IDENTIFY_ADDRESSES)
+            .collect();
+        let speaks = |name: &str| info.protocols.iter().any(|p| p.as_ref() == name);
+        // Peers speaking our DHT become routing entries.
+        if speaks(KAD_PROTOCOL) {
+            for address in &addresses {
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer_id, address.clone());
+            }
+        }
+        // A seed that relays: listen through it, so peers that cannot
+        // reach this node directly can through the seed.
+        if speaks(relay::HOP_PROTOCOL_NAME.as_ref()) && !self.relay_listeners.contains_key(&peer_id)
+        {
+            if let Some(seed) = self.seeds.get(&peer_id) {
+                let circuit = seed
+                    .clone()
+                    .with(Protocol::P2p(peer_id))
+                    .with(Protocol::P2pCircuit);
+                if let Ok(id) = self.swarm.listen_on(circuit) {
+                    self.relay_listeners.insert(peer_id, id);
+                }
+            }
+        }
+        if let Some(peer) = node_id(&peer_id) {
+            self.outbox.report(Event::Identified { peer, addresses });
+        }
+    }
+
+    fn on_kad(&mut self, id: kad::QueryId, result: kad::QueryResult, last: bool) {
+        let kad::QueryResult::GetClosestPeers(result) = result else {
+            return;
+        };
+        let Some((target, _)) = self.pending_find.get(&id) else {
+            return;
+        };
+        let target = *target;
+        let found: Vec<Multiaddr> = match &result {
+            Ok(ok) => ok
+                .peers
+                .iter()
+                .filter(|info| info.peer_id == target)
+                .flat_map(|info| info.addrs.clone())
+                .collect(),
+            Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers
+                .iter()
+                .filter(|info| info.peer_id == target)
+                .flat_map(|info| info.addrs.clone())
+                .collect(),
+        };
+        // Without the trailing `/p2p/<target>`; a relayed address keeps its
+        // relay's id, which says where to go.
+        let found: Vec<Multiaddr> = found
+            .into_iter()
+            .map(|mut a| {
+                if matches!(a.iter().last(), Some(Protocol::P2p(p)) if p == target) {
+                    a.pop();
+                }
+                a
+            })
+            .collect();
+        if !found.is_empty() || last {
+            if let Some((_, reply)) = self.pending_find.remove(&id) {
+                let _ = reply.send(Ok(found));
+            }
+        }
+    }
+
+    /// Answer a request here, without the node.
+    fn refuse(&mut self, channel: ResponseChannel<Response>, reason: &str) {
+        let refusal = Response::Refused(reason.into());
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .rpc
+            .send_response(channel, refusal);
+    }
+
+    fn within_rate(&mut self, peer: PeerId) -> bool {
+        let now = Instant::now();
+        if self.trusted.contains(&peer) {
+            self.trusted_rate.allow(peer, now)
+        } else {
+            self.stranger_rate.allow(peer, now)
+        }
+    }
+
+    fn on_rpc(&mut self, event: request_response::Event<Request, Response>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let Some(node) = node_id(&peer) else {
+                        self.refuse(channel, "not a Polykey node");
+                        return;
+                    };
+                    if !self.within_rate(peer) {
+                        self.refuse(channel, limit::BUSY);
+                        return;
+                    }
+                    let event = Event::InboundRequest {
+                        peer: node,
+                        request,
+                        responder: Responder(channel),
+                    };
+                    match self.outbox.offer(event) {
+                        Offer::Passed => {}
+                        Offer::Full(Event::InboundRequest { responder, .. }) => {
+                            self.refuse(responder.0, limit::BUSY);
+                        }
+                        // Nobody will answer: dropping the channel tells
+                        // the peer so.
+                        Offer::Full(_) | Offer::Closed => {}
+                    }
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending_requests.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(reply) = self.pending_requests.remove(&request_id) {
+                    let _ = reply.send(Err(NetworkError::Request(error.to_string())));
+                }
+            }
+            _ => {}
+        }
+    }
+}
