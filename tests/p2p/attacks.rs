@@ -11,7 +11,10 @@ use polykey_db::Db;
 use polykey_gestalts::pairing::{Joiner, PairingMessage};
 use polykey_gestalts::{ClaimType, GestaltGraph, Sigchain, SignedClaim};
 use polykey_keys::{NodeId, RootKeypair};
-use polykey_network::{ChainUpdate, Client, Config, Event, Request, Response};
+use polykey_network::{
+    ChainUpdate, Client, Config, Event, Request, Response, VaultSummary, WireObject,
+};
+use polykey_vaults::kind_tag;
 use tempfile::TempDir;
 
 use crate::{device, eventually, pair, Device};
@@ -90,6 +93,14 @@ impl Rogue {
     /// Answer as a quiet member would, with whatever chain `served` holds
     /// when asked.
     fn serve_chain(&mut self) -> Served {
+        self.serve(|_| None)
+    }
+
+    /// As [`Rogue::serve_chain`], but `extra` answers first where it will.
+    fn serve(
+        &mut self,
+        extra: impl Fn(&Request) -> Option<Response> + Send + Sync + 'static,
+    ) -> Served {
         let served: Served = Arc::new(Mutex::new(self.chains()));
         let chains = Arc::clone(&served);
         let mut events = self.events.take().unwrap();
@@ -103,6 +114,10 @@ impl Rogue {
                 else {
                     continue;
                 };
+                if let Some(answer) = extra(&request) {
+                    let _ = client.respond(responder, answer).await;
+                    continue;
+                }
                 let answer = match request {
                     // The claims after what the asker holds, as a member
                     // answers.
@@ -339,3 +354,96 @@ async fn a_stranger_learns_no_device_from_the_dht() {
     );
 }
 
+/// A commit by `author` on top of `parent` whose tree is empty (every
+/// secret removed), dated `seconds`: (its id, the objects to send).
+fn emptying_commit(author: &RootKeypair, parent: &str, seconds: i64) -> (String, Vec<WireObject>) {
+    use gix::objs::WriteTo;
+    let mut tree = Vec::new();
+    gix::objs::Tree::empty().write_to(&mut tree).unwrap();
+    let tree_id =
+        gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Tree, &tree).unwrap();
+    let node = author.node_id().to_string();
+    let actor = gix::actor::Signature {
+        name: node.clone().into(),
+        email: format!("{node}@polykey").into(),
+        time: gix::date::Time { seconds, offset: 0 },
+    };
+    let mut commit = gix::objs::Commit {
+        tree: tree_id,
+        parents: vec![gix::ObjectId::from_hex(parent.as_bytes()).unwrap()].into(),
+        author: actor.clone(),
+        committer: actor,
+        encoding: None,
+        message: "Tidy up\n".into(),
+        extra_headers: Vec::new(),
+    };
+    let mut unsigned = Vec::new();
+    commit.write_to(&mut unsigned).unwrap();
+    let signature = polykey_keys::sshsig::sign(author, "git", &unsigned);
+    commit
+        .extra_headers
+        .push(("gpgsig".into(), signature.into()));
+    let mut data = Vec::new();
+    commit.write_to(&mut data).unwrap();
+    let id =
+        gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Commit, &data).unwrap();
+    let objects = vec![
+        WireObject {
+            id: tree_id.to_string(),
+            kind: kind_tag(gix::objs::Kind::Tree),
+            data: tree,
+        },
+        WireObject {
+            id: id.to_string(),
+            kind: kind_tag(gix::objs::Kind::Commit),
+            data,
+        },
+    ];
+    (id.to_string(), objects)
+}
+
+/// A thief removes every secret of a vault in a commit dated 40 days ago.
+/// The secrets leave every device, and "Recently deleted" (which walks the
+/// history newest first by commit time and stops at the first version
+/// older than 30 days) shows none of them: the user never learns what to
+/// restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "ATTACK: secrets removed in a backdated commit never show in Recently deleted"]
+async fn secrets_removed_in_a_backdated_commit_show_in_recently_deleted() {
+    let a = device().await;
+    let vault = a.node.create_vault("Personal".into()).await.unwrap();
+    a.write("Personal", "github", "pw").await;
+    let head = a.head("Personal").await.unwrap();
+    let mut rogue = rogue(109).await;
+    rogue_pairs(&rogue, &a).await;
+    let forty_days_ago = now_secs() as i64 - 40 * 24 * 3600;
+    let (new_head, objects) = emptying_commit(&rogue.keys, &head, forty_days_ago);
+    let summary = VaultSummary {
+        id: vault.id.to_string(),
+        name: "Personal".into(),
+        renamed_at: 0,
+        head: new_head.clone(),
+    };
+    rogue.serve(move |request| match request {
+        Request::Vaults => Some(Response::Vaults {
+            vaults: vec![summary.clone()],
+        }),
+        Request::Fetch { .. } => Some(Response::Objects {
+            total: objects.len() as u32,
+            objects: objects.clone(),
+        }),
+        _ => None,
+    });
+    a.node.sync_now(rogue.id()).await.unwrap();
+    assert_eq!(
+        a.head("Personal").await.unwrap(),
+        new_head,
+        "A took the commit"
+    );
+    assert!(a.secrets("Personal").await.is_empty());
+    let deleted = a.node.deleted_secrets_dto().await.unwrap();
+    assert!(
+        deleted.iter().any(|d| d.path == "github"),
+        "the removed secret is not in Recently deleted: {deleted:?}"
+    );
+}
