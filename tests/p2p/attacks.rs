@@ -447,3 +447,35 @@ async fn secrets_removed_in_a_backdated_commit_show_in_recently_deleted() {
         "the removed secret is not in Recently deleted: {deleted:?}"
     );
 }
+
+/// Revoking a device must keep its earlier work ("its earlier commits kept
+/// in history"), but a device that did not hold those commits yet refuses
+/// any history containing them: a device paired after the revocation can
+/// never receive a vault the removed device ever edited, and a device that
+/// was offline can never sync it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "ATTACK: after a revocation, no new device can receive a vault the revoked device ever edited"]
+async fn a_vault_the_revoked_device_edited_still_reaches_a_new_device() {
+    let (a, c) = (device().await, device().await);
+    pair(&a, &c).await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    eventually("C has the vault", &[&a, &c], || async {
+        c.vault_names().await == ["Personal"]
+    })
+    .await;
+    c.write("Personal", "from-c", "1").await;
+    eventually("A has C's edit", &[&a, &c], || async {
+        a.read("Personal", "from-c").await.is_some()
+    })
+    .await;
+    a.node.revoke_device(c.id()).await.unwrap();
+    a.write("Personal", "from-a", "2").await;
+
+    let d = device().await;
+    pair(&a, &d).await;
+    eventually("D receives the vault", &[&a, &d], || async {
+        d.read("Personal", "from-a").await.is_some()
+    })
+    .await;
+    assert_eq!(d.read("Personal", "from-c").await.as_deref(), Some("1"));
+}
