@@ -4,9 +4,13 @@
 //!
 //! Links and revocations are decided by claim time, the same way on every
 //! device whatever order the claims arrive in: a revocation of a node wins
-//! over every link of it made before, and only a newer link (a fresh
-//! pairing) brings it back. A device added by another device is recorded
-//! with a notice for the user.
+//! over every link of it made before, and only a newer link made by another
+//! node (a fresh pairing by a device still trusted) brings it back — never
+//! one the revoked node dated ahead itself. A revocation counts only while
+//! its issuer is not revoked itself, so a thief's revocations end with the
+//! thief (two devices revoking each other void each other: each device's
+//! own revocations still hold there). A device added (or brought back) by
+//! another device is recorded with a notice for the user.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -26,9 +30,13 @@ struct Link {
 }
 
 impl Link {
-    /// When the link was claimed (seconds), from its already verified claim.
-    fn at(&self) -> u64 {
-        self.claim.decode().map(|p| p.iat).unwrap_or(0)
+    /// When the link was claimed (seconds) and by whom, from its already
+    /// verified claim.
+    fn claimed(&self) -> (u64, Option<NodeId>) {
+        self.claim
+            .decode()
+            .map(|p| (p.iat, Some(p.iss)))
+            .unwrap_or((0, None))
     }
 }
 
@@ -72,6 +80,9 @@ impl Adopted {
         !self.joined.is_empty() || !self.revoked.is_empty()
     }
 }
+
+/// A link's two nodes, its claim time and its issuer.
+type LinkTime = (NodeId, NodeId, u64, Option<NodeId>);
 
 const LINKS: Table<Link> = Table::new("gestalt_links");
 const REVOKED: Table<Revocation> = Table::new("gestalt_revoked");
@@ -217,20 +228,24 @@ impl<'db> GestaltGraph<'db> {
             let other = payload.sub;
             match payload.typ {
                 ClaimType::ClaimLinkNode => {
+                    let mut revived = false;
                     if let Some(revocation) = txn.get(&REVOKED, &revoked_key(self.db, &other))? {
                         if revocation.at >= payload.iat {
                             continue;
                         }
                         txn.delete(&REVOKED, &revoked_key(self.db, &other))?;
+                        revived = true;
                     }
-                    if txn
+                    let linked = txn
                         .get(&LINKS, &link_key(self.db, pair(issuer, other)))?
-                        .is_some()
-                    {
+                        .is_some();
+                    if linked && !revived {
                         continue;
                     }
                     self.put_link(&mut txn, payload, claim)?;
-                    if other != me && members.insert(other) {
+                    // A device back after a removal is news as much as a
+                    // new one.
+                    if other != me && (members.insert(other) || revived) {
                         txn.put(
                             &NOTICES,
                             &notice_key(self.db, &other),
@@ -248,10 +263,11 @@ impl<'db> GestaltGraph<'db> {
                         continue;
                     }
                     // A newer link (a fresh pairing) wins over an older
-                    // revocation, whichever arrives first.
-                    let newer_link = links
-                        .iter()
-                        .any(|(a, b, at)| (*a == other || *b == other) && *at > payload.iat);
+                    // revocation, whichever arrives first, unless the
+                    // revoked node made it itself.
+                    let newer_link = links.iter().any(|(a, b, at, by)| {
+                        (*a == other || *b == other) && *at > payload.iat && *by != Some(other)
+                    });
                     if newer_link {
                         continue;
                     }
@@ -286,13 +302,16 @@ impl<'db> GestaltGraph<'db> {
         Ok(links)
     }
 
-    fn links_with_time(&self) -> Result<Vec<(NodeId, NodeId, u64)>, ClaimError> {
+    fn links_with_time(&self) -> Result<Vec<LinkTime>, ClaimError> {
         Ok(self
             .db
             .read()?
             .entries(&LINKS)?
             .into_iter()
-            .map(|(_, link)| (link.a, link.b, link.at()))
+            .map(|(_, link)| {
+                let (at, by) = link.claimed();
+                (link.a, link.b, at, by)
+            })
             .collect())
     }
 
@@ -360,12 +379,12 @@ impl<'db> GestaltGraph<'db> {
     /// included, never through a removed node.
     pub fn gestalt_of(&self, node: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
         let txn = self.db.read()?;
-        let revoked: BTreeSet<NodeId> = txn
+        let by: BTreeMap<NodeId, NodeId> = txn
             .entries(&REVOKED)?
             .into_iter()
-            .map(|(_, r)| r.node)
-            .filter(|n| *n != node)
+            .map(|(_, r)| (r.node, r.by))
             .collect();
+        let revoked = in_force(&by, node);
         let mut neighbours: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
         for (_, link) in txn.entries(&LINKS)? {
             if revoked.contains(&link.a) || revoked.contains(&link.b) {
@@ -384,5 +403,85 @@ impl<'db> GestaltGraph<'db> {
             }
         }
         Ok(seen)
+    }
+}
+
+/// The nodes whose revocation is in force as `me` sees it: revoked by `me`,
+/// or by a node whose own revocation is not in force. A chain of
+/// revocations is followed to its end; a cycle (devices revoking each
+/// other) voids the revocations on it. `me` is never revoked.
+fn in_force(by: &BTreeMap<NodeId, NodeId>, me: NodeId) -> BTreeSet<NodeId> {
+    let mut decided: BTreeMap<NodeId, bool> = BTreeMap::new();
+    for start in by.keys() {
+        // Follow start → its revoker → that one's revoker …, iteratively,
+        // until a node whose standing is known.
+        let mut path: Vec<NodeId> = Vec::new();
+        let mut current = *start;
+        // Whether the revocation of the revoker of `path.last()` is in
+        // force (`me`, and anyone not revoked, stand).
+        let revoker_revoked = loop {
+            if current == me {
+                break false;
+            }
+            if let Some(known) = decided.get(&current) {
+                break *known;
+            }
+            if let Some(at) = path.iter().position(|n| *n == current) {
+                for node in path.drain(at..) {
+                    decided.insert(node, false);
+                }
+                break false;
+            }
+            match by.get(&current) {
+                None => {
+                    decided.insert(current, false);
+                    break false;
+                }
+                Some(revoker) => {
+                    path.push(current);
+                    current = *revoker;
+                }
+            }
+        };
+        let mut above = revoker_revoked;
+        for node in path.into_iter().rev() {
+            let revoked = !above;
+            decided.insert(node, revoked);
+            above = revoked;
+        }
+    }
+    decided
+        .into_iter()
+        .filter(|(n, revoked)| *revoked && *n != me)
+        .map(|(n, _)| n)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(seed: u8) -> NodeId {
+        polykey_keys::RootKeypair::from_seed(&[seed; 32]).node_id()
+    }
+
+    #[test]
+    fn revocations_stand_only_while_their_issuer_does() {
+        let (me, b, c, t) = (node(1), node(2), node(3), node(4));
+        // Revoked by me: in force.
+        let by = BTreeMap::from([(t, me)]);
+        assert_eq!(in_force(&by, me), BTreeSet::from([t]));
+        // A thief's revocation of B, with no revocation of the thief.
+        let by = BTreeMap::from([(b, t)]);
+        assert_eq!(in_force(&by, me), BTreeSet::from([b]));
+        // Once I revoke the thief, its revocation of B is void.
+        let by = BTreeMap::from([(b, t), (t, me)]);
+        assert_eq!(in_force(&by, me), BTreeSet::from([t]));
+        // A chain: C revokes the thief, the thief revoked B; C stands.
+        let by = BTreeMap::from([(b, t), (t, c)]);
+        assert_eq!(in_force(&by, me), BTreeSet::from([t]));
+        // Two devices revoking each other void each other; me never.
+        let by = BTreeMap::from([(b, t), (t, b), (me, t)]);
+        assert_eq!(in_force(&by, me), BTreeSet::new());
     }
 }

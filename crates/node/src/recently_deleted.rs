@@ -3,7 +3,7 @@
 //! secrets removed recently are found in their vault's history. A restore
 //! is a new signed commit, so it reaches every device as an edit would.
 
-use polykey_vaults::{VaultId, Vaults, RECOVERY_WINDOW_MS};
+use polykey_vaults::{VaultId, Vaults};
 
 use crate::api::{DeletedSecretDto, DeletedVaultDto, VaultDto};
 use crate::error::NodeError;
@@ -47,10 +47,12 @@ impl Node {
         Ok(restored.into())
     }
 
-    /// Secrets removed in the recovery window, in every vault, newest first.
+    /// Secrets removed by the latest versions of every vault, newest first.
+    /// Not cut at 30 days by commit time: a commit's time is what its
+    /// author claims, and a backdated removal must still show.
     pub async fn deleted_secrets_dto(&self) -> Result<Vec<DeletedSecretDto>, NodeError> {
         self.with_vaults(|s| {
-            let since = now_ms().saturating_sub(RECOVERY_WINDOW_MS);
+            let since = i64::MIN;
             let vaults = Vaults::new(&s.db);
             let mut out = Vec::new();
             for info in vaults.list()? {

@@ -134,6 +134,16 @@ impl Node {
                         ),
                     )?;
                 }
+                for device in &all.revoked {
+                    crate::notifications::keep_local(
+                        s,
+                        me,
+                        format!(
+                            "Another of your devices removed {device} from your devices. \
+                             If that was not you, remove the device that did it."
+                        ),
+                    )?;
+                }
                 Ok(all)
             })
             .await?;
