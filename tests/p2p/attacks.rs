@@ -479,3 +479,99 @@ async fn a_vault_the_revoked_device_edited_still_reaches_a_new_device() {
     .await;
     assert_eq!(d.read("Personal", "from-c").await.as_deref(), Some("1"));
 }
+
+/// Defeated: a thief still paired floods A with requests (200 at a time,
+/// for 8 s, within its budget as a device); B's edit still reaches A
+/// within 5 s (A pulls from B on its own connection, slots or not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_members_flood_does_not_stop_another_device_syncing() {
+    let (a, b) = (device().await, device().await);
+    pair(&a, &b).await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    eventually("B has the vault", &[&a, &b], || async {
+        b.vault_names().await == ["Personal"]
+    })
+    .await;
+    let mut rogue = rogue(108).await;
+    rogue_pairs(&rogue, &a).await;
+    rogue.serve_chain();
+    let (client, target) = (rogue.client.clone(), a.id());
+    let until = std::time::Instant::now() + Duration::from_secs(8);
+    let flood = tokio::spawn(async move {
+        while std::time::Instant::now() < until {
+            let asks = (0..200).map(|_| client.request(target, Request::Vaults));
+            futures::future::join_all(asks).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    b.write("Personal", "github", "pw").await;
+    let mut arrived = None;
+    while started.elapsed() < Duration::from_secs(6) {
+        if a.read("Personal", "github").await.is_some() {
+            arrived = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    flood.await.unwrap();
+    let arrived = arrived.expect("B's edit did not reach A within 6 s while a member flooded A");
+    assert!(arrived < Duration::from_secs(5), "took {arrived:?}");
+}
+
+/// Defeated: a thief passes off a revocation it signed as a claim of B's
+/// chain (or A's own); A takes claims only from their issuer's chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thief_cannot_pass_its_claims_off_as_another_devices_chain() {
+    let (a, b) = (device().await, device().await);
+    pair(&a, &b).await;
+    let mut rogue = rogue(110).await;
+    rogue_pairs(&rogue, &a).await;
+    let mut forged = rogue
+        .chain()
+        .next_payload(ClaimType::ClaimRevokeNode, b.id(), now_ms())
+        .unwrap();
+    forged.seq = 2;
+    let claim = SignedClaim::issue(&forged, &rogue.keys).unwrap();
+    let (a_id, b_id) = (a.id(), b.id());
+    rogue.serve(move |request| match request {
+        Request::Chains { .. } => Some(Response::Chains(vec![
+            ChainUpdate {
+                node: b_id,
+                claims: vec![claim.clone()],
+            },
+            ChainUpdate {
+                node: a_id,
+                claims: vec![claim.clone()],
+            },
+        ])),
+        _ => None,
+    });
+    a.node.sync_now(rogue.id()).await.unwrap();
+    assert!(ids(&a).await.contains(&b.id()), "A keeps B");
+    b.node.sync_now(a.id()).await.unwrap();
+    a.node.sync_now(b.id()).await.unwrap();
+}
+
+/// Defeated: once A revoked the thief, a link the thief makes afterwards
+/// (dated ahead, within the clock skew) does not bring it back on A, and A
+/// serves it nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoked_thief_cannot_come_back_on_the_revoker() {
+    let a = device().await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    let mut rogue = rogue(111).await;
+    rogue_pairs(&rogue, &a).await;
+    let served = rogue.serve_chain();
+    a.node.revoke_device(rogue.id()).await.unwrap();
+    let x = RootKeypair::from_seed(&[112; 32]);
+    rogue.link(&x, now_ms() + 300_000);
+    *served.lock().unwrap() = rogue.chains();
+    assert!(a.node.sync_now(rogue.id()).await.is_err());
+    let on_a = ids(&a).await;
+    assert!(!on_a.contains(&rogue.id()) && !on_a.contains(&x.node_id()));
+    for request in [Request::Chains { known: Vec::new() }, Request::Vaults] {
+        let answer = rogue.client.request(a.id(), request).await.unwrap();
+        assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+    }
+}
