@@ -164,6 +164,10 @@ pub(crate) enum Command {
         peers: Vec<PeerId>,
         reply: oneshot::Sender<()>,
     },
+    Hide {
+        peers: Vec<PeerId>,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// The handle every part of the node uses to talk to the network.
@@ -260,5 +264,21 @@ impl Client {
             .take(limit::MAX_TRUSTED)
             .collect();
         self.ask(|reply| Command::Trust { peers, reply }).await
+    }
+
+    /// Keep these peers out of the DHT's routing table, so nobody asking
+    /// this node for peers near a key learns them (their NodeIds and
+    /// addresses); replaces the previous list, at most
+    /// [`limits::MAX_TRUSTED`](crate::limits::MAX_TRUSTED). Meant for the
+    /// devices of the gestalt once they learn each other's addresses from
+    /// each other: a device hidden here is not found through this node's
+    /// DHT either.
+    pub async fn hide(&self, peers: Vec<NodeId>) -> Result<(), NetworkError> {
+        let peers = peers
+            .iter()
+            .filter_map(peer_id)
+            .take(limit::MAX_TRUSTED)
+            .collect();
+        self.ask(|reply| Command::Hide { peers, reply }).await
     }
 }

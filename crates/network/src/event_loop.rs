@@ -64,6 +64,8 @@ pub struct EventLoop {
     stranger_rate: Rate<PeerId>,
     trusted_rate: Rate<PeerId>,
     trusted: HashSet<PeerId>,
+    /// Peers kept out of the DHT's routing table.
+    hidden: HashSet<PeerId>,
     /// mDNS discoveries passed on, in all.
     discovery_rate: Rate<()>,
     /// The configured seeds: a seed that relays is listened through.
@@ -191,6 +193,7 @@ pub fn new(
                 limit::MAX_TRUSTED,
             ),
             trusted: HashSet::new(),
+            hidden: HashSet::new(),
             discovery_rate: Rate::new(
                 limit::MAX_DISCOVERED_PER_MINUTE,
                 f64::from(limit::MAX_DISCOVERED_PER_MINUTE) / 60.0,
@@ -319,6 +322,16 @@ impl EventLoop {
                 let id = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
                 self.pending_find.insert(id, (peer, reply));
             }
+            Command::Hide { peers, reply } => {
+                let kad = &mut self.swarm.behaviour_mut().kad;
+                for peer in &peers {
+                    if !self.seeds.contains_key(peer) {
+                        kad.remove_peer(peer);
+                    }
+                }
+                self.hidden = peers.into_iter().collect();
+                let _ = reply.send(());
+            }
             Command::Trust { peers, reply } => {
                 let peers: HashSet<PeerId> = peers.into_iter().collect();
                 let limits = &mut self.swarm.behaviour_mut().limits;
@@ -330,6 +343,7 @@ impl EventLoop {
                 for peer in &peers {
                     limits.bypass_peer_id(peer);
                 }
+
                 self.trusted = peers;
                 let _ = reply.send(());
             }
@@ -457,6 +471,13 @@ impl EventLoop {
                 info,
                 ..
             })) => self.on_identify(peer_id, info),
+            // The DHT adds the peers it meets by itself; a hidden one is
+            // taken out again at once.
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer, ..
+            })) if self.hidden.contains(&peer) && !self.seeds.contains_key(&peer) => {
+                self.swarm.behaviour_mut().kad.remove_peer(&peer);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 id,
                 result,
@@ -485,8 +506,9 @@ impl EventLoop {
             .take(limit::MAX_IDENTIFY_ADDRESSES)
             .collect();
         let speaks = |name: &str| info.protocols.iter().any(|p| p.as_ref() == name);
-        // Peers speaking our DHT become routing entries.
-        if speaks(KAD_PROTOCOL) {
+        // Peers speaking our DHT become routing entries, except hidden
+        // ones: strangers must not learn a node's devices from its answers.
+        if speaks(KAD_PROTOCOL) && !self.hidden.contains(&peer_id) {
             for address in &addresses {
                 self.swarm
                     .behaviour_mut()

@@ -182,3 +182,38 @@ async fn nodes_find_each_other_through_a_seed() {
         .unwrap();
     let _keep = seed;
 }
+
+#[tokio::test]
+async fn a_stranger_learns_no_hidden_peer_from_the_dht() {
+    let a = peer(1, config());
+    let a_address = listen(&a, "/ip4/127.0.0.1/tcp/0").await;
+    let b = peer(2, config());
+    listen(&b, "/ip4/127.0.0.1/tcp/0").await;
+    // B is one of A's devices, and connected to it; A hides it.
+    a.client.hide(vec![b.id]).await.unwrap();
+    timeout(WAIT, b.client.dial(a.id, a_address.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    let stranger = peer(3, config());
+    timeout(WAIT, stranger.client.dial(a.id, a_address))
+        .await
+        .unwrap()
+        .unwrap();
+    // Identify tells each side's DHT about the other.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Asking A for peers near any key, or near B itself, names no device.
+    let anyone = RootKeypair::from_seed(&[7; 32]).node_id();
+    let _ = timeout(WAIT, stranger.client.find(anyone)).await;
+    let found = timeout(WAIT, stranger.client.find(b.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.is_empty(), "A told a stranger where B is: {found:?}");
+    let connected = stranger.client.connected().await.unwrap();
+    assert!(
+        !connected.contains(&b.id),
+        "the lookup reached B: {connected:?}"
+    );
+}
