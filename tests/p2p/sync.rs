@@ -1,5 +1,7 @@
 //! Two and three devices of one gestalt keeping their vaults in sync.
 
+use std::time::Duration;
+
 use crate::{device, eventually, pair};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -166,4 +168,46 @@ async fn typed_words_pair_with_a_device_this_one_sees() {
     })
     .await;
     assert_eq!(bystander.node.devices().await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_removed_devices_earlier_edits_still_reach_a_device_that_was_away() {
+    let (a, b, c) = (device().await, device().await, device().await);
+    pair(&a, &b).await;
+    pair(&a, &c).await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    eventually("every device has the vault", &[&a, &b, &c], || async {
+        b.vault_names().await == ["Personal"] && c.vault_names().await == ["Personal"]
+    })
+    .await;
+    // B is away (locked: no network) while C edits and A takes the edit.
+    b.node.lock().await.unwrap();
+    c.write("Personal", "wifi", "from-c").await;
+    eventually("A has C's edit", &[&a, &c], || async {
+        a.read("Personal", "wifi").await.is_some()
+    })
+    .await;
+    // Then C is removed; its edit made before stays in history.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    a.node.revoke_device(c.id()).await.unwrap();
+    c.node.lock().await.unwrap();
+    // B comes back: it learns of the removal and still takes the history
+    // holding C's earlier edit.
+    b.node
+        .unlock(polykey_node::Password::new(crate::PASSWORD.into()))
+        .await
+        .unwrap();
+    let address = a.node.addresses().await.unwrap().remove(0);
+    b.node.connect(a.id(), address).await.unwrap();
+    eventually("B has C's earlier edit", &[&a, &b], || async {
+        b.read("Personal", "wifi").await.as_deref() == Some("from-c")
+    })
+    .await;
+    assert!(!b
+        .node
+        .devices()
+        .await
+        .unwrap()
+        .iter()
+        .any(|d| d.node_id == c.id()));
 }

@@ -189,7 +189,7 @@ fn pages_of(
 }
 
 fn receive(c: &mut Criterion) {
-    let anyone = |_: &polykey_keys::NodeId| true;
+    let anyone = |_: &polykey_keys::NodeId, _: i64| true;
     // A whole 1,000-secret vault arriving in 64 KiB pages, each verified and
     // stored in its own transaction, into a fresh store.
     let laptop = vault_with(1_000, false);

@@ -379,7 +379,7 @@ impl Vault {
         let mut signers = Vec::new();
         for (id, _) in self.commits(&txn, head, None)? {
             let (_, data) = self.store.read(&txn, &id)?;
-            let signer = crate::transfer::verify_commit(&data)?;
+            let (signer, _) = crate::transfer::verify_commit(&data)?;
             if !signers.contains(&signer) {
                 signers.push(signer);
             }

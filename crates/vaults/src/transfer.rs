@@ -56,8 +56,11 @@ impl Drop for RawObject {
     }
 }
 
-/// Who may author commits a vault accepts from another node.
-pub type MayAuthor<'a> = &'a dyn Fn(&NodeId) -> bool;
+/// Who may author commits a vault accepts from another node: asked with
+/// the signer and the commit's time (seconds since the Unix epoch, as its
+/// signer claims it), so a device removed from the gestalt keeps the
+/// commits it made before its removal and no later ones.
+pub type MayAuthor<'a> = &'a dyn Fn(&NodeId, i64) -> bool;
 
 /// The wire tag of an object kind.
 pub fn kind_tag(kind: Kind) -> u8 {

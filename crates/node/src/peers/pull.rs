@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use polykey_gestalts::GestaltGraph;
 use polykey_keys::NodeId;
 use polykey_network::protocol::{
     MAX_DELETIONS_PAGE, MAX_DELETION_PAGES, MAX_HAVES, MAX_VAULTS, PAGE_BYTES,
@@ -229,6 +230,21 @@ pub(super) async fn watch_changes(weak: Weak<Inner>, client: Client) {
 
 fn may_author(members: &BTreeSet<NodeId>) -> impl Fn(&NodeId) -> bool + '_ {
     move |n: &NodeId| members.contains(n)
+}
+
+/// Who may have made a commit at a time (seconds): a device of the gestalt,
+/// or a removed one before its removal (its earlier work stays in history
+/// and still reaches a device that was away), never after.
+fn may_author_at<'a>(
+    members: &'a BTreeSet<NodeId>,
+    removed: &'a HashMap<NodeId, u64>,
+) -> impl Fn(&NodeId, i64) -> bool + 'a {
+    move |n: &NodeId, time: i64| {
+        members.contains(n)
+            || removed
+                .get(n)
+                .is_some_and(|at| u64::try_from(time).is_ok_and(|t| t <= *at))
+    }
 }
 
 impl Node {
@@ -467,8 +483,14 @@ impl Node {
             incoming = self
                 .with_vaults(move |s| {
                     let members = gestalt(s)?;
+                    let removed: HashMap<NodeId, u64> = GestaltGraph::new(&s.db)
+                        .revocations()?
+                        .into_iter()
+                        .map(|r| (r.node, r.at))
+                        .collect();
                     let vault = Vaults::new(&s.db).open_any(&id)?;
-                    vault.receive_page(&s.db, &mut carried, &page, &may_author(&members))?;
+                    let may = may_author_at(&members, &removed);
+                    vault.receive_page(&s.db, &mut carried, &page, &may)?;
                     Ok(carried)
                 })
                 .await?;
@@ -588,6 +610,20 @@ fn check_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_removed_device_authors_only_before_its_removal() {
+        let node = |seed: u8| polykey_keys::RootKeypair::from_seed(&[seed; 32]).node_id();
+        let (member, removed, stranger) = (node(1), node(2), node(3));
+        let members = BTreeSet::from([member]);
+        let gone = HashMap::from([(removed, 1_000u64)]);
+        let may = may_author_at(&members, &gone);
+        assert!(may(&member, 5_000));
+        assert!(may(&removed, 999) && may(&removed, 1_000));
+        assert!(!may(&removed, 1_001));
+        assert!(!may(&removed, -1));
+        assert!(!may(&stranger, 0));
+    }
 
     #[test]
     fn retries_back_off_to_a_bound() {

@@ -94,7 +94,8 @@ fn as_refusal(error: VaultError) -> VaultError {
 /// the node it names as author and committer (as `write_commit` writes
 /// them), so history always shows who really made a change. Returns the
 /// signer.
-pub(crate) fn verify_commit(data: &[u8]) -> Result<NodeId, VaultError> {
+/// Returns the signer and the commit's time (seconds).
+pub(crate) fn verify_commit(data: &[u8]) -> Result<(NodeId, i64), VaultError> {
     let parsed = gix::objs::CommitRef::from_bytes(data, HASH).map_err(VaultError::corrupt)?;
     let mut commit = parsed.into_owned().map_err(VaultError::corrupt)?;
     let position = commit
@@ -118,7 +119,7 @@ pub(crate) fn verify_commit(data: &[u8]) -> Result<NodeId, VaultError> {
             ));
         }
     }
-    Ok(signer)
+    Ok((signer, commit.committer.time.seconds))
 }
 
 /// The size bound of one object of `kind`; tags are refused.
@@ -311,9 +312,9 @@ impl Vault {
                     shapes.insert(id, shape);
                 }
                 Kind::Commit => {
-                    let signer = verify_commit(&object.data)?;
+                    let (signer, time) = verify_commit(&object.data)?;
                     if let Authors::Only(may_author) = authors {
-                        if !may_author(&signer) {
+                        if !may_author(&signer, time) {
                             return Err(refused(
                                 "a commit is signed by a node outside the gestalt",
                             ));

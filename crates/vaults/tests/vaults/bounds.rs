@@ -142,7 +142,7 @@ fn on_top(
     (head, objects)
 }
 
-fn anyone(_: &NodeId) -> bool {
+fn anyone(_: &NodeId, _: i64) -> bool {
     true
 }
 
@@ -334,7 +334,7 @@ fn a_commit_signed_by_b_claiming_author_a_is_refused() {
     let (a, vault) = with_vault(7);
     let b = device(8);
     let (a_id, b_id) = (a.keys.node_id(), b.keys.node_id());
-    let gestalt = move |n: &NodeId| *n == a_id || *n == b_id;
+    let gestalt = move |n: &NodeId, _: i64| *n == a_id || *n == b_id;
     let file = blob(b"planted");
     let root = tree(&[(FILE, b"wifi", id_of(&file))]);
     let parent = head_id(&a, &vault);

@@ -30,6 +30,10 @@ fn anyone(_: &NodeId) -> bool {
     true
 }
 
+fn anyone_at(_: &NodeId, _: i64) -> bool {
+    true
+}
+
 /// Copy `vault` at `version` from `from` to `to` as sync does for a vault
 /// `to` does not hold.
 fn receive_whole(
@@ -45,7 +49,7 @@ fn receive_whole(
         vault.info().renamed_at,
         version,
         &objects,
-        &anyone,
+        &anyone_at,
     )
 }
 
@@ -56,7 +60,7 @@ fn pull(from: &Fixture, vault: &Vault, to: &Fixture) {
     let copy = Vaults::new(&to.db).open_any(&vault.id()).unwrap();
     let ours = copy.head(&to.db).unwrap();
     let objects = vault.objects_between(&from.db, &head, &[ours]).unwrap();
-    copy.receive(&to.db, &head, &objects, &anyone).unwrap();
+    copy.receive(&to.db, &head, &objects, &anyone_at).unwrap();
     copy.merge(&to.db, &to.keys, &head).unwrap();
 }
 
@@ -619,7 +623,7 @@ fn a_rename_time_of_i64_max_neither_pins_the_name_nor_panics() {
             i64::MAX,
             &head,
             &objects,
-            &anyone,
+            &anyone_at,
         )
         .unwrap();
     assert!(received.info().renamed_at <= now_ms() + MAX_CLOCK_SKEW_MS);
