@@ -575,3 +575,53 @@ async fn a_revoked_thief_cannot_come_back_on_the_revoker() {
         assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
     }
 }
+
+/// Strangers open as many connections as A takes (256, one key each, a
+/// ping every few seconds so none is idle): a person pairing a new device
+/// cannot reach A, as nothing ever makes room for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "ATTACK: strangers holding A's 256 connections keep any new device from pairing"]
+async fn strangers_holding_every_connection_do_not_stop_a_pairing() {
+    let (a, b) = (device().await, device().await);
+    let address: polykey_network::Multiaddr = a.node.addresses().await.unwrap()[0].parse().unwrap();
+    let mut strangers = Vec::new();
+    for i in 0..300u32 {
+        let mut seed = [200u8; 32];
+        seed[..4].copy_from_slice(&i.to_be_bytes());
+        let keys = RootKeypair::from_seed(&seed);
+        let config = Config {
+            mdns: false,
+            ..Config::default()
+        };
+        let (client, events, event_loop) = polykey_network::new(&keys, config).unwrap();
+        tokio::spawn(event_loop.run());
+        let _ = client.dial(a.id(), address.clone()).await;
+        strangers.push((client, events));
+    }
+    let (target, clients) = (
+        a.id(),
+        strangers.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
+    );
+    let keep_busy = tokio::spawn(async move {
+        loop {
+            for client in &clients {
+                let _ = client.request(target, Request::Ping).await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let mut connected = 0;
+    for (client, _) in &strangers {
+        if client.connected().await.is_ok_and(|p| p.contains(&target)) {
+            connected += 1;
+        }
+    }
+    let invitation = a.node.invite().await.unwrap();
+    let joined =
+        tokio::time::timeout(Duration::from_secs(20), b.node.join(&invitation.to_code())).await;
+    keep_busy.abort();
+    assert!(
+        matches!(joined, Ok(Ok(_))),
+        "with {connected} strangers connected, the new device could not pair: {joined:?}"
+    );
+}
