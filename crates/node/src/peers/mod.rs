@@ -339,8 +339,12 @@ impl Node {
         }
         // Devices of the gestalt are exempt from the network's limits for
         // strangers; a removed one loses that at once.
+        // They also stay out of this node's DHT answers, so a stranger
+        // asking it for nearby peers never learns them.
         if let Ok(client) = self.client() {
-            let _ = client.trust(members.into_iter().collect()).await;
+            let members: Vec<NodeId> = members.into_iter().collect();
+            let _ = client.trust(members.clone()).await;
+            let _ = client.hide(members).await;
         }
         Ok(())
     }
