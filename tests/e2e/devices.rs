@@ -1,6 +1,11 @@
 //! Two app instances, each with its own node directory, on one display:
-//! the second joins the first on its first run by pasting the pairing code,
-//! both show the same fingerprint, and each then shows the other's secrets.
+//! the second joins the first on its first run by pasting the pairing code;
+//! both show the same digits (the joiner first, the inviter once the joiner
+//! confirmed) and neither records the other until the person confirmed on
+//! both; then each shows the other's secrets, a vault deleted
+//! on one is restored from its "Recently deleted" and comes back on the
+//! other, and removing the second device through its dialog takes it off the
+//! first one's list.
 
 use std::time::Duration;
 
@@ -13,7 +18,7 @@ const PASSWORD_B: &str = "pebble-sonnet-quartz-26";
 
 /// Wait until the script returns true (bounded).
 async fn until(app: &App, what: &str, script: &str) {
-    for _ in 0..200 {
+    for _ in 0..300 {
         if app.execute(script, Vec::new()).await == serde_json::Value::Bool(true) {
             return;
         }
@@ -28,6 +33,21 @@ fn shows(test_id: &str, text: &str) -> String {
     )
 }
 
+fn count_is(test_id: &str, n: usize) -> String {
+    format!("return document.querySelectorAll('[data-testid=\"{test_id}\"]').length === {n};")
+}
+
+/// How many devices the app's node lists, asked through its own IPC (for a
+/// screen that shows no device list, such as the first-run join).
+async fn node_device_count(app: &App) -> i64 {
+    let script = "const done = arguments[arguments.length - 1];
+        window.__TAURI_INTERNALS__.invoke('devices').then((d) => done(d.length), (e) => done(String(e.message ?? e)));";
+    let answer = app.execute_async(script, Vec::new()).await;
+    answer
+        .as_i64()
+        .unwrap_or_else(|| panic!("listing devices failed: {answer}"))
+}
+
 async fn add_login(app: &App, path: &str, title: &str) {
     app.click("new-secret").await;
     app.select("item-type", "login").await;
@@ -40,7 +60,8 @@ async fn add_login(app: &App, path: &str, title: &str) {
 }
 
 #[tokio::test]
-async fn a_second_device_joins_by_pasting_the_code_and_both_show_each_others_secrets() {
+async fn two_devices_pair_after_both_confirm_the_digits_restore_a_deleted_vault_and_one_removes_the_other(
+) {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let driver_a = Driver::start(dir_a.path()).await;
     let driver_b = Driver::start(dir_b.path()).await;
@@ -74,13 +95,55 @@ async fn a_second_device_joins_by_pasting_the_code_and_both_show_each_others_sec
     create_node_with(&b, PASSWORD_B, FirstRun::Join, false).await;
     b.type_into("join-code", &code).await;
     b.click("join-submit").await;
+
+    // B shows six digits; nothing is recorded on either device yet.
     let fingerprint = b.text("join-fingerprint").await;
     assert_eq!(fingerprint.len(), 7, "{fingerprint}");
-    b.screenshot("21-joined").await;
+    b.screenshot("21-join-compare-digits").await;
+    assert_eq!(
+        a.count("device-row").await,
+        1,
+        "A lists B before any confirmation"
+    );
+    assert_eq!(
+        node_device_count(&b).await,
+        1,
+        "B lists A before any confirmation"
+    );
 
-    // Both screens show the same digits.
-    a.wait_for_text("invitation-fingerprint", &fingerprint)
-        .await;
+    // B says they match: A shows the same digits and asks; B waits for A,
+    // and still neither lists the other.
+    b.click("join-match").await;
+    b.find("join-waiting").await;
+    a.wait_for_text("pairing-fingerprint", &fingerprint).await;
+    assert_eq!(
+        b.text("join-fingerprint").await,
+        fingerprint,
+        "B still shows the digits"
+    );
+    a.screenshot("21-invite-compare-digits").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        a.count("device-row").await,
+        1,
+        "A lists B before A confirmed"
+    );
+    assert_eq!(
+        node_device_count(&b).await,
+        1,
+        "B lists A before A confirmed"
+    );
+    assert_eq!(
+        b.count("join-done").await,
+        0,
+        "B finished before A confirmed"
+    );
+
+    // A says they match: the pairing is recorded on both.
+    a.click("pairing-match").await;
+    a.find("invitation-paired").await;
+    b.find("join-done").await;
+    until(&a, "A lists B", &count_is("device-row", 2)).await;
 
     // B opens its vaults: A's vault and login are there.
     b.click("join-continue").await;
@@ -89,7 +152,6 @@ async fn a_second_device_joins_by_pasting_the_code_and_both_show_each_others_sec
 
     // A secret made on B shows on A, without reloading anything.
     add_login(&b, "email", "Mail from B").await;
-    until(&a, "A lists B's login", &shows("vault-item", "Personal")).await;
     a.click("vault-item").await;
     until(
         &a,
@@ -126,14 +188,9 @@ async fn a_second_device_joins_by_pasting_the_code_and_both_show_each_others_sec
         );
     }
 
-    // Each lists the other as an online device.
+    // B lists A as an online device and says it is synced.
     b.click("devices-button").await;
-    until(
-        &b,
-        "B shows two devices",
-        "return document.querySelectorAll('[data-testid=\"device-row\"]').length === 2;",
-    )
-    .await;
+    until(&b, "B shows two devices", &count_is("device-row", 2)).await;
     until(
         &b,
         "B says it is synced",
@@ -141,6 +198,63 @@ async fn a_second_device_joins_by_pasting_the_code_and_both_show_each_others_sec
     )
     .await;
     b.screenshot("22-devices").await;
+
+    // A deletes the vault: the dialog says where it goes; it leaves B too.
+    a.click("delete-vault").await;
+    let dialog = a.text("delete-vault-dialog").await;
+    assert!(dialog.contains("Recently deleted"), "{dialog}");
+    a.click("delete-vault-dialog-confirm").await;
+    until(
+        &a,
+        "A no longer lists the vault",
+        &count_is("vault-item", 0),
+    )
+    .await;
+    until(
+        &b,
+        "B no longer lists the vault",
+        &count_is("vault-item", 0),
+    )
+    .await;
+
+    // A's Recently deleted has it, deleted by this device, 30 days left.
+    a.click("recently-deleted").await;
+    a.wait_for_text("deleted-vault-name", "Personal").await;
+    let row = a.text("deleted-vault").await;
+    assert!(row.contains("by this device"), "{row}");
+    assert_eq!(a.text("deleted-vault-days-left").await, "30 days left");
+    a.screenshot("23-recently-deleted").await;
+
+    // Restored on A, it is back on A and on B, with its secrets.
+    a.click("restore-vault").await;
+    a.wait_for_text("vault-item", "Personal").await;
+    until(
+        &b,
+        "B lists the restored vault",
+        &shows("vault-item", "Personal"),
+    )
+    .await;
+    b.click("vault-item").await;
+    until(
+        &b,
+        "B lists the restored login",
+        &shows("secret-item", "GitHub"),
+    )
+    .await;
+
+    // A removes B through the dialog, which says what removing does.
+    a.click("devices-button").await;
+    until(&a, "A shows two devices", &count_is("device-row", 2)).await;
+    a.click("remove-device").await;
+    let dialog = a.text("remove-device-dialog").await;
+    assert!(
+        dialog.contains("will be removed from all your devices and refused from now on"),
+        "{dialog}"
+    );
+    a.screenshot("24-remove-device").await;
+    a.click("remove-device-dialog-confirm").await;
+    until(&a, "B is off A's list", &count_is("device-row", 1)).await;
+    until(&a, "the dialog closed", &count_is("remove-device-dialog", 0)).await;
     a.quit().await;
     b.quit().await;
 }

@@ -113,7 +113,7 @@ describe("pairing: the joining side", () => {
 
     click(target, "join-match");
     await settle();
-    expect(byTestId(target, "join-waiting")?.textContent?.replace(/\s+/g, " ")).toContain("Waiting for your other device");
+    expect(text(byTestId(target, "join-waiting"))).toContain("check that your other device shows 123 456 and choose They match there");
     expect(allByTestId(target, "device-row")).toHaveLength(1);
 
     answer();

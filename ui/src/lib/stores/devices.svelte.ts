@@ -233,11 +233,12 @@ export class Devices {
     if (!device) return;
     const removed = await this.attempt(async () => {
       await this.backend.revokeDevice(device);
-      await this.refresh();
       return true;
     });
     // On failure the dialog stays, saying why.
-    if (removed) this.removing = null;
+    if (!removed) return;
+    this.removing = null;
+    await this.refresh();
   }
 
   async resolve(conflict: ConflictDto, keepTheirs: boolean) {
