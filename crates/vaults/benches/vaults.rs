@@ -270,5 +270,64 @@ fn receive(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, write_one, read_and_list, log_1000, merge, receive);
+criterion_group!(
+    benches,
+    write_one,
+    read_and_list,
+    log_1000,
+    merge,
+    receive,
+    clone_1000_commits
+);
 criterion_main!(benches);
+
+/// A 1,000-commit history cloned the way a node does: pages of 64 KiB read
+/// on one side (each page recomputes what to send), then received whole.
+fn clone_1000_commits(c: &mut Criterion) {
+    let anyone = |_: &polykey_keys::NodeId| true;
+    let s = vault_with(10, false);
+    for i in 0..1_000 {
+        s.vault
+            .write_secret(
+                &s.db,
+                &s.keys,
+                "group-00/secret-00001",
+                format!("v{i}").as_bytes(),
+            )
+            .expect("write");
+    }
+    let head = s.vault.head(&s.db).expect("head");
+    let id = s.vault.id().to_string();
+    c.bench_function("send_1000_commits_in_64k_pages", |b| {
+        b.iter(|| {
+            let mut skip = 0;
+            loop {
+                let (page, total) = s
+                    .vault
+                    .objects_page(&s.db, &head, &[], skip, 64 * 1024)
+                    .expect("page");
+                skip += page.len();
+                if page.is_empty() || skip >= total {
+                    break;
+                }
+            }
+        })
+    });
+    let objects = s.vault.objects_between(&s.db, &head, &[]).expect("objects");
+    c.bench_function("receive_vault_of_1000_commits_whole", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().expect("dir");
+                let keys = RootKeypair::from_seed(&[7; 32]);
+                let db = Db::create(&dir.path().join("db.redb"), &keys).expect("db");
+                (dir, db)
+            },
+            |(_dir, db)| {
+                Vaults::new(&db)
+                    .receive_vault("bench", &id, 0, &head, &objects, &anyone)
+                    .expect("receive");
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+}
