@@ -216,19 +216,38 @@ async fn ids(d: &Device) -> Vec<NodeId> {
         .collect()
 }
 
-/// A, B paired; the rogue paired with A, and known to B through A.
-async fn gestalt_with_rogue(seed: u8) -> (Device, Device, Rogue, Served) {
+/// A vault the rogue offers (summary and objects), once the test sets it.
+type VaultSlot = Arc<Mutex<Option<(VaultSummary, Vec<WireObject>)>>>;
+
+/// A, B paired; the rogue paired with A, and known to B through A; the
+/// rogue serves its chain and whatever vault the test puts in the slot.
+async fn gestalt_with_rogue(seed: u8) -> (Device, Device, Rogue, Served, VaultSlot) {
     let (a, b) = (device().await, device().await);
     pair(&a, &b).await;
     let mut rogue = rogue(seed).await;
     rogue_pairs(&rogue, &a).await;
-    let served = rogue.serve_chain();
+    let slot: VaultSlot = Arc::new(Mutex::new(None));
+    let offered = Arc::clone(&slot);
+    let served = rogue.serve(move |request| {
+        let offered = offered.lock().unwrap();
+        let (summary, objects) = offered.as_ref()?;
+        match request {
+            Request::Vaults => Some(Response::Vaults {
+                vaults: vec![summary.clone()],
+            }),
+            Request::Fetch { .. } => Some(Response::Objects {
+                total: objects.len() as u32,
+                objects: objects.clone(),
+            }),
+            _ => None,
+        }
+    });
     eventually("B learns the rogue through A", &[&a, &b], || async {
         let _ = b.node.sync_now(a.id()).await;
         ids(&b).await.contains(&rogue.id())
     })
     .await;
-    (a, b, rogue, served)
+    (a, b, rogue, served, slot)
 }
 
 /// A stolen device dates a link to a fresh key a few minutes ahead (within
@@ -237,7 +256,7 @@ async fn gestalt_with_rogue(seed: u8) -> (Device, Device, Rogue, Served) {
 /// and never looked at again: the thief stays a device of B for good.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thief_dating_a_link_ahead_is_not_revoked_on_other_devices() {
-    let (a, b, rogue, served) = gestalt_with_rogue(101).await;
+    let (a, b, rogue, served, _) = gestalt_with_rogue(101).await;
     let x = RootKeypair::from_seed(&[102; 32]);
     rogue.link(&x, now_ms() + 300_000);
     *served.lock().unwrap() = rogue.chains();
@@ -307,7 +326,7 @@ async fn a_removed_device_does_not_come_back_unseen() {
 /// fix A refused B for good, so the thief stayed B's device).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thief_cannot_cut_a_device_off_from_its_revocation() {
-    let (a, b, rogue, served) = gestalt_with_rogue(105).await;
+    let (a, b, rogue, served, _) = gestalt_with_rogue(105).await;
     rogue.revoke(b.id(), now_ms());
     *served.lock().unwrap() = rogue.chains();
     a.node.sync_now(rogue.id()).await.unwrap();
@@ -628,4 +647,48 @@ async fn strangers_holding_every_connection_do_not_stop_a_pairing() {
         matches!(joined, Ok(Ok(_))),
         "with {connected} strangers connected, the new device could not pair: {joined:?}"
     );
+}
+
+/// Since 9519784 a removed device's commits are taken if dated before its
+/// removal, but the date is the thief's to write. Right after A revoked
+/// it, the thief empties a vault in a commit dated an hour earlier and
+/// hands it to B (mid-sync, or not yet told); A then takes it from B, and
+/// every secret is gone from the vault on every device. The same commit
+/// dated after the removal is refused by B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "ATTACK: a revoked thief's commit dated before its removal is taken through a device that had not heard yet"]
+async fn a_revoked_thiefs_backdated_commit_is_refused() {
+    let (a, b, rogue, _, slot) = gestalt_with_rogue(113).await;
+    let vault = a.node.create_vault("Personal".into()).await.unwrap();
+    a.write("Personal", "github", "pw").await;
+    eventually("B has the secret", &[&a, &b], || async {
+        b.read("Personal", "github").await.is_some()
+    })
+    .await;
+    let head = a.head("Personal").await.unwrap();
+
+    // B and the thief are connected before the removal, so B can pull
+    // from it before A's next sync tells B.
+    dial(&rogue, &b).await;
+    let _ = b.node.sync_now(rogue.id()).await;
+    let an_hour_ago = now_secs() as i64 - 3600;
+    let (new_head, objects) = emptying_commit(&rogue.keys, &head, an_hour_ago);
+    let summary = VaultSummary {
+        id: vault.id.to_string(),
+        name: "Personal".into(),
+        renamed_at: 0,
+        head: new_head.clone(),
+    };
+    a.node.revoke_device(rogue.id()).await.unwrap();
+    *slot.lock().unwrap() = Some((summary, objects));
+    // B may hear of the removal meanwhile; today it takes the commit even
+    // then (dated before the removal), and refuses one dated after it.
+    let _ = b.node.sync_now(rogue.id()).await;
+    let _ = a.node.sync_now(b.id()).await;
+    assert_eq!(
+        a.read("Personal", "github").await.as_deref(),
+        Some("pw"),
+        "the revoked thief emptied the vault on A"
+    );
+    assert_ne!(a.head("Personal").await.unwrap(), new_head);
 }
