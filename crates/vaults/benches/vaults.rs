@@ -284,7 +284,7 @@ criterion_main!(benches);
 /// A 1,000-commit history cloned the way a node does: pages of 64 KiB read
 /// on one side (each page recomputes what to send), then received whole.
 fn clone_1000_commits(c: &mut Criterion) {
-    let anyone = |_: &polykey_keys::NodeId| true;
+    let anyone = |_: &polykey_keys::NodeId, _: i64| true;
     let s = vault_with(10, false);
     for i in 0..1_000 {
         s.vault
