@@ -20,7 +20,7 @@ use crate::error::NodeError;
 const NO_INVITATION: &str = "no pairing code is open";
 /// How often a joiner asks again while the inviting device's person has
 /// not confirmed yet.
-const CONFIRM_POLL: Duration = Duration::from_millis(300);
+const CONFIRM_POLL: Duration = Duration::from_millis(50);
 
 /// A join waiting for this device's person to compare the digits.
 pub(crate) struct PendingJoin {
