@@ -692,3 +692,63 @@ async fn a_revoked_thiefs_backdated_commit_is_refused() {
     );
     assert_ne!(a.head("Personal").await.unwrap(), new_head);
 }
+
+/// Since c9a6564 a thief's revocations end with the thief, but only where
+/// the thief's removal arrives. The thief revokes A; B obeys, and as B
+/// knew the thief only through A, B is left with no device at all: it
+/// neither pulls from A nor answers it, so when the user removes the thief
+/// on A, B never hears of it and stays cut off from A for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "ATTACK: a thief revoking A cuts B off from A for good; A's removal of the thief never reaches B"]
+async fn a_thief_revoking_the_remover_does_not_cut_another_device_off() {
+    let (a, b, rogue, served, _) = gestalt_with_rogue(114).await;
+    rogue.revoke(a.id(), now_ms());
+    *served.lock().unwrap() = rogue.chains();
+    dial(&rogue, &b).await;
+    eventually("B hears the thief", &[&b], || async {
+        let _ = b.node.sync_now(rogue.id()).await;
+        !ids(&b).await.contains(&a.id())
+    })
+    .await;
+    // The user removes the thief on A.
+    a.node.revoke_device(rogue.id()).await.unwrap();
+    eventually("B has A back and not the thief", &[&a, &b], || async {
+        let _ = b.node.sync_now(a.id()).await;
+        let _ = a.node.sync_now(b.id()).await;
+        let on_b = ids(&b).await;
+        on_b.contains(&a.id()) && !on_b.contains(&rogue.id())
+    })
+    .await;
+}
+
+/// As above, with the thief paired with B too: B drops A and keeps the
+/// thief; when the user removes the thief on A, B never hears of it (B
+/// refuses A, and takes no chain of A's any more), so the thief stays B's
+/// only device and keeps syncing with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "ATTACK: a thief paired with B that revokes A first stays B's device after A removes it"]
+async fn a_thief_revoking_the_remover_first_is_removed_from_b_too() {
+    let (a, b, rogue, served, _) = gestalt_with_rogue(115).await;
+    rogue_pairs(&rogue, &b).await;
+    *served.lock().unwrap() = rogue.chains();
+    eventually("A and B know the thief's link to B", &[&a, &b], || async {
+        let _ = a.node.sync_now(rogue.id()).await;
+        let _ = b.node.sync_now(rogue.id()).await;
+        ids(&b).await.contains(&rogue.id())
+    })
+    .await;
+    rogue.revoke(a.id(), now_ms());
+    *served.lock().unwrap() = rogue.chains();
+    let _ = b.node.sync_now(rogue.id()).await;
+    // The user removes the thief on A.
+    a.node.revoke_device(rogue.id()).await.unwrap();
+    eventually("B drops the thief", &[&a, &b], || async {
+        let _ = b.node.sync_now(a.id()).await;
+        let _ = a.node.sync_now(b.id()).await;
+        !ids(&b).await.contains(&rogue.id())
+    })
+    .await;
+    dial(&rogue, &b).await;
+    let answer = rogue.client.request(b.id(), Request::Vaults).await.unwrap();
+    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+}
