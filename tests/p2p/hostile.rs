@@ -285,6 +285,26 @@ async fn pairing_cancelled_on_either_side_records_nothing() {
     assert!(matches!(err, NodeError::PeerRefused(_)), "{err:?}");
     assert_eq!(a.node.devices().await.unwrap().len(), 1);
     assert_eq!(b.node.devices().await.unwrap().len(), 1);
+    // The joiner confirmed, then cancels while waiting for the other device.
+    let code = a.node.invite().await.unwrap().to_code();
+    b.node.join(&code).await.unwrap();
+    let joining = {
+        let node = b.node.clone();
+        tokio::spawn(async move { node.confirm_join(true).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    b.node.confirm_join(false).await.unwrap();
+    assert!(joining.await.unwrap().is_err());
+    eventually("A hears of the cancel", &[&a], || async {
+        matches!(
+            a.node.pairing_state(),
+            polykey_node::PairingState::Failed(_)
+        )
+    })
+    .await;
+    assert!(a.node.confirm_pairing(true).is_err());
+    assert_eq!(a.node.devices().await.unwrap().len(), 1);
+    assert_eq!(b.node.devices().await.unwrap().len(), 1);
 }
 
 /// Pair the rogue into `a`'s gestalt with a real invitation, by hand; the

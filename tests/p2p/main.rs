@@ -112,11 +112,19 @@ pub async fn confirm_both(inviter: &Device, joiner: &Device, fingerprint: &str) 
         }
     };
     assert!(!listed(joiner, inviter.id()).await, "nothing recorded yet");
+    // Both screens show the digits before either person confirms.
+    eventually("the inviter shows the digits", &[inviter], || async {
+        matches!(
+            inviter.node.pairing_state(),
+            polykey_node::PairingState::Confirming { .. }
+        )
+    })
+    .await;
     let joining = {
         let node = joiner.node.clone();
         tokio::spawn(async move { node.confirm_join(true).await })
     };
-    eventually("the inviter shows the digits", &[inviter], || async {
+    eventually("the inviter still shows the digits", &[inviter], || async {
         matches!(
             inviter.node.pairing_state(),
             polykey_node::PairingState::Confirming { .. }

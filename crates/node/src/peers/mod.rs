@@ -201,6 +201,8 @@ pub(crate) struct PeerState {
     confirmed: Option<NodeId>,
     /// A join waiting for this device's person to confirm (joining side).
     joining: Option<pairing::PendingJoin>,
+    /// Set to cancel a confirmed join still waiting for the other device.
+    join_cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
     pairing: Option<PairingState>,
     online: HashSet<NodeId>,
     discovered: HashMap<NodeId, Multiaddr>,

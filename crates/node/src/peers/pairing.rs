@@ -4,6 +4,8 @@
 //! checks the proof, shows the digits, and answers "waiting" until its own
 //! person confirmed. A cancel on either side ends the pairing with no link.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use polykey_gestalts::pairing::{
@@ -96,8 +98,15 @@ impl Node {
     /// What became of the open invitation.
     pub fn pairing_state(&self) -> PairingState {
         let state = self.inner.peer_state();
+        let expired = state
+            .inviter
+            .as_ref()
+            .is_some_and(|i| now_secs() >= i.invitation().expires_at);
         match &state.pairing {
             Some(PairingState::Waiting { expires_at }) if now_secs() >= *expires_at => {
+                PairingState::Failed("the pairing code expired".into())
+            }
+            Some(PairingState::Confirming { .. }) if expired => {
                 PairingState::Failed("the pairing code expired".into())
             }
             Some(p) => p.clone(),
@@ -240,6 +249,17 @@ impl Node {
             })
             .await?;
         let fingerprint = joiner.fingerprint().unwrap_or_default();
+        // The inviter checks the proof now and shows the digits too, so both
+        // screens show them before either person confirms; it records
+        // nothing until both did.
+        match ask_pairing(client, inviter, proof.clone()).await? {
+            PairingMessage::Waiting => {}
+            _ => {
+                return Err(NodeError::BadPeerData(
+                    "the inviting device skipped the confirmation".into(),
+                ))
+            }
+        }
         self.inner.peer_state().joining = Some(PendingJoin {
             inviter,
             joiner,
@@ -255,25 +275,51 @@ impl Node {
     /// person to confirm too); otherwise the other device hears of the
     /// cancel and nothing is recorded anywhere.
     pub async fn confirm_join(&self, accept: bool) -> Result<(), NodeError> {
-        let pending =
-            self.inner.peer_state().joining.take().ok_or_else(|| {
-                NodeError::Invalid("no pairing is waiting for confirmation".into())
-            })?;
+        let (pending, cancel) = {
+            let mut state = self.inner.peer_state();
+            match state.joining.take() {
+                Some(pending) => {
+                    let cancel = Arc::new(AtomicBool::new(false));
+                    state.join_cancel = Some(Arc::clone(&cancel));
+                    (pending, cancel)
+                }
+                // Cancelling a join already confirmed and waiting for the
+                // other device: its wait ends with a cancel.
+                None if !accept && state.join_cancel.is_some() => {
+                    if let Some(cancel) = state.join_cancel.take() {
+                        cancel.store(true, Ordering::SeqCst);
+                    }
+                    return Ok(());
+                }
+                None => {
+                    return Err(NodeError::Invalid(
+                        "no pairing is waiting for confirmation".into(),
+                    ))
+                }
+            }
+        };
         let client = self.client()?;
         let inviter = pending.inviter;
         if !accept {
+            self.inner.peer_state().join_cancel = None;
             let _ = ask_pairing(&client, inviter, PairingMessage::Cancel).await;
             return Ok(());
         }
-        let claims = loop {
-            if now_secs() >= pending.expires_at {
-                return Err(PairingError::Expired.into());
+        let waited = loop {
+            if cancel.load(Ordering::SeqCst) {
+                let _ = ask_pairing(&client, inviter, PairingMessage::Cancel).await;
+                break Err(NodeError::Invalid("pairing cancelled".into()));
             }
-            match ask_pairing(&client, inviter, pending.proof.clone()).await? {
-                PairingMessage::Waiting => tokio::time::sleep(CONFIRM_POLL).await,
-                claims => break claims,
+            if now_secs() >= pending.expires_at {
+                break Err(PairingError::Expired.into());
+            }
+            match ask_pairing(&client, inviter, pending.proof.clone()).await {
+                Ok(PairingMessage::Waiting) => tokio::time::sleep(CONFIRM_POLL).await,
+                other => break other,
             }
         };
+        self.inner.peer_state().join_cancel = None;
+        let claims = waited?;
         let joiner = pending.joiner;
         let done = self
             .with_vaults(move |s| {
