@@ -254,7 +254,12 @@ async fn two_devices_pair_after_both_confirm_the_digits_restore_a_deleted_vault_
     a.screenshot("24-remove-device").await;
     a.click("remove-device-dialog-confirm").await;
     until(&a, "B is off A's list", &count_is("device-row", 1)).await;
-    until(&a, "the dialog closed", &count_is("remove-device-dialog", 0)).await;
+    until(
+        &a,
+        "the dialog closed",
+        &count_is("remove-device-dialog", 0),
+    )
+    .await;
     a.quit().await;
     b.quit().await;
 }
