@@ -699,7 +699,6 @@ async fn a_revoked_thiefs_backdated_commit_is_refused() {
 /// neither pulls from A nor answers it, so when the user removes the thief
 /// on A, B never hears of it and stays cut off from A for good.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "ATTACK: a thief revoking A cuts B off from A for good; A's removal of the thief never reaches B"]
 async fn a_thief_revoking_the_remover_does_not_cut_another_device_off() {
     let (a, b, rogue, served, _) = gestalt_with_rogue(114).await;
     rogue.revoke(a.id(), now_ms());
@@ -726,7 +725,6 @@ async fn a_thief_revoking_the_remover_does_not_cut_another_device_off() {
 /// refuses A, and takes no chain of A's any more), so the thief stays B's
 /// only device and keeps syncing with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "ATTACK: a thief paired with B that revokes A first stays B's device after A removes it"]
 async fn a_thief_revoking_the_remover_first_is_removed_from_b_too() {
     let (a, b, rogue, served, _) = gestalt_with_rogue(115).await;
     rogue_pairs(&rogue, &b).await;

@@ -96,6 +96,14 @@ pub fn new_claim_id(now_ms: u64) -> String {
     format!("v{}", base32hex_lower().encode(&bytes))
 }
 
+/// The milliseconds a claim id carries (see [`new_claim_id`]), if it is one.
+pub fn claim_id_ms(jti: &str) -> Option<u64> {
+    let bytes = base32hex_lower().decode(jti.strip_prefix('v')?.as_bytes()).ok()?;
+    let mut ms = [0u8; 8];
+    ms[2..].copy_from_slice(bytes.get(..6)?);
+    Some(u64::from_be_bytes(ms))
+}
+
 impl SignedClaim {
     /// Sign `payload` as its issuer. The issuer must be the signer.
     pub fn issue(payload: &ClaimPayload, issuer: &RootKeypair) -> Result<Self, ClaimError> {

@@ -8,8 +8,10 @@
 //! node (a fresh pairing by a device still trusted) brings it back — never
 //! one the revoked node dated ahead itself. A revocation counts only while
 //! its issuer is not revoked itself, so a thief's revocations end with the
-//! thief (two devices revoking each other void each other: each device's
-//! own revocations still hold there). A device added (or brought back) by
+//! thief; when devices revoke each other, the latest revocation stands
+//! (each device's own revocations always hold there). A device removed by
+//! another device is "contested": its chain is still read for revocations,
+//! so the user's removal of the thief reaches a device the thief cut off. A device added (or brought back) by
 //! another device is recorded with a notice for the user.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -216,7 +218,10 @@ impl<'db> GestaltGraph<'db> {
     ) -> Result<Adopted, ClaimError> {
         let mut members = self.gestalt_of(me)?;
         let mut adopted = Adopted::default();
-        if !members.contains(&issuer) {
+        // A device removed by another device still speaks for revocations
+        // (see [`GestaltGraph::contested`]), never for links.
+        let revocations_only = !members.contains(&issuer);
+        if revocations_only && !self.contested(me)?.contains(&issuer) {
             return Ok(adopted);
         }
         let links = self.links_with_time()?;
@@ -227,6 +232,7 @@ impl<'db> GestaltGraph<'db> {
             }
             let other = payload.sub;
             match payload.typ {
+                ClaimType::ClaimLinkNode if revocations_only => {}
                 ClaimType::ClaimLinkNode => {
                     let mut revived = false;
                     if let Some(revocation) = txn.get(&REVOKED, &revoked_key(self.db, &other))? {
@@ -375,15 +381,46 @@ impl<'db> GestaltGraph<'db> {
         Ok(removed)
     }
 
+    /// Nodes removed by a revocation in force that another node than `me`
+    /// issued: refused like any removed node, but their chains are still
+    /// read for revocations, so a thief that removed a device first cannot
+    /// keep the user's removal of the thief from reaching this one.
+    pub fn contested(&self, me: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
+        let by = self.revokers()?;
+        Ok(in_force(&by, me)
+            .into_iter()
+            .filter(|n| by.get(n).is_some_and(|(r, _)| *r != me))
+            .collect())
+    }
+
+    /// Who revoked each node, and when in milliseconds: the claim id's
+    /// milliseconds when they fall in its issued-at second (so the later of
+    /// two revocations in one second is known), else the second.
+    fn revokers(&self) -> Result<BTreeMap<NodeId, (NodeId, u64)>, ClaimError> {
+        Ok(self
+            .db
+            .read()?
+            .entries(&REVOKED)?
+            .into_iter()
+            .map(|(_, r)| {
+                let second = r.at.saturating_mul(1000);
+                let ms = r
+                    .claim
+                    .decode()
+                    .ok()
+                    .and_then(|p| crate::claims::claim_id_ms(&p.jti))
+                    .filter(|ms| ms / 1000 == r.at)
+                    .unwrap_or(second);
+                (r.node, (r.by, ms))
+            })
+            .collect())
+    }
+
     /// The gestalt of `node`: every node reachable through links, itself
     /// included, never through a removed node.
     pub fn gestalt_of(&self, node: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
+        let by = self.revokers()?;
         let txn = self.db.read()?;
-        let by: BTreeMap<NodeId, NodeId> = txn
-            .entries(&REVOKED)?
-            .into_iter()
-            .map(|(_, r)| (r.node, r.by))
-            .collect();
         let revoked = in_force(&by, node);
         let mut neighbours: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
         for (_, link) in txn.entries(&LINKS)? {
@@ -408,9 +445,10 @@ impl<'db> GestaltGraph<'db> {
 
 /// The nodes whose revocation is in force as `me` sees it: revoked by `me`,
 /// or by a node whose own revocation is not in force. A chain of
-/// revocations is followed to its end; a cycle (devices revoking each
-/// other) voids the revocations on it. `me` is never revoked.
-fn in_force(by: &BTreeMap<NodeId, NodeId>, me: NodeId) -> BTreeSet<NodeId> {
+/// revocations is followed to its end. On a cycle (devices revoking each
+/// other) the latest revocation stands and the ones it voids alternate
+/// back around it. `me` is never revoked.
+fn in_force(by: &BTreeMap<NodeId, (NodeId, u64)>, me: NodeId) -> BTreeSet<NodeId> {
     let mut decided: BTreeMap<NodeId, bool> = BTreeMap::new();
     for start in by.keys() {
         // Follow start → its revoker → that one's revoker …, iteratively,
@@ -427,17 +465,16 @@ fn in_force(by: &BTreeMap<NodeId, NodeId>, me: NodeId) -> BTreeSet<NodeId> {
                 break *known;
             }
             if let Some(at) = path.iter().position(|n| *n == current) {
-                for node in path.drain(at..) {
-                    decided.insert(node, false);
-                }
-                break false;
+                let cycle: Vec<NodeId> = path.drain(at..).collect();
+                decide_cycle(&cycle, by, &mut decided);
+                break decided.get(&current).copied().unwrap_or(false);
             }
             match by.get(&current) {
                 None => {
                     decided.insert(current, false);
                     break false;
                 }
-                Some(revoker) => {
+                Some((revoker, _)) => {
                     path.push(current);
                     current = *revoker;
                 }
@@ -457,6 +494,30 @@ fn in_force(by: &BTreeMap<NodeId, NodeId>, me: NodeId) -> BTreeSet<NodeId> {
         .collect()
 }
 
+/// `cycle[i]` was revoked by `cycle[i + 1]` (the last by the first): the
+/// latest of these revocations stands (ties: the smaller NodeId is
+/// revoked), and going back around the cycle each revocation is in force
+/// only if its issuer's is not.
+fn decide_cycle(
+    cycle: &[NodeId],
+    by: &BTreeMap<NodeId, (NodeId, u64)>,
+    decided: &mut BTreeMap<NodeId, bool>,
+) {
+    let Some(latest) = (0..cycle.len()).max_by_key(|i| {
+        let at = by.get(&cycle[*i]).map_or(0, |(_, at)| *at);
+        (at, std::cmp::Reverse(cycle[*i]))
+    }) else {
+        return;
+    };
+    let mut revoked = true;
+    for step in 0..cycle.len() {
+        // latest, then the node it revoked... i.e. walking to lower indices.
+        let index = (latest + cycle.len() - step) % cycle.len();
+        decided.insert(cycle[index], revoked);
+        revoked = !revoked;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,20 +529,33 @@ mod tests {
     #[test]
     fn revocations_stand_only_while_their_issuer_does() {
         let (me, b, c, t) = (node(1), node(2), node(3), node(4));
+        let map = |entries: &[(NodeId, NodeId, u64)]| -> BTreeMap<NodeId, (NodeId, u64)> {
+            entries.iter().map(|(n, by, at)| (*n, (*by, *at))).collect()
+        };
         // Revoked by me: in force.
-        let by = BTreeMap::from([(t, me)]);
-        assert_eq!(in_force(&by, me), BTreeSet::from([t]));
+        assert_eq!(in_force(&map(&[(t, me, 1)]), me), BTreeSet::from([t]));
         // A thief's revocation of B, with no revocation of the thief.
-        let by = BTreeMap::from([(b, t)]);
-        assert_eq!(in_force(&by, me), BTreeSet::from([b]));
+        assert_eq!(in_force(&map(&[(b, t, 1)]), me), BTreeSet::from([b]));
         // Once I revoke the thief, its revocation of B is void.
-        let by = BTreeMap::from([(b, t), (t, me)]);
-        assert_eq!(in_force(&by, me), BTreeSet::from([t]));
+        assert_eq!(
+            in_force(&map(&[(b, t, 1), (t, me, 2)]), me),
+            BTreeSet::from([t])
+        );
         // A chain: C revokes the thief, the thief revoked B; C stands.
-        let by = BTreeMap::from([(b, t), (t, c)]);
-        assert_eq!(in_force(&by, me), BTreeSet::from([t]));
-        // Two devices revoking each other void each other; me never.
-        let by = BTreeMap::from([(b, t), (t, b), (me, t)]);
-        assert_eq!(in_force(&by, me), BTreeSet::new());
+        assert_eq!(
+            in_force(&map(&[(b, t, 1), (t, c, 2)]), me),
+            BTreeSet::from([t])
+        );
+        // Two devices revoking each other: the later revocation stands.
+        assert_eq!(
+            in_force(&map(&[(b, t, 1), (t, b, 2)]), me),
+            BTreeSet::from([t])
+        );
+        assert_eq!(
+            in_force(&map(&[(b, t, 3), (t, b, 2)]), me),
+            BTreeSet::from([b])
+        );
+        // Me, never.
+        assert_eq!(in_force(&map(&[(me, t, 5)]), me), BTreeSet::new());
     }
 }

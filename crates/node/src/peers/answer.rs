@@ -71,8 +71,9 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                 if node.is_member(&peer) {
                     node.inner.peer_state().online.insert(peer);
                     node.notify();
-                    node.schedule_sync(peer);
                 }
+                // Devices, and devices another device removed (for chains).
+                node.schedule_sync(peer);
             }
             Event::Disconnected { peer } => {
                 if node.inner.peer_state().online.remove(&peer) {

@@ -208,6 +208,8 @@ pub(crate) struct PeerState {
     discovered: HashMap<NodeId, Multiaddr>,
     /// The gestalt as last computed: who may ask more than a ping.
     members: BTreeSet<NodeId>,
+    /// Devices another device removed: still pulled for chains only.
+    contested: BTreeSet<NodeId>,
     sync: SyncStatus,
     /// Syncs running now.
     active_syncs: usize,
@@ -308,8 +310,11 @@ impl Node {
     }
 
     fn schedule_sync(&self, peer: NodeId) {
-        if !self.inner.peer_state().members.contains(&peer) {
-            return;
+        {
+            let state = self.inner.peer_state();
+            if !state.members.contains(&peer) && !state.contested.contains(&peer) {
+                return;
+            }
         }
         if let Ok(net) = self.inner.net.lock() {
             if let Some(net) = net.as_ref() {
@@ -326,18 +331,20 @@ impl Node {
 
     /// Compute the gestalt again (after pairing, adoption, revocation).
     async fn refresh_members(&self) -> Result<(), NodeError> {
-        let members = self
+        let (members, contested) = self
             .with_vaults(|s| {
                 let me = s.keys.node_id();
                 let mut members = gestalt(s)?;
                 members.remove(&me);
-                Ok(members)
+                let contested = GestaltGraph::new(&s.db).contested(me)?;
+                Ok((members, contested))
             })
             .await?;
         {
             let mut state = self.inner.peer_state();
             state.online.retain(|peer| members.contains(peer));
             state.members = members.clone();
+            state.contested = contested;
         }
         // Devices of the gestalt are exempt from the network's limits for
         // strangers; a removed one loses that at once.

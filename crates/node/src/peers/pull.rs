@@ -87,7 +87,10 @@ async fn dispatch(weak: Weak<Inner>, client: Client, mut asks: mpsc::UnboundedRe
             }
         }
         let Some(node) = upgrade(&weak) else { return };
-        let members = node.inner.peer_state().members.clone();
+        let members: BTreeSet<NodeId> = {
+            let state = node.inner.peer_state();
+            state.members.union(&state.contested).copied().collect()
+        };
         // Devices no longer in the gestalt lose their task.
         tasks.retain(|peer, _| members.contains(peer));
         for peer in peers {
@@ -277,7 +280,8 @@ impl Node {
 
     /// Pull everything new from `peer`. Returns whether anything changed here.
     pub(super) async fn sync_with(&self, client: &Client, peer: NodeId) -> Result<bool, NodeError> {
-        if !self.is_member(&peer) {
+        let contested = self.inner.peer_state().contested.contains(&peer);
+        if !self.is_member(&peer) && !contested {
             return Err(NodeError::PeerRefused(
                 "not a device of this gestalt".into(),
             ));

@@ -106,23 +106,43 @@ impl Node {
                 // make the owner of another a member.
                 loop {
                     let members = graph.gestalt_of(me)?;
-                    let (ready, waiting): (Vec<Verified>, Vec<Verified>) = pending
-                        .into_iter()
-                        .partition(|(node, _, _)| members.contains(node));
+                    let contested = graph.contested(me)?;
+                    let (ready, waiting): (Vec<Verified>, Vec<Verified>) =
+                        pending.into_iter().partition(|(node, _, _)| {
+                            members.contains(node) || contested.contains(node)
+                        });
                     if ready.is_empty() {
                         break;
                     }
+                    let mut progressed = false;
+                    let mut waiting = waiting;
                     for (node, head, claims) in ready {
                         // Another pull took these claims meanwhile.
                         if copies.head(&node)? != head {
                             continue;
                         }
                         let adopted = graph.adopt(me, node, &claims)?;
+                        progressed |= adopted.changed();
+                        if !members.contains(&node) {
+                            // A contested device's chain is read for its
+                            // revocations only; its copy does not move, so
+                            // its links count if it is trusted again.
+                            if adopted.changed() {
+                                waiting.push((node, head, claims));
+                            }
+                            all.joined.extend(adopted.joined);
+                            all.revoked.extend(adopted.revoked);
+                            continue;
+                        }
+                        progressed = true;
                         copies.append(&node, head.as_ref(), &claims)?;
                         all.joined.extend(adopted.joined);
                         all.revoked.extend(adopted.revoked);
                     }
                     pending = waiting;
+                    if !progressed {
+                        break;
+                    }
                 }
                 for device in &all.joined {
                     crate::notifications::keep_local(
