@@ -98,7 +98,9 @@ pub fn new_claim_id(now_ms: u64) -> String {
 
 /// The milliseconds a claim id carries (see [`new_claim_id`]), if it is one.
 pub fn claim_id_ms(jti: &str) -> Option<u64> {
-    let bytes = base32hex_lower().decode(jti.strip_prefix('v')?.as_bytes()).ok()?;
+    let bytes = base32hex_lower()
+        .decode(jti.strip_prefix('v')?.as_bytes())
+        .ok()?;
     let mut ms = [0u8; 8];
     ms[2..].copy_from_slice(bytes.get(..6)?);
     Some(u64::from_be_bytes(ms))
