@@ -184,6 +184,10 @@ impl Driver {
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group, so dropping the driver ends the
+            // WebKitWebDriver it starts too (killing tauri-driver alone left
+            // that one running, orphaned).
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| {
@@ -203,6 +207,11 @@ impl Driver {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("tauri-driver did not listen on 127.0.0.1:{port} within 30 s");
+    }
+
+    /// The driver's process group (its pid), for ending it with its children.
+    fn group(&self) -> Option<u32> {
+        self._driver.id()
     }
 
     /// Press a key combination on the X display, as the keyboard would
@@ -444,5 +453,18 @@ impl App {
             .close()
             .await
             .unwrap_or_else(|e| panic!("closing the app: {e}"));
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // tauri-driver and everything it started (WebKitWebDriver, the app).
+        if let Some(group) = self.group() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
