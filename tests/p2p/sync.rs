@@ -139,6 +139,11 @@ async fn a_third_device_pairs_with_the_second_and_receives_everything() {
     let devices = a.node.devices().await.unwrap();
     assert_eq!(devices.len(), 3, "{devices:?}");
     assert!(devices.iter().any(|d| d.node_id == c.id()));
+    // A is told that B added C; B, which paired C itself, is not.
+    let on_a = a.node.device_notices().await.unwrap();
+    assert_eq!(on_a.len(), 1, "{on_a:?}");
+    assert_eq!((on_a[0].device, on_a[0].added_by), (c.id(), b.id()));
+    assert!(b.node.device_notices().await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -72,6 +72,8 @@ pub struct DeviceNotice {
 pub struct Adopted {
     /// Nodes that joined the gestalt.
     pub joined: Vec<NodeId>,
+    /// Of those, the ones shown to the user (today: all of them).
+    pub noticed: Vec<NodeId>,
     /// Nodes that were removed.
     pub revoked: Vec<NodeId>,
 }
@@ -251,7 +253,13 @@ impl<'db> GestaltGraph<'db> {
                     self.put_link(&mut txn, payload, claim)?;
                     // A device back after a removal is news as much as a
                     // new one.
-                    if other != me && (members.insert(other) || revived) {
+                    let news = members.insert(other) || revived;
+                    if other != me && news {
+                        adopted.joined.push(other);
+                        // Every one is shown, even those older than this
+                        // device's own pairing: a claim's date is what its
+                        // issuer says, so a thief could backdate a device
+                        // past any such cut-off.
                         txn.put(
                             &NOTICES,
                             &notice_key(self.db, &other),
@@ -261,7 +269,7 @@ impl<'db> GestaltGraph<'db> {
                                 added_at: payload.iat,
                             },
                         )?;
-                        adopted.joined.push(other);
+                        adopted.noticed.push(other);
                     }
                 }
                 ClaimType::ClaimRevokeNode => {
@@ -403,14 +411,10 @@ impl<'db> GestaltGraph<'db> {
             .entries(&REVOKED)?
             .into_iter()
             .map(|(_, r)| {
-                let second = r.at.saturating_mul(1000);
                 let ms = r
                     .claim
                     .decode()
-                    .ok()
-                    .and_then(|p| crate::claims::claim_id_ms(&p.jti))
-                    .filter(|ms| ms / 1000 == r.at)
-                    .unwrap_or(second);
+                    .map_or(r.at.saturating_mul(1000), |p| claimed_ms(&p));
                 (r.node, (r.by, ms))
             })
             .collect())
@@ -441,6 +445,15 @@ impl<'db> GestaltGraph<'db> {
         }
         Ok(seen)
     }
+}
+
+/// When a claim was made, in ms: its id's milliseconds when they fall in its
+/// issued-at second, else that second.
+fn claimed_ms(payload: &ClaimPayload) -> u64 {
+    let second = payload.iat.saturating_mul(1000);
+    crate::claims::claim_id_ms(&payload.jti)
+        .filter(|ms| ms / 1000 == payload.iat)
+        .unwrap_or(second)
 }
 
 /// The nodes whose revocation is in force as `me` sees it: revoked by `me`,

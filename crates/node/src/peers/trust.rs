@@ -131,12 +131,14 @@ impl Node {
                                 waiting.push((node, head, claims));
                             }
                             all.joined.extend(adopted.joined);
+                            all.noticed.extend(adopted.noticed);
                             all.revoked.extend(adopted.revoked);
                             continue;
                         }
                         progressed = true;
                         copies.append(&node, head.as_ref(), &claims)?;
                         all.joined.extend(adopted.joined);
+                        all.noticed.extend(adopted.noticed);
                         all.revoked.extend(adopted.revoked);
                     }
                     pending = waiting;
@@ -144,7 +146,7 @@ impl Node {
                         break;
                     }
                 }
-                for device in &all.joined {
+                for device in &all.noticed {
                     crate::notifications::keep_local(
                         s,
                         me,
