@@ -9,63 +9,18 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use polykey_db::Db;
-use polykey_gestalts::pairing::{Joiner, PairingMessage};
-use polykey_gestalts::{ClaimType, GestaltGraph, Sigchain, SignedClaim};
+use polykey_gestalts::{ClaimType, SignedClaim};
 use polykey_keys::{NodeId, RootKeypair};
-use polykey_network::{
-    ChainUpdate, Client, Config, Event, Request, Response, VaultSummary, WireObject,
-};
+use polykey_network::{ChainUpdate, Config, Event, Request, Response, VaultSummary, WireObject};
 use polykey_vaults::kind_tag;
-use tempfile::TempDir;
 
+use crate::rogue::{dial, now_secs, rogue, rogue_pairs, Rogue};
 use crate::{device, eventually, pair, Device};
-
-/// A bare network peer driven by the test, not a Polykey node.
-struct Rogue {
-    keys: RootKeypair,
-    client: Client,
-    events: Option<tokio::sync::mpsc::Receiver<Event>>,
-    db: Db,
-    _dir: TempDir,
-}
-
-async fn rogue(seed: u8) -> Rogue {
-    let keys = RootKeypair::from_seed(&[seed; 32]);
-    let config = Config {
-        mdns: false,
-        request_timeout: Duration::from_secs(40),
-        ..Config::default()
-    };
-    let (client, events, event_loop) = polykey_network::new(&keys, config).unwrap();
-    tokio::spawn(event_loop.run());
-    client
-        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::create(&dir.path().join("db.redb"), &keys).unwrap();
-    Rogue {
-        keys,
-        client,
-        events: Some(events),
-        db,
-        _dir: dir,
-    }
-}
 
 /// The chain the rogue serves, changed by the test as the attack goes on.
 type Served = Arc<Mutex<Vec<SignedClaim>>>;
 
 impl Rogue {
-    fn id(&self) -> NodeId {
-        self.keys.node_id()
-    }
-
-    fn chain(&self) -> Sigchain<'_> {
-        Sigchain::new(&self.db, self.id())
-    }
-
     /// The rogue's own chain.
     fn chains(&self) -> Vec<SignedClaim> {
         self.chain().claims().unwrap()
@@ -153,67 +108,8 @@ impl Rogue {
     }
 }
 
-async fn dial(rogue: &Rogue, target: &Device) {
-    let address = target.node.addresses().await.unwrap()[0].parse().unwrap();
-    rogue.client.dial(target.id(), address).await.unwrap();
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn now_ms() -> u64 {
     now_secs() * 1000
-}
-
-/// Pair the rogue into `a`'s gestalt with a real invitation, by hand; the
-/// test confirms the digits on A.
-async fn rogue_pairs(rogue: &Rogue, a: &Device) {
-    let invitation = a.node.invite().await.unwrap();
-    dial(rogue, a).await;
-    let ask = |message| async {
-        match rogue
-            .client
-            .request(a.id(), Request::Pairing(message))
-            .await
-            .unwrap()
-        {
-            Response::Pairing(answer) => answer,
-            other => panic!("{other:?}"),
-        }
-    };
-    let me = rogue.id();
-    let chain = rogue.chain();
-    let (mut joiner, hello) = Joiner::start(a.id(), me, invitation.words(), invitation.secret());
-    let challenge = ask(hello).await;
-    let proof = joiner
-        .on_challenge(challenge, &rogue.keys, &chain, now_secs())
-        .unwrap();
-    assert!(matches!(ask(proof.clone()).await, PairingMessage::Waiting));
-    a.node.confirm_pairing(true).unwrap();
-    let claims = ask(proof).await;
-    let done = joiner
-        .on_claims(claims, &rogue.keys, &chain, &GestaltGraph::new(&rogue.db))
-        .unwrap();
-    let answer = rogue
-        .client
-        .request(a.id(), Request::Pairing(done))
-        .await
-        .unwrap();
-    assert!(matches!(answer, Response::Ok), "{answer:?}");
-}
-
-async fn ids(d: &Device) -> Vec<NodeId> {
-    d.node
-        .devices()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.node_id)
-        .collect()
 }
 
 /// A vault the rogue offers (summary and objects), once the test sets it.
@@ -244,7 +140,7 @@ async fn gestalt_with_rogue(seed: u8) -> (Device, Device, Rogue, Served, VaultSl
     });
     eventually("B learns the rogue through A", &[&a, &b], || async {
         let _ = b.node.sync_now(a.id()).await;
-        ids(&b).await.contains(&rogue.id())
+        b.device_ids().await.contains(&rogue.id())
     })
     .await;
     (a, b, rogue, served, slot)
@@ -263,16 +159,16 @@ async fn a_thief_dating_a_link_ahead_is_not_revoked_on_other_devices() {
     a.node.sync_now(rogue.id()).await.unwrap();
     eventually("B adopts the rogue's new device", &[&a, &b], || async {
         let _ = b.node.sync_now(a.id()).await;
-        ids(&b).await.contains(&x.node_id())
+        b.device_ids().await.contains(&x.node_id())
     })
     .await;
 
     // The user sees the notice and removes the thief (and its device) on A.
     a.node.revoke_device(rogue.id()).await.unwrap();
     a.node.revoke_device(x.node_id()).await.unwrap();
-    assert!(!ids(&a).await.contains(&rogue.id()));
+    assert!(!a.device_ids().await.contains(&rogue.id()));
     b.node.sync_now(a.id()).await.unwrap();
-    let on_b = ids(&b).await;
+    let on_b = b.device_ids().await;
     assert!(
         !on_b.contains(&rogue.id()) && !on_b.contains(&x.node_id()),
         "B keeps the revoked thief"
@@ -295,18 +191,18 @@ async fn a_removed_device_does_not_come_back_unseen() {
     rogue.link(&x, now_ms());
     *served.lock().unwrap() = rogue.chains();
     a.node.sync_now(rogue.id()).await.unwrap();
-    assert!(ids(&a).await.contains(&x.node_id()));
+    assert!(a.device_ids().await.contains(&x.node_id()));
     assert_eq!(a.node.device_notices().await.unwrap().len(), 1);
 
     a.node.revoke_device(x.node_id()).await.unwrap();
-    assert!(!ids(&a).await.contains(&x.node_id()));
+    assert!(!a.device_ids().await.contains(&x.node_id()));
     let told_before = a.node.read_notifications(false).await.unwrap().len();
 
     // The thief links X again, a few seconds later.
     rogue.link(&x, now_ms() + 5_000);
     *served.lock().unwrap() = rogue.chains();
     a.node.sync_now(rogue.id()).await.unwrap();
-    let back = ids(&a).await.contains(&x.node_id());
+    let back = a.device_ids().await.contains(&x.node_id());
     let noticed = a
         .node
         .device_notices()
@@ -330,7 +226,7 @@ async fn a_thief_cannot_cut_a_device_off_from_its_revocation() {
     rogue.revoke(b.id(), now_ms());
     *served.lock().unwrap() = rogue.chains();
     a.node.sync_now(rogue.id()).await.unwrap();
-    let revoked_b = !ids(&a).await.contains(&b.id());
+    let revoked_b = !a.device_ids().await.contains(&b.id());
     let b_text = b.id().to_string();
     let told = a
         .node
@@ -343,7 +239,7 @@ async fn a_thief_cannot_cut_a_device_off_from_its_revocation() {
     a.node.revoke_device(rogue.id()).await.unwrap();
     eventually("B drops the thief", &[&a, &b], || async {
         let _ = b.node.sync_now(a.id()).await;
-        !ids(&b).await.contains(&rogue.id())
+        !b.device_ids().await.contains(&rogue.id())
     })
     .await;
     assert!(!revoked_b || told, "A removed B without telling the user");
@@ -571,7 +467,7 @@ async fn a_thief_cannot_pass_its_claims_off_as_another_devices_chain() {
         _ => None,
     });
     a.node.sync_now(rogue.id()).await.unwrap();
-    assert!(ids(&a).await.contains(&b.id()), "A keeps B");
+    assert!(a.device_ids().await.contains(&b.id()), "A keeps B");
     b.node.sync_now(a.id()).await.unwrap();
     a.node.sync_now(b.id()).await.unwrap();
 }
@@ -591,7 +487,7 @@ async fn a_revoked_thief_cannot_come_back_on_the_revoker() {
     rogue.link(&x, now_ms() + 300_000);
     *served.lock().unwrap() = rogue.chains();
     assert!(a.node.sync_now(rogue.id()).await.is_err());
-    let on_a = ids(&a).await;
+    let on_a = a.device_ids().await;
     assert!(!on_a.contains(&rogue.id()) && !on_a.contains(&x.node_id()));
     for request in [Request::Chains { known: Vec::new() }, Request::Vaults] {
         let answer = rogue.client.request(a.id(), request).await.unwrap();
@@ -706,7 +602,7 @@ async fn a_thief_revoking_the_remover_does_not_cut_another_device_off() {
     dial(&rogue, &b).await;
     eventually("B hears the thief", &[&b], || async {
         let _ = b.node.sync_now(rogue.id()).await;
-        !ids(&b).await.contains(&a.id())
+        !b.device_ids().await.contains(&a.id())
     })
     .await;
     // The user removes the thief on A.
@@ -714,7 +610,7 @@ async fn a_thief_revoking_the_remover_does_not_cut_another_device_off() {
     eventually("B has A back and not the thief", &[&a, &b], || async {
         let _ = b.node.sync_now(a.id()).await;
         let _ = a.node.sync_now(b.id()).await;
-        let on_b = ids(&b).await;
+        let on_b = b.device_ids().await;
         on_b.contains(&a.id()) && !on_b.contains(&rogue.id())
     })
     .await;
@@ -732,7 +628,7 @@ async fn a_thief_revoking_the_remover_first_is_removed_from_b_too() {
     eventually("A and B know the thief's link to B", &[&a, &b], || async {
         let _ = a.node.sync_now(rogue.id()).await;
         let _ = b.node.sync_now(rogue.id()).await;
-        ids(&b).await.contains(&rogue.id())
+        b.device_ids().await.contains(&rogue.id())
     })
     .await;
     rogue.revoke(a.id(), now_ms());
@@ -743,7 +639,7 @@ async fn a_thief_revoking_the_remover_first_is_removed_from_b_too() {
     eventually("B drops the thief", &[&a, &b], || async {
         let _ = b.node.sync_now(a.id()).await;
         let _ = a.node.sync_now(b.id()).await;
-        !ids(&b).await.contains(&rogue.id())
+        !b.device_ids().await.contains(&rogue.id())
     })
     .await;
     dial(&rogue, &b).await;

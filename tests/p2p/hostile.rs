@@ -11,65 +11,23 @@ use data_encoding::BASE64URL_NOPAD;
 
 use polykey_db::Db;
 use polykey_gestalts::pairing::{Invitation, Joiner, PairingMessage};
-use polykey_gestalts::{ClaimType, GestaltGraph, Sigchain, SignedClaim};
+use polykey_gestalts::{ClaimType, Sigchain, SignedClaim};
 use polykey_keys::{NodeId, RootKeypair};
 use polykey_network::{
-    ChainUpdate, Client, Config, Event, Request, Response, SignedNotification, VaultSummary,
-    WireDeletion, WireObject,
+    ChainUpdate, Event, Request, Response, SignedNotification, VaultSummary, WireDeletion,
+    WireObject,
 };
 use polykey_node::NodeError;
 use polykey_vaults::{kind_tag, Deletion, VaultId, Vaults};
 use tempfile::TempDir;
 
+use crate::rogue::{dial, now_secs, rogue, rogue_pairs, Rogue};
 use crate::{device, eventually, pair, Device};
 
-/// A bare network peer driven by the test, not a Polykey node.
-struct Rogue {
-    keys: RootKeypair,
-    client: Client,
-    events: Option<tokio::sync::mpsc::Receiver<Event>>,
-    db: Db,
-    _dir: TempDir,
-}
-
-async fn rogue(seed: u8) -> Rogue {
-    let keys = RootKeypair::from_seed(&[seed; 32]);
-    let config = Config {
-        mdns: false,
-        request_timeout: Duration::from_secs(40),
-        ..Config::default()
-    };
-    let (client, events, event_loop) = polykey_network::new(&keys, config).unwrap();
-    tokio::spawn(event_loop.run());
-    client
-        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::create(&dir.path().join("db.redb"), &keys).unwrap();
-    Rogue {
-        keys,
-        client,
-        events: Some(events),
-        db,
-        _dir: dir,
-    }
-}
-
 impl Rogue {
-    fn id(&self) -> NodeId {
-        self.keys.node_id()
-    }
-
-    /// The rogue's chain as it will be once paired with `_a` (empty now:
-    /// answered as an empty update, which adopts nothing).
-    fn chains_after_pairing(&self, _a: &Device) -> Response {
-        Response::Chains(Vec::new())
-    }
-
     /// The rogue's own chain, as a Chains answer.
-    fn chains(&self) -> Response {
-        let claims = Sigchain::new(&self.db, self.id()).claims().unwrap();
+    fn chain_answer(&self) -> Response {
+        let claims = self.chain().claims().unwrap();
         Response::Chains(vec![ChainUpdate {
             node: self.id(),
             claims,
@@ -77,7 +35,7 @@ impl Rogue {
     }
 
     /// Answer every request with `answer` after `delay`.
-    fn serve(
+    fn answer_with(
         &mut self,
         delay: Duration,
         answer: impl Fn(Request) -> Response + Send + Sync + 'static,
@@ -103,11 +61,6 @@ impl Rogue {
     }
 }
 
-async fn dial(rogue: &Rogue, target: &Device) {
-    let address = target.node.addresses().await.unwrap()[0].parse().unwrap();
-    rogue.client.dial(target.id(), address).await.unwrap();
-}
-
 fn refused(response: Response) -> String {
     match response {
         Response::Refused(reason) => reason,
@@ -115,15 +68,17 @@ fn refused(response: Response) -> String {
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn now_ms() -> i64 {
     (now_secs() * 1000) as i64
+}
+
+/// Wait until the sync pairing started on `d` has ended.
+async fn first_sync_ended(d: &Device) {
+    eventually("the first sync ends", &[d], || async {
+        let status = d.node.sync_status();
+        status.last_sync > 0 && !status.syncing
+    })
+    .await;
 }
 
 /// What a member answers when it has nothing to say.
@@ -307,44 +262,6 @@ async fn pairing_cancelled_on_either_side_records_nothing() {
     assert_eq!(b.node.devices().await.unwrap().len(), 1);
 }
 
-/// Pair the rogue into `a`'s gestalt with a real invitation, by hand; the
-/// test confirms the digits on A.
-async fn rogue_pairs(rogue: &Rogue, a: &Device) {
-    let invitation = a.node.invite().await.unwrap();
-    dial(rogue, a).await;
-    let ask = |message| async {
-        match rogue
-            .client
-            .request(a.id(), Request::Pairing(message))
-            .await
-            .unwrap()
-        {
-            Response::Pairing(answer) => answer,
-            other => panic!("{other:?}"),
-        }
-    };
-    let me = rogue.id();
-    let chain = Sigchain::new(&rogue.db, me);
-    let graph = GestaltGraph::new(&rogue.db);
-    let (mut joiner, hello) = Joiner::start(a.id(), me, invitation.words(), invitation.secret());
-    let challenge = ask(hello).await;
-    let proof = joiner
-        .on_challenge(challenge, &rogue.keys, &chain, now_secs())
-        .unwrap();
-    assert!(matches!(ask(proof.clone()).await, PairingMessage::Waiting));
-    a.node.confirm_pairing(true).unwrap();
-    let claims = ask(proof).await;
-    let done = joiner
-        .on_claims(claims, &rogue.keys, &chain, &graph)
-        .unwrap();
-    let answer = rogue
-        .client
-        .request(a.id(), Request::Pairing(done))
-        .await
-        .unwrap();
-    assert!(matches!(answer, Response::Ok), "{answer:?}");
-}
-
 /// A vault made in a scratch store, signed by `author`, as the rogue will
 /// offer it: (summary, objects with their ids).
 fn forged_vault(author: &RootKeypair) -> (VaultSummary, Vec<WireObject>, TempDir) {
@@ -377,8 +294,8 @@ fn forged_vault(author: &RootKeypair) -> (VaultSummary, Vec<WireObject>, TempDir
 
 /// Serve `summary` and `objects` to whoever asks.
 fn serve_vault(rogue: &mut Rogue, summary: VaultSummary, objects: Vec<WireObject>) {
-    let chains = rogue.chains();
-    rogue.serve(Duration::ZERO, move |request| match request {
+    let chains = rogue.chain_answer();
+    rogue.answer_with(Duration::ZERO, move |request| match request {
         Request::Vaults => Response::Vaults {
             vaults: vec![summary.clone()],
         },
@@ -470,10 +387,10 @@ async fn a_rogue_members_deletion_is_restorable_on_every_device() {
         by: deletion.by,
         signature: deletion.signature.clone(),
     };
-    let chains = rogue.chains();
+    let chains = rogue.chain_answer();
     let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let deleting = Arc::clone(&armed);
-    rogue.serve(Duration::ZERO, move |request| match request {
+    rogue.answer_with(Duration::ZERO, move |request| match request {
         Request::Deletions { .. } if deleting.load(std::sync::atomic::Ordering::SeqCst) => {
             Response::Deletions {
                 deletions: vec![wire.clone()],
@@ -482,11 +399,7 @@ async fn a_rogue_members_deletion_is_restorable_on_every_device() {
         }
         other => quiet(chains.clone())(other),
     });
-    eventually("the first sync ends", &[&a], || async {
-        let status = a.node.sync_status();
-        status.last_sync > 0 && !status.syncing
-    })
-    .await;
+    first_sync_ended(&a).await;
     // A pull that only deletes reports a change; the vault leaves both
     // devices' lists but waits in Recently deleted.
     armed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -542,10 +455,10 @@ async fn ten_thousand_and_one_deletions_do_not_break_a_sync() {
         .collect();
     all.sort_by(|x, y| x.vault.cmp(&y.vault));
     let all = Arc::new(all);
-    let chains = rogue.chains();
+    let chains = rogue.chain_answer();
     let pages = Arc::new(Mutex::new(0usize));
     let counted = Arc::clone(&pages);
-    rogue.serve(Duration::ZERO, move |request| match request {
+    rogue.answer_with(Duration::ZERO, move |request| match request {
         Request::Deletions { after } => {
             *counted.lock().unwrap() += 1;
             let start = match after {
@@ -561,11 +474,7 @@ async fn ten_thousand_and_one_deletions_do_not_break_a_sync() {
         other => quiet(chains.clone())(other),
     });
     // Let the sync that pairing starts finish, then count one sync's pages.
-    eventually("the first sync ends", &[&a], || async {
-        let status = a.node.sync_status();
-        status.last_sync > 0 && !status.syncing
-    })
-    .await;
+    first_sync_ended(&a).await;
     assert_eq!(a.node.sync_status().last_error, None);
     *pages.lock().unwrap() = 0;
     a.node.sync_now(rogue.id()).await.unwrap();
@@ -614,22 +523,11 @@ async fn a_rogue_members_new_device_shows_as_a_notice_and_its_removal_sticks() {
     let mut claim = SignedClaim::issue(&payload, &rogue.keys).unwrap();
     claim.countersign(&x).unwrap();
     chain.append(&claim).unwrap();
-    let chains = rogue.chains();
-    rogue.serve(Duration::ZERO, quiet(chains));
+    let chains = rogue.chain_answer();
+    rogue.answer_with(Duration::ZERO, quiet(chains));
 
     a.node.sync_now(rogue.id()).await.unwrap();
-    let listed = |d: &Device| {
-        let node = d.node.clone();
-        async move {
-            node.devices()
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|d| d.node_id)
-                .collect::<Vec<_>>()
-        }
-    };
-    assert!(listed(&a).await.contains(&x.node_id()));
+    assert!(a.device_ids().await.contains(&x.node_id()));
     let notices = a.node.device_notices().await.unwrap();
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert_eq!(notices[0].device, x.node_id());
@@ -641,11 +539,11 @@ async fn a_rogue_members_new_device_shows_as_a_notice_and_its_removal_sticks() {
 
     // One action removes it, and the rogue's chain cannot bring it back.
     a.node.revoke_device(x.node_id()).await.unwrap();
-    assert!(!listed(&a).await.contains(&x.node_id()));
+    assert!(!a.device_ids().await.contains(&x.node_id()));
     assert!(a.node.device_notices().await.unwrap().is_empty());
     a.node.sync_now(rogue.id()).await.unwrap();
     assert!(
-        !listed(&a).await.contains(&x.node_id()),
+        !a.device_ids().await.contains(&x.node_id()),
         "the removal sticks"
     );
 }
@@ -661,25 +559,20 @@ async fn a_revoked_device_is_dropped_everywhere_and_refused() {
         b.read("Personal", "github").await.is_some() && c.read("Personal", "github").await.is_some()
     })
     .await;
-    let ids = |d: &Device| {
-        let node = d.node.clone();
-        async move {
-            node.devices()
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|d| d.node_id)
-                .collect::<Vec<_>>()
-        }
-    };
-    assert!(ids(&b).await.contains(&c.id()), "B learned C through A");
+    assert!(
+        b.device_ids().await.contains(&c.id()),
+        "B learned C through A"
+    );
 
     a.node.revoke_device(c.id()).await.unwrap();
-    assert!(!ids(&a).await.contains(&c.id()));
+    assert!(!a.device_ids().await.contains(&c.id()));
     // B pulls from C (which says nothing of it) and from A (which does).
     let _ = b.node.sync_now(c.id()).await;
     b.node.sync_now(a.id()).await.unwrap();
-    assert!(!ids(&b).await.contains(&c.id()), "B obeys A's revocation");
+    assert!(
+        !b.device_ids().await.contains(&c.id()),
+        "B obeys A's revocation"
+    );
     // C is refused by both, and its later edits go nowhere.
     c.write("Personal", "planted", "x").await;
     for d in [&a, &b] {
@@ -730,8 +623,8 @@ async fn a_page_larger_than_any_device_sends_is_cut_off() {
         .collect();
     let later_pages = Arc::new(Mutex::new(0usize));
     let counted = Arc::clone(&later_pages);
-    let chains = rogue.chains_after_pairing(&a);
-    rogue.serve(Duration::ZERO, move |request| match request {
+    let chains = Response::Chains(Vec::new());
+    rogue.answer_with(Duration::ZERO, move |request| match request {
         Request::Vaults => Response::Vaults {
             vaults: vec![summary.clone()],
         },
@@ -822,8 +715,8 @@ async fn a_slow_member_delays_no_one_else() {
     let mut rogue = rogue(87).await;
     rogue_pairs(&rogue, &a).await;
     // The rogue answers everything after 29 s (just inside the timeout).
-    let chains = rogue.chains();
-    rogue.serve(Duration::from_secs(29), quiet(chains));
+    let chains = rogue.chain_answer();
+    rogue.answer_with(Duration::from_secs(29), quiet(chains));
     eventually("B has the vault", &[&a, &b], || async {
         b.vault_names().await == ["Personal"]
     })

@@ -6,6 +6,7 @@
 mod attacks;
 mod hostile;
 mod relay;
+mod rogue;
 mod sync;
 
 use std::future::Future;
@@ -75,6 +76,17 @@ impl Device {
         log.first().map(|c| c.id.clone())
     }
 
+    /// The NodeIds of the devices this one lists (itself included).
+    pub async fn device_ids(&self) -> Vec<polykey_node::NodeId> {
+        self.node
+            .devices()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.node_id)
+            .collect()
+    }
+
     pub async fn vault_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .node
@@ -101,17 +113,10 @@ pub async fn pair(inviter: &Device, joiner: &Device) {
 /// After `join`: nothing is recorded until both confirm; the joiner
 /// confirms first, the inviter shows the same digits, then confirms.
 pub async fn confirm_both(inviter: &Device, joiner: &Device, fingerprint: &str) {
-    let listed = |d: &Device, other: polykey_node::NodeId| {
-        let node = d.node.clone();
-        async move {
-            node.devices()
-                .await
-                .unwrap()
-                .iter()
-                .any(|x| x.node_id == other)
-        }
-    };
-    assert!(!listed(joiner, inviter.id()).await, "nothing recorded yet");
+    assert!(
+        !joiner.device_ids().await.contains(&inviter.id()),
+        "nothing recorded yet"
+    );
     // Both screens show the digits before either person confirms.
     eventually("the inviter shows the digits", &[inviter], || async {
         matches!(
@@ -142,7 +147,7 @@ pub async fn confirm_both(inviter: &Device, joiner: &Device, fingerprint: &str) 
         other => panic!("the inviter did not show the digits: {other:?}"),
     }
     assert!(
-        !listed(inviter, joiner.id()).await,
+        !inviter.device_ids().await.contains(&joiner.id()),
         "nothing recorded before confirming"
     );
     inviter.node.confirm_pairing(true).unwrap();
