@@ -83,6 +83,13 @@ impl Adopted {
     pub fn changed(&self) -> bool {
         !self.joined.is_empty() || !self.revoked.is_empty()
     }
+
+    /// Add what `other` changed to this.
+    pub fn absorb(&mut self, other: Adopted) {
+        self.joined.extend(other.joined);
+        self.noticed.extend(other.noticed);
+        self.revoked.extend(other.revoked);
+    }
 }
 
 /// A link's two nodes, its claim time and its issuer.

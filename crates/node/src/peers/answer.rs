@@ -17,7 +17,7 @@ use polykey_network::{
 use polykey_vaults::{kind_tag, VaultId, Vaults};
 use tokio::sync::{mpsc, Semaphore};
 
-use super::{gestalt, in_gestalt, require_member, upgrade, Node};
+use super::{gestalt, require_member, upgrade, Node};
 use crate::error::NodeError;
 use crate::node::Inner;
 
@@ -141,10 +141,9 @@ impl Node {
             } => self.answer_fetch(peer, vault, want, haves, skip).await,
             Request::Notify(signed) => self.receive_notification(peer, signed).await,
             Request::Changed => {
-                let member = self.with_vaults(move |s| in_gestalt(s, &peer)).await;
-                if matches!(member, Ok(true)) {
-                    self.schedule_sync(peer);
-                }
+                // Only devices get here (the serving loop refused anyone
+                // else), and scheduling checks the member set again.
+                self.schedule_sync(peer);
                 Ok(Response::Ok)
             }
         };

@@ -123,23 +123,16 @@ impl Node {
                         }
                         let adopted = graph.adopt(me, node, &claims)?;
                         progressed |= adopted.changed();
-                        if !members.contains(&node) {
+                        if members.contains(&node) {
+                            copies.append(&node, head.as_ref(), &claims)?;
+                            progressed = true;
+                        } else if adopted.changed() {
                             // A contested device's chain is read for its
                             // revocations only; its copy does not move, so
                             // its links count if it is trusted again.
-                            if adopted.changed() {
-                                waiting.push((node, head, claims));
-                            }
-                            all.joined.extend(adopted.joined);
-                            all.noticed.extend(adopted.noticed);
-                            all.revoked.extend(adopted.revoked);
-                            continue;
+                            waiting.push((node, head, claims));
                         }
-                        progressed = true;
-                        copies.append(&node, head.as_ref(), &claims)?;
-                        all.joined.extend(adopted.joined);
-                        all.noticed.extend(adopted.noticed);
-                        all.revoked.extend(adopted.revoked);
+                        all.absorb(adopted);
                     }
                     pending = waiting;
                     if !progressed {
