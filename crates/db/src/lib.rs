@@ -17,4 +17,4 @@ mod store;
 mod table;
 
 pub use store::{Db, DbError};
-pub use table::{RawTable, ReadTxn, RecordKey, Table, WriteTxn};
+pub use table::{RawTable, ReadTxn, RecordKey, SealedRecord, Table, WriteTxn};

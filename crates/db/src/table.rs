@@ -233,6 +233,26 @@ impl ReadTxn<'_> {
     }
 }
 
+/// A raw record sealed for its table and key by [`Db::seal_raw`] (on any
+/// thread), ready for [`WriteTxn::put_records`].
+pub struct SealedRecord {
+    table: std::borrow::Cow<'static, str>,
+    key: RecordKey,
+    sealed: Vec<u8>,
+}
+
+impl Db {
+    /// Seal `bytes` as the record `key` of `table`, outside a transaction,
+    /// so that many records can be sealed on several threads.
+    pub fn seal_raw(&self, table: &RawTable, key: &RecordKey, bytes: &[u8]) -> SealedRecord {
+        SealedRecord {
+            table: table.name.clone(),
+            key: *key,
+            sealed: self.key.seal(bytes, &associated_data(table.name(), key)),
+        }
+    }
+}
+
 /// A write transaction: all its changes land together or not at all.
 pub struct WriteTxn<'db> {
     db: &'db Db,
@@ -284,6 +304,36 @@ impl WriteTxn<'_> {
         self.put_sealed(table.name(), key, bytes)
     }
 
+    /// Store records sealed by [`Db::seal_raw`], replacing any previous
+    /// values: in key order, each table opened once (much faster than one
+    /// [`WriteTxn::put_raw`] each for thousands of records).
+    pub fn put_records(&mut self, mut records: Vec<SealedRecord>) -> Result<(), DbError> {
+        records.sort_unstable_by(|a, b| (&a.table, &a.key.0).cmp(&(&b.table, &b.key.0)));
+        let mut rest = records.as_slice();
+        while let Some(first) = rest.first() {
+            let same = rest
+                .iter()
+                .position(|r| r.table != first.table)
+                .unwrap_or(rest.len());
+            let (group, after) = rest.split_at(same);
+            let mut t = self
+                .txn
+                .open_table(definition(&first.table))
+                .map_err(DbError::storage)?;
+            for record in group {
+                t.insert(record.key.as_bytes().as_slice(), record.sealed.as_slice())
+                    .map_err(DbError::storage)?;
+            }
+            rest = after;
+        }
+        Ok(())
+    }
+
+    /// The database this transaction writes to.
+    pub fn db(&self) -> &Db {
+        self.db
+    }
+
     /// Every record of a table as this transaction sees it, opened.
     pub fn entries<V: DeserializeOwned>(
         &self,
@@ -298,7 +348,15 @@ impl WriteTxn<'_> {
 
     /// Whether a raw record exists, without opening it.
     pub fn contains_raw(&self, table: &RawTable, key: &RecordKey) -> Result<bool, DbError> {
-        Ok(self.sealed(table.name(), key)?.is_some())
+        let t = self
+            .txn
+            .open_table(definition(table.name()))
+            .map_err(DbError::storage)?;
+        let found = t
+            .get(key.as_bytes().as_slice())
+            .map_err(DbError::storage)?
+            .is_some();
+        Ok(found)
     }
 
     /// Drop a whole raw table and every record in it.

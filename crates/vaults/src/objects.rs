@@ -1,6 +1,6 @@
 use gix::hash::ObjectId;
 use gix::objs::{Commit, Kind, Tree, WriteTo};
-use polykey_db::{DbError, RawTable, ReadTxn, RecordKey, WriteTxn};
+use polykey_db::{Db, DbError, RawTable, ReadTxn, RecordKey, SealedRecord, WriteTxn};
 use polykey_keys::SymmetricKey;
 use zeroize::Zeroizing;
 
@@ -180,6 +180,22 @@ impl ObjectStore {
         Ok(id)
     }
 
+    /// Object `id` sealed for storing (under the vault key, then as a
+    /// record of `db`), outside any transaction, so that a page of
+    /// received objects can be sealed on several threads; stored with
+    /// [`WriteTxn::put_records`].
+    pub(crate) fn seal(&self, db: &Db, kind: Kind, data: &[u8], id: &ObjectId) -> SealedRecord {
+        let mut plain = Zeroizing::new(Vec::with_capacity(data.len() + 1));
+        plain.push(kind_byte(kind));
+        plain.extend_from_slice(data);
+        let sealed = self.key.seal(&plain, &self.object_ad(id));
+        db.seal_raw(
+            &self.objects,
+            &self.record_key(b"object", id.as_bytes()),
+            &sealed,
+        )
+    }
+
     /// Encode and store a tree or commit. Refuses one larger than another
     /// copy would accept ([`MAX_TREE_SIZE`], [`MAX_COMMIT_SIZE`]), so that
     /// nothing written here stops a vault from syncing.
@@ -237,6 +253,16 @@ impl ObjectStore {
             .ok_or_else(|| VaultError::corrupt("a tree's cached shape is malformed"))
     }
 
+    /// [`ObjectStore::put_shape`] sealed for [`WriteTxn::put_records`].
+    pub(crate) fn seal_shape(&self, db: &Db, id: &ObjectId, shape: &TreeShape) -> SealedRecord {
+        let sealed = self.key.seal(&shape.encode(), &self.shape_ad(id));
+        db.seal_raw(
+            &self.objects,
+            &self.record_key(b"tree-shape", id.as_bytes()),
+            &sealed,
+        )
+    }
+
     /// Cache the shape of a stored tree, worked out from its contents.
     pub(crate) fn put_shape(
         &self,
@@ -253,7 +279,8 @@ impl ObjectStore {
         Ok(())
     }
 
-    fn expect(
+    /// Read object `id`, which must be of kind `want`.
+    pub(crate) fn expect(
         &self,
         src: &impl Source,
         id: &ObjectId,

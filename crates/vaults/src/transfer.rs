@@ -60,7 +60,7 @@ impl Drop for RawObject {
 /// the signer and the commit's time (seconds since the Unix epoch, as its
 /// signer claims it), so a device removed from the gestalt keeps the
 /// commits it made before its removal and no later ones.
-pub type MayAuthor<'a> = &'a dyn Fn(&NodeId, i64) -> bool;
+pub type MayAuthor<'a> = &'a (dyn Fn(&NodeId, i64) -> bool + Sync);
 
 /// The wire tag of an object kind.
 pub fn kind_tag(kind: Kind) -> u8 {

@@ -2,7 +2,7 @@ use std::collections::{HashMap, VecDeque};
 
 use gix::hash::ObjectId;
 use gix::objs::{Kind, WriteTo};
-use polykey_db::{Db, WriteTxn};
+use polykey_db::{Db, SealedRecord, WriteTxn};
 use polykey_keys::NodeId;
 
 use super::{MayAuthor, RawObject};
@@ -207,6 +207,20 @@ fn store_order(ids: &[ObjectId], objects: &[&RawObject]) -> Result<Vec<usize>, V
     Ok(order)
 }
 
+/// Most threads that check one page.
+const MAX_THREADS: usize = 4;
+/// A page with at least this many objects is checked on several threads;
+/// a smaller one is not worth starting them (and a page of one large blob
+/// is slower on a new thread: its buffers come from a fresh allocator
+/// arena).
+const PARALLEL_OBJECTS: usize = 64;
+
+/// One object of a page, checked and sealed by [`Vault::prepare`].
+struct Prepared {
+    id: ObjectId,
+    sealed: Option<SealedRecord>,
+}
+
 /// Who may sign the commits a take-in accepts: anyone (a local, trusted
 /// import) or the nodes a closure allows.
 #[derive(Clone, Copy)]
@@ -243,22 +257,15 @@ impl Vault {
         if bytes > MAX_RECEIVE_BYTES {
             return Err(refused("a transfer passed its byte budget (1 GiB)"));
         }
-        let mut ids = Vec::with_capacity(objects.len());
-        for (claimed, object) in objects {
-            check_size(object)?;
-            let id = gix::objs::compute_hash(HASH, object.kind, &object.data)
-                .map_err(VaultError::corrupt)?;
-            if claimed.is_some_and(|c| ObjectId::from_hex(c.as_bytes()).ok() != Some(id)) {
-                return Err(refused("an object does not match its id"));
-            }
-            ids.push(id);
-        }
+        let mut prepared = self.prepare(txn.db(), objects, authors)?;
+        let ids: Vec<ObjectId> = prepared.iter().map(|p| p.id).collect();
         let page: Vec<&RawObject> = objects.iter().map(|(_, o)| *o).collect();
         let kinds: HashMap<ObjectId, Kind> =
             ids.iter().zip(&page).map(|(id, o)| (*id, o.kind)).collect();
         // The shapes of the trees this page took in so far.
         let mut shapes: HashMap<ObjectId, TreeShape> = HashMap::new();
         let mut added = 0;
+        let mut records = Vec::with_capacity(objects.len());
         for i in store_order(&ids, &page)? {
             let (id, object) = (ids[i], page[i]);
             // A stored object was checked when it was stored, with
@@ -299,7 +306,7 @@ impl Vault {
                         if let std::collections::hash_map::Entry::Vacant(slot) =
                             below.entry(entry.oid)
                         {
-                            slot.insert(self.present_shape(txn, &shapes, &entry.oid)?);
+                            slot.insert(self.present_shape(txn, &shapes, &kinds, &entry.oid)?);
                         }
                     }
                     let shape = shape_of_entries(&entries, |oid| {
@@ -308,22 +315,15 @@ impl Vault {
                             .copied()
                             .ok_or_else(|| VaultError::corrupt("a subtree is missing"))
                     })?;
-                    self.store.put_shape(txn, &id, &shape)?;
+                    records.push(self.store.seal_shape(txn.db(), &id, &shape));
                     shapes.insert(id, shape);
                 }
                 Kind::Commit => {
-                    let (signer, time) = verify_commit(&object.data)?;
-                    if let Authors::Only(may_author) = authors {
-                        if !may_author(&signer, time) {
-                            return Err(refused(
-                                "a commit is signed by a node outside the gestalt",
-                            ));
-                        }
-                    }
+                    // Its signature was checked by `prepare`.
                     let commit = gix::objs::CommitRef::from_bytes(&object.data, HASH)
                         .map_err(VaultError::corrupt)?;
                     // Its shape proves the tree is a tree, within bounds.
-                    self.present_shape(txn, &shapes, &commit.tree())?;
+                    self.present_shape(txn, &shapes, &kinds, &commit.tree())?;
                     for parent in commit.parents() {
                         match kinds.get(&parent) {
                             // Earlier in this page, so already taken in.
@@ -342,15 +342,71 @@ impl Vault {
                 }
                 Kind::Tag => return Err(VaultError::corrupt("vaults hold no tags")),
             }
-            self.store
-                .write_hashed(txn, object.kind, &object.data, id)?;
+            records.extend(prepared[i].sealed.take());
             added += 1;
         }
+        // Stored together: what this page refers to is in this page (taken
+        // from `kinds` and `shapes` above) or was stored before.
+        txn.put_records(records)?;
         incoming.objects = count;
         incoming.bytes = bytes;
         incoming.added += added;
         incoming.failed = false;
         Ok(added)
+    }
+
+    /// The checks of a page that need no store, done on several threads
+    /// for a large page: each object within its size bound and hashing to
+    /// the id it came with, each commit signed by its author (a node
+    /// `authors` allows, at the commit's time); and each object sealed for
+    /// storing. The first failure, in page order, is the error.
+    fn prepare(
+        &self,
+        db: &Db,
+        objects: &[(Option<&str>, &RawObject)],
+        authors: Authors<'_>,
+    ) -> Result<Vec<Prepared>, VaultError> {
+        let one = |(claimed, object): &(Option<&str>, &RawObject)| {
+            check_size(object)?;
+            let id = gix::objs::compute_hash(HASH, object.kind, &object.data)
+                .map_err(VaultError::corrupt)?;
+            if claimed.is_some_and(|c| ObjectId::from_hex(c.as_bytes()).ok() != Some(id)) {
+                return Err(refused("an object does not match its id"));
+            }
+            if object.kind == Kind::Commit {
+                let (signer, time) = verify_commit(&object.data)?;
+                if let Authors::Only(may_author) = authors {
+                    if !may_author(&signer, time) {
+                        return Err(refused("a commit is signed by a node outside the gestalt"));
+                    }
+                }
+            }
+            Ok(Prepared {
+                id,
+                sealed: Some(self.store.seal(db, object.kind, &object.data, &id)),
+            })
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS);
+        if threads < 2 || objects.len() < PARALLEL_OBJECTS {
+            return objects.iter().map(one).collect();
+        }
+        let chunk = objects.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = objects
+                .chunks(chunk)
+                .map(|part| scope.spawn(|| part.iter().map(one).collect::<Result<Vec<_>, _>>()))
+                .collect();
+            let mut out = Vec::with_capacity(objects.len());
+            for worker in workers {
+                let part = worker
+                    .join()
+                    .map_err(|_| VaultError::corrupt("checking a page failed"))??;
+                out.extend(part);
+            }
+            Ok(out)
+        })
     }
 
     /// The shape of tree `id`, which must be here: taken in by this page
@@ -359,10 +415,18 @@ impl Vault {
         &self,
         txn: &mut WriteTxn<'_>,
         page: &HashMap<ObjectId, TreeShape>,
+        kinds: &HashMap<ObjectId, Kind>,
         id: &ObjectId,
     ) -> Result<TreeShape, VaultError> {
         if let Some(shape) = page.get(id) {
             return Ok(*shape);
+        }
+        // In this page but not a tree (a tree of the page is in `page`,
+        // or was stored before and is read below).
+        if let Some(kind) = kinds.get(id).filter(|k| **k != Kind::Tree) {
+            return Err(VaultError::corrupt(format!(
+                "object {id} is a {kind}, expected a tree"
+            )));
         }
         if !self.store.contains(txn, id)? {
             return Err(refused("the history sent is incomplete"));

@@ -3,9 +3,12 @@ use std::collections::{HashMap, HashSet};
 use gix::hash::ObjectId;
 use polykey_db::Db;
 
+use gix::objs::Kind;
+use zeroize::Zeroizing;
+
 use super::RawObject;
 use crate::error::VaultError;
-use crate::objects::Source;
+use crate::objects::{Source, HASH};
 use crate::vault::Vault;
 
 impl Vault {
@@ -102,12 +105,15 @@ impl Vault {
         budget: usize,
     ) -> Result<(Vec<(String, RawObject)>, usize), VaultError> {
         let txn = db.read()?;
-        let ids = self.ids_between(&txn, want, haves)?;
+        let (ids, mut read) = self.ids_between(&txn, want, haves)?;
         let total = ids.len();
         let mut objects = Vec::new();
         let mut bytes = 0usize;
         for id in ids.into_iter().skip(skip) {
-            let (kind, mut data) = self.store.read(&txn, &id)?;
+            let (kind, mut data) = match read.remove(&id) {
+                Some(object) => object,
+                None => self.store.read(&txn, &id)?,
+            };
             bytes = bytes.saturating_add(data.len());
             objects.push((
                 id.to_string(),
@@ -127,13 +133,23 @@ impl Vault {
     /// The ids of the objects of `want` that a copy holding `haves` lacks,
     /// each after everything it refers to: for each new commit, oldest
     /// first, the new blobs and trees of its version (children before
-    /// parents), then the commit. Reads commits and trees only.
+    /// parents), then the commit. Reads commits and trees only, and hands
+    /// back those it read (up to [`KEEP_READ_BYTES`]) so a page need not
+    /// read them twice.
     fn ids_between(
         &self,
         txn: &polykey_db::ReadTxn<'_>,
         want: &str,
         haves: &[String],
-    ) -> Result<Vec<ObjectId>, VaultError> {
+    ) -> Result<(Vec<ObjectId>, HashMap<ObjectId, Read>), VaultError> {
+        let mut kept = HashMap::new();
+        let mut kept_bytes = 0usize;
+        let mut keep = |id: ObjectId, object: Read| {
+            if kept_bytes.saturating_add(object.1.len()) <= KEEP_READ_BYTES {
+                kept_bytes += object.1.len();
+                kept.insert(id, object);
+            }
+        };
         let want = self.resolve(txn, want)?;
         let haves: HashSet<ObjectId> = haves
             .iter()
@@ -151,13 +167,19 @@ impl Vault {
                 boundary.insert(id);
                 continue;
             }
-            let commit = self.store.commit(txn, &id)?;
-            for parent in &commit.parents {
+            let data = self.store.expect(txn, &id, Kind::Commit)?;
+            let (tree, parents) = {
+                let commit =
+                    gix::objs::CommitRef::from_bytes(&data, HASH).map_err(VaultError::corrupt)?;
+                (commit.tree(), commit.parents().collect::<Vec<ObjectId>>())
+            };
+            for parent in &parents {
                 if seen.insert(*parent) {
                     queue.push(*parent);
                 }
             }
-            new_commits.insert(id, (commit.tree, commit.parents.to_vec()));
+            new_commits.insert(id, (tree, parents));
+            keep(id, (Kind::Commit, data));
         }
         // Trees and blobs the other copy has: those of the boundary versions.
         let mut known: HashSet<ObjectId> = HashSet::new();
@@ -217,21 +239,36 @@ impl Vault {
                     continue;
                 }
                 stack.push((tree, true));
-                for entry in self.store.tree(txn, &tree)?.entries {
-                    if known.contains(&entry.oid) {
+                let data = self.store.expect(txn, &tree, Kind::Tree)?;
+                let entries: Vec<(bool, ObjectId)> = gix::objs::TreeRef::from_bytes(&data, HASH)
+                    .map_err(VaultError::corrupt)?
+                    .entries
+                    .iter()
+                    .map(|e| (e.mode.is_tree(), e.oid.to_owned()))
+                    .collect();
+                for (is_tree, oid) in entries {
+                    if known.contains(&oid) {
                         continue;
                     }
-                    if entry.mode.is_tree() {
-                        if !sent.contains(&entry.oid) {
-                            stack.push((entry.oid, false));
+                    if is_tree {
+                        if !sent.contains(&oid) {
+                            stack.push((oid, false));
                         }
-                    } else if sent.insert(entry.oid) {
-                        ids.push(entry.oid);
+                    } else if sent.insert(oid) {
+                        ids.push(oid);
                     }
                 }
+                keep(tree, (Kind::Tree, data));
             }
             ids.push(commit);
         }
-        Ok(ids)
+        Ok((ids, kept))
     }
 }
+
+/// An object read from the store: its kind and data.
+type Read = (Kind, Zeroizing<Vec<u8>>);
+
+/// Most bytes of commits and trees one page request keeps after working
+/// out what to send, so as not to read them again.
+const KEEP_READ_BYTES: usize = 32 * 1024 * 1024;

@@ -366,6 +366,25 @@ fn a_commit_signed_by_b_claiming_author_a_is_refused() {
 }
 
 #[test]
+fn a_page_sending_again_trees_the_copy_has_is_taken() {
+    // Pages are stored in one go; a tree of the page already stored (sent
+    // again, as a peer may when it cannot tell what this copy has) must
+    // still be found by the commit that uses it.
+    let (d, vault) = with_vault(12);
+    let (root, objects) = nested(3);
+    let (first, objects) = on_top(&d, &vault, &d.keys, root, objects);
+    vault.receive(&d.db, &first, &objects, &anyone).unwrap();
+    vault.merge(&d.db, &d.keys, &first).unwrap();
+    let again = commit(&d.keys, root, vec![head_id(&d, &vault)]);
+    let head = id_of(&again).to_string();
+    let mut resent = objects;
+    resent.push((head.clone(), again));
+    vault.receive(&d.db, &head, &resent, &anyone).unwrap();
+    vault.merge(&d.db, &d.keys, &head).unwrap();
+    assert_eq!(vault.head(&d.db).unwrap(), head);
+}
+
+#[test]
 fn objects_of_the_wrong_kind_or_past_their_size_are_refused() {
     let (d, vault) = with_vault(9);
     // A commit whose tree is a file.
