@@ -144,6 +144,20 @@ async fn a_third_device_pairs_with_the_second_and_receives_everything() {
     assert_eq!(on_a.len(), 1, "{on_a:?}");
     assert_eq!((on_a[0].device, on_a[0].added_by), (c.id(), b.id()));
     assert!(b.node.device_notices().await.unwrap().is_empty());
+    // C joined through B, whose person knows A: no notice for A on C.
+    assert!(c.node.device_notices().await.unwrap().is_empty());
+
+    // A fourth device joins through A, whose person has not yet answered
+    // for C: D knows B (listed by A) but is told of C too.
+    let d = device().await;
+    pair(&a, &d).await;
+    eventually("D learns of C", &[&a, &d], || async {
+        d.node.devices().await.unwrap().len() == 4
+    })
+    .await;
+    let on_d = d.node.device_notices().await.unwrap();
+    assert_eq!(on_d.len(), 1, "{on_d:?}");
+    assert_eq!((on_d[0].device, on_d[0].added_by), (c.id(), b.id()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

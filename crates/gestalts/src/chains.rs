@@ -5,7 +5,7 @@
 //! costs one signature check per new claim, outside any lock
 //! ([`verify_continuation`] is pure).
 
-use polykey_db::{Db, RecordKey, Table};
+use polykey_db::{Db, RecordKey, Table, WriteTxn};
 use polykey_keys::NodeId;
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +96,15 @@ impl<'db> MemberChains<'db> {
             .map(|h| h.head))
     }
 
+    /// [`MemberChains::head`] as `txn` sees it.
+    pub(crate) fn head_in(
+        &self,
+        txn: &WriteTxn<'_>,
+        node: &NodeId,
+    ) -> Result<Option<ChainHead>, ClaimError> {
+        Ok(txn.get(&HEADS, &head_key(self.db, node))?.map(|h| h.head))
+    }
+
     /// Every copy's node and last sequence number.
     pub fn positions(&self) -> Result<Vec<(NodeId, u64)>, ClaimError> {
         let mut out: Vec<(NodeId, u64)> = self
@@ -141,11 +150,24 @@ impl<'db> MemberChains<'db> {
         from: Option<&ChainHead>,
         claims: &[(ClaimPayload, SignedClaim)],
     ) -> Result<(), ClaimError> {
+        let mut txn = self.db.write()?;
+        self.append_in(&mut txn, node, from, claims)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// [`MemberChains::append`] inside `txn`.
+    pub(crate) fn append_in(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        node: &NodeId,
+        from: Option<&ChainHead>,
+        claims: &[(ClaimPayload, SignedClaim)],
+    ) -> Result<(), ClaimError> {
         let Some((last, last_claim)) = claims.last() else {
             return Ok(());
         };
-        let mut txn = self.db.write()?;
-        let current = txn.get(&HEADS, &head_key(self.db, node))?.map(|h| h.head);
+        let current = self.head_in(txn, node)?;
         if current.as_ref() != from {
             return Err(ClaimError::BrokenChain("the copy changed meanwhile"));
         }
@@ -164,7 +186,6 @@ impl<'db> MemberChains<'db> {
                 },
             },
         )?;
-        txn.commit()?;
         Ok(())
     }
 }

@@ -20,8 +20,10 @@ use polykey_db::{Db, RecordKey, Table, WriteTxn};
 use polykey_keys::NodeId;
 use serde::{Deserialize, Serialize};
 
+use crate::chains::MemberChains;
 use crate::claims::{ClaimPayload, ClaimType, SignedClaim};
 use crate::error::ClaimError;
+use crate::sigchain::ChainHead;
 
 /// One link between two nodes and its proof.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -72,7 +74,8 @@ pub struct DeviceNotice {
 pub struct Adopted {
     /// Nodes that joined the gestalt.
     pub joined: Vec<NodeId>,
-    /// Of those, the ones shown to the user (today: all of them).
+    /// Of those, the ones shown to the user: all but those the inviter
+    /// listed when this device joined.
     pub noticed: Vec<NodeId>,
     /// Nodes that were removed.
     pub revoked: Vec<NodeId>,
@@ -98,6 +101,8 @@ type LinkTime = (NodeId, NodeId, u64, Option<NodeId>);
 const LINKS: Table<Link> = Table::new("gestalt_links");
 const REVOKED: Table<Revocation> = Table::new("gestalt_revoked");
 const NOTICES: Table<DeviceNotice> = Table::new("gestalt_notices");
+/// Devices the inviter listed when this device joined, not adopted yet.
+const ACKNOWLEDGED: Table<NodeId> = Table::new("gestalt_acknowledged");
 
 fn pair(x: NodeId, y: NodeId) -> (NodeId, NodeId) {
     if x <= y {
@@ -119,6 +124,10 @@ fn revoked_key(db: &Db, node: &NodeId) -> RecordKey {
 
 fn notice_key(db: &Db, node: &NodeId) -> RecordKey {
     db.record_key("gestalt_notices", node.as_bytes())
+}
+
+fn acknowledged_key(db: &Db, node: &NodeId) -> RecordKey {
+    db.record_key("gestalt_acknowledged", node.as_bytes())
 }
 
 /// The gestalt graph stored in a node's database.
@@ -225,16 +234,110 @@ impl<'db> GestaltGraph<'db> {
         issuer: NodeId,
         claims: &[(ClaimPayload, SignedClaim)],
     ) -> Result<Adopted, ClaimError> {
-        let mut members = self.gestalt_of(me)?;
+        let mut txn = self.db.write()?;
+        let mut view = self.view(&txn, me)?;
+        let adopted = self.adopt_in(&mut txn, &mut view, me, issuer, claims)?;
+        txn.commit()?;
+        Ok(adopted)
+    }
+
+    /// Take the new claims of several members' chains (each verified
+    /// against the head of this node's copy it continues, see
+    /// [`crate::chains::verify_continuation`]), in one transaction: the
+    /// links and revocations of each chain whose owner is (or becomes) a
+    /// member, or is contested (revocations only), and the copies of
+    /// members' chains move on. A chain whose copy moved meanwhile is
+    /// skipped. The graph is read again only after a chain changed it, so
+    /// the cost grows with the claims and the changes, not with chains ×
+    /// links.
+    pub fn adopt_chains(
+        &self,
+        me: NodeId,
+        copies: &MemberChains<'_>,
+        updates: Vec<ChainClaims>,
+    ) -> Result<Adopted, ClaimError> {
+        let mut txn = self.db.write()?;
+        let mut pending = updates;
+        let mut all = Adopted::default();
+        // A chain counts once its owner is a member; adopting one may make
+        // the owner of another a member.
+        loop {
+            let mut view = self.view(&txn, me)?;
+            let (ready, mut waiting): (Vec<ChainClaims>, Vec<ChainClaims>) = pending
+                .into_iter()
+                .partition(|(node, _, _)| view.speaks(node));
+            if ready.is_empty() {
+                break;
+            }
+            let mut progressed = false;
+            for (node, head, claims) in ready {
+                if copies.head_in(&txn, &node)? != head {
+                    continue;
+                }
+                let member = view.members.contains(&node);
+                let adopted = self.adopt_in(&mut txn, &mut view, me, node, &claims)?;
+                if member {
+                    copies.append_in(&mut txn, &node, head.as_ref(), &claims)?;
+                    progressed = true;
+                } else if adopted.changed() {
+                    // A contested device's chain is read for its
+                    // revocations only; its copy does not move, so its
+                    // links count if it is trusted again.
+                    waiting.push((node, head, claims));
+                }
+                if adopted.changed() {
+                    progressed = true;
+                    view = self.view(&txn, me)?;
+                }
+                all.absorb(adopted);
+            }
+            pending = waiting;
+            if !progressed {
+                break;
+            }
+        }
+        txn.commit()?;
+        Ok(all)
+    }
+
+    /// The members, contested nodes and links as `me` sees them inside
+    /// `txn`.
+    fn view(&self, txn: &WriteTxn<'_>, me: NodeId) -> Result<View, ClaimError> {
+        let by = revokers_of(txn.entries(&REVOKED)?);
+        let links: Vec<LinkTime> = txn
+            .entries(&LINKS)?
+            .into_iter()
+            .map(|(_, link)| {
+                let (at, by) = link.claimed();
+                (link.a, link.b, at, by)
+            })
+            .collect();
+        let pairs: Vec<(NodeId, NodeId)> = links.iter().map(|(a, b, _, _)| (*a, *b)).collect();
+        Ok(View {
+            members: gestalt_from(&pairs, &by, me),
+            contested: contested_from(&by, me),
+            links,
+        })
+    }
+
+    /// [`GestaltGraph::adopt`] inside `txn`, keeping `view` up to date for
+    /// what it adds (a revocation may change more: read the view again).
+    fn adopt_in(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        view: &mut View,
+        me: NodeId,
+        issuer: NodeId,
+        claims: &[(ClaimPayload, SignedClaim)],
+    ) -> Result<Adopted, ClaimError> {
         let mut adopted = Adopted::default();
         // A device removed by another device still speaks for revocations
         // (see [`GestaltGraph::contested`]), never for links.
-        let revocations_only = !members.contains(&issuer);
-        if revocations_only && !self.contested(me)?.contains(&issuer) {
+        let revocations_only = !view.members.contains(&issuer);
+        if revocations_only && !view.contested.contains(&issuer) {
             return Ok(adopted);
         }
-        let links = self.links_with_time()?;
-        let mut txn = self.db.write()?;
+        let members = &mut view.members;
         for (payload, claim) in claims {
             if payload.iss != issuer {
                 return Err(ClaimError::BrokenChain("issued by another node"));
@@ -257,16 +360,22 @@ impl<'db> GestaltGraph<'db> {
                     if linked && !revived {
                         continue;
                     }
-                    self.put_link(&mut txn, payload, claim)?;
+                    self.put_link(txn, payload, claim)?;
+                    view.links
+                        .push((payload.iss, payload.sub, payload.iat, Some(issuer)));
                     // A device back after a removal is news as much as a
                     // new one.
                     let news = members.insert(other) || revived;
                     if other != me && news {
                         adopted.joined.push(other);
-                        // Every one is shown, even those older than this
-                        // device's own pairing: a claim's date is what its
-                        // issuer says, so a thief could backdate a device
-                        // past any such cut-off.
+                        // Shown unless the inviter listed it when this
+                        // device joined (its person knows it). Not by date:
+                        // a claim's date is what its issuer says, so a thief
+                        // could backdate a device past any cut-off.
+                        let key = acknowledged_key(self.db, &other);
+                        if txn.delete(&ACKNOWLEDGED, &key)? && !revived {
+                            continue;
+                        }
                         txn.put(
                             &NOTICES,
                             &notice_key(self.db, &other),
@@ -286,19 +395,18 @@ impl<'db> GestaltGraph<'db> {
                     // A newer link (a fresh pairing) wins over an older
                     // revocation, whichever arrives first, unless the
                     // revoked node made it itself.
-                    let newer_link = links.iter().any(|(a, b, at, by)| {
+                    let newer_link = view.links.iter().any(|(a, b, at, by)| {
                         (*a == other || *b == other) && *at > payload.iat && *by != Some(other)
                     });
                     if newer_link {
                         continue;
                     }
-                    if self.put_revocation(&mut txn, payload, claim)? && members.remove(&other) {
+                    if self.put_revocation(txn, payload, claim)? && members.remove(&other) {
                         adopted.revoked.push(other);
                     }
                 }
             }
         }
-        txn.commit()?;
         Ok(adopted)
     }
 
@@ -321,19 +429,6 @@ impl<'db> GestaltGraph<'db> {
             .collect();
         links.sort();
         Ok(links)
-    }
-
-    fn links_with_time(&self) -> Result<Vec<LinkTime>, ClaimError> {
-        Ok(self
-            .db
-            .read()?
-            .entries(&LINKS)?
-            .into_iter()
-            .map(|(_, link)| {
-                let (at, by) = link.claimed();
-                (link.a, link.b, at, by)
-            })
-            .collect())
     }
 
     /// Every link's claim.
@@ -374,6 +469,18 @@ impl<'db> GestaltGraph<'db> {
         Ok(out)
     }
 
+    /// The devices an inviter listed as this device joined: adopting
+    /// their links later shows no notice (once each; a device removed and
+    /// brought back is shown).
+    pub fn acknowledge(&self, devices: &[NodeId]) -> Result<(), ClaimError> {
+        let mut txn = self.db.write()?;
+        for device in devices {
+            txn.put(&ACKNOWLEDGED, &acknowledged_key(self.db, device), device)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Devices other devices added, not yet seen to by the user.
     pub fn notices(&self) -> Result<Vec<DeviceNotice>, ClaimError> {
         let mut out: Vec<DeviceNotice> = self
@@ -401,57 +508,94 @@ impl<'db> GestaltGraph<'db> {
     /// read for revocations, so a thief that removed a device first cannot
     /// keep the user's removal of the thief from reaching this one.
     pub fn contested(&self, me: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
-        let by = self.revokers()?;
-        Ok(in_force(&by, me)
-            .into_iter()
-            .filter(|n| by.get(n).is_some_and(|(r, _)| *r != me))
-            .collect())
-    }
-
-    /// Who revoked each node, and when in milliseconds: the claim id's
-    /// milliseconds when they fall in its issued-at second (so the later of
-    /// two revocations in one second is known), else the second.
-    fn revokers(&self) -> Result<BTreeMap<NodeId, (NodeId, u64)>, ClaimError> {
-        Ok(self
-            .db
-            .read()?
-            .entries(&REVOKED)?
-            .into_iter()
-            .map(|(_, r)| {
-                let ms = r
-                    .claim
-                    .decode()
-                    .map_or(r.at.saturating_mul(1000), |p| claimed_ms(&p));
-                (r.node, (r.by, ms))
-            })
-            .collect())
+        let by = revokers_of(self.db.read()?.entries(&REVOKED)?);
+        Ok(contested_from(&by, me))
     }
 
     /// The gestalt of `node`: every node reachable through links, itself
     /// included, never through a removed node.
     pub fn gestalt_of(&self, node: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
-        let by = self.revokers()?;
         let txn = self.db.read()?;
-        let revoked = in_force(&by, node);
-        let mut neighbours: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
-        for (_, link) in txn.entries(&LINKS)? {
-            if revoked.contains(&link.a) || revoked.contains(&link.b) {
-                continue;
-            }
-            neighbours.entry(link.a).or_default().push(link.b);
-            neighbours.entry(link.b).or_default().push(link.a);
-        }
-        let mut seen = BTreeSet::from([node]);
-        let mut queue = VecDeque::from([node]);
-        while let Some(next) = queue.pop_front() {
-            for other in neighbours.get(&next).into_iter().flatten() {
-                if seen.insert(*other) {
-                    queue.push_back(*other);
-                }
-            }
-        }
-        Ok(seen)
+        let by = revokers_of(txn.entries(&REVOKED)?);
+        let pairs: Vec<(NodeId, NodeId)> = txn
+            .entries(&LINKS)?
+            .into_iter()
+            .map(|(_, link)| (link.a, link.b))
+            .collect();
+        Ok(gestalt_from(&pairs, &by, node))
     }
+}
+
+/// Chains' new claims to adopt: each owner, the head of this node's copy
+/// they continue, and the claims, verified.
+pub type ChainClaims = (NodeId, Option<ChainHead>, Vec<(ClaimPayload, SignedClaim)>);
+
+/// What adoption decides from: the gestalt as one node sees it.
+struct View {
+    members: BTreeSet<NodeId>,
+    contested: BTreeSet<NodeId>,
+    links: Vec<LinkTime>,
+}
+
+impl View {
+    /// Whether `node`'s chain counts: a member's, or a contested node's
+    /// (for its revocations).
+    fn speaks(&self, node: &NodeId) -> bool {
+        self.members.contains(node) || self.contested.contains(node)
+    }
+}
+
+/// Who revoked each node, and when in milliseconds: the claim id's
+/// milliseconds when they fall in its issued-at second (so the later of two
+/// revocations in one second is known), else the second.
+fn revokers_of(revoked: Vec<(RecordKey, Revocation)>) -> BTreeMap<NodeId, (NodeId, u64)> {
+    revoked
+        .into_iter()
+        .map(|(_, r)| {
+            let ms = r
+                .claim
+                .decode()
+                .map_or(r.at.saturating_mul(1000), |p| claimed_ms(&p));
+            (r.node, (r.by, ms))
+        })
+        .collect()
+}
+
+/// Nodes removed by a revocation in force that another node than `me`
+/// issued (see [`GestaltGraph::contested`]).
+fn contested_from(by: &BTreeMap<NodeId, (NodeId, u64)>, me: NodeId) -> BTreeSet<NodeId> {
+    in_force(by, me)
+        .into_iter()
+        .filter(|n| by.get(n).is_some_and(|(r, _)| *r != me))
+        .collect()
+}
+
+/// Every node reachable from `node` through `links`, never through a node
+/// whose revocation is in force as `node` sees it.
+fn gestalt_from(
+    links: &[(NodeId, NodeId)],
+    by: &BTreeMap<NodeId, (NodeId, u64)>,
+    node: NodeId,
+) -> BTreeSet<NodeId> {
+    let revoked = in_force(by, node);
+    let mut neighbours: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
+    for (a, b) in links {
+        if revoked.contains(a) || revoked.contains(b) {
+            continue;
+        }
+        neighbours.entry(*a).or_default().push(*b);
+        neighbours.entry(*b).or_default().push(*a);
+    }
+    let mut seen = BTreeSet::from([node]);
+    let mut queue = VecDeque::from([node]);
+    while let Some(next) = queue.pop_front() {
+        for other in neighbours.get(&next).into_iter().flatten() {
+            if seen.insert(*other) {
+                queue.push_back(*other);
+            }
+        }
+    }
+    seen
 }
 
 /// When a claim was made, in ms: its id's milliseconds when they fall in its

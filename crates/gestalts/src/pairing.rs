@@ -42,6 +42,8 @@ pub const CODE_WORDS: usize = 4;
 const CODE_PREFIX: &str = "polykey-pair:";
 const MAX_CODE_LEN: usize = 4096;
 const MAX_ADDRESSES: usize = 16;
+/// Most devices an inviter lists as known to the joiner.
+pub const MAX_KNOWN_DEVICES: usize = 1_000;
 /// Bytes of the invitation's secret (only in the full code).
 const SECRET_BYTES: usize = 16;
 
@@ -214,6 +216,12 @@ pub enum PairingMessage {
         joiner_claim: SignedClaim,
         /// Issued by the inviter about the joiner.
         inviter_claim: SignedClaim,
+        /// The inviter's other devices as the pairing completes (not those
+        /// still waiting for its person's keep-or-remove): the person who
+        /// just paired knows them, so the joiner adopts them from the
+        /// chains without a notice each. At most [`MAX_KNOWN_DEVICES`].
+        #[serde(default)]
+        devices: Vec<NodeId>,
     },
     /// Joiner → inviter: the inviter's claim countersigned.
     Done {
@@ -450,9 +458,17 @@ impl Inviter {
         graph.add_link(&joiner_claim)?;
         let ours = sigchain.next_payload(ClaimType::ClaimLinkNode, session.joiner, now_ms(now))?;
         let inviter_claim = SignedClaim::issue(&ours, keys)?;
+        let waiting: Vec<NodeId> = graph.notices()?.into_iter().map(|n| n.device).collect();
+        let devices = graph
+            .gestalt_of(inviter)?
+            .into_iter()
+            .filter(|d| *d != inviter && *d != session.joiner && !waiting.contains(d))
+            .take(MAX_KNOWN_DEVICES)
+            .collect();
         Ok(PairingMessage::Claims {
             joiner_claim,
             inviter_claim,
+            devices,
         })
     }
 }
@@ -589,6 +605,7 @@ impl Joiner {
         let PairingMessage::Claims {
             joiner_claim,
             mut inviter_claim,
+            devices,
         } = message
         else {
             return Err(PairingError::Malformed("expected the claims"));
@@ -610,8 +627,12 @@ impl Joiner {
         }
         sigchain.append(&joiner_claim)?;
         graph.add_link(&joiner_claim)?;
+        if devices.len() > MAX_KNOWN_DEVICES {
+            return Err(PairingError::Malformed("too many devices listed"));
+        }
         inviter_claim.countersign(keys)?;
         graph.add_link(&inviter_claim)?;
+        graph.acknowledge(&devices)?;
         Ok(PairingMessage::Done { inviter_claim })
     }
 }

@@ -5,12 +5,11 @@
 //! node's chain that every device obeys.
 
 use polykey_gestalts::{
-    verify_continuation, Adopted, ClaimPayload, ClaimType, GestaltGraph, MemberChains, Sigchain,
-    SignedClaim,
+    verify_continuation, ChainClaims, ClaimType, GestaltGraph, MemberChains, Sigchain, SignedClaim,
 };
 use polykey_keys::NodeId;
 use polykey_network::protocol::{MAX_CHAINS, MAX_CHAIN_CLAIMS};
-use polykey_network::{ChainPosition, Client, Request, Response};
+use polykey_network::{ChainPosition, ChainUpdate, Client, Request, Response};
 
 use super::{net_error, now_ms, now_secs, refused, Node};
 use crate::error::NodeError;
@@ -26,11 +25,46 @@ pub struct DeviceNotice {
     pub added_at: i64,
 }
 
-type Verified = (
-    NodeId,
-    Option<polykey_gestalts::ChainHead>,
-    Vec<(ClaimPayload, SignedClaim)>,
-);
+/// Verify each chain update against the head of our copy it continues;
+/// a chain that does not verify is left out. On several threads when there
+/// are many (a new device takes every member's chain at once).
+fn verify_chains(
+    work: Vec<(ChainUpdate, Option<polykey_gestalts::ChainHead>)>,
+    now: u64,
+) -> Vec<ChainClaims> {
+    let one = |(update, head): (ChainUpdate, Option<polykey_gestalts::ChainHead>)| {
+        verify_continuation(&update.node, head.as_ref(), &update.claims, now)
+            .ok()
+            .map(|claims| (update.node, head, claims))
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    let claims: usize = work.iter().map(|(u, _)| u.claims.len()).sum();
+    if threads < 2 || claims < 16 {
+        return work.into_iter().filter_map(one).collect();
+    }
+    let chunk = work.len().div_ceil(threads);
+    let mut parts: Vec<Vec<_>> = Vec::new();
+    let mut work = work.into_iter();
+    loop {
+        let part: Vec<_> = work.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().filter_map(one).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
+}
 
 impl Node {
     /// Take the new claims of `peer`'s copies of the gestalt's chains and
@@ -83,62 +117,19 @@ impl Node {
         // Signatures are checked here, on the blocking pool but outside the
         // node's state lock: one check per new claim.
         let now = now_secs();
-        let verified: Vec<Verified> = tokio::task::spawn_blocking(move || {
-            updates
-                .into_iter()
-                .zip(heads)
-                .filter_map(|(update, head)| {
-                    verify_continuation(&update.node, head.as_ref(), &update.claims, now)
-                        .ok()
-                        .map(|claims| (update.node, head, claims))
-                })
-                .collect()
+        let verified: Vec<ChainClaims> = tokio::task::spawn_blocking(move || {
+            let work: Vec<_> = updates.into_iter().zip(heads).collect();
+            verify_chains(work, now)
         })
         .await
         .map_err(|e| NodeError::Internal(e.to_string()))?;
         let adopted = self
             .with_vaults(move |s| {
-                let graph = GestaltGraph::new(&s.db);
-                let copies = MemberChains::new(&s.db);
-                let mut pending = verified;
-                let mut all = Adopted::default();
-                // A chain counts once its owner is a member; adopting one may
-                // make the owner of another a member.
-                loop {
-                    let members = graph.gestalt_of(me)?;
-                    let contested = graph.contested(me)?;
-                    let (ready, waiting): (Vec<Verified>, Vec<Verified>) =
-                        pending.into_iter().partition(|(node, _, _)| {
-                            members.contains(node) || contested.contains(node)
-                        });
-                    if ready.is_empty() {
-                        break;
-                    }
-                    let mut progressed = false;
-                    let mut waiting = waiting;
-                    for (node, head, claims) in ready {
-                        // Another pull took these claims meanwhile.
-                        if copies.head(&node)? != head {
-                            continue;
-                        }
-                        let adopted = graph.adopt(me, node, &claims)?;
-                        progressed |= adopted.changed();
-                        if members.contains(&node) {
-                            copies.append(&node, head.as_ref(), &claims)?;
-                            progressed = true;
-                        } else if adopted.changed() {
-                            // A contested device's chain is read for its
-                            // revocations only; its copy does not move, so
-                            // its links count if it is trusted again.
-                            waiting.push((node, head, claims));
-                        }
-                        all.absorb(adopted);
-                    }
-                    pending = waiting;
-                    if !progressed {
-                        break;
-                    }
-                }
+                let all = GestaltGraph::new(&s.db).adopt_chains(
+                    me,
+                    &MemberChains::new(&s.db),
+                    verified,
+                )?;
                 for device in &all.noticed {
                     crate::notifications::keep_local(
                         s,
