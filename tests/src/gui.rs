@@ -184,10 +184,9 @@ impl Driver {
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            // Its own process group, so dropping the driver ends the
-            // WebKitWebDriver it starts too (killing tauri-driver alone left
-            // that one running, orphaned).
-            .process_group(0)
+            // In the test's process group (so a test the runner kills for
+            // taking too long takes it along); dropping the driver ends it
+            // and everything it started (see `Drop`).
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| {
@@ -210,8 +209,28 @@ impl Driver {
     }
 
     /// The driver's process group (its pid), for ending it with its children.
-    fn group(&self) -> Option<u32> {
-        self._driver.id()
+    /// tauri-driver and every process it started (WebKitWebDriver, the
+    /// app), children before parents, from `/proc`.
+    fn processes(&self) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut stack: Vec<u32> = self._driver.id().into_iter().collect();
+        while let Some(pid) = stack.pop() {
+            out.push(pid);
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                continue;
+            };
+            for task in tasks.flatten() {
+                let children =
+                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                stack.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                );
+            }
+        }
+        out.reverse();
+        out
     }
 
     /// Press a key combination on the X display, as the keyboard would
@@ -458,10 +477,13 @@ impl App {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // tauri-driver and everything it started (WebKitWebDriver, the app).
-        if let Some(group) = self.group() {
+        // tauri-driver and everything it started (killing tauri-driver
+        // alone left WebKitWebDriver running, orphaned).
+        let pids: Vec<String> = self.processes().iter().map(u32::to_string).collect();
+        if !pids.is_empty() {
             let _ = std::process::Command::new("kill")
-                .args(["-KILL", "--", &format!("-{group}")])
+                .arg("-KILL")
+                .args(&pids)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();

@@ -4,7 +4,7 @@
 //! network namespaces joined by a veth link (private 10.199.x.0/24 addresses
 //! that exist only inside them) and runs one node in each, as helper
 //! processes of this same test binary. Needs root and `ip` (as CI has).
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -137,9 +137,17 @@ async fn mdns_helper() {
         while let Some(event) = events.recv().await {
             if let Event::PeerDiscovered { peer, address } = event {
                 if peer.to_string() == expect {
-                    // No address was given: mDNS supplied it.
-                    client.dial(peer, address).await.unwrap();
-                    return true;
+                    // No address was given: mDNS supplied it. Both sides
+                    // dial at once; a handshake that loses that race (its
+                    // connection closed for the other one) is tried again.
+                    for _ in 0..5 {
+                        match client.dial(peer, address.clone()).await {
+                            Ok(()) => return true,
+                            Err(e) => eprintln!("dial failed, trying again: {e:?}"),
+                        }
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    return false;
                 }
             }
         }
