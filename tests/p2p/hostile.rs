@@ -605,11 +605,11 @@ async fn a_page_larger_than_any_device_sends_is_cut_off() {
     let a = device().await;
     a.node.create_vault("Personal".into()).await.unwrap();
     let mut rogue = rogue(86).await;
-    // 200,000 objects announced, pages of 26 MiB of valid blobs (more than
+    // 200,000 objects announced, pages of 39 MiB of valid blobs (more than
     // an honest page: 8 MiB plus one 16 MiB secret).
     let (mut summary, _, _scratch) = forged_vault(&rogue.keys);
     summary.id = "00000000000000000000000000000086".into();
-    let page: Vec<WireObject> = (0..2u8)
+    let page: Vec<WireObject> = (0..3u8)
         .map(|i| {
             let data = vec![i; 13 * 1024 * 1024];
             let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, &data)
