@@ -93,10 +93,31 @@ fn map_open_error(error: redb::DatabaseError) -> DbError {
 impl Db {
     /// Create a new store at `path`, sealed to `root`. Refuses to overwrite.
     pub fn create(path: &Path, root: &RootKeypair) -> Result<Self, DbError> {
-        if path.exists() {
-            return Err(DbError::AlreadyExists(path.to_owned()));
-        }
-        let redb = redb::Database::create(path).map_err(map_open_error)?;
+        // The file is created here, empty and 0600, and only then handed to
+        // redb: nothing is ever written to it while others could read it,
+        // whatever the umask. `create_new` refuses an existing file and
+        // never follows a symlink.
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = match options.open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(DbError::AlreadyExists(path.to_owned()))
+            }
+            Err(e) => return Err(DbError::storage(e)),
+        };
+        let redb = match redb::backends::FileBackend::new(file)
+            .and_then(|backend| redb::Builder::new().create_with_backend(backend))
+        {
+            Ok(redb) => redb,
+            Err(e) => {
+                // Leave no empty file behind that would block the next try.
+                let _ = std::fs::remove_file(path);
+                return Err(map_open_error(e));
+            }
+        };
         let key = SymmetricKey::generate();
         let wrapped =
             SealedKey::seal(&key, &root.node_id(), KEY_CONTEXT).map_err(|_| DbError::WrongKey)?;

@@ -7,6 +7,7 @@ mod bounds;
 mod crash;
 mod deletion;
 mod export;
+mod export_modes;
 mod history;
 mod merge;
 mod operations;
