@@ -105,6 +105,8 @@ pub async fn copy<R: Runtime>(
     vault: String,
     path: String,
 ) -> Result<u64, ApiError> {
+    // A person picked an entry in the palette: that counts for auto-lock.
+    node.touch();
     let value = node.quick_copy_value(vault, path).await?;
     let seconds = clipboard.copy_secret(value, clear_after(node))?;
     hide(app);

@@ -114,6 +114,8 @@ pub async fn activate(
     clipboard: &Arc<Clipboard>,
     id: &str,
 ) -> Result<Action, ApiError> {
+    // A person chose a menu entry: that counts for auto-lock.
+    node.touch();
     match id {
         SHOW => return Ok(Action::ShowWindow),
         LOCK => {

@@ -5,6 +5,7 @@
 
 mod attacks;
 mod hostile;
+mod idle;
 mod relay;
 mod rogue;
 mod sync;

@@ -352,7 +352,9 @@ impl Node {
             .await
     }
 
-    /// Note user activity (a key press, a click) so auto-lock waits.
+    /// Note what a person did (a key press or click in a window, a tray or
+    /// palette use, a client-API call from the CLI) so auto-lock waits.
+    /// Nothing else counts.
     pub fn touch(&self) {
         self.inner.touch();
     }
@@ -477,11 +479,14 @@ impl Inner {
         }
     }
 
+    /// Run `work` with the unlocked session. Not activity: sync, redials,
+    /// peers' requests and timers use the session too, and must not keep
+    /// the node unlocked; front ends report what a person does with
+    /// [`Node::touch`].
     fn with_session<T>(
         &self,
         work: impl FnOnce(&Session) -> Result<T, NodeError>,
     ) -> Result<T, NodeError> {
-        self.touch();
         match &*self.lock_state() {
             State::Unlocked(_, session) => work(session),
             State::Locked(_) => Err(NodeError::Locked),
