@@ -1,5 +1,10 @@
 //! OpenSSH signatures (PROTOCOL.sshsig), the format `git verify-commit`
-//! checks when `gpg.format = ssh`.
+//! checks when `gpg.format = ssh` and `ssh-keygen -Y verify` checks.
+//!
+//! The signed data starts with the magic `SSHSIG` and names its namespace,
+//! so a signature made for one purpose (a commit: [`GIT_NAMESPACE`]; a
+//! user's file: [`FILE_NAMESPACE`]) never verifies for another, nor as a bare
+//! Ed25519 signature over other bytes.
 
 use data_encoding::BASE64;
 use sha2::{Digest, Sha512};
@@ -14,15 +19,36 @@ const HASH: &[u8] = b"sha512";
 const BEGIN: &str = "-----BEGIN SSH SIGNATURE-----";
 const END: &str = "-----END SSH SIGNATURE-----";
 
+/// The namespace of commit signatures, as git uses it.
+pub const GIT_NAMESPACE: &str = "git";
+/// The namespace of a user's signature over a file (`polykey keys sign`), as
+/// `ssh-keygen -Y sign -n file` uses it.
+pub const FILE_NAMESPACE: &str = "file";
+/// The longest armored signature read. An ssh-ed25519 one is about 300
+/// characters; this leaves room for line ends and longer namespaces, and
+/// keeps a hostile input from being decoded whole.
+pub const MAX_ARMORED_LEN: usize = 4096;
+/// The longest namespace echoed back in an error.
+const MAX_SHOWN_NAMESPACE: usize = 64;
+
 /// Why an armored SSH signature was rejected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SshSigError {
     /// The text is not an armored SSHSIG blob.
     #[error("malformed SSH signature")]
     Malformed,
-    /// It was made for another namespace, key type or hash.
+    /// It was made for another purpose (namespace) than the one checked.
+    #[error("the SSH signature was made in the namespace \"{found}\", not this one")]
+    WrongNamespace {
+        /// The signature's namespace, shown only if short and printable.
+        found: String,
+    },
+    /// It was made with another key type or hash.
     #[error("unsupported SSH signature ({0})")]
     Unsupported(&'static str),
+    /// The text is longer than [`MAX_ARMORED_LEN`].
+    #[error("the SSH signature is too long")]
+    TooLong,
     /// It was made by another key than expected.
     #[error("the SSH signature was made by another key")]
     WrongSigner,
@@ -115,6 +141,9 @@ pub fn verify_armored(
     namespace: &str,
     message: &[u8],
 ) -> Result<NodeId, SshSigError> {
+    if armored.len() > MAX_ARMORED_LEN {
+        return Err(SshSigError::TooLong);
+    }
     let body: String = armored
         .trim()
         .strip_prefix(BEGIN)
@@ -137,8 +166,11 @@ pub fn verify_armored(
         .string()?
         .try_into()
         .map_err(|_| SshSigError::Malformed)?;
-    if reader.string()? != namespace.as_bytes() {
-        return Err(SshSigError::Unsupported("namespace"));
+    let found = reader.string()?;
+    if found != namespace.as_bytes() {
+        return Err(SshSigError::WrongNamespace {
+            found: shown_namespace(found),
+        });
     }
     reader.string()?; // reserved
     if reader.string()? != HASH {
@@ -159,6 +191,16 @@ pub fn verify_armored(
         &Signature(signature),
     )?;
     Ok(signer)
+}
+
+/// A namespace fit for an error message: short printable ASCII as it is,
+/// anything else replaced (it comes from untrusted input).
+fn shown_namespace(bytes: &[u8]) -> String {
+    if bytes.len() <= MAX_SHOWN_NAMESPACE && bytes.iter().all(|b| b.is_ascii_graphic()) {
+        String::from_utf8_lossy(bytes).into_owned()
+    } else {
+        "<unprintable>".to_owned()
+    }
 }
 
 /// Verify as [`verify_armored`] and also require the signer to be `expected`.
@@ -191,7 +233,9 @@ mod tests {
         assert!(verify_armored(&armored, "git", b"tree 124\n").is_err());
         assert_eq!(
             verify_armored(&armored, "file", b"tree 123\n"),
-            Err(SshSigError::Unsupported("namespace"))
+            Err(SshSigError::WrongNamespace {
+                found: "git".into()
+            })
         );
         let other = RootKeypair::from_seed(&[9; 32]).node_id();
         assert_eq!(
@@ -201,6 +245,58 @@ mod tests {
         assert_eq!(
             verify_armored("garbage", "git", b""),
             Err(SshSigError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_file_signature_is_not_a_commit_signature_nor_a_bare_one() {
+        let keys = RootKeypair::from_seed(&[8; 32]);
+        let armored = sign(&keys, FILE_NAMESPACE, b"tree 123\n");
+        assert_eq!(
+            verify_armored(&armored, FILE_NAMESPACE, b"tree 123\n"),
+            Ok(keys.node_id())
+        );
+        assert_eq!(
+            verify_armored(&armored, GIT_NAMESPACE, b"tree 123\n"),
+            Err(SshSigError::WrongNamespace {
+                found: "file".into()
+            })
+        );
+        // The Ed25519 signature inside is over the SSHSIG data, not the file.
+        let body: String = armored
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let blob = BASE64.decode(body.as_bytes()).unwrap();
+        let inner: [u8; 64] = blob[blob.len() - 64..].try_into().unwrap();
+        assert!(verify(&keys.node_id(), b"tree 123\n", &Signature(inner)).is_err());
+    }
+
+    #[test]
+    fn an_overlong_signature_is_refused_before_decoding() {
+        let keys = RootKeypair::from_seed(&[8; 32]);
+        let armored = sign(&keys, FILE_NAMESPACE, b"x");
+        let padded = format!("{armored}{}", " ".repeat(MAX_ARMORED_LEN - armored.len()));
+        assert_eq!(
+            verify_armored(&padded, FILE_NAMESPACE, b"x"),
+            Ok(keys.node_id())
+        );
+        let over = format!("{padded} ");
+        assert_eq!(
+            verify_armored(&over, FILE_NAMESPACE, b"x"),
+            Err(SshSigError::TooLong)
+        );
+    }
+
+    #[test]
+    fn a_hostile_namespace_is_not_echoed() {
+        let keys = RootKeypair::from_seed(&[8; 32]);
+        let armored = sign(&keys, "line\nbreak", b"x");
+        assert_eq!(
+            verify_armored(&armored, FILE_NAMESPACE, b"x"),
+            Err(SshSigError::WrongNamespace {
+                found: "<unprintable>".into()
+            })
         );
     }
 

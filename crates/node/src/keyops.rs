@@ -1,9 +1,18 @@
 //! The node's keys for `polykey keys`: encrypt to any node (X25519 sealed
 //! key + XChaCha20-Poly1305), decrypt with this node's key, sign and verify
-//! with Ed25519.
+//! files.
+//!
+//! A user signature is an SSH signature (SSHSIG) in the namespace `file`, as
+//! `ssh-keygen -Y sign -n file` makes, never a bare Ed25519 signature: the
+//! root key also signs link and revocation claims (bare Ed25519 over the
+//! claim's bytes) and commits (SSHSIG in the namespace `git`), and a user
+//! can be talked into signing any file. SSHSIG signs `"SSHSIG" ‖ namespace ‖
+//! … ‖ SHA-512(file)`, which no claim's signing input (base64url text) can
+//! equal, and the namespace keeps it apart from commit signatures.
 
 use data_encoding::BASE64;
-use polykey_keys::{NodeId, SealedKey, Signature, SymmetricKey};
+use polykey_keys::sshsig::{self, SshSigError};
+use polykey_keys::{NodeId, SealedKey, SymmetricKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -38,15 +47,32 @@ pub fn encrypt_for(recipient: &NodeId, plaintext: &[u8]) -> Result<String, NodeE
     serde_json::to_string(&envelope).map_err(|e| NodeError::Internal(e.to_string()))
 }
 
-/// Verify a base64 Ed25519 `signature` by `signer` over `message`.
+/// The SSHSIG namespace of user signatures (`polykey keys sign`), the one
+/// `ssh-keygen -Y sign -n file` uses; commits are signed in
+/// [`sshsig::GIT_NAMESPACE`].
+pub const USER_SIGNATURE_NAMESPACE: &str = sshsig::FILE_NAMESPACE;
+
+/// Verify an armored SSH `signature` (as [`Node::sign_file`] makes) by
+/// `signer` over `message` in the namespace `file`. `Ok(false)` when it does
+/// not match the file or was made by another node; an error when the text is
+/// no such signature at all (a bare Ed25519 signature, a commit signature).
 pub fn verify(signer: &NodeId, message: &[u8], signature: &str) -> Result<bool, NodeError> {
-    let bytes = BASE64
-        .decode(signature.trim().as_bytes())
-        .map_err(|_| bad("the signature is not base64"))?;
-    let bytes: [u8; 64] = bytes
-        .try_into()
-        .map_err(|_| bad("a signature is 64 bytes"))?;
-    Ok(polykey_keys::root::verify(signer, message, &Signature(bytes)).is_ok())
+    match sshsig::verify_by(signature, USER_SIGNATURE_NAMESPACE, message, signer) {
+        Ok(()) => Ok(true),
+        Err(SshSigError::WrongSigner | SshSigError::Signature(_)) => Ok(false),
+        Err(SshSigError::Malformed) => Err(bad(
+            "not an SSH signature: `polykey keys sign` writes one \
+             (-----BEGIN SSH SIGNATURE-----), as `ssh-keygen -Y sign -n file` does",
+        )),
+        Err(SshSigError::TooLong) => Err(bad("the signature is too long to be an SSH signature")),
+        Err(SshSigError::WrongNamespace { found }) => Err(NodeError::Invalid(format!(
+            "this SSH signature was made in the namespace \"{found}\" (\"git\" is a commit), \
+             not \"{USER_SIGNATURE_NAMESPACE}\": it is not a `polykey keys sign` signature"
+        ))),
+        Err(SshSigError::Unsupported(what)) => Err(NodeError::Invalid(format!(
+            "unsupported SSH signature ({what}); Polykey signatures are ssh-ed25519 with sha512"
+        ))),
+    }
 }
 
 impl Node {
@@ -73,8 +99,18 @@ impl Node {
         .await
     }
 
-    /// Sign `message`; the base64 Ed25519 signature.
+    /// Sign a file's bytes as the user: an armored SSH signature in the
+    /// namespace `file`, which `ssh-keygen -Y verify -n file` checks against
+    /// [`sshsig::ssh_public_key`] of this NodeId.
+    pub async fn sign_file(&self, message: Vec<u8>) -> Result<String, NodeError> {
+        self.with_vaults(move |s| Ok(sshsig::sign(&s.keys, USER_SIGNATURE_NAMESPACE, &message)))
+            .await
+    }
+
+    /// The old name of [`Node::sign_file`], kept while the CLI and the client
+    /// API still call it. It no longer returns a bare Ed25519 signature: that
+    /// made the root key an oracle for claim signatures.
     pub async fn sign_base64(&self, message: Vec<u8>) -> Result<String, NodeError> {
-        Ok(BASE64.encode(&self.sign(message).await?.0))
+        self.sign_file(message).await
     }
 }
