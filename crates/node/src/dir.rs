@@ -45,12 +45,13 @@ pub struct NodeDir {
 impl NodeDir {
     /// Take the directory for this process, creating it if needed.
     pub fn acquire(path: &Path) -> Result<Self, NodeError> {
-        std::fs::create_dir_all(path).map_err(|e| NodeError::io("create the node directory", e))?;
-        restrict_permissions(path);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        create_private_dir(path).map_err(|e| NodeError::io("create the node directory", e))?;
+        restrict_permissions(path)
+            .map_err(|e| NodeError::io("make the node directory private", e))?;
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        private_file_mode(&mut options);
+        let lock = options
             .open(path.join(LOCK_FILE))
             .map_err(|e| NodeError::io("open the node lock", e))?;
         match lock.try_lock() {
@@ -115,22 +116,77 @@ impl NodeDir {
     /// Write a temporary file, sync it, rename it over `name` and sync the
     /// directory, so a crash leaves the old file or the new one, never a
     /// torn one.
+    ///
+    /// The temporary file has a fresh random name and is created with
+    /// `create_new` (`O_CREAT | O_EXCL`), which never follows a symlink and
+    /// never opens a file someone else planted, and with mode 0600 from the
+    /// start, so there is no moment it is readable by others.
     fn write_atomically(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let tmp = self.path.join(format!("{name}.tmp"));
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, self.path.join(name))?;
+        let (tmp, mut file) = self.create_temporary(name)?;
+        let written = file
+            .write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, self.path.join(name)));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         File::open(&self.path)?.sync_all()
+    }
+
+    /// A new, empty, private temporary file beside `name`.
+    fn create_temporary(&self, name: &str) -> std::io::Result<(PathBuf, File)> {
+        use std::hash::{BuildHasher, Hasher};
+        let mut last = None;
+        for _ in 0..TEMPORARY_NAME_ATTEMPTS {
+            // RandomState is seeded from the OS's random source.
+            let random = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish();
+            let tmp = self.path.join(format!(".{name}.{random:016x}.tmp"));
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true);
+            private_file_mode(&mut options);
+            match options.open(&tmp) {
+                Ok(file) => return Ok((tmp, file)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name is free")))
     }
 }
 
+/// How many random temporary names are tried before giving up.
+const TEMPORARY_NAME_ATTEMPTS: usize = 16;
+
+/// Create `path` (and missing parents) with mode 0700 from the start.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
+/// Files in the node directory are created 0600 (no window where the
+/// umask decides).
+fn private_file_mode(options: &mut OpenOptions) {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
+    #[cfg(not(unix))]
+    let _ = options;
+}
+
+/// An existing directory (made by an older version or by the user) is
+/// made private too; failing to do so is an error, not a silent weakening.
 #[cfg(unix)]
-fn restrict_permissions(path: &Path) {
+fn restrict_permissions(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    // Best effort: a directory we cannot chmod (not ours) still works.
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
 }
 
 #[cfg(not(unix))]
-fn restrict_permissions(_path: &Path) {}
+fn restrict_permissions(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
