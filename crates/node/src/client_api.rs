@@ -3,15 +3,27 @@
 //! (mode 0600; the directory is 0700), one JSON-RPC 2.0 request per line.
 //!
 //! `session.unlock` trades the password for a session token; every other
-//! method needs a valid token in `params.token`. `agent.lockall` revokes
-//! every token and locks the node. Secret values travel as base64.
+//! method needs a valid token in `params.token`. A token ends at every lock
+//! (including auto-lock) and after [`SESSION_IDLE`] without a call; after
+//! that the client logs in again. `agent.lockall` revokes every token and
+//! locks the node. Secret values travel as base64.
+//!
+//! Before a connection has authenticated it may send only short lines
+//! ([`MAX_UNAUTHENTICATED_LINE`]), and at most
+//! [`MAX_UNAUTHENTICATED_CONNECTIONS`] such connections are open at once
+//! (of [`MAX_CONNECTIONS`] in all). Password checks run one at a time in the
+//! whole process, so parallel attempts cannot each claim Argon2's 64 MiB.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use data_encoding::{BASE64, HEXLOWER};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::Zeroizing;
 
 use crate::error::NodeError;
@@ -19,25 +31,171 @@ use crate::node::Node;
 
 /// The socket's file name in the node directory.
 pub const SOCKET_NAME: &str = "client.sock";
-/// The longest request line accepted (a 16 MiB secret in base64, and room).
+/// The private directory the socket is bound in before it is moved to
+/// [`SOCKET_NAME`], so it is never reachable by others, not even between
+/// `bind` and `chmod`.
+const BIND_DIR_NAME: &str = ".client.sock.d";
+/// The longest request line accepted from an authenticated connection (a
+/// 16 MiB secret in base64, and room).
 const MAX_LINE: usize = 24 * 1024 * 1024;
+/// The longest request line accepted before a connection has authenticated:
+/// a login or a call with a token is far shorter.
+pub const MAX_UNAUTHENTICATED_LINE: usize = 64 * 1024;
+/// Connections that have not authenticated yet, at most; one more is
+/// refused until one of them logs in or closes.
+pub const MAX_UNAUTHENTICATED_CONNECTIONS: usize = 16;
+/// Open connections, at most.
+pub const MAX_CONNECTIONS: usize = 128;
+/// A session token ends after this long without a call on it.
+pub const SESSION_IDLE: Duration = Duration::from_secs(15 * 60);
+
+/// Password derivations (Argon2id, 64 MiB each) in this process: one at a
+/// time, so parallel login attempts wait instead of each taking 64 MiB.
+static DERIVATIONS: Semaphore = Semaphore::const_new(1);
+
+/// How the client API serves (tests shorten the idle time).
+#[derive(Clone, Debug)]
+pub struct ClientApiOptions {
+    /// A token ends after this long without a call ([`SESSION_IDLE`]).
+    pub session_idle: Duration,
+}
+
+impl Default for ClientApiOptions {
+    fn default() -> Self {
+        Self {
+            session_idle: SESSION_IDLE,
+        }
+    }
+}
+
+/// Why a call without a valid session was refused.
+enum Refused {
+    /// No such token, or it ended at a lock.
+    NoSession,
+    /// The token was not used for the idle time.
+    Idle,
+}
+
+/// What every connection of one server shares.
+struct Server {
+    node: Node,
+    options: ClientApiOptions,
+    /// When each live token was last used.
+    last_use: Mutex<HashMap<String, Instant>>,
+    unauthenticated: Arc<Semaphore>,
+    stopper: tokio::sync::watch::Sender<bool>,
+    /// The node's change counter ([`Node::changes`]), and the value of it
+    /// whose lock state this server last looked at.
+    changes: tokio::sync::watch::Receiver<u64>,
+    seen: Mutex<u64>,
+}
+
+impl Server {
+    fn last_use(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.last_use
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// End every session: the node locked (or was asked to).
+    fn end_sessions(&self) {
+        self.node.revoke_tokens();
+        self.last_use().clear();
+    }
+
+    /// End every session if the node has locked since this server last
+    /// looked. Every lock bumps the node's change counter while it holds
+    /// the state, so a counter value read twice around a status read gives
+    /// the state at that value. One change since the last look into an
+    /// unlocked state cannot hide a lock (a lock and an unlock are two);
+    /// two or more could, so they end the sessions too: a spurious end only
+    /// asks the client to log in again, a missed one would let a token
+    /// outlive a lock.
+    fn catch_up(&self) {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (count, state) = loop {
+            let before = *self.changes.borrow();
+            let state = self.node.status().state;
+            if *self.changes.borrow() == before {
+                break (before, state);
+            }
+        };
+        let unseen = count.wrapping_sub(*seen);
+        *seen = count;
+        if state != crate::NodeState::Unlocked || unseen >= 2 {
+            self.end_sessions();
+        }
+    }
+
+    /// Check `token` and note its use.
+    fn check_session(&self, token: &str) -> Result<(), Refused> {
+        self.catch_up();
+        if self.node.status().state != crate::NodeState::Unlocked {
+            self.end_sessions();
+            return Err(Refused::NoSession);
+        }
+        if token.is_empty() || !self.node.token_valid(token) {
+            return Err(Refused::NoSession);
+        }
+        let mut last_use = self.last_use();
+        match last_use.get_mut(token) {
+            Some(last) if last.elapsed() < self.options.session_idle => {
+                *last = Instant::now();
+                // A call from the CLI is something a person did.
+                self.node.touch();
+                Ok(())
+            }
+            Some(_) => {
+                last_use.remove(token);
+                self.node.tokens().0.remove(token);
+                Err(Refused::Idle)
+            }
+            // Issued by another server of this node, or by a front end
+            // directly: this server never saw it used, so it counts from now.
+            None => {
+                last_use.insert(token.to_owned(), Instant::now());
+                self.node.touch();
+                Ok(())
+            }
+        }
+    }
+
+    /// Run a password derivation, one at a time in the whole process.
+    async fn derive<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let _permit = DERIVATIONS.acquire().await;
+        #[cfg(test)]
+        let _counted = tests::Deriving::start();
+        work.await
+    }
+}
 
 impl Node {
     /// Trade the password for a session token (unlocking the node if it is
     /// locked). A wrong password gets [`NodeError::WrongPassword`].
     pub async fn issue_token(&self, password: crate::Password) -> Result<String, NodeError> {
+        self.log_in(password).await?;
+        Ok(self.new_token())
+    }
+
+    /// Check `password`, unlocking the node if it is locked.
+    async fn log_in(&self, password: crate::Password) -> Result<(), NodeError> {
         match self.status().state {
-            crate::NodeState::Locked => self.unlock(password).await?,
-            crate::NodeState::Unlocked => {
-                self.key_encryption_key(password).await?;
-            }
-            crate::NodeState::Uninitialised => return Err(NodeError::NotInitialised),
+            crate::NodeState::Locked => self.unlock(password).await,
+            crate::NodeState::Unlocked => self.key_encryption_key(password).await.map(drop),
+            crate::NodeState::Uninitialised => Err(NodeError::NotInitialised),
         }
+    }
+
+    /// A fresh session token.
+    fn new_token(&self) -> String {
         let mut bytes = [0u8; 32];
         polykey_keys::random_bytes(&mut bytes);
         let token = HEXLOWER.encode(&bytes);
         self.tokens().0.insert(token.clone());
-        Ok(token)
+        token
     }
 
     /// Whether `token` was issued and not revoked.
@@ -65,25 +223,60 @@ impl Node {
     /// Serve the client API until `stop` fires (or `agent.stop` is called).
     pub async fn serve_client_api(
         &self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), NodeError> {
+        self.serve_client_api_with(stop, ClientApiOptions::default())
+            .await
+    }
+
+    /// [`Node::serve_client_api`] with `options`.
+    pub async fn serve_client_api_with(
+        &self,
         mut stop: tokio::sync::watch::Receiver<bool>,
+        options: ClientApiOptions,
     ) -> Result<(), NodeError> {
         let path = self.socket_path();
-        // This process holds the node directory's lock, so a socket file
-        // left there is stale.
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)
-            .map_err(|e| NodeError::io("listen on the client socket", e))?;
-        set_private(&path)?;
+        let listener = bind_private(self.path(), &path)?;
         let (stopper, _) = tokio::sync::watch::channel(false);
-        let stopper = std::sync::Arc::new(stopper);
         let mut stopped = stopper.subscribe();
+        let server = Arc::new(Server {
+            node: self.clone(),
+            options,
+            last_use: Mutex::default(),
+            unauthenticated: Arc::new(Semaphore::new(MAX_UNAUTHENTICATED_CONNECTIONS)),
+            stopper,
+            changes: self.changes(),
+            seen: Mutex::new(*self.changes().borrow()),
+        });
+        server.catch_up();
+        let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut changes = self.changes();
+        changes.mark_unchanged();
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
-                    let node = self.clone();
-                    let stopper = std::sync::Arc::clone(&stopper);
-                    tokio::spawn(async move { node.serve_connection(stream, &stopper).await });
+                    let server = Arc::clone(&server);
+                    let permits = Arc::clone(&connections)
+                        .try_acquire_owned()
+                        .ok()
+                        .zip(Arc::clone(&server.unauthenticated).try_acquire_owned().ok());
+                    tokio::spawn(async move {
+                        match permits {
+                            Some((connection, unauthenticated)) => {
+                                server.serve_connection(stream, unauthenticated).await;
+                                drop(connection);
+                            }
+                            None => refuse(stream).await,
+                        }
+                    });
+                }
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    // Every lock, auto-lock included, ends every session.
+                    server.catch_up();
                 }
                 _ = stop.changed() => break,
                 _ = stopped.changed() => break,
@@ -92,62 +285,85 @@ impl Node {
         let _ = std::fs::remove_file(&path);
         Ok(())
     }
+}
 
-    async fn serve_connection(
-        &self,
-        stream: UnixStream,
-        stopper: &tokio::sync::watch::Sender<bool>,
-    ) {
+impl Server {
+    async fn serve_connection(&self, stream: UnixStream, unauthenticated: OwnedSemaphorePermit) {
         let (read, mut write) = stream.into_split();
         let mut reader = BufReader::new(read);
+        // Held until the connection authenticates.
+        let mut unauthenticated = Some(unauthenticated);
+        let mut authenticated = false;
         loop {
+            let limit = if authenticated {
+                MAX_LINE
+            } else {
+                MAX_UNAUTHENTICATED_LINE
+            };
             let mut line = Zeroizing::new(Vec::new());
             let n = match (&mut reader)
-                .take(MAX_LINE as u64 + 1)
+                .take(limit as u64 + 1)
                 .read_until(b'\n', &mut line)
                 .await
             {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            let response = if n > MAX_LINE {
-                error_response(Value::Null, -32600, "request too large", None)
-            } else {
-                match serde_json::from_slice::<Value>(&line) {
-                    Ok(request) => self.answer_client(request, stopper).await,
-                    Err(_) => error_response(Value::Null, -32700, "not JSON", None),
+            if n > limit {
+                // The rest of the line is never read: the connection ends.
+                let response = error_response(Value::Null, -32600, "request too large", None);
+                let _ = write_response(&mut write, &response).await;
+                return;
+            }
+            let response = match serde_json::from_slice::<Value>(&line) {
+                Ok(request) => {
+                    let (response, session) = self.answer_client(request).await;
+                    authenticated = session;
+                    if session {
+                        drop(unauthenticated.take());
+                    }
+                    response
                 }
+                Err(_) => error_response(Value::Null, -32700, "not JSON", None),
             };
-            let mut out = Zeroizing::new(serde_json::to_vec(&response).unwrap_or_default());
-            out.push(b'\n');
-            if write.write_all(&out).await.is_err() {
+            if write_response(&mut write, &response).await.is_err() {
                 return;
             }
         }
     }
 
-    async fn answer_client(
-        &self,
-        request: Value,
-        stopper: &tokio::sync::watch::Sender<bool>,
-    ) -> Value {
+    /// The answer to `request`, and whether the connection holds a valid
+    /// session after it.
+    async fn answer_client(&self, request: Value) -> (Value, bool) {
         let id = request.get("id").cloned().unwrap_or(Value::Null);
         let Some(method) = request.get("method").and_then(Value::as_str) else {
-            return error_response(id, -32600, "no method", None);
+            return (error_response(id, -32600, "no method", None), false);
         };
         let params = request.get("params").cloned().unwrap_or(json!({}));
         if method != "session.unlock" {
             let token = params.get("token").and_then(Value::as_str).unwrap_or("");
-            if !self.token_valid(token) {
-                return error_response(
-                    id,
-                    -32001,
-                    "no valid session; log in again",
-                    Some("unauthorised"),
+            if let Err(refused) = self.check_session(token) {
+                let message = match refused {
+                    Refused::NoSession => {
+                        "no valid session (sessions end whenever the node locks); log in again"
+                    }
+                    Refused::Idle => "the session expired after being idle; log in again",
+                };
+                return (
+                    error_response(id, -32001, message, Some(UNAUTHORISED)),
+                    false,
                 );
             }
         }
-        match self.call_client(method, &params, stopper).await {
+        let result = self.call_client(method, &params).await;
+        // A login that succeeded, or any call with a valid token, leaves the
+        // connection authenticated, unless the call ended the sessions.
+        let session = match method {
+            "session.unlock" => result.is_ok(),
+            "agent.lock" | "agent.lockall" | "agent.stop" => false,
+            _ => true,
+        };
+        let response = match result {
             Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
             Err(Call::Node(e)) => {
                 let code = serde_json::to_value(e.code()).unwrap_or(Value::Null);
@@ -158,15 +374,60 @@ impl Node {
             }
             Err(Call::Params(what)) => error_response(id, -32602, what, None),
             Err(Call::Unknown) => error_response(id, -32601, "no such method", None),
-        }
+        };
+        (response, session)
     }
 
-    async fn call_client(
-        &self,
-        method: &str,
-        params: &Value,
-        stopper: &tokio::sync::watch::Sender<bool>,
-    ) -> Result<Value, Call> {
+    /// Methods that concern sessions, the server or a password derivation;
+    /// the rest are the node's.
+    async fn call_client(&self, method: &str, params: &Value) -> Result<Value, Call> {
+        let text = |name: &'static str| -> Result<Zeroizing<String>, Call> {
+            params
+                .get(name)
+                .and_then(Value::as_str)
+                .map(|s| Zeroizing::new(s.to_owned()))
+                .ok_or(Call::Params(name))
+        };
+        Ok(match method {
+            "session.unlock" => {
+                let password = text("password")?;
+                self.derive(self.node.log_in(password.as_str().into()))
+                    .await?;
+                // Look at the unlock this login may have caused before the
+                // token exists, so it cannot count against the token.
+                self.catch_up();
+                let token = self.node.new_token();
+                self.last_use().insert(token.clone(), Instant::now());
+                self.node.touch();
+                json!({ "token": token })
+            }
+            "keys.password" => {
+                let old = text("password")?;
+                let new = text("newPassword")?;
+                self.derive(
+                    self.node
+                        .change_password(old.as_str().into(), new.as_str().into()),
+                )
+                .await?;
+                json!({})
+            }
+            "agent.stop" => {
+                let _ = self.stopper.send(true);
+                json!({})
+            }
+            "agent.lock" | "agent.lockall" => {
+                self.end_sessions();
+                self.node.lock().await?;
+                self.end_sessions();
+                json!({})
+            }
+            _ => return self.node.call_client(method, params).await,
+        })
+    }
+}
+
+impl Node {
+    async fn call_client(&self, method: &str, params: &Value) -> Result<Value, Call> {
         let text = |name: &'static str| -> Result<String, Call> {
             params
                 .get(name)
@@ -182,27 +443,10 @@ impl Node {
                 .map_err(|_| Call::Params(name))
         };
         Ok(match method {
-            "session.unlock" => {
-                let password = Zeroizing::new(text("password")?);
-                json!({ "token": self.issue_token(password.as_str().into()).await? })
-            }
             "status" => {
                 let status = self.status();
                 json!({ "state": format!("{:?}", status.state).to_lowercase(),
                         "nodeId": status.node_id.map(|n| n.to_string()) })
-            }
-            "agent.stop" => {
-                let _ = stopper.send(true);
-                json!({})
-            }
-            "agent.lock" => {
-                self.lock().await?;
-                json!({})
-            }
-            "agent.lockall" => {
-                self.revoke_tokens();
-                self.lock().await?;
-                json!({})
             }
             "vaults.list" => {
                 let vaults = self.vaults().await?;
@@ -316,13 +560,6 @@ impl Node {
             "keys.sign" => {
                 json!({ "signature": self.sign_base64(bytes("message")?.to_vec()).await? })
             }
-            "keys.password" => {
-                let old = Zeroizing::new(text("password")?);
-                let new = Zeroizing::new(text("newPassword")?);
-                self.change_password(old.as_str().into(), new.as_str().into())
-                    .await?;
-                json!({})
-            }
             "pairing.invite" => {
                 let invitation = self.invite().await?;
                 json!({ "code": invitation.to_code(), "words": invitation.words(),
@@ -399,15 +636,150 @@ fn error_response(id: Value, code: i64, message: &str, kind: Option<&str>) -> Va
     json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message, "data": data } })
 }
 
-fn set_private(path: &Path) -> Result<(), NodeError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| NodeError::io("protect the client socket", e))?;
+/// Write one response line.
+async fn write_response(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    response: &Value,
+) -> std::io::Result<()> {
+    let mut out = Zeroizing::new(serde_json::to_vec(response).unwrap_or_default());
+    out.push(b'\n');
+    write.write_all(&out).await
+}
+
+/// Turn away a connection over the limits.
+async fn refuse(stream: UnixStream) {
+    let (_, mut write) = stream.into_split();
+    let response = error_response(
+        Value::Null,
+        -32003,
+        "too many connections to the agent; try again",
+        Some("busy"),
+    );
+    let _ = write_response(&mut write, &response).await;
+}
+
+/// Bind the client socket at `path` so that it is never reachable by
+/// others: bound inside a fresh directory only this user can enter, made
+/// 0600 there (a failed chmod is an error), then moved into place.
+fn bind_private(node_dir: &Path, path: &Path) -> Result<UnixListener, NodeError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let io = |what: &'static str| move |e| NodeError::io(what, e);
+    // This process holds the node directory's lock, so a socket file or a
+    // bind directory left there is stale.
+    let _ = std::fs::remove_file(path);
+    let bind_dir = node_dir.join(BIND_DIR_NAME);
+    match std::fs::remove_dir_all(&bind_dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(NodeError::io("remove a stale client socket directory", e))
+        }
+        _ => {}
     }
-    Ok(())
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&bind_dir)
+        .map_err(io("create the client socket directory"))?;
+    // `create` fails if anything (a symlink included) is already there, so
+    // this is the directory just made; check nobody else can enter it.
+    let meta =
+        std::fs::symlink_metadata(&bind_dir).map_err(io("check the client socket directory"))?;
+    if !meta.is_dir() || meta.mode() & 0o077 != 0 {
+        let _ = std::fs::remove_dir_all(&bind_dir);
+        return Err(NodeError::io(
+            "check the client socket directory",
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "not private"),
+        ));
+    }
+    let bound = bind_dir.join(SOCKET_NAME);
+    let result = (|| {
+        let listener = UnixListener::bind(&bound).map_err(io("listen on the client socket"))?;
+        std::fs::set_permissions(&bound, std::fs::Permissions::from_mode(0o600))
+            .map_err(io("protect the client socket"))?;
+        std::fs::rename(&bound, path).map_err(io("move the client socket into place"))?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_dir_all(&bind_dir);
+    result
 }
 
 /// The error code a client sees for an invalid or revoked token.
 pub const UNAUTHORISED: &str = "unauthorised";
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::UnixStream;
+
+    use super::*;
+
+    /// Derivations running now, and the most ever at once.
+    static RUNNING: AtomicUsize = AtomicUsize::new(0);
+    static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+    /// Counts one running derivation while it lives.
+    pub(super) struct Deriving;
+
+    impl Deriving {
+        pub(super) fn start() -> Self {
+            let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+            PEAK.fetch_max(now, Ordering::SeqCst);
+            Self
+        }
+    }
+
+    impl Drop for Deriving {
+        fn drop(&mut self) {
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    async fn wrong_login(path: PathBuf) -> Value {
+        let stream = UnixStream::connect(path).await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let request = json!({ "jsonrpc": "2.0", "id": 1, "method": "session.unlock",
+                              "params": { "password": "not the password at all" } });
+        let mut line = serde_json::to_vec(&request).unwrap();
+        line.push(b'\n');
+        write.write_all(&line).await.unwrap();
+        let mut answer = String::new();
+        BufReader::new(read).read_line(&mut answer).await.unwrap();
+        serde_json::from_str(&answer).unwrap()
+    }
+
+    /// Four logins at once with the real 64 MiB Argon2id: each is checked,
+    /// but never two derivations at the same time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn parallel_logins_derive_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path(), crate::NodeOptions::default())
+            .await
+            .unwrap();
+        node.create("correct horse battery".into()).await.unwrap();
+        node.lock().await.unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn({
+            let node = node.clone();
+            async move { node.serve_client_api(stopped).await }
+        });
+        while !node.socket_path().exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let logins: Vec<_> = (0..4)
+            .map(|_| tokio::spawn(wrong_login(node.socket_path())))
+            .collect();
+        for login in logins {
+            let answer = login.await.unwrap();
+            assert_eq!(
+                answer.pointer("/error/data/code"),
+                Some(&json!("wrong_password")),
+                "{answer}"
+            );
+        }
+        assert_eq!(PEAK.load(Ordering::SeqCst), 1, "derivations at once");
+        stop.send(true).unwrap();
+        server.await.unwrap().unwrap();
+    }
+}

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod keys;
+mod client_api;
 mod lifecycle;
 mod qr;
 mod quick;
