@@ -296,6 +296,13 @@ impl<'db> GestaltGraph<'db> {
                 break;
             }
         }
+        // The inviter's list speaks for the gestalt as it was when this
+        // device joined: it is used by the first adoption after pairing
+        // and then forgotten, so an inviter cannot name keys it links only
+        // later.
+        for (key, _) in txn.entries(&ACKNOWLEDGED)? {
+            txn.delete(&ACKNOWLEDGED, &key)?;
+        }
         txn.commit()?;
         Ok(all)
     }
@@ -393,10 +400,14 @@ impl<'db> GestaltGraph<'db> {
                         continue;
                     }
                     // A newer link (a fresh pairing) wins over an older
-                    // revocation, whichever arrives first, unless the
-                    // revoked node made it itself.
+                    // revocation, whichever arrives first, if a device
+                    // still in the gestalt made it: never the revoked node
+                    // itself, nor a node removed meanwhile (a puppet of
+                    // the revoked node's, which its keys could link).
                     let newer_link = view.links.iter().any(|(a, b, at, by)| {
-                        (*a == other || *b == other) && *at > payload.iat && *by != Some(other)
+                        (*a == other || *b == other)
+                            && *at > payload.iat
+                            && by.is_some_and(|by| by != other && members.contains(&by))
                     });
                     if newer_link {
                         continue;

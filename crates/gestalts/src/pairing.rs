@@ -610,6 +610,9 @@ impl Joiner {
         else {
             return Err(PairingError::Malformed("expected the claims"));
         };
+        if devices.len() > MAX_KNOWN_DEVICES {
+            return Err(PairingError::Malformed("too many devices listed"));
+        }
         let sent = self
             .sent
             .take()
@@ -627,9 +630,6 @@ impl Joiner {
         }
         sigchain.append(&joiner_claim)?;
         graph.add_link(&joiner_claim)?;
-        if devices.len() > MAX_KNOWN_DEVICES {
-            return Err(PairingError::Malformed("too many devices listed"));
-        }
         inviter_claim.countersign(keys)?;
         graph.add_link(&inviter_claim)?;
         graph.acknowledge(&devices)?;
