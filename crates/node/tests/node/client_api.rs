@@ -142,6 +142,39 @@ async fn a_token_ends_at_every_lock_and_not_comes_back_after_unlock() {
 }
 
 #[tokio::test]
+async fn a_token_outlives_changes_that_are_not_locks() {
+    let served = Served::start(ClientApiOptions::default()).await;
+    let mut client = served.connect().await;
+    let token = client.log_in().await;
+    served.node.create_vault("notes".into()).await.unwrap();
+    served
+        .node
+        .rename_vault("notes".into(), "journal".into())
+        .await
+        .unwrap();
+    let answer = client.status(&token).await;
+    assert_eq!(answer["result"]["state"], "unlocked", "{answer}");
+    served.finish().await;
+}
+
+#[tokio::test]
+async fn a_call_from_the_cli_counts_as_activity() {
+    let served = Served::start(ClientApiOptions::default()).await;
+    let mut client = served.connect().await;
+    let token = client.log_in().await;
+    let idle = Duration::from_millis(400);
+    tokio::time::sleep(idle).await;
+    assert!(client.status(&token).await.get("result").is_some());
+    assert!(
+        !served.node.lock_if_idle(idle).await.unwrap(),
+        "the call just made keeps the node unlocked"
+    );
+    tokio::time::sleep(idle).await;
+    assert!(served.node.lock_if_idle(idle).await.unwrap());
+    served.finish().await;
+}
+
+#[tokio::test]
 async fn a_token_ends_after_its_idle_time() {
     let idle = Duration::from_millis(600);
     let served = Served::start(ClientApiOptions { session_idle: idle }).await;
