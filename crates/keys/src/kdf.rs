@@ -10,6 +10,52 @@ const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
 const MAX_ITERATIONS: u32 = 64;
 const MAX_PARALLELISM: u32 = 16;
 
+/// Memory cost of the default profile: 64 MiB.
+pub const DEFAULT_MEMORY_KIB: u32 = 64 * 1024;
+/// Passes of the default profile.
+pub const DEFAULT_ITERATIONS: u32 = 3;
+/// Memory cost of the fast test profile: 256 KiB.
+pub const FAST_MEMORY_KIB: u32 = 256;
+/// Passes of the fast test profile.
+pub const FAST_ITERATIONS: u32 = 1;
+/// The shortest salt read or written (the profiles make 16 bytes).
+pub const MIN_SALT_LEN: usize = 16;
+
+/// The weakest Argon2id cost read from or written to a key file: a file
+/// below it is refused, so a weakened file (a test switch left on, a file
+/// planted by someone who wants the password cheap to guess) never unlocks
+/// quietly and is never written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KdfFloor {
+    /// Least memory cost in KiB.
+    pub memory_kib: u32,
+    /// Least number of passes.
+    pub iterations: u32,
+}
+
+/// The floor of release builds: the default profile (64 MiB, 3 passes).
+pub const RELEASE_FLOOR: KdfFloor = floor_for(false);
+
+/// The floor in effect in this build: [`RELEASE_FLOOR`], lowered to the fast
+/// test profile only in builds with debug assertions (tests, debug builds),
+/// never in a release build.
+pub const FLOOR: KdfFloor = floor_for(cfg!(debug_assertions));
+
+/// The floor for a build with or without debug assertions.
+pub const fn floor_for(debug_assertions: bool) -> KdfFloor {
+    if debug_assertions {
+        KdfFloor {
+            memory_kib: FAST_MEMORY_KIB,
+            iterations: FAST_ITERATIONS,
+        }
+    } else {
+        KdfFloor {
+            memory_kib: DEFAULT_MEMORY_KIB,
+            iterations: DEFAULT_ITERATIONS,
+        }
+    }
+}
+
 /// Argon2id parameters, stored beside the ciphertext so they can change.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KdfParams {
@@ -27,23 +73,40 @@ pub struct KdfParams {
 }
 
 /// Why a key could not be derived.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KdfError {
     /// The stored parameters are outside what this version accepts.
     #[error("unsupported key-derivation parameters ({0})")]
     Unsupported(&'static str),
+    /// The parameters are weaker than the floor in effect.
+    #[error(
+        "the password protection is weaker than this version accepts: Argon2id with \
+         {memory_kib} KiB and {iterations} passes, at least {min_memory_kib} KiB and \
+         {min_iterations} passes are required"
+    )]
+    BelowFloor {
+        /// The parameters' memory cost in KiB.
+        memory_kib: u32,
+        /// The parameters' passes.
+        iterations: u32,
+        /// The floor's memory cost in KiB.
+        min_memory_kib: u32,
+        /// The floor's passes.
+        min_iterations: u32,
+    },
 }
 
 impl KdfParams {
     /// The default profile: Argon2id, 64 MiB, 3 passes, 1 lane, fresh salt.
     pub fn default_profile() -> Self {
-        Self::with_cost(64 * 1024, 3, 1)
+        Self::with_cost(DEFAULT_MEMORY_KIB, DEFAULT_ITERATIONS, 1)
     }
 
     /// A cheap profile for tests only: it keeps the format and code path but
-    /// offers no real protection against guessing.
+    /// offers no real protection against guessing. Below [`RELEASE_FLOOR`],
+    /// so a release build refuses to write or read a key file with it.
     pub fn fast_for_tests() -> Self {
-        Self::with_cost(256, 1, 1)
+        Self::with_cost(FAST_MEMORY_KIB, FAST_ITERATIONS, 1)
     }
 
     fn with_cost(memory_kib: u32, iterations: u32, parallelism: u32) -> Self {
@@ -58,8 +121,9 @@ impl KdfParams {
         }
     }
 
-    /// Derive the key-encryption key for `password`.
-    pub fn derive(&self, password: &Password) -> Result<SymmetricKey, KdfError> {
+    /// Check that this version can use these parameters and that they are
+    /// at least `floor`; nothing is derived.
+    pub fn check(&self, floor: KdfFloor) -> Result<(), KdfError> {
         if self.algorithm != "argon2id" {
             return Err(KdfError::Unsupported("algorithm"));
         }
@@ -69,6 +133,37 @@ impl KdfParams {
         {
             return Err(KdfError::Unsupported("cost too high"));
         }
+        if self.memory_kib < floor.memory_kib || self.iterations < floor.iterations {
+            return Err(KdfError::BelowFloor {
+                memory_kib: self.memory_kib,
+                iterations: self.iterations,
+                min_memory_kib: floor.memory_kib,
+                min_iterations: floor.iterations,
+            });
+        }
+        if self.parallelism == 0 {
+            return Err(KdfError::Unsupported("parallelism"));
+        }
+        if self.salt.len() < MIN_SALT_LEN {
+            return Err(KdfError::Unsupported("salt too short"));
+        }
+        Ok(())
+    }
+
+    /// Derive the key-encryption key for `password`, refusing parameters
+    /// below the [`FLOOR`] in effect.
+    pub fn derive(&self, password: &Password) -> Result<SymmetricKey, KdfError> {
+        self.derive_with_floor(password, FLOOR)
+    }
+
+    /// Derive the key-encryption key for `password`, refusing parameters
+    /// below `floor`.
+    pub fn derive_with_floor(
+        &self,
+        password: &Password,
+        floor: KdfFloor,
+    ) -> Result<SymmetricKey, KdfError> {
+        self.check(floor)?;
         let params = Params::new(
             self.memory_kib,
             self.iterations,
@@ -110,6 +205,77 @@ mod tests {
             (65536, 3, 1)
         );
         assert_eq!(params.salt.len(), 16);
+    }
+
+    #[test]
+    fn the_release_floor_is_the_default_profile() {
+        let default = KdfParams::default_profile();
+        assert_eq!(
+            RELEASE_FLOOR,
+            KdfFloor {
+                memory_kib: default.memory_kib,
+                iterations: default.iterations,
+            }
+        );
+        assert_eq!(RELEASE_FLOOR, floor_for(false));
+        assert_eq!(default.check(RELEASE_FLOOR), Ok(()));
+        // Only a build with debug assertions lowers it, to the test profile.
+        let fast = KdfParams::fast_for_tests();
+        assert_eq!(
+            floor_for(true),
+            KdfFloor {
+                memory_kib: fast.memory_kib,
+                iterations: fast.iterations,
+            }
+        );
+        assert_eq!(FLOOR, floor_for(cfg!(debug_assertions)));
+    }
+
+    #[test]
+    fn parameters_below_the_release_floor_are_refused() {
+        let fast = KdfParams::fast_for_tests();
+        let refused = KdfError::BelowFloor {
+            memory_kib: 256,
+            iterations: 1,
+            min_memory_kib: 65536,
+            min_iterations: 3,
+        };
+        assert_eq!(fast.check(RELEASE_FLOOR), Err(refused.clone()));
+        assert!(matches!(
+            fast.derive_with_floor(&"pw".into(), RELEASE_FLOOR),
+            Err(e) if e == refused
+        ));
+        let message = refused.to_string();
+        assert!(message.contains("65536 KiB") && message.contains("3 passes"));
+        // One dimension short is enough to refuse.
+        let mut one_pass = KdfParams::default_profile();
+        one_pass.iterations = 2;
+        assert!(matches!(
+            one_pass.check(RELEASE_FLOOR),
+            Err(KdfError::BelowFloor { .. })
+        ));
+        let mut less_memory = KdfParams::default_profile();
+        less_memory.memory_kib = 64 * 1024 - 1;
+        assert!(matches!(
+            less_memory.check(RELEASE_FLOOR),
+            Err(KdfError::BelowFloor { .. })
+        ));
+    }
+
+    #[test]
+    fn parameters_below_the_floor_in_effect_are_refused_even_in_tests() {
+        let mut weak = KdfParams::fast_for_tests();
+        weak.memory_kib = 8;
+        assert!(matches!(
+            weak.derive(&"pw".into()),
+            Err(KdfError::BelowFloor { memory_kib: 8, .. })
+        ));
+        let mut short_salt = KdfParams::fast_for_tests();
+        short_salt.salt.truncate(8);
+        assert_eq!(
+            short_salt.derive(&"pw".into()).err(),
+            Some(KdfError::Unsupported("salt too short"))
+        );
     }
 
     #[test]

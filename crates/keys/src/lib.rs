@@ -15,7 +15,7 @@
 pub mod aead;
 /// Wrapping a symmetric key to the root key through X25519 and HKDF.
 pub mod envelope;
-/// Argon2id parameters and the key-encryption key they derive.
+/// Argon2id parameters, their floor, and the key-encryption key they derive.
 pub mod kdf;
 /// The public name of a node: its Ed25519 public key in multibase base32hex.
 pub mod node_id;
@@ -32,7 +32,7 @@ pub mod wrapped;
 
 pub use aead::{AeadError, SymmetricKey};
 pub use envelope::{EnvelopeError, SealedKey};
-pub use kdf::{KdfError, KdfParams};
+pub use kdf::{KdfError, KdfFloor, KdfParams};
 pub use node_id::{NodeId, NodeIdError};
 pub use recovery::{RecoveryCode, RecoveryCodeError};
 pub use root::{RootKeypair, Signature, SignatureError};

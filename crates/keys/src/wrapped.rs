@@ -1,7 +1,7 @@
 use zeroize::Zeroizing;
 
 use crate::aead::SymmetricKey;
-use crate::kdf::{KdfError, KdfParams};
+use crate::kdf::{KdfError, KdfFloor, KdfParams, FLOOR};
 use crate::node_id::NodeId;
 use crate::root::RootKeypair;
 use crate::secret::Password;
@@ -44,37 +44,62 @@ pub enum UnwrapError {
 }
 
 impl WrappedRootKey {
-    /// Seal `keys` under `password` with the given KDF parameters.
+    /// Seal `keys` under `password` with the given KDF parameters, which must
+    /// be at least the [`FLOOR`] in effect.
     pub fn wrap(keys: &RootKeypair, password: &Password, kdf: KdfParams) -> Result<Self, KdfError> {
         let kek = kdf.derive(password)?;
-        Ok(Self::wrap_with_kek(keys, &kek, kdf))
+        Self::wrap_with_kek(keys, &kek, kdf)
     }
 
-    /// Seal `keys` under an already derived key-encryption key.
-    pub fn wrap_with_kek(keys: &RootKeypair, kek: &SymmetricKey, kdf: KdfParams) -> Self {
+    /// Seal `keys` under an already derived key-encryption key; `kdf` (what
+    /// is stored) must be at least the [`FLOOR`] in effect.
+    pub fn wrap_with_kek(
+        keys: &RootKeypair,
+        kek: &SymmetricKey,
+        kdf: KdfParams,
+    ) -> Result<Self, KdfError> {
+        kdf.check(FLOOR)?;
         let node_id = keys.node_id();
         let sealed_seed = kek.seal(keys.expose_seed().as_ref(), &associated_data(&node_id));
-        Self {
+        Ok(Self {
             version: FORMAT_VERSION,
             node_id,
             kdf,
             sealed_seed,
-        }
+        })
     }
 
-    /// Derive the key-encryption key for `password` with the stored parameters.
+    /// Derive the key-encryption key for `password` with the stored
+    /// parameters, refusing them below the [`FLOOR`] in effect.
     pub fn derive_kek(&self, password: &Password) -> Result<SymmetricKey, KdfError> {
         self.kdf.derive(password)
     }
 
-    /// Open with `password`.
+    /// Open with `password`; stored parameters below the [`FLOOR`] in effect
+    /// are refused before any work.
     pub fn unwrap(&self, password: &Password) -> Result<RootKeypair, UnwrapError> {
-        let kek = self.derive_kek(password)?;
-        self.unwrap_with_kek(&kek)
+        self.unwrap_with_floor(password, FLOOR)
     }
 
-    /// Open with an already derived key-encryption key.
+    /// Open with `password`, refusing stored parameters below `floor`.
+    pub fn unwrap_with_floor(
+        &self,
+        password: &Password,
+        floor: KdfFloor,
+    ) -> Result<RootKeypair, UnwrapError> {
+        let kek = self.kdf.derive_with_floor(password, floor)?;
+        self.open_seed(&kek)
+    }
+
+    /// Open with an already derived key-encryption key (from the OS
+    /// keyring); a file whose stored parameters are below the [`FLOOR`] in
+    /// effect is refused all the same.
     pub fn unwrap_with_kek(&self, kek: &SymmetricKey) -> Result<RootKeypair, UnwrapError> {
+        self.kdf.check(FLOOR)?;
+        self.open_seed(kek)
+    }
+
+    fn open_seed(&self, kek: &SymmetricKey) -> Result<RootKeypair, UnwrapError> {
         if self.version != FORMAT_VERSION {
             return Err(UnwrapError::Corrupt);
         }
@@ -157,6 +182,89 @@ mod tests {
         let back: WrappedRootKey = serde_json::from_str(&json).unwrap();
         assert_eq!(back, wrapped);
         assert!(!json.contains(&data_encoding::BASE64.encode(&[1u8; 32])));
+    }
+
+    /// A key file as it could be stored by hand (or by an older build): the
+    /// seed sealed under a key derived with `kdf`, whatever its cost.
+    fn stored_with(kdf: KdfParams) -> (RootKeypair, String) {
+        let keys = RootKeypair::from_seed(&[1; 32]);
+        let params =
+            argon2::Params::new(kdf.memory_kib, kdf.iterations, kdf.parallelism, Some(32)).unwrap();
+        let mut kek = [0u8; 32];
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password_into(b"hunter2", &kdf.salt, &mut kek)
+            .unwrap();
+        let kek = SymmetricKey::from_bytes(kek);
+        let wrapped = WrappedRootKey {
+            version: FORMAT_VERSION,
+            node_id: keys.node_id(),
+            sealed_seed: kek.seal(
+                keys.expose_seed().as_ref(),
+                &associated_data(&keys.node_id()),
+            ),
+            kdf,
+        };
+        (keys, serde_json::to_string(&wrapped).unwrap())
+    }
+
+    #[test]
+    fn a_stored_file_below_the_floor_is_refused_when_read() {
+        let mut weak = KdfParams::fast_for_tests();
+        weak.memory_kib = 8;
+        let (_, json) = stored_with(weak);
+        let stored: WrappedRootKey = serde_json::from_str(&json).unwrap();
+        let err = stored.unwrap(&"hunter2".into()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                UnwrapError::Kdf(KdfError::BelowFloor { memory_kib: 8, .. })
+            ),
+            "{err:?}"
+        );
+        // The keyring path (a key already derived) refuses it too.
+        let kek = SymmetricKey::from_bytes([0; 32]);
+        assert!(matches!(
+            stored.unwrap_with_kek(&kek),
+            Err(UnwrapError::Kdf(KdfError::BelowFloor { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_test_profile_file_is_refused_under_the_release_floor() {
+        let (keys, json) = stored_with(KdfParams::fast_for_tests());
+        let stored: WrappedRootKey = serde_json::from_str(&json).unwrap();
+        assert!(matches!(
+            stored.unwrap_with_floor(&"hunter2".into(), crate::kdf::RELEASE_FLOOR),
+            Err(UnwrapError::Kdf(KdfError::BelowFloor {
+                memory_kib: 256,
+                iterations: 1,
+                min_memory_kib: 65536,
+                min_iterations: 3,
+            }))
+        ));
+        // Debug builds (these tests) still read it under their own floor.
+        if cfg!(debug_assertions) {
+            assert_eq!(
+                stored.unwrap(&"hunter2".into()).unwrap().node_id(),
+                keys.node_id()
+            );
+        }
+    }
+
+    #[test]
+    fn parameters_below_the_floor_are_never_written() {
+        let keys = RootKeypair::from_seed(&[1; 32]);
+        let mut weak = KdfParams::fast_for_tests();
+        weak.memory_kib = 8;
+        assert!(matches!(
+            WrappedRootKey::wrap(&keys, &"hunter2".into(), weak.clone()),
+            Err(KdfError::BelowFloor { .. })
+        ));
+        let kek = SymmetricKey::from_bytes([0; 32]);
+        assert!(matches!(
+            WrappedRootKey::wrap_with_kek(&keys, &kek, weak),
+            Err(KdfError::BelowFloor { .. })
+        ));
     }
 
     #[test]
