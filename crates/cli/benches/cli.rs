@@ -1,6 +1,11 @@
 //! The `polykey` command against a running agent, as a script calls it:
 //! one `secrets cat`, and `secrets create` one call after another. Each
 //! iteration is a whole process: start, connect, token, answer, exit.
+//!
+//! Benches run a release binary, which ignores `POLYKEY_FAST_KDF_FOR_TESTS`:
+//! the setup (bootstrap, the first commands, `agent start`) pays the default
+//! Argon2id each time it unlocks, but the measured commands go to the
+//! running agent with a session token and derive no key.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -16,7 +21,6 @@ fn polykey(dir: &std::path::Path, args: &[&str]) -> Command {
         .args(args)
         .env("PK_NODE_PATH", dir.join("node"))
         .env("POLYKEY_PASSWORD_FILE", dir.join("password"))
-        .env("POLYKEY_FAST_KDF_FOR_TESTS", "1")
         .env("POLYKEY_LISTEN", "/ip4/127.0.0.1/tcp/0")
         .env("POLYKEY_MDNS", "0")
         .stdin(Stdio::null())

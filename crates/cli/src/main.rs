@@ -10,6 +10,7 @@
 /// The node itself or its running agent.
 mod backend;
 mod devices;
+mod edit;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
@@ -209,9 +210,16 @@ enum Secrets {
     Stat { target: String },
     /// Add every file under a local directory to a vault directory.
     Dir { directory: PathBuf, target: String },
-    /// Edit a secret in $VISUAL or $EDITOR (a private temporary file,
-    /// removed afterwards).
-    Edit { target: String },
+    /// Edit a secret in $VISUAL or $EDITOR (a private temporary file in
+    /// memory, removed afterwards and on SIGHUP/SIGTERM/SIGINT).
+    Edit {
+        target: String,
+        /// Use the disk temporary directory when no memory-backed one
+        /// ($XDG_RUNTIME_DIR on tmpfs, /dev/shm) exists: the secret may then
+        /// survive on disk after its removal.
+        #[arg(long)]
+        allow_disk_tempfile: bool,
+    },
     /// Secrets as environment variables: run a command with them, or print
     /// them.
     Env {
@@ -387,13 +395,28 @@ fn read_password(cli: &Cli, prompt: &str) -> Result<Password, Failure> {
     Ok(Password::new(line))
 }
 
+/// Environment variable that makes key files cheap to derive, so the CLI
+/// tests run quickly. Honoured only by debug builds.
+const FAST_KDF_ENV: &str = "POLYKEY_FAST_KDF_FOR_TESTS";
+
+/// The node's options: the default Argon2id parameters, whatever the
+/// environment says, in a release build.
 fn node_options() -> NodeOptions {
-    let kdf = if std::env::var("POLYKEY_FAST_KDF_FOR_TESTS").as_deref() == Ok("1") {
+    let switch = std::env::var(FAST_KDF_ENV).ok();
+    NodeOptions {
+        kdf: kdf_profile(cfg!(debug_assertions), switch.as_deref()),
+        network: None,
+    }
+}
+
+/// The KDF profile for a build (`debug`) and the value of [`FAST_KDF_ENV`]:
+/// the weak test profile only in a debug build that asks for it.
+fn kdf_profile(debug: bool, switch: Option<&str>) -> KdfProfile {
+    if debug && switch == Some("1") {
         KdfProfile::FastForTests
     } else {
         KdfProfile::Default
-    };
-    NodeOptions { kdf, network: None }
+    }
 }
 
 async fn open(cli: &Cli) -> Result<Node, Failure> {
@@ -1058,7 +1081,10 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                         serde_json::json!({ "added": added }),
                     ))
                 }
-                Secrets::Edit { target } => {
+                Secrets::Edit {
+                    target,
+                    allow_disk_tempfile,
+                } => {
                     let (vault, path) = address(target)?;
                     let current = match node.get_secret(vault.clone(), path.clone()).await {
                         Ok(value) => value,
@@ -1070,7 +1096,8 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                         }
                         Err(e) => return Err(e.into()),
                     };
-                    let edited = edit_in_editor(&current, &path)?;
+                    let edited =
+                        edit::edit_in_editor(&current, &path, *allow_disk_tempfile).await?;
                     if *edited == *current {
                         return Ok(text("No change", serde_json::json!({ "changed": false })));
                     }
@@ -1101,51 +1128,6 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
             }
         }
     }
-}
-
-/// Let the user edit `value` in their editor: a file in a fresh private
-/// directory (0700, on the runtime tmpfs when there is one), removed with
-/// its directory when this returns, error or not.
-fn edit_in_editor(value: &[u8], path: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("polykey-edit-");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // Created with this mode: there is no moment others could enter.
-        builder.permissions(std::fs::Permissions::from_mode(0o700));
-    }
-    let dir = builder
-        .tempdir_in(base)
-        .map_err(|e| io_failure("make a private directory", e))?;
-    let name = path.rsplit('/').next().unwrap_or("secret");
-    let file = dir
-        .path()
-        .join(if name.is_empty() { "secret" } else { name });
-    write_private(&file, value)?;
-    let editor = std::env::var("VISUAL")
-        .or_else(|_| std::env::var("EDITOR"))
-        .unwrap_or_else(|_| "vi".into());
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("{editor} \"$1\""))
-        .arg("polykey-edit")
-        .arg(&file)
-        .status()
-        .map_err(|e| io_failure("run the editor", e))?;
-    if !status.success() {
-        return Err(Failure {
-            code: EX_SOFTWARE,
-            kind: "editor_failed".into(),
-            message: "the editor failed; nothing was saved".into(),
-        });
-    }
-    let edited = std::fs::read(&file).map_err(|e| io_failure("read the edited file", e))?;
-    Ok(Zeroizing::new(edited))
 }
 
 /// Replace the saved session token (a new 0600 file).
@@ -1229,8 +1211,7 @@ async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Fail
         AgentCommand::Start { foreground: false } => {
             let password = read_password(cli, "Password: ")?;
             let exe = std::env::current_exe().map_err(|e| io_failure("find this program", e))?;
-            let log = std::fs::File::create(path.join("agent.log"))
-                .map_err(|e| io_failure("create the agent log", e))?;
+            let log = private_log(&path.join("agent.log"))?;
             let mut child = std::process::Command::new(exe)
                 .args(["agent", "start", "--foreground", "--node-path"])
                 .arg(&path)
@@ -1326,6 +1307,25 @@ async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Fail
     }
 }
 
+/// Open the agent's log for a new run: created 0600, and an older file
+/// (from a version that made it 0644) made 0600 before anything is written.
+fn private_log(path: &std::path::Path) -> Result<std::fs::File, Failure> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(path)
+        .map_err(|e| io_failure("create the agent log", e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io_failure("make the agent log private", e))?;
+    }
+    Ok(file)
+}
+
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -1333,10 +1333,10 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options
         .open(path)
-        .map_err(|e| io_failure("create the recovery code file", e))?;
+        .map_err(|e| io_failure("create a private file", e))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
-        .map_err(|e| io_failure("write the recovery code file", e))
+        .map_err(|e| io_failure("write a private file", e))
 }
 
 fn main() -> ExitCode {
@@ -1384,5 +1384,27 @@ fn main() -> ExitCode {
             }
             ExitCode::from(failure.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_kdf_switch_works_only_in_a_debug_build() {
+        assert_eq!(kdf_profile(false, Some("1")), KdfProfile::Default);
+        assert_eq!(kdf_profile(true, Some("1")), KdfProfile::FastForTests);
+        assert_eq!(kdf_profile(true, Some("yes")), KdfProfile::Default);
+        assert_eq!(kdf_profile(true, None), KdfProfile::Default);
+    }
+
+    /// The built binary itself: under `cargo test --release` the switch
+    /// set in the environment changes nothing.
+    #[cfg(not(debug_assertions))]
+    #[test]
+    fn a_release_build_ignores_the_fast_kdf_switch() {
+        std::env::set_var(FAST_KDF_ENV, "1");
+        assert_eq!(node_options().kdf, KdfProfile::Default);
     }
 }

@@ -898,3 +898,207 @@ fn a_deleted_vault_waits_in_recently_deleted_and_comes_back() {
         serde_json::from_str(&node.ok(&["vaults", "deleted", "--format", "json"])).unwrap();
     assert_eq!(again.as_array().unwrap().len(), 0);
 }
+
+/// Every entry under `root` (and `root` itself): path, directory?, mode.
+#[cfg(unix)]
+fn modes(root: &std::path::Path) -> Vec<(String, bool, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        out.push((
+            path.display().to_string(),
+            meta.is_dir(),
+            meta.permissions().mode() & 0o777,
+        ));
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(unix)]
+fn assert_private(root: &std::path::Path) {
+    for (path, is_dir, mode) in modes(root) {
+        let want = if is_dir { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{path} is {mode:o}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn every_file_of_a_fresh_node_is_private_under_umask_022() {
+    let node = Node::new();
+    // The real binary under the umask most systems have: files would be
+    // 0644 and directories 0755 if created without their own mode.
+    let run = |args: &[&str], input: Option<&[u8]>| {
+        let plain = node.command(args);
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg("umask 022; exec \"$0\" \"$@\"")
+            .arg(plain.get_program())
+            .args(plain.get_args());
+        for (key, value) in plain.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(input) = input {
+            stdin.write_all(input).unwrap();
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "polykey {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let code = node.path("recovery-code");
+    run(
+        &["bootstrap", "--recovery-code-out", code.to_str().unwrap()],
+        None,
+    );
+    run(&["vaults", "create", "v"], None);
+    run(&["secrets", "write", "v:note"], Some(b"a secret"));
+    let dir = node.path("node");
+    assert_private(&dir);
+    run(&["agent", "start"], None);
+    let _guard = AgentGuard(&node);
+    run(&["secrets", "write", "v:other"], Some(b"another"));
+    assert!(dir.join("agent.log").exists());
+    assert!(dir.join("session.token").exists());
+    assert_private(&dir);
+    run(&["agent", "stop"], None);
+    assert_private(&dir);
+}
+
+/// The private directory `secrets edit` keeps its files in, under `base`.
+#[cfg(unix)]
+fn edit_dir(base: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    base.join(format!("polykey-edit-{uid}"))
+}
+
+#[cfg(unix)]
+fn executable(path: &std::path::Path, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, script).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn secrets_edit_interrupted_by_sighup_leaves_no_file() {
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "v"]);
+    node.write("v:note", b"old text");
+    // A memory-backed runtime directory of the test's own.
+    let runtime = tempfile::tempdir_in("/dev/shm").unwrap();
+    let record = node.path("edited-path");
+    let script = node.path("editor.sh");
+    executable(
+        &script,
+        &format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > '{}.part'\nmv '{0}.part' '{0}'\nexec sleep 30\n",
+            record.display()
+        ),
+    );
+    for (signal, code) in [("HUP", 129), ("TERM", 143), ("INT", 130)] {
+        let _ = std::fs::remove_file(&record);
+        let mut child = node
+            .command(&["secrets", "edit", "v:note"])
+            .env("EDITOR", &script)
+            .env_remove("VISUAL")
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while !record.exists() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the editor never ran"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let edited = std::path::PathBuf::from(std::fs::read_to_string(&record).unwrap());
+        assert!(edited.starts_with(runtime.path()), "{}", edited.display());
+        assert_eq!(std::fs::read(&edited).unwrap(), b"old text");
+        let killed = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code), "after SIG{signal}");
+        assert!(
+            !edited.exists() && !edited.parent().unwrap().exists(),
+            "SIG{signal} left {}",
+            edited.display()
+        );
+        // Only the (empty) private directory is left.
+        assert_eq!(
+            std::fs::read_dir(edit_dir(runtime.path())).unwrap().count(),
+            0
+        );
+    }
+    assert_eq!(node.run(&["secrets", "cat", "v:note"]).stdout, b"old text");
+}
+
+#[cfg(unix)]
+#[test]
+fn secrets_edit_removes_what_a_crashed_run_left() {
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "v"]);
+    node.write("v:note", b"old text");
+    let runtime = tempfile::tempdir_in("/dev/shm").unwrap();
+    let private = edit_dir(runtime.path());
+    std::fs::create_dir(&private).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    // A run whose process is gone (a pid that just exited) and one whose
+    // process still runs (this test): only the first is a leftover.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let leftover = private.join(format!("edit-{dead}-crashed"));
+    std::fs::create_dir(&leftover).unwrap();
+    std::fs::write(leftover.join("note"), b"plaintext left by a crash").unwrap();
+    let live = private.join(format!("edit-{}-running", std::process::id()));
+    std::fs::create_dir(&live).unwrap();
+    std::fs::write(live.join("note"), b"someone is editing").unwrap();
+
+    let out = node
+        .command(&["secrets", "edit", "v:note"])
+        .env("EDITOR", "true")
+        .env_remove("VISUAL")
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!leftover.exists());
+    assert!(live.join("note").exists());
+}

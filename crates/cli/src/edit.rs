@@ -1,0 +1,275 @@
+//! `secrets edit`: the secret goes to the user's editor through a file that
+//! lives only in memory and never outlives the command.
+//!
+//! - The file is made in a memory-backed directory (`$XDG_RUNTIME_DIR` when
+//!   it is a tmpfs, else `/dev/shm`); a disk directory only with
+//!   `--allow-disk-tempfile`, since a file on disk can outlive its removal.
+//! - It sits in `<base>/polykey-edit-<uid>/edit-<pid>-<random>/`, every
+//!   directory 0700 and the file 0600 from creation.
+//! - SIGHUP (a closed terminal), SIGTERM and SIGINT while the editor runs
+//!   remove it before the command ends; the handlers are in place before the
+//!   file exists.
+//! - What a crash (SIGKILL, power loss of a disk directory) leaves behind is
+//!   removed by the next `secrets edit`: every `edit-<pid>-…` whose process
+//!   is gone.
+
+use std::path::{Path, PathBuf};
+
+use tokio::signal::unix::{signal, SignalKind};
+use zeroize::Zeroizing;
+
+use crate::{io_failure, write_private, Failure, EX_SOFTWARE, EX_USAGE};
+
+/// Name of the private directory (per user) in the memory-backed base.
+pub const EDIT_DIR_PREFIX: &str = "polykey-edit-";
+/// Prefix of one run's directory inside it: `edit-<pid>-<random>`.
+pub const RUN_DIR_PREFIX: &str = "edit-";
+/// How often the editor is checked for having exited.
+const EDITOR_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+/// Where memory-backed temporary files go when `$XDG_RUNTIME_DIR` does not
+/// qualify.
+const SHM_DIR: &str = "/dev/shm";
+/// File systems whose files exist only in memory.
+const MEMORY_FILE_SYSTEMS: &[&str] = &["tmpfs", "ramfs"];
+
+/// Let the user edit `value` in their editor; see the module documentation
+/// for where the file lives and how it is removed.
+pub async fn edit_in_editor(
+    value: &[u8],
+    path: &str,
+    allow_disk: bool,
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    let base = base_dir(allow_disk)?;
+    let private = private_dir(&base)?;
+    remove_leftovers(&private);
+    // Watch for the signals before the file exists, so no signal finds it
+    // unguarded.
+    let signal_failure = |e| io_failure("watch for signals", e);
+    let mut hangup = signal(SignalKind::hangup()).map_err(signal_failure)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(signal_failure)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_failure)?;
+
+    let mut builder = tempfile::Builder::new();
+    let prefix = format!("{RUN_DIR_PREFIX}{}-", std::process::id());
+    builder.prefix(&prefix);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Created with this mode: there is no moment others could enter.
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    let dir = builder
+        .tempdir_in(&private)
+        .map_err(|e| io_failure("make a private directory", e))?;
+    let name = path.rsplit('/').next().unwrap_or("secret");
+    let file = dir
+        .path()
+        .join(if name.is_empty() { "secret" } else { name });
+    write_private(&file, value)?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        // `exec`: the editor is this process's own child, so a signal can
+        // end it and not only the shell around it.
+        .arg(format!("exec {editor} \"$1\""))
+        .arg("polykey-edit")
+        .arg(&file)
+        .spawn()
+        .map_err(|e| io_failure("run the editor", e))?;
+    let status = loop {
+        let signalled = tokio::select! {
+            _ = hangup.recv() => Some(("SIGHUP", 1)),
+            _ = terminate.recv() => Some(("SIGTERM", 15)),
+            _ = interrupt.recv() => Some(("SIGINT", 2)),
+            () = tokio::time::sleep(EDITOR_POLL) => None,
+        };
+        if let Some((name, number)) = signalled {
+            // The file goes first; the editor, which could write it again,
+            // right after.
+            let _ = std::fs::remove_dir_all(dir.path());
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Failure {
+                code: 128 + number,
+                kind: "interrupted".into(),
+                message: format!(
+                    "interrupted by {name}; the temporary file was removed and nothing was saved"
+                ),
+            });
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => {
+                let _ = child.kill();
+                return Err(io_failure("wait for the editor", e));
+            }
+        }
+    };
+    if !status.success() {
+        return Err(Failure {
+            code: EX_SOFTWARE,
+            kind: "editor_failed".into(),
+            message: "the editor failed; nothing was saved".into(),
+        });
+    }
+    let edited = std::fs::read(&file).map_err(|e| io_failure("read the edited file", e))?;
+    dir.close()
+        .map_err(|e| io_failure("remove the temporary file", e))?;
+    Ok(Zeroizing::new(edited))
+}
+
+/// The memory-backed directory for the file, or a disk one if allowed.
+fn base_dir(allow_disk: bool) -> Result<PathBuf, Failure> {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    for candidate in runtime.into_iter().chain([PathBuf::from(SHM_DIR)]) {
+        if candidate.is_dir() && is_memory_backed(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    if allow_disk {
+        return Ok(std::env::temp_dir());
+    }
+    Err(Failure {
+        code: EX_USAGE,
+        kind: "no_memory_tempdir".into(),
+        message: format!(
+            "no memory-backed directory for the temporary file ($XDG_RUNTIME_DIR on tmpfs or \
+             {SHM_DIR}); pass --allow-disk-tempfile to use {} on disk, where the secret may \
+             survive its removal",
+            std::env::temp_dir().display()
+        ),
+    })
+}
+
+/// Whether `path` is on a file system that lives in memory, from the mount
+/// table (`/proc/self/mountinfo`; elsewhere: unknown, so no).
+fn is_memory_backed(path: &Path) -> bool {
+    let Ok(path) = path.canonicalize() else {
+        return false;
+    };
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    // The mount whose point is the longest prefix of the path decides; of
+    // mounts on the same point the last one (on top) does.
+    let mut best: Option<(usize, bool)> = None;
+    for line in mounts.lines() {
+        let mut fields = line.split(' ');
+        let Some(point) = fields.nth(4) else { continue };
+        let Some(fs_type) = line.split(" - ").nth(1).and_then(|s| s.split(' ').next()) else {
+            continue;
+        };
+        let point = PathBuf::from(unescape_mount_point(point));
+        if !path.starts_with(&point) {
+            continue;
+        }
+        let depth = point.components().count();
+        if best.is_none_or(|(d, _)| depth >= d) {
+            best = Some((depth, MEMORY_FILE_SYSTEMS.contains(&fs_type)));
+        }
+    }
+    best.is_some_and(|(_, memory)| memory)
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mount_point(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(&[b'\\', a, b, c]) = bytes.get(i..i + 4) {
+            if [a, b, c].iter().all(|d| (b'0'..=b'7').contains(d)) {
+                let value =
+                    u32::from(a - b'0') * 64 + u32::from(b - b'0') * 8 + u32::from(c - b'0');
+                if let Ok(byte) = u8::try_from(value) {
+                    out.push(byte);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// This user's id, from `/proc/self` (owned by the process's user).
+fn own_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+/// `<base>/polykey-edit-<uid>`: made 0700 if missing, and refused unless it
+/// is a real directory of ours that nobody else can enter.
+fn private_dir(base: &Path) -> Result<PathBuf, Failure> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let uid = own_uid();
+    let owner = match uid {
+        Some(uid) => uid.to_string(),
+        None => std::env::var("USER").unwrap_or_else(|_| "user".into()),
+    };
+    let private = base.join(format!("{EDIT_DIR_PREFIX}{owner}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&private) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_failure("make a private directory", e)),
+    }
+    let meta = std::fs::symlink_metadata(&private)
+        .map_err(|e| io_failure("check the private directory", e))?;
+    let ours = uid.is_none_or(|uid| meta.uid() == uid);
+    if !meta.is_dir() || !ours || meta.permissions().mode() & 0o077 != 0 {
+        return Err(Failure {
+            code: EX_SOFTWARE,
+            kind: "unsafe_tempdir".into(),
+            message: format!(
+                "{} is not a private directory of yours; remove it and try again",
+                private.display()
+            ),
+        });
+    }
+    Ok(private)
+}
+
+/// Remove what earlier runs left: every `edit-<pid>-…` whose process is no
+/// longer running (or carries this process's id, so is not ours). Without
+/// `/proc` nothing can be told apart, so nothing is removed.
+fn remove_leftovers(private: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(private) else {
+        return;
+    };
+    let own = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(RUN_DIR_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == own || !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_points_are_unescaped() {
+        assert_eq!(unescape_mount_point(r"/a\040b"), "/a b");
+        assert_eq!(unescape_mount_point(r"/a\\"), r"/a\\");
+        assert_eq!(unescape_mount_point("/plain"), "/plain");
+    }
+}
