@@ -646,3 +646,116 @@ async fn a_thief_revoking_the_remover_first_is_removed_from_b_too() {
     let answer = rogue.client.request(b.id(), Request::Vaults).await.unwrap();
     assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
 }
+
+/// A key the thief made, with its own chain (its own database).
+struct Puppet {
+    keys: RootKeypair,
+    db: polykey_db::Db,
+    _dir: tempfile::TempDir,
+}
+
+impl Puppet {
+    fn new(seed: u8) -> Self {
+        let keys = RootKeypair::from_seed(&[seed; 32]);
+        let dir = tempfile::tempdir().unwrap();
+        let db = polykey_db::Db::create(&dir.path().join("db.redb"), &keys).unwrap();
+        Self {
+            keys,
+            db,
+            _dir: dir,
+        }
+    }
+
+    fn id(&self) -> NodeId {
+        self.keys.node_id()
+    }
+
+    fn chain(&self) -> polykey_gestalts::Sigchain<'_> {
+        polykey_gestalts::Sigchain::new(&self.db, self.id())
+    }
+
+    /// Append a link to `other` (which countersigns) dated `at_ms`.
+    fn link(&self, other: &RootKeypair, at_ms: u64) {
+        let payload = self
+            .chain()
+            .next_payload(ClaimType::ClaimLinkNode, other.node_id(), at_ms)
+            .unwrap();
+        let mut claim = SignedClaim::issue(&payload, &self.keys).unwrap();
+        claim.countersign(other).unwrap();
+        self.chain().append(&claim).unwrap();
+    }
+}
+
+/// Every chain the rogue serves (its own and its puppets'), by owner.
+type ServedChains = Arc<Mutex<Vec<(NodeId, Vec<SignedClaim>)>>>;
+
+/// The thief (T, paired with A) makes two puppets: T links X, X links Y,
+/// and Y links T, Y's link dated a few minutes ahead (within the clock
+/// skew). The one-puppet version (above) is defeated because X's half of
+/// T–X is the same link as T's; Y's link to T is a new pair, issued by Y,
+/// not by T, so B counts it as "a fresh pairing newer than the
+/// revocation". The user removes T, X and Y on A; B drops A's revocation of
+/// T and keeps serving the thief.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "ATTACK: a second puppet's link back to the thief, dated ahead, makes B skip A's revocation of the thief"]
+async fn a_thiefs_second_puppet_linking_back_does_not_void_its_revocation() {
+    let (a, b) = (device().await, device().await);
+    pair(&a, &b).await;
+    let mut rogue = rogue(116).await;
+    rogue_pairs(&rogue, &a).await;
+    let (x, y) = (Puppet::new(117), Puppet::new(118));
+    let served: ServedChains = Arc::new(Mutex::new(Vec::new()));
+    let chains = Arc::clone(&served);
+    rogue.serve(move |request| {
+        let Request::Chains { known } = request else {
+            return None;
+        };
+        let updates = chains
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(node, claims)| {
+                let after = known.iter().find(|p| p.node == *node).map_or(0, |p| p.seq);
+                let claims: Vec<SignedClaim> =
+                    claims.iter().skip(after as usize).cloned().collect();
+                (!claims.is_empty()).then_some(ChainUpdate {
+                    node: *node,
+                    claims,
+                })
+            })
+            .collect();
+        Some(Response::Chains(updates))
+    });
+    rogue.link(&x.keys, now_ms());
+    x.link(&y.keys, now_ms());
+    y.link(&rogue.keys, now_ms() + 300_000);
+    *served.lock().unwrap() = vec![
+        (rogue.id(), rogue.chains()),
+        (x.id(), x.chain().claims().unwrap()),
+        (y.id(), y.chain().claims().unwrap()),
+    ];
+    a.node.sync_now(rogue.id()).await.unwrap();
+    eventually("B learns the thief and both puppets", &[&a, &b], || async {
+        let _ = b.node.sync_now(a.id()).await;
+        let on_b = b.device_ids().await;
+        [rogue.id(), x.id(), y.id()]
+            .iter()
+            .all(|d| on_b.contains(d))
+    })
+    .await;
+
+    // The user answers the notices on A: the thief and its puppets go.
+    for device in [rogue.id(), x.id(), y.id()] {
+        a.node.revoke_device(device).await.unwrap();
+    }
+    assert!(!a.device_ids().await.contains(&rogue.id()));
+    b.node.sync_now(a.id()).await.unwrap();
+    let on_b = b.device_ids().await;
+    assert!(
+        !on_b.contains(&rogue.id()),
+        "B keeps the thief A removed: {on_b:?}"
+    );
+    dial(&rogue, &b).await;
+    let answer = rogue.client.request(b.id(), Request::Vaults).await.unwrap();
+    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+}
