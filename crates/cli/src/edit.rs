@@ -151,15 +151,19 @@ fn is_memory_backed(path: &Path) -> bool {
     let Ok(path) = path.canonicalize() else {
         return false;
     };
-    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    // The mount whose point is the longest prefix of the path decides; of
-    // mounts on the same point the last one (on top) does.
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .is_ok_and(|mounts| memory_backed_in(&mounts, &path))
+}
+
+/// Whether the mount table `mountinfo` puts the canonical `path` on a
+/// memory file system. The mount whose point is the longest prefix of the
+/// path decides; of mounts on the same point the last (on top) does.
+fn memory_backed_in(mountinfo: &str, path: &Path) -> bool {
     let mut best: Option<(usize, bool)> = None;
-    for line in mounts.lines() {
-        let mut fields = line.split(' ');
-        let Some(point) = fields.nth(4) else { continue };
+    for line in mountinfo.lines() {
+        let Some(point) = line.split(' ').nth(4) else {
+            continue;
+        };
         let Some(fs_type) = line.split(" - ").nth(1).and_then(|s| s.split(' ').next()) else {
             continue;
         };
@@ -271,5 +275,30 @@ mod tests {
         assert_eq!(unescape_mount_point(r"/a\040b"), "/a b");
         assert_eq!(unescape_mount_point(r"/a\\"), r"/a\\");
         assert_eq!(unescape_mount_point("/plain"), "/plain");
+    }
+
+    const MOUNTS: &str = "\
+22 1 0:21 / / rw,relatime shared:1 - overlay overlay rw
+24 22 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,mode=755
+25 24 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw
+30 22 0:30 / /run/user/1000 rw,nosuid,nodev - tmpfs tmpfs rw,mode=700
+31 22 8:1 / /home rw,relatime - ext4 /dev/sda1 rw
+32 31 0:31 / /home/me/ram\\040disk rw - ramfs ramfs rw
+33 30 8:2 / /run/user/1000/disk rw - ext4 /dev/sda2 rw
+";
+
+    #[test]
+    fn memory_file_systems_are_told_from_disks() {
+        let memory = |p: &str| memory_backed_in(MOUNTS, Path::new(p));
+        assert!(memory("/dev/shm"));
+        assert!(memory("/dev/shm/x/y"));
+        assert!(memory("/run/user/1000"));
+        assert!(memory("/home/me/ram disk/f"));
+        assert!(!memory("/dev"));
+        assert!(!memory("/tmp"));
+        assert!(!memory("/home/me"));
+        assert!(!memory("/run/user/1000/disk/f"));
+        assert!(!memory("/dev/shmem"));
+        assert!(!memory_backed_in("", Path::new("/dev/shm")));
     }
 }

@@ -59,6 +59,8 @@ impl NodeDir {
             Err(TryLockError::WouldBlock) => return Err(NodeError::InUse),
             Err(TryLockError::Error(e)) => return Err(NodeError::io("lock the node directory", e)),
         }
+        restrict_existing_files(path)
+            .map_err(|e| NodeError::io("make the node's files private", e))?;
         Ok(Self {
             path: path.to_owned(),
             _lock: lock,
@@ -176,6 +178,30 @@ fn private_file_mode(options: &mut OpenOptions) {
     std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
     #[cfg(not(unix))]
     let _ = options;
+}
+
+/// Files an older version created with the umask's mode (0644) are made
+/// 0600 when the directory is taken.
+#[cfg(unix)]
+fn restrict_existing_files(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for name in [LOCK_FILE, ROOT_KEY_FILE, DB_FILE, PREFERENCES_FILE] {
+        let file = path.join(name);
+        match std::fs::symlink_metadata(&file) {
+            Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_existing_files(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// An existing directory (made by an older version or by the user) is

@@ -89,6 +89,17 @@ async fn an_existing_open_directory_is_made_private() {
     node.create(PASSWORD.into()).await.unwrap();
     node.lock().await.unwrap();
     assert_private(&path);
+
+    // Files an older version left readable by others are made private
+    // when the directory is taken again.
+    drop(node);
+    for name in ["db.redb", "root_key.json", "node.lock"] {
+        std::fs::set_permissions(path.join(name), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let node = open(&path).await;
+    assert_private(&path);
+    node.unlock(PASSWORD.into()).await.unwrap();
 }
 
 #[tokio::test]
