@@ -1,7 +1,7 @@
 //! Cryptographic ground floor of a Polykey node.
 //!
 //! This crate owns the node's root identity (an Ed25519 keypair derived from a
-//! 24-word BIP39 recovery code), the [`NodeId`] that names it, the Argon2id
+//! 12- or 24-word BIP39 recovery code), the [`NodeId`] that names it, the Argon2id
 //! password wrapping of the private key, the X25519 envelope that wraps other
 //! keys to the root key, and XChaCha20-Poly1305 sealing with associated data.
 //!
@@ -19,7 +19,7 @@ pub mod envelope;
 pub mod kdf;
 /// The public name of a node: its Ed25519 public key in multibase base32hex.
 pub mod node_id;
-/// The 24-word BIP39 recovery code and the seed it gives.
+/// The BIP39 recovery code (12 or 24 words) and the seed it gives.
 pub mod recovery;
 /// The node's root Ed25519 keypair: signing, verification, X25519 conversion.
 pub mod root;
@@ -34,7 +34,7 @@ pub use aead::{AeadError, SymmetricKey};
 pub use envelope::{EnvelopeError, SealedKey};
 pub use kdf::{KdfError, KdfFloor, KdfParams};
 pub use node_id::{NodeId, NodeIdError};
-pub use recovery::{RecoveryCode, RecoveryCodeError};
+pub use recovery::{CodeLength, RecoveryCode, RecoveryCodeError};
 pub use root::{RootKeypair, Signature, SignatureError};
 pub use secret::{Password, SecretBytes};
 pub use wrapped::{UnwrapError, WrappedRootKey};

@@ -5,21 +5,59 @@ use zeroize::Zeroizing;
 
 use crate::root::RootKeypair;
 
-/// Number of words in a recovery code.
-pub const WORD_COUNT: usize = 24;
+/// Number of words in a new recovery code: 24, as the original Polykey
+/// makes them (`generateRecoveryCode(24)` in its KeyRing).
+pub const WORD_COUNT: usize = CodeLength::TwentyFour.words();
 
-/// A 24-word BIP39 recovery code: the one secret that restores a node.
+/// The lengths a recovery code may have, as in the original Polykey: 12
+/// words (128 bits of entropy) or 24 words (256 bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeLength {
+    /// 12 words, 128 bits of entropy.
+    Twelve,
+    /// 24 words, 256 bits of entropy: what new nodes get.
+    TwentyFour,
+}
+
+impl CodeLength {
+    /// Number of words.
+    pub const fn words(self) -> usize {
+        match self {
+            Self::Twelve => 12,
+            Self::TwentyFour => 24,
+        }
+    }
+
+    const fn entropy_bytes(self) -> usize {
+        match self {
+            Self::Twelve => 16,
+            Self::TwentyFour => 32,
+        }
+    }
+
+    fn from_words(count: usize) -> Option<Self> {
+        match count {
+            12 => Some(Self::Twelve),
+            24 => Some(Self::TwentyFour),
+            _ => None,
+        }
+    }
+}
+
+/// A BIP39 recovery code of 12 or 24 words: the one secret that restores a
+/// node.
 ///
-/// Its BIP39 seed (PBKDF2-HMAC-SHA512, empty passphrase), cut to the first 32
-/// bytes, is the Ed25519 seed of the root keypair, as in the original
-/// Polykey. Zeroized on drop; Debug is redacted.
+/// Its BIP39 seed (PBKDF2-HMAC-SHA512 of the words, empty passphrase), cut to
+/// the first 32 bytes, is the Ed25519 seed of the root keypair, for both
+/// lengths, as in the original Polykey (`generateDeterministicKeyPair`).
+/// Zeroized on drop; Debug is redacted.
 pub struct RecoveryCode(bip39::Mnemonic);
 
 /// Why text is not a recovery code.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RecoveryCodeError {
     /// The code has the wrong number of words.
-    #[error("a recovery code has 24 words, this one has {0}")]
+    #[error("a recovery code has 12 or 24 words, this one has {0}")]
     WordCount(usize),
     /// A word is not in the BIP39 English word list. The word itself is not
     /// echoed: it is part of a secret.
@@ -31,13 +69,29 @@ pub enum RecoveryCodeError {
 }
 
 impl RecoveryCode {
-    /// A fresh random recovery code (256 bits of entropy).
+    /// A fresh random recovery code of [`WORD_COUNT`] (24) words, 256 bits
+    /// of entropy.
     pub fn generate() -> Self {
+        Self::generate_with_length(CodeLength::TwentyFour)
+    }
+
+    /// A fresh random recovery code of the given length.
+    pub fn generate_with_length(length: CodeLength) -> Self {
         let mut entropy = Zeroizing::new([0u8; 32]);
-        crate::random_bytes(entropy.as_mut());
-        match bip39::Mnemonic::from_entropy(entropy.as_ref()) {
+        let entropy = &mut entropy[..length.entropy_bytes()];
+        crate::random_bytes(entropy);
+        match bip39::Mnemonic::from_entropy(entropy) {
             Ok(mnemonic) => Self(mnemonic),
-            Err(_) => unreachable!("32 bytes is a valid BIP39 entropy length"),
+            Err(_) => unreachable!("16 and 32 bytes are valid BIP39 entropy lengths"),
+        }
+    }
+
+    /// How many words this code has.
+    pub fn length(&self) -> CodeLength {
+        if self.0.word_count() == 12 {
+            CodeLength::Twelve
+        } else {
+            CodeLength::TwentyFour
         }
     }
 
@@ -66,7 +120,9 @@ impl FromStr for RecoveryCode {
                 .join(" "),
         );
         let count = normalized.split(' ').filter(|w| !w.is_empty()).count();
-        if count != WORD_COUNT {
+        // BIP39 also has 15, 18 and 21 words; the original Polykey makes and
+        // documents 12 and 24 only, so only those are recovery codes.
+        if CodeLength::from_words(count).is_none() {
             return Err(RecoveryCodeError::WordCount(count));
         }
         bip39::Mnemonic::parse_in_normalized(bip39::Language::English, &normalized)
@@ -97,12 +153,61 @@ mod tests {
         abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon \
         abandon abandon abandon abandon art";
 
+    /// The 12-word code of zero entropy; its NodeId is in `tests/vectors.rs`.
+    pub const VECTOR_CODE_12: &str = "abandon abandon abandon abandon abandon abandon \
+        abandon abandon abandon abandon abandon about";
+
     #[test]
     fn generated_codes_have_24_words_and_differ() {
         let a = RecoveryCode::generate();
         let b = RecoveryCode::generate();
         assert_eq!(a.expose_secret().split(' ').count(), 24);
+        assert_eq!(a.length(), CodeLength::TwentyFour);
         assert_ne!(*a.expose_secret(), *b.expose_secret());
+    }
+
+    #[test]
+    fn twelve_word_codes_are_generated_parsed_and_kept() {
+        let code = RecoveryCode::generate_with_length(CodeLength::Twelve);
+        let words = code.expose_secret();
+        assert_eq!(words.split(' ').count(), 12);
+        let again: RecoveryCode = words.parse().unwrap();
+        assert_eq!(again.length(), CodeLength::Twelve);
+        assert_eq!(*again.expose_secret(), *words);
+        assert_eq!(
+            again.root_keypair().node_id(),
+            code.root_keypair().node_id()
+        );
+        let vector: RecoveryCode = VECTOR_CODE_12.parse().unwrap();
+        assert_eq!(vector.length(), CodeLength::Twelve);
+    }
+
+    #[test]
+    fn only_12_or_24_words_are_a_recovery_code() {
+        // 15, 18 and 21 words are BIP39 lengths, but no Polykey makes them.
+        let fifteen = "abandon ".repeat(14) + "ability";
+        for (text, count) in [
+            ("abandon ".repeat(11), 11),
+            (fifteen, 15),
+            ("abandon ".repeat(23), 23),
+            ("abandon ".repeat(25), 25),
+        ] {
+            let err = text.parse::<RecoveryCode>().unwrap_err();
+            assert_eq!(err, RecoveryCodeError::WordCount(count));
+            assert!(err.to_string().contains("12 or 24 words"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_checksum_word_is_refused_in_both_lengths() {
+        for good in [VECTOR_CODE_12, VECTOR_CODE] {
+            let last = good.rsplit(' ').next().unwrap();
+            let bad = format!("{} abandon", good.strip_suffix(last).unwrap().trim_end());
+            let err = bad.parse::<RecoveryCode>().unwrap_err();
+            assert_eq!(err, RecoveryCodeError::Checksum);
+            assert!(err.to_string().contains("checksum"), "{err}");
+            assert!(!err.to_string().contains("abandon"));
+        }
     }
 
     #[test]

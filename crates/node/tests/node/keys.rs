@@ -1,14 +1,16 @@
-//! `polykey keys sign/verify`: user signatures are SSH signatures in their
-//! own namespace (`file`), checked here with the real `ssh-keygen`, and can
-//! never stand in for a claim or a commit signature made with the same key.
+//! The node's keys: `polykey keys sign/verify` (user signatures are SSH
+//! signatures in their own namespace, `file`, checked here with the real
+//! `ssh-keygen`, and never stand in for a claim or a commit signature made
+//! with the same key), and recovery codes of 12 and 24 words.
 
 use std::path::Path;
 use std::process::Command;
 
 use data_encoding::{BASE64, BASE64URL_NOPAD};
 use polykey_gestalts::claims::{ClaimPayload, ClaimSignature, ClaimType, SignedClaim};
+use polykey_keys::RecoveryCodeError;
 use polykey_keys::{sshsig, RootKeypair};
-use polykey_node::{keyops, Node, NodeId};
+use polykey_node::{keyops, Node, NodeError, NodeId};
 
 use crate::{open, PASSWORD};
 
@@ -159,4 +161,84 @@ async fn a_keys_sign_signature_over_a_claim_does_not_verify_as_that_claim() {
     );
     // The user signature itself is valid, as a user signature.
     assert!(keyops::verify(&id, crafted.as_bytes(), &output).unwrap());
+}
+
+/// The original Polykey's 12-word code of zero entropy and its NodeId
+/// (computed independently: see polykey-keys `tests/vectors.rs`).
+const CODE_12: &str = "abandon abandon abandon abandon abandon abandon abandon abandon \
+                       abandon abandon abandon about";
+const NODE_ID_12: &str = "vols5s635ms4972nvg5gtaso0cib6ceoqk4439osmrhb6gqd2opl0";
+
+/// Recover in `dir` with `code`; the NodeId, after checking the existing
+/// vault is there (if any) and that a second recovery finds it again.
+async fn recover_twice(dir: &Path, code: &str) -> NodeId {
+    let node = open(dir).await;
+    node.recover(code, PASSWORD.into()).await.unwrap();
+    let id = node.status().node_id.unwrap();
+    node.create_vault("kept".into()).await.unwrap();
+    node.lock().await.unwrap();
+    // The same code on the same device reopens the existing data.
+    node.recover(code, "a different password".into())
+        .await
+        .unwrap();
+    assert_eq!(node.status().node_id, Some(id));
+    let names: Vec<String> = node
+        .vaults()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(names, ["kept"]);
+    id
+}
+
+#[tokio::test]
+async fn a_12_word_code_recovers_the_same_node_id() {
+    let first = tempfile::tempdir().unwrap();
+    let id = recover_twice(first.path(), CODE_12).await;
+    assert_eq!(id.to_string(), NODE_ID_12);
+    // On another device, with the words typed loosely, the same identity.
+    let second = tempfile::tempdir().unwrap();
+    let node = open(second.path()).await;
+    let typed = format!("  {}\n", CODE_12.to_uppercase().replace(' ', "   "));
+    node.recover(&typed, PASSWORD.into()).await.unwrap();
+    assert_eq!(node.status().node_id, Some(id));
+}
+
+#[tokio::test]
+async fn a_24_word_code_recovers_the_same_node_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    let created = node.create(PASSWORD.into()).await.unwrap();
+    let code = created.recovery_code.expose_secret();
+    assert_eq!(code.split(' ').count(), 24, "new nodes keep 24 words");
+    drop(node);
+    let other = tempfile::tempdir().unwrap();
+    assert_eq!(recover_twice(other.path(), &code).await, created.node_id);
+}
+
+#[tokio::test]
+async fn a_wrong_checksum_word_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    let wrong = CODE_12.replace("about", "abandon");
+    let err = node.recover(&wrong, PASSWORD.into()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NodeError::InvalidRecoveryCode(RecoveryCodeError::Checksum)
+        ),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("checksum"), "{message}");
+    assert!(!message.contains("abandon"), "{message}");
+    // Nothing was written: the directory holds no node yet.
+    assert!(node.status().node_id.is_none());
+    let err = node
+        .recover("abandon abandon abandon", PASSWORD.into())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("12 or 24 words"), "{err}");
 }
