@@ -18,6 +18,9 @@ pub mod files;
 mod keyring_unlock;
 /// The quick-access palette and its global shortcut.
 pub mod palette;
+/// Locking when the screen locks or the system sleeps.
+#[cfg(target_os = "linux")]
+pub mod screen_lock;
 /// The system tray: favourites and recent secrets to copy; lock, show, quit.
 pub mod tray;
 
@@ -169,6 +172,8 @@ pub fn run() -> anyhow::Result<()> {
             let handle = app.handle().clone();
             remember_window(&handle);
             autolock::spawn(handle.clone(), for_setup.clone());
+            #[cfg(target_os = "linux")]
+            screen_lock::spawn(handle.clone(), for_setup.clone());
             forward_changes(handle.clone(), for_setup.clone());
             serve_cli(for_setup.clone());
             // A shortcut another app holds is not fatal: Settings shows the

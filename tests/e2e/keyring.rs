@@ -37,6 +37,10 @@ async fn keyring_unlock_on_off_and_unavailable() {
     let app = driver.launch().await;
     app.click("unlock-keyring").await;
     app.find("node-id").await;
+    // The screen locks, and so does the app.
+    keyring.emit_screen_locked().await;
+    app.click("unlock-keyring").await;
+    app.find("node-id").await;
     // Turn it off: the entry is deleted, the next launch asks for the password.
     app.click("keyring-off").await;
     app.find("keyring-on").await;

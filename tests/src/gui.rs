@@ -145,6 +145,23 @@ impl KeyringSession {
     pub fn address(&self) -> &str {
         &self.address
     }
+
+    /// Emit what a desktop's screensaver emits when the screen locks
+    /// (`org.freedesktop.ScreenSaver.ActiveChanged(true)`), with dbus-send.
+    pub async fn emit_screen_locked(&self) {
+        let status = Command::new("dbus-send")
+            .args([
+                &format!("--bus={}", self.address),
+                "--type=signal",
+                "/org/freedesktop/ScreenSaver",
+                "org.freedesktop.ScreenSaver.ActiveChanged",
+                "boolean:true",
+            ])
+            .status()
+            .await
+            .unwrap_or_else(|e| panic!("cannot run dbus-send (apt-get install dbus): {e}"));
+        assert!(status.success(), "dbus-send failed");
+    }
 }
 
 /// tauri-driver, serving WebDriver sessions of the desktop app whose node
