@@ -253,11 +253,14 @@ enum Keys {
     },
     /// Decrypt a file encrypted for this node.
     Decrypt { file: PathBuf },
-    /// Sign a file with this node's key (base64 Ed25519 signature).
+    /// Sign a file with this node's key (an armored SSH signature in
+    /// namespace `file`, as `ssh-keygen -Y sign -n file` writes).
     Sign { file: PathBuf },
     /// Verify a signature over a file by a node (this one unless --node-id).
     Verify {
         file: PathBuf,
+        /// The armored signature (it starts with `-----`, taken as is).
+        #[arg(allow_hyphen_values = true)]
         signature: String,
         #[arg(long)]
         node_id: Option<String>,
