@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use polykey_node::client_api::{
-    ClientApiOptions, MAX_UNAUTHENTICATED_CONNECTIONS, MAX_UNAUTHENTICATED_LINE, UNAUTHORISED,
+    ClientApiOptions, MAX_CONNECTIONS, MAX_UNAUTHENTICATED_CONNECTIONS, MAX_UNAUTHENTICATED_LINE,
+    UNAUTHORISED,
 };
 use polykey_node::Node;
 use serde_json::{json, Value};
@@ -260,20 +261,7 @@ async fn connections_before_login_are_bounded_and_logged_in_clients_still_served
         waiting.push(served.connect().await);
     }
     let mut one_more = served.connect().await;
-    one_more
-        .send(&json!({ "jsonrpc": "2.0", "id": 1, "method": "status", "params": {} }))
-        .await;
-    let answer = one_more.answer().await;
-    assert!(
-        answer
-            .as_ref()
-            .is_none_or(|a| a.pointer("/error/data/code") == Some(&json!("busy"))),
-        "{answer:?}"
-    );
-    assert!(
-        one_more.answer().await.is_none(),
-        "the connection is closed"
-    );
+    assert!(turned_away(&mut one_more).await);
 
     // Meanwhile the logged-in client is served.
     assert_eq!(
@@ -287,6 +275,44 @@ async fn connections_before_login_are_bounded_and_logged_in_clients_still_served
     let mut newcomer = served.connect().await;
     let answer = newcomer.status("").await;
     assert!(refused(&answer), "served, not turned away: {answer}");
+    served.finish().await;
+}
+
+/// Whether `client` was turned away: a "busy" answer or none, then the end.
+async fn turned_away(client: &mut Client) -> bool {
+    client
+        .send(&json!({ "jsonrpc": "2.0", "id": 1, "method": "status", "params": {} }))
+        .await;
+    let answer = client.answer().await;
+    answer
+        .as_ref()
+        .is_none_or(|a| a.pointer("/error/data/code") == Some(&json!("busy")))
+        && client.answer().await.is_none()
+}
+
+#[tokio::test]
+async fn connections_in_all_are_bounded() {
+    let served = Served::start(ClientApiOptions::default()).await;
+    let mut open = Vec::new();
+    for _ in 0..MAX_CONNECTIONS {
+        let mut client = served.connect().await;
+        client.log_in().await;
+        open.push(client);
+    }
+    let mut one_more = served.connect().await;
+    assert!(turned_away(&mut one_more).await);
+    // A place frees up when a connection closes.
+    drop(open.pop());
+    let mut retried = None;
+    for _ in 0..100 {
+        let mut client = served.connect().await;
+        if !turned_away(&mut client).await {
+            retried = Some(client);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(retried.is_some(), "served once a place is free");
     served.finish().await;
 }
 
