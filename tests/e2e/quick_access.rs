@@ -108,6 +108,32 @@ async fn favourites_preferences_and_the_quick_access_palette() {
     // A freshly shown window may paint a frame late.
     tokio::time::sleep(Duration::from_millis(500)).await;
     app.screenshot("22-quick-access").await;
+    // The palette may call only the four commands it uses: reading a
+    // whole secret, or changing the password, is refused from it.
+    for (command, args) in [
+        (
+            "read_secret",
+            serde_json::json!({ "vault": "Personal", "path": "forum" }),
+        ),
+        (
+            "change_password",
+            serde_json::json!({ "old": "x", "new": "y" }),
+        ),
+    ] {
+        let answer = app
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1])
+                   .then(() => done('allowed'), (e) => done(typeof e === 'string' ? e : JSON.stringify(e)));",
+                vec![command.into(), args],
+            )
+            .await;
+        let answer = answer.as_str().unwrap_or_default().to_owned();
+        assert!(
+            answer.contains("not allowed"),
+            "{command} from the palette: {answer}"
+        );
+    }
     app.press("palette-search", "\u{E007}").await;
     let mut copied = None;
     for _ in 0..50 {
