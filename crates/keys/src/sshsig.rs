@@ -87,6 +87,23 @@ pub fn ssh_public_key(node: &NodeId) -> String {
 /// Sign `message` in `namespace` (git uses `"git"`), returning the armored
 /// signature without a trailing newline.
 pub fn sign(keys: &RootKeypair, namespace: &str, message: &[u8]) -> String {
+    armor_blob(&signature_blob(keys, namespace, message))
+}
+
+/// Sign as [`sign`], returning the same signature unarmored: the base64 of
+/// the SSHSIG blob on one line (what goes between the armor lines). A
+/// command line passes it as one argument; [`armor`] makes it a `.sig` file.
+pub fn sign_unarmored(keys: &RootKeypair, namespace: &str, message: &[u8]) -> String {
+    BASE64.encode(&signature_blob(keys, namespace, message))
+}
+
+/// Armor an unarmored signature (see [`sign_unarmored`]) for
+/// `ssh-keygen -Y verify -s`. Only an SSHSIG blob is armored.
+pub fn armor(unarmored: &str) -> Result<String, SshSigError> {
+    Ok(armor_blob(&decode_unarmored(unarmored)?))
+}
+
+fn signature_blob(keys: &RootKeypair, namespace: &str, message: &[u8]) -> Vec<u8> {
     let signature = keys.sign(&signed_data(namespace, message));
     let mut sig_blob = Vec::with_capacity(83);
     put_string(&mut sig_blob, KEY_TYPE);
@@ -99,8 +116,11 @@ pub fn sign(keys: &RootKeypair, namespace: &str, message: &[u8]) -> String {
     put_string(&mut blob, b"");
     put_string(&mut blob, HASH);
     put_string(&mut blob, &sig_blob);
+    blob
+}
 
-    let encoded = BASE64.encode(&blob);
+fn armor_blob(blob: &[u8]) -> String {
+    let encoded = BASE64.encode(blob);
     let mut armored = String::from(BEGIN);
     for line in encoded.as_bytes().chunks(70) {
         armored.push('\n');
@@ -109,6 +129,32 @@ pub fn sign(keys: &RootKeypair, namespace: &str, message: &[u8]) -> String {
     armored.push('\n');
     armored.push_str(END);
     armored
+}
+
+fn decode_armored(armored: &str) -> Result<Vec<u8>, SshSigError> {
+    if armored.len() > MAX_ARMORED_LEN {
+        return Err(SshSigError::TooLong);
+    }
+    let body = armored
+        .trim()
+        .strip_prefix(BEGIN)
+        .and_then(|rest| rest.strip_suffix(END))
+        .ok_or(SshSigError::Malformed)?;
+    decode_unarmored(body)
+}
+
+fn decode_unarmored(text: &str) -> Result<Vec<u8>, SshSigError> {
+    if text.len() > MAX_ARMORED_LEN {
+        return Err(SshSigError::TooLong);
+    }
+    let body: String = text.split_whitespace().collect();
+    let blob = BASE64
+        .decode(body.as_bytes())
+        .map_err(|_| SshSigError::Malformed)?;
+    if !blob.starts_with(MAGIC) {
+        return Err(SshSigError::Malformed);
+    }
+    Ok(blob)
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -135,26 +181,32 @@ impl<'a> Reader<'a> {
 }
 
 /// Verify an armored signature over `message` in `namespace`, and return the
-/// NodeId that made it.
+/// NodeId that made it. Only the armored form is read (as git reads it).
 pub fn verify_armored(
     armored: &str,
     namespace: &str,
     message: &[u8],
 ) -> Result<NodeId, SshSigError> {
-    if armored.len() > MAX_ARMORED_LEN {
-        return Err(SshSigError::TooLong);
-    }
-    let body: String = armored
-        .trim()
-        .strip_prefix(BEGIN)
-        .and_then(|rest| rest.strip_suffix(END))
-        .ok_or(SshSigError::Malformed)?
-        .split_whitespace()
-        .collect();
-    let blob = BASE64
-        .decode(body.as_bytes())
-        .map_err(|_| SshSigError::Malformed)?;
-    let mut reader = Reader(&blob);
+    verify_blob(&decode_armored(armored)?, namespace, message)
+}
+
+/// Verify as [`verify_armored`] a signature given armored or unarmored (see
+/// [`sign_unarmored`]).
+pub fn verify_armored_or_unarmored(
+    text: &str,
+    namespace: &str,
+    message: &[u8],
+) -> Result<NodeId, SshSigError> {
+    let blob = if text.trim_start().starts_with(BEGIN) {
+        decode_armored(text)?
+    } else {
+        decode_unarmored(text)?
+    };
+    verify_blob(&blob, namespace, message)
+}
+
+fn verify_blob(blob: &[u8], namespace: &str, message: &[u8]) -> Result<NodeId, SshSigError> {
+    let mut reader = Reader(blob);
     if reader.take(6)? != MAGIC || reader.u32()? != VERSION {
         return Err(SshSigError::Malformed);
     }
@@ -270,6 +322,36 @@ mod tests {
         let blob = BASE64.decode(body.as_bytes()).unwrap();
         let inner: [u8; 64] = blob[blob.len() - 64..].try_into().unwrap();
         assert!(verify(&keys.node_id(), b"tree 123\n", &Signature(inner)).is_err());
+    }
+
+    #[test]
+    fn the_unarmored_form_is_the_same_signature_on_one_line() {
+        let keys = RootKeypair::from_seed(&[8; 32]);
+        let bare = sign_unarmored(&keys, FILE_NAMESPACE, b"x");
+        assert!(!bare.contains(char::is_whitespace) && !bare.starts_with('-'));
+        assert_eq!(
+            verify_armored_or_unarmored(&bare, FILE_NAMESPACE, b"x"),
+            Ok(keys.node_id())
+        );
+        let armored = armor(&bare).unwrap();
+        assert_eq!(armored, sign(&keys, FILE_NAMESPACE, b"x"));
+        assert_eq!(
+            verify_armored_or_unarmored(&armored, FILE_NAMESPACE, b"x"),
+            Ok(keys.node_id())
+        );
+        // Git's reading stays strict: armored only.
+        assert_eq!(
+            verify_armored(&bare, FILE_NAMESPACE, b"x"),
+            Err(SshSigError::Malformed)
+        );
+        // Base64 that is not an SSHSIG blob (a bare Ed25519 signature) is no
+        // signature here, and is not armored.
+        let raw = BASE64.encode(&keys.sign(b"x").0);
+        assert_eq!(
+            verify_armored_or_unarmored(&raw, FILE_NAMESPACE, b"x"),
+            Err(SshSigError::Malformed)
+        );
+        assert_eq!(armor(&raw), Err(SshSigError::Malformed));
     }
 
     #[test]

@@ -52,13 +52,14 @@ pub fn encrypt_for(recipient: &NodeId, plaintext: &[u8]) -> Result<String, NodeE
 /// [`sshsig::GIT_NAMESPACE`].
 pub const USER_SIGNATURE_NAMESPACE: &str = sshsig::FILE_NAMESPACE;
 
-/// Verify an armored SSH `signature` (as [`Node::sign_file`] makes) by
-/// `signer` over `message` in the namespace `file`. `Ok(false)` when it does
-/// not match the file or was made by another node; an error when the text is
-/// no such signature at all (a bare Ed25519 signature, a commit signature).
+/// Verify an SSH `signature` by `signer` over `message` in the namespace
+/// `file`, armored (as [`Node::sign_file`] makes) or unarmored (the base64
+/// between the armor lines, on one line: see [`sshsig::sign_unarmored`]). `Ok(false)` when it does not match the file
+/// or was made by another node; an error when the text is no such signature
+/// at all (a bare Ed25519 signature, a commit signature).
 pub fn verify(signer: &NodeId, message: &[u8], signature: &str) -> Result<bool, NodeError> {
-    match sshsig::verify_by(signature, USER_SIGNATURE_NAMESPACE, message, signer) {
-        Ok(()) => Ok(true),
+    match sshsig::verify_armored_or_unarmored(signature, USER_SIGNATURE_NAMESPACE, message) {
+        Ok(by) => Ok(by == *signer),
         Err(SshSigError::WrongSigner | SshSigError::Signature(_)) => Ok(false),
         Err(SshSigError::Malformed) => Err(bad(
             "not an SSH signature: `polykey keys sign` writes one \
@@ -107,9 +108,10 @@ impl Node {
             .await
     }
 
-    /// The old name of [`Node::sign_file`], kept while the CLI and the client
-    /// API still call it. It no longer returns a bare Ed25519 signature: that
-    /// made the root key an oracle for claim signatures.
+    /// The name the CLI and the client API call: the same armored SSH
+    /// signature as [`Node::sign_file`]. It no longer returns a bare Ed25519
+    /// signature (base64): that made the root key an oracle for claim
+    /// signatures.
     pub async fn sign_base64(&self, message: Vec<u8>) -> Result<String, NodeError> {
         self.sign_file(message).await
     }

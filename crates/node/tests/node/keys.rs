@@ -100,9 +100,14 @@ async fn user_signatures_are_sshsig_in_namespace_file_as_ssh_keygen_checks_them(
     assert!(!keyops::verify(&stranger, MESSAGE, &signature).unwrap());
     assert!(sshsig::verify_armored(&signature, "git", MESSAGE).is_err());
 
-    // The name the CLI calls today gives the same format.
+    // The name the CLI calls gives the same format.
     let again = node.sign_base64(MESSAGE.to_vec()).await.unwrap();
+    assert!(again.starts_with("-----BEGIN SSH SIGNATURE-----"));
     assert!(keyops::verify(&id, MESSAGE, &again).unwrap());
+    // One line (the base64 between the armor lines) is read too.
+    let line: String = again.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(keyops::verify(&id, MESSAGE, &line).unwrap());
+    assert!(!keyops::verify(&id, b"another file", &line).unwrap());
 }
 
 #[test]
