@@ -1310,23 +1310,22 @@ async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Fail
     }
 }
 
-/// Open the agent's log for a new run: created 0600, and an older file
-/// (from a version that made it 0644) made 0600 before anything is written.
+/// Open the agent's log for a new run: the old log is removed and a new
+/// one created 0600 with `create_new`, which never follows a symlink and
+/// never keeps the mode of a file an older version made 0644.
 fn private_log(path: &std::path::Path) -> Result<std::fs::File, Failure> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_failure("replace the agent log", e)),
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options
+    options
         .open(path)
-        .map_err(|e| io_failure("create the agent log", e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| io_failure("make the agent log private", e))?;
-    }
-    Ok(file)
+        .map_err(|e| io_failure("create the agent log", e))
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {

@@ -976,10 +976,17 @@ fn every_file_of_a_fresh_node_is_private_under_umask_022() {
     run(&["secrets", "write", "v:note"], Some(b"a secret"));
     let dir = node.path("node");
     assert_private(&dir);
+    // A link where the log goes is replaced, not written through.
+    let victim = node.path("victim");
+    std::fs::write(&victim, b"untouched").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("agent.log")).unwrap();
     run(&["agent", "start"], None);
     let _guard = AgentGuard(&node);
     run(&["secrets", "write", "v:other"], Some(b"another"));
-    assert!(dir.join("agent.log").exists());
+    assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+    assert!(std::fs::symlink_metadata(dir.join("agent.log"))
+        .unwrap()
+        .is_file());
     assert!(dir.join("session.token").exists());
     assert_private(&dir);
     run(&["agent", "stop"], None);
