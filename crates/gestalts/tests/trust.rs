@@ -335,3 +335,75 @@ fn an_over_long_device_list_is_refused_before_anything_is_recorded() {
         "the joiner is linked to the inviter of a refused pairing"
     );
 }
+
+/// The first claim of a fresh key's chain: a link to `subject`, which
+/// countersigns (computed on an empty scratch chain, never stored).
+fn first_link(scratch: &Db, issuer: &RootKeypair, subject: &RootKeypair, at_s: u64) -> SignedClaim {
+    let payload = Sigchain::new(scratch, issuer.node_id())
+        .next_payload(ClaimType::ClaimLinkNode, subject.node_id(), at_s * 1000)
+        .unwrap();
+    let mut claim = SignedClaim::issue(&payload, issuer).unwrap();
+    claim.countersign(subject).unwrap();
+    claim
+}
+
+/// A thief's puppets, each a member, each linking one more key in the same
+/// pull: every chain changes the gestalt, so `adopt_chains` reads the whole
+/// graph again (every link's claim decoded) after each one, under the
+/// node's state lock: chains × links, not the 256 new claims.
+#[test]
+#[ignore = "ATTACK: 256 puppet chains with one new link each make a pull re-read every link 256 times under the state lock"]
+fn many_puppets_each_adding_a_link_are_adopted_in_time_linear_in_the_new_claims() {
+    const PUPPETS: usize = 256;
+    const LINKS: usize = 3_000;
+    let (a, b, t) = (device(1), device(2), device(3));
+    let scratch = device(4);
+    pair(&a, &b, NOW_S);
+    pair(&a, &t, NOW_S);
+    pull(&b, &[&a], NOW_S + 1);
+    // The thief links many keys over earlier pulls (a notice each, which
+    // nobody has answered yet).
+    let keys: Vec<RootKeypair> = (0..LINKS)
+        .map(|i| {
+            let mut seed = [5u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            RootKeypair::from_seed(&seed)
+        })
+        .collect();
+    for batch in keys.chunks(1_000) {
+        for key in batch {
+            let payload = t
+                .chain()
+                .next_payload(ClaimType::ClaimLinkNode, key.node_id(), (NOW_S + 2) * 1000)
+                .unwrap();
+            let mut claim = SignedClaim::issue(&payload, &t.keys).unwrap();
+            claim.countersign(key).unwrap();
+            t.chain().append(&claim).unwrap();
+        }
+        pull(&b, &[&t], NOW_S + 3);
+    }
+    pull(&b, &[&t], NOW_S + 3);
+    assert_eq!(b.members().len(), 3 + LINKS);
+    // One pull: PUPPETS of them link one fresh key each.
+    let chains = MemberChains::new(&b.db);
+    let updates: Vec<_> = keys[..PUPPETS]
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let mut seed = [6u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let fresh = RootKeypair::from_seed(&seed);
+            let claim = first_link(&scratch.db, key, &fresh, NOW_S + 4);
+            let claims = verify_continuation(&key.node_id(), None, &[claim], NOW_S + 5).unwrap();
+            (key.node_id(), None, claims)
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let adopted = b.graph().adopt_chains(b.id(), &chains, updates).unwrap();
+    let took = started.elapsed();
+    assert_eq!(adopted.joined.len(), PUPPETS);
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "adopting {PUPPETS} new claims over {LINKS} links took {took:?}"
+    );
+}
