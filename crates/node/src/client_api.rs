@@ -84,10 +84,6 @@ struct Server {
     last_use: Mutex<HashMap<String, Instant>>,
     unauthenticated: Arc<Semaphore>,
     stopper: tokio::sync::watch::Sender<bool>,
-    /// The node's change counter ([`Node::changes`]), and the value of it
-    /// whose lock state this server last looked at.
-    changes: tokio::sync::watch::Receiver<u64>,
-    seen: Mutex<u64>,
 }
 
 impl Server {
@@ -103,29 +99,11 @@ impl Server {
         self.last_use().clear();
     }
 
-    /// End every session if the node has locked since this server last
-    /// looked. Every lock bumps the node's change counter while it holds
-    /// the state, so a counter value read twice around a status read gives
-    /// the state at that value. One change since the last look into an
-    /// unlocked state cannot hide a lock (a lock and an unlock are two);
-    /// two or more could, so they end the sessions too: a spurious end only
-    /// asks the client to log in again, a missed one would let a token
-    /// outlive a lock.
+    /// Drop what this server keeps of sessions once the node is not
+    /// unlocked: a lock has cleared the node's tokens itself, under its
+    /// state lock, so no token outlives a lock.
     fn catch_up(&self) {
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (count, state) = loop {
-            let before = *self.changes.borrow();
-            let state = self.node.status().state;
-            if *self.changes.borrow() == before {
-                break (before, state);
-            }
-        };
-        let unseen = count.wrapping_sub(*seen);
-        *seen = count;
-        if state != crate::NodeState::Unlocked || unseen >= 2 {
+        if self.node.status().state != crate::NodeState::Unlocked {
             self.end_sessions();
         }
     }
@@ -242,8 +220,6 @@ impl Node {
             last_use: Mutex::default(),
             unauthenticated: Arc::new(Semaphore::new(MAX_UNAUTHENTICATED_CONNECTIONS)),
             stopper,
-            changes: self.changes(),
-            seen: Mutex::new(*self.changes().borrow()),
         });
         server.catch_up();
         let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));

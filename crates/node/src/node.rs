@@ -135,8 +135,8 @@ pub(crate) struct Inner {
     dir: NodeDir,
     pub(crate) options: NodeOptions,
     state: Mutex<State>,
-    /// When the user last did something: any use of the unlocked node, or a
-    /// front end's [`Node::touch`].
+    /// When the person last did something: a front end's [`Node::touch`]
+    /// (unlocking counts too).
     last_activity: Mutex<Instant>,
     /// Bumped when something a front end lists may have changed: lock state,
     /// favourites, recently used secrets, names.
@@ -259,6 +259,7 @@ impl Node {
             let mut state = inner.lock_state();
             if let State::Unlocked(wrapped, _) = &*state {
                 *state = State::Locked(wrapped.clone());
+                inner.end_client_sessions();
                 inner.stop_network();
                 inner.changed();
             }
@@ -375,6 +376,7 @@ impl Node {
             match &*state {
                 State::Unlocked(wrapped, _) if quiet => {
                     *state = State::Locked(wrapped.clone());
+                    inner.end_client_sessions();
                     inner.stop_network();
                     inner.changed();
                     Ok(true)
@@ -471,6 +473,16 @@ impl Inner {
 
     pub(crate) fn changed(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Every client-API session ends at a lock, while the state is held,
+    /// so no token outlives a lock and works again after the next unlock.
+    fn end_client_sessions(&self) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .0
+            .clear();
     }
 
     fn touch(&self) {
