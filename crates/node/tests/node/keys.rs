@@ -8,8 +8,9 @@ use std::process::Command;
 
 use data_encoding::{BASE64, BASE64URL_NOPAD};
 use polykey_gestalts::claims::{ClaimPayload, ClaimSignature, ClaimType, SignedClaim};
-use polykey_keys::RecoveryCodeError;
+use polykey_keys::kdf::KdfFloor;
 use polykey_keys::{sshsig, RootKeypair};
+use polykey_keys::{KdfParams, RecoveryCode, RecoveryCodeError, WrappedRootKey};
 use polykey_node::{keyops, Node, NodeError, NodeId};
 
 use crate::{open, PASSWORD};
@@ -246,4 +247,54 @@ async fn a_wrong_checksum_word_is_refused_with_a_clear_error() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("12 or 24 words"), "{err}");
+}
+
+#[tokio::test]
+async fn a_key_file_below_the_kdf_floor_does_not_unlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.recover(CODE_12, PASSWORD.into()).await.unwrap();
+    node.lock().await.unwrap();
+    drop(node);
+
+    // The same root key under the same password, rewritten with 8 KiB and
+    // one pass (cheap to guess): a file a planted or switched build could
+    // leave. Its seal is genuine, so only the floor can refuse it.
+    let keys = CODE_12.parse::<RecoveryCode>().unwrap().root_keypair();
+    let mut weak = KdfParams::fast_for_tests();
+    weak.memory_kib = 8;
+    let kek = weak
+        .derive_with_floor(
+            &PASSWORD.into(),
+            KdfFloor {
+                memory_kib: 8,
+                iterations: 1,
+            },
+        )
+        .unwrap();
+    let associated = [
+        b"polykey/root-key/v1:".as_slice(),
+        keys.node_id().as_bytes(),
+    ]
+    .concat();
+    let file = WrappedRootKey {
+        version: 1,
+        node_id: keys.node_id(),
+        sealed_seed: kek.seal(keys.expose_seed().as_ref(), &associated),
+        kdf: weak,
+    };
+    std::fs::write(
+        dir.path().join("root_key.json"),
+        serde_json::to_vec_pretty(&file).unwrap(),
+    )
+    .unwrap();
+
+    let node = open(dir.path()).await;
+    let err = node.unlock(PASSWORD.into()).await.unwrap_err();
+    assert!(matches!(err, NodeError::KeyFileCorrupt), "{err:?}");
+    assert!(err.to_string().contains("recovery code"), "{err}");
+    // The recovery code rewrites it at the build's profile, and it unlocks.
+    node.recover(CODE_12, PASSWORD.into()).await.unwrap();
+    node.lock().await.unwrap();
+    node.unlock(PASSWORD.into()).await.unwrap();
 }
