@@ -10,6 +10,9 @@ const PASSWORD: &str = "correct horse battery";
 
 struct Node {
     dir: tempfile::TempDir,
+    /// A memory-backed runtime directory of the test's own, so `secrets
+    /// edit` leaves nothing in the machine's shared one.
+    runtime: tempfile::TempDir,
 }
 
 impl Node {
@@ -17,7 +20,8 @@ impl Node {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
         std::fs::write(dir.path().join("wrong"), "not the password\n").unwrap();
-        Self { dir }
+        let runtime = tempfile::tempdir_in("/dev/shm").unwrap();
+        Self { dir, runtime }
     }
 
     fn path(&self, name: &str) -> std::path::PathBuf {
@@ -34,6 +38,7 @@ impl Node {
             // An agent's network stays on loopback, without mDNS.
             .env("POLYKEY_LISTEN", "/ip4/127.0.0.1/tcp/0")
             .env("POLYKEY_MDNS", "0")
+            .env("XDG_RUNTIME_DIR", self.runtime.path())
             .stdin(Stdio::null());
         command
     }
