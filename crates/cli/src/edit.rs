@@ -125,13 +125,27 @@ fn base_dir(allow_disk: bool) -> Result<PathBuf, Failure> {
     let runtime = std::env::var_os("XDG_RUNTIME_DIR")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from);
-    for candidate in runtime.into_iter().chain([PathBuf::from(SHM_DIR)]) {
-        if candidate.is_dir() && is_memory_backed(&candidate) {
-            return Ok(candidate);
-        }
+    choose_base(
+        runtime.into_iter().chain([PathBuf::from(SHM_DIR)]),
+        |dir| dir.is_dir() && is_memory_backed(dir),
+        allow_disk,
+        std::env::temp_dir(),
+    )
+}
+
+/// The first of `candidates` that is a memory-backed directory, else the
+/// disk directory `disk` if allowed, else the error that says how to allow it.
+fn choose_base(
+    candidates: impl IntoIterator<Item = PathBuf>,
+    memory_backed: impl Fn(&Path) -> bool,
+    allow_disk: bool,
+    disk: PathBuf,
+) -> Result<PathBuf, Failure> {
+    if let Some(found) = candidates.into_iter().find(|dir| memory_backed(dir)) {
+        return Ok(found);
     }
     if allow_disk {
-        return Ok(std::env::temp_dir());
+        return Ok(disk);
     }
     Err(Failure {
         code: EX_USAGE,
@@ -140,7 +154,7 @@ fn base_dir(allow_disk: bool) -> Result<PathBuf, Failure> {
             "no memory-backed directory for the temporary file ($XDG_RUNTIME_DIR on tmpfs or \
              {SHM_DIR}); pass --allow-disk-tempfile to use {} on disk, where the secret may \
              survive its removal",
-            std::env::temp_dir().display()
+            disk.display()
         ),
     })
 }
@@ -286,6 +300,28 @@ mod tests {
 32 31 0:31 / /home/me/ram\\040disk rw - ramfs ramfs rw
 33 30 8:2 / /run/user/1000/disk rw - ext4 /dev/sda2 rw
 ";
+
+    #[test]
+    fn a_disk_directory_is_used_only_when_allowed() {
+        let runtime = PathBuf::from("/run/user/1000");
+        let shm = PathBuf::from(SHM_DIR);
+        let disk = PathBuf::from("/tmp");
+        let candidates = || [runtime.clone(), shm.clone()];
+        let only = |memory: &'static str| move |dir: &Path| dir == Path::new(memory);
+        let chosen = choose_base(candidates(), only("/run/user/1000"), false, disk.clone());
+        assert_eq!(chosen.ok(), Some(runtime.clone()));
+        let chosen = choose_base(candidates(), only(SHM_DIR), false, disk.clone());
+        assert_eq!(chosen.ok(), Some(shm.clone()));
+        let refused = choose_base(candidates(), |_| false, false, disk.clone()).err();
+        let refused = refused.map(|f| (f.code, f.kind, f.message));
+        assert!(
+            matches!(&refused, Some((EX_USAGE, kind, message))
+                if kind == "no_memory_tempdir" && message.contains("--allow-disk-tempfile")),
+            "{refused:?}"
+        );
+        let allowed = choose_base(candidates(), |_| false, true, disk.clone());
+        assert_eq!(allowed.ok(), Some(disk));
+    }
 
     #[test]
     fn memory_file_systems_are_told_from_disks() {
