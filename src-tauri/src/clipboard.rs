@@ -21,6 +21,8 @@ fn clipboard_error(error: impl std::fmt::Display) -> ApiError {
 #[derive(Default)]
 pub struct Clipboard {
     inner: Mutex<Option<arboard::Clipboard>>,
+    /// The secret copied last, until it is cleared or replaced.
+    last: Mutex<Option<Zeroizing<String>>>,
 }
 
 impl Clipboard {
@@ -55,6 +57,7 @@ impl Clipboard {
         clear_after: Duration,
     ) -> Result<u64, ApiError> {
         self.with(|c| set_sensitive(c, text.as_str()))?;
+        *self.last() = Some(text.clone());
         let this = std::sync::Arc::clone(self);
         tauri::async_runtime::spawn(async move {
             tokio::time::sleep(clear_after).await;
@@ -70,6 +73,31 @@ impl Clipboard {
             });
         });
         Ok(clear_after.as_secs())
+    }
+
+    fn last(&self) -> std::sync::MutexGuard<'_, Option<Zeroizing<String>>> {
+        self.last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Clear the clipboard now if it still holds the secret copied last
+    /// (the node locked, or the app quits): what the person copied since
+    /// from elsewhere is left alone.
+    pub fn clear_if_ours(&self) {
+        let Some(ours) = self.last().take() else {
+            return;
+        };
+        let _ = self.with(|c| {
+            let still_ours = c
+                .get_text()
+                .map(|current| Zeroizing::new(current) == ours)
+                .unwrap_or(false);
+            if still_ours {
+                c.clear()?;
+            }
+            Ok(())
+        });
     }
 }
 

@@ -121,6 +121,12 @@ fn forward_changes(app: tauri::AppHandle, node: Node) {
     tauri::async_runtime::spawn(async move {
         let mut changes = node.changes();
         while changes.changed().await.is_ok() {
+            // Locked (by any path): a secret still on the clipboard goes.
+            if node.status().state != polykey_node::NodeState::Unlocked {
+                if let Some(clipboard) = app.try_state::<Arc<clipboard::Clipboard>>() {
+                    clipboard.clear_if_ours();
+                }
+            }
             let _ = app.emit("node-changed", ());
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
@@ -239,6 +245,14 @@ pub fn run() -> anyhow::Result<()> {
             commands::resolve_conflict,
             commands::join_from_qr_picture,
         ])
-        .run(context())?;
+        .build(context())?
+        .run(|app, event| {
+            // Quitting: a secret still on the clipboard goes.
+            if let tauri::RunEvent::Exit = event {
+                if let Some(clipboard) = app.try_state::<Arc<clipboard::Clipboard>>() {
+                    clipboard.clear_if_ours();
+                }
+            }
+        });
     Ok(())
 }

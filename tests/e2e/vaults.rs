@@ -112,8 +112,34 @@ async fn vault_login_search_copy_edit_history_restore_lock() {
     app.click("reveal-password").await;
     app.wait_for_text("field-password", FIRST).await;
 
-    // Lock, unlock: the vault and the restored login are there.
+    // Copied, then locked at once: the clipboard is cleared by the lock,
+    // well before its 3 s timeout.
+    app.click("copy-password").await;
+    let mut on_clipboard = None;
+    for _ in 0..20 {
+        if driver.clipboard_text().as_deref() == Some(FIRST) {
+            on_clipboard = Some(std::time::Instant::now());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let on_clipboard = on_clipboard.expect("the password is on the clipboard");
     app.click("lock-button").await;
+    app.find("unlock-password").await;
+    let mut cleared_by_lock = false;
+    while on_clipboard.elapsed() < Duration::from_millis(1800) {
+        if driver.clipboard_text().as_deref() != Some(FIRST) {
+            cleared_by_lock = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        cleared_by_lock,
+        "the password stayed on the clipboard after the lock"
+    );
+
+    // Unlock: the vault and the restored login are there.
     app.type_into("unlock-password", PASSWORD).await;
     app.click("unlock-submit").await;
     app.wait_for_text("vault-item", "Personal").await;

@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let node = runtime.block_on(async {
         let options = NodeOptions {
-            kdf: KdfProfile::FastForTests,
+            kdf: KdfProfile::Default,
             ..Default::default()
         };
         let node = Node::open(dir.path(), options).await.expect("open");

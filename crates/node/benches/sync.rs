@@ -21,7 +21,7 @@ struct Device {
 async fn device() -> Device {
     let dir = tempfile::tempdir().expect("temp dir");
     let options = NodeOptions {
-        kdf: KdfProfile::FastForTests,
+        kdf: KdfProfile::Default,
         network: Some(NetworkOptions::loopback()),
     };
     let node = Node::open(&dir.path().join("node"), options)
