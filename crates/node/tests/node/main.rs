@@ -3,8 +3,9 @@
 // Tests fail loudly on purpose; the helper process speaks on stdout.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-mod keys;
 mod client_api;
+mod file_modes;
+mod keys;
 mod lifecycle;
 mod qr;
 mod quick;
