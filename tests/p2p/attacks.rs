@@ -697,7 +697,6 @@ type ServedChains = Arc<Mutex<Vec<(NodeId, Vec<SignedClaim>)>>>;
 /// revocation". The user removes T, X and Y on A; B drops A's revocation of
 /// T and keeps serving the thief.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "ATTACK: a second puppet's link back to the thief, dated ahead, makes B skip A's revocation of the thief"]
 async fn a_thiefs_second_puppet_linking_back_does_not_void_its_revocation() {
     let (a, b) = (device().await, device().await);
     pair(&a, &b).await;

@@ -404,11 +404,22 @@ impl<'db> GestaltGraph<'db> {
                     // still in the gestalt made it: never the revoked node
                     // itself, nor a node removed meanwhile (a puppet of
                     // the revoked node's, which its keys could link).
-                    let newer_link = view.links.iter().any(|(a, b, at, by)| {
-                        (*a == other || *b == other)
-                            && *at > payload.iat
-                            && by.is_some_and(|by| by != other && members.contains(&by))
-                    });
+                    let newer_links: Vec<NodeId> = view
+                        .links
+                        .iter()
+                        .filter(|(a, b, at, _)| (*a == other || *b == other) && *at > payload.iat)
+                        .filter_map(|(_, _, _, by)| *by)
+                        .filter(|by| *by != other && members.contains(by))
+                        .collect();
+                    // Its maker must stand without the revoked node: a
+                    // puppet reachable only through it (linked by its
+                    // keys) cannot keep it.
+                    let newer_link = !newer_links.is_empty() && {
+                        let pairs: Vec<(NodeId, NodeId)> =
+                            view.links.iter().map(|(a, b, _, _)| (*a, *b)).collect();
+                        let without = reachable_without(&pairs, members, me, other);
+                        newer_links.iter().any(|by| without.contains(by))
+                    };
                     if newer_link {
                         continue;
                     }
@@ -581,6 +592,17 @@ fn contested_from(by: &BTreeMap<NodeId, (NodeId, u64)>, me: NodeId) -> BTreeSet<
         .collect()
 }
 
+/// The nodes of `members` reachable from `me` through `links` without
+/// passing through `excluded`.
+fn reachable_without(
+    links: &[(NodeId, NodeId)],
+    members: &BTreeSet<NodeId>,
+    me: NodeId,
+    excluded: NodeId,
+) -> BTreeSet<NodeId> {
+    reachable(links, me, |n| *n != excluded && members.contains(n))
+}
+
 /// Every node reachable from `node` through `links`, never through a node
 /// whose revocation is in force as `node` sees it.
 fn gestalt_from(
@@ -589,16 +611,25 @@ fn gestalt_from(
     node: NodeId,
 ) -> BTreeSet<NodeId> {
     let revoked = in_force(by, node);
+    reachable(links, node, |n| !revoked.contains(n))
+}
+
+/// Every node reachable from `start` through `links` whose two ends are
+/// both `allowed`, `start` included.
+fn reachable(
+    links: &[(NodeId, NodeId)],
+    start: NodeId,
+    allowed: impl Fn(&NodeId) -> bool,
+) -> BTreeSet<NodeId> {
     let mut neighbours: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
     for (a, b) in links {
-        if revoked.contains(a) || revoked.contains(b) {
-            continue;
+        if allowed(a) && allowed(b) {
+            neighbours.entry(*a).or_default().push(*b);
+            neighbours.entry(*b).or_default().push(*a);
         }
-        neighbours.entry(*a).or_default().push(*b);
-        neighbours.entry(*b).or_default().push(*a);
     }
-    let mut seen = BTreeSet::from([node]);
-    let mut queue = VecDeque::from([node]);
+    let mut seen = BTreeSet::from([start]);
+    let mut queue = VecDeque::from([start]);
     while let Some(next) = queue.pop_front() {
         for other in neighbours.get(&next).into_iter().flatten() {
             if seen.insert(*other) {

@@ -415,7 +415,6 @@ fn many_puppets_each_adding_a_link_are_adopted_in_time_linear_in_the_new_claims(
 /// reachable only through the revoked node is the revoked node's own doing
 /// and must not outrank its revocation.
 #[test]
-#[ignore = "ATTACK: a puppet reachable only through the thief still counts as a member whose newer link voids the thief's revocation"]
 fn a_thief_s_puppets_reachable_only_through_it_do_not_void_its_revocation() {
     for remove_puppets_too in [true, false] {
         let (a, b, t, x, y) = (device(1), device(2), device(3), device(4), device(5));

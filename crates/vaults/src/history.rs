@@ -145,15 +145,6 @@ impl Vault {
         if prefix.len() < 4 || prefix.len() > 40 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(VaultError::UnknownVersion(version.to_owned()));
         }
-        // A whole id names one object: no walk through the history (a
-        // sync asks for a version by its whole id on every pull).
-        if let Ok(id) = ObjectId::from_hex(prefix.as_bytes()) {
-            return match self.store.commit(src, &id) {
-                Ok(_) => Ok(id),
-                Err(VaultError::Db(e)) => Err(VaultError::Db(e)),
-                Err(_) => Err(VaultError::UnknownVersion(version.to_owned())),
-            };
-        }
         let matches: Vec<ObjectId> = self
             .commits(src, head, None)?
             .into_iter()

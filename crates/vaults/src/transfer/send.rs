@@ -150,7 +150,13 @@ impl Vault {
                 kept.insert(id, object);
             }
         };
-        let want = self.resolve(txn, want)?;
+        // A sync names the version it wants by its whole id: found without
+        // a walk through the history (the copy asking is a member, and may
+        // ask for any commit this vault stores).
+        let want = match ObjectId::from_hex(want.as_bytes()) {
+            Ok(id) if self.store.commit(txn, &id).is_ok() => id,
+            _ => self.resolve(txn, want)?,
+        };
         let haves: HashSet<ObjectId> = haves
             .iter()
             .filter_map(|id| ObjectId::from_hex(id.as_bytes()).ok())

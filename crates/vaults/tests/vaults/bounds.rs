@@ -767,7 +767,6 @@ fn a_file_naming_a_stored_commit_is_refused() {
 /// not read a version that never was the vault's (history, restore,
 /// diff), as it did not before the whole-id fast path.
 #[test]
-#[ignore = "ATTACK: a whole commit id of an unfinished transfer's commit (outside the history) resolves as a version"]
 fn a_commit_outside_the_history_is_no_version() {
     let (d, vault) = with_vault(33);
     let secret = blob(b"planted by a member, never merged");
