@@ -259,10 +259,11 @@ impl<'db> GestaltGraph<'db> {
         let mut txn = self.db.write()?;
         let mut pending = updates;
         let mut all = Adopted::default();
+        // Read once, then kept current (see below).
+        let mut view = self.view(&txn, me)?;
         // A chain counts once its owner is a member; adopting one may make
         // the owner of another a member.
         loop {
-            let mut view = self.view(&txn, me)?;
             let (ready, mut waiting): (Vec<ChainClaims>, Vec<ChainClaims>) = pending
                 .into_iter()
                 .partition(|(node, _, _)| view.speaks(node));
@@ -287,6 +288,13 @@ impl<'db> GestaltGraph<'db> {
                 }
                 if adopted.changed() {
                     progressed = true;
+                }
+                // New links only extend the view in place (adopt_in did);
+                // a revocation or a node brought back changes who stands,
+                // so the view is read again. Re-reading after every chain
+                // let many puppet chains of one link each cost chains ×
+                // links.
+                if view.stale {
                     view = self.view(&txn, me)?;
                 }
                 all.absorb(adopted);
@@ -324,6 +332,7 @@ impl<'db> GestaltGraph<'db> {
             members: gestalt_from(&pairs, &by, me),
             contested: contested_from(&by, me),
             links,
+            stale: false,
         })
     }
 
@@ -360,6 +369,7 @@ impl<'db> GestaltGraph<'db> {
                         }
                         txn.delete(&REVOKED, &revoked_key(self.db, &other))?;
                         revived = true;
+                        view.stale = true;
                     }
                     let linked = txn
                         .get(&LINKS, &link_key(self.db, pair(issuer, other)))?
@@ -423,8 +433,11 @@ impl<'db> GestaltGraph<'db> {
                     if newer_link {
                         continue;
                     }
-                    if self.put_revocation(txn, payload, claim)? && members.remove(&other) {
-                        adopted.revoked.push(other);
+                    if self.put_revocation(txn, payload, claim)? {
+                        view.stale = true;
+                        if members.remove(&other) {
+                            adopted.revoked.push(other);
+                        }
                     }
                 }
             }
@@ -557,6 +570,9 @@ struct View {
     members: BTreeSet<NodeId>,
     contested: BTreeSet<NodeId>,
     links: Vec<LinkTime>,
+    /// Changed in a way only a fresh read shows (a revocation, a node
+    /// brought back).
+    stale: bool,
 }
 
 impl View {
