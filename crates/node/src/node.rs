@@ -348,7 +348,13 @@ impl Node {
     }
 
     /// Sign `message` with the root key (for claims and commits).
-    pub async fn sign(&self, message: Vec<u8>) -> Result<polykey_keys::Signature, NodeError> {
+    /// Crate-only: a raw Ed25519 signature is what claims and notifications
+    /// carry, so no front end may ask for one over chosen bytes (users'
+    /// signatures are SSHSIG, see `keyops`).
+    pub(crate) async fn sign(
+        &self,
+        message: Vec<u8>,
+    ) -> Result<polykey_keys::Signature, NodeError> {
         self.run(move |inner| inner.with_session(|session| Ok(session.keys.sign(&message))))
             .await
     }
