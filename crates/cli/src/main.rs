@@ -142,6 +142,10 @@ enum AgentCommand {
         /// Stay in the foreground until stopped.
         #[arg(long)]
         foreground: bool,
+        /// Lock the node after this long without a command (e.g. 10m, 1h;
+        /// at least 30s). Off by default: a server's agent stays unlocked.
+        #[arg(long, value_name = "TIME", value_parser = parse_auto_lock)]
+        auto_lock: Option<std::time::Duration>,
     },
     /// Stop the running agent.
     Stop,
@@ -1163,6 +1167,54 @@ async fn wait_until(done: impl Fn() -> bool) -> bool {
     false
 }
 
+/// The shortest auto-lock time (as the desktop's); debug builds (tests)
+/// accept one second.
+const MIN_AUTO_LOCK: std::time::Duration = if cfg!(debug_assertions) {
+    std::time::Duration::from_secs(1)
+} else {
+    std::time::Duration::from_secs(30)
+};
+
+/// `30s`, `10m`, `2h` (or plain seconds) for `agent start --auto-lock`.
+fn parse_auto_lock(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err("the auto-lock time is a number with s, m or h (e.g. 10m)".into()),
+    };
+    let seconds: u64 = number
+        .parse()
+        .map_err(|_| "the auto-lock time is a number with s, m or h (e.g. 10m)".to_owned())?;
+    let time = std::time::Duration::from_secs(seconds.saturating_mul(scale));
+    if time < MIN_AUTO_LOCK || time > std::time::Duration::from_secs(24 * 3600) {
+        return Err(format!(
+            "the auto-lock time must be between {}s and 24h",
+            MIN_AUTO_LOCK.as_secs()
+        ));
+    }
+    Ok(time)
+}
+
+/// Lock `node` once nobody used it for `idle` (client-API calls count).
+fn spawn_auto_lock(node: Node, idle: std::time::Duration) {
+    tokio::spawn(async move {
+        let tick = (idle / 10).clamp(
+            std::time::Duration::from_millis(250),
+            std::time::Duration::from_secs(5),
+        );
+        loop {
+            tokio::time::sleep(tick).await;
+            let _ = node.lock_if_idle(idle).await;
+        }
+    });
+}
+
 async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Failure> {
     let path = node_path(cli);
     let running = Agent::connect(&path);
@@ -1172,7 +1224,10 @@ async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Fail
             kind: "agent_running".into(),
             message: "an agent is already running for this node".into(),
         }),
-        AgentCommand::Start { foreground: true } => {
+        AgentCommand::Start {
+            foreground: true,
+            auto_lock,
+        } => {
             let options = NodeOptions {
                 network: polykey_node::NetworkOptions::from_env(),
                 ..node_options()
@@ -1182,6 +1237,9 @@ async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Fail
                 return Err(NodeError::NotInitialised.into());
             }
             node.unlock(read_password(cli, "Password: ")?).await?;
+            if let Some(idle) = *auto_lock {
+                spawn_auto_lock(node.clone(), idle);
+            }
             let (stop, stopped) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 let mut term =
@@ -1211,13 +1269,21 @@ async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Fail
                 serde_json::json!({ "status": "stopped" }),
             ))
         }
-        AgentCommand::Start { foreground: false } => {
+        AgentCommand::Start {
+            foreground: false,
+            auto_lock,
+        } => {
             let password = read_password(cli, "Password: ")?;
             let exe = std::env::current_exe().map_err(|e| io_failure("find this program", e))?;
             let log = private_log(&path.join("agent.log"))?;
-            let mut child = std::process::Command::new(exe)
+            let mut child = std::process::Command::new(exe);
+            child
                 .args(["agent", "start", "--foreground", "--node-path"])
-                .arg(&path)
+                .arg(&path);
+            if let Some(idle) = auto_lock {
+                child.arg("--auto-lock").arg(idle.as_secs().to_string());
+            }
+            let mut child = child
                 .env_remove("POLYKEY_PASSWORD_FILE")
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::null())

@@ -1114,3 +1114,43 @@ fn secrets_edit_removes_what_a_crashed_run_left() {
     assert!(!leftover.exists());
     assert!(live.join("note").exists());
 }
+
+#[test]
+fn an_agent_started_with_auto_lock_locks_itself_when_nobody_uses_it() {
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "ci"]);
+    // Debug builds accept a short time (release builds: 30 s at least).
+    let out = node.ok(&["agent", "start", "--auto-lock", "2s"]);
+    let _guard = AgentGuard(&node);
+    assert!(out.starts_with("Agent started"), "{out}");
+    // With the session's token, and a wrong password at hand (so nothing
+    // can log in again behind the test's back).
+    let with_token = || {
+        node.command(&["vaults", "list"])
+            .env("POLYKEY_PASSWORD_FILE", node.path("wrong"))
+            .output()
+            .unwrap()
+    };
+    // Used: it stays unlocked.
+    for _ in 0..6 {
+        assert!(
+            with_token().status.success(),
+            "the session ended while in use"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // Left alone past its time: locked, and the session ended with it.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let out = with_token();
+    assert_eq!(
+        out.status.code(),
+        Some(77),
+        "still served after the auto-lock time: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A bad time is refused with a clear error.
+    let bad = node.run(&["agent", "start", "--foreground", "--auto-lock", "soon"]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(err.contains("auto-lock"), "{err}");
+}
