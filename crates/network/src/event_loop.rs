@@ -9,7 +9,7 @@ use futures::StreamExt;
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, cbor, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
@@ -21,6 +21,7 @@ use polykey_keys::RootKeypair;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::actor::{Client, Command, Config, Event, NetworkError, Responder};
+use crate::codec::Codec;
 use crate::identity::{keypair, node_id, peer_id};
 use crate::limits::{self as limit, Rate};
 use crate::outbox::{Offer, Outbox};
@@ -41,7 +42,7 @@ struct Behaviour {
     relay_server: Toggle<relay::Behaviour>,
     dcutr: dcutr::Behaviour,
     autonat: autonat::Behaviour,
-    rpc: cbor::Behaviour<Request, Response>,
+    rpc: request_response::Behaviour<Codec<Request, Response>>,
 }
 
 /// The task that owns the swarm. Run it with [`EventLoop::run`].
@@ -105,9 +106,7 @@ pub fn new(
             } else {
                 None
             };
-            let codec = cbor::codec::Codec::default()
-                .set_request_size_maximum(MAX_REQUEST_BYTES)
-                .set_response_size_maximum(MAX_RESPONSE_BYTES);
+            let codec = Codec::new(MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES);
             let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
             // Polykey uses the DHT to find peers only: records other peers
             // push are reported as events (and ignored), never stored.
@@ -142,7 +141,7 @@ pub fn new(
                 relay_server: relay_server.into(),
                 dcutr: dcutr::Behaviour::new(local),
                 autonat: autonat::Behaviour::new(local, autonat::Config::default()),
-                rpc: cbor::Behaviour::with_codec(
+                rpc: request_response::Behaviour::with_codec(
                     codec,
                     [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
                     request_response::Config::default()

@@ -26,6 +26,8 @@
 
 /// The actor's handle: the client, its commands, the events, the config.
 mod actor;
+/// The bounded CBOR codec of `/polykey/rpc/1`.
+mod codec;
 /// The actor's loop, which alone owns the swarm.
 mod event_loop;
 /// Identity conversions between NodeId and PeerId.
