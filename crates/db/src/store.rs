@@ -9,6 +9,23 @@ pub(crate) const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("
 const FORMAT: &[u8] = b"polykey-db/1";
 const KEY_CONTEXT: &[u8] = b"polykey-db/db-key/v1";
 const KEY_CHECK: &[u8] = b"polykey-db key check";
+/// Purpose of the root-derived key that binds the DB key to the root secret.
+const BINDING_PURPOSE: &[u8] = b"polykey-db/binding";
+
+/// A tag over the format, the wrapped DB key and the DB key itself, keyed by
+/// a key only `root`'s secret yields. The DB key is sealed to the public
+/// NodeId, so anyone could write a store that opens; only the holder of the
+/// root secret can write one whose binding verifies. Every record is sealed
+/// under the DB key, so binding it binds the whole store.
+fn binding(root: &RootKeypair, wrapped: &[u8], key: &SymmetricKey) -> blake3::Hash {
+    let mac_key = root.derive_key(BINDING_PURPOSE);
+    let mut mac = blake3::Hasher::new_keyed(&mac_key);
+    mac.update(FORMAT);
+    mac.update(&(wrapped.len() as u64).to_le_bytes());
+    mac.update(wrapped);
+    mac.update(key.expose_secret());
+    mac.finalize()
+}
 
 /// Why the store could not be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +140,7 @@ impl Db {
             SealedKey::seal(&key, &root.node_id(), KEY_CONTEXT).map_err(|_| DbError::WrongKey)?;
         let wrapped = serde_json::to_vec(&wrapped).map_err(DbError::storage)?;
         let check = key.seal(KEY_CHECK, b"polykey_meta\0key_check");
+        let bound = binding(root, &wrapped, &key);
         let txn = redb.begin_write().map_err(DbError::storage)?;
         {
             let mut meta = txn.open_table(META).map_err(DbError::storage)?;
@@ -130,6 +148,8 @@ impl Db {
             meta.insert("db_key", wrapped.as_slice())
                 .map_err(DbError::storage)?;
             meta.insert("key_check", check.as_slice())
+                .map_err(DbError::storage)?;
+            meta.insert("binding", bound.as_bytes().as_slice())
                 .map_err(DbError::storage)?;
         }
         txn.commit().map_err(DbError::storage)?;
@@ -157,15 +177,26 @@ impl Db {
         if read("format")? != FORMAT {
             return Err(DbError::NotOurs);
         }
+        let wrapped_bytes = read("db_key")?;
         let wrapped: SealedKey =
-            serde_json::from_slice(&read("db_key")?).map_err(|_| DbError::NotOurs)?;
+            serde_json::from_slice(&wrapped_bytes).map_err(|_| DbError::NotOurs)?;
         let key = wrapped
             .open(root, KEY_CONTEXT)
             .map_err(|_| DbError::WrongKey)?;
+        let tampered = || DbError::Tampered {
+            table: "polykey_meta".into(),
+        };
+        // A store written without the root secret (planted beside the key
+        // file, sealed to the public NodeId) has no binding that verifies:
+        // refused before anything in it is read. blake3::Hash compares in
+        // constant time.
+        let stored = read("binding").map_err(|_| tampered())?;
+        let stored: [u8; blake3::OUT_LEN] = stored.as_slice().try_into().map_err(|_| tampered())?;
+        if binding(root, &wrapped_bytes, &key) != blake3::Hash::from(stored) {
+            return Err(tampered());
+        }
         key.open(&read("key_check")?, b"polykey_meta\0key_check")
-            .map_err(|_| DbError::Tampered {
-                table: "polykey_meta".into(),
-            })?;
+            .map_err(|_| tampered())?;
         drop(meta);
         drop(txn);
         Ok(Self::from_parts(redb, key))

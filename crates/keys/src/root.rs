@@ -1,8 +1,9 @@
 use std::fmt;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha512};
-use zeroize::Zeroizing;
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256, Sha512};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::node_id::NodeId;
 
@@ -60,13 +61,31 @@ impl RootKeypair {
 
     /// The X25519 secret that corresponds to this Ed25519 key (RFC 8032
     /// expanded scalar), for Diffie-Hellman with [`x25519_public`].
+    /// The seed, its SHA-512 and the scalar are wiped once used.
     pub fn x25519_secret(&self) -> x25519_dalek::StaticSecret {
-        let hash = Sha512::digest(self.signing.to_bytes());
+        let seed = self.expose_seed();
+        let mut hash = Sha512::digest(seed.as_slice());
         let mut scalar = Zeroizing::new([0u8; 32]);
         scalar.copy_from_slice(&hash[..32]);
+        hash.as_mut_slice().zeroize();
         x25519_dalek::StaticSecret::from(*scalar)
     }
+
+    /// A 32-byte key for `purpose` that only the root secret yields
+    /// (HKDF-SHA256 over the seed), such as the key that binds the store to
+    /// this root key. Different purposes give unrelated keys.
+    pub fn derive_key(&self, purpose: &[u8]) -> Zeroizing<[u8; 32]> {
+        let seed = self.expose_seed();
+        let info = [DERIVE_INFO, purpose].concat();
+        let mut out = Zeroizing::new([0u8; 32]);
+        // HKDF-SHA256 expands up to 8160 bytes; 32 always succeeds.
+        let _ = Hkdf::<Sha256>::new(None, seed.as_slice()).expand(&info, out.as_mut());
+        out
+    }
 }
+
+/// Prefix of every [`RootKeypair::derive_key`] purpose.
+const DERIVE_INFO: &[u8] = b"polykey/root-derived/v1/";
 
 impl fmt::Debug for RootKeypair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -114,6 +133,16 @@ mod tests {
             verify(&other.node_id(), b"claim", &sig),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_by_root() {
+        let a = RootKeypair::from_seed(&[5; 32]);
+        let b = RootKeypair::from_seed(&[6; 32]);
+        assert_eq!(*a.derive_key(b"db"), *a.derive_key(b"db"));
+        assert_ne!(*a.derive_key(b"db"), *a.derive_key(b"dc"));
+        assert_ne!(*a.derive_key(b"db"), *b.derive_key(b"db"));
+        assert_ne!(*a.derive_key(b"db"), *a.expose_seed());
     }
 
     #[test]

@@ -198,3 +198,64 @@ fn file_holds_neither_names_nor_values() {
     // in plaintext by design.
     assert!(bytes.windows(6).any(|w| w == b"logins"));
 }
+
+/// A store planted by someone who knows only the victim's public NodeId:
+/// its DB key sealed to that NodeId (as the store's own envelope is), a key
+/// check that opens, and `binding` as given.
+fn plant(path: &Path, victim: &RootKeypair, binding: Option<&[u8]>) {
+    use polykey_keys::{SealedKey, SymmetricKey};
+    let key = SymmetricKey::generate();
+    let wrapped = SealedKey::seal(&key, &victim.node_id(), b"polykey-db/db-key/v1").unwrap();
+    let wrapped = serde_json::to_vec(&wrapped).unwrap();
+    let check = key.seal(b"polykey-db key check", b"polykey_meta\0key_check");
+    let db = redb::Database::create(path).unwrap();
+    let meta: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("polykey_meta");
+    let txn = db.begin_write().unwrap();
+    {
+        let mut t = txn.open_table(meta).unwrap();
+        t.insert("format", b"polykey-db/1".as_slice()).unwrap();
+        t.insert("db_key", wrapped.as_slice()).unwrap();
+        t.insert("key_check", check.as_slice()).unwrap();
+        if let Some(binding) = binding {
+            t.insert("binding", binding).unwrap();
+        }
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn a_store_written_without_the_root_secret_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = root(1);
+    for (name, binding) in [
+        ("none", None),
+        ("guessed", Some([7u8; 32].as_slice())),
+        ("short", Some([7u8; 3].as_slice())),
+    ] {
+        let path = dir.path().join(name);
+        plant(&path, &victim, binding);
+        assert!(
+            matches!(Db::open(&path, &victim), Err(DbError::Tampered { .. })),
+            "a planted store ({name} binding) opened"
+        );
+    }
+    // The binding of a real store does not carry over to a planted one.
+    let real = dir.path().join("real");
+    drop(Db::create(&real, &victim).unwrap());
+    let stolen = {
+        let db = redb::Database::open(&real).unwrap();
+        let meta: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("polykey_meta");
+        let txn = db.begin_read().unwrap();
+        let t = txn.open_table(meta).unwrap();
+        let value = t.get("binding").unwrap().unwrap().value().to_vec();
+        value
+    };
+    let planted = dir.path().join("planted");
+    plant(&planted, &victim, Some(&stolen));
+    assert!(matches!(
+        Db::open(&planted, &victim),
+        Err(DbError::Tampered { .. })
+    ));
+    // The real store still opens.
+    Db::open(&real, &victim).unwrap();
+}
