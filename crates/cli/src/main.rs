@@ -481,6 +481,12 @@ enum Output {
     Exit(u8),
 }
 
+/// The first 8 characters of a version id, as git shows them; an id that
+/// is shorter or not ASCII (a malformed answer) is shown whole.
+fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
 fn text(human: impl Into<String>, json: serde_json::Value) -> Output {
     Output::Text(human.into(), json)
 }
@@ -926,10 +932,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                 Vaults::Version { name, version } => {
                     let head = node.restore_vault(name.clone(), version.clone()).await?;
                     Ok(text(
-                        format!(
-                            "Vault {name} is back at {version} (as {})",
-                            &head[..head.len().min(8)]
-                        ),
+                        format!("Vault {name} is back at {version} (as {})", short_id(&head)),
                         serde_json::json!({ "version": head }),
                     ))
                 }
@@ -940,7 +943,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                         .map(|c| {
                             format!(
                                 "{} {} {}",
-                                &c.id[..8],
+                                short_id(&c.id),
                                 c.time,
                                 c.message.lines().next().unwrap_or("")
                             )

@@ -1154,3 +1154,63 @@ fn an_agent_started_with_auto_lock_locks_itself_when_nobody_uses_it() {
     assert!(!bad.status.success());
     assert!(err.contains("auto-lock"), "{err}");
 }
+
+#[test]
+fn malformed_answers_from_an_agent_are_shown_or_refused_never_a_crash() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::net::UnixListener;
+    let node = Node::new();
+    let dir = node.path("node");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Something answering on the agent's socket: version ids too short and
+    // not ASCII, a result of the wrong shape, and a line that is not JSON.
+    let listener = UnixListener::bind(dir.join("client.sock")).unwrap();
+    let server = std::thread::spawn(move || {
+        for _ in 0..3 {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut writer = stream;
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                let request: serde_json::Value = serde_json::from_str(&line).unwrap();
+                line.clear();
+                let answer = match request["method"].as_str().unwrap_or("") {
+                    "status" => r#"{"jsonrpc":"2.0","id":1,"result":{}}"#.to_owned(),
+                    "vaults.log" => serde_json::json!({ "jsonrpc": "2.0", "id": request["id"],
+                        "result": [{ "id": "ab", "time": 1, "message": "short" },
+                                   { "id": "éééééééé", "time": 2, "message": "wide" },
+                                   { "id": 7 }] })
+                    .to_string(),
+                    "vaults.restore" | "vaults.version" => serde_json::json!({
+                        "jsonrpc": "2.0", "id": request["id"], "result": { "version": "€€€" } })
+                    .to_string(),
+                    _ => "not json".to_owned(),
+                };
+                writeln!(writer, "{answer}").unwrap();
+            }
+        }
+    });
+    let log = node.run(&["vaults", "log", "Personal"]);
+    let stderr = String::from_utf8_lossy(&log.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(log.status.success(), "{stderr}");
+    let shown = String::from_utf8_lossy(&log.stdout);
+    assert!(
+        shown.contains("ab 1 short") && shown.contains("éééé 2 wide"),
+        "{shown}"
+    );
+    let version = node.run(&["vaults", "version", "Personal", "abc"]);
+    let stderr = String::from_utf8_lossy(&version.stderr);
+    assert!(
+        !stderr.contains("panicked") && version.status.success(),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&version.stdout).contains("€€€"));
+    let list = node.run(&["vaults", "list"]);
+    let stderr = String::from_utf8_lossy(&list.stderr);
+    assert!(
+        !stderr.contains("panicked") && !list.status.success(),
+        "{stderr}"
+    );
+    server.join().unwrap();
+}
