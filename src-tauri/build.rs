@@ -57,6 +57,7 @@ const COMMANDS: &[&str] = &[
     "invite_device",
     "pairing_state",
     "cancel_invitation",
+    "copy_pairing_code",
     "join_device",
     "confirm_join",
     "confirm_pairing",

@@ -85,7 +85,20 @@ impl Clipboard {
     /// (the node locked, or the app quits): what the person copied since
     /// from elsewhere is left alone.
     pub fn clear_if_ours(&self) {
-        let Some(ours) = self.last().take() else {
+        self.clear_if(|_| true);
+    }
+
+    /// Clear the clipboard now if it still holds the secret copied last and
+    /// `which` says that secret should go.
+    pub fn clear_if(&self, which: impl Fn(&str) -> bool) {
+        let ours = {
+            let mut last = self.last();
+            if !last.as_ref().is_some_and(|text| which(text.as_str())) {
+                return;
+            }
+            last.take()
+        };
+        let Some(ours) = ours else {
             return;
         };
         let _ = self.with(|c| {

@@ -283,8 +283,24 @@ pub fn pairing_state(node: State<'_, Node>) -> PairingStateDto {
 }
 
 #[tauri::command]
-pub fn cancel_invitation(node: State<'_, Node>) {
-    node.cancel_invitation()
+pub fn cancel_invitation(node: State<'_, Node>, clipboard: State<'_, Arc<Clipboard>>) {
+    node.cancel_invitation();
+    // A copied code that no longer admits anyone goes from the clipboard.
+    clipboard.clear_if_ours();
+}
+
+/// Copy the open invitation's code as a secret: hidden from clipboard
+/// history and cleared after the clipboard delay.
+#[tauri::command]
+pub fn copy_pairing_code(
+    node: State<'_, Node>,
+    clipboard: State<'_, Arc<Clipboard>>,
+) -> Result<u64> {
+    let code = node.pairing_code().ok_or_else(|| ApiError {
+        code: polykey_node::api::ErrorCode::PairingExpired,
+        message: "the invitation is no longer open".into(),
+    })?;
+    clipboard.copy_secret(code, clear_after(&node))
 }
 
 #[tauri::command]

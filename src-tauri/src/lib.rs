@@ -122,9 +122,13 @@ fn forward_changes(app: tauri::AppHandle, node: Node) {
         let mut changes = node.changes();
         while changes.changed().await.is_ok() {
             // Locked (by any path): a secret still on the clipboard goes.
-            if node.status().state != polykey_node::NodeState::Unlocked {
-                if let Some(clipboard) = app.try_state::<Arc<clipboard::Clipboard>>() {
+            if let Some(clipboard) = app.try_state::<Arc<clipboard::Clipboard>>() {
+                if node.status().state != polykey_node::NodeState::Unlocked {
                     clipboard.clear_if_ours();
+                } else if node.pairing_code().is_none() {
+                    // The pairing ended (paired, failed, expired): its code
+                    // admits no one any more and leaves the clipboard.
+                    clipboard.clear_if(|text| text.starts_with("polykey-pair:"));
                 }
             }
             let _ = app.emit("node-changed", ());
@@ -234,6 +238,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::invite_device,
             commands::pairing_state,
             commands::cancel_invitation,
+            commands::copy_pairing_code,
             commands::join_device,
             commands::confirm_join,
             commands::confirm_pairing,

@@ -88,6 +88,22 @@ async fn two_devices_pair_after_both_confirm_the_digits_restore_a_deleted_vault_
     let code = code.as_str().expect("the code is text").to_owned();
     assert!(code.starts_with("polykey-pair:"), "{code}");
     assert_eq!(a.text("invitation-words").await.split(' ').count(), 4);
+    // "Copy code" copies it like a password (kept out of clipboard history,
+    // cleared later): it is on the clipboard until the pairing ends.
+    a.click("invitation-copy").await;
+    let mut copied = None;
+    for _ in 0..50 {
+        copied = driver_a.clipboard_text();
+        if copied.as_deref() == Some(code.as_str()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        copied.as_deref(),
+        Some(code.as_str()),
+        "the code was not copied"
+    );
     a.screenshot("20-add-device").await;
 
     // Device B, first run: "Join my other device", make its node, paste.
@@ -143,6 +159,16 @@ async fn two_devices_pair_after_both_confirm_the_digits_restore_a_deleted_vault_
     a.click("pairing-match").await;
     a.find("invitation-paired").await;
     b.find("join-done").await;
+    // The used code leaves A's clipboard once the pairing is over.
+    let mut left = false;
+    for _ in 0..50 {
+        if driver_a.clipboard_text().as_deref() != Some(code.as_str()) {
+            left = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left, "the used pairing code is still on the clipboard");
     until(&a, "A lists B", &count_is("device-row", 2)).await;
 
     // B opens its vaults: A's vault and login are there.

@@ -97,6 +97,8 @@ export interface Backend {
   inviteDevice(): Promise<InvitationDto>;
   pairingState(): Promise<PairingStateDto>;
   cancelInvitation(): Promise<void>;
+  /** Copy the open invitation's code like a secret (out of clipboard history, cleared after the delay). */
+  copyPairingCode(): Promise<number>;
   /** The inviting side: the person compared the digits (`accept`) or cancelled. */
   confirmPairing(accept: boolean): Promise<void>;
   /** Start joining the device showing `code`: returns the digits to compare;
@@ -202,6 +204,7 @@ export const tauriBackend: Backend = {
   inviteDevice: () => call("invite_device"),
   pairingState: () => call("pairing_state"),
   cancelInvitation: () => call("cancel_invitation"),
+  copyPairingCode: () => call("copy_pairing_code"),
   confirmPairing: (accept) => call("confirm_pairing", { accept }),
   joinDevice: (code) => call("join_device", { code }),
   joinFromQrPicture: () => call("join_from_qr_picture"),

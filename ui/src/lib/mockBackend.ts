@@ -371,6 +371,12 @@ export class MockBackend implements Backend {
     return this.pairing;
   }
 
+  async copyPairingCode(): Promise<number> {
+    if (!this.invitation) throw { code: "pairingExpired", message: "the invitation is no longer open" };
+    await this.copyText(this.invitation.code);
+    return 30;
+  }
+
   async cancelInvitation(): Promise<void> {
     this.invitation = null;
     this.pairing = { state: "idle" };

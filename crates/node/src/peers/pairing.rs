@@ -95,6 +95,19 @@ impl Node {
         state.pairing = None;
     }
 
+    /// The open invitation's code while it waits for a device, to copy
+    /// (as a secret: it admits a device until it is used or expires).
+    pub fn pairing_code(&self) -> Option<zeroize::Zeroizing<String>> {
+        if !matches!(self.pairing_state(), PairingState::Waiting { .. }) {
+            return None;
+        }
+        let state = self.inner.peer_state();
+        state
+            .inviter
+            .as_ref()
+            .map(|inviter| zeroize::Zeroizing::new(inviter.invitation().to_code()))
+    }
+
     /// What became of the open invitation.
     pub fn pairing_state(&self) -> PairingState {
         let state = self.inner.peer_state();

@@ -137,6 +137,13 @@ export class Devices {
     await this.poll();
   }
 
+  /** Copy the code like a secret: out of clipboard history, cleared after the delay. */
+  async copyCode() {
+    await this.attempt(async () => {
+      await this.backend.copyPairingCode();
+    });
+  }
+
   async cancel() {
     this.stopWatching();
     const wasConfirming = this.pairing.state === "confirming";
