@@ -6,6 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use data_encoding::BASE64;
+use polykey_node::wiped_json::WipedJson;
 use polykey_node::{CommitInfo, EntryKind, Node, NodeError, SecretStat, VaultInfo};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
@@ -61,15 +62,17 @@ impl Agent {
         }
     }
 
-    /// Call `method`; the token is added to `params`.
-    pub fn call(&mut self, method: &str, mut params: Value) -> Result<Value> {
+    /// Call `method`; the token is added to `params`. The request and the
+    /// answer (passwords, secrets, the token) are wiped once used.
+    pub fn call(&mut self, method: &str, mut params: Value) -> Result<WipedJson> {
         if let Value::Object(map) = &mut params {
             map.insert("token".into(), Value::String(self.token.to_string()));
         }
         let id = self.next_id;
         self.next_id += 1;
-        let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
-        let mut line = Zeroizing::new(serde_json::to_vec(&request).unwrap_or_default());
+        let request =
+            WipedJson(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        let mut line = Zeroizing::new(serde_json::to_vec(&*request).unwrap_or_default());
         line.push(b'\n');
         self.stream.get_mut().write_all(&line)?;
         let mut answer = Zeroizing::new(String::new());
@@ -79,9 +82,9 @@ impl Agent {
                 "the agent closed the connection",
             )));
         }
-        let mut answer: Value = serde_json::from_str(&answer).map_err(|e| {
+        let mut answer = WipedJson(serde_json::from_str(&answer).map_err(|e| {
             BackendError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-        })?;
+        })?);
         if let Some(error) = answer.get("error") {
             let code = error
                 .pointer("/data/code")
@@ -95,10 +98,7 @@ impl Agent {
                 .to_owned();
             return Err(BackendError::Agent(code, message));
         }
-        Ok(answer
-            .get_mut("result")
-            .map(Value::take)
-            .unwrap_or(Value::Null))
+        Ok(answer.take("result"))
     }
 
     /// Log in: trade the password for a token.
@@ -188,7 +188,7 @@ impl Backend {
             Self::Local(node) => {
                 Ok(serde_json::to_value(node.deleted_vaults_dto().await?).unwrap_or(Value::Null))
             }
-            Self::Agent(agent) => Ok(agent.call("vaults.deleted", json!({}))?),
+            Self::Agent(agent) => Ok(agent.call("vaults.deleted", json!({}))?.into()),
         }
     }
 
@@ -276,7 +276,7 @@ impl Backend {
             Self::Agent(agent) => {
                 let encoded = Zeroizing::new(BASE64.encode(&value));
                 let params = json!({ "vault": vault, "path": path, "value": encoded.as_str() });
-                Ok(text(&agent.call(method, params)?, "version"))
+                Ok(text(&*agent.call(method, params)?, "version"))
             }
         }
     }
@@ -309,7 +309,7 @@ impl Backend {
             Self::Local(node) => Ok(node.remove_secret(vault, path, recursive).await?),
             Self::Agent(agent) => {
                 let params = json!({ "vault": vault, "path": path, "recursive": recursive });
-                Ok(text(&agent.call("secrets.remove", params)?, "version"))
+                Ok(text(&*agent.call("secrets.remove", params)?, "version"))
             }
         }
     }
@@ -319,7 +319,7 @@ impl Backend {
             Self::Local(node) => Ok(node.make_directory(vault, path).await?),
             Self::Agent(agent) => {
                 let params = json!({ "vault": vault, "path": path });
-                Ok(text(&agent.call("secrets.mkdir", params)?, "version"))
+                Ok(text(&*agent.call("secrets.mkdir", params)?, "version"))
             }
         }
     }
@@ -334,7 +334,7 @@ impl Backend {
             Self::Local(node) => Ok(node.rename_secret(vault, path, new_path).await?),
             Self::Agent(agent) => {
                 let params = json!({ "vault": vault, "path": path, "newPath": new_path });
-                Ok(text(&agent.call("secrets.rename", params)?, "version"))
+                Ok(text(&*agent.call("secrets.rename", params)?, "version"))
             }
         }
     }
@@ -401,7 +401,7 @@ impl Backend {
                 .node_id
                 .map(|n| n.to_string())
                 .unwrap_or_default()),
-            Self::Agent(agent) => Ok(text(&agent.call("status", json!({}))?, "nodeId")),
+            Self::Agent(agent) => Ok(text(&*agent.call("status", json!({}))?, "nodeId")),
         }
     }
 
@@ -410,7 +410,7 @@ impl Backend {
             Self::Local(node) => Ok(node.restore(vault, version, None).await?),
             Self::Agent(agent) => {
                 let params = json!({ "vault": vault, "version": version });
-                Ok(text(&agent.call("vaults.version", params)?, "version"))
+                Ok(text(&*agent.call("vaults.version", params)?, "version"))
             }
         }
     }

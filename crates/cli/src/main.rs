@@ -487,8 +487,8 @@ fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
-fn text(human: impl Into<String>, json: serde_json::Value) -> Output {
-    Output::Text(human.into(), json)
+fn text(human: impl Into<String>, json: impl Into<serde_json::Value>) -> Output {
+    Output::Text(human.into(), json.into())
 }
 
 fn valid_name(name: &str) -> bool {

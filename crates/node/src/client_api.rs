@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use data_encoding::{BASE64, HEXLOWER};
 use serde_json::{json, Value};
+
+use crate::wiped_json::WipedJson;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -288,16 +290,18 @@ impl Server {
                 let _ = write_response(&mut write, &response).await;
                 return;
             }
+            // Requests and answers carry passwords and secrets: both are
+            // wiped once written.
             let response = match serde_json::from_slice::<Value>(&line) {
                 Ok(request) => {
-                    let (response, session) = self.answer_client(request).await;
+                    let (response, session) = self.answer_client(WipedJson(request)).await;
                     authenticated = session;
                     if session {
                         drop(unauthenticated.take());
                     }
                     response
                 }
-                Err(_) => error_response(Value::Null, -32700, "not JSON", None),
+                Err(_) => WipedJson(error_response(Value::Null, -32700, "not JSON", None)),
             };
             if write_response(&mut write, &response).await.is_err() {
                 return;
@@ -307,12 +311,18 @@ impl Server {
 
     /// The answer to `request`, and whether the connection holds a valid
     /// session after it.
-    async fn answer_client(&self, request: Value) -> (Value, bool) {
+    async fn answer_client(&self, mut request: WipedJson) -> (WipedJson, bool) {
         let id = request.get("id").cloned().unwrap_or(Value::Null);
+        let mut params = request.take("params");
+        if params.is_null() {
+            params = WipedJson(json!({}));
+        }
         let Some(method) = request.get("method").and_then(Value::as_str) else {
-            return (error_response(id, -32600, "no method", None), false);
+            return (
+                WipedJson(error_response(id, -32600, "no method", None)),
+                false,
+            );
         };
-        let params = request.get("params").cloned().unwrap_or(json!({}));
         if method != "session.unlock" {
             let token = params.get("token").and_then(Value::as_str).unwrap_or("");
             if let Err(refused) = self.check_session(token) {
@@ -323,7 +333,7 @@ impl Server {
                     Refused::Idle => "the session expired after being idle; log in again",
                 };
                 return (
-                    error_response(id, -32001, message, Some(UNAUTHORISED)),
+                    WipedJson(error_response(id, -32001, message, Some(UNAUTHORISED))),
                     false,
                 );
             }
@@ -348,7 +358,7 @@ impl Server {
             Err(Call::Params(what)) => error_response(id, -32602, what, None),
             Err(Call::Unknown) => error_response(id, -32601, "no such method", None),
         };
-        (response, session)
+        (WipedJson(response), session)
     }
 
     /// Methods that concern sessions, the server or a password derivation;

@@ -37,6 +37,9 @@ mod quick;
 mod recently_deleted;
 /// Vaults and secrets, through the unlocked node.
 mod vaults;
+/// JSON whose strings are wiped on drop, for requests and answers that
+/// carry passwords and secrets.
+pub mod wiped_json;
 
 pub use dir::{default_node_path, NodeDir, NODE_PATH_ENV};
 pub use error::NodeError;

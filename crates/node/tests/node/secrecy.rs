@@ -58,3 +58,42 @@ async fn debug_output_of_a_created_node_hides_the_code() {
     assert!(!shown.contains(&first_pair.join(" ")), "{shown}");
     assert!(!shown.contains(PASSWORD));
 }
+
+/// The client API's requests and answers carry passwords and secrets as
+/// JSON strings: wiping one reaches every string, however deep, and
+/// overwrites it in place (zeroize keeps the allocation it zeroed; the
+/// bytes themselves cannot be read back here without unsafe code).
+#[test]
+fn wiped_json_reaches_every_string_and_leaves_the_rest() {
+    use polykey_node::wiped_json::{wipe, WipedJson};
+    use serde_json::Value;
+    let mut value = serde_json::json!({
+        "password": "hunter2-hunter2",
+        "params": { "value": "c2VjcmV0LXZhbHVl", "list": ["one-secret", 7, null, true] },
+    });
+    fn strings(value: &Value, out: &mut Vec<(usize, usize)>) {
+        match value {
+            Value::String(s) => out.push((s.len(), s.capacity())),
+            Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+            Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let mut before = Vec::new();
+    strings(&value, &mut before);
+    assert_eq!(before.len(), 3);
+    wipe(&mut value);
+    let mut after = Vec::new();
+    strings(&value, &mut after);
+    for ((_, capacity), (len, kept)) in before.iter().zip(&after) {
+        assert_eq!(*len, 0, "a string kept its text");
+        assert_eq!(kept, capacity, "a string was replaced, not overwritten");
+    }
+    assert_eq!(value["params"]["list"][1], 7);
+    assert_eq!(value["params"]["list"][3], true);
+    // A part taken out of a request is wiped by its new owner.
+    let mut request = WipedJson(serde_json::json!({ "params": { "password": "pw" } }));
+    let params = request.take("params");
+    assert_eq!(params["password"], "pw");
+    assert!(request["params"].is_null());
+}
