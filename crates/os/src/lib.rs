@@ -1,0 +1,8 @@
+//! What differs between operating systems, behind one portable API: files
+//! and directories only the current user can open (0600/0700 on Unix, an
+//! owner-only ACL on Windows, set when created), and on Windows the access
+//! control of the local client API's named pipe.
+//!
+//! This is the only crate with `unsafe` code (the Windows security calls),
+//! each block small and justified; it knows nothing about Polykey's data.
+#![deny(unsafe_code)]
