@@ -73,6 +73,8 @@ pub struct Db {
     pub(crate) redb: redb::Database,
     pub(crate) key: SymmetricKey,
     pub(crate) index_key: [u8; 32],
+    /// Keys the hashes that make up authenticated tables' digests.
+    pub(crate) digest_key: [u8; 32],
     /// Bumped by every committed write transaction.
     pub(crate) generation: std::sync::atomic::AtomicU64,
     /// Called after every committed write transaction.
@@ -89,6 +91,7 @@ impl Drop for Db {
     fn drop(&mut self) {
         use zeroize::Zeroize;
         self.index_key.zeroize();
+        self.digest_key.zeroize();
     }
 }
 
@@ -198,8 +201,13 @@ impl Db {
         key.open(&read("key_check")?, b"polykey_meta\0key_check")
             .map_err(|_| tampered())?;
         drop(meta);
+        let db = Self::from_parts(redb, key);
+        // Every authenticated table must hold exactly the records this
+        // store wrote: one deleted, or put back, is refused here, at
+        // unlock, rather than at the table's next read.
+        db.verify_authenticated(&txn)?;
         drop(txn);
-        Ok(Self::from_parts(redb, key))
+        Ok(db)
     }
 
     /// A number that changes whenever a write transaction commits: a cheap
@@ -216,10 +224,12 @@ impl Db {
 
     fn from_parts(redb: redb::Database, key: SymmetricKey) -> Self {
         let index_key = blake3::derive_key("polykey-db record keys v1", key.expose_secret());
+        let digest_key = blake3::derive_key(crate::digest::DIGEST_KEY_CONTEXT, key.expose_secret());
         Self {
             redb,
             key,
             index_key,
+            digest_key,
             generation: std::sync::atomic::AtomicU64::new(0),
             on_commit: std::sync::OnceLock::new(),
         }

@@ -5,7 +5,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::store::{Db, DbError};
+use crate::digest::SetGuard;
+use crate::store::{Db, DbError, META};
 
 /// Length of a record key in bytes.
 pub const RECORD_KEY_LEN: usize = 32;
@@ -35,19 +36,51 @@ impl RecordKey {
 }
 
 /// A table of values of type `V`, stored as sealed JSON.
+///
+/// Define each table once, as a `const`: a table must always be used with
+/// the same kind ([`Table::new`] or [`Table::authenticated`]), or its digest
+/// falls out of step and every later read of it is refused as tampered.
 pub struct Table<V> {
     name: &'static str,
+    authenticated: bool,
     _value: PhantomData<fn() -> V>,
 }
 
 impl<V> Table<V> {
     /// Define a table. The name is stored in the file in plaintext, so it
-    /// must describe the schema, never user data.
+    /// must describe the schema, never user data. Each record is
+    /// authenticated, but not which records exist: someone who can write
+    /// the file can delete one, or put back one deleted earlier.
     pub const fn new(name: &'static str) -> Self {
         Self {
             name,
+            authenticated: false,
             _value: PhantomData,
         }
+    }
+
+    /// Define a table whose SET of records is authenticated too: a record
+    /// deleted, or put back after it was deleted or replaced, by anyone but
+    /// this store is [`DbError::Tampered`] at the next access to the table
+    /// (and at [`Db::open`]). For small tables whose presence or absence
+    /// of records decides security; each transaction's first access reads
+    /// the whole table (see the `digest` module for costs).
+    pub const fn authenticated(name: &'static str) -> Self {
+        Self {
+            name,
+            authenticated: true,
+            _value: PhantomData,
+        }
+    }
+
+    /// The table's name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether the set of records is authenticated.
+    pub const fn is_authenticated(&self) -> bool {
+        self.authenticated
     }
 }
 
@@ -79,7 +112,7 @@ impl RawTable {
     }
 }
 
-fn definition(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
+pub(crate) fn definition(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
     TableDefinition::new(name)
 }
 
@@ -103,6 +136,7 @@ impl Db {
         Ok(ReadTxn {
             db: self,
             txn: self.redb.begin_read().map_err(DbError::storage)?,
+            guard: std::sync::Mutex::new(SetGuard::default()),
         })
     }
 
@@ -112,6 +146,7 @@ impl Db {
         Ok(WriteTxn {
             db: self,
             txn: self.redb.begin_write().map_err(DbError::storage)?,
+            guard: std::sync::Mutex::new(SetGuard::default()),
         })
     }
 
@@ -184,14 +219,40 @@ impl Db {
 pub struct ReadTxn<'db> {
     db: &'db Db,
     txn: redb::ReadTransaction,
+    /// Authenticated tables verified in this snapshot.
+    guard: std::sync::Mutex<SetGuard>,
 }
 
+type ReadOnly = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
 impl ReadTxn<'_> {
+    /// The redb table `name`, or None if it was never created.
+    fn table(&self, name: &str) -> Result<Option<ReadOnly>, DbError> {
+        match self.txn.open_table(definition(name)) {
+            Ok(table) => Ok(Some(table)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(DbError::storage(e)),
+        }
+    }
+
+    /// `rows`, after checking its set of records if `table` is
+    /// authenticated (once per snapshot).
+    fn checked<V>(&self, table: &Table<V>) -> Result<Option<ReadOnly>, DbError> {
+        let rows = self.table(table.name)?;
+        if table.authenticated {
+            let mut guard = self.guard.lock().unwrap_or_else(|e| e.into_inner());
+            let meta = || {
+                let meta = self.txn.open_table(META).map_err(DbError::storage)?;
+                self.db.load_digests(&meta)
+            };
+            guard.verify(self.db, table.name, meta, rows.as_ref())?;
+        }
+        Ok(rows)
+    }
+
     fn sealed(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
-        let table = match self.txn.open_table(definition(table)) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(DbError::storage(e)),
+        let Some(table) = self.table(table)? else {
+            return Ok(None);
         };
         Ok(table
             .get(key.as_bytes().as_slice())
@@ -199,14 +260,22 @@ impl ReadTxn<'_> {
             .map(|v| v.value().to_vec()))
     }
 
-    /// Read and open one record.
+    /// Read and open one record. In an authenticated table this checks the
+    /// whole table's set first (once per snapshot), so a deleted record is
+    /// reported as tampering, never as absent.
     pub fn get<V: DeserializeOwned>(
         &self,
         table: &Table<V>,
         key: &RecordKey,
     ) -> Result<Option<V>, DbError> {
-        self.db
-            .open_record(table, key, self.sealed(table.name, key)?)
+        let Some(rows) = self.checked(table)? else {
+            return Ok(None);
+        };
+        let sealed = rows
+            .get(key.as_bytes().as_slice())
+            .map_err(DbError::storage)?
+            .map(|v| v.value().to_vec());
+        self.db.open_record(table, key, sealed)
     }
 
     /// Read and open one raw record.
@@ -219,17 +288,17 @@ impl ReadTxn<'_> {
             .open_raw(table, key, self.sealed(table.name(), key)?)
     }
 
-    /// Every record of a table, opened, in record-key order.
+    /// Every record of a table, opened, in record-key order. For an
+    /// authenticated table, fails as [`DbError::Tampered`] unless the
+    /// records present are exactly those this store wrote.
     pub fn entries<V: DeserializeOwned>(
         &self,
         table: &Table<V>,
     ) -> Result<Vec<(RecordKey, V)>, DbError> {
-        let redb_table = match self.txn.open_table(definition(table.name)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(DbError::storage(e)),
-        };
-        self.db.open_all(table, &redb_table)
+        match self.checked(table)? {
+            Some(rows) => self.db.open_all(table, &rows),
+            None => Ok(Vec::new()),
+        }
     }
 }
 
@@ -257,17 +326,59 @@ impl Db {
 pub struct WriteTxn<'db> {
     db: &'db Db,
     txn: redb::WriteTransaction,
+    /// Authenticated tables verified in this transaction, and their
+    /// digests as its puts and deletes change them.
+    guard: std::sync::Mutex<SetGuard>,
 }
 
 impl WriteTxn<'_> {
-    fn put_sealed(&mut self, table: &str, key: &RecordKey, plain: &[u8]) -> Result<(), DbError> {
+    fn guard(&self) -> std::sync::MutexGuard<'_, SetGuard> {
+        self.guard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Check an authenticated table's set of records, once per
+    /// transaction: from then on this transaction's own puts and deletes
+    /// keep its digest in step.
+    fn check(&self, table: &str) -> Result<(), DbError> {
+        let mut guard = self.guard();
+        if guard.is_verified(table) {
+            return Ok(());
+        }
+        let rows = self
+            .txn
+            .open_table(definition(table))
+            .map_err(DbError::storage)?;
+        let meta = || {
+            let meta = self.txn.open_table(META).map_err(DbError::storage)?;
+            self.db.load_digests(&meta)
+        };
+        guard.verify(self.db, table, meta, Some(&rows))
+    }
+
+    fn put_sealed(
+        &mut self,
+        table: &str,
+        authenticated: bool,
+        key: &RecordKey,
+        plain: &[u8],
+    ) -> Result<(), DbError> {
+        if authenticated {
+            self.check(table)?;
+        }
         let sealed = self.db.key.seal(plain, &associated_data(table, key));
         let mut t = self
             .txn
             .open_table(definition(table))
             .map_err(DbError::storage)?;
-        t.insert(key.as_bytes().as_slice(), sealed.as_slice())
-            .map_err(DbError::storage)?;
+        let old = t
+            .insert(key.as_bytes().as_slice(), sealed.as_slice())
+            .map_err(DbError::storage)?
+            .map(|v| v.value().to_vec());
+        drop(t);
+        if authenticated {
+            self.guard()
+                .replace(self.db, table, key, old.as_deref(), Some(&sealed))?;
+        }
         Ok(())
     }
 
@@ -291,7 +402,7 @@ impl WriteTxn<'_> {
         value: &V,
     ) -> Result<(), DbError> {
         let plain = Zeroizing::new(serde_json::to_vec(value).map_err(DbError::storage)?);
-        self.put_sealed(table.name, key, &plain)
+        self.put_sealed(table.name, table.authenticated, key, &plain)
     }
 
     /// Seal and store raw bytes under `key`.
@@ -301,7 +412,7 @@ impl WriteTxn<'_> {
         key: &RecordKey,
         bytes: &[u8],
     ) -> Result<(), DbError> {
-        self.put_sealed(table.name(), key, bytes)
+        self.put_sealed(table.name(), false, key, bytes)
     }
 
     /// Store records sealed by [`Db::seal_raw`], replacing any previous
@@ -334,11 +445,16 @@ impl WriteTxn<'_> {
         self.db
     }
 
-    /// Every record of a table as this transaction sees it, opened.
+    /// Every record of a table as this transaction sees it, opened. For an
+    /// authenticated table, fails as [`DbError::Tampered`] unless the
+    /// records present are exactly those this store wrote.
     pub fn entries<V: DeserializeOwned>(
         &self,
         table: &Table<V>,
     ) -> Result<Vec<(RecordKey, V)>, DbError> {
+        if table.authenticated {
+            self.check(table.name)?;
+        }
         let redb_table = self
             .txn
             .open_table(definition(table.name))
@@ -367,12 +483,16 @@ impl WriteTxn<'_> {
         Ok(())
     }
 
-    /// Read one record as this transaction sees it.
+    /// Read one record as this transaction sees it (in an authenticated
+    /// table, after checking the table's set, as [`ReadTxn::get`] does).
     pub fn get<V: DeserializeOwned>(
         &self,
         table: &Table<V>,
         key: &RecordKey,
     ) -> Result<Option<V>, DbError> {
+        if table.authenticated {
+            self.check(table.name)?;
+        }
         self.db
             .open_record(table, key, self.sealed(table.name, key)?)
     }
@@ -389,19 +509,34 @@ impl WriteTxn<'_> {
 
     /// Remove a record; returns whether it existed.
     pub fn delete<V>(&mut self, table: &Table<V>, key: &RecordKey) -> Result<bool, DbError> {
+        if table.authenticated {
+            self.check(table.name)?;
+        }
         let mut t = self
             .txn
             .open_table(definition(table.name))
             .map_err(DbError::storage)?;
-        let removed = t
+        let old = t
             .remove(key.as_bytes().as_slice())
             .map_err(DbError::storage)?
-            .is_some();
+            .map(|v| v.value().to_vec());
+        drop(t);
+        let removed = old.is_some();
+        if table.authenticated && removed {
+            self.guard()
+                .replace(self.db, table.name, key, old.as_deref(), None)?;
+        }
         Ok(removed)
     }
 
-    /// Make every change of this transaction durable.
+    /// Make every change of this transaction durable (with the digests of
+    /// the authenticated tables it changed).
     pub fn commit(self) -> Result<(), DbError> {
+        let guard = self.guard.into_inner().unwrap_or_else(|e| e.into_inner());
+        if guard.changed() {
+            let mut meta = self.txn.open_table(META).map_err(DbError::storage)?;
+            guard.store(self.db, &mut meta)?;
+        }
         self.txn.commit().map_err(DbError::storage)?;
         self.db
             .generation

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
+mod authenticated;
+
 use std::path::Path;
 
 use polykey_db::{Db, DbError, RecordKey, Table};
