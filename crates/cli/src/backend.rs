@@ -2,7 +2,6 @@
 //! node) through its client socket, or the node directory itself.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use data_encoding::BASE64;
@@ -35,9 +34,17 @@ impl From<std::io::Error> for BackendError {
 
 type Result<T> = std::result::Result<T, BackendError>;
 
+/// The connection to an agent: a Unix domain socket, or on Windows a named
+/// pipe (opened as a file once its owner was checked to be this user).
+#[cfg(unix)]
+pub type Stream = std::os::unix::net::UnixStream;
+/// See above.
+#[cfg(windows)]
+pub type Stream = std::fs::File;
+
 /// A connection to the agent with a session token.
 pub struct Agent {
-    stream: BufReader<UnixStream>,
+    stream: BufReader<Stream>,
     token: Zeroizing<String>,
     next_id: u64,
 }
@@ -49,12 +56,22 @@ pub fn token_path(node_path: &std::path::Path) -> PathBuf {
 
 impl Agent {
     /// Connect to the agent of the node directory, if one is running.
-    pub fn connect(node_path: &std::path::Path) -> Option<UnixStream> {
-        UnixStream::connect(node_path.join(polykey_node::client_api::SOCKET_NAME)).ok()
+    pub fn connect(node_path: &std::path::Path) -> Option<Stream> {
+        let endpoint = polykey_node::client_api::endpoint(node_path);
+        #[cfg(unix)]
+        {
+            Stream::connect(endpoint).ok()
+        }
+        #[cfg(windows)]
+        {
+            // A pipe of that name owned by anyone else is refused here,
+            // before a password could be sent to it.
+            polykey_os::pipe::connect_client(&endpoint.to_string_lossy()).ok()
+        }
     }
 
     /// A session over `stream` with `token` (possibly empty).
-    pub fn new(stream: UnixStream, token: Zeroizing<String>) -> Self {
+    pub fn new(stream: Stream, token: Zeroizing<String>) -> Self {
         Self {
             stream: BufReader::new(stream),
             token,

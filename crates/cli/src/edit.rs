@@ -12,6 +12,9 @@
 //! - What a crash (SIGKILL, power loss of a disk directory) leaves behind is
 //!   removed by the next `secrets edit`: every `edit-<pid>-…` whose process
 //!   is gone.
+//! - The editor keeps no copy of its own: vi, vim and neovim are started
+//!   with no swap file, no viminfo/shada (which would keep deleted text in
+//!   `~/.viminfo` on disk), no backup and no undo file ([`VIM_FLAGS`]).
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +32,30 @@ const EDITOR_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// Where memory-backed temporary files go when `$XDG_RUNTIME_DIR` does not
 /// qualify.
 const SHM_DIR: &str = "/dev/shm";
+/// Editors of the vi family, by program name, and the flags that keep them
+/// from writing the text anywhere but the file: `-n` no swap file, `-i NONE`
+/// no viminfo (vim) or shada (neovim), and no backup or undo file.
+const VIM_FAMILY: &[&str] = &["vi", "vim", "vim.basic", "vim.tiny", "nvim", "gvim", "view"];
+/// See [`VIM_FAMILY`].
+const VIM_FLAGS: &str = "-n -i NONE --cmd 'set nobackup nowritebackup noundofile'";
+
+/// The shell command that runs `editor` on the file given as `$1`: `exec`,
+/// so the editor is this process's own child and a signal can end it (not
+/// only a shell around it); a vi-family editor gets [`VIM_FLAGS`] right
+/// after its program name, before any arguments of the user's own.
+fn editor_command(editor: &str) -> String {
+    let editor = editor.trim();
+    let (program, rest) = editor
+        .split_once(char::is_whitespace)
+        .unwrap_or((editor, ""));
+    let name = program.rsplit('/').next().unwrap_or(program);
+    if VIM_FAMILY.contains(&name) {
+        format!("exec {program} {VIM_FLAGS} {rest} \"$1\"")
+    } else {
+        format!("exec {editor} \"$1\"")
+    }
+}
+
 /// File systems whose files exist only in memory.
 const MEMORY_FILE_SYSTEMS: &[&str] = &["tmpfs", "ramfs"];
 
@@ -70,9 +97,7 @@ pub async fn edit_in_editor(
         .unwrap_or_else(|_| "vi".into());
     let mut child = std::process::Command::new("sh")
         .arg("-c")
-        // `exec`: the editor is this process's own child, so a signal can
-        // end it and not only the shell around it.
-        .arg(format!("exec {editor} \"$1\""))
+        .arg(editor_command(&editor))
         .arg("polykey-edit")
         .arg(&file)
         .spawn()
@@ -282,6 +307,21 @@ fn remove_leftovers(private: &Path) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn vi_family_editors_get_flags_that_keep_no_copy_and_others_run_as_given() {
+        assert_eq!(
+            editor_command("vim -c wq"),
+            format!("exec vim {VIM_FLAGS} -c wq \"$1\"")
+        );
+        assert_eq!(
+            editor_command("/usr/bin/nvim"),
+            format!("exec /usr/bin/nvim {VIM_FLAGS}  \"$1\"")
+        );
+        assert_eq!(editor_command("nano"), "exec nano \"$1\"");
+        assert_eq!(editor_command("code --wait"), "exec code --wait \"$1\"");
+    }
+
     use super::*;
 
     #[test]

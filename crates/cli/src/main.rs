@@ -10,6 +10,10 @@
 /// The node itself or its running agent.
 mod backend;
 mod devices;
+#[cfg(unix)]
+mod edit;
+#[cfg(windows)]
+#[path = "edit_windows.rs"]
 mod edit;
 
 use std::collections::BTreeMap;
@@ -452,7 +456,7 @@ async fn unlocked(cli: &Cli) -> Result<Node, Failure> {
 
 /// A session with the running agent: its saved token, or a new one for
 /// the password (saved, mode 0600).
-fn agent_session(cli: &Cli, stream: std::os::unix::net::UnixStream) -> Result<Agent, Failure> {
+fn agent_session(cli: &Cli, stream: backend::Stream) -> Result<Agent, Failure> {
     let token_file = backend::token_path(&node_path(cli));
     let token = Zeroizing::new(std::fs::read_to_string(&token_file).unwrap_or_default());
     let mut agent = Agent::new(stream, token);
@@ -1245,17 +1249,9 @@ async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Fail
             }
             let (stop, stopped) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
-                let mut term =
-                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    {
-                        Ok(term) => term,
-                        Err(_) => return,
-                    };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                if told_to_stop().await.is_ok() {
+                    let _ = stop.send(true);
                 }
-                let _ = stop.send(true);
             });
             eprintln!(
                 "polykey: agent for node {} serving {}",
@@ -1285,6 +1281,15 @@ async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Fail
                 .arg(&path);
             if let Some(idle) = auto_lock {
                 child.arg("--auto-lock").arg(idle.as_secs().to_string());
+            }
+            #[cfg(windows)]
+            {
+                // Its own process group, without the console: closing the
+                // terminal or Ctrl-C there does not end the agent.
+                use std::os::windows::process::CommandExt;
+                const DETACHED_PROCESS: u32 = 0x0000_0008;
+                const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+                child.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
             }
             let mut child = child
                 .env_remove("POLYKEY_PASSWORD_FILE")
@@ -1382,6 +1387,34 @@ async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Fail
 /// Open the agent's log for a new run: the old log is removed and a new
 /// one created 0600 with `create_new`, which never follows a symlink and
 /// never keeps the mode of a file an older version made 0644.
+/// Wait until the agent is told to stop: Ctrl-C or SIGTERM on Unix; Ctrl-C,
+/// Ctrl-Break, closing the console, logoff or shutdown on Windows.
+async fn told_to_stop() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows::{ctrl_break, ctrl_close, ctrl_logoff, ctrl_shutdown};
+        let (mut brk, mut close) = (ctrl_break()?, ctrl_close()?);
+        let (mut logoff, mut shutdown) = (ctrl_logoff()?, ctrl_shutdown()?);
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = brk.recv() => {}
+            _ = close.recv() => {}
+            _ = logoff.recv() => {}
+            _ = shutdown.recv() => {}
+        }
+    }
+    Ok(())
+}
+
 fn private_log(path: &std::path::Path) -> Result<std::fs::File, Failure> {
     match std::fs::remove_file(path) {
         Ok(()) => {}

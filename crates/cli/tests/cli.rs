@@ -513,6 +513,58 @@ fn secrets_edit_uses_the_editor_on_a_private_file_that_is_removed() {
 }
 
 #[test]
+fn secrets_edit_with_vim_leaves_no_copy_in_the_home_directory() {
+    // Vim keeps deleted text in ~/.viminfo (on disk) unless told not to.
+    if !std::path::Path::new("/usr/bin/vim").exists() {
+        eprintln!("skipped: no vim on this machine");
+        return;
+    }
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "v"]);
+    node.write("v:note", b"old-secret-4711");
+    let home = tempfile::tempdir().unwrap();
+    let out = node
+        .command(&["secrets", "edit", "v:note"])
+        .env("HOME", home.path())
+        .env("EDITOR", "vim -c 'normal ddinew-secret-0815' -c wq")
+        .env_remove("VISUAL")
+        .env_remove("VIMINIT")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // (Vim ends the file with a newline.)
+    assert_eq!(
+        node.run(&["secrets", "cat", "v:note"]).stdout,
+        b"new-secret-0815\n"
+    );
+    let mut files = Vec::new();
+    let mut dirs = vec![home.path().to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let text = std::fs::read(&file).unwrap();
+        let found = |needle: &[u8]| text.windows(needle.len()).any(|w| w == needle);
+        assert!(
+            !found(b"old-secret-4711") && !found(b"new-secret-0815"),
+            "{} keeps the secret",
+            file.display()
+        );
+    }
+}
+
+#[test]
 fn shell_completions_are_printed() {
     let node = Node::new();
     let bash = node.ok(&["completions", "bash"]);

@@ -13,7 +13,7 @@
 
 /// Transport types that cross IPC: status, created node, error codes.
 pub mod api;
-/// The local client API on a Unix socket, for the CLI.
+/// The local client API for the CLI: a Unix socket, or a named pipe on Windows.
 pub mod client_api;
 /// The node directory: its files, its lock, atomic writes.
 pub mod dir;

@@ -1,6 +1,8 @@
 //! The local client API: a running node (the desktop app or a headless
-//! agent) serves the CLI on a Unix domain socket in its node directory
-//! (mode 0600; the directory is 0700), one JSON-RPC 2.0 request per line.
+//! agent) serves the CLI, one JSON-RPC 2.0 request per line, on a Unix
+//! domain socket in its node directory on Linux and macOS (mode 0600; the
+//! directory is 0700; [`unix`]) and on a named pipe on Windows that only
+//! the current user can open ([`windows`]). [`endpoint`] says where.
 //!
 //! `session.unlock` trades the password for a session token; every other
 //! method needs a valid token in `params.token`. A token ends at every lock
@@ -23,20 +25,41 @@ use data_encoding::{BASE64, HEXLOWER};
 use serde_json::{json, Value};
 
 use crate::wiped_json::WipedJson;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::Zeroizing;
 
 use crate::error::NodeError;
 use crate::node::Node;
 
-/// The socket's file name in the node directory.
+/// The Unix domain socket transport (Linux, macOS).
+#[cfg(unix)]
+mod unix;
+/// The named pipe transport (Windows).
+#[cfg(windows)]
+mod windows;
+
+#[cfg(unix)]
+use unix::Listener;
+#[cfg(windows)]
+use windows::Listener;
+
+/// The socket's file name in the node directory (Unix).
 pub const SOCKET_NAME: &str = "client.sock";
-/// The private directory the socket is bound in before it is moved to
-/// [`SOCKET_NAME`], so it is never reachable by others, not even between
-/// `bind` and `chmod`.
-const BIND_DIR_NAME: &str = ".client.sock.d";
+
+/// Where the client API of the node in `node_dir` listens: the socket's
+/// path on Unix, the pipe's name (`\\.\pipe\polykey-…`, one per node
+/// directory) on Windows. The CLI connects to the same.
+pub fn endpoint(node_dir: &Path) -> PathBuf {
+    #[cfg(unix)]
+    {
+        node_dir.join(SOCKET_NAME)
+    }
+    #[cfg(windows)]
+    {
+        PathBuf::from(windows::pipe_name(node_dir))
+    }
+}
 /// The longest request line accepted from an authenticated connection (a
 /// 16 MiB secret in base64, and room).
 const MAX_LINE: usize = 24 * 1024 * 1024;
@@ -192,9 +215,9 @@ impl Node {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Where this node's client API listens.
+    /// Where this node's client API listens ([`endpoint`]).
     pub fn socket_path(&self) -> PathBuf {
-        self.path().join(SOCKET_NAME)
+        endpoint(self.path())
     }
 
     /// Serve the client API until `stop` fires (or `agent.stop` is called).
@@ -212,8 +235,7 @@ impl Node {
         mut stop: tokio::sync::watch::Receiver<bool>,
         options: ClientApiOptions,
     ) -> Result<(), NodeError> {
-        let path = self.socket_path();
-        let listener = bind_private(self.path(), &path)?;
+        let mut listener = Listener::bind(self.path())?;
         let (stopper, _) = tokio::sync::watch::channel(false);
         let mut stopped = stopper.subscribe();
         let server = Arc::new(Server {
@@ -230,7 +252,7 @@ impl Node {
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let Ok(stream) = accepted else { continue };
                     let server = Arc::clone(&server);
                     let permits = Arc::clone(&connections)
                         .try_acquire_owned()
@@ -257,14 +279,17 @@ impl Node {
                 _ = stopped.changed() => break,
             }
         }
-        let _ = std::fs::remove_file(&path);
+        listener.close();
         Ok(())
     }
 }
 
 impl Server {
-    async fn serve_connection(&self, stream: UnixStream, unauthenticated: OwnedSemaphorePermit) {
-        let (read, mut write) = stream.into_split();
+    async fn serve_connection<S>(&self, stream: S, unauthenticated: OwnedSemaphorePermit)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (read, mut write) = tokio::io::split(stream);
         let mut reader = BufReader::new(read);
         // Held until the connection authenticates.
         let mut unauthenticated = Some(unauthenticated);
@@ -621,7 +646,7 @@ fn error_response(id: Value, code: i64, message: &str, kind: Option<&str>) -> Va
 
 /// Write one response line.
 async fn write_response(
-    write: &mut tokio::net::unix::OwnedWriteHalf,
+    write: &mut (impl AsyncWrite + Unpin),
     response: &Value,
 ) -> std::io::Result<()> {
     let mut out = Zeroizing::new(serde_json::to_vec(response).unwrap_or_default());
@@ -630,64 +655,20 @@ async fn write_response(
 }
 
 /// Turn away a connection over the limits.
-async fn refuse(stream: UnixStream) {
-    let (_, mut write) = stream.into_split();
+async fn refuse(mut stream: impl AsyncWrite + Unpin) {
     let response = error_response(
         Value::Null,
         -32003,
         "too many connections to the agent; try again",
         Some("busy"),
     );
-    let _ = write_response(&mut write, &response).await;
-}
-
-/// Bind the client socket at `path` so that it is never reachable by
-/// others: bound inside a fresh directory only this user can enter, made
-/// 0600 there (a failed chmod is an error), then moved into place.
-fn bind_private(node_dir: &Path, path: &Path) -> Result<UnixListener, NodeError> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let io = |what: &'static str| move |e| NodeError::io(what, e);
-    // This process holds the node directory's lock, so a socket file or a
-    // bind directory left there is stale.
-    let _ = std::fs::remove_file(path);
-    let bind_dir = node_dir.join(BIND_DIR_NAME);
-    match std::fs::remove_dir_all(&bind_dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(NodeError::io("remove a stale client socket directory", e))
-        }
-        _ => {}
-    }
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&bind_dir)
-        .map_err(io("create the client socket directory"))?;
-    // `create` fails if anything (a symlink included) is already there, so
-    // this is the directory just made; check nobody else can enter it.
-    let meta =
-        std::fs::symlink_metadata(&bind_dir).map_err(io("check the client socket directory"))?;
-    if !meta.is_dir() || meta.mode() & 0o077 != 0 {
-        let _ = std::fs::remove_dir_all(&bind_dir);
-        return Err(NodeError::io(
-            "check the client socket directory",
-            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "not private"),
-        ));
-    }
-    let bound = bind_dir.join(SOCKET_NAME);
-    let result = (|| {
-        let listener = UnixListener::bind(&bound).map_err(io("listen on the client socket"))?;
-        std::fs::set_permissions(&bound, std::fs::Permissions::from_mode(0o600))
-            .map_err(io("protect the client socket"))?;
-        std::fs::rename(&bound, path).map_err(io("move the client socket into place"))?;
-        Ok(listener)
-    })();
-    let _ = std::fs::remove_dir_all(&bind_dir);
-    result
+    let _ = write_response(&mut stream, &response).await;
 }
 
 /// The error code a client sees for an invalid or revoked token.
 pub const UNAUTHORISED: &str = "unauthorised";
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     #![allow(clippy::unwrap_used)]
 

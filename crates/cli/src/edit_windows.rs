@@ -1,0 +1,145 @@
+//! `secrets edit` on Windows. Windows has no memory-backed file system, so
+//! the file is on disk, which a user must accept with
+//! `--allow-disk-tempfile`:
+//!
+//! - It sits in `%TEMP%\polykey-edit\edit-<pid>-<random>\`, the base made
+//!   private (an ACL granting only the current user, set at creation and
+//!   inherited inside) and checked before use.
+//! - Ctrl-C, Ctrl-Break and closing the console while the editor runs
+//!   remove it before the command ends.
+//! - What a crash leaves behind is removed by a later `secrets edit` once it
+//!   is a day old (a younger one may belong to an edit still running).
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+use zeroize::Zeroizing;
+
+use crate::{io_failure, write_private, Failure, EX_SOFTWARE, EX_USAGE};
+
+/// Name of the private directory in `%TEMP%`.
+pub const EDIT_DIR_NAME: &str = "polykey-edit";
+/// Prefix of one run's directory inside it: `edit-<pid>-<random>`.
+pub const RUN_DIR_PREFIX: &str = "edit-";
+/// How often the editor is checked for having exited.
+const EDITOR_POLL: Duration = Duration::from_millis(50);
+/// A run directory older than this is a crash's leftover.
+const LEFTOVER_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Let the user edit `value` in their editor (`%VISUAL%`, `%EDITOR%`, else
+/// Notepad); see the module documentation for where the file lives.
+pub async fn edit_in_editor(
+    value: &[u8],
+    path: &str,
+    allow_disk: bool,
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    if !allow_disk {
+        return Err(Failure {
+            code: EX_USAGE,
+            kind: "no_memory_tempdir".into(),
+            message: "Windows has no memory-backed directory for the temporary file; add \
+                      --allow-disk-tempfile to edit in a private file on disk (removed when \
+                      the editor closes), or use `secrets write`"
+                .into(),
+        });
+    }
+    let base = std::env::temp_dir().join(EDIT_DIR_NAME);
+    polykey_os::fs::create_private_dir_all(&base)
+        .map_err(|e| io_failure("make a private directory", e))?;
+    if !polykey_os::fs::is_private(&base).map_err(|e| io_failure("check a private directory", e))? {
+        return Err(io_failure(
+            "check a private directory",
+            std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{} is open to other users", base.display()),
+            ),
+        ));
+    }
+    remove_leftovers(&base);
+    let signal_failure = |e| io_failure("watch for Ctrl-C", e);
+    let mut interrupt = ctrl_c().map_err(signal_failure)?;
+    let mut brk = ctrl_break().map_err(signal_failure)?;
+    let mut close = ctrl_close().map_err(signal_failure)?;
+
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{RUN_DIR_PREFIX}{}-", std::process::id()))
+        .tempdir_in(&base)
+        .map_err(|e| io_failure("make a private directory", e))?;
+    let name = path.rsplit('/').next().unwrap_or("secret");
+    let file = dir
+        .path()
+        .join(if name.is_empty() { "secret" } else { name });
+    write_private(&file, value)?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "notepad".into());
+    let mut child = {
+        use std::os::windows::process::CommandExt;
+        std::process::Command::new("cmd")
+            .arg("/D")
+            .arg("/C")
+            .raw_arg(format!("{editor} \"{}\"", file.display()))
+            .spawn()
+            .map_err(|e| io_failure("run the editor", e))?
+    };
+    let status = loop {
+        let interrupted = tokio::select! {
+            _ = interrupt.recv() => Some("Ctrl-C"),
+            _ = brk.recv() => Some("Ctrl-Break"),
+            _ = close.recv() => Some("closing the console"),
+            () = tokio::time::sleep(EDITOR_POLL) => None,
+        };
+        if let Some(how) = interrupted {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_dir_all(dir.path());
+            return Err(Failure {
+                code: 130,
+                kind: "interrupted".into(),
+                message: format!(
+                    "interrupted by {how}; the temporary file was removed and nothing was saved"
+                ),
+            });
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => {
+                let _ = child.kill();
+                return Err(io_failure("wait for the editor", e));
+            }
+        }
+    };
+    if !status.success() {
+        return Err(Failure {
+            code: EX_SOFTWARE,
+            kind: "editor_failed".into(),
+            message: "the editor failed; nothing was saved".into(),
+        });
+    }
+    let edited = std::fs::read(&file).map_err(|e| io_failure("read the edited file", e))?;
+    dir.close()
+        .map_err(|e| io_failure("remove the temporary file", e))?;
+    Ok(Zeroizing::new(edited))
+}
+
+/// Remove run directories a crash left behind, once they are old enough
+/// that no edit can still be running in them.
+fn remove_leftovers(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > LEFTOVER_AGE);
+        if old && name.to_string_lossy().starts_with(RUN_DIR_PREFIX) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
