@@ -44,14 +44,30 @@ pub async fn save_secret_file<R: Runtime>(
     Ok(Some(target.display().to_string()))
 }
 
-/// Write `bytes` to a new or truncated file readable only by the user.
+/// Write `bytes` to a new or replaced file readable only by the user. A
+/// symlink is refused (the secret would land wherever it points), and a
+/// file that was there is made private before anything is written to it.
 pub fn write_private(target: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    if std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "that is a link to another file; choose the file itself",
+        ));
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(target)?;
+    // An existing file keeps its mode on open: narrow it first (on the open
+    // file, so it is the one written), then replace its contents.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.set_len(0)?;
     file.write_all(bytes)?;
     file.sync_all()
 }

@@ -103,7 +103,8 @@ impl NodeDir {
     pub fn read_preferences(&self) -> Preferences {
         std::fs::read(self.path.join(PREFERENCES_FILE))
             .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .and_then(|bytes| serde_json::from_slice::<Preferences>(&bytes).ok())
+            .map(Preferences::within_bounds)
             .unwrap_or_default()
     }
 

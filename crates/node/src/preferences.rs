@@ -27,14 +27,20 @@ pub struct Preferences {
 }
 
 /// Seconds from an environment variable, for tests that cannot wait minutes.
+/// A test's shorter default from the environment; debug builds only, so
+/// nothing in a user's environment can stretch or shorten a release's.
 fn env_secs(name: &str) -> Option<u32> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
     std::env::var(name).ok()?.parse().ok()
 }
 
 impl Default for Preferences {
     /// 10 minutes, 30 seconds, Ctrl+Shift+Space, tray on.
     /// `POLYKEY_AUTO_LOCK_SECS` and `POLYKEY_CLIPBOARD_CLEAR_SECS` change the
-    /// first two defaults (tests use a few seconds); saved preferences win.
+    /// first two defaults in debug builds (tests use a few seconds); saved
+    /// preferences win.
     fn default() -> Self {
         Self {
             auto_lock_secs: env_secs("POLYKEY_AUTO_LOCK_SECS").unwrap_or(600),
@@ -46,6 +52,20 @@ impl Default for Preferences {
 }
 
 impl Preferences {
+    /// These preferences brought within [`Preferences::check`]'s bounds, for
+    /// a file read from disk: an edited `preferences.json` cannot keep a
+    /// copied secret on the clipboard for days or lock after 3 seconds.
+    pub(crate) fn within_bounds(mut self) -> Self {
+        if self.auto_lock_secs != 0 {
+            self.auto_lock_secs = self.auto_lock_secs.clamp(30, 86_400);
+        }
+        self.clipboard_clear_secs = self.clipboard_clear_secs.clamp(5, 600);
+        if self.shortcut.len() > 64 || self.shortcut.chars().any(char::is_control) {
+            DEFAULT_SHORTCUT.clone_into(&mut self.shortcut);
+        }
+        self
+    }
+
     /// The bounds a user may choose within.
     pub(crate) fn check(&self) -> Result<(), NodeError> {
         if self.auto_lock_secs != 0 && !(30..=86_400).contains(&self.auto_lock_secs) {

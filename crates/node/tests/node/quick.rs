@@ -248,6 +248,20 @@ async fn preferences_persist_are_checked_and_readable_while_locked() {
         node.preferences().shortcut,
         polykey_node::preferences::DEFAULT_SHORTCUT
     );
+
+    // A file edited past the bounds is brought back within them: a copied
+    // secret is still cleared within 10 minutes, auto-lock is not 1 second.
+    drop(node);
+    std::fs::write(
+        dir.path().join("preferences.json"),
+        br#"{"autoLockSecs":1,"clipboardClearSecs":4000000000,"shortcut":"Ctrl+\u0000","tray":true}"#,
+    )
+    .unwrap();
+    let node = open(dir.path()).await;
+    let read = node.preferences();
+    assert_eq!(read.clipboard_clear_secs, 600);
+    assert_eq!(read.auto_lock_secs, 30);
+    assert_eq!(read.shortcut, polykey_node::preferences::DEFAULT_SHORTCUT);
 }
 
 #[tokio::test]
