@@ -6,3 +6,18 @@
 //! This is the only crate with `unsafe` code (the Windows security calls),
 //! each block small and justified; it knows nothing about Polykey's data.
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+/// Private files and directories: created private, made private, checked.
+pub mod fs;
+
+/// The local client API's named pipe, admitting only the current user.
+#[cfg(windows)]
+pub mod pipe;
+
+/// Whether this runs under Wine, and what Wine does not implement.
+#[cfg(windows)]
+pub mod wine;
+
+#[cfg(windows)]
+mod security;

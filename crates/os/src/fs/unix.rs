@@ -1,0 +1,51 @@
+//! Unix: the permission bits, set by `open(2)`/`mkdir(2)` themselves.
+
+use std::fs::{DirBuilder, File, OpenOptions, Permissions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Read and write for the owner only.
+const PRIVATE_FILE_MODE: u32 = 0o600;
+/// Read, write and enter for the owner only.
+const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Any permission for the group or for others.
+const GROUP_AND_OTHER_BITS: u32 = 0o077;
+
+pub(super) fn create_new_private(path: &Path) -> io::Result<File> {
+    // `create_new` is O_CREAT|O_EXCL, which fails on an existing symlink
+    // (even a dangling one) instead of following it.
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path)
+}
+
+pub(super) fn create_private_dir(path: &Path) -> io::Result<()> {
+    DirBuilder::new().mode(PRIVATE_DIR_MODE).create(path)
+}
+
+pub(super) fn restrict(path: &Path) -> io::Result<()> {
+    let mode = if std::fs::metadata(path)?.is_dir() {
+        PRIVATE_DIR_MODE
+    } else {
+        PRIVATE_FILE_MODE
+    };
+    std::fs::set_permissions(path, Permissions::from_mode(mode))
+}
+
+pub(super) fn is_private(path: &Path) -> io::Result<bool> {
+    let metadata = std::fs::metadata(path)?;
+    // 0600 on a file someone else owns keeps it private to them, not to us.
+    Ok(metadata.uid() == effective_uid() && metadata.mode() & GROUP_AND_OTHER_BITS == 0)
+}
+
+fn effective_uid() -> u32 {
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory.
+    unsafe {
+        libc::geteuid()
+    }
+}
