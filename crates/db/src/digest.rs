@@ -13,7 +13,9 @@
 //! records XORs to. The digests of all authenticated tables live in ONE
 //! sealed record of the meta table, so they can only be rolled back
 //! together, and a store whose digest record is gone must hold no record in
-//! any authenticated table.
+//! any authenticated table. A table once written keeps its entry when it
+//! is emptied, so [`Db::open`] checks every authenticated table the store
+//! has used.
 //!
 //! Costs: the first access to an authenticated table in a transaction reads
 //! the table once and hashes every sealed value (no decryption); a put or
@@ -40,8 +42,8 @@ pub(crate) const DIGEST_KEY_CONTEXT: &str = "polykey-db table digest v1";
 const META_NAME: &str = "polykey_meta";
 
 /// What one authenticated table holds: the XOR of its records' keyed hashes
-/// and their count. An empty table's digest is the default (and is not
-/// stored).
+/// and their count. An empty table's digest is the default, whether stored
+/// (a table emptied) or not (a table never written).
 #[derive(Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct TableDigest {
     count: u64,
@@ -67,6 +69,7 @@ impl TableDigest {
         Ok(())
     }
 
+    #[cfg(test)]
     fn is_empty(&self) -> bool {
         *self == Self::default()
     }
@@ -128,8 +131,7 @@ impl Db {
         })
     }
 
-    /// Write `digests` to the meta table (none at all when every
-    /// authenticated table is empty).
+    /// Write `digests` to the meta table.
     fn store_digests(
         &self,
         meta: &mut RedbTable<'_, &'static str, &'static [u8]>,
@@ -248,11 +250,10 @@ impl SetGuard {
                 .add(&db.digest_element(table, key, new))
                 .map_err(|_| tampered(table))?;
         }
-        if digest.is_empty() {
-            digests.0.remove(table);
-        } else {
-            digests.0.insert(table.to_owned(), digest);
-        }
+        // An emptied table keeps its (empty) entry: the table stays known,
+        // so a record put back into it is refused at open, not only at the
+        // table's next read.
+        digests.0.insert(table.to_owned(), digest);
         self.changed = true;
         Ok(())
     }

@@ -98,11 +98,25 @@ impl Adopted {
 /// A link's two nodes, its claim time and its issuer.
 type LinkTime = (NodeId, NodeId, u64, Option<NodeId>);
 
-const LINKS: Table<Link> = Table::new("gestalt_links");
-const REVOKED: Table<Revocation> = Table::new("gestalt_revoked");
-const NOTICES: Table<DeviceNotice> = Table::new("gestalt_notices");
+// Every table that decides who is a member or what the user is told is
+// authenticated as a set (see `polykey_db::Table::authenticated`): each
+// record is sealed, but with plain redb anyone who can write the file could
+// otherwise delete a revocation (the device is back), delete a notice (a
+// device added elsewhere goes unseen), put back a link the user removed
+// (the device is back) or put back a used acknowledgement (a device joins
+// without a notice). Deleting a link by itself only removes a device,
+// which is safe, but links are authenticated too: for the removed link put
+// back, and because all digests live in one record, whose deletion is
+// accepted only if every authenticated table is empty: with links among
+// them, deleting the digest and every revocation leaves no gestalt at all
+// instead of bringing the revoked back. These tables hold a few records
+// per device, so verifying them at each transaction's first access is
+// cheap.
+const LINKS: Table<Link> = Table::authenticated("gestalt_links");
+const REVOKED: Table<Revocation> = Table::authenticated("gestalt_revoked");
+const NOTICES: Table<DeviceNotice> = Table::authenticated("gestalt_notices");
 /// Devices the inviter listed when this device joined, not adopted yet.
-const ACKNOWLEDGED: Table<NodeId> = Table::new("gestalt_acknowledged");
+const ACKNOWLEDGED: Table<NodeId> = Table::authenticated("gestalt_acknowledged");
 
 fn pair(x: NodeId, y: NodeId) -> (NodeId, NodeId) {
     if x <= y {

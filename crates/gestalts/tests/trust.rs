@@ -451,3 +451,147 @@ fn a_thief_s_puppets_reachable_only_through_it_do_not_void_its_revocation() {
         );
     }
 }
+
+/// The store with someone's hands in it: the gestalt tables' sets of
+/// records are authenticated, so a row deleted or put back with plain redb
+/// (no password needed) is refused at the next unlock, never taken as the
+/// truth.
+mod tampering {
+    use std::path::Path;
+
+    use polykey_db::{Db, DbError};
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+    use super::{device, pair, revoke, Device, NOW_S};
+    use polykey_gestalts::MemberChains;
+
+    fn def(table: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
+        TableDefinition::new(table)
+    }
+
+    /// Close `d`'s store, let `edit` change the file, and open it again.
+    fn reopen(d: Device, edit: impl FnOnce(&Path)) -> Result<Device, DbError> {
+        let Device { _dir, keys, db } = d;
+        drop(db);
+        let path = _dir.path().join("db.redb");
+        edit(&path);
+        let db = Db::open(&path, &keys)?;
+        Ok(Device { _dir, keys, db })
+    }
+
+    fn rows(path: &Path, table: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let db = redb::Database::open(path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let t = txn.open_table(def(table)).unwrap();
+        t.iter()
+            .unwrap()
+            .map(|row| {
+                let (k, v) = row.unwrap();
+                (k.value().to_vec(), v.value().to_vec())
+            })
+            .collect()
+    }
+
+    fn delete_all(path: &Path, table: &str) {
+        let doomed = rows(path, table);
+        assert!(!doomed.is_empty(), "nothing to delete in {table}");
+        let db = redb::Database::open(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(def(table)).unwrap();
+            for (k, _) in &doomed {
+                t.remove(k.as_slice()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+
+    fn put_back(path: &Path, table: &str, saved: &[(Vec<u8>, Vec<u8>)]) {
+        let db = redb::Database::open(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(def(table)).unwrap();
+            for (k, v) in saved {
+                t.insert(k.as_slice(), v.as_slice()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
+
+    fn assert_tampered(result: Result<Device, DbError>, table: &str) {
+        match result {
+            Err(DbError::Tampered { table: found }) => assert_eq!(found, table),
+            Err(e) => panic!("expected tampering in {table}, got {e:?}"),
+            Ok(d) => panic!(
+                "the tampered store opened; A's gestalt: {:?}",
+                d.graph().gestalt_of(d.id())
+            ),
+        }
+    }
+
+    #[test]
+    fn revocations_deleted_from_the_file_do_not_bring_a_device_back() {
+        let (a, x) = (device(1), device(2));
+        pair(&a, &x, NOW_S);
+        revoke(&a, x.id(), NOW_S + 10);
+        assert!(!a.members().contains(&x.id()));
+        // Today's store without the finding: an intact file reopens as it was.
+        let a = reopen(a, |_| {}).unwrap();
+        assert!(!a.members().contains(&x.id()));
+        assert_tampered(
+            reopen(a, |path| delete_all(path, "gestalt_revoked")),
+            "gestalt_revoked",
+        );
+    }
+
+    #[test]
+    fn a_notice_deleted_from_the_file_is_not_hidden() {
+        let (a, b, x) = (device(1), device(2), device(3));
+        pair(&a, &b, NOW_S);
+        pair(&b, &x, NOW_S + 10);
+        a.adopt_from(&b, NOW_S + 20).unwrap();
+        assert_eq!(a.graph().notices().unwrap().len(), 1);
+        assert_tampered(
+            reopen(a, |path| delete_all(path, "gestalt_notices")),
+            "gestalt_notices",
+        );
+    }
+
+    #[test]
+    fn a_removed_link_put_back_does_not_bring_a_device_back() {
+        let (a, x) = (device(1), device(2));
+        pair(&a, &x, NOW_S);
+        let mut saved = Vec::new();
+        let a = reopen(a, |path| saved = rows(path, "gestalt_links")).unwrap();
+        assert!(a.graph().remove_link(a.id(), x.id()).unwrap());
+        assert!(!a.members().contains(&x.id()));
+        assert_tampered(
+            reopen(a, |path| put_back(path, "gestalt_links", &saved)),
+            "gestalt_links",
+        );
+    }
+
+    #[test]
+    fn a_used_acknowledgement_put_back_does_not_silence_a_notice() {
+        let (a, x) = (device(1), device(2));
+        a.graph().acknowledge(&[x.id()]).unwrap();
+        let mut saved = Vec::new();
+        let a = reopen(a, |path| saved = rows(path, "gestalt_acknowledged")).unwrap();
+        // The first adoption after pairing uses the list up.
+        let copies = MemberChains::new(&a.db);
+        a.graph().adopt_chains(a.id(), &copies, Vec::new()).unwrap();
+        assert_tampered(
+            reopen(a, |path| put_back(path, "gestalt_acknowledged", &saved)),
+            "gestalt_acknowledged",
+        );
+    }
+
+    #[test]
+    fn an_untouched_store_still_opens_with_its_gestalt() {
+        let (a, b) = (device(1), device(2));
+        pair(&a, &b, NOW_S);
+        let a = reopen(a, |_| {}).unwrap();
+        assert!(a.members().contains(&b.id()));
+        assert!(a.graph().revocations().unwrap().is_empty());
+    }
+}
