@@ -1,7 +1,9 @@
-//! Opt-in unlock through the OS keyring (the Secret Service on Linux): it
-//! keeps the key-encryption key, never the password. Turning it off deletes
-//! the entry. If the keyring cannot be reached, the app says so and the
-//! password still works.
+//! Opt-in unlock through the OS keyring (the Secret Service on Linux, the
+//! Keychain on macOS, the Credential Manager on Windows): it keeps the
+//! key-encryption key, never the password. Turning it off deletes the
+//! entry. If the keyring cannot be reached, or this build has none (the
+//! `keyring` crate then stands in with a store in memory), the app says so
+//! and the password still works.
 
 use polykey_node::api::{ApiError, ErrorCode, KeyringStatusDto};
 use polykey_node::{Node, Password};
@@ -16,7 +18,23 @@ fn unavailable(error: keyring::Error) -> ApiError {
     }
 }
 
+/// Whether this build's keyring keeps entries on the system, rather than
+/// the `keyring` crate's stand-in that forgets them when the app quits.
+pub fn has_system_keyring() -> bool {
+    use keyring::credential::CredentialPersistence;
+    matches!(
+        keyring::default::default_credential_builder().persistence(),
+        CredentialPersistence::UntilDelete | CredentialPersistence::UntilReboot
+    )
+}
+
 fn entry(node: &Node) -> Result<keyring::Entry, ApiError> {
+    if !has_system_keyring() {
+        return Err(ApiError {
+            code: ErrorCode::KeyringUnavailable,
+            message: "this system has no keyring Polykey can use; unlock with your password".into(),
+        });
+    }
     let id = node.status().node_id.ok_or_else(|| ApiError {
         code: ErrorCode::NotInitialised,
         message: "there is no node yet".into(),

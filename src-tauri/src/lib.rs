@@ -15,7 +15,7 @@ mod commands;
 /// Binary secrets saved as files; links opened in the browser.
 pub mod files;
 /// Opt-in unlock through the OS keyring.
-mod keyring_unlock;
+pub mod keyring_unlock;
 /// The quick-access palette and its global shortcut.
 pub mod palette;
 /// Locking when the screen locks or the system sleeps.
