@@ -12,6 +12,13 @@
 //!   granting LocalSystem, Everyone for the "other" bits, no inheritance
 //!   flags. So [`crate::fs::is_private`] is `false` for everything under
 //!   Wine, although what Wine enforces (the Unix mode) is owner-only.
+//!   Wine's mapping also gives the owner's group what the owner's entry
+//!   grants (0750 at creation, after the umask).
+//! - **`PROTECTED_DACL_SECURITY_INFORMATION`.** `SetNamedSecurityInfoW`
+//!   adds the parent directory's inheritable entries even to a DACL it is
+//!   told is protected, so [`crate::fs::restrict`] of a file in a 0755
+//!   directory leaves it 0775 on the Unix side (in a private directory,
+//!   0770).
 //! - **`FILE_FLAG_FIRST_PIPE_INSTANCE`.** `CreateNamedPipeW` always opens
 //!   the name if it exists (`FILE_OPEN_IF`), so
 //!   `pipe::create_server(name, true)` does not notice another server.

@@ -109,7 +109,13 @@ fn a_created_directory_passes_its_entry_to_what_is_created_inside() {
 #[test]
 fn restrict_replaces_a_dacl_that_grants_everyone() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("shared");
+    // In a private directory: Wine's SetNamedSecurityInfoW adds the
+    // parent's inheritable entries even to a protected DACL (see
+    // `crate::wine`), and the temporary directory's made-up DACL grants
+    // Everyone. On Windows the parent makes no difference.
+    let private = dir.path().join("private");
+    crate::fs::create_private_dir(&private).expect("private dir");
+    let path = private.join("shared");
     std::fs::write(&path, b"x").expect("write");
     let name = wide(path.as_os_str()).expect("wide");
     OwnerOnly::new(Sid::parse(EVERYONE).expect("parse"), Inheritance::None)
