@@ -41,6 +41,12 @@ pub const MAX_PIPE_NAME_LEN: usize = 256;
 /// Must be called within a Tokio runtime with IO enabled.
 pub fn create_server(name: &str, first: bool) -> io::Result<NamedPipeServer> {
     check_name(name)?;
+    // Tokio would panic registering the pipe outside a runtime.
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(io::Error::other(format!(
+            "creating the pipe {name}: not called within a Tokio runtime"
+        )));
+    }
     let mut descriptor = OwnerOnly::current_user(Inheritance::None)?;
     let mut attributes = descriptor.attributes();
     let mut options = ServerOptions::new();

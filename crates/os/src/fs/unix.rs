@@ -49,3 +49,33 @@ fn effective_uid() -> u32 {
         libc::geteuid()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Mode 0600 or 0700 on something another user owns keeps it private to
+    /// them, not to us.
+    #[test]
+    fn what_someone_else_owns_is_not_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("theirs");
+        create_new_private(&path).expect("create");
+        assert!(is_private(&path).expect("is_private"));
+        if effective_uid() == 0 {
+            // As root, give it away (to "nobody").
+            std::os::unix::fs::chown(&path, Some(65534), None).expect("chown");
+            assert!(!is_private(&path).expect("is_private"));
+        } else {
+            // Otherwise, root's home: 0700 on every common system, not ours.
+            let root_home = Path::new("/root");
+            let metadata = std::fs::metadata(root_home).expect("/root");
+            assert_eq!(
+                metadata.mode() & GROUP_AND_OTHER_BITS,
+                0,
+                "/root is not 0700 here"
+            );
+            assert!(!is_private(root_home).expect("is_private"));
+        }
+    }
+}

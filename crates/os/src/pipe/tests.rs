@@ -66,3 +66,9 @@ fn only_local_pipe_names_are_accepted() {
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     check_name(r"\\.\PIPE\polykey").expect("case-insensitive prefix");
 }
+
+#[test]
+fn creating_a_server_outside_a_runtime_is_an_error_not_a_panic() {
+    let e = create_server(&unique_name("no-runtime"), true).expect_err("no runtime");
+    assert!(e.to_string().contains("Tokio runtime"), "{e}");
+}
