@@ -283,10 +283,8 @@ pub fn pairing_state(node: State<'_, Node>) -> PairingStateDto {
 }
 
 #[tauri::command]
-pub fn cancel_invitation(node: State<'_, Node>, clipboard: State<'_, Arc<Clipboard>>) {
-    node.cancel_invitation();
-    // A copied code that no longer admits anyone goes from the clipboard.
-    clipboard.clear_if_ours();
+pub fn cancel_invitation(node: State<'_, Node>) {
+    node.cancel_invitation()
 }
 
 /// Copy the open invitation's code as a secret: hidden from clipboard
@@ -296,11 +294,7 @@ pub fn copy_pairing_code(
     node: State<'_, Node>,
     clipboard: State<'_, Arc<Clipboard>>,
 ) -> Result<u64> {
-    let code = node.pairing_code().ok_or_else(|| ApiError {
-        code: polykey_node::api::ErrorCode::PairingExpired,
-        message: "the invitation is no longer open".into(),
-    })?;
-    clipboard.copy_secret(code, clear_after(&node))
+    clipboard.copy_secret(node.pairing_code()?, clear_after(&node))
 }
 
 #[tauri::command]

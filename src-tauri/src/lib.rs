@@ -125,7 +125,7 @@ fn forward_changes(app: tauri::AppHandle, node: Node) {
             if let Some(clipboard) = app.try_state::<Arc<clipboard::Clipboard>>() {
                 if node.status().state != polykey_node::NodeState::Unlocked {
                     clipboard.clear_if_ours();
-                } else if node.pairing_code().is_none() {
+                } else if node.pairing_code().is_err() {
                     // The pairing ended (paired, failed, expired): its code
                     // admits no one any more and leaves the clipboard.
                     clipboard.clear_if(|text| text.starts_with("polykey-pair:"));

@@ -199,3 +199,26 @@ fn node_modules_import_downward() {
         "node.rs imports crate::client_api"
     );
 }
+
+#[test]
+fn every_os_has_its_bundles() {
+    // Tauri merges tauri.<os>.conf.json over tauri.conf.json when it builds
+    // for that OS; only the Linux bundles can be built on these machines.
+    for (os, wanted) in [
+        ("linux", &["deb", "appimage"][..]),
+        ("windows", &["nsis", "msi"][..]),
+        ("macos", &["app", "dmg"][..]),
+    ] {
+        let path = workspace_root().join(format!("tauri.{os}.conf.json"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let config: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let targets: Vec<&str> = config["bundle"]["targets"]
+            .as_array()
+            .expect("bundle.targets")
+            .iter()
+            .filter_map(|t| t.as_str())
+            .collect();
+        assert_eq!(targets, wanted, "{os}");
+    }
+}

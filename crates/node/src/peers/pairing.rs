@@ -87,25 +87,33 @@ impl Node {
 
     /// Close the open invitation.
     pub fn cancel_invitation(&self) {
-        let mut state = self.inner.peer_state();
-        state.inviter = None;
-        state.sessions.clear();
-        state.proofs.clear();
-        state.confirmed = None;
-        state.pairing = None;
+        {
+            let mut state = self.inner.peer_state();
+            state.inviter = None;
+            state.sessions.clear();
+            state.proofs.clear();
+            state.confirmed = None;
+            state.pairing = None;
+        }
+        // Front ends learn the code is void (a copied one leaves the
+        // clipboard).
+        self.notify();
     }
 
     /// The open invitation's code while it waits for a device, to copy
-    /// (as a secret: it admits a device until it is used or expires).
-    pub fn pairing_code(&self) -> Option<zeroize::Zeroizing<String>> {
+    /// (as a secret: it admits a device until it is used or expires);
+    /// [`PairingError::Expired`] once it no longer waits.
+    pub fn pairing_code(&self) -> Result<zeroize::Zeroizing<String>, NodeError> {
+        let closed = || NodeError::Pairing(PairingError::Expired);
         if !matches!(self.pairing_state(), PairingState::Waiting { .. }) {
-            return None;
+            return Err(closed());
         }
         let state = self.inner.peer_state();
         state
             .inviter
             .as_ref()
             .map(|inviter| zeroize::Zeroizing::new(inviter.invitation().to_code()))
+            .ok_or_else(closed)
     }
 
     /// What became of the open invitation.
