@@ -11,11 +11,11 @@
 //! delete updates it without reading the table; the hash is keyed by a key
 //! derived from the DB key, so without it no one can compute what a set of
 //! records XORs to. The digests of all authenticated tables live in ONE
-//! sealed record of the meta table, so they can only be rolled back
-//! together, and a store whose digest record is gone must hold no record in
-//! any authenticated table. A table once written keeps its entry when it
-//! is emptied, so [`Db::open`] checks every authenticated table the store
-//! has used.
+//! sealed record of the meta table, written when the store is created and
+//! never removed, so they can only be rolled back together and a store
+//! without it is refused. A table once written keeps its entry when it is
+//! emptied, so [`Db::open`] checks every authenticated table the store has
+//! used; each transaction checks a table again at its first access to it.
 //!
 //! Costs: the first access to an authenticated table in a transaction reads
 //! the table once and hashes every sealed value (no decryption); a put or
@@ -80,6 +80,16 @@ impl TableDigest {
 #[serde(transparent)]
 pub(crate) struct Digests(BTreeMap<String, TableDigest>);
 
+/// The sealed digest record of `digests`; [`Db::create`] writes the empty
+/// one.
+pub(crate) fn seal_digests(
+    key: &polykey_keys::SymmetricKey,
+    digests: &Digests,
+) -> Result<Vec<u8>, DbError> {
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(digests).map_err(DbError::storage)?);
+    Ok(key.seal(&plain, DIGESTS_AD))
+}
+
 fn tampered(table: &str) -> DbError {
     DbError::Tampered {
         table: table.to_owned(),
@@ -119,8 +129,11 @@ impl Db {
         &self,
         meta: &impl ReadableTable<&'static str, &'static [u8]>,
     ) -> Result<Digests, DbError> {
+        // Written by [`Db::create`] and never removed: a store without it
+        // had it deleted, which would otherwise pass for "no table was
+        // ever authenticated".
         let Some(sealed) = meta.get(DIGESTS_KEY).map_err(DbError::storage)? else {
-            return Ok(Digests::default());
+            return Err(tampered(META_NAME));
         };
         let plain = self
             .key
@@ -137,12 +150,7 @@ impl Db {
         meta: &mut RedbTable<'_, &'static str, &'static [u8]>,
         digests: &Digests,
     ) -> Result<(), DbError> {
-        if digests.0.is_empty() {
-            meta.remove(DIGESTS_KEY).map_err(DbError::storage)?;
-            return Ok(());
-        }
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(digests).map_err(DbError::storage)?);
-        let sealed = self.key.seal(&plain, DIGESTS_AD);
+        let sealed = seal_digests(&self.key, digests)?;
         meta.insert(DIGESTS_KEY, sealed.as_slice())
             .map_err(DbError::storage)?;
         Ok(())
@@ -280,6 +288,38 @@ impl SetGuard {
 #[allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 mod tests {
     use super::*;
+    use crate::Table;
+
+    const GUARDED: Table<String> = Table::authenticated("guarded");
+
+    /// The file is locked while the store is open, so tampering shows up at
+    /// the next open; but every transaction checks a table again at its
+    /// first access, so a change that got past the lock (redb's handle
+    /// used directly here) is refused too, by reads and writes alike.
+    #[test]
+    fn each_transaction_checks_the_set_at_its_first_access() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = polykey_keys::RootKeypair::from_seed(&[1; 32]);
+        let db = Db::create(&dir.path().join("db.redb"), &root).unwrap();
+        let key = RecordKey::from_bytes([9; 32]);
+        let mut txn = db.write().unwrap();
+        txn.put(&GUARDED, &key, &"alpha".to_owned()).unwrap();
+        txn.commit().unwrap();
+        let raw = db.redb.begin_write().unwrap();
+        {
+            let mut t = raw.open_table(crate::table::definition("guarded")).unwrap();
+            t.remove(key.as_bytes().as_slice()).unwrap();
+        }
+        raw.commit().unwrap();
+        let is_tampered = |r: Result<(), DbError>| matches!(r, Err(DbError::Tampered { ref table }) if table == "guarded");
+        assert!(is_tampered(db.read().unwrap().entries(&GUARDED).map(drop)));
+        assert!(is_tampered(
+            db.read().unwrap().get(&GUARDED, &key).map(drop)
+        ));
+        let mut txn = db.write().unwrap();
+        assert!(is_tampered(txn.put(&GUARDED, &key, &"again".to_owned())));
+        assert!(is_tampered(txn.delete(&GUARDED, &key).map(drop)));
+    }
 
     #[test]
     fn add_then_remove_is_the_empty_digest() {

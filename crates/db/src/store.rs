@@ -144,6 +144,7 @@ impl Db {
         let wrapped = serde_json::to_vec(&wrapped).map_err(DbError::storage)?;
         let check = key.seal(KEY_CHECK, b"polykey_meta\0key_check");
         let bound = binding(root, &wrapped, &key);
+        let digests = crate::digest::seal_digests(&key, &Default::default())?;
         let txn = redb.begin_write().map_err(DbError::storage)?;
         {
             let mut meta = txn.open_table(META).map_err(DbError::storage)?;
@@ -153,6 +154,8 @@ impl Db {
             meta.insert("key_check", check.as_slice())
                 .map_err(DbError::storage)?;
             meta.insert("binding", bound.as_bytes().as_slice())
+                .map_err(DbError::storage)?;
+            meta.insert(crate::digest::DIGESTS_KEY, digests.as_slice())
                 .map_err(DbError::storage)?;
         }
         txn.commit().map_err(DbError::storage)?;
