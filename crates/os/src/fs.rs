@@ -37,12 +37,7 @@ pub fn create_new_private(path: &Path) -> io::Result<std::fs::File> {
 /// protected DACL, inherited by what is created inside), at creation.
 /// AlreadyExists if it exists.
 pub fn create_private_dir(path: &Path) -> io::Result<()> {
-    imp::create_private_dir(path).map_err(|e| {
-        with_context(
-            e,
-            format_args!("creating the private directory {}", path.display()),
-        )
-    })
+    imp::create_private_dir(path).map_err(|e| dir_context(e, path))
 }
 
 /// Like `create_dir_all`, with every directory it creates private as above
@@ -95,6 +90,10 @@ pub fn restrict(path: &Path) -> io::Result<()> {
 /// user owns it and `mode & 0o077 == 0`; on Windows the DACL is present,
 /// protected, and every allow ACE is for the current user's SID. A symlink
 /// is followed.
+///
+/// Under Wine (a test bed only) it is false for everything, since Wine
+/// stores no DACL for files (see `polykey_os::wine`): callers that find a
+/// file not private should `restrict` it rather than refuse to go on.
 pub fn is_private(path: &Path) -> io::Result<bool> {
     imp::is_private(path)
         .map_err(|e| with_context(e, format_args!("reading who may open {}", path.display())))
