@@ -45,8 +45,12 @@ pub enum DbError {
     /// The database belongs to another root key.
     #[error("the database was sealed for a different key")]
     WrongKey,
-    /// A stored record failed authentication: it was altered or moved.
-    #[error("a stored record in table '{table}' has been tampered with")]
+    /// The store was changed by someone without its key: a record altered
+    /// or moved, or (in an authenticated table) a record removed or put
+    /// back.
+    #[error(
+        "the stored data in table '{table}' has been tampered with (a record altered, moved, removed or put back)"
+    )]
     Tampered {
         /// The table the record was read from.
         table: String,
