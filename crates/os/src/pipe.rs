@@ -80,6 +80,11 @@ pub fn create_server(name: &str, first: bool) -> io::Result<NamedPipeServer> {
 /// PermissionDenied unless the pipe's owner is the current user. The server
 /// may identify the client but not impersonate it.
 pub fn connect_client(name: &str) -> io::Result<File> {
+    connect_client_owned_by(name, &security::current_user()?)
+}
+
+/// [`connect_client`], accepting only a pipe `owner` owns.
+fn connect_client_owned_by(name: &str, owner: &security::Sid) -> io::Result<File> {
     check_name(name)?;
     let deadline = Instant::now() + PIPE_BUSY_TIMEOUT;
     let pipe = loop {
@@ -116,7 +121,7 @@ pub fn connect_client(name: &str) -> io::Result<File> {
             }
         }
     };
-    ensure_owned_by(&pipe, &security::current_user()?, name)?;
+    ensure_owned_by(&pipe, owner, name)?;
     Ok(pipe)
 }
 
@@ -126,7 +131,7 @@ pub fn current_user_sid() -> io::Result<String> {
 }
 
 /// Refuse `pipe` unless `user` owns it.
-pub(crate) fn ensure_owned_by(pipe: &File, user: &security::Sid, name: &str) -> io::Result<()> {
+fn ensure_owned_by(pipe: &File, user: &security::Sid, name: &str) -> io::Result<()> {
     let security = Security::of_handle(pipe.as_raw_handle(), SE_KERNEL_OBJECT)
         .map_err(|e| io::Error::new(e.kind(), format!("reading who owns the pipe {name}: {e}")))?;
     match security.owner {

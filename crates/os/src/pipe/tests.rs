@@ -29,19 +29,29 @@ async fn the_server_pipe_is_owned_by_and_grants_only_the_current_user() {
 async fn a_pipe_owned_by_someone_else_is_refused() {
     let name = unique_name("owner");
     let _server = create_server(&name, true).expect("create");
-    let pipe = tokio::task::spawn_blocking({
+    // Another user cannot be made to own a pipe without privileges, so the
+    // client is told to expect another owner instead: LocalSystem.
+    let refused = tokio::task::spawn_blocking({
         let name = name.clone();
-        move || connect_client(&name)
+        move || {
+            let system = Sid::parse("S-1-5-18").expect("parse");
+            connect_client_owned_by(&name, &system)
+        }
     })
     .await
     .expect("join")
-    .expect("our own pipe is accepted");
-    // Another user cannot be made to own a pipe without privileges, so the
-    // check is run against another expected owner: LocalSystem.
-    let system = Sid::parse("S-1-5-18").expect("parse");
-    let refused = ensure_owned_by(&pipe, &system, &name).expect_err("refused");
+    .expect_err("refused");
     assert_eq!(refused.kind(), io::ErrorKind::PermissionDenied);
-    assert!(refused.to_string().contains("another user"), "{refused}");
+    let message = refused.to_string();
+    assert!(message.contains("another user"), "{message}");
+    assert!(message.contains(&name), "{message}");
+    // The same pipe, expected to be ours, is accepted (by a new instance:
+    // the first stays taken until the server disconnects it).
+    let _second = create_server(&name, false).expect("second instance");
+    tokio::task::spawn_blocking(move || connect_client(&name))
+        .await
+        .expect("join")
+        .expect("our own pipe is accepted");
 }
 
 #[test]
