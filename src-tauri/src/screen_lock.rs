@@ -16,7 +16,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use polykey_node::Node;
 use tauri::{AppHandle, Emitter, Runtime};
-use zbus::zvariant::{OwnedFd, OwnedObjectPath};
+use zbus::zvariant::{OwnedFd, OwnedObjectPath, OwnedValue};
 use zbus::{Connection, MatchRule, MessageStream};
 
 /// The screensaver interfaces whose `ActiveChanged(true)` means the screen
@@ -35,6 +35,8 @@ const LOGIND: &str = "org.freedesktop.login1";
 const LOGIND_PATH: &str = "/org/freedesktop/login1";
 const LOGIND_MANAGER: &str = "org.freedesktop.login1.Manager";
 const LOGIND_SESSION: &str = "org.freedesktop.login1.Session";
+const LOGIND_USER: &str = "org.freedesktop.login1.User";
+const LOGIND_SELF_USER: &str = "/org/freedesktop/login1/user/self";
 
 /// The inhibitor asked of logind, as `Inhibit(what, who, why, mode)`.
 pub const INHIBIT_WHAT: &str = "sleep";
@@ -236,8 +238,19 @@ async fn session_locks(
         .boxed())
 }
 
-/// The object path of this process's logind session, if it has one.
+/// The object path of this process's logind session. An app started in a
+/// systemd user scope (as GNOME starts them) belongs to no session; then
+/// it is the user's graphical session, the one logind itself picks for
+/// `loginctl lock-session` without a session.
 async fn own_session(connection: &Connection) -> Option<OwnedObjectPath> {
+    match session_by_pid(connection).await {
+        Some(path) => Some(path),
+        None => display_session(connection).await,
+    }
+}
+
+/// `GetSessionByPID` for this process.
+async fn session_by_pid(connection: &Connection) -> Option<OwnedObjectPath> {
     let reply = connection
         .call_method(
             Some(LOGIND),
@@ -249,6 +262,25 @@ async fn own_session(connection: &Connection) -> Option<OwnedObjectPath> {
         .await
         .ok()?;
     reply.body().deserialize().ok()
+}
+
+/// The `Display` session of the user running this process (logind
+/// resolves `user/self` from the caller's credentials).
+async fn display_session(connection: &Connection) -> Option<OwnedObjectPath> {
+    let reply = connection
+        .call_method(
+            Some(LOGIND),
+            LOGIND_SELF_USER,
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &(LOGIND_USER, "Display"),
+        )
+        .await
+        .ok()?;
+    let value: OwnedValue = reply.body().deserialize().ok()?;
+    let (_id, path): (String, OwnedObjectPath) = value.try_into().ok()?;
+    // A user without a graphical session has ("", "/").
+    (path.as_str() != "/").then_some(path)
 }
 
 /// A delay inhibitor for sleep: logind waits for it to be closed.

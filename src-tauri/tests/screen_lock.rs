@@ -111,6 +111,9 @@ impl Inhibited {
 /// The parts of logind's Manager the watcher uses.
 struct FakeManager {
     inhibited: UnboundedSender<Inhibited>,
+    /// Whether this process is in a logind session (an app started in a
+    /// systemd user scope is not).
+    in_session: bool,
 }
 
 #[zbus::interface(name = "org.freedesktop.login1.Manager")]
@@ -135,11 +138,26 @@ impl FakeManager {
 
     #[zbus(name = "GetSessionByPID")]
     async fn get_session_by_pid(&self, pid: u32) -> zbus::fdo::Result<OwnedObjectPath> {
-        if pid == std::process::id() {
+        if self.in_session && pid == std::process::id() {
             Ok(OwnedObjectPath::try_from(OUR_SESSION).unwrap())
         } else {
             Err(zbus::fdo::Error::Failed(format!("no session for {pid}")))
         }
+    }
+}
+
+/// The user running this process, as logind's `user/self` shows it.
+struct FakeUser;
+
+#[zbus::interface(name = "org.freedesktop.login1.User")]
+impl FakeUser {
+    /// The user's graphical session.
+    #[zbus(property)]
+    async fn display(&self) -> (String, OwnedObjectPath) {
+        (
+            "1".to_owned(),
+            OwnedObjectPath::try_from(OUR_SESSION).unwrap(),
+        )
     }
 }
 
@@ -151,12 +169,24 @@ struct Logind {
 
 impl Logind {
     async fn start(bus: &Bus) -> Self {
+        Self::start_with(bus, true).await
+    }
+
+    async fn start_with(bus: &Bus, in_session: bool) -> Self {
         let (sender, inhibited) = unbounded_channel();
         let connection = zbus::connection::Builder::address(bus.address.as_str())
             .unwrap()
             .name("org.freedesktop.login1")
             .unwrap()
-            .serve_at("/org/freedesktop/login1", FakeManager { inhibited: sender })
+            .serve_at(
+                "/org/freedesktop/login1",
+                FakeManager {
+                    inhibited: sender,
+                    in_session,
+                },
+            )
+            .unwrap()
+            .serve_at("/org/freedesktop/login1/user/self", FakeUser)
             .unwrap()
             .build()
             .await
@@ -352,6 +382,21 @@ async fn only_our_own_logind_session_locking_locks() {
     logind.lock_session(OTHER_SESSION).await;
     assert_no_lock(&mut locks, "another session's Lock").await;
 
+    logind.lock_session(OUR_SESSION).await;
+    assert_locks(&mut locks).await;
+}
+
+#[tokio::test]
+async fn outside_a_session_the_users_graphical_session_is_watched() {
+    let system_bus = Bus::start();
+    let logind = Logind::start_with(&system_bus, false).await;
+    let system = system_bus.connect().await;
+    let watcher = Watcher::start(None, Some(&system)).await;
+    assert_eq!(watcher.session_path(), Some(OUR_SESSION));
+    let mut locks = run_counting(watcher);
+
+    logind.lock_session(OTHER_SESSION).await;
+    assert_no_lock(&mut locks, "another session's Lock").await;
     logind.lock_session(OUR_SESSION).await;
     assert_locks(&mut locks).await;
 }
