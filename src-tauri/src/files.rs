@@ -67,6 +67,8 @@ pub fn write_private(target: &std::path::Path, bytes: &[u8]) -> std::io::Result<
         use std::os::unix::fs::PermissionsExt;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
+    #[cfg(windows)]
+    polykey_os::fs::restrict(target)?;
     file.set_len(0)?;
     file.write_all(bytes)?;
     file.sync_all()

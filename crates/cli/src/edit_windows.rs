@@ -4,7 +4,7 @@
 //!
 //! - It sits in `%TEMP%\polykey-edit\edit-<pid>-<random>\`, the base made
 //!   private (an ACL granting only the current user, set at creation and
-//!   inherited inside) and checked before use.
+//!   again before each use, inherited inside).
 //! - Ctrl-C, Ctrl-Break and closing the console while the editor runs
 //!   remove it before the command ends.
 //! - What a crash leaves behind is removed by a later `secrets edit` once it
@@ -46,16 +46,8 @@ pub async fn edit_in_editor(
     }
     let base = std::env::temp_dir().join(EDIT_DIR_NAME);
     polykey_os::fs::create_private_dir_all(&base)
+        .and_then(|()| polykey_os::fs::restrict(&base))
         .map_err(|e| io_failure("make a private directory", e))?;
-    if !polykey_os::fs::is_private(&base).map_err(|e| io_failure("check a private directory", e))? {
-        return Err(io_failure(
-            "check a private directory",
-            std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                format!("{} is open to other users", base.display()),
-            ),
-        ));
-    }
     remove_leftovers(&base);
     let signal_failure = |e| io_failure("watch for Ctrl-C", e);
     let mut interrupt = ctrl_c().map_err(signal_failure)?;

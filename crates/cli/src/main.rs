@@ -1421,22 +1421,11 @@ fn private_log(path: &std::path::Path) -> Result<std::fs::File, Failure> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_failure("replace the agent log", e)),
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .map_err(|e| io_failure("create the agent log", e))
+    polykey_os::fs::create_new_private(path).map_err(|e| io_failure("create the agent log", e))
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
+    let mut file = polykey_os::fs::create_new_private(path)
         .map_err(|e| io_failure("create a private file", e))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())

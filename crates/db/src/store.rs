@@ -121,11 +121,7 @@ impl Db {
         // redb: nothing is ever written to it while others could read it,
         // whatever the umask. `create_new` refuses an existing file and
         // never follows a symlink.
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true).write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = match options.open(path) {
+        let file = match polykey_os::fs::create_new_private(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(DbError::AlreadyExists(path.to_owned()))

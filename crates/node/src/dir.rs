@@ -50,7 +50,8 @@ impl NodeDir {
             .map_err(|e| NodeError::io("make the node directory private", e))?;
         let mut options = OpenOptions::new();
         options.create(true).truncate(false).write(true);
-        private_file_mode(&mut options);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let lock = options
             .open(path.join(LOCK_FILE))
             .map_err(|e| NodeError::io("open the node lock", e))?;
@@ -134,7 +135,12 @@ impl NodeDir {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        File::open(&self.path)?.sync_all()
+        // The rename itself reaches the disk with the directory (Unix; on
+        // Windows a directory cannot be opened as a file, and the rename is
+        // journalled by NTFS).
+        #[cfg(unix)]
+        File::open(&self.path)?.sync_all()?;
+        Ok(())
     }
 
     /// A new, empty, private temporary file beside `name`.
@@ -147,10 +153,7 @@ impl NodeDir {
                 .build_hasher()
                 .finish();
             let tmp = self.path.join(format!(".{name}.{random:016x}.tmp"));
-            let mut options = OpenOptions::new();
-            options.write(true).create_new(true);
-            private_file_mode(&mut options);
-            match options.open(&tmp) {
+            match polykey_os::fs::create_new_private(&tmp) {
                 Ok(file) => return Ok((tmp, file)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
                 Err(e) => return Err(e),
@@ -163,34 +166,20 @@ impl NodeDir {
 /// How many random temporary names are tried before giving up.
 const TEMPORARY_NAME_ATTEMPTS: usize = 16;
 
-/// Create `path` (and missing parents) with mode 0700 from the start.
+/// Create `path` (and missing parents) private from the start (0700, or
+/// an owner-only ACL on Windows).
 fn create_private_dir(path: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
+    polykey_os::fs::create_private_dir_all(path)
 }
 
-/// Files in the node directory are created 0600 (no window where the
-/// umask decides).
-fn private_file_mode(options: &mut OpenOptions) {
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
-    #[cfg(not(unix))]
-    let _ = options;
-}
-
-/// Files an older version created with the umask's mode (0644) are made
-/// 0600 when the directory is taken.
-#[cfg(unix)]
+/// Files an older version created with the umask's mode (0644), or that
+/// lost their owner-only ACL, are made private when the directory is taken.
 fn restrict_existing_files(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     for name in [LOCK_FILE, ROOT_KEY_FILE, DB_FILE, PREFERENCES_FILE] {
         let file = path.join(name);
         match std::fs::symlink_metadata(&file) {
-            Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o077 != 0 => {
-                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?
+            Ok(meta) if meta.is_file() && !polykey_os::fs::is_private(&file)? => {
+                polykey_os::fs::restrict(&file)?
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -200,20 +189,8 @@ fn restrict_existing_files(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-#[cfg(not(unix))]
-fn restrict_existing_files(_path: &Path) -> std::io::Result<()> {
-    Ok(())
-}
-
 /// An existing directory (made by an older version or by the user) is
 /// made private too; failing to do so is an error, not a silent weakening.
-#[cfg(unix)]
 fn restrict_permissions(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-}
-
-#[cfg(not(unix))]
-fn restrict_permissions(_path: &Path) -> std::io::Result<()> {
-    Ok(())
+    polykey_os::fs::restrict(path)
 }

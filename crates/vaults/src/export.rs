@@ -81,36 +81,20 @@ impl Vault {
     }
 }
 
-/// Create `path` (and missing parents inside the export) with mode 0700
-/// from the start; an existing directory is fine.
+/// Create `path` (and missing parents inside the export) private from the
+/// start (0700, or an owner-only ACL on Windows); an existing directory is
+/// fine.
 fn private_dir(path: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
+    polykey_os::fs::create_private_dir_all(path)
 }
 
 /// Make an existing (empty) target directory private to its owner.
 fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        Ok(())
-    }
+    polykey_os::fs::restrict(path)
 }
 
-/// Write a new file, mode 0600 from the start. `create_new` never follows
-/// a symlink and never writes into a file planted at the name.
+/// Write a new file, private from the start. `create_new` never follows a
+/// symlink and never writes into a file planted at the name.
 fn private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(bytes)
+    polykey_os::fs::create_new_private(path)?.write_all(bytes)
 }
