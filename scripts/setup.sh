@@ -11,6 +11,8 @@ PACKAGES=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   libssl-dev libdbus-1-dev build-essential pkg-config file curl ca-certificates
   xvfb xauth xdotool webkit2gtk-driver dbus dbus-x11 gnome-keyring git openssh-client iproute2
+  # The Windows build (mingw links it) and its smoke test on a Windows API.
+  gcc-mingw-w64-x86-64 wine wine64
 )
 missing=()
 for package in "${PACKAGES[@]}"; do
@@ -34,6 +36,14 @@ if ! command -v cargo >/dev/null 2>&1; then
   . "$HOME/.cargo/env"
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
+
+# The other operating systems' targets, for the cross-platform checks.
+for target in x86_64-pc-windows-gnu aarch64-apple-darwin; do
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    echo "==> adding the Rust target $target"
+    rustup target add "$target"
+  fi
+done
 
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"

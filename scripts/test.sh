@@ -34,6 +34,9 @@ stage "cargo build"
 cargo build --locked -p polykey-desktop -p polykey-cli
 cargo nextest run --locked --workspace --no-run
 
+stage "windows + macos checks"
+scripts/cross-check.sh
+
 stage ""
 echo
 echo "Stage timings so far ($((SECONDS - started))s in all); nextest reports its own below:"
