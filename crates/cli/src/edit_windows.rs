@@ -5,15 +5,21 @@
 //! - It sits in `%TEMP%\polykey-edit\edit-<pid>-<random>\`, the base made
 //!   private (an ACL granting only the current user, set at creation and
 //!   again before each use, inherited inside).
-//! - Ctrl-C, Ctrl-Break and closing the console while the editor runs
-//!   remove it before the command ends.
+//! - The file is always named `secret` (a secret's own name could be a
+//!   drive-relative path such as `C:leak`, a device such as `CON`, or an
+//!   alternate data stream on Windows).
+//! - The editor runs as this process's own child (no `cmd` between, so
+//!   ending it ends the editor); vi, vim and neovim get the flags that keep
+//!   no swap, viminfo/shada, backup or undo copy.
+//! - Ctrl-C, Ctrl-Break, closing the console, logoff and shutdown while the
+//!   editor runs end it and remove the file before the command ends.
 //! - What a crash leaves behind is removed by a later `secrets edit` once it
 //!   is a day old (a younger one may belong to an edit still running).
 
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close, ctrl_logoff, ctrl_shutdown};
 use zeroize::Zeroizing;
 
 use crate::{io_failure, write_private, Failure, EX_SOFTWARE, EX_USAGE};
@@ -53,33 +59,39 @@ pub async fn edit_in_editor(
     let mut interrupt = ctrl_c().map_err(signal_failure)?;
     let mut brk = ctrl_break().map_err(signal_failure)?;
     let mut close = ctrl_close().map_err(signal_failure)?;
+    let mut logoff = ctrl_logoff().map_err(signal_failure)?;
+    let mut shutdown = ctrl_shutdown().map_err(signal_failure)?;
 
     let dir = tempfile::Builder::new()
         .prefix(&format!("{RUN_DIR_PREFIX}{}-", std::process::id()))
         .tempdir_in(&base)
         .map_err(|e| io_failure("make a private directory", e))?;
-    let name = path.rsplit('/').next().unwrap_or("secret");
-    let file = dir
-        .path()
-        .join(if name.is_empty() { "secret" } else { name });
+    let _ = path;
+    let file = dir.path().join(FILE_NAME);
     write_private(&file, value)?;
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
         .unwrap_or_else(|_| "notepad".into());
-    let mut child = {
-        use std::os::windows::process::CommandExt;
-        std::process::Command::new("cmd")
-            .arg("/D")
-            .arg("/C")
-            .raw_arg(format!("{editor} \"{}\"", file.display()))
-            .spawn()
-            .map_err(|e| io_failure("run the editor", e))?
+    let words = editor_words(&editor);
+    let Some((program, args)) = words.split_first() else {
+        return Err(Failure {
+            code: EX_USAGE,
+            kind: "no_editor".into(),
+            message: "EDITOR is empty".into(),
+        });
     };
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .arg(&file)
+        .spawn()
+        .map_err(|e| io_failure("run the editor", e))?;
     let status = loop {
         let interrupted = tokio::select! {
             _ = interrupt.recv() => Some("Ctrl-C"),
             _ = brk.recv() => Some("Ctrl-Break"),
             _ = close.recv() => Some("closing the console"),
+            _ = logoff.recv() => Some("logging off"),
+            _ = shutdown.recv() => Some("shutting down"),
             () = tokio::time::sleep(EDITOR_POLL) => None,
         };
         if let Some(how) = interrupted {
@@ -116,6 +128,62 @@ pub async fn edit_in_editor(
     Ok(Zeroizing::new(edited))
 }
 
+/// The file's name in the run directory: fixed, never the secret's own.
+const FILE_NAME: &str = "secret";
+
+/// Editors of the vi family (program names, `.exe` or not) and the flags
+/// that keep them from writing the text anywhere but the file.
+const VIM_FAMILY: &[&str] = &["vi", "vim", "gvim", "nvim", "nvim-qt", "view"];
+/// See [`VIM_FAMILY`].
+const VIM_FLAGS: &[&str] = &[
+    "-n",
+    "-i",
+    "NONE",
+    "--cmd",
+    "set nobackup nowritebackup noundofile",
+];
+
+/// `%EDITOR%` as a program and its arguments (double quotes group, as in
+/// `"C:\Program Files\Vim\vim91\vim.exe" -u NONE`); a vi-family program
+/// gets [`VIM_FLAGS`] right after its name.
+fn editor_words(editor: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut quoted, mut started) = (false, false);
+    for c in editor.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                started = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            c => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    let vim = words.first().is_some_and(|program| {
+        let name = program.rsplit(['\\', '/']).next().unwrap_or(program);
+        let name = name.to_ascii_lowercase();
+        let name = name.strip_suffix(".exe").unwrap_or(&name);
+        VIM_FAMILY.contains(&name)
+    });
+    if vim {
+        let flags = VIM_FLAGS.iter().map(|f| (*f).to_owned());
+        words.splice(1..1, flags);
+    }
+    words
+}
+
 /// Remove run directories a crash left behind, once they are old enough
 /// that no edit can still be running in them.
 fn remove_leftovers(base: &Path) {
@@ -133,5 +201,30 @@ fn remove_leftovers(base: &Path) {
         if old && name.to_string_lossy().starts_with(RUN_DIR_PREFIX) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_words_split_quoted_paths_and_flag_vim() {
+        assert_eq!(editor_words("notepad"), ["notepad"]);
+        assert_eq!(
+            editor_words(r#""C:\Program Files\Vim\vim91\vim.exe" -u NONE"#),
+            [
+                r"C:\Program Files\Vim\vim91\vim.exe",
+                "-n",
+                "-i",
+                "NONE",
+                "--cmd",
+                "set nobackup nowritebackup noundofile",
+                "-u",
+                "NONE"
+            ]
+        );
+        assert_eq!(editor_words("code --wait"), ["code", "--wait"]);
+        assert!(editor_words("  ").is_empty());
     }
 }

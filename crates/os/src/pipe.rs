@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::net::windows::named_pipe::{NamedPipeServer, PipeMode, ServerOptions};
 use windows_sys::Win32::Foundation::{ERROR_ACCESS_DENIED, ERROR_PIPE_BUSY};
 use windows_sys::Win32::Security::Authorization::SE_KERNEL_OBJECT;
-use windows_sys::Win32::Storage::FileSystem::SECURITY_IDENTIFICATION;
+use windows_sys::Win32::Storage::FileSystem::SECURITY_ANONYMOUS;
 
 use crate::security::{self, Inheritance, OwnerOnly, Security};
 
@@ -77,8 +77,9 @@ pub fn create_server(name: &str, first: bool) -> io::Result<NamedPipeServer> {
 
 /// Open the client end synchronously (read+write; retried while every
 /// instance is busy, up to [`PIPE_BUSY_TIMEOUT`]), then refuse it with
-/// PermissionDenied unless the pipe's owner is the current user. The server
-/// may identify the client but not impersonate it.
+/// PermissionDenied unless the pipe's owner is the current user. The client
+/// connects anonymously: a server that is not ours (squatting the name)
+/// learns nothing of who connected before the owner check refuses it.
 pub fn connect_client(name: &str) -> io::Result<File> {
     connect_client_owned_by(name, &security::current_user()?)
 }
@@ -91,7 +92,7 @@ fn connect_client_owned_by(name: &str, owner: &security::Sid) -> io::Result<File
         let opened = OpenOptions::new()
             .read(true)
             .write(true)
-            .security_qos_flags(SECURITY_IDENTIFICATION)
+            .security_qos_flags(SECURITY_ANONYMOUS)
             .open(name);
         match opened {
             Ok(pipe) => break pipe,

@@ -355,6 +355,31 @@ impl OwnerOnly {
     }
 }
 
+/// Make `owner` the owner of the file or directory at `path` (a wide,
+/// NUL-terminated name). Taking ownership needs WRITE_OWNER on it (granted
+/// by a DACL that gives the user full control, as one a squatter opened to
+/// everyone does).
+pub(crate) fn set_file_owner(path: &[u16], owner: &Sid) -> io::Result<()> {
+    debug_assert_eq!(path.last(), Some(&0));
+    // SAFETY: `path` is NUL-terminated; the SID is valid for the call and
+    // only read.
+    let status = unsafe {
+        SetNamedSecurityInfoW(
+            path.as_ptr(),
+            SE_FILE_OBJECT,
+            OWNER_SECURITY_INFORMATION,
+            owner.as_psid(),
+            ptr::null_mut(),
+            ptr::null(),
+            ptr::null(),
+        )
+    };
+    if status != ERROR_SUCCESS {
+        return Err(status_error("SetNamedSecurityInfoW", status));
+    }
+    Ok(())
+}
+
 /// SECURITY_ATTRIBUTES borrowed from an [`OwnerOnly`].
 pub(crate) struct SecurityAttributes<'a> {
     attributes: SECURITY_ATTRIBUTES,
@@ -480,14 +505,16 @@ impl Security {
         })
     }
 
-    /// Whether no one but `user` is granted anything: a DACL is present and
-    /// protected, and every allow entry is for `user`. Entries of other
-    /// types (object or callback entries) count as granting someone else.
+    /// Whether no one but `user` is granted anything: `user` owns it (an
+    /// owner may always rewrite the DACL), a DACL is present and protected,
+    /// and every allow entry is for `user`. Entries of other types (object
+    /// or callback entries) count as granting someone else.
     pub(crate) fn is_private_to(&self, user: &Sid) -> bool {
         let Some(aces) = &self.dacl else {
             return false;
         };
-        self.protected
+        self.owner.as_ref() == Some(user)
+            && self.protected
             && aces.iter().all(|ace| match ace.kind {
                 ACCESS_ALLOWED_ACE_TYPE => ace.sid.as_ref() == Some(user),
                 ACCESS_DENIED_ACE_TYPE => true,

@@ -14,7 +14,9 @@ use windows_sys::Win32::Storage::FileSystem::{
     FILE_SHARE_READ, FILE_SHARE_WRITE,
 };
 
-use crate::security::{current_user, last_error, wide, Inheritance, OwnerOnly, Security};
+use crate::security::{
+    current_user, last_error, set_file_owner, wide, Inheritance, OwnerOnly, Security,
+};
 
 pub(super) fn create_new_private(path: &Path) -> io::Result<File> {
     let name = wide(path.as_os_str())?;
@@ -61,7 +63,21 @@ pub(super) fn restrict(path: &Path) -> io::Result<()> {
     } else {
         Inheritance::None
     };
-    OwnerOnly::current_user(inheritance)?.apply_to_file(&wide(path.as_os_str())?)
+    let name = wide(path.as_os_str())?;
+    let user = current_user()?;
+    // Someone else's file or directory (planted where the user pointed the
+    // node) stays theirs to open up again unless the user takes it over.
+    if Security::of_file(&name)?.owner.as_ref() != Some(&user) {
+        set_file_owner(&name, &user)?;
+    }
+    OwnerOnly::current_user(inheritance)?.apply_to_file(&name)?;
+    if Security::of_file(&name)?.owner.as_ref() != Some(&user) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "it belongs to another user, who keeps control of it",
+        ));
+    }
+    Ok(())
 }
 
 pub(super) fn is_private(path: &Path) -> io::Result<bool> {

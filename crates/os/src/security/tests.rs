@@ -160,7 +160,7 @@ fn private_means_protected_and_every_allow_entry_for_the_user() {
     let user = current_user().expect("user");
     let me = user.to_sddl().expect("sddl");
     let security = |protected, dacl| Security {
-        owner: None,
+        owner: Some(current_user().expect("user")),
         dacl,
         protected,
     };
@@ -193,6 +193,15 @@ fn private_means_protected_and_every_allow_entry_for_the_user() {
         sid: None,
     }];
     assert!(!security(true, Some(other_type)).is_private_to(&user));
+    // Owned by someone else (who may grant themselves access at any time),
+    // or with no owner known: not private, whatever the DACL says.
+    let owned_by = |owner: Option<Sid>| Security {
+        owner,
+        dacl: only_me(),
+        protected: true,
+    };
+    assert!(!owned_by(Some(Sid::parse(LOCAL_SYSTEM).expect("parse"))).is_private_to(&user));
+    assert!(!owned_by(None).is_private_to(&user));
 }
 
 #[test]
