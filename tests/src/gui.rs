@@ -170,6 +170,8 @@ pub struct Driver {
     port: u16,
     _driver: Child,
     display: Display,
+    /// tauri-driver's output (and the app's, which it passes on).
+    log: tempfile::NamedTempFile,
 }
 
 impl Driver {
@@ -183,6 +185,12 @@ impl Driver {
         let display = Display::ensure().await;
         let port = free_port();
         let native_port = free_port();
+        let log = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("log file: {e}"));
+        let log_for = || {
+            log.reopen()
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null())
+        };
         // The app inherits this environment through WebKitWebDriver.
         let driver = Command::new("tauri-driver")
             .args([
@@ -199,8 +207,8 @@ impl Driver {
             .env("POLYKEY_LISTEN", "/ip4/127.0.0.1/tcp/0")
             .env("POLYKEY_MDNS", "0")
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log_for())
+            .stderr(log_for())
             // In the test's process group (so a test the runner kills for
             // taking too long takes it along); dropping the driver ends it
             // and everything it started (see `Drop`).
@@ -218,6 +226,7 @@ impl Driver {
                     port,
                     _driver: driver,
                     display,
+                    log,
                 };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -225,27 +234,10 @@ impl Driver {
         panic!("tauri-driver did not listen on 127.0.0.1:{port} within 30 s");
     }
 
-    /// The driver's process group (its pid), for ending it with its children.
     /// tauri-driver and every process it started (WebKitWebDriver, the
-    /// app), children before parents, from `/proc`.
+    /// app), children before parents, for ending them all.
     fn processes(&self) -> Vec<u32> {
-        let mut out = Vec::new();
-        let mut stack: Vec<u32> = self._driver.id().into_iter().collect();
-        while let Some(pid) = stack.pop() {
-            out.push(pid);
-            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-                continue;
-            };
-            for task in tasks.flatten() {
-                let children =
-                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-                stack.extend(
-                    children
-                        .split_whitespace()
-                        .filter_map(|c| c.parse::<u32>().ok()),
-                );
-            }
-        }
+        let mut out = process_tree(self._driver.id());
         out.reverse();
         out
     }
@@ -301,18 +293,119 @@ impl Driver {
             "tauri:options".into(),
             serde_json::json!({ "application": binary }),
         );
-        let client = ClientBuilder::native()
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver session did not start: {e}"));
-        App { client }
+        let url = format!("http://127.0.0.1:{}", self.port);
+        let mut builder = ClientBuilder::native();
+        builder.capabilities(caps);
+        let connecting = builder.connect(&url);
+        // A start that hangs ends as a failure with what every process was
+        // doing, instead of a test the runner kills without a word.
+        let client = match tokio::time::timeout(LAUNCH_WAIT, connecting).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => panic!("WebDriver session did not start: {e}\n{}", self.report()),
+            Err(_) => panic!(
+                "the app did not start within {LAUNCH_WAIT:?}\n{}",
+                self.report()
+            ),
+        };
+        App {
+            client,
+            report: self.report_source(),
+        }
+    }
+
+    /// What tauri-driver, WebKitWebDriver and the app are doing now, and
+    /// the end of their output.
+    pub fn report(&self) -> String {
+        self.report_source().report()
+    }
+
+    fn report_source(&self) -> ReportSource {
+        ReportSource {
+            root: self._driver.id(),
+            log: self.log.path().to_owned(),
+        }
+    }
+}
+
+/// `root` and every process under it, parents before children, from
+/// `/proc`.
+fn process_tree(root: Option<u32>) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut stack: Vec<u32> = root.into_iter().collect();
+    while let Some(pid) = stack.pop() {
+        out.push(pid);
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            stack.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// A process's state letter from `/proc` (`R`, `S`, `Z`…), `?` if gone.
+fn process_state(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .unwrap_or("?")
+        .to_owned()
+}
+
+/// How long starting the app (a WebDriver session) may take.
+pub const LAUNCH_WAIT: Duration = Duration::from_secs(60);
+
+/// Where to look when a step hangs: the driver's process tree and log.
+#[derive(Clone)]
+struct ReportSource {
+    root: Option<u32>,
+    log: std::path::PathBuf,
+}
+
+impl ReportSource {
+    /// Whether the desktop app still runs under the driver (a zombie does
+    /// not count: it holds no files).
+    fn app_running(&self) -> bool {
+        process_tree(self.root).into_iter().any(|pid| {
+            let zombie = process_state(pid) == "Z";
+            let command = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            !zombie && String::from_utf8_lossy(&command).contains("polykey-desktop")
+        })
+    }
+
+    fn report(&self) -> String {
+        let mut out = String::from("processes (pid state wchan command):\n");
+        for pid in process_tree(self.root) {
+            let state = process_state(pid);
+            let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+            let command = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                .unwrap_or_default();
+            out.push_str(&format!("  {pid} {state} {wchan} {}\n", command.trim()));
+        }
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        out.push_str("driver and app output (last lines):\n");
+        for line in tail.into_iter().rev() {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
     }
 }
 
 /// One running instance of the desktop app.
 pub struct App {
     client: Client,
+    report: ReportSource,
 }
 
 fn css(test_id: &str) -> String {
@@ -485,10 +578,26 @@ impl App {
 
     /// Quit the app by ending its WebDriver session.
     pub async fn quit(self) {
-        self.client
-            .close()
-            .await
-            .unwrap_or_else(|e| panic!("closing the app: {e}"));
+        match tokio::time::timeout(WAIT, self.client.close()).await {
+            Ok(closed) => closed.unwrap_or_else(|e| panic!("closing the app: {e}")),
+            Err(_) => panic!(
+                "the app did not close within {WAIT:?}\n{}",
+                self.report.report()
+            ),
+        }
+        // The app's process can outlive the session by a moment (longer on
+        // a busy machine), still holding the node directory: a relaunch
+        // before it is gone found the node in use, and WebKitWebDriver then
+        // waited for a window forever.
+        let deadline = std::time::Instant::now() + WAIT;
+        while self.report.app_running() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the app was still running {WAIT:?} after it was closed\n{}",
+                self.report.report()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
