@@ -39,7 +39,12 @@ fn entry(node: &Node) -> Result<keyring::Entry, ApiError> {
         code: ErrorCode::NotInitialised,
         message: "there is no node yet".into(),
     })?;
-    keyring::Entry::new(SERVICE, &id.to_string()).map_err(unavailable)
+    #[cfg(not(windows))]
+    return keyring::Entry::new(SERVICE, &id.to_string()).map_err(unavailable);
+    #[cfg(windows)]
+    return Ok(keyring::Entry::new_with_credential(Box::new(
+        local::LocalCredential::new(&id.to_string()),
+    )));
 }
 
 async fn blocking<T: Send + 'static>(
@@ -134,5 +139,56 @@ pub async fn unlock(node: Node) -> Result<(), ApiError> {
             Err(polykey_node::NodeError::StaleKey.into())
         }
         other => Ok(other?),
+    }
+}
+
+/// Windows: the Credential Manager entry kept on this machine only. The
+/// keyring crate's own writes `CRED_PERSIST_ENTERPRISE`, which roams with
+/// the profile to other machines and the profile server; this key unlocks
+/// the root key without the password, so it stays here.
+#[cfg(windows)]
+mod local {
+    use keyring::credential::CredentialApi;
+
+    /// One entry: target `<NodeId>.Polykey`, as the keyring crate names it.
+    #[derive(Debug)]
+    pub(super) struct LocalCredential {
+        target: String,
+    }
+
+    impl LocalCredential {
+        pub(super) fn new(user: &str) -> Self {
+            Self {
+                target: format!("{user}.{}", super::SERVICE),
+            }
+        }
+    }
+
+    fn failure(error: std::io::Error) -> keyring::Error {
+        keyring::Error::PlatformFailure(Box::new(error))
+    }
+
+    impl CredentialApi for LocalCredential {
+        fn set_secret(&self, secret: &[u8]) -> keyring::Result<()> {
+            polykey_os::credential::write(&self.target, secret).map_err(failure)
+        }
+
+        fn get_secret(&self) -> keyring::Result<Vec<u8>> {
+            match polykey_os::credential::read(&self.target).map_err(failure)? {
+                Some((secret, _)) => Ok(secret),
+                None => Err(keyring::Error::NoEntry),
+            }
+        }
+
+        fn delete_credential(&self) -> keyring::Result<()> {
+            match polykey_os::credential::delete(&self.target).map_err(failure)? {
+                true => Ok(()),
+                false => Err(keyring::Error::NoEntry),
+            }
+        }
+
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
     }
 }

@@ -15,6 +15,11 @@ pub mod fs;
 #[cfg(windows)]
 pub mod pipe;
 
+/// Secrets in the Credential Manager kept on this machine only (never
+/// roaming with the profile).
+#[cfg(windows)]
+pub mod credential;
+
 /// Whether this runs under Wine, and what Wine does not implement.
 #[cfg(windows)]
 pub mod wine;
