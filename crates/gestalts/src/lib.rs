@@ -15,6 +15,8 @@
 pub mod chains;
 /// Signed claims: create, countersign, verify.
 pub mod claims;
+/// Contact codes: a node and where to reach it, to share with people.
+pub mod contact;
 /// Errors.
 mod error;
 /// The gestalt graph of linked nodes.
