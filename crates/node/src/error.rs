@@ -47,6 +47,14 @@ pub enum NodeError {
     /// The key file is unreadable or damaged.
     #[error("the node's key file is damaged; recover the node with its recovery code")]
     KeyFileCorrupt,
+    /// At unlock: the store was written or edited without this node's key
+    /// (a file replaced, or records deleted or put back, while locked).
+    #[error(
+        "this device's data was changed while Polykey was locked (a file in its folder was \
+         replaced or edited), so nothing was read from it; restore the folder from a backup, \
+         or recover with your recovery code into an empty folder and pair again"
+    )]
+    StoreTampered,
     /// The encrypted store refused.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -119,7 +127,7 @@ impl NodeError {
             Self::RecoveryCodeMismatch => ErrorCode::RecoveryCodeMismatch,
             Self::KeyFileCorrupt => ErrorCode::KeyFileCorrupt,
             Self::Db(DbError::InUse) => ErrorCode::InUse,
-            Self::Db(DbError::Tampered { .. }) => ErrorCode::Tampered,
+            Self::Db(DbError::Tampered { .. }) | Self::StoreTampered => ErrorCode::Tampered,
             Self::Db(DbError::WrongKey) => ErrorCode::WrongKey,
             Self::Db(DbError::NotOurs | DbError::NotFound(_) | DbError::Format { .. }) => {
                 ErrorCode::DataCorrupt

@@ -560,7 +560,7 @@ impl Inner {
         // The key is checked before the store is touched, so a wrong
         // password leaves every file exactly as it was.
         let keys = open(&wrapped)?;
-        let db = Db::open(&self.dir.db_path(), &keys)?;
+        let db = Db::open(&self.dir.db_path(), &keys).map_err(at_unlock)?;
         *state = State::Unlocked(wrapped, Session::new(keys, db, &self.commits));
         self.touch();
         self.changed();
@@ -582,7 +582,7 @@ impl Inner {
         let db = if db_path.exists() {
             Db::open(&db_path, &keys).map_err(|e| match e {
                 polykey_db::DbError::WrongKey => NodeError::RecoveryCodeMismatch,
-                other => other.into(),
+                other => at_unlock(other),
             })?
         } else {
             Db::create(&db_path, &keys)?
@@ -614,5 +614,14 @@ impl Inner {
             State::Uninitialised => {}
         }
         Ok(())
+    }
+}
+
+/// The store's refusal as the person unlocking sees it: a store that fails
+/// its checks at open was changed behind the node's back.
+fn at_unlock(error: polykey_db::DbError) -> NodeError {
+    match error {
+        polykey_db::DbError::Tampered { .. } => NodeError::StoreTampered,
+        other => other.into(),
     }
 }

@@ -191,6 +191,36 @@ async fn damaged_key_file_is_reported() {
 }
 
 #[tokio::test]
+async fn a_store_changed_while_locked_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    node.create_vault("Personal".into()).await.unwrap();
+    node.lock().await.unwrap();
+    drop(node);
+    // Edited with plain redb while locked: the binding to the root secret
+    // removed (as a store planted without the password would lack it).
+    {
+        let db = redb::Database::open(dir.path().join("db.redb")).unwrap();
+        let meta: redb::TableDefinition<'_, &str, &[u8]> =
+            redb::TableDefinition::new("polykey_meta");
+        let txn = db.begin_write().unwrap();
+        txn.open_table(meta).unwrap().remove("binding").unwrap();
+        txn.commit().unwrap();
+    }
+    let node = open(dir.path()).await;
+    let refused = node.unlock(PASSWORD.into()).await.unwrap_err();
+    assert!(matches!(refused, NodeError::StoreTampered), "{refused:?}");
+    assert_eq!(refused.code(), polykey_node::api::ErrorCode::Tampered);
+    let message = refused.to_string();
+    assert!(
+        message.contains("changed while Polykey was locked") && message.contains("recover"),
+        "{message}"
+    );
+    assert_eq!(node.status().state, polykey_node::NodeState::Locked);
+}
+
+#[tokio::test]
 async fn auto_lock_waits_for_idleness_and_drops_the_session() {
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
