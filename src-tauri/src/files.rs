@@ -46,57 +46,19 @@ pub async fn save_secret_file<R: Runtime>(
 
 /// Write `bytes` to a new or replaced file readable only by the user. A
 /// symlink is refused (the secret would land wherever it points). The bytes
-/// always go into a new file, private from its creation (0600, or an
-/// owner-only ACL on Windows), which then takes the target's name: a file
-/// that was there is replaced whole, so neither its permissions nor a
-/// handle someone opened on it earlier ever reach the secret.
+/// always go into a new file, private from its creation, which then takes
+/// the target's name ([`polykey_os::fs::replace_private`]): a file that was
+/// there is replaced whole, so neither its permissions nor a handle someone
+/// opened on it earlier ever reach the secret.
 pub fn write_private(target: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
     if std::fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "that is a link to another file; choose the file itself",
         ));
     }
-    let parent = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = target
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
-    let mut last = None;
-    for attempt in 0..SAVE_ATTEMPTS {
-        let random = std::hash::BuildHasher::hash_one(
-            &std::collections::hash_map::RandomState::new(),
-            attempt,
-        );
-        let temporary = parent.join(format!(".{}.{random:016x}.tmp", name.to_string_lossy()));
-        let mut file = match polykey_os::fs::create_new_private(&temporary) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                last = Some(e);
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let written = file
-            .write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .and_then(|()| {
-                drop(file);
-                std::fs::rename(&temporary, target)
-            });
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temporary);
-        }
-        return written;
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name is free")))
+    polykey_os::fs::replace_private(target, bytes)
 }
-
-/// Random temporary names tried beside the chosen file.
-const SAVE_ATTEMPTS: u64 = 16;
 
 /// Open a website in the system browser. Only http and https links open.
 pub fn open_url<R: Runtime>(app: &AppHandle<R>, url: &str) -> Result<(), ApiError> {

@@ -1,5 +1,4 @@
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use polykey_keys::WrappedRootKey;
@@ -117,54 +116,14 @@ impl NodeDir {
             .map_err(|e| NodeError::io("save the preferences", e))
     }
 
-    /// Write a temporary file, sync it, rename it over `name` and sync the
-    /// directory, so a crash leaves the old file or the new one, never a
-    /// torn one.
-    ///
-    /// The temporary file has a fresh random name and is created with
-    /// `create_new` (`O_CREAT | O_EXCL`), which never follows a symlink and
-    /// never opens a file someone else planted, and with mode 0600 from the
-    /// start, so there is no moment it is readable by others.
+    /// Replace the file `name` atomically and privately
+    /// ([`polykey_os::fs::replace_private`]): a crash leaves the old file or
+    /// the new one, never a torn one, and the temporary file never follows a
+    /// planted symlink nor is readable by others.
     fn write_atomically(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let (tmp, mut file) = self.create_temporary(name)?;
-        let written = file
-            .write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .and_then(|()| std::fs::rename(&tmp, self.path.join(name)));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-        // The rename itself reaches the disk with the directory (Unix; on
-        // Windows a directory cannot be opened as a file, and the rename is
-        // journalled by NTFS).
-        #[cfg(unix)]
-        File::open(&self.path)?.sync_all()?;
-        Ok(())
-    }
-
-    /// A new, empty, private temporary file beside `name`.
-    fn create_temporary(&self, name: &str) -> std::io::Result<(PathBuf, File)> {
-        use std::hash::{BuildHasher, Hasher};
-        let mut last = None;
-        for _ in 0..TEMPORARY_NAME_ATTEMPTS {
-            // RandomState is seeded from the OS's random source.
-            let random = std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish();
-            let tmp = self.path.join(format!(".{name}.{random:016x}.tmp"));
-            match polykey_os::fs::create_new_private(&tmp) {
-                Ok(file) => return Ok((tmp, file)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name is free")))
+        polykey_os::fs::replace_private(&self.path.join(name), bytes)
     }
 }
-
-/// How many random temporary names are tried before giving up.
-const TEMPORARY_NAME_ATTEMPTS: usize = 16;
 
 /// Create `path` (and missing parents) private from the start (0700, or
 /// an owner-only ACL on Windows).

@@ -99,6 +99,73 @@ pub fn is_private(path: &Path) -> io::Result<bool> {
         .map_err(|e| with_context(e, format_args!("reading who may open {}", path.display())))
 }
 
+/// Replace the file at `path` with `bytes`, atomically and privately: a
+/// new temporary file beside it (a fresh random name, created with
+/// [`create_new_private`], so it never follows a symlink, never opens a file
+/// someone planted, and is private from its creation) is written, synced
+/// and renamed over `path`; on Unix the directory is synced too (on Windows
+/// a directory cannot be opened as a file, and NTFS journals the rename).
+/// A crash leaves the old file or the new one, never a torn one, and a
+/// handle someone opened on the old file never sees the new bytes.
+pub fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let (temporary, mut file) = create_temporary_beside(path)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| {
+            drop(file);
+            std::fs::rename(&temporary, path)
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(with_context(
+            e,
+            format_args!("replacing {}", path.display()),
+        ));
+    }
+    #[cfg(unix)]
+    std::fs::File::open(directory_of(path))?.sync_all()?;
+    Ok(())
+}
+
+/// How many random temporary names are tried before giving up.
+const TEMPORARY_NAME_ATTEMPTS: usize = 16;
+
+/// The directory `path` is in (`.` for a bare name).
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// A new, empty, private temporary file beside `path`:
+/// `.<name>.<random>.tmp`.
+fn create_temporary_beside(path: &Path) -> io::Result<(std::path::PathBuf, std::fs::File)> {
+    use std::hash::{BuildHasher, Hasher};
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} names no file", path.display()),
+        )
+    })?;
+    let mut last = None;
+    for _ in 0..TEMPORARY_NAME_ATTEMPTS {
+        // RandomState is seeded from the OS's random source.
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let temporary =
+            directory_of(path).join(format!(".{}.{random:016x}.tmp", name.to_string_lossy()));
+        match create_new_private(&temporary) {
+            Ok(file) => return Ok((temporary, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no temporary name is free")))
+}
+
 fn dir_context(e: io::Error, path: &Path) -> io::Error {
     with_context(
         e,
