@@ -21,14 +21,13 @@ use std::path::{Path, PathBuf};
 use tokio::signal::unix::{signal, SignalKind};
 use zeroize::Zeroizing;
 
+use crate::editor::wait_for_editor;
 use crate::{io_failure, write_private, Failure, EX_SOFTWARE, EX_USAGE};
 
 /// Name of the private directory (per user) in the memory-backed base.
 pub const EDIT_DIR_PREFIX: &str = "polykey-edit-";
 /// Prefix of one run's directory inside it: `edit-<pid>-<random>`.
 pub const RUN_DIR_PREFIX: &str = "edit-";
-/// How often the editor is checked for having exited.
-const EDITOR_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// Where memory-backed temporary files go when `$XDG_RUNTIME_DIR` does not
 /// qualify.
 const SHM_DIR: &str = "/dev/shm";
@@ -95,54 +94,21 @@ pub async fn edit_in_editor(
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
         .unwrap_or_else(|_| "vi".into());
-    let mut child = std::process::Command::new("sh")
+    let child = std::process::Command::new("sh")
         .arg("-c")
         .arg(editor_command(&editor))
         .arg("polykey-edit")
         .arg(&file)
         .spawn()
         .map_err(|e| io_failure("run the editor", e))?;
-    let status = loop {
-        let signalled = tokio::select! {
-            _ = hangup.recv() => Some(("SIGHUP", 1)),
-            _ = terminate.recv() => Some(("SIGTERM", 15)),
-            _ = interrupt.recv() => Some(("SIGINT", 2)),
-            () = tokio::time::sleep(EDITOR_POLL) => None,
-        };
-        if let Some((name, number)) = signalled {
-            // The file goes first; the editor, which could write it again,
-            // right after.
-            let _ = std::fs::remove_dir_all(dir.path());
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(Failure {
-                code: 128 + number,
-                kind: "interrupted".into(),
-                message: format!(
-                    "interrupted by {name}; the temporary file was removed and nothing was saved"
-                ),
-            });
-        }
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => {}
-            Err(e) => {
-                let _ = child.kill();
-                return Err(io_failure("wait for the editor", e));
-            }
+    let interrupted = async {
+        tokio::select! {
+            _ = hangup.recv() => ("SIGHUP", 128 + 1),
+            _ = terminate.recv() => ("SIGTERM", 128 + 15),
+            _ = interrupt.recv() => ("SIGINT", 128 + 2),
         }
     };
-    if !status.success() {
-        return Err(Failure {
-            code: EX_SOFTWARE,
-            kind: "editor_failed".into(),
-            message: "the editor failed; nothing was saved".into(),
-        });
-    }
-    let edited = std::fs::read(&file).map_err(|e| io_failure("read the edited file", e))?;
-    dir.close()
-        .map_err(|e| io_failure("remove the temporary file", e))?;
-    Ok(Zeroizing::new(edited))
+    wait_for_editor(child, dir, &file, interrupted).await
 }
 
 /// The memory-backed directory for the file, or a disk one if allowed.

@@ -22,14 +22,13 @@ use std::time::Duration;
 use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close, ctrl_logoff, ctrl_shutdown};
 use zeroize::Zeroizing;
 
-use crate::{io_failure, write_private, Failure, EX_SOFTWARE, EX_USAGE};
+use crate::editor::wait_for_editor;
+use crate::{io_failure, write_private, Failure, EX_USAGE};
 
 /// Name of the private directory in `%TEMP%`.
 pub const EDIT_DIR_NAME: &str = "polykey-edit";
 /// Prefix of one run's directory inside it: `edit-<pid>-<random>`.
 pub const RUN_DIR_PREFIX: &str = "edit-";
-/// How often the editor is checked for having exited.
-const EDITOR_POLL: Duration = Duration::from_millis(50);
 /// A run directory older than this is a crash's leftover.
 const LEFTOVER_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -80,52 +79,21 @@ pub async fn edit_in_editor(
             message: "EDITOR is empty".into(),
         });
     };
-    let mut child = std::process::Command::new(program)
+    let child = std::process::Command::new(program)
         .args(args)
         .arg(&file)
         .spawn()
         .map_err(|e| io_failure("run the editor", e))?;
-    let status = loop {
-        let interrupted = tokio::select! {
-            _ = interrupt.recv() => Some("Ctrl-C"),
-            _ = brk.recv() => Some("Ctrl-Break"),
-            _ = close.recv() => Some("closing the console"),
-            _ = logoff.recv() => Some("logging off"),
-            _ = shutdown.recv() => Some("shutting down"),
-            () = tokio::time::sleep(EDITOR_POLL) => None,
-        };
-        if let Some(how) = interrupted {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = std::fs::remove_dir_all(dir.path());
-            return Err(Failure {
-                code: 130,
-                kind: "interrupted".into(),
-                message: format!(
-                    "interrupted by {how}; the temporary file was removed and nothing was saved"
-                ),
-            });
-        }
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => {}
-            Err(e) => {
-                let _ = child.kill();
-                return Err(io_failure("wait for the editor", e));
-            }
+    let interrupted = async {
+        tokio::select! {
+            _ = interrupt.recv() => ("Ctrl-C", 130),
+            _ = brk.recv() => ("Ctrl-Break", 130),
+            _ = close.recv() => ("closing the console", 130),
+            _ = logoff.recv() => ("logging off", 130),
+            _ = shutdown.recv() => ("shutting down", 130),
         }
     };
-    if !status.success() {
-        return Err(Failure {
-            code: EX_SOFTWARE,
-            kind: "editor_failed".into(),
-            message: "the editor failed; nothing was saved".into(),
-        });
-    }
-    let edited = std::fs::read(&file).map_err(|e| io_failure("read the edited file", e))?;
-    dir.close()
-        .map_err(|e| io_failure("remove the temporary file", e))?;
-    Ok(Zeroizing::new(edited))
+    wait_for_editor(child, dir, &file, interrupted).await
 }
 
 /// The file's name in the run directory: fixed, never the secret's own.

@@ -15,6 +15,8 @@ mod edit;
 #[cfg(windows)]
 #[path = "edit_windows.rs"]
 mod edit;
+/// Waiting for the editor of `secrets edit`, the same on every OS.
+mod editor;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
