@@ -335,23 +335,12 @@ impl OwnerOnly {
     /// Replace the DACL of the file or directory at `path` (a wide,
     /// NUL-terminated name) with this one, protected.
     pub(crate) fn apply_to_file(&self, path: &[u16]) -> io::Result<()> {
-        debug_assert_eq!(path.last(), Some(&0));
-        // SAFETY: `path` is NUL-terminated; the ACL is valid and only read.
-        let status = unsafe {
-            SetNamedSecurityInfoW(
-                path.as_ptr(),
-                SE_FILE_OBJECT,
-                DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-                ptr::null_mut(),
-                ptr::null_mut(),
-                self.acl(),
-                ptr::null(),
-            )
-        };
-        if status != ERROR_SUCCESS {
-            return Err(status_error("SetNamedSecurityInfoW", status));
-        }
-        Ok(())
+        set_file_security(
+            path,
+            DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+            ptr::null_mut(),
+            self.acl(),
+        )
     }
 }
 
@@ -360,17 +349,34 @@ impl OwnerOnly {
 /// by a DACL that gives the user full control, as one a squatter opened to
 /// everyone does).
 pub(crate) fn set_file_owner(path: &[u16], owner: &Sid) -> io::Result<()> {
+    set_file_security(
+        path,
+        OWNER_SECURITY_INFORMATION,
+        owner.as_psid(),
+        ptr::null(),
+    )
+}
+
+/// Set what `info` names of the file or directory at `path` (a wide,
+/// NUL-terminated name): its owner `owner` and/or its DACL `dacl` (each
+/// null when not named).
+fn set_file_security(
+    path: &[u16],
+    info: OBJECT_SECURITY_INFORMATION,
+    owner: PSID,
+    dacl: *const ACL,
+) -> io::Result<()> {
     debug_assert_eq!(path.last(), Some(&0));
-    // SAFETY: `path` is NUL-terminated; the SID is valid for the call and
-    // only read.
+    // SAFETY: `path` is NUL-terminated; `owner` and `dacl` are null or
+    // point to a valid SID and ACL that outlive the call and are only read.
     let status = unsafe {
         SetNamedSecurityInfoW(
             path.as_ptr(),
             SE_FILE_OBJECT,
-            OWNER_SECURITY_INFORMATION,
-            owner.as_psid(),
+            info,
+            owner,
             ptr::null_mut(),
-            ptr::null(),
+            dacl,
             ptr::null(),
         )
     };
