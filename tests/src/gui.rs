@@ -172,6 +172,8 @@ pub struct Driver {
     display: Display,
     /// tauri-driver's output (and the app's, which it passes on).
     log: tempfile::NamedTempFile,
+    /// The app's node directory.
+    node_path: std::path::PathBuf,
 }
 
 impl Driver {
@@ -227,6 +229,7 @@ impl Driver {
                     _driver: driver,
                     display,
                     log,
+                    node_path: node_path.to_owned(),
                 };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -323,6 +326,7 @@ impl Driver {
         ReportSource {
             root: self._driver.id(),
             log: self.log.path().to_owned(),
+            node_lock: self.node_path.join(polykey_node::dir::LOCK_FILE),
         }
     }
 }
@@ -367,17 +371,22 @@ pub const LAUNCH_WAIT: Duration = Duration::from_secs(60);
 struct ReportSource {
     root: Option<u32>,
     log: std::path::PathBuf,
+    /// The node directory's lock file.
+    node_lock: std::path::PathBuf,
 }
 
 impl ReportSource {
-    /// Whether the desktop app still runs under the driver (a zombie does
-    /// not count: it holds no files).
-    fn app_running(&self) -> bool {
-        process_tree(self.root).into_iter().any(|pid| {
-            let zombie = process_state(pid) == "Z";
-            let command = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            !zombie && String::from_utf8_lossy(&command).contains("polykey-desktop")
-        })
+    /// Whether a process still holds the node directory's lock: the app
+    /// that was just closed, until it has really exited (it may have left
+    /// the driver's process tree by then, so the lock itself is asked).
+    fn node_in_use(&self) -> bool {
+        let Ok(file) = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.node_lock)
+        else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
     }
 
     fn report(&self) -> String {
@@ -590,7 +599,7 @@ impl App {
         // before it is gone found the node in use, and WebKitWebDriver then
         // waited for a window forever.
         let deadline = std::time::Instant::now() + WAIT;
-        while self.report.app_running() {
+        while self.report.node_in_use() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the app was still running {WAIT:?} after it was closed\n{}",

@@ -9,7 +9,8 @@ use crate::preferences::Preferences;
 /// Environment variable that overrides the node directory (as in Polykey-CLI).
 pub const NODE_PATH_ENV: &str = "PK_NODE_PATH";
 
-const LOCK_FILE: &str = "node.lock";
+/// The lock file: an OS file lock on it marks the directory in use.
+pub const LOCK_FILE: &str = "node.lock";
 const ROOT_KEY_FILE: &str = "root_key.json";
 const DB_FILE: &str = "db.redb";
 const PREFERENCES_FILE: &str = "preferences.json";
