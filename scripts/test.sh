@@ -18,6 +18,9 @@ stage() {
 }
 
 stage "setup"
+# The build and the test stages need room: a cold build of this workspace
+# (debug, Windows and macOS checks) takes about 20 GB.
+df -h . | awk 'NR==2 {print "disk: " $4 " free of " $2}'
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
