@@ -12,7 +12,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::DialOpts;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
     autonat, dcutr, identify, kad, mdns, noise, relay, tcp, yamux, Multiaddr, PeerId,
     StreamProtocol, Swarm,
@@ -74,6 +74,10 @@ pub struct EventLoop {
     /// Seeds listened through now, and the listener doing it.
     relay_listeners: HashMap<PeerId, ListenerId>,
     relay_server: bool,
+    /// Connections of strangers (neither a device nor a seed), at most
+    /// `max_strangers` once each new one has made its room.
+    strangers: Vec<(ConnectionId, PeerId)>,
+    max_strangers: usize,
 }
 
 type FindReply = (
@@ -201,6 +205,8 @@ pub fn new(
             seeds,
             relay_listeners: HashMap::new(),
             relay_server: config.relay_server,
+            strangers: Vec::new(),
+            max_strangers: limit::max_strangers(config.max_connections),
         },
     ))
 }
@@ -343,10 +349,32 @@ impl EventLoop {
                     limits.bypass_peer_id(peer);
                 }
 
+                self.strangers.retain(|(_, peer)| !peers.contains(peer));
                 self.trusted = peers;
                 let _ = reply.send(());
             }
         }
+    }
+
+    /// Keep a stranger's new connection and, past `max_strangers`, close
+    /// another stranger's connection picked at random. Strangers holding
+    /// every connection (pinging so none is idle) would otherwise keep out
+    /// anyone new, such as a device being paired, which is a stranger until
+    /// the pairing ends; now each newcomer gets in, and a flood only
+    /// replaces its own connections, each one a random pick.
+    fn make_room_for(&mut self, connection: ConnectionId, peer: PeerId) {
+        self.strangers.push((connection, peer));
+        if self.strangers.len() <= self.max_strangers {
+            return;
+        }
+        // Any but the newcomer (itself only when no stranger may stay).
+        let others = self.strangers.len() - 1;
+        let at = match others {
+            0 => 0,
+            n => usize::try_from(random_u64() % n as u64).unwrap_or(0),
+        };
+        let (evicted, _) = self.strangers.swap_remove(at);
+        self.swarm.close_connection(evicted);
     }
 
     /// Connect to every seed not connected: the node listens through the
@@ -430,9 +458,13 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                connection_id,
                 num_established,
                 ..
             } => {
+                if !self.trusted.contains(&peer_id) && !self.seeds.contains_key(&peer_id) {
+                    self.make_room_for(connection_id, peer_id);
+                }
                 if let Some(replies) = self.pending_dial.remove(&peer_id) {
                     for reply in replies {
                         let _ = reply.send(Ok(()));
@@ -457,11 +489,17 @@ impl EventLoop {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
-                if let Some(peer) = node_id(&peer_id) {
-                    self.outbox.report(Event::Disconnected { peer });
+                if let Some(at) = self.strangers.iter().position(|(c, _)| *c == connection_id) {
+                    self.strangers.swap_remove(at);
+                }
+                if num_established == 0 {
+                    if let Some(peer) = node_id(&peer_id) {
+                        self.outbox.report(Event::Disconnected { peer });
+                    }
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rpc(event)) => self.on_rpc(event),
@@ -640,4 +678,10 @@ impl EventLoop {
             _ => {}
         }
     }
+}
+
+/// A random number, for picking which stranger's connection to close.
+fn random_u64() -> u64 {
+    use rand_core::RngCore;
+    rand_core::OsRng.next_u64()
 }

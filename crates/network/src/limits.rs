@@ -14,6 +14,14 @@ use crate::protocol::MAX_RESPONSE_BYTES;
 /// under 100 MiB while leaving room for every device of a gestalt, the
 /// seeds, and strangers trying to pair.
 pub const MAX_CONNECTIONS: u32 = 256;
+/// Connections strangers (neither a device nor a seed) may hold out of
+/// `max_connections`: the rest is room for a newcomer, made by closing a
+/// random stranger's connection whenever a new one arrives past this (see
+/// the event loop), so strangers filling the limit keep no one out.
+pub fn max_strangers(max_connections: u32) -> usize {
+    let max = max_connections as usize;
+    max - (max / 8).max(1).min(max)
+}
 /// Established connections to one peer, by default: one per transport
 /// (TCP, QUIC, a relayed one) and one spare while a hole punch upgrades a
 /// relayed connection.

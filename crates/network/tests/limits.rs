@@ -477,3 +477,46 @@ async fn silent_connections_past_the_pending_limit_are_dropped_at_once() {
         "four wait in their handshake, the rest are dropped"
     );
 }
+
+/// Strangers holding every connection a node takes must not keep a newcomer
+/// (a device being paired is a stranger until the pairing ends) out: the
+/// newcomer's connection closes a random stranger's instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_newcomer_gets_in_when_strangers_hold_every_connection() {
+    let limited = Config {
+        max_connections: 8,
+        ..config()
+    };
+    let a = peer(3, limited);
+    let address = listen(&a).await;
+    let a_id = a.id;
+    let (a_client, _seen) = serve(a, 16, Duration::ZERO);
+    let mut strangers = Vec::new();
+    for seed in 60..72 {
+        let stranger = peer(seed, config());
+        let _ = stranger.client.dial(a_id, address.clone()).await;
+        strangers.push(stranger);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = a_client.connected().await.unwrap().len();
+    assert!(held <= 8, "strangers hold {held} connections");
+
+    // Strangers keep coming back (their DHT redials), so one of them may
+    // close the newcomer's connection in turn: it tries again, as a
+    // joining device does, and gets its answer.
+    let newcomer = peer(90, config());
+    let mut answered = None;
+    for _ in 0..3 {
+        timeout(WAIT, newcomer.client.dial(a_id, address.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        if let Ok(Ok(Response::Sigchain(_))) =
+            timeout(WAIT, newcomer.client.request(a_id, Request::Sigchain)).await
+        {
+            answered = Some(());
+            break;
+        }
+    }
+    assert!(answered.is_some(), "the newcomer never got an answer");
+}

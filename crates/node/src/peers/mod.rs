@@ -203,6 +203,10 @@ pub(crate) struct PeerState {
     joining: Option<pairing::PendingJoin>,
     /// Set to cancel a confirmed join still waiting for the other device.
     join_cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The device this one is pairing with: the joiner that presented the
+    /// open invitation's secret (inviting side), or the device being joined
+    /// (joining side). See [`Node::refresh_trust`].
+    pairing_with: Option<NodeId>,
     pairing: Option<PairingState>,
     online: HashSet<NodeId>,
     discovered: HashMap<NodeId, Multiaddr>,
@@ -346,16 +350,30 @@ impl Node {
             state.members = members.clone();
             state.contested = contested;
         }
-        // Devices of the gestalt are exempt from the network's limits for
-        // strangers; a removed one loses that at once.
-        // They also stay out of this node's DHT answers, so a stranger
-        // asking it for nearby peers never learns them.
+        // Devices of the gestalt stay out of this node's DHT answers, so a
+        // stranger asking it for nearby peers never learns them.
         if let Ok(client) = self.client() {
-            let members: Vec<NodeId> = members.into_iter().collect();
-            let _ = client.trust(members.clone()).await;
-            let _ = client.hide(members).await;
+            let _ = client.hide(members.into_iter().collect()).await;
         }
+        self.refresh_trust().await;
         Ok(())
+    }
+
+    /// Tell the network who is exempt from its limits for strangers: the
+    /// devices of the gestalt (a removed one loses that at once), and the
+    /// device pairing with this one, a stranger until the pairing ends,
+    /// which strangers flooding this node must not cut off. Only a joiner
+    /// holding the invitation's secret counts (one at most): a stranger
+    /// guessing words gets no exemption.
+    pub(crate) async fn refresh_trust(&self) {
+        let trusted: Vec<NodeId> = {
+            let state = self.inner.peer_state();
+            let members = state.members.iter().copied();
+            members.chain(state.pairing_with).collect()
+        };
+        if let Ok(client) = self.client() {
+            let _ = client.trust(trusted).await;
+        }
     }
 
     /// Start the network if the node is unlocked, has network options and

@@ -23,6 +23,8 @@ const NO_INVITATION: &str = "no pairing code is open";
 /// How often a joiner asks again while the inviting device's person has
 /// not confirmed yet.
 const CONFIRM_POLL: Duration = Duration::from_millis(50);
+/// Tries at reaching the inviter and saying hello (see [`Node::join`]).
+const JOIN_ATTEMPTS: u32 = 3;
 
 /// A join waiting for this device's person to compare the digits.
 pub(crate) struct PendingJoin {
@@ -174,6 +176,27 @@ impl Node {
         if now_secs() >= invitation.expires_at {
             return Err(PairingError::Expired.into());
         }
+        // A connection lost in the first steps (a node flooded by strangers
+        // may close a newcomer's connection before it says hello) is tried
+        // again; a refusal is final.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.join_invitation(&invitation).await {
+                Err(NodeError::Network(_)) if attempt < JOIN_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt at joining with the full invitation: reach the inviter,
+    /// then the key agreement.
+    async fn join_invitation(
+        &self,
+        invitation: &Invitation,
+    ) -> Result<(NodeId, String), NodeError> {
         let client = self.client()?;
         let inviter = invitation.inviter;
         let mut reached = false;
@@ -259,6 +282,8 @@ impl Node {
         expires_at: u64,
     ) -> Result<(NodeId, String), NodeError> {
         let me = self.status().node_id.ok_or(NodeError::Locked)?;
+        self.inner.peer_state().pairing_with = Some(inviter);
+        self.refresh_trust().await;
         let (joiner, hello) = Joiner::start(inviter, me, words, secret);
         let challenge = ask_pairing(client, inviter, hello).await?;
         let (joiner, proof) = self
@@ -365,6 +390,42 @@ impl Node {
         Ok(())
     }
 
+    /// A joiner's first step: the challenge, and a session kept for it;
+    /// true when the joiner holds the invitation's secret.
+    fn take_hello(
+        &self,
+        peer: NodeId,
+        hello: PairingMessage,
+    ) -> Result<(PairingMessage, bool), NodeError> {
+        let mut state = self.inner.peer_state();
+        let inviter = state
+            .inviter
+            .as_mut()
+            .ok_or_else(|| NodeError::PeerRefused(NO_INVITATION.into()))?;
+        let holder = match &hello {
+            PairingMessage::Hello { secret, .. } => inviter.holds_secret(secret.as_deref()),
+            _ => false,
+        };
+        match inviter.on_hello(hello, now_secs()) {
+            Ok((session, challenge)) => {
+                state.sessions.insert(peer, session);
+                state.proofs.remove(&peer);
+                if holder {
+                    state.pairing_with = Some(peer);
+                }
+                Ok((challenge, holder))
+            }
+            Err(e) => {
+                // Only a holder of the full code ends what this
+                // screen shows; strangers' guesses do not.
+                if holder && !matches!(e, PairingError::Malformed(_)) {
+                    state.pairing = Some(PairingState::Failed(e.to_string()));
+                }
+                Err(e.into())
+            }
+        }
+    }
+
     pub(super) async fn answer_pairing(
         &self,
         peer: NodeId,
@@ -375,30 +436,11 @@ impl Node {
                 "the hello names another node than the sender".into(),
             )),
             hello @ PairingMessage::Hello { .. } => {
-                let mut state = self.inner.peer_state();
-                let inviter = state
-                    .inviter
-                    .as_mut()
-                    .ok_or_else(|| NodeError::PeerRefused(NO_INVITATION.into()))?;
-                let holder = match &hello {
-                    PairingMessage::Hello { secret, .. } => inviter.holds_secret(secret.as_deref()),
-                    _ => false,
-                };
-                match inviter.on_hello(hello, now_secs()) {
-                    Ok((session, challenge)) => {
-                        state.sessions.insert(peer, session);
-                        state.proofs.remove(&peer);
-                        Ok(Response::Pairing(challenge))
-                    }
-                    Err(e) => {
-                        // Only a holder of the full code ends what this
-                        // screen shows; strangers' guesses do not.
-                        if holder && !matches!(e, PairingError::Malformed(_)) {
-                            state.pairing = Some(PairingState::Failed(e.to_string()));
-                        }
-                        Err(e.into())
-                    }
+                let (challenge, holder) = self.take_hello(peer, hello)?;
+                if holder {
+                    self.refresh_trust().await;
                 }
+                Ok(Response::Pairing(challenge))
             }
             proof @ PairingMessage::Proof { .. } => self.answer_proof(peer, proof).await,
             PairingMessage::Cancel => {
