@@ -3,7 +3,7 @@
 //! b64url({"alg":"EdDSA","kid":NodeId}), "signature": b64url(sig)}]}`, each
 //! signature over `protected || "." || payload`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use data_encoding::{Encoding, BASE32HEX_NOPAD, BASE64URL_NOPAD};
 use polykey_keys::{NodeId, RootKeypair, Signature};
@@ -12,8 +12,12 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ClaimError;
 
-/// The largest encoded claim accepted (bytes of its JSON).
-pub const MAX_CLAIM_BYTES: usize = 8 * 1024;
+/// The largest encoded claim accepted (bytes of its JSON). A revocation
+/// naming [`MAX_REVOCATION_HEADS`] vaults' versions fits.
+pub const MAX_CLAIM_BYTES: usize = 256 * 1024;
+/// The most vaults a revocation names the version of (see
+/// [`ClaimPayload::heads`]).
+pub const MAX_REVOCATION_HEADS: usize = 2_000;
 /// The most signatures a claim may carry.
 pub const MAX_SIGNATURES: usize = 4;
 
@@ -52,6 +56,13 @@ pub struct ClaimPayload {
     pub iss: NodeId,
     /// The node the claim is about.
     pub sub: NodeId,
+    /// A revocation's record of what its issuer had seen: each vault's id
+    /// (32 hex) and the version (commit id, 40 hex) the issuer had when
+    /// removing `sub`. What `sub` committed outside those versions is
+    /// undone wherever it turns up, as its dates are its own to write. Only
+    /// on a `ClaimRevokeNode`, at most [`MAX_REVOCATION_HEADS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -224,6 +235,9 @@ impl SignedClaim {
         }
         match payload.typ {
             ClaimType::ClaimLinkNode => {
+                if payload.heads.is_some() {
+                    return Err(ClaimError::Malformed("vault versions on a link"));
+                }
                 if payload.iss == payload.sub {
                     return Err(ClaimError::Malformed("a node cannot link to itself"));
                 }
@@ -234,6 +248,16 @@ impl SignedClaim {
             ClaimType::ClaimRevokeNode => {
                 if payload.iss == payload.sub {
                     return Err(ClaimError::Malformed("a node cannot revoke itself"));
+                }
+                let hex = |s: &str, len: usize| {
+                    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                };
+                if let Some(heads) = &payload.heads {
+                    if heads.len() > MAX_REVOCATION_HEADS
+                        || !heads.iter().all(|(v, c)| hex(v, 32) && hex(c, 40))
+                    {
+                        return Err(ClaimError::Malformed("a revocation's vault versions"));
+                    }
                 }
                 if signers.len() != 1 {
                     return Err(ClaimError::BadSignature(

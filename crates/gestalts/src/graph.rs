@@ -518,6 +518,20 @@ impl<'db> GestaltGraph<'db> {
         Ok(out)
     }
 
+    /// The revocations in force as `me` sees it: by `me`, or by a node
+    /// that stands (see [`GestaltGraph::contested`] for the rest).
+    pub fn revocations_in_force(&self, me: NodeId) -> Result<Vec<Revocation>, ClaimError> {
+        let entries = self.db.read()?.entries(&REVOKED)?;
+        let forced = in_force(&revokers_of(entries.clone()), me);
+        let mut out: Vec<Revocation> = entries
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| forced.contains(&r.node))
+            .collect();
+        out.sort_by_key(|r| r.node);
+        Ok(out)
+    }
+
     /// The devices an inviter listed as this device joined: adopting
     /// their links later shows no notice (once each; a device removed and
     /// brought back is shown).

@@ -88,6 +88,7 @@ impl<'db> Sigchain<'db> {
             typ,
             iss: self.owner,
             sub,
+            heads: None,
         })
     }
 

@@ -595,3 +595,26 @@ mod tampering {
         assert!(a.graph().revocations().unwrap().is_empty());
     }
 }
+
+/// A (the user's) and B are paired, A paired T, which B learns from A. T
+/// (stolen) removes A; B obeys. A second later the user removes T on A; B,
+/// pulling A's chain (still read, A being contested), takes A back as a
+/// device.
+#[test]
+fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_elsewhere() {
+    let (a, b, t) = (device(1), device(2), device(3));
+    pair(&a, &b, NOW_S);
+    pair(&a, &t, NOW_S + 10);
+    pull(&a, &[&t], NOW_S + 15);
+    pull(&b, &[&a], NOW_S + 20);
+    assert!(b.members().contains(&t.id()));
+    revoke(&t, a.id(), NOW_S + 30);
+    pull(&b, &[&t], NOW_S + 40);
+    assert!(!b.members().contains(&a.id()), "B obeys the thief first");
+    assert!(b.graph().contested(b.id()).unwrap().contains(&a.id()));
+    revoke(&a, t.id(), NOW_S + 31);
+    pull(&b, &[&a], NOW_S + 50);
+    let members = b.members();
+    assert!(members.contains(&a.id()), "A is back on B");
+    assert!(!members.contains(&t.id()), "the thief is out on B");
+}

@@ -38,6 +38,8 @@ pub mod totp;
 mod transfer;
 /// Editing trees along a path.
 mod tree;
+/// Undoing what a removed device committed unseen by its remover.
+mod undo;
 /// Vault records and the operations on vaults and secrets.
 mod vault;
 
@@ -54,6 +56,7 @@ pub use transfer::{
     MAX_RECEIVE_BYTES, MAX_TREE_SIZE,
 };
 pub use tree::{MAX_VERSION_ENTRIES, MAX_VERSION_PATH_BYTES};
+pub use undo::{Removed, MAX_UNDONE_PER_COMMIT, REDOES, UNDOES, UNDOES_DEVICE};
 pub use vault::{
     EntryKind, SecretStat, Vault, VaultId, VaultInfo, Vaults, MAX_CLOCK_SKEW_MS, MAX_SECRET_SIZE,
 };

@@ -296,6 +296,11 @@ impl Node {
         };
         let _one_at_a_time = lock.lock().await;
         let mut changed = self.pull_chains(client, peer).await?;
+        if changed {
+            // A removal learned (or fallen) counts before anything else the
+            // peer may fail to send.
+            self.settle_removed().await?;
+        }
         if !self.is_member(&peer) {
             // The pull itself showed the peer was removed.
             return Ok(changed);
@@ -399,6 +404,7 @@ impl Node {
             }
         }
         changed |= self.pull_deletions(client, peer).await?;
+        changed |= self.settle_removed().await?;
         if changed {
             self.notify();
         }

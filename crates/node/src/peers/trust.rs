@@ -4,12 +4,15 @@
 //! shown at once, and removing a device is a signed revocation on this
 //! node's chain that every device obeys.
 
+use std::collections::BTreeMap;
+
 use polykey_gestalts::{
     verify_continuation, ChainClaims, ClaimType, GestaltGraph, MemberChains, Sigchain, SignedClaim,
 };
 use polykey_keys::NodeId;
 use polykey_network::protocol::{MAX_CHAINS, MAX_CHAIN_CLAIMS};
 use polykey_network::{ChainPosition, ChainUpdate, Client, Request, Response};
+use polykey_vaults::{Removed, Vaults};
 
 use super::{net_error, now_ms, now_secs, refused, Node};
 use crate::error::NodeError;
@@ -173,8 +176,20 @@ impl Node {
                 ));
             }
             let chain = Sigchain::new(&s.db, me);
-            let payload =
+            let mut payload =
                 chain.next_payload(ClaimType::ClaimRevokeNode, device, now_ms() as u64)?;
+            // What this device has seen of each vault: the removed device's
+            // commits outside it are undone wherever they turn up.
+            let mut heads = BTreeMap::new();
+            let vaults = Vaults::new(&s.db);
+            for (info, head, _) in vaults
+                .list_for_sync()?
+                .into_iter()
+                .take(polykey_gestalts::claims::MAX_REVOCATION_HEADS)
+            {
+                heads.insert(info.id.to_string(), head);
+            }
+            payload.heads = Some(heads);
             let claim = SignedClaim::issue(&payload, &s.keys)?;
             chain.append(&claim)?;
             let graph = GestaltGraph::new(&s.db);
@@ -187,6 +202,45 @@ impl Node {
         self.inner.peer_state().online.remove(&device);
         self.notify();
         Ok(())
+    }
+
+    /// Keep every vault in line with the removals in force: what a removed
+    /// device committed outside the version its remover had is undone, and
+    /// undone work of a device no longer removed comes back (see
+    /// [`polykey_vaults::Vault::undo_removed`]). Returns whether a vault
+    /// changed. Nothing to do, and nothing read, while nobody was ever
+    /// removed.
+    pub(super) async fn settle_removed(&self) -> Result<bool, NodeError> {
+        self.with_vaults(|s| {
+            let graph = GestaltGraph::new(&s.db);
+            if graph.revocations()?.is_empty() {
+                return Ok(false);
+            }
+            let seen: Vec<(NodeId, BTreeMap<String, String>)> = graph
+                .revocations_in_force(s.keys.node_id())?
+                .into_iter()
+                .map(|r| {
+                    let heads = r.claim.decode().ok().and_then(|p| p.heads);
+                    (r.node, heads.unwrap_or_default())
+                })
+                .collect();
+            let vaults = Vaults::new(&s.db);
+            let mut changed = false;
+            for (info, _, _) in vaults.list_for_sync()? {
+                let id = info.id.to_string();
+                let removed: Vec<Removed> = seen
+                    .iter()
+                    .map(|(node, heads)| Removed {
+                        node: *node,
+                        seen: heads.get(&id).cloned(),
+                    })
+                    .collect();
+                let vault = vaults.open_any(&info.id)?;
+                changed |= vault.undo_removed(&s.db, &s.keys, &removed)?.is_some();
+            }
+            Ok(changed)
+        })
+        .await
     }
 
     /// Devices other devices added, not yet kept or removed here.

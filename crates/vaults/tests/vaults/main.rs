@@ -12,6 +12,7 @@ mod history;
 mod merge;
 mod operations;
 mod secrecy;
+mod undo;
 
 use polykey_db::Db;
 use polykey_keys::RootKeypair;
