@@ -600,13 +600,12 @@ async fn a_revoked_thiefs_backdated_commit_is_undone_everywhere() {
 /// on A, B never hears of it and stays cut off from A for good.
 ///
 /// With the user's removal a second after the thief's (as on a loaded
-/// machine, and always for a real person), B lists A again but still
-/// refuses it: B's pull of A's chain adopts nothing, so A's removal of the
-/// thief never stands on B. (Passed before only when both removals fell in
-/// one second, and checked the device list, which shows contested devices
-/// too.)
+/// machine, and always for a real person), B used to list A again but
+/// refuse it: the revocation of the thief, then outside B's gestalt,
+/// counted as no change, so B never recomputed who stands. (Passed before
+/// only when both removals fell in one second, and checked the device
+/// list, which shows contested devices too.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "ATTACK: a thief that removed A first keeps B refusing A after the user removes the thief a second later"]
 async fn a_thief_revoking_the_remover_does_not_cut_another_device_off() {
     let (a, b, rogue, served, _) = gestalt_with_rogue(114).await;
     a.node.create_vault("Personal".into()).await.unwrap();

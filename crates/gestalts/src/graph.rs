@@ -79,12 +79,16 @@ pub struct Adopted {
     pub noticed: Vec<NodeId>,
     /// Nodes that were removed.
     pub revoked: Vec<NodeId>,
+    /// Revocations recorded, of members or not: one of a node outside the
+    /// gestalt (a thief that removed a device first) changes who stands,
+    /// and so the gestalt, without removing anyone from it.
+    pub revocations: usize,
 }
 
 impl Adopted {
     /// Whether anything changed.
     pub fn changed(&self) -> bool {
-        !self.joined.is_empty() || !self.revoked.is_empty()
+        !self.joined.is_empty() || !self.revoked.is_empty() || self.revocations > 0
     }
 
     /// Add what `other` changed to this.
@@ -92,6 +96,7 @@ impl Adopted {
         self.joined.extend(other.joined);
         self.noticed.extend(other.noticed);
         self.revoked.extend(other.revoked);
+        self.revocations += other.revocations;
     }
 }
 
@@ -449,6 +454,7 @@ impl<'db> GestaltGraph<'db> {
                     }
                     if self.put_revocation(txn, payload, claim)? {
                         view.stale = true;
+                        adopted.revocations += 1;
                         if members.remove(&other) {
                             adopted.revoked.push(other);
                         }

@@ -618,3 +618,60 @@ fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_elsewhere
     assert!(members.contains(&a.id()), "A is back on B");
     assert!(!members.contains(&t.id()), "the thief is out on B");
 }
+
+/// What a node's pull of `from` takes, as the node does it: `from`'s own
+/// chain and its copies of the other members' chains, after what `d` has.
+fn pull_as_node(d: &Device, from: &Device, now_secs: u64) -> bool {
+    let chains = MemberChains::new(&d.db);
+    let theirs = MemberChains::new(&from.db);
+    let mut updates = Vec::new();
+    for node in from.members() {
+        if node == d.id() {
+            continue;
+        }
+        let head = chains.head(&node).unwrap();
+        let seq = head.as_ref().map_or(0, |h| h.seq);
+        let new = if node == from.id() {
+            from.chain().claims_after(seq, 1000).unwrap()
+        } else {
+            theirs.claims_after(&node, seq, 1000).unwrap()
+        };
+        if new.is_empty() {
+            continue;
+        }
+        if let Ok(claims) = verify_continuation(&node, head.as_ref(), &new, now_secs) {
+            updates.push((node, head, claims));
+        }
+    }
+    d.graph()
+        .adopt_chains(d.id(), &chains, updates)
+        .unwrap()
+        .changed()
+}
+
+/// As above, with chains passed as a node passes them (copies included),
+/// the thief's own chain taken from the thief.
+#[test]
+fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_when_chains_travel_as_copies(
+) {
+    let (a, b, t) = (device(1), device(2), device(3));
+    pair(&a, &b, NOW_S);
+    pull_as_node(&b, &a, NOW_S + 1);
+    pull_as_node(&a, &b, NOW_S + 1);
+    pair(&a, &t, NOW_S + 10);
+    pull_as_node(&a, &t, NOW_S + 11);
+    pull_as_node(&b, &a, NOW_S + 12);
+    pull_as_node(&b, &a, NOW_S + 12);
+    assert!(b.members().contains(&t.id()));
+    revoke(&t, a.id(), NOW_S + 30);
+    pull_as_node(&b, &t, NOW_S + 40);
+    assert!(!b.members().contains(&a.id()), "B obeys the thief first");
+    revoke(&a, t.id(), NOW_S + 31);
+    assert!(
+        pull_as_node(&b, &a, NOW_S + 50),
+        "B takes A's removal of the thief"
+    );
+    let members = b.members();
+    assert!(members.contains(&a.id()), "A is back on B");
+    assert!(!members.contains(&t.id()), "the thief is out on B");
+}
