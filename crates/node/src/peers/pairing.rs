@@ -20,9 +20,15 @@ use crate::error::NodeError;
 
 /// What an inviter without an open invitation answers a hello.
 const NO_INVITATION: &str = "no pairing code is open";
-/// How often a joiner asks again while the inviting device's person has
-/// not confirmed yet.
-const CONFIRM_POLL: Duration = Duration::from_millis(50);
+/// How soon a joiner asks again while the inviting device's person has
+/// not confirmed yet: at first at once (both people often confirm within a
+/// moment of each other), then less and less often, so a person who takes
+/// a minute to compare the digits costs a few hundred requests, not
+/// thousands.
+const CONFIRM_POLL_FIRST: Duration = Duration::from_millis(5);
+/// The longest pause between two such asks: the most a person waits for
+/// the pairing to end after both confirmed.
+const CONFIRM_POLL_MAX: Duration = Duration::from_millis(250);
 /// Tries at reaching the inviter and saying hello (see [`Node::join`]).
 const JOIN_ATTEMPTS: u32 = 3;
 
@@ -351,6 +357,7 @@ impl Node {
             let _ = ask_pairing(&client, inviter, PairingMessage::Cancel).await;
             return Ok(());
         }
+        let mut pause = CONFIRM_POLL_FIRST;
         let waited = loop {
             if cancel.load(Ordering::SeqCst) {
                 let _ = ask_pairing(&client, inviter, PairingMessage::Cancel).await;
@@ -360,7 +367,10 @@ impl Node {
                 break Err(PairingError::Expired.into());
             }
             match ask_pairing(&client, inviter, pending.proof.clone()).await {
-                Ok(PairingMessage::Waiting) => tokio::time::sleep(CONFIRM_POLL).await,
+                Ok(PairingMessage::Waiting) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(CONFIRM_POLL_MAX);
+                }
                 other => break other,
             }
         };
