@@ -6,7 +6,9 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use clap::Subcommand;
 
-use crate::{running_agent, text, Cli, Failure, Format, Output, EX_DATAERR};
+use crate::output::{io_failure, text, Failure, Output, EX_DATAERR};
+use crate::session::running_agent;
+use crate::{Cli, Format};
 
 /// Commands on this gestalt's devices that change trust.
 #[derive(Subcommand)]
@@ -46,7 +48,7 @@ fn ask(question: &str) -> Result<bool, Failure> {
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| crate::io_failure("read the answer", e))?;
+        .map_err(|e| io_failure("read the answer", e))?;
     Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 

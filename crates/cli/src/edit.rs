@@ -22,7 +22,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use zeroize::Zeroizing;
 
 use crate::editor::wait_for_editor;
-use crate::{io_failure, write_private, Failure, EX_SOFTWARE, EX_USAGE};
+use crate::output::{io_failure, Failure, EX_SOFTWARE, EX_USAGE};
+use crate::session::write_private;
 
 /// Name of the private directory (per user) in the memory-backed base.
 pub const EDIT_DIR_PREFIX: &str = "polykey-edit-";

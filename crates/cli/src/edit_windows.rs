@@ -23,7 +23,8 @@ use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close, ctrl_logoff, ctrl_s
 use zeroize::Zeroizing;
 
 use crate::editor::wait_for_editor;
-use crate::{io_failure, write_private, Failure, EX_USAGE};
+use crate::output::{io_failure, Failure, EX_USAGE};
+use crate::session::write_private;
 
 /// Name of the private directory in `%TEMP%`.
 pub const EDIT_DIR_NAME: &str = "polykey-edit";

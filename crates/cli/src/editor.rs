@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::{io_failure, Failure, EX_SOFTWARE};
+use crate::output::{io_failure, Failure, EX_SOFTWARE};
 
 /// How often the editor is checked for having exited.
 const EDITOR_POLL: Duration = Duration::from_millis(50);

@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)]
 
+/// `polykey agent`: start, stop, status, lock, unlock.
+mod agent;
 /// The node itself or its running agent.
 mod backend;
 mod devices;
@@ -17,15 +19,23 @@ mod edit;
 mod edit;
 /// Waiting for the editor of `secrets edit`, the same on every OS.
 mod editor;
+/// What a command gives back: output, or a failure with its exit code.
+mod output;
+/// How a command reaches the node: password, node directory, agent session.
+mod session;
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use backend::{Agent, Backend, BackendError};
 use clap::{Parser, Subcommand, ValueEnum};
-use polykey_node::{KdfProfile, Node, NodeError, NodeOptions, Password};
+use output::{io_failure, text, usage, Failure, Output, EX_DATAERR, EX_NOINPUT, EX_SOFTWARE};
+use polykey_node::NodeError;
+use session::{
+    agent_session, backend, node_path, open, read_password, running_agent, write_private,
+};
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
@@ -76,7 +86,7 @@ enum Command {
     Keys(Keys),
     /// The agent: a running node that serves the CLI and syncs.
     #[command(subcommand)]
-    Agent(AgentCommand),
+    Agent(agent::AgentCommand),
     /// Show a pairing code (QR code and words) for a new device to join.
     Invite {
         /// Print the code and return instead of waiting for the device
@@ -139,30 +149,6 @@ enum NodesCommand {
     Ping { node_id: String },
     #[command(flatten)]
     Trust(devices::TrustCommand),
-}
-
-#[derive(Subcommand)]
-enum AgentCommand {
-    /// Start the agent (in the background unless --foreground).
-    Start {
-        /// Stay in the foreground until stopped.
-        #[arg(long)]
-        foreground: bool,
-        /// Lock the node after this long without a command (e.g. 10m, 1h;
-        /// at least 30s). Off by default: a server's agent stays unlocked.
-        #[arg(long, value_name = "TIME", value_parser = parse_auto_lock)]
-        auto_lock: Option<std::time::Duration>,
-    },
-    /// Stop the running agent.
-    Stop,
-    /// Whether an agent runs, and its node's state.
-    Status,
-    /// Lock the agent's node (sessions stay; unlock with the password).
-    Lock,
-    /// Lock the node and end every session.
-    Lockall,
-    /// Log in to the running agent (unlocking its node if locked).
-    Unlock,
 }
 
 #[derive(Subcommand)]
@@ -304,82 +290,6 @@ enum EnvFormat {
     Json,
 }
 
-/// Why the command failed, with its exit code.
-struct Failure {
-    code: u8,
-    kind: String,
-    message: String,
-}
-
-// sysexits(3).
-const EX_USAGE: u8 = 64;
-const EX_DATAERR: u8 = 65;
-const EX_NOINPUT: u8 = 66;
-const EX_UNAVAILABLE: u8 = 69;
-const EX_SOFTWARE: u8 = 70;
-const EX_IOERR: u8 = 74;
-const EX_NOPERM: u8 = 77;
-
-impl From<NodeError> for Failure {
-    fn from(error: NodeError) -> Self {
-        // The same codes the agent sends, so both paths exit alike.
-        let kind = serde_json::to_value(error.code())
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "error".into());
-        Self {
-            code: exit_for(&kind),
-            kind,
-            message: error.to_string(),
-        }
-    }
-}
-
-fn exit_for(kind: &str) -> u8 {
-    match kind {
-        "wrong_password" | "locked" | "wrong_key" | "unauthorised" => EX_NOPERM,
-        "not_initialised" | "unknown_vault" | "secret_not_found" | "unknown_version" => EX_NOINPUT,
-        "in_use" => EX_UNAVAILABLE,
-        "io" => EX_IOERR,
-        "internal" => EX_SOFTWARE,
-        _ => EX_DATAERR,
-    }
-}
-
-impl From<BackendError> for Failure {
-    fn from(error: BackendError) -> Self {
-        match error {
-            BackendError::Node(e) => e.into(),
-            BackendError::Agent(kind, message) => Self {
-                code: exit_for(&kind),
-                kind,
-                message,
-            },
-            BackendError::Io(e) => Self {
-                code: EX_UNAVAILABLE,
-                kind: "agent".into(),
-                message: format!("cannot talk to the agent: {e}"),
-            },
-        }
-    }
-}
-
-fn usage(message: impl Into<String>) -> Failure {
-    Failure {
-        code: EX_USAGE,
-        kind: "usage".into(),
-        message: message.into(),
-    }
-}
-
-fn io_failure(what: &str, error: std::io::Error) -> Failure {
-    Failure {
-        code: EX_IOERR,
-        kind: "io".into(),
-        message: format!("could not {what}: {error}"),
-    }
-}
-
 /// `vault:path` (the path may be empty for the whole vault).
 fn address(target: &str) -> Result<(String, String), Failure> {
     match target.split_once(':') {
@@ -388,113 +298,10 @@ fn address(target: &str) -> Result<(String, String), Failure> {
     }
 }
 
-fn read_password(cli: &Cli, prompt: &str) -> Result<Password, Failure> {
-    let text = match &cli.password_file {
-        Some(file) => Zeroizing::new(
-            std::fs::read_to_string(file).map_err(|e| io_failure("read the password file", e))?,
-        ),
-        None if !std::io::stdin().is_terminal() => {
-            let mut text = Zeroizing::new(String::new());
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| io_failure("read the password", e))?;
-            text
-        }
-        None => Zeroizing::new(
-            rpassword::prompt_password(prompt).map_err(|e| io_failure("read the password", e))?,
-        ),
-    };
-    let line = text.lines().next().unwrap_or("").to_owned();
-    Ok(Password::new(line))
-}
-
-/// Environment variable that makes key files cheap to derive, so the CLI
-/// tests run quickly. Honoured only by debug builds.
-const FAST_KDF_ENV: &str = "POLYKEY_FAST_KDF_FOR_TESTS";
-
-/// The node's options: the default Argon2id parameters, whatever the
-/// environment says, in a release build.
-fn node_options() -> NodeOptions {
-    let switch = std::env::var(FAST_KDF_ENV).ok();
-    NodeOptions {
-        kdf: kdf_profile(cfg!(debug_assertions), switch.as_deref()),
-        network: None,
-    }
-}
-
-/// The KDF profile for a build (`debug`) and the value of [`FAST_KDF_ENV`]:
-/// the weak test profile only in a debug build that asks for it.
-fn kdf_profile(debug: bool, switch: Option<&str>) -> KdfProfile {
-    if debug && switch == Some("1") {
-        KdfProfile::FastForTests
-    } else {
-        KdfProfile::Default
-    }
-}
-
-async fn open(cli: &Cli) -> Result<Node, Failure> {
-    let path = cli
-        .node_path
-        .clone()
-        .unwrap_or_else(polykey_node::default_node_path);
-    Ok(Node::open(&path, node_options()).await?)
-}
-
-fn node_path(cli: &Cli) -> PathBuf {
-    cli.node_path
-        .clone()
-        .unwrap_or_else(polykey_node::default_node_path)
-}
-
-async fn unlocked(cli: &Cli) -> Result<Node, Failure> {
-    let node = open(cli).await?;
-    if node.status().state == polykey_node::NodeState::Uninitialised {
-        return Err(NodeError::NotInitialised.into());
-    }
-    let password = read_password(cli, "Password: ")?;
-    node.unlock(password).await?;
-    Ok(node)
-}
-
-/// A session with the running agent: its saved token, or a new one for
-/// the password (saved, mode 0600).
-fn agent_session(cli: &Cli, stream: backend::Stream) -> Result<Agent, Failure> {
-    let token_file = backend::token_path(&node_path(cli));
-    let token = Zeroizing::new(std::fs::read_to_string(&token_file).unwrap_or_default());
-    let mut agent = Agent::new(stream, token);
-    match agent.call("status", serde_json::json!({})) {
-        Ok(_) => return Ok(agent),
-        Err(BackendError::Agent(kind, _)) if kind == "unauthorised" => {}
-        Err(e) => return Err(e.into()),
-    }
-    let password = read_password(cli, "Password: ")?;
-    save_token(&token_file, &agent.log_in(password.expose_secret())?)?;
-    Ok(agent)
-}
-
-/// The running agent if there is one, else the node directory itself.
-async fn backend(cli: &Cli) -> Result<Backend, Failure> {
-    if let Some(stream) = Agent::connect(&node_path(cli)) {
-        return Ok(Backend::Agent(Box::new(agent_session(cli, stream)?)));
-    }
-    Ok(Backend::Local(unlocked(cli).await?))
-}
-
-/// What a command prints: text for people, JSON for programs, or raw bytes.
-enum Output {
-    Text(String, serde_json::Value),
-    Bytes(Zeroizing<Vec<u8>>, serde_json::Value),
-    Exit(u8),
-}
-
 /// The first 8 characters of a version id, as git shows them; an id that
 /// is shorter or not ASCII (a malformed answer) is shown whole.
 fn short_id(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
-}
-
-fn text(human: impl Into<String>, json: impl Into<serde_json::Value>) -> Output {
-    Output::Text(human.into(), json.into())
 }
 
 fn valid_name(name: &str) -> bool {
@@ -610,7 +417,7 @@ async fn env(
 
 async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
     match &cli.command {
-        Command::Agent(command) => agent_command(cli, command).await,
+        Command::Agent(command) => agent::run(cli, command).await,
         Command::Invite { no_wait, yes } => devices::invite(cli, *no_wait, *yes).await,
         Command::Nodes(NodesCommand::Trust(command)) => devices::trust(cli, command).await,
         Command::Completions { shell } => {
@@ -1146,292 +953,10 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
     }
 }
 
-/// Replace the saved session token (a new 0600 file).
-fn save_token(file: &std::path::Path, token: &str) -> Result<(), Failure> {
-    let _ = std::fs::remove_file(file);
-    write_private(file, token.as_bytes())
-}
-
-/// A session with the running agent, or the error that none runs.
-fn running_agent(cli: &Cli) -> Result<Agent, Failure> {
-    let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
-    agent_session(cli, stream)
-}
-
-fn no_agent() -> Failure {
-    Failure {
-        code: EX_UNAVAILABLE,
-        kind: "no_agent".into(),
-        message: "no agent is running for this node; start one with `polykey agent start`".into(),
-    }
-}
-
-async fn wait_until(done: impl Fn() -> bool) -> bool {
-    for _ in 0..300 {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    false
-}
-
-/// The shortest auto-lock time (as the desktop's); debug builds (tests)
-/// accept one second.
-const MIN_AUTO_LOCK: std::time::Duration = if cfg!(debug_assertions) {
-    std::time::Duration::from_secs(1)
-} else {
-    std::time::Duration::from_secs(30)
-};
-
-/// `30s`, `10m`, `2h` (or plain seconds) for `agent start --auto-lock`.
-fn parse_auto_lock(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err("the auto-lock time is a number with s, m or h (e.g. 10m)".into()),
-    };
-    let seconds: u64 = number
-        .parse()
-        .map_err(|_| "the auto-lock time is a number with s, m or h (e.g. 10m)".to_owned())?;
-    let time = std::time::Duration::from_secs(seconds.saturating_mul(scale));
-    if time < MIN_AUTO_LOCK || time > std::time::Duration::from_secs(24 * 3600) {
-        return Err(format!(
-            "the auto-lock time must be between {}s and 24h",
-            MIN_AUTO_LOCK.as_secs()
-        ));
-    }
-    Ok(time)
-}
-
-/// Lock `node` once nobody used it for `idle` (client-API calls count).
-fn spawn_auto_lock(node: Node, idle: std::time::Duration) {
-    tokio::spawn(async move {
-        let tick = (idle / 10).clamp(
-            std::time::Duration::from_millis(250),
-            std::time::Duration::from_secs(5),
-        );
-        loop {
-            tokio::time::sleep(tick).await;
-            let _ = node.lock_if_idle(idle).await;
-        }
-    });
-}
-
-async fn agent_command(cli: &Cli, command: &AgentCommand) -> Result<Output, Failure> {
-    let path = node_path(cli);
-    let running = Agent::connect(&path);
-    match command {
-        AgentCommand::Start { .. } if running.is_some() => Err(Failure {
-            code: EX_UNAVAILABLE,
-            kind: "agent_running".into(),
-            message: "an agent is already running for this node".into(),
-        }),
-        AgentCommand::Start {
-            foreground: true,
-            auto_lock,
-        } => {
-            let options = NodeOptions {
-                network: polykey_node::NetworkOptions::from_env(),
-                ..node_options()
-            };
-            let node = Node::open(&path, options).await?;
-            if node.status().state == polykey_node::NodeState::Uninitialised {
-                return Err(NodeError::NotInitialised.into());
-            }
-            node.unlock(read_password(cli, "Password: ")?).await?;
-            if let Some(idle) = *auto_lock {
-                spawn_auto_lock(node.clone(), idle);
-            }
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            tokio::spawn(async move {
-                if told_to_stop().await.is_ok() {
-                    let _ = stop.send(true);
-                }
-            });
-            eprintln!(
-                "polykey: agent for node {} serving {}",
-                node.status()
-                    .node_id
-                    .map(|n| n.to_string())
-                    .unwrap_or_default(),
-                node.socket_path().display()
-            );
-            node.serve_client_api(stopped).await?;
-            node.lock().await?;
-            Ok(text(
-                "Agent stopped",
-                serde_json::json!({ "status": "stopped" }),
-            ))
-        }
-        AgentCommand::Start {
-            foreground: false,
-            auto_lock,
-        } => {
-            let password = read_password(cli, "Password: ")?;
-            let exe = std::env::current_exe().map_err(|e| io_failure("find this program", e))?;
-            let log = private_log(&path.join("agent.log"))?;
-            let mut child = std::process::Command::new(exe);
-            child
-                .args(["agent", "start", "--foreground", "--node-path"])
-                .arg(&path);
-            if let Some(idle) = auto_lock {
-                child.arg("--auto-lock").arg(idle.as_secs().to_string());
-            }
-            #[cfg(windows)]
-            {
-                // Its own process group, without the console: closing the
-                // terminal or Ctrl-C there does not end the agent.
-                use std::os::windows::process::CommandExt;
-                const DETACHED_PROCESS: u32 = 0x0000_0008;
-                const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
-                child.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
-            }
-            let mut child = child
-                .env_remove("POLYKEY_PASSWORD_FILE")
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::null())
-                .stderr(log)
-                .spawn()
-                .map_err(|e| io_failure("start the agent", e))?;
-            if let Some(mut stdin) = child.stdin.take() {
-                let line = Zeroizing::new(format!("{}\n", password.expose_secret()));
-                stdin
-                    .write_all(line.as_bytes())
-                    .map_err(|e| io_failure("hand the password to the agent", e))?;
-            }
-            let started = wait_until(|| Agent::connect(&path).is_some()).await;
-            if !started {
-                let _ = child.kill();
-                let status = child.wait().ok().and_then(|s| s.code());
-                return Err(Failure {
-                    code: match status {
-                        Some(code) if code > 0 && code < 256 => code as u8,
-                        _ => EX_SOFTWARE,
-                    },
-                    kind: "agent_failed".into(),
-                    message: format!(
-                        "the agent did not start; see {}",
-                        path.join("agent.log").display()
-                    ),
-                });
-            }
-            // Log in with the same password so the next commands need none.
-            if let Some(stream) = Agent::connect(&path) {
-                let mut agent = Agent::new(stream, Zeroizing::new(String::new()));
-                save_token(
-                    &backend::token_path(&path),
-                    &agent.log_in(password.expose_secret())?,
-                )?;
-            }
-            let pid = child.id();
-            Ok(text(
-                format!("Agent started (pid {pid})"),
-                serde_json::json!({ "status": "running", "pid": pid }),
-            ))
-        }
-        AgentCommand::Status => match running {
-            None => Ok(text(
-                "No agent is running",
-                serde_json::json!({ "status": "stopped" }),
-            )),
-            Some(stream) => {
-                let mut agent = agent_session(cli, stream)?;
-                let status = agent.call("status", serde_json::json!({}))?;
-                let state = status["state"].as_str().unwrap_or("unknown").to_owned();
-                let id = status["nodeId"].as_str().unwrap_or_default().to_owned();
-                Ok(text(
-                    format!("Agent running; node {id} is {state}"),
-                    serde_json::json!({ "status": "running", "state": state, "nodeId": id }),
-                ))
-            }
-        },
-        AgentCommand::Stop => {
-            let stream = running.ok_or_else(no_agent)?;
-            let mut agent = agent_session(cli, stream)?;
-            agent.call("agent.stop", serde_json::json!({}))?;
-            wait_until(|| Agent::connect(&path).is_none()).await;
-            Ok(text(
-                "Agent stopped",
-                serde_json::json!({ "status": "stopped" }),
-            ))
-        }
-        AgentCommand::Lock => {
-            let stream = running.ok_or_else(no_agent)?;
-            agent_session(cli, stream)?.call("agent.lock", serde_json::json!({}))?;
-            Ok(text("Locked", serde_json::json!({})))
-        }
-        AgentCommand::Lockall => {
-            let stream = running.ok_or_else(no_agent)?;
-            agent_session(cli, stream)?.call("agent.lockall", serde_json::json!({}))?;
-            let _ = std::fs::remove_file(backend::token_path(&path));
-            Ok(text("Locked; every session ended", serde_json::json!({})))
-        }
-        AgentCommand::Unlock => {
-            let stream = running.ok_or_else(no_agent)?;
-            let mut agent = Agent::new(stream, Zeroizing::new(String::new()));
-            let password = read_password(cli, "Password: ")?;
-            save_token(
-                &backend::token_path(&path),
-                &agent.log_in(password.expose_secret())?,
-            )?;
-            Ok(text("Unlocked", serde_json::json!({})))
-        }
-    }
-}
-
-/// Open the agent's log for a new run: the old log is removed and a new
-/// one created 0600 with `create_new`, which never follows a symlink and
-/// never keeps the mode of a file an older version made 0644.
-/// Wait until the agent is told to stop: Ctrl-C or SIGTERM on Unix; Ctrl-C,
-/// Ctrl-Break, closing the console, logoff or shutdown on Windows.
-async fn told_to_stop() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(windows)]
-    {
-        use tokio::signal::windows::{ctrl_break, ctrl_close, ctrl_logoff, ctrl_shutdown};
-        let (mut brk, mut close) = (ctrl_break()?, ctrl_close()?);
-        let (mut logoff, mut shutdown) = (ctrl_logoff()?, ctrl_shutdown()?);
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = brk.recv() => {}
-            _ = close.recv() => {}
-            _ = logoff.recv() => {}
-            _ = shutdown.recv() => {}
-        }
-    }
-    Ok(())
-}
-
-fn private_log(path: &std::path::Path) -> Result<std::fs::File, Failure> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_failure("replace the agent log", e)),
-    }
-    polykey_os::fs::create_new_private(path).map_err(|e| io_failure("create the agent log", e))
-}
-
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
-    let mut file = polykey_os::fs::create_new_private(path)
-        .map_err(|e| io_failure("create a private file", e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io_failure("write a private file", e))
+/// Say something on stderr while a command runs (the foreground agent's
+/// log); the command's own output is printed by `main` when it ends.
+fn note(message: std::fmt::Arguments<'_>) {
+    eprintln!("{message}");
 }
 
 fn main() -> ExitCode {
@@ -1479,27 +1004,5 @@ fn main() -> ExitCode {
             }
             ExitCode::from(failure.code)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_fast_kdf_switch_works_only_in_a_debug_build() {
-        assert_eq!(kdf_profile(false, Some("1")), KdfProfile::Default);
-        assert_eq!(kdf_profile(true, Some("1")), KdfProfile::FastForTests);
-        assert_eq!(kdf_profile(true, Some("yes")), KdfProfile::Default);
-        assert_eq!(kdf_profile(true, None), KdfProfile::Default);
-    }
-
-    /// The built binary itself: under `cargo test --release` the switch
-    /// set in the environment changes nothing.
-    #[cfg(not(debug_assertions))]
-    #[test]
-    fn a_release_build_ignores_the_fast_kdf_switch() {
-        std::env::set_var(FAST_KDF_ENV, "1");
-        assert_eq!(node_options().kdf, KdfProfile::Default);
     }
 }

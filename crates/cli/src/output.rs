@@ -1,0 +1,95 @@
+//! What a command gives back: its [`Output`] on success, or a [`Failure`]
+//! with a sysexits(3) exit code. Only `main` prints either.
+
+use polykey_node::NodeError;
+use zeroize::Zeroizing;
+
+use crate::backend::BackendError;
+
+/// What a command prints: text for people, JSON for programs, or raw bytes.
+pub(crate) enum Output {
+    Text(String, serde_json::Value),
+    Bytes(Zeroizing<Vec<u8>>, serde_json::Value),
+    Exit(u8),
+}
+
+/// Text for people and a JSON value for programs.
+pub(crate) fn text(human: impl Into<String>, json: impl Into<serde_json::Value>) -> Output {
+    Output::Text(human.into(), json.into())
+}
+
+/// Why the command failed, with its exit code.
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) kind: String,
+    pub(crate) message: String,
+}
+
+// sysexits(3).
+pub(crate) const EX_USAGE: u8 = 64;
+pub(crate) const EX_DATAERR: u8 = 65;
+pub(crate) const EX_NOINPUT: u8 = 66;
+pub(crate) const EX_UNAVAILABLE: u8 = 69;
+pub(crate) const EX_SOFTWARE: u8 = 70;
+pub(crate) const EX_IOERR: u8 = 74;
+const EX_NOPERM: u8 = 77;
+
+impl From<NodeError> for Failure {
+    fn from(error: NodeError) -> Self {
+        // The same codes the agent sends, so both paths exit alike.
+        let kind = serde_json::to_value(error.code())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "error".into());
+        Self {
+            code: exit_for(&kind),
+            kind,
+            message: error.to_string(),
+        }
+    }
+}
+
+fn exit_for(kind: &str) -> u8 {
+    match kind {
+        "wrong_password" | "locked" | "wrong_key" | "unauthorised" => EX_NOPERM,
+        "not_initialised" | "unknown_vault" | "secret_not_found" | "unknown_version" => EX_NOINPUT,
+        "in_use" => EX_UNAVAILABLE,
+        "io" => EX_IOERR,
+        "internal" => EX_SOFTWARE,
+        _ => EX_DATAERR,
+    }
+}
+
+impl From<BackendError> for Failure {
+    fn from(error: BackendError) -> Self {
+        match error {
+            BackendError::Node(e) => e.into(),
+            BackendError::Agent(kind, message) => Self {
+                code: exit_for(&kind),
+                kind,
+                message,
+            },
+            BackendError::Io(e) => Self {
+                code: EX_UNAVAILABLE,
+                kind: "agent".into(),
+                message: format!("cannot talk to the agent: {e}"),
+            },
+        }
+    }
+}
+
+pub(crate) fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: EX_USAGE,
+        kind: "usage".into(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn io_failure(what: &str, error: std::io::Error) -> Failure {
+    Failure {
+        code: EX_IOERR,
+        kind: "io".into(),
+        message: format!("could not {what}: {error}"),
+    }
+}
