@@ -11,14 +11,23 @@
 mod agent;
 /// The node itself or its running agent.
 mod backend;
+/// Pairing (`invite`, `join`) and the commands that change trust.
 mod devices;
+/// `secrets edit`: the secret in a private temporary file, in memory.
 #[cfg(unix)]
 mod edit;
+/// `secrets edit` on Windows: only with `--allow-disk-tempfile`.
 #[cfg(windows)]
 #[path = "edit_windows.rs"]
 mod edit;
 /// Waiting for the editor of `secrets edit`, the same on every OS.
 mod editor;
+/// `polykey bootstrap` and `polykey keys`: the node's identity.
+mod keys;
+/// `polykey nodes`: the devices of this gestalt.
+mod nodes;
+/// `polykey notifications`: messages between the devices.
+mod notifications;
 /// What a command gives back: output, or a failure with its exit code.
 mod output;
 /// `polykey secrets`: secrets as `vault:path`, and `secrets env`.
@@ -32,13 +41,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use backend::{Agent, Backend};
 use clap::{Parser, Subcommand, ValueEnum};
-use output::{io_failure, text, usage, Failure, Output, EX_DATAERR, EX_NOINPUT, EX_SOFTWARE};
-use polykey_node::NodeError;
-use session::{
-    agent_session, backend, node_path, open, read_password, running_agent, write_private,
-};
+use output::{Failure, Output, EX_SOFTWARE};
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
@@ -86,7 +90,7 @@ enum Command {
     Secrets(secrets::Secrets),
     /// This node's keys.
     #[command(subcommand)]
-    Keys(Keys),
+    Keys(keys::Keys),
     /// The agent: a running node that serves the CLI and syncs.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
@@ -112,10 +116,10 @@ enum Command {
     },
     /// Devices of this gestalt.
     #[command(subcommand)]
-    Nodes(NodesCommand),
+    Nodes(nodes::NodesCommand),
     /// Notifications from the devices of this gestalt.
     #[command(subcommand)]
-    Notifications(NotificationsCommand),
+    Notifications(notifications::NotificationsCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -123,75 +127,27 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum NotificationsCommand {
-    /// Show notifications, newest first (and mark them read).
-    Read {
-        /// Only the ones not read yet.
-        #[arg(long)]
-        unread: bool,
-    },
-    /// Send a message to a device of the gestalt.
-    Send { node_id: String, message: String },
-    /// Delete every notification.
-    Clear,
-}
-
-#[derive(Subcommand)]
-enum NodesCommand {
-    /// Every device of the gestalt, with its status.
-    Getall,
-    /// Connect to a device of the gestalt at an address (when mDNS and the
-    /// DHT cannot find it).
-    Add { node_id: String, address: String },
-    /// Devices connected now, and the sync status.
-    Connections,
-    /// Where a node can be reached (local network, DHT).
-    Find { node_id: String },
-    /// Whether a node answers, and how fast.
-    Ping { node_id: String },
-    #[command(flatten)]
-    Trust(devices::TrustCommand),
-}
-
-#[derive(Subcommand)]
-enum Keys {
-    /// This node's public key (its NodeId).
-    Public,
-    /// Encrypt a file for a node (this one unless --node-id).
-    Encrypt {
-        file: PathBuf,
-        #[arg(long)]
-        node_id: Option<String>,
-    },
-    /// Decrypt a file encrypted for this node.
-    Decrypt { file: PathBuf },
-    /// Sign a file with this node's key (an armored SSH signature in
-    /// namespace `file`, as `ssh-keygen -Y sign -n file` writes).
-    Sign { file: PathBuf },
-    /// Verify a signature over a file by a node (this one unless --node-id).
-    Verify {
-        file: PathBuf,
-        /// The armored signature (it starts with `-----`, taken as is).
-        #[arg(allow_hyphen_values = true)]
-        signature: String,
-        #[arg(long)]
-        node_id: Option<String>,
-    },
-    /// Change the password (the new one from a file, never an argument).
-    Password {
-        #[arg(long)]
-        new_password_file: PathBuf,
-    },
-}
-
 async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
     match &cli.command {
-        Command::Agent(command) => agent::run(cli, command).await,
+        Command::Bootstrap {
+            recovery_code_out,
+            recovery_code_file,
+        } => {
+            keys::bootstrap(
+                cli,
+                recovery_code_out.as_deref(),
+                recovery_code_file.as_deref(),
+            )
+            .await
+        }
         Command::Vaults(command) => vaults::run(cli, command).await,
         Command::Secrets(command) => secrets::run(cli, command, warnings).await,
+        Command::Keys(command) => keys::run(cli, command).await,
+        Command::Agent(command) => agent::run(cli, command).await,
         Command::Invite { no_wait, yes } => devices::invite(cli, *no_wait, *yes).await,
-        Command::Nodes(NodesCommand::Trust(command)) => devices::trust(cli, command).await,
+        Command::Join { code, yes } => devices::join(cli, code, *yes).await,
+        Command::Nodes(command) => nodes::run(cli, command).await,
+        Command::Notifications(command) => notifications::run(cli, command).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(
@@ -201,254 +157,6 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
                 &mut script,
             );
             Ok(Output::Bytes(Zeroizing::new(script), serde_json::json!({})))
-        }
-        Command::Join { code, yes } => devices::join(cli, code, *yes).await,
-        Command::Nodes(NodesCommand::Add { node_id, address }) => {
-            running_agent(cli)?.call(
-                "nodes.add",
-                serde_json::json!({ "nodeId": node_id, "address": address }),
-            )?;
-            Ok(text(
-                format!("Connected to {node_id}"),
-                serde_json::json!({}),
-            ))
-        }
-        Command::Notifications(command) => {
-            let mut agent = running_agent(cli)?;
-            match command {
-                NotificationsCommand::Read { unread } => {
-                    let list = agent.call(
-                        "notifications.read",
-                        serde_json::json!({ "unread": unread }),
-                    )?;
-                    let human = list
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|n| {
-                            format!(
-                                "{} {}: {}",
-                                n["sentAt"].as_i64().unwrap_or(0) / 1000,
-                                n["from"].as_str().unwrap_or_default(),
-                                n["text"].as_str().unwrap_or_default()
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    Ok(text(human, list))
-                }
-                NotificationsCommand::Send { node_id, message } => {
-                    agent.call(
-                        "notifications.send",
-                        serde_json::json!({ "nodeId": node_id, "message": message }),
-                    )?;
-                    Ok(text(format!("Sent to {node_id}"), serde_json::json!({})))
-                }
-                NotificationsCommand::Clear => {
-                    let cleared = agent.call("notifications.clear", serde_json::json!({}))?;
-                    Ok(text(
-                        format!("Cleared {}", cleared["cleared"].as_u64().unwrap_or(0)),
-                        cleared,
-                    ))
-                }
-            }
-        }
-        Command::Nodes(NodesCommand::Find { node_id }) => {
-            let found =
-                running_agent(cli)?.call("nodes.find", serde_json::json!({ "nodeId": node_id }))?;
-            let addresses: Vec<String> = found["addresses"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str().map(str::to_owned))
-                .collect();
-            if addresses.is_empty() {
-                return Err(Failure {
-                    code: EX_NOINPUT,
-                    kind: "not_found".into(),
-                    message: format!("no address found for {node_id}"),
-                });
-            }
-            Ok(text(addresses.join("\n"), found))
-        }
-        Command::Nodes(NodesCommand::Ping { node_id }) => {
-            let pong =
-                running_agent(cli)?.call("nodes.ping", serde_json::json!({ "nodeId": node_id }))?;
-            Ok(text(
-                format!(
-                    "{node_id} answered in {:.1} ms",
-                    pong["ms"].as_f64().unwrap_or(0.0)
-                ),
-                pong,
-            ))
-        }
-        Command::Nodes(NodesCommand::Connections) => {
-            let status = running_agent(cli)?.call("sync.status", serde_json::json!({}))?;
-            Ok(text(
-                format!(
-                    "{} device(s) connected; {}; {} conflict(s) to review",
-                    status["online"].as_u64().unwrap_or(0),
-                    if status["syncing"].as_bool() == Some(true) {
-                        "syncing"
-                    } else {
-                        "idle"
-                    },
-                    status["conflicts"].as_u64().unwrap_or(0)
-                ),
-                status,
-            ))
-        }
-        Command::Nodes(NodesCommand::Getall) => {
-            let devices = running_agent(cli)?.call("nodes.devices", serde_json::json!({}))?;
-            let human = devices
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|d| {
-                    format!(
-                        "{}\t{}\t{}",
-                        d["nodeId"].as_str().unwrap_or_default(),
-                        if d["thisDevice"].as_bool() == Some(true) {
-                            "this device"
-                        } else if d["online"].as_bool() == Some(true) {
-                            "online"
-                        } else {
-                            "offline"
-                        },
-                        d["addresses"][0].as_str().unwrap_or("")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n");
-            Ok(text(human, devices))
-        }
-        Command::Bootstrap {
-            recovery_code_out,
-            recovery_code_file,
-        } => {
-            let node = open(cli).await?;
-            if let Some(file) = recovery_code_file {
-                let code = Zeroizing::new(
-                    std::fs::read_to_string(file)
-                        .map_err(|e| io_failure("read the recovery code file", e))?,
-                );
-                let password = read_password(cli, "New password: ")?;
-                node.recover(code.trim(), password).await?;
-                let id = node
-                    .status()
-                    .node_id
-                    .map(|n| n.to_string())
-                    .unwrap_or_default();
-                return Ok(text(
-                    format!("Recovered node {id}"),
-                    serde_json::json!({ "nodeId": id }),
-                ));
-            }
-            let password = read_password(cli, "New password: ")?;
-            let created = node.create(password).await?;
-            let id = created.node_id.to_string();
-            let code = created.recovery_code.expose_secret().to_string();
-            match recovery_code_out {
-                Some(file) => {
-                    write_private(file, code.as_bytes())?;
-                    Ok(text(
-                        format!("Created node {id}\nRecovery code written to {}", file.display()),
-                        serde_json::json!({ "nodeId": id }),
-                    ))
-                }
-                None => Ok(text(
-                    format!("Created node {id}\nRecovery code (write it down; it is shown once):\n{code}"),
-                    serde_json::json!({ "nodeId": id, "recoveryCode": code }),
-                )),
-            }
-        }
-        Command::Keys(Keys::Public) => {
-            if let Some(stream) = Agent::connect(&node_path(cli)) {
-                let id = agent_session(cli, stream)?.call("status", serde_json::json!({}))?
-                    ["nodeId"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                return Ok(text(id.clone(), serde_json::json!({ "nodeId": id })));
-            }
-            let node = open(cli).await?;
-            let id = node
-                .status()
-                .node_id
-                .ok_or(NodeError::NotInitialised)?
-                .to_string();
-            Ok(text(id.clone(), serde_json::json!({ "nodeId": id })))
-        }
-        Command::Keys(command) => {
-            let mut node = backend(cli).await?;
-            let read = |file: &PathBuf| -> Result<Zeroizing<Vec<u8>>, Failure> {
-                std::fs::read(file)
-                    .map(Zeroizing::new)
-                    .map_err(|e| io_failure("read the file", e))
-            };
-            let node_id = |given: &Option<String>,
-                           node: &mut Backend|
-             -> Result<polykey_node::NodeId, Failure> {
-                let text = match given {
-                    Some(id) => id.clone(),
-                    None => node.node_id()?,
-                };
-                text.parse()
-                    .map_err(|_| usage(format!("not a NodeId: {text}")))
-            };
-            match command {
-                Keys::Public => {
-                    let id = node.node_id()?;
-                    Ok(text(id.clone(), serde_json::json!({ "nodeId": id })))
-                }
-                Keys::Encrypt { file, node_id: to } => {
-                    let to = node_id(to, &mut node)?;
-                    let sealed = polykey_node::keyops::encrypt_for(&to, &read(file)?)?;
-                    Ok(text(sealed.clone(), serde_json::json!({ "data": sealed })))
-                }
-                Keys::Decrypt { file } => {
-                    let data = String::from_utf8_lossy(&read(file)?).into_owned();
-                    let plain = node.decrypt(data).await?;
-                    let value = serde_json::json!({ "value": String::from_utf8_lossy(&plain) });
-                    Ok(Output::Bytes(plain, value))
-                }
-                Keys::Sign { file } => {
-                    let signature = node.sign(read(file)?.to_vec()).await?;
-                    Ok(text(
-                        signature.clone(),
-                        serde_json::json!({ "signature": signature }),
-                    ))
-                }
-                Keys::Verify {
-                    file,
-                    signature,
-                    node_id: by,
-                } => {
-                    let by = node_id(by, &mut node)?;
-                    let valid = polykey_node::keyops::verify(&by, &read(file)?, signature)?;
-                    if !valid {
-                        return Err(Failure {
-                            code: EX_DATAERR,
-                            kind: "bad_signature".into(),
-                            message: "the signature does not match".into(),
-                        });
-                    }
-                    Ok(text(
-                        "Signature valid",
-                        serde_json::json!({ "valid": true }),
-                    ))
-                }
-                Keys::Password { new_password_file } => {
-                    let old = read_password(cli, "Password: ")?;
-                    let new = Zeroizing::new(
-                        std::fs::read_to_string(new_password_file)
-                            .map_err(|e| io_failure("read the new password file", e))?,
-                    );
-                    let new = new.lines().next().unwrap_or("").to_owned();
-                    node.change_password(old.expose_secret(), &new).await?;
-                    Ok(text("Password changed", serde_json::json!({})))
-                }
-            }
         }
     }
 }
