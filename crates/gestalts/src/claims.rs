@@ -20,6 +20,13 @@ pub const MAX_CLAIM_BYTES: usize = 256 * 1024;
 pub const MAX_REVOCATION_HEADS: usize = 2_000;
 /// The most signatures a claim may carry.
 pub const MAX_SIGNATURES: usize = 4;
+/// The longest identity a `ClaimLinkIdentity` names (`provider:login`,
+/// bytes).
+pub const MAX_IDENTITY_BYTES: usize = 128;
+/// The longest provider id in an identity (e.g. `github.com`).
+pub const MAX_PROVIDER_BYTES: usize = 64;
+/// The longest login in an identity.
+pub const MAX_LOGIN_BYTES: usize = 64;
 
 /// What a claim asserts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +37,11 @@ pub enum ClaimType {
     /// The issuer removed the subject from its gestalt: every device of the
     /// gestalt refuses the subject from then on. Signed by the issuer alone.
     ClaimRevokeNode,
+    /// The issuer (a node, also the subject) claims a digital identity,
+    /// named in [`ClaimPayload::identity`] as `provider:login` (e.g.
+    /// `github.com:alice`), and publishes the claim under that account.
+    /// Signed by the node alone.
+    ClaimLinkIdentity,
 }
 
 /// A claim's content.
@@ -63,6 +75,47 @@ pub struct ClaimPayload {
     /// on a `ClaimRevokeNode`, at most [`MAX_REVOCATION_HEADS`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heads: Option<BTreeMap<String, String>>,
+    /// The identity a `ClaimLinkIdentity` claims, as `provider:login` (see
+    /// [`identity_id`]). Only on a `ClaimLinkIdentity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+}
+
+/// The identity `provider:login` as a `ClaimLinkIdentity` names it, if both
+/// parts are well-formed: a provider of 1 to [`MAX_PROVIDER_BYTES`] of
+/// `a-z 0-9 . -` and a login of 1 to [`MAX_LOGIN_BYTES`] of
+/// `A-Z a-z 0-9 _ . -`.
+pub fn identity_id(provider: &str, login: &str) -> Result<String, ClaimError> {
+    let provider_ok = !provider.is_empty()
+        && provider.len() <= MAX_PROVIDER_BYTES
+        && provider
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-'));
+    if !provider_ok {
+        return Err(ClaimError::Malformed("an identity's provider"));
+    }
+    let login_ok = !login.is_empty()
+        && login.len() <= MAX_LOGIN_BYTES
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !login_ok {
+        return Err(ClaimError::Malformed("an identity's login"));
+    }
+    Ok(format!("{provider}:{login}"))
+}
+
+/// An identity `provider:login` split into its provider and login, if it is
+/// well-formed (see [`identity_id`]).
+pub fn parse_identity(identity: &str) -> Result<(&str, &str), ClaimError> {
+    if identity.len() > MAX_IDENTITY_BYTES {
+        return Err(ClaimError::Malformed("an identity is too long"));
+    }
+    let (provider, login) = identity
+        .split_once(':')
+        .ok_or(ClaimError::Malformed("an identity is not provider:login"))?;
+    identity_id(provider, login)?;
+    Ok((provider, login))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -226,14 +279,39 @@ impl SignedClaim {
     }
 
     /// Decode and check every signature; the issuer must have signed, and
-    /// for a `ClaimLinkNode` the subject too (and they must differ).
+    /// for a `ClaimLinkNode` the subject too (and they must differ). A
+    /// `ClaimLinkIdentity` is about its issuer, names a well-formed identity
+    /// and is signed by its issuer alone; no other claim names an identity.
     pub fn verify(&self) -> Result<ClaimPayload, ClaimError> {
         let payload = self.decode()?;
         let signers = self.signers()?;
         if !signers.contains(&payload.iss) {
             return Err(ClaimError::BadSignature("the issuer did not sign"));
         }
+        if payload.typ != ClaimType::ClaimLinkIdentity && payload.identity.is_some() {
+            return Err(ClaimError::Malformed("an identity on a claim of nodes"));
+        }
         match payload.typ {
+            ClaimType::ClaimLinkIdentity => {
+                let identity = payload
+                    .identity
+                    .as_deref()
+                    .ok_or(ClaimError::Malformed("an identity claim names no identity"))?;
+                parse_identity(identity)?;
+                if payload.heads.is_some() {
+                    return Err(ClaimError::Malformed("vault versions on an identity claim"));
+                }
+                if payload.iss != payload.sub {
+                    return Err(ClaimError::Malformed(
+                        "an identity claim is about its issuer",
+                    ));
+                }
+                if signers.len() != 1 {
+                    return Err(ClaimError::BadSignature(
+                        "an identity claim is signed by its node alone",
+                    ));
+                }
+            }
             ClaimType::ClaimLinkNode => {
                 if payload.heads.is_some() {
                     return Err(ClaimError::Malformed("vault versions on a link"));

@@ -380,6 +380,8 @@ impl<'db> GestaltGraph<'db> {
             let other = payload.sub;
             match payload.typ {
                 ClaimType::ClaimLinkNode if revocations_only => {}
+                // An identity claim links no node: the graph of nodes ignores it.
+                ClaimType::ClaimLinkIdentity => {}
                 ClaimType::ClaimLinkNode => {
                     let mut revived = false;
                     if let Some(revocation) = txn.get(&REVOKED, &revoked_key(self.db, &other))? {

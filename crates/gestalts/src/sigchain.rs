@@ -89,6 +89,7 @@ impl<'db> Sigchain<'db> {
             iss: self.owner,
             sub,
             heads: None,
+            identity: None,
         })
     }
 
