@@ -266,10 +266,12 @@ impl GitHub {
 
     /// Whether `url` is under the configured raw base.
     fn is_raw(&self, url: &Url) -> bool {
+        let prefix = self.raw.path().trim_end_matches('/');
         url.origin() == self.raw.origin()
             && url
                 .path()
-                .starts_with(self.raw.path().trim_end_matches('/'))
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
     }
 
     /// The claim file's text at `raw_url`, fetched without the token; `None`

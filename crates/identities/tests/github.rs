@@ -518,3 +518,30 @@ fn tokens_print_nothing() {
     let d = polykey_identities::DeviceCode::new(DEVICE_CODE.into());
     assert_eq!(format!("{d:?}"), "DeviceCode(<redacted>)");
 }
+
+#[tokio::test]
+async fn raw_files_are_fetched_only_from_the_raw_base() {
+    let fake = fake().await;
+    let elsewhere = FakeGitHub::start().await;
+    let gh = github(&fake);
+    let keys = RootKeypair::from_seed(&[7; 32]);
+    let text = claim_text(&identity_claim(&keys, "alice")).unwrap();
+    // The same claim, served at this server's own raw path, listed with
+    // raw_urls outside the raw base: another host, another path, a scheme.
+    let outside = [
+        format!("{}/raw/alice/x/raw/{CLAIM_FILE_NAME}", elsewhere.base),
+        format!("{}/rawish/alice/x/raw/{CLAIM_FILE_NAME}", fake.base),
+        format!("{}/api/user", fake.base),
+        "file:///etc/passwd".to_owned(),
+    ];
+    for url in &outside {
+        let id = fake.add_gist("alice", true, &[(CLAIM_FILE_NAME, &text)]);
+        fake.set_raw_url(&id, url);
+    }
+    assert!(gh.claims_of("alice", None).await.unwrap().is_empty());
+    assert!(elsewhere.requests().is_empty(), "another host was asked");
+    assert!(fake
+        .requests()
+        .iter()
+        .all(|r| r.path == "/api/users/alice/gists"));
+}

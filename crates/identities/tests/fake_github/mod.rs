@@ -58,6 +58,8 @@ pub struct GistRec {
     pub owner: String,
     pub public: bool,
     pub files: BTreeMap<String, String>,
+    /// Listed as every file's `raw_url` instead of this server's own.
+    pub raw_url: Option<String>,
 }
 
 #[derive(Default)]
@@ -137,8 +139,16 @@ impl FakeGitHub {
                 .iter()
                 .map(|(n, c)| (n.to_string(), c.to_string()))
                 .collect(),
+            raw_url: None,
         });
         id
+    }
+
+    /// List gist `id`'s files with `raw_url` (a hostile listing).
+    pub fn set_raw_url(&self, id: &str, raw_url: &str) {
+        let mut s = self.state.lock().unwrap();
+        let g = s.gists.iter_mut().find(|g| g.id == id).unwrap();
+        g.raw_url = Some(raw_url.into());
     }
 
     pub fn script(&self, answers: Vec<Answer>) {
@@ -360,7 +370,9 @@ fn gist_json(base: &str, g: &GistRec, with_content: bool, owner_id: usize) -> Va
                 "filename": name,
                 "type": "text/plain",
                 "language": "Text",
-                "raw_url": format!("{base}/raw/{}/{}/raw/{}", g.owner, g.id, name),
+                "raw_url": g.raw_url.clone().unwrap_or_else(|| {
+                    format!("{base}/raw/{}/{}/raw/{}", g.owner, g.id, name)
+                }),
                 "size": content.len(),
             });
             if with_content {
@@ -552,6 +564,7 @@ fn route(req: &Request, state: &Arc<Mutex<State>>) -> Reply {
                 owner: login.clone(),
                 public: body["public"].as_bool().unwrap_or(false),
                 files: files.into_iter().collect(),
+                raw_url: None,
             };
             let id = user_index(&s, &login).unwrap_or(0) + 1;
             let reply = gist_json(&base, &g, true, id);
