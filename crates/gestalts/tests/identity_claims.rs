@@ -5,7 +5,10 @@
 
 use polykey_db::Db;
 use polykey_gestalts::claims::{identity_id, parse_identity, MAX_IDENTITY_BYTES};
-use polykey_gestalts::{ClaimError, ClaimPayload, ClaimType, Sigchain, SignedClaim};
+use polykey_gestalts::{
+    verify_continuation, ClaimError, ClaimPayload, ClaimType, GestaltGraph, MemberChains, Sigchain,
+    SignedClaim,
+};
 use polykey_keys::RootKeypair;
 
 const NOW: u64 = 1_790_000_000_000;
@@ -171,4 +174,58 @@ fn identity_ids_are_checked() {
     assert!(identity_id("github.com", &"a".repeat(65)).is_err());
     assert!(identity_id("github.com", "ali\u{e9}").is_err());
     assert!(parse_identity("github.com").is_err());
+}
+
+#[test]
+fn an_identity_claim_on_a_devices_chain_passes_a_pull_and_links_no_node() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = RootKeypair::from_seed(&[10; 32]);
+    let b = RootKeypair::from_seed(&[11; 32]);
+    let da = Db::create(&dirs[0].path().join("db.redb"), &a).unwrap();
+    let db = Db::create(&dirs[1].path().join("db.redb"), &b).unwrap();
+    let chain_a = Sigchain::new(&da, a.node_id());
+    let chain_b = Sigchain::new(&db, b.node_id());
+    // Paired, as pairing leaves them.
+    for (issuer, subject, chain) in [(&a, &b, &chain_a), (&b, &a, &chain_b)] {
+        let payload = chain
+            .next_payload(ClaimType::ClaimLinkNode, subject.node_id(), NOW)
+            .unwrap();
+        let mut claim = SignedClaim::issue(&payload, issuer).unwrap();
+        claim.countersign(subject).unwrap();
+        chain.append(&claim).unwrap();
+    }
+    GestaltGraph::new(&db)
+        .adopt(
+            b.node_id(),
+            b.node_id(),
+            &chain_b
+                .claims_after(0, 10)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.verify().unwrap(), c))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    // A claims github.com:alice on its chain.
+    let mut payload = chain_a
+        .next_payload(ClaimType::ClaimLinkIdentity, a.node_id(), NOW + 1000)
+        .unwrap();
+    payload.identity = Some("github.com:alice".into());
+    chain_a
+        .append(&SignedClaim::issue(&payload, &a).unwrap())
+        .unwrap();
+
+    // B pulls A's chain: both claims verify and are adopted; the gestalt is
+    // A and B, and nothing else.
+    let copies = MemberChains::new(&db);
+    let head = copies.head(&a.node_id()).unwrap();
+    let new = chain_a.claims_after(0, 10).unwrap();
+    assert_eq!(new.len(), 2);
+    let verified = verify_continuation(&a.node_id(), head.as_ref(), &new, NOW / 1000 + 10).unwrap();
+    GestaltGraph::new(&db)
+        .adopt_chains(b.node_id(), &copies, vec![(a.node_id(), head, verified)])
+        .unwrap();
+    assert_eq!(copies.head(&a.node_id()).unwrap().unwrap().seq, 2);
+    let gestalt = GestaltGraph::new(&db).gestalt_of(b.node_id()).unwrap();
+    assert_eq!(gestalt, [a.node_id(), b.node_id()].into_iter().collect());
 }
