@@ -125,16 +125,16 @@ fn now_secs() -> i64 {
 fn tree_of(f: &Fixture, vault: &Vault, version: &str) -> gix::ObjectId {
     let objects = vault.objects_between(&f.db, version, &[]).unwrap();
     let (_, commit) = objects.iter().find(|(id, _)| id == version).unwrap();
-    gix::objs::CommitRef::from_bytes(&commit.data)
+    let tree = gix::objs::CommitRef::from_bytes(&commit.data, gix::hash::Kind::Sha1)
         .unwrap()
-        .tree()
+        .tree();
+    tree
 }
 
-/// What a stolen device can sign and send: a commit by `author` with the
-/// tree of `tree_from`, any `parents` and any `message`, taken in as a
-/// sync takes it and made the head (a fast-forward, as it descends from
-/// the head). Returns its id.
-fn forge(
+/// A commit by `author` with the tree of `tree_from`, any `parents` and
+/// any `message` (what a stolen device can sign and send), taken in as a
+/// sync takes it, the head left where it is. Returns its id.
+fn sign_and_import(
     f: &Fixture,
     vault: &Vault,
     author: &RootKeypair,
@@ -185,6 +185,20 @@ fn forge(
             }],
         )
         .unwrap();
+    id
+}
+
+/// As [`sign_and_import`], and made the head (a fast-forward: it must
+/// descend from the head).
+fn forge(
+    f: &Fixture,
+    vault: &Vault,
+    author: &RootKeypair,
+    tree_from: &str,
+    parents: &[&str],
+    message: &str,
+) -> String {
+    let id = sign_and_import(f, vault, author, tree_from, parents, message);
     vault.merge(&f.db, &f.keys, &id).unwrap();
     assert_eq!(
         vault.head(&f.db).unwrap(),
@@ -379,5 +393,77 @@ fn an_undo_in_a_deleted_vault_leaves_it_deleted() {
     assert!(
         vaults.list().unwrap().is_empty(),
         "the deleted vault is back"
+    );
+}
+
+/// No thief needed: A (the remover) and B are honest, and so is the
+/// device T that the user retires. B edited `wifi` on top of S0 while A
+/// committed S1 (also on S0); T, syncing both, merged them (M: parents S1,
+/// B1, as any node's merge writes it). A removes T having seen S1 but not
+/// yet B's edit. M is T's and unseen, so it is undone "from the state
+/// before it", its first parent not T's: S1, which lacks B's edit; so the
+/// undo removes `wifi`, B's honest work, on every device.
+#[test]
+#[ignore = "ATTACK: undoing a removed device's merge commit reverts the other devices' work it merged in"]
+fn undoing_a_removed_devices_merge_keeps_the_work_it_merged_in() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("Personal", &f.keys).unwrap();
+    let (b, t) = (RootKeypair::from_seed(&[8; 32]), thief());
+    let s0 = vault.write_secret(&f.db, &f.keys, "github", b"pw").unwrap();
+    let b1 = vault.write_secret(&f.db, &b, "wifi", b"from-b").unwrap();
+    let s1 = sign_and_import(&f, &vault, &f.keys, &s0, &[&s0], "Touch");
+    forge(&f, &vault, &t, &b1, &[&s1, &b1], "Merge");
+    let removed = [Removed {
+        node: t.node_id(),
+        seen: Some(s1),
+    }];
+    let _ = vault.undo_removed(&f.db, &f.keys, &removed).unwrap();
+    assert_eq!(
+        text(&f, &vault, "wifi").as_deref(),
+        Some("from-b"),
+        "B's edit was undone"
+    );
+}
+
+/// A thief still paired revokes nodes that never committed anything,
+/// each revocation naming a different real version of the vault (its
+/// `heads`). Every pass of `undo_removed` (one per vault per pull on every
+/// device) walks the whole history once per removal before finding that
+/// the node has no commit: O(removals x history) per vault per pull, with
+/// removals up to a chain's 10,000 claims.
+#[test]
+#[ignore = "ATTACK: each removal in force walks the vault's whole history per pass, even for nodes that never committed"]
+fn removals_of_nodes_that_never_committed_cost_no_history_walk() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("Personal", &f.keys).unwrap();
+    let versions: Vec<String> = (0..150u32)
+        .map(|i| {
+            vault
+                .write_secret(&f.db, &f.keys, &format!("s{}", i % 10), &i.to_be_bytes())
+                .unwrap()
+        })
+        .collect();
+    let time = |removed: &[Removed]| {
+        let start = std::time::Instant::now();
+        assert_eq!(vault.undo_removed(&f.db, &f.keys, removed).unwrap(), None);
+        start.elapsed()
+    };
+    let alone = (0..3).map(|_| time(&[])).min().unwrap();
+    let removed: Vec<Removed> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, version)| {
+            let mut seed = [9u8; 32];
+            seed[..4].copy_from_slice(&(i as u32).to_be_bytes());
+            Removed {
+                node: RootKeypair::from_seed(&seed).node_id(),
+                seen: Some(version.clone()),
+            }
+        })
+        .collect();
+    let with_removals = time(&removed);
+    assert!(
+        with_removals < alone * 10 + std::time::Duration::from_millis(50),
+        "a pass took {with_removals:?} with 150 removals of nodes that never committed, {alone:?} without"
     );
 }
