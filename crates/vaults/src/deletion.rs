@@ -255,6 +255,19 @@ pub(crate) fn deletion_in_force(
     Ok(holds(src, &vault, head, &stored)?.then_some(stored))
 }
 
+/// Whether `vault`, at `head`, is deleted: a new commit on it would bring
+/// it back (see [`crate::Vault::undo_removed`], which must not).
+pub(crate) fn deleted_at(
+    src: &impl RecordSource,
+    vault: &Vault,
+    head: ObjectId,
+) -> Result<bool, VaultError> {
+    match src.get_of(&DELETIONS, &deletion_key(&vault.id()))? {
+        Some(stored) => holds(src, vault, head, &stored),
+        None => Ok(false),
+    }
+}
+
 /// Whether `stored` still deletes `vault`, now at `head`. A vault kept
 /// since its deletion moves only forward here, so any other head is an
 /// edit after it. A purged vault that is here again came from a peer: only

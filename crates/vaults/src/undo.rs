@@ -27,8 +27,9 @@ use crate::vault::{write_commit, Vault};
 pub const UNDOES_DEVICE: &str = "Polykey-Undoes-Device: ";
 /// The line an undo commit names each undone commit with.
 pub const UNDOES: &str = "Polykey-Undoes: ";
-/// The line naming an undo commit taken back (its device is back, or its
-/// removal no longer stands: its remover was removed in turn).
+/// The line naming an undo taken back, `Polykey-Redoes: <undo commit>
+/// <device>` (the device is back, or its removal no longer stands: its
+/// remover was removed in turn).
 pub const REDOES: &str = "Polykey-Redoes: ";
 /// Commits undone by one undo commit (older ones wait for the next pass),
 /// keeping its message far below the commit size limit.
@@ -46,145 +47,228 @@ pub struct Removed {
     pub seen: Option<String>,
 }
 
-/// An undo commit found in the history.
+/// One device's part of an undo commit.
 struct Undo {
     device: String,
     undone: Vec<ObjectId>,
 }
 
-fn undo_of(message: &str) -> Option<Undo> {
-    let mut lines = message.lines();
-    let device = lines
-        .find_map(|l| l.strip_prefix(UNDOES_DEVICE))?
-        .trim()
-        .to_owned();
-    let undone = message
-        .lines()
-        .filter_map(|l| l.strip_prefix(UNDOES))
-        .filter_map(|id| ObjectId::from_hex(id.trim().as_bytes()).ok())
-        .collect();
-    Some(Undo { device, undone })
-}
-
-/// Take back in `files` what going from `before` to `made` changed, where
-/// `files` still holds what `made` left; a later edit by someone else
-/// stands.
-fn take_back(
-    files: &mut BTreeMap<String, ObjectId>,
-    made: &BTreeMap<String, ObjectId>,
-    before: &BTreeMap<String, ObjectId>,
-) {
-    let paths: BTreeSet<&String> = made.keys().chain(before.keys()).collect();
-    for path in paths {
-        let (m, b) = (made.get(path), before.get(path));
-        if m != b && files.get(path) == m {
-            match b {
-                Some(blob) => files.insert(path.clone(), *blob),
-                None => files.remove(path),
-            };
+/// The undo parts of a commit message: each `Polykey-Undoes-Device:` line
+/// starts one, and the `Polykey-Undoes:` lines after it belong to it.
+fn undos_of(message: &str) -> Vec<Undo> {
+    let mut out: Vec<Undo> = Vec::new();
+    for line in message.lines() {
+        if let Some(device) = line.strip_prefix(UNDOES_DEVICE) {
+            out.push(Undo {
+                device: device.trim().to_owned(),
+                undone: Vec::new(),
+            });
+        } else if let Some(id) = line.strip_prefix(UNDOES) {
+            if let (Some(undo), Ok(id)) = (out.last_mut(), ObjectId::from_hex(id.trim().as_bytes()))
+            {
+                undo.undone.push(id);
+            }
         }
     }
+    out
+}
+
+/// The undo parts a commit message takes back: `Polykey-Redoes: <undo
+/// commit> <device>`.
+fn redos_of(message: &str) -> Vec<(ObjectId, String)> {
+    message
+        .lines()
+        .filter_map(|l| l.strip_prefix(REDOES))
+        .filter_map(|rest| {
+            let (id, device) = rest.trim().split_once(' ')?;
+            Some((
+                ObjectId::from_hex(id.as_bytes()).ok()?,
+                device.trim().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// The paths `made` changed from every one of `befores` (a merge's own
+/// change differs from all its parents; what it merged in from one parent
+/// is not its work), with the value to go back to: the first of
+/// `befores`'.
+fn own_changes(
+    made: &BTreeMap<String, ObjectId>,
+    befores: &[BTreeMap<String, ObjectId>],
+) -> Vec<(String, Option<ObjectId>, Option<ObjectId>)> {
+    let empty = BTreeMap::new();
+    let first = befores.first().unwrap_or(&empty);
+    let mut paths: BTreeSet<&String> = made.keys().collect();
+    for before in befores {
+        paths.extend(before.keys());
+    }
+    paths
+        .into_iter()
+        .filter(|path| {
+            let m = made.get(*path);
+            if befores.is_empty() {
+                return m.is_some();
+            }
+            befores.iter().all(|b| b.get(*path) != m)
+        })
+        .map(|path| {
+            (
+                path.clone(),
+                made.get(path).copied(),
+                first.get(path).copied(),
+            )
+        })
+        .collect()
+}
+
+/// Set `path` to `value` in `files` (none: remove it) if it still holds
+/// `expected`: a later edit by someone else stands. Returns whether it
+/// changed.
+fn put_back(
+    files: &mut BTreeMap<String, ObjectId>,
+    path: &str,
+    expected: Option<ObjectId>,
+    value: Option<ObjectId>,
+) -> bool {
+    if files.get(path).copied() != expected || expected == value {
+        return false;
+    }
+    match value {
+        Some(blob) => files.insert(path.to_owned(), blob),
+        None => files.remove(path),
+    };
+    true
+}
+
+/// Whether a secret at `path` has no room in `files`: a folder of that name
+/// holds secrets, or one of its folders is a secret.
+fn no_room(path: &str, files: &BTreeMap<String, ObjectId>) -> bool {
+    let prefix = format!("{path}/");
+    let is_folder = files
+        .range(prefix.clone()..)
+        .next()
+        .is_some_and(|(q, _)| q.starts_with(&prefix));
+    let under_a_secret = path
+        .match_indices('/')
+        .any(|(at, _)| files.contains_key(&path[..at]));
+    is_folder || under_a_secret
 }
 
 impl Vault {
     /// Keep what `removed` devices committed in line with their removal:
-    /// undo, in one commit per device signed by `signer`, what each
-    /// committed outside the version its remover had (unless undone
-    /// already), and take back undo commits whose device is no longer
-    /// removed here. Returns the new head, or `None` when nothing changed
-    /// (a remover's version not here yet is decided once it is).
+    /// undo, in one commit signed by `signer`, what each committed outside
+    /// the version its remover had (unless undone already), and redo what
+    /// an undo took from a device no longer removed here. Undo commits
+    /// count only when made by a node `trusted` accepts (this gestalt's
+    /// standing devices) other than the device they undo, with one parent:
+    /// a removed device cannot mark its own work undone, and a trailer in
+    /// anyone else's commit means nothing. Returns the new head, or `None`
+    /// when nothing changed (a remover's version not here yet is decided
+    /// once it is).
     pub fn undo_removed(
         &self,
         db: &Db,
         signer: &RootKeypair,
         removed: &[Removed],
+        trusted: &dyn Fn(&str) -> bool,
     ) -> Result<Option<String>, VaultError> {
         let mut txn = db.write()?;
         let first = self.head_of(&txn)?;
+        // A deleted vault stays deleted: a commit would revive it. (It is
+        // settled if it is restored.)
+        if crate::deletion::deleted_at(&txn, self, first)? {
+            return Ok(None);
+        }
         let history = self.commits(&txn, first, None)?;
         let parents: HashMap<ObjectId, Vec<ObjectId>> = history
             .iter()
             .map(|(id, c)| (*id, c.parents.to_vec()))
             .collect();
+        let authors: HashMap<ObjectId, String> = history
+            .iter()
+            .map(|(id, c)| (*id, c.author.name.to_string()))
+            .collect();
+        // Undo and redo commits that count (see above).
+        let counts = |id: &ObjectId| {
+            parents.get(id).is_some_and(|p| p.len() == 1)
+                && authors.get(id).is_some_and(|a| trusted(a))
+        };
         let undos: Vec<(ObjectId, Undo)> = history
             .iter()
-            .filter_map(|(id, c)| Some((*id, undo_of(&c.message.to_string())?)))
-            .collect();
-        let redone: HashSet<ObjectId> = history
-            .iter()
-            .flat_map(|(_, c)| {
-                let message = c.message.to_string();
-                let ids: Vec<ObjectId> = message
-                    .lines()
-                    .filter_map(|l| l.strip_prefix(REDOES))
-                    .filter_map(|id| ObjectId::from_hex(id.trim().as_bytes()).ok())
-                    .collect();
-                ids
+            .filter(|(id, _)| counts(id))
+            .flat_map(|(id, c)| {
+                let parts = undos_of(&c.message.to_string());
+                parts.into_iter().map(move |u| (*id, u))
             })
+            .filter(|(id, undo)| authors.get(id) != Some(&undo.device))
             .collect();
-        let standing = |u: &&(ObjectId, Undo)| !redone.contains(&u.0);
+        let redone: HashSet<(ObjectId, String)> = history
+            .iter()
+            .filter(|(id, _)| counts(id))
+            .flat_map(|(_, c)| redos_of(&c.message.to_string()))
+            .collect();
+        let standing = |u: &&(ObjectId, Undo)| !redone.contains(&(u.0, u.1.device.clone()));
         let still: HashSet<String> = removed.iter().map(|r| r.node.to_string()).collect();
+        let committed: HashSet<&String> = authors.values().collect();
+        let generation = generations(&parents);
+        let ours = self.all_files(&txn, Some(first))?;
+        let mut files = ours.clone();
+        let mut message = String::new();
 
-        let mut head = first;
-        let mut files = self.all_files(&txn, Some(head))?;
-        let commit = |txn: &mut polykey_db::WriteTxn<'_>,
-                      head: &mut ObjectId,
-                      files: &BTreeMap<String, ObjectId>,
-                      message: &str|
-         -> Result<(), VaultError> {
-            let ours = self.all_files(txn, Some(*head))?;
-            let mut tree = TreeEdit::new(&self.store, txn, Some(&self.root_of(txn, head)?))?;
-            for path in ours.keys().filter(|p| !files.contains_key(*p)) {
-                tree.remove(txn, &SecretPath::parse(path)?)?;
-            }
-            for (path, blob) in files {
-                // A secret whose folder became a file (or the reverse)
-                // keeps the newer shape: history has both.
-                let prefix = format!("{path}/");
-                let shadowed = files
-                    .range(prefix.clone()..)
-                    .next()
-                    .is_some_and(|(q, _)| q.starts_with(&prefix));
-                if ours.get(path) != Some(blob) && !shadowed {
-                    tree.upsert(txn, &SecretPath::parse(path)?, *blob, EntryKind::Blob)?;
-                }
-            }
-            let root = tree.write(txn)?;
-            *head = write_commit(&self.store, txn, signer, root, vec![*head], message)?;
-            Ok(())
-        };
-
-        // Undo commits whose device is back: take them back.
+        // Undos of a device no longer removed: its work comes back, each
+        // undone commit's own change put back where the undo left it.
+        let mut taken_back = 0;
         for (id, undo) in undos.iter().filter(standing) {
-            if still.contains(&undo.device) {
+            if still.contains(&undo.device) || taken_back >= MAX_UNDONE_PER_COMMIT {
                 continue;
             }
-            let made = self.all_files(&txn, Some(*id))?;
-            let before = self.all_files(&txn, parents[id].first().copied())?;
-            take_back(&mut files, &made, &before);
-            let message = format!(
-                "Take back an undo: {} is no longer removed\n\n{REDOES}{id}",
-                undo.device
-            );
-            commit(&mut txn, &mut head, &files, &message)?;
+            let mut listed: Vec<ObjectId> = undo
+                .undone
+                .iter()
+                .filter(|u| authors.get(*u) == Some(&undo.device))
+                .copied()
+                .collect();
+            if listed.is_empty() {
+                continue;
+            }
+            // Parents before children: the reverse of the undo's order.
+            listed.sort_by_key(|u| (generation.get(u).copied(), *u));
+            for undone in listed {
+                let made = self.all_files(&txn, Some(undone))?;
+                let mut befores = Vec::new();
+                for parent in &parents[&undone] {
+                    befores.push(self.all_files(&txn, Some(*parent))?);
+                }
+                for (path, value, before) in own_changes(&made, &befores) {
+                    put_back(&mut files, &path, before, value);
+                }
+            }
+            message.push_str(&format!("\n{REDOES}{id} {}", undo.device));
+            taken_back += 1;
         }
 
-        let generation = generations(&parents);
+        let mut seen_of: HashMap<String, HashSet<ObjectId>> = HashMap::new();
         for r in removed {
             let device = r.node.to_string();
-            let seen: HashSet<ObjectId> = match &r.seen {
+            // A device with no commit here costs no walk.
+            if !committed.contains(&device) {
+                continue;
+            }
+            let seen = match &r.seen {
                 None => HashSet::new(),
                 Some(hex) => {
-                    let Some(id) = ObjectId::from_hex(hex.as_bytes())
-                        .ok()
-                        .filter(|id| self.store.commit(&txn, id).is_ok())
-                    else {
-                        continue;
-                    };
-                    self.commits(&txn, id, None)?
-                        .into_iter()
-                        .map(|(id, _)| id)
-                        .collect()
+                    if !seen_of.contains_key(hex) {
+                        let Some(id) = ObjectId::from_hex(hex.as_bytes())
+                            .ok()
+                            .filter(|id| self.store.commit(&txn, id).is_ok())
+                        else {
+                            continue;
+                        };
+                        let walked = self.commits(&txn, id, None)?.into_iter().map(|(id, _)| id);
+                        seen_of.insert(hex.clone(), walked.collect());
+                    }
+                    seen_of[hex].clone()
                 }
             };
             let undone: HashSet<ObjectId> = undos
@@ -206,28 +290,53 @@ impl Vault {
             todo.sort_by_key(|id| std::cmp::Reverse((generation.get(id).copied(), *id)));
             todo.truncate(MAX_UNDONE_PER_COMMIT);
             for id in &todo {
-                // From the state before it: a parent of someone else's if
-                // it has one (a forged parent of its own is undone too).
-                let before = parents[id]
+                // Compared with the parents it did not write (a forged
+                // parent of its own is undone too); with none, its first.
+                let own: Vec<ObjectId> = parents[id]
                     .iter()
-                    .find(|p| !unseen.contains(*p))
-                    .or_else(|| parents[id].first())
-                    .copied();
+                    .filter(|p| !unseen.contains(*p))
+                    .copied()
+                    .collect();
+                let compared = if own.is_empty() {
+                    parents[id].iter().take(1).copied().collect()
+                } else {
+                    own
+                };
                 let made = self.all_files(&txn, Some(*id))?;
-                let before = self.all_files(&txn, before)?;
-                take_back(&mut files, &made, &before);
+                let mut befores = Vec::new();
+                for parent in compared {
+                    befores.push(self.all_files(&txn, Some(parent))?);
+                }
+                for (path, value, before) in own_changes(&made, &befores) {
+                    put_back(&mut files, &path, value, before);
+                }
             }
-            let mut message = format!(
-                "Undo what a removed device changed that the device removing it had not seen\n\n{UNDOES_DEVICE}{device}"
-            );
+            message.push_str(&format!("\n{UNDOES_DEVICE}{device}"));
             for id in &todo {
                 message.push_str(&format!("\n{UNDOES}{id}"));
             }
-            commit(&mut txn, &mut head, &files, &message)?;
         }
-        if head == first {
+        if message.is_empty() {
             return Ok(None);
         }
+
+        let mut tree = TreeEdit::new(&self.store, &txn, Some(&self.root_of(&txn, &first)?))?;
+        for path in ours.keys().filter(|p| !files.contains_key(*p)) {
+            tree.remove(&txn, &SecretPath::parse(path)?)?;
+        }
+        for (path, blob) in &files {
+            // A secret whose place is taken (a folder of its name, or a
+            // folder of its path turned into a secret) stays out: history
+            // has it.
+            if ours.get(path) != Some(blob) && !no_room(path, &files) {
+                tree.upsert(&txn, &SecretPath::parse(path)?, *blob, EntryKind::Blob)?;
+            }
+        }
+        let root = tree.write(&mut txn)?;
+        let text = format!(
+            "Undo what a removed device changed that the device removing it had not seen\n{message}"
+        );
+        let head = write_commit(&self.store, &mut txn, signer, root, vec![first], &text)?;
         self.store.set_head(&mut txn, &head)?;
         txn.commit()?;
         Ok(Some(head.to_string()))

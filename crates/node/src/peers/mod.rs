@@ -368,8 +368,16 @@ impl Node {
     pub(crate) async fn refresh_trust(&self) {
         let trusted: Vec<NodeId> = {
             let state = self.inner.peer_state();
+            // Only while that pairing is open: an invitation with the
+            // joiner's session, or a join under way. A device paired and
+            // later removed, or a leaked code's holder, keeps nothing.
+            let open = state.pairing_with.filter(|peer| match &state.inviter {
+                Some(_) => state.sessions.contains_key(peer),
+                // Joining: cleared when the join ends (see `Node::join`).
+                None => true,
+            });
             let members = state.members.iter().copied();
-            members.chain(state.pairing_with).collect()
+            members.chain(open).collect()
         };
         if let Ok(client) = self.client() {
             let _ = client.trust(trusted).await;

@@ -82,6 +82,7 @@ impl Node {
         let invitation = inviter.invitation().clone();
         let mut state = self.inner.peer_state();
         state.inviter = Some(inviter);
+        state.pairing_with = None;
         state.sessions.clear();
         state.proofs.clear();
         state.confirmed = None;
@@ -174,6 +175,21 @@ impl Node {
     /// Returns the inviter and the digits both screens show; nothing is
     /// recorded until [`Node::confirm_join`].
     pub async fn join(&self, code: &str) -> Result<(NodeId, String), NodeError> {
+        let joined = self.join_any(code).await;
+        if joined.is_err() {
+            self.end_pairing_exemption().await;
+        }
+        joined
+    }
+
+    /// The device this one paired with (or failed to) is a stranger again
+    /// to the network's limits, unless it is a device now.
+    async fn end_pairing_exemption(&self) {
+        self.inner.peer_state().pairing_with = None;
+        self.refresh_trust().await;
+    }
+
+    async fn join_any(&self, code: &str) -> Result<(NodeId, String), NodeError> {
         let trimmed = code.trim();
         if !trimmed.starts_with("polykey-pair:") && looks_like_words(trimmed) {
             return self.join_with_words(trimmed).await;
@@ -327,6 +343,12 @@ impl Node {
     /// person to confirm too); otherwise the other device hears of the
     /// cancel and nothing is recorded anywhere.
     pub async fn confirm_join(&self, accept: bool) -> Result<(), NodeError> {
+        let confirmed = self.finish_join(accept).await;
+        self.end_pairing_exemption().await;
+        confirmed
+    }
+
+    async fn finish_join(&self, accept: bool) -> Result<(), NodeError> {
         let (pending, cancel) = {
             let mut state = self.inner.peer_state();
             match state.joining.take() {
@@ -586,6 +608,7 @@ impl Node {
             .await?;
         let mut state = self.inner.peer_state();
         state.inviter = Some(inviter);
+        state.pairing_with = None;
         match answer {
             Ok(claims) => {
                 state.sessions.insert(peer, session);

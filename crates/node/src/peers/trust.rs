@@ -14,7 +14,7 @@ use polykey_network::protocol::{MAX_CHAINS, MAX_CHAIN_CLAIMS};
 use polykey_network::{ChainPosition, ChainUpdate, Client, Request, Response};
 use polykey_vaults::{Removed, Vaults};
 
-use super::{net_error, now_ms, now_secs, refused, Node};
+use super::{gestalt, net_error, now_ms, now_secs, refused, Node};
 use crate::error::NodeError;
 
 /// A device another device of the gestalt added.
@@ -216,14 +216,17 @@ impl Node {
             if graph.revocations()?.is_empty() {
                 return Ok(false);
             }
+            // A revocation naming no versions (made elsewhere, or forged
+            // by a thief against a device) undoes nothing.
             let seen: Vec<(NodeId, BTreeMap<String, String>)> = graph
                 .revocations_in_force(s.keys.node_id())?
                 .into_iter()
-                .map(|r| {
-                    let heads = r.claim.decode().ok().and_then(|p| p.heads);
-                    (r.node, heads.unwrap_or_default())
-                })
+                .filter_map(|r| Some((r.node, r.claim.decode().ok()?.heads?)))
                 .collect();
+            // Undo commits count only from this gestalt's devices.
+            let members: std::collections::BTreeSet<String> =
+                gestalt(s)?.iter().map(ToString::to_string).collect();
+            let trusted = |author: &str| members.contains(author);
             let vaults = Vaults::new(&s.db);
             let mut changed = false;
             for (info, _, _) in vaults.list_for_sync()? {
@@ -235,8 +238,14 @@ impl Node {
                         seen: heads.get(&id).cloned(),
                     })
                     .collect();
-                let vault = vaults.open_any(&info.id)?;
-                changed |= vault.undo_removed(&s.db, &s.keys, &removed)?.is_some();
+                // One vault that cannot be settled holds up neither the
+                // others nor the pull.
+                let Ok(vault) = vaults.open_any(&info.id) else {
+                    continue;
+                };
+                if let Ok(head) = vault.undo_removed(&s.db, &s.keys, &removed, &trusted) {
+                    changed |= head.is_some();
+                }
             }
             Ok(changed)
         })

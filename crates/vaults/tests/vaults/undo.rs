@@ -17,6 +17,11 @@ fn thief() -> RootKeypair {
     RootKeypair::from_seed(&[7; 32])
 }
 
+/// Whose undo commits count: any device but the thief.
+fn honest(author: &str) -> bool {
+    author != thief().node_id().to_string()
+}
+
 #[test]
 fn a_removed_devices_unseen_commits_are_undone_once_and_its_seen_ones_stand() {
     let f = fixture();
@@ -41,14 +46,21 @@ fn a_removed_devices_unseen_commits_are_undone_once_and_its_seen_ones_stand() {
         node: thief.node_id(),
         seen: Some(seen),
     }];
-    let head = vault.undo_removed(&f.db, &f.keys, &removed).unwrap();
+    let head = vault
+        .undo_removed(&f.db, &f.keys, &removed, &honest)
+        .unwrap();
     assert!(head.is_some());
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
     assert_eq!(text(&f, &vault, "wifi").as_deref(), Some("from-c"));
     assert_eq!(text(&f, &vault, "planted"), None);
     assert_eq!(text(&f, &vault, "bank").as_deref(), Some("mine"));
     // Once: a second pass finds it done.
-    assert_eq!(vault.undo_removed(&f.db, &f.keys, &removed).unwrap(), None);
+    assert_eq!(
+        vault
+            .undo_removed(&f.db, &f.keys, &removed, &honest)
+            .unwrap(),
+        None
+    );
     let log = vault.log(&f.db, Some(1)).unwrap();
     assert_eq!(log[0].author, f.keys.node_id().to_string());
 }
@@ -67,7 +79,9 @@ fn a_remover_with_no_copy_leaves_none_of_its_commits_and_an_unknown_version_wait
         seen: Some("1".repeat(40)),
     };
     assert_eq!(
-        vault.undo_removed(&f.db, &f.keys, &[unknown]).unwrap(),
+        vault
+            .undo_removed(&f.db, &f.keys, &[unknown], &honest)
+            .unwrap(),
         None,
         "decided only once the remover's version is here"
     );
@@ -76,7 +90,7 @@ fn a_remover_with_no_copy_leaves_none_of_its_commits_and_an_unknown_version_wait
         seen: None,
     };
     vault
-        .undo_removed(&f.db, &f.keys, &[none_seen])
+        .undo_removed(&f.db, &f.keys, &[none_seen], &honest)
         .unwrap()
         .unwrap();
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
@@ -96,17 +110,23 @@ fn an_undo_is_taken_back_when_the_device_is_no_longer_removed_and_made_again_if_
         seen: Some(seen),
     }];
     vault
-        .undo_removed(&f.db, &f.keys, &removed)
+        .undo_removed(&f.db, &f.keys, &removed, &honest)
         .unwrap()
         .unwrap();
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
     // The removal fell (say its remover was itself removed): taken back.
-    vault.undo_removed(&f.db, &f.keys, &[]).unwrap().unwrap();
+    vault
+        .undo_removed(&f.db, &f.keys, &[], &honest)
+        .unwrap()
+        .unwrap();
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("theirs"));
-    assert_eq!(vault.undo_removed(&f.db, &f.keys, &[]).unwrap(), None);
+    assert_eq!(
+        vault.undo_removed(&f.db, &f.keys, &[], &honest).unwrap(),
+        None
+    );
     // Removed again: undone again.
     vault
-        .undo_removed(&f.db, &f.keys, &removed)
+        .undo_removed(&f.db, &f.keys, &removed, &honest)
         .unwrap()
         .unwrap();
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
@@ -220,7 +240,6 @@ fn root(f: &Fixture, vault: &Vault) -> String {
 /// first commit counts as undone already, and undoing the empty one
 /// changes nothing: the thief's edit stands on every device.
 #[test]
-#[ignore = "ATTACK: a removed device's own commit carrying an undo trailer shields its other commits from the undo"]
 fn a_removed_devices_own_undo_trailer_does_not_shield_its_commits() {
     let f = fixture();
     let vault = Vaults::new(&f.db).create("Personal", &f.keys).unwrap();
@@ -239,7 +258,9 @@ fn a_removed_devices_own_undo_trailer_does_not_shield_its_commits() {
         node: thief.node_id(),
         seen: Some(seen),
     }];
-    let _ = vault.undo_removed(&f.db, &f.keys, &removed).unwrap();
+    let _ = vault
+        .undo_removed(&f.db, &f.keys, &removed, &honest)
+        .unwrap();
     assert_eq!(
         text(&f, &vault, "github").as_deref(),
         Some("pw"),
@@ -257,7 +278,6 @@ fn a_removed_devices_own_undo_trailer_does_not_shield_its_commits() {
 /// later does not bring them back: the thief's commit is undone against
 /// its honest parent, which the vault no longer matches.
 #[test]
-#[ignore = "ATTACK: a thief's fake undo commit with a forged first parent makes honest devices remove every secret"]
 fn a_thiefs_fake_undo_with_a_forged_parent_takes_back_nothing_honest() {
     let f = fixture();
     let vault = Vaults::new(&f.db).create("Personal", &f.keys).unwrap();
@@ -270,14 +290,16 @@ fn a_thiefs_fake_undo_with_a_forged_parent_takes_back_nothing_honest() {
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
 
     // Nobody is removed in this vault (another removal exists elsewhere).
-    let _ = vault.undo_removed(&f.db, &f.keys, &[]).unwrap();
+    let _ = vault.undo_removed(&f.db, &f.keys, &[], &honest).unwrap();
     let after_pass = (text(&f, &vault, "github"), text(&f, &vault, "bank"));
     // The user removes the thief, having seen everything up to `head`.
     let removed = [Removed {
         node: thief.node_id(),
         seen: Some(head),
     }];
-    let _ = vault.undo_removed(&f.db, &f.keys, &removed).unwrap();
+    let _ = vault
+        .undo_removed(&f.db, &f.keys, &removed, &honest)
+        .unwrap();
     assert_eq!(
         after_pass,
         (Some("pw".into()), Some("1234".into())),
@@ -292,7 +314,6 @@ fn a_thiefs_fake_undo_with_a_forged_parent_takes_back_nothing_honest() {
 /// undo trailer (net change: none). Taking back the "undo" from its real
 /// parent removes every secret, signed by the honest device.
 #[test]
-#[ignore = "ATTACK: a thief's fake undo commit (two plain commits) makes honest devices remove every secret"]
 fn a_thiefs_fake_undo_in_two_plain_commits_takes_back_nothing_honest() {
     let f = fixture();
     let vault = Vaults::new(&f.db).create("Personal", &f.keys).unwrap();
@@ -305,7 +326,7 @@ fn a_thiefs_fake_undo_in_two_plain_commits_takes_back_nothing_honest() {
     forge(&f, &vault, &thief, &head, &[&emptied], &message);
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
 
-    let _ = vault.undo_removed(&f.db, &f.keys, &[]).unwrap();
+    let _ = vault.undo_removed(&f.db, &f.keys, &[], &honest).unwrap();
     assert_eq!(
         text(&f, &vault, "github").as_deref(),
         Some("pw"),
@@ -321,7 +342,6 @@ fn a_thiefs_fake_undo_in_two_plain_commits_takes_back_nothing_honest() {
 /// each device writes its own. Cost per pass: O(fakes x vault size), and
 /// the history grows by fakes x devices.
 #[test]
-#[ignore = "ATTACK: each fake undo a thief signs costs every honest device a take-back commit, unbounded per pass"]
 fn a_thiefs_fake_undos_cost_a_bounded_number_of_commits_per_pass() {
     let f = fixture();
     let vault = Vaults::new(&f.db).create("Personal", &f.keys).unwrap();
@@ -333,7 +353,7 @@ fn a_thiefs_fake_undos_cost_a_bounded_number_of_commits_per_pass() {
         head = forge(&f, &vault, &thief, &parent, &[&parent], &message);
     }
     let before = vault.log(&f.db, None).unwrap().len();
-    let _ = vault.undo_removed(&f.db, &f.keys, &[]).unwrap();
+    let _ = vault.undo_removed(&f.db, &f.keys, &[], &honest).unwrap();
     let made = vault.log(&f.db, None).unwrap().len() - before;
     assert!(made <= 1, "one pass wrote {made} commits");
 }
@@ -346,7 +366,6 @@ fn a_thiefs_fake_undos_cost_a_bounded_number_of_commits_per_pass() {
 /// `settle_removed` errs after every pull (the pull reports failure), and
 /// the vaults after this one are never settled.
 #[test]
-#[ignore = "ATTACK: a folder the removed device replaced by a secret, edited since, makes every undo pass fail"]
 fn an_undo_meeting_a_secret_where_its_folder_was_does_not_fail() {
     let f = fixture();
     let vault = Vaults::new(&f.db).create("Personal", &f.keys).unwrap();
@@ -363,7 +382,7 @@ fn an_undo_meeting_a_secret_where_its_folder_was_does_not_fail() {
         node: thief.node_id(),
         seen: Some(seen),
     }];
-    let pass = vault.undo_removed(&f.db, &f.keys, &removed);
+    let pass = vault.undo_removed(&f.db, &f.keys, &removed, &honest);
     assert!(pass.is_ok(), "the undo pass failed: {pass:?}");
 }
 
@@ -372,7 +391,6 @@ fn an_undo_meeting_a_secret_where_its_folder_was_does_not_fail() {
 /// undo commit is a new head, and a vault is deleted only while its head
 /// is the deleted one: the undo brings the deleted vault back.
 #[test]
-#[ignore = "ATTACK: an undo commit revives a vault the user deleted"]
 fn an_undo_in_a_deleted_vault_leaves_it_deleted() {
     let f = fixture();
     let vaults = Vaults::new(&f.db);
@@ -389,7 +407,9 @@ fn an_undo_in_a_deleted_vault_leaves_it_deleted() {
         seen: Some(seen),
     }];
     let vault = vaults.open_any(&vault.id()).unwrap();
-    let _ = vault.undo_removed(&f.db, &f.keys, &removed).unwrap();
+    let _ = vault
+        .undo_removed(&f.db, &f.keys, &removed, &honest)
+        .unwrap();
     assert!(
         vaults.list().unwrap().is_empty(),
         "the deleted vault is back"
@@ -404,7 +424,6 @@ fn an_undo_in_a_deleted_vault_leaves_it_deleted() {
 /// before it", its first parent not T's: S1, which lacks B's edit; so the
 /// undo removes `wifi`, B's honest work, on every device.
 #[test]
-#[ignore = "ATTACK: undoing a removed device's merge commit reverts the other devices' work it merged in"]
 fn undoing_a_removed_devices_merge_keeps_the_work_it_merged_in() {
     let f = fixture();
     let vault = Vaults::new(&f.db).create("Personal", &f.keys).unwrap();
@@ -417,7 +436,9 @@ fn undoing_a_removed_devices_merge_keeps_the_work_it_merged_in() {
         node: t.node_id(),
         seen: Some(s1),
     }];
-    let _ = vault.undo_removed(&f.db, &f.keys, &removed).unwrap();
+    let _ = vault
+        .undo_removed(&f.db, &f.keys, &removed, &honest)
+        .unwrap();
     assert_eq!(
         text(&f, &vault, "wifi").as_deref(),
         Some("from-b"),
@@ -432,7 +453,6 @@ fn undoing_a_removed_devices_merge_keeps_the_work_it_merged_in() {
 /// the node has no commit: O(removals x history) per vault per pull, with
 /// removals up to a chain's 10,000 claims.
 #[test]
-#[ignore = "ATTACK: each removal in force walks the vault's whole history per pass, even for nodes that never committed"]
 fn removals_of_nodes_that_never_committed_cost_no_history_walk() {
     let f = fixture();
     let vault = Vaults::new(&f.db).create("Personal", &f.keys).unwrap();
@@ -445,7 +465,12 @@ fn removals_of_nodes_that_never_committed_cost_no_history_walk() {
         .collect();
     let time = |removed: &[Removed]| {
         let start = std::time::Instant::now();
-        assert_eq!(vault.undo_removed(&f.db, &f.keys, removed).unwrap(), None);
+        assert_eq!(
+            vault
+                .undo_removed(&f.db, &f.keys, removed, &honest)
+                .unwrap(),
+            None
+        );
         start.elapsed()
     };
     let alone = (0..3).map(|_| time(&[])).min().unwrap();
