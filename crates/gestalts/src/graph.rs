@@ -119,6 +119,9 @@ type LinkTime = (NodeId, NodeId, u64, Option<NodeId>);
 // cheap.
 const LINKS: Table<Link> = Table::authenticated("gestalt_links");
 const REVOKED: Table<Revocation> = Table::authenticated("gestalt_revoked");
+/// How many revocations of each issuer `REVOKED` holds (kept in step with
+/// it, so bounding them costs no scan).
+const REVOKED_BY: Table<u64> = Table::new("gestalt_revoked_by");
 const NOTICES: Table<DeviceNotice> = Table::authenticated("gestalt_notices");
 /// Devices the inviter listed when this device joined, not adopted yet.
 const ACKNOWLEDGED: Table<NodeId> = Table::authenticated("gestalt_acknowledged");
@@ -137,8 +140,43 @@ fn link_key(db: &Db, (a, b): (NodeId, NodeId)) -> RecordKey {
     db.record_key("gestalt_links", &name)
 }
 
-fn revoked_key(db: &Db, node: &NodeId) -> RecordKey {
-    db.record_key("gestalt_revoked", node.as_bytes())
+/// One record per (revoked node, issuer): several devices may remove the
+/// same node, and each removal counts while its issuer stands (a thief's
+/// later removal of a node must not replace the user's).
+fn revoked_key(db: &Db, node: &NodeId, issuer: &NodeId) -> RecordKey {
+    let mut name = node.as_bytes().to_vec();
+    name.extend_from_slice(issuer.as_bytes());
+    db.record_key("gestalt_revoked", &name)
+}
+
+/// Every stored revocation of `node`.
+fn revocations_of(txn: &WriteTxn<'_>, node: &NodeId) -> Result<Vec<Revocation>, ClaimError> {
+    Ok(txn
+        .entries(&REVOKED)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.node == *node)
+        .collect())
+}
+
+/// Forget every revocation of `node` (a newer link brought it back).
+fn forget_revocations(
+    db: &Db,
+    txn: &mut WriteTxn<'_>,
+    revocations: &[Revocation],
+) -> Result<(), ClaimError> {
+    for r in revocations {
+        if txn.delete(&REVOKED, &revoked_key(db, &r.node, &r.by))? {
+            let key = revoked_by_key(db, &r.by);
+            let count = txn.get(&REVOKED_BY, &key)?.unwrap_or(0);
+            txn.put(&REVOKED_BY, &key, &count.saturating_sub(1))?;
+        }
+    }
+    Ok(())
+}
+
+fn revoked_by_key(db: &Db, issuer: &NodeId) -> RecordKey {
+    db.record_key("gestalt_revoked_by", issuer.as_bytes())
 }
 
 fn notice_key(db: &Db, node: &NodeId) -> RecordKey {
@@ -148,6 +186,15 @@ fn notice_key(db: &Db, node: &NodeId) -> RecordKey {
 fn acknowledged_key(db: &Db, node: &NodeId) -> RecordKey {
     db.record_key("gestalt_acknowledged", node.as_bytes())
 }
+
+/// Revocations kept per issuer of nodes never linked here; past this a
+/// thief's removals of made-up nodes are not kept. (Removals of linked
+/// nodes are always kept: a server removing each CI runner it paired
+/// could make thousands.)
+pub const MAX_REVOCATIONS_PER_ISSUER: usize = 256;
+/// Rounds of settling which removal counts when removers removed each other
+/// (see `revokers_of`).
+const MAX_REVOCATION_ROUNDS: usize = 64;
 
 /// The gestalt graph stored in a node's database.
 pub struct GestaltGraph<'db> {
@@ -171,12 +218,11 @@ impl<'db> GestaltGraph<'db> {
         }
         let mut txn = self.db.write()?;
         for node in [payload.iss, payload.sub] {
-            if let Some(revocation) = txn.get(&REVOKED, &revoked_key(self.db, &node))? {
-                if revocation.at >= payload.iat {
-                    return Err(ClaimError::Revoked);
-                }
-                txn.delete(&REVOKED, &revoked_key(self.db, &node))?;
+            let revocations = revocations_of(&txn, &node)?;
+            if revocations.iter().any(|r| r.at >= payload.iat) {
+                return Err(ClaimError::Revoked);
             }
+            forget_revocations(self.db, &mut txn, &revocations)?;
         }
         let nodes = self.put_link(&mut txn, &payload, claim)?;
         txn.commit()?;
@@ -211,22 +257,35 @@ impl<'db> GestaltGraph<'db> {
         }
         let was_member = self.gestalt_of(me)?.contains(&payload.sub);
         let mut txn = self.db.write()?;
-        self.put_revocation(&mut txn, &payload, claim)?;
+        self.put_revocation(&mut txn, &payload, claim, false)?;
         txn.commit()?;
         Ok(was_member)
     }
 
+    /// Store a revocation unless the same issuer's is as new. `bounded`:
+    /// count it against [`MAX_REVOCATIONS_PER_ISSUER`] (a removal of a node
+    /// never linked here, which only a thief makes in numbers).
     fn put_revocation(
         &self,
         txn: &mut WriteTxn<'_>,
         payload: &ClaimPayload,
         claim: &SignedClaim,
+        bounded: bool,
     ) -> Result<bool, ClaimError> {
-        let key = revoked_key(self.db, &payload.sub);
+        let key = revoked_key(self.db, &payload.sub, &payload.iss);
         if let Some(existing) = txn.get(&REVOKED, &key)? {
             if existing.at >= payload.iat {
                 return Ok(false);
             }
+        } else {
+            // Bounded per issuer: a thief revoking made-up nodes (each
+            // claim up to 256 KiB with its vault versions) fills nothing.
+            let count_key = revoked_by_key(self.db, &payload.iss);
+            let by_issuer = txn.get(&REVOKED_BY, &count_key)?.unwrap_or(0);
+            if bounded && by_issuer >= MAX_REVOCATIONS_PER_ISSUER as u64 {
+                return Ok(false);
+            }
+            txn.put(&REVOKED_BY, &count_key, &(by_issuer + 1))?;
         }
         txn.put(
             &REVOKED,
@@ -337,7 +396,7 @@ impl<'db> GestaltGraph<'db> {
     /// The members, contested nodes and links as `me` sees them inside
     /// `txn`.
     fn view(&self, txn: &WriteTxn<'_>, me: NodeId) -> Result<View, ClaimError> {
-        let by = revokers_of(txn.entries(&REVOKED)?);
+        let by = revokers_of(txn.entries(&REVOKED)?, me);
         let links: Vec<LinkTime> = txn
             .entries(&LINKS)?
             .into_iter()
@@ -384,11 +443,12 @@ impl<'db> GestaltGraph<'db> {
                 ClaimType::ClaimLinkIdentity => {}
                 ClaimType::ClaimLinkNode => {
                     let mut revived = false;
-                    if let Some(revocation) = txn.get(&REVOKED, &revoked_key(self.db, &other))? {
-                        if revocation.at >= payload.iat {
+                    let revocations = revocations_of(txn, &other)?;
+                    if !revocations.is_empty() {
+                        if revocations.iter().any(|r| r.at >= payload.iat) {
                             continue;
                         }
-                        txn.delete(&REVOKED, &revoked_key(self.db, &other))?;
+                        forget_revocations(self.db, txn, &revocations)?;
                         revived = true;
                         view.stale = true;
                     }
@@ -454,7 +514,11 @@ impl<'db> GestaltGraph<'db> {
                     if newer_link {
                         continue;
                     }
-                    if self.put_revocation(txn, payload, claim)? {
+                    let linked = view
+                        .links
+                        .iter()
+                        .any(|(a, b, _, _)| *a == other || *b == other);
+                    if self.put_revocation(txn, payload, claim, !linked)? {
                         view.stale = true;
                         adopted.revocations += 1;
                         if members.remove(&other) {
@@ -508,12 +572,20 @@ impl<'db> GestaltGraph<'db> {
             .map(|link| link.claim))
     }
 
-    /// The revocation of `node`, if it was removed.
+    /// The latest revocation of `node` stored here, if any device removed it.
     pub fn revocation(&self, node: &NodeId) -> Result<Option<Revocation>, ClaimError> {
-        Ok(self.db.read()?.get(&REVOKED, &revoked_key(self.db, node))?)
+        Ok(self
+            .db
+            .read()?
+            .entries(&REVOKED)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.node == *node)
+            .max_by_key(|r| (r.at, r.by)))
     }
 
-    /// Every removed node.
+    /// Every revocation stored (a node several devices removed has one of
+    /// each).
     pub fn revocations(&self) -> Result<Vec<Revocation>, ClaimError> {
         let mut out: Vec<Revocation> = self
             .db
@@ -522,7 +594,7 @@ impl<'db> GestaltGraph<'db> {
             .into_iter()
             .map(|(_, r)| r)
             .collect();
-        out.sort_by_key(|r| r.node);
+        out.sort_by_key(|r| (r.node, r.by));
         Ok(out)
     }
 
@@ -530,11 +602,15 @@ impl<'db> GestaltGraph<'db> {
     /// that stands (see [`GestaltGraph::contested`] for the rest).
     pub fn revocations_in_force(&self, me: NodeId) -> Result<Vec<Revocation>, ClaimError> {
         let entries = self.db.read()?.entries(&REVOKED)?;
-        let forced = in_force(&revokers_of(entries.clone()), me);
+        let by = revokers_of(entries.clone(), me);
+        let forced = in_force(&by, me);
+        // The removal that counts for each node removed.
         let mut out: Vec<Revocation> = entries
             .into_iter()
             .map(|(_, r)| r)
-            .filter(|r| forced.contains(&r.node))
+            .filter(|r| {
+                forced.contains(&r.node) && by.get(&r.node).is_some_and(|(i, _)| *i == r.by)
+            })
             .collect();
         out.sort_by_key(|r| r.node);
         Ok(out)
@@ -579,7 +655,7 @@ impl<'db> GestaltGraph<'db> {
     /// read for revocations, so a thief that removed a device first cannot
     /// keep the user's removal of the thief from reaching this one.
     pub fn contested(&self, me: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
-        let by = revokers_of(self.db.read()?.entries(&REVOKED)?);
+        let by = revokers_of(self.db.read()?.entries(&REVOKED)?, me);
         Ok(contested_from(&by, me))
     }
 
@@ -587,7 +663,7 @@ impl<'db> GestaltGraph<'db> {
     /// included, never through a removed node.
     pub fn gestalt_of(&self, node: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
         let txn = self.db.read()?;
-        let by = revokers_of(txn.entries(&REVOKED)?);
+        let by = revokers_of(txn.entries(&REVOKED)?, node);
         let pairs: Vec<(NodeId, NodeId)> = txn
             .entries(&LINKS)?
             .into_iter()
@@ -619,20 +695,56 @@ impl View {
     }
 }
 
-/// Who revoked each node, and when in milliseconds: the claim id's
-/// milliseconds when they fall in its issued-at second (so the later of two
-/// revocations in one second is known), else the second.
-fn revokers_of(revoked: Vec<(RecordKey, Revocation)>) -> BTreeMap<NodeId, (NodeId, u64)> {
-    revoked
-        .into_iter()
-        .map(|(_, r)| {
-            let ms = r
-                .claim
-                .decode()
-                .map_or(r.at.saturating_mul(1000), |p| claimed_ms(&p));
-            (r.node, (r.by, ms))
-        })
-        .collect()
+/// The removal that counts for each removed node, as `me` sees it, and
+/// when in milliseconds (the claim id's milliseconds when they fall in its
+/// issued-at second, so the later of two revocations in one second is
+/// known, else the second). Each node's latest removal counts (ties: the
+/// larger issuer, so every device picks the same), unless its issuer does
+/// not stand while another removal of it by a standing issuer exists:
+/// then that one counts. Settled in a bounded number of rounds.
+fn revokers_of(
+    revoked: Vec<(RecordKey, Revocation)>,
+    me: NodeId,
+) -> BTreeMap<NodeId, (NodeId, u64)> {
+    let mut all: BTreeMap<NodeId, Vec<(NodeId, u64)>> = BTreeMap::new();
+    for (_, r) in revoked {
+        let ms = r
+            .claim
+            .decode()
+            .map_or(r.at.saturating_mul(1000), |p| claimed_ms(&p));
+        all.entry(r.node).or_default().push((r.by, ms));
+    }
+    let latest = |removals: &[(NodeId, u64)], stands: &dyn Fn(&NodeId) -> bool| {
+        removals
+            .iter()
+            .filter(|(issuer, _)| stands(issuer))
+            .max_by_key(|(issuer, at)| (*at, *issuer))
+            .copied()
+    };
+    let mut by: BTreeMap<NodeId, (NodeId, u64)> = all
+        .iter()
+        .filter_map(|(node, removals)| Some((*node, latest(removals, &|_| true)?)))
+        .collect();
+    for _ in 0..=all.len().min(MAX_REVOCATION_ROUNDS) {
+        let forced = in_force(&by, me);
+        let stands = |n: &NodeId| *n == me || !forced.contains(n);
+        let mut changed = false;
+        for (node, removals) in &all {
+            if forced.contains(node) || removals.len() < 2 {
+                continue;
+            }
+            if let Some(other) = latest(removals, &stands) {
+                if by.get(node) != Some(&other) {
+                    by.insert(*node, other);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    by
 }
 
 /// Nodes removed by a revocation in force that another node than `me`
