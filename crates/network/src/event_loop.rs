@@ -78,6 +78,8 @@ pub struct EventLoop {
     /// `max_strangers` once each new one has made its room.
     strangers: Vec<(ConnectionId, PeerId)>,
     max_strangers: usize,
+    /// Every open connection (at most the limits, and the devices').
+    open: HashMap<ConnectionId, PeerId>,
 }
 
 type FindReply = (
@@ -207,6 +209,7 @@ pub fn new(
             relay_server: config.relay_server,
             strangers: Vec::new(),
             max_strangers: limit::max_strangers(config.max_connections),
+            open: HashMap::new(),
         },
     ))
 }
@@ -339,12 +342,29 @@ impl EventLoop {
             }
             Command::Trust { peers, reply } => {
                 let peers: HashSet<PeerId> = peers.into_iter().collect();
+                let gone: Vec<PeerId> = self
+                    .trusted
+                    .difference(&peers)
+                    .filter(|p| !self.seeds.contains_key(*p))
+                    .copied()
+                    .collect();
                 let limits = &mut self.swarm.behaviour_mut().limits;
-                for gone in self.trusted.difference(&peers) {
-                    if !self.seeds.contains_key(gone) {
-                        limits.remove_peer_id(gone);
-                    }
+                for peer in &gone {
+                    limits.remove_peer_id(peer);
                 }
+                // A peer no longer trusted (a removed device, a pairing
+                // that ended) is a stranger again, with the connections it
+                // opened while exempt: they count against the strangers'
+                // limit, and make room like any other.
+                let demoted: Vec<(ConnectionId, PeerId)> = self
+                    .open
+                    .iter()
+                    .filter(|(_, p)| gone.contains(p))
+                    .map(|(c, p)| (*c, *p))
+                    .collect();
+                self.strangers.extend(demoted);
+                self.evict_past_limit(None);
+                let limits = &mut self.swarm.behaviour_mut().limits;
                 for peer in &peers {
                     limits.bypass_peer_id(peer);
                 }
@@ -364,17 +384,24 @@ impl EventLoop {
     /// replaces its own connections, each one a random pick.
     fn make_room_for(&mut self, connection: ConnectionId, peer: PeerId) {
         self.strangers.push((connection, peer));
-        if self.strangers.len() <= self.max_strangers {
-            return;
+        self.evict_past_limit(Some(connection));
+    }
+
+    /// Close strangers' connections picked at random until they hold no
+    /// more than `max_strangers`; `keep` (a newcomer) only when no other
+    /// is left.
+    fn evict_past_limit(&mut self, keep: Option<ConnectionId>) {
+        while self.strangers.len() > self.max_strangers {
+            let candidates: Vec<usize> = (0..self.strangers.len())
+                .filter(|i| Some(self.strangers[*i].0) != keep)
+                .collect();
+            let at = match candidates.len() {
+                0 => 0,
+                n => candidates[usize::try_from(random_u64() % n as u64).unwrap_or(0)],
+            };
+            let (evicted, _) = self.strangers.swap_remove(at);
+            self.swarm.close_connection(evicted);
         }
-        // Any but the newcomer (itself only when no stranger may stay).
-        let others = self.strangers.len() - 1;
-        let at = match others {
-            0 => 0,
-            n => usize::try_from(random_u64() % n as u64).unwrap_or(0),
-        };
-        let (evicted, _) = self.strangers.swap_remove(at);
-        self.swarm.close_connection(evicted);
     }
 
     /// Connect to every seed not connected: the node listens through the
@@ -462,6 +489,7 @@ impl EventLoop {
                 num_established,
                 ..
             } => {
+                self.open.insert(connection_id, peer_id);
                 if !self.trusted.contains(&peer_id) && !self.seeds.contains_key(&peer_id) {
                     self.make_room_for(connection_id, peer_id);
                 }
@@ -493,6 +521,7 @@ impl EventLoop {
                 num_established,
                 ..
             } => {
+                self.open.remove(&connection_id);
                 if let Some(at) = self.strangers.iter().position(|(c, _)| *c == connection_id) {
                     self.strangers.swap_remove(at);
                 }
