@@ -520,3 +520,70 @@ async fn a_newcomer_gets_in_when_strangers_hold_every_connection() {
     }
     assert!(answered.is_some(), "the newcomer never got an answer");
 }
+
+/// A peer trusted for a while (a device later removed, a joiner whose
+/// pairing ended) opens connections past the strangers' limit while
+/// exempt; once no longer trusted they count like any stranger's, and the
+/// node is back within its limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_opened_while_trusted_count_once_the_trust_ends() {
+    let limited = Config {
+        max_connections: 8,
+        max_connections_per_peer: 4,
+        ..config()
+    };
+    let a = peer(4, limited);
+    let address = listen(&a).await;
+    let a_id = a.id;
+    let a_peer = polykey_network::identity::peer_id(&a_id).unwrap();
+    let mut raw = raw_swarm();
+    let raw_node = polykey_network::identity::node_id(raw.local_peer_id()).unwrap();
+    a.client.trust(vec![raw_node]).await.unwrap();
+    let (a_client, _seen) = serve(a, 16, Duration::ZERO);
+    let mut strangers = Vec::new();
+    for seed in 70..77 {
+        let stranger = peer(seed, config());
+        let _ = stranger.client.dial(a_id, address.clone()).await;
+        strangers.push(stranger);
+    }
+    for _ in 0..4 {
+        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(a_peer)
+            .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+            .addresses(vec![address.clone()])
+            .build();
+        raw.dial(opts).unwrap();
+    }
+    let count = |raw: &mut libp2p::Swarm<libp2p::swarm::dummy::Behaviour>| {
+        raw.network_info().connection_counters().num_established()
+    };
+    settle(&mut raw).await;
+    assert_eq!(count(&mut raw), 4, "the trusted peer's connections");
+    let mut still = 0;
+    for s in &strangers {
+        if s.client.connected().await.unwrap().contains(&a_id) {
+            still += 1;
+        }
+    }
+    assert_eq!(still, 7, "strangers within their limit");
+
+    // Trust ends: eleven connections of strangers now, seven may stay.
+    a_client.trust(Vec::new()).await.unwrap();
+    settle(&mut raw).await;
+    let mut still = count(&mut raw) as usize;
+    for s in &strangers {
+        if s.client.connected().await.unwrap().contains(&a_id) {
+            still += 1;
+        }
+    }
+    assert!(
+        still <= polykey_network::limits::max_strangers(8),
+        "{still} strangers' connections stayed"
+    );
+    drop(raw);
+}
+
+/// Drive a raw swarm's events for two seconds.
+async fn settle(raw: &mut libp2p::Swarm<libp2p::swarm::dummy::Behaviour>) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(_)) = tokio::time::timeout_at(until, raw.next()).await {}
+}
