@@ -13,8 +13,11 @@ use sha2::{Digest, Sha256};
 use crate::error::ClaimError;
 
 /// The largest encoded claim accepted (bytes of its JSON). A revocation
-/// naming [`MAX_REVOCATION_HEADS`] vaults' versions fits.
+/// naming [`MAX_REVOCATION_HEADS`] vaults' versions fits; every other claim
+/// is held to [`MAX_SMALL_CLAIM_BYTES`].
 pub const MAX_CLAIM_BYTES: usize = 256 * 1024;
+/// The largest claim other than a revocation.
+pub const MAX_SMALL_CLAIM_BYTES: usize = 8 * 1024;
 /// The most vaults a revocation names the version of (see
 /// [`ClaimPayload::heads`]).
 pub const MAX_REVOCATION_HEADS: usize = 2_000;
@@ -244,7 +247,12 @@ impl SignedClaim {
         let json = BASE64URL_NOPAD
             .decode(self.payload.as_bytes())
             .map_err(|_| ClaimError::Malformed("payload is not base64url"))?;
-        serde_json::from_slice(&json).map_err(|_| ClaimError::Malformed("payload fields"))
+        let payload: ClaimPayload =
+            serde_json::from_slice(&json).map_err(|_| ClaimError::Malformed("payload fields"))?;
+        if payload.typ != ClaimType::ClaimRevokeNode && self.payload.len() > MAX_SMALL_CLAIM_BYTES {
+            return Err(ClaimError::Malformed("too large"));
+        }
+        Ok(payload)
     }
 
     /// Every node whose signature verifies; any bad signature fails.

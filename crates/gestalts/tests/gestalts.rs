@@ -239,3 +239,30 @@ fn linked_nodes_form_a_gestalt_that_persists() {
     };
     assert_eq!(GestaltGraph::new(&db).links().unwrap(), vec![expected]);
 }
+
+#[test]
+fn only_a_revocation_may_be_larger_than_a_small_claim() {
+    use polykey_gestalts::claims::MAX_SMALL_CLAIM_BYTES;
+    let (x, y) = (device(61), device(62));
+    let heads: std::collections::BTreeMap<String, String> = (0..200u32)
+        .map(|i| (format!("{i:032x}"), format!("{i:040x}")))
+        .collect();
+    for typ in [ClaimType::ClaimLinkNode, ClaimType::ClaimRevokeNode] {
+        let mut payload = x
+            .chain()
+            .next_payload(typ, y.keys.node_id(), 1_790_000_000_000)
+            .unwrap();
+        payload.heads = Some(heads.clone());
+        let claim = SignedClaim::issue(&payload, &x.keys).unwrap();
+        assert!(claim.payload.len() > MAX_SMALL_CLAIM_BYTES);
+        let decoded = claim.decode();
+        match typ {
+            ClaimType::ClaimRevokeNode => assert!(decoded.is_ok(), "{decoded:?}"),
+            _ => assert!(
+                decoded.is_err(),
+                "a {typ:?} of {} bytes",
+                claim.payload.len()
+            ),
+        }
+    }
+}
