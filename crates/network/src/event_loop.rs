@@ -363,6 +363,7 @@ impl EventLoop {
                     .map(|(c, p)| (*c, *p))
                     .collect();
                 self.strangers.extend(demoted);
+                self.strangers.retain(|(_, peer)| !peers.contains(peer));
                 self.evict_past_limit(None);
                 let limits = &mut self.swarm.behaviour_mut().limits;
                 for peer in &peers {

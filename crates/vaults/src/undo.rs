@@ -45,6 +45,9 @@ pub struct Removed {
     pub node: NodeId,
     /// The remover's version of this vault.
     pub seen: Option<String>,
+    /// Removed, but no version to judge by (the removal that counts names
+    /// none): what was undone stays undone, nothing more is.
+    pub hold: bool,
 }
 
 /// One device's part of an undo commit.
@@ -163,7 +166,9 @@ impl Vault {
     /// count only when made by a node `trusted` accepts (this gestalt's
     /// standing devices) other than the device they undo, with one parent:
     /// a removed device cannot mark its own work undone, and a trailer in
-    /// anyone else's commit means nothing. Returns the new head, or `None`
+    /// anyone else's commit means nothing. Only undos of a device
+    /// `once_removed` accepts (one with a removal stored here, standing or
+    /// fallen) are ever taken back. Returns the new head, or `None`
     /// when nothing changed (a remover's version not here yet is decided
     /// once it is).
     pub fn undo_removed(
@@ -172,6 +177,7 @@ impl Vault {
         signer: &RootKeypair,
         removed: &[Removed],
         trusted: &dyn Fn(&str) -> bool,
+        once_removed: &dyn Fn(&str) -> bool,
     ) -> Result<Option<String>, VaultError> {
         let mut txn = db.write()?;
         let first = self.head_of(&txn)?;
@@ -216,14 +222,18 @@ impl Vault {
         let mut files = ours.clone();
         let mut message = String::new();
 
-        // Undos of a device no longer removed: its work comes back, each
-        // undone commit's own change put back where the undo left it.
-        let mut taken_back = 0;
+        // Undos of a device no longer removed (and removed here once: an
+        // "undo" naming a device never removed is a forgery) are taken
+        // back: every commit they undid, each listed once, parents first
+        // across all of them, at most MAX_UNDONE_PER_COMMIT per pass, gets
+        // its own change put back where the undo left it.
+        let mut redo: Vec<(ObjectId, String)> = Vec::new();
+        let mut to_put_back: BTreeSet<ObjectId> = BTreeSet::new();
         for (id, undo) in undos.iter().filter(standing) {
-            if still.contains(&undo.device) || taken_back >= MAX_UNDONE_PER_COMMIT {
+            if still.contains(&undo.device) || !once_removed(&undo.device) {
                 continue;
             }
-            let mut listed: Vec<ObjectId> = undo
+            let listed: Vec<ObjectId> = undo
                 .undone
                 .iter()
                 .filter(|u| authors.get(*u) == Some(&undo.device))
@@ -232,27 +242,46 @@ impl Vault {
             if listed.is_empty() {
                 continue;
             }
-            // Parents before children: the reverse of the undo's order.
-            listed.sort_by_key(|u| (generation.get(u).copied(), *u));
-            for undone in listed {
-                let made = self.all_files(&txn, Some(undone))?;
-                let mut befores = Vec::new();
-                for parent in &parents[&undone] {
-                    befores.push(self.all_files(&txn, Some(*parent))?);
-                }
-                for (path, value, before) in own_changes(&made, &befores) {
-                    put_back(&mut files, &path, before, value);
-                }
+            if to_put_back.len() + listed.len() > MAX_UNDONE_PER_COMMIT && !redo.is_empty() {
+                break;
             }
-            message.push_str(&format!("\n{REDOES}{id} {}", undo.device));
-            taken_back += 1;
+            to_put_back.extend(listed);
+            redo.push((*id, undo.device.clone()));
+        }
+        let mut ordered: Vec<ObjectId> = to_put_back.into_iter().collect();
+        ordered.sort_by_key(|u| (generation.get(u).copied(), *u));
+        for undone in ordered {
+            // Compared as the undo compared it: with the parents the device
+            // did not write (with none, its first).
+            let device = &authors[&undone];
+            let others: Vec<ObjectId> = parents[&undone]
+                .iter()
+                .filter(|p| authors.get(*p) != Some(device))
+                .copied()
+                .collect();
+            let compared = if others.is_empty() {
+                parents[&undone].iter().take(1).copied().collect()
+            } else {
+                others
+            };
+            let made = self.all_files(&txn, Some(undone))?;
+            let mut befores = Vec::new();
+            for parent in compared {
+                befores.push(self.all_files(&txn, Some(parent))?);
+            }
+            for (path, value, before) in own_changes(&made, &befores) {
+                put_back(&mut files, &path, before, value);
+            }
+        }
+        for (id, device) in &redo {
+            message.push_str(&format!("\n{REDOES}{id} {device}"));
         }
 
         let mut seen_of: HashMap<String, HashSet<ObjectId>> = HashMap::new();
         for r in removed {
             let device = r.node.to_string();
             // A device with no commit here costs no walk.
-            if !committed.contains(&device) {
+            if r.hold || !committed.contains(&device) {
                 continue;
             }
             let seen = match &r.seen {

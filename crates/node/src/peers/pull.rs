@@ -493,12 +493,14 @@ impl Node {
             incoming = self
                 .with_vaults(move |s| {
                     let members = gestalt(s)?;
-                    // A node several devices removed: its earliest removal.
-                    let mut removed: HashMap<NodeId, u64> = HashMap::new();
-                    for r in GestaltGraph::new(&s.db).revocations()? {
-                        let at = removed.entry(r.node).or_insert(r.at);
-                        *at = (*at).min(r.at);
-                    }
+                    // The removal that counts (its issuer stands): a fallen
+                    // thief's removal dates nothing.
+                    let me = s.keys.node_id();
+                    let removed: HashMap<NodeId, u64> = GestaltGraph::new(&s.db)
+                        .revocations_in_force(me)?
+                        .into_iter()
+                        .map(|r| (r.node, r.at))
+                        .collect();
                     let vault = Vaults::new(&s.db).open_any(&id)?;
                     let may = may_author_at(&members, &removed);
                     vault.receive_page(&s.db, &mut carried, &page, &may)?;

@@ -213,20 +213,34 @@ impl Node {
     pub(super) async fn settle_removed(&self) -> Result<bool, NodeError> {
         self.with_vaults(|s| {
             let graph = GestaltGraph::new(&s.db);
-            if graph.revocations()?.is_empty() {
+            let all = graph.revocations()?;
+            if all.is_empty() {
                 return Ok(false);
             }
-            // A revocation naming no versions (made elsewhere, or forged
-            // by a thief against a device) undoes nothing.
-            let seen: Vec<(NodeId, BTreeMap<String, String>)> = graph
+            // Undo commits count only from this gestalt's devices.
+            let members: std::collections::BTreeSet<NodeId> = gestalt(s)?;
+            let member_texts: std::collections::BTreeSet<String> =
+                members.iter().map(ToString::to_string).collect();
+            let trusted = |author: &str| member_texts.contains(author);
+            let once: std::collections::BTreeSet<String> =
+                all.iter().map(|r| r.node.to_string()).collect();
+            let once_removed = |device: &str| once.contains(device);
+            // Each removed node, judged by the vault versions of the latest
+            // removal of it by a standing device that names them; with
+            // none, held (what was undone stays, nothing more is).
+            let seen: Vec<(NodeId, Option<BTreeMap<String, String>>)> = graph
                 .revocations_in_force(s.keys.node_id())?
                 .into_iter()
-                .filter_map(|r| Some((r.node, r.claim.decode().ok()?.heads?)))
+                .map(|counted| {
+                    let heads = all
+                        .iter()
+                        .filter(|r| r.node == counted.node && members.contains(&r.by))
+                        .filter_map(|r| Some((r.at, r.by, r.claim.decode().ok()?.heads?)))
+                        .max_by_key(|(at, by, _)| (*at, *by))
+                        .map(|(_, _, heads)| heads);
+                    (counted.node, heads)
+                })
                 .collect();
-            // Undo commits count only from this gestalt's devices.
-            let members: std::collections::BTreeSet<String> =
-                gestalt(s)?.iter().map(ToString::to_string).collect();
-            let trusted = |author: &str| members.contains(author);
             let vaults = Vaults::new(&s.db);
             let mut changed = false;
             for (info, _, _) in vaults.list_for_sync()? {
@@ -235,7 +249,8 @@ impl Node {
                     .iter()
                     .map(|(node, heads)| Removed {
                         node: *node,
-                        seen: heads.get(&id).cloned(),
+                        seen: heads.as_ref().and_then(|h| h.get(&id).cloned()),
+                        hold: heads.is_none(),
                     })
                     .collect();
                 // One vault that cannot be settled holds up neither the
@@ -243,7 +258,9 @@ impl Node {
                 let Ok(vault) = vaults.open_any(&info.id) else {
                     continue;
                 };
-                if let Ok(head) = vault.undo_removed(&s.db, &s.keys, &removed, &trusted) {
+                if let Ok(head) =
+                    vault.undo_removed(&s.db, &s.keys, &removed, &trusted, &once_removed)
+                {
                     changed |= head.is_some();
                 }
             }

@@ -22,6 +22,12 @@ fn honest(author: &str) -> bool {
     author != thief().node_id().to_string()
 }
 
+/// Which devices were ever removed here: any (these tests store no
+/// revocations; the node answers from its stored ones).
+fn once(_: &str) -> bool {
+    true
+}
+
 #[test]
 fn a_removed_devices_unseen_commits_are_undone_once_and_its_seen_ones_stand() {
     let f = fixture();
@@ -45,9 +51,10 @@ fn a_removed_devices_unseen_commits_are_undone_once_and_its_seen_ones_stand() {
     let removed = [Removed {
         node: thief.node_id(),
         seen: Some(seen),
+        hold: false,
     }];
     let head = vault
-        .undo_removed(&f.db, &f.keys, &removed, &honest)
+        .undo_removed(&f.db, &f.keys, &removed, &honest, &once)
         .unwrap();
     assert!(head.is_some());
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
@@ -57,7 +64,7 @@ fn a_removed_devices_unseen_commits_are_undone_once_and_its_seen_ones_stand() {
     // Once: a second pass finds it done.
     assert_eq!(
         vault
-            .undo_removed(&f.db, &f.keys, &removed, &honest)
+            .undo_removed(&f.db, &f.keys, &removed, &honest, &once)
             .unwrap(),
         None
     );
@@ -77,10 +84,11 @@ fn a_remover_with_no_copy_leaves_none_of_its_commits_and_an_unknown_version_wait
     let unknown = Removed {
         node: thief.node_id(),
         seen: Some("1".repeat(40)),
+        hold: false,
     };
     assert_eq!(
         vault
-            .undo_removed(&f.db, &f.keys, &[unknown], &honest)
+            .undo_removed(&f.db, &f.keys, &[unknown], &honest, &once)
             .unwrap(),
         None,
         "decided only once the remover's version is here"
@@ -88,9 +96,10 @@ fn a_remover_with_no_copy_leaves_none_of_its_commits_and_an_unknown_version_wait
     let none_seen = Removed {
         node: thief.node_id(),
         seen: None,
+        hold: false,
     };
     vault
-        .undo_removed(&f.db, &f.keys, &[none_seen], &honest)
+        .undo_removed(&f.db, &f.keys, &[none_seen], &honest, &once)
         .unwrap()
         .unwrap();
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
@@ -108,25 +117,28 @@ fn an_undo_is_taken_back_when_the_device_is_no_longer_removed_and_made_again_if_
     let removed = [Removed {
         node: thief.node_id(),
         seen: Some(seen),
+        hold: false,
     }];
     vault
-        .undo_removed(&f.db, &f.keys, &removed, &honest)
+        .undo_removed(&f.db, &f.keys, &removed, &honest, &once)
         .unwrap()
         .unwrap();
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
     // The removal fell (say its remover was itself removed): taken back.
     vault
-        .undo_removed(&f.db, &f.keys, &[], &honest)
+        .undo_removed(&f.db, &f.keys, &[], &honest, &once)
         .unwrap()
         .unwrap();
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("theirs"));
     assert_eq!(
-        vault.undo_removed(&f.db, &f.keys, &[], &honest).unwrap(),
+        vault
+            .undo_removed(&f.db, &f.keys, &[], &honest, &once)
+            .unwrap(),
         None
     );
     // Removed again: undone again.
     vault
-        .undo_removed(&f.db, &f.keys, &removed, &honest)
+        .undo_removed(&f.db, &f.keys, &removed, &honest, &once)
         .unwrap()
         .unwrap();
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
@@ -257,9 +269,10 @@ fn a_removed_devices_own_undo_trailer_does_not_shield_its_commits() {
     let removed = [Removed {
         node: thief.node_id(),
         seen: Some(seen),
+        hold: false,
     }];
     let _ = vault
-        .undo_removed(&f.db, &f.keys, &removed, &honest)
+        .undo_removed(&f.db, &f.keys, &removed, &honest, &once)
         .unwrap();
     assert_eq!(
         text(&f, &vault, "github").as_deref(),
@@ -290,15 +303,18 @@ fn a_thiefs_fake_undo_with_a_forged_parent_takes_back_nothing_honest() {
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
 
     // Nobody is removed in this vault (another removal exists elsewhere).
-    let _ = vault.undo_removed(&f.db, &f.keys, &[], &honest).unwrap();
+    let _ = vault
+        .undo_removed(&f.db, &f.keys, &[], &honest, &once)
+        .unwrap();
     let after_pass = (text(&f, &vault, "github"), text(&f, &vault, "bank"));
     // The user removes the thief, having seen everything up to `head`.
     let removed = [Removed {
         node: thief.node_id(),
         seen: Some(head),
+        hold: false,
     }];
     let _ = vault
-        .undo_removed(&f.db, &f.keys, &removed, &honest)
+        .undo_removed(&f.db, &f.keys, &removed, &honest, &once)
         .unwrap();
     assert_eq!(
         after_pass,
@@ -326,7 +342,9 @@ fn a_thiefs_fake_undo_in_two_plain_commits_takes_back_nothing_honest() {
     forge(&f, &vault, &thief, &head, &[&emptied], &message);
     assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
 
-    let _ = vault.undo_removed(&f.db, &f.keys, &[], &honest).unwrap();
+    let _ = vault
+        .undo_removed(&f.db, &f.keys, &[], &honest, &once)
+        .unwrap();
     assert_eq!(
         text(&f, &vault, "github").as_deref(),
         Some("pw"),
@@ -353,7 +371,9 @@ fn a_thiefs_fake_undos_cost_a_bounded_number_of_commits_per_pass() {
         head = forge(&f, &vault, &thief, &parent, &[&parent], &message);
     }
     let before = vault.log(&f.db, None).unwrap().len();
-    let _ = vault.undo_removed(&f.db, &f.keys, &[], &honest).unwrap();
+    let _ = vault
+        .undo_removed(&f.db, &f.keys, &[], &honest, &once)
+        .unwrap();
     let made = vault.log(&f.db, None).unwrap().len() - before;
     assert!(made <= 1, "one pass wrote {made} commits");
 }
@@ -381,8 +401,9 @@ fn an_undo_meeting_a_secret_where_its_folder_was_does_not_fail() {
     let removed = [Removed {
         node: thief.node_id(),
         seen: Some(seen),
+        hold: false,
     }];
-    let pass = vault.undo_removed(&f.db, &f.keys, &removed, &honest);
+    let pass = vault.undo_removed(&f.db, &f.keys, &removed, &honest, &once);
     assert!(pass.is_ok(), "the undo pass failed: {pass:?}");
 }
 
@@ -405,10 +426,11 @@ fn an_undo_in_a_deleted_vault_leaves_it_deleted() {
     let removed = [Removed {
         node: thief.node_id(),
         seen: Some(seen),
+        hold: false,
     }];
     let vault = vaults.open_any(&vault.id()).unwrap();
     let _ = vault
-        .undo_removed(&f.db, &f.keys, &removed, &honest)
+        .undo_removed(&f.db, &f.keys, &removed, &honest, &once)
         .unwrap();
     assert!(
         vaults.list().unwrap().is_empty(),
@@ -435,9 +457,10 @@ fn undoing_a_removed_devices_merge_keeps_the_work_it_merged_in() {
     let removed = [Removed {
         node: t.node_id(),
         seen: Some(s1),
+        hold: false,
     }];
     let _ = vault
-        .undo_removed(&f.db, &f.keys, &removed, &honest)
+        .undo_removed(&f.db, &f.keys, &removed, &honest, &once)
         .unwrap();
     assert_eq!(
         text(&f, &vault, "wifi").as_deref(),
@@ -467,7 +490,7 @@ fn removals_of_nodes_that_never_committed_cost_no_history_walk() {
         let start = std::time::Instant::now();
         assert_eq!(
             vault
-                .undo_removed(&f.db, &f.keys, removed, &honest)
+                .undo_removed(&f.db, &f.keys, removed, &honest, &once)
                 .unwrap(),
             None
         );
@@ -483,6 +506,7 @@ fn removals_of_nodes_that_never_committed_cost_no_history_walk() {
             Removed {
                 node: RootKeypair::from_seed(&seed).node_id(),
                 seen: Some(version.clone()),
+                hold: false,
             }
         })
         .collect();
@@ -491,4 +515,96 @@ fn removals_of_nodes_that_never_committed_cost_no_history_walk() {
         with_removals < alone * 10 + std::time::Duration::from_millis(50),
         "a pass took {with_removals:?} with 150 removals of nodes that never committed, {alone:?} without"
     );
+}
+
+/// A thief still trusted writes an "undo" naming an honest device that was
+/// never removed, listing that device's old commits: no device takes it
+/// back (a take-back would write those old changes again, signed by an
+/// honest device).
+#[test]
+fn an_undo_naming_a_device_never_removed_is_never_taken_back() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("Personal", &f.keys).unwrap();
+    let thief = thief();
+    let h = RootKeypair::from_seed(&[8; 32]);
+    let first = vault.write_secret(&f.db, &h, "github", b"old").unwrap();
+    let head = vault.remove(&f.db, &h, "github", false).unwrap();
+    let message = format!("Sync\n\n{UNDOES_DEVICE}{}\n{UNDOES}{first}", h.node_id());
+    forge(&f, &vault, &thief, &head, &[&head], &message);
+    let never_removed = |device: &str| device != h.node_id().to_string();
+    let everyone = |_: &str| true;
+    let pass = vault
+        .undo_removed(&f.db, &f.keys, &[], &everyone, &never_removed)
+        .unwrap();
+    assert_eq!(pass, None);
+    assert_eq!(
+        text(&f, &vault, "github"),
+        None,
+        "the deleted secret came back"
+    );
+}
+
+/// Two undo passes (the second once an older version was known) undo a
+/// device's two edits of one secret in two parts; when the device is back,
+/// both edits come back in their order, whatever order the parts are in.
+#[test]
+fn a_take_back_of_several_undos_puts_every_edit_back_in_order() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("Personal", &f.keys).unwrap();
+    let r = thief();
+    let before = vault.write_secret(&f.db, &f.keys, "wifi", b"A").unwrap();
+    let r1 = vault.write_secret(&f.db, &r, "wifi", b"B").unwrap();
+    vault.write_secret(&f.db, &r, "wifi", b"C").unwrap();
+    let removed = |seen: &str| Removed {
+        node: r.node_id(),
+        seen: Some(seen.to_owned()),
+        hold: false,
+    };
+    vault
+        .undo_removed(&f.db, &f.keys, &[removed(&r1)], &honest, &once)
+        .unwrap()
+        .unwrap();
+    assert_eq!(text(&f, &vault, "wifi").as_deref(), Some("B"));
+    vault
+        .undo_removed(&f.db, &f.keys, &[removed(&before)], &honest, &once)
+        .unwrap()
+        .unwrap();
+    assert_eq!(text(&f, &vault, "wifi").as_deref(), Some("A"));
+    vault
+        .undo_removed(&f.db, &f.keys, &[], &honest, &once)
+        .unwrap()
+        .unwrap();
+    assert_eq!(text(&f, &vault, "wifi").as_deref(), Some("C"));
+}
+
+/// A removal that names no version (a later one, say, without `heads`)
+/// still counts: what was undone stays undone, and nothing more is.
+#[test]
+fn a_removal_with_no_version_holds_what_was_undone() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("Personal", &f.keys).unwrap();
+    let r = thief();
+    let seen = vault.write_secret(&f.db, &f.keys, "github", b"pw").unwrap();
+    vault.write_secret(&f.db, &r, "github", b"stolen").unwrap();
+    let removed = |seen: Option<String>, hold: bool| Removed {
+        node: r.node_id(),
+        seen,
+        hold,
+    };
+    vault
+        .undo_removed(
+            &f.db,
+            &f.keys,
+            &[removed(Some(seen), false)],
+            &honest,
+            &once,
+        )
+        .unwrap()
+        .unwrap();
+    vault.write_secret(&f.db, &r, "bank", b"later").unwrap();
+    let held = vault
+        .undo_removed(&f.db, &f.keys, &[removed(None, true)], &honest, &once)
+        .unwrap();
+    assert_eq!(held, None);
+    assert_eq!(text(&f, &vault, "github").as_deref(), Some("pw"));
 }
