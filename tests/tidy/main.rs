@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("polykey-vaults", 2),
     ("polykey-gestalts", 2),
     ("polykey-network", 3),
+    ("polykey-identities", 3),
     ("polykey-node", 4),
     ("polykey-cli", 5),
     ("polykey-desktop", 5),
