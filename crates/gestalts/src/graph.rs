@@ -208,20 +208,19 @@ impl<'db> GestaltGraph<'db> {
     }
 
     /// Record the link a `ClaimLinkNode` proves, after verifying it (both
-    /// nodes signed), as a pairing does. A link newer than a node's
-    /// revocation brings the node back; an older one is refused. Returns
-    /// the two nodes.
+    /// nodes signed), as a pairing does: a pairing both people confirmed
+    /// brings both nodes back from any removal. Returns the two nodes.
     pub fn add_link(&self, claim: &SignedClaim) -> Result<(NodeId, NodeId), ClaimError> {
         let payload = claim.verify()?;
         if payload.typ != ClaimType::ClaimLinkNode {
             return Err(ClaimError::WrongType("only node links join gestalts"));
         }
         let mut txn = self.db.write()?;
+        // A pairing both people confirmed brings both nodes back, whatever
+        // removals are stored (a thief's, dated ahead, used to make this
+        // device unable to pair anything).
         for node in [payload.iss, payload.sub] {
             let revocations = revocations_of(&txn, &node)?;
-            if revocations.iter().any(|r| r.at >= payload.iat) {
-                return Err(ClaimError::Revoked);
-            }
             forget_revocations(self.db, &mut txn, &revocations)?;
         }
         let nodes = self.put_link(&mut txn, &payload, claim)?;
@@ -442,14 +441,23 @@ impl<'db> GestaltGraph<'db> {
                 // An identity claim links no node: the graph of nodes ignores it.
                 ClaimType::ClaimLinkIdentity => {}
                 ClaimType::ClaimLinkNode => {
-                    let mut revived = false;
+                    // Removals older than the link give way to it; a newer
+                    // one by a device that stands keeps the node out for
+                    // now, but the link is kept: if that remover falls, the
+                    // link counts again. (A fallen thief's removals, dated
+                    // ahead, used to make every link of the node refused
+                    // and dropped for good.)
                     let revocations = revocations_of(txn, &other)?;
-                    if !revocations.is_empty() {
-                        if revocations.iter().any(|r| r.at >= payload.iat) {
-                            continue;
-                        }
-                        forget_revocations(self.db, txn, &revocations)?;
-                        revived = true;
+                    let held = revocations
+                        .iter()
+                        .any(|r| r.at >= payload.iat && (r.by == me || members.contains(&r.by)));
+                    let older: Vec<Revocation> = revocations
+                        .into_iter()
+                        .filter(|r| r.at < payload.iat)
+                        .collect();
+                    let revived = !older.is_empty() && !held;
+                    if !older.is_empty() {
+                        forget_revocations(self.db, txn, &older)?;
                         view.stale = true;
                     }
                     let linked = txn
@@ -461,6 +469,10 @@ impl<'db> GestaltGraph<'db> {
                     self.put_link(txn, payload, claim)?;
                     view.links
                         .push((payload.iss, payload.sub, payload.iat, Some(issuer)));
+                    if held {
+                        view.stale = true;
+                        continue;
+                    }
                     // A device back after a removal is news as much as a
                     // new one.
                     let news = members.insert(other) || revived;

@@ -827,3 +827,54 @@ fn two_removals_of_one_device_in_one_second_are_kept_alike_everywhere() {
     };
     assert_eq!(kept(&c), kept(&d), "C and D keep different removals of T");
 }
+
+/// A removed thief keeps removing an honest device H, dated ahead (within
+/// the clock skew). H must still be able to pair a new device, and the
+/// others must take that device.
+#[test]
+fn a_fallen_thiefs_removal_dated_ahead_does_not_stop_pairing() {
+    let (a, b, h, t, n) = (device(1), device(2), device(3), device(4), device(5));
+    pair(&a, &b, NOW_S);
+    pair(&a, &h, NOW_S + 1);
+    pair(&a, &t, NOW_S + 2);
+    pull(&b, &[&a], NOW_S + 5);
+    pull(&h, &[&a], NOW_S + 5);
+    revoke(&a, t.id(), NOW_S + 10);
+    pull(&b, &[&a], NOW_S + 11);
+    pull(&h, &[&a], NOW_S + 11);
+    revoke(&t, h.id(), NOW_S + 500);
+    pull(&b, &[&t], NOW_S + 12);
+    pull(&h, &[&t], NOW_S + 12);
+    assert!(b.members().contains(&h.id()), "H stands: its remover fell");
+    // H pairs N (the helper records the link on both, as pairing does).
+    pair(&h, &n, NOW_S + 20);
+    pull(&b, &[&h], NOW_S + 21);
+    assert!(b.members().contains(&n.id()), "B takes H's new device");
+}
+
+/// A thief still standing removes a device N just paired on A; B hears the
+/// thief first, then A's link to N. Once the user removes the thief, N is
+/// a device on B too (its link was kept, not dropped).
+#[test]
+fn a_link_held_back_by_a_thiefs_removal_counts_once_the_thief_falls() {
+    let (a, b, t, n) = (device(1), device(2), device(3), device(4));
+    pair(&a, &b, NOW_S);
+    pair(&a, &t, NOW_S + 1);
+    pull(&b, &[&a], NOW_S + 5);
+    pair(&a, &n, NOW_S + 20);
+    revoke(&t, n.id(), NOW_S + 25);
+    pull(&b, &[&t], NOW_S + 26);
+    pull(&b, &[&a], NOW_S + 27);
+    assert!(
+        !b.members().contains(&n.id()),
+        "the thief's removal stands for now"
+    );
+    revoke(&a, t.id(), NOW_S + 30);
+    pull(&b, &[&a], NOW_S + 31);
+    let members = b.members();
+    assert!(!members.contains(&t.id()));
+    assert!(
+        members.contains(&n.id()),
+        "N, paired by the user, is back on B"
+    );
+}
