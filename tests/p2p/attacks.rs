@@ -275,52 +275,29 @@ async fn a_stranger_learns_no_device_from_the_dht() {
     );
 }
 
-/// A commit by `author` on top of `parent` whose tree is empty (every
-/// secret removed), dated `seconds`: (its id, the objects to send).
-fn emptying_commit(author: &RootKeypair, parent: &str, seconds: i64) -> (String, Vec<WireObject>) {
+/// The empty tree: its id and its bytes.
+fn empty_tree() -> (gix::ObjectId, Vec<u8>) {
     use gix::objs::WriteTo;
     let mut tree = Vec::new();
     gix::objs::Tree::empty().write_to(&mut tree).unwrap();
-    let tree_id =
-        gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Tree, &tree).unwrap();
-    let node = author.node_id().to_string();
-    let actor = gix::actor::Signature {
-        name: node.clone().into(),
-        email: format!("{node}@polykey").into(),
-        time: gix::date::Time { seconds, offset: 0 },
-    };
-    let mut commit = gix::objs::Commit {
-        tree: tree_id,
-        parents: vec![gix::ObjectId::from_hex(parent.as_bytes()).unwrap()].into(),
-        author: actor.clone(),
-        committer: actor,
-        encoding: None,
-        message: "Tidy up\n".into(),
-        extra_headers: Vec::new(),
-    };
-    let mut unsigned = Vec::new();
-    commit.write_to(&mut unsigned).unwrap();
-    let signature = polykey_keys::sshsig::sign(author, "git", &unsigned);
-    commit
-        .extra_headers
-        .push(("gpgsig".into(), signature.into()));
-    let mut data = Vec::new();
-    commit.write_to(&mut data).unwrap();
-    let id =
-        gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Commit, &data).unwrap();
+    let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Tree, &tree).unwrap();
+    (id, tree)
+}
+
+/// A commit by `author` on top of `parent` whose tree is empty (every
+/// secret removed), dated `seconds`: (its id, the objects to send).
+fn emptying_commit(author: &RootKeypair, parent: &str, seconds: i64) -> (String, Vec<WireObject>) {
+    let (tree_id, tree) = empty_tree();
+    let (id, commit) = emptying_commit_saying(author, parent, seconds, "Tidy up");
     let objects = vec![
         WireObject {
             id: tree_id.to_string(),
             kind: kind_tag(gix::objs::Kind::Tree),
             data: tree,
         },
-        WireObject {
-            id: id.to_string(),
-            kind: kind_tag(gix::objs::Kind::Commit),
-            data,
-        },
+        commit,
     ];
-    (id.to_string(), objects)
+    (id, objects)
 }
 
 /// A thief removes every secret of a vault in a commit dated 40 days ago.
@@ -837,7 +814,8 @@ async fn a_removed_device_loses_its_exemption_from_strangers_limits() {
     );
 }
 
-/// As [`emptying_commit`], with any message: (its id, its commit object).
+/// As [`emptying_commit`], with any message: (its id, its commit object;
+/// the empty tree is not sent).
 fn emptying_commit_saying(
     author: &RootKeypair,
     parent: &str,
@@ -845,10 +823,7 @@ fn emptying_commit_saying(
     message: &str,
 ) -> (String, WireObject) {
     use gix::objs::WriteTo;
-    let mut tree = Vec::new();
-    gix::objs::Tree::empty().write_to(&mut tree).unwrap();
-    let tree_id =
-        gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Tree, &tree).unwrap();
+    let (tree_id, _) = empty_tree();
     let node = author.node_id().to_string();
     let actor = gix::actor::Signature {
         name: node.clone().into(),
