@@ -540,8 +540,13 @@ async fn connections_opened_while_trusted_count_once_the_trust_ends() {
     let raw_node = polykey_network::identity::node_id(raw.local_peer_id()).unwrap();
     a.client.trust(vec![raw_node]).await.unwrap();
     let (a_client, _seen) = serve(a, 16, Duration::ZERO);
+    // Five strangers: with the trusted peer's four connections that is
+    // past the strangers' seven, so counting the trusted ones would close
+    // some, and it leaves room for a passing connection from elsewhere on
+    // this machine (another test's node redialling a port that is now
+    // this one's), which would otherwise close a stranger's.
     let mut strangers = Vec::new();
-    for seed in 70..77 {
+    for seed in 70..75 {
         let stranger = peer(seed, config());
         let _ = stranger.client.dial(a_id, address.clone()).await;
         strangers.push(stranger);
@@ -564,9 +569,9 @@ async fn connections_opened_while_trusted_count_once_the_trust_ends() {
             still += 1;
         }
     }
-    assert_eq!(still, 7, "strangers within their limit");
+    assert_eq!(still, 5, "strangers within their limit");
 
-    // Trust ends: eleven connections of strangers now, seven may stay.
+    // Trust ends: nine connections of strangers now, seven may stay.
     a_client.trust(Vec::new()).await.unwrap();
     settle(&mut raw).await;
     let mut still = count(&mut raw) as usize;
