@@ -4,6 +4,7 @@
 //! and a stranger's request is refused by the serving loop itself, before
 //! it costs a store access or a slot that devices need.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 use polykey_gestalts::{MemberChains, Sigchain};
@@ -23,6 +24,10 @@ use crate::node::Inner;
 
 /// Most requests of devices of the gestalt served at once.
 const MAX_INBOUND: usize = 16;
+/// Most requests of one device served at once: a device flooding this one
+/// (a thief not yet removed) leaves the other half to the others. An honest
+/// device asks for one page at a time.
+const MAX_INBOUND_PER_DEVICE: usize = MAX_INBOUND / 2;
 /// Most requests of other nodes (pings, pairing) served at once: they never
 /// take a device's slot.
 const MAX_STRANGER_INBOUND: usize = 4;
@@ -34,6 +39,7 @@ pub(super) const NOT_YOURS: &str = "this device is not one of yours";
 pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::Receiver<Event>) {
     let members_slots = Arc::new(Semaphore::new(MAX_INBOUND));
     let stranger_slots = Arc::new(Semaphore::new(MAX_STRANGER_INBOUND));
+    let mut device_slots: HashMap<NodeId, Arc<Semaphore>> = HashMap::new();
     while let Some(event) = events.recv().await {
         let Some(node) = upgrade(&weak) else { return };
         match event {
@@ -53,12 +59,35 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                     });
                     continue;
                 }
-                let slots = if member {
-                    &members_slots
+                // A change notice only wakes the pull from that device: it
+                // takes no slot, so a flood of other requests cannot lose it
+                // (the device that changed would otherwise wait for the
+                // next resync).
+                if member && matches!(request, Request::Changed) {
+                    tokio::spawn(async move {
+                        let response = node.answer(peer, request).await;
+                        let _ = client.respond(responder, response).await;
+                    });
+                    continue;
+                }
+                let permit = if member {
+                    if !device_slots.contains_key(&peer) {
+                        // Devices only, so few; a removed one is dropped.
+                        device_slots.retain(|device, _| node.is_member(device));
+                    }
+                    let own = device_slots
+                        .entry(peer)
+                        .or_insert_with(|| Arc::new(Semaphore::new(MAX_INBOUND_PER_DEVICE)));
+                    Arc::clone(own).try_acquire_owned().ok().and_then(|own| {
+                        let shared = Arc::clone(&members_slots).try_acquire_owned().ok()?;
+                        Some((Some(own), shared))
+                    })
                 } else {
-                    &stranger_slots
+                    Arc::clone(&stranger_slots)
+                        .try_acquire_owned()
+                        .ok()
+                        .map(|shared| (None, shared))
                 };
-                let permit = Arc::clone(slots).try_acquire_owned().ok();
                 tokio::spawn(async move {
                     let response = match permit {
                         Some(_) => node.answer(peer, request).await,
