@@ -415,6 +415,40 @@ async fn a_members_flood_does_not_stop_another_device_syncing() {
     assert!(arrived < Duration::from_secs(5), "took {arrived:?}");
 }
 
+/// A device flooding A (a thief not yet removed, 200 requests at a time)
+/// took all of A's sixteen slots for devices, so another device's requests,
+/// its change notices among them, were answered "busy" (and a lost notice
+/// left A behind until the next resync). Now one device holds at most half
+/// the slots and a change notice takes none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_members_flood_leaves_slots_for_another_device() {
+    let a = device().await;
+    let flooder = rogue(130).await;
+    rogue_pairs(&flooder, &a).await;
+    let other = rogue(131).await;
+    rogue_pairs(&other, &a).await;
+    let (client, target) = (flooder.client.clone(), a.id());
+    let until = std::time::Instant::now() + Duration::from_secs(4);
+    let flood = tokio::spawn(async move {
+        while std::time::Instant::now() < until {
+            let asks = (0..200).map(|_| client.request(target, Request::Vaults));
+            futures::future::join_all(asks).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut busy = 0;
+    for _ in 0..40 {
+        for request in [Request::Vaults, Request::Changed] {
+            match other.client.request(a.id(), request).await {
+                Ok(Response::Refused(why)) if why.starts_with("busy") => busy += 1,
+                _ => {}
+            }
+        }
+    }
+    flood.await.unwrap();
+    assert_eq!(busy, 0, "another device was told busy {busy} times of 80");
+}
+
 /// Defeated: a thief passes off a revocation it signed as a claim of B's
 /// chain (or A's own); A takes claims only from their issuer's chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -623,6 +657,43 @@ async fn a_thief_revoking_the_remover_does_not_cut_another_device_off() {
         },
     )
     .await;
+}
+
+/// As above, with the thief's removal of A dated nine minutes ahead (clocks
+/// may differ by ten): the latest removal stands, so the thief's used to
+/// win against the user's answer until the user removed it once more, ten
+/// minutes later. A has heard of the thief's removal, and dates its answer
+/// after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thiefs_removal_of_the_remover_dated_ahead_does_not_outlast_the_answer() {
+    let (a, b, rogue, served, _) = gestalt_with_rogue(116).await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    a.write("Personal", "github", "pw").await;
+    eventually("B has A's secret", &[&a, &b], || async {
+        b.read("Personal", "github").await.is_some()
+    })
+    .await;
+    rogue.revoke(a.id(), now_ms() + 9 * 60 * 1000);
+    *served.lock().unwrap() = rogue.chains();
+    dial(&rogue, &b).await;
+    dial(&rogue, &a).await;
+    eventually("B hears the thief", &[&b], || async {
+        let _ = b.node.sync_now(rogue.id()).await;
+        !b.device_ids().await.contains(&a.id())
+    })
+    .await;
+    a.node.sync_now(rogue.id()).await.unwrap();
+    a.node.revoke_device(rogue.id()).await.unwrap();
+    eventually("B has A back and not the thief", &[&a, &b], || async {
+        let _ = b.node.sync_now(a.id()).await;
+        let _ = a.node.sync_now(b.id()).await;
+        let on_b = b.device_ids().await;
+        on_b.contains(&a.id()) && !on_b.contains(&rogue.id())
+    })
+    .await;
+    dial(&rogue, &b).await;
+    let answer = rogue.client.request(b.id(), Request::Vaults).await.unwrap();
+    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
 }
 
 /// As above, with the thief paired with B too: B drops A and keeps the

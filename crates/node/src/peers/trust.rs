@@ -178,6 +178,24 @@ impl Node {
             let chain = Sigchain::new(&s.db, me);
             let mut payload =
                 chain.next_payload(ClaimType::ClaimRevokeNode, device, now_ms() as u64)?;
+            // Where devices remove each other the latest removal stands,
+            // and a thief dates its removal of this device ahead (as far
+            // as clocks may differ) to win against the user's answer: the
+            // answer is dated after every removal of this device by that
+            // one it has heard of.
+            let theirs = MemberChains::new(&s.db)
+                .claims_after(&device, 0, polykey_gestalts::sigchain::MAX_CHAIN_LEN)?
+                .iter()
+                .filter_map(|claim| claim.decode().ok())
+                .filter(|p| p.typ == ClaimType::ClaimRevokeNode && p.sub == me)
+                .map(|p| p.iat)
+                .max();
+            if let Some(theirs) = theirs {
+                if theirs >= payload.iat {
+                    payload.iat = theirs.saturating_add(1);
+                    payload.nbf = payload.iat;
+                }
+            }
             // What this device has seen of each vault: the removed device's
             // commits outside it are undone wherever they turn up.
             let mut heads = BTreeMap::new();
