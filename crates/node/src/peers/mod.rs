@@ -223,6 +223,21 @@ pub(crate) struct PeerState {
 }
 
 impl PeerState {
+    /// Who is exempt from the network's limits for strangers at `now`
+    /// (seconds): the devices, and the device this one is pairing with
+    /// while that pairing is open: an invitation with the joiner's session,
+    /// or a join under way whose code has not expired (a person who never
+    /// confirms does not keep the inviter exempt). A device paired and
+    /// later removed, or a leaked code's holder, keeps nothing.
+    pub(crate) fn exempt(&self, now: u64) -> Vec<NodeId> {
+        let open = self.pairing_with.filter(|peer| match &self.inviter {
+            Some(_) => self.sessions.contains_key(peer),
+            // Joining: cleared when the join ends (see `Node::join`).
+            None => self.joining.as_ref().is_none_or(|join| !join.expired(now)),
+        });
+        self.members.iter().copied().chain(open).collect()
+    }
+
     pub(crate) fn set_error(&mut self, error: String) {
         self.sync.last_error = Some(error);
     }
@@ -366,19 +381,7 @@ impl Node {
     /// holding the invitation's secret counts (one at most): a stranger
     /// guessing words gets no exemption.
     pub(crate) async fn refresh_trust(&self) {
-        let trusted: Vec<NodeId> = {
-            let state = self.inner.peer_state();
-            // Only while that pairing is open: an invitation with the
-            // joiner's session, or a join under way. A device paired and
-            // later removed, or a leaked code's holder, keeps nothing.
-            let open = state.pairing_with.filter(|peer| match &state.inviter {
-                Some(_) => state.sessions.contains_key(peer),
-                // Joining: cleared when the join ends (see `Node::join`).
-                None => true,
-            });
-            let members = state.members.iter().copied();
-            members.chain(open).collect()
-        };
+        let trusted = self.inner.peer_state().exempt(now_secs());
         if let Ok(client) = self.client() {
             let _ = client.trust(trusted).await;
         }

@@ -15,7 +15,7 @@ use polykey_gestalts::{GestaltGraph, Sigchain};
 use polykey_keys::NodeId;
 use polykey_network::{Client, Multiaddr, Request, Response};
 
-use super::{gestalt, net_error, now_secs, refused, Node, PairingState};
+use super::{gestalt, net_error, now_secs, refused, upgrade, Node, PairingState};
 use crate::error::NodeError;
 
 /// What an inviter without an open invitation answers a hello.
@@ -39,6 +39,13 @@ pub(crate) struct PendingJoin {
     proof: PairingMessage,
     addresses: Vec<String>,
     expires_at: u64,
+}
+
+impl PendingJoin {
+    /// Whether the code it came from has expired at `now` (seconds).
+    pub(crate) fn expired(&self, now: u64) -> bool {
+        now >= self.expires_at
+    }
 }
 
 /// Whether `text` is four words, as typed from another device's screen.
@@ -334,6 +341,16 @@ impl Node {
             proof,
             addresses,
             expires_at,
+        });
+        // A person who never confirms: the inviter is a stranger again
+        // once the code expires.
+        let weak = self.weak();
+        let left = Duration::from_secs(expires_at.saturating_sub(now_secs()));
+        tokio::spawn(async move {
+            tokio::time::sleep(left).await;
+            if let Some(node) = upgrade(&weak) {
+                node.refresh_trust().await;
+            }
         });
         Ok((inviter, fingerprint))
     }
@@ -671,5 +688,36 @@ impl Node {
             .await
             .map_err(|e| NodeError::Internal(e.to_string()))??;
         self.join_dto(code).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polykey_keys::RootKeypair;
+
+    use super::*;
+    use crate::peers::PeerState;
+
+    /// On the joining side the inviter was exempt from the limits for
+    /// strangers until the join ended, so a person who never confirmed
+    /// left it exempt until the node locked.
+    #[test]
+    fn the_device_being_joined_is_exempt_only_until_its_code_expires() {
+        let me = RootKeypair::from_seed(&[1; 32]).node_id();
+        let inviter = RootKeypair::from_seed(&[2; 32]).node_id();
+        let (joiner, _) = Joiner::start(inviter, me, "one two three four", None);
+        let state = PeerState {
+            pairing_with: Some(inviter),
+            joining: Some(PendingJoin {
+                inviter,
+                joiner,
+                proof: PairingMessage::Waiting,
+                addresses: Vec::new(),
+                expires_at: 1_000,
+            }),
+            ..PeerState::default()
+        };
+        assert_eq!(state.exempt(999), vec![inviter], "while the code holds");
+        assert!(state.exempt(1_000).is_empty(), "after it expired");
     }
 }
