@@ -44,8 +44,12 @@ impl Link {
     }
 }
 
-/// A node removed from the gestalt, and the claim that removed it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A node removed from the gestalt, and where the claim that removed it
+/// is: on the remover's chain (this node's own, or the copy of another's),
+/// which keeps it whole. The record itself stays small whatever the claim
+/// names, so every removal a chain holds is kept (the same ones on every
+/// device, whatever order chains arrive in) and reading them all is cheap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
     /// The removed node.
     pub node: NodeId,
@@ -53,8 +57,14 @@ pub struct Revocation {
     pub by: NodeId,
     /// When, seconds since the Unix epoch (the claim's issued-at).
     pub at: u64,
-    /// The `ClaimRevokeNode` on the remover's chain.
-    pub claim: SignedClaim,
+    /// When in milliseconds: the claim id's, when they fall in its
+    /// issued-at second, so the later of two removals in one second is
+    /// known; else the second.
+    pub at_ms: u64,
+    /// The claim's place on the remover's chain.
+    pub seq: u64,
+    /// Whether the claim names the vault versions its remover had.
+    pub names_heads: bool,
 }
 
 /// A device another device of the gestalt added, for the user to see (and
@@ -118,10 +128,7 @@ type LinkTime = (NodeId, NodeId, u64, Option<NodeId>);
 // per device, so verifying them at each transaction's first access is
 // cheap.
 const LINKS: Table<Link> = Table::authenticated("gestalt_links");
-const REVOKED: Table<Revocation> = Table::authenticated("gestalt_revoked");
-/// How many revocations of each issuer `REVOKED` holds (kept in step with
-/// it, so bounding them costs no scan).
-const REVOKED_BY: Table<u64> = Table::new("gestalt_revoked_by");
+const REVOKED: Table<Revocation> = Table::authenticated("gestalt_revocations");
 const NOTICES: Table<DeviceNotice> = Table::authenticated("gestalt_notices");
 /// Devices the inviter listed when this device joined, not adopted yet.
 const ACKNOWLEDGED: Table<NodeId> = Table::authenticated("gestalt_acknowledged");
@@ -146,7 +153,7 @@ fn link_key(db: &Db, (a, b): (NodeId, NodeId)) -> RecordKey {
 fn revoked_key(db: &Db, node: &NodeId, issuer: &NodeId) -> RecordKey {
     let mut name = node.as_bytes().to_vec();
     name.extend_from_slice(issuer.as_bytes());
-    db.record_key("gestalt_revoked", &name)
+    db.record_key("gestalt_revocations", &name)
 }
 
 /// Every stored revocation of `node`.
@@ -166,17 +173,9 @@ fn forget_revocations(
     revocations: &[Revocation],
 ) -> Result<(), ClaimError> {
     for r in revocations {
-        if txn.delete(&REVOKED, &revoked_key(db, &r.node, &r.by))? {
-            let key = revoked_by_key(db, &r.by);
-            let count = txn.get(&REVOKED_BY, &key)?.unwrap_or(0);
-            txn.put(&REVOKED_BY, &key, &count.saturating_sub(1))?;
-        }
+        txn.delete(&REVOKED, &revoked_key(db, &r.node, &r.by))?;
     }
     Ok(())
-}
-
-fn revoked_by_key(db: &Db, issuer: &NodeId) -> RecordKey {
-    db.record_key("gestalt_revoked_by", issuer.as_bytes())
 }
 
 fn notice_key(db: &Db, node: &NodeId) -> RecordKey {
@@ -187,11 +186,6 @@ fn acknowledged_key(db: &Db, node: &NodeId) -> RecordKey {
     db.record_key("gestalt_acknowledged", node.as_bytes())
 }
 
-/// Revocations kept per issuer of nodes never linked here; past this a
-/// thief's removals of made-up nodes are not kept. (Removals of linked
-/// nodes are always kept: a server removing each CI runner it paired
-/// could make thousands.)
-pub const MAX_REVOCATIONS_PER_ISSUER: usize = 256;
 /// Rounds of settling which removal counts when removers removed each other
 /// (see `revokers_of`).
 const MAX_REVOCATION_ROUNDS: usize = 64;
@@ -256,35 +250,26 @@ impl<'db> GestaltGraph<'db> {
         }
         let was_member = self.gestalt_of(me)?.contains(&payload.sub);
         let mut txn = self.db.write()?;
-        self.put_revocation(&mut txn, &payload, claim, false)?;
+        self.put_revocation(&mut txn, &payload)?;
         txn.commit()?;
         Ok(was_member)
     }
 
-    /// Store a revocation unless the same issuer's is as new. `bounded`:
-    /// count it against [`MAX_REVOCATIONS_PER_ISSUER`] (a removal of a node
-    /// never linked here, which only a thief makes in numbers).
+    /// Store a revocation unless the same issuer's is as new. Every one is
+    /// kept: a record is a few dozen bytes whatever its claim names, and a
+    /// chain holds at most [`crate::sigchain::MAX_CHAIN_LEN`] claims. (Kept
+    /// up to a bound for nodes never linked here, which nodes were kept
+    /// depended on whether a link arrived first, so devices disagreed.)
     fn put_revocation(
         &self,
         txn: &mut WriteTxn<'_>,
         payload: &ClaimPayload,
-        claim: &SignedClaim,
-        bounded: bool,
     ) -> Result<bool, ClaimError> {
         let key = revoked_key(self.db, &payload.sub, &payload.iss);
         if let Some(existing) = txn.get(&REVOKED, &key)? {
             if existing.at >= payload.iat {
                 return Ok(false);
             }
-        } else {
-            // Bounded per issuer: a thief revoking made-up nodes (each
-            // claim up to 256 KiB with its vault versions) fills nothing.
-            let count_key = revoked_by_key(self.db, &payload.iss);
-            let by_issuer = txn.get(&REVOKED_BY, &count_key)?.unwrap_or(0);
-            if bounded && by_issuer >= MAX_REVOCATIONS_PER_ISSUER as u64 {
-                return Ok(false);
-            }
-            txn.put(&REVOKED_BY, &count_key, &(by_issuer + 1))?;
         }
         txn.put(
             &REVOKED,
@@ -293,7 +278,9 @@ impl<'db> GestaltGraph<'db> {
                 node: payload.sub,
                 by: payload.iss,
                 at: payload.iat,
-                claim: claim.clone(),
+                at_ms: claimed_ms(payload),
+                seq: payload.seq,
+                names_heads: payload.heads.is_some(),
             },
         )?;
         txn.delete(&NOTICES, &notice_key(self.db, &payload.sub))?;
@@ -526,11 +513,7 @@ impl<'db> GestaltGraph<'db> {
                     if newer_link {
                         continue;
                     }
-                    let linked = view
-                        .links
-                        .iter()
-                        .any(|(a, b, _, _)| *a == other || *b == other);
-                    if self.put_revocation(txn, payload, claim, !linked)? {
+                    if self.put_revocation(txn, payload)? {
                         view.stale = true;
                         adopted.revocations += 1;
                         if members.remove(&other) {
@@ -608,6 +591,29 @@ impl<'db> GestaltGraph<'db> {
             .collect();
         out.sort_by_key(|r| (r.node, r.by));
         Ok(out)
+    }
+
+    /// The claim behind `r` as `me` holds it: on its own chain, or on the
+    /// copy of the remover's. None if that copy no longer reaches it.
+    pub fn revocation_claim(
+        &self,
+        me: NodeId,
+        r: &Revocation,
+    ) -> Result<Option<(ClaimPayload, SignedClaim)>, ClaimError> {
+        let before = r.seq.saturating_sub(1);
+        let found = if r.by == me {
+            crate::sigchain::Sigchain::new(self.db, me).claims_after(before, 1)?
+        } else {
+            MemberChains::new(self.db).claims_after(&r.by, before, 1)?
+        };
+        Ok(found.into_iter().find_map(|claim| {
+            let payload = claim.decode().ok()?;
+            let matches = payload.typ == ClaimType::ClaimRevokeNode
+                && payload.sub == r.node
+                && payload.iss == r.by
+                && payload.seq == r.seq;
+            matches.then_some((payload, claim))
+        }))
     }
 
     /// The revocations in force as `me` sees it: by `me`, or by a node
@@ -720,11 +726,7 @@ fn revokers_of(
 ) -> BTreeMap<NodeId, (NodeId, u64)> {
     let mut all: BTreeMap<NodeId, Vec<(NodeId, u64)>> = BTreeMap::new();
     for (_, r) in revoked {
-        let ms = r
-            .claim
-            .decode()
-            .map_or(r.at.saturating_mul(1000), |p| claimed_ms(&p));
-        all.entry(r.node).or_default().push((r.by, ms));
+        all.entry(r.node).or_default().push((r.by, r.at_ms));
     }
     let latest = |removals: &[(NodeId, u64)], stands: &dyn Fn(&NodeId) -> bool| {
         removals

@@ -246,19 +246,24 @@ impl Node {
             // Each removed node, judged by the vault versions of the latest
             // removal of it by a standing device that names them; with
             // none, held (what was undone stays, nothing more is).
+            let me = s.keys.node_id();
             let seen: Vec<(NodeId, Option<BTreeMap<String, String>>)> = graph
-                .revocations_in_force(s.keys.node_id())?
+                .revocations_in_force(me)?
                 .into_iter()
                 .map(|counted| {
+                    // Only the chosen removal's claim is read.
                     let heads = all
                         .iter()
                         .filter(|r| r.node == counted.node && members.contains(&r.by))
-                        .filter_map(|r| Some((r.at, r.by, r.claim.decode().ok()?.heads?)))
-                        .max_by_key(|(at, by, _)| (*at, *by))
-                        .map(|(_, _, heads)| heads);
-                    (counted.node, heads)
+                        .filter(|r| r.names_heads)
+                        .max_by_key(|r| (r.at, r.by))
+                        .map(|r| graph.revocation_claim(me, r))
+                        .transpose()?
+                        .flatten()
+                        .and_then(|(payload, _)| payload.heads);
+                    Ok((counted.node, heads))
                 })
-                .collect();
+                .collect::<Result<_, NodeError>>()?;
             let vaults = Vaults::new(&s.db);
             let mut changed = false;
             for (info, _, _) in vaults.list_for_sync()? {
