@@ -19,11 +19,25 @@ use crate::sigchain::{continues, ChainHead, MAX_CHAIN_LEN};
 pub const MAX_CLOCK_SKEW_SECS: u64 = 600;
 /// Most new claims of one chain taken in one go.
 pub const MAX_NEW_CLAIMS: usize = 1_000;
+/// Bytes the copy of one node's chain may hold. A chain may be 10,000
+/// claims and a revocation 256 KiB (its vault versions), so a thief still
+/// paired could make every device store 2.5 GB; past this its chain stops
+/// at the same claim on every device. An honest device's chain is links
+/// and a few removals: kilobytes.
+pub const MAX_CHAIN_COPY_BYTES: u64 = 32 * 1024 * 1024;
+
+/// What a claim costs a copy, in bytes (its payload and signatures).
+fn claim_bytes(claim: &SignedClaim) -> u64 {
+    (claim.payload.len() + claim.signatures.len() * 160) as u64
+}
 
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredHead {
     node: NodeId,
     head: ChainHead,
+    /// What the copy's claims cost so far (see [`MAX_CHAIN_COPY_BYTES`]).
+    #[serde(default)]
+    bytes: u64,
 }
 
 const CLAIMS: Table<SignedClaim> = Table::new("member_chain_claims");
@@ -167,11 +181,16 @@ impl<'db> MemberChains<'db> {
         let Some((last, last_claim)) = claims.last() else {
             return Ok(());
         };
-        let current = self.head_in(txn, node)?;
-        if current.as_ref() != from {
+        let stored = txn.get(&HEADS, &head_key(self.db, node))?;
+        if stored.as_ref().map(|h| &h.head) != from {
             return Err(ClaimError::BrokenChain("the copy changed meanwhile"));
         }
+        let mut bytes = stored.map_or(0, |h| h.bytes);
         for (payload, claim) in claims {
+            bytes = bytes.saturating_add(claim_bytes(claim));
+            if bytes > MAX_CHAIN_COPY_BYTES {
+                return Err(ClaimError::Malformed("a chain past its bytes"));
+            }
             txn.put(&CLAIMS, &claim_key(self.db, node, payload.seq), claim)?;
         }
         txn.put(
@@ -184,8 +203,30 @@ impl<'db> MemberChains<'db> {
                     claim_id: last.jti.clone(),
                     digest: last_claim.digest(),
                 },
+                bytes,
             },
         )?;
         Ok(())
+    }
+
+    /// How many of `claims` (continuing the copy of `node`'s chain) fit in
+    /// its [`MAX_CHAIN_COPY_BYTES`]: the same claims on every device,
+    /// however the chain arrived in parts.
+    pub(crate) fn fitting_in(
+        &self,
+        txn: &WriteTxn<'_>,
+        node: &NodeId,
+        claims: &[(ClaimPayload, SignedClaim)],
+    ) -> Result<usize, ClaimError> {
+        let mut bytes = txn
+            .get(&HEADS, &head_key(self.db, node))?
+            .map_or(0, |h| h.bytes);
+        Ok(claims
+            .iter()
+            .take_while(|(_, claim)| {
+                bytes = bytes.saturating_add(claim_bytes(claim));
+                bytes <= MAX_CHAIN_COPY_BYTES
+            })
+            .count())
     }
 }

@@ -335,8 +335,13 @@ impl<'db> GestaltGraph<'db> {
                 break;
             }
             let mut progressed = false;
-            for (node, head, claims) in ready {
+            for (node, head, mut claims) in ready {
                 if copies.head_in(&txn, &node)? != head {
+                    continue;
+                }
+                // A chain past its bytes stops at the same claim everywhere.
+                claims.truncate(copies.fitting_in(&txn, &node, &claims)?);
+                if claims.is_empty() {
                     continue;
                 }
                 let member = view.members.contains(&node);

@@ -800,6 +800,82 @@ fn a_thiefs_revocations_of_strangers_cost_a_small_record_each() {
     assert_eq!(payload.heads.as_ref(), Some(&heads));
 }
 
+/// A thief still paired fills its chain with removals naming 2,000 vault
+/// versions each (about 200 KB a claim): every device stored the whole
+/// chain, up to 10,000 claims, 2.5 GB. The copy of one chain is now held
+/// to `MAX_CHAIN_COPY_BYTES`, and stops at the same claim on a device that
+/// took the chain whole and on one that took it in parts.
+#[test]
+fn a_thiefs_chain_of_huge_removals_is_held_to_a_bound_alike_everywhere() {
+    use polykey_gestalts::chains::MAX_CHAIN_COPY_BYTES;
+    use polykey_gestalts::claims::MAX_REVOCATION_HEADS;
+    let (a, t, c, d) = (device(1), device(2), device(3), device(4));
+    pair(&a, &t, NOW_S);
+    pair(&a, &c, NOW_S);
+    pair(&a, &d, NOW_S);
+    pull(&c, &[&a], NOW_S + 1);
+    pull(&d, &[&a], NOW_S + 1);
+    let heads: std::collections::BTreeMap<String, String> = (0..MAX_REVOCATION_HEADS as u32)
+        .map(|i| (format!("{i:032x}"), format!("{i:040x}")))
+        .collect();
+    let mut made_bytes = 0u64;
+    let mut i = 0u32;
+    while made_bytes <= MAX_CHAIN_COPY_BYTES + MAX_CHAIN_COPY_BYTES / 4 {
+        let mut seed = [100u8; 32];
+        seed[..4].copy_from_slice(&i.to_be_bytes());
+        revoke_with_heads(
+            &t,
+            RootKeypair::from_seed(&seed).node_id(),
+            NOW_S + 5,
+            heads.clone(),
+        );
+        let last = t
+            .chain()
+            .claims_after(t.chain().head().unwrap().unwrap().seq - 1, 1)
+            .unwrap();
+        made_bytes += last[0].payload.len() as u64;
+        i += 1;
+    }
+    // C takes T's chain whole, D in parts of 7 claims.
+    pull(&c, &[&t], NOW_S + 10);
+    let copies = MemberChains::new(&d.db);
+    loop {
+        let head = copies.head(&t.id()).unwrap();
+        let seq = head.as_ref().map_or(0, |h| h.seq);
+        let new = t.chain().claims_after(seq, 7).unwrap();
+        let claims = verify_continuation(&t.id(), head.as_ref(), &new, NOW_S + 10).unwrap();
+        d.graph()
+            .adopt_chains(d.id(), &copies, vec![(t.id(), head.clone(), claims)])
+            .unwrap();
+        if new.is_empty() || copies.head(&t.id()).unwrap() == head {
+            break;
+        }
+    }
+    let held = |on: &Device| {
+        MemberChains::new(&on.db)
+            .head(&t.id())
+            .unwrap()
+            .unwrap()
+            .seq
+    };
+    let total = t.chain().head().unwrap().unwrap().seq;
+    assert!(
+        held(&c) < total,
+        "C holds all {total} claims, {made_bytes} bytes"
+    );
+    assert_eq!(held(&c), held(&d), "C and D stopped at different claims");
+    let stored: u64 = MemberChains::new(&c.db)
+        .claims_after(&t.id(), 0, 20_000)
+        .unwrap()
+        .iter()
+        .map(|claim| claim.payload.len() as u64)
+        .sum();
+    assert!(
+        stored <= MAX_CHAIN_COPY_BYTES,
+        "C stores {stored} bytes of T's chain"
+    );
+}
+
 /// With more than 256 removals of never-linked nodes by one issuer, the
 /// rest were dropped as they arrived: a device that heard of X's link
 /// before the thief's removal of X kept the removal (X was linked), one
