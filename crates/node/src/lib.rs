@@ -19,6 +19,8 @@ pub mod client_api;
 pub mod dir;
 /// Errors of node operations, each with a stable code.
 pub mod error;
+/// Linked identities: claiming an account, finding others' claims.
+pub mod identities;
 /// Secrets as forms: typed items, fields to copy, TOTP, the generator.
 pub mod items;
 /// Encrypt, decrypt, sign and verify with node keys.

@@ -151,6 +151,8 @@ pub(crate) struct Inner {
     pub(crate) net: Mutex<Option<crate::peers::Net>>,
     /// Pairing, online devices, sync status.
     pub(crate) peers: Mutex<crate::peers::PeerState>,
+    /// Identity providers and logins under way.
+    pub(crate) identities: Mutex<crate::identities::IdentityState>,
 }
 
 /// A node: the one handle front ends hold. Cheap to clone; every clone
@@ -203,6 +205,7 @@ impl Node {
                 commits: Arc::default(),
                 net: Mutex::new(None),
                 peers: Mutex::default(),
+                identities: Mutex::default(),
             }),
         })
     }

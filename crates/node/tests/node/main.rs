@@ -5,6 +5,7 @@
 
 mod client_api;
 mod file_modes;
+mod identities;
 mod keys;
 mod lifecycle;
 mod qr;
