@@ -186,6 +186,10 @@ fn acknowledged_key(db: &Db, node: &NodeId) -> RecordKey {
     db.record_key("gestalt_acknowledged", node.as_bytes())
 }
 
+/// Removals a contested node (one another device removed) may add while
+/// contested: its own device's removal of a thief is one or two; a thief
+/// sending a new fork of its frozen chain on every pull adds no more.
+pub const MAX_CONTESTED_REVOCATIONS: usize = 64;
 /// Rounds of settling which removal counts when removers removed each other
 /// (see `revokers_of`).
 const MAX_REVOCATION_ROUNDS: usize = 64;
@@ -422,6 +426,19 @@ impl<'db> GestaltGraph<'db> {
         if revocations_only && !view.contested.contains(&issuer) {
             return Ok(adopted);
         }
+        // A contested node's copy does not move, so it could send a new
+        // fork of its chain on every pull, each with 1,000 removals: what
+        // it may still add is bounded.
+        let mut contested_room = if revocations_only {
+            let held = txn
+                .entries(&REVOKED)?
+                .into_iter()
+                .filter(|(_, r)| r.by == issuer)
+                .count();
+            MAX_CONTESTED_REVOCATIONS.saturating_sub(held)
+        } else {
+            usize::MAX
+        };
         let members = &mut view.members;
         for (payload, claim) in claims {
             if payload.iss != issuer {
@@ -493,6 +510,15 @@ impl<'db> GestaltGraph<'db> {
                 ClaimType::ClaimRevokeNode => {
                     if other == me {
                         continue;
+                    }
+                    let known = txn
+                        .get(&REVOKED, &revoked_key(self.db, &other, &issuer))?
+                        .is_some();
+                    if !known {
+                        if contested_room == 0 {
+                            continue;
+                        }
+                        contested_room = contested_room.saturating_sub(1);
                     }
                     // A newer link (a fresh pairing) wins over an older
                     // revocation, whichever arrives first, if a device

@@ -876,6 +876,51 @@ fn a_thiefs_chain_of_huge_removals_is_held_to_a_bound_alike_everywhere() {
     );
 }
 
+/// A node another device removed is "contested": its chain is still read
+/// for removals, but its copy does not move, so a thief could send a new
+/// fork of its chain on every pull, each with up to 1,000 removals of made-up
+/// nodes, and every device kept them all: a store growing without end,
+/// read whole by every graph read.
+#[test]
+fn a_contested_thiefs_forks_add_a_bounded_number_of_removals() {
+    use polykey_gestalts::graph::MAX_CONTESTED_REVOCATIONS;
+    let (a, b, t) = (device(1), device(2), device(3));
+    pair(&a, &b, NOW_S);
+    pair(&a, &t, NOW_S);
+    pull(&b, &[&a], NOW_S + 1);
+    pull(&a, &[&b, &t], NOW_S + 1);
+    revoke(&b, t.id(), NOW_S + 10);
+    pull(&a, &[&b], NOW_S + 11);
+    assert!(!a.members().contains(&t.id()));
+    // The same keys in another store: a second fork of T's chain.
+    let fork = device(3);
+    for claim in t.chain().claims().unwrap() {
+        fork.chain().append(&claim).unwrap();
+    }
+    for (chain, first) in [(&t, 0u32), (&fork, 1_000u32)] {
+        for i in first..first + 150 {
+            let mut seed = [100u8; 32];
+            seed[..4].copy_from_slice(&i.to_be_bytes());
+            let payload = chain
+                .chain()
+                .next_payload(
+                    ClaimType::ClaimRevokeNode,
+                    RootKeypair::from_seed(&seed).node_id(),
+                    (NOW_S + 20) * 1000,
+                )
+                .unwrap();
+            let claim = SignedClaim::issue(&payload, &chain.keys).unwrap();
+            chain.chain().append(&claim).unwrap();
+        }
+        pull(&a, &[chain], NOW_S + 30);
+    }
+    let kept = a.graph().revocations().unwrap().len();
+    assert!(
+        kept <= MAX_CONTESTED_REVOCATIONS + 1,
+        "A keeps {kept} removals from the contested thief's two forks"
+    );
+}
+
 /// With more than 256 removals of never-linked nodes by one issuer, the
 /// rest were dropped as they arrived: a device that heard of X's link
 /// before the thief's removal of X kept the removal (X was linked), one
