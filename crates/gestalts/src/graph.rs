@@ -50,6 +50,7 @@ impl Link {
 /// names, so every removal a chain holds is kept (the same ones on every
 /// device, whatever order chains arrive in) and reading them all is cheap.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredRevocation")]
 pub struct Revocation {
     /// The removed node.
     pub node: NodeId,
@@ -65,6 +66,45 @@ pub struct Revocation {
     pub seq: u64,
     /// Whether the claim names the vault versions its remover had.
     pub names_heads: bool,
+}
+
+/// A revocation as stored: today's record, or one written before records
+/// pointed at their claim (which held the claim itself; read the same).
+#[derive(Deserialize)]
+struct StoredRevocation {
+    node: NodeId,
+    by: NodeId,
+    at: u64,
+    #[serde(default)]
+    at_ms: Option<u64>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    names_heads: Option<bool>,
+    #[serde(default)]
+    claim: Option<SignedClaim>,
+}
+
+impl From<StoredRevocation> for Revocation {
+    fn from(r: StoredRevocation) -> Self {
+        let claimed = r.claim.as_ref().and_then(|c| c.decode().ok());
+        Self {
+            node: r.node,
+            by: r.by,
+            at: r.at,
+            at_ms: claimed
+                .as_ref()
+                .map(claimed_ms)
+                .or(r.at_ms)
+                .unwrap_or(r.at.saturating_mul(1000)),
+            seq: claimed.as_ref().map(|p| p.seq).or(r.seq).unwrap_or(0),
+            names_heads: claimed
+                .as_ref()
+                .map(|p| p.heads.is_some())
+                .or(r.names_heads)
+                .unwrap_or(false),
+        }
+    }
 }
 
 /// A device another device of the gestalt added, for the user to see (and
@@ -128,7 +168,7 @@ type LinkTime = (NodeId, NodeId, u64, Option<NodeId>);
 // per device, so verifying them at each transaction's first access is
 // cheap.
 const LINKS: Table<Link> = Table::authenticated("gestalt_links");
-const REVOKED: Table<Revocation> = Table::authenticated("gestalt_revocations");
+const REVOKED: Table<Revocation> = Table::authenticated("gestalt_revoked");
 const NOTICES: Table<DeviceNotice> = Table::authenticated("gestalt_notices");
 /// Devices the inviter listed when this device joined, not adopted yet.
 const ACKNOWLEDGED: Table<NodeId> = Table::authenticated("gestalt_acknowledged");
@@ -153,7 +193,7 @@ fn link_key(db: &Db, (a, b): (NodeId, NodeId)) -> RecordKey {
 fn revoked_key(db: &Db, node: &NodeId, issuer: &NodeId) -> RecordKey {
     let mut name = node.as_bytes().to_vec();
     name.extend_from_slice(issuer.as_bytes());
-    db.record_key("gestalt_revocations", &name)
+    db.record_key("gestalt_revoked", &name)
 }
 
 /// Every stored revocation of `node`.

@@ -539,8 +539,8 @@ mod tampering {
         let a = reopen(a, |_| {}).unwrap();
         assert!(!a.members().contains(&x.id()));
         assert_tampered(
-            reopen(a, |path| delete_all(path, "gestalt_revocations")),
-            "gestalt_revocations",
+            reopen(a, |path| delete_all(path, "gestalt_revoked")),
+            "gestalt_revoked",
         );
     }
 
@@ -919,6 +919,47 @@ fn a_contested_thiefs_forks_add_a_bounded_number_of_removals() {
         kept <= MAX_CONTESTED_REVOCATIONS + 1,
         "A keeps {kept} removals from the contested thief's two forks"
     );
+}
+
+/// Revocation records written before they pointed at their claim held the
+/// claim itself: a store from then still keeps its removals (the record is
+/// read the same; renaming its table lost every removal on upgrade, and
+/// the removed devices were devices again).
+#[test]
+fn a_removal_stored_the_old_way_still_counts() {
+    use polykey_db::Table;
+    const OLD: Table<serde_json::Value> = Table::authenticated("gestalt_revoked");
+    let (a, t) = (device(1), device(2));
+    pair(&a, &t, NOW_S);
+    let payload = a
+        .chain()
+        .next_payload(ClaimType::ClaimRevokeNode, t.id(), (NOW_S + 10) * 1000)
+        .unwrap();
+    let claim = SignedClaim::issue(&payload, &a.keys).unwrap();
+    a.chain().append(&claim).unwrap();
+    let old = serde_json::json!({
+        "node": t.id(),
+        "by": a.id(),
+        "at": NOW_S + 10,
+        "claim": claim,
+    });
+    let mut name = t.id().as_bytes().to_vec();
+    name.extend_from_slice(a.id().as_bytes());
+    let key = a.db.record_key("gestalt_revoked", &name);
+    let mut txn = a.db.write().unwrap();
+    txn.put(&OLD, &key, &old).unwrap();
+    txn.commit().unwrap();
+
+    assert!(!a.members().contains(&t.id()), "T is a device again");
+    let kept = a.graph().revocations().unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].seq, payload.seq);
+    let (found, _) = a
+        .graph()
+        .revocation_claim(a.id(), &kept[0])
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.sub, t.id());
 }
 
 /// With more than 256 removals of never-linked nodes by one issuer, the
