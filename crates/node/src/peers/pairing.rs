@@ -48,6 +48,14 @@ impl PendingJoin {
     }
 }
 
+/// When a join started at `now` ends at the latest: the code's own expiry,
+/// which is the code's to say (a stranger's crafted code says "never", and
+/// would keep it exempt from the limits for strangers for good), held to
+/// a code's lifetime.
+fn join_deadline(code_expires_at: u64, now: u64) -> u64 {
+    code_expires_at.min(now.saturating_add(polykey_gestalts::pairing::CODE_LIFETIME_SECS))
+}
+
 /// Whether `text` is four words, as typed from another device's screen.
 fn looks_like_words(text: &str) -> bool {
     let words: Vec<&str> = text
@@ -311,6 +319,7 @@ impl Node {
         expires_at: u64,
     ) -> Result<(NodeId, String), NodeError> {
         let me = self.status().node_id.ok_or(NodeError::Locked)?;
+        let expires_at = join_deadline(expires_at, now_secs());
         self.inner.peer_state().pairing_with = Some(inviter);
         self.refresh_trust().await;
         let (joiner, hello) = Joiner::start(inviter, me, words, secret);
@@ -719,5 +728,12 @@ mod tests {
         };
         assert_eq!(state.exempt(999), vec![inviter], "while the code holds");
         assert!(state.exempt(1_000).is_empty(), "after it expired");
+    }
+
+    #[test]
+    fn a_code_that_never_expires_ends_its_join_within_a_codes_lifetime() {
+        let lifetime = polykey_gestalts::pairing::CODE_LIFETIME_SECS;
+        assert_eq!(join_deadline(u64::MAX, 1_000), 1_000 + lifetime);
+        assert_eq!(join_deadline(1_010, 1_000), 1_010);
     }
 }
