@@ -185,7 +185,7 @@ impl<'db> MemberChains<'db> {
         if stored.as_ref().map(|h| &h.head) != from {
             return Err(ClaimError::BrokenChain("the copy changed meanwhile"));
         }
-        let mut bytes = stored.map_or(0, |h| h.bytes);
+        let mut bytes = self.bytes_in(txn, node, stored.as_ref())?;
         for (payload, claim) in claims {
             bytes = bytes.saturating_add(claim_bytes(claim));
             if bytes > MAX_CHAIN_COPY_BYTES {
@@ -209,6 +209,30 @@ impl<'db> MemberChains<'db> {
         Ok(())
     }
 
+    /// What the copy of `node`'s chain holds, in bytes. A copy stored
+    /// before copies counted their bytes is counted once here, so every
+    /// device stops a chain at the same claim.
+    fn bytes_in(
+        &self,
+        txn: &WriteTxn<'_>,
+        node: &NodeId,
+        stored: Option<&StoredHead>,
+    ) -> Result<u64, ClaimError> {
+        let Some(stored) = stored else {
+            return Ok(0);
+        };
+        if stored.bytes > 0 {
+            return Ok(stored.bytes);
+        }
+        let mut bytes = 0u64;
+        for seq in 1..=stored.head.seq {
+            if let Some(claim) = txn.get(&CLAIMS, &claim_key(self.db, node, seq))? {
+                bytes = bytes.saturating_add(claim_bytes(&claim));
+            }
+        }
+        Ok(bytes)
+    }
+
     /// How many of `claims` (continuing the copy of `node`'s chain) fit in
     /// its [`MAX_CHAIN_COPY_BYTES`]: the same claims on every device,
     /// however the chain arrived in parts.
@@ -218,9 +242,8 @@ impl<'db> MemberChains<'db> {
         node: &NodeId,
         claims: &[(ClaimPayload, SignedClaim)],
     ) -> Result<usize, ClaimError> {
-        let mut bytes = txn
-            .get(&HEADS, &head_key(self.db, node))?
-            .map_or(0, |h| h.bytes);
+        let stored = txn.get(&HEADS, &head_key(self.db, node))?;
+        let mut bytes = self.bytes_in(txn, node, stored.as_ref())?;
         Ok(claims
             .iter()
             .take_while(|(_, claim)| {

@@ -809,12 +809,14 @@ fn a_thiefs_revocations_of_strangers_cost_a_small_record_each() {
 fn a_thiefs_chain_of_huge_removals_is_held_to_a_bound_alike_everywhere() {
     use polykey_gestalts::chains::MAX_CHAIN_COPY_BYTES;
     use polykey_gestalts::claims::MAX_REVOCATION_HEADS;
-    let (a, t, c, d) = (device(1), device(2), device(3), device(4));
+    let (a, t, c, d, e) = (device(1), device(2), device(3), device(4), device(5));
     pair(&a, &t, NOW_S);
     pair(&a, &c, NOW_S);
     pair(&a, &d, NOW_S);
+    pair(&a, &e, NOW_S);
     pull(&c, &[&a], NOW_S + 1);
     pull(&d, &[&a], NOW_S + 1);
+    pull(&e, &[&a], NOW_S + 1);
     let heads: std::collections::BTreeMap<String, String> = (0..MAX_REVOCATION_HEADS as u32)
         .map(|i| (format!("{i:032x}"), format!("{i:040x}")))
         .collect();
@@ -838,6 +840,25 @@ fn a_thiefs_chain_of_huge_removals_is_held_to_a_bound_alike_everywhere() {
     }
     // C takes T's chain whole, D in parts of 7 claims.
     pull(&c, &[&t], NOW_S + 10);
+    // E took T's first claims before copies counted their bytes: its copy's
+    // head is stored in the old shape, with no count.
+    let copies = MemberChains::new(&e.db);
+    let first = t.chain().claims_after(0, 100).unwrap();
+    let claims = verify_continuation(&t.id(), None, &first, NOW_S + 10).unwrap();
+    e.graph()
+        .adopt_chains(e.id(), &copies, vec![(t.id(), None, claims)])
+        .unwrap();
+    {
+        use polykey_db::Table;
+        const HEADS: Table<serde_json::Value> = Table::new("member_chain_heads");
+        let key = e.db.record_key("member_chain_heads", t.id().as_bytes());
+        let mut txn = e.db.write().unwrap();
+        let mut head = txn.get(&HEADS, &key).unwrap().unwrap();
+        head.as_object_mut().unwrap().remove("bytes");
+        txn.put(&HEADS, &key, &head).unwrap();
+        txn.commit().unwrap();
+    }
+    pull(&e, &[&t], NOW_S + 10);
     let copies = MemberChains::new(&d.db);
     loop {
         let head = copies.head(&t.id()).unwrap();
@@ -864,6 +885,11 @@ fn a_thiefs_chain_of_huge_removals_is_held_to_a_bound_alike_everywhere() {
         "C holds all {total} claims, {made_bytes} bytes"
     );
     assert_eq!(held(&c), held(&d), "C and D stopped at different claims");
+    assert_eq!(
+        held(&c),
+        held(&e),
+        "C and E (its copy older) stopped at different claims"
+    );
     let stored: u64 = MemberChains::new(&c.db)
         .claims_after(&t.id(), 0, 20_000)
         .unwrap()
