@@ -38,6 +38,9 @@ struct StoredHead {
     /// What the copy's claims cost so far (see [`MAX_CHAIN_COPY_BYTES`]).
     #[serde(default)]
     bytes: u64,
+    /// The next claim did not fit: the copy is as long as it gets.
+    #[serde(default)]
+    full: bool,
 }
 
 const CLAIMS: Table<SignedClaim> = Table::new("member_chain_claims");
@@ -126,7 +129,10 @@ impl<'db> MemberChains<'db> {
             .read()?
             .entries(&HEADS)?
             .into_iter()
-            .map(|(_, h)| (h.node, h.head.seq))
+            // A full copy is never asked for more: what it would take
+            // does not fit, and fetching and checking it again on every
+            // sync (up to 1,000 claims of 256 KiB) is work a thief makes.
+            .map(|(_, h)| (h.node, if h.full { u64::MAX } else { h.head.seq }))
             .collect();
         out.sort();
         Ok(out)
@@ -204,8 +210,26 @@ impl<'db> MemberChains<'db> {
                     digest: last_claim.digest(),
                 },
                 bytes,
+                full: false,
             },
         )?;
+        Ok(())
+    }
+
+    /// Record that the copy of `node`'s chain is full (see
+    /// [`MemberChains::positions`]).
+    pub(crate) fn mark_full_in(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        node: &NodeId,
+    ) -> Result<(), ClaimError> {
+        let key = head_key(self.db, node);
+        if let Some(mut stored) = txn.get(&HEADS, &key)? {
+            if !stored.full {
+                stored.full = true;
+                txn.put(&HEADS, &key, &stored)?;
+            }
+        }
         Ok(())
     }
 

@@ -384,7 +384,12 @@ impl<'db> GestaltGraph<'db> {
                     continue;
                 }
                 // A chain past its bytes stops at the same claim everywhere.
-                claims.truncate(copies.fitting_in(&txn, &node, &claims)?);
+                let fitting = copies.fitting_in(&txn, &node, &claims)?;
+                let full = fitting < claims.len();
+                claims.truncate(fitting);
+                if full && claims.is_empty() {
+                    copies.mark_full_in(&mut txn, &node)?;
+                }
                 if claims.is_empty() {
                     continue;
                 }
@@ -392,6 +397,9 @@ impl<'db> GestaltGraph<'db> {
                 let adopted = self.adopt_in(&mut txn, &mut view, me, node, &claims)?;
                 if member {
                     copies.append_in(&mut txn, &node, head.as_ref(), &claims)?;
+                    if full {
+                        copies.mark_full_in(&mut txn, &node)?;
+                    }
                     progressed = true;
                 } else if adopted.changed() {
                     // A contested device's chain is read for its

@@ -885,6 +885,10 @@ fn a_thiefs_chain_of_huge_removals_is_held_to_a_bound_alike_everywhere() {
         "C holds all {total} claims, {made_bytes} bytes"
     );
     assert_eq!(held(&c), held(&d), "C and D stopped at different claims");
+    // C never asks for T's chain again (it would fetch and check up to
+    // 1,000 huge claims on every sync, all refused).
+    let asked = MemberChains::new(&c.db).positions().unwrap();
+    assert!(asked.contains(&(t.id(), u64::MAX)), "{asked:?}");
     assert_eq!(
         held(&c),
         held(&e),
