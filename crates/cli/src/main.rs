@@ -22,6 +22,8 @@ mod edit;
 mod edit;
 /// Waiting for the editor of `secrets edit`, the same on every OS.
 mod editor;
+/// `polykey identities`: linked accounts and others' claims.
+mod identities;
 /// `polykey bootstrap` and `polykey keys`: the node's identity.
 mod keys;
 /// `polykey nodes`: the devices of this gestalt.
@@ -120,6 +122,10 @@ enum Command {
     /// Notifications from the devices of this gestalt.
     #[command(subcommand)]
     Notifications(notifications::NotificationsCommand),
+    /// Accounts (GitHub) linked to this node, and others' nodes found
+    /// under theirs.
+    #[command(subcommand)]
+    Identities(identities::IdentitiesCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -148,6 +154,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
         Command::Join { code, yes } => devices::join(cli, code, *yes).await,
         Command::Nodes(command) => nodes::run(cli, command).await,
         Command::Notifications(command) => notifications::run(cli, command).await,
+        Command::Identities(command) => identities::run(cli, command).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(

@@ -6,6 +6,9 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+#[path = "../../identities/tests/fake_github/mod.rs"]
+mod fake_github;
+
 const PASSWORD: &str = "correct horse battery";
 
 struct Node {
@@ -1265,4 +1268,97 @@ fn malformed_answers_from_an_agent_are_shown_or_refused_never_a_crash() {
         "{stderr}"
     );
     server.join().unwrap();
+}
+
+/// `polykey identities`: Alice logs in to GitHub (a fake GitHub on
+/// 127.0.0.1 speaking its HTTP API) by the device flow, claims her account
+/// for her node, lists it; Bob's node finds Alice's node under her account.
+/// Human and JSON output, and exit codes.
+#[test]
+fn identities_authenticate_claim_list_and_discover() {
+    use fake_github::{Answer, FakeGitHub, CLIENT_ID, USER_CODE};
+    const ALICE_TOKEN: &str = "gho_aliceSECRETtoken0123456789abcdefABCD";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fake = runtime.block_on(FakeGitHub::start());
+    fake.add_user("alice", ALICE_TOKEN);
+    fake.add_user("carol", "gho_carolSECRETtoken0123456789abcdefABCD");
+    let start_agent = |node: &Node| {
+        let out = node
+            .command(&["agent", "start"])
+            .env("POLYKEY_GITHUB_CLIENT_ID", CLIENT_ID)
+            .env("POLYKEY_GITHUB_URL", &fake.base)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (alice, bob) = (bootstrapped(), bootstrapped());
+    start_agent(&alice);
+    let _alice_agent = AgentGuard(&alice);
+    start_agent(&bob);
+    let _bob_agent = AgentGuard(&bob);
+
+    // Not logged in yet: a clear error and a non-zero exit.
+    let out = alice.run(&["identities", "claim", "github.com"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("identities authenticate github.com"),
+        "{stderr}"
+    );
+
+    fake.script(vec![Answer::Pending, Answer::Token(ALICE_TOKEN.into())]);
+    let out = alice.run(&["identities", "authenticate", "github.com"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(USER_CODE) && stderr.contains(&fake.base),
+        "{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Logged in as github.com:alice\n"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(ALICE_TOKEN));
+
+    let claimed = alice.ok(&["identities", "claim", "github.com"]);
+    assert!(
+        claimed.starts_with("Claimed github.com:alice for this node: "),
+        "{claimed}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&alice.ok(&["identities", "list", "--format", "json"])).unwrap();
+    assert_eq!(listed[0]["identity"], "github.com:alice");
+    let proof = listed[0]["proofUrl"].as_str().unwrap().to_owned();
+    assert!(claimed.trim_end().ends_with(&proof), "{claimed}");
+
+    let alice_id = alice.ok(&["keys", "public"]).trim().to_owned();
+    let found = bob.ok(&["identities", "discover", "github.com:alice"]);
+    assert_eq!(found, format!("{alice_id}\t{proof}\n"));
+    let found: serde_json::Value = serde_json::from_str(&bob.ok(&[
+        "identities",
+        "discover",
+        "github.com:alice",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(found[0]["node"], alice_id.as_str());
+    assert_eq!(
+        bob.ok(&["identities", "discover", "github.com:carol"]),
+        "No node has claimed github.com:carol\n"
+    );
+    let out = bob.run(&["identities", "discover", "github.com:nobody"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such account"));
+    let out = bob.run(&["identities", "discover", "alice"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("provider:login"));
 }

@@ -514,6 +514,24 @@ impl Node {
                 serde_json::to_value(self.read_notifications(unread).await?).unwrap_or(Value::Null)
             }
             "notifications.clear" => json!({ "cleared": self.clear_notifications().await? }),
+            "identities.login.start" => {
+                serde_json::to_value(self.start_identity_login(&text("provider")?).await?)
+                    .unwrap_or(Value::Null)
+            }
+            "identities.login.finish" => {
+                json!({ "identity": self.finish_identity_login(&text("provider")?).await? })
+            }
+            "identities.claim" => {
+                serde_json::to_value(self.claim_identity(&text("provider")?).await?)
+                    .unwrap_or(Value::Null)
+            }
+            "identities.list" => {
+                serde_json::to_value(self.linked_identities().await?).unwrap_or(Value::Null)
+            }
+            "identities.discover" => {
+                serde_json::to_value(self.discover_identity(&text("identity")?).await?)
+                    .unwrap_or(Value::Null)
+            }
             "nodes.find" => {
                 let node: crate::NodeId = text("nodeId")?
                     .parse()

@@ -1,0 +1,120 @@
+//! `polykey identities`: accounts on identity providers (GitHub) linked to
+//! this node by signed claims, and other people's nodes found under their
+//! accounts, through the running agent.
+
+use clap::Subcommand;
+
+use crate::output::{text, Failure, Output};
+use crate::session::running_agent;
+use crate::Cli;
+
+#[derive(Subcommand)]
+pub(crate) enum IdentitiesCommand {
+    /// Log in to a provider (e.g. github.com): shows a code to enter on the
+    /// provider's site, then waits until you approve.
+    Authenticate {
+        /// The provider, e.g. github.com.
+        provider: String,
+    },
+    /// Claim the account logged in to for this node: a signed claim on
+    /// this node's chain, posted publicly under the account.
+    Claim {
+        /// The provider, e.g. github.com.
+        provider: String,
+    },
+    /// The identities this node claimed.
+    List,
+    /// The nodes that claimed IDENTITY (provider:login, e.g.
+    /// github.com:alice), each claim checked.
+    Discover {
+        /// provider:login
+        identity: String,
+    },
+}
+
+/// `polykey identities …`, through the running agent.
+pub(crate) async fn run(cli: &Cli, command: &IdentitiesCommand) -> Result<Output, Failure> {
+    let mut agent = running_agent(cli)?;
+    match command {
+        IdentitiesCommand::Authenticate { provider } => {
+            let login = agent.call(
+                "identities.login.start",
+                serde_json::json!({ "provider": provider }),
+            )?;
+            // Shown at once, before the wait, on standard error (standard
+            // output carries the result).
+            eprintln!(
+                "Enter the code {} at {} (valid for {} minutes)",
+                login["userCode"].as_str().unwrap_or_default(),
+                login["verificationUri"].as_str().unwrap_or_default(),
+                login["expiresInSecs"].as_u64().unwrap_or(0) / 60
+            );
+            let done = agent.call(
+                "identities.login.finish",
+                serde_json::json!({ "provider": provider }),
+            )?;
+            Ok(text(
+                format!(
+                    "Logged in as {}",
+                    done["identity"].as_str().unwrap_or_default()
+                ),
+                done,
+            ))
+        }
+        IdentitiesCommand::Claim { provider } => {
+            let linked = agent.call(
+                "identities.claim",
+                serde_json::json!({ "provider": provider }),
+            )?;
+            Ok(text(
+                format!(
+                    "Claimed {} for this node: {}",
+                    linked["identity"].as_str().unwrap_or_default(),
+                    linked["proofUrl"].as_str().unwrap_or_default()
+                ),
+                linked,
+            ))
+        }
+        IdentitiesCommand::List => {
+            let list = agent.call("identities.list", serde_json::json!({}))?;
+            let human = list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|l| {
+                    format!(
+                        "{}\t{}",
+                        l["identity"].as_str().unwrap_or_default(),
+                        l["proofUrl"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(text(human, list))
+        }
+        IdentitiesCommand::Discover { identity } => {
+            let found = agent.call(
+                "identities.discover",
+                serde_json::json!({ "identity": identity }),
+            )?;
+            let lines: Vec<String> = found
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|n| {
+                    format!(
+                        "{}\t{}",
+                        n["node"].as_str().unwrap_or_default(),
+                        n["proofUrl"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            let human = if lines.is_empty() {
+                format!("No node has claimed {identity}")
+            } else {
+                lines.join("\n")
+            };
+            Ok(text(human, found))
+        }
+    }
+}
