@@ -376,6 +376,18 @@ async fn a_vault_the_revoked_device_edited_still_reaches_a_new_device() {
     assert_eq!(d.read("Personal", "from-c").await.as_deref(), Some("1"));
 }
 
+/// `rogue` asks `target` for its vaults 200 at a time, for `lasting`.
+fn flood(rogue: &Rogue, target: NodeId, lasting: Duration) -> tokio::task::JoinHandle<()> {
+    let client = rogue.client.clone();
+    let until = std::time::Instant::now() + lasting;
+    tokio::spawn(async move {
+        while std::time::Instant::now() < until {
+            let asks = (0..200).map(|_| client.request(target, Request::Vaults));
+            futures::future::join_all(asks).await;
+        }
+    })
+}
+
 /// Defeated: a thief still paired floods A with requests (200 at a time,
 /// for 8 s, within its budget as a device); B's edit still reaches A
 /// within 5 s (A pulls from B on its own connection, slots or not).
@@ -391,14 +403,7 @@ async fn a_members_flood_does_not_stop_another_device_syncing() {
     let mut rogue = rogue(108).await;
     rogue_pairs(&rogue, &a).await;
     rogue.serve_chain();
-    let (client, target) = (rogue.client.clone(), a.id());
-    let until = std::time::Instant::now() + Duration::from_secs(8);
-    let flood = tokio::spawn(async move {
-        while std::time::Instant::now() < until {
-            let asks = (0..200).map(|_| client.request(target, Request::Vaults));
-            futures::future::join_all(asks).await;
-        }
-    });
+    let flood = flood(&rogue, a.id(), Duration::from_secs(8));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
     b.write("Personal", "github", "pw").await;
@@ -427,14 +432,7 @@ async fn a_members_flood_leaves_slots_for_another_device() {
     rogue_pairs(&flooder, &a).await;
     let other = rogue(131).await;
     rogue_pairs(&other, &a).await;
-    let (client, target) = (flooder.client.clone(), a.id());
-    let until = std::time::Instant::now() + Duration::from_secs(4);
-    let flood = tokio::spawn(async move {
-        while std::time::Instant::now() < until {
-            let asks = (0..200).map(|_| client.request(target, Request::Vaults));
-            futures::future::join_all(asks).await;
-        }
-    });
+    let flood = flood(&flooder, a.id(), Duration::from_secs(4));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut busy = 0;
     for _ in 0..40 {

@@ -105,7 +105,7 @@ const CLAIMED: Table<LinkedIdentity> = Table::new("identity_claimed");
 const DISCOVERED: Table<Discovered> = Table::new("identity_discovered");
 
 fn token_key(s: &Session, provider: &str) -> RecordKey {
-    s.db.record_key("identity_tokens", provider.as_bytes())
+    s.db.record_key(TOKENS.name(), provider.as_bytes())
 }
 
 fn now_secs() -> u64 {
@@ -208,13 +208,8 @@ impl Node {
             login: user.login,
             token: token.expose_secret().to_owned(),
         };
-        self.with_vaults(move |s| {
-            let mut txn = s.db.write()?;
-            txn.put(&TOKENS, &token_key(s, &stored.provider), &stored)?;
-            txn.commit()?;
-            Ok(())
-        })
-        .await?;
+        let name = stored.provider.clone();
+        self.keep(&TOKENS, name, stored).await?;
         Ok(identity)
     }
 
@@ -270,16 +265,8 @@ impl Node {
             proof_url: published.url,
             claimed_at: now_secs(),
         };
-        let record = linked.clone();
-        self.with_vaults(move |s| {
-            let key =
-                s.db.record_key("identity_claimed", record.identity.as_bytes());
-            let mut txn = s.db.write()?;
-            txn.put(&CLAIMED, &key, &record)?;
-            txn.commit()?;
-            Ok(())
-        })
-        .await?;
+        self.keep(&CLAIMED, linked.identity.clone(), linked.clone())
+            .await?;
         self.notify();
         Ok(linked)
     }
@@ -331,16 +318,25 @@ impl Node {
             nodes: nodes.clone(),
             verified_at: now_secs(),
         };
+        self.keep(&DISCOVERED, identity, record).await?;
+        Ok(nodes)
+    }
+
+    /// Keep `record` in `table` under `name` (sealed, like every record).
+    async fn keep<T: Serialize + Send + 'static>(
+        &self,
+        table: &'static Table<T>,
+        name: String,
+        record: T,
+    ) -> Result<(), NodeError> {
         self.with_vaults(move |s| {
-            let key =
-                s.db.record_key("identity_discovered", record.identity.as_bytes());
+            let key = s.db.record_key(table.name(), name.as_bytes());
             let mut txn = s.db.write()?;
-            txn.put(&DISCOVERED, &key, &record)?;
+            txn.put(table, &key, &record)?;
             txn.commit()?;
             Ok(())
         })
-        .await?;
-        Ok(nodes)
+        .await
     }
 
     async fn require_unlocked(&self) -> Result<(), NodeError> {
