@@ -6,6 +6,7 @@
 mod attacks;
 mod hostile;
 mod idle;
+mod people;
 mod relay;
 mod rogue;
 mod sync;

@@ -2,6 +2,8 @@
 //! this node by signed claims, and other people's nodes found under their
 //! accounts, through the running agent.
 
+use std::io::Write;
+
 use clap::Subcommand;
 
 use crate::output::{text, Failure, Output};
@@ -30,6 +32,58 @@ pub(crate) enum IdentitiesCommand {
         /// provider:login
         identity: String,
     },
+    /// Trust a person: TARGET is a NodeId or an identity (its claimed
+    /// nodes, checked now). Shares nothing; permissions start off.
+    Trust {
+        /// A NodeId, or provider:login.
+        target: String,
+    },
+    /// Stop trusting a person (as trusted: NodeId or identity).
+    Untrust {
+        /// A NodeId, or provider:login.
+        target: String,
+    },
+    /// Allow a trusted person PERMISSION: notify (may send you
+    /// notifications) or scan (may list what you share with them).
+    Allow {
+        /// A NodeId, or provider:login.
+        target: String,
+        /// notify or scan
+        permission: String,
+    },
+    /// Take a permission back.
+    Disallow {
+        /// A NodeId, or provider:login.
+        target: String,
+        /// notify or scan
+        permission: String,
+    },
+    /// The people trusted here and their permissions.
+    Permissions,
+}
+
+/// One person as a line: name, permissions, nodes.
+fn person_line(p: &serde_json::Value) -> String {
+    let allowed: Vec<&str> = ["notify", "scan"]
+        .into_iter()
+        .filter(|k| p[*k].as_bool().unwrap_or(false))
+        .collect();
+    let nodes: Vec<&str> = p["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str())
+        .collect();
+    format!(
+        "{}\t{}\t{}",
+        p["name"].as_str().unwrap_or_default(),
+        if allowed.is_empty() {
+            "-".to_owned()
+        } else {
+            allowed.join(",")
+        },
+        nodes.join(",")
+    )
 }
 
 /// `polykey identities …`, through the running agent.
@@ -43,12 +97,15 @@ pub(crate) async fn run(cli: &Cli, command: &IdentitiesCommand) -> Result<Output
             )?;
             // Shown at once, before the wait, on standard error (standard
             // output carries the result).
-            eprintln!(
+            let mut err = std::io::stderr();
+            let _ = writeln!(
+                err,
                 "Enter the code {} at {} (valid for {} minutes)",
                 login["userCode"].as_str().unwrap_or_default(),
                 login["verificationUri"].as_str().unwrap_or_default(),
                 login["expiresInSecs"].as_u64().unwrap_or(0) / 60
             );
+            let _ = err.flush();
             let done = agent.call(
                 "identities.login.finish",
                 serde_json::json!({ "provider": provider }),
@@ -115,6 +172,50 @@ pub(crate) async fn run(cli: &Cli, command: &IdentitiesCommand) -> Result<Output
                 lines.join("\n")
             };
             Ok(text(human, found))
+        }
+        IdentitiesCommand::Trust { target } => {
+            let person = agent.call("identities.trust", serde_json::json!({ "target": target }))?;
+            Ok(text(format!("Trusted {}", person_line(&person)), person))
+        }
+        IdentitiesCommand::Untrust { target } => {
+            let done = agent.call(
+                "identities.untrust",
+                serde_json::json!({ "target": target }),
+            )?;
+            let human = if done["untrusted"].as_bool().unwrap_or(false) {
+                format!("No longer trusted: {target}")
+            } else {
+                format!("{target} was not trusted")
+            };
+            Ok(text(human, done))
+        }
+        IdentitiesCommand::Allow { target, permission }
+        | IdentitiesCommand::Disallow { target, permission } => {
+            let method = if matches!(command, IdentitiesCommand::Allow { .. }) {
+                "identities.allow"
+            } else {
+                "identities.disallow"
+            };
+            let person = agent.call(
+                method,
+                serde_json::json!({ "target": target, "permission": permission }),
+            )?;
+            Ok(text(person_line(&person), person))
+        }
+        IdentitiesCommand::Permissions => {
+            let people = agent.call("identities.people", serde_json::json!({}))?;
+            let lines: Vec<String> = people
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(person_line)
+                .collect();
+            let human = if lines.is_empty() {
+                "Nobody is trusted here".to_owned()
+            } else {
+                lines.join("\n")
+            };
+            Ok(text(human, people))
         }
     }
 }

@@ -1275,7 +1275,7 @@ fn malformed_answers_from_an_agent_are_shown_or_refused_never_a_crash() {
 /// for her node, lists it; Bob's node finds Alice's node under her account.
 /// Human and JSON output, and exit codes.
 #[test]
-fn identities_authenticate_claim_list_and_discover() {
+fn identities_authenticate_claim_discover_and_trust() {
     use fake_github::{Answer, FakeGitHub, CLIENT_ID, USER_CODE};
     const ALICE_TOKEN: &str = "gho_aliceSECRETtoken0123456789abcdefABCD";
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -1361,4 +1361,32 @@ fn identities_authenticate_claim_list_and_discover() {
     let out = bob.run(&["identities", "discover", "alice"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("provider:login"));
+
+    // Bob trusts Alice by her account, lets her notify him, then untrusts.
+    assert_eq!(
+        bob.ok(&["identities", "trust", "github.com:alice"]),
+        format!("Trusted github.com:alice\t-\t{alice_id}\n")
+    );
+    assert_eq!(
+        bob.ok(&["identities", "allow", "github.com:alice", "notify"]),
+        format!("github.com:alice\tnotify\t{alice_id}\n")
+    );
+    let people: serde_json::Value =
+        serde_json::from_str(&bob.ok(&["identities", "permissions", "--format", "json"])).unwrap();
+    assert_eq!(people[0]["notify"], true);
+    assert_eq!(people[0]["scan"], false);
+    let out = bob.run(&["identities", "allow", "github.com:alice", "everything"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("notify and scan"));
+    assert_eq!(
+        bob.ok(&["identities", "untrust", "github.com:alice"]),
+        "No longer trusted: github.com:alice\n"
+    );
+    assert_eq!(
+        bob.ok(&["identities", "permissions"]),
+        "Nobody is trusted here\n"
+    );
+    let out = bob.run(&["identities", "allow", "github.com:alice", "notify"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not trusted here"));
 }

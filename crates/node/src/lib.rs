@@ -31,6 +31,8 @@ mod node;
 mod notifications;
 /// The node on the network: pairing, devices, sync.
 mod peers;
+/// Other people's gestalts trusted here, and their permissions.
+pub mod people;
 /// Preferences: timeouts, the quick-access shortcut, the tray.
 pub mod preferences;
 /// Search summaries, favourites, recently used secrets, quick copy.

@@ -1,7 +1,7 @@
 //! Notifications: short signed messages between nodes. A node keeps those
-//! from devices of its gestalt (sealed in its store, newest 1,000) and drops
-//! the rest; the sender's signature and the transport must agree on who
-//! sent it.
+//! from devices of its gestalt and from people trusted with `notify` (see
+//! `people`), sealed in its store, newest 1,000, and drops the rest; the
+//! sender's signature and the transport must agree on who sent it.
 
 use polykey_db::{RecordKey, Table};
 use polykey_keys::{NodeId, Signature};
@@ -71,7 +71,8 @@ pub(crate) fn keep_local(s: &Session, from: NodeId, text: String) -> Result<(), 
 }
 
 impl Node {
-    /// Send `text` to `peer` (a device of the gestalt, reachable now).
+    /// Send `text` to `peer` (a device of the gestalt, or a node of a person
+    /// who lets this one notify them; reachable now).
     pub async fn send_notification(&self, peer: NodeId, text: String) -> Result<(), NodeError> {
         if text.len() > MAX_NOTIFICATION_BYTES / 2 {
             return Err(NodeError::PeerRefused("that message is too long".into()));
@@ -120,8 +121,9 @@ impl Node {
         let stored = self
             .with_vaults(move |s| {
                 let members = gestalt(s)?;
-                if !members.contains(&peer) {
-                    // Dropped: only devices of this gestalt may notify.
+                if !members.contains(&peer) && !crate::people::may_notify_in(s)?.contains(&peer) {
+                    // Dropped: only devices of this gestalt, and people
+                    // trusted with `notify`, may notify.
                     return Ok(false);
                 }
                 keep(

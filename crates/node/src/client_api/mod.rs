@@ -528,6 +528,22 @@ impl Node {
             "identities.list" => {
                 serde_json::to_value(self.linked_identities().await?).unwrap_or(Value::Null)
             }
+            "identities.trust" => {
+                serde_json::to_value(self.trust(&text("target")?).await?).unwrap_or(Value::Null)
+            }
+            "identities.untrust" => json!({ "untrusted": self.untrust(&text("target")?).await? }),
+            "identities.allow" | "identities.disallow" => {
+                let permission: crate::people::Permission = text("permission")?.parse()?;
+                let allow = method == "identities.allow";
+                serde_json::to_value(
+                    self.set_permission(&text("target")?, permission, allow)
+                        .await?,
+                )
+                .unwrap_or(Value::Null)
+            }
+            "identities.people" => {
+                serde_json::to_value(self.people().await?).unwrap_or(Value::Null)
+            }
             "identities.discover" => {
                 serde_json::to_value(self.discover_identity(&text("identity")?).await?)
                     .unwrap_or(Value::Null)

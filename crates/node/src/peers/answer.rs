@@ -49,7 +49,10 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                 responder,
             } => {
                 let member = node.is_member(&peer);
-                let for_strangers = matches!(request, Request::Ping | Request::Pairing(_));
+                // People trusted with `notify` may send notifications, and
+                // nothing else a device may ask.
+                let for_strangers = matches!(request, Request::Ping | Request::Pairing(_))
+                    || (matches!(request, Request::Notify(_)) && node.may_notify(&peer));
                 let client = client.clone();
                 if !member && !for_strangers {
                     // Answered at once, without the store.

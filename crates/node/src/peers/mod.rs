@@ -214,6 +214,8 @@ pub(crate) struct PeerState {
     members: BTreeSet<NodeId>,
     /// Devices another device removed: still pulled for chains only.
     contested: BTreeSet<NodeId>,
+    /// Nodes of people trusted here with `notify` (see `people`).
+    pub(crate) may_notify: BTreeSet<NodeId>,
     sync: SyncStatus,
     /// Syncs running now.
     active_syncs: usize,
@@ -348,6 +350,11 @@ impl Node {
         self.inner.peer_state().members.contains(peer)
     }
 
+    /// Whether `peer` is a node of a person trusted here with `notify`.
+    fn may_notify(&self, peer: &NodeId) -> bool {
+        self.inner.peer_state().may_notify.contains(peer)
+    }
+
     /// Compute the gestalt again (after pairing, adoption, revocation).
     async fn refresh_members(&self) -> Result<(), NodeError> {
         let (members, contested) = self
@@ -431,6 +438,7 @@ impl Node {
             }
         }
         self.refresh_members().await?;
+        self.refresh_people().await?;
         let (scheduler, sync_task) = pull::Scheduler::start(self.weak(), client.clone());
         let tasks = vec![
             event_loop,

@@ -1,0 +1,219 @@
+//! Other people's gestalts trusted here, and what each may do, as in
+//! Polykey: `notify` (may send this node notifications) and `scan` (may
+//! list what this node shares with it). A person is added by NodeId or by
+//! an identity (`github.com:alice`), whose nodes are those whose claims
+//! were found under the account and checked. Trusting gives no access to
+//! any vault; the devices of this gestalt are never "people".
+
+use std::collections::BTreeSet;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use polykey_db::Table;
+use polykey_gestalts::claims::parse_identity;
+use polykey_keys::NodeId;
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+use crate::node::{Node, Session};
+use crate::peers::gestalt;
+
+/// Most people trusted here.
+pub const MAX_PEOPLE: usize = 1_000;
+/// Most nodes kept for one person.
+pub const MAX_NODES_PER_PERSON: usize = 64;
+
+/// A person (another gestalt) trusted here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Person {
+    /// How the person was added: an identity (`github.com:alice`) or a
+    /// NodeId's text.
+    pub name: String,
+    /// Their nodes known here.
+    pub nodes: Vec<NodeId>,
+    /// May send this node notifications.
+    pub notify: bool,
+    /// May list what this node shares with them.
+    pub scan: bool,
+    /// When trusted, seconds since the Unix epoch.
+    pub trusted_at: u64,
+}
+
+/// A permission a person may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// May send notifications.
+    Notify,
+    /// May list what is shared with them.
+    Scan,
+}
+
+impl std::str::FromStr for Permission {
+    type Err = NodeError;
+
+    fn from_str(text: &str) -> Result<Self, NodeError> {
+        match text {
+            "notify" => Ok(Self::Notify),
+            "scan" => Ok(Self::Scan),
+            _ => Err(NodeError::Invalid(format!(
+                "unknown permission {text:?}; the permissions are notify and scan"
+            ))),
+        }
+    }
+}
+
+/// Whether adding or removing a person's entry is noticed: the set of
+/// people decides who may reach this node.
+const PEOPLE: Table<Person> = Table::authenticated("people");
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn person_key(s: &Session, name: &str) -> polykey_db::RecordKey {
+    s.db.record_key(PEOPLE.name(), name.as_bytes())
+}
+
+/// Every person trusted here.
+pub(crate) fn people_in(s: &Session) -> Result<Vec<Person>, NodeError> {
+    let mut all: Vec<Person> =
+        s.db.read()?
+            .entries(&PEOPLE)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(all)
+}
+
+/// The nodes that may send this node notifications.
+pub(crate) fn may_notify_in(s: &Session) -> Result<BTreeSet<NodeId>, NodeError> {
+    Ok(people_in(s)?
+        .into_iter()
+        .filter(|p| p.notify)
+        .flat_map(|p| p.nodes)
+        .collect())
+}
+
+impl Node {
+    /// Trust a person: `target` is a NodeId, or an identity whose claims
+    /// are found and checked now (see [`Node::discover_identity`]). Their
+    /// permissions start off; trusting shares nothing.
+    pub async fn trust(&self, target: &str) -> Result<Person, NodeError> {
+        let target = target.trim().to_owned();
+        let nodes: Vec<NodeId> = if let Ok(node) = target.parse::<NodeId>() {
+            vec![node]
+        } else if parse_identity(&target).is_ok() {
+            let found = self.discover_identity(&target).await?;
+            if found.is_empty() {
+                return Err(NodeError::Invalid(format!(
+                    "no node has claimed {target}; nothing to trust"
+                )));
+            }
+            found.into_iter().map(|n| n.node).collect()
+        } else {
+            return Err(NodeError::Invalid(
+                "expected a NodeId or an identity such as github.com:alice".into(),
+            ));
+        };
+        let person = self
+            .with_vaults(move |s| {
+                let own = gestalt(s)?;
+                let me = s.keys.node_id();
+                let mut nodes: Vec<NodeId> = nodes
+                    .into_iter()
+                    .filter(|n| *n != me && !own.contains(n))
+                    .collect();
+                nodes.sort();
+                nodes.dedup();
+                nodes.truncate(MAX_NODES_PER_PERSON);
+                if nodes.is_empty() {
+                    return Err(NodeError::Invalid(
+                        "that is this node or one of your devices, not another person".into(),
+                    ));
+                }
+                let key = person_key(s, &target);
+                let mut txn = s.db.write()?;
+                let existing = txn.get(&PEOPLE, &key)?;
+                if existing.is_none() && txn.entries(&PEOPLE)?.len() >= MAX_PEOPLE {
+                    return Err(NodeError::Invalid(format!(
+                        "{MAX_PEOPLE} people are trusted already; untrust someone first"
+                    )));
+                }
+                let person = Person {
+                    name: target,
+                    nodes,
+                    notify: existing.as_ref().is_some_and(|p| p.notify),
+                    scan: existing.as_ref().is_some_and(|p| p.scan),
+                    trusted_at: existing.map_or_else(now_secs, |p| p.trusted_at),
+                };
+                txn.put(&PEOPLE, &key, &person)?;
+                txn.commit()?;
+                Ok(person)
+            })
+            .await?;
+        self.refresh_people().await?;
+        Ok(person)
+    }
+
+    /// Stop trusting a person (as added: NodeId or identity). Returns
+    /// whether they were trusted.
+    pub async fn untrust(&self, target: &str) -> Result<bool, NodeError> {
+        let target = target.trim().to_owned();
+        let removed = self
+            .with_vaults(move |s| {
+                let mut txn = s.db.write()?;
+                let removed = txn.delete(&PEOPLE, &person_key(s, &target))?;
+                txn.commit()?;
+                Ok(removed)
+            })
+            .await?;
+        self.refresh_people().await?;
+        Ok(removed)
+    }
+
+    /// Allow or disallow `permission` for a trusted person.
+    pub async fn set_permission(
+        &self,
+        target: &str,
+        permission: Permission,
+        allow: bool,
+    ) -> Result<Person, NodeError> {
+        let target = target.trim().to_owned();
+        let person = self
+            .with_vaults(move |s| {
+                let key = person_key(s, &target);
+                let mut txn = s.db.write()?;
+                let mut person = txn.get(&PEOPLE, &key)?.ok_or_else(|| {
+                    NodeError::Invalid(format!(
+                        "{target} is not trusted here; `polykey identities trust {target}` first"
+                    ))
+                })?;
+                match permission {
+                    Permission::Notify => person.notify = allow,
+                    Permission::Scan => person.scan = allow,
+                }
+                txn.put(&PEOPLE, &key, &person)?;
+                txn.commit()?;
+                Ok(person)
+            })
+            .await?;
+        self.refresh_people().await?;
+        Ok(person)
+    }
+
+    /// Everyone trusted here, by name.
+    pub async fn people(&self) -> Result<Vec<Person>, NodeError> {
+        self.with_vaults(people_in).await
+    }
+
+    /// Tell the serving loop who may notify this node.
+    pub(crate) async fn refresh_people(&self) -> Result<(), NodeError> {
+        let notify = self.with_vaults(may_notify_in).await?;
+        self.inner.peer_state().may_notify = notify;
+        Ok(())
+    }
+}
