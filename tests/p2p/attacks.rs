@@ -602,6 +602,28 @@ async fn a_revoked_thiefs_backdated_commit_is_undone_everywhere() {
     .await;
 }
 
+/// A, B and a thief paired (see [`gestalt_with_rogue`]); A writes a secret
+/// B receives; the thief removes A, dated `at_ms` (naming no vault
+/// version, so undoing nothing), and B hears of it and drops A.
+async fn thief_removes_a_on_b(seed: u8, at_ms: u64) -> (Device, Device, Rogue, Served) {
+    let (a, b, rogue, served, _) = gestalt_with_rogue(seed).await;
+    a.node.create_vault("Personal".into()).await.unwrap();
+    a.write("Personal", "github", "pw").await;
+    eventually("B has A's secret", &[&a, &b], || async {
+        b.read("Personal", "github").await.is_some()
+    })
+    .await;
+    rogue.revoke(a.id(), at_ms);
+    *served.lock().unwrap() = rogue.chains();
+    dial(&rogue, &b).await;
+    eventually("B hears the thief", &[&b], || async {
+        let _ = b.node.sync_now(rogue.id()).await;
+        !b.device_ids().await.contains(&a.id())
+    })
+    .await;
+    (a, b, rogue, served)
+}
+
 /// Since c9a6564 a thief's revocations end with the thief, but only where
 /// the thief's removal arrives. The thief revokes A; B obeys, and as B
 /// knew the thief only through A, B is left with no device at all: it
@@ -616,22 +638,8 @@ async fn a_revoked_thiefs_backdated_commit_is_undone_everywhere() {
 /// list, which shows contested devices too.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thief_revoking_the_remover_does_not_cut_another_device_off() {
-    let (a, b, rogue, served, _) = gestalt_with_rogue(114).await;
-    a.node.create_vault("Personal".into()).await.unwrap();
-    a.write("Personal", "github", "pw").await;
-    eventually("B has A's secret", &[&a, &b], || async {
-        b.read("Personal", "github").await.is_some()
-    })
-    .await;
     // The thief's revocation names no vault version: it undoes nothing.
-    rogue.revoke(a.id(), now_ms());
-    *served.lock().unwrap() = rogue.chains();
-    dial(&rogue, &b).await;
-    eventually("B hears the thief", &[&b], || async {
-        let _ = b.node.sync_now(rogue.id()).await;
-        !b.device_ids().await.contains(&a.id())
-    })
-    .await;
+    let (a, b, rogue, _served) = thief_removes_a_on_b(114, now_ms()).await;
     assert_eq!(b.read("Personal", "github").await.as_deref(), Some("pw"));
     // The user removes the thief on A (a second later: a tie is decided
     // otherwise): its revocation falls.
@@ -664,22 +672,8 @@ async fn a_thief_revoking_the_remover_does_not_cut_another_device_off() {
 /// after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thiefs_removal_of_the_remover_dated_ahead_does_not_outlast_the_answer() {
-    let (a, b, rogue, served, _) = gestalt_with_rogue(116).await;
-    a.node.create_vault("Personal".into()).await.unwrap();
-    a.write("Personal", "github", "pw").await;
-    eventually("B has A's secret", &[&a, &b], || async {
-        b.read("Personal", "github").await.is_some()
-    })
-    .await;
-    rogue.revoke(a.id(), now_ms() + 9 * 60 * 1000);
-    *served.lock().unwrap() = rogue.chains();
-    dial(&rogue, &b).await;
+    let (a, b, rogue, _served) = thief_removes_a_on_b(116, now_ms() + 9 * 60 * 1000).await;
     dial(&rogue, &a).await;
-    eventually("B hears the thief", &[&b], || async {
-        let _ = b.node.sync_now(rogue.id()).await;
-        !b.device_ids().await.contains(&a.id())
-    })
-    .await;
     a.node.sync_now(rogue.id()).await.unwrap();
     a.node.revoke_device(rogue.id()).await.unwrap();
     eventually("B has A back and not the thief", &[&a, &b], || async {

@@ -559,14 +559,15 @@ impl<'db> GestaltGraph<'db> {
                     if other == me {
                         continue;
                     }
-                    let known = txn
-                        .get(&REVOKED, &revoked_key(self.db, &other, &issuer))?
-                        .is_some();
-                    if !known {
+                    if revocations_only
+                        && txn
+                            .get(&REVOKED, &revoked_key(self.db, &other, &issuer))?
+                            .is_none()
+                    {
                         if contested_room == 0 {
                             continue;
                         }
-                        contested_room = contested_room.saturating_sub(1);
+                        contested_room -= 1;
                     }
                     // A newer link (a fresh pairing) wins over an older
                     // revocation, whichever arrives first, if a device

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use polykey_db::{RecordKey, Table};
 use polykey_gestalts::claims::{identity_id, parse_identity};
@@ -23,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
 use crate::node::{Node, Session};
+use crate::peers::now_secs;
 
 /// The environment variable naming the GitHub OAuth app's client id the
 /// device flow uses (an app registered by whoever ships this build).
@@ -106,13 +106,6 @@ const DISCOVERED: Table<Discovered> = Table::new("identity_discovered");
 
 fn token_key(s: &Session, provider: &str) -> RecordKey {
     s.db.record_key(TOKENS.name(), provider.as_bytes())
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// `provider:login` split, checked.

@@ -6,7 +6,6 @@
 //! any vault; the devices of this gestalt are never "people".
 
 use std::collections::BTreeSet;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use polykey_db::Table;
 use polykey_gestalts::claims::parse_identity;
@@ -15,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
 use crate::node::{Node, Session};
-use crate::peers::gestalt;
+use crate::peers::{gestalt, now_secs};
 
 /// Most people trusted here.
 pub const MAX_PEOPLE: usize = 1_000;
@@ -65,13 +64,6 @@ impl std::str::FromStr for Permission {
 /// Whether adding or removing a person's entry is noticed: the set of
 /// people decides who may reach this node.
 const PEOPLE: Table<Person> = Table::authenticated("people");
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 fn person_key(s: &Session, name: &str) -> polykey_db::RecordKey {
     s.db.record_key(PEOPLE.name(), name.as_bytes())

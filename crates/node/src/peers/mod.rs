@@ -257,7 +257,7 @@ pub(crate) fn clamp_peer_time(ms: i64) -> i64 {
     ms.min(now_ms().saturating_add(MAX_CLOCK_SKEW_MS))
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
