@@ -320,6 +320,7 @@ async fn secrets_removed_in_a_backdated_commit_show_in_recently_deleted() {
         name: "Personal".into(),
         renamed_at: 0,
         head: new_head.clone(),
+        access: None,
     };
     rogue.serve(move |request| match request {
         Request::Vaults => Some(Response::Vaults {
@@ -582,6 +583,7 @@ async fn a_revoked_thiefs_backdated_commit_is_undone_everywhere() {
         name: "Personal".into(),
         renamed_at: 0,
         head: new_head.clone(),
+        access: None,
     };
     a.node.revoke_device(rogue.id()).await.unwrap();
     *slot.lock().unwrap() = Some((summary, objects));
@@ -954,6 +956,7 @@ async fn a_revoked_thiefs_backdated_commit_behind_a_forged_undo_is_undone() {
         name: "Personal".into(),
         renamed_at: 0,
         head: new_head.clone(),
+        access: None,
     };
     a.node.revoke_device(rogue.id()).await.unwrap();
     *slot.lock().unwrap() = Some((summary, objects));

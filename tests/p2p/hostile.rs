@@ -288,6 +288,7 @@ fn forged_vault(author: &RootKeypair) -> (VaultSummary, Vec<WireObject>, TempDir
         name: "Forged".into(),
         renamed_at: 0,
         head,
+        access: None,
     };
     (summary, objects, dir)
 }
@@ -495,6 +496,7 @@ async fn a_rename_dated_at_the_end_of_time_neither_pins_nor_panics() {
         name: "Pinned".into(),
         renamed_at: i64::MAX,
         head,
+        access: None,
     };
     serve_vault(&mut rogue, summary, Vec::new());
     a.node.sync_now(rogue.id()).await.unwrap();
@@ -808,6 +810,7 @@ fn serve_raw_vault(rogue: &mut Rogue, id: &str, mut objects: Vec<WireObject>) {
         name: "Crafted".into(),
         renamed_at: 0,
         head,
+        access: None,
     };
     serve_vault(rogue, summary, objects);
 }

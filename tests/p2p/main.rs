@@ -9,6 +9,7 @@ mod idle;
 mod people;
 mod relay;
 mod rogue;
+mod sharing;
 mod sync;
 
 use std::future::Future;

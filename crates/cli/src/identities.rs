@@ -60,6 +60,9 @@ pub(crate) enum IdentitiesCommand {
     },
     /// The people trusted here and their permissions.
     Permissions,
+    /// This node's contact code, for another person to add you (no secret
+    /// in it).
+    Contact,
 }
 
 /// One person as a line: name, permissions, nodes.
@@ -201,6 +204,13 @@ pub(crate) async fn run(cli: &Cli, command: &IdentitiesCommand) -> Result<Output
                 serde_json::json!({ "target": target, "permission": permission }),
             )?;
             Ok(text(person_line(&person), person))
+        }
+        IdentitiesCommand::Contact => {
+            let contact = agent.call("identities.contact", serde_json::json!({}))?;
+            Ok(text(
+                contact["code"].as_str().unwrap_or_default().to_owned(),
+                contact,
+            ))
         }
         IdentitiesCommand::Permissions => {
             let people = agent.call("identities.people", serde_json::json!({}))?;

@@ -36,6 +36,8 @@ mod output;
 mod secrets;
 /// How a command reaches the node: password, node directory, agent session.
 mod session;
+/// `polykey vaults share…`: vaults shared with other people.
+mod sharing;
 /// `polykey vaults`: vaults and their history.
 mod vaults;
 

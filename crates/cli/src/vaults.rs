@@ -1,5 +1,5 @@
 //! `polykey vaults`: list, create, rename, delete and restore vaults, and
-//! their history.
+//! their history (sharing is in `sharing`).
 
 use clap::Subcommand;
 
@@ -33,10 +33,15 @@ pub(crate) enum Vaults {
         #[arg(long)]
         limit: Option<usize>,
     },
+    #[command(flatten)]
+    Sharing(crate::sharing::Sharing),
 }
 
 /// `polykey vaults …`, on the running agent or the node directory.
 pub(crate) async fn run(cli: &Cli, command: &Vaults) -> Result<Output, Failure> {
+    if let Vaults::Sharing(sharing) = command {
+        return crate::sharing::run(cli, sharing).await;
+    }
     let mut node = backend(cli).await?;
     match command {
         Vaults::List => {
@@ -105,6 +110,8 @@ pub(crate) async fn run(cli: &Cli, command: &Vaults) -> Result<Output, Failure> 
                 serde_json::json!({ "version": head }),
             ))
         }
+        // Answered above, without opening the node here.
+        Vaults::Sharing(sharing) => crate::sharing::run(cli, sharing).await,
         Vaults::Log { name, limit } => {
             let log = node.vault_log(name.clone(), *limit).await?;
             let human = log

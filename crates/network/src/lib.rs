@@ -43,6 +43,6 @@ pub use actor::{Client, Config, Event, NetworkError, Responder};
 pub use event_loop::{new, EventLoop};
 pub use libp2p::Multiaddr;
 pub use protocol::{
-    ChainPosition, ChainUpdate, Request, Response, SignedNotification, VaultSummary, WireDeletion,
-    WireObject,
+    Access, ChainPosition, ChainUpdate, Grant, Remote, Removed, Request, Response, SharedVault,
+    SignedNotification, VaultSummary, WireDeletion, WireObject,
 };

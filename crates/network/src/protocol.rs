@@ -30,6 +30,16 @@ pub const MAX_DELETIONS_PAGE: usize = 1_000;
 pub const MAX_DELETION_PAGES: usize = 200;
 /// Most version ids a fetch may say it has.
 pub const MAX_HAVES: usize = 64;
+/// Most nodes named for one gestalt in sharing (authors, grantees).
+pub const MAX_SHARE_NODES: usize = 64;
+/// Most removed nodes named with a shared vault's authors.
+pub const MAX_SHARE_REMOVED: usize = 256;
+/// Most people one vault is shared with.
+pub const MAX_GRANTS: usize = 64;
+/// Most vaults one [`Response::Shared`] names.
+pub const MAX_SHARED_VAULTS: usize = 1_000;
+/// Longest name (of a person, or of a vault in sharing) accepted.
+pub const MAX_SHARE_NAME: usize = 256;
 
 /// A request from one node to another.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -70,6 +80,14 @@ pub enum Request {
     Changed,
     /// A signed notification for the responder's user.
     Notify(SignedNotification),
+    /// The vaults the responder shares with the requester's gestalt: the
+    /// one named (its owner, or the requester as a writer, pulls it), or
+    /// every one (the requester's `scan`). Anyone else is refused, with
+    /// the same words whether the vault exists or not.
+    Shared {
+        /// The vault id, or none for every shared vault.
+        vault: Option<String>,
+    },
 }
 
 /// Largest notification payload accepted.
@@ -98,6 +116,81 @@ pub struct VaultSummary {
     pub renamed_at: i64,
     /// Current version.
     pub head: String,
+    /// Who else takes part (absent from older nodes).
+    #[serde(default)]
+    pub access: Option<Access>,
+}
+
+/// Who besides a gestalt's devices takes part in a vault, as one device
+/// tells the others of its gestalt in [`VaultSummary::access`] (the newest
+/// `at` wins), and as each keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// When last changed (ms, the changing device's clock).
+    pub at: i64,
+    /// The people this gestalt shares the vault with.
+    pub grants: Vec<Grant>,
+    /// Set when the vault is another person's, shared with this gestalt.
+    pub remote: Option<Remote>,
+}
+
+/// A person a vault is shared with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The person as trusted (an identity or a NodeId's text).
+    pub person: String,
+    /// Their nodes: those served, and (with `write`) the authors taken.
+    pub nodes: Vec<NodeId>,
+    /// Whether their changes are taken too.
+    pub write: bool,
+}
+
+/// Another person's vault shared with this gestalt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remote {
+    /// The owner as trusted here.
+    pub owner: String,
+    /// The owner's nodes: those pulled from, and the authors taken.
+    pub nodes: Vec<NodeId>,
+    /// Nodes the owner removed, with when (seconds): authors before then.
+    pub removed: Vec<Removed>,
+    /// Whether this gestalt may write.
+    pub write: bool,
+    /// The owner stopped sharing it: the copy stays, nothing more comes.
+    pub ended: bool,
+    /// This gestalt's nodes the owner serves (the others take the vault
+    /// from them).
+    #[serde(default)]
+    pub served: Vec<NodeId>,
+}
+
+/// A node removed from a gestalt, and when (seconds since the epoch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    /// The node.
+    pub node: NodeId,
+    /// When its removal took effect.
+    pub at: u64,
+}
+
+/// A vault shared with the requester, as its owner (or a writer) lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedVault {
+    /// Permanent id.
+    pub id: String,
+    /// The owner's name for it.
+    pub name: String,
+    /// Current version here.
+    pub head: String,
+    /// Whether the requester may write.
+    pub write: bool,
+    /// The answering gestalt's nodes (authors of its commits).
+    pub nodes: Vec<NodeId>,
+    /// Nodes it removed, with when.
+    pub removed: Vec<Removed>,
+    /// The requester's nodes it serves this vault to.
+    #[serde(default)]
+    pub served: Vec<NodeId>,
 }
 
 /// How far the requester has one chain.
@@ -179,6 +272,11 @@ pub enum Response {
         deletions: Vec<WireDeletion>,
         /// Whether more follow.
         more: bool,
+    },
+    /// Vaults shared with the requester.
+    Shared {
+        /// Each with its head and authors.
+        vaults: Vec<SharedVault>,
     },
     /// A page of objects.
     Objects {

@@ -87,6 +87,8 @@ pub enum ErrorCode {
     PairingWrongCode,
     /// Pairing failed otherwise.
     PairingFailed,
+    /// Another person's vault, shared to read only.
+    ReadOnly,
 }
 
 /// Whether keyring unlock can be used and is on.

@@ -101,6 +101,9 @@ pub enum NodeError {
     /// A claim or the gestalt graph refused.
     #[error(transparent)]
     Claim(#[from] polykey_gestalts::ClaimError),
+    /// Another person's vault, shared with this gestalt to read only.
+    #[error("{0}")]
+    ReadOnly(String),
     /// A background task failed (a bug, reported rather than a panic).
     #[error("internal error: {0}")]
     Internal(String),
@@ -137,6 +140,7 @@ impl NodeError {
             Self::Internal(_) => ErrorCode::Internal,
             Self::NetworkOff => ErrorCode::NetworkOff,
             Self::Invalid(_) => ErrorCode::InvalidInput,
+            Self::ReadOnly(_) => ErrorCode::ReadOnly,
             Self::Network(_) => ErrorCode::Network,
             Self::PeerRefused(_) | Self::BadPeerData(_) => ErrorCode::PeerRefused,
             Self::Pairing(error) => match error {

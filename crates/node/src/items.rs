@@ -189,7 +189,7 @@ impl Node {
             .iter()
             .map(|s| (s.path.clone(), to_bytes(s)))
             .collect();
-        self.with_vault(vault, move |s, v| {
+        self.with_vault_mut(vault, move |s, v| {
             let refs: Vec<(&str, &[u8])> = encoded
                 .iter()
                 .map(|(path, bytes)| (path.as_str(), bytes.as_slice()))

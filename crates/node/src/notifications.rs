@@ -30,6 +30,21 @@ pub struct Notification {
     /// Whether it was read here.
     #[serde(default)]
     pub read: bool,
+    /// A vault offered with it (accept with `Node::accept_share`).
+    #[serde(default)]
+    pub share: Option<ShareOffer>,
+}
+
+/// A vault another person shares with this node's gestalt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareOffer {
+    /// The vault's id.
+    pub vault: String,
+    /// The owner's name for it.
+    pub name: String,
+    /// Whether this gestalt may write.
+    pub write: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -38,6 +53,8 @@ struct Payload {
     to: NodeId,
     sent_at: i64,
     text: String,
+    #[serde(default)]
+    share: Option<ShareOffer>,
 }
 
 const NOTIFICATIONS: Table<Notification> = Table::new("notifications");
@@ -66,6 +83,7 @@ pub(crate) fn keep_local(s: &Session, from: NodeId, text: String) -> Result<(), 
             sent_at: now_ms(),
             text,
             read: false,
+            share: None,
         },
     )
 }
@@ -74,6 +92,25 @@ impl Node {
     /// Send `text` to `peer` (a device of the gestalt, or a node of a person
     /// who lets this one notify them; reachable now).
     pub async fn send_notification(&self, peer: NodeId, text: String) -> Result<(), NodeError> {
+        self.send_signed(peer, text, None).await
+    }
+
+    /// Offer `peer` (a node of a person) the vault in `offer`.
+    pub(crate) async fn send_share_offer(
+        &self,
+        peer: NodeId,
+        text: String,
+        offer: ShareOffer,
+    ) -> Result<(), NodeError> {
+        self.send_signed(peer, text, Some(offer)).await
+    }
+
+    async fn send_signed(
+        &self,
+        peer: NodeId,
+        text: String,
+        share: Option<ShareOffer>,
+    ) -> Result<(), NodeError> {
         if text.len() > MAX_NOTIFICATION_BYTES / 2 {
             return Err(NodeError::PeerRefused("that message is too long".into()));
         }
@@ -83,6 +120,7 @@ impl Node {
             to: peer,
             sent_at: now_ms(),
             text,
+            share,
         })
         .map_err(|e| NodeError::Internal(e.to_string()))?;
         let signature = self.sign(payload.clone()).await?.0.to_vec();
@@ -135,6 +173,7 @@ impl Node {
                         sent_at: clamp_peer_time(payload.sent_at),
                         text: payload.text,
                         read: false,
+                        share: payload.share,
                     },
                 )?;
                 Ok(true)

@@ -91,13 +91,25 @@ pub(crate) fn may_notify_in(s: &Session) -> Result<BTreeSet<NodeId>, NodeError> 
 }
 
 impl Node {
-    /// Trust a person: `target` is a NodeId, or an identity whose claims
-    /// are found and checked now (see [`Node::discover_identity`]). Their
+    /// Trust a person: `target` is a NodeId, a contact code (its node,
+    /// dialled at its addresses), or an identity whose claims are found
+    /// and checked now (see [`Node::discover_identity`]). Their
     /// permissions start off; trusting shares nothing.
     pub async fn trust(&self, target: &str) -> Result<Person, NodeError> {
-        let target = target.trim().to_owned();
+        let mut target = target.trim().to_owned();
         let nodes: Vec<NodeId> = if let Ok(node) = target.parse::<NodeId>() {
             vec![node]
+        } else if target.starts_with(polykey_gestalts::contact::CONTACT_PREFIX) {
+            // A contact code: its node, reached at its addresses now.
+            let contact = polykey_gestalts::contact::Contact::from_code(&target)
+                .map_err(|e| NodeError::Invalid(e.to_string()))?;
+            for address in &contact.addresses {
+                if self.connect(contact.node, address.clone()).await.is_ok() {
+                    break;
+                }
+            }
+            target = contact.node.to_string();
+            vec![contact.node]
         } else if parse_identity(&target).is_ok() {
             let found = self.discover_identity(&target).await?;
             if found.is_empty() {
@@ -144,10 +156,12 @@ impl Node {
                 };
                 txn.put(&PEOPLE, &key, &person)?;
                 txn.commit()?;
+                crate::peers::update_grant_nodes(s, &person)?;
                 Ok(person)
             })
             .await?;
         self.refresh_people().await?;
+        self.refresh_shares().await?;
         Ok(person)
     }
 
@@ -157,13 +171,20 @@ impl Node {
         let target = target.trim().to_owned();
         let removed = self
             .with_vaults(move |s| {
+                let key = person_key(s, &target);
+                let Some(person) = s.db.read()?.get(&PEOPLE, &key)? else {
+                    return Ok(false);
+                };
+                // Every share with them ends, both ways.
+                crate::peers::drop_person_shares(s, &person)?;
                 let mut txn = s.db.write()?;
-                let removed = txn.delete(&PEOPLE, &person_key(s, &target))?;
+                let removed = txn.delete(&PEOPLE, &key)?;
                 txn.commit()?;
                 Ok(removed)
             })
             .await?;
         self.refresh_people().await?;
+        self.refresh_shares().await?;
         Ok(removed)
     }
 
@@ -197,15 +218,38 @@ impl Node {
         Ok(person)
     }
 
+    /// This node's contact code (`polykey-contact:`): its NodeId and where
+    /// it listens, for another person to add it. No secret is in it.
+    pub async fn contact_code(&self) -> Result<String, NodeError> {
+        let me = self.status().node_id.ok_or(NodeError::Locked)?;
+        let addresses = self.addresses().await.unwrap_or_default();
+        Ok(polykey_gestalts::contact::Contact::new(me, addresses).to_code())
+    }
+
     /// Everyone trusted here, by name.
     pub async fn people(&self) -> Result<Vec<Person>, NodeError> {
         self.with_vaults(people_in).await
     }
 
-    /// Tell the serving loop who may notify this node.
+    /// Tell the serving loop who may notify this node, and who may list
+    /// what it shares with them.
     pub(crate) async fn refresh_people(&self) -> Result<(), NodeError> {
-        let notify = self.with_vaults(may_notify_in).await?;
-        self.inner.peer_state().may_notify = notify;
+        let (notify, scan) = self
+            .with_vaults(|s| {
+                let people = people_in(s)?;
+                let with = |allowed: fn(&Person) -> bool| -> BTreeSet<NodeId> {
+                    people
+                        .iter()
+                        .filter(|p| allowed(p))
+                        .flat_map(|p| p.nodes.iter().copied())
+                        .collect()
+                };
+                Ok((with(|p| p.notify), with(|p| p.scan)))
+            })
+            .await?;
+        let mut state = self.inner.peer_state();
+        state.may_notify = notify;
+        state.may_scan = scan;
         Ok(())
     }
 }

@@ -22,6 +22,26 @@ impl Node {
             .await
     }
 
+    /// Run `work`, which writes, on the vault named `vault`: refused for
+    /// another person's vault shared read only.
+    pub(crate) async fn with_vault_mut<T: Send + 'static>(
+        &self,
+        vault: String,
+        work: impl FnOnce(&Session, &Vault) -> Result<T, VaultError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        self.with_vaults(move |s| {
+            let opened = Vaults::new(&s.db).open(&vault)?;
+            if let Some(owner) = Node::read_only_in(s, &opened.id())? {
+                return Err(NodeError::ReadOnly(format!(
+                    "“{}” is {owner}'s vault, shared with you to read only",
+                    opened.name()
+                )));
+            }
+            Ok(work(s, &opened)?)
+        })
+        .await
+    }
+
     /// Every vault, by name.
     pub async fn vaults(&self) -> Result<Vec<VaultInfo>, NodeError> {
         self.with_vaults(|session| Ok(Vaults::new(&session.db).list()?))
@@ -91,7 +111,7 @@ impl Node {
         path: String,
         value: Zeroizing<Vec<u8>>,
     ) -> Result<String, NodeError> {
-        self.with_vault(vault, move |s, v| {
+        self.with_vault_mut(vault, move |s, v| {
             v.write_secret(&s.db, &s.keys, &path, &value)
         })
         .await
@@ -104,7 +124,7 @@ impl Node {
         path: String,
         value: Zeroizing<Vec<u8>>,
     ) -> Result<String, NodeError> {
-        self.with_vault(vault, move |s, v| {
+        self.with_vault_mut(vault, move |s, v| {
             v.create_secret(&s.db, &s.keys, &path, &value)
         })
         .await
@@ -117,7 +137,7 @@ impl Node {
         path: String,
         value: Zeroizing<Vec<u8>>,
     ) -> Result<String, NodeError> {
-        self.with_vault(vault, move |s, v| {
+        self.with_vault_mut(vault, move |s, v| {
             v.edit_secret(&s.db, &s.keys, &path, &value)
         })
         .await
@@ -125,7 +145,7 @@ impl Node {
 
     /// Make a directory.
     pub async fn make_directory(&self, vault: String, path: String) -> Result<String, NodeError> {
-        self.with_vault(vault, move |s, v| v.mkdir(&s.db, &s.keys, &path))
+        self.with_vault_mut(vault, move |s, v| v.mkdir(&s.db, &s.keys, &path))
             .await
     }
 
@@ -138,7 +158,7 @@ impl Node {
     ) -> Result<String, NodeError> {
         let (f, t) = (from.clone(), to.clone());
         let version = self
-            .with_vault(vault.clone(), move |s, v| v.rename(&s.db, &s.keys, &f, &t))
+            .with_vault_mut(vault.clone(), move |s, v| v.rename(&s.db, &s.keys, &f, &t))
             .await?;
         self.follow_rename(vault, from, to).await?;
         Ok(version)
@@ -152,7 +172,7 @@ impl Node {
         recursive: bool,
     ) -> Result<String, NodeError> {
         let version = self
-            .with_vault(vault, move |s, v| {
+            .with_vault_mut(vault, move |s, v| {
                 v.remove(&s.db, &s.keys, &path, recursive)
             })
             .await?;
@@ -199,7 +219,7 @@ impl Node {
         version: String,
         path: Option<String>,
     ) -> Result<String, NodeError> {
-        self.with_vault(vault, move |s, v| match path {
+        self.with_vault_mut(vault, move |s, v| match path {
             Some(path) => v.restore_secret(&s.db, &s.keys, &version, &path),
             None => v.restore_vault(&s.db, &s.keys, &version),
         })
@@ -212,7 +232,7 @@ impl Node {
         vault: String,
         theirs: String,
     ) -> Result<MergeOutcome, NodeError> {
-        self.with_vault(vault, move |s, v| v.merge(&s.db, &s.keys, &theirs))
+        self.with_vault_mut(vault, move |s, v| v.merge(&s.db, &s.keys, &theirs))
             .await
     }
 
@@ -264,7 +284,7 @@ impl Node {
         keep_theirs: bool,
     ) -> Result<String, NodeError> {
         let head = self
-            .with_vault(vault, move |s, v| {
+            .with_vault_mut(vault, move |s, v| {
                 v.resolve_conflict(&s.db, &s.keys, &path, &theirs_path, keep_theirs)
             })
             .await?;

@@ -544,6 +544,38 @@ impl Node {
             "identities.people" => {
                 serde_json::to_value(self.people().await?).unwrap_or(Value::Null)
             }
+            "identities.contact" => json!({ "code": self.contact_code().await? }),
+            "vaults.share" => {
+                let write = params
+                    .get("write")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let shared = self
+                    .share_vault(&text("vault")?, &text("target")?, write)
+                    .await?;
+                json!({ "person": shared.grant.person,
+                        "nodes": shared.grant.nodes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        "write": shared.grant.write, "offered": shared.offered })
+            }
+            "vaults.unshare" => {
+                json!({ "unshared": self.unshare_vault(&text("vault")?, &text("target")?).await? })
+            }
+            "vaults.permissions" => self.vault_access(&text("vault")?).await?.to_json(),
+            "vaults.scan" => Value::Array(
+                self.scan(&text("target")?)
+                    .await?
+                    .into_iter()
+                    .map(|v| json!({ "id": v.id, "name": v.name, "write": v.write }))
+                    .collect(),
+            ),
+            "vaults.clone" => {
+                let info = match params.get("target").and_then(Value::as_str) {
+                    Some(target) => self.clone_shared(target, &text("id")?).await?,
+                    None => self.accept_share(&text("id")?).await?,
+                };
+                json!({ "name": info.name, "id": info.id.to_string() })
+            }
+            "vaults.pull" => json!({ "changed": self.pull_shared(&text("vault")?).await? }),
             "identities.discover" => {
                 serde_json::to_value(self.discover_identity(&text("identity")?).await?)
                     .unwrap_or(Value::Null)

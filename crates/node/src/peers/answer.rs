@@ -1,8 +1,11 @@
 //! Answering other nodes. A stranger may ping and, while an invitation is
-//! open, pair; everything else (chains, vaults, deletions, objects,
-//! notifications, change notices) is for the devices of this gestalt only,
-//! and a stranger's request is refused by the serving loop itself, before
-//! it costs a store access or a slot that devices need.
+//! open, pair; a person trusted with `notify` may send notifications; a
+//! person sharing a vault with this gestalt (either way) may ask for the
+//! vaults shared with them and their objects (see `share`); everything
+//! else (chains, vaults, deletions, notifications, change notices) is for
+//! the devices of this gestalt only, and anyone else's request is refused
+//! by the serving loop itself, before it costs a store access or a slot
+//! that devices need.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -32,6 +35,12 @@ const MAX_INBOUND_PER_DEVICE: usize = MAX_INBOUND / 2;
 /// take a device's slot.
 const MAX_STRANGER_INBOUND: usize = 4;
 
+/// Most requests of people sharing vaults with this gestalt served at once:
+/// they never take a device's slot.
+const MAX_PEOPLE_INBOUND: usize = 8;
+/// Most requests of one node of such a person served at once.
+const MAX_PERSON_INBOUND: usize = 2;
+
 /// The refusal every stranger hears for what only devices may ask.
 pub(super) const NOT_YOURS: &str = "this device is not one of yours";
 
@@ -39,6 +48,7 @@ pub(super) const NOT_YOURS: &str = "this device is not one of yours";
 pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::Receiver<Event>) {
     let members_slots = Arc::new(Semaphore::new(MAX_INBOUND));
     let stranger_slots = Arc::new(Semaphore::new(MAX_STRANGER_INBOUND));
+    let people_slots = Arc::new(Semaphore::new(MAX_PEOPLE_INBOUND));
     let mut device_slots: HashMap<NodeId, Arc<Semaphore>> = HashMap::new();
     while let Some(event) = events.recv().await {
         let Some(node) = upgrade(&weak) else { return };
@@ -53,11 +63,31 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                 // nothing else a device may ask.
                 let for_strangers = matches!(request, Request::Ping | Request::Pairing(_))
                     || (matches!(request, Request::Notify(_)) && node.may_notify(&peer));
+                // People sharing a vault with this gestalt (either way) may
+                // ask for shared vaults and their objects, and say they
+                // changed: what they may see is checked per vault.
+                // A person trusted with `scan` may ask what is shared with
+                // them.
+                let person = !member
+                    && ((node.shares_with(&peer)
+                        && matches!(
+                            request,
+                            Request::Shared { .. } | Request::Fetch { .. } | Request::Changed
+                        ))
+                        || (node.may_scan(&peer) && matches!(request, Request::Shared { .. })));
                 let client = client.clone();
-                if !member && !for_strangers {
-                    // Answered at once, without the store.
+                if !member && !for_strangers && !person {
+                    // Answered at once, without the store. Asking for a
+                    // shared vault, the answer is the one a person hears
+                    // for a vault not shared with them (so a share ended
+                    // reads as ended), and names nothing.
+                    let refusal = if matches!(request, Request::Shared { .. }) {
+                        super::share::NOT_SHARED
+                    } else {
+                        NOT_YOURS
+                    };
                     tokio::spawn(async move {
-                        let refusal = Response::Refused(NOT_YOURS.into());
+                        let refusal = Response::Refused(refusal.into());
                         let _ = client.respond(responder, refusal).await;
                     });
                     continue;
@@ -66,23 +96,31 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                 // takes no slot, so a flood of other requests cannot lose it
                 // (the device that changed would otherwise wait for the
                 // next resync).
-                if member && matches!(request, Request::Changed) {
+                if (member || person) && matches!(request, Request::Changed) {
                     tokio::spawn(async move {
                         let response = node.answer(peer, request).await;
                         let _ = client.respond(responder, response).await;
                     });
                     continue;
                 }
-                let permit = if member {
+                let permit = if member || person {
                     if !device_slots.contains_key(&peer) {
-                        // Devices only, so few; a removed one is dropped.
-                        device_slots.retain(|device, _| node.is_member(device));
+                        // Devices and people sharing, so few; one no
+                        // longer either is dropped.
+                        device_slots.retain(|node_id, _| {
+                            node.is_member(node_id) || node.shares_with(node_id)
+                        });
                     }
+                    let (per_node, pool) = if member {
+                        (MAX_INBOUND_PER_DEVICE, &members_slots)
+                    } else {
+                        (MAX_PERSON_INBOUND, &people_slots)
+                    };
                     let own = device_slots
                         .entry(peer)
-                        .or_insert_with(|| Arc::new(Semaphore::new(MAX_INBOUND_PER_DEVICE)));
+                        .or_insert_with(|| Arc::new(Semaphore::new(per_node)));
                     Arc::clone(own).try_acquire_owned().ok().and_then(|own| {
-                        let shared = Arc::clone(&members_slots).try_acquire_owned().ok()?;
+                        let shared = Arc::clone(pool).try_acquire_owned().ok()?;
                         Some((Some(own), shared))
                     })
                 } else {
@@ -103,11 +141,14 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                 if node.is_member(&peer) {
                     node.inner.peer_state().online.insert(peer);
                     node.notify();
+                } else if node.shares_with(&peer) {
+                    node.inner.peer_state().online_people.insert(peer);
                 }
                 // Devices, and devices another device removed (for chains).
                 node.schedule_sync(peer);
             }
             Event::Disconnected { peer } => {
+                node.inner.peer_state().online_people.remove(&peer);
                 if node.inner.peer_state().online.remove(&peer) {
                     node.notify();
                 }
@@ -173,11 +214,13 @@ impl Node {
             } => self.answer_fetch(peer, vault, want, haves, skip).await,
             Request::Notify(signed) => self.receive_notification(peer, signed).await,
             Request::Changed => {
-                // Only devices get here (the serving loop refused anyone
-                // else), and scheduling checks the member set again.
+                // Only devices and people sharing a vault with this one get
+                // here (the serving loop refused anyone else), and
+                // scheduling checks again.
                 self.schedule_sync(peer);
                 Ok(Response::Ok)
             }
+            Request::Shared { vault } => self.answer_shared(peer, vault).await,
         };
         result.unwrap_or_else(|e| match e {
             NodeError::PeerRefused(reason) => Response::Refused(reason),
@@ -226,16 +269,17 @@ impl Node {
     async fn answer_vaults(&self, peer: NodeId) -> Result<Response, NodeError> {
         self.with_vaults(move |s| {
             require_member(s, &peer)?;
-            let vaults = Vaults::new(&s.db)
-                .list_for_sync()?
-                .into_iter()
-                .map(|(info, head, _)| VaultSummary {
+            let mut vaults = Vec::new();
+            for (info, head, _) in Vaults::new(&s.db).list_for_sync()? {
+                let access = super::share::access_of(s, &info.id)?;
+                vaults.push(VaultSummary {
                     id: info.id.to_string(),
                     name: info.name,
                     renamed_at: info.renamed_at,
                     head,
-                })
-                .collect();
+                    access: (access != polykey_network::Access::default()).then_some(access),
+                });
+            }
             Ok(Response::Vaults { vaults })
         })
         .await
@@ -281,8 +325,10 @@ impl Node {
             return Err(NodeError::PeerRefused("too many versions named".into()));
         }
         self.with_vaults(move |s| {
-            require_member(s, &peer)?;
-            let id: VaultId = vault.parse()?;
+            let id: VaultId = vault
+                .parse()
+                .map_err(|_| NodeError::PeerRefused(super::share::NOT_SHARED.into()))?;
+            super::share::require_access(s, &peer, &id)?;
             let vault = Vaults::new(&s.db).open_any(&id)?;
             let (page, total) =
                 vault.objects_page(&s.db, &want, &haves, skip as usize, PAGE_BYTES)?;

@@ -16,6 +16,7 @@
 mod answer;
 mod pairing;
 mod pull;
+mod share;
 mod trust;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -27,13 +28,15 @@ use polykey_gestalts::pairing::{Inviter, InviterSession, PairingMessage};
 use polykey_gestalts::GestaltGraph;
 use polykey_keys::NodeId;
 use polykey_network::{Client, Config, Multiaddr, Request, Response};
-use polykey_vaults::Vaults;
+use polykey_vaults::{VaultId, Vaults};
 use tokio::task::JoinHandle;
 
 use crate::error::NodeError;
 use crate::node::{Inner, Node, Session};
 
 pub use pairing::code_from_qr_image;
+pub(crate) use share::{drop_person_shares, update_grant_nodes};
+pub use share::{Shared, VaultAccess, NOT_SHARED};
 pub use trust::DeviceNotice;
 
 /// How often a node pulls from connected devices even without a notice.
@@ -216,6 +219,13 @@ pub(crate) struct PeerState {
     contested: BTreeSet<NodeId>,
     /// Nodes of people trusted here with `notify` (see `people`).
     pub(crate) may_notify: BTreeSet<NodeId>,
+    /// Nodes of people trusted here with `scan`.
+    pub(crate) may_scan: BTreeSet<NodeId>,
+    /// Nodes of other gestalts taking part in vaults with this one, and
+    /// which (see `share`).
+    shares: HashMap<NodeId, BTreeSet<VaultId>>,
+    /// Those of them connected now.
+    online_people: HashSet<NodeId>,
     sync: SyncStatus,
     /// Syncs running now.
     active_syncs: usize,
@@ -333,7 +343,10 @@ impl Node {
     fn schedule_sync(&self, peer: NodeId) {
         {
             let state = self.inner.peer_state();
-            if !state.members.contains(&peer) && !state.contested.contains(&peer) {
+            if !state.members.contains(&peer)
+                && !state.contested.contains(&peer)
+                && !state.shares.contains_key(&peer)
+            {
                 return;
             }
         }
@@ -348,6 +361,17 @@ impl Node {
     /// access: the network loop asks this for every request).
     fn is_member(&self, peer: &NodeId) -> bool {
         self.inner.peer_state().members.contains(peer)
+    }
+
+    /// Whether `peer` is a node of another gestalt taking part in a vault
+    /// with this one (no store access).
+    fn shares_with(&self, peer: &NodeId) -> bool {
+        self.inner.peer_state().shares.contains_key(peer)
+    }
+
+    /// Whether `peer` is a node of a person trusted here with `scan`.
+    fn may_scan(&self, peer: &NodeId) -> bool {
+        self.inner.peer_state().may_scan.contains(peer)
     }
 
     /// Whether `peer` is a node of a person trusted here with `notify`.
@@ -439,6 +463,7 @@ impl Node {
         }
         self.refresh_members().await?;
         self.refresh_people().await?;
+        self.refresh_shares().await?;
         let (scheduler, sync_task) = pull::Scheduler::start(self.weak(), client.clone());
         let tasks = vec![
             event_loop,
@@ -670,13 +695,16 @@ impl Node {
             let vaults = Vaults::new(&s.db);
             let mut out = Vec::new();
             for (info, head, deletion) in vaults.list_for_sync()? {
+                // A share given or ended is news for the devices too.
+                let access_at = share::access_of(s, &info.id)?.at;
                 out.push(format!(
-                    "{} {} {} {} {}",
+                    "{} {} {} {} {} {}",
                     info.id,
                     info.renamed_at,
                     info.name,
                     head,
-                    deletion.is_some()
+                    deletion.is_some(),
+                    access_at
                 ));
             }
             // New claims (a revocation, a device added) are news too.

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use super::{
-    clamp_peer_time, gestalt, net_error, now_ms, refused, upgrade, Node, REDIAL_EVERY,
+    clamp_peer_time, gestalt, net_error, now_ms, refused, upgrade, Node, PeerState, REDIAL_EVERY,
     RESYNC_EVERY, RETRY_AFTER, WATCH_EVERY,
 };
 use crate::error::NodeError;
@@ -83,15 +83,22 @@ async fn dispatch(weak: Weak<Inner>, client: Client, mut asks: mpsc::UnboundedRe
             },
             _ = every.tick() => {
                 let Some(node) = upgrade(&weak) else { return };
-                peers.extend(node.inner.peer_state().online.iter().copied());
+                let state = node.inner.peer_state();
+                peers.extend(state.online.iter().chain(&state.online_people).copied());
             }
         }
         let Some(node) = upgrade(&weak) else { return };
         let members: BTreeSet<NodeId> = {
             let state = node.inner.peer_state();
-            state.members.union(&state.contested).copied().collect()
+            state
+                .members
+                .union(&state.contested)
+                .copied()
+                .chain(state.shares.keys().copied())
+                .collect()
         };
-        // Devices no longer in the gestalt lose their task.
+        // Devices no longer in the gestalt (and people no longer sharing)
+        // lose their task.
         tasks.retain(|peer, _| members.contains(peer));
         for peer in peers {
             if !members.contains(&peer) {
@@ -217,10 +224,31 @@ pub(super) async fn watch_changes(weak: Weak<Inner>, client: Client) {
         if last_snapshot.as_ref() == Some(&snapshot) {
             continue;
         }
+        // People sharing a vault with this gestalt hear of that vault's
+        // changes only.
+        let changed_vaults: BTreeSet<String> = snapshot
+            .iter()
+            .filter(|line| {
+                last_snapshot
+                    .as_ref()
+                    .is_none_or(|last| !last.contains(line))
+            })
+            .filter_map(|line| line.split(' ').next().map(str::to_owned))
+            .collect();
         // The first look announces too: a peer that pulls finds nothing new
         // at worst, and nothing changed before the watch began goes unsaid.
         last_snapshot = Some(snapshot);
-        let online: Vec<NodeId> = node.inner.peer_state().online.iter().copied().collect();
+        let mut online: Vec<NodeId> = node.inner.peer_state().online.iter().copied().collect();
+        {
+            let state = node.inner.peer_state();
+            online.extend(state.online_people.iter().copied().filter(|n| {
+                state.shares.get(n).is_some_and(|vaults| {
+                    vaults
+                        .iter()
+                        .any(|v| changed_vaults.contains(&v.to_string()))
+                })
+            }));
+        }
         // Every device at once: a slow one must not hold up the others.
         for peer in online {
             let client = client.clone();
@@ -257,6 +285,60 @@ impl Node {
         self.sync_with(&client, peer).await
     }
 
+    /// Bring vault `id` here to `want`, `peer`'s version: fetch what is
+    /// missing (taking commits by `also` besides the vault's own authors),
+    /// then fast-forward, or merge where the two diverged and `merges`.
+    /// Returns whether the vault moved, and whether the peer should pull
+    /// (it has diverged and merges).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn catch_up(
+        &self,
+        client: &Client,
+        peer: NodeId,
+        id: VaultId,
+        want: &str,
+        recent: Vec<String>,
+        merges: bool,
+        also: BTreeSet<NodeId>,
+    ) -> Result<(bool, bool), NodeError> {
+        let wanted = want.to_owned();
+        let present = self
+            .with_vaults(move |s| {
+                let vault = Vaults::new(&s.db).open_any(&id)?;
+                match vault.relation(&s.db, &wanted) {
+                    Ok(_) => Ok(true),
+                    Err(VaultError::UnknownVersion(_)) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await?;
+        if !present {
+            let vault = self
+                .with_vaults(move |s| Ok(Vaults::new(&s.db).open_any(&id)?))
+                .await?;
+            self.fetch_into(client, peer, &vault, want, recent, also)
+                .await?;
+        }
+        let want = want.to_owned();
+        self.with_vaults(move |s| {
+            let vault = Vaults::new(&s.db).open_any(&id)?;
+            match vault.relation(&s.db, &want)? {
+                Relation::UpToDate => Ok((false, true)),
+                Relation::Behind => {
+                    vault.merge(&s.db, &s.keys, &want)?;
+                    Ok((true, false))
+                }
+                Relation::Diverged if merges => {
+                    vault.merge(&s.db, &s.keys, &want)?;
+                    Ok((true, false))
+                }
+                // The peer merges; it pulls when told.
+                Relation::Diverged => Ok((false, true)),
+            }
+        })
+        .await
+    }
+
     /// Fetch every object of `want` that our copy (with `haves`) lacks into
     /// `vault`, storing each page as it arrives (checked as
     /// [`Vault::receive_page`] does), then check the version is complete.
@@ -267,8 +349,11 @@ impl Node {
         vault: &Vault,
         want: &str,
         haves: Vec<String>,
+        also: BTreeSet<NodeId>,
     ) -> Result<(), NodeError> {
-        let incoming = self.fetch_pages(client, peer, vault, want, haves).await?;
+        let incoming = self
+            .fetch_pages(client, peer, vault, want, haves, also)
+            .await?;
         let (id, want) = (vault.id(), want.to_owned());
         self.with_vaults(move |s| {
             let vault = Vaults::new(&s.db).open_any(&id)?;
@@ -281,20 +366,27 @@ impl Node {
     /// Pull everything new from `peer`. Returns whether anything changed here.
     pub(super) async fn sync_with(&self, client: &Client, peer: NodeId) -> Result<bool, NodeError> {
         let contested = self.inner.peer_state().contested.contains(&peer);
-        if !self.is_member(&peer) && !contested {
+        let person = !self.is_member(&peer) && !contested && self.shares_with(&peer);
+        if !self.is_member(&peer) && !contested && !person {
             return Err(NodeError::PeerRefused(
                 "not a device of this gestalt".into(),
             ));
         }
         let lock = {
             let mut state = self.inner.peer_state();
-            if state.pull_locks.len() > state.members.len() + 1 {
-                let members = state.members.clone();
-                state.pull_locks.retain(|p, _| members.contains(p));
+            if state.pull_locks.len() > state.members.len() + state.shares.len() + 1 {
+                let PeerState {
+                    members, shares, ..
+                } = &*state;
+                let keep: BTreeSet<NodeId> = members.iter().chain(shares.keys()).copied().collect();
+                state.pull_locks.retain(|p, _| keep.contains(p));
             }
             Arc::clone(state.pull_locks.entry(peer).or_default())
         };
         let _one_at_a_time = lock.lock().await;
+        if person {
+            return self.share_sync_with(client, peer).await;
+        }
         let mut changed = self.pull_chains(client, peer).await?;
         if changed {
             // A removal learned (or fallen) counts before anything else the
@@ -333,6 +425,27 @@ impl Node {
                 Ok(local)
             })
             .await?;
+        // Who else takes part in each vault, before any is received: the
+        // authors of a shared vault are taken from it.
+        let access: Vec<(VaultId, polykey_network::Access)> = vaults
+            .iter()
+            .filter_map(|v| Some((v.id.parse().ok()?, v.access.clone()?)))
+            .collect();
+        if !access.is_empty() {
+            let adopted = self
+                .with_vaults(move |s| {
+                    let mut any = false;
+                    for (id, access) in access {
+                        any |= super::share::adopt_access(s, &id, access)?;
+                    }
+                    Ok(any)
+                })
+                .await?;
+            if adopted {
+                self.refresh_shares().await?;
+                changed = true;
+            }
+        }
         for summary in vaults {
             let Ok(id) = summary.id.parse::<VaultId>() else {
                 continue;
@@ -355,43 +468,17 @@ impl Node {
                     if *head == summary.head {
                         continue;
                     }
-                    let want = summary.head.clone();
-                    let present = self
-                        .with_vaults(move |s| {
-                            let vault = Vaults::new(&s.db).open_any(&id)?;
-                            match vault.relation(&s.db, &want) {
-                                Ok(_) => Ok(true),
-                                Err(VaultError::UnknownVersion(_)) => Ok(false),
-                                Err(e) => Err(e.into()),
-                            }
-                        })
-                        .await?;
-                    if !present {
-                        let vault = self
-                            .with_vaults(move |s| Ok(Vaults::new(&s.db).open_any(&id)?))
-                            .await?;
-                        self.fetch_into(client, peer, &vault, &summary.head, recent.clone())
-                            .await?;
-                    }
-                    let want = summary.head.clone();
                     let lower = me.as_bytes() < peer.as_bytes();
                     let (moved, ask_peer) = self
-                        .with_vaults(move |s| {
-                            let vault = Vaults::new(&s.db).open_any(&id)?;
-                            match vault.relation(&s.db, &want)? {
-                                Relation::UpToDate => Ok((false, true)),
-                                Relation::Behind => {
-                                    vault.merge(&s.db, &s.keys, &want)?;
-                                    Ok((true, false))
-                                }
-                                Relation::Diverged if lower => {
-                                    vault.merge(&s.db, &s.keys, &want)?;
-                                    Ok((true, false))
-                                }
-                                // The peer merges; it pulls when told.
-                                Relation::Diverged => Ok((false, true)),
-                            }
-                        })
+                        .catch_up(
+                            client,
+                            peer,
+                            id,
+                            &summary.head,
+                            recent.clone(),
+                            lower,
+                            BTreeSet::new(),
+                        )
                         .await?;
                     changed |= moved;
                     if ask_peer {
@@ -406,6 +493,8 @@ impl Node {
         changed |= self.pull_deletions(client, peer).await?;
         changed |= self.settle_removed().await?;
         if changed {
+            // A shared vault received (or deleted) changes who takes part.
+            self.refresh_shares().await?;
             self.notify();
         }
         Ok(changed)
@@ -414,7 +503,7 @@ impl Node {
     /// Receive a vault this node lacks, page by page; a refused or broken
     /// transfer leaves nothing behind. Returns whether a vault was added
     /// (a vault this node saw deleted at that version is not).
-    async fn receive_new_vault(
+    pub(super) async fn receive_new_vault(
         &self,
         client: &Client,
         peer: NodeId,
@@ -437,7 +526,14 @@ impl Node {
             return Ok(false);
         };
         let fetched = self
-            .fetch_pages(client, peer, &vault, &summary.head, Vec::new())
+            .fetch_pages(
+                client,
+                peer,
+                &vault,
+                &summary.head,
+                Vec::new(),
+                BTreeSet::new(),
+            )
             .await;
         let finished = match fetched {
             Ok(incoming) => {
@@ -464,7 +560,10 @@ impl Node {
     /// Fetch the objects of `want` a copy with `haves` lacks into `vault`,
     /// page by page; the caller finishes (or aborts) the transfer. A page
     /// larger than an honest peer sends, or more objects than the transfer
-    /// announced, ends it: memory holds one page at a time.
+    /// announced, ends it: memory holds one page at a time. Commits are
+    /// taken from the gestalt's devices, the vault's other authors (see
+    /// `share::extra_authors`) and `also`; never from a device this gestalt
+    /// removed, after its removal.
     async fn fetch_pages(
         &self,
         client: &Client,
@@ -472,6 +571,7 @@ impl Node {
         vault: &Vault,
         want: &str,
         haves: Vec<String>,
+        also: BTreeSet<NodeId>,
     ) -> Result<Incoming, NodeError> {
         let mut incoming = Incoming::new(vault);
         let id = vault.id();
@@ -490,17 +590,28 @@ impl Node {
             let page = check_page(objects, total, skip)?;
             skip += page.len();
             let mut carried = incoming;
+            let also = also.clone();
             incoming = self
                 .with_vaults(move |s| {
-                    let members = gestalt(s)?;
+                    let mut members = gestalt(s)?;
                     // The removal that counts (its issuer stands): a fallen
                     // thief's removal dates nothing.
                     let me = s.keys.node_id();
-                    let removed: HashMap<NodeId, u64> = GestaltGraph::new(&s.db)
+                    let mut removed: HashMap<NodeId, u64> = GestaltGraph::new(&s.db)
                         .revocations_in_force(me)?
                         .into_iter()
                         .map(|r| (r.node, r.at))
                         .collect();
+                    let (others, others_removed) = super::share::extra_authors(s, &id)?;
+                    for (node, at) in others_removed {
+                        removed.entry(node).or_insert(at);
+                    }
+                    members.extend(
+                        others
+                            .into_iter()
+                            .chain(also)
+                            .filter(|n| !removed.contains_key(n)),
+                    );
                     let vault = Vaults::new(&s.db).open_any(&id)?;
                     let may = may_author_at(&members, &removed);
                     vault.receive_page(&s.db, &mut carried, &page, &may)?;

@@ -1,0 +1,930 @@
+//! Sharing vaults with other people's gestalts. A vault's [`Access`]
+//! record says whom this gestalt shares it with (grants: a person's nodes,
+//! read or write) or, for another person's vault, whose it is (remote:
+//! the owner's nodes, and whether this gestalt may write). The record
+//! travels with the vault list between the devices of one gestalt (the
+//! newest wins), so every device serves a share and every device keeps a
+//! shared vault in step.
+//!
+//! Between gestalts everything is a pull: the owner's devices answer
+//! [`Request::Shared`] and [`Request::Fetch`] for a vault shared with the
+//! asker, and nothing else; the recipient pulls on the owner's change
+//! notice and at every resync, and an owner pulls from a person allowed to
+//! write. Commits are taken only from authors the vault allows: the
+//! owner's nodes (as the owner names them, and before their removal), the
+//! recipient's own devices, and a writer's nodes. A person told "not
+//! shared" keeps their copy and marks it ended.
+
+use std::collections::{BTreeSet, HashMap};
+
+use polykey_db::{RecordKey, Table};
+use polykey_gestalts::GestaltGraph;
+use polykey_keys::NodeId;
+use polykey_network::protocol::{
+    MAX_GRANTS, MAX_HAVES, MAX_SHARED_VAULTS, MAX_SHARE_NAME, MAX_SHARE_NODES, MAX_SHARE_REMOVED,
+};
+use polykey_network::{
+    Access, Client, Grant, Remote, Removed, Request, Response, SharedVault, VaultSummary,
+};
+use polykey_vaults::{VaultId, VaultInfo, Vaults};
+use serde::{Deserialize, Serialize};
+
+use super::{gestalt, in_gestalt, net_error, now_ms, refused, Node};
+use crate::error::NodeError;
+use crate::node::Session;
+use crate::people::{people_in, Person};
+
+/// The refusal for a vault not shared with the asker: the same words
+/// whether the vault exists or not.
+pub const NOT_SHARED: &str = "that vault is not shared with you";
+
+#[derive(Serialize, Deserialize)]
+struct AccessRecord {
+    vault: String,
+    access: Access,
+}
+
+/// Who besides the devices takes part in each vault. Authenticated: it
+/// decides who is served and whose commits are taken.
+const ACCESS: Table<AccessRecord> = Table::authenticated("vault_access");
+
+fn access_key(s: &Session, id: &VaultId) -> RecordKey {
+    s.db.record_key(ACCESS.name(), id.as_bytes())
+}
+
+/// The access record of vault `id` (empty when never shared).
+pub(crate) fn access_of(s: &Session, id: &VaultId) -> Result<Access, NodeError> {
+    Ok(s.db
+        .read()?
+        .get(&ACCESS, &access_key(s, id))?
+        .map(|r| r.access)
+        .unwrap_or_default())
+}
+
+fn put_access(s: &Session, id: &VaultId, access: Access) -> Result<(), NodeError> {
+    let mut txn = s.db.write()?;
+    let record = AccessRecord {
+        vault: id.to_string(),
+        access,
+    };
+    txn.put(&ACCESS, &access_key(s, id), &record)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// A time for a change made here, later than the record's last.
+fn next_at(previous: i64) -> i64 {
+    now_ms().max(previous.saturating_add(1))
+}
+
+/// The access records of every vault not deleted.
+fn all_access(s: &Session) -> Result<Vec<(VaultId, Access)>, NodeError> {
+    let live: BTreeSet<VaultId> = Vaults::new(&s.db)
+        .list()?
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    let mut out = Vec::new();
+    for (_, record) in s.db.read()?.entries(&ACCESS)? {
+        if let Ok(id) = record.vault.parse::<VaultId>() {
+            if live.contains(&id) {
+                out.push((id, record.access));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an access record from a device keeps within the bounds.
+pub(super) fn within_bounds(access: &Access) -> bool {
+    let names = |nodes: &Vec<NodeId>| nodes.len() <= MAX_SHARE_NODES;
+    access.grants.len() <= MAX_GRANTS
+        && access
+            .grants
+            .iter()
+            .all(|g| g.person.len() <= MAX_SHARE_NAME && names(&g.nodes))
+        && access.remote.as_ref().is_none_or(|r| {
+            r.owner.len() <= MAX_SHARE_NAME
+                && names(&r.nodes)
+                && names(&r.served)
+                && r.removed.len() <= MAX_SHARE_REMOVED
+        })
+}
+
+/// Take a device's access record for vault `id` when it is newer than
+/// this one's. Returns whether it was taken.
+pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<bool, NodeError> {
+    if !within_bounds(&theirs) || theirs.at != super::clamp_peer_time(theirs.at) {
+        return Ok(false);
+    }
+    let mine = access_of(s, id)?;
+    if theirs.at <= mine.at || theirs == mine {
+        return Ok(false);
+    }
+    put_access(s, id, theirs)?;
+    Ok(true)
+}
+
+/// The nodes of other gestalts taking part in each vault with this one:
+/// people it is shared with, and the owners of vaults shared with it
+/// (while the share lasts). The serving loop reads this.
+pub(crate) fn shares_in(s: &Session) -> Result<HashMap<NodeId, BTreeSet<VaultId>>, NodeError> {
+    let own = gestalt(s)?;
+    let mut out: HashMap<NodeId, BTreeSet<VaultId>> = HashMap::new();
+    for (id, access) in all_access(s)? {
+        let owners = access.remote.iter().filter(|r| !r.ended);
+        let nodes = access
+            .grants
+            .iter()
+            .flat_map(|g| &g.nodes)
+            .chain(owners.flat_map(|r| &r.nodes));
+        for node in nodes.filter(|n| !own.contains(n)) {
+            out.entry(*node).or_default().insert(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Who may author commits in vault `id` beyond this gestalt: writers it is
+/// shared with, and the owner's nodes (removed ones before their removal).
+pub(super) fn extra_authors(
+    s: &Session,
+    id: &VaultId,
+) -> Result<(BTreeSet<NodeId>, HashMap<NodeId, u64>), NodeError> {
+    let access = access_of(s, id)?;
+    let mut nodes: BTreeSet<NodeId> = access
+        .grants
+        .iter()
+        .filter(|g| g.write)
+        .flat_map(|g| g.nodes.iter().copied())
+        .collect();
+    let mut removed = HashMap::new();
+    if let Some(remote) = &access.remote {
+        nodes.extend(remote.nodes.iter().copied());
+        removed.extend(remote.removed.iter().map(|r| (r.node, r.at)));
+    }
+    Ok((nodes, removed))
+}
+
+/// What `peer` (of another gestalt) may ask of vault `id`: `Some(write)`
+/// when it is shared with the peer's gestalt, or when the peer owns it and
+/// this gestalt may write (the owner pulls from writers).
+fn role_of(s: &Session, id: &VaultId, peer: &NodeId) -> Result<Option<bool>, NodeError> {
+    if Vaults::new(&s.db).open(&id.to_string()).is_err() {
+        return Ok(None);
+    }
+    let access = access_of(s, id)?;
+    if let Some(grant) = access.grants.iter().find(|g| g.nodes.contains(peer)) {
+        return Ok(Some(grant.write));
+    }
+    let owner_pulls = access
+        .remote
+        .as_ref()
+        .is_some_and(|r| !r.ended && r.write && r.nodes.contains(peer));
+    Ok(owner_pulls.then_some(true))
+}
+
+/// Refuse `peer` vault `id` unless it is a device of this gestalt or the
+/// vault is shared with it (see [`role_of`]).
+pub(super) fn require_access(s: &Session, peer: &NodeId, id: &VaultId) -> Result<(), NodeError> {
+    if in_gestalt(s, peer)? || role_of(s, id, peer)?.is_some() {
+        Ok(())
+    } else {
+        Err(NodeError::PeerRefused(NOT_SHARED.into()))
+    }
+}
+
+/// Whether node `me` pulls vault `access` from `peer`: its owner, when
+/// the owner serves `me` (other devices take it from those it serves), or
+/// a person allowed to write it.
+fn pulls_from(access: &Access, peer: &NodeId, me: &NodeId) -> bool {
+    access
+        .remote
+        .as_ref()
+        .is_some_and(|r| !r.ended && r.nodes.contains(peer) && r.served.contains(me))
+        || access
+            .grants
+            .iter()
+            .any(|g| g.write && g.nodes.contains(peer))
+}
+
+/// Refuse a [`SharedVault`] beyond the bounds.
+fn check_shared(shared: &SharedVault) -> Result<VaultId, NodeError> {
+    if shared.nodes.len() > MAX_SHARE_NODES
+        || shared.served.len() > MAX_SHARE_NODES
+        || shared.removed.len() > MAX_SHARE_REMOVED
+        || shared.name.len() > MAX_SHARE_NAME
+    {
+        return Err(NodeError::BadPeerData(
+            "a shared vault past the bounds".into(),
+        ));
+    }
+    shared
+        .id
+        .parse()
+        .map_err(|_| NodeError::BadPeerData("a shared vault without a valid id".into()))
+}
+
+/// The person trusted here that `target` names: by name as trusted, by
+/// one of their NodeIds, or by a contact code of one of their nodes.
+fn person_named(s: &Session, target: &str) -> Result<Option<Person>, NodeError> {
+    let target = target.trim();
+    let node = target.parse::<NodeId>().ok().or_else(|| {
+        polykey_gestalts::contact::Contact::from_code(target)
+            .ok()
+            .map(|c| c.node)
+    });
+    Ok(people_in(s)?
+        .into_iter()
+        .find(|p| p.name == target || node.is_some_and(|n| p.nodes.contains(&n))))
+}
+
+/// Stop sharing with `person` and stop taking what they share (on
+/// untrust): grants to them go, their vaults here are marked ended.
+pub(crate) fn drop_person_shares(s: &Session, person: &Person) -> Result<(), NodeError> {
+    for (id, mut access) in all_access(s)? {
+        let before = access.clone();
+        access.grants.retain(|g| g.person != person.name);
+        if let Some(remote) = access.remote.as_mut() {
+            if remote.owner == person.name {
+                remote.ended = true;
+            }
+        }
+        if access != before {
+            access.at = next_at(access.at);
+            put_access(s, &id, access)?;
+        }
+    }
+    Ok(())
+}
+
+/// A person's nodes changed (trusted again): their grants follow.
+pub(crate) fn update_grant_nodes(s: &Session, person: &Person) -> Result<(), NodeError> {
+    for (id, mut access) in all_access(s)? {
+        let mut changed = false;
+        for grant in access.grants.iter_mut().filter(|g| g.person == person.name) {
+            if grant.nodes != person.nodes {
+                grant.nodes.clone_from(&person.nodes);
+                changed = true;
+            }
+        }
+        if changed {
+            access.at = next_at(access.at);
+            put_access(s, &id, access)?;
+        }
+    }
+    Ok(())
+}
+
+/// What `share_vault` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shared {
+    /// The grant as recorded.
+    pub grant: Grant,
+    /// Whether one of the person's nodes took the offer now (else they can
+    /// still clone it by its id).
+    pub offered: bool,
+}
+
+/// A vault with its access, for `vaults permissions`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultAccess {
+    /// The vault.
+    pub vault: VaultInfo,
+    /// Who takes part.
+    pub access: Access,
+}
+
+impl VaultAccess {
+    /// In JSON, for the CLI and the client API: whom it is shared with, or
+    /// whose it is.
+    pub fn to_json(&self) -> serde_json::Value {
+        let nodes = |n: &[NodeId]| n.iter().map(ToString::to_string).collect::<Vec<_>>();
+        serde_json::json!({
+            "vault": self.vault.name,
+            "id": self.vault.id.to_string(),
+            "grants": self.access.grants.iter().map(|g| serde_json::json!({
+                "person": g.person, "nodes": nodes(&g.nodes), "write": g.write,
+            })).collect::<Vec<_>>(),
+            "remote": self.access.remote.as_ref().map(|r| serde_json::json!({
+                "owner": r.owner, "nodes": nodes(&r.nodes), "write": r.write, "ended": r.ended,
+            })),
+        })
+    }
+}
+
+impl Node {
+    /// Share vault `vault` (name or id, one of this gestalt's own) with the
+    /// person `target` names (trusted first if they are not yet), reading
+    /// only or writing too; they are sent an offer.
+    pub async fn share_vault(
+        &self,
+        vault: &str,
+        target: &str,
+        write: bool,
+    ) -> Result<Shared, NodeError> {
+        let found = {
+            let target = target.to_owned();
+            self.with_vaults(move |s| person_named(s, &target)).await?
+        };
+        let person = match found {
+            Some(person) => person,
+            None => self.trust(target).await?,
+        };
+        let vault = vault.to_owned();
+        let who = person.clone();
+        let (info, grant) = self
+            .with_vaults(move |s| {
+                let info = Vaults::new(&s.db).open(&vault)?.info().clone();
+                let mut access = access_of(s, &info.id)?;
+                if let Some(remote) = &access.remote {
+                    return Err(NodeError::Invalid(format!(
+                        "“{}” is {}'s vault; only its owner shares it",
+                        info.name, remote.owner
+                    )));
+                }
+                let grant = Grant {
+                    person: who.name.clone(),
+                    nodes: who.nodes.clone(),
+                    write,
+                };
+                let full = access.grants.len() >= MAX_GRANTS;
+                match access.grants.iter_mut().find(|g| g.person == who.name) {
+                    Some(existing) => *existing = grant.clone(),
+                    None if full => {
+                        return Err(NodeError::Invalid(format!(
+                            "this vault is shared with {MAX_GRANTS} people already"
+                        )))
+                    }
+                    None => access.grants.push(grant.clone()),
+                }
+                access.at = next_at(access.at);
+                put_access(s, &info.id, access)?;
+                Ok((info, grant))
+            })
+            .await?;
+        self.refresh_shares().await?;
+        self.notify();
+        // Their nodes pull now, and see what they may do.
+        self.tell_changed(&person.nodes);
+        let offer = crate::notifications::ShareOffer {
+            vault: info.id.to_string(),
+            name: info.name.clone(),
+            write,
+        };
+        let mut offered = false;
+        for node in &person.nodes {
+            let text = format!(
+                "shares the vault “{}” with you ({})",
+                info.name,
+                if write { "read and write" } else { "read only" }
+            );
+            offered |= self
+                .send_share_offer(*node, text, offer.clone())
+                .await
+                .is_ok();
+        }
+        Ok(Shared { grant, offered })
+    }
+
+    /// Stop sharing vault `vault` with the person `target` names. Returns
+    /// whether it was shared with them. They keep what they have.
+    pub async fn unshare_vault(&self, vault: &str, target: &str) -> Result<bool, NodeError> {
+        let (vault, target) = (vault.to_owned(), target.to_owned());
+        let removed = self
+            .with_vaults(move |s| {
+                let info = Vaults::new(&s.db).open(&vault)?.info().clone();
+                let person = person_named(s, &target)?;
+                let name = person.as_ref().map_or(target.trim(), |p| p.name.as_str());
+                let mut access = access_of(s, &info.id)?;
+                let (gone, kept): (Vec<Grant>, Vec<Grant>) =
+                    access.grants.drain(..).partition(|g| g.person == name);
+                access.grants = kept;
+                if gone.is_empty() {
+                    return Ok(Vec::new());
+                }
+                access.at = next_at(access.at);
+                put_access(s, &info.id, access)?;
+                Ok(gone.into_iter().flat_map(|g| g.nodes).collect::<Vec<_>>())
+            })
+            .await?;
+        self.refresh_shares().await?;
+        self.notify();
+        // Tell them, so their copy is marked ended soon.
+        self.tell_changed(&removed);
+        Ok(!removed.is_empty())
+    }
+
+    /// Send `nodes` a change notice, without waiting.
+    fn tell_changed(&self, nodes: &[NodeId]) {
+        if let Ok(client) = self.client() {
+            for node in nodes.iter().copied() {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let _ = client.request(node, Request::Changed).await;
+                });
+            }
+        }
+    }
+
+    /// Who takes part in vault `vault` besides this gestalt.
+    pub async fn vault_access(&self, vault: &str) -> Result<VaultAccess, NodeError> {
+        let vault = vault.to_owned();
+        self.with_vaults(move |s| {
+            let info = Vaults::new(&s.db).open(&vault)?.info().clone();
+            let access = access_of(s, &info.id)?;
+            Ok(VaultAccess {
+                vault: info,
+                access,
+            })
+        })
+        .await
+    }
+
+    /// The access of every vault that has any (for the vault list).
+    pub async fn all_vault_access(&self) -> Result<HashMap<VaultId, Access>, NodeError> {
+        self.with_vaults(|s| Ok(all_access(s)?.into_iter().collect()))
+            .await
+    }
+
+    /// Whether writes to vault `id` are refused here: another person's
+    /// vault shared read only.
+    pub(crate) fn read_only_in(s: &Session, id: &VaultId) -> Result<Option<String>, NodeError> {
+        Ok(access_of(s, id)?
+            .remote
+            .filter(|r| !r.write)
+            .map(|r| r.owner))
+    }
+
+    /// What the person `target` shares with this gestalt (they must allow
+    /// this node `scan`).
+    pub async fn scan(&self, target: &str) -> Result<Vec<SharedVault>, NodeError> {
+        let person = self.trusted_person(target).await?;
+        let client = self.client()?;
+        let mut last = NodeError::Network(format!("none of {}'s nodes answered", person.name));
+        for node in person.nodes {
+            if let Err(e) = self.ping(node).await {
+                last = e;
+                continue;
+            }
+            match client
+                .request(node, Request::Shared { vault: None })
+                .await
+                .map_err(net_error)?
+            {
+                Response::Shared { vaults } if vaults.len() <= MAX_SHARED_VAULTS => {
+                    for shared in &vaults {
+                        check_shared(shared)?;
+                    }
+                    return Ok(vaults);
+                }
+                other => last = refused(other),
+            }
+        }
+        Err(last)
+    }
+
+    /// Take vault `vault` (its id) that the person `target` shares with
+    /// this gestalt: it is kept in step from then on, read only unless they
+    /// allow writing. Already here, it is pulled now.
+    pub async fn clone_shared(&self, target: &str, vault: &str) -> Result<VaultInfo, NodeError> {
+        let person = self.trusted_person(target).await?;
+        let id: VaultId = vault
+            .trim()
+            .parse()
+            .map_err(|_| NodeError::Invalid("expected a vault id".into()))?;
+        let client = self.client()?;
+        let present = self
+            .with_vaults(move |s| Ok(Vaults::new(&s.db).open(&id.to_string()).ok()))
+            .await?;
+        let mut last = NodeError::Network(format!("none of {}'s nodes answered", person.name));
+        for node in person.nodes.iter().copied() {
+            if let Err(e) = self.ping(node).await {
+                last = e;
+                continue;
+            }
+            if let Some(vault) = &present {
+                match self.share_pull(&client, node, id).await {
+                    Ok(_) => return Ok(vault.info().clone()),
+                    Err(e) => {
+                        last = e;
+                        continue;
+                    }
+                }
+            }
+            let shared = match client
+                .request(
+                    node,
+                    Request::Shared {
+                        vault: Some(id.to_string()),
+                    },
+                )
+                .await
+                .map_err(net_error)?
+            {
+                Response::Shared { mut vaults } if vaults.len() == 1 => vaults.remove(0),
+                other => {
+                    last = refused(other);
+                    continue;
+                }
+            };
+            if check_shared(&shared)? != id {
+                return Err(NodeError::BadPeerData("another vault than asked".into()));
+            }
+            let owner = person.name.clone();
+            let (name, head) = (shared.name.clone(), shared.head.clone());
+            self.with_vaults(move |s| {
+                let remote = remote_from(s, owner, node, &shared)?;
+                let at = next_at(access_of(s, &id)?.at);
+                put_access(
+                    s,
+                    &id,
+                    Access {
+                        at,
+                        grants: Vec::new(),
+                        remote: Some(remote),
+                    },
+                )
+            })
+            .await?;
+            self.refresh_shares().await?;
+            let summary = VaultSummary {
+                id: id.to_string(),
+                name,
+                renamed_at: 0,
+                head,
+                access: None,
+            };
+            match self.receive_new_vault(&client, node, id, &summary).await {
+                Ok(true) => {
+                    self.refresh_shares().await?;
+                    self.notify();
+                    return self
+                        .with_vaults(move |s| {
+                            Ok(Vaults::new(&s.db).open(&id.to_string())?.info().clone())
+                        })
+                        .await;
+                }
+                Ok(false) => {
+                    return Err(NodeError::Invalid(
+                        "that vault was deleted here; restore it from recently deleted".into(),
+                    ))
+                }
+                Err(e) => {
+                    let _ = self
+                        .with_vaults(move |s| {
+                            let mut txn = s.db.write()?;
+                            txn.delete(&ACCESS, &access_key(s, &id))?;
+                            txn.commit()?;
+                            Ok(())
+                        })
+                        .await;
+                    self.refresh_shares().await?;
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Accept the share offered in a notification: clone vault `vault`
+    /// (its id) from the node that offered it.
+    pub async fn accept_share(&self, vault: &str) -> Result<VaultInfo, NodeError> {
+        let id = vault.trim().to_owned();
+        let from = self
+            .read_notifications(false)
+            .await?
+            .into_iter()
+            .find(|n| n.share.as_ref().is_some_and(|o| o.vault == id))
+            .map(|n| n.from)
+            .ok_or_else(|| NodeError::Invalid("no such share was offered".into()))?;
+        self.clone_shared(&from.to_string(), &id).await
+    }
+
+    /// Pull shared vault `vault` from whichever of its other nodes answer
+    /// (its owner's, or a writer's). Returns whether anything changed.
+    pub async fn pull_shared(&self, vault: &str) -> Result<bool, NodeError> {
+        let vault = vault.to_owned();
+        let (id, nodes) = self
+            .with_vaults(move |s| {
+                let id = Vaults::new(&s.db).open(&vault)?.id();
+                let access = access_of(s, &id)?;
+                let mut nodes: Vec<NodeId> = access
+                    .remote
+                    .iter()
+                    .filter(|r| !r.ended)
+                    .flat_map(|r| r.nodes.iter().copied())
+                    .collect();
+                nodes.extend(
+                    access
+                        .grants
+                        .iter()
+                        .filter(|g| g.write)
+                        .flat_map(|g| &g.nodes),
+                );
+                Ok((id, nodes))
+            })
+            .await?;
+        if nodes.is_empty() {
+            return Err(NodeError::Invalid(
+                "nobody else writes to this vault; nothing to pull".into(),
+            ));
+        }
+        let client = self.client()?;
+        let mut changed = false;
+        let mut reached = None;
+        for node in nodes {
+            if self.ping(node).await.is_err() {
+                continue;
+            }
+            match self.share_pull(&client, node, id).await {
+                Ok(c) => {
+                    changed |= c;
+                    reached = Some(Ok(()));
+                }
+                Err(e) => {
+                    reached.get_or_insert(Err(e));
+                }
+            }
+        }
+        match reached {
+            Some(Ok(())) => Ok(changed),
+            Some(Err(e)) => Err(e),
+            None => Err(NodeError::Network("none of their nodes answered".into())),
+        }
+    }
+
+    /// The person trusted here that `target` names.
+    async fn trusted_person(&self, target: &str) -> Result<Person, NodeError> {
+        let target = target.to_owned();
+        self.with_vaults(move |s| {
+            person_named(s, &target)?.ok_or_else(|| {
+                NodeError::Invalid(format!(
+                    "{} is not trusted here; `polykey identities trust` them first",
+                    target.trim()
+                ))
+            })
+        })
+        .await
+    }
+
+    /// Tell the serving loop who takes part in which vaults.
+    pub(crate) async fn refresh_shares(&self) -> Result<(), NodeError> {
+        let shares = self.with_vaults(shares_in).await?;
+        // Those connected already count as online at once.
+        let connected = match self.client() {
+            Ok(client) => client.connected().await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let mut state = self.inner.peer_state();
+        state.online_people = connected
+            .into_iter()
+            .filter(|n| shares.contains_key(n))
+            .collect();
+        state.shares = shares;
+        Ok(())
+    }
+
+    /// Answer [`Request::Shared`] from `peer`, of another gestalt.
+    pub(super) async fn answer_shared(
+        &self,
+        peer: NodeId,
+        vault: Option<String>,
+    ) -> Result<Response, NodeError> {
+        self.with_vaults(move |s| {
+            let me = s.keys.node_id();
+            let nodes: Vec<NodeId> = gestalt(s)?.into_iter().take(MAX_SHARE_NODES).collect();
+            let removed: Vec<Removed> = GestaltGraph::new(&s.db)
+                .revocations_in_force(me)?
+                .into_iter()
+                .take(MAX_SHARE_REMOVED)
+                .map(|r| Removed {
+                    node: r.node,
+                    at: r.at,
+                })
+                .collect();
+            let vaults = Vaults::new(&s.db);
+            let listed = |id: &VaultId, write: bool| -> Result<SharedVault, NodeError> {
+                let vault = vaults.open(&id.to_string())?;
+                let served = access_of(s, id)?
+                    .grants
+                    .into_iter()
+                    .find(|g| g.nodes.contains(&peer))
+                    .map(|g| g.nodes)
+                    .unwrap_or_default();
+                Ok(SharedVault {
+                    id: id.to_string(),
+                    name: vault.name().to_owned(),
+                    head: vault.head(&s.db)?,
+                    write,
+                    nodes: nodes.clone(),
+                    removed: removed.clone(),
+                    served,
+                })
+            };
+            let not_shared = || NodeError::PeerRefused(NOT_SHARED.into());
+            let out = match vault {
+                Some(text) => {
+                    let id: VaultId = text.parse().map_err(|_| not_shared())?;
+                    let write = role_of(s, &id, &peer)?.ok_or_else(not_shared)?;
+                    vec![listed(&id, write)?]
+                }
+                None => {
+                    let scan = people_in(s)?
+                        .iter()
+                        .any(|p| p.scan && p.nodes.contains(&peer));
+                    if !scan {
+                        return Err(NodeError::PeerRefused(
+                            "you may not list what this node shares".into(),
+                        ));
+                    }
+                    let mut out = Vec::new();
+                    for (id, access) in all_access(s)?.into_iter().take(MAX_SHARED_VAULTS) {
+                        if let Some(g) = access.grants.iter().find(|g| g.nodes.contains(&peer)) {
+                            out.push(listed(&id, g.write)?);
+                        }
+                    }
+                    out
+                }
+            };
+            Ok(Response::Shared { vaults: out })
+        })
+        .await
+    }
+
+    /// Pull every vault `peer` (of another gestalt) takes part in: those it
+    /// owns and shares here, and those it may write of this gestalt's.
+    pub(super) async fn share_sync_with(
+        &self,
+        client: &Client,
+        peer: NodeId,
+    ) -> Result<bool, NodeError> {
+        let vaults: Vec<VaultId> = self
+            .with_vaults(move |s| {
+                let me = s.keys.node_id();
+                Ok(all_access(s)?
+                    .into_iter()
+                    .filter(|(_, a)| pulls_from(a, &peer, &me))
+                    .map(|(id, _)| id)
+                    .collect())
+            })
+            .await?;
+        let mut changed = false;
+        let mut first_error = None;
+        for id in vaults {
+            match self.share_pull(client, peer, id).await {
+                Ok(c) => changed |= c,
+                // A share ended: marked, and no failure of the sync.
+                Err(NodeError::PeerRefused(reason)) if reason == NOT_SHARED => changed = true,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if changed {
+            self.notify();
+        }
+        first_error.map_or(Ok(changed), Err)
+    }
+
+    /// Pull shared vault `id` from `peer`: its owner, or a writer of this
+    /// gestalt's vault. An owner's "not shared" ends the share here.
+    async fn share_pull(
+        &self,
+        client: &Client,
+        peer: NodeId,
+        id: VaultId,
+    ) -> Result<bool, NodeError> {
+        let request = Request::Shared {
+            vault: Some(id.to_string()),
+        };
+        let shared = match client.request(peer, request).await.map_err(net_error)? {
+            Response::Shared { mut vaults } if vaults.len() == 1 => vaults.remove(0),
+            Response::Refused(reason) if reason == NOT_SHARED => {
+                self.with_vaults(move |s| {
+                    let mut access = access_of(s, &id)?;
+                    let me = s.keys.node_id();
+                    match access.remote.as_mut() {
+                        // Only a node the owner served hears the end:
+                        // the owner never knew the others.
+                        Some(remote)
+                            if remote.nodes.contains(&peer)
+                                && remote.served.contains(&me)
+                                && !remote.ended =>
+                        {
+                            remote.ended = true;
+                            access.at = next_at(access.at);
+                            put_access(s, &id, access)?;
+                            Ok(())
+                        }
+                        _ => Ok(()),
+                    }
+                })
+                .await?;
+                self.refresh_shares().await?;
+                self.notify();
+                return Err(NodeError::PeerRefused(NOT_SHARED.into()));
+            }
+            other => return Err(refused(other)),
+        };
+        if check_shared(&shared)? != id {
+            return Err(NodeError::BadPeerData("another vault than asked".into()));
+        }
+        let want = shared.head.clone();
+        let (remote, authors, recent) = self
+            .with_vaults(move |s| {
+                let mut access = access_of(s, &id)?;
+                let authors: BTreeSet<NodeId> = shared.nodes.iter().copied().collect();
+                let before = access.clone();
+                if let Some(remote) = access.remote.as_mut() {
+                    *remote = remote_from(s, remote.owner.clone(), peer, &shared)?;
+                } else if let Some(grant) = access
+                    .grants
+                    .iter_mut()
+                    .find(|g| g.write && g.nodes.contains(&peer))
+                {
+                    // A writer's other devices, as it names them, write
+                    // too, and are served: it could hand them the vault
+                    // anyway.
+                    let own = gestalt(s)?;
+                    let mut nodes: BTreeSet<NodeId> = grant.nodes.iter().copied().collect();
+                    nodes.extend(shared.nodes.iter().filter(|n| !own.contains(n)));
+                    grant.nodes = nodes.into_iter().take(MAX_SHARE_NODES).collect();
+                }
+                if access != before {
+                    access.at = next_at(access.at);
+                    put_access(s, &id, access.clone())?;
+                }
+                let vault = Vaults::new(&s.db).open(&id.to_string())?;
+                let recent: Vec<String> = vault
+                    .log(&s.db, Some(MAX_HAVES))?
+                    .into_iter()
+                    .map(|c| c.id)
+                    .collect();
+                Ok((access.remote, authors, recent))
+            })
+            .await?;
+        let me = self.status().node_id.ok_or(NodeError::Locked)?;
+        let lower = me.as_bytes() < peer.as_bytes();
+        // A copy that may not write never waits for the owner to merge: it
+        // has nothing the owner takes.
+        let merges = match &remote {
+            Some(r) => !r.write || lower,
+            None => lower,
+        };
+        let (moved, ask_peer) = self
+            .catch_up(client, peer, id, &want, recent, merges, authors)
+            .await?;
+        if ask_peer {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let _ = client.request(peer, Request::Changed).await;
+            });
+        }
+        Ok(moved)
+    }
+}
+
+/// The remote record for a vault `peer` shares as `shared`: the owner's
+/// nodes as it names them (never this gestalt's), `peer` among them.
+fn remote_from(
+    s: &Session,
+    owner: String,
+    peer: NodeId,
+    shared: &SharedVault,
+) -> Result<Remote, NodeError> {
+    let own = gestalt(s)?;
+    let mut nodes: Vec<NodeId> = shared
+        .nodes
+        .iter()
+        .copied()
+        .filter(|n| !own.contains(n))
+        .collect();
+    if !nodes.contains(&peer) {
+        nodes.insert(0, peer);
+    }
+    nodes.sort();
+    nodes.dedup();
+    nodes.truncate(MAX_SHARE_NODES);
+    let mut served: Vec<NodeId> = shared
+        .served
+        .iter()
+        .copied()
+        .filter(|n| own.contains(n))
+        .collect();
+    // The node that asked was answered, so it is served.
+    let me = s.keys.node_id();
+    if !served.contains(&me) {
+        served.push(me);
+    }
+    served.sort();
+    served.dedup();
+    Ok(Remote {
+        owner,
+        nodes,
+        removed: shared.removed.clone(),
+        write: shared.write,
+        ended: false,
+        served,
+    })
+}
