@@ -51,7 +51,7 @@ impl From<NodeError> for Failure {
 
 fn exit_for(kind: &str) -> u8 {
     match kind {
-        "wrong_password" | "locked" | "wrong_key" | "unauthorised" => EX_NOPERM,
+        "wrong_password" | "locked" | "wrong_key" | "unauthorised" | "read_only" => EX_NOPERM,
         "not_initialised" | "unknown_vault" | "secret_not_found" | "unknown_version" => EX_NOINPUT,
         "in_use" => EX_UNAVAILABLE,
         "io" => EX_IOERR,

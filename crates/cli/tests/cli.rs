@@ -1390,3 +1390,132 @@ fn identities_authenticate_claim_discover_and_trust() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not trusted here"));
 }
+
+/// Wait (at most 20 s) until `check` holds.
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[test]
+fn vaults_share_clone_scan_pull_and_unshare_between_two_people() {
+    let (alice, bob) = (bootstrapped(), bootstrapped());
+    alice.ok(&["vaults", "create", "Team"]);
+    alice.write("Team:wifi", b"hunter2");
+    for node in [&alice, &bob] {
+        node.ok(&["agent", "start"]);
+    }
+    let (_alice_agent, _bob_agent) = (AgentGuard(&alice), AgentGuard(&bob));
+    let alice_id = alice.ok(&["keys", "public"]).trim().to_owned();
+    let bob_id = bob.ok(&["keys", "public"]).trim().to_owned();
+    let code_of = |node: &Node| {
+        let code = node.ok(&["identities", "contact"]).trim().to_owned();
+        assert!(code.starts_with("polykey-contact:"), "{code}");
+        code
+    };
+    let (alice_code, bob_code) = (code_of(&alice), code_of(&bob));
+
+    // Bob adds Alice by her contact code and lets her send him offers.
+    assert_eq!(
+        bob.ok(&["identities", "trust", &alice_code]),
+        format!("Trusted {alice_id}\t-\t{alice_id}\n")
+    );
+    bob.ok(&["identities", "allow", &alice_id, "notify"]);
+
+    // Alice shares by Bob's contact code (trusting him).
+    assert_eq!(
+        alice.ok(&["vaults", "share", "Team", &bob_code]),
+        format!("Shared Team with {bob_id} (read only); they were sent an offer\n")
+    );
+    assert_eq!(
+        alice.ok(&["vaults", "permissions", "Team"]),
+        format!("{bob_id}\tread only\t{bob_id}\n")
+    );
+    let permissions: serde_json::Value =
+        serde_json::from_str(&alice.ok(&["vaults", "permissions", "Team", "--format", "json"]))
+            .unwrap();
+    assert_eq!(permissions["grants"][0]["person"], bob_id.as_str());
+    assert_eq!(permissions["grants"][0]["write"], false);
+    assert!(permissions["remote"].is_null());
+
+    // Bob sees the offer and takes the vault by its id.
+    let read: serde_json::Value =
+        serde_json::from_str(&bob.ok(&["notifications", "read", "--format", "json"])).unwrap();
+    let offer = &read[0]["share"];
+    assert_eq!(offer["name"], "Team");
+    let id = offer["vault"].as_str().unwrap().to_owned();
+    assert_eq!(
+        bob.ok(&["vaults", "clone", &id]),
+        format!("Cloned Team ({id})\n")
+    );
+    assert_eq!(bob.ok(&["secrets", "cat", "Team:wifi"]), "hunter2");
+    assert_eq!(
+        bob.ok(&["vaults", "permissions", "Team"]),
+        format!("{alice_id}'s vault, shared with you (read only)\n")
+    );
+
+    // Bob may not write to it: exit 77 (no permission), and why.
+    let out = bob.run(&["secrets", "rm", "Team:wifi"]);
+    assert_eq!(out.status.code(), Some(77));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("read only"), "{stderr}");
+    let out = bob.run(&["vaults", "share", "Team", &alice_id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only its owner shares it"));
+
+    // Scanning needs Alice's leave.
+    let out = bob.run(&["vaults", "scan", &alice_id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("may not list"));
+    alice.ok(&["identities", "allow", &bob_id, "scan"]);
+    assert_eq!(
+        bob.ok(&["vaults", "scan", &alice_id]),
+        format!("{id}\tTeam\tread only\n")
+    );
+    let scanned: serde_json::Value =
+        serde_json::from_str(&bob.ok(&["vaults", "scan", &alice_id, "--format", "json"])).unwrap();
+    assert_eq!(scanned[0]["id"], id.as_str());
+
+    // Alice's edit reaches Bob; an explicit pull says what it did.
+    alice.write("Team:wifi", b"correct horse");
+    let pulled = bob.ok(&["vaults", "pull", "Team"]);
+    assert!(
+        pulled == "Pulled Team\n" || pulled == "Team is up to date\n",
+        "{pulled}"
+    );
+    wait_until("Alice's edit reaches Bob", || {
+        bob.run(&["secrets", "cat", "Team:wifi"]).stdout == b"correct horse"
+    });
+
+    // Unshared: Bob keeps his copy, marked; nothing more is pulled.
+    assert_eq!(
+        alice.ok(&["vaults", "unshare", "Team", &bob_id]),
+        format!("Team is no longer shared with {bob_id}; they keep what they have\n")
+    );
+    assert_eq!(
+        alice.ok(&["vaults", "unshare", "Team", &bob_id]),
+        format!("Team was not shared with {bob_id}\n")
+    );
+    assert_eq!(
+        alice.ok(&["vaults", "permissions", "Team"]),
+        "Team is not shared\n"
+    );
+    wait_until("Bob's copy is marked ended", || {
+        bob.ok(&["vaults", "permissions", "Team"])
+            .contains("no longer shared")
+    });
+    let out = bob.run(&["vaults", "pull", "Team", "--format", "json"]);
+    assert!(!out.status.success());
+    let failure: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(failure["error"]["code"], "invalid_input", "{failure}");
+    assert_eq!(bob.ok(&["secrets", "cat", "Team:wifi"]), "correct horse");
+    // An id nobody shares: a clear error.
+    let out = bob.run(&["vaults", "clone", "00000000000000000000000000000000"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such share was offered"));
+}
