@@ -968,3 +968,105 @@ async fn a_revoked_thiefs_backdated_commit_behind_a_forged_undo_is_undone() {
     })
     .await;
 }
+
+/// A stolen device, still paired, lists its owner's own vault with an
+/// access record it signed: shared, to write, with a stranger. The record
+/// is taken while the device is one of the gestalt (as its commits are),
+/// and ends with its removal: the stranger is refused again. A record
+/// making the vault another person's (read only to its owner, taking a
+/// stranger's commits) is never taken, nor one signed by no device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stolen_devices_share_of_a_vault_ends_with_its_removal() {
+    use polykey_network::{Access, Grant, Remote};
+    use polykey_node::sign_access;
+
+    let a = device().await;
+    let vault = a.node.create_vault("Personal".into()).await.unwrap();
+    a.write("Personal", "github", "pw").await;
+    let head = a.head("Personal").await.unwrap();
+    let mut thief = rogue(151).await;
+    rogue_pairs(&thief, &a).await;
+    let stranger = rogue(152).await;
+    let id = vault.id.to_string();
+    let offered = Arc::new(Mutex::new(Access::default()));
+    let shown = Arc::clone(&offered);
+    let listed = id.clone();
+    thief.serve(move |request| match request {
+        Request::Vaults => Some(Response::Vaults {
+            vaults: vec![VaultSummary {
+                id: listed.clone(),
+                name: "Personal".into(),
+                renamed_at: 0,
+                head: head.clone(),
+                access: Some(shown.lock().unwrap().clone()),
+            }],
+        }),
+        _ => None,
+    });
+    let now_ms = now_secs() as i64 * 1000;
+    let to_stranger = Grant {
+        person: "mallory".into(),
+        nodes: vec![stranger.id()],
+        write: true,
+    };
+    let offer = |access: Access| *offered.lock().unwrap() = access;
+    let access_here = || async { a.node.vault_access("Personal").await.unwrap().access };
+
+    // The vault made a stranger's, read only here: not taken.
+    let mut remote = Access {
+        at: now_ms + 1,
+        remote: Some(Remote {
+            owner: "mallory".into(),
+            nodes: vec![stranger.id()],
+            removed: Vec::new(),
+            write: false,
+            ended: false,
+            served: vec![a.id()],
+        }),
+        ..Access::default()
+    };
+    sign_access(&id, &mut remote, &thief.keys).unwrap();
+    offer(remote);
+    a.node.sync_now(thief.id()).await.unwrap();
+    assert!(access_here().await.remote.is_none());
+    a.write("Personal", "github", "still mine").await;
+
+    // Signed by the stranger itself: not taken.
+    let mut forged = Access {
+        at: now_ms + 2,
+        grants: vec![to_stranger.clone()],
+        ..Access::default()
+    };
+    sign_access(&id, &mut forged, &stranger.keys).unwrap();
+    offer(forged);
+    a.node.sync_now(thief.id()).await.unwrap();
+    assert!(access_here().await.grants.is_empty());
+
+    // Signed by the thief, a device still: taken, and the stranger served.
+    let mut shared = Access {
+        at: now_ms + 3,
+        grants: vec![to_stranger],
+        ..Access::default()
+    };
+    sign_access(&id, &mut shared, &thief.keys).unwrap();
+    offer(shared);
+    a.node.sync_now(thief.id()).await.unwrap();
+    assert_eq!(access_here().await.grants.len(), 1);
+    dial(&stranger, &a).await;
+    let ask = || Request::Shared {
+        vault: Some(id.clone()),
+    };
+    let answer = stranger.client.request(a.id(), ask()).await.unwrap();
+    assert!(matches!(answer, Response::Shared { .. }), "{answer:?}");
+
+    // Removed: its share ends at once, and is not taken again.
+    a.node.revoke_device(thief.id()).await.unwrap();
+    assert!(access_here().await.grants.is_empty());
+    let answer = stranger.client.request(a.id(), ask()).await.unwrap();
+    assert!(
+        matches!(&answer, Response::Refused(r) if r == polykey_node::NOT_SHARED),
+        "{answer:?}"
+    );
+    let _ = a.node.sync_now(thief.id()).await;
+    assert!(access_here().await.grants.is_empty());
+}

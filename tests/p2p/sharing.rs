@@ -19,6 +19,7 @@ mod fake_github;
 use fake_github::{Answer, FakeGitHub, CLIENT_ID};
 
 const ALICE_TOKEN: &str = "gho_aliceSECRETtoken0123456789abcdefABCD";
+const BOB_TOKEN: &str = "gho_bobSECRETtoken0123456789abcdefABCDEF";
 
 /// A loopback address of `device`.
 async fn address(device: &Device) -> String {
@@ -45,32 +46,50 @@ struct People {
     vault: String,
 }
 
-/// Alice's two devices and Bob's two; Alice claims github.com:alice, Bob
-/// finds her there, trusts her (allowing notifications), and Alice shares
-/// "Team" with Bob's first device, `write` or read only. Bob accepts.
-async fn alice_shares_with_bob(write: bool) -> People {
+/// Log `device` in to the fake GitHub with `token` and claim the account.
+async fn claim(device: &Device, fake: &FakeGitHub, token: &str) {
+    fake.script(vec![Answer::Token(token.into())]);
+    device
+        .node
+        .start_identity_login("github.com")
+        .await
+        .unwrap();
+    device
+        .node
+        .finish_identity_login("github.com")
+        .await
+        .unwrap();
+    device.node.claim_identity("github.com").await.unwrap();
+}
+
+/// How Alice names Bob when she shares.
+#[derive(Clone, Copy)]
+enum Target {
+    /// His first device's NodeId: only that device is trusted.
+    FirstDevice,
+    /// github.com:bob, claimed by both his devices.
+    Account,
+}
+
+/// Alice's two devices and Bob's two; Alice claims github.com:alice and
+/// both of Bob's devices github.com:bob; Bob finds Alice by her account,
+/// trusts her (allowing notifications), and Alice shares "Team" with Bob
+/// as `target` names him, `write` or read only. Bob accepts.
+async fn alice_shares_with_bob(write: bool, target: Target) -> People {
     let alice = [device().await, device().await];
     let bob = [device().await, device().await];
     pair(&alice[0], &alice[1]).await;
     pair(&bob[0], &bob[1]).await;
     let fake = FakeGitHub::start().await;
     fake.add_user("alice", ALICE_TOKEN);
-    for node in [&alice[0].node, &bob[0].node] {
+    fake.add_user("bob", BOB_TOKEN);
+    for node in [&alice[0].node, &bob[0].node, &bob[1].node] {
         let github = GitHub::new(GitHubConfig::at(CLIENT_ID, &fake.base)).unwrap();
         node.add_identity_provider(Arc::new(github));
     }
-    fake.script(vec![Answer::Token(ALICE_TOKEN.into())]);
-    alice[0]
-        .node
-        .start_identity_login("github.com")
-        .await
-        .unwrap();
-    alice[0]
-        .node
-        .finish_identity_login("github.com")
-        .await
-        .unwrap();
-    alice[0].node.claim_identity("github.com").await.unwrap();
+    claim(&alice[0], &fake, ALICE_TOKEN).await;
+    claim(&bob[0], &fake, BOB_TOKEN).await;
+    claim(&bob[1], &fake, BOB_TOKEN).await;
 
     for b in &bob {
         for a in &alice {
@@ -87,9 +106,13 @@ async fn alice_shares_with_bob(write: bool) -> People {
 
     alice[0].node.create_vault("Team".into()).await.unwrap();
     alice[0].write("Team", "wifi", "hunter2").await;
+    let target = match target {
+        Target::FirstDevice => bob[0].id().to_string(),
+        Target::Account => "github.com:bob".to_owned(),
+    };
     let shared = alice[0]
         .node
-        .share_vault("Team", &bob[0].id().to_string(), write)
+        .share_vault("Team", &target, write)
         .await
         .unwrap();
     assert!(shared.offered, "Bob's device took the offer");
@@ -130,7 +153,7 @@ async fn all_read(devices: &[&Device], path: &str, value: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_vault_shared_to_read_reaches_both_of_bobs_devices_and_stops_when_unshared() {
-    let People { alice, bob, vault } = alice_shares_with_bob(false).await;
+    let People { alice, bob, vault } = alice_shares_with_bob(false, Target::FirstDevice).await;
     let everyone = [&alice[0], &alice[1], &bob[0], &bob[1]];
     // Both of Bob's devices hold it: the second from the first.
     all_read(&everyone, "wifi", "hunter2").await;
@@ -198,11 +221,11 @@ async fn a_vault_shared_to_read_reaches_both_of_bobs_devices_and_stops_when_unsh
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_writer_s_edits_reach_the_owner_s_devices_and_concurrent_edits_merge() {
-    let People { alice, bob, .. } = alice_shares_with_bob(true).await;
+    let People { alice, bob, .. } = alice_shares_with_bob(true, Target::Account).await;
     let everyone = [&alice[0], &alice[1], &bob[0], &bob[1]];
     all_read(&everyone, "wifi", "hunter2").await;
-    // Bob's second device (never named in Alice's grant) writes; Alice's
-    // devices take it.
+    // Bob's second device (trusted by Alice through its claim of
+    // github.com:bob) writes; Alice's devices take it.
     eventually("Bob's second device may write", &[&bob[1]], || async {
         bob[1]
             .node
@@ -252,7 +275,7 @@ async fn a_writer_s_edits_reach_the_owner_s_devices_and_concurrent_edits_merge()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stranger_and_a_trusted_person_without_a_share_learn_nothing() {
-    let People { alice, vault, .. } = alice_shares_with_bob(false).await;
+    let People { alice, bob, vault } = alice_shares_with_bob(false, Target::FirstDevice).await;
     let carol = device().await;
     connect(&carol, &alice[0]).await;
     carol.node.trust(&alice[0].id().to_string()).await.unwrap();
@@ -317,4 +340,16 @@ async fn a_stranger_and_a_trusted_person_without_a_share_learn_nothing() {
         .to_string();
     assert_eq!(not_shared, unknown);
     assert!(not_shared.contains(NOT_SHARED), "{not_shared}");
+
+    // Alice naming one of Bob's own vaults takes nothing into it.
+    let own = bob[0].node.create_vault("Mine".into()).await.unwrap();
+    bob[0].write("Mine", "pin", "0000").await;
+    let head = bob[0].head("Mine").await;
+    let refused = bob[0]
+        .node
+        .clone_shared("github.com:alice", &own.id.to_string())
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("here already"), "{refused}");
+    assert_eq!(bob[0].head("Mine").await, head);
 }

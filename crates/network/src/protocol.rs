@@ -132,6 +132,12 @@ pub struct Access {
     pub grants: Vec<Grant>,
     /// Set when the vault is another person's, shared with this gestalt.
     pub remote: Option<Remote>,
+    /// The device that made this version of the record.
+    #[serde(default)]
+    pub by: Option<NodeId>,
+    /// Its Ed25519 signature over the record (see the node's `share`).
+    #[serde(default, with = "serde_bytes")]
+    pub signature: Vec<u8>,
 }
 
 /// A person a vault is shared with.

@@ -2,7 +2,11 @@
 //! - a new device joins and receives a vault of 1,000 secrets made in 1,000
 //!   commits (pairing included, from `join` until its head matches);
 //! - one edit on A until B reads it (change notice, pull, verify, merge);
-//! - a 10 MiB secret, from A's commit until B has it (throughput).
+//! - a 10 MiB secret, from A's commit until B has it (throughput);
+//! - sharing with another person: Alice shares a vault of 1,000 secrets
+//!   (1,000 commits) with Bob, who accepts the offer (from `share_vault`
+//!   until Bob's `accept_share` returns with the vault whole), and one edit
+//!   of Alice's until Bob's copy has it.
 
 use std::time::{Duration, Instant};
 
@@ -73,21 +77,7 @@ async fn write(node: &Node, vault: &str, path: &str, value: Vec<u8>) -> String {
 
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let a = runtime.block_on(async {
-        let a = device().await;
-        a.node.create_vault("Big".into()).await.expect("vault");
-        for i in 0..1_000 {
-            write(
-                &a.node,
-                "Big",
-                &format!("group{:02}/site-{i:04}", i / 50),
-                format!("password-{i:04}-Xq!").into_bytes(),
-            )
-            .await;
-        }
-        a
-    });
-    let big_head = runtime.block_on(head(&a.node, "Big")).expect("head");
+    let (a, big_head) = runtime.block_on(alice_with_big_vault());
 
     let mut group = c.benchmark_group("sync on loopback");
     group.sample_size(10);
@@ -168,5 +158,115 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Alice's 1,000-secret vault "Big", made in 1,000 commits.
+async fn alice_with_big_vault() -> (Device, String) {
+    let a = device().await;
+    a.node.create_vault("Big".into()).await.expect("vault");
+    for i in 0..1_000 {
+        write(
+            &a.node,
+            "Big",
+            &format!("group{:02}/site-{i:04}", i / 50),
+            format!("password-{i:04}-Xq!").into_bytes(),
+        )
+        .await;
+    }
+    let big_head = head(&a.node, "Big").await.expect("head");
+    (a, big_head)
+}
+
+/// A new person who can reach Alice and lets her send offers.
+async fn bob_trusting(alice: &Node) -> Device {
+    let bob = device().await;
+    let alice_id = alice.status().node_id.expect("unlocked");
+    let address = alice
+        .addresses()
+        .await
+        .expect("addresses")
+        .into_iter()
+        .find(|a| a.contains("/127.0.0.1/"))
+        .expect("a loopback address");
+    bob.node.connect(alice_id, address).await.expect("connect");
+    let name = alice_id.to_string();
+    bob.node.trust(&name).await.expect("trust");
+    bob.node
+        .set_permission(&name, polykey_node::people::Permission::Notify, true)
+        .await
+        .expect("allow");
+    bob
+}
+
+/// Alice shares "Big" with `bob`, who accepts: the offer's vault id.
+async fn share_and_accept(alice: &Node, bob: &Node) -> String {
+    let bob_id = bob.status().node_id.expect("unlocked").to_string();
+    let shared = alice
+        .share_vault("Big", &bob_id, false)
+        .await
+        .expect("share");
+    assert!(shared.offered, "the offer arrived");
+    let offer = bob
+        .read_notifications(true)
+        .await
+        .expect("notifications")
+        .into_iter()
+        .find_map(|n| n.share)
+        .expect("an offer");
+    bob.accept_share(&offer.vault).await.expect("accept");
+    offer.vault
+}
+
+fn bench_sharing(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (a, big_head) = runtime.block_on(alice_with_big_vault());
+    let mut group = c.benchmark_group("sharing on loopback");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.bench_function(
+        "share a 1,000-secret vault, accept, until the recipient holds it",
+        |b| {
+            b.iter_custom(|iters| {
+                runtime.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let bob = bob_trusting(&a.node).await;
+                        let started = Instant::now();
+                        share_and_accept(&a.node, &bob.node).await;
+                        total += started.elapsed();
+                        assert_eq!(head(&bob.node, "Big").await.as_deref(), Some(&*big_head));
+                        let bob_id = bob.node.status().node_id.expect("id").to_string();
+                        a.node.unshare_vault("Big", &bob_id).await.expect("unshare");
+                        a.node.untrust(&bob_id).await.expect("untrust");
+                        bob.node.lock().await.expect("lock");
+                    }
+                    total
+                })
+            });
+        },
+    );
+    let bob = runtime.block_on(async {
+        let bob = bob_trusting(&a.node).await;
+        share_and_accept(&a.node, &bob.node).await;
+        bob
+    });
+    let mut n = 0u64;
+    group.bench_function("one edit of the owner until the recipient has it", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    n += 1;
+                    let started = Instant::now();
+                    let new_head =
+                        write(&a.node, "Big", "edited", format!("value {n}").into_bytes()).await;
+                    wait_for_head(&bob.node, "Big", &new_head).await;
+                    total += started.elapsed();
+                }
+                total
+            })
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_sharing);
 criterion_main!(benches);

@@ -429,15 +429,7 @@ impl std::fmt::Debug for InvitationDto {
 impl From<&polykey_gestalts::pairing::Invitation> for InvitationDto {
     fn from(invitation: &polykey_gestalts::pairing::Invitation) -> Self {
         let code = invitation.to_code();
-        let qr_svg =
-            qrcode::QrCode::with_error_correction_level(code.as_bytes(), qrcode::EcLevel::M)
-                .map(|qr| {
-                    qr.render::<qrcode::render::svg::Color<'_>>()
-                        .min_dimensions(240, 240)
-                        .quiet_zone(true)
-                        .build()
-                })
-                .unwrap_or_default();
+        let qr_svg = qr_svg(&code);
         Self {
             code,
             words: invitation.words().to_owned(),
@@ -571,6 +563,124 @@ pub struct ConflictDto {
     pub theirs_path: String,
 }
 
+/// A vault shared with a person, or by one.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedVaultDto {
+    /// The vault's id.
+    pub id: String,
+    /// Its name here.
+    pub name: String,
+    /// Whether the gestalt it is shared with may write.
+    pub write: bool,
+    /// The owner stopped sharing it (a copy shared with this gestalt).
+    pub ended: bool,
+}
+
+/// Another person (gestalt) trusted here, for the People page.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonDto {
+    /// As added: an identity (`github.com:alice`) or a NodeId.
+    pub name: String,
+    /// Their nodes known here.
+    pub nodes: Vec<String>,
+    /// May send this node notifications (share offers among them).
+    pub notify: bool,
+    /// May list what is shared with them.
+    pub scan: bool,
+    /// When trusted, seconds since the epoch.
+    #[ts(type = "number")]
+    pub trusted_at: u64,
+    /// What this gestalt shares with them.
+    pub shared_with_them: Vec<SharedVaultDto>,
+    /// What they share with this gestalt.
+    pub shared_with_me: Vec<SharedVaultDto>,
+}
+
+/// One person a vault is shared with.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantDto {
+    /// The person, as trusted.
+    pub person: String,
+    /// Whether they may write.
+    pub write: bool,
+}
+
+/// How a vault is shared, for the sidebar and the Share dialog.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultSharingDto {
+    /// The vault's id.
+    pub id: String,
+    /// Its name here.
+    pub name: String,
+    /// Whose vault it is, when another person's.
+    pub owner: Option<String>,
+    /// Whether this gestalt may write to it.
+    pub write: bool,
+    /// The owner stopped sharing it.
+    pub ended: bool,
+    /// The people this gestalt shares it with.
+    pub grants: Vec<GrantDto>,
+}
+
+/// A vault offered in a notification.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareOfferDto {
+    /// The vault's id.
+    pub vault: String,
+    /// The owner's name for it.
+    pub name: String,
+    /// Whether this gestalt may write.
+    pub write: bool,
+    /// Taken already (the vault is here).
+    pub accepted: bool,
+}
+
+/// A notification, for the notifications panel.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationDto {
+    /// The sending node.
+    pub from: String,
+    /// The person it belongs to, when trusted here.
+    pub person: Option<String>,
+    /// When sent, ms since the epoch.
+    #[ts(type = "number")]
+    pub sent_at: i64,
+    /// The message.
+    pub text: String,
+    /// Read before this listing.
+    pub read: bool,
+    /// A vault offered with it.
+    pub share: Option<ShareOfferDto>,
+}
+
+/// This node's contact code, to give another person (no secret in it).
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactDto {
+    /// `polykey-contact:…`
+    pub code: String,
+    /// The same as a QR code (SVG).
+    pub qr_svg: String,
+}
+
+/// A QR code of `text`, as SVG (empty if it does not fit).
+pub(crate) fn qr_svg(text: &str) -> String {
+    qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+        .map(|qr| {
+            qr.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(240, 240)
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default()
+}
+
 /// The TypeScript declarations of every transport type, in one module, as
 /// committed in `ui/src/lib/bindings.ts`.
 pub fn typescript_bindings() -> String {
@@ -602,6 +712,13 @@ pub fn typescript_bindings() -> String {
         DeletedSecretDto::decl(&cfg),
         SyncStatusDto::decl(&cfg),
         ConflictDto::decl(&cfg),
+        SharedVaultDto::decl(&cfg),
+        PersonDto::decl(&cfg),
+        GrantDto::decl(&cfg),
+        VaultSharingDto::decl(&cfg),
+        ShareOfferDto::decl(&cfg),
+        NotificationDto::decl(&cfg),
+        ContactDto::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from polykey-node's api module by `UPDATE_BINDINGS=1 cargo test -p polykey-tests --test tidy`.\n// Do not edit by hand.\n",

@@ -213,6 +213,28 @@ impl Node {
         .await
     }
 
+    /// Decline the share of vault `vault` (its id): its offers are
+    /// dropped. Returns how many.
+    pub async fn dismiss_share(&self, vault: String) -> Result<usize, NodeError> {
+        self.with_vaults(move |s| {
+            let mut txn = s.db.write()?;
+            let mut dropped = 0;
+            for (key, notification) in txn.entries(&NOTIFICATIONS)? {
+                if notification
+                    .share
+                    .as_ref()
+                    .is_some_and(|o| o.vault == vault)
+                {
+                    txn.delete(&NOTIFICATIONS, &key)?;
+                    dropped += 1;
+                }
+            }
+            txn.commit()?;
+            Ok(dropped)
+        })
+        .await
+    }
+
     /// Delete every notification.
     pub async fn clear_notifications(&self) -> Result<usize, NodeError> {
         self.with_vaults(|s| {

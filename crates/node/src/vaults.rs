@@ -31,11 +31,8 @@ impl Node {
     ) -> Result<T, NodeError> {
         self.with_vaults(move |s| {
             let opened = Vaults::new(&s.db).open(&vault)?;
-            if let Some(owner) = Node::read_only_in(s, &opened.id())? {
-                return Err(NodeError::ReadOnly(format!(
-                    "“{}” is {owner}'s vault, shared with you to read only",
-                    opened.name()
-                )));
+            if let Some(why) = Node::read_only_in(s, &opened.id(), opened.name())? {
+                return Err(NodeError::ReadOnly(why));
             }
             Ok(work(s, &opened)?)
         })

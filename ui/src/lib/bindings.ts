@@ -449,3 +449,141 @@ path: string,
  * The other device's version, kept beside it.
  */
 theirsPath: string, };
+
+export type SharedVaultDto = { 
+/**
+ * The vault's id.
+ */
+id: string, 
+/**
+ * Its name here.
+ */
+name: string, 
+/**
+ * Whether the gestalt it is shared with may write.
+ */
+write: boolean, 
+/**
+ * The owner stopped sharing it (a copy shared with this gestalt).
+ */
+ended: boolean, };
+
+export type PersonDto = { 
+/**
+ * As added: an identity (`github.com:alice`) or a NodeId.
+ */
+name: string, 
+/**
+ * Their nodes known here.
+ */
+nodes: Array<string>, 
+/**
+ * May send this node notifications (share offers among them).
+ */
+notify: boolean, 
+/**
+ * May list what is shared with them.
+ */
+scan: boolean, 
+/**
+ * When trusted, seconds since the epoch.
+ */
+trustedAt: number, 
+/**
+ * What this gestalt shares with them.
+ */
+sharedWithThem: Array<SharedVaultDto>, 
+/**
+ * What they share with this gestalt.
+ */
+sharedWithMe: Array<SharedVaultDto>, };
+
+export type GrantDto = { 
+/**
+ * The person, as trusted.
+ */
+person: string, 
+/**
+ * Whether they may write.
+ */
+write: boolean, };
+
+export type VaultSharingDto = { 
+/**
+ * The vault's id.
+ */
+id: string, 
+/**
+ * Its name here.
+ */
+name: string, 
+/**
+ * Whose vault it is, when another person's.
+ */
+owner: string | null, 
+/**
+ * Whether this gestalt may write to it.
+ */
+write: boolean, 
+/**
+ * The owner stopped sharing it.
+ */
+ended: boolean, 
+/**
+ * The people this gestalt shares it with.
+ */
+grants: Array<GrantDto>, };
+
+export type ShareOfferDto = { 
+/**
+ * The vault's id.
+ */
+vault: string, 
+/**
+ * The owner's name for it.
+ */
+name: string, 
+/**
+ * Whether this gestalt may write.
+ */
+write: boolean, 
+/**
+ * Taken already (the vault is here).
+ */
+accepted: boolean, };
+
+export type NotificationDto = { 
+/**
+ * The sending node.
+ */
+from: string, 
+/**
+ * The person it belongs to, when trusted here.
+ */
+person: string | null, 
+/**
+ * When sent, ms since the epoch.
+ */
+sentAt: number, 
+/**
+ * The message.
+ */
+text: string, 
+/**
+ * Read before this listing.
+ */
+read: boolean, 
+/**
+ * A vault offered with it.
+ */
+share: ShareOfferDto | null, };
+
+export type ContactDto = { 
+/**
+ * `polykey-contact:…`
+ */
+code: string, 
+/**
+ * The same as a QR code (SVG).
+ */
+qrSvg: string, };

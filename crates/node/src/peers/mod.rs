@@ -36,7 +36,7 @@ use crate::node::{Inner, Node, Session};
 
 pub use pairing::code_from_qr_image;
 pub(crate) use share::{drop_person_shares, update_grant_nodes};
-pub use share::{Shared, VaultAccess, NOT_SHARED};
+pub use share::{sign_access, Shared, VaultAccess, NOT_SHARED};
 pub use trust::DeviceNotice;
 
 /// How often a node pulls from connected devices even without a notice.
@@ -381,15 +381,19 @@ impl Node {
 
     /// Compute the gestalt again (after pairing, adoption, revocation).
     async fn refresh_members(&self) -> Result<(), NodeError> {
-        let (members, contested) = self
+        let (members, contested, dropped) = self
             .with_vaults(|s| {
                 let me = s.keys.node_id();
                 let mut members = gestalt(s)?;
                 members.remove(&me);
                 let contested = GestaltGraph::new(&s.db).contested(me)?;
-                Ok((members, contested))
+                let dropped = share::drop_access_of_removed(s)?;
+                Ok((members, contested, dropped))
             })
             .await?;
+        if dropped {
+            self.refresh_shares().await?;
+        }
         {
             let mut state = self.inner.peer_state();
             state.online.retain(|peer| members.contains(peer));

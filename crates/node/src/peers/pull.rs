@@ -286,11 +286,9 @@ impl Node {
     }
 
     /// Bring vault `id` here to `want`, `peer`'s version: fetch what is
-    /// missing (taking commits by `also` besides the vault's own authors),
-    /// then fast-forward, or merge where the two diverged and `merges`.
+    /// missing, then fast-forward, or merge where the two diverged and `merges`.
     /// Returns whether the vault moved, and whether the peer should pull
     /// (it has diverged and merges).
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn catch_up(
         &self,
         client: &Client,
@@ -299,7 +297,6 @@ impl Node {
         want: &str,
         recent: Vec<String>,
         merges: bool,
-        also: BTreeSet<NodeId>,
     ) -> Result<(bool, bool), NodeError> {
         let wanted = want.to_owned();
         let present = self
@@ -316,8 +313,7 @@ impl Node {
             let vault = self
                 .with_vaults(move |s| Ok(Vaults::new(&s.db).open_any(&id)?))
                 .await?;
-            self.fetch_into(client, peer, &vault, want, recent, also)
-                .await?;
+            self.fetch_into(client, peer, &vault, want, recent).await?;
         }
         let want = want.to_owned();
         self.with_vaults(move |s| {
@@ -349,11 +345,8 @@ impl Node {
         vault: &Vault,
         want: &str,
         haves: Vec<String>,
-        also: BTreeSet<NodeId>,
     ) -> Result<(), NodeError> {
-        let incoming = self
-            .fetch_pages(client, peer, vault, want, haves, also)
-            .await?;
+        let incoming = self.fetch_pages(client, peer, vault, want, haves).await?;
         let (id, want) = (vault.id(), want.to_owned());
         self.with_vaults(move |s| {
             let vault = Vaults::new(&s.db).open_any(&id)?;
@@ -470,15 +463,7 @@ impl Node {
                     }
                     let lower = me.as_bytes() < peer.as_bytes();
                     let (moved, ask_peer) = self
-                        .catch_up(
-                            client,
-                            peer,
-                            id,
-                            &summary.head,
-                            recent.clone(),
-                            lower,
-                            BTreeSet::new(),
-                        )
+                        .catch_up(client, peer, id, &summary.head, recent.clone(), lower)
                         .await?;
                     changed |= moved;
                     if ask_peer {
@@ -526,14 +511,7 @@ impl Node {
             return Ok(false);
         };
         let fetched = self
-            .fetch_pages(
-                client,
-                peer,
-                &vault,
-                &summary.head,
-                Vec::new(),
-                BTreeSet::new(),
-            )
+            .fetch_pages(client, peer, &vault, &summary.head, Vec::new())
             .await;
         let finished = match fetched {
             Ok(incoming) => {
@@ -562,7 +540,7 @@ impl Node {
     /// larger than an honest peer sends, or more objects than the transfer
     /// announced, ends it: memory holds one page at a time. Commits are
     /// taken from the gestalt's devices, the vault's other authors (see
-    /// `share::extra_authors`) and `also`; never from a device this gestalt
+    /// `share::extra_authors`); never from a device this gestalt
     /// removed, after its removal.
     async fn fetch_pages(
         &self,
@@ -571,7 +549,6 @@ impl Node {
         vault: &Vault,
         want: &str,
         haves: Vec<String>,
-        also: BTreeSet<NodeId>,
     ) -> Result<Incoming, NodeError> {
         let mut incoming = Incoming::new(vault);
         let id = vault.id();
@@ -590,7 +567,6 @@ impl Node {
             let page = check_page(objects, total, skip)?;
             skip += page.len();
             let mut carried = incoming;
-            let also = also.clone();
             incoming = self
                 .with_vaults(move |s| {
                     let mut members = gestalt(s)?;
@@ -606,12 +582,7 @@ impl Node {
                     for (node, at) in others_removed {
                         removed.entry(node).or_insert(at);
                     }
-                    members.extend(
-                        others
-                            .into_iter()
-                            .chain(also)
-                            .filter(|n| !removed.contains_key(n)),
-                    );
+                    members.extend(others.into_iter().filter(|n| !removed.contains_key(n)));
                     let vault = Vaults::new(&s.db).open_any(&id)?;
                     let may = may_author_at(&members, &removed);
                     vault.receive_page(&s.db, &mut carried, &page, &may)?;

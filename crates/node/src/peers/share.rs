@@ -61,7 +61,55 @@ pub(crate) fn access_of(s: &Session, id: &VaultId) -> Result<Access, NodeError> 
         .unwrap_or_default())
 }
 
-fn put_access(s: &Session, id: &VaultId, access: Access) -> Result<(), NodeError> {
+/// What a device signs of an access record: the vault, and the record
+/// without its signature, after a prefix no other signed message has.
+fn signed_part(id: &VaultId, access: &Access) -> Vec<u8> {
+    let mut out = b"polykey-vault-access\0".to_vec();
+    let body = (
+        id.to_string(),
+        access.at,
+        &access.grants,
+        &access.remote,
+        &access.by,
+    );
+    out.extend(serde_json::to_vec(&body).unwrap_or_default());
+    out
+}
+
+/// Whether `access` is signed by the device it names.
+fn signed_by_its_device(id: &VaultId, access: &Access) -> Option<NodeId> {
+    let by = access.by?;
+    let signature = <[u8; 64]>::try_from(access.signature.as_slice()).ok()?;
+    polykey_keys::root::verify(
+        &by,
+        &signed_part(id, access),
+        &polykey_keys::Signature(signature),
+    )
+    .ok()?;
+    Some(by)
+}
+
+/// Sign `access`, the record of vault `vault` (its id), as the device
+/// with `keys`: what every device does to a change it makes (and what a
+/// test does to play a stolen device).
+pub fn sign_access(
+    vault: &str,
+    access: &mut Access,
+    keys: &polykey_keys::RootKeypair,
+) -> Result<(), NodeError> {
+    let id: VaultId = vault.parse()?;
+    access.by = Some(keys.node_id());
+    access.signature = keys.sign(&signed_part(&id, access)).0.to_vec();
+    Ok(())
+}
+
+/// Record a change made on this device: signed by it.
+fn put_access(s: &Session, id: &VaultId, mut access: Access) -> Result<(), NodeError> {
+    sign_access(&id.to_string(), &mut access, &s.keys)?;
+    store_access(s, id, access)
+}
+
+fn store_access(s: &Session, id: &VaultId, access: Access) -> Result<(), NodeError> {
     let mut txn = s.db.write()?;
     let record = AccessRecord {
         vault: id.to_string(),
@@ -112,17 +160,48 @@ pub(super) fn within_bounds(access: &Access) -> bool {
 }
 
 /// Take a device's access record for vault `id` when it is newer than
-/// this one's. Returns whether it was taken.
+/// this one's, signed by a device of this gestalt as it stands. A record
+/// may not make a vault already here another person's (a stolen device
+/// turning a vault of this gestalt read only, or taking a stranger's
+/// commits into it). Returns whether it was taken.
 pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<bool, NodeError> {
     if !within_bounds(&theirs) || theirs.at != super::clamp_peer_time(theirs.at) {
+        return Ok(false);
+    }
+    let Some(by) = signed_by_its_device(id, &theirs) else {
+        return Ok(false);
+    };
+    if !gestalt(s)?.contains(&by) {
         return Ok(false);
     }
     let mine = access_of(s, id)?;
     if theirs.at <= mine.at || theirs == mine {
         return Ok(false);
     }
-    put_access(s, id, theirs)?;
+    let here = Vaults::new(&s.db).open(&id.to_string()).is_ok();
+    if theirs.remote.is_some() && mine.remote.is_none() && here {
+        return Ok(false);
+    }
+    store_access(s, id, theirs)?;
     Ok(true)
+}
+
+/// Drop the access records last changed by a device no longer of this
+/// gestalt: a removed (stolen) device's shares end with it, and a vault it
+/// marked another person's is this gestalt's own again. Returns whether
+/// any was dropped.
+pub(crate) fn drop_access_of_removed(s: &Session) -> Result<bool, NodeError> {
+    let members = gestalt(s)?;
+    let mut txn = s.db.write()?;
+    let mut dropped = false;
+    for (key, record) in txn.entries(&ACCESS)? {
+        if record.access.by.is_some_and(|by| !members.contains(&by)) {
+            txn.delete(&ACCESS, &key)?;
+            dropped = true;
+        }
+    }
+    txn.commit()?;
+    Ok(dropped)
 }
 
 /// The nodes of other gestalts taking part in each vault with this one:
@@ -449,11 +528,32 @@ impl Node {
 
     /// Whether writes to vault `id` are refused here: another person's
     /// vault shared read only.
-    pub(crate) fn read_only_in(s: &Session, id: &VaultId) -> Result<Option<String>, NodeError> {
-        Ok(access_of(s, id)?
-            .remote
-            .filter(|r| !r.write)
-            .map(|r| r.owner))
+    /// Why writes to vault `name` (id `id`) are refused here, if they are:
+    /// another person's vault shared read only, or shared to write with
+    /// other devices of this gestalt than this one (the owner takes changes
+    /// only from the devices it trusts as the person's).
+    pub(crate) fn read_only_in(
+        s: &Session,
+        id: &VaultId,
+        name: &str,
+    ) -> Result<Option<String>, NodeError> {
+        let me = s.keys.node_id();
+        Ok(access_of(s, id)?.remote.and_then(|r| {
+            if !r.write {
+                Some(format!(
+                    "“{name}” is {}'s vault, shared with you to read only",
+                    r.owner
+                ))
+            } else if !r.served.contains(&me) {
+                Some(format!(
+                    "“{name}” is {}'s vault; they take changes only from your devices they trust, \
+                     and this is not one: edit it there, or ask them to trust this device",
+                    r.owner
+                ))
+            } else {
+                None
+            }
+        }))
     }
 
     /// What the person `target` shares with this gestalt (they must allow
@@ -504,6 +604,22 @@ impl Node {
                 continue;
             }
             if let Some(vault) = &present {
+                // Only this person's vault, taken from them before, is
+                // pulled again: never a vault of this gestalt's own, nor
+                // another person's, under an id they name.
+                let owner = person.name.clone();
+                let theirs = self
+                    .with_vaults(move |s| {
+                        Ok(access_of(s, &id)?.remote.is_some_and(|r| r.owner == owner))
+                    })
+                    .await?;
+                if !theirs {
+                    return Err(NodeError::Invalid(format!(
+                        "a vault with that id is here already (“{}”), not one {} shares",
+                        vault.name(),
+                        person.name
+                    )));
+                }
                 match self.share_pull(&client, node, id).await {
                     Ok(_) => return Ok(vault.info().clone()),
                     Err(e) => {
@@ -541,8 +657,8 @@ impl Node {
                     &id,
                     Access {
                         at,
-                        grants: Vec::new(),
                         remote: Some(remote),
+                        ..Access::default()
                     },
                 )
             })
@@ -739,7 +855,10 @@ impl Node {
                         ));
                     }
                     let mut out = Vec::new();
-                    for (id, access) in all_access(s)?.into_iter().take(MAX_SHARED_VAULTS) {
+                    for (id, access) in all_access(s)? {
+                        if out.len() == MAX_SHARED_VAULTS {
+                            break;
+                        }
                         if let Some(g) = access.grants.iter().find(|g| g.nodes.contains(&peer)) {
                             out.push(listed(&id, g.write)?);
                         }
@@ -831,29 +950,20 @@ impl Node {
             return Err(NodeError::BadPeerData("another vault than asked".into()));
         }
         let want = shared.head.clone();
-        let (remote, authors, recent) = self
+        let (remote, recent) = self
             .with_vaults(move |s| {
                 let mut access = access_of(s, &id)?;
-                let authors: BTreeSet<NodeId> = shared.nodes.iter().copied().collect();
-                let before = access.clone();
+                // The owner names its own nodes (the authors of its vault,
+                // which it controls anyway). A writer's answer changes
+                // nothing here: its nodes are those trusted (see
+                // `update_grant_nodes`), never those it names.
                 if let Some(remote) = access.remote.as_mut() {
-                    *remote = remote_from(s, remote.owner.clone(), peer, &shared)?;
-                } else if let Some(grant) = access
-                    .grants
-                    .iter_mut()
-                    .find(|g| g.write && g.nodes.contains(&peer))
-                {
-                    // A writer's other devices, as it names them, write
-                    // too, and are served: it could hand them the vault
-                    // anyway.
-                    let own = gestalt(s)?;
-                    let mut nodes: BTreeSet<NodeId> = grant.nodes.iter().copied().collect();
-                    nodes.extend(shared.nodes.iter().filter(|n| !own.contains(n)));
-                    grant.nodes = nodes.into_iter().take(MAX_SHARE_NODES).collect();
-                }
-                if access != before {
-                    access.at = next_at(access.at);
-                    put_access(s, &id, access.clone())?;
+                    let now = remote_from(s, remote.owner.clone(), peer, &shared)?;
+                    if *remote != now {
+                        *remote = now;
+                        access.at = next_at(access.at);
+                        put_access(s, &id, access.clone())?;
+                    }
                 }
                 let vault = Vaults::new(&s.db).open(&id.to_string())?;
                 let recent: Vec<String> = vault
@@ -861,7 +971,7 @@ impl Node {
                     .into_iter()
                     .map(|c| c.id)
                     .collect();
-                Ok((access.remote, authors, recent))
+                Ok((access.remote, recent))
             })
             .await?;
         let me = self.status().node_id.ok_or(NodeError::Locked)?;
@@ -873,7 +983,7 @@ impl Node {
             None => lower,
         };
         let (moved, ask_peer) = self
-            .catch_up(client, peer, id, &want, recent, merges, authors)
+            .catch_up(client, peer, id, &want, recent, merges)
             .await?;
         if ask_peer {
             let client = client.clone();
@@ -927,4 +1037,123 @@ fn remote_from(
         ended: false,
         served,
     })
+}
+
+/// The same in their transport form, for the desktop app.
+impl Node {
+    /// How every vault is shared (only those that are).
+    pub async fn vault_sharing_dto(&self) -> Result<Vec<crate::api::VaultSharingDto>, NodeError> {
+        self.with_vaults(|s| {
+            let names: HashMap<VaultId, String> = Vaults::new(&s.db)
+                .list()?
+                .into_iter()
+                .map(|v| (v.id, v.name))
+                .collect();
+            let mut out = Vec::new();
+            for (id, access) in all_access(s)? {
+                if access.grants.is_empty() && access.remote.is_none() {
+                    continue;
+                }
+                out.push(crate::api::VaultSharingDto {
+                    id: id.to_string(),
+                    name: names.get(&id).cloned().unwrap_or_default(),
+                    owner: access.remote.as_ref().map(|r| r.owner.clone()),
+                    write: access.remote.as_ref().is_none_or(|r| r.write),
+                    ended: access.remote.as_ref().is_some_and(|r| r.ended),
+                    grants: access
+                        .grants
+                        .iter()
+                        .map(|g| crate::api::GrantDto {
+                            person: g.person.clone(),
+                            write: g.write,
+                        })
+                        .collect(),
+                });
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Everyone trusted here, with what is shared each way.
+    pub async fn people_dto(&self) -> Result<Vec<crate::api::PersonDto>, NodeError> {
+        let sharing = self.vault_sharing_dto().await?;
+        let people = self.people().await?;
+        Ok(people
+            .into_iter()
+            .map(|p| {
+                let shared =
+                    |v: &crate::api::VaultSharingDto, write: bool| crate::api::SharedVaultDto {
+                        id: v.id.clone(),
+                        name: v.name.clone(),
+                        write,
+                        ended: v.ended,
+                    };
+                crate::api::PersonDto {
+                    shared_with_them: sharing
+                        .iter()
+                        .filter_map(|v| {
+                            let grant = v.grants.iter().find(|g| g.person == p.name)?;
+                            Some(shared(v, grant.write))
+                        })
+                        .collect(),
+                    shared_with_me: sharing
+                        .iter()
+                        .filter(|v| v.owner.as_deref() == Some(p.name.as_str()))
+                        .map(|v| shared(v, v.write))
+                        .collect(),
+                    nodes: p.nodes.iter().map(ToString::to_string).collect(),
+                    name: p.name,
+                    notify: p.notify,
+                    scan: p.scan,
+                    trusted_at: p.trusted_at,
+                }
+            })
+            .collect())
+    }
+
+    /// The notifications, newest first (marked read), with share offers
+    /// and whether each was taken.
+    pub async fn notifications_dto(&self) -> Result<Vec<crate::api::NotificationDto>, NodeError> {
+        let all = self.read_notifications(false).await?;
+        let (here, people) = self
+            .with_vaults(|s| {
+                let here: BTreeSet<String> = Vaults::new(&s.db)
+                    .list()?
+                    .into_iter()
+                    .map(|v| v.id.to_string())
+                    .collect();
+                Ok((here, people_in(s)?))
+            })
+            .await?;
+        Ok(all
+            .into_iter()
+            .map(|n| crate::api::NotificationDto {
+                from: n.from.to_string(),
+                person: people
+                    .iter()
+                    .find(|p| p.nodes.contains(&n.from))
+                    .map(|p| p.name.clone()),
+                sent_at: n.sent_at,
+                text: n.text,
+                read: n.read,
+                share: n.share.map(|o| crate::api::ShareOfferDto {
+                    accepted: here.contains(&o.vault),
+                    vault: o.vault,
+                    name: o.name,
+                    write: o.write,
+                }),
+            })
+            .collect())
+    }
+
+    /// This node's contact code, as text and QR code.
+    pub async fn contact_dto(&self) -> Result<crate::api::ContactDto, NodeError> {
+        let code = self.contact_code().await?;
+        Ok(crate::api::ContactDto {
+            qr_svg: crate::api::qr_svg(&code),
+            code,
+        })
+    }
 }
