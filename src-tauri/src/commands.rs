@@ -1,10 +1,10 @@
 use std::sync::Arc;
 
 use polykey_node::api::{
-    ApiError, ConflictDto, CreatedDto, DeletedSecretDto, DeletedVaultDto, DeviceDto,
-    DeviceNoticeDto, EntryDto, InvitationDto, JoinedDto, KeyringStatusDto, PairingStateDto,
-    PasswordRulesDto, QuickItemDto, SecretDto, StatusDto, StrengthDto, SyncStatusDto, TotpDto,
-    VaultDto, VersionDto,
+    ApiError, ConflictDto, ContactDto, CreatedDto, DeletedSecretDto, DeletedVaultDto, DeviceDto,
+    DeviceNoticeDto, EntryDto, InvitationDto, JoinedDto, KeyringStatusDto, NotificationDto,
+    PairingStateDto, PasswordRulesDto, PersonDto, QuickItemDto, SecretDto, StatusDto, StrengthDto,
+    SyncStatusDto, TotpDto, VaultDto, VaultSharingDto, VersionDto,
 };
 use polykey_node::{items, Node, Preferences};
 use tauri::{AppHandle, State};
@@ -356,4 +356,74 @@ pub async fn join_from_qr_picture(
     node: State<'_, Node>,
 ) -> Result<Option<JoinedDto>> {
     crate::files::join_from_qr_picture(&app, &node).await
+}
+
+#[tauri::command]
+pub async fn contact_code(node: State<'_, Node>) -> Result<ContactDto> {
+    Ok(node.contact_dto().await?)
+}
+
+#[tauri::command]
+pub async fn people(node: State<'_, Node>) -> Result<Vec<PersonDto>> {
+    Ok(node.people_dto().await?)
+}
+
+/// Trust a person by contact code, NodeId or identity (github.com:login).
+#[tauri::command]
+pub async fn add_person(node: State<'_, Node>, target: String) -> Result<String> {
+    Ok(node.trust(&target).await?.name)
+}
+
+#[tauri::command]
+pub async fn remove_person(node: State<'_, Node>, name: String) -> Result<bool> {
+    Ok(node.untrust(&name).await?)
+}
+
+#[tauri::command]
+pub async fn set_person_permission(
+    node: State<'_, Node>,
+    name: String,
+    permission: String,
+    allow: bool,
+) -> Result<()> {
+    let permission: polykey_node::people::Permission = permission.parse()?;
+    node.set_permission(&name, permission, allow).await?;
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn vault_sharing(node: State<'_, Node>) -> Result<Vec<VaultSharingDto>> {
+    Ok(node.vault_sharing_dto().await?)
+}
+
+/// Share a vault; returns whether the person's node took the offer now.
+#[tauri::command]
+pub async fn share_vault(
+    node: State<'_, Node>,
+    vault: String,
+    target: String,
+    write: bool,
+) -> Result<bool> {
+    Ok(node.share_vault(&vault, &target, write).await?.offered)
+}
+
+#[tauri::command]
+pub async fn unshare_vault(node: State<'_, Node>, vault: String, person: String) -> Result<bool> {
+    Ok(node.unshare_vault(&vault, &person).await?)
+}
+
+#[tauri::command]
+pub async fn notifications(node: State<'_, Node>) -> Result<Vec<NotificationDto>> {
+    Ok(node.notifications_dto().await?)
+}
+
+#[tauri::command]
+pub async fn accept_share(node: State<'_, Node>, vault: String) -> Result<VaultDto> {
+    Ok(node.accept_share(&vault).await?.into())
+}
+
+#[tauri::command]
+pub async fn dismiss_share(node: State<'_, Node>, vault: String) -> Result<()> {
+    node.dismiss_share(vault).await?;
+    Ok(())
 }

@@ -249,6 +249,17 @@ pub fn run() -> anyhow::Result<()> {
             commands::conflicts,
             commands::resolve_conflict,
             commands::join_from_qr_picture,
+            commands::contact_code,
+            commands::people,
+            commands::add_person,
+            commands::remove_person,
+            commands::set_person_permission,
+            commands::vault_sharing,
+            commands::share_vault,
+            commands::unshare_vault,
+            commands::notifications,
+            commands::accept_share,
+            commands::dismiss_share,
         ])
         .build(context())?
         .run(|app, event| {

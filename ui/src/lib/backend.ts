@@ -6,6 +6,7 @@ import { writeText } from "@tauri-apps/plugin-clipboard-manager";
 import type {
   ApiError,
   ConflictDto,
+  ContactDto,
   CreatedDto,
   DeletedSecretDto,
   DeletedVaultDto,
@@ -13,7 +14,9 @@ import type {
   DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
+  NotificationDto,
   PairingStateDto,
+  PersonDto,
   SyncStatusDto,
   EntryDto,
   ErrorCode,
@@ -26,6 +29,7 @@ import type {
   StrengthDto,
   TotpDto,
   VaultDto,
+  VaultSharingDto,
   VersionDto,
 } from "./bindings";
 
@@ -120,6 +124,29 @@ export interface Backend {
   resolveConflict(vault: string, path: string, theirsPath: string, keepTheirs: boolean): Promise<string>;
   /** Call `handler` when the node's contents change (sync, pairing, devices). */
   onNodeChanged(handler: () => void): Promise<void>;
+
+  /** This node's contact code (text and QR code) for another person. */
+  contactCode(): Promise<ContactDto>;
+  /** The people (other gestalts) trusted here, with what is shared each way. */
+  people(): Promise<PersonDto[]>;
+  /** Trust a person by contact code, NodeId or identity (github.com:login); their name. */
+  addPerson(target: string): Promise<string>;
+  /** Stop trusting a person: every share with them ends, both ways. */
+  removePerson(name: string): Promise<boolean>;
+  /** Allow or disallow "notify" or "scan". */
+  setPersonPermission(name: string, permission: "notify" | "scan", allow: boolean): Promise<void>;
+  /** How each shared vault is shared. */
+  vaultSharing(): Promise<VaultSharingDto[]>;
+  /** Share a vault with a person; whether they were told now. */
+  shareVault(vault: string, target: string, write: boolean): Promise<boolean>;
+  /** Stop sharing a vault with a person (they keep what they have). */
+  unshareVault(vault: string, person: string): Promise<boolean>;
+  /** Notifications, newest first (reading marks them read). */
+  notifications(): Promise<NotificationDto[]>;
+  /** Take a vault offered in a notification. */
+  acceptShare(vault: string): Promise<VaultDto>;
+  /** Decline a vault offered: its offer goes. */
+  dismissShare(vault: string): Promise<void>;
 }
 
 /** An error from the node, carrying the stable code the UI branches on. */
@@ -219,4 +246,16 @@ export const tauriBackend: Backend = {
   onNodeChanged: async (handler) => {
     await listen("node-changed", handler);
   },
+  contactCode: () => call("contact_code"),
+  people: () => call("people"),
+  addPerson: (target) => call("add_person", { target }),
+  removePerson: (name) => call("remove_person", { name }),
+  setPersonPermission: (name, permission, allow) =>
+    call("set_person_permission", { name, permission, allow }),
+  vaultSharing: () => call("vault_sharing"),
+  shareVault: (vault, target, write) => call("share_vault", { vault, target, write }),
+  unshareVault: (vault, person) => call("unshare_vault", { vault, person }),
+  notifications: () => call("notifications"),
+  acceptShare: (vault) => call("accept_share", { vault }),
+  dismissShare: (vault) => call("dismiss_share", { vault }),
 };

@@ -2,6 +2,7 @@
 import { type Backend, BackendError } from "./backend";
 import type {
   ConflictDto,
+  ContactDto,
   CreatedDto,
   DeletedSecretDto,
   DeletedVaultDto,
@@ -9,7 +10,9 @@ import type {
   DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
+  NotificationDto,
   PairingStateDto,
+  PersonDto,
   SyncStatusDto,
   EntryDto,
   KeyringStatusDto,
@@ -21,6 +24,7 @@ import type {
   StrengthDto,
   TotpDto,
   VaultDto,
+  VaultSharingDto,
   VersionDto,
 } from "./bindings";
 
@@ -496,6 +500,112 @@ export class MockBackend implements Backend {
   /** Simulate a sync changing the node. */
   changed() {
     for (const handler of this.changeHandlers) handler();
+  }
+
+  // People and sharing: people added by `addPerson`, offers arriving by
+  // `offerArrives` (as from another person's node).
+  personList: PersonDto[] = [];
+  sharing: VaultSharingDto[] = [];
+  notificationList: NotificationDto[] = [];
+
+  async contactCode(): Promise<ContactDto> {
+    this.requireUnlocked();
+    return { code: `polykey-contact:mock-${this.nodeId ?? ""}`, qrSvg: "<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>" };
+  }
+
+  async people(): Promise<PersonDto[]> {
+    this.requireUnlocked();
+    return this.personList.map((p) => ({
+      ...p,
+      sharedWithThem: this.sharing
+        .filter((v) => v.grants.some((g) => g.person === p.name))
+        .map((v) => ({ id: v.id, name: v.name, write: v.grants.find((g) => g.person === p.name)?.write ?? false, ended: false })),
+      sharedWithMe: this.sharing
+        .filter((v) => v.owner === p.name)
+        .map((v) => ({ id: v.id, name: v.name, write: v.write, ended: v.ended })),
+    }));
+  }
+
+  async addPerson(target: string): Promise<string> {
+    this.requireUnlocked();
+    const name = target.trim().startsWith("polykey-contact:") ? target.trim().slice("polykey-contact:".length) : target.trim();
+    if (!name) throw new BackendError("invalid_input", "expected a NodeId or an identity such as github.com:alice");
+    if (!this.personList.some((p) => p.name === name)) {
+      this.personList.push({ name, nodes: [name], notify: false, scan: false, trustedAt: Math.floor(Date.now() / 1000), sharedWithThem: [], sharedWithMe: [] });
+    }
+    return name;
+  }
+
+  async removePerson(name: string): Promise<boolean> {
+    const before = this.personList.length;
+    this.personList = this.personList.filter((p) => p.name !== name);
+    for (const v of this.sharing) {
+      v.grants = v.grants.filter((g) => g.person !== name);
+      if (v.owner === name) v.ended = true;
+    }
+    return this.personList.length < before;
+  }
+
+  async setPersonPermission(name: string, permission: "notify" | "scan", allow: boolean): Promise<void> {
+    const person = this.personList.find((p) => p.name === name);
+    if (!person) throw new BackendError("invalid_input", `${name} is not trusted here`);
+    person[permission] = allow;
+  }
+
+  async vaultSharing(): Promise<VaultSharingDto[]> {
+    return this.sharing.filter((v) => v.owner !== null || v.grants.length > 0);
+  }
+
+  async shareVault(vault: string, target: string, write: boolean): Promise<boolean> {
+    const v = this.vault(vault);
+    const person = await this.addPerson(target);
+    let entry = this.sharing.find((s) => s.id === v.id);
+    if (entry?.owner) throw new BackendError("invalid_input", `“${vault}” is ${entry.owner}'s vault; only its owner shares it`);
+    if (!entry) {
+      entry = { id: v.id, name: vault, owner: null, write: true, ended: false, grants: [] };
+      this.sharing.push(entry);
+    }
+    entry.grants = [...entry.grants.filter((g) => g.person !== person), { person, write }];
+    return true;
+  }
+
+  async unshareVault(vault: string, person: string): Promise<boolean> {
+    const v = this.vault(vault);
+    const entry = this.sharing.find((s) => s.id === v.id);
+    if (!entry) return false;
+    const before = entry.grants.length;
+    entry.grants = entry.grants.filter((g) => g.person !== person);
+    return entry.grants.length < before;
+  }
+
+  /** Another person's node offers a vault (they must be trusted). */
+  offerArrives(from: string, vault: string, name: string, write: boolean) {
+    this.notificationList.unshift({
+      from, person: this.personList.find((p) => p.nodes.includes(from))?.name ?? null, sentAt: Date.now(),
+      text: `shares the vault “${name}” with you`, read: false, share: { vault, name, write, accepted: false },
+    });
+  }
+
+  async notifications(): Promise<NotificationDto[]> {
+    this.requireUnlocked();
+    const out = this.notificationList.map((n) => ({ ...n }));
+    for (const n of this.notificationList) n.read = true;
+    return out;
+  }
+
+  async acceptShare(vault: string): Promise<VaultDto> {
+    const offer = this.notificationList.find((n) => n.share?.vault === vault);
+    if (!offer?.share) throw new BackendError("invalid_input", "no such share was offered");
+    let name = offer.share.name;
+    while (this.vaults.has(name)) name = `${name} (shared)`;
+    this.vaults.set(name, { id: vault, secrets: new Map(), favourites: new Set(), history: new Map() });
+    offer.share.accepted = true;
+    this.sharing.push({ id: vault, name, owner: offer.person ?? offer.from, write: offer.share.write, ended: false, grants: [] });
+    return { id: vault, name };
+  }
+
+  async dismissShare(vault: string): Promise<void> {
+    this.notificationList = this.notificationList.filter((n) => n.share?.vault !== vault);
   }
 }
 

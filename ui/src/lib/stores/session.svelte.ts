@@ -6,6 +6,7 @@ import { pickPositions, wordsMatch } from "../recoveryCheck";
 import type { StatusDto } from "../bindings";
 import { VaultBrowser } from "./vaults.svelte";
 import { Devices } from "./devices.svelte";
+import { People } from "./people.svelte";
 import { RecentlyDeleted } from "./deleted.svelte";
 
 export type Screen =
@@ -35,6 +36,7 @@ export class Session {
 
   readonly browser: VaultBrowser;
   readonly devices: Devices;
+  readonly people: People;
   readonly deleted: RecentlyDeleted;
   /** First run chose "Join my other device": after the node is made, join. */
   joining = $state(false);
@@ -44,6 +46,7 @@ export class Session {
   constructor(readonly backend: Backend) {
     this.browser = new VaultBrowser(backend);
     this.devices = new Devices(backend);
+    this.people = new People(backend);
     this.deleted = new RecentlyDeleted(backend, () => this.browser.refresh());
     void backend.onLocked(() => this.lockedByNode());
     void backend.onNodeChanged(() => this.nodeChanged());
@@ -53,6 +56,7 @@ export class Session {
   lockedByNode() {
     this.browser.clear();
     this.devices.clear();
+    this.people.clear();
     this.deleted.clear();
     void this.load();
   }
@@ -62,6 +66,8 @@ export class Session {
     if (this.screen.kind !== "home" && this.screen.kind !== "join") return;
     void this.browser.refresh();
     void this.devices.refresh();
+    void this.people.refresh();
+    void this.people.loadNotifications();
     void this.deleted.refresh();
   }
 
@@ -208,6 +214,7 @@ export class Session {
       // Drop every decrypted secret from the UI before the node forgets its keys.
       this.browser.clear();
       this.devices.clear();
+      this.people.clear();
       this.deleted.clear();
       await this.backend.lock();
       await this.load();
