@@ -17,7 +17,7 @@ const PASSWORD_A: &str = "cedar-lantern-river-58";
 const PASSWORD_B: &str = "pebble-sonnet-quartz-26";
 
 /// Wait until the script returns true (bounded).
-async fn until(app: &App, what: &str, script: &str) {
+pub(crate) async fn until(app: &App, what: &str, script: &str) {
     for _ in 0..300 {
         if app.execute(script, Vec::new()).await == serde_json::Value::Bool(true) {
             return;
@@ -27,13 +27,13 @@ async fn until(app: &App, what: &str, script: &str) {
     panic!("timed out waiting until {what}");
 }
 
-fn shows(test_id: &str, text: &str) -> String {
+pub(crate) fn shows(test_id: &str, text: &str) -> String {
     format!(
         "return [...document.querySelectorAll('[data-testid=\"{test_id}\"]')].some(e => e.textContent.includes({text:?}));"
     )
 }
 
-fn count_is(test_id: &str, n: usize) -> String {
+pub(crate) fn count_is(test_id: &str, n: usize) -> String {
     format!("return document.querySelectorAll('[data-testid=\"{test_id}\"]').length === {n};")
 }
 
@@ -48,7 +48,7 @@ async fn node_device_count(app: &App) -> i64 {
         .unwrap_or_else(|| panic!("listing devices failed: {answer}"))
 }
 
-async fn add_login(app: &App, path: &str, title: &str) {
+pub(crate) async fn add_login(app: &App, path: &str, title: &str) {
     app.click("new-secret").await;
     app.select("item-type", "login").await;
     app.type_into("edit-path", path).await;

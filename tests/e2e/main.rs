@@ -6,6 +6,7 @@ mod devices;
 mod files;
 mod keyring;
 mod quick_access;
+mod sharing;
 mod tray;
 mod vaults;
 mod window;

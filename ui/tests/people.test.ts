@@ -4,6 +4,7 @@ import { flushSync, mount, tick } from "svelte";
 import App from "../src/App.svelte";
 import { MockBackend } from "../src/lib/mockBackend";
 import { Session } from "../src/lib/stores/session.svelte";
+import { shortId } from "../src/lib/format";
 
 const byTestId = (root: ParentNode, id: string) => root.querySelector<HTMLElement>(`[data-testid="${id}"]`);
 const allByTestId = (root: ParentNode, id: string) => [...root.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
@@ -60,7 +61,7 @@ describe("people", () => {
     click(target, "add-person-submit");
     await settle();
     expect(allByTestId(target, "person-card")).toHaveLength(1);
-    expect(text(byTestId(target, "person-name"))).toBe(BOB);
+    expect(text(byTestId(target, "person-name"))).toBe(shortId(BOB));
     expect(text(byTestId(target, "shared-with-them"))).toContain("nothing");
     (byTestId(target, "person-notify") as HTMLInputElement).click();
     await settle();
@@ -96,7 +97,7 @@ describe("people", () => {
     click(target, "share-submit");
     await settle();
     expect(text(byTestId(target, "share-notice"))).toContain("they were sent an offer");
-    expect(allByTestId(target, "share-grant").map(text)).toEqual([`${BOB} read only Stop sharing`]);
+    expect(allByTestId(target, "share-grant").map(text)).toEqual([`${shortId(BOB)} read only Stop sharing`]);
     expect(text(byTestId(target, "vault-shared-mark"))).toBe("shared with 1");
     click(target, "unshare");
     await settle();
@@ -118,7 +119,7 @@ describe("people", () => {
     expect(byTestId(target, "share-accepted")).not.toBeNull();
     expect(byTestId(target, "notifications-badge")).toBeNull();
     expect(allByTestId(target, "vault-item")).toHaveLength(1);
-    expect(text(byTestId(target, "vault-shared-mark"))).toBe(`from ${BOB} · read only`);
+    expect(text(byTestId(target, "vault-shared-mark"))).toBe(`from ${shortId(BOB)} · read only`);
     // Another person's vault is not shared onwards from here.
     click(target, "vault-item");
     await settle();

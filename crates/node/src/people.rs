@@ -222,7 +222,9 @@ impl Node {
     /// it listens, for another person to add it. No secret is in it.
     pub async fn contact_code(&self) -> Result<String, NodeError> {
         let me = self.status().node_id.ok_or(NodeError::Locked)?;
-        let addresses = self.addresses().await.unwrap_or_default();
+        let mut addresses = self.addresses().await.unwrap_or_default();
+        // Unspecified addresses cannot be dialled; expanded ones are listed.
+        addresses.retain(|a| !a.contains("/0.0.0.0/") && !a.contains("/::/"));
         Ok(polykey_gestalts::contact::Contact::new(me, addresses).to_code())
     }
 

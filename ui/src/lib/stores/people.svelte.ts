@@ -2,7 +2,14 @@
 // contact code to give them, sharing vaults with them, and the
 // notifications they send (share offers to accept or decline).
 import { type Backend, toBackendError } from "../backend";
+import { shortId } from "../format";
 import type { ContactDto, NotificationDto, PersonDto, VaultSharingDto } from "../bindings";
+
+/** A person's name for a sentence: an identity as it is, a NodeId
+ * shortened. */
+export function personName(name: string): string {
+  return name.includes(":") ? name : shortId(name);
+}
 
 const MESSAGES: Partial<Record<string, string>> = {
   network: "Their device could not be reached. Is it online? Try again later.",
@@ -76,14 +83,14 @@ export class People {
     }
     const name = await this.attempt(() => this.backend.addPerson(target.trim()));
     if (name === undefined) return false;
-    this.notice = `Added ${name}. Nothing is shared until you share a vault.`;
+    this.notice = `Added ${personName(name)}. Nothing is shared until you share a vault.`;
     await this.refresh();
     return true;
   }
 
   async remove(name: string) {
     if ((await this.attempt(() => this.backend.removePerson(name))) !== undefined) {
-      this.notice = `${name} is no longer trusted; every share with them ended.`;
+      this.notice = `${personName(name)} is no longer trusted; every share with them ended.`;
       await this.refresh();
     }
   }
@@ -109,7 +116,7 @@ export class People {
 
   async unshare(vault: string, person: string) {
     if ((await this.attempt(() => this.backend.unshareVault(vault, person))) !== undefined) {
-      this.notice = `“${vault}” is no longer shared with ${person}. They keep what they had.`;
+      this.notice = `“${vault}” is no longer shared with ${personName(person)}. They keep what they had.`;
       await this.refresh();
     }
   }
