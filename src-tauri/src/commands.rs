@@ -386,9 +386,7 @@ pub async fn set_person_permission(
     permission: String,
     allow: bool,
 ) -> Result<()> {
-    let permission: polykey_node::people::Permission = permission.parse()?;
-    node.set_permission(&name, permission, allow).await?;
-    Ok(())
+    Ok(node.set_permission_named(&name, &permission, allow).await?)
 }
 
 #[tauri::command]
@@ -424,6 +422,5 @@ pub async fn accept_share(node: State<'_, Node>, vault: String) -> Result<VaultD
 
 #[tauri::command]
 pub async fn dismiss_share(node: State<'_, Node>, vault: String) -> Result<()> {
-    node.dismiss_share(vault).await?;
-    Ok(())
+    Ok(node.dismiss_share(vault).await.map(drop)?)
 }

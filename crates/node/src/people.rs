@@ -228,6 +228,19 @@ impl Node {
         Ok(polykey_gestalts::contact::Contact::new(me, addresses).to_code())
     }
 
+    /// [`Node::set_permission`] with the permission by name (`notify` or
+    /// `scan`), for the front ends.
+    pub async fn set_permission_named(
+        &self,
+        target: &str,
+        permission: &str,
+        allow: bool,
+    ) -> Result<(), NodeError> {
+        self.set_permission(target, permission.parse()?, allow)
+            .await
+            .map(drop)
+    }
+
     /// Everyone trusted here, by name.
     pub async fn people(&self) -> Result<Vec<Person>, NodeError> {
         self.with_vaults(people_in).await
