@@ -79,4 +79,9 @@ const COMMANDS: &[&str] = &[
     "notifications",
     "accept_share",
     "dismiss_share",
+    "contact_from_qr_picture",
+    "identity_login_start",
+    "identity_login_finish",
+    "claim_identity",
+    "linked_identities",
 ];

@@ -424,3 +424,42 @@ pub async fn accept_share(node: State<'_, Node>, vault: String) -> Result<VaultD
 pub async fn dismiss_share(node: State<'_, Node>, vault: String) -> Result<()> {
     Ok(node.dismiss_share(vault).await.map(drop)?)
 }
+
+#[tauri::command]
+pub async fn contact_from_qr_picture(
+    app: AppHandle,
+    node: State<'_, Node>,
+) -> Result<Option<String>> {
+    crate::files::contact_from_qr_picture(&app, &node).await
+}
+
+/// Start linking an account (GitHub's device flow): the code to enter.
+#[tauri::command]
+pub async fn identity_login_start(
+    node: State<'_, Node>,
+    provider: String,
+) -> Result<polykey_node::identities::IdentityLogin> {
+    Ok(node.start_identity_login(&provider).await?)
+}
+
+/// Wait until the person approved the code; the account's identity.
+#[tauri::command]
+pub async fn identity_login_finish(node: State<'_, Node>, provider: String) -> Result<String> {
+    Ok(node.finish_identity_login(&provider).await?)
+}
+
+/// Claim the account logged in to for this node (a public proof).
+#[tauri::command]
+pub async fn claim_identity(
+    node: State<'_, Node>,
+    provider: String,
+) -> Result<polykey_node::identities::LinkedIdentity> {
+    Ok(node.claim_identity(&provider).await?)
+}
+
+#[tauri::command]
+pub async fn linked_identities(
+    node: State<'_, Node>,
+) -> Result<Vec<polykey_node::identities::LinkedIdentity>> {
+    Ok(node.linked_identities().await?)
+}

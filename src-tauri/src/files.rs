@@ -80,10 +80,33 @@ pub async fn join_from_qr_picture<R: Runtime>(
     app: &AppHandle<R>,
     node: &Node,
 ) -> Result<Option<polykey_node::api::JoinedDto>, ApiError> {
+    let Some(bytes) = pick_picture(app, "Open a picture of the QR code").await? else {
+        return Ok(None);
+    };
+    Ok(Some(node.join_qr_image_dto(bytes).await?))
+}
+
+/// The contact code in a picture of another person's QR code the user
+/// picks; `None` if they cancel.
+pub async fn contact_from_qr_picture<R: Runtime>(
+    app: &AppHandle<R>,
+    node: &Node,
+) -> Result<Option<String>, ApiError> {
+    let Some(bytes) = pick_picture(app, "Open a picture of their QR code").await? else {
+        return Ok(None);
+    };
+    Ok(Some(node.contact_from_qr_image(bytes).await?))
+}
+
+/// The bytes of a picture the user picks; `None` if they cancel.
+async fn pick_picture<R: Runtime>(
+    app: &AppHandle<R>,
+    title: &str,
+) -> Result<Option<Vec<u8>>, ApiError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     app.dialog()
         .file()
-        .set_title("Open a picture of the QR code")
+        .set_title(title)
         .add_filter("Pictures", &["png", "jpg", "jpeg"])
         .pick_file(move |chosen| {
             let _ = tx.send(chosen);
@@ -94,6 +117,7 @@ pub async fn join_from_qr_picture<R: Runtime>(
     let path = chosen
         .into_path()
         .map_err(|e| io_error("open that file", e))?;
-    let bytes = std::fs::read(&path).map_err(|e| io_error("read the picture", e))?;
-    Ok(Some(node.join_qr_image_dto(bytes).await?))
+    Ok(Some(
+        std::fs::read(&path).map_err(|e| io_error("read the picture", e))?,
+    ))
 }

@@ -260,6 +260,11 @@ pub fn run() -> anyhow::Result<()> {
             commands::notifications,
             commands::accept_share,
             commands::dismiss_share,
+            commands::contact_from_qr_picture,
+            commands::identity_login_start,
+            commands::identity_login_finish,
+            commands::claim_identity,
+            commands::linked_identities,
         ])
         .build(context())?
         .run(|app, event| {

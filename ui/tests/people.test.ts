@@ -138,4 +138,30 @@ describe("people", () => {
     expect(allByTestId(target, "notification")).toHaveLength(0);
     expect(allByTestId(target, "vault-item")).toHaveLength(0);
   });
+
+  it("fills the add box from a QR picture, and says so when the picture has none", async () => {
+    const { backend, target } = await home();
+    click(target, "people-button");
+    await settle();
+    backend.pictureContact = `polykey-contact:${BOB}`;
+    click(target, "add-person-qr");
+    await settle();
+    expect((byTestId(target, "add-person-input") as HTMLInputElement).value).toBe(`polykey-contact:${BOB}`);
+    click(target, "add-person-submit");
+    await settle();
+    expect(allByTestId(target, "person-card")).toHaveLength(1);
+  });
+
+  it("links a GitHub account from Settings: the code, the wait, then the proof", async () => {
+    const { backend, target } = await home();
+    expect(text(byTestId(target, "linked-accounts"))).toContain("None.");
+    click(target, "link-github");
+    await settle();
+    expect(text(byTestId(target, "link-code"))).toBe("WDJB-MJHT");
+    expect(byTestId(target, "link-github")).toBeNull();
+    backend.approveLogin("alice");
+    await settle();
+    expect(allByTestId(target, "linked-identity").map(text)).toEqual(["github.com:alice verified Proof"]);
+    expect(byTestId(target, "link-code-box")).toBeNull();
+  });
 });

@@ -719,6 +719,8 @@ pub fn typescript_bindings() -> String {
         ShareOfferDto::decl(&cfg),
         NotificationDto::decl(&cfg),
         ContactDto::decl(&cfg),
+        crate::identities::IdentityLogin::decl(&cfg),
+        crate::identities::LinkedIdentity::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from polykey-node's api module by `UPDATE_BINDINGS=1 cargo test -p polykey-tests --test tidy`.\n// Do not edit by hand.\n",

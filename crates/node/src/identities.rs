@@ -41,7 +41,7 @@ pub(crate) struct IdentityState {
 }
 
 /// A device flow started: what the person enters, and where.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentityLogin {
     /// The provider, e.g. `github.com`.
@@ -51,11 +51,12 @@ pub struct IdentityLogin {
     /// Where to enter it.
     pub verification_uri: String,
     /// How long the code stays valid, in seconds.
+    #[ts(type = "number")]
     pub expires_in_secs: u64,
 }
 
 /// An identity this node claimed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkedIdentity {
     /// `provider:login`, e.g. `github.com:alice`.
@@ -63,6 +64,7 @@ pub struct LinkedIdentity {
     /// Where the claim is posted for anyone to read.
     pub proof_url: String,
     /// When it was claimed, seconds since the Unix epoch.
+    #[ts(type = "number")]
     pub claimed_at: u64,
 }
 

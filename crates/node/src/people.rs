@@ -241,6 +241,19 @@ impl Node {
             .map(drop)
     }
 
+    /// The contact code in a picture of its QR code.
+    pub async fn contact_from_qr_image(&self, bytes: Vec<u8>) -> Result<String, NodeError> {
+        tokio::task::spawn_blocking(move || {
+            crate::peers::qr_text_from_image(
+                &bytes,
+                polykey_gestalts::contact::CONTACT_PREFIX,
+                "contact",
+            )
+        })
+        .await
+        .map_err(|e| NodeError::Internal(e.to_string()))?
+    }
+
     /// Everyone trusted here, by name.
     pub async fn people(&self) -> Result<Vec<Person>, NodeError> {
         self.with_vaults(people_in).await

@@ -20,7 +20,9 @@ import type {
   SyncStatusDto,
   EntryDto,
   ErrorCode,
+  IdentityLogin,
   KeyringStatusDto,
+  LinkedIdentity,
   PasswordRulesDto,
   Preferences,
   QuickItemDto,
@@ -147,6 +149,16 @@ export interface Backend {
   acceptShare(vault: string): Promise<VaultDto>;
   /** Decline a vault offered: its offer goes. */
   dismissShare(vault: string): Promise<void>;
+  /** The contact code in a picture of a QR code the user picks; null if cancelled. */
+  contactFromQrPicture(): Promise<string | null>;
+  /** Start linking an account (provider "github.com"): the code to enter and where. */
+  identityLoginStart(provider: string): Promise<IdentityLogin>;
+  /** Wait until the code is approved; the account, e.g. github.com:alice. */
+  identityLoginFinish(provider: string): Promise<string>;
+  /** Claim the logged-in account for this node: a public, signed proof. */
+  claimIdentity(provider: string): Promise<LinkedIdentity>;
+  /** Accounts this node claimed. */
+  linkedIdentities(): Promise<LinkedIdentity[]>;
 }
 
 /** An error from the node, carrying the stable code the UI branches on. */
@@ -258,4 +270,9 @@ export const tauriBackend: Backend = {
   notifications: () => call("notifications"),
   acceptShare: (vault) => call("accept_share", { vault }),
   dismissShare: (vault) => call("dismiss_share", { vault }),
+  contactFromQrPicture: () => call("contact_from_qr_picture"),
+  identityLoginStart: (provider) => call("identity_login_start", { provider }),
+  identityLoginFinish: (provider) => call("identity_login_finish", { provider }),
+  claimIdentity: (provider) => call("claim_identity", { provider }),
+  linkedIdentities: () => call("linked_identities"),
 };

@@ -587,3 +587,35 @@ code: string,
  * The same as a QR code (SVG).
  */
 qrSvg: string, };
+
+export type IdentityLogin = { 
+/**
+ * The provider, e.g. `github.com`.
+ */
+provider: string, 
+/**
+ * The code to enter.
+ */
+userCode: string, 
+/**
+ * Where to enter it.
+ */
+verificationUri: string, 
+/**
+ * How long the code stays valid, in seconds.
+ */
+expiresInSecs: number, };
+
+export type LinkedIdentity = { 
+/**
+ * `provider:login`, e.g. `github.com:alice`.
+ */
+identity: string, 
+/**
+ * Where the claim is posted for anyone to read.
+ */
+proofUrl: string, 
+/**
+ * When it was claimed, seconds since the Unix epoch.
+ */
+claimedAt: number, };

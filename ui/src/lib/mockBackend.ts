@@ -15,7 +15,9 @@ import type {
   PersonDto,
   SyncStatusDto,
   EntryDto,
+  IdentityLogin,
   KeyringStatusDto,
+  LinkedIdentity,
   PasswordRulesDto,
   Preferences,
   QuickItemDto,
@@ -606,6 +608,46 @@ export class MockBackend implements Backend {
 
   async dismissShare(vault: string): Promise<void> {
     this.notificationList = this.notificationList.filter((n) => n.share?.vault !== vault);
+  }
+
+  /** What picking a QR picture gives (null: cancelled). */
+  pictureContact: string | null = null;
+
+  async contactFromQrPicture(): Promise<string | null> {
+    return this.pictureContact;
+  }
+
+  // Linking an account: the login started, approved when `approveLogin` is
+  // called with the account's login.
+  linked: LinkedIdentity[] = [];
+  private approved: ((login: string) => void) | null = null;
+  private loggedIn: string | null = null;
+
+  async identityLoginStart(provider: string): Promise<IdentityLogin> {
+    if (provider !== "github.com") throw new BackendError("invalid_input", `unknown identity provider ${provider}`);
+    return { provider, userCode: "WDJB-MJHT", verificationUri: "https://github.com/login/device", expiresInSecs: 900 };
+  }
+
+  async identityLoginFinish(provider: string): Promise<string> {
+    const login = await new Promise<string>((resolve) => (this.approved = resolve));
+    this.loggedIn = `${provider}:${login}`;
+    return this.loggedIn;
+  }
+
+  /** The person approved the code on the provider's site as `login`. */
+  approveLogin(login: string) {
+    this.approved?.(login);
+  }
+
+  async claimIdentity(provider: string): Promise<LinkedIdentity> {
+    if (!this.loggedIn?.startsWith(`${provider}:`)) throw new BackendError("invalid_input", `log in to ${provider} first`);
+    const linked = { identity: this.loggedIn, proofUrl: `https://gist.github.com/${this.loggedIn.split(":")[1]}/1`, claimedAt: Math.floor(Date.now() / 1000) };
+    this.linked.push(linked);
+    return linked;
+  }
+
+  async linkedIdentities(): Promise<LinkedIdentity[]> {
+    return [...this.linked];
   }
 }
 

@@ -38,8 +38,9 @@ const MAX_STRANGER_INBOUND: usize = 4;
 /// Most requests of people sharing vaults with this gestalt served at once:
 /// they never take a device's slot.
 const MAX_PEOPLE_INBOUND: usize = 8;
-/// Most requests of one node of such a person served at once.
-const MAX_PERSON_INBOUND: usize = 2;
+/// Most requests of one node of such a person served at once (an honest
+/// one asks one page at a time).
+const MAX_PERSON_INBOUND: usize = 4;
 
 /// The refusal every stranger hears for what only devices may ask.
 pub(super) const NOT_YOURS: &str = "this device is not one of yours";
@@ -96,6 +97,8 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                 // takes no slot, so a flood of other requests cannot lose it
                 // (the device that changed would otherwise wait for the
                 // next resync).
+                // (A person's notice neither: answering it costs no store
+                // access, and asks coalesce into one pull.)
                 if (member || person) && matches!(request, Request::Changed) {
                     tokio::spawn(async move {
                         let response = node.answer(peer, request).await;

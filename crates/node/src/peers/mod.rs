@@ -35,6 +35,7 @@ use crate::error::NodeError;
 use crate::node::{Inner, Node, Session};
 
 pub use pairing::code_from_qr_image;
+pub(crate) use pairing::qr_text_from_image;
 pub(crate) use share::{drop_person_shares, update_grant_nodes};
 pub use share::{sign_access, Shared, VaultAccess, NOT_SHARED};
 pub use trust::DeviceNotice;
@@ -226,6 +227,8 @@ pub(crate) struct PeerState {
     shares: HashMap<NodeId, BTreeSet<VaultId>>,
     /// Those of them connected now.
     online_people: HashSet<NodeId>,
+    /// Of them, the ones that pull vaults from here, and which.
+    pulls_from_here: HashMap<NodeId, BTreeSet<VaultId>>,
     sync: SyncStatus,
     /// Syncs running now.
     active_syncs: usize,
@@ -236,7 +239,8 @@ pub(crate) struct PeerState {
 
 impl PeerState {
     /// Who is exempt from the network's limits for strangers at `now`
-    /// (seconds): the devices, and the device this one is pairing with
+    /// (seconds): the devices, the people sharing vaults with this gestalt
+    /// either way, and the device this one is pairing with
     /// while that pairing is open: an invitation with the joiner's session,
     /// or a join under way whose code has not expired (a person who never
     /// confirms does not keep the inviter exempt). A device paired and
@@ -247,7 +251,12 @@ impl PeerState {
             // Joining: cleared when the join ends (see `Node::join`).
             None => self.joining.as_ref().is_none_or(|join| !join.expired(now)),
         });
-        self.members.iter().copied().chain(open).collect()
+        self.members
+            .iter()
+            .chain(self.shares.keys())
+            .copied()
+            .chain(open)
+            .collect()
     }
 
     pub(crate) fn set_error(&mut self, error: String) {

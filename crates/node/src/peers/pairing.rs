@@ -654,7 +654,17 @@ const MAX_QR_IMAGE_BYTES: usize = 20 * 1024 * 1024;
 /// The pairing code in a picture of a QR code (PNG or JPEG), as another
 /// device's Add device screen shows it.
 pub fn code_from_qr_image(bytes: &[u8]) -> Result<String, NodeError> {
-    let unreadable = || NodeError::Invalid("no pairing QR code found in that picture".into());
+    qr_text_from_image(bytes, "polykey-pair:", "pairing")
+}
+
+/// The text of the first QR code in a picture that starts with `prefix`
+/// (`what` names it in the error).
+pub(crate) fn qr_text_from_image(
+    bytes: &[u8],
+    prefix: &str,
+    what: &str,
+) -> Result<String, NodeError> {
+    let unreadable = || NodeError::Invalid(format!("no {what} QR code found in that picture"));
     if bytes.len() > MAX_QR_IMAGE_BYTES {
         return Err(unreadable());
     }
@@ -664,7 +674,7 @@ pub fn code_from_qr_image(bytes: &[u8]) -> Result<String, NodeError> {
     let mut prepared = rqrr::PreparedImage::prepare(picture);
     for grid in prepared.detect_grids() {
         if let Ok((_, text)) = grid.decode() {
-            if text.trim().starts_with("polykey-pair:") {
+            if text.trim().starts_with(prefix) {
                 return Ok(text);
             }
         }

@@ -151,7 +151,8 @@ async fn device_sync(weak: Weak<Inner>, client: Client, peer: NodeId, wake: Arc<
             let handle = tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 if let Some(node) = upgrade(&weak) {
-                    if node.inner.peer_state().online.contains(&peer) {
+                    let state = node.inner.peer_state();
+                    if state.online.contains(&peer) || state.online_people.contains(&peer) {
                         wake.notify_one();
                     }
                 }
@@ -242,7 +243,7 @@ pub(super) async fn watch_changes(weak: Weak<Inner>, client: Client) {
         {
             let state = node.inner.peer_state();
             online.extend(state.online_people.iter().copied().filter(|n| {
-                state.shares.get(n).is_some_and(|vaults| {
+                state.pulls_from_here.get(n).is_some_and(|vaults| {
                     vaults
                         .iter()
                         .any(|v| changed_vaults.contains(&v.to_string()))

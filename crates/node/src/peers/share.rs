@@ -178,50 +178,81 @@ pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<
     if theirs.at <= mine.at || theirs == mine {
         return Ok(false);
     }
-    let here = Vaults::new(&s.db).open(&id.to_string()).is_ok();
+    let here = Vaults::new(&s.db).open_any(id).is_ok();
     if theirs.remote.is_some() && mine.remote.is_none() && here {
         return Ok(false);
+    }
+    // Another person's vault stays theirs: never handed to another owner,
+    // never made this gestalt's own.
+    if let Some(remote) = &mine.remote {
+        if theirs
+            .remote
+            .as_ref()
+            .is_none_or(|r| r.owner != remote.owner)
+        {
+            return Ok(false);
+        }
     }
     store_access(s, id, theirs)?;
     Ok(true)
 }
 
-/// Drop the access records last changed by a device no longer of this
-/// gestalt: a removed (stolen) device's shares end with it, and a vault it
-/// marked another person's is this gestalt's own again. Returns whether
-/// any was dropped.
+/// End the access records last changed by a device no longer of this
+/// gestalt: a removed (stolen) device's shares end with it (no grant
+/// left), and another person's vault it last touched stops syncing (marked
+/// ended). The record stays, re-signed here with a later time, so an older
+/// copy of it can never come back. Returns whether any was ended.
 pub(crate) fn drop_access_of_removed(s: &Session) -> Result<bool, NodeError> {
     let members = gestalt(s)?;
-    let mut txn = s.db.write()?;
-    let mut dropped = false;
-    for (key, record) in txn.entries(&ACCESS)? {
-        if record.access.by.is_some_and(|by| !members.contains(&by)) {
-            txn.delete(&ACCESS, &key)?;
-            dropped = true;
+    let entries = s.db.read()?.entries(&ACCESS)?;
+    let mut ended = false;
+    for (_, record) in entries {
+        if record.access.by.is_none_or(|by| members.contains(&by)) {
+            continue;
         }
+        let Ok(id) = record.vault.parse::<VaultId>() else {
+            continue;
+        };
+        let old = record.access;
+        let access = Access {
+            at: next_at(old.at),
+            remote: old.remote.map(|r| Remote { ended: true, ..r }),
+            ..Access::default()
+        };
+        put_access(s, &id, access)?;
+        ended = true;
     }
-    txn.commit()?;
-    Ok(dropped)
+    Ok(ended)
 }
+
+/// Nodes of other gestalts and vaults, by node.
+pub(crate) type Shares = HashMap<NodeId, BTreeSet<VaultId>>;
 
 /// The nodes of other gestalts taking part in each vault with this one:
 /// people it is shared with, and the owners of vaults shared with it
-/// (while the share lasts). The serving loop reads this.
-pub(crate) fn shares_in(s: &Session) -> Result<HashMap<NodeId, BTreeSet<VaultId>>, NodeError> {
+/// (while the share lasts); and, of those, the ones that pull each vault
+/// from here (told of its changes): the people it is shared with, and the
+/// owner of a vault this gestalt may write. The serving loop reads this.
+pub(crate) fn shares_in(s: &Session) -> Result<(Shares, Shares), NodeError> {
     let own = gestalt(s)?;
-    let mut out: HashMap<NodeId, BTreeSet<VaultId>> = HashMap::new();
+    let (mut all, mut pulling) = (Shares::new(), Shares::new());
     for (id, access) in all_access(s)? {
         let owners = access.remote.iter().filter(|r| !r.ended);
-        let nodes = access
-            .grants
-            .iter()
-            .flat_map(|g| &g.nodes)
-            .chain(owners.flat_map(|r| &r.nodes));
+        let grantees = access.grants.iter().flat_map(|g| &g.nodes);
+        for node in grantees.clone().filter(|n| !own.contains(n)) {
+            pulling.entry(*node).or_default().insert(id);
+        }
+        for remote in owners.clone().filter(|r| r.write) {
+            for node in remote.nodes.iter().filter(|n| !own.contains(n)) {
+                pulling.entry(*node).or_default().insert(id);
+            }
+        }
+        let nodes = grantees.chain(owners.flat_map(|r| &r.nodes));
         for node in nodes.filter(|n| !own.contains(n)) {
-            out.entry(*node).or_default().insert(id);
+            all.entry(*node).or_default().insert(id);
         }
     }
-    Ok(out)
+    Ok((all, pulling))
 }
 
 /// Who may author commits in vault `id` beyond this gestalt: writers it is
@@ -595,7 +626,7 @@ impl Node {
             .map_err(|_| NodeError::Invalid("expected a vault id".into()))?;
         let client = self.client()?;
         let present = self
-            .with_vaults(move |s| Ok(Vaults::new(&s.db).open(&id.to_string()).ok()))
+            .with_vaults(move |s| Ok(Vaults::new(&s.db).open_any(&id).ok()))
             .await?;
         let mut last = NodeError::Network(format!("none of {}'s nodes answered", person.name));
         for node in person.nodes.iter().copied() {
@@ -671,7 +702,17 @@ impl Node {
                 head,
                 access: None,
             };
-            match self.receive_new_vault(&client, node, id, &summary).await {
+            let received = tokio::time::timeout(
+                super::pull::SYNC_DEADLINE,
+                self.receive_new_vault(&client, node, id, &summary),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(NodeError::Network(
+                    "their device took too long to send the vault".into(),
+                ))
+            });
+            match received {
                 Ok(true) => {
                     self.refresh_shares().await?;
                     self.notify();
@@ -681,12 +722,7 @@ impl Node {
                         })
                         .await;
                 }
-                Ok(false) => {
-                    return Err(NodeError::Invalid(
-                        "that vault was deleted here; restore it from recently deleted".into(),
-                    ))
-                }
-                Err(e) => {
+                failed => {
                     let _ = self
                         .with_vaults(move |s| {
                             let mut txn = s.db.write()?;
@@ -696,7 +732,15 @@ impl Node {
                         })
                         .await;
                     self.refresh_shares().await?;
-                    last = e;
+                    match failed {
+                        Ok(_) => {
+                            return Err(NodeError::Invalid(
+                                "that vault was deleted here; restore it from recently deleted"
+                                    .into(),
+                            ))
+                        }
+                        Err(e) => last = e,
+                    }
                 }
             }
         }
@@ -707,14 +751,34 @@ impl Node {
     /// (its id) from the node that offered it.
     pub async fn accept_share(&self, vault: &str) -> Result<VaultInfo, NodeError> {
         let id = vault.trim().to_owned();
-        let from = self
+        let senders: BTreeSet<NodeId> = self
             .read_notifications(false)
             .await?
             .into_iter()
-            .find(|n| n.share.as_ref().is_some_and(|o| o.vault == id))
+            .filter(|n| n.share.as_ref().is_some_and(|o| o.vault == id))
             .map(|n| n.from)
-            .ok_or_else(|| NodeError::Invalid("no such share was offered".into()))?;
-        self.clone_shared(&from.to_string(), &id).await
+            .collect();
+        let people = self.people().await?;
+        let owners: BTreeSet<String> = senders
+            .iter()
+            .map(|n| {
+                people
+                    .iter()
+                    .find(|p| p.nodes.contains(n))
+                    .map_or_else(|| n.to_string(), |p| p.name.clone())
+            })
+            .collect();
+        // One vault id offered by two people: one of them is not who they
+        // seem. Take it from a named person (`clone_shared`) instead.
+        match (senders.first(), owners.len()) {
+            (Some(from), 1) => self.clone_shared(&from.to_string(), &id).await,
+            (None, _) => Err(NodeError::Invalid("no such share was offered".into())),
+            _ => Err(NodeError::Invalid(
+                "more than one person offered a vault with that id; take it from the one you \
+                 expect (`polykey vaults clone ID PERSON`) and decline the other"
+                    .into(),
+            )),
+        }
     }
 
     /// Pull shared vault `vault` from whichever of its other nodes answer
@@ -786,18 +850,25 @@ impl Node {
 
     /// Tell the serving loop who takes part in which vaults.
     pub(crate) async fn refresh_shares(&self) -> Result<(), NodeError> {
-        let shares = self.with_vaults(shares_in).await?;
+        let (shares, pulling) = self.with_vaults(shares_in).await?;
         // Those connected already count as online at once.
         let connected = match self.client() {
             Ok(client) => client.connected().await.unwrap_or_default(),
             Err(_) => Vec::new(),
         };
-        let mut state = self.inner.peer_state();
-        state.online_people = connected
-            .into_iter()
-            .filter(|n| shares.contains_key(n))
-            .collect();
-        state.shares = shares;
+        {
+            let mut state = self.inner.peer_state();
+            state.online_people = connected
+                .into_iter()
+                .filter(|n| shares.contains_key(n))
+                .collect();
+            state.shares = shares;
+            state.pulls_from_here = pulling;
+        }
+        // People sharing a vault are known, not strangers: the network's
+        // limits for strangers (request rates, connections) do not cut
+        // their pulls short. Their requests still have their own slots.
+        self.refresh_trust().await;
         Ok(())
     }
 
@@ -914,6 +985,20 @@ impl Node {
         peer: NodeId,
         id: VaultId,
     ) -> Result<bool, NodeError> {
+        tokio::time::timeout(
+            super::pull::SYNC_DEADLINE,
+            self.share_pull_now(client, peer, id),
+        )
+        .await
+        .map_err(|_| NodeError::Network("their device took too long to answer".into()))?
+    }
+
+    async fn share_pull_now(
+        &self,
+        client: &Client,
+        peer: NodeId,
+        id: VaultId,
+    ) -> Result<bool, NodeError> {
         let request = Request::Shared {
             vault: Some(id.to_string()),
         };
@@ -982,10 +1067,17 @@ impl Node {
             Some(r) => !r.write || lower,
             None => lower,
         };
+        if recent.first() == Some(&want) {
+            // Level already: nothing to take, nobody to ask.
+            return Ok(false);
+        }
         let (moved, ask_peer) = self
             .catch_up(client, peer, id, &want, recent, merges)
             .await?;
-        if ask_peer {
+        // Only a peer that takes this node's changes is asked to pull: the
+        // owner from a copy that may write, a writer from the owner.
+        let peer_pulls = remote.as_ref().is_none_or(|r| r.write);
+        if ask_peer && peer_pulls {
             let client = client.clone();
             tokio::spawn(async move {
                 let _ = client.request(peer, Request::Changed).await;

@@ -3,7 +3,14 @@
 // notifications they send (share offers to accept or decline).
 import { type Backend, toBackendError } from "../backend";
 import { shortId } from "../format";
-import type { ContactDto, NotificationDto, PersonDto, VaultSharingDto } from "../bindings";
+import type {
+  ContactDto,
+  IdentityLogin,
+  LinkedIdentity,
+  NotificationDto,
+  PersonDto,
+  VaultSharingDto,
+} from "../bindings";
 
 /** A person's name for a sentence: an identity as it is, a NodeId
  * shortened. */
@@ -27,6 +34,12 @@ export class People {
   error = $state<string | null>(null);
   notice = $state<string | null>(null);
   busy = $state(false);
+  /** Accounts this node claimed (GitHub). */
+  linked = $state.raw<LinkedIdentity[]>([]);
+  /** A login under way: the code to enter on the provider's site. */
+  login = $state.raw<IdentityLogin | null>(null);
+  /** Text for the add-person box (a QR picture fills it). */
+  target = $state("");
 
   constructor(private readonly backend: Backend) {}
 
@@ -73,6 +86,39 @@ export class People {
   async showContact() {
     const contact = await this.attempt(() => this.backend.contactCode());
     if (contact) this.contact = contact;
+  }
+
+  /** Fill the add-person box from a picture of their QR code. */
+  async fromQrPicture() {
+    const code = await this.attempt(() => this.backend.contactFromQrPicture());
+    if (code) this.target = code;
+  }
+
+  async loadLinked() {
+    try {
+      this.linked = await this.backend.linkedIdentities();
+    } catch (raw) {
+      this.error = toBackendError(raw).message;
+    }
+  }
+
+  /** Link an account: show the code, wait for approval on the provider's
+   * site, then post the signed claim. */
+  async link(provider = "github.com") {
+    this.error = null;
+    const login = await this.attempt(() => this.backend.identityLoginStart(provider));
+    if (!login) return;
+    this.login = login;
+    try {
+      await this.backend.identityLoginFinish(provider);
+      const linked = await this.backend.claimIdentity(provider);
+      this.notice = `Linked ${linked.identity}. People can find this device under it.`;
+      await this.loadLinked();
+    } catch (raw) {
+      this.error = toBackendError(raw).message;
+    } finally {
+      this.login = null;
+    }
   }
 
   /** Trust a person by contact code, NodeId or github.com:login. */
@@ -144,6 +190,9 @@ export class People {
   }
 
   clear() {
+    this.linked = [];
+    this.login = null;
+    this.target = "";
     this.list = [];
     this.sharing = [];
     this.notifications = [];
