@@ -272,9 +272,10 @@ impl Node {
     async fn answer_vaults(&self, peer: NodeId) -> Result<Response, NodeError> {
         self.with_vaults(move |s| {
             require_member(s, &peer)?;
+            let mut access_of = super::share::access_by_vault(s)?;
             let mut vaults = Vec::new();
             for (info, head, _) in Vaults::new(&s.db).list_for_sync()? {
-                let access = super::share::access_of(s, &info.id)?;
+                let access = access_of.remove(&info.id).unwrap_or_default();
                 vaults.push(VaultSummary {
                     id: info.id.to_string(),
                     name: info.name,

@@ -706,10 +706,11 @@ impl Node {
     async fn snapshot(&self) -> Result<Vec<String>, NodeError> {
         self.with_vaults(|s| {
             let vaults = Vaults::new(&s.db);
+            let access = share::access_by_vault(s)?;
             let mut out = Vec::new();
             for (info, head, deletion) in vaults.list_for_sync()? {
                 // A share given or ended is news for the devices too.
-                let access_at = share::access_of(s, &info.id)?.at;
+                let access_at = access.get(&info.id).map_or(0, |a| a.at);
                 out.push(format!(
                     "{} {} {} {} {} {}",
                     info.id,

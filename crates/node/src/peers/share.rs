@@ -125,22 +125,25 @@ fn next_at(previous: i64) -> i64 {
     now_ms().max(previous.saturating_add(1))
 }
 
+/// Every access record kept, by vault, in one read (for listings of every
+/// vault, deleted ones included).
+pub(crate) fn access_by_vault(s: &Session) -> Result<HashMap<VaultId, Access>, NodeError> {
+    Ok(s.db
+        .read()?
+        .entries(&ACCESS)?
+        .into_iter()
+        .filter_map(|(_, record)| Some((record.vault.parse().ok()?, record.access)))
+        .collect())
+}
+
 /// The access records of every vault not deleted.
 fn all_access(s: &Session) -> Result<Vec<(VaultId, Access)>, NodeError> {
-    let live: BTreeSet<VaultId> = Vaults::new(&s.db)
+    let mut by_vault = access_by_vault(s)?;
+    Ok(Vaults::new(&s.db)
         .list()?
         .into_iter()
-        .map(|v| v.id)
-        .collect();
-    let mut out = Vec::new();
-    for (_, record) in s.db.read()?.entries(&ACCESS)? {
-        if let Ok(id) = record.vault.parse::<VaultId>() {
-            if live.contains(&id) {
-                out.push((id, record.access));
-            }
-        }
-    }
-    Ok(out)
+        .filter_map(|v| Some((v.id, by_vault.remove(&v.id)?)))
+        .collect())
 }
 
 /// Whether an access record from a device keeps within the bounds.
