@@ -46,6 +46,26 @@ impl Device {
         self.node.status().node_id.unwrap()
     }
 
+    /// Where this node listens on loopback.
+    pub async fn loopback_address(&self) -> String {
+        self.node
+            .addresses()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.contains("/127.0.0.1/"))
+            .unwrap()
+    }
+
+    /// Connect to `other` at its loopback address (people find each other
+    /// by contact code or the DHT; here, by address).
+    pub async fn connect_to(&self, other: &Device) {
+        self.node
+            .connect(other.id(), other.loopback_address().await)
+            .await
+            .unwrap();
+    }
+
     pub async fn write(&self, vault: &str, path: &str, value: &str) -> String {
         self.node
             .write_secret(

@@ -11,20 +11,8 @@ use crate::rogue::{dial, rogue};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn only_a_person_trusted_with_notify_may_send_notifications() {
     let (alice, bob, carol) = (device().await, device().await, device().await);
-    let bob_address = bob
-        .node
-        .addresses()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|a| a.contains("/127.0.0.1/"))
-        .unwrap();
     for sender in [&alice, &carol] {
-        sender
-            .node
-            .connect(bob.id(), bob_address.clone())
-            .await
-            .unwrap();
+        sender.connect_to(&bob).await;
     }
     let send = |from: &crate::Device, text: &str| {
         let (node, to, text) = (from.node.clone(), bob.id(), text.to_owned());

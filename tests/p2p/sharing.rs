@@ -21,24 +21,6 @@ use fake_github::{Answer, FakeGitHub, CLIENT_ID};
 const ALICE_TOKEN: &str = "gho_aliceSECRETtoken0123456789abcdefABCD";
 const BOB_TOKEN: &str = "gho_bobSECRETtoken0123456789abcdefABCDEF";
 
-/// A loopback address of `device`.
-async fn address(device: &Device) -> String {
-    device
-        .node
-        .addresses()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|a| a.contains("/127.0.0.1/"))
-        .unwrap()
-}
-
-/// Connect `from` to `to` (people find each other by contact code or the
-/// DHT; on loopback, by address).
-async fn connect(from: &Device, to: &Device) {
-    from.node.connect(to.id(), address(to).await).await.unwrap();
-}
-
 struct People {
     alice: [Device; 2],
     bob: [Device; 2],
@@ -93,7 +75,7 @@ async fn alice_shares_with_bob(write: bool, target: Target) -> People {
 
     for b in &bob {
         for a in &alice {
-            connect(b, a).await;
+            b.connect_to(a).await;
         }
     }
     let trusted = bob[0].node.trust("github.com:alice").await.unwrap();
@@ -277,7 +259,7 @@ async fn a_writer_s_edits_reach_the_owner_s_devices_and_concurrent_edits_merge()
 async fn a_stranger_and_a_trusted_person_without_a_share_learn_nothing() {
     let People { alice, bob, vault } = alice_shares_with_bob(false, Target::FirstDevice).await;
     let carol = device().await;
-    connect(&carol, &alice[0]).await;
+    carol.connect_to(&alice[0]).await;
     carol.node.trust(&alice[0].id().to_string()).await.unwrap();
     // Carol, a stranger to Alice: refused everything, no vault named.
     let scanned = carol.node.scan(&alice[0].id().to_string()).await;

@@ -1,40 +1,9 @@
 // People, sharing a vault and share offers, against the in-memory node.
 import { describe, expect, it } from "vitest";
-import { flushSync, mount, tick } from "svelte";
-import App from "../src/App.svelte";
-import { MockBackend } from "../src/lib/mockBackend";
-import { Session } from "../src/lib/stores/session.svelte";
 import { shortId } from "../src/lib/format";
+import { allByTestId, byTestId, click, settle, text, unlockedApp } from "./harness";
 
-const byTestId = (root: ParentNode, id: string) => root.querySelector<HTMLElement>(`[data-testid="${id}"]`);
-const allByTestId = (root: ParentNode, id: string) => [...root.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
-const text = (element: Element | null | undefined) => element?.textContent?.replace(/\s+/g, " ").trim() ?? "";
-
-async function settle() {
-  for (let i = 0; i < 5; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    await tick();
-  }
-  flushSync();
-}
-
-async function home() {
-  const backend = MockBackend.locked("the password", "vthisdevice0000000000000000000000");
-  const target = document.createElement("div");
-  document.body.replaceChildren(target);
-  const session = new Session(backend);
-  mount(App, { target, props: { session } });
-  await session.load();
-  await session.unlock("the password");
-  await settle();
-  return { backend, session, target };
-}
-
-function click(target: ParentNode, id: string) {
-  const element = byTestId(target, id);
-  if (!element) throw new Error(`no [data-testid=${id}]`);
-  element.click();
-}
+const home = () => unlockedApp("vthisdevice0000000000000000000000");
 
 function type(target: ParentNode, id: string, value: string) {
   const input = byTestId(target, id) as HTMLInputElement;

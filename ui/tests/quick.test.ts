@@ -1,19 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { flushSync, mount, tick } from "svelte";
-import App from "../src/App.svelte";
+import { flushSync, mount } from "svelte";
 import QuickPalette from "../src/lib/screens/QuickPalette.svelte";
 import PreferencesSettings from "../src/lib/components/PreferencesSettings.svelte";
 import { MockBackend } from "../src/lib/mockBackend";
-import { Session } from "../src/lib/stores/session.svelte";
 import { LIST_LIMIT } from "../src/lib/stores/vaults.svelte";
-
-const byTestId = (root: HTMLElement, id: string) => root.querySelector<HTMLElement>(`[data-testid="${id}"]`);
-const allByTestId = (root: HTMLElement, id: string) => [...root.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
-const settle = async () => {
-  await tick();
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  flushSync();
-};
+import { allByTestId, byTestId, settle, unlockedApp } from "./harness";
 
 function login(path: string, username: string, password: string) {
   return {
@@ -24,15 +15,8 @@ function login(path: string, username: string, password: string) {
 }
 
 async function unlocked() {
-  const backend = MockBackend.locked("the password");
-  const target = document.createElement("div");
-  document.body.replaceChildren(target);
-  const session = new Session(backend);
-  mount(App, { target, props: { session } });
-  await session.load();
-  await session.unlock("the password");
-  await tick();
-  return { backend, session, browser: session.browser, target };
+  const app = await unlockedApp();
+  return { ...app, browser: app.session.browser };
 }
 
 describe("favourites", () => {

@@ -1,42 +1,13 @@
 // The fingerprint check before a pairing is recorded, devices added by
 // another device, removing a device, and "Recently deleted".
 import { describe, expect, it } from "vitest";
-import { flushSync, mount, tick } from "svelte";
-import App from "../src/App.svelte";
-import { MockBackend } from "../src/lib/mockBackend";
-import { Session } from "../src/lib/stores/session.svelte";
+import { flushSync } from "svelte";
+import { allByTestId, byTestId, click, settle, text, unlockedApp } from "./harness";
 import { daysLeftText, shortId } from "../src/lib/format";
 
-const byTestId = (root: ParentNode, id: string) => root.querySelector<HTMLElement>(`[data-testid="${id}"]`);
-/** Text as read: runs of white space as one space. */
-const text = (element: Element | null | undefined) => element?.textContent?.replace(/\s+/g, " ").trim() ?? "";
-const allByTestId = (root: ParentNode, id: string) => [...root.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
-
-/** Let pending promises (the mock's calls) and the DOM settle. */
-async function settle() {
-  for (let i = 0; i < 5; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    await tick();
-  }
-  flushSync();
-}
-
 async function home(nodeId = "vthisdevice0000000000000000000000") {
-  const backend = MockBackend.locked("the password", nodeId);
-  const target = document.createElement("div");
-  document.body.replaceChildren(target);
-  const session = new Session(backend);
-  mount(App, { target, props: { session } });
-  await session.load();
-  await session.unlock("the password");
-  await settle();
-  return { backend, session, devices: session.devices, target };
-}
-
-function click(target: ParentNode, id: string) {
-  const element = byTestId(target, id);
-  if (!element) throw new Error(`no [data-testid=${id}]`);
-  element.click();
+  const app = await unlockedApp(nodeId);
+  return { ...app, devices: app.session.devices };
 }
 
 function press(element: Element, key: string) {

@@ -1,23 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { flushSync, mount, tick } from "svelte";
-import App from "../src/App.svelte";
-import { MockBackend } from "../src/lib/mockBackend";
-import { Session } from "../src/lib/stores/session.svelte";
+import { flushSync, tick } from "svelte";
 import { matches, type Pane } from "../src/lib/stores/vaults.svelte";
-
-const byTestId = (root: HTMLElement, id: string) => root.querySelector<HTMLElement>(`[data-testid="${id}"]`);
-const allByTestId = (root: HTMLElement, id: string) => [...root.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
+import { allByTestId, byTestId, unlockedApp } from "./harness";
 
 async function unlocked() {
-  const backend = MockBackend.locked("the password");
-  const target = document.createElement("div");
-  document.body.replaceChildren(target);
-  const session = new Session(backend);
-  mount(App, { target, props: { session } });
-  await session.load();
-  await session.unlock("the password");
-  await tick();
-  return { backend, session, browser: session.browser, target };
+  const app = await unlockedApp();
+  return { ...app, browser: app.session.browser };
 }
 
 describe("search", () => {

@@ -75,6 +75,20 @@ async fn write(node: &Node, vault: &str, path: &str, value: Vec<u8>) -> String {
         .expect("write")
 }
 
+/// `iters` edits of "Big" on `writer`, each timed from the write until
+/// `reader` has it; `n` numbers the values so each edit changes something.
+async fn timed_edits(writer: &Node, reader: &Node, iters: u64, n: &mut u64) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        *n += 1;
+        let started = Instant::now();
+        let new_head = write(writer, "Big", "edited", format!("value {n}").into_bytes()).await;
+        wait_for_head(reader, "Big", &new_head).await;
+        total += started.elapsed();
+    }
+    total
+}
+
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (a, big_head) = runtime.block_on(alice_with_big_vault());
@@ -113,20 +127,7 @@ fn bench(c: &mut Criterion) {
     });
     let mut n = 0u64;
     group.bench_function("one edit on A until B has it", |b| {
-        b.iter_custom(|iters| {
-            runtime.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    n += 1;
-                    let started = Instant::now();
-                    let new_head =
-                        write(&a.node, "Big", "edited", format!("value {n}").into_bytes()).await;
-                    wait_for_head(&b_dev.node, "Big", &new_head).await;
-                    total += started.elapsed();
-                }
-                total
-            })
-        });
+        b.iter_custom(|iters| runtime.block_on(timed_edits(&a.node, &b_dev.node, iters, &mut n)));
     });
 
     runtime.block_on(async {
@@ -250,20 +251,7 @@ fn bench_sharing(c: &mut Criterion) {
     });
     let mut n = 0u64;
     group.bench_function("one edit of the owner until the recipient has it", |b| {
-        b.iter_custom(|iters| {
-            runtime.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    n += 1;
-                    let started = Instant::now();
-                    let new_head =
-                        write(&a.node, "Big", "edited", format!("value {n}").into_bytes()).await;
-                    wait_for_head(&bob.node, "Big", &new_head).await;
-                    total += started.elapsed();
-                }
-                total
-            })
-        });
+        b.iter_custom(|iters| runtime.block_on(timed_edits(&a.node, &bob.node, iters, &mut n)));
     });
     group.finish();
 }
