@@ -1004,11 +1004,7 @@ async fn a_stolen_devices_share_of_a_vault_ends_with_its_removal() {
         _ => None,
     });
     let now_ms = now_secs() as i64 * 1000;
-    let to_stranger = Grant {
-        person: "mallory".into(),
-        nodes: vec![stranger.id()],
-        write: true,
-    };
+    let to_stranger = Grant::unsigned("mallory".into(), vec![stranger.id()], true);
     let offer = |access: Access| *offered.lock().unwrap() = access;
     let access_here = || async { a.node.vault_access("Personal").await.unwrap().access };
 
@@ -1022,6 +1018,8 @@ async fn a_stolen_devices_share_of_a_vault_ends_with_its_removal() {
             write: false,
             ended: false,
             served: vec![a.id()],
+            taken: None,
+            statement: None,
         }),
         ..Access::default()
     };
@@ -1055,6 +1053,7 @@ async fn a_stolen_devices_share_of_a_vault_ends_with_its_removal() {
     dial(&stranger, &a).await;
     let ask = || Request::Shared {
         vault: Some(id.clone()),
+        revocations: Vec::new(),
     };
     let answer = stranger.client.request(a.id(), ask()).await.unwrap();
     assert!(matches!(answer, Response::Shared { .. }), "{answer:?}");
@@ -1069,4 +1068,242 @@ async fn a_stolen_devices_share_of_a_vault_ends_with_its_removal() {
     );
     let _ = a.node.sync_now(thief.id()).await;
     assert!(access_here().await.grants.is_empty());
+}
+
+/// The thief lists vault `id` ("Personal", at `head`) with whatever access
+/// record the test puts in the returned slot.
+fn list_with_access(
+    thief: &mut Rogue,
+    id: &str,
+    head: String,
+) -> Arc<Mutex<polykey_network::Access>> {
+    let offered = Arc::new(Mutex::new(polykey_network::Access::default()));
+    let shown = Arc::clone(&offered);
+    let listed = id.to_owned();
+    thief.serve(move |request| match request {
+        Request::Vaults => Some(Response::Vaults {
+            vaults: vec![VaultSummary {
+                id: listed.clone(),
+                name: "Personal".into(),
+                renamed_at: 0,
+                head: head.clone(),
+                access: Some(shown.lock().unwrap().clone()),
+            }],
+        }),
+        _ => None,
+    });
+    offered
+}
+
+/// Whether `asker` is served vault `id` by `a`.
+async fn served(asker: &Rogue, a: &Device, id: &str) -> bool {
+    let ask = Request::Shared {
+        vault: Some(id.to_owned()),
+        revocations: Vec::new(),
+    };
+    match asker.client.request(a.id(), ask).await.unwrap() {
+        Response::Shared { .. } => true,
+        Response::Refused(r) if r == polykey_node::NOT_SHARED => false,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A stolen device shares its owner's vault with a stranger; then the
+/// owner's honest device shares it with Carol, signing the record again.
+/// Before grants were signed one by one, that later signature vouched for
+/// the thief's grant, which outlived the thief's removal (the stranger
+/// kept being served). Now the thief's grant ends with it, and Carol's
+/// stays. Nor can the thief bring back a grant the owner withdrew, by
+/// copying it, signature and all, into a newer record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stolen_devices_grant_is_not_laundered_nor_an_old_grant_replayed() {
+    use polykey_network::{Access, Grant};
+    use polykey_node::sign_access;
+
+    let a = device().await;
+    let vault = a.node.create_vault("Personal".into()).await.unwrap();
+    a.write("Personal", "github", "pw").await;
+    let head = a.head("Personal").await.unwrap();
+    let mut thief = rogue(161).await;
+    rogue_pairs(&thief, &a).await;
+    let (stranger, mut carol) = (rogue(162).await, rogue(163).await);
+    carol.serve_chain();
+    dial(&stranger, &a).await;
+    dial(&carol, &a).await;
+    let id = vault.id.to_string();
+    let offered = list_with_access(&mut thief, &id, head);
+    let offer = |access: Access| *offered.lock().unwrap() = access;
+    let now_ms = now_secs() as i64 * 1000;
+
+    // Carol's grant, made by A, then withdrawn.
+    let carol_id = carol.id().to_string();
+    a.node
+        .share_vault("Personal", &carol_id, false)
+        .await
+        .unwrap();
+    let carols = a.node.vault_access("Personal").await.unwrap().access.grants;
+    assert!(served(&carol, &a, &id).await);
+    a.node.unshare_vault("Personal", &carol_id).await.unwrap();
+    assert!(!served(&carol, &a, &id).await);
+
+    // The thief's newer record carries Carol's old grant: not taken.
+    let mut replayed = Access {
+        at: now_ms + 60_000,
+        grants: carols,
+        ..Access::default()
+    };
+    sign_access(&id, &mut replayed, &thief.keys).unwrap();
+    offer(replayed);
+    a.node.sync_now(thief.id()).await.unwrap();
+    assert!(
+        !served(&carol, &a, &id).await,
+        "a withdrawn grant came back"
+    );
+
+    // The thief's own grant to the stranger: taken while it is a device.
+    let mut shared = Access {
+        at: now_ms + 120_000,
+        grants: vec![Grant::unsigned("mallory".into(), vec![stranger.id()], true)],
+        ..Access::default()
+    };
+    sign_access(&id, &mut shared, &thief.keys).unwrap();
+    offer(shared);
+    a.node.sync_now(thief.id()).await.unwrap();
+    assert!(served(&stranger, &a, &id).await);
+
+    // A shares with Carol again: A signs the record, the thief's grant in it.
+    a.node
+        .share_vault("Personal", &carol_id, false)
+        .await
+        .unwrap();
+    let access = a.node.vault_access("Personal").await.unwrap().access;
+    assert_eq!(access.by, Some(a.id()));
+    assert_eq!(access.grants.len(), 2);
+
+    // The thief removed: its grant ends; Carol's, made by A, stays.
+    a.node.revoke_device(thief.id()).await.unwrap();
+    assert!(
+        !served(&stranger, &a, &id).await,
+        "the thief's grant stayed"
+    );
+    assert!(served(&carol, &a, &id).await);
+}
+
+/// Bob shares a vault with A; a stolen device of A's then lists it with
+/// Bob's nodes swapped for a stranger's: unsigned by Bob, or signed by the
+/// stranger. Before the owner's answers were signed, A took such a record
+/// and pulled from (and took commits of) the stranger, re-signing the
+/// record itself. Now neither is taken. Taking the vault again (as a
+/// device may), from the stranger, is taken while the thief is a device,
+/// and ends with its removal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stolen_device_cannot_point_another_persons_vault_at_a_stranger() {
+    use polykey_network::{Access, SharedVault};
+    use polykey_node::{sign_access, sign_shared};
+
+    let (a, bob) = (device().await, device().await);
+    a.connect_to(&bob).await;
+    a.node.trust(&bob.id().to_string()).await.unwrap();
+    bob.node.create_vault("Team".into()).await.unwrap();
+    bob.write("Team", "wifi", "pw").await;
+    bob.node
+        .share_vault("Team", &a.id().to_string(), false)
+        .await
+        .unwrap();
+    let info = bob.node.vault_access("Team").await.unwrap().vault;
+    let id = info.id.to_string();
+    a.node
+        .clone_shared(&bob.id().to_string(), &id)
+        .await
+        .unwrap();
+    let mine = a.node.vault_access(&id).await.unwrap().access;
+    let remote = mine.remote.clone().unwrap();
+    assert_eq!(remote.nodes, vec![bob.id()]);
+    assert!(remote.taken.is_some() && remote.statement.is_some());
+
+    let mut thief = rogue(164).await;
+    rogue_pairs(&thief, &a).await;
+    let mut stranger = rogue(165).await;
+    stranger.serve_chain();
+    let head = a.head("Team").await.unwrap();
+    let offered = list_with_access(&mut thief, &id, head);
+    let offer = |access: Access| *offered.lock().unwrap() = access;
+    let nodes_here = || async {
+        a.node
+            .vault_access(&id)
+            .await
+            .unwrap()
+            .access
+            .remote
+            .unwrap()
+    };
+    let now_ms = now_secs() as i64 * 1000;
+
+    // Bob's nodes swapped, Bob's signature kept: not taken.
+    let mut swapped = Access {
+        at: now_ms + 60_000,
+        remote: Some(polykey_network::Remote {
+            nodes: vec![stranger.id()],
+            ..remote.clone()
+        }),
+        ..Access::default()
+    };
+    sign_access(&id, &mut swapped, &thief.keys).unwrap();
+    offer(swapped);
+    a.node.sync_now(thief.id()).await.unwrap();
+    assert_eq!(nodes_here().await.nodes, vec![bob.id()]);
+
+    // Signed by the stranger, as if it were Bob's: not taken.
+    let mut said = SharedVault {
+        id: id.clone(),
+        name: "Team".into(),
+        head: String::new(),
+        write: true,
+        nodes: vec![stranger.id()],
+        removed: Vec::new(),
+        served: vec![a.id()],
+        at: now_ms + 60_000,
+        signature: Vec::new(),
+    };
+    sign_shared(&mut said, &stranger.keys);
+    let statement = polykey_network::Statement {
+        signer: stranger.id(),
+        at: said.at,
+        signature: said.signature.clone(),
+    };
+    let posing = polykey_network::Remote {
+        nodes: vec![stranger.id()],
+        write: true,
+        served: vec![a.id()],
+        statement: Some(statement),
+        ..remote.clone()
+    };
+    let mut forged = Access {
+        at: now_ms + 120_000,
+        remote: Some(posing.clone()),
+        ..Access::default()
+    };
+    sign_access(&id, &mut forged, &thief.keys).unwrap();
+    offer(forged);
+    a.node.sync_now(thief.id()).await.unwrap();
+    let here = nodes_here().await;
+    assert_eq!(here.nodes, vec![bob.id()]);
+    assert!(!here.write);
+
+    // Taken again by the thief, from the stranger: taken while it is a
+    // device, ended with its removal.
+    let mut retaken = Access {
+        at: now_ms + 180_000,
+        remote: Some(polykey_network::Remote {
+            taken: None,
+            ..posing
+        }),
+        ..Access::default()
+    };
+    sign_access(&id, &mut retaken, &thief.keys).unwrap();
+    offer(retaken);
+    a.node.sync_now(thief.id()).await.unwrap();
+    assert_eq!(nodes_here().await.nodes, vec![stranger.id()]);
+    a.node.revoke_device(thief.id()).await.unwrap();
+    assert!(nodes_here().await.ended, "the thief's taking stayed");
 }

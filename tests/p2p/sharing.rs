@@ -253,6 +253,31 @@ async fn a_writer_s_edits_reach_the_owner_s_devices_and_concurrent_edits_merge()
         seen.iter().all(|v| *v == seen[0]) && distinct == ["alice's", "bob's"]
     })
     .await;
+
+    // Bob removes his second device (stolen): his first tells Alice as it
+    // pulls, with his signed removal, and neither of Alice's devices
+    // serves the removed one any more, nor takes its commits.
+    bob[0].node.revoke_device(bob[1].id()).await.unwrap();
+    bob[0].node.pull_shared("Team").await.unwrap();
+    eventually(
+        "Alice serves Bob's removed device no more",
+        &alice.iter().collect::<Vec<_>>(),
+        || async {
+            let mut served = Vec::new();
+            for a in &alice {
+                let access = a.node.vault_access("Team").await.unwrap().access;
+                served.push(
+                    access
+                        .grants
+                        .iter()
+                        .flat_map(|g| g.nodes.clone())
+                        .collect::<Vec<_>>(),
+                );
+            }
+            served.iter().all(|nodes| *nodes == [bob[0].id()])
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -276,9 +301,13 @@ async fn a_stranger_and_a_trusted_person_without_a_share_learn_nothing() {
     let raw = rogue(141).await;
     dial(&raw, &alice[0]).await;
     for request in [
-        Request::Shared { vault: None },
+        Request::Shared {
+            vault: None,
+            revocations: Vec::new(),
+        },
         Request::Shared {
             vault: Some(vault.clone()),
+            revocations: Vec::new(),
         },
         Request::Fetch {
             vault: vault.clone(),

@@ -87,6 +87,11 @@ pub enum Request {
     Shared {
         /// The vault id, or none for every shared vault.
         vault: Option<String>,
+        /// The requester's gestalt's removals of its own devices, as its
+        /// signed `ClaimRevokeNode` claims (at most [`MAX_SHARE_NODES`]):
+        /// the responder stops serving the devices removed.
+        #[serde(default)]
+        revocations: Vec<SignedClaim>,
     },
 }
 
@@ -149,6 +154,31 @@ pub struct Grant {
     pub nodes: Vec<NodeId>,
     /// Whether their changes are taken too.
     pub write: bool,
+    /// When the grant was made as it stands (ms, the granting device's
+    /// clock).
+    #[serde(default)]
+    pub at: i64,
+    /// The device that made it: a grant ends with its device's removal,
+    /// whichever device signed the record last.
+    #[serde(default)]
+    pub by: Option<NodeId>,
+    /// Its Ed25519 signature over the grant (see the node's `share`).
+    #[serde(default, with = "serde_bytes")]
+    pub signature: Vec<u8>,
+}
+
+impl Grant {
+    /// A grant not yet signed: the device recording it signs it.
+    pub fn unsigned(person: String, nodes: Vec<NodeId>, write: bool) -> Self {
+        Self {
+            person,
+            nodes,
+            write,
+            at: 0,
+            by: None,
+            signature: Vec::new(),
+        }
+    }
 }
 
 /// Another person's vault shared with this gestalt.
@@ -168,6 +198,41 @@ pub struct Remote {
     /// from them).
     #[serde(default)]
     pub served: Vec<NodeId>,
+    /// Which device of this gestalt took the vault, from which of the
+    /// owner's nodes: the share ends with that device's removal.
+    #[serde(default)]
+    pub taken: Option<Taken>,
+    /// The owner's signature over `nodes`, `removed`, `write` and
+    /// `served`, as its node last answered: other devices take those from
+    /// the owner only, never from a device of their own gestalt.
+    #[serde(default)]
+    pub statement: Option<Statement>,
+}
+
+/// A device taking another person's vault (cloning it), signed by it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Taken {
+    /// The device.
+    pub by: NodeId,
+    /// When (ms, its clock).
+    pub at: i64,
+    /// The owner's node it took the vault from.
+    pub from: NodeId,
+    /// Its Ed25519 signature (see the node's `share`).
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
+}
+
+/// An owner's node vouching for what it answered of a shared vault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    /// The owner's node that answered.
+    pub signer: NodeId,
+    /// When (ms, its clock).
+    pub at: i64,
+    /// Its Ed25519 signature (see the node's `share`).
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
 }
 
 /// A node removed from a gestalt, and when (seconds since the epoch).
@@ -197,6 +262,14 @@ pub struct SharedVault {
     /// The requester's nodes it serves this vault to.
     #[serde(default)]
     pub served: Vec<NodeId>,
+    /// When answered (ms, the answering node's clock).
+    #[serde(default)]
+    pub at: i64,
+    /// The answering node's signature over the vault's id, `write`,
+    /// `nodes`, `removed`, `served` and `at`: the requester's other
+    /// devices check it.
+    #[serde(default, with = "serde_bytes")]
+    pub signature: Vec<u8>,
 }
 
 /// How far the requester has one chain.

@@ -81,6 +81,28 @@ pub(crate) fn people_in(s: &Session) -> Result<Vec<Person>, NodeError> {
     Ok(all)
 }
 
+/// Take `gone` (devices their gestalt removed) from the person whose
+/// nodes they were. Returns the person as now kept, when any was taken.
+pub(crate) fn drop_person_nodes(
+    s: &Session,
+    name: &str,
+    gone: &BTreeSet<NodeId>,
+) -> Result<Option<Person>, NodeError> {
+    let key = person_key(s, name);
+    let mut txn = s.db.write()?;
+    let Some(mut person) = txn.get(&PEOPLE, &key)? else {
+        return Ok(None);
+    };
+    let before = person.nodes.len();
+    person.nodes.retain(|n| !gone.contains(n));
+    if person.nodes.len() == before {
+        return Ok(None);
+    }
+    txn.put(&PEOPLE, &key, &person)?;
+    txn.commit()?;
+    Ok(Some(person))
+}
+
 /// The nodes that may send this node notifications.
 pub(crate) fn may_notify_in(s: &Session) -> Result<BTreeSet<NodeId>, NodeError> {
     Ok(people_in(s)?

@@ -223,7 +223,9 @@ impl Node {
                 self.schedule_sync(peer);
                 Ok(Response::Ok)
             }
-            Request::Shared { vault } => self.answer_shared(peer, vault).await,
+            Request::Shared { vault, revocations } => {
+                self.answer_shared(peer, vault, revocations).await
+            }
         };
         result.unwrap_or_else(|e| match e {
             NodeError::PeerRefused(reason) => Response::Refused(reason),

@@ -37,7 +37,7 @@ use crate::node::{Inner, Node, Session};
 pub use pairing::code_from_qr_image;
 pub(crate) use pairing::qr_text_from_image;
 pub(crate) use share::{drop_person_shares, update_grant_nodes};
-pub use share::{sign_access, Shared, VaultAccess, NOT_SHARED};
+pub use share::{sign_access, sign_shared, Shared, VaultAccess, NOT_SHARED};
 pub use trust::DeviceNotice;
 
 /// How often a node pulls from connected devices even without a notice.

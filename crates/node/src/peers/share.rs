@@ -18,13 +18,14 @@
 use std::collections::{BTreeSet, HashMap};
 
 use polykey_db::{RecordKey, Table};
-use polykey_gestalts::GestaltGraph;
+use polykey_gestalts::{ClaimType, GestaltGraph, SignedClaim};
 use polykey_keys::NodeId;
 use polykey_network::protocol::{
     MAX_GRANTS, MAX_HAVES, MAX_SHARED_VAULTS, MAX_SHARE_NAME, MAX_SHARE_NODES, MAX_SHARE_REMOVED,
 };
 use polykey_network::{
-    Access, Client, Grant, Remote, Removed, Request, Response, SharedVault, VaultSummary,
+    Access, Client, Grant, Remote, Removed, Request, Response, SharedVault, Statement, Taken,
+    VaultSummary,
 };
 use polykey_vaults::{VaultId, VaultInfo, Vaults};
 use serde::{Deserialize, Serialize};
@@ -64,7 +65,6 @@ pub(crate) fn access_of(s: &Session, id: &VaultId) -> Result<Access, NodeError> 
 /// What a device signs of an access record: the vault, and the record
 /// without its signature, after a prefix no other signed message has.
 fn signed_part(id: &VaultId, access: &Access) -> Vec<u8> {
-    let mut out = b"polykey-vault-access\0".to_vec();
     let body = (
         id.to_string(),
         access.at,
@@ -72,33 +72,138 @@ fn signed_part(id: &VaultId, access: &Access) -> Vec<u8> {
         &access.remote,
         &access.by,
     );
-    out.extend(serde_json::to_vec(&body).unwrap_or_default());
+    prefixed(b"polykey-vault-access\0", &body)
+}
+
+fn prefixed(prefix: &[u8], body: &impl Serialize) -> Vec<u8> {
+    let mut out = prefix.to_vec();
+    out.extend(serde_json::to_vec(body).unwrap_or_default());
     out
+}
+
+/// What a device signs of one grant: it stands on its own, so a record
+/// re-signed by another device never vouches for it.
+fn grant_part(id: &VaultId, grant: &Grant) -> Vec<u8> {
+    let body = (
+        id.to_string(),
+        &grant.person,
+        &grant.nodes,
+        grant.write,
+        grant.at,
+        &grant.by,
+    );
+    prefixed(b"polykey-vault-grant\0", &body)
+}
+
+/// What a device signs taking another person's vault.
+fn taken_part(id: &VaultId, owner: &str, taken: &Taken) -> Vec<u8> {
+    let body = (id.to_string(), owner, taken.by, taken.at, taken.from);
+    prefixed(b"polykey-vault-taken\0", &body)
+}
+
+/// What an owner's node signs answering [`Request::Shared`].
+fn statement_part(
+    id: &str,
+    write: bool,
+    nodes: &[NodeId],
+    removed: &[Removed],
+    served: &[NodeId],
+    at: i64,
+) -> Vec<u8> {
+    let body = (id, write, nodes, removed, served, at);
+    prefixed(b"polykey-shared-vault\0", &body)
+}
+
+/// Sign `shared` as the owner's node with `keys`, answering
+/// [`Request::Shared`] (and what a test does to play a stranger posing as
+/// an owner).
+pub fn sign_shared(shared: &mut SharedVault, keys: &polykey_keys::RootKeypair) {
+    let part = statement_part(
+        &shared.id,
+        shared.write,
+        &shared.nodes,
+        &shared.removed,
+        &shared.served,
+        shared.at,
+    );
+    shared.signature = keys.sign(&part).0.to_vec();
+}
+
+fn verifies(by: &NodeId, message: &[u8], signature: &[u8]) -> bool {
+    <[u8; 64]>::try_from(signature).is_ok_and(|signature| {
+        polykey_keys::root::verify(by, message, &polykey_keys::Signature(signature)).is_ok()
+    })
 }
 
 /// Whether `access` is signed by the device it names.
 fn signed_by_its_device(id: &VaultId, access: &Access) -> Option<NodeId> {
     let by = access.by?;
-    let signature = <[u8; 64]>::try_from(access.signature.as_slice()).ok()?;
-    polykey_keys::root::verify(
-        &by,
-        &signed_part(id, access),
-        &polykey_keys::Signature(signature),
+    verifies(&by, &signed_part(id, access), &access.signature).then_some(by)
+}
+
+/// The device that made `grant`, when its signature holds.
+fn grant_signer(id: &VaultId, grant: &Grant) -> Option<NodeId> {
+    let by = grant.by?;
+    verifies(&by, &grant_part(id, grant), &grant.signature).then_some(by)
+}
+
+/// The device that took `remote`, when its signature holds.
+fn taker(id: &VaultId, remote: &Remote) -> Option<NodeId> {
+    let taken = remote.taken.as_ref()?;
+    verifies(
+        &taken.by,
+        &taken_part(id, &remote.owner, taken),
+        &taken.signature,
     )
-    .ok()?;
-    Some(by)
+    .then_some(taken.by)
+}
+
+/// The owner's node vouching for `remote`'s nodes, removed, write and
+/// served, when its signature holds.
+fn stated_by(id: &VaultId, remote: &Remote) -> Option<NodeId> {
+    let statement = remote.statement.as_ref()?;
+    let part = statement_part(
+        &id.to_string(),
+        remote.write,
+        &remote.nodes,
+        &remote.removed,
+        &remote.served,
+        statement.at,
+    );
+    verifies(&statement.signer, &part, &statement.signature).then_some(statement.signer)
 }
 
 /// Sign `access`, the record of vault `vault` (its id), as the device
-/// with `keys`: what every device does to a change it makes (and what a
-/// test does to play a stolen device).
+/// with `keys`: its grants and the taking of another person's vault not
+/// signed yet (new or changed here), then the record. What every device
+/// does to a change it makes (and what a test does to play a stolen
+/// device).
 pub fn sign_access(
     vault: &str,
     access: &mut Access,
     keys: &polykey_keys::RootKeypair,
 ) -> Result<(), NodeError> {
     let id: VaultId = vault.parse()?;
-    access.by = Some(keys.node_id());
+    let me = keys.node_id();
+    for grant in access.grants.iter_mut().filter(|g| g.by.is_none()) {
+        grant.at = access.at;
+        grant.by = Some(me);
+        grant.signature = keys.sign(&grant_part(&id, grant)).0.to_vec();
+    }
+    if let Some(remote) = access.remote.as_mut().filter(|r| r.taken.is_none()) {
+        let mut taken = Taken {
+            by: me,
+            at: access.at,
+            from: remote.statement.as_ref().map_or(me, |s| s.signer),
+            signature: Vec::new(),
+        };
+        taken.signature = keys
+            .sign(&taken_part(&id, &remote.owner, &taken))
+            .0
+            .to_vec();
+        remote.taken = Some(taken);
+    }
+    access.by = Some(me);
     access.signature = keys.sign(&signed_part(&id, access)).0.to_vec();
     Ok(())
 }
@@ -163,10 +268,15 @@ pub(super) fn within_bounds(access: &Access) -> bool {
 }
 
 /// Take a device's access record for vault `id` when it is newer than
-/// this one's, signed by a device of this gestalt as it stands. A record
-/// may not make a vault already here another person's (a stolen device
-/// turning a vault of this gestalt read only, or taking a stranger's
-/// commits into it). Returns whether it was taken.
+/// this one's, signed by a device of this gestalt as it stands. Each grant
+/// is signed by the device that made it (a device of this gestalt), and
+/// one not here already is newer than this record: a grant withdrawn here
+/// never comes back in a record a stolen device signs. A record may not
+/// make a vault already here another person's (a stolen device turning a
+/// vault of this gestalt read only, or taking a stranger's commits into
+/// it), and another person's vault keeps its owner, with its nodes as the
+/// owner signed them (see [`remote_follows`]). Returns whether it was
+/// taken.
 pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<bool, NodeError> {
     if !within_bounds(&theirs) || theirs.at != super::clamp_peer_time(theirs.at) {
         return Ok(false);
@@ -174,54 +284,119 @@ pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<
     let Some(by) = signed_by_its_device(id, &theirs) else {
         return Ok(false);
     };
-    if !gestalt(s)?.contains(&by) {
+    let members = gestalt(s)?;
+    if !members.contains(&by) {
         return Ok(false);
     }
     let mine = access_of(s, id)?;
     if theirs.at <= mine.at || theirs == mine {
         return Ok(false);
     }
-    let here = Vaults::new(&s.db).open_any(id).is_ok();
-    if theirs.remote.is_some() && mine.remote.is_none() && here {
+    let grants_hold = theirs.grants.iter().all(|g| {
+        grant_signer(id, g).is_some_and(|b| members.contains(&b))
+            && (g.at > mine.at || mine.grants.contains(g))
+    });
+    if !grants_hold {
         return Ok(false);
     }
-    // Another person's vault stays theirs: never handed to another owner,
-    // never made this gestalt's own.
-    if let Some(remote) = &mine.remote {
-        if theirs
-            .remote
-            .as_ref()
-            .is_none_or(|r| r.owner != remote.owner)
-        {
-            return Ok(false);
-        }
+    let here = Vaults::new(&s.db).open_any(id).is_ok();
+    let follows = match (&mine.remote, &theirs.remote) {
+        (_, None) => mine.remote.is_none(),
+        (None, Some(t)) => !here && remote_sound(id, t, &members),
+        (Some(m), Some(t)) => remote_follows(id, m, t, &members),
+    };
+    if !follows {
+        return Ok(false);
     }
     store_access(s, id, theirs)?;
     Ok(true)
 }
 
-/// End the access records last changed by a device no longer of this
-/// gestalt: a removed (stolen) device's shares end with it (no grant
-/// left), and another person's vault it last touched stops syncing (marked
-/// ended). The record stays, re-signed here with a later time, so an older
-/// copy of it can never come back. Returns whether any was ended.
+/// Whether another person's vault as a device of this gestalt records it
+/// is sound: taken by a device of this gestalt, and its nodes, removed,
+/// write and served signed by one of the owner's nodes it names.
+fn remote_sound(id: &VaultId, remote: &Remote, members: &BTreeSet<NodeId>) -> bool {
+    let Some(taken_by) = taker(id, remote) else {
+        return false;
+    };
+    let from = remote.taken.as_ref().map(|t| t.from);
+    members.contains(&taken_by)
+        && stated_by(id, remote)
+            .is_some_and(|signer| remote.nodes.contains(&signer) || Some(signer) == from)
+}
+
+/// What the owner says of its vault: its nodes, removed, write, served.
+fn owner_says(remote: &Remote) -> (&[NodeId], &[Removed], bool, &[NodeId]) {
+    (&remote.nodes, &remote.removed, remote.write, &remote.served)
+}
+
+/// Whether `theirs` may follow `mine`, this device's record of another
+/// person's vault: the same owner; taken again (newer), or else what the
+/// owner says unchanged or newly signed by one of the owner's nodes known
+/// here, never from a device of this gestalt; and an ended share is only
+/// resumed by taking it again.
+fn remote_follows(
+    id: &VaultId,
+    mine: &Remote,
+    theirs: &Remote,
+    members: &BTreeSet<NodeId>,
+) -> bool {
+    if theirs.owner != mine.owner || !remote_sound(id, theirs, members) {
+        return false;
+    }
+    if theirs.taken != mine.taken {
+        let (old, new) = (mine.taken.as_ref(), theirs.taken.as_ref());
+        return new.is_some_and(|n| old.is_none_or(|o| n.at > o.at));
+    }
+    if mine.ended && !theirs.ended {
+        return false;
+    }
+    if owner_says(theirs) == owner_says(mine) && theirs.statement == mine.statement {
+        return true;
+    }
+    let known: BTreeSet<NodeId> = mine
+        .nodes
+        .iter()
+        .copied()
+        .chain(mine.taken.as_ref().map(|t| t.from))
+        .collect();
+    let (old, new) = (mine.statement.as_ref(), theirs.statement.as_ref());
+    new.is_some_and(|n| known.contains(&n.signer) && old.is_none_or(|o| n.at > o.at))
+}
+
+/// End what a device no longer of this gestalt made: its grants go
+/// (whichever device signed the record since), and another person's vault
+/// it took stops syncing (marked ended). The record stays, re-signed here
+/// with a later time, so an older copy of it can never come back. Returns
+/// whether any was ended.
 pub(crate) fn drop_access_of_removed(s: &Session) -> Result<bool, NodeError> {
     let members = gestalt(s)?;
     let entries = s.db.read()?.entries(&ACCESS)?;
     let mut ended = false;
     for (_, record) in entries {
-        if record.access.by.is_none_or(|by| members.contains(&by)) {
-            continue;
-        }
         let Ok(id) = record.vault.parse::<VaultId>() else {
             continue;
         };
         let old = record.access;
-        let access = Access {
-            at: next_at(old.at),
-            remote: old.remote.map(|r| Remote { ended: true, ..r }),
-            ..Access::default()
-        };
+        let mut access = old.clone();
+        // Grants never signed were made here before grants were signed:
+        // this device signs them now.
+        access
+            .grants
+            .retain(|g| g.by.is_none_or(|by| members.contains(&by)));
+        if let Some(remote) = access.remote.as_mut() {
+            if remote
+                .taken
+                .as_ref()
+                .is_some_and(|t| !members.contains(&t.by))
+            {
+                remote.ended = true;
+            }
+        }
+        if access == old && old.by.is_none_or(|by| members.contains(&by)) {
+            continue;
+        }
+        access.at = next_at(old.at);
         put_access(s, &id, access)?;
         ended = true;
     }
@@ -352,6 +527,65 @@ fn person_named(s: &Session, target: &str) -> Result<Option<Person>, NodeError> 
         .find(|p| p.name == target || node.is_some_and(|n| p.nodes.contains(&n))))
 }
 
+/// Take the devices `peer`'s gestalt removed, as `revocations` (its
+/// signed claims) show, from the grants that serve `peer` and from the
+/// person it is trusted as here: a removal by one of their devices of
+/// another, as their own devices obey it. Returns whether any was taken.
+fn drop_removed_of_person(
+    s: &Session,
+    peer: &NodeId,
+    revocations: &[SignedClaim],
+) -> Result<bool, NodeError> {
+    if revocations.is_empty() || revocations.len() > MAX_SHARE_NODES {
+        return Ok(false);
+    }
+    let person = people_in(s)?.into_iter().find(|p| p.nodes.contains(peer));
+    let records = all_access(s)?;
+    let mut theirs: BTreeSet<NodeId> = person.iter().flat_map(|p| p.nodes.clone()).collect();
+    for (_, access) in &records {
+        for grant in access.grants.iter().filter(|g| g.nodes.contains(peer)) {
+            theirs.extend(grant.nodes.iter().copied());
+        }
+    }
+    if theirs.is_empty() {
+        return Ok(false);
+    }
+    let gone: BTreeSet<NodeId> = revocations
+        .iter()
+        .filter_map(|claim| claim.verify().ok())
+        .filter(|c| {
+            c.typ == ClaimType::ClaimRevokeNode
+                && c.iss != c.sub
+                && theirs.contains(&c.iss)
+                && theirs.contains(&c.sub)
+        })
+        .map(|c| c.sub)
+        .collect();
+    if gone.is_empty() {
+        return Ok(false);
+    }
+    let mut dropped = false;
+    if let Some(person) = person {
+        dropped |= crate::people::drop_person_nodes(s, &person.name, &gone)?.is_some();
+    }
+    for (id, mut access) in records {
+        let mut changed = false;
+        for grant in access.grants.iter_mut() {
+            if grant.nodes.contains(peer) && grant.nodes.iter().any(|n| gone.contains(n)) {
+                let nodes = grant.nodes.iter().copied().filter(|n| !gone.contains(n));
+                *grant = Grant::unsigned(grant.person.clone(), nodes.collect(), grant.write);
+                changed = true;
+            }
+        }
+        if changed {
+            access.at = next_at(access.at);
+            put_access(s, &id, access)?;
+            dropped = true;
+        }
+    }
+    Ok(dropped)
+}
+
 /// Stop sharing with `person` and stop taking what they share (on
 /// untrust): grants to them go, their vaults here are marked ended.
 pub(crate) fn drop_person_shares(s: &Session, person: &Person) -> Result<(), NodeError> {
@@ -377,7 +611,7 @@ pub(crate) fn update_grant_nodes(s: &Session, person: &Person) -> Result<(), Nod
         let mut changed = false;
         for grant in access.grants.iter_mut().filter(|g| g.person == person.name) {
             if grant.nodes != person.nodes {
-                grant.nodes.clone_from(&person.nodes);
+                *grant = Grant::unsigned(grant.person.clone(), person.nodes.clone(), grant.write);
                 changed = true;
             }
         }
@@ -456,11 +690,7 @@ impl Node {
                         info.name, remote.owner
                     )));
                 }
-                let grant = Grant {
-                    person: who.name.clone(),
-                    nodes: who.nodes.clone(),
-                    write,
-                };
+                let grant = Grant::unsigned(who.name.clone(), who.nodes.clone(), write);
                 let full = access.grants.len() >= MAX_GRANTS;
                 match access.grants.iter_mut().find(|g| g.person == who.name) {
                     Some(existing) => *existing = grant.clone(),
@@ -602,7 +832,7 @@ impl Node {
                 continue;
             }
             match client
-                .request(node, Request::Shared { vault: None })
+                .request(node, self.shared_request(None).await?)
                 .await
                 .map_err(net_error)?
             {
@@ -663,12 +893,7 @@ impl Node {
                 }
             }
             let shared = match client
-                .request(
-                    node,
-                    Request::Shared {
-                        vault: Some(id.to_string()),
-                    },
-                )
+                .request(node, self.shared_request(Some(id.to_string())).await?)
                 .await
                 .map_err(net_error)?
             {
@@ -684,7 +909,7 @@ impl Node {
             let owner = person.name.clone();
             let (name, head) = (shared.name.clone(), shared.head.clone());
             self.with_vaults(move |s| {
-                let remote = remote_from(s, owner, node, &shared)?;
+                let remote = remote_from(owner, node, &shared)?;
                 let at = next_at(access_of(s, &id)?.at);
                 put_access(
                     s,
@@ -875,15 +1100,51 @@ impl Node {
         Ok(())
     }
 
-    /// Answer [`Request::Shared`] from `peer`, of another gestalt.
+    /// [`Request::Shared`] for `vault` (or every one), with this
+    /// gestalt's removals of its devices: a person sharing with it stops
+    /// serving them.
+    async fn shared_request(&self, vault: Option<String>) -> Result<Request, NodeError> {
+        let revocations = self
+            .with_vaults(|s| {
+                let graph = GestaltGraph::new(&s.db);
+                let mut out = Vec::new();
+                for r in graph.revocations_in_force(s.keys.node_id())? {
+                    let chain = polykey_gestalts::Sigchain::new(&s.db, r.by);
+                    out.extend(chain.claims_after(r.seq.saturating_sub(1), 1)?);
+                    if out.len() == MAX_SHARE_NODES {
+                        break;
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok(Request::Shared { vault, revocations })
+    }
+
+    /// Answer [`Request::Shared`] from `peer`, of another gestalt, after
+    /// taking the devices its gestalt removed from what is shared with it.
     pub(super) async fn answer_shared(
         &self,
         peer: NodeId,
         vault: Option<String>,
+        revocations: Vec<SignedClaim>,
     ) -> Result<Response, NodeError> {
+        let dropped = self
+            .with_vaults(move |s| drop_removed_of_person(s, &peer, &revocations))
+            .await?;
+        if dropped {
+            self.refresh_people().await?;
+            self.refresh_shares().await?;
+            self.notify();
+        }
         self.with_vaults(move |s| {
             let me = s.keys.node_id();
-            let nodes: Vec<NodeId> = gestalt(s)?.into_iter().take(MAX_SHARE_NODES).collect();
+            // This node first: the one that signs is always among them.
+            let others = gestalt(s)?.into_iter().filter(|n| *n != me);
+            let nodes: Vec<NodeId> = std::iter::once(me)
+                .chain(others)
+                .take(MAX_SHARE_NODES)
+                .collect();
             let removed: Vec<Removed> = GestaltGraph::new(&s.db)
                 .revocations_in_force(me)?
                 .into_iter()
@@ -894,6 +1155,7 @@ impl Node {
                 })
                 .collect();
             let vaults = Vaults::new(&s.db);
+            let at = now_ms();
             let listed = |id: &VaultId, write: bool| -> Result<SharedVault, NodeError> {
                 let vault = vaults.open(&id.to_string())?;
                 let served = access_of(s, id)?
@@ -902,7 +1164,7 @@ impl Node {
                     .find(|g| g.nodes.contains(&peer))
                     .map(|g| g.nodes)
                     .unwrap_or_default();
-                Ok(SharedVault {
+                let mut shared = SharedVault {
                     id: id.to_string(),
                     name: vault.name().to_owned(),
                     head: vault.head(&s.db)?,
@@ -910,7 +1172,11 @@ impl Node {
                     nodes: nodes.clone(),
                     removed: removed.clone(),
                     served,
-                })
+                    at,
+                    signature: Vec::new(),
+                };
+                sign_shared(&mut shared, &s.keys);
+                Ok(shared)
             };
             let not_shared = || NodeError::PeerRefused(NOT_SHARED.into());
             let out = match vault {
@@ -1002,9 +1268,7 @@ impl Node {
         peer: NodeId,
         id: VaultId,
     ) -> Result<bool, NodeError> {
-        let request = Request::Shared {
-            vault: Some(id.to_string()),
-        };
+        let request = self.shared_request(Some(id.to_string())).await?;
         let shared = match client.request(peer, request).await.map_err(net_error)? {
             Response::Shared { mut vaults } if vaults.len() == 1 => vaults.remove(0),
             Response::Refused(reason) if reason == NOT_SHARED => {
@@ -1046,9 +1310,19 @@ impl Node {
                 // nothing here: its nodes are those trusted (see
                 // `update_grant_nodes`), never those it names.
                 if let Some(remote) = access.remote.as_mut() {
-                    let now = remote_from(s, remote.owner.clone(), peer, &shared)?;
-                    if *remote != now {
-                        *remote = now;
+                    let now = remote_from(remote.owner.clone(), peer, &shared)?;
+                    // Taken again when resumed, or from an owner's node
+                    // not known before (other devices check the owner's
+                    // signatures from the nodes they know).
+                    let retake =
+                        remote.ended || !remote.nodes.contains(&peer) || remote.statement.is_none();
+                    let newer = remote
+                        .statement
+                        .as_ref()
+                        .is_none_or(|old| shared.at > old.at);
+                    if retake || (owner_says(remote) != owner_says(&now) && newer) {
+                        let taken = if retake { None } else { remote.taken.clone() };
+                        *remote = Remote { taken, ..now };
                         access.at = next_at(access.at);
                         put_access(s, &id, access.clone())?;
                     }
@@ -1090,47 +1364,36 @@ impl Node {
     }
 }
 
-/// The remote record for a vault `peer` shares as `shared`: the owner's
-/// nodes as it names them (never this gestalt's), `peer` among them.
-fn remote_from(
-    s: &Session,
-    owner: String,
-    peer: NodeId,
-    shared: &SharedVault,
-) -> Result<Remote, NodeError> {
-    let own = gestalt(s)?;
-    let mut nodes: Vec<NodeId> = shared
-        .nodes
-        .iter()
-        .copied()
-        .filter(|n| !own.contains(n))
-        .collect();
-    if !nodes.contains(&peer) {
-        nodes.insert(0, peer);
+/// The remote record for a vault `peer` shares as `shared`: what the
+/// owner's node said and signed, kept as it signed it. Not taken yet (the
+/// recording device signs that). Refused unsigned.
+fn remote_from(owner: String, peer: NodeId, shared: &SharedVault) -> Result<Remote, NodeError> {
+    let part = statement_part(
+        &shared.id,
+        shared.write,
+        &shared.nodes,
+        &shared.removed,
+        &shared.served,
+        shared.at,
+    );
+    if !verifies(&peer, &part, &shared.signature) || !shared.nodes.contains(&peer) {
+        return Err(NodeError::BadPeerData(
+            "a shared vault its owner's node did not sign".into(),
+        ));
     }
-    nodes.sort();
-    nodes.dedup();
-    nodes.truncate(MAX_SHARE_NODES);
-    let mut served: Vec<NodeId> = shared
-        .served
-        .iter()
-        .copied()
-        .filter(|n| own.contains(n))
-        .collect();
-    // The node that asked was answered, so it is served.
-    let me = s.keys.node_id();
-    if !served.contains(&me) {
-        served.push(me);
-    }
-    served.sort();
-    served.dedup();
     Ok(Remote {
         owner,
-        nodes,
+        nodes: shared.nodes.clone(),
         removed: shared.removed.clone(),
         write: shared.write,
         ended: false,
-        served,
+        served: shared.served.clone(),
+        taken: None,
+        statement: Some(Statement {
+            signer: peer,
+            at: shared.at,
+            signature: shared.signature.clone(),
+        }),
     })
 }
 
