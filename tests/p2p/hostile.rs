@@ -857,3 +857,99 @@ async fn a_commit_signed_by_one_device_claiming_another_as_author_is_refused() {
     );
     refused_and_unchanged(&a, rogue.id(), "other than its signer").await;
 }
+
+/// A person A trusts, posing as the owner of a shared vault, answers
+/// `Shared` out of bounds or out of turn: two vaults for the one asked,
+/// another vault than asked, more nodes than any gestalt lists, a name
+/// past the limit, an answer its node did not sign, an answer signed but
+/// naming only a stranger's nodes, and a scan of 1,001 vaults. Each is
+/// refused with a clear error; A records nothing and takes no vault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hostile_owners_shared_answers_are_refused_and_record_nothing() {
+    use polykey_network::SharedVault;
+    use polykey_node::sign_shared;
+
+    let a = device().await;
+    let mut owner = rogue(171).await;
+    let stranger = RootKeypair::from_seed(&[172; 32]);
+    let answer: Arc<Mutex<Vec<SharedVault>>> = Arc::default();
+    let given = Arc::clone(&answer);
+    let chains = owner.chain_answer();
+    owner.answer_with(Duration::ZERO, move |request| match request {
+        Request::Shared { .. } => Response::Shared {
+            vaults: given.lock().unwrap().clone(),
+        },
+        other => quiet(chains.clone())(other),
+    });
+    dial(&owner, &a).await;
+    let owner_id = owner.id().to_string();
+    a.node.trust(&owner_id).await.unwrap();
+    let id = "00112233445566778899aabbccddeeff";
+    let signed = |id: &str, change: &dyn Fn(&mut SharedVault)| {
+        let mut shared = SharedVault {
+            id: id.to_owned(),
+            name: "Team".into(),
+            head: "0".repeat(40),
+            write: false,
+            nodes: vec![owner.id()],
+            removed: Vec::new(),
+            served: vec![a.id()],
+            at: now_ms(),
+            signature: Vec::new(),
+        };
+        change(&mut shared);
+        sign_shared(&mut shared, &owner.keys);
+        shared
+    };
+    let many: Vec<NodeId> = (0..65u8)
+        .map(|i| RootKeypair::from_seed(&[i; 32]).node_id())
+        .collect();
+    let mut unsigned = signed(id, &|_| {});
+    unsigned.signature = vec![0; 64];
+    let mut by_stranger = signed(id, &|s| s.nodes = vec![stranger.node_id()]);
+    sign_shared(&mut by_stranger, &stranger);
+    const BOUNDS: &str = "past the bounds";
+    const UNSIGNED: &str = "did not sign";
+    let cases: Vec<(&str, Vec<SharedVault>)> = vec![
+        ("unexpected", vec![signed(id, &|_| {}), signed(id, &|_| {})]),
+        (
+            "another vault",
+            vec![signed("ffeeddccbbaa99887766554433221100", &|_| {})],
+        ),
+        (BOUNDS, vec![signed(id, &|s| s.nodes.clone_from(&many))]),
+        (BOUNDS, vec![signed(id, &|s| s.name = "n".repeat(257))]),
+        (UNSIGNED, vec![unsigned]),
+        (
+            UNSIGNED,
+            vec![signed(id, &|s| s.nodes = vec![stranger.node_id()])],
+        ),
+        (UNSIGNED, vec![by_stranger]),
+    ];
+    for (what, vaults) in cases {
+        *answer.lock().unwrap() = vaults;
+        let err = a.node.clone_shared(&owner_id, id).await.unwrap_err();
+        assert!(
+            matches!(err, NodeError::BadPeerData(_) | NodeError::PeerRefused(_)),
+            "{what}: {err:?}"
+        );
+        assert!(err.to_string().contains(what), "{what}: {err}");
+        assert!(
+            a.vault_names().await.is_empty(),
+            "{what}: a vault was taken"
+        );
+    }
+
+    // A scan answered with more vaults than any share lists.
+    a.node
+        .set_permission(&owner_id, polykey_node::people::Permission::Scan, true)
+        .await
+        .unwrap();
+    *answer.lock().unwrap() = (0..1_001)
+        .map(|i| signed(&format!("{i:032x}"), &|_| {}))
+        .collect();
+    let err = a.node.scan(&owner_id).await.unwrap_err();
+    assert!(
+        matches!(err, NodeError::BadPeerData(_) | NodeError::PeerRefused(_)),
+        "{err:?}"
+    );
+}
