@@ -1307,3 +1307,73 @@ async fn a_stolen_device_cannot_point_another_persons_vault_at_a_stranger() {
     a.node.revoke_device(thief.id()).await.unwrap();
     assert!(nodes_here().await.ended, "the thief's taking stayed");
 }
+
+/// Sharing changed on two devices before they met: A shares with Carol
+/// while its other device (played by a rogue member) shared with Dave in
+/// a record older than A's. Both grants hold (before each person's entry
+/// was merged, the newer record won and Dave's grant was lost), and the
+/// merge reaches the other device. Later that device sends Carol's grant
+/// again after A withdrew it: the withdrawal, being later, wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sharing_changed_on_two_devices_both_holds() {
+    use polykey_network::{Access, Grant};
+    use polykey_node::sign_access;
+
+    let a = device().await;
+    let vault = a.node.create_vault("Personal".into()).await.unwrap();
+    let head = a.head("Personal").await.unwrap();
+    let mut other = rogue(166).await;
+    rogue_pairs(&other, &a).await;
+    let (mut carol, mut dave) = (rogue(167).await, rogue(168).await);
+    carol.serve_chain();
+    dave.serve_chain();
+    dial(&carol, &a).await;
+    dial(&dave, &a).await;
+    let id = vault.id.to_string();
+    let offered = list_with_access(&mut other, &id, head);
+    let offer = |access: Access| *offered.lock().unwrap() = access;
+
+    let older = now_secs() as i64 * 1000 - 60_000;
+    let carol_id = carol.id().to_string();
+    a.node
+        .share_vault("Personal", &carol_id, false)
+        .await
+        .unwrap();
+    let carols = a.node.vault_access("Personal").await.unwrap().access.grants;
+    let mut daves = Access {
+        at: older,
+        grants: vec![Grant::unsigned(
+            dave.id().to_string(),
+            vec![dave.id()],
+            true,
+        )],
+        ..Access::default()
+    };
+    sign_access(&id, &mut daves, &other.keys).unwrap();
+    offer(daves.clone());
+    a.node.sync_now(other.id()).await.unwrap();
+    assert!(served(&carol, &a, &id).await);
+    assert!(
+        served(&dave, &a, &id).await,
+        "the other device's grant was lost"
+    );
+    let merged = a.node.vault_access("Personal").await.unwrap().access;
+    assert_eq!(merged.grants.len(), 2);
+    assert_eq!(merged.by, Some(a.id()), "the merge is signed here");
+
+    // Carol's grant withdrawn here; the other device still has it.
+    a.node.unshare_vault("Personal", &carol_id).await.unwrap();
+    let mut stale = Access {
+        at: merged.at + 60_000,
+        grants: carols.into_iter().chain(daves.grants).collect(),
+        ..Access::default()
+    };
+    sign_access(&id, &mut stale, &other.keys).unwrap();
+    offer(stale);
+    a.node.sync_now(other.id()).await.unwrap();
+    assert!(
+        !served(&carol, &a, &id).await,
+        "a withdrawn grant came back"
+    );
+    assert!(served(&dave, &a, &id).await);
+}

@@ -44,5 +44,5 @@ pub use event_loop::{new, EventLoop};
 pub use libp2p::Multiaddr;
 pub use protocol::{
     Access, ChainPosition, ChainUpdate, Grant, Remote, Removed, Request, Response, SharedVault,
-    SignedNotification, Statement, Taken, VaultSummary, WireDeletion, WireObject,
+    SignedNotification, Statement, Taken, VaultSummary, WireDeletion, WireObject, Withdrawn,
 };

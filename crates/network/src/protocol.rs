@@ -135,6 +135,12 @@ pub struct Access {
     pub at: i64,
     /// The people this gestalt shares the vault with.
     pub grants: Vec<Grant>,
+    /// The people it stopped sharing with, and when: each person has one
+    /// entry, a grant or a withdrawal, and the later one wins as devices
+    /// merge their records (an old grant sent again loses to its
+    /// withdrawal). At most [`MAX_SHARE_REMOVED`], the oldest forgotten.
+    #[serde(default)]
+    pub withdrawn: Vec<Withdrawn>,
     /// Set when the vault is another person's, shared with this gestalt.
     pub remote: Option<Remote>,
     /// The device that made this version of the record.
@@ -174,6 +180,32 @@ impl Grant {
             person,
             nodes,
             write,
+            at: 0,
+            by: None,
+            signature: Vec::new(),
+        }
+    }
+}
+
+/// A share withdrawn from a person (unshared, or its grant ended).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawn {
+    /// The person as trusted.
+    pub person: String,
+    /// When (ms, the withdrawing device's clock).
+    pub at: i64,
+    /// The device that withdrew it.
+    pub by: Option<NodeId>,
+    /// Its Ed25519 signature (see the node's `share`).
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
+}
+
+impl Withdrawn {
+    /// A withdrawal not yet signed: the device recording it signs it.
+    pub fn unsigned(person: String) -> Self {
+        Self {
+            person,
             at: 0,
             by: None,
             signature: Vec::new(),

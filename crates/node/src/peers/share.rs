@@ -15,7 +15,7 @@
 //! recipient's own devices, and a writer's nodes. A person told "not
 //! shared" keeps their copy and marks it ended.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use polykey_db::{RecordKey, Table};
 use polykey_gestalts::{ClaimType, GestaltGraph, SignedClaim};
@@ -25,7 +25,7 @@ use polykey_network::protocol::{
 };
 use polykey_network::{
     Access, Client, Grant, Remote, Removed, Request, Response, SharedVault, Statement, Taken,
-    VaultSummary,
+    VaultSummary, Withdrawn,
 };
 use polykey_vaults::{VaultId, VaultInfo, Vaults};
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,7 @@ fn signed_part(id: &VaultId, access: &Access) -> Vec<u8> {
         id.to_string(),
         access.at,
         &access.grants,
+        &access.withdrawn,
         &access.remote,
         &access.by,
     );
@@ -93,6 +94,17 @@ fn grant_part(id: &VaultId, grant: &Grant) -> Vec<u8> {
         &grant.by,
     );
     prefixed(b"polykey-vault-grant\0", &body)
+}
+
+/// What a device signs of one withdrawal.
+fn withdrawn_part(id: &VaultId, withdrawn: &Withdrawn) -> Vec<u8> {
+    let body = (
+        id.to_string(),
+        &withdrawn.person,
+        withdrawn.at,
+        &withdrawn.by,
+    );
+    prefixed(b"polykey-vault-withdrawn\0", &body)
 }
 
 /// What a device signs taking another person's vault.
@@ -147,6 +159,12 @@ fn grant_signer(id: &VaultId, grant: &Grant) -> Option<NodeId> {
     verifies(&by, &grant_part(id, grant), &grant.signature).then_some(by)
 }
 
+/// The device that withdrew a share, when its signature holds.
+fn withdrawer(id: &VaultId, withdrawn: &Withdrawn) -> Option<NodeId> {
+    let by = withdrawn.by?;
+    verifies(&by, &withdrawn_part(id, withdrawn), &withdrawn.signature).then_some(by)
+}
+
 /// The device that took `remote`, when its signature holds.
 fn taker(id: &VaultId, remote: &Remote) -> Option<NodeId> {
     let taken = remote.taken.as_ref()?;
@@ -185,10 +203,18 @@ pub fn sign_access(
 ) -> Result<(), NodeError> {
     let id: VaultId = vault.parse()?;
     let me = keys.node_id();
+    // An entry keeps its time when it has one (signed again here after
+    // its device's removal); a new one takes the record's.
+    let at = |t: i64| if t == 0 { access.at } else { t };
     for grant in access.grants.iter_mut().filter(|g| g.by.is_none()) {
-        grant.at = access.at;
+        grant.at = at(grant.at);
         grant.by = Some(me);
         grant.signature = keys.sign(&grant_part(&id, grant)).0.to_vec();
+    }
+    for gone in access.withdrawn.iter_mut().filter(|w| w.by.is_none()) {
+        gone.at = at(gone.at);
+        gone.by = Some(me);
+        gone.signature = keys.sign(&withdrawn_part(&id, gone)).0.to_vec();
     }
     if let Some(remote) = access.remote.as_mut().filter(|r| r.taken.is_none()) {
         let mut taken = Taken {
@@ -210,6 +236,10 @@ pub fn sign_access(
 
 /// Record a change made on this device: signed by it.
 fn put_access(s: &Session, id: &VaultId, mut access: Access) -> Result<(), NodeError> {
+    // One entry per person: a grant replaces their withdrawal.
+    let granted: BTreeSet<String> = access.grants.iter().map(|g| g.person.clone()).collect();
+    access.withdrawn.retain(|w| !granted.contains(&w.person));
+    tidy_entries(&mut access);
     sign_access(&id.to_string(), &mut access, &s.keys)?;
     store_access(s, id, access)
 }
@@ -251,10 +281,24 @@ fn all_access(s: &Session) -> Result<Vec<(VaultId, Access)>, NodeError> {
         .collect())
 }
 
+/// Entries in a fixed order (so equal records compare equal), and only
+/// the newest withdrawals within the bound.
+fn tidy_entries(access: &mut Access) {
+    access.grants.sort_by(|a, b| a.person.cmp(&b.person));
+    access.withdrawn.sort_by(|a, b| b.at.cmp(&a.at));
+    access.withdrawn.truncate(MAX_SHARE_REMOVED);
+    access.withdrawn.sort_by(|a, b| a.person.cmp(&b.person));
+}
+
 /// Whether an access record from a device keeps within the bounds.
 pub(super) fn within_bounds(access: &Access) -> bool {
     let names = |nodes: &Vec<NodeId>| nodes.len() <= MAX_SHARE_NODES;
     access.grants.len() <= MAX_GRANTS
+        && access.withdrawn.len() <= MAX_SHARE_REMOVED
+        && access
+            .withdrawn
+            .iter()
+            .all(|w| w.person.len() <= MAX_SHARE_NAME)
         && access
             .grants
             .iter()
@@ -267,16 +311,15 @@ pub(super) fn within_bounds(access: &Access) -> bool {
         })
 }
 
-/// Take a device's access record for vault `id` when it is newer than
-/// this one's, signed by a device of this gestalt as it stands. Each grant
-/// is signed by the device that made it (a device of this gestalt), and
-/// one not here already is newer than this record: a grant withdrawn here
-/// never comes back in a record a stolen device signs. A record may not
-/// make a vault already here another person's (a stolen device turning a
-/// vault of this gestalt read only, or taking a stranger's commits into
-/// it), and another person's vault keeps its owner, with its nodes as the
-/// owner signed them (see [`remote_follows`]). Returns whether it was
-/// taken.
+/// Merge a device's access record for vault `id` into this one's, when
+/// it is signed by a device of this gestalt as it stands. Each person has
+/// one entry, a grant or a withdrawal, signed by the device that made it
+/// (a device of this gestalt); the later entry wins, so a grant withdrawn
+/// here never comes back in a record a stolen device signs, and changes
+/// made on two devices both hold. Another person's vault follows the
+/// newer record when [`remote_may_follow`] allows. Stored as sent when the
+/// merge is just that record, else signed here. Returns whether anything
+/// changed.
 pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<bool, NodeError> {
     if !within_bounds(&theirs) || theirs.at != super::clamp_peer_time(theirs.at) {
         return Ok(false);
@@ -289,27 +332,125 @@ pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<
         return Ok(false);
     }
     let mine = access_of(s, id)?;
-    if theirs.at <= mine.at || theirs == mine {
-        return Ok(false);
-    }
-    let grants_hold = theirs.grants.iter().all(|g| {
-        grant_signer(id, g).is_some_and(|b| members.contains(&b))
-            && (g.at > mine.at || mine.grants.contains(g))
-    });
-    if !grants_hold {
+    if theirs == mine {
         return Ok(false);
     }
     let here = Vaults::new(&s.db).open_any(id).is_ok();
-    let follows = match (&mine.remote, &theirs.remote) {
-        (_, None) => mine.remote.is_none(),
-        (None, Some(t)) => !here && remote_sound(id, t, &members),
-        (Some(m), Some(t)) => remote_follows(id, m, t, &members),
+    let remote = if theirs.at > mine.at && remote_may_follow(id, &mine, &theirs, here, &members) {
+        theirs.remote.clone()
+    } else {
+        mine.remote.clone()
     };
-    if !follows {
+    let (grants, withdrawn) = merge_entries(id, &mine, &theirs, &members);
+    let mut merged = Access {
+        grants,
+        withdrawn,
+        remote,
+        ..mine.clone()
+    };
+    tidy_entries(&mut merged);
+    let content = |a: &Access| {
+        let mut a = a.clone();
+        tidy_entries(&mut a);
+        (a.grants, a.withdrawn, a.remote)
+    };
+    let now = content(&merged);
+    if now == content(&mine) {
         return Ok(false);
     }
-    store_access(s, id, theirs)?;
+    if now == content(&theirs) && theirs.at > mine.at {
+        store_access(s, id, theirs)?;
+    } else {
+        merged.at = next_at(mine.at.max(theirs.at));
+        put_access(s, id, merged)?;
+    }
     Ok(true)
+}
+
+/// A person's entry in an access record: granted, or withdrawn.
+enum Entry {
+    Granted(Grant),
+    Withdrawn(Withdrawn),
+}
+
+impl Entry {
+    /// Its time, and its signature to break a tie the same everywhere.
+    fn order(&self) -> (i64, &[u8]) {
+        match self {
+            Self::Granted(g) => (g.at, &g.signature),
+            Self::Withdrawn(w) => (w.at, &w.signature),
+        }
+    }
+}
+
+/// Each person's later entry of `mine` and `theirs` (theirs only when
+/// signed by a device of this gestalt, `members`).
+fn merge_entries(
+    id: &VaultId,
+    mine: &Access,
+    theirs: &Access,
+    members: &BTreeSet<NodeId>,
+) -> (Vec<Grant>, Vec<Withdrawn>) {
+    let mut best: BTreeMap<String, Entry> = BTreeMap::new();
+    let mut offer = |person: &str, entry: Entry| {
+        let later = best
+            .get(person)
+            .is_none_or(|held| entry.order() > held.order());
+        if later {
+            best.insert(person.to_owned(), entry);
+        }
+    };
+    for g in &mine.grants {
+        offer(&g.person, Entry::Granted(g.clone()));
+    }
+    for w in &mine.withdrawn {
+        offer(&w.person, Entry::Withdrawn(w.clone()));
+    }
+    let member = |by: Option<NodeId>| by.is_some_and(|b| members.contains(&b));
+    for g in theirs.grants.iter().filter(|g| member(grant_signer(id, g))) {
+        offer(&g.person, Entry::Granted(g.clone()));
+    }
+    for w in theirs
+        .withdrawn
+        .iter()
+        .filter(|w| member(withdrawer(id, w)))
+    {
+        offer(&w.person, Entry::Withdrawn(w.clone()));
+    }
+    let (mut grants, mut withdrawn) = (Vec::new(), Vec::new());
+    for entry in best.into_values() {
+        match entry {
+            Entry::Granted(g) => grants.push(g),
+            Entry::Withdrawn(w) => withdrawn.push(w),
+        }
+    }
+    // Past the bound, the newest grants stay.
+    if grants.len() > MAX_GRANTS {
+        grants.sort_by(|a, b| b.at.cmp(&a.at));
+        grants.truncate(MAX_GRANTS);
+    }
+    (grants, withdrawn)
+}
+
+/// Whether another person's vault may follow `theirs`: a record may not
+/// make a vault already here another person's (a stolen device turning a
+/// vault of this gestalt read only, or taking a stranger's commits into
+/// it), nor this gestalt's own, and another person's vault keeps its
+/// owner, with its nodes as the owner signed them (see
+/// [`remote_follows`]).
+fn remote_may_follow(
+    id: &VaultId,
+    mine: &Access,
+    theirs: &Access,
+    here: bool,
+    members: &BTreeSet<NodeId>,
+) -> bool {
+    match (&mine.remote, &theirs.remote) {
+        (None, None) => true,
+        (Some(_), None) => false,
+        (None, Some(t)) => !here && remote_sound(id, t, members),
+        (Some(m), Some(t)) => remote_follows(id, m, t, members),
+    }
 }
 
 /// Whether another person's vault as a device of this gestalt records it
@@ -379,11 +520,21 @@ pub(crate) fn drop_access_of_removed(s: &Session) -> Result<bool, NodeError> {
         };
         let old = record.access;
         let mut access = old.clone();
-        // Grants never signed were made here before grants were signed:
-        // this device signs them now.
+        // A removed device's grants are withdrawn now; its withdrawals
+        // stand, signed again here (entries never signed were made here
+        // before entries were signed: this device signs them now).
+        let (kept, gone): (Vec<Grant>, Vec<Grant>) = std::mem::take(&mut access.grants)
+            .into_iter()
+            .partition(|g| g.by.is_none_or(|by| members.contains(&by)));
+        access.grants = kept;
         access
-            .grants
-            .retain(|g| g.by.is_none_or(|by| members.contains(&by)));
+            .withdrawn
+            .extend(gone.into_iter().map(|g| Withdrawn::unsigned(g.person)));
+        for gone in access.withdrawn.iter_mut() {
+            if gone.by.is_some_and(|by| !members.contains(&by)) {
+                gone.by = None;
+            }
+        }
         if let Some(remote) = access.remote.as_mut() {
             if remote
                 .taken
@@ -586,12 +737,28 @@ fn drop_removed_of_person(
     Ok(dropped)
 }
 
+/// Withdraw the grant to `person` in `access` (signed when recorded).
+/// Returns the grants withdrawn.
+fn withdraw(access: &mut Access, person: &str) -> Vec<Grant> {
+    let (gone, kept): (Vec<Grant>, Vec<Grant>) = std::mem::take(&mut access.grants)
+        .into_iter()
+        .partition(|g| g.person == person);
+    access.grants = kept;
+    if !gone.is_empty() {
+        access.withdrawn.retain(|w| w.person != person);
+        access
+            .withdrawn
+            .push(Withdrawn::unsigned(person.to_owned()));
+    }
+    gone
+}
+
 /// Stop sharing with `person` and stop taking what they share (on
 /// untrust): grants to them go, their vaults here are marked ended.
 pub(crate) fn drop_person_shares(s: &Session, person: &Person) -> Result<(), NodeError> {
     for (id, mut access) in all_access(s)? {
         let before = access.clone();
-        access.grants.retain(|g| g.person != person.name);
+        withdraw(&mut access, &person.name);
         if let Some(remote) = access.remote.as_mut() {
             if remote.owner == person.name {
                 remote.ended = true;
@@ -740,9 +907,7 @@ impl Node {
                 let person = person_named(s, &target)?;
                 let name = person.as_ref().map_or(target.trim(), |p| p.name.as_str());
                 let mut access = access_of(s, &info.id)?;
-                let (gone, kept): (Vec<Grant>, Vec<Grant>) =
-                    access.grants.drain(..).partition(|g| g.person == name);
-                access.grants = kept;
+                let gone = withdraw(&mut access, name);
                 if gone.is_empty() {
                     return Ok(Vec::new());
                 }
