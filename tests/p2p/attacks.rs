@@ -1265,10 +1265,11 @@ async fn a_stolen_device_cannot_point_another_persons_vault_at_a_stranger() {
         at: now_ms + 60_000,
         signature: Vec::new(),
     };
-    sign_shared(&mut said, &stranger.keys);
+    sign_shared(&mut said, &a.id(), &stranger.keys);
     let statement = polykey_network::Statement {
         signer: stranger.id(),
         at: said.at,
+        to: a.id(),
         signature: said.signature.clone(),
     };
     let posing = polykey_network::Remote {
@@ -1376,4 +1377,105 @@ async fn sharing_changed_on_two_devices_both_holds() {
         "a withdrawn grant came back"
     );
     assert!(served(&dave, &a, &id).await);
+}
+
+/// Alice's stolen device, still hers, answers Bob's pull of her shared
+/// vault naming itself and a stranger her only nodes, Alice's own device
+/// removed, dated ahead. Bob takes it (it was Alice's device). Once Alice
+/// removes it, Bob's next pull from Alice as he trusts her (not among the
+/// nodes the thief named) takes her answer, which names the thief
+/// removed: Bob follows Alice again and has her later edit. (Before,
+/// Bob pulled only from the nodes last named, so the thief's answer
+/// stayed for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_owners_stolen_device_does_not_keep_a_shared_vault_after_its_removal() {
+    use polykey_network::{Removed, SharedVault};
+    use polykey_node::sign_shared;
+
+    let (alice, bob) = (device().await, device().await);
+    let mut thief = rogue(169).await;
+    rogue_pairs(&thief, &alice).await;
+    let stranger = RootKeypair::from_seed(&[170; 32]);
+    alice.node.create_vault("Team".into()).await.unwrap();
+    alice.write("Team", "wifi", "pw").await;
+    bob.connect_to(&alice).await;
+    bob.node.trust(&alice.id().to_string()).await.unwrap();
+    alice
+        .node
+        .share_vault("Team", &bob.id().to_string(), false)
+        .await
+        .unwrap();
+    let id = alice
+        .node
+        .vault_access("Team")
+        .await
+        .unwrap()
+        .vault
+        .id
+        .to_string();
+    bob.node
+        .clone_shared(&alice.id().to_string(), &id)
+        .await
+        .unwrap();
+    let nodes = bob
+        .node
+        .vault_access(&id)
+        .await
+        .unwrap()
+        .access
+        .remote
+        .unwrap()
+        .nodes;
+    assert!(nodes.contains(&thief.id()), "{nodes:?}");
+
+    let mut forged = SharedVault {
+        id: id.clone(),
+        name: "Team".into(),
+        head: alice.head("Team").await.unwrap(),
+        write: false,
+        nodes: vec![thief.id(), stranger.node_id()],
+        removed: vec![Removed {
+            node: alice.id(),
+            at: now_secs(),
+        }],
+        served: vec![bob.id()],
+        at: now_secs() as i64 * 1000 + 300_000,
+        signature: Vec::new(),
+    };
+    sign_shared(&mut forged, &bob.id(), &thief.keys);
+    thief.serve(move |request| match request {
+        Request::Shared { .. } => Some(Response::Shared {
+            vaults: vec![forged.clone()],
+        }),
+        _ => None,
+    });
+    dial(&thief, &bob).await;
+    let _ = bob.node.sync_now(thief.id()).await;
+    let remote = bob
+        .node
+        .vault_access(&id)
+        .await
+        .unwrap()
+        .access
+        .remote
+        .unwrap();
+    assert_eq!(remote.nodes, vec![thief.id(), stranger.node_id()]);
+
+    alice.node.revoke_device(thief.id()).await.unwrap();
+    alice.write("Team", "wifi", "after the theft").await;
+    eventually("Bob follows Alice again", &[&alice, &bob], || async {
+        let _ = bob.node.sync_now(alice.id()).await;
+        bob.read("Team", "wifi").await.as_deref() == Some("after the theft")
+    })
+    .await;
+    let remote = bob
+        .node
+        .vault_access(&id)
+        .await
+        .unwrap()
+        .access
+        .remote
+        .unwrap();
+    assert!(!remote.nodes.contains(&thief.id()), "{remote:?}");
+    assert!(remote.removed.iter().any(|r| r.node == thief.id()));
 }

@@ -861,8 +861,10 @@ async fn a_commit_signed_by_one_device_claiming_another_as_author_is_refused() {
 /// A person A trusts, posing as the owner of a shared vault, answers
 /// `Shared` out of bounds or out of turn: two vaults for the one asked,
 /// another vault than asked, more nodes than any gestalt lists, a name
-/// past the limit, an answer its node did not sign, an answer signed but
-/// naming only a stranger's nodes, and a scan of 1,001 vaults. Each is
+/// past the limit, an answer its node did not sign, or signed for another
+/// asker, or signed but naming only a stranger's nodes, an answer dated an
+/// hour ahead (it would outrank every later one), and a scan of 1,001
+/// vaults. Each is
 /// refused with a clear error; A records nothing and takes no vault.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hostile_owners_shared_answers_are_refused_and_record_nothing() {
@@ -898,7 +900,7 @@ async fn a_hostile_owners_shared_answers_are_refused_and_record_nothing() {
             signature: Vec::new(),
         };
         change(&mut shared);
-        sign_shared(&mut shared, &owner.keys);
+        sign_shared(&mut shared, &a.id(), &owner.keys);
         shared
     };
     let many: Vec<NodeId> = (0..65u8)
@@ -907,7 +909,10 @@ async fn a_hostile_owners_shared_answers_are_refused_and_record_nothing() {
     let mut unsigned = signed(id, &|_| {});
     unsigned.signature = vec![0; 64];
     let mut by_stranger = signed(id, &|s| s.nodes = vec![stranger.node_id()]);
-    sign_shared(&mut by_stranger, &stranger);
+    sign_shared(&mut by_stranger, &a.id(), &stranger);
+    // Signed for another asker (Carol's answer shown as A's).
+    let mut to_another = signed(id, &|_| {});
+    sign_shared(&mut to_another, &stranger.node_id(), &owner.keys);
     const BOUNDS: &str = "past the bounds";
     const UNSIGNED: &str = "did not sign";
     let cases: Vec<(&str, Vec<SharedVault>)> = vec![
@@ -924,6 +929,11 @@ async fn a_hostile_owners_shared_answers_are_refused_and_record_nothing() {
             vec![signed(id, &|s| s.nodes = vec![stranger.node_id()])],
         ),
         (UNSIGNED, vec![by_stranger]),
+        (UNSIGNED, vec![to_another]),
+        (
+            "dated in the future",
+            vec![signed(id, &|s| s.at = now_ms() + 3_600_000)],
+        ),
     ];
     for (what, vaults) in cases {
         *answer.lock().unwrap() = vaults;

@@ -262,6 +262,9 @@ pub struct Statement {
     pub signer: NodeId,
     /// When (ms, its clock).
     pub at: i64,
+    /// The node it answered (of this gestalt): another person's answer
+    /// cannot stand for this gestalt's.
+    pub to: NodeId,
     /// Its Ed25519 signature (see the node's `share`).
     #[serde(with = "serde_bytes")]
     pub signature: Vec<u8>,
@@ -298,8 +301,8 @@ pub struct SharedVault {
     #[serde(default)]
     pub at: i64,
     /// The answering node's signature over the vault's id, `write`,
-    /// `nodes`, `removed`, `served` and `at`: the requester's other
-    /// devices check it.
+    /// `nodes`, `removed`, `served`, `at` and the requester's NodeId: the
+    /// requester's other devices check it.
     #[serde(default, with = "serde_bytes")]
     pub signature: Vec<u8>,
 }

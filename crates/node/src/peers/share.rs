@@ -113,7 +113,8 @@ fn taken_part(id: &VaultId, owner: &str, taken: &Taken) -> Vec<u8> {
     prefixed(b"polykey-vault-taken\0", &body)
 }
 
-/// What an owner's node signs answering [`Request::Shared`].
+/// What an owner's node signs answering [`Request::Shared`] from `to`.
+#[allow(clippy::too_many_arguments)]
 fn statement_part(
     id: &str,
     write: bool,
@@ -121,24 +122,30 @@ fn statement_part(
     removed: &[Removed],
     served: &[NodeId],
     at: i64,
+    to: &NodeId,
 ) -> Vec<u8> {
-    let body = (id, write, nodes, removed, served, at);
+    let body = (id, write, nodes, removed, served, at, to);
     prefixed(b"polykey-shared-vault\0", &body)
 }
 
-/// Sign `shared` as the owner's node with `keys`, answering
-/// [`Request::Shared`] (and what a test does to play a stranger posing as
-/// an owner).
-pub fn sign_shared(shared: &mut SharedVault, keys: &polykey_keys::RootKeypair) {
-    let part = statement_part(
+/// What an owner's node signs of `shared`, answering `to`.
+fn shared_part(shared: &SharedVault, to: &NodeId) -> Vec<u8> {
+    statement_part(
         &shared.id,
         shared.write,
         &shared.nodes,
         &shared.removed,
         &shared.served,
         shared.at,
-    );
-    shared.signature = keys.sign(&part).0.to_vec();
+        to,
+    )
+}
+
+/// Sign `shared` as the owner's node with `keys`, answering `to`'s
+/// [`Request::Shared`] (and what a test does to play a stranger posing as
+/// an owner).
+pub fn sign_shared(shared: &mut SharedVault, to: &NodeId, keys: &polykey_keys::RootKeypair) {
+    shared.signature = keys.sign(&shared_part(shared, to)).0.to_vec();
 }
 
 fn verifies(by: &NodeId, message: &[u8], signature: &[u8]) -> bool {
@@ -187,6 +194,7 @@ fn stated_by(id: &VaultId, remote: &Remote) -> Option<NodeId> {
         &remote.removed,
         &remote.served,
         statement.at,
+        &statement.to,
     );
     verifies(&statement.signer, &part, &statement.signature).then_some(statement.signer)
 }
@@ -321,7 +329,7 @@ pub(super) fn within_bounds(access: &Access) -> bool {
 /// merge is just that record, else signed here. Returns whether anything
 /// changed.
 pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<bool, NodeError> {
-    if !within_bounds(&theirs) || theirs.at != super::clamp_peer_time(theirs.at) {
+    if !within_bounds(&theirs) || !dated_sanely(&theirs) {
         return Ok(false);
     }
     let Some(by) = signed_by_its_device(id, &theirs) else {
@@ -336,7 +344,12 @@ pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<
         return Ok(false);
     }
     let here = Vaults::new(&s.db).open_any(id).is_ok();
-    let remote = if theirs.at > mine.at && remote_may_follow(id, &mine, &theirs, here, &members) {
+    let trusted = match &mine.remote {
+        Some(m) => owner_nodes_trusted(s, &m.owner)?,
+        None => BTreeSet::new(),
+    };
+    let follows = remote_may_follow(id, &mine, &theirs, here, &members, &trusted);
+    let remote = if theirs.at > mine.at && follows {
         theirs.remote.clone()
     } else {
         mine.remote.clone()
@@ -365,6 +378,29 @@ pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<
         put_access(s, id, merged)?;
     }
     Ok(true)
+}
+
+/// The nodes of the person trusted here as `owner` (none when this
+/// device does not trust them itself).
+fn owner_nodes_trusted(s: &Session, owner: &str) -> Result<BTreeSet<NodeId>, NodeError> {
+    Ok(people_in(s)?
+        .into_iter()
+        .filter(|p| p.name == owner)
+        .flat_map(|p| p.nodes)
+        .collect())
+}
+
+/// Whether every time in `access` is one this clock allows: a time far
+/// ahead would outrank every later change.
+fn dated_sanely(access: &Access) -> bool {
+    let ok = |t: i64| t == super::clamp_peer_time(t);
+    ok(access.at)
+        && access.grants.iter().all(|g| ok(g.at))
+        && access.withdrawn.iter().all(|w| ok(w.at))
+        && access.remote.as_ref().is_none_or(|r| {
+            r.taken.as_ref().is_none_or(|t| ok(t.at))
+                && r.statement.as_ref().is_none_or(|st| ok(st.at))
+        })
 }
 
 /// A person's entry in an access record: granted, or withdrawn.
@@ -444,12 +480,13 @@ fn remote_may_follow(
     theirs: &Access,
     here: bool,
     members: &BTreeSet<NodeId>,
+    trusted: &BTreeSet<NodeId>,
 ) -> bool {
     match (&mine.remote, &theirs.remote) {
         (None, None) => true,
         (Some(_), None) => false,
         (None, Some(t)) => !here && remote_sound(id, t, members),
-        (Some(m), Some(t)) => remote_follows(id, m, t, members),
+        (Some(m), Some(t)) => remote_follows(id, m, t, members, trusted),
     }
 }
 
@@ -461,7 +498,12 @@ fn remote_sound(id: &VaultId, remote: &Remote, members: &BTreeSet<NodeId>) -> bo
         return false;
     };
     let from = remote.taken.as_ref().map(|t| t.from);
+    let to_us = remote
+        .statement
+        .as_ref()
+        .is_some_and(|st| members.contains(&st.to));
     members.contains(&taken_by)
+        && to_us
         && stated_by(id, remote)
             .is_some_and(|signer| remote.nodes.contains(&signer) || Some(signer) == from)
 }
@@ -481,10 +523,17 @@ fn remote_follows(
     mine: &Remote,
     theirs: &Remote,
     members: &BTreeSet<NodeId>,
+    trusted: &BTreeSet<NodeId>,
 ) -> bool {
     if theirs.owner != mine.owner || !remote_sound(id, theirs, members) {
         return false;
     }
+    let (old, new) = (mine.statement.as_ref(), theirs.statement.as_ref());
+    // A statement naming the last one's signer removed replaces it,
+    // whatever its time (a removed device may have dated its own late).
+    let supersedes = |n: &Statement| {
+        old.is_none_or(|o| n.at > o.at || theirs.removed.iter().any(|r| r.node == o.signer))
+    };
     if theirs.taken != mine.taken {
         let (old, new) = (mine.taken.as_ref(), theirs.taken.as_ref());
         return new.is_some_and(|n| old.is_none_or(|o| n.at > o.at));
@@ -500,9 +549,9 @@ fn remote_follows(
         .iter()
         .copied()
         .chain(mine.taken.as_ref().map(|t| t.from))
+        .chain(trusted.iter().copied())
         .collect();
-    let (old, new) = (mine.statement.as_ref(), theirs.statement.as_ref());
-    new.is_some_and(|n| known.contains(&n.signer) && old.is_none_or(|o| n.at > o.at))
+    new.is_some_and(|n| known.contains(&n.signer) && supersedes(n))
 }
 
 /// End what a device no longer of this gestalt made: its grants go
@@ -1074,7 +1123,7 @@ impl Node {
             let owner = person.name.clone();
             let (name, head) = (shared.name.clone(), shared.head.clone());
             self.with_vaults(move |s| {
-                let remote = remote_from(owner, node, &shared)?;
+                let remote = remote_from(s, owner, node, &shared)?;
                 let at = next_at(access_of(s, &id)?.at);
                 put_access(
                     s,
@@ -1188,6 +1237,10 @@ impl Node {
                     .filter(|r| !r.ended)
                     .flat_map(|r| r.nodes.iter().copied())
                     .collect();
+                if let Some(remote) = access.remote.as_ref().filter(|r| !r.ended) {
+                    let trusted = owner_nodes_trusted(s, &remote.owner)?;
+                    nodes.extend(trusted.into_iter().filter(|n| !remote.nodes.contains(n)));
+                }
                 nodes.extend(
                     access
                         .grants
@@ -1340,7 +1393,7 @@ impl Node {
                     at,
                     signature: Vec::new(),
                 };
-                sign_shared(&mut shared, &s.keys);
+                sign_shared(&mut shared, &peer, &s.keys);
                 Ok(shared)
             };
             let not_shared = || NodeError::PeerRefused(NOT_SHARED.into());
@@ -1386,9 +1439,20 @@ impl Node {
         let vaults: Vec<VaultId> = self
             .with_vaults(move |s| {
                 let me = s.keys.node_id();
+                let people = people_in(s)?;
+                // The owner's nodes as trusted here too: a removed device
+                // of theirs that named itself their only node is passed by.
+                let trusted_owner = |a: &Access| {
+                    a.remote.as_ref().is_some_and(|r| {
+                        !r.ended
+                            && people
+                                .iter()
+                                .any(|p| p.name == r.owner && p.nodes.contains(&peer))
+                    })
+                };
                 Ok(all_access(s)?
                     .into_iter()
-                    .filter(|(_, a)| pulls_from(a, &peer, &me))
+                    .filter(|(_, a)| pulls_from(a, &peer, &me) || trusted_owner(a))
                     .map(|(id, _)| id)
                     .collect())
             })
@@ -1475,16 +1539,15 @@ impl Node {
                 // nothing here: its nodes are those trusted (see
                 // `update_grant_nodes`), never those it names.
                 if let Some(remote) = access.remote.as_mut() {
-                    let now = remote_from(remote.owner.clone(), peer, &shared)?;
+                    let now = remote_from(s, remote.owner.clone(), peer, &shared)?;
                     // Taken again when resumed, or from an owner's node
                     // not known before (other devices check the owner's
                     // signatures from the nodes they know).
                     let retake =
                         remote.ended || !remote.nodes.contains(&peer) || remote.statement.is_none();
-                    let newer = remote
-                        .statement
-                        .as_ref()
-                        .is_none_or(|old| shared.at > old.at);
+                    let newer = remote.statement.as_ref().is_none_or(|old| {
+                        shared.at > old.at || shared.removed.iter().any(|r| r.node == old.signer)
+                    });
                     if retake || (owner_says(remote) != owner_says(&now) && newer) {
                         let taken = if retake { None } else { remote.taken.clone() };
                         *remote = Remote { taken, ..now };
@@ -1532,18 +1595,23 @@ impl Node {
 /// The remote record for a vault `peer` shares as `shared`: what the
 /// owner's node said and signed, kept as it signed it. Not taken yet (the
 /// recording device signs that). Refused unsigned.
-fn remote_from(owner: String, peer: NodeId, shared: &SharedVault) -> Result<Remote, NodeError> {
-    let part = statement_part(
-        &shared.id,
-        shared.write,
-        &shared.nodes,
-        &shared.removed,
-        &shared.served,
-        shared.at,
-    );
-    if !verifies(&peer, &part, &shared.signature) || !shared.nodes.contains(&peer) {
+fn remote_from(
+    s: &Session,
+    owner: String,
+    peer: NodeId,
+    shared: &SharedVault,
+) -> Result<Remote, NodeError> {
+    let me = s.keys.node_id();
+    if !verifies(&peer, &shared_part(shared, &me), &shared.signature)
+        || !shared.nodes.contains(&peer)
+    {
         return Err(NodeError::BadPeerData(
             "a shared vault its owner's node did not sign".into(),
+        ));
+    }
+    if shared.at != super::clamp_peer_time(shared.at) {
+        return Err(NodeError::BadPeerData(
+            "a shared vault dated in the future".into(),
         ));
     }
     Ok(Remote {
@@ -1557,6 +1625,7 @@ fn remote_from(owner: String, peer: NodeId, shared: &SharedVault) -> Result<Remo
         statement: Some(Statement {
             signer: peer,
             at: shared.at,
+            to: me,
             signature: shared.signature.clone(),
         }),
     })
