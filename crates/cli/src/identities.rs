@@ -1,6 +1,7 @@
 //! `polykey identities`: accounts on identity providers (GitHub) linked to
-//! this node by signed claims, and other people's nodes found under their
-//! accounts, through the running agent.
+//! this node by signed claims, other people's accounts and the nodes found
+//! under them (searched, looked up, checked again), and the people trusted
+//! here, through the running agent.
 
 use std::io::Write;
 
@@ -31,6 +32,28 @@ pub(crate) enum IdentitiesCommand {
     Discover {
         /// provider:login
         identity: String,
+    },
+    /// Accounts on PROVIDER whose login matches QUERY (the provider's own
+    /// user search).
+    Search {
+        /// The provider, e.g. github.com.
+        provider: String,
+        /// Part of a login.
+        query: String,
+    },
+    /// What this node knows of TARGET: the person trusted here, and the
+    /// nodes claiming its identity, each claim checked now. A person
+    /// trusted by an identity is refreshed on the way.
+    Get {
+        /// A NodeId, a contact code, or provider:login.
+        target: String,
+    },
+    /// Check a person trusted by an identity again: nodes whose claims no
+    /// longer verify are dropped (and lose what is shared with them),
+    /// newly claimed nodes added.
+    Refresh {
+        /// As trusted (provider:login), or one of their NodeIds.
+        target: String,
     },
     /// Trust a person: TARGET is a NodeId or an identity (its claimed
     /// nodes, checked now). Shares nothing; permissions start off.
@@ -77,16 +100,105 @@ fn person_line(p: &serde_json::Value) -> String {
         .flatten()
         .filter_map(|n| n.as_str())
         .collect();
+    let or_dash = |list: Vec<&str>| {
+        if list.is_empty() {
+            "-".to_owned()
+        } else {
+            list.join(",")
+        }
+    };
     format!(
         "{}\t{}\t{}",
         p["name"].as_str().unwrap_or_default(),
-        if allowed.is_empty() {
-            "-".to_owned()
-        } else {
-            allowed.join(",")
-        },
-        nodes.join(",")
+        or_dash(allowed),
+        or_dash(nodes)
     )
+}
+
+/// A list of NodeIds in JSON as text.
+fn node_list(nodes: &serde_json::Value) -> String {
+    nodes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// What a refresh changed, a line for each change.
+fn changes(found: &serde_json::Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    if found["dropped"].as_array().is_some_and(|d| !d.is_empty()) {
+        lines.push(format!(
+            "Dropped (claim no longer verifies): {}",
+            node_list(&found["dropped"])
+        ));
+    }
+    if found["added"].as_array().is_some_and(|a| !a.is_empty()) {
+        lines.push(format!(
+            "Added (newly claimed): {}",
+            node_list(&found["added"])
+        ));
+    }
+    lines
+}
+
+/// An account as a line: identity, name, profile page.
+fn account_line(a: &serde_json::Value) -> String {
+    format!(
+        "{}\t{}\t{}",
+        a["identity"].as_str().unwrap_or_default(),
+        a["name"].as_str().unwrap_or("-"),
+        a["url"].as_str().unwrap_or("-")
+    )
+}
+
+/// `identities get` for people: the person, what changed, then each
+/// identity with the nodes claiming it.
+fn gestalt_text(found: &serde_json::Value) -> String {
+    let mut lines = Vec::new();
+    let person = &found["person"];
+    if person.is_object() {
+        lines.push(format!(
+            "Trusted since {}: {}",
+            person["trustedAt"].as_u64().unwrap_or(0),
+            person_line(person)
+        ));
+    } else {
+        lines.push(format!(
+            "{} is not trusted here",
+            found["target"].as_str().unwrap_or_default()
+        ));
+    }
+    lines.extend(changes(found));
+    for identity in found["identities"].as_array().into_iter().flatten() {
+        if !identity["exists"].as_bool().unwrap_or(false) {
+            lines.push(format!(
+                "{}\tno such account any more",
+                identity["identity"].as_str().unwrap_or_default()
+            ));
+            continue;
+        }
+        lines.push(account_line(identity));
+        let claims: Vec<String> = identity["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| {
+                format!(
+                    "  claimed by {}\t{}",
+                    n["node"].as_str().unwrap_or_default(),
+                    n["proofUrl"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        if claims.is_empty() {
+            lines.push("  no node claims it".to_owned());
+        }
+        lines.extend(claims);
+    }
+    lines.join("\n")
 }
 
 /// `polykey identities …`, through the running agent.
@@ -175,6 +287,41 @@ pub(crate) async fn run(cli: &Cli, command: &IdentitiesCommand) -> Result<Output
                 lines.join("\n")
             };
             Ok(text(human, found))
+        }
+        IdentitiesCommand::Search { provider, query } => {
+            let found = agent.call(
+                "identities.search",
+                serde_json::json!({ "provider": provider, "query": query }),
+            )?;
+            let lines: Vec<String> = found
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(account_line)
+                .collect();
+            let human = if lines.is_empty() {
+                format!("No account on {provider} matches {query}")
+            } else {
+                lines.join("\n")
+            };
+            Ok(text(human, found))
+        }
+        IdentitiesCommand::Get { target } => {
+            let found = agent.call("identities.get", serde_json::json!({ "target": target }))?;
+            Ok(text(gestalt_text(&found), found))
+        }
+        IdentitiesCommand::Refresh { target } => {
+            let refreshed = agent.call(
+                "identities.refresh",
+                serde_json::json!({ "target": target }),
+            )?;
+            let mut lines = vec![format!("Refreshed {}", person_line(&refreshed["person"]))];
+            let changed = changes(&refreshed);
+            if changed.is_empty() {
+                lines.push("Nothing changed".to_owned());
+            }
+            lines.extend(changed);
+            Ok(text(lines.join("\n"), refreshed))
         }
         IdentitiesCommand::Trust { target } => {
             let person = agent.call("identities.trust", serde_json::json!({ "target": target }))?;

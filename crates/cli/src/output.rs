@@ -52,7 +52,8 @@ impl From<NodeError> for Failure {
 fn exit_for(kind: &str) -> u8 {
     match kind {
         "wrong_password" | "locked" | "wrong_key" | "unauthorised" | "read_only" => EX_NOPERM,
-        "not_initialised" | "unknown_vault" | "secret_not_found" | "unknown_version" => EX_NOINPUT,
+        "not_initialised" | "unknown_vault" | "secret_not_found" | "unknown_version"
+        | "unknown_target" => EX_NOINPUT,
         "in_use" => EX_UNAVAILABLE,
         "io" => EX_IOERR,
         "internal" => EX_SOFTWARE,

@@ -1391,6 +1391,119 @@ fn identities_authenticate_claim_discover_and_trust() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not trusted here"));
 }
 
+/// `polykey identities search/get/refresh`, for people and for programs:
+/// Bob searches GitHub, looks Alice up by her account and by her NodeId
+/// before and after trusting her, and refreshes her after her gist is
+/// deleted (her node dropped) and posted again (added back). Unknown
+/// targets exit 66, malformed ones 65.
+#[test]
+fn identities_search_get_and_refresh_output_snapshots() {
+    use fake_github::{Answer, FakeGitHub, CLIENT_ID};
+    const ALICE_TOKEN: &str = "gho_aliceSECRETtoken0123456789abcdefABCD";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fake = runtime.block_on(FakeGitHub::start());
+    fake.add_user("alice", ALICE_TOKEN);
+    fake.add_user("alfred", "gho_alfredSECRETtoken0123456789abcdefAB");
+    fake.add_user("carol", "gho_carolSECRETtoken0123456789abcdefABCD");
+    let start_agent = |node: &Node| {
+        let out = node
+            .command(&["agent", "start"])
+            .env("POLYKEY_GITHUB_CLIENT_ID", CLIENT_ID)
+            .env("POLYKEY_GITHUB_URL", &fake.base)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (alice, bob) = (bootstrapped(), bootstrapped());
+    start_agent(&alice);
+    let _alice_agent = AgentGuard(&alice);
+    start_agent(&bob);
+    let _bob_agent = AgentGuard(&bob);
+    fake.script(vec![Answer::Token(ALICE_TOKEN.into())]);
+    alice.ok(&["identities", "authenticate", "github.com"]);
+    alice.ok(&["identities", "claim", "github.com"]);
+    let alice_id = alice.ok(&["keys", "public"]).trim().to_owned();
+    let bob_id = bob.ok(&["keys", "public"]).trim().to_owned();
+
+    let mut transcript = String::new();
+    const BOTH: &[&str] = &["human", "json"];
+    let mut show = |args: &[&str], formats: &[&str]| {
+        for format in formats {
+            let out = bob
+                .command(args)
+                .args(["--format", format])
+                .output()
+                .unwrap();
+            let entry = format!(
+                "$ polykey {} --format {format}\n[exit {}]\n{}{}\n",
+                args.join(" "),
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            transcript.push_str(
+                &entry
+                    .replace(&fake.base, "http://GITHUB")
+                    .replace(&alice_id, "ALICE")
+                    .replace(&bob_id, "BOB"),
+            );
+        }
+    };
+    show(&["identities", "search", "github.com", "al"], BOTH);
+    show(&["identities", "search", "github.com", "zed"], BOTH);
+    show(&["identities", "search", "github.com", "not a login"], BOTH);
+    fake.state.lock().unwrap().search_needs_token = true;
+    show(&["identities", "search", "github.com", "al"], BOTH);
+    fake.state.lock().unwrap().search_needs_token = false;
+
+    // Unknown: a node nobody here knows of, an account GitHub lacks.
+    show(&["identities", "get", &alice_id], BOTH);
+    show(&["identities", "get", "github.com:nobody"], BOTH);
+    show(&["identities", "get", "nonsense"], BOTH);
+    show(&["identities", "get", &bob_id], BOTH);
+    show(&["identities", "get", "github.com:carol"], BOTH);
+    // Known once looked up under her account.
+    show(&["identities", "get", "github.com:alice"], BOTH);
+    show(&["identities", "get", &alice_id], BOTH);
+    show(&["identities", "refresh", "github.com:alice"], BOTH);
+
+    bob.ok(&["identities", "trust", "github.com:alice"]);
+    bob.ok(&["identities", "allow", "github.com:alice", "scan"]);
+    show(&["identities", "get", "github.com:Alice"], BOTH);
+    show(&["identities", "refresh", "github.com:alice"], BOTH);
+
+    // Her gist deleted: her node is dropped; posted again: added back;
+    // by a refresh, then by looking her up, in each format.
+    let delete_gists = || {
+        for gist in fake.gists_of("alice") {
+            fake.delete_gist(&gist);
+        }
+    };
+    let refresh = ["identities", "refresh", "github.com:alice"];
+    let get = ["identities", "get", "github.com:alice"];
+    for (format, command) in [
+        ("human", &refresh),
+        ("json", &refresh),
+        ("human", &get),
+        ("json", &get),
+    ] {
+        delete_gists();
+        show(command, &[format]);
+        alice.ok(&["identities", "claim", "github.com"]);
+        show(command, &[format]);
+    }
+    // Trusted still, without a node: known by name, not by that node.
+    delete_gists();
+    show(&refresh, &["human"]);
+    show(&["identities", "get", &alice_id], BOTH);
+    show(&["identities", "refresh", &alice_id], BOTH);
+    insta::assert_snapshot!(redact(&transcript));
+}
+
 /// Wait (at most 20 s) until `check` holds.
 fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     for _ in 0..200 {

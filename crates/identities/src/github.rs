@@ -275,25 +275,40 @@ impl GitHub {
     }
 
     /// The claim file's text at `raw_url`, fetched without the token; `None`
-    /// when it is not a usable claim file.
-    async fn raw_claim(&self, raw_url: &str) -> Option<String> {
-        let url = Url::parse(raw_url).ok()?;
+    /// when it is not a usable claim file (elsewhere, too large, gone, not
+    /// text). A file that could not be fetched (no answer, a server error)
+    /// is an error, not `None`: a claim checked again must not count as
+    /// withdrawn because GitHub was briefly unreachable.
+    async fn raw_claim(&self, raw_url: &str) -> Result<Option<String>, IdentityError> {
+        let Ok(url) = Url::parse(raw_url) else {
+            return Ok(None);
+        };
         if !self.is_raw(&url) {
-            return None;
+            return Ok(None);
         }
         let what = "a gist's claim file";
-        let (status, body) = exchange(
+        let (status, body) = match exchange(
             self.client.get(url),
             self.request_timeout,
             MAX_CLAIM_FILE_BYTES,
             what,
         )
         .await
-        .ok()?;
-        if !status.is_success() {
-            return None;
+        {
+            Ok(answer) => answer,
+            Err(IdentityError::TooLarge { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if status.is_server_error() {
+            return Err(IdentityError::Status {
+                what,
+                status: status.as_u16(),
+            });
         }
-        String::from_utf8(body.to_vec()).ok()
+        if !status.is_success() {
+            return Ok(None);
+        }
+        Ok(String::from_utf8(body.to_vec()).ok())
     }
 
     async fn find_claims(
@@ -332,7 +347,7 @@ impl GitHub {
             let Some(raw_url) = file.raw_url.as_deref() else {
                 continue;
             };
-            if let Some(text) = self.raw_claim(raw_url).await {
+            if let Some(text) = self.raw_claim(raw_url).await? {
                 found.push(FoundClaim {
                     url: gist.html_url,
                     text,

@@ -464,6 +464,37 @@ async fn a_server_that_never_answers_times_out() {
     );
 }
 
+/// One claim file that cannot be fetched fails the look-up: the claim is
+/// not taken for withdrawn (a refresh would drop its node) because GitHub
+/// did not answer in time.
+#[tokio::test]
+async fn a_claim_file_not_fetched_is_an_error_not_a_missing_claim() {
+    let fake = fake().await;
+    let gh = github_with(&fake, Duration::from_millis(500), Duration::from_secs(10));
+    for seed in [7, 8] {
+        let keys = RootKeypair::from_seed(&[seed; 32]);
+        let text = claim_text(&identity_claim(&keys, "alice")).unwrap();
+        fake.add_gist("alice", true, &[(CLAIM_FILE_NAME, &text)]);
+    }
+    assert_eq!(gh.claims_of("alice", None).await.unwrap().len(), 2);
+    let first = fake.state.lock().unwrap().gists[0].id.clone();
+    fake.state
+        .lock()
+        .unwrap()
+        .hang
+        .push(format!("/raw/alice/{first}/raw/{CLAIM_FILE_NAME}"));
+    let err = gh.claims_of("alice", None).await.unwrap_err();
+    assert!(matches!(err, IdentityError::Timeout(_)), "{err:?}");
+
+    // A claim file that is gone (404) is simply not a claim.
+    fake.state.lock().unwrap().hang.clear();
+    fake.set_raw_url(
+        &first,
+        &format!("{}/raw/alice/gone/raw/{CLAIM_FILE_NAME}", fake.base),
+    );
+    assert_eq!(gh.claims_of("alice", None).await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn an_unreachable_provider_is_a_clear_error() {
     // A port nothing listens on.

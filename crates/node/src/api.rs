@@ -89,6 +89,8 @@ pub enum ErrorCode {
     PairingFailed,
     /// Another person's vault, shared to read only.
     ReadOnly,
+    /// No such person, node or account is known here or at its provider.
+    UnknownTarget,
 }
 
 /// Whether keyring unlock can be used and is on.

@@ -82,6 +82,10 @@ pub enum NodeError {
     /// picture, encrypted data for another node).
     #[error("{0}")]
     Invalid(String),
+    /// A person, node or account named that is neither known here nor
+    /// found at its identity provider.
+    #[error("{0}")]
+    UnknownTarget(String),
     /// The network is off (the node is locked or was opened without it).
     #[error("the network is not running; unlock the node first")]
     NetworkOff,
@@ -141,6 +145,7 @@ impl NodeError {
             Self::NetworkOff => ErrorCode::NetworkOff,
             Self::Invalid(_) => ErrorCode::InvalidInput,
             Self::ReadOnly(_) => ErrorCode::ReadOnly,
+            Self::UnknownTarget(_) => ErrorCode::UnknownTarget,
             Self::Network(_) => ErrorCode::Network,
             Self::PeerRefused(_) | Self::BadPeerData(_) => ErrorCode::PeerRefused,
             Self::Pairing(error) => match error {

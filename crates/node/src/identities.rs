@@ -15,7 +15,7 @@ use polykey_gestalts::claims::{identity_id, parse_identity};
 use polykey_gestalts::{ClaimType, Sigchain, SignedClaim};
 use polykey_identities::{
     claim_text, discover, wait_for_token, AccessToken, DeviceAuthorization, GitHub, GitHubConfig,
-    IdentityError, IdentityProvider, GITHUB_PROVIDER_ID,
+    Identity, IdentityError, IdentityProvider, GITHUB_PROVIDER_ID,
 };
 use polykey_keys::NodeId;
 use serde::{Deserialize, Serialize};
@@ -78,6 +78,28 @@ pub struct DiscoveredNode {
     pub node: NodeId,
     /// Where the claim was found.
     pub proof_url: String,
+}
+
+/// An account on a provider, as a search or a look-up found it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FoundIdentity {
+    /// `provider:login`.
+    pub identity: String,
+    /// Its display name, if it has one.
+    pub name: Option<String>,
+    /// Its profile page, if the provider gives one.
+    pub url: Option<String>,
+}
+
+impl FoundIdentity {
+    fn from_account(account: Identity) -> Result<Self, NodeError> {
+        Ok(Self {
+            identity: identity_id(&account.provider, &account.login)?,
+            name: account.name,
+            url: account.url,
+        })
+    }
 }
 
 /// What was last found under an account.
@@ -288,11 +310,27 @@ impl Node {
         &self,
         identity: &str,
     ) -> Result<Vec<DiscoveredNode>, NodeError> {
+        self.claimed_nodes(identity)
+            .await?
+            .ok_or_else(|| IdentityError::NoSuchIdentity(identity.trim().to_owned()).into())
+    }
+
+    /// [`Node::discover_identity`], but `None` when the account does not
+    /// exist (any more): for a person trusted by it, that is an answer
+    /// (none of their claims stands), not a failure. Failing to reach the
+    /// provider stays an error.
+    pub(crate) async fn claimed_nodes(
+        &self,
+        identity: &str,
+    ) -> Result<Option<Vec<DiscoveredNode>>, NodeError> {
         self.require_unlocked().await?;
         let (provider, login) = split_identity(identity)?;
         let source = self.identity_provider(&provider)?;
         let token = self.identity_token(&provider).await.ok().map(|(_, t)| t);
-        let found = discover(source.as_ref(), &login, token.as_ref()).await?;
+        let found = match discover(source.as_ref(), &login, token.as_ref()).await {
+            Err(IdentityError::NoSuchIdentity(_)) => return Ok(None),
+            found => found?,
+        };
         let identity = identity_id(&provider, &login)?;
         let mut nodes: Vec<DiscoveredNode> = Vec::new();
         for claim in found {
@@ -314,7 +352,74 @@ impl Node {
             verified_at: now_secs(),
         };
         self.keep(&DISCOVERED, identity, record).await?;
-        Ok(nodes)
+        Ok(Some(nodes))
+    }
+
+    /// The identities whose last discovery here found `node` among their
+    /// claimed nodes (at most `limit`), by identity.
+    pub(crate) async fn identities_claimed_by(
+        &self,
+        node: NodeId,
+        limit: usize,
+    ) -> Result<Vec<String>, NodeError> {
+        self.with_vaults(move |s| {
+            let mut found: Vec<String> =
+                s.db.read()?
+                    .entries(&DISCOVERED)?
+                    .into_iter()
+                    .map(|(_, d)| d)
+                    .filter(|d| d.nodes.iter().any(|n| n.node == node))
+                    .map(|d| d.identity)
+                    .collect();
+            found.sort();
+            found.truncate(limit);
+            Ok(found)
+        })
+        .await
+    }
+
+    /// The account `identity` (`provider:login`) names, as its provider
+    /// has it now; `None` when there is no such account.
+    pub(crate) async fn identity_account(
+        &self,
+        identity: &str,
+    ) -> Result<Option<FoundIdentity>, NodeError> {
+        self.require_unlocked().await?;
+        let (provider, login) = split_identity(identity)?;
+        let source = self.identity_provider(&provider)?;
+        let token = self.identity_token(&provider).await.ok().map(|(_, t)| t);
+        source
+            .get(&login, token.as_ref())
+            .await?
+            .map(FoundIdentity::from_account)
+            .transpose()
+    }
+
+    /// Accounts on `provider` whose login matches `query` (the provider's
+    /// own search, a few at most), asked with the token when logged in.
+    /// A provider that searches only for people logged in says so.
+    pub async fn search_identities(
+        &self,
+        provider: &str,
+        query: &str,
+    ) -> Result<Vec<FoundIdentity>, NodeError> {
+        self.require_unlocked().await?;
+        let source = self.identity_provider(provider)?;
+        let token = self.identity_token(provider).await.ok().map(|(_, t)| t);
+        let found = match source.search(query.trim(), token.as_ref()).await {
+            Err(IdentityError::Unauthorized(_)) if token.is_none() => {
+                return Err(NodeError::Invalid(format!(
+                    "{provider} searches only for people logged in; run \
+                     `polykey identities authenticate {provider}` first"
+                )))
+            }
+            found => found?,
+        };
+        // An account whose login is not one Polykey can name is left out.
+        Ok(found
+            .into_iter()
+            .filter_map(|account| FoundIdentity::from_account(account).ok())
+            .collect())
     }
 
     /// Keep `record` in `table` under `name` (sealed, like every record).
@@ -345,6 +450,7 @@ impl From<IdentityError> for NodeError {
             IdentityError::InvalidIdentity(_) | IdentityError::Config(_) => {
                 Self::Invalid(e.to_string())
             }
+            IdentityError::NoSuchIdentity(_) => Self::UnknownTarget(e.to_string()),
             _ => Self::Network(e.to_string()),
         }
     }

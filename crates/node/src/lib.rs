@@ -25,6 +25,9 @@ pub mod identities;
 pub mod items;
 /// Encrypt, decrypt, sign and verify with node keys.
 pub mod keyops;
+/// Looking another gestalt up: the person trusted here and its identities'
+/// claims, checked now.
+pub mod lookup;
 /// The node itself: create, unlock, lock, recover, change password.
 mod node;
 /// Signed notifications between the devices of a gestalt.

@@ -4,8 +4,16 @@
 //! an identity (`github.com:alice`), whose nodes are those whose claims
 //! were found under the account and checked. Trusting gives no access to
 //! any vault; the devices of this gestalt are never "people".
+//!
+//! A person trusted by an identity is checked again when refreshed
+//! (`refresh_person`, looking them up, and every [`REVERIFY_EVERY`] while
+//! the network runs): nodes whose claims no longer verify under the
+//! account are dropped, nodes newly claimed are added, and the vaults
+//! shared with them follow.
 
 use std::collections::BTreeSet;
+use std::sync::Weak;
+use std::time::Duration;
 
 use polykey_db::Table;
 use polykey_gestalts::claims::parse_identity;
@@ -13,13 +21,16 @@ use polykey_keys::NodeId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
-use crate::node::{Node, Session};
+use crate::node::{Inner, Node, Session};
 use crate::peers::{gestalt, now_secs};
 
 /// Most people trusted here.
 pub const MAX_PEOPLE: usize = 1_000;
 /// Most nodes kept for one person.
 pub const MAX_NODES_PER_PERSON: usize = 64;
+/// How often, while the network runs, every person trusted by an identity
+/// has their claims checked again.
+pub const REVERIFY_EVERY: Duration = Duration::from_secs(6 * 60 * 60);
 
 /// A person (another gestalt) trusted here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +47,20 @@ pub struct Person {
     pub scan: bool,
     /// When trusted, seconds since the Unix epoch.
     pub trusted_at: u64,
+}
+
+/// A trusted person checked again: as kept now, and which nodes came and
+/// went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refreshed {
+    /// The person as kept now.
+    pub person: Person,
+    /// Nodes whose claims verified now and were not theirs here before.
+    pub added: Vec<NodeId>,
+    /// Nodes no longer theirs: their claims do not verify under the
+    /// account any more (the post deleted, or moved to another account).
+    pub dropped: Vec<NodeId>,
 }
 
 /// A permission a person may hold.
@@ -103,6 +128,83 @@ pub(crate) fn drop_person_nodes(
     Ok(Some(person))
 }
 
+/// `nodes` as a person's: neither this node nor one of its devices,
+/// sorted, at most [`MAX_NODES_PER_PERSON`].
+fn others_nodes(s: &Session, nodes: Vec<NodeId>) -> Result<Vec<NodeId>, NodeError> {
+    let own = gestalt(s)?;
+    let me = s.keys.node_id();
+    let mut nodes: Vec<NodeId> = nodes
+        .into_iter()
+        .filter(|n| *n != me && !own.contains(n))
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    nodes.truncate(MAX_NODES_PER_PERSON);
+    Ok(nodes)
+}
+
+/// The node `target` names, when it is a NodeId or a contact code.
+pub(crate) fn target_node(target: &str) -> Result<Option<NodeId>, NodeError> {
+    if let Ok(node) = target.parse::<NodeId>() {
+        return Ok(Some(node));
+    }
+    if target.starts_with(polykey_gestalts::contact::CONTACT_PREFIX) {
+        let contact = polykey_gestalts::contact::Contact::from_code(target)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        return Ok(Some(contact.node));
+    }
+    Ok(None)
+}
+
+/// The person `target` names: by the name they were trusted under (an
+/// identity's login compared without ASCII case, as providers treat
+/// logins), or by one of their nodes (a NodeId or a contact code).
+pub(crate) fn find_person(s: &Session, target: &str) -> Result<Option<Person>, NodeError> {
+    if let Some(person) = s.db.read()?.get(&PEOPLE, &person_key(s, target))? {
+        return Ok(Some(person));
+    }
+    let node = target_node(target)?;
+    let identity = parse_identity(target).ok();
+    Ok(people_in(s)?.into_iter().find(|p| {
+        let same_identity = match (identity, parse_identity(&p.name)) {
+            (Some((provider, login)), Ok((their_provider, their_login))) => {
+                provider == their_provider && login.eq_ignore_ascii_case(their_login)
+            }
+            _ => false,
+        };
+        same_identity || node.is_some_and(|n| p.nodes.contains(&n))
+    }))
+}
+
+/// The error for a target no trusted person answers to.
+fn not_trusted(target: &str) -> NodeError {
+    NodeError::UnknownTarget(format!(
+        "{target} is not trusted here; `polykey identities trust {target}` first"
+    ))
+}
+
+/// Check every person trusted by an identity again, every
+/// [`REVERIFY_EVERY`], until the node is gone (the network's tasks end with
+/// it). A provider that cannot be reached leaves people as they are.
+pub(crate) async fn reverify_periodically(weak: Weak<Inner>) {
+    let mut every = tokio::time::interval(REVERIFY_EVERY);
+    // The first tick is at once; people were checked when trusted.
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        let node = Node { inner };
+        let Ok(people) = node.people().await else {
+            continue;
+        };
+        for person in people {
+            if parse_identity(&person.name).is_ok() {
+                let _ = node.reverify(person).await;
+            }
+        }
+    }
+}
+
 /// The nodes that may send this node notifications.
 pub(crate) fn may_notify_in(s: &Session) -> Result<BTreeSet<NodeId>, NodeError> {
     Ok(people_in(s)?
@@ -147,15 +249,7 @@ impl Node {
         };
         let person = self
             .with_vaults(move |s| {
-                let own = gestalt(s)?;
-                let me = s.keys.node_id();
-                let mut nodes: Vec<NodeId> = nodes
-                    .into_iter()
-                    .filter(|n| *n != me && !own.contains(n))
-                    .collect();
-                nodes.sort();
-                nodes.dedup();
-                nodes.truncate(MAX_NODES_PER_PERSON);
+                let nodes = others_nodes(s, nodes)?;
                 if nodes.is_empty() {
                     return Err(NodeError::Invalid(
                         "that is this node or one of your devices, not another person".into(),
@@ -185,6 +279,82 @@ impl Node {
         self.refresh_people().await?;
         self.refresh_shares().await?;
         Ok(person)
+    }
+
+    /// Check a trusted person again: `target` names them as trusted (or by
+    /// one of their nodes). A person trusted by an identity keeps exactly
+    /// the nodes whose claims verify under the account now (none, if the
+    /// account is gone), and the vaults shared with them follow; one
+    /// trusted by NodeId has nothing claimed to check. Failing to reach
+    /// the provider changes nothing.
+    pub async fn refresh_person(&self, target: &str) -> Result<Refreshed, NodeError> {
+        let target = target.trim().to_owned();
+        let wanted = target.clone();
+        let person = self
+            .with_vaults(move |s| find_person(s, &wanted))
+            .await?
+            .ok_or_else(|| not_trusted(&target))?;
+        self.reverify(person).await
+    }
+
+    /// [`Node::refresh_person`] for a person as found.
+    pub(crate) async fn reverify(&self, person: Person) -> Result<Refreshed, NodeError> {
+        if parse_identity(&person.name).is_err() {
+            return Ok(Refreshed {
+                person,
+                added: Vec::new(),
+                dropped: Vec::new(),
+            });
+        }
+        let verified = self.claimed_nodes(&person.name).await?.unwrap_or_default();
+        self.replace_nodes(&person.name, verified.into_iter().map(|n| n.node).collect())
+            .await
+    }
+
+    /// Keep `nodes` (as checked just now) as the nodes of the person
+    /// trusted as `name`, their permissions and shares kept, the shares'
+    /// nodes updated.
+    pub(crate) async fn replace_nodes(
+        &self,
+        name: &str,
+        nodes: Vec<NodeId>,
+    ) -> Result<Refreshed, NodeError> {
+        let name = name.to_owned();
+        let refreshed = self
+            .with_vaults(move |s| {
+                let nodes = others_nodes(s, nodes)?;
+                let key = person_key(s, &name);
+                let mut txn = s.db.write()?;
+                let before = txn.get(&PEOPLE, &key)?.ok_or_else(|| not_trusted(&name))?;
+                let added: Vec<NodeId> = nodes
+                    .iter()
+                    .filter(|n| !before.nodes.contains(n))
+                    .copied()
+                    .collect();
+                let dropped: Vec<NodeId> = before
+                    .nodes
+                    .iter()
+                    .filter(|n| !nodes.contains(n))
+                    .copied()
+                    .collect();
+                let person = Person { nodes, ..before };
+                if !added.is_empty() || !dropped.is_empty() {
+                    txn.put(&PEOPLE, &key, &person)?;
+                    txn.commit()?;
+                    crate::peers::update_grant_nodes(s, &person)?;
+                }
+                Ok(Refreshed {
+                    person,
+                    added,
+                    dropped,
+                })
+            })
+            .await?;
+        if !refreshed.added.is_empty() || !refreshed.dropped.is_empty() {
+            self.refresh_people().await?;
+            self.refresh_shares().await?;
+        }
+        Ok(refreshed)
     }
 
     /// Stop trusting a person (as added: NodeId or identity). Returns

@@ -1,7 +1,7 @@
 // Generated from polykey-node's api module by `UPDATE_BINDINGS=1 cargo test -p polykey-tests --test tidy`.
 // Do not edit by hand.
 
-export type ErrorCode = "already_exists" | "not_initialised" | "in_use" | "wrong_password" | "password_too_short" | "locked" | "already_unlocked" | "invalid_recovery_code" | "recovery_code_mismatch" | "key_file_corrupt" | "wrong_key" | "tampered" | "data_corrupt" | "io" | "internal" | "unknown_vault" | "vault_exists" | "invalid_vault_name" | "invalid_path" | "secret_not_found" | "secret_exists" | "wrong_kind" | "directory_not_empty" | "secret_too_large" | "unknown_version" | "bad_item" | "bad_totp" | "bad_generator_rules" | "keyring_unavailable" | "bad_preference" | "keyring_not_enabled" | "keyring_stale" | "invalid_input" | "network_off" | "network" | "peer_refused" | "pairing_expired" | "pairing_used" | "pairing_wrong_code" | "pairing_failed" | "read_only";
+export type ErrorCode = "already_exists" | "not_initialised" | "in_use" | "wrong_password" | "password_too_short" | "locked" | "already_unlocked" | "invalid_recovery_code" | "recovery_code_mismatch" | "key_file_corrupt" | "wrong_key" | "tampered" | "data_corrupt" | "io" | "internal" | "unknown_vault" | "vault_exists" | "invalid_vault_name" | "invalid_path" | "secret_not_found" | "secret_exists" | "wrong_kind" | "directory_not_empty" | "secret_too_large" | "unknown_version" | "bad_item" | "bad_totp" | "bad_generator_rules" | "keyring_unavailable" | "bad_preference" | "keyring_not_enabled" | "keyring_stale" | "invalid_input" | "network_off" | "network" | "peer_refused" | "pairing_expired" | "pairing_used" | "pairing_wrong_code" | "pairing_failed" | "read_only" | "unknown_target";
 
 export type ApiError = { 
 /**

@@ -79,6 +79,8 @@ pub struct State {
     pub oversize: HashMap<String, Oversize>,
     /// paths (without query, or a prefix ending in `*`) never answered
     pub hang: Vec<String>,
+    /// `/search/users` answers 401 without a token (as a provider may).
+    pub search_needs_token: bool,
     next_id: u64,
 }
 
@@ -142,6 +144,29 @@ impl FakeGitHub {
             raw_url: None,
         });
         id
+    }
+
+    /// Delete gist `id`: it is listed nowhere and its raw files are gone.
+    pub fn delete_gist(&self, id: &str) {
+        self.state.lock().unwrap().gists.retain(|g| g.id != id);
+    }
+
+    /// Move gist `id` under `owner`'s account, as it is (a copy of someone
+    /// else's claim under another account).
+    pub fn move_gist(&self, id: &str, owner: &str) {
+        let mut s = self.state.lock().unwrap();
+        let g = s.gists.iter_mut().find(|g| g.id == id).unwrap();
+        g.owner = owner.into();
+    }
+
+    /// The ids of `owner`'s gists, oldest first.
+    pub fn gists_of(&self, owner: &str) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.gists
+            .iter()
+            .filter(|g| g.owner == owner)
+            .map(|g| g.id.clone())
+            .collect()
     }
 
     /// List gist `id`'s files with `raw_url` (a hostile listing).
@@ -572,6 +597,9 @@ fn route(req: &Request, state: &Arc<Mutex<State>>) -> Reply {
             json_reply(201, reply)
         }
         ("GET", ["search", "users"]) => {
+            if s.search_needs_token && authed.is_none() {
+                return message(401, "Requires authentication");
+            }
             let q = form(&req.query).get("q").cloned().unwrap_or_default();
             let term = q.trim_end_matches(" in:login").to_ascii_lowercase();
             let items: Vec<Value> = s

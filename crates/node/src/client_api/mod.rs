@@ -580,6 +580,17 @@ impl Node {
                 serde_json::to_value(self.discover_identity(&text("identity")?).await?)
                     .unwrap_or(Value::Null)
             }
+            "identities.search" => serde_json::to_value(
+                self.search_identities(&text("provider")?, &text("query")?)
+                    .await?,
+            )
+            .unwrap_or(Value::Null),
+            "identities.get" => serde_json::to_value(self.lookup_gestalt(&text("target")?).await?)
+                .unwrap_or(Value::Null),
+            "identities.refresh" => {
+                serde_json::to_value(self.refresh_person(&text("target")?).await?)
+                    .unwrap_or(Value::Null)
+            }
             "nodes.find" => {
                 let node: crate::NodeId = text("nodeId")?
                     .parse()

@@ -483,6 +483,7 @@ impl Node {
             sync_task,
             tokio::spawn(answer::serve(self.weak(), client.clone(), events)),
             tokio::spawn(pull::watch_changes(self.weak(), client.clone())),
+            tokio::spawn(crate::people::reverify_periodically(self.weak())),
         ];
         let net = Net {
             client,

@@ -293,7 +293,7 @@ fn all_access(s: &Session) -> Result<Vec<(VaultId, Access)>, NodeError> {
 /// the newest withdrawals within the bound.
 fn tidy_entries(access: &mut Access) {
     access.grants.sort_by(|a, b| a.person.cmp(&b.person));
-    access.withdrawn.sort_by(|a, b| b.at.cmp(&a.at));
+    access.withdrawn.sort_by_key(|w| std::cmp::Reverse(w.at));
     access.withdrawn.truncate(MAX_SHARE_REMOVED);
     access.withdrawn.sort_by(|a, b| a.person.cmp(&b.person));
 }
@@ -462,7 +462,7 @@ fn merge_entries(
     }
     // Past the bound, the newest grants stay.
     if grants.len() > MAX_GRANTS {
-        grants.sort_by(|a, b| b.at.cmp(&a.at));
+        grants.sort_by_key(|g| std::cmp::Reverse(g.at));
         grants.truncate(MAX_GRANTS);
     }
     (grants, withdrawn)
