@@ -49,7 +49,7 @@ impl Rogue {
 
     /// Answer as a quiet member would, with whatever chain `served` holds
     /// when asked.
-    fn serve_chain(&mut self) -> Served {
+    pub(crate) fn serve_chain(&mut self) -> Served {
         self.serve(|_| None)
     }
 

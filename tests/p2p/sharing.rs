@@ -364,3 +364,108 @@ async fn a_stranger_and_a_trusted_person_without_a_share_learn_nothing() {
     assert!(refused.to_string().contains("here already"), "{refused}");
     assert_eq!(bob[0].head("Mine").await, head);
 }
+
+/// Bob's stolen device (a device of his, with its own claim of
+/// github.com:bob posted) removes his other device in a claim it sends
+/// Alice as it pulls: Alice stops serving that device (a removal by one
+/// of his devices counts, as in his gestalt). Bob then removes the thief,
+/// and his device, though no longer served, tells Alice at once: she
+/// serves neither of them, and the thief's requests are refused from then
+/// on. (Before, a removal claim from any of his nodes was taken and the
+/// removed device never heard again, so the thief kept the share.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_persons_stolen_device_cannot_take_over_a_share() {
+    use polykey_gestalts::{ClaimType, SignedClaim};
+    use polykey_identities::{claim_text, CLAIM_FILE_NAME};
+
+    let (alice, bob) = (device().await, device().await);
+    let mut thief = rogue(173).await;
+    crate::rogue::rogue_pairs(&thief, &bob).await;
+    thief.serve_chain();
+    let fake = FakeGitHub::start().await;
+    fake.add_user("bob", BOB_TOKEN);
+    for node in [&alice.node, &bob.node] {
+        let github = GitHub::new(GitHubConfig::at(CLIENT_ID, &fake.base)).unwrap();
+        node.add_identity_provider(Arc::new(github));
+    }
+    claim(&bob, &fake, BOB_TOKEN).await;
+    let now_ms = || crate::rogue::now_secs() * 1000;
+    let mut link = thief
+        .chain()
+        .next_payload(ClaimType::ClaimLinkIdentity, thief.id(), now_ms())
+        .unwrap();
+    link.identity = Some("github.com:bob".into());
+    let link = SignedClaim::issue(&link, &thief.keys).unwrap();
+    thief.chain().append(&link).unwrap();
+    let text = claim_text(&link).unwrap();
+    fake.add_gist("bob", true, &[(CLAIM_FILE_NAME, &text)]);
+
+    bob.connect_to(&alice).await;
+    dial(&thief, &alice).await;
+    let person = alice.node.trust("github.com:bob").await.unwrap();
+    assert_eq!(person.nodes.len(), 2, "{person:?}");
+    alice.node.create_vault("Team".into()).await.unwrap();
+    alice.write("Team", "wifi", "hunter2").await;
+    alice
+        .node
+        .share_vault("Team", "github.com:bob", true)
+        .await
+        .unwrap();
+    let id = alice
+        .node
+        .vault_access("Team")
+        .await
+        .unwrap()
+        .vault
+        .id
+        .to_string();
+    bob.node.trust(&alice.id().to_string()).await.unwrap();
+    bob.node
+        .clone_shared(&alice.id().to_string(), &id)
+        .await
+        .unwrap();
+    let grant_nodes = || async {
+        let access = alice.node.vault_access("Team").await.unwrap().access;
+        access
+            .grants
+            .iter()
+            .flat_map(|g| g.nodes.clone())
+            .collect::<Vec<_>>()
+    };
+
+    // The thief removes Bob's device, and says so as it pulls.
+    let removal = thief
+        .chain()
+        .next_payload(ClaimType::ClaimRevokeNode, bob.id(), now_ms())
+        .unwrap();
+    let removal = SignedClaim::issue(&removal, &thief.keys).unwrap();
+    thief.chain().append(&removal).unwrap();
+    let ask = |revocations: Vec<SignedClaim>| Request::Shared {
+        vault: Some(id.clone()),
+        revocations,
+    };
+    let answer = thief
+        .client
+        .request(alice.id(), ask(vec![removal.clone()]))
+        .await
+        .unwrap();
+    assert!(matches!(answer, Response::Shared { .. }), "{answer:?}");
+    assert_eq!(grant_nodes().await, vec![thief.id()]);
+
+    // Bob removes the thief: Alice hears it from his device at once.
+    bob.node.revoke_device(thief.id()).await.unwrap();
+    eventually("Alice serves neither", &[&alice, &bob], || async {
+        grant_nodes().await.is_empty()
+    })
+    .await;
+    let answer = thief
+        .client
+        .request(alice.id(), ask(vec![removal]))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&answer, Response::Refused(r) if r == NOT_SHARED),
+        "{answer:?}"
+    );
+    assert!(grant_nodes().await.is_empty());
+}

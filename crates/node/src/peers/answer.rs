@@ -75,7 +75,8 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                             request,
                             Request::Shared { .. } | Request::Fetch { .. } | Request::Changed
                         ))
-                        || (node.may_scan(&peer) && matches!(request, Request::Shared { .. })));
+                        || ((node.may_scan(&peer) || node.removed_person(&peer))
+                            && matches!(request, Request::Shared { .. })));
                 let client = client.clone();
                 if !member && !for_strangers && !person {
                     // Answered at once, without the store. Asking for a

@@ -222,6 +222,9 @@ pub(crate) struct PeerState {
     pub(crate) may_notify: BTreeSet<NodeId>,
     /// Nodes of people trusted here with `scan`.
     pub(crate) may_scan: BTreeSet<NodeId>,
+    /// Devices of people their own gestalt removed: heard asking `Shared`
+    /// (for their own removals of others), served nothing.
+    removed_people: BTreeSet<NodeId>,
     /// Nodes of other gestalts taking part in vaults with this one, and
     /// which (see `share`).
     shares: HashMap<NodeId, BTreeSet<VaultId>>,
@@ -381,6 +384,12 @@ impl Node {
     /// Whether `peer` is a node of a person trusted here with `scan`.
     fn may_scan(&self, peer: &NodeId) -> bool {
         self.inner.peer_state().may_scan.contains(peer)
+    }
+
+    /// Whether `peer` is a device another person's gestalt removed (heard
+    /// asking `Shared`, served nothing).
+    fn removed_person(&self, peer: &NodeId) -> bool {
+        self.inner.peer_state().removed_people.contains(peer)
     }
 
     /// Whether `peer` is a node of a person trusted here with `notify`.

@@ -35,6 +35,10 @@ use crate::error::NodeError;
 use crate::node::Session;
 use crate::people::{people_in, Person};
 
+/// Most bytes of removal claims sent with one `Shared` request (each
+/// names the removing device's vault versions, up to 2,000).
+const MAX_REVOCATION_BYTES: usize = 256 * 1024;
+
 /// The refusal for a vault not shared with the asker: the same words
 /// whether the vault exists or not.
 pub const NOT_SHARED: &str = "that vault is not shared with you";
@@ -48,6 +52,35 @@ struct AccessRecord {
 /// Who besides the devices takes part in each vault. Authenticated: it
 /// decides who is served and whose commits are taken.
 const ACCESS: Table<AccessRecord> = Table::authenticated("vault_access");
+
+/// A device another person's gestalt removed, as one of its signed
+/// claims showed: never served again under that person, and still heard
+/// (asking `Shared`) so its own removals of others reach this node.
+#[derive(Serialize, Deserialize)]
+struct PersonRemoved {
+    person: String,
+    node: NodeId,
+    /// Their device that removed it.
+    by: NodeId,
+}
+
+/// Removed devices of people, by node. Authenticated: it decides who is
+/// served.
+const PERSON_REMOVED: Table<PersonRemoved> = Table::authenticated("person_removed");
+
+/// Most removed devices remembered for one person.
+const MAX_REMOVED_PER_PERSON: usize = MAX_SHARE_REMOVED;
+
+/// The devices of `person` their gestalt removed, as known here.
+fn removed_of(s: &Session, person: &str) -> Result<BTreeSet<NodeId>, NodeError> {
+    Ok(s.db
+        .read()?
+        .entries(&PERSON_REMOVED)?
+        .into_iter()
+        .filter(|(_, r)| r.person == person)
+        .map(|(_, r)| r.node)
+        .collect())
+}
 
 fn access_key(s: &Session, id: &VaultId) -> RecordKey {
     s.db.record_key(ACCESS.name(), id.as_bytes())
@@ -728,9 +761,15 @@ fn person_named(s: &Session, target: &str) -> Result<Option<Person>, NodeError> 
 }
 
 /// Take the devices `peer`'s gestalt removed, as `revocations` (its
-/// signed claims) show, from the grants that serve `peer` and from the
-/// person it is trusted as here: a removal by one of their devices of
-/// another, as their own devices obey it. Returns whether any was taken.
+/// signed claims) show, from the person `peer` is (trusted as, granted as,
+/// or one of their removed devices) and from their grants: a removal by
+/// one of their devices of another, as their own devices obey it. A
+/// device removed stays removed here (until the person is trusted again),
+/// and is still heard: a stolen device removing its owner's, then removed
+/// by it, leaves neither served. It may cut the person's other devices
+/// off this share (they keep their copies), never stay served. Claims
+/// are sorted cheaply before any signature is checked. Returns whether
+/// any was taken.
 fn drop_removed_of_person(
     s: &Session,
     peer: &NodeId,
@@ -739,51 +778,103 @@ fn drop_removed_of_person(
     if revocations.is_empty() || revocations.len() > MAX_SHARE_NODES {
         return Ok(false);
     }
-    let person = people_in(s)?.into_iter().find(|p| p.nodes.contains(peer));
     let records = all_access(s)?;
-    let mut theirs: BTreeSet<NodeId> = person.iter().flat_map(|p| p.nodes.clone()).collect();
+    let by_name = people_in(s)?
+        .into_iter()
+        .find(|p| p.nodes.contains(peer))
+        .map(|p| p.name);
+    let by_grant = || {
+        records
+            .iter()
+            .flat_map(|(_, a)| &a.grants)
+            .find(|g| g.nodes.contains(peer))
+            .map(|g| g.person.clone())
+    };
+    let by_removal = || -> Result<Option<String>, NodeError> {
+        let key = s.db.record_key(PERSON_REMOVED.name(), peer.as_bytes());
+        Ok(s.db.read()?.get(&PERSON_REMOVED, &key)?.map(|r| r.person))
+    };
+    let name = match by_name.or_else(by_grant) {
+        Some(name) => name,
+        None => match by_removal()? {
+            Some(name) => name,
+            None => return Ok(false),
+        },
+    };
+    let removed = removed_of(s, &name)?;
+    let mut theirs: BTreeSet<NodeId> = removed.clone();
+    theirs.extend(
+        people_in(s)?
+            .into_iter()
+            .filter(|p| p.name == name)
+            .flat_map(|p| p.nodes),
+    );
     for (_, access) in &records {
-        for grant in access.grants.iter().filter(|g| g.nodes.contains(peer)) {
+        for grant in access.grants.iter().filter(|g| g.person == name) {
             theirs.extend(grant.nodes.iter().copied());
         }
     }
-    if theirs.is_empty() {
+    let mut gone: BTreeMap<NodeId, NodeId> = BTreeMap::new();
+    for claim in revocations {
+        let Ok(c) = claim.decode() else { continue };
+        let wanted = c.typ == ClaimType::ClaimRevokeNode
+            && c.iss != c.sub
+            && theirs.contains(&c.iss)
+            && theirs.contains(&c.sub)
+            && !removed.contains(&c.sub)
+            && !gone.contains_key(&c.sub);
+        if wanted && claim.verify().is_ok() {
+            gone.insert(c.sub, c.iss);
+        }
+    }
+    if gone.is_empty() || removed.len() + gone.len() > MAX_REMOVED_PER_PERSON {
         return Ok(false);
     }
-    let gone: BTreeSet<NodeId> = revocations
-        .iter()
-        .filter_map(|claim| claim.verify().ok())
-        .filter(|c| {
-            c.typ == ClaimType::ClaimRevokeNode
-                && c.iss != c.sub
-                && theirs.contains(&c.iss)
-                && theirs.contains(&c.sub)
-        })
-        .map(|c| c.sub)
-        .collect();
-    if gone.is_empty() {
-        return Ok(false);
+    let mut txn = s.db.write()?;
+    for (node, by) in &gone {
+        let key = s.db.record_key(PERSON_REMOVED.name(), node.as_bytes());
+        let record = PersonRemoved {
+            person: name.clone(),
+            node: *node,
+            by: *by,
+        };
+        txn.put(&PERSON_REMOVED, &key, &record)?;
     }
-    let mut dropped = false;
-    if let Some(person) = person {
-        dropped |= crate::people::drop_person_nodes(s, &person.name, &gone)?.is_some();
-    }
-    for (id, mut access) in records {
+    txn.commit()?;
+    let nodes: BTreeSet<NodeId> = gone.into_keys().collect();
+    crate::people::drop_person_nodes(s, &name, &nodes)?;
+    drop_grant_nodes(s, &name, &nodes)?;
+    Ok(true)
+}
+
+/// Take `nodes` from every grant to `person`.
+fn drop_grant_nodes(s: &Session, person: &str, nodes: &BTreeSet<NodeId>) -> Result<(), NodeError> {
+    for (id, mut access) in all_access(s)? {
         let mut changed = false;
-        for grant in access.grants.iter_mut() {
-            if grant.nodes.contains(peer) && grant.nodes.iter().any(|n| gone.contains(n)) {
-                let nodes = grant.nodes.iter().copied().filter(|n| !gone.contains(n));
-                *grant = Grant::unsigned(grant.person.clone(), nodes.collect(), grant.write);
+        for grant in access.grants.iter_mut().filter(|g| g.person == person) {
+            if grant.nodes.iter().any(|n| nodes.contains(n)) {
+                let kept = grant.nodes.iter().copied().filter(|n| !nodes.contains(n));
+                *grant = Grant::unsigned(grant.person.clone(), kept.collect(), grant.write);
                 changed = true;
             }
         }
         if changed {
             access.at = next_at(access.at);
             put_access(s, &id, access)?;
-            dropped = true;
         }
     }
-    Ok(dropped)
+    Ok(())
+}
+
+/// The nodes of people removed by their own gestalt (still heard asking
+/// `Shared`, see [`drop_removed_of_person`]).
+pub(crate) fn removed_people_nodes(s: &Session) -> Result<BTreeSet<NodeId>, NodeError> {
+    Ok(s.db
+        .read()?
+        .entries(&PERSON_REMOVED)?
+        .into_iter()
+        .map(|(_, r)| r.node)
+        .collect())
 }
 
 /// Withdraw the grant to `person` in `access` (signed when recorded).
@@ -805,6 +896,15 @@ fn withdraw(access: &mut Access, person: &str) -> Vec<Grant> {
 /// Stop sharing with `person` and stop taking what they share (on
 /// untrust): grants to them go, their vaults here are marked ended.
 pub(crate) fn drop_person_shares(s: &Session, person: &Person) -> Result<(), NodeError> {
+    // Their removed devices are forgotten with them: trusted again, they
+    // start afresh.
+    let mut txn = s.db.write()?;
+    for (key, removed) in txn.entries(&PERSON_REMOVED)? {
+        if removed.person == person.name {
+            txn.delete(&PERSON_REMOVED, &key)?;
+        }
+    }
+    txn.commit()?;
     for (id, mut access) in all_access(s)? {
         let before = access.clone();
         withdraw(&mut access, &person.name);
@@ -823,11 +923,19 @@ pub(crate) fn drop_person_shares(s: &Session, person: &Person) -> Result<(), Nod
 
 /// A person's nodes changed (trusted again): their grants follow.
 pub(crate) fn update_grant_nodes(s: &Session, person: &Person) -> Result<(), NodeError> {
+    // Never a device their gestalt removed, whatever claims it still has.
+    let removed = removed_of(s, &person.name)?;
+    let nodes: Vec<NodeId> = person
+        .nodes
+        .iter()
+        .copied()
+        .filter(|n| !removed.contains(n))
+        .collect();
     for (id, mut access) in all_access(s)? {
         let mut changed = false;
         for grant in access.grants.iter_mut().filter(|g| g.person == person.name) {
-            if grant.nodes != person.nodes {
-                *grant = Grant::unsigned(grant.person.clone(), person.nodes.clone(), grant.write);
+            if grant.nodes != nodes {
+                *grant = Grant::unsigned(grant.person.clone(), nodes.clone(), grant.write);
                 changed = true;
             }
         }
@@ -1296,7 +1404,12 @@ impl Node {
 
     /// Tell the serving loop who takes part in which vaults.
     pub(crate) async fn refresh_shares(&self) -> Result<(), NodeError> {
-        let (shares, pulling) = self.with_vaults(shares_in).await?;
+        let (shares, pulling, removed) = self
+            .with_vaults(|s| {
+                let (shares, pulling) = shares_in(s)?;
+                Ok((shares, pulling, removed_people_nodes(s)?))
+            })
+            .await?;
         // Those connected already count as online at once.
         let connected = match self.client() {
             Ok(client) => client.connected().await.unwrap_or_default(),
@@ -1309,6 +1422,7 @@ impl Node {
                 .filter(|n| shares.contains_key(n))
                 .collect();
             state.shares = shares;
+            state.removed_people = removed;
             state.pulls_from_here = pulling;
         }
         // People sharing a vault are known, not strangers: the network's
@@ -1322,21 +1436,67 @@ impl Node {
     /// gestalt's removals of its devices: a person sharing with it stops
     /// serving them.
     async fn shared_request(&self, vault: Option<String>) -> Result<Request, NodeError> {
+        let named = vault.clone();
         let revocations = self
-            .with_vaults(|s| {
+            .with_vaults(move |s| {
+                // Only removals of this gestalt's devices the owner still
+                // serves: none once it knows (claims name the removing
+                // device's vault versions; they go no further than needed).
+                let Some(id) = named.and_then(|v| v.parse::<VaultId>().ok()) else {
+                    return Ok(Vec::new());
+                };
+                let served: BTreeSet<NodeId> = access_of(s, &id)?
+                    .remote
+                    .map(|r| r.served.into_iter().collect())
+                    .unwrap_or_default();
+                let me = s.keys.node_id();
                 let graph = GestaltGraph::new(&s.db);
                 let mut out = Vec::new();
-                for r in graph.revocations_in_force(s.keys.node_id())? {
-                    let chain = polykey_gestalts::Sigchain::new(&s.db, r.by);
-                    out.extend(chain.claims_after(r.seq.saturating_sub(1), 1)?);
-                    if out.len() == MAX_SHARE_NODES {
-                        break;
+                let mut bytes = 0;
+                for r in graph.revocations_in_force(me)? {
+                    if !served.contains(&r.node) {
+                        continue;
+                    }
+                    if let Some((_, claim)) = graph.revocation_claim(me, &r)? {
+                        bytes += claim.to_json().len();
+                        if bytes > MAX_REVOCATION_BYTES || out.len() == MAX_SHARE_NODES {
+                            break;
+                        }
+                        out.push(claim);
                     }
                 }
                 Ok(out)
             })
             .await?;
         Ok(Request::Shared { vault, revocations })
+    }
+
+    /// Tell the owners of vaults shared with this gestalt that serve
+    /// `removed` (a device removed here) at once, without waiting for a
+    /// pull, even for a share marked ended.
+    pub(crate) async fn tell_owners_of_removal(&self, removed: NodeId) -> Result<(), NodeError> {
+        let told: Vec<(VaultId, Vec<NodeId>)> = self
+            .with_vaults(move |s| {
+                Ok(access_by_vault(s)?
+                    .into_iter()
+                    .filter_map(|(id, a)| {
+                        let r = a.remote?;
+                        r.served.contains(&removed).then_some((id, r.nodes))
+                    })
+                    .collect())
+            })
+            .await?;
+        let client = self.client()?;
+        for (id, nodes) in told {
+            let request = self.shared_request(Some(id.to_string())).await?;
+            for node in nodes {
+                let (client, request) = (client.clone(), request.clone());
+                tokio::spawn(async move {
+                    let _ = client.request(node, request).await;
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Answer [`Request::Shared`] from `peer`, of another gestalt, after

@@ -219,6 +219,8 @@ impl Node {
         self.refresh_members().await?;
         self.inner.peer_state().online.remove(&device);
         self.notify();
+        // People sharing vaults with this gestalt stop serving it now.
+        let _ = self.tell_owners_of_removal(device).await;
         Ok(())
     }
 
