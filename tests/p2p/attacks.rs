@@ -1479,3 +1479,56 @@ async fn an_owners_stolen_device_does_not_keep_a_shared_vault_after_its_removal(
     assert!(!remote.nodes.contains(&thief.id()), "{remote:?}");
     assert!(remote.removed.iter().any(|r| r.node == thief.id()));
 }
+
+/// Alice's stolen device, one of the nodes her answer names, tells Bob
+/// her shared vault is not shared with him any more. Alice's own device
+/// still shares it, so Bob's copy keeps syncing (before, one node's "not
+/// shared" ended the share on Bob's side for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_owners_stolen_device_cannot_end_a_share_alone() {
+    let (alice, bob) = (device().await, device().await);
+    let mut thief = rogue(174).await;
+    rogue_pairs(&thief, &alice).await;
+    alice.node.create_vault("Team".into()).await.unwrap();
+    alice.write("Team", "wifi", "pw").await;
+    bob.connect_to(&alice).await;
+    bob.node.trust(&alice.id().to_string()).await.unwrap();
+    alice
+        .node
+        .share_vault("Team", &bob.id().to_string(), false)
+        .await
+        .unwrap();
+    let id = alice
+        .node
+        .vault_access("Team")
+        .await
+        .unwrap()
+        .vault
+        .id
+        .to_string();
+    bob.node
+        .clone_shared(&alice.id().to_string(), &id)
+        .await
+        .unwrap();
+    thief.serve(|request| match request {
+        Request::Shared { .. } => Some(Response::Refused(polykey_node::NOT_SHARED.into())),
+        _ => None,
+    });
+    dial(&thief, &bob).await;
+    let _ = bob.node.sync_now(thief.id()).await;
+    let remote = bob
+        .node
+        .vault_access(&id)
+        .await
+        .unwrap()
+        .access
+        .remote
+        .unwrap();
+    assert!(!remote.ended, "one node of Alice's ended her share");
+    alice.write("Team", "wifi", "still shared").await;
+    eventually("Bob still follows Alice", &[&alice, &bob], || async {
+        let _ = bob.node.sync_now(alice.id()).await;
+        bob.read("Team", "wifi").await.as_deref() == Some("still shared")
+    })
+    .await;
+}

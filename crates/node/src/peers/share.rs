@@ -1651,6 +1651,39 @@ impl Node {
         .map_err(|_| NodeError::Network("their device took too long to answer".into()))?
     }
 
+    /// Whether a node of vault `id`'s owner other than `peer` (as the
+    /// owner named them, or as trusted here; at most four, a few seconds
+    /// each) still answers `request` with the vault.
+    async fn another_owner_node_shares(
+        &self,
+        client: &Client,
+        peer: NodeId,
+        id: VaultId,
+        request: Request,
+    ) -> Result<bool, NodeError> {
+        let others: Vec<NodeId> = self
+            .with_vaults(move |s| {
+                let Some(remote) = access_of(s, &id)?.remote else {
+                    return Ok(Vec::new());
+                };
+                let mut nodes: BTreeSet<NodeId> = remote.nodes.iter().copied().collect();
+                nodes.extend(owner_nodes_trusted(s, &remote.owner)?);
+                nodes.remove(&peer);
+                Ok(nodes.into_iter().take(4).collect())
+            })
+            .await?;
+        for other in others {
+            let asked = client.request(other, request.clone());
+            let answer = tokio::time::timeout(std::time::Duration::from_secs(3), asked).await;
+            if let Ok(Ok(Response::Shared { vaults })) = answer {
+                if vaults.len() == 1 && vaults[0].id == id.to_string() {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     async fn share_pull_now(
         &self,
         client: &Client,
@@ -1658,9 +1691,22 @@ impl Node {
         id: VaultId,
     ) -> Result<bool, NodeError> {
         let request = self.shared_request(Some(id.to_string())).await?;
-        let shared = match client.request(peer, request).await.map_err(net_error)? {
+        let shared = match client
+            .request(peer, request.clone())
+            .await
+            .map_err(net_error)?
+        {
             Response::Shared { mut vaults } if vaults.len() == 1 => vaults.remove(0),
             Response::Refused(reason) if reason == NOT_SHARED => {
+                // One node's word is not the owner's: a device they
+                // removed (unknown here yet) would end the share. Another
+                // of their nodes still sharing it keeps it.
+                if self
+                    .another_owner_node_shares(client, peer, id, request)
+                    .await?
+                {
+                    return Err(NodeError::PeerRefused(NOT_SHARED.into()));
+                }
                 self.with_vaults(move |s| {
                     let mut access = access_of(s, &id)?;
                     let me = s.keys.node_id();
