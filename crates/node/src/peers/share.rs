@@ -746,18 +746,11 @@ fn check_shared(shared: &SharedVault) -> Result<VaultId, NodeError> {
         .map_err(|_| NodeError::BadPeerData("a shared vault without a valid id".into()))
 }
 
-/// The person trusted here that `target` names: by name as trusted, by
-/// one of their NodeIds, or by a contact code of one of their nodes.
+/// The person trusted here that `target` names: by name as trusted (an
+/// identity's login in any letter case), by one of their NodeIds, or by a
+/// contact code of one of their nodes.
 fn person_named(s: &Session, target: &str) -> Result<Option<Person>, NodeError> {
-    let target = target.trim();
-    let node = target.parse::<NodeId>().ok().or_else(|| {
-        polykey_gestalts::contact::Contact::from_code(target)
-            .ok()
-            .map(|c| c.node)
-    });
-    Ok(people_in(s)?
-        .into_iter()
-        .find(|p| p.name == target || node.is_some_and(|n| p.nodes.contains(&n))))
+    crate::people::find_person(s, target.trim())
 }
 
 /// Take the devices `peer`'s gestalt removed, as `revocations` (its
