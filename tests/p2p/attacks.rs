@@ -53,6 +53,14 @@ impl Rogue {
         self.serve(|_| None)
     }
 
+    /// [`Rogue::serve`] for other modules' tests.
+    pub(crate) fn serve_chain_and(
+        &mut self,
+        extra: impl Fn(&Request) -> Option<Response> + Send + Sync + 'static,
+    ) -> Served {
+        self.serve(extra)
+    }
+
     /// As [`Rogue::serve_chain`], but `extra` answers first where it will.
     fn serve(
         &mut self,
@@ -1531,4 +1539,62 @@ async fn an_owners_stolen_device_cannot_end_a_share_alone() {
         bob.read("Team", "wifi").await.as_deref() == Some("still shared")
     })
     .await;
+}
+
+/// A stolen device floods a vault's record with withdrawals from people
+/// nobody shared with (the record keeps the newest 256), pushing out the
+/// withdrawal of Carol's share, and sends Carol's old grant again. Before
+/// the floor of forgotten withdrawals, the grant came back at the next
+/// sync and stayed after the thief's removal (an honest device had
+/// signed it). Now it never comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stolen_device_cannot_bring_back_a_withdrawn_share_by_flooding() {
+    use polykey_network::{Access, Withdrawn};
+    use polykey_node::sign_access;
+
+    let a = device().await;
+    let vault = a.node.create_vault("Personal".into()).await.unwrap();
+    let head = a.head("Personal").await.unwrap();
+    let mut thief = rogue(175).await;
+    rogue_pairs(&thief, &a).await;
+    let mut carol = rogue(176).await;
+    carol.serve_chain();
+    dial(&carol, &a).await;
+    let id = vault.id.to_string();
+    let offered = list_with_access(&mut thief, &id, head);
+    let carol_id = carol.id().to_string();
+    a.node
+        .share_vault("Personal", &carol_id, false)
+        .await
+        .unwrap();
+    let carols = a.node.vault_access("Personal").await.unwrap().access.grants;
+    a.node.unshare_vault("Personal", &carol_id).await.unwrap();
+
+    let mut flood = Access {
+        at: now_secs() as i64 * 1000 + 60_000,
+        grants: carols,
+        withdrawn: (0..256)
+            .map(|i| Withdrawn::unsigned(format!("nobody {i}")))
+            .collect(),
+        ..Access::default()
+    };
+    sign_access(&id, &mut flood, &thief.keys).unwrap();
+    *offered.lock().unwrap() = flood;
+    for _ in 0..2 {
+        a.node.sync_now(thief.id()).await.unwrap();
+        assert!(
+            !served(&carol, &a, &id).await,
+            "a withdrawn grant came back"
+        );
+    }
+    a.node.revoke_device(thief.id()).await.unwrap();
+    assert!(!served(&carol, &a, &id).await);
+    assert!(a
+        .node
+        .vault_access("Personal")
+        .await
+        .unwrap()
+        .access
+        .grants
+        .is_empty());
 }

@@ -44,6 +44,24 @@ async fn claim(device: &Device, fake: &FakeGitHub, token: &str) {
     device.node.claim_identity("github.com").await.unwrap();
 }
 
+/// A rogue device's own claim of github.com:`login`, posted under the
+/// account as a device of its owner would post it.
+fn rogue_claims(rogue: &crate::rogue::Rogue, fake: &FakeGitHub, login: &str) {
+    use polykey_gestalts::{ClaimType, SignedClaim};
+    use polykey_identities::{claim_text, CLAIM_FILE_NAME};
+
+    let now_ms = crate::rogue::now_secs() * 1000;
+    let mut link = rogue
+        .chain()
+        .next_payload(ClaimType::ClaimLinkIdentity, rogue.id(), now_ms)
+        .unwrap();
+    link.identity = Some(format!("github.com:{login}"));
+    let link = SignedClaim::issue(&link, &rogue.keys).unwrap();
+    rogue.chain().append(&link).unwrap();
+    let text = claim_text(&link).unwrap();
+    fake.add_gist(login, true, &[(CLAIM_FILE_NAME, &text)]);
+}
+
 /// How Alice names Bob when she shares.
 #[derive(Clone, Copy)]
 enum Target {
@@ -376,7 +394,6 @@ async fn a_stranger_and_a_trusted_person_without_a_share_learn_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_persons_stolen_device_cannot_take_over_a_share() {
     use polykey_gestalts::{ClaimType, SignedClaim};
-    use polykey_identities::{claim_text, CLAIM_FILE_NAME};
 
     let (alice, bob) = (device().await, device().await);
     let mut thief = rogue(173).await;
@@ -390,15 +407,7 @@ async fn a_persons_stolen_device_cannot_take_over_a_share() {
     }
     claim(&bob, &fake, BOB_TOKEN).await;
     let now_ms = || crate::rogue::now_secs() * 1000;
-    let mut link = thief
-        .chain()
-        .next_payload(ClaimType::ClaimLinkIdentity, thief.id(), now_ms())
-        .unwrap();
-    link.identity = Some("github.com:bob".into());
-    let link = SignedClaim::issue(&link, &thief.keys).unwrap();
-    thief.chain().append(&link).unwrap();
-    let text = claim_text(&link).unwrap();
-    fake.add_gist("bob", true, &[(CLAIM_FILE_NAME, &text)]);
+    rogue_claims(&thief, &fake, "bob");
 
     bob.connect_to(&alice).await;
     dial(&thief, &alice).await;
@@ -468,4 +477,104 @@ async fn a_persons_stolen_device_cannot_take_over_a_share() {
         "{answer:?}"
     );
     assert!(grant_nodes().await.is_empty());
+}
+
+/// Alice removes her device X, whose claim of github.com:alice is still
+/// posted, so Bob (who trusts the account) still counts X as hers. X
+/// answers Bob's pull naming itself her only node, with write access and
+/// her device removed. Her own answer names X removed: of two of her
+/// trusted nodes naming each other removed, Bob keeps what he had, and X
+/// can neither fetch Bob's copy nor have its commits taken. (Before, any
+/// trusted node's answer was taken whole.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_owners_removed_device_still_claiming_the_account_takes_nothing_over() {
+    use polykey_network::{Removed, SharedVault};
+    use polykey_node::sign_shared;
+
+    let (alice, bob) = (device().await, device().await);
+    let mut x = rogue(177).await;
+    crate::rogue::rogue_pairs(&x, &alice).await;
+    let fake = FakeGitHub::start().await;
+    fake.add_user("alice", ALICE_TOKEN);
+    for node in [&alice.node, &bob.node] {
+        let github = GitHub::new(GitHubConfig::at(CLIENT_ID, &fake.base)).unwrap();
+        node.add_identity_provider(Arc::new(github));
+    }
+    claim(&alice, &fake, ALICE_TOKEN).await;
+    rogue_claims(&x, &fake, "alice");
+    bob.connect_to(&alice).await;
+    let person = bob.node.trust("github.com:alice").await.unwrap();
+    assert_eq!(person.nodes.len(), 2, "{person:?}");
+    alice.node.create_vault("Team".into()).await.unwrap();
+    alice.write("Team", "wifi", "hunter2").await;
+    alice
+        .node
+        .share_vault("Team", &bob.id().to_string(), false)
+        .await
+        .unwrap();
+    let id = alice
+        .node
+        .vault_access("Team")
+        .await
+        .unwrap()
+        .vault
+        .id
+        .to_string();
+    alice.node.revoke_device(x.id()).await.unwrap();
+    bob.node
+        .clone_shared("github.com:alice", &id)
+        .await
+        .unwrap();
+    let remote = || async {
+        bob.node
+            .vault_access(&id)
+            .await
+            .unwrap()
+            .access
+            .remote
+            .unwrap()
+    };
+    let before = remote().await;
+    assert!(
+        before.removed.iter().any(|r| r.node == x.id()),
+        "{before:?}"
+    );
+
+    let mut forged = SharedVault {
+        id: id.clone(),
+        name: "Team".into(),
+        head: alice.head("Team").await.unwrap(),
+        write: true,
+        nodes: vec![x.id()],
+        removed: vec![Removed {
+            node: alice.id(),
+            at: crate::rogue::now_secs(),
+        }],
+        served: vec![bob.id()],
+        at: crate::rogue::now_secs() as i64 * 1000,
+        signature: Vec::new(),
+    };
+    sign_shared(&mut forged, &bob.id(), &x.keys);
+    x.serve_chain_and(move |request| match request {
+        Request::Shared { .. } => Some(Response::Shared {
+            vaults: vec![forged.clone()],
+        }),
+        _ => None,
+    });
+    dial(&x, &bob).await;
+    let _ = bob.node.sync_now(x.id()).await;
+    let after = remote().await;
+    assert_eq!(after.nodes, before.nodes);
+    assert!(!after.write);
+    let fetch = Request::Fetch {
+        vault: id.clone(),
+        want: "HEAD".into(),
+        haves: Vec::new(),
+        skip: 0,
+    };
+    let answer = x.client.request(bob.id(), fetch).await.unwrap();
+    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+    // Pulled by hand from every node of hers, the same.
+    let _ = bob.node.pull_shared(&id).await;
+    assert_eq!(remote().await.nodes, before.nodes);
 }

@@ -141,6 +141,11 @@ pub struct Access {
     /// withdrawal). At most [`MAX_SHARE_REMOVED`], the oldest forgotten.
     #[serde(default)]
     pub withdrawn: Vec<Withdrawn>,
+    /// Every grant dated at or before this (ms) is withdrawn: the latest
+    /// time of the withdrawals forgotten past the bound, so no old grant
+    /// comes back when its withdrawal is pushed out.
+    #[serde(default)]
+    pub withdrawn_floor: i64,
     /// Set when the vault is another person's, shared with this gestalt.
     pub remote: Option<Remote>,
     /// The device that made this version of the record.

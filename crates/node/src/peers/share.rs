@@ -103,6 +103,7 @@ fn signed_part(id: &VaultId, access: &Access) -> Vec<u8> {
         access.at,
         &access.grants,
         &access.withdrawn,
+        access.withdrawn_floor,
         &access.remote,
         &access.by,
     );
@@ -325,9 +326,16 @@ fn all_access(s: &Session) -> Result<Vec<(VaultId, Access)>, NodeError> {
 /// Entries in a fixed order (so equal records compare equal), and only
 /// the newest withdrawals within the bound.
 fn tidy_entries(access: &mut Access) {
-    access.grants.sort_by(|a, b| a.person.cmp(&b.person));
     access.withdrawn.sort_by_key(|w| std::cmp::Reverse(w.at));
+    if let Some(latest) = access.withdrawn.get(MAX_SHARE_REMOVED).map(|w| w.at) {
+        access.withdrawn_floor = access.withdrawn_floor.max(latest);
+    }
     access.withdrawn.truncate(MAX_SHARE_REMOVED);
+    let floor = access.withdrawn_floor;
+    // Grants not signed yet are new (dated when signed).
+    access.grants.retain(|g| g.by.is_none() || g.at > floor);
+    access.withdrawn.retain(|w| w.by.is_none() || w.at > floor);
+    access.grants.sort_by(|a, b| a.person.cmp(&b.person));
     access.withdrawn.sort_by(|a, b| a.person.cmp(&b.person));
 }
 
@@ -391,6 +399,7 @@ pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<
     let mut merged = Access {
         grants,
         withdrawn,
+        withdrawn_floor: mine.withdrawn_floor.max(theirs.withdrawn_floor),
         remote,
         ..mine.clone()
     };
@@ -398,7 +407,7 @@ pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<
     let content = |a: &Access| {
         let mut a = a.clone();
         tidy_entries(&mut a);
-        (a.grants, a.withdrawn, a.remote)
+        (a.grants, a.withdrawn, a.withdrawn_floor, a.remote)
     };
     let now = content(&merged);
     if now == content(&mine) {
@@ -423,16 +432,20 @@ fn owner_nodes_trusted(s: &Session, owner: &str) -> Result<BTreeSet<NodeId>, Nod
         .collect())
 }
 
-/// Whether every time in `access` is one this clock allows: a time far
-/// ahead would outrank every later change.
+/// Whether every time in `access` is one this clock allows and none is
+/// after the record's: a time far ahead would outrank every later change.
 fn dated_sanely(access: &Access) -> bool {
-    let ok = |t: i64| t == super::clamp_peer_time(t);
+    // No entry after its record: one dated ahead would outrank a change
+    // made here since.
+    let ok = |t: i64| t == super::clamp_peer_time(t) && t <= access.at;
     ok(access.at)
+        && ok(access.withdrawn_floor)
         && access.grants.iter().all(|g| ok(g.at))
         && access.withdrawn.iter().all(|w| ok(w.at))
         && access.remote.as_ref().is_none_or(|r| {
             r.taken.as_ref().is_none_or(|t| ok(t.at))
-                && r.statement.as_ref().is_none_or(|st| ok(st.at))
+                // The owner's clock, not this gestalt's: bounded only.
+                && r.statement.as_ref().is_none_or(|st| st.at == super::clamp_peer_time(st.at))
         })
 }
 
@@ -646,8 +659,21 @@ pub(crate) type Shares = HashMap<NodeId, BTreeSet<VaultId>>;
 /// owner of a vault this gestalt may write. The serving loop reads this.
 pub(crate) fn shares_in(s: &Session) -> Result<(Shares, Shares), NodeError> {
     let own = gestalt(s)?;
+    let people = people_in(s)?;
+    let removed_people = removed_people_nodes(s)?;
     let (mut all, mut pulling) = (Shares::new(), Shares::new());
     for (id, access) in all_access(s)? {
+        // The owner's nodes as trusted here are heard too (and pulled
+        // from: what they say counts as `may_replace` allows), but for
+        // those this device knows removed.
+        for remote in access.remote.iter().filter(|r| !r.ended) {
+            let trusted = people.iter().filter(|p| p.name == remote.owner);
+            for node in trusted.flat_map(|p| &p.nodes) {
+                if !removed_people.contains(node) && !own.contains(node) {
+                    all.entry(*node).or_default().insert(id);
+                }
+            }
+        }
         let owners = access.remote.iter().filter(|r| !r.ended);
         let grantees = access.grants.iter().flat_map(|g| &g.nodes);
         for node in grantees.clone().filter(|n| !own.contains(n)) {
@@ -794,8 +820,15 @@ fn drop_removed_of_person(
             None => return Ok(false),
         },
     };
-    let removed = removed_of(s, &name)?;
-    let mut theirs: BTreeSet<NodeId> = removed.clone();
+    // Each removed device, and who removed it.
+    let removed: BTreeMap<NodeId, NodeId> =
+        s.db.read()?
+            .entries(&PERSON_REMOVED)?
+            .into_iter()
+            .filter(|(_, r)| r.person == name)
+            .map(|(_, r)| (r.node, r.by))
+            .collect();
+    let mut theirs: BTreeSet<NodeId> = removed.keys().copied().collect();
     theirs.extend(
         people_in(s)?
             .into_iter()
@@ -810,17 +843,22 @@ fn drop_removed_of_person(
     let mut gone: BTreeMap<NodeId, NodeId> = BTreeMap::new();
     for claim in revocations {
         let Ok(c) = claim.decode() else { continue };
+        // A device removed already may remove only the one that removed
+        // it (the two removed each other: neither stays).
+        let issuer_stands = removed.get(&c.iss).is_none_or(|by| *by == c.sub);
         let wanted = c.typ == ClaimType::ClaimRevokeNode
             && c.iss != c.sub
             && theirs.contains(&c.iss)
             && theirs.contains(&c.sub)
-            && !removed.contains(&c.sub)
-            && !gone.contains_key(&c.sub);
+            && issuer_stands
+            && !removed.contains_key(&c.sub)
+            && !gone.contains_key(&c.sub)
+            && removed.len() + gone.len() < MAX_REMOVED_PER_PERSON;
         if wanted && claim.verify().is_ok() {
             gone.insert(c.sub, c.iss);
         }
     }
-    if gone.is_empty() || removed.len() + gone.len() > MAX_REMOVED_PER_PERSON {
+    if gone.is_empty() {
         return Ok(false);
     }
     let mut txn = s.db.write()?;
@@ -1199,7 +1237,7 @@ impl Node {
                         person.name
                     )));
                 }
-                match self.share_pull(&client, node, id).await {
+                match self.share_pull(&client, node, id, true).await {
                     Ok(_) => return Ok(vault.info().clone()),
                     Err(e) => {
                         last = e;
@@ -1364,7 +1402,7 @@ impl Node {
             if self.ping(node).await.is_err() {
                 continue;
             }
-            match self.share_pull(&client, node, id).await {
+            match self.share_pull(&client, node, id, false).await {
                 Ok(c) => {
                     changed |= c;
                     reached = Some(Ok(()));
@@ -1613,7 +1651,7 @@ impl Node {
         let mut changed = false;
         let mut first_error = None;
         for id in vaults {
-            match self.share_pull(client, peer, id).await {
+            match self.share_pull(client, peer, id, false).await {
                 Ok(c) => changed |= c,
                 // A share ended: marked, and no failure of the sync.
                 Err(NodeError::PeerRefused(reason)) if reason == NOT_SHARED => changed = true,
@@ -1635,10 +1673,11 @@ impl Node {
         client: &Client,
         peer: NodeId,
         id: VaultId,
+        explicit: bool,
     ) -> Result<bool, NodeError> {
         tokio::time::timeout(
             super::pull::SYNC_DEADLINE,
-            self.share_pull_now(client, peer, id),
+            self.share_pull_now(client, peer, id, explicit),
         )
         .await
         .map_err(|_| NodeError::Network("their device took too long to answer".into()))?
@@ -1662,14 +1701,22 @@ impl Node {
                 let mut nodes: BTreeSet<NodeId> = remote.nodes.iter().copied().collect();
                 nodes.extend(owner_nodes_trusted(s, &remote.owner)?);
                 nodes.remove(&peer);
+                // Never a node the owner or this device knows removed.
+                let removed_here = removed_of(s, &remote.owner)?;
+                nodes.retain(|n| {
+                    !removed_here.contains(n) && !remote.removed.iter().any(|r| r.node == *n)
+                });
                 Ok(nodes.into_iter().take(4).collect())
             })
             .await?;
+        let me = self.status().node_id.ok_or(NodeError::Locked)?;
         for other in others {
             let asked = client.request(other, request.clone());
             let answer = tokio::time::timeout(std::time::Duration::from_secs(3), asked).await;
             if let Ok(Ok(Response::Shared { vaults })) = answer {
-                if vaults.len() == 1 && vaults[0].id == id.to_string() {
+                // Only its signed word counts.
+                let signed = |v: &SharedVault| verifies(&other, &shared_part(v, &me), &v.signature);
+                if vaults.len() == 1 && vaults[0].id == id.to_string() && signed(&vaults[0]) {
                     return Ok(true);
                 }
             }
@@ -1677,11 +1724,14 @@ impl Node {
         Ok(false)
     }
 
+    /// (`explicit`: the user asked to take it from `peer`, see
+    /// [`may_replace`].)
     async fn share_pull_now(
         &self,
         client: &Client,
         peer: NodeId,
         id: VaultId,
+        explicit: bool,
     ) -> Result<bool, NodeError> {
         let request = self.shared_request(Some(id.to_string())).await?;
         let shared = match client
@@ -1730,7 +1780,7 @@ impl Node {
             return Err(NodeError::BadPeerData("another vault than asked".into()));
         }
         let want = shared.head.clone();
-        let (remote, recent) = self
+        let (remote, recent, passed_by) = self
             .with_vaults(move |s| {
                 let mut access = access_of(s, &id)?;
                 // The owner names its own nodes (the authors of its vault,
@@ -1739,11 +1789,19 @@ impl Node {
                 // `update_grant_nodes`), never those it names.
                 if let Some(remote) = access.remote.as_mut() {
                     let now = remote_from(s, remote.owner.clone(), peer, &shared)?;
+                    let unnamed = !remote.nodes.contains(&peer)
+                        || remote.removed.iter().any(|r| r.node == peer);
+                    if unnamed && !remote.ended && remote.statement.is_some() {
+                        let trusted = owner_nodes_trusted(s, &remote.owner)?;
+                        let removed_here = removed_of(s, &remote.owner)?;
+                        if !may_replace(remote, &now, peer, &trusted, &removed_here, explicit) {
+                            return Ok((None, Vec::new(), true));
+                        }
+                    }
                     // Taken again when resumed, or from an owner's node
                     // not known before (other devices check the owner's
                     // signatures from the nodes they know).
-                    let retake =
-                        remote.ended || !remote.nodes.contains(&peer) || remote.statement.is_none();
+                    let retake = remote.ended || unnamed || remote.statement.is_none();
                     let newer = remote.statement.as_ref().is_none_or(|old| {
                         shared.at > old.at || shared.removed.iter().any(|r| r.node == old.signer)
                     });
@@ -1760,9 +1818,19 @@ impl Node {
                     .into_iter()
                     .map(|c| c.id)
                     .collect();
-                Ok((access.remote, recent))
+                Ok((access.remote, recent, false))
             })
             .await?;
+        if passed_by {
+            // Not the owner's as they last named it: nothing taken from it.
+            return if explicit {
+                Err(NodeError::PeerRefused(
+                    "that device is not one of the owner's as they last named them".into(),
+                ))
+            } else {
+                Ok(false)
+            };
+        }
         let me = self.status().node_id.ok_or(NodeError::Locked)?;
         let lower = me.as_bytes() < peer.as_bytes();
         // A copy that may not write never waits for the owner to merge: it
@@ -1789,6 +1857,36 @@ impl Node {
         }
         Ok(moved)
     }
+}
+
+/// Whether `now`, the statement of `peer`, one of the owner's nodes the
+/// current statement does not name (or names removed), may replace it.
+/// Never a node removed as this device knows (`removed_here`). A node the
+/// current statement names removed only when it names the current signer
+/// removed in turn, is trusted here, and the current signer is not (the
+/// owner's stolen device that named itself their only node, then removed
+/// by them): of two trusted nodes each naming the other removed, the
+/// current stays. Otherwise when the user asked for it (`explicit`) or it
+/// names the current signer removed.
+fn may_replace(
+    current: &Remote,
+    now: &Remote,
+    peer: NodeId,
+    trusted: &BTreeSet<NodeId>,
+    removed_here: &BTreeSet<NodeId>,
+    explicit: bool,
+) -> bool {
+    if removed_here.contains(&peer) {
+        return false;
+    }
+    let Some(signer) = current.statement.as_ref().map(|st| st.signer) else {
+        return true;
+    };
+    let names_signer_removed = now.removed.iter().any(|r| r.node == signer);
+    if current.removed.iter().any(|r| r.node == peer) {
+        return names_signer_removed && trusted.contains(&peer) && !trusted.contains(&signer);
+    }
+    explicit || names_signer_removed
 }
 
 /// The remote record for a vault `peer` shares as `shared`: what the
