@@ -937,6 +937,9 @@ async fn a_hostile_owners_shared_answers_are_refused_and_record_nothing() {
     ];
     for (what, vaults) in cases {
         *answer.lock().unwrap() = vaults;
+        // Sharing nothing with A, it is a stranger to A's network limits:
+        // its connection may be closed between cases.
+        dial(&owner, &a).await;
         let err = a.node.clone_shared(&owner_id, id).await.unwrap_err();
         assert!(
             matches!(err, NodeError::BadPeerData(_) | NodeError::PeerRefused(_)),
@@ -954,6 +957,7 @@ async fn a_hostile_owners_shared_answers_are_refused_and_record_nothing() {
         .set_permission(&owner_id, polykey_node::people::Permission::Scan, true)
         .await
         .unwrap();
+    dial(&owner, &a).await;
     *answer.lock().unwrap() = (0..1_001)
         .map(|i| signed(&format!("{i:032x}"), &|_| {}))
         .collect();

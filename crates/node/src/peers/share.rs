@@ -1748,7 +1748,11 @@ impl Node {
                     .another_owner_node_shares(client, peer, id, request)
                     .await?
                 {
-                    return Err(NodeError::PeerRefused(NOT_SHARED.into()));
+                    // Asked again soon (a failed pull is retried): most
+                    // often the owner's other device has not heard yet.
+                    return Err(NodeError::Network(
+                        "the owner's devices disagree whether it is still shared".into(),
+                    ));
                 }
                 self.with_vaults(move |s| {
                     let mut access = access_of(s, &id)?;
