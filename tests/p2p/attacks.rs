@@ -1212,14 +1212,9 @@ async fn a_stolen_device_cannot_point_another_persons_vault_at_a_stranger() {
     let (a, bob) = (device().await, device().await);
     a.connect_to(&bob).await;
     a.node.trust(&bob.id().to_string()).await.unwrap();
-    bob.node.create_vault("Team".into()).await.unwrap();
-    bob.write("Team", "wifi", "pw").await;
-    bob.node
-        .share_vault("Team", &a.id().to_string(), false)
-        .await
-        .unwrap();
-    let info = bob.node.vault_access("Team").await.unwrap().vault;
-    let id = info.id.to_string();
+    let id = bob
+        .share_new_vault("Team", "pw", &a.id().to_string(), false)
+        .await;
     a.node
         .clone_shared(&bob.id().to_string(), &id)
         .await
@@ -1404,23 +1399,11 @@ async fn an_owners_stolen_device_does_not_keep_a_shared_vault_after_its_removal(
     let mut thief = rogue(169).await;
     rogue_pairs(&thief, &alice).await;
     let stranger = RootKeypair::from_seed(&[170; 32]);
-    alice.node.create_vault("Team".into()).await.unwrap();
-    alice.write("Team", "wifi", "pw").await;
     bob.connect_to(&alice).await;
     bob.node.trust(&alice.id().to_string()).await.unwrap();
-    alice
-        .node
-        .share_vault("Team", &bob.id().to_string(), false)
-        .await
-        .unwrap();
     let id = alice
-        .node
-        .vault_access("Team")
-        .await
-        .unwrap()
-        .vault
-        .id
-        .to_string();
+        .share_new_vault("Team", "pw", &bob.id().to_string(), false)
+        .await;
     bob.node
         .clone_shared(&alice.id().to_string(), &id)
         .await
@@ -1496,23 +1479,11 @@ async fn an_owners_stolen_device_cannot_end_a_share_alone() {
     let (alice, bob) = (device().await, device().await);
     let mut thief = rogue(174).await;
     rogue_pairs(&thief, &alice).await;
-    alice.node.create_vault("Team".into()).await.unwrap();
-    alice.write("Team", "wifi", "pw").await;
     bob.connect_to(&alice).await;
     bob.node.trust(&alice.id().to_string()).await.unwrap();
-    alice
-        .node
-        .share_vault("Team", &bob.id().to_string(), false)
-        .await
-        .unwrap();
     let id = alice
-        .node
-        .vault_access("Team")
-        .await
-        .unwrap()
-        .vault
-        .id
-        .to_string();
+        .share_new_vault("Team", "pw", &bob.id().to_string(), false)
+        .await;
     bob.node
         .clone_shared(&alice.id().to_string(), &id)
         .await

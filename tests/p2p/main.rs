@@ -66,6 +66,22 @@ impl Device {
             .unwrap();
     }
 
+    /// Create vault `name` holding the secret "wifi" (`value`), share it
+    /// with the person `target` names (to write, or read only), and
+    /// return its id.
+    pub async fn share_new_vault(
+        &self,
+        name: &str,
+        value: &str,
+        target: &str,
+        write: bool,
+    ) -> String {
+        let vault = self.node.create_vault(name.into()).await.unwrap();
+        self.write(name, "wifi", value).await;
+        self.node.share_vault(name, target, write).await.unwrap();
+        vault.id.to_string()
+    }
+
     pub async fn write(&self, vault: &str, path: &str, value: &str) -> String {
         self.node
             .write_secret(

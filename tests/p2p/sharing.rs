@@ -413,21 +413,9 @@ async fn a_persons_stolen_device_cannot_take_over_a_share() {
     dial(&thief, &alice).await;
     let person = alice.node.trust("github.com:bob").await.unwrap();
     assert_eq!(person.nodes.len(), 2, "{person:?}");
-    alice.node.create_vault("Team".into()).await.unwrap();
-    alice.write("Team", "wifi", "hunter2").await;
-    alice
-        .node
-        .share_vault("Team", "github.com:bob", true)
-        .await
-        .unwrap();
     let id = alice
-        .node
-        .vault_access("Team")
-        .await
-        .unwrap()
-        .vault
-        .id
-        .to_string();
+        .share_new_vault("Team", "hunter2", "github.com:bob", true)
+        .await;
     bob.node.trust(&alice.id().to_string()).await.unwrap();
     bob.node
         .clone_shared(&alice.id().to_string(), &id)
@@ -505,21 +493,9 @@ async fn an_owners_removed_device_still_claiming_the_account_takes_nothing_over(
     bob.connect_to(&alice).await;
     let person = bob.node.trust("github.com:alice").await.unwrap();
     assert_eq!(person.nodes.len(), 2, "{person:?}");
-    alice.node.create_vault("Team".into()).await.unwrap();
-    alice.write("Team", "wifi", "hunter2").await;
-    alice
-        .node
-        .share_vault("Team", &bob.id().to_string(), false)
-        .await
-        .unwrap();
     let id = alice
-        .node
-        .vault_access("Team")
-        .await
-        .unwrap()
-        .vault
-        .id
-        .to_string();
+        .share_new_vault("Team", "hunter2", &bob.id().to_string(), false)
+        .await;
     alice.node.revoke_device(x.id()).await.unwrap();
     bob.node
         .clone_shared("github.com:alice", &id)
