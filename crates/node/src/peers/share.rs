@@ -71,15 +71,21 @@ const PERSON_REMOVED: Table<PersonRemoved> = Table::authenticated("person_remove
 /// Most removed devices remembered for one person.
 const MAX_REMOVED_PER_PERSON: usize = MAX_SHARE_REMOVED;
 
-/// The devices of `person` their gestalt removed, as known here.
-fn removed_of(s: &Session, person: &str) -> Result<BTreeSet<NodeId>, NodeError> {
+/// The devices of `person` their gestalt removed, as known here, each
+/// with the device that removed it.
+fn removed_by(s: &Session, person: &str) -> Result<BTreeMap<NodeId, NodeId>, NodeError> {
     Ok(s.db
         .read()?
         .entries(&PERSON_REMOVED)?
         .into_iter()
         .filter(|(_, r)| r.person == person)
-        .map(|(_, r)| r.node)
+        .map(|(_, r)| (r.node, r.by))
         .collect())
+}
+
+/// The devices of `person` their gestalt removed, as known here.
+fn removed_of(s: &Session, person: &str) -> Result<BTreeSet<NodeId>, NodeError> {
+    Ok(removed_by(s, person)?.into_keys().collect())
 }
 
 fn access_key(s: &Session, id: &VaultId) -> RecordKey {
@@ -821,13 +827,7 @@ fn drop_removed_of_person(
         },
     };
     // Each removed device, and who removed it.
-    let removed: BTreeMap<NodeId, NodeId> =
-        s.db.read()?
-            .entries(&PERSON_REMOVED)?
-            .into_iter()
-            .filter(|(_, r)| r.person == name)
-            .map(|(_, r)| (r.node, r.by))
-            .collect();
+    let removed = removed_by(s, &name)?;
     let mut theirs: BTreeSet<NodeId> = removed.keys().copied().collect();
     theirs.extend(
         people_in(s)?
