@@ -22,5 +22,5 @@ mod store;
 /// Typed tables, record keys and transactions.
 mod table;
 
-pub use store::{Db, DbError};
+pub use store::{Db, DbError, Space};
 pub use table::{RawTable, ReadTxn, RecordKey, SealedRecord, Table, WriteTxn};

@@ -114,6 +114,19 @@ fn map_open_error(error: redb::DatabaseError) -> DbError {
     }
 }
 
+/// How a store's file is used ([`Db::space`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Space {
+    /// Bytes of the records' keys and values (sealed), without the
+    /// B-tree's own overhead.
+    pub stored_bytes: u64,
+    /// Bytes of pages allocated but not holding data: what compaction
+    /// could give back.
+    pub fragmented_bytes: u64,
+    /// Bytes of every page in use or free inside the file.
+    pub allocated_bytes: u64,
+}
+
 impl Db {
     /// Create a new store at `path`, sealed to `root`. Refuses to overwrite.
     pub fn create(path: &Path, root: &RootKeypair) -> Result<Self, DbError> {
@@ -217,6 +230,18 @@ impl Db {
     /// way to notice that anything changed.
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// How the file's space is used now. Takes the write lock for a moment.
+    pub fn space(&self) -> Result<Space, DbError> {
+        let txn = self.redb.begin_write().map_err(DbError::storage)?;
+        let stats = txn.stats().map_err(DbError::storage)?;
+        txn.abort().map_err(DbError::storage)?;
+        Ok(Space {
+            stored_bytes: stats.stored_bytes(),
+            fragmented_bytes: stats.fragmented_bytes(),
+            allocated_bytes: stats.allocated_pages() * stats.page_size() as u64,
+        })
     }
 
     /// Call `hook` after every committed write transaction (set once; a

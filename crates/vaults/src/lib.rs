@@ -16,6 +16,8 @@
 
 /// Deleting vaults as signed, dated, reversible records; purging them later.
 mod deletion;
+/// Trees stored as deltas against an earlier version of the directory.
+mod delta;
 /// Errors of vault and secret operations.
 mod error;
 /// Writing a vault out as a plain bare git repository.

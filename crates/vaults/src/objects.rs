@@ -4,6 +4,7 @@ use polykey_db::{Db, DbError, RawTable, ReadTxn, RecordKey, SealedRecord, WriteT
 use polykey_keys::SymmetricKey;
 use zeroize::Zeroizing;
 
+use crate::delta;
 use crate::error::VaultError;
 use crate::transfer::{MAX_COMMIT_SIZE, MAX_TREE_SIZE};
 use crate::tree::TreeShape;
@@ -59,6 +60,41 @@ fn byte_kind(byte: u8) -> Option<Kind> {
     })
 }
 
+/// Set on the kind byte of a record that holds a delta.
+const DELTA: u8 = 0x80;
+/// Trees smaller than this are stored whole: a delta would save little and
+/// cost a rebuild on every read.
+const MIN_DELTA_SIZE: usize = 4096;
+
+/// The start of a stored record's plaintext.
+enum Header {
+    /// A kind byte, then the object.
+    Whole(Kind),
+    /// A kind byte with [`DELTA`] set, the base's id, this version's `seq`
+    /// (little endian), then the ops of [`delta::apply`].
+    Delta {
+        kind: Kind,
+        base: ObjectId,
+        seq: u32,
+    },
+}
+
+impl Header {
+    /// Bytes of a delta header.
+    const DELTA_LEN: usize = 1 + 20 + 4;
+
+    fn parse(plain: &[u8]) -> Option<Self> {
+        let (&tag, rest) = plain.split_first()?;
+        let kind = byte_kind(tag & !DELTA)?;
+        if tag & DELTA == 0 {
+            return Some(Self::Whole(kind));
+        }
+        let base = ObjectId::try_from(rest.get(..20)?).ok()?;
+        let seq = u32::from_le_bytes(rest.get(20..24)?.try_into().ok()?);
+        Some(Self::Delta { kind, base, seq })
+    }
+}
+
 /// One vault's object database: every object sealed with the vault key,
 /// stored under a keyed hash of its id in the vault's own table.
 pub(crate) struct ObjectStore {
@@ -111,13 +147,13 @@ impl ObjectStore {
         .concat()
     }
 
-    /// Read and verify one object: it must open under the vault key and hash
-    /// to its id.
-    pub(crate) fn read(
+    /// The plaintext of the record stored for `id`: a kind byte and the
+    /// object, or a delta header and ops (see [`crate::delta`]).
+    fn open_record(
         &self,
         src: &impl Source,
         id: &ObjectId,
-    ) -> Result<(Kind, Zeroizing<Vec<u8>>), VaultError> {
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         let sealed = src
             .raw(&self.objects, &self.record_key(b"object", id.as_bytes()))?
             .ok_or_else(|| VaultError::corrupt(format!("object {id} is missing")))?;
@@ -125,18 +161,112 @@ impl ObjectStore {
             .key
             .open(&sealed, &self.object_ad(id))
             .map_err(|_| VaultError::corrupt(format!("object {id} failed authentication")))?;
-        let (&tag, data) = plain
-            .split_first()
-            .ok_or_else(|| VaultError::corrupt(format!("object {id} is empty")))?;
-        let kind = byte_kind(tag)
-            .ok_or_else(|| VaultError::corrupt(format!("object {id} has no kind")))?;
-        let actual = gix::objs::compute_hash(HASH, kind, data).map_err(VaultError::corrupt)?;
+        if plain.is_empty() {
+            return Err(VaultError::corrupt(format!("object {id} is empty")));
+        }
+        Ok(plain)
+    }
+
+    /// Rebuild object `id`, following its deltas down to a whole object;
+    /// not yet checked against its id.
+    fn rebuild(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<(Kind, Zeroizing<Vec<u8>>), VaultError> {
+        let mut deltas = Vec::new();
+        let mut current = *id;
+        let (kind, mut data) = loop {
+            let plain = self.open_record(src, &current)?;
+            match Header::parse(&plain)
+                .ok_or_else(|| VaultError::corrupt(format!("object {current} has no kind")))?
+            {
+                Header::Whole(kind) => break (kind, Zeroizing::new(plain[1..].to_vec())),
+                Header::Delta { base, .. } => {
+                    if deltas.len() >= delta::MAX_CHAIN {
+                        return Err(VaultError::corrupt(format!(
+                            "object {id} is more than {} deltas from a whole object",
+                            delta::MAX_CHAIN
+                        )));
+                    }
+                    deltas.push((current, plain));
+                    current = base;
+                }
+            }
+        };
+        for (at, plain) in deltas.iter().rev() {
+            let Some(Header::Delta { kind: of, .. }) = Header::parse(plain) else {
+                return Err(VaultError::corrupt(format!("object {at} has no kind")));
+            };
+            if of != kind {
+                return Err(VaultError::corrupt(format!(
+                    "object {at} is a delta of a {kind}, not of a {of}"
+                )));
+            }
+            data =
+                Zeroizing::new(delta::apply(&data, &plain[Header::DELTA_LEN..]).ok_or_else(
+                    || VaultError::corrupt(format!("object {at} is a malformed delta")),
+                )?);
+        }
+        Ok((kind, data))
+    }
+
+    /// Read and verify one object: it must open under the vault key (with
+    /// each delta it is built from) and hash to its id.
+    pub(crate) fn read(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<(Kind, Zeroizing<Vec<u8>>), VaultError> {
+        let (kind, data) = self.rebuild(src, id)?;
+        let actual = gix::objs::compute_hash(HASH, kind, &data).map_err(VaultError::corrupt)?;
         if actual != *id {
             return Err(VaultError::corrupt(format!(
                 "object {id} does not match its id"
             )));
         }
-        Ok((kind, Zeroizing::new(data.to_vec())))
+        Ok((kind, data))
+    }
+
+    /// Where a new version of the directory last stored as `previous`
+    /// takes its delta from: the version of it whose `seq` is
+    /// [`delta::base_seq`] of the new one's, found by following delta
+    /// headers (whole objects are `seq` 0). Returns that base and the new
+    /// version's `seq`.
+    fn delta_base(
+        &self,
+        src: &impl Source,
+        previous: &ObjectId,
+    ) -> Result<Option<(ObjectId, u32)>, VaultError> {
+        let plain = self.open_record(src, previous)?;
+        let (mut at_seq, mut next) = match Header::parse(&plain) {
+            Some(Header::Whole(Kind::Tree)) => return Ok(Some((*previous, 1))),
+            Some(Header::Delta {
+                kind: Kind::Tree,
+                base,
+                seq,
+            }) => (seq, base),
+            _ => return Ok(None),
+        };
+        let Some(seq) = at_seq.checked_add(1) else {
+            return Ok(None);
+        };
+        let want = delta::base_seq(seq);
+        let mut current = *previous;
+        for _ in 0..delta::MAX_CHAIN {
+            if at_seq == want {
+                return Ok(Some((current, seq)));
+            }
+            current = next;
+            at_seq = delta::base_seq(at_seq);
+            if at_seq != want {
+                match Header::parse(&self.open_record(src, &current)?) {
+                    Some(Header::Delta { base, .. }) => next = base,
+                    _ => return Ok(None),
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Whether the object is stored.
@@ -218,6 +348,53 @@ impl ObjectStore {
             _ => {}
         }
         self.write_raw(txn, object.kind(), &data)
+    }
+
+    /// [`ObjectStore::write`] for a new version of a directory last stored
+    /// as `previous`: stored as a delta against an earlier version of it
+    /// when that is less than half the size (see [`crate::delta`]), so an
+    /// edit in a large directory stores about one entry, not all of them.
+    pub(crate) fn write_version(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        tree: &Tree,
+        previous: Option<&ObjectId>,
+    ) -> Result<ObjectId, VaultError> {
+        let Some(previous) = previous else {
+            return self.write(txn, tree);
+        };
+        let mut data = Zeroizing::new(Vec::with_capacity(256));
+        tree.write_to(&mut *data).map_err(VaultError::corrupt)?;
+        if data.len() > MAX_TREE_SIZE {
+            return Err(VaultError::InvalidPath(
+                "a directory holds too many entries (its listing passes 16 MiB)",
+            ));
+        }
+        let id = gix::objs::compute_hash(HASH, Kind::Tree, &data).map_err(VaultError::corrupt)?;
+        if self.contains(txn, &id)? {
+            return Ok(id);
+        }
+        if data.len() >= MIN_DELTA_SIZE {
+            if let Some((base, seq)) = self.delta_base(txn, previous)? {
+                let (_, base_data) = self.rebuild(txn, &base)?;
+                if let Some(ops) = delta::tree_delta(&base_data, &data) {
+                    let mut plain =
+                        Zeroizing::new(Vec::with_capacity(Header::DELTA_LEN + ops.len()));
+                    plain.push(DELTA | kind_byte(Kind::Tree));
+                    plain.extend_from_slice(base.as_bytes());
+                    plain.extend_from_slice(&seq.to_le_bytes());
+                    plain.extend_from_slice(&ops);
+                    let sealed = self.key.seal(&plain, &self.object_ad(&id));
+                    txn.put_raw(
+                        &self.objects,
+                        &self.record_key(b"object", id.as_bytes()),
+                        &sealed,
+                    )?;
+                    return Ok(id);
+                }
+            }
+        }
+        self.write_hashed(txn, Kind::Tree, &data, id)
     }
 
     fn shape_ad(&self, id: &ObjectId) -> Vec<u8> {

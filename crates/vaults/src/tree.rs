@@ -352,6 +352,9 @@ pub(crate) fn walk_files(
 pub(crate) struct TreeEdit<'s> {
     store: &'s ObjectStore,
     trees: BTreeMap<String, Tree>,
+    /// The stored tree each loaded directory was read from: its new
+    /// version is stored as a delta against that one's line.
+    origins: BTreeMap<String, ObjectId>,
 }
 
 impl<'s> TreeEdit<'s> {
@@ -360,13 +363,14 @@ impl<'s> TreeEdit<'s> {
         txn: &WriteTxn<'_>,
         root: Option<&ObjectId>,
     ) -> Result<Self, VaultError> {
-        let root = match root {
+        let tree = match root {
             Some(id) => store.tree(txn, id)?,
             None => Tree::empty(),
         };
         Ok(Self {
             store,
-            trees: BTreeMap::from([(String::new(), root)]),
+            trees: BTreeMap::from([(String::new(), tree)]),
+            origins: root.map(|id| (String::new(), *id)).into_iter().collect(),
         })
     }
 
@@ -392,7 +396,11 @@ impl<'s> TreeEdit<'s> {
                 .get(parent)
                 .ok_or_else(|| VaultError::corrupt("parent directory not loaded"))?;
             let tree = match position(parent_tree, name).map(|i| &parent_tree.entries[i]) {
-                Some(entry) if entry.mode.is_tree() => self.store.tree(txn, &entry.oid)?,
+                Some(entry) if entry.mode.is_tree() => {
+                    let oid = entry.oid;
+                    self.origins.insert(current.to_owned(), oid);
+                    self.store.tree(txn, &oid)?
+                }
                 Some(_) => {
                     return Err(VaultError::WrongKind(
                         current.to_owned(),
@@ -494,8 +502,9 @@ impl<'s> TreeEdit<'s> {
                 continue;
             };
             tree.entries.sort();
+            let origin = self.origins.get(&dir);
             if dir.is_empty() {
-                root = Some(self.store.write(txn, &tree)?);
+                root = Some(self.store.write_version(txn, &tree, origin)?);
                 continue;
             }
             let (parent, name) = parent_of(&dir);
@@ -511,7 +520,7 @@ impl<'s> TreeEdit<'s> {
                 }
                 continue;
             }
-            let oid = self.store.write(txn, &tree)?;
+            let oid = self.store.write_version(txn, &tree, origin)?;
             put_entry(
                 parent_tree,
                 Entry {

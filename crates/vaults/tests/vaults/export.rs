@@ -5,7 +5,7 @@ use polykey_vaults::{VaultError, Vaults};
 
 use crate::fixture;
 
-fn git(repo: &Path, args: &[&str]) -> String {
+pub fn git(repo: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("--git-dir")
         .arg(repo)
@@ -21,6 +21,39 @@ fn git(repo: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Check with `git verify-commit` that every commit of the exported
+/// repository `out` is signed by `keys`; returns the allowed-signers file.
+pub fn verify_every_commit(out: &Path, keys: &polykey_keys::RootKeypair) -> std::path::PathBuf {
+    let allowed = out.parent().unwrap().join("allowed_signers");
+    let principal = format!("{}@polykey", keys.node_id());
+    let public = polykey_keys::sshsig::ssh_public_key(&keys.node_id());
+    std::fs::write(&allowed, format!("{principal} {public}\n")).unwrap();
+    let allowed_config = format!("gpg.ssh.allowedSignersFile={}", allowed.display());
+    for commit in git(out, &["rev-list", "HEAD"]).lines() {
+        let verified = Command::new("git")
+            .arg("--git-dir")
+            .arg(out)
+            .args([
+                "-c",
+                "gpg.format=ssh",
+                "-c",
+                &allowed_config,
+                "verify-commit",
+                "-v",
+                commit,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            verified.status.success(),
+            "commit {commit} did not verify: {}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+        assert!(String::from_utf8_lossy(&verified.stderr).contains("Good \"git\" signature"));
+    }
+    allowed
 }
 
 #[test]
@@ -46,33 +79,9 @@ fn exported_repository_passes_fsck_and_verifies_every_commit() {
     );
     assert_eq!(git(&out, &["show", "HEAD:mail/work"]), "pw2");
 
-    let allowed = f.dir.path().join("allowed_signers");
+    let allowed = verify_every_commit(&out, &f.keys);
     let principal = format!("{}@polykey", f.keys.node_id());
-    let public = polykey_keys::sshsig::ssh_public_key(&f.keys.node_id());
-    std::fs::write(&allowed, format!("{principal} {public}\n")).unwrap();
     let allowed_config = format!("gpg.ssh.allowedSignersFile={}", allowed.display());
-    for commit in git(&out, &["rev-list", "HEAD"]).lines() {
-        let verified = Command::new("git")
-            .arg("--git-dir")
-            .arg(&out)
-            .args([
-                "-c",
-                "gpg.format=ssh",
-                "-c",
-                &allowed_config,
-                "verify-commit",
-                "-v",
-                commit,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            verified.status.success(),
-            "commit {commit} did not verify: {}",
-            String::from_utf8_lossy(&verified.stderr)
-        );
-        assert!(String::from_utf8_lossy(&verified.stderr).contains("Good \"git\" signature"));
-    }
 
     // A key that is not allowed makes verification fail: the check is real.
     let stranger = polykey_keys::RootKeypair::from_seed(&[7; 32]);

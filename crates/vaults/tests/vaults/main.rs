@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod bounds;
+mod compact;
 mod crash;
 mod deletion;
 mod export;
