@@ -307,6 +307,35 @@ impl Backend {
         self.put("secrets.write", vault, path, value).await
     }
 
+    /// Create or replace many secrets in one commit.
+    pub async fn write_secrets(
+        &mut self,
+        vault: String,
+        secrets: Vec<(String, Zeroizing<Vec<u8>>)>,
+    ) -> Result<String> {
+        match self {
+            Self::Local(node) => Ok(node.write_secrets(vault, secrets).await?),
+            Self::Agent(agent) => {
+                // Built by moving each encoded value in (`json!` would copy
+                // it and drop the original unwiped); `call` wipes the rest.
+                let encoded: Vec<Value> = secrets
+                    .iter()
+                    .map(|(path, value)| {
+                        let mut item = serde_json::Map::new();
+                        item.insert("path".into(), Value::String(path.clone()));
+                        item.insert("value".into(), Value::String(BASE64.encode(value)));
+                        Value::Object(item)
+                    })
+                    .collect();
+                let mut params = serde_json::Map::new();
+                params.insert("vault".into(), Value::String(vault));
+                params.insert("secrets".into(), Value::Array(encoded));
+                let answer = agent.call("secrets.writeMany", Value::Object(params))?;
+                Ok(text(&answer, "version"))
+            }
+        }
+    }
+
     pub async fn create_secret(
         &mut self,
         vault: String,

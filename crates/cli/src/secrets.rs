@@ -95,6 +95,10 @@ pub(crate) enum EnvFormat {
     Json,
 }
 
+/// Bytes of file contents `secrets dir` sends in one request (and so one
+/// commit): base64 makes 12 MiB 16 MiB, within the agent's 24 MiB line.
+const DIR_BATCH_BYTES: usize = 12 * 1024 * 1024;
+
 /// `polykey secrets …`, on the running agent or the node directory.
 pub(crate) async fn run(
     cli: &Cli,
@@ -187,7 +191,7 @@ pub(crate) async fn run(
         Secrets::Dir { directory, target } => {
             let (vault, base) = address(target)?;
             let mut stack = vec![directory.clone()];
-            let mut added = Vec::new();
+            let mut files = Vec::new();
             while let Some(dir) = stack.pop() {
                 let entries =
                     std::fs::read_dir(&dir).map_err(|e| io_failure("read the directory", e))?;
@@ -214,15 +218,31 @@ pub(crate) async fn run(
                     } else {
                         format!("{}/{relative}", base.trim_matches('/'))
                     };
-                    let value = Zeroizing::new(
-                        std::fs::read(&local).map_err(|e| io_failure("read a file", e))?,
-                    );
-                    node.write_secret(vault.clone(), path.clone(), value)
-                        .await?;
-                    added.push(path);
+                    files.push((path, local));
                 }
             }
-            added.sort();
+            files.sort();
+            // One commit for the folder, or one per DIR_BATCH_BYTES of
+            // contents (what one request to the agent carries).
+            let mut batch = Vec::new();
+            let mut batch_bytes = 0usize;
+            let mut added = Vec::with_capacity(files.len());
+            let mut files = files.into_iter().peekable();
+            while let Some((path, local)) = files.next() {
+                let value = Zeroizing::new(
+                    std::fs::read(&local).map_err(|e| io_failure("read a file", e))?,
+                );
+                // Contents grow by a third in base64; each entry adds its
+                // path and some JSON.
+                batch_bytes += value.len() + path.len() + 64;
+                added.push(path.clone());
+                batch.push((path, value));
+                if files.peek().is_none() || batch_bytes >= DIR_BATCH_BYTES {
+                    node.write_secrets(vault.clone(), std::mem::take(&mut batch))
+                        .await?;
+                    batch_bytes = 0;
+                }
+            }
             Ok(text(
                 format!("Added {} secret(s) to {vault}", added.len()),
                 serde_json::json!({ "added": added }),

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::prelude::*;
 use libp2p::StreamProtocol;
@@ -14,6 +15,25 @@ use serde::{de::DeserializeOwned, Serialize};
 
 /// Bytes read from the stream at a time.
 const CHUNK: usize = 64 * 1024;
+
+/// Bytes of RPC messages written by every node of this process.
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes of RPC messages (requests and responses, as encoded) that the
+/// nodes of this process have sent to peers so far: what sync puts on the
+/// wire, before the transport's own framing and encryption.
+pub fn bytes_written() -> u64 {
+    WRITTEN.load(Ordering::Relaxed)
+}
+
+async fn write_counted<T>(io: &mut T, bytes: &[u8]) -> io::Result<()>
+where
+    T: AsyncWrite + Unpin + Send,
+{
+    io.write_all(bytes).await?;
+    WRITTEN.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    Ok(())
+}
 
 /// CBOR requests and responses, each bounded in bytes.
 pub struct Codec<Req, Resp> {
@@ -104,7 +124,7 @@ where
     where
         T: AsyncWrite + Unpin + Send,
     {
-        io.write_all(&encode(&request)?).await
+        write_counted(io, &encode(&request)?).await
     }
 
     async fn write_response<T>(
@@ -116,7 +136,7 @@ where
     where
         T: AsyncWrite + Unpin + Send,
     {
-        io.write_all(&encode(&response)?).await
+        write_counted(io, &encode(&response)?).await
     }
 }
 

@@ -114,6 +114,23 @@ impl Node {
         .await
     }
 
+    /// Create or replace many secrets in one commit (a folder added, an
+    /// import); returns the new version.
+    pub async fn write_secrets(
+        &self,
+        vault: String,
+        secrets: Vec<(String, Zeroizing<Vec<u8>>)>,
+    ) -> Result<String, NodeError> {
+        self.with_vault_mut(vault, move |s, v| {
+            let refs: Vec<(&str, &[u8])> = secrets
+                .iter()
+                .map(|(path, value)| (path.as_str(), value.as_slice()))
+                .collect();
+            v.write_secrets(&s.db, &s.keys, &refs)
+        })
+        .await
+    }
+
     /// Create a secret that must not exist yet; returns the new version.
     pub async fn create_secret(
         &self,

@@ -474,6 +474,43 @@ impl<'s> TreeEdit<'s> {
         Ok(())
     }
 
+    /// [`TreeEdit::upsert`] of many blobs: each directory's names are
+    /// indexed once, so adding n secrets to a directory costs O(n), not
+    /// O(n²).
+    pub(crate) fn upsert_blobs(
+        &mut self,
+        txn: &WriteTxn<'_>,
+        blobs: &[(&SecretPath, ObjectId)],
+    ) -> Result<(), VaultError> {
+        let mut indexes: HashMap<String, HashMap<Vec<u8>, usize>> = HashMap::new();
+        for (path, oid) in blobs {
+            let dir = path.parent().unwrap_or("");
+            let tree = self
+                .parent_for_edit(txn, path, true)?
+                .ok_or_else(|| VaultError::corrupt("directory not created"))?;
+            let index = indexes.entry(dir.to_owned()).or_insert_with(|| {
+                tree.entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, entry)| (entry.filename.to_vec(), i))
+                    .collect()
+            });
+            let entry = Entry {
+                mode: EntryKind::Blob.into(),
+                filename: path.file_name().into(),
+                oid: *oid,
+            };
+            match index.get(path.file_name().as_bytes()) {
+                Some(&i) => tree.entries[i] = entry,
+                None => {
+                    index.insert(path.file_name().as_bytes().to_vec(), tree.entries.len());
+                    tree.entries.push(entry);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Remove whatever is at `path`; returns it.
     pub(crate) fn remove(
         &mut self,

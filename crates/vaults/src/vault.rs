@@ -806,10 +806,11 @@ impl Vault {
             check_size(bytes)?;
         }
         self.change(db, signer, |tree, txn| {
+            let mut blobs = Vec::with_capacity(parsed.len());
             for (path, bytes) in &parsed {
-                let blob = self.store.write_raw(txn, Kind::Blob, bytes)?;
-                tree.upsert(txn, path, blob, GitEntryKind::Blob)?;
+                blobs.push((path, self.store.write_raw(txn, Kind::Blob, bytes)?));
             }
+            tree.upsert_blobs(txn, &blobs)?;
             Ok(format!("Write {} secrets", parsed.len()))
         })
         .map(|id| id.to_string())

@@ -614,6 +614,26 @@ impl Node {
             "secrets.write" => {
                 json!({ "version": self.write_secret(text("vault")?, text("path")?, bytes("value")?).await? })
             }
+            "secrets.writeMany" => {
+                let list = params
+                    .get("secrets")
+                    .and_then(Value::as_array)
+                    .ok_or(Call::Params("secrets"))?;
+                let mut secrets = Vec::with_capacity(list.len());
+                for item in list {
+                    let path = item.get("path").and_then(Value::as_str);
+                    let value = item.get("value").and_then(Value::as_str);
+                    let (Some(path), Some(value)) = (path, value) else {
+                        return Err(Call::Params("secrets"));
+                    };
+                    let value = BASE64
+                        .decode(value.as_bytes())
+                        .map(Zeroizing::new)
+                        .map_err(|_| Call::Params("secrets"))?;
+                    secrets.push((path.to_owned(), value));
+                }
+                json!({ "version": self.write_secrets(text("vault")?, secrets).await? })
+            }
             "secrets.create" => {
                 json!({ "version": self.create_secret(text("vault")?, text("path")?, bytes("value")?).await? })
             }
