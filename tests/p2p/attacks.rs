@@ -299,6 +299,7 @@ fn emptying_commit(author: &RootKeypair, parent: &str, seconds: i64) -> (String,
     let (id, commit) = emptying_commit_saying(author, parent, seconds, "Tidy up");
     let objects = vec![
         WireObject {
+            base: None,
             id: tree_id.to_string(),
             kind: kind_tag(gix::objs::Kind::Tree),
             data: tree,
@@ -923,6 +924,7 @@ fn emptying_commit_saying(
     let id =
         gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Commit, &data).unwrap();
     let object = WireObject {
+        base: None,
         id: id.to_string(),
         kind: kind_tag(gix::objs::Kind::Commit),
         data,

@@ -278,6 +278,7 @@ fn forged_vault(author: &RootKeypair) -> (VaultSummary, Vec<WireObject>, TempDir
         .unwrap()
         .into_iter()
         .map(|(id, object)| WireObject {
+            base: None,
             id,
             kind: kind_tag(object.kind),
             data: object.data.clone(),
@@ -617,6 +618,7 @@ async fn a_page_larger_than_any_device_sends_is_cut_off() {
             let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Blob, &data)
                 .unwrap();
             WireObject {
+                base: None,
                 id: id.to_string(),
                 kind: 1,
                 data,
@@ -759,6 +761,7 @@ fn raw_tree(entries: &[(&str, &[u8], gix::ObjectId)]) -> WireObject {
 fn wire(kind: gix::objs::Kind, data: Vec<u8>) -> WireObject {
     let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, kind, &data).unwrap();
     WireObject {
+        base: None,
         id: id.to_string(),
         kind: kind_tag(kind),
         data,

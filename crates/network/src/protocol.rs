@@ -353,9 +353,14 @@ pub struct WireObject {
     pub id: String,
     /// 1 blob, 2 tree, 3 commit.
     pub kind: u8,
-    /// The encoded object.
+    /// The encoded object, or for a tree sent as a delta the ops that
+    /// rebuild it from `base`.
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
+    /// The tree a delta is against (the receiver has it, or it came
+    /// earlier in the same transfer); absent for a whole object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 impl std::fmt::Debug for WireObject {

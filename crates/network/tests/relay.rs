@@ -273,6 +273,7 @@ fn serve_large(client: Client, mut events: tokio::sync::mpsc::Receiver<Event>) {
         while let Some(event) = events.recv().await {
             if let Event::InboundRequest { responder, .. } = event {
                 let object = WireObject {
+                    base: None,
                     id: "large".into(),
                     kind: 1,
                     data: vec![0x5a; ANSWER_BYTES],

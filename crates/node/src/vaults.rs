@@ -39,6 +39,12 @@ impl Node {
         .await
     }
 
+    /// How the node's store uses its file (stored, fragmented, allocated
+    /// bytes).
+    pub async fn store_space(&self) -> Result<polykey_db::Space, NodeError> {
+        self.with_vaults(|s| Ok(s.db.space()?)).await
+    }
+
     /// Every vault, by name.
     pub async fn vaults(&self) -> Result<Vec<VaultInfo>, NodeError> {
         self.with_vaults(|session| Ok(Vaults::new(&session.db).list()?))

@@ -27,6 +27,11 @@ use crate::transfer::MAX_TREE_SIZE;
 /// `seq` is a `u32`, so a chain picked as above never passes 32.
 pub(crate) const MAX_CHAIN: usize = 40;
 
+/// Most deltas this node stores on the way to a whole object: a version
+/// deeper than that (possible only with bases received from another copy,
+/// whose place in a line of versions is not known) is stored whole.
+pub(crate) const MAX_STORED_DEPTH: usize = 24;
+
 const COPY: u8 = 0;
 const INSERT: u8 = 1;
 
@@ -128,6 +133,68 @@ pub(crate) fn tree_delta(base: &[u8], target: &[u8]) -> Option<Vec<u8>> {
     flush_copy(&mut ops, &mut copy);
     flush_insert(&mut ops, &mut insert);
     (ops.len() <= limit).then_some(ops)
+}
+
+/// How many bytes `ops` rebuild to (without rebuilding), or `None` if they
+/// are malformed.
+pub(crate) fn output_len(mut ops: &[u8]) -> Option<usize> {
+    let mut len = 0usize;
+    while let Some((&op, rest)) = ops.split_first() {
+        ops = rest;
+        let n = match op {
+            COPY => {
+                take_varint(&mut ops)?;
+                take_varint(&mut ops)?
+            }
+            INSERT => {
+                let n = take_varint(&mut ops)?;
+                ops = ops.get(n..)?;
+                n
+            }
+            _ => return None,
+        };
+        len = len.checked_add(n)?;
+    }
+    Some(len)
+}
+
+/// The entries `ops` insert (new or changed since the base): whatever an
+/// object built from them refers to that its base did not. `None` if an
+/// insert does not hold whole entries.
+pub(crate) fn inserted_entries(mut ops: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    while let Some((&op, rest)) = ops.split_first() {
+        ops = rest;
+        match op {
+            COPY => {
+                take_varint(&mut ops)?;
+                take_varint(&mut ops)?;
+            }
+            INSERT => {
+                let n = take_varint(&mut ops)?;
+                let bytes = ops.get(..n)?;
+                ops = &ops[n..];
+                out.extend(entries(bytes)?.into_iter().map(|range| &bytes[range]));
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Whether a tree entry (`mode SP name NUL id`) is a directory, and the
+/// id it names.
+pub(crate) fn entry_target(entry: &[u8]) -> Option<(bool, gix::hash::ObjectId)> {
+    let id = entry.len().checked_sub(20).map(|at| &entry[at..])?;
+    let oid = gix::hash::ObjectId::try_from(id).ok()?;
+    Some((entry.starts_with(b"40000 "), oid))
+}
+
+/// The name a tree entry (`mode SP name NUL id`) holds.
+pub(crate) fn entry_name(entry: &[u8]) -> Option<&[u8]> {
+    let space = entry.iter().position(|&b| b == b' ')?;
+    let nul = entry.iter().position(|&b| b == 0)?;
+    entry.get(space + 1..nul)
 }
 
 /// Rebuild an object from its base and the ops of [`tree_delta`].

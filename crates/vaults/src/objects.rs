@@ -168,12 +168,13 @@ impl ObjectStore {
     }
 
     /// Rebuild object `id`, following its deltas down to a whole object;
-    /// not yet checked against its id.
+    /// not yet checked against its id. Also returns how many deltas it
+    /// took (0 for an object stored whole).
     fn rebuild(
         &self,
         src: &impl Source,
         id: &ObjectId,
-    ) -> Result<(Kind, Zeroizing<Vec<u8>>), VaultError> {
+    ) -> Result<(Kind, Zeroizing<Vec<u8>>, usize), VaultError> {
         let mut deltas = Vec::new();
         let mut current = *id;
         let (kind, mut data) = loop {
@@ -208,7 +209,7 @@ impl ObjectStore {
                     || VaultError::corrupt(format!("object {at} is a malformed delta")),
                 )?);
         }
-        Ok((kind, data))
+        Ok((kind, data, deltas.len()))
     }
 
     /// Read and verify one object: it must open under the vault key (with
@@ -218,14 +219,70 @@ impl ObjectStore {
         src: &impl Source,
         id: &ObjectId,
     ) -> Result<(Kind, Zeroizing<Vec<u8>>), VaultError> {
-        let (kind, data) = self.rebuild(src, id)?;
+        let (kind, data, _) = self.read_with_depth(src, id)?;
+        Ok((kind, data))
+    }
+
+    /// [`ObjectStore::read`], and how many deltas the object is built from.
+    pub(crate) fn read_with_depth(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<(Kind, Zeroizing<Vec<u8>>, usize), VaultError> {
+        let (kind, data, depth) = self.rebuild(src, id)?;
         let actual = gix::objs::compute_hash(HASH, kind, &data).map_err(VaultError::corrupt)?;
         if actual != *id {
             return Err(VaultError::corrupt(format!(
                 "object {id} does not match its id"
             )));
         }
-        Ok((kind, data))
+        Ok((kind, data, depth))
+    }
+
+    /// The delta object `id` is stored as, if it is one: its base and ops
+    /// (what a copy that has the base needs to rebuild it).
+    pub(crate) fn stored_delta(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<Option<(ObjectId, Zeroizing<Vec<u8>>)>, VaultError> {
+        let plain = self.open_record(src, id)?;
+        Ok(match Header::parse(&plain) {
+            Some(Header::Delta { base, .. }) => {
+                Some((base, Zeroizing::new(plain[Header::DELTA_LEN..].to_vec())))
+            }
+            _ => None,
+        })
+    }
+
+    /// The record of tree `id` stored as `ops` against `base`, sealed for
+    /// [`WriteTxn::put_records`] (a delta received from another copy, checked
+    /// by rebuilding it).
+    pub(crate) fn seal_delta(
+        &self,
+        db: &Db,
+        id: &ObjectId,
+        base: &ObjectId,
+        ops: &[u8],
+    ) -> SealedRecord {
+        // Its place in a line of versions is not known here: `seq` 1 makes
+        // the next local version of it a delta against its base.
+        let plain = Self::delta_plain(base, 1, ops);
+        let sealed = self.key.seal(&plain, &self.object_ad(id));
+        db.seal_raw(
+            &self.objects,
+            &self.record_key(b"object", id.as_bytes()),
+            &sealed,
+        )
+    }
+
+    fn delta_plain(base: &ObjectId, seq: u32, ops: &[u8]) -> Zeroizing<Vec<u8>> {
+        let mut plain = Zeroizing::new(Vec::with_capacity(Header::DELTA_LEN + ops.len()));
+        plain.push(DELTA | kind_byte(Kind::Tree));
+        plain.extend_from_slice(base.as_bytes());
+        plain.extend_from_slice(&seq.to_le_bytes());
+        plain.extend_from_slice(ops);
+        plain
     }
 
     /// Where a new version of the directory last stored as `previous`
@@ -376,14 +433,12 @@ impl ObjectStore {
         }
         if data.len() >= MIN_DELTA_SIZE {
             if let Some((base, seq)) = self.delta_base(txn, previous)? {
-                let (_, base_data) = self.rebuild(txn, &base)?;
-                if let Some(ops) = delta::tree_delta(&base_data, &data) {
-                    let mut plain =
-                        Zeroizing::new(Vec::with_capacity(Header::DELTA_LEN + ops.len()));
-                    plain.push(DELTA | kind_byte(Kind::Tree));
-                    plain.extend_from_slice(base.as_bytes());
-                    plain.extend_from_slice(&seq.to_le_bytes());
-                    plain.extend_from_slice(&ops);
+                let (_, base_data, depth) = self.rebuild(txn, &base)?;
+                let ops = (depth < delta::MAX_STORED_DEPTH)
+                    .then(|| delta::tree_delta(&base_data, &data))
+                    .flatten();
+                if let Some(ops) = ops {
+                    let plain = Self::delta_plain(&base, seq, &ops);
                     let sealed = self.key.seal(&plain, &self.object_ad(&id));
                     txn.put_raw(
                         &self.objects,

@@ -40,8 +40,12 @@ pub use receive::{
 pub struct RawObject {
     /// Blob, tree or commit.
     pub kind: Kind,
-    /// The encoded object (what git hashes after the header).
+    /// The encoded object (what git hashes after the header); for a tree
+    /// sent as a delta, the ops that rebuild it from `base`.
     pub data: Vec<u8>,
+    /// The id of the tree a delta is against (one the receiver has, or
+    /// one sent before it in the same transfer); `None` for a whole object.
+    pub base: Option<String>,
 }
 
 impl std::fmt::Debug for RawObject {

@@ -343,6 +343,7 @@ impl Node {
             let objects = page
                 .into_iter()
                 .map(|(id, mut object)| WireObject {
+                    base: object.base.take(),
                     id,
                     kind: kind_tag(object.kind),
                     data: std::mem::take(&mut object.data),

@@ -695,6 +695,7 @@ fn check_page(
         page.push((
             std::mem::take(&mut object.id),
             RawObject {
+                base: object.base.take(),
                 kind,
                 data: std::mem::take(&mut object.data),
             },

@@ -6,6 +6,7 @@ use polykey_db::{Db, SealedRecord, WriteTxn};
 use polykey_keys::NodeId;
 
 use super::{MayAuthor, RawObject};
+use crate::delta;
 use crate::error::VaultError;
 use crate::objects::{Source, HASH};
 use crate::tree::{shape_of_entries, stored_shape, EntryView, TreeShape};
@@ -25,6 +26,14 @@ pub const MAX_TREE_SIZE: usize = 16 * 1024 * 1024;
 /// Largest commit object accepted (1 MiB: a message naming a few long
 /// paths, and the signature). This node never writes a larger one.
 pub const MAX_COMMIT_SIZE: usize = 1024 * 1024;
+/// Most bytes the trees one transfer sends as deltas may rebuild to (8 GiB):
+/// each is rebuilt and hashed, so this bounds the work a peer can ask for
+/// with little on the wire.
+pub const MAX_RECEIVE_REBUILT: usize = 8 * 1024 * 1024 * 1024;
+/// Most bytes the deltas of one page may rebuild to: what an honest sender
+/// puts in a page ([`super::send::REBUILT_PAGE_BYTES`]) and the tree that
+/// crosses it.
+const MAX_PAGE_REBUILT: usize = super::send::REBUILT_PAGE_BYTES + MAX_TREE_SIZE;
 
 /// What one transfer into a vault has taken in so far, page by page:
 /// counts and bytes only, never object data, so a node can receive a vault
@@ -45,6 +54,7 @@ pub struct Incoming {
     vault: VaultId,
     objects: usize,
     bytes: usize,
+    rebuilt: usize,
     added: usize,
     failed: bool,
 }
@@ -56,6 +66,7 @@ impl Incoming {
             vault: vault.id(),
             objects: 0,
             bytes: 0,
+            rebuilt: 0,
             added: 0,
             failed: false,
         }
@@ -215,6 +226,29 @@ const MAX_THREADS: usize = 4;
 /// arena).
 const PARALLEL_OBJECTS: usize = 64;
 
+/// A tree that came as a delta, rebuilt against its base.
+struct Rebuilt {
+    object: RawObject,
+    base: ObjectId,
+    /// Deltas between it and a whole object, were it stored as a delta.
+    depth: usize,
+}
+
+impl Rebuilt {
+    /// Its deltas as stored: one too deep is stored whole.
+    fn stored_depth(&self) -> usize {
+        if self.depth <= delta::MAX_STORED_DEPTH {
+            self.depth
+        } else {
+            0
+        }
+    }
+}
+
+/// A page's object to check: the id it came with, the object whole, and
+/// for a delta stored as one its base and ops.
+type ToCheck<'a> = (Option<&'a str>, &'a RawObject, Option<(ObjectId, &'a [u8])>);
+
 /// One object of a page, checked and sealed by [`Vault::prepare`].
 struct Prepared {
     id: ObjectId,
@@ -257,9 +291,22 @@ impl Vault {
         if bytes > MAX_RECEIVE_BYTES {
             return Err(refused("a transfer passed its byte budget (1 GiB)"));
         }
-        let mut prepared = self.prepare(txn.db(), objects, authors)?;
+        let rebuilt = self.rebuild_deltas(txn, objects, incoming)?;
+        let checks: Vec<ToCheck<'_>> = objects
+            .iter()
+            .zip(&rebuilt)
+            .map(|((claimed, object), rebuilt)| match rebuilt {
+                Some(r) => (
+                    *claimed,
+                    &r.object,
+                    (r.stored_depth() > 0).then_some((r.base, object.data.as_slice())),
+                ),
+                None => (*claimed, *object, None),
+            })
+            .collect();
+        let mut prepared = self.prepare(txn.db(), &checks, authors)?;
         let ids: Vec<ObjectId> = prepared.iter().map(|p| p.id).collect();
-        let page: Vec<&RawObject> = objects.iter().map(|(_, o)| *o).collect();
+        let page: Vec<&RawObject> = checks.iter().map(|(_, o, _)| *o).collect();
         let kinds: HashMap<ObjectId, Kind> =
             ids.iter().zip(&page).map(|(id, o)| (*id, o.kind)).collect();
         // The shapes of the trees this page took in so far.
@@ -363,10 +410,10 @@ impl Vault {
     fn prepare(
         &self,
         db: &Db,
-        objects: &[(Option<&str>, &RawObject)],
+        objects: &[ToCheck<'_>],
         authors: Authors<'_>,
     ) -> Result<Vec<Prepared>, VaultError> {
-        let one = |(claimed, object): &(Option<&str>, &RawObject)| {
+        let one = |(claimed, object, compact): &ToCheck<'_>| {
             check_size(object)?;
             let id = gix::objs::compute_hash(HASH, object.kind, &object.data)
                 .map_err(VaultError::corrupt)?;
@@ -381,9 +428,13 @@ impl Vault {
                     }
                 }
             }
+            let sealed = match compact {
+                Some((base, ops)) => self.store.seal_delta(db, &id, base, ops),
+                None => self.store.seal(db, object.kind, &object.data, &id),
+            };
             Ok(Prepared {
                 id,
-                sealed: Some(self.store.seal(db, object.kind, &object.data, &id)),
+                sealed: Some(sealed),
             })
         };
         let threads = std::thread::available_parallelism()
@@ -407,6 +458,79 @@ impl Vault {
             }
             Ok(out)
         })
+    }
+
+    /// The trees of a page that came as deltas, rebuilt: each against a
+    /// tree earlier in the page or one stored here (read and checked),
+    /// within [`MAX_PAGE_REBUILT`] for the page and [`MAX_RECEIVE_REBUILT`]
+    /// for the transfer. What they rebuild to is checked like any object
+    /// (its id above all) by the caller.
+    fn rebuild_deltas(
+        &self,
+        txn: &WriteTxn<'_>,
+        objects: &[(Option<&str>, &RawObject)],
+        incoming: &mut Incoming,
+    ) -> Result<Vec<Option<Rebuilt>>, VaultError> {
+        let mut out: Vec<Option<Rebuilt>> = Vec::with_capacity(objects.len());
+        let mut trees: HashMap<ObjectId, usize> = HashMap::new();
+        let mut page_bytes = 0usize;
+        for (i, (claimed, object)) in objects.iter().enumerate() {
+            let rebuilt = match &object.base {
+                None => None,
+                Some(base) => {
+                    if object.kind != Kind::Tree {
+                        return Err(VaultError::corrupt("only trees come as deltas"));
+                    }
+                    let base = ObjectId::from_hex(base.as_bytes())
+                        .map_err(|_| refused("a malformed base id"))?;
+                    let malformed = || VaultError::corrupt("a tree sent as a delta is malformed");
+                    let (data, depth) = match trees.get(&base) {
+                        Some(&j) => match &out[j] {
+                            Some(r) => {
+                                (delta::apply(&r.object.data, &object.data), r.stored_depth())
+                            }
+                            None => (delta::apply(&objects[j].1.data, &object.data), 0),
+                        },
+                        None if self.store.contains(txn, &base)? => {
+                            let (kind, data, depth) = self.store.read_with_depth(txn, &base)?;
+                            if kind != Kind::Tree {
+                                return Err(VaultError::corrupt("a delta's base is not a tree"));
+                            }
+                            (delta::apply(&data, &object.data), depth)
+                        }
+                        None => return Err(refused("the history sent is incomplete")),
+                    };
+                    let data = data.ok_or_else(malformed)?;
+                    page_bytes = page_bytes.saturating_add(data.len());
+                    if page_bytes > MAX_PAGE_REBUILT {
+                        return Err(refused(
+                            "a page's deltas rebuild to more than any device sends",
+                        ));
+                    }
+                    Some(Rebuilt {
+                        object: RawObject {
+                            kind: Kind::Tree,
+                            data,
+                            base: None,
+                        },
+                        base,
+                        depth: depth + 1,
+                    })
+                }
+            };
+            if object.kind == Kind::Tree {
+                if let Some(id) = claimed.and_then(|c| ObjectId::from_hex(c.as_bytes()).ok()) {
+                    trees.entry(id).or_insert(i);
+                }
+            }
+            out.push(rebuilt);
+        }
+        let total = incoming.rebuilt.saturating_add(page_bytes);
+        if total > MAX_RECEIVE_REBUILT {
+            return Err(refused("a transfer's deltas passed their budget (8 GiB)"));
+        }
+        incoming.rebuilt = total;
+        Ok(out)
     }
 
     /// The shape of tree `id`, which must be here: taken in by this page

@@ -7,6 +7,7 @@ use gix::objs::Kind;
 use zeroize::Zeroizing;
 
 use super::RawObject;
+use crate::delta;
 use crate::error::VaultError;
 use crate::objects::{Source, HASH};
 use crate::vault::Vault;
@@ -72,6 +73,7 @@ impl Vault {
         for id in self.closure(&txn, &[head], &stop)? {
             let (kind, data) = self.store.read(&txn, &id)?;
             objects.push(RawObject {
+                base: None,
                 kind,
                 data: data.to_vec(),
             });
@@ -105,25 +107,40 @@ impl Vault {
         budget: usize,
     ) -> Result<(Vec<(String, RawObject)>, usize), VaultError> {
         let txn = db.read()?;
-        let (ids, mut read) = self.ids_between(&txn, want, haves)?;
+        let (ids, mut read, mut compact) = self.ids_between(&txn, want, haves)?;
         let total = ids.len();
         let mut objects = Vec::new();
         let mut bytes = 0usize;
+        let mut rebuilt = 0usize;
         for id in ids.into_iter().skip(skip) {
-            let (kind, mut data) = match read.remove(&id) {
-                Some(object) => object,
-                None => self.store.read(&txn, &id)?,
-            };
-            bytes = bytes.saturating_add(data.len());
-            objects.push((
-                id.to_string(),
-                RawObject {
+            let (object, size) = if let Some((base, mut ops)) = compact.remove(&id) {
+                let size = delta::output_len(&ops).ok_or_else(|| {
+                    VaultError::corrupt(format!("object {id} is a malformed delta"))
+                })?;
+                let object = RawObject {
+                    kind: Kind::Tree,
+                    data: std::mem::take(&mut *ops),
+                    base: Some(base.to_string()),
+                };
+                (object, size)
+            } else {
+                let (kind, mut data) = match read.remove(&id) {
+                    Some(object) => object,
+                    None => self.store.read(&txn, &id)?,
+                };
+                let object = RawObject {
                     kind,
                     // Moved, not copied: the emptied buffer is zeroized anyway.
                     data: std::mem::take(&mut *data),
-                },
-            ));
-            if bytes >= budget {
+                    base: None,
+                };
+                let size = object.data.len();
+                (object, size)
+            };
+            bytes = bytes.saturating_add(object.data.len());
+            rebuilt = rebuilt.saturating_add(size);
+            objects.push((id.to_string(), object));
+            if bytes >= budget || rebuilt >= REBUILT_PAGE_BYTES {
                 break;
             }
         }
@@ -141,7 +158,7 @@ impl Vault {
         txn: &polykey_db::ReadTxn<'_>,
         want: &str,
         haves: &[String],
-    ) -> Result<(Vec<ObjectId>, HashMap<ObjectId, Read>), VaultError> {
+    ) -> Result<(Vec<ObjectId>, HashMap<ObjectId, Read>, Compact), VaultError> {
         let mut kept = HashMap::new();
         let mut kept_bytes = 0usize;
         let mut keep = |id: ObjectId, object: Read| {
@@ -187,23 +204,27 @@ impl Vault {
             new_commits.insert(id, (tree, parents));
             keep(id, (Kind::Commit, data));
         }
-        // Trees and blobs the other copy has: those of the boundary versions.
+        // Trees and blobs the other copy has: those of the boundary versions;
+        // and, by path, the version of each directory it has (or gets
+        // before), for trees whose stored delta is against one it lacks.
         let mut known: HashSet<ObjectId> = HashSet::new();
-        let mut trees: Vec<ObjectId> = Vec::new();
+        let mut at_path: HashMap<Vec<u8>, ObjectId> = HashMap::new();
+        let mut trees: Vec<(ObjectId, Vec<u8>)> = Vec::new();
         for id in &boundary {
-            trees.push(self.store.commit(txn, id)?.tree);
+            trees.push((self.store.commit(txn, id)?.tree, Vec::new()));
         }
-        while let Some(tree) = trees.pop() {
+        while let Some((tree, path)) = trees.pop() {
             if !known.insert(tree) {
                 continue;
             }
             for entry in self.store.tree(txn, &tree)?.entries {
                 if entry.mode.is_tree() {
-                    trees.push(entry.oid);
+                    trees.push((entry.oid, child_path(&path, &entry.filename)));
                 } else {
                     known.insert(entry.oid);
                 }
             }
+            at_path.entry(path).or_insert(tree);
         }
         // New commits, parents first (a depth-first post-order).
         let mut commit_order = Vec::with_capacity(new_commits.len());
@@ -231,49 +252,117 @@ impl Vault {
         // a tree after its entries.
         let mut ids: Vec<ObjectId> = Vec::new();
         let mut sent: HashSet<ObjectId> = HashSet::new();
+        let mut emitted: HashSet<ObjectId> = HashSet::new();
+        let mut compact = Compact::new();
         for commit in commit_order {
             let Some((root, _)) = new_commits.get(&commit) else {
                 continue;
             };
-            let mut stack = vec![(*root, false)];
-            while let Some((tree, expanded)) = stack.pop() {
+            let mut stack = vec![(*root, false, Vec::new())];
+            while let Some((tree, expanded, path)) = stack.pop() {
                 if expanded {
                     ids.push(tree);
+                    emitted.insert(tree);
+                    at_path.insert(path, tree);
                     continue;
                 }
                 if known.contains(&tree) || !sent.insert(tree) {
                     continue;
                 }
-                stack.push((tree, true));
+                // A tree stored as a delta against one the other copy has
+                // (or gets before it) goes as that delta, and only the
+                // entries it inserts can be new to the other copy: the
+                // base's came with the base.
+                if let Some((base, ops)) = self.store.stored_delta(txn, &tree)? {
+                    if known.contains(&base) || emitted.contains(&base) {
+                        let malformed =
+                            || VaultError::corrupt(format!("object {tree} is a malformed delta"));
+                        let inserted = delta::inserted_entries(&ops).ok_or_else(malformed)?;
+                        let mut children = Vec::new();
+                        for entry in inserted {
+                            let (is_tree, oid) =
+                                delta::entry_target(entry).ok_or_else(malformed)?;
+                            if known.contains(&oid) {
+                                continue;
+                            }
+                            if is_tree {
+                                if !sent.contains(&oid) {
+                                    let name = delta::entry_name(entry).ok_or_else(malformed)?;
+                                    children.push((oid, false, child_path(&path, name)));
+                                }
+                            } else if sent.insert(oid) {
+                                ids.push(oid);
+                            }
+                        }
+                        compact.insert(tree, (base, ops));
+                        stack.push((tree, true, path));
+                        stack.extend(children);
+                        continue;
+                    }
+                }
                 let data = self.store.expect(txn, &tree, Kind::Tree)?;
-                let entries: Vec<(bool, ObjectId)> = gix::objs::TreeRef::from_bytes(&data, HASH)
-                    .map_err(VaultError::corrupt)?
-                    .entries
-                    .iter()
-                    .map(|e| (e.mode.is_tree(), e.oid.to_owned()))
-                    .collect();
-                for (is_tree, oid) in entries {
+                let entries: Vec<(bool, ObjectId, Vec<u8>)> =
+                    gix::objs::TreeRef::from_bytes(&data, HASH)
+                        .map_err(VaultError::corrupt)?
+                        .entries
+                        .iter()
+                        .map(|e| (e.mode.is_tree(), e.oid.to_owned(), e.filename.to_vec()))
+                        .collect();
+                // Otherwise, a large one goes as a delta against the
+                // version of its directory the other copy has.
+                if let Some(base) = at_path.get(&path).filter(|_| data.len() >= MIN_SENT_DELTA) {
+                    let base_data = self.store.expect(txn, base, Kind::Tree)?;
+                    if let Some(ops) = delta::tree_delta(&base_data, &data) {
+                        compact.insert(tree, (*base, Zeroizing::new(ops)));
+                    }
+                }
+                let mut children = Vec::new();
+                for (is_tree, oid, name) in entries {
                     if known.contains(&oid) {
                         continue;
                     }
                     if is_tree {
                         if !sent.contains(&oid) {
-                            stack.push((oid, false));
+                            children.push((oid, false, child_path(&path, &name)));
                         }
                     } else if sent.insert(oid) {
                         ids.push(oid);
                     }
                 }
-                keep(tree, (Kind::Tree, data));
+                if !compact.contains_key(&tree) {
+                    keep(tree, (Kind::Tree, data));
+                }
+                stack.push((tree, true, path));
+                stack.extend(children);
             }
             ids.push(commit);
         }
-        Ok((ids, kept))
+        Ok((ids, kept, compact))
     }
 }
 
 /// An object read from the store: its kind and data.
 type Read = (Kind, Zeroizing<Vec<u8>>);
+
+/// Trees smaller than this go whole when their stored form is not a delta
+/// the other copy can take.
+const MIN_SENT_DELTA: usize = 4096;
+
+/// The path of entry `name` in the directory at `path` (`""` for the root).
+fn child_path(path: &[u8], name: &[u8]) -> Vec<u8> {
+    if path.is_empty() {
+        return name.to_vec();
+    }
+    [path, b"/", name].concat()
+}
+
+/// Trees that go as deltas: each one's base and ops.
+type Compact = HashMap<ObjectId, (ObjectId, Zeroizing<Vec<u8>>)>;
+
+/// Most bytes the objects of one page rebuild to (64 MiB), the object that
+/// crosses it included: deltas are small on the wire, but the receiver
+/// holds a page's objects whole while it checks them.
+pub const REBUILT_PAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Most bytes of commits and trees one page request keeps after working
 /// out what to send, so as not to read them again.

@@ -35,6 +35,7 @@ fn id_of(object: &RawObject) -> ObjectId {
 
 fn blob(data: &[u8]) -> RawObject {
     RawObject {
+        base: None,
         kind: Kind::Blob,
         data: data.to_vec(),
     }
@@ -57,6 +58,7 @@ fn tree(entries: &[(&str, &[u8], ObjectId)]) -> RawObject {
         data.extend_from_slice(oid.as_bytes());
     }
     RawObject {
+        base: None,
         kind: Kind::Tree,
         data,
     }
@@ -98,6 +100,7 @@ fn commit_by(
     let mut data = Vec::new();
     commit.write_to(&mut data).unwrap();
     RawObject {
+        base: None,
         kind: Kind::Commit,
         data,
     }
@@ -631,6 +634,7 @@ fn a_transfer_past_its_byte_budget_is_refused_before_it_is_read() {
         page.push((
             "0".repeat(40),
             RawObject {
+                base: None,
                 kind: Kind::Blob,
                 data: vec![0; size],
             },

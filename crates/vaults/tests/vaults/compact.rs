@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use polykey_vaults::Vaults;
+use polykey_vaults::{Incoming, RawObject, Vault, VaultError, Vaults};
 
 use crate::export::{git, verify_every_commit};
 use crate::{fixture, Fixture};
@@ -93,4 +93,203 @@ fn edits_in_a_large_directory_store_little_and_export_as_plain_git() {
     for (path, value) in expected.iter().step_by(89) {
         assert_eq!(vault.get(&f.db, path).unwrap().as_slice(), value.as_slice());
     }
+}
+
+fn anyone(_: &polykey_keys::NodeId, _: i64) -> bool {
+    true
+}
+
+/// A vault of 1,000 secrets in one directory, then `edits` single edits.
+fn large_directory(f: &Fixture, edits: usize) -> Vault {
+    let vault = Vaults::new(&f.db).create("v", &f.keys).unwrap();
+    let names: Vec<String> = (0..1_000).map(|i| format!("logins/site-{i:04}")).collect();
+    let pairs: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|n| (n.as_str(), b"pw".as_slice()))
+        .collect();
+    vault.write_secrets(&f.db, &f.keys, &pairs).unwrap();
+    for i in 0..edits {
+        vault
+            .write_secret(
+                &f.db,
+                &f.keys,
+                &names[(i * 37) % 1_000],
+                format!("e{i}").as_bytes(),
+            )
+            .unwrap();
+    }
+    vault
+}
+
+/// Everything `to` lacks of `want`, page by page; returns the transfer and
+/// the objects sent (deltas as they went).
+fn pull(
+    from: (&Fixture, &Vault),
+    to: (&Fixture, &Vault),
+    want: &str,
+    haves: &[String],
+) -> (Incoming, Vec<RawObject>) {
+    let mut incoming = Incoming::new(to.1);
+    let mut sent = Vec::new();
+    loop {
+        let (page, total) = from
+            .1
+            .objects_page(&from.0.db, want, haves, incoming.objects(), 256 * 1024)
+            .unwrap();
+        to.1.receive_page(&to.0.db, &mut incoming, &page, &anyone)
+            .unwrap();
+        sent.extend(page.into_iter().map(|(_, o)| o));
+        if incoming.objects() >= total {
+            break;
+        }
+    }
+    (incoming, sent)
+}
+
+fn objects_of(f: &Fixture, vault: &Vault, name: &str) -> String {
+    let out = f.dir.path().join(name);
+    vault.export_bare(&f.db, &out).unwrap();
+    git(&out, &["fsck", "--strict", "--no-dangling"]);
+    git(&out, &["cat-file", "--batch-all-objects", "--batch-check"])
+}
+
+#[test]
+fn a_clone_gets_directory_versions_as_deltas_and_is_identical() {
+    let source = fixture();
+    let original = large_directory(&source, 60);
+    let head = original.head(&source.db).unwrap();
+    let id = original.id().to_string();
+
+    let target = fixture();
+    let vaults = Vaults::new(&target.db);
+    let copy = vaults.begin_receive_vault("v", &id, 0).unwrap();
+    let before = target.db.space().unwrap().stored_bytes;
+    let (incoming, sent) = pull((&source, &original), (&target, &copy), &head, &[]);
+    let copy = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
+    let deltas = sent.iter().filter(|o| o.base.is_some()).count();
+    let wire: usize = sent.iter().map(|o| o.data.len()).sum();
+    // 61 versions of a ~45 KB directory: ~2.7 MB whole.
+    assert_eq!(deltas, 60, "every edit's directory went as a delta");
+    assert!(wire < 300_000, "{wire} bytes sent");
+    let stored = target.db.space().unwrap().stored_bytes - before;
+    assert!(stored < 400_000, "the copy stored {stored} bytes");
+
+    copy.verify_history(&target.db).unwrap();
+    assert_eq!(copy.head(&target.db).unwrap(), head);
+    assert_eq!(
+        objects_of(&target, &copy, "copy.git"),
+        objects_of(&source, &original, "original.git"),
+        "the same objects, byte for byte (git ids)"
+    );
+
+    // Later edits go as deltas against what the copy has.
+    for i in 0..5 {
+        original
+            .write_secret(
+                &source.db,
+                &source.keys,
+                &format!("logins/site-{i:04}"),
+                format!("later-{i}").as_bytes(),
+            )
+            .unwrap();
+    }
+    let new_head = original.head(&source.db).unwrap();
+    let (incoming, sent) = pull((&source, &original), (&target, &copy), &new_head, &[head]);
+    assert_eq!(sent.len(), 20, "a blob, two trees and a commit per edit");
+    assert_eq!(sent.iter().filter(|o| o.base.is_some()).count(), 5);
+    copy.finish_receive(&target.db, incoming, &new_head)
+        .unwrap();
+    copy.merge(&target.db, &target.keys, &new_head).unwrap();
+    assert_eq!(
+        copy.files(&target.db).unwrap(),
+        original.files(&source.db).unwrap()
+    );
+}
+
+#[test]
+fn a_hostile_delta_is_refused_and_stores_nothing() {
+    let source = fixture();
+    let original = large_directory(&source, 3);
+    let head = original.head(&source.db).unwrap();
+    let previous = original.log(&source.db, Some(2)).unwrap()[1].id.clone();
+    let target = fixture();
+    let id = original.id().to_string();
+    let vaults = Vaults::new(&target.db);
+    let copy = vaults.begin_receive_vault("v", &id, 0).unwrap();
+    let (incoming, _) = pull((&source, &original), (&target, &copy), &previous, &[]);
+    let copy = vaults
+        .finish_receive_vault(&id, incoming, &previous)
+        .unwrap();
+
+    let (honest, _) = original
+        .objects_page(
+            &source.db,
+            &head,
+            std::slice::from_ref(&previous),
+            0,
+            1 << 20,
+        )
+        .unwrap();
+    let at = honest.iter().position(|(_, o)| o.base.is_some()).unwrap();
+    let tamper = |change: &dyn Fn(&mut RawObject)| {
+        let mut page = honest.clone();
+        change(&mut page[at].1);
+        page
+    };
+    let blob = honest
+        .iter()
+        .position(|(_, o)| o.kind == gix::objs::Kind::Blob)
+        .unwrap();
+    let mut on_a_blob = honest.clone();
+    on_a_blob[blob].1.base = honest[at].1.base.clone();
+    let mut against_itself = honest.clone();
+    let base_id = honest[at].1.base.clone().unwrap();
+    against_itself[at].1.base = Some(honest[at].0.clone());
+    let hostile = [
+        (
+            "an unknown base",
+            tamper(&|o| o.base = Some("ab".repeat(20))),
+        ),
+        (
+            "a changed insert",
+            tamper(&|o| {
+                let last = o.data.len() - 1;
+                o.data[last] ^= 1;
+            }),
+        ),
+        ("an unknown op", tamper(&|o| o.data.push(7))),
+        (
+            "a copy past the base",
+            tamper(&|o| o.data.extend_from_slice(&[0, 0x80, 0x80, 0x40, 10])),
+        ),
+        (
+            "a malformed base id",
+            tamper(&|o| o.base = Some("not hex".into())),
+        ),
+        ("a delta of a blob", on_a_blob),
+        ("a delta against itself", against_itself),
+    ];
+    for (what, page) in hostile {
+        let mut incoming = Incoming::new(&copy);
+        let refused = copy.receive_page(&target.db, &mut incoming, &page, &anyone);
+        assert!(
+            matches!(
+                refused,
+                Err(VaultError::Refused(_) | VaultError::Corrupt(_))
+            ),
+            "{what}: {refused:?}"
+        );
+        assert_eq!(copy.head(&target.db).unwrap(), previous, "{what}");
+    }
+    assert_ne!(base_id, honest[at].0);
+    // Nothing of them was stored: the honest page brings all four (a blob,
+    // the directory, the root and the commit).
+    let mut incoming = Incoming::new(&copy);
+    let added = copy
+        .receive_page(&target.db, &mut incoming, &honest, &anyone)
+        .unwrap();
+    assert_eq!((added, honest.len()), (4, 4));
+    copy.finish_receive(&target.db, incoming, &head).unwrap();
+    copy.merge(&target.db, &target.keys, &head).unwrap();
+    copy.verify_history(&target.db).unwrap();
 }

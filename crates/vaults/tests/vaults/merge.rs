@@ -138,6 +138,7 @@ fn hostile_objects_are_refused_and_nothing_is_stored() {
         let mut data = b"100644 ..\0".to_vec();
         data.extend_from_slice(&[0x11; 20]);
         RawObject {
+            base: None,
             kind: gix::objs::Kind::Tree,
             data,
         }

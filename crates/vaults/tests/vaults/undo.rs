@@ -212,6 +212,7 @@ fn sign_and_import(
         .import(
             &f.db,
             &[RawObject {
+                base: None,
                 kind: gix::objs::Kind::Commit,
                 data,
             }],

@@ -1,0 +1,277 @@
+//! Scale: what a vault costs as one directory grows (release build, real
+//! redb files, real nodes on 127.0.0.1). Prints, for 1,000 / 10,000 /
+//! 100,000 secrets in one directory (`POLYKEY_SCALE_SIZES=1000,10000` to
+//! pick others):
+//! - the bulk add of them all (one commit);
+//! - ms per single-secret write (in-process, durable, signed) and the bytes
+//!   each adds to the store (redb's stored bytes, and the file);
+//! - the time to list the directory;
+//! - a new device joining and cloning the vault (the bulk commit plus 100
+//!   edits): time, bytes on the wire, and the wire against the bytes stored;
+//!
+//! then a clone of 10,000 secrets made in 10,000 commits
+//! (`POLYKEY_SCALE_HISTORY`), the cost of a write while a paired device is
+//! online against the same write alone, the latency of a small edit from A
+//! until B has it, and a 10 MiB secret from A's commit until B has it.
+//!
+//! Run: `cargo bench -p polykey-node --bench scale`.
+
+use std::time::{Duration, Instant};
+
+use polykey_db::Db;
+use polykey_keys::RootKeypair;
+use polykey_node::Node;
+use polykey_vaults::Vaults;
+use zeroize::Zeroizing;
+
+mod common;
+use common::{device, head, pair, wait_for_head, write};
+
+/// Single-secret writes timed at each size.
+const WRITES: usize = 100;
+
+fn sizes_from(var: &str, default: &[usize]) -> Vec<usize> {
+    std::env::var(var)
+        .ok()
+        .map(|text| {
+            text.split(',')
+                .filter_map(|n| n.trim().replace('_', "").parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| default.to_vec())
+}
+
+fn secret_name(i: usize) -> String {
+    format!("logins/site-{i:06}")
+}
+
+fn secret_value(i: usize, round: usize) -> Vec<u8> {
+    format!("{{\"type\":\"login\",\"username\":\"user{i}\",\"password\":\"pw-{i}-{round}-Xq!9\"}}")
+        .into_bytes()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn kib(bytes: u64) -> f64 {
+    bytes as f64 / 1024.0
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// In-process: a vault of `n` secrets in one directory, written, listed.
+fn in_process(n: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = RootKeypair::from_seed(&[5; 32]);
+    let path = dir.path().join("db.redb");
+    let db = Db::create(&path, &keys).expect("db");
+    let vault = Vaults::new(&db).create("scale", &keys).expect("vault");
+    let names: Vec<String> = (0..n).map(secret_name).collect();
+    let values: Vec<Vec<u8>> = (0..n).map(|i| secret_value(i, 0)).collect();
+    let secrets: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&values)
+        .map(|(name, value)| (name.as_str(), value.as_slice()))
+        .collect();
+    let started = Instant::now();
+    vault.write_secrets(&db, &keys, &secrets).expect("bulk add");
+    let bulk = started.elapsed();
+
+    let stored_before = db.space().expect("space").stored_bytes;
+    let file_before = std::fs::metadata(&path).expect("file").len();
+    let started = Instant::now();
+    for round in 0..WRITES {
+        let i = (round * 7_919) % n;
+        vault
+            .write_secret(&db, &keys, &secret_name(i), &secret_value(i, round + 1))
+            .expect("write");
+    }
+    let per_write = started.elapsed() / WRITES as u32;
+    let stored = db.space().expect("space").stored_bytes - stored_before;
+    let file = std::fs::metadata(&path)
+        .expect("file")
+        .len()
+        .saturating_sub(file_before);
+
+    let started = Instant::now();
+    let listed = vault.list(&db, Some("logins")).expect("list");
+    let list = started.elapsed();
+    assert_eq!(listed.len(), n);
+    println!(
+        "{n:>7} secrets | bulk add {:>8.1} ms | write {:>6.2} ms | +{:>6.2} KiB stored/write (file +{:>7.1} KiB/write) | list {:>7.1} ms",
+        ms(bulk),
+        ms(per_write),
+        kib(stored) / WRITES as f64,
+        kib(file) / WRITES as f64,
+        ms(list),
+    );
+}
+
+async fn secrets_in_bulk(node: &Node, vault: &str, n: usize) {
+    let secrets = (0..n)
+        .map(|i| (secret_name(i), Zeroizing::new(secret_value(i, 0))))
+        .collect();
+    node.write_secrets(vault.into(), secrets)
+        .await
+        .expect("bulk add");
+}
+
+/// A new device joins and clones; returns (time, bytes sent, A's stored bytes).
+async fn timed_clone(a: &Node, vault: &str) -> (Duration, u64, u64) {
+    let want = head(a, vault).await.expect("head");
+    let stored = a.store_space().await.expect("space").stored_bytes;
+    let fresh = device().await;
+    let sent = polykey_network::bytes_written();
+    let started = Instant::now();
+    pair(a, &fresh.node).await;
+    wait_for_head(&fresh.node, vault, &want).await;
+    let took = started.elapsed();
+    let wire = polykey_network::bytes_written() - sent;
+    fresh.node.lock().await.expect("lock");
+    (took, wire, stored)
+}
+
+fn print_clone(what: &str, (took, wire, stored): (Duration, u64, u64)) {
+    println!(
+        "{what} | clone to a new device {:>8.1} ms | {:>9.1} KiB on the wire | store {:>9.1} KiB | wire/store {:.2}",
+        ms(took),
+        kib(wire),
+        kib(stored),
+        wire as f64 / stored as f64
+    );
+}
+
+async fn clone_of(n: usize) {
+    let a = device().await;
+    a.node.create_vault("Scale".into()).await.expect("vault");
+    secrets_in_bulk(&a.node, "Scale", n).await;
+    for round in 0..100 {
+        let i = (round * 7_919) % n;
+        write(
+            &a.node,
+            "Scale",
+            &secret_name(i),
+            secret_value(i, round + 1),
+        )
+        .await;
+    }
+    print_clone(
+        &format!("{n:>7} secrets, 101 commits"),
+        timed_clone(&a.node, "Scale").await,
+    );
+    a.node.lock().await.expect("lock");
+}
+
+async fn clone_of_history(n: usize) {
+    let a = device().await;
+    a.node.create_vault("History".into()).await.expect("vault");
+    let started = Instant::now();
+    for i in 0..n {
+        write(&a.node, "History", &secret_name(i), secret_value(i, 0)).await;
+    }
+    println!(
+        "{n:>7} secrets added one commit each: {:.2} ms per commit",
+        ms(started.elapsed()) / n as f64
+    );
+    print_clone(
+        &format!("{n:>7} secrets, {n} commits"),
+        timed_clone(&a.node, "History").await,
+    );
+    a.node.lock().await.expect("lock");
+}
+
+/// Writes on A alone, then with B paired and online; and the latency of a
+/// small edit until B has it; and a 10 MiB secret.
+async fn with_a_peer() {
+    let a = device().await;
+    a.node.create_vault("Work".into()).await.expect("vault");
+    secrets_in_bulk(&a.node, "Work", 1_000).await;
+    let timed_writes = |round: usize| {
+        let node = a.node.clone();
+        async move {
+            let mut samples = Vec::new();
+            for k in 0..200 {
+                let i = (k * 37) % 1_000;
+                let started = Instant::now();
+                write(&node, "Work", &secret_name(i), secret_value(i, round + k)).await;
+                samples.push(started.elapsed());
+            }
+            median(samples)
+        }
+    };
+    let alone = timed_writes(1_000).await;
+    let b = device().await;
+    pair(&a.node, &b.node).await;
+    let want = head(&a.node, "Work").await.expect("head");
+    wait_for_head(&b.node, "Work", &want).await;
+    let online = timed_writes(2_000).await;
+    println!(
+        "write with no device online {:.2} ms, with a paired device online {:.2} ms: ratio {:.2}",
+        ms(alone),
+        ms(online),
+        online.as_secs_f64() / alone.as_secs_f64()
+    );
+
+    let mut latencies = Vec::new();
+    for k in 0..100 {
+        let started = Instant::now();
+        let new_head = write(&a.node, "Work", "edited", format!("edit {k}").into_bytes()).await;
+        wait_for_head(&b.node, "Work", &new_head).await;
+        latencies.push(started.elapsed());
+    }
+    println!(
+        "small edit on A until B has it: median {:.2} ms",
+        ms(median(latencies))
+    );
+
+    const SIZE: usize = 10 * 1024 * 1024;
+    let mut rates = Vec::new();
+    for round in 0..5u64 {
+        let blob: Vec<u8> = (0..SIZE)
+            .map(|j| (j as u64).wrapping_mul(2_654_435_761).wrapping_add(round) as u8)
+            .collect();
+        let new_head = write(&a.node, "Work", "archive.bin", blob).await;
+        let started = Instant::now();
+        wait_for_head(&b.node, "Work", &new_head).await;
+        rates.push(started.elapsed());
+    }
+    let took = median(rates);
+    println!(
+        "10 MiB secret from A's commit until B has it: {:.1} ms, {:.0} MB/s",
+        ms(took),
+        SIZE as f64 / took.as_secs_f64() / 1e6
+    );
+    b.node.lock().await.expect("lock");
+    a.node.lock().await.expect("lock");
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument picks parts.
+    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let wanted = |part: &str| only.as_deref().is_none_or(|o| part.contains(o));
+    let sizes = sizes_from("POLYKEY_SCALE_SIZES", &[1_000, 10_000, 100_000]);
+    if wanted("in-process") {
+        println!("-- in process (one vault, one directory, durable signed commits)");
+        for &n in &sizes {
+            in_process(n);
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    if wanted("clone") {
+        println!("-- clone over loopback");
+        for &n in &sizes {
+            runtime.block_on(clone_of(n));
+        }
+        for n in sizes_from("POLYKEY_SCALE_HISTORY", &[10_000]) {
+            runtime.block_on(clone_of_history(n));
+        }
+    }
+    if wanted("peer") {
+        println!("-- with a paired device online (1,000 secrets)");
+        runtime.block_on(with_a_peer());
+    }
+}
