@@ -109,10 +109,10 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    fn new(keys: RootKeypair, db: Db, commits: &Arc<tokio::sync::Notify>) -> Box<Self> {
+    fn new(keys: RootKeypair, db: Db, commits: &Arc<tokio::sync::Notify>) -> Arc<Self> {
         let commits = Arc::clone(commits);
         db.on_commit(move || commits.notify_one());
-        Box::new(Self {
+        Arc::new(Self {
             keys,
             db,
             index: Mutex::default(),
@@ -123,7 +123,9 @@ impl Session {
 enum State {
     Uninitialised,
     Locked(WrappedRootKey),
-    Unlocked(WrappedRootKey, Box<Session>),
+    /// Shared with the readers running outside the state lock
+    /// ([`Node::with_vaults_read`]); a lock waits for them.
+    Unlocked(WrappedRootKey, Arc<Session>),
 }
 
 /// Session tokens of the client API issued by this process (the client API
@@ -259,13 +261,7 @@ impl Node {
     /// Lock: close the store and forget every key.
     pub async fn lock(&self) -> Result<(), NodeError> {
         self.run(|inner| {
-            let mut state = inner.lock_state();
-            if let State::Unlocked(wrapped, _) = &*state {
-                *state = State::Locked(wrapped.clone());
-                inner.end_client_sessions();
-                inner.stop_network();
-                inner.changed();
-            }
+            inner.lock_held(&mut inner.lock_state());
             Ok(())
         })
         .await
@@ -382,16 +378,7 @@ impl Node {
                 .lock()
                 .map(|last| last.elapsed() >= idle)
                 .unwrap_or(true);
-            match &*state {
-                State::Unlocked(wrapped, _) if quiet => {
-                    *state = State::Locked(wrapped.clone());
-                    inner.end_client_sessions();
-                    inner.stop_network();
-                    inner.changed();
-                    Ok(true)
-                }
-                _ => Ok(false),
-            }
+            Ok(quiet && inner.lock_held(&mut state))
         })
         .await
     }
@@ -435,6 +422,25 @@ impl Node {
     }
 
     /// Run `work` against the unlocked session on the blocking pool.
+    /// [`Node::with_vaults`] for work that only reads (in its own read
+    /// transactions): it runs without holding the node's state, so
+    /// answering a peer's fetch does not hold up a write. A lock waits for
+    /// such work to end before it returns.
+    pub(crate) async fn with_vaults_read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Session) -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        self.run(move |inner| {
+            let session = match &*inner.lock_state() {
+                State::Unlocked(_, session) => Arc::clone(session),
+                State::Locked(_) => return Err(NodeError::Locked),
+                State::Uninitialised => return Err(NodeError::NotInitialised),
+            };
+            work(&session)
+        })
+        .await
+    }
+
     pub(crate) async fn with_vaults<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Session) -> Result<T, NodeError> + Send + 'static,
@@ -455,6 +461,19 @@ fn settings_key(db: &Db) -> RecordKey {
     db.record_key("node_settings", b"settings")
 }
 
+/// Most time a lock waits for readers still using the session.
+const READERS_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Wait (bounded) until no reader holds `session`, then close it: the
+/// store and the keys go when the last holder lets go.
+fn wait_for_readers(session: Arc<Session>) {
+    let started = Instant::now();
+    while Arc::strong_count(&session) > 1 && started.elapsed() < READERS_WAIT {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    drop(session);
+}
+
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, NodeError> {
@@ -470,6 +489,23 @@ impl Inner {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Lock, with the state held: client sessions end, the network stops,
+    /// and the session closes once the readers using it are done. Returns
+    /// whether the node was unlocked.
+    fn lock_held(&self, state: &mut State) -> bool {
+        let State::Unlocked(wrapped, _) = &*state else {
+            return false;
+        };
+        let locked = State::Locked(wrapped.clone());
+        if let State::Unlocked(_, session) = std::mem::replace(state, locked) {
+            self.end_client_sessions();
+            self.stop_network();
+            self.changed();
+            wait_for_readers(session);
+        }
+        true
     }
 
     /// The store's write generation while unlocked.

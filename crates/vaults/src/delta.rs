@@ -18,8 +18,10 @@
 //! still checks every offset and length: a delta that points outside its
 //! base, or rebuilds to more than [`MAX_TREE_SIZE`], is refused as corrupt.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+
+use gix::hash::ObjectId;
 
 use crate::transfer::MAX_TREE_SIZE;
 
@@ -184,9 +186,9 @@ pub(crate) fn inserted_entries(mut ops: &[u8]) -> Option<Vec<&[u8]>> {
 
 /// Whether a tree entry (`mode SP name NUL id`) is a directory, and the
 /// id it names.
-pub(crate) fn entry_target(entry: &[u8]) -> Option<(bool, gix::hash::ObjectId)> {
+pub(crate) fn entry_target(entry: &[u8]) -> Option<(bool, ObjectId)> {
     let id = entry.len().checked_sub(20).map(|at| &entry[at..])?;
-    let oid = gix::hash::ObjectId::try_from(id).ok()?;
+    let oid = ObjectId::try_from(id).ok()?;
     Some((entry.starts_with(b"40000 "), oid))
 }
 
@@ -195,6 +197,42 @@ pub(crate) fn entry_name(entry: &[u8]) -> Option<&[u8]> {
     let space = entry.iter().position(|&b| b == b' ')?;
     let nul = entry.iter().position(|&b| b == 0)?;
     entry.get(space + 1..nul)
+}
+
+/// The ids of the entries `ops` insert, if the delta keeps to whole
+/// entries: every copy starts and ends on an entry boundary of `base`, and
+/// every insert holds whole entries. Then each entry of the result not
+/// among these is an entry of `base`, unchanged. `None` otherwise (a
+/// delta this node did not make: check the result whole).
+pub(crate) fn fresh_entries(base: &[u8], mut ops: &[u8]) -> Option<HashSet<ObjectId>> {
+    let bounds: HashSet<usize> = entries(base)?
+        .into_iter()
+        .flat_map(|range| [range.start, range.end])
+        .chain(std::iter::once(0))
+        .collect();
+    let mut fresh = HashSet::new();
+    while let Some((&op, rest)) = ops.split_first() {
+        ops = rest;
+        match op {
+            COPY => {
+                let start = take_varint(&mut ops)?;
+                let end = start.checked_add(take_varint(&mut ops)?)?;
+                if !bounds.contains(&start) || !bounds.contains(&end) {
+                    return None;
+                }
+            }
+            INSERT => {
+                let n = take_varint(&mut ops)?;
+                let bytes = ops.get(..n)?;
+                ops = &ops[n..];
+                for range in entries(bytes)? {
+                    fresh.insert(entry_target(&bytes[range])?.1);
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(fresh)
 }
 
 /// Rebuild an object from its base and the ops of [`tree_delta`].
@@ -268,6 +306,24 @@ mod tests {
         let ops = tree_delta(&base, &target).unwrap();
         assert_eq!(apply(&base, &ops).unwrap(), target);
         assert_eq!(tree_delta(&base, &tree(&["q"])), None, "nothing in common");
+    }
+
+    #[test]
+    fn only_a_delta_keeping_to_whole_entries_names_its_fresh_ones() {
+        let base = tree(&["a", "b", "c"]);
+        let mut target = tree(&["a", "b", "c"]);
+        target.extend_from_slice(&tree(&["d"])[..]);
+        // tree() numbers ids by position: "d" is id [0; 20] like "a".
+        let last = target.len() - 1;
+        target[last] = 9;
+        let ops = tree_delta(&base, &target).unwrap();
+        let fresh = fresh_entries(&base, &ops).unwrap();
+        assert_eq!(fresh.len(), 1);
+        assert!(fresh.contains(&entry_target(&target[target.len() - 30..]).unwrap().1));
+        // A copy from the middle of an entry splices new entries out of old
+        // bytes: nothing can be assumed checked.
+        let spliced = [COPY, 3, 20, INSERT, 1, b'x'];
+        assert_eq!(fresh_entries(&base, &spliced), None);
     }
 
     #[test]

@@ -199,7 +199,7 @@ impl Node {
             Request::Ping => Ok(Response::Ok),
             Request::Pairing(message) => self.answer_pairing(peer, message).await,
             Request::Sigchain => {
-                self.with_vaults(move |s| {
+                self.with_vaults_read(move |s| {
                     require_member(s, &peer)?;
                     Ok(Response::Sigchain(
                         Sigchain::new(&s.db, s.keys.node_id()).claims()?,
@@ -244,7 +244,7 @@ impl Node {
         if known.len() > MAX_CHAINS {
             return Err(NodeError::PeerRefused("too many chains named".into()));
         }
-        self.with_vaults(move |s| {
+        self.with_vaults_read(move |s| {
             require_member(s, &peer)?;
             let me = s.keys.node_id();
             let position =
@@ -273,7 +273,7 @@ impl Node {
     }
 
     async fn answer_vaults(&self, peer: NodeId) -> Result<Response, NodeError> {
-        self.with_vaults(move |s| {
+        self.with_vaults_read(move |s| {
             require_member(s, &peer)?;
             let mut access_of = super::share::access_by_vault(s)?;
             let mut vaults = Vec::new();
@@ -297,7 +297,7 @@ impl Node {
         peer: NodeId,
         after: Option<String>,
     ) -> Result<Response, NodeError> {
-        self.with_vaults(move |s| {
+        self.with_vaults_read(move |s| {
             require_member(s, &peer)?;
             let after: Option<VaultId> = match after {
                 Some(text) => Some(text.parse()?),
@@ -331,7 +331,7 @@ impl Node {
         if haves.len() > MAX_HAVES {
             return Err(NodeError::PeerRefused("too many versions named".into()));
         }
-        self.with_vaults(move |s| {
+        self.with_vaults_read(move |s| {
             let id: VaultId = vault
                 .parse()
                 .map_err(|_| NodeError::PeerRefused(super::share::NOT_SHARED.into()))?;

@@ -1,4 +1,4 @@
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use gix::hash::ObjectId;
 use gix::objs::{Kind, WriteTo};
@@ -232,6 +232,10 @@ struct Rebuilt {
     base: ObjectId,
     /// Deltas between it and a whole object, were it stored as a delta.
     depth: usize,
+    /// The ids of the entries it inserts, when every other entry is one of
+    /// its base's, unchanged (see [`delta::fresh_entries`]): only these
+    /// need checking.
+    fresh: Option<HashSet<ObjectId>>,
 }
 
 impl Rebuilt {
@@ -336,7 +340,11 @@ impl Vault {
                         .collect();
                     // Names and modes first: they need nothing else.
                     shape_of_entries(&entries, |_| Ok(TreeShape::default()))?;
-                    for entry in entries.iter().filter(|e| !e.mode.is_tree()) {
+                    // A delta's entries copied from its base were checked
+                    // with the base: only those it inserts need a look.
+                    let fresh = rebuilt[i].as_ref().and_then(|r| r.fresh.as_ref());
+                    let new = |e: &&EntryView<'_>| fresh.is_none_or(|f| f.contains(&e.oid));
+                    for entry in entries.iter().filter(|e| !e.mode.is_tree()).filter(new) {
                         match kinds.get(&entry.oid) {
                             Some(Kind::Blob) => {}
                             Some(_) => {
@@ -484,22 +492,24 @@ impl Vault {
                     let base = ObjectId::from_hex(base.as_bytes())
                         .map_err(|_| refused("a malformed base id"))?;
                     let malformed = || VaultError::corrupt("a tree sent as a delta is malformed");
-                    let (data, depth) = match trees.get(&base) {
+                    let stored;
+                    let (base_data, depth) = match trees.get(&base) {
                         Some(&j) => match &out[j] {
-                            Some(r) => {
-                                (delta::apply(&r.object.data, &object.data), r.stored_depth())
-                            }
-                            None => (delta::apply(&objects[j].1.data, &object.data), 0),
+                            Some(r) => (r.object.data.as_slice(), r.stored_depth()),
+                            None => (objects[j].1.data.as_slice(), 0),
                         },
                         None if self.store.contains(txn, &base)? => {
                             let (kind, data, depth) = self.store.read_with_depth(txn, &base)?;
                             if kind != Kind::Tree {
                                 return Err(VaultError::corrupt("a delta's base is not a tree"));
                             }
-                            (delta::apply(&data, &object.data), depth)
+                            stored = data;
+                            (stored.as_slice(), depth)
                         }
                         None => return Err(refused("the history sent is incomplete")),
                     };
+                    let fresh = delta::fresh_entries(base_data, &object.data);
+                    let data = delta::apply(base_data, &object.data);
                     let data = data.ok_or_else(malformed)?;
                     page_bytes = page_bytes.saturating_add(data.len());
                     if page_bytes > MAX_PAGE_REBUILT {
@@ -515,6 +525,7 @@ impl Vault {
                         },
                         base,
                         depth: depth + 1,
+                        fresh,
                     })
                 }
             };
