@@ -205,11 +205,11 @@ pub(crate) fn entry_name(entry: &[u8]) -> Option<&[u8]> {
 /// among these is an entry of `base`, unchanged. `None` otherwise (a
 /// delta this node did not make: check the result whole).
 pub(crate) fn fresh_entries(base: &[u8], mut ops: &[u8]) -> Option<HashSet<ObjectId>> {
-    let bounds: HashSet<usize> = entries(base)?
-        .into_iter()
-        .flat_map(|range| [range.start, range.end])
-        .chain(std::iter::once(0))
-        .collect();
+    // Entry boundaries of the base, ascending: each entry's start, and
+    // the end of the last.
+    let mut bounds: Vec<usize> = entries(base)?.into_iter().map(|r| r.start).collect();
+    bounds.push(base.len());
+    let on_bound = |at: usize| bounds.binary_search(&at).is_ok();
     let mut fresh = HashSet::new();
     while let Some((&op, rest)) = ops.split_first() {
         ops = rest;
@@ -217,7 +217,7 @@ pub(crate) fn fresh_entries(base: &[u8], mut ops: &[u8]) -> Option<HashSet<Objec
             COPY => {
                 let start = take_varint(&mut ops)?;
                 let end = start.checked_add(take_varint(&mut ops)?)?;
-                if !bounds.contains(&start) || !bounds.contains(&end) {
+                if !on_bound(start) || !on_bound(end) {
                     return None;
                 }
             }
