@@ -16,6 +16,9 @@
 //!
 //! Run: `cargo bench -p polykey-node --bench scale`.
 
+// A report on stdout is what this bench is for.
+#![allow(clippy::print_stdout)]
+
 use std::time::{Duration, Instant};
 
 use polykey_db::Db;

@@ -60,6 +60,9 @@ fn byte_kind(byte: u8) -> Option<Kind> {
     })
 }
 
+/// A tree as stored: the base it is a delta against, and the ops.
+pub(crate) type StoredDelta = (ObjectId, Zeroizing<Vec<u8>>);
+
 /// Set on the kind byte of a record that holds a delta.
 const DELTA: u8 = 0x80;
 /// Trees smaller than this are stored whole: a delta would save little and
@@ -245,7 +248,7 @@ impl ObjectStore {
         &self,
         src: &impl Source,
         id: &ObjectId,
-    ) -> Result<Option<(ObjectId, Zeroizing<Vec<u8>>)>, VaultError> {
+    ) -> Result<Option<StoredDelta>, VaultError> {
         let plain = self.open_record(src, id)?;
         Ok(match Header::parse(&plain) {
             Some(Header::Delta { base, .. }) => {

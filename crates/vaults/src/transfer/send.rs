@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use super::RawObject;
 use crate::delta;
 use crate::error::VaultError;
-use crate::objects::{Source, HASH};
+use crate::objects::{Source, StoredDelta, HASH};
 use crate::vault::Vault;
 
 impl Vault {
@@ -107,7 +107,11 @@ impl Vault {
         budget: usize,
     ) -> Result<(Vec<(String, RawObject)>, usize), VaultError> {
         let txn = db.read()?;
-        let (ids, mut read, mut compact) = self.ids_between(&txn, want, haves)?;
+        let Plan {
+            ids,
+            kept: mut read,
+            mut compact,
+        } = self.ids_between(&txn, want, haves)?;
         let total = ids.len();
         let mut objects = Vec::new();
         let mut bytes = 0usize;
@@ -158,7 +162,7 @@ impl Vault {
         txn: &polykey_db::ReadTxn<'_>,
         want: &str,
         haves: &[String],
-    ) -> Result<(Vec<ObjectId>, HashMap<ObjectId, Read>, Compact), VaultError> {
+    ) -> Result<Plan, VaultError> {
         let mut kept = HashMap::new();
         let mut kept_bytes = 0usize;
         let mut keep = |id: ObjectId, object: Read| {
@@ -337,7 +341,7 @@ impl Vault {
             }
             ids.push(commit);
         }
-        Ok((ids, kept, compact))
+        Ok(Plan { ids, kept, compact })
     }
 }
 
@@ -357,7 +361,16 @@ fn child_path(path: &[u8], name: &[u8]) -> Vec<u8> {
 }
 
 /// Trees that go as deltas: each one's base and ops.
-type Compact = HashMap<ObjectId, (ObjectId, Zeroizing<Vec<u8>>)>;
+type Compact = HashMap<ObjectId, StoredDelta>;
+
+/// What a transfer sends: the ids in order, the commits and trees read on
+/// the way (to send without reading again), and the trees that go as
+/// deltas.
+struct Plan {
+    ids: Vec<ObjectId>,
+    kept: HashMap<ObjectId, Read>,
+    compact: Compact,
+}
 
 /// Most bytes the objects of one page rebuild to (64 MiB), the object that
 /// crosses it included: deltas are small on the wire, but the receiver
