@@ -244,6 +244,19 @@ impl Db {
         })
     }
 
+    /// Give the file's free space back: move live pages down and shrink
+    /// the file. Needs the store to itself (no transaction open); crash
+    /// safe like any commit (redb writes the moved pages, then commits).
+    pub fn compact(&mut self) -> Result<(), DbError> {
+        // Each pass moves what it can; a bounded number of passes.
+        for _ in 0..8 {
+            if !self.redb.compact().map_err(DbError::storage)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Call `hook` after every committed write transaction (set once; a
     /// second hook is ignored). It must be quick: it runs in the writer.
     pub fn on_commit(&self, hook: impl Fn() + Send + Sync + 'static) {

@@ -464,14 +464,29 @@ fn settings_key(db: &Db) -> RecordKey {
 /// Most time a lock waits for readers still using the session.
 const READERS_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Free space in the store worth a compaction at a lock: at least this
+/// much, and a quarter of the file.
+const COMPACT_AT: u64 = 32 * 1024 * 1024;
+
 /// Wait (bounded) until no reader holds `session`, then close it: the
-/// store and the keys go when the last holder lets go.
+/// store and the keys go when the last holder lets go. A lock is the quiet
+/// moment to give back the space deleted vaults and secrets left free
+/// (when there is enough of it, see [`COMPACT_AT`]).
 fn wait_for_readers(session: Arc<Session>) {
     let started = Instant::now();
     while Arc::strong_count(&session) > 1 && started.elapsed() < READERS_WAIT {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    drop(session);
+    if let Ok(mut session) = Arc::try_unwrap(session) {
+        let worth = session.db.space().is_ok_and(|space| {
+            space.fragmented_bytes >= COMPACT_AT
+                && space.fragmented_bytes >= space.allocated_bytes / 4
+        });
+        if worth {
+            // A failed compaction leaves the store as it was.
+            let _ = session.db.compact();
+        }
+    }
 }
 
 async fn blocking<T: Send + 'static>(

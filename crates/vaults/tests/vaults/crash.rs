@@ -124,3 +124,140 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
         );
     }
 }
+
+const COMPACTOR_ENV: &str = "POLYKEY_TEST_CRASH_COMPACTOR";
+
+/// Not a test of its own: run by
+/// `sigkill_during_compaction_loses_nothing_and_a_whole_one_gives_space_back`
+/// as the child process. It says when it starts compacting, then compacts.
+#[test]
+fn helper_crash_compactor() {
+    let Some(path) = std::env::var_os(COMPACTOR_ENV) else {
+        return;
+    };
+    let mut db = Db::open(Path::new(&path), &keys()).unwrap();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "compacting").unwrap();
+    out.flush().unwrap();
+    db.compact().unwrap();
+    writeln!(out, "compacted").unwrap();
+    out.flush().unwrap();
+}
+
+#[test]
+fn sigkill_during_compaction_loses_nothing_and_a_whole_one_gives_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.redb");
+    let mut seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("compaction crash test seed {seed}");
+    // A vault that stays, and one whose 16 MiB go: deleted, then purged
+    // past its recovery window.
+    let kept: Vec<(String, Vec<u8>)> = (0..500)
+        .map(|i| {
+            (
+                format!("logins/site-{i:03}"),
+                format!("pw-{i}").into_bytes(),
+            )
+        })
+        .collect();
+    {
+        let db = Db::create(&path, &keys()).unwrap();
+        let vaults = Vaults::new(&db);
+        let vault = vaults.create("kept", &keys()).unwrap();
+        let pairs: Vec<(&str, &[u8])> = kept
+            .iter()
+            .map(|(p, v)| (p.as_str(), v.as_slice()))
+            .collect();
+        vault.write_secrets(&db, &keys(), &pairs).unwrap();
+        let gone = vaults.create("gone", &keys()).unwrap();
+        for chunk in 0..4 {
+            let files: Vec<(String, Vec<u8>)> = (0..512)
+                .map(|i| {
+                    let value: Vec<u8> = (0..1024)
+                        .flat_map(|_| next(&mut seed).to_le_bytes())
+                        .collect();
+                    (format!("big/{chunk}-{i}"), value)
+                })
+                .collect();
+            let pairs: Vec<(&str, &[u8])> = files
+                .iter()
+                .map(|(p, v)| (p.as_str(), v.as_slice()))
+                .collect();
+            gone.write_secrets(&db, &keys(), &pairs).unwrap();
+        }
+        vaults.delete("gone", &keys()).unwrap();
+        let later = polykey_vaults::RECOVERY_WINDOW_MS * 2
+            + SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+        assert_eq!(vaults.purge_expired(later).unwrap(), 1);
+        let space = db.space().unwrap();
+        assert!(space.fragmented_bytes > 16 * 1024 * 1024, "{space:?}");
+    }
+    // Every run starts from this fragmented store.
+    let template = dir.path().join("template.redb");
+    std::fs::copy(&path, &template).unwrap();
+    let full = std::fs::metadata(&path).unwrap().len();
+    let check = |when: &str| {
+        let db = Db::open(&path, &keys()).unwrap();
+        let vault = Vaults::new(&db).open("kept").unwrap();
+        for (name, value) in kept.iter().step_by(7) {
+            assert_eq!(
+                vault.get(&db, name).unwrap().as_slice(),
+                value.as_slice(),
+                "{when}: {name}"
+            );
+        }
+        assert_eq!(vault.files(&db).unwrap().len(), kept.len(), "{when}");
+        vault.verify_history(&db).unwrap();
+        assert!(Vaults::new(&db).open("gone").is_err(), "{when}");
+    };
+
+    // A compaction that runs to its end gives the purged vault's space back.
+    let mut db = Db::open(&path, &keys()).unwrap();
+    let started = std::time::Instant::now();
+    db.compact().unwrap();
+    let took = started.elapsed();
+    drop(db);
+    let compacted = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        compacted + 12 * 1024 * 1024 < full,
+        "{full} bytes before, {compacted} after"
+    );
+    check("after a whole compaction");
+
+    // Killed at random moments within that time, a compaction loses
+    // nothing: each run starts again from the fragmented store.
+    let window = took.as_micros().max(1) as u64;
+    for run in 0..8 {
+        std::fs::copy(&template, &path).unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "crash::helper_crash_compactor",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(COMPACTOR_ENV, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Past the test harness's own lines, to the child's word (after
+        // the harness's "test … " on the same line).
+        let started = lines
+            .map_while(Result::ok)
+            .any(|line| line.ends_with("compacting"));
+        assert!(started, "run {run}: the compactor started");
+        std::thread::sleep(Duration::from_micros(next(&mut seed) % window));
+        child.kill().unwrap(); // SIGKILL on Unix.
+        child.wait().unwrap();
+        check(&format!("after a kill in run {run}"));
+    }
+}
