@@ -9,7 +9,9 @@
 //! - a new device joining and cloning the vault (the bulk commit plus 100
 //!   edits): time, bytes on the wire, and the wire against the bytes stored;
 //!
-//! then a clone of 10,000 secrets made in 10,000 commits
+//! then a soak of 100,000 edits in a directory of 1,000 secrets
+//! (`POLYKEY_SCALE_SOAK`: stored bytes and file size as it goes), a clone
+//! of 10,000 secrets made in 10,000 commits
 //! (`POLYKEY_SCALE_HISTORY`), the cost of a write while a paired device is
 //! online against the same write alone, the latency of a small edit from A
 //! until B has it, and a 10 MiB secret from A's commit until B has it.
@@ -111,6 +113,54 @@ fn in_process(n: usize) {
         kib(stored) / WRITES as f64,
         kib(file) / WRITES as f64,
         ms(list),
+    );
+}
+
+/// A soak: `edits` single-secret edits in a directory of 1,000 secrets,
+/// printing what the store holds and the file's size as they go.
+fn soak(edits: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = RootKeypair::from_seed(&[6; 32]);
+    let path = dir.path().join("db.redb");
+    let db = Db::create(&path, &keys).expect("db");
+    let vault = Vaults::new(&db).create("soak", &keys).expect("vault");
+    let names: Vec<String> = (0..1_000).map(secret_name).collect();
+    let values: Vec<Vec<u8>> = (0..1_000).map(|i| secret_value(i, 0)).collect();
+    let secrets: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&values)
+        .map(|(name, value)| (name.as_str(), value.as_slice()))
+        .collect();
+    vault.write_secrets(&db, &keys, &secrets).expect("bulk add");
+    let started = Instant::now();
+    let step = (edits / 5).max(1);
+    for round in 0..edits {
+        let i = (round * 7_919) % 1_000;
+        vault
+            .write_secret(&db, &keys, &names[i], &secret_value(i, round + 1))
+            .expect("write");
+        if (round + 1) % step == 0 {
+            let space = db.space().expect("space");
+            let file = std::fs::metadata(&path).expect("file").len();
+            println!(
+                "soak: {:>7} edits | stored {:>8.1} MiB ({:.2} KiB/edit) | file {:>8.1} MiB | {:.2} ms/edit",
+                round + 1,
+                kib(space.stored_bytes) / 1024.0,
+                kib(space.stored_bytes) / (round + 1) as f64,
+                kib(file) / 1024.0,
+                ms(started.elapsed()) / (round + 1) as f64
+            );
+        }
+    }
+    let mut db = db;
+    let started = Instant::now();
+    db.compact().expect("compact");
+    let space = db.space().expect("space");
+    println!(
+        "soak: compacted in {:.0} ms | stored {:.1} MiB | file {:.1} MiB",
+        ms(started.elapsed()),
+        kib(space.stored_bytes) / 1024.0,
+        kib(std::fs::metadata(&path).expect("file").len()) / 1024.0
     );
 }
 
@@ -261,6 +311,12 @@ fn main() {
         println!("-- in process (one vault, one directory, durable signed commits)");
         for &n in &sizes {
             in_process(n);
+        }
+    }
+    if wanted("soak") {
+        println!("-- soak (edits in a directory of 1,000 secrets)");
+        for edits in sizes_from("POLYKEY_SCALE_SOAK", &[100_000]) {
+            soak(edits);
         }
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
