@@ -199,17 +199,23 @@ pub(crate) fn entry_name(entry: &[u8]) -> Option<&[u8]> {
     entry.get(space + 1..nul)
 }
 
+/// The starts of a tree's entries and, last, its length (the boundaries
+/// a delta keeping to whole entries copies between); `None` if the bytes
+/// are not a tree.
+pub(crate) fn entry_starts(base: &[u8]) -> Option<Vec<usize>> {
+    let mut starts: Vec<usize> = entries(base)?.into_iter().map(|r| r.start).collect();
+    starts.push(base.len());
+    Some(starts)
+}
+
 /// The ids of the entries `ops` insert, if the delta keeps to whole
-/// entries: every copy starts and ends on an entry boundary of `base`, and
-/// every insert holds whole entries. Then each entry of the result not
-/// among these is an entry of `base`, unchanged. `None` otherwise (a
-/// delta this node did not make: check the result whole).
-pub(crate) fn fresh_entries(base: &[u8], mut ops: &[u8]) -> Option<HashSet<ObjectId>> {
-    // Entry boundaries of the base, ascending: each entry's start, and
-    // the end of the last.
-    let mut bounds: Vec<usize> = entries(base)?.into_iter().map(|r| r.start).collect();
-    bounds.push(base.len());
-    let on_bound = |at: usize| bounds.binary_search(&at).is_ok();
+/// entries: every copy starts and ends on an entry boundary of the base
+/// (`starts`, from [`entry_starts`]), and every insert holds whole
+/// entries. Then each entry of the result not among these is an entry of
+/// the base, unchanged. `None` otherwise (a delta this node did not make:
+/// check the result whole).
+pub(crate) fn fresh_entries(starts: &[usize], mut ops: &[u8]) -> Option<HashSet<ObjectId>> {
+    let on_bound = |at: usize| starts.binary_search(&at).is_ok();
     let mut fresh = HashSet::new();
     while let Some((&op, rest)) = ops.split_first() {
         ops = rest;
@@ -237,7 +243,11 @@ pub(crate) fn fresh_entries(base: &[u8], mut ops: &[u8]) -> Option<HashSet<Objec
 
 /// Rebuild an object from its base and the ops of [`tree_delta`].
 pub(crate) fn apply(base: &[u8], mut ops: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(base.len());
+    let len = output_len(ops)?;
+    if len > MAX_TREE_SIZE {
+        return None;
+    }
+    let mut out = Vec::with_capacity(len);
     while let Some((&op, rest)) = ops.split_first() {
         ops = rest;
         match op {
@@ -317,13 +327,14 @@ mod tests {
         let last = target.len() - 1;
         target[last] = 9;
         let ops = tree_delta(&base, &target).unwrap();
-        let fresh = fresh_entries(&base, &ops).unwrap();
+        let starts = entry_starts(&base).unwrap();
+        let fresh = fresh_entries(&starts, &ops).unwrap();
         assert_eq!(fresh.len(), 1);
         assert!(fresh.contains(&entry_target(&target[target.len() - 30..]).unwrap().1));
         // A copy from the middle of an entry splices new entries out of old
         // bytes: nothing can be assumed checked.
         let spliced = [COPY, 3, 20, INSERT, 1, b'x'];
-        assert_eq!(fresh_entries(&base, &spliced), None);
+        assert_eq!(fresh_entries(&starts, &spliced), None);
     }
 
     #[test]

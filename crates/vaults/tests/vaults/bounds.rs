@@ -29,11 +29,11 @@ fn device(seed: u8) -> Device {
     }
 }
 
-fn id_of(object: &RawObject) -> ObjectId {
+pub fn id_of(object: &RawObject) -> ObjectId {
     gix::objs::compute_hash(gix::hash::Kind::Sha1, object.kind, &object.data).unwrap()
 }
 
-fn blob(data: &[u8]) -> RawObject {
+pub fn blob(data: &[u8]) -> RawObject {
     RawObject {
         base: None,
         kind: Kind::Blob,
@@ -41,12 +41,12 @@ fn blob(data: &[u8]) -> RawObject {
     }
 }
 
-const FILE: &str = "100644";
+pub const FILE: &str = "100644";
 const DIR: &str = "40000";
 
 /// A tree encoded by hand, names as given (git's encoding: mode, space,
 /// name, NUL, 20-byte id).
-fn tree(entries: &[(&str, &[u8], ObjectId)]) -> RawObject {
+pub fn tree(entries: &[(&str, &[u8], ObjectId)]) -> RawObject {
     let mut sorted = entries.to_vec();
     sorted.sort_by(|a, b| a.1.cmp(b.1));
     let mut data = Vec::new();
@@ -106,12 +106,12 @@ fn commit_by(
     }
 }
 
-fn commit(signer: &RootKeypair, tree: ObjectId, parents: Vec<ObjectId>) -> RawObject {
+pub fn commit(signer: &RootKeypair, tree: ObjectId, parents: Vec<ObjectId>) -> RawObject {
     let me = signer.node_id();
     commit_by(signer, me, me, tree, parents, "Hand-made")
 }
 
-fn with_ids(objects: Vec<RawObject>) -> Vec<(String, RawObject)> {
+pub fn with_ids(objects: Vec<RawObject>) -> Vec<(String, RawObject)> {
     objects
         .into_iter()
         .map(|o| (id_of(&o).to_string(), o))

@@ -293,3 +293,125 @@ fn a_hostile_delta_is_refused_and_stores_nothing() {
     copy.merge(&target.db, &target.keys, &head).unwrap();
     copy.verify_history(&target.db).unwrap();
 }
+
+/// A tree of `count` files named `{prefix}NNN`, all holding `blob`.
+fn flat_tree(prefix: &str, count: usize, blob: gix::ObjectId) -> RawObject {
+    let names: Vec<String> = (0..count).map(|i| format!("{prefix}{i:03}")).collect();
+    let entries: Vec<(&str, &[u8], gix::ObjectId)> = names
+        .iter()
+        .map(|n| (crate::bounds::FILE, n.as_bytes(), blob))
+        .collect();
+    crate::bounds::tree(&entries)
+}
+
+/// `target` sent as a delta against `base` that inserts its bytes in the
+/// given pieces (a valid delta: it rebuilds to `target`).
+fn delta_of(base: &RawObject, target: &RawObject, pieces: &[usize]) -> (String, RawObject) {
+    let mut data = Vec::new();
+    let mut at = 0;
+    for &end in pieces.iter().chain(std::iter::once(&target.data.len())) {
+        let piece = &target.data[at..end];
+        data.push(1u8);
+        let mut n = piece.len();
+        while n >= 0x80 {
+            data.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        data.push(n as u8);
+        data.extend_from_slice(piece);
+        at = end;
+    }
+    let id = crate::bounds::id_of(target).to_string();
+    let object = RawObject {
+        kind: gix::objs::Kind::Tree,
+        data,
+        base: Some(crate::bounds::id_of(base).to_string()),
+    };
+    (id, object)
+}
+
+#[test]
+fn deltas_against_a_stored_chain_never_grow_past_what_reads_accept() {
+    let f = fixture();
+    let id = Vaults::new(&fixture().db)
+        .create("elsewhere", &f.keys)
+        .unwrap()
+        .id()
+        .to_string();
+    let vault = Vaults::new(&f.db).begin_receive_vault("v", &id, 0).unwrap();
+    let blob = crate::bounds::blob(b"same");
+    let blob_id = crate::bounds::id_of(&blob);
+    // Page 1: T0 whole, then T1…T24 each a delta against the one before.
+    let t: Vec<RawObject> = (0..25).map(|k| flat_tree("t", k + 1, blob_id)).collect();
+    let mut page = crate::bounds::with_ids(vec![blob.clone(), t[0].clone()]);
+    for k in 1..25 {
+        page.push(delta_of(&t[k - 1], &t[k], &[]));
+    }
+    let mut incoming = Incoming::new(&vault);
+    vault
+        .receive_page(&f.db, &mut incoming, &page, &anyone)
+        .unwrap();
+    // Page 2: T24 again, sent whole (already stored 24 deltas deep), then
+    // U1…U17 chained on it, and a commit of U17.
+    let u: Vec<RawObject> = (0..18).map(|k| flat_tree("u", k + 1, blob_id)).collect();
+    let mut page = crate::bounds::with_ids(vec![t[24].clone()]);
+    page.push(delta_of(&t[24], &u[1], &[]));
+    for k in 2..18 {
+        page.push(delta_of(&u[k - 1], &u[k], &[]));
+    }
+    let commit = crate::bounds::commit(&f.keys, crate::bounds::id_of(&u[17]), vec![]);
+    let head = crate::bounds::id_of(&commit).to_string();
+    page.extend(crate::bounds::with_ids(vec![commit]));
+    vault
+        .receive_page(&f.db, &mut incoming, &page, &anyone)
+        .unwrap();
+    let vault = Vaults::new(&f.db)
+        .finish_receive_vault(&id, incoming, &head)
+        .unwrap();
+    // U17 reads back: it is not 24 + 17 deltas from a whole object.
+    assert_eq!(
+        vault.get_at(&f.db, &head, "u017").unwrap().as_slice(),
+        b"same"
+    );
+}
+
+#[test]
+fn a_peers_delta_that_splits_entries_is_kept_whole_and_served_on() {
+    let peer = fixture();
+    let here = fixture();
+    let vault = Vaults::new(&here.db).create("v", &here.keys).unwrap();
+    let blob = crate::bounds::blob(b"same");
+    let blob_id = crate::bounds::id_of(&blob);
+    let t0 = flat_tree("t", 200, blob_id);
+    let t1 = flat_tree("t", 201, blob_id);
+    let c0 = crate::bounds::commit(&peer.keys, crate::bounds::id_of(&t0), vec![]);
+    let c1 = crate::bounds::commit(
+        &peer.keys,
+        crate::bounds::id_of(&t1),
+        vec![crate::bounds::id_of(&c0)],
+    );
+    let head = crate::bounds::id_of(&c1).to_string();
+    let mut page = crate::bounds::with_ids(vec![blob, t0.clone(), c0]);
+    // A valid delta whose first insert ends in the middle of an entry.
+    page.push(delta_of(&t0, &t1, &[10]));
+    page.extend(crate::bounds::with_ids(vec![c1]));
+    let mut incoming = Incoming::new(&vault);
+    vault
+        .receive_page(&here.db, &mut incoming, &page, &anyone)
+        .unwrap();
+    vault.finish_receive(&here.db, incoming, &head).unwrap();
+
+    // This node serves that history on, to a third copy.
+    let third = fixture();
+    let copy = Vaults::new(&third.db)
+        .begin_receive_vault("v", &vault.id().to_string(), 0)
+        .unwrap();
+    let (incoming, _) = pull((&here, &vault), (&third, &copy), &head, &[]);
+    let copy = Vaults::new(&third.db)
+        .finish_receive_vault(&vault.id().to_string(), incoming, &head)
+        .unwrap();
+    assert_eq!(
+        copy.get_at(&third.db, &head, "t200").unwrap().as_slice(),
+        b"same"
+    );
+}
