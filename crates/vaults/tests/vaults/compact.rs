@@ -415,3 +415,42 @@ fn a_peers_delta_that_splits_entries_is_kept_whole_and_served_on() {
         b"same"
     );
 }
+
+#[test]
+fn many_cheap_deltas_against_one_large_base_cost_one_read_of_it() {
+    let f = fixture();
+    let vault = large_directory(&f, 0);
+    let head = vault.head(&f.db).unwrap();
+    let (objects, _) = vault
+        .objects_page(&f.db, &head, &[], 0, usize::MAX)
+        .unwrap();
+    let (big, _) = objects
+        .iter()
+        .filter(|(_, o)| o.kind == gix::objs::Kind::Tree)
+        .max_by_key(|(_, o)| o.data.len())
+        .unwrap();
+    // 5,000 deltas of no ops against the stored 45 KB directory: each
+    // rebuilds to the empty tree, a few bytes on the wire each.
+    let empty = gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Tree, b"")
+        .unwrap()
+        .to_string();
+    let page: Vec<(String, RawObject)> = (0..5_000)
+        .map(|_| {
+            let object = RawObject {
+                kind: gix::objs::Kind::Tree,
+                data: Vec::new(),
+                base: Some(big.clone()),
+            };
+            (empty.clone(), object)
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let mut incoming = Incoming::new(&vault);
+    vault
+        .receive_page(&f.db, &mut incoming, &page, &anyone)
+        .unwrap();
+    // Read, rebuilt and hashed once, not 5,000 times (~225 MB, more than a
+    // page may cost).
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+}
