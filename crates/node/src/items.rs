@@ -189,14 +189,7 @@ impl Node {
             .iter()
             .map(|s| (s.path.clone(), to_bytes(s)))
             .collect();
-        self.with_vault_mut(vault, move |s, v| {
-            let refs: Vec<(&str, &[u8])> = encoded
-                .iter()
-                .map(|(path, bytes)| (path.as_str(), bytes.as_slice()))
-                .collect();
-            v.write_secrets(&s.db, &s.keys, &refs)
-        })
-        .await
+        self.write_secrets(vault, encoded).await
     }
 
     /// One field of a secret, for copying: `password`, `username`, `totp`

@@ -270,13 +270,7 @@ impl ObjectStore {
     ) -> SealedRecord {
         // Its place in a line of versions is not known here: `seq` 1 makes
         // the next local version of it a delta against its base.
-        let plain = Self::delta_plain(base, 1, ops);
-        let sealed = self.key.seal(&plain, &self.object_ad(id));
-        db.seal_raw(
-            &self.objects,
-            &self.record_key(b"object", id.as_bytes()),
-            &sealed,
-        )
+        self.seal_record(db, id, &Self::delta_plain(base, 1, ops))
     }
 
     fn delta_plain(base: &ObjectId, seq: u32, ops: &[u8]) -> Zeroizing<Vec<u8>> {
@@ -358,16 +352,42 @@ impl ObjectStore {
         if self.contains(txn, &id)? {
             return Ok(id);
         }
+        self.put_record(txn, &id, &Self::whole_plain(kind, data))?;
+        Ok(id)
+    }
+
+    /// A whole object's record plaintext: its kind byte, then the object.
+    fn whole_plain(kind: Kind, data: &[u8]) -> Zeroizing<Vec<u8>> {
         let mut plain = Zeroizing::new(Vec::with_capacity(data.len() + 1));
         plain.push(kind_byte(kind));
         plain.extend_from_slice(data);
-        let sealed = self.key.seal(&plain, &self.object_ad(&id));
+        plain
+    }
+
+    /// Store the record of object `id` (sealed under the vault key).
+    fn put_record(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        id: &ObjectId,
+        plain: &[u8],
+    ) -> Result<(), VaultError> {
+        let sealed = self.key.seal(plain, &self.object_ad(id));
         txn.put_raw(
             &self.objects,
             &self.record_key(b"object", id.as_bytes()),
             &sealed,
         )?;
-        Ok(id)
+        Ok(())
+    }
+
+    /// The record of object `id`, sealed for [`WriteTxn::put_records`].
+    fn seal_record(&self, db: &Db, id: &ObjectId, plain: &[u8]) -> SealedRecord {
+        let sealed = self.key.seal(plain, &self.object_ad(id));
+        db.seal_raw(
+            &self.objects,
+            &self.record_key(b"object", id.as_bytes()),
+            &sealed,
+        )
     }
 
     /// Object `id` sealed for storing (under the vault key, then as a
@@ -375,15 +395,7 @@ impl ObjectStore {
     /// received objects can be sealed on several threads; stored with
     /// [`WriteTxn::put_records`].
     pub(crate) fn seal(&self, db: &Db, kind: Kind, data: &[u8], id: &ObjectId) -> SealedRecord {
-        let mut plain = Zeroizing::new(Vec::with_capacity(data.len() + 1));
-        plain.push(kind_byte(kind));
-        plain.extend_from_slice(data);
-        let sealed = self.key.seal(&plain, &self.object_ad(id));
-        db.seal_raw(
-            &self.objects,
-            &self.record_key(b"object", id.as_bytes()),
-            &sealed,
-        )
+        self.seal_record(db, id, &Self::whole_plain(kind, data))
     }
 
     /// Encode and store a tree or commit. Refuses one larger than another
@@ -441,13 +453,7 @@ impl ObjectStore {
                     .then(|| delta::tree_delta(&base_data, &data))
                     .flatten();
                 if let Some(ops) = ops {
-                    let plain = Self::delta_plain(&base, seq, &ops);
-                    let sealed = self.key.seal(&plain, &self.object_ad(&id));
-                    txn.put_raw(
-                        &self.objects,
-                        &self.record_key(b"object", id.as_bytes()),
-                        &sealed,
-                    )?;
+                    self.put_record(txn, &id, &Self::delta_plain(&base, seq, &ops))?;
                     return Ok(id);
                 }
             }
