@@ -112,6 +112,52 @@ async fn paired_devices_sync_both_ways_merge_and_keep_both_versions_of_a_conflic
     assert_eq!(a.vault_names().await, ["Home"]);
 }
 
+/// A device that pulled an edit does not tell the sender of it: the sender
+/// would only pull back what it sent (a whole round of requests, store
+/// reads and a sync, for every edit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_device_that_pulled_an_edit_does_not_echo_it_to_its_sender() {
+    let (a, b) = (device().await, device().await);
+    a.node.create_vault("Personal".into()).await.unwrap();
+    pair(&a, &b).await;
+    eventually("B has the vault", &[&a, &b], || async {
+        b.vault_names().await == ["Personal"]
+    })
+    .await;
+    for round in 0..4 {
+        // Quiet: no sync running on either side for a while.
+        eventually("both idle", &[&a, &b], || async {
+            // (A failed sync is tried again a few seconds later.)
+            let quiet = |s: polykey_node::SyncStatus| !s.syncing && s.last_error.is_none();
+            if !quiet(a.node.sync_status()) || !quiet(b.node.sync_status()) {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            quiet(a.node.sync_status()) && quiet(b.node.sync_status())
+        })
+        .await;
+        let synced = a.node.sync_status().last_sync;
+        let head = a.write("Personal", "note", &format!("edit {round}")).await;
+        eventually("B has the edit", &[&a, &b], || async {
+            b.head("Personal").await.as_deref() == Some(head.as_str())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            a.node.sync_status().last_sync,
+            synced,
+            "round {round}: A pulled from B the edit it had sent ({:?})",
+            a.node.sync_status()
+        );
+    }
+    // B's own edit still reaches A.
+    b.write("Personal", "reply", "from b").await;
+    eventually("B's edit reaches A", &[&a, &b], || async {
+        a.read("Personal", "reply").await.as_deref() == Some("from b")
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_third_device_pairs_with_the_second_and_receives_everything() {
     let (a, b, c) = (device().await, device().await, device().await);

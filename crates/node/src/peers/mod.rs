@@ -238,6 +238,10 @@ pub(crate) struct PeerState {
     /// One pull at a time from each device (the scheduled ones and
     /// `sync_now` alike), so two never receive the same vault at once.
     pull_locks: HashMap<NodeId, Arc<tokio::sync::Mutex<()>>>,
+    /// Each device's vault heads (by vault id) as its last answer to
+    /// `Vaults` gave them: a vault that moved here only to the head that
+    /// device has is no news to it (see `pull::watch_changes`).
+    heads_told: HashMap<NodeId, HashMap<String, String>>,
 }
 
 impl PeerState {

@@ -165,6 +165,10 @@ async fn device_sync(weak: Weak<Inner>, client: Client, peer: NodeId, wake: Arc<
         }
         if result.is_ok() {
             failures = 0;
+            // A retry still waiting is not needed now.
+            if let Some(pending) = retry.lock().ok().and_then(|mut slot| slot.take()) {
+                pending.abort();
+            }
         }
         {
             let mut state = node.inner.peer_state();
@@ -225,31 +229,50 @@ pub(super) async fn watch_changes(weak: Weak<Inner>, client: Client) {
         if last_snapshot.as_ref() == Some(&snapshot) {
             continue;
         }
-        // People sharing a vault with this gestalt hear of that vault's
-        // changes only.
-        let changed_vaults: BTreeSet<String> = snapshot
+        // Each changed line's vault id, and the head it moved to when
+        // nothing else changed.
+        let news: Vec<(String, Option<String>)> = snapshot
             .iter()
             .filter(|line| {
                 last_snapshot
                     .as_ref()
                     .is_none_or(|last| !last.contains(line))
             })
-            .filter_map(|line| line.split(' ').next().map(str::to_owned))
+            .map(|line| {
+                let id = line.split(' ').next().unwrap_or_default();
+                let moved_to = last_snapshot.as_ref().and_then(|last| {
+                    let before = last.iter().find(|l| l.split(' ').next() == Some(id))?;
+                    let (head, rest) = head_and_rest(line)?;
+                    (head_and_rest(before)?.1 == rest).then(|| head.to_owned())
+                });
+                (id.to_owned(), moved_to)
+            })
             .collect();
         // The first look announces too: a peer that pulls finds nothing new
         // at worst, and nothing changed before the watch began goes unsaid.
         last_snapshot = Some(snapshot);
-        let mut online: Vec<NodeId> = node.inner.peer_state().online.iter().copied().collect();
-        {
+        let online: Vec<NodeId> = {
             let state = node.inner.peer_state();
-            online.extend(state.online_people.iter().copied().filter(|n| {
+            // A device is told unless every change is a vault moving to the
+            // head that device gave as its own (a pull from it): telling it
+            // would only make it pull back what it sent.
+            let devices = state.online.iter().filter(|peer| {
+                let told = state.heads_told.get(*peer);
+                news.iter().any(|(id, moved_to)| {
+                    moved_to.is_none() || told.and_then(|heads| heads.get(id)) != moved_to.as_ref()
+                })
+            });
+            // People sharing a vault with this gestalt hear of that vault's
+            // changes only.
+            let people = state.online_people.iter().filter(|n| {
                 state.pulls_from_here.get(n).is_some_and(|vaults| {
                     vaults
                         .iter()
-                        .any(|v| changed_vaults.contains(&v.to_string()))
+                        .any(|v| news.iter().any(|(id, _)| *id == v.to_string()))
                 })
-            }));
-        }
+            });
+            devices.chain(people).copied().collect()
+        };
         // Every device at once: a slow one must not hold up the others.
         for peer in online {
             let client = client.clone();
@@ -258,6 +281,20 @@ pub(super) async fn watch_changes(weak: Weak<Inner>, client: Client) {
             });
         }
     }
+}
+
+/// A vault's snapshot line (see `Node::snapshot`: a name may hold spaces,
+/// the last three fields are the head, whether deleted, and the access
+/// time) as its head and the line without it.
+fn head_and_rest(line: &str) -> Option<(&str, String)> {
+    let mut fields = line.rsplitn(4, ' ');
+    let (access_at, deleted, head, start) = (
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+    );
+    Some((head, format!("{start} {deleted} {access_at}")))
 }
 
 fn may_author(members: &BTreeSet<NodeId>) -> impl Fn(&NodeId) -> bool + '_ {
@@ -401,6 +438,20 @@ impl Node {
         };
         if vaults.len() > MAX_VAULTS {
             return Err(NodeError::BadPeerData("too many vaults listed".into()));
+        }
+        {
+            let mut state = self.inner.peer_state();
+            let heads = vaults
+                .iter()
+                .map(|v| (v.id.clone(), v.head.clone()))
+                .collect();
+            state.heads_told.insert(peer, heads);
+            let PeerState {
+                members,
+                heads_told,
+                ..
+            } = &mut *state;
+            heads_told.retain(|node, _| members.contains(node));
         }
         let me = self.status().node_id.ok_or(NodeError::Locked)?;
         let local = self
