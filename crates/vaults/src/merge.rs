@@ -121,7 +121,7 @@ impl Vault {
 
     /// Whether `target` is `from` or one of its ancestors; stops as soon as
     /// it is found.
-    fn reaches(
+    pub(crate) fn reaches(
         &self,
         src: &impl Source,
         from: ObjectId,
@@ -155,6 +155,14 @@ impl Vault {
         let mut files = Vec::new();
         walk_files(&self.store, src, &root, "", &mut files)?;
         Ok(files.into_iter().collect())
+    }
+
+    /// Whether version `id` (a whole commit id) is stored here.
+    pub fn has_version(&self, db: &Db, id: &str) -> Result<bool, VaultError> {
+        let txn = db.read()?;
+        Ok(ObjectId::from_hex(id.as_bytes())
+            .ok()
+            .is_some_and(|id| self.store.commit(&txn, &id).is_ok()))
     }
 
     /// How version `theirs` (whose objects must be here) relates to our head.

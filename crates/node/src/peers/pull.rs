@@ -283,6 +283,18 @@ pub(super) async fn watch_changes(weak: Weak<Inner>, client: Client) {
     }
 }
 
+/// The versions a pull names as those this copy has: the peer sends what
+/// they do not reach.
+pub(super) enum Haves {
+    /// These, from this copy's log.
+    Given(Vec<String>),
+    /// This copy's head and the head the peer gave at its last `Vaults`
+    /// answer, when that is stored here (the peer has it, so the two
+    /// histories meet there): two names instead of the recent log, which
+    /// is named otherwise (up to [`MAX_HAVES`]).
+    Told(Option<String>),
+}
+
 /// A vault's snapshot line (see `Node::snapshot`: a name may hold spaces,
 /// the last three fields are the head, whether deleted, and the access
 /// time) as its head and the line without it.
@@ -324,7 +336,8 @@ impl Node {
     }
 
     /// Bring vault `id` here to `want`, `peer`'s version: fetch what is
-    /// missing, then fast-forward, or merge where the two diverged and `merges`.
+    /// missing (naming the versions here that `haves` says), then
+    /// fast-forward, or merge where the two diverged and `merges`.
     /// Returns whether the vault moved, and whether the peer should pull
     /// (it has diverged and merges).
     pub(super) async fn catch_up(
@@ -333,25 +346,42 @@ impl Node {
         peer: NodeId,
         id: VaultId,
         want: &str,
-        recent: Vec<String>,
+        haves: Haves,
         merges: bool,
     ) -> Result<(bool, bool), NodeError> {
         let wanted = want.to_owned();
-        let present = self
+        let missing = self
             .with_vaults(move |s| {
                 let vault = Vaults::new(&s.db).open_any(&id)?;
                 match vault.relation(&s.db, &wanted) {
-                    Ok(_) => Ok(true),
-                    Err(VaultError::UnknownVersion(_)) => Ok(false),
+                    Ok(_) => Ok(None),
+                    Err(VaultError::UnknownVersion(_)) => Ok(Some(match haves {
+                        Haves::Given(recent) => recent,
+                        Haves::Told(Some(told)) if vault.has_version(&s.db, &told)? => {
+                            let head = vault.head(&s.db)?;
+                            if head == told {
+                                vec![told]
+                            } else {
+                                vec![head, told]
+                            }
+                        }
+                        Haves::Told(_) => vault
+                            .log(&s.db, Some(MAX_HAVES))?
+                            .into_iter()
+                            .map(|c| c.id)
+                            .collect(),
+                    })),
                     Err(e) => Err(e.into()),
                 }
             })
             .await?;
-        if !present {
+        if let Some(recent) = missing {
             let vault = self
                 .with_vaults(move |s| Ok(Vaults::new(&s.db).open_any(&id)?))
                 .await?;
-            self.fetch_into(client, peer, &vault, want, recent).await?;
+            if self.fetch_into(client, peer, &vault, want, recent).await? {
+                return Ok((true, false));
+            }
         }
         let want = want.to_owned();
         self.with_vaults(move |s| {
@@ -375,7 +405,9 @@ impl Node {
 
     /// Fetch every object of `want` that our copy (with `haves`) lacks into
     /// `vault`, storing each page as it arrives (checked as
-    /// [`Vault::receive_page`] does), then check the version is complete.
+    /// [`Vault::receive_page`] does); the last page's transaction checks
+    /// the version is complete and fast-forwards to it when this copy is
+    /// behind. Returns whether the head moved.
     async fn fetch_into(
         &self,
         client: &Client,
@@ -383,15 +415,11 @@ impl Node {
         vault: &Vault,
         want: &str,
         haves: Vec<String>,
-    ) -> Result<(), NodeError> {
-        let incoming = self.fetch_pages(client, peer, vault, want, haves).await?;
-        let (id, want) = (vault.id(), want.to_owned());
-        self.with_vaults(move |s| {
-            let vault = Vaults::new(&s.db).open_any(&id)?;
-            vault.finish_receive(&s.db, incoming, &want)?;
-            Ok(())
-        })
-        .await
+    ) -> Result<bool, NodeError> {
+        let (_, moved) = self
+            .fetch_pages(client, peer, vault, want, haves, true)
+            .await?;
+        Ok(moved)
     }
 
     /// Pull everything new from `peer`. Returns whether anything changed here.
@@ -418,34 +446,47 @@ impl Node {
         if person {
             return self.share_sync_with(client, peer).await;
         }
-        let mut changed = self.pull_chains(client, peer).await?;
-        if changed {
-            // A removal learned (or fallen) counts before anything else the
-            // peer may fail to send.
-            self.settle_removed().await?;
-        }
-        if !self.is_member(&peer) {
+        // The vaults are asked for while the chains are taken (one round
+        // trip fewer), and looked at only after.
+        let member = self.is_member(&peer);
+        let vaults_asked = async {
+            match member {
+                true => Some(client.request(peer, Request::Vaults).await),
+                false => None,
+            }
+        };
+        let (chains, vaults) = tokio::join!(
+            async {
+                let changed = self.pull_chains(client, peer).await?;
+                if changed {
+                    // A removal learned (or fallen) counts before anything
+                    // else the peer may fail to send.
+                    self.settle_removed().await?;
+                }
+                Ok::<_, NodeError>(changed)
+            },
+            vaults_asked
+        );
+        let mut changed = chains?;
+        let (true, Some(vaults)) = (self.is_member(&peer), vaults) else {
             // The pull itself showed the peer was removed.
             return Ok(changed);
-        }
-        let vaults = match client
-            .request(peer, Request::Vaults)
-            .await
-            .map_err(net_error)?
-        {
+        };
+        let vaults = match vaults.map_err(net_error)? {
             Response::Vaults { vaults } => vaults,
             other => return Err(refused(other)),
         };
         if vaults.len() > MAX_VAULTS {
             return Err(NodeError::BadPeerData("too many vaults listed".into()));
         }
+        let told_before;
         {
             let mut state = self.inner.peer_state();
             let heads = vaults
                 .iter()
                 .map(|v| (v.id.clone(), v.head.clone()))
                 .collect();
-            state.heads_told.insert(peer, heads);
+            told_before = state.heads_told.insert(peer, heads).unwrap_or_default();
             let PeerState {
                 members,
                 heads_told,
@@ -459,13 +500,7 @@ impl Node {
                 let vaults = Vaults::new(&s.db);
                 let mut local = HashMap::new();
                 for (info, head, _) in vaults.list_for_sync()? {
-                    let vault = vaults.open_any(&info.id)?;
-                    let recent: Vec<String> = vault
-                        .log(&s.db, Some(MAX_HAVES))?
-                        .into_iter()
-                        .map(|c| c.id)
-                        .collect();
-                    local.insert(info.id.to_string(), (head, recent));
+                    local.insert(info.id.to_string(), (head, info.renamed_at));
                 }
                 Ok(local)
             })
@@ -499,11 +534,11 @@ impl Node {
                 None => {
                     changed |= self.receive_new_vault(client, peer, id, &summary).await?;
                 }
-                Some((head, recent)) => {
+                Some((head, renamed_here)) => {
                     let (name, renamed_at) = (summary.name.clone(), summary.renamed_at);
                     // A rename dated beyond this clock's skew is not taken
                     // at all: clamped, it would win again at every pull.
-                    if renamed_at == clamp_peer_time(renamed_at) {
+                    if renamed_at > *renamed_here && renamed_at == clamp_peer_time(renamed_at) {
                         changed |= self
                             .with_vaults(move |s| {
                                 Ok(Vaults::new(&s.db).adopt_name(&id, &name, renamed_at)?)
@@ -515,7 +550,14 @@ impl Node {
                     }
                     let lower = me.as_bytes() < peer.as_bytes();
                     let (moved, ask_peer) = self
-                        .catch_up(client, peer, id, &summary.head, recent.clone(), lower)
+                        .catch_up(
+                            client,
+                            peer,
+                            id,
+                            &summary.head,
+                            Haves::Told(told_before.get(&summary.id).cloned()),
+                            lower,
+                        )
                         .await?;
                     changed |= moved;
                     if ask_peer {
@@ -563,10 +605,10 @@ impl Node {
             return Ok(false);
         };
         let fetched = self
-            .fetch_pages(client, peer, &vault, &summary.head, Vec::new())
+            .fetch_pages(client, peer, &vault, &summary.head, Vec::new(), false)
             .await;
         let finished = match fetched {
-            Ok(incoming) => {
+            Ok((incoming, _)) => {
                 self.with_vaults(move |s| {
                     Vaults::new(&s.db).finish_receive_vault(&id.to_string(), incoming, &head)?;
                     Ok(())
@@ -588,7 +630,9 @@ impl Node {
     }
 
     /// Fetch the objects of `want` a copy with `haves` lacks into `vault`,
-    /// page by page; the caller finishes (or aborts) the transfer. A page
+    /// page by page; the caller finishes (or aborts) the transfer, or with
+    /// `finish` the last page's transaction does, and fast-forwards to
+    /// `want` when behind (returned: whether it did). A page
     /// larger than an honest peer sends, or more objects than the transfer
     /// announced, ends it: memory holds one page at a time. Commits are
     /// taken from the gestalt's devices, the vault's other authors (see
@@ -601,7 +645,8 @@ impl Node {
         vault: &Vault,
         want: &str,
         haves: Vec<String>,
-    ) -> Result<Incoming, NodeError> {
+        finish: bool,
+    ) -> Result<(Incoming, bool), NodeError> {
         let mut incoming = Incoming::new(vault);
         let id = vault.id();
         let mut skip: usize = 0;
@@ -618,8 +663,10 @@ impl Node {
             };
             let page = check_page(objects, total, skip)?;
             skip += page.len();
+            let last = (finish && skip >= total).then(|| want.to_owned());
             let mut carried = incoming;
-            incoming = self
+            let moved;
+            (incoming, moved) = self
                 .with_vaults(move |s| {
                     let mut members = gestalt(s)?;
                     // The removal that counts (its issuer stands): a fallen
@@ -637,12 +684,20 @@ impl Node {
                     members.extend(others.into_iter().filter(|n| !removed.contains_key(n)));
                     let vault = Vaults::new(&s.db).open_any(&id)?;
                     let may = may_author_at(&members, &removed);
-                    vault.receive_page(&s.db, &mut carried, &page, &may)?;
-                    Ok(carried)
+                    let moved = match last {
+                        Some(want) => {
+                            vault.receive_last_page(&s.db, &mut carried, &page, &may, &want)?
+                        }
+                        None => {
+                            vault.receive_page(&s.db, &mut carried, &page, &may)?;
+                            false
+                        }
+                    };
+                    Ok((carried, moved))
                 })
                 .await?;
             if skip >= total {
-                return Ok(incoming);
+                return Ok((incoming, moved));
             }
         }
     }

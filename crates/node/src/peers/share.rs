@@ -1848,7 +1848,14 @@ impl Node {
             return Ok(false);
         }
         let (moved, ask_peer) = self
-            .catch_up(client, peer, id, &want, recent, merges)
+            .catch_up(
+                client,
+                peer,
+                id,
+                &want,
+                super::pull::Haves::Given(recent),
+                merges,
+            )
             .await?;
         // Only a peer that takes this node's changes is asked to pull: the
         // owner from a copy that may write, a writer from the owner.

@@ -690,6 +690,37 @@ impl Vault {
         Ok(added)
     }
 
+    /// The last page of a transfer, in one transaction (one durable commit
+    /// for the usual small pull): taken in as [`Vault::receive_page`] takes
+    /// a page, the transfer ended as [`Vault::finish_receive`] ends it, and
+    /// the head moved to `head` when this copy is behind it (a
+    /// fast-forward, as [`Vault::merge`] makes one). Returns whether the
+    /// head moved; where the copies diverged, merge does the rest.
+    pub fn receive_last_page(
+        &self,
+        db: &Db,
+        incoming: &mut Incoming,
+        objects: &[(String, RawObject)],
+        may_author: MayAuthor<'_>,
+        head: &str,
+    ) -> Result<bool, VaultError> {
+        let page: Vec<(Option<&str>, &RawObject)> = objects
+            .iter()
+            .map(|(id, o)| (Some(id.as_str()), o))
+            .collect();
+        let mut txn = db.write()?;
+        self.take_in(&mut txn, incoming, &page, Authors::Only(may_author))
+            .map_err(as_refusal)?;
+        let theirs = self.finish_into(&txn, incoming, head)?;
+        let ours = self.head_of(&txn)?;
+        let forward = theirs != ours && self.reaches(&txn, theirs, ours)?;
+        if forward {
+            self.store.set_head(&mut txn, &theirs)?;
+        }
+        txn.commit()?;
+        Ok(forward)
+    }
+
     /// End a transfer: version `head` must be a commit that is here (sent
     /// or already stored), and with it everything it needs. The head does
     /// not move; merge does that.
