@@ -295,6 +295,11 @@ pub(super) enum Haves {
     Told(Option<String>),
 }
 
+/// Whether `id` is written as a whole commit id (40 lowercase hex digits).
+fn is_commit_id(id: &str) -> bool {
+    id.len() == 40 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// A vault's snapshot line (see `Node::snapshot`: a name may hold spaces,
 /// the last three fields are the head, whether deleted, and the access
 /// time) as its head and the line without it.
@@ -468,9 +473,14 @@ impl Node {
             vaults_asked
         );
         let mut changed = chains?;
-        let (true, Some(vaults)) = (self.is_member(&peer), vaults) else {
+        if !self.is_member(&peer) {
             // The pull itself showed the peer was removed.
             return Ok(changed);
+        }
+        let vaults = match vaults {
+            Some(answer) => answer,
+            // A member again: its removal fell with the chains just taken.
+            None => client.request(peer, Request::Vaults).await,
         };
         let vaults = match vaults.map_err(net_error)? {
             Response::Vaults { vaults } => vaults,
@@ -482,8 +492,10 @@ impl Node {
         let told_before;
         {
             let mut state = self.inner.peer_state();
+            // Only well-formed ids are kept (the answer is the peer's).
             let heads = vaults
                 .iter()
+                .filter(|v| v.id.parse::<VaultId>().is_ok() && is_commit_id(&v.head))
                 .map(|v| (v.id.clone(), v.head.clone()))
                 .collect();
             told_before = state.heads_told.insert(peer, heads).unwrap_or_default();
@@ -813,6 +825,26 @@ fn check_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_line_splits_into_its_head_and_the_rest_whatever_the_name() {
+        let head = "0123456789abcdef0123456789abcdef01234567";
+        let line = format!("vid 17 My  work vault {head} false 42");
+        let (found, rest) = head_and_rest(&line).unwrap();
+        assert_eq!(found, head);
+        assert_eq!(rest, "vid 17 My  work vault false 42");
+        // Another head, same rest: the same vault moved, nothing else.
+        let moved = format!("vid 17 My  work vault {} false 42", "f".repeat(40));
+        assert_eq!(head_and_rest(&moved).unwrap().1, rest);
+        // A rename is more than a move.
+        let renamed = format!("vid 18 Work {head} false 42");
+        assert_ne!(head_and_rest(&renamed).unwrap().1, rest);
+        assert!(head_and_rest("chain 3").is_none());
+        assert!(is_commit_id(head));
+        assert!(!is_commit_id(&head.to_uppercase()));
+        assert!(!is_commit_id(&head[1..]));
+        assert!(!is_commit_id(&format!("{}g", &head[1..])));
+    }
 
     #[test]
     fn a_removed_device_authors_only_before_its_removal() {
