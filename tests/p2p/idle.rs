@@ -3,17 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{device, eventually, pair};
+use crate::paired_with_vault;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_idle_lock_fires_on_time_while_a_paired_device_keeps_syncing() {
-    let (a, b) = (device().await, device().await);
-    a.node.create_vault("Personal".into()).await.unwrap();
-    pair(&a, &b).await;
-    eventually("B has the vault", &[&a, &b], || async {
-        b.vault_names().await == ["Personal"]
-    })
-    .await;
+    let (a, b) = paired_with_vault("Personal").await;
     // The person's last action on A.
     a.node.touch();
     let touched = Instant::now();

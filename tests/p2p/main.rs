@@ -140,6 +140,18 @@ impl Device {
     }
 }
 
+/// Two paired devices: A made vault `name`, and B has received it.
+pub async fn paired_with_vault(name: &str) -> (Device, Device) {
+    let (a, b) = (device().await, device().await);
+    a.node.create_vault(name.into()).await.unwrap();
+    pair(&a, &b).await;
+    eventually("B has the vault", &[&a, &b], || async {
+        b.vault_names().await == [name]
+    })
+    .await;
+    (a, b)
+}
+
 /// Pair `joiner` into `inviter`'s gestalt with the invitation code, the
 /// person confirming the digits on both devices.
 pub async fn pair(inviter: &Device, joiner: &Device) {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{device, eventually, pair};
+use crate::{device, eventually, pair, paired_with_vault};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn paired_devices_sync_both_ways_merge_and_keep_both_versions_of_a_conflict() {
@@ -117,13 +117,7 @@ async fn paired_devices_sync_both_ways_merge_and_keep_both_versions_of_a_conflic
 /// reads and a sync, for every edit).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_device_that_pulled_an_edit_does_not_echo_it_to_its_sender() {
-    let (a, b) = (device().await, device().await);
-    a.node.create_vault("Personal".into()).await.unwrap();
-    pair(&a, &b).await;
-    eventually("B has the vault", &[&a, &b], || async {
-        b.vault_names().await == ["Personal"]
-    })
-    .await;
+    let (a, b) = paired_with_vault("Personal").await;
     for round in 0..4 {
         // Quiet: no sync running on either side for a while.
         eventually("both idle", &[&a, &b], || async {

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use gix::hash::ObjectId;
 use gix::objs::tree::EntryKind;
-use polykey_db::Db;
+use polykey_db::{Db, WriteTxn};
 use polykey_keys::RootKeypair;
 
 use crate::error::VaultError;
@@ -119,9 +119,24 @@ impl Vault {
             .collect())
     }
 
+    /// Move the head to `theirs` when it descends from the head (and is
+    /// not it): a fast-forward. Returns whether it moved.
+    pub(crate) fn fast_forward(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        theirs: ObjectId,
+    ) -> Result<bool, VaultError> {
+        let ours = self.head_of(&*txn)?;
+        let forward = theirs != ours && self.reaches(&*txn, theirs, ours)?;
+        if forward {
+            self.store.set_head(txn, &theirs)?;
+        }
+        Ok(forward)
+    }
+
     /// Whether `target` is `from` or one of its ancestors; stops as soon as
     /// it is found.
-    pub(crate) fn reaches(
+    fn reaches(
         &self,
         src: &impl Source,
         from: ObjectId,
@@ -207,8 +222,7 @@ impl Vault {
         // Fast-forward first, as in `relation`: their few new commits lead
         // to our head in a step or two, whereas asking whether our head
         // reaches theirs walks our whole history when it does not.
-        if self.reaches(&txn, theirs, ours)? {
-            self.store.set_head(&mut txn, &theirs)?;
+        if self.fast_forward(&mut txn, theirs)? {
             txn.commit()?;
             return Ok(MergeOutcome::FastForward {
                 head: theirs.to_string(),

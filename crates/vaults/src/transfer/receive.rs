@@ -678,14 +678,8 @@ impl Vault {
         objects: &[(String, RawObject)],
         may_author: MayAuthor<'_>,
     ) -> Result<usize, VaultError> {
-        let page: Vec<(Option<&str>, &RawObject)> = objects
-            .iter()
-            .map(|(id, o)| (Some(id.as_str()), o))
-            .collect();
         let mut txn = db.write()?;
-        let added = self
-            .take_in(&mut txn, incoming, &page, Authors::Only(may_author))
-            .map_err(as_refusal)?;
+        let added = self.take_page(&mut txn, incoming, objects, may_author)?;
         txn.commit()?;
         Ok(added)
     }
@@ -704,19 +698,10 @@ impl Vault {
         may_author: MayAuthor<'_>,
         head: &str,
     ) -> Result<bool, VaultError> {
-        let page: Vec<(Option<&str>, &RawObject)> = objects
-            .iter()
-            .map(|(id, o)| (Some(id.as_str()), o))
-            .collect();
         let mut txn = db.write()?;
-        self.take_in(&mut txn, incoming, &page, Authors::Only(may_author))
-            .map_err(as_refusal)?;
+        self.take_page(&mut txn, incoming, objects, may_author)?;
         let theirs = self.finish_into(&txn, incoming, head)?;
-        let ours = self.head_of(&txn)?;
-        let forward = theirs != ours && self.reaches(&txn, theirs, ours)?;
-        if forward {
-            self.store.set_head(&mut txn, &theirs)?;
-        }
+        let forward = self.fast_forward(&mut txn, theirs)?;
         txn.commit()?;
         Ok(forward)
     }
@@ -758,14 +743,8 @@ impl Vault {
         objects: &[(String, RawObject)],
         may_author: MayAuthor<'_>,
     ) -> Result<usize, VaultError> {
-        let page: Vec<(Option<&str>, &RawObject)> = objects
-            .iter()
-            .map(|(id, o)| (Some(id.as_str()), o))
-            .collect();
         let mut incoming = Incoming::new(self);
-        let added = self
-            .take_in(txn, &mut incoming, &page, Authors::Only(may_author))
-            .map_err(as_refusal)?;
+        let added = self.take_page(txn, &mut incoming, objects, may_author)?;
         self.finish_into(txn, &incoming, head)?;
         Ok(added)
     }
@@ -788,6 +767,23 @@ impl Vault {
         let page: Vec<(Option<&str>, &RawObject)> = objects.iter().map(|o| (None, o)).collect();
         let mut incoming = Incoming::new(self);
         self.take_in(txn, &mut incoming, &page, Authors::Anyone)
+    }
+
+    /// Take in a page of objects sent with their ids, from authors
+    /// `may_author` accepts (see [`Vault::receive_page`]).
+    fn take_page(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        incoming: &mut Incoming,
+        objects: &[(String, RawObject)],
+        may_author: MayAuthor<'_>,
+    ) -> Result<usize, VaultError> {
+        let page: Vec<(Option<&str>, &RawObject)> = objects
+            .iter()
+            .map(|(id, o)| (Some(id.as_str()), o))
+            .collect();
+        self.take_in(txn, incoming, &page, Authors::Only(may_author))
+            .map_err(as_refusal)
     }
 
     /// Whether the vault has a version, and so is more than the start of a
