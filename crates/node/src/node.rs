@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -106,6 +107,9 @@ pub(crate) struct Session {
     pub(crate) db: Db,
     /// Search summaries by blob id (see `quick`); dropped with the session.
     pub(crate) index: Mutex<crate::quick::Index>,
+    /// The transfer each device is taking page by page, worked out once
+    /// (see `peers::answer`); ids only, one per device.
+    pub(crate) send_plans: Mutex<HashMap<NodeId, crate::peers::PlannedSend>>,
 }
 
 impl Session {
@@ -116,6 +120,7 @@ impl Session {
             keys,
             db,
             index: Mutex::default(),
+            send_plans: Mutex::default(),
         })
     }
 }

@@ -34,6 +34,7 @@ pub(crate) use receive::verify_commit;
 pub use receive::{
     Incoming, MAX_COMMIT_SIZE, MAX_IMPORT_OBJECTS, MAX_RECEIVE_BYTES, MAX_TREE_SIZE,
 };
+pub use send::SendPlan;
 
 /// A git object in transit between two copies of a vault.
 #[derive(Clone, PartialEq, Eq)]

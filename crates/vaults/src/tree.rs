@@ -144,16 +144,55 @@ pub(crate) struct EntryView<'a> {
 /// `subtree` gives. Every shape this returns is within bounds.
 pub(crate) fn shape_of_entries(
     entries: &[EntryView<'_>],
+    subtree: impl FnMut(&ObjectId) -> Result<TreeShape, VaultError>,
+) -> Result<TreeShape, VaultError> {
+    check_entries(entries, |_| true)?;
+    sum_shape(entries, subtree)
+}
+
+/// The checks of [`shape_of_entries`] that need nothing but the tree: the
+/// one name rule for each entry `unchecked` picks (the others are known to
+/// pass it, as entries copied from a checked tree are), files and
+/// directories only, no name twice.
+pub(crate) fn check_entries(
+    entries: &[EntryView<'_>],
+    unchecked: impl Fn(&EntryView<'_>) -> bool,
+) -> Result<(), VaultError> {
+    for entry in entries {
+        if !entry.mode.is_tree() && !entry.mode.is_blob() {
+            return Err(VaultError::corrupt(
+                "a tree holds links or submodules, which vaults do not have",
+            ));
+        }
+        if unchecked(entry) {
+            check_segment(entry.name)?;
+        }
+    }
+    // Names in ascending byte order (as a tree of files is, and most trees
+    // are) hold none twice; otherwise sort a copy to find out.
+    if entries.windows(2).all(|pair| pair[0].name < pair[1].name) {
+        return Ok(());
+    }
+    let mut names: Vec<&[u8]> = entries.iter().map(|e| e.name).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err(VaultError::corrupt("a tree holds the same name twice"));
+    }
+    Ok(())
+}
+
+/// The shape of a tree whose entries [`check_entries`] accepted, from its
+/// subtrees' shapes, which `subtree` gives; an error once it passes a
+/// bound.
+pub(crate) fn sum_shape(
+    entries: &[EntryView<'_>],
     mut subtree: impl FnMut(&ObjectId) -> Result<TreeShape, VaultError>,
 ) -> Result<TreeShape, VaultError> {
-    let mut names: Vec<&[u8]> = Vec::with_capacity(entries.len());
     let mut shape = TreeShape {
         height: 1,
         ..TreeShape::default()
     };
     for entry in entries {
-        check_segment(entry.name)?;
-        names.push(entry.name);
         let len = entry.name.len() as u64;
         shape.entries = shape.entries.saturating_add(1);
         shape.path_bytes = shape.path_bytes.saturating_add(len);
@@ -170,16 +209,8 @@ pub(crate) fn shape_of_entries(
             if below.entries > 0 {
                 shape.longest = shape.longest.max(len + 1 + below.longest);
             }
-        } else if !entry.mode.is_blob() {
-            return Err(VaultError::corrupt(
-                "a tree holds links or submodules, which vaults do not have",
-            ));
         }
         shape.check().map_err(VaultError::corrupt)?;
-    }
-    names.sort_unstable();
-    if names.windows(2).any(|pair| pair[0] == pair[1]) {
-        return Err(VaultError::corrupt("a tree holds the same name twice"));
     }
     Ok(shape)
 }

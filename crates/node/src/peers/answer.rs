@@ -18,12 +18,12 @@ use polykey_network::protocol::{
 use polykey_network::{
     ChainUpdate, Client, Event, Request, Response, VaultSummary, WireDeletion, WireObject,
 };
-use polykey_vaults::{kind_tag, VaultId, Vaults};
+use polykey_vaults::{kind_tag, SendPlan, Vault, VaultId, Vaults};
 use tokio::sync::{mpsc, Semaphore};
 
 use super::{gestalt, require_member, upgrade, Node};
 use crate::error::NodeError;
-use crate::node::Inner;
+use crate::node::{Inner, Session};
 
 /// Most requests of devices of the gestalt served at once.
 const MAX_INBOUND: usize = 16;
@@ -337,8 +337,23 @@ impl Node {
                 .map_err(|_| NodeError::PeerRefused(super::share::NOT_SHARED.into()))?;
             super::share::require_access(s, &peer, &id)?;
             let vault = Vaults::new(&s.db).open_any(&id)?;
-            let (page, total) =
-                vault.objects_page(&s.db, &want, &haves, skip as usize, PAGE_BYTES)?;
+            let (page, total) = if skip == 0 {
+                // The usual pull is one page: worked out and read at once.
+                vault.objects_page(&s.db, &want, &haves, 0, PAGE_BYTES)?
+            } else {
+                let plan = planned(
+                    s,
+                    peer,
+                    PlanKey {
+                        vault: id,
+                        want,
+                        haves,
+                    },
+                    &vault,
+                )?;
+                let page = vault.planned_page(&s.db, &plan, skip as usize, PAGE_BYTES)?;
+                (page, plan.total())
+            };
             let total = total as u32;
             let objects = page
                 .into_iter()
@@ -353,4 +368,49 @@ impl Node {
         })
         .await
     }
+}
+
+/// What a device asked to be sent: the vault, the version, the versions it
+/// has.
+#[derive(PartialEq, Eq)]
+struct PlanKey {
+    vault: VaultId,
+    want: String,
+    haves: Vec<String>,
+}
+
+/// The transfer a device is taking page by page: what it asked for, and
+/// the plan of it.
+pub(crate) struct PlannedSend {
+    key: PlanKey,
+    plan: Arc<SendPlan>,
+}
+
+/// The plan of the transfer `key` a device asks a later page of: the one
+/// kept from its last page when it is the same transfer, else worked out
+/// and kept (one per device, ids only), so a long transfer walks the
+/// history once, not once per page.
+fn planned(
+    s: &Session,
+    peer: NodeId,
+    key: PlanKey,
+    vault: &Vault,
+) -> Result<Arc<SendPlan>, NodeError> {
+    let plans = || {
+        s.send_plans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
+    if let Some(kept) = plans().get(&peer).filter(|kept| kept.key == key) {
+        return Ok(Arc::clone(&kept.plan));
+    }
+    let plan = Arc::new(vault.send_plan(&s.db, &key.want, &key.haves)?);
+    plans().insert(
+        peer,
+        PlannedSend {
+            key,
+            plan: Arc::clone(&plan),
+        },
+    );
+    Ok(plan)
 }

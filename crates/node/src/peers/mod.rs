@@ -34,6 +34,7 @@ use tokio::task::JoinHandle;
 use crate::error::NodeError;
 use crate::node::{Inner, Node, Session};
 
+pub(crate) use answer::PlannedSend;
 pub use pairing::code_from_qr_image;
 pub(crate) use pairing::qr_text_from_image;
 pub(crate) use share::{drop_person_shares, update_grant_nodes};

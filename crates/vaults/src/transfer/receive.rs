@@ -10,7 +10,8 @@ use super::{MayAuthor, RawObject};
 use crate::delta;
 use crate::error::VaultError;
 use crate::objects::{Source, HASH};
-use crate::tree::{shape_of_entries, stored_shape, EntryView, TreeShape};
+use crate::path::check_segment;
+use crate::tree::{check_entries, stored_shape, sum_shape, EntryView, TreeShape};
 use crate::vault::{Vault, VaultId, Vaults};
 
 /// Most objects one transfer accepts, so a hostile peer cannot exhaust
@@ -176,8 +177,15 @@ fn references(object: &RawObject) -> Result<Vec<ObjectId>, VaultError> {
 }
 
 /// The order to store a page in: every object after the objects of the
-/// same page it refers to (Kahn's algorithm). Duplicates are dropped.
-fn store_order(ids: &[ObjectId], objects: &[&RawObject]) -> Result<Vec<usize>, VaultError> {
+/// same page it refers to (Kahn's algorithm). Duplicates are dropped. A
+/// tree rebuilt from a delta that keeps to whole entries refers to its
+/// base and the entries it inserts (the others are the base's, so they
+/// come before the base): its whole listing is not read again.
+fn store_order(
+    ids: &[ObjectId],
+    objects: &[&RawObject],
+    rebuilt: &[Option<Rebuilt>],
+) -> Result<Vec<usize>, VaultError> {
     let mut index: HashMap<ObjectId, usize> = HashMap::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
         index.entry(*id).or_insert(i);
@@ -189,10 +197,15 @@ fn store_order(ids: &[ObjectId], objects: &[&RawObject]) -> Result<Vec<usize>, V
         if index.get(id) != Some(&i) {
             continue;
         }
-        let mut needs: Vec<usize> = references(objects[i])?
-            .iter()
-            .filter_map(|r| index.get(r).copied())
-            .collect();
+        let refs = match &rebuilt[i] {
+            Some(Rebuilt {
+                base,
+                fresh: Some(fresh),
+                ..
+            }) => fresh.iter().chain([base]).copied().collect(),
+            _ => references(objects[i])?,
+        };
+        let mut needs: Vec<usize> = refs.iter().filter_map(|r| index.get(r).copied()).collect();
         needs.sort_unstable();
         needs.dedup();
         waiting_on[i] = needs.len();
@@ -348,7 +361,7 @@ impl Vault {
         let mut shapes: HashMap<ObjectId, TreeShape> = HashMap::new();
         let mut added = 0;
         let mut records = Vec::with_capacity(objects.len());
-        for i in store_order(&ids, &page)? {
+        for i in store_order(&ids, &page, &rebuilt)? {
             let (id, object) = (ids[i], page[i]);
             // A stored object was checked when it was stored, with
             // everything below it.
@@ -369,21 +382,49 @@ impl Vault {
                             oid: e.oid.to_owned(),
                         })
                         .collect();
-                    // Names and modes first: they need nothing else.
-                    shape_of_entries(&entries, |_| Ok(TreeShape::default()))?;
                     // A delta's entries copied from its base were checked
-                    // with the base: only those it inserts need a look.
-                    let fresh = rebuilt[i].as_ref().and_then(|r| r.fresh.as_ref());
-                    let new = |e: &&EntryView<'_>| fresh.is_none_or(|f| f.contains(&e.oid));
-                    for entry in entries.iter().filter(|e| !e.mode.is_tree()).filter(new) {
-                        match kinds.get(&entry.oid) {
+                    // with the base: only those it inserts need a look
+                    // (read from its ops, not looked for among the rest).
+                    let inserted = match &rebuilt[i] {
+                        Some(r) if r.fresh.is_some() => {
+                            Some(delta::inserted_entries(&objects[i].1.data).ok_or_else(|| {
+                                VaultError::corrupt("a tree sent as a delta is malformed")
+                            })?)
+                        }
+                        _ => None,
+                    };
+                    // Names and modes first: they need nothing else.
+                    check_entries(&entries, |_| inserted.is_none())?;
+                    let files: Vec<ObjectId> = match &inserted {
+                        Some(inserted) => {
+                            let mut files = Vec::new();
+                            for entry in inserted {
+                                let malformed =
+                                    || VaultError::corrupt("a tree sent as a delta is malformed");
+                                check_segment(delta::entry_name(entry).ok_or_else(malformed)?)?;
+                                let (is_tree, oid) =
+                                    delta::entry_target(entry).ok_or_else(malformed)?;
+                                if !is_tree {
+                                    files.push(oid);
+                                }
+                            }
+                            files
+                        }
+                        None => entries
+                            .iter()
+                            .filter(|e| !e.mode.is_tree())
+                            .map(|e| e.oid)
+                            .collect(),
+                    };
+                    for file in &files {
+                        match kinds.get(file) {
                             Some(Kind::Blob) => {}
                             Some(_) => {
                                 return Err(VaultError::corrupt(
                                     "a tree names a non-file as a file",
                                 ))
                             }
-                            None if self.store.contains(txn, &entry.oid)? => {}
+                            None if self.store.contains(txn, file)? => {}
                             None => return Err(refused("the history sent is incomplete")),
                         }
                     }
@@ -395,7 +436,7 @@ impl Vault {
                             slot.insert(self.present_shape(txn, &shapes, &kinds, &entry.oid)?);
                         }
                     }
-                    let shape = shape_of_entries(&entries, |oid| {
+                    let shape = sum_shape(&entries, |oid| {
                         below
                             .get(oid)
                             .copied()

@@ -113,11 +113,85 @@ impl Vault {
             mut compact,
         } = self.ids_between(&txn, want, haves)?;
         let total = ids.len();
+        let page = self.page_of(
+            &txn,
+            &ids,
+            skip,
+            budget,
+            |id| Ok(compact.remove(id)),
+            &mut read,
+        )?;
+        Ok((page, total))
+    }
+
+    /// What a transfer of version `want` to a copy holding `haves` sends,
+    /// worked out once for all its pages ([`Vault::planned_page`]): the
+    /// ids in order, and the base of each tree that goes as a delta. It
+    /// holds no object data (about 40 bytes per object), so a sender can
+    /// keep it between the pages of a long transfer instead of walking
+    /// the history again for each.
+    pub fn send_plan(&self, db: &Db, want: &str, haves: &[String]) -> Result<SendPlan, VaultError> {
+        let plan = self.ids_between(&db.read()?, want, haves)?;
+        Ok(SendPlan {
+            vault: self.id(),
+            ids: plan.ids,
+            bases: plan
+                .compact
+                .into_iter()
+                .map(|(tree, (base, _))| (tree, base))
+                .collect(),
+        })
+    }
+
+    /// The page of `plan` from its `skip`-th object on, as
+    /// [`Vault::objects_page`] gives it. A tree that goes as a delta goes
+    /// as its stored one when that is against the planned base, else as
+    /// one worked out against that base (or whole, if none is smaller).
+    pub fn planned_page(
+        &self,
+        db: &Db,
+        plan: &SendPlan,
+        skip: usize,
+        budget: usize,
+    ) -> Result<Vec<(String, RawObject)>, VaultError> {
+        if plan.vault != self.id() {
+            return Err(VaultError::corrupt("a transfer plan of another vault"));
+        }
+        let txn = db.read()?;
+        let delta_of = |id: &ObjectId| -> Result<Option<StoredDelta>, VaultError> {
+            let Some(base) = plan.bases.get(id) else {
+                return Ok(None);
+            };
+            if let Some(stored) = self.store.stored_delta(&txn, id)? {
+                if stored.0 == *base {
+                    return Ok(Some(stored));
+                }
+            }
+            let data = self.store.expect(&txn, id, Kind::Tree)?;
+            let base_data = self.store.expect(&txn, base, Kind::Tree)?;
+            Ok(delta::tree_delta(&base_data, &data).map(|ops| (*base, Zeroizing::new(ops))))
+        };
+        self.page_of(&txn, &plan.ids, skip, budget, delta_of, &mut HashMap::new())
+    }
+
+    /// The objects of `ids` from the `skip`-th on, until their bytes reach
+    /// `budget` (the object that crosses it included) or what they rebuild
+    /// to reaches [`REBUILT_PAGE_BYTES`]: each as the delta `delta_of`
+    /// gives for it, or whole (taken from `read` when it was read before).
+    fn page_of(
+        &self,
+        txn: &polykey_db::ReadTxn<'_>,
+        ids: &[ObjectId],
+        skip: usize,
+        budget: usize,
+        mut delta_of: impl FnMut(&ObjectId) -> Result<Option<StoredDelta>, VaultError>,
+        read: &mut HashMap<ObjectId, Read>,
+    ) -> Result<Vec<(String, RawObject)>, VaultError> {
         let mut objects = Vec::new();
         let mut bytes = 0usize;
         let mut rebuilt = 0usize;
-        for id in ids.into_iter().skip(skip) {
-            let (object, size) = if let Some((base, mut ops)) = compact.remove(&id) {
+        for id in ids.iter().skip(skip) {
+            let (object, size) = if let Some((base, mut ops)) = delta_of(id)? {
                 let size = delta::output_len(&ops).ok_or_else(|| {
                     VaultError::corrupt(format!("object {id} is a malformed delta"))
                 })?;
@@ -128,9 +202,9 @@ impl Vault {
                 };
                 (object, size)
             } else {
-                let (kind, mut data) = match read.remove(&id) {
+                let (kind, mut data) = match read.remove(id) {
                     Some(object) => object,
-                    None => self.store.read(&txn, &id)?,
+                    None => self.store.read(txn, id)?,
                 };
                 let object = RawObject {
                     kind,
@@ -148,7 +222,7 @@ impl Vault {
                 break;
             }
         }
-        Ok((objects, total))
+        Ok(objects)
     }
 
     /// The ids of the objects of `want` that a copy holding `haves` lacks,
@@ -362,6 +436,22 @@ fn child_path(path: &[u8], name: &[u8]) -> Vec<u8> {
 
 /// Trees that go as deltas: each one's base and ops.
 type Compact = HashMap<ObjectId, StoredDelta>;
+
+/// A transfer worked out by [`Vault::send_plan`], for
+/// [`Vault::planned_page`].
+#[derive(Clone, Debug)]
+pub struct SendPlan {
+    vault: crate::vault::VaultId,
+    ids: Vec<ObjectId>,
+    bases: HashMap<ObjectId, ObjectId>,
+}
+
+impl SendPlan {
+    /// How many objects the whole transfer has.
+    pub fn total(&self) -> usize {
+        self.ids.len()
+    }
+}
 
 /// What a transfer sends: the ids in order, the commits and trees read on
 /// the way (to send without reading again), and the trees that go as

@@ -454,3 +454,85 @@ fn many_cheap_deltas_against_one_large_base_cost_one_read_of_it() {
     let took = started.elapsed();
     assert!(took < std::time::Duration::from_secs(10), "{took:?}");
 }
+
+#[test]
+fn a_delta_is_checked_where_it_differs_from_its_base() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("v", &f.keys).unwrap();
+    let blob = crate::bounds::blob(b"same");
+    let blob_id = crate::bounds::id_of(&blob);
+    let t0 = flat_tree("t", 3, blob_id);
+    let mut incoming = Incoming::new(&vault);
+    vault
+        .receive_page(
+            &f.db,
+            &mut incoming,
+            &crate::bounds::with_ids(vec![blob, t0.clone()]),
+            &anyone,
+        )
+        .unwrap();
+    let entry = |name: &str| [b"100644 ", name.as_bytes(), b"\0", blob_id.as_bytes()].concat();
+    let one = entry("t000").len() as u8;
+    let whole = t0.data.len() as u8;
+    // Ops: copy (0, start, len) and insert (1, len, bytes), lengths < 128.
+    let cases: [(&str, Vec<u8>, Vec<u8>); 4] = [
+        (
+            "an entry of the base copied twice",
+            [vec![0, 0, one], vec![0, 0, whole]].concat(),
+            [&t0.data[..one as usize], &t0.data[..]].concat(),
+        ),
+        (
+            "an inserted '..'",
+            [vec![0, 0, whole, 1, entry("..").len() as u8], entry("..")].concat(),
+            [t0.data.clone(), entry("..")].concat(),
+        ),
+        (
+            "an inserted name held by a copied entry",
+            [vec![0, 0, whole, 1, one], entry("t001")].concat(),
+            [t0.data.clone(), entry("t001")].concat(),
+        ),
+        (
+            "an inserted '.git'",
+            [
+                vec![1, entry(".GIT").len() as u8],
+                entry(".GIT"),
+                vec![0, 0, whole],
+            ]
+            .concat(),
+            [entry(".GIT"), t0.data.clone()].concat(),
+        ),
+    ];
+    let as_delta = |ops: &[u8], tree: &[u8]| {
+        let rebuilt = RawObject {
+            kind: gix::objs::Kind::Tree,
+            data: tree.to_vec(),
+            base: None,
+        };
+        let id = crate::bounds::id_of(&rebuilt).to_string();
+        let object = RawObject {
+            kind: gix::objs::Kind::Tree,
+            data: ops.to_vec(),
+            base: Some(crate::bounds::id_of(&t0).to_string()),
+        };
+        vec![(id, object)]
+    };
+    for (what, ops, tree) in &cases {
+        let mut incoming = Incoming::new(&vault);
+        let refused = vault.receive_page(&f.db, &mut incoming, &as_delta(ops, tree), &anyone);
+        assert!(
+            matches!(
+                refused,
+                Err(VaultError::Refused(_) | VaultError::Corrupt(_))
+            ),
+            "{what}: {refused:?}"
+        );
+    }
+    // The same delta with a good name is taken.
+    let good = [t0.data.clone(), entry("t003")].concat();
+    let ops = [vec![0, 0, whole, 1, one], entry("t003")].concat();
+    let mut incoming = Incoming::new(&vault);
+    let added = vault
+        .receive_page(&f.db, &mut incoming, &as_delta(&ops, &good), &anyone)
+        .unwrap();
+    assert_eq!(added, 1);
+}
