@@ -536,3 +536,33 @@ fn a_delta_is_checked_where_it_differs_from_its_base() {
         .unwrap();
     assert_eq!(added, 1);
 }
+
+#[test]
+fn a_planned_transfer_sends_the_pages_a_fresh_walk_sends() {
+    let f = fixture();
+    let vault = large_directory(&f, 40);
+    let head = vault.head(&f.db).unwrap();
+    let log = vault.log(&f.db, Some(30)).unwrap();
+    // From nothing, and from a version 29 edits back.
+    for haves in [vec![], vec![log[29].id.clone()]] {
+        let plan = vault.send_plan(&f.db, &head, &haves).unwrap();
+        let mut skip = 0;
+        let mut pages = 0;
+        while skip < plan.total() {
+            let (walked, total) = vault
+                .objects_page(&f.db, &head, &haves, skip, 8 * 1024)
+                .unwrap();
+            let planned = vault.planned_page(&f.db, &plan, skip, 8 * 1024).unwrap();
+            assert_eq!(total, plan.total());
+            assert_eq!(planned, walked, "page from {skip}");
+            assert!(!planned.is_empty());
+            skip += planned.len();
+            pages += 1;
+        }
+        assert!(pages > 2, "{pages} pages");
+    }
+    // A plan is for its own vault only.
+    let other = Vaults::new(&f.db).create("other", &f.keys).unwrap();
+    let plan = vault.send_plan(&f.db, &head, &[]).unwrap();
+    assert!(other.planned_page(&f.db, &plan, 0, 1024).is_err());
+}
