@@ -153,6 +153,35 @@ async fn a_device_that_pulled_an_edit_does_not_echo_it_to_its_sender() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_history_larger_than_a_page_arrives_whole_in_several_pages() {
+    // 9 MiB of secrets in 3 commits: a transfer of two pages (8 MiB
+    // each), the later one served from the plan worked out for the first.
+    let (a, b) = (device().await, device().await);
+    a.node.create_vault("Archive".into()).await.unwrap();
+    let value = |i: usize| format!("{i}").repeat(3 * 1024 * 1024);
+    for i in 0..3 {
+        a.write("Archive", &format!("part-{i}"), &value(i + 1))
+            .await;
+    }
+    let head = a.head("Archive").await;
+    pair(&a, &b).await;
+    eventually("B has the whole history", &[&a, &b], || async {
+        b.head("Archive").await == head
+    })
+    .await;
+    // The head's version is complete, its history too (each commit's
+    // tree was checked on the way in).
+    assert_eq!(b.read("Archive", "part-0").await, Some(value(1)));
+    let (theirs, ours) = (
+        a.node.vault_log("Archive".into(), None).await.unwrap(),
+        b.node.vault_log("Archive".into(), None).await.unwrap(),
+    );
+    let ids =
+        |log: &[polykey_node::CommitInfo]| log.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&ours), ids(&theirs));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_third_device_pairs_with_the_second_and_receives_everything() {
     let (a, b, c) = (device().await, device().await, device().await);
     a.node.create_vault("Personal".into()).await.unwrap();

@@ -107,21 +107,9 @@ impl Vault {
         budget: usize,
     ) -> Result<(Vec<(String, RawObject)>, usize), VaultError> {
         let txn = db.read()?;
-        let Plan {
-            ids,
-            kept: mut read,
-            mut compact,
-        } = self.ids_between(&txn, want, haves)?;
-        let total = ids.len();
-        let page = self.page_of(
-            &txn,
-            &ids,
-            skip,
-            budget,
-            |id| Ok(compact.remove(id)),
-            &mut read,
-        )?;
-        Ok((page, total))
+        let mut plan = self.ids_between(&txn, want, haves)?;
+        let page = self.page_of(&txn, &plan.ids, &plan.bases, skip, budget, &mut plan.kept)?;
+        Ok((page, plan.ids.len()))
     }
 
     /// What a transfer of version `want` to a copy holding `haves` sends,
@@ -135,11 +123,7 @@ impl Vault {
         Ok(SendPlan {
             vault: self.id(),
             ids: plan.ids,
-            bases: plan
-                .compact
-                .into_iter()
-                .map(|(tree, (base, _))| (tree, base))
-                .collect(),
+            bases: plan.bases,
         })
     }
 
@@ -158,40 +142,61 @@ impl Vault {
             return Err(VaultError::corrupt("a transfer plan of another vault"));
         }
         let txn = db.read()?;
-        let delta_of = |id: &ObjectId| -> Result<Option<StoredDelta>, VaultError> {
-            let Some(base) = plan.bases.get(id) else {
-                return Ok(None);
-            };
-            if let Some(stored) = self.store.stored_delta(&txn, id)? {
-                if stored.0 == *base {
-                    return Ok(Some(stored));
-                }
+        let mut nothing_kept = Kept::default();
+        self.page_of(
+            &txn,
+            &plan.ids,
+            &plan.bases,
+            skip,
+            budget,
+            &mut nothing_kept,
+        )
+    }
+
+    /// Tree `id` as a delta against `base`: its stored delta when that is
+    /// against `base`, else one worked out (`None` if none is smaller).
+    fn delta_against(
+        &self,
+        txn: &polykey_db::ReadTxn<'_>,
+        id: &ObjectId,
+        base: &ObjectId,
+    ) -> Result<Option<StoredDelta>, VaultError> {
+        if let Some(stored) = self.store.stored_delta(txn, id)? {
+            if stored.0 == *base {
+                return Ok(Some(stored));
             }
-            let data = self.store.expect(&txn, id, Kind::Tree)?;
-            let base_data = self.store.expect(&txn, base, Kind::Tree)?;
-            Ok(delta::tree_delta(&base_data, &data).map(|ops| (*base, Zeroizing::new(ops))))
-        };
-        self.page_of(&txn, &plan.ids, skip, budget, delta_of, &mut HashMap::new())
+        }
+        let data = self.store.expect(txn, id, Kind::Tree)?;
+        let base_data = self.store.expect(txn, base, Kind::Tree)?;
+        Ok(delta::tree_delta(&base_data, &data).map(|ops| (*base, Zeroizing::new(ops))))
     }
 
     /// The objects of `ids` from the `skip`-th on, until their bytes reach
     /// `budget` (the object that crosses it included) or what they rebuild
-    /// to reaches [`REBUILT_PAGE_BYTES`]: each as the delta `delta_of`
-    /// gives for it, or whole (taken from `read` when it was read before).
+    /// to reaches [`REBUILT_PAGE_BYTES`]: a tree in `bases` as a delta
+    /// against its base, everything else whole; taken from `kept` when it
+    /// was read before.
     fn page_of(
         &self,
         txn: &polykey_db::ReadTxn<'_>,
         ids: &[ObjectId],
+        bases: &HashMap<ObjectId, ObjectId>,
         skip: usize,
         budget: usize,
-        mut delta_of: impl FnMut(&ObjectId) -> Result<Option<StoredDelta>, VaultError>,
-        read: &mut HashMap<ObjectId, Read>,
+        kept: &mut Kept,
     ) -> Result<Vec<(String, RawObject)>, VaultError> {
         let mut objects = Vec::new();
         let mut bytes = 0usize;
         let mut rebuilt = 0usize;
         for id in ids.iter().skip(skip) {
-            let (object, size) = if let Some((base, mut ops)) = delta_of(id)? {
+            let as_delta = match bases.get(id) {
+                Some(base) => match kept.deltas.remove(id) {
+                    Some(delta) => Some(delta),
+                    None => self.delta_against(txn, id, base)?,
+                },
+                None => None,
+            };
+            let (object, size) = if let Some((base, mut ops)) = as_delta {
                 let size = delta::output_len(&ops).ok_or_else(|| {
                     VaultError::corrupt(format!("object {id} is a malformed delta"))
                 })?;
@@ -202,7 +207,7 @@ impl Vault {
                 };
                 (object, size)
             } else {
-                let (kind, mut data) = match read.remove(id) {
+                let (kind, mut data) = match kept.objects.remove(id) {
                     Some(object) => object,
                     None => self.store.read(txn, id)?,
                 };
@@ -237,14 +242,7 @@ impl Vault {
         want: &str,
         haves: &[String],
     ) -> Result<Plan, VaultError> {
-        let mut kept = HashMap::new();
-        let mut kept_bytes = 0usize;
-        let mut keep = |id: ObjectId, object: Read| {
-            if kept_bytes.saturating_add(object.1.len()) <= KEEP_READ_BYTES {
-                kept_bytes += object.1.len();
-                kept.insert(id, object);
-            }
-        };
+        let mut kept = Kept::default();
         // A sync names the version it wants by its whole id: found without
         // a walk through the history (the copy asking is a member, and may
         // ask for any commit this vault stores).
@@ -280,7 +278,7 @@ impl Vault {
                 }
             }
             new_commits.insert(id, (tree, parents));
-            keep(id, (Kind::Commit, data));
+            kept.object(id, (Kind::Commit, data));
         }
         // Trees and blobs the other copy has: those of the boundary versions;
         // and, by path, the version of each directory it has (or gets
@@ -331,7 +329,7 @@ impl Vault {
         let mut ids: Vec<ObjectId> = Vec::new();
         let mut sent: HashSet<ObjectId> = HashSet::new();
         let mut emitted: HashSet<ObjectId> = HashSet::new();
-        let mut compact = Compact::new();
+        let mut bases = HashMap::new();
         for commit in commit_order {
             let Some((root, _)) = new_commits.get(&commit) else {
                 continue;
@@ -372,7 +370,8 @@ impl Vault {
                                 ids.push(oid);
                             }
                         }
-                        compact.insert(tree, (base, ops));
+                        bases.insert(tree, base);
+                        kept.delta(tree, (base, ops));
                         stack.push((tree, true, path));
                         stack.extend(children);
                         continue;
@@ -391,7 +390,8 @@ impl Vault {
                 if let Some(base) = at_path.get(&path).filter(|_| data.len() >= MIN_SENT_DELTA) {
                     let base_data = self.store.expect(txn, base, Kind::Tree)?;
                     if let Some(ops) = delta::tree_delta(&base_data, &data) {
-                        compact.insert(tree, (*base, Zeroizing::new(ops)));
+                        bases.insert(tree, *base);
+                        kept.delta(tree, (*base, Zeroizing::new(ops)));
                     }
                 }
                 let mut children = Vec::new();
@@ -407,15 +407,15 @@ impl Vault {
                         ids.push(oid);
                     }
                 }
-                if !compact.contains_key(&tree) {
-                    keep(tree, (Kind::Tree, data));
+                if !bases.contains_key(&tree) {
+                    kept.object(tree, (Kind::Tree, data));
                 }
                 stack.push((tree, true, path));
                 stack.extend(children);
             }
             ids.push(commit);
         }
-        Ok(Plan { ids, kept, compact })
+        Ok(Plan { ids, kept, bases })
     }
 }
 
@@ -434,9 +434,6 @@ fn child_path(path: &[u8], name: &[u8]) -> Vec<u8> {
     [path, b"/", name].concat()
 }
 
-/// Trees that go as deltas: each one's base and ops.
-type Compact = HashMap<ObjectId, StoredDelta>;
-
 /// A transfer worked out by [`Vault::send_plan`], for
 /// [`Vault::planned_page`].
 #[derive(Clone, Debug)]
@@ -453,13 +450,44 @@ impl SendPlan {
     }
 }
 
-/// What a transfer sends: the ids in order, the commits and trees read on
-/// the way (to send without reading again), and the trees that go as
-/// deltas.
+/// What a transfer sends: the ids in order, the base of each tree that
+/// goes as a delta, and what was read on the way.
 struct Plan {
     ids: Vec<ObjectId>,
-    kept: HashMap<ObjectId, Read>,
-    compact: Compact,
+    bases: HashMap<ObjectId, ObjectId>,
+    kept: Kept,
+}
+
+/// Objects and deltas read while working out a transfer, up to
+/// [`KEEP_READ_BYTES`], so that its first page (the whole of a usual pull)
+/// need not read them again; a transfer of a long history holds no more.
+#[derive(Default)]
+struct Kept {
+    bytes: usize,
+    objects: HashMap<ObjectId, Read>,
+    deltas: HashMap<ObjectId, StoredDelta>,
+}
+
+impl Kept {
+    fn room_for(&mut self, len: usize) -> bool {
+        let fits = self.bytes.saturating_add(len) <= KEEP_READ_BYTES;
+        if fits {
+            self.bytes += len;
+        }
+        fits
+    }
+
+    fn object(&mut self, id: ObjectId, object: Read) {
+        if self.room_for(object.1.len()) {
+            self.objects.insert(id, object);
+        }
+    }
+
+    fn delta(&mut self, id: ObjectId, delta: StoredDelta) {
+        if self.room_for(delta.1.len()) {
+            self.deltas.insert(id, delta);
+        }
+    }
 }
 
 /// Most bytes the objects of one page rebuild to (64 MiB), the object that
