@@ -662,55 +662,60 @@ impl Node {
         let mut incoming = Incoming::new(vault);
         let id = vault.id();
         let mut skip: usize = 0;
+        let request = |skip: usize| Request::Fetch {
+            vault: id.to_string(),
+            want: want.to_owned(),
+            haves: haves.clone(),
+            skip: u32::try_from(skip).unwrap_or(u32::MAX),
+        };
+        let mut answer = client.request(peer, request(0)).await;
         loop {
-            let request = Request::Fetch {
-                vault: id.to_string(),
-                want: want.to_owned(),
-                haves: haves.clone(),
-                skip: u32::try_from(skip).unwrap_or(u32::MAX),
-            };
-            let (objects, total) = match client.request(peer, request).await.map_err(net_error)? {
+            let (objects, total) = match answer.map_err(net_error)? {
                 Response::Objects { objects, total } => (objects, total as usize),
                 other => return Err(refused(other)),
             };
             let page = check_page(objects, total, skip)?;
             skip += page.len();
             let last = (finish && skip >= total).then(|| want.to_owned());
-            let mut carried = incoming;
-            let moved;
-            (incoming, moved) = self
-                .with_vaults(move |s| {
-                    let mut members = gestalt(s)?;
-                    // The removal that counts (its issuer stands): a fallen
-                    // thief's removal dates nothing.
-                    let me = s.keys.node_id();
-                    let mut removed: HashMap<NodeId, u64> = GestaltGraph::new(&s.db)
-                        .revocations_in_force(me)?
-                        .into_iter()
-                        .map(|r| (r.node, r.at))
-                        .collect();
-                    let (others, others_removed) = super::share::extra_authors(s, &id)?;
-                    for (node, at) in others_removed {
-                        removed.entry(node).or_insert(at);
+            let carried = incoming;
+            let receive = self.with_vaults(move |s| {
+                let mut carried = carried;
+                let mut members = gestalt(s)?;
+                // The removal that counts (its issuer stands): a fallen
+                // thief's removal dates nothing.
+                let me = s.keys.node_id();
+                let mut removed: HashMap<NodeId, u64> = GestaltGraph::new(&s.db)
+                    .revocations_in_force(me)?
+                    .into_iter()
+                    .map(|r| (r.node, r.at))
+                    .collect();
+                let (others, others_removed) = super::share::extra_authors(s, &id)?;
+                for (node, at) in others_removed {
+                    removed.entry(node).or_insert(at);
+                }
+                members.extend(others.into_iter().filter(|n| !removed.contains_key(n)));
+                let vault = Vaults::new(&s.db).open_any(&id)?;
+                let may = may_author_at(&members, &removed);
+                let moved = match last {
+                    Some(want) => {
+                        vault.receive_last_page(&s.db, &mut carried, &page, &may, &want)?
                     }
-                    members.extend(others.into_iter().filter(|n| !removed.contains_key(n)));
-                    let vault = Vaults::new(&s.db).open_any(&id)?;
-                    let may = may_author_at(&members, &removed);
-                    let moved = match last {
-                        Some(want) => {
-                            vault.receive_last_page(&s.db, &mut carried, &page, &may, &want)?
-                        }
-                        None => {
-                            vault.receive_page(&s.db, &mut carried, &page, &may)?;
-                            false
-                        }
-                    };
-                    Ok((carried, moved))
-                })
-                .await?;
+                    None => {
+                        vault.receive_page(&s.db, &mut carried, &page, &may)?;
+                        false
+                    }
+                };
+                Ok((carried, moved))
+            });
             if skip >= total {
-                return Ok((incoming, moved));
+                return receive.await;
             }
+            // The next page is asked for while this one is checked and
+            // stored, so the peer reads it meanwhile (two pages in memory
+            // at most).
+            let (received, next) = tokio::join!(receive, client.request(peer, request(skip)));
+            (incoming, _) = received?;
+            answer = next;
         }
     }
 
