@@ -24,6 +24,8 @@ mod edit;
 mod editor;
 /// `polykey identities`: linked accounts and others' claims.
 mod identities;
+/// `polykey import`: other password managers' exports.
+mod import;
 /// `polykey bootstrap` and `polykey keys`: the node's identity.
 mod keys;
 /// `polykey nodes`: the devices of this gestalt.
@@ -128,6 +130,9 @@ enum Command {
     /// under theirs.
     #[command(subcommand)]
     Identities(identities::IdentitiesCommand),
+    /// Import another password manager's export into a vault.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -157,6 +162,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
         Command::Nodes(command) => nodes::run(cli, command).await,
         Command::Notifications(command) => notifications::run(cli, command).await,
         Command::Identities(command) => identities::run(cli, command).await,
+        Command::Import(command) => import::run(cli, command).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(

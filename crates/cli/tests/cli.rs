@@ -253,6 +253,95 @@ fn errors_have_exit_codes_and_json_and_leak_nothing() {
 }
 
 #[test]
+fn a_csv_export_is_imported_in_one_commit_beside_what_is_there() {
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "Personal"]);
+    node.write("Personal:Imported/GitHub", b"kept as it was");
+    let commits = || node.ok(&["vaults", "log", "Personal"]).lines().count();
+    let before = commits();
+    // A Bitwarden CSV export, as its documentation lays it out.
+    std::fs::write(
+        node.path("bitwarden.csv"),
+        "folder,favorite,type,name,notes,fields,reprompt,login_uri,login_username,login_password,login_totp\n\
+         Dev,,login,GitHub,,,0,https://github.com,octo,gh-pass,JBSWY3DPEHPK3PXP\n\
+         ,,note,Door,code 42,,0,,,,\n\
+         ,,,,,,,,,,\n",
+    )
+    .unwrap();
+    let file = node.path("bitwarden.csv");
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "csv",
+            file.to_str().unwrap(),
+            "--vault",
+            "Personal",
+        ];
+        args.extend_from_slice(extra);
+        node.ok(&args)
+    };
+    let dry = import(&["--folder", "Imported", "--dry-run"]);
+    assert!(
+        dry.starts_with("Would import 2 item(s) from a Bitwarden export"),
+        "{dry}"
+    );
+    assert_eq!(commits(), before, "a dry run writes nothing");
+    let out = import(&["--folder", "Imported", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["imported"], 2);
+    assert_eq!(report["skipped"][0]["row"], 3);
+    assert_eq!(commits(), before + 1, "one commit");
+    assert_eq!(
+        node.ok(&["secrets", "ls", "Personal"])
+            .lines()
+            .collect::<Vec<_>>(),
+        ["Imported/Dev/GitHub", "Imported/Door", "Imported/GitHub"]
+    );
+    let github = node.ok(&["secrets", "cat", "Personal:Imported/Dev/GitHub"]);
+    let item: serde_json::Value = serde_json::from_str(&github).unwrap();
+    assert_eq!(item["title"], "GitHub");
+    assert_eq!(item["password"], "gh-pass");
+    assert_eq!(item["username"], "octo");
+    assert_eq!(item["totp"], "JBSWY3DPEHPK3PXP");
+    assert_eq!(
+        node.ok(&["secrets", "cat", "Personal:Imported/GitHub"]),
+        "kept as it was"
+    );
+
+    // A CSV it does not know, refused with what to do, then mapped.
+    std::fs::write(
+        node.path("other.csv"),
+        "Site,Login,Secret\nForum,me,hunter2\n",
+    )
+    .unwrap();
+    let other = node.path("other.csv");
+    let refused = node.run(&[
+        "import",
+        "csv",
+        other.to_str().unwrap(),
+        "--vault",
+        "Personal",
+    ]);
+    assert_eq!(refused.status.code(), Some(65));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("mapping") && !message.contains("hunter2"),
+        "{message}"
+    );
+    node.ok(&[
+        "import",
+        "csv",
+        other.to_str().unwrap(),
+        "--vault",
+        "Personal",
+        "--map",
+        "title=Site,username=Login,password=Secret",
+    ]);
+    let forum = node.ok(&["secrets", "cat", "Personal:Forum"]);
+    assert!(forum.contains("hunter2"), "{forum}");
+}
+
+#[test]
 fn the_password_can_come_from_standard_input_and_never_from_an_argument() {
     let node = bootstrapped();
     let mut child = Command::new(env!("CARGO_BIN_EXE_polykey"))

@@ -21,6 +21,8 @@ pub mod dir;
 pub mod error;
 /// Linked identities: claiming an account, finding others' claims.
 pub mod identities;
+/// Moving in: other password managers' exports read into typed items.
+pub mod import;
 /// Secrets as forms: typed items, fields to copy, TOTP, the generator.
 pub mod items;
 /// Encrypt, decrypt, sign and verify with node keys.

@@ -1,0 +1,530 @@
+//! CSV exports: Chrome and Edge, Firefox, Safari, Bitwarden, LastPass and
+//! KeePassXC, recognised by their header rows, and any other CSV through a
+//! [`Mapping`] of its columns.
+
+use polykey_vaults::items::{Item, ItemKind};
+use zeroize::Zeroizing;
+
+use super::{decode_text, ImportError, ImportedItem, Parsed, Skipped};
+use super::{MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS};
+
+/// What a column of a CSV holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// The item's title.
+    Title,
+    /// The user name or email.
+    Username,
+    /// The password.
+    Password,
+    /// A website (or several, comma-separated, for Bitwarden).
+    Url,
+    /// Free text.
+    Notes,
+    /// An `otpauth://` URI or base32 secret.
+    Totp,
+    /// The folder, `/`-separated.
+    Folder,
+}
+
+impl Field {
+    /// The field a mapping names (`title`, `username`, `password`, `url`,
+    /// `notes`, `totp`, `folder`).
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "title" | "name" => Self::Title,
+            "username" | "user" | "login" | "email" => Self::Username,
+            "password" => Self::Password,
+            "url" | "website" | "uri" => Self::Url,
+            "notes" | "note" => Self::Notes,
+            "totp" | "otp" => Self::Totp,
+            "folder" | "group" => Self::Folder,
+            _ => return None,
+        })
+    }
+}
+
+/// Which column holds each field, by the column's name in the header row.
+#[derive(Clone, Debug, Default)]
+pub struct Mapping {
+    /// Field and column name pairs.
+    pub columns: Vec<(Field, String)>,
+}
+
+impl Mapping {
+    /// A mapping written `field=column,field=column` (as `polykey import
+    /// --map` takes it).
+    pub fn parse(text: &str) -> Result<Self, ImportError> {
+        let mut columns = Vec::new();
+        for pair in text.split(',').filter(|p| !p.trim().is_empty()) {
+            let (field, column) = pair.split_once('=').ok_or_else(|| {
+                ImportError::Unrecognised(format!(
+                    "a mapping is field=column pairs, separated by commas; `{pair}` is not one"
+                ))
+            })?;
+            let field = Field::parse(field).ok_or_else(|| {
+                ImportError::Unrecognised(format!(
+                    "`{}` is not a field: use title, username, password, url, notes, totp or folder",
+                    field.trim()
+                ))
+            })?;
+            columns.push((field, column.trim().to_owned()));
+        }
+        Ok(Self { columns })
+    }
+}
+
+/// A known export: its name, the columns that recognise it, and its
+/// mapping.
+struct Known {
+    source: &'static str,
+    needs: &'static [&'static str],
+    columns: &'static [(Field, &'static str)],
+}
+
+/// Most specific first: Bitwarden's and KeePassXC's headers hold Chrome's
+/// column names too.
+const KNOWN: &[Known] = &[
+    Known {
+        source: "Bitwarden",
+        needs: &[
+            "type",
+            "name",
+            "login_uri",
+            "login_username",
+            "login_password",
+        ],
+        columns: &[
+            (Field::Folder, "folder"),
+            (Field::Title, "name"),
+            (Field::Notes, "notes"),
+            (Field::Url, "login_uri"),
+            (Field::Username, "login_username"),
+            (Field::Password, "login_password"),
+            (Field::Totp, "login_totp"),
+        ],
+    },
+    Known {
+        source: "KeePassXC",
+        needs: &["group", "title", "username", "password", "url", "notes"],
+        columns: &[
+            (Field::Folder, "group"),
+            (Field::Title, "title"),
+            (Field::Username, "username"),
+            (Field::Password, "password"),
+            (Field::Url, "url"),
+            (Field::Notes, "notes"),
+            (Field::Totp, "totp"),
+        ],
+    },
+    Known {
+        source: "LastPass",
+        needs: &["url", "username", "password", "extra", "name", "grouping"],
+        columns: &[
+            (Field::Url, "url"),
+            (Field::Username, "username"),
+            (Field::Password, "password"),
+            (Field::Totp, "totp"),
+            (Field::Notes, "extra"),
+            (Field::Title, "name"),
+            (Field::Folder, "grouping"),
+        ],
+    },
+    Known {
+        source: "Firefox",
+        needs: &["url", "username", "password", "guid"],
+        columns: &[
+            (Field::Url, "url"),
+            (Field::Username, "username"),
+            (Field::Password, "password"),
+        ],
+    },
+    Known {
+        source: "Safari",
+        needs: &["title", "url", "username", "password"],
+        columns: &[
+            (Field::Title, "title"),
+            (Field::Url, "url"),
+            (Field::Username, "username"),
+            (Field::Password, "password"),
+            (Field::Notes, "notes"),
+            (Field::Totp, "otpauth"),
+        ],
+    },
+    Known {
+        source: "Chrome",
+        needs: &["name", "url", "username", "password"],
+        columns: &[
+            (Field::Title, "name"),
+            (Field::Url, "url"),
+            (Field::Username, "username"),
+            (Field::Password, "password"),
+            (Field::Notes, "note"),
+        ],
+    },
+];
+
+/// The column each field is in, found by name in `header` (lowercased).
+fn positions(
+    header: &[String],
+    columns: impl Iterator<Item = (Field, String)>,
+) -> Result<Vec<(Field, usize)>, ImportError> {
+    let mut out = Vec::new();
+    for (field, name) in columns {
+        let name = name.to_lowercase();
+        match header.iter().position(|h| *h == name) {
+            Some(at) => out.push((field, at)),
+            None => {
+                return Err(ImportError::Unrecognised(format!(
+                    "the file has no column named `{name}`"
+                )))
+            }
+        }
+    }
+    if !out.iter().any(|(f, _)| *f == Field::Password)
+        && !out.iter().any(|(f, _)| *f == Field::Notes)
+    {
+        return Err(ImportError::Unrecognised(
+            "a mapping needs a password or a notes column".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Read a CSV export: recognised by its header, or read with `mapping`
+/// when one is given. Rows with nothing in them are skipped and said so;
+/// a row that cannot be read stops the import (nothing is written).
+pub fn read(bytes: &[u8], mapping: Option<&Mapping>) -> Result<Parsed, ImportError> {
+    if bytes.len() > MAX_IMPORT_BYTES {
+        return Err(ImportError::TooLarge);
+    }
+    let text = decode_text(bytes);
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let header: Vec<String> = match records.next() {
+        Some(Ok(row)) => row.iter().map(|h| h.trim().to_lowercase()).collect(),
+        Some(Err(_)) => return Err(ImportError::Malformed("its header row".into())),
+        None => return Err(ImportError::Unrecognised("the file is empty".into())),
+    };
+    let (source, columns) = match mapping {
+        Some(mapping) => ("CSV", positions(&header, mapping.columns.iter().cloned())?),
+        None => {
+            let known = KNOWN
+                .iter()
+                .find(|k| k.needs.iter().all(|n| header.iter().any(|h| h == n)))
+                .ok_or_else(|| {
+                    ImportError::Unrecognised(
+                        "the columns are not those of an export this knows (Chrome, Edge, \
+                         Firefox, Safari, Bitwarden, LastPass, KeePassXC); say which column \
+                         holds what with a mapping"
+                            .into(),
+                    )
+                })?;
+            let present = known
+                .columns
+                .iter()
+                .filter(|(_, name)| header.iter().any(|h| h == name))
+                .map(|(f, name)| (*f, (*name).to_owned()));
+            (known.source, positions(&header, present)?)
+        }
+    };
+    let mut items = Vec::new();
+    let mut skipped = Vec::new();
+    for (n, record) in records.enumerate() {
+        let row = n + 1;
+        let record =
+            record.map_err(|_| ImportError::Malformed(format!("row {row} cannot be read")))?;
+        let cell = |field: Field| -> Zeroizing<String> {
+            let text = columns
+                .iter()
+                .find(|(f, _)| *f == field)
+                .and_then(|(_, at)| record.get(*at))
+                .unwrap_or("");
+            Zeroizing::new(text.trim().to_owned())
+        };
+        match item_of(source, &cell, &record, &header) {
+            Some(item) => {
+                if items.len() >= MAX_IMPORT_ITEMS {
+                    return Err(ImportError::TooMany);
+                }
+                items.push(item);
+            }
+            None => skipped.push(Skipped {
+                row,
+                reason: "nothing in it",
+            }),
+        }
+    }
+    Ok(Parsed {
+        source,
+        items,
+        skipped,
+    })
+}
+
+/// The item a row holds; `None` for a row with nothing in it.
+fn item_of(
+    source: &str,
+    cell: &dyn Fn(Field) -> Zeroizing<String>,
+    record: &::csv::StringRecord,
+    header: &[String],
+) -> Option<ImportedItem> {
+    let (title, username, password, url, mut notes, totp, folder) = (
+        cell(Field::Title),
+        cell(Field::Username),
+        cell(Field::Password),
+        cell(Field::Url),
+        cell(Field::Notes),
+        cell(Field::Totp),
+        cell(Field::Folder),
+    );
+    if source == "Bitwarden" {
+        // Custom fields, `name: value` lines, kept in the notes.
+        if let Some(fields) = header
+            .iter()
+            .position(|h| h == "fields")
+            .and_then(|at| record.get(at))
+            .filter(|f| !f.trim().is_empty())
+        {
+            if !notes.is_empty() {
+                notes.push('\n');
+            }
+            notes.push_str(fields.trim());
+        }
+    }
+    let urls: Vec<String> = match source {
+        "Bitwarden" => url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        // LastPass writes secure notes with this address.
+        "LastPass" if url.as_str() == "http://sn" => Vec::new(),
+        _ if url.is_empty() => Vec::new(),
+        _ => vec![url.to_string()],
+    };
+    let is_note =
+        match source {
+            "Bitwarden" => header
+                .iter()
+                .position(|h| h == "type")
+                .and_then(|at| record.get(at))
+                .is_some_and(|t| t.trim() == "note"),
+            "LastPass" => url.as_str() == "http://sn",
+            _ => false,
+        } || (username.is_empty() && password.is_empty() && urls.is_empty() && totp.is_empty());
+    if [&title, &username, &password, &notes, &totp]
+        .iter()
+        .all(|c| c.is_empty())
+        && urls.is_empty()
+    {
+        return None;
+    }
+    let title = if !title.is_empty() {
+        title.to_string()
+    } else {
+        urls.first()
+            .and_then(|u| host_of(u))
+            .or_else(|| (!username.is_empty()).then(|| username.to_string()))
+            .unwrap_or_default()
+    };
+    let mut folder: Vec<String> = folder
+        .split('/')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    // KeePassXC names its top group "Root".
+    if source == "KeePassXC" && folder.first().is_some_and(|f| f == "Root") {
+        folder.remove(0);
+    }
+    let kind = if is_note {
+        ItemKind::SecureNote {
+            text: notes.to_string(),
+        }
+    } else {
+        ItemKind::Login {
+            username: username.to_string(),
+            password: password.to_string(),
+            urls,
+            totp: (!totp.is_empty()).then(|| totp.to_string()),
+            notes: notes.to_string(),
+        }
+    };
+    Some(ImportedItem {
+        folder,
+        item: Item::new(title, kind),
+    })
+}
+
+/// The host of a web address (`https://mail.example.com/x` →
+/// `mail.example.com`), for an item with no title.
+fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = rest.split(['/', '?', '#']).next()?;
+    let host = host.rsplit('@').next()?;
+    let host = host.split(':').next()?;
+    (!host.is_empty()).then(|| host.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(item: &ImportedItem) -> (&str, &str, &[String], Option<&str>, &str) {
+        match &item.item.kind {
+            ItemKind::Login {
+                username,
+                password,
+                urls,
+                totp,
+                notes,
+            } => (username, password, urls, totp.as_deref(), notes),
+            _ => panic!("not a login: {:?}", item.item),
+        }
+    }
+
+    fn note_text(item: &ImportedItem) -> &str {
+        match &item.item.kind {
+            ItemKind::SecureNote { text } => text,
+            _ => panic!("not a note: {:?}", item.item),
+        }
+    }
+
+    #[test]
+    fn chrome_and_edge_logins_with_a_title_from_the_site() {
+        let file = "name,url,username,password,note\n\
+                    GitHub,https://github.com/login,octo,s3cr3t,\"two\nlines\"\n\
+                    ,https://mail.example.com:443/x,me@example.com,pw,\n\
+                    ,,,,\n";
+        let parsed = read(file.as_bytes(), None).unwrap();
+        assert_eq!(parsed.source, "Chrome");
+        assert_eq!(parsed.items.len(), 2);
+        let first = &parsed.items[0];
+        assert_eq!(first.item.title, "GitHub");
+        assert_eq!(
+            login(first),
+            (
+                "octo",
+                "s3cr3t",
+                &["https://github.com/login".to_owned()][..],
+                None,
+                "two\nlines"
+            )
+        );
+        assert_eq!(parsed.items[1].item.title, "mail.example.com");
+        assert_eq!(
+            parsed.skipped,
+            [Skipped {
+                row: 3,
+                reason: "nothing in it"
+            }]
+        );
+    }
+
+    #[test]
+    fn firefox_logins_are_titled_by_their_host() {
+        let file = "\"url\",\"username\",\"password\",\"httpRealm\",\"formActionOrigin\",\"guid\",\"timeCreated\",\"timeLastUsed\",\"timePasswordChanged\"\n\
+                    \"https://accounts.example.org\",\"fox\",\"p,w\",,\"https://accounts.example.org\",\"{1}\",\"1\",\"2\",\"3\"\n";
+        let parsed = read(file.as_bytes(), None).unwrap();
+        assert_eq!(parsed.source, "Firefox");
+        assert_eq!(parsed.items[0].item.title, "accounts.example.org");
+        assert_eq!(login(&parsed.items[0]).1, "p,w");
+    }
+
+    #[test]
+    fn safari_logins_keep_their_one_time_codes() {
+        let file = "Title,URL,Username,Password,Notes,OTPAuth\n\
+                    Bank,https://bank.example,me,pw,my notes,otpauth://totp/Bank:me?secret=JBSWY3DPEHPK3PXP\n";
+        let parsed = read(file.as_bytes(), None).unwrap();
+        assert_eq!(parsed.source, "Safari");
+        let (_, _, _, totp, notes) = login(&parsed.items[0]);
+        assert_eq!(totp, Some("otpauth://totp/Bank:me?secret=JBSWY3DPEHPK3PXP"));
+        assert_eq!(notes, "my notes");
+    }
+
+    #[test]
+    fn bitwarden_folders_notes_fields_and_several_sites() {
+        let file = "folder,favorite,type,name,notes,fields,reprompt,login_uri,login_username,login_password,login_totp\n\
+                    Work/Mail,1,login,Mail,n,\"pin: 1234\",0,\"https://a.example,https://b.example\",me,pw,JBSWY3DPEHPK3PXP\n\
+                    ,,note,Wifi,the code is 42,,0,,,,\n";
+        let parsed = read(file.as_bytes(), None).unwrap();
+        assert_eq!(parsed.source, "Bitwarden");
+        let mail = &parsed.items[0];
+        assert_eq!(mail.folder, ["Work", "Mail"]);
+        let (user, pw, urls, totp, notes) = login(mail);
+        assert_eq!((user, pw), ("me", "pw"));
+        assert_eq!(urls, ["https://a.example", "https://b.example"]);
+        assert_eq!(totp, Some("JBSWY3DPEHPK3PXP"));
+        assert_eq!(notes, "n\npin: 1234");
+        assert_eq!(parsed.items[1].item.title, "Wifi");
+        assert_eq!(note_text(&parsed.items[1]), "the code is 42");
+    }
+
+    #[test]
+    fn lastpass_secure_notes_and_groups() {
+        let file = "url,username,password,totp,extra,name,grouping,fav\n\
+                    http://sn,,,,\"NoteType:Generic\nbody\",Door code,Home,0\n\
+                    https://shop.example,buyer,pw,,,Shop,Shopping/Online,1\n";
+        let parsed = read(file.as_bytes(), None).unwrap();
+        assert_eq!(parsed.source, "LastPass");
+        assert_eq!(parsed.items[0].item.title, "Door code");
+        assert_eq!(note_text(&parsed.items[0]), "NoteType:Generic\nbody");
+        assert_eq!(parsed.items[0].folder, ["Home"]);
+        assert_eq!(parsed.items[1].folder, ["Shopping", "Online"]);
+    }
+
+    #[test]
+    fn keepassxc_groups_below_root_become_folders() {
+        let file = "\"Group\",\"Title\",\"Username\",\"Password\",\"URL\",\"Notes\",\"TOTP\",\"Icon\",\"Last Modified\",\"Created\"\n\
+                    \"Root/Email\",\"Gmail\",\"me\",\"pw\",\"https://mail.google.com\",\"\",\"otpauth://totp/x?secret=JBSWY3DPEHPK3PXP\",\"0\",\"2026-01-01T00:00:00Z\",\"2026-01-01T00:00:00Z\"\n\
+                    \"Root\",\"Top\",\"u\",\"p\",\"\",\"\",\"\",\"0\",\"\",\"\"\n";
+        let parsed = read(file.as_bytes(), None).unwrap();
+        assert_eq!(parsed.source, "KeePassXC");
+        assert_eq!(parsed.items[0].folder, ["Email"]);
+        assert!(login(&parsed.items[0]).3.is_some());
+        assert!(parsed.items[1].folder.is_empty());
+    }
+
+    #[test]
+    fn any_other_csv_through_a_mapping() {
+        let file = "Site;Login;Secret\n".replace(';', ",") + "Forum,me,pw\n";
+        let refused = read(file.as_bytes(), None).unwrap_err();
+        assert!(refused.to_string().contains("mapping"), "{refused}");
+        let mapping = Mapping::parse("title=Site, username=Login, password=Secret").unwrap();
+        let parsed = read(file.as_bytes(), Some(&mapping)).unwrap();
+        assert_eq!(parsed.source, "CSV");
+        assert_eq!(parsed.items[0].item.title, "Forum");
+        assert_eq!(login(&parsed.items[0]).1, "pw");
+        let wrong = Mapping::parse("password=Nope").unwrap();
+        assert!(read(file.as_bytes(), Some(&wrong))
+            .unwrap_err()
+            .to_string()
+            .contains("`nope`"));
+        assert!(Mapping::parse("colour=Site").is_err());
+        assert!(Mapping::parse("title").is_err());
+    }
+
+    #[test]
+    fn latin1_and_bom_files_read_and_bad_ones_name_no_value() {
+        let mut latin1 = b"name,url,username,password\nCaf\xE9,,me,".to_vec();
+        latin1.extend_from_slice(b"p\xE4ss\n");
+        let parsed = read(&latin1, None).unwrap();
+        assert_eq!(parsed.items[0].item.title, "Café");
+        assert_eq!(login(&parsed.items[0]).1, "päss");
+        let bom = "\u{feff}name,url,username,password\nA,,u,p\n";
+        assert_eq!(read(bom.as_bytes(), None).unwrap().items.len(), 1);
+        assert!(matches!(read(b"", None), Err(ImportError::Unrecognised(_))));
+        let huge = vec![b'a'; MAX_IMPORT_BYTES + 1];
+        assert!(matches!(read(&huge, None), Err(ImportError::TooLarge)));
+        // An unterminated quote swallows the rest: one row, no panic.
+        let open = "name,url,username,password\nA,,u,\"hunter2\n";
+        if let Err(e) = read(open.as_bytes(), None) {
+            assert!(!e.to_string().contains("hunter2"));
+        }
+    }
+}
