@@ -130,8 +130,8 @@ enum Command {
     /// under theirs.
     #[command(subcommand)]
     Identities(identities::IdentitiesCommand),
-    /// Import another password manager's export into a vault.
-    #[command(subcommand)]
+    /// Import another password manager's export into a vault, in one
+    /// commit.
     Import(import::ImportCommand),
     /// Print a shell completion script.
     Completions {

@@ -339,6 +339,43 @@ fn a_csv_export_is_imported_in_one_commit_beside_what_is_there() {
     ]);
     let forum = node.ok(&["secrets", "cat", "Personal:Forum"]);
     assert!(forum.contains("hunter2"), "{forum}");
+
+    // Bitwarden's JSON export: a card and an identity beside a login.
+    std::fs::write(
+        node.path("bitwarden.json"),
+        r#"{"encrypted": false, "folders": [], "items": [
+            {"type": 3, "name": "Visa", "card": {"cardholderName": "A", "number": "4111",
+             "expMonth": "12", "expYear": "2030", "code": "999"}},
+            {"type": 4, "name": "Passport", "identity": {"passportNumber": "X1"}}]}"#,
+    )
+    .unwrap();
+    let json = node.path("bitwarden.json");
+    let out = node.ok(&[
+        "import",
+        "bitwarden",
+        json.to_str().unwrap(),
+        "--vault",
+        "Personal",
+    ]);
+    assert!(
+        out.contains("2 item(s) from a Bitwarden export into Personal: 1 note, 1 card"),
+        "{out}"
+    );
+    let card: serde_json::Value =
+        serde_json::from_str(&node.ok(&["secrets", "cat", "Personal:Visa"])).unwrap();
+    assert_eq!(
+        (card["type"].as_str(), card["expiry"].as_str()),
+        (Some("card"), Some("12/30"))
+    );
+    let damaged = node.run(&[
+        "import",
+        "bitwarden",
+        other.to_str().unwrap(),
+        "--vault",
+        "Personal",
+    ]);
+    assert_eq!(damaged.status.code(), Some(65));
+    assert!(!String::from_utf8_lossy(&damaged.stderr).contains("hunter2"));
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use polykey_vaults::items::Item;
 use zeroize::Zeroizing;
 
+pub mod bitwarden;
 pub mod csv;
 
 /// Largest export read (64 MiB): an export of tens of thousands of logins
@@ -68,12 +69,21 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    /// How many of the items are logins (the rest are notes).
-    pub fn logins(&self) -> usize {
-        self.items
-            .iter()
-            .filter(|i| matches!(i.item.kind, polykey_vaults::items::ItemKind::Login { .. }))
-            .count()
+    /// How many items of each kind it holds (`login`, `note`, `card`,
+    /// `SSH key`), kinds it has none of left out.
+    pub fn counts(&self) -> Vec<(&'static str, usize)> {
+        use polykey_vaults::items::ItemKind;
+        let mut counts = [("login", 0), ("note", 0), ("card", 0), ("SSH key", 0)];
+        for imported in &self.items {
+            let at = match imported.item.kind {
+                ItemKind::Login { .. } => 0,
+                ItemKind::SecureNote { .. } => 1,
+                ItemKind::Card { .. } => 2,
+                ItemKind::SshKey { .. } => 3,
+            };
+            counts[at].1 += 1;
+        }
+        counts.into_iter().filter(|(_, n)| *n > 0).collect()
     }
 }
 
