@@ -33,6 +33,10 @@ pub(crate) struct ImportCommand {
     /// Show what would be imported, and write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// The password of a password-protected export, in this file (first
+    /// line); asked for at the terminal otherwise.
+    #[arg(long)]
+    export_password_file: Option<PathBuf>,
 }
 
 /// The exports `polykey import` reads.
@@ -62,6 +66,7 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
         folder,
         map,
         dry_run,
+        export_password_file,
     } = command;
     if map.is_some() && *format != Format::Csv {
         return Err(refused(ImportError::Unrecognised(
@@ -74,15 +79,23 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
         .transpose()
         .map_err(refused)?;
     let opened = std::fs::File::open(file).map_err(|e| io_failure("open the file", e))?;
-    // Read one byte past the limit, so a larger file is refused, not cut.
-    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    let size = opened.metadata().map_or(0, |m| m.len() as usize);
+    // Read one byte past the limit, so a larger file is refused, not cut;
+    // room made first, so the buffer is not copied as it grows.
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(size.min(MAX_IMPORT_BYTES) + 1));
     opened
         .take(MAX_IMPORT_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| io_failure("read the file", e))?;
     let parsed = match format {
         Format::Csv => import::csv::read(&bytes, mapping.as_ref()),
-        Format::Bitwarden => import::bitwarden::read(&bytes),
+        Format::Bitwarden => match import::bitwarden::read(&bytes, None) {
+            Err(ImportError::NeedsPassword) => {
+                let password = export_password(export_password_file.as_deref())?;
+                import::bitwarden::read(&bytes, Some(password.as_bytes()))
+            }
+            other => other,
+        },
     }
     .map_err(refused)?;
     drop(bytes);
@@ -122,10 +135,21 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
     if version.is_some() {
         human.push_str(" (one commit: undo it from the vault's history)");
     }
+    let place = if *format == Format::Csv {
+        "line"
+    } else {
+        "entry"
+    };
     for skipped in &parsed.skipped {
         human.push_str(&format!(
-            "\nSkipped row {}: {}",
+            "\nSkipped {place} {}: {}",
             skipped.row, skipped.reason
+        ));
+    }
+    if parsed.skipped_total > parsed.skipped.len() {
+        human.push_str(&format!(
+            "\n…and {} more skipped",
+            parsed.skipped_total - parsed.skipped.len()
         ));
     }
     let json = serde_json::json!({
@@ -138,7 +162,28 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
             .iter()
             .map(|s| serde_json::json!({ "row": s.row, "reason": s.reason }))
             .collect::<Vec<_>>(),
+        "skipped_total": parsed.skipped_total,
         "version": version,
     });
     Ok(text(human, json))
+}
+
+/// The password of a protected export: the first line of `file`, or typed
+/// at the terminal (never an argument).
+fn export_password(file: Option<&std::path::Path>) -> Result<zeroize::Zeroizing<String>, Failure> {
+    use std::io::IsTerminal;
+    let text = match file {
+        Some(file) => zeroize::Zeroizing::new(
+            std::fs::read_to_string(file)
+                .map_err(|e| io_failure("read the export password file", e))?,
+        ),
+        None if std::io::stdin().is_terminal() => zeroize::Zeroizing::new(
+            rpassword::prompt_password("Password of the export: ")
+                .map_err(|e| io_failure("read the export password", e))?,
+        ),
+        None => return Err(refused(ImportError::NeedsPassword)),
+    };
+    Ok(zeroize::Zeroizing::new(
+        text.lines().next().unwrap_or("").to_owned(),
+    ))
 }

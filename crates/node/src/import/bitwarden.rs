@@ -20,6 +20,22 @@ struct Export {
     folders: Vec<Folder>,
     #[serde(default)]
     items: Vec<BwItem>,
+    // A password-protected export: how its key is derived, and the
+    // sealed export.
+    #[serde(default)]
+    salt: Option<String>,
+    #[serde(default)]
+    kdf_type: Option<u8>,
+    #[serde(default)]
+    kdf_iterations: Option<u32>,
+    #[serde(default)]
+    kdf_memory: Option<u32>,
+    #[serde(default)]
+    kdf_parallelism: Option<u32>,
+    #[serde(default, rename = "encKeyValidation_DO_NOT_EDIT")]
+    key_check: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -130,11 +146,16 @@ fn text(value: &Option<String>) -> String {
     value.as_deref().unwrap_or("").trim().to_owned()
 }
 
+/// A value kept exactly (a password may start or end with a space).
+fn raw(value: &Option<String>) -> String {
+    value.as_deref().unwrap_or("").to_owned()
+}
+
 /// Notes with the custom fields after them, one `name: value` line each.
 fn notes_with_fields(notes: &Option<String>, fields: &Option<Vec<Field>>) -> String {
-    let mut out = text(notes);
+    let mut out = raw(notes);
     for field in fields.iter().flatten() {
-        let (name, value) = (text(&field.name), text(&field.value));
+        let (name, value) = (text(&field.name), raw(&field.value));
         if name.is_empty() && value.is_empty() {
             continue;
         }
@@ -146,14 +167,47 @@ fn notes_with_fields(notes: &Option<String>, fields: &Option<Vec<Field>>) -> Str
     out
 }
 
-/// Read a Bitwarden JSON export. A password-protected or account-encrypted
-/// export is refused with what to do (nothing of it is read).
-pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
+/// Read a Bitwarden JSON export: unencrypted, or protected with a
+/// password (which `password` must give). One encrypted with the account's
+/// key is refused with what to do (only Bitwarden can open it).
+pub fn read(bytes: &[u8], password: Option<&[u8]>) -> Result<Parsed, ImportError> {
     if bytes.len() > MAX_IMPORT_BYTES {
         return Err(ImportError::TooLarge);
     }
+    let export = parse(bytes)?;
+    if !export.encrypted {
+        return items_of(export);
+    }
+    if !export.password_protected {
+        return Err(ImportError::Unrecognised(
+            "this Bitwarden export is encrypted with the account's key, which only Bitwarden \
+             can open; export again as \"JSON\" or \"JSON (Encrypted)\" with a password"
+                .into(),
+        ));
+    }
+    let password = password.ok_or(ImportError::NeedsPassword)?;
+    let keys = protected_keys(&export, password)?;
+    // The check value opens with the right password only.
+    let check = export
+        .key_check
+        .as_deref()
+        .ok_or_else(|| ImportError::Malformed("it has no key check".into()))?;
+    open_enc_string(&keys, check).map_err(|_| ImportError::WrongPassword)?;
+    let data = export
+        .data
+        .as_deref()
+        .ok_or_else(|| ImportError::Malformed("it holds no data".into()))?;
+    let inner = open_enc_string(&keys, data)?;
+    let inner = parse(&inner)?;
+    if inner.encrypted {
+        return Err(ImportError::Malformed("it is encrypted twice".into()));
+    }
+    items_of(inner)
+}
+
+fn parse(bytes: &[u8]) -> Result<Export, ImportError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let export: Export = serde_json::from_slice(bytes).map_err(|e| {
+    serde_json::from_slice(bytes).map_err(|e| {
         // serde_json's message names a line and column, and at most the
         // type it expected: never a value of the file.
         ImportError::Malformed(format!(
@@ -161,18 +215,112 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
             e.line(),
             e.column()
         ))
-    })?;
-    if export.encrypted {
-        return Err(ImportError::Unrecognised(if export.password_protected {
-            "this Bitwarden export is protected with a password, which this version cannot \
-             open yet; export again as \"JSON\" (not encrypted), import it, then delete the file"
-                .into()
-        } else {
-            "this Bitwarden export is encrypted with the account's key, which only Bitwarden \
-             can open; export again as \"JSON\" (not encrypted)"
-                .into()
-        }));
+    })
+}
+
+/// The AES and HMAC keys of a password-protected export, derived as
+/// Bitwarden derives them: PBKDF2-SHA256 over the salt's text, or Argon2id
+/// over its SHA-256, then HKDF-expanded into "enc" and "mac" keys. The
+/// file's cost parameters are held to Bitwarden's own ranges, so a crafted
+/// file cannot make this run for hours or take all memory.
+fn protected_keys(export: &Export, password: &[u8]) -> Result<Keys, ImportError> {
+    use hkdf::Hkdf;
+    use sha2::{Digest, Sha256};
+    let salt = export
+        .salt
+        .as_deref()
+        .ok_or_else(|| ImportError::Malformed("it has no salt".into()))?;
+    let iterations = export.kdf_iterations.unwrap_or(0);
+    let mut key = zeroize::Zeroizing::new([0u8; 32]);
+    match export.kdf_type {
+        Some(0) => {
+            if !(5_000..=2_000_000).contains(&iterations) {
+                return Err(ImportError::Malformed(
+                    "its PBKDF2 iterations are outside what Bitwarden uses".into(),
+                ));
+            }
+            pbkdf2::pbkdf2_hmac::<Sha256>(password, salt.as_bytes(), iterations, &mut *key);
+        }
+        Some(1) => {
+            let memory_mib = export.kdf_memory.unwrap_or(0);
+            let lanes = export.kdf_parallelism.unwrap_or(0);
+            if !(1..=10).contains(&iterations)
+                || !(16..=1024).contains(&memory_mib)
+                || !(1..=16).contains(&lanes)
+            {
+                return Err(ImportError::Malformed(
+                    "its Argon2id costs are outside what Bitwarden uses".into(),
+                ));
+            }
+            let params = argon2::Params::new(memory_mib * 1024, iterations, lanes, Some(32))
+                .map_err(|_| ImportError::Malformed("its Argon2id costs are invalid".into()))?;
+            let salt = Sha256::digest(salt.as_bytes());
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                .hash_password_into(password, &salt, &mut *key)
+                .map_err(|_| ImportError::Malformed("its Argon2id costs are invalid".into()))?;
+        }
+        _ => {
+            return Err(ImportError::Unrecognised(
+                "the export's key derivation is not one Bitwarden uses".into(),
+            ))
+        }
     }
+    let expand = Hkdf::<Sha256>::from_prk(&*key)
+        .map_err(|_| ImportError::Malformed("its key cannot be derived".into()))?;
+    let mut keys = Keys {
+        enc: zeroize::Zeroizing::new([0u8; 32]),
+        mac: zeroize::Zeroizing::new([0u8; 32]),
+    };
+    expand
+        .expand(b"enc", &mut *keys.enc)
+        .and_then(|_| expand.expand(b"mac", &mut *keys.mac))
+        .map_err(|_| ImportError::Malformed("its key cannot be derived".into()))?;
+    Ok(keys)
+}
+
+/// The two keys of a Bitwarden "type 2" encrypted string.
+struct Keys {
+    enc: zeroize::Zeroizing<[u8; 32]>,
+    mac: zeroize::Zeroizing<[u8; 32]>,
+}
+
+/// Open a Bitwarden encrypted string of type 2 (`2.IV|DATA|MAC`, each
+/// base64: AES-256-CBC with PKCS#7 padding, then HMAC-SHA256 over IV and
+/// DATA), checking the MAC before decrypting anything.
+fn open_enc_string(keys: &Keys, text: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, ImportError> {
+    use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
+    use hmac::{Hmac, Mac};
+    let malformed =
+        || ImportError::Malformed("its encrypted data is not in Bitwarden's form".into());
+    let body = text.strip_prefix("2.").ok_or_else(malformed)?;
+    let mut parts = body.split('|');
+    let mut next = || -> Result<Vec<u8>, ImportError> {
+        let part = parts.next().ok_or_else(malformed)?;
+        data_encoding::BASE64
+            .decode(part.trim().as_bytes())
+            .map_err(|_| malformed())
+    };
+    let (iv, data, mac) = (next()?, next()?, next()?);
+    if parts.next().is_some() || iv.len() != 16 || mac.len() != 32 {
+        return Err(malformed());
+    }
+    let mut check =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(&*keys.mac).map_err(|_| malformed())?;
+    check.update(&iv);
+    check.update(&data);
+    check
+        .verify_slice(&mac)
+        .map_err(|_| ImportError::WrongPassword)?;
+    let cipher =
+        cbc::Decryptor::<aes::Aes256>::new_from_slices(&*keys.enc, &iv).map_err(|_| malformed())?;
+    let plain = cipher
+        .decrypt_padded_vec_mut::<Pkcs7>(&data)
+        .map_err(|_| malformed())?;
+    Ok(zeroize::Zeroizing::new(plain))
+}
+
+/// The items of an unencrypted export.
+fn items_of(export: Export) -> Result<Parsed, ImportError> {
     if export.items.len() > MAX_IMPORT_ITEMS {
         return Err(ImportError::TooMany);
     }
@@ -197,7 +345,7 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
                 let login = login.as_ref().unwrap_or(&empty);
                 ItemKind::Login {
                     username: text(&login.username),
-                    password: text(&login.password),
+                    password: raw(&login.password),
                     urls: login
                         .uris
                         .iter()
@@ -285,6 +433,7 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
     Ok(Parsed {
         source: "Bitwarden",
         items,
+        skipped_total: skipped.len(),
         skipped,
     })
 }
@@ -318,7 +467,7 @@ mod tests {
 
     #[test]
     fn each_kind_is_read_field_by_field() {
-        let parsed = read(EXPORT.as_bytes()).unwrap();
+        let parsed = read(EXPORT.as_bytes(), None).unwrap();
         assert_eq!(parsed.source, "Bitwarden");
         assert_eq!(parsed.items.len(), 4);
         let mail = &parsed.items[0];
@@ -378,22 +527,100 @@ mod tests {
     fn encrypted_and_damaged_exports_are_refused_naming_no_value() {
         let protected = r#"{"encrypted": true, "passwordProtected": true, "salt": "x",
             "kdfType": 0, "kdfIterations": 600000, "data": "2.a|b|c"}"#;
-        let refused = read(protected.as_bytes()).unwrap_err().to_string();
+        let refused = read(protected.as_bytes(), None).unwrap_err().to_string();
         assert!(refused.contains("password"), "{refused}");
         let account = r#"{"encrypted": true, "items": []}"#;
-        assert!(read(account.as_bytes()).is_err());
+        assert!(read(account.as_bytes(), None).is_err());
         let cut = &EXPORT[..EXPORT.len() / 2];
-        let damaged = read(cut.as_bytes()).unwrap_err().to_string();
+        let damaged = read(cut.as_bytes(), None).unwrap_err().to_string();
         assert!(damaged.contains("line"), "{damaged}");
         assert!(
             !damaged.contains("pw") && !damaged.contains("4111"),
             "{damaged}"
         );
         let wrong_type = r#"{"items": [{"type": 1, "name": "x", "login": {"password": 5}}]}"#;
-        let refused = read(wrong_type.as_bytes()).unwrap_err().to_string();
+        let refused = read(wrong_type.as_bytes(), None).unwrap_err().to_string();
         assert!(
             refused.contains("line") && !refused.contains("integer"),
             "{refused}"
         );
+    }
+
+    /// `text` sealed as Bitwarden seals a string (type 2), with fixed IV.
+    fn seal(keys: &Keys, text: &[u8], iv: [u8; 16]) -> String {
+        use aes::cipher::{block_padding::Pkcs7, BlockEncryptMut, KeyIvInit};
+        use hmac::{Hmac, Mac};
+        let data = cbc::Encryptor::<aes::Aes256>::new_from_slices(&*keys.enc, &iv)
+            .unwrap()
+            .encrypt_padded_vec_mut::<Pkcs7>(text);
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&*keys.mac).unwrap();
+        mac.update(&iv);
+        mac.update(&data);
+        let b64 = |b: &[u8]| data_encoding::BASE64.encode(b);
+        format!(
+            "2.{}|{}|{}",
+            b64(&iv),
+            b64(&data),
+            b64(&mac.finalize().into_bytes())
+        )
+    }
+
+    /// A password-protected export of [`EXPORT`], laid out as Bitwarden
+    /// documents it, with the key derivation `kdf` (JSON fields).
+    fn protected(password: &str, kdf: &str) -> String {
+        let header: Export =
+            serde_json::from_str(&format!(r#"{{"salt": "c2FsdHNhbHQ=", {kdf}}}"#)).unwrap();
+        let keys = protected_keys(&header, password.as_bytes()).unwrap();
+        format!(
+            r#"{{"encrypted": true, "passwordProtected": true, "salt": "c2FsdHNhbHQ=", {kdf},
+                "encKeyValidation_DO_NOT_EDIT": "{}", "data": "{}"}}"#,
+            seal(&keys, b"5f0b7c43-0000-4000-8000-000000000000", [7; 16]),
+            seal(&keys, EXPORT.as_bytes(), [9; 16])
+        )
+    }
+
+    #[test]
+    fn a_password_protected_export_opens_with_its_password_only() {
+        for kdf in [
+            r#""kdfType": 0, "kdfIterations": 5000"#,
+            r#""kdfType": 1, "kdfIterations": 2, "kdfMemory": 16, "kdfParallelism": 1"#,
+        ] {
+            let file = protected("correct horse", kdf);
+            let parsed = read(file.as_bytes(), Some(b"correct horse")).unwrap();
+            assert_eq!(parsed.items.len(), 4, "{kdf}");
+            assert_eq!(parsed.items[0].item.title, "Mail");
+            assert!(matches!(
+                read(file.as_bytes(), None),
+                Err(ImportError::NeedsPassword)
+            ));
+            assert!(matches!(
+                read(file.as_bytes(), Some(b"wrong")),
+                Err(ImportError::WrongPassword)
+            ));
+            // A flipped byte of the sealed data is refused, not opened.
+            let at = file.find(r#""data": "2."#).unwrap() + 20;
+            let mut flipped = file.clone().into_bytes();
+            flipped[at] = if flipped[at] == b'A' { b'B' } else { b'A' };
+            assert!(read(&flipped, Some(b"correct horse")).is_err());
+        }
+        // Costs beyond Bitwarden's own are refused before any work.
+        for kdf in [
+            r#""kdfType": 0, "kdfIterations": 4000000000"#,
+            r#""kdfType": 1, "kdfIterations": 3, "kdfMemory": 1000000, "kdfParallelism": 1"#,
+            r#""kdfType": 7, "kdfIterations": 5000"#,
+        ] {
+            let file = format!(
+                r#"{{"encrypted": true, "passwordProtected": true, "salt": "x", {kdf},
+                    "encKeyValidation_DO_NOT_EDIT": "2.a|b|c", "data": "2.a|b|c"}}"#
+            );
+            let refused = read(file.as_bytes(), Some(b"pw")).unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    ImportError::Malformed(_) | ImportError::Unrecognised(_)
+                ),
+                "{kdf}: {refused}"
+            );
+        }
     }
 }

@@ -203,11 +203,19 @@ pub fn read(bytes: &[u8], mapping: Option<&Mapping>) -> Result<Parsed, ImportErr
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let header: Vec<String> = match records.next() {
-        Some(Ok(row)) => row.iter().map(|h| h.trim().to_lowercase()).collect(),
-        Some(Err(_)) => return Err(ImportError::Malformed("its header row".into())),
-        None => return Err(ImportError::Unrecognised("the file is empty".into())),
+    // One record, read into again and again (fewer copies of values).
+    let mut record = ::csv::StringRecord::new();
+    let header: Vec<String> = match reader.read_record(&mut record) {
+        Ok(true) if record.len() <= MAX_COLUMNS => {
+            record.iter().map(|h| h.trim().to_lowercase()).collect()
+        }
+        Ok(true) => {
+            return Err(ImportError::Unrecognised(
+                "the header row has more than 1,000 columns".into(),
+            ))
+        }
+        Ok(false) => return Err(ImportError::Unrecognised("the file is empty".into())),
+        Err(_) => return Err(ImportError::Malformed("its header row".into())),
     };
     let (source, columns) = match mapping {
         Some(mapping) => ("CSV", positions(&header, mapping.columns.iter().cloned())?),
@@ -231,69 +239,106 @@ pub fn read(bytes: &[u8], mapping: Option<&Mapping>) -> Result<Parsed, ImportErr
             (known.source, positions(&header, present)?)
         }
     };
+    let column = |name: &str| header.iter().position(|h| h == name);
+    let extra = Extra {
+        fields: column("fields").filter(|_| source == "Bitwarden"),
+        kind: column("type").filter(|_| source == "Bitwarden"),
+    };
     let mut items = Vec::new();
     let mut skipped = Vec::new();
-    for (n, record) in records.enumerate() {
-        let row = n + 1;
-        let record =
-            record.map_err(|_| ImportError::Malformed(format!("row {row} cannot be read")))?;
-        let cell = |field: Field| -> Zeroizing<String> {
-            let text = columns
+    let mut skipped_total = 0usize;
+    let mut rows = 0usize;
+    loop {
+        let more = reader.read_record(&mut record).map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            ImportError::Malformed(format!("line {line} cannot be read"))
+        })?;
+        if !more {
+            break;
+        }
+        rows += 1;
+        if rows > MAX_ROWS {
+            return Err(ImportError::TooMany);
+        }
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let cell = |field: Field| -> &str {
+            columns
                 .iter()
                 .find(|(f, _)| *f == field)
                 .and_then(|(_, at)| record.get(*at))
-                .unwrap_or("");
-            Zeroizing::new(text.trim().to_owned())
+                .unwrap_or("")
         };
-        match item_of(source, &cell, &record, &header) {
-            Some(item) => {
+        let outcome = item_of(source, &cell, &record, &extra);
+        match outcome {
+            Ok(item) => {
                 if items.len() >= MAX_IMPORT_ITEMS {
                     return Err(ImportError::TooMany);
                 }
                 items.push(item);
             }
-            None => skipped.push(Skipped {
-                row,
-                reason: "nothing in it",
-            }),
+            Err(reason) => {
+                skipped_total += 1;
+                if skipped.len() < MAX_SKIPPED_LISTED {
+                    skipped.push(Skipped { row: line, reason });
+                }
+            }
         }
     }
     Ok(Parsed {
         source,
         items,
         skipped,
+        skipped_total,
     })
 }
 
-/// The item a row holds; `None` for a row with nothing in it.
-fn item_of(
+/// Most columns a CSV may have (exports have a dozen).
+const MAX_COLUMNS: usize = 1_000;
+/// Most rows read, empty ones included.
+const MAX_ROWS: usize = 2 * MAX_IMPORT_ITEMS;
+/// Skipped rows listed one by one (the rest are counted).
+const MAX_SKIPPED_LISTED: usize = 100;
+
+/// Columns only one export has, found once.
+struct Extra {
+    /// Bitwarden's custom fields.
+    fields: Option<usize>,
+    /// Bitwarden's item type.
+    kind: Option<usize>,
+}
+
+/// The item a row holds, or why it is skipped. Values are kept exactly
+/// (a password may start or end with a space); names, addresses and
+/// folders are trimmed.
+fn item_of<'r>(
     source: &str,
-    cell: &dyn Fn(Field) -> Zeroizing<String>,
-    record: &::csv::StringRecord,
-    header: &[String],
-) -> Option<ImportedItem> {
-    let (title, username, password, url, mut notes, totp, folder) = (
-        cell(Field::Title),
-        cell(Field::Username),
+    cell: &dyn Fn(Field) -> &'r str,
+    record: &'r ::csv::StringRecord,
+    extra: &Extra,
+) -> Result<ImportedItem, &'static str> {
+    let (title, username, password, url, notes, totp, folder) = (
+        cell(Field::Title).trim(),
+        cell(Field::Username).trim(),
         cell(Field::Password),
-        cell(Field::Url),
+        cell(Field::Url).trim(),
         cell(Field::Notes),
-        cell(Field::Totp),
-        cell(Field::Folder),
+        cell(Field::Totp).trim(),
+        cell(Field::Folder).trim(),
     );
-    if source == "Bitwarden" {
-        // Custom fields, `name: value` lines, kept in the notes.
-        if let Some(fields) = header
-            .iter()
-            .position(|h| h == "fields")
-            .and_then(|at| record.get(at))
-            .filter(|f| !f.trim().is_empty())
-        {
-            if !notes.is_empty() {
-                notes.push('\n');
-            }
-            notes.push_str(fields.trim());
+    let mut notes = Zeroizing::new(notes.to_owned());
+    if let Some(fields) = extra
+        .fields
+        .and_then(|at| record.get(at))
+        .filter(|f| !f.trim().is_empty())
+    {
+        // Bitwarden's custom fields, `name: value` lines, kept in the notes.
+        let mut joined = Zeroizing::new(String::with_capacity(notes.len() + fields.len() + 1));
+        joined.push_str(&notes);
+        if !joined.is_empty() {
+            joined.push('\n');
         }
+        joined.push_str(fields);
+        notes = joined;
     }
     let urls: Vec<String> = match source {
         "Bitwarden" => url
@@ -303,34 +348,41 @@ fn item_of(
             .map(str::to_owned)
             .collect(),
         // LastPass writes secure notes with this address.
-        "LastPass" if url.as_str() == "http://sn" => Vec::new(),
+        "LastPass" if url == "http://sn" => Vec::new(),
         _ if url.is_empty() => Vec::new(),
-        _ => vec![url.to_string()],
+        _ => vec![url.to_owned()],
     };
     let is_note =
         match source {
-            "Bitwarden" => header
-                .iter()
-                .position(|h| h == "type")
+            "Bitwarden" => extra
+                .kind
                 .and_then(|at| record.get(at))
                 .is_some_and(|t| t.trim() == "note"),
-            "LastPass" => url.as_str() == "http://sn",
+            "LastPass" => url == "http://sn",
             _ => false,
         } || (username.is_empty() && password.is_empty() && urls.is_empty() && totp.is_empty());
-    if [&title, &username, &password, &notes, &totp]
-        .iter()
-        .all(|c| c.is_empty())
+    if title.is_empty()
+        && username.is_empty()
+        && password.is_empty()
+        && notes.trim().is_empty()
+        && totp.is_empty()
         && urls.is_empty()
     {
-        return None;
+        return Err("nothing in it");
     }
     let title = if !title.is_empty() {
-        title.to_string()
+        title.to_owned()
     } else {
         urls.first()
             .and_then(|u| host_of(u))
-            .or_else(|| (!username.is_empty()).then(|| username.to_string()))
+            .or_else(|| (!username.is_empty()).then(|| username.to_owned()))
             .unwrap_or_default()
+    };
+    // LastPass may separate nested groups with a backslash.
+    let folder = if source == "LastPass" {
+        folder.replace('\\', "/")
+    } else {
+        folder.to_owned()
     };
     let mut folder: Vec<String> = folder
         .split('/')
@@ -338,9 +390,14 @@ fn item_of(
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    // KeePassXC names its top group "Root".
-    if source == "KeePassXC" && folder.first().is_some_and(|f| f == "Root") {
+    if source == "KeePassXC" && !folder.is_empty() {
+        // KeePassXC writes each group's path from the root group (named
+        // "Root" unless renamed), and deleted entries under the recycle
+        // bin, a group below it.
         folder.remove(0);
+        if folder.first().is_some_and(|f| f == "Recycle Bin") {
+            return Err("in KeePassXC's recycle bin");
+        }
     }
     let kind = if is_note {
         ItemKind::SecureNote {
@@ -348,14 +405,14 @@ fn item_of(
         }
     } else {
         ItemKind::Login {
-            username: username.to_string(),
-            password: password.to_string(),
+            username: username.to_owned(),
+            password: password.to_owned(),
             urls,
-            totp: (!totp.is_empty()).then(|| totp.to_string()),
+            totp: (!totp.is_empty()).then(|| totp.to_owned()),
             notes: notes.to_string(),
         }
     };
-    Some(ImportedItem {
+    Ok(ImportedItem {
         folder,
         item: Item::new(title, kind),
     })
@@ -419,8 +476,9 @@ mod tests {
         assert_eq!(parsed.items[1].item.title, "mail.example.com");
         assert_eq!(
             parsed.skipped,
+            // Line 5: the note of line 2 spans two lines.
             [Skipped {
-                row: 3,
+                row: 5,
                 reason: "nothing in it"
             }]
         );
@@ -526,5 +584,57 @@ mod tests {
         if let Err(e) = read(open.as_bytes(), None) {
             assert!(!e.to_string().contains("hunter2"));
         }
+    }
+
+    #[test]
+    fn values_keep_their_spaces_and_only_names_are_trimmed() {
+        let file = "name,url,username,password,note\n  Bank  , https://b.example , me , pw with spaces  ,  indented\n";
+        let parsed = read(file.as_bytes(), None).unwrap();
+        assert_eq!(parsed.items[0].item.title, "Bank");
+        let (user, pw, urls, _, notes) = login(&parsed.items[0]);
+        assert_eq!((user, pw, notes), ("me", " pw with spaces  ", "  indented"));
+        assert_eq!(urls, ["https://b.example"]);
+    }
+
+    #[test]
+    fn keepassxc_recycle_bin_and_lastpass_backslash_groups() {
+        let file = "Group,Title,Username,Password,URL,Notes\n\
+                    My Passwords/Recycle Bin,Old,u,p,,\n\
+                    My Passwords/Mail,New,u,p,,\n";
+        let parsed = read(file.as_bytes(), None).unwrap();
+        assert_eq!(parsed.items.len(), 1);
+        assert_eq!(parsed.items[0].folder, ["Mail"]);
+        assert_eq!(parsed.skipped[0].reason, "in KeePassXC's recycle bin");
+        let file = "url,username,password,totp,extra,name,grouping,fav\n\
+                    https://x.example,u,p,,,X,Shopping\\Online,0\n";
+        let parsed = read(file.as_bytes(), None).unwrap();
+        assert_eq!(parsed.items[0].folder, ["Shopping", "Online"]);
+    }
+
+    #[test]
+    fn a_hostile_shape_is_bounded_not_followed() {
+        // Many empty rows: counted, a hundred listed.
+        let file = format!("name,url,username,password\n{}", ",,,\n".repeat(50_000));
+        let parsed = read(file.as_bytes(), None).unwrap();
+        assert_eq!(parsed.skipped_total, 50_000);
+        assert_eq!(parsed.skipped.len(), 100);
+        // A header a million columns wide is refused before any row.
+        let wide = format!(
+            "name,url,username,password{}\nA,,u,p\n",
+            ",x".repeat(1_000_000)
+        );
+        assert!(matches!(
+            read(wide.as_bytes(), None),
+            Err(ImportError::Unrecognised(_))
+        ));
+        // More rows than an import takes.
+        let many = format!(
+            "name,url,username,password\n{}",
+            "A,,u,p\n".repeat(MAX_IMPORT_ITEMS + 1)
+        );
+        assert!(matches!(
+            read(many.as_bytes(), None),
+            Err(ImportError::TooMany)
+        ));
     }
 }

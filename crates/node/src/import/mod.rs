@@ -6,7 +6,7 @@
 //! ([`MAX_IMPORT_BYTES`]), its items are counted ([`MAX_IMPORT_ITEMS`]),
 //! and no error names a value from it (only rows and columns).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use polykey_vaults::items::Item;
 use zeroize::Zeroizing;
@@ -37,6 +37,14 @@ pub enum ImportError {
     /// Damaged where it says (a row or a column, never a value).
     #[error("the file is damaged: {0}")]
     Malformed(String),
+    /// The export is protected with a password, and none was given.
+    #[error(
+        "the export is protected with a password; give it (the password it was exported with)"
+    )]
+    NeedsPassword,
+    /// The password does not open the export (or it was changed since).
+    #[error("the password does not open this export (or the file was changed)")]
+    WrongPassword,
 }
 
 /// One item read from an export, with the folders it was in there.
@@ -51,7 +59,8 @@ pub struct ImportedItem {
 /// A row or entry left out, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Skipped {
-    /// Its row (1 is the first after the header) or entry number.
+    /// Its line in a CSV file (where the row starts), or its entry
+    /// number (from 1) in a JSON export.
     pub row: usize,
     /// Why.
     pub reason: &'static str,
@@ -64,8 +73,10 @@ pub struct Parsed {
     pub source: &'static str,
     /// The items, in the export's order.
     pub items: Vec<ImportedItem>,
-    /// What was left out.
+    /// What was left out: the first 100 rows or entries, one by one.
     pub skipped: Vec<Skipped>,
+    /// How many were left out in all.
+    pub skipped_total: usize,
 }
 
 impl Parsed {
@@ -128,22 +139,34 @@ pub fn safe_name(name: &str) -> String {
         out.truncate(end);
         out = out.trim_end().to_owned();
     }
-    if out == "." || out == ".." || out.eq_ignore_ascii_case(".git") {
+    // `.gitkeep` is what holds an empty folder: never listed as a secret.
+    if out == "."
+        || out == ".."
+        || out.eq_ignore_ascii_case(".git")
+        || out.eq_ignore_ascii_case(".gitkeep")
+    {
         out = format!("_{out}");
     }
     out
 }
 
+/// Most folder levels an imported item is put under (the chosen folder
+/// and the export's own, outermost first; deeper ones are dropped), so a
+/// path stays within the vault's depth and length bounds: 16 levels of
+/// [`MAX_NAME_BYTES`] and a title are under 4,096 bytes.
+const MAX_FOLDER_DEPTH: usize = 16;
+
 /// The secrets to write for `items` under directory `under` of a vault
-/// whose secrets are `existing`: each at `under/folders/title`, a title
-/// taken already (in the vault, or by an earlier item) getting " (2)",
-/// " (3)"…, so nothing already there is overwritten.
+/// whose secrets are `existing`: each at `under/folders/title`. A title
+/// taken already (by a secret or a folder, in the vault or by an earlier
+/// item) gets " (2)", " (3)"…, and so does a folder whose name a secret
+/// holds: nothing already there is overwritten or turned into a folder.
 pub fn secrets_for(
     items: &[ImportedItem],
     under: &str,
     existing: &BTreeSet<String>,
 ) -> Vec<(String, Zeroizing<Vec<u8>>)> {
-    let mut taken: BTreeSet<String> = existing.clone();
+    let mut names = Names::new(existing);
     let under: Vec<String> = under
         .split('/')
         .map(safe_name)
@@ -159,11 +182,58 @@ pub fn secrets_for(
                 .map(|f| safe_name(f))
                 .filter(|s| !s.is_empty()),
         );
+        segments.truncate(MAX_FOLDER_DEPTH);
+        let mut dir = String::new();
+        for segment in segments {
+            dir = names.free(&dir, &segment, true);
+        }
         let title = match safe_name(&imported.item.title) {
             t if t.is_empty() => "Untitled".to_owned(),
             t => t,
         };
-        let dir = segments.join("/");
+        let path = names.free(&dir, &title, false);
+        out.push((path, imported.item.to_bytes()));
+    }
+    out
+}
+
+/// The paths of a vault being filled: its secrets and folders, and the
+/// next number to try for each name taken.
+struct Names {
+    files: HashSet<String>,
+    dirs: HashSet<String>,
+    next: HashMap<String, usize>,
+    /// The folder each export folder went to (itself, or numbered).
+    moved: HashMap<String, String>,
+}
+
+impl Names {
+    fn new(existing: &BTreeSet<String>) -> Self {
+        let mut names = Self {
+            files: HashSet::new(),
+            dirs: HashSet::new(),
+            next: HashMap::new(),
+            moved: HashMap::new(),
+        };
+        for path in existing {
+            names.add_file(path);
+        }
+        names
+    }
+
+    fn add_file(&mut self, path: &str) {
+        let mut at = 0;
+        while let Some(slash) = path[at..].find('/') {
+            self.dirs.insert(path[..at + slash].to_owned());
+            at += slash + 1;
+        }
+        self.files.insert(path.to_owned());
+    }
+
+    /// `name` in folder `dir` as a folder (`folder`) or a new secret: the
+    /// name itself when free for that use, else the first free numbered
+    /// one. A folder may be shared with earlier items; a secret never is.
+    fn free(&mut self, dir: &str, name: &str, folder: bool) -> String {
         let at = |name: &str| {
             if dir.is_empty() {
                 name.to_owned()
@@ -171,16 +241,33 @@ pub fn secrets_for(
                 format!("{dir}/{name}")
             }
         };
-        let mut path = at(&title);
-        let mut n = 2;
-        while taken.contains(&path) {
-            path = at(&format!("{title} ({n})"));
-            n += 1;
+        let usable = |names: &Self, path: &str| {
+            !names.files.contains(path) && (folder || !names.dirs.contains(path))
+        };
+        let base = at(name);
+        if let Some(moved) = self.moved.get(&base).filter(|_| folder) {
+            return moved.clone();
         }
-        taken.insert(path.clone());
-        out.push((path, imported.item.to_bytes()));
+        let mut path = base.clone();
+        if !usable(self, &path) {
+            let mut n = self.next.get(&base).copied().unwrap_or(2);
+            loop {
+                path = at(&format!("{name} ({n})"));
+                n += 1;
+                if usable(self, &path) {
+                    break;
+                }
+            }
+            self.next.insert(base.clone(), n);
+        }
+        if folder {
+            self.dirs.insert(path.clone());
+            self.moved.insert(base, path.clone());
+        } else {
+            self.add_file(&path);
+        }
+        path
     }
-    out
 }
 
 #[cfg(test)]
@@ -240,5 +327,60 @@ mod tests {
         assert_eq!(*decode_text(b"caf\xE9"), "café");
         assert_eq!(*decode_text(b"\xFF\xFEh\0i\0"), "hi");
         assert_eq!(*decode_text("naïve".as_bytes()), "naïve");
+    }
+
+    fn paths(items: &[ImportedItem], under: &str, existing: &[&str]) -> Vec<String> {
+        let existing: BTreeSet<String> = existing.iter().map(|s| s.to_string()).collect();
+        secrets_for(items, under, &existing)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect()
+    }
+
+    #[test]
+    fn a_title_never_replaces_a_folder_and_a_folder_never_a_secret() {
+        // A title named like a folder of the vault, or of an earlier item.
+        assert_eq!(
+            paths(
+                &[note("Mail", &[]), note("x", &["Work"]), note("Work", &[])],
+                "",
+                &["Mail/Gmail"]
+            ),
+            ["Mail (2)", "Work/x", "Work (2)"]
+        );
+        // A folder named like a secret: numbered, and kept for the items
+        // of that folder after it.
+        assert_eq!(
+            paths(&[note("a", &["Mail"]), note("b", &["Mail"])], "", &["Mail"]),
+            ["Mail (2)/a", "Mail (2)/b"]
+        );
+        // A secret named like a folder made earlier in the same import.
+        assert_eq!(
+            paths(&[note("Work", &[]), note("x", &["Work"])], "", &[]),
+            ["Work", "Work (2)/x"]
+        );
+    }
+
+    #[test]
+    fn every_path_made_is_one_the_vault_takes() {
+        let deep: Vec<String> = (0..70).map(|i| format!("{i}{}", "d".repeat(199))).collect();
+        let deep: Vec<&str> = deep.iter().map(String::as_str).collect();
+        let long = "t".repeat(5000);
+        let items = [note(&long, &deep), note(".gitkeep", &[".git", "a\\b"])];
+        for path in paths(&items, "../x/./y", &[]) {
+            assert!(polykey_vaults::SecretPath::parse(&path).is_ok(), "{path}");
+            assert!(!path.ends_with("/.gitkeep"), "{path}");
+        }
+    }
+
+    #[test]
+    fn many_items_of_one_title_are_numbered_in_linear_time() {
+        let items: Vec<ImportedItem> = (0..20_000).map(|_| note("Same", &[])).collect();
+        let started = std::time::Instant::now();
+        let made = paths(&items, "", &[]);
+        let distinct: BTreeSet<&String> = made.iter().collect();
+        assert_eq!(distinct.len(), 20_000);
+        assert_eq!(made[19_999], "Same (20000)");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
 }
