@@ -11,6 +11,8 @@ PACKAGES=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   libssl-dev libdbus-1-dev build-essential pkg-config file curl ca-certificates
   xvfb xauth xdotool webkit2gtk-driver dbus dbus-x11 gnome-keyring git openssh-client iproute2
+  # Import tests make a real password store with them.
+  pass gnupg
   # The Windows build (mingw links it) and its smoke test on a Windows API.
   gcc-mingw-w64-x86-64 wine wine64
 )

@@ -17,7 +17,7 @@ pub(crate) struct ImportCommand {
     /// What made the file.
     #[arg(value_enum, value_name = "FORMAT")]
     source: Format,
-    /// The exported file.
+    /// The exported file (for `pass`, the store's folder).
     file: PathBuf,
     /// The vault to import into.
     #[arg(long)]
@@ -45,8 +45,11 @@ pub(crate) enum Format {
     /// A CSV export: Chrome, Edge, Firefox, Safari, Bitwarden, LastPass
     /// or KeePassXC, recognised by its columns; any other with --map.
     Csv,
-    /// Bitwarden's JSON export (not encrypted).
+    /// Bitwarden's JSON export, unencrypted or protected with a password.
     Bitwarden,
+    /// A `pass` store (FILE is its folder, e.g. ~/.password-store),
+    /// decrypted with your own gpg.
+    Pass,
 }
 
 fn refused(error: ImportError) -> Failure {
@@ -78,27 +81,25 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
         .map(Mapping::parse)
         .transpose()
         .map_err(refused)?;
-    let opened = std::fs::File::open(file).map_err(|e| io_failure("open the file", e))?;
-    let size = opened.metadata().map_or(0, |m| m.len() as usize);
-    // Read one byte past the limit, so a larger file is refused, not cut;
-    // room made first, so the buffer is not copied as it grows.
-    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(size.min(MAX_IMPORT_BYTES) + 1));
-    opened
-        .take(MAX_IMPORT_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_failure("read the file", e))?;
     let parsed = match format {
-        Format::Csv => import::csv::read(&bytes, mapping.as_ref()),
-        Format::Bitwarden => match import::bitwarden::read(&bytes, None) {
-            Err(ImportError::NeedsPassword) => {
-                let password = export_password(export_password_file.as_deref())?;
-                import::bitwarden::read(&bytes, Some(password.as_bytes()))
+        // A store is a folder, read entry by entry with the user's gpg.
+        Format::Pass => import::pass::read(file, std::path::Path::new("gpg")),
+        Format::Csv | Format::Bitwarden => {
+            let bytes = read_file(file)?;
+            if *format == Format::Csv {
+                import::csv::read(&bytes, mapping.as_ref())
+            } else {
+                match import::bitwarden::read(&bytes, None) {
+                    Err(ImportError::NeedsPassword) => {
+                        let password = export_password(export_password_file.as_deref())?;
+                        import::bitwarden::read(&bytes, Some(password.as_bytes()))
+                    }
+                    other => other,
+                }
             }
-            other => other,
-        },
+        }
     }
     .map_err(refused)?;
-    drop(bytes);
     let mut node = backend(cli).await?;
     let existing: BTreeSet<String> = node
         .list_secrets(vault.clone(), None)
@@ -186,4 +187,18 @@ fn export_password(file: Option<&std::path::Path>) -> Result<zeroize::Zeroizing<
     Ok(zeroize::Zeroizing::new(
         text.lines().next().unwrap_or("").to_owned(),
     ))
+}
+
+/// An export's bytes, refused past [`MAX_IMPORT_BYTES`] (one byte more is
+/// read, so a larger file is refused, not cut); room is made first, so the
+/// buffer is not copied as it grows.
+fn read_file(file: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>, Failure> {
+    let opened = std::fs::File::open(file).map_err(|e| io_failure("open the file", e))?;
+    let size = opened.metadata().map_or(0, |m| m.len() as usize);
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(size.min(MAX_IMPORT_BYTES) + 1));
+    opened
+        .take(MAX_IMPORT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_failure("read the file", e))?;
+    Ok(bytes)
 }

@@ -6,6 +6,7 @@
 mod client_api;
 mod file_modes;
 mod identities;
+mod import;
 mod keys;
 mod lifecycle;
 mod qr;

@@ -1,0 +1,197 @@
+//! A `pass` store (password-store): every `.gpg` file decrypted with the
+//! user's own `gpg`; its first line the password, `otpauth://` lines the
+//! one-time code, `login:`/`user:`/`username:`/`email:` and `url:` lines
+//! (browserpass's and passff's conventions) the user name and website, the
+//! rest notes. Folders are kept.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use polykey_vaults::items::{Item, ItemKind};
+use zeroize::Zeroizing;
+
+use super::{ImportError, ImportedItem, Parsed, Skipped, MAX_IMPORT_ITEMS};
+
+/// Largest encrypted file read (1 MiB): a password with notes is a few
+/// hundred bytes.
+const MAX_ENTRY_BYTES: u64 = 1024 * 1024;
+/// Deepest folder followed.
+const MAX_DEPTH: usize = 16;
+
+/// The `.gpg` files of the store at `dir`, sorted, with their paths in it
+/// (without `.gpg`). Hidden files and folders (`.git`, `.gpg-id`) and
+/// symbolic links are left out; a store with more than
+/// [`MAX_IMPORT_ITEMS`] entries is refused.
+fn entries(dir: &Path) -> Result<Vec<(PathBuf, Vec<String>)>, ImportError> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), Vec::<String>::new())];
+    while let Some((at, folder)) = stack.pop() {
+        let listing = std::fs::read_dir(&at).map_err(|_| {
+            ImportError::Unrecognised("the password store's folder cannot be read".into())
+        })?;
+        for entry in listing.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if name.starts_with('.') || kind.is_symlink() {
+                continue;
+            }
+            if kind.is_dir() {
+                if folder.len() < MAX_DEPTH {
+                    let mut inner = folder.clone();
+                    inner.push(name);
+                    stack.push((entry.path(), inner));
+                }
+            } else if let Some(stem) = name.strip_suffix(".gpg").filter(|_| kind.is_file()) {
+                let mut path = folder.clone();
+                path.push(stem.to_owned());
+                out.push((entry.path(), path));
+                if out.len() > MAX_IMPORT_ITEMS {
+                    return Err(ImportError::TooMany);
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+/// Decrypt one file with the user's `gpg` (its agent may ask for the key's
+/// passphrase). Nothing of gpg's output but the plaintext is kept.
+fn decrypt(gpg: &Path, file: &Path) -> Result<Zeroizing<Vec<u8>>, &'static str> {
+    let size = std::fs::metadata(file)
+        .map_err(|_| "it cannot be read")?
+        .len();
+    if size > MAX_ENTRY_BYTES {
+        return Err("it is larger than 1 MiB");
+    }
+    let out = Command::new(gpg)
+        .args(["--quiet", "--yes", "--decrypt", "--"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|_| "gpg could not be run")?;
+    let plain = Zeroizing::new(out.stdout);
+    if !out.status.success() {
+        return Err("gpg could not decrypt it (is its key here, and unlocked?)");
+    }
+    Ok(plain)
+}
+
+/// Read the `pass` store at `dir`, decrypting with `gpg` (the program,
+/// usually `gpg` on the PATH). An entry gpg cannot decrypt is skipped and
+/// said so; a store with none is refused.
+pub fn read(dir: &Path, gpg: &Path) -> Result<Parsed, ImportError> {
+    if !dir.join(".gpg-id").is_file() {
+        return Err(ImportError::Unrecognised(
+            "this is not a password store (it has no .gpg-id); pick the store's folder, \
+             usually ~/.password-store"
+                .into(),
+        ));
+    }
+    let files = entries(dir)?;
+    let mut items = Vec::with_capacity(files.len());
+    let mut skipped = Vec::new();
+    for (n, (file, mut path)) in files.into_iter().enumerate() {
+        let plain = match decrypt(gpg, &file) {
+            Ok(plain) => plain,
+            Err(reason) => {
+                skipped.push(Skipped { row: n + 1, reason });
+                continue;
+            }
+        };
+        let title = path.pop().unwrap_or_default();
+        items.push(ImportedItem {
+            folder: path,
+            item: item_of(title, &plain),
+        });
+    }
+    if items.is_empty() && !skipped.is_empty() {
+        return Err(ImportError::Unrecognised(
+            "gpg could not decrypt any entry of the store (is its key here, and unlocked?)".into(),
+        ));
+    }
+    Ok(Parsed {
+        source: "pass",
+        items,
+        skipped_total: skipped.len(),
+        skipped,
+    })
+}
+
+/// An entry's lines as a login: the first the password, the rest sorted
+/// into user name, website, one-time code and notes.
+fn item_of(title: String, plain: &[u8]) -> Item {
+    let text = Zeroizing::new(String::from_utf8_lossy(plain).into_owned());
+    let mut lines = text.lines();
+    let password = lines.next().unwrap_or("").to_owned();
+    let (mut username, mut urls, mut totp) = (String::new(), Vec::new(), None);
+    let mut notes: Vec<&str> = Vec::new();
+    for line in lines {
+        let trimmed = line.trim();
+        if trimmed.starts_with("otpauth://") && totp.is_none() {
+            totp = Some(trimmed.to_owned());
+            continue;
+        }
+        if let Some((key, value)) = trimmed.split_once(':') {
+            let value = value.trim();
+            match key.trim().to_ascii_lowercase().as_str() {
+                "login" | "user" | "username" | "email" if username.is_empty() => {
+                    username = value.to_owned();
+                    continue;
+                }
+                "url" | "website" | "site" if !value.is_empty() => {
+                    urls.push(value.to_owned());
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        notes.push(line);
+    }
+    Item::new(
+        title,
+        ItemKind::Login {
+            username,
+            password,
+            urls,
+            totp,
+            notes: notes.join("\n").trim().to_owned(),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_sorted_into_fields() {
+        let item = item_of(
+            "gmail".into(),
+            b" pass word \nlogin: me@example.com\nurl: https://mail.google.com\notpauth://totp/G:me?secret=JBSWY3DPEHPK3PXP\nrecovery: 1234\nsecond line",
+        );
+        match &item.kind {
+            ItemKind::Login {
+                username,
+                password,
+                urls,
+                totp,
+                notes,
+            } => {
+                assert_eq!(password, " pass word ");
+                assert_eq!(username, "me@example.com");
+                assert_eq!(urls, &["https://mail.google.com"]);
+                assert_eq!(
+                    totp.as_deref(),
+                    Some("otpauth://totp/G:me?secret=JBSWY3DPEHPK3PXP")
+                );
+                assert_eq!(notes, "recovery: 1234\nsecond line");
+            }
+            _ => panic!("not a login"),
+        }
+    }
+}
