@@ -175,6 +175,19 @@ impl Backend {
         }
     }
 
+    pub async fn export_vault(&mut self, vault: String, target: std::path::PathBuf) -> Result<()> {
+        match self {
+            Self::Local(node) => Ok(node.export_vault(vault, target).await?),
+            Self::Agent(agent) => {
+                agent.call(
+                    "vaults.export",
+                    json!({ "vault": vault, "directory": target.to_string_lossy() }),
+                )?;
+                Ok(())
+            }
+        }
+    }
+
     pub async fn rename_vault(&mut self, vault: String, new_name: String) -> Result<()> {
         match self {
             Self::Local(node) => Ok(node.rename_vault(vault, new_name).await?),

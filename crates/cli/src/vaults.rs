@@ -33,6 +33,14 @@ pub(crate) enum Vaults {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Write a vault, with its whole history, as a plain git repository
+    /// (bare) at DIRECTORY, which must not exist or be empty. NOT
+    /// ENCRYPTED: anyone who can read DIRECTORY reads every secret.
+    /// Commits are signed: `git log --show-signature` checks them.
+    Export {
+        name: String,
+        directory: std::path::PathBuf,
+    },
     #[command(flatten)]
     Sharing(crate::sharing::Sharing),
 }
@@ -62,6 +70,20 @@ pub(crate) async fn run(cli: &Cli, command: &Vaults) -> Result<Output, Failure> 
             Ok(text(
                 format!("Created vault {name} ({id})"),
                 serde_json::json!({ "name": name, "id": id }),
+            ))
+        }
+        Vaults::Export { name, directory } => {
+            // The agent writes it: it needs the whole path.
+            let directory = std::path::absolute(directory)
+                .map_err(|e| crate::output::io_failure("resolve the directory", e))?;
+            node.export_vault(name.clone(), directory.clone()).await?;
+            Ok(text(
+                format!(
+                    "Exported vault {name} to {} as a plain git repository. It is NOT \
+                     encrypted: delete it when done, or keep it somewhere only you can read.",
+                    directory.display()
+                ),
+                serde_json::json!({ "directory": directory }),
             ))
         }
         Vaults::Rename { name, new_name } => {

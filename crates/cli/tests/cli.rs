@@ -253,7 +253,7 @@ fn errors_have_exit_codes_and_json_and_leak_nothing() {
 }
 
 #[test]
-fn a_csv_export_is_imported_in_one_commit_beside_what_is_there() {
+fn exports_are_imported_in_one_commit_and_a_vault_exports_as_git() {
     let node = bootstrapped();
     node.ok(&["vaults", "create", "Personal"]);
     node.write("Personal:Imported/GitHub", b"kept as it was");
@@ -376,6 +376,36 @@ fn a_csv_export_is_imported_in_one_commit_beside_what_is_there() {
     ]);
     assert_eq!(damaged.status.code(), Some(65));
     assert!(!String::from_utf8_lossy(&damaged.stderr).contains("hunter2"));
+
+    // Out again: the vault as a plain git repository, history and all.
+    let repo = node.path("exported");
+    let out = node.ok(&["vaults", "export", "Personal", repo.to_str().unwrap()]);
+    assert!(out.contains("NOT encrypted"), "{out}");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["fsck", "--strict"]);
+    assert_eq!(
+        git(&["rev-list", "--count", "main"]).trim(),
+        commits().to_string()
+    );
+    assert!(git(&["show", "main:Imported/Dev/GitHub"]).contains("gh-pass"));
+    let again = node.run(&["vaults", "export", "Personal", repo.to_str().unwrap()]);
+    assert!(
+        !again.status.success(),
+        "an existing repository is not written over"
+    );
 }
 
 #[test]

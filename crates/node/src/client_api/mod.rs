@@ -469,6 +469,18 @@ impl Node {
                 let info = self.create_vault(text("name")?).await?;
                 json!({ "name": info.name, "id": info.id.to_string() })
             }
+            "vaults.export" => {
+                // Written by this process as the same user; a relative path
+                // would land in the agent's directory, not the caller's.
+                let target = std::path::PathBuf::from(text("directory")?);
+                if !target.is_absolute() {
+                    return Err(Call::Node(NodeError::Invalid(
+                        "give the directory as an absolute path".into(),
+                    )));
+                }
+                self.export_vault(text("vault")?, target).await?;
+                json!({})
+            }
             "vaults.rename" => {
                 self.rename_vault(text("vault")?, text("newName")?).await?;
                 json!({})
