@@ -47,6 +47,9 @@ pub(crate) enum Format {
     Csv,
     /// Bitwarden's JSON export, unencrypted or protected with a password.
     Bitwarden,
+    /// 1Password's 1PUX export.
+    #[value(name = "1pux")]
+    OnePux,
     /// A `pass` store (FILE is its folder, e.g. ~/.password-store),
     /// decrypted with your own gpg.
     Pass,
@@ -84,18 +87,16 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
     let parsed = match format {
         // A store is a folder, read entry by entry with the user's gpg.
         Format::Pass => import::pass::read(file, std::path::Path::new("gpg")),
-        Format::Csv | Format::Bitwarden => {
+        Format::Csv => import::csv::read(&read_file(file)?, mapping.as_ref()),
+        Format::OnePux => import::onepassword::read(&read_file(file)?),
+        Format::Bitwarden => {
             let bytes = read_file(file)?;
-            if *format == Format::Csv {
-                import::csv::read(&bytes, mapping.as_ref())
-            } else {
-                match import::bitwarden::read(&bytes, None) {
-                    Err(ImportError::NeedsPassword) => {
-                        let password = export_password(export_password_file.as_deref())?;
-                        import::bitwarden::read(&bytes, Some(password.as_bytes()))
-                    }
-                    other => other,
+            match import::bitwarden::read(&bytes, None) {
+                Err(ImportError::NeedsPassword) => {
+                    let password = export_password(export_password_file.as_deref())?;
+                    import::bitwarden::read(&bytes, Some(password.as_bytes()))
                 }
+                other => other,
             }
         }
     }

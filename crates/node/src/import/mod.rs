@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 pub mod bitwarden;
 pub mod csv;
+pub mod onepassword;
 pub mod pass;
 
 /// Largest export read (64 MiB): an export of tens of thousands of logins

@@ -1,0 +1,482 @@
+//! 1Password's 1PUX export: a zip archive whose `export.data` holds the
+//! accounts, their vaults and items. Each 1Password vault becomes a folder;
+//! logins, passwords, secure notes, credit cards and SSH keys become items
+//! of those kinds (with every website, the one-time code and the tags), any
+//! other category a note of its fields. Archived items go to an "Archive"
+//! folder of their vault. Attached files are not read yet: their items are
+//! imported and the files named in the notes.
+
+use std::io::Read;
+
+use polykey_vaults::items::{Item, ItemKind};
+use serde::Deserialize;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::{ImportError, ImportedItem, Parsed, Skipped, MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS};
+
+#[derive(Deserialize)]
+struct Export {
+    #[serde(default)]
+    accounts: Vec<Account>,
+}
+
+#[derive(Deserialize)]
+struct Account {
+    #[serde(default)]
+    vaults: Vec<Vault>,
+}
+
+#[derive(Deserialize)]
+struct Vault {
+    #[serde(default)]
+    attrs: VaultAttrs,
+    #[serde(default)]
+    items: Vec<OpItem>,
+}
+
+#[derive(Default, Deserialize)]
+struct VaultAttrs {
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OpItem {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    category_uuid: String,
+    #[serde(default)]
+    details: Details,
+    #[serde(default)]
+    overview: Overview,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Details {
+    #[serde(default)]
+    login_fields: Vec<LoginField>,
+    #[serde(default)]
+    notes_plain: Option<String>,
+    #[serde(default)]
+    sections: Vec<Section>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    document_attributes: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct LoginField {
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    designation: String,
+}
+
+#[derive(Deserialize)]
+struct Section {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    fields: Vec<SectionField>,
+}
+
+#[derive(Deserialize)]
+struct SectionField {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    value: Value,
+}
+
+#[derive(Default, Deserialize)]
+struct Overview {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    urls: Vec<OverviewUrl>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct OverviewUrl {
+    #[serde(default)]
+    url: String,
+}
+
+/// Read a 1PUX file (the zip archive itself).
+pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
+    if bytes.len() > MAX_IMPORT_BYTES {
+        return Err(ImportError::TooLarge);
+    }
+    let not_1pux = || {
+        ImportError::Unrecognised(
+            "this is not a 1PUX file (1Password: File > Export > 1PUX)".into(),
+        )
+    };
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|_| not_1pux())?;
+    let mut data = Zeroizing::new(Vec::new());
+    {
+        let entry = archive.by_name("export.data").map_err(|_| not_1pux())?;
+        // What it says it unpacks to is not trusted: read at most the bound.
+        entry
+            .take(MAX_IMPORT_BYTES as u64 + 1)
+            .read_to_end(&mut data)
+            .map_err(|_| ImportError::Malformed("its export.data cannot be unpacked".into()))?;
+    }
+    if data.len() > MAX_IMPORT_BYTES {
+        return Err(ImportError::TooLarge);
+    }
+    let export: Export = serde_json::from_slice(&data).map_err(|e| {
+        ImportError::Malformed(format!(
+            "its export.data is not 1Password's (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let mut items = Vec::new();
+    let mut skipped = Vec::new();
+    let mut n = 0usize;
+    for vault in export.accounts.iter().flat_map(|a| &a.vaults) {
+        for entry in &vault.items {
+            n += 1;
+            if n > MAX_IMPORT_ITEMS {
+                return Err(ImportError::TooMany);
+            }
+            if entry.state == "deleted" {
+                skipped.push(Skipped {
+                    row: n,
+                    reason: "deleted in 1Password",
+                });
+                continue;
+            }
+            let mut folder = vec![vault.attrs.name.clone()];
+            if entry.state == "archived" {
+                folder.push("Archive".to_owned());
+            }
+            items.push(ImportedItem {
+                folder,
+                item: item_of(entry),
+            });
+        }
+    }
+    Ok(Parsed {
+        source: "1Password",
+        items,
+        skipped_total: skipped.len(),
+        skipped,
+    })
+}
+
+/// A field's value as text: strings as they are, month-years as `MM/YYYY`,
+/// addresses and emails by their parts; `None` for an empty or unknown one.
+fn field_text(value: &Value) -> Option<String> {
+    let (kind, inner) = value.as_object()?.iter().next()?;
+    let text = match (kind.as_str(), inner) {
+        ("monthYear", Value::Number(n)) => {
+            let n = n.as_u64()?;
+            format!("{:02}/{}", n % 100, n / 100)
+        }
+        ("email", Value::Object(email)) => email.get("email_address")?.as_str()?.to_owned(),
+        ("address", Value::Object(parts)) => ["street", "city", "state", "zip", "country"]
+            .iter()
+            .filter_map(|k| parts.get(*k).and_then(Value::as_str))
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        ("sshKey", Value::Object(key)) => key.get("privateKey")?.as_str()?.to_owned(),
+        (_, Value::String(s)) => s.clone(),
+        (_, Value::Number(n)) => n.to_string(),
+        _ => return None,
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+/// The fields of an item's sections: the first one-time code, and the
+/// others as `title: value` lines (those `taken` uses are left out).
+fn section_lines(details: &Details, taken: &[&str]) -> (Option<String>, Vec<String>) {
+    let mut totp = None;
+    let mut lines = Vec::new();
+    for section in &details.sections {
+        for field in &section.fields {
+            if let Some(code) = field.value.get("totp").and_then(Value::as_str) {
+                if totp.is_none() && !code.is_empty() {
+                    totp = Some(code.to_owned());
+                    continue;
+                }
+            }
+            if taken.contains(&field.id.as_str()) {
+                continue;
+            }
+            let Some(value) = field_text(&field.value) else {
+                continue;
+            };
+            let label = match (field.title.is_empty(), section.title.is_empty()) {
+                (false, _) => field.title.clone(),
+                (true, false) => section.title.clone(),
+                (true, true) => field.id.clone(),
+            };
+            lines.push(format!("{label}: {value}"));
+        }
+    }
+    (totp, lines)
+}
+
+/// The value of the section field named `id`, as text.
+fn field(details: &Details, id: &str) -> String {
+    details
+        .sections
+        .iter()
+        .flat_map(|s| &s.fields)
+        .find(|f| f.id == id)
+        .and_then(|f| field_text(&f.value))
+        .unwrap_or_default()
+}
+
+fn item_of(entry: &OpItem) -> Item {
+    let details = &entry.details;
+    let overview = &entry.overview;
+    // Fields a kind below takes as its own.
+    let taken: &[&str] = match entry.category_uuid.as_str() {
+        "002" => &["cardholder", "ccnum", "cvv", "expiry"],
+        "114" => &["private_key", "public_key"],
+        _ => &[],
+    };
+    let (totp, lines) = section_lines(details, taken);
+    let mut notes = details.notes_plain.clone().unwrap_or_default();
+    let mut extra = lines;
+    if !overview.tags.is_empty() {
+        extra.push(format!("Tags: {}", overview.tags.join(", ")));
+    }
+    if details.document_attributes.is_some() {
+        extra.push("(1Password held a file here; it was not imported)".to_owned());
+    }
+    if !extra.is_empty() {
+        if !notes.is_empty() {
+            notes.push('\n');
+        }
+        notes.push_str(&extra.join("\n"));
+    }
+    let designated = |designation: &str| {
+        details
+            .login_fields
+            .iter()
+            .find(|f| f.designation == designation)
+            .or_else(|| {
+                details
+                    .login_fields
+                    .iter()
+                    .find(|f| f.name.eq_ignore_ascii_case(designation))
+            })
+            .map(|f| f.value.clone())
+            .unwrap_or_default()
+    };
+    let mut urls: Vec<String> = overview
+        .urls
+        .iter()
+        .map(|u| u.url.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
+    if urls.is_empty() && !overview.url.trim().is_empty() {
+        urls.push(overview.url.trim().to_owned());
+    }
+    let kind = match entry.category_uuid.as_str() {
+        "001" => ItemKind::Login {
+            username: designated("username"),
+            password: designated("password"),
+            urls,
+            totp,
+            notes,
+        },
+        "005" => ItemKind::Login {
+            username: String::new(),
+            password: details.password.clone().unwrap_or_default(),
+            urls,
+            totp,
+            notes,
+        },
+        "002" => {
+            let expiry = field(details, "expiry");
+            // `MM/YYYY` from a month-year, shown as `MM/YY`.
+            let expiry = match expiry.split_once('/') {
+                Some((month, year)) if year.len() == 4 => format!("{month}/{}", &year[2..]),
+                _ => expiry,
+            };
+            ItemKind::Card {
+                cardholder: field(details, "cardholder"),
+                number: field(details, "ccnum"),
+                expiry,
+                cvv: field(details, "cvv"),
+                notes,
+            }
+        }
+        "114" => {
+            let key = details
+                .sections
+                .iter()
+                .flat_map(|s| &s.fields)
+                .find_map(|f| f.value.get("sshKey"));
+            let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_owned();
+            ItemKind::SshKey {
+                private_key: text(key.and_then(|k| k.get("privateKey"))),
+                public_key: text(
+                    key.and_then(|k| k.get("metadata"))
+                        .and_then(|m| m.get("publicKey")),
+                ),
+                passphrase: String::new(),
+                notes,
+            }
+        }
+        _ if totp.is_some() || !urls.is_empty() => ItemKind::Login {
+            username: designated("username"),
+            password: designated("password"),
+            urls,
+            totp,
+            notes,
+        },
+        _ => ItemKind::SecureNote { text: notes },
+    };
+    Item::new(overview.title.trim(), kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    const EXPORT_DATA: &str = r#"{"accounts": [{"attrs": {"accountName": "Me"}, "vaults": [
+      {"attrs": {"uuid": "v1", "name": "Personal", "type": "P"}, "items": [
+        {"uuid": "1", "state": "active", "categoryUuid": "001",
+         "details": {"loginFields": [
+             {"value": "me@example.com", "name": "email", "fieldType": "E", "designation": "username"},
+             {"value": " pw ", "name": "password", "fieldType": "P", "designation": "password"}],
+           "notesPlain": "note",
+           "sections": [{"title": "", "fields": [
+             {"title": "one-time password", "id": "TOTP_1", "value": {"totp": "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP"}},
+             {"title": "PIN", "id": "pin", "value": {"concealed": "1234"}}]}]},
+         "overview": {"title": "Dropbox", "url": "https://www.dropbox.com/",
+           "urls": [{"label": "", "url": "https://www.dropbox.com/"}, {"label": "", "url": "https://db.tt"}],
+           "tags": ["work", "cloud"]}},
+        {"uuid": "2", "state": "archived", "categoryUuid": "003",
+         "details": {"notesPlain": "old note"}, "overview": {"title": "Old"}},
+        {"uuid": "3", "state": "active", "categoryUuid": "002",
+         "details": {"sections": [{"title": "", "fields": [
+           {"title": "cardholder name", "id": "cardholder", "value": {"string": "A Person"}},
+           {"title": "number", "id": "ccnum", "value": {"creditCardNumber": "4111111111111111"}},
+           {"title": "verification number", "id": "cvv", "value": {"concealed": "123"}},
+           {"title": "expiry date", "id": "expiry", "value": {"monthYear": 203012}}]}]},
+         "overview": {"title": "Visa"}},
+        {"uuid": "4", "state": "active", "categoryUuid": "005",
+         "details": {"password": "router-pw"}, "overview": {"title": "Router"}},
+        {"uuid": "5", "state": "deleted", "categoryUuid": "001", "details": {}, "overview": {"title": "Gone"}}
+      ]}]}]}"#;
+
+    fn onepux(data: &str) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        {
+            let mut zip = zip::ZipWriter::new(&mut out);
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated);
+            zip.start_file("export.attributes", options).unwrap();
+            zip.write_all(br#"{"version": 3, "description": "1Password Unencrypted Export"}"#)
+                .unwrap();
+            zip.start_file("export.data", options).unwrap();
+            zip.write_all(data.as_bytes()).unwrap();
+            zip.finish().unwrap();
+        }
+        out.into_inner()
+    }
+
+    #[test]
+    fn each_category_is_read_field_by_field() {
+        let parsed = read(&onepux(EXPORT_DATA)).unwrap();
+        assert_eq!(parsed.source, "1Password");
+        assert_eq!(parsed.items.len(), 4);
+        let dropbox = &parsed.items[0];
+        assert_eq!(dropbox.folder, ["Personal"]);
+        match &dropbox.item.kind {
+            ItemKind::Login {
+                username,
+                password,
+                urls,
+                totp,
+                notes,
+            } => {
+                assert_eq!(
+                    (username.as_str(), password.as_str()),
+                    ("me@example.com", " pw ")
+                );
+                assert_eq!(urls, &["https://www.dropbox.com/", "https://db.tt"]);
+                assert_eq!(
+                    totp.as_deref(),
+                    Some("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP")
+                );
+                assert_eq!(notes, "note\nPIN: 1234\nTags: work, cloud");
+            }
+            _ => panic!("not a login"),
+        }
+        assert_eq!(parsed.items[1].folder, ["Personal", "Archive"]);
+        match &parsed.items[2].item.kind {
+            ItemKind::Card {
+                cardholder,
+                number,
+                expiry,
+                cvv,
+                ..
+            } => assert_eq!(
+                (
+                    cardholder.as_str(),
+                    number.as_str(),
+                    expiry.as_str(),
+                    cvv.as_str()
+                ),
+                ("A Person", "4111111111111111", "12/30", "123")
+            ),
+            _ => panic!("not a card"),
+        }
+        assert!(matches!(&parsed.items[3].item.kind,
+            ItemKind::Login { password, .. } if password == "router-pw"));
+        assert_eq!(parsed.skipped[0].reason, "deleted in 1Password");
+    }
+
+    #[test]
+    fn not_a_1pux_or_a_bomb_is_refused() {
+        assert!(matches!(
+            read(b"not a zip"),
+            Err(ImportError::Unrecognised(_))
+        ));
+        // 80 MiB of zeros unpack from a small archive: refused at the bound.
+        let mut out = std::io::Cursor::new(Vec::new());
+        {
+            let mut zip = zip::ZipWriter::new(&mut out);
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated);
+            zip.start_file("export.data", options).unwrap();
+            let zeros = vec![b' '; 1024 * 1024];
+            for _ in 0..80 {
+                zip.write_all(&zeros).unwrap();
+            }
+            zip.finish().unwrap();
+        }
+        let bomb = out.into_inner();
+        assert!(bomb.len() < 1024 * 1024);
+        assert!(matches!(read(&bomb), Err(ImportError::TooLarge)));
+        let damaged = read(&onepux(&EXPORT_DATA[..200])).unwrap_err().to_string();
+        assert!(
+            damaged.contains("line") && !damaged.contains("pw"),
+            "{damaged}"
+        );
+    }
+}
