@@ -203,3 +203,59 @@ fn read_file(file: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>, Fail
         .map_err(|e| io_failure("read the file", e))?;
     Ok(bytes)
 }
+
+/// `polykey export FORMAT VAULT FILE`.
+#[derive(clap::Args)]
+pub(crate) struct ExportCommand {
+    /// The file's form.
+    #[arg(value_enum, value_name = "FORMAT")]
+    form: ExportFormat,
+    /// The vault to export.
+    vault: String,
+    /// The file to write (it must not exist; it is made readable by you
+    /// only).
+    file: PathBuf,
+}
+
+/// The plain exports `polykey export` writes.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// Bitwarden's JSON (unencrypted): every kind of item.
+    Json,
+    /// Bitwarden's CSV: logins, and everything else as notes; cells a
+    /// spreadsheet would run as formulas start with `'`.
+    Csv,
+}
+
+/// `polykey export …`: every secret of a vault that is text, in a
+/// plain-text file other password managers import.
+pub(crate) async fn export(cli: &Cli, command: &ExportCommand) -> Result<Output, Failure> {
+    let ExportCommand { form, vault, file } = command;
+    let mut node = backend(cli).await?;
+    let mut secrets = Vec::new();
+    for path in node.list_secrets(vault.clone(), None).await? {
+        let value = node.get_secret(vault.clone(), path.clone()).await?;
+        secrets.push((path, value));
+    }
+    let (text_out, left_out) = match form {
+        ExportFormat::Json => polykey_node::export::bitwarden_json(&secrets),
+        ExportFormat::Csv => polykey_node::export::bitwarden_csv(&secrets),
+    };
+    crate::session::write_private(file, text_out.as_bytes())?;
+    let mut human = format!(
+        "Exported {} secret(s) of {vault} to {}. The file is NOT encrypted: import it where \
+         you are going, then delete it.",
+        secrets.len() - left_out,
+        file.display()
+    );
+    if left_out > 0 {
+        human.push_str(&format!(
+            "\nLeft out {left_out} secret(s) that are files, not text (`polykey vaults export` \
+             keeps everything)."
+        ));
+    }
+    Ok(text(
+        human,
+        serde_json::json!({ "exported": secrets.len() - left_out, "left_out": left_out, "file": file }),
+    ))
+}

@@ -24,7 +24,8 @@ mod edit;
 mod editor;
 /// `polykey identities`: linked accounts and others' claims.
 mod identities;
-/// `polykey import`: other password managers' exports.
+/// `polykey import` and `polykey export`: other password managers'
+/// files.
 mod import;
 /// `polykey bootstrap` and `polykey keys`: the node's identity.
 mod keys;
@@ -133,6 +134,9 @@ enum Command {
     /// Import another password manager's export into a vault, in one
     /// commit.
     Import(import::ImportCommand),
+    /// Write a vault's secrets to a plain-text file another password
+    /// manager imports (NOT encrypted).
+    Export(import::ExportCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -163,6 +167,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
         Command::Notifications(command) => notifications::run(cli, command).await,
         Command::Identities(command) => identities::run(cli, command).await,
         Command::Import(command) => import::run(cli, command).await,
+        Command::Export(command) => import::export(cli, command).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(

@@ -406,6 +406,33 @@ fn exports_are_imported_in_one_commit_and_a_vault_exports_as_git() {
         !again.status.success(),
         "an existing repository is not written over"
     );
+
+    // A plain export other managers import, read back into a new vault.
+    let json = node.path("personal.json");
+    let out = node.ok(&["export", "json", "Personal", json.to_str().unwrap()]);
+    assert!(out.contains("NOT encrypted"), "{out}");
+    assert_eq!(mode(&json) & 0o777, 0o600);
+    let again = node.run(&["export", "json", "Personal", json.to_str().unwrap()]);
+    assert!(
+        !again.status.success(),
+        "an existing file is not written over"
+    );
+    node.ok(&["vaults", "create", "Moved"]);
+    node.ok(&[
+        "import",
+        "bitwarden",
+        json.to_str().unwrap(),
+        "--vault",
+        "Moved",
+    ]);
+    let moved: serde_json::Value =
+        serde_json::from_str(&node.ok(&["secrets", "cat", "Moved:Imported/Dev/GitHub"])).unwrap();
+    assert_eq!(moved["password"], "gh-pass");
+    let csv = node.path("personal.csv");
+    node.ok(&["export", "csv", "Personal", csv.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&csv)
+        .unwrap()
+        .starts_with("folder,favorite,type,name"));
 }
 
 #[test]

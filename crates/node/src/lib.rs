@@ -19,6 +19,8 @@ pub mod client_api;
 pub mod dir;
 /// Errors of node operations, each with a stable code.
 pub mod error;
+/// Moving out: a vault as a Bitwarden-compatible JSON or CSV file.
+pub mod export;
 /// Linked identities: claiming an account, finding others' claims.
 pub mod identities;
 /// Moving in: other password managers' exports read into typed items.
