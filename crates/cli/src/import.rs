@@ -119,21 +119,21 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
     } else {
         Some(node.write_secrets(vault.clone(), secrets).await?)
     };
-    let mut human = format!(
-        "{} {} item(s) from a {} export into {vault}: {}",
-        if version.is_some() {
-            "Imported"
-        } else {
-            "Would import"
-        },
-        paths.len(),
-        parsed.source,
-        if kinds.is_empty() {
-            "nothing".to_owned()
-        } else {
-            kinds.join(", ")
-        },
-    );
+    let mut human = if paths.is_empty() {
+        format!("Found nothing to import in the {} export", parsed.source)
+    } else {
+        format!(
+            "{} {} item(s) from a {} export into {vault}: {}",
+            if version.is_some() {
+                "Imported"
+            } else {
+                "Would import"
+            },
+            paths.len(),
+            parsed.source,
+            kinds.join(", "),
+        )
+    };
     if version.is_some() {
         human.push_str(" (one commit: undo it from the vault's history)");
     }
