@@ -237,8 +237,11 @@ pub(crate) async fn export(cli: &Cli, command: &ExportCommand) -> Result<Output,
         let value = node.get_secret(vault.clone(), path.clone()).await?;
         secrets.push((path, value));
     }
-    let (text_out, left_out) = match form {
-        ExportFormat::Json => polykey_node::export::bitwarden_json(&secrets),
+    let (text_out, left_out, escaped) = match form {
+        ExportFormat::Json => {
+            let (text, left_out) = polykey_node::export::bitwarden_json(&secrets);
+            (text, left_out, 0)
+        }
         ExportFormat::Csv => polykey_node::export::bitwarden_csv(&secrets),
     };
     crate::session::write_private(file, text_out.as_bytes())?;
@@ -248,6 +251,13 @@ pub(crate) async fn export(cli: &Cli, command: &ExportCommand) -> Result<Output,
         secrets.len() - left_out,
         file.display()
     );
+    if escaped > 0 {
+        human.push_str(&format!(
+            "\n{escaped} cell(s) began with =, +, -, @, a tab or a return and now begin with ' \
+             (so a spreadsheet does not run them): remove it where you import them, or \
+             export json, which keeps every value exactly."
+        ));
+    }
     if left_out > 0 {
         human.push_str(&format!(
             "\nLeft out {left_out} secret(s) that are files, not text (`polykey vaults export` \
@@ -256,6 +266,11 @@ pub(crate) async fn export(cli: &Cli, command: &ExportCommand) -> Result<Output,
     }
     Ok(text(
         human,
-        serde_json::json!({ "exported": secrets.len() - left_out, "left_out": left_out, "file": file }),
+        serde_json::json!({
+            "exported": secrets.len() - left_out,
+            "left_out": left_out,
+            "escaped_cells": escaped,
+            "file": file,
+        }),
     ))
 }

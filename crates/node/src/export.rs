@@ -170,8 +170,11 @@ pub fn inert_cell(cell: &str) -> String {
 
 /// The secrets as Bitwarden's CSV export (its columns, logins and notes;
 /// cards and SSH keys as notes of their fields), every cell made inert for
-/// spreadsheets; returns it and how many secrets were left out.
-pub fn bitwarden_csv(secrets: &Secrets) -> (Zeroizing<String>, usize) {
+/// spreadsheets; returns it, how many secrets were left out, and how many
+/// cells gained a `'` (a value that must lose it again where it is
+/// imported, a password above all).
+pub fn bitwarden_csv(secrets: &Secrets) -> (Zeroizing<String>, usize, usize) {
+    let mut escaped = 0;
     let mut writer = ::csv::Writer::from_writer(Vec::new());
     let header = [
         "folder",
@@ -252,12 +255,15 @@ pub fn bitwarden_csv(secrets: &Secrets) -> (Zeroizing<String>, usize) {
                 ]
             }
         };
-        let _ = writer.write_record(row.iter().map(|cell| inert_cell(cell)));
+        let cells: Vec<String> = row.iter().map(|cell| inert_cell(cell)).collect();
+        escaped += cells.iter().zip(&row).filter(|(a, b)| a != b).count();
+        let _ = writer.write_record(&cells);
     }
     let bytes = Zeroizing::new(writer.into_inner().unwrap_or_default());
     (
         Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()),
         left_out,
+        escaped,
     )
 }
 
@@ -324,8 +330,8 @@ mod tests {
 
     #[test]
     fn the_csv_export_is_inert_in_a_spreadsheet_and_read_back() {
-        let (csv, left_out) = bitwarden_csv(&secrets());
-        assert_eq!(left_out, 1);
+        let (csv, left_out, escaped) = bitwarden_csv(&secrets());
+        assert_eq!((left_out, escaped), (1, 1));
         assert!(csv.contains("'=HYPERLINK"), "{}", csv.as_str());
         assert!(!csv.contains(",=HYPERLINK"));
         let parsed = crate::import::csv::read(csv.as_bytes(), None).unwrap();

@@ -207,6 +207,7 @@ pub fn read(bytes: &[u8], password: Option<&[u8]>) -> Result<Parsed, ImportError
 
 fn parse(bytes: &[u8]) -> Result<Export, ImportError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    super::check_json_size(bytes)?;
     serde_json::from_slice(bytes).map_err(|e| {
         // serde_json's message names a line and column, and at most the
         // type it expected: never a value of the file.
@@ -361,12 +362,13 @@ fn items_of(export: Export) -> Result<Parsed, ImportError> {
             (3, _, Some(card), _) => {
                 let (month, year) = (text(&card.exp_month), text(&card.exp_year));
                 let expiry = match (month.is_empty(), year.is_empty()) {
-                    (true, true) => String::new(),
-                    _ => format!(
+                    (false, false) => format!(
                         "{:0>2}/{}",
                         month,
                         year.get(year.len().saturating_sub(2)..).unwrap_or(&year)
                     ),
+                    // Only one of them: kept as it is, nothing invented.
+                    _ => format!("{month}{year}"),
                 };
                 let brand = text(&card.brand);
                 ItemKind::Card {
@@ -399,7 +401,8 @@ fn items_of(export: Export) -> Result<Parsed, ImportError> {
             (5, _, _, _) => {
                 let key = entry.ssh_key.as_ref();
                 ItemKind::SshKey {
-                    private_key: key.map(|k| text(&k.private_key)).unwrap_or_default(),
+                    // Kept exactly: OpenSSH wants the final newline.
+                    private_key: key.map(|k| raw(&k.private_key)).unwrap_or_default(),
                     public_key: key.map(|k| text(&k.public_key)).unwrap_or_default(),
                     passphrase: String::new(),
                     notes,

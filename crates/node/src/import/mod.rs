@@ -100,6 +100,39 @@ impl Parsed {
     }
 }
 
+/// Most JSON objects and arrays an export may hold: about ten per item of
+/// the largest import. Counted before parsing, so a file of empty objects
+/// (each a whole item in memory) cannot take gigabytes.
+const MAX_JSON_NODES: usize = 10 * MAX_IMPORT_ITEMS;
+
+/// Refuse JSON with more than [`MAX_JSON_NODES`] objects and arrays,
+/// counted in one pass over the text (brackets inside strings skipped).
+pub(crate) fn check_json_size(bytes: &[u8]) -> Result<(), ImportError> {
+    let (mut nodes, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                nodes += 1;
+                if nodes > MAX_JSON_NODES {
+                    return Err(ImportError::TooMany);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The text of an export: UTF-8 (a byte-order mark dropped), UTF-16 with a
 /// byte-order mark, and otherwise Windows-1252 (what older exports on
 /// Windows are written in; every byte decodes, so nothing is lost).
@@ -384,5 +417,21 @@ mod tests {
         assert_eq!(distinct.len(), 20_000);
         assert_eq!(made[19_999], "Same (20000)");
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[test]
+    fn json_of_too_many_objects_is_refused_before_it_is_parsed() {
+        let empty = format!("{{\"items\": [{}{{}}]}}", "{},".repeat(MAX_JSON_NODES));
+        assert!(matches!(
+            check_json_size(empty.as_bytes()),
+            Err(ImportError::TooMany)
+        ));
+        // Brackets in strings are text, not objects.
+        let text = format!("{{\"notes\": \"{}\\\" [\"}}", "{[".repeat(MAX_JSON_NODES));
+        assert!(check_json_size(text.as_bytes()).is_ok());
+        assert!(matches!(
+            bitwarden::read(empty.as_bytes(), None),
+            Err(ImportError::TooMany)
+        ));
     }
 }

@@ -138,6 +138,7 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
     if data.len() > MAX_IMPORT_BYTES {
         return Err(ImportError::TooLarge);
     }
+    super::check_json_size(&data)?;
     let export: Export = serde_json::from_slice(&data).map_err(|e| {
         ImportError::Malformed(format!(
             "its export.data is not 1Password's (line {}, column {})",
@@ -310,7 +311,11 @@ fn item_of(entry: &OpItem) -> Item {
             let expiry = field(details, "expiry");
             // `MM/YYYY` from a month-year, shown as `MM/YY`.
             let expiry = match expiry.split_once('/') {
-                Some((month, year)) if year.len() == 4 => format!("{month}/{}", &year[2..]),
+                Some((month, year))
+                    if year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    format!("{month}/{}", &year[2..])
+                }
                 _ => expiry,
             };
             ItemKind::Card {
@@ -478,5 +483,13 @@ mod tests {
             damaged.contains("line") && !damaged.contains("pw"),
             "{damaged}"
         );
+    }
+
+    #[test]
+    fn an_odd_expiry_is_kept_as_it_is() {
+        let data = EXPORT_DATA.replace(r#"{"monthYear": 203012}"#, r#"{"string": "1/€1"}"#);
+        let parsed = read(&onepux(&data)).unwrap();
+        assert!(matches!(&parsed.items[2].item.kind,
+            ItemKind::Card { expiry, .. } if expiry == "1/€1"));
     }
 }

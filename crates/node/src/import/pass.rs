@@ -57,25 +57,55 @@ fn entries(dir: &Path) -> Result<Vec<(PathBuf, Vec<String>)>, ImportError> {
     Ok(out)
 }
 
+/// Most bytes an entry may decrypt to (a compressed entry can unpack to
+/// far more than its file).
+const MAX_PLAIN_BYTES: u64 = 1024 * 1024;
+
 /// Decrypt one file with the user's `gpg` (its agent may ask for the key's
-/// passphrase). Nothing of gpg's output but the plaintext is kept.
+/// passphrase): the file is read here (a regular file of at most 1 MiB)
+/// and fed to gpg, whose output is read to [`MAX_PLAIN_BYTES`] at most.
+/// Nothing of gpg's output but the plaintext is kept.
 fn decrypt(gpg: &Path, file: &Path) -> Result<Zeroizing<Vec<u8>>, &'static str> {
-    let size = std::fs::metadata(file)
-        .map_err(|_| "it cannot be read")?
-        .len();
-    if size > MAX_ENTRY_BYTES {
+    use std::io::{Read, Write};
+    let meta = std::fs::symlink_metadata(file).map_err(|_| "it cannot be read")?;
+    if !meta.is_file() {
+        return Err("it is not a regular file");
+    }
+    if meta.len() > MAX_ENTRY_BYTES {
         return Err("it is larger than 1 MiB");
     }
-    let out = Command::new(gpg)
-        .args(["--quiet", "--yes", "--decrypt", "--"])
-        .arg(file)
-        .stdin(Stdio::null())
+    let mut sealed = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_ENTRY_BYTES).read_to_end(&mut sealed))
+        .map_err(|_| "it cannot be read")?;
+    let mut child = Command::new(gpg)
+        .args(["--quiet", "--yes", "--decrypt"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .output()
+        .spawn()
         .map_err(|_| "gpg could not be run")?;
-    let plain = Zeroizing::new(out.stdout);
-    if !out.status.success() {
+    let mut stdin = child.stdin.take().ok_or("gpg could not be run")?;
+    // Written from another thread, so a full output pipe cannot stall both.
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&sealed);
+    });
+    let mut plain = Zeroizing::new(Vec::new());
+    let read = child
+        .stdout
+        .take()
+        .ok_or("gpg could not be run")?
+        .take(MAX_PLAIN_BYTES + 1)
+        .read_to_end(&mut plain);
+    if read.is_err() || plain.len() as u64 > MAX_PLAIN_BYTES {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = feeder.join();
+        return Err("it decrypts to more than 1 MiB");
+    }
+    let _ = feeder.join();
+    let status = child.wait().map_err(|_| "gpg could not be run")?;
+    if !status.success() {
         return Err("gpg could not decrypt it (is its key here, and unlocked?)");
     }
     Ok(plain)
@@ -103,10 +133,17 @@ pub fn read(dir: &Path, gpg: &Path) -> Result<Parsed, ImportError> {
                 continue;
             }
         };
+        let Ok(text) = std::str::from_utf8(&plain) else {
+            skipped.push(Skipped {
+                row: n + 1,
+                reason: "it is not text (a file kept in pass): add it as a file",
+            });
+            continue;
+        };
         let title = path.pop().unwrap_or_default();
         items.push(ImportedItem {
             folder: path,
-            item: item_of(title, &plain),
+            item: item_of(title, text),
         });
     }
     if items.is_empty() && !skipped.is_empty() {
@@ -124,11 +161,17 @@ pub fn read(dir: &Path, gpg: &Path) -> Result<Parsed, ImportError> {
 
 /// An entry's lines as a login: the first the password, the rest sorted
 /// into user name, website, one-time code and notes.
-fn item_of(title: String, plain: &[u8]) -> Item {
-    let text = Zeroizing::new(String::from_utf8_lossy(plain).into_owned());
+fn item_of(title: String, text: &str) -> Item {
     let mut lines = text.lines();
-    let password = lines.next().unwrap_or("").to_owned();
+    let first = lines.next().unwrap_or("");
     let (mut username, mut urls, mut totp) = (String::new(), Vec::new(), None);
+    // `pass otp insert` makes entries whose first line is the code's URI.
+    let password = if first.trim().starts_with("otpauth://") {
+        totp = Some(first.trim().to_owned());
+        String::new()
+    } else {
+        first.to_owned()
+    };
     let mut notes: Vec<&str> = Vec::new();
     for line in lines {
         let trimmed = line.trim();
@@ -172,7 +215,7 @@ mod tests {
     fn an_entry_is_sorted_into_fields() {
         let item = item_of(
             "gmail".into(),
-            b" pass word \nlogin: me@example.com\nurl: https://mail.google.com\notpauth://totp/G:me?secret=JBSWY3DPEHPK3PXP\nrecovery: 1234\nsecond line",
+            " pass word \nlogin: me@example.com\nurl: https://mail.google.com\notpauth://totp/G:me?secret=JBSWY3DPEHPK3PXP\nrecovery: 1234\nsecond line",
         );
         match &item.kind {
             ItemKind::Login {
@@ -193,5 +236,17 @@ mod tests {
             }
             _ => panic!("not a login"),
         }
+    }
+
+    #[test]
+    fn an_entry_of_pass_otp_is_its_one_time_code() {
+        let item = item_of(
+            "bank".into(),
+            "otpauth://totp/Bank?secret=JBSWY3DPEHPK3PXP\n",
+        );
+        assert!(
+            matches!(&item.kind, ItemKind::Login { password, totp: Some(t), .. }
+            if password.is_empty() && t.starts_with("otpauth://"))
+        );
     }
 }

@@ -121,6 +121,33 @@ fn a_store_made_by_pass_is_read_field_by_field() {
         &["insert", "-m", "wifi"],
         "just-a-password\n",
     );
+    // 4 MiB that compress to a few KiB: refused when it unpacks past 1 MiB.
+    let mut bomb = gnupg
+        .gpg()
+        .args([
+            "--batch",
+            "--yes",
+            "--compress-algo",
+            "zlib",
+            "--compress-level",
+            "9",
+        ])
+        .args([
+            "--encrypt",
+            "--recipient",
+            "test@example.invalid",
+            "--output",
+        ])
+        .arg(store.join("zbomb.gpg"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    bomb.stdin
+        .take()
+        .unwrap()
+        .write_all(&vec![b'a'; 4 << 20])
+        .unwrap();
+    assert!(bomb.wait().unwrap().success());
     // Not an entry: left alone.
     std::fs::write(store.join("README"), "hello").unwrap();
 
@@ -152,6 +179,9 @@ fn a_store_made_by_pass_is_read_field_by_field() {
         _ => panic!("not a login"),
     }
     assert_eq!(parsed.items[1].item.title, "wifi");
+    assert_eq!(parsed.skipped.len(), 1);
+    assert_eq!(parsed.skipped[0].reason, "it decrypts to more than 1 MiB");
+    assert!(std::fs::metadata(store.join("zbomb.gpg")).unwrap().len() < 1 << 20);
 
     // An entry encrypted to a key that is not here is skipped, said so.
     let other = Gnupg::new(&root.path().join("other").tap_mkdir());
