@@ -129,10 +129,7 @@ pub fn bitwarden_json(secrets: &Secrets) -> (Zeroizing<String>, usize) {
             } => {
                 let mut notes = notes.clone();
                 if !passphrase.is_empty() {
-                    if !notes.is_empty() {
-                        notes.push('\n');
-                    }
-                    notes.push_str(&format!("Passphrase: {passphrase}"));
+                    crate::import::add_line(&mut notes, &format!("Passphrase: {passphrase}"));
                 }
                 json!({
                     "type": 5,

@@ -159,10 +159,7 @@ fn notes_with_fields(notes: &Option<String>, fields: &Option<Vec<Field>>) -> Str
         if name.is_empty() && value.is_empty() {
             continue;
         }
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str(&format!("{name}: {value}"));
+        super::add_line(&mut out, &format!("{name}: {value}"));
     }
     out
 }
@@ -207,16 +204,7 @@ pub fn read(bytes: &[u8], password: Option<&[u8]>) -> Result<Parsed, ImportError
 
 fn parse(bytes: &[u8]) -> Result<Export, ImportError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    super::check_json_size(bytes)?;
-    serde_json::from_slice(bytes).map_err(|e| {
-        // serde_json's message names a line and column, and at most the
-        // type it expected: never a value of the file.
-        ImportError::Malformed(format!(
-            "it is not a Bitwarden JSON export (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })
+    super::parse_json(bytes, "it is not a Bitwarden JSON export")
 }
 
 /// The AES and HMAC keys of a password-protected export, derived as
@@ -420,13 +408,7 @@ fn items_of(export: Export) -> Result<Parsed, ImportError> {
             .folder_id
             .as_deref()
             .and_then(|id| folders.get(id))
-            .map(|name| {
-                name.split('/')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|name| super::folder_names(name))
             .unwrap_or_default();
         items.push(ImportedItem {
             folder,

@@ -334,10 +334,7 @@ fn item_of<'r>(
         // Bitwarden's custom fields, `name: value` lines, kept in the notes.
         let mut joined = Zeroizing::new(String::with_capacity(notes.len() + fields.len() + 1));
         joined.push_str(&notes);
-        if !joined.is_empty() {
-            joined.push('\n');
-        }
-        joined.push_str(fields);
+        super::add_line(&mut joined, fields);
         notes = joined;
     }
     let urls: Vec<String> = match source {
@@ -384,12 +381,7 @@ fn item_of<'r>(
     } else {
         folder.to_owned()
     };
-    let mut folder: Vec<String> = folder
-        .split('/')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let mut folder = super::folder_names(&folder);
     if source == "KeePassXC" && !folder.is_empty() {
         // KeePassXC writes each group's path from the root group (named
         // "Root" unless renamed), and deleted entries under the recycle

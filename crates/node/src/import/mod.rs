@@ -105,6 +105,37 @@ impl Parsed {
 /// (each a whole item in memory) cannot take gigabytes.
 const MAX_JSON_NODES: usize = 10 * MAX_IMPORT_ITEMS;
 
+/// JSON of an export, as `T`: its size checked first
+/// ([`check_json_size`]), and an error that names `what` it is not and the
+/// line and column, never a value (serde's own message can quote one).
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, ImportError> {
+    check_json_size(bytes)?;
+    serde_json::from_slice(bytes).map_err(|e| {
+        ImportError::Malformed(format!("{what} (line {}, column {})", e.line(), e.column()))
+    })
+}
+
+/// Append `line` to the free text `text`, on a line of its own.
+pub(crate) fn add_line(text: &mut String, line: &str) {
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(line);
+}
+
+/// A folder path as an export writes it (`a/b`), as its folder names:
+/// trimmed, empty ones left out.
+pub(crate) fn folder_names(path: &str) -> Vec<String> {
+    path.split('/')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Refuse JSON with more than [`MAX_JSON_NODES`] objects and arrays,
 /// counted in one pass over the text (brackets inside strings skipped).
 pub(crate) fn check_json_size(bytes: &[u8]) -> Result<(), ImportError> {

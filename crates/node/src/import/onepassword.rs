@@ -138,14 +138,7 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
     if data.len() > MAX_IMPORT_BYTES {
         return Err(ImportError::TooLarge);
     }
-    super::check_json_size(&data)?;
-    let export: Export = serde_json::from_slice(&data).map_err(|e| {
-        ImportError::Malformed(format!(
-            "its export.data is not 1Password's (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let export: Export = super::parse_json(&data, "its export.data is not 1Password's")?;
     let mut items = Vec::new();
     let mut skipped = Vec::new();
     let mut n = 0usize;
@@ -264,10 +257,7 @@ fn item_of(entry: &OpItem) -> Item {
         extra.push("(1Password held a file here; it was not imported)".to_owned());
     }
     if !extra.is_empty() {
-        if !notes.is_empty() {
-            notes.push('\n');
-        }
-        notes.push_str(&extra.join("\n"));
+        super::add_line(&mut notes, &extra.join("\n"));
     }
     let designated = |designation: &str| {
         details
