@@ -201,7 +201,17 @@ pub async fn confirm_both(inviter: &Device, joiner: &Device, fingerprint: &str) 
         !inviter.device_ids().await.contains(&joiner.id()),
         "nothing recorded before confirming"
     );
-    inviter.node.confirm_pairing(true).unwrap();
+    // An answer given before these digits were on the screen (the CLI
+    // read the state while it still waited) accepts nothing.
+    assert!(inviter.node.confirm_pairing_of(true, Some("")).is_err());
+    assert!(matches!(
+        inviter.node.pairing_state(),
+        polykey_node::PairingState::Confirming { .. }
+    ));
+    inviter
+        .node
+        .confirm_pairing_of(true, Some(fingerprint))
+        .unwrap();
     joining.await.unwrap().unwrap();
     eventually("the inviter sees the pairing", &[inviter], || async {
         matches!(

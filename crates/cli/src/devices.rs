@@ -130,7 +130,10 @@ pub(crate) async fn invite(cli: &Cli, no_wait: bool, yes: bool) -> Result<Output
                         && ask(&format!(
                             "A device wants to join. Both devices show these digits: {fingerprint}\nDo they match?"
                         ))?);
-                agent.call("pairing.confirm", serde_json::json!({ "accept": accept }))?;
+                agent.call(
+                    "pairing.confirm",
+                    serde_json::json!({ "accept": accept, "fingerprint": fingerprint }),
+                )?;
             }
             Some("waiting" | "confirming") => continue,
             _ => {
@@ -184,10 +187,18 @@ pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, F
         }
         TrustCommand::Confirm { digits, reject } => {
             let state = agent.call("pairing.state", serde_json::json!({}))?;
+            if state["state"].as_str() != Some("confirming") {
+                return Err(cancelled(
+                    "no device is waiting for its digits to be confirmed",
+                ));
+            }
             let shown = state["fingerprint"].as_str().unwrap_or_default().to_owned();
             let matches = digits.as_ref().is_none_or(|d| d.trim() == shown);
             let accept = !reject && matches;
-            agent.call("pairing.confirm", serde_json::json!({ "accept": accept }))?;
+            agent.call(
+                "pairing.confirm",
+                serde_json::json!({ "accept": accept, "fingerprint": shown }),
+            )?;
             if accept {
                 Ok(text(format!("Confirmed {shown}"), state))
             } else {

@@ -692,7 +692,8 @@ impl Node {
                 json!({ "device": device.to_string(), "fingerprint": fingerprint })
             }
             "pairing.confirm" => {
-                self.confirm_pairing(accept(params))?;
+                let shown = params.get("fingerprint").and_then(Value::as_str);
+                self.confirm_pairing_of(accept(params), shown)?;
                 json!({})
             }
             "pairing.confirmJoin" => {

@@ -163,12 +163,29 @@ impl Node {
     /// they match (the pairing then completes), otherwise the pairing ends
     /// and nothing is recorded.
     pub fn confirm_pairing(&self, accept: bool) -> Result<(), NodeError> {
+        self.confirm_pairing_of(accept, None)
+    }
+
+    /// [`Node::confirm_pairing`] of the digits the person was shown: when
+    /// `shown` is given and is not what the device waiting shows (the
+    /// person answered before any digits were on the screen), nothing is
+    /// accepted and the pairing waits on.
+    pub fn confirm_pairing_of(&self, accept: bool, shown: Option<&str>) -> Result<(), NodeError> {
         let mut state = self.inner.peer_state();
-        let Some(PairingState::Confirming { device, .. }) = state.pairing.clone() else {
+        let Some(PairingState::Confirming {
+            device,
+            fingerprint,
+        }) = state.pairing.clone()
+        else {
             return Err(NodeError::Invalid(
                 "no device is waiting for its digits to be confirmed".into(),
             ));
         };
+        if accept && shown.is_some_and(|shown| shown != fingerprint) {
+            return Err(NodeError::Invalid(
+                "these are not the digits the joining device shows; compare them again".into(),
+            ));
+        }
         if accept {
             state.confirmed = Some(device);
         } else {
