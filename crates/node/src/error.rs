@@ -108,6 +108,9 @@ pub enum NodeError {
     /// Another person's vault, shared with this gestalt to read only.
     #[error("{0}")]
     ReadOnly(String),
+    /// A backup file could not be written or read.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
     /// A background task failed (a bug, reported rather than a panic).
     #[error("internal error: {0}")]
     Internal(String),
@@ -142,6 +145,11 @@ impl NodeError {
             Self::Db(DbError::AlreadyExists(_)) => ErrorCode::AlreadyExists,
             Self::Db(DbError::Storage(_)) | Self::Io { .. } => ErrorCode::Io,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Backup(error) => match error {
+                crate::backup::BackupError::WrongPassphrase => ErrorCode::WrongPassword,
+                crate::backup::BackupError::Io { .. } => ErrorCode::Io,
+                _ => ErrorCode::DataCorrupt,
+            },
             Self::NetworkOff => ErrorCode::NetworkOff,
             Self::Invalid(_) => ErrorCode::InvalidInput,
             Self::ReadOnly(_) => ErrorCode::ReadOnly,

@@ -13,6 +13,8 @@
 
 /// Transport types that cross IPC: status, created node, error codes.
 pub mod api;
+/// Encrypted backups of the node's vaults with their history.
+pub mod backup;
 /// The local client API for the CLI: a Unix socket, or a named pipe on Windows.
 pub mod client_api;
 /// The node directory: its files, its lock, atomic writes.

@@ -446,6 +446,12 @@ impl Node {
         .await
     }
 
+    /// Fresh Argon2id parameters of this node's cost (a new salt each
+    /// call), for what it seals with a password of its own.
+    pub(crate) fn kdf_params(&self) -> KdfParams {
+        self.inner.options.kdf.params()
+    }
+
     pub(crate) async fn with_vaults<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Session) -> Result<T, NodeError> + Send + 'static,
@@ -494,7 +500,7 @@ fn wait_for_readers(session: Arc<Session>) {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, NodeError> {
     tokio::task::spawn_blocking(work)

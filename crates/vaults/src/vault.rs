@@ -33,7 +33,8 @@ pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 pub struct VaultId([u8; 16]);
 
 impl VaultId {
-    pub(crate) fn random() -> Self {
+    /// A fresh random id.
+    pub fn random() -> Self {
         let mut bytes = [0u8; 16];
         polykey_keys::random_bytes(&mut bytes);
         Self(bytes)

@@ -1,0 +1,549 @@
+//! Encrypted backups: the whole node's vaults (or chosen ones) with their
+//! history in one file sealed with a passphrase, restorable into a fresh
+//! node or beside the vaults already here. The format is in
+//! docs/backup-format.md.
+//!
+//! The content is a run of records, each a tag byte, a little-endian u32
+//! length and that many bytes: first a manifest (JSON), then per vault a
+//! vault record (JSON) and its objects in the order a sync sends them
+//! (each after everything it refers to, trees as deltas where smaller),
+//! then an end record. A restore takes the objects through the checks a
+//! sync applies (hashes, names, sizes, signatures), so a backup that was
+//! made by someone else gains nothing over a device.
+
+mod sealed;
+
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+
+use polykey_keys::{KdfParams, Password};
+use polykey_vaults::{RawObject, Vault, VaultError, Vaults};
+use serde::{Deserialize, Serialize};
+
+use sealed::{SealedReader, SealedWriter};
+pub use sealed::{CHUNK, MAGIC, VERSION};
+
+use crate::error::NodeError;
+use crate::node::{Node, Session};
+use crate::peers::now_secs;
+
+/// Why a backup could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The file does not start as a backup does.
+    #[error("this file is not a Polykey backup")]
+    NotABackup,
+    /// A backup format this version does not know.
+    #[error("this backup was made by a newer Polykey (format {0}); update Polykey to restore it")]
+    NewerVersion(u16),
+    /// The passphrase does not open the backup.
+    #[error("wrong passphrase for this backup")]
+    WrongPassphrase,
+    /// The file ends early.
+    #[error("the backup file is cut short (an interrupted copy?); nothing was restored from it")]
+    Truncated,
+    /// The file fails a check.
+    #[error("the backup file is damaged or was changed ({0}); nothing was restored from it")]
+    Damaged(String),
+    /// The file could not be read or written.
+    #[error("could not {action} the backup file: {source}")]
+    Io {
+        /// Read or write.
+        action: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl BackupError {
+    fn read(source: std::io::Error) -> Self {
+        Self::Io {
+            action: "read",
+            source,
+        }
+    }
+
+    fn write(source: std::io::Error) -> Self {
+        Self::Io {
+            action: "write",
+            source,
+        }
+    }
+}
+
+/// Record tags.
+const MANIFEST: u8 = 1;
+const VAULT: u8 = 2;
+const OBJECT: u8 = 3;
+const END: u8 = 4;
+
+/// The largest record: an object of the largest size a vault takes, and
+/// its ids.
+const MAX_RECORD: usize = polykey_vaults::MAX_SECRET_SIZE + 64;
+/// The most vaults one backup holds.
+const MAX_VAULTS: usize = 10_000;
+/// Bytes of objects restored per transaction.
+const PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// What a backup holds, readable only with its passphrase.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Manifest {
+    /// When it was made, seconds since the Unix epoch.
+    pub created_at: u64,
+    /// The node that made it.
+    pub node: String,
+    /// Its vaults, in the order they follow.
+    pub vaults: Vec<BackupVault>,
+}
+
+/// One vault in a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackupVault {
+    /// Its permanent id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its last rename, ms since the Unix epoch.
+    pub renamed_at: i64,
+    /// Its version when backed up.
+    pub head: String,
+    /// How many objects (versions, folders, secrets) of its history follow.
+    pub objects: usize,
+}
+
+/// A backup written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupMade {
+    /// What it holds.
+    pub manifest: Manifest,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// How a vault of a backup came back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Restored {
+    /// It was not here: restored as it was, under its name (suffixed if
+    /// another vault has that name).
+    Restored(String),
+    /// It is here in another state (changed since, or deleted): restored
+    /// beside it as a separate vault of this name, with the backup's
+    /// history.
+    Beside(String),
+    /// It is here at exactly the backup's version: left alone.
+    Unchanged(String),
+}
+
+/// Write one record.
+fn put(
+    out: &mut SealedWriter<impl std::io::Write>,
+    tag: u8,
+    parts: &[&[u8]],
+) -> Result<(), BackupError> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let len = u32::try_from(len).map_err(|_| BackupError::Damaged("a record too large".into()))?;
+    out.write(&[tag])?;
+    out.write(&len.to_le_bytes())?;
+    for part in parts {
+        out.write(part)?;
+    }
+    Ok(())
+}
+
+/// Read one record, which must have tag `want`.
+fn take(
+    input: &mut SealedReader<impl std::io::Read>,
+    want: u8,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, BackupError> {
+    let mut head = [0u8; 5];
+    input.read_exact(&mut head)?;
+    if head[0] != want {
+        return Err(BackupError::Damaged(format!(
+            "a record of kind {} where {want} belongs",
+            head[0]
+        )));
+    }
+    let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if len > MAX_RECORD {
+        return Err(BackupError::Damaged(
+            "a record larger than any vault holds".into(),
+        ));
+    }
+    let mut body = zeroize::Zeroizing::new(vec![0u8; len]);
+    input.read_exact(&mut body)?;
+    Ok(body)
+}
+
+fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, BackupError> {
+    serde_json::from_slice(bytes).map_err(|_| BackupError::Damaged(format!("an unreadable {what}")))
+}
+
+fn hex_id(id: &str) -> Result<[u8; 20], BackupError> {
+    let bytes = data_encoding::HEXLOWER
+        .decode(id.as_bytes())
+        .map_err(|_| BackupError::Damaged("a malformed object id".into()))?;
+    bytes
+        .try_into()
+        .map_err(|_| BackupError::Damaged("a malformed object id".into()))
+}
+
+/// An object record: kind, id, whether a delta base follows, the base,
+/// the data.
+fn put_object(
+    out: &mut SealedWriter<impl std::io::Write>,
+    id: &str,
+    object: &RawObject,
+) -> Result<(), BackupError> {
+    let kind = [polykey_vaults::kind_tag(object.kind)];
+    let id = hex_id(id)?;
+    match &object.base {
+        Some(base) => put(
+            out,
+            OBJECT,
+            &[&kind, &id, &[1], &hex_id(base)?, &object.data],
+        ),
+        None => put(out, OBJECT, &[&kind, &id, &[0], &object.data]),
+    }
+}
+
+fn take_object(
+    input: &mut SealedReader<impl std::io::Read>,
+) -> Result<(String, RawObject), BackupError> {
+    let body = take(input, OBJECT)?;
+    let bad = || BackupError::Damaged("a malformed object record".into());
+    if body.len() < 22 {
+        return Err(bad());
+    }
+    let kind = polykey_vaults::kind_of_tag(body[0]).ok_or_else(bad)?;
+    let id = data_encoding::HEXLOWER.encode(&body[1..21]);
+    let (base, data) = match body[21] {
+        0 => (None, &body[22..]),
+        1 if body.len() >= 42 => (
+            Some(data_encoding::HEXLOWER.encode(&body[22..42])),
+            &body[42..],
+        ),
+        _ => return Err(bad()),
+    };
+    Ok((
+        id,
+        RawObject {
+            kind,
+            data: data.to_vec(),
+            base,
+        },
+    ))
+}
+
+impl Node {
+    /// Write an encrypted backup of `vaults` (every vault when `None`),
+    /// with their whole history, to `target`, sealed with `passphrase`.
+    /// `target` must not exist; the file appears only once complete, and
+    /// only its owner can read it.
+    pub async fn create_backup(
+        &self,
+        target: PathBuf,
+        passphrase: Password,
+        vaults: Option<Vec<String>>,
+    ) -> Result<BackupMade, NodeError> {
+        let kdf = self.kdf_params();
+        self.with_vaults_read(move |s| {
+            write_backup(s, &target, &passphrase, kdf, vaults.as_deref())
+        })
+        .await
+    }
+
+    /// What the backup at `file` holds, read with `passphrase` (every
+    /// chunk checked).
+    pub async fn read_backup(
+        &self,
+        file: PathBuf,
+        passphrase: Password,
+    ) -> Result<Manifest, NodeError> {
+        crate::node::blocking(move || {
+            let mut input = open_backup(&file, &passphrase)?;
+            let manifest = take_manifest(&mut input)?;
+            for vault in &manifest.vaults {
+                take_vault_record(&mut input, vault)?;
+                for _ in 0..vault.objects {
+                    take_object(&mut input)?;
+                }
+            }
+            take_end(&mut input)?;
+            Ok(manifest)
+        })
+        .await
+    }
+
+    /// Restore the backup at `file`, opened with `passphrase`: each vault
+    /// not here comes back as it was; one here in another state comes
+    /// back beside it; one here unchanged is left alone. Every object is
+    /// checked as a sync checks it. All or nothing: a damaged file
+    /// restores no vault.
+    pub async fn restore_backup(
+        &self,
+        file: PathBuf,
+        passphrase: Password,
+    ) -> Result<Vec<Restored>, NodeError> {
+        let restored = self
+            .with_vaults(move |s| restore(s, &file, &passphrase))
+            .await?;
+        self.notify();
+        Ok(restored)
+    }
+}
+
+fn open_backup(
+    file: &Path,
+    passphrase: &Password,
+) -> Result<SealedReader<BufReader<std::fs::File>>, NodeError> {
+    let opened = std::fs::File::open(file).map_err(BackupError::read)?;
+    Ok(SealedReader::new(BufReader::new(opened), passphrase)?)
+}
+
+fn write_backup(
+    s: &Session,
+    target: &Path,
+    passphrase: &Password,
+    kdf: KdfParams,
+    chosen: Option<&[String]>,
+) -> Result<BackupMade, NodeError> {
+    let all = Vaults::new(&s.db);
+    let vaults: Vec<Vault> = match chosen {
+        Some(names) => names
+            .iter()
+            .map(|name| all.open(name))
+            .collect::<Result<_, _>>()?,
+        None => all
+            .list()?
+            .iter()
+            .map(|info| all.open(&info.id.to_string()))
+            .collect::<Result<_, _>>()?,
+    };
+    let mut plans = Vec::with_capacity(vaults.len());
+    let mut manifest = Manifest {
+        created_at: now_secs(),
+        node: s.keys.node_id().to_string(),
+        vaults: Vec::with_capacity(vaults.len()),
+    };
+    for vault in &vaults {
+        let head = vault.head(&s.db)?;
+        let plan = vault.send_plan(&s.db, &head, &[])?;
+        manifest.vaults.push(BackupVault {
+            id: vault.id().to_string(),
+            name: vault.name().to_owned(),
+            renamed_at: vault.info().renamed_at,
+            head,
+            objects: plan.total(),
+        });
+        plans.push(plan);
+    }
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if target.exists() {
+        return Err(NodeError::Invalid(format!(
+            "{} exists already; choose a new file name",
+            target.display()
+        )));
+    }
+    let partial = dir.join(format!(
+        ".{}.partial",
+        target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("backup")
+    ));
+    let _ = std::fs::remove_file(&partial);
+    let file = polykey_os::fs::create_new_private(&partial)
+        .map_err(|e| NodeError::io("create the backup file", e))?;
+    let written = (|| -> Result<u64, NodeError> {
+        let mut out = SealedWriter::new(BufWriter::new(file), passphrase, kdf)?;
+        let json = serde_json::to_vec(&manifest).map_err(|e| NodeError::Internal(e.to_string()))?;
+        put(&mut out, MANIFEST, &[&json])?;
+        for ((vault, plan), record) in vaults.iter().zip(&plans).zip(&manifest.vaults) {
+            let json =
+                serde_json::to_vec(record).map_err(|e| NodeError::Internal(e.to_string()))?;
+            put(&mut out, VAULT, &[&json])?;
+            let mut sent = 0;
+            while sent < plan.total() {
+                let page = vault.planned_page(&s.db, plan, sent, PAGE_BYTES)?;
+                if page.is_empty() {
+                    return Err(NodeError::Internal("a backup page came back empty".into()));
+                }
+                for (id, object) in &page {
+                    put_object(&mut out, id, object)?;
+                }
+                sent += page.len();
+            }
+        }
+        put(&mut out, END, &[])?;
+        let (buffered, bytes) = out.finish()?;
+        let file = buffered
+            .into_inner()
+            .map_err(|e| NodeError::io("write the backup file", e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| NodeError::io("write the backup file", e))?;
+        Ok(bytes)
+    })();
+    let bytes = match written {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    // A link, not a rename: it never replaces a file that appeared since.
+    let linked = std::fs::hard_link(&partial, target);
+    let _ = std::fs::remove_file(&partial);
+    linked.map_err(|e| NodeError::io("name the backup file", e))?;
+    Ok(BackupMade { manifest, bytes })
+}
+
+fn take_manifest(input: &mut SealedReader<impl std::io::Read>) -> Result<Manifest, BackupError> {
+    let manifest: Manifest = json(&take(input, MANIFEST)?, "list of vaults")?;
+    if manifest.vaults.len() > MAX_VAULTS {
+        return Err(BackupError::Damaged(
+            "more vaults than a backup holds".into(),
+        ));
+    }
+    Ok(manifest)
+}
+
+fn take_vault_record(
+    input: &mut SealedReader<impl std::io::Read>,
+    listed: &BackupVault,
+) -> Result<(), BackupError> {
+    let record: BackupVault = json(&take(input, VAULT)?, "vault record")?;
+    if record != *listed {
+        return Err(BackupError::Damaged("a vault not as its list says".into()));
+    }
+    Ok(())
+}
+
+fn take_end(input: &mut SealedReader<impl std::io::Read>) -> Result<(), BackupError> {
+    take(input, END)?;
+    if !input.at_end() {
+        return Err(BackupError::Damaged("content after its end".into()));
+    }
+    Ok(())
+}
+
+/// A vault being restored: its transfer, its id here and how it comes back.
+struct Taking {
+    id: String,
+    incoming: polykey_vaults::Incoming,
+    head: String,
+    outcome: Restored,
+}
+
+fn restore(s: &Session, file: &Path, passphrase: &Password) -> Result<Vec<Restored>, NodeError> {
+    let mut input = open_backup(file, passphrase)?;
+    let manifest = take_manifest(&mut input)?;
+    let vaults = Vaults::new(&s.db);
+    let mut taking: Vec<Taking> = Vec::new();
+    let mut unchanged = Vec::new();
+    let result = (|| -> Result<(), NodeError> {
+        for listed in &manifest.vaults {
+            take_vault_record(&mut input, listed)?;
+            let here = match vaults.open(&listed.id) {
+                Ok(vault) if vault.id().to_string() == listed.id => Some(vault),
+                Ok(_) | Err(VaultError::UnknownVault(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            if here
+                .as_ref()
+                .map(|v| v.head(&s.db))
+                .transpose()?
+                .is_some_and(|head| head == listed.head)
+            {
+                for _ in 0..listed.objects {
+                    take_object(&mut input)?;
+                }
+                unchanged.push(listed.name.clone());
+                continue;
+            }
+            let (vault, outcome) = begin(&vaults, listed, here.is_some())?;
+            let id = vault.id().to_string();
+            taking.push(Taking {
+                id: id.clone(),
+                incoming: polykey_vaults::Incoming::new(&vault),
+                head: listed.head.clone(),
+                outcome,
+            });
+            let incoming = &mut taking.last_mut().expect("just pushed").incoming;
+            let mut page = Vec::new();
+            let mut bytes = 0;
+            for n in 0..listed.objects {
+                let (object_id, object) = take_object(&mut input)?;
+                bytes += object.data.len();
+                page.push((object_id, object));
+                if bytes >= PAGE_BYTES || n + 1 == listed.objects {
+                    vault
+                        .receive_page(&s.db, incoming, &page, &|_, _| true)
+                        .map_err(damaged)?;
+                    page.clear();
+                    bytes = 0;
+                }
+            }
+        }
+        take_end(&mut input)?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for t in &taking {
+            let _ = vaults.abort_receive_vault(&t.id);
+        }
+        return Err(e);
+    }
+    let mut restored = Vec::with_capacity(manifest.vaults.len());
+    let mut left = taking.into_iter();
+    for t in left.by_ref() {
+        match vaults.finish_receive_vault(&t.id, t.incoming, &t.head) {
+            Ok(vault) => restored.push(match t.outcome {
+                Restored::Beside(_) => Restored::Beside(vault.name().to_owned()),
+                _ => Restored::Restored(vault.name().to_owned()),
+            }),
+            Err(e) => {
+                let _ = vaults.abort_receive_vault(&t.id);
+                for rest in left {
+                    let _ = vaults.abort_receive_vault(&rest.id);
+                }
+                return Err(damaged(e));
+            }
+        }
+    }
+    restored.extend(unchanged.into_iter().map(Restored::Unchanged));
+    Ok(restored)
+}
+
+/// Start restoring `listed`: under its own id when no vault here has it
+/// (nor had it: a vault deleted here stays deleted), else beside as a new
+/// vault.
+fn begin(
+    vaults: &Vaults<'_>,
+    listed: &BackupVault,
+    here: bool,
+) -> Result<(Vault, Restored), NodeError> {
+    if !here {
+        match vaults.begin_receive_vault(&listed.name, &listed.id, listed.renamed_at) {
+            Ok(vault) => return Ok((vault, Restored::Restored(listed.name.clone()))),
+            Err(VaultError::UnknownVault(_) | VaultError::VaultExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let name = format!("{} (restored)", listed.name);
+    let id = polykey_vaults::VaultId::random().to_string();
+    let vault = vaults.begin_receive_vault(&name, &id, 0)?;
+    Ok((vault, Restored::Beside(name)))
+}
+
+/// A refusal of the backup's objects is damage to the backup.
+fn damaged(e: VaultError) -> NodeError {
+    match e {
+        VaultError::Refused(why) | VaultError::Corrupt(why) => BackupError::Damaged(why).into(),
+        e => e.into(),
+    }
+}

@@ -1,0 +1,285 @@
+//! Encrypted backups written to and restored from real files.
+
+use std::path::Path;
+
+use polykey_node::backup::{BackupError, Restored};
+use polykey_node::{Node, NodeError};
+use zeroize::Zeroizing;
+
+use crate::{open, PASSWORD};
+
+const PASSPHRASE: &str = "a long backup passphrase";
+
+async fn node(dir: &Path) -> Node {
+    let node = open(dir).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    node
+}
+
+async fn write(node: &Node, vault: &str, path: &str, value: &str) {
+    node.write_secret(
+        vault.into(),
+        path.into(),
+        Zeroizing::new(value.as_bytes().to_vec()),
+    )
+    .await
+    .unwrap();
+}
+
+/// Everything a person sees of the node's vaults: ids, names, each
+/// version's id, author and message, and every secret at the head.
+async fn everything(node: &Node) -> Vec<(String, String, Vec<String>, Vec<(String, Vec<u8>)>)> {
+    let mut out = Vec::new();
+    for info in node.vaults().await.unwrap() {
+        let name = info.name.clone();
+        let log = node
+            .vault_log(name.clone(), None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| format!("{} {} {}", c.id, c.author, c.message))
+            .collect();
+        let mut secrets = Vec::new();
+        for path in node.list_secrets(name.clone(), None).await.unwrap() {
+            if let Ok(value) = node.get_secret(name.clone(), path.clone(), None).await {
+                secrets.push((path, value.to_vec()));
+            }
+        }
+        out.push((info.id.to_string(), name, log, secrets));
+    }
+    out.sort();
+    out
+}
+
+async fn with_two_vaults(dir: &Path) -> Node {
+    let node = node(dir).await;
+    node.create_vault("Personal".into()).await.unwrap();
+    node.create_vault("Work".into()).await.unwrap();
+    write(&node, "Personal", "bank/pin", "kiwi-4711-pear").await;
+    write(&node, "Personal", "bank/pin", "kiwi-4712-plum").await;
+    write(&node, "Personal", "mail", "inbox-zero").await;
+    node.remove_secret("Personal".into(), "mail".into(), false)
+        .await
+        .unwrap();
+    write(&node, "Work", "deploy/token", "tok-0001").await;
+    // Large enough that the backup runs to several chunks.
+    let mut big = vec![0u8; 1536 * 1024];
+    for (i, byte) in big.iter_mut().enumerate() {
+        *byte = (i.wrapping_mul(2_654_435_761) >> 13) as u8;
+    }
+    node.write_secret("Work".into(), "disk.img".into(), Zeroizing::new(big))
+        .await
+        .unwrap();
+    node.rename_vault("Work".into(), "Job".into())
+        .await
+        .unwrap();
+    node
+}
+
+#[tokio::test]
+async fn a_backup_restored_into_a_fresh_node_gives_identical_vaults_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = with_two_vaults(&dir.path().join("a")).await;
+    let file = dir.path().join("polykey.backup");
+    let made = a
+        .create_backup(file.clone(), PASSPHRASE.into(), None)
+        .await
+        .unwrap();
+    assert_eq!(made.manifest.vaults.len(), 2);
+    assert_eq!(made.bytes, std::fs::metadata(&file).unwrap().len());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "only its owner reads the backup");
+    }
+    // Nothing of the vaults is readable in the file.
+    let bytes = std::fs::read(&file).unwrap();
+    for needle in ["Personal", "bank/pin", "kiwi-471", "tok-0001", "Job"] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "the backup holds {needle}"
+        );
+    }
+
+    let b = node(&dir.path().join("b")).await;
+    let listed = b
+        .read_backup(file.clone(), PASSPHRASE.into())
+        .await
+        .unwrap();
+    assert_eq!(listed, made.manifest);
+    let mut restored = b
+        .restore_backup(file.clone(), PASSPHRASE.into())
+        .await
+        .unwrap();
+    restored.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(
+        restored,
+        [
+            Restored::Restored("Job".into()),
+            Restored::Restored("Personal".into())
+        ]
+    );
+    let expected = everything(&a).await;
+    assert_eq!(expected.len(), 2);
+    assert_eq!(everything(&b).await, expected);
+    // The restored vaults live on: an old version reads back, a new
+    // version can be written.
+    let log = b.vault_log("Personal".into(), None).await.unwrap();
+    let first = log.iter().rev().nth(1).unwrap().id.clone();
+    let old = b
+        .get_secret("Personal".into(), "bank/pin".into(), Some(first))
+        .await
+        .unwrap();
+    assert_eq!(old.as_slice(), b"kiwi-4711-pear");
+    write(&b, "Personal", "bank/pin", "after-restore").await;
+
+    // Restoring the same backup again changes nothing that is unchanged.
+    let again = b.restore_backup(file, PASSPHRASE.into()).await.unwrap();
+    assert_eq!(
+        again,
+        [
+            Restored::Beside("Personal (restored)".into()),
+            Restored::Unchanged("Job".into()),
+        ]
+    );
+    // Beside: the backup's state under a new vault, the newer one kept.
+    let beside = b
+        .get_secret("Personal (restored)".into(), "bank/pin".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(beside.as_slice(), b"kiwi-4712-plum");
+    let kept = b
+        .get_secret("Personal".into(), "bank/pin".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(kept.as_slice(), b"after-restore");
+    assert_eq!(b.vaults().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_wrong_passphrase_or_a_changed_file_restores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = with_two_vaults(&dir.path().join("a")).await;
+    let file = dir.path().join("polykey.backup");
+    a.create_backup(file.clone(), PASSPHRASE.into(), None)
+        .await
+        .unwrap();
+    let b = node(&dir.path().join("b")).await;
+
+    let wrong = b
+        .restore_backup(file.clone(), "not the passphrase".into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(wrong, NodeError::Backup(BackupError::WrongPassphrase)),
+        "{wrong}"
+    );
+    assert_eq!(wrong.code(), polykey_node::api::ErrorCode::WrongPassword);
+
+    let bytes = std::fs::read(&file).unwrap();
+    let damaged = dir.path().join("damaged.backup");
+    // A flipped byte anywhere past the header: in the first chunk, in
+    // the second (after the first vault was taken in), at the end; and
+    // the file cut short.
+    let header = 14 + u32::from_le_bytes(bytes[10..14].try_into().unwrap()) as usize;
+    for at in [header + 100, bytes.len() - 1000, bytes.len() - 1] {
+        let mut changed = bytes.clone();
+        changed[at] ^= 0x20;
+        std::fs::write(&damaged, &changed).unwrap();
+        let err = b
+            .restore_backup(damaged.clone(), PASSPHRASE.into())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, NodeError::Backup(BackupError::Damaged(_))),
+            "flip at {at}: {err}"
+        );
+        assert!(err.to_string().contains("nothing was restored"), "{err}");
+        assert!(
+            b.vaults().await.unwrap().is_empty(),
+            "nothing half restored"
+        );
+    }
+    std::fs::write(&damaged, &bytes[..bytes.len() - 10]).unwrap();
+    let cut = b
+        .restore_backup(damaged.clone(), PASSPHRASE.into())
+        .await
+        .unwrap_err();
+    assert!(cut.to_string().contains("nothing was restored"), "{cut}");
+    std::fs::write(&damaged, b"PKBACKUP").unwrap();
+    let short = b
+        .restore_backup(damaged, PASSPHRASE.into())
+        .await
+        .unwrap_err();
+    assert!(
+        short.to_string().contains("not a Polykey backup")
+            || short.to_string().contains("cut short"),
+        "{short}"
+    );
+    assert!(
+        b.vaults().await.unwrap().is_empty(),
+        "nothing half restored"
+    );
+}
+
+#[tokio::test]
+async fn a_backup_of_chosen_vaults_holds_only_those_and_never_overwrites_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = with_two_vaults(&dir.path().join("a")).await;
+    let file = dir.path().join("job.backup");
+    let made = a
+        .create_backup(file.clone(), PASSPHRASE.into(), Some(vec!["Job".into()]))
+        .await
+        .unwrap();
+    assert_eq!(made.manifest.vaults.len(), 1);
+    assert_eq!(made.manifest.vaults[0].name, "Job");
+    let before = std::fs::read(&file).unwrap();
+    let err = a
+        .create_backup(file.clone(), PASSPHRASE.into(), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("exists"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    let unknown = a
+        .create_backup(
+            dir.path().join("x.backup"),
+            PASSPHRASE.into(),
+            Some(vec!["Nope".into()]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), polykey_node::api::ErrorCode::UnknownVault);
+    assert!(!dir.path().join("x.backup").exists());
+    // Nothing partial is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[tokio::test]
+async fn a_vault_deleted_here_comes_back_beside_and_stays_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = with_two_vaults(&dir.path().join("a")).await;
+    let file = dir.path().join("polykey.backup");
+    a.create_backup(file.clone(), PASSPHRASE.into(), None)
+        .await
+        .unwrap();
+    a.delete_vault("Job".into()).await.unwrap();
+    let restored = a.restore_backup(file, PASSPHRASE.into()).await.unwrap();
+    assert_eq!(
+        restored,
+        [
+            Restored::Beside("Job (restored)".into()),
+            Restored::Unchanged("Personal".into())
+        ]
+    );
+    let token = a
+        .get_secret("Job (restored)".into(), "deploy/token".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(token.as_slice(), b"tok-0001");
+    assert_eq!(a.deleted_vaults_dto().await.unwrap().len(), 1);
+}
