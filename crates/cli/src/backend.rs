@@ -188,6 +188,47 @@ impl Backend {
         }
     }
 
+    /// Write an encrypted backup (`backup.create`), read one back
+    /// (`backup.read`) or restore one (`backup.restore`); the answer as
+    /// the node's transport types. `file` is absolute.
+    pub async fn backup(
+        &mut self,
+        method: &str,
+        file: std::path::PathBuf,
+        passphrase: polykey_node::Password,
+        vaults: Option<Vec<String>>,
+    ) -> Result<Value> {
+        match self {
+            Self::Local(node) => Ok(match method {
+                "backup.create" => {
+                    let made = node.create_backup(file, passphrase, vaults).await?;
+                    serde_json::to_value(made.manifest.to_dto(made.bytes))
+                }
+                "backup.read" => {
+                    serde_json::to_value(node.read_backup(file, passphrase).await?.to_dto(0))
+                }
+                _ => {
+                    let restored = node.restore_backup(file, passphrase).await?;
+                    serde_json::to_value(
+                        restored
+                            .into_iter()
+                            .map(polykey_node::api::RestoredDto::from)
+                            .collect::<Vec<_>>(),
+                    )
+                }
+            }
+            .unwrap_or(Value::Null)),
+            Self::Agent(agent) => {
+                let params = json!({
+                    "file": file.to_string_lossy(),
+                    "passphrase": passphrase.expose_secret(),
+                    "vaults": vaults,
+                });
+                Ok(agent.call(method, params)?.into())
+            }
+        }
+    }
+
     pub async fn rename_vault(&mut self, vault: String, new_name: String) -> Result<()> {
         match self {
             Self::Local(node) => Ok(node.rename_vault(vault, new_name).await?),

@@ -11,6 +11,8 @@
 mod agent;
 /// The node itself or its running agent.
 mod backend;
+/// `polykey backup`.
+mod backup;
 /// Pairing (`invite`, `join`) and the commands that change trust.
 mod devices;
 /// `secrets edit`: the secret in a private temporary file, in memory.
@@ -137,6 +139,10 @@ enum Command {
     /// Write a vault's secrets to a plain-text file another password
     /// manager imports (NOT encrypted).
     Export(import::ExportCommand),
+    /// Encrypted backups of your vaults with their history, and their
+    /// restore.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -168,6 +174,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
         Command::Identities(command) => identities::run(cli, command).await,
         Command::Import(command) => import::run(cli, command).await,
         Command::Export(command) => import::export(cli, command).await,
+        Command::Backup(command) => backup::run(cli, command).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(

@@ -473,6 +473,95 @@ fn recovery_code_restores_the_same_identity_in_a_new_directory() {
     assert_eq!(other.ok(&["keys", "public"]).trim(), id);
 }
 
+#[test]
+fn a_backup_is_made_shown_and_restored_on_another_node_through_its_agent() {
+    let a = bootstrapped();
+    a.ok(&["vaults", "create", "Personal"]);
+    a.write("Personal:bank/pin", b"kiwi-4711");
+    a.write("Personal:bank/pin", b"kiwi-4712");
+    std::fs::write(a.path("passphrase"), "a long backup passphrase\n").unwrap();
+    std::fs::write(a.path("short"), "short\n").unwrap();
+    let file = a.path("polykey.backup");
+    let backup = |extra: &[&str]| {
+        let mut args = vec!["backup", "create", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        a.run(&args)
+    };
+    // A passphrase is never an argument, and a short one is refused.
+    let none = backup(&[]);
+    assert_eq!(none.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("--passphrase-file"));
+    let short = backup(&["--passphrase-file", a.path("short").to_str().unwrap()]);
+    assert_eq!(short.status.code(), Some(64));
+    assert!(!file.exists());
+    let made = backup(&[
+        "--passphrase-file",
+        a.path("passphrase").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let made: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    assert_eq!(made["vaults"][0]["name"], "Personal");
+
+    let b = bootstrapped();
+    b.ok(&["agent", "start"]);
+    let _b = AgentGuard(&b);
+    std::fs::copy(&file, b.path("copy.backup")).unwrap();
+    std::fs::copy(a.path("passphrase"), b.path("passphrase")).unwrap();
+    let shown = b.ok(&[
+        "backup",
+        "show",
+        b.path("copy.backup").to_str().unwrap(),
+        "--passphrase-file",
+        b.path("passphrase").to_str().unwrap(),
+    ]);
+    assert!(shown.contains("Personal"), "{shown}");
+    // A wrong passphrase is told as such, and restores nothing.
+    let wrong = b.run(&[
+        "backup",
+        "restore",
+        b.path("copy.backup").to_str().unwrap(),
+        "--passphrase-file",
+        b.path("password").to_str().unwrap(),
+    ]);
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("wrong passphrase"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    assert_eq!(b.ok(&["vaults", "list"]), "");
+    // A file named relative to where the command runs, not the agent.
+    let restored = b
+        .command(&[
+            "backup",
+            "restore",
+            "copy.backup",
+            "--passphrase-file",
+            "passphrase",
+        ])
+        .current_dir(b.path(""))
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert!(String::from_utf8_lossy(&restored.stdout).contains("Personal: restored"));
+    assert_eq!(b.ok(&["secrets", "cat", "Personal:bank/pin"]), "kiwi-4712");
+    assert_eq!(
+        b.ok(&["vaults", "log", "Personal"]),
+        a.ok(&["vaults", "log", "Personal"]),
+        "the same history"
+    );
+}
+
 /// Stops the agent when the test ends, whatever happens.
 struct AgentGuard<'a>(&'a Node);
 

@@ -502,6 +502,45 @@ pub struct DeviceNoticeDto {
     pub added_at: i64,
 }
 
+/// One vault of an encrypted backup.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupVaultDto {
+    /// Its name when backed up.
+    pub name: String,
+    /// Its permanent id.
+    pub id: String,
+    /// How many objects (versions, folders, secrets) of its history.
+    pub objects: usize,
+}
+
+/// An encrypted backup: written, or read back with its passphrase.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupDto {
+    /// When it was made, seconds since the epoch.
+    #[ts(type = "number")]
+    pub created_at: u64,
+    /// The node that made it.
+    pub node: String,
+    /// Its vaults.
+    pub vaults: Vec<BackupVaultDto>,
+    /// Its size in bytes (0 when read back).
+    #[ts(type = "number")]
+    pub bytes: u64,
+}
+
+/// How a vault of a backup came back.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoredDto {
+    /// The vault's name here.
+    pub name: String,
+    /// `restored` (it was not here), `beside` (it is here in another
+    /// state: the backup's came back as this new vault) or `unchanged`.
+    pub how: String,
+}
+
 /// A vault in "Recently deleted": restorable until `purge_at`.
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -711,6 +750,9 @@ pub fn typescript_bindings() -> String {
         JoinedDto::decl(&cfg),
         DeviceNoticeDto::decl(&cfg),
         DeletedVaultDto::decl(&cfg),
+        BackupVaultDto::decl(&cfg),
+        BackupDto::decl(&cfg),
+        RestoredDto::decl(&cfg),
         DeletedSecretDto::decl(&cfg),
         SyncStatusDto::decl(&cfg),
         ConflictDto::decl(&cfg),

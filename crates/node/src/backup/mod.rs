@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use sealed::{SealedReader, SealedWriter};
 pub use sealed::{CHUNK, MAGIC, VERSION};
 
+use crate::api::{BackupDto, BackupVaultDto, RestoredDto};
 use crate::error::NodeError;
 use crate::node::{Node, Session};
 use crate::peers::now_secs;
@@ -545,5 +546,48 @@ fn damaged(e: VaultError) -> NodeError {
     match e {
         VaultError::Refused(why) | VaultError::Corrupt(why) => BackupError::Damaged(why).into(),
         e => e.into(),
+    }
+}
+
+impl Manifest {
+    /// As the transport type, with the file's size.
+    pub fn to_dto(&self, bytes: u64) -> BackupDto {
+        BackupDto {
+            created_at: self.created_at,
+            node: self.node.clone(),
+            vaults: self
+                .vaults
+                .iter()
+                .map(|v| BackupVaultDto {
+                    name: v.name.clone(),
+                    id: v.id.clone(),
+                    objects: v.objects,
+                })
+                .collect(),
+            bytes,
+        }
+    }
+}
+
+impl From<Restored> for RestoredDto {
+    fn from(restored: Restored) -> Self {
+        let (name, how) = match restored {
+            Restored::Restored(name) => (name, "restored"),
+            Restored::Beside(name) => (name, "beside"),
+            Restored::Unchanged(name) => (name, "unchanged"),
+        };
+        Self {
+            name,
+            how: how.into(),
+        }
+    }
+}
+
+impl Restored {
+    /// The vault's name here.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Restored(name) | Self::Beside(name) | Self::Unchanged(name) => name,
+        }
     }
 }

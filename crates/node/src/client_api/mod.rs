@@ -481,6 +481,40 @@ impl Node {
                 self.export_vault(text("vault")?, target).await?;
                 json!({})
             }
+            "backup.create" => {
+                let file = absolute(text("file")?)?;
+                let vaults = match params.get("vaults") {
+                    None | Some(Value::Null) => None,
+                    Some(list) => Some(
+                        serde_json::from_value::<Vec<String>>(list.clone())
+                            .map_err(|_| Call::Params("vaults"))?,
+                    ),
+                };
+                let made = self
+                    .create_backup(
+                        file,
+                        polykey_keys::Password::new(text("passphrase")?),
+                        vaults,
+                    )
+                    .await?;
+                serde_json::to_value(made.manifest.to_dto(made.bytes)).unwrap_or(Value::Null)
+            }
+            "backup.read" => {
+                let file = absolute(text("file")?)?;
+                let manifest = self
+                    .read_backup(file, polykey_keys::Password::new(text("passphrase")?))
+                    .await?;
+                serde_json::to_value(manifest.to_dto(0)).unwrap_or(Value::Null)
+            }
+            "backup.restore" => {
+                let file = absolute(text("file")?)?;
+                let restored = self
+                    .restore_backup(file, polykey_keys::Password::new(text("passphrase")?))
+                    .await?;
+                let dtos: Vec<crate::api::RestoredDto> =
+                    restored.into_iter().map(Into::into).collect();
+                serde_json::to_value(dtos).unwrap_or(Value::Null)
+            }
             "vaults.rename" => {
                 self.rename_vault(text("vault")?, text("newName")?).await?;
                 json!({})
@@ -742,6 +776,19 @@ impl From<NodeError> for Call {
 }
 
 /// The `accept` parameter of a confirmation (absent: no).
+/// A file the agent reads or writes for the caller: a relative path would
+/// be taken from the agent's directory, not the caller's.
+fn absolute(path: String) -> Result<std::path::PathBuf, Call> {
+    let path = std::path::PathBuf::from(path);
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err(Call::Node(NodeError::Invalid(
+            "give the file as an absolute path".into(),
+        )))
+    }
+}
+
 fn accept(params: &Value) -> bool {
     params
         .get("accept")
