@@ -753,6 +753,7 @@ pub fn typescript_bindings() -> String {
         BackupVaultDto::decl(&cfg),
         BackupDto::decl(&cfg),
         RestoredDto::decl(&cfg),
+        crate::backup::BackupSchedule::decl(&cfg),
         DeletedSecretDto::decl(&cfg),
         SyncStatusDto::decl(&cfg),
         ConflictDto::decl(&cfg),

@@ -11,15 +11,18 @@
 //! sync applies (hashes, names, sizes, signatures), so a backup that was
 //! made by someone else gains nothing over a device.
 
+mod schedule;
 mod sealed;
 
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
-use polykey_keys::{KdfParams, Password};
+use polykey_keys::Password;
 use polykey_vaults::{RawObject, Vault, VaultError, Vaults};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use schedule::back_up_periodically;
+pub use schedule::{BackupSchedule, BACKUP_CHECK_EVERY};
 use sealed::{SealedReader, SealedWriter};
 pub use sealed::{CHUNK, MAGIC, VERSION};
 
@@ -250,7 +253,9 @@ impl Node {
     ) -> Result<BackupMade, NodeError> {
         let kdf = self.kdf_params();
         self.with_vaults_read(move |s| {
-            write_backup(s, &target, &passphrase, kdf, vaults.as_deref())
+            write_backup(s, &target, vaults.as_deref(), |out| {
+                SealedWriter::new(out, &passphrase, kdf)
+            })
         })
         .await
     }
@@ -303,12 +308,16 @@ fn open_backup(
     Ok(SealedReader::new(BufReader::new(opened), passphrase)?)
 }
 
+/// The writer a backup's file is sealed with.
+type Sealing = SealedWriter<BufWriter<std::fs::File>>;
+
+/// Write a backup of `chosen` (every vault when `None`) to `target`,
+/// sealed by what `seal` makes of the file.
 fn write_backup(
     s: &Session,
     target: &Path,
-    passphrase: &Password,
-    kdf: KdfParams,
     chosen: Option<&[String]>,
+    seal: impl FnOnce(BufWriter<std::fs::File>) -> Result<Sealing, BackupError>,
 ) -> Result<BackupMade, NodeError> {
     let all = Vaults::new(&s.db);
     let vaults: Vec<Vault> = match chosen {
@@ -361,7 +370,7 @@ fn write_backup(
     let file = polykey_os::fs::create_new_private(&partial)
         .map_err(|e| NodeError::io("create the backup file", e))?;
     let written = (|| -> Result<u64, NodeError> {
-        let mut out = SealedWriter::new(BufWriter::new(file), passphrase, kdf)?;
+        let mut out = seal(BufWriter::new(file))?;
         let json = serde_json::to_vec(&manifest).map_err(|e| NodeError::Internal(e.to_string()))?;
         put(&mut out, MANIFEST, &[&json])?;
         for ((vault, plan), record) in vaults.iter().zip(&plans).zip(&manifest.vaults) {

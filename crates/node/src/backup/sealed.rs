@@ -63,10 +63,17 @@ pub struct SealedWriter<W: Write> {
 impl<W: Write> SealedWriter<W> {
     /// Derive the key from `passphrase` with `kdf` (its cost and fresh
     /// salt) and write the header.
-    pub fn new(mut out: W, passphrase: &Password, kdf: KdfParams) -> Result<Self, BackupError> {
+    pub fn new(out: W, passphrase: &Password, kdf: KdfParams) -> Result<Self, BackupError> {
         let key = kdf
             .derive(passphrase)
             .map_err(|e| BackupError::Damaged(e.to_string()))?;
+        Self::with_key(out, key, kdf)
+    }
+
+    /// Write the header with `kdf` (whose salt and cost made `key` from
+    /// the passphrase), for backups made on a schedule with a key derived
+    /// once.
+    pub fn with_key(mut out: W, key: SymmetricKey, kdf: KdfParams) -> Result<Self, BackupError> {
         let check = data_encoding::HEXLOWER.encode(&key.seal(b"", KEY_CHECK));
         let json = serde_json::to_vec(&Header {
             kdf,

@@ -283,3 +283,63 @@ async fn a_vault_deleted_here_comes_back_beside_and_stays_deleted() {
     assert_eq!(token.as_slice(), b"tok-0001");
     assert_eq!(a.deleted_vaults_dto().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn scheduled_backups_open_with_the_passphrase_and_keep_only_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = with_two_vaults(&dir.path().join("a")).await;
+    let folder = dir.path().join("usb");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("holiday.jpg"), b"not a backup").unwrap();
+    assert!(a
+        .set_backup_schedule(folder.join("missing"), 24, 2, PASSPHRASE.into())
+        .await
+        .is_err());
+    assert!(a
+        .set_backup_schedule(folder.clone(), 24, 2, "short".into())
+        .await
+        .is_err());
+    let set = a
+        .set_backup_schedule(folder.clone(), 24, 2, PASSPHRASE.into())
+        .await
+        .unwrap();
+    assert_eq!((set.every_hours, set.keep, set.last_success), (24, 2, None));
+    // Due at once, then not for a day.
+    assert!(a.back_up_if_due().await.unwrap().is_some());
+    assert!(a.back_up_if_due().await.unwrap().is_none());
+    a.back_up_now().await.unwrap();
+    write(&a, "Personal", "latest", "written last").await;
+    a.back_up_now().await.unwrap();
+    let schedule = a.backup_schedule().await.unwrap().unwrap();
+    assert!(schedule.last_success.is_some());
+    assert_eq!(schedule.last_error, None);
+    let newest = folder.join(schedule.last_file.unwrap());
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "two backups and the photo: {names:?}");
+    assert!(names.contains(&"holiday.jpg".to_owned()));
+
+    // The newest opens with the passphrase and holds the last write.
+    let b = node(&dir.path().join("b")).await;
+    b.restore_backup(newest, PASSPHRASE.into()).await.unwrap();
+    let latest = b
+        .get_secret("Personal".into(), "latest".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(latest.as_slice(), b"written last");
+
+    // The schedule outlives a lock; a folder gone is reported in Settings.
+    a.lock().await.unwrap();
+    a.unlock(PASSWORD.into()).await.unwrap();
+    std::fs::remove_dir_all(&folder).unwrap();
+    assert!(a.back_up_now().await.is_err());
+    let failed = a.backup_schedule().await.unwrap().unwrap();
+    assert!(failed.last_error.is_some());
+    assert!(failed.last_success.is_some());
+    a.clear_backup_schedule().await.unwrap();
+    assert_eq!(a.backup_schedule().await.unwrap(), None);
+    assert!(a.back_up_now().await.is_err());
+}
