@@ -1,11 +1,13 @@
 use std::sync::Arc;
 
 use polykey_node::api::{
-    ApiError, ConflictDto, ContactDto, CreatedDto, DeletedSecretDto, DeletedVaultDto, DeviceDto,
-    DeviceNoticeDto, EntryDto, InvitationDto, JoinedDto, KeyringStatusDto, NotificationDto,
-    PairingStateDto, PasswordRulesDto, PersonDto, QuickItemDto, SecretDto, StatusDto, StrengthDto,
-    SyncStatusDto, TotpDto, VaultDto, VaultSharingDto, VersionDto,
+    ApiError, BackupDto, ConflictDto, ContactDto, CreatedDto, DeletedSecretDto, DeletedVaultDto,
+    DeviceDto, DeviceNoticeDto, EntryDto, InvitationDto, JoinedDto, KeyringStatusDto,
+    NotificationDto, PairingStateDto, PasswordRulesDto, PersonDto, QuickItemDto, RestoredDto,
+    SecretDto, StatusDto, StrengthDto, SyncStatusDto, TotpDto, VaultDto, VaultSharingDto,
+    VersionDto,
 };
+use polykey_node::backup::BackupSchedule;
 use polykey_node::{items, Node, Preferences};
 use tauri::{AppHandle, State};
 
@@ -462,4 +464,43 @@ pub async fn linked_identities(
     node: State<'_, Node>,
 ) -> Result<Vec<polykey_node::identities::LinkedIdentity>> {
     Ok(node.linked_identities().await?)
+}
+
+#[tauri::command]
+pub async fn backup_schedule(node: State<'_, Node>) -> Result<Option<BackupSchedule>> {
+    Ok(node.backup_schedule().await?)
+}
+
+#[tauri::command]
+pub async fn set_backup_schedule(
+    node: State<'_, Node>,
+    folder: String,
+    every_hours: u32,
+    keep: u32,
+    passphrase: String,
+) -> Result<BackupSchedule> {
+    Ok(node
+        .set_backup_schedule(folder.into(), every_hours, keep, passphrase.into())
+        .await?)
+}
+
+#[tauri::command]
+pub async fn clear_backup_schedule(node: State<'_, Node>) -> Result<()> {
+    Ok(node.clear_backup_schedule().await?)
+}
+
+#[tauri::command]
+pub async fn back_up_now(node: State<'_, Node>) -> Result<BackupDto> {
+    Ok(node.back_up_now_dto().await?)
+}
+
+#[tauri::command]
+pub async fn restore_backup(
+    node: State<'_, Node>,
+    file: String,
+    passphrase: String,
+) -> Result<Vec<RestoredDto>> {
+    Ok(node
+        .restore_backup_dto(file.into(), passphrase.into())
+        .await?)
 }

@@ -2,6 +2,7 @@
 //! under a virtual X display. Build the app first:
 //! `cargo build -p polykey-desktop` (the README's test command does).
 
+mod backup;
 mod devices;
 mod files;
 mod keyring;

@@ -5,6 +5,9 @@ import { listen } from "@tauri-apps/api/event";
 import { writeText } from "@tauri-apps/plugin-clipboard-manager";
 import type {
   ApiError,
+  BackupDto,
+  BackupSchedule,
+  RestoredDto,
   ConflictDto,
   ContactDto,
   CreatedDto,
@@ -79,6 +82,16 @@ export interface Backend {
   enableKeyringUnlock(password: string): Promise<void>;
   disableKeyringUnlock(): Promise<void>;
   unlockWithKeyring(): Promise<void>;
+
+  /** Backups on a schedule to a folder, if set up. */
+  backupSchedule(): Promise<BackupSchedule | null>;
+  /** Back up every vault to `folder` every `everyHours`, keeping `keep`. */
+  setBackupSchedule(folder: string, everyHours: number, keep: number, passphrase: string): Promise<BackupSchedule>;
+  clearBackupSchedule(): Promise<void>;
+  /** Write the scheduled backup now. */
+  backUpNow(): Promise<BackupDto>;
+  /** Restore the vaults of a backup file. */
+  restoreBackup(file: string, passphrase: string): Promise<RestoredDto[]>;
 
   preferences(): Promise<Preferences>;
   /** Save and apply preferences; a shortcut another app holds is refused. */
@@ -228,6 +241,12 @@ export const tauriBackend: Backend = {
   enableKeyringUnlock: (password) => call("enable_keyring_unlock", { password }),
   disableKeyringUnlock: () => call("disable_keyring_unlock"),
   unlockWithKeyring: () => call("unlock_with_keyring"),
+  backupSchedule: () => call("backup_schedule"),
+  setBackupSchedule: (folder, everyHours, keep, passphrase) =>
+    call("set_backup_schedule", { folder, everyHours, keep, passphrase }),
+  clearBackupSchedule: () => call("clear_backup_schedule"),
+  backUpNow: () => call("back_up_now"),
+  restoreBackup: (file, passphrase) => call("restore_backup", { file, passphrase }),
   preferences: () => call("preferences"),
   setPreferences: (preferences) => call("set_preferences", { preferences }),
   quickSearch: (query) => call("quick_search", { query }),

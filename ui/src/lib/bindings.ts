@@ -396,6 +396,79 @@ deletedBy: string,
  */
 purgeAt: number, };
 
+export type BackupVaultDto = { 
+/**
+ * Its name when backed up.
+ */
+name: string, 
+/**
+ * Its permanent id.
+ */
+id: string, 
+/**
+ * How many objects (versions, folders, secrets) of its history.
+ */
+objects: number, };
+
+export type BackupDto = { 
+/**
+ * When it was made, seconds since the epoch.
+ */
+createdAt: number, 
+/**
+ * The node that made it.
+ */
+node: string, 
+/**
+ * Its vaults.
+ */
+vaults: Array<BackupVaultDto>, 
+/**
+ * Its size in bytes (0 when read back).
+ */
+bytes: number, };
+
+export type RestoredDto = { 
+/**
+ * The vault's name here.
+ */
+name: string, 
+/**
+ * `restored` (it was not here), `beside` (it is here in another
+ * state: the backup's came back as this new vault) or `unchanged`.
+ */
+how: string, };
+
+export type BackupSchedule = { 
+/**
+ * The folder backups are written to.
+ */
+folder: string, 
+/**
+ * Hours between two backups.
+ */
+everyHours: number, 
+/**
+ * How many backups are kept there (the oldest removed).
+ */
+keep: number, 
+/**
+ * The last backup written, seconds since the epoch.
+ */
+lastSuccess: number | null, 
+/**
+ * Its file name.
+ */
+lastFile: string | null, 
+/**
+ * Why the last attempt failed, if it did (cleared by a success).
+ */
+lastError: string | null, 
+/**
+ * When the next one is due, seconds since the epoch.
+ */
+nextDue: number, };
+
 export type DeletedSecretDto = { 
 /**
  * The vault's name.

@@ -1,6 +1,9 @@
 // An in-memory node for component tests: same interface, same error codes.
 import { type Backend, BackendError } from "./backend";
 import type {
+  BackupDto,
+  BackupSchedule,
+  RestoredDto,
   ConflictDto,
   ContactDto,
   CreatedDto,
@@ -278,6 +281,42 @@ export class MockBackend implements Backend {
   async unlockWithKeyring(): Promise<void> {
     if (this.keyringKey !== `kek-of-${this.password}`) throw new BackendError("keyring_not_enabled", "not turned on");
     this.state = "unlocked";
+  }
+
+  schedule: BackupSchedule | null = null;
+  backupPassphrase: string | null = null;
+  backups: string[] = [];
+
+  async backupSchedule(): Promise<BackupSchedule | null> {
+    return this.schedule;
+  }
+
+  async setBackupSchedule(folder: string, everyHours: number, keep: number, passphrase: string): Promise<BackupSchedule> {
+    if (!folder.startsWith("/")) throw new BackendError("invalid_input", `${folder} is not a folder here; choose an existing folder`);
+    if (passphrase.length < 8) throw new BackendError("invalid_input", "the passphrase must be at least 8 characters long");
+    this.backupPassphrase = passphrase;
+    this.schedule = { folder, everyHours, keep, lastSuccess: null, lastFile: null, lastError: null, nextDue: 0 };
+    return this.schedule;
+  }
+
+  async clearBackupSchedule(): Promise<void> {
+    this.schedule = null;
+  }
+
+  async backUpNow(): Promise<BackupDto> {
+    if (!this.schedule) throw new BackendError("invalid_input", "set up backups first: a folder and a passphrase");
+    const now = Math.floor(Date.now() / 1000);
+    const file = `polykey-${this.backups.length + 1}.backup`;
+    this.backups = [...this.backups, file].slice(-this.schedule.keep);
+    this.schedule = { ...this.schedule, lastSuccess: now, lastFile: file, lastError: null, nextDue: now + this.schedule.everyHours * 3600 };
+    const vaults = [...this.vaults.entries()].map(([name, v]) => ({ name, id: v.id, objects: v.secrets.size }));
+    return { createdAt: now, node: this.nodeId ?? "", vaults, bytes: 1024 };
+  }
+
+  async restoreBackup(file: string, passphrase: string): Promise<RestoredDto[]> {
+    if (passphrase !== this.backupPassphrase) throw new BackendError("wrong_password", "wrong passphrase for this backup");
+    if (!this.backups.some((b) => file.endsWith(b))) throw new BackendError("io", "could not read the backup file");
+    return [...this.vaults.keys()].map((name) => ({ name, how: "unchanged" }));
   }
 
   prefs: Preferences = { autoLockSecs: 600, clipboardClearSecs: 30, shortcut: "CommandOrControl+Shift+Space", tray: true };

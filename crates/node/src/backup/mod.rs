@@ -558,6 +558,24 @@ fn damaged(e: VaultError) -> NodeError {
     }
 }
 
+impl Node {
+    /// [`Node::back_up_now`] as the transport type.
+    pub async fn back_up_now_dto(&self) -> Result<BackupDto, NodeError> {
+        let made = self.back_up_now().await?;
+        Ok(made.manifest.to_dto(made.bytes))
+    }
+
+    /// [`Node::restore_backup`] as the transport type.
+    pub async fn restore_backup_dto(
+        &self,
+        file: PathBuf,
+        passphrase: Password,
+    ) -> Result<Vec<RestoredDto>, NodeError> {
+        let restored = self.restore_backup(file, passphrase).await?;
+        Ok(restored.into_iter().map(Into::into).collect())
+    }
+}
+
 impl Manifest {
     /// As the transport type, with the file's size.
     pub fn to_dto(&self, bytes: u64) -> BackupDto {

@@ -1,0 +1,122 @@
+//! Backups from Settings in the real app: set up a folder and a
+//! passphrase, the first backup written at once, then opened by another
+//! node with that passphrase, and restored from Settings.
+
+use polykey_node::{KdfProfile, Node, NodeOptions};
+use polykey_tests::gui::Driver;
+use zeroize::Zeroizing;
+
+use crate::devices::{shows, until};
+
+const PASSWORD: &str = "amber-lantern-violin-36";
+const PASSPHRASE: &str = "harbour kettle meadow ninety";
+
+fn options() -> NodeOptions {
+    NodeOptions {
+        kdf: KdfProfile::FastForTests,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_backup_is_set_up_and_made_from_settings_and_restores_elsewhere() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node_dir = dir.path().join("node");
+    let usb = dir.path().join("usb");
+    std::fs::create_dir(&usb).expect("folder");
+    {
+        let node = Node::open(&node_dir, options()).await.expect("open");
+        node.create(PASSWORD.into()).await.expect("create");
+        node.create_vault("Personal".into()).await.expect("vault");
+        node.write_secret(
+            "Personal".into(),
+            "bank/pin".into(),
+            Zeroizing::new(b"kiwi-4711".to_vec()),
+        )
+        .await
+        .expect("write");
+    }
+
+    let driver = Driver::start(&node_dir).await;
+    let app = driver.launch().await;
+    app.type_into("unlock-password", PASSWORD).await;
+    app.click("unlock-submit").await;
+    app.wait_for_text("vault-item", "Personal").await;
+    app.click("backup-setup").await;
+    app.type_into("backup-folder", usb.to_str().expect("path"))
+        .await;
+    app.select("backup-every", "168").await;
+    app.type_into("backup-keep", "5").await;
+    app.type_into("backup-passphrase", PASSPHRASE).await;
+    app.type_into("backup-passphrase-again", "harbour kettle meadow")
+        .await;
+    app.click("backup-save").await;
+    app.wait_for_text("backup-error", "The two passphrases differ.")
+        .await;
+    app.type_into("backup-passphrase", PASSPHRASE).await;
+    app.type_into("backup-passphrase-again", PASSPHRASE).await;
+    app.click("backup-save").await;
+    until(
+        &app,
+        "the schedule shows",
+        &shows("backup-status", "Every week"),
+    )
+    .await;
+    until(
+        &app,
+        "the first backup shows",
+        &shows("backup-last", "polykey-"),
+    )
+    .await;
+    assert!(app
+        .text("backup-status")
+        .await
+        .contains("keeping the newest 5"));
+    app.screenshot("22-backups").await;
+
+    let files: Vec<_> = std::fs::read_dir(&usb)
+        .expect("read folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = files[0].clone();
+
+    // Restored from Settings: the vault is here unchanged.
+    app.click("backup-restore-open").await;
+    app.type_into("backup-restore-file", file.to_str().expect("path"))
+        .await;
+    app.type_into("backup-restore-passphrase", "not the passphrase")
+        .await;
+    app.click("backup-restore-submit").await;
+    until(
+        &app,
+        "a wrong passphrase is told",
+        &shows("backup-restore-error", "Wrong passphrase"),
+    )
+    .await;
+    app.type_into("backup-restore-passphrase", PASSPHRASE).await;
+    app.click("backup-restore-submit").await;
+    until(
+        &app,
+        "the restore reports",
+        &shows("backup-restored", "Personal: here already, unchanged"),
+    )
+    .await;
+    app.quit().await;
+    drop(driver);
+
+    // Another node opens it with the passphrase alone.
+    let other = Node::open(&dir.path().join("other"), options())
+        .await
+        .expect("open");
+    other.create(PASSWORD.into()).await.expect("create");
+    other
+        .restore_backup(file, PASSPHRASE.into())
+        .await
+        .expect("restore");
+    let pin = other
+        .get_secret("Personal".into(), "bank/pin".into(), None)
+        .await
+        .expect("restored secret");
+    assert_eq!(pin.as_slice(), b"kiwi-4711");
+}
