@@ -46,6 +46,8 @@ const COMMANDS: &[&str] = &[
     "clear_backup_schedule",
     "back_up_now",
     "restore_backup",
+    "import_preview",
+    "import_items",
     "keyring_status",
     "enable_keyring_unlock",
     "disable_keyring_unlock",

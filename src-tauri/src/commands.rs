@@ -2,10 +2,10 @@ use std::sync::Arc;
 
 use polykey_node::api::{
     ApiError, BackupDto, ConflictDto, ContactDto, CreatedDto, DeletedSecretDto, DeletedVaultDto,
-    DeviceDto, DeviceNoticeDto, EntryDto, InvitationDto, JoinedDto, KeyringStatusDto,
-    NotificationDto, PairingStateDto, PasswordRulesDto, PersonDto, QuickItemDto, RestoredDto,
-    SecretDto, StatusDto, StrengthDto, SyncStatusDto, TotpDto, VaultDto, VaultSharingDto,
-    VersionDto,
+    DeviceDto, DeviceNoticeDto, EntryDto, ImportPreviewDto, ImportReportDto, ImportRequestDto,
+    InvitationDto, JoinedDto, KeyringStatusDto, NotificationDto, PairingStateDto, PasswordRulesDto,
+    PersonDto, QuickItemDto, RestoredDto, SecretDto, StatusDto, StrengthDto, SyncStatusDto,
+    TotpDto, VaultDto, VaultSharingDto, VersionDto,
 };
 use polykey_node::backup::BackupSchedule;
 use polykey_node::{items, Node, Preferences};
@@ -503,4 +503,22 @@ pub async fn restore_backup(
     Ok(node
         .restore_backup_dto(file.into(), passphrase.into())
         .await?)
+}
+
+#[tauri::command]
+pub async fn import_preview(
+    node: State<'_, Node>,
+    request: ImportRequestDto,
+) -> Result<ImportPreviewDto> {
+    Ok(node.import_preview_dto(request).await?)
+}
+
+#[tauri::command]
+pub async fn import_items(
+    node: State<'_, Node>,
+    request: ImportRequestDto,
+    vault: String,
+    folder: String,
+) -> Result<ImportReportDto> {
+    Ok(node.import_dto(request, vault, folder).await?)
 }

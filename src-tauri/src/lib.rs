@@ -227,6 +227,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::clear_backup_schedule,
             commands::back_up_now,
             commands::restore_backup,
+            commands::import_preview,
+            commands::import_items,
             commands::keyring_status,
             commands::enable_keyring_unlock,
             commands::disable_keyring_unlock,

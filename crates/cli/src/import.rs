@@ -2,10 +2,10 @@
 //! in one commit.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::PathBuf;
 
-use polykey_node::import::{self, csv::Mapping, ImportError, MAX_IMPORT_BYTES};
+use polykey_node::import::file::{read_source, Source};
+use polykey_node::import::{self, csv::Mapping, ImportError};
 
 use crate::output::{io_failure, text, Failure, Output, EX_DATAERR};
 use crate::session::backend;
@@ -74,31 +74,25 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
         dry_run,
         export_password_file,
     } = command;
-    if map.is_some() && *format != Format::Csv {
-        return Err(refused(ImportError::Unrecognised(
-            "--map is for CSV files only".into(),
-        )));
-    }
     let mapping = map
         .as_deref()
         .map(Mapping::parse)
         .transpose()
         .map_err(refused)?;
-    let parsed = match format {
-        // A store is a folder, read entry by entry with the user's gpg.
-        Format::Pass => import::pass::read(file, std::path::Path::new("gpg")),
-        Format::Csv => import::csv::read(&read_file(file)?, mapping.as_ref()),
-        Format::OnePux => import::onepassword::read(&read_file(file)?),
-        Format::Bitwarden => {
-            let bytes = read_file(file)?;
-            match import::bitwarden::read(&bytes, None) {
-                Err(ImportError::NeedsPassword) => {
-                    let password = export_password(export_password_file.as_deref())?;
-                    import::bitwarden::read(&bytes, Some(password.as_bytes()))
-                }
-                other => other,
-            }
+    let source = match format {
+        Format::Csv => Source::Csv,
+        Format::Bitwarden => Source::Bitwarden,
+        Format::OnePux => Source::OnePux,
+        Format::Pass => Source::Pass,
+    };
+    // A store is a folder, read entry by entry with the user's gpg.
+    let gpg = std::path::Path::new("gpg");
+    let parsed = match read_source(source, file, mapping.as_ref(), None, gpg) {
+        Err(ImportError::NeedsPassword) => {
+            let password = export_password(export_password_file.as_deref())?;
+            read_source(source, file, mapping.as_ref(), Some(&password), gpg)
         }
+        other => other,
     }
     .map_err(refused)?;
     let mut node = backend(cli).await?;
@@ -188,20 +182,6 @@ fn export_password(file: Option<&std::path::Path>) -> Result<zeroize::Zeroizing<
     Ok(zeroize::Zeroizing::new(
         text.lines().next().unwrap_or("").to_owned(),
     ))
-}
-
-/// An export's bytes, refused past [`MAX_IMPORT_BYTES`] (one byte more is
-/// read, so a larger file is refused, not cut); room is made first, so the
-/// buffer is not copied as it grows.
-fn read_file(file: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>, Failure> {
-    let opened = std::fs::File::open(file).map_err(|e| io_failure("open the file", e))?;
-    let size = opened.metadata().map_or(0, |m| m.len() as usize);
-    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(size.min(MAX_IMPORT_BYTES) + 1));
-    opened
-        .take(MAX_IMPORT_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_failure("read the file", e))?;
-    Ok(bytes)
 }
 
 /// `polykey export FORMAT VAULT FILE`.

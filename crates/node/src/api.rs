@@ -502,6 +502,98 @@ pub struct DeviceNoticeDto {
     pub added_at: i64,
 }
 
+/// An export to import: what made it, its file (for `pass`, the store's
+/// folder), a column mapping for a CSV not recognised
+/// (`title=Name,password=Pass`), the password of a protected export.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRequestDto {
+    /// `csv`, `bitwarden`, `1pux` or `pass`.
+    pub source: String,
+    /// The file (or folder).
+    pub file: String,
+    /// Which column holds what, for a CSV.
+    pub mapping: Option<String>,
+    /// The export's password.
+    pub password: Option<String>,
+}
+
+/// How many items of one kind an export holds.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct KindCountDto {
+    /// `login`, `note`, `card` or `SSH key`.
+    pub kind: String,
+    /// How many.
+    pub count: usize,
+}
+
+/// An item as a preview shows it (no secret field).
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewItemDto {
+    /// Its title.
+    pub title: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its folder in the export, `/`-separated.
+    pub folder: String,
+    /// A login's user name.
+    pub username: String,
+    /// A login's first website.
+    pub url: String,
+}
+
+/// A row or entry an import leaves out.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedDto {
+    /// Its line (CSV) or entry number.
+    pub row: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// What an import would bring in.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportPreviewDto {
+    /// The program the export came from, as recognised.
+    pub source: String,
+    /// Items to import.
+    pub total: usize,
+    /// Items by kind.
+    pub counts: Vec<KindCountDto>,
+    /// The first few items.
+    pub first: Vec<PreviewItemDto>,
+    /// The first hundred rows or entries left out.
+    pub skipped: Vec<SkippedDto>,
+    /// How many are left out in all.
+    pub skipped_total: usize,
+    /// A CSV whose columns are not known: say which holds what.
+    pub needs_mapping: bool,
+    /// Its column names, for the mapping.
+    pub columns: Vec<String>,
+    /// Why it needs a mapping (or why the mapping does not fit).
+    pub problem: Option<String>,
+    /// A protected export: its password is needed.
+    pub needs_password: bool,
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReportDto {
+    /// The program the export came from.
+    pub source: String,
+    /// Items written.
+    pub imported: usize,
+    /// Rows or entries left out.
+    pub skipped_total: usize,
+    /// The vault's new version (one commit), if anything was written.
+    pub version: Option<String>,
+}
+
 /// One vault of an encrypted backup.
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -750,6 +842,12 @@ pub fn typescript_bindings() -> String {
         JoinedDto::decl(&cfg),
         DeviceNoticeDto::decl(&cfg),
         DeletedVaultDto::decl(&cfg),
+        ImportRequestDto::decl(&cfg),
+        KindCountDto::decl(&cfg),
+        PreviewItemDto::decl(&cfg),
+        SkippedDto::decl(&cfg),
+        ImportPreviewDto::decl(&cfg),
+        ImportReportDto::decl(&cfg),
         BackupVaultDto::decl(&cfg),
         BackupDto::decl(&cfg),
         RestoredDto::decl(&cfg),

@@ -108,6 +108,9 @@ pub enum NodeError {
     /// Another person's vault, shared with this gestalt to read only.
     #[error("{0}")]
     ReadOnly(String),
+    /// An export could not be imported (nothing of it was written).
+    #[error("nothing was imported: {0}")]
+    Import(#[from] crate::import::ImportError),
     /// A backup file could not be written or read.
     #[error(transparent)]
     Backup(#[from] crate::backup::BackupError),
@@ -145,6 +148,8 @@ impl NodeError {
             Self::Db(DbError::AlreadyExists(_)) => ErrorCode::AlreadyExists,
             Self::Db(DbError::Storage(_)) | Self::Io { .. } => ErrorCode::Io,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Import(crate::import::ImportError::WrongPassword) => ErrorCode::WrongPassword,
+            Self::Import(_) => ErrorCode::InvalidInput,
             Self::Backup(error) => match error {
                 crate::backup::BackupError::WrongPassphrase => ErrorCode::WrongPassword,
                 crate::backup::BackupError::Io { .. } => ErrorCode::Io,

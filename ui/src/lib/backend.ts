@@ -5,6 +5,9 @@ import { listen } from "@tauri-apps/api/event";
 import { writeText } from "@tauri-apps/plugin-clipboard-manager";
 import type {
   ApiError,
+  ImportPreviewDto,
+  ImportReportDto,
+  ImportRequestDto,
   BackupDto,
   BackupSchedule,
   RestoredDto,
@@ -83,6 +86,10 @@ export interface Backend {
   disableKeyringUnlock(): Promise<void>;
   unlockWithKeyring(): Promise<void>;
 
+  /** What importing an export would bring in (nothing written). */
+  importPreview(request: ImportRequestDto): Promise<ImportPreviewDto>;
+  /** Import an export into a folder of a vault, in one version. */
+  importItems(request: ImportRequestDto, vault: string, folder: string): Promise<ImportReportDto>;
   /** Backups on a schedule to a folder, if set up. */
   backupSchedule(): Promise<BackupSchedule | null>;
   /** Back up every vault to `folder` every `everyHours`, keeping `keep`. */
@@ -241,6 +248,8 @@ export const tauriBackend: Backend = {
   enableKeyringUnlock: (password) => call("enable_keyring_unlock", { password }),
   disableKeyringUnlock: () => call("disable_keyring_unlock"),
   unlockWithKeyring: () => call("unlock_with_keyring"),
+  importPreview: (request) => call("import_preview", { request }),
+  importItems: (request, vault, folder) => call("import_items", { request, vault, folder }),
   backupSchedule: () => call("backup_schedule"),
   setBackupSchedule: (folder, everyHours, keep, passphrase) =>
     call("set_backup_schedule", { folder, everyHours, keep, passphrase }),

@@ -396,6 +396,126 @@ deletedBy: string,
  */
 purgeAt: number, };
 
+export type ImportRequestDto = { 
+/**
+ * `csv`, `bitwarden`, `1pux` or `pass`.
+ */
+source: string, 
+/**
+ * The file (or folder).
+ */
+file: string, 
+/**
+ * Which column holds what, for a CSV.
+ */
+mapping: string | null, 
+/**
+ * The export's password.
+ */
+password: string | null, };
+
+export type KindCountDto = { 
+/**
+ * `login`, `note`, `card` or `SSH key`.
+ */
+kind: string, 
+/**
+ * How many.
+ */
+count: number, };
+
+export type PreviewItemDto = { 
+/**
+ * Its title.
+ */
+title: string, 
+/**
+ * Its kind.
+ */
+kind: string, 
+/**
+ * Its folder in the export, `/`-separated.
+ */
+folder: string, 
+/**
+ * A login's user name.
+ */
+username: string, 
+/**
+ * A login's first website.
+ */
+url: string, };
+
+export type SkippedDto = { 
+/**
+ * Its line (CSV) or entry number.
+ */
+row: number, 
+/**
+ * Why.
+ */
+reason: string, };
+
+export type ImportPreviewDto = { 
+/**
+ * The program the export came from, as recognised.
+ */
+source: string, 
+/**
+ * Items to import.
+ */
+total: number, 
+/**
+ * Items by kind.
+ */
+counts: Array<KindCountDto>, 
+/**
+ * The first few items.
+ */
+first: Array<PreviewItemDto>, 
+/**
+ * The first hundred rows or entries left out.
+ */
+skipped: Array<SkippedDto>, 
+/**
+ * How many are left out in all.
+ */
+skippedTotal: number, 
+/**
+ * A CSV whose columns are not known: say which holds what.
+ */
+needsMapping: boolean, 
+/**
+ * Its column names, for the mapping.
+ */
+columns: Array<string>, 
+/**
+ * Why it needs a mapping (or why the mapping does not fit).
+ */
+problem: string | null, 
+/**
+ * A protected export: its password is needed.
+ */
+needsPassword: boolean, };
+
+export type ImportReportDto = { 
+/**
+ * The program the export came from.
+ */
+source: string, 
+/**
+ * Items written.
+ */
+imported: number, 
+/**
+ * Rows or entries left out.
+ */
+skippedTotal: number, 
+/**
+ * The vault's new version (one commit), if anything was written.
+ */
+version: string | null, };
+
 export type BackupVaultDto = { 
 /**
  * Its name when backed up.

@@ -2,6 +2,9 @@
 import { type Backend, BackendError } from "./backend";
 import type {
   BackupDto,
+  ImportPreviewDto,
+  ImportReportDto,
+  ImportRequestDto,
   BackupSchedule,
   RestoredDto,
   ConflictDto,
@@ -281,6 +284,47 @@ export class MockBackend implements Backend {
   async unlockWithKeyring(): Promise<void> {
     if (this.keyringKey !== `kek-of-${this.password}`) throw new BackendError("keyring_not_enabled", "not turned on");
     this.state = "unlocked";
+  }
+
+  /** Files an import may read: path → CSV text (comma-separated, no quotes). */
+  files = new Map<string, string>();
+
+  private csvRows(request: ImportRequestDto) {
+    const text = this.files.get(request.file);
+    if (text === undefined) throw new BackendError("invalid_input", `nothing was imported: cannot read ${request.file}`);
+    const [head, ...rows] = text.trim().split("\n").map((line) => line.split(","));
+    const known = head.includes("name") && head.includes("password")
+      ? { title: "name", username: "username", password: "password", url: "url" } : null;
+    const mapping: Record<string, string> | null = request.mapping
+      ? Object.fromEntries(request.mapping.split(",").map((pair) => pair.split("=") as [string, string])) : known;
+    const cell = (row: string[], field: string) => (mapping?.[field] ? row[head.indexOf(mapping[field])] ?? "" : "");
+    const items = rows.map((row) => ({
+      title: cell(row, "title"), username: cell(row, "username"), password: cell(row, "password"), url: cell(row, "url"),
+    }));
+    return { head, mapping, items, source: request.mapping ? "CSV" : "Chrome" };
+  }
+
+  async importPreview(request: ImportRequestDto): Promise<ImportPreviewDto> {
+    const { head, mapping, items, source } = this.csvRows(request);
+    const empty = { source: "", total: 0, counts: [], first: [], skipped: [], skippedTotal: 0, needsMapping: false,
+      columns: [], problem: null, needsPassword: false };
+    if (!mapping) return { ...empty, needsMapping: true, columns: head, problem: "the columns are not those of an export this knows" };
+    return {
+      ...empty, source, total: items.length, counts: [{ kind: "login", count: items.length }],
+      first: items.slice(0, 10).map((i) => ({ title: i.title, kind: "login", folder: "", username: i.username, url: i.url })),
+    };
+  }
+
+  async importItems(request: ImportRequestDto, vault: string, folder: string): Promise<ImportReportDto> {
+    const { items, source } = this.csvRows(request);
+    for (const item of items) {
+      const path = folder ? `${folder}/${item.title}` : item.title;
+      await this.saveSecret(vault, {
+        path, title: item.title,
+        item: { type: "login", username: item.username, password: item.password, urls: [item.url], totp: null, notes: "" },
+      }, true);
+    }
+    return { source, imported: items.length, skippedTotal: 0, version: "mock" };
   }
 
   schedule: BackupSchedule | null = null;

@@ -191,6 +191,41 @@ fn positions(
     Ok(out)
 }
 
+/// The column names of a CSV's header row, as written there (trimmed),
+/// for a mapping to name.
+pub fn headers(bytes: &[u8]) -> Result<Vec<String>, ImportError> {
+    if bytes.len() > MAX_IMPORT_BYTES {
+        return Err(ImportError::TooLarge);
+    }
+    let text = decode_text(bytes);
+    let mut reader = reader_of(&text);
+    header_row(&mut reader, &mut ::csv::StringRecord::new())
+}
+
+fn reader_of(text: &str) -> ::csv::Reader<&[u8]> {
+    ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+}
+
+/// The first row's names, trimmed.
+fn header_row(
+    reader: &mut ::csv::Reader<&[u8]>,
+    record: &mut ::csv::StringRecord,
+) -> Result<Vec<String>, ImportError> {
+    match reader.read_record(record) {
+        Ok(true) if record.len() <= MAX_COLUMNS => {
+            Ok(record.iter().map(|h| h.trim().to_owned()).collect())
+        }
+        Ok(true) => Err(ImportError::Unrecognised(
+            "the header row has more than 1,000 columns".into(),
+        )),
+        Ok(false) => Err(ImportError::Unrecognised("the file is empty".into())),
+        Err(_) => Err(ImportError::Malformed("its header row".into())),
+    }
+}
+
 /// Read a CSV export: recognised by its header, or read with `mapping`
 /// when one is given. Rows with nothing in them are skipped and said so;
 /// a row that cannot be read stops the import (nothing is written).
@@ -199,24 +234,13 @@ pub fn read(bytes: &[u8], mapping: Option<&Mapping>) -> Result<Parsed, ImportErr
         return Err(ImportError::TooLarge);
     }
     let text = decode_text(bytes);
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
+    let mut reader = reader_of(&text);
     // One record, read into again and again (fewer copies of values).
     let mut record = ::csv::StringRecord::new();
-    let header: Vec<String> = match reader.read_record(&mut record) {
-        Ok(true) if record.len() <= MAX_COLUMNS => {
-            record.iter().map(|h| h.trim().to_lowercase()).collect()
-        }
-        Ok(true) => {
-            return Err(ImportError::Unrecognised(
-                "the header row has more than 1,000 columns".into(),
-            ))
-        }
-        Ok(false) => return Err(ImportError::Unrecognised("the file is empty".into())),
-        Err(_) => return Err(ImportError::Malformed("its header row".into())),
-    };
+    let header: Vec<String> = header_row(&mut reader, &mut record)?
+        .iter()
+        .map(|h| h.to_lowercase())
+        .collect();
     let (source, columns) = match mapping {
         Some(mapping) => ("CSV", positions(&header, mapping.columns.iter().cloned())?),
         None => {

@@ -13,6 +13,8 @@ use zeroize::Zeroizing;
 
 pub mod bitwarden;
 pub mod csv;
+/// An export read from its file; the desktop wizard's preview and import.
+pub mod file;
 pub mod onepassword;
 pub mod pass;
 

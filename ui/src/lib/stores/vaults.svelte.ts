@@ -1,7 +1,17 @@
 // The vault browser's state: which vault and secret are open, the search,
 // and the editor. Components render it and call its methods.
 import { type Backend, toBackendError } from "../backend";
-import type { EntryDto, ItemDto, SecretDto, TotpDto, VaultDto, VersionDto } from "../bindings";
+import type {
+  EntryDto,
+  ImportPreviewDto,
+  ImportReportDto,
+  ImportRequestDto,
+  ItemDto,
+  SecretDto,
+  TotpDto,
+  VaultDto,
+  VersionDto,
+} from "../bindings";
 
 export type Pane =
   | { kind: "empty" }
@@ -151,6 +161,18 @@ export class VaultBrowser {
     this.query = "";
     this.pane = { kind: "empty" };
     this.secrets = name ? await this.backend.listEntries(name) : [];
+  }
+
+  /** What importing an export would bring in (nothing written). */
+  importPreview(request: ImportRequestDto): Promise<ImportPreviewDto> {
+    return this.backend.importPreview(request);
+  }
+
+  /** Import into `folder` of the open vault (one version), then show it. */
+  async importItems(request: ImportRequestDto, folder: string): Promise<ImportReportDto> {
+    const report = await this.backend.importItems(request, this.vault ?? "", folder);
+    await this.refresh();
+    return report;
   }
 
   async selectVault(name: string) {
