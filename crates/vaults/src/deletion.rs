@@ -595,6 +595,16 @@ impl Vaults<'_> {
         }
     }
 
+    /// Whether a deletion of vault `id` is kept here: it is in Recently
+    /// deleted, or was purged and its tombstone stays (so a copy of it at
+    /// that version is not taken back under its id).
+    pub fn deletion_recorded(&self, id: &str) -> Result<bool, VaultError> {
+        let id: VaultId = id.parse()?;
+        // Read only; dropped without a commit.
+        let txn = self.db.write()?;
+        Ok(self.is_deleted(&txn, &id)? || txn.get(&DELETIONS, &deletion_key(&id))?.is_some())
+    }
+
     /// Settle vault `id`, just received from a peer with its head set in
     /// `txn`, with a tombstone kept here: refused (`UnknownVault`) unless
     /// its history holds the deleted version below its head, i.e. unless

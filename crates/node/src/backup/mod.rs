@@ -80,6 +80,7 @@ const MANIFEST: u8 = 1;
 const VAULT: u8 = 2;
 const OBJECT: u8 = 3;
 const END: u8 = 4;
+const PAGE: u8 = 5;
 
 /// The largest record: an object of the largest size a vault takes, and
 /// its ids.
@@ -156,19 +157,12 @@ fn put(
     Ok(())
 }
 
-/// Read one record, which must have tag `want`.
-fn take(
+/// Read the next record: its tag and body.
+fn take_any(
     input: &mut SealedReader<impl std::io::Read>,
-    want: u8,
-) -> Result<zeroize::Zeroizing<Vec<u8>>, BackupError> {
+) -> Result<(u8, zeroize::Zeroizing<Vec<u8>>), BackupError> {
     let mut head = [0u8; 5];
     input.read_exact(&mut head)?;
-    if head[0] != want {
-        return Err(BackupError::Damaged(format!(
-            "a record of kind {} where {want} belongs",
-            head[0]
-        )));
-    }
     let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
     if len > MAX_RECORD {
         return Err(BackupError::Damaged(
@@ -177,7 +171,68 @@ fn take(
     }
     let mut body = zeroize::Zeroizing::new(vec![0u8; len]);
     input.read_exact(&mut body)?;
+    Ok((head[0], body))
+}
+
+/// Read one record, which must have tag `want`.
+fn take(
+    input: &mut SealedReader<impl std::io::Read>,
+    want: u8,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, BackupError> {
+    let (tag, body) = take_any(input)?;
+    if tag != want {
+        return Err(BackupError::Damaged(format!(
+            "a record of kind {tag} where {want} belongs"
+        )));
+    }
     Ok(body)
+}
+
+/// Read a vault's `count` objects, handing each page to `page` as the
+/// writer cut them (a page end record after each, so what a page's trees
+/// rebuild to stays within what a page may). A page larger than the
+/// writer makes is handed on early, and refused there if it rebuilds to
+/// too much.
+fn take_objects(
+    input: &mut SealedReader<impl std::io::Read>,
+    count: usize,
+    mut page: impl FnMut(&[(String, RawObject)]) -> Result<(), NodeError>,
+) -> Result<(), NodeError> {
+    let mut taken = 0;
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    loop {
+        let (tag, body) = take_any(input)?;
+        match tag {
+            OBJECT if taken < count => {
+                let object = object_of(&body)?;
+                bytes += object.1.data.len();
+                current.push(object);
+                taken += 1;
+                if bytes > PAGE_BYTES + MAX_RECORD {
+                    page(&current)?;
+                    current.clear();
+                    bytes = 0;
+                }
+            }
+            PAGE => {
+                if !current.is_empty() {
+                    page(&current)?;
+                    current.clear();
+                    bytes = 0;
+                }
+                if taken == count {
+                    return Ok(());
+                }
+            }
+            _ => {
+                return Err(BackupError::Damaged(
+                    "a vault's objects are not as its record says".into(),
+                )
+                .into())
+            }
+        }
+    }
 }
 
 fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, BackupError> {
@@ -212,10 +267,7 @@ fn put_object(
     }
 }
 
-fn take_object(
-    input: &mut SealedReader<impl std::io::Read>,
-) -> Result<(String, RawObject), BackupError> {
-    let body = take(input, OBJECT)?;
+fn object_of(body: &[u8]) -> Result<(String, RawObject), BackupError> {
     let bad = || BackupError::Damaged("a malformed object record".into());
     if body.len() < 22 {
         return Err(bad());
@@ -251,6 +303,12 @@ impl Node {
         passphrase: Password,
         vaults: Option<Vec<String>>,
     ) -> Result<BackupMade, NodeError> {
+        if passphrase.expose_secret().chars().count() < crate::MIN_PASSWORD_LEN {
+            return Err(NodeError::Invalid(format!(
+                "the passphrase must be at least {} characters long",
+                crate::MIN_PASSWORD_LEN
+            )));
+        }
         let kdf = self.kdf_params();
         self.with_vaults_read(move |s| {
             write_backup(s, &target, vaults.as_deref(), |out| {
@@ -272,9 +330,7 @@ impl Node {
             let manifest = take_manifest(&mut input)?;
             for vault in &manifest.vaults {
                 take_vault_record(&mut input, vault)?;
-                for _ in 0..vault.objects {
-                    take_object(&mut input)?;
-                }
+                take_objects(&mut input, vault.objects, |_| Ok(()))?;
             }
             take_end(&mut input)?;
             Ok(manifest)
@@ -292,9 +348,10 @@ impl Node {
         file: PathBuf,
         passphrase: Password,
     ) -> Result<Vec<Restored>, NodeError> {
-        let restored = self
-            .with_vaults(move |s| restore(s, &file, &passphrase))
-            .await?;
+        // The key is derived before the vaults are taken: nothing waits on
+        // a derivation (or on a file that never answers).
+        let input = crate::node::blocking(move || open_backup(&file, &passphrase)).await?;
+        let restored = self.with_vaults(move |s| restore(s, input)).await?;
         self.notify();
         Ok(restored)
     }
@@ -340,6 +397,16 @@ fn write_backup(
     for vault in &vaults {
         let head = vault.head(&s.db)?;
         let plan = vault.send_plan(&s.db, &head, &[])?;
+        // What a restore (as a sync) would refuse is refused here, not
+        // found out when the backup is needed.
+        if plan.total() > polykey_vaults::MAX_IMPORT_OBJECTS {
+            return Err(NodeError::Invalid(format!(
+                "the vault {} holds more versions, folders and secrets than one backup restores \
+                 ({}); export it with `polykey vaults export`",
+                vault.name(),
+                polykey_vaults::MAX_IMPORT_OBJECTS
+            )));
+        }
         manifest.vaults.push(BackupVault {
             id: vault.id().to_string(),
             name: vault.name().to_owned(),
@@ -359,14 +426,17 @@ fn write_backup(
             target.display()
         )));
     }
+    // A name of its own: two backups to one file never share it.
+    let mut random = [0u8; 8];
+    polykey_keys::random_bytes(&mut random);
     let partial = dir.join(format!(
-        ".{}.partial",
+        ".{}.{}.partial",
         target
             .file_name()
             .and_then(|n| n.to_str())
-            .unwrap_or("backup")
+            .unwrap_or("backup"),
+        data_encoding::HEXLOWER.encode(&random)
     ));
-    let _ = std::fs::remove_file(&partial);
     let file = polykey_os::fs::create_new_private(&partial)
         .map_err(|e| NodeError::io("create the backup file", e))?;
     let written = (|| -> Result<u64, NodeError> {
@@ -378,15 +448,29 @@ fn write_backup(
                 serde_json::to_vec(record).map_err(|e| NodeError::Internal(e.to_string()))?;
             put(&mut out, VAULT, &[&json])?;
             let mut sent = 0;
+            let mut bytes = 0;
             while sent < plan.total() {
                 let page = vault.planned_page(&s.db, plan, sent, PAGE_BYTES)?;
                 if page.is_empty() {
                     return Err(NodeError::Internal("a backup page came back empty".into()));
                 }
                 for (id, object) in &page {
+                    bytes += object.data.len();
                     put_object(&mut out, id, object)?;
                 }
+                // The page as planned: a restore takes it as one.
+                put(&mut out, PAGE, &[])?;
                 sent += page.len();
+            }
+            if plan.total() == 0 {
+                put(&mut out, PAGE, &[])?;
+            }
+            if bytes > polykey_vaults::MAX_RECEIVE_BYTES {
+                return Err(NodeError::Invalid(format!(
+                    "the vault {} has more history than one backup restores (1 GiB); export \
+                     it with `polykey vaults export`",
+                    vault.name()
+                )));
             }
         }
         put(&mut out, END, &[])?;
@@ -406,9 +490,16 @@ fn write_backup(
         }
     };
     // A link, not a rename: it never replaces a file that appeared since.
-    let linked = std::fs::hard_link(&partial, target);
+    // Where links are not made (FAT and exFAT sticks, some network
+    // shares), a rename once the name is still free.
+    let named = match std::fs::hard_link(&partial, target) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists && !target.exists() => {
+            std::fs::rename(&partial, target)
+        }
+        other => other,
+    };
     let _ = std::fs::remove_file(&partial);
-    linked.map_err(|e| NodeError::io("name the backup file", e))?;
+    named.map_err(|e| NodeError::io("name the backup file", e))?;
     Ok(BackupMade { manifest, bytes })
 }
 
@@ -449,8 +540,10 @@ struct Taking {
     outcome: Restored,
 }
 
-fn restore(s: &Session, file: &Path, passphrase: &Password) -> Result<Vec<Restored>, NodeError> {
-    let mut input = open_backup(file, passphrase)?;
+fn restore(
+    s: &Session,
+    mut input: SealedReader<BufReader<std::fs::File>>,
+) -> Result<Vec<Restored>, NodeError> {
     let manifest = take_manifest(&mut input)?;
     let vaults = Vaults::new(&s.db);
     let mut taking: Vec<Taking> = Vec::new();
@@ -458,46 +551,33 @@ fn restore(s: &Session, file: &Path, passphrase: &Password) -> Result<Vec<Restor
     let result = (|| -> Result<(), NodeError> {
         for listed in &manifest.vaults {
             take_vault_record(&mut input, listed)?;
+            // A vault here with a version; a record a transfer left
+            // unfinished is not one (the restore takes it up).
             let here = match vaults.open(&listed.id) {
-                Ok(vault) if vault.id().to_string() == listed.id => Some(vault),
+                Ok(vault) if vault.id().to_string() == listed.id => vault.head(&s.db).ok(),
                 Ok(_) | Err(VaultError::UnknownVault(_)) => None,
                 Err(e) => return Err(e.into()),
             };
-            if here
-                .as_ref()
-                .map(|v| v.head(&s.db))
-                .transpose()?
-                .is_some_and(|head| head == listed.head)
-            {
-                for _ in 0..listed.objects {
-                    take_object(&mut input)?;
-                }
+            if here.as_deref() == Some(listed.head.as_str()) {
+                take_objects(&mut input, listed.objects, |_| Ok(()))?;
                 unchanged.push(listed.name.clone());
                 continue;
             }
             let (vault, outcome) = begin(&vaults, listed, here.is_some())?;
-            let id = vault.id().to_string();
+            let mut incoming = polykey_vaults::Incoming::new(&vault);
+            let taken = take_objects(&mut input, listed.objects, |page| {
+                vault
+                    .receive_page(&s.db, &mut incoming, page, &|_, _| true)
+                    .map(|_| ())
+                    .map_err(damaged)
+            });
             taking.push(Taking {
-                id: id.clone(),
-                incoming: polykey_vaults::Incoming::new(&vault),
+                id: vault.id().to_string(),
+                incoming,
                 head: listed.head.clone(),
                 outcome,
             });
-            let incoming = &mut taking.last_mut().expect("just pushed").incoming;
-            let mut page = Vec::new();
-            let mut bytes = 0;
-            for n in 0..listed.objects {
-                let (object_id, object) = take_object(&mut input)?;
-                bytes += object.data.len();
-                page.push((object_id, object));
-                if bytes >= PAGE_BYTES || n + 1 == listed.objects {
-                    vault
-                        .receive_page(&s.db, incoming, &page, &|_, _| true)
-                        .map_err(damaged)?;
-                    page.clear();
-                    bytes = 0;
-                }
-            }
+            taken?;
         }
         take_end(&mut input)?;
         Ok(())
@@ -537,7 +617,7 @@ fn begin(
     listed: &BackupVault,
     here: bool,
 ) -> Result<(Vault, Restored), NodeError> {
-    if !here {
+    if !here && !vaults.deletion_recorded(&listed.id)? {
         match vaults.begin_receive_vault(&listed.name, &listed.id, listed.renamed_at) {
             Ok(vault) => return Ok((vault, Restored::Restored(listed.name.clone()))),
             Err(VaultError::UnknownVault(_) | VaultError::VaultExists(_)) => {}
@@ -616,5 +696,64 @@ impl Restored {
         match self {
             Self::Restored(name) | Self::Beside(name) | Self::Unchanged(name) => name,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(byte: u8) -> (String, RawObject) {
+        (
+            data_encoding::HEXLOWER.encode(&[byte; 20]),
+            RawObject {
+                kind: polykey_vaults::kind_of_tag(1).unwrap(),
+                data: vec![byte; 3],
+                base: None,
+            },
+        )
+    }
+
+    fn stream(records: impl FnOnce(&mut SealedWriter<Vec<u8>>)) -> Vec<u8> {
+        let mut out = SealedWriter::new(
+            Vec::new(),
+            &"pass phrase".into(),
+            polykey_keys::KdfParams::fast_for_tests(),
+        )
+        .unwrap();
+        records(&mut out);
+        out.finish().unwrap().0
+    }
+
+    fn pages(file: &[u8], count: usize) -> Result<Vec<Vec<String>>, NodeError> {
+        let mut input = SealedReader::new(file, &"pass phrase".into())?;
+        let mut seen = Vec::new();
+        take_objects(&mut input, count, |page| {
+            seen.push(page.iter().map(|(id, _)| id[..2].to_owned()).collect());
+            Ok(())
+        })?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn a_restore_takes_the_pages_as_the_backup_cut_them() {
+        let file = stream(|out| {
+            for byte in [1, 2] {
+                let (id, object) = blob(byte);
+                put_object(out, &id, &object).unwrap();
+            }
+            put(out, PAGE, &[]).unwrap();
+            let (id, object) = blob(3);
+            put_object(out, &id, &object).unwrap();
+            put(out, PAGE, &[]).unwrap();
+        });
+        assert_eq!(pages(&file, 3).unwrap(), [vec!["01", "02"], vec!["03"]]);
+        // A vault's objects that do not end with a page end are damage.
+        let unended = stream(|out| {
+            let (id, object) = blob(1);
+            put_object(out, &id, &object).unwrap();
+            put(out, END, &[]).unwrap();
+        });
+        assert!(pages(&unended, 1).is_err());
     }
 }

@@ -123,42 +123,60 @@ fn stamp(secs: u64) -> String {
     )
 }
 
-/// Whether `name` is one of the files a schedule writes.
-fn is_ours(name: &str) -> bool {
-    let Some(middle) = name
-        .strip_prefix(PREFIX)
-        .and_then(|n| n.strip_suffix(SUFFIX))
-    else {
-        return false;
-    };
+/// What names this node's scheduled backups apart from another's in the
+/// same folder (two devices backing up to one synced folder): the end of
+/// its NodeId.
+fn node_tag(s: &Session) -> String {
+    let id = s.keys.node_id().to_string();
+    id[id.len().saturating_sub(8)..].to_owned()
+}
+
+/// The name of a backup this node writes at `secs` (`n`: the how-manieth
+/// in that second, from 2).
+fn file_name(tag: &str, secs: u64, n: u32) -> String {
+    match n {
+        0 | 1 => format!("{PREFIX}{tag}-{}{SUFFIX}", stamp(secs)),
+        n => format!("{PREFIX}{tag}-{}-{n}{SUFFIX}", stamp(secs)),
+    }
+}
+
+/// When `name` is one of the files this node's schedule writes (`tag`),
+/// its time and number, which order them.
+fn ours(name: &str, tag: &str) -> Option<(String, u32)> {
+    let middle = name
+        .strip_prefix(PREFIX)?
+        .strip_prefix(tag)?
+        .strip_prefix('-')?
+        .strip_suffix(SUFFIX)?;
+    if !middle.is_ascii() {
+        return None;
+    }
     let (stamp, extra) = middle.split_at(middle.len().min(17));
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     let parts: Vec<&str> = stamp.split('-').collect();
-    parts.iter().map(|p| p.len()).eq([4, 2, 2, 6])
-        && parts.iter().all(|p| digits(p))
-        && (extra.is_empty() || extra.strip_prefix('-').is_some_and(digits))
+    if !(parts.iter().map(|p| p.len()).eq([4, 2, 2, 6]) && parts.iter().all(|p| digits(p))) {
+        return None;
+    }
+    let n = match extra.strip_prefix('-') {
+        None if extra.is_empty() => 1,
+        Some(n) if digits(n) => n.parse().ok()?,
+        _ => return None,
+    };
+    Some((stamp.to_owned(), n))
 }
 
-/// Remove the oldest of the schedule's files in `folder` beyond `keep`;
-/// nothing else there is touched.
-fn prune(folder: &Path, keep: u32) -> std::io::Result<()> {
-    let mut ours: Vec<String> = std::fs::read_dir(folder)?
+/// Remove the oldest of this node's scheduled backups in `folder` beyond
+/// `keep`; nothing else there is touched.
+fn prune(folder: &Path, tag: &str, keep: u32) -> std::io::Result<()> {
+    let mut found: Vec<((String, u32), String)> = std::fs::read_dir(folder)?
         .filter_map(Result::ok)
         .filter(|e| std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_file()))
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| is_ours(name))
+        .filter_map(|name| Some((ours(&name, tag)?, name)))
         .collect();
-    // By time, then by the number a second backup in the same second got.
-    ours.sort_by_key(|name| {
-        let middle = &name[PREFIX.len()..name.len() - SUFFIX.len()];
-        let (stamp, extra) = middle.split_at(17);
-        (
-            stamp.to_owned(),
-            extra.trim_start_matches('-').parse::<u32>().unwrap_or(1),
-        )
-    });
-    let excess = ours.len().saturating_sub(keep as usize);
-    for name in &ours[..excess] {
+    found.sort();
+    let excess = found.len().saturating_sub(keep as usize);
+    for (_, name) in &found[..excess] {
         std::fs::remove_file(folder.join(name))?;
     }
     Ok(())
@@ -168,7 +186,7 @@ fn prune(folder: &Path, keep: u32) -> std::io::Result<()> {
 /// either way.
 fn back_up(s: &Session, mut stored: Stored) -> Result<BackupMade, NodeError> {
     let now = now_secs();
-    let written = (|| -> Result<(BackupMade, String), NodeError> {
+    let written = (|| -> Result<(BackupMade, String, Option<std::io::Error>), NodeError> {
         let key =
             s.db.read()?
                 .get_raw(&SCHEDULE_KEY, &record_key(s))?
@@ -178,25 +196,29 @@ fn back_up(s: &Session, mut stored: Stored) -> Result<BackupMade, NodeError> {
             .try_into()
             .map_err(|_| NodeError::Internal("the backup key is damaged".into()))?;
         let key = SymmetricKey::from_bytes(key);
-        let mut name = format!("{PREFIX}{}{SUFFIX}", stamp(now));
-        for n in 2.. {
-            if !stored.folder.join(&name).exists() || n > 100 {
+        let tag = node_tag(s);
+        let mut name = file_name(&tag, now, 1);
+        for n in 2..=100 {
+            if !stored.folder.join(&name).exists() {
                 break;
             }
-            name = format!("{PREFIX}{}-{n}{SUFFIX}", stamp(now));
+            name = file_name(&tag, now, n);
         }
         let kdf = stored.kdf.clone();
         let made = write_backup(s, &stored.folder.join(&name), None, |out| {
             SealedWriter::with_key(out, key, kdf)
         })?;
-        prune(&stored.folder, stored.keep).map_err(|e| NodeError::io("remove an old backup", e))?;
-        Ok((made, name))
+        // The backup is written whatever becomes of the old ones.
+        let pruned = prune(&stored.folder, &tag, stored.keep).err();
+        Ok((made, name, pruned))
     })();
     match written {
-        Ok((made, name)) => {
+        Ok((made, name, pruned)) => {
             stored.last_success = Some(now);
             stored.last_file = Some(name);
-            stored.last_error = None;
+            stored.last_error = pruned.map(|e| {
+                format!("the backup was written, but an older one could not be removed: {e}")
+            });
             save(s, &stored)?;
             Ok(made)
         }
@@ -333,28 +355,41 @@ mod tests {
         assert_eq!(stamp(0), "1970-01-01-000000");
         assert_eq!(stamp(1_764_582_000), "2025-12-01-094000");
         assert_eq!(stamp(951_825_600), "2000-02-29-120000");
-        assert!(is_ours("polykey-2025-12-01-094000.backup"));
-        assert!(is_ours("polykey-2025-12-01-094000-2.backup"));
+        let tag = "abcd1234";
+        assert_eq!(
+            file_name(tag, 1_764_582_000, 1),
+            "polykey-abcd1234-2025-12-01-094000.backup"
+        );
+        assert_eq!(
+            ours(&file_name(tag, 1_764_582_000, 3), tag),
+            Some(("2025-12-01-094000".into(), 3))
+        );
         for other in [
-            "polykey-2025-12-01-094000.backup.partial",
-            "polykey-notes.backup",
-            "polykey-2025-12-01-0940.backup",
-            "my-polykey-2025-12-01-094000.backup",
-            "polykey-2025-12-01-094000-.backup",
+            "polykey-abcd1234-2025-12-01-094000.backup.partial",
+            "polykey-abcd1234-notes.backup",
+            "polykey-abcd1234-2025-12-01-0940.backup",
+            "my-polykey-abcd1234-2025-12-01-094000.backup",
+            "polykey-abcd1234-2025-12-01-094000-.backup",
+            // Another device's, in the same synced folder.
+            "polykey-zzzz9999-2025-12-01-094000.backup",
+            // Not ASCII where the time goes (a byte index inside a letter).
+            "polykey-abcd1234-0000000000000000\u{e9}.backup",
+            "polykey-abcd1234-2025-12-01-09400\u{e9}.backup",
         ] {
-            assert!(!is_ours(other), "{other}");
+            assert_eq!(ours(other, tag), None, "{other}");
         }
         let dir = tempfile::tempdir().unwrap();
         for name in [
-            "polykey-2025-12-01-094000.backup",
-            "polykey-2025-12-02-094000.backup",
-            "polykey-2025-12-03-094000.backup",
+            "polykey-abcd1234-2025-12-01-094000.backup",
+            "polykey-abcd1234-2025-12-02-094000.backup",
+            "polykey-abcd1234-2025-12-02-094000-2.backup",
+            "polykey-abcd1234-2025-12-03-094000.backup",
+            "polykey-zzzz9999-2025-11-01-094000.backup",
             "holiday.jpg",
-            "polykey-mine.backup",
         ] {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
-        prune(dir.path(), 2).unwrap();
+        prune(dir.path(), tag, 2).unwrap();
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -364,9 +399,9 @@ mod tests {
             left,
             [
                 "holiday.jpg",
-                "polykey-2025-12-02-094000.backup",
-                "polykey-2025-12-03-094000.backup",
-                "polykey-mine.backup"
+                "polykey-abcd1234-2025-12-02-094000-2.backup",
+                "polykey-abcd1234-2025-12-03-094000.backup",
+                "polykey-zzzz9999-2025-11-01-094000.backup",
             ]
         );
     }

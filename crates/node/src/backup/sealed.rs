@@ -24,6 +24,12 @@ const MAX_HEADER: usize = 4096;
 /// A sealed chunk: a nonce, the chunk, a tag.
 const MAX_SEALED: usize = CHUNK + polykey_keys::aead::NONCE_LEN + polykey_keys::aead::TAG_LEN;
 
+/// The most Argon2id cost a reader accepts: four times the default
+/// profile's memory and passes (what a backup is written with).
+const MAX_READ_MEMORY_KIB: u32 = 4 * polykey_keys::kdf::DEFAULT_MEMORY_KIB;
+const MAX_READ_ITERATIONS: u32 = 4 * polykey_keys::kdf::DEFAULT_ITERATIONS;
+const MAX_READ_PARALLELISM: u32 = 4;
+
 /// What the header holds (JSON, in the clear).
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,6 +181,16 @@ impl<R: Read> SealedReader<R> {
             .map_err(|_| BackupError::Damaged("the header is unreadable".into()))?;
         if parsed.chunk != CHUNK {
             return Err(BackupError::Damaged("an unknown chunk size".into()));
+        }
+        // Past the cost this code writes, by a margin: a file cannot make
+        // this device spend gigabytes or minutes before it is checked.
+        if parsed.kdf.memory_kib > MAX_READ_MEMORY_KIB
+            || parsed.kdf.iterations > MAX_READ_ITERATIONS
+            || parsed.kdf.parallelism > MAX_READ_PARALLELISM
+        {
+            return Err(BackupError::Damaged(
+                "its passphrase protection costs more than a backup's does".into(),
+            ));
         }
         let check = data_encoding::HEXLOWER
             .decode(parsed.check.as_bytes())
@@ -379,14 +395,21 @@ mod tests {
             Some(BackupError::Damaged(_))
         ));
         // A cost far beyond what this version derives is refused unread.
-        let json = br#"{"kdf":{"algorithm":"argon2id","memory_kib":4294967295,"iterations":1,"parallelism":1,"salt":"AAAAAAAAAAAAAAAAAAAAAA=="},"chunk":1048576,"check":""}"#;
-        let mut file = MAGIC.to_vec();
-        file.extend_from_slice(&VERSION.to_le_bytes());
-        file.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        file.extend_from_slice(json);
-        assert!(matches!(
-            SealedReader::new(file.as_slice(), &"x".into()).err(),
-            Some(BackupError::Damaged(_))
-        ));
+        // A cost far beyond what a backup is written with is refused
+        // before anything is derived (4 GiB would take seconds and all the
+        // memory; 64 passes of 256 MiB, about a minute).
+        for (memory, passes) in [(4_194_304, 1), (262_145, 1), (65_536, 64)] {
+            let json = format!(
+                r#"{{"kdf":{{"algorithm":"argon2id","memory_kib":{memory},"iterations":{passes},"parallelism":1,"salt":"AAAAAAAAAAAAAAAAAAAAAA=="}},"chunk":1048576,"check":""}}"#
+            );
+            let mut file = MAGIC.to_vec();
+            file.extend_from_slice(&VERSION.to_le_bytes());
+            file.extend_from_slice(&(json.len() as u32).to_le_bytes());
+            file.extend_from_slice(json.as_bytes());
+            assert!(matches!(
+                SealedReader::new(file.as_slice(), &"x".into()).err(),
+                Some(BackupError::Damaged(_))
+            ));
+        }
     }
 }

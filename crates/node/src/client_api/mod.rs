@@ -419,6 +419,33 @@ impl Server {
                 .await?;
                 json!({})
             }
+            "backup.create" | "backup.read" | "backup.restore" => {
+                let file = absolute(text("file")?.to_string())?;
+                let passphrase = crate::Password::new(text("passphrase")?.to_string());
+                let vaults = match params.get("vaults") {
+                    None | Some(Value::Null) => None,
+                    Some(list) => Some(
+                        serde_json::from_value::<Vec<String>>(list.clone())
+                            .map_err(|_| Call::Params("vaults"))?,
+                    ),
+                };
+                // Each opens with an Argon2id derivation: one at a time.
+                let answer = match method {
+                    "backup.create" => self
+                        .derive(self.node.create_backup(file, passphrase, vaults))
+                        .await
+                        .map(|made| serde_json::to_value(made.manifest.to_dto(made.bytes))),
+                    "backup.read" => self
+                        .derive(self.node.read_backup(file, passphrase))
+                        .await
+                        .map(|manifest| serde_json::to_value(manifest.to_dto(0))),
+                    _ => self
+                        .derive(self.node.restore_backup_dto(file, passphrase))
+                        .await
+                        .map(|restored| serde_json::to_value(restored)),
+                };
+                answer?.unwrap_or(Value::Null)
+            }
             "agent.stop" => {
                 let _ = self.stopper.send(true);
                 json!({})
@@ -480,40 +507,6 @@ impl Node {
                 }
                 self.export_vault(text("vault")?, target).await?;
                 json!({})
-            }
-            "backup.create" => {
-                let file = absolute(text("file")?)?;
-                let vaults = match params.get("vaults") {
-                    None | Some(Value::Null) => None,
-                    Some(list) => Some(
-                        serde_json::from_value::<Vec<String>>(list.clone())
-                            .map_err(|_| Call::Params("vaults"))?,
-                    ),
-                };
-                let made = self
-                    .create_backup(
-                        file,
-                        polykey_keys::Password::new(text("passphrase")?),
-                        vaults,
-                    )
-                    .await?;
-                serde_json::to_value(made.manifest.to_dto(made.bytes)).unwrap_or(Value::Null)
-            }
-            "backup.read" => {
-                let file = absolute(text("file")?)?;
-                let manifest = self
-                    .read_backup(file, polykey_keys::Password::new(text("passphrase")?))
-                    .await?;
-                serde_json::to_value(manifest.to_dto(0)).unwrap_or(Value::Null)
-            }
-            "backup.restore" => {
-                let file = absolute(text("file")?)?;
-                let restored = self
-                    .restore_backup(file, polykey_keys::Password::new(text("passphrase")?))
-                    .await?;
-                let dtos: Vec<crate::api::RestoredDto> =
-                    restored.into_iter().map(Into::into).collect();
-                serde_json::to_value(dtos).unwrap_or(Value::Null)
             }
             "vaults.rename" => {
                 self.rename_vault(text("vault")?, text("newName")?).await?;
