@@ -442,7 +442,7 @@ impl Server {
                     _ => self
                         .derive(self.node.restore_backup_dto(file, passphrase))
                         .await
-                        .map(|restored| serde_json::to_value(restored)),
+                        .map(serde_json::to_value),
                 };
                 answer?.unwrap_or(Value::Null)
             }
