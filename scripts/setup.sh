@@ -13,6 +13,8 @@ PACKAGES=(
   xvfb xauth xdotool webkit2gtk-driver dbus dbus-x11 gnome-keyring git openssh-client iproute2
   # Import tests make a real password store with them.
   pass gnupg
+  # ...and a real KeePass database with keepassxc-cli.
+  keepassxc
   # The Windows build (mingw links it) and its smoke test on a Windows API.
   gcc-mingw-w64-x86-64 wine wine64
 )

@@ -37,6 +37,9 @@ pub(crate) struct ImportCommand {
     /// line); asked for at the terminal otherwise.
     #[arg(long)]
     export_password_file: Option<PathBuf>,
+    /// A KeePass database's key file.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
 }
 
 /// The exports `polykey import` reads.
@@ -53,6 +56,10 @@ pub(crate) enum Format {
     /// A `pass` store (FILE is its folder, e.g. ~/.password-store),
     /// decrypted with your own gpg.
     Pass,
+    /// A KeePass or KeePassXC database (.kdbx, format 3.1 or 4): its
+    /// password asked for (or --export-password-file), --key-file if it
+    /// has one.
+    Keepass,
 }
 
 fn refused(error: ImportError) -> Failure {
@@ -73,6 +80,7 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
         map,
         dry_run,
         export_password_file,
+        key_file,
     } = command;
     let mapping = map
         .as_deref()
@@ -84,13 +92,33 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
         Format::Bitwarden => Source::Bitwarden,
         Format::OnePux => Source::OnePux,
         Format::Pass => Source::Pass,
+        Format::Keepass => Source::KeePass,
     };
     // A store is a folder, read entry by entry with the user's gpg.
     let gpg = std::path::Path::new("gpg");
-    let parsed = match read_source(source, file, mapping.as_ref(), None, gpg) {
-        Err(ImportError::NeedsPassword) => {
-            let password = export_password(export_password_file.as_deref())?;
-            read_source(source, file, mapping.as_ref(), Some(&password), gpg)
+    let key_file = key_file.as_deref();
+    let given = export_password_file
+        .as_deref()
+        .map(|f| export_password(Some(f)))
+        .transpose()?;
+    let parsed = match read_source(
+        source,
+        file,
+        mapping.as_ref(),
+        given.as_deref().map(String::as_str),
+        key_file,
+        gpg,
+    ) {
+        Err(ImportError::NeedsPassword) if given.is_none() => {
+            let password = export_password(None)?;
+            read_source(
+                source,
+                file,
+                mapping.as_ref(),
+                Some(&password),
+                key_file,
+                gpg,
+            )
         }
         other => other,
     }

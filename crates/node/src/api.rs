@@ -508,7 +508,7 @@ pub struct DeviceNoticeDto {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportRequestDto {
-    /// `csv`, `bitwarden`, `1pux` or `pass`.
+    /// `csv`, `bitwarden`, `1pux`, `pass` or `keepass`.
     pub source: String,
     /// The file (or folder).
     pub file: String,
@@ -516,6 +516,8 @@ pub struct ImportRequestDto {
     pub mapping: Option<String>,
     /// The export's password.
     pub password: Option<String>,
+    /// A KeePass database's key file.
+    pub key_file: Option<String>,
 }
 
 /// How many items of one kind an export holds.

@@ -413,6 +413,7 @@ fn items_of(export: Export) -> Result<Parsed, ImportError> {
         items.push(ImportedItem {
             folder,
             item: Item::new(text(&entry.name), kind),
+            files: Vec::new(),
         });
     }
     Ok(Parsed {

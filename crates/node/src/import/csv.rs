@@ -431,6 +431,7 @@ fn item_of<'r>(
     Ok(ImportedItem {
         folder,
         item: Item::new(title, kind),
+        files: Vec::new(),
     })
 }
 

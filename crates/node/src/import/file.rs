@@ -28,6 +28,8 @@ pub enum Source {
     OnePux,
     /// A `pass` store: its folder, decrypted with the user's own gpg.
     Pass,
+    /// A KeePass database (KDBX 3.1 or 4).
+    KeePass,
 }
 
 impl std::str::FromStr for Source {
@@ -39,9 +41,10 @@ impl std::str::FromStr for Source {
             "bitwarden" => Self::Bitwarden,
             "1pux" => Self::OnePux,
             "pass" => Self::Pass,
+            "keepass" | "kdbx" => Self::KeePass,
             other => {
                 return Err(ImportError::Unrecognised(format!(
-                    "`{other}` is not an export this reads (csv, bitwarden, 1pux, pass)"
+                    "`{other}` is not an export this reads (csv, bitwarden, 1pux, pass, keepass)"
                 )))
             }
         })
@@ -71,13 +74,14 @@ pub fn read_bounded(file: &Path) -> Result<Zeroizing<Vec<u8>>, ImportError> {
 }
 
 /// Read the export at `file` as `source`: a CSV with `mapping` when given,
-/// a protected Bitwarden export with `password`, a `pass` store with the
-/// `gpg` program.
+/// a protected Bitwarden export or a KeePass database with `password`
+/// (and a KeePass `key_file`), a `pass` store with the `gpg` program.
 pub fn read_source(
     source: Source,
     file: &Path,
     mapping: Option<&Mapping>,
     password: Option<&str>,
+    key_file: Option<&Path>,
     gpg: &Path,
 ) -> Result<Parsed, ImportError> {
     if mapping.is_some() && source != Source::Csv {
@@ -91,6 +95,14 @@ pub fn read_source(
         Source::OnePux => super::onepassword::read(&read_bounded(file)?),
         Source::Bitwarden => {
             super::bitwarden::read(&read_bounded(file)?, password.map(str::as_bytes))
+        }
+        Source::KeePass => {
+            let key = key_file.map(read_bounded).transpose()?;
+            super::keepass::read(
+                &read_bounded(file)?,
+                password,
+                key.as_deref().map(|k| k.as_slice()),
+            )
         }
     }
 }
@@ -112,6 +124,7 @@ struct Request {
     file: PathBuf,
     mapping: Option<Mapping>,
     password: Option<Zeroizing<String>>,
+    key_file: Option<PathBuf>,
 }
 
 impl TryFrom<ImportRequestDto> for Request {
@@ -129,6 +142,7 @@ impl TryFrom<ImportRequestDto> for Request {
             file: PathBuf::from(&dto.file),
             mapping,
             password: dto.password.map(Zeroizing::new),
+            key_file: dto.key_file.filter(|k| !k.is_empty()).map(PathBuf::from),
         })
     }
 }
@@ -140,6 +154,7 @@ impl Request {
             &self.file,
             self.mapping.as_ref(),
             self.password.as_deref().map(String::as_str),
+            self.key_file.as_deref(),
             Path::new("gpg"),
         )
     }

@@ -15,6 +15,8 @@ pub mod bitwarden;
 pub mod csv;
 /// An export read from its file; the desktop wizard's preview and import.
 pub mod file;
+/// KeePass databases (KDBX 3.1 and 4).
+pub mod keepass;
 pub mod onepassword;
 pub mod pass;
 
@@ -58,6 +60,8 @@ pub struct ImportedItem {
     pub folder: Vec<String>,
     /// The item.
     pub item: Item,
+    /// Files attached to it (a name and the bytes), written beside it.
+    pub files: Vec<(String, Zeroizing<Vec<u8>>)>,
 }
 
 /// A row or entry left out, and why.
@@ -225,7 +229,8 @@ pub fn safe_name(name: &str) -> String {
 const MAX_FOLDER_DEPTH: usize = 16;
 
 /// The secrets to write for `items` under directory `under` of a vault
-/// whose secrets are `existing`: each at `under/folders/title`. A title
+/// whose secrets are `existing`: each at `under/folders/title`, its files
+/// in `under/folders/title files/`. A title
 /// taken already (by a secret or a folder, in the vault or by an earlier
 /// item) gets " (2)", " (3)"…, and so does a folder whose name a secret
 /// holds: nothing already there is overwritten or turned into a folder.
@@ -260,6 +265,18 @@ pub fn secrets_for(
             t => t,
         };
         let path = names.free(&dir, &title, false);
+        if !imported.files.is_empty() {
+            // Beside the item, in a folder named after it.
+            let name = path.rsplit('/').next().unwrap_or(&title).to_owned();
+            let files = names.free(&dir, &format!("{name} files"), true);
+            for (file, bytes) in &imported.files {
+                let file = match safe_name(file) {
+                    f if f.is_empty() => "attachment".to_owned(),
+                    f => f,
+                };
+                out.push((names.free(&files, &file, false), bytes.clone()));
+            }
+        }
         out.push((path, imported.item.to_bytes()));
     }
     out
@@ -347,6 +364,7 @@ mod tests {
         ImportedItem {
             folder: folder.iter().map(|s| s.to_string()).collect(),
             item: Item::new(title, ItemKind::SecureNote { text: "t".into() }),
+            files: Vec::new(),
         }
     }
 

@@ -162,6 +162,7 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
             items.push(ImportedItem {
                 folder,
                 item: item_of(entry),
+                files: Vec::new(),
             });
         }
     }

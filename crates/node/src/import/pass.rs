@@ -144,6 +144,7 @@ pub fn read(dir: &Path, gpg: &Path) -> Result<Parsed, ImportError> {
         items.push(ImportedItem {
             folder: path,
             item: item_of(title, text),
+            files: Vec::new(),
         });
     }
     if items.is_empty() && !skipped.is_empty() {

@@ -205,3 +205,170 @@ impl Mkdir for PathBuf {
         self
     }
 }
+
+/// A KeePass database as KeePassXC writes it (KDBX 3.1): groups, a login
+/// with a TOTP field, a custom field, an expiry and an attachment, and a
+/// note. Made by `keepassxc-cli import` from KeePass's XML.
+fn keepassxc_database(root: &Path, password: &str) -> PathBuf {
+    let xml = root.join("kp.xml");
+    std::fs::write(
+        &xml,
+        r#"<?xml version="1.0" encoding="utf-8" standalone="yes"?>
+<KeePassFile>
+  <Meta>
+    <Generator>Polykey test</Generator>
+    <DatabaseName>Imported</DatabaseName>
+    <Binaries><Binary ID="0" Compressed="False">cmVjb3ZlcnkgY29kZXM6IDExMTEgMjIyMgo=</Binary></Binaries>
+  </Meta>
+  <Root>
+    <Group>
+      <UUID>AAAAAAAAAAAAAAAAAAAAAQ==</UUID>
+      <Name>Root</Name>
+      <Group>
+        <UUID>AAAAAAAAAAAAAAAAAAAAAg==</UUID>
+        <Name>Dev</Name>
+        <Group>
+          <UUID>AAAAAAAAAAAAAAAAAAAABQ==</UUID>
+          <Name>Code</Name>
+          <Entry>
+            <UUID>AAAAAAAAAAAAAAAAAAAAAw==</UUID>
+            <String><Key>Title</Key><Value>GitHub</Value></String>
+            <String><Key>UserName</Key><Value>octo</Value></String>
+            <String><Key>Password</Key><Value ProtectInMemory="True">gh-pass</Value></String>
+            <String><Key>URL</Key><Value>https://github.com</Value></String>
+            <String><Key>Notes</Key><Value>work account</Value></String>
+            <String><Key>otp</Key><Value>otpauth://totp/GitHub:octo?secret=JBSWY3DPEHPK3PXP&amp;period=30&amp;digits=6&amp;issuer=GitHub</Value></String>
+            <String><Key>PIN</Key><Value ProtectInMemory="True">4711</Value></String>
+            <Binary><Key>recovery.txt</Key><Value Ref="0"/></Binary>
+            <Times><Expires>True</Expires><ExpiryTime>2030-01-01T00:00:00Z</ExpiryTime></Times>
+          </Entry>
+        </Group>
+      </Group>
+      <Entry>
+        <UUID>AAAAAAAAAAAAAAAAAAAABA==</UUID>
+        <String><Key>Title</Key><Value>Door code</Value></String>
+        <String><Key>Notes</Key><Value>1234#</Value></String>
+      </Entry>
+    </Group>
+  </Root>
+</KeePassFile>
+"#,
+    )
+    .unwrap();
+    let database = root.join("kp.kdbx");
+    let mut child = Command::new("keepassxc-cli")
+        .args(["import", "-q", "-p", "-t", "100"])
+        .arg(&xml)
+        .arg(&database)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keepassxc-cli is installed (scripts/setup.sh)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    database
+}
+
+#[test]
+fn a_database_made_by_keepassxc_is_read_field_by_field() {
+    let root = tempfile::tempdir().unwrap();
+    let file = keepassxc_database(root.path(), "kp-pass-1");
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(import::keepass::check_header(&bytes).unwrap(), 3);
+
+    assert!(matches!(
+        import::keepass::read(&bytes, None, None),
+        Err(import::ImportError::NeedsPassword)
+    ));
+    assert!(matches!(
+        import::keepass::read(&bytes, Some("not it"), None),
+        Err(import::ImportError::WrongPassword)
+    ));
+    let parsed = import::keepass::read(&bytes, Some("kp-pass-1"), None).unwrap();
+    assert_eq!(parsed.source, "KeePass");
+    assert_eq!(parsed.items.len(), 2, "{:?}", parsed.items);
+    let github = parsed
+        .items
+        .iter()
+        .find(|i| i.item.title == "GitHub")
+        .unwrap();
+    assert_eq!(github.folder, ["Dev", "Code"]);
+    match &github.item.kind {
+        ItemKind::Login {
+            username,
+            password,
+            urls,
+            totp,
+            notes,
+        } => {
+            assert_eq!(username, "octo");
+            assert_eq!(password, "gh-pass");
+            assert_eq!(urls, &["https://github.com"]);
+            assert_eq!(
+                totp.as_deref(),
+                Some("otpauth://totp/GitHub:octo?secret=JBSWY3DPEHPK3PXP&period=30&digits=6&issuer=GitHub")
+            );
+            assert_eq!(
+                notes,
+                "work account\nPIN: 4711\nExpires: 2030-01-01 00:00:00"
+            );
+        }
+        _ => panic!("not a login"),
+    }
+    assert_eq!(github.files.len(), 1);
+    assert_eq!(github.files[0].0, "recovery.txt");
+    assert_eq!(github.files[0].1.as_slice(), b"recovery codes: 1111 2222\n");
+    let door = parsed
+        .items
+        .iter()
+        .find(|i| i.item.title == "Door code")
+        .unwrap();
+    assert!(door.folder.is_empty());
+    assert!(matches!(&door.item.kind, ItemKind::SecureNote { text } if text == "1234#"));
+
+    // Placed in a vault: the attachment beside its login.
+    let placed: Vec<String> = import::secrets_for(&parsed.items, "", &Default::default())
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            "Door code",
+            "Dev/Code/GitHub files/recovery.txt",
+            "Dev/Code/GitHub"
+        ]
+    );
+
+    // Damaged: cut short, or asking for a key derivation of hours.
+    assert!(import::keepass::read(&bytes[..bytes.len() / 2], Some("kp-pass-1"), None).is_err());
+    let mut costly = bytes.clone();
+    let mut at = 12;
+    loop {
+        let id = costly[at];
+        let len = u16::from_le_bytes([costly[at + 1], costly[at + 2]]) as usize;
+        if id == 6 {
+            costly[at + 3..at + 3 + len].copy_from_slice(&u64::MAX.to_le_bytes());
+            break;
+        }
+        assert_ne!(id, 0, "no rounds field");
+        at += 3 + len;
+    }
+    let refused = import::keepass::read(&costly, Some("kp-pass-1"), None).unwrap_err();
+    assert!(refused.to_string().contains("key derivation"), "{refused}");
+    assert!(matches!(
+        import::keepass::read(b"PK\x03\x04 not a database", Some("x"), None),
+        Err(import::ImportError::Unrecognised(_))
+    ));
+}
