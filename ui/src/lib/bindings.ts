@@ -398,7 +398,7 @@ purgeAt: number, };
 
 export type ImportRequestDto = { 
 /**
- * `csv`, `bitwarden`, `1pux` or `pass`.
+ * `csv`, `bitwarden`, `1pux`, `pass` or `keepass`.
  */
 source: string, 
 /**
@@ -412,7 +412,11 @@ mapping: string | null,
 /**
  * The export's password.
  */
-password: string | null, };
+password: string | null, 
+/**
+ * A KeePass database's key file.
+ */
+keyFile: string | null, };
 
 export type KindCountDto = { 
 /**
