@@ -1,6 +1,7 @@
-//! Backups from Settings in the real app: set up a folder and a
-//! passphrase, the first backup written at once, then opened by another
-//! node with that passphrase, and restored from Settings.
+//! Moving in and out in the real app: a CSV another program wrote
+//! imported through the wizard's mapping step; backups set up from
+//! Settings (a folder and a passphrase, the first written at once),
+//! restored from Settings and opened by another node with the passphrase.
 
 use polykey_node::{KdfProfile, Node, NodeOptions};
 use polykey_tests::gui::Driver;
@@ -19,7 +20,7 @@ fn options() -> NodeOptions {
 }
 
 #[tokio::test]
-async fn a_backup_is_set_up_and_made_from_settings_and_restores_elsewhere() {
+async fn a_csv_is_imported_through_the_wizard_and_a_backup_made_from_settings_restores_elsewhere() {
     let dir = tempfile::tempdir().expect("temp dir");
     let node_dir = dir.path().join("node");
     let usb = dir.path().join("usb");
@@ -42,6 +43,58 @@ async fn a_backup_is_set_up_and_made_from_settings_and_restores_elsewhere() {
     app.type_into("unlock-password", PASSWORD).await;
     app.click("unlock-submit").await;
     app.wait_for_text("vault-item", "Personal").await;
+
+    // A CSV whose columns no known export has: the wizard asks which
+    // holds what, shows what comes in, and imports it as one version.
+    let csv = dir.path().join("other.csv");
+    std::fs::write(
+        &csv,
+        "Site,Login,Secret,Address\nForum,me,hunter2,https://forum.example\nShop,you,pw-2,\n",
+    )
+    .expect("csv");
+    app.click("import-open").await;
+    app.type_into("import-file", csv.to_str().expect("path"))
+        .await;
+    app.click("import-next").await;
+    until(
+        &app,
+        "the mapping step",
+        &shows("import-mapping-why", "columns"),
+    )
+    .await;
+    app.select("import-map-title", "Site").await;
+    app.select("import-map-username", "Login").await;
+    app.select("import-map-password", "Secret").await;
+    app.select("import-map-url", "Address").await;
+    app.screenshot("23-import-mapping").await;
+    app.click("import-map-next").await;
+    until(
+        &app,
+        "the preview",
+        &shows("import-summary", "2 items from a CSV export"),
+    )
+    .await;
+    let preview = app.text("import-dialog").await;
+    assert!(preview.contains("2 logins"), "{preview}");
+    assert!(preview.contains("https://forum.example"), "{preview}");
+    app.type_into("import-folder", "Imported").await;
+    app.screenshot("24-import-preview").await;
+    app.click("import-submit").await;
+    until(
+        &app,
+        "the report",
+        &shows("import-report", "Imported 2 items"),
+    )
+    .await;
+    app.click("import-close").await;
+    until(
+        &app,
+        "the imported logins listed",
+        &shows("secret-item", "Forum"),
+    )
+    .await;
+    until(&app, "both", &shows("secret-item", "Shop")).await;
+
     app.click("backup-setup").await;
     app.type_into("backup-folder", usb.to_str().expect("path"))
         .await;
