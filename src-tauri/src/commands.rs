@@ -509,8 +509,9 @@ pub async fn restore_backup(
 pub async fn import_preview(
     node: State<'_, Node>,
     request: ImportRequestDto,
+    vault: String,
 ) -> Result<ImportPreviewDto> {
-    Ok(node.import_preview_dto(request).await?)
+    Ok(node.import_preview_dto(request, vault).await?)
 }
 
 #[tauri::command]

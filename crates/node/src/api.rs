@@ -518,6 +518,10 @@ pub struct ImportRequestDto {
     pub password: Option<String>,
     /// A KeePass database's key file.
     pub key_file: Option<String>,
+    /// What to do with a login whose website and user name a login in
+    /// the vault has: `keep` both (the default), `skip` it, or `replace`
+    /// the one in the vault.
+    pub duplicates: Option<String>,
 }
 
 /// How many items of one kind an export holds.
@@ -580,6 +584,10 @@ pub struct ImportPreviewDto {
     pub problem: Option<String>,
     /// A protected export: its password is needed.
     pub needs_password: bool,
+    /// Logins whose website and user name a login in the vault has.
+    pub duplicates: usize,
+    /// The first of them, by title.
+    pub duplicate_titles: Vec<String>,
 }
 
 /// What an import did.
@@ -588,8 +596,12 @@ pub struct ImportPreviewDto {
 pub struct ImportReportDto {
     /// The program the export came from.
     pub source: String,
-    /// Items written.
+    /// Items written (new, or replacing one in the vault).
     pub imported: usize,
+    /// Of them, those that replaced a login in the vault.
+    pub replaced: usize,
+    /// Logins left out as already in the vault.
+    pub skipped_duplicates: usize,
     /// Rows or entries left out.
     pub skipped_total: usize,
     /// The vault's new version (one commit), if anything was written.

@@ -87,7 +87,7 @@ export interface Backend {
   unlockWithKeyring(): Promise<void>;
 
   /** What importing an export would bring in (nothing written). */
-  importPreview(request: ImportRequestDto): Promise<ImportPreviewDto>;
+  importPreview(request: ImportRequestDto, vault: string): Promise<ImportPreviewDto>;
   /** Import an export into a folder of a vault, in one version. */
   importItems(request: ImportRequestDto, vault: string, folder: string): Promise<ImportReportDto>;
   /** Backups on a schedule to a folder, if set up. */
@@ -248,7 +248,7 @@ export const tauriBackend: Backend = {
   enableKeyringUnlock: (password) => call("enable_keyring_unlock", { password }),
   disableKeyringUnlock: () => call("disable_keyring_unlock"),
   unlockWithKeyring: () => call("unlock_with_keyring"),
-  importPreview: (request) => call("import_preview", { request }),
+  importPreview: (request, vault) => call("import_preview", { request, vault }),
   importItems: (request, vault, folder) => call("import_items", { request, vault, folder }),
   backupSchedule: () => call("backup_schedule"),
   setBackupSchedule: (folder, everyHours, keep, passphrase) =>

@@ -416,7 +416,13 @@ password: string | null,
 /**
  * A KeePass database's key file.
  */
-keyFile: string | null, };
+keyFile: string | null, 
+/**
+ * What to do with a login whose website and user name a login in
+ * the vault has: `keep` both (the default), `skip` it, or `replace`
+ * the one in the vault.
+ */
+duplicates: string | null, };
 
 export type KindCountDto = { 
 /**
@@ -500,7 +506,15 @@ problem: string | null,
 /**
  * A protected export: its password is needed.
  */
-needsPassword: boolean, };
+needsPassword: boolean, 
+/**
+ * Logins whose website and user name a login in the vault has.
+ */
+duplicates: number, 
+/**
+ * The first of them, by title.
+ */
+duplicateTitles: Array<string>, };
 
 export type ImportReportDto = { 
 /**
@@ -508,9 +522,17 @@ export type ImportReportDto = {
  */
 source: string, 
 /**
- * Items written.
+ * Items written (new, or replacing one in the vault).
  */
 imported: number, 
+/**
+ * Of them, those that replaced a login in the vault.
+ */
+replaced: number, 
+/**
+ * Logins left out as already in the vault.
+ */
+skippedDuplicates: number, 
 /**
  * Rows or entries left out.
  */

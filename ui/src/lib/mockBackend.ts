@@ -304,10 +304,10 @@ export class MockBackend implements Backend {
     return { head, mapping, items, source: request.mapping ? "CSV" : "Chrome" };
   }
 
-  async importPreview(request: ImportRequestDto): Promise<ImportPreviewDto> {
+  async importPreview(request: ImportRequestDto, _vault: string): Promise<ImportPreviewDto> {
     const { head, mapping, items, source } = this.csvRows(request);
     const empty = { source: "", total: 0, counts: [], first: [], skipped: [], skippedTotal: 0, needsMapping: false,
-      columns: [], problem: null, needsPassword: false };
+      columns: [], problem: null, needsPassword: false, duplicates: 0, duplicateTitles: [] };
     if (!mapping) return { ...empty, needsMapping: true, columns: head, problem: "the columns are not those of an export this knows" };
     return {
       ...empty, source, total: items.length, counts: [{ kind: "login", count: items.length }],
@@ -324,7 +324,7 @@ export class MockBackend implements Backend {
         item: { type: "login", username: item.username, password: item.password, urls: [item.url], totp: null, notes: "" },
       }, true);
     }
-    return { source, imported: items.length, skippedTotal: 0, version: "mock" };
+    return { source, imported: items.length, replaced: 0, skippedDuplicates: 0, skippedTotal: 0, version: "mock" };
   }
 
   schedule: BackupSchedule | null = null;

@@ -437,7 +437,7 @@ fn item_of<'r>(
 
 /// The host of a web address (`https://mail.example.com/x` →
 /// `mail.example.com`), for an item with no title.
-fn host_of(url: &str) -> Option<String> {
+pub(crate) fn host_of(url: &str) -> Option<String> {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let host = rest.split(['/', '?', '#']).next()?;
     let host = host.rsplit('@').next()?;

@@ -2,7 +2,7 @@
 //! drives: a preview (counts, the first items, what is skipped and why,
 //! the columns of a CSV it does not know) and the import, one commit.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use super::csv::Mapping;
 use super::{ImportError, Parsed, MAX_IMPORT_BYTES};
+use crate::api::EntryKindDto;
 use crate::api::{
     ImportPreviewDto, ImportReportDto, ImportRequestDto, KindCountDto, PreviewItemDto, SkippedDto,
 };
@@ -161,13 +162,27 @@ impl Request {
 }
 
 impl Node {
-    /// What importing `request` would bring in; for a CSV whose columns
-    /// are not known, its column names (`needs_mapping`); for a protected
-    /// export without its password, `needs_password`. Nothing is written.
+    /// The logins of `vault` by [`super::login_key`], with their paths.
+    async fn logins_in(&self, vault: &str) -> Result<HashMap<(String, String), String>, NodeError> {
+        Ok(self
+            .list_entries(vault.to_owned())
+            .await?
+            .into_iter()
+            .filter(|e| matches!(e.kind, EntryKindDto::Login))
+            .filter_map(|e| Some((super::login_key(&e.username, &e.urls)?, e.path)))
+            .collect())
+    }
+
+    /// What importing `request` into `vault` would bring in, and which of
+    /// its logins the vault has already; for a CSV whose columns are not
+    /// known, its column names (`needs_mapping`); for a protected export
+    /// without its password, `needs_password`. Nothing is written.
     pub async fn import_preview_dto(
         &self,
         request: ImportRequestDto,
+        vault: String,
     ) -> Result<ImportPreviewDto, NodeError> {
+        let here = self.logins_in(&vault).await?;
         crate::node::blocking(move || {
             let request = Request::try_from(request)?;
             let parsed = match request.read() {
@@ -189,7 +204,15 @@ impl Node {
                 }
                 Err(e) => return Err(e.into()),
             };
+            let duplicates: Vec<String> = parsed
+                .items
+                .iter()
+                .filter(|i| duplicate_of(&here, i).is_some())
+                .map(|i| i.item.title.clone())
+                .collect();
             Ok(ImportPreviewDto {
+                duplicates: duplicates.len(),
+                duplicate_titles: duplicates.into_iter().take(PREVIEW_ITEMS).collect(),
                 source: parsed.source.to_owned(),
                 total: parsed.items.len(),
                 counts: parsed
@@ -236,21 +259,47 @@ impl Node {
     }
 
     /// Import `request` into `folder` of `vault`, in one commit that
-    /// overwrites nothing (a name taken is numbered).
+    /// overwrites nothing (a name taken is numbered), except the logins
+    /// the vault has already when `request.duplicates` is `replace` (and
+    /// those are left out with `skip`).
     pub async fn import_dto(
         &self,
         request: ImportRequestDto,
         vault: String,
         folder: String,
     ) -> Result<ImportReportDto, NodeError> {
-        let parsed = crate::node::blocking(move || Ok(Request::try_from(request)?.read()?)).await?;
+        let policy = request.duplicates.clone().unwrap_or_default();
+        if !["", "keep", "skip", "replace"].contains(&policy.as_str()) {
+            return Err(NodeError::Invalid(format!(
+                "`{policy}` is not keep, skip or replace"
+            )));
+        }
+        let here = self.logins_in(&vault).await?;
+        let mut parsed =
+            crate::node::blocking(move || Ok(Request::try_from(request)?.read()?)).await?;
         let existing: BTreeSet<String> = self
             .list_secrets(vault.clone(), None)
             .await?
             .into_iter()
             .collect();
-        let secrets = super::secrets_for(&parsed.items, &folder, &existing);
-        let imported = secrets.len();
+        let mut replacing = Vec::new();
+        let mut skipped_duplicates = 0;
+        if policy == "skip" || policy == "replace" {
+            let items = std::mem::take(&mut parsed.items);
+            for imported in items {
+                match duplicate_of(&here, &imported) {
+                    Some(path) if policy == "replace" => {
+                        replacing.push((path.clone(), imported.item.to_bytes()));
+                    }
+                    Some(_) => skipped_duplicates += 1,
+                    None => parsed.items.push(imported),
+                }
+            }
+        }
+        let replaced = replacing.len();
+        let imported = parsed.items.len() + replaced;
+        let mut secrets = super::secrets_for(&parsed.items, &folder, &existing);
+        secrets.extend(replacing);
         let version = if secrets.is_empty() {
             None
         } else {
@@ -259,8 +308,22 @@ impl Node {
         Ok(ImportReportDto {
             source: parsed.source.to_owned(),
             imported,
+            replaced,
+            skipped_duplicates,
             skipped_total: parsed.skipped_total,
             version,
         })
+    }
+}
+
+/// The path of the login in the vault (`here`) that `imported` is the
+/// same as, if any.
+fn duplicate_of<'a>(
+    here: &'a HashMap<(String, String), String>,
+    imported: &super::ImportedItem,
+) -> Option<&'a String> {
+    match &imported.item.kind {
+        ItemKind::Login { username, urls, .. } => here.get(&super::login_key(username, urls)?),
+        _ => None,
     }
 }

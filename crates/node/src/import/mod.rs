@@ -132,6 +132,18 @@ pub(crate) fn add_line(text: &mut String, line: &str) {
     text.push_str(line);
 }
 
+/// What makes an imported login the same as one already in the vault:
+/// the host of its first website (without `www.`) and its user name,
+/// case folded. `None` for a login without a website.
+pub fn login_key(username: &str, urls: &[String]) -> Option<(String, String)> {
+    let host = urls
+        .first()
+        .and_then(|url| csv::host_of(url.trim()))?
+        .to_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host).to_owned();
+    Some((host, username.trim().to_lowercase()))
+}
+
 /// A folder path as an export writes it (`a/b`), as its folder names:
 /// trimmed, empty ones left out.
 pub(crate) fn folder_names(path: &str) -> Vec<String> {

@@ -372,3 +372,86 @@ fn a_database_made_by_keepassxc_is_read_field_by_field() {
         Err(import::ImportError::Unrecognised(_))
     ));
 }
+
+/// The same website and user name as a login in the vault: counted in the
+/// preview, then skipped, replaced (in place, its history kept) or kept
+/// beside, as the person chooses.
+#[tokio::test]
+async fn logins_already_in_the_vault_are_found_and_skipped_replaced_or_kept() {
+    use polykey_node::api::ImportRequestDto;
+    let root = tempfile::tempdir().unwrap();
+    let node = crate::open(&root.path().join("node")).await;
+    node.create(crate::PASSWORD.into()).await.unwrap();
+    node.create_vault("V".into()).await.unwrap();
+    let first = root.path().join("first.csv");
+    std::fs::write(
+        &first,
+        "name,url,username,password\nForum,https://www.forum.example/login,Me,old-pass\n",
+    )
+    .unwrap();
+    let second = root.path().join("second.csv");
+    std::fs::write(
+        &second,
+        "name,url,username,password\nForum again,https://forum.example/,me,new-pass\n\
+         Shop,https://shop.example,me,shop-pass\n",
+    )
+    .unwrap();
+    let request = |file: &Path, duplicates: Option<&str>| ImportRequestDto {
+        source: "csv".into(),
+        file: file.display().to_string(),
+        duplicates: duplicates.map(str::to_owned),
+        ..Default::default()
+    };
+    node.import_dto(request(&first, None), "V".into(), String::new())
+        .await
+        .unwrap();
+    let preview = node
+        .import_preview_dto(request(&second, None), "V".into())
+        .await
+        .unwrap();
+    assert_eq!(preview.total, 2);
+    assert_eq!(preview.duplicates, 1);
+    assert_eq!(preview.duplicate_titles, ["Forum again"]);
+
+    let skipped = node
+        .import_dto(request(&second, Some("skip")), "V".into(), String::new())
+        .await
+        .unwrap();
+    assert_eq!((skipped.imported, skipped.skipped_duplicates), (1, 1));
+    assert_eq!(
+        node.list_secrets("V".into(), None).await.unwrap(),
+        ["Forum", "Shop"]
+    );
+    let replaced = node
+        .import_dto(request(&second, Some("replace")), "V".into(), String::new())
+        .await
+        .unwrap();
+    // Shop came in with the skip: both are here now.
+    assert_eq!((replaced.imported, replaced.replaced), (2, 2));
+    let forum = node
+        .get_secret("V".into(), "Forum".into(), None)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&forum).contains("new-pass"));
+    assert_eq!(
+        node.secret_history("V".into(), "Forum".into())
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "the old password stays in its history"
+    );
+    let kept = node
+        .import_dto(request(&second, Some("keep")), "V".into(), String::new())
+        .await
+        .unwrap();
+    assert_eq!(kept.imported, 2);
+    assert_eq!(
+        node.list_secrets("V".into(), None).await.unwrap(),
+        ["Forum", "Forum again", "Shop", "Shop (2)"]
+    );
+    let refused = node
+        .import_dto(request(&second, Some("merge")), "V".into(), String::new())
+        .await;
+    assert!(refused.is_err());
+}

@@ -165,7 +165,7 @@ export class VaultBrowser {
 
   /** What importing an export would bring in (nothing written). */
   importPreview(request: ImportRequestDto): Promise<ImportPreviewDto> {
-    return this.backend.importPreview(request);
+    return this.backend.importPreview(request, this.vault ?? "");
   }
 
   /** Import into `folder` of the open vault (one version), then show it. */
