@@ -303,12 +303,7 @@ impl Node {
         passphrase: Password,
         vaults: Option<Vec<String>>,
     ) -> Result<BackupMade, NodeError> {
-        if passphrase.expose_secret().chars().count() < crate::MIN_PASSWORD_LEN {
-            return Err(NodeError::Invalid(format!(
-                "the passphrase must be at least {} characters long",
-                crate::MIN_PASSWORD_LEN
-            )));
-        }
+        check_passphrase(&passphrase)?;
         let kdf = self.kdf_params();
         self.with_vaults_read(move |s| {
             write_backup(s, &target, vaults.as_deref(), |out| {
@@ -355,6 +350,18 @@ impl Node {
         self.notify();
         Ok(restored)
     }
+}
+
+/// A new backup's passphrase (one-off or scheduled): at least as long as a
+/// node's password must be.
+fn check_passphrase(passphrase: &Password) -> Result<(), NodeError> {
+    if passphrase.expose_secret().chars().count() < crate::MIN_PASSWORD_LEN {
+        return Err(NodeError::Invalid(format!(
+            "the passphrase must be at least {} characters long",
+            crate::MIN_PASSWORD_LEN
+        )));
+    }
+    Ok(())
 }
 
 fn open_backup(

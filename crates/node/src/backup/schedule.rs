@@ -19,7 +19,6 @@ use super::{write_backup, BackupMade};
 use crate::error::NodeError;
 use crate::node::{Inner, Node, Session};
 use crate::peers::now_secs;
-use crate::MIN_PASSWORD_LEN;
 
 /// How often an unlocked node looks whether a backup is due: a minute
 /// (`POLYKEY_BACKUP_CHECK_SECS` in debug builds, for tests).
@@ -260,11 +259,7 @@ impl Node {
                 "keep between 1 and {MAX_KEEP} backups"
             )));
         }
-        if passphrase.expose_secret().chars().count() < MIN_PASSWORD_LEN {
-            return Err(NodeError::Invalid(format!(
-                "the passphrase must be at least {MIN_PASSWORD_LEN} characters long"
-            )));
-        }
+        super::check_passphrase(&passphrase)?;
         let kdf = self.kdf_params();
         self.with_vaults(move |s| {
             let key = kdf

@@ -420,7 +420,7 @@ impl Server {
                 json!({})
             }
             "backup.create" | "backup.read" | "backup.restore" => {
-                let file = absolute(text("file")?.to_string())?;
+                let file = absolute(text("file")?.to_string(), "file")?;
                 let passphrase = crate::Password::new(text("passphrase")?.to_string());
                 let vaults = match params.get("vaults") {
                     None | Some(Value::Null) => None,
@@ -497,14 +497,7 @@ impl Node {
                 json!({ "name": info.name, "id": info.id.to_string() })
             }
             "vaults.export" => {
-                // Written by this process as the same user; a relative path
-                // would land in the agent's directory, not the caller's.
-                let target = std::path::PathBuf::from(text("directory")?);
-                if !target.is_absolute() {
-                    return Err(Call::Node(NodeError::Invalid(
-                        "give the directory as an absolute path".into(),
-                    )));
-                }
+                let target = absolute(text("directory")?, "directory")?;
                 self.export_vault(text("vault")?, target).await?;
                 json!({})
             }
@@ -769,16 +762,17 @@ impl From<NodeError> for Call {
 }
 
 /// The `accept` parameter of a confirmation (absent: no).
-/// A file the agent reads or writes for the caller: a relative path would
-/// be taken from the agent's directory, not the caller's.
-fn absolute(path: String) -> Result<std::path::PathBuf, Call> {
+/// A file or directory (`what`) the agent reads or writes for the caller,
+/// as the same user: a relative path would be taken from the agent's
+/// directory, not the caller's.
+fn absolute(path: String, what: &str) -> Result<std::path::PathBuf, Call> {
     let path = std::path::PathBuf::from(path);
     if path.is_absolute() {
         Ok(path)
     } else {
-        Err(Call::Node(NodeError::Invalid(
-            "give the file as an absolute path".into(),
-        )))
+        Err(Call::Node(NodeError::Invalid(format!(
+            "give the {what} as an absolute path"
+        ))))
     }
 }
 
