@@ -3,8 +3,16 @@
 //! Secrets are opaque values: two edits of the same password must never be
 //! spliced together line by line, as a text merge would. So the merge compares
 //! each path's blob id in the merge base, our head and their head, and when
-//! both sides changed the same secret it keeps both versions (ours in place,
-//! theirs beside it) and reports the conflict, losing nothing.
+//! both sides changed the same secret it keeps both versions and reports the
+//! conflict, losing nothing.
+//!
+//! The result does not depend on which side merges: the winner in place is
+//! the version with the greater id, the other goes to the secret's one copy
+//! beside it (`NAME.conflict-TAG`, TAG from the path), and a copy edited on
+//! both sides keeps its winner only. So devices that merge the same two
+//! versions each way reach the same tree, and however many versions
+//! collide a secret has at most one copy to review; every version stays in
+//! history.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -22,9 +30,11 @@ use crate::vault::{write_commit, Vault};
 /// One secret both sides changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MergeConflict {
-    /// The secret's path; it holds our version (or theirs if we deleted it).
+    /// The secret's path; it holds the version that won (the edited one
+    /// when the other side deleted it).
     pub path: String,
-    /// Where their version was kept, when both versions exist.
+    /// Where the other version was kept beside it, when both exist (a
+    /// conflict in a kept copy keeps only its winner).
     pub theirs_path: Option<String>,
     /// What happened, in words.
     pub reason: &'static str,
@@ -62,6 +72,14 @@ pub enum Relation {
 
 fn short(id: &ObjectId) -> String {
     id.to_string()[..8].to_owned()
+}
+
+/// The tag of the one copy a merge keeps beside `path`: eight hex digits
+/// of the path's SHA-1, so every device names it alike.
+fn path_tag(path: &str) -> String {
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest(path.as_bytes());
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Most conflicts a merge commit's message names (the rest are counted),
@@ -250,8 +268,9 @@ impl Vault {
 
         let mut result: BTreeMap<String, ObjectId> = BTreeMap::new();
         let mut conflicts = Vec::new();
-        // (index into `conflicts`, path, their blob) for doubly edited secrets.
-        let mut kept_theirs: Vec<(usize, String, ObjectId)> = Vec::new();
+        // (index into `conflicts`, path, the version that lost) for
+        // secrets edited on both sides.
+        let mut losers: Vec<(usize, String, ObjectId)> = Vec::new();
         for path in paths {
             let (b, o, t) = (
                 base_files.get(path),
@@ -264,14 +283,26 @@ impl Vault {
                 t
             } else {
                 match (o, t) {
-                    (Some(_), Some(their_id)) => {
-                        kept_theirs.push((conflicts.len(), path.clone(), *their_id));
+                    (Some(our_id), Some(their_id)) => {
+                        // The same winner on every device, whichever side
+                        // merges: the greater id. The other is kept.
+                        let (winner, loser) = if our_id >= their_id {
+                            (our_id, their_id)
+                        } else {
+                            (their_id, our_id)
+                        };
+                        // A kept version edited on both sides keeps only
+                        // its winner: the other stays in history, and
+                        // no copy of a copy is ever made.
+                        if conflict_original(path).is_none() {
+                            losers.push((conflicts.len(), path.clone(), *loser));
+                        }
                         conflicts.push(MergeConflict {
                             path: path.clone(),
                             theirs_path: None,
                             reason: "edited on both sides",
                         });
-                        o
+                        Some(winner)
                     }
                     (Some(_), None) => {
                         conflicts.push(MergeConflict {
@@ -296,12 +327,19 @@ impl Vault {
                 result.insert(path.clone(), *id);
             }
         }
-        // Their version of a doubly edited secret goes beside ours.
-        let tag = short(&theirs);
-        for (index, path, id) in kept_theirs {
-            let candidate = conflict_copy(&path, &tag, |c| result.contains_key(c));
-            result.insert(candidate.clone(), id);
-            conflicts[index].theirs_path = Some(candidate);
+        // The version that lost goes beside the secret, in its one kept
+        // copy (named after the path, so the same on every device); a copy
+        // there already holds the greater of the two, and the other stays
+        // in history. However many versions collide, a secret has one
+        // review.
+        for (index, path, loser) in losers {
+            let copy = conflict_copy(&path, &path_tag(&path), |_| false);
+            let kept = match result.get(&copy) {
+                Some(present) => (*present).max(loser),
+                None => loser,
+            };
+            result.insert(copy.clone(), kept);
+            conflicts[index].theirs_path = Some(copy);
         }
         // A secret where the other side made a directory of the same name
         // moves aside rather than being lost.
@@ -315,15 +353,20 @@ impl Vault {
             })
             .cloned()
             .collect();
+        // (Into its one copy, as above.)
         for path in collisions {
             if let Some(id) = result.remove(&path) {
-                let moved = conflict_copy(&path, &tag, |c| result.contains_key(c));
+                let moved = conflict_copy(&path, &path_tag(&path), |_| false);
+                let kept = match result.get(&moved) {
+                    Some(present) => (*present).max(id),
+                    None => id,
+                };
                 conflicts.push(MergeConflict {
                     path: path.clone(),
                     theirs_path: Some(moved.clone()),
                     reason: "a secret and a directory share this name",
                 });
-                result.insert(moved, id);
+                result.insert(moved, kept);
             }
         }
 

@@ -11,6 +11,7 @@ mod export;
 mod export_modes;
 mod history;
 mod merge;
+mod merge_props;
 mod operations;
 mod secrecy;
 mod undo;

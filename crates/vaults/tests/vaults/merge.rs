@@ -40,6 +40,21 @@ fn two_devices() -> (Device, Vault, Device, Vault) {
     (laptop, vault, phone, copy)
 }
 
+/// A copy of a vault on one device.
+pub type On<'a> = (&'a Db, &'a RootKeypair, &'a Vault);
+
+/// Two copies that diverged each take the other's head and merge it at
+/// once, as two devices syncing both ways do.
+pub fn merge_both_ways(x: On<'_>, y: On<'_>) {
+    let (head_x, head_y) = (x.2.head(x.0).unwrap(), y.2.head(y.0).unwrap());
+    let (_, to_y) = x.2.objects_for(x.0, std::slice::from_ref(&head_y)).unwrap();
+    let (_, to_x) = y.2.objects_for(y.0, std::slice::from_ref(&head_x)).unwrap();
+    x.2.import(x.0, &to_x).unwrap();
+    y.2.import(y.0, &to_y).unwrap();
+    x.2.merge(x.0, x.1, &head_y).unwrap();
+    y.2.merge(y.0, y.1, &head_x).unwrap();
+}
+
 /// Send what `to` lacks from `from`, and merge it there.
 fn sync(from: (&Device, &Vault), to: (&Device, &Vault)) -> MergeOutcome {
     let their_head = to.1.head(&to.0.db).unwrap();
@@ -102,14 +117,14 @@ fn the_same_secret_edited_on_both_sides_keeps_both_versions() {
     let wifi = conflicts.iter().find(|c| c.path == "wifi").unwrap();
     assert_eq!(wifi.reason, "edited on both sides");
     let theirs = wifi.theirs_path.clone().unwrap();
-    assert_eq!(
-        a.get(&laptop.db, "wifi").unwrap().as_slice(),
-        b"laptop-wifi"
-    );
-    assert_eq!(
-        a.get(&laptop.db, &theirs).unwrap().as_slice(),
-        b"phone-wifi"
-    );
+    // One version in place, the other beside it: which is which is the
+    // same on every device, whoever merges.
+    let mut kept = [
+        a.get(&laptop.db, "wifi").unwrap().to_vec(),
+        a.get(&laptop.db, &theirs).unwrap().to_vec(),
+    ];
+    kept.sort();
+    assert_eq!(kept, [b"laptop-wifi".to_vec(), b"phone-wifi".to_vec()]);
     let bank = conflicts.iter().find(|c| c.path == "bank").unwrap();
     assert_eq!(bank.reason, "edited here, deleted there");
     assert_eq!(
@@ -121,7 +136,10 @@ fn the_same_secret_edited_on_both_sides_keeps_both_versions() {
 
     // After the phone takes the merge, both hold both versions.
     sync((&laptop, &a), (&phone, &b));
-    assert_eq!(b.get(&phone.db, &theirs).unwrap().as_slice(), b"phone-wifi");
+    assert_eq!(
+        b.get(&phone.db, &theirs).unwrap(),
+        a.get(&laptop.db, &theirs).unwrap()
+    );
     assert_eq!(a.head(&laptop.db).unwrap(), b.head(&phone.db).unwrap());
 }
 
@@ -165,4 +183,85 @@ fn hostile_objects_are_refused_and_nothing_is_stored() {
         Err(VaultError::UnknownVersion(_))
     ));
     assert_eq!(a.head(&laptop.db).unwrap(), before);
+}
+
+#[test]
+fn however_many_versions_collide_a_secret_keeps_one_copy_and_history_keeps_all() {
+    let (laptop, a, phone, b) = two_devices();
+    let tablet = device(3);
+    let (head, objects) = a.objects_for(&laptop.db, &[]).unwrap();
+    let c = Vaults::new(&tablet.db)
+        .clone_vault("shared", &a.id().to_string(), &head, &objects)
+        .unwrap();
+    let devices = [(&laptop, &a), (&phone, &b), (&tablet, &c)];
+    let mut written = Vec::new();
+    // Three rounds: all three edit the Wi-Fi password at once, then sync
+    // every way (faster than a person could review the conflicts).
+    for round in 0..3 {
+        for (i, (device, vault)) in devices.iter().enumerate() {
+            let value = format!("wifi {round} from {i}");
+            vault
+                .write_secret(&device.db, &device.keys, "wifi", value.as_bytes())
+                .unwrap();
+            written.push(value);
+        }
+        for _ in 0..2 {
+            for from in devices {
+                for to in devices {
+                    if !std::ptr::eq(from.1, to.1) {
+                        sync(from, to);
+                    }
+                }
+            }
+        }
+    }
+    let names = a.list(&laptop.db, None).unwrap();
+    let copies: Vec<&String> = names.iter().filter(|n| n.contains(".conflict-")).collect();
+    assert_eq!(copies.len(), 1, "one copy of the Wi-Fi password: {names:?}");
+    assert_eq!(a.conflicts(&laptop.db).unwrap().len(), 1);
+    // Every device shows the same.
+    for (device, vault) in &devices[1..] {
+        assert_eq!(vault.list(&device.db, None).unwrap(), names);
+        assert_eq!(
+            vault.get(&device.db, "wifi").unwrap(),
+            a.get(&laptop.db, "wifi").unwrap()
+        );
+        assert_eq!(
+            vault.get(&device.db, copies[0]).unwrap(),
+            a.get(&laptop.db, copies[0]).unwrap()
+        );
+    }
+    // Each of the nine versions is in history.
+    let mut seen = std::collections::BTreeSet::new();
+    for commit in a.log(&laptop.db, None).unwrap() {
+        for path in ["wifi", copies[0].as_str()] {
+            if let Ok(value) = a.get_at(&laptop.db, &commit.id, path) {
+                seen.insert(String::from_utf8(value.to_vec()).unwrap());
+            }
+        }
+    }
+    for value in &written {
+        assert!(
+            seen.contains(value),
+            "{value} was lost; history holds {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn two_devices_merging_each_other_at_once_reach_the_same_secrets() {
+    let (laptop, a, phone, b) = two_devices();
+    a.write_secret(&laptop.db, &laptop.keys, "wifi", b"laptop-wifi")
+        .unwrap();
+    b.write_secret(&phone.db, &phone.keys, "wifi", b"phone-wifi")
+        .unwrap();
+    merge_both_ways((&laptop.db, &laptop.keys, &a), (&phone.db, &phone.keys, &b));
+    assert_eq!(a.files(&laptop.db).unwrap(), b.files(&phone.db).unwrap());
+    // And the next sync settles it with no new conflict.
+    let MergeOutcome::Merged { conflicts, .. } = sync((&phone, &b), (&laptop, &a)) else {
+        panic!("expected a merge of the two merges")
+    };
+    assert!(conflicts.is_empty(), "{conflicts:?}");
+    sync((&laptop, &a), (&phone, &b));
+    assert_eq!(a.head(&laptop.db).unwrap(), b.head(&phone.db).unwrap());
 }
