@@ -614,7 +614,8 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // tauri-driver and everything it started (killing tauri-driver
         // alone left WebKitWebDriver running, orphaned).
-        let pids: Vec<String> = self.processes().iter().map(u32::to_string).collect();
+        let tree = self.processes();
+        let pids: Vec<String> = tree.iter().map(u32::to_string).collect();
         if !pids.is_empty() {
             let _ = std::process::Command::new("kill")
                 .arg("-KILL")
@@ -623,5 +624,44 @@ impl Drop for Driver {
                 .stderr(Stdio::null())
                 .status();
         }
+        ended(
+            "tauri-driver, WebKitWebDriver and the app",
+            &mut self._driver,
+            &tree,
+        );
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        if let Some(xvfb) = &mut self._xvfb {
+            let _ = xvfb.start_kill();
+            ended("Xvfb", xvfb, &[]);
+        }
+    }
+}
+
+/// Wait (up to [`WAIT`]) until `child` has exited and been reaped and each
+/// of `others` is gone (or a zombie, holding nothing); a test that leaves
+/// any of them running fails here (unless it is failing already).
+fn ended(what: &str, child: &mut Child, others: &[u32]) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let reaped = !matches!(child.try_wait(), Ok(None));
+        let left: Vec<u32> = others
+            .iter()
+            .copied()
+            .filter(|pid| !matches!(process_state(*pid).as_str(), "?" | "Z" | "X"))
+            .collect();
+        if reaped && left.is_empty() {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            if !std::thread::panicking() {
+                panic!("{what} still running after the test: {left:?}");
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
