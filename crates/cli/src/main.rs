@@ -195,6 +195,20 @@ fn note(message: std::fmt::Arguments<'_>) {
 }
 
 fn main() -> ExitCode {
+    // A panic on a worker thread is caught and reported as an error (the
+    // storage engine can panic on a damaged file); one on the main thread
+    // is a bug, said in one line. Neither prints a location or backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        if std::thread::current().name() == Some("main") {
+            let what = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            eprintln!("polykey: internal error: {what}");
+        }
+    }));
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -74,7 +74,7 @@ impl DbError {
 
 /// An open, unlocked store.
 pub struct Db {
-    pub(crate) redb: redb::Database,
+    pub(crate) redb: Engine,
     pub(crate) key: SymmetricKey,
     pub(crate) index_key: [u8; 32],
     /// Keys the hashes that make up authenticated tables' digests.
@@ -88,6 +88,37 @@ pub struct Db {
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Db(<redacted>)")
+    }
+}
+
+/// The redb handle. redb can panic on a damaged file, closing it too; the
+/// close happens in a drop, where a panic would reach whoever let go of
+/// the store (or abort a thread already unwinding), so it is caught here.
+pub(crate) struct Engine(Option<redb::Database>);
+
+impl std::ops::Deref for Engine {
+    type Target = redb::Database;
+
+    fn deref(&self) -> &redb::Database {
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("taken only when dropped"))
+    }
+}
+
+impl std::ops::DerefMut for Engine {
+    fn deref_mut(&mut self) -> &mut redb::Database {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("taken only when dropped"))
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(redb) = self.0.take() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(redb)));
+        }
     }
 }
 
@@ -267,7 +298,7 @@ impl Db {
         let index_key = blake3::derive_key("polykey-db record keys v1", key.expose_secret());
         let digest_key = blake3::derive_key(crate::digest::DIGEST_KEY_CONTEXT, key.expose_secret());
         Self {
-            redb,
+            redb: Engine(Some(redb)),
             key,
             index_key,
             digest_key,

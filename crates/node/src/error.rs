@@ -55,6 +55,14 @@ pub enum NodeError {
          or recover with your recovery code into an empty folder and pair again"
     )]
     StoreTampered,
+    /// Reading or writing the store failed in a way its checks did not
+    /// foresee (a damaged file can make the storage engine give up).
+    #[error(
+        "Polykey could not read or write this device's data, which may be damaged; \
+         if this happens again, restore the folder from a backup, or recover with your \
+         recovery code into an empty folder and pair again"
+    )]
+    Damaged,
     /// The encrypted store refused.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -141,6 +149,7 @@ impl NodeError {
             Self::KeyFileCorrupt => ErrorCode::KeyFileCorrupt,
             Self::Db(DbError::InUse) => ErrorCode::InUse,
             Self::Db(DbError::Tampered { .. }) | Self::StoreTampered => ErrorCode::Tampered,
+            Self::Damaged => ErrorCode::DataCorrupt,
             Self::Db(DbError::WrongKey) => ErrorCode::WrongKey,
             Self::Db(DbError::NotOurs | DbError::NotFound(_) | DbError::Format { .. }) => {
                 ErrorCode::DataCorrupt

@@ -503,9 +503,15 @@ fn wait_for_readers(session: Arc<Session>) {
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, NodeError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| NodeError::Internal(format!("background task failed: {e}")))?
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        if e.is_panic() {
+            // The storage engine can panic on a damaged file; whatever
+            // the cause, the person gets a sentence, not the panic.
+            NodeError::Damaged
+        } else {
+            NodeError::Internal("background work was cancelled".into())
+        }
+    })?
 }
 
 impl Inner {

@@ -5,6 +5,7 @@
 
 mod backup;
 mod client_api;
+mod corruption;
 mod file_modes;
 mod identities;
 mod import;
