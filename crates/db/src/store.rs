@@ -61,14 +61,22 @@ pub enum DbError {
         /// The table the record was read from.
         table: String,
     },
-    /// The storage engine failed (disk full, IO error).
+    /// The disk is full (or the file may not grow): nothing was written.
+    #[error("the disk is full, so this was not saved; free some space and try again")]
+    Full,
+    /// Reading or writing the file failed.
     #[error("storage error: {0}")]
     Storage(String),
 }
 
 impl DbError {
     pub(crate) fn storage(error: impl std::fmt::Display) -> Self {
-        Self::Storage(error.to_string())
+        let text = error.to_string();
+        // ENOSPC, or EFBIG past a file size limit: the same to a person.
+        if text.contains("(os error 28)") || text.contains("(os error 27)") {
+            return Self::Full;
+        }
+        Self::Storage(text)
     }
 }
 
@@ -94,29 +102,87 @@ impl std::fmt::Debug for Db {
 /// The redb handle. redb can panic on a damaged file, closing it too; the
 /// close happens in a drop, where a panic would reach whoever let go of
 /// the store (or abort a thread already unwinding), so it is caught here.
-pub(crate) struct Engine(Option<redb::Database>);
-
-impl std::ops::Deref for Engine {
-    type Target = redb::Database;
-
-    fn deref(&self) -> &redb::Database {
-        self.0
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("taken only when dropped"))
-    }
+/// After a write that failed to reach the disk (out of space, say) redb
+/// refuses every later transaction until the file is opened again: the
+/// store does that itself at the next write, so space freed lets writing
+/// go on without a restart.
+pub(crate) struct Engine {
+    redb: std::sync::RwLock<Option<redb::Database>>,
+    path: PathBuf,
 }
 
-impl std::ops::DerefMut for Engine {
-    fn deref_mut(&mut self) -> &mut redb::Database {
-        self.0
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("taken only when dropped"))
+/// Most attempts at opening the file again, 10 ms apart, while a
+/// transaction of the old handle still holds it.
+const REOPEN_TRIES: usize = 500;
+
+impl Engine {
+    fn new(redb: redb::Database, path: &Path) -> Self {
+        Self {
+            redb: std::sync::RwLock::new(Some(redb)),
+            path: path.to_owned(),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&redb::Database) -> T) -> Result<T, DbError> {
+        let slot = self.redb.read().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some(redb) => Ok(f(redb)),
+            None => Err(DbError::Storage(
+                "the data file could not be opened again after a failed write".into(),
+            )),
+        }
+    }
+
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, DbError> {
+        self.with(|redb| redb.begin_read())?
+            .map_err(DbError::storage)
+    }
+
+    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, DbError> {
+        match self.with(|redb| redb.begin_write())? {
+            Err(redb::TransactionError::Storage(redb::StorageError::PreviousIo)) => {
+                self.reopen()?;
+                self.with(|redb| redb.begin_write())?
+                    .map_err(DbError::storage)
+            }
+            other => other.map_err(DbError::storage),
+        }
+    }
+
+    pub(crate) fn compact(&self) -> Result<bool, DbError> {
+        let mut slot = self.redb.write().unwrap_or_else(|e| e.into_inner());
+        match &mut *slot {
+            Some(redb) => redb.compact().map_err(DbError::storage),
+            None => Ok(false),
+        }
+    }
+
+    /// Close the file and open it again (redb checks and repairs it).
+    fn reopen(&self) -> Result<(), DbError> {
+        let mut slot = self.redb.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = slot.take() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(old)));
+        }
+        for _ in 0..REOPEN_TRIES {
+            match redb::Database::open(&self.path) {
+                Ok(redb) => {
+                    *slot = Some(redb);
+                    return Ok(());
+                }
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(map_open_error(e)),
+            }
+        }
+        Err(DbError::InUse)
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        if let Some(redb) = self.0.take() {
+        let slot = self.redb.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(redb) = slot.take() {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(redb)));
         }
     }
@@ -203,7 +269,7 @@ impl Db {
                 .map_err(DbError::storage)?;
         }
         txn.commit().map_err(DbError::storage)?;
-        Ok(Self::from_parts(redb, key))
+        Ok(Self::from_parts(redb, path, key))
     }
 
     /// Open the store at `path` with `root`.
@@ -248,7 +314,7 @@ impl Db {
         key.open(&read("key_check")?, b"polykey_meta\0key_check")
             .map_err(|_| tampered())?;
         drop(meta);
-        let db = Self::from_parts(redb, key);
+        let db = Self::from_parts(redb, path, key);
         // Every authenticated table must hold exactly the records this
         // store wrote: one deleted, or put back, is refused here, at
         // unlock, rather than at the table's next read.
@@ -265,7 +331,7 @@ impl Db {
 
     /// How the file's space is used now. Takes the write lock for a moment.
     pub fn space(&self) -> Result<Space, DbError> {
-        let txn = self.redb.begin_write().map_err(DbError::storage)?;
+        let txn = self.redb.begin_write()?;
         let stats = txn.stats().map_err(DbError::storage)?;
         txn.abort().map_err(DbError::storage)?;
         Ok(Space {
@@ -281,7 +347,7 @@ impl Db {
     pub fn compact(&mut self) -> Result<(), DbError> {
         // Each pass moves what it can; a bounded number of passes.
         for _ in 0..8 {
-            if !self.redb.compact().map_err(DbError::storage)? {
+            if !self.redb.compact()? {
                 break;
             }
         }
@@ -294,11 +360,11 @@ impl Db {
         let _ = self.on_commit.set(Box::new(hook));
     }
 
-    fn from_parts(redb: redb::Database, key: SymmetricKey) -> Self {
+    fn from_parts(redb: redb::Database, path: &Path, key: SymmetricKey) -> Self {
         let index_key = blake3::derive_key("polykey-db record keys v1", key.expose_secret());
         let digest_key = blake3::derive_key(crate::digest::DIGEST_KEY_CONTEXT, key.expose_secret());
         Self {
-            redb: Engine(Some(redb)),
+            redb: Engine::new(redb, path),
             key,
             index_key,
             digest_key,

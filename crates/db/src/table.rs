@@ -1,6 +1,6 @@
 use std::marker::PhantomData;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -135,7 +135,7 @@ impl Db {
     pub fn read(&self) -> Result<ReadTxn<'_>, DbError> {
         Ok(ReadTxn {
             db: self,
-            txn: self.redb.begin_read().map_err(DbError::storage)?,
+            txn: self.redb.begin_read()?,
             guard: std::sync::Mutex::new(SetGuard::default()),
         })
     }
@@ -145,7 +145,7 @@ impl Db {
     pub fn write(&self) -> Result<WriteTxn<'_>, DbError> {
         Ok(WriteTxn {
             db: self,
-            txn: self.redb.begin_write().map_err(DbError::storage)?,
+            txn: self.redb.begin_write()?,
             guard: std::sync::Mutex::new(SetGuard::default()),
         })
     }

@@ -155,7 +155,7 @@ impl NodeError {
                 ErrorCode::DataCorrupt
             }
             Self::Db(DbError::AlreadyExists(_)) => ErrorCode::AlreadyExists,
-            Self::Db(DbError::Storage(_)) | Self::Io { .. } => ErrorCode::Io,
+            Self::Db(DbError::Storage(_) | DbError::Full) | Self::Io { .. } => ErrorCode::Io,
             Self::Internal(_) => ErrorCode::Internal,
             Self::Import(crate::import::ImportError::WrongPassword) => ErrorCode::WrongPassword,
             Self::Import(_) => ErrorCode::InvalidInput,

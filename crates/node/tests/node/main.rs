@@ -6,6 +6,7 @@
 mod backup;
 mod client_api;
 mod corruption;
+mod disk_full;
 mod file_modes;
 mod identities;
 mod import;
