@@ -14,7 +14,7 @@
 //! collide a secret has at most one copy to review; every version stays in
 //! history.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use gix::hash::ObjectId;
 use gix::objs::tree::EntryKind;
@@ -251,11 +251,8 @@ impl Vault {
         }
         let our_ancestors = self.ancestors(&txn, ours)?;
         let their_history = self.commits(&txn, theirs, None)?;
-        // The newest common ancestor; none for unrelated histories.
-        let base = their_history
-            .iter()
-            .map(|(id, _)| *id)
-            .find(|id| our_ancestors.contains(id));
+        // The best common ancestor; none for unrelated histories.
+        let base = best_common_ancestor(&their_history, &our_ancestors);
 
         let base_files = self.all_files(&txn, base)?;
         let our_files = self.all_files(&txn, Some(ours))?;
@@ -408,6 +405,50 @@ impl Vault {
             conflicts,
         })
     }
+}
+
+/// The common ancestor farthest from the root (the greatest generation:
+/// one more than its furthest parent), so never an ancestor of another
+/// common ancestor; ties go to the greater id. Found from the shape of
+/// the history alone: commit times are whatever each device's clock said,
+/// and the newest by time can be an older ancestor when a clock is off,
+/// which would make the merge undo a deletion or see an edit twice.
+fn best_common_ancestor(
+    their_history: &[(ObjectId, gix::objs::Commit)],
+    our_ancestors: &HashSet<ObjectId>,
+) -> Option<ObjectId> {
+    let parents: HashMap<ObjectId, &[ObjectId]> = their_history
+        .iter()
+        .map(|(id, commit)| (*id, commit.parents.as_slice()))
+        .collect();
+    let mut generation: HashMap<ObjectId, u64> = HashMap::with_capacity(parents.len());
+    // Parents before children, without recursion.
+    let mut stack: Vec<(ObjectId, bool)> = Vec::new();
+    for (start, _) in their_history {
+        stack.push((*start, false));
+        while let Some((id, expanded)) = stack.pop() {
+            if generation.contains_key(&id) {
+                continue;
+            }
+            let of = parents.get(&id).copied().unwrap_or_default();
+            if expanded {
+                let furthest = of.iter().filter_map(|p| generation.get(p)).max();
+                generation.insert(id, furthest.map_or(1, |g| g + 1));
+            } else {
+                stack.push((id, true));
+                stack.extend(
+                    of.iter()
+                        .filter(|p| !generation.contains_key(*p))
+                        .map(|p| (*p, false)),
+                );
+            }
+        }
+    }
+    their_history
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| our_ancestors.contains(id))
+        .max_by_key(|id| (generation.get(id).copied().unwrap_or(0), *id))
 }
 
 /// Where a merge kept the other side's version of `path`: the original

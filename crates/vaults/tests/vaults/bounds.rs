@@ -74,13 +74,42 @@ fn commit_by(
     parents: Vec<ObjectId>,
     message: &str,
 ) -> RawObject {
+    commit_by_at(
+        signer,
+        author,
+        committer,
+        tree,
+        parents,
+        message,
+        1_700_000_000,
+    )
+}
+
+/// A commit by `signer` dated `seconds`, as a device whose clock says so
+/// makes one.
+pub fn commit_at(
+    signer: &RootKeypair,
+    tree: ObjectId,
+    parents: Vec<ObjectId>,
+    seconds: i64,
+) -> RawObject {
+    let me = signer.node_id();
+    commit_by_at(signer, me, me, tree, parents, "Hand-made", seconds)
+}
+
+fn commit_by_at(
+    signer: &RootKeypair,
+    author: NodeId,
+    committer: NodeId,
+    tree: ObjectId,
+    parents: Vec<ObjectId>,
+    message: &str,
+    seconds: i64,
+) -> RawObject {
     let actor = |node: NodeId| gix::actor::Signature {
         name: node.to_string().into(),
         email: format!("{node}@polykey").into(),
-        time: gix::date::Time {
-            seconds: 1_700_000_000,
-            offset: 0,
-        },
+        time: gix::date::Time { seconds, offset: 0 },
     };
     let mut commit = gix::objs::Commit {
         tree,

@@ -14,6 +14,7 @@ mod merge;
 mod merge_props;
 mod operations;
 mod secrecy;
+mod skew;
 mod undo;
 
 use polykey_db::Db;
