@@ -84,6 +84,18 @@ where
     }
 }
 
+/// A request as the codec decodes one from a peer's bytes (public for
+/// the fuzz targets).
+pub fn decode_request(bytes: &[u8]) -> io::Result<crate::protocol::Request> {
+    decode(bytes)
+}
+
+/// A response as the codec decodes one from a peer's bytes (public for
+/// the fuzz targets).
+pub fn decode_response(bytes: &[u8]) -> io::Result<crate::protocol::Response> {
+    decode(bytes)
+}
+
 fn decode<M: DeserializeOwned>(bytes: &[u8]) -> io::Result<M> {
     cbor4ii::serde::from_slice(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }

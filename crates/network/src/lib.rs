@@ -40,7 +40,7 @@ mod outbox;
 pub mod protocol;
 
 pub use actor::{Client, Config, Event, NetworkError, Responder};
-pub use codec::bytes_written;
+pub use codec::{bytes_written, decode_request, decode_response};
 pub use event_loop::{new, EventLoop};
 pub use libp2p::Multiaddr;
 pub use protocol::{

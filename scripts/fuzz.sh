@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Run one libFuzzer target for a while: scripts/fuzz.sh TARGET [SECONDS]
+# (targets: fuzz/fuzz_targets/*.rs). Needs the nightly toolchain and
+# cargo-fuzz (installed from the crate registry when missing); without a
+# nightly toolchain it says so and skips. It starts from the committed
+# seeds (fuzz/corpus/TARGET), keeps what it finds in
+# target/fuzz-corpus/TARGET, and a crash in fuzz/artifacts/TARGET: turn
+# each into a seed and a regression test (tests/fuzz_smoke.rs replays the
+# seeds in every test run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:?usage: scripts/fuzz.sh TARGET [SECONDS]; targets: $(ls fuzz/fuzz_targets | sed 's/\.rs$//' | tr '\n' ' ')}
+seconds=${2:-60}
+if ! rustup toolchain list | grep -q '^nightly'; then
+  echo "fuzz: no nightly toolchain (rustup toolchain install nightly); skipped $target"
+  exit 0
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+work="target/fuzz-corpus/$target"
+mkdir -p "$work" "fuzz/corpus/$target"
+started=$SECONDS
+cargo +nightly fuzz run "$target" "$work" "fuzz/corpus/$target" -- \
+  -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+echo "fuzz: $target ran $((SECONDS - started)) s"
