@@ -69,6 +69,24 @@ pub enum DbError {
     Storage(String),
 }
 
+impl Db {
+    /// A storage error from this store's file; a full disk, or redb
+    /// refusing after an earlier failed write, marks the handle for opening
+    /// again (see `Engine`).
+    pub(crate) fn storage_error(&self, error: impl std::fmt::Display) -> DbError {
+        let error = DbError::storage(error);
+        let io = match &error {
+            DbError::Full => true,
+            DbError::Storage(text) => text.contains("Previous I/O error"),
+            _ => false,
+        };
+        if io {
+            self.redb.suspect();
+        }
+        error
+    }
+}
+
 impl DbError {
     pub(crate) fn storage(error: impl std::fmt::Display) -> Self {
         let text = error.to_string();
@@ -107,72 +125,148 @@ impl std::fmt::Debug for Db {
 /// store does that itself at the next write, so space freed lets writing
 /// go on without a restart.
 pub(crate) struct Engine {
-    redb: std::sync::RwLock<Option<redb::Database>>,
+    slot: std::sync::RwLock<Slot>,
     path: PathBuf,
+    /// An I/O error was seen: redb may now refuse every read and write
+    /// (not always at the start of a transaction), so the next one opens
+    /// the file again first.
+    suspect: std::sync::atomic::AtomicBool,
+}
+
+/// The open handle, if any, and which opening of the file it is.
+struct Slot {
+    number: u64,
+    redb: Option<redb::Database>,
 }
 
 /// Most attempts at opening the file again, 10 ms apart, while a
 /// transaction of the old handle still holds it.
 const REOPEN_TRIES: usize = 500;
 
+fn previous_io<T>(result: &Result<T, redb::TransactionError>) -> bool {
+    matches!(
+        result,
+        Err(redb::TransactionError::Storage(
+            redb::StorageError::PreviousIo
+        ))
+    )
+}
+
 impl Engine {
     fn new(redb: redb::Database, path: &Path) -> Self {
         Self {
-            redb: std::sync::RwLock::new(Some(redb)),
+            slot: std::sync::RwLock::new(Slot {
+                number: 0,
+                redb: Some(redb),
+            }),
             path: path.to_owned(),
+            suspect: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&redb::Database) -> T) -> Result<T, DbError> {
-        let slot = self.redb.read().unwrap_or_else(|e| e.into_inner());
-        match &*slot {
-            Some(redb) => Ok(f(redb)),
-            None => Err(DbError::Storage(
-                "the data file could not be opened again after a failed write".into(),
-            )),
+    /// Mark the handle as possibly refusing everything (see `suspect`).
+    pub(crate) fn suspect(&self) {
+        self.suspect
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Open the file again before a transaction when an I/O error was seen.
+    fn settle(&self) -> Result<(), DbError> {
+        if self
+            .suspect
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            let number = self.slot.read().unwrap_or_else(|e| e.into_inner()).number;
+            self.reopen(number)?;
+        }
+        Ok(())
+    }
+
+    /// Run `f` on the open handle, with its number; a handle lost to a
+    /// failed reopen (the disk still full) is opened again first.
+    fn with<T>(&self, f: impl FnOnce(&redb::Database) -> T) -> Result<(u64, T), DbError> {
+        let mut f = Some(f);
+        let mut tried = false;
+        loop {
+            let number = {
+                let slot = self.slot.read().unwrap_or_else(|e| e.into_inner());
+                if let (Some(redb), Some(f)) = (&slot.redb, f.take()) {
+                    return Ok((slot.number, f(redb)));
+                }
+                slot.number
+            };
+            if tried {
+                return Err(DbError::Storage(
+                    "the data file could not be opened again".into(),
+                ));
+            }
+            self.reopen(number)?;
+            tried = true;
         }
     }
 
     pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, DbError> {
-        self.with(|redb| redb.begin_read())?
-            .map_err(DbError::storage)
+        self.settle()?;
+        let (number, txn) = self.with(|redb| redb.begin_read())?;
+        if previous_io(&txn) {
+            self.reopen(number)?;
+            return self
+                .with(|redb| redb.begin_read())?
+                .1
+                .map_err(DbError::storage);
+        }
+        txn.map_err(DbError::storage)
     }
 
     pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, DbError> {
-        match self.with(|redb| redb.begin_write())? {
-            Err(redb::TransactionError::Storage(redb::StorageError::PreviousIo)) => {
-                self.reopen()?;
-                self.with(|redb| redb.begin_write())?
-                    .map_err(DbError::storage)
-            }
-            other => other.map_err(DbError::storage),
+        self.settle()?;
+        let (number, txn) = self.with(|redb| redb.begin_write())?;
+        if previous_io(&txn) {
+            self.reopen(number)?;
+            return self
+                .with(|redb| redb.begin_write())?
+                .1
+                .map_err(DbError::storage);
         }
+        txn.map_err(DbError::storage)
     }
 
     pub(crate) fn compact(&self) -> Result<bool, DbError> {
-        let mut slot = self.redb.write().unwrap_or_else(|e| e.into_inner());
-        match &mut *slot {
+        let mut slot = self.slot.write().unwrap_or_else(|e| e.into_inner());
+        match &mut slot.redb {
             Some(redb) => redb.compact().map_err(DbError::storage),
             None => Ok(false),
         }
     }
 
-    /// Close the file and open it again (redb checks and repairs it).
-    fn reopen(&self) -> Result<(), DbError> {
-        let mut slot = self.redb.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = slot.take() {
+    /// Close the file and open it again (redb checks and repairs it),
+    /// unless another thread already did since handle `number` failed. On
+    /// failure no handle is open, and the next use tries again.
+    fn reopen(&self, number: u64) -> Result<(), DbError> {
+        let mut slot = self.slot.write().unwrap_or_else(|e| e.into_inner());
+        if slot.number != number {
+            return Ok(());
+        }
+        if let Some(old) = slot.redb.take() {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(old)));
         }
         for _ in 0..REOPEN_TRIES {
             match redb::Database::open(&self.path) {
                 Ok(redb) => {
-                    *slot = Some(redb);
+                    slot.redb = Some(redb);
+                    slot.number += 1;
                     return Ok(());
                 }
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
-                Err(e) => return Err(map_open_error(e)),
+                // Opening repairs the file, which needs room too.
+                Err(e) => {
+                    return Err(match map_open_error(e) {
+                        DbError::Storage(text) => DbError::storage(text),
+                        other => other,
+                    })
+                }
             }
         }
         Err(DbError::InUse)
@@ -181,8 +275,8 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        let slot = self.redb.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some(redb) = slot.take() {
+        let slot = self.slot.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(redb) = slot.redb.take() {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(redb)));
         }
     }

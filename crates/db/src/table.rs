@@ -242,7 +242,10 @@ impl ReadTxn<'_> {
         if table.authenticated {
             let mut guard = self.guard.lock().unwrap_or_else(|e| e.into_inner());
             let meta = || {
-                let meta = self.txn.open_table(META).map_err(DbError::storage)?;
+                let meta = self
+                    .txn
+                    .open_table(META)
+                    .map_err(|e| self.db.storage_error(e))?;
                 self.db.load_digests(&meta)
             };
             guard.verify(self.db, table.name, meta, rows.as_ref())?;
@@ -256,7 +259,7 @@ impl ReadTxn<'_> {
         };
         Ok(table
             .get(key.as_bytes().as_slice())
-            .map_err(DbError::storage)?
+            .map_err(|e| self.db.storage_error(e))?
             .map(|v| v.value().to_vec()))
     }
 
@@ -273,7 +276,7 @@ impl ReadTxn<'_> {
         };
         let sealed = rows
             .get(key.as_bytes().as_slice())
-            .map_err(DbError::storage)?
+            .map_err(|e| self.db.storage_error(e))?
             .map(|v| v.value().to_vec());
         self.db.open_record(table, key, sealed)
     }
@@ -347,9 +350,12 @@ impl WriteTxn<'_> {
         let rows = self
             .txn
             .open_table(definition(table))
-            .map_err(DbError::storage)?;
+            .map_err(|e| self.db.storage_error(e))?;
         let meta = || {
-            let meta = self.txn.open_table(META).map_err(DbError::storage)?;
+            let meta = self
+                .txn
+                .open_table(META)
+                .map_err(|e| self.db.storage_error(e))?;
             self.db.load_digests(&meta)
         };
         guard.verify(self.db, table, meta, Some(&rows))
@@ -369,10 +375,10 @@ impl WriteTxn<'_> {
         let mut t = self
             .txn
             .open_table(definition(table))
-            .map_err(DbError::storage)?;
+            .map_err(|e| self.db.storage_error(e))?;
         let old = t
             .insert(key.as_bytes().as_slice(), sealed.as_slice())
-            .map_err(DbError::storage)?
+            .map_err(|e| self.db.storage_error(e))?
             .map(|v| v.value().to_vec());
         drop(t);
         if authenticated {
@@ -386,10 +392,10 @@ impl WriteTxn<'_> {
         let t = self
             .txn
             .open_table(definition(table))
-            .map_err(DbError::storage)?;
+            .map_err(|e| self.db.storage_error(e))?;
         let value = t
             .get(key.as_bytes().as_slice())
-            .map_err(DbError::storage)?
+            .map_err(|e| self.db.storage_error(e))?
             .map(|v| v.value().to_vec());
         Ok(value)
     }
@@ -401,7 +407,8 @@ impl WriteTxn<'_> {
         key: &RecordKey,
         value: &V,
     ) -> Result<(), DbError> {
-        let plain = Zeroizing::new(serde_json::to_vec(value).map_err(DbError::storage)?);
+        let plain =
+            Zeroizing::new(serde_json::to_vec(value).map_err(|e| self.db.storage_error(e))?);
         self.put_sealed(table.name, table.authenticated, key, &plain)
     }
 
@@ -430,10 +437,10 @@ impl WriteTxn<'_> {
             let mut t = self
                 .txn
                 .open_table(definition(&first.table))
-                .map_err(DbError::storage)?;
+                .map_err(|e| self.db.storage_error(e))?;
             for record in group {
                 t.insert(record.key.as_bytes().as_slice(), record.sealed.as_slice())
-                    .map_err(DbError::storage)?;
+                    .map_err(|e| self.db.storage_error(e))?;
             }
             rest = after;
         }
@@ -458,7 +465,7 @@ impl WriteTxn<'_> {
         let redb_table = self
             .txn
             .open_table(definition(table.name))
-            .map_err(DbError::storage)?;
+            .map_err(|e| self.db.storage_error(e))?;
         self.db.open_all(table, &redb_table)
     }
 
@@ -467,10 +474,10 @@ impl WriteTxn<'_> {
         let t = self
             .txn
             .open_table(definition(table.name()))
-            .map_err(DbError::storage)?;
+            .map_err(|e| self.db.storage_error(e))?;
         let found = t
             .get(key.as_bytes().as_slice())
-            .map_err(DbError::storage)?
+            .map_err(|e| self.db.storage_error(e))?
             .is_some();
         Ok(found)
     }
@@ -479,7 +486,7 @@ impl WriteTxn<'_> {
     pub fn delete_raw_table(&mut self, table: &RawTable) -> Result<(), DbError> {
         self.txn
             .delete_table(definition(table.name()))
-            .map_err(DbError::storage)?;
+            .map_err(|e| self.db.storage_error(e))?;
         Ok(())
     }
 
@@ -515,10 +522,10 @@ impl WriteTxn<'_> {
         let mut t = self
             .txn
             .open_table(definition(table.name))
-            .map_err(DbError::storage)?;
+            .map_err(|e| self.db.storage_error(e))?;
         let old = t
             .remove(key.as_bytes().as_slice())
-            .map_err(DbError::storage)?
+            .map_err(|e| self.db.storage_error(e))?
             .map(|v| v.value().to_vec());
         drop(t);
         let removed = old.is_some();
@@ -534,10 +541,13 @@ impl WriteTxn<'_> {
     pub fn commit(self) -> Result<(), DbError> {
         let guard = self.guard.into_inner().unwrap_or_else(|e| e.into_inner());
         if guard.changed() {
-            let mut meta = self.txn.open_table(META).map_err(DbError::storage)?;
+            let mut meta = self
+                .txn
+                .open_table(META)
+                .map_err(|e| self.db.storage_error(e))?;
             guard.store(self.db, &mut meta)?;
         }
-        self.txn.commit().map_err(DbError::storage)?;
+        self.txn.commit().map_err(|e| self.db.storage_error(e))?;
         self.db
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);

@@ -71,6 +71,21 @@ async fn helper_disk_full() {
             format!("{name} {}", "x".repeat(60_000))
         );
     }
+    // Trying again while the disk is still full (a write may fit in what
+    // the failed one left) ends in the same clear error, and what was
+    // acknowledged is all there.
+    let again = loop {
+        let name = format!("s{}", written.len());
+        match write(&node, &name).await {
+            Ok(_) => written.push(name),
+            Err(e) => break e,
+        }
+        assert!(written.len() < 1000, "the limit never stopped a write");
+    };
+    println!("again: {again}");
+    for name in &written {
+        assert!(read(&node, name).await.starts_with(name.as_str()));
+    }
     // Room again: the next write works, and everything is there.
     limit(None);
     write(&node, "after").await.unwrap();
@@ -105,6 +120,14 @@ async fn a_full_disk_refuses_the_write_loses_nothing_and_recovers() {
     assert!(
         words.contains("the disk is full"),
         "not a clear error: {words}"
+    );
+    let again = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("again: "))
+        .unwrap_or_else(|| panic!("no second refusal: {stdout}"));
+    assert!(
+        again.contains("the disk is full"),
+        "not a clear error: {again}"
     );
     let written: usize = stdout
         .lines()
