@@ -206,27 +206,24 @@ impl Engine {
     }
 
     pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, DbError> {
-        self.settle()?;
-        let (number, txn) = self.with(|redb| redb.begin_read())?;
-        if previous_io(&txn) {
-            self.reopen(number)?;
-            return self
-                .with(|redb| redb.begin_read())?
-                .1
-                .map_err(DbError::storage);
-        }
-        txn.map_err(DbError::storage)
+        self.begin(redb::Database::begin_read)
     }
 
     pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, DbError> {
+        self.begin(redb::Database::begin_write)
+    }
+
+    /// Start a transaction with `start`, opening the file again first when
+    /// an I/O error was seen, or when redb refuses after an earlier one.
+    fn begin<T>(
+        &self,
+        start: impl Fn(&redb::Database) -> Result<T, redb::TransactionError>,
+    ) -> Result<T, DbError> {
         self.settle()?;
-        let (number, txn) = self.with(|redb| redb.begin_write())?;
+        let (number, txn) = self.with(&start)?;
         if previous_io(&txn) {
             self.reopen(number)?;
-            return self
-                .with(|redb| redb.begin_write())?
-                .1
-                .map_err(DbError::storage);
+            return self.with(&start)?.1.map_err(DbError::storage);
         }
         txn.map_err(DbError::storage)
     }

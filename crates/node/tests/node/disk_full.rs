@@ -29,6 +29,22 @@ async fn read(node: &polykey_node::Node, name: &str) -> String {
     String::from_utf8(value.to_vec()).unwrap()
 }
 
+/// Write secrets `s0`, `s1`… (named on from `written`) until one is
+/// refused; returns the refusal.
+async fn write_until_refused(
+    node: &polykey_node::Node,
+    written: &mut Vec<String>,
+) -> polykey_node::NodeError {
+    loop {
+        let name = format!("s{}", written.len());
+        match write(node, &name).await {
+            Ok(_) => written.push(name),
+            Err(e) => return e,
+        }
+        assert!(written.len() < 1000, "the limit never stopped a write");
+    }
+}
+
 /// Not a test of its own: the child process of
 /// `a_full_disk_refuses_the_write_loses_nothing_and_recovers`.
 #[tokio::test]
@@ -55,14 +71,7 @@ async fn helper_disk_full() {
     };
     limit(Some(size + 2 * 1024 * 1024));
     let mut written = Vec::new();
-    let error = loop {
-        let name = format!("s{}", written.len());
-        match write(&node, &name).await {
-            Ok(_) => written.push(name),
-            Err(e) => break e,
-        }
-        assert!(written.len() < 1000, "the limit never stopped a write");
-    };
+    let error = write_until_refused(&node, &mut written).await;
     println!("refused after {}: {error}", written.len());
     assert!(!written.is_empty());
     for name in &written {
@@ -74,14 +83,7 @@ async fn helper_disk_full() {
     // Trying again while the disk is still full (a write may fit in what
     // the failed one left) ends in the same clear error, and what was
     // acknowledged is all there.
-    let again = loop {
-        let name = format!("s{}", written.len());
-        match write(&node, &name).await {
-            Ok(_) => written.push(name),
-            Err(e) => break e,
-        }
-        assert!(written.len() < 1000, "the limit never stopped a write");
-    };
+    let again = write_until_refused(&node, &mut written).await;
     println!("again: {again}");
     for name in &written {
         assert!(read(&node, name).await.starts_with(name.as_str()));
