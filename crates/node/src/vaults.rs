@@ -210,6 +210,13 @@ impl Node {
             .await
     }
 
+    /// Check that every version in a vault's history is whole and signed
+    /// (after a crash or a restore); returns how many devices signed it.
+    pub async fn verify_vault(&self, vault: String) -> Result<usize, NodeError> {
+        self.with_vault(vault, move |s, v| v.verify_history(&s.db).map(|s| s.len()))
+            .await
+    }
+
     /// The versions in which one secret changed, newest first.
     pub async fn secret_history(
         &self,
