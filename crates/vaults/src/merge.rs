@@ -129,14 +129,6 @@ fn conflict_copy(path: &str, tag: &str, taken: impl Fn(&str) -> bool) -> String 
 }
 
 impl Vault {
-    fn ancestors(&self, src: &impl Source, id: ObjectId) -> Result<HashSet<ObjectId>, VaultError> {
-        Ok(self
-            .commits(src, id, None)?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect())
-    }
-
     /// Move the head to `theirs` when it descends from the head (and is
     /// not it): a fast-forward. Returns whether it moved.
     pub(crate) fn fast_forward(
@@ -160,11 +152,22 @@ impl Vault {
         from: ObjectId,
         target: ObjectId,
     ) -> Result<bool, VaultError> {
+        Ok(self.ancestors_unless(src, from, target)?.is_none())
+    }
+
+    /// Every ancestor of `from` (itself included), or `None` as soon as
+    /// `target` is found among them.
+    fn ancestors_unless(
+        &self,
+        src: &impl Source,
+        from: ObjectId,
+        target: ObjectId,
+    ) -> Result<Option<HashSet<ObjectId>>, VaultError> {
         let mut seen = HashSet::from([from]);
         let mut queue = std::collections::VecDeque::from([from]);
         while let Some(id) = queue.pop_front() {
             if id == target {
-                return Ok(true);
+                return Ok(None);
             }
             for parent in self.store.commit(src, &id)?.parents {
                 if seen.insert(parent) {
@@ -172,7 +175,7 @@ impl Vault {
                 }
             }
         }
-        Ok(false)
+        Ok(Some(seen))
     }
 
     /// Every file of a version (none for no version), markers included.
@@ -246,10 +249,12 @@ impl Vault {
                 head: theirs.to_string(),
             });
         }
-        if self.reaches(&txn, ours, theirs)? {
+        // One walk of our history answers both whether theirs is in it
+        // (found in a step or two when we are ahead) and, when not, where
+        // the two meet.
+        let Some(our_ancestors) = self.ancestors_unless(&txn, ours, theirs)? else {
             return Ok(MergeOutcome::UpToDate);
-        }
-        let our_ancestors = self.ancestors(&txn, ours)?;
+        };
         let their_history = self.commits(&txn, theirs, None)?;
         // The best common ancestor; none for unrelated histories.
         let base = best_common_ancestor(&their_history, &our_ancestors);

@@ -16,8 +16,8 @@ use polykey_network::protocol::{
 };
 use polykey_network::{Client, Request, Response};
 use polykey_vaults::{
-    kind_of_tag, Deletion, Incoming, RawObject, Relation, Vault, VaultError, VaultId, Vaults,
-    MAX_IMPORT_OBJECTS, MAX_SECRET_SIZE,
+    kind_of_tag, Deletion, Incoming, MergeOutcome, RawObject, Relation, Vault, VaultError, VaultId,
+    Vaults, MAX_IMPORT_OBJECTS, MAX_SECRET_SIZE,
 };
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
@@ -358,9 +358,11 @@ impl Node {
         let missing = self
             .with_vaults(move |s| {
                 let vault = Vaults::new(&s.db).open_any(&id)?;
-                match vault.relation(&s.db, &wanted) {
-                    Ok(_) => Ok(None),
-                    Err(VaultError::UnknownVersion(_)) => Ok(Some(match haves {
+                // Whether the version is here at all (how it relates to
+                // ours would walk both histories when they diverged).
+                match vault.has_version(&s.db, &wanted) {
+                    Ok(true) => Ok(None),
+                    Ok(false) => Ok(Some(match haves {
                         Haves::Given(recent) => recent,
                         Haves::Told(Some(told)) if vault.has_version(&s.db, &told)? => {
                             let head = vault.head(&s.db)?;
@@ -391,13 +393,18 @@ impl Node {
         let want = want.to_owned();
         self.with_vaults(move |s| {
             let vault = Vaults::new(&s.db).open_any(&id)?;
+            // The side that merges asks `merge` alone: it finds a
+            // fast-forward, or walks each history once (asking `relation`
+            // first would walk them twice more).
+            if merges {
+                return Ok(match vault.merge(&s.db, &s.keys, &want)? {
+                    MergeOutcome::UpToDate => (false, true),
+                    MergeOutcome::FastForward { .. } | MergeOutcome::Merged { .. } => (true, false),
+                });
+            }
             match vault.relation(&s.db, &want)? {
                 Relation::UpToDate => Ok((false, true)),
                 Relation::Behind => {
-                    vault.merge(&s.db, &s.keys, &want)?;
-                    Ok((true, false))
-                }
-                Relation::Diverged if merges => {
                     vault.merge(&s.db, &s.keys, &want)?;
                     Ok((true, false))
                 }
