@@ -8,10 +8,27 @@ use std::time::Duration;
 
 use polykey_tests::cluster::{self, Plan};
 
-/// Not a test of its own: the node process the test below starts.
+/// Not a test of its own: the node process the tests below start.
 #[test]
 fn cluster_node() {
     cluster::serve_if_child();
+}
+
+/// Runs `scenario` with the arguments that start [`cluster_node`], and
+/// fails the test with what went wrong.
+fn run_nodes<'a, T, F>(scenario: impl FnOnce(&'a [String]) -> F) -> T
+where
+    F: std::future::Future<Output = Result<T, String>> + 'a,
+{
+    static ARGS: std::sync::LazyLock<[String; 3]> =
+        std::sync::LazyLock::new(|| ["--exact", "cluster_node", "--nocapture"].map(String::from));
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(scenario(&ARGS[..]))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -29,15 +46,7 @@ fn three_nodes_under_dropped_connections_and_kills_converge_and_lose_nothing() {
         seed: Plan::seed_from_env(),
     };
     eprintln!("fault test seed {}", plan.seed);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let args = ["--exact", "cluster_node", "--nocapture"].map(String::from);
-    let report = runtime
-        .block_on(cluster::run(&plan, &args))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let report = run_nodes(|args| cluster::run(&plan, args));
     eprintln!("{report:#?}");
     assert!(report.kills == 2, "{report:?}");
     assert!(
@@ -58,15 +67,7 @@ fn a_device_killed_while_it_fetches_and_merges_loses_nothing() {
     }
     let seed = Plan::seed_from_env();
     eprintln!("sync kill test seed {seed}");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let args = ["--exact", "cluster_node", "--nocapture"].map(String::from);
-    let report = runtime
-        .block_on(cluster::kill_while_syncing(&args, 100, 60, 5, seed))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let report = run_nodes(|args| cluster::kill_while_syncing(args, 100, 60, 5, seed));
     eprintln!("{report:#?}");
     assert_eq!(report.lacked, 60, "{report:?}");
     assert!(

@@ -410,6 +410,16 @@ impl Member {
         }
     }
 
+    /// Every version in the vault's history.
+    async fn history(&self) -> Result<HashSet<String>, String> {
+        Ok(self
+            .ask(&format!("log {VAULT}"))
+            .await?
+            .split(',')
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// SIGKILL, without waiting for a command in flight.
     fn kill(&self) {
         let pid = self.pid.swap(0, Ordering::SeqCst);
@@ -530,27 +540,38 @@ pub async fn run(plan: &Plan, child_args: &[String]) -> Result<Report, String> {
 async fn run_inner(plan: &Plan, child_args: &[String]) -> Result<Report, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let root = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut members = Vec::new();
-    for index in 0..plan.nodes {
-        members.push(Arc::new(Member {
-            index,
-            dir: root.path().join(format!("node-{index}")),
-            port: free_port()?,
-            stderr: root.path().join(format!("node-{index}.log")),
-            pid: AtomicU32::new(0),
-            link: Mutex::new(None),
-            starts: AtomicU32::new(0),
-        }));
-    }
+    let members = members(root.path(), plan.nodes)?;
     let result = exercise(plan, &exe, child_args, &members).await;
-    // Whatever happened, no node outlives the run.
-    for member in &members {
+    end_all(&members, result).await
+}
+
+/// `count` nodes, not started yet, each with its directory, port and log
+/// under `root`.
+fn members(root: &Path, count: usize) -> Result<Vec<Arc<Member>>, String> {
+    (0..count)
+        .map(|index| {
+            Ok(Arc::new(Member {
+                index,
+                dir: root.join(format!("node-{index}")),
+                port: free_port()?,
+                stderr: root.join(format!("node-{index}.log")),
+                pid: AtomicU32::new(0),
+                link: Mutex::new(None),
+                starts: AtomicU32::new(0),
+            }))
+        })
+        .collect()
+}
+
+/// Whatever happened, no node outlives the run; a node that panicked fails
+/// it, before anything else `result` says.
+async fn end_all<T>(members: &[Arc<Member>], result: Result<T, String>) -> Result<T, String> {
+    for member in members {
         member.kill();
         member.reap().await;
     }
-    let report = result?;
     let mut panics = Vec::new();
-    for member in &members {
+    for member in members {
         let log = std::fs::read_to_string(&member.stderr).unwrap_or_default();
         if log.contains("panicked") {
             panics.push(format!("node {}: {log}", member.index));
@@ -559,7 +580,7 @@ async fn run_inner(plan: &Plan, child_args: &[String]) -> Result<Report, String>
     if !panics.is_empty() {
         return Err(format!("a node panicked:\n{}", panics.join("\n")));
     }
-    Ok(report)
+    result
 }
 
 async fn exercise(
@@ -646,12 +667,7 @@ async fn exercise(
     }
     let convergence = healed.elapsed().saturating_sub(Duration::from_millis(200));
 
-    let history: HashSet<String> = members[0]
-        .ask(&format!("log {VAULT}"))
-        .await?
-        .split(',')
-        .map(str::to_owned)
-        .collect();
+    let history = members[0].history().await?;
     let lost: Vec<&(usize, String)> = acknowledged
         .iter()
         .filter(|(_, version)| !history.contains(version))
@@ -827,30 +843,11 @@ pub async fn kill_while_syncing(
 ) -> Result<SyncKills, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let root = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut members = Vec::new();
-    for index in 0..2 {
-        members.push(Arc::new(Member {
-            index,
-            dir: root.path().join(format!("node-{index}")),
-            port: free_port()?,
-            stderr: root.path().join(format!("node-{index}.log")),
-            pid: AtomicU32::new(0),
-            link: Mutex::new(None),
-            starts: AtomicU32::new(0),
-        }));
-    }
+    let members = members(root.path(), 2)?;
     let result = sync_under_kills(&exe, child_args, &members, per, commits, kills, seed).await;
-    for member in &members {
-        member.kill();
-        member.reap().await;
-    }
-    for member in &members {
-        let log = std::fs::read_to_string(&member.stderr).unwrap_or_default();
-        if log.contains("panicked") {
-            return Err(format!("node {} panicked: {log}", member.index));
-        }
-    }
-    result.map_err(|e| format!("{e} (repeat with POLYKEY_FAULT_SEED={seed})"))
+    end_all(&members, result)
+        .await
+        .map_err(|e| format!("{e} (repeat with POLYKEY_FAULT_SEED={seed})"))
 }
 
 async fn sync_under_kills(
@@ -863,18 +860,6 @@ async fn sync_under_kills(
     seed: u64,
 ) -> Result<SyncKills, String> {
     let (first, second) = (&members[0], &members[1]);
-    let log = |m: &Arc<Member>| {
-        let m = Arc::clone(m);
-        async move {
-            Ok::<HashSet<String>, String>(
-                m.ask(&format!("log {VAULT}"))
-                    .await?
-                    .split(',')
-                    .map(str::to_owned)
-                    .collect(),
-            )
-        }
-    };
     first.start(exe, args).await?;
     second.start(exe, args).await?;
     first.ask(&format!("create-vault {VAULT}")).await?;
@@ -891,7 +876,7 @@ async fn sync_under_kills(
     first
         .ask(&format!("bulk {VAULT} bulk {per} {commits}"))
         .await?;
-    let firsts = log(first).await?;
+    let firsts = first.history().await?;
     first.stop().await?;
     second.start(exe, args).await?;
     for i in 0..20 {
@@ -899,7 +884,7 @@ async fn sync_under_kills(
             .ask(&format!("write {VAULT} own/secret-{i} mine-{i}"))
             .await?;
     }
-    let seconds = log(second).await?;
+    let seconds = second.history().await?;
     let own_head = second.ask(&format!("head {VAULT}")).await?;
     second.stop().await?;
     let lacked = firsts.difference(&seconds).count();
@@ -923,7 +908,7 @@ async fn sync_under_kills(
             .ask(&format!("verify {VAULT}"))
             .await
             .map_err(|e| format!("{after}: history does not verify: {e}"))?;
-        let now = log(second).await?;
+        let now = second.history().await?;
         if let Some(lost) = seconds.difference(&now).next() {
             return Err(format!("{after}: version {lost} lost"));
         }
@@ -942,7 +927,7 @@ async fn sync_under_kills(
     .await?;
     let last_catch_up = started.elapsed();
     for member in members {
-        let history = log(member).await?;
+        let history = member.history().await?;
         if let Some(lost) = firsts.union(&seconds).find(|v| !history.contains(*v)) {
             return Err(format!("node {}: version {lost} lost", member.index));
         }
