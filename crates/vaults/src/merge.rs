@@ -335,7 +335,7 @@ impl Vault {
         // in history. However many versions collide, a secret has one
         // review.
         for (index, path, loser) in losers {
-            let copy = conflict_copy(&path, &path_tag(&path), |_| false);
+            let copy = conflict_copy(&path, &path_tag(&path), |c| is_directory(&result, c));
             let kept = match result.get(&copy) {
                 Some(present) => (*present).max(loser),
                 None => loser,
@@ -347,18 +347,15 @@ impl Vault {
         // moves aside rather than being lost.
         let collisions: Vec<String> = result
             .keys()
-            .filter(|p| {
-                result
-                    .range(format!("{p}/")..)
-                    .next()
-                    .is_some_and(|(q, _)| q.starts_with(&format!("{p}/")))
-            })
+            .filter(|p| is_directory(&result, p))
             .cloned()
             .collect();
-        // (Into its one copy, as above.)
+        // (Into its one copy, as above; never where the other side has a
+        // directory, which would leave a tree that cannot be written and a
+        // merge that fails on every try.)
         for path in collisions {
             if let Some(id) = result.remove(&path) {
-                let moved = conflict_copy(&path, &path_tag(&path), |_| false);
+                let moved = conflict_copy(&path, &path_tag(&path), |c| is_directory(&result, c));
                 let kept = match result.get(&moved) {
                     Some(present) => (*present).max(id),
                     None => id,
@@ -456,25 +453,49 @@ fn best_common_ancestor(
         .max_by_key(|id| (generation.get(id).copied().unwrap_or(0), *id))
 }
 
+/// Whether `path` names a directory of the merged tree: some secret lies
+/// below it.
+fn is_directory(files: &BTreeMap<String, ObjectId>, path: &str) -> bool {
+    let prefix = format!("{path}/");
+    files
+        .range(prefix.clone()..)
+        .next()
+        .is_some_and(|(q, _)| q.starts_with(&prefix))
+}
+
 /// Where a merge kept the other side's version of `path`: the original
-/// path, if `theirs_path` is such a copy.
+/// path, if `theirs_path` is such a copy. The tag must be the original
+/// path's own, so a secret someone named `x.conflict-12345678` is not
+/// taken for a merge's copy.
 pub fn conflict_original(theirs_path: &str) -> Option<&str> {
     let (original, tag) = theirs_path.rsplit_once(".conflict-")?;
     let (hex, n) = tag.split_once('-').unwrap_or((tag, "2"));
-    let well_formed = hex.len() == 8
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        && !n.is_empty()
-        && n.bytes().all(|b| b.is_ascii_digit());
-    (well_formed && !original.is_empty() && !original.ends_with('/')).then_some(original)
+    let well_formed = !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit())
+        && !original.is_empty()
+        && !original.ends_with('/')
+        && hex == path_tag(original);
+    well_formed.then_some(original)
 }
 
 impl Vault {
-    /// Secrets kept twice by a merge: (the secret, the other version).
+    /// Secrets kept twice by a merge: (the secret, the other version). The
+    /// secret's path may now be a directory, when the other side made one
+    /// of its name and the secret was moved aside.
     pub fn conflicts(&self, db: &Db) -> Result<Vec<(String, String)>, VaultError> {
         let files = self.files(db)?;
-        let present: BTreeSet<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+        // Every secret's path and every directory above one.
+        let mut present: BTreeSet<&str> = BTreeSet::new();
+        for (path, _) in &files {
+            present.insert(path.as_str());
+            let mut at = path.as_str();
+            while let Some((dir, _)) = at.rsplit_once('/') {
+                if !present.insert(dir) {
+                    break;
+                }
+                at = dir;
+            }
+        }
         Ok(files
             .iter()
             .filter_map(|(path, _)| {
@@ -503,6 +524,11 @@ impl Vault {
         let path = SecretPath::parse(path)?;
         let theirs = SecretPath::parse(theirs_path)?;
         self.change(db, signer, |tree, txn| {
+            // A secret moved aside for a directory of its name cannot go
+            // back in the directory's place.
+            if keep_theirs && tree.get(txn, &path)?.is_some_and(|e| e.mode.is_tree()) {
+                return Err(VaultError::WrongKind(path.to_string(), "directory"));
+            }
             let kept = tree
                 .remove(txn, &theirs)?
                 .ok_or_else(|| VaultError::NotFound(theirs.to_string()))?;
@@ -521,7 +547,7 @@ impl Vault {
 
 #[cfg(test)]
 mod tests {
-    use super::{conflict_copy, conflict_original};
+    use super::{conflict_copy, conflict_original, path_tag};
     use crate::path::{SecretPath, MAX_PATH_LEN};
 
     #[test]
@@ -542,23 +568,28 @@ mod tests {
 
     #[test]
     fn conflict_copies_are_recognised_and_nothing_else() {
+        let (nested, top) = (path_tag("a/github"), path_tag("github"));
         assert_eq!(
-            conflict_original("a/github.conflict-0123abcd"),
+            conflict_original(&format!("a/github.conflict-{nested}")),
             Some("a/github")
         );
         assert_eq!(
-            conflict_original("github.conflict-0123abcd-3"),
+            conflict_original(&format!("github.conflict-{top}-3")),
             Some("github")
         );
         for not in [
-            "github",
-            "github.conflict-",
-            "github.conflict-0123ABCD",
-            "github.conflict-0123abc",
-            "github.conflict-0123abcd-x",
-            ".conflict-0123abcd",
+            "github".to_owned(),
+            "github.conflict-".to_owned(),
+            format!("github.conflict-{}", top.to_uppercase()),
+            format!("github.conflict-{}", &top[..7]),
+            format!("github.conflict-{top}-x"),
+            format!("github.conflict-{top}-"),
+            format!(".conflict-{top}"),
+            // Another path's tag: a name someone chose, not a merge's copy.
+            format!("github.conflict-{nested}"),
+            "github.conflict-0123abcd".to_owned(),
         ] {
-            assert_eq!(conflict_original(not), None, "{not}");
+            assert_eq!(conflict_original(&not), None, "{not}");
         }
     }
 }

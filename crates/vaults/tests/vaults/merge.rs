@@ -265,3 +265,95 @@ fn two_devices_merging_each_other_at_once_reach_the_same_secrets() {
     sync((&laptop, &a), (&phone, &b));
     assert_eq!(a.head(&laptop.db).unwrap(), b.head(&phone.db).unwrap());
 }
+
+/// The tag a merge gives the one copy it keeps beside `path`.
+fn tag_of(path: &str) -> String {
+    use sha1::Digest;
+    sha1::Sha1::digest(path.as_bytes())[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn a_secret_where_the_other_side_made_directories_of_its_name_and_its_copy_moves_to_a_free_name() {
+    // Laptop saves a secret `x`; the phone (a paired device that may be
+    // hostile) makes `x` a directory and takes the name of x's copy for a
+    // directory too. The merge used to put x's copy where a directory is
+    // and fail on every try, so the vault stopped syncing.
+    let slot = format!("x.conflict-{}", tag_of("x"));
+    // Either side may be the one that merges.
+    for laptop_merges in [true, false] {
+        let (laptop, a, phone, b) = two_devices();
+        a.write_secret(&laptop.db, &laptop.keys, "x", b"laptop-x")
+            .unwrap();
+        b.write_secret(&phone.db, &phone.keys, "x/a", b"phone-a")
+            .unwrap();
+        b.write_secret(&phone.db, &phone.keys, &format!("{slot}/b"), b"phone-b")
+            .unwrap();
+        let (to, from) = if laptop_merges {
+            ((&laptop, &a), (&phone, &b))
+        } else {
+            ((&phone, &b), (&laptop, &a))
+        };
+        let MergeOutcome::Merged { conflicts, .. } = sync(from, to) else {
+            panic!("expected a merge commit")
+        };
+        let (device, vault) = to;
+        let moved = conflicts
+            .iter()
+            .find(|c| c.path == "x")
+            .and_then(|c| c.theirs_path.clone())
+            .expect("x moved aside");
+        assert!(!moved.starts_with(&format!("{slot}/")), "{moved}");
+        assert_eq!(vault.get(&device.db, &moved).unwrap().to_vec(), b"laptop-x");
+        assert_eq!(vault.get(&device.db, "x/a").unwrap().to_vec(), b"phone-a");
+        assert_eq!(
+            vault
+                .get(&device.db, &format!("{slot}/b"))
+                .unwrap()
+                .to_vec(),
+            b"phone-b"
+        );
+    }
+}
+
+#[test]
+fn a_secret_moved_aside_for_a_directory_is_listed_for_review() {
+    let (laptop, a, phone, b) = two_devices();
+    a.write_secret(&laptop.db, &laptop.keys, "mail", b"laptop-mail")
+        .unwrap();
+    b.write_secret(&phone.db, &phone.keys, "mail/work", b"phone-work")
+        .unwrap();
+    sync((&phone, &b), (&laptop, &a));
+    let copy = format!("mail.conflict-{}", tag_of("mail"));
+    assert_eq!(a.get(&laptop.db, &copy).unwrap().to_vec(), b"laptop-mail");
+    assert_eq!(
+        a.conflicts(&laptop.db).unwrap(),
+        vec![("mail".to_owned(), copy.clone())]
+    );
+    // The copy cannot replace a directory: a clear refusal, nothing lost.
+    assert!(matches!(
+        a.resolve_conflict(&laptop.db, &laptop.keys, "mail", &copy, true),
+        Err(VaultError::WrongKind(..))
+    ));
+    assert_eq!(a.get(&laptop.db, &copy).unwrap().to_vec(), b"laptop-mail");
+    // Keeping the directory drops the copy (it stays in history).
+    a.resolve_conflict(&laptop.db, &laptop.keys, "mail", &copy, false)
+        .unwrap();
+    assert!(a.conflicts(&laptop.db).unwrap().is_empty());
+    assert_eq!(
+        a.get(&laptop.db, "mail/work").unwrap().to_vec(),
+        b"phone-work"
+    );
+}
+
+#[test]
+fn a_secret_named_like_a_copy_is_not_a_conflict() {
+    let (laptop, a, _phone, _b) = two_devices();
+    a.write_secret(&laptop.db, &laptop.keys, "notes.conflict-0123abcd", b"mine")
+        .unwrap();
+    a.write_secret(&laptop.db, &laptop.keys, "notes", b"other")
+        .unwrap();
+    assert!(a.conflicts(&laptop.db).unwrap().is_empty());
+}
