@@ -34,7 +34,7 @@ npm test --prefix ui
 
 stage "cargo build"
 # One build: the desktop binary the GUI test launches, and every test target.
-cargo build --locked -p polykey-desktop -p polykey-cli
+cargo build --locked --workspace
 cargo nextest run --locked --workspace --no-run
 
 stage "windows + macos checks"
