@@ -63,6 +63,9 @@ async fn vault_login_search_copy_edit_history_restore_lock() {
 
     // Copy: the real clipboard holds it, then it is cleared.
     app.click("copy-password").await;
+    app.find("notice").await;
+    app.screenshot("11-copied").await;
+    let edit_at = app.find("edit-secret").await.rectangle().await.unwrap();
     let mut copied = None;
     for _ in 0..20 {
         copied = driver.clipboard_text();
@@ -87,6 +90,20 @@ async fn vault_login_search_copy_edit_history_restore_lock() {
     assert!(
         cleared,
         "the clipboard still holds the password after its timeout"
+    );
+    // The "Copied" notice goes by itself and moves nothing under it: a
+    // click aimed while it went used to land beside its button.
+    for _ in 0..100 {
+        if app.count("notice").await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count("notice").await, 0, "the notice never went");
+    assert_eq!(
+        app.find("edit-secret").await.rectangle().await.unwrap(),
+        edit_at,
+        "the page moved when the notice went"
     );
 
     // Edit it: a second version.
