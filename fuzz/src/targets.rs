@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("import_1pux", import_1pux),
     ("import_kdbx", import_kdbx),
     ("transfer", transfer),
+    ("merge", merge),
 ];
 
 /// A peer's request or response on the wire (CBOR), as the codec decodes
@@ -99,16 +100,21 @@ pub fn import_kdbx(data: &[u8]) {
 }
 
 /// One store and vault for every `transfer` input of a process.
+/// A scratch folder, in memory where there is one.
+fn scratch() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .unwrap_or_else(|e| panic!("a scratch folder: {e}"))
+}
+
 fn store() -> &'static Mutex<(tempfile::TempDir, Db, Vault)> {
     static STORE: OnceLock<Mutex<(tempfile::TempDir, Db, Vault)>> = OnceLock::new();
     STORE.get_or_init(|| {
-        let shm = std::path::Path::new("/dev/shm");
-        let dir = if shm.is_dir() {
-            tempfile::tempdir_in(shm)
-        } else {
-            tempfile::tempdir()
-        }
-        .unwrap_or_else(|e| panic!("a scratch folder: {e}"));
+        let dir = scratch();
         let keys = RootKeypair::from_seed(&[9; 32]);
         let db = Db::create(&dir.path().join("db.redb"), &keys)
             .unwrap_or_else(|e| panic!("a store: {e}"));
@@ -151,4 +157,108 @@ pub fn transfer(mut data: &[u8]) {
     let guard = store().lock().unwrap_or_else(|e| e.into_inner());
     let (_, db, vault) = &*guard;
     let _ = vault.import(db, &objects);
+}
+
+/// A merge over arbitrary trees: two devices' copies of a vault diverge by
+/// the input's writes, removals, renames and syncs, over names that
+/// collide every way a merge meets (a secret and a directory of one name,
+/// a merge's copy names taken by secrets and by directories, a copy's
+/// copy), then sync both ways. Each 3 bytes are one step: the device and
+/// what it does, then two names. A local change the vault refuses is
+/// skipped; a merge that fails, copies that do not converge, or a version
+/// missing from history is a finding (a panic).
+pub fn merge(data: &[u8]) {
+    use polykey_vaults::{conflict_copy_path, MergeOutcome, VaultError};
+    let mut names: Vec<String> = ["a", "b", "dir", "dir/c", "e/f", "a/x"]
+        .map(String::from)
+        .to_vec();
+    for taken in ["a", "dir"] {
+        let copy = conflict_copy_path(taken);
+        names.push(format!("{copy}/y"));
+        names.push(conflict_copy_path(&copy));
+        names.push(copy);
+    }
+    let devices: Vec<(tempfile::TempDir, Db, RootKeypair)> = (1..=2u8)
+        .map(|seed| {
+            let dir = scratch();
+            let keys = RootKeypair::from_seed(&[seed; 32]);
+            let db = Db::create(&dir.path().join("db.redb"), &keys)
+                .unwrap_or_else(|e| panic!("a store: {e}"));
+            (dir, db, keys)
+        })
+        .collect();
+    let first = Vaults::new(&devices[0].1)
+        .create("merge", &devices[0].2)
+        .unwrap_or_else(|e| panic!("a vault: {e}"));
+    let (head, objects) = first
+        .objects_for(&devices[0].1, &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let second = Vaults::new(&devices[1].1)
+        .clone_vault("merge", &first.id().to_string(), &head, &objects)
+        .unwrap_or_else(|e| panic!("a clone: {e}"));
+    let vaults = [first, second];
+    let head = |i: usize| {
+        vaults[i]
+            .head(&devices[i].1)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // What `to` lacks from `from`, sent and merged there.
+    let sync = |from: usize, to: usize| -> MergeOutcome {
+        let theirs = head(to);
+        let (their_head, objects) = vaults[from]
+            .objects_for(&devices[from].1, &[theirs])
+            .unwrap_or_else(|e| panic!("objects to send: {e}"));
+        vaults[to]
+            .import(&devices[to].1, &objects)
+            .unwrap_or_else(|e| panic!("import: {e}"));
+        vaults[to]
+            .merge(&devices[to].1, &devices[to].2, &their_head)
+            .unwrap_or_else(|e| panic!("merge: {e}"))
+    };
+    let mut committed = vec![head(0)];
+    for (step, chunk) in data.chunks_exact(3).take(48).enumerate() {
+        let on = usize::from(chunk[0] & 1);
+        let (db, keys, vault) = (&devices[on].1, &devices[on].2, &vaults[on]);
+        let name = names[usize::from(chunk[1]) % names.len()].as_str();
+        let other = names[usize::from(chunk[2]) % names.len()].as_str();
+        let done = match (chunk[0] >> 1) % 6 {
+            0..=2 => vault.write_secret(db, keys, name, format!("{step}").as_bytes()),
+            3 => vault.remove(db, keys, name, true),
+            4 => vault.rename(db, keys, name, other),
+            _ => {
+                sync(1 - on, on);
+                Ok(String::new())
+            }
+        };
+        match done {
+            Ok(_) => committed.push(head(on)),
+            Err(
+                VaultError::NotFound(_)
+                | VaultError::AlreadyExists(_)
+                | VaultError::InvalidPath(_)
+                | VaultError::WrongKind(..)
+                | VaultError::DirectoryNotEmpty(_),
+            ) => {}
+            Err(e) => panic!("step {step} failed: {e}"),
+        }
+    }
+    for _ in 0..3 {
+        if head(0) == head(1) {
+            break;
+        }
+        sync(1, 0);
+        committed.push(head(0));
+        sync(0, 1);
+        committed.push(head(1));
+    }
+    assert_eq!(head(0), head(1), "the copies did not converge");
+    let history: std::collections::BTreeSet<String> = vaults[0]
+        .log(&devices[0].1, None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    for version in &committed {
+        assert!(history.contains(version), "version {version} was lost");
+    }
 }

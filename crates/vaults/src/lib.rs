@@ -51,7 +51,7 @@ pub use deletion::{
 };
 pub use error::VaultError;
 pub use history::{Change, ChangeKind, CommitInfo, DeletedSecret, MAX_DELETED_SCAN_COMMITS};
-pub use merge::{conflict_original, MergeConflict, MergeOutcome, Relation};
+pub use merge::{conflict_copy_path, conflict_original, MergeConflict, MergeOutcome, Relation};
 pub use path::{SecretPath, MAX_PATH_LEN, MAX_SEGMENT_LEN, MAX_TREE_DEPTH};
 pub use transfer::{
     kind_of_tag, kind_tag, Incoming, MayAuthor, RawObject, SendPlan, MAX_COMMIT_SIZE,

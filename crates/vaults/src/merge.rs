@@ -453,6 +453,12 @@ fn best_common_ancestor(
         .max_by_key(|id| (generation.get(id).copied().unwrap_or(0), *id))
 }
 
+/// The name of the one copy a merge keeps beside `path` (when that name
+/// is free and short enough; see `conflict_copy`).
+pub fn conflict_copy_path(path: &str) -> String {
+    conflict_copy(path, &path_tag(path), |_| false)
+}
+
 /// Whether `path` names a directory of the merged tree: some secret lies
 /// below it.
 fn is_directory(files: &BTreeMap<String, ObjectId>, path: &str) -> bool {
