@@ -350,9 +350,11 @@ impl Vault {
             .filter(|p| is_directory(&result, p))
             .cloned()
             .collect();
-        // (Into its one copy, as above; never where the other side has a
-        // directory, which would leave a tree that cannot be written and a
-        // merge that fails on every try.)
+        // (Into its one copy, as above: a copy there already keeps the
+        // greater of the two, so collisions repeated do not multiply
+        // copies, and the other stays in history. Never where the merged
+        // tree has a directory, which would leave a tree that cannot be
+        // written and a merge that fails on every try.)
         for path in collisions {
             if let Some(id) = result.remove(&path) {
                 let moved = conflict_copy(&path, &path_tag(&path), |c| is_directory(&result, c));
@@ -489,10 +491,13 @@ impl Vault {
     /// secret's path may now be a directory, when the other side made one
     /// of its name and the secret was moved aside.
     pub fn conflicts(&self, db: &Db) -> Result<Vec<(String, String)>, VaultError> {
-        let files = self.files(db)?;
+        // With directory markers: a directory made empty holds only one.
+        let txn = db.read()?;
+        let head = self.head_of(&txn)?;
+        let files = self.all_files(&txn, Some(head))?;
         // Every secret's path and every directory above one.
         let mut present: BTreeSet<&str> = BTreeSet::new();
-        for (path, _) in &files {
+        for path in files.keys() {
             present.insert(path.as_str());
             let mut at = path.as_str();
             while let Some((dir, _)) = at.rsplit_once('/') {
@@ -503,8 +508,8 @@ impl Vault {
             }
         }
         Ok(files
-            .iter()
-            .filter_map(|(path, _)| {
+            .keys()
+            .filter_map(|path| {
                 let original = conflict_original(path)?;
                 Some((original.to_owned(), path.clone()))
             })

@@ -474,9 +474,20 @@ impl<'s> TreeEdit<'s> {
         if !self.load(txn, dir, create)? {
             return Ok(None);
         }
-        self.trees.retain(|loaded, _| {
-            !(loaded == path.as_str() || loaded.starts_with(&format!("{path}/")))
-        });
+        // Only the loaded directories at or below `path`, found by range:
+        // scanning every loaded one made a merge of n new directories
+        // O(n²) (a stolen device could send one that took hours).
+        self.trees.remove(path.as_str());
+        let below = format!("{path}/");
+        let dropped: Vec<String> = self
+            .trees
+            .range(below.clone()..)
+            .take_while(|(loaded, _)| loaded.starts_with(&below))
+            .map(|(loaded, _)| loaded.clone())
+            .collect();
+        for loaded in dropped {
+            self.trees.remove(&loaded);
+        }
         self.trees
             .get_mut(dir)
             .map(Some)

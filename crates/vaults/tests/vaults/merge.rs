@@ -357,3 +357,19 @@ fn a_secret_named_like_a_copy_is_not_a_conflict() {
         .unwrap();
     assert!(a.conflicts(&laptop.db).unwrap().is_empty());
 }
+
+#[test]
+fn a_secret_moved_aside_for_an_empty_directory_is_listed_for_review() {
+    let (laptop, a, phone, b) = two_devices();
+    a.write_secret(&laptop.db, &laptop.keys, "bank", b"laptop-edit")
+        .unwrap();
+    b.remove(&phone.db, &phone.keys, "bank", false).unwrap();
+    b.mkdir(&phone.db, &phone.keys, "bank").unwrap();
+    sync((&phone, &b), (&laptop, &a));
+    let copy = format!("bank.conflict-{}", tag_of("bank"));
+    assert_eq!(a.get(&laptop.db, &copy).unwrap().to_vec(), b"laptop-edit");
+    assert_eq!(
+        a.conflicts(&laptop.db).unwrap(),
+        vec![("bank".to_owned(), copy)]
+    );
+}
