@@ -335,13 +335,7 @@ impl Vault {
         // in history. However many versions collide, a secret has one
         // review.
         for (index, path, loser) in losers {
-            let copy = conflict_copy(&path, &path_tag(&path), |c| is_directory(&result, c));
-            let kept = match result.get(&copy) {
-                Some(present) => (*present).max(loser),
-                None => loser,
-            };
-            result.insert(copy.clone(), kept);
-            conflicts[index].theirs_path = Some(copy);
+            conflicts[index].theirs_path = Some(keep_in_copy(&mut result, &path, loser));
         }
         // A secret where the other side made a directory of the same name
         // moves aside rather than being lost.
@@ -350,24 +344,16 @@ impl Vault {
             .filter(|p| is_directory(&result, p))
             .cloned()
             .collect();
-        // (Into its one copy, as above: a copy there already keeps the
-        // greater of the two, so collisions repeated do not multiply
-        // copies, and the other stays in history. Never where the merged
-        // tree has a directory, which would leave a tree that cannot be
-        // written and a merge that fails on every try.)
+        // (Into its one copy, as above, so collisions repeated do not
+        // multiply copies.)
         for path in collisions {
             if let Some(id) = result.remove(&path) {
-                let moved = conflict_copy(&path, &path_tag(&path), |c| is_directory(&result, c));
-                let kept = match result.get(&moved) {
-                    Some(present) => (*present).max(id),
-                    None => id,
-                };
+                let moved = keep_in_copy(&mut result, &path, id);
                 conflicts.push(MergeConflict {
-                    path: path.clone(),
-                    theirs_path: Some(moved.clone()),
+                    path,
+                    theirs_path: Some(moved),
                     reason: "a secret and a directory share this name",
                 });
-                result.insert(moved, kept);
             }
         }
 
@@ -461,6 +447,18 @@ pub fn conflict_copy_path(path: &str) -> String {
     conflict_copy(path, &path_tag(path), |_| false)
 }
 
+/// Put `id` in `path`'s one copy in the merged tree `result` and return
+/// the copy's name: a copy there already keeps the greater of the two (the
+/// other stays in history), and the copy never goes where `result` has a
+/// directory (the tree could not be written, and the merge would fail on
+/// every try).
+fn keep_in_copy(result: &mut BTreeMap<String, ObjectId>, path: &str, id: ObjectId) -> String {
+    let copy = conflict_copy(path, &path_tag(path), |c| is_directory(result, c));
+    let kept = result.get(&copy).map_or(id, |present| (*present).max(id));
+    result.insert(copy.clone(), kept);
+    copy
+}
+
 /// Whether `path` names a directory of the merged tree: some secret lies
 /// below it.
 fn is_directory(files: &BTreeMap<String, ObjectId>, path: &str) -> bool {
@@ -495,25 +493,13 @@ impl Vault {
         let txn = db.read()?;
         let head = self.head_of(&txn)?;
         let files = self.all_files(&txn, Some(head))?;
-        // Every secret's path and every directory above one.
-        let mut present: BTreeSet<&str> = BTreeSet::new();
-        for path in files.keys() {
-            present.insert(path.as_str());
-            let mut at = path.as_str();
-            while let Some((dir, _)) = at.rsplit_once('/') {
-                if !present.insert(dir) {
-                    break;
-                }
-                at = dir;
-            }
-        }
         Ok(files
             .keys()
             .filter_map(|path| {
                 let original = conflict_original(path)?;
                 Some((original.to_owned(), path.clone()))
             })
-            .filter(|(original, _)| present.contains(original.as_str()))
+            .filter(|(original, _)| files.contains_key(original) || is_directory(&files, original))
             .collect())
     }
 
