@@ -199,6 +199,7 @@ impl NodeError {
                 VaultError::Corrupt(_) => ErrorCode::DataCorrupt,
                 VaultError::Export(_) => ErrorCode::Io,
                 VaultError::Refused(_) => ErrorCode::PeerRefused,
+                VaultError::OverLimit(_) => ErrorCode::InvalidInput,
                 VaultError::Db(DbError::Tampered { .. }) => ErrorCode::Tampered,
                 VaultError::Db(_) => ErrorCode::Io,
             },

@@ -37,6 +37,12 @@ pub enum VaultError {
         /// The limit.
         max: usize,
     },
+    /// A version would pass a bound every copy holds a vault to (a
+    /// directory's listing over 16 MiB, more than 1,000,000 files and
+    /// directories, paths adding up to more than 64 MiB, nesting deeper
+    /// than 64 levels), so no copy may write it or take it in.
+    #[error("a vault cannot hold that: {0}")]
+    OverLimit(&'static str),
     /// The version does not name a commit of this vault.
     #[error("this vault has no such version")]
     UnknownVersion(String),

@@ -358,14 +358,22 @@ impl Vault {
         }
 
         let mut tree = TreeEdit::new(&self.store, &txn, Some(&self.root_of(&txn, &ours)?))?;
-        for path in our_files.keys().filter(|p| !result.contains_key(*p)) {
-            tree.remove(&txn, &SecretPath::parse(path)?)?;
-        }
-        for (path, id) in &result {
-            if our_files.get(path) != Some(id) {
-                tree.upsert(&txn, &SecretPath::parse(path)?, *id, EntryKind::Blob)?;
-            }
-        }
+        // In bulk: one at a time, each edit scanned its whole directory,
+        // O(n²) for n secrets merged into one (70,000 took minutes).
+        let gone = our_files
+            .keys()
+            .filter(|p| !result.contains_key(*p))
+            .map(|p| SecretPath::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        tree.remove_files(&txn, &gone.iter().collect::<Vec<_>>())?;
+        let changed = result
+            .iter()
+            .filter(|(path, id)| our_files.get(*path) != Some(*id))
+            .map(|(path, id)| Ok((SecretPath::parse(path)?, *id)))
+            .collect::<Result<Vec<_>, VaultError>>()?;
+        let changed: Vec<(&SecretPath, ObjectId)> =
+            changed.iter().map(|(p, id)| (p, *id)).collect();
+        tree.upsert_blobs(&txn, &changed)?;
         let root = tree.write(&mut txn)?;
         let mut message = format!("Merge version {}", short(&theirs));
         if !conflicts.is_empty() {

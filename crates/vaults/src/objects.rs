@@ -410,7 +410,7 @@ impl ObjectStore {
         object.write_to(&mut *data).map_err(VaultError::corrupt)?;
         match object.kind() {
             Kind::Tree if data.len() > MAX_TREE_SIZE => {
-                return Err(VaultError::InvalidPath(
+                return Err(VaultError::OverLimit(
                     "a directory holds too many entries (its listing passes 16 MiB)",
                 ))
             }
@@ -438,7 +438,7 @@ impl ObjectStore {
         let mut data = Zeroizing::new(Vec::with_capacity(256));
         tree.write_to(&mut *data).map_err(VaultError::corrupt)?;
         if data.len() > MAX_TREE_SIZE {
-            return Err(VaultError::InvalidPath(
+            return Err(VaultError::OverLimit(
                 "a directory holds too many entries (its listing passes 16 MiB)",
             ));
         }

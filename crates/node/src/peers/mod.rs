@@ -243,6 +243,10 @@ pub(crate) struct PeerState {
     /// `Vaults` gave them: a vault that moved here only to the head that
     /// device has is no news to it (see `pull::watch_changes`).
     heads_told: HashMap<NodeId, HashMap<String, String>>,
+    /// For each vault, the last merge refused as past a vault's bounds:
+    /// (the head here, the version offered). The same two give the same
+    /// refusal, so it is not worked out again at every pull.
+    pub(crate) refused_merges: HashMap<VaultId, (String, String)>,
 }
 
 impl PeerState {

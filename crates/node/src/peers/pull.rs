@@ -27,7 +27,7 @@ use super::{
     RESYNC_EVERY, RETRY_AFTER, WATCH_EVERY,
 };
 use crate::error::NodeError;
-use crate::node::Inner;
+use crate::node::{Inner, Session};
 
 /// The longest wait between tries with a device whose syncs keep failing.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5 * 60);
@@ -391,28 +391,64 @@ impl Node {
             }
         }
         let want = want.to_owned();
-        self.with_vaults(move |s| {
-            let vault = Vaults::new(&s.db).open_any(&id)?;
-            // The side that merges asks `merge` alone: it finds a
-            // fast-forward, or walks each history once (asking `relation`
-            // first would walk them twice more).
-            if merges {
-                return Ok(match vault.merge(&s.db, &s.keys, &want)? {
-                    MergeOutcome::UpToDate => (false, true),
-                    MergeOutcome::FastForward { .. } | MergeOutcome::Merged { .. } => (true, false),
-                });
-            }
-            match vault.relation(&s.db, &want)? {
-                Relation::UpToDate => Ok((false, true)),
-                Relation::Behind => {
-                    vault.merge(&s.db, &s.keys, &want)?;
-                    Ok((true, false))
+        let refused_before = self.inner.peer_state().refused_merges.get(&id).cloned();
+        let offered = want.clone();
+        let outcome = self
+            .with_vaults(move |s| {
+                let vault = Vaults::new(&s.db).open_any(&id)?;
+                // The side that merges asks `merge` alone: it finds a
+                // fast-forward, or walks each history once (asking
+                // `relation` first would walk them twice more).
+                if merges {
+                    let head = vault.head(&s.db)?;
+                    if refused_before.as_ref() == Some(&(head.clone(), want.clone())) {
+                        return Ok(Err(None));
+                    }
+                    return Ok(match vault.merge(&s.db, &s.keys, &want) {
+                        Ok(MergeOutcome::UpToDate) => Ok((false, true)),
+                        Ok(MergeOutcome::FastForward { .. } | MergeOutcome::Merged { .. }) => {
+                            Ok((true, false))
+                        }
+                        // Both versions are kept as they are; so is this
+                        // pull's work on the other vaults.
+                        Err(VaultError::OverLimit(why)) => Err(Some((head, why))),
+                        Err(e) => return Err(e.into()),
+                    });
                 }
-                // The peer merges; it pulls when told.
-                Relation::Diverged => Ok((false, true)),
+                Ok(Ok(Self::follow(s, &vault, &want)?))
+            })
+            .await?;
+        match outcome {
+            Ok(moved) => Ok(moved),
+            Err(None) => Ok((false, false)),
+            Err(Some((head, why))) => {
+                let mut state = self.inner.peer_state();
+                if state.refused_merges.len() >= MAX_VAULTS {
+                    state.refused_merges.clear();
+                }
+                state.refused_merges.insert(id, (head, offered));
+                state.set_error(format!(
+                    "A vault's changes from another device could not be merged: together they \
+                     would be too large ({why}). Both versions are kept; remove what is not \
+                     needed on either device."
+                ));
+                Ok((false, false))
             }
-        })
-        .await
+        }
+    }
+
+    /// The side that does not merge: fast-forward to `want` when this copy
+    /// is behind it, and otherwise leave the merge to the peer.
+    fn follow(s: &Session, vault: &Vault, want: &str) -> Result<(bool, bool), NodeError> {
+        match vault.relation(&s.db, want)? {
+            Relation::UpToDate => Ok((false, true)),
+            Relation::Behind => {
+                vault.merge(&s.db, &s.keys, want)?;
+                Ok((true, false))
+            }
+            // The peer merges; it pulls when told.
+            Relation::Diverged => Ok((false, true)),
+        }
     }
 
     /// Fetch every object of `want` that our copy (with `haves`) lacks into

@@ -927,3 +927,168 @@ fn a_merge_of_many_new_directories_takes_linear_time() {
     assert_eq!(vault.get(&d.db, "d39999/x").unwrap().to_vec(), b"v");
     assert_eq!(vault.get(&d.db, "ours").unwrap().to_vec(), b"local");
 }
+
+/// A 250-byte name: `index` in `digits` digits, then `fill`.
+fn long_name(index: usize, digits: usize, fill: char) -> Vec<u8> {
+    let mut name = format!("{index:0digits$}");
+    name.extend(std::iter::repeat_n(fill, 250 - digits));
+    name.into_bytes()
+}
+
+/// A directory of 1,000 files with 250-byte names, all one secret `v`:
+/// with a 250-byte name of its own it adds 501,250 bytes of paths.
+fn leaf() -> (ObjectId, Vec<RawObject>) {
+    let file = blob(b"v");
+    let names: Vec<Vec<u8>> = (0..1_000).map(|i| long_name(i, 4, 'x')).collect();
+    let entries: Vec<(&str, &[u8], ObjectId)> = names
+        .iter()
+        .map(|n| (FILE, n.as_slice(), id_of(&file)))
+        .collect();
+    let leaf = tree(&entries);
+    (id_of(&leaf), vec![file, leaf])
+}
+
+/// A version of the vault `with_vault` made (the secret `wifi`, `base`)
+/// plus `dirs` directories named with `fill`, each the [`leaf`], and the
+/// `extra` entries, as a commit on `parent`.
+fn wide_version(
+    d: &Device,
+    parent: ObjectId,
+    dirs: usize,
+    fill: char,
+    extra: &[(&str, &[u8], ObjectId)],
+    more: Vec<RawObject>,
+) -> (String, Vec<(String, RawObject)>) {
+    let (leaf_id, mut objects) = leaf();
+    let base = blob(b"base");
+    let names: Vec<Vec<u8>> = (0..dirs).map(|i| long_name(i, 3, fill)).collect();
+    let mut entries: Vec<(&str, &[u8], ObjectId)> =
+        names.iter().map(|n| (DIR, n.as_slice(), leaf_id)).collect();
+    entries.push((FILE, b"wifi", id_of(&base)));
+    entries.extend_from_slice(extra);
+    let root = tree(&entries);
+    let c = commit(&d.keys, id_of(&root), vec![parent]);
+    let head = id_of(&c).to_string();
+    objects.extend([base, root, c]);
+    objects.extend(more);
+    (head, with_ids(objects))
+}
+
+#[test]
+fn a_merge_past_the_path_bound_is_refused_and_both_versions_stay_usable() {
+    let (d, vault) = with_vault(35);
+    let base = head_id(&d, &vault);
+    // Each side alone: 70 × 501,250 bytes of paths, 35 MB; together 70
+    // MB, past the 64 MiB every copy holds a version to.
+    let (ours, objects) = wide_version(&d, base, 70, 'a', &[], Vec::new());
+    vault.receive(&d.db, &ours, &objects, &anyone).unwrap();
+    assert!(matches!(
+        vault.merge(&d.db, &d.keys, &ours).unwrap(),
+        MergeOutcome::FastForward { .. }
+    ));
+    let (theirs, objects) = wide_version(&d, base, 70, 'b', &[], Vec::new());
+    vault.receive(&d.db, &theirs, &objects, &anyone).unwrap();
+    for _ in 0..2 {
+        let err = vault.merge(&d.db, &d.keys, &theirs).unwrap_err();
+        assert!(matches!(err, VaultError::OverLimit(_)), "{err:?}");
+        assert!(err.to_string().contains("64 MiB"), "{err}");
+        assert_eq!(vault.head(&d.db).unwrap(), ours);
+    }
+    // Nothing was written that a listing or another copy would refuse.
+    assert_eq!(vault.list(&d.db, None).unwrap().len(), 70_001);
+    vault.write_secret(&d.db, &d.keys, "after", b"ok").unwrap();
+    assert_eq!(vault.get(&d.db, "after").unwrap().to_vec(), b"ok");
+    assert!(vault.verify_history(&d.db).is_ok());
+}
+
+#[test]
+fn a_merge_past_the_directory_size_bound_is_refused_and_the_head_stays() {
+    let (d, vault) = with_vault(36);
+    let base = head_id(&d, &vault);
+    let file = blob(b"v");
+    // One directory `big` on each side: 70,000 entries of 128 bytes, 9 MB;
+    // merged, 18 MB, past the 16 MiB a directory's listing may take.
+    let side = |fill: char| {
+        let names: Vec<Vec<u8>> = (0..70_000)
+            .map(|i| {
+                let mut name = format!("{i:05}");
+                name.extend(std::iter::repeat_n(fill, 95));
+                name.into_bytes()
+            })
+            .collect();
+        let entries: Vec<(&str, &[u8], ObjectId)> = names
+            .iter()
+            .map(|n| (FILE, n.as_slice(), id_of(&file)))
+            .collect();
+        let big = tree(&entries);
+        let base_blob = blob(b"base");
+        let root = tree(&[
+            (DIR, b"big", id_of(&big)),
+            (FILE, b"wifi", id_of(&base_blob)),
+        ]);
+        let c = commit(&d.keys, id_of(&root), vec![base]);
+        let head = id_of(&c).to_string();
+        (head, with_ids(vec![blob(b"v"), base_blob, big, root, c]))
+    };
+    let (ours, objects) = side('a');
+    vault.receive(&d.db, &ours, &objects, &anyone).unwrap();
+    vault.merge(&d.db, &d.keys, &ours).unwrap();
+    let (theirs, objects) = side('b');
+    vault.receive(&d.db, &theirs, &objects, &anyone).unwrap();
+    // Merged one at a time, each new secret scanned its directory: O(n²),
+    // 110 s here. In bulk, a second or two.
+    let started = std::time::Instant::now();
+    let err = vault.merge(&d.db, &d.keys, &theirs).unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, VaultError::OverLimit(_)), "{err:?}");
+    assert!(err.to_string().contains("16 MiB"), "{err}");
+    assert!(took < std::time::Duration::from_secs(40), "{took:?}");
+    assert_eq!(vault.head(&d.db).unwrap(), ours);
+    assert_eq!(vault.list(&d.db, Some("big")).unwrap().len(), 70_000);
+}
+
+#[test]
+fn a_local_write_past_the_path_bound_is_refused_and_the_vault_keeps_working() {
+    let (d, vault) = with_vault(37);
+    let base = head_id(&d, &vault);
+    // 4 + 133 × 501,250 + (1 + 1,752 × 252) + 105 bytes of paths: 1,000
+    // under 64 MiB.
+    let file = blob(b"f");
+    let names: Vec<Vec<u8>> = (0..1_752).map(|i| long_name(i, 4, 'f')).collect();
+    let entries: Vec<(&str, &[u8], ObjectId)> = names
+        .iter()
+        .map(|n| (FILE, n.as_slice(), id_of(&file)))
+        .collect();
+    let filler = tree(&entries);
+    let extra = "r".repeat(105);
+    let (head, objects) = wide_version(
+        &d,
+        base,
+        133,
+        'd',
+        &[
+            (DIR, b"f", id_of(&filler)),
+            (FILE, extra.as_bytes(), id_of(&file)),
+        ],
+        vec![file, filler],
+    );
+    vault.receive(&d.db, &head, &objects, &anyone).unwrap();
+    vault.merge(&d.db, &d.keys, &head).unwrap();
+    const { assert!(4 + 133 * 501_250 + 1 + 1_752 * 252 + 105 + 1_000 == 64 << 20) };
+    // Five bytes more fit.
+    vault.write_secret(&d.db, &d.keys, "short", b"ok").unwrap();
+    let before = vault.head(&d.db).unwrap();
+    // Four levels of 250-byte names add 2,506 bytes: one past the bound.
+    let deep = ["a", "b", "c", "d"].map(|c| c.repeat(250)).join("/");
+    let err = vault
+        .write_secret(&d.db, &d.keys, &deep, b"too much")
+        .unwrap_err();
+    assert!(matches!(err, VaultError::OverLimit(_)), "{err:?}");
+    assert!(err.to_string().contains("64 MiB"), "{err}");
+    assert_eq!(vault.head(&d.db).unwrap(), before);
+    // The vault lists, reads and takes a smaller change.
+    assert_eq!(vault.get(&d.db, "short").unwrap().to_vec(), b"ok");
+    vault.remove(&d.db, &d.keys, "short", false).unwrap();
+    vault.write_secret(&d.db, &d.keys, "again", b"ok").unwrap();
+    assert_eq!(vault.list(&d.db, None).unwrap().len(), 133_000 + 1_752 + 3);
+}
