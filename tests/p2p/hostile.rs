@@ -774,6 +774,16 @@ fn oid(object: &WireObject) -> gix::ObjectId {
 
 /// A root commit of `tree`, signed by `signer`, naming `author`.
 fn raw_commit(signer: &RootKeypair, author: NodeId, tree: gix::ObjectId) -> WireObject {
+    raw_commit_on(signer, author, tree, Vec::new())
+}
+
+/// A commit of `tree` on `parents`, signed by `signer`, naming `author`.
+fn raw_commit_on(
+    signer: &RootKeypair,
+    author: NodeId,
+    tree: gix::ObjectId,
+    parents: Vec<gix::ObjectId>,
+) -> WireObject {
     use gix::objs::WriteTo;
     let actor = gix::actor::Signature {
         name: author.to_string().into(),
@@ -785,7 +795,7 @@ fn raw_commit(signer: &RootKeypair, author: NodeId, tree: gix::ObjectId) -> Wire
     };
     let mut commit = gix::objs::Commit {
         tree,
-        parents: Default::default(),
+        parents: parents.into(),
         author: actor.clone(),
         committer: actor,
         encoding: None,
@@ -969,4 +979,119 @@ async fn a_hostile_owners_shared_answers_are_refused_and_record_nothing() {
         matches!(err, NodeError::BadPeerData(_) | NodeError::PeerRefused(_)),
         "{err:?}"
     );
+}
+
+/// A 250-byte name: `index` in three digits, then `fill`.
+fn long_name(index: usize, fill: char) -> Vec<u8> {
+    let mut name = format!("{index:03}");
+    name.extend(std::iter::repeat_n(fill, 247));
+    name.into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_version_too_large_to_merge_stops_neither_the_vault_nor_the_other_vaults() {
+    let a = device().await;
+    // The device with the lower id merges: this one, so the rogue picks
+    // a seed whose id is greater.
+    let seed = (100..=255u8)
+        .find(|s| RootKeypair::from_seed(&[*s; 32]).node_id().as_bytes() > a.id().as_bytes())
+        .unwrap();
+    let mut rogue = rogue(seed).await;
+    rogue_pairs(&rogue, &a).await;
+    let (keys, me) = (&rogue.keys, rogue.id());
+
+    // One directory of 1,000 files with 250-byte names, shared by every
+    // folder below: 70 folders hold 35 MB of paths. A version of 70
+    // folders is within bounds; merged with another 70, it is past the
+    // 64 MiB every copy holds a version to.
+    let value = wire(gix::objs::Kind::Blob, b"v".to_vec());
+    let names: Vec<Vec<u8>> = (0..1_000).map(|i| long_name(i, 'x')).collect();
+    let entries: Vec<(&str, &[u8], gix::ObjectId)> = names
+        .iter()
+        .map(|n| ("100644", n.as_slice(), oid(&value)))
+        .collect();
+    let leaf = raw_tree(&entries);
+    let first = raw_tree(&[("100644", b"wifi", oid(&value))]);
+    let start = raw_commit(keys, me, oid(&first));
+    let side = |fill: char| {
+        let names: Vec<Vec<u8>> = (0..70).map(|i| long_name(i, fill)).collect();
+        let mut entries: Vec<(&str, &[u8], gix::ObjectId)> = names
+            .iter()
+            .map(|n| ("40000", n.as_slice(), oid(&leaf)))
+            .collect();
+        entries.push(("100644", b"wifi", oid(&value)));
+        let root = raw_tree(&entries);
+        let commit = raw_commit_on(keys, me, oid(&root), vec![oid(&start)]);
+        // Commits first, as a device sends them.
+        vec![
+            commit,
+            start.clone(),
+            root,
+            first.clone(),
+            leaf.clone(),
+            value.clone(),
+        ]
+    };
+    let (ours, theirs) = (side('a'), side('b'));
+    let big = "00000000000000000000000000000099".to_owned();
+    let summary = |head: &WireObject| VaultSummary {
+        id: big.clone(),
+        name: "Big".into(),
+        renamed_at: 0,
+        head: head.id.clone(),
+        access: None,
+    };
+    let (other, other_objects, _scratch) = forged_vault(keys);
+
+    // What the rogue serves: first the vault at `ours`; later at
+    // `theirs`, with a second vault listed after it.
+    let served: Arc<Mutex<Vec<(VaultSummary, Vec<WireObject>)>>> =
+        Arc::new(Mutex::new(vec![(summary(&ours[0]), ours.clone())]));
+    let chains = rogue.chain_answer();
+    let serving = Arc::clone(&served);
+    rogue.answer_with(Duration::ZERO, move |request| match request {
+        Request::Vaults => Response::Vaults {
+            vaults: serving
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(s, _)| s.clone())
+                .collect(),
+        },
+        Request::Fetch { vault, .. } => {
+            let served = serving.lock().unwrap();
+            let objects = served
+                .iter()
+                .find(|(s, _)| s.id == vault)
+                .map(|(_, o)| o.clone())
+                .unwrap_or_default();
+            Response::Objects {
+                total: objects.len() as u32,
+                objects,
+            }
+        }
+        other => quiet(chains.clone())(other),
+    });
+    a.node.sync_now(rogue.id()).await.unwrap();
+    assert_eq!(a.head("Big").await.as_deref(), Some(ours[0].id.as_str()));
+    a.write("Big", "local", "mine").await;
+    let head = a.head("Big").await;
+
+    *served.lock().unwrap() = vec![
+        (summary(&theirs[0]), theirs.clone()),
+        (other, other_objects),
+    ];
+    for _ in 0..2 {
+        // Refused the first time, and not worked out again the second.
+        a.node.sync_now(rogue.id()).await.unwrap();
+        assert_eq!(a.head("Big").await, head, "nothing past a bound is written");
+        assert!(a.vault_names().await.contains(&"Forged".to_owned()));
+    }
+    let error = a.node.sync_status().last_error.unwrap_or_default();
+    assert!(error.contains("could not be merged"), "{error}");
+    assert!(error.contains("64 MiB"), "{error}");
+    // The vault lists and takes writes.
+    assert_eq!(a.read("Big", "local").await.as_deref(), Some("mine"));
+    a.write("Big", "after", "ok").await;
+    assert_eq!(a.secrets("Big").await.len(), 70_003);
 }
