@@ -157,9 +157,20 @@ impl ObjectStore {
         src: &impl Source,
         id: &ObjectId,
     ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        let sealed = src
-            .raw(&self.objects, &self.record_key(b"object", id.as_bytes()))?
-            .ok_or_else(|| VaultError::corrupt(format!("object {id} is missing")))?;
+        self.open_record_if_stored(src, id)?
+            .ok_or_else(|| VaultError::corrupt(format!("object {id} is missing")))
+    }
+
+    /// [`ObjectStore::open_record`], `None` if nothing is stored for `id`.
+    fn open_record_if_stored(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
+        let Some(sealed) = src.raw(&self.objects, &self.record_key(b"object", id.as_bytes()))?
+        else {
+            return Ok(None);
+        };
         let plain = self
             .key
             .open(&sealed, &self.object_ad(id))
@@ -167,7 +178,24 @@ impl ObjectStore {
         if plain.is_empty() {
             return Err(VaultError::corrupt(format!("object {id} is empty")));
         }
-        Ok(plain)
+        Ok(Some(plain))
+    }
+
+    /// The kind of object `id` if it is stored here, from its record's
+    /// header (authenticated with it) alone: a blob's content is opened,
+    /// never rebuilt or hashed.
+    pub(crate) fn stored_kind(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<Option<Kind>, VaultError> {
+        let Some(plain) = self.open_record_if_stored(src, id)? else {
+            return Ok(None);
+        };
+        match Header::parse(&plain) {
+            Some(Header::Whole(kind) | Header::Delta { kind, .. }) => Ok(Some(kind)),
+            None => Err(VaultError::corrupt(format!("object {id} has no kind"))),
+        }
     }
 
     /// Rebuild object `id`, following its deltas down to a whole object;

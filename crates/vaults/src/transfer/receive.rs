@@ -417,14 +417,20 @@ impl Vault {
                             .collect(),
                     };
                     for file in &files {
-                        match kinds.get(file) {
+                        // A file stored before must be a blob too: a
+                        // stored tree or commit named as a secret's
+                        // content would read as damaged on every copy.
+                        let kind = match kinds.get(file) {
+                            Some(kind) => Some(*kind),
+                            None => self.store.stored_kind(txn, file)?,
+                        };
+                        match kind {
                             Some(Kind::Blob) => {}
                             Some(_) => {
                                 return Err(VaultError::corrupt(
                                     "a tree names a non-file as a file",
                                 ))
                             }
-                            None if self.store.contains(txn, file)? => {}
                             None => return Err(refused("the history sent is incomplete")),
                         }
                     }

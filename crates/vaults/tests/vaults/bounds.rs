@@ -753,7 +753,6 @@ fn a_directory_of_many_directories_is_checked_in_linear_time() {
 /// checked for its kind; a stored one is taken on trust. Once merged, the
 /// secret is listed but reading it fails as corrupt on every device.
 #[test]
-#[ignore = "ATTACK: a file entry naming a stored tree (not a blob) is accepted; reading that secret then fails as corrupt everywhere"]
 fn a_file_naming_a_stored_tree_is_refused() {
     let (d, vault) = with_vault(31);
     // First transfer: a directory `dir` holding one file; merged.
@@ -789,7 +788,6 @@ fn a_file_naming_a_stored_tree_is_refused() {
 
 /// The same with a stored commit as the file's content.
 #[test]
-#[ignore = "ATTACK: a file entry naming a stored commit (not a blob) is accepted"]
 fn a_file_naming_a_stored_commit_is_refused() {
     let (d, vault) = with_vault(32);
     let before = head_id(&d, &vault);
