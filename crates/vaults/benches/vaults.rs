@@ -98,10 +98,29 @@ fn log_1000(c: &mut Criterion) {
 }
 
 fn merge(c: &mut Criterion) {
-    // Two copies of a 1,000-secret vault. Every iteration both sides make a
-    // new edit of a different secret (setup, untimed) and the laptop merges
-    // the phone's head (timed): a real three-way merge each time.
+    merge_after(c, "merge_1000_secret_vault", 0);
+    // The same after 10,000 earlier commits: a merge reads the commits
+    // since the two parted, not the whole history.
+    merge_after(c, "merge_after_10000_commits", 10_000);
+}
+
+fn merge_after(c: &mut Criterion, name: &str, history: usize) {
+    // Two copies of a 1,000-secret vault (with `history` edits before
+    // they part). Every iteration both sides make a new edit of a
+    // different secret (setup, untimed) and the laptop merges the phone's
+    // head (timed): a real three-way merge each time.
     let laptop = vault_with(1_000, false);
+    for i in 0..history {
+        laptop
+            .vault
+            .write_secret(
+                &laptop.db,
+                &laptop.keys,
+                "group-02/secret-00200",
+                format!("h{i}").as_bytes(),
+            )
+            .expect("history");
+    }
     let (head, objects) = laptop.vault.objects_for(&laptop.db, &[]).expect("objects");
     let other = tempfile::tempdir().expect("dir");
     let phone_keys = RootKeypair::from_seed(&[6; 32]);
@@ -110,7 +129,7 @@ fn merge(c: &mut Criterion) {
         .clone_vault("bench", &laptop.vault.id().to_string(), &head, &objects)
         .expect("clone");
     let mut n = 0u64;
-    c.bench_function("merge_1000_secret_vault", |b| {
+    c.bench_function(name, |b| {
         b.iter_batched(
             || {
                 n += 1;

@@ -14,7 +14,7 @@
 //! collide a secret has at most one copy to review; every version stays in
 //! history.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use gix::hash::ObjectId;
 use gix::objs::tree::EntryKind;
@@ -22,7 +22,7 @@ use polykey_db::{Db, WriteTxn};
 use polykey_keys::RootKeypair;
 
 use crate::error::VaultError;
-use crate::objects::Source;
+use crate::objects::{ObjectStore, Source};
 use crate::path::{SecretPath, MAX_PATH_LEN, MAX_SEGMENT_LEN};
 use crate::tree::{walk_files, TreeEdit};
 use crate::vault::{write_commit, Vault};
@@ -137,45 +137,99 @@ impl Vault {
         theirs: ObjectId,
     ) -> Result<bool, VaultError> {
         let ours = self.head_of(&*txn)?;
+        // Cached, so the walk below stops at our head's generation.
+        generation(&self.store, txn, ours)?;
         let forward = theirs != ours && self.reaches(&*txn, theirs, ours)?;
         if forward {
             self.store.set_head(txn, &theirs)?;
+            // The new head's too (reading the commits just received once),
+            // so the next walk from it is bounded as well.
+            generation(&self.store, txn, theirs)?;
         }
         Ok(forward)
     }
 
     /// Whether `target` is `from` or one of its ancestors; stops as soon as
-    /// it is found.
+    /// it is found, and goes no further down than `target`'s generation
+    /// where generations are cached (an ancestor's is always less).
     fn reaches(
         &self,
         src: &impl Source,
         from: ObjectId,
         target: ObjectId,
     ) -> Result<bool, VaultError> {
-        Ok(self.ancestors_unless(src, from, target)?.is_none())
-    }
-
-    /// Every ancestor of `from` (itself included), or `None` as soon as
-    /// `target` is found among them.
-    fn ancestors_unless(
-        &self,
-        src: &impl Source,
-        from: ObjectId,
-        target: ObjectId,
-    ) -> Result<Option<HashSet<ObjectId>>, VaultError> {
+        let floor = self.store.cached_generation(src, &target)?;
         let mut seen = HashSet::from([from]);
         let mut queue = std::collections::VecDeque::from([from]);
         while let Some(id) = queue.pop_front() {
             if id == target {
-                return Ok(None);
+                return Ok(true);
             }
             for parent in self.store.commit(src, &id)?.parents {
-                if seen.insert(parent) {
-                    queue.push_back(parent);
+                if !seen.insert(parent) {
+                    continue;
                 }
+                if parent != target {
+                    if let (Some(floor), Some(at)) =
+                        (floor, self.store.cached_generation(src, &parent)?)
+                    {
+                        if at <= floor {
+                            continue;
+                        }
+                    }
+                }
+                queue.push_back(parent);
             }
         }
-        Ok(Some(seen))
+        Ok(false)
+    }
+
+    /// The best common ancestor of `ours` and `theirs`: of the commits
+    /// both reach, the one farthest from the root (the greatest
+    /// generation: one more than its furthest parent), so never an
+    /// ancestor of another common ancestor; ties go to the greater id.
+    /// Found from the shape of the history alone: commit times are
+    /// whatever each device's clock said, and the newest by time can be an
+    /// older ancestor when a clock is off, which would make the merge undo
+    /// a deletion or see an edit twice. `ours` itself when theirs descends
+    /// from it, `theirs` when ours does; `None` for unrelated histories.
+    ///
+    /// Commits are taken greatest generation first, each passing on which
+    /// heads reach it to its parents; all of a commit's children come
+    /// before it, so the first that both heads reach is the answer, and
+    /// the walk reads only the commits above it (the two sides' changes
+    /// since they parted), not the whole history.
+    fn merge_base(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        ours: ObjectId,
+        theirs: ObjectId,
+    ) -> Result<Option<ObjectId>, VaultError> {
+        const OURS: u8 = 1;
+        const THEIRS: u8 = 2;
+        let mut reached: HashMap<ObjectId, u8> = HashMap::new();
+        let mut queue: BinaryHeap<(u64, ObjectId)> = BinaryHeap::new();
+        for (id, side) in [(ours, OURS), (theirs, THEIRS)] {
+            let sides = reached.entry(id).or_insert(0);
+            if *sides == 0 {
+                queue.push((generation(&self.store, txn, id)?, id));
+            }
+            *sides |= side;
+        }
+        while let Some((_, id)) = queue.pop() {
+            let sides = reached.get(&id).copied().unwrap_or(0);
+            if sides == OURS | THEIRS {
+                return Ok(Some(id));
+            }
+            for parent in self.store.commit(&*txn, &id)?.parents {
+                let of_parent = reached.entry(parent).or_insert(0);
+                if *of_parent == 0 {
+                    queue.push((generation(&self.store, txn, parent)?, parent));
+                }
+                *of_parent |= sides;
+            }
+        }
+        Ok(None)
     }
 
     /// Every file of a version (none for no version), markers included.
@@ -240,24 +294,22 @@ impl Vault {
         if theirs == ours {
             return Ok(MergeOutcome::UpToDate);
         }
-        // Fast-forward first, as in `relation`: their few new commits lead
-        // to our head in a step or two, whereas asking whether our head
-        // reaches theirs walks our whole history when it does not.
-        if self.fast_forward(&mut txn, theirs)? {
+        // One walk, of the commits above where the two parted, answers
+        // whether theirs descends from ours (a fast-forward), ours from
+        // theirs (nothing to do), or where they meet.
+        let base = self.merge_base(&mut txn, ours, theirs)?;
+        if base == Some(ours) {
+            self.store.set_head(&mut txn, &theirs)?;
             txn.commit()?;
             return Ok(MergeOutcome::FastForward {
                 head: theirs.to_string(),
             });
         }
-        // One walk of our history answers both whether theirs is in it
-        // (found in a step or two when we are ahead) and, when not, where
-        // the two meet.
-        let Some(our_ancestors) = self.ancestors_unless(&txn, ours, theirs)? else {
+        if base == Some(theirs) {
+            // The generations worked out are kept for the next walk.
+            txn.commit()?;
             return Ok(MergeOutcome::UpToDate);
-        };
-        let their_history = self.commits(&txn, theirs, None)?;
-        // The best common ancestor; none for unrelated histories.
-        let base = best_common_ancestor(&their_history, &our_ancestors);
+        }
 
         let base_files = self.all_files(&txn, base)?;
         let our_files = self.all_files(&txn, Some(ours))?;
@@ -405,48 +457,54 @@ impl Vault {
     }
 }
 
-/// The common ancestor farthest from the root (the greatest generation:
-/// one more than its furthest parent), so never an ancestor of another
-/// common ancestor; ties go to the greater id. Found from the shape of
-/// the history alone: commit times are whatever each device's clock said,
-/// and the newest by time can be an older ancestor when a clock is off,
-/// which would make the merge undo a deletion or see an edit twice.
-fn best_common_ancestor(
-    their_history: &[(ObjectId, gix::objs::Commit)],
-    our_ancestors: &HashSet<ObjectId>,
-) -> Option<ObjectId> {
-    let parents: HashMap<ObjectId, &[ObjectId]> = their_history
-        .iter()
-        .map(|(id, commit)| (*id, commit.parents.as_slice()))
-        .collect();
-    let mut generation: HashMap<ObjectId, u64> = HashMap::with_capacity(parents.len());
-    // Parents before children, without recursion.
-    let mut stack: Vec<(ObjectId, bool)> = Vec::new();
-    for (start, _) in their_history {
-        stack.push((*start, false));
-        while let Some((id, expanded)) = stack.pop() {
-            if generation.contains_key(&id) {
-                continue;
-            }
-            let of = parents.get(&id).copied().unwrap_or_default();
-            if expanded {
-                let furthest = of.iter().filter_map(|p| generation.get(p)).max();
-                generation.insert(id, furthest.map_or(1, |g| g + 1));
-            } else {
-                stack.push((id, true));
-                stack.extend(
-                    of.iter()
-                        .filter(|p| !generation.contains_key(*p))
-                        .map(|p| (*p, false)),
-                );
+/// The generation of stored commit `id`: 1 for a root commit, else one
+/// more than its furthest parent's. Cached with the commit's objects;
+/// worked out (iteratively, reading each commit not cached once) and
+/// cached for commits stored before generations were kept.
+pub(crate) fn generation(
+    store: &ObjectStore,
+    txn: &mut WriteTxn<'_>,
+    id: ObjectId,
+) -> Result<u64, VaultError> {
+    if let Some(known) = store.cached_generation(&*txn, &id)? {
+        return Ok(known);
+    }
+    let mut known: HashMap<ObjectId, u64> = HashMap::new();
+    // (commit, its parents once read)
+    let mut stack: Vec<(ObjectId, Option<Vec<ObjectId>>)> = vec![(id, None)];
+    while let Some((at, parents)) = stack.pop() {
+        if known.contains_key(&at) {
+            continue;
+        }
+        let parents = match parents {
+            Some(parents) => parents,
+            None => store.commit(&*txn, &at)?.parents.to_vec(),
+        };
+        let mut furthest = 0u64;
+        let mut missing = Vec::new();
+        for parent in &parents {
+            let of_parent = match known.get(parent) {
+                Some(g) => Some(*g),
+                None => store.cached_generation(&*txn, parent)?,
+            };
+            match of_parent {
+                Some(g) => furthest = furthest.max(g),
+                None => missing.push(*parent),
             }
         }
+        if missing.is_empty() {
+            let of_at = furthest.saturating_add(1);
+            store.put_generation(txn, &at, of_at)?;
+            known.insert(at, of_at);
+        } else {
+            stack.push((at, Some(parents)));
+            stack.extend(missing.into_iter().map(|p| (p, None)));
+        }
     }
-    their_history
-        .iter()
-        .map(|(id, _)| *id)
-        .filter(|id| our_ancestors.contains(id))
-        .max_by_key(|id| (generation.get(id).copied().unwrap_or(0), *id))
+    known
+        .get(&id)
+        .copied()
+        .ok_or_else(|| VaultError::corrupt("a history walk ended early"))
 }
 
 /// The name of the one copy a merge keeps beside `path` (when that name

@@ -182,18 +182,18 @@ impl ObjectStore {
     }
 
     /// The kind of object `id` if it is stored here, from its record's
-    /// header (authenticated with it) alone: a blob's content is opened,
-    /// never rebuilt or hashed.
+    /// header (authenticated with it) alone: the record is opened, never
+    /// rebuilt or hashed. Also returns the bytes opened.
     pub(crate) fn stored_kind(
         &self,
         src: &impl Source,
         id: &ObjectId,
-    ) -> Result<Option<Kind>, VaultError> {
+    ) -> Result<Option<(Kind, usize)>, VaultError> {
         let Some(plain) = self.open_record_if_stored(src, id)? else {
             return Ok(None);
         };
         match Header::parse(&plain) {
-            Some(Header::Whole(kind) | Header::Delta { kind, .. }) => Ok(Some(kind)),
+            Some(Header::Whole(kind) | Header::Delta { kind, .. }) => Ok(Some((kind, plain.len()))),
             None => Err(VaultError::corrupt(format!("object {id} has no kind"))),
         }
     }
@@ -543,6 +543,58 @@ impl ObjectStore {
         txn.put_raw(
             &self.objects,
             &self.record_key(b"tree-shape", id.as_bytes()),
+            &sealed,
+        )?;
+        Ok(())
+    }
+
+    fn generation_ad(&self, id: &ObjectId) -> Vec<u8> {
+        [
+            b"polykey-vault-commit-generation/v1\0".as_slice(),
+            self.id.as_bytes(),
+            id.as_bytes(),
+        ]
+        .concat()
+    }
+
+    /// The cached generation of a stored commit (see
+    /// [`crate::merge::generation`]), kept like a tree's shape.
+    pub(crate) fn cached_generation(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<Option<u64>, VaultError> {
+        let Some(sealed) = src.raw(
+            &self.objects,
+            &self.record_key(b"commit-generation", id.as_bytes()),
+        )?
+        else {
+            return Ok(None);
+        };
+        let plain = self
+            .key
+            .open(&sealed, &self.generation_ad(id))
+            .map_err(|_| VaultError::corrupt("a commit's generation failed authentication"))?;
+        let bytes: [u8; 8] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| VaultError::corrupt("a commit's generation is malformed"))?;
+        Ok(Some(u64::from_le_bytes(bytes)))
+    }
+
+    /// Cache the generation of a stored commit, worked out from its parents'.
+    pub(crate) fn put_generation(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        id: &ObjectId,
+        generation: u64,
+    ) -> Result<(), VaultError> {
+        let sealed = self
+            .key
+            .seal(&generation.to_le_bytes(), &self.generation_ad(id));
+        txn.put_raw(
+            &self.objects,
+            &self.record_key(b"commit-generation", id.as_bytes()),
             &sealed,
         )?;
         Ok(())

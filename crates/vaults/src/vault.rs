@@ -547,7 +547,10 @@ pub(crate) fn write_commit(
     commit
         .extra_headers
         .push(("gpgsig".into(), signature.into()));
-    store.write(txn, &commit)
+    let id = store.write(txn, &commit)?;
+    // Kept for merges and fast-forwards, which walk no further down.
+    crate::merge::generation(store, txn, id)?;
+    Ok(id)
 }
 
 /// One open vault.

@@ -243,11 +243,15 @@ pub(crate) struct PeerState {
     /// `Vaults` gave them: a vault that moved here only to the head that
     /// device has is no news to it (see `pull::watch_changes`).
     heads_told: HashMap<NodeId, HashMap<String, String>>,
-    /// For each vault, the last merge refused as past a vault's bounds:
-    /// (the head here, the version offered). The same two give the same
-    /// refusal, so it is not worked out again at every pull.
-    pub(crate) refused_merges: HashMap<VaultId, (String, String)>,
+    /// Merges refused as past a vault's bounds, by (vault, the version
+    /// offered): the head here then, and why. The same two give the same
+    /// refusal, so it is not worked out again at every pull; reported in
+    /// the sync status until that vault merges or moves.
+    pub(crate) refused_merges: HashMap<(VaultId, String), (String, &'static str)>,
 }
+
+/// Most refused merges remembered (see `PeerState::refused_merges`).
+pub(crate) const MAX_REFUSED_MERGES: usize = 1_024;
 
 impl PeerState {
     /// Who is exempt from the network's limits for strangers at `now`
@@ -269,6 +273,16 @@ impl PeerState {
             .copied()
             .chain(open)
             .collect()
+    }
+
+    /// What the sync status says of the merges refused, if any.
+    pub(crate) fn refused_report(&self) -> Option<String> {
+        let why = self.refused_merges.values().map(|(_, why)| *why).next()?;
+        Some(format!(
+            "A vault's changes from another device could not be merged: together they would \
+             be too large ({why}). Both versions are kept; remove what is not needed on either \
+             device."
+        ))
     }
 
     pub(crate) fn set_error(&mut self, error: String) {

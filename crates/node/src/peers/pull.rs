@@ -23,8 +23,8 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use super::{
-    clamp_peer_time, gestalt, net_error, now_ms, refused, upgrade, Node, PeerState, REDIAL_EVERY,
-    RESYNC_EVERY, RETRY_AFTER, WATCH_EVERY,
+    clamp_peer_time, gestalt, net_error, now_ms, refused, upgrade, Node, PeerState,
+    MAX_REFUSED_MERGES, REDIAL_EVERY, RESYNC_EVERY, RETRY_AFTER, WATCH_EVERY,
 };
 use crate::error::NodeError;
 use crate::node::{Inner, Session};
@@ -175,7 +175,11 @@ async fn device_sync(weak: Weak<Inner>, client: Client, peer: NodeId, wake: Arc<
             state.active_syncs = state.active_syncs.saturating_sub(1);
             state.sync.syncing = state.active_syncs > 0;
             state.sync.last_sync = now_ms();
-            state.sync.last_error = result.err().map(|e| e.to_string());
+            // A merge refused stays reported until that vault merges.
+            state.sync.last_error = result
+                .err()
+                .map(|e| e.to_string())
+                .or_else(|| state.refused_report());
         }
         node.notify();
     }
@@ -391,7 +395,12 @@ impl Node {
             }
         }
         let want = want.to_owned();
-        let refused_before = self.inner.peer_state().refused_merges.get(&id).cloned();
+        let refused_before = self
+            .inner
+            .peer_state()
+            .refused_merges
+            .get(&(id, want.clone()))
+            .map(|(head, _)| head.clone());
         let offered = want.clone();
         let outcome = self
             .with_vaults(move |s| {
@@ -401,7 +410,7 @@ impl Node {
                 // `relation` first would walk them twice more).
                 if merges {
                     let head = vault.head(&s.db)?;
-                    if refused_before.as_ref() == Some(&(head.clone(), want.clone())) {
+                    if refused_before.as_ref() == Some(&head) {
                         return Ok(Err(None));
                     }
                     return Ok(match vault.merge(&s.db, &s.keys, &want) {
@@ -418,20 +427,23 @@ impl Node {
                 Ok(Ok(Self::follow(s, &vault, &want)?))
             })
             .await?;
+        let mut state = self.inner.peer_state();
         match outcome {
-            Ok(moved) => Ok(moved),
+            Ok(moved) => {
+                if moved.0 {
+                    // Merged at last (or moved on): nothing left to report.
+                    state.refused_merges.retain(|(vault, _), _| *vault != id);
+                }
+                Ok(moved)
+            }
             Err(None) => Ok((false, false)),
             Err(Some((head, why))) => {
-                let mut state = self.inner.peer_state();
-                if state.refused_merges.len() >= MAX_VAULTS {
+                if state.refused_merges.len() >= MAX_REFUSED_MERGES {
                     state.refused_merges.clear();
                 }
-                state.refused_merges.insert(id, (head, offered));
-                state.set_error(format!(
-                    "A vault's changes from another device could not be merged: together they \
-                     would be too large ({why}). Both versions are kept; remove what is not \
-                     needed on either device."
-                ));
+                state.refused_merges.insert((id, offered), (head, why));
+                let report = state.refused_report();
+                state.sync.last_error = report;
                 Ok((false, false))
             }
         }

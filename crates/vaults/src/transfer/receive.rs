@@ -62,6 +62,9 @@ pub struct Incoming {
     rebuilt: usize,
     added: usize,
     failed: bool,
+    /// Kinds of objects stored before that this transfer's trees name as
+    /// files, each opened once (see `Vault::stored_file_kind`).
+    stored_kinds: HashMap<ObjectId, Kind>,
 }
 
 impl Incoming {
@@ -74,6 +77,7 @@ impl Incoming {
             rebuilt: 0,
             added: 0,
             failed: false,
+            stored_kinds: HashMap::new(),
         }
     }
 
@@ -422,7 +426,7 @@ impl Vault {
                         // content would read as damaged on every copy.
                         let kind = match kinds.get(file) {
                             Some(kind) => Some(*kind),
-                            None => self.store.stored_kind(txn, file)?,
+                            None => self.stored_file_kind(txn, incoming, file)?,
                         };
                         match kind {
                             Some(Kind::Blob) => {}
@@ -652,6 +656,34 @@ impl Vault {
         }
         incoming.rebuilt = total;
         Ok(out)
+    }
+
+    /// The kind of object `id` if it is stored here, for a tree of this
+    /// transfer naming it as a file. Its record is opened (a blob whole),
+    /// so each is opened once per transfer and the bytes count against the
+    /// transfer's budget for rebuilding ([`MAX_RECEIVE_REBUILT`]): a tree
+    /// naming one large stored secret half a million times costs one open.
+    fn stored_file_kind(
+        &self,
+        txn: &WriteTxn<'_>,
+        incoming: &mut Incoming,
+        id: &ObjectId,
+    ) -> Result<Option<Kind>, VaultError> {
+        if let Some(kind) = incoming.stored_kinds.get(id) {
+            return Ok(Some(*kind));
+        }
+        let Some((kind, opened)) = self.store.stored_kind(txn, id)? else {
+            return Ok(None);
+        };
+        let total = incoming.rebuilt.saturating_add(opened);
+        if total > MAX_RECEIVE_REBUILT {
+            return Err(refused("a transfer's deltas passed their budget (64 GiB)"));
+        }
+        incoming.rebuilt = total;
+        // One entry per distinct object named; a transfer names at most
+        // as many as its trees hold entries.
+        incoming.stored_kinds.insert(*id, kind);
+        Ok(Some(kind))
     }
 
     /// The shape of tree `id`, which must be here: taken in by this page

@@ -794,7 +794,31 @@ fn a_file_naming_a_stored_commit_is_refused() {
     let bad = tree(&[(FILE, b"wifi", before)]);
     let bad_id = id_of(&bad);
     let (head, objects) = on_top(&d, &vault, &d.keys, bad_id, with_ids(vec![bad]));
-    refused(&d, &vault, &head, &objects, "");
+    refused(&d, &vault, &head, &objects, "names a non-file as a file");
+}
+
+#[test]
+fn a_tree_naming_one_large_stored_secret_many_times_opens_it_once() {
+    let (d, vault) = with_vault(38);
+    let big = blob(&vec![b'x'; MAX_SECRET_SIZE]);
+    let big_id = id_of(&big);
+    let root = tree(&[(FILE, b"big", big_id), (FILE, b"wifi", big_id)]);
+    let (first, objects) = on_top(&d, &vault, &d.keys, id_of(&root), with_ids(vec![big, root]));
+    vault.receive(&d.db, &first, &objects, &anyone).unwrap();
+    vault.merge(&d.db, &d.keys, &first).unwrap();
+    // 20,000 names for it: each opened would be 320 GB decrypted inside
+    // the store's write transaction.
+    let names: Vec<Vec<u8>> = (0..20_000)
+        .map(|i| format!("{i:05}").into_bytes())
+        .collect();
+    let entries: Vec<(&str, &[u8], ObjectId)> =
+        names.iter().map(|n| (FILE, n.as_slice(), big_id)).collect();
+    let wide = tree(&entries);
+    let (head, objects) = on_top(&d, &vault, &d.keys, id_of(&wide), with_ids(vec![wide]));
+    let started = std::time::Instant::now();
+    vault.receive(&d.db, &head, &objects, &anyone).unwrap();
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
 }
 
 /// A transfer that stops after its first page leaves that page's commit
@@ -1076,7 +1100,7 @@ fn a_local_write_past_the_path_bound_is_refused_and_the_vault_keeps_working() {
     // Five bytes more fit.
     vault.write_secret(&d.db, &d.keys, "short", b"ok").unwrap();
     let before = vault.head(&d.db).unwrap();
-    // Four levels of 250-byte names add 2,506 bytes: one past the bound.
+    // Four levels of 250-byte names add 2,506 bytes: past the bound.
     let deep = ["a", "b", "c", "d"].map(|c| c.repeat(250)).join("/");
     let err = vault
         .write_secret(&d.db, &d.keys, &deep, b"too much")
@@ -1089,4 +1113,52 @@ fn a_local_write_past_the_path_bound_is_refused_and_the_vault_keeps_working() {
     vault.remove(&d.db, &d.keys, "short", false).unwrap();
     vault.write_secret(&d.db, &d.keys, "again", b"ok").unwrap();
     assert_eq!(vault.list(&d.db, None).unwrap().len(), 133_000 + 1_752 + 3);
+}
+
+#[test]
+fn a_merge_removing_a_large_directory_takes_linear_time() {
+    let (d, vault) = with_vault(39);
+    let file = blob(b"v");
+    let base_blob = blob(b"base");
+    let names: Vec<Vec<u8>> = (0..70_000)
+        .map(|i| format!("secret-{i:05}").into_bytes())
+        .collect();
+    let entries: Vec<(&str, &[u8], ObjectId)> = names
+        .iter()
+        .map(|n| (FILE, n.as_slice(), id_of(&file)))
+        .collect();
+    let big = tree(&entries);
+    let root = tree(&[
+        (DIR, b"big", id_of(&big)),
+        (FILE, b"wifi", id_of(&base_blob)),
+    ]);
+    let (with_big, objects) = on_top(
+        &d,
+        &vault,
+        &d.keys,
+        id_of(&root),
+        with_ids(vec![blob(b"v"), blob(b"base"), big, root]),
+    );
+    vault.receive(&d.db, &with_big, &objects, &anyone).unwrap();
+    vault.merge(&d.db, &d.keys, &with_big).unwrap();
+    // The other side removes the directory; this one edits meanwhile.
+    let bare = tree(&[(FILE, b"wifi", id_of(&base_blob))]);
+    let c = commit(&d.keys, id_of(&bare), vec![head_id(&d, &vault)]);
+    let theirs = id_of(&c).to_string();
+    vault
+        .write_secret(&d.db, &d.keys, "local", b"mine")
+        .unwrap();
+    vault
+        .receive(&d.db, &theirs, &with_ids(vec![bare, c]), &anyone)
+        .unwrap();
+    // One at a time, each removal scanned and shifted the directory:
+    // O(n²). In bulk, linear.
+    let started = std::time::Instant::now();
+    let merged = vault.merge(&d.db, &d.keys, &theirs).unwrap();
+    let took = started.elapsed();
+    assert!(matches!(merged, MergeOutcome::Merged { .. }), "{merged:?}");
+    assert!(took < std::time::Duration::from_secs(40), "{took:?}");
+    let mut left = vault.list(&d.db, None).unwrap();
+    left.sort();
+    assert_eq!(left, ["local", "wifi"]);
 }
