@@ -32,12 +32,14 @@ where
 }
 
 #[test]
-fn three_nodes_under_dropped_connections_and_kills_converge_and_lose_nothing() {
+fn three_nodes_of_two_people_sharing_a_vault_converge_under_drops_and_kills_and_lose_nothing() {
     if std::env::var_os(cluster::CHILD_ENV).is_some() {
         return;
     }
     let plan = Plan {
         nodes: 3,
+        // Two of one person and one of another, who shares the vault.
+        people: 2,
         edit_for: Duration::from_secs(15),
         kills: 2,
         drop_every: Duration::from_millis(700),

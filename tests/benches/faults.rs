@@ -6,7 +6,9 @@
 //! acknowledged is lost, the nodes do not converge, or a node panicked.
 //!
 //! `cargo bench -p polykey-tests --bench faults` (`POLYKEY_FAULT_NODES`,
-//! `POLYKEY_FAULT_SECONDS` and `POLYKEY_FAULT_SEED` change the run).
+//! `POLYKEY_FAULT_PEOPLE`, `POLYKEY_FAULT_SECONDS` and
+//! `POLYKEY_FAULT_SEED` change the run; with two people, the first shares
+//! the vault with the second, to write).
 #![allow(clippy::print_stdout)]
 
 use std::time::Duration;
@@ -23,6 +25,7 @@ fn main() {
     };
     let plan = Plan {
         nodes: number("POLYKEY_FAULT_NODES", 10) as usize,
+        people: number("POLYKEY_FAULT_PEOPLE", 1) as usize,
         edit_for: Duration::from_secs(number("POLYKEY_FAULT_SECONDS", 60)),
         kills: 2,
         drop_every: Duration::from_millis(500),
@@ -31,8 +34,8 @@ fn main() {
         seed: Plan::seed_from_env(),
     };
     println!(
-        "faults: {} nodes, {:?} of edits, seed {}",
-        plan.nodes, plan.edit_for, plan.seed
+        "faults: {} nodes of {} people, {:?} of edits, seed {}",
+        plan.nodes, plan.people, plan.edit_for, plan.seed
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

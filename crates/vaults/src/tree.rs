@@ -609,8 +609,10 @@ impl<'s> TreeEdit<'s> {
         // The shape of each directory written, from its subtrees' (written
         // here, or stored before and cached): a version past a bound every
         // copy holds a vault to is refused here rather than written, as no
-        // copy could list it or take it in, and the shapes cached make the
-        // next edit's check see only what it changes.
+        // copy could list it or take it in. Cached, the shapes make the
+        // next edit's check read only the directories it rewrites and one
+        // cached shape per distinct subdirectory of those (a directory of
+        // n subdirectories costs n small reads per edit in it).
         let mut written: HashMap<ObjectId, TreeShape> = HashMap::new();
         for dir in dirs {
             let Some(mut tree) = self.trees.remove(&dir) else {
@@ -618,9 +620,15 @@ impl<'s> TreeEdit<'s> {
             };
             tree.entries.sort();
             let origin = self.origins.get(&dir);
-            let shape = sum_shape(&views(&tree), |oid| match written.get(oid) {
-                Some(shape) => Ok(*shape),
-                None => stored_shape(self.store, txn, oid),
+            // (Each stored subtree's cached shape read once, however many
+            // entries name it.)
+            let shape = sum_shape(&views(&tree), |oid| {
+                if let Some(shape) = written.get(oid) {
+                    return Ok(*shape);
+                }
+                let shape = stored_shape(self.store, txn, oid)?;
+                written.insert(*oid, shape);
+                Ok(shape)
             })?;
             if dir.is_empty() {
                 let id = self.store.write_version(txn, &tree, origin)?;

@@ -174,7 +174,9 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                 }
             }
             Event::Identified { peer, addresses } => {
-                if !node.is_member(&peer) {
+                // Strangers' addresses are not kept (`remember_addresses`
+                // checks the rest: people trusted or sharing).
+                if !node.is_member(&peer) && !node.shares_with(&peer) && !node.known_person(&peer) {
                     continue;
                 }
                 let addresses = addresses
@@ -186,7 +188,7 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                     .map(ToString::to_string)
                     .collect();
                 let node = node.clone();
-                tokio::spawn(async move { node.remember_addresses(peer, addresses).await });
+                tokio::spawn(async move { node.remember_addresses(peer, addresses, false).await });
             }
         }
     }

@@ -404,6 +404,13 @@ impl Node {
         self.inner.peer_state().shares.contains_key(peer)
     }
 
+    /// Whether `peer` is a node of a person trusted here with a
+    /// permission (no store access).
+    fn known_person(&self, peer: &NodeId) -> bool {
+        let state = self.inner.peer_state();
+        state.may_notify.contains(peer) || state.may_scan.contains(peer)
+    }
+
     /// Whether `peer` is a node of a person trusted here with `scan`.
     fn may_scan(&self, peer: &NodeId) -> bool {
         self.inner.peer_state().may_scan.contains(peer)
@@ -558,12 +565,22 @@ impl Node {
     /// Dial every device of the gestalt at its last known addresses.
     async fn redial(&self) {
         let Ok(client) = self.client() else { return };
+        // The devices, and the nodes of people sharing vaults either way
+        // or trusted here: a dropped connection to a person's node was
+        // never dialled again, so a shared vault stopped syncing.
+        let partners: Vec<NodeId> = self.inner.peer_state().shares.keys().copied().collect();
         let Ok(known) = self
-            .with_vaults(|s| {
-                let members = gestalt(s)?;
+            .with_vaults(move |s| {
+                let mut keep: BTreeSet<NodeId> = gestalt(s)?.into_iter().collect();
+                keep.extend(partners);
+                keep.extend(
+                    crate::people::people_in(s)?
+                        .into_iter()
+                        .flat_map(|person| person.nodes),
+                );
                 let txn = s.db.read()?;
                 let mut out = Vec::new();
-                for member in members {
+                for member in keep {
                     if member == s.keys.node_id() {
                         continue;
                     }
@@ -595,10 +612,20 @@ impl Node {
         }
     }
 
-    async fn remember_addresses(&self, peer: NodeId, addresses: Vec<String>) {
+    /// Keep where `peer` was reached, for `redial`: a device's, a node
+    /// of a person sharing a vault or trusted here, or (`dialled`) any
+    /// node this node was asked to connect to.
+    async fn remember_addresses(&self, peer: NodeId, addresses: Vec<String>, dialled: bool) {
+        let partner = self.inner.peer_state().shares.contains_key(&peer);
         let _ = self
             .with_vaults(move |s| {
-                if !in_gestalt(s, &peer)? {
+                let kept = dialled
+                    || partner
+                    || in_gestalt(s, &peer)?
+                    || crate::people::people_in(s)?
+                        .iter()
+                        .any(|person| person.nodes.contains(&peer));
+                if !kept {
                     return Ok(());
                 }
                 let key = peer_key(s, &peer);
@@ -732,7 +759,7 @@ impl Node {
             .parse()
             .map_err(|_| NodeError::Network("not an address".into()))?;
         client.dial(peer, parsed).await.map_err(net_error)?;
-        self.remember_addresses(peer, vec![address]).await;
+        self.remember_addresses(peer, vec![address], true).await;
         Ok(())
     }
 

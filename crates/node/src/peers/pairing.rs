@@ -457,7 +457,8 @@ impl Node {
             Response::Ok => {}
             other => return Err(refused(other)),
         }
-        self.remember_addresses(inviter, pending.addresses).await;
+        self.remember_addresses(inviter, pending.addresses, false)
+            .await;
         self.refresh_members().await?;
         self.inner.peer_state().online.insert(inviter);
         self.notify();
