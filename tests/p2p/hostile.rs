@@ -981,6 +981,9 @@ async fn a_hostile_owners_shared_answers_are_refused_and_record_nothing() {
     );
 }
 
+/// What a rogue serves: each vault's summary and objects.
+type Served = Vec<(VaultSummary, Vec<WireObject>)>;
+
 /// A 250-byte name: `index` in three digits, then `fill`.
 fn long_name(index: usize, fill: char) -> Vec<u8> {
     let mut name = format!("{index:03}");
@@ -1045,8 +1048,7 @@ async fn a_version_too_large_to_merge_stops_neither_the_vault_nor_the_other_vaul
 
     // What the rogue serves: first the vault at `ours`; later at
     // `theirs`, with a second vault listed after it.
-    let served: Arc<Mutex<Vec<(VaultSummary, Vec<WireObject>)>>> =
-        Arc::new(Mutex::new(vec![(summary(&ours[0]), ours.clone())]));
+    let served: Arc<Mutex<Served>> = Arc::new(Mutex::new(vec![(summary(&ours[0]), ours.clone())]));
     let chains = rogue.chain_answer();
     let serving = Arc::clone(&served);
     rogue.answer_with(Duration::ZERO, move |request| match request {
