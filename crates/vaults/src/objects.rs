@@ -98,6 +98,14 @@ impl Header {
     }
 }
 
+/// The domain and associated-data prefix of a tree's cached shape.
+const SHAPE_RECORD: (&[u8], &[u8]) = (b"tree-shape", b"polykey-vault-tree-shape/v1\0");
+/// The domain and associated-data prefix of a commit's cached generation.
+const GENERATION_RECORD: (&[u8], &[u8]) = (
+    b"commit-generation",
+    b"polykey-vault-commit-generation/v1\0",
+);
+
 /// One vault's object database: every object sealed with the vault key,
 /// stored under a keyed hash of its id in the vault's own table.
 pub(crate) struct ObjectStore {
@@ -489,34 +497,58 @@ impl ObjectStore {
         self.write_hashed(txn, Kind::Tree, &data, id)
     }
 
-    fn shape_ad(&self, id: &ObjectId) -> Vec<u8> {
-        [
-            b"polykey-vault-tree-shape/v1\0".as_slice(),
-            self.id.as_bytes(),
-            id.as_bytes(),
-        ]
-        .concat()
+    /// Where a small record kept beside object `id` lives: in the objects
+    /// table under its own keyed-hash domain `name` (so the vault's
+    /// deletion drops it with the objects), sealed with associated data
+    /// `ad` + vault id + object id.
+    fn side_record(&self, name: &[u8], ad: &[u8], id: &ObjectId) -> (RecordKey, Vec<u8>) {
+        (
+            self.record_key(name, id.as_bytes()),
+            [ad, self.id.as_bytes(), id.as_bytes()].concat(),
+        )
     }
 
-    /// The cached shape of a stored tree (see [`crate::tree::stored_shape`]),
-    /// kept in the objects table under its own keyed-hash domain, so the
-    /// vault's deletion drops it with the objects.
+    /// The record `name` kept beside `id`, opened; `what` names it in errors.
+    fn open_side_record(
+        &self,
+        src: &impl Source,
+        (name, ad, what): (&[u8], &[u8], &str),
+        id: &ObjectId,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
+        let (key, ad) = self.side_record(name, ad, id);
+        let Some(sealed) = src.raw(&self.objects, &key)? else {
+            return Ok(None);
+        };
+        self.key
+            .open(&sealed, &ad)
+            .map(Some)
+            .map_err(|_| VaultError::corrupt(format!("{what} failed authentication")))
+    }
+
+    /// Keep `plain` as the record `name` beside `id`.
+    fn put_side_record(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        (name, ad): (&[u8], &[u8]),
+        id: &ObjectId,
+        plain: &[u8],
+    ) -> Result<(), VaultError> {
+        let (key, ad) = self.side_record(name, ad, id);
+        txn.put_raw(&self.objects, &key, &self.key.seal(plain, &ad))?;
+        Ok(())
+    }
+
+    /// The cached shape of a stored tree (see [`crate::tree::stored_shape`]).
     pub(crate) fn cached_shape(
         &self,
         src: &impl Source,
         id: &ObjectId,
     ) -> Result<Option<TreeShape>, VaultError> {
-        let Some(sealed) = src.raw(
-            &self.objects,
-            &self.record_key(b"tree-shape", id.as_bytes()),
-        )?
+        let (name, ad) = SHAPE_RECORD;
+        let Some(plain) = self.open_side_record(src, (name, ad, "a tree's cached shape"), id)?
         else {
             return Ok(None);
         };
-        let plain = self
-            .key
-            .open(&sealed, &self.shape_ad(id))
-            .map_err(|_| VaultError::corrupt("a tree's cached shape failed authentication"))?;
         TreeShape::decode(&plain)
             .map(Some)
             .ok_or_else(|| VaultError::corrupt("a tree's cached shape is malformed"))
@@ -524,12 +556,9 @@ impl ObjectStore {
 
     /// [`ObjectStore::put_shape`] sealed for [`WriteTxn::put_records`].
     pub(crate) fn seal_shape(&self, db: &Db, id: &ObjectId, shape: &TreeShape) -> SealedRecord {
-        let sealed = self.key.seal(&shape.encode(), &self.shape_ad(id));
-        db.seal_raw(
-            &self.objects,
-            &self.record_key(b"tree-shape", id.as_bytes()),
-            &sealed,
-        )
+        let (name, ad) = SHAPE_RECORD;
+        let (key, ad) = self.side_record(name, ad, id);
+        db.seal_raw(&self.objects, &key, &self.key.seal(&shape.encode(), &ad))
     }
 
     /// Cache the shape of a stored tree, worked out from its contents.
@@ -539,22 +568,7 @@ impl ObjectStore {
         id: &ObjectId,
         shape: &TreeShape,
     ) -> Result<(), VaultError> {
-        let sealed = self.key.seal(&shape.encode(), &self.shape_ad(id));
-        txn.put_raw(
-            &self.objects,
-            &self.record_key(b"tree-shape", id.as_bytes()),
-            &sealed,
-        )?;
-        Ok(())
-    }
-
-    fn generation_ad(&self, id: &ObjectId) -> Vec<u8> {
-        [
-            b"polykey-vault-commit-generation/v1\0".as_slice(),
-            self.id.as_bytes(),
-            id.as_bytes(),
-        ]
-        .concat()
+        self.put_side_record(txn, SHAPE_RECORD, id, &shape.encode())
     }
 
     /// The cached generation of a stored commit (see
@@ -564,17 +578,11 @@ impl ObjectStore {
         src: &impl Source,
         id: &ObjectId,
     ) -> Result<Option<u64>, VaultError> {
-        let Some(sealed) = src.raw(
-            &self.objects,
-            &self.record_key(b"commit-generation", id.as_bytes()),
-        )?
+        let (name, ad) = GENERATION_RECORD;
+        let Some(plain) = self.open_side_record(src, (name, ad, "a commit's generation"), id)?
         else {
             return Ok(None);
         };
-        let plain = self
-            .key
-            .open(&sealed, &self.generation_ad(id))
-            .map_err(|_| VaultError::corrupt("a commit's generation failed authentication"))?;
         let bytes: [u8; 8] = plain
             .as_slice()
             .try_into()
@@ -589,15 +597,7 @@ impl ObjectStore {
         id: &ObjectId,
         generation: u64,
     ) -> Result<(), VaultError> {
-        let sealed = self
-            .key
-            .seal(&generation.to_le_bytes(), &self.generation_ad(id));
-        txn.put_raw(
-            &self.objects,
-            &self.record_key(b"commit-generation", id.as_bytes()),
-            &sealed,
-        )?;
-        Ok(())
+        self.put_side_record(txn, GENERATION_RECORD, id, &generation.to_le_bytes())
     }
 
     /// Read object `id`, which must be of kind `want`.
