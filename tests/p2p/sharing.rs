@@ -554,3 +554,65 @@ async fn an_owners_removed_device_still_claiming_the_account_takes_nothing_over(
     let _ = bob.node.pull_shared(&id).await;
     assert_eq!(remote().await.nodes, before.nodes);
 }
+
+/// Whether `device` may write "Team" as its copy says: shared to write,
+/// and this device among those the owner serves.
+async fn may_write(device: &Device) -> bool {
+    device.node.vault_access("Team").await.is_ok_and(|a| {
+        a.access
+            .remote
+            .is_some_and(|r| r.write && r.served.contains(&device.id()))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_vault_shared_with_one_device_of_a_person_serves_all_of_their_devices() {
+    // Alice names Bob by his first device only; his second was paired
+    // before, a third is paired after. One person, all their devices: each
+    // may write, and one Bob removes is served no more.
+    let People { alice, bob, .. } = alice_shares_with_bob(true, Target::FirstDevice).await;
+    let everyone = [&alice[0], &alice[1], &bob[0], &bob[1]];
+    all_read(&everyone, "wifi", "hunter2").await;
+    eventually("Bob's second device may write", &everyone, || {
+        may_write(&bob[1])
+    })
+    .await;
+    bob[1].write("Team", "printer", "from bob's second").await;
+    all_read(&everyone, "printer", "from bob's second").await;
+
+    let third = device().await;
+    pair(&bob[0], &third).await;
+    for a in &alice {
+        third.connect_to(a).await;
+    }
+    eventually("Bob's third device may write", &[&third, &bob[0]], || {
+        may_write(&third)
+    })
+    .await;
+    third.write("Team", "router", "from bob's third").await;
+    let with_third = [&alice[0], &alice[1], &bob[0], &bob[1], &third];
+    all_read(&with_third, "router", "from bob's third").await;
+    let trusted = alice[0].node.people().await.unwrap();
+    let mut nodes = trusted[0].nodes.clone();
+    nodes.sort();
+    let mut bobs = vec![bob[0].id(), bob[1].id(), third.id()];
+    bobs.sort();
+    assert_eq!(nodes, bobs, "Alice knows Bob's three devices as his");
+
+    // Bob removes his second device: Alice serves it no more, and its
+    // later commits are not taken.
+    bob[0].node.revoke_device(bob[1].id()).await.unwrap();
+    eventually(
+        "Alice serves Bob's removed device no more",
+        &[&alice[0], &alice[1], &bob[0]],
+        || async {
+            let mut served = Vec::new();
+            for a in &alice {
+                let access = a.node.vault_access("Team").await.unwrap().access;
+                served.extend(access.grants.iter().flat_map(|g| g.nodes.clone()));
+            }
+            !served.is_empty() && !served.contains(&bob[1].id())
+        },
+    )
+    .await;
+}

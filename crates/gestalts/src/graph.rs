@@ -439,7 +439,7 @@ impl<'db> GestaltGraph<'db> {
     /// The members, contested nodes and links as `me` sees them inside
     /// `txn`.
     fn view(&self, txn: &WriteTxn<'_>, me: NodeId) -> Result<View, ClaimError> {
-        let by = revokers_of(txn.entries(&REVOKED)?, me);
+        let by = revokers_of(txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r), me);
         let links: Vec<LinkTime> = txn
             .entries(&LINKS)?
             .into_iter()
@@ -700,7 +700,7 @@ impl<'db> GestaltGraph<'db> {
     /// that stands (see [`GestaltGraph::contested`] for the rest).
     pub fn revocations_in_force(&self, me: NodeId) -> Result<Vec<Revocation>, ClaimError> {
         let entries = self.db.read()?.entries(&REVOKED)?;
-        let by = revokers_of(entries.clone(), me);
+        let by = revokers_of(entries.iter().map(|(_, r)| r.clone()), me);
         let forced = in_force(&by, me);
         // The removal that counts for each node removed.
         let mut out: Vec<Revocation> = entries
@@ -753,7 +753,14 @@ impl<'db> GestaltGraph<'db> {
     /// read for revocations, so a thief that removed a device first cannot
     /// keep the user's removal of the thief from reaching this one.
     pub fn contested(&self, me: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
-        let by = revokers_of(self.db.read()?.entries(&REVOKED)?, me);
+        let by = revokers_of(
+            self.db
+                .read()?
+                .entries(&REVOKED)?
+                .into_iter()
+                .map(|(_, r)| r),
+            me,
+        );
         Ok(contested_from(&by, me))
     }
 
@@ -761,7 +768,7 @@ impl<'db> GestaltGraph<'db> {
     /// included, never through a removed node.
     pub fn gestalt_of(&self, node: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
         let txn = self.db.read()?;
-        let by = revokers_of(txn.entries(&REVOKED)?, node);
+        let by = revokers_of(txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r), node);
         let pairs: Vec<(NodeId, NodeId)> = txn
             .entries(&LINKS)?
             .into_iter()
@@ -769,6 +776,80 @@ impl<'db> GestaltGraph<'db> {
             .collect();
         Ok(gestalt_from(&pairs, &by, node))
     }
+}
+
+/// Most rounds of working out another gestalt from its chains (see
+/// [`gestalt_of_chains`]): each round can only follow links one step
+/// further or settle a removal.
+const MAX_OTHER_GESTALT_ROUNDS: usize = 64;
+
+/// Another person's gestalt as its chains show it, seen from `root`, one of
+/// its nodes (for a person trusted by a NodeId): `chains` are their nodes'
+/// chains, each verified from its first claim
+/// ([`crate::chains::verify_continuation`] with no head). A chain counts only
+/// once its owner is reached from `root` through node links on chains that
+/// count (a removed node's chain still counts for its removals, as on the
+/// person's own devices), so a stranger's chain in the answer adds and
+/// removes nothing. A node removed by a removal in force is out. Stricter
+/// than the person's own devices in one case: a node paired again after a
+/// removal stays out here (the removal is still on its remover's chain),
+/// so the mistake this can make is serving one device too few.
+pub fn gestalt_of_chains(
+    root: NodeId,
+    chains: &[(NodeId, Vec<(ClaimPayload, SignedClaim)>)],
+) -> BTreeSet<NodeId> {
+    let mut members = BTreeSet::from([root]);
+    let mut contested = BTreeSet::new();
+    for _ in 0..MAX_OTHER_GESTALT_ROUNDS {
+        // Removed nodes' chains are read for their removals, never links.
+        let speakers: BTreeSet<NodeId> = members.union(&contested).copied().collect();
+        let by = revokers_of(removals_on(chains, &speakers, root), root);
+        let links: Vec<(NodeId, NodeId)> = chains
+            .iter()
+            .filter(|(owner, _)| members.contains(owner))
+            .flat_map(|(owner, claims)| {
+                claims
+                    .iter()
+                    .filter(move |(p, _)| p.typ == ClaimType::ClaimLinkNode && p.iss == *owner)
+                    .map(|(p, _)| (p.iss, p.sub))
+            })
+            .collect();
+        let next = gestalt_from(&links, &by, root);
+        let next_contested = contested_from(&by, root);
+        if next == members && next_contested == contested {
+            break;
+        }
+        members = next;
+        contested = next_contested;
+    }
+    members
+}
+
+/// The removals on the chains of `speakers` (and never of `root` by
+/// another: as on a person's own devices, the node seen from stands).
+fn removals_on(
+    chains: &[(NodeId, Vec<(ClaimPayload, SignedClaim)>)],
+    speakers: &BTreeSet<NodeId>,
+    root: NodeId,
+) -> Vec<Revocation> {
+    chains
+        .iter()
+        .filter(|(owner, _)| speakers.contains(owner))
+        .flat_map(|(owner, claims)| {
+            claims
+                .iter()
+                .filter(move |(p, _)| p.typ == ClaimType::ClaimRevokeNode && p.iss == *owner)
+                .filter(move |(p, _)| p.sub != root)
+                .map(|(p, _)| Revocation {
+                    node: p.sub,
+                    by: p.iss,
+                    at: p.iat,
+                    at_ms: claimed_ms(p),
+                    seq: p.seq,
+                    names_heads: p.heads.is_some(),
+                })
+        })
+        .collect()
 }
 
 /// Chains' new claims to adopt: each owner, the head of this node's copy
@@ -801,11 +882,11 @@ impl View {
 /// not stand while another removal of it by a standing issuer exists:
 /// then that one counts. Settled in a bounded number of rounds.
 fn revokers_of(
-    revoked: Vec<(RecordKey, Revocation)>,
+    revoked: impl IntoIterator<Item = Revocation>,
     me: NodeId,
 ) -> BTreeMap<NodeId, (NodeId, u64)> {
     let mut all: BTreeMap<NodeId, Vec<(NodeId, u64)>> = BTreeMap::new();
-    for (_, r) in revoked {
+    for r in revoked {
         all.entry(r.node).or_default().push((r.by, r.at_ms));
     }
     let latest = |removals: &[(NodeId, u64)], stands: &dyn Fn(&NodeId) -> bool| {

@@ -1114,3 +1114,61 @@ fn a_link_held_back_by_a_thiefs_removal_counts_once_the_thief_falls() {
         "N, paired by the user, is back on B"
     );
 }
+
+/// Every device's chain, verified from its first claim, as a person's node
+/// answers another person for its gestalt.
+fn chains_of(
+    devices: &[&Device],
+) -> Vec<(NodeId, Vec<(polykey_gestalts::ClaimPayload, SignedClaim)>)> {
+    devices
+        .iter()
+        .map(|d| {
+            let claims = d.chain().claims().unwrap();
+            let verified = verify_continuation(&d.id(), None, &claims, NOW_S + 100).unwrap();
+            (d.id(), verified)
+        })
+        .collect()
+}
+
+/// Another person's gestalt seen from one of their nodes (a person trusted
+/// by a NodeId): their devices linked through their own chains, not one
+/// they removed, and nothing a stranger's chain in the answer says.
+#[test]
+fn another_persons_gestalt_is_what_their_chains_show_and_no_stranger_changes_it() {
+    use polykey_gestalts::gestalt_of_chains;
+    let (b1, b2, b3, b4) = (device(1), device(2), device(3), device(4));
+    let (stranger, puppet) = (device(5), device(6));
+    pair(&b1, &b2, NOW_S);
+    // B3 joined through B2: reached from B1 through B2's chain.
+    pair(&b2, &b3, NOW_S + 1);
+    pair(&b3, &b4, NOW_S + 2);
+    let all = |ids: &[&Device]| {
+        ids.iter()
+            .map(|d| d.id())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let gestalt = gestalt_of_chains(b1.id(), &chains_of(&[&b1, &b2, &b3, &b4]));
+    assert_eq!(gestalt, all(&[&b1, &b2, &b3, &b4]));
+
+    // A stranger's chain in the answer, removing B2 and linking itself to a
+    // puppet and (one way) to B1: it counts for nothing.
+    revoke(&stranger, b2.id(), NOW_S + 3);
+    link_one_way(&stranger, &b1, NOW_S + 3);
+    pair(&stranger, &puppet, NOW_S + 3);
+    let gestalt = gestalt_of_chains(
+        b1.id(),
+        &chains_of(&[&b1, &b2, &b3, &b4, &stranger, &puppet]),
+    );
+    assert_eq!(gestalt, all(&[&b1, &b2, &b3, &b4]));
+
+    // B1 removes B3: B3 is out, and B4, reached only through it, too; its
+    // links (a puppet dated after the removal) bring nothing back.
+    revoke(&b1, b3.id(), NOW_S + 4);
+    pair(&b3, &puppet, NOW_S + 5);
+    let gestalt = gestalt_of_chains(b1.id(), &chains_of(&[&b1, &b2, &b3, &b4, &puppet]));
+    assert_eq!(gestalt, all(&[&b1, &b2]));
+
+    // A chain missing from the answer leaves out only what it links.
+    let gestalt = gestalt_of_chains(b1.id(), &chains_of(&[&b1]));
+    assert_eq!(gestalt, all(&[&b1, &b2]), "B1's own chain links B2");
+}

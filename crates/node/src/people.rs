@@ -278,6 +278,15 @@ impl Node {
             .await?;
         self.refresh_people().await?;
         self.refresh_shares().await?;
+        // Trusted by a node: their other devices too, once that node
+        // answers for its gestalt (it does for people it trusts or shares
+        // with; else at the first sync with it).
+        if let (Ok(node), Ok(client)) = (person.name.parse::<NodeId>(), self.client()) {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let _ = this.follow_gestalt(&client, node).await;
+            });
+        }
         Ok(person)
     }
 

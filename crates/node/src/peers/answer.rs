@@ -76,7 +76,11 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                             Request::Shared { .. } | Request::Fetch { .. } | Request::Changed
                         ))
                         || ((node.may_scan(&peer) || node.removed_person(&peer))
-                            && matches!(request, Request::Shared { .. })));
+                            && matches!(request, Request::Shared { .. }))
+                        // Their devices: a person sharing with this gestalt
+                        // or trusting it follows it (`follow_gestalt`).
+                        || ((node.shares_with(&peer) || node.known_person(&peer))
+                            && matches!(request, Request::Chains { .. })));
                 let client = client.clone();
                 if !member && !for_strangers && !person {
                     // Answered at once, without the store. Asking for a
@@ -209,7 +213,10 @@ impl Node {
                 })
                 .await
             }
-            Request::Chains { known } => self.answer_chains(peer, known).await,
+            Request::Chains { known } => {
+                let person = self.shares_with(&peer) || self.known_person(&peer);
+                self.answer_chains(peer, known, person).await
+            }
             Request::Vaults => self.answer_vaults(peer).await,
             Request::Deletions { after } => self.answer_deletions(peer, after).await,
             Request::Fetch {
@@ -237,17 +244,24 @@ impl Node {
     }
 
     /// The claims of this gestalt's chains after the positions the peer
-    /// knows: this node's own chain and its copies of the others'.
+    /// knows: this node's own chain and its copies of the others'. Asked
+    /// by a device, or by a node of a person sharing with this gestalt or
+    /// trusted here (`person`): which devices are this person's is theirs
+    /// to know (the claims are signed, and what they already carry to the
+    /// people this gestalt shares with).
     async fn answer_chains(
         &self,
         peer: NodeId,
         known: Vec<polykey_network::ChainPosition>,
+        person: bool,
     ) -> Result<Response, NodeError> {
         if known.len() > MAX_CHAINS {
             return Err(NodeError::PeerRefused("too many chains named".into()));
         }
         self.with_vaults_read(move |s| {
-            require_member(s, &peer)?;
+            if !person {
+                require_member(s, &peer)?;
+            }
             let me = s.keys.node_id();
             let position =
                 |node: &NodeId| known.iter().find(|p| p.node == *node).map_or(0, |p| p.seq);

@@ -366,7 +366,7 @@ impl Node {
         Arc::downgrade(&self.inner)
     }
 
-    fn client(&self) -> Result<Client, NodeError> {
+    pub(crate) fn client(&self) -> Result<Client, NodeError> {
         self.inner
             .net
             .lock()
@@ -442,12 +442,21 @@ impl Node {
         if dropped {
             self.refresh_shares().await?;
         }
-        {
+        let partners: Vec<NodeId> = {
             let mut state = self.inner.peer_state();
+            let changed = state.members != members;
             state.online.retain(|peer| members.contains(peer));
             state.members = members.clone();
             state.contested = contested;
-        }
+            // People sharing vaults with this gestalt serve its devices:
+            // told, they follow it (a device paired is served, one removed
+            // no more) without waiting for their next resync.
+            match changed {
+                true => state.shares.keys().copied().collect(),
+                false => Vec::new(),
+            }
+        };
+        self.tell_changed(&partners);
         // Devices of the gestalt stay out of this node's DHT answers, so a
         // stranger asking it for nearby peers never learns them.
         if let Ok(client) = self.client() {

@@ -18,14 +18,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use polykey_db::{RecordKey, Table};
-use polykey_gestalts::{ClaimType, GestaltGraph, SignedClaim};
+use polykey_gestalts::{
+    gestalt_of_chains, verify_continuation, ClaimType, GestaltGraph, SignedClaim,
+};
 use polykey_keys::NodeId;
 use polykey_network::protocol::{
-    MAX_GRANTS, MAX_HAVES, MAX_SHARED_VAULTS, MAX_SHARE_NAME, MAX_SHARE_NODES, MAX_SHARE_REMOVED,
+    MAX_CHAINS, MAX_CHAIN_CLAIMS, MAX_GRANTS, MAX_HAVES, MAX_SHARED_VAULTS, MAX_SHARE_NAME,
+    MAX_SHARE_NODES, MAX_SHARE_REMOVED,
 };
 use polykey_network::{
-    Access, Client, Grant, Remote, Removed, Request, Response, SharedVault, Statement, Taken,
-    VaultSummary, Withdrawn,
+    Access, ChainPosition, Client, Grant, Remote, Removed, Request, Response, SharedVault,
+    Statement, Taken, VaultSummary, Withdrawn,
 };
 use polykey_vaults::{VaultId, VaultInfo, Vaults};
 use serde::{Deserialize, Serialize};
@@ -67,6 +70,11 @@ struct PersonRemoved {
 /// Removed devices of people, by node. Authenticated: it decides who is
 /// served.
 const PERSON_REMOVED: Table<PersonRemoved> = Table::authenticated("person_removed");
+
+/// Where each chain of a person trusted by a NodeId stood when their
+/// gestalt was last followed (see [`Node::follow_gestalt`]): only a hint
+/// of when to ask for every chain again.
+const PERSON_CHAINS: Table<Vec<ChainPosition>> = Table::new("person_chains");
 
 /// Most removed devices remembered for one person.
 const MAX_REMOVED_PER_PERSON: usize = MAX_SHARE_REMOVED;
@@ -1112,7 +1120,7 @@ impl Node {
     }
 
     /// Send `nodes` a change notice, without waiting.
-    fn tell_changed(&self, nodes: &[NodeId]) {
+    pub(super) fn tell_changed(&self, nodes: &[NodeId]) {
         if let Ok(client) = self.client() {
             for node in nodes.iter().copied() {
                 let client = client.clone();
@@ -1620,6 +1628,106 @@ impl Node {
         .await
     }
 
+    /// Follow the gestalt of the person trusted here by a NodeId whose node
+    /// `peer` is: one person, all their nodes (DESIGN: a gestalt shares its
+    /// permissions). `peer` is asked for where their chains stand now
+    /// against where they stood last time (one round trip, nothing to
+    /// check when nothing moved); when they moved, for every chain, each
+    /// checked from its first claim, and the person's nodes become the
+    /// gestalt those chains show from `peer` ([`gestalt_of_chains`]), never
+    /// a device their gestalt removed as known here. Their grants follow,
+    /// and their nodes are told, so the one added is served. A person
+    /// trusted by an identity follows the account's claims instead.
+    /// Returns whether their nodes changed.
+    pub(crate) async fn follow_gestalt(
+        &self,
+        client: &Client,
+        peer: NodeId,
+    ) -> Result<bool, NodeError> {
+        let found = self
+            .with_vaults(move |s| {
+                let Some(person) = people_in(s)?
+                    .into_iter()
+                    .find(|p| p.nodes.contains(&peer) && p.name.parse::<NodeId>().is_ok())
+                else {
+                    return Ok(None);
+                };
+                let key =
+                    s.db.record_key(PERSON_CHAINS.name(), person.name.as_bytes());
+                let known = s.db.read()?.get(&PERSON_CHAINS, &key)?.unwrap_or_default();
+                Ok(Some((person, known)))
+            })
+            .await?;
+        let Some((person, known)) = found else {
+            return Ok(false);
+        };
+        let ask = |known: Vec<ChainPosition>| async move {
+            match client
+                .request(peer, Request::Chains { known })
+                .await
+                .map_err(net_error)?
+            {
+                Response::Chains(updates)
+                    if updates.len() <= MAX_CHAINS
+                        && updates.iter().map(|u| u.claims.len()).sum::<usize>()
+                            <= MAX_CHAIN_CLAIMS =>
+                {
+                    Ok(updates)
+                }
+                Response::Chains(_) => Err(NodeError::BadPeerData("too many claims sent".into())),
+                other => Err(refused(other)),
+            }
+        };
+        if !known.is_empty() && ask(known).await?.is_empty() {
+            return Ok(false);
+        }
+        let updates = ask(Vec::new()).await?;
+        let now = super::now_secs();
+        // Signatures are checked on the blocking pool, outside the lock.
+        let (members, positions) = tokio::task::spawn_blocking(move || {
+            let chains: Vec<_> = updates
+                .into_iter()
+                .filter_map(|u| {
+                    let claims = verify_continuation(&u.node, None, &u.claims, now).ok()?;
+                    Some((u.node, claims))
+                })
+                .collect();
+            let positions: Vec<ChainPosition> = chains
+                .iter()
+                .filter_map(|(node, claims)| {
+                    Some(ChainPosition {
+                        node: *node,
+                        seq: claims.last()?.0.seq,
+                    })
+                })
+                .collect();
+            (gestalt_of_chains(peer, &chains), positions)
+        })
+        .await
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let name = person.name.clone();
+        let nodes = self
+            .with_vaults(move |s| {
+                let key = s.db.record_key(PERSON_CHAINS.name(), name.as_bytes());
+                let mut txn = s.db.write()?;
+                txn.put(&PERSON_CHAINS, &key, &positions)?;
+                txn.commit()?;
+                let removed = removed_of(s, &name)?;
+                Ok(members
+                    .into_iter()
+                    .filter(|n| !removed.contains(n))
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        let refreshed = self.replace_nodes(&person.name, nodes).await?;
+        if refreshed.added.is_empty() && refreshed.dropped.is_empty() {
+            return Ok(false);
+        }
+        // They ask `Shared` again and hear whom this gestalt serves now.
+        self.tell_changed(&refreshed.person.nodes);
+        Ok(true)
+    }
+
     /// Pull every vault `peer` (of another gestalt) takes part in: those it
     /// owns and shares here, and those it may write of this gestalt's.
     pub(super) async fn share_sync_with(
@@ -1660,6 +1768,9 @@ impl Node {
                 }
             }
         }
+        // A device they paired or removed since: served or not from now on.
+        // (A node that does not answer for its chains changes nothing.)
+        changed |= self.follow_gestalt(client, peer).await.unwrap_or(false);
         if changed {
             self.notify();
         }
