@@ -599,20 +599,45 @@ async fn a_vault_shared_with_one_device_of_a_person_serves_all_of_their_devices(
     bobs.sort();
     assert_eq!(nodes, bobs, "Alice knows Bob's three devices as his");
 
-    // Bob removes his second device: Alice serves it no more, and its
-    // later commits are not taken.
-    bob[0].node.revoke_device(bob[1].id()).await.unwrap();
+    // Trusted again by the same node: his devices are followed afresh.
+    alice[0].node.trust(&bob[0].id().to_string()).await.unwrap();
     eventually(
-        "Alice serves Bob's removed device no more",
-        &[&alice[0], &alice[1], &bob[0]],
-        || async {
-            let mut served = Vec::new();
-            for a in &alice {
-                let access = a.node.vault_access("Team").await.unwrap().access;
-                served.extend(access.grants.iter().flat_map(|g| g.nodes.clone()));
-            }
-            !served.is_empty() && !served.contains(&bob[1].id())
-        },
+        "Alice knows Bob's three devices again",
+        &[&alice[0]],
+        || async { alice[0].node.people().await.unwrap()[0].nodes.len() == 3 },
     )
     .await;
+
+    // Bob removes his second device (stolen); the thief removes his first
+    // in turn and asks Alice itself. Only the node Alice trusted speaks
+    // for Bob's gestalt, so the thief's chain never becomes Bob's: Alice
+    // serves the thief no more, and still his third device. (Whether she
+    // still serves his first depends on which removal reaches her first:
+    // a removed device may remove only the one that removed it.)
+    bob[0].node.revoke_device(bob[1].id()).await.unwrap();
+    bob[1].node.revoke_device(bob[0].id()).await.unwrap();
+    let _ = bob[1].node.sync_now(alice[0].id()).await;
+    let served_by_alice = || async {
+        let mut served = Vec::new();
+        for a in &alice {
+            let access = a.node.vault_access("Team").await.unwrap().access;
+            let mut nodes: Vec<_> = access.grants.iter().flat_map(|g| g.nodes.clone()).collect();
+            nodes.sort();
+            served.push(nodes);
+        }
+        served
+    };
+    let thief_out = |served: &[Vec<polykey_node::NodeId>]| {
+        served
+            .iter()
+            .all(|nodes| nodes.contains(&third.id()) && !nodes.contains(&bob[1].id()))
+    };
+    eventually(
+        "Alice serves the thief no more, and Bob's third still",
+        &[&alice[0], &alice[1], &bob[0]],
+        || async { thief_out(&served_by_alice().await) },
+    )
+    .await;
+    let _ = bob[1].node.sync_now(alice[1].id()).await;
+    assert!(thief_out(&served_by_alice().await));
 }

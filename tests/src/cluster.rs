@@ -196,6 +196,16 @@ async fn answer(
             .find_map(|n| n.share)
             .map_or_else(|| "-".into(), |offer| offer.vault)),
         ["accept", vault] => node.accept_share(vault).await.map(|v| v.name).map_err(text),
+        // Whether this node may write `vault`: its own person's, or shared
+        // to write with this node among those the owner serves.
+        ["writable", vault] => {
+            let me = node.status().node_id.ok_or("locked")?;
+            let access = node.vault_access(vault).await.map_err(text)?.access;
+            let writable = access
+                .remote
+                .is_none_or(|r| r.write && !r.ended && r.served.contains(&me));
+            Ok(if writable { "yes" } else { "no" }.into())
+        }
         ["create-vault", name] => node
             .create_vault((*name).into())
             .await
@@ -679,12 +689,16 @@ async fn exercise(
             return Err(format!("the shared vault arrived as {name:?}"));
         }
     }
+    // Every node of every person may write it: the owner serves all of a
+    // person's devices, named or not (it follows their gestalt).
     eventually(
-        "every node has the vault",
+        "every node has the vault and may write it",
         Duration::from_secs(60),
         || async {
             for member in members {
-                if member.ask("vaults").await.as_deref() != Ok(VAULT) {
+                if member.ask("vaults").await.as_deref() != Ok(VAULT)
+                    || member.ask(&format!("writable {VAULT}")).await.as_deref() != Ok("yes")
+                {
                     return false;
                 }
             }

@@ -200,6 +200,9 @@ pub(crate) async fn reverify_periodically(weak: Weak<Inner>) {
         for person in people {
             if parse_identity(&person.name).is_ok() {
                 let _ = node.reverify(person).await;
+            } else if let Ok(client) = node.client() {
+                // Trusted by a NodeId: the gestalt that node answers for.
+                let _ = node.follow_person(&client, &person.name).await;
             }
         }
     }
@@ -272,6 +275,8 @@ impl Node {
                 };
                 txn.put(&PEOPLE, &key, &person)?;
                 txn.commit()?;
+                // Their nodes start again from this one: followed afresh.
+                crate::peers::forget_person_chains(s, &person.name)?;
                 crate::peers::update_grant_nodes(s, &person)?;
                 Ok(person)
             })
@@ -279,12 +284,12 @@ impl Node {
         self.refresh_people().await?;
         self.refresh_shares().await?;
         // Trusted by a node: their other devices too, once that node
-        // answers for its gestalt (it does for people it trusts or shares
-        // with; else at the first sync with it).
-        if let (Ok(node), Ok(client)) = (person.name.parse::<NodeId>(), self.client()) {
-            let this = self.clone();
+        // answers for its gestalt (it does for people sharing a vault with
+        // its gestalt; else at the first sync with it).
+        if let Ok(client) = self.client() {
+            let (this, name) = (self.clone(), person.name.clone());
             tokio::spawn(async move {
-                let _ = this.follow_gestalt(&client, node).await;
+                let _ = this.follow_person(&client, &name).await;
             });
         }
         Ok(person)
@@ -331,6 +336,11 @@ impl Node {
         let name = name.to_owned();
         let refreshed = self
             .with_vaults(move |s| {
+                // Never a device their gestalt removed (known here since
+                // the nodes were worked out, too).
+                let removed = crate::peers::removed_people_nodes(s)?;
+                let nodes: Vec<NodeId> =
+                    nodes.into_iter().filter(|n| !removed.contains(n)).collect();
                 let nodes = others_nodes(s, nodes)?;
                 let key = person_key(s, &name);
                 let mut txn = s.db.write()?;
@@ -378,6 +388,7 @@ impl Node {
                 };
                 // Every share with them ends, both ways.
                 crate::peers::drop_person_shares(s, &person)?;
+                crate::peers::forget_person_chains(s, &person.name)?;
                 let mut txn = s.db.write()?;
                 let removed = txn.delete(&PEOPLE, &key)?;
                 txn.commit()?;

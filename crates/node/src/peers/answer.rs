@@ -77,9 +77,9 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                         ))
                         || ((node.may_scan(&peer) || node.removed_person(&peer))
                             && matches!(request, Request::Shared { .. }))
-                        // Their devices: a person sharing with this gestalt
-                        // or trusting it follows it (`follow_gestalt`).
-                        || ((node.shares_with(&peer) || node.known_person(&peer))
+                        // Their devices: a person sharing a vault with this
+                        // gestalt follows it (`follow_person`).
+                        || (node.shares_with(&peer)
                             && matches!(request, Request::Chains { .. })));
                 let client = client.clone();
                 if !member && !for_strangers && !person {
@@ -214,7 +214,7 @@ impl Node {
                 .await
             }
             Request::Chains { known } => {
-                let person = self.shares_with(&peer) || self.known_person(&peer);
+                let person = self.shares_with(&peer);
                 self.answer_chains(peer, known, person).await
             }
             Request::Vaults => self.answer_vaults(peer).await,
@@ -245,10 +245,12 @@ impl Node {
 
     /// The claims of this gestalt's chains after the positions the peer
     /// knows: this node's own chain and its copies of the others'. Asked
-    /// by a device, or by a node of a person sharing with this gestalt or
-    /// trusted here (`person`): which devices are this person's is theirs
-    /// to know (the claims are signed, and what they already carry to the
-    /// people this gestalt shares with).
+    /// by a device, or by a node of a person sharing a vault with this
+    /// gestalt either way (`person`), who serves this gestalt's devices
+    /// and so must know which they are. What that tells them: the
+    /// devices, their links and removals with their times, the identities
+    /// they claimed, and, on each removal, the vault ids and versions the
+    /// remover held (signed with it, so not left out).
     async fn answer_chains(
         &self,
         peer: NodeId,

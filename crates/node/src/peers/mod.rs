@@ -37,7 +37,9 @@ use crate::node::{Inner, Node, Session};
 pub(crate) use answer::PlannedSend;
 pub use pairing::code_from_qr_image;
 pub(crate) use pairing::qr_text_from_image;
-pub(crate) use share::{drop_person_shares, update_grant_nodes};
+pub(crate) use share::{
+    drop_person_shares, forget_person_chains, removed_people_nodes, update_grant_nodes,
+};
 pub use share::{sign_access, sign_shared, Shared, VaultAccess, NOT_SHARED};
 pub use trust::DeviceNotice;
 
@@ -217,6 +219,8 @@ pub(crate) struct PeerState {
     discovered: HashMap<NodeId, Multiaddr>,
     /// The gestalt as last computed: who may ask more than a ping.
     members: BTreeSet<NodeId>,
+    /// Whether `members` was computed since the network started.
+    members_known: bool,
     /// Devices another device removed: still pulled for chains only.
     contested: BTreeSet<NodeId>,
     /// Nodes of people trusted here with `notify` (see `people`).
@@ -444,7 +448,10 @@ impl Node {
         }
         let partners: Vec<NodeId> = {
             let mut state = self.inner.peer_state();
-            let changed = state.members != members;
+            // (The first computation since the network started is no
+            // change: telling every partner at each start is noise.)
+            let changed = state.members_known && state.members != members;
+            state.members_known = true;
             state.online.retain(|peer| members.contains(peer));
             state.members = members.clone();
             state.contested = contested;

@@ -72,9 +72,41 @@ struct PersonRemoved {
 const PERSON_REMOVED: Table<PersonRemoved> = Table::authenticated("person_removed");
 
 /// Where each chain of a person trusted by a NodeId stood when their
-/// gestalt was last followed (see [`Node::follow_gestalt`]): only a hint
+/// gestalt was last followed (see [`Node::follow_person`]): only a hint
 /// of when to ask for every chain again.
 const PERSON_CHAINS: Table<Vec<ChainPosition>> = Table::new("person_chains");
+
+/// A followed person's nodes: `root` (the node trusted) first, then those
+/// of `known` still in their gestalt (`members`), then the rest, never one
+/// `removed`, at most [`crate::people::MAX_NODES_PER_PERSON`]: a gestalt
+/// of many puppets cannot push the person's known devices out.
+fn followed_nodes(
+    root: NodeId,
+    known: &[NodeId],
+    members: &BTreeSet<NodeId>,
+    removed: &BTreeSet<NodeId>,
+) -> Vec<NodeId> {
+    let mut nodes = vec![root];
+    nodes.extend(known.iter().filter(|n| members.contains(n)));
+    nodes.extend(members);
+    let mut seen = BTreeSet::new();
+    nodes.retain(|n| !removed.contains(n) && seen.insert(*n));
+    nodes.truncate(crate::people::MAX_NODES_PER_PERSON);
+    nodes
+}
+
+fn chains_key(s: &Session, person: &str) -> RecordKey {
+    s.db.record_key(PERSON_CHAINS.name(), person.as_bytes())
+}
+
+/// Forget where a person's chains stood (trusted anew or no more): the
+/// next follow asks for every chain.
+pub(crate) fn forget_person_chains(s: &Session, person: &str) -> Result<(), NodeError> {
+    let mut txn = s.db.write()?;
+    txn.delete(&PERSON_CHAINS, &chains_key(s, person))?;
+    txn.commit()?;
+    Ok(())
+}
 
 /// Most removed devices remembered for one person.
 const MAX_REMOVED_PER_PERSON: usize = MAX_SHARE_REMOVED;
@@ -1037,10 +1069,25 @@ impl Node {
             let target = target.to_owned();
             self.with_vaults(move |s| person_named(s, &target)).await?
         };
-        let person = match found {
+        let mut person = match found {
             Some(person) => person,
             None => self.trust(target).await?,
         };
+        // Trusted by a NodeId: their gestalt as that node answers for it
+        // now (a device they removed since is left out of the grant). A
+        // node that does not answer leaves the nodes as known.
+        if let Ok(client) = self.client() {
+            if self
+                .follow_person(&client, &person.name)
+                .await
+                .unwrap_or(false)
+            {
+                let name = person.name.clone();
+                if let Some(now) = self.with_vaults(move |s| person_named(s, &name)).await? {
+                    person = now;
+                }
+            }
+        }
         let vault = vault.to_owned();
         let who = person.clone();
         let (info, grant) = self
@@ -1305,6 +1352,9 @@ impl Node {
                 Ok(true) => {
                     self.refresh_shares().await?;
                     self.notify();
+                    // The owner hears it was taken: it pulls from a writer,
+                    // and follows this gestalt (see `follow_person`).
+                    self.tell_changed(&[node]);
                     return self
                         .with_vaults(move |s| {
                             Ok(Vaults::new(&s.db).open(&id.to_string())?.info().clone())
@@ -1628,53 +1678,83 @@ impl Node {
         .await
     }
 
-    /// Follow the gestalt of the person trusted here by a NodeId whose node
-    /// `peer` is: one person, all their nodes (DESIGN: a gestalt shares its
-    /// permissions). `peer` is asked for where their chains stand now
-    /// against where they stood last time (one round trip, nothing to
-    /// check when nothing moved); when they moved, for every chain, each
-    /// checked from its first claim, and the person's nodes become the
-    /// gestalt those chains show from `peer` ([`gestalt_of_chains`]), never
-    /// a device their gestalt removed as known here. Their grants follow,
-    /// and their nodes are told, so the one added is served. A person
-    /// trusted by an identity follows the account's claims instead.
-    /// Returns whether their nodes changed.
+    /// Follow the gestalt of the person trusted here by the NodeId `peer`
+    /// (see [`Node::follow_person`]), when `peer` is that node.
     pub(crate) async fn follow_gestalt(
         &self,
         client: &Client,
         peer: NodeId,
     ) -> Result<bool, NodeError> {
-        let found = self
-            .with_vaults(move |s| {
-                let Some(person) = people_in(s)?
-                    .into_iter()
-                    .find(|p| p.nodes.contains(&peer) && p.name.parse::<NodeId>().is_ok())
-                else {
+        let name = peer.to_string();
+        let trusted = {
+            let name = name.clone();
+            self.with_vaults(move |s| Ok(people_in(s)?.iter().any(|p| p.name == name)))
+                .await?
+        };
+        match trusted {
+            true => self.follow_person(client, &name).await,
+            false => Ok(false),
+        }
+    }
+
+    /// Follow the gestalt of the person trusted here as `name`, a NodeId:
+    /// one person, all their nodes (DESIGN: a gestalt shares its
+    /// permissions). That node, the one trusted, speaks for its gestalt (no
+    /// other of theirs: a stolen device they removed would leave its
+    /// removal out): it is asked where their chains stand now against
+    /// where they stood last time (one round trip, nothing to check when
+    /// nothing moved); when they moved, for every chain, each checked from
+    /// its first claim, and the person's nodes become the gestalt those
+    /// chains show from it ([`gestalt_of_chains`]): that node first, then
+    /// those known before, never a device their gestalt removed as known
+    /// here, at most [`crate::people::MAX_NODES_PER_PERSON`]. An answer that
+    /// fills the protocol's bounds may be cut short and changes nothing;
+    /// so does a node their gestalt removed. Their grants follow, and
+    /// their nodes are told, so the one added is served. A person trusted
+    /// by an identity follows the account's claims instead. Returns
+    /// whether their nodes changed.
+    pub(crate) async fn follow_person(
+        &self,
+        client: &Client,
+        name: &str,
+    ) -> Result<bool, NodeError> {
+        let Ok(root) = name.parse::<NodeId>() else {
+            return Ok(false);
+        };
+        let name = name.to_owned();
+        let found = {
+            let name = name.clone();
+            self.with_vaults(move |s| {
+                let Some(person) = people_in(s)?.into_iter().find(|p| p.name == name) else {
                     return Ok(None);
                 };
-                let key =
-                    s.db.record_key(PERSON_CHAINS.name(), person.name.as_bytes());
-                let known = s.db.read()?.get(&PERSON_CHAINS, &key)?.unwrap_or_default();
-                Ok(Some((person, known)))
+                if removed_of(s, &name)?.contains(&root) {
+                    return Ok(None);
+                }
+                let known = s.db.read()?.get(&PERSON_CHAINS, &chains_key(s, &name))?;
+                Ok(Some((person, known.unwrap_or_default())))
             })
-            .await?;
+            .await?
+        };
         let Some((person, known)) = found else {
             return Ok(false);
         };
         let ask = |known: Vec<ChainPosition>| async move {
             match client
-                .request(peer, Request::Chains { known })
+                .request(root, Request::Chains { known })
                 .await
                 .map_err(net_error)?
             {
                 Response::Chains(updates)
-                    if updates.len() <= MAX_CHAINS
+                    if updates.len() < MAX_CHAINS
                         && updates.iter().map(|u| u.claims.len()).sum::<usize>()
-                            <= MAX_CHAIN_CLAIMS =>
+                            < MAX_CHAIN_CLAIMS =>
                 {
                     Ok(updates)
                 }
-                Response::Chains(_) => Err(NodeError::BadPeerData("too many claims sent".into())),
+                Response::Chains(_) => Err(NodeError::BadPeerData(
+                    "their gestalt's chains fill the bounds; not followed".into(),
+                )),
                 other => Err(refused(other)),
             }
         };
@@ -1701,25 +1781,26 @@ impl Node {
                     })
                 })
                 .collect();
-            (gestalt_of_chains(peer, &chains), positions)
+            (gestalt_of_chains(root, &chains), positions)
         })
         .await
         .map_err(|e| NodeError::Internal(e.to_string()))?;
-        let name = person.name.clone();
-        let nodes = self
-            .with_vaults(move |s| {
-                let key = s.db.record_key(PERSON_CHAINS.name(), name.as_bytes());
-                let mut txn = s.db.write()?;
-                txn.put(&PERSON_CHAINS, &key, &positions)?;
-                txn.commit()?;
+        let nodes = {
+            let name = name.clone();
+            self.with_vaults(move |s| {
                 let removed = removed_of(s, &name)?;
-                Ok(members
-                    .into_iter()
-                    .filter(|n| !removed.contains(n))
-                    .collect::<Vec<_>>())
+                Ok(followed_nodes(root, &person.nodes, &members, &removed))
             })
-            .await?;
-        let refreshed = self.replace_nodes(&person.name, nodes).await?;
+            .await?
+        };
+        let refreshed = self.replace_nodes(&name, nodes).await?;
+        self.with_vaults(move |s| {
+            let mut txn = s.db.write()?;
+            txn.put(&PERSON_CHAINS, &chains_key(s, &name), &positions)?;
+            txn.commit()?;
+            Ok(())
+        })
+        .await?;
         if refreshed.added.is_empty() && refreshed.dropped.is_empty() {
             return Ok(false);
         }
@@ -2166,5 +2247,36 @@ impl Node {
             qr_svg: crate::api::qr_svg(&code),
             code,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::people::MAX_NODES_PER_PERSON;
+
+    fn node(seed: u8) -> NodeId {
+        polykey_keys::RootKeypair::from_seed(&[seed; 32]).node_id()
+    }
+
+    #[test]
+    fn many_puppets_never_push_out_the_trusted_node_or_the_devices_known() {
+        let (root, laptop, phone) = (node(200), node(201), node(202));
+        // 100 puppets, most with NodeIds sorting before the real devices.
+        let puppets: Vec<NodeId> = (0..100).map(node).collect();
+        let mut members: BTreeSet<NodeId> = puppets.iter().copied().collect();
+        members.extend([root, laptop, phone]);
+        let removed = BTreeSet::from([phone]);
+        let nodes = followed_nodes(root, &[laptop, phone], &members, &removed);
+        assert_eq!(nodes.len(), MAX_NODES_PER_PERSON);
+        assert_eq!(
+            &nodes[..2],
+            &[root, laptop],
+            "the trusted node, then the known"
+        );
+        assert!(!nodes.contains(&phone), "never a device removed");
+        // A device known before but no longer in their gestalt goes.
+        let nodes = followed_nodes(root, &[laptop], &BTreeSet::from([root]), &BTreeSet::new());
+        assert_eq!(nodes, [root]);
     }
 }
