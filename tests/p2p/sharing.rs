@@ -340,6 +340,24 @@ async fn a_stranger_and_a_trusted_person_without_a_share_learn_nothing() {
             other => panic!("a stranger was answered: {other:?}"),
         }
     }
+    // Which devices are Alice's: only for her own devices and for people
+    // sharing a vault with her, not for a stranger nor for a person she
+    // merely trusts (with every permission).
+    let chains = || Request::Chains { known: Vec::new() };
+    let answer = raw.client.request(alice[0].id(), chains()).await.unwrap();
+    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+    let raw_name = raw.id().to_string();
+    alice[0].node.trust(&raw_name).await.unwrap();
+    for permission in [Permission::Notify, Permission::Scan] {
+        alice[0]
+            .node
+            .set_permission(&raw_name, permission, true)
+            .await
+            .unwrap();
+    }
+    let answer = raw.client.request(alice[0].id(), chains()).await.unwrap();
+    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+    alice[0].node.untrust(&raw_name).await.unwrap();
 
     // Trusted with scan but shared nothing: an empty list, and the shared
     // vault refused in the same words as one that does not exist.
@@ -640,4 +658,91 @@ async fn a_vault_shared_with_one_device_of_a_person_serves_all_of_their_devices(
     .await;
     let _ = bob[1].node.sync_now(alice[1].id()).await;
     assert!(thief_out(&served_by_alice().await));
+}
+
+/// Every node Alice's vaults `vaults` are granted to, on `device`.
+async fn granted(device: &Device, vaults: &[&str]) -> Vec<polykey_node::NodeId> {
+    let mut nodes = Vec::new();
+    for vault in vaults {
+        let access = device.node.vault_access(vault).await.unwrap().access;
+        nodes.extend(access.grants.into_iter().flat_map(|g| g.nodes));
+    }
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_device_its_person_removed_leaves_every_name_they_are_trusted_under() {
+    // Alice trusts Bob twice: as github.com:bob (Team) and by his first
+    // device (Ops, followed to his whole gestalt). Bob removes his second
+    // device: neither vault is served to it any more, on either of her
+    // devices.
+    let People { alice, bob, .. } = alice_shares_with_bob(true, Target::Account).await;
+    all_read(&[&alice[0], &bob[1]], "wifi", "hunter2").await;
+    alice[0].node.create_vault("Ops".into()).await.unwrap();
+    alice[0].node.trust(&bob[0].id().to_string()).await.unwrap();
+    alice[0]
+        .node
+        .share_vault("Ops", &bob[0].id().to_string(), false)
+        .await
+        .unwrap();
+    eventually(
+        "both vaults are granted to both of Bob's devices",
+        &[&alice[0], &alice[1]],
+        || async {
+            let mut all = true;
+            if std::env::var("DEBUG_G").is_ok() {
+                let a1 = alice[1].node.vault_access("Ops").await.map(|a| {
+                    (
+                        a.access.at,
+                        a.access
+                            .grants
+                            .iter()
+                            .map(|g| (g.person.clone(), g.nodes.len(), g.at))
+                            .collect::<Vec<_>>(),
+                    )
+                });
+                let a0 = alice[0].node.vault_access("Ops").await.map(|a| {
+                    (
+                        a.access.at,
+                        a.access
+                            .grants
+                            .iter()
+                            .map(|g| (g.person.clone(), g.nodes.len(), g.at))
+                            .collect::<Vec<_>>(),
+                    )
+                });
+                eprintln!(
+                    "DEBUG a1 {:?} {a1:?} a0 {a0:?} status {:?}",
+                    alice[1].vault_names().await,
+                    alice[1].node.sync_status()
+                );
+            }
+            for a in &alice {
+                let nodes = granted(a, &["Team", "Ops"]).await;
+                all &= nodes.iter().filter(|n| **n == bob[1].id()).count() == 2;
+            }
+            all
+        },
+    )
+    .await;
+    assert_eq!(alice[0].node.people().await.unwrap().len(), 2);
+
+    bob[0].node.revoke_device(bob[1].id()).await.unwrap();
+    bob[0].node.pull_shared("Team").await.unwrap();
+    eventually(
+        "no grant of Alice's names Bob's removed device",
+        &[&alice[0], &alice[1], &bob[0]],
+        || async {
+            let mut none = true;
+            for a in &alice {
+                let nodes = granted(a, &["Team", "Ops"]).await;
+                none &= !nodes.contains(&bob[1].id()) && nodes.contains(&bob[0].id());
+            }
+            none
+        },
+    )
+    .await;
+    for person in alice[0].node.people().await.unwrap() {
+        assert!(!person.nodes.contains(&bob[1].id()), "{person:?}");
+    }
 }

@@ -156,9 +156,20 @@ pub(super) async fn serve(weak: Weak<Inner>, client: Client, mut events: mpsc::R
                 node.schedule_sync(peer);
             }
             Event::Disconnected { peer } => {
-                node.inner.peer_state().online_people.remove(&peer);
-                if node.inner.peer_state().online.remove(&peer) {
+                let was_person = node.inner.peer_state().online_people.remove(&peer);
+                let was_device = node.inner.peer_state().online.remove(&peer);
+                if was_device {
                     node.notify();
+                }
+                // Dialled again soon, once (then every REDIAL_EVERY).
+                if was_device || was_person {
+                    let weak = weak.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(super::REDIAL_SOON).await;
+                        if let Some(node) = upgrade(&weak) {
+                            node.redial_only(Some(peer)).await;
+                        }
+                    });
                 }
             }
             Event::PeerDiscovered { peer, address } => {

@@ -913,8 +913,26 @@ fn drop_removed_of_person(
     }
     txn.commit()?;
     let nodes: BTreeSet<NodeId> = gone.into_keys().collect();
-    crate::people::drop_person_nodes(s, &name, &nodes)?;
-    drop_grant_nodes(s, &name, &nodes)?;
+    // Every record holding them: one person may be trusted under two names
+    // (by a node and by an identity), each followed to the same devices.
+    let holds = |held: &[NodeId]| held.iter().any(|n| nodes.contains(n));
+    let mut holders: BTreeSet<String> = people_in(s)?
+        .into_iter()
+        .filter(|p| holds(&p.nodes))
+        .map(|p| p.name)
+        .collect();
+    holders.extend(
+        records
+            .iter()
+            .flat_map(|(_, a)| &a.grants)
+            .filter(|g| holds(&g.nodes))
+            .map(|g| g.person.clone()),
+    );
+    holders.insert(name);
+    for holder in &holders {
+        crate::people::drop_person_nodes(s, holder, &nodes)?;
+        drop_grant_nodes(s, holder, &nodes)?;
+    }
     Ok(true)
 }
 
@@ -1077,16 +1095,13 @@ impl Node {
         // now (a device they removed since is left out of the grant). A
         // node that does not answer leaves the nodes as known.
         if let Ok(client) = self.client() {
-            if self
-                .follow_person(&client, &person.name)
-                .await
-                .unwrap_or(false)
-            {
-                let name = person.name.clone();
-                if let Some(now) = self.with_vaults(move |s| person_named(s, &name)).await? {
-                    person = now;
-                }
-            }
+            let _ = self.follow_person(&client, &person.name).await;
+        }
+        // As kept now, whoever followed them last (the follow started when
+        // they were trusted may have finished meanwhile).
+        let name = person.name.clone();
+        if let Some(now) = self.with_vaults(move |s| person_named(s, &name)).await? {
+            person = now;
         }
         let vault = vault.to_owned();
         let who = person.clone();
