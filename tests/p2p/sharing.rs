@@ -690,33 +690,6 @@ async fn a_device_its_person_removed_leaves_every_name_they_are_trusted_under() 
         &[&alice[0], &alice[1]],
         || async {
             let mut all = true;
-            if std::env::var("DEBUG_G").is_ok() {
-                let a1 = alice[1].node.vault_access("Ops").await.map(|a| {
-                    (
-                        a.access.at,
-                        a.access
-                            .grants
-                            .iter()
-                            .map(|g| (g.person.clone(), g.nodes.len(), g.at))
-                            .collect::<Vec<_>>(),
-                    )
-                });
-                let a0 = alice[0].node.vault_access("Ops").await.map(|a| {
-                    (
-                        a.access.at,
-                        a.access
-                            .grants
-                            .iter()
-                            .map(|g| (g.person.clone(), g.nodes.len(), g.at))
-                            .collect::<Vec<_>>(),
-                    )
-                });
-                eprintln!(
-                    "DEBUG a1 {:?} {a1:?} a0 {a0:?} status {:?}",
-                    alice[1].vault_names().await,
-                    alice[1].node.sync_status()
-                );
-            }
             for a in &alice {
                 let nodes = granted(a, &["Team", "Ops"]).await;
                 all &= nodes.iter().filter(|n| **n == bob[1].id()).count() == 2;

@@ -803,16 +803,21 @@ pub fn gestalt_of_chains(
     for _ in 0..MAX_OTHER_GESTALT_ROUNDS {
         // Removed nodes' chains are read for their removals, never links.
         let speakers: BTreeSet<NodeId> = members.union(&contested).copied().collect();
-        let by = revokers_of(removals_on(chains, &speakers, root), root);
-        let links: Vec<(NodeId, NodeId)> = chains
-            .iter()
-            .filter(|(owner, _)| members.contains(owner))
-            .flat_map(|(owner, claims)| {
-                claims
-                    .iter()
-                    .filter(move |(p, _)| p.typ == ClaimType::ClaimLinkNode && p.iss == *owner)
-                    .map(|(p, _)| (p.iss, p.sub))
-            })
+        // (Never a removal of `root`: the node seen from stands, as on a
+        // person's own devices.)
+        let removals = claims_on(chains, &speakers, ClaimType::ClaimRevokeNode)
+            .filter(|p| p.sub != root)
+            .map(|p| Revocation {
+                node: p.sub,
+                by: p.iss,
+                at: p.iat,
+                at_ms: claimed_ms(p),
+                seq: p.seq,
+                names_heads: p.heads.is_some(),
+            });
+        let by = revokers_of(removals, root);
+        let links: Vec<(NodeId, NodeId)> = claims_on(chains, &members, ClaimType::ClaimLinkNode)
+            .map(|p| (p.iss, p.sub))
             .collect();
         let next = gestalt_from(&links, &by, root);
         let next_contested = contested_from(&by, root);
@@ -825,31 +830,22 @@ pub fn gestalt_of_chains(
     members
 }
 
-/// The removals on the chains of `speakers` (and never of `root` by
-/// another: as on a person's own devices, the node seen from stands).
-fn removals_on(
-    chains: &[(NodeId, Vec<(ClaimPayload, SignedClaim)>)],
-    speakers: &BTreeSet<NodeId>,
-    root: NodeId,
-) -> Vec<Revocation> {
+/// The claims of type `typ` on the chains of `owners`, each issued by its
+/// chain's owner.
+fn claims_on<'a>(
+    chains: &'a [(NodeId, Vec<(ClaimPayload, SignedClaim)>)],
+    owners: &'a BTreeSet<NodeId>,
+    typ: ClaimType,
+) -> impl Iterator<Item = &'a ClaimPayload> + 'a {
     chains
         .iter()
-        .filter(|(owner, _)| speakers.contains(owner))
-        .flat_map(|(owner, claims)| {
+        .filter(|(owner, _)| owners.contains(owner))
+        .flat_map(move |(owner, claims)| {
             claims
                 .iter()
-                .filter(move |(p, _)| p.typ == ClaimType::ClaimRevokeNode && p.iss == *owner)
-                .filter(move |(p, _)| p.sub != root)
-                .map(|(p, _)| Revocation {
-                    node: p.sub,
-                    by: p.iss,
-                    at: p.iat,
-                    at_ms: claimed_ms(p),
-                    seq: p.seq,
-                    names_heads: p.heads.is_some(),
-                })
+                .map(|(p, _)| p)
+                .filter(move |p| p.typ == typ && p.iss == *owner)
         })
-        .collect()
 }
 
 /// Chains' new claims to adopt: each owner, the head of this node's copy

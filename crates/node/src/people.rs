@@ -156,11 +156,16 @@ pub(crate) fn target_node(target: &str) -> Result<Option<NodeId>, NodeError> {
     Ok(None)
 }
 
+/// The person trusted under exactly `name` (one record read).
+pub(crate) fn person_trusted_as(s: &Session, name: &str) -> Result<Option<Person>, NodeError> {
+    Ok(s.db.read()?.get(&PEOPLE, &person_key(s, name))?)
+}
+
 /// The person `target` names: by the name they were trusted under (an
 /// identity's login compared without ASCII case, as providers treat
 /// logins), or by one of their nodes (a NodeId or a contact code).
 pub(crate) fn find_person(s: &Session, target: &str) -> Result<Option<Person>, NodeError> {
-    if let Some(person) = s.db.read()?.get(&PEOPLE, &person_key(s, target))? {
+    if let Some(person) = person_trusted_as(s, target)? {
         return Ok(Some(person));
     }
     let node = target_node(target)?;

@@ -1693,25 +1693,6 @@ impl Node {
         .await
     }
 
-    /// Follow the gestalt of the person trusted here by the NodeId `peer`
-    /// (see [`Node::follow_person`]), when `peer` is that node.
-    pub(crate) async fn follow_gestalt(
-        &self,
-        client: &Client,
-        peer: NodeId,
-    ) -> Result<bool, NodeError> {
-        let name = peer.to_string();
-        let trusted = {
-            let name = name.clone();
-            self.with_vaults(move |s| Ok(people_in(s)?.iter().any(|p| p.name == name)))
-                .await?
-        };
-        match trusted {
-            true => self.follow_person(client, &name).await,
-            false => Ok(false),
-        }
-    }
-
     /// Follow the gestalt of the person trusted here as `name`, a NodeId:
     /// one person, all their nodes (DESIGN: a gestalt shares its
     /// permissions). That node, the one trusted, speaks for its gestalt (no
@@ -1740,7 +1721,7 @@ impl Node {
         let found = {
             let name = name.clone();
             self.with_vaults(move |s| {
-                let Some(person) = people_in(s)?.into_iter().find(|p| p.name == name) else {
+                let Some(person) = crate::people::person_trusted_as(s, &name)? else {
                     return Ok(None);
                 };
                 if removed_of(s, &name)?.contains(&root) {
@@ -1866,7 +1847,11 @@ impl Node {
         }
         // A device they paired or removed since: served or not from now on.
         // (A node that does not answer for its chains changes nothing.)
-        changed |= self.follow_gestalt(client, peer).await.unwrap_or(false);
+        // (Only when `peer` is the node a person was trusted by.)
+        changed |= self
+            .follow_person(client, &peer.to_string())
+            .await
+            .unwrap_or(false);
         if changed {
             self.notify();
         }
