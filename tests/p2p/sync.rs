@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{device, eventually, pair, paired_with_vault};
+use crate::{device, eventually, pair, paired_with_vault, Device};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn paired_devices_sync_both_ways_merge_and_keep_both_versions_of_a_conflict() {
@@ -400,12 +400,23 @@ async fn three_devices_editing_faster_than_they_sync_keep_one_copy_per_secret() 
     assert!(conflicts.len() <= 25, "{} to review", conflicts.len());
 }
 
-/// Reset every TCP connection to or from `port` on loopback (as a network
+/// Reset every TCP connection to or from `ports` on loopback (as a network
 /// blip or a peer's crash does); how many sockets the kernel aborted.
-fn cut_connections_of(port: &str) -> usize {
-    let filter = format!("( sport = :{port} or dport = :{port} )");
+fn cut_connections_of(ports: &[String]) -> usize {
+    let filter = ports
+        .iter()
+        .map(|port| format!("sport = :{port} or dport = :{port}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
     let output = std::process::Command::new("ss")
-        .args(["-K", "-H", "-t", "state", "established", &filter])
+        .args([
+            "-K",
+            "-H",
+            "-t",
+            "state",
+            "established",
+            &format!("( {filter} )"),
+        ])
         .output()
         .expect("ss runs");
     assert!(output.status.success(), "ss -K failed: {output:?}");
@@ -415,6 +426,24 @@ fn cut_connections_of(port: &str) -> usize {
         .count()
 }
 
+/// The TCP port a device listens on (loopback).
+async fn tcp_port(device: &Device) -> String {
+    let address = device
+        .node
+        .addresses()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.contains("/127.0.0.1/tcp/"))
+        .expect("the device listens on TCP on loopback");
+    address
+        .split("/tcp/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned()
+}
+
 /// A cut connection between two devices mends in about a second: each
 /// dials the other again soon after losing it, instead of at the next
 /// periodic redial (every 20 s). Cut three times; each time an edit made
@@ -422,20 +451,10 @@ fn cut_connections_of(port: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cut_connection_between_devices_mends_within_seconds() {
     let (a, b) = paired_with_vault("Team").await;
-    let address = a
-        .node
-        .addresses()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|a| a.contains("/127.0.0.1/tcp/"))
-        .expect("a listens on TCP on loopback");
-    let port = address
-        .split("/tcp/")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap()
-        .to_owned();
+    // Every connection between them has one end at a listening port: A
+    // dials from a passing port to B's, B from one to A's. Cutting only
+    // A's missed a connection A had dialled (when A redialled first).
+    let ports = [tcp_port(&a).await, tcp_port(&b).await];
     for round in 0..3 {
         let value = format!("after cut {round}");
         // Connected (B holds A's last edit) before the cut.
@@ -444,7 +463,7 @@ async fn a_cut_connection_between_devices_mends_within_seconds() {
             b.read("Team", "before").await.as_deref() == Some(value.as_str())
         })
         .await;
-        assert!(cut_connections_of(&port) > 0, "a connection was cut");
+        assert!(cut_connections_of(&ports) > 0, "a connection was cut");
         // The edit is made once A has seen the connection go (or mended).
         tokio::time::sleep(Duration::from_millis(200)).await;
         a.write("Team", "after", &value).await;
