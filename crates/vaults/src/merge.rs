@@ -469,23 +469,45 @@ pub(crate) fn generation(
     if let Some(known) = store.cached_generation(&*txn, &id)? {
         return Ok(known);
     }
-    let mut known: HashMap<ObjectId, u64> = HashMap::new();
+    let mut worked_out = HashMap::new();
+    let of_id = work_out_generation(store, &*txn, id, &mut worked_out)?;
+    for (at, of_at) in worked_out {
+        store.put_generation(txn, &at, of_at)?;
+    }
+    Ok(of_id)
+}
+
+/// The generation of stored commit `id` (see [`generation`]) where
+/// nothing may be cached (a read): those worked out are kept in
+/// `worked_out`, which later calls reuse.
+pub(crate) fn work_out_generation(
+    store: &ObjectStore,
+    src: &impl Source,
+    id: ObjectId,
+    worked_out: &mut HashMap<ObjectId, u64>,
+) -> Result<u64, VaultError> {
+    if let Some(known) = worked_out.get(&id) {
+        return Ok(*known);
+    }
+    if let Some(known) = store.cached_generation(src, &id)? {
+        return Ok(known);
+    }
     // (commit, its parents once read)
     let mut stack: Vec<(ObjectId, Option<Vec<ObjectId>>)> = vec![(id, None)];
     while let Some((at, parents)) = stack.pop() {
-        if known.contains_key(&at) {
+        if worked_out.contains_key(&at) {
             continue;
         }
         let parents = match parents {
             Some(parents) => parents,
-            None => store.commit(&*txn, &at)?.parents.to_vec(),
+            None => store.commit(src, &at)?.parents.to_vec(),
         };
         let mut furthest = 0u64;
         let mut missing = Vec::new();
         for parent in &parents {
-            let of_parent = match known.get(parent) {
+            let of_parent = match worked_out.get(parent) {
                 Some(g) => Some(*g),
-                None => store.cached_generation(&*txn, parent)?,
+                None => store.cached_generation(src, parent)?,
             };
             match of_parent {
                 Some(g) => furthest = furthest.max(g),
@@ -493,15 +515,13 @@ pub(crate) fn generation(
             }
         }
         if missing.is_empty() {
-            let of_at = furthest.saturating_add(1);
-            store.put_generation(txn, &at, of_at)?;
-            known.insert(at, of_at);
+            worked_out.insert(at, furthest.saturating_add(1));
         } else {
             stack.push((at, Some(parents)));
             stack.extend(missing.into_iter().map(|p| (p, None)));
         }
     }
-    known
+    worked_out
         .get(&id)
         .copied()
         .ok_or_else(|| VaultError::corrupt("a history walk ended early"))

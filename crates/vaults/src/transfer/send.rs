@@ -1,4 +1,4 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use gix::hash::ObjectId;
 use polykey_db::Db;
@@ -9,7 +9,8 @@ use zeroize::Zeroizing;
 use super::RawObject;
 use crate::delta;
 use crate::error::VaultError;
-use crate::objects::{Source, StoredDelta, HASH};
+use crate::merge::work_out_generation;
+use crate::objects::{ObjectStore, Source, StoredDelta, HASH};
 use crate::vault::Vault;
 
 impl Vault {
@@ -255,15 +256,28 @@ impl Vault {
             .filter_map(|id| ObjectId::from_hex(id.as_bytes()).ok())
             .filter(|id| self.store.commit(txn, id).is_ok())
             .collect();
-        // The commits the other copy lacks: walk back from `want`, stopping
-        // at versions it has (and so everything behind them).
+        // The commits the other copy lacks: those `want` reaches and no
+        // version in `haves` does (git's `rev-list want --not haves`).
+        // Stopping only at the versions named was not enough: a branch
+        // forked below them and merged since led the walk down to the
+        // first commit, and every sync of two diverged copies sent the
+        // whole history again.
+        let mut walk = Reach {
+            // Nothing held: every commit is new, in any order.
+            unordered: haves.is_empty(),
+            ..Reach::default()
+        };
+        walk.add(&self.store, txn, want, WANTED)?;
+        for have in &haves {
+            walk.add(&self.store, txn, *have, HELD)?;
+        }
         let mut new_commits: HashMap<ObjectId, (ObjectId, Vec<ObjectId>)> = HashMap::new();
-        let mut boundary = HashSet::new();
-        let mut seen = HashSet::from([want]);
-        let mut queue = vec![want];
-        while let Some(id) = queue.pop() {
-            if haves.contains(&id) {
-                boundary.insert(id);
+        while let Some((id, wanted_only)) = walk.next() {
+            if !wanted_only {
+                // The other copy's, and so is everything below it.
+                for parent in self.store.commit(txn, &id)?.parents.iter() {
+                    walk.add(&self.store, txn, *parent, HELD)?;
+                }
                 continue;
             }
             let data = self.store.expect(txn, &id, Kind::Commit)?;
@@ -273,12 +287,20 @@ impl Vault {
                 (commit.tree(), commit.parents().collect::<Vec<ObjectId>>())
             };
             for parent in &parents {
-                if seen.insert(*parent) {
-                    queue.push(*parent);
-                }
+                walk.add(&self.store, txn, *parent, WANTED)?;
             }
             new_commits.insert(id, (tree, parents));
             kept.object(id, (Kind::Commit, data));
+        }
+        // The versions the other copy has that the new ones build on.
+        let mut boundary: HashSet<ObjectId> = new_commits
+            .values()
+            .flat_map(|(_, parents)| parents)
+            .filter(|parent| !new_commits.contains_key(*parent))
+            .copied()
+            .collect();
+        if !new_commits.contains_key(&want) {
+            boundary.insert(want);
         }
         // Trees and blobs the other copy has: those of the boundary versions;
         // and, by path, the version of each directory it has (or gets
@@ -498,3 +520,72 @@ pub const REBUILT_PAGE_BYTES: usize = 64 * 1024 * 1024;
 /// Most bytes of commits and trees one page request keeps after working
 /// out what to send, so as not to read them again.
 const KEEP_READ_BYTES: usize = 32 * 1024 * 1024;
+
+/// Reached from the version asked for.
+const WANTED: u8 = 1;
+/// Reached from a version the other copy has.
+const HELD: u8 = 2;
+/// Taken from the queue (its marks are final).
+const TAKEN: u8 = 4;
+
+/// The walk of [`Vault::ids_between`]: commits are taken greatest
+/// generation first, so all of a commit's children (in the walk) come
+/// before it and it is taken knowing which side reaches it. It ends once
+/// no commit waiting is reached from the version asked for alone: what is
+/// left the other copy has. It reads the commits above where the two
+/// copies' histories meet, not the history below.
+#[derive(Default)]
+struct Reach {
+    marks: HashMap<ObjectId, u8>,
+    queue: BinaryHeap<(u64, ObjectId)>,
+    generations: HashMap<ObjectId, u64>,
+    /// Commits waiting that only the version asked for reaches.
+    open: usize,
+    /// No generations: the other copy holds nothing (a clone).
+    unordered: bool,
+}
+
+impl Reach {
+    fn add(
+        &mut self,
+        store: &ObjectStore,
+        src: &impl Source,
+        id: ObjectId,
+        mark: u8,
+    ) -> Result<(), VaultError> {
+        if let Some(marks) = self.marks.get_mut(&id) {
+            if *marks & (HELD | TAKEN) == 0 && mark == HELD {
+                self.open -= 1;
+            }
+            *marks |= mark;
+            return Ok(());
+        }
+        let generation = if self.unordered {
+            0
+        } else {
+            work_out_generation(store, src, id, &mut self.generations)?
+        };
+        self.marks.insert(id, mark);
+        if mark == WANTED {
+            self.open += 1;
+        }
+        self.queue.push((generation, id));
+        Ok(())
+    }
+
+    /// The next commit, and whether only the version asked for reaches it;
+    /// `None` once the rest is the other copy's.
+    fn next(&mut self) -> Option<(ObjectId, bool)> {
+        if self.open == 0 {
+            return None;
+        }
+        let (_, id) = self.queue.pop()?;
+        let marks = self.marks.get_mut(&id)?;
+        *marks |= TAKEN;
+        let wanted_only = *marks & HELD == 0;
+        if wanted_only {
+            self.open -= 1;
+        }
+        Some((id, wanted_only))
+    }
+}

@@ -373,3 +373,84 @@ fn a_secret_moved_aside_for_an_empty_directory_is_listed_for_review() {
         vec![("bank".to_owned(), copy)]
     );
 }
+
+/// A copy that diverged asks for the other's head naming its own head and
+/// the last version it was given. Only the commits it lacks come: not the
+/// history below a branch another device forked earlier and that was
+/// merged since. The walk stopped only at the versions named, so the
+/// older branch led it down to the first commit, and every sync of two
+/// diverged copies sent (and read) the whole history again: under ten
+/// devices merging, syncs took seconds each.
+#[test]
+fn a_diverged_copy_is_sent_only_the_commits_it_lacks() {
+    let laptop = device(1);
+    let (phone, tablet) = (device(2), device(3));
+    let vault = Vaults::new(&laptop.db)
+        .create("shared", &laptop.keys)
+        .unwrap();
+    let clone_to = |to: &Device| {
+        let (head, objects) = vault.objects_for(&laptop.db, &[]).unwrap();
+        Vaults::new(&to.db)
+            .clone_vault("shared", &vault.id().to_string(), &head, &objects)
+            .unwrap()
+    };
+    for i in 0..100 {
+        vault
+            .write_secret(
+                &laptop.db,
+                &laptop.keys,
+                "counter",
+                format!("{i}").as_bytes(),
+            )
+            .unwrap();
+    }
+    // The tablet forks here; the phone a hundred versions later.
+    let on_tablet = clone_to(&tablet);
+    for i in 100..200 {
+        vault
+            .write_secret(
+                &laptop.db,
+                &laptop.keys,
+                "counter",
+                format!("{i}").as_bytes(),
+            )
+            .unwrap();
+    }
+    let on_phone = clone_to(&phone);
+    let told = vault.head(&laptop.db).unwrap();
+    // The tablet's edit is merged on the laptop beside one of its own;
+    // the phone makes one of its own meanwhile.
+    on_tablet
+        .write_secret(&tablet.db, &tablet.keys, "tablet", b"t")
+        .unwrap();
+    vault
+        .write_secret(&laptop.db, &laptop.keys, "laptop", b"l")
+        .unwrap();
+    assert!(matches!(
+        sync((&tablet, &on_tablet), (&laptop, &vault)),
+        MergeOutcome::Merged { .. }
+    ));
+    on_phone
+        .write_secret(&phone.db, &phone.keys, "phone", b"p")
+        .unwrap();
+
+    let want = vault.head(&laptop.db).unwrap();
+    let phone_head = on_phone.head(&phone.db).unwrap();
+    let objects = vault
+        .objects_between(&laptop.db, &want, &[phone_head, told])
+        .unwrap();
+    let commits = objects
+        .iter()
+        .filter(|(_, o)| o.kind == gix::objs::Kind::Commit)
+        .count();
+    // The laptop's edit, the tablet's and the merge.
+    assert_eq!(commits, 3, "{} objects sent", objects.len());
+    // And they are all the phone lacked: it merges.
+    let objects: Vec<RawObject> = objects.into_iter().map(|(_, o)| o).collect();
+    on_phone.import(&phone.db, &objects).unwrap();
+    assert!(matches!(
+        on_phone.merge(&phone.db, &phone.keys, &want).unwrap(),
+        MergeOutcome::Merged { .. }
+    ));
+    assert_eq!(on_phone.get(&phone.db, "tablet").unwrap().as_slice(), b"t");
+}
