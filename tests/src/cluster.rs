@@ -918,6 +918,9 @@ pub struct SyncKills {
     pub lacked: usize,
     /// From its last start until both held the same head.
     pub last_catch_up: Duration,
+    /// A whole catch-up measured first, from the start: the kills land
+    /// within it.
+    pub window: Duration,
 }
 
 /// Two devices of one gestalt diverge while apart: the first writes
@@ -942,6 +945,34 @@ pub async fn kill_while_syncing(
     end_all(&members, result)
         .await
         .map_err(|e| format!("{e} (repeat with POLYKEY_FAULT_SEED={seed})"))
+}
+
+/// Wait until the two nodes hold the same head of the test vault.
+async fn same_head(first: &Member, second: &Member) -> Result<(), String> {
+    eventually(
+        "both hold the same head",
+        Duration::from_secs(120),
+        || async {
+            let a = first.ask(&format!("head {VAULT}")).await;
+            a.is_ok() && a == second.ask(&format!("head {VAULT}")).await
+        },
+    )
+    .await
+}
+
+/// Copy a stopped node's directory (files and subdirectories).
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| e.to_string())?;
+    for entry in std::fs::read_dir(from).map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let target = to.join(entry.file_name());
+        if entry.file_type().map_err(|e| e.to_string())?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 async fn sync_under_kills(
@@ -983,13 +1014,36 @@ async fn sync_under_kills(
     second.stop().await?;
     let lacked = firsts.difference(&seconds).count();
 
+    // How long the catch-up takes on this machine, measured on copies of
+    // both nodes (then put back): the kills land within it. Fixed delays
+    // (50-650 ms) all fell after a catch-up that took 30-40 ms here.
+    let saved = members
+        .iter()
+        .map(|m| {
+            let copy = m.dir.with_extension("saved");
+            copy_dir(&m.dir, &copy).map(|()| copy)
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    first.start(exe, args).await?;
+    second.start(exe, args).await?;
+    let started = Instant::now();
+    same_head(first, second).await?;
+    let window = started.elapsed();
+    for (member, copy) in members.iter().zip(&saved) {
+        member.stop().await?;
+        std::fs::remove_dir_all(&member.dir).map_err(|e| e.to_string())?;
+        copy_dir(copy, &member.dir)?;
+    }
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+
     // Together again, the second killed at random moments as it catches up.
     first.start(exe, args).await?;
     let mut rng = Rng::new(seed);
     let mut mid_sync = 0;
     for kill in 0..kills {
         second.start(exe, args).await?;
-        tokio::time::sleep(Duration::from_millis(50 + rng.below(600))).await;
+        // In its first half: most land before the merge.
+        tokio::time::sleep(Duration::from_millis(rng.below(window_ms / 2 + 1))).await;
         second.kill();
         second.reap().await;
         second.start(exe, args).await?;
@@ -1010,15 +1064,7 @@ async fn sync_under_kills(
     }
     let started = Instant::now();
     second.start(exe, args).await?;
-    eventually(
-        "both hold the same head",
-        Duration::from_secs(120),
-        || async {
-            let a = first.ask(&format!("head {VAULT}")).await;
-            a.is_ok() && a == second.ask(&format!("head {VAULT}")).await
-        },
-    )
-    .await?;
+    same_head(first, second).await?;
     let last_catch_up = started.elapsed();
     for member in members {
         let history = member.history().await?;
@@ -1038,5 +1084,6 @@ async fn sync_under_kills(
         mid_sync,
         lacked,
         last_catch_up,
+        window,
     })
 }
