@@ -14,7 +14,7 @@ step() {
   if [ -n "${step_name:-}" ]; then echo "    ($step_name: $((SECONDS - step_start))s)"; fi
   step_name="$1"
   step_start=$SECONDS
-  [ -n "$1" ] && step "$1"
+  [ -n "$1" ] && echo "--> $1"
   return 0
 }
 

@@ -436,16 +436,16 @@ impl EventLoop {
             let _ = reply.send(Err(NetworkError::Dial("too many dials under way".into())));
             return;
         }
-        // From a new port, not the listening one (libp2p's default): two
-        // nodes dialling each other at once from their listening ports make
-        // one TCP connection (a simultaneous open) that both think they
-        // opened, and both security handshakes fail ("input error"). Two
-        // devices that lose their connection redial each other a second
-        // later, at the same moment.
-        let opts = DialOpts::peer_id(peer)
-            .addresses(vec![address])
-            .allocate_new_port()
-            .build();
+        // Over TCP, from a new port, not the listening one (libp2p's
+        // default): two nodes dialling each other at once from their
+        // listening ports make one TCP connection (a simultaneous open)
+        // that both think they opened, and both security handshakes fail
+        // ("input error"). Two devices that lose their connection redial
+        // each other a second later, at the same moment. (QUIC has no such
+        // open, and a new port there is a new UDP endpoint per dial.)
+        let tcp = address.iter().any(|p| matches!(p, Protocol::Tcp(_)));
+        let opts = DialOpts::peer_id(peer).addresses(vec![address]);
+        let opts = if tcp { opts.allocate_new_port() } else { opts }.build();
         match self.swarm.dial(opts) {
             Ok(()) => self.pending_dial.entry(peer).or_default().push(reply),
             // A dial already under way (the DHT's, say) answers this one too.
