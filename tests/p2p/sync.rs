@@ -428,19 +428,12 @@ fn cut_connections_of(ports: &[String]) -> usize {
 
 /// The TCP port a device listens on (loopback).
 async fn tcp_port(device: &Device) -> String {
-    let address = device
-        .node
-        .addresses()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|a| a.contains("/127.0.0.1/tcp/"))
-        .expect("the device listens on TCP on loopback");
+    let address = device.loopback_address().await;
     address
         .split("/tcp/")
         .nth(1)
         .and_then(|rest| rest.split('/').next())
-        .unwrap()
+        .expect("the device listens on TCP on loopback")
         .to_owned()
 }
 

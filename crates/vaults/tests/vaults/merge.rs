@@ -32,12 +32,20 @@ fn two_devices() -> (Device, Vault, Device, Vault) {
     vault
         .write_secret(&laptop.db, &laptop.keys, "bank", b"base-bank")
         .unwrap();
-    let (head, objects) = vault.objects_for(&laptop.db, &[]).unwrap();
-    let copy = Vaults::new(&phone.db)
-        .clone_vault("shared", &vault.id().to_string(), &head, &objects)
-        .unwrap();
-    assert_eq!(copy.head(&phone.db).unwrap(), head);
+    let copy = clone_of((&laptop, &vault), &phone);
+    assert_eq!(
+        copy.head(&phone.db).unwrap(),
+        vault.head(&laptop.db).unwrap()
+    );
     (laptop, vault, phone, copy)
+}
+
+/// A clone on `to` of `from`'s vault as it is now.
+fn clone_of(from: (&Device, &Vault), to: &Device) -> Vault {
+    let (head, objects) = from.1.objects_for(&from.0.db, &[]).unwrap();
+    Vaults::new(&to.db)
+        .clone_vault("shared", &from.1.id().to_string(), &head, &objects)
+        .unwrap()
 }
 
 /// A copy of a vault on one device.
@@ -189,10 +197,7 @@ fn hostile_objects_are_refused_and_nothing_is_stored() {
 fn however_many_versions_collide_a_secret_keeps_one_copy_and_history_keeps_all() {
     let (laptop, a, phone, b) = two_devices();
     let tablet = device(3);
-    let (head, objects) = a.objects_for(&laptop.db, &[]).unwrap();
-    let c = Vaults::new(&tablet.db)
-        .clone_vault("shared", &a.id().to_string(), &head, &objects)
-        .unwrap();
+    let c = clone_of((&laptop, &a), &tablet);
     let devices = [(&laptop, &a), (&phone, &b), (&tablet, &c)];
     let mut written = Vec::new();
     // Three rounds: all three edit the Wi-Fi password at once, then sync
@@ -388,35 +393,23 @@ fn a_diverged_copy_is_sent_only_the_commits_it_lacks() {
     let vault = Vaults::new(&laptop.db)
         .create("shared", &laptop.keys)
         .unwrap();
-    let clone_to = |to: &Device| {
-        let (head, objects) = vault.objects_for(&laptop.db, &[]).unwrap();
-        Vaults::new(&to.db)
-            .clone_vault("shared", &vault.id().to_string(), &head, &objects)
-            .unwrap()
+    let count = |versions: std::ops::Range<u32>| {
+        for i in versions {
+            vault
+                .write_secret(
+                    &laptop.db,
+                    &laptop.keys,
+                    "counter",
+                    format!("{i}").as_bytes(),
+                )
+                .unwrap();
+        }
     };
-    for i in 0..100 {
-        vault
-            .write_secret(
-                &laptop.db,
-                &laptop.keys,
-                "counter",
-                format!("{i}").as_bytes(),
-            )
-            .unwrap();
-    }
+    count(0..100);
     // The tablet forks here; the phone a hundred versions later.
-    let on_tablet = clone_to(&tablet);
-    for i in 100..200 {
-        vault
-            .write_secret(
-                &laptop.db,
-                &laptop.keys,
-                "counter",
-                format!("{i}").as_bytes(),
-            )
-            .unwrap();
-    }
-    let on_phone = clone_to(&phone);
+    let on_tablet = clone_of((&laptop, &vault), &tablet);
+    count(100..200);
+    let on_phone = clone_of((&laptop, &vault), &phone);
     let told = vault.head(&laptop.db).unwrap();
     // The tablet's edit is merged on the laptop beside one of its own;
     // the phone makes one of its own meanwhile.
