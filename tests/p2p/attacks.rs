@@ -1311,7 +1311,8 @@ async fn a_stolen_device_cannot_point_another_persons_vault_at_a_stranger() {
     a.node.sync_now(thief.id()).await.unwrap();
     assert_eq!(nodes_here().await.nodes, vec![stranger.id()]);
     a.node.revoke_device(thief.id()).await.unwrap();
-    assert!(nodes_here().await.ended, "the thief's taking stayed");
+    let here = nodes_here().await;
+    assert!(here.ended, "the thief's taking stayed: {here:?}");
 }
 
 /// Sharing changed on two devices before they met: A shares with Carol
