@@ -145,9 +145,13 @@ pub async fn activate(
 /// `POLYKEY_NO_TRAY`, and (on Linux) an AppIndicator library to draw it,
 /// whose absence would otherwise abort inside the tray crate.
 pub fn wanted(preferences: &Preferences) -> bool {
-    preferences.tray
-        && std::env::var_os("POLYKEY_NO_TRAY").is_none_or(|v| v.is_empty())
-        && indicator_available()
+    wanted_given(preferences, std::env::var_os("POLYKEY_NO_TRAY").as_deref())
+}
+
+/// [`wanted`], with `no_tray` the value of `POLYKEY_NO_TRAY` (unset or
+/// empty leaves the tray on).
+pub fn wanted_given(preferences: &Preferences, no_tray: Option<&std::ffi::OsStr>) -> bool {
+    preferences.tray && no_tray.is_none_or(|v| v.is_empty()) && indicator_available()
 }
 
 #[cfg(target_os = "linux")]

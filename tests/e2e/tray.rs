@@ -51,7 +51,8 @@ fn actions(menu: &[TrayEntry]) -> Vec<String> {
 #[tokio::test]
 async fn tray_lists_favourites_then_recent_and_copies_with_auto_clear() {
     let display = Display::ensure().await;
-    // This test's process only: arboard finds the display through $DISPLAY.
+    // arboard finds the display through $DISPLAY; this test holds the
+    // process's turn at the GUI (the display) until it ends.
     std::env::set_var("DISPLAY", display.name());
     let dir = tempfile::tempdir().expect("temp dir");
     let node = Node::open(
@@ -158,6 +159,8 @@ fn tray_can_be_turned_off() {
         ..Preferences::default()
     };
     assert!(!tray::wanted(&preferences));
-    std::env::set_var("POLYKEY_NO_TRAY", "1");
-    assert!(!tray::wanted(&Preferences::default()));
+    // (Passed, not set: this process's other tests launch apps that
+    // would inherit it under plain `cargo test`.)
+    let off = std::ffi::OsStr::new("1");
+    assert!(!tray::wanted_given(&Preferences::default(), Some(off)));
 }

@@ -29,19 +29,78 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
 }
 
-/// A virtual X display, started only if the environment has none.
+/// The display the test process started with, if any: read once, before
+/// any test points `$DISPLAY` at its own Xvfb (for the clipboard), so a
+/// later test never takes another's display, gone with it, for the
+/// environment's.
+fn environment_display() -> Option<String> {
+    static DISPLAY: std::sync::LazyLock<Option<String>> =
+        std::sync::LazyLock::new(|| std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()));
+    DISPLAY.clone()
+}
+
+/// Whose turn it is at the GUI in this process: a thread and how many
+/// displays it holds. Under plain `cargo test` a binary's tests share one
+/// process (its `$DISPLAY`, read by the clipboard) and two WebKit apps at
+/// once starve two cores; nextest runs each test in a process of its own,
+/// one GUI test at a time (`.config/nextest.toml`). A test holds the turn
+/// from its first display to its last; one test may start several (two
+/// apps pairing), on its one thread.
+static TURN: std::sync::Mutex<(Option<std::thread::ThreadId>, usize)> =
+    std::sync::Mutex::new((None, 0));
+static TURN_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A held turn at the GUI (see [`TURN`]); given back when dropped.
+struct Turn;
+
+impl Turn {
+    /// Wait for this thread's turn (a test's runtime runs on its thread:
+    /// blocking it holds up nothing else of that test).
+    fn take() -> Self {
+        let me = std::thread::current().id();
+        let mut turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match turn.0 {
+                None => *turn = (Some(me), 1),
+                Some(holder) if holder == me => turn.1 += 1,
+                Some(_) => {
+                    turn = TURN_FREED.wait(turn).unwrap_or_else(|e| e.into_inner());
+                    continue;
+                }
+            }
+            return Self;
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        turn.1 = turn.1.saturating_sub(1);
+        if turn.1 == 0 {
+            turn.0 = None;
+            TURN_FREED.notify_all();
+        }
+    }
+}
+
+/// A virtual X display, started only if the environment has none. Holds
+/// this test's turn at the GUI (see [`TURN`]).
 pub struct Display {
     name: String,
     _xvfb: Option<Child>,
+    _turn: Turn,
 }
 
 impl Display {
     /// The environment's display, or a fresh Xvfb.
     pub async fn ensure() -> Self {
-        if let Some(name) = std::env::var_os("DISPLAY").filter(|d| !d.is_empty()) {
+        let turn = Turn::take();
+        if let Some(name) = environment_display() {
             return Self {
-                name: name.to_string_lossy().into_owned(),
+                name,
                 _xvfb: None,
+                _turn: turn,
             };
         }
         // -displayfd makes Xvfb pick a free display and print its number once
@@ -70,6 +129,7 @@ impl Display {
         Self {
             name: format!(":{}", line.trim()),
             _xvfb: Some(xvfb),
+            _turn: turn,
         }
     }
 }
@@ -276,8 +336,8 @@ impl Driver {
 
     /// Read the text on the display's clipboard, as another program would.
     pub fn clipboard_text(&self) -> Option<String> {
-        // arboard finds the display through $DISPLAY; each test runs in its
-        // own process, so pointing it at this test's display is contained.
+        // arboard finds the display through $DISPLAY; this test holds the
+        // process's turn at the GUI, so pointing it here is contained.
         std::env::set_var("DISPLAY", &self.display.name);
         arboard::Clipboard::new().ok()?.get_text().ok()
     }
