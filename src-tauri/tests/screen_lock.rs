@@ -28,6 +28,8 @@ const PATIENCE: Duration = Duration::from_secs(10);
 struct Bus {
     address: String,
     daemon: std::process::Child,
+    /// Kept open: the daemon may write again.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
     _dir: tempfile::TempDir,
 }
 
@@ -42,17 +44,24 @@ impl Bus {
                 "--nopidfile",
                 "--address",
                 &address,
+                "--print-address",
             ])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .expect("dbus-daemon (apt-get install dbus)");
-        for _ in 0..100 {
-            if dir.path().join("bus").exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        // It prints its address once it listens. (Waiting for the socket
+        // file was not enough: under load a connection came between the
+        // file's creation and the listen, and was refused.)
+        let mut daemon = daemon;
+        let mut printed = String::new();
+        let mut stdout = std::io::BufReader::new(daemon.stdout.take().expect("piped"));
+        {
+            use std::io::BufRead;
+            let _ = stdout.read_line(&mut printed);
         }
+        assert!(printed.starts_with("unix:"), "dbus-daemon did not start");
         Self {
+            _stdout: stdout,
             address,
             daemon,
             _dir: dir,

@@ -146,6 +146,8 @@ impl Display {
 pub struct KeyringSession {
     address: String,
     _bus: Child,
+    /// Kept open: the bus may write again.
+    _bus_out: BufReader<tokio::process::ChildStdout>,
     _keyring: Child,
     _dir: tempfile::TempDir,
 }
@@ -162,16 +164,19 @@ impl KeyringSession {
                 "--nopidfile",
                 "--address",
                 &address,
+                "--print-address",
             ])
+            .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start dbus-daemon (apt-get install dbus): {e}"));
-        for _ in 0..100 {
-            if dir.path().join("bus").exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        // It prints its address once it listens (the socket file appears
+        // before that: a connection in between is refused).
+        let mut bus = bus;
+        let mut bus_out = BufReader::new(bus.stdout.take().expect("piped"));
+        let mut printed = String::new();
+        let _ = tokio::time::timeout(WAIT, bus_out.read_line(&mut printed)).await;
+        assert!(printed.starts_with("unix:"), "dbus-daemon did not start");
         let mut keyring = Command::new("gnome-keyring-daemon")
             .args(["--foreground", "--unlock", "--components=secrets"])
             .env("DBUS_SESSION_BUS_ADDRESS", &address)
@@ -196,6 +201,7 @@ impl KeyringSession {
         Self {
             address,
             _bus: bus,
+            _bus_out: bus_out,
             _keyring: keyring,
             _dir: dir,
         }
