@@ -227,7 +227,19 @@ pub(crate) async fn run(cli: &Cli, command: &AgentCommand) -> Result<Output, Fai
             let stream = running.ok_or_else(no_agent)?;
             let mut agent = agent_session(cli, stream)?;
             agent.call("agent.stop", serde_json::json!({}))?;
-            wait_until(|| Agent::connect(&path).is_none()).await;
+            // Stopped once its process has let go of the node directory,
+            // not when its socket goes (earlier: the next command found
+            // the directory still in use).
+            let gone = || Agent::connect(&path).is_none() && !polykey_node::NodeDir::in_use(&path);
+            if !wait_until(gone).await {
+                return Err(Failure {
+                    code: EX_UNAVAILABLE,
+                    kind: "agent_still_running".into(),
+                    message: "the agent was told to stop but still holds the node after 30 s; \
+                              try again, or end its process"
+                        .into(),
+                });
+            }
             Ok(text(
                 "Agent stopped",
                 serde_json::json!({ "status": "stopped" }),

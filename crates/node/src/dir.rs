@@ -68,6 +68,15 @@ impl NodeDir {
         })
     }
 
+    /// Whether another process holds the directory at `path` (without
+    /// taking it: a lock that could be taken is given back at once).
+    pub fn in_use(path: &Path) -> bool {
+        let Ok(lock) = OpenOptions::new().write(true).open(path.join(LOCK_FILE)) else {
+            return false;
+        };
+        matches!(lock.try_lock(), Err(TryLockError::WouldBlock))
+    }
+
     /// The directory's path.
     pub fn path(&self) -> &Path {
         &self.path
