@@ -8,10 +8,11 @@
 
 use std::sync::{Mutex, OnceLock};
 
+use data_encoding::BASE64URL_NOPAD;
 use polykey_db::Db;
-use polykey_gestalts::claims::SignedClaim;
-use polykey_gestalts::contact::Contact;
-use polykey_gestalts::pairing::Invitation;
+use polykey_gestalts::claims::{ClaimSignature, SignedClaim};
+use polykey_gestalts::contact::{Contact, CONTACT_PREFIX};
+use polykey_gestalts::pairing::{Invitation, CODE_PREFIX as INVITATION_PREFIX};
 use polykey_keys::RootKeypair;
 use polykey_node::import::{bitwarden, csv, keepass, onepassword};
 use polykey_vaults::items::Item;
@@ -44,19 +45,79 @@ pub fn wire(data: &[u8]) {
 }
 
 /// Invitation codes (with their words) and contact codes, as typed or
-/// pasted.
+/// pasted. The first byte says what the rest is: text as typed (0), or
+/// the JSON inside an invitation (1) or a contact code (2), wrapped here
+/// so that mutations reach the JSON rather than break its base64.
 pub fn codes(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = Invitation::from_code(text);
-        let _ = Contact::from_code(text);
-    }
+    let Some((&how, rest)) = data.split_first() else {
+        return;
+    };
+    let text = match how % 3 {
+        0 => match std::str::from_utf8(rest) {
+            Ok(text) => text.to_owned(),
+            Err(_) => return,
+        },
+        1 => format!("{INVITATION_PREFIX}{}", BASE64URL_NOPAD.encode(rest)),
+        _ => format!("{CONTACT_PREFIX}{}", BASE64URL_NOPAD.encode(rest)),
+    };
+    let _ = Invitation::from_code(&text);
+    let _ = Contact::from_code(&text);
 }
 
-/// A claim as a peer or an identity provider serves it, then its payload.
+/// The two nodes whose keys sign the claims the `claims` target makes.
+pub fn claim_signers() -> &'static [RootKeypair; 2] {
+    static KEYS: OnceLock<[RootKeypair; 2]> = OnceLock::new();
+    KEYS.get_or_init(|| [1u8, 2].map(|seed| RootKeypair::from_seed(&[seed; 32])))
+}
+
+/// Claims and sigchains as a peer or an identity provider serves them.
+/// The first byte says what the rest is: a claim token's JSON (even), or
+/// (odd) up to 8 claims split at 0xFF bytes, each a byte (bit 0: also
+/// signed by the second node) and its payload's JSON, that the target signs
+/// with the first of [`claim_signers`], so that mutations reach what is
+/// checked after the signatures: each claim is verified, then the whole as
+/// the first node's chain.
 pub fn claims(data: &[u8]) {
-    if let Ok(claim) = SignedClaim::from_json(data) {
-        let _ = claim.decode();
+    let Some((&how, rest)) = data.split_first() else {
+        return;
+    };
+    if how % 2 == 0 {
+        if let Ok(claim) = SignedClaim::from_json(rest) {
+            let _ = claim.verify();
+            let _ =
+                polykey_gestalts::sigchain::verify_chain(&claim_signers()[0].node_id(), &[claim]);
+        }
+        return;
     }
+    let chain: Vec<SignedClaim> = rest
+        .split(|&b| b == 0xff)
+        .take(8)
+        .filter_map(|claim| {
+            let (&flags, payload) = claim.split_first()?;
+            let signers = if flags & 1 != 0 { 2 } else { 1 };
+            let payload = BASE64URL_NOPAD.encode(payload);
+            let signatures = claim_signers()[..signers]
+                .iter()
+                .map(|keys| {
+                    let protected = BASE64URL_NOPAD.encode(
+                        format!(r#"{{"alg":"EdDSA","kid":"{}"}}"#, keys.node_id()).as_bytes(),
+                    );
+                    let signature = keys.sign(format!("{protected}.{payload}").as_bytes());
+                    ClaimSignature {
+                        protected,
+                        signature: BASE64URL_NOPAD.encode(&signature.0),
+                    }
+                })
+                .collect();
+            let claim = SignedClaim {
+                payload,
+                signatures,
+            };
+            let _ = claim.verify();
+            SignedClaim::from_json(&claim.to_json()).ok()
+        })
+        .collect();
+    let _ = polykey_gestalts::sigchain::verify_chain(&claim_signers()[0].node_id(), &chain);
 }
 
 /// An `otpauth://` URI (or a bare secret) from a QR code or an import, and

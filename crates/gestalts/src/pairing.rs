@@ -39,7 +39,8 @@ pub const CODE_LIFETIME_SECS: u64 = 600;
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Words in a pairing code (BIP39 English: 44 bits).
 pub const CODE_WORDS: usize = 4;
-const CODE_PREFIX: &str = "polykey-pair:";
+/// What every pairing code starts with.
+pub const CODE_PREFIX: &str = "polykey-pair:";
 const MAX_CODE_LEN: usize = 4096;
 const MAX_ADDRESSES: usize = 16;
 /// Most devices an inviter lists as known to the joiner.
