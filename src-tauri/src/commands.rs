@@ -42,7 +42,22 @@ pub async fn recover(node: State<'_, Node>, code: String, password: String) -> R
 
 #[tauri::command]
 pub async fn change_password(node: State<'_, Node>, old: String, new: String) -> Result<()> {
-    Ok(node.change_password(old.into(), new.into()).await?)
+    node.change_password(old.into(), new.clone().into()).await?;
+    // Keyring unlock, if on, keeps working: its key follows the password.
+    crate::keyring_unlock::follow_new_password(node.inner().clone(), new).await;
+    Ok(())
+}
+
+/// The app's version, for Settings' About.
+#[tauri::command]
+pub fn app_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+/// Where this node keeps its files, for Settings' About.
+#[tauri::command]
+pub fn data_directory(node: State<'_, Node>) -> String {
+    node.path().display().to_string()
 }
 
 #[tauri::command]

@@ -106,6 +106,17 @@ pub async fn enable(node: Node, password: String) -> Result<(), ApiError> {
     .await
 }
 
+/// After a password change: if the keyring holds this node's key, keep
+/// the new password's key there instead, so keyring unlock goes on working.
+/// The password has changed whatever happens here; should the keyring
+/// fail, its old key is found stale at the next unlock, deleted, and the
+/// password asked for.
+pub async fn follow_new_password(node: Node, password: String) {
+    if status(node.clone()).await.is_ok_and(|s| s.enabled) {
+        let _ = enable(node, password).await;
+    }
+}
+
 /// Delete the keyring entry.
 pub async fn disable(node: Node) -> Result<(), ApiError> {
     blocking(move || match entry(&node)?.delete_credential() {

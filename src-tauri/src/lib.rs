@@ -201,6 +201,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::lock,
             commands::recover,
             commands::change_password,
+            commands::app_version,
+            commands::data_directory,
             commands::list_vaults,
             commands::create_vault,
             commands::rename_vault,

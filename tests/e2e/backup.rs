@@ -95,6 +95,7 @@ async fn a_csv_is_imported_through_the_wizard_and_a_backup_made_from_settings_re
     .await;
     until(&app, "both", &shows("secret-item", "Shop")).await;
 
+    app.click("settings-button").await;
     app.click("backup-setup").await;
     app.type_into("backup-folder", usb.to_str().expect("path"))
         .await;

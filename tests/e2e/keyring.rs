@@ -1,11 +1,13 @@
 //! Keyring unlock against the real Secret Service (gnome-keyring on a
-//! private D-Bus session), and the app's behaviour when there is none.
+//! private D-Bus session), the password changed from Settings with keyring
+//! unlock on, and the app's behaviour when there is no keyring.
 
 use polykey_tests::gui::{Driver, KeyringSession};
 
 use crate::create_node;
 
 const PASSWORD: &str = "violet-anchor-orbit-58";
+const NEW_PASSWORD: &str = "copper-lantern-fjord-91";
 
 #[tokio::test]
 async fn keyring_unlock_on_off_and_unavailable() {
@@ -23,6 +25,7 @@ async fn keyring_unlock_on_off_and_unavailable() {
     // Turn it on: a wrong password is refused, the right one stores the key.
     let app = driver.launch().await;
     create_node(&app, PASSWORD, false).await;
+    app.click("settings-button").await;
     app.click("keyring-on").await;
     app.type_into("keyring-password", "not my password").await;
     app.click("keyring-confirm").await;
@@ -31,9 +34,26 @@ async fn keyring_unlock_on_off_and_unavailable() {
     app.click("keyring-confirm").await;
     app.find("keyring-off").await;
     app.screenshot("20-keyring-on").await;
+
+    // Change the password in Settings: the current one is checked first.
+    app.click("change-password-open").await;
+    app.type_into("password-current", "not my password").await;
+    app.type_into("password-new", NEW_PASSWORD).await;
+    app.type_into("password-again", NEW_PASSWORD).await;
+    app.click("password-submit").await;
+    app.wait_for_text(
+        "password-error",
+        "The current password is wrong. Try again.",
+    )
+    .await;
+    app.type_into("password-current", PASSWORD).await;
+    app.click("password-submit").await;
+    app.find("password-changed").await;
+    app.screenshot("21-password-changed").await;
     app.quit().await;
 
-    // Next launch: one click unlocks, no password typed.
+    // Next launch: one click unlocks, no password typed (the keyring's key
+    // followed the password change).
     let app = driver.launch().await;
     app.click("unlock-keyring").await;
     app.find("node-id").await;
@@ -42,6 +62,7 @@ async fn keyring_unlock_on_off_and_unavailable() {
     app.click("unlock-keyring").await;
     app.find("node-id").await;
     // Turn it off: the entry is deleted, the next launch asks for the password.
+    app.click("settings-button").await;
     app.click("keyring-off").await;
     app.find("keyring-on").await;
     app.quit().await;
@@ -52,6 +73,11 @@ async fn keyring_unlock_on_off_and_unavailable() {
         0,
         "keyring unlock is off"
     );
+    // The old password no longer unlocks.
+    app.type_into("unlock-password", PASSWORD).await;
+    app.click("unlock-submit").await;
+    app.wait_for_text("unlock-error", "Wrong password. Try again.")
+        .await;
     app.quit().await;
     drop(driver);
 
@@ -65,9 +91,15 @@ async fn keyring_unlock_on_off_and_unavailable() {
     )
     .await;
     let app = driver.launch().await;
-    app.type_into("unlock-password", PASSWORD).await;
+    app.type_into("unlock-password", NEW_PASSWORD).await;
     app.click("unlock-submit").await;
     app.find("node-id").await;
-    app.find("keyring-unavailable").await;
+    app.click("settings-button").await;
+    let said = app.text("keyring-unavailable").await;
+    assert!(
+        said.starts_with("This system's keyring is not available")
+            && !said.contains("Secret Service:"),
+        "a sentence, not the keyring's error text: {said}"
+    );
     app.quit().await;
 }

@@ -90,8 +90,8 @@ async fn favourites_preferences_and_the_quick_access_palette() {
     app.screenshot("20-favourites").await;
     app.click("filter-all").await;
 
-    // Preferences: pick a shortcut for quick access.
-    app.click("vault-item").await;
+    // Preferences, in Settings: pick a shortcut for quick access.
+    app.click("settings-button").await;
     app.type_into("shortcut", "alt+shift+k").await;
     app.click("save-shortcut").await;
     app.find("preferences-saved").await;

@@ -11,10 +11,12 @@ use tokio::process::{Child, Command};
 /// How long any one wait for the UI may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// The built desktop app: `$POLYKEY_DESKTOP_BIN`, else `target/debug/polykey-desktop`.
+/// The built desktop app: `$POLYKEY_DESKTOP_BIN` (a relative path is from
+/// the workspace root, where the README's commands run, not from `tests/`,
+/// where cargo runs a bench), else `target/debug/polykey-desktop`.
 pub fn desktop_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("POLYKEY_DESKTOP_BIN") {
-        return PathBuf::from(path);
+        return crate::workspace_root().join(path);
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

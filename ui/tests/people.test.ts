@@ -123,6 +123,8 @@ describe("people", () => {
 
   it("links a GitHub account from Settings: the code, the wait, then the proof", async () => {
     const { backend, target } = await home();
+    click(target, "settings-button");
+    await settle();
     expect(text(byTestId(target, "linked-accounts"))).toContain("None.");
     click(target, "link-github");
     await settle();

@@ -47,6 +47,12 @@ export interface Backend {
   unlock(password: string): Promise<void>;
   lock(): Promise<void>;
   recover(code: string, password: string): Promise<void>;
+  /** Change the password (the old one must be right); keyring unlock, if on, follows. */
+  changePassword(old: string, next: string): Promise<void>;
+  /** The app's version (Settings, About). */
+  appVersion(): Promise<string>;
+  /** Where this node keeps its files (Settings, About). */
+  dataDirectory(): Promise<string>;
   /** Copy non-secret text (a NodeId). */
   copyText(text: string): Promise<void>;
 
@@ -219,6 +225,9 @@ export const tauriBackend: Backend = {
   unlock: (password) => call("unlock", { password }),
   lock: () => call("lock"),
   recover: (code, password) => call("recover", { code, password }),
+  changePassword: (old, next) => call("change_password", { old, new: next }),
+  appVersion: () => call("app_version"),
+  dataDirectory: () => call("data_directory"),
   copyText: (text) => writeText(text),
 
   listVaults: () => call("list_vaults"),

@@ -91,6 +91,23 @@ export class MockBackend implements Backend {
     this.state = "unlocked";
   }
 
+  async changePassword(old: string, next: string): Promise<void> {
+    this.requireUnlocked();
+    if (old !== this.password) throw new BackendError("wrong_password", "wrong password");
+    if ([...next].length < 8) throw new BackendError("password_too_short", "too short");
+    // Keyring unlock follows the password, as the app does.
+    if (this.keyringKey === `kek-of-${old}`) this.keyringKey = `kek-of-${next}`;
+    this.password = next;
+  }
+
+  async appVersion(): Promise<string> {
+    return "0.1.0";
+  }
+
+  async dataDirectory(): Promise<string> {
+    return "/home/alice/.local/share/polykey";
+  }
+
   async copyText(text: string): Promise<void> {
     this.copied.push(text);
   }
