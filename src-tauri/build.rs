@@ -20,6 +20,8 @@ const COMMANDS: &[&str] = &[
     "lock",
     "recover",
     "change_password",
+    "app_version",
+    "data_directory",
     "list_vaults",
     "create_vault",
     "rename_vault",

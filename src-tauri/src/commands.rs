@@ -42,10 +42,7 @@ pub async fn recover(node: State<'_, Node>, code: String, password: String) -> R
 
 #[tauri::command]
 pub async fn change_password(node: State<'_, Node>, old: String, new: String) -> Result<()> {
-    node.change_password(old.into(), new.clone().into()).await?;
-    // Keyring unlock, if on, keeps working: its key follows the password.
-    crate::keyring_unlock::follow_new_password(node.inner().clone(), new).await;
-    Ok(())
+    crate::keyring_unlock::change_password(node.inner().clone(), old, new).await
 }
 
 /// The app's version, for Settings' About.

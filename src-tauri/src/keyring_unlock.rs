@@ -106,15 +106,18 @@ pub async fn enable(node: Node, password: String) -> Result<(), ApiError> {
     .await
 }
 
-/// After a password change: if the keyring holds this node's key, keep
+/// Change the node's password; if the keyring holds this node's key, keep
 /// the new password's key there instead, so keyring unlock goes on working.
-/// The password has changed whatever happens here; should the keyring
-/// fail, its old key is found stale at the next unlock, deleted, and the
-/// password asked for.
-pub async fn follow_new_password(node: Node, password: String) {
+/// Once the password has changed, a keyring failure changes nothing: the
+/// old key is found stale at the next unlock, deleted, and the password
+/// asked for.
+pub async fn change_password(node: Node, old: String, new: String) -> Result<(), ApiError> {
+    node.change_password(Password::from(old), Password::from(new.clone()))
+        .await?;
     if status(node.clone()).await.is_ok_and(|s| s.enabled) {
-        let _ = enable(node, password).await;
+        let _ = enable(node, new).await;
     }
+    Ok(())
 }
 
 /// Delete the keyring entry.

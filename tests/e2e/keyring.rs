@@ -50,6 +50,17 @@ async fn keyring_unlock_on_off_and_unavailable() {
     app.click("password-submit").await;
     app.find("password-changed").await;
     app.screenshot("21-password-changed").await;
+    // About: the version and where this node keeps its files.
+    app.wait_for_text(
+        "about-version",
+        &format!("Polykey {}", env!("CARGO_PKG_VERSION")),
+    )
+    .await;
+    app.wait_for_text(
+        "about-data-dir",
+        node_dir.path().to_str().expect("a UTF-8 path"),
+    )
+    .await;
     app.quit().await;
 
     // Next launch: one click unlocks, no password typed (the keyring's key

@@ -1,6 +1,6 @@
 //! Mechanical checks of the architecture invariants in ARCHITECTURE.md.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use polykey_tests::workspace_root;
@@ -183,6 +183,50 @@ fn tauri_commands_are_single_expressions_calling_the_node() {
         }
     }
     assert!(commands >= 5, "found {commands} commands");
+}
+
+/// Every command the app registers is in build.rs's app manifest and
+/// allowed to some window by a capability, and nothing else is: a command
+/// missing from either is refused at run time ("not allowed"), which the
+/// UI may show only as a blank (Settings' About was, when it was added).
+#[test]
+fn every_registered_command_is_in_the_manifest_and_a_capability() {
+    let root = workspace_root().join("src-tauri");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).expect(p);
+    let lib = read("src/lib.rs");
+    let handler = lib
+        .split("generate_handler![")
+        .nth(1)
+        .and_then(|rest| rest.split("])").next())
+        .expect("generate_handler! in lib.rs");
+    let registered: BTreeSet<String> = handler
+        .split(',')
+        .map(|c| c.trim().trim_start_matches("commands::").to_owned())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let build = read("build.rs");
+    let manifest: BTreeSet<String> = build
+        .split("const COMMANDS")
+        .nth(1)
+        .expect("COMMANDS in build.rs")
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(registered, manifest, "lib.rs registers, build.rs lists");
+    let mut allowed = BTreeSet::new();
+    for entry in std::fs::read_dir(root.join("capabilities")).expect("capabilities") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("capability");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("capability JSON");
+        for permission in json["permissions"].as_array().expect("permissions") {
+            if let Some(command) = permission.as_str().and_then(|p| p.strip_prefix("allow-")) {
+                allowed.insert(command.replace('-', "_"));
+            }
+        }
+    }
+    let refused: Vec<_> = registered.difference(&allowed).collect();
+    assert!(refused.is_empty(), "no window may call {refused:?}");
 }
 
 /// Inside polykey-node, transport types never import the logic that fills
