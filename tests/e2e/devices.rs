@@ -48,10 +48,11 @@ async fn node_device_count(app: &App) -> i64 {
         .unwrap_or_else(|| panic!("listing devices failed: {answer}"))
 }
 
-pub(crate) async fn add_login(app: &App, path: &str, title: &str) {
+/// A login titled `title` in `folder`.
+pub(crate) async fn add_login(app: &App, folder: &str, title: &str) {
     app.click("new-secret").await;
     app.select("item-type", "login").await;
-    app.type_into("edit-path", path).await;
+    app.type_into("edit-folder", folder).await;
     app.type_into("edit-title", title).await;
     app.type_into("edit-username", "alice").await;
     app.type_into("edit-password", "pw-for-tests-1").await;

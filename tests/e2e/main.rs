@@ -4,6 +4,7 @@
 
 mod backup;
 mod devices;
+mod editor;
 mod files;
 mod keyring;
 mod quick_access;

@@ -10,16 +10,15 @@ use crate::create_node;
 
 const PASSWORD: &str = "orchid-lantern-pebble-58";
 
-async fn add_login(app: &App, path: &str, username: &str, password: &str, url: &str) {
+async fn add_login(app: &App, title: &str, username: &str, password: &str, url: &str) {
     app.click("new-secret").await;
     app.select("item-type", "login").await;
-    app.type_into("edit-path", path).await;
-    app.type_into("edit-title", path).await;
+    app.type_into("edit-title", title).await;
     app.type_into("edit-username", username).await;
     app.type_into("edit-password", password).await;
     app.type_into("edit-url", url).await;
     app.click("save-secret").await;
-    app.wait_for_text("secret-title", path).await;
+    app.wait_for_text("secret-title", title).await;
 }
 
 async fn wait_for_count(app: &App, test_id: &str, expected: usize) {

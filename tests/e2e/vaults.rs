@@ -27,18 +27,16 @@ async fn vault_login_search_copy_edit_history_restore_lock() {
     app.wait_for_text("vault-item", "Personal").await;
 
     // Two logins.
-    for (path, title, password) in [
-        ("bank/login", "Bank", FIRST),
-        ("email/work", "Work mail", "mail-pw-1"),
-    ] {
+    for (folder, title, password) in [("bank", "Bank", FIRST), ("email", "Work mail", "mail-pw-1")]
+    {
         app.click("new-secret").await;
         app.select("item-type", "login").await;
-        app.type_into("edit-path", path).await;
+        app.type_into("edit-folder", folder).await;
         app.type_into("edit-title", title).await;
         app.type_into("edit-username", "alice").await;
         app.type_into("edit-password", password).await;
         app.type_into("edit-url", "https://example.com").await;
-        if path == "bank/login" {
+        if folder == "bank" {
             app.screenshot("10-new-login").await;
         }
         app.click("save-secret").await;

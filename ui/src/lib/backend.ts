@@ -73,6 +73,8 @@ export interface Backend {
   readSecret(vault: string, path: string, version?: string): Promise<SecretDto>;
   saveSecret(vault: string, secret: SecretDto, isNew: boolean): Promise<string>;
   deleteSecret(vault: string, path: string): Promise<string>;
+  /** Move a secret to another name or folder, keeping its history. */
+  renameSecret(vault: string, from: string, to: string): Promise<string>;
   secretHistory(vault: string, path: string): Promise<VersionDto[]>;
   restoreSecret(vault: string, path: string, version: string): Promise<string>;
   /** Copy one field of a secret; returns the seconds until the clipboard is cleared. */
@@ -242,6 +244,7 @@ export const tauriBackend: Backend = {
   readSecret: (vault, path, version) => call("read_secret", { vault, path, version: version ?? null }),
   saveSecret: (vault, secret, isNew) => call("save_secret", { vault, secret, isNew }),
   deleteSecret: (vault, path) => call("delete_secret", { vault, path }),
+  renameSecret: (vault, from, to) => call("rename_secret", { vault, from, to }),
   secretHistory: (vault, path) => call("secret_history", { vault, path }),
   restoreSecret: (vault, path, version) => call("restore_secret", { vault, path, version }),
   copyField: (vault, path, field) => call("copy_field", { vault, path, field }),

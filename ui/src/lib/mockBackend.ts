@@ -225,6 +225,20 @@ export class MockBackend implements Backend {
     return id;
   }
 
+  async renameSecret(vault: string, from: string, to: string): Promise<string> {
+    const v = this.vault(vault);
+    const secret = v.secrets.get(from);
+    if (!secret) throw new BackendError("secret_not_found", `'${from}' not found`);
+    if (v.secrets.has(to)) throw new BackendError("secret_exists", `'${to}' already exists`);
+    v.secrets.delete(from);
+    const moved = { ...secret, path: to };
+    v.secrets.set(to, moved);
+    if (v.favourites.delete(from)) v.favourites.add(to);
+    // As the node: a secret's history is by path, so the moved one's starts here.
+    this.record(v, from, null, `Rename ${from} to ${to}`);
+    return this.record(v, to, structuredClone(moved), `Rename ${from} to ${to}`);
+  }
+
   async secretHistory(vault: string, path: string): Promise<VersionDto[]> {
     return (this.vault(vault).history.get(path) ?? []).map((h) => h.version);
   }

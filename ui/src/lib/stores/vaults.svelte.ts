@@ -91,6 +91,69 @@ export function blankItem(type: ItemType): ItemDto {
   }
 }
 
+/** The folder a path is in ("" at the top level). */
+export function folderOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "" : path.slice(0, slash);
+}
+
+/** A folder as typed: no empty parts, no slash at either end. */
+export function normaliseFolder(folder: string): string {
+  return folder
+    .split("/")
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .join("/");
+}
+
+/** `name` in `folder` (top level when the folder is empty). */
+export function inFolder(folder: string, name: string): string {
+  const f = normaliseFolder(folder);
+  return f ? `${f}/${name}` : name;
+}
+
+/** Every folder a vault's secrets are in, parents too, sorted. */
+export function foldersOf(entries: EntryDto[]): string[] {
+  const folders = new Set<string>();
+  for (const { path } of entries) {
+    const parts = path.split("/");
+    for (let i = 1; i < parts.length; i++) folders.add(parts.slice(0, i).join("/"));
+  }
+  return [...folders].sort((a, b) => a.localeCompare(b));
+}
+
+/** A secret's name in the vault, made from its title: what the vault
+ * refuses in a name (a slash, a backslash, control characters, "." and
+ * "..", ".git") left out, at most 100 characters. Empty if nothing is left. */
+export function nameFromTitle(title: string): string {
+  const cleaned = [...title]
+    .filter((c) => !/[\u0000-\u001f\u007f-\u009f]/.test(c))
+    .join("")
+    .replace(/[/\\]+/g, "-")
+    .trim();
+  const name = [...cleaned].slice(0, 100).join("").trim();
+  return /^\.{1,2}$/.test(name) || name.toLowerCase() === ".git" ? "" : name;
+}
+
+/** Where a new secret titled `title` goes in `folder`: its name from the
+ * title, numbered ("Bank 2") when a secret or folder there has it. */
+export function pathForNew(title: string, folder: string, entries: EntryDto[]): string | null {
+  const name = nameFromTitle(title);
+  if (!name) return null;
+  const taken = new Set([...entries.map((e) => e.path), ...foldersOf(entries)]);
+  let path = inFolder(folder, name);
+  for (let n = 2; taken.has(path); n++) path = inFolder(folder, `${name} ${n}`);
+  return path;
+}
+
+/** A website as typed: trimmed, and a bare domain (`github.com`) taken as
+ * `https://github.com`. */
+export function normaliseWebsite(url: string): string {
+  const trimmed = url.trim();
+  if (!trimmed || /^[a-z][a-z0-9+.-]*:/i.test(trimmed)) return trimmed;
+  return `https://${trimmed.replace(/^\/+/, "")}`;
+}
+
 /** Case-insensitive match of every word of `query` against what a person
  * searches a secret by: title, path, user name, websites. */
 export function matches(entry: EntryDto, query: string): boolean {
@@ -232,17 +295,53 @@ export class VaultBrowser {
     this.pane = { kind: "edit", isNew: false, draft: structuredClone($state.snapshot(this.pane.secret)) };
   }
 
-  async save(draft: SecretDto, isNew: boolean) {
+  /** Every folder of the open vault, for the editor's folder list. */
+  get folders(): string[] {
+    return foldersOf(this.secrets);
+  }
+
+  /** Save the editor's draft. A new secret is named from its title in
+   * `folder` (unless the draft names a path itself); an existing one keeps
+   * its name when its title changes, and moves when `folder` differs from
+   * its own. Websites are trimmed, bare domains taken as https, empty ones
+   * dropped. */
+  async save(draft: SecretDto, isNew: boolean, folder?: string) {
     const vault = this.vault;
     if (!vault) return;
-    const path = draft.path.trim();
+    const title = draft.title.trim();
+    let path = draft.path.trim();
+    if (isNew && !path) {
+      if (!title) {
+        this.error = "Give the secret a title.";
+        return;
+      }
+      const derived = pathForNew(title, folder ?? "", this.secrets);
+      if (!derived) {
+        this.error = "Give the secret a title with a letter or digit in it.";
+        return;
+      }
+      path = derived;
+    }
     if (!path) {
-      this.error = "Give the secret a name.";
+      this.error = "Give the secret a title.";
       return;
     }
-    const secret = { ...draft, path, title: draft.title.trim() || path.split("/").pop() || path };
+    const item =
+      draft.item.type === "login"
+        ? { ...draft.item, urls: draft.item.urls.map(normaliseWebsite).filter(Boolean) }
+        : draft.item;
+    const secret = { ...draft, path, item, title: title || path.split("/").pop() || path };
     await this.attempt(async () => {
       await this.backend.saveSecret(vault, secret, isNew);
+      if (!isNew && folder !== undefined && normaliseFolder(folder) !== folderOf(path)) {
+        const others = this.secrets.filter((e) => e.path !== path);
+        const name = path.split("/").pop() ?? path;
+        const taken = new Set([...others.map((e) => e.path), ...foldersOf(others)]);
+        let to = inFolder(folder, name);
+        for (let n = 2; taken.has(to); n++) to = inFolder(folder, `${name} ${n}`);
+        await this.backend.renameSecret(vault, path, to);
+        path = to;
+      }
       this.secrets = await this.backend.listEntries(vault);
       await this.openSecret(path);
     });

@@ -1,0 +1,94 @@
+//! The editor as someone coming from another password manager uses it: a
+//! login saved with only a title, a website typed as a bare domain and a
+//! second one, then the login moved to another folder.
+
+use std::time::Duration;
+
+use polykey_node::{Node, NodeOptions};
+use polykey_tests::gui::{App, Driver};
+
+use crate::create_node;
+
+const PASSWORD: &str = "juniper-harbor-signal-27";
+
+/// The texts of every element with `test_id`, once there are `count`.
+async fn texts(app: &App, test_id: &str, count: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let elements = app.find_all(test_id).await;
+        if elements.len() == count {
+            let mut out = Vec::new();
+            for element in elements {
+                out.push(element.text().await.expect("text"));
+            }
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never {count} of [data-testid={test_id}]");
+}
+
+#[tokio::test]
+async fn a_login_needs_only_a_title_takes_bare_websites_and_moves_to_another_folder() {
+    let node_dir = tempfile::tempdir().expect("temp dir");
+    let driver = Driver::start(node_dir.path()).await;
+    let app = driver.launch().await;
+    create_node(&app, PASSWORD, false).await;
+    app.click("new-vault").await;
+    app.type_into("new-vault-name", "Personal").await;
+    app.click("new-vault-create").await;
+    app.wait_for_text("vault-item", "Personal").await;
+
+    // A title, a password and a bare domain: no second name to invent.
+    app.click("new-secret").await;
+    app.select("item-type", "login").await;
+    app.type_into("edit-title", "GitHub").await;
+    app.type_into("edit-password", "gh-Passw0rd!").await;
+    app.type_into("edit-url", "github.com").await;
+    app.click("add-url").await;
+    let second = texts(&app, "edit-url", 2).await;
+    assert_eq!(second[1], "");
+    app.find_all("edit-url").await[1]
+        .send_keys("gist.github.com")
+        .await
+        .expect("typing the second website");
+    app.screenshot("12-new-login-title-only").await;
+    app.click("save-secret").await;
+    app.wait_for_text("secret-title", "GitHub").await;
+    app.wait_for_text("secret-path", "GitHub").await;
+    assert_eq!(
+        texts(&app, "website", 2).await,
+        ["https://github.com", "https://gist.github.com"]
+    );
+
+    // Moved to a new folder: the title stays, the name keeps, the folder
+    // changes.
+    app.click("edit-secret").await;
+    app.type_into("edit-folder", "work/dev").await;
+    app.click("save-secret").await;
+    app.wait_for_text("secret-path", "work/dev/GitHub").await;
+    app.wait_for_text("secret-title", "GitHub").await;
+    app.click("reveal-password").await;
+    app.wait_for_text("field-password", "gh-Passw0rd!").await;
+    app.quit().await;
+    drop(driver);
+
+    // The node holds it there, with both websites, and nothing at the old
+    // name.
+    let node = Node::open(node_dir.path(), NodeOptions::default())
+        .await
+        .expect("open");
+    node.unlock(PASSWORD.into()).await.expect("unlock");
+    let item = node
+        .get_secret("Personal".into(), "work/dev/GitHub".into(), None)
+        .await
+        .expect("the moved login");
+    let item = String::from_utf8_lossy(&item);
+    assert!(
+        item.contains("https://github.com") && item.contains("https://gist.github.com"),
+        "both websites"
+    );
+    assert!(node
+        .get_secret("Personal".into(), "GitHub".into(), None)
+        .await
+        .is_err());
+}

@@ -1,0 +1,126 @@
+// The secret editor: one name (a title, and a folder picked or typed),
+// websites as a list with bare domains accepted, moving between folders,
+// and a change of kind that keeps what kinds share.
+import { describe, expect, it } from "vitest";
+import { nameFromTitle, normaliseWebsite, pathForNew } from "../src/lib/stores/vaults.svelte";
+import { allByTestId, byTestId, click, settle, text, unlockedApp } from "./harness";
+
+function type(target: ParentNode, id: string, value: string, index = 0) {
+  const input = allByTestId(target, id)[index] as HTMLInputElement | HTMLSelectElement | undefined;
+  if (!input) throw new Error(`no [data-testid=${id}] #${index}`);
+  input.value = value;
+  input.dispatchEvent(new Event(input instanceof HTMLSelectElement ? "change" : "input", { bubbles: true }));
+}
+
+async function newLogin() {
+  const app = await unlockedApp();
+  expect(await app.session.browser.createVault("Personal")).toBe(true);
+  app.session.browser.newSecret("login");
+  await settle();
+  return app;
+}
+
+async function save(target: ParentNode) {
+  click(target, "save-secret");
+  await settle();
+}
+
+describe("names from titles", () => {
+  const entry = (path: string) =>
+    ({ path, title: path, kind: "login" as const, username: "", urls: [], favourite: false });
+
+  it("keeps a title as it reads, leaving out only what a vault refuses in a name", () => {
+    expect(nameFromTitle("  GitHub  ")).toBe("GitHub");
+    expect(nameFromTitle("AC/DC fan club")).toBe("AC-DC fan club");
+    expect(nameFromTitle("tab\there")).toBe("tabhere");
+    expect(nameFromTitle("..")).toBe("");
+    expect(nameFromTitle(".git")).toBe("");
+    expect([...nameFromTitle("é".repeat(300))]).toHaveLength(100);
+  });
+
+  it("numbers a name already taken by a secret or a folder", () => {
+    const entries = [entry("Bank"), entry("work/Bank"), entry("Mail/inbox")];
+    expect(pathForNew("Bank", "", entries)).toBe("Bank 2");
+    expect(pathForNew("Bank", " /work/ ", entries)).toBe("work/Bank 2");
+    expect(pathForNew("Mail", "", entries)).toBe("Mail 2");
+    expect(pathForNew("Bank", "home", entries)).toBe("home/Bank");
+    expect(pathForNew("/", "", entries)).toBe("-");
+    expect(pathForNew("  ", "", entries)).toBeNull();
+  });
+
+  it("takes a bare domain as https and leaves other links alone", () => {
+    expect(normaliseWebsite(" github.com ")).toBe("https://github.com");
+    expect(normaliseWebsite("github.com/login?next=/")).toBe("https://github.com/login?next=/");
+    expect(normaliseWebsite("http://router.lan")).toBe("http://router.lan");
+    expect(normaliseWebsite("")).toBe("");
+  });
+});
+
+describe("the editor", () => {
+  it("saves a login with only a title, a bare domain and a second website", async () => {
+    const { backend, target } = await newLogin();
+    expect(byTestId(target, "edit-path")).toBeNull();
+    type(target, "edit-title", "GitHub");
+    type(target, "edit-url", "github.com");
+    click(target, "add-url");
+    await settle();
+    type(target, "edit-url", "gist.github.com", 1);
+    await save(target);
+    expect(byTestId(target, "browser-error")).toBeNull();
+    expect(text(byTestId(target, "secret-title"))).toBe("GitHub");
+    expect(text(byTestId(target, "secret-path"))).toBe("GitHub");
+    expect(allByTestId(target, "website").map(text)).toEqual(["https://github.com", "https://gist.github.com"]);
+    const stored = await backend.readSecret("Personal", "GitHub");
+    expect(stored.item.type === "login" && stored.item.urls).toEqual(["https://github.com", "https://gist.github.com"]);
+  });
+
+  it("asks for a title, not a name", async () => {
+    const { target } = await newLogin();
+    await save(target);
+    expect(text(byTestId(target, "browser-error"))).toBe("Give the secret a title.");
+  });
+
+  it("offers the vault's folders, puts a new secret in one, and moves a secret to another", async () => {
+    const { backend, session, target } = await newLogin();
+    await backend.saveSecret("Personal", { path: "work/VPN", title: "VPN", item: { type: "text", text: "x" } }, true);
+    await session.browser.openVault("Personal");
+    session.browser.newSecret("login");
+    await settle();
+    const options = [...target.querySelectorAll("#editor-folders option")].map((o) => (o as HTMLOptionElement).value);
+    expect(options).toEqual(["work"]);
+
+    type(target, "edit-title", "Bank");
+    type(target, "edit-folder", "work");
+    type(target, "edit-password", "pw-1");
+    await save(target);
+    expect(text(byTestId(target, "secret-path"))).toBe("work/Bank");
+
+    click(target, "edit-secret");
+    await settle();
+    expect((byTestId(target, "edit-folder") as HTMLInputElement).value).toBe("work");
+    type(target, "edit-title", "My bank");
+    type(target, "edit-folder", "money/accounts");
+    await save(target);
+    expect(byTestId(target, "browser-error")).toBeNull();
+    expect(text(byTestId(target, "secret-title"))).toBe("My bank");
+    // The title changed, the name did not; the folder did.
+    expect(text(byTestId(target, "secret-path"))).toBe("money/accounts/Bank");
+    expect((await backend.listEntries("Personal")).map((e) => e.path).sort()).toEqual(["money/accounts/Bank", "work/VPN"]);
+    const moved = await backend.readSecret("Personal", "money/accounts/Bank");
+    expect(moved.title).toBe("My bank");
+    expect(moved.item.type === "login" && moved.item.password).toBe("pw-1");
+  });
+
+  it("keeps the title and notes when the kind changes", async () => {
+    const { target } = await newLogin();
+    type(target, "edit-title", "Wifi");
+    const notes = target.querySelector<HTMLTextAreaElement>("textarea");
+    if (!notes) throw new Error("no notes");
+    notes.value = "router in the hall";
+    notes.dispatchEvent(new Event("input", { bubbles: true }));
+    type(target, "item-type", "secure_note");
+    await settle();
+    expect((byTestId(target, "edit-title") as HTMLInputElement).value).toBe("Wifi");
+    expect((byTestId(target, "edit-text") as HTMLTextAreaElement).value).toBe("router in the hall");
+  });
+});
