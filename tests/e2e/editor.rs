@@ -1,6 +1,7 @@
 //! The editor as someone coming from another password manager uses it: a
 //! login saved with only a title, a website typed as a bare domain and a
-//! second one, then the login moved to another folder.
+//! second one, then the login moved to another folder; and the keyboard
+//! shortcuts on the way (Ctrl+N, Esc, Ctrl+L).
 
 use std::time::Duration;
 
@@ -10,6 +11,10 @@ use polykey_tests::gui::{App, Driver};
 use crate::create_node;
 
 const PASSWORD: &str = "juniper-harbor-signal-27";
+/// WebDriver's Control key, and the key that lets go of it.
+const CTRL: &str = "\u{E009}";
+const RELEASE: &str = "\u{E000}";
+const ESCAPE: &str = "\u{E00C}";
 
 /// The texts of every element with `test_id`, once there are `count`.
 async fn texts(app: &App, test_id: &str, count: usize) -> Vec<String> {
@@ -39,7 +44,8 @@ async fn a_login_needs_only_a_title_takes_bare_websites_and_moves_to_another_fol
     app.wait_for_text("vault-item", "Personal").await;
 
     // A title, a password and a bare domain: no second name to invent.
-    app.click("new-secret").await;
+    // Ctrl+N opens the editor, wherever the focus is.
+    app.press("search", &format!("{CTRL}n{RELEASE}")).await;
     app.select("item-type", "login").await;
     app.type_into("edit-title", "GitHub").await;
     app.type_into("edit-password", "gh-Passw0rd!").await;
@@ -60,6 +66,13 @@ async fn a_login_needs_only_a_title_takes_bare_websites_and_moves_to_another_fol
         ["https://github.com", "https://gist.github.com"]
     );
 
+    // Esc leaves the editor without saving.
+    app.click("edit-secret").await;
+    app.type_into("edit-title", "Not saved").await;
+    app.press("edit-title", ESCAPE).await;
+    app.wait_for_text("secret-title", "GitHub").await;
+    assert_eq!(app.count("edit-title").await, 0);
+
     // Moved to a new folder: the title stays, the name keeps, the folder
     // changes.
     app.click("edit-secret").await;
@@ -69,6 +82,9 @@ async fn a_login_needs_only_a_title_takes_bare_websites_and_moves_to_another_fol
     app.wait_for_text("secret-title", "GitHub").await;
     app.click("reveal-password").await;
     app.wait_for_text("field-password", "gh-Passw0rd!").await;
+    // Ctrl+L locks.
+    app.press("search", &format!("{CTRL}l{RELEASE}")).await;
+    app.find("unlock-password").await;
     app.quit().await;
     drop(driver);
 
