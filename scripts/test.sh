@@ -40,6 +40,34 @@ cargo nextest run --locked --workspace --no-run
 stage "windows + macos checks"
 scripts/cross-check.sh
 
+stage "fuzz: each libFuzzer target briefly"
+# Every fuzz target under libFuzzer for POLYKEY_FUZZ_CI_SECONDS (20 by
+# default), from the committed seeds, on the nightly toolchain (skipped,
+# saying so, where there is none). A crash fails the run; its input is
+# kept in fuzz/artifacts/TARGET. One build for all targets (no sanitizer:
+# safe Rust; about 6 minutes cold on 2 cores). Each target's log is in
+# target/fuzz-logs/; its last line is printed.
+if rustup toolchain list | grep -q '^nightly'; then
+  mkdir -p target/fuzz-logs
+  cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+  (cd fuzz && cargo +nightly fuzz build --sanitizer none >../target/fuzz-logs/build.log 2>&1) || {
+    tail -40 target/fuzz-logs/build.log
+    exit 1
+  }
+  for target in $(ls fuzz/fuzz_targets | sed 's/\.rs$//'); do
+    log="target/fuzz-logs/$target.log"
+    if ! scripts/fuzz.sh "$target" "${POLYKEY_FUZZ_CI_SECONDS:-20}" >"$log" 2>&1; then
+      tail -60 "$log"
+      echo "fuzz: $target FAILED (input in fuzz/artifacts/$target)"
+      exit 1
+    fi
+    runs=$(grep -h 'stat::number_of_executed_units' "$log" | awk '{print $2}')
+    echo "fuzz: $target: ${runs:-?} executions, no finding"
+  done
+else
+  echo "fuzz: no nightly toolchain (rustup toolchain install nightly); skipped"
+fi
+
 stage ""
 echo
 echo "Stage timings so far ($((SECONDS - started))s in all); nextest reports its own below:"
