@@ -99,6 +99,21 @@ pub fn check_header(data: &[u8]) -> Result<u16, ImportError> {
         };
         let value = bytes_at(data, start, len)?;
         at = start + len;
+        // Fields of a fixed size must have it: the keepass crate reads
+        // them without looking (a 2-byte CompressionFlags, found by
+        // fuzzing, made it panic).
+        let size = match (major, id) {
+            (_, 2) => Some(16),     // CipherID
+            (_, 3) => Some(4),      // CompressionFlags
+            (_, 4) => Some(32),     // MasterSeed
+            (3, 5 | 9) => Some(32), // TransformSeed, StreamStartBytes
+            (3, 6) => Some(8),      // TransformRounds
+            (3, 10) => Some(4),     // InnerRandomStreamID
+            _ => None,
+        };
+        if size.is_some_and(|size| size != len) {
+            return Err(malformed("a header field has the wrong size"));
+        }
         match (major, id) {
             (_, 0) => return Ok(major),
             // KDBX 3.1: TransformRounds.
@@ -173,7 +188,12 @@ pub fn read(
     if password.is_none() && key_file.is_none() {
         return Err(ImportError::NeedsPassword);
     }
-    let db = Database::parse(data, key).map_err(|e| match e {
+    // A panic in the keepass crate on a damaged or hostile file is that
+    // file's error, not the importer's end.
+    let parsed =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Database::parse(data, key)))
+            .map_err(|_| malformed("the database cannot be read"))?;
+    let db = parsed.map_err(|e| match e {
         // KDBX 3.1 finds a wrong key when the payload's padding is wrong,
         // before its start bytes are compared.
         keepass::error::DatabaseOpenError::Key(keepass::error::DatabaseKeyError::IncorrectKey)

@@ -353,6 +353,13 @@ fn a_database_made_by_keepassxc_is_read_field_by_field() {
 
     // Damaged: cut short, or asking for a key derivation of hours.
     assert!(import::keepass::read(&bytes[..bytes.len() / 2], Some("kp-pass-1"), None).is_err());
+    // Found by fuzzing: a KDBX 3.1 header whose CompressionFlags field is
+    // 2 bytes, not 4, made the keepass crate panic (a range out of bounds).
+    let short_field = include_bytes!("data/kdbx3-compression-flags-of-2-bytes.kdbx");
+    assert!(matches!(
+        import::keepass::read(short_field, Some("x"), None),
+        Err(import::ImportError::Malformed(_))
+    ));
     let mut costly = bytes.clone();
     let mut at = 12;
     loop {
