@@ -3,14 +3,7 @@
 // and a change of kind that keeps what kinds share.
 import { describe, expect, it } from "vitest";
 import { nameFromTitle, normaliseWebsite, pathForNew } from "../src/lib/stores/vaults.svelte";
-import { allByTestId, byTestId, click, settle, text, unlockedApp } from "./harness";
-
-function type(target: ParentNode, id: string, value: string, index = 0) {
-  const input = allByTestId(target, id)[index] as HTMLInputElement | HTMLSelectElement | undefined;
-  if (!input) throw new Error(`no [data-testid=${id}] #${index}`);
-  input.value = value;
-  input.dispatchEvent(new Event(input instanceof HTMLSelectElement ? "change" : "input", { bubbles: true }));
-}
+import { allByTestId, byTestId, click, settle, text, type, unlockedApp } from "./harness";
 
 async function newLogin() {
   const app = await unlockedApp();

@@ -20,6 +20,15 @@ export async function settle() {
   flushSync();
 }
 
+/** Set the value of the `index`-th field with `data-testid` as typing or
+ * choosing would, firing `input` (or `change` for a select). */
+export function type(target: ParentNode, id: string, value: string, index = 0) {
+  const field = allByTestId(target, id)[index] as HTMLInputElement | HTMLSelectElement | undefined;
+  if (!field) throw new Error(`no [data-testid=${id}] #${index}`);
+  field.value = value;
+  field.dispatchEvent(new Event(field instanceof HTMLSelectElement ? "change" : "input", { bubbles: true }));
+}
+
 export function click(target: ParentNode, id: string) {
   const element = byTestId(target, id);
   if (!element) throw new Error(`no [data-testid=${id}]`);

@@ -1,15 +1,9 @@
 // People, sharing a vault and share offers, against the in-memory node.
 import { describe, expect, it } from "vitest";
 import { shortId } from "../src/lib/format";
-import { allByTestId, byTestId, click, settle, text, unlockedApp } from "./harness";
+import { allByTestId, byTestId, click, settle, text, type, unlockedApp } from "./harness";
 
 const home = () => unlockedApp("vthisdevice0000000000000000000000");
-
-function type(target: ParentNode, id: string, value: string) {
-  const input = byTestId(target, id) as HTMLInputElement;
-  input.value = value;
-  input.dispatchEvent(new Event("input", { bubbles: true }));
-}
 
 const BOB = "vbob0000000000000000000000000000000000";
 

@@ -5,14 +5,7 @@ import { flushSync, mount } from "svelte";
 import App from "../src/App.svelte";
 import { MockBackend } from "../src/lib/mockBackend";
 import { Session } from "../src/lib/stores/session.svelte";
-import { byTestId, click, settle, text, unlockedApp } from "./harness";
-
-function type(target: ParentNode, id: string, value: string) {
-  const input = byTestId(target, id) as HTMLInputElement | null;
-  if (!input) throw new Error(`no [data-testid=${id}]`);
-  input.value = value;
-  input.dispatchEvent(new Event("input", { bubbles: true }));
-}
+import { byTestId, click, settle, text, type, unlockedApp } from "./harness";
 
 function submit(target: ParentNode, id: string) {
   const button = byTestId(target, id) as HTMLButtonElement | null;

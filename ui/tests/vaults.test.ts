@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { flushSync, tick } from "svelte";
 import { matches, type Pane } from "../src/lib/stores/vaults.svelte";
-import { allByTestId, byTestId, settle, text, unlockedApp } from "./harness";
+import { allByTestId, byTestId, settle, text, type, unlockedApp } from "./harness";
 
 async function unlocked() {
   const app = await unlockedApp();
@@ -109,11 +109,6 @@ describe("auto-lock", () => {
 });
 
 describe("import wizard", () => {
-  const input = (target: ParentNode, id: string, value: string) => {
-    const element = byTestId(target, id) as HTMLInputElement | HTMLSelectElement;
-    element.value = value;
-    element.dispatchEvent(new Event(element instanceof HTMLSelectElement ? "change" : "input", { bubbles: true }));
-  };
   const submit = (target: ParentNode, id: string) => (byTestId(target, id) as HTMLButtonElement).click();
 
   it("asks which column holds what for an unknown CSV, previews, then imports into a folder", async () => {
@@ -123,22 +118,22 @@ describe("import wizard", () => {
     await settle();
     submit(target, "import-open");
     await settle();
-    input(target, "import-file", "/tmp/other.csv");
+    type(target, "import-file", "/tmp/other.csv");
     submit(target, "import-next");
     await settle();
     expect(byTestId(target, "import-mapping-why")?.textContent).toContain("not those of an export");
     const options = [...(byTestId(target, "import-map-title") as HTMLSelectElement).options].map((o) => o.value);
     expect(options).toEqual(["", "Site", "Login", "Secret"]);
-    input(target, "import-map-title", "Site");
-    input(target, "import-map-username", "Login");
-    input(target, "import-map-password", "Secret");
+    type(target, "import-map-title", "Site");
+    type(target, "import-map-username", "Login");
+    type(target, "import-map-password", "Secret");
     submit(target, "import-map-next");
     await settle();
     expect(text(byTestId(target, "import-summary"))).toContain("2 items from a CSV export: 2 logins");
     expect(allByTestId(target, "import-row").map((r) => r.textContent)).toEqual([
       expect.stringContaining("Forum"), expect.stringContaining("Shop"),
     ]);
-    input(target, "import-folder", "Imported");
+    type(target, "import-folder", "Imported");
     submit(target, "import-submit");
     await settle();
     expect(text(byTestId(target, "import-report"))).toContain("Imported 2 items");
