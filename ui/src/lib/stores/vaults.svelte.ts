@@ -139,7 +139,12 @@ export function nameFromTitle(title: string): string {
  * title, numbered ("Bank 2") when a secret or folder there has it. */
 export function pathForNew(title: string, folder: string, entries: EntryDto[]): string | null {
   const name = nameFromTitle(title);
-  if (!name) return null;
+  return name ? freePath(name, folder, entries) : null;
+}
+
+/** `name` in `folder`, numbered ("Bank 2") when a secret or folder of
+ * `entries` has it. */
+function freePath(name: string, folder: string, entries: EntryDto[]): string {
   const taken = new Set([...entries.map((e) => e.path), ...foldersOf(entries)]);
   let path = inFolder(folder, name);
   for (let n = 2; taken.has(path); n++) path = inFolder(folder, `${name} ${n}`);
@@ -335,10 +340,7 @@ export class VaultBrowser {
       await this.backend.saveSecret(vault, secret, isNew);
       if (!isNew && folder !== undefined && normaliseFolder(folder) !== folderOf(path)) {
         const others = this.secrets.filter((e) => e.path !== path);
-        const name = path.split("/").pop() ?? path;
-        const taken = new Set([...others.map((e) => e.path), ...foldersOf(others)]);
-        let to = inFolder(folder, name);
-        for (let n = 2; taken.has(to); n++) to = inFolder(folder, `${name} ${n}`);
+        const to = freePath(path.split("/").pop() ?? path, folder, others);
         await this.backend.renameSecret(vault, path, to);
         path = to;
       }
