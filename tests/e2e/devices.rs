@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use polykey_tests::gui::{App, Driver};
 
-use crate::{create_node_with, FirstRun};
+use crate::{create_node_with, create_vault, FirstRun};
 
 const PASSWORD_A: &str = "cedar-lantern-river-58";
 const PASSWORD_B: &str = "pebble-sonnet-quartz-26";
@@ -70,10 +70,7 @@ async fn two_devices_pair_after_both_confirm_the_digits_restore_a_deleted_vault_
     // Device A: a node, a vault, a login.
     let a = driver_a.launch().await;
     create_node_with(&a, PASSWORD_A, FirstRun::Create, false).await;
-    a.click("new-vault").await;
-    a.type_into("new-vault-name", "Personal").await;
-    a.click("new-vault-create").await;
-    a.wait_for_text("vault-item", "Personal").await;
+    create_vault(&a, "Personal").await;
     add_login(&a, "github", "GitHub").await;
 
     // A shows an invitation: QR code, code, words, time left.

@@ -77,6 +77,14 @@ pub async fn create_node(app: &App, password: &str, screenshots: bool) -> (Vec<S
     create_node_with(app, password, FirstRun::Create, screenshots).await
 }
 
+/// Create a vault named `name` from the sidebar and wait for it to be listed.
+pub async fn create_vault(app: &App, name: &str) {
+    app.click("new-vault").await;
+    app.type_into("new-vault-name", name).await;
+    app.click("new-vault-create").await;
+    app.wait_for_text("vault-item", name).await;
+}
+
 /// [`create_node`] through either first-run choice; after `Join` the NodeId
 /// is empty (the join screen shows next).
 pub async fn create_node_with(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use polykey_tests::gui::{App, Driver};
 
-use crate::create_node;
+use crate::{create_node, create_vault};
 
 const PASSWORD: &str = "orchid-lantern-pebble-58";
 
@@ -42,10 +42,7 @@ async fn favourites_preferences_and_the_quick_access_palette() {
     let app = driver.launch().await;
     create_node(&app, PASSWORD, false).await;
 
-    app.click("new-vault").await;
-    app.type_into("new-vault-name", "Personal").await;
-    app.click("new-vault-create").await;
-    app.wait_for_text("vault-item", "Personal").await;
+    create_vault(&app, "Personal").await;
     add_login(
         &app,
         "Bank",

@@ -7,7 +7,7 @@
 use polykey_tests::gui::{App, Driver};
 
 use crate::devices::{add_login, count_is, shows, until};
-use crate::{create_node_with, FirstRun};
+use crate::{create_node_with, create_vault, FirstRun};
 
 const PASSWORD_ALICE: &str = "cedar-lantern-river-58";
 const PASSWORD_BOB: &str = "pebble-sonnet-quartz-26";
@@ -45,10 +45,7 @@ async fn alice_shares_a_vault_bob_accepts_sees_it_read_only_and_the_share_ends()
     let bob = driver_b.launch().await;
     create_node_with(&bob, PASSWORD_BOB, FirstRun::Create, false).await;
 
-    alice.click("new-vault").await;
-    alice.type_into("new-vault-name", "Team").await;
-    alice.click("new-vault-create").await;
-    alice.wait_for_text("vault-item", "Team").await;
+    create_vault(&alice, "Team").await;
     add_login(&alice, "wifi", "Office wifi").await;
 
     // They exchange contact codes; Bob lets Alice send him offers.

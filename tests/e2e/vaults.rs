@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use polykey_tests::gui::Driver;
 
-use crate::create_node;
+use crate::{create_node, create_vault};
 
 const PASSWORD: &str = "maple-comet-ladder-93";
 const FIRST: &str = "first-Passw0rd!";
@@ -21,10 +21,7 @@ async fn vault_login_search_copy_edit_history_restore_lock() {
     create_node(&app, PASSWORD, false).await;
 
     // A vault.
-    app.click("new-vault").await;
-    app.type_into("new-vault-name", "Personal").await;
-    app.click("new-vault-create").await;
-    app.wait_for_text("vault-item", "Personal").await;
+    create_vault(&app, "Personal").await;
 
     // Two logins.
     for (folder, title, password) in [("bank", "Bank", FIRST), ("email", "Work mail", "mail-pw-1")]
@@ -168,10 +165,7 @@ async fn locks_itself_after_a_short_idle_time() {
     let driver = Driver::start_with_env(node_dir.path(), &[("POLYKEY_AUTO_LOCK_SECS", "3")]).await;
     let app = driver.launch().await;
     create_node(&app, PASSWORD, false).await;
-    app.click("new-vault").await;
-    app.type_into("new-vault-name", "Idle").await;
-    app.click("new-vault-create").await;
-    app.wait_for_text("vault-item", "Idle").await;
+    create_vault(&app, "Idle").await;
 
     // Hands off: within a few seconds the window is back at the unlock
     // screen and the vault list is gone from the page.
