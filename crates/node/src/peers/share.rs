@@ -1540,6 +1540,17 @@ impl Node {
     /// gestalt's removals of its devices: a person sharing with it stops
     /// serving them.
     async fn shared_request(&self, vault: Option<String>) -> Result<Request, NodeError> {
+        self.shared_request_telling(vault, None).await
+    }
+
+    /// [`Self::shared_request`], telling the removal of `removed` too
+    /// whatever the owner last said it serves: that word may be older than
+    /// its following of this gestalt (a device paired since).
+    async fn shared_request_telling(
+        &self,
+        vault: Option<String>,
+        removed: Option<NodeId>,
+    ) -> Result<Request, NodeError> {
         let named = vault.clone();
         let revocations = self
             .with_vaults(move |s| {
@@ -1549,10 +1560,11 @@ impl Node {
                 let Some(id) = named.and_then(|v| v.parse::<VaultId>().ok()) else {
                     return Ok(Vec::new());
                 };
-                let served: BTreeSet<NodeId> = access_of(s, &id)?
+                let mut served: BTreeSet<NodeId> = access_of(s, &id)?
                     .remote
                     .map(|r| r.served.into_iter().collect())
                     .unwrap_or_default();
+                served.extend(removed);
                 let me = s.keys.node_id();
                 let graph = GestaltGraph::new(&s.db);
                 let mut out = Vec::new();
@@ -1575,24 +1587,25 @@ impl Node {
         Ok(Request::Shared { vault, revocations })
     }
 
-    /// Tell the owners of vaults shared with this gestalt that serve
+    /// Tell the owners of every vault shared with this gestalt of
     /// `removed` (a device removed here) at once, without waiting for a
-    /// pull, even for a share marked ended.
+    /// pull, even for a share marked ended. Not only those that said they
+    /// serve it: an owner following this gestalt may serve a device it
+    /// has not told this one of yet.
     pub(crate) async fn tell_owners_of_removal(&self, removed: NodeId) -> Result<(), NodeError> {
         let told: Vec<(VaultId, Vec<NodeId>)> = self
             .with_vaults(move |s| {
                 Ok(access_by_vault(s)?
                     .into_iter()
-                    .filter_map(|(id, a)| {
-                        let r = a.remote?;
-                        r.served.contains(&removed).then_some((id, r.nodes))
-                    })
+                    .filter_map(|(id, a)| Some((id, a.remote?.nodes)))
                     .collect())
             })
             .await?;
         let client = self.client()?;
         for (id, nodes) in told {
-            let request = self.shared_request(Some(id.to_string())).await?;
+            let request = self
+                .shared_request_telling(Some(id.to_string()), Some(removed))
+                .await?;
             for node in nodes {
                 let (client, request) = (client.clone(), request.clone());
                 tokio::spawn(async move {
@@ -1926,6 +1939,14 @@ impl Node {
         explicit: bool,
     ) -> Result<bool, NodeError> {
         let request = self.shared_request(Some(id.to_string())).await?;
+        // The devices whose removal this request told.
+        let told: BTreeSet<NodeId> = match &request {
+            Request::Shared { revocations, .. } => revocations
+                .iter()
+                .filter_map(|c| Some(c.decode().ok()?.sub))
+                .collect(),
+            _ => BTreeSet::new(),
+        };
         let shared = match client
             .request(peer, request.clone())
             .await
@@ -2017,6 +2038,25 @@ impl Node {
                 Ok((access.remote, recent, false))
             })
             .await?;
+        // The owner serves a device removed here that the request did not
+        // tell of (it said otherwise before): told now, at once.
+        let served: Vec<NodeId> = remote.iter().flat_map(|r| r.served.clone()).collect();
+        let untold = self
+            .with_vaults(move |s| {
+                let me = s.keys.node_id();
+                Ok(GestaltGraph::new(&s.db)
+                    .revocations_in_force(me)?
+                    .into_iter()
+                    .any(|r| served.contains(&r.node) && !told.contains(&r.node)))
+            })
+            .await?;
+        if untold {
+            let request = self.shared_request(Some(id.to_string())).await?;
+            let client = client.clone();
+            tokio::spawn(async move {
+                let _ = client.request(peer, request).await;
+            });
+        }
         if passed_by {
             // Not the owner's as they last named it: nothing taken from it.
             return if explicit {
