@@ -16,6 +16,8 @@ fn main() {
 const COMMANDS: &[&str] = &[
     "status",
     "create_node",
+    "suggested_device_name",
+    "set_device_name",
     "unlock",
     "lock",
     "recover",

@@ -51,6 +51,18 @@ pub fn app_version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
 }
 
+/// The name offered for this device at setup (its host name).
+#[tauri::command]
+pub fn suggested_device_name() -> String {
+    polykey_node::names::suggested_name()
+}
+
+/// Name this device (shown on the user's other devices).
+#[tauri::command]
+pub async fn set_device_name(node: State<'_, Node>, name: String) -> Result<()> {
+    Ok(node.set_device_name(name).await?)
+}
+
 /// Where this node keeps its files, for Settings' About.
 #[tauri::command]
 pub fn data_directory(node: State<'_, Node>) -> String {
@@ -148,12 +160,7 @@ pub async fn secret_history(
     vault: String,
     path: String,
 ) -> Result<Vec<VersionDto>> {
-    Ok(node
-        .secret_history(vault, path)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+    Ok(node.secret_history_dto(vault, path).await?)
 }
 
 #[tauri::command]

@@ -197,6 +197,8 @@ pub fn run() -> anyhow::Result<()> {
         .invoke_handler(tauri::generate_handler![
             commands::status,
             commands::create_node,
+            commands::suggested_device_name,
+            commands::set_device_name,
             commands::unlock,
             commands::lock,
             commands::recover,

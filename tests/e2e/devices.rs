@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use polykey_tests::gui::{App, Driver};
 
-use crate::{create_node_with, create_vault, FirstRun};
+use crate::{create_node_with, FirstRun};
 
 const PASSWORD_A: &str = "cedar-lantern-river-58";
 const PASSWORD_B: &str = "pebble-sonnet-quartz-26";
@@ -35,6 +35,15 @@ pub(crate) fn shows(test_id: &str, text: &str) -> String {
 
 pub(crate) fn count_is(test_id: &str, n: usize) -> String {
     format!("return document.querySelectorAll('[data-testid=\"{test_id}\"]').length === {n};")
+}
+
+/// Click the element with `data-testid` that shows `text`.
+pub(crate) async fn click_with_text(app: &App, test_id: &str, text: &str) {
+    let script = format!(
+        "const e = [...document.querySelectorAll('[data-testid=\"{test_id}\"]')].find(e => e.textContent.includes({text:?}));
+         if (e) e.click(); return !!e;"
+    );
+    until(app, &format!("{test_id} {text:?} is clicked"), &script).await;
 }
 
 /// How many devices the app's node lists, asked through its own IPC (for a
@@ -67,14 +76,22 @@ async fn two_devices_pair_after_both_confirm_the_digits_restore_a_deleted_vault_
     let driver_a = Driver::start(dir_a.path()).await;
     let driver_b = Driver::start(dir_b.path()).await;
 
-    // Device A: a node, a vault, a login.
+    // Device A: a node (with its first vault, "Personal"), a login.
     let a = driver_a.launch().await;
     create_node_with(&a, PASSWORD_A, FirstRun::Create, false).await;
-    create_vault(&a, "Personal").await;
+    a.wait_for_text("vault-item", "Personal").await;
     add_login(&a, "github", "GitHub").await;
 
-    // A shows an invitation: QR code, code, words, time left.
+    // A is named at setup after the computer; renamed "Laptop A" here.
+    let suggested = polykey_node::names::suggested_name();
     a.click("devices-button").await;
+    until(&a, "A is named at setup", &shows("device-name", &suggested)).await;
+    a.click("rename-device").await;
+    a.type_into("device-name-input", "Laptop A").await;
+    a.click("device-name-save").await;
+    until(&a, "A is renamed", &shows("device-name", "Laptop A")).await;
+
+    // A shows an invitation: QR code, code, words, time left.
     a.click("add-device").await;
     a.find("invitation").await;
     let code = a
@@ -212,13 +229,31 @@ async fn two_devices_pair_after_both_confirm_the_digits_restore_a_deleted_vault_
         );
     }
 
-    // B lists A as an online device and says it is synced.
+    // Names, not ids: B's history of A's login says it was made on
+    // "Laptop A", and A's of B's on B's (the computer's name, offered at
+    // B's setup).
+    click_with_text(&b, "secret-item", "GitHub").await;
+    b.click("show-history").await;
+    until(
+        &b,
+        "B's history names A",
+        &shows("version-author", "on Laptop A"),
+    )
+    .await;
+    b.screenshot("22-history-device-name").await;
+    click_with_text(&a, "secret-item", "Mail from B").await;
+    let on_b = format!("on {suggested}");
+    a.click("show-history").await;
+    until(&a, "A's history names B", &shows("version-author", &on_b)).await;
+
+    // B lists A, by name, as an online device and says it is synced.
     b.click("devices-button").await;
     until(&b, "B shows two devices", &count_is("device-row", 2)).await;
+    until(&b, "B lists A by name", &shows("device-name", "Laptop A")).await;
     until(
         &b,
         "B says it is synced",
-        &shows("sync-indicator", "Synced with 1 device"),
+        &shows("sync-indicator", "Synced with Laptop A"),
     )
     .await;
     b.screenshot("22-devices").await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use polykey_node::{Node, NodeOptions};
 use polykey_tests::gui::{App, Driver};
 
-use crate::{create_node, create_vault};
+use crate::create_node;
 
 const PASSWORD: &str = "juniper-harbor-signal-27";
 /// WebDriver's Control key, and the key that lets go of it.
@@ -38,7 +38,7 @@ async fn a_login_needs_only_a_title_takes_bare_websites_and_moves_to_another_fol
     let driver = Driver::start(node_dir.path()).await;
     let app = driver.launch().await;
     create_node(&app, PASSWORD, false).await;
-    create_vault(&app, "Personal").await;
+    app.wait_for_text("vault-item", "Personal").await;
 
     // A title, a password and a bare domain: no second name to invent.
     // Ctrl+N opens the editor, wherever the focus is.

@@ -82,7 +82,12 @@ pub async fn create_vault(app: &App, name: &str) {
     app.click("new-vault").await;
     app.type_into("new-vault-name", name).await;
     app.click("new-vault-create").await;
-    app.wait_for_text("vault-item", name).await;
+    devices::until(
+        app,
+        &format!("the vault {name} is listed"),
+        &devices::shows("vault-item", name),
+    )
+    .await;
 }
 
 /// [`create_node`] through either first-run choice; after `Join` the NodeId

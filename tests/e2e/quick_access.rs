@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use polykey_tests::gui::{App, Driver};
 
-use crate::{create_node, create_vault};
+use crate::create_node;
 
 const PASSWORD: &str = "orchid-lantern-pebble-58";
 
@@ -42,7 +42,8 @@ async fn favourites_preferences_and_the_quick_access_palette() {
     let app = driver.launch().await;
     create_node(&app, PASSWORD, false).await;
 
-    create_vault(&app, "Personal").await;
+    // A new node's first vault.
+    app.wait_for_text("vault-item", "Personal").await;
     add_login(
         &app,
         "Bank",

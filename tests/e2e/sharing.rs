@@ -6,7 +6,7 @@
 
 use polykey_tests::gui::{App, Driver};
 
-use crate::devices::{add_login, count_is, shows, until};
+use crate::devices::{add_login, click_with_text, count_is, shows, until};
 use crate::{create_node_with, create_vault, FirstRun};
 
 const PASSWORD_ALICE: &str = "cedar-lantern-river-58";
@@ -63,7 +63,7 @@ async fn alice_shares_a_vault_bob_accepts_sees_it_read_only_and_the_share_ends()
     bob.screenshot("60-people").await;
 
     // Alice shares "Team" read only.
-    alice.click("vault-item").await;
+    click_with_text(&alice, "vault-item", "Team").await;
     alice.click("share-vault").await;
     alice.find("share-dialog").await;
     alice.type_into("share-target", &bob_code).await;
@@ -101,7 +101,7 @@ async fn alice_shares_a_vault_bob_accepts_sees_it_read_only_and_the_share_ends()
         &shows("vault-shared-mark", "read only"),
     )
     .await;
-    bob.click("vault-item").await;
+    click_with_text(&bob, "vault-item", "Team").await;
     until(
         &bob,
         "Alice's login shows",
@@ -112,7 +112,7 @@ async fn alice_shares_a_vault_bob_accepts_sees_it_read_only_and_the_share_ends()
     bob.screenshot("63-shared-vault").await;
 
     // Alice stops sharing: Bob keeps his copy, marked as no longer shared.
-    alice.click("vault-item").await;
+    click_with_text(&alice, "vault-item", "Team").await;
     alice.click("share-vault").await;
     alice.click("unshare").await;
     until(&alice, "nobody has access", &count_is("share-grant", 0)).await;

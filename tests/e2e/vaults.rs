@@ -20,8 +20,8 @@ async fn vault_login_search_copy_edit_history_restore_lock() {
     let app = driver.launch().await;
     create_node(&app, PASSWORD, false).await;
 
-    // A vault.
-    create_vault(&app, "Personal").await;
+    // A new node starts with a vault.
+    app.wait_for_text("vault-item", "Personal").await;
 
     // Two logins.
     for (folder, title, password) in [("bank", "Bank", FIRST), ("email", "Work mail", "mail-pw-1")]
@@ -180,6 +180,11 @@ async fn locks_itself_after_a_short_idle_time() {
 
     app.type_into("unlock-password", PASSWORD).await;
     app.click("unlock-submit").await;
-    app.wait_for_text("vault-item", "Idle").await;
+    crate::devices::until(
+        &app,
+        "Idle is listed",
+        &crate::devices::shows("vault-item", "Idle"),
+    )
+    .await;
     app.quit().await;
 }

@@ -473,3 +473,48 @@ async fn a_cut_connection_between_devices_mends_within_seconds() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_device_name_reaches_the_other_devices_and_names_its_edits_in_history() {
+    // A names itself before pairing, C after: each name reaches the other
+    // devices with the chains, and B's history says where each edit was made.
+    let (a, b) = paired_with_vault("Home").await;
+    a.node.set_device_name("Laptop".into()).await.unwrap();
+    a.write("Home", "wifi", "one").await;
+    let names_on = |device: &Device, of: polykey_node::NodeId| {
+        let node = device.node.clone();
+        async move {
+            node.devices()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|d| d.node_id == of)
+                .and_then(|d| d.name)
+        }
+    };
+    eventually("B knows A as Laptop", &[&a, &b], || async {
+        names_on(&b, a.id()).await.as_deref() == Some("Laptop")
+            && b.read("Home", "wifi").await.as_deref() == Some("one")
+    })
+    .await;
+    let history = b
+        .node
+        .secret_history_dto("Home".into(), "wifi".into())
+        .await
+        .unwrap();
+    assert_eq!(history[0].author, a.id().to_string());
+    assert_eq!(history[0].author_name.as_deref(), Some("Laptop"));
+
+    // Renamed: the latest name counts, on both.
+    a.node.set_device_name("Old laptop".into()).await.unwrap();
+    eventually("B follows the rename", &[&a, &b], || async {
+        names_on(&b, a.id()).await.as_deref() == Some("Old laptop")
+    })
+    .await;
+    assert_eq!(
+        a.node.device_name().await.unwrap().as_deref(),
+        Some("Old laptop")
+    );
+    // B, unnamed, is listed by NodeId alone on A.
+    assert_eq!(names_on(&a, b.id()).await, None);
+}

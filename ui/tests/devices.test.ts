@@ -33,6 +33,8 @@ describe("devices", () => {
     session.confirmCode(screen.positions.map((p) => screen.words[p]));
     flushSync();
     expect(session.screen.kind).toBe("join");
+    // A device that joins gets the other's vaults: none of its own first.
+    expect(await backend.listVaults()).toEqual([]);
 
     // A malformed code gets a clear error and nothing is joined.
     expect(await session.devices.join("hello")).toBe(false);

@@ -49,6 +49,8 @@ describe("first run", () => {
     session.confirmCode(positions.map((p) => `word${p + 1}`));
     flushSync();
     expect(byTestId(target, "node-id")?.textContent).toBe("vmocknode");
+    // A new node starts with one vault.
+    expect((await backend.listVaults()).map((v) => v.name)).toEqual(["Personal"]);
   });
 });
 

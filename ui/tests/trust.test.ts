@@ -133,7 +133,7 @@ describe("pairing: the joining side", () => {
 describe("devices added by another device", () => {
   it("shows a notice on every page and on the Devices button; Keep dismisses it", async () => {
     const { backend, target } = await home();
-    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [] });
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
     backend.deviceAddedElsewhere(ROGUE, OTHER);
     await settle();
     const notice = byTestId(target, "device-notice");
@@ -184,7 +184,7 @@ describe("devices added by another device", () => {
 describe("removing a paired device", () => {
   it("asks with a dialog that says what it does, then the device leaves the list", async () => {
     const { backend, target } = await home();
-    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [] });
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
     click(target, "devices-button");
     await settle();
     expect(allByTestId(target, "device-row")).toHaveLength(2);
@@ -208,7 +208,7 @@ describe("removing a paired device", () => {
 
   it("Tab stays inside the dialog", async () => {
     const { backend, target } = await home();
-    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [] });
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
     click(target, "devices-button");
     await settle();
     click(target, "remove-device");

@@ -145,3 +145,39 @@ describe("import wizard", () => {
     expect(saved.item).toMatchObject({ type: "login", username: "me", password: "hunter2" });
   });
 });
+
+describe("search across vaults", () => {
+  it("finds secrets of every vault, grouped by vault, each opening in its own vault", async () => {
+    const { session, target } = await unlockedApp();
+    const browser = session.browser;
+    const login = (path: string, username: string) => ({
+      path,
+      title: path,
+      item: { type: "login" as const, username, password: "pw", urls: [], totp: null, notes: "" },
+    });
+    for (const [vault, path, user] of [["Work", "vpn", "ada"], ["Home", "bank", "ada"], ["Family", "netflix", "bob"]]) {
+      await browser.createVault(vault);
+      await browser.save(login(path, user), true);
+    }
+    await browser.openVault("Work");
+    await settle();
+    type(target, "search", "ada");
+    await settle();
+    // (Each row's icon is named for its kind: "Login".)
+    const rows = (id: string) =>
+      allByTestId(target, id).map((row) => `${row.querySelector("svg")?.getAttribute("aria-label")}: ${text(row).replace(/^Login/, "")}`);
+    expect(rows("secret-item")).toEqual(["Login: vpn ada"]);
+    expect(allByTestId(target, "elsewhere-vault").map(text)).toEqual(["In Home"]);
+    expect(rows("elsewhere-item")).toEqual(["Login: bank ada"]);
+
+    (byTestId(target, "elsewhere-item") as HTMLButtonElement).click();
+    await settle();
+    expect(browser.vault).toBe("Home");
+    expect(browser.pane.kind).toBe("view");
+    expect(byTestId(target, "elsewhere")).toBeNull();
+
+    type(target, "search", "nothing like it");
+    await settle();
+    expect(byTestId(target, "elsewhere")).toBeNull();
+  });
+});

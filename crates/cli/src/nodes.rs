@@ -11,8 +11,11 @@ use crate::Cli;
 
 #[derive(Subcommand)]
 pub(crate) enum NodesCommand {
-    /// Every device of the gestalt, with its status.
+    /// Every device of the gestalt, with its name and status.
     Getall,
+    /// Name this device (your other devices show the name, in their device
+    /// list and history).
+    Name { name: String },
     /// Connect to a device of the gestalt at an address (when mDNS and the
     /// DHT cannot find it).
     Add { node_id: String, address: String },
@@ -37,7 +40,8 @@ pub(crate) async fn run(cli: &Cli, command: &NodesCommand) -> Result<Output, Fai
                 .flatten()
                 .map(|d| {
                     format!(
-                        "{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}",
+                        d["name"].as_str().unwrap_or("(unnamed)"),
                         d["nodeId"].as_str().unwrap_or_default(),
                         if d["thisDevice"].as_bool() == Some(true) {
                             "this device"
@@ -52,6 +56,13 @@ pub(crate) async fn run(cli: &Cli, command: &NodesCommand) -> Result<Output, Fai
                 .collect::<Vec<_>>()
                 .join("\n");
             Ok(text(human, devices))
+        }
+        NodesCommand::Name { name } => {
+            running_agent(cli)?.call("nodes.name", serde_json::json!({ "name": name }))?;
+            Ok(text(
+                format!("This device is now called “{}”", name.trim()),
+                serde_json::json!({ "name": name.trim() }),
+            ))
         }
         NodesCommand::Add { node_id, address } => {
             running_agent(cli)?.call(

@@ -746,6 +746,18 @@ fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
     let devices: serde_json::Value =
         serde_json::from_str(&b.ok(&["nodes", "getall", "--format", "json"])).unwrap();
     assert_eq!(devices.as_array().unwrap().len(), 2);
+    // A names itself: B lists A by that name.
+    a.ok(&["nodes", "name", "CI runner"]);
+    let mut named = false;
+    for _ in 0..200 {
+        let listed = b.ok(&["nodes", "getall"]);
+        if listed.lines().any(|l| l.starts_with("CI runner\t")) {
+            named = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(named, "A's name never reached B");
     let connections: serde_json::Value =
         serde_json::from_str(&b.ok(&["nodes", "connections", "--format", "json"])).unwrap();
     assert_eq!(connections["online"], 1);
@@ -1110,6 +1122,8 @@ fn agent_pairing_nodes_and_keys_output_snapshots() {
         run(&["agent", "lock"], false);
         run(&["agent", "start"], true);
         run(&["agent", "status"], false);
+        run(&["nodes", "name", " "], false);
+        run(&["nodes", "name", "Build server"], false);
         run(&["nodes", "getall"], true);
         run(&["nodes", "connections"], false);
         run(&["invite", "--no-wait"], true);

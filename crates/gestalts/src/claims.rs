@@ -30,6 +30,8 @@ pub const MAX_IDENTITY_BYTES: usize = 128;
 pub const MAX_PROVIDER_BYTES: usize = 64;
 /// The longest login in an identity.
 pub const MAX_LOGIN_BYTES: usize = 64;
+/// Longest device name (bytes) a `ClaimNameNode` may carry.
+pub const MAX_DEVICE_NAME_BYTES: usize = 64;
 
 /// What a claim asserts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +47,11 @@ pub enum ClaimType {
     /// `github.com:alice`), and publishes the claim under that account.
     /// Signed by the node alone.
     ClaimLinkIdentity,
+    /// The issuer (a node, also the subject) names itself for people: the
+    /// device name in [`ClaimPayload::name`] ("Laptop"), shown by its
+    /// gestalt's devices instead of its NodeId. The latest on its chain
+    /// counts. Signed by the node alone.
+    ClaimNameNode,
 }
 
 /// A claim's content.
@@ -82,6 +89,28 @@ pub struct ClaimPayload {
     /// [`identity_id`]). Only on a `ClaimLinkIdentity`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+    /// The device name a `ClaimNameNode` gives its issuer (see
+    /// [`device_name`]). Only on a `ClaimNameNode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `name` as a device name, if it is one: trimmed, 1 to
+/// [`MAX_DEVICE_NAME_BYTES`] bytes, no control characters.
+pub fn device_name(name: &str) -> Result<String, ClaimError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ClaimError::Malformed("a device name is empty"));
+    }
+    if name.len() > MAX_DEVICE_NAME_BYTES {
+        return Err(ClaimError::Malformed("a device name is too long"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ClaimError::Malformed(
+            "a device name has control characters",
+        ));
+    }
+    Ok(name.to_owned())
 }
 
 /// The identity `provider:login` as a `ClaimLinkIdentity` names it, if both
@@ -299,7 +328,27 @@ impl SignedClaim {
         if payload.typ != ClaimType::ClaimLinkIdentity && payload.identity.is_some() {
             return Err(ClaimError::Malformed("an identity on a claim of nodes"));
         }
+        if payload.typ != ClaimType::ClaimNameNode && payload.name.is_some() {
+            return Err(ClaimError::Malformed("a device name on another claim"));
+        }
         match payload.typ {
+            ClaimType::ClaimNameNode => {
+                let name = payload
+                    .name
+                    .as_deref()
+                    .ok_or(ClaimError::Malformed("a name claim names nothing"))?;
+                if device_name(name)? != name {
+                    return Err(ClaimError::Malformed("a device name is not trimmed"));
+                }
+                if payload.heads.is_some() {
+                    return Err(ClaimError::Malformed("vault versions on a name claim"));
+                }
+                if payload.iss != payload.sub || signers.len() != 1 {
+                    return Err(ClaimError::Malformed(
+                        "a name claim is about its issuer, signed by it alone",
+                    ));
+                }
+            }
             ClaimType::ClaimLinkIdentity => {
                 let identity = payload
                     .identity

@@ -496,7 +496,7 @@ impl<'db> GestaltGraph<'db> {
             match payload.typ {
                 ClaimType::ClaimLinkNode if revocations_only => {}
                 // An identity claim links no node: the graph of nodes ignores it.
-                ClaimType::ClaimLinkIdentity => {}
+                ClaimType::ClaimLinkIdentity | ClaimType::ClaimNameNode => {}
                 ClaimType::ClaimLinkNode => {
                     // Removals older than the link give way to it; a newer
                     // one by a device that stands keeps the node out for

@@ -90,6 +90,7 @@ impl<'db> Sigchain<'db> {
             sub,
             heads: None,
             identity: None,
+            name: None,
         })
     }
 

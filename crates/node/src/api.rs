@@ -321,6 +321,9 @@ pub struct VersionDto {
     pub id: String,
     /// NodeId of the author.
     pub author: String,
+    /// The author device's name, when it is one of this gestalt's and
+    /// named itself.
+    pub author_name: Option<String>,
     /// Seconds since the Unix epoch.
     #[ts(type = "number")]
     pub time: i64,
@@ -342,6 +345,7 @@ impl From<polykey_vaults::CommitInfo> for VersionDto {
         Self {
             id: info.id,
             author: info.author,
+            author_name: None,
             time: info.time,
             message: info.message,
         }
@@ -405,6 +409,8 @@ pub struct DeviceDto {
     pub last_seen: i64,
     /// Where it was reachable.
     pub addresses: Vec<String>,
+    /// The name it gave itself ("Laptop"), if any.
+    pub name: Option<String>,
 }
 
 /// An invitation to show: as a QR code, as text, and as four words.

@@ -34,6 +34,8 @@ pub mod keyops;
 /// Looking another gestalt up: the person trusted here and its identities'
 /// claims, checked now.
 pub mod lookup;
+/// Device names, claimed on each device's chain.
+pub mod names;
 /// The node itself: create, unlock, lock, recover, change password.
 mod node;
 /// Signed notifications between the devices of a gestalt.

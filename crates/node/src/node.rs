@@ -94,12 +94,14 @@ impl From<Created> for CreatedDto {
 }
 
 /// Per-node settings kept in the encrypted store.
+/// (A device's name now lives on its chain, see `names`; a name set before
+/// that is still read from here.)
 #[derive(Default, serde::Serialize, serde::Deserialize)]
-struct Settings {
-    device_name: Option<String>,
+pub(crate) struct Settings {
+    pub(crate) device_name: Option<String>,
 }
 
-const SETTINGS: Table<Settings> = Table::new("node_settings");
+pub(crate) const SETTINGS: Table<Settings> = Table::new("node_settings");
 
 /// What an unlocked node holds in memory.
 pub(crate) struct Session {
@@ -323,34 +325,6 @@ impl Node {
             .await
     }
 
-    /// This device's name, as the user set it.
-    pub async fn device_name(&self) -> Result<Option<String>, NodeError> {
-        self.run(|inner| {
-            inner.with_session(|session| {
-                let key = settings_key(&session.db);
-                let settings = session.db.read()?.get(&SETTINGS, &key)?.unwrap_or_default();
-                Ok(settings.device_name)
-            })
-        })
-        .await
-    }
-
-    /// Name this device (shown to the user's other devices).
-    pub async fn set_device_name(&self, name: String) -> Result<(), NodeError> {
-        self.run(move |inner| {
-            inner.with_session(|session| {
-                let key = settings_key(&session.db);
-                let mut txn = session.db.write()?;
-                let mut settings = txn.get(&SETTINGS, &key)?.unwrap_or_default();
-                settings.device_name = Some(name);
-                txn.put(&SETTINGS, &key, &settings)?;
-                txn.commit()?;
-                Ok(())
-            })
-        })
-        .await
-    }
-
     /// Sign `message` with the root key (for claims and commits).
     /// Crate-only: a raw Ed25519 signature is what claims and notifications
     /// carry, so no front end may ask for one over chosen bytes (users'
@@ -468,7 +442,7 @@ impl Node {
     }
 }
 
-fn settings_key(db: &Db) -> RecordKey {
+pub(crate) fn settings_key(db: &Db) -> RecordKey {
     db.record_key("node_settings", b"settings")
 }
 

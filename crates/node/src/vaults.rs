@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use polykey_keys::NodeId;
 use polykey_vaults::{
     Change, CommitInfo, MergeOutcome, SecretStat, Vault, VaultError, VaultInfo, Vaults,
 };
@@ -225,6 +226,37 @@ impl Node {
     ) -> Result<Vec<CommitInfo>, NodeError> {
         self.with_vault(vault, move |s, v| v.history_of(&s.db, &path))
             .await
+    }
+
+    /// [`Self::secret_history`] for the desktop app, each version with its
+    /// author's device name.
+    pub async fn secret_history_dto(
+        &self,
+        vault: String,
+        path: String,
+    ) -> Result<Vec<crate::api::VersionDto>, NodeError> {
+        self.with_vaults(move |s| {
+            let versions = Vaults::new(&s.db).open(&vault)?.history_of(&s.db, &path)?;
+            let authors = versions
+                .iter()
+                .filter_map(|c| c.author.parse::<NodeId>().ok());
+            let names = crate::names::names_of(s, authors)?;
+            Ok(versions
+                .into_iter()
+                .map(|c| {
+                    let author_name = c
+                        .author
+                        .parse::<NodeId>()
+                        .ok()
+                        .and_then(|n| names.get(&n).cloned());
+                    crate::api::VersionDto {
+                        author_name,
+                        ..c.into()
+                    }
+                })
+                .collect())
+        })
+        .await
     }
 
     /// Secrets that differ between two versions.

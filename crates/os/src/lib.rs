@@ -11,6 +11,14 @@
 /// Private files and directories: created private, made private, checked.
 pub mod fs;
 
+/// This computer's name, as the system calls it.
+pub fn host_name() -> Option<String> {
+    let name = gethostname::gethostname().into_string().ok()?;
+    // A name like "laptop.example.lan": its first label is what people call it.
+    let name = name.split('.').next().unwrap_or_default().trim().to_owned();
+    (!name.is_empty() && name != "localhost").then_some(name)
+}
+
 /// The local client API's named pipe, admitting only the current user.
 #[cfg(windows)]
 pub mod pipe;

@@ -44,6 +44,10 @@ import type {
 export interface Backend {
   status(): Promise<StatusDto>;
   createNode(password: string): Promise<CreatedDto>;
+  /** The name offered for this device at setup: the computer's own. */
+  suggestedDeviceName(): Promise<string>;
+  /** Name this device; its other devices show the name at their next sync. */
+  setDeviceName(name: string): Promise<void>;
   unlock(password: string): Promise<void>;
   lock(): Promise<void>;
   recover(code: string, password: string): Promise<void>;
@@ -224,6 +228,8 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 export const tauriBackend: Backend = {
   status: () => call("status"),
   createNode: (password) => call("create_node", { password }),
+  suggestedDeviceName: () => call("suggested_device_name"),
+  setDeviceName: (name) => call("set_device_name", { name }),
   unlock: (password) => call("unlock", { password }),
   lock: () => call("lock"),
   recover: (code, password) => call("recover", { code, password }),

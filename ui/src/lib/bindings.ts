@@ -139,6 +139,11 @@ id: string,
  */
 author: string, 
 /**
+ * The author device's name, when it is one of this gestalt's and
+ * named itself.
+ */
+authorName: string | null, 
+/**
  * Seconds since the Unix epoch.
  */
 time: number, 
@@ -304,7 +309,11 @@ lastSeen: number,
 /**
  * Where it was reachable.
  */
-addresses: Array<string>, };
+addresses: Array<string>, 
+/**
+ * The name it gave itself ("Laptop"), if any.
+ */
+name: string | null, };
 
 export type InvitationDto = { 
 /**

@@ -1,5 +1,7 @@
 // How ids and times read on screen: short NodeIds, "5 min ago", days left.
 
+import type { EntryKindDto } from "./bindings";
+
 /** A NodeId short enough for a sentence, still telling devices apart. */
 export function shortId(id: string): string {
   return id.length > 18 ? `${id.slice(0, 10)}…${id.slice(-6)}` : id;
@@ -8,6 +10,16 @@ export function shortId(id: string): string {
 const DAY_MS = 86_400_000;
 
 /** When something happened, relative to `now` (ms since the epoch). */
+/** What each kind of item is called, for its icon's label. */
+export const KIND_ICONS: Record<EntryKindDto, { name: string }> = {
+  login: { name: "Login" },
+  secure_note: { name: "Secure note" },
+  card: { name: "Card" },
+  ssh_key: { name: "SSH key" },
+  text: { name: "Text" },
+  binary: { name: "File" },
+};
+
 export function timeAgo(ms: number, now = Date.now()): string {
   if (!ms) return "never";
   const seconds = Math.max(0, Math.round((now - ms) / 1000));

@@ -75,6 +75,21 @@ export class MockBackend implements Backend {
     return { nodeId: this.nodeId, recoveryCode: WORDS.join(" ") };
   }
 
+  deviceName: string | null = null;
+
+  async suggestedDeviceName(): Promise<string> {
+    return "mock-laptop";
+  }
+
+  async setDeviceName(name: string): Promise<void> {
+    this.requireUnlocked();
+    const trimmed = name.trim();
+    if (!trimmed || trimmed.length > 64 || /[\u0000-\u001f]/.test(trimmed)) {
+      throw new BackendError("invalid_input", "A device name is 1 to 64 characters on one line, like “Laptop”.");
+    }
+    this.deviceName = trimmed;
+  }
+
   async unlock(password: string): Promise<void> {
     if (password !== this.password) throw new BackendError("wrong_password", "wrong password");
     this.state = "unlocked";
@@ -126,7 +141,7 @@ export class MockBackend implements Backend {
     this.counter += 1;
     const id = this.counter.toString(16).padStart(40, "0");
     const entries = vault.history.get(path) ?? [];
-    entries.unshift({ version: { id, author: this.nodeId ?? "", time: this.counter, message }, secret });
+    entries.unshift({ version: { id, author: this.nodeId ?? "", authorName: this.deviceName, time: this.counter, message }, secret });
     vault.history.set(path, entries);
     return id;
   }
@@ -475,7 +490,7 @@ export class MockBackend implements Backend {
 
   async devices(): Promise<DeviceDto[]> {
     this.requireUnlocked();
-    const me: DeviceDto = { nodeId: this.nodeId ?? "", thisDevice: true, online: true, lastSeen: Date.now(), addresses: ["/ip4/127.0.0.1/tcp/4100"] };
+    const me: DeviceDto = { nodeId: this.nodeId ?? "", thisDevice: true, online: true, lastSeen: Date.now(), addresses: ["/ip4/127.0.0.1/tcp/4100"], name: this.deviceName };
     return [me, ...this.paired];
   }
 
@@ -524,7 +539,7 @@ export class MockBackend implements Backend {
   joinerConfirms() {
     if (this.pairing.state !== "confirming" || !this.inviterAccepted) return;
     const { device, fingerprint } = this.pairing;
-    this.paired.push({ nodeId: device, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [] });
+    this.paired.push({ nodeId: device, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
     this.pairing = { state: "paired", device, fingerprint };
     this.invitation = null;
     this.inviterAccepted = false;
@@ -558,7 +573,7 @@ export class MockBackend implements Backend {
     if (this.otherDeviceAnswer === "cancel") {
       throw new BackendError("pairing_failed", "the other device cancelled the pairing; nothing was recorded");
     }
-    this.paired.push({ nodeId: pending.device, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [] });
+    this.paired.push({ nodeId: pending.device, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
   }
 
   /** What the file dialog returns in tests: a code, or null for cancel. */
@@ -587,7 +602,7 @@ export class MockBackend implements Backend {
 
   /** Another device added `device`: it is listed, with a notice. */
   deviceAddedElsewhere(device: string, addedBy: string) {
-    this.paired.push({ nodeId: device, thisDevice: false, online: false, lastSeen: 0, addresses: [] });
+    this.paired.push({ nodeId: device, thisDevice: false, online: false, lastSeen: 0, addresses: [], name: null });
     this.notices.push({ device, addedBy, addedAt: Date.now() });
     this.changed();
   }

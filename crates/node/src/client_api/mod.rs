@@ -738,6 +738,10 @@ impl Node {
             "nodes.notices" => {
                 serde_json::to_value(self.device_notices_dto().await?).unwrap_or(Value::Null)
             }
+            "nodes.name" => {
+                self.set_device_name(text("name")?).await?;
+                json!({})
+            }
             "nodes.devices" => {
                 serde_json::to_value(self.devices_dto().await?).unwrap_or(Value::Null)
             }

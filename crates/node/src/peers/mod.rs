@@ -129,6 +129,8 @@ pub struct Device {
     pub last_seen: i64,
     /// Where it was last reachable.
     pub addresses: Vec<String>,
+    /// The name it gave itself, if any.
+    pub name: Option<String>,
 }
 
 /// What the sync has done, for the sync indicator.
@@ -685,9 +687,11 @@ impl Node {
         let own = self.addresses().await.unwrap_or_default();
         self.with_vaults(move |s| {
             let me = s.keys.node_id();
+            let members = gestalt(s)?;
+            let mut names = crate::names::names_of(s, members.iter().copied().chain([me]))?;
             let txn = s.db.read()?;
             let mut out = Vec::new();
-            for member in gestalt(s)? {
+            for member in members {
                 if member == me {
                     out.push(Device {
                         node_id: me,
@@ -695,6 +699,7 @@ impl Node {
                         online: true,
                         last_seen: now_ms(),
                         addresses: own.clone(),
+                        name: names.remove(&me),
                     });
                     continue;
                 }
@@ -705,6 +710,7 @@ impl Node {
                     online: online.contains(&member),
                     last_seen: record.last_seen,
                     addresses: record.addresses,
+                    name: names.remove(&member),
                 });
             }
             // This device first, then the others by NodeId.
@@ -716,6 +722,7 @@ impl Node {
                     online: true,
                     last_seen: now_ms(),
                     addresses: own,
+                    name: names.remove(&me),
                 });
             }
             Ok(out)
@@ -840,6 +847,7 @@ impl From<Device> for crate::api::DeviceDto {
             online: d.online,
             last_seen: d.last_seen,
             addresses: d.addresses,
+            name: d.name,
         }
     }
 }

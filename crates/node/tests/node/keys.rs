@@ -145,6 +145,7 @@ async fn a_keys_sign_signature_over_a_claim_does_not_verify_as_that_claim() {
         sub: victim,
         heads: None,
         identity: None,
+        name: None,
     };
     let payload = BASE64URL_NOPAD.encode(&serde_json::to_vec(&payload).unwrap());
     let protected = BASE64URL_NOPAD.encode(format!(r#"{{"alg":"EdDSA","kid":"{id}"}}"#).as_bytes());

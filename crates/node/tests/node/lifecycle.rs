@@ -265,3 +265,38 @@ async fn key_encryption_key_unlocks_until_the_password_changes() {
     ));
     assert_eq!(node.status().state, NodeState::Locked);
 }
+
+#[tokio::test]
+async fn a_device_name_is_one_trimmed_line_and_renames_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    assert_eq!(node.device_name().await.unwrap(), None);
+    for bad in ["", "   ", "two\nlines", &"x".repeat(65)] {
+        let refused = node.set_device_name(bad.into()).await;
+        assert!(
+            matches!(&refused, Err(NodeError::Invalid(m)) if m.contains("1 to 64 characters")),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    assert_eq!(node.device_name().await.unwrap(), None, "nothing kept");
+    node.set_device_name("  Laptop  ".into()).await.unwrap();
+    assert_eq!(node.device_name().await.unwrap().as_deref(), Some("Laptop"));
+    // Each rename is a claim every device keeps: at most MAX_RENAMES, and
+    // the same name again is no rename.
+    for i in 1..polykey_node::names::MAX_RENAMES {
+        node.set_device_name(format!("Laptop {i}")).await.unwrap();
+    }
+    node.set_device_name(format!("Laptop {}", polykey_node::names::MAX_RENAMES - 1))
+        .await
+        .unwrap();
+    let refused = node.set_device_name("One more".into()).await;
+    assert!(
+        matches!(&refused, Err(NodeError::Invalid(m)) if m.contains("renamed 100 times")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        node.device_name().await.unwrap().as_deref(),
+        Some("Laptop 99")
+    );
+}

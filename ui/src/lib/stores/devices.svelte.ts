@@ -215,6 +215,21 @@ export class Devices {
     return true;
   }
 
+  /** Name this device; returns whether it took. */
+  async rename(name: string): Promise<boolean> {
+    const done = await this.attempt(async () => {
+      await this.backend.setDeviceName(name);
+      await this.refresh();
+      return true;
+    });
+    return done === true;
+  }
+
+  /** What to call `device` on screen: its name, else what it is. */
+  label(device: DeviceDto): string {
+    return device.name ?? (device.thisDevice ? "This device" : "Unnamed device");
+  }
+
   /** Keep a device another device added. */
   async keep(device: string) {
     await this.attempt(async () => {

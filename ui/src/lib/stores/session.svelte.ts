@@ -21,6 +21,9 @@ export type Screen =
   | { kind: "join"; nodeId: string }
   | { kind: "fatal"; message: string };
 
+/** The vault a new node starts with. */
+export const FIRST_VAULT = "Personal";
+
 const MESSAGES: Partial<Record<string, string>> = {
   wrong_password: "Wrong password. Try again.",
   recovery_code_mismatch: "This recovery code belongs to a different node.",
@@ -150,14 +153,25 @@ export class Session {
     void this.load();
   }
 
-  async create(password: string, confirmation: string) {
+  /** Make the node, named `deviceName` (left unnamed when empty). */
+  async create(password: string, confirmation: string, deviceName = "") {
     const problem = newPasswordProblem(password, confirmation);
     if (problem) {
       this.error = problem;
       return;
     }
+    if (deviceName.trim().length > 64) {
+      this.error = "Give this device a shorter name (at most 64 characters).";
+      return;
+    }
     await this.attempt(async () => {
       const created = await this.backend.createNode(password);
+      // The node exists now: a name or a first vault that fails to be made
+      // is no reason to stop (both can be made later).
+      if (deviceName.trim()) await this.backend.setDeviceName(deviceName).catch(() => {});
+      // A new node starts with a vault to put things in; a device that
+      // joins another gets that one's vaults instead.
+      if (!this.joining) await this.backend.createVault(FIRST_VAULT).catch(() => {});
       this.show({
         kind: "showCode",
         nodeId: created.nodeId,

@@ -7,6 +7,7 @@ import type {
   ImportReportDto,
   ImportRequestDto,
   ItemDto,
+  QuickItemDto,
   SecretDto,
   TotpDto,
   VaultDto,
@@ -173,6 +174,8 @@ export class VaultBrowser {
   vault = $state<string | null>(null);
   secrets = $state.raw<EntryDto[]>([]);
   query = $state("");
+  /** What the query finds in the other vaults, by vault (in list order). */
+  elsewhere = $state.raw<{ vault: string; items: QuickItemDto[] }[]>([]);
   filter = $state<Filter>("all");
   pane = $state<Pane>({ kind: "empty" });
   error = $state<string | null>(null);
@@ -224,9 +227,41 @@ export class VaultBrowser {
     }
   }
 
+  /** Search every other vault for the query too (the open one is listed
+   * above); a later query's answer replaces an earlier one's. */
+  async searchElsewhere() {
+    const query = this.query.trim();
+    if (!query) {
+      this.elsewhere = [];
+      return;
+    }
+    let found: QuickItemDto[];
+    try {
+      found = await this.backend.quickSearch(query);
+    } catch {
+      return;
+    }
+    if (this.query.trim() !== query) return;
+    const groups = new Map<string, QuickItemDto[]>();
+    for (const item of found) {
+      if (item.vault === this.vault) continue;
+      groups.set(item.vault, [...(groups.get(item.vault) ?? []), item]);
+    }
+    this.elsewhere = this.vaults
+      .filter((v) => groups.has(v.name))
+      .map((v) => ({ vault: v.name, items: groups.get(v.name) ?? [] }));
+  }
+
+  /** Open a secret another vault's search result names. */
+  async openElsewhere(vault: string, path: string) {
+    await this.openVault(vault);
+    await this.openSecret(path);
+  }
+
   async openVault(name: string | null) {
     this.vault = name;
     this.query = "";
+    this.elsewhere = [];
     this.pane = { kind: "empty" };
     this.secrets = name ? await this.backend.listEntries(name) : [];
   }
