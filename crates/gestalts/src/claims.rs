@@ -96,7 +96,8 @@ pub struct ClaimPayload {
 }
 
 /// `name` as a device name, if it is one: trimmed, 1 to
-/// [`MAX_DEVICE_NAME_BYTES`] bytes, no control characters.
+/// [`MAX_DEVICE_NAME_BYTES`] bytes, no control characters and no invisible
+/// ones that reorder or hide text.
 pub fn device_name(name: &str) -> Result<String, ClaimError> {
     let name = name.trim();
     if name.is_empty() {
@@ -105,7 +106,10 @@ pub fn device_name(name: &str) -> Result<String, ClaimError> {
     if name.len() > MAX_DEVICE_NAME_BYTES {
         return Err(ClaimError::Malformed("a device name is too long"));
     }
-    if name.chars().any(char::is_control) {
+    // Nor invisible characters that change how the rest reads (bidi
+    // overrides, zero-width joiners): "Laptop" must look like what it is.
+    let invisible = |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}');
+    if name.chars().any(|c| c.is_control() || invisible(c)) {
         return Err(ClaimError::Malformed(
             "a device name has control characters",
         ));

@@ -55,6 +55,8 @@ fn device_names_are_one_trimmed_line_of_bounded_length() {
         " \t ".into(),
         "a\nb".into(),
         "bell\u{7}".into(),
+        "potpaL\u{202E}".into(),
+        "Lap\u{200B}top".into(),
         "x".repeat(MAX_DEVICE_NAME_BYTES + 1),
     ] {
         assert!(device_name(&bad).is_err(), "{bad:?}");
