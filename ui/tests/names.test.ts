@@ -52,6 +52,23 @@ describe("device names", () => {
     expect(text(allByTestId(target, "device-name")[0])).toBe("Desk (this device)");
   });
 
+  it("two devices with one name, or a name like a label, are told apart by NodeId", async () => {
+    const { backend, target } = await unlockedApp();
+    await backend.setDeviceName("Laptop");
+    backend.paired.push({ nodeId: "vthief0000000000000000000000", thisDevice: false, online: false, lastSeen: Date.now() - 7_200_000, addresses: [], name: "laptop" });
+    backend.paired.push({ nodeId: "vspoof0000000000000000000000", thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: "Phone (this device)" });
+    click(target, "devices-button");
+    await settle();
+    expect(allByTestId(target, "device-name").map(text)).toEqual([
+      "Laptop (vmocknode) (this device)",
+      "laptop (vthief0000…000000)",
+      "Phone (this device) (vspoof0000…000000)",
+    ]);
+    allByTestId(target, "remove-device")[0].click();
+    await settle();
+    expect(text(byTestId(target, "remove-device-dialog"))).toContain("“laptop” vthief0000…000000 (last seen 2 h ago) will be removed");
+  });
+
   it("the sync indicator names the devices online", async () => {
     const { backend, session, target } = await unlockedApp();
     backend.paired.push({ nodeId: "vpairedphone0000000000000000", thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: "Phone" });

@@ -57,6 +57,9 @@ fn device_names_are_one_trimmed_line_of_bounded_length() {
         "bell\u{7}".into(),
         "potpaL\u{202E}".into(),
         "Lap\u{200B}top".into(),
+        "Laptop\u{2028}online".into(),
+        "\u{3164}".into(),
+        "Lap\u{E0041}top".into(),
         "x".repeat(MAX_DEVICE_NAME_BYTES + 1),
     ] {
         assert!(device_name(&bad).is_err(), "{bad:?}");

@@ -45,8 +45,10 @@ pub(crate) fn names_of(
 ) -> Result<HashMap<NodeId, String>, NodeError> {
     let me = s.keys.node_id();
     let mut out = HashMap::new();
+    // Each chain is read once, named or not.
+    let mut read = std::collections::HashSet::new();
     for node in nodes {
-        if out.contains_key(&node) {
+        if !read.insert(node) {
             continue;
         }
         let mut name = names_on(&chain_of(s, &node)?).last();

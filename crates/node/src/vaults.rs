@@ -235,7 +235,7 @@ impl Node {
         vault: String,
         path: String,
     ) -> Result<Vec<crate::api::VersionDto>, NodeError> {
-        self.with_vaults(move |s| {
+        self.with_vaults_read(move |s| {
             let versions = Vaults::new(&s.db).open(&vault)?.history_of(&s.db, &path)?;
             let authors = versions
                 .iter()

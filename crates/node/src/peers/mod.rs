@@ -685,7 +685,7 @@ impl Node {
     pub async fn devices(&self) -> Result<Vec<Device>, NodeError> {
         let online = self.inner.peer_state().online.clone();
         let own = self.addresses().await.unwrap_or_default();
-        self.with_vaults(move |s| {
+        self.with_vaults_read(move |s| {
             let me = s.keys.node_id();
             let members = gestalt(s)?;
             let mut names = crate::names::names_of(s, members.iter().copied().chain([me]))?;

@@ -1569,7 +1569,10 @@ impl Node {
                 let graph = GestaltGraph::new(&s.db);
                 let mut out = Vec::new();
                 let mut bytes = 0;
-                for r in graph.revocations_in_force(me)? {
+                // The removal to tell first: the bounds below may cut the rest.
+                let mut in_force = graph.revocations_in_force(me)?;
+                in_force.sort_by_key(|r| Some(r.node) != removed);
+                for r in in_force {
                     if !served.contains(&r.node) {
                         continue;
                     }
@@ -1587,31 +1590,43 @@ impl Node {
         Ok(Request::Shared { vault, revocations })
     }
 
-    /// Tell the owners of every vault shared with this gestalt of
-    /// `removed` (a device removed here) at once, without waiting for a
-    /// pull, even for a share marked ended. Not only those that said they
-    /// serve it: an owner following this gestalt may serve a device it
-    /// has not told this one of yet.
+    /// Tell the owners of the vaults shared with this gestalt of `removed`
+    /// (a device removed here) at once, without waiting for a pull. Not
+    /// only those that said they serve it: an owner following this gestalt
+    /// may serve a device it has not told this one of yet. A share marked
+    /// ended hears only of a device its owner served (the owner no longer
+    /// reads this gestalt's chains). One request per owner node, naming
+    /// one vault it shares (the owner takes the removal for every share),
+    /// at most [`MAX_SHARE_NODES`] nodes.
     pub(crate) async fn tell_owners_of_removal(&self, removed: NodeId) -> Result<(), NodeError> {
-        let told: Vec<(VaultId, Vec<NodeId>)> = self
+        let told: BTreeMap<NodeId, VaultId> = self
             .with_vaults(move |s| {
-                Ok(access_by_vault(s)?
-                    .into_iter()
-                    .filter_map(|(id, a)| Some((id, a.remote?.nodes)))
-                    .collect())
+                let mut told = BTreeMap::new();
+                for (id, access) in access_by_vault(s)? {
+                    let Some(remote) = access.remote else {
+                        continue;
+                    };
+                    if remote.ended && !remote.served.contains(&removed) {
+                        continue;
+                    }
+                    for node in remote.nodes {
+                        if told.len() < MAX_SHARE_NODES {
+                            told.entry(node).or_insert(id);
+                        }
+                    }
+                }
+                Ok(told)
             })
             .await?;
         let client = self.client()?;
-        for (id, nodes) in told {
+        for (node, id) in told {
             let request = self
                 .shared_request_telling(Some(id.to_string()), Some(removed))
                 .await?;
-            for node in nodes {
-                let (client, request) = (client.clone(), request.clone());
-                tokio::spawn(async move {
-                    let _ = client.request(node, request).await;
-                });
-            }
+            let client = client.clone();
+            tokio::spawn(async move {
+                let _ = client.request(node, request).await;
+            });
         }
         Ok(())
     }
@@ -1939,14 +1954,7 @@ impl Node {
         explicit: bool,
     ) -> Result<bool, NodeError> {
         let request = self.shared_request(Some(id.to_string())).await?;
-        // The devices whose removal this request told.
-        let told: BTreeSet<NodeId> = match &request {
-            Request::Shared { revocations, .. } => revocations
-                .iter()
-                .filter_map(|c| Some(c.decode().ok()?.sub))
-                .collect(),
-            _ => BTreeSet::new(),
-        };
+        let told = removals_told(&request);
         let shared = match client
             .request(peer, request.clone())
             .await
@@ -2041,21 +2049,25 @@ impl Node {
         // The owner serves a device removed here that the request did not
         // tell of (it said otherwise before): told now, at once.
         let served: Vec<NodeId> = remote.iter().flat_map(|r| r.served.clone()).collect();
+        let told_before = told.clone();
         let untold = self
-            .with_vaults(move |s| {
+            .with_vaults_read(move |s| {
                 let me = s.keys.node_id();
                 Ok(GestaltGraph::new(&s.db)
                     .revocations_in_force(me)?
                     .into_iter()
-                    .any(|r| served.contains(&r.node) && !told.contains(&r.node)))
+                    .any(|r| served.contains(&r.node) && !told_before.contains(&r.node)))
             })
             .await?;
         if untold {
+            // Only when it tells more (the bounds may cut what it carries).
             let request = self.shared_request(Some(id.to_string())).await?;
-            let client = client.clone();
-            tokio::spawn(async move {
-                let _ = client.request(peer, request).await;
-            });
+            if !removals_told(&request).is_subset(&told) {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let _ = client.request(peer, request).await;
+                });
+            }
         }
         if passed_by {
             // Not the owner's as they last named it: nothing taken from it.
@@ -2130,6 +2142,17 @@ fn may_replace(
         return names_signer_removed && trusted.contains(&peer) && !trusted.contains(&signer);
     }
     explicit || names_signer_removed
+}
+
+/// The devices whose removal a [`Request::Shared`] tells.
+fn removals_told(request: &Request) -> BTreeSet<NodeId> {
+    match request {
+        Request::Shared { revocations, .. } => revocations
+            .iter()
+            .filter_map(|c| Some(c.decode().ok()?.sub))
+            .collect(),
+        _ => BTreeSet::new(),
+    }
 }
 
 /// The remote record for a vault `peer` shares as `shared`: what the

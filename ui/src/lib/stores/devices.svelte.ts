@@ -3,6 +3,7 @@
 // is recorded), devices another device added, removing a device, the sync
 // indicator and conflicts.
 import { type Backend, toBackendError } from "../backend";
+import { shortId } from "../format";
 import type {
   ConflictDto,
   DeviceDto,
@@ -225,9 +226,16 @@ export class Devices {
     return done === true;
   }
 
-  /** What to call `device` on screen: its name, else what it is. */
+  /** What to call `device` on screen: its name, else what it is. A name
+   * another device also has, or one that reads like these labels, comes
+   * with its short NodeId: a name is the device's own word, not proof. */
   label(device: DeviceDto): string {
-    return device.name ?? (device.thisDevice ? "This device" : "Unnamed device");
+    const name = device.name;
+    if (!name) return device.thisDevice ? "This device" : "Unnamed device";
+    const same = (other: string | null) => other?.toLocaleLowerCase() === name.toLocaleLowerCase();
+    const twin = this.list.some((d) => d.nodeId !== device.nodeId && same(d.name));
+    const lookalike = /this device|unnamed device/i.test(name);
+    return twin || lookalike ? `${name} (${shortId(device.nodeId)})` : name;
   }
 
   /** Keep a device another device added. */
