@@ -7,6 +7,7 @@ mod devices;
 mod editor;
 mod files;
 mod keyring;
+mod package;
 mod quick_access;
 mod sharing;
 mod tray;

@@ -352,7 +352,12 @@ impl Driver {
 
     /// Launch the app in a new WebDriver session.
     pub async fn launch(&self) -> App {
-        let binary = desktop_binary();
+        self.launch_binary(&desktop_binary()).await
+    }
+
+    /// Launch the app at `binary` (an installed one) in a new WebDriver
+    /// session.
+    pub async fn launch_binary(&self, binary: &Path) -> App {
         assert!(
             binary.exists(),
             "{} is missing: build it first with `cargo build -p polykey-desktop`",
