@@ -117,3 +117,53 @@ describe("the editor", () => {
     expect((byTestId(target, "edit-text") as HTMLTextAreaElement).value).toBe("router in the hall");
   });
 });
+
+describe("password generator options", () => {
+  it("makes passwords or passphrases as chosen, and remembers the choice on this device", async () => {
+    localStorage.clear();
+    const { session, target } = await newLogin();
+    click(target, "generator-options-toggle");
+    await settle();
+    type(target, "gen-length", "12");
+    click(target, "generate-password");
+    await settle();
+    expect((byTestId(target, "edit-password") as HTMLInputElement).value).toBe("x".repeat(12));
+
+    click(target, "gen-mode-passphrase");
+    await settle();
+    type(target, "gen-words", "4");
+    type(target, "gen-separator", ".");
+    click(target, "generate-password");
+    await settle();
+    expect((byTestId(target, "edit-password") as HTMLInputElement).value).toBe("word.word.word.word");
+    expect(JSON.parse(localStorage.getItem("polykey.generator") ?? "{}")).toMatchObject({
+      mode: "passphrase",
+      words: 4,
+      separator: ".",
+      length: 12,
+    });
+
+    // The next secret's generator starts where this one left off.
+    session.browser.newSecret("login");
+    await settle();
+    click(target, "generate-password");
+    await settle();
+    expect((byTestId(target, "edit-password") as HTMLInputElement).value).toBe("word.word.word.word");
+  });
+
+  it("what storage holds is checked: odd or hostile values fall back to defaults", async () => {
+    const { sanitize, DEFAULT_GENERATOR, loadGenerator } = await import("../src/lib/generator");
+    expect(sanitize(null)).toEqual(DEFAULT_GENERATOR);
+    expect(sanitize({ mode: "evil", length: 1e9, words: -3, separator: "\n", lowercase: "yes" })).toEqual({
+      ...DEFAULT_GENERATOR,
+      length: 128,
+      words: 3,
+    });
+    expect(
+      sanitize({ lowercase: false, uppercase: false, digits: false, symbols: false }).lowercase,
+      "at least one kind of character",
+    ).toBe(true);
+    localStorage.setItem("polykey.generator", "{not json");
+    expect(loadGenerator()).toEqual(DEFAULT_GENERATOR);
+  });
+});

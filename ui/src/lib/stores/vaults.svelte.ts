@@ -1,6 +1,7 @@
 // The vault browser's state: which vault and secret are open, the search,
 // and the editor. Components render it and call its methods.
 import { type Backend, toBackendError } from "../backend";
+import { type GeneratorOptions, loadGenerator, rulesOf, sanitize, saveGenerator } from "../generator";
 import type {
   EntryDto,
   ImportPreviewDto,
@@ -174,6 +175,8 @@ export class VaultBrowser {
   vault = $state<string | null>(null);
   secrets = $state.raw<EntryDto[]>([]);
   query = $state("");
+  /** The password generator's options, as last used on this device. */
+  generator = $state<GeneratorOptions>(loadGenerator());
   /** What the query finds in the other vaults, by vault (in list order). */
   elsewhere = $state.raw<{ vault: string; items: QuickItemDto[] }[]>([]);
   filter = $state<Filter>("all");
@@ -480,15 +483,17 @@ export class VaultBrowser {
     return this.backend.totpCode(setting);
   }
 
-  generatePassword(length = 20) {
-    return this.backend.generatePassword({
-      length,
-      lowercase: true,
-      uppercase: true,
-      digits: true,
-      symbols: true,
-      avoidAmbiguous: false,
-    });
+  /** A new password as the generator's options say (saved on this device
+   * for next time). */
+  async generatePassword(options: GeneratorOptions = this.generator) {
+    this.generator = sanitize(options);
+    saveGenerator(this.generator);
+    if (this.generator.mode === "passphrase") {
+      // The node joins the words with "-"; the words are letters only.
+      const words = await this.backend.generatePassphrase(this.generator.words);
+      return words.split("-").join(this.generator.separator);
+    }
+    return this.backend.generatePassword(rulesOf(this.generator));
   }
 
   strength(password: string) {
