@@ -1,7 +1,8 @@
 //! The editor as someone coming from another password manager uses it: a
 //! login saved with only a title, a website typed as a bare domain and a
 //! second one, then the login moved to another folder; and the keyboard
-//! shortcuts on the way (Ctrl+N, Esc, Ctrl+L).
+//! shortcuts on the way (Ctrl+N, Esc, Ctrl+L), and the question before
+//! unsaved changes are discarded.
 
 use std::time::Duration;
 
@@ -63,10 +64,14 @@ async fn a_login_needs_only_a_title_takes_bare_websites_and_moves_to_another_fol
         ["https://github.com", "https://gist.github.com"]
     );
 
-    // Esc leaves the editor without saving.
+    // Esc leaves the editor without saving, once the person agreed to
+    // discard what they typed.
     app.click("edit-secret").await;
     app.type_into("edit-title", "Not saved").await;
     app.press("edit-title", ESCAPE).await;
+    app.find("unsaved-dialog").await;
+    app.screenshot("13-unsaved-changes").await;
+    app.click("unsaved-dialog-confirm").await;
     app.wait_for_text("secret-title", "GitHub").await;
     assert_eq!(app.count("edit-title").await, 0);
 

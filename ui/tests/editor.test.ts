@@ -167,3 +167,44 @@ describe("password generator options", () => {
     expect(loadGenerator()).toEqual(DEFAULT_GENERATOR);
   });
 });
+
+describe("unsaved changes", () => {
+  it("leaving an editor with changes asks first; an untouched one leaves at once", async () => {
+    const { session, target } = await newLogin();
+    const browser = session.browser;
+    type(target, "edit-title", "Bank");
+    type(target, "edit-password", "s3cret-pw");
+    await save(target);
+    expect(browser.pane.kind).toBe("view");
+
+    // Opened and left untouched: Cancel leaves without a question.
+    click(target, "edit-secret");
+    await settle();
+    click(target, "new-secret");
+    await settle();
+    expect(byTestId(target, "unsaved-dialog")).toBeNull();
+    expect(browser.pane.kind).toBe("edit");
+
+    // Typed into, then another secret asked for: the question, and
+    // "Keep editing" keeps what was typed.
+    type(target, "edit-title", "Mail");
+    await settle();
+    allByTestId(target, "secret-item")[0].click();
+    await settle();
+    expect(text(byTestId(target, "unsaved-dialog"))).toContain("has not been saved");
+    click(target, "unsaved-dialog-cancel");
+    await settle();
+    expect(byTestId(target, "unsaved-dialog")).toBeNull();
+    expect((byTestId(target, "edit-title") as HTMLInputElement).value).toBe("Mail");
+
+    // Escape asks too; "Discard changes" goes where asked.
+    window.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape" }));
+    await settle();
+    expect(byTestId(target, "unsaved-dialog")).not.toBeNull();
+    click(target, "unsaved-dialog-confirm");
+    await settle();
+    expect(byTestId(target, "unsaved-dialog")).toBeNull();
+    expect(browser.pane.kind).toBe("empty");
+    expect(allByTestId(target, "secret-item").map(text)).toEqual(["LoginBank"]);
+  });
+});

@@ -175,6 +175,11 @@ export class VaultBrowser {
   vault = $state<string | null>(null);
   secrets = $state.raw<EntryDto[]>([]);
   query = $state("");
+  /** The open editor holds changes not saved (it says so as they come). */
+  editorDirty = false;
+  /** Where the person asked to go while the editor held changes: asked
+   * first whether to discard them. */
+  leaving = $state<(() => unknown) | null>(null);
   /** The password generator's options, as last used on this device. */
   generator = $state<GeneratorOptions>(loadGenerator());
   /** What the query finds in the other vaults, by vault (in list order). */
@@ -387,6 +392,29 @@ export class VaultBrowser {
     });
   }
 
+  /** Go somewhere else (`go`): at once, unless the editor holds changes,
+   * then only once the person chose to discard them. */
+  leave(go: () => unknown) {
+    if (this.pane.kind === "edit" && this.editorDirty) {
+      this.leaving = go;
+      return;
+    }
+    void go();
+  }
+
+  /** Discard the editor's changes and go where the person asked. */
+  discardAndLeave() {
+    const go = this.leaving;
+    this.leaving = null;
+    this.editorDirty = false;
+    void go?.();
+  }
+
+  /** Back to the editor, changes kept. */
+  keepEditing() {
+    this.leaving = null;
+  }
+
   cancelEdit() {
     if (this.pane.kind === "edit" && !this.pane.isNew) {
       void this.openSecret(this.pane.draft.path);
@@ -510,5 +538,7 @@ export class VaultBrowser {
     this.pane = { kind: "empty" };
     this.notice = null;
     this.error = null;
+    this.leaving = null;
+    this.editorDirty = false;
   }
 }
