@@ -17,6 +17,7 @@ const COMMANDS: &[&str] = &[
     "status",
     "create_node",
     "suggested_device_name",
+    "password_health",
     "set_device_name",
     "unlock",
     "lock",

@@ -2,10 +2,10 @@ use std::sync::Arc;
 
 use polykey_node::api::{
     ApiError, BackupDto, ConflictDto, ContactDto, CreatedDto, DeletedSecretDto, DeletedVaultDto,
-    DeviceDto, DeviceNoticeDto, EntryDto, ImportPreviewDto, ImportReportDto, ImportRequestDto,
-    InvitationDto, JoinedDto, KeyringStatusDto, NotificationDto, PairingStateDto, PasswordRulesDto,
-    PersonDto, QuickItemDto, RestoredDto, SecretDto, StatusDto, StrengthDto, SyncStatusDto,
-    TotpDto, VaultDto, VaultSharingDto, VersionDto,
+    DeviceDto, DeviceNoticeDto, EntryDto, HealthItemDto, ImportPreviewDto, ImportReportDto,
+    ImportRequestDto, InvitationDto, JoinedDto, KeyringStatusDto, NotificationDto, PairingStateDto,
+    PasswordRulesDto, PersonDto, QuickItemDto, RestoredDto, SecretDto, StatusDto, StrengthDto,
+    SyncStatusDto, TotpDto, VaultDto, VaultSharingDto, VersionDto,
 };
 use polykey_node::backup::BackupSchedule;
 use polykey_node::{items, Node, Preferences};
@@ -49,6 +49,12 @@ pub async fn change_password(node: State<'_, Node>, old: String, new: String) ->
 #[tauri::command]
 pub fn app_version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
+}
+
+/// The logins whose password is weak, reused or old.
+#[tauri::command]
+pub async fn password_health(node: State<'_, Node>) -> Result<Vec<HealthItemDto>> {
+    Ok(node.password_health().await?)
 }
 
 /// The name offered for this device at setup (its host name).

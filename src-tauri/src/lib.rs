@@ -198,6 +198,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::status,
             commands::create_node,
             commands::suggested_device_name,
+            commands::password_health,
             commands::set_device_name,
             commands::unlock,
             commands::lock,

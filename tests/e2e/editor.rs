@@ -10,6 +10,7 @@ use polykey_node::{Node, NodeOptions};
 use polykey_tests::gui::{App, Driver};
 
 use crate::create_node;
+use crate::devices::{shows, until};
 
 const PASSWORD: &str = "juniper-harbor-signal-27";
 /// WebDriver's Control key, and the key that lets go of it.
@@ -84,6 +85,30 @@ async fn a_login_needs_only_a_title_takes_bare_websites_and_moves_to_another_fol
     app.wait_for_text("secret-title", "GitHub").await;
     app.click("reveal-password").await;
     app.wait_for_text("field-password", "gh-Passw0rd!").await;
+
+    // Password health: a second login with GitHub's password is listed as
+    // reused, with it; a new password for one takes both off that list.
+    app.press("search", &format!("{CTRL}n{RELEASE}")).await;
+    app.select("item-type", "login").await;
+    app.type_into("edit-title", "Forum").await;
+    app.type_into("edit-password", "gh-Passw0rd!").await;
+    app.click("save-secret").await;
+    app.wait_for_text("secret-title", "Forum").await;
+    app.click("password-health").await;
+    let reused = |n: usize| {
+        format!("return document.querySelectorAll('[data-testid=\"health-item\"][data-group=\"reused\"]').length === {n};")
+    };
+    until(&app, "both logins are listed as reused", &reused(2)).await;
+    app.screenshot("14-password-health").await;
+    app.click("health-fix").await;
+    until(&app, "neither is reused any more", &reused(0)).await;
+    until(
+        &app,
+        "the fix is told",
+        &shows("notice", "A new password is saved"),
+    )
+    .await;
+
     // Ctrl+L locks.
     app.press("search", &format!("{CTRL}l{RELEASE}")).await;
     app.find("unlock-password").await;

@@ -394,6 +394,32 @@ pub struct StrengthDto {
     pub score: u8,
 }
 
+/// A login whose password needs attention (never the password itself).
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthItemDto {
+    /// The vault's name.
+    pub vault: String,
+    /// Where it lives in the vault.
+    pub path: String,
+    /// Its title.
+    pub title: String,
+    /// Its user name.
+    pub username: String,
+    /// The password's strength, 0 (very weak) to 4.
+    pub score: u8,
+    /// Weak: below "Strong".
+    pub weak: bool,
+    /// How many other logins use the same password.
+    pub reused: u32,
+    /// When the secret last changed (seconds since the epoch; 0: over a
+    /// year ago or not known).
+    #[ts(type = "number")]
+    pub changed: i64,
+    /// Unchanged for over a year.
+    pub old: bool,
+}
+
 /// A device of this gestalt, for the Devices page.
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -857,6 +883,7 @@ pub fn typescript_bindings() -> String {
         QuickItemDto::decl(&cfg),
         crate::preferences::Preferences::decl(&cfg),
         DeviceDto::decl(&cfg),
+        HealthItemDto::decl(&cfg),
         InvitationDto::decl(&cfg),
         PairingStateDto::decl(&cfg),
         JoinedDto::decl(&cfg),

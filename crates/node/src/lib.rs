@@ -23,6 +23,8 @@ pub mod dir;
 pub mod error;
 /// Moving out: a vault as a Bitwarden-compatible JSON or CSV file.
 pub mod export;
+/// Password health: weak, reused and old passwords.
+mod health;
 /// Linked identities: claiming an account, finding others' claims.
 pub mod identities;
 /// Moving in: other password managers' exports read into typed items.

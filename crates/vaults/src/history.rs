@@ -112,6 +112,69 @@ impl Vault {
             .collect())
     }
 
+    /// When each of `paths` last changed (seconds since the epoch), for
+    /// those a version dated `since` or later changed: the history is read
+    /// newest first and only back to `since`, with at most `budget` path
+    /// lookups (then the walk stops; what it did not reach is left out).
+    /// Also whether the walk reached `since` (false: the budget ran out
+    /// first); when it did, the paths left out are unchanged since `since`.
+    pub fn changed_since(
+        &self,
+        db: &Db,
+        paths: &[String],
+        since: i64,
+        budget: usize,
+    ) -> Result<(HashMap<String, i64>, bool), VaultError> {
+        let txn = db.read()?;
+        let head = self.head_of(&txn)?;
+        let mut left: Vec<SecretPath> = paths
+            .iter()
+            .filter_map(|p| SecretPath::parse(p).ok())
+            .collect();
+        let mut out = HashMap::new();
+        let mut spent = 0usize;
+        let mut seen = HashSet::from([head]);
+        let mut queue = BinaryHeap::new();
+        let first = self.store.commit(&txn, &head)?;
+        queue.push((first.committer.time.seconds, head, first));
+        while let Some((time, _, commit)) = queue.pop() {
+            if time < since || left.is_empty() {
+                return Ok((out, true));
+            }
+            if spent.saturating_add(left.len() * 2) > budget {
+                return Ok((out, false));
+            }
+            spent += left.len() * 2;
+            let parent = match commit.parents.first() {
+                Some(id) => Some(self.store.commit(&txn, id)?),
+                None => None,
+            };
+            let blob_at = |c: &Commit, path: &SecretPath| -> Result<Option<ObjectId>, VaultError> {
+                Ok(lookup(&self.store, &txn, &c.tree, path.as_str())?.map(|e| e.oid))
+            };
+            let mut still = Vec::with_capacity(left.len());
+            for path in left {
+                let before = match &parent {
+                    Some(p) => blob_at(p, &path)?,
+                    None => None,
+                };
+                if blob_at(&commit, &path)? != before {
+                    out.insert(path.as_str().to_owned(), time);
+                } else {
+                    still.push(path);
+                }
+            }
+            left = still;
+            for id in &commit.parents {
+                if seen.insert(*id) {
+                    let parent_commit = self.store.commit(&txn, id)?;
+                    queue.push((parent_commit.committer.time.seconds, *id, parent_commit));
+                }
+            }
+        }
+        Ok((out, true))
+    }
+
     /// The versions in which the secret at `path` changed (added, edited or
     /// removed), newest first.
     pub fn history_of(&self, db: &Db, path: &str) -> Result<Vec<CommitInfo>, VaultError> {

@@ -25,6 +25,7 @@ import type {
   PersonDto,
   SyncStatusDto,
   EntryDto,
+  HealthItemDto,
   ErrorCode,
   IdentityLogin,
   KeyringStatusDto,
@@ -44,6 +45,8 @@ import type {
 export interface Backend {
   status(): Promise<StatusDto>;
   createNode(password: string): Promise<CreatedDto>;
+  /** Logins whose password is weak, reused or unchanged for a year (never the passwords). */
+  passwordHealth(): Promise<HealthItemDto[]>;
   /** The name offered for this device at setup: the computer's own. */
   suggestedDeviceName(): Promise<string>;
   /** Name this device; its other devices show the name at their next sync. */
@@ -229,6 +232,7 @@ export const tauriBackend: Backend = {
   status: () => call("status"),
   createNode: (password) => call("create_node", { password }),
   suggestedDeviceName: () => call("suggested_device_name"),
+  passwordHealth: () => call("password_health"),
   setDeviceName: (name) => call("set_device_name", { name }),
   unlock: (password) => call("unlock", { password }),
   lock: () => call("lock"),

@@ -315,6 +315,45 @@ addresses: Array<string>,
  */
 name: string | null, };
 
+export type HealthItemDto = { 
+/**
+ * The vault's name.
+ */
+vault: string, 
+/**
+ * Where it lives in the vault.
+ */
+path: string, 
+/**
+ * Its title.
+ */
+title: string, 
+/**
+ * Its user name.
+ */
+username: string, 
+/**
+ * The password's strength, 0 (very weak) to 4.
+ */
+score: number, 
+/**
+ * Weak: below "Strong".
+ */
+weak: boolean, 
+/**
+ * How many other logins use the same password.
+ */
+reused: number, 
+/**
+ * When the secret last changed (seconds since the epoch; 0: over a
+ * year ago or not known).
+ */
+changed: number, 
+/**
+ * Unchanged for over a year.
+ */
+old: boolean, };
+
 export type InvitationDto = { 
 /**
  * The whole code (what the QR code holds), to paste.

@@ -21,6 +21,7 @@ import type {
   PersonDto,
   SyncStatusDto,
   EntryDto,
+  HealthItemDto,
   IdentityLogin,
   KeyringStatusDto,
   LinkedIdentity,
@@ -76,6 +77,25 @@ export class MockBackend implements Backend {
   }
 
   deviceName: string | null = null;
+
+  async passwordHealth(): Promise<HealthItemDto[]> {
+    this.requireUnlocked();
+    const logins: { item: HealthItemDto; password: string }[] = [];
+    for (const [name, v] of this.vaults) {
+      for (const secret of v.secrets.values()) {
+        if (secret.item.type !== "login" || !secret.item.password) continue;
+        const { score } = await this.passwordStrength(secret.item.password);
+        logins.push({
+          password: secret.item.password,
+          item: { vault: name, path: secret.path, title: secret.title, username: secret.item.username, score, weak: score < 3, reused: 0, changed: 1, old: false },
+        });
+      }
+    }
+    return logins
+      .map(({ item, password }) => ({ ...item, reused: logins.filter((l) => l.password === password).length - 1 }))
+      .filter((i) => i.weak || i.reused > 0 || i.old)
+      .sort((a, b) => a.score - b.score || b.reused - a.reused || a.path.localeCompare(b.path));
+  }
 
   async suggestedDeviceName(): Promise<string> {
     return "mock-laptop";

@@ -8,6 +8,7 @@ mod client_api;
 mod corruption;
 mod disk_full;
 mod file_modes;
+mod health;
 mod identities;
 mod import;
 mod keys;

@@ -7,6 +7,7 @@ import type {
   ImportPreviewDto,
   ImportReportDto,
   ImportRequestDto,
+  HealthItemDto,
   ItemDto,
   QuickItemDto,
   SecretDto,
@@ -175,6 +176,8 @@ export class VaultBrowser {
   vault = $state<string | null>(null);
   secrets = $state.raw<EntryDto[]>([]);
   query = $state("");
+  /** The password health report, once asked for. */
+  health = $state.raw<HealthItemDto[] | null>(null);
   /** The open editor holds changes not saved (it says so as they come). */
   editorDirty = false;
   /** Where the person asked to go while the editor held changes: asked
@@ -400,6 +403,27 @@ export class VaultBrowser {
       return;
     }
     void go();
+  }
+
+  /** Which logins' passwords need attention (weak, reused, old). */
+  async loadHealth() {
+    await this.attempt(async () => {
+      this.health = await this.backend.passwordHealth();
+    });
+  }
+
+  /** One click: a new password (by the generator's options) saved in
+   * `item`'s login, as a new version; the report is made again. */
+  async fixPassword(item: HealthItemDto) {
+    await this.attempt(async () => {
+      const secret = await this.backend.readSecret(item.vault, item.path);
+      if (secret.item.type !== "login") return;
+      const password = await this.generatePassword();
+      await this.backend.saveSecret(item.vault, { ...secret, item: { ...secret.item, password } }, false);
+      if (this.vault === item.vault) this.secrets = await this.backend.listEntries(item.vault);
+      this.health = await this.backend.passwordHealth();
+      this.notice = `A new password is saved in “${item.title}”. Change it on the website too.`;
+    });
   }
 
   /** Discard the editor's changes and go where the person asked. */
