@@ -18,8 +18,8 @@ use crate::node::Node;
 pub const WEAK_BELOW: u8 = 3;
 /// Unchanged this long, a password is old.
 pub const OLD_AFTER_DAYS: i64 = 365;
-/// Most tree lookups one vault's history walk may take for the age check.
-const AGE_LOOKUPS: usize = 200_000;
+/// Most trees one vault's history walk may read for the age check.
+const AGE_TREE_READS: usize = 50_000;
 
 impl Node {
     /// Every login with something to fix, weakest first.
@@ -77,7 +77,8 @@ impl Node {
                 // When each changed, read back only to a year ago.
                 let since = now - OLD_AFTER_DAYS * 86_400;
                 let paths: Vec<String> = found.iter().map(|(h, _)| h.path.clone()).collect();
-                let (changed, complete) = vault.changed_since(&s.db, &paths, since, AGE_LOOKUPS)?;
+                let (changed, complete) =
+                    vault.changed_since(&s.db, &paths, since, AGE_TREE_READS)?;
                 for (item, _) in &mut found {
                     match changed.get(&item.path) {
                         Some(time) => item.changed = *time,

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use gix::hash::ObjectId;
 use gix::objs::Commit;
@@ -114,10 +114,12 @@ impl Vault {
 
     /// When each of `paths` last changed (seconds since the epoch), for
     /// those a version dated `since` or later changed: the history is read
-    /// newest first and only back to `since`, with at most `budget` path
-    /// lookups (then the walk stops; what it did not reach is left out).
-    /// Also whether the walk reached `since` (false: the budget ran out
-    /// first); when it did, the paths left out are unchanged since `since`.
+    /// newest first and only back to `since`, each version compared with
+    /// its first parent by tree (equal directories skipped unread), with at
+    /// most `budget` trees read (then the walk stops; what it did not reach
+    /// is left out). Also whether the walk reached `since` (false: the
+    /// budget ran out first); when it did, the paths left out are unchanged
+    /// since `since`.
     pub fn changed_since(
         &self,
         db: &Db,
@@ -127,12 +129,9 @@ impl Vault {
     ) -> Result<(HashMap<String, i64>, bool), VaultError> {
         let txn = db.read()?;
         let head = self.head_of(&txn)?;
-        let mut left: Vec<SecretPath> = paths
-            .iter()
-            .filter_map(|p| SecretPath::parse(p).ok())
-            .collect();
+        let mut left: HashSet<&str> = paths.iter().map(String::as_str).collect();
         let mut out = HashMap::new();
-        let mut spent = 0usize;
+        let mut budget = budget;
         let mut seen = HashSet::from([head]);
         let mut queue = BinaryHeap::new();
         let first = self.store.commit(&txn, &head)?;
@@ -141,30 +140,28 @@ impl Vault {
             if time < since || left.is_empty() {
                 return Ok((out, true));
             }
-            if spent.saturating_add(left.len() * 2) > budget {
-                return Ok((out, false));
-            }
-            spent += left.len() * 2;
-            let parent = match commit.parents.first() {
-                Some(id) => Some(self.store.commit(&txn, id)?),
+            let parent_tree = match commit.parents.first() {
+                Some(id) => Some(self.store.commit(&txn, id)?.tree),
                 None => None,
             };
-            let blob_at = |c: &Commit, path: &SecretPath| -> Result<Option<ObjectId>, VaultError> {
-                Ok(lookup(&self.store, &txn, &c.tree, path.as_str())?.map(|e| e.oid))
-            };
-            let mut still = Vec::with_capacity(left.len());
-            for path in left {
-                let before = match &parent {
-                    Some(p) => blob_at(p, &path)?,
-                    None => None,
-                };
-                if blob_at(&commit, &path)? != before {
-                    out.insert(path.as_str().to_owned(), time);
-                } else {
-                    still.push(path);
+            let mut changed = Vec::new();
+            if !changed_paths(
+                &self.store,
+                &txn,
+                parent_tree,
+                Some(commit.tree),
+                "",
+                0,
+                &mut budget,
+                &mut changed,
+            )? {
+                return Ok((out, false));
+            }
+            for path in changed {
+                if left.remove(path.as_str()) {
+                    out.insert(path, time);
                 }
             }
-            left = still;
             for id in &commit.parents {
                 if seen.insert(*id) {
                     let parent_commit = self.store.commit(&txn, id)?;
@@ -449,4 +446,77 @@ impl Vault {
         }
         Ok(signers)
     }
+}
+
+/// The files that differ between two trees (either may be absent), into
+/// `out`; equal subtrees are not read. Each tree read costs one of
+/// `budget`: false when it ran out first.
+#[allow(clippy::too_many_arguments)]
+fn changed_paths(
+    store: &crate::objects::ObjectStore,
+    src: &impl Source,
+    old: Option<ObjectId>,
+    new: Option<ObjectId>,
+    prefix: &str,
+    depth: usize,
+    budget: &mut usize,
+    out: &mut Vec<String>,
+) -> Result<bool, VaultError> {
+    if old == new {
+        return Ok(true);
+    }
+    if depth > crate::path::MAX_TREE_DEPTH {
+        return Err(VaultError::corrupt(
+            "a directory is nested deeper than 64 levels",
+        ));
+    }
+    let mut read =
+        |id: Option<ObjectId>| -> Result<Option<BTreeMap<String, (ObjectId, bool)>>, VaultError> {
+            let Some(id) = id else {
+                return Ok(Some(BTreeMap::new()));
+            };
+            if *budget == 0 {
+                return Ok(None);
+            }
+            *budget -= 1;
+            Ok(Some(
+                store
+                    .tree(src, &id)?
+                    .entries
+                    .into_iter()
+                    .map(|e| {
+                        (
+                            String::from_utf8_lossy(&e.filename).into_owned(),
+                            (e.oid, e.mode.is_tree()),
+                        )
+                    })
+                    .collect(),
+            ))
+        };
+    let (Some(old), Some(new)) = (read(old)?, read(new)?) else {
+        return Ok(false);
+    };
+    let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for name in names {
+        let (a, b) = (old.get(name), new.get(name));
+        if a == b {
+            continue;
+        }
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let dir = |e: Option<&(ObjectId, bool)>| e.filter(|(_, tree)| *tree).map(|(id, _)| *id);
+        let file = |e: Option<&(ObjectId, bool)>| e.is_some_and(|(_, tree)| !tree);
+        if file(a) || file(b) {
+            out.push(path.clone());
+        }
+        if (dir(a).is_some() || dir(b).is_some())
+            && !changed_paths(store, src, dir(a), dir(b), &path, depth + 1, budget, out)?
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

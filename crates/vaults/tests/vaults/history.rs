@@ -112,3 +112,35 @@ fn history_of_one_secret_lists_only_its_versions() {
         .collect();
     assert_eq!(messages, ["Update secret a", "Add secret a"]);
 }
+
+#[test]
+fn changed_since_finds_each_paths_last_change_in_nested_folders_within_a_budget() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("v", &f.keys).unwrap();
+    for path in ["dir/a", "dir/b", "c", "deep/x/y"] {
+        vault.write_secret(&f.db, &f.keys, path, b"1").unwrap();
+    }
+    vault.write_secret(&f.db, &f.keys, "dir/a", b"2").unwrap();
+    let latest = vault.log(&f.db, Some(1)).unwrap()[0].time;
+    let paths: Vec<String> = ["dir/a", "dir/b", "c", "deep/x/y", "never"]
+        .map(String::from)
+        .to_vec();
+
+    let (changed, complete) = vault.changed_since(&f.db, &paths, 0, 10_000).unwrap();
+    assert!(complete);
+    let mut found: Vec<&str> = changed.keys().map(String::as_str).collect();
+    found.sort();
+    assert_eq!(found, ["c", "deep/x/y", "dir/a", "dir/b"]);
+    assert_eq!(changed["dir/a"], latest);
+
+    // Nothing read before `since`: from the future, nothing changed.
+    let (changed, complete) = vault
+        .changed_since(&f.db, &paths, latest + 1, 10_000)
+        .unwrap();
+    assert!(complete && changed.is_empty());
+
+    // Out of budget: said so, and only what was reached.
+    let (changed, complete) = vault.changed_since(&f.db, &paths, 0, 2).unwrap();
+    assert!(!complete);
+    assert!(changed.len() <= 1, "{changed:?}");
+}
