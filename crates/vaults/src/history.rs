@@ -448,6 +448,9 @@ impl Vault {
     }
 }
 
+/// A directory's entries by name: object id, and whether it is a directory.
+type Listing = BTreeMap<String, (ObjectId, bool)>;
+
 /// The files that differ between two trees (either may be absent), into
 /// `out`; equal subtrees are not read. Each tree read costs one of
 /// `budget`: false when it ran out first.
@@ -470,29 +473,28 @@ fn changed_paths(
             "a directory is nested deeper than 64 levels",
         ));
     }
-    let mut read =
-        |id: Option<ObjectId>| -> Result<Option<BTreeMap<String, (ObjectId, bool)>>, VaultError> {
-            let Some(id) = id else {
-                return Ok(Some(BTreeMap::new()));
-            };
-            if *budget == 0 {
-                return Ok(None);
-            }
-            *budget -= 1;
-            Ok(Some(
-                store
-                    .tree(src, &id)?
-                    .entries
-                    .into_iter()
-                    .map(|e| {
-                        (
-                            String::from_utf8_lossy(&e.filename).into_owned(),
-                            (e.oid, e.mode.is_tree()),
-                        )
-                    })
-                    .collect(),
-            ))
+    let mut read = |id: Option<ObjectId>| -> Result<Option<Listing>, VaultError> {
+        let Some(id) = id else {
+            return Ok(Some(BTreeMap::new()));
         };
+        if *budget == 0 {
+            return Ok(None);
+        }
+        *budget -= 1;
+        Ok(Some(
+            store
+                .tree(src, &id)?
+                .entries
+                .into_iter()
+                .map(|e| {
+                    (
+                        String::from_utf8_lossy(&e.filename).into_owned(),
+                        (e.oid, e.mode.is_tree()),
+                    )
+                })
+                .collect(),
+        ))
+    };
     let (Some(old), Some(new)) = (read(old)?, read(new)?) else {
         return Ok(false);
     };
