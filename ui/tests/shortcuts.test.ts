@@ -1,6 +1,6 @@
 // The keyboard shortcuts of the main window.
 import { describe, expect, it } from "vitest";
-import { byTestId, settle, unlockedApp } from "./harness";
+import { allByTestId, byTestId, settle, unlockedApp } from "./harness";
 
 function press(key: string, modifiers: KeyboardEventInit = { ctrlKey: true }) {
   window.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true, cancelable: true, ...modifiers }));
@@ -52,5 +52,27 @@ describe("keyboard shortcuts", () => {
     press("l");
     await settle();
     expect(session.screen.kind).toBe("unlock");
+  });
+});
+
+describe("arrow keys in lists", () => {
+  it("Up, Down, Home and End move through the vault list; the open vault is marked current", async () => {
+    const { session, target } = await unlockedApp();
+    for (const name of ["Alpha", "Beta", "Gamma"]) await session.browser.createVault(name);
+    await settle();
+    const items = allByTestId(target, "vault-item");
+    expect(items.map((b) => b.getAttribute("aria-current"))).toEqual([null, null, "true"]);
+    items[0].focus();
+    const press = (key: string) =>
+      document.activeElement?.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true, cancelable: true }));
+    press("ArrowDown");
+    expect(document.activeElement).toBe(items[1]);
+    press("End");
+    expect(document.activeElement).toBe(items[2]);
+    press("ArrowDown");
+    expect(document.activeElement).toBe(items[2]);
+    press("Home");
+    press("ArrowUp");
+    expect(document.activeElement).toBe(items[0]);
   });
 });
