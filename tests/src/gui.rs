@@ -579,8 +579,11 @@ impl App {
             .unwrap_or_else(|e| panic!("reading {test_id}: {e}"))
     }
 
-    /// Save a screenshot of the window under `target/e2e-screenshots/`.
+    /// Save a screenshot of the window under `target/e2e-screenshots/`,
+    /// after checking the screen with axe-core ([`App::axe_check`]): every
+    /// screen a test shows is checked.
     pub async fn screenshot(&self, name: &str) {
+        self.axe_check(name).await;
         let dir = crate::workspace_root()
             .join("target")
             .join("e2e-screenshots");
@@ -592,6 +595,35 @@ impl App {
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         std::fs::write(dir.join(format!("{name}.png")), png)
             .unwrap_or_else(|e| panic!("writing screenshot {name}: {e}"));
+    }
+
+    /// Run axe-core over the page as it is now and fail on any serious or
+    /// critical accessibility violation, naming `screen`.
+    pub async fn axe_check(&self, screen: &str) {
+        let loaded = self
+            .execute("return typeof window.axe === 'object';", Vec::new())
+            .await;
+        if loaded != serde_json::Value::Bool(true) {
+            let path = crate::workspace_root().join("ui/node_modules/axe-core/axe.min.js");
+            let source = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e} (run npm ci --prefix ui)", path.display()));
+            self.execute(&format!("{source}\nreturn true;"), Vec::new())
+                .await;
+        }
+        let script = "const done = arguments[arguments.length - 1];
+            axe.run(document, { resultTypes: ['violations'] }).then(
+              (r) => done(r.violations
+                .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`)),
+              (e) => done([`axe failed: ${e}`]));";
+        let found = self.execute_async(script, Vec::new()).await;
+        let found: Vec<String> = serde_json::from_value(found.clone())
+            .unwrap_or_else(|_| panic!("axe answered {found}"));
+        assert!(
+            found.is_empty(),
+            "accessibility (axe-core) on the {screen} screen:\n{}",
+            found.join("\n")
+        );
     }
 
     /// Make the window whose page has `data-testid` the one commands go to,
