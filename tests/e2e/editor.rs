@@ -9,8 +9,8 @@ use std::time::Duration;
 use polykey_node::{Node, NodeOptions};
 use polykey_tests::gui::{App, Driver};
 
-use crate::create_node;
-use crate::devices::{shows, until};
+use crate::devices::{click_with_text, shows, until};
+use crate::{create_node, create_vault};
 
 const PASSWORD: &str = "juniper-harbor-signal-27";
 /// WebDriver's Control key, and the key that lets go of it.
@@ -85,6 +85,32 @@ async fn a_login_needs_only_a_title_takes_bare_websites_and_moves_to_another_fol
     app.wait_for_text("secret-title", "GitHub").await;
     app.click("reveal-password").await;
     app.wait_for_text("field-password", "gh-Passw0rd!").await;
+
+    // Search covers every vault: from Personal, "vpn" finds the login in
+    // Work, listed under its vault, and opens it there.
+    create_vault(&app, "Work").await;
+    app.press("search", &format!("{CTRL}n{RELEASE}")).await;
+    app.select("item-type", "login").await;
+    app.type_into("edit-title", "VPN").await;
+    app.click("save-secret").await;
+    app.wait_for_text("secret-title", "VPN").await;
+    click_with_text(&app, "vault-item", "Personal").await;
+    app.type_into("search", "vpn").await;
+    until(
+        &app,
+        "Work's login is found",
+        &shows("elsewhere-vault", "In Work"),
+    )
+    .await;
+    app.screenshot("13-search-all-vaults").await;
+    app.click("elsewhere-item").await;
+    app.wait_for_text("secret-title", "VPN").await;
+    until(
+        &app,
+        "Work is the open vault",
+        "return document.querySelector('[data-testid=\"vault-item\"][aria-current=\"true\"]')?.textContent.includes('Work') === true;",
+    )
+    .await;
 
     // Password health: a second login with GitHub's password is listed as
     // reused, with it; a new password for one takes both off that list.
