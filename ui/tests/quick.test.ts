@@ -184,3 +184,55 @@ describe("files and links", () => {
     expect(backend.opened).toEqual(["https://bank.example"]);
   });
 });
+
+describe("shortcut recorder", () => {
+  it("turns a key press into Tauri's accelerator text, refusing what cannot be global", async () => {
+    const { recordShortcut } = await import("../src/lib/shortcut");
+    const press = (key: string, code: string, mods: Partial<Record<"ctrlKey" | "altKey" | "shiftKey" | "metaKey", boolean>> = {}) =>
+      recordShortcut({ key, code, ctrlKey: false, altKey: false, shiftKey: false, metaKey: false, ...mods });
+    expect(press("K", "KeyK", { altKey: true, shiftKey: true })).toEqual({ shortcut: "Alt+Shift+K" });
+    expect(press(" ", "Space", { ctrlKey: true, shiftKey: true })).toEqual({ shortcut: "CommandOrControl+Shift+Space" });
+    expect(press("1", "Digit1", { metaKey: true })).toEqual({ shortcut: "Super+1" });
+    expect(press("F9", "F9")).toEqual({ shortcut: "F9" });
+    expect(press("Shift", "ShiftLeft", { shiftKey: true })).toBeNull();
+    expect(press("k", "KeyK")).toHaveProperty("problem");
+    expect(press("K", "KeyK", { shiftKey: true })).toHaveProperty("problem");
+    expect(press("é", "IntlRo", { altKey: true })).toHaveProperty("problem");
+    expect(recordShortcut({ key: " ", code: "Space", ctrlKey: true, altKey: false, shiftKey: false, metaKey: false }, true))
+      .toEqual({ shortcut: "Control+Space" });
+  });
+
+  it("Record, then the keys: the field holds the combination to save; Esc stops", async () => {
+    const backend = MockBackend.locked("pw");
+    await backend.unlock("pw");
+    const target = document.createElement("div");
+    document.body.replaceChildren(target);
+    mount(PreferencesSettings, { target, props: { backend } });
+    await settle();
+    const field = byTestId(target, "shortcut") as HTMLInputElement;
+    const key = (key: string, code: string, mods: KeyboardEventInit = {}) =>
+      field.dispatchEvent(new KeyboardEvent("keydown", { key, code, bubbles: true, cancelable: true, ...mods }));
+
+    (byTestId(target, "record-shortcut") as HTMLButtonElement).click();
+    await settle();
+    expect(document.activeElement).toBe(field);
+    key("k", "KeyK");
+    await settle();
+    expect(byTestId(target, "shortcut-hint")?.textContent).toContain("Hold Ctrl, Alt or Super");
+    key("Alt", "AltLeft", { altKey: true });
+    key("K", "KeyK", { altKey: true, shiftKey: true });
+    await settle();
+    expect(field.value).toBe("Alt+Shift+K");
+    expect(byTestId(target, "record-shortcut")?.textContent).toBe("Record");
+    (byTestId(target, "save-shortcut") as HTMLButtonElement).click();
+    await settle();
+    expect(backend.prefs.shortcut).toBe("Alt+Shift+K");
+
+    (byTestId(target, "record-shortcut") as HTMLButtonElement).click();
+    await settle();
+    key("Escape", "Escape");
+    await settle();
+    expect(byTestId(target, "record-shortcut")?.textContent).toBe("Record");
+    expect(field.value).toBe("Alt+Shift+K");
+  });
+});
