@@ -47,6 +47,11 @@ async fn the_deb_installs_starts_and_removes_cleanly() {
         !run("dpkg", &["-s", PACKAGE]).status.success(),
         "a {PACKAGE} package is installed already; remove it first (dpkg --purge {PACKAGE})"
     );
+    // The GUI's turn first, for the whole test: the bundler patches
+    // target/debug/polykey-desktop in place, which must not happen while
+    // another test (in this process, under plain `cargo test`) starts it.
+    let node_dir = tempfile::tempdir().unwrap();
+    let driver = Driver::start(node_dir.path()).await;
     let root = polykey_tests::workspace_root();
     let built = run(
         root.join("scripts/package.sh").to_str().unwrap(),
@@ -85,8 +90,6 @@ async fn the_deb_installs_starts_and_removes_cleanly() {
     );
 
     // The installed app, not the one in target/: its first-run screen.
-    let node_dir = tempfile::tempdir().unwrap();
-    let driver = Driver::start(node_dir.path()).await;
     let app = driver
         .launch_binary(Path::new("/usr/bin/polykey-desktop"))
         .await;
