@@ -35,6 +35,19 @@ export function click(target: ParentNode, id: string) {
   element.click();
 }
 
+/** The app mounted with no node yet, on the screen that creates one. */
+export async function createScreenApp() {
+  const backend = new MockBackend();
+  const target = document.createElement("div");
+  document.body.replaceChildren(target);
+  const session = new Session(backend);
+  mount(App, { target, props: { session } });
+  await session.load();
+  session.startCreate();
+  await settle();
+  return { backend, session, target };
+}
+
 /** The app mounted on a node with "the password" as its password, unlocked. */
 export async function unlockedApp(nodeId?: string) {
   const backend = MockBackend.locked("the password", nodeId);

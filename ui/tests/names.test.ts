@@ -1,20 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { flushSync, mount } from "svelte";
-import App from "../src/App.svelte";
-import { MockBackend } from "../src/lib/mockBackend";
-import { Session } from "../src/lib/stores/session.svelte";
-import { allByTestId, byTestId, click, settle, text, type, unlockedApp } from "./harness";
+import { flushSync } from "svelte";
+import { allByTestId, byTestId, click, createScreenApp, settle, text, type, unlockedApp } from "./harness";
 
 describe("device names", () => {
   it("setup offers the computer's name, and the name typed is the one kept", async () => {
-    const backend = new MockBackend();
-    const target = document.createElement("div");
-    document.body.replaceChildren(target);
-    const session = new Session(backend);
-    mount(App, { target, props: { session } });
-    await session.load();
-    session.startCreate();
-    await settle();
+    const { backend, session, target } = await createScreenApp();
     const field = byTestId(target, "create-device-name") as HTMLInputElement;
     expect(field.value).toBe("mock-laptop");
 

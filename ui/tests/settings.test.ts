@@ -1,11 +1,8 @@
 // Settings as a place of its own, and the password guidance at creation
 // and at a change.
 import { describe, expect, it } from "vitest";
-import { flushSync, mount } from "svelte";
-import App from "../src/App.svelte";
-import { MockBackend } from "../src/lib/mockBackend";
-import { Session } from "../src/lib/stores/session.svelte";
-import { byTestId, click, settle, text, type, unlockedApp } from "./harness";
+import { flushSync } from "svelte";
+import { byTestId, click, createScreenApp, settle, text, type, unlockedApp } from "./harness";
 
 function submit(target: ParentNode, id: string) {
   const button = byTestId(target, id) as HTMLButtonElement | null;
@@ -91,14 +88,7 @@ describe("settings", () => {
 
 describe("password guidance at creation", () => {
   it("states the minimum up front and warns of a weak password without refusing it", async () => {
-    const backend = new MockBackend();
-    const target = document.createElement("div");
-    document.body.replaceChildren(target);
-    const session = new Session(backend);
-    mount(App, { target, props: { session } });
-    await session.load();
-    session.startCreate();
-    await settle();
+    const { backend, session, target } = await createScreenApp();
     expect(text(byTestId(target, "create-guidance"))).toContain("At least 8 characters");
     expect(byTestId(target, "strength-warning")).toBeNull();
 
