@@ -1310,7 +1310,21 @@ async fn a_stolen_device_cannot_point_another_persons_vault_at_a_stranger() {
     offer(retaken);
     a.node.sync_now(thief.id()).await.unwrap();
     assert_eq!(nodes_here().await.nodes, vec![stranger.id()]);
+    // A sync with Bob (who still shares it) running while the thief is
+    // removed: a pull that listed the vault before the removal ended it
+    // must not take Bob's word as a new taking once it has (it did, now
+    // and then: the share came back, taken by no one's choice).
+    let syncing = {
+        let (node, bob) = (a.node.clone(), bob.id());
+        tokio::spawn(async move {
+            for _ in 0..30 {
+                let _ = node.sync_now(bob).await;
+            }
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
     a.node.revoke_device(thief.id()).await.unwrap();
+    syncing.await.unwrap();
     let here = nodes_here().await;
     assert!(here.ended, "the thief's taking stayed: {here:?}");
 }

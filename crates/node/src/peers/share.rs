@@ -2013,6 +2013,12 @@ impl Node {
                 // nothing here: its nodes are those trusted (see
                 // `update_grant_nodes`), never those it names.
                 if let Some(remote) = access.remote.as_mut() {
+                    // An ended share resumes only when the user takes it
+                    // again: a pull listed before it ended (a device's
+                    // removal ends what it took) takes nothing.
+                    if remote.ended && !explicit {
+                        return Ok((None, Vec::new(), true));
+                    }
                     let now = remote_from(s, remote.owner.clone(), peer, &shared)?;
                     let unnamed = !remote.nodes.contains(&peer)
                         || remote.removed.iter().any(|r| r.node == peer);
