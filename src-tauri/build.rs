@@ -64,6 +64,8 @@ const COMMANDS: &[&str] = &[
     "hide_palette",
     "show_main_window",
     "save_secret_file",
+    "attach_file",
+    "save_attachment",
     "open_url",
     "devices",
     "invite_device",

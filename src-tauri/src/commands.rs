@@ -290,6 +290,27 @@ pub async fn save_secret_file(
 }
 
 #[tauri::command]
+pub async fn attach_file(
+    app: AppHandle,
+    node: State<'_, Node>,
+    vault: String,
+) -> Result<Option<polykey_node::api::AttachmentDto>> {
+    crate::files::attach_file(&app, &node, vault).await
+}
+
+#[tauri::command]
+pub async fn save_attachment(
+    app: AppHandle,
+    node: State<'_, Node>,
+    vault: String,
+    path: String,
+    file: String,
+    version: Option<String>,
+) -> Result<Option<String>> {
+    crate::files::save_attachment(&app, &node, vault, path, file, version).await
+}
+
+#[tauri::command]
 pub fn open_url(app: AppHandle, url: String) -> Result<()> {
     crate::files::open_url(&app, &url)
 }

@@ -44,6 +44,79 @@ pub async fn save_secret_file<R: Runtime>(
     Ok(Some(target.display().to_string()))
 }
 
+/// Ask which file to attach to the item being edited in `vault`, and keep
+/// it until the item is saved. `None` if the user cancelled.
+pub async fn attach_file<R: Runtime>(
+    app: &AppHandle<R>,
+    node: &Node,
+    vault: String,
+) -> Result<Option<polykey_node::api::AttachmentDto>, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Attach a file")
+        .pick_file(move |chosen| {
+            let _ = tx.send(chosen);
+        });
+    let Some(chosen) = rx.await.ok().flatten() else {
+        return Ok(None);
+    };
+    let path = chosen
+        .into_path()
+        .map_err(|e| io_error("open that file", e))?;
+    // Its size first: a huge file is refused before it is read.
+    let size = std::fs::metadata(&path)
+        .map_err(|e| io_error("read the file", e))?
+        .len();
+    let max = polykey_node::attachments::MAX_ATTACHMENT_SIZE;
+    if size > max as u64 {
+        return Err(ApiError {
+            code: ErrorCode::InvalidInput,
+            message: format!(
+                "that file is {} MiB; attachments can be up to {} MiB",
+                size / (1024 * 1024),
+                max / (1024 * 1024)
+            ),
+        });
+    }
+    let bytes =
+        zeroize::Zeroizing::new(std::fs::read(&path).map_err(|e| io_error("read the file", e))?);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Some(node.stage_attachment(vault, name, bytes).await?))
+}
+
+/// Ask where to save attachment `file` of the item at `path` (as it is,
+/// or at `version`), then write it there, readable only by the user.
+pub async fn save_attachment<R: Runtime>(
+    app: &AppHandle<R>,
+    node: &Node,
+    vault: String,
+    path: String,
+    file: String,
+    version: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let (name, bytes) = node.attachment(vault, path, file, version).await?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Save attachment")
+        .set_file_name(name)
+        .save_file(move |chosen| {
+            let _ = tx.send(chosen);
+        });
+    let Some(chosen) = rx.await.ok().flatten() else {
+        return Ok(None);
+    };
+    let target = chosen
+        .into_path()
+        .map_err(|e| io_error("use that location", e))?;
+    write_private(&target, &bytes).map_err(|e| io_error("save the file", e))?;
+    Ok(Some(target.display().to_string()))
+}
+
 /// Write `bytes` to a new or replaced file readable only by the user. A
 /// symlink is refused (the secret would land wherever it points). The bytes
 /// always go into a new file, private from its creation, which then takes

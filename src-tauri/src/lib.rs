@@ -245,6 +245,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::hide_palette,
             commands::show_main_window,
             commands::save_secret_file,
+            commands::attach_file,
+            commands::save_attachment,
             commands::open_url,
             commands::devices,
             commands::invite_device,

@@ -23,6 +23,8 @@ fn login(path: &str, password: &str) -> SecretDto {
             totp: None,
             notes: String::new(),
         },
+        fields: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 

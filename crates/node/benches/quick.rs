@@ -19,6 +19,8 @@ fn login(i: usize) -> SecretDto {
             totp: None,
             notes: String::new(),
         },
+        fields: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 

@@ -177,6 +177,51 @@ pub struct SecretDto {
     pub title: String,
     /// Its fields.
     pub item: ItemDto,
+    /// Fields the user added (typed items only).
+    #[serde(default)]
+    pub fields: Vec<FieldDto>,
+    /// Files attached (typed items only).
+    #[serde(default)]
+    pub attachments: Vec<AttachmentDto>,
+}
+
+/// How a custom field is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKindDto {
+    /// Plain text.
+    Text,
+    /// Hidden until shown.
+    Hidden,
+    /// A link.
+    Url,
+    /// A date, `YYYY-MM-DD`.
+    Date,
+}
+
+/// A custom field of an item.
+#[derive(Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldDto {
+    /// Its label.
+    pub name: String,
+    /// How it is shown.
+    pub kind: FieldKindDto,
+    /// Its value.
+    pub value: String,
+}
+
+/// A file attached to an item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentDto {
+    /// The file's name.
+    pub name: String,
+    /// Its size in bytes.
+    #[ts(type = "number")]
+    pub size: u64,
+    /// Where its bytes are kept in the vault.
+    pub file: String,
 }
 
 impl std::fmt::Debug for SecretDto {
@@ -235,6 +280,25 @@ pub enum ItemDto {
         /// Free text.
         notes: String,
     },
+    /// A person's details.
+    Identity {
+        /// Full name.
+        full_name: String,
+        /// Email address.
+        email: String,
+        /// Phone number.
+        phone: String,
+        /// Postal address.
+        address: String,
+        /// Date of birth, `YYYY-MM-DD`.
+        birthday: String,
+        /// Company.
+        company: String,
+        /// Passport, licence or national id number.
+        id_number: String,
+        /// Free text.
+        notes: String,
+    },
     /// A plain secret that is text.
     Text {
         /// Its contents.
@@ -260,6 +324,8 @@ pub enum EntryKindDto {
     Card,
     /// An SSH key.
     SshKey,
+    /// A person's details.
+    Identity,
     /// Plain text.
     Text,
     /// Not text.

@@ -141,7 +141,55 @@ pub fn bitwarden_json(secrets: &Secrets) -> (Zeroizing<String>, usize) {
                     },
                 })
             }
+            ItemKind::Identity {
+                full_name,
+                email,
+                phone,
+                address,
+                birthday,
+                company,
+                id_number,
+                notes,
+            } => {
+                let (first, last) = match full_name.trim().rsplit_once(' ') {
+                    Some((first, last)) => (first.trim(), last),
+                    None => (full_name.trim(), ""),
+                };
+                let mut lines = address.lines();
+                let mut notes = notes.clone();
+                if !birthday.is_empty() {
+                    crate::import::add_line(&mut notes, &format!("Birthday: {birthday}"));
+                }
+                json!({
+                    "type": 4,
+                    "notes": notes,
+                    "identity": {
+                        "firstName": first,
+                        "lastName": last,
+                        "email": email,
+                        "phone": phone,
+                        "company": company,
+                        "address1": lines.next().unwrap_or_default(),
+                        "address2": lines.collect::<Vec<_>>().join(", "),
+                        "passportNumber": id_number,
+                    },
+                })
+            }
         };
+        // Custom fields as Bitwarden's: text (0) or hidden (1).
+        let custom: Vec<Value> = item
+            .fields
+            .iter()
+            .map(|f| {
+                let hidden = f.kind == polykey_vaults::items::FieldKind::Hidden;
+                json!({ "name": f.name, "value": f.value, "type": u8::from(hidden) })
+            })
+            .collect();
+        if !custom.is_empty() {
+            if let Value::Object(out) = &mut out {
+                out.insert("fields".into(), Value::Array(custom));
+            }
+        }
         if let (Value::Object(out), Value::Object(fields)) = (&mut out, fields) {
             out.extend(fields);
         }
@@ -195,7 +243,7 @@ pub fn bitwarden_csv(secrets: &Secrets) -> (Zeroizing<String>, usize, usize) {
             continue;
         };
         let folder = split(path).0;
-        let row: [String; 11] = match &item.kind {
+        let mut row: [String; 11] = match &item.kind {
             ItemKind::Login {
                 username,
                 password,
@@ -235,6 +283,18 @@ pub fn bitwarden_csv(secrets: &Secrets) -> (Zeroizing<String>, usize, usize) {
                     } => format!(
                         "{private_key}\n{public_key}\nPassphrase: {passphrase}\n{notes}"
                     ),
+                    ItemKind::Identity {
+                        full_name,
+                        email,
+                        phone,
+                        address,
+                        birthday,
+                        company,
+                        id_number,
+                        notes,
+                    } => format!(
+                        "Name: {full_name}\nEmail: {email}\nPhone: {phone}\nAddress: {address}\nBirthday: {birthday}\nCompany: {company}\nID number: {id_number}\n{notes}"
+                    ),
                     ItemKind::Login { .. } => String::new(),
                 };
                 [
@@ -252,6 +312,13 @@ pub fn bitwarden_csv(secrets: &Secrets) -> (Zeroizing<String>, usize, usize) {
                 ]
             }
         };
+        // Custom fields as Bitwarden's CSV has them: `name: value` lines.
+        row[5] = item
+            .fields
+            .iter()
+            .map(|f| format!("{}: {}", f.name, f.value))
+            .collect::<Vec<_>>()
+            .join("\n");
         let cells: Vec<String> = row.iter().map(|cell| inert_cell(cell)).collect();
         escaped += cells.iter().zip(&row).filter(|(a, b)| a != b).count();
         let _ = writer.write_record(&cells);

@@ -2,10 +2,13 @@
 //! or, when not UTF-8, as a file to save.
 
 use polykey_vaults::generate::{self, PasswordRules};
-use polykey_vaults::items::{Item, ItemError, ItemKind};
+use polykey_vaults::items::{Attachment, Field, FieldKind, Item, ItemError, ItemKind};
 use zeroize::Zeroizing;
 
-use crate::api::{ItemDto, PasswordRulesDto, SecretDto, StrengthDto, TotpDto};
+use crate::api::{
+    AttachmentDto, FieldDto, FieldKindDto, ItemDto, PasswordRulesDto, SecretDto, StrengthDto,
+    TotpDto,
+};
 use crate::error::NodeError;
 use crate::node::Node;
 
@@ -50,15 +53,80 @@ impl From<&Item> for ItemDto {
                 passphrase: passphrase.clone(),
                 notes: notes.clone(),
             },
+            ItemKind::Identity {
+                full_name,
+                email,
+                phone,
+                address,
+                birthday,
+                company,
+                id_number,
+                notes,
+            } => ItemDto::Identity {
+                full_name: full_name.clone(),
+                email: email.clone(),
+                phone: phone.clone(),
+                address: address.clone(),
+                birthday: birthday.clone(),
+                company: company.clone(),
+                id_number: id_number.clone(),
+                notes: notes.clone(),
+            },
         }
     }
 }
 
-/// The bytes to store for a secret edited in the UI.
-fn to_bytes(secret: &SecretDto) -> Zeroizing<Vec<u8>> {
+impl From<FieldKind> for FieldKindDto {
+    fn from(kind: FieldKind) -> Self {
+        match kind {
+            FieldKind::Text => Self::Text,
+            FieldKind::Hidden => Self::Hidden,
+            FieldKind::Url => Self::Url,
+            FieldKind::Date => Self::Date,
+        }
+    }
+}
+
+impl From<FieldKindDto> for FieldKind {
+    fn from(kind: FieldKindDto) -> Self {
+        match kind {
+            FieldKindDto::Text => Self::Text,
+            FieldKindDto::Hidden => Self::Hidden,
+            FieldKindDto::Url => Self::Url,
+            FieldKindDto::Date => Self::Date,
+        }
+    }
+}
+
+fn field_dto(field: &Field) -> FieldDto {
+    FieldDto {
+        name: field.name.clone(),
+        kind: field.kind.into(),
+        value: field.value.clone(),
+    }
+}
+
+fn attachment_dto(a: &Attachment) -> AttachmentDto {
+    AttachmentDto {
+        name: a.name.clone(),
+        size: a.size,
+        file: a.file.clone(),
+    }
+}
+
+/// The bytes to store for a secret edited in the UI: refused when its
+/// custom fields or attachments are out of bounds, or a plain secret has
+/// any (they live in typed items).
+fn to_bytes(secret: &SecretDto) -> Result<Zeroizing<Vec<u8>>, NodeError> {
+    let plain = matches!(secret.item, ItemDto::Text { .. } | ItemDto::Binary { .. });
+    if plain && !(secret.fields.is_empty() && secret.attachments.is_empty()) {
+        return Err(NodeError::Item(ItemError::Malformed(
+            "a plain secret has no custom fields or attachments; choose a kind of item".into(),
+        )));
+    }
     let kind = match &secret.item {
-        ItemDto::Text { text } => return Zeroizing::new(text.as_bytes().to_vec()),
-        ItemDto::Binary { .. } => return Zeroizing::new(Vec::new()),
+        ItemDto::Text { text } => return Ok(Zeroizing::new(text.as_bytes().to_vec())),
+        ItemDto::Binary { .. } => return Ok(Zeroizing::new(Vec::new())),
         ItemDto::Login {
             username,
             password,
@@ -101,8 +169,49 @@ fn to_bytes(secret: &SecretDto) -> Zeroizing<Vec<u8>> {
             passphrase: passphrase.clone(),
             notes: notes.clone(),
         },
+        ItemDto::Identity {
+            full_name,
+            email,
+            phone,
+            address,
+            birthday,
+            company,
+            id_number,
+            notes,
+        } => ItemKind::Identity {
+            full_name: full_name.clone(),
+            email: email.clone(),
+            phone: phone.clone(),
+            address: address.clone(),
+            birthday: birthday.clone(),
+            company: company.clone(),
+            id_number: id_number.clone(),
+            notes: notes.clone(),
+        },
     };
-    Item::new(secret.title.clone(), kind).to_bytes()
+    let mut item = Item::new(secret.title.clone(), kind);
+    item.fields = secret
+        .fields
+        .iter()
+        // A row left entirely blank is no field.
+        .filter(|f| !(f.name.trim().is_empty() && f.value.is_empty()))
+        .map(|f| Field {
+            name: f.name.trim().to_owned(),
+            kind: f.kind.into(),
+            value: f.value.clone(),
+        })
+        .collect();
+    item.attachments = secret
+        .attachments
+        .iter()
+        .map(|a| Attachment {
+            name: a.name.clone(),
+            size: a.size,
+            file: a.file.clone(),
+        })
+        .collect();
+    item.check().map_err(NodeError::Item)?;
+    Ok(item.to_bytes())
 }
 
 /// How the UI shows a secret's bytes.
@@ -113,6 +222,8 @@ pub(crate) fn view(path: &str, bytes: &[u8]) -> Result<SecretDto, NodeError> {
             path: path.to_owned(),
             title: item.title.clone(),
             item: ItemDto::from(&item),
+            fields: item.fields.iter().map(field_dto).collect(),
+            attachments: item.attachments.iter().map(attachment_dto).collect(),
         }),
         Err(ItemError::NotAnItem) => Ok(SecretDto {
             path: path.to_owned(),
@@ -125,6 +236,8 @@ pub(crate) fn view(path: &str, bytes: &[u8]) -> Result<SecretDto, NodeError> {
                     size: bytes.len() as u64,
                 },
             },
+            fields: Vec::new(),
+            attachments: Vec::new(),
         }),
         Err(other) => Err(NodeError::Item(other)),
     }
@@ -162,7 +275,31 @@ impl Node {
                 "binary secrets are replaced, not edited".into(),
             )));
         }
-        let bytes = to_bytes(&secret);
+        let bytes = to_bytes(&secret)?;
+        let attachments = secret.attachments.clone();
+        let name = vault.clone();
+        let files = self
+            .with_vaults(move |s| {
+                let v = polykey_vaults::Vaults::new(&s.db).open(&name)?;
+                crate::attachments::unsaved_files(s, &v, &attachments)
+            })
+            .await?;
+        if !files.is_empty() {
+            // The item and its new files in one version.
+            let path = secret.path.clone();
+            return self
+                .with_vault_mut(vault, move |s, v| {
+                    if must_be_new && v.stat(&s.db, &path).is_ok() {
+                        return Err(polykey_vaults::VaultError::AlreadyExists(path));
+                    }
+                    let mut all: Vec<(&str, &[u8])> = vec![(path.as_str(), bytes.as_slice())];
+                    all.extend(files.iter().map(|(f, b)| (f.as_str(), b.as_slice())));
+                    let version = v.write_secrets(&s.db, &s.keys, &all)?;
+                    crate::attachments::saved(s, &files);
+                    Ok(version)
+                })
+                .await;
+        }
         if must_be_new {
             self.create_secret(vault, secret.path.clone(), bytes).await
         } else {
@@ -185,10 +322,10 @@ impl Node {
                 "binary secrets are replaced, not edited".into(),
             )));
         }
-        let encoded: Vec<(String, Zeroizing<Vec<u8>>)> = secrets
+        let encoded = secrets
             .iter()
-            .map(|s| (s.path.clone(), to_bytes(s)))
-            .collect();
+            .map(|s| Ok((s.path.clone(), to_bytes(s)?)))
+            .collect::<Result<Vec<(String, Zeroizing<Vec<u8>>)>, NodeError>>()?;
         self.write_secrets(vault, encoded).await
     }
 
@@ -215,6 +352,22 @@ impl Node {
             (ItemDto::Card { cvv, .. }, "cvv") => cvv.clone(),
             (ItemDto::SshKey { private_key, .. }, "private_key") => private_key.clone(),
             (ItemDto::SshKey { public_key, .. }, "public_key") => public_key.clone(),
+            (ItemDto::Identity { email, .. }, "email") => email.clone(),
+            (ItemDto::Identity { phone, .. }, "phone") => phone.clone(),
+            (ItemDto::Identity { full_name, .. }, "full_name") => full_name.clone(),
+            (ItemDto::Identity { address, .. }, "address") => address.clone(),
+            (ItemDto::Identity { id_number, .. }, "id_number") => id_number.clone(),
+            (_, custom) if custom.starts_with("custom:") => {
+                let name = &custom["custom:".len()..];
+                match secret.fields.iter().find(|f| f.name == name) {
+                    Some(f) => f.value.clone(),
+                    None => {
+                        return Err(NodeError::Item(ItemError::Malformed(format!(
+                            "this secret has no field '{name}'"
+                        ))))
+                    }
+                }
+            }
             (ItemDto::SecureNote { text }, "text" | "value") => text.clone(),
             (ItemDto::Text { text }, "value" | "password") => text.clone(),
             _ => {

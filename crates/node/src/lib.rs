@@ -13,6 +13,8 @@
 
 /// Transport types that cross IPC: status, created node, error codes.
 pub mod api;
+/// Files attached to items: staged while editing, saved with the item.
+pub mod attachments;
 /// Encrypted backups of the node's vaults with their history.
 pub mod backup;
 /// The local client API for the CLI: a Unix socket, or a named pipe on Windows.

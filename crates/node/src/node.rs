@@ -112,6 +112,9 @@ pub(crate) struct Session {
     /// The transfer each device is taking page by page, worked out once
     /// (see `peers::answer`); ids only, one per device.
     pub(crate) send_plans: Mutex<HashMap<NodeId, crate::peers::PlannedSend>>,
+    /// Files attached in the editor and not saved yet, by vault file (see
+    /// `attachments`); dropped, wiped, with the session.
+    pub(crate) staged: Mutex<crate::attachments::Staged>,
 }
 
 impl Session {
@@ -123,6 +126,7 @@ impl Session {
             db,
             index: Mutex::default(),
             send_plans: Mutex::default(),
+            staged: Mutex::default(),
         })
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use polykey_db::{Db, RecordKey, Table};
-use polykey_vaults::items::{Item, ItemError, ItemKind};
+use polykey_vaults::items::{Attachment, Item, ItemError, ItemKind};
 use polykey_vaults::{Vault, VaultError, Vaults};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -55,6 +55,16 @@ fn summarize(bytes: &[u8]) -> Summary {
         ItemKind::SecureNote { .. } => (EntryKindDto::SecureNote, String::new(), Vec::new()),
         ItemKind::Card { cardholder, .. } => (EntryKindDto::Card, cardholder.clone(), Vec::new()),
         ItemKind::SshKey { .. } => (EntryKindDto::SshKey, String::new(), Vec::new()),
+        ItemKind::Identity {
+            full_name, email, ..
+        } => {
+            let who = if full_name.is_empty() {
+                email
+            } else {
+                full_name
+            };
+            (EntryKindDto::Identity, who.clone(), Vec::new())
+        }
     };
     Summary {
         title: Some(item.title.clone()),
@@ -123,6 +133,8 @@ fn entries(session: &Session, vault: &Vault) -> Result<Vec<EntryDto>, VaultError
     }
     Ok(files
         .into_iter()
+        // Attachments' bytes are parts of items, not secrets of their own.
+        .filter(|(path, _)| !Attachment::is_attachment_file(path))
         .filter_map(|(path, id)| {
             let summary = index.get(&id)?;
             let favourite = favourites
@@ -182,6 +194,7 @@ fn main_field(kind: EntryKindDto) -> Option<&'static str> {
         EntryKindDto::Login => Some("password"),
         EntryKindDto::Card => Some("number"),
         EntryKindDto::SshKey => Some("private_key"),
+        EntryKindDto::Identity => Some("email"),
         EntryKindDto::SecureNote | EntryKindDto::Text => Some("value"),
         EntryKindDto::Binary => None,
     }

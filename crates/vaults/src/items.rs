@@ -1,5 +1,7 @@
-//! Typed items: a login, secure note, card or SSH key, stored as one JSON
-//! file in a vault. Any other bytes remain a plain secret, as in Polykey.
+//! Typed items: a login, secure note, card, SSH key or identity, stored as
+//! one JSON file in a vault, with custom fields and attachments (files
+//! stored beside it, see [`ATTACHMENTS_DIR`]). Any other bytes remain a
+//! plain secret, as in Polykey.
 
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -8,6 +10,17 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 pub const ITEM_FORMAT: &str = "polykey-item";
 /// The item format version this build writes and reads.
 pub const ITEM_VERSION: u32 = 1;
+
+/// Where an item's attachments are stored in its vault: one file per
+/// content, named by its SHA-256 (hex), so the same file attached twice is
+/// stored once and an item's edits never rewrite its files.
+pub const ATTACHMENTS_DIR: &str = ".attachments";
+/// Custom fields one item may have.
+pub const MAX_FIELDS: usize = 100;
+/// Attachments one item may have (each up to the vault's secret size).
+pub const MAX_ATTACHMENTS: usize = 50;
+/// Longest field or attachment name, in bytes.
+pub const MAX_NAME_LEN: usize = 200;
 
 /// Why bytes are not a readable item.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -84,6 +97,95 @@ pub enum ItemKind {
         #[serde(default)]
         notes: String,
     },
+    /// A person's details, for forms.
+    Identity {
+        /// Full name.
+        #[serde(default)]
+        full_name: String,
+        /// Email address.
+        #[serde(default)]
+        email: String,
+        /// Phone number.
+        #[serde(default)]
+        phone: String,
+        /// Postal address, one line per line.
+        #[serde(default)]
+        address: String,
+        /// Date of birth, `YYYY-MM-DD`.
+        #[serde(default)]
+        birthday: String,
+        /// Company or organisation.
+        #[serde(default)]
+        company: String,
+        /// A passport, licence or national id number.
+        #[serde(default)]
+        id_number: String,
+        /// Free text.
+        #[serde(default)]
+        notes: String,
+    },
+}
+
+/// How a custom field is shown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    /// Plain text.
+    #[default]
+    Text,
+    /// Hidden until shown, like a password.
+    Hidden,
+    /// A link.
+    Url,
+    /// A date, `YYYY-MM-DD`.
+    Date,
+}
+
+/// A field the user added to an item.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct Field {
+    /// Its label.
+    pub name: String,
+    /// How it is shown.
+    #[serde(default)]
+    #[zeroize(skip)]
+    pub kind: FieldKind,
+    /// Its value.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// A file attached to an item: its bytes are the vault file `file`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct Attachment {
+    /// The file's name as the user attached it.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Where its bytes are in the vault: `.attachments/<sha256 hex>`.
+    pub file: String,
+}
+
+impl Attachment {
+    /// The vault path of the attachment with these bytes.
+    pub fn file_for(bytes: &[u8]) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(bytes);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{ATTACHMENTS_DIR}/{hex}")
+    }
+
+    /// Whether `path` is where an attachment's bytes are kept.
+    pub fn is_attachment_file(path: &str) -> bool {
+        path.strip_prefix(ATTACHMENTS_DIR)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|hex| {
+                hex.len() == 64
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            })
+    }
 }
 
 /// A typed item as stored: format marker, version, title and fields.
@@ -98,6 +200,12 @@ pub struct Item {
     /// The fields.
     #[serde(flatten)]
     pub kind: ItemKind,
+    /// Fields the user added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<Field>,
+    /// Files attached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 impl std::fmt::Debug for Item {
@@ -107,6 +215,7 @@ impl std::fmt::Debug for Item {
             ItemKind::SecureNote { .. } => "secure_note",
             ItemKind::Card { .. } => "card",
             ItemKind::SshKey { .. } => "ssh_key",
+            ItemKind::Identity { .. } => "identity",
         };
         write!(f, "Item({kind}, <redacted>)")
     }
@@ -126,7 +235,47 @@ impl Item {
             version: ITEM_VERSION,
             title: title.into(),
             kind,
+            fields: Vec::new(),
+            attachments: Vec::new(),
         }
+    }
+
+    /// Whether its custom fields and attachments are within bounds, each
+    /// named, and every attachment where attachments are kept.
+    pub fn check(&self) -> Result<(), ItemError> {
+        let bad = |why: &str| Err(ItemError::Malformed(why.into()));
+        if self.fields.len() > MAX_FIELDS {
+            return bad(&format!("more than {MAX_FIELDS} custom fields"));
+        }
+        if self.attachments.len() > MAX_ATTACHMENTS {
+            return bad(&format!("more than {MAX_ATTACHMENTS} attachments"));
+        }
+        let names = self
+            .fields
+            .iter()
+            .map(|f| &f.name)
+            .chain(self.attachments.iter().map(|a| &a.name));
+        for name in names {
+            if name.trim().is_empty() {
+                return bad("a custom field or attachment has no name");
+            }
+            if name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+                return bad(
+                    "a custom field or attachment name is too long or has control characters",
+                );
+            }
+        }
+        if let Some(a) = self
+            .attachments
+            .iter()
+            .find(|a| !Attachment::is_attachment_file(&a.file))
+        {
+            return bad(&format!(
+                "attachment \"{}\" is not stored where attachments are",
+                a.name
+            ));
+        }
+        Ok(())
     }
 
     /// The bytes stored in the vault.
@@ -145,7 +294,7 @@ impl Item {
         if header.version > ITEM_VERSION {
             return Err(ItemError::NewerVersion(header.version));
         }
-        serde_json::from_slice(bytes).map_err(|e| {
+        let item: Self = serde_json::from_slice(bytes).map_err(|e| {
             // serde's message names the field, never its value.
             ItemError::Malformed(
                 e.to_string()
@@ -154,7 +303,9 @@ impl Item {
                     .unwrap_or_default()
                     .to_owned(),
             )
-        })
+        })?;
+        item.check()?;
+        Ok(item)
     }
 
     /// The login's current TOTP code and seconds left, if it has 2FA.
@@ -230,6 +381,56 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, ItemError::Malformed(_)), "{err:?}");
+    }
+
+    #[test]
+    fn custom_fields_and_attachments_round_trip_and_are_bounded() {
+        let mut item = Item::new(
+            "Passport",
+            ItemKind::Identity {
+                full_name: "Alice Liddell".into(),
+                email: "alice@example.com".into(),
+                phone: String::new(),
+                address: "1 Rabbit Hole\nOxford".into(),
+                birthday: "1852-05-04".into(),
+                company: String::new(),
+                id_number: "X1234567".into(),
+                notes: String::new(),
+            },
+        );
+        item.fields.push(Field {
+            name: "Recovery PIN".into(),
+            kind: FieldKind::Hidden,
+            value: "8812".into(),
+        });
+        let scan = b"%PDF scan";
+        item.attachments.push(Attachment {
+            name: "scan.pdf".into(),
+            size: scan.len() as u64,
+            file: Attachment::file_for(scan),
+        });
+        let bytes = item.to_bytes();
+        assert_eq!(Item::from_bytes(&bytes).unwrap(), item);
+        assert!(!format!("{item:?}").contains("8812"));
+        assert!(Attachment::is_attachment_file(&item.attachments[0].file));
+
+        // An item naming another secret as its attachment, or a path out
+        // of the attachments folder, is damaged (a peer's item is input).
+        for file in ["Personal/bank", ".attachments/../bank", ".attachments/ABC"] {
+            let mut hostile = item.clone();
+            hostile.attachments[0].file = file.into();
+            let err = Item::from_bytes(&hostile.to_bytes()).unwrap_err();
+            assert!(matches!(err, ItemError::Malformed(_)), "{file}: {err:?}");
+        }
+        let mut crowded = item.clone();
+        crowded.fields = vec![item.fields[0].clone(); MAX_FIELDS + 1];
+        assert!(matches!(
+            Item::from_bytes(&crowded.to_bytes()),
+            Err(ItemError::Malformed(_))
+        ));
+        let mut unnamed = item.clone();
+        unnamed.fields[0].name = "  ".into();
+        assert!(unnamed.check().is_err());
     }
 
     #[test]

@@ -47,7 +47,15 @@ title: string,
 /**
  * Its fields.
  */
-item: ItemDto, };
+item: ItemDto, 
+/**
+ * Fields the user added (typed items only).
+ */
+fields: Array<FieldDto>, 
+/**
+ * Files attached (typed items only).
+ */
+attachments: Array<AttachmentDto>, };
 
 export type ItemDto = { "type": "login", 
 /**
@@ -106,6 +114,38 @@ publicKey: string,
  * Passphrase of the private key.
  */
 passphrase: string, 
+/**
+ * Free text.
+ */
+notes: string, } | { "type": "identity", 
+/**
+ * Full name.
+ */
+fullName: string, 
+/**
+ * Email address.
+ */
+email: string, 
+/**
+ * Phone number.
+ */
+phone: string, 
+/**
+ * Postal address.
+ */
+address: string, 
+/**
+ * Date of birth, `YYYY-MM-DD`.
+ */
+birthday: string, 
+/**
+ * Company.
+ */
+company: string, 
+/**
+ * Passport, licence or national id number.
+ */
+idNumber: string, 
 /**
  * Free text.
  */
@@ -216,7 +256,7 @@ enabled: boolean,
  */
 problem: string | null, };
 
-export type EntryKindDto = "login" | "secure_note" | "card" | "ssh_key" | "text" | "binary";
+export type EntryKindDto = "login" | "secure_note" | "card" | "ssh_key" | "identity" | "text" | "binary";
 
 export type EntryDto = { 
 /**

@@ -117,6 +117,7 @@ fn kind_name(kind: &ItemKind) -> &'static str {
         ItemKind::SecureNote { .. } => "note",
         ItemKind::Card { .. } => "card",
         ItemKind::SshKey { .. } => "SSH key",
+        ItemKind::Identity { .. } => "identity",
     }
 }
 

@@ -89,16 +89,23 @@ pub struct Parsed {
 
 impl Parsed {
     /// How many items of each kind it holds (`login`, `note`, `card`,
-    /// `SSH key`), kinds it has none of left out.
+    /// `SSH key`, `identity`), kinds it has none of left out.
     pub fn counts(&self) -> Vec<(&'static str, usize)> {
         use polykey_vaults::items::ItemKind;
-        let mut counts = [("login", 0), ("note", 0), ("card", 0), ("SSH key", 0)];
+        let mut counts = [
+            ("login", 0),
+            ("note", 0),
+            ("card", 0),
+            ("SSH key", 0),
+            ("identity", 0),
+        ];
         for imported in &self.items {
             let at = match imported.item.kind {
                 ItemKind::Login { .. } => 0,
                 ItemKind::SecureNote { .. } => 1,
                 ItemKind::Card { .. } => 2,
                 ItemKind::SshKey { .. } => 3,
+                ItemKind::Identity { .. } => 4,
             };
             counts[at].1 += 1;
         }

@@ -3,6 +3,7 @@
 // Tests fail loudly on purpose; the helper process speaks on stdout.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
+mod attachments;
 mod backup;
 mod client_api;
 mod corruption;

@@ -17,6 +17,8 @@ fn login(path: &str, username: &str, password: &str, url: &str) -> SecretDto {
             totp: None,
             notes: String::new(),
         },
+        fields: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 

@@ -1,0 +1,174 @@
+//! Files attached to items. An attachment's bytes are a file of the vault
+//! under [`ATTACHMENTS_DIR`], named by their SHA-256, so they sync, version
+//! and encrypt like any secret, are stored once however often attached,
+//! and an edit of the item never rewrites them. A file attached in the
+//! editor waits in memory (staged, wiped when dropped or the node locks)
+//! and is written with the item in one version when it is saved: a
+//! cancelled edit leaves nothing in the vault.
+//!
+//! Removing an attachment from an item (or deleting the item) leaves its
+//! file in the vault, so every version in history still opens with its
+//! files.
+
+use std::collections::HashMap;
+
+use polykey_vaults::items::{Attachment, Item, MAX_NAME_LEN};
+use polykey_vaults::{VaultError, MAX_SECRET_SIZE};
+use zeroize::Zeroizing;
+
+use crate::api::AttachmentDto;
+use crate::error::NodeError;
+use crate::node::{Node, Session};
+
+pub use polykey_vaults::items::ATTACHMENTS_DIR;
+
+/// The largest file that can be attached: the largest secret.
+pub const MAX_ATTACHMENT_SIZE: usize = MAX_SECRET_SIZE;
+/// Most bytes staged at once (a few files of the largest size).
+pub const MAX_STAGED_BYTES: usize = 4 * MAX_ATTACHMENT_SIZE;
+
+/// Attached files not saved yet, by vault file.
+pub(crate) type Staged = HashMap<String, Zeroizing<Vec<u8>>>;
+
+fn staged(s: &Session) -> std::sync::MutexGuard<'_, Staged> {
+    s.staged.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The name of a file as attached: its last path component, trimmed,
+/// without control characters, bounded.
+fn attachment_name(name: &str) -> Result<String, NodeError> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name).trim();
+    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
+    if clean.is_empty() {
+        return Err(NodeError::Invalid("the file has no name".into()));
+    }
+    let mut end = clean.len().min(MAX_NAME_LEN);
+    while !clean.is_char_boundary(end) {
+        end -= 1;
+    }
+    Ok(clean[..end].to_owned())
+}
+
+/// The files of `attachments` not in the vault yet, with their staged
+/// bytes. Refused when one is neither in the vault nor staged here.
+pub(crate) fn unsaved_files(
+    s: &Session,
+    vault: &polykey_vaults::Vault,
+    attachments: &[AttachmentDto],
+) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, NodeError> {
+    let mut out: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
+    for a in attachments {
+        if out.iter().any(|(f, _)| *f == a.file) {
+            continue;
+        }
+        match vault.stat(&s.db, &a.file) {
+            Ok(_) => continue,
+            Err(VaultError::NotFound(_)) => {}
+            Err(other) => return Err(other.into()),
+        }
+        let bytes = staged(s).get(&a.file).cloned().ok_or_else(|| {
+            NodeError::Invalid(format!(
+                "the file “{}” is no longer waiting to be saved (the app was locked); attach it again",
+                a.name
+            ))
+        })?;
+        out.push((a.file.clone(), bytes));
+    }
+    Ok(out)
+}
+
+/// Forget staged files now saved.
+pub(crate) fn saved(s: &Session, files: &[(String, Zeroizing<Vec<u8>>)]) {
+    let mut staged = staged(s);
+    for (file, _) in files {
+        staged.remove(file);
+    }
+}
+
+impl Node {
+    /// Attach a file to the item being edited in `vault`: kept here until
+    /// the item is saved (then written with it). Refused over the largest
+    /// secret size.
+    pub async fn stage_attachment(
+        &self,
+        vault: String,
+        name: String,
+        bytes: Zeroizing<Vec<u8>>,
+    ) -> Result<AttachmentDto, NodeError> {
+        if bytes.len() > MAX_ATTACHMENT_SIZE {
+            return Err(NodeError::Invalid(format!(
+                "that file is {} MiB; attachments can be up to {} MiB",
+                bytes.len() / (1024 * 1024),
+                MAX_ATTACHMENT_SIZE / (1024 * 1024)
+            )));
+        }
+        let name = attachment_name(&name)?;
+        self.with_vault_mut(vault, move |s, _| {
+            let file = Attachment::file_for(&bytes);
+            let size = bytes.len() as u64;
+            let mut staged = staged(s);
+            let held: usize = staged
+                .iter()
+                .filter(|(f, _)| **f != file)
+                .map(|(_, b)| b.len())
+                .sum();
+            if held + bytes.len() > MAX_STAGED_BYTES {
+                // The oldest edits' files make room (saved ones are gone).
+                staged.clear();
+            }
+            staged.insert(file.clone(), bytes);
+            Ok(AttachmentDto { name, size, file })
+        })
+        .await
+    }
+
+    /// The name and bytes of attachment `file` of the item at `path`, as
+    /// it is now or at `version`. Only a file the item lists is read.
+    pub async fn attachment(
+        &self,
+        vault: String,
+        path: String,
+        file: String,
+        version: Option<String>,
+    ) -> Result<(String, Zeroizing<Vec<u8>>), NodeError> {
+        self.with_vault(vault, move |s, v| {
+            let item_bytes = match &version {
+                Some(version) => v.get_at(&s.db, version, &path)?,
+                None => v.get(&s.db, &path)?,
+            };
+            let listed = Item::from_bytes(&item_bytes).ok().and_then(|item| {
+                item.attachments
+                    .iter()
+                    .find(|a| a.file == file)
+                    .map(|a| a.name.clone())
+            });
+            let Some(name) = listed else {
+                return Err(VaultError::NotFound(format!("that attachment of {path}")));
+            };
+            // Files are never removed with an item's edit, but an older
+            // version's may be gone from the latest tree: read it there.
+            let bytes = match v.get(&s.db, &file) {
+                Err(VaultError::NotFound(_)) if version.is_some() => {
+                    v.get_at(&s.db, version.as_deref().unwrap_or_default(), &file)?
+                }
+                other => other?,
+            };
+            Ok((name, bytes))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attachment_name;
+
+    #[test]
+    fn attached_names_are_file_names() {
+        assert_eq!(attachment_name("/home/a/scan.pdf").unwrap(), "scan.pdf");
+        assert_eq!(attachment_name("C:\\x\\id.png").unwrap(), "id.png");
+        assert_eq!(attachment_name(" a\u{7}b ").unwrap(), "ab");
+        assert!(attachment_name("  ").is_err());
+        assert_eq!(attachment_name(&"é".repeat(300)).unwrap().len(), 200);
+    }
+}
