@@ -1,6 +1,7 @@
-//! A binary secret in the real app: shown as a file, saved through the
-//! system's save dialog (driven with real X key presses) byte for byte,
-//! readable only by its owner.
+//! Files in the real app, through the system's file dialogs (driven with
+//! real X key presses): a binary secret saved byte for byte, readable only
+//! by its owner; a file attached to an identity with a custom field, then
+//! saved back out of it.
 
 use std::time::Duration;
 
@@ -9,6 +10,58 @@ use polykey_tests::gui::Driver;
 use zeroize::Zeroizing;
 
 const PASSWORD: &str = "quartz-meadow-rocket-71";
+
+/// Answer the GTK file dialog titled `title`: focus it, type the full
+/// path (Ctrl+L opens its location field), press Enter.
+async fn fill_file_dialog(driver: &Driver, title: &str, path: &std::path::Path) {
+    let mut focused = false;
+    for _ in 0..100 {
+        if driver
+            .xdotool(&["search", "--name", title, "windowfocus", "--sync"])
+            .await
+        {
+            focused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(focused, "the dialog \"{title}\" never appeared");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(driver.xdotool(&["key", "ctrl+l"]).await);
+    assert!(driver.xdotool(&["key", "ctrl+a"]).await);
+    assert!(
+        driver
+            .xdotool(&["type", "--delay", "20", &path.display().to_string()])
+            .await
+    );
+    assert!(driver.xdotool(&["key", "Return"]).await);
+    // The first Enter may only take the location field's completion: Enter
+    // again while the dialog is still there (focused first, so a key never
+    // reaches the app).
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let open = driver
+            .xdotool(&["search", "--name", title, "windowfocus", "--sync"])
+            .await;
+        if !open {
+            return;
+        }
+        assert!(driver.xdotool(&["key", "Return"]).await);
+    }
+}
+
+/// The file at `path` once it holds `len` bytes (within 10 s).
+async fn file_of_len(path: &std::path::Path, len: usize) -> Option<Vec<u8>> {
+    for _ in 0..100 {
+        if let Ok(contents) = std::fs::read(path) {
+            if contents.len() == len {
+                return Some(contents);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
 
 #[tokio::test]
 async fn a_binary_secret_is_saved_as_a_file() {
@@ -47,45 +100,10 @@ async fn a_binary_secret_is_saved_as_a_file() {
     assert!(app.text("binary-size").await.contains("512 bytes"));
     app.click("save-file").await;
 
-    // The GTK save dialog: focus it, type a full path, press Enter.
     let target = dir.path().join("saved-backup.bin");
-    let mut focused = false;
-    for _ in 0..100 {
-        if driver
-            .xdotool(&[
-                "search",
-                "--name",
-                "Save secret as file",
-                "windowfocus",
-                "--sync",
-            ])
-            .await
-        {
-            focused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(focused, "the save dialog never appeared");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(driver.xdotool(&["key", "ctrl+a"]).await);
-    assert!(
-        driver
-            .xdotool(&["type", "--delay", "20", &target.display().to_string()])
-            .await
-    );
-    assert!(driver.xdotool(&["key", "Return"]).await);
+    fill_file_dialog(&driver, "Save secret as file", &target).await;
 
-    let mut saved = None;
-    for _ in 0..100 {
-        if let Ok(contents) = std::fs::read(&target) {
-            if contents.len() == bytes.len() {
-                saved = Some(contents);
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let saved = file_of_len(&target, bytes.len()).await;
     assert_eq!(
         saved.as_deref(),
         Some(bytes.as_slice()),
@@ -102,5 +120,68 @@ async fn a_binary_secret_is_saved_as_a_file() {
     }
     app.find("notice").await;
     assert!(app.text("notice").await.contains("saved-backup.bin"));
+    app.quit().await;
+}
+
+#[tokio::test]
+async fn a_file_attached_to_an_identity_is_saved_with_it_and_saved_back_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node_dir = dir.path().join("node");
+    {
+        let node = Node::open(
+            &node_dir,
+            NodeOptions {
+                kdf: KdfProfile::FastForTests,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("open");
+        node.create(PASSWORD.into()).await.expect("create");
+        node.create_vault("Personal".into()).await.expect("vault");
+    }
+    // A scan to attach: not text, 100 KB.
+    let scan: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let source = dir.path().join("passport-scan.pdf");
+    std::fs::write(&source, &scan).expect("scan");
+
+    let driver = Driver::start(&node_dir).await;
+    let app = driver.launch().await;
+    app.type_into("unlock-password", PASSWORD).await;
+    app.click("unlock-submit").await;
+    app.wait_for_text("vault-item", "Personal").await;
+    app.click("new-secret").await;
+    app.select("item-type", "identity").await;
+    app.type_into("edit-title", "Passport").await;
+    app.type_into("edit-full-name", "Ada Lovelace").await;
+    app.type_into("edit-id-number", "X1234567").await;
+    app.click("add-field").await;
+    app.type_into("field-name", "Issuing office").await;
+    app.type_into("field-value", "London").await;
+    app.click("attach-file").await;
+    fill_file_dialog(&driver, "Attach a file", &source).await;
+    app.wait_for_text("attachment-name", "passport-scan.pdf")
+        .await;
+    app.screenshot("40-identity-with-field-and-attachment")
+        .await;
+    app.click("save-secret").await;
+
+    app.wait_for_text("secret-title", "Passport").await;
+    assert_eq!(app.text("field-custom-0").await, "London");
+    assert!(app.text("field-id-number").await.contains("••••"));
+    app.wait_for_text("attachment", "passport-scan.pdf").await;
+    // One item in the list: the file is part of it.
+    assert_eq!(app.count("secret-item").await, 1);
+    app.screenshot("41-identity-view").await;
+
+    app.click("save-attachment").await;
+    let target = dir.path().join("out").join("scan-copy.pdf");
+    std::fs::create_dir_all(target.parent().expect("parent")).expect("out dir");
+    fill_file_dialog(&driver, "Save attachment", &target).await;
+    assert_eq!(
+        file_of_len(&target, scan.len()).await.as_deref(),
+        Some(scan.as_slice()),
+        "the saved file is the attached one"
+    );
     app.quit().await;
 }

@@ -75,7 +75,7 @@ describe("the editor", () => {
 
   it("offers the vault's folders, puts a new secret in one, and moves a secret to another", async () => {
     const { backend, session, target } = await newLogin();
-    await backend.saveSecret("Personal", { path: "work/VPN", title: "VPN", item: { type: "text", text: "x" } }, true);
+    await backend.saveSecret("Personal", { path: "work/VPN", title: "VPN", item: { type: "text", text: "x" }, fields: [], attachments: [] }, true);
     await session.browser.openVault("Personal");
     session.browser.newSecret("login");
     await settle();
@@ -206,5 +206,52 @@ describe("unsaved changes", () => {
     expect(byTestId(target, "unsaved-dialog")).toBeNull();
     expect(browser.pane.kind).toBe("empty");
     expect(allByTestId(target, "secret-item").map(text)).toEqual(["LoginBank"]);
+  });
+
+  it("keeps an identity's custom fields and attached files, shown and saved from the view", async () => {
+    const { backend, session, target } = await newLogin();
+    type(target, "item-type", "identity");
+    await settle();
+    type(target, "edit-title", "Passport");
+    type(target, "edit-full-name", "Ada Lovelace");
+    type(target, "edit-id-number", "X1234567");
+    click(target, "add-field");
+    await settle();
+    type(target, "field-name", "Recovery PIN");
+    type(target, "field-kind", "hidden");
+    type(target, "field-value", "8812");
+    // A cancelled pick attaches nothing; a picked file is listed.
+    click(target, "attach-file");
+    await settle();
+    expect(allByTestId(target, "attachment-name")).toHaveLength(0);
+    backend.nextAttachment = { name: "scan.pdf", size: 70_000 };
+    click(target, "attach-file");
+    await settle();
+    expect(allByTestId(target, "attachment-name").map(text)).toEqual(["scan.pdf"]);
+    await save(target);
+
+    const saved = await backend.readSecret("Personal", "Passport");
+    expect(saved.item.type).toBe("identity");
+    expect(saved.fields).toEqual([{ name: "Recovery PIN", kind: "hidden", value: "8812" }]);
+    expect(saved.attachments.map((a) => a.name)).toEqual(["scan.pdf"]);
+    // The view: the hidden field masked until revealed, copied by name.
+    expect(text(byTestId(target, "field-custom-0"))).not.toContain("8812");
+    click(target, "copy-custom-0");
+    await settle();
+    expect(backend.copied).toContain("8812");
+    click(target, "save-attachment");
+    await settle();
+    expect(backend.savedAttachments).toEqual(["scan.pdf"]);
+    expect(session.browser.notice).toContain("scan.pdf");
+
+    // A field with no name is not saved silently.
+    click(target, "edit-secret");
+    await settle();
+    click(target, "add-field");
+    await settle();
+    type(target, "field-value", "orphan", 1);
+    await save(target);
+    expect(session.browser.error).toContain("name");
+    expect((await backend.readSecret("Personal", "Passport")).fields).toHaveLength(1);
   });
 });

@@ -6,7 +6,7 @@ import { allByTestId, byTestId, click, settle, text, unlockedApp } from "./harne
 const login = (path: string, password: string) => ({
   path,
   title: path,
-  item: { type: "login" as const, username: "ada", password, urls: [], totp: null, notes: "" },
+  item: { type: "login" as const, username: "ada", password, urls: [], totp: null, notes: "" }, fields: [], attachments: [],
 });
 
 describe("password health", () => {

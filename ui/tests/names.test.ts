@@ -77,7 +77,7 @@ describe("device names", () => {
     const browser = session.browser;
     await browser.createVault("V");
     await browser.save(
-      { path: "bank", title: "bank", item: { type: "login", username: "ada", password: "pw", urls: [], totp: null, notes: "" } },
+      { path: "bank", title: "bank", item: { type: "login", username: "ada", password: "pw", urls: [], totp: null, notes: "" }, fields: [], attachments: [] },
       true,
     );
     await browser.showHistory("bank");

@@ -10,7 +10,7 @@ function login(path: string, username: string, password: string) {
   return {
     path,
     title: path,
-    item: { type: "login" as const, username, password, urls: [`https://${path}.example`], totp: null, notes: "" },
+    item: { type: "login" as const, username, password, urls: [`https://${path}.example`], totp: null, notes: "" }, fields: [], attachments: [],
   };
 }
 
@@ -165,7 +165,7 @@ describe("files and links", () => {
     backend.vaults.get("V")?.secrets.set("keys/photo.jpg", {
       path: "keys/photo.jpg",
       title: "photo.jpg",
-      item: { type: "binary", size: 2048 },
+      item: { type: "binary", size: 2048 }, fields: [], attachments: [],
     });
     await browser.selectVault("V");
     await browser.openSecret("keys/photo.jpg");

@@ -11,7 +11,7 @@ async function withLogin() {
   const { browser } = app.session;
   expect(await browser.createVault("Personal")).toBe(true);
   await browser.save(
-    { path: "", title: "Bank", item: { type: "login", username: "ada", password: "pw-bank", urls: [], totp: null, notes: "" } },
+    { path: "", title: "Bank", item: { type: "login", username: "ada", password: "pw-bank", urls: [], totp: null, notes: "" }, fields: [], attachments: [] },
     true,
   );
   await settle();

@@ -258,7 +258,7 @@ describe("Recently deleted", () => {
     const { session, target } = await home();
     const browser = session.browser;
     await browser.createVault("Personal");
-    await browser.save({ path: "bank", title: "Bank", item: { type: "text", text: "pw-1" } }, true);
+    await browser.save({ path: "bank", title: "Bank", item: { type: "text", text: "pw-1" }, fields: [], attachments: [] }, true);
     await settle();
     click(target, "delete-secret");
     await settle();

@@ -29,10 +29,10 @@ describe("vault browser", () => {
     const login = (password: string) => ({
       path: "bank/login",
       title: "Bank",
-      item: { type: "login" as const, username: "alice", password, urls: ["https://bank.example"], totp: null, notes: "" },
+      item: { type: "login" as const, username: "alice", password, urls: ["https://bank.example"], totp: null, notes: "" }, fields: [], attachments: [],
     });
     await browser.save(login("first"), true);
-    await browser.save({ path: "email/work", title: "Work mail", item: { type: "text", text: "pw" } }, true);
+    await browser.save({ path: "email/work", title: "Work mail", item: { type: "text", text: "pw" }, fields: [], attachments: [] }, true);
     flushSync();
     expect(allByTestId(target, "secret-item")).toHaveLength(2);
 
@@ -70,8 +70,8 @@ describe("vault browser", () => {
   it("refuses a duplicate name and says why", async () => {
     const { browser, target } = await unlocked();
     await browser.createVault("V");
-    await browser.save({ path: "a", title: "a", item: { type: "text", text: "1" } }, true);
-    await browser.save({ path: "a", title: "a", item: { type: "text", text: "2" } }, true);
+    await browser.save({ path: "a", title: "a", item: { type: "text", text: "1" }, fields: [], attachments: [] }, true);
+    await browser.save({ path: "a", title: "a", item: { type: "text", text: "2" }, fields: [], attachments: [] }, true);
     flushSync();
     expect(byTestId(target, "browser-error")?.textContent).toContain("already exists");
   });
@@ -79,7 +79,7 @@ describe("vault browser", () => {
   it("locking drops every decrypted secret from the UI", async () => {
     const { session, browser } = await unlocked();
     await browser.createVault("V");
-    await browser.save({ path: "a", title: "a", item: { type: "text", text: "secret" } }, true);
+    await browser.save({ path: "a", title: "a", item: { type: "text", text: "secret" }, fields: [], attachments: [] }, true);
     expect(browser.pane.kind).toBe("view");
     await session.lock();
     expect(browser.pane.kind).toBe("empty");
@@ -98,7 +98,7 @@ describe("auto-lock", () => {
     expect(backend.touches).toBe(2);
 
     await browser.createVault("V");
-    await browser.save({ path: "a", title: "a", item: { type: "text", text: "secret" } }, true);
+    await browser.save({ path: "a", title: "a", item: { type: "text", text: "secret" }, fields: [], attachments: [] }, true);
     backend.autoLock();
     await tick();
     await new Promise((resolve) => setTimeout(resolve, 0));
@@ -153,7 +153,7 @@ describe("search across vaults", () => {
     const login = (path: string, username: string) => ({
       path,
       title: path,
-      item: { type: "login" as const, username, password: "pw", urls: [], totp: null, notes: "" },
+      item: { type: "login" as const, username, password: "pw", urls: [], totp: null, notes: "" }, fields: [], attachments: [],
     });
     for (const [vault, path, user] of [["Work", "vpn", "ada"], ["Home", "bank", "ada"], ["Family", "netflix", "bob"]]) {
       await browser.createVault(vault);

@@ -4,6 +4,7 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import { writeText } from "@tauri-apps/plugin-clipboard-manager";
 import type {
+  AttachmentDto,
   ApiError,
   ImportPreviewDto,
   ImportReportDto,
@@ -125,6 +126,12 @@ export interface Backend {
   quickCopy(vault: string, path: string): Promise<number>;
   hidePalette(): Promise<void>;
   showMainWindow(): Promise<void>;
+  /** Pick a file to attach to the item being edited in `vault` (kept until it
+   * is saved); null if cancelled. */
+  attachFile(vault: string): Promise<AttachmentDto | null>;
+  /** Save attachment `file` of the item at `path` to a file the user picks;
+   * null if cancelled. */
+  saveAttachment(vault: string, path: string, file: string, version: string | null): Promise<string | null>;
   /** Save a (binary) secret to a file the user picks; null if cancelled. */
   saveSecretFile(vault: string, path: string): Promise<string | null>;
   /** Open an http(s) link in the system browser. */
@@ -285,6 +292,8 @@ export const tauriBackend: Backend = {
   hidePalette: () => call("hide_palette"),
   showMainWindow: () => call("show_main_window"),
   saveSecretFile: (vault, path) => call("save_secret_file", { vault, path }),
+  attachFile: (vault) => call("attach_file", { vault }),
+  saveAttachment: (vault, path, file, version) => call("save_attachment", { vault, path, file, version }),
   openUrl: (url) => call("open_url", { url }),
   onPaletteOpened: async (handler) => {
     await listen("palette-opened", handler);

@@ -258,6 +258,36 @@ problem: string | null, };
 
 export type EntryKindDto = "login" | "secure_note" | "card" | "ssh_key" | "identity" | "text" | "binary";
 
+export type FieldKindDto = "text" | "hidden" | "url" | "date";
+
+export type FieldDto = { 
+/**
+ * Its label.
+ */
+name: string, 
+/**
+ * How it is shown.
+ */
+kind: FieldKindDto, 
+/**
+ * Its value.
+ */
+value: string, };
+
+export type AttachmentDto = { 
+/**
+ * The file's name.
+ */
+name: string, 
+/**
+ * Its size in bytes.
+ */
+size: number, 
+/**
+ * Where its bytes are kept in the vault.
+ */
+file: string, };
+
 export type EntryDto = { 
 /**
  * Where it lives in the vault.

@@ -16,6 +16,7 @@ export const KIND_ICONS: Record<EntryKindDto, { name: string }> = {
   secure_note: { name: "Secure note" },
   card: { name: "Card" },
   ssh_key: { name: "SSH key" },
+  identity: { name: "Identity" },
   text: { name: "Text" },
   binary: { name: "File" },
 };

@@ -1,6 +1,7 @@
 // An in-memory node for component tests: same interface, same error codes.
 import { type Backend, BackendError } from "./backend";
 import type {
+  AttachmentDto,
   BackupDto,
   ImportPreviewDto,
   ImportReportDto,
@@ -288,7 +289,8 @@ export class MockBackend implements Backend {
 
   async copyField(vault: string, path: string, field: string): Promise<number> {
     const secret = await this.readSecret(vault, path);
-    const value = (secret.item as Record<string, unknown>)[field];
+    const custom = field.startsWith("custom:") ? secret.fields.find((f) => `custom:${f.name}` === field)?.value : undefined;
+    const value = custom ?? (secret.item as Record<string, unknown>)[field];
     if (typeof value !== "string") throw new BackendError("bad_item", `this secret has no field '${field}'`);
     this.copied.push(value);
     return 30;
@@ -388,6 +390,7 @@ export class MockBackend implements Backend {
       await this.saveSecret(vault, {
         path, title: item.title,
         item: { type: "login", username: item.username, password: item.password, urls: [item.url], totp: null, notes: "" },
+        fields: [], attachments: [],
       }, true);
     }
     return { source, imported: items.length, replaced: 0, skippedDuplicates: 0, skippedTotal: 0, version: "mock" };
@@ -475,6 +478,25 @@ export class MockBackend implements Backend {
 
   savedFiles: string[] = [];
   opened: string[] = [];
+
+  /** What the next "Attach file" picks (null: the person cancels). */
+  nextAttachment: { name: string; size: number } | null = null;
+  savedAttachments: string[] = [];
+
+  async attachFile(vault: string): Promise<AttachmentDto | null> {
+    this.vault(vault);
+    const picked = this.nextAttachment;
+    if (!picked) return null;
+    return { name: picked.name, size: picked.size, file: `.attachments/${picked.name.length.toString(16).padStart(64, "0")}` };
+  }
+
+  async saveAttachment(vault: string, path: string, file: string, version: string | null): Promise<string | null> {
+    const secret = await this.readSecret(vault, path, version ?? undefined);
+    const found = secret.attachments.find((a) => a.file === file);
+    if (!found) throw new BackendError("secret_not_found", "there is no secret or directory at that path");
+    this.savedAttachments.push(found.name);
+    return `/home/user/${found.name}`;
+  }
 
   async saveSecretFile(vault: string, path: string): Promise<string | null> {
     await this.readSecret(vault, path);

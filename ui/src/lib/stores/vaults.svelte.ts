@@ -3,6 +3,7 @@
 import { type Backend, toBackendError } from "../backend";
 import { type GeneratorOptions, loadGenerator, rulesOf, sanitize, saveGenerator } from "../generator";
 import type {
+  AttachmentDto,
   EntryDto,
   ImportPreviewDto,
   ImportReportDto,
@@ -41,9 +42,13 @@ const FIELD_LABELS: Record<string, string> = {
   title: "Title", username: "Username", password: "Password", urls: "Websites", totp: "One-time code", notes: "Notes",
   text: "Text", cardholder: "Cardholder", number: "Number", expiry: "Expiry", cvv: "Security code",
   privateKey: "Private key", publicKey: "Public key", passphrase: "Passphrase", size: "Size",
+  fullName: "Full name", email: "Email", phone: "Phone", address: "Address", birthday: "Date of birth",
+  company: "Company", idNumber: "ID number", attachments: "Attachments",
 };
 
-const SENSITIVE = new Set(["password", "cvv", "number", "privateKey", "passphrase", "text", "totp"]);
+const SENSITIVE = new Set(["password", "cvv", "number", "privateKey", "passphrase", "text", "totp", "idNumber"]);
+
+const hiddenCustom = new Set<string>();
 
 function fieldsOf(secret: SecretDto | null): Map<string, string> {
   const fields = new Map<string, string>();
@@ -53,6 +58,12 @@ function fieldsOf(secret: SecretDto | null): Map<string, string> {
     if (key === "type") continue;
     fields.set(key, Array.isArray(value) ? value.join("\n") : value === null ? "" : String(value));
   }
+  // Custom fields by their names (a hidden one is compared as sensitive).
+  for (const field of secret.fields ?? []) {
+    fields.set(`custom:${field.name}`, field.value);
+    if (field.kind === "hidden") hiddenCustom.add(`custom:${field.name}`);
+  }
+  if (secret.attachments?.length) fields.set("attachments", secret.attachments.map((a) => a.name).join("\n"));
   return fields;
 }
 
@@ -62,11 +73,11 @@ export function compareFields(older: SecretDto | null, newer: SecretDto | null):
   const b = fieldsOf(newer);
   const keys = [...new Set([...a.keys(), ...b.keys()])];
   return keys.map((key) => ({
-    label: FIELD_LABELS[key] ?? key,
+    label: FIELD_LABELS[key] ?? (key.startsWith("custom:") ? key.slice("custom:".length) : key),
     older: a.get(key) ?? "",
     newer: b.get(key) ?? "",
     changed: (a.get(key) ?? "") !== (b.get(key) ?? ""),
-    sensitive: SENSITIVE.has(key),
+    sensitive: SENSITIVE.has(key) || hiddenCustom.has(key),
   }));
 }
 
@@ -87,6 +98,8 @@ export function blankItem(type: ItemType): ItemDto {
       return { type, cardholder: "", number: "", expiry: "", cvv: "", notes: "" };
     case "ssh_key":
       return { type, privateKey: "", publicKey: "", passphrase: "", notes: "" };
+    case "identity":
+      return { type, fullName: "", email: "", phone: "", address: "", birthday: "", company: "", idNumber: "", notes: "" };
     case "text":
       return { type, text: "" };
     case "binary":
@@ -338,7 +351,7 @@ export class VaultBrowser {
 
   newSecret(type: ItemType = "login") {
     this.error = null;
-    this.pane = { kind: "edit", isNew: true, draft: { path: "", title: "", item: blankItem(type) } };
+    this.pane = { kind: "edit", isNew: true, draft: { path: "", title: "", item: blankItem(type), fields: [], attachments: [] } };
   }
 
   editSecret() {
@@ -381,7 +394,15 @@ export class VaultBrowser {
       draft.item.type === "login"
         ? { ...draft.item, urls: draft.item.urls.map(normaliseWebsite).filter(Boolean) }
         : draft.item;
-    const secret = { ...draft, path, item, title: title || path.split("/").pop() || path };
+    // A plain secret has no custom fields or files; blank custom rows go.
+    const plain = item.type === "text" || item.type === "binary";
+    const fields = plain ? [] : (draft.fields ?? []).filter((f) => f.name.trim() || f.value);
+    if (fields.some((f) => !f.name.trim())) {
+      this.error = "Give every custom field a name.";
+      return;
+    }
+    const attachments = plain ? [] : (draft.attachments ?? []);
+    const secret = { ...draft, path, item, fields, attachments, title: title || path.split("/").pop() || path };
     await this.attempt(async () => {
       await this.backend.saveSecret(vault, secret, isNew);
       if (!isNew && folder !== undefined && normaliseFolder(folder) !== folderOf(path)) {
@@ -515,6 +536,29 @@ export class VaultBrowser {
     await this.attempt(async () => {
       const seconds = await this.backend.copyField(vault, path, field);
       this.notice = `Copied. The clipboard clears in ${seconds} seconds.`;
+    });
+  }
+
+  /** Ask for a file to attach to the item being edited; null if the person
+   * cancelled. It is written with the item when that is saved. */
+  async attachFile(): Promise<AttachmentDto | null> {
+    const vault = this.vault;
+    if (!vault) return null;
+    let attached: AttachmentDto | null = null;
+    await this.attempt(async () => {
+      attached = await this.backend.attachFile(vault);
+    });
+    return attached;
+  }
+
+  /** Save an attachment of the item at `path` (at `version`, if given) to a
+   * file the person picks. */
+  async saveAttachment(path: string, file: string, version: string | null = null) {
+    const vault = this.vault;
+    if (!vault) return;
+    await this.attempt(async () => {
+      const saved = await this.backend.saveAttachment(vault, path, file, version);
+      if (saved) this.notice = `Saved to ${saved}.`;
     });
   }
 
