@@ -30,6 +30,9 @@ pub const MAX_STAGED_BYTES: usize = 4 * MAX_ATTACHMENT_SIZE;
 /// Attached files not saved yet, by vault file.
 pub(crate) type Staged = HashMap<String, Zeroizing<Vec<u8>>>;
 
+/// Files to write: vault file and bytes.
+pub(crate) type Files = Vec<(String, Zeroizing<Vec<u8>>)>;
+
 fn staged(s: &Session) -> std::sync::MutexGuard<'_, Staged> {
     s.staged.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -55,8 +58,8 @@ pub(crate) fn unsaved_files(
     s: &Session,
     vault: &polykey_vaults::Vault,
     attachments: &[AttachmentDto],
-) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, NodeError> {
-    let mut out: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
+) -> Result<Files, NodeError> {
+    let mut out: Files = Vec::new();
     for a in attachments {
         if out.iter().any(|(f, _)| *f == a.file) {
             continue;
