@@ -2,7 +2,7 @@
 // and at a change.
 import { describe, expect, it } from "vitest";
 import { flushSync } from "svelte";
-import { byTestId, click, createScreenApp, settle, text, type, unlockedApp } from "./harness";
+import { allByTestId, byTestId, click, createScreenApp, settle, text, type, unlockedApp } from "./harness";
 
 function submit(target: ParentNode, id: string) {
   const button = byTestId(target, id) as HTMLButtonElement | null;
@@ -38,6 +38,12 @@ describe("settings", () => {
     await settle();
     expect(byTestId(target, "settings")).not.toBeNull();
     expect(byTestId(target, "settings-button")?.getAttribute("aria-pressed")).toBe("true");
+    // Devices are one of its sections, leading to the Devices page.
+    expect(allByTestId(target, "settings-device-name").length).toBeGreaterThan(0);
+    click(target, "settings-manage-devices");
+    await settle();
+    expect(byTestId(target, "settings")).toBeNull();
+    expect(byTestId(target, "devices-button")?.getAttribute("aria-pressed")).toBe("true");
   });
 
   it("changes the password: the current one is checked, the new one typed twice, a weak one warned of", async () => {
