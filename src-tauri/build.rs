@@ -18,6 +18,7 @@ const COMMANDS: &[&str] = &[
     "create_node",
     "suggested_device_name",
     "password_health",
+    "breached_logins",
     "set_device_name",
     "unlock",
     "lock",

@@ -57,6 +57,13 @@ pub async fn password_health(node: State<'_, Node>) -> Result<Vec<HealthItemDto>
     Ok(node.password_health().await?)
 }
 
+/// The logins whose password appears in known breaches (the opt-in
+/// k-anonymity check; refused while it is off).
+#[tauri::command]
+pub async fn breached_logins(node: State<'_, Node>) -> Result<Vec<HealthItemDto>> {
+    Ok(node.breached_logins().await?)
+}
+
 /// The name offered for this device at setup (its host name).
 #[tauri::command]
 pub fn suggested_device_name() -> String {

@@ -199,6 +199,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::create_node,
             commands::suggested_device_name,
             commands::password_health,
+            commands::breached_logins,
             commands::set_device_name,
             commands::unlock,
             commands::lock,

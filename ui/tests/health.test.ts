@@ -55,4 +55,41 @@ describe("password health", () => {
     await settle();
     expect(text(byTestId(target, "health-all-good"))).toContain("Every password is strong");
   });
+
+  it("checks breaches only once turned on, and a fix takes the login off", async () => {
+    localStorage.clear();
+    const { backend, session, target } = await unlockedApp();
+    await backend.createVault("Home");
+    await backend.saveSecret("Home", login("forum", "password123"), true);
+    await backend.saveSecret("Home", login("bank", "a-long-unbreached-password"), true);
+    await session.browser.load();
+    click(target, "password-health");
+    await settle();
+
+    // Off: the check says where to turn it on, and nothing is listed.
+    click(target, "breach-run");
+    await settle();
+    expect(session.browser.error).toContain("turn it on in Settings");
+    expect(allByTestId(target, "breach-item")).toHaveLength(0);
+
+    // Turned on in Settings (the endpoint field appears), then checked.
+    click(target, "settings-button");
+    await settle();
+    expect(byTestId(target, "breach-endpoint")).toBeNull();
+    click(target, "breach-check");
+    await settle();
+    expect(backend.prefs.breachCheck).toBe(true);
+    expect(byTestId(target, "breach-endpoint")).not.toBeNull();
+    click(target, "password-health");
+    await settle();
+    click(target, "breach-run");
+    await settle();
+    expect(allByTestId(target, "breach-item").map((r) => text(r.querySelector(".device-main")))).toEqual([
+      "forum Home · ada · seen 251,682 times in breaches",
+    ]);
+    click(target, "breach-fix");
+    await settle();
+    expect(allByTestId(target, "breach-item")).toHaveLength(0);
+    expect((await backend.readSecret("Home", "forum")).item).toMatchObject({ password: "x".repeat(20) });
+  });
 });

@@ -484,6 +484,10 @@ pub struct HealthItemDto {
     pub changed: i64,
     /// Unchanged for over a year.
     pub old: bool,
+    /// How often the password appears in known breaches (only from the
+    /// breach check; 0 otherwise).
+    #[ts(type = "number")]
+    pub breached: u64,
 }
 
 /// A device of this gestalt, for the Devices page.

@@ -9,6 +9,9 @@ use crate::error::NodeError;
 
 /// The shortcut that opens quick access unless the user picks another.
 pub const DEFAULT_SHORTCUT: &str = "CommandOrControl+Shift+Space";
+/// The k-anonymity range API the breach check asks (Have I Been Pwned's
+/// Pwned Passwords) unless the user names another.
+pub const DEFAULT_BREACH_ENDPOINT: &str = "https://api.pwnedpasswords.com/range/";
 
 /// The user's preferences. Missing fields take their defaults, so a file
 /// from an older version still loads.
@@ -24,6 +27,33 @@ pub struct Preferences {
     pub shortcut: String,
     /// Show the system tray icon.
     pub tray: bool,
+    /// Check passwords against known breaches when asked (off until the
+    /// user turns it on: it asks a service on the internet).
+    pub breach_check: bool,
+    /// Where the breach check asks: a range API taking the first five hex
+    /// characters of a SHA-1 after this prefix. https, or http to this
+    /// computer only.
+    pub breach_endpoint: String,
+}
+
+/// Whether `endpoint` may be asked: https, or plain http to this computer
+/// (a service of one's own), at most 200 characters.
+pub fn breach_endpoint_ok(endpoint: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(endpoint) else {
+        return false;
+    };
+    let host = url.host_str().unwrap_or_default();
+    let local = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    endpoint.len() <= 200
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && (url.scheme() == "https" || (url.scheme() == "http" && local))
 }
 
 /// Seconds from an environment variable, for tests that cannot wait minutes.
@@ -47,6 +77,8 @@ impl Default for Preferences {
             clipboard_clear_secs: env_secs("POLYKEY_CLIPBOARD_CLEAR_SECS").unwrap_or(30),
             shortcut: DEFAULT_SHORTCUT.to_owned(),
             tray: true,
+            breach_check: false,
+            breach_endpoint: DEFAULT_BREACH_ENDPOINT.to_owned(),
         }
     }
 }
@@ -62,6 +94,9 @@ impl Preferences {
         self.clipboard_clear_secs = self.clipboard_clear_secs.clamp(5, 600);
         if self.shortcut.len() > 64 || self.shortcut.chars().any(char::is_control) {
             DEFAULT_SHORTCUT.clone_into(&mut self.shortcut);
+        }
+        if !breach_endpoint_ok(&self.breach_endpoint) {
+            DEFAULT_BREACH_ENDPOINT.clone_into(&mut self.breach_endpoint);
         }
         self
     }
@@ -81,6 +116,11 @@ impl Preferences {
         if self.shortcut.len() > 64 || self.shortcut.chars().any(char::is_control) {
             return Err(NodeError::InvalidPreference(
                 "that is not a keyboard shortcut",
+            ));
+        }
+        if !breach_endpoint_ok(&self.breach_endpoint) {
+            return Err(NodeError::InvalidPreference(
+                "the breach check address must start with https:// (or http:// to this computer)",
             ));
         }
         Ok(())

@@ -48,6 +48,8 @@ export interface Backend {
   createNode(password: string): Promise<CreatedDto>;
   /** Logins whose password is weak, reused or unchanged for a year (never the passwords). */
   passwordHealth(): Promise<HealthItemDto[]>;
+  /** Logins whose password is in known breaches (opt-in; refused while off). */
+  breachedLogins(): Promise<HealthItemDto[]>;
   /** The name offered for this device at setup: the computer's own. */
   suggestedDeviceName(): Promise<string>;
   /** Name this device; its other devices show the name at their next sync. */
@@ -240,6 +242,7 @@ export const tauriBackend: Backend = {
   createNode: (password) => call("create_node", { password }),
   suggestedDeviceName: () => call("suggested_device_name"),
   passwordHealth: () => call("password_health"),
+  breachedLogins: () => call("breached_logins"),
   setDeviceName: (name) => call("set_device_name", { name }),
   unlock: (password) => call("unlock", { password }),
   lock: () => call("lock"),

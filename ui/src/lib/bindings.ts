@@ -357,7 +357,18 @@ shortcut: string,
 /**
  * Show the system tray icon.
  */
-tray: boolean, };
+tray: boolean, 
+/**
+ * Check passwords against known breaches when asked (off until the
+ * user turns it on: it asks a service on the internet).
+ */
+breachCheck: boolean, 
+/**
+ * Where the breach check asks: a range API taking the first five hex
+ * characters of a SHA-1 after this prefix. https, or http to this
+ * computer only.
+ */
+breachEndpoint: string, };
 
 export type DeviceDto = { 
 /**
@@ -422,7 +433,12 @@ changed: number,
 /**
  * Unchanged for over a year.
  */
-old: boolean, };
+old: boolean, 
+/**
+ * How often the password appears in known breaches (only from the
+ * breach check; 0 otherwise).
+ */
+breached: number, };
 
 export type InvitationDto = { 
 /**

@@ -88,7 +88,7 @@ export class MockBackend implements Backend {
         const { score } = await this.passwordStrength(secret.item.password);
         logins.push({
           password: secret.item.password,
-          item: { vault: name, path: secret.path, title: secret.title, username: secret.item.username, score, weak: score < 3, reused: 0, changed: 1, old: false },
+          item: { vault: name, path: secret.path, title: secret.title, username: secret.item.username, score, weak: score < 3, reused: 0, changed: 1, old: false, breached: 0 },
         });
       }
     }
@@ -96,6 +96,28 @@ export class MockBackend implements Backend {
       .map(({ item, password }) => ({ ...item, reused: logins.filter((l) => l.password === password).length - 1 }))
       .filter((i) => i.weak || i.reused > 0 || i.old)
       .sort((a, b) => a.score - b.score || b.reused - a.reused || a.path.localeCompare(b.path));
+  }
+
+  /** Passwords the mock breach service knows, with how often seen. */
+  breachedPasswords = new Map<string, number>([["password123", 251682]]);
+
+  async breachedLogins(): Promise<HealthItemDto[]> {
+    this.requireUnlocked();
+    if (!this.prefs.breachCheck) {
+      throw new BackendError("invalid_input", "the breach check is off; turn it on in Settings, Security");
+    }
+    const out: HealthItemDto[] = [];
+    for (const [name, v] of this.vaults) {
+      for (const secret of v.secrets.values()) {
+        if (secret.item.type !== "login") continue;
+        const seen = this.breachedPasswords.get(secret.item.password) ?? 0;
+        if (seen > 0) {
+          out.push({ vault: name, path: secret.path, title: secret.title, username: secret.item.username, score: 0,
+            weak: true, reused: 0, changed: 1, old: false, breached: seen });
+        }
+      }
+    }
+    return out;
   }
 
   async suggestedDeviceName(): Promise<string> {
@@ -432,7 +454,8 @@ export class MockBackend implements Backend {
     return [...this.vaults.keys()].map((name) => ({ name, how: "unchanged" }));
   }
 
-  prefs: Preferences = { autoLockSecs: 600, clipboardClearSecs: 30, shortcut: "CommandOrControl+Shift+Space", tray: true };
+  prefs: Preferences = { autoLockSecs: 600, clipboardClearSecs: 30, shortcut: "CommandOrControl+Shift+Space", tray: true,
+    breachCheck: false, breachEndpoint: "https://api.pwnedpasswords.com/range/" };
 
   async preferences(): Promise<Preferences> {
     return { ...this.prefs };

@@ -96,3 +96,151 @@ async fn weak_reused_and_old_passwords_are_listed_and_a_fix_clears_them() {
         [("Personal:forum".to_owned(), true, 0, false)]
     );
 }
+
+/// A Pwned Passwords range API on loopback: answers each `/range/PREFIX`
+/// with the suffixes it knows under that prefix plus padding, and keeps
+/// every request it was sent, whole.
+struct RangeServer {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RangeServer {
+    async fn start(breached: &'static [(&'static str, u64)]) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/range/", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let task = tokio::spawn(async move {
+            // At most 100 requests, then it stops by itself.
+            for _ in 0..100 {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.ends_with(b"\r\n\r\n") && request.len() < 16 * 1024 {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&request).into_owned();
+                let prefix = text
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.strip_prefix("/range/"))
+                    .unwrap_or_default()
+                    .to_owned();
+                seen.lock().unwrap().push(text);
+                let mut body = String::new();
+                for (password, count) in breached {
+                    let hash = sha1_hex(password);
+                    if hash.starts_with(&prefix) {
+                        body.push_str(&format!("{}:{count}\r\n", &hash[5..]));
+                    }
+                }
+                // Padding, as the real service sends with Add-Padding.
+                body.push_str("0000000000000000000000000000000000A:0\r\nnot a line\r\n");
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            }
+        });
+        Self {
+            url,
+            requests,
+            task,
+        }
+    }
+}
+
+impl Drop for RangeServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn sha1_hex(password: &str) -> String {
+    use sha1::Digest;
+    sha1::Sha1::digest(password.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_breach_check_is_opt_in_and_sends_only_five_characters_of_each_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    node.create_vault("Personal".into()).await.unwrap();
+    for secret in [
+        login("forum", "password123"),
+        login("shop", "password123"),
+        login("bank", STRONG_A),
+        login("mail", "letmein"),
+    ] {
+        node.save_secret("Personal".into(), secret, true)
+            .await
+            .unwrap();
+    }
+    let server = RangeServer::start(&[("password123", 251_682), ("letmein", 9)]).await;
+
+    // Off until turned on: nothing is asked.
+    let err = node.breached_logins().await.unwrap_err();
+    assert!(err.to_string().contains("turn it on"), "{err}");
+    assert!(server.requests.lock().unwrap().is_empty());
+
+    // Only https, or http to this computer.
+    let mut prefs = node.preferences();
+    prefs.breach_check = true;
+    for bad in ["http://example.com/range/", "ftp://127.0.0.1/", "not a url"] {
+        prefs.breach_endpoint = bad.into();
+        assert!(node.set_preferences(prefs.clone()).await.is_err(), "{bad}");
+    }
+    prefs.breach_endpoint = server.url.clone();
+    node.set_preferences(prefs).await.unwrap();
+
+    let found = node.breached_logins().await.unwrap();
+    let listed: Vec<(&str, u64)> = found
+        .iter()
+        .map(|i| (i.path.as_str(), i.breached))
+        .collect();
+    assert_eq!(
+        listed,
+        [("forum", 251_682), ("shop", 251_682), ("mail", 9)],
+        "most seen first; the strong one not listed"
+    );
+
+    // One request per distinct prefix, each carrying 5 hex characters and
+    // nothing else of a password or its hash.
+    let requests = server.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    for request in &requests {
+        let path = request.split_whitespace().nth(1).unwrap();
+        let prefix = path.strip_prefix("/range/").unwrap();
+        assert_eq!(prefix.len(), 5, "{path}");
+        assert!(prefix.bytes().all(|b| b.is_ascii_hexdigit()), "{path}");
+        assert!(
+            request.to_ascii_lowercase().contains("add-padding: true"),
+            "{request}"
+        );
+        for password in ["password123", "letmein", STRONG_A] {
+            let hash = sha1_hex(password);
+            assert!(!request.contains(password), "{request}");
+            assert!(!request.to_uppercase().contains(&hash[5..]), "{request}");
+        }
+    }
+
+    // The service gone: a clear error, no panic.
+    drop(server);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let err = node.breached_logins().await.unwrap_err();
+    assert!(err.to_string().contains("could not be reached"), "{err}");
+}

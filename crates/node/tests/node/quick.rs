@@ -216,6 +216,7 @@ async fn preferences_persist_are_checked_and_readable_while_locked() {
         clipboard_clear_secs: 15,
         shortcut: "Alt+Shift+P".into(),
         tray: false,
+        ..Preferences::default()
     };
     node.set_preferences(chosen.clone()).await.unwrap();
     for bad in [

@@ -191,6 +191,9 @@ export class VaultBrowser {
   query = $state("");
   /** The password health report, once asked for. */
   health = $state.raw<HealthItemDto[] | null>(null);
+  /** Logins found in known breaches by the last breach check (null: not
+   * checked since the app started). */
+  breached = $state.raw<HealthItemDto[] | null>(null);
   /** The open editor holds changes not saved (it says so as they come). */
   editorDirty = false;
   /** Where the person asked to go while the editor held changes: asked
@@ -433,6 +436,14 @@ export class VaultBrowser {
     });
   }
 
+  /** Ask the breach service (opt-in, k-anonymity: five characters of each
+   * password's SHA-1 leave the device) which logins' passwords it knows. */
+  async checkBreaches() {
+    await this.attempt(async () => {
+      this.breached = await this.backend.breachedLogins();
+    });
+  }
+
   /** One click: a new password (by the generator's options) saved in
    * `item`'s login, as a new version; the report is made again. */
   async fixPassword(item: HealthItemDto) {
@@ -443,6 +454,8 @@ export class VaultBrowser {
       await this.backend.saveSecret(item.vault, { ...secret, item: { ...secret.item, password } }, false);
       if (this.vault === item.vault) this.secrets = await this.backend.listEntries(item.vault);
       this.health = await this.backend.passwordHealth();
+      // A new random password is in no breach: off that list too.
+      this.breached = this.breached?.filter((b) => b.vault !== item.vault || b.path !== item.path) ?? null;
       this.notice = `A new password is saved in “${item.title}”. Change it on the website too.`;
     });
   }
