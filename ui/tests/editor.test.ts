@@ -102,6 +102,16 @@ describe("the editor", () => {
     const moved = await backend.readSecret("Personal", "money/accounts/Bank");
     expect(moved.title).toBe("My bank");
     expect(moved.item.type === "login" && moved.item.password).toBe("pw-1");
+
+    // Its history follows it: the versions from before the move are there,
+    // each saying where it was then, and open.
+    click(target, "show-history");
+    await settle();
+    expect(allByTestId(target, "history-version").length).toBe(3);
+    expect(allByTestId(target, "version-path").map(text)).toEqual(["then at work/Bank", "then at work/Bank"]);
+    allByTestId(target, "view-version")[2].click();
+    await settle();
+    expect(text(byTestId(target, "secret-title"))).toBe("Bank");
   });
 
   it("keeps the title and notes when the kind changes", async () => {

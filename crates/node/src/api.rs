@@ -395,6 +395,9 @@ pub struct VersionDto {
     pub time: i64,
     /// What changed.
     pub message: String,
+    /// Where the secret was in this version, when it has moved since
+    /// (empty otherwise, and for a vault's own history).
+    pub path: String,
 }
 
 impl From<polykey_vaults::VaultInfo> for VaultDto {
@@ -414,6 +417,7 @@ impl From<polykey_vaults::CommitInfo> for VersionDto {
             author_name: None,
             time: info.time,
             message: info.message,
+            path: String::new(),
         }
     }
 }

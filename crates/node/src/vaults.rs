@@ -236,14 +236,16 @@ impl Node {
         path: String,
     ) -> Result<Vec<crate::api::VersionDto>, NodeError> {
         self.with_vaults_read(move |s| {
-            let versions = Vaults::new(&s.db).open(&vault)?.history_of(&s.db, &path)?;
+            let versions = Vaults::new(&s.db)
+                .open(&vault)?
+                .history_with_paths(&s.db, &path)?;
             let authors = versions
                 .iter()
-                .filter_map(|c| c.author.parse::<NodeId>().ok());
+                .filter_map(|(c, _)| c.author.parse::<NodeId>().ok());
             let names = crate::names::names_of(s, authors)?;
             Ok(versions
                 .into_iter()
-                .map(|c| {
+                .map(|(c, then)| {
                     let author_name = c
                         .author
                         .parse::<NodeId>()
@@ -251,6 +253,7 @@ impl Node {
                         .and_then(|n| names.get(&n).cloned());
                     crate::api::VersionDto {
                         author_name,
+                        path: if then == path { String::new() } else { then },
                         ..c.into()
                     }
                 })

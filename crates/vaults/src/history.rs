@@ -173,25 +173,98 @@ impl Vault {
     }
 
     /// The versions in which the secret at `path` changed (added, edited or
-    /// removed), newest first.
+    /// removed), newest first, following it back through moves and
+    /// renames (see [`Self::history_with_paths`]).
     pub fn history_of(&self, db: &Db, path: &str) -> Result<Vec<CommitInfo>, VaultError> {
+        Ok(self
+            .history_with_paths(db, path)?
+            .into_iter()
+            .map(|(info, _)| info)
+            .collect())
+    }
+
+    /// [`Self::history_of`], each version with the path the secret had in
+    /// it: where a version moved it here (a rename of it or of a folder it
+    /// is in, the same bytes at the old path before), the versions before
+    /// are those of the old path.
+    pub fn history_with_paths(
+        &self,
+        db: &Db,
+        path: &str,
+    ) -> Result<Vec<(CommitInfo, String)>, VaultError> {
         let path = SecretPath::parse(path)?;
         let txn = db.read()?;
         let head = self.head_of(&txn)?;
-        let blob_at = |commit: &Commit| -> Result<Option<ObjectId>, VaultError> {
-            Ok(lookup(&self.store, &txn, &commit.tree, path.as_str())?.map(|e| e.oid))
-        };
         let mut out = Vec::new();
-        for (id, commit) in self.commits(&txn, head, None)? {
-            let before = match commit.parents.first() {
-                Some(parent) => blob_at(&self.store.commit(&txn, parent)?)?,
+        self.follow(&txn, head, path, |id, commit, here, changed| {
+            if changed {
+                out.push((info(id, commit), here.to_string()));
+            }
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Walk history from `head`, newest first, following the secret at
+    /// `path` back through moves: `visit` gets each version, the path the
+    /// secret has in it, and whether it changed there; it returns whether
+    /// to go on.
+    fn follow(
+        &self,
+        src: &impl Source,
+        head: ObjectId,
+        path: SecretPath,
+        mut visit: impl FnMut(&ObjectId, &Commit, &SecretPath, bool) -> bool,
+    ) -> Result<(), VaultError> {
+        let blob_at =
+            |tree: &ObjectId, path: &SecretPath| -> Result<Option<ObjectId>, VaultError> {
+                Ok(lookup(&self.store, src, tree, path.as_str())?.map(|e| e.oid))
+            };
+        let mut here = path;
+        for (id, commit) in self.commits(src, head, None)? {
+            let parent = match commit.parents.first() {
+                Some(parent) => Some(self.store.commit(src, parent)?),
                 None => None,
             };
-            if blob_at(&commit)? != before {
-                out.push(info(&id, &commit));
+            let before = match &parent {
+                Some(parent) => blob_at(&parent.tree, &here)?,
+                None => None,
+            };
+            let now = blob_at(&commit.tree, &here)?;
+            if !visit(&id, &commit, &here, now != before) {
+                return Ok(());
+            }
+            // Arrived here by a move: earlier, it was at the old path.
+            if let (Some(now), None, Some(parent)) = (now, before, &parent) {
+                let message = commit.message.to_string();
+                if let Some(old) = moved_from(&message, &here) {
+                    if blob_at(&parent.tree, &old)? == Some(now) {
+                        here = old;
+                    }
+                }
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Where the secret at `path` was at `commit`, following moves (itself
+    /// when it was never moved since).
+    fn path_at(
+        &self,
+        src: &impl Source,
+        commit: &ObjectId,
+        path: &SecretPath,
+    ) -> Result<SecretPath, VaultError> {
+        let head = self.head_of(src)?;
+        let mut found = path.clone();
+        self.follow(src, head, path.clone(), |id, _, here, _| {
+            if id == commit {
+                found = here.clone();
+                return false;
+            }
+            true
+        })?;
+        Ok(found)
     }
 
     /// Resolve a version: `HEAD`, or a commit id or unique prefix (≥ 4 hex).
@@ -228,7 +301,14 @@ impl Vault {
         let path = SecretPath::parse(path)?;
         let txn = db.read()?;
         let commit = self.resolve(&txn, version)?;
-        self.read_path(&txn, &commit, &path)
+        match self.read_path(&txn, &commit, &path) {
+            // Moved here since: as it was at its path then.
+            Err(VaultError::NotFound(_)) => {
+                let then = self.path_at(&txn, &commit, &path)?;
+                self.read_path(&txn, &commit, &then)
+            }
+            other => other,
+        }
     }
 
     /// The secrets of a version, without directory markers.
@@ -285,8 +365,15 @@ impl Vault {
             let txn = db.read()?;
             let commit = self.resolve(&txn, version)?;
             let root = self.root_of(&txn, &commit)?;
-            let entry = lookup(&self.store, &txn, &root, path.as_str())?
-                .ok_or_else(|| VaultError::NotFound(format!("{path} at version {version}")))?;
+            let entry = match lookup(&self.store, &txn, &root, path.as_str())? {
+                Some(entry) => Some(entry),
+                // Moved here since: restored from its path then.
+                None => {
+                    let then = self.path_at(&txn, &commit, &path)?;
+                    lookup(&self.store, &txn, &root, then.as_str())?
+                }
+            }
+            .ok_or_else(|| VaultError::NotFound(format!("{path} at version {version}")))?;
             (commit, entry)
         };
         let short = &commit.to_string()[..8];
@@ -521,4 +608,22 @@ fn changed_paths(
         }
     }
     Ok(true)
+}
+
+/// The path a rename (`Rename FROM to TO`, as [`Vault::rename`] writes it)
+/// brought the secret now at `here` from: `FROM` when `TO` is `here`, or
+/// the same place under `FROM` when `TO` is a folder holding it.
+fn moved_from(message: &str, here: &SecretPath) -> Option<SecretPath> {
+    let rest = message.trim_end().strip_prefix("Rename ")?;
+    let here = here.as_str();
+    for (at, _) in rest.match_indices(" to ") {
+        let (from, to) = (&rest[..at], &rest[at + 4..]);
+        if here == to {
+            return SecretPath::parse(from).ok();
+        }
+        if let Some(tail) = here.strip_prefix(to).filter(|t| t.starts_with('/')) {
+            return SecretPath::parse(&format!("{from}{tail}")).ok();
+        }
+    }
+    None
 }

@@ -190,7 +190,12 @@ time: number,
 /**
  * What changed.
  */
-message: string, };
+message: string, 
+/**
+ * Where the secret was in this version, when it has moved since
+ * (empty otherwise, and for a vault's own history).
+ */
+path: string, };
 
 export type TotpDto = { 
 /**

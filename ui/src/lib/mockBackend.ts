@@ -184,7 +184,7 @@ export class MockBackend implements Backend {
     this.counter += 1;
     const id = this.counter.toString(16).padStart(40, "0");
     const entries = vault.history.get(path) ?? [];
-    entries.unshift({ version: { id, author: this.nodeId ?? "", authorName: this.deviceName, time: this.counter, message }, secret });
+    entries.unshift({ version: { id, author: this.nodeId ?? "", authorName: this.deviceName, time: this.counter, message, path: "" }, secret });
     vault.history.set(path, entries);
     return id;
   }
@@ -292,9 +292,13 @@ export class MockBackend implements Backend {
     const moved = { ...secret, path: to };
     v.secrets.set(to, moved);
     if (v.favourites.delete(from)) v.favourites.add(to);
-    // As the node: a secret's history is by path, so the moved one's starts here.
+    // As the node: the moved secret's history follows it (each earlier
+    // version says where it was then); the old path's ends here.
+    const earlier = (v.history.get(from) ?? []).map((h) => ({ ...h, version: { ...h.version, path: h.version.path || from } }));
     this.record(v, from, null, `Rename ${from} to ${to}`);
-    return this.record(v, to, structuredClone(moved), `Rename ${from} to ${to}`);
+    const id = this.record(v, to, structuredClone(moved), `Rename ${from} to ${to}`);
+    v.history.set(to, [...(v.history.get(to) ?? []), ...earlier]);
+    return id;
   }
 
   async secretHistory(vault: string, path: string): Promise<VersionDto[]> {

@@ -114,6 +114,68 @@ fn history_of_one_secret_lists_only_its_versions() {
 }
 
 #[test]
+fn history_follows_a_secret_through_renames_and_folder_moves() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("v", &f.keys).unwrap();
+    let v1 = vault
+        .write_secret(&f.db, &f.keys, "GitHub", b"one")
+        .unwrap();
+    vault
+        .write_secret(&f.db, &f.keys, "GitHub", b"two")
+        .unwrap();
+    vault
+        .rename(&f.db, &f.keys, "GitHub", "work/GitHub")
+        .unwrap();
+    vault
+        .write_secret(&f.db, &f.keys, "work/GitHub", b"three")
+        .unwrap();
+    vault.rename(&f.db, &f.keys, "work", "jobs/acme").unwrap();
+    // Another secret once had the new name: its history is not this one's.
+    vault.write_secret(&f.db, &f.keys, "other", b"x").unwrap();
+    vault.remove(&f.db, &f.keys, "other", false).unwrap();
+
+    let history = vault.history_with_paths(&f.db, "jobs/acme/GitHub").unwrap();
+    let seen: Vec<(&str, &str)> = history
+        .iter()
+        .map(|(c, p)| (c.message.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("Rename work to jobs/acme", "jobs/acme/GitHub"),
+            ("Update secret work/GitHub", "work/GitHub"),
+            ("Rename GitHub to work/GitHub", "work/GitHub"),
+            ("Update secret GitHub", "GitHub"),
+            ("Add secret GitHub", "GitHub"),
+        ]
+    );
+    // The first version reads and restores by the name it has now.
+    assert_eq!(
+        vault
+            .get_at(&f.db, &v1, "jobs/acme/GitHub")
+            .unwrap()
+            .as_slice(),
+        b"one"
+    );
+    vault
+        .restore_secret(&f.db, &f.keys, &v1, "jobs/acme/GitHub")
+        .unwrap();
+    assert_eq!(
+        vault.get(&f.db, "jobs/acme/GitHub").unwrap().as_slice(),
+        b"one"
+    );
+    assert!(
+        vault.get(&f.db, "GitHub").is_err(),
+        "restored in place, not at the old path"
+    );
+    // A rename of something else never redirects it.
+    vault.write_secret(&f.db, &f.keys, "b", b"bee").unwrap();
+    vault.rename(&f.db, &f.keys, "b", "c").unwrap();
+    assert_eq!(vault.history_of(&f.db, "c").unwrap().len(), 2);
+    assert!(vault.get_at(&f.db, &v1, "c").is_err());
+}
+
+#[test]
 fn changed_since_finds_each_paths_last_change_in_nested_folders_within_a_budget() {
     let f = fixture();
     let vault = Vaults::new(&f.db).create("v", &f.keys).unwrap();
