@@ -73,7 +73,7 @@ describe("vault browser", () => {
     await browser.save({ path: "a", title: "a", item: { type: "text", text: "1" }, fields: [], attachments: [] }, true);
     await browser.save({ path: "a", title: "a", item: { type: "text", text: "2" }, fields: [], attachments: [] }, true);
     flushSync();
-    expect(byTestId(target, "browser-error")?.textContent).toContain("already exists");
+    expect(byTestId(target, "browser-error")?.textContent).toContain("Something with that name is already there. Choose another title or folder.");
   });
 
   it("locking drops every decrypted secret from the UI", async () => {
@@ -179,5 +179,18 @@ describe("search across vaults", () => {
     type(target, "search", "nothing like it");
     await settle();
     expect(byTestId(target, "elsewhere")).toBeNull();
+  });
+});
+
+describe("error messages", () => {
+  it("are sentences that say what to do; technical text is kept out of sight", async () => {
+    const { BackendError } = await import("../src/lib/backend");
+    const io = new BackendError("io", "could not write /home/a/.local/share/polykey/db.redb: No space left on device (os error 28)");
+    expect(io.message).toContain("Check that the disk has space");
+    expect(io.message).not.toContain("os error");
+    expect(io.detail).toContain("os error 28");
+    expect(new BackendError("invalid_input", "the file has no name").message).toBe("The file has no name.");
+    expect(new BackendError("peer_refused", "they said no.").message).toBe("They said no.");
+    expect(new BackendError("internal", "panic at src/x.rs:3").message).not.toContain("src/");
   });
 });

@@ -1,6 +1,7 @@
 // The one interface through which the UI reaches the node. The Tauri
 // implementation calls the Rust commands; tests use `MockBackend`.
 import { invoke } from "@tauri-apps/api/core";
+import { friendly } from "./errors";
 import { listen } from "@tauri-apps/api/event";
 import { writeText } from "@tauri-apps/plugin-clipboard-manager";
 import type {
@@ -205,12 +206,15 @@ export interface Backend {
   linkedIdentities(): Promise<LinkedIdentity[]>;
 }
 
-/** An error from the node, carrying the stable code the UI branches on. */
+/** An error from the node, carrying the stable code the UI branches on; its
+ * message is for people (see `friendly`), the node's own text in `detail`. */
 export class BackendError extends Error {
   readonly code: ErrorCode;
+  readonly detail: string;
   constructor(code: ErrorCode, message: string) {
-    super(message);
+    super(friendly(code, message));
     this.code = code;
+    this.detail = message;
   }
 }
 

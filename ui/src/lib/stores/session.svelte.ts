@@ -24,12 +24,6 @@ export type Screen =
 /** The vault a new node starts with. */
 export const FIRST_VAULT = "Personal";
 
-const MESSAGES: Partial<Record<string, string>> = {
-  wrong_password: "Wrong password. Try again.",
-  recovery_code_mismatch: "This recovery code belongs to a different node.",
-  in_use: "This node is open in another Polykey window or process.",
-};
-
 export class Session {
   screen = $state<Screen>({ kind: "loading" });
   busy = $state(false);
@@ -102,7 +96,7 @@ export class Session {
       await work();
     } catch (raw) {
       const error = toBackendError(raw);
-      this.error = MESSAGES[error.code] ?? error.message;
+      this.error = error.message;
     } finally {
       this.busy = false;
     }
