@@ -64,23 +64,26 @@ pub async fn attach_file<R: Runtime>(
     let path = chosen
         .into_path()
         .map_err(|e| io_error("open that file", e))?;
-    // Its size first: a huge file is refused before it is read.
-    let size = std::fs::metadata(&path)
-        .map_err(|e| io_error("read the file", e))?
-        .len();
+    // Read at most one byte past the limit: a huge file, or a device that
+    // never ends (its size says 0), is refused without being held.
     let max = polykey_node::attachments::MAX_ATTACHMENT_SIZE;
-    if size > max as u64 {
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    {
+        use std::io::Read;
+        let file = std::fs::File::open(&path).map_err(|e| io_error("read the file", e))?;
+        file.take(max as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_error("read the file", e))?;
+    }
+    if bytes.len() > max {
         return Err(ApiError {
             code: ErrorCode::InvalidInput,
             message: format!(
-                "that file is {} MiB; attachments can be up to {} MiB",
-                size / (1024 * 1024),
+                "that file is over {} MiB, the most an attachment can be",
                 max / (1024 * 1024)
             ),
         });
     }
-    let bytes =
-        zeroize::Zeroizing::new(std::fs::read(&path).map_err(|e| io_error("read the file", e))?);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
