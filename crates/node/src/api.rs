@@ -117,12 +117,6 @@ pub struct ApiError {
 impl From<NodeError> for ApiError {
     fn from(error: NodeError) -> Self {
         let code = error.code();
-        if matches!(code, ErrorCode::Io | ErrorCode::Internal) {
-            // Technical text (a file system's, the storage engine's): for
-            // the log, the process's standard error; the apps show a plain
-            // sentence for these codes.
-            eprintln!("polykey: {error}");
-        }
         Self {
             code,
             message: error.to_string(),
