@@ -106,17 +106,8 @@ pub fn device_name(name: &str) -> Result<String, ClaimError> {
     if name.len() > MAX_DEVICE_NAME_BYTES {
         return Err(ClaimError::Malformed("a device name is too long"));
     }
-    // Nor invisible characters that change how the rest reads (bidi
-    // marks and overrides, zero-width and blank fillers, line separators,
-    // tags, variation selectors): "Laptop" must look like what it is.
-    let invisible = |c: char| {
-        matches!(c,
-            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{180E}'
-            | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
-            | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
-            | '\u{E0000}'..='\u{E0FFF}')
-    };
-    if name.chars().any(|c| c.is_control() || invisible(c)) {
+    // Nor invisible characters that change how the rest reads.
+    if name.chars().any(polykey_keys::text::hides_text) {
         return Err(ClaimError::Malformed(
             "a device name has control characters",
         ));

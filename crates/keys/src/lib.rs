@@ -27,6 +27,8 @@ pub mod root;
 pub mod secret;
 /// OpenSSH signatures (SSHSIG), as `git verify-commit` checks them.
 pub mod sshsig;
+/// Checks for names people read: control and invisible characters.
+pub mod text;
 /// The root private key wrapped under a password, as stored on disk.
 pub mod wrapped;
 

@@ -208,7 +208,9 @@ impl Vault {
     /// Walk history from `head`, newest first, following the secret at
     /// `path` back through moves: `visit` gets each version, the path the
     /// secret has in it, and whether it changed there; it returns whether
-    /// to go on.
+    /// to go on. Each version's path comes from the child it was reached
+    /// by (a move seen there sends its parents to the old path), so a move
+    /// on one branch never redirects another.
     fn follow(
         &self,
         src: &impl Source,
@@ -220,8 +222,11 @@ impl Vault {
             |tree: &ObjectId, path: &SecretPath| -> Result<Option<ObjectId>, VaultError> {
                 Ok(lookup(&self.store, src, tree, path.as_str())?.map(|e| e.oid))
             };
-        let mut here = path;
+        // Every version is listed after one of its children, which set
+        // its path.
+        let mut paths: HashMap<ObjectId, SecretPath> = HashMap::from([(head, path.clone())]);
         for (id, commit) in self.commits(src, head, None)? {
+            let here = paths.get(&id).cloned().unwrap_or_else(|| path.clone());
             let parent = match commit.parents.first() {
                 Some(parent) => Some(self.store.commit(src, parent)?),
                 None => None,
@@ -234,21 +239,28 @@ impl Vault {
             if !visit(&id, &commit, &here, now != before) {
                 return Ok(());
             }
-            // Arrived here by a move: earlier, it was at the old path.
+            // Arrived here by a move: earlier, it was at the old path. A
+            // move, not a copy: the old path is gone in this version.
+            let mut earlier = here;
             if let (Some(now), None, Some(parent)) = (now, before, &parent) {
                 let message = commit.message.to_string();
-                if let Some(old) = moved_from(&message, &here) {
-                    if blob_at(&parent.tree, &old)? == Some(now) {
-                        here = old;
+                if let Some(old) = moved_from(&message, &earlier) {
+                    if blob_at(&parent.tree, &old)? == Some(now)
+                        && blob_at(&commit.tree, &old)?.is_none()
+                    {
+                        earlier = old;
                     }
                 }
+            }
+            for parent in &commit.parents {
+                paths.entry(*parent).or_insert_with(|| earlier.clone());
             }
         }
         Ok(())
     }
 
-    /// Where the secret at `path` was at `commit`, following moves (itself
-    /// when it was never moved since).
+    /// Where the secret now at `path` was at `commit`, following moves
+    /// (itself when it was never moved since).
     fn path_at(
         &self,
         src: &impl Source,
@@ -291,7 +303,9 @@ impl Vault {
         }
     }
 
-    /// A secret as it was at `version`.
+    /// The secret now at `path` (or last there, when removed) as it was
+    /// at `version`, following it back through moves: the path may have
+    /// named another secret then.
     pub fn get_at(
         &self,
         db: &Db,
@@ -301,14 +315,9 @@ impl Vault {
         let path = SecretPath::parse(path)?;
         let txn = db.read()?;
         let commit = self.resolve(&txn, version)?;
-        match self.read_path(&txn, &commit, &path) {
-            // Moved here since: as it was at its path then.
-            Err(VaultError::NotFound(_)) => {
-                let then = self.path_at(&txn, &commit, &path)?;
-                self.read_path(&txn, &commit, &then)
-            }
-            other => other,
-        }
+        // Where it was then: another secret may have had its name.
+        let then = self.path_at(&txn, &commit, &path)?;
+        self.read_path(&txn, &commit, &then)
     }
 
     /// The secrets of a version, without directory markers.
@@ -365,15 +374,10 @@ impl Vault {
             let txn = db.read()?;
             let commit = self.resolve(&txn, version)?;
             let root = self.root_of(&txn, &commit)?;
-            let entry = match lookup(&self.store, &txn, &root, path.as_str())? {
-                Some(entry) => Some(entry),
-                // Moved here since: restored from its path then.
-                None => {
-                    let then = self.path_at(&txn, &commit, &path)?;
-                    lookup(&self.store, &txn, &root, then.as_str())?
-                }
-            }
-            .ok_or_else(|| VaultError::NotFound(format!("{path} at version {version}")))?;
+            // From where it was then: another secret may have had its name.
+            let then = self.path_at(&txn, &commit, &path)?;
+            let entry = lookup(&self.store, &txn, &root, then.as_str())?
+                .ok_or_else(|| VaultError::NotFound(format!("{path} at version {version}")))?;
             (commit, entry)
         };
         let short = &commit.to_string()[..8];
@@ -626,4 +630,52 @@ fn moved_from(message: &str, here: &SecretPath) -> Option<SecretPath> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Vaults;
+
+    /// A version that says it renamed `a` to `b` but kept `a` (a copy, as
+    /// a device may write any message): `b`'s history starts there, and
+    /// never lists `a`'s versions as its own.
+    #[test]
+    fn a_copy_that_calls_itself_a_rename_is_not_followed() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let keys = RootKeypair::from_seed(&[5; 32]);
+        let db = Db::create(&dir.path().join("db.redb"), &keys).expect("a db");
+        let vault = Vaults::new(&db).create("v", &keys).expect("a vault");
+        vault
+            .write_secret(&db, &keys, "a", b"same")
+            .expect("written");
+        vault
+            .write_secret(&db, &keys, "a", b"bytes")
+            .expect("written");
+        let (a, b) = (
+            SecretPath::parse("a").expect("a path"),
+            SecretPath::parse("b").expect("a path"),
+        );
+        vault
+            .change(&db, &keys, |tree, txn| {
+                let entry = tree.get(txn, &a)?.expect("a is there");
+                tree.upsert(txn, &b, entry.oid, entry.mode.kind())?;
+                Ok("Rename a to b".into())
+            })
+            .expect("the copy");
+        let history = vault.history_with_paths(&db, "b").expect("a history");
+        let seen: Vec<(&str, &str)> = history
+            .iter()
+            .map(|(c, p)| (c.message.as_str(), p.as_str()))
+            .collect();
+        assert_eq!(seen, [("Rename a to b", "b")]);
+        let first = vault
+            .log(&db, None)
+            .expect("a log")
+            .last()
+            .expect("one")
+            .id
+            .clone();
+        assert!(vault.get_at(&db, &first, "b").is_err());
+    }
 }

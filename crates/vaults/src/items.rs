@@ -259,11 +259,23 @@ impl Item {
             if name.trim().is_empty() {
                 return bad("a custom field or attachment has no name");
             }
-            if name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+            if name.len() > MAX_NAME_LEN || name.chars().any(polykey_keys::text::hides_text) {
                 return bad(
-                    "a custom field or attachment name is too long or has control characters",
+                    "a custom field or attachment name is too long or has control or invisible characters",
                 );
             }
+        }
+        // An attachment's name becomes a file's name when saved: no folder
+        // in it, nor one of the names that mean a folder.
+        if let Some(a) = self
+            .attachments
+            .iter()
+            .find(|a| a.name.contains(['/', '\\']) || matches!(a.name.trim(), "." | ".."))
+        {
+            return bad(&format!(
+                "attachment name \"{}\" is not a plain file name",
+                a.name.escape_debug()
+            ));
         }
         if let Some(a) = self
             .attachments
@@ -431,6 +443,31 @@ mod tests {
         let mut unnamed = item.clone();
         unnamed.fields[0].name = "  ".into();
         assert!(unnamed.check().is_err());
+
+        // An attachment's name is saved as a file's: a folder in it, a name
+        // meaning a folder, or text reversed by an invisible mark ("scan",
+        // U+202E, "fdp.exe" reads as "scanexe.pdf") is damaged, as is a field name
+        // hiding text.
+        for name in [
+            "../.bashrc",
+            "a/b",
+            "a\\b",
+            "..",
+            ".",
+            "scan\u{202E}fdp.exe",
+            "x\u{200B}",
+        ] {
+            let mut hostile = item.clone();
+            hostile.attachments[0].name = name.into();
+            let err = Item::from_bytes(&hostile.to_bytes()).unwrap_err();
+            assert!(matches!(err, ItemError::Malformed(_)), "{name:?}: {err:?}");
+        }
+        let mut hidden = item.clone();
+        hidden.fields[0].name = "PIN\u{202E}".into();
+        assert!(hidden.check().is_err());
+        let mut dotted = item.clone();
+        dotted.attachments[0].name = "archive..tar.gz".into();
+        assert!(dotted.check().is_ok(), "dots inside a name are fine");
     }
 
     #[test]

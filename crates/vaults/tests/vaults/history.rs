@@ -175,6 +175,56 @@ fn history_follows_a_secret_through_renames_and_folder_moves() {
     assert!(vault.get_at(&f.db, &v1, "c").is_err());
 }
 
+/// A name given to another secret later: each version listed in the new
+/// one's history reads and restores the new one, never the secret that
+/// had the name then.
+#[test]
+fn a_reused_name_reads_the_secret_it_names_now_at_every_version() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("v", &f.keys).unwrap();
+    vault
+        .write_secret(&f.db, &f.keys, "GitHub", b"old")
+        .unwrap();
+    vault.write_secret(&f.db, &f.keys, "new", b"mine").unwrap();
+    vault
+        .write_secret(&f.db, &f.keys, "GitHub", b"old, edited")
+        .unwrap();
+    vault.remove(&f.db, &f.keys, "GitHub", false).unwrap();
+    vault.rename(&f.db, &f.keys, "new", "GitHub").unwrap();
+
+    let history = vault.history_with_paths(&f.db, "GitHub").unwrap();
+    let seen: Vec<(&str, &str)> = history
+        .iter()
+        .map(|(c, p)| (c.message.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("Rename new to GitHub", "GitHub"),
+            ("Add secret new", "new")
+        ]
+    );
+    for (version, _) in &history {
+        assert_eq!(
+            vault
+                .get_at(&f.db, &version.id, "GitHub")
+                .unwrap()
+                .as_slice(),
+            b"mine",
+            "{}",
+            version.message
+        );
+    }
+    let added = &history[1].0.id;
+    vault
+        .write_secret(&f.db, &f.keys, "GitHub", b"changed")
+        .unwrap();
+    vault
+        .restore_secret(&f.db, &f.keys, added, "GitHub")
+        .unwrap();
+    assert_eq!(vault.get(&f.db, "GitHub").unwrap().as_slice(), b"mine");
+}
+
 #[test]
 fn changed_since_finds_each_paths_last_change_in_nested_folders_within_a_budget() {
     let f = fixture();
