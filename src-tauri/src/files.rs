@@ -26,10 +26,21 @@ pub async fn save_secret_file<R: Runtime>(
     // Read first: a locked node or a missing secret fails before any dialog.
     let bytes = node.get_secret(vault, path.clone(), None).await?;
     let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
+    save_as(app, "Save secret as file", name, bytes).await
+}
+
+/// Ask where to save `bytes` (offering `name`), then write them there,
+/// readable only by the user. `None` if the user cancelled.
+async fn save_as<R: Runtime>(
+    app: &AppHandle<R>,
+    title: &str,
+    name: String,
+    bytes: zeroize::Zeroizing<Vec<u8>>,
+) -> Result<Option<String>, ApiError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     app.dialog()
         .file()
-        .set_title("Save secret as file")
+        .set_title(title)
         .set_file_name(name)
         .save_file(move |chosen| {
             let _ = tx.send(chosen);
@@ -40,7 +51,11 @@ pub async fn save_secret_file<R: Runtime>(
     let target = chosen
         .into_path()
         .map_err(|e| io_error("use that location", e))?;
-    write_private(&target, &bytes).map_err(|e| io_error("save the file", e))?;
+    let written = target.clone();
+    tokio::task::spawn_blocking(move || write_private(&written, &bytes))
+        .await
+        .map_err(|e| io_error("save the file", e))?
+        .map_err(|e| io_error("save the file", e))?;
     Ok(Some(target.display().to_string()))
 }
 
@@ -67,14 +82,11 @@ pub async fn attach_file<R: Runtime>(
     // Read at most one byte past the limit: a huge file, or a device that
     // never ends (its size says 0), is refused without being held.
     let max = polykey_node::attachments::MAX_ATTACHMENT_SIZE;
-    let mut bytes = zeroize::Zeroizing::new(Vec::new());
-    {
-        use std::io::Read;
-        let file = std::fs::File::open(&path).map_err(|e| io_error("read the file", e))?;
-        file.take(max as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| io_error("read the file", e))?;
-    }
+    let read = path.clone();
+    let bytes = tokio::task::spawn_blocking(move || read_bounded(&read, max))
+        .await
+        .map_err(|e| io_error("read the file", e))?
+        .map_err(|e| io_error("read the file", e))?;
     if bytes.len() > max {
         return Err(ApiError {
             code: ErrorCode::InvalidInput,
@@ -102,22 +114,23 @@ pub async fn save_attachment<R: Runtime>(
     version: Option<String>,
 ) -> Result<Option<String>, ApiError> {
     let (name, bytes) = node.attachment(vault, path, file, version).await?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    app.dialog()
-        .file()
-        .set_title("Save attachment")
-        .set_file_name(name)
-        .save_file(move |chosen| {
-            let _ = tx.send(chosen);
-        });
-    let Some(chosen) = rx.await.ok().flatten() else {
-        return Ok(None);
-    };
-    let target = chosen
-        .into_path()
-        .map_err(|e| io_error("use that location", e))?;
-    write_private(&target, &bytes).map_err(|e| io_error("save the file", e))?;
-    Ok(Some(target.display().to_string()))
+    save_as(app, "Save attachment", name, bytes).await
+}
+
+/// At most `max + 1` bytes of the file at `path`, in a buffer reserved
+/// once for the size the file says it has (growing it would leave unwiped
+/// copies of the file behind). Off the async threads: a FIFO or a slow
+/// disk blocks only this read.
+fn read_bounded(
+    path: &std::path::Path,
+    max: usize,
+) -> std::io::Result<zeroize::Zeroizing<Vec<u8>>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let said = usize::try_from(file.metadata()?.len()).unwrap_or(max);
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(said.min(max) + 1));
+    file.take(max as u64 + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Write `bytes` to a new or replaced file readable only by the user. A

@@ -41,8 +41,12 @@ fn staged(s: &Session) -> std::sync::MutexGuard<'_, Staged> {
 /// without control characters, bounded.
 fn attachment_name(name: &str) -> Result<String, NodeError> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name).trim();
-    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
-    if clean.is_empty() {
+    let clean: String = base
+        .chars()
+        .filter(|c| !polykey_keys::text::hides_text(*c))
+        .collect();
+    let clean = clean.trim();
+    if clean.is_empty() || clean == "." || clean == ".." {
         return Err(NodeError::Invalid("the file has no name".into()));
     }
     let mut end = clean.len().min(MAX_NAME_LEN);
@@ -64,9 +68,12 @@ pub(crate) fn unsaved_files(
         if out.iter().any(|(f, _)| *f == a.file) {
             continue;
         }
-        match vault.stat(&s.db, &a.file) {
-            Ok(_) => continue,
-            Err(VaultError::NotFound(_)) => {}
+        // In the vault with the bytes its name says: nothing to write. Bytes
+        // that do not match (a device wrote others under the name) are
+        // replaced by the ones attached here.
+        match vault.get(&s.db, &a.file) {
+            Ok(bytes) if Attachment::file_for(&bytes) == a.file => continue,
+            Ok(_) | Err(VaultError::NotFound(_)) => {}
             Err(other) => return Err(other.into()),
         }
         let bytes = staged(s).get(&a.file).cloned().ok_or_else(|| {
@@ -148,14 +155,27 @@ impl Node {
             let Some(name) = listed else {
                 return Err(VaultError::NotFound(format!("that attachment of {path}")));
             };
-            // Files are never removed with an item's edit, but an older
-            // version's may be gone from the latest tree: read it there.
-            let bytes = match v.get(&s.db, &file) {
-                Err(VaultError::NotFound(_)) if version.is_some() => {
-                    v.get_at(&s.db, version.as_deref().unwrap_or_default(), &file)?
-                }
-                other => other?,
+            // As of the version asked for (a file is never removed with an
+            // item's edit, so an older version has its own); then the
+            // latest, where a later save may have mended it.
+            let then = match &version {
+                Some(version) => match v.get_at(&s.db, version, &file) {
+                    Ok(bytes) => Some(bytes),
+                    Err(VaultError::NotFound(_)) => None,
+                    Err(other) => return Err(other),
+                },
+                None => None,
             };
+            let bytes = match then {
+                Some(bytes) if Attachment::file_for(&bytes) == file => bytes,
+                _ => v.get(&s.db, &file)?,
+            };
+            // Only the bytes the item named (by their SHA-256).
+            if Attachment::file_for(&bytes) != file {
+                return Err(VaultError::Corrupt(format!(
+                    "the bytes of “{name}” are not the ones the item names; attach the file again"
+                )));
+            }
             Ok((name, bytes))
         })
         .await
@@ -172,6 +192,11 @@ mod tests {
         assert_eq!(attachment_name("C:\\x\\id.png").unwrap(), "id.png");
         assert_eq!(attachment_name(" a\u{7}b ").unwrap(), "ab");
         assert!(attachment_name("  ").is_err());
+        assert!(attachment_name("/tmp/..").is_err());
+        assert_eq!(
+            attachment_name("scan\u{202E}fdp.exe").unwrap(),
+            "scanfdp.exe"
+        );
         assert_eq!(attachment_name(&"é".repeat(300)).unwrap().len(), 200);
     }
 }

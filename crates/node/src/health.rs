@@ -12,14 +12,14 @@
 use std::collections::HashMap;
 
 use polykey_vaults::generate;
-use polykey_vaults::items::{Item, ItemKind};
+use polykey_vaults::items::{Attachment, Item, ItemKind};
 use polykey_vaults::Vaults;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::api::HealthItemDto;
 use crate::error::NodeError;
-use crate::node::Node;
+use crate::node::{Node, Session};
 
 /// A password scoring below this (0–4) is weak.
 pub const WEAK_BELOW: u8 = 3;
@@ -27,6 +27,59 @@ pub const WEAK_BELOW: u8 = 3;
 pub const OLD_AFTER_DAYS: i64 = 365;
 /// Most trees one vault's history walk may read for the age check.
 const AGE_TREE_READS: usize = 50_000;
+
+/// A login of a vault this device may write, with a password: where it
+/// is, its title, user name and strength, and `digest` of its password.
+/// Attachment files are not items and are passed over.
+fn writable_logins<T>(
+    s: &Session,
+    digest: impl Fn(&str) -> T,
+) -> Result<Vec<(HealthItemDto, T)>, NodeError> {
+    let vaults = Vaults::new(&s.db);
+    let mut out = Vec::new();
+    for info in vaults.list()? {
+        if Node::read_only_in(s, &info.id, &info.name)?.is_some() {
+            continue;
+        }
+        let vault = vaults.open(&info.name)?;
+        let mut files = vault.files(&s.db)?;
+        files.retain(|(path, _)| !Attachment::is_attachment_file(path));
+        for chunk in files.chunks(512) {
+            let ids: Vec<String> = chunk.iter().map(|(_, id)| id.clone()).collect();
+            for ((path, _), bytes) in chunk.iter().zip(vault.blobs(&s.db, &ids)?) {
+                let Ok(item) = Item::from_bytes(&bytes) else {
+                    continue;
+                };
+                let ItemKind::Login {
+                    username, password, ..
+                } = &item.kind
+                else {
+                    continue;
+                };
+                if password.is_empty() {
+                    continue;
+                }
+                let score = generate::strength(password).score;
+                out.push((
+                    HealthItemDto {
+                        vault: info.name.clone(),
+                        path: path.clone(),
+                        title: item.title.clone(),
+                        username: username.clone(),
+                        score,
+                        weak: score < WEAK_BELOW,
+                        reused: 0,
+                        changed: 0,
+                        old: false,
+                        breached: 0,
+                    },
+                    digest(password),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
 
 impl Node {
     /// Every login with something to fix, weakest first.
@@ -38,62 +91,25 @@ impl Node {
     #[doc(hidden)]
     pub async fn password_health_at(&self, now: i64) -> Result<Vec<HealthItemDto>, NodeError> {
         self.with_vaults_read(move |s| {
+            // Each login with a hash of its password (only compared here).
+            let mut logins = writable_logins(s, |password| -> [u8; 32] {
+                Sha256::digest(password.as_bytes()).into()
+            })?;
+            // When each changed, read back only to a year ago, vault by
+            // vault (listed together).
+            let since = now - OLD_AFTER_DAYS * 86_400;
             let vaults = Vaults::new(&s.db);
-            // (item, hash of its password) for each login with one.
-            let mut logins: Vec<(HealthItemDto, [u8; 32])> = Vec::new();
-            for info in vaults.list()? {
-                if Node::read_only_in(s, &info.id, &info.name)?.is_some() {
-                    continue;
-                }
-                let vault = vaults.open(&info.name)?;
-                let files = vault.files(&s.db)?;
-                let mut found = Vec::new();
-                for chunk in files.chunks(512) {
-                    let ids: Vec<String> = chunk.iter().map(|(_, id)| id.clone()).collect();
-                    for ((path, _), bytes) in chunk.iter().zip(vault.blobs(&s.db, &ids)?) {
-                        let Ok(item) = Item::from_bytes(&bytes) else {
-                            continue;
-                        };
-                        let ItemKind::Login {
-                            username, password, ..
-                        } = &item.kind
-                        else {
-                            continue;
-                        };
-                        if password.is_empty() {
-                            continue;
-                        }
-                        let score = generate::strength(password).score;
-                        let hash: [u8; 32] = Sha256::digest(password.as_bytes()).into();
-                        found.push((
-                            HealthItemDto {
-                                vault: info.name.clone(),
-                                path: path.clone(),
-                                title: item.title.clone(),
-                                username: username.clone(),
-                                score,
-                                weak: score < WEAK_BELOW,
-                                reused: 0,
-                                changed: 0,
-                                old: false,
-                                breached: 0,
-                            },
-                            hash,
-                        ));
-                    }
-                }
-                // When each changed, read back only to a year ago.
-                let since = now - OLD_AFTER_DAYS * 86_400;
-                let paths: Vec<String> = found.iter().map(|(h, _)| h.path.clone()).collect();
+            for group in logins.chunk_by_mut(|(a, _), (b, _)| a.vault == b.vault) {
+                let vault = vaults.open(&group[0].0.vault)?;
+                let paths: Vec<String> = group.iter().map(|(h, _)| h.path.clone()).collect();
                 let (changed, complete) =
                     vault.changed_since(&s.db, &paths, since, AGE_TREE_READS)?;
-                for (item, _) in &mut found {
+                for (item, _) in group.iter_mut() {
                     match changed.get(&item.path) {
                         Some(time) => item.changed = *time,
                         None => item.old = complete,
                     }
                 }
-                logins.extend(found);
             }
             let mut uses: HashMap<[u8; 32], u32> = HashMap::new();
             for (_, hash) in &logins {
@@ -122,7 +138,8 @@ impl Node {
 
     /// The logins whose password appears in known breaches, most seen
     /// first, by the range API the preferences name; refused while the
-    /// breach check is off. Each distinct prefix is asked once.
+    /// breach check is off. Each distinct prefix is asked once, and only
+    /// the answer's lines for these passwords are kept.
     pub async fn breached_logins(&self) -> Result<Vec<HealthItemDto>, NodeError> {
         let prefs = self.preferences();
         if !prefs.breach_check {
@@ -131,64 +148,20 @@ impl Node {
             ));
         }
         let logins = self
-            .with_vaults_read(|s| {
-                let vaults = Vaults::new(&s.db);
-                let mut out: Vec<(HealthItemDto, Zeroizing<String>)> = Vec::new();
-                for info in vaults.list()? {
-                    if Node::read_only_in(s, &info.id, &info.name)?.is_some() {
-                        continue;
-                    }
-                    let vault = vaults.open(&info.name)?;
-                    let files = vault.files(&s.db)?;
-                    for chunk in files.chunks(512) {
-                        let ids: Vec<String> = chunk.iter().map(|(_, id)| id.clone()).collect();
-                        for ((path, _), bytes) in chunk.iter().zip(vault.blobs(&s.db, &ids)?) {
-                            let Ok(item) = Item::from_bytes(&bytes) else {
-                                continue;
-                            };
-                            let ItemKind::Login {
-                                username, password, ..
-                            } = &item.kind
-                            else {
-                                continue;
-                            };
-                            if password.is_empty() {
-                                continue;
-                            }
-                            let score = generate::strength(password).score;
-                            out.push((
-                                HealthItemDto {
-                                    vault: info.name.clone(),
-                                    path: path.clone(),
-                                    title: item.title.clone(),
-                                    username: username.clone(),
-                                    score,
-                                    weak: score < WEAK_BELOW,
-                                    reused: 0,
-                                    changed: 0,
-                                    old: false,
-                                    breached: 0,
-                                },
-                                sha1_hex(password),
-                            ));
-                        }
-                    }
-                }
-                Ok(out)
-            })
+            .with_vaults_read(|s| writable_logins(s, sha1_hex))
             .await?;
-        let mut prefixes: Vec<String> = logins.iter().map(|(_, h)| h[..5].to_owned()).collect();
-        prefixes.sort();
-        prefixes.dedup();
-        let counts = ask_ranges(&prefs.breach_endpoint, prefixes).await?;
+        let mut wanted = Wanted::new();
+        for (_, hash) in &logins {
+            wanted
+                .entry(hash[..5].to_owned())
+                .or_default()
+                .insert(hash[5..].to_owned());
+        }
+        let counts = ask_ranges(&prefs.breach_endpoint, wanted).await?;
         let mut out: Vec<HealthItemDto> = logins
             .into_iter()
             .filter_map(|(mut item, hash)| {
-                let seen = counts
-                    .get(&hash[..5])
-                    .and_then(|suffixes| suffixes.get(&hash[5..]))
-                    .copied()
-                    .unwrap_or(0);
+                let seen = counts.get(&hash[..]).copied().unwrap_or(0);
                 item.breached = seen;
                 (seen > 0).then_some(item)
             })
@@ -225,42 +198,69 @@ fn sha1_hex(password: &str) -> Zeroizing<String> {
     hex
 }
 
-/// Suffix → times seen, by prefix.
-type Ranges = HashMap<String, HashMap<String, u64>>;
+/// The suffixes looked for, by prefix (upper-case hex).
+type Wanted = HashMap<String, std::collections::HashSet<String>>;
 
-/// Ask `endpoint` for each prefix (a few at a time); a failure of any one
-/// is the check's failure, said plainly.
-async fn ask_ranges(endpoint: &str, prefixes: Vec<String>) -> Result<Ranges, NodeError> {
-    let client = reqwest::Client::builder()
+/// The whole check's time, however many prefixes (a slow service cannot
+/// hold it for hours: 10,000 logins at 4 at a time and 15 s each would).
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Ask `endpoint` for each prefix of `wanted` (a few at a time) and keep,
+/// of each answer, only the wanted suffixes: full hash → times seen. A
+/// failure of any one prefix is the check's failure, said plainly.
+async fn ask_ranges(endpoint: &str, wanted: Wanted) -> Result<HashMap<String, u64>, NodeError> {
+    let not_started = || NodeError::Network("could not start the breach check".into());
+    let mut client = reqwest::Client::builder()
         .timeout(RANGE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent("Polykey")
-        .build()
-        .map_err(|_| NodeError::Network("could not start the breach check".into()))?;
-    let mut out = Ranges::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut queue = prefixes.into_iter();
-    loop {
-        while tasks.len() < BREACH_PARALLEL {
-            let Some(prefix) = queue.next() else { break };
-            let (client, url) = (client.clone(), format!("{endpoint}{prefix}"));
-            tasks.spawn(async move {
-                let suffixes = ask_range(&client, &url).await;
-                (prefix, suffixes)
-            });
-        }
-        let Some(done) = tasks.join_next().await else {
-            break;
-        };
-        let (prefix, suffixes) =
-            done.map_err(|_| NodeError::Network("the breach check stopped".into()))?;
-        out.insert(prefix, suffixes?);
+        .user_agent("Polykey");
+    if crate::preferences::breach_endpoint_is_loopback(endpoint) {
+        // Never through a proxy to this computer's own service.
+        client = client.no_proxy();
     }
-    Ok(out)
+    let client = client.build().map_err(|_| not_started())?;
+    let work = async {
+        let mut out = HashMap::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut queue = wanted.into_iter();
+        loop {
+            while tasks.len() < BREACH_PARALLEL {
+                let Some((prefix, suffixes)) = queue.next() else {
+                    break;
+                };
+                let url = crate::preferences::breach_range_url(endpoint, &prefix)
+                    .ok_or_else(not_started)?;
+                let client = client.clone();
+                tasks.spawn(async move {
+                    let found = ask_range(&client, url, &suffixes).await;
+                    (prefix, found)
+                });
+            }
+            let Some(done) = tasks.join_next().await else {
+                break;
+            };
+            let (prefix, found) =
+                done.map_err(|_| NodeError::Network("the breach check stopped".into()))?;
+            for (suffix, count) in found? {
+                out.insert(format!("{prefix}{suffix}"), count);
+            }
+        }
+        Ok(out)
+    };
+    tokio::time::timeout(CHECK_TIMEOUT, work)
+        .await
+        .map_err(|_| {
+            NodeError::Network("the breach check service is too slow; try again later".into())
+        })?
 }
 
-/// One prefix's answer: `SUFFIX:COUNT` lines (padding lines count 0).
-async fn ask_range(client: &reqwest::Client, url: &str) -> Result<HashMap<String, u64>, NodeError> {
+/// One prefix's answer (`SUFFIX:COUNT` lines; padding lines count 0),
+/// bounded in bytes and lines: the wanted suffixes seen, with their counts.
+async fn ask_range(
+    client: &reqwest::Client,
+    url: reqwest::Url,
+    wanted: &std::collections::HashSet<String>,
+) -> Result<HashMap<String, u64>, NodeError> {
     let unreachable = |_| {
         NodeError::Network("the breach check service could not be reached; try again later".into())
     };
@@ -291,13 +291,58 @@ async fn ask_range(client: &reqwest::Client, url: &str) -> Result<HashMap<String
         let Some((suffix, count)) = line.trim().split_once(':') else {
             continue;
         };
-        if suffix.len() != 35 || !suffix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let suffix = suffix.to_ascii_uppercase();
+        if !wanted.contains(&suffix) {
             continue;
         }
         let count: u64 = count.trim().parse().unwrap_or(0);
         if count > 0 {
-            out.insert(suffix.to_ascii_uppercase(), count);
+            out.insert(suffix, count);
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hostile service answers a range with as many made-up suffixes as
+    /// the byte bound lets through: of them, only the suffix asked about
+    /// is kept (the rest would be megabytes per prefix, thousands of
+    /// prefixes per check).
+    #[tokio::test]
+    async fn only_the_wanted_suffixes_of_an_answer_are_kept() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let url = format!("http://{}/range/", listener.local_addr().expect("bound"));
+        let mine = "0123456789ABCDEF0123456789ABCDEF012";
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("a request");
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let mut body = String::new();
+            for i in 0..40_000u32 {
+                body.push_str(&format!("{i:035X}:{}\r\n", i + 1));
+            }
+            body.push_str(&format!("{}:7\r\n", mine.to_ascii_lowercase()));
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+        });
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("a client");
+        let wanted = std::collections::HashSet::from([mine.to_owned()]);
+        let url = crate::preferences::breach_range_url(&url, "ABCDE").expect("a url");
+        let found = ask_range(&client, url, &wanted).await.expect("an answer");
+        assert_eq!(found, HashMap::from([(mine.to_owned(), 7)]));
+        server.await.expect("served");
+    }
 }

@@ -42,18 +42,53 @@ pub fn breach_endpoint_ok(endpoint: &str) -> bool {
     let Ok(url) = reqwest::Url::parse(endpoint) else {
         return false;
     };
+    endpoint.len() <= 200
+        && !url.cannot_be_a_base()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && (url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)))
+}
+
+/// Whether the URL's host is this computer.
+fn is_loopback(url: &reqwest::Url) -> bool {
     let host = url.host_str().unwrap_or_default();
-    let local = host == "localhost"
+    host.eq_ignore_ascii_case("localhost")
         || host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    endpoint.len() <= 200
-        && url.query().is_none()
-        && url.fragment().is_none()
-        && url.username().is_empty()
-        && (url.scheme() == "https" || (url.scheme() == "http" && local))
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a breach endpoint is a service on this computer.
+pub fn breach_endpoint_is_loopback(endpoint: &str) -> bool {
+    reqwest::Url::parse(endpoint).is_ok_and(|url| is_loopback(&url))
+}
+
+/// The address asking `endpoint` for the range of `prefix` (5 hex
+/// characters): the prefix is the last part of the endpoint's path (a `/`
+/// added when it has none), never part of its host; `None` when the
+/// endpoint is not one [`breach_endpoint_ok`] allows or the result leaves
+/// its scheme, host or port.
+pub fn breach_range_url(endpoint: &str, prefix: &str) -> Option<reqwest::Url> {
+    if !breach_endpoint_ok(endpoint)
+        || prefix.len() != 5
+        || !prefix.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    let mut base = reqwest::Url::parse(endpoint).ok()?;
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
+    }
+    let url = base.join(prefix).ok()?;
+    let same = url.scheme() == base.scheme()
+        && url.host() == base.host()
+        && url.port_or_known_default() == base.port_or_known_default();
+    (same && breach_endpoint_ok(url.as_str())).then_some(url)
 }
 
 /// Seconds from an environment variable, for tests that cannot wait minutes.

@@ -232,3 +232,56 @@ async fn staged_files_go_with_a_lock_and_hostile_items_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("choose a kind of item"), "{err}");
 }
+
+/// Bytes under an attachment's name that are not the file (written there by
+/// another device of the vault, before or after the save): the save writes
+/// the attached bytes over them, an old version reads its own, and a read
+/// that finds others says so instead of handing them out.
+#[tokio::test]
+async fn an_attachment_reads_only_the_bytes_its_name_hashes_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    node.create_vault("Personal".into()).await.unwrap();
+    let scan = b"the real scan".to_vec();
+    let file = polykey_vaults::items::Attachment::file_for(&scan);
+    let plant = |bytes: &'static [u8]| {
+        node.write_secret(
+            "Personal".into(),
+            file.clone(),
+            Zeroizing::new(bytes.to_vec()),
+        )
+    };
+    plant(b"planted before").await.unwrap();
+
+    let staged = node
+        .stage_attachment(
+            "Personal".into(),
+            "scan.pdf".into(),
+            Zeroizing::new(scan.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(staged.file, file);
+    let mut passport = identity("passport");
+    passport.attachments.push(staged);
+    node.save_secret("Personal".into(), passport, true)
+        .await
+        .unwrap();
+    let saved = node.vault_log("Personal".into(), Some(1)).await.unwrap()[0]
+        .id
+        .clone();
+    let read = |version: Option<String>| {
+        node.attachment("Personal".into(), "passport".into(), file.clone(), version)
+    };
+    assert_eq!(read(None).await.unwrap().1.as_slice(), scan.as_slice());
+
+    plant(b"planted after").await.unwrap();
+    let err = read(None).await.unwrap_err();
+    assert!(err.to_string().contains("attach the file again"), "{err}");
+    assert_eq!(
+        read(Some(saved)).await.unwrap().1.as_slice(),
+        scan.as_slice(),
+        "the version saved reads its own bytes"
+    );
+}

@@ -131,7 +131,7 @@ impl RangeServer {
                 let prefix = text
                     .split_whitespace()
                     .nth(1)
-                    .and_then(|p| p.strip_prefix("/range/"))
+                    .and_then(|p| p.strip_prefix("/range/").or(p.strip_prefix('/')))
                     .unwrap_or_default()
                     .to_owned();
                 seen.lock().unwrap().push(text);
@@ -237,6 +237,42 @@ async fn the_breach_check_is_opt_in_and_sends_only_five_characters_of_each_hash(
             assert!(!request.to_uppercase().contains(&hash[5..]), "{request}");
         }
     }
+
+    // An endpoint without a trailing `/`, or without a path: the prefix
+    // is the path's last part, never glued to the host name or port
+    // (`http://localhost` + prefix would name another host).
+    let root = server.url.trim_end_matches("/range/").to_owned();
+    for (endpoint, path) in [(root.clone(), "/"), (format!("{root}/range"), "/range/")] {
+        let mut prefs = node.preferences();
+        prefs.breach_endpoint = endpoint.clone();
+        node.set_preferences(prefs).await.unwrap();
+        let asked = server.requests.lock().unwrap().len();
+        let found = node.breached_logins().await.unwrap();
+        assert_eq!(found.len(), 3, "{endpoint}");
+        let requests = server.requests.lock().unwrap().clone();
+        for request in &requests[asked..] {
+            let target = request.split_whitespace().nth(1).unwrap();
+            let prefix = target.strip_prefix(path).unwrap_or_default();
+            assert!(
+                prefix.len() == 5 && prefix.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{endpoint}: {target}"
+            );
+        }
+    }
+    for unchecked in [
+        "http://localhost",
+        "http://localhost:1/range",
+        "https://api.pwnedpasswords.com/range",
+    ] {
+        let url = polykey_node::preferences::breach_range_url(unchecked, "ABCDE").unwrap();
+        assert!(url.path().ends_with("/ABCDE"), "{unchecked}: {url}");
+        assert_eq!(
+            url.host_str(),
+            reqwest::Url::parse(unchecked).unwrap().host_str(),
+            "{unchecked}"
+        );
+    }
+    assert!(polykey_node::preferences::breach_range_url("http://localhost/", "../x1").is_none());
 
     // The service gone: a clear error, no panic.
     drop(server);
