@@ -13,7 +13,31 @@ use tauri::{AppHandle, State};
 
 use crate::clipboard::{clear_after, Clipboard};
 
-type Result<T> = std::result::Result<T, ApiError>;
+type Result<T> = std::result::Result<T, CommandError>;
+
+/// An error as a command returns it to the window: the node's [`ApiError`],
+/// unchanged. The window shows a plain sentence for technical ones (`io`,
+/// `internal`), so their own text goes to the log, the app's standard
+/// error, where someone helping can find it.
+#[derive(Debug, serde::Serialize)]
+#[serde(transparent)]
+pub struct CommandError(ApiError);
+
+impl From<ApiError> for CommandError {
+    fn from(error: ApiError) -> Self {
+        use polykey_node::api::ErrorCode;
+        if matches!(error.code, ErrorCode::Io | ErrorCode::Internal) {
+            eprintln!("polykey: {}", error.message);
+        }
+        Self(error)
+    }
+}
+
+impl From<polykey_node::NodeError> for CommandError {
+    fn from(error: polykey_node::NodeError) -> Self {
+        ApiError::from(error).into()
+    }
+}
 
 #[tauri::command]
 pub async fn status(node: State<'_, Node>) -> Result<StatusDto> {
@@ -32,7 +56,7 @@ pub async fn unlock(node: State<'_, Node>, password: String) -> Result<()> {
 
 #[tauri::command]
 pub async fn lock(app: AppHandle, node: State<'_, Node>) -> Result<()> {
-    crate::lock(&app, &node).await
+    Ok(crate::lock(&app, &node).await?)
 }
 
 #[tauri::command]
@@ -42,7 +66,7 @@ pub async fn recover(node: State<'_, Node>, code: String, password: String) -> R
 
 #[tauri::command]
 pub async fn change_password(node: State<'_, Node>, old: String, new: String) -> Result<()> {
-    crate::keyring_unlock::change_password(node.inner().clone(), old, new).await
+    Ok(crate::keyring_unlock::change_password(node.inner().clone(), old, new).await?)
 }
 
 /// The app's version, for Settings' About.
@@ -194,10 +218,10 @@ pub async fn copy_field(
     path: String,
     field: String,
 ) -> Result<u64> {
-    clipboard.copy_secret(
+    Ok(clipboard.copy_secret(
         node.secret_field(vault, path, field).await?,
         clear_after(&node),
-    )
+    )?)
 }
 
 #[tauri::command]
@@ -228,22 +252,22 @@ pub fn touch(node: State<'_, Node>) {
 
 #[tauri::command]
 pub async fn keyring_status(node: State<'_, Node>) -> Result<KeyringStatusDto> {
-    crate::keyring_unlock::status(node.inner().clone()).await
+    Ok(crate::keyring_unlock::status(node.inner().clone()).await?)
 }
 
 #[tauri::command]
 pub async fn enable_keyring_unlock(node: State<'_, Node>, password: String) -> Result<()> {
-    crate::keyring_unlock::enable(node.inner().clone(), password).await
+    Ok(crate::keyring_unlock::enable(node.inner().clone(), password).await?)
 }
 
 #[tauri::command]
 pub async fn disable_keyring_unlock(node: State<'_, Node>) -> Result<()> {
-    crate::keyring_unlock::disable(node.inner().clone()).await
+    Ok(crate::keyring_unlock::disable(node.inner().clone()).await?)
 }
 
 #[tauri::command]
 pub async fn unlock_with_keyring(node: State<'_, Node>) -> Result<()> {
-    crate::keyring_unlock::unlock(node.inner().clone()).await
+    Ok(crate::keyring_unlock::unlock(node.inner().clone()).await?)
 }
 
 #[tauri::command]
@@ -257,7 +281,7 @@ pub async fn set_preferences(
     node: State<'_, Node>,
     preferences: Preferences,
 ) -> Result<()> {
-    crate::palette::apply_preferences(&app, &node, preferences).await
+    Ok(crate::palette::apply_preferences(&app, &node, preferences).await?)
 }
 
 #[tauri::command]
@@ -273,7 +297,7 @@ pub async fn quick_copy(
     vault: String,
     path: String,
 ) -> Result<u64> {
-    crate::palette::copy(&app, &node, &clipboard, vault, path).await
+    Ok(crate::palette::copy(&app, &node, &clipboard, vault, path).await?)
 }
 
 #[tauri::command]
@@ -293,7 +317,7 @@ pub async fn save_secret_file(
     vault: String,
     path: String,
 ) -> Result<Option<String>> {
-    crate::files::save_secret_file(&app, &node, vault, path).await
+    Ok(crate::files::save_secret_file(&app, &node, vault, path).await?)
 }
 
 #[tauri::command]
@@ -302,7 +326,7 @@ pub async fn attach_file(
     node: State<'_, Node>,
     vault: String,
 ) -> Result<Option<polykey_node::api::AttachmentDto>> {
-    crate::files::attach_file(&app, &node, vault).await
+    Ok(crate::files::attach_file(&app, &node, vault).await?)
 }
 
 #[tauri::command]
@@ -314,12 +338,12 @@ pub async fn save_attachment(
     file: String,
     version: Option<String>,
 ) -> Result<Option<String>> {
-    crate::files::save_attachment(&app, &node, vault, path, file, version).await
+    Ok(crate::files::save_attachment(&app, &node, vault, path, file, version).await?)
 }
 
 #[tauri::command]
 pub fn open_url(app: AppHandle, url: String) -> Result<()> {
-    crate::files::open_url(&app, &url)
+    Ok(crate::files::open_url(&app, &url)?)
 }
 
 #[tauri::command]
@@ -349,7 +373,7 @@ pub fn copy_pairing_code(
     node: State<'_, Node>,
     clipboard: State<'_, Arc<Clipboard>>,
 ) -> Result<u64> {
-    clipboard.copy_secret(node.pairing_code()?, clear_after(&node))
+    Ok(clipboard.copy_secret(node.pairing_code()?, clear_after(&node))?)
 }
 
 #[tauri::command]
@@ -410,7 +434,7 @@ pub async fn join_from_qr_picture(
     app: AppHandle,
     node: State<'_, Node>,
 ) -> Result<Option<JoinedDto>> {
-    crate::files::join_from_qr_picture(&app, &node).await
+    Ok(crate::files::join_from_qr_picture(&app, &node).await?)
 }
 
 #[tauri::command]
@@ -485,7 +509,7 @@ pub async fn contact_from_qr_picture(
     app: AppHandle,
     node: State<'_, Node>,
 ) -> Result<Option<String>> {
-    crate::files::contact_from_qr_picture(&app, &node).await
+    Ok(crate::files::contact_from_qr_picture(&app, &node).await?)
 }
 
 /// Start linking an account (GitHub's device flow): the code to enter.
