@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use polykey_vaults::items::{Item, ItemKind};
+use polykey_vaults::items::{
+    Field as CustomField, FieldKind, Item, ItemKind, MAX_FIELDS, MAX_NAME_LEN,
+};
 use serde::Deserialize;
 
 use super::{ImportError, ImportedItem, Parsed, Skipped, MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS};
@@ -74,6 +76,9 @@ struct Field {
     name: Option<String>,
     #[serde(default)]
     value: Option<String>,
+    /// 0 text, 1 hidden, 2 boolean, 3 linked (to another field: no value).
+    #[serde(default, rename = "type")]
+    kind: Option<u8>,
 }
 
 #[derive(Deserialize)]
@@ -120,28 +125,6 @@ struct SshKey {
     public_key: Option<String>,
 }
 
-/// An identity's fields in the order Bitwarden shows them, with labels.
-const IDENTITY_FIELDS: &[(&str, &str)] = &[
-    ("title", "Title"),
-    ("firstName", "First name"),
-    ("middleName", "Middle name"),
-    ("lastName", "Last name"),
-    ("username", "User name"),
-    ("company", "Company"),
-    ("ssn", "National insurance / social security number"),
-    ("passportNumber", "Passport number"),
-    ("licenseNumber", "Licence number"),
-    ("email", "Email"),
-    ("phone", "Phone"),
-    ("address1", "Address"),
-    ("address2", "Address 2"),
-    ("address3", "Address 3"),
-    ("city", "City"),
-    ("state", "State / county"),
-    ("postalCode", "Postcode"),
-    ("country", "Country"),
-];
-
 fn text(value: &Option<String>) -> String {
     value.as_deref().unwrap_or("").trim().to_owned()
 }
@@ -151,15 +134,25 @@ fn raw(value: &Option<String>) -> String {
     value.as_deref().unwrap_or("").to_owned()
 }
 
-/// Notes with the custom fields after them, one `name: value` line each.
-fn notes_with_fields(notes: &Option<String>, fields: &Option<Vec<Field>>) -> String {
-    let mut out = raw(notes);
+/// Custom fields as the item's own (hidden ones hidden; a linked field,
+/// which only points at another, left out), at most as many as an item
+/// holds (the rest go to the notes, one `name: value` line each).
+fn custom_fields(fields: &Option<Vec<Field>>, notes: &mut String) -> Vec<CustomField> {
+    let mut out = Vec::new();
     for field in fields.iter().flatten() {
         let (name, value) = (text(&field.name), raw(&field.value));
-        if name.is_empty() && value.is_empty() {
+        if (name.is_empty() && value.is_empty()) || field.kind == Some(3) {
             continue;
         }
-        super::add_line(&mut out, &format!("{name}: {value}"));
+        if out.len() == MAX_FIELDS || name.is_empty() || name.len() > MAX_NAME_LEN {
+            super::add_line(notes, &format!("{name}: {value}"));
+            continue;
+        }
+        let kind = match field.kind {
+            Some(1) => FieldKind::Hidden,
+            _ => FieldKind::Text,
+        };
+        out.push(CustomField { name, kind, value });
     }
     out
 }
@@ -322,7 +315,8 @@ fn items_of(export: Export) -> Result<Parsed, ImportError> {
     let mut skipped = Vec::new();
     for (n, entry) in export.items.iter().enumerate() {
         let row = n + 1;
-        let notes = notes_with_fields(&entry.notes, &entry.fields);
+        let mut notes = raw(&entry.notes);
+        let mut fields = custom_fields(&entry.fields, &mut notes);
         let kind = match (entry.kind, &entry.login, &entry.card, &entry.identity) {
             (1, login, _, _) => {
                 let empty = Login {
@@ -372,18 +366,67 @@ fn items_of(export: Export) -> Result<Parsed, ImportError> {
                 }
             }
             (4, _, _, Some(identity)) => {
-                let mut lines: Vec<String> = IDENTITY_FIELDS
-                    .iter()
-                    .filter_map(|(key, label)| {
-                        let value = identity.get(*key).map(text).unwrap_or_default();
-                        (!value.is_empty()).then(|| format!("{label}: {value}"))
-                    })
-                    .collect();
-                if !notes.is_empty() {
-                    lines.push(notes);
+                let get = |key: &str| identity.get(key).map(text).unwrap_or_default();
+                let joined = |keys: &[&str], by: &str| {
+                    keys.iter()
+                        .map(|k| get(k))
+                        .filter(|v| !v.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(by)
+                };
+                let town = joined(&["city", "state", "postalCode"], ", ");
+                let address = [
+                    get("address1"),
+                    get("address2"),
+                    get("address3"),
+                    town,
+                    get("country"),
+                ]
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n");
+                // One number in the form; the others as hidden fields.
+                let numbers = [
+                    ("passportNumber", "Passport number"),
+                    ("licenseNumber", "Licence number"),
+                    ("ssn", "National insurance / social security number"),
+                ];
+                let mut id_number = String::new();
+                for (key, label) in numbers {
+                    let value = get(key);
+                    if value.is_empty() {
+                        continue;
+                    }
+                    if id_number.is_empty() {
+                        id_number = value;
+                    } else if fields.len() < MAX_FIELDS {
+                        fields.push(CustomField {
+                            name: label.into(),
+                            kind: FieldKind::Hidden,
+                            value,
+                        });
+                    }
                 }
-                ItemKind::SecureNote {
-                    text: lines.join("\n"),
+                for (key, label) in [("title", "Title"), ("username", "User name")] {
+                    let value = get(key);
+                    if !value.is_empty() && fields.len() < MAX_FIELDS {
+                        fields.push(CustomField {
+                            name: label.into(),
+                            kind: FieldKind::Text,
+                            value,
+                        });
+                    }
+                }
+                ItemKind::Identity {
+                    full_name: joined(&["firstName", "middleName", "lastName"], " "),
+                    email: get("email"),
+                    phone: get("phone"),
+                    address,
+                    birthday: String::new(),
+                    company: get("company"),
+                    id_number,
+                    notes,
                 }
             }
             (5, _, _, _) => {
@@ -410,9 +453,11 @@ fn items_of(export: Export) -> Result<Parsed, ImportError> {
             .and_then(|id| folders.get(id))
             .map(|name| super::folder_names(name))
             .unwrap_or_default();
+        let mut item = Item::new(text(&entry.name), kind);
+        item.fields = fields;
         items.push(ImportedItem {
             folder,
-            item: Item::new(text(&entry.name), kind),
+            item,
             files: Vec::new(),
         });
     }
@@ -446,7 +491,8 @@ mod tests {
                   "expMonth": "3", "expYear": "2031", "code": "123"}},
         {"id": "4", "type": 4, "name": "Me", "notes": "",
          "identity": {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com",
-                      "passportNumber": null}},
+                      "passportNumber": "P123", "licenseNumber": "L9", "address1": "1 Main St",
+                      "city": "London", "postalCode": "W1", "country": "UK", "ssn": null}},
         {"id": "5", "type": 9, "name": "Future"}
       ]
     }"#;
@@ -473,10 +519,19 @@ mod tests {
                     totp.as_deref(),
                     Some("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP")
                 );
-                assert_eq!(notes, "n\nPIN: 1234");
+                assert_eq!(notes, "n");
             }
             _ => panic!("not a login"),
         }
+        assert_eq!(mail.item.fields.len(), 1);
+        assert_eq!(
+            (
+                mail.item.fields[0].name.as_str(),
+                mail.item.fields[0].kind,
+                mail.item.fields[0].value.as_str()
+            ),
+            ("PIN", FieldKind::Hidden, "1234")
+        );
         assert!(
             matches!(&parsed.items[1].item.kind, ItemKind::SecureNote { text } if text == "code 42")
         );
@@ -496,10 +551,28 @@ mod tests {
             }
             _ => panic!("not a card"),
         }
-        assert!(
-            matches!(&parsed.items[3].item.kind, ItemKind::SecureNote { text }
-            if text == "First name: Ada\nLast name: Lovelace\nEmail: ada@example.com")
-        );
+        match &parsed.items[3].item.kind {
+            ItemKind::Identity {
+                full_name,
+                email,
+                address,
+                id_number,
+                ..
+            } => {
+                assert_eq!(full_name, "Ada Lovelace");
+                assert_eq!(email, "ada@example.com");
+                assert_eq!(address, "1 Main St\nLondon, W1\nUK");
+                assert_eq!(id_number, "P123");
+            }
+            _ => panic!("not an identity"),
+        }
+        let extra: Vec<&str> = parsed.items[3]
+            .item
+            .fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(extra, ["Licence number"]);
         assert_eq!(
             parsed.skipped,
             [Skipped {
