@@ -358,8 +358,14 @@ fn exports_are_imported_in_one_commit_and_a_vault_exports_as_git() {
         "Personal",
     ]);
     assert!(
-        out.contains("2 item(s) from a Bitwarden export into Personal: 1 note, 1 card"),
+        out.contains("2 item(s) from a Bitwarden export into Personal: 1 card, 1 identity"),
         "{out}"
+    );
+    let passport: serde_json::Value =
+        serde_json::from_str(&node.ok(&["secrets", "cat", "Personal:Passport"])).unwrap();
+    assert_eq!(
+        (passport["type"].as_str(), passport["id_number"].as_str()),
+        (Some("identity"), Some("X1"))
     );
     let card: serde_json::Value =
         serde_json::from_str(&node.ok(&["secrets", "cat", "Personal:Visa"])).unwrap();
