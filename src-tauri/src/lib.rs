@@ -16,6 +16,8 @@ mod commands;
 pub mod files;
 /// Opt-in unlock through the OS keyring.
 pub mod keyring_unlock;
+/// Free memory given back to the system after the window's requests.
+mod memory;
 /// The quick-access palette and its global shortcut.
 pub mod palette;
 /// Locking when the screen locks or the system sleeps.
@@ -194,7 +196,7 @@ pub fn run() -> anyhow::Result<()> {
             }
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
+        .invoke_handler(memory::trimmed(tauri::generate_handler![
             commands::status,
             commands::create_node,
             commands::suggested_device_name,
@@ -280,7 +282,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::identity_login_finish,
             commands::claim_identity,
             commands::linked_identities,
-        ])
+        ]))
         .build(context())?
         .run(|app, event| {
             // Quitting: a secret still on the clipboard goes.

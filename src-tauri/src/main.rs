@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 
 fn main() {
+    // Few malloc arenas: each keeps its own free memory, and the app's
+    // work is not allocation-bound.
+    polykey_os::memory::limit_arenas(2);
     if let Err(error) = polykey_desktop::run() {
         eprintln!("Polykey could not start: {error:#}");
         std::process::exit(1);

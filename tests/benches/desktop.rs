@@ -290,6 +290,9 @@ async fn main() {
         median(latencies.clone()),
         latencies.len()
     );
+    // Settled, as the app is between uses (it gives free memory back
+    // after two quiet seconds).
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let pids = app_processes(&node_dir);
     let (rss, pss) = memory(&pids);
     println!(

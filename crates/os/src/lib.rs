@@ -11,6 +11,9 @@
 /// Private files and directories: created private, made private, checked.
 pub mod fs;
 
+/// Memory the allocator holds free: given back, arenas bounded.
+pub mod memory;
+
 /// This computer's name, as the system calls it.
 pub fn host_name() -> Option<String> {
     let name = gethostname::gethostname().into_string().ok()?;
