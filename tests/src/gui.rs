@@ -497,12 +497,37 @@ fn css(test_id: &str) -> String {
 impl App {
     /// Wait until the element with `data-testid` is present, and return it.
     pub async fn find(&self, test_id: &str) -> Element {
-        self.client
+        match self
+            .client
             .wait()
             .at_most(WAIT)
             .for_element(Locator::Css(&css(test_id)))
             .await
-            .unwrap_or_else(|e| panic!("no element [data-testid={test_id}] within {WAIT:?}: {e}"))
+        {
+            Ok(element) => element,
+            Err(e) => {
+                let seen = self.what_it_shows().await;
+                panic!("no element [data-testid={test_id}] within {WAIT:?}: {e}\n{seen}")
+            }
+        }
+    }
+
+    /// What the window shows and the app's log ends with, for a failure's
+    /// message: enough to tell a slow app from a wrong screen.
+    async fn what_it_shows(&self) -> String {
+        let text = self
+            .client
+            .execute(
+                "return document.body ? document.body.innerText.slice(0, 1000) : '(no body)'",
+                vec![],
+            )
+            .await
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .unwrap_or_else(|e| format!("(the page could not be read: {e})"));
+        let log = std::fs::read_to_string(&self.report.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        format!("--- the window shows:\n{text}\n--- the app's log ends:\n{tail}")
     }
 
     /// Every element with `data-testid`, once at least one is present.
