@@ -47,7 +47,17 @@ async fn a_login_needs_only_a_title_takes_bare_websites_and_moves_to_another_fol
     app.press("search", &format!("{CTRL}n{RELEASE}")).await;
     app.select("item-type", "login").await;
     app.type_into("edit-title", "GitHub").await;
+    // The strength estimate arrives after the typing: it moves nothing
+    // below it (a click aimed at "Add website" as it arrived went astray).
+    let add_url = || async { app.find("add-url").await.rectangle().await.expect("a box") };
+    let before = add_url().await;
     app.type_into("edit-password", "gh-Passw0rd!").await;
+    app.find("strength-label").await;
+    assert_eq!(
+        add_url().await,
+        before,
+        "the estimate moved the buttons below it"
+    );
     app.type_into("edit-url", "github.com").await;
     app.click("add-url").await;
     let second = texts(&app, "edit-url", 2).await;
