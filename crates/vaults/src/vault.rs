@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::deletion::deletion_in_force;
 use crate::error::VaultError;
+use crate::items::{Attachment, ATTACHMENTS_DIR};
 use crate::objects::{ObjectStore, Source};
 use crate::path::SecretPath;
 use crate::tree::{lookup, walk_files, TreeEdit};
@@ -744,6 +745,7 @@ impl Vault {
         must_exist: Option<bool>,
     ) -> Result<String, VaultError> {
         let path = SecretPath::parse(path)?;
+        refuse_reserved(&path)?;
         check_size(bytes)?;
         self.change(db, signer, |tree, txn| {
             let verb = match (tree.get(txn, &path)?, must_exist) {
@@ -804,12 +806,22 @@ impl Vault {
     ) -> Result<String, VaultError> {
         let parsed = secrets
             .iter()
-            .map(|(path, bytes)| Ok((SecretPath::parse(path)?, *bytes)))
+            .map(|(path, bytes)| {
+                let path = SecretPath::parse(path)?;
+                refuse_reserved(&path)?;
+                Ok((path, *bytes))
+            })
             .collect::<Result<Vec<_>, VaultError>>()?;
         for (_, bytes) in &parsed {
             check_size(bytes)?;
         }
+        let attaches = parsed
+            .iter()
+            .any(|(path, _)| Attachment::is_attachment_file(path.as_str()));
         self.change(db, signer, |tree, txn| {
+            if attaches {
+                attachments_folder_free(tree, txn)?;
+            }
             let mut blobs = Vec::with_capacity(parsed.len());
             for (path, bytes) in &parsed {
                 blobs.push((path, self.store.write_raw(txn, Kind::Blob, bytes)?));
@@ -845,6 +857,7 @@ impl Vault {
     ) -> Result<String, VaultError> {
         let from = SecretPath::parse(from)?;
         let to = SecretPath::parse(to)?;
+        refuse_reserved(&to)?;
         if to.starts_with(&from) {
             return Err(VaultError::InvalidPath(
                 "cannot move a directory into itself",
@@ -886,5 +899,93 @@ impl Vault {
             Ok(format!("Remove {path}"))
         })
         .map(|id| id.to_string())
+    }
+}
+
+/// No secret and no moved folder takes the name of the folder where
+/// attached files are kept.
+fn refuse_reserved(path: &SecretPath) -> Result<(), VaultError> {
+    if path.as_str() == ATTACHMENTS_DIR {
+        return Err(VaultError::InvalidPath(
+            "'.attachments' is where attached files are kept; choose another name",
+        ));
+    }
+    Ok(())
+}
+
+/// Attached files can be written: no secret sits where their folder goes
+/// (one a device wrote before the name was kept, or a hostile one). Said
+/// plainly, so the user renames it; nothing is changed.
+fn attachments_folder_free(tree: &mut TreeEdit<'_>, txn: &WriteTxn<'_>) -> Result<(), VaultError> {
+    let folder = SecretPath::parse(ATTACHMENTS_DIR)?;
+    match tree.get(txn, &folder)? {
+        Some(entry) if !entry.mode.is_tree() => Err(VaultError::InvalidPath(
+            "a secret named '.attachments' is where attached files are kept; rename that secret, then save again",
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// '.attachments' is kept for attached files: no secret is written or
+    /// moved there; one already there (from a device before the name was
+    /// kept, or a hostile one) leaves other saves alone, stops only saves
+    /// with files, with a sentence saying what to do, and once renamed
+    /// away the file is written.
+    #[test]
+    fn the_attachments_folder_name_is_kept_for_attached_files() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let keys = RootKeypair::from_seed(&[6; 32]);
+        let db = Db::create(&dir.path().join("db.redb"), &keys).expect("a db");
+        let vault = Vaults::new(&db).create("v", &keys).expect("a vault");
+        let kept = |e: VaultError| e.to_string().contains("attached files are kept");
+        assert!(kept(
+            vault
+                .write_secret(&db, &keys, ".attachments", b"x")
+                .unwrap_err()
+        ));
+        assert!(kept(
+            vault
+                .write_secrets(&db, &keys, &[("ok", b"1"), (".attachments/", b"x")])
+                .unwrap_err()
+        ));
+        vault
+            .write_secret(&db, &keys, "note", b"n")
+            .expect("written");
+        assert!(kept(
+            vault
+                .rename(&db, &keys, "note", ".attachments")
+                .unwrap_err()
+        ));
+
+        let planted = SecretPath::parse(ATTACHMENTS_DIR).expect("a path");
+        vault
+            .change(&db, &keys, |tree, txn| {
+                let blob = vault.store.write_raw(txn, Kind::Blob, b"planted")?;
+                tree.upsert(txn, &planted, blob, GitEntryKind::Blob)?;
+                Ok("Add secret .attachments".into())
+            })
+            .expect("planted");
+        let file = Attachment::file_for(b"scan");
+        let save =
+            |vault: &Vault| vault.write_secrets(&db, &keys, &[("item", b"{}"), (&file, b"scan")]);
+        let err = save(&vault).unwrap_err();
+        assert!(err.to_string().contains("rename that secret"), "{err}");
+        assert!(vault.get(&db, "item").is_err(), "nothing of it was written");
+        vault
+            .write_secrets(&db, &keys, &[("other", b"2")])
+            .expect("saves without files go on");
+        vault
+            .rename(&db, &keys, ".attachments", "planted")
+            .expect("renamed away");
+        save(&vault).expect("saved");
+        assert_eq!(vault.get(&db, &file).expect("the file").as_slice(), b"scan");
+        assert_eq!(
+            vault.get(&db, "planted").expect("kept").as_slice(),
+            b"planted"
+        );
     }
 }

@@ -322,6 +322,8 @@ impl Names {
         for path in existing {
             names.add_file(path);
         }
+        // Kept for attached files: neither a secret nor a folder of its own.
+        names.add_file(polykey_vaults::items::ATTACHMENTS_DIR);
         names
     }
 
@@ -476,6 +478,14 @@ mod tests {
             assert!(polykey_vaults::SecretPath::parse(&path).is_ok(), "{path}");
             assert!(!path.ends_with("/.gitkeep"), "{path}");
         }
+        assert_eq!(
+            paths(
+                &[note(".attachments", &[]), note("a", &[".attachments"])],
+                "",
+                &[]
+            ),
+            [".attachments (2)", ".attachments (3)/a"]
+        );
     }
 
     #[test]

@@ -285,3 +285,30 @@ async fn an_attachment_reads_only_the_bytes_its_name_hashes_to() {
         "the version saved reads its own bytes"
     );
 }
+
+/// '.attachments' is where attached files are kept: a secret cannot take
+/// that name (written or renamed there), and the sentence says why.
+#[tokio::test]
+async fn no_secret_takes_the_attachments_folder_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    node.create_vault("Personal".into()).await.unwrap();
+    let err = node
+        .write_secret(
+            "Personal".into(),
+            ".attachments".into(),
+            Zeroizing::new(b"planted".to_vec()),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("attached files are kept"), "{err}");
+    node.save_secret("Personal".into(), identity("passport"), true)
+        .await
+        .unwrap();
+    let err = node
+        .rename_secret("Personal".into(), "passport".into(), ".attachments".into())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("attached files are kept"), "{err}");
+}
