@@ -180,6 +180,13 @@ pub fn run() -> anyhow::Result<()> {
         .plugin(palette::shortcut_plugin())
         .manage(node)
         .manage(Arc::new(clipboard::Clipboard::new()))
+        // The quick-access shortcut is grabbed once the first page has
+        // loaded, not in setup (see palette::grab_shortcut).
+        .on_page_load(|webview, payload| {
+            if payload.event() == tauri::webview::PageLoadEvent::Finished {
+                palette::grab_shortcut(webview.app_handle());
+            }
+        })
         .setup(move |app| {
             let handle = app.handle().clone();
             remember_window(&handle);
@@ -188,9 +195,6 @@ pub fn run() -> anyhow::Result<()> {
             screen_lock::spawn(handle.clone(), for_setup.clone());
             forward_changes(handle.clone(), for_setup.clone());
             serve_cli(for_setup.clone());
-            // A shortcut another app holds is not fatal: Settings shows the
-            // error when the user picks one.
-            let _ = palette::register_shortcut(&handle, &for_setup.preferences().shortcut);
             if tray::wanted(&for_setup.preferences()) {
                 tray::install(&handle, for_setup.clone());
             }

@@ -58,6 +58,27 @@ pub fn register_shortcut<R: Runtime>(app: &AppHandle<R>, text: &str) -> Result<(
     Ok(())
 }
 
+/// Grab the shortcut the preferences name, once per run, on a thread of
+/// its own. Called when a page has loaded: the grab runs on the main
+/// thread and waits there for the X11 hot-key thread (50–100 ms), and a
+/// wait of 50 ms or more on the main thread while WebKit starts its web
+/// process delayed the first screen by half a second (desktop bench, cold
+/// start to the unlock screen: about 850 ms with the grab in setup). A
+/// shortcut another app holds is not fatal: Settings shows the error when
+/// the user picks one.
+pub fn grab_shortcut<R: Runtime>(app: &AppHandle<R>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static GRABBED: AtomicBool = AtomicBool::new(false);
+    if GRABBED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let app = app.clone();
+    std::thread::spawn(move || {
+        let shortcut = app.state::<Node>().preferences().shortcut;
+        let _ = register_shortcut(&app, &shortcut);
+    });
+}
+
 /// Open the palette, or close it if it is open.
 pub fn toggle<R: Runtime>(app: &AppHandle<R>) {
     match app.get_webview_window(PALETTE_WINDOW) {

@@ -152,4 +152,16 @@ async fn favourites_preferences_and_the_quick_access_palette() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(copied.as_deref(), Some("forum-Passw0rd!"));
+
+    // Started again, the app grabs the saved shortcut by itself (after its
+    // first page has loaded, off the start's path): no visit to Settings.
+    app.quit().await;
+    let app = driver.launch().await;
+    app.type_into("unlock-password", PASSWORD).await;
+    app.click("unlock-submit").await;
+    app.find("vault-item").await;
+    driver.press_keys("alt+shift+k").await;
+    app.switch_to_window_with("palette").await;
+    wait_for_count(&app, "palette-item", 3).await;
+    app.quit().await;
 }
