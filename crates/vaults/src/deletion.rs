@@ -681,9 +681,7 @@ mod tests {
     /// pages, in vault-id order, each exactly once.
     #[test]
     fn ten_thousand_and_one_tombstones_page_in_vault_id_order() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let keys = RootKeypair::from_seed(&[3; 32]);
-        let db = polykey_db::Db::create(&dir.path().join("db.redb"), &keys).expect("a db");
+        let (_dir, keys, db) = crate::testing::db();
         let vaults = Vaults::new(&db);
         let head = "cd".repeat(20);
         let mut txn = db.write().expect("a transaction");

@@ -642,9 +642,7 @@ mod tests {
     /// never lists `a`'s versions as its own.
     #[test]
     fn a_copy_that_calls_itself_a_rename_is_not_followed() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let keys = RootKeypair::from_seed(&[5; 32]);
-        let db = Db::create(&dir.path().join("db.redb"), &keys).expect("a db");
+        let (_dir, keys, db) = crate::testing::db();
         let vault = Vaults::new(&db).create("v", &keys).expect("a vault");
         vault
             .write_secret(&db, &keys, "a", b"same")

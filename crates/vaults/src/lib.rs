@@ -45,6 +45,9 @@ mod undo;
 /// Vault records and the operations on vaults and secrets.
 mod vault;
 
+#[cfg(test)]
+mod testing;
+
 pub use deletion::{
     DeletedVault, Deletion, DELETION_SIGNATURE_DOMAIN, MAX_DELETIONS_PAGE, RECOVERY_WINDOW_MS,
     TOMBSTONE_LIFETIME_MS,

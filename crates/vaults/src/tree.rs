@@ -669,15 +669,13 @@ impl<'s> TreeEdit<'s> {
 mod tests {
     use gix::objs::Kind;
     use polykey_db::Db;
-    use polykey_keys::{RootKeypair, SymmetricKey};
+    use polykey_keys::SymmetricKey;
 
     use super::*;
     use crate::vault::VaultId;
 
     fn store() -> (tempfile::TempDir, Db, ObjectStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = RootKeypair::from_seed(&[9; 32]);
-        let db = Db::create(&dir.path().join("db.redb"), &keys).unwrap();
+        let (dir, _keys, db) = crate::testing::db();
         let id: VaultId = "00112233445566778899aabbccddeeff".parse().unwrap();
         (dir, db, ObjectStore::new(id, SymmetricKey::generate()))
     }

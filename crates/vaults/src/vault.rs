@@ -937,9 +937,7 @@ mod tests {
     /// away the file is written.
     #[test]
     fn the_attachments_folder_name_is_kept_for_attached_files() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let keys = RootKeypair::from_seed(&[6; 32]);
-        let db = Db::create(&dir.path().join("db.redb"), &keys).expect("a db");
+        let (_dir, keys, db) = crate::testing::db();
         let vault = Vaults::new(&db).create("v", &keys).expect("a vault");
         let kept = |e: VaultError| e.to_string().contains("attached files are kept");
         assert!(kept(
