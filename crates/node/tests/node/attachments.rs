@@ -8,7 +8,7 @@ use polykey_node::api::{AttachmentDto, EntryKindDto, FieldDto, FieldKindDto, Ite
 use polykey_node::NodeError;
 use zeroize::Zeroizing;
 
-use crate::{open, PASSWORD};
+use crate::{open_with_vault, PASSWORD};
 
 fn identity(path: &str) -> SecretDto {
     SecretDto {
@@ -36,9 +36,7 @@ fn identity(path: &str) -> SecretDto {
 #[tokio::test]
 async fn an_attached_file_is_saved_with_its_item_and_read_back() {
     let dir = tempfile::tempdir().unwrap();
-    let node = open(dir.path()).await;
-    node.create(PASSWORD.into()).await.unwrap();
-    node.create_vault("Personal".into()).await.unwrap();
+    let node = open_with_vault(dir.path(), "Personal").await;
     let before = node.vault_log("Personal".into(), None).await.unwrap().len();
 
     // Attached, then the edit cancelled: nothing reaches the vault.
@@ -155,9 +153,7 @@ async fn an_attached_file_is_saved_with_its_item_and_read_back() {
 #[tokio::test]
 async fn staged_files_go_with_a_lock_and_hostile_items_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let node = open(dir.path()).await;
-    node.create(PASSWORD.into()).await.unwrap();
-    node.create_vault("Personal".into()).await.unwrap();
+    let node = open_with_vault(dir.path(), "Personal").await;
     node.write_secret(
         "Personal".into(),
         "bank".into(),
@@ -240,9 +236,7 @@ async fn staged_files_go_with_a_lock_and_hostile_items_are_refused() {
 #[tokio::test]
 async fn an_attachment_reads_only_the_bytes_its_name_hashes_to() {
     let dir = tempfile::tempdir().unwrap();
-    let node = open(dir.path()).await;
-    node.create(PASSWORD.into()).await.unwrap();
-    node.create_vault("Personal".into()).await.unwrap();
+    let node = open_with_vault(dir.path(), "Personal").await;
     let scan = b"the real scan".to_vec();
     let file = polykey_vaults::items::Attachment::file_for(&scan);
     let plant = |bytes: &'static [u8]| {
@@ -291,9 +285,7 @@ async fn an_attachment_reads_only_the_bytes_its_name_hashes_to() {
 #[tokio::test]
 async fn no_secret_takes_the_attachments_folder_name() {
     let dir = tempfile::tempdir().unwrap();
-    let node = open(dir.path()).await;
-    node.create(PASSWORD.into()).await.unwrap();
-    node.create_vault("Personal".into()).await.unwrap();
+    let node = open_with_vault(dir.path(), "Personal").await;
     let err = node
         .write_secret(
             "Personal".into(),

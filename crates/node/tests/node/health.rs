@@ -4,7 +4,7 @@
 
 use polykey_node::api::{HealthItemDto, ItemDto, SecretDto};
 
-use crate::{open, PASSWORD};
+use crate::open_with_vault;
 
 const STRONG_A: &str = "v9#Lq2!mZ7@pW4$tR8";
 const STRONG_B: &str = "K3&xN6*yB1^hJ5%cF0";
@@ -35,9 +35,7 @@ fn listed(report: &[HealthItemDto]) -> Vec<(String, bool, u32, bool)> {
 #[tokio::test]
 async fn weak_reused_and_old_passwords_are_listed_and_a_fix_clears_them() {
     let dir = tempfile::tempdir().unwrap();
-    let node = open(dir.path()).await;
-    node.create(PASSWORD.into()).await.unwrap();
-    node.create_vault("Personal".into()).await.unwrap();
+    let node = open_with_vault(dir.path(), "Personal").await;
     node.create_vault("Work".into()).await.unwrap();
     for (vault, secret) in [
         ("Personal", login("forum", "hunter2")),
@@ -177,9 +175,7 @@ fn sha1_hex(password: &str) -> String {
 #[tokio::test]
 async fn the_breach_check_is_opt_in_and_sends_only_five_characters_of_each_hash() {
     let dir = tempfile::tempdir().unwrap();
-    let node = open(dir.path()).await;
-    node.create(PASSWORD.into()).await.unwrap();
-    node.create_vault("Personal".into()).await.unwrap();
+    let node = open_with_vault(dir.path(), "Personal").await;
     for secret in [
         login("forum", "password123"),
         login("shop", "password123"),

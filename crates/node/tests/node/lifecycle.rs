@@ -1,6 +1,6 @@
 use polykey_node::{NodeError, NodeState, Password};
 
-use crate::{open, snapshot, DEVICE_NAME, PASSWORD};
+use crate::{open, open_with_vault, snapshot, DEVICE_NAME, PASSWORD};
 
 #[tokio::test]
 async fn create_lock_unlock() {
@@ -193,9 +193,7 @@ async fn damaged_key_file_is_reported() {
 #[tokio::test]
 async fn a_store_changed_while_locked_is_refused_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    let node = open(dir.path()).await;
-    node.create(PASSWORD.into()).await.unwrap();
-    node.create_vault("Personal".into()).await.unwrap();
+    let node = open_with_vault(dir.path(), "Personal").await;
     node.lock().await.unwrap();
     drop(node);
     // Edited with plain redb while locked: the binding to the root secret

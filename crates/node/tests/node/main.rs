@@ -39,6 +39,15 @@ pub async fn open(path: &Path) -> Node {
     Node::open(path, options()).await.expect("open node")
 }
 
+/// A new node at `path`, created with [`PASSWORD`] (so unlocked), holding
+/// one empty vault named `vault`.
+pub async fn open_with_vault(path: &Path, vault: &str) -> Node {
+    let node = open(path).await;
+    node.create(PASSWORD.into()).await.expect("create node");
+    node.create_vault(vault.into()).await.expect("create vault");
+    node
+}
+
 /// Every file under `dir`, with its bytes.
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();

@@ -1,14 +1,12 @@
 use polykey_node::{NodeError, VaultError};
 use zeroize::Zeroizing;
 
-use crate::{open, snapshot, PASSWORD};
+use crate::{open_with_vault, snapshot, PASSWORD};
 
 #[tokio::test]
 async fn vaults_through_the_node_follow_the_lock() {
     let dir = tempfile::tempdir().unwrap();
-    let node = open(dir.path()).await;
-    node.create(PASSWORD.into()).await.unwrap();
-    node.create_vault("Personal".into()).await.unwrap();
+    let node = open_with_vault(dir.path(), "Personal").await;
     node.write_secret(
         "Personal".into(),
         "bank/pin".into(),
