@@ -186,7 +186,13 @@ impl Db {
         sealed: Option<Vec<u8>>,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
         sealed
-            .map(|sealed| self.open_sealed(table.name(), key, &sealed))
+            .map(|sealed| {
+                self.key
+                    .open_in_place(sealed, &associated_data(table.name(), key))
+                    .map_err(|_| DbError::Tampered {
+                        table: table.name().to_owned(),
+                    })
+            })
             .transpose()
     }
 
@@ -534,6 +540,19 @@ impl WriteTxn<'_> {
                 .replace(self.db, table.name, key, old.as_deref(), None)?;
         }
         Ok(removed)
+    }
+
+    /// Make the changes of this transaction visible to later ones without
+    /// waiting for the disk: they become durable with the next
+    /// [`WriteTxn::commit`], and a crash before that loses them. For work
+    /// whose loss is harmless until a durable commit refers to it, such as
+    /// the pages of a transfer before its last (one disk flush per
+    /// transfer, not one per page).
+    pub fn commit_unsynced(mut self) -> Result<(), DbError> {
+        self.txn
+            .set_durability(redb::Durability::None)
+            .map_err(|e| self.db.storage_error(e))?;
+        self.commit()
     }
 
     /// Make every change of this transaction durable (with the digests of

@@ -1,7 +1,7 @@
 use std::fmt;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
+use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
 /// Length of a symmetric key in bytes.
@@ -54,22 +54,51 @@ impl SymmetricKey {
     pub fn seal(&self, plaintext: &[u8], associated_data: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         crate::random_bytes(&mut nonce);
-        let ciphertext = self
-            .cipher()
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: associated_data,
-                },
-            )
-            // Encryption only fails for inputs beyond 256 GiB, which no
-            // caller can hold in memory.
-            .unwrap_or_default();
-        let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+        // Encrypted where it lies in the output: one copy of the plaintext.
+        let mut sealed = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         sealed.extend_from_slice(&nonce);
-        sealed.extend_from_slice(&ciphertext);
+        sealed.extend_from_slice(plaintext);
+        match self.cipher().encrypt_in_place_detached(
+            XNonce::from_slice(&nonce),
+            associated_data,
+            &mut sealed[NONCE_LEN..],
+        ) {
+            Ok(tag) => sealed.extend_from_slice(&tag),
+            // Encryption only fails for inputs beyond 256 GiB, which no
+            // caller can hold in memory; nothing of the plaintext is left.
+            Err(_) => {
+                zeroize::Zeroize::zeroize(&mut sealed);
+                sealed.clear();
+            }
+        }
         sealed
+    }
+
+    /// [`SymmetricKey::open`] of bytes this caller owns, decrypted where
+    /// they lie (no second buffer of the plaintext's size).
+    pub fn open_in_place(
+        &self,
+        sealed: Vec<u8>,
+        associated_data: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, AeadError> {
+        let mut buffer = Zeroizing::new(sealed);
+        if buffer.len() < NONCE_LEN + TAG_LEN {
+            return Err(AeadError::Truncated);
+        }
+        let body = buffer.len() - TAG_LEN;
+        let (head, tag) = buffer.split_at_mut(body);
+        let (nonce, ciphertext) = head.split_at_mut(NONCE_LEN);
+        self.cipher()
+            .decrypt_in_place_detached(
+                XNonce::from_slice(nonce),
+                associated_data,
+                ciphertext,
+                Tag::from_slice(tag),
+            )
+            .map_err(|_| AeadError::Authentication)?;
+        buffer.truncate(body);
+        buffer.drain(..NONCE_LEN);
+        Ok(buffer)
     }
 
     /// Verify and decrypt bytes made by [`SymmetricKey::seal`] with the same
@@ -113,6 +142,36 @@ mod tests {
         assert_eq!(
             key.open(&sealed, b"table\0key").unwrap().as_slice(),
             b"hello"
+        );
+    }
+
+    #[test]
+    fn opened_in_place_as_opened_and_refused_as_refused() {
+        let key = SymmetricKey::generate();
+        for len in [0usize, 1, 63, 64, 65, 4096, 100_000] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let sealed = key.seal(&plain, b"ad");
+            assert_eq!(sealed.len(), NONCE_LEN + len + TAG_LEN);
+            assert_eq!(key.open(&sealed, b"ad").unwrap().as_slice(), plain);
+            assert_eq!(
+                key.open_in_place(sealed.clone(), b"ad").unwrap().as_slice(),
+                plain
+            );
+            assert_eq!(
+                key.open_in_place(sealed.clone(), b"other"),
+                Err(AeadError::Authentication)
+            );
+            let mut flipped = sealed.clone();
+            let last = flipped.len() - 1;
+            flipped[last] ^= 1;
+            assert_eq!(
+                key.open_in_place(flipped, b"ad"),
+                Err(AeadError::Authentication)
+            );
+        }
+        assert_eq!(
+            key.open_in_place(vec![0; NONCE_LEN + TAG_LEN - 1], b"ad"),
+            Err(AeadError::Truncated)
         );
     }
 

@@ -175,13 +175,14 @@ impl ObjectStore {
         src: &impl Source,
         id: &ObjectId,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
-        let Some(sealed) = src.raw(&self.objects, &self.record_key(b"object", id.as_bytes()))?
+        let Some(mut sealed) =
+            src.raw(&self.objects, &self.record_key(b"object", id.as_bytes()))?
         else {
             return Ok(None);
         };
         let plain = self
             .key
-            .open(&sealed, &self.object_ad(id))
+            .open_in_place(std::mem::take(&mut *sealed), &self.object_ad(id))
             .map_err(|_| VaultError::corrupt(format!("object {id} failed authentication")))?;
         if plain.is_empty() {
             return Err(VaultError::corrupt(format!("object {id} is empty")));
@@ -221,7 +222,12 @@ impl ObjectStore {
             match Header::parse(&plain)
                 .ok_or_else(|| VaultError::corrupt(format!("object {current} has no kind")))?
             {
-                Header::Whole(kind) => break (kind, Zeroizing::new(plain[1..].to_vec())),
+                Header::Whole(kind) => {
+                    // The kind byte taken off where the object lies.
+                    let mut data = plain;
+                    data.drain(..1);
+                    break (kind, data);
+                }
                 Header::Delta { base, .. } => {
                     if deltas.len() >= delta::MAX_CHAIN {
                         return Err(VaultError::corrupt(format!(

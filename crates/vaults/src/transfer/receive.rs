@@ -63,7 +63,8 @@ pub struct Incoming {
     added: usize,
     failed: bool,
     /// Kinds of objects stored before that this transfer's trees name as
-    /// files, each opened once (see `Vault::stored_file_kind`).
+    /// files, each opened once (see `Vault::stored_file_kind`), and of the
+    /// blobs it stored itself (never opened).
     stored_kinds: HashMap<ObjectId, Kind>,
 }
 
@@ -94,6 +95,12 @@ impl Incoming {
     /// Objects stored so far that were not here before.
     pub fn added(&self) -> usize {
         self.added
+    }
+
+    /// Bytes this transfer read to check what it was sent: trees rebuilt
+    /// from deltas (with their bases) and stored objects opened.
+    pub fn rebuilt(&self) -> usize {
+        self.rebuilt
     }
 }
 
@@ -481,6 +488,12 @@ impl Vault {
             }
             records.extend(prepared[i].sealed.take());
             added += 1;
+            if object.kind == Kind::Blob {
+                // A later page's tree naming it need not open it again
+                // (a 10 MiB secret comes in a page of its own, its
+                // directory in the next).
+                incoming.stored_kinds.insert(id, Kind::Blob);
+            }
         }
         // Stored together: what this page refers to is in this page (taken
         // from `kinds` and `shapes` above) or was stored before.
@@ -759,7 +772,10 @@ impl Vault {
     ) -> Result<usize, VaultError> {
         let mut txn = db.write()?;
         let added = self.take_page(&mut txn, incoming, objects, may_author)?;
-        txn.commit()?;
+        // Nothing refers to a page's objects until the transfer ends (with
+        // a durable commit that makes them durable too): a crash before
+        // then loses only objects no version needs.
+        txn.commit_unsynced()?;
         Ok(added)
     }
 

@@ -574,6 +574,32 @@ fn a_vault_arrives_page_by_page_and_later_changes_too() {
 }
 
 #[test]
+fn a_large_secret_sent_in_its_own_page_is_not_read_back_for_the_next() {
+    // A secret larger than a page comes alone, its directory and commit in
+    // the page after. Checking that directory must not open the secret
+    // again: it came with this transfer, so its kind is known.
+    let s = device(23);
+    let original = Vaults::new(&s.db).create("Work", &s.keys).unwrap();
+    let large = vec![7u8; 2 << 20];
+    original
+        .write_secret(&s.db, &s.keys, "archive.bin", &large)
+        .unwrap();
+    let head = original.head(&s.db).unwrap();
+    let t = device(24);
+    let copy = Vaults::new(&t.db).create("Copy", &t.keys).unwrap();
+    let (incoming, pages) = pull_pages((&s, &original), (&t, &copy), &head, &[], 1 << 20).unwrap();
+    assert!(pages >= 2, "the secret came in a page of its own ({pages})");
+    assert!(
+        incoming.rebuilt() < large.len(),
+        "the secret was read back to check its directory ({} bytes)",
+        incoming.rebuilt()
+    );
+    copy.finish_receive(&t.db, incoming, &head).unwrap();
+    copy.merge(&t.db, &t.keys, &head).unwrap();
+    assert_eq!(copy.get(&t.db, "archive.bin").unwrap().as_slice(), large);
+}
+
+#[test]
 fn an_unfinished_vault_is_not_listed_and_an_aborted_one_leaves_nothing() {
     let (s, original) = source();
     let t = device(22);
