@@ -241,6 +241,126 @@ pub(crate) fn fresh_entries(starts: &[usize], mut ops: &[u8]) -> Option<HashSet<
     Some(fresh)
 }
 
+/// Whether the names of a tree's entries (at `starts`, from
+/// [`entry_starts`]) ascend strictly: then it holds no name twice.
+pub(crate) fn names_ascend(tree: &[u8], starts: &[usize]) -> bool {
+    let mut previous: Option<&[u8]> = None;
+    for pair in starts.windows(2) {
+        let Some(name) = tree.get(pair[0]..pair[1]).and_then(entry_name) else {
+            return false;
+        };
+        if previous.is_some_and(|p| p >= name) {
+            return false;
+        }
+        previous = Some(name);
+    }
+    true
+}
+
+/// What a delta does to its base, seen from its ops alone: the runs of
+/// the base's entries it leaves out and the runs of entries it inserts
+/// (byte ranges of the base and of the ops). See [`splice`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Splice {
+    pub(crate) removed: Vec<Range<usize>>,
+    pub(crate) inserted: Vec<Range<usize>>,
+}
+
+/// The [`Splice`] of `ops` against a base whose names ascend (`starts`
+/// from [`entry_starts`]), when the tree they rebuild is known from them
+/// alone to ascend too, so to hold no name twice: every copy keeps to
+/// whole entries and comes after the last, every insert holds whole
+/// entries, and names ascend across each seam. Each entry of the result is
+/// then a base entry, unchanged, or an inserted one, and each base entry
+/// is in the result once or removed. `None` otherwise (check the result
+/// whole).
+pub(crate) fn splice(base: &[u8], starts: &[usize], mut ops: &[u8]) -> Option<Splice> {
+    let index = |at: usize| starts.binary_search(&at).ok();
+    let name_at = |i: usize| entry_name(base.get(*starts.get(i)?..*starts.get(i + 1)?)?);
+    let all = ops;
+    let mut out = Splice {
+        removed: Vec::new(),
+        inserted: Vec::new(),
+    };
+    let mut consumed = 0usize;
+    let mut last: Option<&[u8]> = None;
+    while let Some((&op, rest)) = ops.split_first() {
+        ops = rest;
+        match op {
+            COPY => {
+                let start = take_varint(&mut ops)?;
+                let end = start.checked_add(take_varint(&mut ops)?)?;
+                let (first, after) = (index(start)?, index(end)?);
+                if start < consumed || after <= first {
+                    return None;
+                }
+                let first_name = name_at(first)?;
+                if last.is_some_and(|l| l >= first_name) {
+                    return None;
+                }
+                if start > consumed {
+                    out.removed.push(consumed..start);
+                }
+                last = Some(name_at(after - 1)?);
+                consumed = end;
+            }
+            INSERT => {
+                let n = take_varint(&mut ops)?;
+                let at = all.len() - ops.len();
+                let bytes = ops.get(..n)?;
+                ops = &ops[n..];
+                for range in entries(bytes)? {
+                    let name = entry_name(&bytes[range])?;
+                    if last.is_some_and(|l| l >= name) {
+                        return None;
+                    }
+                    last = Some(name);
+                }
+                if n > 0 {
+                    out.inserted.push(at..at + n);
+                }
+            }
+            _ => return None,
+        }
+    }
+    if consumed < base.len() {
+        out.removed.push(consumed..base.len());
+    }
+    Some(out)
+}
+
+/// The entry starts (as [`entry_starts`] gives them) of the tree `ops`
+/// rebuild from a base whose entries start at `starts`, worked out from
+/// the ops alone, for ops [`splice`] accepted (copies on entry bounds,
+/// inserts of whole entries); `None` for others.
+pub(crate) fn spliced_starts(starts: &[usize], mut ops: &[u8]) -> Option<Vec<usize>> {
+    let index = |at: usize| starts.binary_search(&at).ok();
+    let mut out = Vec::with_capacity(starts.len());
+    let mut at = 0usize;
+    while let Some((&op, rest)) = ops.split_first() {
+        ops = rest;
+        match op {
+            COPY => {
+                let start = take_varint(&mut ops)?;
+                let len = take_varint(&mut ops)?;
+                let (first, after) = (index(start)?, index(start.checked_add(len)?)?);
+                out.extend(starts.get(first..after)?.iter().map(|s| s - start + at));
+                at = at.checked_add(len)?;
+            }
+            INSERT => {
+                let n = take_varint(&mut ops)?;
+                let bytes = ops.get(..n)?;
+                ops = &ops[n..];
+                out.extend(entries(bytes)?.into_iter().map(|r| r.start + at));
+                at = at.checked_add(n)?;
+            }
+            _ => return None,
+        }
+    }
+    out.push(at);
+    Some(out)
+}
+
 /// Rebuild an object from its base and the ops of [`tree_delta`].
 pub(crate) fn apply(base: &[u8], mut ops: &[u8]) -> Option<Vec<u8>> {
     let len = output_len(ops)?;
@@ -335,6 +455,146 @@ mod tests {
         // bytes: nothing can be assumed checked.
         let spliced = [COPY, 3, 20, INSERT, 1, b'x'];
         assert_eq!(fresh_entries(&starts, &spliced), None);
+    }
+
+    /// The names of a tree's entries, in order.
+    fn names(tree: &[u8]) -> Vec<Vec<u8>> {
+        entries(tree)
+            .unwrap()
+            .into_iter()
+            .map(|r| entry_name(&tree[r]).unwrap().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn a_splice_names_what_a_delta_removes_and_inserts() {
+        let mut all: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        all.extend((0..40).map(|i| format!("m{i:02}")));
+        let base = tree(&all.iter().map(String::as_str).collect::<Vec<_>>());
+        // "b" removed, "c" changed (new id), "zz" added.
+        let ranges = entries(&base).unwrap();
+        let mut target = base[ranges[0].clone()].to_vec();
+        let mut c = base[ranges[2].clone()].to_vec();
+        *c.last_mut().unwrap() = 0xaa;
+        target.extend_from_slice(&c);
+        target.extend_from_slice(&base[ranges[3].start..]);
+        target.extend_from_slice(&tree(&["zz"]));
+        let ops = tree_delta(&base, &target).unwrap();
+        let starts = entry_starts(&base).unwrap();
+        assert!(names_ascend(&base, &starts));
+        let splice = splice(&base, &starts, &ops).unwrap();
+        let removed: Vec<u8> = splice
+            .removed
+            .iter()
+            .flat_map(|r| base[r.clone()].to_vec())
+            .collect();
+        assert_eq!(names(&removed), [b"b".to_vec(), b"c".to_vec()]);
+        let inserted: Vec<u8> = splice
+            .inserted
+            .iter()
+            .flat_map(|r| ops[r.clone()].to_vec())
+            .collect();
+        assert_eq!(names(&inserted), [b"c".to_vec(), b"zz".to_vec()]);
+        assert_eq!(apply(&base, &ops).unwrap(), target);
+    }
+
+    #[test]
+    fn a_splice_is_refused_where_the_result_could_hold_a_name_twice() {
+        let base = tree(&["a", "b", "c"]);
+        let starts = entry_starts(&base).unwrap();
+        let entry = base.len() / 3;
+        let one = |name: &str| tree(&[name]);
+        let insert = |bytes: &[u8]| [vec![INSERT, bytes.len() as u8], bytes.to_vec()].concat();
+        let copy = |from: usize, len: usize| vec![COPY, from as u8, len as u8];
+        for (what, ops) in [
+            ("a copy twice", [copy(0, entry), copy(0, entry)].concat()),
+            (
+                "copies out of order",
+                [copy(entry, entry), copy(0, entry)].concat(),
+            ),
+            (
+                "overlapping copies",
+                [copy(0, 2 * entry), copy(entry, entry)].concat(),
+            ),
+            (
+                "an insert of a copied name",
+                [copy(0, entry), insert(&one("a"))].concat(),
+            ),
+            (
+                "an insert before the copy it should follow",
+                [insert(&one("z")), copy(0, entry)].concat(),
+            ),
+            (
+                "inserts out of order",
+                [insert(&one("y")), insert(&one("x"))].concat(),
+            ),
+            ("a copy off an entry's bounds", copy(1, entry)),
+        ] {
+            assert_eq!(splice(&base, &starts, &ops), None, "{what}");
+        }
+        // Honest ones pass.
+        for ops in [
+            [copy(0, entry), insert(&one("b2")), copy(2 * entry, entry)].concat(),
+            [insert(&one("0")), copy(0, 3 * entry)].concat(),
+            Vec::new(),
+        ] {
+            let splice = splice(&base, &starts, &ops).unwrap();
+            let result = apply(&base, &ops).unwrap();
+            assert!(names_ascend(&result, &entry_starts(&result).unwrap()));
+            assert!(splice.inserted.len() <= 1);
+        }
+        assert!(!names_ascend(
+            &tree(&["b", "a"]),
+            &entry_starts(&tree(&["b", "a"])).unwrap()
+        ));
+    }
+
+    proptest::proptest! {
+        /// Whatever the ops, a splice that is accepted rebuilds a tree
+        /// whose names ascend, and its removed and copied entries are the
+        /// base's, each once.
+        #[test]
+        fn an_accepted_splice_never_repeats_a_name(
+            base_names in proptest::collection::btree_set("[a-e]{1,3}", 0..12),
+            ops in proptest::collection::vec(
+                (proptest::bool::ANY, 0usize..14, 0usize..4, "[a-f]{1,3}"),
+                0..8,
+            ),
+        ) {
+            let base_names: Vec<&str> = base_names.iter().map(String::as_str).collect();
+            let base = tree(&base_names);
+            let starts = entry_starts(&base).unwrap();
+            let mut encoded = Vec::new();
+            for (is_copy, from, len, name) in ops {
+                if is_copy {
+                    let start = starts[from.min(starts.len() - 1)];
+                    let end = starts[(from + len).min(starts.len() - 1)];
+                    encoded.push(COPY);
+                    put_varint(&mut encoded, start);
+                    put_varint(&mut encoded, end - start);
+                } else {
+                    let bytes = tree(&[name.as_str()]);
+                    encoded.push(INSERT);
+                    put_varint(&mut encoded, bytes.len());
+                    encoded.extend_from_slice(&bytes);
+                }
+            }
+            if let Some(splice) = splice(&base, &starts, &encoded) {
+                let result = apply(&base, &encoded).unwrap();
+                let result_starts = entry_starts(&result).unwrap();
+                proptest::prop_assert_eq!(
+                    spliced_starts(&starts, &encoded),
+                    Some(result_starts.clone())
+                );
+                proptest::prop_assert!(names_ascend(&result, &result_starts));
+                let removed: usize = splice.removed.iter().map(|r| r.len()).sum();
+                let inserted: usize = splice.inserted.iter().map(|r| {
+                    entries(&encoded[r.clone()]).unwrap().iter().map(|e| e.len()).sum::<usize>()
+                }).sum();
+                // Every base byte is copied once or removed.
+                proptest::prop_assert_eq!(result.len() + removed, base.len() + inserted);
+            }
+        }
     }
 
     #[test]

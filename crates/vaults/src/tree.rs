@@ -181,6 +181,31 @@ pub(crate) fn check_entries(
     Ok(())
 }
 
+/// What one entry adds to its tree's shape: itself, and for a directory
+/// everything below it (`below`, that directory's own shape).
+fn contribution(entry: &EntryView<'_>, below: Option<TreeShape>) -> TreeShape {
+    let len = entry.name.len() as u64;
+    let mut shape = TreeShape {
+        height: 1,
+        entries: 1,
+        path_bytes: len,
+        longest: len,
+    };
+    if let Some(below) = below {
+        shape.height = below.height.saturating_add(1);
+        shape.entries = shape.entries.saturating_add(below.entries);
+        // Each path below gains this name and a '/'.
+        shape.path_bytes = shape
+            .path_bytes
+            .saturating_add(below.path_bytes)
+            .saturating_add(below.entries.saturating_mul(len + 1));
+        if below.entries > 0 {
+            shape.longest = shape.longest.max(len + 1 + below.longest);
+        }
+    }
+    shape
+}
+
 /// The shape of a tree whose entries [`check_entries`] accepted, from its
 /// subtrees' shapes, which `subtree` gives; an error once it passes a
 /// bound.
@@ -193,26 +218,68 @@ pub(crate) fn sum_shape(
         ..TreeShape::default()
     };
     for entry in entries {
-        let len = entry.name.len() as u64;
-        shape.entries = shape.entries.saturating_add(1);
-        shape.path_bytes = shape.path_bytes.saturating_add(len);
-        shape.longest = shape.longest.max(len);
-        if entry.mode.is_tree() {
-            let below = subtree(&entry.oid)?;
-            shape.height = shape.height.max(below.height.saturating_add(1));
-            shape.entries = shape.entries.saturating_add(below.entries);
-            // Each path below gains this name and a '/'.
-            shape.path_bytes = shape
-                .path_bytes
-                .saturating_add(below.path_bytes)
-                .saturating_add(below.entries.saturating_mul(len + 1));
-            if below.entries > 0 {
-                shape.longest = shape.longest.max(len + 1 + below.longest);
-            }
-        }
+        let below = match entry.mode.is_tree() {
+            true => Some(subtree(&entry.oid)?),
+            false => None,
+        };
+        let adds = contribution(entry, below);
+        shape.height = shape.height.max(adds.height);
+        shape.entries = shape.entries.saturating_add(adds.entries);
+        shape.path_bytes = shape.path_bytes.saturating_add(adds.path_bytes);
+        shape.longest = shape.longest.max(adds.longest);
         shape.check().map_err(VaultError::OverLimit)?;
     }
     Ok(shape)
+}
+
+/// The shape of a tree made from a tree of shape `base` by removing some
+/// of its entries and inserting others (see [`crate::delta::splice`]),
+/// without its other entries: what [`sum_shape`] of the whole would give.
+/// `None` when that needs the whole: a removed entry held the base's
+/// height or longest path and no inserted one reaches it.
+pub(crate) fn spliced_shape(
+    base: TreeShape,
+    removed: &[EntryView<'_>],
+    inserted: &[EntryView<'_>],
+    mut subtree: impl FnMut(&ObjectId) -> Result<TreeShape, VaultError>,
+) -> Result<Option<TreeShape>, VaultError> {
+    let mut adds = |entry: &EntryView<'_>| -> Result<TreeShape, VaultError> {
+        let below = match entry.mode.is_tree() {
+            true => Some(subtree(&entry.oid)?),
+            false => None,
+        };
+        Ok(contribution(entry, below))
+    };
+    let mut shape = base;
+    let (mut lost_height, mut lost_longest) = (false, false);
+    for entry in removed {
+        let gone = adds(entry)?;
+        let (Some(entries), Some(path_bytes)) = (
+            shape.entries.checked_sub(gone.entries),
+            shape.path_bytes.checked_sub(gone.path_bytes),
+        ) else {
+            return Ok(None);
+        };
+        shape.entries = entries;
+        shape.path_bytes = path_bytes;
+        lost_height |= gone.height >= base.height && base.height > 1;
+        lost_longest |= gone.longest >= base.longest;
+    }
+    let (mut height, mut longest) = (1u64, 0u64);
+    for entry in inserted {
+        let new = adds(entry)?;
+        height = height.max(new.height);
+        longest = longest.max(new.longest);
+        shape.entries = shape.entries.saturating_add(new.entries);
+        shape.path_bytes = shape.path_bytes.saturating_add(new.path_bytes);
+    }
+    if (lost_height && height < base.height) || (lost_longest && longest < base.longest) {
+        return Ok(None);
+    }
+    shape.height = shape.height.max(height);
+    shape.longest = shape.longest.max(longest);
+    shape.check().map_err(VaultError::OverLimit)?;
+    Ok(Some(shape))
 }
 
 fn views(tree: &Tree) -> Vec<EntryView<'_>> {
@@ -782,5 +849,53 @@ mod tests {
         let dirs: u64 = 2 + 4 * 3 + 8 * 5;
         assert_eq!(shape.path_bytes, 8 * 7 + dirs);
         assert_eq!(TreeShape::decode(&shape.encode()), Some(shape));
+    }
+
+    /// A directory's made-up shape, fixed by its id's first byte.
+    fn made_up(oid: &ObjectId) -> Result<TreeShape, VaultError> {
+        let b = u64::from(oid.as_bytes()[0]);
+        Ok(TreeShape {
+            height: 1 + b % 4,
+            entries: b % 7,
+            path_bytes: (b % 7) * (b % 5 + 1),
+            longest: if b % 7 == 0 { 0 } else { b % 5 + 1 },
+        })
+    }
+
+    proptest::proptest! {
+        /// The shape worked out from what a delta removes and inserts is
+        /// the shape of the whole result, whenever it can be worked out.
+        #[test]
+        fn a_spliced_shape_is_the_shape_of_the_whole(
+            base in proptest::collection::btree_map("[a-h]{1,4}", (proptest::bool::ANY, 0u8..255), 0..16),
+            edits in proptest::collection::btree_map("[a-h]{1,4}", proptest::option::of((proptest::bool::ANY, 0u8..255)), 0..6),
+        ) {
+            fn view(name: &str, (dir, byte): (bool, u8)) -> EntryView<'_> {
+                EntryView {
+                    mode: if dir { EntryKind::Tree.into() } else { EntryKind::Blob.into() },
+                    name: name.as_bytes(),
+                    oid: ObjectId::from_bytes_or_panic(&[byte; 20]),
+                }
+            }
+            let mut target: BTreeMap<&String, (bool, u8)> = base.iter().map(|(n, e)| (n, *e)).collect();
+            let (mut removed, mut inserted) = (Vec::new(), Vec::new());
+            for (name, edit) in &edits {
+                if let Some(old) = base.get(name) {
+                    removed.push(view(name, *old));
+                    target.remove(name);
+                }
+                if let Some(new) = edit {
+                    inserted.push(view(name, *new));
+                    target.insert(name, *new);
+                }
+            }
+            let base_views: Vec<EntryView<'_>> = base.iter().map(|(n, e)| view(n, *e)).collect();
+            let whole: Vec<EntryView<'_>> = target.iter().map(|(n, e)| view(n, *e)).collect();
+            let base_shape = sum_shape(&base_views, made_up).unwrap();
+            let expected = sum_shape(&whole, made_up).unwrap();
+            if let Some(shape) = spliced_shape(base_shape, &removed, &inserted, made_up).unwrap() {
+                proptest::prop_assert_eq!(shape, expected);
+            }
+        }
     }
 }

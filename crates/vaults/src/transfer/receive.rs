@@ -11,7 +11,7 @@ use crate::delta;
 use crate::error::VaultError;
 use crate::objects::{Source, HASH};
 use crate::path::check_segment;
-use crate::tree::{check_entries, stored_shape, sum_shape, EntryView, TreeShape};
+use crate::tree::{check_entries, spliced_shape, stored_shape, sum_shape, EntryView, TreeShape};
 use crate::vault::{Vault, VaultId, Vaults};
 
 /// Most objects one transfer accepts, so a hostile peer cannot exhaust
@@ -254,6 +254,27 @@ const MAX_THREADS: usize = 4;
 /// arena).
 const PARALLEL_OBJECTS: usize = 64;
 
+/// What a page has taken in so far: the shapes of its trees, and the
+/// kinds of all its objects.
+type PageSoFar<'a> = (
+    &'a HashMap<ObjectId, TreeShape>,
+    &'a HashMap<ObjectId, Kind>,
+);
+
+/// The entries of encoded tree entries (a whole tree, or a run of them).
+fn tree_views(data: &[u8]) -> Result<Vec<EntryView<'_>>, VaultError> {
+    let tree = gix::objs::TreeRef::from_bytes(data, HASH).map_err(VaultError::corrupt)?;
+    Ok(tree
+        .entries
+        .iter()
+        .map(|e| EntryView {
+            mode: e.mode,
+            name: e.filename.as_ref(),
+            oid: e.oid.to_owned(),
+        })
+        .collect())
+}
+
 /// A tree that came as a delta, rebuilt against its base.
 struct Rebuilt {
     object: RawObject,
@@ -264,6 +285,18 @@ struct Rebuilt {
     /// its base's, unchanged (see [`delta::fresh_entries`]): only these
     /// need checking.
     fresh: Option<HashSet<ObjectId>>,
+    /// What it removes from its base and inserts, when that alone shows
+    /// it holds no name twice (see [`delta::splice`]): then neither its
+    /// names nor its shape need a walk of all its entries.
+    splice: Option<Spliced>,
+}
+
+/// A tree sent as a delta, as [`delta::splice`] sees it: the entries it
+/// removes from its base (their bytes, which encode a tree of their own)
+/// and the ranges of its ops that insert entries.
+struct Spliced {
+    removed: Zeroizing<Vec<u8>>,
+    inserted: Vec<std::ops::Range<usize>>,
 }
 
 impl Rebuilt {
@@ -281,6 +314,8 @@ impl Rebuilt {
 struct Base {
     /// Its entries' starts and its length (see [`delta::entry_starts`]).
     starts: Option<Vec<usize>>,
+    /// Whether its names ascend (see [`delta::names_ascend`]).
+    ascends: bool,
     /// Its bytes when stored here (rebuilt and checked).
     stored: Option<Zeroizing<Vec<u8>>>,
     /// Its place in the page when it came in it and is not stored.
@@ -382,83 +417,34 @@ impl Vault {
             match object.kind {
                 Kind::Blob => {}
                 Kind::Tree => {
-                    let tree = gix::objs::TreeRef::from_bytes(&object.data, HASH)
-                        .map_err(VaultError::corrupt)?;
-                    let entries: Vec<EntryView<'_>> = tree
-                        .entries
-                        .iter()
-                        .map(|e| EntryView {
-                            mode: e.mode,
-                            name: e.filename.as_ref(),
-                            oid: e.oid.to_owned(),
-                        })
-                        .collect();
-                    // A delta's entries copied from its base were checked
-                    // with the base: only those it inserts need a look
-                    // (read from its ops, not looked for among the rest).
-                    let inserted = match &rebuilt[i] {
-                        Some(r) if r.fresh.is_some() => {
-                            Some(delta::inserted_entries(&objects[i].1.data).ok_or_else(|| {
-                                VaultError::corrupt("a tree sent as a delta is malformed")
-                            })?)
-                        }
+                    let quick = match &rebuilt[i] {
+                        Some(Rebuilt {
+                            base,
+                            splice: Some(splice),
+                            ..
+                        }) => self.spliced_tree(
+                            txn,
+                            incoming,
+                            (&shapes, &kinds),
+                            base,
+                            splice,
+                            &objects[i].1.data,
+                        )?,
                         _ => None,
                     };
-                    // Names and modes first: they need nothing else.
-                    check_entries(&entries, |_| inserted.is_none())?;
-                    let files: Vec<ObjectId> = match &inserted {
-                        Some(inserted) => {
-                            let mut files = Vec::new();
-                            for entry in inserted {
-                                let malformed =
-                                    || VaultError::corrupt("a tree sent as a delta is malformed");
-                                check_segment(delta::entry_name(entry).ok_or_else(malformed)?)?;
-                                let (is_tree, oid) =
-                                    delta::entry_target(entry).ok_or_else(malformed)?;
-                                if !is_tree {
-                                    files.push(oid);
-                                }
-                            }
-                            files
-                        }
-                        None => entries
-                            .iter()
-                            .filter(|e| !e.mode.is_tree())
-                            .map(|e| e.oid)
-                            .collect(),
+                    let shape = match quick {
+                        Some(shape) => shape,
+                        None => self.whole_tree(
+                            txn,
+                            incoming,
+                            (&shapes, &kinds),
+                            &object.data,
+                            rebuilt[i]
+                                .as_ref()
+                                .filter(|r| r.fresh.is_some())
+                                .map(|_| objects[i].1.data.as_slice()),
+                        )?,
                     };
-                    for file in &files {
-                        // A file stored before must be a blob too: a
-                        // stored tree or commit named as a secret's
-                        // content would read as damaged on every copy.
-                        let kind = match kinds.get(file) {
-                            Some(kind) => Some(*kind),
-                            None => self.stored_file_kind(txn, incoming, file)?,
-                        };
-                        match kind {
-                            Some(Kind::Blob) => {}
-                            Some(_) => {
-                                return Err(VaultError::corrupt(
-                                    "a tree names a non-file as a file",
-                                ))
-                            }
-                            None => return Err(refused("the history sent is incomplete")),
-                        }
-                    }
-                    let mut below: HashMap<ObjectId, TreeShape> = HashMap::new();
-                    for entry in entries.iter().filter(|e| e.mode.is_tree()) {
-                        if let std::collections::hash_map::Entry::Vacant(slot) =
-                            below.entry(entry.oid)
-                        {
-                            slot.insert(self.present_shape(txn, &shapes, &kinds, &entry.oid)?);
-                        }
-                    }
-                    let shape = sum_shape(&entries, |oid| {
-                        below
-                            .get(oid)
-                            .copied()
-                            .ok_or_else(|| VaultError::corrupt("a subtree is missing"))
-                    })?;
                     records.push(self.store.seal_shape(txn.db(), &id, &shape));
                     shapes.insert(id, shape);
                 }
@@ -600,7 +586,7 @@ impl Vault {
                     let base = ObjectId::from_hex(base.as_bytes())
                         .map_err(|_| refused("a malformed base id"))?;
                     let malformed = || VaultError::corrupt("a tree sent as a delta is malformed");
-                    if let std::collections::hash_map::Entry::Vacant(slot) = bases.entry(base) {
+                    if !bases.contains_key(&base) {
                         // A stored base first: its depth is the stored one,
                         // whatever form the page sent it in.
                         let found = if self.store.contains(txn, &base)? {
@@ -625,12 +611,39 @@ impl Vault {
                             (None, None) => return Err(malformed()),
                         };
                         charge(bytes.len())?;
-                        slot.insert(Base {
-                            starts: delta::entry_starts(bytes),
-                            stored,
-                            in_page,
-                            depth,
+                        // A base this page rebuilt from a splice: where its
+                        // entries start follows from its own base's and its
+                        // ops, and its names ascend (the splice showed it),
+                        // so it is not read through again.
+                        let spliced = in_page.and_then(|j| match &out[j] {
+                            Some(r) if r.splice.is_some() => bases
+                                .get(&r.base)
+                                .and_then(|b| b.starts.as_deref())
+                                .and_then(|starts| {
+                                    delta::spliced_starts(starts, &objects[j].1.data)
+                                }),
+                            _ => None,
                         });
+                        let (starts, ascends) = match spliced {
+                            Some(starts) => (Some(starts), true),
+                            None => {
+                                let starts = delta::entry_starts(bytes);
+                                let ascends = starts
+                                    .as_deref()
+                                    .is_some_and(|starts| delta::names_ascend(bytes, starts));
+                                (starts, ascends)
+                            }
+                        };
+                        bases.insert(
+                            base,
+                            Base {
+                                ascends,
+                                starts,
+                                stored,
+                                in_page,
+                                depth,
+                            },
+                        );
                     }
                     let known = &bases[&base];
                     let base_data = match (&known.stored, known.in_page) {
@@ -642,6 +655,22 @@ impl Vault {
                         .starts
                         .as_deref()
                         .and_then(|starts| delta::fresh_entries(starts, &object.data));
+                    let splice = match (&fresh, &known.starts) {
+                        (Some(_), Some(starts)) if known.ascends => {
+                            delta::splice(base_data, starts, &object.data).map(|splice| Spliced {
+                                removed: Zeroizing::new(
+                                    splice
+                                        .removed
+                                        .iter()
+                                        .flat_map(|range| &base_data[range.clone()])
+                                        .copied()
+                                        .collect(),
+                                ),
+                                inserted: splice.inserted,
+                            })
+                        }
+                        _ => None,
+                    };
                     let data = delta::apply(base_data, &object.data).ok_or_else(malformed)?;
                     charge(data.len())?;
                     Some(Rebuilt {
@@ -653,6 +682,7 @@ impl Vault {
                         base,
                         depth: known.depth + 1,
                         fresh,
+                        splice,
                     })
                 }
             };
@@ -669,6 +699,140 @@ impl Vault {
         }
         incoming.rebuilt = total;
         Ok(out)
+    }
+
+    /// The checks and shape of a tree that came whole, or as a delta
+    /// (`ops`) keeping to whole entries (then only the entries it inserts
+    /// need their names checked): every entry read.
+    fn whole_tree(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        incoming: &mut Incoming,
+        page: PageSoFar<'_>,
+        data: &[u8],
+        ops: Option<&[u8]>,
+    ) -> Result<TreeShape, VaultError> {
+        let entries = tree_views(data)?;
+        // A delta's entries copied from its base were checked with the
+        // base: only those it inserts need a look (read from its ops, not
+        // looked for among the rest).
+        let inserted = ops
+            .map(|ops| {
+                delta::inserted_entries(ops)
+                    .ok_or_else(|| VaultError::corrupt("a tree sent as a delta is malformed"))
+            })
+            .transpose()?;
+        // Names and modes first: they need nothing else.
+        check_entries(&entries, |_| inserted.is_none())?;
+        let files: Vec<ObjectId> = match &inserted {
+            Some(inserted) => {
+                let mut files = Vec::new();
+                for entry in inserted {
+                    let malformed = || VaultError::corrupt("a tree sent as a delta is malformed");
+                    check_segment(delta::entry_name(entry).ok_or_else(malformed)?)?;
+                    let (is_tree, oid) = delta::entry_target(entry).ok_or_else(malformed)?;
+                    if !is_tree {
+                        files.push(oid);
+                    }
+                }
+                files
+            }
+            None => entries
+                .iter()
+                .filter(|e| !e.mode.is_tree())
+                .map(|e| e.oid)
+                .collect(),
+        };
+        self.check_files(txn, incoming, page.1, &files)?;
+        let below = self.subtree_shapes(txn, page, &entries)?;
+        sum_shape(&entries, |oid| {
+            below
+                .get(oid)
+                .copied()
+                .ok_or_else(|| VaultError::corrupt("a subtree is missing"))
+        })
+    }
+
+    /// The checks and shape of a tree that came as a delta against `base`
+    /// whose result [`delta::splice`] showed to hold no name twice, from
+    /// the entries it removes and inserts alone (the others are the
+    /// base's, checked with it): what [`Vault::whole_tree`] would find,
+    /// without reading every entry. `None` when its shape needs the whole
+    /// tree.
+    fn spliced_tree(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        incoming: &mut Incoming,
+        page: PageSoFar<'_>,
+        base: &ObjectId,
+        splice: &Spliced,
+        ops: &[u8],
+    ) -> Result<Option<TreeShape>, VaultError> {
+        let mut inserted = Vec::new();
+        for range in &splice.inserted {
+            let bytes = ops
+                .get(range.clone())
+                .ok_or_else(|| VaultError::corrupt("a tree sent as a delta is malformed"))?;
+            inserted.extend(tree_views(bytes)?);
+        }
+        let removed = tree_views(&splice.removed)?;
+        check_entries(&inserted, |_| true)?;
+        let files: Vec<ObjectId> = inserted
+            .iter()
+            .filter(|e| !e.mode.is_tree())
+            .map(|e| e.oid)
+            .collect();
+        self.check_files(txn, incoming, page.1, &files)?;
+        let base_shape = self.present_shape(txn, page.0, page.1, base)?;
+        let mut below = self.subtree_shapes(txn, page, &inserted)?;
+        below.extend(self.subtree_shapes(txn, page, &removed)?);
+        spliced_shape(base_shape, &removed, &inserted, |oid| {
+            below
+                .get(oid)
+                .copied()
+                .ok_or_else(|| VaultError::corrupt("a subtree is missing"))
+        })
+    }
+
+    /// Files a tree of this transfer names must be blobs: sent (in this
+    /// page, `kinds`, or an earlier one) or stored here. A stored tree or
+    /// commit named as a secret's content would read as damaged on every
+    /// copy.
+    fn check_files(
+        &self,
+        txn: &WriteTxn<'_>,
+        incoming: &mut Incoming,
+        kinds: &HashMap<ObjectId, Kind>,
+        files: &[ObjectId],
+    ) -> Result<(), VaultError> {
+        for file in files {
+            let kind = match kinds.get(file) {
+                Some(kind) => Some(*kind),
+                None => self.stored_file_kind(txn, incoming, file)?,
+            };
+            match kind {
+                Some(Kind::Blob) => {}
+                Some(_) => return Err(VaultError::corrupt("a tree names a non-file as a file")),
+                None => return Err(refused("the history sent is incomplete")),
+            }
+        }
+        Ok(())
+    }
+
+    /// The shapes of the directories among `entries`, each looked up once.
+    fn subtree_shapes(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        page: PageSoFar<'_>,
+        entries: &[EntryView<'_>],
+    ) -> Result<HashMap<ObjectId, TreeShape>, VaultError> {
+        let mut below: HashMap<ObjectId, TreeShape> = HashMap::new();
+        for entry in entries.iter().filter(|e| e.mode.is_tree()) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = below.entry(entry.oid) {
+                slot.insert(self.present_shape(txn, page.0, page.1, &entry.oid)?);
+            }
+        }
+        Ok(below)
     }
 
     /// The kind of object `id` if it is stored here, for a tree of this
