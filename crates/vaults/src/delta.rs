@@ -241,6 +241,22 @@ pub(crate) fn fresh_entries(starts: &[usize], mut ops: &[u8]) -> Option<HashSet<
     Some(fresh)
 }
 
+/// Whether a tree entry's mode is spelled as git writes the only modes a
+/// vault holds (a file, an executable file, a directory): gix also reads
+/// `040000` and the like as a directory, which `git fsck --strict`
+/// refuses and [`entry_target`] would take for a file.
+pub(crate) fn canonical_mode(entry: &[u8]) -> bool {
+    [b"100644 ".as_slice(), b"100755 ", b"40000 "]
+        .iter()
+        .any(|mode| entry.starts_with(mode))
+}
+
+/// Whether every entry of a tree has a [`canonical_mode`] (`false` if the
+/// bytes are not a tree).
+pub(crate) fn modes_canonical(tree: &[u8]) -> bool {
+    entries(tree).is_some_and(|all| all.into_iter().all(|r| canonical_mode(&tree[r])))
+}
+
 /// Whether the names of a tree's entries (at `starts`, from
 /// [`entry_starts`]) ascend strictly: then it holds no name twice.
 pub(crate) fn names_ascend(tree: &[u8], starts: &[usize]) -> bool {
@@ -310,6 +326,9 @@ pub(crate) fn splice(base: &[u8], starts: &[usize], mut ops: &[u8]) -> Option<Sp
                 let bytes = ops.get(..n)?;
                 ops = &ops[n..];
                 for range in entries(bytes)? {
+                    if !canonical_mode(&bytes[range.clone()]) {
+                        return None;
+                    }
                     let name = entry_name(&bytes[range])?;
                     if last.is_some_and(|l| l >= name) {
                         return None;
@@ -326,7 +345,11 @@ pub(crate) fn splice(base: &[u8], starts: &[usize], mut ops: &[u8]) -> Option<Sp
     if consumed < base.len() {
         out.removed.push(consumed..base.len());
     }
-    Some(out)
+    // Checking the removed entries must cost no more than checking the
+    // result whole would.
+    let removed: usize = out.removed.iter().map(Range::len).sum();
+    let result = output_len(all)?;
+    (removed <= result).then_some(out)
 }
 
 /// The entry starts (as [`entry_starts`] gives them) of the tree `ops`
@@ -536,7 +559,7 @@ mod tests {
         for ops in [
             [copy(0, entry), insert(&one("b2")), copy(2 * entry, entry)].concat(),
             [insert(&one("0")), copy(0, 3 * entry)].concat(),
-            Vec::new(),
+            copy(entry, 2 * entry),
         ] {
             let splice = splice(&base, &starts, &ops).unwrap();
             let result = apply(&base, &ops).unwrap();
@@ -547,6 +570,52 @@ mod tests {
             &tree(&["b", "a"]),
             &entry_starts(&tree(&["b", "a"])).unwrap()
         ));
+    }
+
+    #[test]
+    fn a_splice_that_removes_more_than_it_keeps_is_left_to_the_whole_check() {
+        // Checking what a delta removes must never cost more than checking
+        // what it rebuilds: empty ops against a large base rebuild nothing.
+        let names: Vec<String> = (0..100).map(|i| format!("n{i:03}")).collect();
+        let base = tree(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        let starts = entry_starts(&base).unwrap();
+        assert_eq!(splice(&base, &starts, &[]), None);
+        let last = starts[starts.len() - 2];
+        let keep_one = [vec![COPY], varint(last), varint(base.len() - last)].concat();
+        assert_eq!(splice(&base, &starts, &keep_one), None);
+        let keep_half = [vec![COPY, 0], varint(starts[50])].concat();
+        assert!(splice(&base, &starts, &keep_half).is_some());
+    }
+
+    #[test]
+    fn a_splice_takes_only_modes_spelled_as_git_writes_them() {
+        let base = tree(&["a"]);
+        let starts = entry_starts(&base).unwrap();
+        let entry = |mode: &str, name: &str| {
+            [mode.as_bytes(), b" ", name.as_bytes(), b"\0", &[9u8; 20]].concat()
+        };
+        for (mode, taken) in [
+            ("100644", true),
+            ("100755", true),
+            ("40000", true),
+            ("040000", false),
+            ("40755", false),
+            ("120000", false),
+        ] {
+            let insert = entry(mode, "b");
+            let ops = [
+                vec![COPY, 0, base.len() as u8, INSERT, insert.len() as u8],
+                insert,
+            ]
+            .concat();
+            assert_eq!(splice(&base, &starts, &ops).is_some(), taken, "{mode}");
+        }
+    }
+
+    fn varint(value: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_varint(&mut out, value);
+        out
     }
 
     proptest::proptest! {

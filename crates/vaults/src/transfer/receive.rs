@@ -671,6 +671,9 @@ impl Vault {
                         }
                         _ => None,
                     };
+                    if let Some(splice) = &splice {
+                        charge(splice.removed.len())?;
+                    }
                     let data = delta::apply(base_data, &object.data).ok_or_else(malformed)?;
                     charge(data.len())?;
                     Some(Rebuilt {
@@ -712,6 +715,11 @@ impl Vault {
         data: &[u8],
         ops: Option<&[u8]>,
     ) -> Result<TreeShape, VaultError> {
+        if !delta::modes_canonical(data) {
+            return Err(VaultError::corrupt(
+                "a tree entry's mode is not spelled as git writes it",
+            ));
+        }
         let entries = tree_views(data)?;
         // A delta's entries copied from its base were checked with the
         // base: only those it inserts need a look (read from its ops, not

@@ -462,20 +462,34 @@ fn a_delta_is_checked_where_it_differs_from_its_base() {
     let blob = crate::bounds::blob(b"same");
     let blob_id = crate::bounds::id_of(&blob);
     let t0 = flat_tree("t", 3, blob_id);
+    let sub = flat_tree("s", 1, blob_id);
     let mut incoming = Incoming::new(&vault);
     vault
         .receive_page(
             &f.db,
             &mut incoming,
-            &crate::bounds::with_ids(vec![blob, t0.clone()]),
+            &crate::bounds::with_ids(vec![blob, t0.clone(), sub.clone()]),
             &anyone,
         )
         .unwrap();
+    // A directory as gix also reads it, but neither git writes it nor
+    // `git fsck --strict` takes it (nor does a delta's sender, which would
+    // take it for a file and never send what is in it).
+    let padded = [
+        b"040000 zz\0".as_slice(),
+        crate::bounds::id_of(&sub).as_bytes(),
+    ]
+    .concat();
     let entry = |name: &str| [b"100644 ", name.as_bytes(), b"\0", blob_id.as_bytes()].concat();
     let one = entry("t000").len() as u8;
     let whole = t0.data.len() as u8;
     // Ops: copy (0, start, len) and insert (1, len, bytes), lengths < 128.
-    let cases: [(&str, Vec<u8>, Vec<u8>); 4] = [
+    let cases: [(&str, Vec<u8>, Vec<u8>); 5] = [
+        (
+            "an inserted directory spelled 040000",
+            [vec![0, 0, whole, 1, padded.len() as u8], padded.clone()].concat(),
+            [t0.data.clone(), padded.clone()].concat(),
+        ),
         (
             "an entry of the base copied twice",
             [vec![0, 0, one], vec![0, 0, whole]].concat(),
@@ -527,6 +541,26 @@ fn a_delta_is_checked_where_it_differs_from_its_base() {
             "{what}: {refused:?}"
         );
     }
+    // Nor is such a directory taken in a tree sent whole.
+    let whole_padded = RawObject {
+        kind: gix::objs::Kind::Tree,
+        data: [t0.data.clone(), padded.clone()].concat(),
+        base: None,
+    };
+    let mut incoming = Incoming::new(&vault);
+    let refused = vault.receive_page(
+        &f.db,
+        &mut incoming,
+        &crate::bounds::with_ids(vec![whole_padded]),
+        &anyone,
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(VaultError::Refused(_) | VaultError::Corrupt(_))
+        ),
+        "{refused:?}"
+    );
     // The same delta with a good name is taken.
     let good = [t0.data.clone(), entry("t003")].concat();
     let ops = [vec![0, 0, whole, 1, one], entry("t003")].concat();
