@@ -542,19 +542,6 @@ impl WriteTxn<'_> {
         Ok(removed)
     }
 
-    /// Make the changes of this transaction visible to later ones without
-    /// waiting for the disk: they become durable with the next
-    /// [`WriteTxn::commit`], and a crash before that loses them. For work
-    /// whose loss is harmless until a durable commit refers to it, such as
-    /// the pages of a transfer before its last (one disk flush per
-    /// transfer, not one per page).
-    pub fn commit_unsynced(mut self) -> Result<(), DbError> {
-        self.txn
-            .set_durability(redb::Durability::None)
-            .map_err(|e| self.db.storage_error(e))?;
-        self.commit()
-    }
-
     /// Make every change of this transaction durable (with the digests of
     /// the authenticated tables it changed).
     pub fn commit(self) -> Result<(), DbError> {

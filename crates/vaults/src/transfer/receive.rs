@@ -944,10 +944,11 @@ impl Vault {
     ) -> Result<usize, VaultError> {
         let mut txn = db.write()?;
         let added = self.take_page(&mut txn, incoming, objects, may_author)?;
-        // Nothing refers to a page's objects until the transfer ends (with
-        // a durable commit that makes them durable too): a crash before
-        // then loses only objects no version needs.
-        txn.commit_unsynced()?;
+        // Durable: the kinds this transfer remembers (`stored_kinds`) must
+        // stay true for its later pages, whatever happens to the store
+        // (a commit without a flush is lost when the store is reopened
+        // after a disk error, with the transfer going on).
+        txn.commit()?;
         Ok(added)
     }
 
