@@ -154,10 +154,10 @@ impl Db {
         &self,
         table: &str,
         key: &RecordKey,
-        sealed: &[u8],
+        sealed: Vec<u8>,
     ) -> Result<Zeroizing<Vec<u8>>, DbError> {
         self.key
-            .open(sealed, &associated_data(table, key))
+            .open_in_place(sealed, &associated_data(table, key))
             .map_err(|_| DbError::Tampered {
                 table: table.to_owned(),
             })
@@ -172,7 +172,7 @@ impl Db {
     ) -> Result<Option<V>, DbError> {
         sealed
             .map(|sealed| {
-                let plain = self.open_sealed(table.name, key, &sealed)?;
+                let plain = self.open_sealed(table.name, key, sealed)?;
                 Db::decode(table.name, &plain)
             })
             .transpose()
@@ -186,13 +186,7 @@ impl Db {
         sealed: Option<Vec<u8>>,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
         sealed
-            .map(|sealed| {
-                self.key
-                    .open_in_place(sealed, &associated_data(table.name(), key))
-                    .map_err(|_| DbError::Tampered {
-                        table: table.name().to_owned(),
-                    })
-            })
+            .map(|sealed| self.open_sealed(table.name(), key, sealed))
             .transpose()
     }
 
@@ -208,7 +202,7 @@ impl Db {
             let key = RecordKey(k.value().try_into().map_err(|_| DbError::Tampered {
                 table: table.name.to_owned(),
             })?);
-            let plain = self.open_sealed(table.name, &key, v.value())?;
+            let plain = self.open_sealed(table.name, &key, v.value().to_vec())?;
             out.push((key, Db::decode(table.name, &plain)?));
         }
         Ok(out)

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
@@ -108,20 +108,7 @@ impl SymmetricKey {
         sealed: &[u8],
         associated_data: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AeadError> {
-        if sealed.len() < NONCE_LEN + TAG_LEN {
-            return Err(AeadError::Truncated);
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        self.cipher()
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: associated_data,
-                },
-            )
-            .map(Zeroizing::new)
-            .map_err(|_| AeadError::Authentication)
+        self.open_in_place(sealed.to_vec(), associated_data)
     }
 }
 

@@ -137,25 +137,51 @@ pub(crate) fn tree_delta(base: &[u8], target: &[u8]) -> Option<Vec<u8>> {
     (ops.len() <= limit).then_some(ops)
 }
 
-/// How many bytes `ops` rebuild to (without rebuilding), or `None` if they
-/// are malformed.
-pub(crate) fn output_len(mut ops: &[u8]) -> Option<usize> {
-    let mut len = 0usize;
-    while let Some((&op, rest)) = ops.split_first() {
-        ops = rest;
-        let n = match op {
+/// One op of a delta.
+enum Op<'a> {
+    /// `len` bytes of the base from `start`.
+    Copy { start: usize, len: usize },
+    /// `bytes`, which start `at` bytes into the ops.
+    Insert { at: usize, bytes: &'a [u8] },
+}
+
+/// The ops of a delta in order, the one decoder every reader of ops uses;
+/// a malformed op is `None`, and ends them.
+fn each_op(ops: &[u8]) -> impl Iterator<Item = Option<Op<'_>>> {
+    let mut rest = ops;
+    std::iter::from_fn(move || {
+        let (&op, after) = rest.split_first()?;
+        let mut next = after;
+        let decoded = (|| match op {
             COPY => {
-                take_varint(&mut ops)?;
-                take_varint(&mut ops)?
+                let start = take_varint(&mut next)?;
+                let len = take_varint(&mut next)?;
+                Some(Op::Copy { start, len })
             }
             INSERT => {
-                let n = take_varint(&mut ops)?;
-                ops = ops.get(n..)?;
-                n
+                let n = take_varint(&mut next)?;
+                let at = ops.len() - next.len();
+                let bytes = next.get(..n)?;
+                next = &next[n..];
+                Some(Op::Insert { at, bytes })
             }
-            _ => return None,
-        };
-        len = len.checked_add(n)?;
+            _ => None,
+        })();
+        // A malformed op ends the ops: nothing after it is read.
+        rest = if decoded.is_some() { next } else { &[] };
+        Some(decoded)
+    })
+}
+
+/// How many bytes `ops` rebuild to (without rebuilding), or `None` if they
+/// are malformed.
+pub(crate) fn output_len(ops: &[u8]) -> Option<usize> {
+    let mut len = 0usize;
+    for op in each_op(ops) {
+        len = len.checked_add(match op? {
+            Op::Copy { len, .. } => len,
+            Op::Insert { bytes, .. } => bytes.len(),
+        })?;
     }
     Some(len)
 }
@@ -163,22 +189,11 @@ pub(crate) fn output_len(mut ops: &[u8]) -> Option<usize> {
 /// The entries `ops` insert (new or changed since the base): whatever an
 /// object built from them refers to that its base did not. `None` if an
 /// insert does not hold whole entries.
-pub(crate) fn inserted_entries(mut ops: &[u8]) -> Option<Vec<&[u8]>> {
+pub(crate) fn inserted_entries(ops: &[u8]) -> Option<Vec<&[u8]>> {
     let mut out = Vec::new();
-    while let Some((&op, rest)) = ops.split_first() {
-        ops = rest;
-        match op {
-            COPY => {
-                take_varint(&mut ops)?;
-                take_varint(&mut ops)?;
-            }
-            INSERT => {
-                let n = take_varint(&mut ops)?;
-                let bytes = ops.get(..n)?;
-                ops = &ops[n..];
-                out.extend(entries(bytes)?.into_iter().map(|range| &bytes[range]));
-            }
-            _ => return None,
+    for op in each_op(ops) {
+        if let Op::Insert { bytes, .. } = op? {
+            out.extend(entries(bytes)?.into_iter().map(|range| &bytes[range]));
         }
     }
     Some(out)
@@ -214,28 +229,21 @@ pub(crate) fn entry_starts(base: &[u8]) -> Option<Vec<usize>> {
 /// entries. Then each entry of the result not among these is an entry of
 /// the base, unchanged. `None` otherwise (a delta this node did not make:
 /// check the result whole).
-pub(crate) fn fresh_entries(starts: &[usize], mut ops: &[u8]) -> Option<HashSet<ObjectId>> {
+pub(crate) fn fresh_entries(starts: &[usize], ops: &[u8]) -> Option<HashSet<ObjectId>> {
     let on_bound = |at: usize| starts.binary_search(&at).is_ok();
     let mut fresh = HashSet::new();
-    while let Some((&op, rest)) = ops.split_first() {
-        ops = rest;
-        match op {
-            COPY => {
-                let start = take_varint(&mut ops)?;
-                let end = start.checked_add(take_varint(&mut ops)?)?;
-                if !on_bound(start) || !on_bound(end) {
+    for op in each_op(ops) {
+        match op? {
+            Op::Copy { start, len } => {
+                if !on_bound(start) || !on_bound(start.checked_add(len)?) {
                     return None;
                 }
             }
-            INSERT => {
-                let n = take_varint(&mut ops)?;
-                let bytes = ops.get(..n)?;
-                ops = &ops[n..];
+            Op::Insert { bytes, .. } => {
                 for range in entries(bytes)? {
                     fresh.insert(entry_target(&bytes[range])?.1);
                 }
             }
-            _ => return None,
         }
     }
     Some(fresh)
@@ -290,22 +298,19 @@ pub(crate) struct Splice {
 /// then a base entry, unchanged, or an inserted one, and each base entry
 /// is in the result once or removed. `None` otherwise (check the result
 /// whole).
-pub(crate) fn splice(base: &[u8], starts: &[usize], mut ops: &[u8]) -> Option<Splice> {
+pub(crate) fn splice(base: &[u8], starts: &[usize], ops: &[u8]) -> Option<Splice> {
     let index = |at: usize| starts.binary_search(&at).ok();
     let name_at = |i: usize| entry_name(base.get(*starts.get(i)?..*starts.get(i + 1)?)?);
-    let all = ops;
     let mut out = Splice {
         removed: Vec::new(),
         inserted: Vec::new(),
     };
     let mut consumed = 0usize;
     let mut last: Option<&[u8]> = None;
-    while let Some((&op, rest)) = ops.split_first() {
-        ops = rest;
-        match op {
-            COPY => {
-                let start = take_varint(&mut ops)?;
-                let end = start.checked_add(take_varint(&mut ops)?)?;
+    for op in each_op(ops) {
+        match op? {
+            Op::Copy { start, len } => {
+                let end = start.checked_add(len)?;
                 let (first, after) = (index(start)?, index(end)?);
                 if start < consumed || after <= first {
                     return None;
@@ -320,11 +325,7 @@ pub(crate) fn splice(base: &[u8], starts: &[usize], mut ops: &[u8]) -> Option<Sp
                 last = Some(name_at(after - 1)?);
                 consumed = end;
             }
-            INSERT => {
-                let n = take_varint(&mut ops)?;
-                let at = all.len() - ops.len();
-                let bytes = ops.get(..n)?;
-                ops = &ops[n..];
+            Op::Insert { at, bytes } => {
                 for range in entries(bytes)? {
                     if !canonical_mode(&bytes[range.clone()]) {
                         return None;
@@ -335,11 +336,10 @@ pub(crate) fn splice(base: &[u8], starts: &[usize], mut ops: &[u8]) -> Option<Sp
                     }
                     last = Some(name);
                 }
-                if n > 0 {
-                    out.inserted.push(at..at + n);
+                if !bytes.is_empty() {
+                    out.inserted.push(at..at + bytes.len());
                 }
             }
-            _ => return None,
         }
     }
     if consumed < base.len() {
@@ -348,7 +348,7 @@ pub(crate) fn splice(base: &[u8], starts: &[usize], mut ops: &[u8]) -> Option<Sp
     // Checking the removed entries must cost no more than checking the
     // result whole would.
     let removed: usize = out.removed.iter().map(Range::len).sum();
-    let result = output_len(all)?;
+    let result = output_len(ops)?;
     (removed <= result).then_some(out)
 }
 
@@ -356,28 +356,21 @@ pub(crate) fn splice(base: &[u8], starts: &[usize], mut ops: &[u8]) -> Option<Sp
 /// rebuild from a base whose entries start at `starts`, worked out from
 /// the ops alone, for ops [`splice`] accepted (copies on entry bounds,
 /// inserts of whole entries); `None` for others.
-pub(crate) fn spliced_starts(starts: &[usize], mut ops: &[u8]) -> Option<Vec<usize>> {
+pub(crate) fn spliced_starts(starts: &[usize], ops: &[u8]) -> Option<Vec<usize>> {
     let index = |at: usize| starts.binary_search(&at).ok();
     let mut out = Vec::with_capacity(starts.len());
     let mut at = 0usize;
-    while let Some((&op, rest)) = ops.split_first() {
-        ops = rest;
-        match op {
-            COPY => {
-                let start = take_varint(&mut ops)?;
-                let len = take_varint(&mut ops)?;
+    for op in each_op(ops) {
+        match op? {
+            Op::Copy { start, len } => {
                 let (first, after) = (index(start)?, index(start.checked_add(len)?)?);
                 out.extend(starts.get(first..after)?.iter().map(|s| s - start + at));
                 at = at.checked_add(len)?;
             }
-            INSERT => {
-                let n = take_varint(&mut ops)?;
-                let bytes = ops.get(..n)?;
-                ops = &ops[n..];
+            Op::Insert { bytes, .. } => {
                 out.extend(entries(bytes)?.into_iter().map(|r| r.start + at));
-                at = at.checked_add(n)?;
+                at = at.checked_add(bytes.len())?;
             }
-            _ => return None,
         }
     }
     out.push(at);
@@ -385,30 +378,18 @@ pub(crate) fn spliced_starts(starts: &[usize], mut ops: &[u8]) -> Option<Vec<usi
 }
 
 /// Rebuild an object from its base and the ops of [`tree_delta`].
-pub(crate) fn apply(base: &[u8], mut ops: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn apply(base: &[u8], ops: &[u8]) -> Option<Vec<u8>> {
     let len = output_len(ops)?;
     if len > MAX_TREE_SIZE {
         return None;
     }
     let mut out = Vec::with_capacity(len);
-    while let Some((&op, rest)) = ops.split_first() {
-        ops = rest;
-        match op {
-            COPY => {
-                let start = take_varint(&mut ops)?;
-                let len = take_varint(&mut ops)?;
+    for op in each_op(ops) {
+        match op? {
+            Op::Copy { start, len } => {
                 out.extend_from_slice(base.get(start..start.checked_add(len)?)?);
             }
-            INSERT => {
-                let len = take_varint(&mut ops)?;
-                if len > ops.len() {
-                    return None;
-                }
-                let (bytes, rest) = ops.split_at(len);
-                out.extend_from_slice(bytes);
-                ops = rest;
-            }
-            _ => return None,
+            Op::Insert { bytes, .. } => out.extend_from_slice(bytes),
         }
         if out.len() > MAX_TREE_SIZE {
             return None;
