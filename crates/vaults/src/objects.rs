@@ -249,10 +249,11 @@ impl ObjectStore {
                     "object {at} is a delta of a {kind}, not of a {of}"
                 )));
             }
-            data =
-                Zeroizing::new(delta::apply(&data, &plain[Header::DELTA_LEN..]).ok_or_else(
-                    || VaultError::corrupt(format!("object {at} is a malformed delta")),
-                )?);
+            let next = delta::apply(&data, &plain[Header::DELTA_LEN..])
+                .ok_or_else(|| VaultError::corrupt(format!("object {at} is a malformed delta")))?;
+            // Each version on the way wiped in one pass (see `wipe`).
+            polykey_keys::wipe(&mut data);
+            data = Zeroizing::new(next);
         }
         Ok((kind, data, deltas.len()))
     }
@@ -394,8 +395,10 @@ impl ObjectStore {
         if self.contains(txn, &id)? {
             return Ok(id);
         }
-        self.put_record(txn, &id, &Self::whole_plain(kind, data))?;
-        Ok(id)
+        let mut plain = Self::whole_plain(kind, data);
+        let put = self.put_record(txn, &id, &plain);
+        polykey_keys::wipe(&mut plain);
+        put.map(|()| id)
     }
 
     /// A whole object's record plaintext: its kind byte, then the object.
@@ -437,7 +440,10 @@ impl ObjectStore {
     /// received objects can be sealed on several threads; stored with
     /// [`WriteTxn::put_records`].
     pub(crate) fn seal(&self, db: &Db, kind: Kind, data: &[u8], id: &ObjectId) -> SealedRecord {
-        self.seal_record(db, id, &Self::whole_plain(kind, data))
+        let mut plain = Self::whole_plain(kind, data);
+        let sealed = self.seal_record(db, id, &plain);
+        polykey_keys::wipe(&mut plain);
+        sealed
     }
 
     /// Encode and store a tree or commit. Refuses one larger than another
@@ -479,28 +485,41 @@ impl ObjectStore {
         };
         let mut data = Zeroizing::new(Vec::with_capacity(256));
         tree.write_to(&mut *data).map_err(VaultError::corrupt)?;
+        let written = self.write_encoded_version(txn, &data, previous);
+        polykey_keys::wipe(&mut data);
+        written
+    }
+
+    /// [`ObjectStore::write_version`] of the encoded tree `data`.
+    fn write_encoded_version(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        data: &[u8],
+        previous: &ObjectId,
+    ) -> Result<ObjectId, VaultError> {
         if data.len() > MAX_TREE_SIZE {
             return Err(VaultError::OverLimit(
                 "a directory holds too many entries (its listing passes 16 MiB)",
             ));
         }
-        let id = gix::objs::compute_hash(HASH, Kind::Tree, &data).map_err(VaultError::corrupt)?;
+        let id = gix::objs::compute_hash(HASH, Kind::Tree, data).map_err(VaultError::corrupt)?;
         if self.contains(txn, &id)? {
             return Ok(id);
         }
         if data.len() >= MIN_DELTA_SIZE {
             if let Some((base, seq)) = self.delta_base(txn, previous)? {
-                let (_, base_data, depth) = self.rebuild(txn, &base)?;
+                let (_, mut base_data, depth) = self.rebuild(txn, &base)?;
                 let ops = (depth < delta::MAX_STORED_DEPTH)
-                    .then(|| delta::tree_delta(&base_data, &data))
+                    .then(|| delta::tree_delta(&base_data, data))
                     .flatten();
+                polykey_keys::wipe(&mut base_data);
                 if let Some(ops) = ops {
                     self.put_record(txn, &id, &Self::delta_plain(&base, seq, &ops))?;
                     return Ok(id);
                 }
             }
         }
-        self.write_hashed(txn, Kind::Tree, &data, id)
+        self.write_hashed(txn, Kind::Tree, data, id)
     }
 
     /// Where a small record kept beside object `id` lives: in the objects
@@ -623,10 +642,12 @@ impl ObjectStore {
     }
 
     pub(crate) fn tree(&self, src: &impl Source, id: &ObjectId) -> Result<Tree, VaultError> {
-        let data = self.expect(src, id, Kind::Tree)?;
-        Ok(gix::objs::TreeRef::from_bytes(&data, HASH)
-            .map_err(VaultError::corrupt)?
-            .into_owned())
+        let mut data = self.expect(src, id, Kind::Tree)?;
+        let tree = gix::objs::TreeRef::from_bytes(&data, HASH)
+            .map_err(VaultError::corrupt)
+            .map(|tree| tree.into_owned());
+        polykey_keys::wipe(&mut data);
+        tree
     }
 
     pub(crate) fn commit(&self, src: &impl Source, id: &ObjectId) -> Result<Commit, VaultError> {

@@ -57,7 +57,9 @@ impl std::fmt::Debug for RawObject {
 
 impl Drop for RawObject {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.data);
+        // In one pass: a transfer drops every version of a directory it
+        // rebuilt (`Vec::zeroize` took 0.55 s of a 10,000-commit clone).
+        polykey_keys::wipe(&mut self.data);
     }
 }
 

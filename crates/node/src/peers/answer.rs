@@ -367,8 +367,23 @@ impl Node {
             super::share::require_access(s, &peer, &id)?;
             let vault = Vaults::new(&s.db).open_any(&id)?;
             let (page, total) = if skip == 0 {
-                // The usual pull is one page: worked out and read at once.
-                vault.objects_page(&s.db, &want, &haves, 0, PAGE_BYTES)?
+                // The usual pull is one page: worked out and read at once;
+                // the plan is kept only when pages follow.
+                let (page, plan) = vault.first_page(&s.db, &want, &haves, PAGE_BYTES)?;
+                let total = plan.total();
+                if page.len() < total {
+                    keep_plan(
+                        s,
+                        peer,
+                        PlanKey {
+                            vault: id,
+                            want,
+                            haves,
+                        },
+                        Arc::new(plan),
+                    );
+                }
+                (page, total)
             } else {
                 let plan = planned(
                     s,
@@ -416,30 +431,33 @@ pub(crate) struct PlannedSend {
 }
 
 /// The plan of the transfer `key` a device asks a later page of: the one
-/// kept from its last page when it is the same transfer, else worked out
-/// and kept (one per device, ids only), so a long transfer walks the
-/// history once, not once per page.
+/// kept from its first or last page when it is the same transfer, else
+/// worked out and kept (one per device, ids only), so a long transfer
+/// walks the history once, not once per page.
 fn planned(
     s: &Session,
     peer: NodeId,
     key: PlanKey,
     vault: &Vault,
 ) -> Result<Arc<SendPlan>, NodeError> {
-    let plans = || {
-        s.send_plans
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    };
-    if let Some(kept) = plans().get(&peer).filter(|kept| kept.key == key) {
+    if let Some(kept) = s
+        .send_plans
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(&peer)
+        .filter(|kept| kept.key == key)
+    {
         return Ok(Arc::clone(&kept.plan));
     }
     let plan = Arc::new(vault.send_plan(&s.db, &key.want, &key.haves)?);
-    plans().insert(
-        peer,
-        PlannedSend {
-            key,
-            plan: Arc::clone(&plan),
-        },
-    );
+    keep_plan(s, peer, key, Arc::clone(&plan));
     Ok(plan)
+}
+
+/// Keep `plan` as the transfer device `peer` is taking (one per device).
+fn keep_plan(s: &Session, peer: NodeId, key: PlanKey, plan: Arc<SendPlan>) {
+    s.send_plans
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(peer, PlannedSend { key, plan });
 }

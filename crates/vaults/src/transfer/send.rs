@@ -113,6 +113,29 @@ impl Vault {
         Ok((page, plan.ids.len()))
     }
 
+    /// The first page of the transfer of `want` to a copy holding `haves`
+    /// ([`Vault::objects_page`] with nothing skipped), and the plan of the
+    /// whole transfer for the pages after it ([`Vault::planned_page`]):
+    /// the history is walked once for both (a second walk for the plan
+    /// took a tenth of the CPU of a 10,000-commit clone).
+    pub fn first_page(
+        &self,
+        db: &Db,
+        want: &str,
+        haves: &[String],
+        budget: usize,
+    ) -> Result<(Vec<(String, RawObject)>, SendPlan), VaultError> {
+        let txn = db.read()?;
+        let mut plan = self.ids_between(&txn, want, haves)?;
+        let page = self.page_of(&txn, &plan.ids, &plan.bases, 0, budget, &mut plan.kept)?;
+        let plan = SendPlan {
+            vault: self.id(),
+            ids: plan.ids,
+            bases: plan.bases,
+        };
+        Ok((page, plan))
+    }
+
     /// What a transfer of version `want` to a copy holding `haves` sends,
     /// worked out once for all its pages ([`Vault::planned_page`]): the
     /// ids in order, and the base of each tree that goes as a delta. It

@@ -580,6 +580,9 @@ fn a_planned_transfer_sends_the_pages_a_fresh_walk_sends() {
     // From nothing, and from a version 29 edits back.
     for haves in [vec![], vec![log[29].id.clone()]] {
         let plan = vault.send_plan(&f.db, &head, &haves).unwrap();
+        // The first page with its plan, from one walk.
+        let (first, first_plan) = vault.first_page(&f.db, &head, &haves, 8 * 1024).unwrap();
+        assert_eq!(first_plan.total(), plan.total());
         let mut skip = 0;
         let mut pages = 0;
         while skip < plan.total() {
@@ -589,6 +592,14 @@ fn a_planned_transfer_sends_the_pages_a_fresh_walk_sends() {
             let planned = vault.planned_page(&f.db, &plan, skip, 8 * 1024).unwrap();
             assert_eq!(total, plan.total());
             assert_eq!(planned, walked, "page from {skip}");
+            if skip == 0 {
+                assert_eq!(first, walked, "the first page");
+            } else {
+                let after_first = vault
+                    .planned_page(&f.db, &first_plan, skip, 8 * 1024)
+                    .unwrap();
+                assert_eq!(after_first, walked, "page from {skip} after the first");
+            }
             assert!(!planned.is_empty());
             skip += planned.len();
             pages += 1;
