@@ -82,9 +82,9 @@ impl From<&str> for Password {
 
 impl Drop for SecretBytes {
     fn drop(&mut self) {
-        // Zeroizing already clears the buffer; clearing the length as well
-        // keeps a dangling view from ever reading stale data.
-        self.0.zeroize();
+        // In one pass (see `wipe`), before Zeroizing's own pass over
+        // what is then an empty buffer.
+        wipe(&mut self.0);
     }
 }
 

@@ -60,27 +60,68 @@ impl<Req, Resp> Clone for Codec<Req, Resp> {
     }
 }
 
+/// A message's bytes, as encoded or as read: a transfer's hold secrets, so
+/// every buffer it outgrows is wiped before it is freed (a `Vec` growing
+/// by itself leaves each one as it was), and so is the last when it drops.
+struct Message(Vec<u8>);
+
+impl Message {
+    /// Append `input`, moving to a buffer twice as large when it does not
+    /// fit and wiping the one left.
+    fn push(&mut self, input: &[u8]) {
+        let needed = self.0.len().saturating_add(input.len());
+        if needed > self.0.capacity() {
+            let mut grown = Vec::with_capacity(needed.max(self.0.capacity().saturating_mul(2)));
+            grown.extend_from_slice(&self.0);
+            polykey_keys::wipe(&mut self.0);
+            self.0 = grown;
+        }
+        self.0.extend_from_slice(input);
+    }
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Message({} bytes)", self.0.len())
+    }
+}
+
+impl Drop for Message {
+    fn drop(&mut self) {
+        polykey_keys::wipe(&mut self.0);
+    }
+}
+
+impl cbor4ii::core::enc::Write for Message {
+    type Error = std::convert::Infallible;
+
+    fn push(&mut self, input: &[u8]) -> Result<(), Self::Error> {
+        Message::push(self, input);
+        Ok(())
+    }
+}
+
 /// Everything `io` sends until it closes, or an error once it passes
 /// `maximum` bytes.
-async fn read_bounded<T>(io: &mut T, maximum: u64) -> io::Result<Vec<u8>>
+async fn read_bounded<T>(io: &mut T, maximum: u64) -> io::Result<Message>
 where
     T: AsyncRead + Unpin + Send,
 {
     let maximum = usize::try_from(maximum).unwrap_or(usize::MAX);
-    let mut message = Vec::new();
-    let mut chunk = vec![0u8; CHUNK];
+    let mut message = Message(Vec::new());
+    let mut chunk = Message(vec![0u8; CHUNK]);
     loop {
-        let n = io.read(&mut chunk).await?;
+        let n = io.read(&mut chunk.0).await?;
         if n == 0 {
             return Ok(message);
         }
-        if message.len().saturating_add(n) > maximum {
+        if message.0.len().saturating_add(n) > maximum {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "message larger than the protocol allows",
             ));
         }
-        message.extend_from_slice(&chunk[..n]);
+        message.push(&chunk.0[..n]);
     }
 }
 
@@ -100,8 +141,12 @@ fn decode<M: DeserializeOwned>(bytes: &[u8]) -> io::Result<M> {
     cbor4ii::serde::from_slice(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-fn encode<M: Serialize>(message: &M) -> io::Result<Vec<u8>> {
-    cbor4ii::serde::to_vec(Vec::new(), message).map_err(io::Error::other)
+fn encode<M: Serialize>(message: &M) -> io::Result<Message> {
+    let mut serializer = cbor4ii::serde::Serializer::new(Message(Vec::new()));
+    message
+        .serialize(&mut serializer)
+        .map_err(io::Error::other)?;
+    Ok(serializer.into_inner())
 }
 
 impl<Req, Resp> libp2p::request_response::Codec for Codec<Req, Resp>
@@ -117,14 +162,14 @@ where
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode(&read_bounded(io, self.request_maximum).await?)
+        decode(&read_bounded(io, self.request_maximum).await?.0)
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode(&read_bounded(io, self.response_maximum).await?)
+        decode(&read_bounded(io, self.response_maximum).await?.0)
     }
 
     async fn write_request<T>(
@@ -136,7 +181,7 @@ where
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_counted(io, &encode(&request)?).await
+        write_counted(io, &encode(&request)?.0).await
     }
 
     async fn write_response<T>(
@@ -148,7 +193,7 @@ where
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_counted(io, &encode(&response)?).await
+        write_counted(io, &encode(&response)?.0).await
     }
 }
 
@@ -161,10 +206,48 @@ mod tests {
         futures::executor::block_on(async {
             let bytes = vec![7u8; 200 * 1024];
             let mut within = futures::io::Cursor::new(bytes.clone());
-            assert_eq!(read_bounded(&mut within, 200 * 1024).await.unwrap(), bytes);
+            assert_eq!(
+                read_bounded(&mut within, 200 * 1024).await.unwrap().0,
+                bytes
+            );
             let mut past = futures::io::Cursor::new(bytes);
             let error = read_bounded(&mut past, 200 * 1024 - 1).await.unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         });
+    }
+
+    #[test]
+    fn a_message_grown_piece_by_piece_holds_every_piece_in_order() {
+        let mut message = Message(Vec::new());
+        let mut expected = Vec::new();
+        for (i, len) in [0usize, 1, 7, 4096, 3, 65_536, 100_000, 1]
+            .iter()
+            .enumerate()
+        {
+            let piece: Vec<u8> = (0..*len).map(|j| (i * 31 + j) as u8).collect();
+            message.push(&piece);
+            expected.extend_from_slice(&piece);
+            assert_eq!(message.0, expected, "after piece {i}");
+            assert!(message.0.capacity() < 2 * expected.len().max(1) + 100_000);
+        }
+    }
+
+    #[test]
+    fn a_response_encodes_to_what_libp2ps_cbor_codec_writes() {
+        use crate::protocol::{Response, WireObject};
+        let response = Response::Objects {
+            objects: vec![WireObject {
+                id: "ab".repeat(20),
+                kind: 1,
+                data: vec![9u8; 300_000],
+                base: None,
+            }],
+            total: 1,
+        };
+        let ours = encode(&response).unwrap();
+        let theirs = cbor4ii::serde::to_vec(Vec::new(), &response).unwrap();
+        assert_eq!(ours.0, theirs);
+        let back = decode_response(&ours.0).unwrap();
+        assert_eq!(encode(&back).unwrap().0, theirs);
     }
 }

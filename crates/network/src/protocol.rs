@@ -371,8 +371,9 @@ impl std::fmt::Debug for WireObject {
 
 impl Drop for WireObject {
     fn drop(&mut self) {
-        // Blobs are secrets; do not leave them in memory.
-        zeroize::Zeroize::zeroize(&mut self.data);
+        // Blobs are secrets; do not leave them in memory (wiped in one
+        // pass: see `polykey_keys::wipe`).
+        polykey_keys::wipe(&mut self.data);
     }
 }
 
