@@ -216,6 +216,32 @@ mod tests {
         });
     }
 
+    /// A peer sending one byte at a time.
+    struct Trickle(futures::io::Cursor<Vec<u8>>);
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            let n = buf.len().min(1);
+            std::pin::Pin::new(&mut self.0).poll_read(cx, &mut buf[..n])
+        }
+    }
+
+    #[test]
+    fn a_message_trickling_in_a_byte_at_a_time_reads_whole_up_to_its_bound() {
+        futures::executor::block_on(async {
+            let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+            let mut within = Trickle(futures::io::Cursor::new(bytes.clone()));
+            assert_eq!(read_bounded(&mut within, 5000).await.unwrap().0, bytes);
+            let mut past = Trickle(futures::io::Cursor::new(bytes));
+            let error = read_bounded(&mut past, 4999).await.unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        });
+    }
+
     #[test]
     fn a_message_grown_piece_by_piece_holds_every_piece_in_order() {
         let mut message = Message(Vec::new());

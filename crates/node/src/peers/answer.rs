@@ -368,7 +368,10 @@ impl Node {
             let vault = Vaults::new(&s.db).open_any(&id)?;
             let (page, total) = if skip == 0 {
                 // The usual pull is one page: worked out and read at once;
-                // the plan is kept only when pages follow.
+                // the plan is kept only when pages follow, and whatever the
+                // device took before is let go (a plan kept under the same
+                // key could otherwise answer a later page of another
+                // version).
                 let (page, plan) = vault.first_page(&s.db, &want, &haves, PAGE_BYTES)?;
                 let total = plan.total();
                 if page.len() < total {
@@ -382,6 +385,11 @@ impl Node {
                         },
                         Arc::new(plan),
                     );
+                } else {
+                    s.send_plans
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .remove(&peer);
                 }
                 (page, total)
             } else {

@@ -250,13 +250,35 @@ fn store_order(
 /// their own (see [`drop_elsewhere`]).
 const WIPE_ELSEWHERE: usize = 4 * 1024 * 1024;
 
+/// Most threads [`drop_elsewhere`] keeps wiping at once.
+const MAX_WIPING: usize = 2;
+
+/// How many threads of [`drop_elsewhere`] are wiping now.
+static WIPING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Drop `value` on a short-lived thread of its own, so that wiping it does
-/// not hold up the caller; on the caller's thread when no thread starts
-/// (the closure, and `value` with it, is dropped then).
-fn drop_elsewhere<T: Send + 'static>(value: T) {
-    let _ = std::thread::Builder::new()
+/// not hold up the caller; on the caller's thread when [`MAX_WIPING`] are
+/// already at work (so pages a peer sends faster than they are wiped
+/// cannot pile up) or no thread starts (the closure, and `value` with it,
+/// is dropped then). Returns whether it went to a thread.
+fn drop_elsewhere<T: Send + 'static>(value: T) -> bool {
+    use std::sync::atomic::Ordering;
+    if WIPING.fetch_add(1, Ordering::SeqCst) >= MAX_WIPING {
+        WIPING.fetch_sub(1, Ordering::SeqCst);
+        drop(value);
+        return false;
+    }
+    let spawned = std::thread::Builder::new()
         .name("polykey-wipe".into())
-        .spawn(move || drop(value));
+        .spawn(move || {
+            drop(value);
+            WIPING.fetch_sub(1, Ordering::SeqCst);
+        });
+    if spawned.is_err() {
+        WIPING.fetch_sub(1, Ordering::SeqCst);
+        return false;
+    }
+    true
 }
 
 /// Most threads that check one page.
@@ -1224,5 +1246,41 @@ impl Vaults<'_> {
         txn.delete_raw_table(vault.store.refs_table())?;
         txn.commit()?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A value whose drop waits until it is let go.
+    struct Held(Option<mpsc::Receiver<()>>);
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            if let Some(go) = self.0.take() {
+                let _ = go.recv_timeout(std::time::Duration::from_secs(30));
+            }
+        }
+    }
+
+    #[test]
+    fn no_more_than_two_wipes_run_elsewhere_at_once() {
+        let (first, first_go) = mpsc::channel();
+        let (second, second_go) = mpsc::channel();
+        assert!(drop_elsewhere(Held(Some(first_go))));
+        assert!(drop_elsewhere(Held(Some(second_go))));
+        // Both threads are busy: the third is dropped here, at once.
+        assert!(!drop_elsewhere(Held(None)));
+        first.send(()).unwrap();
+        second.send(()).unwrap();
+        let mut waited = 0;
+        while WIPING.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            assert!(waited < 500, "the wiping threads never finished");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            waited += 1;
+        }
+        assert!(drop_elsewhere(Held(None)));
     }
 }
