@@ -41,7 +41,7 @@ stage "windows + macos checks"
 scripts/cross-check.sh
 
 stage "fuzz: each libFuzzer target briefly"
-# Every fuzz target under libFuzzer for POLYKEY_FUZZ_CI_SECONDS (20 by
+# Every fuzz target under libFuzzer for POLYKEY_FUZZ_CI_SECONDS (15 by
 # default), from the committed seeds, on the nightly toolchain (skipped,
 # saying so, where there is none). A crash fails the run; its input is
 # kept in fuzz/artifacts/TARGET. One build for all targets (no sanitizer:
@@ -56,7 +56,7 @@ if rustup toolchain list | grep -q '^nightly'; then
   }
   for target in $(ls fuzz/fuzz_targets | sed 's/\.rs$//'); do
     log="target/fuzz-logs/$target.log"
-    if ! scripts/fuzz.sh "$target" "${POLYKEY_FUZZ_CI_SECONDS:-20}" >"$log" 2>&1; then
+    if ! scripts/fuzz.sh "$target" "${POLYKEY_FUZZ_CI_SECONDS:-15}" >"$log" 2>&1; then
       tail -60 "$log"
       echo "fuzz: $target FAILED (input in fuzz/artifacts/$target)"
       exit 1
