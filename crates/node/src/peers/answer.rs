@@ -386,10 +386,7 @@ impl Node {
                         Arc::new(plan),
                     );
                 } else {
-                    s.send_plans
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .remove(&peer);
+                    send_plans(s).remove(&peer);
                 }
                 (page, total)
             } else {
@@ -448,13 +445,7 @@ fn planned(
     key: PlanKey,
     vault: &Vault,
 ) -> Result<Arc<SendPlan>, NodeError> {
-    if let Some(kept) = s
-        .send_plans
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .get(&peer)
-        .filter(|kept| kept.key == key)
-    {
+    if let Some(kept) = send_plans(s).get(&peer).filter(|kept| kept.key == key) {
         return Ok(Arc::clone(&kept.plan));
     }
     let plan = Arc::new(vault.send_plan(&s.db, &key.want, &key.haves)?);
@@ -464,8 +455,12 @@ fn planned(
 
 /// Keep `plan` as the transfer device `peer` is taking (one per device).
 fn keep_plan(s: &Session, peer: NodeId, key: PlanKey, plan: Arc<SendPlan>) {
+    send_plans(s).insert(peer, PlannedSend { key, plan });
+}
+
+/// The plans kept per device, locked.
+fn send_plans(s: &Session) -> std::sync::MutexGuard<'_, HashMap<NodeId, PlannedSend>> {
     s.send_plans
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .insert(peer, PlannedSend { key, plan });
 }
