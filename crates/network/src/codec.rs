@@ -1,7 +1,7 @@
 //! The `/polykey/rpc/1` codec: one CBOR message per stream, read with a
 //! byte bound. The wire format is the one libp2p's `cbor` codec speaks
 //! (cbor4ii with serde); what differs is the reading: the message is
-//! copied in 64 KiB chunks and refused as soon as it passes its bound,
+//! read in blocks of 64 KiB and up and refused as soon as it passes its bound,
 //! instead of growing a zero-filled buffer one byte at a time (a 39 MiB page
 //! took 13–21 s to read that way in a debug build).
 
@@ -13,7 +13,7 @@ use futures::prelude::*;
 use libp2p::StreamProtocol;
 use serde::{de::DeserializeOwned, Serialize};
 
-/// Bytes read from the stream at a time.
+/// The first block [`read_bounded`] reads into.
 const CHUNK: usize = 64 * 1024;
 
 /// Bytes of RPC messages written by every node of this process.
@@ -101,28 +101,57 @@ impl cbor4ii::core::enc::Write for Message {
     }
 }
 
+/// The largest block [`read_bounded`] reads into.
+const MAX_BLOCK: usize = 4 * 1024 * 1024;
+
 /// Everything `io` sends until it closes, or an error once it passes
 /// `maximum` bytes.
+///
+/// Read straight into blocks, each twice the last (from [`CHUNK`] up to
+/// [`MAX_BLOCK`]), then joined once: every byte is copied once, where a
+/// buffer that doubles copies what it holds again at each step (a 10 MiB
+/// page was copied twice over). A message that fits its first block is
+/// not copied at all.
 async fn read_bounded<T>(io: &mut T, maximum: u64) -> io::Result<Message>
 where
     T: AsyncRead + Unpin + Send,
 {
     let maximum = usize::try_from(maximum).unwrap_or(usize::MAX);
-    let mut message = Message(Vec::new());
-    let mut chunk = Message(vec![0u8; CHUNK]);
+    let mut full: Vec<Message> = Vec::new();
+    let mut block = Message(vec![0u8; CHUNK]);
+    let mut filled = 0usize;
+    let mut total = 0usize;
     loop {
-        let n = io.read(&mut chunk.0).await?;
-        if n == 0 {
-            return Ok(message);
+        if filled == block.0.len() {
+            let next = (block.0.len() * 2).min(MAX_BLOCK);
+            full.push(std::mem::replace(&mut block, Message(vec![0u8; next])));
+            filled = 0;
         }
-        if message.0.len().saturating_add(n) > maximum {
+        // Never more than the bound allows, plus one byte to see it passed.
+        let room = (block.0.len() - filled).min(maximum.saturating_sub(total).saturating_add(1));
+        let n = io.read(&mut block.0[filled..filled + room]).await?;
+        if n == 0 {
+            break;
+        }
+        total += n;
+        if total > maximum {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "message larger than the protocol allows",
             ));
         }
-        message.push(&chunk.0[..n]);
+        filled += n;
     }
+    if full.is_empty() {
+        block.0.truncate(filled);
+        return Ok(block);
+    }
+    let mut message = Message(Vec::with_capacity(total));
+    for earlier in &full {
+        message.push(&earlier.0);
+    }
+    message.push(&block.0[..filled]);
+    Ok(message)
 }
 
 /// A request as the codec decodes one from a peer's bytes (public for
@@ -141,8 +170,26 @@ fn decode<M: DeserializeOwned>(bytes: &[u8]) -> io::Result<M> {
     cbor4ii::serde::from_slice(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// Counts what an encoding would write.
+struct Length(usize);
+
+impl cbor4ii::core::enc::Write for Length {
+    type Error = std::convert::Infallible;
+
+    fn push(&mut self, input: &[u8]) -> Result<(), Self::Error> {
+        self.0 = self.0.saturating_add(input.len());
+        Ok(())
+    }
+}
+
+/// The message encoded into a buffer of its exact length (measured by
+/// encoding it once into [`Length`]): no buffer is outgrown, copied and
+/// wiped on the way.
 fn encode<M: Serialize>(message: &M) -> io::Result<Message> {
-    let mut serializer = cbor4ii::serde::Serializer::new(Message(Vec::new()));
+    let mut length = cbor4ii::serde::Serializer::new(Length(0));
+    message.serialize(&mut length).map_err(io::Error::other)?;
+    let capacity = length.into_inner().0;
+    let mut serializer = cbor4ii::serde::Serializer::new(Message(Vec::with_capacity(capacity)));
     message
         .serialize(&mut serializer)
         .map_err(io::Error::other)?;
@@ -216,6 +263,40 @@ mod tests {
         });
     }
 
+    #[test]
+    fn messages_of_every_size_around_the_block_seams_read_whole() {
+        futures::executor::block_on(async {
+            // Sizes on and beside each block's end (64 KiB, then 128, 256…).
+            let mut seams = vec![0usize, 1, CHUNK - 1, CHUNK, CHUNK + 1];
+            let mut end = CHUNK;
+            let mut block = CHUNK;
+            while end < 10 * 1024 * 1024 {
+                block = (block * 2).min(MAX_BLOCK);
+                end += block;
+                seams.extend([end - 1, end, end + 1]);
+            }
+            for len in seams {
+                let bytes: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+                let read = read_bounded(&mut futures::io::Cursor::new(bytes.clone()), len as u64)
+                    .await
+                    .unwrap();
+                assert!(read.0 == bytes, "a message of {len} bytes");
+                assert!(
+                    read.0.capacity() <= len.max(CHUNK),
+                    "{len} bytes held in one buffer"
+                );
+                let past = read_bounded(
+                    &mut futures::io::Cursor::new(bytes),
+                    len.saturating_sub(1) as u64,
+                )
+                .await;
+                if len > 0 {
+                    assert_eq!(past.unwrap_err().kind(), io::ErrorKind::InvalidData);
+                }
+            }
+        });
+    }
+
     /// A peer sending one byte at a time.
     struct Trickle(futures::io::Cursor<Vec<u8>>);
 
@@ -273,6 +354,8 @@ mod tests {
         let ours = encode(&response).unwrap();
         let theirs = cbor4ii::serde::to_vec(Vec::new(), &response).unwrap();
         assert_eq!(ours.0, theirs);
+        // Encoded into a buffer of its exact length, never grown.
+        assert_eq!(ours.0.capacity(), theirs.len());
         let back = decode_response(&ours.0).unwrap();
         assert_eq!(encode(&back).unwrap().0, theirs);
     }
