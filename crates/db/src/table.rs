@@ -323,6 +323,25 @@ impl Db {
             sealed: self.key.seal(bytes, &associated_data(table.name(), key)),
         }
     }
+
+    /// [`Db::seal_raw`] of `buffer[NONCE_LEN..]`, sealed where it lies
+    /// (see [`polykey_keys::SymmetricKey::seal_in_place`]): the caller
+    /// leaves the first [`polykey_keys::aead::NONCE_LEN`] bytes for the
+    /// nonce, and may have sealed the rest under another key already.
+    pub fn seal_raw_in_place(
+        &self,
+        table: &RawTable,
+        key: &RecordKey,
+        mut buffer: Vec<u8>,
+    ) -> SealedRecord {
+        self.key
+            .seal_in_place(&mut buffer, 0, &associated_data(table.name(), key));
+        SealedRecord {
+            table: table.name.clone(),
+            key: *key,
+            sealed: buffer,
+        }
+    }
 }
 
 /// A write transaction: all its changes land together or not at all.

@@ -52,26 +52,43 @@ impl SymmetricKey {
 
     /// Encrypt and authenticate `plaintext`, binding it to `associated_data`.
     pub fn seal(&self, plaintext: &[u8], associated_data: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        crate::random_bytes(&mut nonce);
         // Encrypted where it lies in the output: one copy of the plaintext.
         let mut sealed = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
-        sealed.extend_from_slice(&nonce);
+        sealed.resize(NONCE_LEN, 0);
         sealed.extend_from_slice(plaintext);
-        match self.cipher().encrypt_in_place_detached(
-            XNonce::from_slice(&nonce),
-            associated_data,
-            &mut sealed[NONCE_LEN..],
-        ) {
-            Ok(tag) => sealed.extend_from_slice(&tag),
+        self.seal_in_place(&mut sealed, 0, associated_data);
+        sealed
+    }
+
+    /// Seal `buffer[start + NONCE_LEN..]` where it lies: the nonce is
+    /// written over the [`NONCE_LEN`] bytes at `start` (the caller leaves
+    /// room) and the tag appended, so `buffer[start..]` becomes what
+    /// [`SymmetricKey::seal`] makes of that plaintext. Bytes before `start`
+    /// are left as they are: a value sealed under two keys in turn (a
+    /// vault's object, then the store's record) is built in one buffer,
+    /// the inner layer at a later `start`, with no copy between layers.
+    /// A `buffer` too short to hold the nonce is left empty.
+    pub fn seal_in_place(&self, buffer: &mut Vec<u8>, start: usize, associated_data: &[u8]) {
+        let Some(nonce) = buffer.get_mut(start..start.saturating_add(NONCE_LEN)) else {
+            zeroize::Zeroize::zeroize(buffer);
+            buffer.clear();
+            return;
+        };
+        crate::random_bytes(nonce);
+        let (head, plaintext) = buffer.split_at_mut(start + NONCE_LEN);
+        let nonce = XNonce::clone_from_slice(&head[start..]);
+        match self
+            .cipher()
+            .encrypt_in_place_detached(&nonce, associated_data, plaintext)
+        {
+            Ok(tag) => buffer.extend_from_slice(&tag),
             // Encryption only fails for inputs beyond 256 GiB, which no
             // caller can hold in memory; nothing of the plaintext is left.
             Err(_) => {
-                zeroize::Zeroize::zeroize(&mut sealed);
-                sealed.clear();
+                zeroize::Zeroize::zeroize(buffer);
+                buffer.clear();
             }
         }
-        sealed
     }
 
     /// [`SymmetricKey::open`] of bytes this caller owns, decrypted where
@@ -130,6 +147,39 @@ mod tests {
             key.open(&sealed, b"table\0key").unwrap().as_slice(),
             b"hello"
         );
+    }
+
+    #[test]
+    fn two_layers_sealed_in_one_buffer_open_one_after_the_other() {
+        let (outer, inner) = (SymmetricKey::generate(), SymmetricKey::generate());
+        for len in [0usize, 1, 64, 100_000] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 11) as u8).collect();
+            let mut buffer = vec![0u8; 2 * NONCE_LEN];
+            buffer.extend_from_slice(&plain);
+            inner.seal_in_place(&mut buffer, NONCE_LEN, b"inner");
+            if len > 0 {
+                assert_ne!(
+                    &buffer[2 * NONCE_LEN..2 * NONCE_LEN + len],
+                    plain.as_slice()
+                );
+            }
+            outer.seal_in_place(&mut buffer, 0, b"outer");
+            assert_eq!(buffer.len(), 2 * (NONCE_LEN + TAG_LEN) + len);
+            let once = outer.open(&buffer, b"outer").unwrap();
+            assert_eq!(inner.open(&once, b"inner").unwrap().as_slice(), plain);
+            // Each layer is bound to its own key and associated data.
+            assert!(inner.open(&buffer, b"inner").is_err());
+            assert!(inner.open(&once, b"outer").is_err());
+        }
+        // Two nonces drawn, not one reused.
+        let mut buffer = vec![0u8; 2 * NONCE_LEN + 5];
+        inner.seal_in_place(&mut buffer, NONCE_LEN, b"");
+        outer.seal_in_place(&mut buffer, 0, b"");
+        assert_ne!(buffer[..NONCE_LEN], buffer[NONCE_LEN..2 * NONCE_LEN]);
+        // No room for the nonce: nothing is sealed and nothing is left.
+        let mut short = vec![7u8; NONCE_LEN - 1];
+        outer.seal_in_place(&mut short, 0, b"");
+        assert!(short.is_empty());
     }
 
     #[test]
