@@ -1,5 +1,6 @@
 use std::marker::PhantomData;
 
+use polykey_keys::Plain;
 use redb::{ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -178,6 +179,24 @@ impl Db {
             .transpose()
     }
 
+    /// [`Db::open_raw`], left where it lies (see [`Plain`]).
+    fn open_raw_plain(
+        &self,
+        table: &RawTable,
+        key: &RecordKey,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<Plain>, DbError> {
+        sealed
+            .map(|sealed| {
+                self.key
+                    .open_plain(Plain::new(sealed), &associated_data(table.name(), key))
+                    .map_err(|_| DbError::Tampered {
+                        table: table.name().to_owned(),
+                    })
+            })
+            .transpose()
+    }
+
     /// Open a raw record read by either kind of transaction.
     fn open_raw(
         &self,
@@ -289,6 +308,17 @@ impl ReadTxn<'_> {
     ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
         self.db
             .open_raw(table, key, self.sealed(table.name(), key)?)
+    }
+
+    /// [`ReadTxn::get_raw`], the plaintext left where it was opened, for a
+    /// value sealed again inside (see [`Plain`]).
+    pub fn get_raw_plain(
+        &self,
+        table: &RawTable,
+        key: &RecordKey,
+    ) -> Result<Option<Plain>, DbError> {
+        self.db
+            .open_raw_plain(table, key, self.sealed(table.name(), key)?)
     }
 
     /// Every record of a table, opened, in record-key order. For an
@@ -531,6 +561,16 @@ impl WriteTxn<'_> {
     ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
         self.db
             .open_raw(table, key, self.sealed(table.name(), key)?)
+    }
+
+    /// [`WriteTxn::get_raw`], the plaintext left where it was opened.
+    pub fn get_raw_plain(
+        &self,
+        table: &RawTable,
+        key: &RecordKey,
+    ) -> Result<Option<Plain>, DbError> {
+        self.db
+            .open_raw_plain(table, key, self.sealed(table.name(), key)?)
     }
 
     /// Remove a record; returns whether it existed.

@@ -4,6 +4,8 @@ use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
+use crate::secret::Plain;
+
 /// Length of a symmetric key in bytes.
 pub const KEY_LEN: usize = 32;
 /// Length of the random nonce that prefixes every sealed value.
@@ -98,12 +100,26 @@ impl SymmetricKey {
         sealed: Vec<u8>,
         associated_data: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, AeadError> {
-        let mut buffer = Zeroizing::new(sealed);
-        if buffer.len() < NONCE_LEN + TAG_LEN {
+        Ok(self
+            .open_plain(Plain::new(sealed), associated_data)?
+            .into_vec())
+    }
+
+    /// [`SymmetricKey::open_in_place`] of the bytes `sealed` holds, left
+    /// where they lie: the nonce is passed over, not moved out of the way,
+    /// so a second layer sealed inside opens the same way, and the whole is
+    /// moved at most once, by [`Plain::into_vec`]. On failure nothing is
+    /// decrypted (the tag is checked first) and the buffer is wiped.
+    pub fn open_plain(
+        &self,
+        mut sealed: Plain,
+        associated_data: &[u8],
+    ) -> Result<Plain, AeadError> {
+        if sealed.len() < NONCE_LEN + TAG_LEN {
             return Err(AeadError::Truncated);
         }
-        let body = buffer.len() - TAG_LEN;
-        let (head, tag) = buffer.split_at_mut(body);
+        let body = sealed.len() - TAG_LEN;
+        let (head, tag) = sealed.split_at_mut(body);
         let (nonce, ciphertext) = head.split_at_mut(NONCE_LEN);
         self.cipher()
             .decrypt_in_place_detached(
@@ -113,9 +129,9 @@ impl SymmetricKey {
                 Tag::from_slice(tag),
             )
             .map_err(|_| AeadError::Authentication)?;
-        buffer.truncate(body);
-        buffer.drain(..NONCE_LEN);
-        Ok(buffer)
+        sealed.truncate(body);
+        sealed.advance(NONCE_LEN);
+        Ok(sealed)
     }
 
     /// Verify and decrypt bytes made by [`SymmetricKey::seal`] with the same

@@ -38,7 +38,7 @@ pub use kdf::{KdfError, KdfFloor, KdfParams};
 pub use node_id::{NodeId, NodeIdError};
 pub use recovery::{CodeLength, RecoveryCode, RecoveryCodeError};
 pub use root::{RootKeypair, Signature, SignatureError};
-pub use secret::{wipe, Password, SecretBytes};
+pub use secret::{wipe, Password, Plain, SecretBytes};
 pub use wrapped::{UnwrapError, WrappedRootKey};
 
 /// Fill `buf` with bytes from the operating system's CSPRNG.

@@ -88,6 +88,68 @@ impl Drop for SecretBytes {
     }
 }
 
+/// Plaintext in a buffer from `start` on: what opening sealed bytes where
+/// they lie leaves (see [`crate::SymmetricKey::open_plain`]), so that a
+/// nonce, a second layer's nonce or a header can be passed over without
+/// moving every byte after it (a 10 MiB object opened under two keys and
+/// its kind byte taken off was moved three times). Wiped with [`wipe`]
+/// when dropped; `<n bytes>` in Debug.
+pub struct Plain {
+    buffer: Vec<u8>,
+    start: usize,
+}
+
+impl Plain {
+    /// All of `buffer`.
+    pub fn new(buffer: Vec<u8>) -> Self {
+        Self { buffer, start: 0 }
+    }
+
+    /// Pass over the first `n` bytes (all of them if there are fewer).
+    pub fn advance(&mut self, n: usize) {
+        self.start = self.start.saturating_add(n).min(self.buffer.len());
+    }
+
+    /// Drop the bytes from `len` on (none if there are fewer).
+    pub fn truncate(&mut self, len: usize) {
+        self.buffer.truncate(self.start.saturating_add(len));
+    }
+
+    /// The bytes as a vector of their own: moved to the front of the same
+    /// buffer (one move, whatever was passed over), which wipes on drop.
+    pub fn into_vec(mut self) -> Zeroizing<Vec<u8>> {
+        let mut buffer = Zeroizing::new(std::mem::take(&mut self.buffer));
+        buffer.drain(..self.start);
+        buffer
+    }
+}
+
+impl std::ops::Deref for Plain {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buffer[self.start..]
+    }
+}
+
+impl std::ops::DerefMut for Plain {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer[self.start..]
+    }
+}
+
+impl Drop for Plain {
+    fn drop(&mut self) {
+        wipe(&mut self.buffer);
+    }
+}
+
+impl fmt::Debug for Plain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Plain(<{} bytes>)", self.len())
+    }
+}
+
 /// Wipe `bytes` and give its memory back: the whole allocation zeroed
 /// with `fill` (behind an optimisation barrier, so it is not elided),
 /// then freed. `Zeroizing<Vec<u8>>` zeroes on drop through
@@ -111,6 +173,25 @@ fn zero_allocation(bytes: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_bytes_pass_over_a_prefix_without_moving_and_keep_the_rest() {
+        let mut plain = Plain::new((0u8..100).collect());
+        let at = plain.as_ptr();
+        plain.advance(10);
+        assert_eq!(plain[0], 10);
+        assert_eq!(plain.len(), 90);
+        assert_eq!(plain.as_ptr(), at.wrapping_add(10), "moved");
+        plain.truncate(5);
+        assert_eq!(&plain[..], &[10, 11, 12, 13, 14]);
+        plain.advance(1000);
+        assert!(plain.is_empty());
+        let mut plain = Plain::new((0u8..20).collect());
+        plain.advance(3);
+        plain.truncate(100);
+        assert_eq!(plain.into_vec().as_slice(), (3u8..20).collect::<Vec<_>>());
+        assert_eq!(format!("{:?}", Plain::new(vec![42; 7])), "Plain(<7 bytes>)");
+    }
 
     #[test]
     fn wiping_zeroes_the_bytes_and_frees_them() {

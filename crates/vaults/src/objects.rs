@@ -1,7 +1,7 @@
 use gix::hash::ObjectId;
 use gix::objs::{Commit, Kind, Tree, WriteTo};
 use polykey_db::{Db, DbError, RawTable, ReadTxn, RecordKey, SealedRecord, WriteTxn};
-use polykey_keys::SymmetricKey;
+use polykey_keys::{Plain, SymmetricKey};
 use zeroize::Zeroizing;
 
 use crate::delta;
@@ -19,6 +19,10 @@ pub(crate) const MAIN_REF: &str = "refs/heads/main";
 pub(crate) trait Source {
     fn raw(&self, table: &RawTable, key: &RecordKey)
         -> Result<Option<Zeroizing<Vec<u8>>>, DbError>;
+
+    /// [`Source::raw`], left where it was opened (an object is sealed
+    /// again inside).
+    fn raw_plain(&self, table: &RawTable, key: &RecordKey) -> Result<Option<Plain>, DbError>;
 }
 
 impl Source for ReadTxn<'_> {
@@ -29,6 +33,10 @@ impl Source for ReadTxn<'_> {
     ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
         self.get_raw(table, key)
     }
+
+    fn raw_plain(&self, table: &RawTable, key: &RecordKey) -> Result<Option<Plain>, DbError> {
+        self.get_raw_plain(table, key)
+    }
 }
 
 impl Source for WriteTxn<'_> {
@@ -38,6 +46,10 @@ impl Source for WriteTxn<'_> {
         key: &RecordKey,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
         self.get_raw(table, key)
+    }
+
+    fn raw_plain(&self, table: &RawTable, key: &RecordKey) -> Result<Option<Plain>, DbError> {
+        self.get_raw_plain(table, key)
     }
 }
 
@@ -160,29 +172,26 @@ impl ObjectStore {
 
     /// The plaintext of the record stored for `id`: a kind byte and the
     /// object, or a delta header and ops (see [`crate::delta`]).
-    fn open_record(
-        &self,
-        src: &impl Source,
-        id: &ObjectId,
-    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    fn open_record(&self, src: &impl Source, id: &ObjectId) -> Result<Plain, VaultError> {
         self.open_record_if_stored(src, id)?
             .ok_or_else(|| VaultError::corrupt(format!("object {id} is missing")))
     }
 
     /// [`ObjectStore::open_record`], `None` if nothing is stored for `id`.
+    /// Both layers are opened where they lie: nothing is moved.
     fn open_record_if_stored(
         &self,
         src: &impl Source,
         id: &ObjectId,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
-        let Some(mut sealed) =
-            src.raw(&self.objects, &self.record_key(b"object", id.as_bytes()))?
+    ) -> Result<Option<Plain>, VaultError> {
+        let Some(sealed) =
+            src.raw_plain(&self.objects, &self.record_key(b"object", id.as_bytes()))?
         else {
             return Ok(None);
         };
         let plain = self
             .key
-            .open_in_place(std::mem::take(&mut *sealed), &self.object_ad(id))
+            .open_plain(sealed, &self.object_ad(id))
             .map_err(|_| VaultError::corrupt(format!("object {id} failed authentication")))?;
         if plain.is_empty() {
             return Err(VaultError::corrupt(format!("object {id} is empty")));
@@ -223,10 +232,11 @@ impl ObjectStore {
                 .ok_or_else(|| VaultError::corrupt(format!("object {current} has no kind")))?
             {
                 Header::Whole(kind) => {
-                    // The kind byte taken off where the object lies.
+                    // Both nonces and the kind byte passed over, then the
+                    // object moved to the front of its buffer once.
                     let mut data = plain;
-                    data.drain(..1);
-                    break (kind, data);
+                    data.advance(1);
+                    break (kind, data.into_vec());
                 }
                 Header::Delta { base, .. } => {
                     if deltas.len() >= delta::MAX_CHAIN {
