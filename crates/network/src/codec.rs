@@ -104,6 +104,17 @@ impl cbor4ii::core::enc::Write for Message {
 /// The largest block [`read_bounded`] reads into.
 const MAX_BLOCK: usize = 4 * 1024 * 1024;
 
+/// The size of the block after one of `len` bytes: twice as large, up to
+/// [`MAX_BLOCK`], and never more than the bound still allows plus the one
+/// byte that shows it passed (a peer's message just under its bound would
+/// otherwise have the node allocate and wipe a block of up to twice what
+/// it still may send).
+fn next_block(len: usize, maximum: usize, total: usize) -> usize {
+    len.saturating_mul(2)
+        .min(MAX_BLOCK)
+        .min(maximum.saturating_sub(total).saturating_add(1))
+}
+
 /// Everything `io` sends until it closes, or an error once it passes
 /// `maximum` bytes.
 ///
@@ -123,7 +134,7 @@ where
     let mut total = 0usize;
     loop {
         if filled == block.0.len() {
-            let next = (block.0.len() * 2).min(MAX_BLOCK);
+            let next = next_block(block.0.len(), maximum, total);
             full.push(std::mem::replace(&mut block, Message(vec![0u8; next])));
             filled = 0;
         }
@@ -294,6 +305,28 @@ mod tests {
                     assert_eq!(past.unwrap_err().kind(), io::ErrorKind::InvalidData);
                 }
             }
+        });
+    }
+
+    #[test]
+    fn no_block_is_larger_than_what_the_bound_still_allows() {
+        // At the bound: one byte, to see the end or the byte too many.
+        assert_eq!(next_block(CHUNK, CHUNK, CHUNK), 1);
+        // A 1 MiB request after 960 KiB: what is left, plus one.
+        assert_eq!(
+            next_block(512 * 1024, 1024 * 1024, 960 * 1024),
+            64 * 1024 + 1
+        );
+        assert_eq!(next_block(MAX_BLOCK, usize::MAX, 1 << 30), MAX_BLOCK);
+        assert_eq!(next_block(CHUNK, usize::MAX, CHUNK), 2 * CHUNK);
+        futures::executor::block_on(async {
+            // A request of exactly 1 MiB, its last block cut to what is
+            // left, is read whole.
+            let bytes = vec![5u8; 1024 * 1024];
+            let read = read_bounded(&mut futures::io::Cursor::new(bytes.clone()), 1024 * 1024)
+                .await
+                .unwrap();
+            assert!(read.0 == bytes);
         });
     }
 
