@@ -11,7 +11,7 @@
 # The targets are safe Rust, so by default they run without a sanitizer,
 # several times faster; POLYKEY_FUZZ_SANITIZER=address runs them under ASan.
 # POLYKEY_FUZZ_DEV=1 builds them unoptimised (cargo fuzz --dev): a cold
-# build in a quarter of the time, for CI's short smoke runs.
+# build in about half the time, for CI's short smoke runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/fuzz.sh TARGET [SECONDS]; targets: $(ls fuzz/fuzz_targets | sed 's/\.rs$//' | tr '\n' ' ')}

@@ -45,9 +45,11 @@ stage "fuzz: each libFuzzer target briefly"
 # default), from the committed seeds, on the nightly toolchain (skipped,
 # saying so, where there is none). A crash fails the run; its input is
 # kept in fuzz/artifacts/TARGET. One build for all targets, unoptimised
-# (no sanitizer: safe Rust; --dev: 163 s cold on 2 cores where the
-# optimised build took 7-10 minutes of CI's budget, and a 15 s run still
-# executes tens of thousands of inputs). Each target's log is in
+# (no sanitizer: safe Rust; --dev: about 4 minutes cold on 2 cores, the
+# crypto crates still optimised by fuzz/Cargo.toml, where the
+# optimised build took 7-10 minutes of CI's budget; in 15 s most targets
+# still execute tens of thousands of inputs, the KDBX and merge targets a
+# few hundred). Each target's log is in
 # target/fuzz-logs/; its last line is printed.
 if rustup toolchain list | grep -q '^nightly'; then
   mkdir -p target/fuzz-logs

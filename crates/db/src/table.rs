@@ -157,8 +157,18 @@ impl Db {
         key: &RecordKey,
         sealed: Vec<u8>,
     ) -> Result<Zeroizing<Vec<u8>>, DbError> {
+        Ok(self.open_sealed_plain(table, key, sealed)?.into_vec())
+    }
+
+    /// [`Db::open_sealed`], left where it lies (see [`Plain`]).
+    fn open_sealed_plain(
+        &self,
+        table: &str,
+        key: &RecordKey,
+        sealed: Vec<u8>,
+    ) -> Result<Plain, DbError> {
         self.key
-            .open_in_place(sealed, &associated_data(table, key))
+            .open_plain(Plain::new(sealed), &associated_data(table, key))
             .map_err(|_| DbError::Tampered {
                 table: table.to_owned(),
             })
@@ -187,13 +197,7 @@ impl Db {
         sealed: Option<Vec<u8>>,
     ) -> Result<Option<Plain>, DbError> {
         sealed
-            .map(|sealed| {
-                self.key
-                    .open_plain(Plain::new(sealed), &associated_data(table.name(), key))
-                    .map_err(|_| DbError::Tampered {
-                        table: table.name().to_owned(),
-                    })
-            })
+            .map(|sealed| self.open_sealed_plain(table.name(), key, sealed))
             .transpose()
     }
 
