@@ -233,7 +233,7 @@ impl Vault {
             } else {
                 let (kind, mut data) = match kept.objects.remove(id) {
                     Some(object) => object,
-                    None => self.store.read(txn, id)?,
+                    None => self.store.read_to_send(txn, id)?,
                 };
                 let object = RawObject {
                     kind,

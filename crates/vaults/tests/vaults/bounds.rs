@@ -1189,3 +1189,66 @@ fn a_merge_removing_a_large_directory_takes_linear_time() {
     left.sort();
     assert_eq!(left, ["local", "wifi"]);
 }
+
+/// A commit by `signer` on top of the vault's head whose message pads it
+/// to exactly `size` bytes.
+fn commit_of_size(
+    d: &Device,
+    vault: &Vault,
+    signer: &RootKeypair,
+    root: ObjectId,
+    size: usize,
+) -> RawObject {
+    let me = signer.node_id();
+    let parents = || vec![head_id(d, vault)];
+    let short = commit_by(signer, me, me, root, parents(), "x");
+    let message = "x".repeat(1 + size - short.data.len());
+    let padded = commit_by(signer, me, me, root, parents(), &message);
+    assert_eq!(padded.data.len(), size);
+    padded
+}
+
+/// An object of a mebibyte or more that comes with its id is hashed on a
+/// second thread while it is sealed: it is checked all the same. A secret
+/// with one byte changed, or under a malformed id, is refused and nothing
+/// is stored; a commit that large still needs a signer the gestalt
+/// allows; the honest ones are taken.
+#[test]
+fn a_large_object_hashed_while_it_is_sealed_is_checked_all_the_same() {
+    let (d, vault) = with_vault(36);
+    let large = vec![3u8; 2 << 20];
+    let honest = blob(&large);
+    let root = tree(&[(FILE, b"big", id_of(&honest))]);
+    let root_id = id_of(&root);
+    let mut changed = large.clone();
+    changed[1 << 20] ^= 1;
+    for claimed in [id_of(&honest).to_string(), "not an id".to_owned()] {
+        let objects = vec![
+            (claimed, blob(&changed)),
+            (root_id.to_string(), root.clone()),
+        ];
+        let (head, objects) = on_top(&d, &vault, &d.keys, root_id, objects);
+        refused(&d, &vault, &head, &objects, "does not match its id");
+    }
+
+    // A commit of exactly the size bound (the threshold of that path), by
+    // a node outside the gestalt.
+    let only_me = |n: &NodeId, _: i64| *n == d.keys.node_id();
+    let outsider = RootKeypair::from_seed(&[98; 32]);
+    let objects = with_ids(vec![honest.clone(), root.clone()]);
+    let mut sent = objects.clone();
+    let outsiders = commit_of_size(&d, &vault, &outsider, root_id, MAX_COMMIT_SIZE);
+    let head = id_of(&outsiders).to_string();
+    sent.push((head.clone(), outsiders));
+    let err = vault.receive(&d.db, &head, &sent, &only_me).unwrap_err();
+    assert!(err.to_string().contains("outside the gestalt"), "{err}");
+    assert_eq!(vault.list(&d.db, None).unwrap(), vec!["wifi".to_owned()]);
+
+    let mut sent = objects;
+    let mine = commit_of_size(&d, &vault, &d.keys, root_id, MAX_COMMIT_SIZE);
+    let head = id_of(&mine).to_string();
+    sent.push((head.clone(), mine));
+    vault.receive(&d.db, &head, &sent, &only_me).unwrap();
+    vault.merge(&d.db, &d.keys, &head).unwrap();
+    assert_eq!(vault.get(&d.db, "big").unwrap().as_slice(), large);
+}
