@@ -287,7 +287,8 @@ fn drop_elsewhere<T: Send + 'static>(value: T) -> bool {
 /// XChaCha20-Poly1305, not after them).
 const HASH_BESIDE_SEALING: usize = 1024 * 1024;
 
-/// Most threads that check one page.
+/// Most threads that check one page's objects (each may start one more to
+/// hash an object of `HASH_BESIDE_SEALING` bytes or more).
 const MAX_THREADS: usize = 4;
 /// A page with at least this many objects is checked on several threads;
 /// a smaller one is not worth starting them (and a page of one large blob
