@@ -12,7 +12,8 @@
 //! then a soak of 100,000 edits in a directory of 1,000 secrets
 //! (`POLYKEY_SCALE_SOAK`: stored bytes and file size as it goes), a clone
 //! of 10,000 secrets made in 10,000 commits
-//! (`POLYKEY_SCALE_HISTORY`), the cost of a write while a paired device is
+//! (`POLYKEY_SCALE_HISTORY`; then, for comparison, git's own clone of
+//! the same history exported and packed), the cost of a write while a paired device is
 //! online against the same write alone, the latency of a small edit from A
 //! until B has it, and a 10 MiB secret from A's commit until B has it.
 //!
@@ -173,25 +174,28 @@ async fn secrets_in_bulk(node: &Node, vault: &str, n: usize) {
         .expect("bulk add");
 }
 
-/// A new device joins and clones; returns (time, bytes sent, A's stored bytes).
-async fn timed_clone(a: &Node, vault: &str) -> (Duration, u64, u64) {
+/// A new device joins and clones; returns (time, of which pairing, bytes
+/// sent, A's stored bytes).
+async fn timed_clone(a: &Node, vault: &str) -> (Duration, Duration, u64, u64) {
     let want = head(a, vault).await.expect("head");
     let stored = a.store_space().await.expect("space").stored_bytes;
     let fresh = device().await;
     let sent = polykey_network::bytes_written();
     let started = Instant::now();
     pair(a, &fresh.node).await;
+    let pairing = started.elapsed();
     wait_for_head(&fresh.node, vault, &want).await;
     let took = started.elapsed();
     let wire = polykey_network::bytes_written() - sent;
     fresh.node.lock().await.expect("lock");
-    (took, wire, stored)
+    (took, pairing, wire, stored)
 }
 
-fn print_clone(what: &str, (took, wire, stored): (Duration, u64, u64)) {
+fn print_clone(what: &str, (took, pairing, wire, stored): (Duration, Duration, u64, u64)) {
     println!(
-        "{what} | clone to a new device {:>8.1} ms | {:>9.1} KiB on the wire | store {:>9.1} KiB | wire/store {:.2}",
+        "{what} | clone to a new device {:>8.1} ms (pairing {:.0}) | {:>9.1} KiB on the wire | store {:>9.1} KiB | wire/store {:.2}",
         ms(took),
+        ms(pairing),
         kib(wire),
         kib(stored),
         wire as f64 / stored as f64
@@ -234,7 +238,61 @@ async fn clone_of_history(n: usize) {
         &format!("{n:>7} secrets, {n} commits"),
         timed_clone(&a.node, "History").await,
     );
+    git_clone_of(&a.node, "History").await;
     a.node.lock().await.expect("lock");
+}
+
+/// For comparison, git's own clone of the same history: the vault
+/// exported (plain objects), packed with deltas, then cloned with
+/// `--no-local` (`pack-objects` sends, `index-pack` rebuilds and hashes
+/// every version, on every core). Skipped without `git`.
+async fn git_clone_of(a: &Node, vault: &str) {
+    let git = |args: &[&str], dir: &std::path::Path| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    if !git(&["--version"], dir.path()) {
+        println!("git's own clone: skipped (no git)");
+        return;
+    }
+    let source = dir.path().join("source.git");
+    a.export_vault(vault.into(), source.clone())
+        .await
+        .expect("export");
+    assert!(git(&["repack", "-adq"], &source), "git repack");
+    let started = Instant::now();
+    assert!(
+        git(
+            &[
+                "clone",
+                "-q",
+                "--no-local",
+                "--bare",
+                "source.git",
+                "copy.git"
+            ],
+            dir.path()
+        ),
+        "git clone"
+    );
+    let took = started.elapsed();
+    let pack: u64 = std::fs::read_dir(source.join("objects/pack"))
+        .expect("packs")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "git's own clone of the same history (exported, packed, --no-local): {:.1} ms, pack {:.1} KiB",
+        ms(took),
+        kib(pack)
+    );
 }
 
 /// Writes on A alone, then with B paired and online; and the latency of a
