@@ -104,15 +104,20 @@ impl cbor4ii::core::enc::Write for Message {
 /// The largest block [`read_bounded`] reads into.
 const MAX_BLOCK: usize = 4 * 1024 * 1024;
 
+/// What a read may still take after `total` of `maximum` bytes: the rest
+/// of the bound, plus the one byte that shows it passed.
+fn still_allowed(maximum: usize, total: usize) -> usize {
+    maximum.saturating_sub(total).saturating_add(1)
+}
+
 /// The size of the block after one of `len` bytes: twice as large, up to
-/// [`MAX_BLOCK`], and never more than the bound still allows plus the one
-/// byte that shows it passed (a peer's message just under its bound would
-/// otherwise have the node allocate and wipe a block of up to twice what
-/// it still may send).
+/// [`MAX_BLOCK`], and never more than [`still_allowed`] (a peer's message
+/// just under its bound would otherwise have the node allocate and wipe a
+/// block of up to twice what it still may send).
 fn next_block(len: usize, maximum: usize, total: usize) -> usize {
     len.saturating_mul(2)
         .min(MAX_BLOCK)
-        .min(maximum.saturating_sub(total).saturating_add(1))
+        .min(still_allowed(maximum, total))
 }
 
 /// Everything `io` sends until it closes, or an error once it passes
@@ -138,8 +143,7 @@ where
             full.push(std::mem::replace(&mut block, Message(vec![0u8; next])));
             filled = 0;
         }
-        // Never more than the bound allows, plus one byte to see it passed.
-        let room = (block.0.len() - filled).min(maximum.saturating_sub(total).saturating_add(1));
+        let room = (block.0.len() - filled).min(still_allowed(maximum, total));
         let n = io.read(&mut block.0[filled..filled + room]).await?;
         if n == 0 {
             break;
