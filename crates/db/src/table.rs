@@ -304,27 +304,6 @@ impl ReadTxn<'_> {
         self.db.open_record(table, key, sealed)
     }
 
-    /// Read and open one raw record.
-    pub fn get_raw(
-        &self,
-        table: &RawTable,
-        key: &RecordKey,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
-        self.db
-            .open_raw(table, key, self.sealed(table.name(), key)?)
-    }
-
-    /// [`ReadTxn::get_raw`], the plaintext left where it was opened, for a
-    /// value sealed again inside (see [`Plain`]).
-    pub fn get_raw_plain(
-        &self,
-        table: &RawTable,
-        key: &RecordKey,
-    ) -> Result<Option<Plain>, DbError> {
-        self.db
-            .open_raw_plain(table, key, self.sealed(table.name(), key)?)
-    }
-
     /// Every record of a table, opened, in record-key order. For an
     /// authenticated table, fails as [`DbError::Tampered`] unless the
     /// records present are exactly those this store wrote.
@@ -338,6 +317,61 @@ impl ReadTxn<'_> {
         }
     }
 }
+
+mod private {
+    use super::{Db, DbError, RecordKey};
+
+    /// What a transaction gives [`super::RawRead`]: its store, and a
+    /// record's sealed bytes as the transaction sees them.
+    pub trait Txn {
+        fn store(&self) -> &Db;
+        fn sealed_bytes(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError>;
+    }
+}
+
+/// Reading raw records, in a read or a write transaction alike (a write
+/// transaction sees its own writes).
+pub trait RawRead: private::Txn {
+    /// Read and open one raw record.
+    fn get_raw(
+        &self,
+        table: &RawTable,
+        key: &RecordKey,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
+        self.store()
+            .open_raw(table, key, self.sealed_bytes(table.name(), key)?)
+    }
+
+    /// [`RawRead::get_raw`], the plaintext left where it was opened, for a
+    /// value sealed again inside (see [`Plain`]).
+    fn get_raw_plain(&self, table: &RawTable, key: &RecordKey) -> Result<Option<Plain>, DbError> {
+        self.store()
+            .open_raw_plain(table, key, self.sealed_bytes(table.name(), key)?)
+    }
+}
+
+impl private::Txn for ReadTxn<'_> {
+    fn store(&self) -> &Db {
+        self.db
+    }
+
+    fn sealed_bytes(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
+        ReadTxn::sealed(self, table, key)
+    }
+}
+
+impl private::Txn for WriteTxn<'_> {
+    fn store(&self) -> &Db {
+        self.db
+    }
+
+    fn sealed_bytes(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
+        WriteTxn::sealed(self, table, key)
+    }
+}
+
+impl RawRead for ReadTxn<'_> {}
+impl RawRead for WriteTxn<'_> {}
 
 /// A raw record sealed for its table and key by [`Db::seal_raw`] (on any
 /// thread), ready for [`WriteTxn::put_records`].
@@ -555,26 +589,6 @@ impl WriteTxn<'_> {
         }
         self.db
             .open_record(table, key, self.sealed(table.name, key)?)
-    }
-
-    /// Read one raw record as this transaction sees it.
-    pub fn get_raw(
-        &self,
-        table: &RawTable,
-        key: &RecordKey,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
-        self.db
-            .open_raw(table, key, self.sealed(table.name(), key)?)
-    }
-
-    /// [`WriteTxn::get_raw`], the plaintext left where it was opened.
-    pub fn get_raw_plain(
-        &self,
-        table: &RawTable,
-        key: &RecordKey,
-    ) -> Result<Option<Plain>, DbError> {
-        self.db
-            .open_raw_plain(table, key, self.sealed(table.name(), key)?)
     }
 
     /// Remove a record; returns whether it existed.

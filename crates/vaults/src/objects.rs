@@ -1,6 +1,7 @@
 use gix::hash::ObjectId;
 use gix::objs::{Commit, Kind, Tree, WriteTo};
-use polykey_db::{Db, DbError, RawTable, ReadTxn, RecordKey, SealedRecord, WriteTxn};
+use polykey_db::{Db, RawTable, RecordKey, SealedRecord, WriteTxn};
+use polykey_keys::aead::{NONCE_LEN, TAG_LEN};
 use polykey_keys::{Plain, SymmetricKey};
 use zeroize::Zeroizing;
 
@@ -16,41 +17,16 @@ pub(crate) const HASH: gix::hash::Kind = gix::hash::Kind::Sha1;
 pub(crate) const MAIN_REF: &str = "refs/heads/main";
 
 /// Reading sealed records, from a read or a write transaction alike.
-pub(crate) trait Source {
-    fn raw(&self, table: &RawTable, key: &RecordKey)
-        -> Result<Option<Zeroizing<Vec<u8>>>, DbError>;
+pub(crate) use polykey_db::RawRead as Source;
 
-    /// [`Source::raw`], left where it was opened (an object is sealed
-    /// again inside).
-    fn raw_plain(&self, table: &RawTable, key: &RecordKey) -> Result<Option<Plain>, DbError>;
-}
-
-impl Source for ReadTxn<'_> {
-    fn raw(
-        &self,
-        table: &RawTable,
-        key: &RecordKey,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
-        self.get_raw(table, key)
-    }
-
-    fn raw_plain(&self, table: &RawTable, key: &RecordKey) -> Result<Option<Plain>, DbError> {
-        self.get_raw_plain(table, key)
-    }
-}
-
-impl Source for WriteTxn<'_> {
-    fn raw(
-        &self,
-        table: &RawTable,
-        key: &RecordKey,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>, DbError> {
-        self.get_raw(table, key)
-    }
-
-    fn raw_plain(&self, table: &RawTable, key: &RecordKey) -> Result<Option<Plain>, DbError> {
-        self.get_raw_plain(table, key)
-    }
+/// A buffer for a record's `len` bytes of plaintext, to be pushed after
+/// the room it leaves for both layers' nonces, with the capacity for both
+/// tags (so it never moves, leaving plaintext behind, while it is filled
+/// and sealed; see [`ObjectStore::seal_buffer`]).
+fn record_buffer(len: usize) -> Vec<u8> {
+    let mut buffer = Vec::with_capacity(2 * (NONCE_LEN + TAG_LEN) + len);
+    buffer.resize(2 * NONCE_LEN, 0);
+    buffer
 }
 
 fn kind_byte(kind: Kind) -> u8 {
@@ -185,7 +161,7 @@ impl ObjectStore {
         id: &ObjectId,
     ) -> Result<Option<Plain>, VaultError> {
         let Some(sealed) =
-            src.raw_plain(&self.objects, &self.record_key(b"object", id.as_bytes()))?
+            src.get_raw_plain(&self.objects, &self.record_key(b"object", id.as_bytes()))?
         else {
             return Ok(None);
         };
@@ -339,16 +315,25 @@ impl ObjectStore {
     ) -> SealedRecord {
         // Its place in a line of versions is not known here: `seq` 1 makes
         // the next local version of it a delta against its base.
-        self.seal_record(db, id, &Self::delta_plain(base, 1, ops))
+        self.delta_record(db, id, base, 1, ops)
     }
 
-    fn delta_plain(base: &ObjectId, seq: u32, ops: &[u8]) -> Zeroizing<Vec<u8>> {
-        let mut plain = Zeroizing::new(Vec::with_capacity(Header::DELTA_LEN + ops.len()));
-        plain.push(DELTA | kind_byte(Kind::Tree));
-        plain.extend_from_slice(base.as_bytes());
-        plain.extend_from_slice(&seq.to_le_bytes());
-        plain.extend_from_slice(ops);
-        plain
+    /// The record of tree `id` stored as `ops` against `base`, the `seq`th
+    /// version of its line.
+    fn delta_record(
+        &self,
+        db: &Db,
+        id: &ObjectId,
+        base: &ObjectId,
+        seq: u32,
+        ops: &[u8],
+    ) -> SealedRecord {
+        let mut buffer = record_buffer(Header::DELTA_LEN + ops.len());
+        buffer.push(DELTA | kind_byte(Kind::Tree));
+        buffer.extend_from_slice(base.as_bytes());
+        buffer.extend_from_slice(&seq.to_le_bytes());
+        buffer.extend_from_slice(ops);
+        self.seal_buffer(db, id, buffer)
     }
 
     /// Where a new version of the directory last stored as `previous`
@@ -426,29 +411,16 @@ impl ObjectStore {
         Ok(id)
     }
 
-    /// Store the record of object `id` (sealed under the vault key).
-    fn put_record(
-        &self,
-        txn: &mut WriteTxn<'_>,
-        id: &ObjectId,
-        plain: &[u8],
-    ) -> Result<(), VaultError> {
-        let sealed = self.key.seal(plain, &self.object_ad(id));
-        txn.put_raw(
+    /// The record of object `id` whose plaintext follows the room
+    /// [`record_buffer`] left: sealed under the vault key, then as a record
+    /// of `db`, in that one buffer (which then holds no plaintext).
+    fn seal_buffer(&self, db: &Db, id: &ObjectId, mut buffer: Vec<u8>) -> SealedRecord {
+        self.key
+            .seal_in_place(&mut buffer, NONCE_LEN, &self.object_ad(id));
+        db.seal_raw_in_place(
             &self.objects,
             &self.record_key(b"object", id.as_bytes()),
-            &sealed,
-        )?;
-        Ok(())
-    }
-
-    /// The record of object `id`, sealed for [`WriteTxn::put_records`].
-    fn seal_record(&self, db: &Db, id: &ObjectId, plain: &[u8]) -> SealedRecord {
-        let sealed = self.key.seal(plain, &self.object_ad(id));
-        db.seal_raw(
-            &self.objects,
-            &self.record_key(b"object", id.as_bytes()),
-            &sealed,
+            buffer,
         )
     }
 
@@ -460,18 +432,10 @@ impl ObjectStore {
     /// Both layers are sealed in one buffer, which holds the only copy of
     /// `data` (a 10 MiB secret was copied three times on the way).
     pub(crate) fn seal(&self, db: &Db, kind: Kind, data: &[u8], id: &ObjectId) -> SealedRecord {
-        use polykey_keys::aead::{NONCE_LEN, TAG_LEN};
-        let mut buffer = Vec::with_capacity(2 * (NONCE_LEN + TAG_LEN) + 1 + data.len());
-        buffer.resize(2 * NONCE_LEN, 0);
+        let mut buffer = record_buffer(1 + data.len());
         buffer.push(kind_byte(kind));
         buffer.extend_from_slice(data);
-        self.key
-            .seal_in_place(&mut buffer, NONCE_LEN, &self.object_ad(id));
-        db.seal_raw_in_place(
-            &self.objects,
-            &self.record_key(b"object", id.as_bytes()),
-            buffer,
-        )
+        self.seal_buffer(db, id, buffer)
     }
 
     /// Encode and store a tree or commit. Refuses one larger than another
@@ -542,7 +506,7 @@ impl ObjectStore {
                     .flatten();
                 polykey_keys::wipe(&mut base_data);
                 if let Some(ops) = ops {
-                    self.put_record(txn, &id, &Self::delta_plain(&base, seq, &ops))?;
+                    txn.put_records(vec![self.delta_record(txn.db(), &id, &base, seq, &ops)])?;
                     return Ok(id);
                 }
             }
@@ -569,7 +533,7 @@ impl ObjectStore {
         id: &ObjectId,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
         let (key, ad) = self.side_record(name, ad, id);
-        let Some(sealed) = src.raw(&self.objects, &key)? else {
+        let Some(sealed) = src.get_raw(&self.objects, &key)? else {
             return Ok(None);
         };
         self.key
@@ -704,7 +668,8 @@ impl ObjectStore {
 
     /// The commit `refs/heads/main` points at; `None` for a vault without history.
     pub(crate) fn head(&self, src: &impl Source) -> Result<Option<ObjectId>, VaultError> {
-        let Some(sealed) = src.raw(&self.refs, &self.record_key(b"ref", MAIN_REF.as_bytes()))?
+        let Some(sealed) =
+            src.get_raw(&self.refs, &self.record_key(b"ref", MAIN_REF.as_bytes()))?
         else {
             return Ok(None);
         };

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Weak;
 use std::time::Duration;
 
-use polykey_db::{RawTable, Table};
+use polykey_db::{RawRead, RawTable, Table};
 use polykey_keys::{KdfParams, Password, SymmetricKey};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
