@@ -267,3 +267,31 @@ fn every_os_has_its_bundles() {
         assert_eq!(targets, wanted, "{os}");
     }
 }
+
+/// The crates each manifest's `[profile.dev.package]` sets to `opt-level`
+/// 3 (a profile cannot be shared between workspaces, so the fuzz
+/// workspace keeps a list of its own).
+fn optimised(manifest: &toml::Table) -> BTreeSet<String> {
+    manifest["profile"]["dev"]["package"]
+        .as_table()
+        .expect("[profile.dev.package]")
+        .iter()
+        .filter(|(_, settings)| settings.get("opt-level").and_then(|l| l.as_integer()) == Some(3))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+#[test]
+fn fuzz_builds_optimise_what_the_workspace_optimises() {
+    // The fuzz targets are built unoptimised (`cargo fuzz build --dev`);
+    // a crate the workspace needs optimised and the fuzz list forgot made
+    // a seed run past libFuzzer's timeout (one KDBX seed took over 10 s).
+    let root = workspace_root();
+    let workspace = optimised(&read_toml(&root.join("Cargo.toml")));
+    let fuzz = optimised(&read_toml(&root.join("fuzz/Cargo.toml")));
+    let missing: Vec<&String> = workspace.difference(&fuzz).collect();
+    assert!(
+        missing.is_empty(),
+        "fuzz/Cargo.toml's [profile.dev.package] lacks opt-level 3 for {missing:?}, which the workspace's Cargo.toml optimises"
+    );
+}
