@@ -503,7 +503,9 @@ impl ObjectStore {
                 let (_, mut base_data, depth) = self.rebuild(txn, &base)?;
                 let ops = (depth < delta::MAX_STORED_DEPTH)
                     .then(|| delta::tree_delta(&base_data, data))
-                    .flatten();
+                    .flatten()
+                    // It holds the names the version inserts.
+                    .map(Zeroizing::new);
                 polykey_keys::wipe(&mut base_data);
                 if let Some(ops) = ops {
                     txn.put_records(vec![self.delta_record(txn.db(), &id, &base, seq, &ops)])?;
