@@ -300,6 +300,7 @@ fn emptying_commit(author: &RootKeypair, parent: &str, seconds: i64) -> (String,
     let objects = vec![
         WireObject {
             base: None,
+            part: None,
             id: tree_id.to_string(),
             kind: kind_tag(gix::objs::Kind::Tree),
             data: tree,
@@ -925,6 +926,7 @@ fn emptying_commit_saying(
         gix::objs::compute_hash(gix::hash::Kind::Sha1, gix::objs::Kind::Commit, &data).unwrap();
     let object = WireObject {
         base: None,
+        part: None,
         id: id.to_string(),
         kind: kind_tag(gix::objs::Kind::Commit),
         data,

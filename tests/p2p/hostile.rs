@@ -113,6 +113,7 @@ async fn a_stranger_learns_nothing_and_can_list_or_fetch_nothing() {
             want: head.clone(),
             haves: Vec::new(),
             skip: 0,
+            from: 0,
         },
     ] {
         let reason = refused(ask(request).await.unwrap());
@@ -279,6 +280,7 @@ fn forged_vault(author: &RootKeypair) -> (VaultSummary, Vec<WireObject>, TempDir
         .into_iter()
         .map(|(id, object)| WireObject {
             base: None,
+            part: None,
             id,
             kind: kind_tag(object.kind),
             data: object.data.clone(),
@@ -647,6 +649,7 @@ async fn a_page_larger_than_any_device_sends_is_cut_off() {
                 .unwrap();
             WireObject {
                 base: None,
+                part: None,
                 id: id.to_string(),
                 kind: 1,
                 data,
@@ -790,6 +793,7 @@ fn wire(kind: gix::objs::Kind, data: Vec<u8>) -> WireObject {
     let id = gix::objs::compute_hash(gix::hash::Kind::Sha1, kind, &data).unwrap();
     WireObject {
         base: None,
+        part: None,
         id: id.to_string(),
         kind: kind_tag(kind),
         data,

@@ -23,4 +23,4 @@ mod store;
 mod table;
 
 pub use store::{Db, DbError, Space};
-pub use table::{RawRead, RawTable, ReadTxn, RecordKey, SealedRecord, Table, WriteTxn};
+pub use table::{RawRead, RawTable, ReadTxn, RecordKey, SealedRecord, Table, Unopened, WriteTxn};

@@ -348,6 +348,40 @@ pub trait RawRead: private::Txn {
         self.store()
             .open_raw_plain(table, key, self.sealed_bytes(table.name(), key)?)
     }
+
+    /// A raw record read now and opened later, on any thread
+    /// ([`Unopened::open_plain`]): the records of a large object are read
+    /// one after another in the transaction, and opened side by side.
+    fn get_unopened(
+        &self,
+        table: &RawTable,
+        key: &RecordKey,
+    ) -> Result<Option<Unopened<'_>>, DbError> {
+        Ok(self
+            .sealed_bytes(table.name(), key)?
+            .map(|sealed| Unopened {
+                db: self.store(),
+                record: SealedRecord {
+                    table: table.name.clone(),
+                    key: *key,
+                    sealed,
+                },
+            }))
+    }
+}
+
+/// A raw record as read, still sealed (see [`RawRead::get_unopened`]).
+pub struct Unopened<'db> {
+    db: &'db Db,
+    record: SealedRecord,
+}
+
+impl Unopened<'_> {
+    /// Open it as [`RawRead::get_raw_plain`] would have.
+    pub fn open_plain(self) -> Result<Plain, DbError> {
+        let SealedRecord { table, key, sealed } = self.record;
+        self.db.open_sealed_plain(&table, &key, sealed)
+    }
 }
 
 impl private::Txn for ReadTxn<'_> {

@@ -385,6 +385,7 @@ mod tests {
                 kind: 1,
                 data: vec![9u8; 300_000],
                 base: None,
+                part: None,
             }],
             total: 1,
         };

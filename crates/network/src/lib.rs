@@ -45,5 +45,6 @@ pub use event_loop::{new, EventLoop};
 pub use libp2p::Multiaddr;
 pub use protocol::{
     Access, ChainPosition, ChainUpdate, Grant, Remote, Removed, Request, Response, SharedVault,
-    SignedNotification, Statement, Taken, VaultSummary, WireDeletion, WireObject, Withdrawn,
+    SignedNotification, Statement, Taken, VaultSummary, WireDeletion, WireObject, WirePart,
+    Withdrawn,
 };

@@ -75,6 +75,10 @@ pub enum Request {
         haves: Vec<String>,
         /// Objects already received of this transfer.
         skip: u32,
+        /// Bytes already received of the object at `skip`, a blob sent in
+        /// parts ([`WireObject::part`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        from: u64,
     },
     /// Something changed here: pull when you can.
     Changed,
@@ -361,6 +365,23 @@ pub struct WireObject {
     /// earlier in the same transfer); absent for a whole object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
+    /// For a part of a large blob (sent in parts, each in a page of its
+    /// own): where `data` is in the blob, and the blob's length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<WirePart>,
+}
+
+/// Where a part of a blob sent in parts lies ([`WireObject::part`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WirePart {
+    /// The offset of the part's first byte in the blob.
+    pub offset: u64,
+    /// The blob's length.
+    pub len: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl std::fmt::Debug for WireObject {

@@ -274,6 +274,7 @@ fn serve_large(client: Client, mut events: tokio::sync::mpsc::Receiver<Event>) {
             if let Event::InboundRequest { responder, .. } = event {
                 let object = WireObject {
                     base: None,
+                    part: None,
                     id: "large".into(),
                     kind: 1,
                     data: vec![0x5a; ANSWER_BYTES],

@@ -1,3 +1,5 @@
+use std::sync::Mutex;
+
 use gix::hash::ObjectId;
 use gix::objs::{Commit, Kind, Tree, WriteTo};
 use polykey_db::{Db, RawTable, RecordKey, SealedRecord, WriteTxn};
@@ -48,11 +50,29 @@ fn byte_kind(byte: u8) -> Option<Kind> {
     })
 }
 
+/// An object read for sending ([`ObjectStore::read_to_send`]).
+pub(crate) enum ToSend {
+    /// The object, whole.
+    Object(Kind, Zeroizing<Vec<u8>>),
+    /// A blob stored in chunks, of this length.
+    Chunked(usize),
+}
+
 /// A tree as stored: the base it is a delta against, and the ops.
 pub(crate) type StoredDelta = (ObjectId, Zeroizing<Vec<u8>>);
 
 /// Set on the kind byte of a record that holds a delta.
 const DELTA: u8 = 0x80;
+/// Set on the kind byte of a record that holds the length of an object
+/// stored in chunks (see [`CHUNK_SIZE`]).
+const CHUNKED: u8 = 0x40;
+/// Blobs longer than this are stored in chunks of this many bytes (the
+/// last one shorter), each a record of its own: a large secret is sealed
+/// and opened on several threads, and each record fits one of redb's
+/// 1 MiB pages (a 10 MiB secret as one record took a page of 16 MiB).
+pub(crate) const CHUNK_SIZE: usize = (1 << 20) - 4096;
+/// Threads that seal or open the chunks of one object.
+const CHUNK_THREADS: usize = 4;
 /// Trees smaller than this are stored whole: a delta would save little and
 /// cost a rebuild on every read.
 const MIN_DELTA_SIZE: usize = 4096;
@@ -68,22 +88,90 @@ enum Header {
         base: ObjectId,
         seq: u32,
     },
+    /// A blob's kind byte with [`CHUNKED`] set, then its length (u64,
+    /// little endian): its bytes are in chunk records of their own.
+    Chunked { kind: Kind, len: usize },
 }
 
 impl Header {
     /// Bytes of a delta header.
     const DELTA_LEN: usize = 1 + 20 + 4;
 
+    /// Bytes of a chunked object's header.
+    const CHUNKED_LEN: usize = 1 + 8;
+
     fn parse(plain: &[u8]) -> Option<Self> {
         let (&tag, rest) = plain.split_first()?;
-        let kind = byte_kind(tag & !DELTA)?;
-        if tag & DELTA == 0 {
-            return Some(Self::Whole(kind));
+        let kind = byte_kind(tag & !(DELTA | CHUNKED))?;
+        match tag & (DELTA | CHUNKED) {
+            0 => Some(Self::Whole(kind)),
+            DELTA => {
+                let base = ObjectId::try_from(rest.get(..20)?).ok()?;
+                let seq = u32::from_le_bytes(rest.get(20..24)?.try_into().ok()?);
+                Some(Self::Delta { kind, base, seq })
+            }
+            // Only blobs are stored in chunks.
+            CHUNKED if kind == Kind::Blob => {
+                let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+                let len = usize::try_from(len).ok()?;
+                Some(Self::Chunked { kind, len })
+            }
+            _ => None,
         }
-        let base = ObjectId::try_from(rest.get(..20)?).ok()?;
-        let seq = u32::from_le_bytes(rest.get(20..24)?.try_into().ok()?);
-        Some(Self::Delta { kind, base, seq })
     }
+}
+
+/// Whether a blob of `len` bytes is stored in chunks.
+pub(crate) fn is_chunked_len(len: usize) -> bool {
+    len > CHUNK_SIZE && len <= crate::MAX_SECRET_SIZE
+}
+
+/// `work` done on each of `items`, on up to [`CHUNK_THREADS`] threads (a
+/// part of them each), the results in order. Where no thread is to be
+/// had, its part is done on this one.
+fn side_by_side<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(CHUNK_THREADS)
+        .min(items.len());
+    if threads < 2 {
+        return items.into_iter().map(work).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let mut rest = items;
+    let mut parts = Vec::with_capacity(threads);
+    while rest.len() > per {
+        let tail = rest.split_off(per);
+        parts.push(Mutex::new(std::mem::replace(&mut rest, tail)));
+    }
+    parts.push(Mutex::new(rest));
+    let run = |part: &Mutex<Vec<T>>| -> Vec<R> {
+        let taken = match part.lock() {
+            Ok(mut part) => std::mem::take(&mut *part),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        taken.into_iter().map(&work).collect()
+    };
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = parts[1..]
+            .iter()
+            .map(|part| {
+                std::thread::Builder::new()
+                    .name("polykey-chunks".into())
+                    .spawn_scoped(scope, || run(part))
+                    .ok()
+            })
+            .collect();
+        let mut out = run(&parts[0]);
+        for (worker, part) in workers.into_iter().zip(&parts[1..]) {
+            match worker.map(|worker| worker.join()) {
+                Some(Ok(done)) => out.extend(done),
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => out.extend(run(part)),
+            }
+        }
+        out
+    })
 }
 
 /// The domain and associated-data prefix of a tree's cached shape.
@@ -137,6 +225,75 @@ impl ObjectStore {
         RecordKey::from_bytes(*hasher.finalize().as_bytes())
     }
 
+    /// Where chunk `index` of object `id` is stored.
+    fn chunk_key(&self, id: &ObjectId, index: usize) -> RecordKey {
+        let mut name = [0u8; 20 + 8];
+        name[..20].copy_from_slice(id.as_bytes());
+        name[20..].copy_from_slice(&(index as u64).to_le_bytes());
+        self.record_key(b"chunk", &name)
+    }
+
+    /// What chunk `index` of object `id`, `len` bytes long, is sealed
+    /// with: so a chunk opens only in its place, of its object, at its
+    /// length.
+    fn chunk_ad(&self, id: &ObjectId, len: usize, index: usize) -> Vec<u8> {
+        [
+            b"polykey-vault-chunk/v1\0".as_slice(),
+            self.id.as_bytes(),
+            id.as_bytes(),
+            &(len as u64).to_le_bytes(),
+            &(index as u64).to_le_bytes(),
+        ]
+        .concat()
+    }
+
+    /// Chunks `chunks` of object `id`, `len` bytes stored in chunks, one
+    /// after another: each chunk record read here, in order, then opened
+    /// side by side (both layers) and put in its place.
+    pub(crate) fn open_chunks(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+        len: usize,
+        chunks: std::ops::Range<usize>,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        if !is_chunked_len(len) {
+            return Err(VaultError::corrupt(format!(
+                "object {id} is stored in chunks at a length of {len}"
+            )));
+        }
+        let start = chunks.start.saturating_mul(CHUNK_SIZE);
+        let end = chunks.end.saturating_mul(CHUNK_SIZE).min(len);
+        if start >= end {
+            return Err(VaultError::corrupt(format!(
+                "object {id} has no chunks {chunks:?}"
+            )));
+        }
+        let mut data = Zeroizing::new(vec![0u8; end - start]);
+        let mut work = Vec::with_capacity(chunks.len());
+        for (index, out) in (chunks.start..).zip(data.chunks_mut(CHUNK_SIZE)) {
+            let sealed = src
+                .get_unopened(&self.objects, &self.chunk_key(id, index))?
+                .ok_or_else(|| VaultError::corrupt(format!("object {id} lacks a chunk")))?;
+            work.push((index, sealed, out));
+        }
+        let opened = side_by_side(work, |(index, sealed, out)| {
+            let plain = self
+                .key
+                .open_plain(sealed.open_plain()?, &self.chunk_ad(id, len, index))
+                .map_err(|_| VaultError::corrupt(format!("object {id} failed authentication")))?;
+            if plain.len() != out.len() {
+                return Err(VaultError::corrupt(format!(
+                    "object {id} has a chunk of the wrong length"
+                )));
+            }
+            out.copy_from_slice(&plain);
+            Ok(())
+        });
+        opened.into_iter().collect::<Result<(), VaultError>>()?;
+        Ok(data)
+    }
+
     fn object_ad(&self, id: &ObjectId) -> Vec<u8> {
         [
             b"polykey-vault-object/v1\0".as_slice(),
@@ -187,7 +344,9 @@ impl ObjectStore {
             return Ok(None);
         };
         match Header::parse(&plain) {
-            Some(Header::Whole(kind) | Header::Delta { kind, .. }) => Ok(Some((kind, plain.len()))),
+            Some(
+                Header::Whole(kind) | Header::Delta { kind, .. } | Header::Chunked { kind, .. },
+            ) => Ok(Some((kind, plain.len()))),
             None => Err(VaultError::corrupt(format!("object {id} has no kind"))),
         }
     }
@@ -200,10 +359,25 @@ impl ObjectStore {
         src: &impl Source,
         id: &ObjectId,
     ) -> Result<(Kind, Zeroizing<Vec<u8>>, usize), VaultError> {
+        let first = self.open_record(src, id)?;
+        self.rebuild_from(src, id, first)
+    }
+
+    /// [`ObjectStore::rebuild`] of `id`, whose record is `first`, opened.
+    fn rebuild_from(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+        first: Plain,
+    ) -> Result<(Kind, Zeroizing<Vec<u8>>, usize), VaultError> {
         let mut deltas = Vec::new();
         let mut current = *id;
+        let mut first = Some(first);
         let (kind, mut data) = loop {
-            let plain = self.open_record(src, &current)?;
+            let plain = match first.take() {
+                Some(plain) => plain,
+                None => self.open_record(src, &current)?,
+            };
             match Header::parse(&plain)
                 .ok_or_else(|| VaultError::corrupt(format!("object {current} has no kind")))?
             {
@@ -213,6 +387,10 @@ impl ObjectStore {
                     let mut data = plain;
                     data.advance(1);
                     break (kind, data.into_vec());
+                }
+                Header::Chunked { kind, len } => {
+                    let chunks = 0..len.div_ceil(CHUNK_SIZE);
+                    break (kind, self.open_chunks(src, &current, len, chunks)?);
                 }
                 Header::Delta { base, .. } => {
                     if deltas.len() >= delta::MAX_CHAIN {
@@ -262,13 +440,21 @@ impl ObjectStore {
     /// too would only repeat, on the sender, the check the receiver makes
     /// (for a 10 MiB secret, a pass of SHA-1 with collision detection on
     /// the path from one device to the other).
+    ///
+    /// With `parts`, a blob stored in chunks is not read: its length is
+    /// returned, for sending it in parts ([`ObjectStore::open_chunks`]).
     pub(crate) fn read_to_send(
         &self,
         src: &impl Source,
         id: &ObjectId,
-    ) -> Result<(Kind, Zeroizing<Vec<u8>>), VaultError> {
-        let (kind, data, _) = self.rebuild(src, id)?;
-        Ok((kind, data))
+        parts: bool,
+    ) -> Result<ToSend, VaultError> {
+        let first = self.open_record(src, id)?;
+        if let (true, Some(Header::Chunked { len, .. })) = (parts, Header::parse(&first)) {
+            return Ok(ToSend::Chunked(len));
+        }
+        let (kind, data, _) = self.rebuild_from(src, id, first)?;
+        Ok(ToSend::Object(kind, data))
     }
 
     /// [`ObjectStore::read`], and how many deltas the object is built from.
@@ -406,8 +592,7 @@ impl ObjectStore {
         if self.contains(txn, &id)? {
             return Ok(id);
         }
-        let record = self.seal(txn.db(), kind, data, &id);
-        txn.put_records(vec![record])?;
+        txn.put_records(self.seal(txn.db(), kind, data, &id))?;
         Ok(id)
     }
 
@@ -430,12 +615,56 @@ impl ObjectStore {
     /// [`WriteTxn::put_records`].
     ///
     /// Both layers are sealed in one buffer, which holds the only copy of
-    /// `data` (a 10 MiB secret was copied three times on the way).
-    pub(crate) fn seal(&self, db: &Db, kind: Kind, data: &[u8], id: &ObjectId) -> SealedRecord {
-        let mut buffer = record_buffer(1 + data.len());
-        buffer.push(kind_byte(kind));
-        buffer.extend_from_slice(data);
-        self.seal_buffer(db, id, buffer)
+    /// `data` (a 10 MiB secret was copied three times on the way). A blob
+    /// longer than [`CHUNK_SIZE`] is a record of its length and a record
+    /// per chunk, sealed side by side.
+    pub(crate) fn seal(
+        &self,
+        db: &Db,
+        kind: Kind,
+        data: &[u8],
+        id: &ObjectId,
+    ) -> Vec<SealedRecord> {
+        if kind != Kind::Blob || !is_chunked_len(data.len()) {
+            let mut buffer = record_buffer(1 + data.len());
+            buffer.push(kind_byte(kind));
+            buffer.extend_from_slice(data);
+            return vec![self.seal_buffer(db, id, buffer)];
+        }
+        let mut records = self.seal_chunks(db, id, data.len(), 0, data);
+        records.push(self.seal_chunked_header(db, id, data.len()));
+        records
+    }
+
+    /// The records of blob `id`'s chunks from chunk `first` on, whose
+    /// bytes are `data` (whole chunks, but for the blob's last), the blob
+    /// being `len` bytes long: sealed side by side.
+    pub(crate) fn seal_chunks(
+        &self,
+        db: &Db,
+        id: &ObjectId,
+        len: usize,
+        first: usize,
+        data: &[u8],
+    ) -> Vec<SealedRecord> {
+        let chunks: Vec<_> = (first..).zip(data.chunks(CHUNK_SIZE)).collect();
+        side_by_side(chunks, |(index, chunk)| {
+            let mut buffer = record_buffer(chunk.len());
+            buffer.extend_from_slice(chunk);
+            self.key
+                .seal_in_place(&mut buffer, NONCE_LEN, &self.chunk_ad(id, len, index));
+            db.seal_raw_in_place(&self.objects, &self.chunk_key(id, index), buffer)
+        })
+    }
+
+    /// The record of blob `id`, `len` bytes stored in chunks: its length.
+    /// Stored with (or after) its chunks: what is stored under an id is
+    /// always whole.
+    pub(crate) fn seal_chunked_header(&self, db: &Db, id: &ObjectId, len: usize) -> SealedRecord {
+        let mut header = record_buffer(Header::CHUNKED_LEN);
+        header.push(CHUNKED | kind_byte(Kind::Blob));
+        header.extend_from_slice(&(len as u64).to_le_bytes());
+        self.seal_buffer(db, id, header)
     }
 
     /// Encode and store a tree or commit. Refuses one larger than another
@@ -693,5 +922,100 @@ impl ObjectStore {
             &sealed,
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Vaults;
+
+    fn large(len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i % 251) as u8 ^ (i >> 12) as u8)
+            .collect()
+    }
+
+    /// A blob longer than a chunk is stored as chunks that open only in
+    /// their own place; a chunk missing, or another's put in its place,
+    /// is a corrupt object (an error, not a panic, nothing else lost);
+    /// a large blob stored whole, as before chunks, still reads.
+    #[test]
+    fn chunks_open_only_in_their_place_and_whole_records_still_read() {
+        let (_dir, keys, db) = crate::testing::db();
+        let vault = Vaults::new(&db).create("v", &keys).expect("a vault");
+        let store = &vault.store;
+        let data = large(3 * CHUNK_SIZE + 17);
+        let mut txn = db.write().expect("a write");
+        let id = store
+            .write_raw(&mut txn, Kind::Blob, &data)
+            .expect("written");
+        txn.commit().expect("committed");
+        let read = |id: &ObjectId| store.read(&db.read().expect("a read"), id);
+        assert_eq!(read(&id).expect("read").1.as_slice(), data);
+        let whole = store.stored_kind(&db.read().expect("a read"), &id);
+        assert_eq!(
+            whole.expect("a kind"),
+            Some((Kind::Blob, Header::CHUNKED_LEN))
+        );
+
+        // Chunk 1, its outer layer opened, stored again as chunk 0.
+        let mut txn = db.write().expect("a write");
+        let second = txn
+            .get_raw(&store.objects, &store.chunk_key(&id, 1))
+            .expect("read")
+            .expect("chunk 1");
+        let first = txn
+            .get_raw(&store.objects, &store.chunk_key(&id, 0))
+            .expect("read")
+            .expect("chunk 0");
+        txn.put_raw(&store.objects, &store.chunk_key(&id, 0), &second)
+            .expect("put");
+        txn.commit().expect("committed");
+        let err = read(&id).expect_err("moved chunk");
+        assert!(err.to_string().contains("failed authentication"), "{err}");
+        let mut txn = db.write().expect("a write");
+        txn.put_raw(&store.objects, &store.chunk_key(&id, 0), &first)
+            .expect("put");
+        txn.commit().expect("committed");
+        assert_eq!(read(&id).expect("read").1.as_slice(), data);
+
+        // A length whose chunks were never stored, and one too short to
+        // have been chunked.
+        let absent = ObjectId::from_hex(b"00000000000000000000000000000000000000aa").expect("id");
+        let short = ObjectId::from_hex(b"00000000000000000000000000000000000000bb").expect("id");
+        let mut txn = db.write().expect("a write");
+        for (id, len) in [(absent, 2 * CHUNK_SIZE), (short, CHUNK_SIZE)] {
+            let mut header = record_buffer(Header::CHUNKED_LEN);
+            header.push(CHUNKED | kind_byte(Kind::Blob));
+            header.extend_from_slice(&(len as u64).to_le_bytes());
+            let record = store.seal_buffer(&db, &id, header);
+            txn.put_records(vec![record]).expect("put");
+        }
+        txn.commit().expect("committed");
+        let err = read(&absent).expect_err("no chunks");
+        assert!(err.to_string().contains("lacks a chunk"), "{err}");
+        let err = read(&short).expect_err("too short");
+        assert!(err.to_string().contains("in chunks at a length"), "{err}");
+
+        // A 2 MiB blob as one record, as stored before chunks.
+        let data = large(2 << 20);
+        let id = gix::objs::compute_hash(HASH, Kind::Blob, &data).expect("hashed");
+        let mut buffer = record_buffer(1 + data.len());
+        buffer.push(kind_byte(Kind::Blob));
+        buffer.extend_from_slice(&data);
+        let mut txn = db.write().expect("a write");
+        txn.put_records(vec![store.seal_buffer(&db, &id, buffer)])
+            .expect("put");
+        txn.commit().expect("committed");
+        assert_eq!(read(&id).expect("read").1.as_slice(), data);
+    }
+
+    #[test]
+    fn side_by_side_keeps_order_whatever_the_count() {
+        for count in [0, 1, 2, 3, 7, 16, 17] {
+            let done = side_by_side((0..count).collect(), |i: usize| i * 10);
+            assert_eq!(done, (0..count).map(|i| i * 10).collect::<Vec<_>>());
+        }
     }
 }

@@ -22,6 +22,7 @@
 //! checks and stores them, page by page.
 
 use polykey_keys::NodeId;
+use zeroize::Zeroizing;
 
 use gix::objs::Kind;
 
@@ -35,6 +36,53 @@ pub use receive::{
     Incoming, MAX_COMMIT_SIZE, MAX_IMPORT_OBJECTS, MAX_RECEIVE_BYTES, MAX_TREE_SIZE,
 };
 pub use send::SendPlan;
+
+/// Chunks of a blob one part carries ([`Part`]): enough for both sides to
+/// work on several threads, few enough that each works on one part while
+/// the other works on the next.
+pub const PART_CHUNKS: usize = 2;
+
+/// Bytes `offset..offset + data.len()` of a blob of `len` bytes sent in
+/// parts: one stored in chunks, sent [`PART_CHUNKS`] chunks a page, and
+/// checked and sealed by the receiver as its parts arrive.
+pub struct Part {
+    /// The blob's id as the sender claims it (checked once it is whole).
+    pub id: String,
+    /// Where `data` starts in the blob: a whole number of chunks.
+    pub offset: usize,
+    /// The whole blob's length.
+    pub len: usize,
+    /// Whole chunks, but for the blob's last.
+    pub data: Zeroizing<Vec<u8>>,
+}
+
+impl Part {
+    /// The wire tag of its kind ([`kind_tag`]): parts are of blobs.
+    pub fn kind_tag() -> u8 {
+        kind_tag(Kind::Blob)
+    }
+}
+
+impl std::fmt::Debug for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Part({} bytes at {} of {})",
+            self.data.len(),
+            self.offset,
+            self.len
+        )
+    }
+}
+
+/// A page of a transfer to another device ([`crate::Vault::first_page`]).
+#[derive(Debug)]
+pub enum Page {
+    /// Whole objects, each after everything it refers to.
+    Objects(Vec<(String, RawObject)>),
+    /// A part of the next object, a blob sent in parts.
+    Part(Part),
+}
 
 /// A git object in transit between two copies of a vault.
 #[derive(Clone, PartialEq, Eq)]

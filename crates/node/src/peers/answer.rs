@@ -16,9 +16,9 @@ use polykey_network::protocol::{
     MAX_CHAINS, MAX_CHAIN_CLAIMS, MAX_DELETIONS_PAGE, MAX_HAVES, PAGE_BYTES,
 };
 use polykey_network::{
-    ChainUpdate, Client, Event, Request, Response, VaultSummary, WireDeletion, WireObject,
+    ChainUpdate, Client, Event, Request, Response, VaultSummary, WireDeletion, WireObject, WirePart,
 };
-use polykey_vaults::{kind_tag, SendPlan, Vault, VaultId, Vaults};
+use polykey_vaults::{kind_tag, Page, Part, SendPlan, Vault, VaultId, Vaults};
 use tokio::sync::{mpsc, Semaphore};
 
 use super::{gestalt, require_member, upgrade, Node};
@@ -235,7 +235,11 @@ impl Node {
                 want,
                 haves,
                 skip,
-            } => self.answer_fetch(peer, vault, want, haves, skip).await,
+                from,
+            } => {
+                self.answer_fetch(peer, vault, want, haves, (skip, from))
+                    .await
+            }
             Request::Notify(signed) => self.receive_notification(peer, signed).await,
             Request::Changed => {
                 // Only devices and people sharing a vault with this one get
@@ -355,7 +359,7 @@ impl Node {
         vault: String,
         want: String,
         haves: Vec<String>,
-        skip: u32,
+        (skip, from): (u32, u64),
     ) -> Result<Response, NodeError> {
         if haves.len() > MAX_HAVES {
             return Err(NodeError::PeerRefused("too many versions named".into()));
@@ -366,7 +370,9 @@ impl Node {
                 .map_err(|_| NodeError::PeerRefused(super::share::NOT_SHARED.into()))?;
             super::share::require_access(s, &peer, &id)?;
             let vault = Vaults::new(&s.db).open_any(&id)?;
-            let (page, total) = if skip == 0 {
+            let from = usize::try_from(from)
+                .map_err(|_| NodeError::PeerRefused("a part past any object's end".into()))?;
+            let (page, total) = if skip == 0 && from == 0 {
                 // The usual pull is one page: worked out and read at once;
                 // the plan is kept only when pages follow, and whatever the
                 // device took before is let go (a plan kept under the same
@@ -374,7 +380,8 @@ impl Node {
                 // version).
                 let (page, plan) = vault.first_page(&s.db, &want, &haves, PAGE_BYTES)?;
                 let total = plan.total();
-                if page.len() < total {
+                let whole = matches!(&page, Page::Objects(objects) if objects.len() >= total);
+                if !whole {
                     keep_plan(
                         s,
                         peer,
@@ -400,19 +407,34 @@ impl Node {
                     },
                     &vault,
                 )?;
-                let page = vault.planned_page(&s.db, &plan, skip as usize, PAGE_BYTES)?;
+                let page =
+                    vault.planned_part_page(&s.db, &plan, (skip as usize, from), PAGE_BYTES)?;
                 (page, plan.total())
             };
             let total = total as u32;
-            let objects = page
-                .into_iter()
-                .map(|(id, mut object)| WireObject {
-                    base: object.base.take(),
-                    id,
-                    kind: kind_tag(object.kind),
-                    data: std::mem::take(&mut object.data),
-                })
-                .collect();
+            let objects = match page {
+                Page::Objects(objects) => objects
+                    .into_iter()
+                    .map(|(id, mut object)| WireObject {
+                        base: object.base.take(),
+                        id,
+                        kind: kind_tag(object.kind),
+                        data: std::mem::take(&mut object.data),
+                        part: None,
+                    })
+                    .collect(),
+                Page::Part(mut part) => vec![WireObject {
+                    id: std::mem::take(&mut part.id),
+                    kind: Part::kind_tag(),
+                    // Moved, not copied: the emptied buffer is wiped anyway.
+                    data: std::mem::take(&mut *part.data),
+                    base: None,
+                    part: Some(WirePart {
+                        offset: part.offset as u64,
+                        len: part.len as u64,
+                    }),
+                }],
+            };
             Ok(Response::Objects { objects, total })
         })
         .await

@@ -16,11 +16,12 @@ use polykey_network::protocol::{
 };
 use polykey_network::{Client, Request, Response};
 use polykey_vaults::{
-    kind_of_tag, Deletion, Incoming, MergeOutcome, RawObject, Relation, Vault, VaultError, VaultId,
-    Vaults, MAX_IMPORT_OBJECTS, MAX_SECRET_SIZE,
+    kind_of_tag, Deletion, Incoming, MergeOutcome, Part, RawObject, Relation, Vault, VaultError,
+    VaultId, Vaults, MAX_IMPORT_OBJECTS, MAX_SECRET_SIZE,
 };
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
 
 use super::{
     clamp_peer_time, gestalt, net_error, now_ms, refused, upgrade, Node, PeerState,
@@ -717,24 +718,48 @@ impl Node {
         let mut incoming = Incoming::new(vault);
         let id = vault.id();
         let mut skip: usize = 0;
-        let request = |skip: usize| Request::Fetch {
+        // Bytes received of the object at `skip`, a blob sent in parts.
+        let mut from: usize = 0;
+        let request = |skip: usize, from: usize| Request::Fetch {
             vault: id.to_string(),
             want: want.to_owned(),
             haves: haves.clone(),
             skip: u32::try_from(skip).unwrap_or(u32::MAX),
+            from: from as u64,
         };
-        let mut answer = client.request(peer, request(0)).await;
+        let mut answer = client.request(peer, request(0, 0)).await;
         loop {
             let (objects, total) = match answer.map_err(net_error)? {
                 Response::Objects { objects, total } => (objects, total as usize),
                 other => return Err(refused(other)),
             };
-            let page = check_page(objects, total, skip)?;
-            skip += page.len();
+            let page = check_page(objects, total, (skip, from))?;
+            match &page {
+                Received::Objects(objects) => skip += objects.len(),
+                Received::Part(part) => {
+                    from = part.offset.saturating_add(part.data.len());
+                    if from >= part.len {
+                        (skip, from) = (skip + 1, 0);
+                    }
+                }
+            }
             let last = (finish && skip >= total).then(|| want.to_owned());
             let carried = incoming;
             let receive = self.with_vaults(move |s| {
                 let mut carried = carried;
+                let page = match page {
+                    Received::Objects(page) => page,
+                    Received::Part(part) => {
+                        if last.is_some() {
+                            return Err(NodeError::BadPeerData(
+                                "a transfer ended with a secret, not a version".into(),
+                            ));
+                        }
+                        let vault = Vaults::new(&s.db).open_any(&id)?;
+                        vault.receive_part(&s.db, &mut carried, &part)?;
+                        return Ok((carried, false));
+                    }
+                };
                 let mut members = gestalt(s)?;
                 // The removal that counts (its issuer stands): a fallen
                 // thief's removal dates nothing.
@@ -768,7 +793,7 @@ impl Node {
             // The next page is asked for while this one is checked and
             // stored, so the peer reads it meanwhile (two pages in memory
             // at most).
-            let (received, next) = tokio::join!(receive, client.request(peer, request(skip)));
+            let (received, next) = tokio::join!(receive, client.request(peer, request(skip, from)));
             (incoming, _) = received?;
             answer = next;
         }
@@ -844,11 +869,17 @@ impl Node {
 
 /// Check one page of a fetch against what an honest peer sends, and turn
 /// it into objects.
+/// A page as received: whole objects, or a part of a blob sent in parts.
+enum Received {
+    Objects(Vec<(String, RawObject)>),
+    Part(Part),
+}
+
 fn check_page(
-    objects: Vec<polykey_network::WireObject>,
+    mut objects: Vec<polykey_network::WireObject>,
     total: usize,
-    skip: usize,
-) -> Result<Vec<(String, RawObject)>, NodeError> {
+    (skip, from): (usize, usize),
+) -> Result<Received, NodeError> {
     if total > MAX_IMPORT_OBJECTS {
         return Err(NodeError::BadPeerData("too many objects offered".into()));
     }
@@ -866,6 +897,38 @@ fn check_page(
     if objects.is_empty() && skip < total {
         return Err(NodeError::BadPeerData("a transfer stopped short".into()));
     }
+    if objects.iter().any(|o| o.part.is_some()) {
+        // A part comes alone, in order (the rest is checked as it is
+        // taken in: `Vault::receive_part`).
+        let (Some(mut object), true) = (objects.pop(), objects.is_empty()) else {
+            return Err(NodeError::BadPeerData(
+                "a part of a secret came with other objects".into(),
+            ));
+        };
+        let offset = object.part.map(|p| usize::try_from(p.offset));
+        let len = object.part.map(|p| usize::try_from(p.len));
+        let (Some(Ok(offset)), Some(Ok(len))) = (offset, len) else {
+            return Err(NodeError::BadPeerData(
+                "a malformed part of a secret".into(),
+            ));
+        };
+        if offset != from || object.kind != Part::kind_tag() {
+            return Err(NodeError::BadPeerData(
+                "a part of a secret came out of order".into(),
+            ));
+        }
+        return Ok(Received::Part(Part {
+            id: std::mem::take(&mut object.id),
+            offset,
+            len,
+            data: Zeroizing::new(std::mem::take(&mut object.data)),
+        }));
+    }
+    if from != 0 {
+        return Err(NodeError::BadPeerData(
+            "a secret sent in parts was left unfinished".into(),
+        ));
+    }
     let mut page = Vec::with_capacity(objects.len());
     for mut object in objects {
         let kind = kind_of_tag(object.kind)
@@ -879,7 +942,7 @@ fn check_page(
             },
         ));
     }
-    Ok(page)
+    Ok(Received::Objects(page))
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@ use polykey_db::{Db, SealedRecord, WriteTxn};
 use polykey_keys::NodeId;
 use zeroize::Zeroizing;
 
-use super::{MayAuthor, RawObject};
+use super::{MayAuthor, Part, RawObject, PART_CHUNKS};
 use crate::delta;
 use crate::error::VaultError;
-use crate::objects::{Source, HASH};
+use crate::objects::{is_chunked_len, Source, CHUNK_SIZE, HASH};
 use crate::path::check_segment;
 use crate::tree::{check_entries, spliced_shape, stored_shape, sum_shape, EntryView, TreeShape};
 use crate::vault::{Vault, VaultId, Vaults};
@@ -41,8 +41,9 @@ pub const MAX_RECEIVE_REBUILT: usize = 64 * 1024 * 1024 * 1024;
 const MAX_PAGE_REBUILT: usize = 2 * (super::send::REBUILT_PAGE_BYTES + MAX_TREE_SIZE);
 
 /// What one transfer into a vault has taken in so far, page by page:
-/// counts and bytes only, never object data, so a node can receive a vault
-/// of any size allowed in bounded memory.
+/// counts and bytes, and of a blob arriving in parts its chunks sealed so
+/// far (at most [`crate::MAX_SECRET_SIZE`] bytes, sealed), so a node can
+/// receive a vault of any size allowed in bounded memory.
 ///
 /// It needs no list of missing ids: [`Vault::receive_page`] takes an
 /// object only once everything it refers to is stored (sent in the same or
@@ -66,6 +67,24 @@ pub struct Incoming {
     /// files, each opened once (see `Vault::stored_file_kind`), and of the
     /// blobs it stored itself (never opened).
     stored_kinds: HashMap<ObjectId, Kind>,
+    /// The blob arriving in parts, if one is half received.
+    partial: Option<Partial>,
+}
+
+/// A blob arriving in parts ([`Vault::receive_part`]): hashed and sealed
+/// as far as it came.
+struct Partial {
+    id: ObjectId,
+    len: usize,
+    received: usize,
+    hasher: gix::hash::Hasher,
+    sealed: Vec<SealedRecord>,
+}
+
+impl std::fmt::Debug for Partial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Partial({} of {} bytes)", self.received, self.len)
+    }
 }
 
 impl Incoming {
@@ -79,6 +98,7 @@ impl Incoming {
             added: 0,
             failed: false,
             stored_kinds: HashMap::new(),
+            partial: None,
         }
     }
 
@@ -385,7 +405,7 @@ type ToCheck<'a> = (Option<&'a str>, &'a RawObject, Option<(ObjectId, &'a [u8])>
 /// One object of a page, checked and sealed by [`Vault::prepare`].
 struct Prepared {
     id: ObjectId,
-    sealed: Option<SealedRecord>,
+    sealed: Vec<SealedRecord>,
 }
 
 /// Who may sign the commits a take-in accepts: anyone (a local, trusted
@@ -414,6 +434,11 @@ impl Vault {
             return Err(refused("this transfer was already refused"));
         }
         incoming.failed = true;
+        if incoming.partial.is_some() {
+            return Err(refused(
+                "a page came before the rest of a blob sent in parts",
+            ));
+        }
         let count = incoming.objects.saturating_add(objects.len());
         if count > MAX_IMPORT_OBJECTS {
             return Err(refused("too many objects in one transfer"));
@@ -514,7 +539,7 @@ impl Vault {
                 }
                 Kind::Tag => return Err(VaultError::corrupt("vaults hold no tags")),
             }
-            records.extend(prepared[i].sealed.take());
+            records.append(&mut prepared[i].sealed);
             added += 1;
             if object.kind == Kind::Blob {
                 // A later page's tree naming it need not open it again
@@ -599,13 +624,10 @@ impl Vault {
             }
             let sealed = match (sealed, compact) {
                 (Some(sealed), _) => sealed,
-                (None, Some((base, ops))) => self.store.seal_delta(db, &id, base, ops),
+                (None, Some((base, ops))) => vec![self.store.seal_delta(db, &id, base, ops)],
                 (None, None) => self.store.seal(db, object.kind, &object.data, &id),
             };
-            Ok(Prepared {
-                id,
-                sealed: Some(sealed),
-            })
+            Ok(Prepared { id, sealed })
         };
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -990,6 +1012,9 @@ impl Vault {
         if incoming.failed {
             return Err(refused("this transfer was already refused"));
         }
+        if incoming.partial.is_some() {
+            return Err(refused("the transfer ended inside a blob sent in parts"));
+        }
         let head =
             ObjectId::from_hex(head.as_bytes()).map_err(|_| refused("a malformed version id"))?;
         match self.store.read(src, &head) {
@@ -1031,6 +1056,116 @@ impl Vault {
         // after a disk error, with the transfer going on).
         txn.commit()?;
         Ok(added)
+    }
+
+    /// Take in a part of a blob sent in parts ([`Part`]). Parts come in
+    /// order, one a page, each whole chunks but for the blob's last; each
+    /// is hashed and sealed as it comes, and nothing is stored until the
+    /// last is in and the blob hashes to its id: then it is stored in one
+    /// durable transaction (as [`Vault::receive_page`] stores a page). No
+    /// page of whole objects may come while a blob is half received.
+    /// Counted against the transfer's bounds like a page; on refusal the
+    /// transfer cannot go on.
+    pub fn receive_part(
+        &self,
+        db: &Db,
+        incoming: &mut Incoming,
+        part: &Part,
+    ) -> Result<(), VaultError> {
+        if incoming.vault != self.id() {
+            return Err(refused("a transfer was handed to another vault"));
+        }
+        if incoming.failed {
+            return Err(refused("this transfer was already refused"));
+        }
+        incoming.failed = true;
+        let id = ObjectId::from_hex(part.id.as_bytes())
+            .map_err(|_| refused("an object does not match its id"))?;
+        let (offset, len) = (part.offset, part.len);
+        let end = offset
+            .checked_add(part.data.len())
+            .filter(|end| *end <= len);
+        let whole_chunks = part.data.len().is_multiple_of(CHUNK_SIZE) || end == Some(len);
+        if !is_chunked_len(len)
+            || part.data.is_empty()
+            || part.data.len() > PART_CHUNKS * CHUNK_SIZE
+            || !offset.is_multiple_of(CHUNK_SIZE)
+            || !whole_chunks
+        {
+            return Err(refused("a malformed part of a blob"));
+        }
+        let Some(end) = end else {
+            return Err(refused("a malformed part of a blob"));
+        };
+        if incoming.objects >= MAX_IMPORT_OBJECTS {
+            return Err(refused("too many objects in one transfer"));
+        }
+        let bytes = incoming.bytes.saturating_add(part.data.len());
+        if bytes > MAX_RECEIVE_BYTES {
+            return Err(refused("a transfer passed its byte budget (1 GiB)"));
+        }
+        let mut partial = match incoming.partial.take() {
+            None if offset == 0 => {
+                let mut hasher = gix::hash::hasher(HASH);
+                hasher.update(&gix::objs::encode::loose_header(Kind::Blob, len as u64));
+                Partial {
+                    id,
+                    len,
+                    received: 0,
+                    hasher,
+                    sealed: Vec::new(),
+                }
+            }
+            Some(partial)
+                if partial.id == id && partial.len == len && partial.received == offset =>
+            {
+                partial
+            }
+            _ => return Err(refused("a part of a blob came out of order")),
+        };
+        // Sealed on other threads while this one hashes.
+        let first = offset / CHUNK_SIZE;
+        let seal = || self.store.seal_chunks(db, &id, len, first, &part.data);
+        let sealed = std::thread::scope(|scope| {
+            let sealing = std::thread::Builder::new()
+                .name("polykey-seal".into())
+                .spawn_scoped(scope, seal);
+            partial.hasher.update(&part.data);
+            match sealing {
+                Ok(sealing) => sealing
+                    .join()
+                    .map_err(|_| VaultError::corrupt("sealing a part failed")),
+                Err(_) => Ok(seal()),
+            }
+        })?;
+        partial.sealed.extend(sealed);
+        partial.received = end;
+        incoming.bytes = bytes;
+        if end < len {
+            incoming.partial = Some(partial);
+            incoming.failed = false;
+            return Ok(());
+        }
+        let actual = partial
+            .hasher
+            .try_finalize()
+            .map_err(|_| refused("an object does not match its id"))?;
+        if actual != id {
+            return Err(refused("an object does not match its id"));
+        }
+        let mut txn = db.write()?;
+        if !self.store.contains(&txn, &id)? {
+            let mut records = partial.sealed;
+            records.push(self.store.seal_chunked_header(db, &id, len));
+            txn.put_records(records)?;
+            incoming.added += 1;
+        }
+        // Durable, as a page is (see `receive_page`).
+        txn.commit()?;
+        incoming.objects += 1;
+        incoming.stored_kinds.insert(id, Kind::Blob);
+        incoming.failed = false;
+        Ok(())
     }
 
     /// The last page of a transfer, in one transaction (one durable commit

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use polykey_vaults::{Incoming, RawObject, Vault, VaultError, Vaults};
+use polykey_vaults::{Incoming, Page, RawObject, Vault, VaultError, Vaults};
 
 use crate::export::{git, verify_every_commit};
 use crate::{fixture, Fixture};
@@ -593,7 +593,10 @@ fn a_planned_transfer_sends_the_pages_a_fresh_walk_sends() {
             assert_eq!(total, plan.total());
             assert_eq!(planned, walked, "page from {skip}");
             if skip == 0 {
-                assert_eq!(first, walked, "the first page");
+                let Page::Objects(first) = &first else {
+                    panic!("no secret here goes in parts");
+                };
+                assert_eq!(first, &walked, "the first page");
             } else {
                 let after_first = vault
                     .planned_page(&f.db, &first_plan, skip, 8 * 1024)
@@ -610,4 +613,92 @@ fn a_planned_transfer_sends_the_pages_a_fresh_walk_sends() {
     let other = Vaults::new(&f.db).create("other", &f.keys).unwrap();
     let plan = vault.send_plan(&f.db, &head, &[]).unwrap();
     assert!(other.planned_page(&f.db, &plan, 0, 1024).is_err());
+}
+
+/// `len` bytes that do not repeat (so no two chunks of a secret are alike).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Bytes of the file's pages in use.
+fn in_use(f: &Fixture) -> u64 {
+    f.db.space().unwrap().allocated_bytes
+}
+
+#[test]
+fn a_large_secret_takes_about_its_size_on_disk_and_survives_every_copy() {
+    let source = fixture();
+    let vault = Vaults::new(&source.db).create("v", &source.keys).unwrap();
+    vault
+        .write_secret(&source.db, &source.keys, "small", b"x")
+        .unwrap();
+    let before = in_use(&source);
+    let big = noise(10 << 20, 1);
+    vault
+        .write_secret(&source.db, &source.keys, "big", &big)
+        .unwrap();
+    // Stored as one record, the 10 MiB secret took a page of 16 MiB.
+    let grown = in_use(&source) - before;
+    assert!(
+        grown < 11 << 20,
+        "a 10 MiB secret took {grown} bytes of the file"
+    );
+    assert_eq!(vault.get(&source.db, "big").unwrap().as_slice(), big);
+
+    // Sizes at and around the edges of a piece of the store's own size.
+    let edges = [
+        (1 << 20) - 4097,
+        (1 << 20) - 4096,
+        (1 << 20) - 4095,
+        3 << 20,
+    ];
+    for (i, len) in edges.into_iter().enumerate() {
+        let secret = noise(len, 2 + i as u64);
+        vault
+            .write_secret(&source.db, &source.keys, &format!("edge-{i}"), &secret)
+            .unwrap();
+        assert_eq!(
+            vault
+                .get(&source.db, &format!("edge-{i}"))
+                .unwrap()
+                .as_slice(),
+            secret
+        );
+    }
+    vault.verify_history(&source.db).unwrap();
+    let sent_objects = objects_of(&source, &vault, "source.git");
+    let out = source.dir.path().join("source.git");
+    verify_every_commit(&out, &source.keys);
+    // fsck hashed every object; the secret is there at its length.
+    assert_eq!(
+        git(&out, &["cat-file", "-s", "HEAD:big"]).trim(),
+        big.len().to_string()
+    );
+
+    // A copy receives it (in pages smaller than the secret) and stores it
+    // the same way: the same objects, the same bytes.
+    let copy = fixture();
+    let id = vault.id().to_string();
+    let vaults = Vaults::new(&copy.db);
+    let receiving = vaults.begin_receive_vault("v", &id, 0).unwrap();
+    let head = vault.head(&source.db).unwrap();
+    let before = in_use(&copy);
+    let (incoming, _) = pull((&source, &vault), (&copy, &receiving), &head, &[]);
+    let cloned = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
+    let grown = in_use(&copy) - before;
+    let secrets = (big.len() + edges.iter().sum::<usize>()) as u64;
+    assert!(
+        grown < secrets + secrets / 10,
+        "the copy took {grown} bytes of its file for {secrets} bytes of secrets"
+    );
+    assert_eq!(cloned.get(&copy.db, "big").unwrap().as_slice(), big);
+    assert_eq!(objects_of(&copy, &cloned, "copy.git"), sent_objects);
 }
