@@ -70,6 +70,8 @@ const CHUNKED: u8 = 0x40;
 /// last one shorter), each a record of its own: a large secret is sealed
 /// and opened on several threads, and each record fits one of redb's
 /// 1 MiB pages (a 10 MiB secret as one record took a page of 16 MiB).
+/// Part of the stored format, and of the wire's (parts are whole chunks):
+/// the chunks of a blob stored with another size would not open.
 pub(crate) const CHUNK_SIZE: usize = (1 << 20) - 4096;
 /// Threads that seal or open the chunks of one object.
 const CHUNK_THREADS: usize = 4;
@@ -270,13 +272,31 @@ impl ObjectStore {
             )));
         }
         let mut data = Zeroizing::new(vec![0u8; end - start]);
-        let mut work = Vec::with_capacity(chunks.len());
-        for (index, out) in (chunks.start..).zip(data.chunks_mut(CHUNK_SIZE)) {
-            let sealed = src
-                .get_unopened(&self.objects, &self.chunk_key(id, index))?
-                .ok_or_else(|| VaultError::corrupt(format!("object {id} lacks a chunk")))?;
-            work.push((index, sealed, out));
+        // A few chunks at a time: a chunk's sealed bytes are held only
+        // until it is opened.
+        let batch = CHUNK_SIZE * CHUNK_THREADS;
+        for (n, batch) in data.chunks_mut(batch).enumerate() {
+            let first = chunks.start + n * CHUNK_THREADS;
+            let mut work = Vec::with_capacity(CHUNK_THREADS);
+            for (index, out) in (first..).zip(batch.chunks_mut(CHUNK_SIZE)) {
+                let sealed = src
+                    .get_unopened(&self.objects, &self.chunk_key(id, index))?
+                    .ok_or_else(|| VaultError::corrupt(format!("object {id} lacks a chunk")))?;
+                work.push((index, sealed, out));
+            }
+            self.open_chunk_batch(id, len, work)?;
         }
+        Ok(data)
+    }
+
+    /// Chunks of object `id` (`len` bytes) read by
+    /// [`ObjectStore::open_chunks`], opened side by side into their places.
+    fn open_chunk_batch(
+        &self,
+        id: &ObjectId,
+        len: usize,
+        work: Vec<(usize, polykey_db::Unopened<'_>, &mut [u8])>,
+    ) -> Result<(), VaultError> {
         let opened = side_by_side(work, |(index, sealed, out)| {
             let plain = self
                 .key
@@ -290,8 +310,7 @@ impl ObjectStore {
             out.copy_from_slice(&plain);
             Ok(())
         });
-        opened.into_iter().collect::<Result<(), VaultError>>()?;
-        Ok(data)
+        opened.into_iter().collect()
     }
 
     fn object_ad(&self, id: &ObjectId) -> Vec<u8> {
@@ -1009,6 +1028,44 @@ mod tests {
             .expect("put");
         txn.commit().expect("committed");
         assert_eq!(read(&id).expect("read").1.as_slice(), data);
+    }
+
+    /// The stored format: a blob one byte over a chunk is a whole chunk
+    /// and a chunk of one byte; a kind byte with both flags, or a tree
+    /// stored in chunks, is no object.
+    #[test]
+    fn a_blob_splits_at_the_chunk_size_and_only_blobs_are_chunked() {
+        let (_dir, keys, db) = crate::testing::db();
+        let vault = Vaults::new(&db).create("v", &keys).expect("a vault");
+        let store = &vault.store;
+        let data = large(CHUNK_SIZE + 1);
+        let mut txn = db.write().expect("a write");
+        let id = store
+            .write_raw(&mut txn, Kind::Blob, &data)
+            .expect("written");
+        let sealed_len = |index| {
+            txn.get_raw(&store.objects, &store.chunk_key(&id, index))
+                .expect("read")
+                .map(|sealed| sealed.len() - NONCE_LEN - TAG_LEN)
+        };
+        assert_eq!(
+            (sealed_len(0), sealed_len(1), sealed_len(2)),
+            (Some(1_044_480), Some(1), None)
+        );
+        for (tag, name) in [(CHUNKED | DELTA | 3, "c0"), (CHUNKED | 2, "chunked tree")] {
+            let id = ObjectId::from_hex(format!("{:0>40}", format!("{tag:x}")).as_bytes())
+                .expect("an id");
+            let mut header = record_buffer(Header::CHUNKED_LEN);
+            header.push(tag);
+            header.extend_from_slice(&(2 * CHUNK_SIZE as u64).to_le_bytes());
+            txn.put_records(vec![store.seal_buffer(&db, &id, header)])
+                .expect("put");
+            let err = store.read_to_send(&txn, &id, true).err();
+            assert!(
+                err.is_some_and(|e| e.to_string().contains("has no kind")),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -947,7 +947,8 @@ impl Vault {
     }
 
     /// The kind of object `id` if it is stored here, for a tree of this
-    /// transfer naming it as a file. Its record is opened (a blob whole),
+    /// transfer naming it as a file. Its record is opened (a blob whole,
+    /// or for one stored in chunks the record of its length),
     /// so each is opened once per transfer and the bytes count against the
     /// transfer's budget for rebuilding ([`MAX_RECEIVE_REBUILT`]): a tree
     /// naming one large stored secret half a million times costs one open.

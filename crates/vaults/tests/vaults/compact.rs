@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use polykey_vaults::{Incoming, Page, RawObject, Vault, VaultError, Vaults};
+use polykey_vaults::{Incoming, Page, Part, RawObject, Vault, VaultError, Vaults, PART_CHUNKS};
 
 use crate::export::{git, verify_every_commit};
 use crate::{fixture, Fixture};
@@ -701,4 +701,203 @@ fn a_large_secret_takes_about_its_size_on_disk_and_survives_every_copy() {
     );
     assert_eq!(cloned.get(&copy.db, "big").unwrap().as_slice(), big);
     assert_eq!(objects_of(&copy, &cloned, "copy.git"), sent_objects);
+}
+
+/// Every page of the transfer of `want` from `from` to `to`, as devices
+/// send them: a blob stored in chunks goes in parts. Returns the transfer
+/// and how many parts went.
+fn pull_in_parts(
+    from: (&Fixture, &Vault),
+    to: (&Fixture, &Vault),
+    want: &str,
+) -> (Incoming, usize) {
+    let plan = from.1.send_plan(&from.0.db, want, &[]).unwrap();
+    let mut incoming = Incoming::new(to.1);
+    let (mut skip, mut offset, mut parts) = (0, 0, 0);
+    while skip < plan.total() {
+        match from
+            .1
+            .planned_part_page(&from.0.db, &plan, (skip, offset), 256 * 1024)
+            .unwrap()
+        {
+            Page::Part(part) => {
+                to.1.receive_part(&to.0.db, &mut incoming, &part).unwrap();
+                parts += 1;
+                offset = part.offset + part.data.len();
+                if offset == part.len {
+                    (skip, offset) = (skip + 1, 0);
+                }
+            }
+            Page::Objects(page) => {
+                assert_eq!(offset, 0);
+                to.1.receive_page(&to.0.db, &mut incoming, &page, &anyone)
+                    .unwrap();
+                skip += page.len();
+            }
+        }
+        assert_eq!(incoming.objects(), skip);
+    }
+    (incoming, parts)
+}
+
+fn part(id: &str, offset: usize, len: usize, data: &[u8]) -> Part {
+    Part {
+        id: id.to_owned(),
+        offset,
+        len,
+        data: zeroize::Zeroizing::new(data.to_vec()),
+    }
+}
+
+/// A large secret goes to another device in parts, each hashed and sealed
+/// as it comes, and is stored once whole and hashing to its id; a peer's
+/// parts out of order, misshapen, or not adding up to the blob named are
+/// refused, and nothing of them is stored.
+#[test]
+fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
+    let source = fixture();
+    let vault = Vaults::new(&source.db).create("v", &source.keys).unwrap();
+    let big = noise(5 << 20, 9);
+    vault
+        .write_secret(&source.db, &source.keys, "big", &big)
+        .unwrap();
+    vault
+        .write_secret(&source.db, &source.keys, "small", b"s")
+        .unwrap();
+    let head = vault.head(&source.db).unwrap();
+    let id = vault.id().to_string();
+
+    let copy = fixture();
+    let vaults = Vaults::new(&copy.db);
+    let receiving = vaults.begin_receive_vault("v", &id, 0).unwrap();
+    let (incoming, parts) = pull_in_parts((&source, &vault), (&copy, &receiving), &head);
+    let chunk = (1 << 20) - 4096;
+    assert_eq!(parts, big.len().div_ceil(PART_CHUNKS * chunk));
+    let cloned = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
+    assert_eq!(cloned.get(&copy.db, "big").unwrap().as_slice(), big);
+    assert_eq!(
+        objects_of(&copy, &cloned, "copy.git"),
+        objects_of(&source, &vault, "source.git")
+    );
+
+    // The sender answers only parts that exist.
+    let plan = vault.send_plan(&source.db, &head, &[]).unwrap();
+    let at = (0..plan.total())
+        .find(|skip| {
+            matches!(
+                vault.planned_part_page(&source.db, &plan, (*skip, 0), 256 * 1024),
+                Ok(Page::Part(_))
+            )
+        })
+        .unwrap();
+    let first = |from| vault.planned_part_page(&source.db, &plan, (at, from), 256 * 1024);
+    for from in [1, chunk - 1, big.len(), 10 * chunk] {
+        let err = first(from).unwrap_err();
+        assert!(matches!(err, VaultError::Refused(_)), "{err}");
+    }
+    let after = vault.planned_part_page(&source.db, &plan, (at + 1, chunk), 256 * 1024);
+    assert!(matches!(after, Err(VaultError::Refused(_))), "{after:?}");
+    let Page::Part(part0) = first(0).unwrap() else {
+        panic!("the large secret goes first, in parts");
+    };
+    let Page::Part(part1) = first(part0.data.len()).unwrap() else {
+        panic!("in parts");
+    };
+    let Page::Part(part2) = first(2 * part0.data.len()).unwrap() else {
+        panic!("in parts");
+    };
+    assert_eq!(part2.offset + part2.data.len(), big.len());
+    let blob = part0.id.clone();
+
+    // Each attack on a fresh transfer into a fresh vault.
+    let attack = |steps: &[Part], refusal: &str| {
+        let target = fixture();
+        let into = Vaults::new(&target.db)
+            .begin_receive_vault("v", &id, 0)
+            .unwrap();
+        let before = target.db.space().unwrap().stored_bytes;
+        let mut incoming = Incoming::new(&into);
+        let mut outcome = Ok(());
+        for step in steps {
+            outcome = into.receive_part(&target.db, &mut incoming, step);
+            if outcome.is_err() {
+                break;
+            }
+        }
+        let err = outcome.expect_err(refusal);
+        assert!(err.to_string().contains(refusal), "{refusal}: {err}");
+        assert!(matches!(err, VaultError::Refused(_)), "{err}");
+        // Refused for good; nothing of the blob was stored.
+        let again = into.receive_part(&target.db, &mut incoming, &steps[0]);
+        assert!(again.unwrap_err().to_string().contains("already refused"));
+        assert_eq!(target.db.space().unwrap().stored_bytes, before);
+    };
+    let len = big.len();
+    let mut flipped = part1.data.to_vec();
+    flipped[77] ^= 1;
+    attack(
+        &[
+            part(&blob, 0, len, &part0.data),
+            part(&blob, part1.offset, len, &flipped),
+            part(&blob, part2.offset, len, &part2.data),
+        ],
+        "does not match its id",
+    );
+    attack(
+        &[part(&blob, part1.offset, len, &part1.data)],
+        "out of order",
+    );
+    attack(
+        &[
+            part(&blob, 0, len, &part0.data),
+            part(&blob, part2.offset, len, &part2.data),
+        ],
+        "out of order",
+    );
+    attack(
+        &[
+            part(&blob, 0, len, &part0.data),
+            part(&blob, part1.offset, len + chunk, &part1.data),
+        ],
+        "out of order",
+    );
+    attack(&[part(&blob, 0, len, &part0.data[1..])], "malformed");
+    attack(&[part(&blob, 0, chunk, &part0.data[..chunk])], "malformed");
+    attack(&[part(&blob, 0, 64 << 20, &part0.data)], "malformed");
+    attack(
+        &[part(
+            &blob,
+            0,
+            4 * chunk,
+            &[part0.data.as_slice(), &part0.data].concat(),
+        )],
+        "malformed",
+    );
+    attack(
+        &[part("not an id", 0, len, &part0.data)],
+        "does not match its id",
+    );
+
+    // Half a blob, then a page of objects, or the end of the transfer.
+    let target = fixture();
+    let into = Vaults::new(&target.db)
+        .begin_receive_vault("v", &id, 0)
+        .unwrap();
+    let mut incoming = Incoming::new(&into);
+    into.receive_part(&target.db, &mut incoming, &part0)
+        .unwrap();
+    let (page, _) = vault
+        .objects_page(&source.db, &head, &[], 1, 256 * 1024)
+        .unwrap();
+    let err = into
+        .receive_page(&target.db, &mut incoming, &page, &anyone)
+        .unwrap_err();
+    assert!(err.to_string().contains("before the rest"), "{err}");
+    let mut incoming = Incoming::new(&into);
+    into.receive_part(&target.db, &mut incoming, &part0)
+        .unwrap();
+    let err = into
+        .finish_receive(&target.db, incoming, &head)
+        .unwrap_err();
+    assert!(err.to_string().contains("inside a blob"), "{err}");
 }
