@@ -878,11 +878,38 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
         "does not match its id",
     );
 
-    // Half a blob, then a page of objects, or the end of the transfer.
+    // Into the copy that holds the secret: parts that do not add up to
+    // it are refused, and it still reads.
+    let mut into_copy = Incoming::new(&cloned);
+    for step in [
+        part(&blob, 0, len, &part0.data),
+        part(&blob, part1.offset, len, &flipped),
+    ] {
+        cloned
+            .receive_part(&copy.db, &mut into_copy, &step)
+            .unwrap();
+    }
+    let last = part(&blob, part2.offset, len, &part2.data);
+    let err = cloned
+        .receive_part(&copy.db, &mut into_copy, &last)
+        .unwrap_err();
+    assert!(err.to_string().contains("does not match its id"), "{err}");
+    assert_eq!(cloned.get(&copy.db, "big").unwrap().as_slice(), big);
+
+    // Half a blob, then a page of objects, or the end of the transfer; or
+    // the transfer dropped there (the link lost): nothing of it is left.
     let target = fixture();
     let into = Vaults::new(&target.db)
         .begin_receive_vault("v", &id, 0)
         .unwrap();
+    let before = target.db.space().unwrap().stored_bytes;
+    let mut incoming = Incoming::new(&into);
+    into.receive_part(&target.db, &mut incoming, &part0)
+        .unwrap();
+    into.receive_part(&target.db, &mut incoming, &part1)
+        .unwrap();
+    drop(incoming);
+    assert_eq!(target.db.space().unwrap().stored_bytes, before);
     let mut incoming = Incoming::new(&into);
     into.receive_part(&target.db, &mut incoming, &part0)
         .unwrap();
