@@ -867,14 +867,14 @@ impl Node {
     }
 }
 
-/// Check one page of a fetch against what an honest peer sends, and turn
-/// it into objects.
 /// A page as received: whole objects, or a part of a blob sent in parts.
 enum Received {
     Objects(Vec<(String, RawObject)>),
     Part(Part),
 }
 
+/// Check one page of a fetch against what an honest peer sends, and turn
+/// it into objects, or a part of the blob at `skip` starting at `from`.
 fn check_page(
     mut objects: Vec<polykey_network::WireObject>,
     total: usize,
