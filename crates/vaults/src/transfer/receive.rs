@@ -307,6 +307,27 @@ fn drop_elsewhere<T: Send + 'static>(value: T) -> bool {
 /// XChaCha20-Poly1305, not after them).
 const HASH_BESIDE_SEALING: usize = 1024 * 1024;
 
+/// `other` run on a thread of its own (named `name`) while `here` runs on
+/// this one; where no thread is to be had, `other` runs here, after.
+/// `None` if its thread panicked.
+fn beside<A: Send, B>(
+    name: &str,
+    other: impl Fn() -> A + Sync,
+    here: impl FnOnce() -> B,
+) -> (Option<A>, B) {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn_scoped(scope, &other);
+        let done = here();
+        let other = match thread {
+            Ok(thread) => thread.join().ok(),
+            Err(_) => Some(other()),
+        };
+        (other, done)
+    })
+}
+
 /// Most threads that check one page's objects (each may start one more to
 /// hash an object of `HASH_BESIDE_SEALING` bytes or more).
 const MAX_THREADS: usize = 4;
@@ -592,21 +613,11 @@ impl Vault {
                     // Hashed on a second thread while this one seals it
                     // under the id it came with; the sealed record is
                     // dropped unless the two agree.
-                    let (actual, sealed) = std::thread::scope(|scope| {
-                        let hashing = std::thread::Builder::new()
-                            .name("polykey-hash".into())
-                            .spawn_scoped(scope, hash);
-                        let sealed = self.store.seal(db, object.kind, &object.data, &claimed);
-                        let actual = match hashing {
-                            Ok(hashing) => hashing
-                                .join()
-                                .map_err(|_| VaultError::corrupt("hashing an object failed"))
-                                .and_then(|actual| actual),
-                            // No thread to be had: hashed here, after.
-                            Err(_) => hash(),
-                        };
-                        (actual, sealed)
+                    let (actual, sealed) = beside("polykey-hash", hash, || {
+                        self.store.seal(db, object.kind, &object.data, &claimed)
                     });
+                    let actual = actual
+                        .unwrap_or_else(|| Err(VaultError::corrupt("hashing an object failed")));
                     (actual?, Some(sealed))
                 }
                 _ => (hash()?, None),
@@ -1127,18 +1138,8 @@ impl Vault {
         // Sealed on other threads while this one hashes.
         let first = offset / CHUNK_SIZE;
         let seal = || self.store.seal_chunks(db, &id, len, first, &part.data);
-        let sealed = std::thread::scope(|scope| {
-            let sealing = std::thread::Builder::new()
-                .name("polykey-seal".into())
-                .spawn_scoped(scope, seal);
-            partial.hasher.update(&part.data);
-            match sealing {
-                Ok(sealing) => sealing
-                    .join()
-                    .map_err(|_| VaultError::corrupt("sealing a part failed")),
-                Err(_) => Ok(seal()),
-            }
-        })?;
+        let (sealed, ()) = beside("polykey-seal", seal, || partial.hasher.update(&part.data));
+        let sealed = sealed.ok_or_else(|| VaultError::corrupt("sealing a part failed"))?;
         partial.sealed.extend(sealed);
         partial.received = end;
         incoming.bytes = bytes;

@@ -163,7 +163,7 @@ fn a_clone_gets_directory_versions_as_deltas_and_is_identical() {
     let target = fixture();
     let vaults = Vaults::new(&target.db);
     let copy = vaults.begin_receive_vault("v", &id, 0).unwrap();
-    let before = target.db.space().unwrap().stored_bytes;
+    let before = stored(&target);
     let (incoming, sent) = pull((&source, &original), (&target, &copy), &head, &[]);
     let copy = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
     let deltas = sent.iter().filter(|o| o.base.is_some()).count();
@@ -171,7 +171,7 @@ fn a_clone_gets_directory_versions_as_deltas_and_is_identical() {
     // 61 versions of a ~45 KB directory: ~2.7 MB whole.
     assert_eq!(deltas, 60, "every edit's directory went as a delta");
     assert!(wire < 300_000, "{wire} bytes sent");
-    let stored = target.db.space().unwrap().stored_bytes - before;
+    let stored = stored(&target) - before;
     assert!(stored < 400_000, "the copy stored {stored} bytes");
 
     copy.verify_history(&target.db).unwrap();
@@ -815,7 +815,7 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
         let into = Vaults::new(&target.db)
             .begin_receive_vault("v", &id, 0)
             .unwrap();
-        let before = target.db.space().unwrap().stored_bytes;
+        let before = stored(&target);
         let mut incoming = Incoming::new(&into);
         let mut outcome = Ok(());
         for step in steps {
@@ -830,7 +830,7 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
         // Refused for good; nothing of the blob was stored.
         let again = into.receive_part(&target.db, &mut incoming, &steps[0]);
         assert!(again.unwrap_err().to_string().contains("already refused"));
-        assert_eq!(target.db.space().unwrap().stored_bytes, before);
+        assert_eq!(stored(&target), before);
     };
     let len = big.len();
     let mut flipped = part1.data.to_vec();
@@ -902,14 +902,14 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
     let into = Vaults::new(&target.db)
         .begin_receive_vault("v", &id, 0)
         .unwrap();
-    let before = target.db.space().unwrap().stored_bytes;
+    let before = stored(&target);
     let mut incoming = Incoming::new(&into);
     into.receive_part(&target.db, &mut incoming, &part0)
         .unwrap();
     into.receive_part(&target.db, &mut incoming, &part1)
         .unwrap();
     drop(incoming);
-    assert_eq!(target.db.space().unwrap().stored_bytes, before);
+    assert_eq!(stored(&target), before);
     let mut incoming = Incoming::new(&into);
     into.receive_part(&target.db, &mut incoming, &part0)
         .unwrap();
