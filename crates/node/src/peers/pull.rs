@@ -949,6 +949,38 @@ fn check_page(
 mod tests {
     use super::*;
 
+    fn wire(kind: u8, part: Option<(u64, u64)>) -> polykey_network::WireObject {
+        polykey_network::WireObject {
+            id: "ab".repeat(20),
+            kind,
+            data: vec![7; 16],
+            base: None,
+            part: part.map(|(offset, len)| polykey_network::WirePart { offset, len }),
+        }
+    }
+
+    /// A peer's part comes alone, of a blob, where the last one ended; a
+    /// page of whole objects may not come while a blob is half received.
+    #[test]
+    fn a_part_out_of_place_is_refused_before_it_is_taken_in() {
+        let blob = Part::kind_tag();
+        let part = |offset| Some((offset, 3 << 20));
+        let refusal = |objects, from| match check_page(objects, 5, (0, from)) {
+            Err(NodeError::BadPeerData(reason)) => reason,
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("taken"),
+        };
+        assert!(matches!(
+            check_page(vec![wire(blob, part(0))], 5, (0, 0)),
+            Ok(Received::Part(Part { offset: 0, .. }))
+        ));
+        let with_others = vec![wire(blob, part(0)), wire(blob, None)];
+        assert!(refusal(with_others, 0).contains("with other objects"));
+        assert!(refusal(vec![wire(blob, part(1 << 20))], 0).contains("out of order"));
+        assert!(refusal(vec![wire(2, part(0))], 0).contains("out of order"));
+        assert!(refusal(vec![wire(blob, None)], 1 << 20).contains("left unfinished"));
+    }
+
     #[test]
     fn a_snapshot_line_splits_into_its_head_and_the_rest_whatever_the_name() {
         let head = "0123456789abcdef0123456789abcdef01234567";
