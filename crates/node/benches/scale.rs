@@ -16,6 +16,8 @@
 //! the same history exported and packed), the cost of a write while a paired device is
 //! online against the same write alone, the latency of a small edit from A
 //! until B has it, and a 10 MiB secret from A's commit until B has it.
+//! The clones and the 10 MiB secret also print the CPU time the process
+//! (both devices) used meanwhile, and so how many cores they kept busy.
 //!
 //! Run: `cargo bench -p polykey-node --bench scale`.
 
@@ -62,6 +64,14 @@ fn ms(d: Duration) -> f64 {
 
 fn kib(bytes: u64) -> f64 {
     bytes as f64 / 1024.0
+}
+
+/// CPU time this process has used so far, on every thread: both nodes of
+/// a measurement and the bench itself, so a figure's CPU time against its
+/// wall time says how much of the machine's cores it kept busy.
+fn cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -174,31 +184,48 @@ async fn secrets_in_bulk(node: &Node, vault: &str, n: usize) {
         .expect("bulk add");
 }
 
-/// A new device joins and clones; returns (time, of which pairing, bytes
-/// sent, A's stored bytes).
-async fn timed_clone(a: &Node, vault: &str) -> (Duration, Duration, u64, u64) {
+/// A clone as measured: its time, of which pairing, the CPU time both
+/// devices used meanwhile, the bytes sent, and A's stored bytes.
+struct Cloned {
+    took: Duration,
+    pairing: Duration,
+    cpu: Duration,
+    wire: u64,
+    stored: u64,
+}
+
+/// A new device joins and clones.
+async fn timed_clone(a: &Node, vault: &str) -> Cloned {
     let want = head(a, vault).await.expect("head");
     let stored = a.store_space().await.expect("space").stored_bytes;
     let fresh = device().await;
     let sent = polykey_network::bytes_written();
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_time());
     pair(a, &fresh.node).await;
     let pairing = started.elapsed();
     wait_for_head(&fresh.node, vault, &want).await;
-    let took = started.elapsed();
+    let (took, cpu) = (started.elapsed(), cpu_time() - cpu);
     let wire = polykey_network::bytes_written() - sent;
     fresh.node.lock().await.expect("lock");
-    (took, pairing, wire, stored)
+    Cloned {
+        took,
+        pairing,
+        cpu,
+        wire,
+        stored,
+    }
 }
 
-fn print_clone(what: &str, (took, pairing, wire, stored): (Duration, Duration, u64, u64)) {
+fn print_clone(what: &str, c: Cloned) {
     println!(
-        "{what} | clone to a new device {:>8.1} ms (pairing {:.0}) | {:>9.1} KiB on the wire | store {:>9.1} KiB | wire/store {:.2}",
-        ms(took),
-        ms(pairing),
-        kib(wire),
-        kib(stored),
-        wire as f64 / stored as f64
+        "{what} | clone to a new device {:>8.1} ms (pairing {:.0}; CPU {:.0} ms, {:.2} cores) | {:>9.1} KiB on the wire | store {:>9.1} KiB | wire/store {:.2}",
+        ms(c.took),
+        ms(c.pairing),
+        ms(c.cpu),
+        c.cpu.as_secs_f64() / c.took.as_secs_f64(),
+        kib(c.wire),
+        kib(c.stored),
+        c.wire as f64 / c.stored as f64
     );
 }
 
@@ -340,21 +367,24 @@ async fn with_a_peer() {
     );
 
     const SIZE: usize = 10 * 1024 * 1024;
-    let mut rates = Vec::new();
+    let (mut rates, mut cpus) = (Vec::new(), Vec::new());
     for round in 0..5u64 {
         let blob: Vec<u8> = (0..SIZE)
             .map(|j| (j as u64).wrapping_mul(2_654_435_761).wrapping_add(round) as u8)
             .collect();
         let new_head = write(&a.node, "Work", "archive.bin", blob).await;
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), cpu_time());
         wait_for_head(&b.node, "Work", &new_head).await;
         rates.push(started.elapsed());
+        cpus.push(cpu_time() - cpu);
     }
-    let took = median(rates);
+    let (took, cpu) = (median(rates), median(cpus));
     println!(
-        "10 MiB secret from A's commit until B has it: {:.1} ms, {:.0} MB/s",
+        "10 MiB secret from A's commit until B has it: {:.1} ms, {:.0} MB/s (CPU of both devices meanwhile {:.0} ms, {:.2} cores)",
         ms(took),
-        SIZE as f64 / took.as_secs_f64() / 1e6
+        SIZE as f64 / took.as_secs_f64() / 1e6,
+        ms(cpu),
+        cpu.as_secs_f64() / took.as_secs_f64()
     );
     b.node.lock().await.expect("lock");
     a.node.lock().await.expect("lock");
