@@ -21,8 +21,7 @@
 //! `receive` takes them (each after everything it refers to); `receive`
 //! checks and stores them, page by page.
 
-use polykey_keys::NodeId;
-use zeroize::Zeroizing;
+use polykey_keys::{NodeId, Plain};
 
 use gix::objs::Kind;
 
@@ -52,8 +51,9 @@ pub struct Part {
     pub offset: usize,
     /// The whole blob's length.
     pub len: usize,
-    /// Whole chunks, but for the blob's last.
-    pub data: Zeroizing<Vec<u8>>,
+    /// Whole chunks, but for the blob's last (wiped in one pass when
+    /// dropped: see [`polykey_keys::wipe`]).
+    pub data: Plain,
 }
 
 impl Part {

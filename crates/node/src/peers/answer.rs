@@ -423,11 +423,11 @@ impl Node {
                         part: None,
                     })
                     .collect(),
-                Page::Part(mut part) => vec![WireObject {
-                    id: std::mem::take(&mut part.id),
-                    kind: Part::kind_tag(),
+                Page::Part(part) => vec![WireObject {
                     // Moved, not copied: the emptied buffer is wiped anyway.
-                    data: std::mem::take(&mut *part.data),
+                    data: std::mem::take(&mut *part.data.into_vec()),
+                    id: part.id,
+                    kind: Part::kind_tag(),
                     base: None,
                     part: Some(WirePart {
                         offset: part.offset as u64,

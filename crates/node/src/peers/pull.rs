@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use polykey_gestalts::GestaltGraph;
-use polykey_keys::NodeId;
+use polykey_keys::{NodeId, Plain};
 use polykey_network::protocol::{
     MAX_DELETIONS_PAGE, MAX_DELETION_PAGES, MAX_HAVES, MAX_VAULTS, PAGE_BYTES,
 };
@@ -21,7 +21,6 @@ use polykey_vaults::{
 };
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
-use zeroize::Zeroizing;
 
 use super::{
     clamp_peer_time, gestalt, net_error, now_ms, refused, upgrade, Node, PeerState,
@@ -921,7 +920,7 @@ fn check_page(
             id: std::mem::take(&mut object.id),
             offset,
             len,
-            data: Zeroizing::new(std::mem::take(&mut object.data)),
+            data: Plain::new(std::mem::take(&mut object.data)),
         }));
     }
     if from != 0 {

@@ -2,6 +2,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use gix::hash::ObjectId;
 use polykey_db::Db;
+use polykey_keys::Plain;
 
 use gix::objs::Kind;
 use zeroize::Zeroizing;
@@ -257,14 +258,14 @@ impl Vault {
             )));
         }
         let first = from / CHUNK_SIZE;
-        let data = self
+        let mut data = self
             .store
             .open_chunks(txn, &id, len, first..first + PART_CHUNKS)?;
         Ok(Page::Part(Part {
             id: id.to_string(),
             offset: from,
             len,
-            data,
+            data: Plain::new(std::mem::take(&mut *data)),
         }))
     }
 

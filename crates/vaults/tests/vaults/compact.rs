@@ -745,7 +745,7 @@ fn part(id: &str, offset: usize, len: usize, data: &[u8]) -> Part {
         id: id.to_owned(),
         offset,
         len,
-        data: zeroize::Zeroizing::new(data.to_vec()),
+        data: polykey_keys::Plain::new(data.to_vec()),
     }
 }
 
@@ -869,7 +869,7 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
             &blob,
             0,
             4 * chunk,
-            &[part0.data.as_slice(), &part0.data].concat(),
+            &[&part0.data[..], &part0.data].concat(),
         )],
         "malformed",
     );
