@@ -276,14 +276,20 @@ impl ReadTxn<'_> {
         Ok(rows)
     }
 
-    fn sealed(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
+    /// `f` of a record's sealed bytes, if it is there.
+    fn look_up<T>(
+        &self,
+        table: &str,
+        key: &RecordKey,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, DbError> {
         let Some(table) = self.table(table)? else {
             return Ok(None);
         };
         Ok(table
             .get(key.as_bytes().as_slice())
             .map_err(|e| self.db.storage_error(e))?
-            .map(|v| v.value().to_vec()))
+            .map(|v| f(v.value())))
     }
 
     /// Read and open one record. In an authenticated table this checks the
@@ -326,12 +332,18 @@ mod private {
     pub trait Txn {
         fn store(&self) -> &Db;
         fn sealed_bytes(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError>;
+        fn has_record(&self, table: &str, key: &RecordKey) -> Result<bool, DbError>;
     }
 }
 
 /// Reading raw records, in a read or a write transaction alike (a write
 /// transaction sees its own writes).
 pub trait RawRead: private::Txn {
+    /// Whether a raw record exists, without reading or opening it.
+    fn contains_raw(&self, table: &RawTable, key: &RecordKey) -> Result<bool, DbError> {
+        self.has_record(table.name(), key)
+    }
+
     /// Read and open one raw record.
     fn get_raw(
         &self,
@@ -390,7 +402,11 @@ impl private::Txn for ReadTxn<'_> {
     }
 
     fn sealed_bytes(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
-        ReadTxn::sealed(self, table, key)
+        self.look_up(table, key, <[u8]>::to_vec)
+    }
+
+    fn has_record(&self, table: &str, key: &RecordKey) -> Result<bool, DbError> {
+        Ok(self.look_up(table, key, |_| ())?.is_some())
     }
 }
 
@@ -400,7 +416,11 @@ impl private::Txn for WriteTxn<'_> {
     }
 
     fn sealed_bytes(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
-        WriteTxn::sealed(self, table, key)
+        self.look_up(table, key, <[u8]>::to_vec)
+    }
+
+    fn has_record(&self, table: &str, key: &RecordKey) -> Result<bool, DbError> {
+        Ok(self.look_up(table, key, |_| ())?.is_some())
     }
 }
 
@@ -509,7 +529,14 @@ impl WriteTxn<'_> {
         Ok(())
     }
 
-    fn sealed(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
+    /// `f` of a record's sealed bytes, as this transaction sees them, if
+    /// it is there.
+    fn look_up<T>(
+        &self,
+        table: &str,
+        key: &RecordKey,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, DbError> {
         let t = self
             .txn
             .open_table(definition(table))
@@ -517,7 +544,7 @@ impl WriteTxn<'_> {
         let value = t
             .get(key.as_bytes().as_slice())
             .map_err(|e| self.db.storage_error(e))?
-            .map(|v| v.value().to_vec());
+            .map(|v| f(v.value()));
         Ok(value)
     }
 
@@ -590,19 +617,6 @@ impl WriteTxn<'_> {
         self.db.open_all(table, &redb_table)
     }
 
-    /// Whether a raw record exists, without opening it.
-    pub fn contains_raw(&self, table: &RawTable, key: &RecordKey) -> Result<bool, DbError> {
-        let t = self
-            .txn
-            .open_table(definition(table.name()))
-            .map_err(|e| self.db.storage_error(e))?;
-        let found = t
-            .get(key.as_bytes().as_slice())
-            .map_err(|e| self.db.storage_error(e))?
-            .is_some();
-        Ok(found)
-    }
-
     /// Drop a whole raw table and every record in it.
     pub fn delete_raw_table(&mut self, table: &RawTable) -> Result<(), DbError> {
         self.txn
@@ -622,7 +636,7 @@ impl WriteTxn<'_> {
             self.check(table.name)?;
         }
         self.db
-            .open_record(table, key, self.sealed(table.name, key)?)
+            .open_record(table, key, self.look_up(table.name, key, <[u8]>::to_vec)?)
     }
 
     /// Remove a record; returns whether it existed.

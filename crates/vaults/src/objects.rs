@@ -583,8 +583,8 @@ impl ObjectStore {
     }
 
     /// Whether the object is stored.
-    pub(crate) fn contains(&self, txn: &WriteTxn<'_>, id: &ObjectId) -> Result<bool, VaultError> {
-        Ok(txn.contains_raw(&self.objects, &self.record_key(b"object", id.as_bytes()))?)
+    pub(crate) fn contains(&self, src: &impl Source, id: &ObjectId) -> Result<bool, VaultError> {
+        Ok(src.contains_raw(&self.objects, &self.record_key(b"object", id.as_bytes()))?)
     }
 
     /// Store encoded object bytes; returns the id. Existing objects are not

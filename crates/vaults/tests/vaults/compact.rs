@@ -895,6 +895,15 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("does not match its id"), "{err}");
     assert_eq!(cloned.get(&copy.db, "big").unwrap().as_slice(), big);
+    // Its own parts are taken in and add nothing.
+    let before = stored(&copy);
+    let mut into_copy = Incoming::new(&cloned);
+    for step in [&part0, &part1, &part2] {
+        cloned.receive_part(&copy.db, &mut into_copy, step).unwrap();
+    }
+    assert_eq!((into_copy.objects(), into_copy.added()), (1, 0));
+    assert_eq!(stored(&copy), before);
+    assert_eq!(cloned.get(&copy.db, "big").unwrap().as_slice(), big);
 
     // Half a blob, then a page of objects, or the end of the transfer; or
     // the transfer dropped there (the link lost): nothing of it is left.
