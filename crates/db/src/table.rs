@@ -248,6 +248,19 @@ pub struct ReadTxn<'db> {
 
 type ReadOnly = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 
+/// `f` of the sealed bytes of record `key` in `table`, if it is there.
+fn value_of<T>(
+    db: &Db,
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key: &RecordKey,
+    f: impl FnOnce(&[u8]) -> T,
+) -> Result<Option<T>, DbError> {
+    Ok(table
+        .get(key.as_bytes().as_slice())
+        .map_err(|e| db.storage_error(e))?
+        .map(|v| f(v.value())))
+}
+
 impl ReadTxn<'_> {
     /// The redb table `name`, or None if it was never created.
     fn table(&self, name: &str) -> Result<Option<ReadOnly>, DbError> {
@@ -283,13 +296,10 @@ impl ReadTxn<'_> {
         key: &RecordKey,
         f: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>, DbError> {
-        let Some(table) = self.table(table)? else {
-            return Ok(None);
-        };
-        Ok(table
-            .get(key.as_bytes().as_slice())
-            .map_err(|e| self.db.storage_error(e))?
-            .map(|v| f(v.value())))
+        match self.table(table)? {
+            Some(table) => value_of(self.db, &table, key, f),
+            None => Ok(None),
+        }
     }
 
     /// Read and open one record. In an authenticated table this checks the
@@ -541,11 +551,7 @@ impl WriteTxn<'_> {
             .txn
             .open_table(definition(table))
             .map_err(|e| self.db.storage_error(e))?;
-        let value = t
-            .get(key.as_bytes().as_slice())
-            .map_err(|e| self.db.storage_error(e))?
-            .map(|v| f(v.value()));
-        Ok(value)
+        value_of(self.db, &t, key, f)
     }
 
     /// Seal and store `value` under `key`, replacing any previous value.
