@@ -227,6 +227,13 @@ impl ObjectStore {
         RecordKey::from_bytes(*hasher.finalize().as_bytes())
     }
 
+    /// A mark of this copy of the vault: a keyed hash under its key, so a
+    /// copy dropped and made again (with a fresh key) has another, and
+    /// the mark tells nothing of the key.
+    pub(crate) fn copy_mark(&self) -> RecordKey {
+        self.record_key(b"copy", b"")
+    }
+
     /// Where chunk `index` of object `id` is stored.
     fn chunk_key(&self, id: &ObjectId, index: usize) -> RecordKey {
         let mut name = [0u8; 20 + 8];

@@ -2,7 +2,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use gix::hash::ObjectId;
 use gix::objs::{Kind, WriteTo};
-use polykey_db::{Db, SealedRecord, WriteTxn};
+use polykey_db::{Db, RecordKey, SealedRecord, WriteTxn};
 use polykey_keys::NodeId;
 use zeroize::Zeroizing;
 
@@ -58,6 +58,11 @@ const MAX_PAGE_REBUILT: usize = 2 * (super::send::REBUILT_PAGE_BYTES + MAX_TREE_
 #[derive(Debug)]
 pub struct Incoming {
     vault: VaultId,
+    /// Which copy of the vault it goes into: a copy being received that
+    /// is dropped and begun again (another device's transfer failed and
+    /// was tried again) is another, and what this transfer took in or
+    /// found there is not in it (see `ObjectStore::copy_mark`).
+    copy: RecordKey,
     objects: usize,
     bytes: usize,
     rebuilt: usize,
@@ -93,6 +98,7 @@ impl Incoming {
     pub fn new(vault: &Vault) -> Self {
         Self {
             vault: vault.id(),
+            copy: vault.store.copy_mark(),
             objects: 0,
             bytes: 0,
             rebuilt: 0,
@@ -101,6 +107,11 @@ impl Incoming {
             stored_kinds: HashMap::new(),
             partial: None,
         }
+    }
+
+    /// Whether this transfer goes into `vault`, the copy it began in.
+    fn is_into(&self, vault: &Vault) -> bool {
+        self.vault == vault.id() && self.copy == vault.store.copy_mark()
     }
 
     /// Objects received so far (repeats included).
@@ -124,6 +135,9 @@ impl Incoming {
         self.rebuilt
     }
 }
+
+/// Why a transfer cannot go into a vault ([`Incoming::is_into`]).
+const INTO_ANOTHER: &str = "a transfer was handed to another vault, or to a copy of it begun again";
 
 fn refused(what: impl std::fmt::Display) -> VaultError {
     VaultError::Refused(what.to_string())
@@ -449,8 +463,8 @@ impl Vault {
         objects: &[(Option<&str>, &RawObject)],
         authors: Authors<'_>,
     ) -> Result<usize, VaultError> {
-        if incoming.vault != self.id() {
-            return Err(refused("a transfer was handed to another vault"));
+        if !incoming.is_into(self) {
+            return Err(refused(INTO_ANOTHER));
         }
         if incoming.failed {
             return Err(refused("this transfer was already refused"));
@@ -1019,8 +1033,8 @@ impl Vault {
         incoming: &Incoming,
         head: &str,
     ) -> Result<ObjectId, VaultError> {
-        if incoming.vault != self.id() {
-            return Err(refused("a transfer was handed to another vault"));
+        if !incoming.is_into(self) {
+            return Err(refused(INTO_ANOTHER));
         }
         if incoming.failed {
             return Err(refused("this transfer was already refused"));
@@ -1087,8 +1101,8 @@ impl Vault {
         incoming: &mut Incoming,
         part: &Part,
     ) -> Result<(), VaultError> {
-        if incoming.vault != self.id() {
-            return Err(refused("a transfer was handed to another vault"));
+        if !incoming.is_into(self) {
+            return Err(refused(INTO_ANOTHER));
         }
         if incoming.failed {
             return Err(refused("this transfer was already refused"));
@@ -1165,8 +1179,8 @@ impl Vault {
             return Err(refused("an object does not match its id"));
         }
         if partial.held {
-            // Whether it is still here is checked when the transfer ends,
-            // as for every object it needs.
+            // Still here: a copy keeps every object it stores, and one
+            // dropped and begun again since is another (`is_into`).
             incoming.objects += 1;
             incoming.stored_kinds.insert(id, Kind::Blob);
             incoming.failed = false;

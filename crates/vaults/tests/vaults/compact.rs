@@ -937,3 +937,80 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("inside a blob"), "{err}");
 }
+
+/// Two devices' transfers of a new vault into one copy: the other device's
+/// stores everything without finishing; this one reaches the large
+/// secret (held here already); the other fails, its copy is dropped and
+/// begun again, and its retry takes in the first version. This transfer
+/// must not go on into the new copy, where the secret it took for held is
+/// not (it would finish a vault missing it).
+#[test]
+fn a_transfer_cannot_go_on_into_a_copy_begun_again_meanwhile() {
+    let source = fixture();
+    let vault = Vaults::new(&source.db).create("v", &source.keys).unwrap();
+    let big = noise(3 << 20, 4);
+    vault
+        .write_secret(&source.db, &source.keys, "big", &big)
+        .unwrap();
+    let head = vault.head(&source.db).unwrap();
+    let id = vault.id().to_string();
+
+    let copy = fixture();
+    let vaults = Vaults::new(&copy.db);
+    let first = vaults.begin_receive_vault("v", &id, 0).unwrap();
+    let _other = pull_in_parts((&source, &vault), (&copy, &first), &head);
+    let plan = vault.send_plan(&source.db, &head, &[]).unwrap();
+    let mut this = Incoming::new(&first);
+    let mut target = first;
+    let (mut skip, mut offset, mut begun_again) = (0, 0, false);
+    let outcome = loop {
+        if skip == plan.total() {
+            break vaults.finish_receive_vault(&id, this, &head).map(|_| ());
+        }
+        let step = match vault
+            .planned_part_page(&source.db, &plan, (skip, offset), 256 * 1024)
+            .unwrap()
+        {
+            Page::Part(part) => {
+                offset = part.offset + part.data.len();
+                if offset == part.len {
+                    (skip, offset) = (skip + 1, 0);
+                }
+                target.receive_part(&copy.db, &mut this, &part)
+            }
+            Page::Objects(page) => {
+                skip += page.len();
+                target
+                    .receive_page(&copy.db, &mut this, &page, &anyone)
+                    .map(|_| ())
+            }
+        };
+        if let Err(e) = step {
+            break Err(e);
+        }
+        if offset > 0 && !begun_again {
+            assert!(vaults.abort_receive_vault(&id).unwrap());
+            target = vaults.begin_receive_vault("v", &id, 0).unwrap();
+            // The other's retry takes in what comes before the secret.
+            let Page::Objects(before) = vault
+                .planned_part_page(&source.db, &plan, (0, 0), 256 * 1024)
+                .unwrap()
+            else {
+                panic!("the vault's first version comes before the secret");
+            };
+            let mut retry = Incoming::new(&target);
+            target
+                .receive_page(&copy.db, &mut retry, &before, &anyone)
+                .unwrap();
+            begun_again = true;
+        }
+    };
+    let err = outcome.expect_err("the copy it began in is gone");
+    assert!(matches!(err, VaultError::Refused(_)), "{err}");
+    assert!(err.to_string().contains("begun again"), "{err}");
+    assert!(begun_again);
+    // The transfer tried again fills the new copy whole.
+    let (incoming, _) = pull_in_parts((&source, &vault), (&copy, &target), &head);
+    let cloned = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
+    assert_eq!(cloned.get(&copy.db, "big").unwrap().as_slice(), big);
+}
