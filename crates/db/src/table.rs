@@ -289,19 +289,6 @@ impl ReadTxn<'_> {
         Ok(rows)
     }
 
-    /// `f` of a record's sealed bytes, if it is there.
-    fn look_up<T>(
-        &self,
-        table: &str,
-        key: &RecordKey,
-        f: impl FnOnce(&[u8]) -> T,
-    ) -> Result<Option<T>, DbError> {
-        match self.table(table)? {
-            Some(table) => value_of(self.db, &table, key, f),
-            None => Ok(None),
-        }
-    }
-
     /// Read and open one record. In an authenticated table this checks the
     /// whole table's set first (once per snapshot), so a deleted record is
     /// reported as tampering, never as absent.
@@ -341,8 +328,18 @@ mod private {
     /// record's sealed bytes as the transaction sees them.
     pub trait Txn {
         fn store(&self) -> &Db;
-        fn sealed_bytes(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError>;
-        fn has_record(&self, table: &str, key: &RecordKey) -> Result<bool, DbError>;
+
+        /// `f` of a record's sealed bytes, if it is there.
+        fn look_up<T>(
+            &self,
+            table: &str,
+            key: &RecordKey,
+            f: impl FnOnce(&[u8]) -> T,
+        ) -> Result<Option<T>, DbError>;
+
+        fn sealed_bytes(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
+            self.look_up(table, key, <[u8]>::to_vec)
+        }
     }
 }
 
@@ -351,7 +348,7 @@ mod private {
 pub trait RawRead: private::Txn {
     /// Whether a raw record exists, without reading or opening it.
     fn contains_raw(&self, table: &RawTable, key: &RecordKey) -> Result<bool, DbError> {
-        self.has_record(table.name(), key)
+        Ok(self.look_up(table.name(), key, |_| ())?.is_some())
     }
 
     /// Read and open one raw record.
@@ -411,12 +408,16 @@ impl private::Txn for ReadTxn<'_> {
         self.db
     }
 
-    fn sealed_bytes(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
-        self.look_up(table, key, <[u8]>::to_vec)
-    }
-
-    fn has_record(&self, table: &str, key: &RecordKey) -> Result<bool, DbError> {
-        Ok(self.look_up(table, key, |_| ())?.is_some())
+    fn look_up<T>(
+        &self,
+        table: &str,
+        key: &RecordKey,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, DbError> {
+        match self.table(table)? {
+            Some(table) => value_of(self.db, &table, key, f),
+            None => Ok(None),
+        }
     }
 }
 
@@ -425,12 +426,18 @@ impl private::Txn for WriteTxn<'_> {
         self.db
     }
 
-    fn sealed_bytes(&self, table: &str, key: &RecordKey) -> Result<Option<Vec<u8>>, DbError> {
-        self.look_up(table, key, <[u8]>::to_vec)
-    }
-
-    fn has_record(&self, table: &str, key: &RecordKey) -> Result<bool, DbError> {
-        Ok(self.look_up(table, key, |_| ())?.is_some())
+    /// As this transaction sees them (its own writes included).
+    fn look_up<T>(
+        &self,
+        table: &str,
+        key: &RecordKey,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, DbError> {
+        let t = self
+            .txn
+            .open_table(definition(table))
+            .map_err(|e| self.db.storage_error(e))?;
+        value_of(self.db, &t, key, f)
     }
 }
 
@@ -539,21 +546,6 @@ impl WriteTxn<'_> {
         Ok(())
     }
 
-    /// `f` of a record's sealed bytes, as this transaction sees them, if
-    /// it is there.
-    fn look_up<T>(
-        &self,
-        table: &str,
-        key: &RecordKey,
-        f: impl FnOnce(&[u8]) -> T,
-    ) -> Result<Option<T>, DbError> {
-        let t = self
-            .txn
-            .open_table(definition(table))
-            .map_err(|e| self.db.storage_error(e))?;
-        value_of(self.db, &t, key, f)
-    }
-
     /// Seal and store `value` under `key`, replacing any previous value.
     pub fn put<V: Serialize>(
         &mut self,
@@ -641,8 +633,11 @@ impl WriteTxn<'_> {
         if table.authenticated {
             self.check(table.name)?;
         }
-        self.db
-            .open_record(table, key, self.look_up(table.name, key, <[u8]>::to_vec)?)
+        self.db.open_record(
+            table,
+            key,
+            private::Txn::sealed_bytes(self, table.name, key)?,
+        )
     }
 
     /// Remove a record; returns whether it existed.
