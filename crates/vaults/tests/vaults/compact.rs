@@ -711,8 +711,28 @@ fn pull_in_parts(
     to: (&Fixture, &Vault),
     want: &str,
 ) -> (Incoming, usize) {
-    let plan = from.1.send_plan(&from.0.db, want, &[]).unwrap();
     let mut incoming = Incoming::new(to.1);
+    let parts = take_pages(from, to, &mut incoming, want, |incoming, (skip, _)| {
+        assert_eq!(incoming.objects(), skip);
+        None
+    })
+    .unwrap();
+    (incoming, parts)
+}
+
+/// The pages of the transfer of `want` from `from` into `to` through
+/// `incoming`, as [`pull_in_parts`] takes them; after each, `then` is
+/// told how far it came (objects taken in, bytes of a blob sent in parts)
+/// and may hand the rest to another vault. Returns how many parts went,
+/// or the first refusal.
+fn take_pages<'v>(
+    from: (&Fixture, &Vault),
+    (to, mut into): (&Fixture, &'v Vault),
+    incoming: &mut Incoming,
+    want: &str,
+    mut then: impl FnMut(&Incoming, (usize, usize)) -> Option<&'v Vault>,
+) -> Result<usize, VaultError> {
+    let plan = from.1.send_plan(&from.0.db, want, &[]).unwrap();
     let (mut skip, mut offset, mut parts) = (0, 0, 0);
     while skip < plan.total() {
         match from
@@ -721,7 +741,7 @@ fn pull_in_parts(
             .unwrap()
         {
             Page::Part(part) => {
-                to.1.receive_part(&to.0.db, &mut incoming, &part).unwrap();
+                into.receive_part(&to.db, incoming, &part)?;
                 parts += 1;
                 offset = part.offset + part.data.len();
                 if offset == part.len {
@@ -730,14 +750,15 @@ fn pull_in_parts(
             }
             Page::Objects(page) => {
                 assert_eq!(offset, 0);
-                to.1.receive_page(&to.0.db, &mut incoming, &page, &anyone)
-                    .unwrap();
+                into.receive_page(&to.db, incoming, &page, &anyone)?;
                 skip += page.len();
             }
         }
-        assert_eq!(incoming.objects(), skip);
+        if let Some(other) = then(incoming, (skip, offset)) {
+            into = other;
+        }
     }
-    (incoming, parts)
+    Ok(parts)
 }
 
 fn part(id: &str, offset: usize, len: usize, data: &[u8]) -> Part {
@@ -960,37 +981,19 @@ fn a_transfer_cannot_go_on_into_a_copy_begun_again_meanwhile() {
     let first = vaults.begin_receive_vault("v", &id, 0).unwrap();
     let _other = pull_in_parts((&source, &vault), (&copy, &first), &head);
     let plan = vault.send_plan(&source.db, &head, &[]).unwrap();
+    let again = std::cell::OnceCell::new();
     let mut this = Incoming::new(&first);
-    let mut target = first;
-    let (mut skip, mut offset, mut begun_again) = (0, 0, false);
-    let outcome = loop {
-        if skip == plan.total() {
-            break vaults.finish_receive_vault(&id, this, &head).map(|_| ());
-        }
-        let step = match vault
-            .planned_part_page(&source.db, &plan, (skip, offset), 256 * 1024)
-            .unwrap()
-        {
-            Page::Part(part) => {
-                offset = part.offset + part.data.len();
-                if offset == part.len {
-                    (skip, offset) = (skip + 1, 0);
-                }
-                target.receive_part(&copy.db, &mut this, &part)
+    let taken = take_pages(
+        (&source, &vault),
+        (&copy, &first),
+        &mut this,
+        &head,
+        |_, (_, offset)| {
+            if offset == 0 || again.get().is_some() {
+                return None;
             }
-            Page::Objects(page) => {
-                skip += page.len();
-                target
-                    .receive_page(&copy.db, &mut this, &page, &anyone)
-                    .map(|_| ())
-            }
-        };
-        if let Err(e) = step {
-            break Err(e);
-        }
-        if offset > 0 && !begun_again {
             assert!(vaults.abort_receive_vault(&id).unwrap());
-            target = vaults.begin_receive_vault("v", &id, 0).unwrap();
+            let target = again.get_or_init(|| vaults.begin_receive_vault("v", &id, 0).unwrap());
             // The other's retry takes in what comes before the secret.
             let Page::Objects(before) = vault
                 .planned_part_page(&source.db, &plan, (0, 0), 256 * 1024)
@@ -998,19 +1001,20 @@ fn a_transfer_cannot_go_on_into_a_copy_begun_again_meanwhile() {
             else {
                 panic!("the vault's first version comes before the secret");
             };
-            let mut retry = Incoming::new(&target);
+            let mut retry = Incoming::new(target);
             target
                 .receive_page(&copy.db, &mut retry, &before, &anyone)
                 .unwrap();
-            begun_again = true;
-        }
-    };
+            Some(target)
+        },
+    );
+    let outcome = taken.and_then(|_| vaults.finish_receive_vault(&id, this, &head).map(|_| ()));
     let err = outcome.expect_err("the copy it began in is gone");
     assert!(matches!(err, VaultError::Refused(_)), "{err}");
     assert!(err.to_string().contains("begun again"), "{err}");
-    assert!(begun_again);
+    let target = again.get().expect("begun again");
     // The transfer tried again fills the new copy whole.
-    let (incoming, _) = pull_in_parts((&source, &vault), (&copy, &target), &head);
+    let (incoming, _) = pull_in_parts((&source, &vault), (&copy, target), &head);
     let cloned = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
     assert_eq!(cloned.get(&copy.db, "big").unwrap().as_slice(), big);
 }
