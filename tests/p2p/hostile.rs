@@ -4,6 +4,7 @@
 //! oversized or slow answers — against real nodes on 127.0.0.1. Each attack
 //! is played by a bare network peer driven by the test ("rogue").
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use polykey_network::{
 use polykey_node::NodeError;
 use polykey_vaults::{kind_tag, Deletion, VaultId, Vaults};
 use tempfile::TempDir;
+use tokio::sync::Notify;
 
 use crate::rogue::{dial, now_secs, rogue, rogue_pairs, Rogue};
 use crate::{device, eventually, pair, Device};
@@ -40,9 +42,17 @@ impl Rogue {
         delay: Duration,
         answer: impl Fn(Request) -> Response + Send + Sync + 'static,
     ) {
+        self.answer_each(move |request| (delay, answer(request)));
+    }
+
+    /// Answer each request as `answer` says when it arrives: after how
+    /// long, and what.
+    fn answer_each(
+        &mut self,
+        answer: impl Fn(Request) -> (Duration, Response) + Send + Sync + 'static,
+    ) {
         let mut events = self.events.take().unwrap();
         let client = self.client.clone();
-        let answer = Arc::new(answer);
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 let Event::InboundRequest {
@@ -51,10 +61,11 @@ impl Rogue {
                 else {
                     continue;
                 };
-                let (client, answer) = (client.clone(), Arc::clone(&answer));
+                let (delay, response) = answer(request);
+                let client = client.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
-                    let _ = client.respond(responder, answer(request)).await;
+                    let _ = client.respond(responder, response).await;
                 });
             }
         });
@@ -309,6 +320,74 @@ fn serve_vault(rogue: &mut Rogue, summary: VaultSummary, objects: Vec<WireObject
         },
         other => quiet(chains.clone())(other),
     });
+}
+
+/// Once `armed`, list `summary` and answer a fetch of it with `objects`
+/// after `delay`, telling `asked` the fetch came; before, list nothing.
+fn offer_vault_once_armed(
+    rogue: &mut Rogue,
+    armed: &Arc<AtomicBool>,
+    (summary, objects): (VaultSummary, Vec<WireObject>),
+    delay: Duration,
+    asked: Option<Arc<Notify>>,
+) {
+    let chains = rogue.chain_answer();
+    let armed = Arc::clone(armed);
+    rogue.answer_each(move |request| match request {
+        _ if !armed.load(Ordering::SeqCst) => (Duration::ZERO, quiet(chains.clone())(request)),
+        Request::Vaults => (
+            Duration::ZERO,
+            Response::Vaults {
+                vaults: vec![summary.clone()],
+            },
+        ),
+        Request::Fetch { .. } => {
+            if let Some(asked) = &asked {
+                asked.notify_one();
+            }
+            let answer = Response::Objects {
+                total: objects.len() as u32,
+                objects: objects.clone(),
+            };
+            (delay, answer)
+        }
+        other => (Duration::ZERO, quiet(chains.clone())(other)),
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_devices_sending_one_new_vault_at_once_do_not_undo_each_other() {
+    let a = device().await;
+    let (mut first, mut second) = (rogue(92).await, rogue(93).await);
+    rogue_pairs(&first, &a).await;
+    rogue_pairs(&second, &a).await;
+    let (summary, objects, _scratch) = forged_vault(&first.keys);
+    let mut tampered = objects.clone();
+    tampered.iter_mut().find(|o| o.kind == 1).unwrap().data = b"swapped".to_vec();
+    // The first device sends the vault broken, after 0.6 s; the second
+    // sends it whole, after 1.2 s, and is asked while the first transfer
+    // is under way. The first one failing must not take the second's
+    // transfer down with it.
+    let armed = Arc::new(AtomicBool::new(false));
+    let asked_first = Arc::new(Notify::new());
+    let slow = Duration::from_millis(600);
+    let offer = (summary.clone(), tampered);
+    offer_vault_once_armed(&mut first, &armed, offer, slow, Some(asked_first.clone()));
+    offer_vault_once_armed(&mut second, &armed, (summary, objects), slow * 2, None);
+    first_sync_ended(&a).await;
+    armed.store(true, Ordering::SeqCst);
+    let (from_first, from_second) = tokio::join!(a.node.sync_now(first.id()), async {
+        asked_first.notified().await;
+        a.node.sync_now(second.id()).await
+    });
+    let refusal = from_first.unwrap_err().to_string();
+    assert!(refusal.contains("does not match its id"), "{refusal}");
+    assert!(
+        from_second.unwrap(),
+        "the second device's transfer added it"
+    );
+    assert_eq!(a.vault_names().await, ["Forged"]);
+    assert_eq!(a.read("Forged", "github").await.as_deref(), Some("planted"));
 }
 
 async fn refused_and_unchanged(a: &Device, rogue: NodeId, expect: &str) {

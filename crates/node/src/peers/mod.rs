@@ -250,6 +250,11 @@ pub(crate) struct PeerState {
     /// One pull at a time from each device (the scheduled ones and
     /// `sync_now` alike), so two never receive the same vault at once.
     pull_locks: HashMap<NodeId, Arc<tokio::sync::Mutex<()>>>,
+    /// One transfer at a time into each vault this node lacks, whichever
+    /// device sends it: two would share one unfinished copy, and one
+    /// failing would drop it under the other (see
+    /// `pull::Node::receive_new_vault`).
+    receiving: HashMap<VaultId, Arc<tokio::sync::Mutex<()>>>,
     /// Each device's vault heads (by vault id) as its last answer to
     /// `Vaults` gave them: a vault that moved here only to the head that
     /// device has is no news to it (see `pull::watch_changes`).

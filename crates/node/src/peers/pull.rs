@@ -299,6 +299,17 @@ pub(super) enum Haves {
     Told(Option<String>),
 }
 
+/// How a vault this node lacked was received ([`Node::receive_new_vault`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NewVault {
+    /// Here now, from this transfer.
+    Received,
+    /// Not taken: it was deleted here at that version.
+    DeletedHere,
+    /// Here already: another device's transfer brought it meanwhile.
+    AlreadyHere,
+}
+
 /// Whether `id` is written as a whole commit id (40 lowercase hex digits).
 fn is_commit_id(id: &str) -> bool {
     id.len() == 40 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -599,7 +610,8 @@ impl Node {
             };
             match local.get(&summary.id) {
                 None => {
-                    changed |= self.receive_new_vault(client, peer, id, &summary).await?;
+                    changed |= self.receive_new_vault(client, peer, id, &summary).await?
+                        == NewVault::Received;
                 }
                 Some((head, renamed_here)) => {
                     let (name, renamed_at) = (summary.name.clone(), summary.renamed_at);
@@ -647,29 +659,55 @@ impl Node {
     }
 
     /// Receive a vault this node lacks, page by page; a refused or broken
-    /// transfer leaves nothing behind. Returns whether a vault was added
-    /// (a vault this node saw deleted at that version is not).
+    /// transfer leaves nothing behind. One transfer of a vault at a time:
+    /// another device sending the same vault meanwhile waits for this one,
+    /// then finds the vault here, or begins again if this one failed.
     pub(super) async fn receive_new_vault(
         &self,
         client: &Client,
         peer: NodeId,
         id: VaultId,
         summary: &polykey_network::VaultSummary,
-    ) -> Result<bool, NodeError> {
+    ) -> Result<NewVault, NodeError> {
+        let lock = Arc::clone(self.inner.peer_state().receiving.entry(id).or_default());
+        let received = {
+            let _one_at_a_time = lock.lock().await;
+            self.receive_alone(client, peer, id, summary).await
+        };
+        drop(lock);
+        // Locks no transfer holds or waits for any more (a cancelled
+        // transfer's among them).
+        self.inner
+            .peer_state()
+            .receiving
+            .retain(|_, held| Arc::strong_count(held) > 1);
+        received
+    }
+
+    async fn receive_alone(
+        &self,
+        client: &Client,
+        peer: NodeId,
+        id: VaultId,
+        summary: &polykey_network::VaultSummary,
+    ) -> Result<NewVault, NodeError> {
         let (name, renamed_at) = (summary.name.clone(), clamp_peer_time(summary.renamed_at));
         let head = summary.head.clone();
         let begun = self
             .with_vaults(move |s| {
                 match Vaults::new(&s.db).begin_receive_vault(&name, &id.to_string(), renamed_at) {
-                    Ok(vault) => Ok(Some(vault)),
+                    Ok(vault) => Ok(Ok(vault)),
                     // Deleted here: not brought back by a copy at that version.
-                    Err(VaultError::UnknownVault(_)) => Ok(None),
+                    Err(VaultError::UnknownVault(_)) => Ok(Err(NewVault::DeletedHere)),
+                    // Another transfer brought it meanwhile.
+                    Err(VaultError::VaultExists(_)) => Ok(Err(NewVault::AlreadyHere)),
                     Err(e) => Err(e.into()),
                 }
             })
             .await?;
-        let Some(vault) = begun else {
-            return Ok(false);
+        let vault = match begun {
+            Ok(vault) => vault,
+            Err(outcome) => return Ok(outcome),
         };
         let fetched = self
             .fetch_pages(client, peer, &vault, &summary.head, Vec::new(), false)
@@ -693,7 +731,7 @@ impl Node {
                 .await;
             return Err(e);
         }
-        Ok(true)
+        Ok(NewVault::Received)
     }
 
     /// Fetch the objects of `want` a copy with `haves` lacks into `vault`,

@@ -33,6 +33,7 @@ use polykey_network::{
 use polykey_vaults::{VaultId, VaultInfo, Vaults};
 use serde::{Deserialize, Serialize};
 
+use super::pull::NewVault;
 use super::{gestalt, in_gestalt, net_error, now_ms, refused, Node};
 use crate::error::NodeError;
 use crate::node::Session;
@@ -1364,7 +1365,7 @@ impl Node {
                 ))
             });
             match received {
-                Ok(true) => {
+                Ok(NewVault::Received | NewVault::AlreadyHere) => {
                     self.refresh_shares().await?;
                     self.notify();
                     // The owner hears it was taken: it pulls from a writer,
@@ -1387,6 +1388,7 @@ impl Node {
                         .await;
                     self.refresh_shares().await?;
                     match failed {
+                        // Deleted here (the only other outcome).
                         Ok(_) => {
                             return Err(NodeError::Invalid(
                                 "that vault was deleted here; restore it from recently deleted"
