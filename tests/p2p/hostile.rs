@@ -4,7 +4,7 @@
 //! oversized or slow answers — against real nodes on 127.0.0.1. Each attack
 //! is played by a bare network peer driven by the test ("rogue").
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,8 @@ use tempfile::TempDir;
 use tokio::sync::Notify;
 
 use crate::rogue::{dial, now_secs, rogue, rogue_pairs, Rogue};
-use crate::{device, eventually, pair, Device};
+use crate::{device, eventually, pair, Device, PASSWORD};
+use polykey_node::{KdfProfile, NetworkOptions, Node, NodeOptions, Password};
 
 impl Rogue {
     /// The rogue's own chain, as a Chains answer.
@@ -388,6 +389,97 @@ async fn two_devices_sending_one_new_vault_at_once_do_not_undo_each_other() {
     );
     assert_eq!(a.vault_names().await, ["Forged"]);
     assert_eq!(a.read("Forged", "github").await.as_deref(), Some("planted"));
+}
+
+/// A vault this device purged, still listed by a device that has not:
+/// at the deleted version it is not fetched at all; at an older version
+/// (fetched, then refused) it does not fail the sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_vault_purged_here_and_listed_elsewhere_neither_refetches_nor_fails_the_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = NodeOptions {
+        kdf: KdfProfile::FastForTests,
+        network: Some(NetworkOptions::loopback()),
+    };
+    let node = Node::open(&dir.path().join("node"), options).await.unwrap();
+    let keys = node
+        .create(Password::new(PASSWORD.into()))
+        .await
+        .unwrap()
+        .recovery_code
+        .root_keypair();
+    let a = Device { node, _dir: dir };
+    let mut rogue = rogue(94).await;
+    rogue_pairs(&rogue, &a).await;
+    let (summary, objects, scratch) = forged_vault(&rogue.keys);
+    // The vault's first version (made with it, empty), and what it holds.
+    let older = {
+        let db = Db::open(&scratch.path().join("scratch.redb"), &rogue.keys).unwrap();
+        let vault = Vaults::new(&db).open("Forged").unwrap();
+        let first = vault.log(&db, None).unwrap().pop().unwrap().id;
+        let wanted: Vec<String> = vault
+            .objects_between(&db, &first, &[])
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let objects: Vec<WireObject> = objects
+            .iter()
+            .filter(|o| wanted.contains(&o.id))
+            .cloned()
+            .collect();
+        let summary = VaultSummary {
+            head: first,
+            ..summary.clone()
+        };
+        (summary, objects)
+    };
+    let offer = Arc::new(Mutex::new((summary, objects)));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let chains = rogue.chain_answer();
+    let (offered, counted) = (Arc::clone(&offer), Arc::clone(&fetches));
+    rogue.answer_with(Duration::ZERO, move |request| match request {
+        Request::Vaults => Response::Vaults {
+            vaults: vec![offered.lock().unwrap().0.clone()],
+        },
+        Request::Fetch { .. } => {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let objects = offered.lock().unwrap().1.clone();
+            Response::Objects {
+                total: objects.len() as u32,
+                objects,
+            }
+        }
+        other => quiet(chains.clone())(other),
+    });
+    eventually("A has the vault", &[&a], || async {
+        a.vault_names().await == ["Forged"]
+    })
+    .await;
+    first_sync_ended(&a).await;
+    a.node.delete_vault("Forged".into()).await.unwrap();
+    // Thirty-one days on (the recovery window is 30): purged here, on the
+    // store itself while the node is locked.
+    a.node.lock().await.unwrap();
+    {
+        let db = Db::open(&a._dir.path().join("node").join("db.redb"), &keys).unwrap();
+        let later = now_ms() + 31 * 24 * 3600 * 1000;
+        assert_eq!(Vaults::new(&db).purge_expired(later).unwrap(), 1);
+    }
+    a.node.unlock(Password::new(PASSWORD.into())).await.unwrap();
+    dial(&rogue, &a).await;
+    first_sync_ended(&a).await;
+    fetches.store(0, Ordering::SeqCst);
+    // At the version it was deleted at: not fetched again.
+    assert!(!a.node.sync_now(rogue.id()).await.unwrap());
+    assert_eq!(fetches.load(Ordering::SeqCst), 0, "nothing was fetched");
+    assert!(a.vault_names().await.is_empty());
+    // At an older version: fetched, refused, and the sync still succeeds.
+    *offer.lock().unwrap() = older;
+    assert!(!a.node.sync_now(rogue.id()).await.unwrap());
+    assert!(fetches.load(Ordering::SeqCst) > 0);
+    assert!(a.vault_names().await.is_empty());
+    assert!(a.node.deleted_vaults_dto().await.unwrap().is_empty());
 }
 
 async fn refused_and_unchanged(a: &Device, rogue: NodeId, expect: &str) {

@@ -605,6 +605,17 @@ impl Vaults<'_> {
         Ok(self.is_deleted(&txn, &id)? || txn.get(&DELETIONS, &deletion_key(&id))?.is_some())
     }
 
+    /// Whether a copy of vault `id` at version `head` would be refused
+    /// here before any of it is fetched: this node purged the vault at that
+    /// very version and keeps its tombstone. (A copy at another version is
+    /// fetched and then settled, [`Vaults::settle_received`]; a vault still
+    /// here is refused by [`Vaults::begin_receive_vault`].)
+    pub fn purged_at(&self, id: &VaultId, head: &str) -> Result<bool, VaultError> {
+        let txn = self.db.read()?;
+        let stored: Option<StoredDeletion> = txn.get_of(&DELETIONS, &deletion_key(id))?;
+        Ok(stored.is_some_and(|s| s.purged && s.deletion.head == head))
+    }
+
     /// Settle vault `id`, just received from a peer with its head set in
     /// `txn`, with a tombstone kept here: refused (`UnknownVault`) unless
     /// its history holds the deleted version below its head, i.e. unless

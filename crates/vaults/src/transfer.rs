@@ -10,12 +10,10 @@
 //! transfer that stops half way leaves only complete, unreferenced objects.
 //!
 //! Kinds are checked where a wrong one would break the vault: a commit's
-//! tree must be a tree and its parents commits, a directory entry a tree.
-//! A file entry must be a blob when that blob comes in the same page; one
-//! already stored is not read back to check (it can be up to 16 MiB), so a
-//! member could point a file at a tree it already has: reading that one
-//! secret then fails, which is no more than what writing garbage into it
-//! would do.
+//! tree must be a tree and its parents commits, a directory entry a tree,
+//! a file entry a blob: one in the same page or stored by the transfer by
+//! what it remembers of them, one stored before by its record's
+//! authenticated kind byte (never the blob itself, which can be 16 MiB).
 //!
 //! Two flows: `send` picks the objects another copy lacks, in the order
 //! `receive` takes them (each after everything it refers to); `receive`

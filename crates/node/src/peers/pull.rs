@@ -693,9 +693,15 @@ impl Node {
     ) -> Result<NewVault, NodeError> {
         let (name, renamed_at) = (summary.name.clone(), clamp_peer_time(summary.renamed_at));
         let head = summary.head.clone();
+        let offered = head.clone();
         let begun = self
             .with_vaults(move |s| {
-                match Vaults::new(&s.db).begin_receive_vault(&name, &id.to_string(), renamed_at) {
+                let vaults = Vaults::new(&s.db);
+                // Purged here at that version: nothing to fetch.
+                if vaults.purged_at(&id, &offered)? {
+                    return Ok(Err(NewVault::DeletedHere));
+                }
+                match vaults.begin_receive_vault(&name, &id.to_string(), renamed_at) {
                     Ok(vault) => Ok(Ok(vault)),
                     // Deleted here: not brought back by a copy at that version.
                     Err(VaultError::UnknownVault(_)) => Ok(Err(NewVault::DeletedHere)),
@@ -723,13 +729,22 @@ impl Node {
             Err(e) => Err(e),
         };
         if let Err(e) = finished {
-            let _ = self
+            let deleted_here = self
                 .with_vaults(move |s| {
-                    Vaults::new(&s.db).abort_receive_vault(&id.to_string())?;
-                    Ok(())
+                    let vaults = Vaults::new(&s.db);
+                    vaults.abort_receive_vault(&id.to_string())?;
+                    Ok(vaults.deletion_recorded(&id.to_string())?)
                 })
                 .await;
-            return Err(e);
+            // Refused as a version this node deleted, older than the
+            // deletion (see `Vaults::settle_received`): not an error of
+            // the sync, which goes on with the other vaults.
+            return match (e, deleted_here) {
+                (NodeError::Vault(VaultError::UnknownVault(_)), Ok(true)) => {
+                    Ok(NewVault::DeletedHere)
+                }
+                (e, _) => Err(e),
+            };
         }
         Ok(NewVault::Received)
     }
