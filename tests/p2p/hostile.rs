@@ -370,17 +370,33 @@ async fn two_devices_sending_one_new_vault_at_once_do_not_undo_each_other() {
     // is under way. The first one failing must not take the second's
     // transfer down with it.
     let armed = Arc::new(AtomicBool::new(false));
-    let asked_first = Arc::new(Notify::new());
+    let (asked_first, asked_second) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     let slow = Duration::from_millis(600);
     let offer = (summary.clone(), tampered);
     offer_vault_once_armed(&mut first, &armed, offer, slow, Some(asked_first.clone()));
-    offer_vault_once_armed(&mut second, &armed, (summary, objects), slow * 2, None);
+    let offer = (summary, objects);
+    offer_vault_once_armed(
+        &mut second,
+        &armed,
+        offer,
+        slow * 2,
+        Some(asked_second.clone()),
+    );
     first_sync_ended(&a).await;
     armed.store(true, Ordering::SeqCst);
-    let (from_first, from_second) = tokio::join!(a.node.sync_now(first.id()), async {
-        asked_first.notified().await;
-        a.node.sync_now(second.id()).await
-    });
+    let (from_first, from_second, ()) = tokio::join!(
+        a.node.sync_now(first.id()),
+        async {
+            asked_first.notified().await;
+            a.node.sync_now(second.id()).await
+        },
+        // Nor does the sweep of unfinished copies take one under a
+        // transfer still receiving it.
+        async {
+            asked_second.notified().await;
+            a.node.purge_deleted().await.unwrap();
+        }
+    );
     let refusal = from_first.unwrap_err().to_string();
     assert!(refusal.contains("does not match its id"), "{refusal}");
     assert!(
@@ -389,6 +405,35 @@ async fn two_devices_sending_one_new_vault_at_once_do_not_undo_each_other() {
     );
     assert_eq!(a.vault_names().await, ["Forged"]);
     assert_eq!(a.read("Forged", "github").await.as_deref(), Some("planted"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transfer_cut_off_leaves_no_copy_holding_a_name_after_the_next_purge() {
+    let a = device().await;
+    let mut rogue = rogue(95).await;
+    rogue_pairs(&rogue, &a).await;
+    let (summary, objects, _scratch) = forged_vault(&rogue.keys);
+    let armed = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(Notify::new());
+    let offer = (summary, objects);
+    let never = Duration::from_secs(25);
+    offer_vault_once_armed(&mut rogue, &armed, offer, never, Some(Arc::clone(&asked)));
+    first_sync_ended(&a).await;
+    // The transfer is begun, then cut off (as a sync past its deadline is).
+    armed.store(true, Ordering::SeqCst);
+    tokio::select! {
+        done = a.node.sync_now(rogue.id()) => panic!("the sync ended: {done:?}"),
+        () = asked.notified() => {}
+    }
+    armed.store(false, Ordering::SeqCst);
+    // Its copy is seen nowhere, but holds the name.
+    assert!(a.vault_names().await.is_empty());
+    let taken = a.node.create_vault("Forged".into()).await.unwrap_err();
+    assert!(taken.to_string().contains("exists"), "{taken}");
+    a.node.purge_deleted().await.unwrap();
+    a.node.create_vault("Forged".into()).await.unwrap();
+    assert_eq!(a.vault_names().await, ["Forged"]);
+    assert!(a.read("Forged", "github").await.is_none());
 }
 
 /// A vault this device purged, still listed by a device that has not:

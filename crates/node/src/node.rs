@@ -164,6 +164,12 @@ pub(crate) struct Inner {
     pub(crate) net: Mutex<Option<crate::peers::Net>>,
     /// Pairing, online devices, sync status.
     pub(crate) peers: Mutex<crate::peers::PeerState>,
+    /// One transfer at a time into each vault this node lacks, whichever
+    /// device sends it (see `peers::pull`): two would share one unfinished
+    /// copy, and one failing would drop it under the other. A held lock
+    /// also keeps the copy from the sweep of unfinished copies
+    /// (`Node::purge_deleted`). Locked only briefly, never while waiting.
+    pub(crate) receiving: Mutex<HashMap<polykey_vaults::VaultId, Arc<tokio::sync::Mutex<()>>>>,
     /// Identity providers and logins under way.
     pub(crate) identities: Mutex<crate::identities::IdentityState>,
 }
@@ -218,6 +224,7 @@ impl Node {
                 commits: Arc::default(),
                 net: Mutex::new(None),
                 peers: Mutex::default(),
+                receiving: Mutex::default(),
                 identities: Mutex::default(),
             }),
         })

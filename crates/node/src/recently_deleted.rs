@@ -73,9 +73,19 @@ impl Node {
     }
 
     /// Free the space of vaults deleted longer ago than the recovery
-    /// window. Returns how many were purged.
+    /// window, and of copies of new vaults that no transfer is receiving
+    /// any more (left by a transfer cut off, a crash, or a restore that
+    /// stopped half way). Returns how many vaults were purged.
     pub async fn purge_deleted(&self) -> Result<usize, NodeError> {
-        self.with_vaults(|s| Ok(Vaults::new(&s.db).purge_expired(now_ms())?))
-            .await
+        let inner = std::sync::Arc::clone(&self.inner);
+        self.with_vaults(move |s| {
+            let vaults = Vaults::new(&s.db);
+            // Taken under the store's lock: a transfer begins its copy in
+            // a call like this one, holding its lock from before.
+            let arriving = inner.vaults_arriving();
+            vaults.drop_unfinished(|id| arriving.contains(id))?;
+            Ok(vaults.purge_expired(now_ms())?)
+        })
+        .await
     }
 }

@@ -250,11 +250,6 @@ pub(crate) struct PeerState {
     /// One pull at a time from each device (the scheduled ones and
     /// `sync_now` alike), so two never receive the same vault at once.
     pull_locks: HashMap<NodeId, Arc<tokio::sync::Mutex<()>>>,
-    /// One transfer at a time into each vault this node lacks, whichever
-    /// device sends it: two would share one unfinished copy, and one
-    /// failing would drop it under the other (see
-    /// `pull::Node::receive_new_vault`).
-    receiving: HashMap<VaultId, Arc<tokio::sync::Mutex<()>>>,
     /// Each device's vault heads (by vault id) as its last answer to
     /// `Vaults` gave them: a vault that moved here only to the head that
     /// device has is no news to it (see `pull::watch_changes`).
@@ -365,6 +360,32 @@ impl Inner {
         self.peers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn receiving(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<VaultId, Arc<tokio::sync::Mutex<()>>>> {
+        self.receiving
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The lock a transfer of new vault `id` holds (see `Inner::receiving`).
+    pub(crate) fn new_vault_lock(&self, id: VaultId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut receiving = self.receiving();
+        // Locks no transfer holds or waits for any more (a cancelled
+        // transfer's among them).
+        receiving.retain(|_, held| Arc::strong_count(held) > 1);
+        Arc::clone(receiving.entry(id).or_default())
+    }
+
+    /// The new vaults a transfer is receiving now.
+    pub(crate) fn vaults_arriving(&self) -> BTreeSet<VaultId> {
+        self.receiving()
+            .iter()
+            .filter(|(_, held)| held.try_lock().is_err())
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Stop the network (on lock): the tasks end, connections close, and

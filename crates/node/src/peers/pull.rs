@@ -669,19 +669,9 @@ impl Node {
         id: VaultId,
         summary: &polykey_network::VaultSummary,
     ) -> Result<NewVault, NodeError> {
-        let lock = Arc::clone(self.inner.peer_state().receiving.entry(id).or_default());
-        let received = {
-            let _one_at_a_time = lock.lock().await;
-            self.receive_alone(client, peer, id, summary).await
-        };
-        drop(lock);
-        // Locks no transfer holds or waits for any more (a cancelled
-        // transfer's among them).
-        self.inner
-            .peer_state()
-            .receiving
-            .retain(|_, held| Arc::strong_count(held) > 1);
-        received
+        let lock = self.inner.new_vault_lock(id);
+        let _one_at_a_time = lock.lock().await;
+        self.receive_alone(client, peer, id, summary).await
     }
 
     async fn receive_alone(

@@ -1444,15 +1444,44 @@ impl Vaults<'_> {
         if vault.is_listed(&txn)? {
             return Ok(false);
         }
-        if !self.remove_record(&mut txn, &id)? {
+        self.drop_copy(&mut txn, &vault)?;
+        txn.commit()?;
+        Ok(true)
+    }
+
+    /// Drop every copy begun by [`Vaults::begin_receive_vault`] and never
+    /// finished, except those `arriving` says a transfer is still
+    /// receiving: their records (which hold their names) and everything
+    /// they stored. Returns how many were dropped.
+    pub fn drop_unfinished(
+        &self,
+        arriving: impl Fn(&VaultId) -> bool,
+    ) -> Result<usize, VaultError> {
+        let mut txn = self.db.write()?;
+        let mut dropped = 0;
+        for (_, record) in self.records(&txn)? {
+            let vault = crate::vault::vault_from(&record)?;
+            if vault.is_listed(&txn)? || arriving(&vault.id()) {
+                continue;
+            }
+            self.drop_copy(&mut txn, &vault)?;
+            dropped += 1;
+        }
+        if dropped > 0 {
+            txn.commit()?;
+        }
+        Ok(dropped)
+    }
+
+    fn drop_copy(&self, txn: &mut WriteTxn<'_>, vault: &Vault) -> Result<(), VaultError> {
+        if !self.remove_record(txn, &vault.id())? {
             return Err(VaultError::corrupt(
                 "an unfinished vault's record is missing",
             ));
         }
         txn.delete_raw_table(vault.store.objects_table())?;
         txn.delete_raw_table(vault.store.refs_table())?;
-        txn.commit()?;
-        Ok(true)
+        Ok(())
     }
 }
 

@@ -629,6 +629,53 @@ fn an_unfinished_vault_is_not_listed_and_an_aborted_one_leaves_nothing() {
 }
 
 #[test]
+fn unfinished_copies_no_transfer_is_receiving_are_dropped_and_free_their_names() {
+    let (s, original) = source();
+    let t = device(25);
+    let vaults = Vaults::new(&t.db);
+    let head = original.head(&s.db).unwrap();
+    let id = original.id().to_string();
+    let kept = vaults.create("Kept", &t.keys).unwrap();
+    let copy = vaults.begin_receive_vault("Work", &id, 0).unwrap();
+    let (page, _) = original.objects_page(&s.db, &head, &[], 0, 2048).unwrap();
+    let mut incoming = Incoming::new(&copy);
+    copy.receive_page(&t.db, &mut incoming, &page, &anyone)
+        .unwrap();
+    let other = polykey_vaults::VaultId::random();
+    vaults
+        .begin_receive_vault("Other", &other.to_string(), 0)
+        .unwrap();
+    // Unfinished copies are seen nowhere, but hold their names.
+    assert_eq!(vaults.list().unwrap().len(), 1);
+    assert!(vaults.create("Other", &t.keys).is_err());
+    // The one a transfer is still receiving stays; the other goes.
+    let arriving = |v: &polykey_vaults::VaultId| v.to_string() == id;
+    assert_eq!(vaults.drop_unfinished(arriving).unwrap(), 1);
+    vaults.create("Other", &t.keys).unwrap();
+    let (page, _) = original
+        .objects_page(&s.db, &head, &[], incoming.objects(), 2048)
+        .unwrap();
+    copy.receive_page(&t.db, &mut incoming, &page, &anyone)
+        .unwrap();
+    // Once no transfer receives it, it goes too, with what it stored,
+    // and its transfer cannot go on.
+    assert_eq!(vaults.drop_unfinished(|_| false).unwrap(), 1);
+    assert!(vaults.open(&id).is_err());
+    let (page, _) = original
+        .objects_page(&s.db, &head, &[], incoming.objects(), 2048)
+        .unwrap();
+    assert!(copy
+        .receive_page(&t.db, &mut incoming, &page, &anyone)
+        .is_err());
+    vaults.create("Work", &t.keys).unwrap();
+    assert_eq!(vaults.drop_unfinished(|_| false).unwrap(), 0);
+    let mut names: Vec<String> = vaults.list().unwrap().into_iter().map(|v| v.name).collect();
+    names.sort();
+    assert_eq!(names, ["Kept", "Other", "Work"]);
+    assert!(kept.head(&t.db).is_ok());
+}
+
+#[test]
 fn a_page_that_needs_objects_not_sent_yet_is_refused_and_the_transfer_stops() {
     let (s, original) = source();
     let t = device(23);
