@@ -14,6 +14,8 @@ pub const LOCK_FILE: &str = "node.lock";
 const ROOT_KEY_FILE: &str = "root_key.json";
 const DB_FILE: &str = "db.redb";
 const PREFERENCES_FILE: &str = "preferences.json";
+/// Present while a node is being created, until its key file is written.
+const CREATING_FILE: &str = "creating";
 
 /// The node directory: `$PK_NODE_PATH`, else the platform's data directory
 /// (`$XDG_DATA_HOME/polykey` on Linux, `~/Library/Application Support/polykey`
@@ -106,6 +108,33 @@ impl NodeDir {
             .map_err(|e| NodeError::io("encode the key file", e.into()))?;
         self.write_atomically(ROOT_KEY_FILE, &bytes)
             .map_err(|e| NodeError::io("write the key file", e))
+    }
+
+    /// Mark a creation under way: a store found later beside this mark
+    /// and no key file was never handed to anyone.
+    pub fn begin_creation(&self) -> Result<(), NodeError> {
+        self.write_atomically(CREATING_FILE, b"a node is being created here\n")
+            .map_err(|e| NodeError::io("start creating the node", e))
+    }
+
+    /// The creation is complete (its key file written). A mark that stays
+    /// after a failure here is harmless: the key file outranks it.
+    pub fn end_creation(&self) {
+        let _ = std::fs::remove_file(self.path.join(CREATING_FILE));
+    }
+
+    /// Whether the store here was left by a creation cut off before its
+    /// key file was written.
+    pub fn creation_cut_off(&self) -> bool {
+        self.path.join(CREATING_FILE).is_file() && !self.path.join(ROOT_KEY_FILE).exists()
+    }
+
+    /// Remove what a cut-off creation left, so a new one can begin.
+    pub fn discard_cut_off_creation(&self) -> Result<(), NodeError> {
+        std::fs::remove_file(self.db_path())
+            .map_err(|e| NodeError::io("remove an unfinished node's store", e))?;
+        self.end_creation();
+        Ok(())
     }
 
     /// The saved preferences; defaults if there are none or the file is

@@ -571,16 +571,27 @@ impl Inner {
     fn create(&self, password: &Password) -> Result<Created, NodeError> {
         check_new_password(password)?;
         let mut state = self.lock_state();
-        if !matches!(*state, State::Uninitialised) || self.dir.db_path().exists() {
+        if !matches!(*state, State::Uninitialised) {
             return Err(NodeError::AlreadyExists);
+        }
+        if self.dir.db_path().exists() {
+            // A store without a key file: left by a creation cut off before
+            // its key file was written (nothing in it, no recovery code
+            // shown), else kept for the recovery code to open.
+            if !self.dir.creation_cut_off() {
+                return Err(NodeError::AlreadyExists);
+            }
+            self.dir.discard_cut_off_creation()?;
         }
         let recovery_code = RecoveryCode::generate();
         let keys = recovery_code.root_keypair();
         let wrapped = WrappedRootKey::wrap(&keys, password, self.options.kdf.params())
             .map_err(|_| NodeError::KeyFileCorrupt)?;
+        self.dir.begin_creation()?;
         let db = Db::create(&self.dir.db_path(), &keys)?;
         // The key file is written last: its presence marks a complete node.
         self.dir.write_root_key(&wrapped)?;
+        self.dir.end_creation();
         let node_id = keys.node_id();
         *state = State::Unlocked(wrapped, Session::new(keys, db, &self.commits));
         self.touch();

@@ -67,6 +67,50 @@ async fn creating_over_an_existing_node_refuses() {
 }
 
 #[tokio::test]
+async fn a_creation_cut_off_before_its_key_file_does_not_block_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    node.create(PASSWORD.into()).await.unwrap();
+    drop(node);
+    // A crash between the store and the key file leaves the store and the
+    // mark of a creation under way, no key file.
+    std::fs::remove_file(dir.path().join("root_key.json")).unwrap();
+    std::fs::write(dir.path().join("creating"), b"").unwrap();
+    let node = open(dir.path()).await;
+    assert_eq!(node.status().state, NodeState::Uninitialised);
+    let created = node.create(PASSWORD.into()).await.unwrap();
+    assert_eq!(node.status().state, NodeState::Unlocked);
+    assert!(!dir.path().join("creating").exists());
+    drop(node);
+    let node = open(dir.path()).await;
+    node.unlock(PASSWORD.into()).await.unwrap();
+    assert_eq!(node.status().node_id, Some(created.node_id));
+}
+
+#[tokio::test]
+async fn a_store_whose_key_file_was_lost_is_kept_for_the_recovery_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path()).await;
+    let created = node.create(PASSWORD.into()).await.unwrap();
+    node.set_device_name(DEVICE_NAME.into()).await.unwrap();
+    drop(node);
+    std::fs::remove_file(dir.path().join("root_key.json")).unwrap();
+    let before = snapshot(dir.path());
+    let node = open(dir.path()).await;
+    assert!(matches!(
+        node.create(PASSWORD.into()).await,
+        Err(NodeError::AlreadyExists)
+    ));
+    assert_eq!(snapshot(dir.path()), before);
+    let code = created.recovery_code.expose_secret();
+    node.recover(&code, "a new password".into()).await.unwrap();
+    assert_eq!(
+        node.device_name().await.unwrap().as_deref(),
+        Some(DEVICE_NAME)
+    );
+}
+
+#[tokio::test]
 async fn wrong_password_is_refused_and_changes_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let node = open(dir.path()).await;
