@@ -129,15 +129,39 @@ pub(crate) fn is_chunked_len(len: usize) -> bool {
 }
 
 /// `work` done on each of `items`, on up to [`CHUNK_THREADS`] threads (a
-/// part of them each), the results in order. Where no thread is to be
-/// had, its part is done on this one.
+/// part of them each), the results in order. A panic in `work` is passed
+/// on.
 fn side_by_side<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let mut out = Vec::with_capacity(items.len());
+    let parts = in_parts(items, CHUNK_THREADS, |part| {
+        part.into_iter().map(&work).collect::<Vec<R>>()
+    });
+    for part in parts {
+        match part {
+            Ok(done) => out.extend(done),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+    out
+}
+
+/// `items` cut into up to `threads` parts in order (no more than the
+/// machine has cores), each handed whole to `work` on a thread of its own:
+/// the first on this thread, as is any whose thread cannot be had. The
+/// parts' results in order, a part whose `work` panicked as its panic.
+pub(crate) fn in_parts<T: Send, R: Send>(
+    items: Vec<T>,
+    threads: usize,
+    work: impl Fn(Vec<T>) -> R + Sync,
+) -> Vec<std::thread::Result<R>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(CHUNK_THREADS)
+        .min(threads)
         .min(items.len());
     if threads < 2 {
-        return items.into_iter().map(work).collect();
+        return vec![std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+            || work(items),
+        ))];
     }
     let per = items.len().div_ceil(threads);
     let mut rest = items;
@@ -147,30 +171,33 @@ fn side_by_side<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -
         parts.push(Mutex::new(std::mem::replace(&mut rest, tail)));
     }
     parts.push(Mutex::new(rest));
-    let run = |part: &Mutex<Vec<T>>| -> Vec<R> {
+    // A part stays where this thread can take it back when its own
+    // thread cannot be had.
+    let run = |part: &Mutex<Vec<T>>| {
         let taken = match part.lock() {
             Ok(mut part) => std::mem::take(&mut *part),
             Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         };
-        taken.into_iter().map(&work).collect()
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(taken)))
     };
     std::thread::scope(|scope| {
         let workers: Vec<_> = parts[1..]
             .iter()
             .map(|part| {
                 std::thread::Builder::new()
-                    .name("polykey-chunks".into())
+                    .name("polykey-parts".into())
                     .spawn_scoped(scope, || run(part))
                     .ok()
             })
             .collect();
-        let mut out = run(&parts[0]);
+        let mut out = Vec::with_capacity(parts.len());
+        out.push(run(&parts[0]));
         for (worker, part) in workers.into_iter().zip(&parts[1..]) {
-            match worker.map(|worker| worker.join()) {
-                Some(Ok(done)) => out.extend(done),
-                Some(Err(panic)) => std::panic::resume_unwind(panic),
-                None => out.extend(run(part)),
-            }
+            out.push(match worker.map(|worker| worker.join()) {
+                Some(Ok(done)) => done,
+                Some(Err(panic)) => Err(panic),
+                None => run(part),
+            });
         }
         out
     })
@@ -1073,6 +1100,23 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn a_part_that_panics_is_its_own_result_and_the_others_stand() {
+        let parts = in_parts((0..40).collect(), 4, |part: Vec<usize>| {
+            assert!(!part.contains(&25), "a hostile item");
+            part.iter().sum::<usize>()
+        });
+        assert!(!parts.is_empty());
+        let sums: Vec<Option<usize>> = parts.into_iter().map(Result::ok).collect();
+        assert_eq!(sums.iter().filter(|s| s.is_none()).count(), 1);
+        let kept: usize = sums.iter().flatten().sum();
+        let lost: usize = (0..40).sum::<usize>() - kept;
+        assert!(
+            lost >= 25,
+            "the panicking part's items are the ones missing"
+        );
     }
 
     #[test]

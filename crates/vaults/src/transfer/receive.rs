@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use super::{MayAuthor, Part, RawObject, PART_CHUNKS};
 use crate::delta;
 use crate::error::VaultError;
-use crate::objects::{is_chunked_len, Source, CHUNK_SIZE, HASH};
+use crate::objects::{in_parts, is_chunked_len, Source, CHUNK_SIZE, HASH};
 use crate::path::check_segment;
 use crate::tree::{check_entries, spliced_shape, stored_shape, sum_shape, EntryView, TreeShape};
 use crate::vault::{Vault, VaultId, Vaults};
@@ -655,27 +655,20 @@ impl Vault {
             };
             Ok(Prepared { id, sealed })
         };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_THREADS);
-        if threads < 2 || objects.len() < PARALLEL_OBJECTS {
+        if objects.len() < PARALLEL_OBJECTS {
             return objects.iter().map(one).collect();
         }
-        let chunk = objects.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = objects
-                .chunks(chunk)
-                .map(|part| scope.spawn(|| part.iter().map(one).collect::<Result<Vec<_>, _>>()))
-                .collect();
-            let mut out = Vec::with_capacity(objects.len());
-            for worker in workers {
-                let part = worker
-                    .join()
-                    .map_err(|_| VaultError::corrupt("checking a page failed"))??;
-                out.extend(part);
-            }
-            Ok(out)
-        })
+        // Each part stops at its first failure; a part that panicked is
+        // an error like any other.
+        let parts = in_parts(objects.iter().collect(), MAX_THREADS, |part| {
+            part.into_iter().map(one).collect::<Result<Vec<_>, _>>()
+        });
+        let mut out = Vec::with_capacity(objects.len());
+        for part in parts {
+            let part = part.map_err(|_| VaultError::corrupt("checking a page failed"))??;
+            out.extend(part);
+        }
+        Ok(out)
     }
 
     /// The trees of a page that came as deltas, rebuilt: each against a
