@@ -671,16 +671,6 @@ impl Node {
     ) -> Result<NewVault, NodeError> {
         let lock = self.inner.new_vault_lock(id);
         let _one_at_a_time = lock.lock().await;
-        self.receive_alone(client, peer, id, summary).await
-    }
-
-    async fn receive_alone(
-        &self,
-        client: &Client,
-        peer: NodeId,
-        id: VaultId,
-        summary: &polykey_network::VaultSummary,
-    ) -> Result<NewVault, NodeError> {
         let (name, renamed_at) = (summary.name.clone(), clamp_peer_time(summary.renamed_at));
         let head = summary.head.clone();
         let offered = head.clone();
