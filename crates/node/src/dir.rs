@@ -118,7 +118,8 @@ impl NodeDir {
     }
 
     /// The creation is complete (its key file written). A mark that stays
-    /// after a failure here is harmless: the key file outranks it.
+    /// after a failure here is outranked by the key file, and taken away
+    /// at the next open.
     pub fn end_creation(&self) {
         let _ = std::fs::remove_file(self.path.join(CREATING_FILE));
     }

@@ -208,7 +208,12 @@ impl Node {
     fn open_blocking(path: &Path, options: NodeOptions) -> Result<Self, NodeError> {
         let dir = NodeDir::acquire(path)?;
         let state = match dir.read_root_key()? {
-            Some(wrapped) => State::Locked(wrapped),
+            Some(wrapped) => {
+                // A creation that wrote its key file is complete, whether
+                // or not its mark was taken away then.
+                dir.end_creation();
+                State::Locked(wrapped)
+            }
             None => State::Uninitialised,
         };
         let preferences = dir.read_preferences();

@@ -308,6 +308,8 @@ pub(super) enum NewVault {
     DeletedHere,
     /// Here already: another device's transfer brought it meanwhile.
     AlreadyHere,
+    /// Not begun: another device's transfer of it is under way.
+    Busy,
 }
 
 /// Whether `id` is written as a whole commit id (40 lowercase hex digits).
@@ -610,7 +612,11 @@ impl Node {
             };
             match local.get(&summary.id) {
                 None => {
-                    changed |= self.receive_new_vault(client, peer, id, &summary).await?
+                    // A slow device sending it too delays no other vault of
+                    // this pull: the next pull takes it if that one fails.
+                    changed |= self
+                        .receive_new_vault(client, peer, id, &summary, false)
+                        .await?
                         == NewVault::Received;
                 }
                 Some((head, renamed_here)) => {
@@ -660,17 +666,26 @@ impl Node {
 
     /// Receive a vault this node lacks, page by page; a refused or broken
     /// transfer leaves nothing behind. One transfer of a vault at a time:
-    /// another device sending the same vault meanwhile waits for this one,
-    /// then finds the vault here, or begins again if this one failed.
+    /// while another device's transfer of it is under way, this one
+    /// `wait`s for it (then finds the vault here, or begins again if that
+    /// one failed), or is not begun at all ([`NewVault::Busy`]).
     pub(super) async fn receive_new_vault(
         &self,
         client: &Client,
         peer: NodeId,
         id: VaultId,
         summary: &polykey_network::VaultSummary,
+        wait: bool,
     ) -> Result<NewVault, NodeError> {
         let lock = self.inner.new_vault_lock(id);
-        let _one_at_a_time = lock.lock().await;
+        let _one_at_a_time = if wait {
+            lock.lock().await
+        } else {
+            match lock.try_lock() {
+                Ok(held) => held,
+                Err(_) => return Ok(NewVault::Busy),
+            }
+        };
         let (name, renamed_at) = (summary.name.clone(), clamp_peer_time(summary.renamed_at));
         let head = summary.head.clone();
         let offered = head.clone();

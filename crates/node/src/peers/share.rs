@@ -1356,7 +1356,7 @@ impl Node {
             };
             let received = tokio::time::timeout(
                 super::pull::SYNC_DEADLINE,
-                self.receive_new_vault(&client, node, id, &summary),
+                self.receive_new_vault(&client, node, id, &summary, true),
             )
             .await
             .unwrap_or_else(|_| {
@@ -1388,7 +1388,8 @@ impl Node {
                         .await;
                     self.refresh_shares().await?;
                     match failed {
-                        // Deleted here (the only other outcome).
+                        // Deleted here (the only other outcome: it waited
+                        // for any other transfer of it).
                         Ok(_) => {
                             return Err(NodeError::Invalid(
                                 "that vault was deleted here; restore it from recently deleted"
