@@ -24,8 +24,8 @@ use tempfile::TempDir;
 use tokio::sync::Notify;
 
 use crate::rogue::{dial, now_secs, rogue, rogue_pairs, Rogue};
-use crate::{device, eventually, pair, Device, PASSWORD};
-use polykey_node::{KdfProfile, NetworkOptions, Node, NodeOptions, Password};
+use crate::{device, device_and_keys, eventually, pair, Device, PASSWORD};
+use polykey_node::Password;
 
 impl Rogue {
     /// The rogue's own chain, as a Chains answer.
@@ -442,19 +442,7 @@ async fn a_transfer_cut_off_leaves_no_copy_holding_a_name_after_the_next_purge()
 /// (fetched, then refused) it does not fail the sync.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_vault_purged_here_and_listed_elsewhere_neither_refetches_nor_fails_the_sync() {
-    let dir = tempfile::tempdir().unwrap();
-    let options = NodeOptions {
-        kdf: KdfProfile::FastForTests,
-        network: Some(NetworkOptions::loopback()),
-    };
-    let node = Node::open(&dir.path().join("node"), options).await.unwrap();
-    let keys = node
-        .create(Password::new(PASSWORD.into()))
-        .await
-        .unwrap()
-        .recovery_code
-        .root_keypair();
-    let a = Device { node, _dir: dir };
+    let (a, keys) = device_and_keys().await;
     let mut rogue = rogue(94).await;
     rogue_pairs(&rogue, &a).await;
     let (summary, objects, scratch) = forged_vault(&rogue.keys);

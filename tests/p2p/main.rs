@@ -31,14 +31,21 @@ pub struct Device {
 
 /// A new node, created and unlocked, on the loopback network.
 pub async fn device() -> Device {
+    device_and_keys().await.0
+}
+
+/// A new node as [`device`] makes it, and its root key (from the recovery
+/// code shown at creation), for a test that opens its store itself.
+pub async fn device_and_keys() -> (Device, polykey_keys::RootKeypair) {
     let dir = tempfile::tempdir().unwrap();
     let options = NodeOptions {
         kdf: KdfProfile::FastForTests,
         network: Some(NetworkOptions::loopback()),
     };
     let node = Node::open(&dir.path().join("node"), options).await.unwrap();
-    node.create(Password::new(PASSWORD.into())).await.unwrap();
-    Device { node, _dir: dir }
+    let created = node.create(Password::new(PASSWORD.into())).await.unwrap();
+    let keys = created.recovery_code.root_keypair();
+    (Device { node, _dir: dir }, keys)
 }
 
 impl Device {
