@@ -14,12 +14,13 @@ use polykey_db::Db;
 use polykey_gestalts::pairing::{Invitation, Joiner, PairingMessage};
 use polykey_gestalts::{ClaimType, Sigchain, SignedClaim};
 use polykey_keys::{NodeId, RootKeypair};
+use polykey_network::limits::BUSY;
 use polykey_network::{
     ChainUpdate, Event, Request, Response, SignedNotification, VaultSummary, WireDeletion,
-    WireObject,
+    WireObject, WirePart,
 };
 use polykey_node::NodeError;
-use polykey_vaults::{kind_tag, Deletion, VaultId, Vaults};
+use polykey_vaults::{kind_tag, Deletion, Page, Part, VaultId, Vaults};
 use tempfile::TempDir;
 use tokio::sync::Notify;
 
@@ -278,13 +279,23 @@ async fn pairing_cancelled_on_either_side_records_nothing() {
 /// A vault made in a scratch store, signed by `author`, as the rogue will
 /// offer it: (summary, objects with their ids).
 fn forged_vault(author: &RootKeypair) -> (VaultSummary, Vec<WireObject>, TempDir) {
+    forged_vault_of(author, &[("github", b"planted")])
+}
+
+/// Vault "Forged" by `author`, one commit for each of `secrets`: its
+/// summary and its objects in the order a device sends them (each after
+/// what it names), beside the scratch store that made them.
+fn forged_vault_of(
+    author: &RootKeypair,
+    secrets: &[(&str, &[u8])],
+) -> (VaultSummary, Vec<WireObject>, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::create(&dir.path().join("scratch.redb"), author).unwrap();
     let vaults = Vaults::new(&db);
     let vault = vaults.create("Forged", author).unwrap();
-    vault
-        .write_secret(&db, author, "github", b"planted")
-        .unwrap();
+    for (name, value) in secrets {
+        vault.write_secret(&db, author, name, value).unwrap();
+    }
     let head = vault.head(&db).unwrap();
     let objects = vault
         .objects_between(&db, &head, &[])
@@ -435,6 +446,168 @@ async fn a_transfer_cut_off_leaves_no_copy_holding_a_name_after_the_next_purge()
     a.node.create_vault("Forged".into()).await.unwrap();
     assert_eq!(a.vault_names().await, ["Forged"]);
     assert!(a.read("Forged", "github").await.is_none());
+}
+
+/// A transfer cut off part way (by a device too busy to answer, or at the
+/// sync's deadline) goes on where it stopped at the next pull, and its copy
+/// outlasts the sweep of unfinished copies meanwhile: a vault larger than
+/// one sync's worth of a slow link still arrives, instead of beginning
+/// again at every try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transfer_cut_off_part_way_goes_on_where_it_stopped_at_the_next_pull() {
+    let a = device().await;
+    let mut rogue = rogue(96).await;
+    rogue_pairs(&rogue, &a).await;
+    let secrets: [(&str, &[u8]); 3] = [("one", b"first"), ("two", b"second"), ("three", b"third")];
+    let (summary, objects, _scratch) = forged_vault_of(&rogue.keys, &secrets);
+    let total = objects.len() as u32;
+    assert!(total >= 7, "{total} objects");
+    // One object a page. The third page is refused "busy" the first time
+    // it is asked for, and never comes the second time.
+    let armed = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(Mutex::new(Vec::<u32>::new()));
+    let stalled = Arc::new(Notify::new());
+    let chains = rogue.chain_answer();
+    let (on, asked_for, stall) = (Arc::clone(&armed), Arc::clone(&asked), Arc::clone(&stalled));
+    rogue.answer_each(move |request| match request {
+        _ if !on.load(Ordering::SeqCst) => (Duration::ZERO, quiet(chains.clone())(request)),
+        Request::Vaults => (
+            Duration::ZERO,
+            Response::Vaults {
+                vaults: vec![summary.clone()],
+            },
+        ),
+        Request::Fetch { skip, from, .. } => {
+            let mut asked = asked_for.lock().unwrap();
+            let times = asked.iter().filter(|s| **s == skip).count();
+            asked.push(skip);
+            match (skip, from, times) {
+                (2, 0, 0) => (Duration::ZERO, Response::Refused(BUSY.into())),
+                (2, 0, 1) => {
+                    stall.notify_one();
+                    (Duration::from_secs(25), Response::Refused("late".into()))
+                }
+                (skip, 0, _) => {
+                    let skip = skip as usize;
+                    let page = Response::Objects {
+                        total,
+                        objects: objects[skip..skip + 1].to_vec(),
+                    };
+                    (Duration::ZERO, page)
+                }
+                _ => (Duration::ZERO, Response::Refused("no parts here".into())),
+            }
+        }
+        other => (Duration::ZERO, quiet(chains.clone())(other)),
+    });
+    first_sync_ended(&a).await;
+    armed.store(true, Ordering::SeqCst);
+    let busy = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
+    assert!(busy.contains("busy"), "{busy}");
+    assert!(a.vault_names().await.is_empty());
+    // The next pull is cut off while it waits for its first page (as a
+    // sync past its deadline is); the sweep of unfinished copies runs.
+    tokio::select! {
+        done = a.node.sync_now(rogue.id()) => panic!("the sync ended: {done:?}"),
+        () = stalled.notified() => {}
+    }
+    a.node.purge_deleted().await.unwrap();
+    assert!(a.node.sync_now(rogue.id()).await.unwrap());
+    assert_eq!(a.vault_names().await, ["Forged"]);
+    for (name, value) in secrets {
+        let read = a.read("Forged", name).await;
+        assert_eq!(read.as_deref().map(str::as_bytes), Some(value));
+    }
+    // Each try went on from the last page stored: no page came twice.
+    let mut expected = vec![0, 1, 2, 2];
+    expected.extend(2..total);
+    assert_eq!(*asked.lock().unwrap(), expected);
+}
+
+/// Of a secret half received in parts when its transfer is cut off, the
+/// next pull asks again from its first part (what a transfer sets aside
+/// holds no part of a secret), and goes on from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_half_received_when_its_transfer_is_cut_off_comes_again_from_its_first_part() {
+    let a = device().await;
+    let mut rogue = rogue(97).await;
+    rogue_pairs(&rogue, &a).await;
+    let large: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    let secrets: [(&str, &[u8]); 3] = [("small", b"first"), ("large", &large), ("last", b"third")];
+    let (summary, _, scratch) = forged_vault_of(&rogue.keys, &secrets);
+    let db = Db::open(&scratch.path().join("scratch.redb"), &rogue.keys).unwrap();
+    let vault = Vaults::new(&db).open("Forged").unwrap();
+    let plan = vault.send_plan(&db, &summary.head, &[]).unwrap();
+    let plan_total = plan.total() as u32;
+    // As a device sends it, one object (or one part of the large secret)
+    // a page; the second part is refused "busy" the first time.
+    let armed = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(Mutex::new(Vec::<(u32, u64)>::new()));
+    let chains = rogue.chain_answer();
+    let (on, asked_for) = (Arc::clone(&armed), Arc::clone(&asked));
+    rogue.answer_with(Duration::ZERO, move |request| match request {
+        _ if !on.load(Ordering::SeqCst) => quiet(chains.clone())(request),
+        Request::Vaults => Response::Vaults {
+            vaults: vec![summary.clone()],
+        },
+        Request::Fetch { skip, from, .. } => {
+            let mut asked = asked_for.lock().unwrap();
+            let again = asked.contains(&(skip, from));
+            asked.push((skip, from));
+            if from > 0 && !again {
+                return Response::Refused(BUSY.into());
+            }
+            let at = (skip as usize, from as usize);
+            let objects = match vault.planned_part_page(&db, &plan, at, 1).unwrap() {
+                Page::Objects(objects) => objects
+                    .into_iter()
+                    .map(|(id, object)| WireObject {
+                        base: object.base.clone(),
+                        id,
+                        kind: kind_tag(object.kind),
+                        data: object.data.clone(),
+                        part: None,
+                    })
+                    .collect(),
+                Page::Part(part) => vec![WireObject {
+                    base: None,
+                    id: part.id.clone(),
+                    kind: Part::kind_tag(),
+                    data: part.data.to_vec(),
+                    part: Some(WirePart {
+                        offset: part.offset as u64,
+                        len: part.len as u64,
+                    }),
+                }],
+            };
+            Response::Objects {
+                total: plan.total() as u32,
+                objects,
+            }
+        }
+        other => quiet(chains.clone())(other),
+    });
+    first_sync_ended(&a).await;
+    armed.store(true, Ordering::SeqCst);
+    let busy = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
+    assert!(busy.contains("busy"), "{busy}");
+    assert!(a.node.sync_now(rogue.id()).await.unwrap());
+    let read = a.read("Forged", "large").await.unwrap();
+    assert!(read.as_bytes() == large, "the large secret arrived whole");
+    // The first try stopped at the second part; the second began the
+    // secret again, and asked for nothing before it.
+    let asked = asked.lock().unwrap().clone();
+    let cut = asked.iter().position(|(_, from)| *from > 0).unwrap();
+    let (blob, second_part) = asked[cut];
+    let first_try = &asked[..cut];
+    assert!(first_try.windows(2).all(|w| w[0].0 < w[1].0), "{asked:?}");
+    assert!(first_try.iter().all(|(_, from)| *from == 0), "{asked:?}");
+    assert_eq!(first_try.last(), Some(&(blob, 0)), "{asked:?}");
+    let mut then = vec![(blob, 0), (blob, second_part)];
+    then.extend((blob + 1..plan_total).map(|skip| (skip, 0)));
+    assert_eq!(asked[cut + 1..], then, "{asked:?}");
 }
 
 /// A vault this device purged, still listed by a device that has not:

@@ -170,6 +170,9 @@ pub(crate) struct Inner {
     /// also keeps the copy from the sweep of unfinished copies
     /// (`Node::purge_deleted`). Locked only briefly, never while waiting.
     pub(crate) receiving: Mutex<HashMap<polykey_vaults::VaultId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Transfers cut off part way, to go on from where they stopped (see
+    /// `peers::resume`).
+    pub(crate) resumes: Mutex<crate::peers::Resumes>,
     /// Identity providers and logins under way.
     pub(crate) identities: Mutex<crate::identities::IdentityState>,
 }
@@ -230,6 +233,7 @@ impl Node {
                 net: Mutex::new(None),
                 peers: Mutex::default(),
                 receiving: Mutex::default(),
+                resumes: Mutex::default(),
                 identities: Mutex::default(),
             }),
         })

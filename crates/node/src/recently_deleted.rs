@@ -83,7 +83,9 @@ impl Node {
             // Taken under the store's lock: a transfer begins its copy in
             // a call like this one, holding its lock from before.
             let arriving = inner.vaults_arriving();
-            vaults.drop_unfinished(|id| arriving.contains(id))?;
+            // And those whose transfer was cut off and set aside, to go on.
+            let resuming = inner.vaults_resuming();
+            vaults.drop_unfinished(|id| arriving.contains(id) || resuming.contains(id))?;
             Ok(vaults.purge_expired(now_ms())?)
         })
         .await

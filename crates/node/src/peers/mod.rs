@@ -16,6 +16,7 @@
 mod answer;
 mod pairing;
 mod pull;
+mod resume;
 mod share;
 mod trust;
 
@@ -37,6 +38,7 @@ use crate::node::{Inner, Node, Session};
 pub(crate) use answer::PlannedSend;
 pub use pairing::code_from_qr_image;
 pub(crate) use pairing::qr_text_from_image;
+pub(crate) use resume::Resumes;
 pub(crate) use share::{
     drop_person_shares, forget_person_chains, removed_people_nodes, update_grant_nodes,
 };
@@ -395,6 +397,7 @@ impl Inner {
             net.take();
         }
         *self.peer_state() = PeerState::default();
+        self.forget_resumes();
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use polykey_gestalts::GestaltGraph;
 use polykey_keys::{NodeId, Plain};
@@ -22,6 +22,7 @@ use polykey_vaults::{
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
+use super::resume::{cut_off, Progress, Resume};
 use super::{
     clamp_peer_time, gestalt, net_error, now_ms, refused, upgrade, Node, PeerState,
     MAX_REFUSED_MERGES, REDIAL_EVERY, RESYNC_EVERY, RETRY_AFTER, WATCH_EVERY,
@@ -132,6 +133,7 @@ async fn device_sync(weak: Weak<Inner>, client: Client, peer: NodeId, wake: Arc<
             state.sync.syncing = true;
         }
         node.notify();
+        let began = Instant::now();
         let result = match tokio::time::timeout(SYNC_DEADLINE, node.sync_with(&client, peer)).await
         {
             Ok(result) => result,
@@ -143,7 +145,11 @@ async fn device_sync(weak: Weak<Inner>, client: Client, peer: NodeId, wake: Arc<
             // A transient failure (a dropped connection, a busy peer) is
             // tried again soon rather than at the next resync; a device that
             // keeps failing (or sending what is refused) is tried less and
-            // less often.
+            // less often, but not one whose transfer got somewhere and was
+            // set aside (a large vault over a slow link goes on soon).
+            if node.inner.resume_saved_since(peer, began) {
+                failures = 0;
+            }
             let delay = retry_delay(failures);
             failures = failures.saturating_add(1);
             let weak = weak.clone();
@@ -724,6 +730,11 @@ impl Node {
             Err(e) => Err(e),
         };
         if let Err(e) = finished {
+            // Cut off part way: its copy stays with what it took in, which
+            // the next pull from that device goes on from.
+            if cut_off(&e) && self.inner.has_resume(id, peer) {
+                return Err(e);
+            }
             let deleted_here = self
                 .with_vaults(move |s| {
                     let vaults = Vaults::new(&s.db);
@@ -762,25 +773,67 @@ impl Node {
         haves: Vec<String>,
         finish: bool,
     ) -> Result<(Incoming, bool), NodeError> {
-        let mut incoming = Incoming::new(vault);
-        let id = vault.id();
-        let mut skip: usize = 0;
-        // Bytes received of the object at `skip`, a blob sent in parts.
-        let mut from: usize = 0;
-        let request = |skip: usize, from: usize| Request::Fetch {
+        let (mut progress, at, announced) = Progress::begin(&self.inner, vault, peer, want, &haves);
+        let fetched = self
+            .fetch_pages_from(
+                client,
+                vault,
+                (want, haves),
+                finish,
+                &progress,
+                (at, announced),
+            )
+            .await;
+        if !matches!(&fetched, Err(e) if cut_off(e)) {
+            progress.end();
+        }
+        fetched
+    }
+
+    /// [`Node::fetch_pages`] from `at` (objects taken in whole, and bytes
+    /// of the next), of a transfer that `announced` so many objects if it
+    /// was set aside before; between pages its progress is set aside
+    /// under `progress`, where the next page takes it back.
+    async fn fetch_pages_from(
+        &self,
+        client: &Client,
+        vault: &Vault,
+        (want, haves): (&str, Vec<String>),
+        finish: bool,
+        progress: &Progress<'_>,
+        (mut at, mut announced): ((usize, usize), Option<usize>),
+    ) -> Result<(Incoming, bool), NodeError> {
+        let (id, peer) = progress.key;
+        let request = |(skip, from): (usize, usize)| Request::Fetch {
             vault: id.to_string(),
             want: want.to_owned(),
             haves: haves.clone(),
             skip: u32::try_from(skip).unwrap_or(u32::MAX),
             from: from as u64,
         };
-        let mut answer = client.request(peer, request(0, 0)).await;
+        // Whether what the pages took in is set aside now (a transfer set
+        // aside before, or a page of this one stored).
+        let mut set_aside = announced.is_some();
+        let mut resumed = set_aside;
+        let mut answer = client.request(peer, request(at)).await;
         loop {
             let (objects, total) = match answer.map_err(net_error)? {
                 Response::Objects { objects, total } => (objects, total as usize),
                 other => return Err(refused(other)),
             };
-            let page = check_page(objects, total, (skip, from))?;
+            if announced.is_some_and(|before| before != total) {
+                if !resumed {
+                    return Err(NodeError::BadPeerData("a transfer changed its size".into()));
+                }
+                // Planned otherwise than when it was set aside.
+                progress.take();
+                (at, announced, set_aside, resumed) = ((0, 0), None, false, false);
+                answer = client.request(peer, request(at)).await;
+                continue;
+            }
+            (announced, resumed) = (Some(total), false);
+            let page = check_page(objects, total, at)?;
+            let (mut skip, mut from) = at;
             match &page {
                 Received::Objects(objects) => skip += objects.len(),
                 Received::Part(part) => {
@@ -790,59 +843,44 @@ impl Node {
                     }
                 }
             }
-            let last = (finish && skip >= total).then(|| want.to_owned());
-            let carried = incoming;
-            let receive = self.with_vaults(move |s| {
-                let mut carried = carried;
-                let page = match page {
-                    Received::Objects(page) => page,
-                    Received::Part(part) => {
-                        if last.is_some() {
-                            return Err(NodeError::BadPeerData(
-                                "a transfer ended with a secret, not a version".into(),
-                            ));
-                        }
-                        let vault = Vaults::new(&s.db).open_any(&id)?;
-                        vault.receive_part(&s.db, &mut carried, &part)?;
-                        return Ok((carried, false));
-                    }
-                };
-                let mut members = gestalt(s)?;
-                // The removal that counts (its issuer stands): a fallen
-                // thief's removal dates nothing.
-                let me = s.keys.node_id();
-                let mut removed: HashMap<NodeId, u64> = GestaltGraph::new(&s.db)
-                    .revocations_in_force(me)?
-                    .into_iter()
-                    .map(|r| (r.node, r.at))
-                    .collect();
-                let (others, others_removed) = super::share::extra_authors(s, &id)?;
-                for (node, at) in others_removed {
-                    removed.entry(node).or_insert(at);
+            let carried = match progress.take() {
+                Some(resume) => resume.incoming,
+                None if !set_aside => Incoming::new(vault),
+                None => {
+                    return Err(NodeError::Network(
+                        "too many transfers at once; this one begins again later".into(),
+                    ))
                 }
-                members.extend(others.into_iter().filter(|n| !removed.contains_key(n)));
-                let vault = Vaults::new(&s.db).open_any(&id)?;
-                let may = may_author_at(&members, &removed);
-                let moved = match last {
-                    Some(want) => {
-                        vault.receive_last_page(&s.db, &mut carried, &page, &may, &want)?
-                    }
-                    None => {
-                        vault.receive_page(&s.db, &mut carried, &page, &may)?;
-                        false
-                    }
-                };
-                Ok((carried, moved))
-            });
+            };
             if skip >= total {
-                return receive.await;
+                let last = finish.then(|| want.to_owned());
+                return self
+                    .with_vaults(move |s| take_page(s, id, carried, page, last))
+                    .await;
             }
+            let inner = Arc::clone(&self.inner);
+            let (key, resume_want, resume_haves) = (progress.key, want.to_owned(), haves.clone());
+            // Set aside in the page's own call: a fetch cancelled while it
+            // runs (at the sync's deadline) loses nothing.
+            let receive = self.with_vaults(move |s| {
+                let (incoming, _) = take_page(s, id, carried, page, None)?;
+                let resume = Resume {
+                    want: resume_want,
+                    haves: resume_haves,
+                    total,
+                    at: (skip, from),
+                    incoming,
+                    saved: Instant::now(),
+                };
+                inner.put_resume(key, resume);
+                Ok(())
+            });
             // The next page is asked for while this one is checked and
             // stored, so the peer reads it meanwhile (two pages in memory
             // at most).
-            let (received, next) = tokio::join!(receive, client.request(peer, request(skip, from)));
-            (incoming, _) = received?;
-            answer = next;
+            let (stored, next) = tokio::join!(receive, client.request(peer, request((skip, from))));
+            stored?;
+            (at, set_aside, answer) = ((skip, from), true, next);
         }
     }
 
@@ -912,6 +950,56 @@ impl Node {
         }
         Ok(changed)
     }
+}
+
+/// Check and store one page of a transfer into vault `id`, carrying what
+/// the transfer took in so far; with `last` (the version wanted) the page
+/// ends the transfer and the vault fast-forwards to it when behind
+/// (returned: whether it did).
+fn take_page(
+    s: &Session,
+    id: VaultId,
+    mut carried: Incoming,
+    page: Received,
+    last: Option<String>,
+) -> Result<(Incoming, bool), NodeError> {
+    let page = match page {
+        Received::Objects(page) => page,
+        Received::Part(part) => {
+            if last.is_some() {
+                return Err(NodeError::BadPeerData(
+                    "a transfer ended with a secret, not a version".into(),
+                ));
+            }
+            let vault = Vaults::new(&s.db).open_any(&id)?;
+            vault.receive_part(&s.db, &mut carried, &part)?;
+            return Ok((carried, false));
+        }
+    };
+    let mut members = gestalt(s)?;
+    // The removal that counts (its issuer stands): a fallen thief's removal
+    // dates nothing.
+    let me = s.keys.node_id();
+    let mut removed: HashMap<NodeId, u64> = GestaltGraph::new(&s.db)
+        .revocations_in_force(me)?
+        .into_iter()
+        .map(|r| (r.node, r.at))
+        .collect();
+    let (others, others_removed) = super::share::extra_authors(s, &id)?;
+    for (node, at) in others_removed {
+        removed.entry(node).or_insert(at);
+    }
+    members.extend(others.into_iter().filter(|n| !removed.contains_key(n)));
+    let vault = Vaults::new(&s.db).open_any(&id)?;
+    let may = may_author_at(&members, &removed);
+    let moved = match last {
+        Some(want) => vault.receive_last_page(&s.db, &mut carried, &page, &may, &want)?,
+        None => {
+            vault.receive_page(&s.db, &mut carried, &page, &may)?;
+            false
+        }
+    };
+    Ok((carried, moved))
 }
 
 /// A page as received: whole objects, or a part of a blob sent in parts.

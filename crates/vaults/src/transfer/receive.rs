@@ -109,9 +109,21 @@ impl Incoming {
         }
     }
 
-    /// Whether this transfer goes into `vault`, the copy it began in.
-    fn is_into(&self, vault: &Vault) -> bool {
+    /// Whether this transfer goes into `vault`, the copy it began in (a
+    /// transfer set aside goes on only there).
+    pub fn is_into(&self, vault: &Vault) -> bool {
         self.vault == vault.id() && self.copy == vault.store.copy_mark()
+    }
+
+    /// Set this transfer aside to go on later: let go of what it holds
+    /// beyond its counts, so what waits is small. The blob half received
+    /// in parts, if any, goes (returned: whether there was one; the
+    /// transfer goes on from that blob's first part), and so do the kinds
+    /// it remembers of stored objects, opened again if named again, within
+    /// the same budget.
+    pub fn set_aside(&mut self) -> bool {
+        self.stored_kinds = HashMap::new();
+        self.partial.take().is_some()
     }
 
     /// Objects received so far (repeats included).
