@@ -15,18 +15,19 @@ use polykey_gestalts::pairing::{Invitation, Joiner, PairingMessage};
 use polykey_gestalts::{ClaimType, Sigchain, SignedClaim};
 use polykey_keys::{NodeId, RootKeypair};
 use polykey_network::limits::BUSY;
+use polykey_network::protocol::{page_budget, MIN_PAGE_BYTES};
 use polykey_network::{
     ChainUpdate, Event, Request, Response, SignedNotification, VaultSummary, WireDeletion,
     WireObject, WirePart,
 };
 use polykey_node::NodeError;
-use polykey_vaults::{kind_tag, Deletion, Page, Part, VaultId, Vaults};
+use polykey_vaults::{kind_tag, Deletion, Page, Part, SendPlan, Vault, VaultId, Vaults};
 use tempfile::TempDir;
 use tokio::sync::Notify;
 
 use crate::rogue::{dial, now_secs, rogue, rogue_pairs, Rogue};
-use crate::{device, device_and_keys, eventually, pair, Device, PASSWORD};
-use polykey_node::Password;
+use crate::{device, device_and_keys, device_with, eventually, pair, Device, PASSWORD};
+use polykey_node::{NetworkOptions, Password};
 
 impl Rogue {
     /// The rogue's own chain, as a Chains answer.
@@ -127,6 +128,7 @@ async fn a_stranger_learns_nothing_and_can_list_or_fetch_nothing() {
             haves: Vec::new(),
             skip: 0,
             from: 0,
+            page: 0,
         },
     ] {
         let reason = refused(ask(request).await.unwrap());
@@ -524,6 +526,121 @@ async fn a_transfer_cut_off_part_way_goes_on_where_it_stopped_at_the_next_pull()
     assert_eq!(*asked.lock().unwrap(), expected);
 }
 
+/// The page at `at` of the transfer `plan` of `vault` in `db`, as a device
+/// sends it for a page of `budget` bytes (a blob stored in chunks goes in
+/// parts).
+fn device_page(
+    (db, vault, plan): (&Db, &Vault, &SendPlan),
+    at: (usize, usize),
+    budget: usize,
+) -> Vec<WireObject> {
+    match vault.planned_part_page(db, plan, at, budget).unwrap() {
+        Page::Objects(objects) => objects
+            .into_iter()
+            .map(|(id, object)| WireObject {
+                base: object.base.clone(),
+                id,
+                kind: kind_tag(object.kind),
+                data: object.data.clone(),
+                part: None,
+            })
+            .collect(),
+        Page::Part(part) => vec![WireObject {
+            base: None,
+            id: part.id.clone(),
+            kind: Part::kind_tag(),
+            data: part.data.to_vec(),
+            part: Some(WirePart {
+                offset: part.offset as u64,
+                len: part.len as u64,
+            }),
+        }],
+    }
+}
+
+/// Over a link too slow to carry a whole page within the request timeout,
+/// a fetch asks for smaller pages (a secret in parts of one chunk) and the
+/// vault arrives, where each try used to time out on the same large part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_a_link_too_slow_for_a_whole_page_the_pages_get_smaller_and_the_vault_arrives() {
+    let timeout = Duration::from_secs(3);
+    let network = NetworkOptions {
+        request_timeout: timeout,
+        ..NetworkOptions::loopback()
+    };
+    let (a, _) = device_with(network).await;
+    let mut rogue = rogue(98).await;
+    rogue_pairs(&rogue, &a).await;
+    let large: Vec<u8> = (0..2 * 1024 * 1024u32)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    let secrets: [(&str, &[u8]); 2] = [("small", b"first"), ("large", &large)];
+    let (summary, _, scratch) = forged_vault_of(&rogue.keys, &secrets);
+    let db = Db::open(&scratch.path().join("scratch.redb"), &rogue.keys).unwrap();
+    let vault = Vaults::new(&db).open("Forged").unwrap();
+    let plan = vault.send_plan(&db, &summary.head, &[]).unwrap();
+    // A link that carries a chunk of a secret (1 MiB) in 1.6 s: a part of
+    // two, as a whole page holds, takes 3.2 s, past the timeout.
+    let per_byte = Duration::from_millis(1600).as_secs_f64() / (1024.0 * 1024.0);
+    let armed = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(Mutex::new(Vec::<(u32, u64, u32)>::new()));
+    let chains = rogue.chain_answer();
+    let (on, asked_for) = (Arc::clone(&armed), Arc::clone(&asked));
+    rogue.answer_each(move |request| match request {
+        _ if !on.load(Ordering::SeqCst) => (Duration::ZERO, quiet(chains.clone())(request)),
+        Request::Vaults => (
+            Duration::ZERO,
+            Response::Vaults {
+                vaults: vec![summary.clone()],
+            },
+        ),
+        Request::Fetch {
+            skip, from, page, ..
+        } => {
+            asked_for.lock().unwrap().push((skip, from, page));
+            let at = (skip as usize, from as usize);
+            let objects = device_page((&db, &vault, &plan), at, page_budget(page));
+            let bytes: usize = objects.iter().map(|o| o.data.len()).sum();
+            let delay = Duration::from_secs_f64(bytes as f64 * per_byte);
+            let total = plan.total() as u32;
+            (delay, Response::Objects { total, objects })
+        }
+        other => (Duration::ZERO, quiet(chains.clone())(other)),
+    });
+    first_sync_ended(&a).await;
+    armed.store(true, Ordering::SeqCst);
+    // The first try's first part of the large secret never comes in time;
+    // the next asks for parts of one chunk, which do.
+    let late = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
+    assert!(late.contains("request"), "{late}");
+    a.node.sync_now(rogue.id()).await.unwrap();
+    let read = a.read("Forged", "large").await.unwrap();
+    assert!(read.as_bytes() == large, "the large secret arrived whole");
+    let asked = asked.lock().unwrap().clone();
+    let (blob, _, _) = *asked.iter().find(|(_, from, _)| *from > 0).unwrap();
+    let parts: Vec<(u64, u32)> = asked
+        .iter()
+        .filter(|(skip, _, _)| *skip == blob)
+        .map(|(_, from, page)| (*from, *page))
+        .collect();
+    let least = MIN_PAGE_BYTES as u32;
+    assert_eq!(
+        parts.len(),
+        4,
+        "one part of two chunks, then three of one: {asked:?}"
+    );
+    assert_eq!(
+        parts[0],
+        (0, 0),
+        "the first asked for a whole page: {asked:?}"
+    );
+    assert_eq!(parts[1], (0, least), "{asked:?}");
+    assert!(
+        parts[1..].iter().all(|(_, page)| *page == least),
+        "{asked:?}"
+    );
+}
+
 /// Of a secret half received in parts when its transfer is cut off, the
 /// next pull asks again from its first part (what a transfer sets aside
 /// holds no part of a secret), and goes on from there.
@@ -541,8 +658,9 @@ async fn a_secret_half_received_when_its_transfer_is_cut_off_comes_again_from_it
     let vault = Vaults::new(&db).open("Forged").unwrap();
     let plan = vault.send_plan(&db, &summary.head, &[]).unwrap();
     let plan_total = plan.total() as u32;
-    // As a device sends it, one object (or one part of the large secret)
-    // a page; the second part is refused "busy" the first time.
+    // As a device sends it for the smallest pages, one object (or one part
+    // of the large secret) a page; the second part is refused "busy" the
+    // first time.
     let armed = Arc::new(AtomicBool::new(false));
     let asked = Arc::new(Mutex::new(Vec::<(u32, u64)>::new()));
     let chains = rogue.chain_answer();
@@ -554,37 +672,15 @@ async fn a_secret_half_received_when_its_transfer_is_cut_off_comes_again_from_it
         },
         Request::Fetch { skip, from, .. } => {
             let mut asked = asked_for.lock().unwrap();
-            let again = asked.contains(&(skip, from));
+            let first_part_after = !asked.iter().any(|(_, from)| *from > 0);
             asked.push((skip, from));
-            if from > 0 && !again {
+            if from > 0 && first_part_after {
                 return Response::Refused(BUSY.into());
             }
             let at = (skip as usize, from as usize);
-            let objects = match vault.planned_part_page(&db, &plan, at, 1).unwrap() {
-                Page::Objects(objects) => objects
-                    .into_iter()
-                    .map(|(id, object)| WireObject {
-                        base: object.base.clone(),
-                        id,
-                        kind: kind_tag(object.kind),
-                        data: object.data.clone(),
-                        part: None,
-                    })
-                    .collect(),
-                Page::Part(part) => vec![WireObject {
-                    base: None,
-                    id: part.id.clone(),
-                    kind: Part::kind_tag(),
-                    data: part.data.to_vec(),
-                    part: Some(WirePart {
-                        offset: part.offset as u64,
-                        len: part.len as u64,
-                    }),
-                }],
-            };
             Response::Objects {
                 total: plan.total() as u32,
-                objects,
+                objects: device_page((&db, &vault, &plan), at, 1),
             }
         }
         other => quiet(chains.clone())(other),
@@ -605,9 +701,15 @@ async fn a_secret_half_received_when_its_transfer_is_cut_off_comes_again_from_it
     assert!(first_try.windows(2).all(|w| w[0].0 < w[1].0), "{asked:?}");
     assert!(first_try.iter().all(|(_, from)| *from == 0), "{asked:?}");
     assert_eq!(first_try.last(), Some(&(blob, 0)), "{asked:?}");
-    let mut then = vec![(blob, 0), (blob, second_part)];
-    then.extend((blob + 1..plan_total).map(|skip| (skip, 0)));
-    assert_eq!(asked[cut + 1..], then, "{asked:?}");
+    let then = &asked[cut + 1..];
+    let parts = then.iter().take_while(|(skip, _)| *skip == blob).count();
+    assert_eq!(then[..2], [(blob, 0), (blob, second_part)], "{asked:?}");
+    assert!(
+        then[..parts].windows(2).all(|w| w[0].1 < w[1].1),
+        "{asked:?}"
+    );
+    let rest: Vec<_> = (blob + 1..plan_total).map(|skip| (skip, 0)).collect();
+    assert_eq!(then[parts..], rest, "{asked:?}");
 }
 
 /// A vault this device purged, still listed by a device that has not:

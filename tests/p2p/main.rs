@@ -37,10 +37,15 @@ pub async fn device() -> Device {
 /// A new node as [`device`] makes it, and its root key (from the recovery
 /// code shown at creation), for a test that opens its store itself.
 pub async fn device_and_keys() -> (Device, polykey_keys::RootKeypair) {
+    device_with(NetworkOptions::loopback()).await
+}
+
+/// A new node as [`device_and_keys`] makes it, on `network`.
+pub async fn device_with(network: NetworkOptions) -> (Device, polykey_keys::RootKeypair) {
     let dir = tempfile::tempdir().unwrap();
     let options = NodeOptions {
         kdf: KdfProfile::FastForTests,
-        network: Some(NetworkOptions::loopback()),
+        network: Some(network),
     };
     let node = Node::open(&dir.path().join("node"), options).await.unwrap();
     let created = node.create(Password::new(PASSWORD.into())).await.unwrap();

@@ -7,31 +7,20 @@
 //! code, and a secret written on either side reaches the other, every byte
 //! through R.
 
-use polykey_node::{KdfProfile, NetworkOptions, Node, NodeOptions, Password};
+use polykey_node::NetworkOptions;
 
-use crate::{eventually, pair, Device, PASSWORD};
-
-async fn node_with(network: NetworkOptions) -> Device {
-    let dir = tempfile::tempdir().unwrap();
-    let options = NodeOptions {
-        kdf: KdfProfile::FastForTests,
-        network: Some(network),
-    };
-    let node = Node::open(&dir.path().join("node"), options).await.unwrap();
-    node.create(Password::new(PASSWORD.into())).await.unwrap();
-    Device { node, _dir: dir }
-}
+use crate::{device_with, eventually, pair, Device};
 
 /// A device that listens only through `relay`.
 async fn behind(relay: &Device) -> Device {
     let address = relay.node.addresses().await.unwrap()[0].clone();
-    let device = node_with(NetworkOptions {
+    let device = device_with(NetworkOptions {
         listen: Vec::new(),
-        mdns: false,
         seeds: vec![format!("{}@{address}", relay.id())],
-        relay_server: false,
+        ..NetworkOptions::loopback()
     })
-    .await;
+    .await
+    .0;
     eventually(
         "the device listens through the relay",
         &[&device],
@@ -46,11 +35,12 @@ async fn behind(relay: &Device) -> Device {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_devices_nobody_can_dial_pair_and_sync_through_a_relay() {
-    let relay = node_with(NetworkOptions {
+    let relay = device_with(NetworkOptions {
         relay_server: true,
         ..NetworkOptions::loopback()
     })
-    .await;
+    .await
+    .0;
     let (a, b) = (behind(&relay).await, behind(&relay).await);
     let invitation = a.node.invite().await.unwrap();
     assert!(

@@ -333,6 +333,7 @@ async fn a_stranger_and_a_trusted_person_without_a_share_learn_nothing() {
             haves: Vec::new(),
             skip: 0,
             from: 0,
+            page: 0,
         },
     ] {
         let answer = raw.client.request(alice[0].id(), request).await.unwrap();
@@ -567,6 +568,7 @@ async fn an_owners_removed_device_still_claiming_the_account_takes_nothing_over(
         haves: Vec::new(),
         skip: 0,
         from: 0,
+        page: 0,
     };
     let answer = x.client.request(bob.id(), fetch).await.unwrap();
     assert!(matches!(answer, Response::Refused(_)), "{answer:?}");

@@ -69,9 +69,7 @@ async fn serve_node(dir: &Path, port: &str) -> Result<(), String> {
         },
         network: Some(NetworkOptions {
             listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
-            mdns: false,
-            seeds: Vec::new(),
-            relay_server: false,
+            ..NetworkOptions::loopback()
         }),
     };
     let node = Node::open(dir, options).await.map_err(|e| e.to_string())?;

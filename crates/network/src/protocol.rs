@@ -18,6 +18,9 @@ pub const MAX_RESPONSE_BYTES: u64 = 40 * 1024 * 1024;
 /// (so a page is at most this plus the largest secret, 24 MiB, well
 /// under [`MAX_RESPONSE_BYTES`]).
 pub const PAGE_BYTES: usize = 8 * 1024 * 1024;
+/// The smallest page a fetch may ask for ([`Request::Fetch`]'s `page`):
+/// still one object, or one chunk of a blob sent in parts, at least.
+pub const MIN_PAGE_BYTES: usize = 256 * 1024;
 /// Most vaults one listing may name.
 pub const MAX_VAULTS: usize = 10_000;
 /// Most chains one [`Request::Chains`] may name or its answer carry.
@@ -79,6 +82,12 @@ pub enum Request {
         /// parts ([`WireObject::part`]).
         #[serde(default, skip_serializing_if = "is_zero")]
         from: u64,
+        /// The most bytes the requester takes in one page, which its link
+        /// carries well within the request timeout (0: [`PAGE_BYTES`]);
+        /// a sender keeps it between [`MIN_PAGE_BYTES`] and
+        /// [`PAGE_BYTES`], and sends a blob in parts of fewer chunks for it.
+        #[serde(default, skip_serializing_if = "is_zero_u32")]
+        page: u32,
     },
     /// Something changed here: pull when you can.
     Changed,
@@ -382,6 +391,19 @@ pub struct WirePart {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The page a sender sends for a fetch asking for `page` bytes (see
+/// [`Request::Fetch`]).
+pub fn page_budget(page: u32) -> usize {
+    match page {
+        0 => PAGE_BYTES,
+        asked => (asked as usize).clamp(MIN_PAGE_BYTES, PAGE_BYTES),
+    }
 }
 
 impl std::fmt::Debug for WireObject {

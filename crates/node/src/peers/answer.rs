@@ -13,7 +13,7 @@ use std::sync::{Arc, Weak};
 use polykey_gestalts::{MemberChains, Sigchain};
 use polykey_keys::NodeId;
 use polykey_network::protocol::{
-    MAX_CHAINS, MAX_CHAIN_CLAIMS, MAX_DELETIONS_PAGE, MAX_HAVES, PAGE_BYTES,
+    page_budget, MAX_CHAINS, MAX_CHAIN_CLAIMS, MAX_DELETIONS_PAGE, MAX_HAVES,
 };
 use polykey_network::{
     ChainUpdate, Client, Event, Request, Response, VaultSummary, WireDeletion, WireObject, WirePart,
@@ -236,8 +236,9 @@ impl Node {
                 haves,
                 skip,
                 from,
+                page,
             } => {
-                self.answer_fetch(peer, vault, want, haves, (skip, from))
+                self.answer_fetch(peer, vault, want, haves, (skip, from), page)
                     .await
             }
             Request::Notify(signed) => self.receive_notification(peer, signed).await,
@@ -360,7 +361,9 @@ impl Node {
         want: String,
         haves: Vec<String>,
         (skip, from): (u32, u64),
+        page: u32,
     ) -> Result<Response, NodeError> {
+        let budget = page_budget(page);
         if haves.len() > MAX_HAVES {
             return Err(NodeError::PeerRefused("too many versions named".into()));
         }
@@ -378,7 +381,7 @@ impl Node {
                 // device took before is let go (a plan kept under the same
                 // key could otherwise answer a later page of another
                 // version).
-                let (page, plan) = vault.first_page(&s.db, &want, &haves, PAGE_BYTES)?;
+                let (page, plan) = vault.first_page(&s.db, &want, &haves, budget)?;
                 let total = plan.total();
                 let whole = matches!(&page, Page::Objects(objects) if objects.len() >= total);
                 if !whole {
@@ -407,8 +410,7 @@ impl Node {
                     },
                     &vault,
                 )?;
-                let page =
-                    vault.planned_part_page(&s.db, &plan, (skip as usize, from), PAGE_BYTES)?;
+                let page = vault.planned_part_page(&s.db, &plan, (skip as usize, from), budget)?;
                 (page, plan.total())
             };
             let total = total as u32;

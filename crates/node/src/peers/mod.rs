@@ -14,6 +14,7 @@
 //! have pulled they share one head and a further sync adds nothing.
 
 mod answer;
+mod pace;
 mod pairing;
 mod pull;
 mod resume;
@@ -76,6 +77,9 @@ pub struct NetworkOptions {
     pub seeds: Vec<String>,
     /// Serve as a relay for nodes behind NAT.
     pub relay_server: bool,
+    /// How long a request to a peer may take (30 s); a fetch asks a slow
+    /// link for pages it carries well within it.
+    pub request_timeout: Duration,
 }
 
 impl NetworkOptions {
@@ -86,6 +90,7 @@ impl NetworkOptions {
             mdns: false,
             seeds: Vec::new(),
             relay_server: false,
+            request_timeout: Config::default().request_timeout,
         }
     }
 
@@ -114,6 +119,7 @@ impl NetworkOptions {
             mdns: var("POLYKEY_MDNS").as_deref() != Some("0"),
             seeds: var("POLYKEY_SEEDS").map(list).unwrap_or_default(),
             relay_server: var("POLYKEY_RELAY").as_deref() == Some("1"),
+            request_timeout: Config::default().request_timeout,
         })
     }
 }
@@ -261,6 +267,8 @@ pub(crate) struct PeerState {
     /// refusal, so it is not worked out again at every pull; reported in
     /// the sync status until that vault merges or moves.
     pub(crate) refused_merges: HashMap<(VaultId, String), (String, &'static str)>,
+    /// The page size each device's link carries (see `pace`).
+    pace: pace::Pace,
 }
 
 /// Most refused merges remembered (see `PeerState::refused_merges`).
@@ -548,8 +556,10 @@ impl Node {
             mdns: options.mdns,
             seeds,
             relay_server: options.relay_server,
+            request_timeout: options.request_timeout,
             ..Config::default()
         };
+        self.inner.peer_state().pace = pace::Pace::new(options.request_timeout);
         let (client, events, event_loop) = self
             .with_vaults(move |s| {
                 polykey_network::new(&s.keys, config).map_err(|e| NodeError::Network(e.to_string()))

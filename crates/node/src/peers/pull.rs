@@ -804,23 +804,48 @@ impl Node {
         (mut at, mut announced): ((usize, usize), Option<usize>),
     ) -> Result<(Incoming, bool), NodeError> {
         let (id, peer) = progress.key;
-        let request = |(skip, from): (usize, usize)| Request::Fetch {
-            vault: id.to_string(),
-            want: want.to_owned(),
-            haves: haves.clone(),
-            skip: u32::try_from(skip).unwrap_or(u32::MAX),
-            from: from as u64,
+        // Ask for the page at `at`, as large as the peer's link carries:
+        // its answer, the page asked for, and how long it took.
+        let ask = |(skip, from): (usize, usize)| {
+            let page = self.inner.peer_state().pace.page(&peer);
+            let request = Request::Fetch {
+                vault: id.to_string(),
+                want: want.to_owned(),
+                haves: haves.clone(),
+                skip: u32::try_from(skip).unwrap_or(u32::MAX),
+                from: from as u64,
+                page: if page < PAGE_BYTES {
+                    u32::try_from(page).unwrap_or(0)
+                } else {
+                    0
+                },
+            };
+            async move {
+                let asked = Instant::now();
+                let answer = client.request(peer, request).await;
+                (answer, page, asked.elapsed())
+            }
         };
         // Whether what the pages took in is set aside now (a transfer set
         // aside before, or a page of this one stored).
         let mut set_aside = announced.is_some();
         let mut resumed = set_aside;
-        let mut answer = client.request(peer, request(at)).await;
+        let mut answer = ask(at).await;
         loop {
-            let (objects, total) = match answer.map_err(net_error)? {
+            let (result, page, took) = answer;
+            let response = match result {
+                Ok(response) => response,
+                Err(e) => {
+                    self.inner.peer_state().pace.failed(peer, took);
+                    return Err(net_error(e));
+                }
+            };
+            let (objects, total) = match response {
                 Response::Objects { objects, total } => (objects, total as usize),
                 other => return Err(refused(other)),
             };
+            let bytes = objects.iter().map(|o| o.data.len()).sum();
+            self.inner.peer_state().pace.took(peer, page, bytes, took);
             if announced.is_some_and(|before| before != total) {
                 if !resumed {
                     return Err(NodeError::BadPeerData("a transfer changed its size".into()));
@@ -828,7 +853,7 @@ impl Node {
                 // Planned otherwise than when it was set aside.
                 progress.take();
                 (at, announced, set_aside, resumed) = ((0, 0), None, false, false);
-                answer = client.request(peer, request(at)).await;
+                answer = ask(at).await;
                 continue;
             }
             (announced, resumed) = (Some(total), false);
@@ -878,7 +903,7 @@ impl Node {
             // The next page is asked for while this one is checked and
             // stored, so the peer reads it meanwhile (two pages in memory
             // at most).
-            let (stored, next) = tokio::join!(receive, client.request(peer, request((skip, from))));
+            let (stored, next) = tokio::join!(receive, ask((skip, from)));
             stored?;
             (at, set_aside, answer) = ((skip, from), true, next);
         }

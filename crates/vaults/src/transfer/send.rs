@@ -194,8 +194,9 @@ impl Vault {
     }
 
     /// [`Vault::planned_page`] for another device: a blob stored in chunks
-    /// goes in parts, each a page of its own; `from` bytes of the object
-    /// at `skip` were sent in parts before.
+    /// goes in parts, each a page of its own ([`PART_CHUNKS`] chunks, or as
+    /// many as `budget` holds, one at least); `from` bytes of the object at
+    /// `skip` were sent in parts before.
     pub fn planned_part_page(
         &self,
         db: &Db,
@@ -257,10 +258,12 @@ impl Vault {
                 "no part of {len} bytes starts at {from}"
             )));
         }
+        // Fewer chunks a part for a page smaller than a whole part.
         let first = from / CHUNK_SIZE;
+        let chunks = (budget / CHUNK_SIZE).clamp(1, PART_CHUNKS);
         let mut data = self
             .store
-            .open_chunks(txn, &id, len, first..first + PART_CHUNKS)?;
+            .open_chunks(txn, &id, len, first..first + chunks)?;
         Ok(Page::Part(Part {
             id: id.to_string(),
             offset: from,

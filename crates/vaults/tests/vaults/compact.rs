@@ -792,8 +792,11 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
     let vaults = Vaults::new(&copy.db);
     let receiving = vaults.begin_receive_vault("v", &id, 0).unwrap();
     let (incoming, parts) = pull_in_parts((&source, &vault), (&copy, &receiving), &head);
+    // Pages of 256 KiB: parts of one chunk (a page of two chunks or more
+    // takes parts of `PART_CHUNKS`).
     let chunk = (1 << 20) - 4096;
-    assert_eq!(parts, big.len().div_ceil(PART_CHUNKS * chunk));
+    assert_eq!(parts, big.len().div_ceil(chunk));
+    assert!(PART_CHUNKS > 1);
     let cloned = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
     assert_eq!(cloned.get(&copy.db, "big").unwrap().as_slice(), big);
     assert_eq!(
@@ -811,7 +814,8 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
             )
         })
         .unwrap();
-    let first = |from| vault.planned_part_page(&source.db, &plan, (at, from), 256 * 1024);
+    // A whole page (8 MiB, as a device asks): parts of two chunks.
+    let first = |from| vault.planned_part_page(&source.db, &plan, (at, from), 8 << 20);
     for from in [1, chunk - 1, big.len(), 10 * chunk] {
         let err = first(from).unwrap_err();
         assert!(matches!(err, VaultError::Refused(_)), "{err}");
