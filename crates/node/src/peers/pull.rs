@@ -730,15 +730,19 @@ impl Node {
             Err(e) => Err(e),
         };
         if let Err(e) = finished {
-            // Cut off part way: its copy stays with what it took in, which
-            // the next pull from that device goes on from.
-            if cut_off(&e) && self.inner.has_resume(id, peer) {
+            // Its copy stays while a transfer of it waits to go on: this
+            // one, cut off part way, or another device's (a device failing
+            // or refused here takes no other's progress away).
+            let awaited = self.inner.copy_awaited(id);
+            if awaited && cut_off(&e) {
                 return Err(e);
             }
             let deleted_here = self
                 .with_vaults(move |s| {
                     let vaults = Vaults::new(&s.db);
-                    vaults.abort_receive_vault(&id.to_string())?;
+                    if !awaited {
+                        vaults.abort_receive_vault(&id.to_string())?;
+                    }
                     Ok(vaults.deletion_recorded(&id.to_string())?)
                 })
                 .await;
@@ -773,7 +777,8 @@ impl Node {
         haves: Vec<String>,
         finish: bool,
     ) -> Result<(Incoming, bool), NodeError> {
-        let (mut progress, at, announced) = Progress::begin(&self.inner, vault, peer, want, &haves);
+        let (mut progress, at, announced) =
+            Progress::begin(&self.inner.resumes, vault, peer, want, &haves);
         let fetched = self
             .fetch_pages_from(
                 client,
@@ -829,7 +834,6 @@ impl Node {
         // Whether what the pages took in is set aside now (a transfer set
         // aside before, or a page of this one stored).
         let mut set_aside = announced.is_some();
-        let mut resumed = set_aside;
         let mut answer = ask(at).await;
         loop {
             let (result, page, took) = answer;
@@ -846,17 +850,12 @@ impl Node {
             };
             let bytes = objects.iter().map(|o| o.data.len()).sum();
             self.inner.peer_state().pace.took(peer, page, bytes, took);
+            // The same version from the same copy is planned the same way
+            // every time (also when set aside before).
             if announced.is_some_and(|before| before != total) {
-                if !resumed {
-                    return Err(NodeError::BadPeerData("a transfer changed its size".into()));
-                }
-                // Planned otherwise than when it was set aside.
-                progress.take();
-                (at, announced, set_aside, resumed) = ((0, 0), None, false, false);
-                answer = ask(at).await;
-                continue;
+                return Err(NodeError::BadPeerData("a transfer changed its size".into()));
             }
-            (announced, resumed) = (Some(total), false);
+            announced = Some(total);
             let page = check_page(objects, total, at)?;
             let (mut skip, mut from) = at;
             match &page {
@@ -884,20 +883,13 @@ impl Node {
                     .await;
             }
             let inner = Arc::clone(&self.inner);
-            let (key, resume_want, resume_haves) = (progress.key, want.to_owned(), haves.clone());
-            // Set aside in the page's own call: a fetch cancelled while it
+            let (deposit, version) = (progress.deposit(), (want.to_owned(), haves.clone()));
+            // Put back in the page's own call: a fetch cancelled while it
             // runs (at the sync's deadline) loses nothing.
             let receive = self.with_vaults(move |s| {
                 let (incoming, _) = take_page(s, id, carried, page, None)?;
-                let resume = Resume {
-                    want: resume_want,
-                    haves: resume_haves,
-                    total,
-                    at: (skip, from),
-                    incoming,
-                    saved: Instant::now(),
-                };
-                inner.put_resume(key, resume);
+                let resume = Resume::after_page(version, total, (skip, from), incoming);
+                deposit.put(&inner.resumes, resume);
                 Ok(())
             });
             // The next page is asked for while this one is checked and

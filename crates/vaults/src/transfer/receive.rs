@@ -116,14 +116,19 @@ impl Incoming {
     }
 
     /// Set this transfer aside to go on later: let go of what it holds
-    /// beyond its counts, so what waits is small. The blob half received
-    /// in parts, if any, goes (returned: whether there was one; the
-    /// transfer goes on from that blob's first part), and so do the kinds
-    /// it remembers of stored objects, opened again if named again, within
-    /// the same budget.
-    pub fn set_aside(&mut self) -> bool {
+    /// beyond its counts, so what waits is small: the kinds it remembers
+    /// of stored objects (opened again if named again, within the same
+    /// budget), and unless `keep_part`, the blob half received in parts
+    /// (returned: whether one went; the transfer then goes on from that
+    /// blob's first part).
+    pub fn set_aside(&mut self, keep_part: bool) -> bool {
         self.stored_kinds = HashMap::new();
-        self.partial.take().is_some()
+        !keep_part && self.partial.take().is_some()
+    }
+
+    /// Bytes of the blob half received in parts, held sealed (0: none).
+    pub fn part_bytes(&self) -> usize {
+        self.partial.as_ref().map_or(0, |p| p.received)
     }
 
     /// Objects received so far (repeats included).

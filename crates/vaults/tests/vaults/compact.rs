@@ -796,7 +796,6 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
     // takes parts of `PART_CHUNKS`).
     let chunk = (1 << 20) - 4096;
     assert_eq!(parts, big.len().div_ceil(chunk));
-    assert!(PART_CHUNKS > 1);
     let cloned = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
     assert_eq!(cloned.get(&copy.db, "big").unwrap().as_slice(), big);
     assert_eq!(
@@ -825,6 +824,7 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
     let Page::Part(part0) = first(0).unwrap() else {
         panic!("the large secret goes first, in parts");
     };
+    assert_eq!(part0.data.len(), PART_CHUNKS * chunk);
     let Page::Part(part1) = first(part0.data.len()).unwrap() else {
         panic!("in parts");
     };
