@@ -345,6 +345,35 @@ fn offer_vault_once_armed(
     delay: Duration,
     asked: Option<Arc<Notify>>,
 ) {
+    list_vault_once_armed(rogue, armed, summary, move |_| {
+        if let Some(asked) = &asked {
+            asked.notify_one();
+        }
+        let answer = Response::Objects {
+            total: objects.len() as u32,
+            objects: objects.clone(),
+        };
+        (delay, answer)
+    });
+}
+
+/// A fetch as asked: objects taken in whole, bytes of the next (a blob
+/// sent in parts), and the page asked for.
+#[derive(Clone, Copy)]
+struct Asked {
+    skip: u32,
+    from: u64,
+    page: u32,
+}
+
+/// Once `armed`, list `summary` and answer each fetch as `fetch` says
+/// (after how long, and what); before, and to all else, be a quiet member.
+fn list_vault_once_armed(
+    rogue: &mut Rogue,
+    armed: &Arc<AtomicBool>,
+    summary: VaultSummary,
+    fetch: impl Fn(Asked) -> (Duration, Response) + Send + Sync + 'static,
+) {
     let chains = rogue.chain_answer();
     let armed = Arc::clone(armed);
     rogue.answer_each(move |request| match request {
@@ -355,16 +384,9 @@ fn offer_vault_once_armed(
                 vaults: vec![summary.clone()],
             },
         ),
-        Request::Fetch { .. } => {
-            if let Some(asked) = &asked {
-                asked.notify_one();
-            }
-            let answer = Response::Objects {
-                total: objects.len() as u32,
-                objects: objects.clone(),
-            };
-            (delay, answer)
-        }
+        Request::Fetch {
+            skip, from, page, ..
+        } => fetch(Asked { skip, from, page }),
         other => (Duration::ZERO, quiet(chains.clone())(other)),
     });
 }
@@ -469,17 +491,12 @@ async fn a_transfer_cut_off_part_way_goes_on_where_it_stopped_at_the_next_pull()
     let armed = Arc::new(AtomicBool::new(false));
     let asked = Arc::new(Mutex::new(Vec::<u32>::new()));
     let stalled = Arc::new(Notify::new());
-    let chains = rogue.chain_answer();
-    let (on, asked_for, stall) = (Arc::clone(&armed), Arc::clone(&asked), Arc::clone(&stalled));
-    rogue.answer_each(move |request| match request {
-        _ if !on.load(Ordering::SeqCst) => (Duration::ZERO, quiet(chains.clone())(request)),
-        Request::Vaults => (
-            Duration::ZERO,
-            Response::Vaults {
-                vaults: vec![summary.clone()],
-            },
-        ),
-        Request::Fetch { skip, from, .. } => {
+    let (asked_for, stall) = (Arc::clone(&asked), Arc::clone(&stalled));
+    list_vault_once_armed(
+        &mut rogue,
+        &armed,
+        summary,
+        move |Asked { skip, from, .. }| {
             let mut asked = asked_for.lock().unwrap();
             let times = asked.iter().filter(|s| **s == skip).count();
             asked.push(skip);
@@ -489,19 +506,11 @@ async fn a_transfer_cut_off_part_way_goes_on_where_it_stopped_at_the_next_pull()
                     stall.notify_one();
                     (Duration::from_secs(25), Response::Refused("late".into()))
                 }
-                (skip, 0, _) => {
-                    let skip = skip as usize;
-                    let page = Response::Objects {
-                        total,
-                        objects: objects[skip..skip + 1].to_vec(),
-                    };
-                    (Duration::ZERO, page)
-                }
+                (skip, 0, _) => (Duration::ZERO, one_object(&objects, skip, total)),
                 _ => (Duration::ZERO, Response::Refused("no parts here".into())),
             }
-        }
-        other => (Duration::ZERO, quiet(chains.clone())(other)),
-    });
+        },
+    );
     first_sync_ended(&a).await;
     armed.store(true, Ordering::SeqCst);
     let busy = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
@@ -542,47 +551,24 @@ async fn a_device_failing_to_send_a_vault_takes_no_other_devices_progress_away()
     // the first time; the second lists it and is busy, then refuses.
     let armed = Arc::new(AtomicBool::new(false));
     let asked = Arc::new(Mutex::new(Vec::<u32>::new()));
-    let chains = first.chain_answer();
-    let (on, asked_for, listed) = (Arc::clone(&armed), Arc::clone(&asked), summary.clone());
-    first.answer_each(move |request| match request {
-        _ if !on.load(Ordering::SeqCst) => (Duration::ZERO, quiet(chains.clone())(request)),
-        Request::Vaults => (
-            Duration::ZERO,
-            Response::Vaults {
-                vaults: vec![listed.clone()],
-            },
-        ),
-        Request::Fetch { skip, .. } => {
-            let mut asked = asked_for.lock().unwrap();
-            let again = asked.contains(&skip);
-            asked.push(skip);
-            if skip == 2 && !again {
-                return (Duration::ZERO, Response::Refused(BUSY.into()));
-            }
-            let skip = skip as usize;
-            let objects = objects[skip..skip + 1].to_vec();
-            (Duration::ZERO, Response::Objects { total, objects })
+    let asked_for = Arc::clone(&asked);
+    let listed = summary.clone();
+    list_vault_once_armed(&mut first, &armed, listed, move |Asked { skip, .. }| {
+        let mut asked = asked_for.lock().unwrap();
+        let again = asked.contains(&skip);
+        asked.push(skip);
+        if skip == 2 && !again {
+            return (Duration::ZERO, Response::Refused(BUSY.into()));
         }
-        other => (Duration::ZERO, quiet(chains.clone())(other)),
+        (Duration::ZERO, one_object(&objects, skip, total))
     });
-    let chains = second.chain_answer();
-    let (on, refusals) = (Arc::clone(&armed), Arc::new(AtomicUsize::new(0)));
-    second.answer_each(move |request| match request {
-        _ if !on.load(Ordering::SeqCst) => (Duration::ZERO, quiet(chains.clone())(request)),
-        Request::Vaults => (
-            Duration::ZERO,
-            Response::Vaults {
-                vaults: vec![summary.clone()],
-            },
-        ),
-        Request::Fetch { .. } => {
-            let reason = match refusals.fetch_add(1, Ordering::SeqCst) {
-                0 => BUSY,
-                _ => "not today",
-            };
-            (Duration::ZERO, Response::Refused(reason.into()))
-        }
-        other => (Duration::ZERO, quiet(chains.clone())(other)),
+    let refusals = AtomicUsize::new(0);
+    list_vault_once_armed(&mut second, &armed, summary, move |_| {
+        let reason = match refusals.fetch_add(1, Ordering::SeqCst) {
+            0 => BUSY,
+            _ => "not today",
+        };
+        (Duration::ZERO, Response::Refused(reason.into()))
     });
     first_sync_ended(&a).await;
     armed.store(true, Ordering::SeqCst);
@@ -630,6 +616,16 @@ fn device_page(
     }
 }
 
+/// A page of the one object at `skip` of `objects`, of a transfer of
+/// `total`.
+fn one_object(objects: &[WireObject], skip: u32, total: u32) -> Response {
+    let skip = skip as usize;
+    Response::Objects {
+        total,
+        objects: objects[skip..skip + 1].to_vec(),
+    }
+}
+
 /// Over a link too slow to carry a whole page within the request timeout,
 /// a fetch asks for smaller pages (a secret in parts of one chunk) and the
 /// vault arrives, where each try used to time out on the same large part.
@@ -656,28 +652,16 @@ async fn over_a_link_too_slow_for_a_whole_page_the_pages_get_smaller_and_the_vau
     let per_byte = Duration::from_millis(1600).as_secs_f64() / (1024.0 * 1024.0);
     let armed = Arc::new(AtomicBool::new(false));
     let asked = Arc::new(Mutex::new(Vec::<(u32, u64, u32)>::new()));
-    let chains = rogue.chain_answer();
-    let (on, asked_for) = (Arc::clone(&armed), Arc::clone(&asked));
-    rogue.answer_each(move |request| match request {
-        _ if !on.load(Ordering::SeqCst) => (Duration::ZERO, quiet(chains.clone())(request)),
-        Request::Vaults => (
-            Duration::ZERO,
-            Response::Vaults {
-                vaults: vec![summary.clone()],
-            },
-        ),
-        Request::Fetch {
-            skip, from, page, ..
-        } => {
-            asked_for.lock().unwrap().push((skip, from, page));
-            let at = (skip as usize, from as usize);
-            let objects = device_page((&db, &vault, &plan), at, page_budget(page));
-            let bytes: usize = objects.iter().map(|o| o.data.len()).sum();
-            let delay = Duration::from_secs_f64(bytes as f64 * per_byte);
-            let total = plan.total() as u32;
-            (delay, Response::Objects { total, objects })
-        }
-        other => (Duration::ZERO, quiet(chains.clone())(other)),
+    let asked_for = Arc::clone(&asked);
+    list_vault_once_armed(&mut rogue, &armed, summary, move |asked| {
+        let Asked { skip, from, page } = asked;
+        asked_for.lock().unwrap().push((skip, from, page));
+        let at = (skip as usize, from as usize);
+        let objects = device_page((&db, &vault, &plan), at, page_budget(page));
+        let bytes: usize = objects.iter().map(|o| o.data.len()).sum();
+        let delay = Duration::from_secs_f64(bytes as f64 * per_byte);
+        let total = plan.total() as u32;
+        (delay, Response::Objects { total, objects })
     });
     first_sync_ended(&a).await;
     armed.store(true, Ordering::SeqCst);
@@ -735,28 +719,24 @@ async fn a_secret_half_received_when_its_transfer_is_cut_off_goes_on_from_its_ne
     // first time.
     let armed = Arc::new(AtomicBool::new(false));
     let asked = Arc::new(Mutex::new(Vec::<(u32, u64)>::new()));
-    let chains = rogue.chain_answer();
-    let (on, asked_for) = (Arc::clone(&armed), Arc::clone(&asked));
-    rogue.answer_with(Duration::ZERO, move |request| match request {
-        _ if !on.load(Ordering::SeqCst) => quiet(chains.clone())(request),
-        Request::Vaults => Response::Vaults {
-            vaults: vec![summary.clone()],
-        },
-        Request::Fetch { skip, from, .. } => {
+    let asked_for = Arc::clone(&asked);
+    list_vault_once_armed(
+        &mut rogue,
+        &armed,
+        summary,
+        move |Asked { skip, from, .. }| {
             let mut asked = asked_for.lock().unwrap();
             let first_part_after = !asked.iter().any(|(_, from)| *from > 0);
             asked.push((skip, from));
             if from > 0 && first_part_after {
-                return Response::Refused(BUSY.into());
+                return (Duration::ZERO, Response::Refused(BUSY.into()));
             }
             let at = (skip as usize, from as usize);
-            Response::Objects {
-                total: plan.total() as u32,
-                objects: device_page((&db, &vault, &plan), at, 1),
-            }
-        }
-        other => quiet(chains.clone())(other),
-    });
+            let objects = device_page((&db, &vault, &plan), at, 1);
+            let total = plan.total() as u32;
+            (Duration::ZERO, Response::Objects { total, objects })
+        },
+    );
     first_sync_ended(&a).await;
     armed.store(true, Ordering::SeqCst);
     let busy = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
