@@ -8,10 +8,10 @@ use polykey_identities::{GitHub, GitHubConfig};
 use polykey_network::{Request, Response};
 use polykey_node::error::NodeError;
 use polykey_node::people::Permission;
-use polykey_node::NOT_SHARED;
+use polykey_node::{Password, NOT_SHARED};
 
 use crate::rogue::{dial, rogue};
-use crate::{device, eventually, pair, Device};
+use crate::{device, eventually, pair, Device, PASSWORD};
 
 #[path = "../../crates/identities/tests/fake_github/mod.rs"]
 mod fake_github;
@@ -662,6 +662,82 @@ async fn a_vault_shared_with_one_device_of_a_person_serves_all_of_their_devices(
     .await;
     let _ = bob[1].node.sync_now(alice[1].id()).await;
     assert!(thief_out(&served_by_alice().await));
+}
+
+/// One of Alice's devices that has not heard that Bob removed his second
+/// device (a thief's), but then hears the thief remove his first, re-signs
+/// her grant to Bob with the thief alone; her device that heard the first
+/// removal does not take the thief back from it: the removals known there
+/// apply to what it takes from her other device, and neither serves the
+/// thief. (This delivery order kept a thief in a grant until a resync of
+/// Bob's, and failed a test now and then.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thief_removed_as_known_on_one_of_the_owners_devices_is_not_granted_back_by_the_other() {
+    let People { alice, bob, .. } = alice_shares_with_bob(true, Target::FirstDevice).await;
+    let everyone = [&alice[0], &alice[1], &bob[0], &bob[1]];
+    all_read(&everyone, "wifi", "hunter2").await;
+    let both = {
+        let mut both = vec![bob[0].id(), bob[1].id()];
+        both.sort();
+        both
+    };
+    let owner = [&alice[0], &alice[1]];
+    eventually(
+        "both of Bob's devices are granted on both",
+        &owner,
+        || async { team_nodes(&alice[0]).await == both && team_nodes(&alice[1]).await == both },
+    )
+    .await;
+    // Alice's second device is away while Bob removes his second device:
+    // only her first hears of it.
+    let password = || Password::new(PASSWORD.into());
+    alice[1].node.lock().await.unwrap();
+    bob[0].node.revoke_device(bob[1].id()).await.unwrap();
+    eventually(
+        "Alice's first serves Bob's second no more",
+        &[&alice[0]],
+        || async {
+            let _ = bob[0].node.pull_shared("Team").await;
+            team_nodes(&alice[0]).await == [bob[0].id()]
+        },
+    )
+    .await;
+    // Then her first is away, with Bob's first, while the thief removes
+    // Bob's first and tells her second.
+    bob[0].node.lock().await.unwrap();
+    alice[0].node.lock().await.unwrap();
+    alice[1].node.unlock(password()).await.unwrap();
+    bob[1].connect_to(&alice[1]).await;
+    bob[1].node.revoke_device(bob[0].id()).await.unwrap();
+    eventually(
+        "Alice's second serves the thief alone",
+        &[&alice[1], &bob[1]],
+        || async {
+            let _ = bob[1].node.pull_shared("Team").await;
+            team_nodes(&alice[1]).await == [bob[1].id()]
+        },
+    )
+    .await;
+    // Together again (the thief away): neither serves the thief.
+    bob[1].node.lock().await.unwrap();
+    alice[0].node.unlock(password()).await.unwrap();
+    alice[0].connect_to(&alice[1]).await;
+    eventually(
+        "neither of Alice's devices serves the thief",
+        &owner,
+        || async {
+            let (first, second) = (team_nodes(&alice[0]).await, team_nodes(&alice[1]).await);
+            !first.contains(&bob[1].id()) && first == second
+        },
+    )
+    .await;
+}
+
+/// Every node "Team" is granted to on `device`, in order.
+async fn team_nodes(device: &Device) -> Vec<polykey_node::NodeId> {
+    let mut nodes = granted(device, &["Team"]).await;
+    nodes.sort();
+    nodes
 }
 
 /// Every node Alice's vaults `vaults` are granted to, on `device`.

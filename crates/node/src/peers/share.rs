@@ -442,7 +442,23 @@ pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<
     } else {
         mine.remote.clone()
     };
-    let (grants, withdrawn) = merge_entries(id, &mine, &theirs, &members);
+    let (mut grants, withdrawn) = merge_entries(id, &mine, &theirs, &members);
+    // Never a device its person's gestalt removed, as known here (as
+    // `update_grant_nodes` keeps it), whatever list the other device
+    // signed: it may not have heard of that removal, and a removal is
+    // recorded once. The list stripped here is signed anew and spreads.
+    for grant in grants.iter_mut() {
+        let removed = removed_of(s, &grant.person)?;
+        if grant.nodes.iter().any(|n| removed.contains(n)) {
+            let kept = grant
+                .nodes
+                .iter()
+                .copied()
+                .filter(|n| !removed.contains(n))
+                .collect();
+            *grant = Grant::unsigned(grant.person.clone(), kept, grant.write);
+        }
+    }
     let mut merged = Access {
         grants,
         withdrawn,
