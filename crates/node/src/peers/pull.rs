@@ -831,9 +831,6 @@ impl Node {
                 (answer, page, asked.elapsed())
             }
         };
-        // Whether what the pages took in is set aside now (a transfer set
-        // aside before, or a page of this one stored).
-        let mut set_aside = announced.is_some();
         let mut answer = ask(at).await;
         loop {
             let (result, page, took) = answer;
@@ -855,7 +852,9 @@ impl Node {
             if announced.is_some_and(|before| before != total) {
                 return Err(NodeError::BadPeerData("a transfer changed its size".into()));
             }
-            announced = Some(total);
+            // Announced before (set aside, or a page of this fetch stored):
+            // what the pages took in waits in `progress`.
+            let set_aside = announced.replace(total).is_some();
             let page = check_page(objects, total, at)?;
             let (mut skip, mut from) = at;
             match &page {
@@ -897,7 +896,7 @@ impl Node {
             // at most).
             let (stored, next) = tokio::join!(receive, ask((skip, from)));
             stored?;
-            (at, set_aside, answer) = ((skip, from), true, next);
+            (at, answer) = ((skip, from), next);
         }
     }
 

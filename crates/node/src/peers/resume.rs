@@ -96,19 +96,14 @@ pub(super) fn cut_off(error: &NodeError) -> bool {
 /// half received in parts only when no other transfer of that device set
 /// aside keeps one, and within [`MAX_PART_BYTES`] in all.
 fn set_aside(resumes: &mut Resumes, key: (VaultId, NodeId)) {
-    let kept_parts = |resumes: &Resumes| -> (usize, bool) {
-        let mut bytes = 0;
-        let mut of_device = false;
-        for (other, resume) in resumes.iter() {
-            if *other != key && resume.owner.is_none() {
-                let held = resume.incoming.part_bytes();
-                bytes += held;
-                of_device |= held > 0 && other.1 == key.1;
-            }
+    let (mut bytes, mut of_device) = (0, false);
+    for (other, resume) in resumes.iter() {
+        if *other != key && resume.owner.is_none() {
+            let held = resume.incoming.part_bytes();
+            bytes += held;
+            of_device |= held > 0 && other.1 == key.1;
         }
-        (bytes, of_device)
-    };
-    let (bytes, of_device) = kept_parts(resumes);
+    }
     let Some(resume) = resumes.get_mut(&key) else {
         return;
     };

@@ -129,6 +129,17 @@ fn removed_of(s: &Session, person: &str) -> Result<BTreeSet<NodeId>, NodeError> 
     Ok(removed_by(s, person)?.into_keys().collect())
 }
 
+/// Of `nodes`, those of `person` their gestalt did not remove, as known
+/// here: never granted, whatever claims or lists still name them.
+fn not_removed(s: &Session, person: &str, nodes: &[NodeId]) -> Result<Vec<NodeId>, NodeError> {
+    let removed = removed_of(s, person)?;
+    Ok(nodes
+        .iter()
+        .copied()
+        .filter(|n| !removed.contains(n))
+        .collect())
+}
+
 fn access_key(s: &Session, id: &VaultId) -> RecordKey {
     s.db.record_key(ACCESS.name(), id.as_bytes())
 }
@@ -448,14 +459,8 @@ pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<
     // signed: it may not have heard of that removal, and a removal is
     // recorded once. The list stripped here is signed anew and spreads.
     for grant in grants.iter_mut() {
-        let removed = removed_of(s, &grant.person)?;
-        if grant.nodes.iter().any(|n| removed.contains(n)) {
-            let kept = grant
-                .nodes
-                .iter()
-                .copied()
-                .filter(|n| !removed.contains(n))
-                .collect();
+        let kept = not_removed(s, &grant.person, &grant.nodes)?;
+        if kept.len() != grant.nodes.len() {
             *grant = Grant::unsigned(grant.person.clone(), kept, grant.write);
         }
     }
@@ -1030,13 +1035,7 @@ pub(crate) fn drop_person_shares(s: &Session, person: &Person) -> Result<(), Nod
 /// A person's nodes changed (trusted again): their grants follow.
 pub(crate) fn update_grant_nodes(s: &Session, person: &Person) -> Result<(), NodeError> {
     // Never a device their gestalt removed, whatever claims it still has.
-    let removed = removed_of(s, &person.name)?;
-    let nodes: Vec<NodeId> = person
-        .nodes
-        .iter()
-        .copied()
-        .filter(|n| !removed.contains(n))
-        .collect();
+    let nodes = not_removed(s, &person.name, &person.nodes)?;
     for (id, mut access) in all_access(s)? {
         let mut changed = false;
         for grant in access.grants.iter_mut().filter(|g| g.person == person.name) {
