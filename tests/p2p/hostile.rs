@@ -26,7 +26,9 @@ use tempfile::TempDir;
 use tokio::sync::Notify;
 
 use crate::rogue::{dial, now_secs, rogue, rogue_pairs, Rogue};
-use crate::{device, device_and_keys, device_with, eventually, pair, Device, PASSWORD};
+use crate::{
+    device, device_and_keys, device_with, eventually, pair, paired_with_vault, Device, PASSWORD,
+};
 use polykey_node::{NetworkOptions, Password};
 
 impl Rogue {
@@ -1273,6 +1275,194 @@ async fn a_flood_from_strangers_does_not_stop_a_device_syncing() {
     for flood in floods {
         flood.abort();
     }
+}
+
+/// A codec whose requests are the number of bytes to send: it writes them
+/// and then neither finishes the request nor lets go of the stream.
+#[derive(Clone)]
+struct Unfinished;
+
+/// What an unfinished request is made of.
+static JUNK: [u8; 64 * 1024] = [0xa5; 64 * 1024];
+
+impl libp2p::request_response::Codec for Unfinished {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = usize;
+    type Response = ();
+
+    async fn read_request<T>(&mut self, _: &Self::Protocol, _: &mut T) -> std::io::Result<usize>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    async fn read_response<T>(&mut self, _: &Self::Protocol, _: &mut T) -> std::io::Result<()>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        bytes: usize,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        use futures::AsyncWriteExt;
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(JUNK.len());
+            io.write_all(&JUNK[..n]).await?;
+            left -= n;
+        }
+        io.flush().await?;
+        futures::future::pending().await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &Self::Protocol,
+        _: &mut T,
+        _: (),
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        Ok(())
+    }
+}
+
+/// A stranger that connects to `target` and opens `streams` requests of
+/// `bytes` each that it never finishes; the task counts the requests that
+/// failed (the target dropped them) until it is aborted.
+async fn unfinished_requests(
+    target: &Device,
+    streams: usize,
+    bytes: usize,
+) -> (tokio::task::JoinHandle<()>, Arc<AtomicUsize>) {
+    use futures::StreamExt;
+    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+    let address: libp2p::Multiaddr = target.loopback_address().await.parse().unwrap();
+    let peer = polykey_network::identity::peer_id(&target.id()).unwrap();
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                Unfinished,
+                [(
+                    libp2p::StreamProtocol::new(polykey_network::protocol::PROTOCOL),
+                    ProtocolSupport::Outbound,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(120))
+                    .with_max_concurrent_streams(streams),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    swarm.dial(address).unwrap();
+    let failed = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&failed);
+    let task = tokio::spawn(async move {
+        while let Some(event) = swarm.next().await {
+            match event {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == peer => {
+                    for _ in 0..streams {
+                        swarm.behaviour_mut().send_request(&peer, bytes);
+                    }
+                }
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
+            }
+        }
+    });
+    (task, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_strangers_never_finish_hold_little_memory_and_a_device_still_syncs() {
+    if !alone_in_process(
+        "hostile::requests_strangers_never_finish_hold_little_memory_and_a_device_still_syncs",
+    ) {
+        return;
+    }
+    let (a, b) = paired_with_vault("Personal").await;
+    b.write("Personal", "github", "pw").await;
+    eventually("A has the first edit", &[&a, &b], || async {
+        a.read("Personal", "github").await.is_some()
+    })
+    .await;
+    let before = resident_kb();
+    // Two strangers, each with 100 requests of just under the largest a
+    // request may be (1 MiB), none of them finished: before each
+    // connection had an allowance for them, A held every byte (its memory
+    // grew by 338 MiB with three strangers). Now it holds about 2 MiB of
+    // each connection's; the rest of its growth is what the streams' yamux
+    // windows (256 KiB each) carry before they are read or dropped.
+    const STREAMS: usize = 100;
+    let mut strangers = Vec::new();
+    for _ in 0..2 {
+        strangers.push(unfinished_requests(&a, STREAMS, 1024 * 1024 - 16).await);
+    }
+    let mut peak = before;
+    let started = Instant::now();
+    let mut edited = false;
+    while started.elapsed() < Duration::from_secs(4) || !edited {
+        peak = peak.max(resident_kb());
+        if !edited && started.elapsed() > Duration::from_secs(1) {
+            // An edit on B reaches A while the streams are open.
+            b.write("Personal", "github", "during").await;
+            edited = true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let arrived = Instant::now();
+    while a.read("Personal", "github").await.as_deref() != Some("during") {
+        assert!(
+            arrived.elapsed() < Duration::from_secs(5),
+            "B's edit did not reach A while strangers held streams open"
+        );
+        peak = peak.max(resident_kb());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A holds a few of each stranger's requests and drops the rest (each
+    // one needs more than its connection's allowance once all has come).
+    let dropped = || -> Vec<usize> {
+        strangers
+            .iter()
+            .map(|(_, failed)| failed.load(Ordering::SeqCst))
+            .collect()
+    };
+    while dropped().iter().any(|failed| *failed < STREAMS - 2) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "dropped {:?} of {STREAMS} each; memory grew by {} MiB",
+            dropped(),
+            peak.saturating_sub(before) / 1024
+        );
+        peak = peak.max(resident_kb());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (task, _) in strangers {
+        task.abort();
+    }
+    let grew_mb = peak.saturating_sub(before) / 1024;
+    assert!(grew_mb < 100, "memory grew by {grew_mb} MiB");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -4,17 +4,30 @@
 //! read in blocks of 64 KiB and up and refused as soon as it passes its bound,
 //! instead of growing a zero-filled buffer one byte at a time (a 39 MiB page
 //! took 13–21 s to read that way in a debug build).
+//!
+//! A request is read only within an allowance ([`Reading`]): each
+//! connection's own few KiB, then a share of the node's, so streams a peer
+//! opens and never finishes cannot make the node hold more than the
+//! [`crate::limits`] say (before, 100 streams on each of 256 connections
+//! could each hold up to 1 MiB).
 
 use std::io;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::prelude::*;
 use libp2p::StreamProtocol;
 use serde::{de::DeserializeOwned, Serialize};
 
-/// The first block [`read_bounded`] reads into.
+use crate::limits::{REQUEST_READING_OWN, REQUEST_READING_PER_CONNECTION, REQUEST_READING_SHARED};
+
+/// The first block [`read_bounded`] reads a response into.
 const CHUNK: usize = 64 * 1024;
+/// The first block a request is read into: an honest request (a fetch
+/// naming its haves, a notification) fits, and a stream that sends nothing
+/// holds no more.
+const REQUEST_CHUNK: usize = 4 * 1024;
 
 /// Bytes of RPC messages written by every node of this process.
 static WRITTEN: AtomicU64 = AtomicU64::new(0);
@@ -35,10 +48,118 @@ where
     Ok(())
 }
 
+/// What the requests being read on all of a node's connections hold past
+/// each connection's own allowance ([`REQUEST_READING_OWN`]), bounded by
+/// [`REQUEST_READING_SHARED`].
+#[derive(Debug, Default)]
+pub(crate) struct Reading {
+    shared: AtomicUsize,
+}
+
+/// Bytes held by the requests being read on one connection.
+type OnConnection = Arc<Mutex<usize>>;
+
+/// What a connection holds past its own allowance.
+fn past_own(held: usize) -> usize {
+    held.saturating_sub(REQUEST_READING_OWN)
+}
+
+/// Why a request was dropped unread.
+fn no_room() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::OutOfMemory,
+        "too many requests are being read; try again",
+    )
+}
+
+impl Reading {
+    /// Take `bytes` for a request being read on `connection`, or an error
+    /// if that would pass the connection's bound or the shared one.
+    fn take(&self, connection: &OnConnection, bytes: usize) -> io::Result<()> {
+        let mut held = connection.lock().unwrap_or_else(PoisonError::into_inner);
+        let after = held.saturating_add(bytes);
+        let extra = past_own(after) - past_own(*held);
+        if past_own(after) > REQUEST_READING_PER_CONNECTION {
+            return Err(no_room());
+        }
+        if extra > 0 {
+            self.shared
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |shared| {
+                    shared
+                        .checked_add(extra)
+                        .filter(|total| *total <= REQUEST_READING_SHARED)
+                })
+                .map_err(|_| no_room())?;
+        }
+        *held = after;
+        Ok(())
+    }
+
+    /// Give back `bytes` taken on `connection`.
+    fn give_back(&self, connection: &OnConnection, bytes: usize) {
+        let mut held = connection.lock().unwrap_or_else(PoisonError::into_inner);
+        let after = held.saturating_sub(bytes);
+        let freed = past_own(*held) - past_own(after);
+        if freed > 0 {
+            self.shared.fetch_sub(freed, Ordering::AcqRel);
+        }
+        *held = after;
+    }
+}
+
+/// The bytes one message being read holds from its allowance (none for a
+/// response: the node asked for it, and one page at a time); given back
+/// as the blocks are freed, and the rest when it drops.
+struct Held<'a> {
+    allowance: Option<(&'a Reading, &'a OnConnection)>,
+    bytes: usize,
+}
+
+impl Held<'_> {
+    /// A message read with no allowance.
+    fn unbounded() -> Self {
+        Held {
+            allowance: None,
+            bytes: 0,
+        }
+    }
+
+    /// Take `bytes` before allocating them.
+    fn take(&mut self, bytes: usize) -> io::Result<()> {
+        if let Some((reading, connection)) = self.allowance {
+            reading.take(connection, bytes)?;
+        }
+        self.bytes += bytes;
+        Ok(())
+    }
+
+    /// Give back `bytes` just freed.
+    fn give_back(&mut self, bytes: usize) {
+        let bytes = bytes.min(self.bytes);
+        if let Some((reading, connection)) = self.allowance {
+            reading.give_back(connection, bytes);
+        }
+        self.bytes -= bytes;
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.give_back(self.bytes);
+    }
+}
+
 /// CBOR requests and responses, each bounded in bytes.
 pub struct Codec<Req, Resp> {
     request_maximum: u64,
     response_maximum: u64,
+    /// The node's allowance for requests being read.
+    reading: Arc<Reading>,
+    /// The allowance of the connection this codec reads on. libp2p clones
+    /// the behaviour's codec (which has none) once for each connection, and
+    /// that one for each of the connection's streams, so each connection
+    /// gets its own and its streams share it.
+    connection: Option<OnConnection>,
     phantom: PhantomData<fn() -> (Req, Resp)>,
 }
 
@@ -49,6 +170,8 @@ impl<Req, Resp> Codec<Req, Resp> {
         Self {
             request_maximum,
             response_maximum,
+            reading: Arc::default(),
+            connection: None,
             phantom: PhantomData,
         }
     }
@@ -56,7 +179,13 @@ impl<Req, Resp> Codec<Req, Resp> {
 
 impl<Req, Resp> Clone for Codec<Req, Resp> {
     fn clone(&self) -> Self {
-        Self::new(self.request_maximum, self.response_maximum)
+        Self {
+            request_maximum: self.request_maximum,
+            response_maximum: self.response_maximum,
+            reading: Arc::clone(&self.reading),
+            connection: Some(self.connection.clone().unwrap_or_default()),
+            phantom: PhantomData,
+        }
     }
 }
 
@@ -121,25 +250,43 @@ fn next_block(len: usize, maximum: usize, total: usize) -> usize {
 }
 
 /// Everything `io` sends until it closes, or an error once it passes
-/// `maximum` bytes.
+/// `maximum` bytes; a response, read with no allowance.
+#[cfg(test)]
+async fn read_bounded<T>(io: &mut T, maximum: u64) -> io::Result<Message>
+where
+    T: AsyncRead + Unpin + Send,
+{
+    read_held(io, maximum, CHUNK, &mut Held::unbounded()).await
+}
+
+/// Everything `io` sends until it closes, or an error once it passes
+/// `maximum` bytes or `held` cannot take the next block.
 ///
-/// Read straight into blocks, each twice the last (from [`CHUNK`] up to
+/// Read straight into blocks, each twice the last (from `first` up to
 /// [`MAX_BLOCK`]), then joined once: every byte is copied once, where a
 /// buffer that doubles copies what it holds again at each step (a 10 MiB
 /// page was copied twice over). A message that fits its first block is
 /// not copied at all.
-async fn read_bounded<T>(io: &mut T, maximum: u64) -> io::Result<Message>
+async fn read_held<T>(
+    io: &mut T,
+    maximum: u64,
+    first: usize,
+    held: &mut Held<'_>,
+) -> io::Result<Message>
 where
     T: AsyncRead + Unpin + Send,
 {
     let maximum = usize::try_from(maximum).unwrap_or(usize::MAX);
     let mut full: Vec<Message> = Vec::new();
-    let mut block = Message(vec![0u8; CHUNK]);
+    let first = first.min(still_allowed(maximum, 0));
+    held.take(first)?;
+    let mut block = Message(vec![0u8; first]);
     let mut filled = 0usize;
     let mut total = 0usize;
     loop {
         if filled == block.0.len() {
             let next = next_block(block.0.len(), maximum, total);
+            held.take(next)?;
             full.push(std::mem::replace(&mut block, Message(vec![0u8; next])));
             filled = 0;
         }
@@ -161,11 +308,16 @@ where
         block.0.truncate(filled);
         return Ok(block);
     }
+    held.take(total)?;
     let mut message = Message(Vec::with_capacity(total));
+    let mut blocks = block.0.len();
     for earlier in &full {
         message.push(&earlier.0);
+        blocks += earlier.0.len();
     }
     message.push(&block.0[..filled]);
+    drop((full, block));
+    held.give_back(blocks);
     Ok(message)
 }
 
@@ -224,14 +376,25 @@ where
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode(&read_bounded(io, self.request_maximum).await?.0)
+        let connection = self.connection.get_or_insert_default();
+        let mut held = Held {
+            allowance: Some((&self.reading, connection)),
+            bytes: 0,
+        };
+        let message = read_held(io, self.request_maximum, REQUEST_CHUNK, &mut held).await?;
+        decode(&message.0)
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp>
     where
         T: AsyncRead + Unpin + Send,
     {
-        decode(&read_bounded(io, self.response_maximum).await?.0)
+        let mut held = Held::unbounded();
+        decode(
+            &read_held(io, self.response_maximum, CHUNK, &mut held)
+                .await?
+                .0,
+        )
     }
 
     async fn write_request<T>(
@@ -374,6 +537,119 @@ mod tests {
             assert_eq!(message.0, expected, "after piece {i}");
             assert!(message.0.capacity() < 2 * expected.len().max(1) + 100_000);
         }
+    }
+
+    type Rpc = Codec<crate::protocol::Request, crate::protocol::Response>;
+
+    fn held(codec: &Rpc) -> usize {
+        *codec.connection.as_ref().unwrap().lock().unwrap()
+    }
+
+    #[test]
+    fn each_connection_reads_within_its_own_allowance_and_a_share_of_the_nodes() {
+        let node = Rpc::new(1024 * 1024, 1024);
+        // libp2p clones the behaviour's codec for each connection, and the
+        // connection's for each stream: the streams share one allowance.
+        let (first, second) = (node.clone(), node.clone());
+        let stream = first.clone();
+        let own = first.connection.as_ref().unwrap();
+        assert!(Arc::ptr_eq(own, stream.connection.as_ref().unwrap()));
+        assert!(!Arc::ptr_eq(own, second.connection.as_ref().unwrap()));
+        let reading = &node.reading;
+        // Within its own allowance a connection takes nothing shared.
+        reading.take(own, REQUEST_READING_OWN).unwrap();
+        assert_eq!(reading.shared.load(Ordering::Acquire), 0);
+        // Past it, up to its bound, then no more.
+        reading.take(own, REQUEST_READING_PER_CONNECTION).unwrap();
+        assert_eq!(
+            reading.shared.load(Ordering::Acquire),
+            REQUEST_READING_PER_CONNECTION
+        );
+        assert_eq!(
+            reading.take(own, 1).unwrap_err().kind(),
+            io::ErrorKind::OutOfMemory
+        );
+        // Given back, the shared part goes first.
+        reading.give_back(own, REQUEST_READING_PER_CONNECTION + 10);
+        assert_eq!(held(&first), REQUEST_READING_OWN - 10);
+        assert_eq!(reading.shared.load(Ordering::Acquire), 0);
+        reading.give_back(own, REQUEST_READING_OWN - 10);
+        assert_eq!(held(&first), 0);
+
+        // Connections past their own allowances fill the shared one; a
+        // connection's own allowance is still there once it is full.
+        let mut flood: Vec<Rpc> = Vec::new();
+        loop {
+            let connection = node.clone();
+            let taken = reading.take(
+                connection.connection.as_ref().unwrap(),
+                REQUEST_READING_OWN + REQUEST_READING_PER_CONNECTION,
+            );
+            flood.push(connection);
+            if taken.is_err() {
+                break;
+            }
+        }
+        assert!(flood.len() * REQUEST_READING_PER_CONNECTION > REQUEST_READING_SHARED);
+        assert!(reading.shared.load(Ordering::Acquire) <= REQUEST_READING_SHARED);
+        let device = node.clone();
+        let device_allowance = device.connection.as_ref().unwrap();
+        reading.take(device_allowance, REQUEST_READING_OWN).unwrap();
+        // Past it, the shared allowance has less than a whole request left.
+        assert!(reading
+            .take(device_allowance, REQUEST_READING_PER_CONNECTION)
+            .is_err());
+    }
+
+    #[test]
+    fn a_request_read_gives_back_all_it_held_and_one_past_the_allowance_is_dropped() {
+        futures::executor::block_on(async {
+            let node = Rpc::new(u64::MAX, 1024);
+            let connection = node.clone();
+            let allowance = (
+                &*connection.reading,
+                connection.connection.as_ref().unwrap(),
+            );
+            // The largest request reads whole within one connection's bound.
+            let bytes: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 249) as u8).collect();
+            let mut within = Held {
+                allowance: Some(allowance),
+                bytes: 0,
+            };
+            let read = read_held(
+                &mut futures::io::Cursor::new(bytes.clone()),
+                1024 * 1024,
+                REQUEST_CHUNK,
+                &mut within,
+            )
+            .await
+            .unwrap();
+            assert!(read.0 == bytes);
+            // Its blocks were given back once joined; the message remains.
+            assert_eq!(within.bytes, bytes.len());
+            drop((read, within));
+            assert_eq!(held(&connection), 0);
+            assert_eq!(connection.reading.shared.load(Ordering::Acquire), 0);
+            // One larger than the connection's bound (with no bound in
+            // bytes of its own) is dropped, and gives back what it held.
+            let huge = vec![1u8; REQUEST_READING_OWN + REQUEST_READING_PER_CONNECTION + 1];
+            let mut past = Held {
+                allowance: Some(allowance),
+                bytes: 0,
+            };
+            let error = read_held(
+                &mut futures::io::Cursor::new(huge),
+                u64::MAX,
+                REQUEST_CHUNK,
+                &mut past,
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::OutOfMemory);
+            drop(past);
+            assert_eq!(held(&connection), 0);
+            assert_eq!(connection.reading.shared.load(Ordering::Acquire), 0);
+        });
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-use crate::protocol::MAX_RESPONSE_BYTES;
+use crate::protocol::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 
 /// Established connections in all, by default. Each costs a few hundred KiB
 /// at most (yamux windows, noise buffers); 256 keeps a flood of keys well
@@ -70,6 +70,22 @@ pub const MAX_DISCOVERED_PER_MINUTE: u32 = 64;
 pub const MAX_PENDING_REPORTS: usize = 512;
 /// Listen addresses taken from one identify report.
 pub const MAX_IDENTIFY_ADDRESSES: usize = 16;
+
+/// Bytes the requests being read on one connection hold from that
+/// connection's own allowance: a dozen requests of an honest device (a few
+/// KiB each) at once. Over the most connections (256 and the devices') a
+/// flood of streams that never finish holds at most a few tens of MiB here.
+pub const REQUEST_READING_OWN: usize = 64 * 1024;
+/// Bytes past its own allowance the requests being read on one connection
+/// may hold: one request of the largest size, read in blocks and then
+/// joined (twice its size for a moment), and no more.
+pub const REQUEST_READING_PER_CONNECTION: usize = 2 * MAX_REQUEST_BYTES as usize + 64 * 1024;
+/// Bytes past their own allowances the requests being read on all
+/// connections may hold together. A request that finds none left is dropped
+/// (its sender sees the stream reset and asks again later); a stranger's
+/// streams that never finish fill this at most, never a device's own
+/// allowance, so a device's usual requests are still read.
+pub const REQUEST_READING_SHARED: usize = 64 * 1024 * 1024;
 
 /// Outgoing requests waiting for an answer.
 pub const MAX_PENDING_REQUESTS: usize = 1024;
