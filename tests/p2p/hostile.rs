@@ -586,6 +586,56 @@ async fn a_device_failing_to_send_a_vault_takes_no_other_devices_progress_away()
     assert_eq!(*asked.lock().unwrap(), expected);
 }
 
+/// A transfer that says another size when it goes on after being cut off
+/// is refused (the same version from the same copy is planned the same
+/// way every time), and the next pull begins it again from the first
+/// object instead of mixing two plans in one copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transfer_that_changes_its_size_when_resumed_is_refused_and_begun_again() {
+    let a = device().await;
+    let mut rogue = rogue(101).await;
+    rogue_pairs(&rogue, &a).await;
+    let secrets: [(&str, &[u8]); 2] = [("one", b"first"), ("two", b"second")];
+    let (summary, objects, _scratch) = forged_vault_of(&rogue.keys, &secrets);
+    let total = objects.len() as u32;
+    // One object a page; "busy" at the third the first time, and a size
+    // one larger the second.
+    let armed = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(Mutex::new(Vec::<u32>::new()));
+    let asked_for = Arc::clone(&asked);
+    list_vault_once_armed(
+        &mut rogue,
+        &armed,
+        summary,
+        move |Asked { skip, .. }| {
+            let mut asked = asked_for.lock().unwrap();
+            let times = asked.iter().filter(|s| **s == skip).count();
+            asked.push(skip);
+            match (skip, times) {
+                (2, 0) => (Duration::ZERO, Response::Refused(BUSY.into())),
+                (2, 1) => (Duration::ZERO, one_object(&objects, skip, total + 1)),
+                _ => (Duration::ZERO, one_object(&objects, skip, total)),
+            }
+        },
+    );
+    first_sync_ended(&a).await;
+    armed.store(true, Ordering::SeqCst);
+    let busy = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
+    assert!(busy.contains("busy"), "{busy}");
+    let changed = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
+    assert!(changed.contains("changed its size"), "{changed}");
+    assert!(a.vault_names().await.is_empty());
+    assert!(a.node.sync_now(rogue.id()).await.unwrap());
+    assert_eq!(a.vault_names().await, ["Forged"]);
+    for (name, value) in secrets {
+        let read = a.read("Forged", name).await;
+        assert_eq!(read.as_deref().map(str::as_bytes), Some(value));
+    }
+    let mut expected = vec![0, 1, 2, 2];
+    expected.extend(0..total);
+    assert_eq!(*asked.lock().unwrap(), expected);
+}
+
 /// The page at `at` of the transfer `plan` of `vault` in `db`, as a device
 /// sends it for a page of `budget` bytes (a blob stored in chunks goes in
 /// parts).
