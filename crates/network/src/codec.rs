@@ -249,6 +249,14 @@ fn next_block(len: usize, maximum: usize, total: usize) -> usize {
         .min(still_allowed(maximum, total))
 }
 
+/// Why a message was cut off.
+fn too_large() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "message larger than the protocol allows",
+    )
+}
+
 /// Everything `io` sends until it closes, or an error once it passes
 /// `maximum` bytes; a response, read with no allowance.
 #[cfg(test)]
@@ -278,11 +286,25 @@ where
 {
     let maximum = usize::try_from(maximum).unwrap_or(usize::MAX);
     let mut full: Vec<Message> = Vec::new();
-    let first = first.min(still_allowed(maximum, 0));
-    held.take(first)?;
+    // Nothing is taken or allocated until the first bytes come: a stream
+    // opened and left silent holds no allowance.
+    let mut head = [0u8; 256];
+    let mut filled = io.read(&mut head).await?;
+    if filled == 0 {
+        return Ok(Message(Vec::new()));
+    }
+    let first = first.min(still_allowed(maximum, 0)).max(filled);
+    if let Err(e) = held.take(first) {
+        zeroize::Zeroize::zeroize(&mut head);
+        return Err(e);
+    }
     let mut block = Message(vec![0u8; first]);
-    let mut filled = 0usize;
-    let mut total = 0usize;
+    block.0[..filled].copy_from_slice(&head[..filled]);
+    zeroize::Zeroize::zeroize(&mut head);
+    let mut total = filled;
+    if total > maximum {
+        return Err(too_large());
+    }
     loop {
         if filled == block.0.len() {
             let next = next_block(block.0.len(), maximum, total);
@@ -297,10 +319,7 @@ where
         }
         total += n;
         if total > maximum {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "message larger than the protocol allows",
-            ));
+            return Err(too_large());
         }
         filled += n;
     }
@@ -376,6 +395,10 @@ where
     where
         T: AsyncRead + Unpin + Send,
     {
+        debug_assert!(
+            self.connection.is_some(),
+            "a request read on the behaviour's own codec, not a connection's"
+        );
         let connection = self.connection.get_or_insert_default();
         let mut held = Held {
             allowance: Some((&self.reading, connection)),
@@ -650,6 +673,76 @@ mod tests {
             assert_eq!(held(&connection), 0);
             assert_eq!(connection.reading.shared.load(Ordering::Acquire), 0);
         });
+    }
+
+    /// A peer that opened a stream and sends nothing.
+    struct Silent;
+
+    impl AsyncRead for Silent {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut [u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_stream_that_sends_nothing_holds_nothing() {
+        let node = Rpc::new(1024 * 1024, 1024);
+        let connection = node.clone();
+        let mut held = Held {
+            allowance: Some((
+                &*connection.reading,
+                connection.connection.as_ref().unwrap(),
+            )),
+            bytes: 0,
+        };
+        let mut silent = Silent;
+        let reading = read_held(&mut silent, 1024 * 1024, REQUEST_CHUNK, &mut held);
+        assert!(futures::FutureExt::now_or_never(reading).is_none());
+        assert_eq!(held.bytes, 0);
+        drop(held);
+        assert_eq!(self::held(&connection), 0);
+    }
+
+    #[test]
+    fn a_requests_lists_are_refused_as_they_are_read_past_their_bounds() {
+        use crate::protocol::{Request, MAX_HAVES};
+        let fetch = |haves: Vec<String>| {
+            encode(&Request::Fetch {
+                vault: "v".into(),
+                want: "w".into(),
+                haves,
+                skip: 0,
+                from: 0,
+                page: 0,
+            })
+            .unwrap()
+        };
+        let within = fetch(vec!["h".into(); MAX_HAVES]);
+        assert!(matches!(
+            decode_request(&within.0).unwrap(),
+            Request::Fetch { haves, .. } if haves.len() == MAX_HAVES
+        ));
+        // A million empty names in 1 MiB (24 MiB once decoded) is refused
+        // at the one past the bound, not after all were read.
+        let flood = fetch(vec![String::new(); 1_000_000]);
+        assert!(flood.0.len() <= 1024 * 1024);
+        let error = decode_request(&flood.0).unwrap_err().to_string();
+        assert!(error.contains("at most 64"), "{error}");
+        let known = encode(&Request::Chains {
+            known: vec![
+                crate::protocol::ChainPosition {
+                    node: polykey_keys::RootKeypair::from_seed(&[1; 32]).node_id(),
+                    seq: 0,
+                };
+                crate::protocol::MAX_CHAINS + 1
+            ],
+        })
+        .unwrap();
+        assert!(decode_request(&known.0).is_err());
     }
 
     #[test]

@@ -73,9 +73,11 @@ pub const MAX_IDENTIFY_ADDRESSES: usize = 16;
 
 /// Bytes the requests being read on one connection hold from that
 /// connection's own allowance: a dozen requests of an honest device (a few
-/// KiB each) at once. Over the most connections (256 and the devices') a
-/// flood of streams that never finish holds at most a few tens of MiB here.
-pub const REQUEST_READING_OWN: usize = 64 * 1024;
+/// KiB each) at once, or one of 40 KiB (read in blocks, then joined). A
+/// stream holds nothing until its first bytes come, so what strangers
+/// hold here (at most 28 MiB over their 224 connections) is what they
+/// sent.
+pub const REQUEST_READING_OWN: usize = 128 * 1024;
 /// Bytes past its own allowance the requests being read on one connection
 /// may hold: one request of the largest size, read in blocks and then
 /// joined (twice its size for a moment), and no more.

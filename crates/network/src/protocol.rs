@@ -57,6 +57,7 @@ pub enum Request {
     /// know (only nodes of your gestalt may ask).
     Chains {
         /// The last sequence number the requester has of each chain.
+        #[serde(deserialize_with = "at_most::<_, _, MAX_CHAINS>")]
         known: Vec<ChainPosition>,
     },
     /// List your vaults (only nodes of your gestalt may).
@@ -75,6 +76,7 @@ pub enum Request {
         /// The version wanted.
         want: String,
         /// Versions the requester has.
+        #[serde(deserialize_with = "at_most::<_, _, MAX_HAVES>")]
         haves: Vec<String>,
         /// Objects already received of this transfer.
         skip: u32,
@@ -103,7 +105,7 @@ pub enum Request {
         /// The requester's gestalt's removals of its own devices, as its
         /// signed `ClaimRevokeNode` claims (at most [`MAX_SHARE_NODES`]):
         /// the responder stops serving the devices removed.
-        #[serde(default)]
+        #[serde(default, deserialize_with = "at_most::<_, _, MAX_SHARE_NODES>")]
         revocations: Vec<SignedClaim>,
     },
 }
@@ -387,6 +389,39 @@ pub struct WirePart {
     pub offset: u64,
     /// The blob's length.
     pub len: u64,
+}
+
+/// A list of at most `N` items, refused as soon as it has one more: a
+/// request's lists are read before anyone checks who sent them, and an
+/// empty string takes 1 byte in CBOR and 24 in memory, so a 1 MiB list of
+/// them checked only after decoding held about 32 MiB.
+fn at_most<'de, D, T, const N: usize>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct AtMost<T, const N: usize>(std::marker::PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>, const N: usize> serde::de::Visitor<'de> for AtMost<T, N> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a list of at most {N} items")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(N));
+            while let Some(item) = seq.next_element()? {
+                if items.len() == N {
+                    return Err(serde::de::Error::invalid_length(N + 1, &self));
+                }
+                items.push(item);
+            }
+            Ok(items)
+        }
+    }
+
+    deserializer.deserialize_seq(AtMost::<T, N>(std::marker::PhantomData))
 }
 
 fn is_zero(n: &u64) -> bool {
