@@ -502,6 +502,10 @@ impl EventLoop {
                 self.open.insert(connection_id, peer_id);
                 if !self.trusted.contains(&peer_id) && !self.seeds.contains_key(&peer_id) {
                     self.make_room_for(connection_id, peer_id);
+                } else if num_established.get() > limit::MAX_CONNECTIONS_PER_TRUSTED_PEER {
+                    // Exempt from the limits, not without one (the peer
+                    // stays connected through its others).
+                    self.swarm.close_connection(connection_id);
                 }
                 if let Some(replies) = self.pending_dial.remove(&peer_id) {
                     for reply in replies {

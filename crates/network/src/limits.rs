@@ -100,6 +100,12 @@ pub const MAX_PENDING_FINDS: usize = 32;
 /// How often seeds that are not connected are dialled again (the node
 /// listens through the seeds that relay, which needs a connection).
 pub const SEED_REDIAL_EVERY: Duration = Duration::from_secs(30);
+/// Established connections to one peer exempt from the limits (a device
+/// of the gestalt, a seed): twice the usual per-peer limit, since two
+/// devices dialling each other at once on every transport open up to six.
+/// A stolen device opening more (each with its streams and buffers) has
+/// each new one closed.
+pub const MAX_CONNECTIONS_PER_TRUSTED_PEER: u32 = 8;
 /// Peers exempt from the connection limits (the devices of the gestalt).
 pub const MAX_TRUSTED: usize = 1024;
 

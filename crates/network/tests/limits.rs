@@ -277,6 +277,31 @@ async fn connections_past_the_limits_are_refused_and_a_trusted_peer_still_gets_i
     drop(raw);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_trusted_peer_opening_connection_after_connection_keeps_eight() {
+    let a = peer(5, config());
+    let address = listen(&a).await;
+    let a_peer = polykey_network::identity::peer_id(&a.id).unwrap();
+    let mut raw = raw_swarm();
+    let raw_node = polykey_network::identity::node_id(raw.local_peer_id()).unwrap();
+    a.client.trust(vec![raw_node]).await.unwrap();
+    let (_a_client, _seen) = serve(a, 16, Duration::ZERO);
+    // A stolen device, exempt from the limits, opens thirty connections.
+    for _ in 0..30 {
+        let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(a_peer)
+            .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+            .addresses(vec![address.clone()])
+            .build();
+        raw.dial(opts).unwrap();
+    }
+    settle(&mut raw).await;
+    let open = raw.network_info().connection_counters().num_established();
+    assert!(
+        (1..=polykey_network::limits::MAX_CONNECTIONS_PER_TRUSTED_PEER).contains(&open),
+        "{open} connections of the trusted peer stayed"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_announcing_two_hundred_addresses_is_reported_with_sixteen() {
     let mut a = peer(1, config());
