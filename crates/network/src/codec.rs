@@ -6,7 +6,7 @@
 //! took 13–21 s to read that way in a debug build).
 //!
 //! A request is read only within an allowance ([`Reading`]): each
-//! connection's own few KiB, then a share of the node's, so streams a peer
+//! connection's own 128 KiB, then a share of the node's, so streams a peer
 //! opens and never finishes cannot make the node hold more than the
 //! [`crate::limits`] say (before, 100 streams on each of 256 connections
 //! could each hold up to 1 MiB).
@@ -24,10 +24,9 @@ use crate::limits::{REQUEST_READING_OWN, REQUEST_READING_PER_CONNECTION, REQUEST
 
 /// The first block [`read_bounded`] reads a response into.
 const CHUNK: usize = 64 * 1024;
-/// The first block a request is read into: an honest request (a fetch
-/// naming its haves, a notification) fits, and a stream that sends nothing
-/// holds no more.
-const REQUEST_CHUNK: usize = 4 * 1024;
+/// The first block a request is read into, once its first [`HEAD`] bytes
+/// came: twice those.
+const REQUEST_CHUNK: usize = 2 * HEAD;
 
 /// Bytes of RPC messages written by every node of this process.
 static WRITTEN: AtomicU64 = AtomicU64::new(0);
@@ -230,6 +229,9 @@ impl cbor4ii::core::enc::Write for Message {
     }
 }
 
+/// Bytes a message must send before any block is allocated for it.
+const HEAD: usize = 256;
+
 /// The largest block [`read_bounded`] reads into.
 const MAX_BLOCK: usize = 4 * 1024 * 1024;
 
@@ -286,25 +288,44 @@ where
 {
     let maximum = usize::try_from(maximum).unwrap_or(usize::MAX);
     let mut full: Vec<Message> = Vec::new();
-    // Nothing is taken or allocated until the first bytes come: a stream
-    // opened and left silent holds no allowance.
-    let mut head = [0u8; 256];
-    let mut filled = io.read(&mut head).await?;
-    if filled == 0 {
-        return Ok(Message(Vec::new()));
+    // Nothing is taken or allocated until the first HEAD bytes have come
+    // (or all, when fewer): a stream opened and left silent, or sending a
+    // byte now and then, holds no allowance; then the first block (for a
+    // request, twice that: a request holds at most about three times what
+    // it sent, its blocks and then their join).
+    let mut head = [0u8; HEAD];
+    let mut filled = 0;
+    while filled < HEAD {
+        match io.read(&mut head[filled..]).await {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) => {
+                zeroize::Zeroize::zeroize(&mut head);
+                return Err(e);
+            }
+        }
     }
-    let first = first.min(still_allowed(maximum, 0)).max(filled);
-    if let Err(e) = held.take(first) {
+    let first = if filled < HEAD {
+        filled
+    } else {
+        first.min(still_allowed(maximum, 0)).max(filled)
+    };
+    let taken = if filled > maximum {
+        Err(too_large())
+    } else {
+        held.take(first)
+    };
+    if let Err(e) = taken {
         zeroize::Zeroize::zeroize(&mut head);
         return Err(e);
     }
     let mut block = Message(vec![0u8; first]);
     block.0[..filled].copy_from_slice(&head[..filled]);
     zeroize::Zeroize::zeroize(&mut head);
-    let mut total = filled;
-    if total > maximum {
-        return Err(too_large());
+    if filled < HEAD {
+        return Ok(block);
     }
+    let mut total = filled;
     loop {
         if filled == block.0.len() {
             let next = next_block(block.0.len(), maximum, total);
@@ -675,36 +696,49 @@ mod tests {
         });
     }
 
-    /// A peer that opened a stream and sends nothing.
-    struct Silent;
+    /// A peer that opened a stream, sends a few bytes and then nothing.
+    struct Stalled(Vec<u8>);
 
-    impl AsyncRead for Silent {
+    impl AsyncRead for Stalled {
         fn poll_read(
-            self: std::pin::Pin<&mut Self>,
+            mut self: std::pin::Pin<&mut Self>,
             _: &mut std::task::Context<'_>,
-            _: &mut [u8],
+            buf: &mut [u8],
         ) -> std::task::Poll<io::Result<usize>> {
-            std::task::Poll::Pending
+            if self.0.is_empty() {
+                return std::task::Poll::Pending;
+            }
+            // A byte at a time, as a peer trickling them would.
+            buf[0] = self.0.remove(0);
+            std::task::Poll::Ready(Ok(1))
         }
     }
 
     #[test]
-    fn a_stream_that_sends_nothing_holds_nothing() {
+    fn a_stream_that_sends_little_holds_a_small_multiple_of_it() {
         let node = Rpc::new(1024 * 1024, 1024);
         let connection = node.clone();
-        let mut held = Held {
-            allowance: Some((
-                &*connection.reading,
-                connection.connection.as_ref().unwrap(),
-            )),
-            bytes: 0,
-        };
-        let mut silent = Silent;
-        let reading = read_held(&mut silent, 1024 * 1024, REQUEST_CHUNK, &mut held);
-        assert!(futures::FutureExt::now_or_never(reading).is_none());
-        assert_eq!(held.bytes, 0);
-        drop(held);
-        assert_eq!(self::held(&connection), 0);
+        for (sent, most) in [
+            (0, 0),
+            (1, 0),
+            (HEAD - 1, 0),
+            (HEAD, 2 * HEAD),
+            (300, 2 * HEAD),
+        ] {
+            let mut held = Held {
+                allowance: Some((
+                    &*connection.reading,
+                    connection.connection.as_ref().unwrap(),
+                )),
+                bytes: 0,
+            };
+            let mut stalled = Stalled(vec![7; sent]);
+            let reading = read_held(&mut stalled, 1024 * 1024, REQUEST_CHUNK, &mut held);
+            assert!(futures::FutureExt::now_or_never(reading).is_none());
+            assert_eq!(held.bytes, most, "after {sent} bytes");
+            drop(held);
+            assert_eq!(self::held(&connection), 0);
+        }
     }
 
     #[test]
@@ -743,6 +777,16 @@ mod tests {
         })
         .unwrap();
         assert!(decode_request(&known.0).is_err());
+        // A list that may be left out still may be (as older nodes send).
+        #[derive(Serialize)]
+        enum Older {
+            Shared { vault: Option<String> },
+        }
+        let older = encode(&Older::Shared { vault: None }).unwrap();
+        assert!(matches!(
+            decode_request(&older.0).unwrap(),
+            Request::Shared { vault: None, revocations } if revocations.is_empty()
+        ));
     }
 
     #[test]

@@ -503,9 +503,22 @@ impl EventLoop {
                 if !self.trusted.contains(&peer_id) && !self.seeds.contains_key(&peer_id) {
                     self.make_room_for(connection_id, peer_id);
                 } else if num_established.get() > limit::MAX_CONNECTIONS_PER_TRUSTED_PEER {
-                    // Exempt from the limits, not without one (the peer
-                    // stays connected through its others).
-                    self.swarm.close_connection(connection_id);
+                    // Exempt from the limits, not without one. The oldest
+                    // goes (ids only grow): a device that moved networks
+                    // leaves dead connections behind, and its new one is
+                    // the one that works.
+                    let oldest = self
+                        .open
+                        .iter()
+                        .filter(|(_, p)| **p == peer_id)
+                        .map(|(c, _)| *c)
+                        .min();
+                    if let Some(oldest) = oldest {
+                        // Out of the count at once: the next one to come
+                        // before it has closed picks another.
+                        self.open.remove(&oldest);
+                        self.swarm.close_connection(oldest);
+                    }
                 }
                 if let Some(replies) = self.pending_dial.remove(&peer_id) {
                     for reply in replies {

@@ -74,9 +74,9 @@ pub const MAX_IDENTIFY_ADDRESSES: usize = 16;
 /// Bytes the requests being read on one connection hold from that
 /// connection's own allowance: a dozen requests of an honest device (a few
 /// KiB each) at once, or one of 40 KiB (read in blocks, then joined). A
-/// stream holds nothing until its first bytes come, so what strangers
-/// hold here (at most 28 MiB over their 224 connections) is what they
-/// sent.
+/// stream holds nothing until its first 256 bytes come, and then about
+/// three times what it sent at most, so strangers holding all of theirs
+/// (28 MiB over 224 connections) must have sent a third of that.
 pub const REQUEST_READING_OWN: usize = 128 * 1024;
 /// Bytes past its own allowance the requests being read on one connection
 /// may hold: one request of the largest size, read in blocks and then
@@ -104,7 +104,7 @@ pub const SEED_REDIAL_EVERY: Duration = Duration::from_secs(30);
 /// of the gestalt, a seed): twice the usual per-peer limit, since two
 /// devices dialling each other at once on every transport open up to six.
 /// A stolen device opening more (each with its streams and buffers) has
-/// each new one closed.
+/// its oldest closed for each new one.
 pub const MAX_CONNECTIONS_PER_TRUSTED_PEER: u32 = 8;
 /// Peers exempt from the connection limits (the devices of the gestalt).
 pub const MAX_TRUSTED: usize = 1024;
