@@ -636,6 +636,37 @@ async fn a_transfer_that_changes_its_size_when_resumed_is_refused_and_begun_agai
     assert_eq!(*asked.lock().unwrap(), expected);
 }
 
+/// A page of more objects than any device sends (each a few bytes on the
+/// wire, over a hundred once decoded) is refused while it is decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_page_of_more_objects_than_any_device_sends_is_refused_as_it_is_read() {
+    let a = device().await;
+    let mut rogue = rogue(102).await;
+    rogue_pairs(&rogue, &a).await;
+    let (summary, _, _scratch) = forged_vault(&rogue.keys);
+    let count = polykey_network::protocol::MAX_PAGE_OBJECTS + 1;
+    let empty = WireObject {
+        base: None,
+        part: None,
+        id: String::new(),
+        kind: 1,
+        data: Vec::new(),
+    };
+    let page = Response::Objects {
+        objects: vec![empty; count],
+        total: count as u32,
+    };
+    let armed = Arc::new(AtomicBool::new(false));
+    list_vault_once_armed(&mut rogue, &armed, summary, move |_| {
+        (Duration::ZERO, page.clone())
+    });
+    first_sync_ended(&a).await;
+    armed.store(true, Ordering::SeqCst);
+    let error = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
+    assert!(error.contains("at most 131072"), "{error}");
+    assert!(a.vault_names().await.is_empty());
+}
+
 /// The page at `at` of the transfer `plan` of `vault` in `db`, as a device
 /// sends it for a page of `budget` bytes (a blob stored in chunks goes in
 /// parts).

@@ -21,6 +21,11 @@ pub const PAGE_BYTES: usize = 8 * 1024 * 1024;
 /// The smallest page a fetch may ask for ([`Request::Fetch`]'s `page`):
 /// still one object, or one chunk of a blob sent in parts, at least.
 pub const MIN_PAGE_BYTES: usize = 256 * 1024;
+/// Most objects one page may carry: one for each 64 bytes of the largest
+/// page (a sender keeps to it, see `polykey_vaults::PAGE_BYTES_PER_OBJECT`).
+/// A stolen device's page of 40 MiB of empty objects would otherwise take
+/// about 300 MiB once decoded, before anyone counts them.
+pub const MAX_PAGE_OBJECTS: usize = PAGE_BYTES / 64;
 /// Most vaults one listing may name.
 pub const MAX_VAULTS: usize = 10_000;
 /// Most chains one [`Request::Chains`] may name or its answer carry.
@@ -484,6 +489,7 @@ pub enum Response {
     /// A page of objects.
     Objects {
         /// This page.
+        #[serde(deserialize_with = "at_most::<_, _, MAX_PAGE_OBJECTS>")]
         objects: Vec<WireObject>,
         /// How many the whole transfer has.
         total: u32,

@@ -38,6 +38,12 @@ pub use send::SendPlan;
 /// work on several threads, few enough that each works on one part while
 /// the other works on the next.
 pub const PART_CHUNKS: usize = 2;
+/// A page holds at most one object for each this many bytes of its budget
+/// (131,072 for the largest page, 8 MiB): the receiver bounds a page's
+/// count before it holds it (an object of a few bytes on the wire takes
+/// more than a hundred once decoded), and a page of small secrets still
+/// carries thousands.
+pub const PAGE_BYTES_PER_OBJECT: usize = 64;
 
 /// Bytes `offset..offset + data.len()` of a blob of `len` bytes sent in
 /// parts: one stored in chunks, sent [`PART_CHUNKS`] chunks a page, and

@@ -13,7 +13,8 @@ use std::sync::{Arc, Weak};
 use polykey_gestalts::{MemberChains, Sigchain};
 use polykey_keys::NodeId;
 use polykey_network::protocol::{
-    page_budget, MAX_CHAINS, MAX_CHAIN_CLAIMS, MAX_DELETIONS_PAGE, MAX_HAVES,
+    page_budget, MAX_CHAINS, MAX_CHAIN_CLAIMS, MAX_DELETIONS_PAGE, MAX_HAVES, MAX_PAGE_OBJECTS,
+    PAGE_BYTES,
 };
 use polykey_network::{
     ChainUpdate, Client, Event, Request, Response, VaultSummary, WireDeletion, WireObject, WirePart,
@@ -24,6 +25,10 @@ use tokio::sync::{mpsc, Semaphore};
 use super::{gestalt, require_member, upgrade, Node};
 use crate::error::NodeError;
 use crate::node::{Inner, Session};
+
+// The largest page this node sends never holds more objects than a
+// receiver reads.
+const _: () = assert!(PAGE_BYTES / polykey_vaults::PAGE_BYTES_PER_OBJECT <= MAX_PAGE_OBJECTS);
 
 /// Most requests of devices of the gestalt served at once.
 const MAX_INBOUND: usize = 16;

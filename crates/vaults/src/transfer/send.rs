@@ -349,7 +349,10 @@ impl Vault {
             bytes = bytes.saturating_add(object.data.len());
             rebuilt = rebuilt.saturating_add(size);
             objects.push((id.to_string(), object));
-            if bytes >= budget || rebuilt >= REBUILT_PAGE_BYTES {
+            if bytes >= budget
+                || rebuilt >= REBUILT_PAGE_BYTES
+                || objects.len() >= (budget / super::PAGE_BYTES_PER_OBJECT).max(1)
+            {
                 break;
             }
         }

@@ -615,6 +615,32 @@ fn a_planned_transfer_sends_the_pages_a_fresh_walk_sends() {
     assert!(other.planned_page(&f.db, &plan, 0, 1024).is_err());
 }
 
+#[test]
+fn a_page_of_small_secrets_holds_one_object_for_each_64_bytes_of_its_budget() {
+    let f = fixture();
+    let vault = Vaults::new(&f.db).create("many", &f.keys).unwrap();
+    let names: Vec<String> = (0..300).map(|i| format!("s{i:03}")).collect();
+    let secrets: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), n.as_bytes())).collect();
+    vault.write_secrets(&f.db, &f.keys, &secrets).unwrap();
+    let head = vault.head(&f.db).unwrap();
+    let plan = vault.send_plan(&f.db, &head, &[]).unwrap();
+    // 302 objects of a few bytes each: an 8 KiB page would hold them all
+    // by their bytes; it holds 128.
+    let budget = 8 * 1024;
+    let cap = budget / polykey_vaults::PAGE_BYTES_PER_OBJECT;
+    let mut skip = 0;
+    let mut sizes = Vec::new();
+    while skip < plan.total() {
+        let page = vault.planned_page(&f.db, &plan, skip, budget).unwrap();
+        assert!(!page.is_empty());
+        skip += page.len();
+        sizes.push(page.len());
+    }
+    // (The directory of 300 names, 9 KiB, ends the third by its bytes.)
+    assert_eq!(sizes[..2], [cap, cap], "{sizes:?}");
+    assert!(sizes.iter().all(|n| *n <= cap), "{sizes:?}");
+}
+
 /// `len` bytes that do not repeat (so no two chunks of a secret are alike).
 fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
