@@ -586,6 +586,116 @@ async fn a_device_failing_to_send_a_vault_takes_no_other_devices_progress_away()
     assert_eq!(*asked.lock().unwrap(), expected);
 }
 
+/// The objects of `vault` in `db` from `haves` to its head, as a device
+/// sends them.
+fn wire_objects(db: &Db, vault: &Vault, haves: &[String]) -> Vec<WireObject> {
+    let head = vault.head(db).unwrap();
+    vault
+        .objects_between(db, &head, haves)
+        .unwrap()
+        .into_iter()
+        .map(|(id, object)| WireObject {
+            base: object.base.clone(),
+            part: None,
+            id,
+            kind: kind_tag(object.kind),
+            data: object.data.clone(),
+        })
+        .collect()
+}
+
+/// A catch-up of a vault cut off part way goes on where it stopped after
+/// an edit here: the versions it said it had are all still here, so it
+/// lacks what it lacked, and it does not begin again (a large catch-up
+/// over a slow link would never end while its owner kept editing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_catch_up_cut_off_goes_on_where_it_stopped_after_an_edit_here() {
+    let a = device().await;
+    let mut rogue = rogue(103).await;
+    rogue_pairs(&rogue, &a).await;
+    // The vault's first version, then three more edits on the rogue.
+    let scratch = tempfile::tempdir().unwrap();
+    let db = Db::create(&scratch.path().join("scratch.redb"), &rogue.keys).unwrap();
+    let vault = Vaults::new(&db).create("Forged", &rogue.keys).unwrap();
+    vault
+        .write_secret(&db, &rogue.keys, "one", b"first")
+        .unwrap();
+    let first = vault.head(&db).unwrap();
+    let whole = wire_objects(&db, &vault, &[]);
+    for (name, value) in [("two", b"second"), ("six", b"sixth!"), ("ten", b"tenth!")] {
+        vault.write_secret(&db, &rogue.keys, name, value).unwrap();
+    }
+    let summary = |head: &str| VaultSummary {
+        id: vault.id().to_string(),
+        name: "Forged".into(),
+        renamed_at: 0,
+        head: head.to_owned(),
+        access: None,
+    };
+    let (before, after) = (summary(&first), summary(&vault.head(&db).unwrap()));
+    let later = wire_objects(&db, &vault, std::slice::from_ref(&first));
+    let total = later.len() as u32;
+    assert!(total >= 6, "{total} objects");
+    // Listed at its first version, sent whole; then at its last, one
+    // object a page, "busy" at the third the first time.
+    let caught_up = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(Mutex::new(Vec::<u32>::new()));
+    let (listing, asked_for) = (Arc::clone(&caught_up), Arc::clone(&asked));
+    let chains = rogue.chain_answer();
+    rogue.answer_each(move |request| {
+        let catching_up = listing.load(Ordering::SeqCst);
+        let answer = match request {
+            Request::Vaults => Response::Vaults {
+                vaults: vec![if catching_up { &after } else { &before }.clone()],
+            },
+            Request::Fetch { .. } if !catching_up => Response::Objects {
+                objects: whole.clone(),
+                total: whole.len() as u32,
+            },
+            Request::Fetch { skip, .. } => {
+                let mut asked = asked_for.lock().unwrap();
+                let again = asked.contains(&skip);
+                asked.push(skip);
+                if skip == 2 && !again {
+                    Response::Refused(BUSY.into())
+                } else {
+                    one_object(&later, skip, total)
+                }
+            }
+            other => quiet(chains.clone())(other),
+        };
+        (Duration::ZERO, answer)
+    });
+    first_sync_ended(&a).await;
+    eventually("A has the first version", &[&a], || async {
+        a.read("Forged", "one").await.is_some()
+    })
+    .await;
+    caught_up.store(true, Ordering::SeqCst);
+    let busy = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
+    assert!(busy.contains("busy"), "{busy}");
+    // An edit here before the next pull: A's newest version is one the
+    // rogue never had.
+    a.write("Forged", "mine", "local").await;
+    a.node.sync_now(rogue.id()).await.unwrap();
+    // Each try went on from the last page stored: no page came twice.
+    let mut expected = vec![0, 1, 2];
+    expected.extend(2..total);
+    assert_eq!(*asked.lock().unwrap(), expected);
+    // The rogue's version is here whole: the next pull asks for nothing.
+    // (Which of the two merges the diverged versions depends on their
+    // keys; here nothing is lost either way.)
+    a.node.sync_now(rogue.id()).await.unwrap();
+    assert_eq!(asked.lock().unwrap().len(), expected.len());
+    for (name, value) in [("one", "first"), ("mine", "local")] {
+        assert_eq!(
+            a.read("Forged", name).await.as_deref(),
+            Some(value),
+            "{name}"
+        );
+    }
+}
+
 /// A transfer that says another size when it goes on after being cut off
 /// is refused (the same version from the same copy is planned the same
 /// way every time), and the next pull begins it again from the first

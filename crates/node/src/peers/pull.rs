@@ -777,6 +777,28 @@ impl Node {
         haves: Vec<String>,
         finish: bool,
     ) -> Result<(Incoming, bool), NodeError> {
+        let haves = match self.inner.haves_set_aside(vault.id(), peer, want) {
+            Some(before) if before != haves => {
+                let (id, kept) = (vault.id(), before.clone());
+                let still_here = self
+                    .with_vaults(move |s| {
+                        let vault = Vaults::new(&s.db).open_any(&id)?;
+                        for have in &kept {
+                            if !vault.has_version(&s.db, have)? {
+                                return Ok(false);
+                            }
+                        }
+                        Ok(true)
+                    })
+                    .await?;
+                if still_here {
+                    before
+                } else {
+                    haves
+                }
+            }
+            _ => haves,
+        };
         let (mut progress, at, announced) =
             Progress::begin(&self.inner.resumes, vault, peer, want, &haves);
         let fetched = self

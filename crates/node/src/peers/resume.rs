@@ -159,6 +159,22 @@ impl Inner {
         })
     }
 
+    /// The versions a transfer of `want` into vault `id` from `peer` that
+    /// waits to go on said it had, if one does: a catch-up cut off before
+    /// an edit here still goes on with them (what it lacks, it lacks still,
+    /// as long as they are all here), instead of beginning again.
+    pub(crate) fn haves_set_aside(
+        &self,
+        id: VaultId,
+        peer: NodeId,
+        want: &str,
+    ) -> Option<Vec<String>> {
+        self.resumes()
+            .get(&(id, peer))
+            .filter(|r| r.owner.is_none() && r.want == want && r.saved.elapsed() < RESUME_FOR)
+            .map(|r| r.haves.clone())
+    }
+
     /// Whether a transfer of vault `id`, from any device, waits to go on
     /// (its copy stays).
     pub(crate) fn copy_awaited(&self, id: VaultId) -> bool {
