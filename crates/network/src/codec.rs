@@ -1,7 +1,8 @@
 //! The `/polykey/rpc/1` codec: one CBOR message per stream, read with a
 //! byte bound. The wire format is the one libp2p's `cbor` codec speaks
 //! (cbor4ii with serde); what differs is the reading: the message is
-//! read in blocks of 64 KiB and up and refused as soon as it passes its bound,
+//! read in blocks (a response's from 64 KiB up, a request's from 512 bytes,
+//! once its first 256 have come) and refused as soon as it passes its bound,
 //! instead of growing a zero-filled buffer one byte at a time (a 39 MiB page
 //! took 13–21 s to read that way in a debug build).
 //!
