@@ -604,16 +604,27 @@ fn wire_objects(db: &Db, vault: &Vault, haves: &[String]) -> Vec<WireObject> {
         .collect()
 }
 
-/// A catch-up of a vault cut off part way goes on where it stopped after
-/// an edit here: the versions it said it had are all still here, so it
-/// lacks what it lacked, and it does not begin again (a large catch-up
-/// over a slow link would never end while its owner kept editing).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_catch_up_cut_off_goes_on_where_it_stopped_after_an_edit_here() {
-    let a = device().await;
-    let mut rogue = rogue(103).await;
-    rogue_pairs(&rogue, &a).await;
-    // The vault's first version, then three more edits on the rogue.
+/// A vault "Forged" the rogue made in `_scratch`: its first version, sent
+/// whole; then three more edits (the first of them is `middle`), which a
+/// fetch from the first gets one object a page from `later`, "busy" at the
+/// third until `go_on` is set (so no pull in the background goes on
+/// before the test lets it). Each fetch of them is logged in `asked`.
+struct CatchUp {
+    first: String,
+    middle: (VaultSummary, Vec<WireObject>),
+    total: u32,
+    caught_up: Arc<AtomicBool>,
+    go_on: Arc<AtomicBool>,
+    asked: Fetches,
+    _scratch: TempDir,
+}
+
+/// Each fetch a rogue was asked: where from, naming which versions.
+type Fetches = Arc<Mutex<Vec<(u32, Vec<String>)>>>;
+
+/// Have `rogue` list and send a [`CatchUp`]: its first version until
+/// `caught_up` is set, its last after.
+fn serve_catch_up(rogue: &mut Rogue) -> CatchUp {
     let scratch = tempfile::tempdir().unwrap();
     let db = Db::create(&scratch.path().join("scratch.redb"), &rogue.keys).unwrap();
     let vault = Vaults::new(&db).create("Forged", &rogue.keys).unwrap();
@@ -622,9 +633,6 @@ async fn a_catch_up_cut_off_goes_on_where_it_stopped_after_an_edit_here() {
         .unwrap();
     let first = vault.head(&db).unwrap();
     let whole = wire_objects(&db, &vault, &[]);
-    for (name, value) in [("two", b"second"), ("six", b"sixth!"), ("ten", b"tenth!")] {
-        vault.write_secret(&db, &rogue.keys, name, value).unwrap();
-    }
     let summary = |head: &str| VaultSummary {
         id: vault.id().to_string(),
         name: "Forged".into(),
@@ -632,15 +640,28 @@ async fn a_catch_up_cut_off_goes_on_where_it_stopped_after_an_edit_here() {
         head: head.to_owned(),
         access: None,
     };
+    vault
+        .write_secret(&db, &rogue.keys, "two", b"second")
+        .unwrap();
+    let middle = (
+        summary(&vault.head(&db).unwrap()),
+        wire_objects(&db, &vault, std::slice::from_ref(&first)),
+    );
+    for (name, value) in [("six", b"sixth!"), ("ten", b"tenth!")] {
+        vault.write_secret(&db, &rogue.keys, name, value).unwrap();
+    }
     let (before, after) = (summary(&first), summary(&vault.head(&db).unwrap()));
     let later = wire_objects(&db, &vault, std::slice::from_ref(&first));
     let total = later.len() as u32;
     assert!(total >= 6, "{total} objects");
-    // Listed at its first version, sent whole; then at its last, one
-    // object a page, "busy" at the third the first time.
     let caught_up = Arc::new(AtomicBool::new(false));
-    let asked = Arc::new(Mutex::new(Vec::<u32>::new()));
-    let (listing, asked_for) = (Arc::clone(&caught_up), Arc::clone(&asked));
+    let go_on = Arc::new(AtomicBool::new(false));
+    let asked = Fetches::default();
+    let (listing, going_on, asked_for) = (
+        Arc::clone(&caught_up),
+        Arc::clone(&go_on),
+        Arc::clone(&asked),
+    );
     let chains = rogue.chain_answer();
     rogue.answer_each(move |request| {
         let catching_up = listing.load(Ordering::SeqCst);
@@ -652,11 +673,9 @@ async fn a_catch_up_cut_off_goes_on_where_it_stopped_after_an_edit_here() {
                 objects: whole.clone(),
                 total: whole.len() as u32,
             },
-            Request::Fetch { skip, .. } => {
-                let mut asked = asked_for.lock().unwrap();
-                let again = asked.contains(&skip);
-                asked.push(skip);
-                if skip == 2 && !again {
+            Request::Fetch { skip, haves, .. } => {
+                asked_for.lock().unwrap().push((skip, haves));
+                if skip == 2 && !going_on.load(Ordering::SeqCst) {
                     Response::Refused(BUSY.into())
                 } else {
                     one_object(&later, skip, total)
@@ -666,27 +685,80 @@ async fn a_catch_up_cut_off_goes_on_where_it_stopped_after_an_edit_here() {
         };
         (Duration::ZERO, answer)
     });
-    first_sync_ended(&a).await;
-    eventually("A has the first version", &[&a], || async {
+    CatchUp {
+        first,
+        middle,
+        total,
+        caught_up,
+        go_on,
+        asked,
+        _scratch: scratch,
+    }
+}
+
+/// A has the rogue's first version of its [`CatchUp`], and the catch-up
+/// to its last was cut off at the third page ("busy").
+async fn catch_up_cut_off(a: &Device, rogue: &Rogue, catch_up: &CatchUp) {
+    first_sync_ended(a).await;
+    eventually("A has the first version", &[a], || async {
         a.read("Forged", "one").await.is_some()
     })
     .await;
-    caught_up.store(true, Ordering::SeqCst);
+    catch_up.caught_up.store(true, Ordering::SeqCst);
     let busy = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
     assert!(busy.contains("busy"), "{busy}");
+}
+
+/// A catch-up of a vault cut off part way goes on where it stopped after
+/// an edit here: the versions it said it had are all still here, so it
+/// lacks what it lacked, and it does not begin again (a large catch-up
+/// over a slow link would never end while its owner kept editing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_catch_up_cut_off_goes_on_where_it_stopped_after_an_edit_here() {
+    let a = device().await;
+    let mut rogue = rogue(103).await;
+    rogue_pairs(&rogue, &a).await;
+    let catch_up = serve_catch_up(&mut rogue);
+    catch_up_cut_off(&a, &rogue, &catch_up).await;
+    let CatchUp {
+        first,
+        total,
+        go_on: edited,
+        asked,
+        ..
+    } = &catch_up;
+    let (first, total) = (first.clone(), *total);
     // An edit here before the next pull: A's newest version is one the
     // rogue never had.
     a.write("Forged", "mine", "local").await;
+    edited.store(true, Ordering::SeqCst);
+    let mine = a.head("Forged").await.unwrap();
+    assert_ne!(mine, first);
     a.node.sync_now(rogue.id()).await.unwrap();
-    // Each try went on from the last page stored: no page came twice.
-    let mut expected = vec![0, 1, 2];
-    expected.extend(2..total);
-    assert_eq!(*asked.lock().unwrap(), expected);
+    // The try after the edit went on from the last page stored, naming
+    // the versions the first named (all still here), not the edit; no
+    // try began again.
+    let log = asked.lock().unwrap().clone();
+    let skips: Vec<u32> = log.iter().map(|(skip, _)| *skip).collect();
+    let after_edit = skips.iter().rposition(|skip| *skip == 2).unwrap();
+    assert_eq!(
+        skips[after_edit..],
+        (2..total).collect::<Vec<_>>(),
+        "{skips:?}"
+    );
+    assert_eq!(
+        skips.iter().filter(|skip| **skip == 0).count(),
+        1,
+        "{skips:?}"
+    );
+    for (_, haves) in &log[after_edit..] {
+        assert_eq!(haves, std::slice::from_ref(&first));
+    }
     // The rogue's version is here whole: the next pull asks for nothing.
     // (Which of the two merges the diverged versions depends on their
     // keys; here nothing is lost either way.)
     a.node.sync_now(rogue.id()).await.unwrap();
-    assert_eq!(asked.lock().unwrap().len(), expected.len());
+    assert_eq!(asked.lock().unwrap().len(), log.len());
     for (name, value) in [("one", "first"), ("mine", "local")] {
         assert_eq!(
             a.read("Forged", name).await.as_deref(),
@@ -694,6 +766,42 @@ async fn a_catch_up_cut_off_goes_on_where_it_stopped_after_an_edit_here() {
             "{name}"
         );
     }
+}
+
+/// A catch-up cut off part way is asked for again naming the versions
+/// here when another device brought a version meanwhile (it may hold much
+/// of what the catch-up still had to send over a slow link).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_catch_up_cut_off_names_the_versions_another_device_brought_meanwhile() {
+    let a = device().await;
+    let (mut rogue, mut other) = (rogue(104).await, rogue(105).await);
+    rogue_pairs(&rogue, &a).await;
+    rogue_pairs(&other, &a).await;
+    let catch_up = serve_catch_up(&mut rogue);
+    let (middle, objects) = catch_up.middle.clone();
+    let armed = Arc::new(AtomicBool::new(false));
+    list_vault_once_armed(&mut other, &armed, middle.clone(), move |_| {
+        let page = Response::Objects {
+            total: objects.len() as u32,
+            objects: objects.clone(),
+        };
+        (Duration::ZERO, page)
+    });
+    catch_up_cut_off(&a, &rogue, &catch_up).await;
+    // The other device brings the middle version: A moves on to it.
+    armed.store(true, Ordering::SeqCst);
+    a.node.sync_now(other.id()).await.unwrap();
+    assert_eq!(
+        a.head("Forged").await.as_deref(),
+        Some(middle.head.as_str())
+    );
+    catch_up.go_on.store(true, Ordering::SeqCst);
+    a.node.sync_now(rogue.id()).await.unwrap();
+    let log = catch_up.asked.lock().unwrap().clone();
+    let restart = log.iter().rposition(|(skip, _)| *skip == 0).unwrap();
+    assert!(restart > 0, "{log:?}");
+    assert!(log[restart].1.contains(&middle.head), "{log:?}");
+    assert_eq!(a.read("Forged", "ten").await.as_deref(), Some("tenth!"));
 }
 
 /// A transfer that says another size when it goes on after being cut off
@@ -747,14 +855,17 @@ async fn a_transfer_that_changes_its_size_when_resumed_is_refused_and_begun_agai
 }
 
 /// A page of more objects than any device sends (each a few bytes on the
-/// wire, over a hundred once decoded) is refused while it is decoded.
+/// wire, over a hundred once decoded) is refused while it is decoded, and
+/// as bad data, not as a cut-off: the transfer is not set aside to be
+/// asked for again every few seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_page_of_more_objects_than_any_device_sends_is_refused_as_it_is_read() {
     let a = device().await;
     let mut rogue = rogue(102).await;
     rogue_pairs(&rogue, &a).await;
-    let (summary, _, _scratch) = forged_vault(&rogue.keys);
+    let (summary, objects, _scratch) = forged_vault(&rogue.keys);
     let count = polykey_network::protocol::MAX_PAGE_OBJECTS + 1;
+    let total = count as u32 + 1;
     let empty = WireObject {
         base: None,
         part: None,
@@ -762,19 +873,35 @@ async fn a_page_of_more_objects_than_any_device_sends_is_refused_as_it_is_read()
         kind: 1,
         data: Vec::new(),
     };
-    let page = Response::Objects {
+    let flood = Response::Objects {
         objects: vec![empty; count],
-        total: count as u32,
+        total,
     };
+    // A first page of one real object, then the flood.
     let armed = Arc::new(AtomicBool::new(false));
-    list_vault_once_armed(&mut rogue, &armed, summary, move |_| {
-        (Duration::ZERO, page.clone())
-    });
+    let asked = Arc::new(Mutex::new(Vec::<u32>::new()));
+    let asked_for = Arc::clone(&asked);
+    list_vault_once_armed(
+        &mut rogue,
+        &armed,
+        summary,
+        move |Asked { skip, .. }| {
+            asked_for.lock().unwrap().push(skip);
+            let page = match skip {
+                0 => one_object(&objects, 0, total),
+                _ => flood.clone(),
+            };
+            (Duration::ZERO, page)
+        },
+    );
     first_sync_ended(&a).await;
     armed.store(true, Ordering::SeqCst);
-    let error = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
-    assert!(error.contains("at most 131072"), "{error}");
+    for _ in 0..2 {
+        let error = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
+        assert!(error.contains("at most 131072"), "{error}");
+    }
     assert!(a.vault_names().await.is_empty());
+    assert_eq!(*asked.lock().unwrap(), [0, 1, 0, 1]);
 }
 
 /// The page at `at` of the transfer `plan` of `vault` in `db`, as a device

@@ -27,9 +27,14 @@ pub enum NetworkError {
     #[error("cannot reach the peer: {0}")]
     Dial(String),
     /// The request failed on the way (timeout, connection closed, refused
-    /// protocol, oversized message).
+    /// protocol).
     #[error("the request to the peer failed: {0}")]
     Request(String),
+    /// The peer's answer came whole but could not be taken: larger than
+    /// the protocol allows, or not one of its messages (a list past its
+    /// bound, say). Asking again gets the same answer.
+    #[error("the peer's answer was refused: {0}")]
+    Malformed(String),
     /// The NodeId is not a valid key.
     #[error("that NodeId is not a valid key")]
     BadNodeId,

@@ -728,7 +728,15 @@ impl EventLoop {
                 request_id, error, ..
             } => {
                 if let Some(reply) = self.pending_requests.remove(&request_id) {
-                    let _ = reply.send(Err(NetworkError::Request(error.to_string())));
+                    let failed = match &error {
+                        request_response::OutboundFailure::Io(e)
+                            if e.kind() == std::io::ErrorKind::InvalidData =>
+                        {
+                            NetworkError::Malformed(e.to_string())
+                        }
+                        _ => NetworkError::Request(error.to_string()),
+                    };
+                    let _ = reply.send(Err(failed));
                 }
             }
             _ => {}

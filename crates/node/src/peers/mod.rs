@@ -331,7 +331,12 @@ pub(crate) fn now_secs() -> u64 {
 }
 
 fn net_error(error: polykey_network::NetworkError) -> NodeError {
-    NodeError::Network(error.to_string())
+    match error {
+        // Not the network's doing: the same answer comes again (a transfer
+        // is not set aside for it, see `resume::cut_off`).
+        polykey_network::NetworkError::Malformed(_) => NodeError::BadPeerData(error.to_string()),
+        _ => NodeError::Network(error.to_string()),
+    }
 }
 
 fn refused(response: Response) -> NodeError {

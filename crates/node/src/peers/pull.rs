@@ -5,7 +5,7 @@
 //! missing history fetched page by page and stored as it arrives, then a
 //! fast-forward or a merge), and last its vault deletions, in bounded pages.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -777,18 +777,13 @@ impl Node {
         haves: Vec<String>,
         finish: bool,
     ) -> Result<(Incoming, bool), NodeError> {
-        let haves = match self.inner.haves_set_aside(vault.id(), peer, want) {
+        let haves = match self.inner.haves_set_aside(vault, peer, want) {
             Some(before) if before != haves => {
                 let (id, kept) = (vault.id(), before.clone());
                 let still_here = self
                     .with_vaults(move |s| {
                         let vault = Vaults::new(&s.db).open_any(&id)?;
-                        for have in &kept {
-                            if !vault.has_version(&s.db, have)? {
-                                return Ok(false);
-                            }
-                        }
-                        Ok(true)
+                        only_edited_here_since(s, &vault, &kept)
                     })
                     .await?;
                 if still_here {
@@ -1044,6 +1039,39 @@ fn take_page(
 enum Received {
     Objects(Vec<(String, RawObject)>),
     Part(Part),
+}
+
+/// Whether every version of `kept` is here and every version made since
+/// (walked back from the head to them) was made here: then a transfer
+/// that named `kept` still lacks what it lacked. A version another device
+/// brought may hold much of what the transfer had still to send; then
+/// the versions here are named afresh. Versions past the newest
+/// `2 * MAX_HAVES` are not looked for: named afresh too.
+fn only_edited_here_since(s: &Session, vault: &Vault, kept: &[String]) -> Result<bool, NodeError> {
+    for have in kept {
+        if !vault.has_version(&s.db, have)? {
+            return Ok(false);
+        }
+    }
+    let me = s.keys.node_id().to_string();
+    let log = vault.log(&s.db, Some(2 * MAX_HAVES))?;
+    let by_id: HashMap<&str, &polykey_vaults::CommitInfo> =
+        log.iter().map(|c| (c.id.as_str(), c)).collect();
+    let head = vault.head(&s.db)?;
+    let mut todo = vec![head.as_str()];
+    let mut seen = HashSet::new();
+    while let Some(id) = todo.pop() {
+        if kept.iter().any(|k| k == id) || !seen.insert(id) {
+            continue;
+        }
+        match by_id.get(id) {
+            Some(commit) if commit.author == me => {
+                todo.extend(commit.parents.iter().map(String::as_str));
+            }
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
 }
 
 /// Check one page of a fetch against what an honest peer sends, and turn

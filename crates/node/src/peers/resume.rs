@@ -165,13 +165,19 @@ impl Inner {
     /// as long as they are all here), instead of beginning again.
     pub(crate) fn haves_set_aside(
         &self,
-        id: VaultId,
+        vault: &Vault,
         peer: NodeId,
         want: &str,
     ) -> Option<Vec<String>> {
         self.resumes()
-            .get(&(id, peer))
-            .filter(|r| r.owner.is_none() && r.want == want && r.saved.elapsed() < RESUME_FOR)
+            .get(&(vault.id(), peer))
+            .filter(|r| {
+                r.owner.is_none()
+                    && r.want == want
+                    && !r.haves.is_empty()
+                    && r.saved.elapsed() < RESUME_FOR
+                    && r.incoming.is_into(vault)
+            })
             .map(|r| r.haves.clone())
     }
 
