@@ -124,6 +124,81 @@ fn removed_by(s: &Session, person: &str) -> Result<BTreeMap<NodeId, NodeId>, Nod
         .collect())
 }
 
+/// The removals on the chains of a person's gestalt as followed (its
+/// `members` from `root`): each device a member removed that is no member
+/// (never `root`), and who removed it.
+fn removals_seen(
+    root: NodeId,
+    members: &BTreeSet<NodeId>,
+    chains: &[(NodeId, Vec<(polykey_gestalts::ClaimPayload, SignedClaim)>)],
+) -> Vec<(NodeId, NodeId)> {
+    chains
+        .iter()
+        .filter(|(owner, _)| members.contains(owner))
+        .flat_map(|(owner, claims)| claims.iter().map(move |(claim, _)| (owner, claim)))
+        .filter(|(owner, c)| {
+            c.typ == ClaimType::ClaimRevokeNode
+                && c.iss == **owner
+                && c.sub != root
+                && !members.contains(&c.sub)
+        })
+        .map(|(_, c)| (c.sub, c.iss))
+        .collect()
+}
+
+/// Record the removals `seen` on `person`'s chains as followed, as a
+/// removal claim they send is recorded (see [`drop_removed_of_person`]):
+/// only of devices known here as theirs (`known`, or in a grant to them),
+/// never over a removal recorded already (of anyone), within
+/// [`MAX_REMOVED_PER_PERSON`]. Learnt either way, a removal holds: a grant
+/// taken from another device of this gestalt never brings the device back
+/// (`adopt_access`), whichever way this device heard of it first.
+fn record_removals(
+    s: &Session,
+    person: &str,
+    known: &[NodeId],
+    seen: &[(NodeId, NodeId)],
+) -> Result<(), NodeError> {
+    let mut theirs: BTreeSet<NodeId> = known.iter().copied().collect();
+    for (_, access) in all_access(s)? {
+        for grant in access.grants.iter().filter(|g| g.person == person) {
+            theirs.extend(grant.nodes.iter().copied());
+        }
+    }
+    let mut count = removed_by(s, person)?.len();
+    let mut new = Vec::new();
+    {
+        let read = s.db.read()?;
+        for (node, by) in seen {
+            let key = s.db.record_key(PERSON_REMOVED.name(), node.as_bytes());
+            if count < MAX_REMOVED_PER_PERSON
+                && theirs.contains(node)
+                && !new
+                    .iter()
+                    .any(|(_, r): &(_, PersonRemoved)| r.node == *node)
+                && read.get(&PERSON_REMOVED, &key)?.is_none()
+            {
+                let record = PersonRemoved {
+                    person: person.to_owned(),
+                    node: *node,
+                    by: *by,
+                };
+                new.push((key, record));
+                count += 1;
+            }
+        }
+    }
+    if new.is_empty() {
+        return Ok(());
+    }
+    let mut txn = s.db.write()?;
+    for (key, record) in &new {
+        txn.put(&PERSON_REMOVED, key, record)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
 /// The devices of `person` their gestalt removed, as known here.
 fn removed_of(s: &Session, person: &str) -> Result<BTreeSet<NodeId>, NodeError> {
     Ok(removed_by(s, person)?.into_keys().collect())
@@ -1806,7 +1881,7 @@ impl Node {
         let updates = ask(Vec::new()).await?;
         let now = super::now_secs();
         // Signatures are checked on the blocking pool, outside the lock.
-        let (members, positions) = tokio::task::spawn_blocking(move || {
+        let (members, positions, seen) = tokio::task::spawn_blocking(move || {
             let chains: Vec<_> = updates
                 .into_iter()
                 .filter_map(|u| {
@@ -1823,13 +1898,16 @@ impl Node {
                     })
                 })
                 .collect();
-            (gestalt_of_chains(root, &chains), positions)
+            let members = gestalt_of_chains(root, &chains);
+            let seen = removals_seen(root, &members, &chains);
+            (members, positions, seen)
         })
         .await
         .map_err(|e| NodeError::Internal(e.to_string()))?;
         let nodes = {
             let name = name.clone();
             self.with_vaults(move |s| {
+                record_removals(s, &name, &person.nodes, &seen)?;
                 let removed = removed_of(s, &name)?;
                 Ok(followed_nodes(root, &person.nodes, &members, &removed))
             })
