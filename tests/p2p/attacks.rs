@@ -22,12 +22,12 @@ type Served = Arc<Mutex<Vec<SignedClaim>>>;
 
 impl Rogue {
     /// The rogue's own chain.
-    fn chains(&self) -> Vec<SignedClaim> {
+    pub(crate) fn chains(&self) -> Vec<SignedClaim> {
         self.chain().claims().unwrap()
     }
 
     /// Append a link to `other` (which countersigns) dated `at_ms`.
-    fn link(&self, other: &RootKeypair, at_ms: u64) {
+    pub(crate) fn link(&self, other: &RootKeypair, at_ms: u64) {
         let payload = self
             .chain()
             .next_payload(ClaimType::ClaimLinkNode, other.node_id(), at_ms)
@@ -38,7 +38,7 @@ impl Rogue {
     }
 
     /// Append a revocation of `node`, dated `at_ms`.
-    fn revoke(&self, node: NodeId, at_ms: u64) {
+    pub(crate) fn revoke(&self, node: NodeId, at_ms: u64) {
         let payload = self
             .chain()
             .next_payload(ClaimType::ClaimRevokeNode, node, at_ms)

@@ -750,6 +750,71 @@ async fn granted(device: &Device, vaults: &[&str]) -> Vec<polykey_node::NodeId> 
     nodes
 }
 
+/// Alice's device learns that Bob removed his second device only from
+/// Bob's chains as it follows them (his device never sends the removal
+/// itself). A grant list from Alice's other device, signed later and still
+/// naming the removed device, is then taken without it: a removal learnt
+/// either way holds. (Before, only a removal claim sent was recorded, and
+/// the list brought the thief back: traced from a rare failure of
+/// `a_thief_removed_as_known_on_one_of_the_owners_devices_is_not_granted_back_by_the_other`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_removal_seen_only_on_the_persons_chains_still_strips_a_later_grant() {
+    use polykey_network::VaultSummary;
+    use polykey_node::sign_access;
+
+    let alice = device().await;
+    let mut sibling = rogue(174).await;
+    crate::rogue::rogue_pairs(&sibling, &alice).await;
+    let mut bob = rogue(175).await;
+    let stolen = polykey_keys::RootKeypair::from_seed(&[176; 32]);
+    let now_ms = || crate::rogue::now_secs() * 1000;
+    bob.link(&stolen, now_ms());
+    let served = bob.serve_chain();
+    dial(&bob, &alice).await;
+    let bob_name = bob.id().to_string();
+    alice.node.trust(&bob_name).await.unwrap();
+    let id = alice.share_new_vault("Team", "pw", &bob_name, false).await;
+    let mut both = vec![bob.id(), stolen.node_id()];
+    both.sort();
+    eventually("Alice grants both of Bob's devices", &[&alice], || async {
+        alice.node.sync_now(bob.id()).await.ok();
+        team_nodes(&alice).await == both
+    })
+    .await;
+
+    // Bob removes his second device; Alice hears it only by following him.
+    bob.revoke(stolen.node_id(), now_ms());
+    *served.lock().unwrap() = bob.chains();
+    alice.node.sync_now(bob.id()).await.ok();
+    assert_eq!(team_nodes(&alice).await, [bob.id()]);
+
+    // Alice's other device lists the vault with a later grant, to write,
+    // still naming the removed device.
+    let mut access = alice.node.vault_access("Team").await.unwrap().access;
+    access.at = now_ms() as i64 + 1_000;
+    let grant = &mut access.grants[0];
+    (grant.nodes, grant.write, grant.at, grant.by) = (both.clone(), true, 0, None);
+    sign_access(&id, &mut access, &sibling.keys).unwrap();
+    let listing = VaultSummary {
+        id: id.clone(),
+        name: "Team".into(),
+        renamed_at: 0,
+        head: alice.head("Team").await.unwrap(),
+        access: Some(access),
+    };
+    sibling.serve_chain_and(move |request| match request {
+        Request::Vaults => Some(Response::Vaults {
+            vaults: vec![listing.clone()],
+        }),
+        _ => None,
+    });
+    alice.node.sync_now(sibling.id()).await.unwrap();
+    // Taken (to write now), without the removed device.
+    let taken = alice.node.vault_access("Team").await.unwrap().access;
+    assert!(taken.grants[0].write, "{taken:?}");
+    assert_eq!(team_nodes(&alice).await, [bob.id()]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_device_its_person_removed_leaves_every_name_they_are_trusted_under() {
     // Alice trusts Bob twice: as github.com:bob (Team) and by his first
