@@ -815,6 +815,52 @@ async fn a_removal_seen_only_on_the_persons_chains_still_strips_a_later_grant() 
     assert_eq!(team_nodes(&alice).await, [bob.id()]);
 }
 
+/// Alice trusts Bob twice, by his account (Team) and by his first device
+/// (Ops). Bob removes his second device, and Alice learns it only by
+/// following his first device's chains: neither vault serves it any more
+/// (before, the account's kept it until the account was checked again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_removal_seen_on_the_chains_leaves_every_name_the_device_is_trusted_under() {
+    let alice = device().await;
+    let fake = FakeGitHub::start().await;
+    fake.add_user("bob", BOB_TOKEN);
+    let github = GitHub::new(GitHubConfig::at(CLIENT_ID, &fake.base)).unwrap();
+    alice.node.add_identity_provider(Arc::new(github));
+    let (mut bob, stolen) = (rogue(177).await, rogue(178).await);
+    let now_ms = || crate::rogue::now_secs() * 1000;
+    bob.link(&stolen.keys, now_ms());
+    rogue_claims(&bob, &fake, "bob");
+    rogue_claims(&stolen, &fake, "bob");
+    let served = bob.serve_chain();
+    dial(&bob, &alice).await;
+    let person = alice.node.trust("github.com:bob").await.unwrap();
+    assert_eq!(person.nodes.len(), 2, "{person:?}");
+    alice
+        .share_new_vault("Team", "pw", "github.com:bob", false)
+        .await;
+    let bob_name = bob.id().to_string();
+    alice.node.trust(&bob_name).await.unwrap();
+    alice.share_new_vault("Ops", "pw", &bob_name, false).await;
+    let mut both = vec![bob.id(), stolen.id()];
+    both.sort();
+    let sorted = |mut nodes: Vec<polykey_node::NodeId>| {
+        nodes.sort();
+        nodes
+    };
+    eventually("both vaults grant both devices", &[&alice], || async {
+        alice.node.sync_now(bob.id()).await.ok();
+        sorted(granted(&alice, &["Team"]).await) == both
+            && sorted(granted(&alice, &["Ops"]).await) == both
+    })
+    .await;
+
+    bob.revoke(stolen.id(), now_ms());
+    *served.lock().unwrap() = bob.chains();
+    alice.node.sync_now(bob.id()).await.ok();
+    assert_eq!(granted(&alice, &["Ops"]).await, [bob.id()]);
+    assert_eq!(granted(&alice, &["Team"]).await, [bob.id()]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_device_its_person_removed_leaves_every_name_they_are_trusted_under() {
     // Alice trusts Bob twice: as github.com:bob (Team) and by his first

@@ -196,6 +196,36 @@ fn record_removals(
         txn.put(&PERSON_REMOVED, key, record)?;
     }
     txn.commit()?;
+    let nodes: BTreeSet<NodeId> = new.iter().map(|(_, r)| r.node).collect();
+    drop_from_every_holder(s, person, &nodes)
+}
+
+/// Drop `nodes` from `person` and from every other person and grant
+/// holding any of them: one person may be trusted under two names (by a
+/// node and by an identity), each followed to the same devices.
+fn drop_from_every_holder(
+    s: &Session,
+    person: &str,
+    nodes: &BTreeSet<NodeId>,
+) -> Result<(), NodeError> {
+    let holds = |held: &[NodeId]| held.iter().any(|n| nodes.contains(n));
+    let mut holders: BTreeSet<String> = people_in(s)?
+        .into_iter()
+        .filter(|p| holds(&p.nodes))
+        .map(|p| p.name)
+        .collect();
+    holders.extend(
+        all_access(s)?
+            .iter()
+            .flat_map(|(_, a)| &a.grants)
+            .filter(|g| holds(&g.nodes))
+            .map(|g| g.person.clone()),
+    );
+    holders.insert(person.to_owned());
+    for holder in &holders {
+        crate::people::drop_person_nodes(s, holder, nodes)?;
+        drop_grant_nodes(s, holder, nodes)?;
+    }
     Ok(())
 }
 
@@ -1010,26 +1040,7 @@ fn drop_removed_of_person(
     }
     txn.commit()?;
     let nodes: BTreeSet<NodeId> = gone.into_keys().collect();
-    // Every record holding them: one person may be trusted under two names
-    // (by a node and by an identity), each followed to the same devices.
-    let holds = |held: &[NodeId]| held.iter().any(|n| nodes.contains(n));
-    let mut holders: BTreeSet<String> = people_in(s)?
-        .into_iter()
-        .filter(|p| holds(&p.nodes))
-        .map(|p| p.name)
-        .collect();
-    holders.extend(
-        records
-            .iter()
-            .flat_map(|(_, a)| &a.grants)
-            .filter(|g| holds(&g.nodes))
-            .map(|g| g.person.clone()),
-    );
-    holders.insert(name);
-    for holder in &holders {
-        crate::people::drop_person_nodes(s, holder, &nodes)?;
-        drop_grant_nodes(s, holder, &nodes)?;
-    }
+    drop_from_every_holder(s, &name, &nodes)?;
     Ok(true)
 }
 
@@ -1907,7 +1918,12 @@ impl Node {
         let nodes = {
             let name = name.clone();
             self.with_vaults(move |s| {
-                record_removals(s, &name, &person.nodes, &seen)?;
+                // Untrusted (or trusted afresh) while their chains were
+                // asked for: nothing of theirs is recorded.
+                let still = crate::people::person_trusted_as(s, &name)?;
+                if let Some(now) = still.filter(|p| p.trusted_at == person.trusted_at) {
+                    record_removals(s, &name, &now.nodes, &seen)?;
+                }
                 let removed = removed_of(s, &name)?;
                 Ok(followed_nodes(root, &person.nodes, &members, &removed))
             })
