@@ -526,11 +526,7 @@ async fn a_transfer_cut_off_part_way_goes_on_where_it_stopped_at_the_next_pull()
     }
     a.node.purge_deleted().await.unwrap();
     assert!(a.node.sync_now(rogue.id()).await.unwrap());
-    assert_eq!(a.vault_names().await, ["Forged"]);
-    for (name, value) in secrets {
-        let read = a.read("Forged", name).await;
-        assert_eq!(read.as_deref().map(str::as_bytes), Some(value));
-    }
+    holds_forged(&a, &secrets).await;
     // Each try went on from the last page stored: no page came twice.
     let mut expected = vec![0, 1, 2, 2];
     expected.extend(2..total);
@@ -844,11 +840,7 @@ async fn a_transfer_that_changes_its_size_when_resumed_is_refused_and_begun_agai
     assert!(changed.contains("changed its size"), "{changed}");
     assert!(a.vault_names().await.is_empty());
     assert!(a.node.sync_now(rogue.id()).await.unwrap());
-    assert_eq!(a.vault_names().await, ["Forged"]);
-    for (name, value) in secrets {
-        let read = a.read("Forged", name).await;
-        assert_eq!(read.as_deref().map(str::as_bytes), Some(value));
-    }
+    holds_forged(&a, &secrets).await;
     let mut expected = vec![0, 1, 2, 2];
     expected.extend(0..total);
     assert_eq!(*asked.lock().unwrap(), expected);
@@ -933,6 +925,15 @@ fn device_page(
                 len: part.len as u64,
             }),
         }],
+    }
+}
+
+/// `a` lists vault "Forged" alone, holding each of `secrets`.
+async fn holds_forged(a: &Device, secrets: &[(&str, &[u8])]) {
+    assert_eq!(a.vault_names().await, ["Forged"]);
+    for (name, value) in secrets {
+        let read = a.read("Forged", name).await;
+        assert_eq!(read.as_deref().map(str::as_bytes), Some(*value));
     }
 }
 
