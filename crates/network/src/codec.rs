@@ -115,11 +115,19 @@ struct Held<'a> {
     bytes: usize,
 }
 
-impl Held<'_> {
+impl<'a> Held<'a> {
     /// A message read with no allowance.
     fn unbounded() -> Self {
         Held {
             allowance: None,
+            bytes: 0,
+        }
+    }
+
+    /// A request read on `connection`, within the node's `reading`.
+    fn within(reading: &'a Reading, connection: &'a OnConnection) -> Self {
+        Held {
+            allowance: Some((reading, connection)),
             bytes: 0,
         }
     }
@@ -422,10 +430,7 @@ where
             "a request read on the behaviour's own codec, not a connection's"
         );
         let connection = self.connection.get_or_insert_default();
-        let mut held = Held {
-            allowance: Some((&self.reading, connection)),
-            bytes: 0,
-        };
+        let mut held = Held::within(&self.reading, connection);
         let message = read_held(io, self.request_maximum, REQUEST_CHUNK, &mut held).await?;
         decode(&message.0)
     }
@@ -657,10 +662,7 @@ mod tests {
             );
             // The largest request reads whole within one connection's bound.
             let bytes: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 249) as u8).collect();
-            let mut within = Held {
-                allowance: Some(allowance),
-                bytes: 0,
-            };
+            let mut within = Held::within(allowance.0, allowance.1);
             let read = read_held(
                 &mut futures::io::Cursor::new(bytes.clone()),
                 1024 * 1024,
@@ -678,10 +680,7 @@ mod tests {
             // One larger than the connection's bound (with no bound in
             // bytes of its own) is dropped, and gives back what it held.
             let huge = vec![1u8; REQUEST_READING_OWN + REQUEST_READING_PER_CONNECTION + 1];
-            let mut past = Held {
-                allowance: Some(allowance),
-                bytes: 0,
-            };
+            let mut past = Held::within(allowance.0, allowance.1);
             let error = read_held(
                 &mut futures::io::Cursor::new(huge),
                 u64::MAX,
@@ -726,13 +725,8 @@ mod tests {
             (HEAD, 2 * HEAD),
             (300, 2 * HEAD),
         ] {
-            let mut held = Held {
-                allowance: Some((
-                    &*connection.reading,
-                    connection.connection.as_ref().unwrap(),
-                )),
-                bytes: 0,
-            };
+            let mut held =
+                Held::within(&connection.reading, connection.connection.as_ref().unwrap());
             let mut stalled = Stalled(vec![7; sent]);
             let reading = read_held(&mut stalled, 1024 * 1024, REQUEST_CHUNK, &mut held);
             assert!(futures::FutureExt::now_or_never(reading).is_none());
