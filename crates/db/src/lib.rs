@@ -22,5 +22,5 @@ mod store;
 /// Typed tables, record keys and transactions.
 mod table;
 
-pub use store::{Db, DbError, Space};
+pub use store::{Db, DbError, Lease, Space};
 pub use table::{RawRead, RawTable, ReadTxn, RecordKey, SealedRecord, Table, Unopened, WriteTxn};

@@ -1,7 +1,11 @@
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use polykey_keys::{RootKeypair, SealedKey, SymmetricKey};
 use redb::{ReadableDatabase, TableDefinition};
+
+use crate::table::RecordKey;
 
 /// Plaintext bookkeeping: the format marker, the wrapped DB key and a key
 /// check value. None of it is secret.
@@ -109,6 +113,32 @@ pub struct Db {
     pub(crate) generation: std::sync::atomic::AtomicU64,
     /// Called after every committed write transaction.
     pub(crate) on_commit: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Records some work in progress holds ([`Db::lease`]).
+    leases: Arc<Mutex<HashSet<RecordKey>>>,
+}
+
+/// A hold on a record key ([`Db::lease`]), given back when dropped.
+pub struct Lease {
+    key: RecordKey,
+    leases: Arc<Mutex<HashSet<RecordKey>>>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        lock(&self.leases).remove(&self.key);
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lease")
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl std::fmt::Debug for Db {
@@ -475,6 +505,23 @@ impl Db {
             digest_key,
             generation: std::sync::atomic::AtomicU64::new(0),
             on_commit: std::sync::OnceLock::new(),
+            leases: Arc::default(),
         }
+    }
+
+    /// Hold `key` for work in progress in this process (a record it keeps
+    /// up to date while it runs, say): `None` while another holds it.
+    /// Nothing is written; the hold ends when the [`Lease`] is dropped, and
+    /// with the process.
+    pub fn lease(&self, key: RecordKey) -> Option<Lease> {
+        lock(&self.leases).insert(key).then(|| Lease {
+            key,
+            leases: Arc::clone(&self.leases),
+        })
+    }
+
+    /// Whether `key` is held ([`Db::lease`]).
+    pub fn leased(&self, key: &RecordKey) -> bool {
+        lock(&self.leases).contains(key)
     }
 }

@@ -615,6 +615,19 @@ impl WriteTxn<'_> {
         self.db.open_all(table, &redb_table)
     }
 
+    /// Remove a raw record; returns whether it existed.
+    pub fn delete_raw(&mut self, table: &RawTable, key: &RecordKey) -> Result<bool, DbError> {
+        let mut t = self
+            .txn
+            .open_table(definition(table.name()))
+            .map_err(|e| self.db.storage_error(e))?;
+        let removed = t
+            .remove(key.as_bytes().as_slice())
+            .map_err(|e| self.db.storage_error(e))?
+            .is_some();
+        Ok(removed)
+    }
+
     /// Drop a whole raw table and every record in it.
     pub fn delete_raw_table(&mut self, table: &RawTable) -> Result<(), DbError> {
         self.txn

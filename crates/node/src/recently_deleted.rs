@@ -75,7 +75,8 @@ impl Node {
     /// Free the space of vaults deleted longer ago than the recovery
     /// window, and of copies of new vaults that no transfer is receiving
     /// any more (left by a transfer cut off, a crash, or a restore that
-    /// stopped half way). Returns how many vaults were purged.
+    /// stopped half way), and the chunks such transfers stored of secrets
+    /// sent in parts. Returns how many vaults were purged.
     pub async fn purge_deleted(&self) -> Result<usize, NodeError> {
         let inner = std::sync::Arc::clone(&self.inner);
         self.with_vaults(move |s| {
@@ -86,6 +87,9 @@ impl Node {
             // And those whose transfer was cut off and set aside, to go on.
             let resuming = inner.vaults_resuming();
             vaults.drop_unfinished(|id| arriving.contains(id) || resuming.contains(id))?;
+            // And what transfers no longer going on stored of secrets sent
+            // in parts (see `Vaults::sweep_parts`).
+            vaults.sweep_parts()?;
             Ok(vaults.purge_expired(now_ms())?)
         })
         .await

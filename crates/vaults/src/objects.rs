@@ -262,7 +262,7 @@ impl ObjectStore {
     }
 
     /// Where chunk `index` of object `id` is stored.
-    fn chunk_key(&self, id: &ObjectId, index: usize) -> RecordKey {
+    pub(crate) fn chunk_key(&self, id: &ObjectId, index: usize) -> RecordKey {
         let mut name = [0u8; 20 + 8];
         name[..20].copy_from_slice(id.as_bytes());
         name[20..].copy_from_slice(&(index as u64).to_le_bytes());

@@ -27,6 +27,8 @@ use gix::objs::Kind;
 mod receive;
 /// Picking what another copy lacks, in an order it can take page by page.
 mod send;
+/// A blob received in parts, stored part by part as it comes.
+mod stored_parts;
 
 pub(crate) use receive::verify_commit;
 pub use receive::{

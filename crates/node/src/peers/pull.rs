@@ -809,6 +809,13 @@ impl Node {
         if !matches!(&fetched, Err(e) if cut_off(e)) {
             progress.end();
         }
+        if fetched.is_err() {
+            // What a transfer refused (or one set aside before, and let go
+            // since) stored of a secret sent in parts goes now.
+            let _ = self
+                .with_vaults(|s| Ok(Vaults::new(&s.db).sweep_parts()?))
+                .await;
+        }
         fetched
     }
 

@@ -35,8 +35,10 @@ pub(crate) const MAX_RESUMES: usize = 32;
 /// Transfers set aside from one device at once; past it that device's
 /// oldest is let go.
 pub(crate) const MAX_RESUMES_PER_DEVICE: usize = 4;
-/// Bytes of blobs half received in parts that transfers set aside keep,
-/// in all (one blob per device): two of the largest secrets.
+/// Bytes of blobs half received in parts that transfers set aside keep in
+/// memory, in all (one blob per device): two of the largest secrets. Most
+/// blobs keep none: their parts are stored as they come, held in memory
+/// only when another transfer stores the same blob's.
 pub(crate) const MAX_PART_BYTES: usize = 2 * MAX_SECRET_SIZE;
 /// How long a transfer set aside waits for its next try.
 pub(crate) const RESUME_FOR: Duration = Duration::from_secs(60 * 60);
@@ -94,14 +96,14 @@ pub(super) fn cut_off(error: &NodeError) -> bool {
 
 /// Set the progress at `key` aside: no fetch owns it; it keeps its blob
 /// half received in parts only when no other transfer of that device set
-/// aside keeps one, and within [`MAX_PART_BYTES`] in all.
+/// aside keeps one, and within [`MAX_PART_BYTES`] in all of those held in
+/// memory (a blob whose parts were stored as they came holds none).
 fn set_aside(resumes: &mut Resumes, key: (VaultId, NodeId)) {
     let (mut bytes, mut of_device) = (0, false);
     for (other, resume) in resumes.iter() {
         if *other != key && resume.owner.is_none() {
-            let held = resume.incoming.part_bytes();
-            bytes += held;
-            of_device |= held > 0 && other.1 == key.1;
+            bytes += resume.incoming.part_bytes();
+            of_device |= resume.incoming.part_received() > 0 && other.1 == key.1;
         }
     }
     let Some(resume) = resumes.get_mut(&key) else {
@@ -495,7 +497,7 @@ mod tests {
         let held = lock(&resumes);
         let part = |i: usize, peer| {
             let resume = &held[&(s.copies[i].id(), peer)];
-            (resume.at.1 > 0, resume.incoming.part_bytes() > 0)
+            (resume.at.1 > 0, resume.incoming.part_received() > 0)
         };
         assert_eq!(
             part(0, one),

@@ -14,6 +14,8 @@ use crate::path::check_segment;
 use crate::tree::{check_entries, spliced_shape, stored_shape, sum_shape, EntryView, TreeShape};
 use crate::vault::{Vault, VaultId, Vaults};
 
+use super::stored_parts::StoredParts;
+
 /// Most objects one transfer accepts, so a hostile peer cannot exhaust
 /// memory or time.
 pub const MAX_IMPORT_OBJECTS: usize = 200_000;
@@ -77,7 +79,8 @@ pub struct Incoming {
 }
 
 /// A blob arriving in parts ([`Vault::receive_part`]): hashed and sealed
-/// as far as it came (only hashed when it was `held` here already).
+/// as far as it came (only hashed when it was `held` here already), its
+/// chunks stored as they come (`stored`), or else held until the last.
 struct Partial {
     id: ObjectId,
     len: usize,
@@ -85,6 +88,28 @@ struct Partial {
     held: bool,
     hasher: gix::hash::Hasher,
     sealed: Vec<SealedRecord>,
+    stored: Option<StoredParts>,
+}
+
+/// A blob half received in parts whose transfer is refused: what it
+/// stored of the blob as its parts came goes when this is dropped
+/// (whatever fails then is left to [`Vaults::sweep_parts`]).
+struct Unfinished<'a> {
+    vault: &'a Vault,
+    db: &'a Db,
+    partial: Option<Partial>,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(partial) = self.partial.take() {
+            if let Some(parts) = &partial.stored {
+                let _ = self
+                    .vault
+                    .drop_stored_parts(self.db, parts, &partial.id, partial.received);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Partial {
@@ -126,8 +151,17 @@ impl Incoming {
         !keep_part && self.partial.take().is_some()
     }
 
-    /// Bytes of the blob half received in parts, held sealed (0: none).
+    /// Bytes of the blob half received in parts held sealed in memory (0:
+    /// none, or stored as they came).
     pub fn part_bytes(&self) -> usize {
+        self.partial
+            .as_ref()
+            .filter(|p| p.stored.is_none())
+            .map_or(0, |p| p.received)
+    }
+
+    /// Bytes of the blob half received in parts (0: none).
+    pub fn part_received(&self) -> usize {
         self.partial.as_ref().map_or(0, |p| p.received)
     }
 
@@ -1118,6 +1152,12 @@ impl Vault {
             return Err(refused("this transfer was already refused"));
         }
         incoming.failed = true;
+        // Refused, the transfer ends here: what it stored of the blob goes.
+        let mut unfinished = Unfinished {
+            vault: self,
+            db,
+            partial: incoming.partial.take(),
+        };
         let id = ObjectId::from_hex(part.id.as_bytes())
             .map_err(|_| refused("an object does not match its id"))?;
         let (offset, len) = (part.offset, part.len);
@@ -1143,17 +1183,23 @@ impl Vault {
         if bytes > MAX_RECEIVE_BYTES {
             return Err(refused("a transfer passed its byte budget (1 GiB)"));
         }
-        let mut partial = match incoming.partial.take() {
+        let partial = match unfinished.partial.take() {
             None if offset == 0 => {
                 let mut hasher = gix::hash::hasher(HASH);
                 hasher.update(&gix::objs::encode::loose_header(Kind::Blob, len as u64));
+                let held = self.store.contains(&db.read()?, &id)?;
                 Partial {
                     id,
                     len,
                     received: 0,
-                    held: self.store.contains(&db.read()?, &id)?,
+                    held,
                     hasher,
                     sealed: Vec::new(),
+                    stored: if held {
+                        None
+                    } else {
+                        self.store_parts(db, &id)
+                    },
                 }
             }
             Some(partial)
@@ -1161,8 +1207,12 @@ impl Vault {
             {
                 partial
             }
-            _ => return Err(refused("a part of a blob came out of order")),
+            other => {
+                unfinished.partial = other;
+                return Err(refused("a part of a blob came out of order"));
+            }
         };
+        let partial = unfinished.partial.insert(partial);
         if partial.held {
             // Checked all the same, but there is nothing to store.
             partial.hasher.update(&part.data);
@@ -1172,17 +1222,26 @@ impl Vault {
             let seal = || self.store.seal_chunks(db, &id, len, first, &part.data);
             let (sealed, ()) = beside("polykey-seal", seal, || partial.hasher.update(&part.data));
             let sealed = sealed.ok_or_else(|| VaultError::corrupt("sealing a part failed"))?;
-            partial.sealed.extend(sealed);
+            match &partial.stored {
+                // The last part's chunks go with the blob's record.
+                Some(parts) if end < len => {
+                    let chunks = end.div_ceil(CHUNK_SIZE);
+                    if !self.store_part(db, parts, &id, sealed, chunks)? {
+                        (partial.held, partial.stored) = (true, None);
+                    }
+                }
+                _ => partial.sealed.extend(sealed),
+            }
         }
         partial.received = end;
         incoming.bytes = bytes;
         if end < len {
-            incoming.partial = Some(partial);
+            incoming.partial = unfinished.partial.take();
             incoming.failed = false;
             return Ok(());
         }
-        let actual = partial
-            .hasher
+        let hasher = std::mem::replace(&mut partial.hasher, gix::hash::hasher(HASH));
+        let actual = hasher
             .try_finalize()
             .map_err(|_| refused("an object does not match its id"))?;
         if actual != id {
@@ -1197,14 +1256,23 @@ impl Vault {
             return Ok(());
         }
         let mut txn = db.write()?;
+        if let Some(parts) = &partial.stored {
+            if !self.finish_parts(&mut txn, parts, &id, offset / CHUNK_SIZE)? {
+                drop(txn);
+                return Err(refused(
+                    "the parts of a secret stored as they came are gone; it begins again",
+                ));
+            }
+        }
         if !self.store.contains(&txn, &id)? {
-            let mut records = partial.sealed;
+            let mut records = std::mem::take(&mut partial.sealed);
             records.push(self.store.seal_chunked_header(db, &id, len));
             txn.put_records(records)?;
             incoming.added += 1;
         }
         // Durable, as a page is (see `receive_page`).
         txn.commit()?;
+        unfinished.partial = None;
         incoming.objects += 1;
         incoming.stored_kinds.insert(id, Kind::Blob);
         incoming.failed = false;

@@ -957,7 +957,9 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
     assert_eq!(cloned.get(&copy.db, "big").unwrap().as_slice(), big);
 
     // Half a blob, then a page of objects, or the end of the transfer; or
-    // the transfer dropped there (the link lost): nothing of it is left.
+    // the transfer dropped there (the link lost): nothing of it is left
+    // once swept. Its parts were stored as they came (only while none is
+    // the last).
     let target = fixture();
     let into = Vaults::new(&target.db)
         .begin_receive_vault("v", &id, 0)
@@ -968,7 +970,12 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
         .unwrap();
     into.receive_part(&target.db, &mut incoming, &part1)
         .unwrap();
+    assert_eq!(incoming.part_bytes(), 0, "held as it came, not in memory");
+    assert!(stored(&target) > before + part0.data.len() as u64);
+    // Not while the transfer may go on.
+    assert_eq!(Vaults::new(&target.db).sweep_parts().unwrap(), 0);
     drop(incoming);
+    assert_eq!(Vaults::new(&target.db).sweep_parts().unwrap(), 1);
     assert_eq!(stored(&target), before);
     let mut incoming = Incoming::new(&into);
     into.receive_part(&target.db, &mut incoming, &part0)
@@ -987,6 +994,128 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
         .finish_receive(&target.db, incoming, &head)
         .unwrap_err();
     assert!(err.to_string().contains("inside a blob"), "{err}");
+}
+
+/// The parts of a blob are stored as they come by one transfer at a time;
+/// another transfer of the same blob into the same copy holds its parts
+/// until its last. A hostile transfer storing its parts cannot spoil the
+/// blob an honest one stores whole meanwhile: from then on it only hashes,
+/// and its refusal deletes nothing of the blob. And what a transfer stored
+/// when its process ended is swept once the store is opened again.
+#[test]
+fn a_transfer_storing_parts_as_they_come_spoils_no_blob_and_leaves_nothing_behind() {
+    let source = fixture();
+    let vault = Vaults::new(&source.db).create("v", &source.keys).unwrap();
+    let big = noise(5 << 20, 11);
+    vault
+        .write_secret(&source.db, &source.keys, "big", &big)
+        .unwrap();
+    let head = vault.head(&source.db).unwrap();
+    let id = vault.id().to_string();
+    let plan = vault.send_plan(&source.db, &head, &[]).unwrap();
+    let at = (0..plan.total())
+        .find(|skip| {
+            matches!(
+                vault.planned_part_page(&source.db, &plan, (*skip, 0), 8 << 20),
+                Ok(Page::Part(_))
+            )
+        })
+        .unwrap();
+    let parts: Vec<Part> = {
+        let mut parts = Vec::new();
+        let mut from = 0;
+        while from < big.len() {
+            let Page::Part(p) = vault
+                .planned_part_page(&source.db, &plan, (at, from), 8 << 20)
+                .unwrap()
+            else {
+                panic!("in parts");
+            };
+            from = p.offset + p.data.len();
+            parts.push(p);
+        }
+        parts
+    };
+    assert_eq!(parts.len(), 3);
+    let blob = parts[0].id.clone();
+    let len = big.len();
+    let mut spoiled = parts[1].data.to_vec();
+    spoiled[5] ^= 1;
+
+    // The hostile transfer comes first and stores its first part, or its
+    // first two (the second spoiled); the honest one stores the blob whole
+    // before the hostile one goes on.
+    for stored_before in [1, 2] {
+        let target = fixture();
+        let into = Vaults::new(&target.db)
+            .begin_receive_vault("v", &id, 0)
+            .unwrap();
+        let hostile_parts = [
+            part(&blob, 0, len, &parts[0].data),
+            part(&blob, parts[1].offset, len, &spoiled),
+            part(&blob, parts[2].offset, len, &parts[2].data),
+        ];
+        let mut hostile = Incoming::new(&into);
+        for p in &hostile_parts[..stored_before] {
+            into.receive_part(&target.db, &mut hostile, p).unwrap();
+        }
+        assert_eq!(hostile.part_bytes(), 0, "stored as they came");
+        // The honest one holds its parts in memory meanwhile.
+        let mut honest = Incoming::new(&into);
+        let mut held = false;
+        take_pages(
+            (&source, &vault),
+            (&target, &into),
+            &mut honest,
+            &head,
+            |incoming, _| {
+                held |= incoming.part_bytes() > 0;
+                None
+            },
+        )
+        .unwrap();
+        assert!(held, "held in memory: another transfer stores its parts");
+        // The hostile one's spoiled part, if still to come, is only hashed
+        // now (writing it would spoil the stored blob); its last is
+        // refused, and deletes nothing of the blob stored whole.
+        for p in &hostile_parts[stored_before..2] {
+            into.receive_part(&target.db, &mut hostile, p).unwrap();
+        }
+        let err = into
+            .receive_part(&target.db, &mut hostile, &hostile_parts[2])
+            .unwrap_err();
+        assert!(err.to_string().contains("does not match its id"), "{err}");
+        drop(hostile);
+        assert_eq!(Vaults::new(&target.db).sweep_parts().unwrap(), 0);
+        let cloned = Vaults::new(&target.db)
+            .finish_receive_vault(&id, honest, &head)
+            .unwrap();
+        assert_eq!(
+            cloned.get(&target.db, "big").unwrap().as_slice(),
+            big,
+            "{stored_before} stored before"
+        );
+    }
+
+    // A transfer whose process ends half way (its store closed with the
+    // transfer still holding its parts): swept when opened again.
+    let other = fixture();
+    let path = other.dir.path().join("db.redb");
+    let into = Vaults::new(&other.db)
+        .begin_receive_vault("v", &id, 0)
+        .unwrap();
+    let before = stored(&other);
+    let mut cut = Incoming::new(&into);
+    into.receive_part(&other.db, &mut cut, &parts[0]).unwrap();
+    assert!(stored(&other) > before);
+    std::mem::forget(cut);
+    drop(into);
+    let Fixture { dir, db, keys } = other;
+    drop(db);
+    let db = polykey_db::Db::open(&path, &keys).unwrap();
+    assert_eq!(Vaults::new(&db).sweep_parts().unwrap(), 1);
+    assert_eq!(db.space().unwrap().stored_bytes, before);
+    drop(dir);
 }
 
 /// Two devices' transfers of a new vault into one copy: the other device's
