@@ -2,6 +2,7 @@ use std::fmt;
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
+#[cfg(target_arch = "x86_64")]
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 use zeroize::Zeroizing;
 
@@ -14,11 +15,12 @@ pub const NONCE_LEN: usize = 24;
 /// Length of the Poly1305 tag that ends every sealed value.
 pub const TAG_LEN: usize = 16;
 
-/// Values of at least this many bytes are sealed and opened in bulk: by
-/// `ring`'s ChaCha20-Poly1305 under the XChaCha20 subkey of the nonce, which
-/// makes the very bytes `chacha20poly1305`'s XChaCha20-Poly1305 makes, in
-/// about half its time on x86-64 (3.9 against 7.3 ms per 10 MiB here).
-/// Smaller values, most records, are sealed by `chacha20poly1305` itself.
+/// On x86-64, values of at least this many bytes are sealed and opened in
+/// bulk: by `ring`'s ChaCha20-Poly1305 under the XChaCha20 subkey of the
+/// nonce, which makes the very bytes `chacha20poly1305`'s
+/// XChaCha20-Poly1305 makes, in about half its time (3.9 against 7.3 ms
+/// per 10 MiB here). Smaller values, most records, and every value on
+/// other machines, are sealed by `chacha20poly1305` itself.
 pub const BULK_LEN: usize = 4096;
 
 /// Why sealed bytes could not be opened.
@@ -64,6 +66,7 @@ impl SymmetricKey {
     /// subkey HChaCha20 derives from the key and the nonce's first 16
     /// bytes, with the nonce's last 8 bytes after four zero bytes: the
     /// construction `chacha20poly1305` implements, done by `ring`.
+    #[cfg(target_arch = "x86_64")]
     fn bulk_cipher(&self, nonce: &[u8]) -> (LessSafeKey, Nonce) {
         let mut derived = chacha20::hchacha::<chacha20::cipher::consts::U10>(
             self.0.as_ref().into(),
@@ -82,6 +85,7 @@ impl SymmetricKey {
     /// Encrypt `plaintext` in place under `nonce`: its tag, or `None` for
     /// an input beyond what either implementation takes (256 GiB).
     fn encrypt(&self, nonce: &[u8], associated_data: &[u8], plaintext: &mut [u8]) -> Option<Tag> {
+        #[cfg(target_arch = "x86_64")]
         if plaintext.len() >= BULK_LEN {
             let (key, nonce) = self.bulk_cipher(nonce);
             let tag = key
@@ -103,6 +107,7 @@ impl SymmetricKey {
         ciphertext: &mut [u8],
         tag: &[u8],
     ) -> Result<(), AeadError> {
+        #[cfg(target_arch = "x86_64")]
         if ciphertext.len() >= BULK_LEN {
             let (key, nonce) = self.bulk_cipher(nonce);
             let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| AeadError::Truncated)?;
