@@ -114,18 +114,29 @@ pub struct Db {
     /// Called after every committed write transaction.
     pub(crate) on_commit: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
     /// Records some work in progress holds ([`Db::lease`]).
-    leases: Arc<Mutex<HashSet<RecordKey>>>,
+    leases: Arc<Leases>,
+}
+
+/// The record keys held ([`Db::lease`]), and whether one was given back
+/// since [`Db::leases_given_back`] last looked.
+#[derive(Default)]
+struct Leases {
+    held: Mutex<HashSet<RecordKey>>,
+    given_back: std::sync::atomic::AtomicBool,
 }
 
 /// A hold on a record key ([`Db::lease`]), given back when dropped.
 pub struct Lease {
     key: RecordKey,
-    leases: Arc<Mutex<HashSet<RecordKey>>>,
+    leases: Arc<Leases>,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        lock(&self.leases).remove(&self.key);
+        lock(&self.leases.held).remove(&self.key);
+        self.leases
+            .given_back
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -514,7 +525,7 @@ impl Db {
     /// Nothing is written; the hold ends when the [`Lease`] is dropped, and
     /// with the process.
     pub fn lease(&self, key: RecordKey) -> Option<Lease> {
-        lock(&self.leases).insert(key).then(|| Lease {
+        lock(&self.leases.held).insert(key).then(|| Lease {
             key,
             leases: Arc::clone(&self.leases),
         })
@@ -522,6 +533,14 @@ impl Db {
 
     /// Whether `key` is held ([`Db::lease`]).
     pub fn leased(&self, key: &RecordKey) -> bool {
-        lock(&self.leases).contains(key)
+        lock(&self.leases.held).contains(key)
+    }
+
+    /// Whether a lease was given back since the last call (so the work it
+    /// held may have left something to tidy).
+    pub fn leases_given_back(&self) -> bool {
+        self.leases
+            .given_back
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
     }
 }

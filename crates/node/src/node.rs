@@ -542,6 +542,15 @@ impl Inner {
         }
     }
 
+    /// Whether a transfer let go of a hold on the store since the last
+    /// look ([`polykey_db::Db::leases_given_back`]); false while locked.
+    pub(crate) fn leases_given_back(&self) -> bool {
+        match &*self.lock_state() {
+            State::Unlocked(_, session) => session.db.leases_given_back(),
+            _ => false,
+        }
+    }
+
     pub(crate) fn changed(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }

@@ -87,10 +87,12 @@ impl Node {
             // And those whose transfer was cut off and set aside, to go on.
             let resuming = inner.vaults_resuming();
             vaults.drop_unfinished(|id| arriving.contains(id) || resuming.contains(id))?;
+            let purged = vaults.purge_expired(now_ms())?;
             // And what transfers no longer going on stored of secrets sent
-            // in parts (see `Vaults::sweep_parts`).
-            vaults.sweep_parts()?;
-            Ok(vaults.purge_expired(now_ms())?)
+            // in parts (see `Vaults::sweep_parts`); a failure here is
+            // tried again at the next purge.
+            let _ = vaults.sweep_parts();
+            Ok(purged)
         })
         .await
     }

@@ -404,6 +404,23 @@ impl ObjectStore {
         }
     }
 
+    /// How many chunks object `id` is stored in: `None` if it is not
+    /// stored, 0 if it is stored in a record of its own.
+    pub(crate) fn stored_chunks(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<Option<usize>, VaultError> {
+        let Some(plain) = self.open_record_if_stored(src, id)? else {
+            return Ok(None);
+        };
+        match Header::parse(&plain) {
+            Some(Header::Chunked { len, .. }) => Ok(Some(len.div_ceil(CHUNK_SIZE))),
+            Some(Header::Whole(_) | Header::Delta { .. }) => Ok(Some(0)),
+            None => Err(VaultError::corrupt(format!("object {id} has no kind"))),
+        }
+    }
+
     /// Rebuild object `id`, following its deltas down to a whole object;
     /// not yet checked against its id. Also returns how many deltas it
     /// took (0 for an object stored whole).

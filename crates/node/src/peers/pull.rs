@@ -141,6 +141,8 @@ async fn device_sync(weak: Weak<Inner>, client: Client, peer: NodeId, wake: Arc<
                 "a device took too long to sync; trying again later".into(),
             )),
         };
+        // A sync cut off at its deadline let go of its transfer there.
+        node.sweep_parts().await;
         if result.is_err() {
             // A transient failure (a dropped connection, a busy peer) is
             // tried again soon rather than at the next resync; a device that
@@ -809,13 +811,8 @@ impl Node {
         if !matches!(&fetched, Err(e) if cut_off(e)) {
             progress.end();
         }
-        if fetched.is_err() {
-            // What a transfer refused (or one set aside before, and let go
-            // since) stored of a secret sent in parts goes now.
-            let _ = self
-                .with_vaults(|s| Ok(Vaults::new(&s.db).sweep_parts()?))
-                .await;
-        }
+        drop(progress);
+        self.sweep_parts().await;
         fetched
     }
 
@@ -1040,6 +1037,20 @@ fn take_page(
         }
     };
     Ok((carried, moved))
+}
+
+impl Node {
+    /// What transfers let go of (refused, cut off and not set aside, set
+    /// aside and later dropped) had stored of secrets sent in parts, swept
+    /// ([`Vaults::sweep_parts`]) when any transfer let go of its hold since
+    /// the last look.
+    pub(super) async fn sweep_parts(&self) {
+        if self.inner.leases_given_back() {
+            let _ = self
+                .with_vaults(|s| Ok(Vaults::new(&s.db).sweep_parts()?))
+                .await;
+        }
+    }
 }
 
 /// A page as received: whole objects, or a part of a blob sent in parts.

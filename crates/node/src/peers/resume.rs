@@ -510,5 +510,13 @@ mod tests {
             "its second goes on from the first part"
         );
         assert_eq!(part(2, two), (true, true), "another device's keeps its own");
+        drop(held);
+        // The parts were stored as they came; the one let go holds its
+        // chunks no more, and only it is swept.
+        assert!(s.copy.leases_given_back());
+        assert_eq!(Vaults::new(&s.copy).sweep_parts().unwrap(), 1);
+        assert_eq!(Vaults::new(&s.copy).sweep_parts().unwrap(), 0);
+        lock(&resumes).clear();
+        assert_eq!(Vaults::new(&s.copy).sweep_parts().unwrap(), 2);
     }
 }

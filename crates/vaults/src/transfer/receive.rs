@@ -1257,7 +1257,7 @@ impl Vault {
         }
         let mut txn = db.write()?;
         if let Some(parts) = &partial.stored {
-            if !self.finish_parts(&mut txn, parts, &id, offset / CHUNK_SIZE)? {
+            if !self.finish_parts(&mut txn, parts, (&id, len), offset / CHUNK_SIZE)? {
                 drop(txn);
                 return Err(refused(
                     "the parts of a secret stored as they came are gone; it begins again",

@@ -11,7 +11,10 @@
 //! time, and the sweep passes over marks a transfer holds. Chunks are
 //! written only while the blob's record is absent (checked in the same
 //! transaction), so the chunks of a stored object are never written over
-//! by a transfer, and deleted only while it is absent.
+//! by a transfer; and a mark is let go only with the chunks it counts
+//! that are not the stored blob's own (all of them while it is absent,
+//! those past its length once it is stored: a peer may have named a
+//! longer blob under the same id), so none is left behind.
 
 use gix::hash::ObjectId;
 use polykey_db::{Db, Lease, RawRead, RecordKey, SealedRecord, Table, WriteTxn};
@@ -79,7 +82,7 @@ impl Vault {
     ) -> Result<bool, VaultError> {
         let mut txn = db.write()?;
         if self.store.contains(&txn, id)? {
-            txn.delete(&PART_MARKS, &parts.mark)?;
+            self.let_go(&mut txn, &parts.mark, id)?;
             txn.commit()?;
             return Ok(false);
         }
@@ -97,17 +100,22 @@ impl Vault {
         Ok(true)
     }
 
-    /// In `txn`, which stores blob `id` whole: whether chunks
-    /// `0..stored` this transfer stored are all still there, and the mark
-    /// deleted.
+    /// In `txn`, which stores blob `id`, `len` bytes, whole: whether
+    /// chunks `0..stored` this transfer stored are all still there; the
+    /// mark let go.
     pub(super) fn finish_parts(
         &self,
         txn: &mut WriteTxn<'_>,
         parts: &StoredParts,
-        id: &ObjectId,
+        (id, len): (&ObjectId, usize),
         stored: usize,
     ) -> Result<bool, VaultError> {
-        txn.delete(&PART_MARKS, &parts.mark)?;
+        // Its own chunks: those of the blob stored meanwhile, if one was.
+        let own = self
+            .store
+            .stored_chunks(txn, id)?
+            .unwrap_or(len.div_ceil(CHUNK_SIZE));
+        self.let_go_beyond(txn, &parts.mark, id, own)?;
         for index in 0..stored {
             if !txn.contains_raw(self.store.objects_table(), &self.store.chunk_key(id, index))? {
                 return Ok(false);
@@ -116,26 +124,38 @@ impl Vault {
         Ok(true)
     }
 
-    /// Delete what a transfer stored of blob `id` in parts (chunks
-    /// `0..chunks`) unless the blob is stored whole, and the mark `mark`.
-    fn drop_parts(
+    /// Let mark `mark` of blob `id` go, with the chunks it counts that are
+    /// not the stored blob's (all of them while it is not stored).
+    fn let_go(
         &self,
         txn: &mut WriteTxn<'_>,
         mark: &RecordKey,
         id: &ObjectId,
-        chunks: u64,
     ) -> Result<(), VaultError> {
-        if !self.store.contains(txn, id)? {
-            for index in 0..chunks {
-                let index = usize::try_from(index).unwrap_or(usize::MAX);
-                txn.delete_raw(self.store.objects_table(), &self.store.chunk_key(id, index))?;
-            }
+        let own = self.store.stored_chunks(txn, id)?.unwrap_or(0);
+        self.let_go_beyond(txn, mark, id, own)
+    }
+
+    /// Let mark `mark` of blob `id` go, with the chunks it counts from
+    /// chunk `own` on (the blob's own, below, are kept).
+    fn let_go_beyond(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        mark: &RecordKey,
+        id: &ObjectId,
+        own: usize,
+    ) -> Result<(), VaultError> {
+        let chunks = txn.get(&PART_MARKS, mark)?.map_or(0, |m| m.chunks);
+        let chunks = usize::try_from(chunks).unwrap_or(usize::MAX);
+        for index in own..chunks {
+            txn.delete_raw(self.store.objects_table(), &self.store.chunk_key(id, index))?;
         }
         txn.delete(&PART_MARKS, mark)?;
         Ok(())
     }
 
-    /// Delete at once what a refused transfer stored of blob `id`.
+    /// Delete at once what a refused transfer stored of blob `id`
+    /// (`received` bytes of it taken in).
     pub(super) fn drop_stored_parts(
         &self,
         db: &Db,
@@ -145,8 +165,13 @@ impl Vault {
     ) -> Result<(), VaultError> {
         let mut txn = db.write()?;
         let before = txn.get(&PART_MARKS, &parts.mark)?.map_or(0, |m| m.chunks);
-        let chunks = before.max(received.div_ceil(CHUNK_SIZE) as u64);
-        self.drop_parts(&mut txn, &parts.mark, id, chunks)?;
+        let mark = PartMark {
+            vault: self.id().to_string(),
+            blob: id.to_string(),
+            chunks: before.max(received.div_ceil(CHUNK_SIZE) as u64),
+        };
+        txn.put(&PART_MARKS, &parts.mark, &mark)?;
+        self.let_go(&mut txn, &parts.mark, id)?;
         txn.commit()?;
         Ok(())
     }
@@ -158,15 +183,22 @@ impl Vaults<'_> {
     /// that ended), unless the blob was stored whole since. Returns how
     /// many marks went.
     pub fn sweep_parts(&self) -> Result<usize, VaultError> {
-        let marks = self.db.read()?.entries(&PART_MARKS)?;
-        if marks.iter().all(|(key, _)| self.db.leased(key)) {
+        if self
+            .db
+            .read()?
+            .entries(&PART_MARKS)?
+            .iter()
+            .all(|(key, _)| self.db.leased(key))
+        {
             return Ok(0);
         }
+        // Read again in the writer, where no transfer changes them: a
+        // transfer takes a mark's lease before it writes, and writes only
+        // in a transaction of its own.
         let mut txn = self.db.write()?;
+        let marks = txn.entries(&PART_MARKS)?;
         let mut swept = 0;
         for (key, mark) in marks {
-            // Checked again in the writer: a transfer takes a mark's lease
-            // before it writes, and writes only in a transaction of its own.
             if self.db.leased(&key) {
                 continue;
             }
@@ -182,7 +214,7 @@ impl Vaults<'_> {
                 // The same copy: its chunks are in its table. Another copy
                 // (or none): the table went with the copy it was in.
                 (Some(vault), Some(blob)) if vault.part_mark(self.db, &blob) == key => {
-                    vault.drop_parts(&mut txn, &key, &blob, mark.chunks)?;
+                    vault.let_go(&mut txn, &key, &blob)?;
                 }
                 _ => {
                     txn.delete(&PART_MARKS, &key)?;
