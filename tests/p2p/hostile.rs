@@ -1018,6 +1018,80 @@ async fn over_a_link_too_slow_for_a_whole_page_the_pages_get_smaller_and_the_vau
     );
 }
 
+/// The chunks of a secret stored as its parts came go when its transfer
+/// is refused: here a peer sends the first part of a large secret added to
+/// a vault this device holds, then an empty page where the next part
+/// belongs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transfer_refused_after_a_part_was_stored_leaves_none_of_its_chunks() {
+    let a = device().await;
+    let mut rogue = rogue(104).await;
+    rogue_pairs(&rogue, &a).await;
+    let (first, _, scratch) = forged_vault_of(&rogue.keys, &[("small", b"first")]);
+    let db = Db::open(&scratch.path().join("scratch.redb"), &rogue.keys).unwrap();
+    let vault = Vaults::new(&db).open("Forged").unwrap();
+    let large: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    vault
+        .write_secret(&db, &rogue.keys, "large", &large)
+        .unwrap();
+    let second = VaultSummary {
+        head: vault.head(&db).unwrap(),
+        ..first.clone()
+    };
+    let plans = [
+        vault.send_plan(&db, &first.head, &[]).unwrap(),
+        vault
+            .send_plan(&db, &second.head, &[first.head.clone()])
+            .unwrap(),
+    ];
+    // 0: a quiet member; 1: the vault as first written, sent whole; 2:
+    // with the large secret, its first part, then an empty page.
+    let phase = Arc::new(AtomicUsize::new(0));
+    let now = Arc::clone(&phase);
+    let chains = rogue.chain_answer();
+    rogue.answer_each(move |request| {
+        let phase = now.load(Ordering::SeqCst);
+        let answer = match request {
+            _ if phase == 0 => quiet(chains.clone())(request),
+            Request::Vaults => Response::Vaults {
+                vaults: vec![if phase == 1 { &first } else { &second }.clone()],
+            },
+            Request::Fetch {
+                skip, from, page, ..
+            } => {
+                let plan = &plans[phase - 1];
+                let objects = if phase == 1 || from == 0 {
+                    device_page((&db, &vault, plan), (skip as usize, 0), page_budget(page))
+                } else {
+                    Vec::new()
+                };
+                let total = plan.total() as u32;
+                Response::Objects { total, objects }
+            }
+            other => quiet(chains.clone())(other),
+        };
+        (Duration::ZERO, answer)
+    });
+    first_sync_ended(&a).await;
+    phase.store(1, Ordering::SeqCst);
+    a.node.sync_now(rogue.id()).await.unwrap();
+    assert_eq!(a.read("Forged", "small").await.as_deref(), Some("first"));
+    let before = a.node.store_space().await.unwrap().stored_bytes;
+    phase.store(2, Ordering::SeqCst);
+    let refused = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
+    assert!(refused.contains("stopped short"), "{refused}");
+    // The refused transfer stored its first part (two chunks of 1 MiB) as
+    // it came; none of it is left.
+    let after = a.node.store_space().await.unwrap().stored_bytes;
+    assert!(
+        after < before + 512 * 1024,
+        "{} KiB left by the refused transfer",
+        after.saturating_sub(before) / 1024
+    );
+}
+
 /// Of a secret half received in parts when its transfer is cut off, the
 /// next pull asks for the part after the last one taken in: a large
 /// secret over a slow link arrives over several syncs too.
