@@ -1043,7 +1043,7 @@ async fn a_transfer_refused_after_a_part_was_stored_leaves_none_of_its_chunks() 
     let plans = [
         vault.send_plan(&db, &first.head, &[]).unwrap(),
         vault
-            .send_plan(&db, &second.head, &[first.head.clone()])
+            .send_plan(&db, &second.head, std::slice::from_ref(&first.head))
             .unwrap(),
     ];
     // 0: a quiet member; 1: the vault as first written, sent whole; 2:

@@ -1101,22 +1101,25 @@ fn a_transfer_storing_parts_as_they_come_spoils_no_blob_and_leaves_nothing_behin
     // real blob's end: they go when the real blob is stored, by a transfer
     // storing its parts (the peer's let go first) or by one holding them
     // (the peer's still going on, swept after).
+    let receive_whole = |to: &Fixture, into: &Vault| {
+        let mut incoming = Incoming::new(into);
+        take_pages(
+            (&source, &vault),
+            (to, into),
+            &mut incoming,
+            &head,
+            |_, _| None,
+        )
+        .unwrap();
+        Vaults::new(&to.db)
+            .finish_receive_vault(&id, incoming, &head)
+            .unwrap();
+    };
     let clean = fixture();
     let into = Vaults::new(&clean.db)
         .begin_receive_vault("v", &id, 0)
         .unwrap();
-    let mut only = Incoming::new(&into);
-    take_pages(
-        (&source, &vault),
-        (&clean, &into),
-        &mut only,
-        &head,
-        |_, _| None,
-    )
-    .unwrap();
-    Vaults::new(&clean.db)
-        .finish_receive_vault(&id, only, &head)
-        .unwrap();
+    receive_whole(&clean, &into);
     let chunk = (1 << 20) - 4096;
     let junk = vec![7u8; 2 * chunk];
     for let_go_first in [true, false] {
@@ -1129,35 +1132,12 @@ fn a_transfer_storing_parts_as_they_come_spoils_no_blob_and_leaves_nothing_behin
             let p = part(&blob, 2 * n * chunk, 16 * chunk + 1, &junk);
             into.receive_part(&target.db, &mut longer, &p).unwrap();
         }
+        let mut longer = Some(longer);
         if let_go_first {
-            drop(longer);
-            let mut honest = Incoming::new(&into);
-            take_pages(
-                (&source, &vault),
-                (&target, &into),
-                &mut honest,
-                &head,
-                |_, _| None,
-            )
-            .unwrap();
-            Vaults::new(&target.db)
-                .finish_receive_vault(&id, honest, &head)
-                .unwrap();
-        } else {
-            let mut honest = Incoming::new(&into);
-            take_pages(
-                (&source, &vault),
-                (&target, &into),
-                &mut honest,
-                &head,
-                |_, _| None,
-            )
-            .unwrap();
-            Vaults::new(&target.db)
-                .finish_receive_vault(&id, honest, &head)
-                .unwrap();
-            drop(longer);
+            drop(longer.take());
         }
+        receive_whole(&target, &into);
+        drop(longer);
         Vaults::new(&target.db).sweep_parts().unwrap();
         // As stored as by the honest transfer alone, but for the store's
         // own structure (a chunk left over would be 1 MiB).
