@@ -82,7 +82,7 @@ impl Vault {
     ) -> Result<bool, VaultError> {
         let mut txn = db.write()?;
         if self.store.contains(&txn, id)? {
-            self.let_go(&mut txn, &parts.mark, id)?;
+            self.let_go(&mut txn, &parts.mark, id, 0)?;
             txn.commit()?;
             return Ok(false);
         }
@@ -115,7 +115,7 @@ impl Vault {
             .store
             .stored_chunks(txn, id)?
             .unwrap_or(len.div_ceil(CHUNK_SIZE));
-        self.let_go_beyond(txn, &parts.mark, id, own)?;
+        self.let_go_beyond(txn, (&parts.mark, 0), id, own)?;
         for index in 0..stored {
             if !txn.contains_raw(self.store.objects_table(), &self.store.chunk_key(id, index))? {
                 return Ok(false);
@@ -124,29 +124,32 @@ impl Vault {
         Ok(true)
     }
 
-    /// Let mark `mark` of blob `id` go, with the chunks it counts that are
-    /// not the stored blob's (all of them while it is not stored).
+    /// Let mark `mark` of blob `id` go, with the chunks it counts (or
+    /// `at_least`, if more) that are not the stored blob's (all of them
+    /// while it is not stored).
     fn let_go(
         &self,
         txn: &mut WriteTxn<'_>,
         mark: &RecordKey,
         id: &ObjectId,
+        at_least: usize,
     ) -> Result<(), VaultError> {
         let own = self.store.stored_chunks(txn, id)?.unwrap_or(0);
-        self.let_go_beyond(txn, mark, id, own)
+        self.let_go_beyond(txn, (mark, at_least), id, own)
     }
 
-    /// Let mark `mark` of blob `id` go, with the chunks it counts from
-    /// chunk `own` on (the blob's own, below, are kept).
+    /// Let mark `mark` of blob `id` go, with the chunks it counts (or
+    /// `at_least`, if more) from chunk `own` on (the blob's own, below,
+    /// are kept).
     fn let_go_beyond(
         &self,
         txn: &mut WriteTxn<'_>,
-        mark: &RecordKey,
+        (mark, at_least): (&RecordKey, usize),
         id: &ObjectId,
         own: usize,
     ) -> Result<(), VaultError> {
         let chunks = txn.get(&PART_MARKS, mark)?.map_or(0, |m| m.chunks);
-        let chunks = usize::try_from(chunks).unwrap_or(usize::MAX);
+        let chunks = usize::try_from(chunks).unwrap_or(usize::MAX).max(at_least);
         for index in own..chunks {
             txn.delete_raw(self.store.objects_table(), &self.store.chunk_key(id, index))?;
         }
@@ -164,14 +167,7 @@ impl Vault {
         received: usize,
     ) -> Result<(), VaultError> {
         let mut txn = db.write()?;
-        let before = txn.get(&PART_MARKS, &parts.mark)?.map_or(0, |m| m.chunks);
-        let mark = PartMark {
-            vault: self.id().to_string(),
-            blob: id.to_string(),
-            chunks: before.max(received.div_ceil(CHUNK_SIZE) as u64),
-        };
-        txn.put(&PART_MARKS, &parts.mark, &mark)?;
-        self.let_go(&mut txn, &parts.mark, id)?;
+        self.let_go(&mut txn, &parts.mark, id, received.div_ceil(CHUNK_SIZE))?;
         txn.commit()?;
         Ok(())
     }
@@ -214,7 +210,7 @@ impl Vaults<'_> {
                 // The same copy: its chunks are in its table. Another copy
                 // (or none): the table went with the copy it was in.
                 (Some(vault), Some(blob)) if vault.part_mark(self.db, &blob) == key => {
-                    vault.let_go(&mut txn, &key, &blob)?;
+                    vault.let_go(&mut txn, &key, &blob, 0)?;
                 }
                 _ => {
                     txn.delete(&PART_MARKS, &key)?;
