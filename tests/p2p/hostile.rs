@@ -368,6 +368,31 @@ struct Asked {
     page: u32,
 }
 
+/// The pages a device asked for, each by its `skip`, in order.
+type AskedLog = Arc<Mutex<Vec<u32>>>;
+
+/// A log of the pages asked for, and `fetch` logging each there before it
+/// answers, told how many times that page was asked for before.
+fn logging_asked(
+    fetch: impl Fn(Asked, usize) -> (Duration, Response) + Send + Sync + 'static,
+) -> (
+    AskedLog,
+    impl Fn(Asked) -> (Duration, Response) + Send + Sync + 'static,
+) {
+    let asked = AskedLog::default();
+    let log = Arc::clone(&asked);
+    let logged = move |request: Asked| {
+        let times = {
+            let mut asked = log.lock().unwrap();
+            let times = asked.iter().filter(|s| **s == request.skip).count();
+            asked.push(request.skip);
+            times
+        };
+        fetch(request, times)
+    };
+    (asked, logged)
+}
+
 /// Once `armed`, list `summary` and answer each fetch as `fetch` says
 /// (after how long, and what); before, and to all else, be a quiet member.
 fn list_vault_once_armed(
@@ -491,18 +516,11 @@ async fn a_transfer_cut_off_part_way_goes_on_where_it_stopped_at_the_next_pull()
     // One object a page. The third page is refused "busy" the first time
     // it is asked for, and never comes the second time.
     let armed = Arc::new(AtomicBool::new(false));
-    let asked = Arc::new(Mutex::new(Vec::<u32>::new()));
     let stalled = Arc::new(Notify::new());
-    let (asked_for, stall) = (Arc::clone(&asked), Arc::clone(&stalled));
-    list_vault_once_armed(
-        &mut rogue,
-        &armed,
-        summary,
-        move |Asked { skip, from, .. }| {
-            let mut asked = asked_for.lock().unwrap();
-            let times = asked.iter().filter(|s| **s == skip).count();
-            asked.push(skip);
-            match (skip, from, times) {
+    let stall = Arc::clone(&stalled);
+    let (asked, fetch) =
+        logging_asked(
+            move |Asked { skip, from, .. }, times| match (skip, from, times) {
                 (2, 0, 0) => (Duration::ZERO, Response::Refused(BUSY.into())),
                 (2, 0, 1) => {
                     stall.notify_one();
@@ -510,9 +528,9 @@ async fn a_transfer_cut_off_part_way_goes_on_where_it_stopped_at_the_next_pull()
                 }
                 (skip, 0, _) => (Duration::ZERO, one_object(&objects, skip, total)),
                 _ => (Duration::ZERO, Response::Refused("no parts here".into())),
-            }
-        },
-    );
+            },
+        );
+    list_vault_once_armed(&mut rogue, &armed, summary, fetch);
     first_sync_ended(&a).await;
     armed.store(true, Ordering::SeqCst);
     let busy = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
@@ -548,18 +566,13 @@ async fn a_device_failing_to_send_a_vault_takes_no_other_devices_progress_away()
     // The first device sends it one object a page, "busy" at the third
     // the first time; the second lists it and is busy, then refuses.
     let armed = Arc::new(AtomicBool::new(false));
-    let asked = Arc::new(Mutex::new(Vec::<u32>::new()));
-    let asked_for = Arc::clone(&asked);
-    let listed = summary.clone();
-    list_vault_once_armed(&mut first, &armed, listed, move |Asked { skip, .. }| {
-        let mut asked = asked_for.lock().unwrap();
-        let again = asked.contains(&skip);
-        asked.push(skip);
-        if skip == 2 && !again {
+    let (asked, fetch) = logging_asked(move |Asked { skip, .. }, times| {
+        if skip == 2 && times == 0 {
             return (Duration::ZERO, Response::Refused(BUSY.into()));
         }
         (Duration::ZERO, one_object(&objects, skip, total))
     });
+    list_vault_once_armed(&mut first, &armed, summary.clone(), fetch);
     let refusals = AtomicUsize::new(0);
     list_vault_once_armed(&mut second, &armed, summary, move |_| {
         let reason = match refusals.fetch_add(1, Ordering::SeqCst) {
@@ -815,23 +828,12 @@ async fn a_transfer_that_changes_its_size_when_resumed_is_refused_and_begun_agai
     // One object a page; "busy" at the third the first time, and a size
     // one larger the second.
     let armed = Arc::new(AtomicBool::new(false));
-    let asked = Arc::new(Mutex::new(Vec::<u32>::new()));
-    let asked_for = Arc::clone(&asked);
-    list_vault_once_armed(
-        &mut rogue,
-        &armed,
-        summary,
-        move |Asked { skip, .. }| {
-            let mut asked = asked_for.lock().unwrap();
-            let times = asked.iter().filter(|s| **s == skip).count();
-            asked.push(skip);
-            match (skip, times) {
-                (2, 0) => (Duration::ZERO, Response::Refused(BUSY.into())),
-                (2, 1) => (Duration::ZERO, one_object(&objects, skip, total + 1)),
-                _ => (Duration::ZERO, one_object(&objects, skip, total)),
-            }
-        },
-    );
+    let (asked, fetch) = logging_asked(move |Asked { skip, .. }, times| match (skip, times) {
+        (2, 0) => (Duration::ZERO, Response::Refused(BUSY.into())),
+        (2, 1) => (Duration::ZERO, one_object(&objects, skip, total + 1)),
+        _ => (Duration::ZERO, one_object(&objects, skip, total)),
+    });
+    list_vault_once_armed(&mut rogue, &armed, summary, fetch);
     first_sync_ended(&a).await;
     armed.store(true, Ordering::SeqCst);
     let busy = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
@@ -871,21 +873,14 @@ async fn a_page_of_more_objects_than_any_device_sends_is_refused_as_it_is_read()
     };
     // A first page of one real object, then the flood.
     let armed = Arc::new(AtomicBool::new(false));
-    let asked = Arc::new(Mutex::new(Vec::<u32>::new()));
-    let asked_for = Arc::clone(&asked);
-    list_vault_once_armed(
-        &mut rogue,
-        &armed,
-        summary,
-        move |Asked { skip, .. }| {
-            asked_for.lock().unwrap().push(skip);
-            let page = match skip {
-                0 => one_object(&objects, 0, total),
-                _ => flood.clone(),
-            };
-            (Duration::ZERO, page)
-        },
-    );
+    let (asked, fetch) = logging_asked(move |Asked { skip, .. }, _| {
+        let page = match skip {
+            0 => one_object(&objects, 0, total),
+            _ => flood.clone(),
+        };
+        (Duration::ZERO, page)
+    });
+    list_vault_once_armed(&mut rogue, &armed, summary, fetch);
     first_sync_ended(&a).await;
     armed.store(true, Ordering::SeqCst);
     for _ in 0..2 {
