@@ -796,18 +796,24 @@ fn part(id: &str, offset: usize, len: usize, data: &[u8]) -> Part {
     }
 }
 
+/// A store with one vault holding `size` bytes of noise (`seed`) as "big".
+fn holding_big(size: usize, seed: u64) -> (Fixture, Vault, Vec<u8>) {
+    let source = fixture();
+    let vault = Vaults::new(&source.db).create("v", &source.keys).unwrap();
+    let big = noise(size, seed);
+    vault
+        .write_secret(&source.db, &source.keys, "big", &big)
+        .unwrap();
+    (source, vault, big)
+}
+
 /// A large secret goes to another device in parts, each hashed and sealed
 /// as it comes, and is stored once whole and hashing to its id; a peer's
 /// parts out of order, misshapen, or not adding up to the blob named are
 /// refused, and nothing of them is stored.
 #[test]
 fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
-    let source = fixture();
-    let vault = Vaults::new(&source.db).create("v", &source.keys).unwrap();
-    let big = noise(5 << 20, 9);
-    vault
-        .write_secret(&source.db, &source.keys, "big", &big)
-        .unwrap();
+    let (source, vault, big) = holding_big(5 << 20, 9);
     vault
         .write_secret(&source.db, &source.keys, "small", b"s")
         .unwrap();
@@ -1004,12 +1010,7 @@ fn a_large_secret_goes_in_parts_and_bad_parts_are_refused() {
 /// when its process ended is swept once the store is opened again.
 #[test]
 fn a_transfer_storing_parts_as_they_come_spoils_no_blob_and_leaves_nothing_behind() {
-    let source = fixture();
-    let vault = Vaults::new(&source.db).create("v", &source.keys).unwrap();
-    let big = noise(5 << 20, 11);
-    vault
-        .write_secret(&source.db, &source.keys, "big", &big)
-        .unwrap();
+    let (source, vault, big) = holding_big(5 << 20, 11);
     let head = vault.head(&source.db).unwrap();
     let id = vault.id().to_string();
     let plan = vault.send_plan(&source.db, &head, &[]).unwrap();
@@ -1177,12 +1178,7 @@ fn a_transfer_storing_parts_as_they_come_spoils_no_blob_and_leaves_nothing_behin
 /// not (it would finish a vault missing it).
 #[test]
 fn a_transfer_cannot_go_on_into_a_copy_begun_again_meanwhile() {
-    let source = fixture();
-    let vault = Vaults::new(&source.db).create("v", &source.keys).unwrap();
-    let big = noise(3 << 20, 4);
-    vault
-        .write_secret(&source.db, &source.keys, "big", &big)
-        .unwrap();
+    let (source, vault, big) = holding_big(3 << 20, 4);
     let head = vault.head(&source.db).unwrap();
     let id = vault.id().to_string();
 
