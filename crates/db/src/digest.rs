@@ -305,7 +305,7 @@ mod tests {
         let mut txn = db.write().unwrap();
         txn.put(&GUARDED, &key, &"alpha".to_owned()).unwrap();
         txn.commit().unwrap();
-        let raw = db.redb.begin_write().unwrap();
+        let (_, raw) = db.redb.begin_write().unwrap();
         {
             let mut t = raw.open_table(crate::table::definition("guarded")).unwrap();
             t.remove(key.as_bytes().as_slice()).unwrap();

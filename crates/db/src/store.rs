@@ -207,11 +207,20 @@ fn previous_io<T>(result: &Result<T, redb::TransactionError>) -> bool {
     )
 }
 
+/// The number the next handle of a file opened in this process takes:
+/// unique in the process, so that a handle of a store opened again (after
+/// a disk error, or locked and unlocked) never passes for an earlier one.
+static NEXT_HANDLE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_handle() -> u64 {
+    NEXT_HANDLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Engine {
     fn new(redb: redb::Database, path: &Path) -> Self {
         Self {
             slot: std::sync::RwLock::new(Slot {
-                number: 0,
+                number: next_handle(),
                 redb: Some(redb),
             }),
             path: path.to_owned(),
@@ -260,11 +269,18 @@ impl Engine {
         }
     }
 
-    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, DbError> {
-        self.begin(redb::Database::begin_read)
+    /// The number of the handle open now (see [`Db::handle`]).
+    pub(crate) fn handle(&self) -> u64 {
+        self.slot.read().unwrap_or_else(|e| e.into_inner()).number
     }
 
-    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, DbError> {
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, DbError> {
+        Ok(self.begin(redb::Database::begin_read)?.1)
+    }
+
+    /// A write transaction, with the number of the handle it is on (see
+    /// [`WriteTxn::commit_in_memory`](crate::WriteTxn::commit_in_memory)).
+    pub(crate) fn begin_write(&self) -> Result<(u64, redb::WriteTransaction), DbError> {
         self.begin(redb::Database::begin_write)
     }
 
@@ -273,14 +289,15 @@ impl Engine {
     fn begin<T>(
         &self,
         start: impl Fn(&redb::Database) -> Result<T, redb::TransactionError>,
-    ) -> Result<T, DbError> {
+    ) -> Result<(u64, T), DbError> {
         self.settle()?;
         let (number, txn) = self.with(&start)?;
         if previous_io(&txn) {
             self.reopen(number)?;
-            return self.with(&start)?.1.map_err(DbError::storage);
+            let (number, txn) = self.with(&start)?;
+            return Ok((number, txn.map_err(DbError::storage)?));
         }
-        txn.map_err(DbError::storage)
+        Ok((number, txn.map_err(DbError::storage)?))
     }
 
     pub(crate) fn compact(&self) -> Result<bool, DbError> {
@@ -306,7 +323,7 @@ impl Engine {
             match builder().open(&self.path) {
                 Ok(redb) => {
                     slot.redb = Some(redb);
-                    slot.number += 1;
+                    slot.number = next_handle();
                     return Ok(());
                 }
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
@@ -469,6 +486,15 @@ impl Db {
         Ok(db)
     }
 
+    /// The number of the handle of the file open now, unique in the
+    /// process: a transaction begun after this is on this handle or a
+    /// later one ([`WriteTxn::handle`](crate::WriteTxn::handle)). Taken
+    /// before a read whose answer is kept, it names the oldest handle that
+    /// answer may come from.
+    pub fn handle(&self) -> u64 {
+        self.redb.handle()
+    }
+
     /// A number that changes whenever a write transaction commits: a cheap
     /// way to notice that anything changed.
     pub fn generation(&self) -> u64 {
@@ -477,7 +503,7 @@ impl Db {
 
     /// How the file's space is used now. Takes the write lock for a moment.
     pub fn space(&self) -> Result<Space, DbError> {
-        let txn = self.redb.begin_write()?;
+        let (_, txn) = self.redb.begin_write()?;
         let stats = txn.stats().map_err(DbError::storage)?;
         txn.abort().map_err(DbError::storage)?;
         Ok(Space {
@@ -542,5 +568,60 @@ impl Db {
         self.leases
             .given_back
             .swap(false, std::sync::atomic::Ordering::AcqRel)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+mod tests {
+    use super::*;
+    use crate::Table;
+
+    const NOTES: Table<String> = Table::new("notes");
+
+    /// A transaction committed without a flush is seen by the ones after
+    /// it on the same handle of the file, and made durable by the next
+    /// plain commit; a transaction after the file was opened again (as
+    /// after a disk error) is on another handle, which is how a run of
+    /// such commits learns it may have lost them.
+    #[test]
+    fn a_commit_in_memory_is_seen_then_made_durable_and_a_new_handle_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let root = RootKeypair::from_seed(&[3; 32]);
+        let db = Db::create(&path, &root).unwrap();
+        let (first, second) = (
+            RecordKey::from_bytes([1; 32]),
+            RecordKey::from_bytes([2; 32]),
+        );
+        let mut txn = db.write().unwrap();
+        txn.put(&NOTES, &first, &"in memory".to_owned()).unwrap();
+        let handle = txn.commit_in_memory().unwrap();
+        assert_eq!(
+            db.read().unwrap().get(&NOTES, &first).unwrap().as_deref(),
+            Some("in memory")
+        );
+        let mut txn = db.write().unwrap();
+        assert_eq!(txn.handle(), handle);
+        txn.put(&NOTES, &second, &"durable".to_owned()).unwrap();
+        txn.commit().unwrap();
+        // As after an I/O error: the next transaction opens the file again.
+        db.redb.suspect();
+        let txn = db.write().unwrap();
+        assert_ne!(txn.handle(), handle, "the file was opened again");
+        drop(txn);
+        drop(db);
+        let db = Db::open(&path, &root).unwrap();
+        // Opened again in the same process: another handle still.
+        assert_ne!(db.write().unwrap().handle(), handle);
+        let read = db.read().unwrap();
+        assert_eq!(
+            read.get(&NOTES, &first).unwrap().as_deref(),
+            Some("in memory")
+        );
+        assert_eq!(
+            read.get(&NOTES, &second).unwrap().as_deref(),
+            Some("durable")
+        );
     }
 }

@@ -144,9 +144,11 @@ impl Db {
     /// Begin a write transaction. Nothing is visible until [`WriteTxn::commit`];
     /// dropping it uncommitted discards every change.
     pub fn write(&self) -> Result<WriteTxn<'_>, DbError> {
+        let (handle, txn) = self.redb.begin_write()?;
         Ok(WriteTxn {
             db: self,
-            txn: self.redb.begin_write()?,
+            txn,
+            handle,
             guard: std::sync::Mutex::new(SetGuard::default()),
         })
     }
@@ -487,6 +489,9 @@ impl Db {
 pub struct WriteTxn<'db> {
     db: &'db Db,
     txn: redb::WriteTransaction,
+    /// The number of the open handle of the file it is on (see
+    /// [`WriteTxn::commit_in_memory`]).
+    handle: u64,
     /// Authenticated tables verified in this transaction, and their
     /// digests as its puts and deletes change them.
     guard: std::sync::Mutex<SetGuard>,
@@ -673,6 +678,32 @@ impl WriteTxn<'_> {
                 .replace(self.db, table.name, key, old.as_deref(), None)?;
         }
         Ok(removed)
+    }
+
+    /// Make every change of this transaction visible to the transactions
+    /// after it, without waiting for the disk: they become durable with
+    /// the next [`WriteTxn::commit`] (of any writer) or when the store
+    /// closes, and are lost if the process ends first, or if the file is
+    /// opened again after a disk error meanwhile (a new handle, see
+    /// [`WriteTxn::handle`]). For a run of transactions that only a last,
+    /// durable one makes count (the pages of a transfer): each skips the
+    /// flush, and the last, begun on the same handle, makes them all
+    /// durable. Returns the handle it was committed on.
+    pub fn commit_in_memory(mut self) -> Result<u64, DbError> {
+        self.txn
+            .set_durability(redb::Durability::None)
+            .map_err(|e| self.db.storage_error(e))?;
+        let handle = self.handle;
+        self.commit()?;
+        Ok(handle)
+    }
+
+    /// The number of the handle of the file this transaction is on. What
+    /// a transaction committed with [`WriteTxn::commit_in_memory`] on
+    /// handle `n` is still there for one on `n`; one on a later handle may
+    /// find it lost.
+    pub fn handle(&self) -> u64 {
+        self.handle
     }
 
     /// Make every change of this transaction durable (with the digests of
