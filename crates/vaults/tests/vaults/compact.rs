@@ -807,6 +807,63 @@ fn holding_big(size: usize, seed: u64) -> (Fixture, Vault, Vec<u8>) {
     (source, vault, big)
 }
 
+/// A transfer's pages are committed without a flush, and what it learns
+/// of the store holds only while the store's file stays open on the same
+/// handle: opened again (after a disk error, or locked and unlocked), a
+/// page not flushed may be lost. Here one transfer brings a large secret
+/// whole, in a page not flushed; another, sending it in parts, finds it
+/// here and only hashes them. Once the store is opened again, the second
+/// transfer is refused at its end (it counted on a blob that might be
+/// gone), and a new one ends on the new handle with the secret whole.
+#[test]
+fn a_transfer_that_counted_on_the_store_before_it_was_opened_again_is_refused() {
+    let (source, vault, big) = holding_big(3 << 20, 11);
+    let head = vault.head(&source.db).unwrap();
+    let Fixture { dir, db, keys } = fixture();
+    let into = Vaults::new(&db).create("copy", &keys).unwrap();
+    let (whole, _) = vault
+        .objects_page(&source.db, &head, &[], 0, 64 << 20)
+        .unwrap();
+    let mut first = Incoming::new(&into);
+    into.receive_page(&db, &mut first, &whole, &anyone).unwrap();
+    let plan = vault.send_plan(&source.db, &head, &[]).unwrap();
+    let at = (0..plan.total())
+        .find(|skip| {
+            matches!(
+                vault.planned_part_page(&source.db, &plan, (*skip, 0), 8 << 20),
+                Ok(Page::Part(_))
+            )
+        })
+        .unwrap();
+    let mut second = Incoming::new(&into);
+    let mut from = 0;
+    while from < big.len() {
+        let Page::Part(part) = vault
+            .planned_part_page(&source.db, &plan, (at, from), 8 << 20)
+            .unwrap()
+        else {
+            panic!("in parts");
+        };
+        into.receive_part(&db, &mut second, &part).unwrap();
+        from = part.offset + part.data.len();
+    }
+    assert_eq!(second.added(), 0, "found here, only hashed");
+    drop(db);
+    let db = polykey_db::Db::open(&dir.path().join("db.redb"), &keys).unwrap();
+    let refused = into.finish_receive(&db, second, &head).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("opened again during a transfer"),
+        "{refused}"
+    );
+    let mut again = Incoming::new(&into);
+    into.receive_page(&db, &mut again, &whole, &anyone).unwrap();
+    into.finish_receive(&db, again, &head).unwrap();
+    into.merge(&db, &keys, &head).unwrap();
+    assert_eq!(into.get(&db, "big").unwrap().as_slice(), big);
+}
+
 /// A large secret goes to another device in parts, each hashed and sealed
 /// as it comes, and is stored once whole and hashing to its id; a peer's
 /// parts out of order, misshapen, or not adding up to the blob named are
