@@ -1164,9 +1164,10 @@ impl Vault {
 
     /// Take in a part of a blob sent in parts ([`Part`]). Parts come in
     /// order, one a page, each whole chunks but for the blob's last; each
-    /// is hashed and sealed as it comes, and nothing is stored until the
-    /// last is in and the blob hashes to its id: then it is stored in one
-    /// durable transaction (as [`Vault::receive_page`] stores a page). A
+    /// is hashed and sealed as it comes, and its chunks stored as they
+    /// come (by one transfer of the blob at a time, see `stored_parts`) or
+    /// held until the last; the blob's record is written, in a durable
+    /// transaction, only once the whole hashes to its id. A
     /// blob this vault holds already (a transfer tried again, say) is only
     /// hashed, and nothing is written. No page of whole objects may come
     /// while a blob is half received.
@@ -1310,7 +1311,8 @@ impl Vault {
             txn.put_records(records)?;
             incoming.added += 1;
         }
-        // Durable, as a page is (see `receive_page`).
+        // Durable, and with it the pages before it on this handle (see
+        // `receive_page`).
         txn.commit()?;
         unfinished.partial = None;
         incoming.objects += 1;

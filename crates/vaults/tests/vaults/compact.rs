@@ -797,6 +797,36 @@ fn part(id: &str, offset: usize, len: usize, data: &[u8]) -> Part {
 }
 
 /// A store with one vault holding `size` bytes of noise (`seed`) as "big".
+/// The parts the one blob stored in chunks of `vault`'s version `head`
+/// goes in, as a device asking for whole pages gets them.
+fn parts_of_big(source: &Fixture, vault: &Vault, head: &str) -> Vec<Part> {
+    let plan = vault.send_plan(&source.db, head, &[]).unwrap();
+    let at = (0..plan.total())
+        .find(|skip| {
+            matches!(
+                vault.planned_part_page(&source.db, &plan, (*skip, 0), 8 << 20),
+                Ok(Page::Part(_))
+            )
+        })
+        .unwrap();
+    let mut parts = Vec::new();
+    let mut from = 0;
+    loop {
+        let Page::Part(part) = vault
+            .planned_part_page(&source.db, &plan, (at, from), 8 << 20)
+            .unwrap()
+        else {
+            panic!("in parts");
+        };
+        from = part.offset + part.data.len();
+        let last = from >= part.len;
+        parts.push(part);
+        if last {
+            return parts;
+        }
+    }
+}
+
 fn holding_big(size: usize, seed: u64) -> (Fixture, Vault, Vec<u8>) {
     let source = fixture();
     let vault = Vaults::new(&source.db).create("v", &source.keys).unwrap();
@@ -826,26 +856,9 @@ fn a_transfer_that_counted_on_the_store_before_it_was_opened_again_is_refused() 
         .unwrap();
     let mut first = Incoming::new(&into);
     into.receive_page(&db, &mut first, &whole, &anyone).unwrap();
-    let plan = vault.send_plan(&source.db, &head, &[]).unwrap();
-    let at = (0..plan.total())
-        .find(|skip| {
-            matches!(
-                vault.planned_part_page(&source.db, &plan, (*skip, 0), 8 << 20),
-                Ok(Page::Part(_))
-            )
-        })
-        .unwrap();
     let mut second = Incoming::new(&into);
-    let mut from = 0;
-    while from < big.len() {
-        let Page::Part(part) = vault
-            .planned_part_page(&source.db, &plan, (at, from), 8 << 20)
-            .unwrap()
-        else {
-            panic!("in parts");
-        };
+    for part in parts_of_big(&source, &vault, &head) {
         into.receive_part(&db, &mut second, &part).unwrap();
-        from = part.offset + part.data.len();
     }
     assert_eq!(second.added(), 0, "found here, only hashed");
     drop(db);
@@ -1070,30 +1083,7 @@ fn a_transfer_storing_parts_as_they_come_spoils_no_blob_and_leaves_nothing_behin
     let (source, vault, big) = holding_big(5 << 20, 11);
     let head = vault.head(&source.db).unwrap();
     let id = vault.id().to_string();
-    let plan = vault.send_plan(&source.db, &head, &[]).unwrap();
-    let at = (0..plan.total())
-        .find(|skip| {
-            matches!(
-                vault.planned_part_page(&source.db, &plan, (*skip, 0), 8 << 20),
-                Ok(Page::Part(_))
-            )
-        })
-        .unwrap();
-    let parts: Vec<Part> = {
-        let mut parts = Vec::new();
-        let mut from = 0;
-        while from < big.len() {
-            let Page::Part(p) = vault
-                .planned_part_page(&source.db, &plan, (at, from), 8 << 20)
-                .unwrap()
-            else {
-                panic!("in parts");
-            };
-            from = p.offset + p.data.len();
-            parts.push(p);
-        }
-        parts
-    };
+    let parts = parts_of_big(&source, &vault, &head);
     assert_eq!(parts.len(), 3);
     let blob = parts[0].id.clone();
     let len = big.len();
