@@ -573,6 +573,43 @@ fn a_vault_arrives_page_by_page_and_later_changes_too() {
     assert_eq!(copy.get(&t.db, "group-2/new").unwrap().as_slice(), b"fresh");
 }
 
+/// A transfer's pages are committed without a flush; its last
+/// transaction, on the same handle of the file, makes them durable. One
+/// after the file was opened again (which may have lost them) is refused,
+/// and the vault is left as it was; begun again on the new handle, the
+/// transfer ends with all it took in.
+#[test]
+fn a_transfer_whose_pages_may_be_lost_is_refused_at_its_end() {
+    let (s, original) = source();
+    let head = original.head(&s.db).unwrap();
+    let id = original.id().to_string();
+    let t = device(25);
+    let copy = Vaults::new(&t.db)
+        .begin_receive_vault("Work", &id, 0)
+        .unwrap();
+    let (incoming, pages) = pull_pages((&s, &original), (&t, &copy), &head, &[], 2048).unwrap();
+    assert!(pages > 3, "{pages} pages");
+    let Device { _dir, db, keys } = t;
+    drop(db);
+    let db = Db::open(&_dir.path().join("db.redb"), &keys).unwrap();
+    let t = Device { _dir, db, keys };
+    let vaults = Vaults::new(&t.db);
+    let refused = vaults
+        .finish_receive_vault(&id, incoming, &head)
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("opened again during a transfer"),
+        "{refused}"
+    );
+    assert!(vaults.list().unwrap().is_empty());
+    let copy = vaults.begin_receive_vault("Work", &id, 0).unwrap();
+    let (incoming, _) = pull_pages((&s, &original), (&t, &copy), &head, &[], 2048).unwrap();
+    let copy = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
+    assert_eq!(copy.files(&t.db).unwrap(), original.files(&s.db).unwrap());
+}
+
 #[test]
 fn a_large_secret_sent_in_its_own_page_is_not_read_back_for_the_next() {
     // A secret larger than a page comes alone, its directory and commit in
