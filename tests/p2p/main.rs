@@ -10,6 +10,7 @@ mod people;
 mod relay;
 mod rogue;
 mod sharing;
+mod streams;
 mod sync;
 
 use std::future::Future;
