@@ -10,7 +10,6 @@ mod people;
 mod relay;
 mod rogue;
 mod sharing;
-mod streams;
 mod sync;
 
 use std::future::Future;

@@ -25,7 +25,6 @@ use crate::codec::Codec;
 use crate::identity::{keypair, node_id, peer_id};
 use crate::limits::{self as limit, Rate};
 use crate::outbox::{Offer, Outbox};
-use crate::outgoing::Outgoing;
 use crate::protocol::{Request, Response, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL};
 
 /// The Kademlia protocol name (Polykey's own DHT, not the public IPFS one).
@@ -59,8 +58,7 @@ pub struct EventLoop {
     outbox: Outbox,
     pending_listen: HashMap<ListenerId, oneshot::Sender<Result<Multiaddr, NetworkError>>>,
     pending_dial: HashMap<PeerId, Vec<oneshot::Sender<Result<(), NetworkError>>>>,
-    /// This node's requests waiting for their answers (see [`Outgoing`]).
-    outgoing: Outgoing<PeerId, OutboundRequestId, Request, ReplyTo>,
+    pending_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetworkError>>>,
     pending_find: HashMap<kad::QueryId, FindReply>,
     /// Request budgets of strangers and of trusted peers (kept apart so
     /// strangers filling their table never touch a device's budget).
@@ -84,8 +82,6 @@ pub struct EventLoop {
     open: HashMap<ConnectionId, PeerId>,
 }
 
-/// Who waits for the answer to one of this node's requests.
-type ReplyTo = oneshot::Sender<Result<Response, NetworkError>>;
 type FindReply = (
     PeerId,
     oneshot::Sender<Result<Vec<Multiaddr>, NetworkError>>,
@@ -101,13 +97,14 @@ pub fn new(
     let setup = |e: &dyn std::fmt::Display| NetworkError::Setup(e.to_string());
     let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, muxer)
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
         .map_err(|e| setup(&e))?
-        .with_quic_config(|mut quic| {
-            quic.max_concurrent_stream_limit = limit::MAX_STREAMS_PER_CONNECTION as u32;
-            quic
-        })
-        .with_relay_client(noise::Config::new, muxer)
+        .with_quic()
+        .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| setup(&e))?
         .with_behaviour(|key, relay_client| {
             let mdns = if config.mdns {
@@ -192,7 +189,7 @@ pub fn new(
             outbox: Outbox::new(event_tx),
             pending_listen: HashMap::new(),
             pending_dial: HashMap::new(),
-            outgoing: Outgoing::new(limit::MAX_REQUESTS_IN_FLIGHT, limit::MAX_PENDING_REQUESTS),
+            pending_requests: HashMap::new(),
             pending_find: HashMap::new(),
             stranger_rate: Rate::new(config.request_burst, refill, limit::MAX_RATED_PEERS),
             trusted_rate: Rate::new(
@@ -215,14 +212,6 @@ pub fn new(
             open: HashMap::new(),
         },
     ))
-}
-
-/// The stream multiplexer of TCP and relayed connections: yamux, with at
-/// most [`limit::MAX_STREAMS_PER_CONNECTION`] streams open at once.
-fn muxer() -> yamux::Config {
-    let mut config = yamux::Config::default();
-    config.set_max_num_streams(limit::MAX_STREAMS_PER_CONNECTION);
-    config
 }
 
 /// What a relay server allows: enough for a whole sync page per circuit
@@ -298,15 +287,13 @@ impl EventLoop {
                 request,
                 reply,
             } => {
-                if self.outgoing.is_full() {
+                if self.pending_requests.len() >= limit::MAX_PENDING_REQUESTS {
                     let busy = NetworkError::Request("too many requests under way".into());
                     let _ = reply.send(Err(busy));
                     return;
                 }
-                let rpc = &mut self.swarm.behaviour_mut().rpc;
-                self.outgoing.ask(peer, request, reply, |peer, request| {
-                    rpc.send_request(peer, request)
-                });
+                let id = self.swarm.behaviour_mut().rpc.send_request(&peer, request);
+                self.pending_requests.insert(id, reply);
             }
             Command::Respond {
                 responder,
@@ -699,17 +686,6 @@ impl EventLoop {
         }
     }
 
-    /// Request `id` was answered or failed: who waits for it, once the
-    /// next request waiting for the same peer went on the wire.
-    fn answered(&mut self, id: OutboundRequestId) -> Option<ReplyTo> {
-        let rpc = &mut self.swarm.behaviour_mut().rpc;
-        self.outgoing.answered(
-            &id,
-            |reply| !reply.is_closed(),
-            |peer, request| rpc.send_request(peer, request),
-        )
-    }
-
     fn on_rpc(&mut self, event: request_response::Event<Request, Response>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
@@ -743,7 +719,7 @@ impl EventLoop {
                     request_id,
                     response,
                 } => {
-                    if let Some(reply) = self.answered(request_id) {
+                    if let Some(reply) = self.pending_requests.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }
                 }
@@ -751,7 +727,7 @@ impl EventLoop {
             request_response::Event::OutboundFailure {
                 request_id, error, ..
             } => {
-                if let Some(reply) = self.answered(request_id) {
+                if let Some(reply) = self.pending_requests.remove(&request_id) {
                     let failed = match &error {
                         request_response::OutboundFailure::Io(e)
                             if e.kind() == std::io::ErrorKind::InvalidData =>

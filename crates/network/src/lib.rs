@@ -36,7 +36,6 @@ pub mod identity;
 pub mod limits;
 /// Reports waiting for the node, bounded and coalesced.
 mod outbox;
-mod outgoing;
 /// The request and response messages.
 pub mod protocol;
 

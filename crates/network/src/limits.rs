@@ -26,20 +26,6 @@ pub fn max_strangers(max_connections: u32) -> usize {
 /// (TCP, QUIC, a relayed one) and one spare while a hole punch upgrades a
 /// relayed connection.
 pub const MAX_CONNECTIONS_PER_PEER: u32 = 4;
-/// Streams one connection may have open at once, both ways (yamux's
-/// default was 512). A stream the node has not taken yet holds what its
-/// peer sent into it, up to yamux's first window of 256 KiB, so this bounds
-/// what one connection can make the node hold that way to 10 MiB (it was
-/// 128 MiB); a peer opening more has its connection closed (yamux's
-/// answer). A node keeps its own requests to [`MAX_REQUESTS_IN_FLIGHT`] a
-/// peer, which leaves room for the other protocols' streams (identify, the
-/// DHT, hole punching, relay circuits: at most 8 a peer). On QUIC the peer
-/// is only kept from opening more.
-pub const MAX_STREAMS_PER_CONNECTION: usize = 40;
-/// Requests a node has on the wire to one peer at once; more wait their
-/// turn in the node (see `outgoing`). A pull asks one page at a time, so
-/// only a burst (notices to a device about many vaults, a flood) waits.
-pub const MAX_REQUESTS_IN_FLIGHT: usize = 16;
 /// Incoming connections still in their handshake, by default. A handshake
 /// takes milliseconds; 32 at once is a flood, not a crowd.
 pub const MAX_PENDING_INCOMING: u32 = 32;
@@ -103,8 +89,7 @@ pub const REQUEST_READING_PER_CONNECTION: usize = 2 * MAX_REQUEST_BYTES as usize
 /// allowance, so a device's usual requests are still read.
 pub const REQUEST_READING_SHARED: usize = 64 * 1024 * 1024;
 
-/// Requests of this node waiting for an answer, on the wire or waiting
-/// their turn ([`MAX_REQUESTS_IN_FLIGHT`]).
+/// Outgoing requests waiting for an answer.
 pub const MAX_PENDING_REQUESTS: usize = 1024;
 /// Peers being dialled on a client's behalf.
 pub const MAX_PENDING_DIALS: usize = 256;
