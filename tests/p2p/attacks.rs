@@ -14,7 +14,7 @@ use polykey_keys::{NodeId, RootKeypair};
 use polykey_network::{ChainUpdate, Config, Event, Request, Response, VaultSummary, WireObject};
 use polykey_vaults::kind_tag;
 
-use crate::rogue::{dial, now_secs, rogue, rogue_pairs, Rogue};
+use crate::rogue::{dial, now_secs, rogue, rogue_pairs, rogue_with, Rogue};
 use crate::{device, eventually, pair, Device};
 
 /// The chain the rogue serves, changed by the test as the attack goes on.
@@ -456,6 +456,82 @@ async fn a_members_flood_leaves_slots_for_another_device() {
     }
     flood.await.unwrap();
     assert_eq!(busy, 0, "another device was told busy {busy} times of 80");
+}
+
+/// A bare network peer that takes every request and never answers it.
+async fn silent_peer(seed: u8) -> (Rogue, polykey_network::Multiaddr) {
+    // Its own network would answer "busy" past a stranger's budget.
+    let mut silent = rogue_with(seed, |config| Config {
+        request_burst: 100_000,
+        request_refill_per_sec: 100_000,
+        ..config
+    })
+    .await;
+    let mut events = silent.events.take().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Some(event) = events.recv().await {
+            if let Event::InboundRequest { responder, .. } = event {
+                held.push(responder);
+            }
+        }
+    });
+    let address = silent
+        .client
+        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .await
+        .unwrap();
+    (silent, address)
+}
+
+/// Defeated: peers that take requests and never answer them (thieves told
+/// of every commit, their answers held back) held up to 100 of a node's
+/// requests each (libp2p's streams a connection) until each timed out, so
+/// eleven of them filled all 1,024 a node may have waiting and it could ask
+/// no one else anything meanwhile. Now past
+/// [`MAX_PENDING_REQUESTS_PER_PEER`] waiting on one peer a request to it
+/// is refused at once, and the node asks others as ever. (The asker is a
+/// bare network peer: the bound is its network's, as a node's.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn peers_that_never_answer_hold_up_only_what_is_asked_of_them() {
+    use polykey_network::limits::MAX_PENDING_REQUESTS_PER_PEER;
+    let a = device().await;
+    let asker = rogue(132).await;
+    dial(&asker, &a).await;
+    let mut silent = Vec::new();
+    for seed in 133..144 {
+        let (peer, address) = silent_peer(seed).await;
+        asker.client.dial(peer.id(), address).await.unwrap();
+        silent.push(peer);
+    }
+    let asks: Vec<_> = silent
+        .iter()
+        .flat_map(|peer| (0..100).map(move |_| peer.id()))
+        .map(|peer| {
+            let client = asker.client.clone();
+            tokio::spawn(async move { client.request(peer, Request::Ping).await })
+        })
+        .collect();
+    // Those past each peer's bound are refused at once; the rest wait.
+    let (mut refused, mut waiting) = (0, 0);
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    for ask in asks {
+        match tokio::time::timeout_at(until, ask).await {
+            Err(_) => waiting += 1,
+            Ok(answer) => match answer.unwrap() {
+                Err(e) if e.to_string().contains("too many requests to this peer") => refused += 1,
+                other => panic!("{other:?}"),
+            },
+        }
+    }
+    let bound = MAX_PENDING_REQUESTS_PER_PEER;
+    assert_eq!((waiting, refused), (11 * bound, 11 * (100 - bound)));
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        asker.client.request(a.id(), Request::Ping).await
+    })
+    .await
+    .expect("a request to another peer waited");
+    assert!(matches!(answer, Ok(Response::Ok)), "{answer:?}");
 }
 
 /// Defeated: a thief passes off a revocation it signed as a claim of B's

@@ -23,12 +23,17 @@ pub struct Rogue {
 
 /// A rogue with the key of `seed`, listening on loopback.
 pub async fn rogue(seed: u8) -> Rogue {
+    rogue_with(seed, |config| config).await
+}
+
+/// A rogue as [`rogue`] makes it, its network configured by `configure`.
+pub async fn rogue_with(seed: u8, configure: impl FnOnce(Config) -> Config) -> Rogue {
     let keys = RootKeypair::from_seed(&[seed; 32]);
-    let config = Config {
+    let config = configure(Config {
         mdns: false,
         request_timeout: Duration::from_secs(40),
         ..Config::default()
-    };
+    });
     let (client, events, event_loop) = polykey_network::new(&keys, config).unwrap();
     tokio::spawn(event_loop.run());
     client

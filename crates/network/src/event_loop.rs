@@ -58,7 +58,11 @@ pub struct EventLoop {
     outbox: Outbox,
     pending_listen: HashMap<ListenerId, oneshot::Sender<Result<Multiaddr, NetworkError>>>,
     pending_dial: HashMap<PeerId, Vec<oneshot::Sender<Result<(), NetworkError>>>>,
-    pending_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetworkError>>>,
+    /// This node's requests waiting for their answers, and the peer each
+    /// went to.
+    pending_requests: HashMap<OutboundRequestId, (PeerId, ReplyTo)>,
+    /// How many of them each peer has.
+    pending_per_peer: HashMap<PeerId, usize>,
     pending_find: HashMap<kad::QueryId, FindReply>,
     /// Request budgets of strangers and of trusted peers (kept apart so
     /// strangers filling their table never touch a device's budget).
@@ -82,6 +86,8 @@ pub struct EventLoop {
     open: HashMap<ConnectionId, PeerId>,
 }
 
+/// Who waits for the answer to one of this node's requests.
+type ReplyTo = oneshot::Sender<Result<Response, NetworkError>>;
 type FindReply = (
     PeerId,
     oneshot::Sender<Result<Vec<Multiaddr>, NetworkError>>,
@@ -190,6 +196,7 @@ pub fn new(
             pending_listen: HashMap::new(),
             pending_dial: HashMap::new(),
             pending_requests: HashMap::new(),
+            pending_per_peer: HashMap::new(),
             pending_find: HashMap::new(),
             stranger_rate: Rate::new(config.request_burst, refill, limit::MAX_RATED_PEERS),
             trusted_rate: Rate::new(
@@ -292,8 +299,15 @@ impl EventLoop {
                     let _ = reply.send(Err(busy));
                     return;
                 }
+                let to_peer = self.pending_per_peer.entry(peer).or_default();
+                if *to_peer >= limit::MAX_PENDING_REQUESTS_PER_PEER {
+                    let busy = NetworkError::Request("too many requests to this peer".into());
+                    let _ = reply.send(Err(busy));
+                    return;
+                }
+                *to_peer += 1;
                 let id = self.swarm.behaviour_mut().rpc.send_request(&peer, request);
-                self.pending_requests.insert(id, reply);
+                self.pending_requests.insert(id, (peer, reply));
             }
             Command::Respond {
                 responder,
@@ -686,6 +700,20 @@ impl EventLoop {
         }
     }
 
+    /// Who waits for the answer to request `id`, which came (or failed).
+    fn answered(&mut self, id: OutboundRequestId) -> Option<ReplyTo> {
+        let (peer, reply) = self.pending_requests.remove(&id)?;
+        if let std::collections::hash_map::Entry::Occupied(mut to_peer) =
+            self.pending_per_peer.entry(peer)
+        {
+            *to_peer.get_mut() -= 1;
+            if *to_peer.get() == 0 {
+                to_peer.remove();
+            }
+        }
+        Some(reply)
+    }
+
     fn on_rpc(&mut self, event: request_response::Event<Request, Response>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
@@ -719,7 +747,7 @@ impl EventLoop {
                     request_id,
                     response,
                 } => {
-                    if let Some(reply) = self.pending_requests.remove(&request_id) {
+                    if let Some(reply) = self.answered(request_id) {
                         let _ = reply.send(Ok(response));
                     }
                 }
@@ -727,7 +755,7 @@ impl EventLoop {
             request_response::Event::OutboundFailure {
                 request_id, error, ..
             } => {
-                if let Some(reply) = self.pending_requests.remove(&request_id) {
+                if let Some(reply) = self.answered(request_id) {
                     let failed = match &error {
                         request_response::OutboundFailure::Io(e)
                             if e.kind() == std::io::ErrorKind::InvalidData =>

@@ -91,6 +91,13 @@ pub const REQUEST_READING_SHARED: usize = 64 * 1024 * 1024;
 
 /// Outgoing requests waiting for an answer.
 pub const MAX_PENDING_REQUESTS: usize = 1024;
+/// Outgoing requests waiting for an answer from one peer; one more is
+/// refused at once. A peer that takes requests and never answers (a
+/// stolen device told of every commit) so holds up at most this many until
+/// they time out, never all of [`MAX_PENDING_REQUESTS`]: the node goes on
+/// asking everyone else. A pull asks one page at a time, so an honest
+/// peer never comes near.
+pub const MAX_PENDING_REQUESTS_PER_PEER: usize = 64;
 /// Peers being dialled on a client's behalf.
 pub const MAX_PENDING_DIALS: usize = 256;
 /// Callers waiting on the same dial.

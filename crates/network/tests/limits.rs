@@ -93,9 +93,17 @@ fn serve(mut peer: Peer, slots: usize, work: Duration) -> (Client, Seen) {
     (client, seen)
 }
 
-/// Send `count` requests at once; returns (answered, refused busy).
+/// Send `count` requests, as many at once as a node keeps waiting on one
+/// peer; returns (answered, refused busy).
 async fn flood(client: Client, to: NodeId, count: usize) -> (usize, usize) {
-    let answers = join_all((0..count).map(|_| client.request(to, Request::Sigchain))).await;
+    use futures::stream::{self, StreamExt};
+    // As many at once as a node keeps waiting on one peer.
+    let at_once = polykey_network::limits::MAX_PENDING_REQUESTS_PER_PEER;
+    let answers: Vec<_> = stream::iter(0..count)
+        .map(|_| client.request(to, Request::Sigchain))
+        .buffer_unordered(at_once)
+        .collect()
+        .await;
     let answered = answers
         .iter()
         .filter(|a| matches!(a, Ok(Response::Sigchain(_))))
@@ -427,7 +435,10 @@ async fn refused_at_once<T: std::fmt::Debug>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn work_past_the_bounds_of_the_pending_maps_is_refused_at_once() {
-    use polykey_network::limits::{MAX_PENDING_FINDS, MAX_PENDING_REQUESTS, MAX_WAITERS_PER_DIAL};
+    use polykey_network::limits::{
+        MAX_PENDING_FINDS, MAX_PENDING_REQUESTS, MAX_PENDING_REQUESTS_PER_PEER,
+        MAX_WAITERS_PER_DIAL,
+    };
     // A seed that accepts connections and never says a word: every dial,
     // lookup and request through it stays pending (for the 10 s handshake
     // timeout), so the maps fill.
@@ -451,6 +462,35 @@ async fn work_past_the_bounds_of_the_pending_maps_is_refused_at_once() {
         },
     );
 
+    // Requests: at most MAX_PENDING_REQUESTS_PER_PEER wait on one peer
+    // (here the seed)...
+    let to_one = (0..MAX_PENDING_REQUESTS_PER_PEER + 6)
+        .map(|_| a.client.request(silent, Request::Sigchain))
+        .collect();
+    assert_eq!(
+        refused_at_once(to_one, "too many requests to this peer").await,
+        6
+    );
+    // ... and MAX_PENDING_REQUESTS on all: as many more to other peers,
+    // each dialled at the hole (so their requests wait for it too).
+    let others: Vec<_> = (0..MAX_PENDING_REQUESTS / MAX_PENDING_REQUESTS_PER_PEER)
+        .map(|i| RootKeypair::from_seed(&[150 + i as u8; 32]).node_id())
+        .collect();
+    for other in &others {
+        let (client, other, address) = (a.client.clone(), *other, hole_address.clone());
+        tokio::spawn(async move { client.dial(other, address).await });
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let to_all = others
+        .iter()
+        .flat_map(|other| (0..MAX_PENDING_REQUESTS_PER_PEER).map(move |_| *other))
+        .map(|other| a.client.request(other, Request::Sigchain))
+        .collect();
+    assert_eq!(
+        refused_at_once(to_all, "too many requests under way").await,
+        MAX_PENDING_REQUESTS_PER_PEER
+    );
+
     let dials = (0..MAX_WAITERS_PER_DIAL + 4)
         .map(|_| a.client.dial(silent, hole_address.clone()))
         .collect();
@@ -464,10 +504,6 @@ async fn work_past_the_bounds_of_the_pending_maps_is_refused_at_once() {
         .collect();
     assert_eq!(refused_at_once(finds, "too many lookups").await, 8);
 
-    let requests = (0..MAX_PENDING_REQUESTS + 6)
-        .map(|_| a.client.request(silent, Request::Sigchain))
-        .collect();
-    assert_eq!(refused_at_once(requests, "too many requests").await, 6);
     holding.abort();
 }
 
