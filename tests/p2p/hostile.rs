@@ -2239,3 +2239,63 @@ async fn a_version_too_large_to_merge_stops_neither_the_vault_nor_the_other_vaul
     a.write("Big", "after", "ok").await;
     assert_eq!(a.secrets("Big").await.len(), 70_003);
 }
+
+/// Found while bounding what a node waits on from one peer (64): a pull
+/// that found this copy ahead on many vaults sent the device one change
+/// notice per vault, and with the device slow to answer them the pull's
+/// own next request (its deletions) was refused and the sync failed, at
+/// every retry. Notices to a peer now go one at a time, and one more after
+/// it if asked for meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_ahead_on_seventy_vaults_is_not_refused_for_its_own_notices() {
+    let a = device().await;
+    // Seventy vaults of two versions each; the device lists the first.
+    let mut listed = Vec::new();
+    for i in 0..70 {
+        let name = format!("vault {i}");
+        let vault = a.node.create_vault(name.clone()).await.unwrap();
+        let first = a.write(&name, "s", "1").await;
+        a.write(&name, "s", "2").await;
+        listed.push(VaultSummary {
+            id: vault.id.to_string(),
+            name,
+            renamed_at: 0,
+            head: first,
+            access: None,
+        });
+    }
+    let mut rogue = rogue(141).await;
+    rogue_pairs(&rogue, &a).await;
+    let chains = rogue.chain_answer();
+    let deletions_asked = Arc::new(AtomicUsize::new(0));
+    let asked = Arc::clone(&deletions_asked);
+    rogue.answer_each(move |request| match request {
+        Request::Chains { .. } => (Duration::ZERO, chains.clone()),
+        Request::Vaults => (
+            Duration::ZERO,
+            Response::Vaults {
+                vaults: listed.clone(),
+            },
+        ),
+        Request::Deletions { .. } => {
+            asked.fetch_add(1, Ordering::SeqCst);
+            let deletions = Vec::new();
+            (
+                Duration::ZERO,
+                Response::Deletions {
+                    deletions,
+                    more: false,
+                },
+            )
+        }
+        // Answered, but only after A's pulls within the test are over.
+        Request::Changed => (Duration::from_secs(25), Response::Ok),
+        _ => (Duration::ZERO, Response::Ok),
+    });
+    eventually("A's pull goes on to ask for deletions", &[&a], || async {
+        deletions_asked.load(Ordering::SeqCst) > 0
+    })
+    .await;
+    let error = a.node.sync_status().last_error.unwrap_or_default();
+    assert!(!error.contains("too many requests"), "{error}");
+}

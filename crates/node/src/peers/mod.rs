@@ -255,6 +255,9 @@ pub(crate) struct PeerState {
     sync: SyncStatus,
     /// Syncs running now.
     active_syncs: usize,
+    /// Peers with a change notice on the wire, and whether another was
+    /// asked for meanwhile (see `Node::send_changed`).
+    notices: HashMap<NodeId, bool>,
     /// One pull at a time from each device (the scheduled ones and
     /// `sync_now` alike), so two never receive the same vault at once.
     pull_locks: HashMap<NodeId, Arc<tokio::sync::Mutex<()>>>,

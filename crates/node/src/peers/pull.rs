@@ -287,10 +287,7 @@ pub(super) async fn watch_changes(weak: Weak<Inner>, client: Client) {
         };
         // Every device at once: a slow one must not hold up the others.
         for peer in online {
-            let client = client.clone();
-            tokio::spawn(async move {
-                let _ = client.request(peer, Request::Changed).await;
-            });
+            node.send_changed(&client, peer);
         }
     }
 }
@@ -654,10 +651,7 @@ impl Node {
                         .await?;
                     changed |= moved;
                     if ask_peer {
-                        let client = client.clone();
-                        tokio::spawn(async move {
-                            let _ = client.request(peer, Request::Changed).await;
-                        });
+                        self.send_changed(client, peer);
                     }
                 }
             }

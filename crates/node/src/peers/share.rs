@@ -1287,12 +1287,44 @@ impl Node {
     pub(super) fn tell_changed(&self, nodes: &[NodeId]) {
         if let Ok(client) = self.client() {
             for node in nodes.iter().copied() {
-                let client = client.clone();
-                tokio::spawn(async move {
-                    let _ = client.request(node, Request::Changed).await;
-                });
+                self.send_changed(&client, node);
             }
         }
+    }
+
+    /// Tell `peer` this node has changes, without waiting. One notice
+    /// makes a peer pull everything, so at most one is on the wire to a
+    /// peer at once, and one more follows it if asked for meanwhile (the
+    /// peer may have pulled before the later change): a pull telling a
+    /// device of a hundred vaults it is ahead on, or a burst of commits,
+    /// sends two, never a hundred crowding the node's other requests to
+    /// that peer (at most `MAX_PENDING_REQUESTS_PER_PEER` wait on one).
+    pub(super) fn send_changed(&self, client: &Client, peer: NodeId) {
+        {
+            let mut state = self.inner.peer_state();
+            if let Some(again) = state.notices.get_mut(&peer) {
+                *again = true;
+                return;
+            }
+            state.notices.insert(peer, false);
+        }
+        let (client, weak) = (client.clone(), self.weak());
+        tokio::spawn(async move {
+            loop {
+                let _ = client.request(peer, Request::Changed).await;
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let mut state = inner.peer_state();
+                match state.notices.get_mut(&peer) {
+                    Some(again) if *again => *again = false,
+                    _ => {
+                        state.notices.remove(&peer);
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     /// Who takes part in vault `vault` besides this gestalt.
@@ -2223,10 +2255,7 @@ impl Node {
         // owner from a copy that may write, a writer from the owner.
         let peer_pulls = remote.as_ref().is_none_or(|r| r.write);
         if ask_peer && peer_pulls {
-            let client = client.clone();
-            tokio::spawn(async move {
-                let _ = client.request(peer, Request::Changed).await;
-            });
+            self.send_changed(client, peer);
         }
         Ok(moved)
     }
