@@ -139,7 +139,9 @@ async fn a_flood_from_several_strangers_does_not_wedge_the_event_loop() {
     let (_a_client, _seen) = serve(a, 16, Duration::from_millis(50));
     let mut floods = Vec::new();
     let mut strangers = Vec::new();
-    for seed in 20..28 {
+    // Twelve of them, 64 at once each (as many as a node keeps waiting on
+    // one peer).
+    for seed in 20..32 {
         let stranger = peer(seed, config());
         stranger.client.dial(a_id, address.clone()).await.unwrap();
         floods.push(tokio::spawn(flood(stranger.client.clone(), a_id, 300)));
@@ -480,7 +482,8 @@ async fn work_past_the_bounds_of_the_pending_maps_is_refused_at_once() {
         let (client, other, address) = (a.client.clone(), *other, hole_address.clone());
         tokio::spawn(async move { client.dial(other, address).await });
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // (A request to one whose dial had not begun would fail at once.)
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let to_all = others
         .iter()
         .flat_map(|other| (0..MAX_PENDING_REQUESTS_PER_PEER).map(move |_| *other))
