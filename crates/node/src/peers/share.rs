@@ -1308,18 +1308,30 @@ impl Node {
             }
             state.notices.insert(peer, false);
         }
-        let (client, weak) = (client.clone(), self.weak());
+        let (mut client, weak) = (client.clone(), self.weak());
         tokio::spawn(async move {
             loop {
                 let _ = client.request(peer, Request::Changed).await;
                 let Some(inner) = weak.upgrade() else {
                     return;
                 };
-                let mut state = inner.peer_state();
-                match state.notices.get_mut(&peer) {
-                    Some(again) if *again => *again = false,
-                    _ => {
-                        state.notices.remove(&peer);
+                let node = Node { inner };
+                {
+                    let mut state = node.inner.peer_state();
+                    match state.notices.get_mut(&peer) {
+                        Some(again) if *again => *again = false,
+                        _ => {
+                            state.notices.remove(&peer);
+                            return;
+                        }
+                    }
+                }
+                // The next through the network running now (it may have
+                // been started again meanwhile).
+                match node.client() {
+                    Ok(now) => client = now,
+                    Err(_) => {
+                        node.inner.peer_state().notices.remove(&peer);
                         return;
                     }
                 }
