@@ -43,6 +43,16 @@ async fn the_deb_installs_starts_and_removes_cleanly() {
         eprintln!("skipped: installing a package needs root");
         return;
     }
+    // A run killed part way through `dpkg -i` (a timeout) leaves the
+    // package half installed, which nothing could be using: that is taken
+    // away; a working install is left alone.
+    let status = String::from_utf8_lossy(&run("dpkg", &["-s", PACKAGE]).stdout).into_owned();
+    if status
+        .lines()
+        .any(|l| l.starts_with("Status:") && (l.contains("half-") || l.contains("reinstreq")))
+    {
+        let _ = run("dpkg", &["--purge", "--force-remove-reinstreq", PACKAGE]);
+    }
     assert!(
         !run("dpkg", &["-s", PACKAGE]).status.success(),
         "a {PACKAGE} package is installed already; remove it first (dpkg --purge {PACKAGE})"
