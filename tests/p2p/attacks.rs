@@ -459,7 +459,7 @@ async fn a_members_flood_leaves_slots_for_another_device() {
 }
 
 /// A bare network peer that takes every request and never answers it.
-async fn silent_peer(seed: u8) -> (Rogue, polykey_network::Multiaddr) {
+async fn silent_peer(seed: u8) -> Rogue {
     // Its own network would answer "busy" past a stranger's budget.
     let mut silent = rogue_with(seed, |config| Config {
         request_burst: 100_000,
@@ -476,12 +476,7 @@ async fn silent_peer(seed: u8) -> (Rogue, polykey_network::Multiaddr) {
             }
         }
     });
-    let address = silent
-        .client
-        .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .await
-        .unwrap();
-    (silent, address)
+    silent
 }
 
 /// Defeated: peers that take requests and never answer them (thieves told
@@ -500,8 +495,12 @@ async fn peers_that_never_answer_hold_up_only_what_is_asked_of_them() {
     dial(&asker, &a).await;
     let mut silent = Vec::new();
     for seed in 133..144 {
-        let (peer, address) = silent_peer(seed).await;
-        asker.client.dial(peer.id(), address).await.unwrap();
+        let peer = silent_peer(seed).await;
+        asker
+            .client
+            .dial(peer.id(), peer.address.clone())
+            .await
+            .unwrap();
         silent.push(peer);
     }
     let asks: Vec<_> = silent

@@ -18,6 +18,8 @@ pub struct Rogue {
     pub client: Client,
     pub events: Option<tokio::sync::mpsc::Receiver<Event>>,
     pub db: Db,
+    /// Where it listens (loopback).
+    pub address: polykey_network::Multiaddr,
     _dir: TempDir,
 }
 
@@ -36,7 +38,7 @@ pub async fn rogue_with(seed: u8, configure: impl FnOnce(Config) -> Config) -> R
     });
     let (client, events, event_loop) = polykey_network::new(&keys, config).unwrap();
     tokio::spawn(event_loop.run());
-    client
+    let address = client
         .listen("/ip4/127.0.0.1/tcp/0".parse().unwrap())
         .await
         .unwrap();
@@ -47,6 +49,7 @@ pub async fn rogue_with(seed: u8, configure: impl FnOnce(Config) -> Config) -> R
         client,
         events: Some(events),
         db,
+        address,
         _dir: dir,
     }
 }

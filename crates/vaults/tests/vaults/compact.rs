@@ -796,7 +796,6 @@ fn part(id: &str, offset: usize, len: usize, data: &[u8]) -> Part {
     }
 }
 
-/// A store with one vault holding `size` bytes of noise (`seed`) as "big".
 /// The parts the one blob stored in chunks of `vault`'s version `head`
 /// goes in, as a device asking for whole pages gets them.
 fn parts_of_big(source: &Fixture, vault: &Vault, head: &str) -> Vec<Part> {
@@ -827,6 +826,7 @@ fn parts_of_big(source: &Fixture, vault: &Vault, head: &str) -> Vec<Part> {
     }
 }
 
+/// A store with one vault holding `size` bytes of noise (`seed`) as "big".
 fn holding_big(size: usize, seed: u64) -> (Fixture, Vault, Vec<u8>) {
     let source = fixture();
     let vault = Vaults::new(&source.db).create("v", &source.keys).unwrap();
