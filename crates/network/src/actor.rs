@@ -3,6 +3,7 @@
 //! command fails ([`NetworkError`]). The loop that carries the commands out
 //! is in `event_loop`.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use libp2p::request_response::ResponseChannel;
@@ -167,6 +168,9 @@ pub(crate) enum Command {
     },
     Trust {
         peers: Vec<PeerId>,
+        /// Other people's devices, each with its person's key (the
+        /// smallest of their ids).
+        people: HashMap<PeerId, PeerId>,
         reply: oneshot::Sender<()>,
     },
     Hide {
@@ -263,12 +267,58 @@ impl Client {
     /// a device syncing in a tight loop asks far more often than a stranger
     /// ever needs to.
     pub async fn trust(&self, peers: Vec<NodeId>) -> Result<(), NetworkError> {
-        let peers = peers
+        self.trust_people(peers, Vec::new()).await
+    }
+
+    /// [`Client::trust`] these peers (the devices of this node's gestalt),
+    /// and the devices of other people (those sharing vaults with it), one
+    /// list a person. Another person's devices are exempt from the limits
+    /// for strangers as this gestalt's own are, so strangers never lock
+    /// them out either, but bounded as one: together they hold at most
+    /// [`limits::MAX_CONNECTIONS_PER_PERSON`](crate::limits::MAX_CONNECTIONS_PER_PERSON)
+    /// connections, and their requests share one trusted budget. A person
+    /// claiming many devices gets no more than one device's share. A peer
+    /// in `peers` is this gestalt's whatever `people` says; one named by
+    /// two people counts as the first's. Replaces the previous lists; at
+    /// most [`limits::MAX_TRUSTED`](crate::limits::MAX_TRUSTED) peers in
+    /// all are kept, this gestalt's first.
+    pub async fn trust_people(
+        &self,
+        peers: Vec<NodeId>,
+        people: Vec<Vec<NodeId>>,
+    ) -> Result<(), NetworkError> {
+        let own: Vec<PeerId> = peers
             .iter()
             .filter_map(peer_id)
             .take(limit::MAX_TRUSTED)
             .collect();
-        self.ask(|reply| Command::Trust { peers, reply }).await
+        let own_set: HashSet<PeerId> = own.iter().copied().collect();
+        let mut room = limit::MAX_TRUSTED - own.len();
+        let mut of_person: HashMap<PeerId, PeerId> = HashMap::new();
+        for person in people {
+            let mut devices: Vec<PeerId> = person
+                .iter()
+                .filter_map(peer_id)
+                .filter(|p| !own_set.contains(p) && !of_person.contains_key(p))
+                .collect();
+            devices.sort_unstable();
+            devices.dedup();
+            devices.truncate(room);
+            room -= devices.len();
+            // The smallest id stands for the person: its rate bucket is
+            // theirs.
+            if let Some(&key) = devices.first() {
+                of_person.extend(devices.into_iter().map(|d| (d, key)));
+            }
+        }
+        let mut peers = own;
+        peers.extend(of_person.keys().copied());
+        self.ask(|reply| Command::Trust {
+            peers,
+            people: of_person,
+            reply,
+        })
+        .await
     }
 
     /// Keep these peers out of the DHT's routing table, so nobody asking

@@ -69,6 +69,9 @@ pub struct EventLoop {
     stranger_rate: Rate<PeerId>,
     trusted_rate: Rate<PeerId>,
     trusted: HashSet<PeerId>,
+    /// The trusted peers that are other people's devices, each with its
+    /// person's key: their connections and requests count together.
+    people: HashMap<PeerId, PeerId>,
     /// Peers kept out of the DHT's routing table.
     hidden: HashSet<PeerId>,
     /// mDNS discoveries passed on, in all.
@@ -205,6 +208,7 @@ pub fn new(
                 limit::MAX_TRUSTED,
             ),
             trusted: HashSet::new(),
+            people: HashMap::new(),
             hidden: HashSet::new(),
             discovery_rate: Rate::new(
                 limit::MAX_DISCOVERED_PER_MINUTE,
@@ -354,7 +358,11 @@ impl EventLoop {
                 self.hidden = peers.into_iter().collect();
                 let _ = reply.send(());
             }
-            Command::Trust { peers, reply } => {
+            Command::Trust {
+                peers,
+                people,
+                reply,
+            } => {
                 let peers: HashSet<PeerId> = peers.into_iter().collect();
                 let gone: Vec<PeerId> = self
                     .trusted
@@ -386,6 +394,13 @@ impl EventLoop {
 
                 self.strangers.retain(|(_, peer)| !peers.contains(peer));
                 self.trusted = peers;
+                self.people = people;
+                // A person's devices trusted just now may hold more than
+                // their share already.
+                let keys: HashSet<PeerId> = self.people.values().copied().collect();
+                for key in keys {
+                    while self.past_persons_share(key) {}
+                }
                 let _ = reply.send(());
             }
         }
@@ -400,6 +415,29 @@ impl EventLoop {
     fn make_room_for(&mut self, connection: ConnectionId, peer: PeerId) {
         self.strangers.push((connection, peer));
         self.evict_past_limit(Some(connection));
+    }
+
+    /// When the devices of the person `person` stands for hold more than
+    /// [`limit::MAX_CONNECTIONS_PER_PERSON`] connections, close their
+    /// oldest (ids only grow: a device that moved networks leaves dead
+    /// ones behind) and say so.
+    fn past_persons_share(&mut self, person: PeerId) -> bool {
+        let theirs: Vec<ConnectionId> = self
+            .open
+            .iter()
+            .filter(|(_, p)| self.people.get(*p) == Some(&person))
+            .map(|(c, _)| *c)
+            .collect();
+        if theirs.len() <= limit::MAX_CONNECTIONS_PER_PERSON {
+            return false;
+        }
+        let Some(oldest) = theirs.into_iter().min() else {
+            return false;
+        };
+        // Out of the count at once, as for a device's own limit.
+        self.open.remove(&oldest);
+        self.swarm.close_connection(oldest);
+        true
     }
 
     /// Close strangers' connections picked at random until they hold no
@@ -533,6 +571,9 @@ impl EventLoop {
                         self.open.remove(&oldest);
                         self.swarm.close_connection(oldest);
                     }
+                }
+                if let Some(&person) = self.people.get(&peer_id) {
+                    self.past_persons_share(person);
                 }
                 if let Some(replies) = self.pending_dial.remove(&peer_id) {
                     for reply in replies {
@@ -693,7 +734,10 @@ impl EventLoop {
 
     fn within_rate(&mut self, peer: PeerId) -> bool {
         let now = Instant::now();
-        if self.trusted.contains(&peer) {
+        if let Some(&person) = self.people.get(&peer) {
+            // One budget for all of a person's devices.
+            self.trusted_rate.allow(person, now)
+        } else if self.trusted.contains(&peer) {
             self.trusted_rate.allow(peer, now)
         } else {
             self.stranger_rate.allow(peer, now)

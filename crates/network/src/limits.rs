@@ -40,7 +40,8 @@ pub const REQUEST_BURST: u32 = 64;
 /// Inbound requests per second one peer earns back after a burst.
 pub const REQUEST_REFILL_PER_SEC: u32 = 32;
 /// Inbound requests a trusted peer (a device of the gestalt, see
-/// [`crate::Client::trust`]) may send in a burst. A pull is four or five
+/// [`crate::Client::trust`]; or all the devices of one other person
+/// together, see [`crate::Client::trust_people`]) may send in a burst. A pull is four or five
 /// requests (chains, vaults, deletions, fetch pages) and a device editing
 /// in a loop pulls a dozen times a second; this only stops a runaway.
 pub const TRUSTED_REQUEST_BURST: u32 = 512;
@@ -113,8 +114,17 @@ pub const SEED_REDIAL_EVERY: Duration = Duration::from_secs(30);
 /// A stolen device opening more (each with its streams and buffers) has
 /// its oldest closed for each new one.
 pub const MAX_CONNECTIONS_PER_TRUSTED_PEER: u32 = 8;
-/// Peers exempt from the connection limits (the devices of the gestalt).
+/// Peers exempt from the connection limits (the devices of the gestalt,
+/// and those of people sharing vaults with it).
 pub const MAX_TRUSTED: usize = 1024;
+/// Established connections all the devices of one other person (someone
+/// sharing vaults with this gestalt, see [`crate::Client::trust_people`])
+/// may hold together: two of their devices dialling this one at once on
+/// every transport, twice over. Past it, the person's oldest connection is
+/// closed for each new one. One person claiming 64 devices would otherwise
+/// hold eight connections with each, every one with its own streams and
+/// buffers.
+pub const MAX_CONNECTIONS_PER_PERSON: usize = 16;
 
 /// Bytes one relayed connection may carry (both ways): a whole response of
 /// [`MAX_RESPONSE_BYTES`] twice over plus framing, so a sync page always

@@ -677,3 +677,114 @@ async fn settle(raw: &mut libp2p::Swarm<libp2p::swarm::dummy::Behaviour>) {
     let until = tokio::time::Instant::now() + Duration::from_secs(2);
     while let Ok(Some(_)) = tokio::time::timeout_at(until, raw.next()).await {}
 }
+
+/// Have `raw` open `times` connections to `peer` at `address`, drive it
+/// for `settle_for`, and return how many it still holds.
+async fn hold(
+    mut raw: libp2p::Swarm<libp2p::swarm::dummy::Behaviour>,
+    peer: libp2p::PeerId,
+    address: Multiaddr,
+    times: usize,
+    settle_for: Duration,
+) -> usize {
+    dial_times(&mut raw, peer, &address, times);
+    let until = tokio::time::Instant::now() + settle_for;
+    while let Ok(Some(_)) = tokio::time::timeout_at(until, raw.next()).await {}
+    raw.network_info().connection_counters().num_established() as usize
+}
+
+/// Another person sharing a vault is exempt from the strangers' limits,
+/// but all their devices together keep no more than one person's share of
+/// connections: one claiming many devices, each opening several, gets no
+/// more. A second person's device is not touched by the first's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_persons_devices_together_keep_sixteen_connections() {
+    let a = peer(6, config());
+    let address = listen(&a).await;
+    let a_peer = polykey_network::identity::peer_id(&a.id).unwrap();
+    let node_of = |raw: &libp2p::Swarm<libp2p::swarm::dummy::Behaviour>| {
+        polykey_network::identity::node_id(raw.local_peer_id()).unwrap()
+    };
+    let devices: Vec<_> = (0..6).map(|_| raw_swarm()).collect();
+    let other = raw_swarm();
+    let people = vec![devices.iter().map(node_of).collect(), vec![node_of(&other)]];
+    a.client.trust_people(Vec::new(), people).await.unwrap();
+    let (_a_client, _seen) = serve(a, 16, Duration::ZERO);
+    // The other person's one device opens four connections; then six
+    // devices of the first person open five each (30: all of them within
+    // the handshakes a node takes at once, which know no peer yet).
+    let other_held = tokio::spawn(hold(
+        other,
+        a_peer,
+        address.clone(),
+        4,
+        Duration::from_secs(8),
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let held = join_all(
+        devices
+            .into_iter()
+            .map(|raw| hold(raw, a_peer, address.clone(), 5, Duration::from_secs(6))),
+    )
+    .await;
+    let other_held = other_held.await.unwrap();
+    let first: usize = held.iter().sum();
+    assert_eq!(
+        first,
+        polykey_network::limits::MAX_CONNECTIONS_PER_PERSON,
+        "the first person's devices hold {held:?}"
+    );
+    assert_eq!(other_held, 4, "the other person's device");
+}
+
+/// All of another person's devices share one trusted request budget: four
+/// of them asking 500 times each, together, are told to slow down, where
+/// each alone (a device of one's own, within its budget of 512) would not
+/// be. A second person's device is answered at once meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_persons_devices_share_one_request_budget() {
+    use futures::stream::{self, StreamExt};
+    let a = peer(7, config());
+    let address = listen(&a).await;
+    let a_id = a.id;
+    let devices: Vec<Peer> = (100..104).map(|seed| peer(seed, config())).collect();
+    let other = peer(104, config());
+    let people = vec![devices.iter().map(|d| d.id).collect(), vec![other.id]];
+    a.client.trust_people(Vec::new(), people).await.unwrap();
+    let (_a_client, _seen) = serve(a, 1024, Duration::ZERO);
+    for p in devices.iter().chain([&other]) {
+        timeout(WAIT, p.client.dial(a_id, address.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let start = Instant::now();
+    let asks = devices.iter().map(|d| {
+        let client = d.client.clone();
+        async move {
+            let answers: Vec<_> = stream::iter(0..500)
+                .map(|_| client.request(a_id, Request::Sigchain))
+                .buffer_unordered(16)
+                .collect()
+                .await;
+            answers
+                .iter()
+                .filter(|a| matches!(a, Ok(Response::Refused(r)) if r.contains("busy")))
+                .count()
+        }
+    });
+    let busy: usize = join_all(asks).await.into_iter().sum();
+    let took = start.elapsed();
+    // 2,000 asks against 512 and 256 a second are refused in part unless
+    // they took 5.8 s or more (then this run cannot tell).
+    let refill = f64::from(polykey_network::limits::TRUSTED_REQUEST_REFILL_PER_SEC);
+    let burst = f64::from(polykey_network::limits::TRUSTED_REQUEST_BURST);
+    let could_pass = Duration::from_secs_f64((2000.0 - burst) / refill);
+    assert!(
+        busy > 0 || took >= could_pass,
+        "none of the person's 2,000 asks in {took:?} was refused"
+    );
+    assert!(busy < 2000, "every ask was refused");
+    // The other person's budget is their own.
+    assert_eq!(in_a_row(&other.client, a_id, 100).await, 0);
+}

@@ -248,6 +248,9 @@ pub(crate) struct PeerState {
     /// Nodes of other gestalts taking part in vaults with this one, and
     /// which (see `share`).
     shares: HashMap<NodeId, BTreeSet<VaultId>>,
+    /// The same nodes by the person each takes part for: the network
+    /// bounds each person's devices as one.
+    share_people: Vec<BTreeSet<NodeId>>,
     /// Those of them connected now.
     online_people: HashSet<NodeId>,
     /// Of them, the ones that pull vaults from here, and which.
@@ -279,24 +282,27 @@ pub(crate) const MAX_REFUSED_MERGES: usize = 1_024;
 
 impl PeerState {
     /// Who is exempt from the network's limits for strangers at `now`
-    /// (seconds): the devices, the people sharing vaults with this gestalt
-    /// either way, and the device this one is pairing with
+    /// (seconds): the devices, and the device this one is pairing with
     /// while that pairing is open: an invitation with the joiner's session,
     /// or a join under way whose code has not expired (a person who never
     /// confirms does not keep the inviter exempt). A device paired and
-    /// later removed, or a leaked code's holder, keeps nothing.
-    pub(crate) fn exempt(&self, now: u64) -> Vec<NodeId> {
+    /// later removed, or a leaked code's holder, keeps nothing. Then the
+    /// people sharing vaults with this gestalt either way, each a list of
+    /// their devices: exempt too, but bounded as one (see the network's
+    /// `Client::trust_people`).
+    pub(crate) fn exempt(&self, now: u64) -> (Vec<NodeId>, Vec<Vec<NodeId>>) {
         let open = self.pairing_with.filter(|peer| match &self.inviter {
             Some(_) => self.sessions.contains_key(peer),
             // Joining: cleared when the join ends (see `Node::join`).
             None => self.joining.as_ref().is_none_or(|join| !join.expired(now)),
         });
-        self.members
+        let own = self.members.iter().copied().chain(open).collect();
+        let people = self
+            .share_people
             .iter()
-            .chain(self.shares.keys())
-            .copied()
-            .chain(open)
-            .collect()
+            .map(|nodes| nodes.iter().copied().collect())
+            .collect();
+        (own, people)
     }
 
     /// What the sync status says of the merges refused, if any.
@@ -532,9 +538,9 @@ impl Node {
     /// holding the invitation's secret counts (one at most): a stranger
     /// guessing words gets no exemption.
     pub(crate) async fn refresh_trust(&self) {
-        let trusted = self.inner.peer_state().exempt(now_secs());
+        let (own, people) = self.inner.peer_state().exempt(now_secs());
         if let Ok(client) = self.client() {
-            let _ = client.trust(trusted).await;
+            let _ = client.trust_people(own, people).await;
         }
     }
 

@@ -825,16 +825,21 @@ pub(crate) fn drop_access_of_removed(s: &Session) -> Result<bool, NodeError> {
 /// Nodes of other gestalts and vaults, by node.
 pub(crate) type Shares = HashMap<NodeId, BTreeSet<VaultId>>;
 
+/// The nodes of other gestalts in [`Shares`], by the person (as trusted
+/// here) each takes part for.
+pub(crate) type SharePeople = BTreeMap<String, BTreeSet<NodeId>>;
+
 /// The nodes of other gestalts taking part in each vault with this one:
 /// people it is shared with, and the owners of vaults shared with it
 /// (while the share lasts); and, of those, the ones that pull each vault
 /// from here (told of its changes): the people it is shared with, and the
 /// owner of a vault this gestalt may write. The serving loop reads this.
-pub(crate) fn shares_in(s: &Session) -> Result<(Shares, Shares), NodeError> {
+pub(crate) fn shares_in(s: &Session) -> Result<(Shares, Shares, SharePeople), NodeError> {
     let own = gestalt(s)?;
     let people = people_in(s)?;
     let removed_people = removed_people_nodes(s)?;
     let (mut all, mut pulling) = (Shares::new(), Shares::new());
+    let mut by_person = SharePeople::new();
     for (id, access) in all_access(s)? {
         // The owner's nodes as trusted here are heard too (and pulled
         // from: what they say counts as `may_replace` allows), but for
@@ -844,25 +849,37 @@ pub(crate) fn shares_in(s: &Session) -> Result<(Shares, Shares), NodeError> {
             for node in trusted.flat_map(|p| &p.nodes) {
                 if !removed_people.contains(node) && !own.contains(node) {
                     all.entry(*node).or_default().insert(id);
+                    by_person
+                        .entry(remote.owner.clone())
+                        .or_default()
+                        .insert(*node);
                 }
             }
         }
         let owners = access.remote.iter().filter(|r| !r.ended);
         let grantees = access.grants.iter().flat_map(|g| &g.nodes);
-        for node in grantees.clone().filter(|n| !own.contains(n)) {
+        for node in grantees.filter(|n| !own.contains(n)) {
             pulling.entry(*node).or_default().insert(id);
         }
-        for remote in owners.clone().filter(|r| r.write) {
+        for remote in owners.filter(|r| r.write) {
             for node in remote.nodes.iter().filter(|n| !own.contains(n)) {
                 pulling.entry(*node).or_default().insert(id);
             }
         }
-        let nodes = grantees.chain(owners.flat_map(|r| &r.nodes));
-        for node in nodes.filter(|n| !own.contains(n)) {
-            all.entry(*node).or_default().insert(id);
+        let granted = access.grants.iter().map(|g| (&g.person, &g.nodes));
+        let owning = access
+            .remote
+            .iter()
+            .filter(|r| !r.ended)
+            .map(|r| (&r.owner, &r.nodes));
+        for (person, nodes) in granted.chain(owning) {
+            for node in nodes.iter().filter(|n| !own.contains(n)) {
+                all.entry(*node).or_default().insert(id);
+                by_person.entry(person.clone()).or_default().insert(*node);
+            }
         }
     }
-    Ok((all, pulling))
+    Ok((all, pulling, by_person))
 }
 
 /// Who may author commits in vault `id` beyond this gestalt: writers it is
@@ -1656,10 +1673,10 @@ impl Node {
 
     /// Tell the serving loop who takes part in which vaults.
     pub(crate) async fn refresh_shares(&self) -> Result<(), NodeError> {
-        let (shares, pulling, removed) = self
+        let (shares, pulling, people, removed) = self
             .with_vaults(|s| {
-                let (shares, pulling) = shares_in(s)?;
-                Ok((shares, pulling, removed_people_nodes(s)?))
+                let (shares, pulling, people) = shares_in(s)?;
+                Ok((shares, pulling, people, removed_people_nodes(s)?))
             })
             .await?;
         // Those connected already count as online at once.
@@ -1674,6 +1691,7 @@ impl Node {
                 .filter(|n| shares.contains_key(n))
                 .collect();
             state.shares = shares;
+            state.share_people = people.into_values().collect();
             state.removed_people = removed;
             state.pulls_from_here = pulling;
         }
