@@ -276,43 +276,22 @@ impl Client {
     /// for strangers as this gestalt's own are, so strangers never lock
     /// them out either, but bounded as one: together they hold at most
     /// [`limits::MAX_CONNECTIONS_PER_PERSON`](crate::limits::MAX_CONNECTIONS_PER_PERSON)
-    /// connections, and their requests share one trusted budget. A person
-    /// claiming many devices gets no more than one device's share. A peer
-    /// in `peers` is this gestalt's whatever `people` says; one named by
-    /// two people counts as the first's. Replaces the previous lists; at
-    /// most [`limits::MAX_TRUSTED`](crate::limits::MAX_TRUSTED) peers in
-    /// all are kept, this gestalt's first.
+    /// connections and share one request budget
+    /// ([`limits::PERSON_REQUEST_BURST`](crate::limits::PERSON_REQUEST_BURST)).
+    /// A person claiming many devices gets no more. The lists are what
+    /// people say of themselves, so a peer is grouped with no one it might
+    /// not belong to (see [`grouped`]). Replaces the previous lists.
     pub async fn trust_people(
         &self,
         peers: Vec<NodeId>,
         people: Vec<Vec<NodeId>>,
     ) -> Result<(), NetworkError> {
-        let own: Vec<PeerId> = peers
+        let own: Vec<PeerId> = peers.iter().filter_map(peer_id).collect();
+        let people = people
             .iter()
-            .filter_map(peer_id)
-            .take(limit::MAX_TRUSTED)
+            .map(|person| person.iter().filter_map(peer_id).collect())
             .collect();
-        let own_set: HashSet<PeerId> = own.iter().copied().collect();
-        let mut room = limit::MAX_TRUSTED - own.len();
-        let mut of_person: HashMap<PeerId, PeerId> = HashMap::new();
-        for person in people {
-            let mut devices: Vec<PeerId> = person
-                .iter()
-                .filter_map(peer_id)
-                .filter(|p| !own_set.contains(p) && !of_person.contains_key(p))
-                .collect();
-            devices.sort_unstable();
-            devices.dedup();
-            devices.truncate(room);
-            room -= devices.len();
-            // The smallest id stands for the person: its rate bucket is
-            // theirs.
-            if let Some(&key) = devices.first() {
-                of_person.extend(devices.into_iter().map(|d| (d, key)));
-            }
-        }
-        let mut peers = own;
-        peers.extend(of_person.keys().copied());
+        let (peers, of_person) = grouped(own, people);
         self.ask(|reply| Command::Trust {
             peers,
             people: of_person,
@@ -335,5 +314,116 @@ impl Client {
             .take(limit::MAX_TRUSTED)
             .collect();
         self.ask(|reply| Command::Hide { peers, reply }).await
+    }
+}
+
+/// The peers to trust and, for those that are other people's devices, the
+/// key of each one's person (the smallest id among their devices): from
+/// this gestalt's devices `own` and each person's list of devices. Each
+/// list is what that person (or a device of theirs) signed, so:
+/// - a peer of `own` is this gestalt's whatever a person says;
+/// - a peer two people name is trusted on its own, bound with neither (one
+///   person listing another's device must not make it share their limits);
+/// - a person keeps at most [`limit::MAX_DEVICES_PER_PERSON`] devices;
+/// - past [`limit::MAX_TRUSTED`] in all (`own` first), the people listing
+///   the most devices are the ones left out.
+pub(crate) fn grouped(
+    own: Vec<PeerId>,
+    people: Vec<Vec<PeerId>>,
+) -> (Vec<PeerId>, HashMap<PeerId, PeerId>) {
+    let mut peers: Vec<PeerId> = own.into_iter().take(limit::MAX_TRUSTED).collect();
+    let own: HashSet<PeerId> = peers.iter().copied().collect();
+    let mut groups: Vec<Vec<PeerId>> = people
+        .into_iter()
+        .map(|mut devices| {
+            devices.retain(|p| !own.contains(p));
+            devices.sort_unstable();
+            devices.dedup();
+            devices
+        })
+        .collect();
+    let mut named: HashMap<PeerId, usize> = HashMap::new();
+    for device in groups.iter().flatten() {
+        *named.entry(*device).or_default() += 1;
+    }
+    let mut alone: Vec<PeerId> = named
+        .iter()
+        .filter(|(_, times)| **times > 1)
+        .map(|(p, _)| *p)
+        .collect();
+    alone.sort_unstable();
+    for devices in &mut groups {
+        devices.retain(|p| named.get(p) == Some(&1));
+        devices.truncate(limit::MAX_DEVICES_PER_PERSON);
+    }
+    groups.extend(alone.into_iter().map(|p| vec![p]));
+    groups.retain(|devices| !devices.is_empty());
+    groups.sort_by_key(Vec::len);
+    let mut room = limit::MAX_TRUSTED - peers.len();
+    let mut of_person = HashMap::new();
+    for mut devices in groups {
+        devices.truncate(room);
+        room -= devices.len();
+        if let Some(&key) = devices.first() {
+            of_person.extend(devices.into_iter().map(|d| (d, key)));
+        }
+    }
+    peers.extend(of_person.keys().copied());
+    (peers, of_person)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peers(n: usize) -> Vec<PeerId> {
+        (0..n).map(|_| PeerId::random()).collect()
+    }
+
+    #[test]
+    fn a_device_two_people_name_is_bound_with_neither() {
+        let hostile = peers(6);
+        let alice = peers(2);
+        let mut listed = hostile.clone();
+        listed.push(alice[0]);
+        let (trusted, of_person) = grouped(Vec::new(), vec![listed, alice.clone()]);
+        assert_eq!(trusted.len(), 8);
+        // Alice's device the hostile list names is a person of its own.
+        assert_eq!(of_person[&alice[0]], alice[0]);
+        assert_eq!(of_person[&alice[1]], alice[1]);
+        let key = *hostile.iter().min().unwrap();
+        assert!(hostile.iter().all(|h| of_person[h] == key));
+    }
+
+    #[test]
+    fn this_gestalts_devices_are_no_ones_and_come_first() {
+        let own = peers(3);
+        let (trusted, of_person) = grouped(own.clone(), vec![vec![own[0], own[1]]]);
+        assert_eq!(trusted, own);
+        assert!(of_person.is_empty());
+    }
+
+    #[test]
+    fn a_person_listing_ever_more_devices_crowds_out_no_one() {
+        // One person's lists (one a vault) name 1,500 devices; two honest
+        // people have two each; the gestalt has 100.
+        let own = peers(100);
+        let greedy = peers(1_500);
+        let (bob, carol) = (peers(2), peers(2));
+        let (trusted, of_person) = grouped(
+            own.clone(),
+            vec![greedy.clone(), bob.clone(), carol.clone()],
+        );
+        assert!(trusted.len() <= limit::MAX_TRUSTED);
+        for p in own.iter().chain(&bob).chain(&carol) {
+            assert!(trusted.contains(p));
+        }
+        let kept = greedy.iter().filter(|p| of_person.contains_key(p)).count();
+        assert_eq!(kept, limit::MAX_DEVICES_PER_PERSON);
+        // With more people than room, those listing the most are left out.
+        let many: Vec<Vec<PeerId>> = (0..20).map(|_| peers(64)).collect();
+        let (trusted, _) = grouped(own.clone(), [many, vec![bob.clone()]].concat());
+        assert_eq!(trusted.len(), limit::MAX_TRUSTED);
+        assert!(bob.iter().all(|p| trusted.contains(p)));
     }
 }

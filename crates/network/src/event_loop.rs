@@ -68,6 +68,8 @@ pub struct EventLoop {
     /// strangers filling their table never touch a device's budget).
     stranger_rate: Rate<PeerId>,
     trusted_rate: Rate<PeerId>,
+    /// Request budgets of other people, each shared by their devices.
+    person_rate: Rate<PeerId>,
     trusted: HashSet<PeerId>,
     /// The trusted peers that are other people's devices, each with its
     /// person's key: their connections and requests count together.
@@ -204,6 +206,11 @@ pub fn new(
             stranger_rate: Rate::new(config.request_burst, refill, limit::MAX_RATED_PEERS),
             trusted_rate: Rate::new(
                 limit::TRUSTED_REQUEST_BURST,
+                f64::from(limit::TRUSTED_REQUEST_REFILL_PER_SEC),
+                limit::MAX_TRUSTED,
+            ),
+            person_rate: Rate::new(
+                limit::PERSON_REQUEST_BURST,
                 f64::from(limit::TRUSTED_REQUEST_REFILL_PER_SEC),
                 limit::MAX_TRUSTED,
             ),
@@ -394,7 +401,12 @@ impl EventLoop {
 
                 self.strangers.retain(|(_, peer)| !peers.contains(peer));
                 self.trusted = peers;
-                self.people = people;
+                // A seed a person lists (anyone can) stays a seed, bound
+                // to no one's share.
+                self.people = people
+                    .into_iter()
+                    .filter(|(peer, _)| !self.seeds.contains_key(peer))
+                    .collect();
                 // A person's devices trusted just now may hold more than
                 // their share already.
                 let keys: HashSet<PeerId> = self.people.values().copied().collect();
@@ -736,7 +748,7 @@ impl EventLoop {
         let now = Instant::now();
         if let Some(&person) = self.people.get(&peer) {
             // One budget for all of a person's devices.
-            self.trusted_rate.allow(person, now)
+            self.person_rate.allow(person, now)
         } else if self.trusted.contains(&peer) {
             self.trusted_rate.allow(peer, now)
         } else {

@@ -40,13 +40,19 @@ pub const REQUEST_BURST: u32 = 64;
 /// Inbound requests per second one peer earns back after a burst.
 pub const REQUEST_REFILL_PER_SEC: u32 = 32;
 /// Inbound requests a trusted peer (a device of the gestalt, see
-/// [`crate::Client::trust`]; or all the devices of one other person
-/// together, see [`crate::Client::trust_people`]) may send in a burst. A pull is four or five
+/// [`crate::Client::trust`]) may send in a burst. A pull is four or five
 /// requests (chains, vaults, deletions, fetch pages) and a device editing
 /// in a loop pulls a dozen times a second; this only stops a runaway.
 pub const TRUSTED_REQUEST_BURST: u32 = 512;
 /// Inbound requests per second a trusted peer earns back.
 pub const TRUSTED_REQUEST_REFILL_PER_SEC: u32 = 256;
+/// Inbound requests all the devices of one other person (see
+/// [`crate::Client::trust_people`]) may send together in a burst: four
+/// devices' worth, so their resyncs of many shared vaults at once fit,
+/// whatever number of devices they claim. They earn back
+/// [`TRUSTED_REQUEST_REFILL_PER_SEC`] together, as one device would (a
+/// device editing in a loop pulls a few dozen requests a second).
+pub const PERSON_REQUEST_BURST: u32 = 4 * TRUSTED_REQUEST_BURST;
 /// Peers whose request budget is remembered. A bucket is forgotten once it
 /// is full again (it would say nothing new), so only peers that asked in the
 /// last two seconds are kept; this bounds them even under churn.
@@ -125,6 +131,11 @@ pub const MAX_TRUSTED: usize = 1024;
 /// hold eight connections with each, every one with its own streams and
 /// buffers.
 pub const MAX_CONNECTIONS_PER_PERSON: usize = 16;
+/// Devices of one other person trusted at most; the rest are strangers.
+/// A person's signed list of nodes holds at most
+/// [`crate::protocol::MAX_SHARE_NODES`], but each vault they share brings
+/// its own list.
+pub const MAX_DEVICES_PER_PERSON: usize = crate::protocol::MAX_SHARE_NODES;
 
 /// Bytes one relayed connection may carry (both ways): a whole response of
 /// [`MAX_RESPONSE_BYTES`] twice over plus framing, so a sync page always
