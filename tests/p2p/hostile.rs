@@ -2299,3 +2299,113 @@ async fn a_pull_ahead_on_seventy_vaults_is_not_refused_for_its_own_notices() {
     let error = a.node.sync_status().last_error.unwrap_or_default();
     assert!(!error.contains("too many requests"), "{error}");
 }
+
+/// Bob, once granted one of Alice's vaults, knows its id. Alice's new
+/// device has heard of that vault from her other device (its record:
+/// shared with Bob) but has not received it yet, and Bob offers "his"
+/// vault under that id, with its history. Taken, Bob would own Alice's
+/// vault on that device (an author of it, served it even once the grant
+/// is withdrawn) and the record's grants would be gone. Refused: when the
+/// vault arrives from her other device it is hers, still shared with Bob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_offering_a_vault_under_the_id_of_ones_own_is_refused() {
+    use polykey_network::{Access, Grant, SharedVault};
+    use polykey_node::{sign_access, sign_shared};
+
+    let a = device().await;
+    let mut other_device = rogue(173).await;
+    rogue_pairs(&other_device, &a).await;
+    let mut bob = rogue(174).await;
+    let (summary, objects, _dir) = forged_vault(&other_device.keys);
+    let id = summary.id.clone();
+    // Alice's other device lists the vault with its record and sends it
+    // only once armed.
+    let mut record = Access {
+        at: now_ms(),
+        grants: vec![Grant::unsigned(bob.id().to_string(), vec![bob.id()], false)],
+        ..Access::default()
+    };
+    sign_access(&id, &mut record, &other_device.keys).unwrap();
+    let listed = VaultSummary {
+        access: Some(record),
+        ..summary.clone()
+    };
+    let armed = Arc::new(AtomicBool::new(false));
+    let sends = Arc::clone(&armed);
+    let sent = objects.clone();
+    let chains = other_device.chain_answer();
+    other_device.answer_with(Duration::ZERO, move |request| match request {
+        Request::Vaults => Response::Vaults {
+            vaults: vec![listed.clone()],
+        },
+        Request::Fetch { .. } if sends.load(Ordering::SeqCst) => Response::Objects {
+            total: sent.len() as u32,
+            objects: sent.clone(),
+        },
+        Request::Fetch { .. } => Response::Refused("not now".into()),
+        other => quiet(chains.clone())(other),
+    });
+    dial(&other_device, &a).await;
+    eventually("Alice's device hears of the vault", &[&a], || async {
+        let _ = a.node.sync_now(other_device.id()).await;
+        a.node
+            .sync_status()
+            .last_error
+            .is_some_and(|e| e.contains("not now"))
+    })
+    .await;
+
+    // Bob offers it as his, signed, and sends its history when asked.
+    a.node.trust(&bob.id().to_string()).await.unwrap();
+    let mut shared = SharedVault {
+        id: id.clone(),
+        name: "Forged".into(),
+        head: summary.head.clone(),
+        write: true,
+        nodes: vec![bob.id()],
+        removed: Vec::new(),
+        served: vec![a.id()],
+        at: now_ms(),
+        signature: Vec::new(),
+    };
+    sign_shared(&mut shared, &a.id(), &bob.keys);
+    let chains = bob.chain_answer();
+    bob.answer_with(Duration::ZERO, move |request| match request {
+        Request::Shared { .. } => Response::Shared {
+            vaults: vec![shared.clone()],
+        },
+        Request::Fetch { .. } => Response::Objects {
+            total: objects.len() as u32,
+            objects: objects.clone(),
+        },
+        other => quiet(chains.clone())(other),
+    });
+    // Asked again while Bob cannot be reached yet (A may not have his
+    // connection in hand when it asks).
+    let mut taken = Err(NodeError::Network("never asked".into()));
+    for _ in 0..20 {
+        dial(&bob, &a).await;
+        taken = a.node.clone_shared(&bob.id().to_string(), &id).await;
+        if !matches!(&taken, Err(NodeError::Network(_))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        taken
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("known here as yours")),
+        "{taken:?}"
+    );
+
+    armed.store(true, Ordering::SeqCst);
+    eventually("the vault arrives from Alice's device", &[&a], || async {
+        let _ = a.node.sync_now(other_device.id()).await;
+        a.node.vault_access(&id).await.is_ok()
+    })
+    .await;
+    let access = a.node.vault_access(&id).await.unwrap().access;
+    assert!(access.remote.is_none(), "{:?}", access.remote);
+    let granted: Vec<&str> = access.grants.iter().map(|g| g.person.as_str()).collect();
+    assert_eq!(granted, [bob.id().to_string()]);
+}

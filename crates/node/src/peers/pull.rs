@@ -688,6 +688,18 @@ impl Node {
                 Err(_) => return Ok(NewVault::Busy),
             }
         };
+        self.receive_new_vault_held(client, peer, id, summary).await
+    }
+
+    /// [`Self::receive_new_vault`] for a caller that holds the lock of
+    /// new vault `id` already (see `Inner::new_vault_lock`).
+    pub(super) async fn receive_new_vault_held(
+        &self,
+        client: &Client,
+        peer: NodeId,
+        id: VaultId,
+        summary: &polykey_network::VaultSummary,
+    ) -> Result<NewVault, NodeError> {
         let (name, renamed_at) = (summary.name.clone(), clamp_peer_time(summary.renamed_at));
         let head = summary.head.clone();
         let offered = head.clone();

@@ -439,6 +439,26 @@ pub fn sign_access(
     Ok(())
 }
 
+/// Whether vault records `before` (the default when there is none) let
+/// this gestalt take the vault from `owner`: none, or one of a vault taken
+/// from them before. Grants or withdrawals make it a vault of this
+/// gestalt's own (its record came from a device before the vault did), and
+/// another owner another person's: neither is taken over by someone
+/// naming its id.
+fn taken_from(before: &Access, owner: &str) -> bool {
+    before.grants.is_empty()
+        && before.withdrawn.is_empty()
+        && before.withdrawn_floor == 0
+        && before.remote.as_ref().is_none_or(|r| r.owner == owner)
+}
+
+/// The refusal of a vault id that is not `owner`'s to share.
+fn not_theirs(owner: &str) -> NodeError {
+    NodeError::Invalid(format!(
+        "a vault with that id is known here as yours or another person's, not one {owner} shares"
+    ))
+}
+
 /// Record a change made on this device: signed by it.
 fn put_access(s: &Session, id: &VaultId, mut access: Access) -> Result<(), NodeError> {
     // One entry per person: a grant replaces their withdrawal.
@@ -1492,22 +1512,40 @@ impl Node {
             if check_shared(&shared)? != id {
                 return Err(NodeError::BadPeerData("another vault than asked".into()));
             }
+            // No other transfer of this id (a device of this gestalt
+            // sending a vault of its own) begins until this one ends, so
+            // what is checked here still holds when the vault arrives.
+            let lock = self.inner.new_vault_lock(id);
+            let _one_at_a_time = lock.lock().await;
             let owner = person.name.clone();
             let (name, head) = (shared.name.clone(), shared.head.clone());
-            self.with_vaults(move |s| {
-                let remote = remote_from(s, owner, node, &shared)?;
-                let at = next_at(access_of(s, &id)?.at);
-                put_access(
-                    s,
-                    &id,
-                    Access {
-                        at,
-                        remote: Some(remote),
-                        ..Access::default()
-                    },
-                )
-            })
-            .await?;
+            let recorded_before = self
+                .with_vaults(move |s| {
+                    if Vaults::new(&s.db).open_any(&id).is_ok() {
+                        return Err(NodeError::Invalid(
+                            "that vault arrived here from another device meanwhile; accept it \
+                             again"
+                                .into(),
+                        ));
+                    }
+                    let before = access_of(s, &id)?;
+                    if !taken_from(&before, &owner) {
+                        return Err(not_theirs(&owner));
+                    }
+                    let recorded = before != Access::default();
+                    let remote = remote_from(s, owner, node, &shared)?;
+                    put_access(
+                        s,
+                        &id,
+                        Access {
+                            at: next_at(before.at),
+                            remote: Some(remote),
+                            ..Access::default()
+                        },
+                    )?;
+                    Ok(recorded)
+                })
+                .await?;
             self.refresh_shares().await?;
             let summary = VaultSummary {
                 id: id.to_string(),
@@ -1518,7 +1556,7 @@ impl Node {
             };
             let received = tokio::time::timeout(
                 super::pull::SYNC_DEADLINE,
-                self.receive_new_vault(&client, node, id, &summary, true),
+                self.receive_new_vault_held(&client, node, id, &summary),
             )
             .await
             .unwrap_or_else(|_| {
@@ -1527,7 +1565,7 @@ impl Node {
                 ))
             });
             match received {
-                Ok(NewVault::Received | NewVault::AlreadyHere) => {
+                Ok(NewVault::Received) => {
                     self.refresh_shares().await?;
                     self.notify();
                     // The owner hears it was taken: it pulls from a writer,
@@ -1540,18 +1578,30 @@ impl Node {
                         .await;
                 }
                 failed => {
-                    let _ = self
-                        .with_vaults(move |s| {
-                            let mut txn = s.db.write()?;
-                            txn.delete(&ACCESS, &access_key(s, &id))?;
-                            txn.commit()?;
-                            Ok(())
-                        })
-                        .await;
+                    // A record of this person's vault from before stays
+                    // (the one written here names the same owner).
+                    if !recorded_before {
+                        let _ = self
+                            .with_vaults(move |s| {
+                                let mut txn = s.db.write()?;
+                                txn.delete(&ACCESS, &access_key(s, &id))?;
+                                txn.commit()?;
+                                Ok(())
+                            })
+                            .await;
+                    }
                     self.refresh_shares().await?;
                     match failed {
-                        // Deleted here (the only other outcome: it waited
-                        // for any other transfer of it).
+                        // Brought by what takes no transfer's lock (a
+                        // backup restored meanwhile): whose it is, the
+                        // checks above did not see.
+                        Ok(NewVault::AlreadyHere) => {
+                            return Err(NodeError::Invalid(
+                                "that vault arrived here from elsewhere meanwhile; accept it again"
+                                    .into(),
+                            ))
+                        }
+                        // Deleted here (the only other outcome).
                         Ok(_) => {
                             return Err(NodeError::Invalid(
                                 "that vault was deleted here; restore it from recently deleted"
