@@ -2300,26 +2300,33 @@ async fn a_pull_ahead_on_seventy_vaults_is_not_refused_for_its_own_notices() {
     assert!(!error.contains("too many requests"), "{error}");
 }
 
-/// Bob, once granted one of Alice's vaults, knows its id. Alice's new
-/// device has heard of that vault from her other device (its record:
-/// shared with Bob) but has not received it yet, and Bob offers "his"
-/// vault under that id, with its history. Taken, Bob would own Alice's
-/// vault on that device (an author of it, served it even once the grant
-/// is withdrawn) and the record's grants would be gone. Refused: when the
-/// vault arrives from her other device it is hers, still shared with Bob.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_person_offering_a_vault_under_the_id_of_ones_own_is_refused() {
+/// Alice's device `a`; her other device, a rogue paired with it, listing
+/// her vault with its record (shared with Bob) once `lists`, and sending
+/// the vault only once `armed`; and Bob, trusted on `a` by his NodeId, who knows the
+/// vault's id and history from the grant: his answer to `Shared` offers it
+/// as his, signed.
+struct KnownToBob {
+    a: Device,
+    other_device: Rogue,
+    bob: Rogue,
+    id: String,
+    objects: Vec<WireObject>,
+    shared: polykey_network::SharedVault,
+    lists: Arc<AtomicBool>,
+    armed: Arc<AtomicBool>,
+    _dir: TempDir,
+}
+
+async fn own_vault_known_to_bob(seed: u8) -> KnownToBob {
     use polykey_network::{Access, Grant, SharedVault};
     use polykey_node::{sign_access, sign_shared};
 
     let a = device().await;
-    let mut other_device = rogue(173).await;
+    let mut other_device = rogue(seed).await;
     rogue_pairs(&other_device, &a).await;
-    let mut bob = rogue(174).await;
-    let (summary, objects, _dir) = forged_vault(&other_device.keys);
+    let bob = rogue(seed + 1).await;
+    let (summary, objects, dir) = forged_vault(&other_device.keys);
     let id = summary.id.clone();
-    // Alice's other device lists the vault with its record and sends it
-    // only once armed.
     let mut record = Access {
         at: now_ms(),
         grants: vec![Grant::unsigned(bob.id().to_string(), vec![bob.id()], false)],
@@ -2330,13 +2337,19 @@ async fn a_person_offering_a_vault_under_the_id_of_ones_own_is_refused() {
         access: Some(record),
         ..summary.clone()
     };
-    let armed = Arc::new(AtomicBool::new(false));
-    let sends = Arc::clone(&armed);
+    let (lists, armed) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (listing, sends) = (Arc::clone(&lists), Arc::clone(&armed));
     let sent = objects.clone();
     let chains = other_device.chain_answer();
     other_device.answer_with(Duration::ZERO, move |request| match request {
         Request::Vaults => Response::Vaults {
-            vaults: vec![listed.clone()],
+            vaults: match listing.load(Ordering::SeqCst) {
+                true => vec![listed.clone()],
+                false => Vec::new(),
+            },
         },
         Request::Fetch { .. } if sends.load(Ordering::SeqCst) => Response::Objects {
             total: sent.len() as u32,
@@ -2346,16 +2359,6 @@ async fn a_person_offering_a_vault_under_the_id_of_ones_own_is_refused() {
         other => quiet(chains.clone())(other),
     });
     dial(&other_device, &a).await;
-    eventually("Alice's device hears of the vault", &[&a], || async {
-        let _ = a.node.sync_now(other_device.id()).await;
-        a.node
-            .sync_status()
-            .last_error
-            .is_some_and(|e| e.contains("not now"))
-    })
-    .await;
-
-    // Bob offers it as his, signed, and sends its history when asked.
     a.node.trust(&bob.id().to_string()).await.unwrap();
     let mut shared = SharedVault {
         id: id.clone(),
@@ -2369,43 +2372,165 @@ async fn a_person_offering_a_vault_under_the_id_of_ones_own_is_refused() {
         signature: Vec::new(),
     };
     sign_shared(&mut shared, &a.id(), &bob.keys);
-    let chains = bob.chain_answer();
-    bob.answer_with(Duration::ZERO, move |request| match request {
-        Request::Shared { .. } => Response::Shared {
-            vaults: vec![shared.clone()],
-        },
-        Request::Fetch { .. } => Response::Objects {
-            total: objects.len() as u32,
-            objects: objects.clone(),
-        },
-        other => quiet(chains.clone())(other),
-    });
-    // Asked again while Bob cannot be reached yet (A may not have his
-    // connection in hand when it asks).
-    let mut taken = Err(NodeError::Network("never asked".into()));
-    for _ in 0..20 {
-        dial(&bob, &a).await;
-        taken = a.node.clone_shared(&bob.id().to_string(), &id).await;
-        if !matches!(&taken, Err(NodeError::Network(_))) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    KnownToBob {
+        a,
+        other_device,
+        bob,
+        id,
+        objects,
+        shared,
+        lists,
+        armed,
+        _dir: dir,
     }
+}
+
+impl KnownToBob {
+    /// Accept Bob's offer, asked again while Bob cannot be reached yet
+    /// (`a` may not have his connection in hand when it asks).
+    async fn accept(&self) -> Result<polykey_node::VaultInfo, NodeError> {
+        let mut taken = Err(NodeError::Network("never asked".into()));
+        for _ in 0..20 {
+            dial(&self.bob, &self.a).await;
+            taken = self
+                .a
+                .node
+                .clone_shared(&self.bob.id().to_string(), &self.id)
+                .await;
+            if !matches!(&taken, Err(NodeError::Network(_))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        taken
+    }
+
+    /// Once armed, the vault arrives from Alice's other device as hers,
+    /// still shared with Bob: Bob owns nothing of it.
+    async fn arrives_as_alices(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+        let (a, other) = (&self.a, self.other_device.id());
+        eventually("the vault arrives from Alice's device", &[a], || async {
+            let _ = a.node.sync_now(other).await;
+            a.node.vault_access(&self.id).await.is_ok()
+        })
+        .await;
+        let access = a.node.vault_access(&self.id).await.unwrap().access;
+        assert!(access.remote.is_none(), "{:?}", access.remote);
+        let granted: Vec<&str> = access.grants.iter().map(|g| g.person.as_str()).collect();
+        assert_eq!(granted, [self.bob.id().to_string()]);
+    }
+}
+
+fn refused_as_not_bobs(taken: &Result<polykey_node::VaultInfo, NodeError>) {
     assert!(
         taken
             .as_ref()
             .is_err_and(|e| e.to_string().contains("known here as yours")),
         "{taken:?}"
     );
+}
 
-    armed.store(true, Ordering::SeqCst);
-    eventually("the vault arrives from Alice's device", &[&a], || async {
-        let _ = a.node.sync_now(other_device.id()).await;
-        a.node.vault_access(&id).await.is_ok()
+/// Bob, once granted one of Alice's vaults, knows its id. Alice's new
+/// device has heard of that vault from her other device (its record:
+/// shared with Bob) but has not received it yet, and Bob offers "his"
+/// vault under that id, with its history. Taken, Bob would own Alice's
+/// vault on that device (an author of it, served it even once the grant
+/// is withdrawn) and the record's grants would be gone. Refused: when the
+/// vault arrives from her other device it is hers, still shared with Bob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_offering_a_vault_under_the_id_of_ones_own_is_refused() {
+    let mut t = own_vault_known_to_bob(173).await;
+    t.lists.store(true, Ordering::SeqCst);
+    let (a, other) = (&t.a, t.other_device.id());
+    eventually("Alice's device hears of the vault", &[a], || async {
+        // Its record is taken before the vault is asked for (refused).
+        let pulled = a.node.sync_now(other).await;
+        pulled.is_err_and(|e| e.to_string().contains("not now"))
     })
     .await;
-    let access = a.node.vault_access(&id).await.unwrap().access;
-    assert!(access.remote.is_none(), "{:?}", access.remote);
-    let granted: Vec<&str> = access.grants.iter().map(|g| g.person.as_str()).collect();
-    assert_eq!(granted, [bob.id().to_string()]);
+    let (shared, objects) = (t.shared.clone(), t.objects.clone());
+    let chains = t.bob.chain_answer();
+    t.bob
+        .answer_with(Duration::ZERO, move |request| match request {
+            Request::Shared { .. } => Response::Shared {
+                vaults: vec![shared.clone()],
+            },
+            Request::Fetch { .. } => Response::Objects {
+                total: objects.len() as u32,
+                objects: objects.clone(),
+            },
+            other => quiet(chains.clone())(other),
+        });
+    refused_as_not_bobs(&t.accept().await);
+    t.arrives_as_alices().await;
+}
+
+/// As above, but Alice's device hears of the vault from her other device
+/// only while Bob's copy is on its way: the accept checked an empty record
+/// and wrote Bob in as the owner, and the other device's record (shared
+/// with Bob) is merged into it meanwhile. Bob's copy is dropped when it
+/// arrives, not finished as his.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_whose_offer_turns_out_to_be_ones_own_vault_mid_transfer_is_refused() {
+    let mut t = own_vault_known_to_bob(175).await;
+    // Bob answers a fetch only once released, saying when it is asked.
+    let (asked, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    {
+        let mut events = t.bob.events.take().unwrap();
+        let client = t.bob.client.clone();
+        let (shared, objects) = (t.shared.clone(), t.objects.clone());
+        let chains = t.bob.chain_answer();
+        let (asked, release) = (Arc::clone(&asked), Arc::clone(&release));
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let Event::InboundRequest {
+                    request, responder, ..
+                } = event
+                else {
+                    continue;
+                };
+                let fetch = matches!(request, Request::Fetch { .. });
+                let response = match request {
+                    Request::Shared { .. } => Response::Shared {
+                        vaults: vec![shared.clone()],
+                    },
+                    Request::Fetch { .. } => Response::Objects {
+                        total: objects.len() as u32,
+                        objects: objects.clone(),
+                    },
+                    other => quiet(chains.clone())(other),
+                };
+                let (client, asked, release) =
+                    (client.clone(), Arc::clone(&asked), Arc::clone(&release));
+                tokio::spawn(async move {
+                    if fetch {
+                        asked.notify_one();
+                        release.notified().await;
+                    }
+                    let _ = client.respond(responder, response).await;
+                });
+            }
+        });
+    }
+    let accepting = {
+        let t = Arc::new(t);
+        let accepting = Arc::clone(&t);
+        (tokio::spawn(async move { accepting.accept().await }), t)
+    };
+    let (accept, t) = accepting;
+    tokio::time::timeout(Duration::from_secs(30), asked.notified())
+        .await
+        .unwrap();
+    // The other device's record arrives while Bob's copy is awaited (the
+    // vault itself waits: its transfer is the accept's until it ends).
+    t.lists.store(true, Ordering::SeqCst);
+    let (a, other) = (&t.a, t.other_device.id());
+    eventually("a pull from Alice's other device", &[a], || async {
+        a.node.sync_now(other).await.is_ok()
+    })
+    .await;
+    release.notify_one();
+    refused_as_not_bobs(&accept.await.unwrap());
+    t.arrives_as_alices().await;
 }

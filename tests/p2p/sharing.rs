@@ -910,3 +910,25 @@ async fn a_device_its_person_removed_leaves_every_name_they_are_trusted_under() 
         assert!(!person.nodes.contains(&bob[1].id()), "{person:?}");
     }
 }
+
+/// Accepting a share twice at once (two clicks): one takes the vault, the
+/// other waits for it and finds it here, Bob's; both say it was taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_share_accepted_twice_at_once_is_taken_once() {
+    let (a, bob) = (device().await, device().await);
+    a.connect_to(&bob).await;
+    a.node.trust(&bob.id().to_string()).await.unwrap();
+    let id = bob
+        .share_new_vault("Team", "pw", &a.id().to_string(), false)
+        .await;
+    let from = bob.id().to_string();
+    let (first, second) = tokio::join!(
+        a.node.clone_shared(&from, &id),
+        a.node.clone_shared(&from, &id)
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.id, second.id);
+    assert_eq!(a.read("Team", "wifi").await.as_deref(), Some("pw"));
+    let remote = a.node.vault_access(&id).await.unwrap().access.remote;
+    assert!(remote.is_some_and(|r| r.nodes == [bob.id()]));
+}

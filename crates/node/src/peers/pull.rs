@@ -688,18 +688,25 @@ impl Node {
                 Err(_) => return Ok(NewVault::Busy),
             }
         };
-        self.receive_new_vault_held(client, peer, id, summary).await
+        self.receive_new_vault_held(client, peer, id, summary, None)
+            .await
     }
 
     /// [`Self::receive_new_vault`] for a caller that holds the lock of
-    /// new vault `id` already (see `Inner::new_vault_lock`).
+    /// new vault `id` already (see `Inner::new_vault_lock`). With
+    /// `taken_from`, the vault is another person's being accepted: it is
+    /// finished only if its record (which other devices of this gestalt
+    /// may have merged into meanwhile) still lets it be taken from them
+    /// (see `share::taken_from`), and dropped otherwise.
     pub(super) async fn receive_new_vault_held(
         &self,
         client: &Client,
         peer: NodeId,
         id: VaultId,
         summary: &polykey_network::VaultSummary,
+        taken_from: Option<&str>,
     ) -> Result<NewVault, NodeError> {
+        let owner = taken_from.map(str::to_owned);
         let (name, renamed_at) = (summary.name.clone(), clamp_peer_time(summary.renamed_at));
         let head = summary.head.clone();
         let offered = head.clone();
@@ -730,6 +737,11 @@ impl Node {
         let finished = match fetched {
             Ok((incoming, _)) => {
                 self.with_vaults(move |s| {
+                    if let Some(owner) = owner {
+                        if !super::share::taken_from(&super::share::access_of(s, &id)?, &owner) {
+                            return Err(super::share::not_theirs(&owner));
+                        }
+                    }
                     Vaults::new(&s.db).finish_receive_vault(&id.to_string(), incoming, &head)?;
                     Ok(())
                 })

@@ -445,15 +445,43 @@ pub fn sign_access(
 /// gestalt's own (its record came from a device before the vault did), and
 /// another owner another person's: neither is taken over by someone
 /// naming its id.
-fn taken_from(before: &Access, owner: &str) -> bool {
+pub(super) fn taken_from(before: &Access, owner: &str) -> bool {
     before.grants.is_empty()
         && before.withdrawn.is_empty()
         && before.withdrawn_floor == 0
         && before.remote.as_ref().is_none_or(|r| r.owner == owner)
 }
 
+/// Undo what an accept that did not bring vault `id` recorded: nothing
+/// when a record of the same owner's vault was there before (`recorded`),
+/// else no record; but what this gestalt's other devices merged into it
+/// meanwhile (their grants and withdrawals: the vault is this gestalt's
+/// own) stays, without the owner the accept named.
+fn undo_taking(s: &Session, id: &VaultId, recorded: bool) -> Result<(), NodeError> {
+    let now = access_of(s, id)?;
+    let own = !now.grants.is_empty() || !now.withdrawn.is_empty() || now.withdrawn_floor != 0;
+    if own {
+        let at = next_at(now.at);
+        return put_access(
+            s,
+            id,
+            Access {
+                at,
+                remote: None,
+                ..now
+            },
+        );
+    }
+    if !recorded {
+        let mut txn = s.db.write()?;
+        txn.delete(&ACCESS, &access_key(s, id))?;
+        txn.commit()?;
+    }
+    Ok(())
+}
+
 /// The refusal of a vault id that is not `owner`'s to share.
-fn not_theirs(owner: &str) -> NodeError {
+pub(super) fn not_theirs(owner: &str) -> NodeError {
     NodeError::Invalid(format!(
         "a vault with that id is known here as yours or another person's, not one {owner} shares"
     ))
@@ -1519,16 +1547,19 @@ impl Node {
             let _one_at_a_time = lock.lock().await;
             let owner = person.name.clone();
             let (name, head) = (shared.name.clone(), shared.head.clone());
-            let recorded_before = self
+            let taking = self
                 .with_vaults(move |s| {
-                    if Vaults::new(&s.db).open_any(&id).is_ok() {
-                        return Err(NodeError::Invalid(
-                            "that vault arrived here from another device meanwhile; accept it \
-                             again"
-                                .into(),
-                        ));
-                    }
                     let before = access_of(s, &id)?;
+                    // Brought meanwhile (this accept made twice at once, a
+                    // device's sync of it): kept only as this person's.
+                    // (A copy a transfer cut off left is taken up below.)
+                    let arrived = Vaults::new(&s.db).list()?.into_iter().find(|v| v.id == id);
+                    if let Some(info) = arrived {
+                        return match before.remote.is_some_and(|r| r.owner == owner) {
+                            true => Ok(Err(info)),
+                            false => Err(not_theirs(&owner)),
+                        };
+                    }
                     if !taken_from(&before, &owner) {
                         return Err(not_theirs(&owner));
                     }
@@ -1543,9 +1574,13 @@ impl Node {
                             ..Access::default()
                         },
                     )?;
-                    Ok(recorded)
+                    Ok(Ok(recorded))
                 })
                 .await?;
+            let recorded_before = match taking {
+                Ok(recorded) => recorded,
+                Err(here) => return Ok(here),
+            };
             self.refresh_shares().await?;
             let summary = VaultSummary {
                 id: id.to_string(),
@@ -1556,7 +1591,7 @@ impl Node {
             };
             let received = tokio::time::timeout(
                 super::pull::SYNC_DEADLINE,
-                self.receive_new_vault_held(&client, node, id, &summary),
+                self.receive_new_vault_held(&client, node, id, &summary, Some(&person.name)),
             )
             .await
             .unwrap_or_else(|_| {
@@ -1578,18 +1613,9 @@ impl Node {
                         .await;
                 }
                 failed => {
-                    // A record of this person's vault from before stays
-                    // (the one written here names the same owner).
-                    if !recorded_before {
-                        let _ = self
-                            .with_vaults(move |s| {
-                                let mut txn = s.db.write()?;
-                                txn.delete(&ACCESS, &access_key(s, &id))?;
-                                txn.commit()?;
-                                Ok(())
-                            })
-                            .await;
-                    }
+                    let _ = self
+                        .with_vaults(move |s| undo_taking(s, &id, recorded_before))
+                        .await;
                     self.refresh_shares().await?;
                     match failed {
                         // Brought by what takes no transfer's lock (a
