@@ -738,7 +738,11 @@ impl Node {
             Ok((incoming, _)) => {
                 self.with_vaults(move |s| {
                     if let Some(owner) = owner {
-                        if !super::share::taken_from(&super::share::access_of(s, &id)?, &owner) {
+                        // Still the record the accept wrote (not one its
+                        // undoing, after its deadline, removed).
+                        let now = super::share::access_of(s, &id)?;
+                        let named = now.remote.as_ref().is_some_and(|r| r.owner == owner);
+                        if !named || !super::share::taken_from(&now, &owner) {
                             return Err(super::share::not_theirs(&owner));
                         }
                     }

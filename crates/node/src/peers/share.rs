@@ -452,12 +452,19 @@ pub(super) fn taken_from(before: &Access, owner: &str) -> bool {
         && before.remote.as_ref().is_none_or(|r| r.owner == owner)
 }
 
-/// Undo what an accept that did not bring vault `id` recorded: nothing
+/// Undo what an accept that did not bring vault `id` recorded (nothing
+/// if the vault is here after all): nothing
 /// when a record of the same owner's vault was there before (`recorded`),
 /// else no record; but what this gestalt's other devices merged into it
 /// meanwhile (their grants and withdrawals: the vault is this gestalt's
 /// own) stays, without the owner the accept named.
 fn undo_taking(s: &Session, id: &VaultId, recorded: bool) -> Result<(), NodeError> {
+    // Finished after all (the accept's deadline passed while its last
+    // transaction ran): the vault here is the person's, and its record
+    // says so.
+    if Vaults::new(&s.db).list()?.iter().any(|v| v.id == *id) {
+        return Ok(());
+    }
     let now = access_of(s, id)?;
     let own = !now.grants.is_empty() || !now.withdrawn.is_empty() || now.withdrawn_floor != 0;
     if own {
