@@ -280,7 +280,7 @@ impl Client {
     /// ([`limits::PERSON_REQUEST_BURST`](crate::limits::PERSON_REQUEST_BURST)).
     /// A person claiming many devices gets no more. The lists are what
     /// people say of themselves, so a peer is grouped with no one it might
-    /// not belong to (see [`grouped`]). Replaces the previous lists.
+    /// not belong to (see `grouped`). Replaces the previous lists.
     pub async fn trust_people(
         &self,
         peers: Vec<NodeId>,

@@ -452,12 +452,13 @@ pub(super) fn taken_from(before: &Access, owner: &str) -> bool {
         && before.remote.as_ref().is_none_or(|r| r.owner == owner)
 }
 
-/// Undo what an accept that did not bring vault `id` recorded (nothing
-/// if the vault is here after all): nothing
-/// when a record of the same owner's vault was there before (`recorded`),
-/// else no record; but what this gestalt's other devices merged into it
-/// meanwhile (their grants and withdrawals: the vault is this gestalt's
-/// own) stays, without the owner the accept named.
+/// Undo what an accept that did not bring vault `id` recorded. Nothing
+/// when the vault is here after all (its last transaction ran past the
+/// accept's deadline), nor when a record of the same owner's vault was
+/// there before (`recorded`); else no record, but what this gestalt's
+/// other devices merged into it meanwhile (their grants and withdrawals:
+/// the vault is this gestalt's own) stays, without the owner the accept
+/// named.
 fn undo_taking(s: &Session, id: &VaultId, recorded: bool) -> Result<(), NodeError> {
     // Finished after all (the accept's deadline passed while its last
     // transaction ran): the vault here is the person's, and its record
@@ -485,6 +486,15 @@ fn undo_taking(s: &Session, id: &VaultId, recorded: bool) -> Result<(), NodeErro
         txn.commit()?;
     }
     Ok(())
+}
+
+/// Where an accept stands once its record is checked.
+enum Accepting {
+    /// Its record written (`recorded`: over one of the same owner's vault
+    /// that was there before); the vault is to be received.
+    Begun { recorded: bool },
+    /// The vault is here already, this person's: nothing more to do.
+    Here(VaultInfo),
 }
 
 /// The refusal of a vault id that is not `owner`'s to share.
@@ -1563,7 +1573,7 @@ impl Node {
                     let arrived = Vaults::new(&s.db).list()?.into_iter().find(|v| v.id == id);
                     if let Some(info) = arrived {
                         return match before.remote.is_some_and(|r| r.owner == owner) {
-                            true => Ok(Err(info)),
+                            true => Ok(Accepting::Here(info)),
                             false => Err(not_theirs(&owner)),
                         };
                     }
@@ -1581,12 +1591,12 @@ impl Node {
                             ..Access::default()
                         },
                     )?;
-                    Ok(Ok(recorded))
+                    Ok(Accepting::Begun { recorded })
                 })
                 .await?;
             let recorded_before = match taking {
-                Ok(recorded) => recorded,
-                Err(here) => return Ok(here),
+                Accepting::Begun { recorded } => recorded,
+                Accepting::Here(info) => return Ok(info),
             };
             self.refresh_shares().await?;
             let summary = VaultSummary {
