@@ -56,6 +56,21 @@ impl Rogue {
         &mut self,
         answer: impl Fn(Request) -> (Duration, Response) + Send + Sync + 'static,
     ) {
+        self.answer_when(move |request| {
+            let (delay, response) = answer(request);
+            (Box::pin(tokio::time::sleep(delay)), response)
+        });
+    }
+
+    /// Answer each request as `answer` says when it arrives: what, once
+    /// the future it gives has ended.
+    fn answer_when(
+        &mut self,
+        answer: impl Fn(Request) -> (futures::future::BoxFuture<'static, ()>, Response)
+            + Send
+            + Sync
+            + 'static,
+    ) {
         let mut events = self.events.take().unwrap();
         let client = self.client.clone();
         tokio::spawn(async move {
@@ -66,10 +81,10 @@ impl Rogue {
                 else {
                     continue;
                 };
-                let (delay, response) = answer(request);
+                let (wait, response) = answer(request);
                 let client = client.clone();
                 tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
+                    wait.await;
                     let _ = client.respond(responder, response).await;
                 });
             }
@@ -2386,6 +2401,23 @@ async fn own_vault_known_to_bob(seed: u8) -> KnownToBob {
 }
 
 impl KnownToBob {
+    /// What Bob answers: his offer to `Shared`, the vault's history to a
+    /// fetch.
+    fn bobs_answer(&self) -> impl Fn(Request) -> Response + Send + Sync + 'static {
+        let (shared, objects) = (self.shared.clone(), self.objects.clone());
+        let chains = self.bob.chain_answer();
+        move |request| match request {
+            Request::Shared { .. } => Response::Shared {
+                vaults: vec![shared.clone()],
+            },
+            Request::Fetch { .. } => Response::Objects {
+                total: objects.len() as u32,
+                objects: objects.clone(),
+            },
+            other => quiet(chains.clone())(other),
+        }
+    }
+
     /// Accept Bob's offer, asked again while Bob cannot be reached yet
     /// (`a` may not have his connection in hand when it asks).
     async fn accept(&self) -> Result<polykey_node::VaultInfo, NodeError> {
@@ -2449,19 +2481,8 @@ async fn a_person_offering_a_vault_under_the_id_of_ones_own_is_refused() {
         pulled.is_err_and(|e| e.to_string().contains("not now"))
     })
     .await;
-    let (shared, objects) = (t.shared.clone(), t.objects.clone());
-    let chains = t.bob.chain_answer();
-    t.bob
-        .answer_with(Duration::ZERO, move |request| match request {
-            Request::Shared { .. } => Response::Shared {
-                vaults: vec![shared.clone()],
-            },
-            Request::Fetch { .. } => Response::Objects {
-                total: objects.len() as u32,
-                objects: objects.clone(),
-            },
-            other => quiet(chains.clone())(other),
-        });
+    let bobs = t.bobs_answer();
+    t.bob.answer_with(Duration::ZERO, bobs);
     refused_as_not_bobs(&t.accept().await);
     t.arrives_as_alices().await;
 }
@@ -2476,43 +2497,19 @@ async fn a_person_whose_offer_turns_out_to_be_ones_own_vault_mid_transfer_is_ref
     let mut t = own_vault_known_to_bob(175).await;
     // Bob answers a fetch only once released, saying when it is asked.
     let (asked, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    {
-        let mut events = t.bob.events.take().unwrap();
-        let client = t.bob.client.clone();
-        let (shared, objects) = (t.shared.clone(), t.objects.clone());
-        let chains = t.bob.chain_answer();
-        let (asked, release) = (Arc::clone(&asked), Arc::clone(&release));
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                let Event::InboundRequest {
-                    request, responder, ..
-                } = event
-                else {
-                    continue;
-                };
-                let fetch = matches!(request, Request::Fetch { .. });
-                let response = match request {
-                    Request::Shared { .. } => Response::Shared {
-                        vaults: vec![shared.clone()],
-                    },
-                    Request::Fetch { .. } => Response::Objects {
-                        total: objects.len() as u32,
-                        objects: objects.clone(),
-                    },
-                    other => quiet(chains.clone())(other),
-                };
-                let (client, asked, release) =
-                    (client.clone(), Arc::clone(&asked), Arc::clone(&release));
-                tokio::spawn(async move {
-                    if fetch {
-                        asked.notify_one();
-                        release.notified().await;
-                    }
-                    let _ = client.respond(responder, response).await;
-                });
+    let (bobs, held) = (t.bobs_answer(), Arc::clone(&release));
+    let told = Arc::clone(&asked);
+    t.bob.answer_when(move |request| {
+        let wait: futures::future::BoxFuture<'static, ()> = match &request {
+            Request::Fetch { .. } => {
+                told.notify_one();
+                let held = Arc::clone(&held);
+                Box::pin(async move { held.notified().await })
             }
-        });
-    }
+            _ => Box::pin(async {}),
+        };
+        (wait, bobs(request))
+    });
     let accepting = {
         let t = Arc::new(t);
         let accepting = Arc::clone(&t);
