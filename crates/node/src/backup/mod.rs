@@ -89,6 +89,10 @@ const MAX_RECORD: usize = polykey_vaults::MAX_SECRET_SIZE + 64;
 const MAX_VAULTS: usize = 10_000;
 /// Bytes of objects restored per transaction.
 const PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Objects restored per transaction at most, however small (one per 64
+/// bytes of a page, as a sync page holds): a file of a million empty
+/// objects and no page end is handed on, and checked, as it is read.
+const MAX_PAGE_OBJECTS: usize = PAGE_BYTES / polykey_vaults::PAGE_BYTES_PER_OBJECT;
 
 /// What a backup holds, readable only with its passphrase.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,7 +213,7 @@ fn take_objects(
                 bytes += object.1.data.len();
                 current.push(object);
                 taken += 1;
-                if bytes > PAGE_BYTES + MAX_RECORD {
+                if bytes > PAGE_BYTES + MAX_RECORD || current.len() >= MAX_PAGE_OBJECTS {
                     page(&current)?;
                     current.clear();
                     bytes = 0;
@@ -517,6 +521,16 @@ fn take_manifest(input: &mut SealedReader<impl std::io::Read>) -> Result<Manifes
             "more vaults than a backup holds".into(),
         ));
     }
+    // No vault takes more in one transfer (see `Vault::receive_page`).
+    if manifest
+        .vaults
+        .iter()
+        .any(|v| v.objects > polykey_vaults::MAX_IMPORT_OBJECTS)
+    {
+        return Err(BackupError::Damaged(
+            "a vault with more objects than a backup holds".into(),
+        ));
+    }
     Ok(manifest)
 }
 
@@ -762,5 +776,51 @@ mod tests {
             put(out, END, &[]).unwrap();
         });
         assert!(pages(&unended, 1).is_err());
+    }
+
+    /// A vault of many tiny objects and no page end among them is handed
+    /// on (and checked) in pages of at most `MAX_PAGE_OBJECTS`, not held
+    /// whole until its end: a crafted file of a billion empty objects
+    /// would otherwise take all memory, and a preview, which checks
+    /// nothing, would read it all.
+    #[test]
+    fn a_flood_of_tiny_objects_is_handed_on_as_it_is_read() {
+        let count = MAX_PAGE_OBJECTS + 10;
+        let file = stream(|out| {
+            let (id, object) = blob(1);
+            for _ in 0..count {
+                put_object(out, &id, &object).unwrap();
+            }
+            put(out, PAGE, &[]).unwrap();
+        });
+        let sizes: Vec<usize> = pages(&file, count).unwrap().iter().map(Vec::len).collect();
+        assert_eq!(sizes, [MAX_PAGE_OBJECTS, 10]);
+    }
+
+    #[test]
+    fn a_vault_listed_with_more_objects_than_any_transfer_takes_is_damage() {
+        let listed = |objects| BackupVault {
+            id: "00".repeat(16),
+            name: "v".into(),
+            renamed_at: 0,
+            head: "00".repeat(20),
+            objects,
+        };
+        let file = |objects| {
+            stream(|out| {
+                let manifest = Manifest {
+                    created_at: 0,
+                    node: String::new(),
+                    vaults: vec![listed(objects)],
+                };
+                put(out, MANIFEST, &[&serde_json::to_vec(&manifest).unwrap()]).unwrap();
+            })
+        };
+        let read = |file: Vec<u8>| {
+            let mut input = SealedReader::new(&file[..], &"pass phrase".into()).unwrap();
+            take_manifest(&mut input)
+        };
+        assert!(read(file(polykey_vaults::MAX_IMPORT_OBJECTS)).is_ok());
+        assert!(read(file(polykey_vaults::MAX_IMPORT_OBJECTS + 1)).is_err());
     }
 }

@@ -20,6 +20,11 @@ const MAX_AES_ROUNDS: u64 = 300_000_000;
 const MAX_ARGON2_MEMORY: u64 = 2 * 1024 * 1024 * 1024;
 const MAX_ARGON2_ITERATIONS: u64 = 100;
 const MAX_ARGON2_LANES: u64 = 64;
+/// The most memory times passes of Argon2 (each bound above alone would
+/// let 2 GiB × 100 passes through: minutes of work, twice, for the
+/// preview and the import): 16 GiB in all, seconds rather than minutes
+/// (KeePassXC's usual second is about 1 GiB).
+const MAX_ARGON2_WORK: u64 = 16 * 1024 * 1024 * 1024;
 /// The most attachment bytes one import takes (as the largest export).
 const MAX_ATTACHMENT_BYTES: usize = MAX_IMPORT_BYTES;
 /// The deepest groups are followed.
@@ -133,8 +138,8 @@ pub fn check_header(data: &[u8]) -> Result<u16, ImportError> {
 fn too_costly() -> ImportError {
     ImportError::Unrecognised(
         "the database's key derivation costs more than this imports (over 300 million AES \
-         rounds, 2 GiB or 100 passes of Argon2); lower it in KeePassXC (Database security) \
-         and export again"
+         rounds, or Argon2 over 2 GiB, 100 passes or 16 GiB in all); lower it in KeePassXC \
+         (Database security) and export again"
             .into(),
     )
 }
@@ -143,10 +148,15 @@ fn too_costly() -> ImportError {
 /// memory in bytes, `I` passes and `P` lanes (Argon2).
 fn check_kdf_parameters(dict: &[u8]) -> Result<(), ImportError> {
     let mut at = 2; // its version
+                    // Argon2's memory and passes as given (KeePassXC always gives both).
+    let (mut memory, mut passes) = (0u64, 1u64);
     loop {
         let kind = *bytes_at(dict, at, 1)?.first().unwrap_or(&0);
         if kind == 0 {
-            return Ok(());
+            return match memory.saturating_mul(passes) > MAX_ARGON2_WORK {
+                true => Err(too_costly()),
+                false => Ok(()),
+            };
         }
         let name_len = u32_at(dict, at + 1)? as usize;
         let name = bytes_at(dict, at + 5, name_len)?;
@@ -160,8 +170,13 @@ fn check_kdf_parameters(dict: &[u8]) -> Result<(), ImportError> {
             b"P" => MAX_ARGON2_LANES,
             _ => continue,
         };
-        if u64_of(value).is_none_or(|v| v > limit) {
-            return Err(too_costly());
+        let value = u64_of(value)
+            .filter(|v| *v <= limit)
+            .ok_or_else(too_costly)?;
+        match name {
+            b"M" => memory = value,
+            b"I" => passes = value,
+            _ => {}
         }
     }
 }

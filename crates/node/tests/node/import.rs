@@ -462,3 +462,46 @@ async fn logins_already_in_the_vault_are_found_and_skipped_replaced_or_kept() {
         .await;
     assert!(refused.is_err());
 }
+
+/// The start of a KDBX 4 file whose KDF parameters are `params` (each a
+/// name and a UInt64 value), as far as `check_header` reads.
+fn kdbx4_header(params: &[(&str, u64)]) -> Vec<u8> {
+    let mut dict = vec![0x00, 0x01]; // the dictionary's version
+    for (name, value) in params {
+        dict.push(0x05); // UInt64
+        dict.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        dict.extend_from_slice(name.as_bytes());
+        dict.extend_from_slice(&8u32.to_le_bytes());
+        dict.extend_from_slice(&value.to_le_bytes());
+    }
+    dict.push(0);
+    let mut out = Vec::new();
+    out.extend_from_slice(&0x9AA2_D903u32.to_le_bytes());
+    out.extend_from_slice(&0xB54B_FB67u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // minor
+    out.extend_from_slice(&4u16.to_le_bytes()); // major
+    out.push(11); // KdfParameters
+    out.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+    out.extend_from_slice(&dict);
+    out.push(0); // end of the header
+    out.extend_from_slice(&4u32.to_le_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+    out
+}
+
+/// A database asking for Argon2 within each bound alone but far past them
+/// together (2 GiB, 100 passes: minutes of work before the password is
+/// even checked) is refused unopened; KeePassXC's usual cost is not.
+#[test]
+fn a_database_whose_argon2_costs_minutes_in_all_is_refused_unopened() {
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let usual = kdbx4_header(&[("M", 64 * 1024 * 1024), ("I", 10), ("P", 2)]);
+    assert_eq!(import::keepass::check_header(&usual).unwrap(), 4);
+    let heaviest_allowed = kdbx4_header(&[("M", 2 * GIB), ("I", 8), ("P", 64)]);
+    assert_eq!(import::keepass::check_header(&heaviest_allowed).unwrap(), 4);
+    let costly = kdbx4_header(&[("M", 2 * GIB), ("I", 100), ("P", 64)]);
+    match import::keepass::check_header(&costly) {
+        Err(import::ImportError::Unrecognised(why)) => assert!(why.contains("16 GiB"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
