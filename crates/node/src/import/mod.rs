@@ -117,6 +117,12 @@ impl Parsed {
 /// the largest import. Counted before parsing, so a file of empty objects
 /// (each a whole item in memory) cannot take gigabytes.
 const MAX_JSON_NODES: usize = 10 * MAX_IMPORT_ITEMS;
+/// Most values (object members and array elements, counted by the commas
+/// between them) an export may hold: about a hundred per item of the
+/// largest import. A field kept as it is (1Password's tags, its document
+/// attributes) holds each of its elements in memory at ten times its two
+/// bytes of text; unbounded, 64 MiB of `0,` would take over a gigabyte.
+const MAX_JSON_VALUES: usize = 100 * MAX_IMPORT_ITEMS;
 
 /// JSON of an export, as `T`: its size checked first
 /// ([`check_json_size`]), and an error that names `what` it is not and the
@@ -161,10 +167,11 @@ pub(crate) fn folder_names(path: &str) -> Vec<String> {
         .collect()
 }
 
-/// Refuse JSON with more than [`MAX_JSON_NODES`] objects and arrays,
-/// counted in one pass over the text (brackets inside strings skipped).
+/// Refuse JSON with more than [`MAX_JSON_NODES`] objects and arrays or
+/// [`MAX_JSON_VALUES`] values, counted in one pass over the text
+/// (brackets and commas inside strings skipped).
 pub(crate) fn check_json_size(bytes: &[u8]) -> Result<(), ImportError> {
-    let (mut nodes, mut in_string, mut escaped) = (0usize, false, false);
+    let (mut nodes, mut values, mut in_string, mut escaped) = (0usize, 0usize, false, false);
     for &b in bytes {
         if in_string {
             match (escaped, b) {
@@ -180,6 +187,12 @@ pub(crate) fn check_json_size(bytes: &[u8]) -> Result<(), ImportError> {
             b'{' | b'[' => {
                 nodes += 1;
                 if nodes > MAX_JSON_NODES {
+                    return Err(ImportError::TooMany);
+                }
+            }
+            b',' => {
+                values += 1;
+                if values > MAX_JSON_VALUES {
                     return Err(ImportError::TooMany);
                 }
             }
@@ -513,5 +526,22 @@ mod tests {
             bitwarden::read(empty.as_bytes(), None),
             Err(ImportError::TooMany)
         ));
+    }
+
+    /// A field kept whole (1Password's tags) of millions of tiny values:
+    /// each two bytes of text, tens in memory. Refused before parsing;
+    /// commas inside strings are text.
+    #[test]
+    fn json_of_too_many_values_is_refused_before_it_is_parsed() {
+        let tags = format!(
+            r#"{{"tags": [{}""]}}"#,
+            r#""","#.repeat(MAX_JSON_VALUES + 1)
+        );
+        assert!(matches!(
+            check_json_size(tags.as_bytes()),
+            Err(ImportError::TooMany)
+        ));
+        let text = format!(r#"{{"notes": "{}"}}"#, ",".repeat(MAX_JSON_VALUES + 1));
+        assert!(check_json_size(text.as_bytes()).is_ok());
     }
 }
