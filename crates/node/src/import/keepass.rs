@@ -145,11 +145,12 @@ fn too_costly() -> ImportError {
 }
 
 /// KDBX 4's KDF parameters, a variant dictionary: `R` rounds (AES), `M`
-/// memory in bytes, `I` passes and `P` lanes (Argon2).
+/// memory in bytes, `I` passes and `P` lanes (Argon2), each within its
+/// bound, and Argon2's memory times passes within [`MAX_ARGON2_WORK`].
 fn check_kdf_parameters(dict: &[u8]) -> Result<(), ImportError> {
-    let mut at = 2; // its version
-                    // Argon2's memory and passes as given (KeePassXC always gives both).
+    // Argon2's memory and passes as given (KeePassXC always gives both).
     let (mut memory, mut passes) = (0u64, 1u64);
+    let mut at = 2; // its version
     loop {
         let kind = *bytes_at(dict, at, 1)?.first().unwrap_or(&0);
         if kind == 0 {
