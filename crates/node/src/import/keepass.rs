@@ -209,6 +209,15 @@ pub fn read(
     let parsed =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Database::parse(data, key)))
             .map_err(|_| malformed("the database cannot be read"))?;
+    // A payload unpacking past the bound stops there, whatever error the
+    // crate then wraps it in (vendor/README.md).
+    if parsed.is_err() && keepass::unpacked_too_much() {
+        return Err(ImportError::Unrecognised(format!(
+            "the database unpacks to more than {} MiB; export fewer entries (or attachments) at \
+             a time",
+            keepass::MAX_DECOMPRESSED_BYTES / (1024 * 1024)
+        )));
+    }
     let db = parsed.map_err(|e| match e {
         // KDBX 3.1 finds a wrong key when the payload's padding is wrong,
         // before its start bytes are compared.

@@ -505,3 +505,120 @@ fn a_database_whose_argon2_costs_minutes_in_all_is_refused_unopened() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A KDBX 4 database sealed with `password` (AES-KDF of no rounds, so it
+/// opens at once; ChaCha20; gzip) whose gzip payload is `payload`, made
+/// field by field as KeePassXC writes them.
+fn kdbx4_sealed(password: &str, payload_gzip: &[u8]) -> Vec<u8> {
+    use chacha20::cipher::{KeyIvInit, StreamCipher};
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256, Sha512};
+    fn field(out: &mut Vec<u8>, id: u8, value: &[u8]) {
+        out.push(id);
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        out.extend_from_slice(value);
+    }
+    fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+    let (master_seed, kdf_seed, iv) = ([7u8; 32], [9u8; 32], [5u8; 12]);
+    // The KDF: AES-KDF's UUID, no rounds and its seed.
+    let mut kdf = vec![0x00, 0x01];
+    for (kind, name, value) in [
+        (0x42, "$UUID", hex_bytes("c9d9f39a628a4460bf740d08c18a4fea")),
+        (0x05, "R", 0u64.to_le_bytes().to_vec()),
+        (0x42, "S", kdf_seed.to_vec()),
+    ] {
+        kdf.push(kind);
+        kdf.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        kdf.extend_from_slice(name.as_bytes());
+        kdf.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        kdf.extend_from_slice(&value);
+    }
+    kdf.push(0);
+    let mut header = Vec::new();
+    header.extend_from_slice(&0x9AA2_D903u32.to_le_bytes());
+    header.extend_from_slice(&0xB54B_FB67u32.to_le_bytes());
+    header.extend_from_slice(&1u16.to_le_bytes());
+    header.extend_from_slice(&4u16.to_le_bytes());
+    field(
+        &mut header,
+        2,
+        &hex_bytes("d6038a2b8b6f4cb5a524339a31dbb59a"),
+    ); // ChaCha20
+    field(&mut header, 3, &1u32.to_le_bytes()); // gzip
+    field(&mut header, 4, &master_seed);
+    field(&mut header, 7, &iv);
+    field(&mut header, 11, &kdf);
+    field(&mut header, 0, b"\r\n\r\n");
+    // No AES rounds: the transformed key is the composite key's hash.
+    let composite = Sha256::digest(Sha256::digest(password.as_bytes()));
+    let transformed = Sha256::digest(composite);
+    let master_key = Sha256::digest([&master_seed[..], &transformed].concat());
+    let hmac_key = Sha512::digest([&master_seed[..], &transformed, &[1]].concat());
+    let block_key = |index: u64| Sha512::digest([&index.to_le_bytes()[..], &hmac_key].concat());
+    let mut out = header.clone();
+    out.extend_from_slice(&Sha256::digest(&header));
+    out.extend_from_slice(&hmac(&block_key(u64::MAX), &[&header]));
+    let mut payload = payload_gzip.to_vec();
+    chacha20::ChaCha20::new(&master_key, &iv.into()).apply_keystream(&mut payload);
+    for (index, block) in [(0u64, &payload[..]), (1, &[][..])] {
+        let size = (block.len() as u32).to_le_bytes();
+        out.extend_from_slice(&hmac(
+            &block_key(index),
+            &[&index.to_le_bytes(), &size, block],
+        ));
+        out.extend_from_slice(&size);
+        out.extend_from_slice(block);
+    }
+    out
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A database of a quarter MiB whose payload unpacks to more than 256 MiB
+/// (a gzip bomb, sealed with the password its sender gives) is refused
+/// at the bound, with what to do, rather than unpacked whole into memory;
+/// one just under the bound is read on (to the damage this one has).
+#[test]
+fn a_database_that_unpacks_to_gigabytes_is_refused_at_the_bound() {
+    fn zeros_gzipped(bytes: usize) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let chunk = vec![0u8; 1024 * 1024];
+        for _ in 0..bytes / chunk.len() {
+            gz.write_all(&chunk).unwrap();
+        }
+        gz.finish().unwrap()
+    }
+    // What the vendored keepass crate unpacks at most.
+    const BOUND: usize = 256 * 1024 * 1024;
+    let bomb = kdbx4_sealed("shared", &zeros_gzipped(BOUND + 1024 * 1024));
+    assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
+    match import::keepass::read(&bomb, Some("shared"), None) {
+        Err(import::ImportError::Unrecognised(why)) => {
+            assert!(why.contains("unpacks to more than 256 MiB"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Under the bound it is unpacked and read: its zeros are no inner
+    // header, and it says so.
+    let under = kdbx4_sealed("shared", &zeros_gzipped(BOUND / 2));
+    match import::keepass::read(&under, Some("shared"), None) {
+        Err(import::ImportError::Malformed(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    // And the wrong password is still told as such.
+    assert!(matches!(
+        import::keepass::read(&bomb, Some("guess"), None),
+        Err(import::ImportError::WrongPassword)
+    ));
+}
