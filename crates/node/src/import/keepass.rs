@@ -218,7 +218,13 @@ pub fn read(
             keepass::MAX_DECOMPRESSED_BYTES / (1024 * 1024)
         )));
     }
+    use keepass::error::{DatabaseFormatError as Format, Kdbx3OpenError, Kdbx4OpenError};
     let db = parsed.map_err(|e| match e {
+        // Opened, but its XML is not KeePass's: damage, or hostile nesting
+        // (quick-xml stops at 128 levels rather than overflow the stack).
+        keepass::error::DatabaseOpenError::Format(
+            Format::Kdbx4(Kdbx4OpenError::Xml(_)) | Format::Kdbx3(Kdbx3OpenError::Xml(_)),
+        ) => malformed("its entries are not the XML KeePass writes (or are nested over 128 deep)"),
         // KDBX 3.1 finds a wrong key when the payload's padding is wrong,
         // before its start bytes are compared.
         keepass::error::DatabaseOpenError::Key(keepass::error::DatabaseKeyError::IncorrectKey)

@@ -622,3 +622,32 @@ fn a_database_that_unpacks_to_gigabytes_is_refused_at_the_bound() {
         Err(import::ImportError::WrongPassword)
     ));
 }
+
+/// A database whose groups nest a hundred thousand deep (a few KiB of
+/// gzip) is refused as damaged, with why, not followed down until the
+/// importing thread's stack runs out and the process ends (quick-xml, under
+/// the keepass crate, stops at 128 levels; this holds it to that).
+#[test]
+fn a_database_nested_beyond_reason_is_refused_not_a_crash() {
+    let mut payload = Vec::new();
+    for (id, value) in [
+        (1u8, &3u32.to_le_bytes()[..]),
+        (2, &[3u8; 64][..]),
+        (0, &[][..]),
+    ] {
+        payload.push(id);
+        payload.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        payload.extend_from_slice(value);
+    }
+    payload.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"utf-8\"?><KeePassFile><Root>");
+    payload.extend_from_slice(&b"<Group>".repeat(100_000));
+    payload.extend_from_slice(&b"</Group>".repeat(100_000));
+    payload.extend_from_slice(b"</Root></KeePassFile>");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&payload).unwrap();
+    let deep = kdbx4_sealed("shared", &gz.finish().unwrap());
+    match import::keepass::read(&deep, Some("shared"), None) {
+        Err(import::ImportError::Malformed(why)) => assert!(why.contains("nested"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
