@@ -10,6 +10,7 @@
 #[path = "../fuzz/src/targets.rs"]
 mod targets;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 fn corpus(name: &str) -> Vec<Vec<u8>> {
@@ -86,10 +87,26 @@ fn every_fuzz_target_survives_its_corpus_and_mutations_of_it() {
         .as_nanos() as u64
         | 1;
     eprintln!("fuzz smoke seed {seed}");
+    // Every panic counts, as under libFuzzer (whose hook aborts on it):
+    // one a decoder catches and turns into an error is still a finding.
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        report(info);
+    }));
+    let survives = |target: &targets::Target, input: &[u8]| {
+        let before = PANICS.load(Ordering::SeqCst);
+        std::panic::catch_unwind(|| target(input)).is_ok()
+            && PANICS.load(Ordering::SeqCst) == before
+    };
     for (name, target) in targets::TARGETS {
         let seeds = corpus(name);
         for input in &seeds {
-            target(input);
+            assert!(
+                survives(target, input),
+                "{name} panicked on a seed of its corpus"
+            );
         }
         let mut rng = Rng(seed);
         let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -98,8 +115,7 @@ fn every_fuzz_target_survives_its_corpus_and_mutations_of_it() {
             let input = &seeds[rng.below(seeds.len())];
             let other = &seeds[rng.below(seeds.len())];
             let mutated = mutate(&mut rng, input, other);
-            let caught = std::panic::catch_unwind(|| target(&mutated));
-            if caught.is_err() {
+            if !survives(target, &mutated) {
                 let path = std::env::temp_dir().join(format!("polykey-fuzz-{name}-{seed}"));
                 std::fs::write(&path, &mutated).unwrap();
                 panic!("{name} panicked on the input saved at {}", path.display());

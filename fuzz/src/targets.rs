@@ -19,6 +19,10 @@ use polykey_vaults::items::Item;
 use polykey_vaults::totp::Totp;
 use polykey_vaults::{RawObject, Vault, Vaults};
 
+/// KeePass databases sealed around a payload given whole.
+#[path = "kdbx.rs"]
+pub mod kdbx;
+
 /// A target: it takes any bytes and must return.
 pub type Target = fn(&[u8]);
 
@@ -33,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("import_bitwarden", import_bitwarden),
     ("import_1pux", import_1pux),
     ("import_kdbx", import_kdbx),
+    ("import_kdbx_payload", import_kdbx_payload),
     ("transfer", transfer),
     ("merge", merge),
 ];
@@ -158,6 +163,15 @@ pub fn import_1pux(data: &[u8]) {
 /// derived).
 pub fn import_kdbx(data: &[u8]) {
     let _ = keepass::read(data, Some("password"), None);
+}
+
+/// What a KeePass database holds past its password: the inner header
+/// (attachments among it) and the XML, sealed here around the input so
+/// that every input opens (a database made from nothing never passes the
+/// header's HMAC, so `import_kdbx` stops there).
+pub fn import_kdbx_payload(data: &[u8]) {
+    let sealed = kdbx::sealed("password", false, data);
+    let _ = keepass::read(&sealed, Some("password"), None);
 }
 
 /// One store and vault for every `transfer` input of a process.

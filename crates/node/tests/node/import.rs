@@ -7,6 +7,10 @@ use std::process::{Command, Stdio};
 use polykey_node::import;
 use polykey_vaults::items::ItemKind;
 
+/// KeePass databases sealed around a payload given whole.
+#[path = "../../../../fuzz/src/kdbx.rs"]
+mod kdbx;
+
 /// A throwaway GnuPG home with one key without a passphrase; its agent is
 /// stopped when dropped.
 struct Gnupg {
@@ -506,85 +510,6 @@ fn a_database_whose_argon2_costs_minutes_in_all_is_refused_unopened() {
     }
 }
 
-/// A KDBX 4 database sealed with `password` (AES-KDF of no rounds, so it
-/// opens at once; ChaCha20; gzip) whose gzip payload is `payload`, made
-/// field by field as KeePassXC writes them.
-fn kdbx4_sealed(password: &str, payload_gzip: &[u8]) -> Vec<u8> {
-    use chacha20::cipher::{KeyIvInit, StreamCipher};
-    use hmac::{Hmac, Mac};
-    use sha2::{Digest, Sha256, Sha512};
-    fn field(out: &mut Vec<u8>, id: u8, value: &[u8]) {
-        out.push(id);
-        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        out.extend_from_slice(value);
-    }
-    fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-        for part in parts {
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().to_vec()
-    }
-    let (master_seed, kdf_seed, iv) = ([7u8; 32], [9u8; 32], [5u8; 12]);
-    // The KDF: AES-KDF's UUID, no rounds and its seed.
-    let mut kdf = vec![0x00, 0x01];
-    for (kind, name, value) in [
-        (0x42, "$UUID", hex_bytes("c9d9f39a628a4460bf740d08c18a4fea")),
-        (0x05, "R", 0u64.to_le_bytes().to_vec()),
-        (0x42, "S", kdf_seed.to_vec()),
-    ] {
-        kdf.push(kind);
-        kdf.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        kdf.extend_from_slice(name.as_bytes());
-        kdf.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        kdf.extend_from_slice(&value);
-    }
-    kdf.push(0);
-    let mut header = Vec::new();
-    header.extend_from_slice(&0x9AA2_D903u32.to_le_bytes());
-    header.extend_from_slice(&0xB54B_FB67u32.to_le_bytes());
-    header.extend_from_slice(&1u16.to_le_bytes());
-    header.extend_from_slice(&4u16.to_le_bytes());
-    field(
-        &mut header,
-        2,
-        &hex_bytes("d6038a2b8b6f4cb5a524339a31dbb59a"),
-    ); // ChaCha20
-    field(&mut header, 3, &1u32.to_le_bytes()); // gzip
-    field(&mut header, 4, &master_seed);
-    field(&mut header, 7, &iv);
-    field(&mut header, 11, &kdf);
-    field(&mut header, 0, b"\r\n\r\n");
-    // No AES rounds: the transformed key is the composite key's hash.
-    let composite = Sha256::digest(Sha256::digest(password.as_bytes()));
-    let transformed = Sha256::digest(composite);
-    let master_key = Sha256::digest([&master_seed[..], &transformed].concat());
-    let hmac_key = Sha512::digest([&master_seed[..], &transformed, &[1]].concat());
-    let block_key = |index: u64| Sha512::digest([&index.to_le_bytes()[..], &hmac_key].concat());
-    let mut out = header.clone();
-    out.extend_from_slice(&Sha256::digest(&header));
-    out.extend_from_slice(&hmac(&block_key(u64::MAX), &[&header]));
-    let mut payload = payload_gzip.to_vec();
-    chacha20::ChaCha20::new(&master_key, &iv.into()).apply_keystream(&mut payload);
-    for (index, block) in [(0u64, &payload[..]), (1, &[][..])] {
-        let size = (block.len() as u32).to_le_bytes();
-        out.extend_from_slice(&hmac(
-            &block_key(index),
-            &[&index.to_le_bytes(), &size, block],
-        ));
-        out.extend_from_slice(&size);
-        out.extend_from_slice(block);
-    }
-    out
-}
-
-fn hex_bytes(hex: &str) -> Vec<u8> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 /// A database of a quarter MiB whose payload unpacks to more than 256 MiB
 /// (a gzip bomb, sealed with the password its sender gives) is refused
 /// at the bound, with what to do, rather than unpacked whole into memory;
@@ -601,7 +526,7 @@ fn a_database_that_unpacks_to_gigabytes_is_refused_at_the_bound() {
     }
     // What the vendored keepass crate unpacks at most.
     const BOUND: usize = 256 * 1024 * 1024;
-    let bomb = kdbx4_sealed("shared", &zeros_gzipped(BOUND + 1024 * 1024));
+    let bomb = kdbx::sealed("shared", true, &zeros_gzipped(BOUND + 1024 * 1024));
     assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
     match import::keepass::read(&bomb, Some("shared"), None) {
         Err(import::ImportError::Unrecognised(why)) => {
@@ -611,7 +536,7 @@ fn a_database_that_unpacks_to_gigabytes_is_refused_at_the_bound() {
     }
     // Under the bound it is unpacked and read: its zeros are no inner
     // header, and it says so.
-    let under = kdbx4_sealed("shared", &zeros_gzipped(BOUND / 2));
+    let under = kdbx::sealed("shared", true, &zeros_gzipped(BOUND / 2));
     match import::keepass::read(&under, Some("shared"), None) {
         Err(import::ImportError::Malformed(_)) => {}
         other => panic!("{other:?}"),
@@ -623,31 +548,53 @@ fn a_database_that_unpacks_to_gigabytes_is_refused_at_the_bound() {
     ));
 }
 
-/// A database whose groups nest a hundred thousand deep (a few KiB of
-/// gzip) is refused as damaged, with why, not followed down until the
+/// A database whose groups nest a hundred thousand deep is refused as damaged, with why, not followed down until the
 /// importing thread's stack runs out and the process ends (quick-xml, under
 /// the keepass crate, stops at 128 levels; this holds it to that).
 #[test]
 fn a_database_nested_beyond_reason_is_refused_not_a_crash() {
-    let mut payload = Vec::new();
-    for (id, value) in [
-        (1u8, &3u32.to_le_bytes()[..]),
-        (2, &[3u8; 64][..]),
-        (0, &[][..]),
-    ] {
-        payload.push(id);
-        payload.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        payload.extend_from_slice(value);
-    }
+    let mut payload = kdbx::inner_header();
     payload.extend_from_slice(b"<?xml version=\"1.0\" encoding=\"utf-8\"?><KeePassFile><Root>");
     payload.extend_from_slice(&b"<Group>".repeat(100_000));
     payload.extend_from_slice(&b"</Group>".repeat(100_000));
     payload.extend_from_slice(b"</Root></KeePassFile>");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(&payload).unwrap();
-    let deep = kdbx4_sealed("shared", &gz.finish().unwrap());
+    let deep = kdbx::sealed("shared", false, &payload);
     match import::keepass::read(&deep, Some("shared"), None) {
         Err(import::ImportError::Malformed(why)) => assert!(why.contains("nested"), "{why}"),
         other => panic!("{other:?}"),
+    }
+}
+
+/// The seeds of the `import_kdbx_payload` fuzz target are databases this
+/// reads in full (so the fuzzer starts from inputs that reach every part
+/// of the reading): attachments in KDBX 3.1's gzipped Meta and in KDBX 4's
+/// inner header, history, tags and the Recycle Bin left out.
+#[test]
+fn the_kdbx_payload_fuzz_seeds_import_whole() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/import_kdbx_payload");
+    for name in [
+        "keepassxc-xml-attachment-compressed",
+        "keepassxc-inner-attachment",
+    ] {
+        let payload = std::fs::read(seeds.join(name)).unwrap();
+        let parsed = import::keepass::read(
+            &kdbx::sealed("password", false, &payload),
+            Some("password"),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let titles: Vec<&str> = parsed.items.iter().map(|i| i.item.title.as_str()).collect();
+        assert_eq!(titles, ["Door code", "GitHub"], "{name}");
+        let github = &parsed.items[1];
+        assert_eq!(github.folder, ["Dev"], "{name}");
+        assert!(
+            matches!(&github.item.kind, ItemKind::Login { password, .. } if password == "gh-pass")
+        );
+        assert_eq!(github.files.len(), 1, "{name}");
+        assert_eq!(
+            github.files[0].1.as_slice(),
+            b"recovery codes: 1111 2222\n",
+            "{name}"
+        );
     }
 }

@@ -316,6 +316,11 @@ fn parse_inner_header(
             INNER_HEADER_END => break,
 
             INNER_HEADER_RANDOM_STREAM_ID => {
+                // POLYKEY: a field of another size than 4 is damage, not a
+                // panic (found by fuzzing).
+                if entry_buffer.len() != 4 {
+                    return Err(Kdbx4InnerHeaderError::InvalidEntry(entry_type));
+                }
                 inner_random_stream = Some(InnerCipherConfig::try_from(LittleEndian::read_u32(entry_buffer))?);
             }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::format::xml_db::tags::join_tags;
 use crate::{
     crypt::{ciphers::Cipher, CryptographyError},
-    db::{AttachmentId, Color, EntryId, EntryMut, GroupId},
+    db::{AttachmentId, Color, EntryId, GroupId},
     format::xml_db::{
         custom_serde::{cs_bool, cs_opt_bool, cs_opt_fromstr, cs_opt_string},
         meta::CustomData,
@@ -128,18 +128,24 @@ impl Entry {
         if let Some(h) = self.history {
             target.history = Some(crate::db::History { entries: Vec::new() });
 
-            for (i, e) in h.entries.into_iter().enumerate() {
+            for (i, mut e) in h.entries.into_iter().enumerate() {
                 let id = EntryId::from_uuid(e.uuid.0);
 
                 let mut he = crate::db::Entry::with_id(id, target.parent);
                 he.history = None; // history entries cannot have their own history
+                e.history = None; // POLYKEY: nor keep one the file gives them
 
                 if let Some(h) = target.history.as_mut() {
                     h.entries.push(he);
                 }
 
-                let historical = EntryMut::new_historical(target.database_mut(), id, Some(i));
-                e.xml_to_db_handle(historical, attachments, custom_icons, inner_decryptor)?;
+                // POLYKEY: this entry's own version i, whatever UUID the
+                // file gives it (another entry's, or none here, made the
+                // version look for an entry that is not there and panic:
+                // found by fuzzing).
+                if let Some(historical) = target.historical(i) {
+                    e.xml_to_db_handle(historical, attachments, custom_icons, inner_decryptor)?;
+                }
             }
         }
 
