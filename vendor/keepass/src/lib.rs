@@ -11,6 +11,7 @@ pub(crate) mod format;
 mod key;
 
 pub use self::compression::{unpacked_too_much, MAX_DECOMPRESSED_BYTES}; // POLYKEY
+pub use self::format::xml_db::MAX_ENTRIES_AND_GROUPS; // POLYKEY
 pub use self::db::Database;
 
 #[cfg(feature = "challenge_response")]

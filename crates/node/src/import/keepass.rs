@@ -218,8 +218,22 @@ pub fn read(
             keepass::MAX_DECOMPRESSED_BYTES / (1024 * 1024)
         )));
     }
-    use keepass::error::{DatabaseFormatError as Format, Kdbx3OpenError, Kdbx4OpenError};
+    use keepass::error::{
+        DatabaseFormatError as Format, Kdbx3OpenError, Kdbx4OpenError, ParseXmlError,
+    };
+    const _: () = assert!(
+        keepass::MAX_ENTRIES_AND_GROUPS == 250_000,
+        "the message below"
+    );
     let db = parsed.map_err(|e| match e {
+        keepass::error::DatabaseOpenError::Format(
+            Format::Kdbx4(Kdbx4OpenError::Xml(ParseXmlError::TooMany))
+            | Format::Kdbx3(Kdbx3OpenError::Xml(ParseXmlError::TooMany)),
+        ) => ImportError::Unrecognised(
+            "the database holds more than 250,000 entries, versions and groups; delete old \
+             versions (KeePassXC: Database > Maintenance) or export fewer entries at a time"
+                .into(),
+        ),
         // Opened, but its XML is not KeePass's: damage, or hostile nesting
         // (quick-xml stops at 128 levels rather than overflow the stack).
         keepass::error::DatabaseOpenError::Format(

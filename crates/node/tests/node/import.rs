@@ -598,3 +598,29 @@ fn the_kdbx_payload_fuzz_seeds_import_whole() {
         );
     }
 }
+
+/// A database of tiny entries (a UUID each, 50 bytes of XML) is refused
+/// by their count before it is parsed: parsed, each took about 2 KiB, and
+/// a million of them (49 MiB, within the file bound without gzip) took
+/// 2 GB of memory before the item bound was reached.
+#[test]
+fn a_database_of_countless_tiny_entries_is_refused_before_it_is_parsed() {
+    let mut payload = kdbx::inner_header();
+    payload.extend_from_slice(b"<KeePassFile><Meta></Meta><Root><Group>");
+    payload.extend_from_slice(b"<UUID>AAAAAAAAAAAAAAAAAAAAAQ==</UUID><Name>Root</Name>");
+    for i in 0..250_001u32 {
+        // Each its own UUID (the crate refuses a repeated one, but only
+        // once all are parsed).
+        let uuid = data_encoding::BASE64.encode(&(u128::from(i) + 2).to_be_bytes());
+        payload.extend_from_slice(format!("<Entry><UUID>{uuid}</UUID></Entry>").as_bytes());
+    }
+    payload.extend_from_slice(b"</Group></Root></KeePassFile>");
+    let many = kdbx::sealed("shared", false, &payload);
+    assert!(many.len() < import::MAX_IMPORT_BYTES);
+    match import::keepass::read(&many, Some("shared"), None) {
+        Err(import::ImportError::Unrecognised(why)) => {
+            assert!(why.contains("more than 250,000 entries"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

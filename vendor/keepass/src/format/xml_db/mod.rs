@@ -30,11 +30,34 @@ use crate::{
 #[cfg(feature = "save_kdbx4")]
 use crate::{crypt::CryptographyError, db::DatabaseSaveError};
 
+/// POLYKEY: the most entries (each history version one) and groups a
+/// database's XML may hold, counted before it is parsed: each takes about
+/// 2 KiB parsed however little of the XML it takes (50 bytes), so a
+/// database of tiny entries took forty times its XML in memory (a
+/// million in 49 MiB, 2 GB).
+pub const MAX_ENTRIES_AND_GROUPS: usize = 250_000;
+
+/// POLYKEY: how many `Entry` and `Group` elements begin in `data`.
+fn entries_and_groups(data: &[u8]) -> usize {
+    data.split(|&b| b == b'<')
+        .skip(1)
+        .filter(|tag| {
+            (tag.starts_with(b"Entry") || tag.starts_with(b"Group"))
+                && tag
+                    .get(5)
+                    .is_none_or(|&b| b == b'>' || b == b'/' || b.is_ascii_whitespace())
+        })
+        .count()
+}
+
 pub fn parse_xml(
     data: &[u8],
     header_attachments: &[Value<Vec<u8>>],
     inner_decryptor: &mut dyn Cipher,
 ) -> Result<crate::db::Database, ParseXmlError> {
+    if entries_and_groups(data) > MAX_ENTRIES_AND_GROUPS {
+        return Err(ParseXmlError::TooMany); // POLYKEY
+    }
     let kdbx: KeePassFile = quick_xml::de::from_reader(data)?;
     Ok(kdbx.xml_to_db(inner_decryptor, header_attachments)?)
 }
@@ -51,6 +74,10 @@ pub enum ParseXmlError {
     /// encryption methods.
     #[error("Error unprotecting entry: {0}")]
     Unprotect(#[from] UnprotectError),
+
+    /// POLYKEY: more than [`MAX_ENTRIES_AND_GROUPS`] entries and groups.
+    #[error("more than {MAX_ENTRIES_AND_GROUPS} entries, versions and groups")]
+    TooMany,
 }
 
 #[cfg(feature = "save_kdbx4")]
