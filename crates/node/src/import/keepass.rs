@@ -230,8 +230,9 @@ pub fn read(
             Format::Kdbx4(Kdbx4OpenError::Xml(ParseXmlError::TooMany))
             | Format::Kdbx3(Kdbx3OpenError::Xml(ParseXmlError::TooMany)),
         ) => ImportError::Unrecognised(
-            "the database holds more than 250,000 entries, versions and groups; delete old \
-             versions (KeePassXC: Database > Maintenance) or export fewer entries at a time"
+            "the database holds more than 250,000 entries, versions, groups and attachments; \
+             delete old versions (KeePassXC: Database > Maintenance) or export fewer entries at \
+             a time"
                 .into(),
         ),
         // Opened, but its XML is not KeePass's: damage, or hostile nesting
@@ -290,9 +291,19 @@ impl Reading {
             if Some(child.id()) == recycle {
                 continue;
             }
-            path.push(child.name.clone());
+            // Each item keeps its folders as the vault will name them (at
+            // most 16, of 200 bytes each): a group's whole name, copied
+            // into each of its items, let one name of 100 MiB take
+            // gigabytes (found by an attack review).
+            let name = super::safe_name(&child.name);
+            let keep = !name.is_empty() && path.len() < super::MAX_FOLDER_DEPTH;
+            if keep {
+                path.push(name);
+            }
             self.group(&child, path, recycle, depth + 1)?;
-            path.pop();
+            if keep {
+                path.pop();
+            }
         }
         Ok(())
     }

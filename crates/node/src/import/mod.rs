@@ -258,7 +258,7 @@ pub fn safe_name(name: &str) -> String {
 /// and the export's own, outermost first; deeper ones are dropped), so a
 /// path stays within the vault's depth and length bounds: 16 levels of
 /// [`MAX_NAME_BYTES`] and a title are under 4,096 bytes.
-const MAX_FOLDER_DEPTH: usize = 16;
+pub(crate) const MAX_FOLDER_DEPTH: usize = 16;
 
 /// The secrets to write for `items` under directory `under` of a vault
 /// whose secrets are `existing`: each at `under/folders/title`, its files

@@ -599,28 +599,113 @@ fn the_kdbx_payload_fuzz_seeds_import_whole() {
     }
 }
 
+/// The payload of a database whose root group holds `body` (XML), after
+/// an inner header with `attachments` (KDBX 4's own, each a flags byte
+/// and its bytes).
+fn payload_of(attachments: &[&[u8]], body: &str) -> Vec<u8> {
+    let mut payload = kdbx::inner_header();
+    // Attachments go before the header's end (its last 5 bytes).
+    let end = payload.split_off(payload.len() - 5);
+    for attachment in attachments {
+        payload.push(3);
+        payload.extend_from_slice(&(attachment.len() as u32 + 1).to_le_bytes());
+        payload.push(0);
+        payload.extend_from_slice(attachment);
+    }
+    payload.extend_from_slice(&end);
+    payload.extend_from_slice(b"<KeePassFile><Meta></Meta><Root><Group>");
+    payload.extend_from_slice(b"<UUID>AAAAAAAAAAAAAAAAAAAAAQ==</UUID><Name>Root</Name>");
+    payload.extend_from_slice(body.as_bytes());
+    payload.extend_from_slice(b"</Group></Root></KeePassFile>");
+    payload
+}
+
+/// `count` entries, each its own UUID (the crate refuses a repeated one,
+/// but only once all are parsed), as `<{tag}>` elements holding `inside`.
+fn entries(count: u32, tag: &str, inside: &str) -> String {
+    (0..count)
+        .map(|i| {
+            let uuid = data_encoding::BASE64.encode(&(u128::from(i) + 2).to_be_bytes());
+            format!("<{tag}><UUID>{uuid}</UUID>{inside}</{tag}>")
+        })
+        .collect()
+}
+
+fn read_payload(payload: &[u8]) -> Result<import::Parsed, import::ImportError> {
+    let sealed = kdbx::sealed("shared", false, payload);
+    assert!(sealed.len() < import::MAX_IMPORT_BYTES);
+    import::keepass::read(&sealed, Some("shared"), None)
+}
+
 /// A database of tiny entries (a UUID each, 50 bytes of XML) is refused
 /// by their count before it is parsed: parsed, each took about 2 KiB, and
 /// a million of them (49 MiB, within the file bound without gzip) took
-/// 2 GB of memory before the item bound was reached.
+/// 2 GB of memory before the item bound was reached. Entries under a
+/// namespace prefix (`<a:Entry>`, which quick-xml takes for entries) count
+/// too, and so do KDBX 4's attachments (a 6-byte record each).
 #[test]
 fn a_database_of_countless_tiny_entries_is_refused_before_it_is_parsed() {
-    let mut payload = kdbx::inner_header();
-    payload.extend_from_slice(b"<KeePassFile><Meta></Meta><Root><Group>");
-    payload.extend_from_slice(b"<UUID>AAAAAAAAAAAAAAAAAAAAAQ==</UUID><Name>Root</Name>");
-    for i in 0..250_001u32 {
-        // Each its own UUID (the crate refuses a repeated one, but only
-        // once all are parsed).
-        let uuid = data_encoding::BASE64.encode(&(u128::from(i) + 2).to_be_bytes());
-        payload.extend_from_slice(format!("<Entry><UUID>{uuid}</UUID></Entry>").as_bytes());
-    }
-    payload.extend_from_slice(b"</Group></Root></KeePassFile>");
-    let many = kdbx::sealed("shared", false, &payload);
-    assert!(many.len() < import::MAX_IMPORT_BYTES);
-    match import::keepass::read(&many, Some("shared"), None) {
-        Err(import::ImportError::Unrecognised(why)) => {
-            assert!(why.contains("more than 250,000 entries"), "{why}")
+    for tag in ["Entry", "a:Entry"] {
+        match read_payload(&payload_of(&[], &entries(250_001, tag, ""))) {
+            Err(import::ImportError::Unrecognised(why)) => {
+                assert!(why.contains("more than 250,000 entries"), "{tag}: {why}")
+            }
+            other => panic!("{tag}: {other:?}"),
         }
-        other => panic!("{other:?}"),
     }
+    let empty: &[u8] = &[];
+    let attachments = vec![empty; 250_001];
+    assert!(matches!(
+        read_payload(&payload_of(&attachments, "")),
+        Err(import::ImportError::Malformed(_))
+    ));
+    // Within the bounds, such a database is read.
+    let some = payload_of(&vec![empty; 1_000], &entries(1_000, "Entry", ""));
+    assert!(read_payload(&some).is_ok());
+}
+
+/// A group's name is kept as the vault will name the folder (200 bytes):
+/// copied whole into each of its items, a name of 100 MiB in a database
+/// of a few hundred entries took gigabytes. Tags are kept to 1,024 an
+/// entry, empty ones none: a string of a million delimiters was a million
+/// empty tags (24 bytes and more each, from one byte).
+#[test]
+fn a_long_group_name_and_countless_tags_take_no_more_than_they_show() {
+    let name = "n".repeat(1024 * 1024);
+    let titled = "<String><Key>Title</Key><Value>t</Value></String>";
+    let body = format!(
+        "<Group><UUID>AAAAAAAAAAAAAAAAAAAAAA==</UUID><Name>{name}</Name>{}</Group>",
+        entries(100, "Entry", titled)
+    );
+    let parsed = read_payload(&payload_of(&[], &body)).unwrap();
+    assert_eq!(parsed.items.len(), 100);
+    for item in &parsed.items {
+        assert_eq!(item.folder.len(), 1);
+        assert!(item.folder[0].len() <= 200, "{}", item.folder[0].len());
+    }
+
+    let tags: Vec<String> = (0..2_000).map(|i| format!("t{i}")).collect();
+    let body = format!(
+        "{}{}",
+        entries(
+            1,
+            "Entry",
+            &format!("{titled}<Tags>{}</Tags>", tags.join(";"))
+        ),
+        // Its own UUID.
+        entries(
+            1,
+            "Entry",
+            &format!("{titled}<Tags>{}</Tags>", ";".repeat(1_000_000))
+        )
+        .replace("AAAAAAAAAAAAAAAAAAAAAg==", "AAAAAAAAAAAAAAAAAAAAAw==")
+    );
+    let parsed = read_payload(&payload_of(&[], &body)).unwrap();
+    let notes = |item: &import::ImportedItem| match &item.item.kind {
+        ItemKind::SecureNote { text } => text.clone(),
+        _ => panic!("not a note"),
+    };
+    let many = notes(&parsed.items[0]);
+    assert!(many.contains("t1023") && !many.contains("t1024"), "{many}");
+    assert!(!notes(&parsed.items[1]).contains("Tags"));
 }

@@ -86,6 +86,16 @@ impl VariantDictionary {
                 .ok_or(VariantDictionaryError::UnexpectedEof)?;
             pos += value_length;
 
+            // POLYKEY: a number of another size than its type's is damage,
+            // not a panic (before the password is checked).
+            let size = match value_type {
+                U32_TYPE_ID | I32_TYPE_ID => Some(4),
+                U64_TYPE_ID | I64_TYPE_ID => Some(8),
+                _ => None,
+            };
+            if size.is_some_and(|size| size != value_buffer.len()) {
+                return Err(VariantDictionaryError::InvalidValueType { value_type });
+            }
             let value = match value_type {
                 U32_TYPE_ID => VariantDictionaryValue::UInt32(LittleEndian::read_u32(value_buffer)),
                 U64_TYPE_ID => VariantDictionaryValue::UInt64(LittleEndian::read_u64(value_buffer)),

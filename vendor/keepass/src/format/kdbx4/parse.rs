@@ -332,6 +332,12 @@ fn parse_inner_header(
                     return Err(Kdbx4InnerHeaderError::UnexpectedEof);
                 }
 
+                // POLYKEY: at most as many as a database holds entries and
+                // groups (each an empty record of 6 bytes took about 60 parsed
+                // and again in a map: found by an attack review).
+                if header_attachments.len() >= crate::format::xml_db::MAX_ENTRIES_AND_GROUPS {
+                    return Err(Kdbx4InnerHeaderError::InvalidEntry(entry_type));
+                }
                 let flags = entry_buffer[0];
                 let data = entry_buffer[1..].to_vec();
 

@@ -30,22 +30,27 @@ use crate::{
 #[cfg(feature = "save_kdbx4")]
 use crate::{crypt::CryptographyError, db::DatabaseSaveError};
 
-/// POLYKEY: the most entries (each history version one) and groups a
-/// database's XML may hold, counted before it is parsed: each takes about
+/// POLYKEY: the most entries (each history version one), groups and
+/// attachments (`Binary`, in the XML and in KDBX 4's inner header) a
+/// database may hold, counted before it is parsed: each takes about
 /// 2 KiB parsed however little of the XML it takes (50 bytes), so a
 /// database of tiny entries took forty times its XML in memory (a
 /// million in 49 MiB, 2 GB).
 pub const MAX_ENTRIES_AND_GROUPS: usize = 250_000;
 
-/// POLYKEY: how many `Entry` and `Group` elements begin in `data`.
+/// POLYKEY: how many `Entry`, `Group` and `Binary` elements begin in
+/// `data`, by their local names (quick-xml takes `<a:Entry>` for an
+/// `Entry`).
 fn entries_and_groups(data: &[u8]) -> usize {
     data.split(|&b| b == b'<')
         .skip(1)
         .filter(|tag| {
-            (tag.starts_with(b"Entry") || tag.starts_with(b"Group"))
-                && tag
-                    .get(5)
-                    .is_none_or(|&b| b == b'>' || b == b'/' || b.is_ascii_whitespace())
+            let name = tag
+                .split(|&b| b == b'>' || b == b'/' || b.is_ascii_whitespace())
+                .next()
+                .unwrap_or_default();
+            let local = name.rsplit(|&b| b == b':').next().unwrap_or_default();
+            matches!(local, b"Entry" | b"Group" | b"Binary")
         })
         .count()
 }
@@ -75,8 +80,8 @@ pub enum ParseXmlError {
     #[error("Error unprotecting entry: {0}")]
     Unprotect(#[from] UnprotectError),
 
-    /// POLYKEY: more than [`MAX_ENTRIES_AND_GROUPS`] entries and groups.
-    #[error("more than {MAX_ENTRIES_AND_GROUPS} entries, versions and groups")]
+    /// POLYKEY: more than [`MAX_ENTRIES_AND_GROUPS`] entries, groups and attachments.
+    #[error("more than {MAX_ENTRIES_AND_GROUPS} entries, versions, groups and attachments")]
     TooMany,
 }
 

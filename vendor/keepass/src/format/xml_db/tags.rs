@@ -17,9 +17,17 @@ pub const TAG_DELIMITERS: &str = ";,\t";
 pub fn split_tags(raw: &str) -> Vec<String> {
     raw.split(|c| TAG_DELIMITERS.contains(c))
         .map(str::trim)
+        // POLYKEY: empty tags are none, and at most MAX_TAGS are kept: a
+        // tag of one delimiter took 24 bytes and more, so a string of
+        // delimiters took twenty times its size (found by an attack review).
+        .filter(|tag| !tag.is_empty())
+        .take(MAX_TAGS)
         .map(str::to_string)
         .collect()
 }
+
+/// POLYKEY: the most tags an entry or group keeps (the rest are dropped).
+pub const MAX_TAGS: usize = 1024;
 
 /// Render a list of tags as a `<Tags>` element value, or `None` if there are no tags.
 #[cfg(feature = "save_kdbx4")]

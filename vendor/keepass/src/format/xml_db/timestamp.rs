@@ -72,11 +72,15 @@ impl<'de> Deserialize<'de> for Timestamp {
                     .decode(t)
                     .map_err(serde::de::Error::custom)?;
 
-                // Cast the decoded base64 Vec into the array expected by i64::from_le_bytes
-                let mut a: [u8; 8] = [0, 0, 0, 0, 0, 0, 0, 0];
-                #[allow(clippy::indexing_slicing)] // v is guaranteed to be at least 8 bytes long
-                a.copy_from_slice(&v[0..8]);
-                let ndt = get_epoch_baseline() + chrono::Duration::seconds(i64::from_le_bytes(a));
+                // POLYKEY: fewer than 8 bytes, or seconds past what a date
+                // holds, is damage, not a panic (found by an attack review).
+                let a: [u8; 8] = v
+                    .get(0..8)
+                    .and_then(|v| std::convert::TryInto::<[u8; 8]>::try_into(v).ok())
+                    .ok_or_else(|| serde::de::Error::custom("a timestamp of fewer than 8 bytes"))?;
+                let ndt = chrono::Duration::try_seconds(i64::from_le_bytes(a))
+                    .and_then(|seconds| get_epoch_baseline().checked_add_signed(seconds))
+                    .ok_or_else(|| serde::de::Error::custom("a timestamp out of range"))?;
 
                 Ok(Timestamp::new_base64(ndt))
             }
