@@ -158,12 +158,13 @@ pub fn login_key(username: &str, urls: &[String]) -> Option<(String, String)> {
 }
 
 /// A folder path as an export writes it (`a/b`), as its folder names:
-/// trimmed, empty ones left out.
+/// each as the vault will name it ([`safe_name`]), empty ones left out, at
+/// most [`MAX_FOLDER_DEPTH`] (an item keeps no more than it will show).
 pub(crate) fn folder_names(path: &str) -> Vec<String> {
     path.split('/')
-        .map(str::trim)
+        .map(safe_name)
         .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+        .take(MAX_FOLDER_DEPTH)
         .collect()
 }
 

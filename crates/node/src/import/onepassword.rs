@@ -143,6 +143,8 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
     let mut skipped = Vec::new();
     let mut n = 0usize;
     for vault in export.accounts.iter().flat_map(|a| &a.vaults) {
+        // The vault's name as a folder, once (as `folder_names` keeps it).
+        let vault_folder = super::safe_name(&vault.attrs.name);
         for entry in &vault.items {
             n += 1;
             if n > MAX_IMPORT_ITEMS {
@@ -155,7 +157,7 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
                 });
                 continue;
             }
-            let mut folder = vec![vault.attrs.name.clone()];
+            let mut folder = vec![vault_folder.clone()];
             if entry.state == "archived" {
                 folder.push("Archive".to_owned());
             }
