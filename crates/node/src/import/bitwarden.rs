@@ -341,6 +341,7 @@ fn items_of(export: Export) -> Result<Parsed, ImportError> {
                         .flatten()
                         .map(|u| text(&u.uri))
                         .filter(|u| !u.is_empty())
+                        .take(super::MAX_URLS)
                         .collect(),
                     totp: Some(text(&login.totp)).filter(|t| !t.is_empty()),
                     notes,

@@ -366,6 +366,7 @@ fn item_of<'r>(
             .split(',')
             .map(str::trim)
             .filter(|u| !u.is_empty())
+            .take(super::MAX_URLS)
             .map(str::to_owned)
             .collect(),
         // LastPass writes secure notes with this address.
@@ -538,6 +539,24 @@ mod tests {
         assert_eq!(notes, "n\npin: 1234");
         assert_eq!(parsed.items[1].item.title, "Wifi");
         assert_eq!(note_text(&parsed.items[1]), "the code is 42");
+    }
+
+    /// A login keeps at most 100 websites: a Bitwarden cell of a million
+    /// commas was a million addresses, held by every listing of the vault.
+    #[test]
+    fn a_bitwarden_login_keeps_a_hundred_websites_at_most() {
+        let sites: Vec<String> = (0..10_000)
+            .map(|i| format!("https://s{i}.example"))
+            .collect();
+        let file = format!(
+            "folder,favorite,type,name,notes,fields,reprompt,login_uri,login_username,login_password,login_totp\n\
+             ,0,login,Many,,,0,\"{}\",me,pw,\n",
+            sites.join(",")
+        );
+        let parsed = read(file.as_bytes(), None).unwrap();
+        let (_, _, urls, _, _) = login(&parsed.items[0]);
+        assert_eq!(urls.len(), 100);
+        assert_eq!(urls[99], "https://s99.example");
     }
 
     #[test]

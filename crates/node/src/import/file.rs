@@ -110,6 +110,8 @@ pub fn read_source(
 
 /// Items shown in a preview.
 const PREVIEW_ITEMS: usize = 10;
+/// Longest title, user name, website or folder a preview shows (bytes).
+const PREVIEW_TEXT_BYTES: usize = 200;
 
 fn kind_name(kind: &ItemKind) -> &'static str {
     match kind {
@@ -205,15 +207,21 @@ impl Node {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let duplicates: Vec<String> = parsed
-                .items
-                .iter()
-                .filter(|i| duplicate_of(&here, i).is_some())
-                .map(|i| i.item.title.clone())
-                .collect();
+            // What the window shows is cut short: a title of 32 MiB went
+            // to it whole, twice.
+            let shown = |text: &str| super::cut(text, PREVIEW_TEXT_BYTES).to_owned();
+            let duplicates = || {
+                parsed
+                    .items
+                    .iter()
+                    .filter(|i| duplicate_of(&here, i).is_some())
+            };
             Ok(ImportPreviewDto {
-                duplicates: duplicates.len(),
-                duplicate_titles: duplicates.into_iter().take(PREVIEW_ITEMS).collect(),
+                duplicates: duplicates().count(),
+                duplicate_titles: duplicates()
+                    .take(PREVIEW_ITEMS)
+                    .map(|i| shown(&i.item.title))
+                    .collect(),
                 source: parsed.source.to_owned(),
                 total: parsed.items.len(),
                 counts: parsed
@@ -230,15 +238,16 @@ impl Node {
                     .take(PREVIEW_ITEMS)
                     .map(|imported| {
                         let (username, url) = match &imported.item.kind {
-                            ItemKind::Login { username, urls, .. } => {
-                                (username.clone(), urls.first().cloned().unwrap_or_default())
-                            }
+                            ItemKind::Login { username, urls, .. } => (
+                                shown(username),
+                                shown(urls.first().map_or("", String::as_str)),
+                            ),
                             _ => (String::new(), String::new()),
                         };
                         PreviewItemDto {
-                            title: imported.item.title.clone(),
+                            title: shown(&imported.item.title),
                             kind: kind_name(&imported.item.kind).to_owned(),
-                            folder: imported.folder.join("/"),
+                            folder: shown(&imported.folder.join("/")),
                             username,
                             url,
                         }

@@ -138,6 +138,20 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Append `line` to the free text `text`, on a line of its own.
+/// Most websites one imported login keeps (the rest are left out): a
+/// Bitwarden CSV cell of a million commas was a million addresses, and
+/// every listing of the vault holds each login's addresses.
+pub(crate) const MAX_URLS: usize = 100;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+pub(crate) fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 pub(crate) fn add_line(text: &mut String, line: &str) {
     if !text.is_empty() {
         text.push('\n');

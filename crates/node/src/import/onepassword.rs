@@ -202,6 +202,10 @@ fn field_text(value: &Value) -> Option<String> {
 
 /// The fields of an item's sections: the first one-time code, and the
 /// others as `title: value` lines (those `taken` uses are left out).
+/// Longest section title a field without a title of its own is labelled
+/// with (in bytes).
+const MAX_LABEL_BYTES: usize = 100;
+
 fn section_lines(details: &Details, taken: &[&str]) -> (Option<String>, Vec<String>) {
     let mut totp = None;
     let mut lines = Vec::new();
@@ -219,10 +223,13 @@ fn section_lines(details: &Details, taken: &[&str]) -> (Option<String>, Vec<Stri
             let Some(value) = field_text(&field.value) else {
                 continue;
             };
+            // A field without a title goes by its section's, cut short:
+            // a section title copied whole into each of its fields' lines
+            // let one title of 10 MiB over a thousand fields take 30 GB.
             let label = match (field.title.is_empty(), section.title.is_empty()) {
-                (false, _) => field.title.clone(),
-                (true, false) => section.title.clone(),
-                (true, true) => field.id.clone(),
+                (false, _) => field.title.as_str(),
+                (true, false) => super::cut(&section.title, MAX_LABEL_BYTES),
+                (true, true) => field.id.as_str(),
             };
             lines.push(format!("{label}: {value}"));
         }
@@ -281,6 +288,7 @@ fn item_of(entry: &OpItem) -> Item {
         .iter()
         .map(|u| u.url.trim().to_owned())
         .filter(|u| !u.is_empty())
+        .take(super::MAX_URLS)
         .collect();
     if urls.is_empty() && !overview.url.trim().is_empty() {
         urls.push(overview.url.trim().to_owned());
@@ -484,5 +492,30 @@ mod tests {
         let parsed = read(&onepux(&data)).unwrap();
         assert!(matches!(&parsed.items[2].item.kind,
             ItemKind::Card { expiry, .. } if expiry == "1/€1"));
+    }
+
+    /// A field without a title is labelled with its section's title cut
+    /// to 100 bytes: copied whole into each field's line, a title of 1 MiB
+    /// over 50 fields made notes of 50 MiB (10 MiB over a thousand: 30 GB).
+    #[test]
+    fn a_long_section_title_labels_each_field_cut_short() {
+        let title = "s".repeat(1 << 20);
+        let fields: Vec<String> = (0..50)
+            .map(|i| format!(r#"{{"title": "", "id": "f{i}", "value": {{"string": "v{i}"}}}}"#))
+            .collect();
+        let data = format!(
+            r#"{{"accounts": [{{"attrs": {{"accountName": "Me"}}, "vaults": [
+              {{"attrs": {{"uuid": "v1", "name": "Personal", "type": "P"}}, "items": [
+                {{"uuid": "1", "state": "active", "categoryUuid": "003",
+                 "details": {{"notesPlain": "n", "sections": [{{"title": "{title}", "fields": [{}]}}]}},
+                 "overview": {{"title": "Note"}}}}]}}]}}]}}"#,
+            fields.join(",")
+        );
+        let parsed = read(&onepux(&data)).unwrap();
+        let ItemKind::SecureNote { text } = &parsed.items[0].item.kind else {
+            panic!("not a note");
+        };
+        assert!(text.len() < 50 * 200, "{}", text.len());
+        assert!(text.contains(&format!("{}: v49", "s".repeat(100))));
     }
 }

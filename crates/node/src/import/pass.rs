@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use polykey_vaults::items::{Item, ItemKind};
 use zeroize::Zeroizing;
 
-use super::{ImportError, ImportedItem, Parsed, Skipped, MAX_IMPORT_ITEMS};
+use super::{ImportError, ImportedItem, Parsed, Skipped, MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS};
 
 /// Largest encrypted file read (1 MiB): a password with notes is a few
 /// hundred bytes.
@@ -125,6 +125,10 @@ pub fn read(dir: &Path, gpg: &Path) -> Result<Parsed, ImportError> {
     let files = entries(dir)?;
     let mut items = Vec::with_capacity(files.len());
     let mut skipped = Vec::new();
+    // What the entries decrypt to in all, held to what one export may be:
+    // each is held to 1 MiB, but a store of 100,000 links to one small
+    // file that unpacks to 1 MiB held 100 GB.
+    let mut plain_total = 0usize;
     for (n, (file, mut path)) in files.into_iter().enumerate() {
         let plain = match decrypt(gpg, &file) {
             Ok(plain) => plain,
@@ -133,6 +137,14 @@ pub fn read(dir: &Path, gpg: &Path) -> Result<Parsed, ImportError> {
                 continue;
             }
         };
+        plain_total += plain.len();
+        if plain_total > MAX_IMPORT_BYTES {
+            return Err(ImportError::Unrecognised(
+                "the store's entries decrypt to more than 64 MiB in all; import one of its \
+                 folders at a time"
+                    .into(),
+            ));
+        }
         let Ok(text) = std::str::from_utf8(&plain) else {
             skipped.push(Skipped {
                 row: n + 1,

@@ -106,6 +106,37 @@ fn pass(gnupg: &Gnupg, store: &Path, args: &[&str], input: &str) {
     );
 }
 
+/// A store's entries are held to 64 MiB in all, as an export is: each
+/// is held to 1 MiB, but a store of links to one small file that unpacks
+/// to 1 MiB (a hundred thousand of them: 100 GB) was held whole.
+#[test]
+fn a_store_whose_entries_decrypt_to_more_than_an_export_may_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let gnupg = Gnupg::new(root.path());
+    let store = root.path().join("store");
+    pass(&gnupg, &store, &["init", "test@example.invalid"], "");
+    // Just under 1 MiB, sealed too (65 of them are past 64 MiB).
+    let mut text = "p".repeat((1 << 20) - 4096);
+    text.push('\n');
+    pass(&gnupg, &store, &["insert", "-m", "big"], &text);
+    let big = store.join("big.gpg");
+    assert!(std::fs::metadata(&big).unwrap().len() < 1 << 20);
+    for i in 0..64 {
+        std::fs::hard_link(&big, store.join(format!("big-{i}.gpg"))).unwrap();
+    }
+    let refused = import::pass::read(&store, &gnupg.wrapper(root.path())).unwrap_err();
+    assert!(
+        refused.to_string().contains("more than 64 MiB in all"),
+        "{refused}"
+    );
+    // Fewer of them are read.
+    for i in 8..64 {
+        std::fs::remove_file(store.join(format!("big-{i}.gpg"))).unwrap();
+    }
+    let parsed = import::pass::read(&store, &gnupg.wrapper(root.path())).unwrap();
+    assert_eq!(parsed.items.len(), 9);
+}
+
 #[test]
 fn a_store_made_by_pass_is_read_field_by_field() {
     let root = tempfile::tempdir().unwrap();
@@ -465,6 +496,24 @@ async fn logins_already_in_the_vault_are_found_and_skipped_replaced_or_kept() {
         .import_dto(request(&second, Some("merge")), "V".into(), String::new())
         .await;
     assert!(refused.is_err());
+
+    // What the preview shows is cut short (a title of 1 MiB went to the
+    // window whole, twice: once as a duplicate, once as a first item).
+    let long = root.path().join("long.csv");
+    let title = "t".repeat(1 << 20);
+    let user = "u".repeat(1 << 20);
+    std::fs::write(
+        &long,
+        format!("name,url,username,password\n{title},https://forum.example/,{user},p\n"),
+    )
+    .unwrap();
+    let preview = node
+        .import_preview_dto(request(&long, None), "V".into())
+        .await
+        .unwrap();
+    assert_eq!(preview.first[0].title.len(), 200);
+    assert_eq!(preview.first[0].username.len(), 200);
+    assert_eq!(preview.duplicate_titles.len(), 0);
 }
 
 /// The start of a KDBX 4 file whose KDF parameters are `params` (each a
