@@ -144,7 +144,14 @@ fn custom_fields(fields: &Option<Vec<Field>>, notes: &mut String) -> Vec<CustomF
         if (name.is_empty() && value.is_empty()) || field.kind == Some(3) {
             continue;
         }
-        if out.len() == MAX_FIELDS || name.is_empty() || name.len() > MAX_NAME_LEN {
+        // A name an item may not hold (blank, too long, or with control or
+        // invisible characters) goes to the notes with its field: kept as
+        // a field, it made the whole item one that no longer opens.
+        if out.len() == MAX_FIELDS
+            || name.trim().is_empty()
+            || name.len() > MAX_NAME_LEN
+            || name.chars().any(polykey_keys::text::hides_text)
+        {
             super::add_line(notes, &format!("{name}: {value}"));
             continue;
         }
@@ -711,5 +718,30 @@ mod tests {
             assert_eq!(item.folder[0].len(), 200);
             assert_eq!(item.folder[1], "m");
         }
+    }
+
+    /// A custom field whose name an item may not hold (invisible or control
+    /// characters, or only spaces) goes to the notes: kept as a field, it
+    /// made the imported item one that no longer opens.
+    #[test]
+    fn a_field_name_an_item_may_not_hold_goes_to_the_notes() {
+        let export = r#"{"encrypted": false, "folders": [], "items": [
+          {"id": "1", "type": 2, "name": "N", "notes": "n", "secureNote": {"type": 0},
+           "fields": [{"name": "a\u200bb", "value": "1", "type": 0},
+                      {"name": "c\u0001", "value": "2", "type": 0},
+                      {"name": "   ", "value": "3", "type": 0},
+                      {"name": "ok", "value": "4", "type": 0}]}]}"#;
+        let parsed = read(export.as_bytes(), None).unwrap();
+        let item = &parsed.items[0].item;
+        item.check().unwrap();
+        let names: Vec<&str> = item.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["ok"]);
+        let ItemKind::SecureNote { text } = &item.kind else {
+            panic!("not a note");
+        };
+        assert!(
+            text.contains(": 1") && text.contains(": 2") && text.contains(": 3"),
+            "{text}"
+        );
     }
 }
