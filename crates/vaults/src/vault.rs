@@ -652,6 +652,17 @@ impl Vault {
     /// Every secret under `dir` (the whole vault for `None`), recursively,
     /// sorted. Directory markers are hidden.
     pub fn list(&self, db: &Db, dir: Option<&str>) -> Result<Vec<String>, VaultError> {
+        self.walk(db, dir, false)
+    }
+
+    /// Every path of the current version, sorted, with the markers
+    /// (`.gitkeep`) that keep empty folders: all a new name must not take
+    /// (an empty folder is still a folder).
+    pub fn paths(&self, db: &Db) -> Result<Vec<String>, VaultError> {
+        self.walk(db, None, true)
+    }
+
+    fn walk(&self, db: &Db, dir: Option<&str>, markers: bool) -> Result<Vec<String>, VaultError> {
         let txn = db.read()?;
         let head = self.head_of(&txn)?;
         let root = self.root_of(&txn, &head)?;
@@ -676,7 +687,7 @@ impl Vault {
         let mut names: Vec<String> = files
             .into_iter()
             .map(|(path, _)| path)
-            .filter(|path| path.rsplit('/').next() != Some(KEEP_FILE))
+            .filter(|path| markers || path.rsplit('/').next() != Some(KEEP_FILE))
             .collect();
         names.sort();
         Ok(names)

@@ -287,8 +287,11 @@ impl Node {
         let here = self.logins_in(&vault).await?;
         let mut parsed =
             crate::node::blocking(move || Ok(Request::try_from(request)?.read()?)).await?;
+        // Every path, an empty folder's marker among them: a folder with
+        // nothing in it is a folder still, not a free name (an item named
+        // like it took its place).
         let existing: BTreeSet<String> = self
-            .list_secrets(vault.clone(), None)
+            .with_vault(vault.clone(), |s, v| v.paths(&s.db))
             .await?
             .into_iter()
             .collect();

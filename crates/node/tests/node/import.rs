@@ -497,6 +497,27 @@ async fn logins_already_in_the_vault_are_found_and_skipped_replaced_or_kept() {
         .await;
     assert!(refused.is_err());
 
+    // A folder with nothing in it is not taken for a free name: an item
+    // named like it goes beside it (it took the folder's place).
+    node.make_directory("V".into(), "Shop (3)".into())
+        .await
+        .unwrap();
+    let again = node
+        .import_dto(request(&second, Some("keep")), "V".into(), String::new())
+        .await
+        .unwrap();
+    assert_eq!(again.imported, 2);
+    let listed = node.list_secrets("V".into(), None).await.unwrap();
+    assert!(listed.contains(&"Shop (4)".to_owned()), "{listed:?}");
+    assert!(!listed.contains(&"Shop (3)".to_owned()), "{listed:?}");
+    assert_eq!(
+        node.stat_secret("V".into(), "Shop (3)".into())
+            .await
+            .unwrap()
+            .kind,
+        polykey_vaults::EntryKind::Directory
+    );
+
     // What the preview shows is cut short (a title of 1 MiB went to the
     // window whole, twice: once as a duplicate, once as a first item).
     let long = root.path().join("long.csv");
