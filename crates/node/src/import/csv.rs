@@ -198,15 +198,56 @@ pub fn headers(bytes: &[u8]) -> Result<Vec<String>, ImportError> {
         return Err(ImportError::TooLarge);
     }
     let text = decode_text(bytes);
-    let mut reader = reader_of(&text);
+    let mut reader = reader_of(&text)?;
     header_row(&mut reader, &mut ::csv::StringRecord::new())
 }
 
-fn reader_of(text: &str) -> ::csv::Reader<&[u8]> {
-    ::csv::ReaderBuilder::new()
+fn reader_of(text: &str) -> Result<::csv::Reader<&[u8]>, ImportError> {
+    check_columns(text.as_bytes())?;
+    Ok(::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(text.as_bytes())
+        .from_reader(text.as_bytes()))
+}
+
+/// Refuse a row of more than [`MAX_COLUMNS`] fields before any is read:
+/// the reader holds 8 bytes for each field of a row before its count can
+/// be checked, so a row of 64 MiB of commas took half a gigabyte. Fields
+/// are split as the reader splits them (a quote opens a quoted field only
+/// at the field's start; `""` inside one is a quote; CR, LF or both end a
+/// row outside quotes).
+fn check_columns(text: &[u8]) -> Result<(), ImportError> {
+    #[derive(Clone, Copy)]
+    enum At {
+        Start,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let (mut at, mut fields) = (At::Start, 1usize);
+    for &b in text {
+        at = match (at, b) {
+            (At::Start, b'"') => At::Quoted,
+            (At::Quoted, b'"') => At::QuoteInQuoted,
+            (At::Quoted, _) => At::Quoted,
+            (At::QuoteInQuoted, b'"') => At::Quoted,
+            (_, b',') => {
+                fields += 1;
+                if fields > MAX_COLUMNS {
+                    return Err(ImportError::Unrecognised(
+                        "a row has more than 1,000 columns".into(),
+                    ));
+                }
+                At::Start
+            }
+            (_, b'\n' | b'\r') => {
+                fields = 1;
+                At::Start
+            }
+            _ => At::Unquoted,
+        };
+    }
+    Ok(())
 }
 
 /// The first row's names, trimmed.
@@ -234,7 +275,7 @@ pub fn read(bytes: &[u8], mapping: Option<&Mapping>) -> Result<Parsed, ImportErr
         return Err(ImportError::TooLarge);
     }
     let text = decode_text(bytes);
-    let mut reader = reader_of(&text);
+    let mut reader = reader_of(&text)?;
     // One record, read into again and again (fewer copies of values).
     let mut record = ::csv::StringRecord::new();
     let header: Vec<String> = header_row(&mut reader, &mut record)?
@@ -557,6 +598,30 @@ mod tests {
         let (_, _, urls, _, _) = login(&parsed.items[0]);
         assert_eq!(urls.len(), 100);
         assert_eq!(urls[99], "https://s99.example");
+    }
+
+    /// A row of more than 1,000 fields is refused before it is read (the
+    /// reader held 8 bytes a field first: 64 MiB of commas, half a
+    /// gigabyte); quoted commas are not fields, and a header row of a few
+    /// columns is read as before.
+    #[test]
+    fn a_row_of_countless_commas_is_refused_before_it_is_read() {
+        let wide = format!(
+            "name,url,username,password\nA,https://a.example,me,pw{}\n",
+            ",".repeat(1_500)
+        );
+        match read(wide.as_bytes(), None) {
+            Err(ImportError::Unrecognised(why)) => assert!(why.contains("1,000 columns"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(headers(wide.as_bytes()).is_err());
+        let quoted = format!(
+            "name,url,username,password\nA,https://a.example,me,\"p{}\"\"w\"\n",
+            ",".repeat(1_500)
+        );
+        let parsed = read(quoted.as_bytes(), None).unwrap();
+        let (_, pw, _, _, _) = login(&parsed.items[0]);
+        assert_eq!(pw, format!("p{}\"w", ",".repeat(1_500)));
     }
 
     #[test]
