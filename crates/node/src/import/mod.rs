@@ -235,12 +235,15 @@ pub fn decode_text(bytes: &[u8]) -> Zeroizing<String> {
 }
 
 /// One segment of a path in the vault made from a title or folder name:
-/// separators and control characters replaced, names the vault refuses
+/// invisible characters dropped, separators and control characters replaced, names the vault refuses
 /// (`.`, `..`, `.git`) changed, cut to [`MAX_NAME_BYTES`] on a character
 /// boundary; empty if nothing is left.
 pub fn safe_name(name: &str) -> String {
     let mut out: String = name
         .chars()
+        // Invisible characters dropped: a name must read as what it is
+        // ("scan", U+202E, "fdp.exe" is not a PDF).
+        .filter(|&c| !polykey_keys::text::is_invisible(c))
         .map(|c| match c {
             '/' | '\\' => '-',
             c if c.is_control() => ' ',
@@ -423,6 +426,8 @@ mod tests {
         assert_eq!(safe_name(".."), "_..");
         assert_eq!(safe_name(".GIT"), "_.GIT");
         assert_eq!(safe_name("  tab\there\n "), "tab here");
+        assert_eq!(safe_name("scan\u{202e}fdp.exe"), "scanfdp.exe");
+        assert_eq!(safe_name("a\u{200b}\u{200b}b"), "ab");
         let long = "é".repeat(150);
         let cut = safe_name(&long);
         assert!(cut.len() <= MAX_NAME_BYTES && cut.chars().all(|c| c == 'é'));
