@@ -217,6 +217,10 @@ fn reader_of(text: &str) -> Result<::csv::Reader<&[u8]>, ImportError> {
 /// at the field's start; `""` inside one is a quote; CR, LF or both end a
 /// row outside quotes).
 fn check_columns(text: &[u8]) -> Result<(), ImportError> {
+    // The reader drops a byte-order mark at the start (one more than
+    // `decode_text` does); counted as a field's start, it set this count
+    // a quote out of step with the reader's.
+    let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
     #[derive(Clone, Copy)]
     enum At {
         Start,
@@ -447,16 +451,25 @@ fn item_of<'r>(
     } else {
         folder.to_owned()
     };
-    let mut folder = super::folder_names(&folder);
-    if source == "KeePassXC" && !folder.is_empty() {
+    let folder = if source == "KeePassXC" {
         // KeePassXC writes each group's path from the root group (named
         // "Root" unless renamed), and deleted entries under the recycle
-        // bin, a group below it.
-        folder.remove(0);
-        if folder.first().is_some_and(|f| f == "Recycle Bin") {
+        // bin, a group below it. The root is left out before the names
+        // are cut to the depth an item keeps (after, the depth was one
+        // short, and a root named only in invisible characters took the
+        // first group with it).
+        let below: Vec<&str> = folder
+            .split('/')
+            .filter(|s| !s.trim().is_empty())
+            .skip(1)
+            .collect();
+        if below.first().is_some_and(|f| f.trim() == "Recycle Bin") {
             return Err("in KeePassXC's recycle bin");
         }
-    }
+        super::folder_names(&below.join("/"))
+    } else {
+        super::folder_names(&folder)
+    };
     let kind = if is_note {
         ItemKind::SecureNote {
             text: notes.to_string(),
@@ -615,6 +628,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(headers(wide.as_bytes()).is_err());
+        // A second byte-order mark (the reader drops it) does not set the
+        // count out of step: a quote after it opens no field.
+        let mut marked = b"\xef\xbb\xbf\xef\xbb\xbf\"x\n\",name,url,username,password\n".to_vec();
+        marked.extend_from_slice(
+            format!("A,https://a.example,me,pw{}\n", ",".repeat(1_500)).as_bytes(),
+        );
+        match read(&marked, None) {
+            Err(ImportError::Unrecognised(why)) => assert!(why.contains("1,000 columns"), "{why}"),
+            other => panic!("{other:?}"),
+        }
         let quoted = format!(
             "name,url,username,password\nA,https://a.example,me,\"p{}\"\"w\"\n",
             ",".repeat(1_500)
@@ -647,6 +670,17 @@ mod tests {
         assert_eq!(parsed.items[0].folder, ["Email"]);
         assert!(login(&parsed.items[0]).3.is_some());
         assert!(parsed.items[1].folder.is_empty());
+        // Sixteen groups below the root are kept, all of them (the root
+        // is left out before the depth is cut), whatever the root's name.
+        let groups: Vec<String> = (1..=16).map(|i| format!("g{i}")).collect();
+        for root in ["Root", "\u{200b}"] {
+            let file = format!(
+                "Group,Title,Username,Password,URL,Notes\n{root}/{},Deep,u,p,,\n",
+                groups.join("/")
+            );
+            let parsed = read(file.as_bytes(), None).unwrap();
+            assert_eq!(parsed.items[0].folder, groups, "{root:?}");
+        }
     }
 
     #[test]

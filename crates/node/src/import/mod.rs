@@ -137,7 +137,6 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Append `line` to the free text `text`, on a line of its own.
 /// Most websites one imported login keeps (the rest are left out): a
 /// Bitwarden CSV cell of a million commas was a million addresses, and
 /// every listing of the vault holds each login's addresses.
@@ -152,6 +151,7 @@ pub(crate) fn cut(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// Append `line` to the free text `text`, on a line of its own.
 pub(crate) fn add_line(text: &mut String, line: &str) {
     if !text.is_empty() {
         text.push('\n');

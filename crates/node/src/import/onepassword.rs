@@ -200,12 +200,12 @@ fn field_text(value: &Value) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// The fields of an item's sections: the first one-time code, and the
-/// others as `title: value` lines (those `taken` uses are left out).
 /// Longest section title a field without a title of its own is labelled
 /// with (in bytes).
 const MAX_LABEL_BYTES: usize = 100;
 
+/// The fields of an item's sections: the first one-time code, and the
+/// others as `title: value` lines (those `taken` uses are left out).
 fn section_lines(details: &Details, taken: &[&str]) -> (Option<String>, Vec<String>) {
     let mut totp = None;
     let mut lines = Vec::new();
