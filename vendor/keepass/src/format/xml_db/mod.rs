@@ -31,8 +31,9 @@ use crate::{
 use crate::{crypt::CryptographyError, db::DatabaseSaveError};
 
 /// POLYKEY: the most entries (each history version one), groups and
-/// attachments (`Binary`, in the XML and in KDBX 4's inner header) a
-/// database may hold, counted before it is parsed: each takes about
+/// attachments (`Binary` elements) a database's XML may hold, counted
+/// before it is parsed (KDBX 4's inner header holds at most as many
+/// attachments, counted apart): each takes about
 /// 2 KiB parsed however little of the XML it takes (50 bytes), so a
 /// database of tiny entries took forty times its XML in memory (a
 /// million in 49 MiB, 2 GB).
