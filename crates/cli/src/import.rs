@@ -129,7 +129,7 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
         .await?
         .into_iter()
         .collect();
-    let secrets = import::secrets_for(&parsed.items, folder, &existing);
+    let secrets = import::secrets_for(&parsed.items, folder, &existing).map_err(refused)?;
     let paths: Vec<String> = secrets.iter().map(|(p, _)| p.clone()).collect();
     let counts = parsed.counts();
     let kinds: Vec<String> = counts

@@ -40,7 +40,7 @@ fn main() {
             .expect("list")
             .into_iter()
             .collect();
-        let secrets = import::secrets_for(&parsed.items, "", &existing);
+        let secrets = import::secrets_for(&parsed.items, "", &existing).expect("paths");
         a.node
             .write_secrets("Imported".into(), secrets)
             .await

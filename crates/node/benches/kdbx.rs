@@ -78,7 +78,7 @@ fn main() {
         let read = started.elapsed();
         assert_eq!(parsed.items.len(), rows);
         let existing: BTreeSet<String> = BTreeSet::new();
-        let secrets = import::secrets_for(&parsed.items, "", &existing);
+        let secrets = import::secrets_for(&parsed.items, "", &existing).expect("paths");
         a.node
             .write_secrets("Imported".into(), secrets)
             .await

@@ -311,7 +311,7 @@ impl Node {
         }
         let replaced = replacing.len();
         let imported = parsed.items.len() + replaced;
-        let mut secrets = super::secrets_for(&parsed.items, &folder, &existing);
+        let mut secrets = super::secrets_for(&parsed.items, &folder, &existing)?;
         secrets.extend(replacing);
         let version = if secrets.is_empty() {
             None

@@ -278,17 +278,22 @@ pub fn safe_name(name: &str) -> String {
 /// [`MAX_NAME_BYTES`] and a title are under 4,096 bytes.
 pub(crate) const MAX_FOLDER_DEPTH: usize = 16;
 
+/// The secrets an import writes: each path and its bytes.
+pub type Placed = Vec<(String, Zeroizing<Vec<u8>>)>;
+
 /// The secrets to write for `items` under directory `under` of a vault
 /// whose secrets are `existing`: each at `under/folders/title`, its files
 /// in `under/folders/title files/`. A title
 /// taken already (by a secret or a folder, in the vault or by an earlier
 /// item) gets " (2)", " (3)"…, and so does a folder whose name a secret
 /// holds: nothing already there is overwritten or turned into a folder.
+/// Refused when the paths are longer in all than a vault's version holds
+/// ([`polykey_vaults::MAX_VERSION_PATH_BYTES`]).
 pub fn secrets_for(
     items: &[ImportedItem],
     under: &str,
     existing: &BTreeSet<String>,
-) -> Vec<(String, Zeroizing<Vec<u8>>)> {
+) -> Result<Placed, ImportError> {
     let mut names = Names::new(existing);
     let under: Vec<String> = under
         .split('/')
@@ -296,6 +301,22 @@ pub fn secrets_for(
         .filter(|s| !s.is_empty())
         .collect();
     let mut out = Vec::with_capacity(items.len());
+    // The paths' bytes in all, refused past what one version of a vault
+    // holds as the write would refuse them, but before they are all made
+    // (100,000 items in 16 folders of 200 bytes made about a gigabyte of
+    // paths, and copies of them, from an export of a few MiB).
+    let mut path_bytes = 0u64;
+    let mut count = |path: &str| {
+        path_bytes += path.len() as u64;
+        if path_bytes > polykey_vaults::MAX_VERSION_PATH_BYTES {
+            return Err(ImportError::Unrecognised(
+                "the items' paths are longer in all than a vault holds (64 MiB); import fewer \
+                 at a time, or under fewer folders"
+                    .into(),
+            ));
+        }
+        Ok(())
+    };
     for imported in items {
         let mut segments = under.clone();
         segments.extend(
@@ -324,12 +345,15 @@ pub fn secrets_for(
                     f if f.is_empty() => "attachment".to_owned(),
                     f => f,
                 };
-                out.push((names.free(&files, &file, false), bytes.clone()));
+                let at = names.free(&files, &file, false);
+                count(&at)?;
+                out.push((at, bytes.clone()));
             }
         }
+        count(&path)?;
         out.push((path, imported.item.to_bytes()));
     }
-    out
+    Ok(out)
 }
 
 /// The paths of a vault being filled: its secrets and folders, and the
@@ -437,6 +461,27 @@ mod tests {
         }
     }
 
+    /// Paths longer in all than a vault's version holds are refused as they
+    /// are made, not all made first (and then refused by the write).
+    #[test]
+    fn paths_longer_in_all_than_a_vault_holds_are_refused() {
+        let (a, b, c) = ("a".repeat(200), "b".repeat(200), "c".repeat(200));
+        let items: Vec<ImportedItem> = (0..100_000)
+            .map(|i| note(&format!("{i:0>190}"), &[&a, &b, &c]))
+            .collect();
+        match secrets_for(&items, "", &BTreeSet::new()) {
+            Err(ImportError::Unrecognised(why)) => assert!(why.contains("64 MiB"), "{why}"),
+            Err(e) => panic!("{e}"),
+            Ok(placed) => panic!("{} placed", placed.len()),
+        }
+        assert_eq!(
+            secrets_for(&items[..1_000], "", &BTreeSet::new())
+                .unwrap()
+                .len(),
+            1_000
+        );
+    }
+
     #[test]
     fn a_taken_title_gets_a_number_and_nothing_is_overwritten() {
         let existing = BTreeSet::from(["Imported/Mail/Gmail".to_owned()]);
@@ -447,6 +492,7 @@ mod tests {
             note("x", &["", ".."]),
         ];
         let paths: Vec<String> = secrets_for(&items, "Imported", &existing)
+            .unwrap()
             .into_iter()
             .map(|(p, _)| p)
             .collect();
@@ -472,6 +518,7 @@ mod tests {
     fn paths(items: &[ImportedItem], under: &str, existing: &[&str]) -> Vec<String> {
         let existing: BTreeSet<String> = existing.iter().map(|s| s.to_string()).collect();
         secrets_for(items, under, &existing)
+            .unwrap()
             .into_iter()
             .map(|(p, _)| p)
             .collect()

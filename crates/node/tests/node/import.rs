@@ -374,6 +374,7 @@ fn a_database_made_by_keepassxc_is_read_field_by_field() {
 
     // Placed in a vault: the attachment beside its login.
     let placed: Vec<String> = import::secrets_for(&parsed.items, "", &Default::default())
+        .unwrap()
         .into_iter()
         .map(|(path, _)| path)
         .collect();
