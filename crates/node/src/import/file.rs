@@ -210,18 +210,21 @@ impl Node {
             // What the window shows is cut short: a title of 32 MiB went
             // to it whole, twice.
             let shown = |text: &str| super::cut(text, PREVIEW_TEXT_BYTES).to_owned();
-            let duplicates = || {
-                parsed
-                    .items
-                    .iter()
-                    .filter(|i| duplicate_of(&here, i).is_some())
-            };
+            // Counted in one pass, the first few titles kept.
+            let (mut duplicates, mut duplicate_titles) = (0, Vec::new());
+            for i in parsed
+                .items
+                .iter()
+                .filter(|i| duplicate_of(&here, i).is_some())
+            {
+                if duplicates < PREVIEW_ITEMS {
+                    duplicate_titles.push(shown(&i.item.title));
+                }
+                duplicates += 1;
+            }
             Ok(ImportPreviewDto {
-                duplicates: duplicates().count(),
-                duplicate_titles: duplicates()
-                    .take(PREVIEW_ITEMS)
-                    .map(|i| shown(&i.item.title))
-                    .collect(),
+                duplicates,
+                duplicate_titles,
                 source: parsed.source.to_owned(),
                 total: parsed.items.len(),
                 counts: parsed

@@ -235,9 +235,9 @@ pub fn decode_text(bytes: &[u8]) -> Zeroizing<String> {
 }
 
 /// One segment of a path in the vault made from a title or folder name:
-/// invisible characters dropped, separators and control characters replaced, names the vault refuses
-/// (`.`, `..`, `.git`) changed, cut to [`MAX_NAME_BYTES`] on a character
-/// boundary; empty if nothing is left.
+/// invisible characters dropped, separators and control characters
+/// replaced, names the vault refuses (`.`, `..`, `.git`) changed, cut to
+/// [`MAX_NAME_BYTES`] on a character boundary; empty if nothing is left.
 pub fn safe_name(name: &str) -> String {
     let mut out: String = name
         .chars()
@@ -254,12 +254,7 @@ pub fn safe_name(name: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     if out.len() > MAX_NAME_BYTES {
-        let mut end = MAX_NAME_BYTES;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out = out.trim_end().to_owned();
+        out = cut(&out, MAX_NAME_BYTES).trim_end().to_owned();
     }
     // `.gitkeep` is what holds an empty folder: never listed as a secret.
     if out == "."
@@ -295,11 +290,7 @@ pub fn secrets_for(
     existing: &BTreeSet<String>,
 ) -> Result<Placed, ImportError> {
     let mut names = Names::new(existing);
-    let under: Vec<String> = under
-        .split('/')
-        .map(safe_name)
-        .filter(|s| !s.is_empty())
-        .collect();
+    let under = folder_names(under);
     let mut out = Vec::with_capacity(items.len());
     // The paths' bytes in all, refused past what one version of a vault
     // holds as the write would refuse them, but before they are all made
