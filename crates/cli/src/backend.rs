@@ -299,6 +299,17 @@ impl Backend {
         }
     }
 
+    /// Every path of `vault`, the markers of empty folders among them.
+    pub async fn list_paths(&mut self, vault: String) -> Result<Vec<String>> {
+        match self {
+            Self::Local(node) => Ok(node.list_paths(vault).await?),
+            Self::Agent(agent) => {
+                let list = agent.call("secrets.paths", json!({ "vault": vault }))?;
+                Ok(strings(&list))
+            }
+        }
+    }
+
     pub async fn list_secrets(
         &mut self,
         vault: String,
@@ -308,12 +319,7 @@ impl Backend {
             Self::Local(node) => Ok(node.list_secrets(vault, dir).await?),
             Self::Agent(agent) => {
                 let list = agent.call("secrets.list", json!({ "vault": vault, "dir": dir }))?;
-                Ok(list
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| p.as_str().map(str::to_owned))
-                    .collect())
+                Ok(strings(&list))
             }
         }
     }
@@ -514,4 +520,14 @@ impl Backend {
             }
         }
     }
+}
+
+/// The strings of a JSON array the agent answered (anything else in it is
+/// left out, as a malformed answer is never a crash).
+fn strings(list: &Value) -> Vec<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .collect()
 }

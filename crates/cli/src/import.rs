@@ -124,11 +124,9 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
     }
     .map_err(refused)?;
     let mut node = backend(cli).await?;
-    let existing: BTreeSet<String> = node
-        .list_secrets(vault.clone(), None)
-        .await?
-        .into_iter()
-        .collect();
+    // Every path, empty folders' markers among them: an empty folder is
+    // no free name.
+    let existing: BTreeSet<String> = node.list_paths(vault.clone()).await?.into_iter().collect();
     let secrets = import::secrets_for(&parsed.items, folder, &existing).map_err(refused)?;
     let paths: Vec<String> = secrets.iter().map(|(p, _)| p.clone()).collect();
     let counts = parsed.counts();

@@ -257,6 +257,8 @@ fn exports_are_imported_in_one_commit_and_a_vault_exports_as_git() {
     let node = bootstrapped();
     node.ok(&["vaults", "create", "Personal"]);
     node.write("Personal:Imported/GitHub", b"kept as it was");
+    // An empty folder named like an item to come is no free name.
+    node.ok(&["secrets", "mkdir", "Personal:Imported/Door"]);
     let commits = || node.ok(&["vaults", "log", "Personal"]).lines().count();
     let before = commits();
     // A Bitwarden CSV export, as its documentation lays it out.
@@ -295,7 +297,16 @@ fn exports_are_imported_in_one_commit_and_a_vault_exports_as_git() {
         node.ok(&["secrets", "ls", "Personal"])
             .lines()
             .collect::<Vec<_>>(),
-        ["Imported/Dev/GitHub", "Imported/Door", "Imported/GitHub"]
+        [
+            "Imported/Dev/GitHub",
+            "Imported/Door (2)",
+            "Imported/GitHub"
+        ]
+    );
+    assert!(
+        node.ok(&["secrets", "stat", "Personal:Imported/Door"])
+            .contains("directory"),
+        "the empty folder is still there"
     );
     let github = node.ok(&["secrets", "cat", "Personal:Imported/Dev/GitHub"]);
     let item: serde_json::Value = serde_json::from_str(&github).unwrap();

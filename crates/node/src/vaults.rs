@@ -102,6 +102,13 @@ impl Node {
             .await
     }
 
+    /// Every path of the vault with the markers that keep empty folders
+    /// (`.gitkeep`): the names a new secret must not take, since an empty
+    /// folder is still a folder (an import placed an item over one).
+    pub async fn list_paths(&self, vault: String) -> Result<Vec<String>, NodeError> {
+        self.with_vault(vault, move |s, v| v.paths(&s.db)).await
+    }
+
     /// What is at `path`.
     pub async fn stat_secret(&self, vault: String, path: String) -> Result<SecretStat, NodeError> {
         self.with_vault(vault, move |s, v| v.stat(&s.db, &path))

@@ -639,6 +639,7 @@ impl Node {
                 let dir = params.get("dir").and_then(Value::as_str).map(str::to_owned);
                 json!(self.list_secrets(text("vault")?, dir).await?)
             }
+            "secrets.paths" => json!(self.list_paths(text("vault")?).await?),
             "secrets.get" => {
                 let value = self.get_secret(text("vault")?, text("path")?, None).await?;
                 json!({ "value": BASE64.encode(&value) })
