@@ -2,7 +2,7 @@
 //! drives: a preview (counts, the first items, what is skipped and why,
 //! the columns of a CSV it does not know) and the import, one commit.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -293,20 +293,21 @@ impl Node {
         // Every path, an empty folder's marker among them: a folder with
         // nothing in it is a folder still, not a free name (an item named
         // like it took its place).
-        let existing: BTreeSet<String> = self
-            .with_vault(vault.clone(), |s, v| v.paths(&s.db))
-            .await?
-            .into_iter()
-            .collect();
+        let existing: BTreeSet<String> =
+            self.list_paths(vault.clone()).await?.into_iter().collect();
         let mut replacing = Vec::new();
+        let mut replaced_paths = HashSet::new();
         let mut skipped_duplicates = 0;
         if policy == "skip" || policy == "replace" {
             let items = std::mem::take(&mut parsed.items);
             for imported in items {
                 match duplicate_of(&here, &imported) {
-                    Some(path) if policy == "replace" => {
+                    // One login replaced once: a second row the same as it
+                    // comes in beside it (it overwrote the first row's).
+                    Some(path) if policy == "replace" && replaced_paths.insert(path) => {
                         replacing.push((path.clone(), imported.item.to_bytes()));
                     }
+                    Some(_) if policy == "replace" => parsed.items.push(imported),
                     Some(_) => skipped_duplicates += 1,
                     None => parsed.items.push(imported),
                 }

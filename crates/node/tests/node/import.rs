@@ -191,7 +191,7 @@ fn a_store_made_by_pass_is_read_field_by_field() {
     assert_eq!(parsed.items.len(), 2);
     let gmail = &parsed.items[0];
     assert_eq!(
-        (gmail.folder.as_slice(), gmail.item.title.as_str()),
+        (&*gmail.folder, gmail.item.title.as_str()),
         (&["Email".to_owned()][..], "gmail")
     );
     match &gmail.item.kind {
@@ -338,7 +338,7 @@ fn a_database_made_by_keepassxc_is_read_field_by_field() {
         .iter()
         .find(|i| i.item.title == "GitHub")
         .unwrap();
-    assert_eq!(github.folder, ["Dev", "Code"]);
+    assert_eq!(*github.folder, ["Dev", "Code"]);
     match &github.item.kind {
         ItemKind::Login {
             username,
@@ -536,6 +536,38 @@ async fn logins_already_in_the_vault_are_found_and_skipped_replaced_or_kept() {
     assert_eq!(preview.first[0].title.len(), 200);
     assert_eq!(preview.first[0].username.len(), 200);
     assert_eq!(preview.duplicate_titles.len(), 0);
+
+    // Two rows the same as one login: the first replaces it, the second
+    // comes in beside it (it overwrote the first, which was lost).
+    let twice = root.path().join("twice.csv");
+    std::fs::write(
+        &twice,
+        "name,url,username,password
+Shop,https://shop.example,me,pw-first-row
+         Shop,https://shop.example,me,pw-second-row
+",
+    )
+    .unwrap();
+    let before = node.list_secrets("V".into(), None).await.unwrap();
+    let report = node
+        .import_dto(request(&twice, Some("replace")), "V".into(), String::new())
+        .await
+        .unwrap();
+    assert_eq!((report.imported, report.replaced), (2, 1));
+    let after = node.list_secrets("V".into(), None).await.unwrap();
+    assert_eq!(after.len(), before.len() + 1, "{after:?}");
+    let mut values = String::new();
+    for path in &after {
+        let value = node
+            .get_secret("V".into(), path.clone(), None)
+            .await
+            .unwrap();
+        values.push_str(&String::from_utf8_lossy(&value));
+    }
+    assert!(
+        values.contains("pw-first-row") && values.contains("pw-second-row"),
+        "both rows are kept"
+    );
 }
 
 /// The start of a KDBX 4 file whose KDF parameters are `params` (each a
@@ -657,7 +689,7 @@ fn the_kdbx_payload_fuzz_seeds_import_whole() {
         let titles: Vec<&str> = parsed.items.iter().map(|i| i.item.title.as_str()).collect();
         assert_eq!(titles, ["Door code", "GitHub"], "{name}");
         let github = &parsed.items[1];
-        assert_eq!(github.folder, ["Dev"], "{name}");
+        assert_eq!(*github.folder, ["Dev"], "{name}");
         assert!(
             matches!(&github.item.kind, ItemKind::Login { password, .. } if password == "gh-pass")
         );
