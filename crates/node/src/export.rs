@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(left_out, 1, "bytes that are not text");
         let parsed = crate::import::bitwarden::read(json.as_bytes(), None).unwrap();
         assert_eq!(parsed.items.len(), 3);
-        assert_eq!(parsed.items[0].folder, ["Dev"]);
+        assert_eq!(*parsed.items[0].folder, ["Dev"]);
         match &parsed.items[0].item.kind {
             ItemKind::Login {
                 password,

@@ -5,7 +5,7 @@
 use polykey_vaults::items::{Item, ItemKind};
 use zeroize::Zeroizing;
 
-use super::{decode_text, ImportError, ImportedItem, Parsed, Skipped};
+use super::{decode_text, ImportError, ImportedItem, Parsed, Skips};
 use super::{MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS};
 
 /// What a column of a CSV holds.
@@ -314,8 +314,7 @@ pub fn read(bytes: &[u8], mapping: Option<&Mapping>) -> Result<Parsed, ImportErr
         kind: column("type").filter(|_| source == "Bitwarden"),
     };
     let mut items = Vec::new();
-    let mut skipped = Vec::new();
-    let mut skipped_total = 0usize;
+    let mut skipped = Skips::default();
     let mut rows = 0usize;
     loop {
         let more = reader.read_record(&mut record).map_err(|e| {
@@ -345,28 +344,16 @@ pub fn read(bytes: &[u8], mapping: Option<&Mapping>) -> Result<Parsed, ImportErr
                 }
                 items.push(item);
             }
-            Err(reason) => {
-                skipped_total += 1;
-                if skipped.len() < MAX_SKIPPED_LISTED {
-                    skipped.push(Skipped { row: line, reason });
-                }
-            }
+            Err(reason) => skipped.push(line, reason),
         }
     }
-    Ok(Parsed {
-        source,
-        items,
-        skipped,
-        skipped_total,
-    })
+    Ok(Parsed::new(source, items, skipped))
 }
 
 /// Most columns a CSV may have (exports have a dozen).
 const MAX_COLUMNS: usize = 1_000;
 /// Most rows read, empty ones included.
 const MAX_ROWS: usize = 2 * MAX_IMPORT_ITEMS;
-/// Skipped rows listed one by one (the rest are counted).
-const MAX_SKIPPED_LISTED: usize = 100;
 
 /// Columns only one export has, found once.
 struct Extra {
@@ -484,7 +471,7 @@ fn item_of<'r>(
         }
     };
     Ok(ImportedItem {
-        folder,
+        folder: folder.into(),
         item: Item::new(title, kind),
         files: Vec::new(),
     })
@@ -502,6 +489,7 @@ pub(crate) fn host_of(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Skipped;
     use super::*;
 
     fn login(item: &ImportedItem) -> (&str, &str, &[String], Option<&str>, &str) {
@@ -585,7 +573,7 @@ mod tests {
         let parsed = read(file.as_bytes(), None).unwrap();
         assert_eq!(parsed.source, "Bitwarden");
         let mail = &parsed.items[0];
-        assert_eq!(mail.folder, ["Work", "Mail"]);
+        assert_eq!(*mail.folder, ["Work", "Mail"]);
         let (user, pw, urls, totp, notes) = login(mail);
         assert_eq!((user, pw), ("me", "pw"));
         assert_eq!(urls, ["https://a.example", "https://b.example"]);
@@ -656,8 +644,8 @@ mod tests {
         assert_eq!(parsed.source, "LastPass");
         assert_eq!(parsed.items[0].item.title, "Door code");
         assert_eq!(note_text(&parsed.items[0]), "NoteType:Generic\nbody");
-        assert_eq!(parsed.items[0].folder, ["Home"]);
-        assert_eq!(parsed.items[1].folder, ["Shopping", "Online"]);
+        assert_eq!(*parsed.items[0].folder, ["Home"]);
+        assert_eq!(*parsed.items[1].folder, ["Shopping", "Online"]);
     }
 
     #[test]
@@ -667,7 +655,7 @@ mod tests {
                     \"Root\",\"Top\",\"u\",\"p\",\"\",\"\",\"\",\"0\",\"\",\"\"\n";
         let parsed = read(file.as_bytes(), None).unwrap();
         assert_eq!(parsed.source, "KeePassXC");
-        assert_eq!(parsed.items[0].folder, ["Email"]);
+        assert_eq!(*parsed.items[0].folder, ["Email"]);
         assert!(login(&parsed.items[0]).3.is_some());
         assert!(parsed.items[1].folder.is_empty());
         // Sixteen groups below the root are kept, all of them (the root
@@ -679,7 +667,7 @@ mod tests {
                 groups.join("/")
             );
             let parsed = read(file.as_bytes(), None).unwrap();
-            assert_eq!(parsed.items[0].folder, groups, "{root:?}");
+            assert_eq!(*parsed.items[0].folder, groups, "{root:?}");
         }
     }
 
@@ -738,12 +726,12 @@ mod tests {
                     My Passwords/Mail,New,u,p,,\n";
         let parsed = read(file.as_bytes(), None).unwrap();
         assert_eq!(parsed.items.len(), 1);
-        assert_eq!(parsed.items[0].folder, ["Mail"]);
+        assert_eq!(*parsed.items[0].folder, ["Mail"]);
         assert_eq!(parsed.skipped[0].reason, "in KeePassXC's recycle bin");
         let file = "url,username,password,totp,extra,name,grouping,fav\n\
                     https://x.example,u,p,,,X,Shopping\\Online,0\n";
         let parsed = read(file.as_bytes(), None).unwrap();
-        assert_eq!(parsed.items[0].folder, ["Shopping", "Online"]);
+        assert_eq!(*parsed.items[0].folder, ["Shopping", "Online"]);
     }
 
     #[test]

@@ -4,13 +4,15 @@
 //! `otp` field the one-time code, other fields and the expiry in the
 //! notes, attachments files beside the item. The Recycle Bin is left out.
 
+use std::sync::Arc;
+
 use keepass::db::{EntryRef, GroupRef};
 use keepass::{Database, DatabaseKey};
 use polykey_vaults::items::{Item, ItemKind};
 use zeroize::Zeroizing;
 
 use super::{
-    add_line, ImportError, ImportedItem, Parsed, Skipped, MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS,
+    add_line, ImportError, ImportedItem, Parsed, Skips, MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS,
 };
 
 /// The most a database's key derivation may cost before it is refused
@@ -144,6 +146,36 @@ fn too_costly() -> ImportError {
     )
 }
 
+/// What this device can give a key derivation now: Linux's estimate of
+/// memory available without swapping (`MemAvailable`), where it says.
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    mem_available(&meminfo)
+}
+
+fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
+/// Argon2 takes all its memory at once: past what the device has free it
+/// is not refused by the allocator (Linux promises memory it lacks) but
+/// killed while it fills it, and the app with it. At most half of what is
+/// available is taken, leaving the rest to everything else running.
+fn fits_in_memory(memory: u64, available: Option<u64>) -> Result<(), ImportError> {
+    match available {
+        Some(free) if memory > free / 2 => Err(ImportError::Unrecognised(format!(
+            "the database's key derivation needs {} MiB of memory and this device has {} MiB \
+             free; close other programs and try again, or lower its memory in KeePassXC \
+             (Database security) and export again",
+            memory / (1024 * 1024),
+            free / (1024 * 1024)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// KDBX 4's KDF parameters, a variant dictionary: `R` rounds (AES), `M`
 /// memory in bytes, `I` passes and `P` lanes (Argon2), each within its
 /// bound, and Argon2's memory times passes within [`MAX_ARGON2_WORK`].
@@ -154,10 +186,10 @@ fn check_kdf_parameters(dict: &[u8]) -> Result<(), ImportError> {
     loop {
         let kind = *bytes_at(dict, at, 1)?.first().unwrap_or(&0);
         if kind == 0 {
-            return match memory.saturating_mul(passes) > MAX_ARGON2_WORK {
-                true => Err(too_costly()),
-                false => Ok(()),
-            };
+            if memory.saturating_mul(passes) > MAX_ARGON2_WORK {
+                return Err(too_costly());
+            }
+            return fits_in_memory(memory, available_memory());
         }
         let name_len = u32_at(dict, at + 1)? as usize;
         let name = bytes_at(dict, at + 5, name_len)?;
@@ -256,19 +288,13 @@ pub fn read(
     let recycle = db.recycle_bin().map(|g| g.id());
     let root = db.root();
     reading.group(&root, &mut Vec::new(), recycle, 0)?;
-    Ok(Parsed {
-        source: "KeePass",
-        items: reading.items,
-        skipped: reading.skipped,
-        skipped_total: reading.skipped_total,
-    })
+    Ok(Parsed::new("KeePass", reading.items, reading.skipped))
 }
 
 #[derive(Default)]
 struct Reading {
     items: Vec<ImportedItem>,
-    skipped: Vec<Skipped>,
-    skipped_total: usize,
+    skipped: Skips,
     entries: usize,
     attachment_bytes: usize,
 }
@@ -284,8 +310,10 @@ impl Reading {
         if depth > MAX_DEPTH {
             return Err(malformed("its groups are nested deeper than 64"));
         }
+        // The group's folders, once for all its entries.
+        let folder: Arc<[String]> = path.as_slice().into();
         for entry in group.entries() {
-            self.entry(&entry, path)?;
+            self.entry(&entry, &folder)?;
         }
         for child in group.groups() {
             if Some(child.id()) == recycle {
@@ -308,7 +336,7 @@ impl Reading {
         Ok(())
     }
 
-    fn entry(&mut self, entry: &EntryRef<'_>, folder: &[String]) -> Result<(), ImportError> {
+    fn entry(&mut self, entry: &EntryRef<'_>, folder: &Arc<[String]>) -> Result<(), ImportError> {
         self.entries += 1;
         if self.items.len() >= MAX_IMPORT_ITEMS {
             return Err(ImportError::TooMany);
@@ -351,13 +379,7 @@ impl Reading {
             && url.is_empty()
             && notes.is_empty()
         {
-            self.skipped_total += 1;
-            if self.skipped.len() < 100 {
-                self.skipped.push(Skipped {
-                    row: self.entries,
-                    reason: "nothing in it",
-                });
-            }
+            self.skipped.push(self.entries, "nothing in it");
             return Ok(());
         }
         let mut files = Vec::new();
@@ -396,10 +418,40 @@ impl Reading {
             }
         };
         self.items.push(ImportedItem {
-            folder: folder.to_vec(),
+            folder: folder.clone(),
             item: Item::new(title, kind),
             files,
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database whose Argon2 would take more than half the memory this
+    /// device has free is refused, saying how much each is, rather than
+    /// started and killed (with the app) as it fills memory it was
+    /// promised but never had.
+    #[test]
+    fn a_key_derivation_past_the_memory_free_is_refused_saying_so() {
+        let meminfo = "MemTotal:       24000000 kB\nMemFree:          100000 kB\n\
+                       MemAvailable:    1048576 kB\nBuffers:           1000 kB\n";
+        let free = mem_available(meminfo);
+        assert_eq!(free, Some(1024 * 1024 * 1024));
+        let gib = 1024 * 1024 * 1024;
+        let refused = fits_in_memory(gib, free).unwrap_err().to_string();
+        assert!(
+            refused.contains("1024 MiB of memory") && refused.contains("1024 MiB free"),
+            "{refused}"
+        );
+        assert!(fits_in_memory(gib / 2, free).is_ok());
+        assert!(
+            fits_in_memory(gib, None).is_ok(),
+            "where nothing says, tried"
+        );
+        assert_eq!(mem_available("MemTotal: 1 kB\n"), None);
+        assert!(available_memory().is_some_and(|m| m > 0), "read on Linux");
     }
 }

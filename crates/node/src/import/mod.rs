@@ -7,6 +7,7 @@
 //! and no error names a value from it (only rows and columns).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use polykey_vaults::items::Item;
 use zeroize::Zeroizing;
@@ -56,8 +57,10 @@ pub enum ImportError {
 /// One item read from an export, with the folders it was in there.
 #[derive(Debug)]
 pub struct ImportedItem {
-    /// Folders, outermost first (empty for none).
-    pub folder: Vec<String>,
+    /// Folders, outermost first (empty for none), shared by the items of
+    /// one folder: each holding its own copy let a deep folder of 100,000
+    /// items take 370 MB from an export of 2.6 MB.
+    pub folder: Arc<[String]>,
     /// The item.
     pub item: Item,
     /// Files attached to it (a name and the bytes), written beside it.
@@ -87,7 +90,42 @@ pub struct Parsed {
     pub skipped_total: usize,
 }
 
+/// Rows or entries left out as they are read: the first
+/// [`MAX_SKIPPED_LISTED`] one by one, all of them counted (a list of each
+/// grew with the export: 24 bytes for every one of millions of rows).
+#[derive(Debug, Default)]
+pub(crate) struct Skips {
+    listed: Vec<Skipped>,
+    total: usize,
+}
+
+/// Skipped rows or entries listed one by one; the rest are counted.
+pub(crate) const MAX_SKIPPED_LISTED: usize = 100;
+
+impl Skips {
+    pub(crate) fn push(&mut self, row: usize, reason: &'static str) {
+        self.total += 1;
+        if self.listed.len() < MAX_SKIPPED_LISTED {
+            self.listed.push(Skipped { row, reason });
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
 impl Parsed {
+    /// What was read from an export of `source`.
+    pub(crate) fn new(source: &'static str, items: Vec<ImportedItem>, skips: Skips) -> Self {
+        Parsed {
+            source,
+            items,
+            skipped: skips.listed,
+            skipped_total: skips.total,
+        }
+    }
+
     /// How many items of each kind it holds (`login`, `note`, `card`,
     /// `SSH key`, `identity`), kinds it has none of left out.
     pub fn counts(&self) -> Vec<(&'static str, usize)> {

@@ -7,13 +7,14 @@
 //! imported and the files named in the notes.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use polykey_vaults::items::{Item, ItemKind};
 use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::{ImportError, ImportedItem, Parsed, Skipped, MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS};
+use super::{ImportError, ImportedItem, Parsed, Skips, MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS};
 
 #[derive(Deserialize)]
 struct Export {
@@ -140,40 +141,34 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
     }
     let export: Export = super::parse_json(&data, "its export.data is not 1Password's")?;
     let mut items = Vec::new();
-    let mut skipped = Vec::new();
+    let mut skipped = Skips::default();
     let mut n = 0usize;
     for vault in export.accounts.iter().flat_map(|a| &a.vaults) {
         // The vault's name as a folder, once (as `folder_names` keeps it).
         let vault_folder = super::safe_name(&vault.attrs.name);
+        let active: Arc<[String]> = Arc::new([vault_folder.clone()]);
+        let archived: Arc<[String]> = Arc::new([vault_folder, "Archive".to_owned()]);
         for entry in &vault.items {
             n += 1;
             if n > MAX_IMPORT_ITEMS {
                 return Err(ImportError::TooMany);
             }
             if entry.state == "deleted" {
-                skipped.push(Skipped {
-                    row: n,
-                    reason: "deleted in 1Password",
-                });
+                skipped.push(n, "deleted in 1Password");
                 continue;
             }
-            let mut folder = vec![vault_folder.clone()];
-            if entry.state == "archived" {
-                folder.push("Archive".to_owned());
-            }
             items.push(ImportedItem {
-                folder,
+                folder: if entry.state == "archived" {
+                    archived.clone()
+                } else {
+                    active.clone()
+                },
                 item: item_of(entry),
                 files: Vec::new(),
             });
         }
     }
-    Ok(Parsed {
-        source: "1Password",
-        items,
-        skipped_total: skipped.len(),
-        skipped,
-    })
+    Ok(Parsed::new("1Password", items, skipped))
 }
 
 /// A field's value as text: strings as they are, month-years as `MM/YYYY`,
@@ -411,7 +406,7 @@ mod tests {
         assert_eq!(parsed.source, "1Password");
         assert_eq!(parsed.items.len(), 4);
         let dropbox = &parsed.items[0];
-        assert_eq!(dropbox.folder, ["Personal"]);
+        assert_eq!(*dropbox.folder, ["Personal"]);
         match &dropbox.item.kind {
             ItemKind::Login {
                 username,
@@ -433,7 +428,7 @@ mod tests {
             }
             _ => panic!("not a login"),
         }
-        assert_eq!(parsed.items[1].folder, ["Personal", "Archive"]);
+        assert_eq!(*parsed.items[1].folder, ["Personal", "Archive"]);
         match &parsed.items[2].item.kind {
             ItemKind::Card {
                 cardholder,

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use polykey_vaults::items::{Item, ItemKind};
 use zeroize::Zeroizing;
 
-use super::{ImportError, ImportedItem, Parsed, Skipped, MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS};
+use super::{ImportError, ImportedItem, Parsed, Skips, MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS};
 
 /// Largest encrypted file read (1 MiB): a password with notes is a few
 /// hundred bytes.
@@ -124,7 +124,7 @@ pub fn read(dir: &Path, gpg: &Path) -> Result<Parsed, ImportError> {
     }
     let files = entries(dir)?;
     let mut items = Vec::with_capacity(files.len());
-    let mut skipped = Vec::new();
+    let mut skipped = Skips::default();
     // What the entries decrypt to in all, held to what one export may be:
     // each is held to 1 MiB, but a store of 100,000 links to one small
     // file that unpacks to 1 MiB held 100 GB.
@@ -133,7 +133,7 @@ pub fn read(dir: &Path, gpg: &Path) -> Result<Parsed, ImportError> {
         let plain = match decrypt(gpg, &file) {
             Ok(plain) => plain,
             Err(reason) => {
-                skipped.push(Skipped { row: n + 1, reason });
+                skipped.push(n + 1, reason);
                 continue;
             }
         };
@@ -146,15 +146,15 @@ pub fn read(dir: &Path, gpg: &Path) -> Result<Parsed, ImportError> {
             ));
         }
         let Ok(text) = std::str::from_utf8(&plain) else {
-            skipped.push(Skipped {
-                row: n + 1,
-                reason: "it is not text (a file kept in pass): add it as a file",
-            });
+            skipped.push(
+                n + 1,
+                "it is not text (a file kept in pass): add it as a file",
+            );
             continue;
         };
         let title = path.pop().unwrap_or_default();
         items.push(ImportedItem {
-            folder: path,
+            folder: path.into(),
             item: item_of(title, text),
             files: Vec::new(),
         });
@@ -164,12 +164,7 @@ pub fn read(dir: &Path, gpg: &Path) -> Result<Parsed, ImportError> {
             "gpg could not decrypt any entry of the store (is its key here, and unlocked?)".into(),
         ));
     }
-    Ok(Parsed {
-        source: "pass",
-        items,
-        skipped_total: skipped.len(),
-        skipped,
-    })
+    Ok(Parsed::new("pass", items, skipped))
 }
 
 /// An entry's lines as a login: the first the password, the rest sorted
