@@ -14,7 +14,7 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    autonat, dcutr, identify, kad, mdns, noise, relay, tcp, yamux, Multiaddr, PeerId,
+    autonat, dcutr, identify, kad, mdns, noise, relay, tcp, Multiaddr, PeerId,
     StreamProtocol, Swarm,
 };
 use polykey_keys::RootKeypair;
@@ -24,6 +24,7 @@ use crate::actor::{Client, Command, Config, Event, NetworkError, Responder};
 use crate::codec::Codec;
 use crate::identity::{keypair, node_id, peer_id};
 use crate::limits::{self as limit, Rate};
+use crate::muxer;
 use crate::outbox::{Offer, Outbox};
 use crate::protocol::{Request, Response, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL};
 
@@ -111,11 +112,11 @@ pub fn new(
         .with_tcp(
             tcp::Config::default(),
             noise::Config::new,
-            yamux::Config::default,
+            muxer::Config::new,
         )
         .map_err(|e| setup(&e))?
         .with_quic()
-        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .with_relay_client(noise::Config::new, muxer::Config::new)
         .map_err(|e| setup(&e))?
         .with_behaviour(|key, relay_client| {
             let mdns = if config.mdns {
@@ -167,7 +168,10 @@ pub fn new(
             })
         })
         .map_err(|e| setup(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(config.idle_timeout)
+                .with_max_negotiating_inbound_streams(muxer::MAX_NEGOTIATING_INBOUND_STREAMS)
+        })
         .build();
     let mut swarm = swarm;
     // The loop connects to them on its first turn (and again whenever one

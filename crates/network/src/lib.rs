@@ -34,6 +34,8 @@ mod event_loop;
 pub mod identity;
 /// How much a peer can make this node do or keep.
 pub mod limits;
+/// yamux holding fewer of a peer's new streams.
+pub mod muxer;
 /// Reports waiting for the node, bounded and coalesced.
 mod outbox;
 /// The request and response messages.

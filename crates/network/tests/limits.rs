@@ -797,3 +797,98 @@ async fn a_persons_devices_share_one_request_budget() {
     // The other person's budget is their own.
     assert_eq!(in_a_row(&other.client, a_id, 100).await, 0);
 }
+
+/// A peer opening streams faster than the node negotiates them (a
+/// stranger will do) must not have them held, each with the 256 KiB yamux
+/// lets it send unread: past the streams negotiating
+/// ([`muxer::MAX_NEGOTIATING_INBOUND_STREAMS`], each stuck here on half a
+/// frame) and the few waiting for the swarm
+/// ([`muxer::MAX_WAITING_INBOUND_STREAMS`]), a new stream is reset at once.
+/// libp2p's yamux held 128 negotiating and 256 waiting, 64 MiB of junk a
+/// connection, for as long as the negotiations took (10 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn streams_opened_faster_than_they_are_negotiated_are_reset_not_held() {
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    use libp2p::core::muxing::StreamMuxerExt;
+    use libp2p::core::transport::{DialOpts, PortUse};
+    use libp2p::core::{upgrade::Version, Endpoint, Transport};
+    use polykey_network::muxer;
+
+    let a = peer(1, config());
+    let address = listen(&a).await;
+    let (_a_client, _seen) = serve(a, 16, Duration::ZERO);
+
+    // A bare connection: TCP, Noise and yamux, no swarm behind it.
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let mut transport = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default())
+        .upgrade(Version::V1)
+        .authenticate(libp2p::noise::Config::new(&key).unwrap())
+        .multiplex(libp2p::yamux::Config::default());
+    let dial = transport
+        .dial(
+            address,
+            DialOpts {
+                role: Endpoint::Dialer,
+                port_use: PortUse::New,
+            },
+        )
+        .unwrap();
+    let (_, mut connection) = timeout(WAIT, dial).await.unwrap().unwrap();
+    let stuck_count = 128;
+    let junk_count = 40;
+    let mut stuck = Vec::new();
+    let mut junk = Vec::new();
+    for i in 0..stuck_count + junk_count {
+        let stream = futures::future::poll_fn(|cx| {
+            let _ = connection.poll_unpin(cx);
+            connection.poll_outbound_unpin(cx)
+        })
+        .await
+        .unwrap();
+        if i < stuck_count {
+            stuck.push(stream);
+        } else {
+            junk.push(stream);
+        }
+    }
+    let driver = tokio::spawn(async move {
+        while futures::future::poll_fn(|cx| connection.poll_unpin(cx))
+            .await
+            .is_ok()
+        {}
+    });
+    // Half of multistream-select's first frame: its negotiation waits.
+    for stream in &mut stuck {
+        let _ = stream.write_all(b"\x13/multistream").await;
+        let _ = stream.flush().await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let payload = vec![b'x'; 200 * 1024];
+    for stream in &mut junk {
+        let _ = stream.write_all(&payload).await;
+        let _ = stream.flush().await;
+    }
+    // Reset: the read ends at once. Held: nothing comes in time.
+    let ended = |streams: Vec<libp2p::yamux::Stream>| async move {
+        join_all(streams.into_iter().map(|mut stream| async move {
+            let mut byte = [0u8; 1];
+            matches!(
+                timeout(Duration::from_secs(3), stream.read(&mut byte)).await,
+                Ok(Ok(0) | Err(_))
+            )
+        }))
+        .await
+        .into_iter()
+        .filter(|ended| *ended)
+        .count()
+    };
+    let junk_reset = ended(junk).await;
+    let stuck_reset = ended(stuck).await;
+    driver.abort();
+    assert_eq!(junk_reset, junk_count, "every stream of junk was reset");
+    assert_eq!(
+        stuck_reset,
+        stuck_count - muxer::MAX_NEGOTIATING_INBOUND_STREAMS - muxer::MAX_WAITING_INBOUND_STREAMS,
+        "as many are held as negotiate and wait, no more"
+    );
+}
