@@ -14,8 +14,8 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    autonat, dcutr, identify, kad, mdns, noise, relay, tcp, Multiaddr, PeerId,
-    StreamProtocol, Swarm,
+    autonat, dcutr, identify, kad, mdns, noise, relay, tcp, Multiaddr, PeerId, StreamProtocol,
+    Swarm,
 };
 use polykey_keys::RootKeypair;
 use tokio::sync::{mpsc, oneshot};
@@ -115,7 +115,14 @@ pub fn new(
             muxer::Config::new,
         )
         .map_err(|e| setup(&e))?
-        .with_quic()
+        .with_quic_config(|mut quic| {
+            // What a peer may send unread, in all and on one stream (quinn
+            // holds it for streams not yet taken): libp2p's 15 MB and 10 MB
+            // let each of 224 strangers' connections keep 15 MB.
+            quic.max_connection_data = muxer::MAX_QUIC_CONNECTION_DATA;
+            quic.max_stream_data = muxer::MAX_QUIC_STREAM_DATA;
+            quic
+        })
         .with_relay_client(noise::Config::new, muxer::Config::new)
         .map_err(|e| setup(&e))?
         .with_behaviour(|key, relay_client| {

@@ -1,4 +1,5 @@
-//! yamux, holding fewer of a peer's new streams while the node is busy.
+//! How much a peer can send a connection unread: yamux, holding fewer of a
+//! peer's new streams while the node is busy, and QUIC's windows.
 //!
 //! libp2p's yamux keeps up to 256 inbound streams the node has not taken
 //! yet (the swarm takes one only while fewer than its limit are
@@ -28,8 +29,17 @@ pub const MAX_WAITING_INBOUND_STREAMS: usize = 8;
 /// Inbound streams of one connection negotiating their protocol at once
 /// (libp2p's default is 128). A negotiation holds what the peer sent
 /// until it ends or times out (10 s): kept negotiating with proposals it
-/// never reads the answers to, a stream held about 512 KiB.
+/// never reads the answers to, a stream holds the 256 KiB it may send unread and a little more.
 pub const MAX_NEGOTIATING_INBOUND_STREAMS: usize = 16;
+
+/// What a peer may send unread on a QUIC connection, on all its streams
+/// (libp2p's default: 15 MB): as much as the streams of a yamux
+/// connection can carry past the bounds above (24 × 256 KiB). A sync page
+/// (2 MiB) still streams whole: reading it gives the credit back.
+pub const MAX_QUIC_CONNECTION_DATA: u32 = 6 * 1024 * 1024;
+/// What a peer may send unread on one QUIC stream (libp2p's default:
+/// 10 MB).
+pub const MAX_QUIC_STREAM_DATA: u32 = 4 * 1024 * 1024;
 
 /// yamux's configuration, making [`Muxer`]s.
 #[derive(Debug, Clone, Default)]
@@ -60,7 +70,12 @@ where
     type Future = future::Ready<Result<Muxer<C>, io::Error>>;
 
     fn upgrade_inbound(self, io: C, info: Self::Info) -> Self::Future {
-        future::ready(self.0.upgrade_inbound(io, info).into_inner().map(Muxer::new))
+        future::ready(
+            self.0
+                .upgrade_inbound(io, info)
+                .into_inner()
+                .map(Muxer::new),
+        )
     }
 }
 
@@ -73,7 +88,12 @@ where
     type Future = future::Ready<Result<Muxer<C>, io::Error>>;
 
     fn upgrade_outbound(self, io: C, info: Self::Info) -> Self::Future {
-        future::ready(self.0.upgrade_outbound(io, info).into_inner().map(Muxer::new))
+        future::ready(
+            self.0
+                .upgrade_outbound(io, info)
+                .into_inner()
+                .map(Muxer::new),
+        )
     }
 }
 

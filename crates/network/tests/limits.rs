@@ -892,3 +892,81 @@ async fn streams_opened_faster_than_they_are_negotiated_are_reset_not_held() {
         "as many are held as negotiate and wait, no more"
     );
 }
+
+/// The same over QUIC, where quinn holds the streams the node has not
+/// taken, each with what flow control lets the peer send: in all, no more
+/// than [`muxer::MAX_QUIC_CONNECTION_DATA`] (libp2p's 15 MB before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_quic_connection_holds_no_more_unread_than_its_window() {
+    use futures::AsyncWriteExt;
+    use libp2p::core::muxing::StreamMuxerExt;
+    use libp2p::core::transport::{DialOpts, PortUse};
+    use libp2p::core::{Endpoint, Transport};
+    use polykey_network::muxer;
+
+    let a = peer(1, config());
+    let address = timeout(
+        WAIT,
+        a.client
+            .listen("/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let (_a_client, _seen) = serve(a, 16, Duration::ZERO);
+
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let mut transport = libp2p::quic::tokio::Transport::new(libp2p::quic::Config::new(&key));
+    let dial = transport
+        .dial(
+            address,
+            DialOpts {
+                role: Endpoint::Dialer,
+                port_use: PortUse::New,
+            },
+        )
+        .unwrap();
+    let (_, mut connection) = timeout(WAIT, dial).await.unwrap().unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..muxer::MAX_NEGOTIATING_INBOUND_STREAMS + 8 {
+        let stream = futures::future::poll_fn(|cx| {
+            let _ = connection.poll_unpin(cx);
+            connection.poll_outbound_unpin(cx)
+        })
+        .await
+        .unwrap();
+        streams.push(stream);
+    }
+    let driver = tokio::spawn(async move {
+        while futures::future::poll_fn(|cx| connection.poll_unpin(cx))
+            .await
+            .is_ok()
+        {}
+    });
+    let junk = streams.split_off(muxer::MAX_NEGOTIATING_INBOUND_STREAMS);
+    // Every negotiation the node runs at once, stuck on half a frame.
+    for stream in &mut streams {
+        let _ = stream.write_all(b"\x13/multistream").await;
+        let _ = stream.flush().await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Streams the node will not take yet, written as far as it lets them.
+    let written = join_all(junk.into_iter().map(|mut stream| async move {
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut written = 0usize;
+        while let Ok(Ok(())) = timeout(Duration::from_secs(2), stream.write_all(&chunk)).await {
+            written += chunk.len();
+            if written >= 16 * 1024 * 1024 {
+                break;
+            }
+        }
+        (written, stream)
+    }))
+    .await;
+    driver.abort();
+    let total: usize = written.iter().map(|(n, _)| n).sum();
+    assert!(
+        total > 0 && total <= muxer::MAX_QUIC_CONNECTION_DATA as usize + 64 * 1024,
+        "a peer sent {total} bytes the node holds unread"
+    );
+}
