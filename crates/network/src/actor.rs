@@ -53,6 +53,13 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long an idle connection stays open.
     pub idle_timeout: Duration,
+    /// How often each connection is checked (libp2p's ping); one whose
+    /// peer has not answered within as long again, nor opened a stream for
+    /// the next ping in 10 s, is closed (under a minute by default). A peer gone
+    /// without a word (asleep, its network gone) left its connection open
+    /// for as long as TCP took to notice (a quarter of an hour), shown
+    /// online and taking half the requests to it until they timed out.
+    pub ping_interval: Duration,
     /// Seed nodes for Kademlia (global discovery): who and where.
     pub seeds: Vec<(NodeId, Multiaddr)>,
     /// Serve as a relay for nodes behind NAT (a headless seed node does).
@@ -82,6 +89,7 @@ impl Default for Config {
             mdns: true,
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(15),
             seeds: Vec::new(),
             relay_server: false,
             max_connections: limit::MAX_CONNECTIONS,

@@ -14,8 +14,8 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    autonat, dcutr, identify, kad, mdns, noise, relay, tcp, Multiaddr, PeerId, StreamProtocol,
-    Swarm,
+    autonat, dcutr, identify, kad, mdns, noise, ping, relay, tcp, Multiaddr, PeerId,
+    StreamProtocol, Swarm,
 };
 use polykey_keys::RootKeypair;
 use tokio::sync::{mpsc, oneshot};
@@ -43,6 +43,7 @@ struct Behaviour {
     relay_server: Toggle<relay::Behaviour>,
     dcutr: dcutr::Behaviour,
     autonat: autonat::Behaviour,
+    ping: ping::Behaviour,
     rpc: request_response::Behaviour<Codec<Request, Response>>,
 }
 
@@ -166,6 +167,11 @@ pub fn new(
                 relay_server: relay_server.into(),
                 dcutr: dcutr::Behaviour::new(local),
                 autonat: autonat::Behaviour::new(local, autonat::Config::default()),
+                ping: ping::Behaviour::new(
+                    ping::Config::new()
+                        .with_interval(config.ping_interval)
+                        .with_timeout(config.ping_interval),
+                ),
                 rpc: request_response::Behaviour::with_codec(
                     codec,
                     [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
@@ -637,6 +643,19 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rpc(event)) => self.on_rpc(event),
+            // A connection whose peer stopped answering is closed: the
+            // requests it holds fail at once, the next dial is fresh, and
+            // the peer shows offline. libp2p reports the second failure in
+            // a row: a ping unanswered, then a new stream for the next not
+            // opened in 10 s. (A peer without ping, a node older than it,
+            // is not a silent one: it answers "unsupported".)
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                connection,
+                result: Err(failure),
+                ..
+            })) if !matches!(failure, ping::Failure::Unsupported) => {
+                self.swarm.close_connection(connection);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,

@@ -4,6 +4,8 @@
 //! each other through a seed node's DHT.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use polykey_gestalts::pairing::PairingMessage;
@@ -242,4 +244,135 @@ async fn two_nodes_dialling_each_other_at_once_both_connect() {
         }
     }
     assert_eq!(failed, 0, "dials at once failed in {failed} of 400 rounds");
+}
+
+/// A TCP relay on 127.0.0.1 whose connections can be cut off without a
+/// word: from then on what they carry is swallowed, and they stay open
+/// (a peer asleep, or its network gone). Connections made later flow.
+struct Relay {
+    port: u16,
+    made: Arc<AtomicU64>,
+    cut_below: Arc<AtomicU64>,
+}
+
+impl Relay {
+    async fn to(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay {
+            port: listener.local_addr().unwrap().port(),
+            made: Arc::new(AtomicU64::new(0)),
+            cut_below: Arc::new(AtomicU64::new(0)),
+        };
+        let (made, cut_below) = (relay.made.clone(), relay.cut_below.clone());
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                    continue;
+                };
+                let id = made.fetch_add(1, Ordering::SeqCst);
+                let (from_in, to_in) = inbound.into_split();
+                let (from_out, to_out) = outbound.into_split();
+                tokio::spawn(pipe(from_in, to_out, id, cut_below.clone()));
+                tokio::spawn(pipe(from_out, to_in, id, cut_below.clone()));
+            }
+        });
+        relay
+    }
+
+    fn cut_all(&self) {
+        self.cut_below
+            .store(self.made.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+async fn pipe(
+    from: tokio::net::tcp::OwnedReadHalf,
+    to: tokio::net::tcp::OwnedWriteHalf,
+    id: u64,
+    cut_below: Arc<AtomicU64>,
+) {
+    use std::io::ErrorKind::WouldBlock;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if from.readable().await.is_err() {
+            return;
+        }
+        let n = match from.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == WouldBlock => continue,
+            Err(_) => return,
+        };
+        if id < cut_below.load(Ordering::SeqCst) {
+            continue;
+        }
+        let mut sent = 0;
+        while sent < n {
+            if to.writable().await.is_err() {
+                return;
+            }
+            match to.try_write(&buf[sent..n]) {
+                Ok(k) => sent += k,
+                Err(e) if e.kind() == WouldBlock => continue,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// A peer gone without a word leaves no connection that looks alive: the
+/// connection is closed once pings go unanswered, the peer is reported
+/// gone, and the next request dials afresh and is answered at once. Before,
+/// the connection stayed open until TCP gave up (a quarter of an hour),
+/// the device showed online, and requests on it waited their whole timeout.
+#[tokio::test]
+async fn a_connection_to_a_peer_gone_without_a_word_is_closed() {
+    let quick = Config {
+        ping_interval: Duration::from_millis(500),
+        ..config()
+    };
+    let a = peer(1, quick.clone());
+    let mut b = peer(2, quick);
+    let address = listen(&a, "/ip4/127.0.0.1/tcp/0").await;
+    let port = address
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    let a_id = a.id;
+    let (_a_client, _asked) = serve(a);
+    let relay = Relay::to(port).await;
+    let through: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", relay.port)
+        .parse()
+        .unwrap();
+    timeout(WAIT, b.client.dial(a_id, through.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    timeout(WAIT, b.client.request(a_id, Request::Sigchain))
+        .await
+        .unwrap()
+        .unwrap();
+
+    relay.cut_all();
+    // An unanswered ping, then 10 s for a new stream to open.
+    let gone = timeout(Duration::from_secs(20), async {
+        while let Some(event) = b.events.recv().await {
+            if matches!(event, Event::Disconnected { peer } if peer == a_id) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(gone, Ok(true), "the silent connection was closed");
+    assert!(b.client.connected().await.unwrap().is_empty());
+    timeout(Duration::from_secs(5), async {
+        b.client.dial(a_id, through).await.unwrap();
+        b.client.request(a_id, Request::Sigchain).await.unwrap()
+    })
+    .await
+    .expect("answered at once over a new connection");
 }
