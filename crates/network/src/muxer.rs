@@ -1,5 +1,6 @@
-//! How much a peer can send a connection unread: yamux, holding fewer of a
-//! peer's new streams while the node is busy, and QUIC's windows.
+//! How much a peer can send a connection unread: yamux, driven here with
+//! a budget for the windows it grants and fewer of a peer's new streams
+//! held while the node is busy, and QUIC's windows.
 //!
 //! libp2p's yamux keeps up to 256 inbound streams the node has not taken
 //! yet (the swarm takes one only while fewer than its limit are
@@ -12,6 +13,13 @@
 //! stream in the same turn it arrives, unless
 //! [`MAX_NEGOTIATING_INBOUND_STREAMS`] are still negotiating, and a
 //! negotiation ends as soon as the peer's first bytes arrive.
+//!
+//! yamux also grows a stream's window (doubling it) when the peer used
+//! half of it within two round trips, which the peer times (it answers
+//! yamux's pings when it likes): through a stream the node keeps reading
+//! (a ping echo, a negotiation answering "na"), then stops, a peer could
+//! grow windows to a gibibyte a connection, libp2p's default, and fill
+//! them. Here windows grow by [`MAX_WINDOW_GROWTH`] in all a connection.
 
 use std::collections::VecDeque;
 use std::io;
@@ -22,15 +30,24 @@ use futures::future;
 use futures::{AsyncRead, AsyncWrite};
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade, UpgradeInfo};
-use libp2p::yamux;
 
 /// Inbound streams kept for the swarm while it is not taking them.
 pub const MAX_WAITING_INBOUND_STREAMS: usize = 8;
 /// Inbound streams of one connection negotiating their protocol at once
 /// (libp2p's default is 128). A negotiation holds what the peer sent
 /// until it ends or times out (10 s): kept negotiating with proposals it
-/// never reads the answers to, a stream holds the 256 KiB it may send unread and a little more.
+/// never reads the answers to, a stream holds the 256 KiB it may send
+/// unread and a little more.
 pub const MAX_NEGOTIATING_INBOUND_STREAMS: usize = 16;
+/// Streams a yamux connection may have open, both sides' together (yamux's
+/// default; past it the connection is closed). Honest traffic stays near
+/// 200: relay circuits, the DHT both ways, requests both ways.
+pub const MAX_STREAMS: usize = 512;
+/// What the windows of a yamux connection's streams may grow by, in all,
+/// past the 256 KiB each starts with (libp2p: up to 1 GiB less those).
+/// Growth helps a link whose bandwidth-delay product is larger than one
+/// window (4 MiB is 80 MB/s at 50 ms); a sync page is 2 MiB.
+pub const MAX_WINDOW_GROWTH: usize = 4 * 1024 * 1024;
 
 /// What a peer may send unread on a QUIC connection, on all its streams
 /// (libp2p's default: 15 MB): as much as the streams of a yamux
@@ -41,23 +58,34 @@ pub const MAX_QUIC_CONNECTION_DATA: u32 = 6 * 1024 * 1024;
 /// 10 MB).
 pub const MAX_QUIC_STREAM_DATA: u32 = 4 * 1024 * 1024;
 
-/// yamux's configuration, making [`Muxer`]s.
-#[derive(Debug, Clone, Default)]
+/// The yamux protocol, making [`Muxer`]s with the bounds above.
+#[derive(Debug, Clone)]
 pub struct Config(yamux::Config);
 
 impl Config {
-    /// As [`libp2p::yamux::Config::default`], for the transport builders.
+    /// yamux's defaults with the windows' growth bounded.
     pub fn new() -> Self {
-        Self::default()
+        let mut config = yamux::Config::default();
+        config.set_max_num_streams(MAX_STREAMS);
+        config.set_max_connection_receive_window(Some(
+            MAX_STREAMS * yamux::DEFAULT_CREDIT as usize + MAX_WINDOW_GROWTH,
+        ));
+        Self(config)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl UpgradeInfo for Config {
-    type Info = <yamux::Config as UpgradeInfo>::Info;
-    type InfoIter = <yamux::Config as UpgradeInfo>::InfoIter;
+    type Info = &'static str;
+    type InfoIter = std::iter::Once<Self::Info>;
 
     fn protocol_info(&self) -> Self::InfoIter {
-        self.0.protocol_info()
+        std::iter::once("/yamux/1.0.0")
     }
 }
 
@@ -69,13 +97,8 @@ where
     type Error = io::Error;
     type Future = future::Ready<Result<Muxer<C>, io::Error>>;
 
-    fn upgrade_inbound(self, io: C, info: Self::Info) -> Self::Future {
-        future::ready(
-            self.0
-                .upgrade_inbound(io, info)
-                .into_inner()
-                .map(Muxer::new),
-        )
+    fn upgrade_inbound(self, io: C, _: Self::Info) -> Self::Future {
+        future::ready(Ok(Muxer::new(io, self.0, yamux::Mode::Server)))
     }
 }
 
@@ -87,29 +110,39 @@ where
     type Error = io::Error;
     type Future = future::Ready<Result<Muxer<C>, io::Error>>;
 
-    fn upgrade_outbound(self, io: C, info: Self::Info) -> Self::Future {
-        future::ready(
-            self.0
-                .upgrade_outbound(io, info)
-                .into_inner()
-                .map(Muxer::new),
-        )
+    fn upgrade_outbound(self, io: C, _: Self::Info) -> Self::Future {
+        future::ready(Ok(Muxer::new(io, self.0, yamux::Mode::Client)))
     }
 }
 
 /// A yamux connection whose new inbound streams wait in a short queue.
 pub struct Muxer<C> {
-    inner: yamux::Muxer<C>,
+    connection: yamux::Connection<C>,
     waiting: VecDeque<yamux::Stream>,
     waker: Option<Waker>,
 }
 
-impl<C> Muxer<C> {
-    fn new(inner: yamux::Muxer<C>) -> Self {
+impl<C> Muxer<C>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    fn new(io: C, config: yamux::Config, mode: yamux::Mode) -> Self {
         Self {
-            inner,
+            connection: yamux::Connection::new(io, config, mode),
             waiting: VecDeque::new(),
             waker: None,
+        }
+    }
+
+    /// The connection's next inbound stream, driving it meanwhile.
+    fn next_inbound(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<yamux::Stream, yamux::ConnectionError>> {
+        match self.connection.poll_next_inbound(cx) {
+            Poll::Ready(Some(result)) => Poll::Ready(result),
+            Poll::Ready(None) => Poll::Ready(Err(yamux::ConnectionError::Closed)),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -119,7 +152,7 @@ where
     C: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     type Substream = yamux::Stream;
-    type Error = yamux::Error;
+    type Error = yamux::ConnectionError;
 
     fn poll_inbound(
         self: Pin<&mut Self>,
@@ -129,7 +162,7 @@ where
         if let Some(stream) = this.waiting.pop_front() {
             return Poll::Ready(Ok(stream));
         }
-        match Pin::new(&mut this.inner).poll_inbound(cx) {
+        match this.next_inbound(cx) {
             Poll::Pending => {
                 this.waker = Some(cx.waker().clone());
                 Poll::Pending
@@ -142,22 +175,21 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
-        Pin::new(&mut self.get_mut().inner).poll_outbound(cx)
+        self.get_mut().connection.poll_new_outbound(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+        self.get_mut().connection.poll_close(cx)
     }
 
-    /// Drives the connection as yamux's own `poll` does, but a new inbound
-    /// stream comes here (the inner queue stays empty): kept if fewer than
+    /// Drives the connection; a new inbound stream is kept if fewer than
     /// [`MAX_WAITING_INBOUND_STREAMS`] wait, else dropped, which resets it.
     fn poll(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<StreamMuxerEvent, Self::Error>> {
         let this = self.get_mut();
-        let stream = match Pin::new(&mut this.inner).poll_inbound(cx) {
+        let stream = match this.next_inbound(cx) {
             Poll::Ready(Ok(stream)) => stream,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,

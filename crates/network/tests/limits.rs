@@ -798,6 +798,50 @@ async fn a_persons_devices_share_one_request_budget() {
     assert_eq!(in_a_row(&other.client, a_id, 100).await, 0);
 }
 
+/// Streams of a bare connection to `address` over `transport` (no swarm
+/// behind it, so nothing negotiates them), and the task that drives it.
+async fn bare_streams<T, M>(
+    mut transport: T,
+    address: Multiaddr,
+    count: usize,
+) -> (Vec<M::Substream>, tokio::task::JoinHandle<()>)
+where
+    T: libp2p::core::Transport<Output = (libp2p::PeerId, M)>,
+    T::Error: std::fmt::Debug,
+    M: libp2p::core::muxing::StreamMuxer + Unpin + Send + 'static,
+    M::Error: std::fmt::Debug,
+{
+    use libp2p::core::muxing::StreamMuxerExt;
+    use libp2p::core::transport::{DialOpts, PortUse};
+    let dial = transport
+        .dial(
+            address,
+            DialOpts {
+                role: libp2p::core::Endpoint::Dialer,
+                port_use: PortUse::New,
+            },
+        )
+        .unwrap();
+    let (_, mut connection) = timeout(WAIT, dial).await.unwrap().unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..count {
+        let stream = futures::future::poll_fn(|cx| {
+            let _ = connection.poll_unpin(cx);
+            connection.poll_outbound_unpin(cx)
+        })
+        .await
+        .unwrap();
+        streams.push(stream);
+    }
+    let driver = tokio::spawn(async move {
+        while futures::future::poll_fn(|cx| connection.poll_unpin(cx))
+            .await
+            .is_ok()
+        {}
+    });
+    (streams, driver)
+}
+
 /// A peer opening streams faster than the node negotiates them (a
 /// stranger will do) must not have them held, each with the 256 KiB yamux
 /// lets it send unread: past the streams negotiating
@@ -809,54 +853,23 @@ async fn a_persons_devices_share_one_request_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn streams_opened_faster_than_they_are_negotiated_are_reset_not_held() {
     use futures::{AsyncReadExt, AsyncWriteExt};
-    use libp2p::core::muxing::StreamMuxerExt;
-    use libp2p::core::transport::{DialOpts, PortUse};
-    use libp2p::core::{upgrade::Version, Endpoint, Transport};
+    use libp2p::core::{upgrade::Version, Transport};
     use polykey_network::muxer;
 
     let a = peer(1, config());
     let address = listen(&a).await;
     let (_a_client, _seen) = serve(a, 16, Duration::ZERO);
 
-    // A bare connection: TCP, Noise and yamux, no swarm behind it.
+    // A bare connection: TCP, Noise and yamux.
     let key = libp2p::identity::Keypair::generate_ed25519();
-    let mut transport = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default())
+    let transport = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default())
         .upgrade(Version::V1)
         .authenticate(libp2p::noise::Config::new(&key).unwrap())
         .multiplex(libp2p::yamux::Config::default());
-    let dial = transport
-        .dial(
-            address,
-            DialOpts {
-                role: Endpoint::Dialer,
-                port_use: PortUse::New,
-            },
-        )
-        .unwrap();
-    let (_, mut connection) = timeout(WAIT, dial).await.unwrap().unwrap();
     let stuck_count = 128;
     let junk_count = 40;
-    let mut stuck = Vec::new();
-    let mut junk = Vec::new();
-    for i in 0..stuck_count + junk_count {
-        let stream = futures::future::poll_fn(|cx| {
-            let _ = connection.poll_unpin(cx);
-            connection.poll_outbound_unpin(cx)
-        })
-        .await
-        .unwrap();
-        if i < stuck_count {
-            stuck.push(stream);
-        } else {
-            junk.push(stream);
-        }
-    }
-    let driver = tokio::spawn(async move {
-        while futures::future::poll_fn(|cx| connection.poll_unpin(cx))
-            .await
-            .is_ok()
-        {}
-    });
+    let (mut stuck, driver) = bare_streams(transport, address, stuck_count + junk_count).await;
+    let mut junk = stuck.split_off(stuck_count);
     // Half of multistream-select's first frame: its negotiation waits.
     for stream in &mut stuck {
         let _ = stream.write_all(b"\x13/multistream").await;
@@ -899,9 +912,6 @@ async fn streams_opened_faster_than_they_are_negotiated_are_reset_not_held() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_quic_connection_holds_no_more_unread_than_its_window() {
     use futures::AsyncWriteExt;
-    use libp2p::core::muxing::StreamMuxerExt;
-    use libp2p::core::transport::{DialOpts, PortUse};
-    use libp2p::core::{Endpoint, Transport};
     use polykey_network::muxer;
 
     let a = peer(1, config());
@@ -916,33 +926,13 @@ async fn a_quic_connection_holds_no_more_unread_than_its_window() {
     let (_a_client, _seen) = serve(a, 16, Duration::ZERO);
 
     let key = libp2p::identity::Keypair::generate_ed25519();
-    let mut transport = libp2p::quic::tokio::Transport::new(libp2p::quic::Config::new(&key));
-    let dial = transport
-        .dial(
-            address,
-            DialOpts {
-                role: Endpoint::Dialer,
-                port_use: PortUse::New,
-            },
-        )
-        .unwrap();
-    let (_, mut connection) = timeout(WAIT, dial).await.unwrap().unwrap();
-    let mut streams = Vec::new();
-    for _ in 0..muxer::MAX_NEGOTIATING_INBOUND_STREAMS + 8 {
-        let stream = futures::future::poll_fn(|cx| {
-            let _ = connection.poll_unpin(cx);
-            connection.poll_outbound_unpin(cx)
-        })
-        .await
-        .unwrap();
-        streams.push(stream);
-    }
-    let driver = tokio::spawn(async move {
-        while futures::future::poll_fn(|cx| connection.poll_unpin(cx))
-            .await
-            .is_ok()
-        {}
-    });
+    let transport = libp2p::quic::tokio::Transport::new(libp2p::quic::Config::new(&key));
+    let (mut streams, driver) = bare_streams(
+        transport,
+        address,
+        muxer::MAX_NEGOTIATING_INBOUND_STREAMS + 8,
+    )
+    .await;
     let junk = streams.split_off(muxer::MAX_NEGOTIATING_INBOUND_STREAMS);
     // Every negotiation the node runs at once, stuck on half a frame.
     for stream in &mut streams {
