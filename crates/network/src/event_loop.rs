@@ -3,7 +3,7 @@
 //! [`Event`]s, and enforces the [`limits`](crate::limits) on the way.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::connection_limits::{self, ConnectionLimits};
@@ -91,6 +91,13 @@ pub struct EventLoop {
     max_strangers: usize,
     /// Every open connection (at most the limits, and the devices').
     open: HashMap<ConnectionId, PeerId>,
+    /// When each open connection last carried a whole request or answer
+    /// (or a ping's answer): one busy with a long transfer on a slow link
+    /// may miss a ping queued behind it and is not dead.
+    heard: HashMap<ConnectionId, Instant>,
+    /// How long a connection whose ping failed must have been silent to
+    /// be closed: two ping intervals.
+    silent_for: Duration,
 }
 
 /// Who waits for the answer to one of this node's requests.
@@ -245,6 +252,8 @@ pub fn new(
             strangers: Vec::new(),
             max_strangers: limit::max_strangers(config.max_connections),
             open: HashMap::new(),
+            heard: HashMap::new(),
+            silent_for: config.ping_interval * 2,
         },
     ))
 }
@@ -581,6 +590,7 @@ impl EventLoop {
                 ..
             } => {
                 self.open.insert(connection_id, peer_id);
+                self.heard.insert(connection_id, Instant::now());
                 if !self.trusted.contains(&peer_id) && !self.seeds.contains_key(&peer_id) {
                     self.make_room_for(connection_id, peer_id);
                 } else if num_established.get() > limit::MAX_CONNECTIONS_PER_TRUSTED_PEER {
@@ -633,6 +643,7 @@ impl EventLoop {
                 ..
             } => {
                 self.open.remove(&connection_id);
+                self.heard.remove(&connection_id);
                 if let Some(at) = self.strangers.iter().position(|(c, _)| *c == connection_id) {
                     self.strangers.swap_remove(at);
                 }
@@ -643,18 +654,31 @@ impl EventLoop {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rpc(event)) => self.on_rpc(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                connection,
+                result: Ok(_),
+                ..
+            })) => self.heard_on(connection),
             // A connection whose peer stopped answering is closed: the
             // requests it holds fail at once, the next dial is fresh, and
             // the peer shows offline. libp2p reports the second failure in
             // a row: a ping unanswered, then a new stream for the next not
-            // opened in 10 s. (A peer without ping, a node older than it,
-            // is not a silent one: it answers "unsupported".)
+            // opened in 10 s. Not if it carried a request or an answer
+            // lately: a ping can wait behind a long transfer on a slow
+            // link. (A peer without ping, a node older than it, is not a
+            // silent one: it answers "unsupported".)
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
                 connection,
                 result: Err(failure),
                 ..
             })) if !matches!(failure, ping::Failure::Unsupported) => {
-                self.swarm.close_connection(connection);
+                let silent = self
+                    .heard
+                    .get(&connection)
+                    .is_none_or(|at| at.elapsed() >= self.silent_for);
+                if silent {
+                    self.swarm.close_connection(connection);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
@@ -800,12 +824,24 @@ impl EventLoop {
         Some(reply)
     }
 
+    /// `connection` carried something whole from its peer just now.
+    fn heard_on(&mut self, connection: ConnectionId) {
+        if let Some(at) = self.heard.get_mut(&connection) {
+            *at = Instant::now();
+        }
+    }
+
     fn on_rpc(&mut self, event: request_response::Event<Request, Response>) {
         match event {
-            request_response::Event::Message { peer, message, .. } => match message {
+            request_response::Event::Message {
+                peer,
+                connection_id,
+                message,
+            } => match message {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
+                    self.heard_on(connection_id);
                     let Some(node) = node_id(&peer) else {
                         self.refuse(channel, "not a Polykey node");
                         return;
@@ -833,6 +869,7 @@ impl EventLoop {
                     request_id,
                     response,
                 } => {
+                    self.heard_on(connection_id);
                     if let Some(reply) = self.answered(request_id) {
                         let _ = reply.send(Ok(response));
                     }

@@ -246,7 +246,8 @@ async fn two_nodes_dialling_each_other_at_once_both_connect() {
     assert_eq!(failed, 0, "dials at once failed in {failed} of 400 rounds");
 }
 
-/// A TCP relay on 127.0.0.1 whose connections can be cut off without a
+/// A TCP relay on 127.0.0.1 that delivers what it carries `delay` late (a
+/// slow link's queue), and whose connections can be cut off without a
 /// word: from then on what they carry is swallowed, and they stay open
 /// (a peer asleep, or its network gone). Connections made later flow.
 struct Relay {
@@ -256,7 +257,7 @@ struct Relay {
 }
 
 impl Relay {
-    async fn to(port: u16) -> Self {
+    async fn to(port: u16, delay: Duration) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let relay = Relay {
             port: listener.local_addr().unwrap().port(),
@@ -272,8 +273,8 @@ impl Relay {
                 let id = made.fetch_add(1, Ordering::SeqCst);
                 let (from_in, to_in) = inbound.into_split();
                 let (from_out, to_out) = outbound.into_split();
-                tokio::spawn(pipe(from_in, to_out, id, cut_below.clone()));
-                tokio::spawn(pipe(from_out, to_in, id, cut_below.clone()));
+                tokio::spawn(pipe(from_in, to_out, id, cut_below.clone(), delay));
+                tokio::spawn(pipe(from_out, to_in, id, cut_below.clone(), delay));
             }
         });
         relay
@@ -290,8 +291,26 @@ async fn pipe(
     to: tokio::net::tcp::OwnedWriteHalf,
     id: u64,
     cut_below: Arc<AtomicU64>,
+    delay: Duration,
 ) {
     use std::io::ErrorKind::WouldBlock;
+    let (late_tx, mut late) = mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    tokio::spawn(async move {
+        while let Some((due, bytes)) = late.recv().await {
+            tokio::time::sleep_until(due).await;
+            let mut sent = 0;
+            while sent < bytes.len() {
+                if to.writable().await.is_err() {
+                    return;
+                }
+                match to.try_write(&bytes[sent..]) {
+                    Ok(k) => sent += k,
+                    Err(e) if e.kind() == WouldBlock => continue,
+                    Err(_) => return,
+                }
+            }
+        }
+    });
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         if from.readable().await.is_err() {
@@ -306,16 +325,9 @@ async fn pipe(
         if id < cut_below.load(Ordering::SeqCst) {
             continue;
         }
-        let mut sent = 0;
-        while sent < n {
-            if to.writable().await.is_err() {
-                return;
-            }
-            match to.try_write(&buf[sent..n]) {
-                Ok(k) => sent += k,
-                Err(e) if e.kind() == WouldBlock => continue,
-                Err(_) => return,
-            }
+        let due = tokio::time::Instant::now() + delay;
+        if late_tx.send((due, buf[..n].to_vec())).is_err() {
+            return;
         }
     }
 }
@@ -343,7 +355,7 @@ async fn a_connection_to_a_peer_gone_without_a_word_is_closed() {
         .unwrap();
     let a_id = a.id;
     let (_a_client, _asked) = serve(a);
-    let relay = Relay::to(port).await;
+    let relay = Relay::to(port, Duration::ZERO).await;
     let through: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", relay.port)
         .parse()
         .unwrap();
@@ -375,4 +387,66 @@ async fn a_connection_to_a_peer_gone_without_a_word_is_closed() {
     })
     .await
     .expect("answered at once over a new connection");
+}
+
+/// A connection carrying answers is not closed for pings that go
+/// unanswered in time behind them (a slow link's queue): here every ping
+/// times out (in a second, on a link a second and a half late each way),
+/// yet answers arrive all the while, and the connection stays.
+/// Closed, every request on it failed and the sync started over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_busy_on_a_slow_link_is_not_closed_for_late_pings() {
+    let quick = Config {
+        ping_interval: Duration::from_secs(1),
+        ..config()
+    };
+    let a = peer(1, quick.clone());
+    let mut b = peer(2, quick);
+    let address = listen(&a, "/ip4/127.0.0.1/tcp/0").await;
+    let port = address
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    let a_id = a.id;
+    let (_a_client, mut asked) = serve(a);
+    tokio::spawn(async move { while asked.recv().await.is_some() {} });
+    let relay = Relay::to(port, Duration::from_millis(1500)).await;
+    let through: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", relay.port)
+        .parse()
+        .unwrap();
+    timeout(WAIT, b.client.dial(a_id, through))
+        .await
+        .unwrap()
+        .unwrap();
+    // Requests all the while, one setting out every 200 ms: answers come
+    // back every 200 ms, each 3 s after it set out.
+    let asking = b.client.clone();
+    let answered = tokio::spawn(async move {
+        let mut tasks = Vec::new();
+        for _ in 0..60 {
+            let client = asking.clone();
+            tasks.push(tokio::spawn(async move {
+                client.request(a_id, Request::Sigchain).await.is_ok()
+            }));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut answered = 0;
+        for task in tasks {
+            answered += usize::from(task.await.unwrap());
+        }
+        answered
+    });
+    let closed = timeout(Duration::from_secs(15), async {
+        while let Some(event) = b.events.recv().await {
+            if matches!(event, Event::Disconnected { peer } if peer == a_id) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_err(), "the busy connection was closed");
+    assert_eq!(answered.await.unwrap(), 60, "every request was answered");
 }
