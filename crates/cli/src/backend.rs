@@ -303,10 +303,17 @@ impl Backend {
     pub async fn list_paths(&mut self, vault: String) -> Result<Vec<String>> {
         match self {
             Self::Local(node) => Ok(node.list_paths(vault).await?),
-            Self::Agent(agent) => {
-                let list = agent.call("secrets.paths", json!({ "vault": vault }))?;
-                Ok(strings(&list))
-            }
+            Self::Agent(agent) => match agent.call("secrets.paths", json!({ "vault": vault })) {
+                Ok(list) => Ok(strings(&list)),
+                // An agent started before this call was made: its secrets,
+                // without empty folders, as this command read them then.
+                Err(BackendError::Agent(_, message)) if message == "no such method" => {
+                    let list =
+                        agent.call("secrets.list", json!({ "vault": vault, "dir": null }))?;
+                    Ok(strings(&list))
+                }
+                Err(e) => Err(e),
+            },
         }
     }
 

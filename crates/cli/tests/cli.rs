@@ -1554,7 +1554,7 @@ fn malformed_answers_from_an_agent_are_shown_or_refused_never_a_crash() {
     // not ASCII, a result of the wrong shape, and a line that is not JSON.
     let listener = UnixListener::bind(dir.join("client.sock")).unwrap();
     let server = std::thread::spawn(move || {
-        for _ in 0..3 {
+        for _ in 0..4 {
             let (stream, _) = listener.accept().unwrap();
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut writer = stream;
@@ -1571,6 +1571,13 @@ fn malformed_answers_from_an_agent_are_shown_or_refused_never_a_crash() {
                     .to_string(),
                     "vaults.restore" | "vaults.version" => serde_json::json!({
                         "jsonrpc": "2.0", "id": request["id"], "result": { "version": "€€€" } })
+                    .to_string(),
+                    // An agent older than the call.
+                    "secrets.paths" => serde_json::json!({ "jsonrpc": "2.0", "id": request["id"],
+                        "error": { "code": -32601, "message": "no such method" } })
+                    .to_string(),
+                    "secrets.list" => serde_json::json!({
+                        "jsonrpc": "2.0", "id": request["id"], "result": ["Forum"] })
                     .to_string(),
                     _ => "not json".to_owned(),
                 };
@@ -1600,6 +1607,28 @@ fn malformed_answers_from_an_agent_are_shown_or_refused_never_a_crash() {
         !stderr.contains("panicked") && !list.status.success(),
         "{stderr}"
     );
+    // An import through an agent older than `secrets.paths` avoids the
+    // names its secrets list gives, as it did before the call.
+    std::fs::write(
+        node.path("other.csv"),
+        "name,url,username,password\nForum,https://forum.example,me,pw\n",
+    )
+    .unwrap();
+    let file = node.path("other.csv");
+    let import = node.run(&[
+        "import",
+        "csv",
+        file.to_str().unwrap(),
+        "--vault",
+        "Personal",
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    let stderr = String::from_utf8_lossy(&import.stderr);
+    assert!(import.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&import.stdout).unwrap();
+    assert_eq!(report["paths"], serde_json::json!(["Forum (2)"]));
     server.join().unwrap();
 }
 
