@@ -242,6 +242,12 @@ fn protected_keys(export: &Export, password: &[u8]) -> Result<Keys, ImportError>
                     "its Argon2id costs are outside what Bitwarden uses".into(),
                 ));
             }
+            let _one_at_a_time = super::memory::one_at_a_time();
+            super::memory::check(
+                u64::from(memory_mib) * 1024 * 1024,
+                "the export",
+                "export it again with a lower KDF memory in Bitwarden",
+            )?;
             let params = argon2::Params::new(memory_mib * 1024, iterations, lanes, Some(32))
                 .map_err(|_| ImportError::Malformed("its Argon2id costs are invalid".into()))?;
             let salt = Sha256::digest(salt.as_bytes());

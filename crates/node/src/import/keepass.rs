@@ -146,83 +146,6 @@ fn too_costly() -> ImportError {
     )
 }
 
-/// What this device can give a key derivation now: Linux's estimate of
-/// memory available without swapping (`MemAvailable`), or less if this
-/// process's control group (a container, a systemd unit) has less room
-/// left under its limit, where they say.
-fn available_memory() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let free = mem_available(&meminfo)?;
-    let groups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let room = cgroup_files(&groups).and_then(|(limit, usage)| {
-        cgroup_room(
-            &std::fs::read_to_string(limit).ok()?,
-            &std::fs::read_to_string(usage).ok()?,
-        )
-    });
-    Some(room.map_or(free, |room| room.min(free)))
-}
-
-/// The files holding this process's control group's memory limit and
-/// usage, from `/proc/self/cgroup`: cgroup v2's `memory.max` and
-/// `memory.current`, or v1's memory controller.
-fn cgroup_files(groups: &str) -> Option<(String, String)> {
-    for line in groups.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        if path.contains("..") {
-            return None;
-        }
-        let path = path.trim_end_matches('/');
-        if controllers.split(',').any(|c| c == "memory") {
-            let dir = format!("/sys/fs/cgroup/memory{path}");
-            return Some((
-                format!("{dir}/memory.limit_in_bytes"),
-                format!("{dir}/memory.usage_in_bytes"),
-            ));
-        }
-        if controllers.is_empty()
-            && std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-        {
-            let dir = format!("/sys/fs/cgroup{path}");
-            return Some((format!("{dir}/memory.max"), format!("{dir}/memory.current")));
-        }
-    }
-    None
-}
-
-/// Room left under a control group's memory `limit` at its `usage` (both
-/// as their files hold them); `None` for no limit (`max`, or v1's
-/// near-2⁶³).
-fn cgroup_room(limit: &str, usage: &str) -> Option<u64> {
-    let limit: u64 = limit.trim().parse().ok()?;
-    let usage: u64 = usage.trim().parse().ok()?;
-    (limit < 1 << 60).then(|| limit.saturating_sub(usage))
-}
-
-fn mem_available(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib.saturating_mul(1024))
-}
-
-/// Argon2 takes all its memory at once: past what the device has free it
-/// is not refused by the allocator (Linux promises memory it lacks) but
-/// killed while it fills it, and the app with it. At most half of what is
-/// available is taken, leaving the rest to everything else running.
-fn fits_in_memory(memory: u64, available: Option<u64>) -> Result<(), ImportError> {
-    match available {
-        Some(free) if memory > free / 2 => Err(ImportError::Unrecognised(format!(
-            "the database's key derivation needs {} MiB of memory and this device has {} MiB \
-             free; close other programs and try again, or lower its memory in KeePassXC \
-             (Database security) and export again",
-            memory / (1024 * 1024),
-            free / (1024 * 1024)
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// KDBX 4's KDF parameters, a variant dictionary: `R` rounds (AES), `M`
 /// memory in bytes, `I` passes and `P` lanes (Argon2), each within its
 /// bound, and Argon2's memory times passes within [`MAX_ARGON2_WORK`].
@@ -239,7 +162,11 @@ fn check_kdf_parameters(dict: &[u8]) -> Result<(), ImportError> {
             if memory == 0 {
                 return Ok(()); // AES-KDF: no memory to speak of
             }
-            return fits_in_memory(memory, available_memory());
+            return super::memory::check(
+                memory,
+                "the database",
+                "lower its memory in KeePassXC (Database security) and export again",
+            );
         }
         let name_len = u32_at(dict, at + 1)? as usize;
         let name = bytes_at(dict, at + 5, name_len)?;
@@ -273,11 +200,8 @@ pub fn read(
     if data.len() > MAX_IMPORT_BYTES {
         return Err(ImportError::TooLarge);
     }
-    // One database opened at a time: each may take half the memory free,
-    // so two at once (a preview and an import, the desktop and the CLI)
-    // could take all of it.
-    static OPENING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = OPENING.lock().unwrap_or_else(|e| e.into_inner());
+    // One derivation at a time, measured against what is free then.
+    let _one_at_a_time = super::memory::one_at_a_time();
     check_header(data)?;
     let mut key = DatabaseKey::new();
     if let Some(password) = password {
@@ -478,61 +402,5 @@ impl Reading {
             files,
         });
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A database whose Argon2 would take more than half the memory this
-    /// device has free is refused, saying how much each is, rather than
-    /// started and killed (with the app) as it fills memory it was
-    /// promised but never had.
-    #[test]
-    fn a_key_derivation_past_the_memory_free_is_refused_saying_so() {
-        let meminfo = "MemTotal:       24000000 kB\nMemFree:          100000 kB\n\
-                       MemAvailable:    1048576 kB\nBuffers:           1000 kB\n";
-        let free = mem_available(meminfo);
-        assert_eq!(free, Some(1024 * 1024 * 1024));
-        let gib = 1024 * 1024 * 1024;
-        let refused = fits_in_memory(gib, free).unwrap_err().to_string();
-        assert!(
-            refused.contains("1024 MiB of memory") && refused.contains("1024 MiB free"),
-            "{refused}"
-        );
-        assert!(fits_in_memory(gib / 2, free).is_ok());
-        assert!(
-            fits_in_memory(gib, None).is_ok(),
-            "where nothing says, tried"
-        );
-        assert_eq!(mem_available("MemTotal: 1 kB\n"), None);
-        assert!(available_memory().is_some_and(|m| m > 0), "read on Linux");
-    }
-
-    /// A container's or a unit's memory limit counts as well: there the
-    /// process is killed at its control group's limit, whatever the
-    /// machine has free.
-    #[test]
-    fn a_control_groups_limit_counts_as_memory_free() {
-        let gib = 1024 * 1024 * 1024;
-        assert_eq!(
-            cgroup_room(&format!("{}\n", 2 * gib), &format!("{gib}\n")),
-            Some(gib)
-        );
-        assert_eq!(cgroup_room("max\n", "12345\n"), None);
-        assert_eq!(cgroup_room("9223372036854771712\n", "1\n"), None);
-        assert_eq!(
-            cgroup_room(&gib.to_string(), &(2 * gib).to_string()),
-            Some(0)
-        );
-        assert_eq!(
-            cgroup_files("12:pids:/\n4:memory:/app/x\n0::/\n"),
-            Some((
-                "/sys/fs/cgroup/memory/app/x/memory.limit_in_bytes".to_owned(),
-                "/sys/fs/cgroup/memory/app/x/memory.usage_in_bytes".to_owned()
-            ))
-        );
-        assert_eq!(cgroup_files("4:memory:/../etc\n"), None);
     }
 }

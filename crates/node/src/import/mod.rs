@@ -18,6 +18,8 @@ pub mod csv;
 pub mod file;
 /// KeePass databases (KDBX 3.1 and 4).
 pub mod keepass;
+/// What a file's key derivation may take of this device's memory.
+mod memory;
 pub mod onepassword;
 pub mod pass;
 
