@@ -98,6 +98,13 @@ pub struct EventLoop {
     /// How long a connection whose ping failed must have been silent to
     /// be closed: two ping intervals.
     silent_for: Duration,
+    /// The relay each relayed connection runs through: what the relayed
+    /// connection carries, its connection to the relay carries too.
+    via: HashMap<ConnectionId, PeerId>,
+    /// Circuits this node relays now, by each end: a connection carrying
+    /// circuits is busy, whatever its own requests (bounded by the relay's
+    /// circuit limit).
+    circuits: HashMap<PeerId, usize>,
 }
 
 /// Who waits for the answer to one of this node's requests.
@@ -254,6 +261,8 @@ pub fn new(
             open: HashMap::new(),
             heard: HashMap::new(),
             silent_for: config.ping_interval * 2,
+            via: HashMap::new(),
+            circuits: HashMap::new(),
         },
     ))
 }
@@ -275,6 +284,25 @@ fn relay_config() -> relay::Config {
 /// Whether `address` goes through a relay.
 fn is_relayed(address: &Multiaddr) -> bool {
     address.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// The relay a connection runs through: the peer named before
+/// `/p2p-circuit` in the address dialed, or, for one that came in through
+/// a relay, in the address it came in on.
+fn relay_of(endpoint: &libp2p::core::ConnectedPoint) -> Option<PeerId> {
+    let address = match endpoint {
+        libp2p::core::ConnectedPoint::Dialer { address, .. } => address,
+        libp2p::core::ConnectedPoint::Listener { local_addr, .. } => local_addr,
+    };
+    let mut relay = None;
+    for protocol in address.iter() {
+        match protocol {
+            Protocol::P2p(peer) => relay = Some(peer),
+            Protocol::P2pCircuit => return relay,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Whether `address` names no one host (0.0.0.0, ::).
@@ -587,10 +615,14 @@ impl EventLoop {
                 peer_id,
                 connection_id,
                 num_established,
+                endpoint,
                 ..
             } => {
                 self.open.insert(connection_id, peer_id);
                 self.heard.insert(connection_id, Instant::now());
+                if let Some(relay) = relay_of(&endpoint) {
+                    self.via.insert(connection_id, relay);
+                }
                 if !self.trusted.contains(&peer_id) && !self.seeds.contains_key(&peer_id) {
                     self.make_room_for(connection_id, peer_id);
                 } else if num_established.get() > limit::MAX_CONNECTIONS_PER_TRUSTED_PEER {
@@ -644,6 +676,7 @@ impl EventLoop {
             } => {
                 self.open.remove(&connection_id);
                 self.heard.remove(&connection_id);
+                self.via.remove(&connection_id);
                 if let Some(at) = self.strangers.iter().position(|(c, _)| *c == connection_id) {
                     self.strangers.swap_remove(at);
                 }
@@ -672,10 +705,15 @@ impl EventLoop {
                 result: Err(failure),
                 ..
             })) if !matches!(failure, ping::Failure::Unsupported) => {
-                let silent = self
-                    .heard
+                let relaying = self
+                    .open
                     .get(&connection)
-                    .is_none_or(|at| at.elapsed() >= self.silent_for);
+                    .is_some_and(|peer| self.circuits.contains_key(peer));
+                let silent = !relaying
+                    && self
+                        .heard
+                        .get(&connection)
+                        .is_none_or(|at| at.elapsed() >= self.silent_for);
                 if silent {
                     self.swarm.close_connection(connection);
                 }
@@ -698,6 +736,30 @@ impl EventLoop {
                 step,
                 ..
             })) => self.on_kad(id, result, step.last),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayServer(
+                relay::Event::CircuitReqAccepted {
+                    src_peer_id,
+                    dst_peer_id,
+                },
+            )) => {
+                for peer in [src_peer_id, dst_peer_id] {
+                    *self.circuits.entry(peer).or_default() += 1;
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayServer(relay::Event::CircuitClosed {
+                src_peer_id,
+                dst_peer_id,
+                ..
+            })) => {
+                for peer in [src_peer_id, dst_peer_id] {
+                    if let Some(n) = self.circuits.get_mut(&peer) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.circuits.remove(&peer);
+                        }
+                    }
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 let now = Instant::now();
                 for (peer_id, address) in found.into_iter().take(limit::MAX_DISCOVERED_PER_EVENT) {
@@ -824,10 +886,19 @@ impl EventLoop {
         Some(reply)
     }
 
-    /// `connection` carried something whole from its peer just now.
+    /// `connection` carried something whole from its peer just now, and
+    /// so did the connection to the relay it runs through, if any.
     fn heard_on(&mut self, connection: ConnectionId) {
+        let now = Instant::now();
         if let Some(at) = self.heard.get_mut(&connection) {
-            *at = Instant::now();
+            *at = now;
+        }
+        if let Some(relay) = self.via.get(&connection) {
+            for (c, _) in self.open.iter().filter(|(_, p)| *p == relay) {
+                if let Some(at) = self.heard.get_mut(c) {
+                    *at = now;
+                }
+            }
         }
     }
 
@@ -899,4 +970,43 @@ impl EventLoop {
 fn random_u64() -> u64 {
     use rand_core::RngCore;
     rand_core::OsRng.next_u64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libp2p::core::transport::PortUse;
+    use libp2p::core::{ConnectedPoint, Endpoint};
+
+    /// A connection through a relay is known by the relay in its address,
+    /// dialed or come in on, so that what it carries counts for the
+    /// connection to the relay too (its pings wait behind the same bytes).
+    #[test]
+    fn the_relay_of_a_relayed_connection_is_known_either_way() {
+        let relay = PeerId::random();
+        let other = PeerId::random();
+        let dialed = ConnectedPoint::Dialer {
+            address: format!("/ip4/192.0.2.1/tcp/4001/p2p/{relay}/p2p-circuit/p2p/{other}")
+                .parse()
+                .unwrap(),
+            role_override: Endpoint::Dialer,
+            port_use: PortUse::Reuse,
+        };
+        assert_eq!(relay_of(&dialed), Some(relay));
+        let came_in = ConnectedPoint::Listener {
+            local_addr: format!("/ip4/192.0.2.1/tcp/4001/p2p/{relay}/p2p-circuit")
+                .parse()
+                .unwrap(),
+            send_back_addr: format!("/p2p/{other}").parse().unwrap(),
+        };
+        assert_eq!(relay_of(&came_in), Some(relay));
+        let direct = ConnectedPoint::Dialer {
+            address: format!("/ip4/192.0.2.1/tcp/4001/p2p/{other}")
+                .parse()
+                .unwrap(),
+            role_override: Endpoint::Dialer,
+            port_use: PortUse::Reuse,
+        };
+        assert_eq!(relay_of(&direct), None);
+    }
 }
