@@ -332,19 +332,19 @@ async fn pipe(
     }
 }
 
-/// A peer gone without a word leaves no connection that looks alive: the
-/// connection is closed once pings go unanswered, the peer is reported
-/// gone, and the next request dials afresh and is answered at once. Before,
-/// the connection stayed open until TCP gave up (a quarter of an hour),
-/// the device showed online, and requests on it waited their whole timeout.
-#[tokio::test]
-async fn a_connection_to_a_peer_gone_without_a_word_is_closed() {
+/// A serving node A and a node B connected to it through a [`Relay`]
+/// that delivers `delay` late, both pinging every `ping_interval`: B, A's
+/// id, the relay and the address through it.
+async fn through_a_relay(
+    ping_interval: Duration,
+    delay: Duration,
+) -> (Peer, NodeId, Relay, Multiaddr) {
     let quick = Config {
-        ping_interval: Duration::from_millis(500),
+        ping_interval,
         ..config()
     };
     let a = peer(1, quick.clone());
-    let mut b = peer(2, quick);
+    let b = peer(2, quick);
     let address = listen(&a, "/ip4/127.0.0.1/tcp/0").await;
     let port = address
         .iter()
@@ -354,8 +354,9 @@ async fn a_connection_to_a_peer_gone_without_a_word_is_closed() {
         })
         .unwrap();
     let a_id = a.id;
-    let (_a_client, _asked) = serve(a);
-    let relay = Relay::to(port, Duration::ZERO).await;
+    let (_a_client, mut asked) = serve(a);
+    tokio::spawn(async move { while asked.recv().await.is_some() {} });
+    let relay = Relay::to(port, delay).await;
     let through: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", relay.port)
         .parse()
         .unwrap();
@@ -363,6 +364,18 @@ async fn a_connection_to_a_peer_gone_without_a_word_is_closed() {
         .await
         .unwrap()
         .unwrap();
+    (b, a_id, relay, through)
+}
+
+/// A peer gone without a word leaves no connection that looks alive: the
+/// connection is closed once pings go unanswered, the peer is reported
+/// gone, and the next request dials afresh and is answered at once. Before,
+/// the connection stayed open until TCP gave up (a quarter of an hour),
+/// the device showed online, and requests on it waited their whole timeout.
+#[tokio::test]
+async fn a_connection_to_a_peer_gone_without_a_word_is_closed() {
+    let (mut b, a_id, relay, through) =
+        through_a_relay(Duration::from_millis(500), Duration::ZERO).await;
     timeout(WAIT, b.client.request(a_id, Request::Sigchain))
         .await
         .unwrap()
@@ -396,31 +409,8 @@ async fn a_connection_to_a_peer_gone_without_a_word_is_closed() {
 /// Closed, every request on it failed and the sync started over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_busy_on_a_slow_link_is_not_closed_for_late_pings() {
-    let quick = Config {
-        ping_interval: Duration::from_secs(1),
-        ..config()
-    };
-    let a = peer(1, quick.clone());
-    let mut b = peer(2, quick);
-    let address = listen(&a, "/ip4/127.0.0.1/tcp/0").await;
-    let port = address
-        .iter()
-        .find_map(|p| match p {
-            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-            _ => None,
-        })
-        .unwrap();
-    let a_id = a.id;
-    let (_a_client, mut asked) = serve(a);
-    tokio::spawn(async move { while asked.recv().await.is_some() {} });
-    let relay = Relay::to(port, Duration::from_millis(1500)).await;
-    let through: Multiaddr = format!("/ip4/127.0.0.1/tcp/{}", relay.port)
-        .parse()
-        .unwrap();
-    timeout(WAIT, b.client.dial(a_id, through))
-        .await
-        .unwrap()
-        .unwrap();
+    let (mut b, a_id, _relay, _) =
+        through_a_relay(Duration::from_secs(1), Duration::from_millis(1500)).await;
     // Requests all the while, one setting out every 200 ms: answers come
     // back every 200 ms, each 3 s after it set out.
     let asking = b.client.clone();
