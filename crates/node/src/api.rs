@@ -693,7 +693,8 @@ pub struct ImportPreviewDto {
     pub needs_password: bool,
     /// Logins whose website and user name a login in the vault has.
     pub duplicates: usize,
-    /// The first of them, by title.
+    /// The first of them: each title with the path of the login here it
+    /// is the same as (what "replace" overwrites), as `Title (here: path)`.
     pub duplicate_titles: Vec<String>,
 }
 

@@ -651,7 +651,8 @@ needsPassword: boolean,
  */
 duplicates: number, 
 /**
- * The first of them, by title.
+ * The first of them: each title with the path of the login here it
+ * is the same as (what "replace" overwrites), as `Title (here: path)`.
  */
 duplicateTitles: Array<string>, };
 

@@ -210,15 +210,20 @@ impl Node {
             // What the window shows is cut short: a title of 32 MiB went
             // to it whole, twice.
             let shown = |text: &str| super::cut(text, PREVIEW_TEXT_BYTES).to_owned();
-            // Counted in one pass, the first few titles kept.
+            // Counted in one pass, the first few kept with the login here
+            // each is the same as (what "replace" overwrites).
             let (mut duplicates, mut duplicate_titles) = (0, Vec::new());
-            for i in parsed
+            for (i, here) in parsed
                 .items
                 .iter()
-                .filter(|i| duplicate_of(&here, i).is_some())
+                .filter_map(|i| Some((i, duplicate_of(&here, i)?)))
             {
                 if duplicates < PREVIEW_ITEMS {
-                    duplicate_titles.push(shown(&i.item.title));
+                    duplicate_titles.push(format!(
+                        "{} (here: {})",
+                        shown(&i.item.title),
+                        shown(here)
+                    ));
                 }
                 duplicates += 1;
             }

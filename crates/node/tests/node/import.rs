@@ -454,7 +454,11 @@ async fn logins_already_in_the_vault_are_found_and_skipped_replaced_or_kept() {
         .unwrap();
     assert_eq!(preview.total, 2);
     assert_eq!(preview.duplicates, 1);
-    assert_eq!(preview.duplicate_titles, ["Forum again"]);
+    assert_eq!(
+        preview.duplicate_titles,
+        ["Forum again (here: Forum)"],
+        "each with the login it would replace"
+    );
 
     let skipped = node
         .import_dto(request(&second, Some("skip")), "V".into(), String::new())
