@@ -91,20 +91,26 @@ pub struct EventLoop {
     max_strangers: usize,
     /// Every open connection (at most the limits, and the devices').
     open: HashMap<ConnectionId, PeerId>,
-    /// When each open connection last carried a whole request or answer
-    /// (or a ping's answer): one busy with a long transfer on a slow link
-    /// may miss a ping queued behind it and is not dead.
-    heard: HashMap<ConnectionId, Instant>,
+    /// When each open connection was last heard on, from establishment
+    /// until it closes.
+    heard: HashMap<ConnectionId, Heard>,
     /// How long a connection whose ping failed must have been silent to
     /// be closed: two ping intervals.
     silent_for: Duration,
-    /// The relay each relayed connection runs through: what the relayed
-    /// connection carries, its connection to the relay carries too.
-    via: HashMap<ConnectionId, PeerId>,
     /// Circuits this node relays now, by each end: a connection carrying
     /// circuits is busy, whatever its own requests (bounded by the relay's
     /// circuit limit).
     circuits: HashMap<PeerId, usize>,
+}
+
+/// When a connection last carried a whole request or answer (or a ping's
+/// answer): one busy with a long transfer on a slow link may miss a ping
+/// queued behind it and is not dead.
+struct Heard {
+    at: Instant,
+    /// The relay a relayed connection runs through: what the relayed
+    /// connection carries, its connection to the relay carries too.
+    via: Option<PeerId>,
 }
 
 /// Who waits for the answer to one of this node's requests.
@@ -261,7 +267,6 @@ pub fn new(
             open: HashMap::new(),
             heard: HashMap::new(),
             silent_for: config.ping_interval * 2,
-            via: HashMap::new(),
             circuits: HashMap::new(),
         },
     ))
@@ -619,10 +624,9 @@ impl EventLoop {
                 ..
             } => {
                 self.open.insert(connection_id, peer_id);
-                self.heard.insert(connection_id, Instant::now());
-                if let Some(relay) = relay_of(&endpoint) {
-                    self.via.insert(connection_id, relay);
-                }
+                let via = relay_of(&endpoint);
+                let at = Instant::now();
+                self.heard.insert(connection_id, Heard { at, via });
                 if !self.trusted.contains(&peer_id) && !self.seeds.contains_key(&peer_id) {
                     self.make_room_for(connection_id, peer_id);
                 } else if num_established.get() > limit::MAX_CONNECTIONS_PER_TRUSTED_PEER {
@@ -676,7 +680,6 @@ impl EventLoop {
             } => {
                 self.open.remove(&connection_id);
                 self.heard.remove(&connection_id);
-                self.via.remove(&connection_id);
                 if let Some(at) = self.strangers.iter().position(|(c, _)| *c == connection_id) {
                     self.strangers.swap_remove(at);
                 }
@@ -713,7 +716,7 @@ impl EventLoop {
                     && self
                         .heard
                         .get(&connection)
-                        .is_none_or(|at| at.elapsed() >= self.silent_for);
+                        .is_none_or(|heard| heard.at.elapsed() >= self.silent_for);
                 if silent {
                     self.swarm.close_connection(connection);
                 }
@@ -890,13 +893,14 @@ impl EventLoop {
     /// so did the connection to the relay it runs through, if any.
     fn heard_on(&mut self, connection: ConnectionId) {
         let now = Instant::now();
-        if let Some(at) = self.heard.get_mut(&connection) {
-            *at = now;
-        }
-        if let Some(relay) = self.via.get(&connection) {
-            for (c, _) in self.open.iter().filter(|(_, p)| *p == relay) {
-                if let Some(at) = self.heard.get_mut(c) {
-                    *at = now;
+        let Some(heard) = self.heard.get_mut(&connection) else {
+            return;
+        };
+        heard.at = now;
+        if let Some(relay) = heard.via {
+            for (c, _) in self.open.iter().filter(|(_, p)| **p == relay) {
+                if let Some(heard) = self.heard.get_mut(c) {
+                    heard.at = now;
                 }
             }
         }
