@@ -29,6 +29,7 @@ use crate::rogue::{dial, now_secs, rogue, rogue_pairs, Rogue};
 use crate::{
     device, device_and_keys, device_with, eventually, pair, paired_with_vault, Device, PASSWORD,
 };
+use polykey_node::backup::Restored;
 use polykey_node::{NetworkOptions, Password};
 
 impl Rogue {
@@ -562,6 +563,192 @@ async fn a_transfer_cut_off_part_way_goes_on_where_it_stopped_at_the_next_pull()
     holds_forged(&a, &secrets).await;
     // Each try went on from the last page stored: no page came twice.
     let mut expected = vec![0, 1, 2, 2];
+    expected.extend(2..total);
+    assert_eq!(*asked.lock().unwrap(), expected);
+}
+
+/// A backup restored while a device brings one of its vaults here for the
+/// first time waits for that transfer and then finds the vault here. Before,
+/// the restore took up the transfer's unfinished copy: finished under it,
+/// the transfer failed the whole sync ("already exists"); and a restore
+/// that failed later (a damaged file) dropped the copy, failing the
+/// transfer ("no vault with that name").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restore_during_a_transfer_of_the_same_new_vault_waits_for_it() {
+    const SEED: u8 = 180;
+    let backup = forged_backup(SEED).await;
+    let (summary, objects, secrets) = (&backup.summary, &backup.objects, FORGED_SECRETS);
+    for (file, restores) in [(&backup.whole, true), (&backup.damaged, false)] {
+        let a = device().await;
+        let mut rogue = rogue(SEED).await;
+        rogue_pairs(&rogue, &a).await;
+        // One object a page; the third waits for `go` the first time.
+        let armed = Arc::new(AtomicBool::new(false));
+        let (stalled, go) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let (stall, release, listed) = (Arc::clone(&stalled), Arc::clone(&go), Arc::clone(&armed));
+        let (summary, objects) = (summary.clone(), objects.clone());
+        let total = objects.len() as u32;
+        let chains = rogue.chain_answer();
+        let waited = AtomicBool::new(false);
+        rogue.answer_when(move |request| {
+            let now: futures::future::BoxFuture<'static, ()> = Box::pin(async {});
+            match request {
+                _ if !listed.load(Ordering::SeqCst) => (now, quiet(chains.clone())(request)),
+                Request::Vaults => (
+                    now,
+                    Response::Vaults {
+                        vaults: vec![summary.clone()],
+                    },
+                ),
+                Request::Fetch { skip, .. } => {
+                    let page = one_object(&objects, skip, total);
+                    if skip == 2 && !waited.swap(true, Ordering::SeqCst) {
+                        stall.notify_one();
+                        let release = Arc::clone(&release);
+                        return (Box::pin(async move { release.notified().await }), page);
+                    }
+                    (now, page)
+                }
+                other => (now, quiet(chains.clone())(other)),
+            }
+        });
+        first_sync_ended(&a).await;
+        armed.store(true, Ordering::SeqCst);
+        let node = a.node.clone();
+        let id = rogue.id();
+        let pull = tokio::spawn(async move { node.sync_now(id).await });
+        stalled.notified().await;
+        // The transfer's copy is there, unfinished; the restore begins.
+        let node = a.node.clone();
+        let file = file.clone();
+        let mut restore =
+            tokio::spawn(async move { node.restore_backup(file, BACKUP_PASSPHRASE.into()).await });
+        // Waiting for the transfer, it does not end; before, it ended
+        // here, having taken the copy up.
+        let early = tokio::time::timeout(Duration::from_secs(2), &mut restore).await;
+        go.notify_one();
+        let restored = match early {
+            Ok(done) => done,
+            Err(_) => restore.await,
+        }
+        .unwrap();
+        let pulled = pull.await.unwrap();
+        assert!(matches!(pulled, Ok(true)), "the transfer: {pulled:?}");
+        if restores {
+            let mut restored = restored.unwrap();
+            restored.sort_by_key(|r| format!("{r:?}"));
+            assert_eq!(
+                restored,
+                [
+                    Restored::Restored("Other".into()),
+                    Restored::Unchanged("Forged".into())
+                ]
+            );
+        } else {
+            let err = restored.unwrap_err().to_string();
+            assert!(err.contains("nothing was restored"), "{err}");
+        }
+        let mut names = a.vault_names().await;
+        names.retain(|name| name != "Other");
+        assert_eq!(names, ["Forged"]);
+        for (name, value) in secrets {
+            let read = a.read("Forged", name).await;
+            assert_eq!(read.as_deref().map(str::as_bytes), Some(value));
+        }
+    }
+}
+
+/// What [`forged_backup`]'s vault "Forged" holds.
+const FORGED_SECRETS: [(&str, &[u8]); 3] =
+    [("one", b"first"), ("two", b"second"), ("three", b"third")];
+const BACKUP_PASSPHRASE: &str = "backup passphrase, long enough";
+
+/// A backup of "Forged" (by the rogue of `seed`, as another device of
+/// its gestalt got it) and of "Other", a vault of more than one of the
+/// file's chunks; whole, and cut short in "Other".
+struct ForgedBackup {
+    summary: VaultSummary,
+    objects: Vec<WireObject>,
+    whole: std::path::PathBuf,
+    damaged: std::path::PathBuf,
+    _dir: TempDir,
+    _scratch: TempDir,
+}
+
+async fn forged_backup(seed: u8) -> ForgedBackup {
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, damaged) = (
+        dir.path().join("whole.backup"),
+        dir.path().join("cut.backup"),
+    );
+    let mut twin = rogue(seed).await;
+    let (summary, objects, scratch) = forged_vault_of(&twin.keys, &FORGED_SECRETS);
+    let c = device().await;
+    rogue_pairs(&twin, &c).await;
+    serve_vault(&mut twin, summary.clone(), objects.clone());
+    eventually("the vault arrives", &[&c], || async {
+        let _ = c.node.sync_now(twin.id()).await;
+        c.vault_names().await == ["Forged"]
+    })
+    .await;
+    c.node.create_vault("Other".into()).await.unwrap();
+    let big: String = (0..3_000_000u32)
+        .map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26))
+        .collect();
+    c.write("Other", "big", &big).await;
+    c.node
+        .create_backup(whole.clone(), BACKUP_PASSPHRASE.into(), None)
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&whole).unwrap();
+    std::fs::write(&damaged, &bytes[..bytes.len() - 1000]).unwrap();
+    ForgedBackup {
+        summary,
+        objects,
+        whole,
+        damaged,
+        _dir: dir,
+        _scratch: scratch,
+    }
+}
+
+/// `a` restores `file`, expecting it damaged.
+async fn restore_damaged(a: &Device, file: &std::path::Path) {
+    let err = a
+        .node
+        .restore_backup(file.to_owned(), BACKUP_PASSPHRASE.into())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nothing was restored"), "{err}");
+}
+
+/// A backup that fails to restore while a transfer of one of its vaults,
+/// new here, waits to go on (cut off part way) takes none of that
+/// transfer's progress away: the next pull goes on where it stopped.
+/// Before, the restore took up the transfer's copy and dropped it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_restore_takes_no_progress_from_a_transfer_set_aside() {
+    let backup = forged_backup(181).await;
+    let a = device().await;
+    let mut rogue = rogue(181).await;
+    rogue_pairs(&rogue, &a).await;
+    let (objects, total) = (backup.objects.clone(), backup.objects.len() as u32);
+    // One object a page; the third is refused "busy" the first time.
+    let (asked, fetch) = logging_asked(move |Asked { skip, .. }, times| match (skip, times) {
+        (2, 0) => (Duration::ZERO, Response::Refused(BUSY.into())),
+        (skip, _) => (Duration::ZERO, one_object(&objects, skip, total)),
+    });
+    let armed = Arc::new(AtomicBool::new(false));
+    list_vault_once_armed(&mut rogue, &armed, backup.summary.clone(), fetch);
+    first_sync_ended(&a).await;
+    armed.store(true, Ordering::SeqCst);
+    let busy = a.node.sync_now(rogue.id()).await.unwrap_err().to_string();
+    assert!(busy.contains("busy"), "{busy}");
+    restore_damaged(&a, &backup.damaged).await;
+    assert!(a.node.sync_now(rogue.id()).await.unwrap());
+    holds_forged(&a, &FORGED_SECRETS).await;
+    let mut expected = vec![0, 1, 2];
     expected.extend(2..total);
     assert_eq!(*asked.lock().unwrap(), expected);
 }

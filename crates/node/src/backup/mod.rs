@@ -14,11 +14,12 @@
 mod schedule;
 mod sealed;
 
+use std::collections::HashSet;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use polykey_keys::Password;
-use polykey_vaults::{RawObject, Vault, VaultError, Vaults};
+use polykey_vaults::{RawObject, Vault, VaultError, VaultId, Vaults};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use schedule::back_up_periodically;
@@ -349,8 +350,41 @@ impl Node {
     ) -> Result<Vec<Restored>, NodeError> {
         // The key is derived before the vaults are taken: nothing waits on
         // a derivation (or on a file that never answers).
-        let input = crate::node::blocking(move || open_backup(&file, &passphrase)).await?;
-        let restored = self.with_vaults(move |s| restore(s, input)).await?;
+        let (input, manifest) = crate::node::blocking(move || {
+            let mut input = open_backup(&file, &passphrase)?;
+            let manifest = take_manifest(&mut input)?;
+            Ok((input, manifest))
+        })
+        .await?;
+        // A transfer bringing one of these vaults here for the first time
+        // (a pull, an accept) holds its lock until it ends: the restore
+        // waits for it, then finds the vault here, rather than taking up
+        // its unfinished copy (finished under it, the transfer failed the
+        // sync; a failed restore dropped the copy). Taken in order, as no
+        // transfer holds more than one.
+        let mut ids: Vec<VaultId> = manifest
+            .vaults
+            .iter()
+            .filter_map(|v| v.id.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut held = Vec::with_capacity(ids.len());
+        for id in &ids {
+            held.push(self.inner.new_vault_lock(*id).lock_owned().await);
+        }
+        // A copy a transfer set aside (cut off part way) waits for it to
+        // go on: the restore leaves it to that transfer.
+        let awaited: HashSet<String> = ids
+            .iter()
+            .filter(|id| self.inner.copy_awaited(**id))
+            .map(ToString::to_string)
+            .collect();
+        let restored = self
+            .with_vaults(move |s| restore(s, input, manifest, &awaited))
+            .await;
+        drop(held);
+        let restored = restored?;
         self.notify();
         Ok(restored)
     }
@@ -561,11 +595,15 @@ struct Taking {
     outcome: Restored,
 }
 
+/// Restore the vaults of `manifest`, read from `input`, the rest of the
+/// backup; an unfinished copy of one of them that a transfer set aside
+/// (`awaited`) is left to it, and the vault comes back beside.
 fn restore(
     s: &Session,
     mut input: SealedReader<BufReader<std::fs::File>>,
+    manifest: Manifest,
+    awaited: &HashSet<String>,
 ) -> Result<Vec<Restored>, NodeError> {
-    let manifest = take_manifest(&mut input)?;
     let vaults = Vaults::new(&s.db);
     let mut taking: Vec<Taking> = Vec::new();
     let mut unchanged = Vec::new();
@@ -573,7 +611,8 @@ fn restore(
         for listed in &manifest.vaults {
             take_vault_record(&mut input, listed)?;
             // A vault here with a version; a record a transfer left
-            // unfinished is not one (the restore takes it up).
+            // unfinished is not one (the restore takes it up, unless the
+            // transfer waits to go on).
             let here = match vaults.open(&listed.id) {
                 Ok(vault) if vault.id().to_string() == listed.id => vault.head(&s.db).ok(),
                 Ok(_) | Err(VaultError::UnknownVault(_)) => None,
@@ -584,7 +623,8 @@ fn restore(
                 unchanged.push(listed.name.clone());
                 continue;
             }
-            let (vault, outcome) = begin(&vaults, listed, here.is_some())?;
+            let beside = here.is_some() || awaited.contains(&listed.id);
+            let (vault, outcome) = begin(&vaults, listed, beside)?;
             let mut incoming = polykey_vaults::Incoming::new(&vault);
             let taken = take_objects(&mut input, listed.objects, |page| {
                 vault
@@ -631,14 +671,14 @@ fn restore(
 }
 
 /// Start restoring `listed`: under its own id when no vault here has it
-/// (nor had it: a vault deleted here stays deleted), else beside as a new
-/// vault.
+/// (nor had it: a vault deleted here stays deleted) and it is not to go
+/// `beside`, else beside as a new vault.
 fn begin(
     vaults: &Vaults<'_>,
     listed: &BackupVault,
-    here: bool,
+    beside: bool,
 ) -> Result<(Vault, Restored), NodeError> {
-    if !here && !vaults.deletion_recorded(&listed.id)? {
+    if !beside && !vaults.deletion_recorded(&listed.id)? {
         match vaults.begin_receive_vault(&listed.name, &listed.id, listed.renamed_at) {
             Ok(vault) => return Ok((vault, Restored::Restored(listed.name.clone()))),
             Err(VaultError::UnknownVault(_) | VaultError::VaultExists(_)) => {}
