@@ -2718,3 +2718,81 @@ async fn a_person_whose_offer_turns_out_to_be_ones_own_vault_mid_transfer_is_ref
     refused_as_not_bobs(&accept.await.unwrap());
     t.arrives_as_alices().await;
 }
+
+/// A device taking a large secret part by part is given each part as it
+/// asks for it: the next in order (read ahead while the one before was on
+/// its way), the same again, one at another page size; and, once removed,
+/// nothing, though the next part was read ahead for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parts_read_ahead_are_given_only_as_asked_and_only_while_allowed() {
+    let a = device().await;
+    let rogue = rogue(182).await;
+    rogue_pairs(&rogue, &a).await;
+    let vault = a.node.create_vault("Big".into()).await.unwrap();
+    let large: Vec<u8> = (0..5 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    a.node
+        .write_secret(
+            "Big".into(),
+            "large".into(),
+            zeroize::Zeroizing::new(large.clone()),
+        )
+        .await
+        .unwrap();
+    let head = a.head("Big").await.unwrap();
+    let ask = |skip: u32, from: u64, page: u32| {
+        let request = Request::Fetch {
+            vault: vault.id.to_string(),
+            want: head.clone(),
+            haves: Vec::new(),
+            skip,
+            from,
+            page,
+        };
+        rogue.client.request(a.id(), request)
+    };
+    // The part at `from` of the object at `skip`, checked against the
+    // secret: its length.
+    let part = |skip: u32, from: u64, page: u32| {
+        let asked = ask(skip, from, page);
+        let large = &large;
+        async move {
+            let Response::Objects { objects, .. } = asked.await.unwrap() else {
+                panic!("no page");
+            };
+            let [object] = &objects[..] else {
+                panic!("{} objects", objects.len());
+            };
+            let part = object.part.as_ref().expect("a part");
+            assert_eq!((part.offset, part.len), (from, large.len() as u64));
+            let at = from as usize;
+            assert!(object.data[..] == large[at..at + object.data.len()]);
+            object.data.len() as u64
+        }
+    };
+    // The secret's object: the first sent in parts.
+    let mut skip = 0;
+    loop {
+        match ask(skip, 0, 0).await.unwrap() {
+            Response::Objects { objects, .. } if objects[0].part.is_none() => {
+                skip += objects.len() as u32;
+            }
+            Response::Objects { .. } => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    let first = part(skip, 0, 0).await;
+    let second = part(skip, first, 0).await;
+    assert_eq!(part(skip, first, 0).await, second);
+    let smaller = part(skip, first + second, MIN_PAGE_BYTES as u32).await;
+    assert!(smaller < second, "{smaller} bytes");
+    let mut from = first + second + smaller;
+    while from < large.len() as u64 {
+        from += part(skip, from, 0).await;
+    }
+    part(skip, 0, 0).await;
+    a.node.revoke_device(rogue.id()).await.unwrap();
+    let reason = refused(ask(skip, first, 0).await.unwrap());
+    assert!(!reason.is_empty());
+}
