@@ -599,11 +599,11 @@ fn planned(
     at: ((usize, usize), usize),
 ) -> Result<(Arc<SendPlan>, Option<Arc<AheadSlot>>), NodeError> {
     if let Some(kept) = send_plans(s).get_mut(&peer).filter(|kept| kept.key == key) {
-        let ahead = kept
-            .ahead
-            .take()
-            .filter(|ahead| ahead.at == at)
-            .map(|ahead| ahead.slot);
+        // Another ask (out of turn) leaves it for its own.
+        let ahead = match &kept.ahead {
+            Some(ahead) if ahead.at == at => kept.ahead.take().map(|ahead| ahead.slot),
+            _ => None,
+        };
         return Ok((Arc::clone(&kept.plan), ahead));
     }
     let plan = Arc::new(vault.send_plan(&s.db, &key.want, &key.haves)?);
