@@ -369,15 +369,30 @@ impl Node {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut held = Vec::with_capacity(ids.len());
-        for id in &ids {
-            held.push(self.inner.new_vault_lock(*id).lock_owned().await);
-        }
+        let locks = async {
+            let mut held = Vec::with_capacity(ids.len());
+            for id in &ids {
+                held.push(self.inner.new_vault_lock(*id).lock_owned().await);
+            }
+            held
+        };
+        // Each transfer ends by its sync's deadline; a device starting the
+        // next as each ends would hold the restore up without end.
+        let held = tokio::time::timeout(RESTORE_WAITS_FOR_TRANSFERS, locks)
+            .await
+            .map_err(|_| {
+                NodeError::Network(
+                    "a device is still sending one of the backup's vaults here; \
+                     nothing was restored, try again once it has come"
+                        .into(),
+                )
+            })?;
         // A copy a transfer set aside (cut off part way) waits for it to
         // go on: the restore leaves it to that transfer.
+        let resuming = self.inner.vaults_resuming();
         let awaited: HashSet<String> = ids
             .iter()
-            .filter(|id| self.inner.copy_awaited(**id))
+            .filter(|id| resuming.contains(id))
             .map(ToString::to_string)
             .collect();
         let restored = self
@@ -389,6 +404,9 @@ impl Node {
         Ok(restored)
     }
 }
+
+/// How long a restore waits for transfers of its vaults under way.
+const RESTORE_WAITS_FOR_TRANSFERS: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// A new backup's passphrase (one-off or scheduled): at least as long as a
 /// node's password must be.
@@ -563,6 +581,17 @@ fn take_manifest(input: &mut SealedReader<impl std::io::Read>) -> Result<Manifes
     {
         return Err(BackupError::Damaged(
             "a vault with more objects than a backup holds".into(),
+        ));
+    }
+    // Each id as a backup writes it: the restore finds a vault here, its
+    // lock and its transfers by the id, whatever the spelling.
+    if manifest
+        .vaults
+        .iter()
+        .any(|v| v.id.parse::<VaultId>().ok().map(|id| id.to_string()) != Some(v.id.clone()))
+    {
+        return Err(BackupError::Damaged(
+            "a vault id not as a backup writes it".into(),
         ));
     }
     Ok(manifest)
@@ -862,5 +891,36 @@ mod tests {
         };
         assert!(read(file(polykey_vaults::MAX_IMPORT_OBJECTS)).is_ok());
         assert!(read(file(polykey_vaults::MAX_IMPORT_OBJECTS + 1)).is_err());
+    }
+
+    /// A vault id spelled otherwise than a backup writes it (upper case, or
+    /// not an id) is damage: the restore looked for vaults, transfers and
+    /// their copies here by the spelling, and the store by the id, so an
+    /// unfinished copy a transfer waits for was taken up, and dropped.
+    #[test]
+    fn a_vault_id_not_as_a_backup_writes_it_is_damage() {
+        let read = |id: String| {
+            let file = stream(|out| {
+                let manifest = Manifest {
+                    created_at: 0,
+                    node: String::new(),
+                    vaults: vec![BackupVault {
+                        id,
+                        name: "v".into(),
+                        renamed_at: 0,
+                        head: "00".repeat(20),
+                        objects: 1,
+                    }],
+                };
+                put(out, MANIFEST, &[&serde_json::to_vec(&manifest).unwrap()]).unwrap();
+            });
+            let mut input = SealedReader::new(&file[..], &"pass phrase".into()).unwrap();
+            take_manifest(&mut input)
+        };
+        assert!(read("ab".repeat(16)).is_ok());
+        for id in ["AB".repeat(16), "ab".repeat(15), "not an id".into()] {
+            let err = read(id.clone()).unwrap_err();
+            assert!(matches!(err, BackupError::Damaged(_)), "{id}: {err}");
+        }
     }
 }
