@@ -429,6 +429,16 @@ impl Node {
         &self,
         work: impl FnOnce(&Session) -> Result<T, NodeError> + Send + 'static,
     ) -> Result<T, NodeError> {
+        self.with_session_read(move |session| work(session)).await
+    }
+
+    /// [`Node::with_vaults_read`], given the session itself to hand on to
+    /// a read that follows (which holds it only while it reads: a lock
+    /// waits for it as for any reader).
+    pub(crate) async fn with_session_read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Arc<Session>) -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, NodeError> {
         self.run(move |inner| {
             let session = match &*inner.lock_state() {
                 State::Unlocked(_, session) => Arc::clone(session),

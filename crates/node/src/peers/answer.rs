@@ -373,7 +373,7 @@ impl Node {
             return Err(NodeError::PeerRefused("too many versions named".into()));
         }
         let (response, ahead) = self
-            .with_vaults_read(move |s| {
+            .with_session_read(move |s| {
                 let id: VaultId = vault
                     .parse()
                     .map_err(|_| NodeError::PeerRefused(super::share::NOT_SHARED.into()))?;
@@ -433,7 +433,7 @@ impl Node {
                         (next.0 < plan.total())
                             .then(|| read_ahead(s, peer, &plan, (next, budget)))
                             .flatten()
-                            .map(|slot| (slot, id, Arc::clone(&plan), next))
+                            .map(|slot| (slot, Arc::clone(s), id, Arc::clone(&plan), next))
                     }
                     Page::Objects(_) => None,
                 };
@@ -464,22 +464,20 @@ impl Node {
                 Ok((Response::Objects { objects, total }, ahead))
             })
             .await?;
-        if let Some((slot, id, plan, at)) = ahead {
-            let node = self.clone();
+        if let Some((slot, session, id, plan, at)) = ahead {
+            // The session, not the node: a node dropped (or locked)
+            // meanwhile is not kept open by it past the read.
             tokio::spawn(async move {
-                let page = node
-                    .with_vaults_read(move |s| {
-                        let vault = Vaults::new(&s.db).open_any(&id)?;
-                        Ok(vault.planned_part_page(&s.db, &plan, at, budget)?)
-                    })
-                    .await;
+                let page = crate::node::blocking(move || {
+                    let vault = Vaults::new(&session.db).open_any(&id)?;
+                    Ok(vault.planned_part_page(&session.db, &plan, at, budget)?)
+                })
+                .await;
                 slot.fill(page.ok());
-                // Not asked for in time: let go of it (a secret's bytes).
-                let kept = Arc::downgrade(&slot);
-                drop(slot);
-                tokio::time::sleep(READ_AHEAD_KEPT).await;
-                if let Some(slot) = kept.upgrade() {
-                    slot.fill(None);
+                // Not asked for soon: let go of it (a secret's bytes).
+                tokio::select! {
+                    () = tokio::time::sleep(READ_AHEAD_KEPT) => slot.fill(None),
+                    () = slot.taken.notified() => {}
                 }
             });
         }
@@ -487,11 +485,12 @@ impl Node {
     }
 }
 
-/// How long a part read ahead waits to be asked for.
-const READ_AHEAD_KEPT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a part read ahead waits to be asked for (an honest device
+/// asks for it as soon as the part before it came).
+const READ_AHEAD_KEPT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long an ask waits for the part being read ahead for it, before it
-/// reads the part itself.
-const READ_AHEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// reads the part itself (a read takes milliseconds).
+const READ_AHEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The page after a part of a secret sent in parts, read while that part
 /// is on its way, so the device's next ask finds it read: reading a part
@@ -510,6 +509,8 @@ pub(crate) struct ReadAhead {
 struct AheadSlot {
     state: std::sync::Mutex<Ahead>,
     ready: std::sync::Condvar,
+    /// Told when the ask it was read for took it.
+    taken: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -541,10 +542,17 @@ impl AheadSlot {
             .ready
             .wait_timeout_while(state, READ_AHEAD_WAIT, |s| matches!(s, Ahead::Reading))
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match std::mem::replace(&mut *state, Ahead::Gone) {
+        let page = match std::mem::replace(&mut *state, Ahead::Gone) {
             Ahead::Read(page) => Some(page),
             _ => None,
-        }
+        };
+        self.taken.notify_one();
+        page
+    }
+
+    /// Whether it was taken, or let go of.
+    fn gone(&self) -> bool {
+        matches!(*self.state(), Ahead::Gone)
     }
 }
 
@@ -561,6 +569,11 @@ fn read_ahead(
     let kept = plans
         .get_mut(&peer)
         .filter(|kept| Arc::ptr_eq(&kept.plan, plan))?;
+    // One at a time a device: a page read ahead and not yet asked for
+    // stays (this ask came out of turn), until it is let go of.
+    if kept.ahead.as_ref().is_some_and(|ahead| !ahead.slot.gone()) {
+        return None;
+    }
     let slot = Arc::new(AheadSlot::default());
     kept.ahead = Some(ReadAhead {
         at,
