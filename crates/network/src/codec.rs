@@ -383,7 +383,14 @@ pub fn decode_response(bytes: &[u8]) -> io::Result<crate::protocol::Response> {
 }
 
 fn decode<M: DeserializeOwned>(bytes: &[u8]) -> io::Result<M> {
-    cbor4ii::serde::from_slice(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    cbor4ii::serde::from_slice(bytes).map_err(|e| {
+        // What a list past its bound (and the like) says, as it says it.
+        let why = match e {
+            cbor4ii::serde::DecodeError::Custom(why) => why.into_string(),
+            e => e.to_string(),
+        };
+        io::Error::new(io::ErrorKind::InvalidData, why)
+    })
 }
 
 /// Counts what an encoding would write.
@@ -782,6 +789,100 @@ mod tests {
             decode_request(&older.0).unwrap(),
             Request::Shared { vault: None, revocations } if revocations.is_empty()
         ));
+    }
+
+    /// A peer's answers are read before the node counts what they list:
+    /// each list is refused at the one past its bound as it is read. A
+    /// million tiny vaults fit in a 40 MiB answer; decoded whole they held
+    /// hundreds of MiB before the node refused them.
+    #[test]
+    fn an_answers_lists_are_refused_as_they_are_read_past_their_bounds() {
+        use crate::protocol::{
+            ChainUpdate, Response, SharedVault, VaultSummary, WireDeletion, MAX_CHAINS,
+            MAX_CHAIN_CLAIMS, MAX_DELETIONS_PAGE, MAX_SHARED_VAULTS, MAX_SHARE_NODES, MAX_VAULTS,
+        };
+        let node = polykey_keys::RootKeypair::from_seed(&[1; 32]).node_id();
+        let summary = VaultSummary {
+            id: String::new(),
+            name: String::new(),
+            renamed_at: 0,
+            head: String::new(),
+            access: None,
+        };
+        let vaults = |n| Response::Vaults {
+            vaults: vec![summary.clone(); n],
+        };
+        let deletion = WireDeletion {
+            vault: String::new(),
+            head: String::new(),
+            deleted_at: 0,
+            by: node,
+            signature: Vec::new(),
+        };
+        let deletions = |n| Response::Deletions {
+            deletions: vec![deletion.clone(); n],
+            more: false,
+        };
+        let shared = |n, nodes| {
+            let vault = SharedVault {
+                id: String::new(),
+                name: String::new(),
+                head: String::new(),
+                write: false,
+                nodes: vec![node; nodes],
+                removed: Vec::new(),
+                served: Vec::new(),
+                at: 0,
+                signature: Vec::new(),
+            };
+            Response::Shared {
+                vaults: vec![vault; n],
+            }
+        };
+        let chains = |n| {
+            Response::Chains(vec![
+                ChainUpdate {
+                    node,
+                    claims: Vec::new()
+                };
+                n
+            ])
+        };
+        let cases = [
+            (vaults(MAX_VAULTS), vaults(MAX_VAULTS + 1)),
+            (
+                deletions(MAX_DELETIONS_PAGE),
+                deletions(MAX_DELETIONS_PAGE + 1),
+            ),
+            (
+                shared(MAX_SHARED_VAULTS, 1),
+                shared(MAX_SHARED_VAULTS + 1, 1),
+            ),
+            (shared(1, MAX_SHARE_NODES), shared(1, MAX_SHARE_NODES + 1)),
+            (chains(MAX_CHAINS), chains(MAX_CHAINS + 1)),
+        ];
+        for (within, past) in cases {
+            assert!(decode_response(&encode(&within).unwrap().0).is_ok());
+            let error = decode_response(&encode(&past).unwrap().0).unwrap_err();
+            assert!(error.to_string().contains("at most"), "{error}");
+        }
+        // A chain's claims too (each a signed claim, checked later).
+        let claim = polykey_gestalts::SignedClaim {
+            payload: String::new(),
+            signatures: Vec::new(),
+        };
+        let claims = |n| {
+            Response::Chains(vec![ChainUpdate {
+                node,
+                claims: vec![claim.clone(); n],
+            }])
+        };
+        assert!(decode_response(&encode(&claims(MAX_CHAIN_CLAIMS)).unwrap().0).is_ok());
+        assert!(decode_response(&encode(&claims(MAX_CHAIN_CLAIMS + 1)).unwrap().0).is_err());
+        // The flood: a million tiny vaults within the answer's bound.
+        let flood = encode(&vaults(1_000_000)).unwrap();
+        assert!(flood.0.len() as u64 <= crate::protocol::MAX_RESPONSE_BYTES);
+        assert!(decode_response(&flood.0).is_err());
     }
 
     #[test]

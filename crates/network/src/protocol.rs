@@ -316,11 +316,13 @@ pub struct SharedVault {
     /// Whether the requester may write.
     pub write: bool,
     /// The answering gestalt's nodes (authors of its commits).
+    #[serde(deserialize_with = "at_most::<_, _, MAX_SHARE_NODES>")]
     pub nodes: Vec<NodeId>,
     /// Nodes it removed, with when.
+    #[serde(deserialize_with = "at_most::<_, _, MAX_SHARE_REMOVED>")]
     pub removed: Vec<Removed>,
     /// The requester's nodes it serves this vault to.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "at_most::<_, _, MAX_SHARE_NODES>")]
     pub served: Vec<NodeId>,
     /// When answered (ms, the answering node's clock).
     #[serde(default)]
@@ -347,6 +349,7 @@ pub struct ChainUpdate {
     /// Whose chain.
     pub node: NodeId,
     /// Its claims after the requester's position, in order.
+    #[serde(deserialize_with = "at_most::<_, _, MAX_CHAIN_CLAIMS>")]
     pub claims: Vec<SignedClaim>,
 }
 
@@ -399,7 +402,9 @@ pub struct WirePart {
 /// A list of at most `N` items, refused as soon as it has one more: a
 /// request's lists are read before anyone checks who sent them, and an
 /// empty string takes 1 byte in CBOR and 24 in memory, so a 1 MiB list of
-/// them checked only after decoding held about 32 MiB.
+/// them checked only after decoding held about 32 MiB. An answer's lists
+/// too (a stolen device's 40 MiB answer of a million tiny vaults held
+/// hundreds of MiB before the node counted them).
 fn at_most<'de, D, T, const N: usize>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -468,15 +473,17 @@ pub enum Response {
     /// The responder's sigchain, in order.
     Sigchain(Vec<SignedClaim>),
     /// New claims of the chains of the responder's gestalt.
-    Chains(Vec<ChainUpdate>),
+    Chains(#[serde(deserialize_with = "at_most::<_, _, MAX_CHAINS>")] Vec<ChainUpdate>),
     /// The responder's vaults (deleted ones still recoverable included).
     Vaults {
         /// Every vault with its head.
+        #[serde(deserialize_with = "at_most::<_, _, MAX_VAULTS>")]
         vaults: Vec<VaultSummary>,
     },
     /// A page of the responder's vault deletions.
     Deletions {
         /// This page, in vault-id order.
+        #[serde(deserialize_with = "at_most::<_, _, MAX_DELETIONS_PAGE>")]
         deletions: Vec<WireDeletion>,
         /// Whether more follow.
         more: bool,
@@ -484,6 +491,7 @@ pub enum Response {
     /// Vaults shared with the requester.
     Shared {
         /// Each with its head and authors.
+        #[serde(deserialize_with = "at_most::<_, _, MAX_SHARED_VAULTS>")]
         vaults: Vec<SharedVault>,
     },
     /// A page of objects.
