@@ -115,6 +115,9 @@ pub(crate) struct Session {
     /// Files attached in the editor and not saved yet, by vault file (see
     /// `attachments`); dropped, wiped, with the session.
     pub(crate) staged: Mutex<crate::attachments::Staged>,
+    /// The export a preview parsed, for the import that follows (see
+    /// `import::file`); dropped, wiped, with the session.
+    pub(crate) import_parsed: Mutex<Option<crate::import::file::KeptParse>>,
 }
 
 impl Session {
@@ -127,6 +130,7 @@ impl Session {
             index: Mutex::default(),
             send_plans: Mutex::default(),
             staged: Mutex::default(),
+            import_parsed: Mutex::default(),
         })
     }
 }

@@ -18,6 +18,12 @@ use crate::api::{
 use crate::error::NodeError;
 use crate::node::Node;
 
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The exports this reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -127,8 +133,48 @@ struct Request {
     source: Source,
     file: PathBuf,
     mapping: Option<Mapping>,
+    /// The mapping as given (what a parse kept is known by).
+    mapping_text: Option<String>,
     password: Option<Zeroizing<String>>,
     key_file: Option<PathBuf>,
+}
+
+/// How long a preview's parse waits for its import.
+const PARSE_KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// The largest export whose parse is kept (a parse takes a few times its
+/// file, up to 16 times for a hostile shape, and is held while the person
+/// looks at the preview); a larger one is read again by its import.
+const MAX_KEPT_FILE: u64 = 4 * 1024 * 1024;
+
+/// The export a preview parsed, kept for the import that follows it (one,
+/// for [`PARSE_KEPT_FOR`], dropped with the session): a KeePass database
+/// or a protected Bitwarden export pays its key derivation once, not once
+/// for the preview and again for the import, and a large file is read and
+/// parsed once. Taken only by an import of the same file, unchanged
+/// since (its length and time of change, and its key file's), read the
+/// same way (mapping, password).
+pub(crate) struct KeptParse {
+    read: ReadAs,
+    parsed: Parsed,
+    at: std::time::Instant,
+}
+
+/// A file as a parse read it.
+#[derive(PartialEq)]
+struct ReadAs {
+    source: Source,
+    file: (PathBuf, Stamp),
+    mapping: Option<String>,
+    password: Option<Zeroizing<String>>,
+    key_file: Option<(PathBuf, Stamp)>,
+}
+
+/// A file's length and time of change.
+type Stamp = (u64, Option<std::time::SystemTime>);
+
+fn stamp(file: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(file).ok()?;
+    Some((meta.len(), meta.modified().ok()))
 }
 
 impl TryFrom<ImportRequestDto> for Request {
@@ -145,6 +191,7 @@ impl TryFrom<ImportRequestDto> for Request {
             source: dto.source.parse()?,
             file: PathBuf::from(&dto.file),
             mapping,
+            mapping_text: dto.mapping.filter(|m| !m.trim().is_empty()),
             password: dto.password.map(Zeroizing::new),
             key_file: dto.key_file.filter(|k| !k.is_empty()).map(PathBuf::from),
         })
@@ -152,6 +199,25 @@ impl TryFrom<ImportRequestDto> for Request {
 }
 
 impl Request {
+    /// What a parse of it now would be known by: none for a `pass` store
+    /// (a folder of files, each decrypted by gpg), or a file gone.
+    fn read_as(&self) -> Option<ReadAs> {
+        if self.source == Source::Pass {
+            return None;
+        }
+        let key_file = match &self.key_file {
+            Some(key) => Some((key.clone(), stamp(key)?)),
+            None => None,
+        };
+        Some(ReadAs {
+            source: self.source,
+            file: (self.file.clone(), stamp(&self.file)?),
+            mapping: self.mapping_text.clone(),
+            password: self.password.clone(),
+            key_file,
+        })
+    }
+
     fn read(&self) -> Result<Parsed, ImportError> {
         read_source(
             self.source,
@@ -186,24 +252,29 @@ impl Node {
         vault: String,
     ) -> Result<ImportPreviewDto, NodeError> {
         let here = self.logins_in(&vault).await?;
-        crate::node::blocking(move || {
+        let (preview, kept) = crate::node::blocking(move || {
             let request = Request::try_from(request)?;
+            // Known by the file as it was before it was read: a change
+            // while it is read makes it another.
+            let read_as = request.read_as();
             let parsed = match request.read() {
                 Ok(parsed) => parsed,
                 Err(ImportError::NeedsPassword) => {
-                    return Ok(ImportPreviewDto {
+                    let preview = ImportPreviewDto {
                         needs_password: true,
                         ..ImportPreviewDto::default()
-                    })
+                    };
+                    return Ok((preview, None));
                 }
                 Err(ImportError::Unrecognised(why)) if request.source == Source::Csv => {
                     let bytes = read_bounded(&request.file)?;
-                    return Ok(ImportPreviewDto {
+                    let preview = ImportPreviewDto {
                         needs_mapping: true,
                         columns: super::csv::headers(&bytes)?,
                         problem: Some(why),
                         ..ImportPreviewDto::default()
-                    });
+                    };
+                    return Ok((preview, None));
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -227,7 +298,7 @@ impl Node {
                 }
                 duplicates += 1;
             }
-            Ok(ImportPreviewDto {
+            let preview = ImportPreviewDto {
                 duplicates,
                 duplicate_titles,
                 source: parsed.source.to_owned(),
@@ -271,9 +342,23 @@ impl Node {
                     .collect(),
                 skipped_total: parsed.skipped_total,
                 ..ImportPreviewDto::default()
-            })
+            };
+            let kept = read_as
+                .filter(|r| r.file.1 .0 <= MAX_KEPT_FILE)
+                .map(|read| KeptParse {
+                    read,
+                    parsed,
+                    at: std::time::Instant::now(),
+                });
+            Ok((preview, kept))
         })
-        .await
+        .await?;
+        self.with_vaults_read(move |s| {
+            *lock(&s.import_parsed) = kept;
+            Ok(())
+        })
+        .await?;
+        Ok(preview)
     }
 
     /// Import `request` into `folder` of `vault`, in one commit that
@@ -293,8 +378,22 @@ impl Node {
             )));
         }
         let here = self.logins_in(&vault).await?;
-        let mut parsed =
-            crate::node::blocking(move || Ok(Request::try_from(request)?.read()?)).await?;
+        let kept = self
+            .with_vaults_read(|s| Ok(lock(&s.import_parsed).take()))
+            .await?;
+        let mut parsed = crate::node::blocking(move || {
+            let request = Request::try_from(request)?;
+            match kept {
+                Some(kept)
+                    if kept.at.elapsed() < PARSE_KEPT_FOR
+                        && request.read_as().is_some_and(|now| now == kept.read) =>
+                {
+                    Ok(kept.parsed)
+                }
+                _ => Ok(request.read()?),
+            }
+        })
+        .await?;
         // Every path, an empty folder's marker among them: a folder with
         // nothing in it is a folder still, not a free name (an item named
         // like it took its place).

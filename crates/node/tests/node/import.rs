@@ -816,3 +816,80 @@ fn a_long_group_name_and_countless_tags_take_no_more_than_they_show() {
     assert!(many.contains("t1023") && !many.contains("t1024"), "{many}");
     assert!(!notes(&parsed.items[1]).contains("Tags"));
 }
+
+/// An import right after its preview takes the export the preview read
+/// (a KeePass database or a protected Bitwarden export paid its key
+/// derivation twice, a large file was read twice); a file changed since,
+/// or read another way, is read again.
+#[tokio::test]
+async fn an_import_takes_what_its_preview_read_unless_the_file_changed() {
+    use polykey_node::api::ImportRequestDto;
+    let root = tempfile::tempdir().unwrap();
+    let node = crate::open(&root.path().join("node")).await;
+    node.create(crate::PASSWORD.into()).await.unwrap();
+    node.create_vault("V".into()).await.unwrap();
+    let file = root.path().join("export.csv");
+    let request = |mapping: Option<&str>| ImportRequestDto {
+        source: "csv".into(),
+        file: file.display().to_string(),
+        mapping: mapping.map(str::to_owned),
+        ..Default::default()
+    };
+    let row =
+        |title: &str| format!("name,url,username,password\n{title},https://a.example,me,pw\n");
+    // Rewritten as it was (the same length, its time of change put back):
+    // the preview's parse is what comes in.
+    std::fs::write(&file, row("Alpha")).unwrap();
+    let changed = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let preview = node
+        .import_preview_dto(request(None), "V".into())
+        .await
+        .unwrap();
+    assert_eq!(preview.first[0].title, "Alpha");
+    std::fs::write(&file, row("Bravo")).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(changed)
+        .unwrap();
+    node.import_dto(request(None), "V".into(), "one".into())
+        .await
+        .unwrap();
+    let listed = node.list_secrets("V".into(), None).await.unwrap();
+    assert!(listed.contains(&"one/Alpha".to_owned()), "{listed:?}");
+    // Taken once: the next import reads the file.
+    node.import_dto(request(None), "V".into(), "two".into())
+        .await
+        .unwrap();
+    // Changed since the preview: read again.
+    node.import_preview_dto(request(None), "V".into())
+        .await
+        .unwrap();
+    std::fs::write(&file, row("Charlie")).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(changed + std::time::Duration::from_secs(5))
+        .unwrap();
+    node.import_dto(request(None), "V".into(), "three".into())
+        .await
+        .unwrap();
+    // Read another way (its columns mapped otherwise): read again.
+    std::fs::write(&file, row("Delta")).unwrap();
+    node.import_preview_dto(request(None), "V".into())
+        .await
+        .unwrap();
+    let mapping = "title=username,url=url,username=username,password=password";
+    node.import_dto(request(Some(mapping)), "V".into(), "four".into())
+        .await
+        .unwrap();
+    let listed = node.list_secrets("V".into(), None).await.unwrap();
+    for expected in ["one/Alpha", "two/Bravo", "three/Charlie", "four/me"] {
+        assert!(
+            listed.contains(&expected.to_owned()),
+            "{expected}: {listed:?}"
+        );
+    }
+}
