@@ -151,6 +151,8 @@ pub(crate) struct Tokens(pub(crate) std::collections::HashSet<String>);
 pub(crate) struct Inner {
     dir: NodeDir,
     pub(crate) options: NodeOptions,
+    /// Exports read (parsed) for a preview or an import, so far.
+    pub(crate) exports_read: std::sync::atomic::AtomicU64,
     state: Mutex<State>,
     /// When the person last did something: a front end's [`Node::touch`]
     /// (unlocking counts too).
@@ -228,6 +230,7 @@ impl Node {
             inner: Arc::new(Inner {
                 dir,
                 options,
+                exports_read: std::sync::atomic::AtomicU64::new(0),
                 state: Mutex::new(state),
                 last_activity: Mutex::new(Instant::now()),
                 changes: tokio::sync::watch::Sender::new(0),

@@ -17,6 +17,8 @@ use crate::api::{
 };
 use crate::error::NodeError;
 use crate::node::Node;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -159,22 +161,66 @@ pub(crate) struct KeptParse {
     at: std::time::Instant,
 }
 
+/// The most a kept parse may hold (its items as stored, their files).
+const MAX_KEPT_PARSE: usize = 16 * 1024 * 1024;
+
 /// A file as a parse read it.
 #[derive(PartialEq)]
 struct ReadAs {
     source: Source,
     file: (PathBuf, Stamp),
     mapping: Option<String>,
-    password: Option<Zeroizing<String>>,
+    /// The password's digest under a key of this process (the password
+    /// itself is not kept).
+    password: Option<[u8; 32]>,
     key_file: Option<(PathBuf, Stamp)>,
 }
 
-/// A file's length and time of change.
-type Stamp = (u64, Option<std::time::SystemTime>);
+/// A file's length and time of change, and where the platform tells them
+/// its inode and the time its inode changed (which no one sets back).
+type Stamp = (u64, std::time::SystemTime, u64, i64, i64);
 
 fn stamp(file: &Path) -> Option<Stamp> {
     let meta = std::fs::metadata(file).ok()?;
-    Some((meta.len(), meta.modified().ok()))
+    #[cfg(unix)]
+    let inode = {
+        use std::os::unix::fs::MetadataExt;
+        (meta.ino(), meta.ctime(), meta.ctime_nsec())
+    };
+    #[cfg(not(unix))]
+    let inode = (0, 0, 0);
+    Some((meta.len(), meta.modified().ok()?, inode.0, inode.1, inode.2))
+}
+
+/// `password`'s digest under a key made once a process.
+fn digest(password: &str) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
+        polykey_keys::random_bytes(&mut key);
+        key
+    });
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(password.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether `parsed` is small enough to keep (its items as stored, and
+/// their files, counted until past the bound).
+fn small_enough(parsed: &Parsed) -> bool {
+    let mut bytes = 0usize;
+    for imported in &parsed.items {
+        bytes = bytes.saturating_add(imported.item.to_bytes().len());
+        for (name, data) in &imported.files {
+            bytes = bytes.saturating_add(name.len() + data.len());
+        }
+        if bytes > MAX_KEPT_PARSE {
+            return false;
+        }
+    }
+    true
 }
 
 impl TryFrom<ImportRequestDto> for Request {
@@ -213,7 +259,7 @@ impl Request {
             source: self.source,
             file: (self.file.clone(), stamp(&self.file)?),
             mapping: self.mapping_text.clone(),
-            password: self.password.clone(),
+            password: self.password.as_deref().map(|p| digest(p)),
             key_file,
         })
     }
@@ -344,7 +390,7 @@ impl Node {
                 ..ImportPreviewDto::default()
             };
             let kept = read_as
-                .filter(|r| r.file.1 .0 <= MAX_KEPT_FILE)
+                .filter(|r| r.file.1 .0 <= MAX_KEPT_FILE && small_enough(&parsed))
                 .map(|read| KeptParse {
                     read,
                     parsed,
@@ -353,12 +399,34 @@ impl Node {
             Ok((preview, kept))
         })
         .await?;
-        self.with_vaults_read(move |s| {
-            *lock(&s.import_parsed) = kept;
-            Ok(())
-        })
-        .await?;
+        self.inner.exports_read.fetch_add(1, Ordering::Relaxed);
+        let kept_at = kept.as_ref().map(|k| k.at);
+        let session = self
+            .with_session_read(move |s| {
+                *lock(&s.import_parsed) = kept;
+                Ok(Arc::downgrade(s))
+            })
+            .await?;
+        if let Some(at) = kept_at {
+            // Not imported in time: let go of it (the export's secrets).
+            tokio::spawn(async move {
+                tokio::time::sleep(PARSE_KEPT_FOR).await;
+                if let Some(session) = session.upgrade() {
+                    let mut kept = lock(&session.import_parsed);
+                    if kept.as_ref().is_some_and(|k| k.at == at) {
+                        *kept = None;
+                    }
+                }
+            });
+        }
         Ok(preview)
+    }
+
+    /// Exports read (parsed) for previews and imports so far: an import
+    /// after its preview reads none.
+    #[doc(hidden)]
+    pub fn exports_read(&self) -> u64 {
+        self.inner.exports_read.load(Ordering::Relaxed)
     }
 
     /// Import `request` into `folder` of `vault`, in one commit that
@@ -381,19 +449,22 @@ impl Node {
         let kept = self
             .with_vaults_read(|s| Ok(lock(&s.import_parsed).take()))
             .await?;
-        let mut parsed = crate::node::blocking(move || {
+        let (mut parsed, read) = crate::node::blocking(move || {
             let request = Request::try_from(request)?;
             match kept {
                 Some(kept)
                     if kept.at.elapsed() < PARSE_KEPT_FOR
                         && request.read_as().is_some_and(|now| now == kept.read) =>
                 {
-                    Ok(kept.parsed)
+                    Ok((kept.parsed, false))
                 }
-                _ => Ok(request.read()?),
+                _ => Ok((request.read()?, true)),
             }
         })
         .await?;
+        if read {
+            self.inner.exports_read.fetch_add(1, Ordering::Relaxed);
+        }
         // Every path, an empty folder's marker among them: a folder with
         // nothing in it is a folder still, not a free name (an item named
         // like it took its place).

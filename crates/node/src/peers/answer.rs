@@ -550,9 +550,9 @@ impl AheadSlot {
         page
     }
 
-    /// Whether it was taken, or let go of.
-    fn gone(&self) -> bool {
-        matches!(*self.state(), Ahead::Gone)
+    /// Whether it is being read still.
+    fn reading(&self) -> bool {
+        matches!(*self.state(), Ahead::Reading)
     }
 }
 
@@ -569,9 +569,14 @@ fn read_ahead(
     let kept = plans
         .get_mut(&peer)
         .filter(|kept| Arc::ptr_eq(&kept.plan, plan))?;
-    // One at a time a device: a page read ahead and not yet asked for
-    // stays (this ask came out of turn), until it is let go of.
-    if kept.ahead.as_ref().is_some_and(|ahead| !ahead.slot.gone()) {
+    // One read at a time a device (an ask out of turn, and another after
+    // it, read ahead no more); a page read and not asked for (the device
+    // asked for another page size) gives way.
+    if kept
+        .ahead
+        .as_ref()
+        .is_some_and(|ahead| ahead.slot.reading())
+    {
         return None;
     }
     let slot = Arc::new(AheadSlot::default());

@@ -1482,11 +1482,17 @@ impl Node {
                 last = e;
                 continue;
             }
-            match client
-                .request(node, self.shared_request(None).await?)
-                .await
-                .map_err(net_error)?
-            {
+            let answer = match client.request(node, self.shared_request(None).await?).await {
+                Ok(answer) => answer,
+                // Past the bounds as it was read: the next node may answer
+                // well (as a list too long, counted after, was passed over).
+                Err(e @ polykey_network::NetworkError::Malformed(_)) => {
+                    last = net_error(e);
+                    continue;
+                }
+                Err(e) => return Err(net_error(e)),
+            };
+            match answer {
                 Response::Shared { vaults } if vaults.len() <= MAX_SHARED_VAULTS => {
                     for shared in &vaults {
                         check_shared(shared)?;
