@@ -45,7 +45,7 @@ impl Field {
 }
 
 /// Which column holds each field, by the column's name in the header row.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mapping {
     /// Field and column name pairs.
     pub columns: Vec<(Field, String)>,

@@ -135,8 +135,6 @@ struct Request {
     source: Source,
     file: PathBuf,
     mapping: Option<Mapping>,
-    /// The mapping as given (what a parse kept is known by).
-    mapping_text: Option<String>,
     password: Option<Zeroizing<String>>,
     key_file: Option<PathBuf>,
 }
@@ -169,7 +167,7 @@ const MAX_KEPT_PARSE: usize = 16 * 1024 * 1024;
 struct ReadAs {
     source: Source,
     file: (PathBuf, Stamp),
-    mapping: Option<String>,
+    mapping: Option<Mapping>,
     /// The password's digest under a key of this process (the password
     /// itself is not kept).
     password: Option<[u8; 32]>,
@@ -237,7 +235,6 @@ impl TryFrom<ImportRequestDto> for Request {
             source: dto.source.parse()?,
             file: PathBuf::from(&dto.file),
             mapping,
-            mapping_text: dto.mapping.filter(|m| !m.trim().is_empty()),
             password: dto.password.map(Zeroizing::new),
             key_file: dto.key_file.filter(|k| !k.is_empty()).map(PathBuf::from),
         })
@@ -258,7 +255,7 @@ impl Request {
         Some(ReadAs {
             source: self.source,
             file: (self.file.clone(), stamp(&self.file)?),
-            mapping: self.mapping_text.clone(),
+            mapping: self.mapping.clone(),
             password: self.password.as_deref().map(|p| digest(p)),
             key_file,
         })
