@@ -458,15 +458,18 @@ async fn a_members_flood_leaves_slots_for_another_device() {
     assert_eq!(busy, 0, "another device was told busy {busy} times of 80");
 }
 
-/// A bare network peer that takes every request and never answers it.
-async fn silent_peer(seed: u8) -> Rogue {
-    // Its own network would answer "busy" past a stranger's budget.
+/// A bare network peer that takes every request of `asker`'s and never
+/// answers it.
+async fn silent_peer(seed: u8, asker: NodeId) -> Rogue {
+    // Its own network would answer "busy" past a stranger's budget, and
+    // reset a stranger's streams past its few.
     let mut silent = rogue_with(seed, |config| Config {
         request_burst: 100_000,
         request_refill_per_sec: 100_000,
         ..config
     })
     .await;
+    silent.client.trust(vec![asker]).await.unwrap();
     let mut events = silent.events.take().unwrap();
     tokio::spawn(async move {
         let mut held = Vec::new();
@@ -495,7 +498,7 @@ async fn peers_that_never_answer_hold_up_only_what_is_asked_of_them() {
     dial(&asker, &a).await;
     let mut silent = Vec::new();
     for seed in 133..144 {
-        let peer = silent_peer(seed).await;
+        let peer = silent_peer(seed, asker.id()).await;
         asker
             .client
             .dial(peer.id(), peer.address.clone())

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::connection_limits::{self, ConnectionLimits};
-use libp2p::core::transport::ListenerId;
+use libp2p::core::transport::{ListenerId, Transport as _};
+use libp2p::core::upgrade::Version;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -73,6 +74,8 @@ pub struct EventLoop {
     /// Request budgets of other people, each shared by their devices.
     person_rate: Rate<PeerId>,
     trusted: HashSet<PeerId>,
+    /// The same with the seeds, as each connection's muxer sees them.
+    muxer_trusted: muxer::Trusted,
     /// The trusted peers that are other people's devices, each with its
     /// person's key: their connections and requests count together.
     people: HashMap<PeerId, PeerId>,
@@ -128,14 +131,18 @@ pub fn new(
     let identity = keypair(keys);
     let local = identity.public().to_peer_id();
     let setup = |e: &dyn std::fmt::Display| NetworkError::Setup(e.to_string());
+    // Each connection's muxer knows its peer (from the Noise handshake)
+    // and asks `trusted` whether to hold it to a stranger's bounds.
+    let trusted = muxer::Trusted::new(config.relay_server);
+    let muxer_for = |trusted: &muxer::Trusted| {
+        let trusted = trusted.clone();
+        move |peer: &PeerId, _: &libp2p::core::ConnectedPoint| {
+            muxer::Config::for_peer(peer, &trusted)
+        }
+    };
+    let (relay_transport, relay_client) = relay::client::new(local);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            muxer::Config::new,
-        )
-        .map_err(|e| setup(&e))?
         .with_quic_config(|mut quic| {
             // What a peer may send unread, in all and on one stream (quinn
             // holds it for streams not yet taken): libp2p's 15 MB and 10 MB
@@ -144,9 +151,25 @@ pub fn new(
             quic.max_stream_data = muxer::MAX_QUIC_STREAM_DATA;
             quic
         })
-        .with_relay_client(noise::Config::new, muxer::Config::new)
+        .with_other_transport(
+            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                Ok(tcp::tokio::Transport::new(tcp::Config::default())
+                    .upgrade(Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex_ext(muxer_for(&trusted)))
+            },
+        )
         .map_err(|e| setup(&e))?
-        .with_behaviour(|key, relay_client| {
+        .with_other_transport(
+            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                Ok(relay_transport
+                    .upgrade(Version::V1Lazy)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex_ext(muxer_for(&trusted)))
+            },
+        )
+        .map_err(|e| setup(&e))?
+        .with_behaviour(|key| {
             let mdns = if config.mdns {
                 Some(mdns::tokio::Behaviour::new(mdns::Config::default(), local)?)
             } else {
@@ -219,6 +242,7 @@ pub fn new(
     for seed in seeds.keys() {
         swarm.behaviour_mut().limits.bypass_peer_id(seed);
     }
+    trusted.set(seeds.keys().copied().collect());
     if !config.seeds.is_empty() {
         // Fails only without known peers, which the seeds just gave.
         let _ = swarm.behaviour_mut().kad.bootstrap();
@@ -252,6 +276,7 @@ pub fn new(
                 limit::MAX_TRUSTED,
             ),
             trusted: HashSet::new(),
+            muxer_trusted: trusted,
             people: HashMap::new(),
             hidden: HashSet::new(),
             discovery_rate: Rate::new(
@@ -459,6 +484,8 @@ impl EventLoop {
                 }
 
                 self.strangers.retain(|(_, peer)| !peers.contains(peer));
+                self.muxer_trusted
+                    .set(peers.iter().chain(self.seeds.keys()).copied().collect());
                 self.trusted = peers;
                 // A seed a person lists (anyone can) stays a seed, bound
                 // to no one's share.

@@ -20,16 +20,30 @@
 //! (a ping echo, a negotiation answering "na"), then stops, a peer could
 //! grow windows to a gibibyte a connection, libp2p's default, and fill
 //! them. Here windows grow by [`MAX_WINDOW_GROWTH`] in all a connection.
+//!
+//! Those bounds are a trusted peer's (a device of this gestalt or of a
+//! person it shares with, a seed): each connection could still keep about
+//! 10 MiB, and strangers may hold 224 connections. A stranger's
+//! connection (whoever the node did not trust when it came, or does not
+//! trust now) holds at most [`MAX_STRANGER_STREAMS`] inbound streams at
+//! once, whether negotiating, waiting or in use, and its windows never
+//! grow: at most 2 MiB unread a connection, 448 MiB for all strangers
+//! together. The muxer learns the peer from the handshake
+//! ([`Config::for_peer`]) and asks [`Trusted`], which the event loop keeps
+//! up to date, at every new stream.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll, Waker};
 
 use futures::future;
 use futures::{AsyncRead, AsyncWrite};
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade, UpgradeInfo};
+use libp2p::PeerId;
 
 /// Inbound streams kept for the swarm while it is not taking them.
 pub const MAX_WAITING_INBOUND_STREAMS: usize = 8;
@@ -43,6 +57,13 @@ pub const MAX_NEGOTIATING_INBOUND_STREAMS: usize = 16;
 /// default; past it the connection is closed). Honest traffic stays near
 /// 200: relay circuits, the DHT both ways, requests both ways.
 pub const MAX_STREAMS: usize = 512;
+/// Inbound streams a stranger's connection holds at once: negotiating,
+/// waiting for the node and in use together (a stream is let go of when
+/// the node is done with it). An honest stranger needs three or four: its
+/// pings, a DHT query or two, identify, a pairing's request. Past it a new
+/// stream is reset at once. A node that relays allows each stranger one
+/// more a circuit it may relay for it.
+pub const MAX_STRANGER_STREAMS: usize = 8;
 /// What the windows of a yamux connection's streams may grow by, in all,
 /// past the 256 KiB each starts with (libp2p: up to 1 GiB less those).
 /// Growth helps a link whose bandwidth-delay product is larger than one
@@ -50,28 +71,99 @@ pub const MAX_STREAMS: usize = 512;
 pub const MAX_WINDOW_GROWTH: usize = 4 * 1024 * 1024;
 
 /// What a peer may send unread on a QUIC connection, on all its streams
-/// (libp2p's default: 15 MB): as much as the streams of a yamux
-/// connection can carry past the bounds above (24 × 256 KiB). A sync page
-/// (2 MiB) still streams whole: reading it gives the credit back.
-pub const MAX_QUIC_CONNECTION_DATA: u32 = 6 * 1024 * 1024;
+/// (libp2p's default: 15 MB): what a stranger's yamux connection can
+/// carry ([`MAX_STRANGER_STREAMS`] × 256 KiB), since QUIC's windows are
+/// the same for every peer. A sync page (2 MiB) still streams whole:
+/// reading it gives the credit back (2 MiB a round trip: 40 MB/s at 50
+/// ms).
+pub const MAX_QUIC_CONNECTION_DATA: u32 = 2 * 1024 * 1024;
 /// What a peer may send unread on one QUIC stream (libp2p's default:
 /// 10 MB).
-pub const MAX_QUIC_STREAM_DATA: u32 = 4 * 1024 * 1024;
+pub const MAX_QUIC_STREAM_DATA: u32 = MAX_QUIC_CONNECTION_DATA;
+
+/// The peers whose connections are held to a trusted peer's bounds, not
+/// a stranger's: this node's devices, the devices of people it shares
+/// with, and its seeds, as the event loop last said.
+#[derive(Debug, Clone)]
+pub struct Trusted {
+    peers: Arc<RwLock<HashSet<PeerId>>>,
+    /// Inbound streams a stranger's connection holds at once.
+    stranger_streams: usize,
+}
+
+impl Trusted {
+    /// No one trusted yet. A relay lets each stranger hold
+    /// [`RELAY_MAX_CIRCUITS_PER_PEER`](crate::limits::RELAY_MAX_CIRCUITS_PER_PEER)
+    /// more streams, one a circuit it relays for it.
+    pub(crate) fn new(relay_server: bool) -> Self {
+        let circuits = if relay_server {
+            crate::limits::RELAY_MAX_CIRCUITS_PER_PEER
+        } else {
+            0
+        };
+        Self {
+            peers: Arc::default(),
+            stranger_streams: MAX_STRANGER_STREAMS + circuits,
+        }
+    }
+
+    /// Trust these peers (and no others).
+    pub(crate) fn set(&self, peers: HashSet<PeerId>) {
+        *self.peers.write().unwrap_or_else(PoisonError::into_inner) = peers;
+    }
+
+    fn contains(&self, peer: &PeerId) -> bool {
+        self.peers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(peer)
+    }
+}
 
 /// The yamux protocol, making [`Muxer`]s with the bounds above.
 #[derive(Debug, Clone)]
-pub struct Config(yamux::Config);
+pub struct Config {
+    yamux: yamux::Config,
+    /// The peer of the connection, and who is trusted: without them, the
+    /// connection is held to a trusted peer's bounds.
+    peer: Option<(PeerId, Trusted)>,
+}
 
 impl Config {
-    /// yamux's defaults with the windows' growth bounded.
+    /// yamux's defaults with the windows' growth bounded, for a connection
+    /// held to a trusted peer's bounds.
     pub fn new() -> Self {
-        let mut config = yamux::Config::default();
-        config.set_max_num_streams(MAX_STREAMS);
-        config.set_max_connection_receive_window(Some(
-            MAX_STREAMS * yamux::DEFAULT_CREDIT as usize + MAX_WINDOW_GROWTH,
-        ));
-        Self(config)
+        Self {
+            yamux: yamux_config(MAX_WINDOW_GROWTH),
+            peer: None,
+        }
     }
+
+    /// For a connection to `peer`: a stranger's (not in `trusted` now)
+    /// never grows its windows, and holds no more than
+    /// [`MAX_STRANGER_STREAMS`] inbound streams while it is not trusted.
+    pub fn for_peer(peer: &PeerId, trusted: &Trusted) -> Self {
+        let growth = if trusted.contains(peer) {
+            MAX_WINDOW_GROWTH
+        } else {
+            0
+        };
+        Self {
+            yamux: yamux_config(growth),
+            peer: Some((*peer, trusted.clone())),
+        }
+    }
+}
+
+/// yamux's defaults with at most [`MAX_STREAMS`] streams, whose windows
+/// grow by `growth` in all past the 256 KiB each starts with.
+fn yamux_config(growth: usize) -> yamux::Config {
+    let mut config = yamux::Config::default();
+    config.set_max_num_streams(MAX_STREAMS);
+    config.set_max_connection_receive_window(Some(
+        MAX_STREAMS * yamux::DEFAULT_CREDIT as usize + growth,
+    ));
+    config
 }
 
 impl Default for Config {
@@ -98,7 +190,7 @@ where
     type Future = future::Ready<Result<Muxer<C>, io::Error>>;
 
     fn upgrade_inbound(self, io: C, _: Self::Info) -> Self::Future {
-        future::ready(Ok(Muxer::new(io, self.0, yamux::Mode::Server)))
+        future::ready(Ok(Muxer::new(io, self, yamux::Mode::Server)))
     }
 }
 
@@ -111,7 +203,7 @@ where
     type Future = future::Ready<Result<Muxer<C>, io::Error>>;
 
     fn upgrade_outbound(self, io: C, _: Self::Info) -> Self::Future {
-        future::ready(Ok(Muxer::new(io, self.0, yamux::Mode::Client)))
+        future::ready(Ok(Muxer::new(io, self, yamux::Mode::Client)))
     }
 }
 
@@ -120,17 +212,22 @@ pub struct Muxer<C> {
     connection: yamux::Connection<C>,
     waiting: VecDeque<yamux::Stream>,
     waker: Option<Waker>,
+    peer: Option<(PeerId, Trusted)>,
+    /// Inbound streams given to the swarm and not yet dropped.
+    live: Arc<AtomicUsize>,
 }
 
 impl<C> Muxer<C>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    fn new(io: C, config: yamux::Config, mode: yamux::Mode) -> Self {
+    fn new(io: C, config: Config, mode: yamux::Mode) -> Self {
         Self {
-            connection: yamux::Connection::new(io, config, mode),
+            connection: yamux::Connection::new(io, config.yamux, mode),
             waiting: VecDeque::new(),
             waker: None,
+            peer: config.peer,
+            live: Arc::default(),
         }
     }
 
@@ -145,13 +242,77 @@ where
             Poll::Pending => Poll::Pending,
         }
     }
+
+    /// Whether a stranger's connection already holds as many inbound
+    /// streams as it may.
+    fn stranger_full(&self) -> bool {
+        match &self.peer {
+            Some((peer, trusted)) if !trusted.contains(peer) => {
+                self.live.load(Ordering::Relaxed) + self.waiting.len() >= trusted.stranger_streams
+            }
+            _ => false,
+        }
+    }
+
+    /// A stream given to the swarm, counted while it lives.
+    fn given(&self, inner: yamux::Stream) -> Stream {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        Stream {
+            inner,
+            live: Some(Arc::clone(&self.live)),
+        }
+    }
+}
+
+/// A yamux stream; an inbound one counts towards its connection's
+/// [`MAX_STRANGER_STREAMS`] until it is dropped.
+#[derive(Debug)]
+pub struct Stream {
+    inner: yamux::Stream,
+    live: Option<Arc<AtomicUsize>>,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        if let Some(live) = &self.live {
+            live.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+    }
 }
 
 impl<C> StreamMuxer for Muxer<C>
 where
     C: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    type Substream = yamux::Stream;
+    type Substream = Stream;
     type Error = yamux::ConnectionError;
 
     fn poll_inbound(
@@ -160,14 +321,19 @@ where
     ) -> Poll<Result<Self::Substream, Self::Error>> {
         let this = self.get_mut();
         if let Some(stream) = this.waiting.pop_front() {
-            return Poll::Ready(Ok(stream));
+            return Poll::Ready(Ok(this.given(stream)));
         }
-        match this.next_inbound(cx) {
-            Poll::Pending => {
-                this.waker = Some(cx.waker().clone());
-                Poll::Pending
+        loop {
+            match this.next_inbound(cx) {
+                Poll::Pending => {
+                    this.waker = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                // Dropped: reset at once.
+                Poll::Ready(Ok(stream)) if this.stranger_full() => drop(stream),
+                Poll::Ready(Ok(stream)) => return Poll::Ready(Ok(this.given(stream))),
             }
-            ready => ready,
         }
     }
 
@@ -175,7 +341,10 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::Substream, Self::Error>> {
-        self.get_mut().connection.poll_new_outbound(cx)
+        self.get_mut()
+            .connection
+            .poll_new_outbound(cx)
+            .map_ok(|inner| Stream { inner, live: None })
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -183,7 +352,8 @@ where
     }
 
     /// Drives the connection; a new inbound stream is kept if fewer than
-    /// [`MAX_WAITING_INBOUND_STREAMS`] wait, else dropped, which resets it.
+    /// [`MAX_WAITING_INBOUND_STREAMS`] wait (and a stranger's connection
+    /// has room for it), else dropped, which resets it.
     fn poll(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -194,7 +364,7 @@ where
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         };
-        if this.waiting.len() >= MAX_WAITING_INBOUND_STREAMS {
+        if this.waiting.len() >= MAX_WAITING_INBOUND_STREAMS || this.stranger_full() {
             drop(stream);
         } else {
             this.waiting.push_back(stream);

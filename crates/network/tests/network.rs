@@ -354,6 +354,9 @@ async fn through_a_relay(
         })
         .unwrap();
     let a_id = a.id;
+    // Devices of one gestalt: a stranger holds only a few streams at once,
+    // fewer than a slow link keeps under way.
+    a.client.trust(vec![b.id]).await.unwrap();
     let (_a_client, mut asked) = serve(a);
     tokio::spawn(async move { while asked.recv().await.is_some() {} });
     let relay = Relay::to(port, delay).await;
