@@ -31,6 +31,11 @@
 //! together. The muxer learns the peer from the handshake
 //! ([`Config::for_peer`]) and asks [`Trusted`], which the event loop keeps
 //! up to date, at every new stream.
+//!
+//! yamux itself is a patched copy (`vendor/yamux`): it kept each frame as
+//! an allocation of its own (a window of one-byte frames held 16 MiB), and
+//! the data of streams dropped while the connection waited to write (a
+//! peer that reads nothing); see `vendor/README.md`.
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
@@ -95,7 +100,7 @@ impl Trusted {
     /// No one trusted yet. A relay lets each stranger hold
     /// [`RELAY_MAX_CIRCUITS_PER_PEER`](crate::limits::RELAY_MAX_CIRCUITS_PER_PEER)
     /// more streams, one a circuit it relays for it.
-    pub(crate) fn new(relay_server: bool) -> Self {
+    pub fn new(relay_server: bool) -> Self {
         let circuits = if relay_server {
             crate::limits::RELAY_MAX_CIRCUITS_PER_PEER
         } else {
