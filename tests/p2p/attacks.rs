@@ -967,6 +967,36 @@ async fn a_removed_device_loses_its_exemption_from_strangers_limits() {
     );
 }
 
+/// A removed device must not keep what it opened while trusted: its
+/// connections carried a device's bounds (streams in use, windows grown),
+/// and once a stranger it kept them (pinging, so never idle) with
+/// everything held on them. A's removal closes them; it may connect again,
+/// as a stranger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_removed_devices_connections_are_closed() {
+    let a = device().await;
+    let mut thief = rogue(122).await;
+    rogue_pairs(&thief, &a).await;
+    thief.serve_chain();
+    let connected = || async { thief.client.connected().await.unwrap().contains(&a.id()) };
+    assert!(connected().await, "the thief is connected once paired");
+    a.node.revoke_device(thief.id()).await.unwrap();
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    while connected().await {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the removed thief's connection stayed open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // It may come back, as a stranger.
+    dial(&thief, &a).await;
+    assert!(matches!(
+        thief.client.request(a.id(), Request::Vaults).await,
+        Ok(Response::Refused(_))
+    ));
+}
+
 /// As [`emptying_commit`], with any message: (its id, its commit object;
 /// the empty tree is not sent).
 fn emptying_commit_saying(

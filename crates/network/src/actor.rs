@@ -185,6 +185,10 @@ pub(crate) enum Command {
         peers: Vec<PeerId>,
         reply: oneshot::Sender<()>,
     },
+    Disconnect {
+        peers: Vec<PeerId>,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// The handle every part of the node uses to talk to the network.
@@ -322,6 +326,15 @@ impl Client {
             .take(limit::MAX_TRUSTED)
             .collect();
         self.ask(|reply| Command::Hide { peers, reply }).await
+    }
+
+    /// Close every connection to these peers (devices removed from the
+    /// gestalt, after [`Client::trust`] dropped them): what they opened
+    /// while trusted (streams in use, windows grown) goes with it. They may
+    /// connect again, as strangers.
+    pub async fn disconnect(&self, peers: Vec<NodeId>) -> Result<(), NetworkError> {
+        let peers = peers.iter().filter_map(peer_id).collect();
+        self.ask(|reply| Command::Disconnect { peers, reply }).await
     }
 }
 

@@ -439,6 +439,15 @@ impl EventLoop {
                 let id = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
                 self.pending_find.insert(id, (peer, reply));
             }
+            Command::Disconnect { peers, reply } => {
+                for peer in peers {
+                    // A seed stays: it is this node's way in.
+                    if !self.seeds.contains_key(&peer) {
+                        let _ = self.swarm.disconnect_peer_id(peer);
+                    }
+                }
+                let _ = reply.send(());
+            }
             Command::Hide { peers, reply } => {
                 let kad = &mut self.swarm.behaviour_mut().kad;
                 for peer in &peers {

@@ -504,11 +504,16 @@ impl Node {
         if dropped {
             self.refresh_shares().await?;
         }
+        let removed: Vec<NodeId>;
         let partners: Vec<NodeId> = {
             let mut state = self.inner.peer_state();
             // (The first computation since the network started is no
             // change: telling every partner at each start is noise.)
             let changed = state.members_known && state.members != members;
+            removed = match state.members_known {
+                true => state.members.difference(&members).copied().collect(),
+                false => Vec::new(),
+            };
             state.members_known = true;
             state.online.retain(|peer| members.contains(peer));
             state.members = members.clone();
@@ -528,6 +533,13 @@ impl Node {
             let _ = client.hide(members.into_iter().collect()).await;
         }
         self.refresh_trust().await;
+        // A device removed just now, a stranger to the network from here
+        // on, keeps nothing it opened while it was trusted.
+        if !removed.is_empty() {
+            if let Ok(client) = self.client() {
+                let _ = client.disconnect(removed).await;
+            }
+        }
         Ok(())
     }
 
