@@ -2797,6 +2797,8 @@ async fn parts_read_ahead_are_given_only_as_asked_and_only_while_allowed() {
     }
     part(skip, 0, 0).await;
     a.node.revoke_device(rogue.id()).await.unwrap();
-    let reason = refused(ask(skip, first, 0).await.unwrap());
-    assert!(!reason.is_empty());
+    // Refused, or its connection closed with its removal: no part either way.
+    if let Ok(answer) = ask(skip, first, 0).await {
+        assert!(!refused(answer).is_empty());
+    }
 }

@@ -71,6 +71,22 @@ pub async fn dial(rogue: &Rogue, target: &Device) {
     rogue.client.dial(target.id(), address).await.unwrap();
 }
 
+/// `target`'s answer to `rogue`'s `request`, connecting again first: a
+/// device removed has its connections closed, and one may still be
+/// closing as it asks.
+pub async fn ask_removed(rogue: &Rogue, target: &Device, request: Request) -> Response {
+    let address: polykey_network::Multiaddr =
+        target.node.addresses().await.unwrap()[0].parse().unwrap();
+    for _ in 0..50 {
+        let _ = rogue.client.dial(target.id(), address.clone()).await;
+        if let Ok(answer) = rogue.client.request(target.id(), request.clone()).await {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no answer in 5 s");
+}
+
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -592,6 +592,13 @@ impl Node {
             })
             .await?;
         let event_loop = tokio::spawn(event_loop.run());
+        self.refresh_members().await?;
+        self.refresh_people().await?;
+        self.refresh_shares().await?;
+        // Who is trusted, before anyone can connect: a connection made while
+        // its peer is a stranger keeps windows that never grow.
+        let (own, people) = self.inner.peer_state().exempt(now_secs());
+        let _ = client.trust_people(own, people).await;
         for address in &options.listen {
             let address: Multiaddr = address
                 .parse()
@@ -601,9 +608,6 @@ impl Node {
                 return Err(net_error(e));
             }
         }
-        self.refresh_members().await?;
-        self.refresh_people().await?;
-        self.refresh_shares().await?;
         let (scheduler, sync_task) = pull::Scheduler::start(self.weak(), client.clone());
         let tasks = vec![
             event_loop,

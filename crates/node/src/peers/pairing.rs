@@ -253,6 +253,10 @@ impl Node {
     ) -> Result<(NodeId, String), NodeError> {
         let client = self.client()?;
         let inviter = invitation.inviter;
+        // Trusted before the connection is made, so that its windows may
+        // grow: the first sync brings the inviter's vaults over it.
+        self.inner.peer_state().pairing_with = Some(inviter);
+        self.refresh_trust().await;
         let mut reached = false;
         let mut last = None;
         for address in &invitation.addresses {
