@@ -43,10 +43,12 @@ impl Chunks {
         self.len += x.len();
         // POLYKEY: a frame of fewer than `SMALL` bytes joins the last chunk
         // POLYKEY: while that one is small too and no byte of it was read,
-        // POLYKEY: so every chunk but two holds `SMALL` bytes or more. Kept
-        // POLYKEY: a chunk each, a window of 256 KiB sent as 1-byte frames
-        // POLYKEY: held 262,144 chunks (16 MiB: a slot and an allocation
-        // POLYKEY: each) for a peer that sent 3.3 MiB.
+        // POLYKEY: so a chunk under `SMALL` bytes is followed by one of
+        // POLYKEY: `SMALL` or more, or is the last or the one being read:
+        // POLYKEY: about 2 × window / `SMALL` chunks at most, each vec at
+        // POLYKEY: most twice its bytes. Kept a chunk each, a window of
+        // POLYKEY: 256 KiB sent as 1-byte frames held 262,144 chunks (16 MiB:
+        // POLYKEY: a slot and an allocation each) for a peer that sent 3.3 MiB.
         if x.len() < SMALL {
             if let Some(last) = self.seq.back_mut() {
                 if last.offset() == 0 && last.len() < SMALL {
