@@ -22,8 +22,9 @@
 //! them. Here windows grow by [`MAX_WINDOW_GROWTH`] in all a connection.
 //!
 //! Those bounds are a trusted peer's (a device of this gestalt or of a
-//! person it shares with, a seed): each connection could still keep about
-//! 10 MiB, and strangers may hold 224 connections. A stranger's
+//! person it shares with, a seed): with the streams the node keeps in use
+//! (the DHT's, requests being answered), a connection can keep about 15
+//! MiB, and strangers may hold 224 connections. A stranger's
 //! connection (whoever the node did not trust when it came, or does not
 //! trust now) holds at most [`MAX_STRANGER_STREAMS`] inbound streams at
 //! once, whether negotiating, waiting or in use, and its windows never
