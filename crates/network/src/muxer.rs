@@ -130,24 +130,16 @@ impl Trusted {
 #[derive(Debug, Clone)]
 pub struct Config {
     yamux: yamux::Config,
-    /// The peer of the connection, and who is trusted: without them, the
-    /// connection is held to a trusted peer's bounds.
-    peer: Option<(PeerId, Trusted)>,
+    /// The peer of the connection, and who is trusted.
+    peer: PeerId,
+    trusted: Trusted,
 }
 
 impl Config {
-    /// yamux's defaults with the windows' growth bounded, for a connection
-    /// held to a trusted peer's bounds.
-    pub fn new() -> Self {
-        Self {
-            yamux: yamux_config(MAX_WINDOW_GROWTH),
-            peer: None,
-        }
-    }
-
-    /// For a connection to `peer`: a stranger's (not in `trusted` now)
-    /// never grows its windows, and holds no more than
-    /// [`MAX_STRANGER_STREAMS`] inbound streams while it is not trusted.
+    /// For a connection to `peer`: a trusted peer's windows grow by
+    /// [`MAX_WINDOW_GROWTH`]; a stranger's (not in `trusted` now) never
+    /// grow, and it holds no more than [`MAX_STRANGER_STREAMS`] inbound
+    /// streams while it is not trusted.
     pub fn for_peer(peer: &PeerId, trusted: &Trusted) -> Self {
         let growth = if trusted.contains(peer) {
             MAX_WINDOW_GROWTH
@@ -156,7 +148,8 @@ impl Config {
         };
         Self {
             yamux: yamux_config(growth),
-            peer: Some((*peer, trusted.clone())),
+            peer: *peer,
+            trusted: trusted.clone(),
         }
     }
 }
@@ -170,12 +163,6 @@ fn yamux_config(growth: usize) -> yamux::Config {
         MAX_STREAMS * yamux::DEFAULT_CREDIT as usize + growth,
     ));
     config
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl UpgradeInfo for Config {
@@ -218,7 +205,8 @@ pub struct Muxer<C> {
     connection: yamux::Connection<C>,
     waiting: VecDeque<yamux::Stream>,
     waker: Option<Waker>,
-    peer: Option<(PeerId, Trusted)>,
+    peer: PeerId,
+    trusted: Trusted,
     /// Inbound streams given to the swarm and not yet dropped.
     live: Arc<AtomicUsize>,
 }
@@ -233,6 +221,7 @@ where
             waiting: VecDeque::new(),
             waker: None,
             peer: config.peer,
+            trusted: config.trusted,
             live: Arc::default(),
         }
     }
@@ -252,12 +241,9 @@ where
     /// Whether a stranger's connection already holds as many inbound
     /// streams as it may.
     fn stranger_full(&self) -> bool {
-        match &self.peer {
-            Some((peer, trusted)) if !trusted.contains(peer) => {
-                self.live.load(Ordering::Relaxed) + self.waiting.len() >= trusted.stranger_streams
-            }
-            _ => false,
-        }
+        !self.trusted.contains(&self.peer)
+            && self.live.load(Ordering::Relaxed) + self.waiting.len()
+                >= self.trusted.stranger_streams
     }
 
     /// A stream given to the swarm, counted while it lives.

@@ -550,10 +550,15 @@ impl Node {
     /// holding the invitation's secret counts (one at most): a stranger
     /// guessing words gets no exemption.
     pub(crate) async fn refresh_trust(&self) {
-        let (own, people) = self.inner.peer_state().exempt(now_secs());
         if let Ok(client) = self.client() {
-            let _ = client.trust_people(own, people).await;
+            self.tell_trust(&client).await;
         }
+    }
+
+    /// [`Node::refresh_trust`] through `client`, before the node holds it.
+    async fn tell_trust(&self, client: &Client) {
+        let (own, people) = self.inner.peer_state().exempt(now_secs());
+        let _ = client.trust_people(own, people).await;
     }
 
     /// Start the network if the node is unlocked, has network options and
@@ -597,8 +602,7 @@ impl Node {
         self.refresh_shares().await?;
         // Who is trusted, before anyone can connect: a connection made while
         // its peer is a stranger keeps windows that never grow.
-        let (own, people) = self.inner.peer_state().exempt(now_secs());
-        let _ = client.trust_people(own, people).await;
+        self.tell_trust(&client).await;
         for address in &options.listen {
             let address: Multiaddr = address
                 .parse()
