@@ -54,6 +54,7 @@ const COMMANDS: &[&str] = &[
     "restore_backup",
     "import_preview",
     "import_items",
+    "import_forget",
     "keyring_status",
     "enable_keyring_unlock",
     "disable_keyring_unlock",

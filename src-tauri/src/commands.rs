@@ -591,6 +591,12 @@ pub async fn import_preview(
     Ok(node.import_preview_dto(request, vault).await?)
 }
 
+/// The import wizard closed: let go of what its preview read.
+#[tauri::command]
+pub async fn import_forget(node: State<'_, Node>) -> Result<()> {
+    Ok(node.forget_import_preview().await?)
+}
+
 #[tauri::command]
 pub async fn import_items(
     node: State<'_, Node>,

@@ -241,6 +241,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::restore_backup,
             commands::import_preview,
             commands::import_items,
+            commands::import_forget,
             commands::keyring_status,
             commands::enable_keyring_unlock,
             commands::disable_keyring_unlock,

@@ -144,6 +144,33 @@ describe("import wizard", () => {
     const saved = await backend.readSecret("Personal", "Imported/Forum");
     expect(saved.item).toMatchObject({ type: "login", username: "me", password: "hunter2" });
   });
+
+  it("has the node let go of what a preview read when it closes without importing", async () => {
+    const { backend, browser, target } = await unlocked();
+    expect(await browser.createVault("Personal")).toBe(true);
+    backend.files.set("/tmp/chrome.csv", "name,url,username,password\nForum,https://f.example,me,hunter2");
+    await settle();
+    for (const close of ["Cancel", "Escape"]) {
+      submit(target, "import-open");
+      await settle();
+      type(target, "import-file", "/tmp/chrome.csv");
+      submit(target, "import-next");
+      await settle();
+      expect(text(byTestId(target, "import-summary"))).toContain("1 item");
+      expect(backend.previewHeld).toBe(true);
+      if (close === "Escape") {
+        byTestId(target, "import-dialog")?.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+      } else {
+        const button = (label: string) => [...target.querySelectorAll("button")].find((b) => b.textContent === label);
+        button("Back")?.click();
+        await settle();
+        button("Cancel")?.click();
+      }
+      await settle();
+      expect(byTestId(target, "import-dialog")).toBeNull();
+      expect(backend.previewHeld, close).toBe(false);
+    }
+  });
 });
 
 describe("search across vaults", () => {

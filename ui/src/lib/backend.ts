@@ -107,6 +107,8 @@ export interface Backend {
 
   /** What importing an export would bring in (nothing written). */
   importPreview(request: ImportRequestDto, vault: string): Promise<ImportPreviewDto>;
+  /** Let go of what the last preview read (the import wizard closed). */
+  importForget(): Promise<void>;
   /** Import an export into a folder of a vault, in one version. */
   importItems(request: ImportRequestDto, vault: string, folder: string): Promise<ImportReportDto>;
   /** Backups on a schedule to a folder, if set up. */
@@ -286,6 +288,7 @@ export const tauriBackend: Backend = {
   unlockWithKeyring: () => call("unlock_with_keyring"),
   importPreview: (request, vault) => call("import_preview", { request, vault }),
   importItems: (request, vault, folder) => call("import_items", { request, vault, folder }),
+  importForget: () => call("import_forget"),
   backupSchedule: () => call("backup_schedule"),
   setBackupSchedule: (folder, everyHours, keep, passphrase) =>
     call("set_backup_schedule", { folder, everyHours, keep, passphrase }),

@@ -398,8 +398,12 @@ export class MockBackend implements Backend {
     return { head, mapping, items, source: request.mapping ? "CSV" : "Chrome" };
   }
 
+  /** Whether a preview's parse is held, as the node keeps it for its import. */
+  previewHeld = false;
+
   async importPreview(request: ImportRequestDto, _vault: string): Promise<ImportPreviewDto> {
     const { head, mapping, items, source } = this.csvRows(request);
+    this.previewHeld = Boolean(mapping);
     const empty = { source: "", total: 0, counts: [], first: [], skipped: [], skippedTotal: 0, needsMapping: false,
       columns: [], problem: null, needsPassword: false, duplicates: 0, duplicateTitles: [] };
     if (!mapping) return { ...empty, needsMapping: true, columns: head, problem: "the columns are not those of an export this knows" };
@@ -409,7 +413,12 @@ export class MockBackend implements Backend {
     };
   }
 
+  async importForget(): Promise<void> {
+    this.previewHeld = false;
+  }
+
   async importItems(request: ImportRequestDto, vault: string, folder: string): Promise<ImportReportDto> {
+    this.previewHeld = false;
     const { items, source } = this.csvRows(request);
     for (const item of items) {
       const path = folder ? `${folder}/${item.title}` : item.title;

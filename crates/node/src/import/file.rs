@@ -419,6 +419,24 @@ impl Node {
         Ok(preview)
     }
 
+    /// Let go of what the last preview read, its secrets among it (the
+    /// desktop wizard closed without importing): the next import reads
+    /// its file again. Locked, there is nothing to let go of.
+    pub async fn forget_import_preview(&self) -> Result<(), NodeError> {
+        match self
+            .with_vaults_read(|s| Ok(lock(&s.import_parsed).take()))
+            .await
+        {
+            // Dropped here, not while the session's lock is held.
+            Ok(kept) => {
+                drop(kept);
+                Ok(())
+            }
+            Err(NodeError::Locked | NodeError::NotInitialised) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Exports read (parsed) for previews and imports so far: an import
     /// after its preview reads none.
     #[doc(hidden)]

@@ -820,7 +820,8 @@ fn a_long_group_name_and_countless_tags_take_no_more_than_they_show() {
 /// An import right after its preview takes the export the preview read
 /// (a KeePass database or a protected Bitwarden export paid its key
 /// derivation twice, a large file was read twice); a file changed since,
-/// one read another way, or one previewed too long ago is read again.
+/// one read another way, one previewed too long ago, or one whose wizard
+/// was closed is read again.
 #[tokio::test]
 async fn an_import_takes_what_its_preview_read_unless_the_file_changed() {
     use polykey_node::api::ImportRequestDto;
@@ -871,6 +872,13 @@ async fn an_import_takes_what_its_preview_read_unless_the_file_changed() {
             "{expected}: {listed:?}"
         );
     }
+    // Previewed, and the wizard closed: let go of at once.
+    node.import_preview_dto(request(None), "V".into())
+        .await
+        .unwrap();
+    node.forget_import_preview().await.unwrap();
+    import("closed").await.unwrap();
+    assert_eq!(node.exports_read(), 8);
     // Previewed and left: let go of after five minutes.
     node.import_preview_dto(request(None), "V".into())
         .await
@@ -887,5 +895,8 @@ async fn an_import_takes_what_its_preview_read_unless_the_file_changed() {
     settle().await;
     tokio::time::resume();
     import("five").await.unwrap();
-    assert_eq!(node.exports_read(), 8);
+    assert_eq!(node.exports_read(), 10);
+    // Locked, there is nothing to let go of.
+    node.lock().await.unwrap();
+    node.forget_import_preview().await.unwrap();
 }

@@ -298,6 +298,11 @@ export class VaultBrowser {
     return this.backend.importPreview(request, this.vault ?? "");
   }
 
+  /** Let go of what the last preview read (the wizard closed). */
+  importForget(): Promise<void> {
+    return this.backend.importForget();
+  }
+
   /** Import into `folder` of the open vault (one version), then show it. */
   async importItems(request: ImportRequestDto, folder: string): Promise<ImportReportDto> {
     const report = await this.backend.importItems(request, this.vault ?? "", folder);
