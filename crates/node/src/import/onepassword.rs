@@ -6,7 +6,7 @@
 //! folder of their vault. Attached files are not read yet: their items are
 //! imported and the files named in the notes.
 
-use std::io::Read;
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use polykey_vaults::items::{Item, ItemKind};
@@ -116,6 +116,45 @@ struct OverviewUrl {
     url: String,
 }
 
+/// Most files a 1PUX archive may hold: one attachment an item at most,
+/// besides `export.data` and `export.attributes`. The zip reader keeps each
+/// one it lists (a few hundred bytes and its name): a hostile 64 MiB
+/// archive of 1.4 million empty ones took about 400 MB, this many about
+/// 30 MB.
+const MAX_ARCHIVE_FILES: usize = MAX_IMPORT_ITEMS + 16;
+
+/// The archive as the zip reader sees it: reading more than `left` bytes
+/// ends its reading (an error). It looks for the archive's end from the
+/// last bytes back and tried every end record it found until one led to
+/// a list of files, each time reading what lies before the record: a file
+/// of nothing but false end records took the time of its size squared
+/// (hours for 64 MiB). An archive read honestly reads its bytes about
+/// once; [`read`] allows twice over.
+struct Bounded<'a> {
+    inner: Cursor<&'a [u8]>,
+    left: u64,
+}
+
+impl Read for Bounded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 && !buf.is_empty() {
+            return Err(std::io::Error::other("read more than the archive twice"));
+        }
+        let most = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let read = self.inner.read(&mut buf[..most])?;
+        self.left -= read as u64;
+        Ok(read)
+    }
+}
+
+impl Seek for Bounded<'_> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(to)
+    }
+}
+
 /// Read a 1PUX file (the zip archive itself).
 pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
     if bytes.len() > MAX_IMPORT_BYTES {
@@ -126,7 +165,19 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, ImportError> {
             "this is not a 1PUX file (1Password: File > Export > 1PUX)".into(),
         )
     };
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|_| not_1pux())?;
+    // Every file the zip reader lists has its entry's signature in the
+    // archive: counted first, they bound what the listing holds.
+    let listed = memchr::memmem::find_iter(bytes, b"PK\x01\x02").count();
+    if listed > MAX_ARCHIVE_FILES {
+        return Err(ImportError::Malformed(format!(
+            "it lists more than {MAX_ARCHIVE_FILES} files"
+        )));
+    }
+    let reader = Bounded {
+        inner: Cursor::new(bytes),
+        left: 2 * bytes.len() as u64 + 1024 * 1024,
+    };
+    let mut archive = zip::ZipArchive::new(reader).map_err(|_| not_1pux())?;
     let mut data = Zeroizing::new(Vec::new());
     {
         let entry = archive.by_name("export.data").map_err(|_| not_1pux())?;
@@ -450,6 +501,68 @@ mod tests {
         assert!(matches!(&parsed.items[3].item.kind,
             ItemKind::Login { password, .. } if password == "router-pw"));
         assert_eq!(parsed.skipped[0].reason, "deleted in 1Password");
+    }
+
+    /// An end-of-archive record: `entries` in a central directory of
+    /// `size` bytes at `offset`.
+    fn end_record(entries: u16, size: u32, offset: u32) -> Vec<u8> {
+        let mut record = b"PK\x05\x06\0\0\0\0".to_vec();
+        record.extend_from_slice(&entries.to_le_bytes());
+        record.extend_from_slice(&entries.to_le_bytes());
+        record.extend_from_slice(&size.to_le_bytes());
+        record.extend_from_slice(&offset.to_le_bytes());
+        record.extend_from_slice(&[0, 0]);
+        record
+    }
+
+    /// A zip reader looks for the end of the archive from its last bytes
+    /// back, and tried every record it found until one led to a central
+    /// directory, each search reading what lies before it: a file of
+    /// nothing but such records, none leading anywhere, took the time of
+    /// its size squared (in a debug build 2.5 s for 1 MiB, more than 10 s
+    /// for this one of 4 MiB; hours for the 64 MiB an import takes).
+    /// Refused at once now.
+    #[test]
+    fn a_file_of_false_ends_is_refused_at_once() {
+        let mut file = Vec::new();
+        while file.len() < 4 * 1024 * 1024 {
+            file.extend(end_record(1, 46, 0));
+        }
+        let (done, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(read(&file).map(|_| ()));
+        });
+        let outcome = wait.recv_timeout(std::time::Duration::from_secs(10));
+        assert!(
+            matches!(outcome, Ok(Err(ImportError::Unrecognised(_)))),
+            "{:?}",
+            outcome.map(|r| r.map_err(|e| e.to_string()))
+        );
+    }
+
+    /// The zip reader lists every file of an archive before any is read,
+    /// a few hundred bytes each: 64 MiB of empty ones (zip64 lifts the
+    /// count past 65,535) took about 400 MB. Past the bound, refused
+    /// before they are listed.
+    #[test]
+    fn an_archive_of_too_many_files_is_refused_before_they_are_listed() {
+        let archive = |files: usize| {
+            let mut out = Cursor::new(Vec::new());
+            let mut zip = zip::ZipWriter::new(&mut out);
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored);
+            zip.start_file("export.data", options).unwrap();
+            zip.write_all(EXPORT_DATA.as_bytes()).unwrap();
+            for n in 0..files {
+                zip.start_file(format!("files/{n}"), options).unwrap();
+            }
+            zip.finish().unwrap();
+            out.into_inner()
+        };
+        let most = MAX_ARCHIVE_FILES - 1;
+        assert_eq!(read(&archive(most)).unwrap().items.len(), 4);
+        let err = read(&archive(most + 1)).unwrap_err().to_string();
+        assert!(err.contains("more than 100016 files"), "{err}");
     }
 
     #[test]
