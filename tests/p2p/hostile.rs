@@ -659,6 +659,74 @@ async fn a_restore_during_a_transfer_of_the_same_new_vault_waits_for_it() {
 }
 
 /// What [`forged_backup`]'s vault "Forged" holds.
+/// A device removed while a pull from it is under way is asked nothing
+/// more: the pull ends where it is, with nothing to report. Before, it
+/// went on until its connection closed under it (or, between requests,
+/// dialled the removed device again for the next), and the sync status
+/// showed that failure, of a device no longer there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_from_a_device_removed_meanwhile_ends_quietly() {
+    let a = device().await;
+    let mut rogue = rogue(183).await;
+    rogue_pairs(&rogue, &a).await;
+    let (summary, objects, _scratch) = forged_vault_of(&rogue.keys, &FORGED_SECRETS);
+    let total = objects.len() as u32;
+    let (armed, removed) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let asked_after = Arc::new(AtomicUsize::new(0));
+    let stalled = Arc::new(Notify::new());
+    let (listed, gone, counted, stall) = (
+        Arc::clone(&armed),
+        Arc::clone(&removed),
+        Arc::clone(&asked_after),
+        Arc::clone(&stalled),
+    );
+    let chains = rogue.chain_answer();
+    rogue.answer_when(move |request| {
+        let now: futures::future::BoxFuture<'static, ()> = Box::pin(async {});
+        if gone.load(Ordering::SeqCst) {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+        match request {
+            _ if !listed.load(Ordering::SeqCst) => (now, quiet(chains.clone())(request)),
+            Request::Vaults => (
+                now,
+                Response::Vaults {
+                    vaults: vec![summary.clone()],
+                },
+            ),
+            // The first page comes long after the test has ended.
+            Request::Fetch { skip, .. } => {
+                stall.notify_one();
+                let page = one_object(&objects, skip, total);
+                (Box::pin(tokio::time::sleep(Duration::from_secs(60))), page)
+            }
+            other => (now, quiet(chains.clone())(other)),
+        }
+    });
+    first_sync_ended(&a).await;
+    assert_eq!(a.node.sync_status().last_error, None);
+    armed.store(true, Ordering::SeqCst);
+    let told = rogue
+        .client
+        .request(a.id(), Request::Changed)
+        .await
+        .unwrap();
+    assert!(matches!(told, Response::Ok), "{told:?}");
+    stalled.notified().await;
+    assert!(a.node.sync_status().syncing);
+    removed.store(true, Ordering::SeqCst);
+    a.node.revoke_device(rogue.id()).await.unwrap();
+    eventually("the pull ends", &[&a], || async {
+        !a.node.sync_status().syncing
+    })
+    .await;
+    assert_eq!(a.node.sync_status().last_error, None);
+    assert_eq!(asked_after.load(Ordering::SeqCst), 0);
+}
+
 const FORGED_SECRETS: [(&str, &[u8]); 3] =
     [("one", b"first"), ("two", b"second"), ("three", b"third")];
 const BACKUP_PASSPHRASE: &str = "backup passphrase, long enough";

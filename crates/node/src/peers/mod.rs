@@ -256,8 +256,8 @@ pub(crate) struct PeerState {
     /// Of them, the ones that pull vaults from here, and which.
     pulls_from_here: HashMap<NodeId, BTreeSet<VaultId>>,
     sync: SyncStatus,
-    /// Syncs running now.
-    active_syncs: usize,
+    /// Syncs running now (see `pull::Syncing`).
+    active_syncs: Arc<std::sync::atomic::AtomicUsize>,
     /// Peers with a change notice on the wire, and whether another was
     /// asked for meanwhile (see `Node::send_changed`).
     notices: HashMap<NodeId, bool>,
@@ -534,8 +534,15 @@ impl Node {
         }
         self.refresh_trust().await;
         // A device removed just now, a stranger to the network from here
-        // on, keeps nothing it opened while it was trusted.
+        // on, keeps nothing it opened while it was trusted, and is asked
+        // nothing more (a pull from it ends where it is, before its
+        // connection closes under it).
         if !removed.is_empty() {
+            if let Ok(net) = self.inner.net.lock() {
+                if let Some(net) = net.as_ref() {
+                    net.sync.stop(&removed);
+                }
+            }
             if let Ok(client) = self.client() {
                 let _ = client.disconnect(removed).await;
             }

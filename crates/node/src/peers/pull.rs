@@ -6,6 +6,7 @@
 //! fast-forward or a merge), and last its vault deletions, in bounded pages.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,16 @@ pub(crate) const MAX_PAGE_BYTES: usize = PAGE_BYTES + MAX_SECRET_SIZE + 1024 * 1
 /// Sync asks, routed to one task per device.
 pub(crate) struct Scheduler {
     asks: mpsc::UnboundedSender<NodeId>,
+    tasks: Tasks,
+}
+
+/// Each device's task (see [`dispatch`]).
+type Tasks = Arc<Mutex<HashMap<NodeId, DeviceTask>>>;
+
+fn lock_tasks(tasks: &Tasks) -> std::sync::MutexGuard<'_, HashMap<NodeId, DeviceTask>> {
+    tasks
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Scheduler {
@@ -50,13 +61,39 @@ impl Scheduler {
     /// every online device's every [`RESYNC_EVERY`].
     pub(super) fn start(weak: Weak<Inner>, client: Client) -> (Self, JoinHandle<()>) {
         let (asks, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(dispatch(weak, client, rx));
-        (Self { asks }, task)
+        let tasks = Tasks::default();
+        let task = tokio::spawn(dispatch(weak, client, rx, Arc::clone(&tasks)));
+        (Self { asks, tasks }, task)
     }
 
     /// Pull from `peer` soon (asks coalesce).
     pub(super) fn ask(&self, peer: NodeId) {
         let _ = self.asks.send(peer);
+    }
+
+    /// Pull from `peers` no more, a pull under way ending where it is
+    /// (devices removed just now): it asks them nothing more, and fails
+    /// on nothing to report. A pull that learned the removal itself (the
+    /// caller's task) ends by itself, as it finds its peer removed.
+    pub(super) fn stop(&self, peers: &[NodeId]) {
+        let current = tokio::task::try_id();
+        let stopped: Vec<DeviceTask> = {
+            let mut tasks = lock_tasks(&self.tasks);
+            let others: Vec<NodeId> = peers
+                .iter()
+                .filter(|peer| {
+                    tasks
+                        .get(peer)
+                        .is_some_and(|t| Some(t.task.id()) != current)
+                })
+                .copied()
+                .collect();
+            others
+                .iter()
+                .filter_map(|peer| tasks.remove(peer))
+                .collect()
+        };
+        drop(stopped);
     }
 }
 
@@ -71,8 +108,12 @@ impl Drop for DeviceTask {
     }
 }
 
-async fn dispatch(weak: Weak<Inner>, client: Client, mut asks: mpsc::UnboundedReceiver<NodeId>) {
-    let mut tasks: HashMap<NodeId, DeviceTask> = HashMap::new();
+async fn dispatch(
+    weak: Weak<Inner>,
+    client: Client,
+    mut asks: mpsc::UnboundedReceiver<NodeId>,
+    tasks: Tasks,
+) {
     let mut every = tokio::time::interval(RESYNC_EVERY);
     every.tick().await;
     loop {
@@ -100,6 +141,7 @@ async fn dispatch(weak: Weak<Inner>, client: Client, mut asks: mpsc::UnboundedRe
         };
         // Devices no longer in the gestalt (and people no longer sharing)
         // lose their task.
+        let mut tasks = lock_tasks(&tasks);
         tasks.retain(|peer, _| members.contains(peer));
         for peer in peers {
             if !members.contains(&peer) {
@@ -120,6 +162,42 @@ async fn dispatch(weak: Weak<Inner>, client: Client, mut asks: mpsc::UnboundedRe
     }
 }
 
+/// A sync under way, counted in the sync status until it ends or its task
+/// is stopped part way.
+struct Syncing {
+    node: Node,
+    count: Arc<AtomicUsize>,
+}
+
+impl Syncing {
+    fn begin(node: &Node) -> Self {
+        let count = {
+            let mut state = node.inner.peer_state();
+            state.active_syncs.fetch_add(1, Ordering::SeqCst);
+            state.sync.syncing = true;
+            Arc::clone(&state.active_syncs)
+        };
+        node.notify();
+        Self {
+            node: node.clone(),
+            count,
+        }
+    }
+}
+
+impl Drop for Syncing {
+    fn drop(&mut self) {
+        // (Counted where it began: the network stopped and started again
+        // meanwhile counts its own syncs.)
+        self.count.fetch_sub(1, Ordering::SeqCst);
+        {
+            let mut state = self.node.inner.peer_state();
+            state.sync.syncing = state.active_syncs.load(Ordering::SeqCst) > 0;
+        }
+        self.node.notify();
+    }
+}
+
 /// Pull from one device whenever woken, each sync within [`SYNC_DEADLINE`].
 async fn device_sync(weak: Weak<Inner>, client: Client, peer: NodeId, wake: Arc<Notify>) {
     let retry = Arc::new(Mutex::new(None::<JoinHandle<()>>));
@@ -127,12 +205,7 @@ async fn device_sync(weak: Weak<Inner>, client: Client, peer: NodeId, wake: Arc<
     loop {
         wake.notified().await;
         let Some(node) = upgrade(&weak) else { return };
-        {
-            let mut state = node.inner.peer_state();
-            state.active_syncs += 1;
-            state.sync.syncing = true;
-        }
-        node.notify();
+        let syncing = Syncing::begin(&node);
         let began = Instant::now();
         let result = match tokio::time::timeout(SYNC_DEADLINE, node.sync_with(&client, peer)).await
         {
@@ -180,8 +253,6 @@ async fn device_sync(weak: Weak<Inner>, client: Client, peer: NodeId, wake: Arc<
         }
         {
             let mut state = node.inner.peer_state();
-            state.active_syncs = state.active_syncs.saturating_sub(1);
-            state.sync.syncing = state.active_syncs > 0;
             state.sync.last_sync = now_ms();
             // A merge refused stays reported until that vault merges.
             state.sync.last_error = result
@@ -189,7 +260,7 @@ async fn device_sync(weak: Weak<Inner>, client: Client, peer: NodeId, wake: Arc<
                 .map(|e| e.to_string())
                 .or_else(|| state.refused_report());
         }
-        node.notify();
+        drop(syncing);
     }
 }
 
