@@ -249,7 +249,10 @@ impl<'db> Vaults<'db> {
         Ok(out)
     }
 
-    /// A vault that is not deleted, by name (or by id).
+    /// A vault that is not deleted, by id or else by name. The id first:
+    /// a vault renamed (by a device, a restore) to another vault's id must
+    /// not take that vault's place where the node opens it by its id (a
+    /// backup skipped the real one, and held the other twice).
     pub(crate) fn find(
         &self,
         src: &impl RecordSource,
@@ -258,8 +261,8 @@ impl<'db> Vaults<'db> {
         let mut records = self.live_records(src)?;
         let position = records
             .iter()
-            .position(|(_, r)| r.name == name_or_id)
-            .or_else(|| records.iter().position(|(_, r)| r.id == name_or_id))
+            .position(|(_, r)| r.id == name_or_id)
+            .or_else(|| records.iter().position(|(_, r)| r.name == name_or_id))
             .ok_or_else(|| VaultError::UnknownVault(name_or_id.to_owned()))?;
         Ok(records.swap_remove(position))
     }

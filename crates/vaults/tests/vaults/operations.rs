@@ -38,6 +38,23 @@ fn vaults_are_created_listed_renamed_and_deleted() {
         vaults.rename("Job", "personal"),
         Err(VaultError::VaultExists(_))
     ));
+    // A vault named (by a device, a restore) with another vault's id does
+    // not take its place where it is opened by id; by its own id or by any
+    // other name it is still found.
+    vaults.rename("personal", &work.id().to_string()).unwrap();
+    assert_eq!(vaults.open(&work.id().to_string()).unwrap().id(), work.id());
+    let personal = vaults
+        .list()
+        .unwrap()
+        .into_iter()
+        .find(|v| v.id != work.id());
+    let personal = personal.unwrap().id.to_string();
+    assert_eq!(
+        vaults.open(&personal).unwrap().name(),
+        work.id().to_string()
+    );
+    vaults.rename(&personal, "personal").unwrap();
+    assert_eq!(vaults.open("personal").unwrap().id().to_string(), personal);
 
     vaults.delete("Job", &f.keys).unwrap();
     assert!(matches!(
