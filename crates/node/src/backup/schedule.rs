@@ -165,16 +165,30 @@ fn ours(name: &str, tag: &str) -> Option<(String, u32)> {
 }
 
 /// Remove the oldest of this node's scheduled backups in `folder` beyond
-/// `keep`; nothing else there is touched.
-fn prune(folder: &Path, tag: &str, keep: u32) -> std::io::Result<()> {
-    let mut found: Vec<((String, u32), String)> = std::fs::read_dir(folder)?
+/// `keep`, `written` (the one just written) always kept; nothing else
+/// there is touched. Those dated after `written` (a clock that ran ahead,
+/// or files put there to push the new ones out) count as the oldest:
+/// before, `keep` of them dated in the year 9999 had every new backup
+/// removed as it was written.
+fn prune(folder: &Path, tag: &str, keep: u32, written: &str) -> std::io::Result<()> {
+    let now = ours(written, tag);
+    let mut found: Vec<((bool, String, u32), String)> = std::fs::read_dir(folder)?
         .filter_map(Result::ok)
         .filter(|e| std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_file()))
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter_map(|name| Some((ours(&name, tag)?, name)))
+        .filter(|name| name != written)
+        .filter_map(|name| {
+            let (stamp, n) = ours(&name, tag)?;
+            let ahead = now
+                .as_ref()
+                .is_some_and(|now| (&stamp, n) > (&now.0, now.1));
+            Some(((!ahead, stamp, n), name))
+        })
         .collect();
     found.sort();
-    let excess = found.len().saturating_sub(keep as usize);
+    let excess = found
+        .len()
+        .saturating_sub((keep as usize).saturating_sub(1));
     for (_, name) in &found[..excess] {
         std::fs::remove_file(folder.join(name))?;
     }
@@ -208,7 +222,7 @@ fn back_up(s: &Session, mut stored: Stored) -> Result<BackupMade, NodeError> {
             SealedWriter::with_key(out, key, kdf)
         })?;
         // The backup is written whatever becomes of the old ones.
-        let pruned = prune(&stored.folder, &tag, stored.keep).err();
+        let pruned = prune(&stored.folder, &tag, stored.keep, &name).err();
         Ok((made, name, pruned))
     })();
     match written {
@@ -384,18 +398,53 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
-        prune(dir.path(), tag, 2).unwrap();
-        let mut left: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
+        let left = || {
+            let mut left: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            left.sort();
+            left
+        };
+        prune(
+            dir.path(),
+            tag,
+            2,
+            "polykey-abcd1234-2025-12-03-094000.backup",
+        )
+        .unwrap();
         assert_eq!(
-            left,
+            left(),
             [
                 "holiday.jpg",
                 "polykey-abcd1234-2025-12-02-094000-2.backup",
                 "polykey-abcd1234-2025-12-03-094000.backup",
+                "polykey-zzzz9999-2025-11-01-094000.backup",
+            ]
+        );
+        // Files dated ahead of the one just written go first, and that
+        // one stays: before, two dated in the year 9999 had each new
+        // backup removed as it was written.
+        for name in [
+            "polykey-abcd1234-9999-12-31-235959.backup",
+            "polykey-abcd1234-9999-12-31-235959-2.backup",
+            "polykey-abcd1234-2025-12-04-094000.backup",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        prune(
+            dir.path(),
+            tag,
+            2,
+            "polykey-abcd1234-2025-12-04-094000.backup",
+        )
+        .unwrap();
+        assert_eq!(
+            left(),
+            [
+                "holiday.jpg",
+                "polykey-abcd1234-2025-12-03-094000.backup",
+                "polykey-abcd1234-2025-12-04-094000.backup",
                 "polykey-zzzz9999-2025-11-01-094000.backup",
             ]
         );
