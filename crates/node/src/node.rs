@@ -153,6 +153,9 @@ pub(crate) struct Inner {
     pub(crate) options: NodeOptions,
     /// Exports read (parsed) for a preview or an import, so far.
     pub(crate) exports_read: std::sync::atomic::AtomicU64,
+    /// How long a backup file may take to answer (ms; 0: the default,
+    /// see `backup::timed`).
+    pub(crate) file_stall_ms: std::sync::atomic::AtomicU64,
     state: Mutex<State>,
     /// When the person last did something: a front end's [`Node::touch`]
     /// (unlocking counts too).
@@ -231,6 +234,7 @@ impl Node {
                 dir,
                 options,
                 exports_read: std::sync::atomic::AtomicU64::new(0),
+                file_stall_ms: std::sync::atomic::AtomicU64::new(0),
                 state: Mutex::new(state),
                 last_activity: Mutex::new(Instant::now()),
                 changes: tokio::sync::watch::Sender::new(0),

@@ -13,10 +13,12 @@
 
 mod schedule;
 mod sealed;
+mod timed;
 
 use std::collections::HashSet;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use polykey_keys::Password;
 use polykey_vaults::{RawObject, Vault, VaultError, VaultId, Vaults};
@@ -26,6 +28,7 @@ pub(crate) use schedule::back_up_periodically;
 pub use schedule::{BackupSchedule, BACKUP_CHECK_EVERY};
 use sealed::{SealedReader, SealedWriter};
 pub use sealed::{CHUNK, MAGIC, VERSION};
+use timed::{Timed, FILE_STALL};
 
 use crate::api::{BackupDto, BackupVaultDto, RestoredDto};
 use crate::error::NodeError;
@@ -310,12 +313,36 @@ impl Node {
     ) -> Result<BackupMade, NodeError> {
         check_passphrase(&passphrase)?;
         let kdf = self.kdf_params();
+        let limit = self.file_stall();
         self.with_vaults_read(move |s| {
-            write_backup(s, &target, vaults.as_deref(), |out| {
+            write_backup(s, &target, vaults.as_deref(), limit, |out| {
                 SealedWriter::new(out, &passphrase, kdf)
             })
         })
         .await
+    }
+
+    /// How long one operation on a backup file may take before the backup
+    /// or restore gives it up (see `timed`).
+    pub(crate) fn file_stall(&self) -> std::time::Duration {
+        match self
+            .inner
+            .file_stall_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => FILE_STALL,
+            ms => std::time::Duration::from_millis(ms),
+        }
+    }
+
+    /// Give up a backup file after `limit` without an answer instead of
+    /// the 30 s a person waits (tests).
+    #[doc(hidden)]
+    pub fn set_file_stall(&self, limit: std::time::Duration) {
+        let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.inner
+            .file_stall_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// What the backup at `file` holds, read with `passphrase` (every
@@ -325,8 +352,9 @@ impl Node {
         file: PathBuf,
         passphrase: Password,
     ) -> Result<Manifest, NodeError> {
+        let limit = self.file_stall();
         crate::node::blocking(move || {
-            let mut input = open_backup(&file, &passphrase)?;
+            let mut input = open_backup(&file, &passphrase, limit)?;
             let manifest = take_manifest(&mut input)?;
             for vault in &manifest.vaults {
                 take_vault_record(&mut input, vault)?;
@@ -350,8 +378,9 @@ impl Node {
     ) -> Result<Vec<Restored>, NodeError> {
         // The key is derived before the vaults are taken: nothing waits on
         // a derivation (or on a file that never answers).
+        let limit = self.file_stall();
         let (input, manifest) = crate::node::blocking(move || {
-            let mut input = open_backup(&file, &passphrase)?;
+            let mut input = open_backup(&file, &passphrase, limit)?;
             let manifest = take_manifest(&mut input)?;
             Ok((input, manifest))
         })
@@ -423,13 +452,23 @@ fn check_passphrase(passphrase: &Password) -> Result<(), NodeError> {
 fn open_backup(
     file: &Path,
     passphrase: &Password,
-) -> Result<SealedReader<BufReader<std::fs::File>>, NodeError> {
-    let opened = std::fs::File::open(file).map_err(BackupError::read)?;
-    Ok(SealedReader::new(BufReader::new(opened), passphrase)?)
+    limit: Duration,
+) -> Result<SealedReader<BufReader<Timed>>, NodeError> {
+    let file = file.to_owned();
+    let opened =
+        Timed::open(move || std::fs::File::open(file), limit).map_err(BackupError::read)?;
+    Ok(SealedReader::new(
+        BufReader::with_capacity(FILE_BUFFER, opened),
+        passphrase,
+    )?)
 }
 
+/// The buffer between a backup's sealing and its file: each read or write
+/// of the file is a round trip to the file's thread (see `timed`).
+const FILE_BUFFER: usize = 256 * 1024;
+
 /// The writer a backup's file is sealed with.
-type Sealing = SealedWriter<BufWriter<std::fs::File>>;
+type Sealing = SealedWriter<BufWriter<Timed>>;
 
 /// Write a backup of `chosen` (every vault when `None`) to `target`,
 /// sealed by what `seal` makes of the file.
@@ -437,7 +476,8 @@ fn write_backup(
     s: &Session,
     target: &Path,
     chosen: Option<&[String]>,
-    seal: impl FnOnce(BufWriter<std::fs::File>) -> Result<Sealing, BackupError>,
+    limit: Duration,
+    seal: impl FnOnce(BufWriter<Timed>) -> Result<Sealing, BackupError>,
 ) -> Result<BackupMade, NodeError> {
     let all = Vaults::new(&s.db);
     let vaults: Vec<Vault> = match chosen {
@@ -500,10 +540,11 @@ fn write_backup(
             .unwrap_or("backup"),
         data_encoding::HEXLOWER.encode(&random)
     ));
-    let file = polykey_os::fs::create_new_private(&partial)
+    let creating = partial.clone();
+    let file = Timed::open(move || polykey_os::fs::create_new_private(&creating), limit)
         .map_err(|e| NodeError::io("create the backup file", e))?;
     let written = (|| -> Result<u64, NodeError> {
-        let mut out = seal(BufWriter::new(file))?;
+        let mut out = seal(BufWriter::with_capacity(FILE_BUFFER, file))?;
         let json = serde_json::to_vec(&manifest).map_err(|e| NodeError::Internal(e.to_string()))?;
         put(&mut out, MANIFEST, &[&json])?;
         for ((vault, plan), record) in vaults.iter().zip(&plans).zip(&manifest.vaults) {
@@ -538,7 +579,7 @@ fn write_backup(
         }
         put(&mut out, END, &[])?;
         let (buffered, bytes) = out.finish()?;
-        let file = buffered
+        let mut file = buffered
             .into_inner()
             .map_err(|e| NodeError::io("write the backup file", e.into_error()))?;
         file.sync_all()
@@ -629,7 +670,7 @@ struct Taking {
 /// (`awaited`) is left to it, and the vault comes back beside.
 fn restore(
     s: &Session,
-    mut input: SealedReader<BufReader<std::fs::File>>,
+    mut input: SealedReader<BufReader<Timed>>,
     manifest: Manifest,
     awaited: &HashSet<String>,
 ) -> Result<Vec<Restored>, NodeError> {

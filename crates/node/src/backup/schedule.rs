@@ -93,9 +93,22 @@ fn load(s: &Session) -> Result<Option<Stored>, NodeError> {
     Ok(s.db.read()?.get(&SCHEDULE, &record_key(s))?)
 }
 
-fn save(s: &Session, stored: &Stored) -> Result<(), NodeError> {
+/// Record how a backup written for `outcome`'s schedule went, unless that
+/// schedule was changed or cleared meanwhile: a backup is written without
+/// holding the store (a lock waits for no file), so Settings may change the
+/// schedule as it runs.
+fn record(s: &Session, outcome: &Stored) -> Result<(), NodeError> {
     let mut txn = s.db.write()?;
-    txn.put(&SCHEDULE, &record_key(s), stored)?;
+    let Some(mut stored) = txn.get(&SCHEDULE, &record_key(s))? else {
+        return Ok(());
+    };
+    if stored.folder != outcome.folder || stored.kdf != outcome.kdf {
+        return Ok(());
+    }
+    stored.last_success = outcome.last_success;
+    stored.last_file.clone_from(&outcome.last_file);
+    stored.last_error.clone_from(&outcome.last_error);
+    txn.put(&SCHEDULE, &record_key(s), &stored)?;
     txn.commit()?;
     Ok(())
 }
@@ -197,7 +210,7 @@ fn prune(folder: &Path, tag: &str, keep: u32, written: &str) -> std::io::Result<
 
 /// Write the schedule's next backup, then prune; the outcome is recorded
 /// either way.
-fn back_up(s: &Session, mut stored: Stored) -> Result<BackupMade, NodeError> {
+fn back_up(s: &Session, mut stored: Stored, limit: Duration) -> Result<BackupMade, NodeError> {
     let now = now_secs();
     let written = (|| -> Result<(BackupMade, String, Option<std::io::Error>), NodeError> {
         let key =
@@ -218,7 +231,7 @@ fn back_up(s: &Session, mut stored: Stored) -> Result<BackupMade, NodeError> {
             name = file_name(&tag, now, n);
         }
         let kdf = stored.kdf.clone();
-        let made = write_backup(s, &stored.folder.join(&name), None, |out| {
+        let made = write_backup(s, &stored.folder.join(&name), None, limit, |out| {
             SealedWriter::with_key(out, key, kdf)
         })?;
         // The backup is written whatever becomes of the old ones.
@@ -232,14 +245,14 @@ fn back_up(s: &Session, mut stored: Stored) -> Result<BackupMade, NodeError> {
             stored.last_error = pruned.map(|e| {
                 format!("the backup was written, but an older one could not be removed: {e}")
             });
-            save(s, &stored)?;
+            record(s, &stored)?;
             Ok(made)
         }
         Err(e) => {
             stored.last_error = Some(e.to_string());
             // The failure is what the caller hears of; the record is
             // only for Settings.
-            let _ = save(s, &stored);
+            let _ = record(s, &stored);
             Err(e)
         }
     }
@@ -317,20 +330,22 @@ impl Node {
 
     /// Write the schedule's backup now, due or not.
     pub async fn back_up_now(&self) -> Result<BackupMade, NodeError> {
-        self.with_vaults(|s| {
+        let limit = self.file_stall();
+        self.with_vaults_read(move |s| {
             let stored = load(s)?.ok_or_else(|| {
                 NodeError::Invalid("set up backups first: a folder and a passphrase".into())
             })?;
-            back_up(s, stored)
+            back_up(s, stored, limit)
         })
         .await
     }
 
     /// Write the schedule's backup if one is due; `None` if none was.
     pub async fn back_up_if_due(&self) -> Result<Option<BackupMade>, NodeError> {
-        self.with_vaults(|s| match load(s)? {
+        let limit = self.file_stall();
+        self.with_vaults_read(move |s| match load(s)? {
             Some(stored) if now_secs() >= BackupSchedule::from(&stored).next_due => {
-                back_up(s, stored).map(Some)
+                back_up(s, stored, limit).map(Some)
             }
             _ => Ok(None),
         })

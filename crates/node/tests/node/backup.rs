@@ -356,3 +356,51 @@ async fn scheduled_backups_open_with_the_passphrase_and_keep_only_the_newest() {
     assert_eq!(a.backup_schedule().await.unwrap(), None);
     assert!(a.back_up_now().await.is_err());
 }
+
+/// A backup on a disk or share that stops answering part way (a network
+/// share that hangs) is given up: the restore ends with an error saying
+/// so, restores nothing, and the node locks. Before, the restore held the
+/// store for as long as the file did not answer, for ever, and a lock
+/// (the person's, the idle timer's) waited with it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_from_a_file_that_stops_answering_gives_up_and_the_node_locks() {
+    use std::io::Write;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let a = with_two_vaults(&dir.path().join("a")).await;
+    let file = dir.path().join("polykey.backup");
+    a.create_backup(file.clone(), PASSPHRASE.into(), None)
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let fifo = dir.path().join("stalls.backup");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The first half comes, then nothing more (the writer stays open).
+    let (path, half) = (fifo.clone(), bytes[..bytes.len() / 2].to_vec());
+    let writer = std::thread::spawn(move || {
+        let mut out = std::fs::File::options().write(true).open(path).unwrap();
+        out.write_all(&half).unwrap();
+        out
+    });
+    let b = node(&dir.path().join("b")).await;
+    b.set_file_stall(Duration::from_secs(2));
+    let restored = tokio::time::timeout(
+        Duration::from_secs(30),
+        b.restore_backup(fifo, PASSPHRASE.into()),
+    )
+    .await
+    .expect("the restore waited on the file for ever");
+    let err = restored.unwrap_err().to_string();
+    assert!(err.contains("stopped answering"), "{err}");
+    assert!(b.vaults().await.unwrap().is_empty(), "nothing restored");
+    tokio::time::timeout(Duration::from_secs(10), b.lock())
+        .await
+        .expect("the lock waited")
+        .unwrap();
+    drop(writer.join().unwrap());
+}

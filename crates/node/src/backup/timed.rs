@@ -1,0 +1,207 @@
+//! A backup file whose every operation gives up when the disk or share
+//! under it stops answering: a network share that hangs, a stick that
+//! stalls. Each open, read, write and sync runs on a thread of the file's
+//! own and is waited for at most [`Timed::limit`]; past that the file is
+//! given up for good (every later call fails at once) and its thread is
+//! left to end when the operation does. A restore and a scheduled backup
+//! hold the node's store while they run: a file that never answered held
+//! it (and the keys with it, a lock waiting on it) without end.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::time::Duration;
+
+/// How long one operation on a backup file may take.
+pub(crate) const FILE_STALL: Duration = Duration::from_secs(30);
+
+/// What one operation gave back.
+enum Done {
+    Read(Vec<u8>),
+    Wrote,
+}
+
+type Job = Box<dyn FnOnce(&mut File) -> io::Result<Done> + Send>;
+
+/// A file whose operations are each bounded in time (see the module).
+pub(crate) struct Timed {
+    jobs: Option<SyncSender<Job>>,
+    answers: Receiver<io::Result<Done>>,
+    limit: Duration,
+}
+
+impl Timed {
+    /// The file `open` opens (on the file's thread, as a stalled share
+    /// can hang an open too), each operation waited for at most `limit`.
+    pub(crate) fn open(
+        open: impl FnOnce() -> io::Result<File> + Send + 'static,
+        limit: Duration,
+    ) -> io::Result<Self> {
+        let (jobs, waiting) = mpsc::sync_channel::<Job>(1);
+        let (answer, answers) = mpsc::sync_channel(1);
+        let (opened, open_result) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("backup-file".into())
+            .spawn(move || {
+                let mut file = match open() {
+                    Ok(file) => {
+                        let _ = opened.send(Ok(()));
+                        file
+                    }
+                    Err(e) => {
+                        let _ = opened.send(Err(e));
+                        return;
+                    }
+                };
+                for job in waiting {
+                    if answer.send(job(&mut file)).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        match open_result.recv_timeout(limit) {
+            Ok(Ok(())) => Ok(Self {
+                jobs: Some(jobs),
+                answers,
+                limit,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(RecvTimeoutError::Timeout) => Err(stalled()),
+            Err(RecvTimeoutError::Disconnected) => Err(io::Error::other("the file's thread ended")),
+        }
+    }
+
+    /// Run `job` on the file's thread and wait for it, at most the limit.
+    fn run(&mut self, job: Job) -> io::Result<Done> {
+        let jobs = self.jobs.as_ref().ok_or_else(stalled)?;
+        // Every job before was answered: the channel has room.
+        jobs.try_send(job)
+            .map_err(|_| io::Error::other("the file's thread ended"))?;
+        match self.answers.recv_timeout(self.limit) {
+            Ok(done) => done,
+            Err(RecvTimeoutError::Timeout) => {
+                // Given up: its thread ends once the operation does.
+                self.jobs = None;
+                Err(stalled())
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(io::Error::other("the file's thread ended")),
+        }
+    }
+
+    /// Make what was written durable.
+    pub(crate) fn sync_all(&mut self) -> io::Result<()> {
+        self.run(Box::new(|file| file.sync_all().map(|()| Done::Wrote)))
+            .map(|_| ())
+    }
+}
+
+fn stalled() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the disk or share stopped answering",
+    )
+}
+
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let wanted = buf.len();
+        match self.run(Box::new(move |file| {
+            let mut read = vec![0; wanted];
+            let got = file.read(&mut read)?;
+            read.truncate(got);
+            Ok(Done::Read(read))
+        }))? {
+            Done::Read(read) => {
+                buf[..read.len()].copy_from_slice(&read);
+                Ok(read.len())
+            }
+            Done::Wrote => Err(io::Error::other("a read came back as a write")),
+        }
+    }
+}
+
+impl Write for Timed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let bytes = buf.to_vec();
+        self.run(Box::new(move |file| {
+            file.write_all(&bytes).map(|()| Done::Wrote)
+        }))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.run(Box::new(|file| file.flush().map(|()| Done::Wrote)))
+            .map(|_| ())
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn fifo(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+        let fifo = dir.join(name);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        fifo
+    }
+
+    /// A FIFO nobody writes to: opened for reading and writing (so the
+    /// open returns), its reads wait for ever.
+    #[test]
+    fn a_read_that_never_returns_fails_at_the_limit_and_the_file_is_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let stalls = fifo(dir.path(), "stalls");
+        let path = stalls.clone();
+        let limit = Duration::from_millis(300);
+        let mut file = Timed::open(
+            move || File::options().read(true).write(true).open(path),
+            limit,
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let err = file.read(&mut [0; 16]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= limit);
+        // Given up: the next call fails at once.
+        let started = std::time::Instant::now();
+        assert_eq!(
+            file.read(&mut [0; 16]).unwrap_err().kind(),
+            io::ErrorKind::TimedOut
+        );
+        assert!(started.elapsed() < limit);
+        // An open that never returns (a FIFO opened to read, no writer).
+        let closed = fifo(dir.path(), "closed");
+        let path = closed.clone();
+        let opened = Timed::open(move || File::open(path), limit);
+        assert_eq!(
+            opened.err().map(|e| e.kind()),
+            Some(io::ErrorKind::TimedOut)
+        );
+        // The threads left waiting end: one has a byte to read, the other
+        // a writer (which goes at once).
+        let mut writer = File::options().write(true).open(&stalls).unwrap();
+        writer.write_all(b"x").unwrap();
+        drop(File::options().write(true).open(&closed).unwrap());
+    }
+
+    #[test]
+    fn reads_writes_and_syncs_go_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        let target = path.clone();
+        let mut file = Timed::open(move || File::create(target), FILE_STALL).unwrap();
+        file.write_all(b"hello, world").unwrap();
+        file.flush().unwrap();
+        file.sync_all().unwrap();
+        drop(file);
+        let mut file = Timed::open(move || File::open(path), FILE_STALL).unwrap();
+        let mut read = String::new();
+        file.read_to_string(&mut read).unwrap();
+        assert_eq!(read, "hello, world");
+    }
+}
