@@ -445,15 +445,17 @@ fn item_of<'r>(
         // are cut to the depth an item keeps (after, the depth was one
         // short, and a root named only in invisible characters took the
         // first group with it).
-        let below: Vec<&str> = folder
+        // (Taken one by one: a cell of 64 MiB of `a/` listed its 32
+        // million names before any was cut.)
+        let mut below = folder
             .split('/')
             .filter(|s| !s.trim().is_empty())
             .skip(1)
-            .collect();
-        if below.first().is_some_and(|f| f.trim() == "Recycle Bin") {
+            .peekable();
+        if below.peek().is_some_and(|f| f.trim() == "Recycle Bin") {
             return Err("in KeePassXC's recycle bin");
         }
-        super::folder_names(&below.join("/"))
+        super::folder_names_of(below)
     } else {
         super::folder_names(&folder)
     };

@@ -66,6 +66,15 @@ pub fn read_bounded(file: &Path) -> Result<Zeroizing<Vec<u8>>, ImportError> {
     let unreadable = |e: std::io::Error| {
         ImportError::Unrecognised(format!("cannot read {}: {e}", file.display()))
     };
+    // Only a file: a FIFO (an archive can hold one) or a device such as a
+    // terminal is opened for ever, waiting for a writer or for input.
+    let kind = std::fs::metadata(file).map_err(unreadable)?;
+    if !kind.is_file() {
+        return Err(ImportError::Unrecognised(format!(
+            "{} is not a file",
+            file.display()
+        )));
+    }
     let opened = std::fs::File::open(file).map_err(unreadable)?;
     let size = opened.metadata().map_or(0, |m| m.len() as usize);
     if size > MAX_IMPORT_BYTES {

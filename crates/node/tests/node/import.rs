@@ -900,3 +900,33 @@ async fn an_import_takes_what_its_preview_read_unless_the_file_changed() {
     node.lock().await.unwrap();
     node.forget_import_preview().await.unwrap();
 }
+
+/// An export that is not a file (a FIFO, as an archive can hold; a
+/// folder) is refused at once, saying so. Before, a FIFO was opened and
+/// waited on for ever (a preview that never ended, its thread kept).
+#[cfg(unix)]
+#[test]
+fn an_export_that_is_not_a_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("export.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for path in [fifo.clone(), dir.path().to_owned()] {
+        let (done, outcome) = std::sync::mpsc::channel();
+        let reading = path.clone();
+        std::thread::spawn(move || {
+            let read = import::file::read_bounded(&reading).map(|_| ());
+            let _ = done.send(read.map_err(|e| e.to_string()));
+        });
+        let read = outcome.recv_timeout(std::time::Duration::from_secs(10));
+        // (A reader left waiting goes once the FIFO has had a writer.)
+        if read.is_err() {
+            drop(std::fs::File::options().write(true).open(&fifo));
+        }
+        let err = read.expect("still waiting").unwrap_err();
+        assert!(err.contains("is not a file"), "{err}");
+    }
+}

@@ -12,6 +12,7 @@ mod file_modes;
 mod health;
 mod identities;
 mod import;
+mod import_memory;
 mod keys;
 mod lifecycle;
 mod qr;
