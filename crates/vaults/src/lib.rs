@@ -64,4 +64,5 @@ pub use tree::{MAX_VERSION_ENTRIES, MAX_VERSION_PATH_BYTES};
 pub use undo::{Removed, MAX_UNDONE_PER_COMMIT, REDOES, UNDOES, UNDOES_DEVICE};
 pub use vault::{
     EntryKind, SecretStat, Vault, VaultId, VaultInfo, Vaults, MAX_CLOCK_SKEW_MS, MAX_SECRET_SIZE,
+    MAX_VAULT_NAME,
 };

@@ -22,7 +22,8 @@ pub const MAX_SECRET_SIZE: usize = 16 * 1024 * 1024;
 /// Marks a directory made with `mkdir`, since git does not keep empty ones.
 /// Hidden from listings.
 pub(crate) const KEEP_FILE: &str = ".gitkeep";
-const MAX_VAULT_NAME: usize = 100;
+/// The longest name a vault may have, in characters.
+pub const MAX_VAULT_NAME: usize = 100;
 /// How far ahead of this node's clock a time from a peer may be (a rename
 /// time, a deletion time) before it is clamped to now: peers' clocks drift,
 /// but a time far in the future (`i64::MAX`) would otherwise win every

@@ -755,7 +755,15 @@ fn begin(
             Err(e) => return Err(e.into()),
         }
     }
-    let name = format!("{} (restored)", listed.name);
+    // Cut so that the mark fits a vault's name: a long name (90 to 100
+    // characters) refused the whole restore.
+    const MARK: &str = " (restored)";
+    let stem: String = listed
+        .name
+        .chars()
+        .take(polykey_vaults::MAX_VAULT_NAME - MARK.len())
+        .collect();
+    let name = format!("{}{MARK}", stem.trim_end());
     let id = polykey_vaults::VaultId::random().to_string();
     let vault = vaults.begin_receive_vault(&name, &id, 0)?;
     Ok((vault, Restored::Beside(name)))

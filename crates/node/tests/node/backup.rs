@@ -295,6 +295,25 @@ async fn a_vault_deleted_here_comes_back_beside_and_stays_deleted() {
         .unwrap();
     assert_eq!(token.as_slice(), b"tok-0001");
     assert_eq!(a.deleted_vaults_dto().await.unwrap().len(), 1);
+
+    // A name too long for the mark is cut to make room for it: before, a
+    // vault of 90 to 100 characters refused the whole restore.
+    let long = "L".repeat(100);
+    a.rename_vault("Personal".into(), long.clone())
+        .await
+        .unwrap();
+    let file = dir.path().join("long.backup");
+    a.create_backup(file.clone(), PASSPHRASE.into(), None)
+        .await
+        .unwrap();
+    a.delete_vault(long).await.unwrap();
+    let restored = a.restore_backup(file, PASSPHRASE.into()).await.unwrap();
+    let beside = format!("{} (restored)", "L".repeat(89));
+    assert!(
+        restored.contains(&Restored::Beside(beside.clone())),
+        "{restored:?}"
+    );
+    assert_eq!(beside.chars().count(), 100);
 }
 
 #[tokio::test]
