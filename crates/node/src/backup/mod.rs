@@ -635,6 +635,13 @@ fn take_manifest(input: &mut SealedReader<impl std::io::Read>) -> Result<Manifes
             "a vault id not as a backup writes it".into(),
         ));
     }
+    // Each vault once: the second of two took up the first one's copy,
+    // and failed once the first was finished, restored, in a restore
+    // that said nothing was.
+    let ids: HashSet<&str> = manifest.vaults.iter().map(|v| v.id.as_str()).collect();
+    if ids.len() != manifest.vaults.len() {
+        return Err(BackupError::Damaged("a vault listed twice".into()));
+    }
     Ok(manifest)
 }
 
@@ -872,6 +879,33 @@ mod tests {
             Ok(())
         })?;
         Ok(seen)
+    }
+
+    #[test]
+    fn a_vault_listed_twice_is_damage() {
+        let vault = BackupVault {
+            id: polykey_vaults::VaultId::random().to_string(),
+            name: "V".into(),
+            renamed_at: 0,
+            head: "00".repeat(20),
+            objects: 0,
+        };
+        let listing = |vaults: Vec<BackupVault>| {
+            let json = serde_json::to_vec(&Manifest {
+                created_at: 0,
+                node: String::new(),
+                vaults,
+            })
+            .unwrap();
+            stream(|out| put(out, MANIFEST, &[&json]).unwrap())
+        };
+        let taken = |file: &[u8]| {
+            let mut input = SealedReader::new(file, &"pass phrase".into()).unwrap();
+            take_manifest(&mut input).map(|m| m.vaults.len())
+        };
+        assert_eq!(taken(&listing(vec![vault.clone()])).unwrap(), 1);
+        let twice = taken(&listing(vec![vault.clone(), vault])).unwrap_err();
+        assert!(twice.to_string().contains("listed twice"), "{twice}");
     }
 
     #[test]
