@@ -290,10 +290,33 @@ impl Item {
         Ok(())
     }
 
-    /// The bytes stored in the vault.
+    /// The bytes stored in the vault, made in a buffer of their size (one
+    /// grown as it fills leaves copies of the secret behind, unwiped).
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(self.encoded_len()));
         // Serializing plain strings and vectors cannot fail.
-        zeroize::Zeroizing::new(serde_json::to_vec_pretty(self).unwrap_or_default())
+        if serde_json::to_writer_pretty(&mut *out, self).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// How many bytes [`Item::to_bytes`] makes, counted without making
+    /// them (a field of control characters takes six times its size).
+    pub fn encoded_len(&self) -> usize {
+        struct Count(usize);
+        impl std::io::Write for Count {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0 += bytes.len();
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut count = Count(0);
+        let _ = serde_json::to_writer_pretty(&mut count, self);
+        count.0
     }
 
     /// Read an item from a secret's bytes: [`ItemError::NotAnItem`] for plain

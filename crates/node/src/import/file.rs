@@ -219,7 +219,7 @@ fn digest(password: &str) -> [u8; 32] {
 fn small_enough(parsed: &Parsed) -> bool {
     let mut bytes = 0usize;
     for imported in &parsed.items {
-        bytes = bytes.saturating_add(imported.item.to_bytes().len());
+        bytes = bytes.saturating_add(imported.item.encoded_len());
         for (name, data) in &imported.files {
             bytes = bytes.saturating_add(name.len() + data.len());
         }
@@ -494,6 +494,8 @@ impl Node {
         // like it took its place).
         let existing: BTreeSet<String> =
             self.list_paths(vault.clone()).await?.into_iter().collect();
+        // Counted before any is made (the replaced among them).
+        super::check_stored_size(&parsed.items)?;
         let mut replacing = Vec::new();
         let mut replaced_paths = HashSet::new();
         let mut skipped_duplicates = 0;
@@ -504,7 +506,8 @@ impl Node {
                     // One login replaced once: a second row the same as it
                     // comes in beside it (it overwrote the first row's).
                     Some(path) if policy == "replace" && replaced_paths.insert(path) => {
-                        replacing.push((path.clone(), imported.item.to_bytes()));
+                        let bytes = super::stored_item(&imported.item, path)?;
+                        replacing.push((path.clone(), bytes));
                     }
                     Some(_) if policy == "replace" => parsed.items.push(imported),
                     Some(_) => skipped_duplicates += 1,

@@ -337,6 +337,40 @@ pub(crate) const MAX_FOLDER_DEPTH: usize = 16;
 /// The secrets an import writes: each path and its bytes.
 pub type Placed = Vec<(String, Zeroizing<Vec<u8>>)>;
 
+/// The most the items of one import may take as stored (their attached
+/// files apart, bounded as they are read).
+const MAX_IMPORT_STORED: usize = 512 * 1024 * 1024;
+
+/// Refuse `items` larger in all, as stored, than one import stores,
+/// counted without making them: a field of control characters takes six
+/// times its size, and a KeePass database of 250 KB unpacked to 256 MiB of
+/// them made 1.5 GB before the write refused it.
+pub(crate) fn check_stored_size(items: &[ImportedItem]) -> Result<(), ImportError> {
+    let mut stored = 0usize;
+    for imported in items {
+        stored = stored.saturating_add(imported.item.encoded_len());
+        if stored > MAX_IMPORT_STORED {
+            return Err(ImportError::Unrecognised(
+                "the items are larger in all than one import stores (512 MiB); import fewer at \
+                 a time"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `item` as stored at `path`, refused before it is made if it is larger
+/// than a secret may be (the write would refuse it).
+pub(crate) fn stored_item(item: &Item, path: &str) -> Result<Zeroizing<Vec<u8>>, ImportError> {
+    if item.encoded_len() > polykey_vaults::MAX_SECRET_SIZE {
+        return Err(ImportError::Unrecognised(format!(
+            "the item {path} is larger than a secret may be (16 MiB)"
+        )));
+    }
+    Ok(item.to_bytes())
+}
+
 /// The secrets to write for `items` under directory `under` of a vault
 /// whose secrets are `existing`: each at `under/folders/title`, its files
 /// in `under/folders/title files/`. A title
@@ -369,6 +403,7 @@ pub fn secrets_for(
         }
         Ok(())
     };
+    check_stored_size(items)?;
     for imported in items {
         let mut segments = under.clone();
         segments.extend(
@@ -403,7 +438,8 @@ pub fn secrets_for(
             }
         }
         count(&path)?;
-        out.push((path, imported.item.to_bytes()));
+        let bytes = stored_item(&imported.item, &path)?;
+        out.push((path, bytes));
     }
     Ok(out)
 }
@@ -556,6 +592,49 @@ mod tests {
             }
             assert_eq!(safe_name(name), reference, "{name:?}");
         }
+    }
+
+    /// An item larger as stored than a secret may be, or items larger in
+    /// all than an import stores, are refused before they are made: a
+    /// field of control characters takes six times its size as stored.
+    /// Before, every item was made (1.5 GB for 256 MiB of them) and the
+    /// write refused it after.
+    #[test]
+    fn items_too_large_as_stored_are_refused_before_they_are_made() {
+        let controls = |title: &str, bytes: usize| ImportedItem {
+            folder: Arc::new([]),
+            item: Item::new(
+                title,
+                ItemKind::SecureNote {
+                    text: "\u{1}".repeat(bytes),
+                },
+            ),
+            files: Vec::new(),
+        };
+        let large = controls("large", 3 << 20);
+        let stored = large.item.to_bytes();
+        // (Made in a buffer of its size: none grown, none left behind.)
+        assert_eq!(large.item.encoded_len(), stored.len());
+        assert_eq!(stored.capacity(), stored.len());
+        assert!(stored.len() > polykey_vaults::MAX_SECRET_SIZE);
+        match secrets_for(&[large], "", &BTreeSet::new()) {
+            Err(e) => assert!(e.to_string().contains("larger than a secret"), "{e}"),
+            Ok(placed) => panic!("{} bytes made", placed[0].1.len()),
+        }
+        let items: Vec<ImportedItem> = (0..40)
+            .map(|i| controls(&format!("n{i}"), 2_600_000))
+            .collect();
+        assert!(items[0].item.encoded_len() < polykey_vaults::MAX_SECRET_SIZE);
+        match secrets_for(&items, "", &BTreeSet::new()) {
+            Err(e) => assert!(e.to_string().contains("512 MiB"), "{e}"),
+            Ok(placed) => panic!("{} items made", placed.len()),
+        }
+        assert_eq!(
+            secrets_for(&items[..4], "", &BTreeSet::new())
+                .unwrap()
+                .len(),
+            4
+        );
     }
 
     /// Paths longer in all than a vault's version holds are refused as they
