@@ -241,7 +241,8 @@ pub fn read(
             Format::Kdbx4(Kdbx4OpenError::Xml(ParseXmlError::TooMany))
             | Format::Kdbx3(Kdbx3OpenError::Xml(ParseXmlError::TooMany)),
         ) => ImportError::Unrecognised(
-            "the database holds more than 250,000 entries, versions, groups and attachments; \
+            "the database holds more than 250,000 entries, versions, groups, attachments and \
+             custom icons; \
              delete old versions (KeePassXC: Database > Maintenance) or export fewer entries at \
              a time"
                 .into(),

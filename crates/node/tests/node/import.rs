@@ -769,6 +769,21 @@ fn a_database_of_countless_tiny_entries_is_refused_before_it_is_parsed() {
     // Within the bounds, such a database is read.
     let some = payload_of(&vec![empty; 1_000], &entries(1_000, "Entry", ""));
     assert!(read_payload(&some).is_ok());
+    // Custom icons count too: 48 bytes of XML took about 470 each parsed.
+    let icons = entries(250_001, "Icon", "<Data>AA==</Data>");
+    let mut payload = payload_of(&[], "");
+    let meta = b"<Meta></Meta>";
+    let at = payload.windows(meta.len()).position(|w| w == meta).unwrap();
+    payload.splice(
+        at..at + meta.len(),
+        format!("<Meta><CustomIcons>{icons}</CustomIcons></Meta>").into_bytes(),
+    );
+    match read_payload(&payload) {
+        Err(import::ImportError::Unrecognised(why)) => {
+            assert!(why.contains("custom icons"), "{why}")
+        }
+        other => panic!("icons: {other:?}"),
+    }
 }
 
 /// A group's name is kept as the vault will name the folder (200 bytes):
