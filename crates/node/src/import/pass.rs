@@ -61,6 +61,12 @@ fn entries(dir: &Path) -> Result<Vec<(PathBuf, Vec<String>)>, ImportError> {
 /// far more than its file).
 const MAX_PLAIN_BYTES: u64 = 1024 * 1024;
 
+/// Entries that fail, none read yet, before the store is given up: one
+/// whose key is not here (or not unlocked) fails every entry, and gpg was
+/// run for each, twice (the preview, the import): 100,000 of them, an
+/// hour.
+const GIVE_UP_AFTER: usize = 16;
+
 /// Decrypt one file with the user's `gpg` (its agent may ask for the key's
 /// passphrase): the file is read here (a regular file of at most 1 MiB)
 /// and fed to gpg, whose output is read to [`MAX_PLAIN_BYTES`] at most.
@@ -134,6 +140,9 @@ pub fn read(dir: &Path, gpg: &Path) -> Result<Parsed, ImportError> {
             Ok(plain) => plain,
             Err(reason) => {
                 skipped.push(n + 1, reason);
+                if items.is_empty() && n + 1 >= GIVE_UP_AFTER {
+                    break;
+                }
                 continue;
             }
         };

@@ -226,6 +226,33 @@ fn a_store_made_by_pass_is_read_field_by_field() {
     let refused = import::pass::read(&foreign, &gnupg.wrapper(root.path())).unwrap_err();
     assert!(refused.to_string().contains("decrypt"), "{refused}");
     assert!(!refused.to_string().contains("secret\n"));
+    // A store none of whose entries this key opens is given up after the
+    // first 16 (gpg was run for every one).
+    for i in 0..40 {
+        std::fs::copy(foreign.join("x.gpg"), foreign.join(format!("y{i:02}.gpg"))).unwrap();
+    }
+    let runs = root.path().join("gpg-runs");
+    let counting = root.path().join("gpg-counting");
+    std::fs::write(
+        &counting,
+        format!(
+            "#!/bin/sh\necho run >> '{}'\nexec '{}' \"$@\"\n",
+            runs.display(),
+            gnupg.wrapper(root.path()).display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&counting, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let refused = import::pass::read(&foreign, &counting).unwrap_err();
+    assert!(
+        refused.to_string().contains("could not decrypt any"),
+        "{refused}"
+    );
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 16);
     // A folder that is not a store.
     assert!(import::pass::read(root.path(), Path::new("gpg")).is_err());
 }
