@@ -879,6 +879,12 @@ mod tests {
         };
         assert!(decode_response(&encode(&claims(MAX_CHAIN_CLAIMS)).unwrap().0).is_ok());
         assert!(decode_response(&encode(&claims(MAX_CHAIN_CLAIMS + 1)).unwrap().0).is_err());
+        // And a node's whole chain, answered (never asked for by a node,
+        // but read as any answer is): a million empty claims fit.
+        let chain = |n| Response::Sigchain(vec![claim.clone(); n]);
+        let longest = polykey_gestalts::sigchain::MAX_CHAIN_LEN;
+        assert!(decode_response(&encode(&chain(longest)).unwrap().0).is_ok());
+        assert!(decode_response(&encode(&chain(longest + 1)).unwrap().0).is_err());
         // The flood: a million tiny vaults within the answer's bound.
         let flood = encode(&vaults(1_000_000)).unwrap();
         assert!(flood.0.len() as u64 <= crate::protocol::MAX_RESPONSE_BYTES);

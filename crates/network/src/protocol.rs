@@ -470,8 +470,14 @@ impl Drop for WireObject {
 pub enum Response {
     /// The inviter's next pairing step.
     Pairing(PairingMessage),
-    /// The responder's sigchain, in order.
-    Sigchain(Vec<SignedClaim>),
+    /// The responder's sigchain, in order (at most as long as a chain a
+    /// node takes from a peer).
+    Sigchain(
+        #[serde(
+            deserialize_with = "at_most::<_, _, { polykey_gestalts::sigchain::MAX_CHAIN_LEN }>"
+        )]
+        Vec<SignedClaim>,
+    ),
     /// New claims of the chains of the responder's gestalt.
     Chains(#[serde(deserialize_with = "at_most::<_, _, MAX_CHAINS>")] Vec<ChainUpdate>),
     /// The responder's vaults (deleted ones still recoverable included).
