@@ -174,8 +174,15 @@ pub(crate) fn clamp_peer_time(time: i64, now_ms: i64) -> i64 {
     time.min(now_ms.saturating_add(MAX_CLOCK_SKEW_MS))
 }
 
-fn check_name(name: &str) -> Result<&str, VaultError> {
+/// A vault's name as kept: trimmed, and never spelled as a vault id (a
+/// vault is found by its id before its name, so a peer naming its vault
+/// with the id of one of yours would have a name-addressed view, the
+/// desktop's list, open yours): such a name gets a mark.
+fn check_name(name: &str) -> Result<String, VaultError> {
     let name = name.trim();
+    if name.parse::<VaultId>().is_ok() {
+        return Ok(format!("{name} (name)"));
+    }
     if name.is_empty() {
         return Err(VaultError::InvalidVaultName("the name is empty"));
     }
@@ -189,7 +196,7 @@ fn check_name(name: &str) -> Result<&str, VaultError> {
             "the name has a control character",
         ));
     }
-    Ok(name)
+    Ok(name.to_owned())
 }
 
 fn check_size(bytes: &[u8]) -> Result<(), VaultError> {
@@ -386,9 +393,9 @@ impl<'db> Vaults<'db> {
         }
         let name = check_name(name)?;
         let name = if name == record.name {
-            name.to_owned()
+            name
         } else {
-            self.free_name(&txn, name)?
+            self.free_name(&txn, &name)?
         };
         record.name = name;
         record.renamed_at = renamed_at;
@@ -403,8 +410,8 @@ impl<'db> Vaults<'db> {
         let name = check_name(name)?;
         let records = self.live_records(txn)?;
         let taken = |n: &str| records.iter().any(|(_, r)| r.name == n);
-        if !taken(name) {
-            return Ok(name.to_owned());
+        if !taken(&name) {
+            return Ok(name);
         }
         let stem: String = name.chars().take(MAX_VAULT_NAME - 6).collect();
         (2..)

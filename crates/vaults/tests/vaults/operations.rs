@@ -39,22 +39,26 @@ fn vaults_are_created_listed_renamed_and_deleted() {
         Err(VaultError::VaultExists(_))
     ));
     // A vault named (by a device, a restore) with another vault's id does
-    // not take its place where it is opened by id; by its own id or by any
-    // other name it is still found.
-    vaults.rename("personal", &work.id().to_string()).unwrap();
-    assert_eq!(vaults.open(&work.id().to_string()).unwrap().id(), work.id());
-    let personal = vaults
-        .list()
-        .unwrap()
-        .into_iter()
-        .find(|v| v.id != work.id());
-    let personal = personal.unwrap().id.to_string();
+    // not take its place where it is opened by id, nor has that name: it
+    // gets a mark, so a view opening vaults by name never opens the other.
+    let work_id = work.id().to_string();
+    vaults.rename("personal", &work_id).unwrap();
+    assert_eq!(vaults.open(&work_id).unwrap().id(), work.id());
+    let marked = format!("{work_id} (name)");
+    let personal = vaults.open(&marked).unwrap();
+    assert_ne!(personal.id(), work.id());
+    let names: Vec<String> = vaults.list().unwrap().into_iter().map(|v| v.name).collect();
+    assert!(!names.contains(&work_id), "{names:?}");
+    let id = personal.id().to_string();
+    assert!(vaults
+        .adopt_name(&personal.id(), &work_id.to_uppercase(), i64::MAX)
+        .unwrap());
     assert_eq!(
-        vaults.open(&personal).unwrap().name(),
-        work.id().to_string()
+        vaults.open(&id).unwrap().name(),
+        format!("{} (name)", work_id.to_uppercase())
     );
-    vaults.rename(&personal, "personal").unwrap();
-    assert_eq!(vaults.open("personal").unwrap().id().to_string(), personal);
+    vaults.rename(&id, "personal").unwrap();
+    assert_eq!(vaults.open("personal").unwrap().id().to_string(), id);
 
     vaults.delete("Job", &f.keys).unwrap();
     assert!(matches!(
