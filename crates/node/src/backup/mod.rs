@@ -523,7 +523,10 @@ fn write_backup(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    if target.exists() {
+    let there = target.to_owned();
+    let exists = timed::run(limit, move || Ok(there.exists()))
+        .map_err(|e| NodeError::io("look at the backup's folder", e))?;
+    if exists {
         return Err(NodeError::Invalid(format!(
             "{} exists already; choose a new file name",
             target.display()
@@ -589,20 +592,25 @@ fn write_backup(
     let bytes = match written {
         Ok(bytes) => bytes,
         Err(e) => {
-            let _ = std::fs::remove_file(&partial);
+            let partial = partial.clone();
+            let _ = timed::run(limit, move || std::fs::remove_file(partial));
             return Err(e);
         }
     };
     // A link, not a rename: it never replaces a file that appeared since.
     // Where links are not made (FAT and exFAT sticks, some network
     // shares), a rename once the name is still free.
-    let named = match std::fs::hard_link(&partial, target) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists && !target.exists() => {
-            std::fs::rename(&partial, target)
-        }
-        other => other,
-    };
-    let _ = std::fs::remove_file(&partial);
+    let target = target.to_owned();
+    let named = timed::run(limit, move || {
+        let named = match std::fs::hard_link(&partial, &target) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists && !target.exists() => {
+                std::fs::rename(&partial, &target)
+            }
+            other => other,
+        };
+        let _ = std::fs::remove_file(&partial);
+        named
+    });
     named.map_err(|e| NodeError::io("name the backup file", e))?;
     Ok(BackupMade { manifest, bytes })
 }

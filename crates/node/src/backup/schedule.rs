@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use super::sealed::SealedWriter;
-use super::{write_backup, BackupMade};
+use super::{timed, write_backup, BackupMade};
 use crate::error::NodeError;
 use crate::node::{Inner, Node, Session};
 use crate::peers::now_secs;
@@ -94,9 +94,9 @@ fn load(s: &Session) -> Result<Option<Stored>, NodeError> {
 }
 
 /// Record how a backup written for `outcome`'s schedule went, unless that
-/// schedule was changed or cleared meanwhile: a backup is written without
-/// holding the store (a lock waits for no file), so Settings may change the
-/// schedule as it runs.
+/// schedule was changed or cleared meanwhile (a backup holds the state
+/// lock as it is written, so nothing changes it now; kept should that
+/// change).
 fn record(s: &Session, outcome: &Stored) -> Result<(), NodeError> {
     let mut txn = s.db.write()?;
     let Some(mut stored) = txn.get(&SCHEDULE, &record_key(s))? else {
@@ -222,20 +222,37 @@ fn back_up(s: &Session, mut stored: Stored, limit: Duration) -> Result<BackupMad
             .try_into()
             .map_err(|_| NodeError::Internal("the backup key is damaged".into()))?;
         let key = SymmetricKey::from_bytes(key);
-        let tag = node_tag(s);
-        let mut name = file_name(&tag, now, 1);
-        for n in 2..=100 {
-            if !stored.folder.join(&name).exists() {
-                break;
-            }
-            name = file_name(&tag, now, n);
+        // A share that stopped answering leaves a thread waiting on it at
+        // every try: none while one still waits.
+        if timed::stuck() > 0 {
+            return Err(NodeError::io(
+                "write the backup",
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the disk or share has not answered an earlier backup yet",
+                ),
+            ));
         }
+        let tag = node_tag(s);
+        let (folder, names) = (stored.folder.clone(), tag.clone());
+        let name = timed::run(limit, move || {
+            let mut name = file_name(&names, now, 1);
+            for n in 2..=100 {
+                if !folder.join(&name).exists() {
+                    break;
+                }
+                name = file_name(&names, now, n);
+            }
+            Ok(name)
+        })
+        .map_err(|e| NodeError::io("look at the backup folder", e))?;
         let kdf = stored.kdf.clone();
         let made = write_backup(s, &stored.folder.join(&name), None, limit, |out| {
             SealedWriter::with_key(out, key, kdf)
         })?;
         // The backup is written whatever becomes of the old ones.
-        let pruned = prune(&stored.folder, &tag, stored.keep, &name).err();
+        let (folder, keep, written) = (stored.folder.clone(), stored.keep, name.clone());
+        let pruned = timed::run(limit, move || prune(&folder, &tag, keep, &written)).err();
         Ok((made, name, pruned))
     })();
     match written {
@@ -331,7 +348,7 @@ impl Node {
     /// Write the schedule's backup now, due or not.
     pub async fn back_up_now(&self) -> Result<BackupMade, NodeError> {
         let limit = self.file_stall();
-        self.with_vaults_read(move |s| {
+        self.with_vaults(move |s| {
             let stored = load(s)?.ok_or_else(|| {
                 NodeError::Invalid("set up backups first: a folder and a passphrase".into())
             })?;
@@ -343,7 +360,7 @@ impl Node {
     /// Write the schedule's backup if one is due; `None` if none was.
     pub async fn back_up_if_due(&self) -> Result<Option<BackupMade>, NodeError> {
         let limit = self.file_stall();
-        self.with_vaults_read(move |s| match load(s)? {
+        self.with_vaults(move |s| match load(s)? {
             Some(stored) if now_secs() >= BackupSchedule::from(&stored).next_due => {
                 back_up(s, stored, limit).map(Some)
             }

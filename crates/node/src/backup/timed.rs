@@ -9,11 +9,81 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long one operation on a backup file may take.
 pub(crate) const FILE_STALL: Duration = Duration::from_secs(30);
+
+/// Operations given up on whose threads still wait for the disk.
+static STUCK: AtomicUsize = AtomicUsize::new(0);
+
+/// How many operations given up still wait for their disk or share: a
+/// scheduled backup tries no more while one does (it would leave one more
+/// thread waiting at every try).
+pub(crate) fn stuck() -> usize {
+    STUCK.load(Ordering::SeqCst)
+}
+
+/// One operation, as its thread and its caller see it.
+#[derive(Default)]
+struct Turn(AtomicU8);
+
+const DONE: u8 = 1;
+const GIVEN_UP: u8 = 2;
+
+impl Turn {
+    /// Its thread is done with it (counted out of the stuck ones if its
+    /// caller gave it up).
+    fn done(&self) {
+        if self.0.swap(DONE, Ordering::SeqCst) == GIVEN_UP {
+            STUCK.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Its caller gives it up: false if it was done meanwhile.
+    fn give_up(&self) -> bool {
+        STUCK.fetch_add(1, Ordering::SeqCst);
+        if self.0.swap(GIVEN_UP, Ordering::SeqCst) == DONE {
+            STUCK.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+}
+
+/// Wait for `turn`'s answer at most `limit`.
+fn wait<T>(answers: &Receiver<T>, turn: &Turn, limit: Duration) -> io::Result<T> {
+    match answers.recv_timeout(limit) {
+        Ok(answer) => Ok(answer),
+        Err(RecvTimeoutError::Timeout) if turn.give_up() => Err(stalled()),
+        // Done just as it was given up: its answer is on its way.
+        Err(RecvTimeoutError::Timeout) => answers.recv().map_err(|_| ended()),
+        Err(RecvTimeoutError::Disconnected) => Err(ended()),
+    }
+}
+
+/// Run `work` (an operation on a path of the backup's folder: whether a
+/// name is taken, a link, a removal) on a thread of its own, waited for
+/// at most `limit`.
+pub(crate) fn run<T: Send + 'static>(
+    limit: Duration,
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let (answer, answers) = mpsc::sync_channel(1);
+    let turn = Arc::new(Turn::default());
+    let its = Arc::clone(&turn);
+    std::thread::Builder::new()
+        .name("backup-file".into())
+        .spawn(move || {
+            let done = work();
+            its.done();
+            let _ = answer.send(done);
+        })?;
+    wait(&answers, &turn, limit)?
+}
 
 /// What one operation gave back.
 enum Done {
@@ -25,7 +95,7 @@ type Job = Box<dyn FnOnce(&mut File) -> io::Result<Done> + Send>;
 
 /// A file whose operations are each bounded in time (see the module).
 pub(crate) struct Timed {
-    jobs: Option<SyncSender<Job>>,
+    jobs: Option<SyncSender<(Job, Arc<Turn>)>>,
     answers: Receiver<io::Result<Done>>,
     limit: Duration,
 }
@@ -37,13 +107,17 @@ impl Timed {
         open: impl FnOnce() -> io::Result<File> + Send + 'static,
         limit: Duration,
     ) -> io::Result<Self> {
-        let (jobs, waiting) = mpsc::sync_channel::<Job>(1);
+        let (jobs, waiting) = mpsc::sync_channel::<(Job, Arc<Turn>)>(1);
         let (answer, answers) = mpsc::sync_channel(1);
         let (opened, open_result) = mpsc::sync_channel(1);
+        let turn = Arc::new(Turn::default());
+        let its = Arc::clone(&turn);
         std::thread::Builder::new()
             .name("backup-file".into())
             .spawn(move || {
-                let mut file = match open() {
+                let file = open();
+                its.done();
+                let mut file = match file {
                     Ok(file) => {
                         let _ = opened.send(Ok(()));
                         file
@@ -53,38 +127,36 @@ impl Timed {
                         return;
                     }
                 };
-                for job in waiting {
-                    if answer.send(job(&mut file)).is_err() {
+                for (job, turn) in waiting {
+                    let done = job(&mut file);
+                    turn.done();
+                    if answer.send(done).is_err() {
                         return;
                     }
                 }
             })?;
-        match open_result.recv_timeout(limit) {
-            Ok(Ok(())) => Ok(Self {
-                jobs: Some(jobs),
-                answers,
-                limit,
-            }),
-            Ok(Err(e)) => Err(e),
-            Err(RecvTimeoutError::Timeout) => Err(stalled()),
-            Err(RecvTimeoutError::Disconnected) => Err(io::Error::other("the file's thread ended")),
-        }
+        wait(&open_result, &turn, limit)??;
+        Ok(Self {
+            jobs: Some(jobs),
+            answers,
+            limit,
+        })
     }
 
     /// Run `job` on the file's thread and wait for it, at most the limit.
     fn run(&mut self, job: Job) -> io::Result<Done> {
         let jobs = self.jobs.as_ref().ok_or_else(stalled)?;
+        let turn = Arc::new(Turn::default());
         // Every job before was answered: the channel has room.
-        jobs.try_send(job)
-            .map_err(|_| io::Error::other("the file's thread ended"))?;
-        match self.answers.recv_timeout(self.limit) {
+        jobs.try_send((job, Arc::clone(&turn)))
+            .map_err(|_| ended())?;
+        match wait(&self.answers, &turn, self.limit) {
             Ok(done) => done,
-            Err(RecvTimeoutError::Timeout) => {
+            Err(e) => {
                 // Given up: its thread ends once the operation does.
                 self.jobs = None;
-                Err(stalled())
+                Err(e)
             }
-            Err(RecvTimeoutError::Disconnected) => Err(io::Error::other("the file's thread ended")),
         }
     }
 
@@ -100,6 +172,10 @@ fn stalled() -> io::Error {
         io::ErrorKind::TimedOut,
         "the disk or share stopped answering",
     )
+}
+
+fn ended() -> io::Error {
+    io::Error::other("the file's thread ended")
 }
 
 impl Read for Timed {
@@ -167,6 +243,8 @@ mod tests {
         let err = file.read(&mut [0; 16]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() >= limit);
+        // (The only test here whose operations stall: the count is its own.)
+        assert_eq!(stuck(), 1);
         // Given up: the next call fails at once.
         let started = std::time::Instant::now();
         assert_eq!(
@@ -182,11 +260,22 @@ mod tests {
             opened.err().map(|e| e.kind()),
             Some(io::ErrorKind::TimedOut)
         );
+        // And a path's operation (the same open, alone).
+        let path = closed.clone();
+        let ran = run(limit, move || File::open(path).map(drop));
+        assert_eq!(ran.err().map(|e| e.kind()), Some(io::ErrorKind::TimedOut));
+        assert_eq!(stuck(), 3);
         // The threads left waiting end: one has a byte to read, the other
         // a writer (which goes at once).
         let mut writer = File::options().write(true).open(&stalls).unwrap();
         writer.write_all(b"x").unwrap();
         drop(File::options().write(true).open(&closed).unwrap());
+        // And are counted out of the stuck ones as they do.
+        let started = std::time::Instant::now();
+        while stuck() > 0 && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(stuck(), 0);
     }
 
     #[test]
