@@ -61,11 +61,14 @@ fn entries(dir: &Path) -> Result<Vec<(PathBuf, Vec<String>)>, ImportError> {
 /// far more than its file).
 const MAX_PLAIN_BYTES: u64 = 1024 * 1024;
 
-/// Entries that fail, none read yet, before the store is given up: one
-/// whose key is not here (or not unlocked) fails every entry, and gpg was
-/// run for each, twice (the preview, the import): 100,000 of them, an
-/// hour.
-const GIVE_UP_AFTER: usize = 16;
+/// Entries tried first, spread over the store: if gpg decrypts none of
+/// them, the store is given up. One whose key is not here (or not
+/// unlocked) fails every entry, and gpg was run for each, twice (the
+/// preview, the import): 100,000 of them, an hour.
+const SAMPLE: usize = 16;
+
+/// Why gpg did not decrypt an entry it was given.
+const NOT_DECRYPTED: &str = "gpg could not decrypt it (is its key here, and unlocked?)";
 
 /// Decrypt one file with the user's `gpg` (its agent may ask for the key's
 /// passphrase): the file is read here (a regular file of at most 1 MiB)
@@ -112,7 +115,7 @@ fn decrypt(gpg: &Path, file: &Path) -> Result<Zeroizing<Vec<u8>>, &'static str> 
     let _ = feeder.join();
     let status = child.wait().map_err(|_| "gpg could not be run")?;
     if !status.success() {
-        return Err("gpg could not decrypt it (is its key here, and unlocked?)");
+        return Err(NOT_DECRYPTED);
     }
     Ok(plain)
 }
@@ -135,14 +138,29 @@ pub fn read(dir: &Path, gpg: &Path) -> Result<Parsed, ImportError> {
     // each is held to 1 MiB, but a store of 100,000 links to one small
     // file that unpacks to 1 MiB held 100 GB.
     let mut plain_total = 0usize;
+    // A sample spread over a larger store first (a folder of old entries
+    // under another key may come first, and is no reason to stop).
+    let mut tried = std::collections::HashMap::new();
+    if files.len() > SAMPLE {
+        for i in 0..SAMPLE {
+            let n = i * files.len() / SAMPLE;
+            tried.insert(n, decrypt(gpg, &files[n].0));
+        }
+        if tried
+            .values()
+            .all(|r| matches!(r, Err(why) if *why == NOT_DECRYPTED))
+        {
+            return Err(ImportError::Unrecognised(format!(
+                "gpg could not decrypt any of {SAMPLE} entries from all over the store (is its \
+                 key here, and unlocked?)"
+            )));
+        }
+    }
     for (n, (file, mut path)) in files.into_iter().enumerate() {
-        let plain = match decrypt(gpg, &file) {
+        let plain = match tried.remove(&n).unwrap_or_else(|| decrypt(gpg, &file)) {
             Ok(plain) => plain,
             Err(reason) => {
                 skipped.push(n + 1, reason);
-                if items.is_empty() && n + 1 >= GIVE_UP_AFTER {
-                    break;
-                }
                 continue;
             }
         };

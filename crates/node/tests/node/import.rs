@@ -226,8 +226,8 @@ fn a_store_made_by_pass_is_read_field_by_field() {
     let refused = import::pass::read(&foreign, &gnupg.wrapper(root.path())).unwrap_err();
     assert!(refused.to_string().contains("decrypt"), "{refused}");
     assert!(!refused.to_string().contains("secret\n"));
-    // A store none of whose entries this key opens is given up after the
-    // first 16 (gpg was run for every one).
+    // A store none of whose entries this key opens is given up after 16
+    // spread over it (gpg was run for every one).
     for i in 0..40 {
         std::fs::copy(foreign.join("x.gpg"), foreign.join(format!("y{i:02}.gpg"))).unwrap();
     }
@@ -253,6 +253,22 @@ fn a_store_made_by_pass_is_read_field_by_field() {
         "{refused}"
     );
     assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 16);
+    // Entries of another key first are no reason to stop: the sample
+    // reaches past them, and the rest are read.
+    std::fs::remove_file(&runs).unwrap();
+    for i in 0..20 {
+        pass(
+            &gnupg,
+            &foreign,
+            &["insert", "-m", &format!("z{i:02}")],
+            "mine\n",
+        );
+    }
+    let parsed = import::pass::read(&foreign, &counting).unwrap();
+    assert_eq!(parsed.items.len(), 20);
+    assert_eq!(parsed.skipped.len(), 41);
+    // Each entry decrypted once (the sample's kept for the rest).
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 61);
     // A folder that is not a store.
     assert!(import::pass::read(root.path(), Path::new("gpg")).is_err());
 }
