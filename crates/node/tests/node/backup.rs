@@ -393,12 +393,7 @@ async fn a_restore_from_a_file_that_stops_answering_gives_up_and_the_node_locks(
         .await
         .unwrap();
     let bytes = std::fs::read(&file).unwrap();
-    let fifo = dir.path().join("stalls.backup");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let fifo = crate::fifo(&dir.path().join("stalls.backup"));
     // The first half comes, then nothing more (the writer stays open).
     let (path, half) = (fifo.clone(), bytes[..bytes.len() / 2].to_vec());
     let writer = std::thread::spawn(move || {

@@ -966,12 +966,7 @@ async fn an_import_takes_what_its_preview_read_unless_the_file_changed() {
 #[test]
 fn an_export_that_is_not_a_file_is_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("export.csv");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let fifo = crate::fifo(&dir.path().join("export.csv"));
     for path in [fifo.clone(), dir.path().to_owned()] {
         let (done, outcome) = std::sync::mpsc::channel();
         let reading = path.clone();

@@ -40,6 +40,18 @@ pub async fn open(path: &Path) -> Node {
     Node::open(path, options()).await.expect("open node")
 }
 
+/// A FIFO made at `path` (with `mkfifo`): what opens it to read waits
+/// for a writer, and what reads it, for bytes.
+#[cfg(unix)]
+pub fn fifo(path: &Path) -> PathBuf {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    path.to_owned()
+}
+
 /// A new node at `path`, created with [`PASSWORD`] (so unlocked), holding
 /// one empty vault named `vault`.
 pub async fn open_with_vault(path: &Path, vault: &str) -> Node {
