@@ -324,21 +324,21 @@ impl Node {
 
     /// How long one operation on a backup file may take before the backup
     /// or restore gives it up (see `timed`).
-    pub(crate) fn file_stall(&self) -> std::time::Duration {
+    pub(crate) fn file_stall(&self) -> Duration {
         match self
             .inner
             .file_stall_ms
             .load(std::sync::atomic::Ordering::Relaxed)
         {
             0 => FILE_STALL,
-            ms => std::time::Duration::from_millis(ms),
+            ms => Duration::from_millis(ms),
         }
     }
 
     /// Give up a backup file after `limit` without an answer instead of
     /// the 30 s a person waits (tests).
     #[doc(hidden)]
-    pub fn set_file_stall(&self, limit: std::time::Duration) {
+    pub fn set_file_stall(&self, limit: Duration) {
         let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX).max(1);
         self.inner
             .file_stall_ms

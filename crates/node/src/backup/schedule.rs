@@ -93,22 +93,9 @@ fn load(s: &Session) -> Result<Option<Stored>, NodeError> {
     Ok(s.db.read()?.get(&SCHEDULE, &record_key(s))?)
 }
 
-/// Record how a backup written for `outcome`'s schedule went, unless that
-/// schedule was changed or cleared meanwhile (a backup holds the state
-/// lock as it is written, so nothing changes it now; kept should that
-/// change).
-fn record(s: &Session, outcome: &Stored) -> Result<(), NodeError> {
+fn save(s: &Session, stored: &Stored) -> Result<(), NodeError> {
     let mut txn = s.db.write()?;
-    let Some(mut stored) = txn.get(&SCHEDULE, &record_key(s))? else {
-        return Ok(());
-    };
-    if stored.folder != outcome.folder || stored.kdf != outcome.kdf {
-        return Ok(());
-    }
-    stored.last_success = outcome.last_success;
-    stored.last_file.clone_from(&outcome.last_file);
-    stored.last_error.clone_from(&outcome.last_error);
-    txn.put(&SCHEDULE, &record_key(s), &stored)?;
+    txn.put(&SCHEDULE, &record_key(s), stored)?;
     txn.commit()?;
     Ok(())
 }
@@ -262,14 +249,14 @@ fn back_up(s: &Session, mut stored: Stored, limit: Duration) -> Result<BackupMad
             stored.last_error = pruned.map(|e| {
                 format!("the backup was written, but an older one could not be removed: {e}")
             });
-            record(s, &stored)?;
+            save(s, &stored)?;
             Ok(made)
         }
         Err(e) => {
             stored.last_error = Some(e.to_string());
             // The failure is what the caller hears of; the record is
             // only for Settings.
-            let _ = record(s, &stored);
+            let _ = save(s, &stored);
             Err(e)
         }
     }

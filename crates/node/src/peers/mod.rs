@@ -447,9 +447,14 @@ impl Node {
                 return;
             }
         }
+        self.with_scheduler(|sync| sync.ask(peer));
+    }
+
+    /// Run `work` with the pull scheduler, if the network runs.
+    fn with_scheduler(&self, work: impl FnOnce(&pull::Scheduler)) {
         if let Ok(net) = self.inner.net.lock() {
             if let Some(net) = net.as_ref() {
-                net.sync.ask(peer);
+                work(&net.sync);
             }
         }
     }
@@ -538,11 +543,7 @@ impl Node {
         // nothing more (a pull from it ends where it is, before its
         // connection closes under it).
         if !removed.is_empty() {
-            if let Ok(net) = self.inner.net.lock() {
-                if let Some(net) = net.as_ref() {
-                    net.sync.stop(&removed);
-                }
-            }
+            self.with_scheduler(|sync| sync.stop(&removed));
             if let Ok(client) = self.client() {
                 let _ = client.disconnect(removed).await;
             }

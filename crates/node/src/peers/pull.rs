@@ -77,22 +77,18 @@ impl Scheduler {
     /// caller's task) ends by itself, as it finds its peer removed.
     pub(super) fn stop(&self, peers: &[NodeId]) {
         let current = tokio::task::try_id();
-        let stopped: Vec<DeviceTask> = {
-            let mut tasks = lock_tasks(&self.tasks);
-            let others: Vec<NodeId> = peers
-                .iter()
-                .filter(|peer| {
-                    tasks
-                        .get(peer)
-                        .is_some_and(|t| Some(t.task.id()) != current)
-                })
-                .copied()
-                .collect();
-            others
-                .iter()
-                .filter_map(|peer| tasks.remove(peer))
-                .collect()
-        };
+        let mut stopped = Vec::new();
+        let mut tasks = lock_tasks(&self.tasks);
+        for peer in peers {
+            if tasks
+                .get(peer)
+                .is_some_and(|t| Some(t.task.id()) != current)
+            {
+                stopped.extend(tasks.remove(peer));
+            }
+        }
+        // (Aborted once the map is let go of.)
+        drop(tasks);
         drop(stopped);
     }
 }
