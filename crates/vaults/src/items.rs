@@ -293,12 +293,22 @@ impl Item {
     /// The bytes stored in the vault, made in a buffer of their size (one
     /// grown as it fills leaves copies of the secret behind, unwiped).
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(self.encoded_len()));
+        self.to_bytes_within(usize::MAX).unwrap_or_default()
+    }
+
+    /// [`Item::to_bytes`], unless they are more than `max` bytes: counted
+    /// first, and nothing made past it.
+    pub fn to_bytes_within(&self, max: usize) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        let len = self.encoded_len();
+        if len > max {
+            return None;
+        }
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(len));
         // Serializing plain strings and vectors cannot fail.
         if serde_json::to_writer_pretty(&mut *out, self).is_err() {
             out.clear();
         }
-        out
+        Some(out)
     }
 
     /// How many bytes [`Item::to_bytes`] makes, counted without making

@@ -517,7 +517,8 @@ impl Node {
         }
         let replaced = replacing.len();
         let imported = parsed.items.len() + replaced;
-        let mut secrets = super::secrets_for(&parsed.items, &folder, &existing)?;
+        // (All counted above, the replaced among them.)
+        let mut secrets = super::secrets_for_counted(&parsed.items, &folder, &existing)?;
         secrets.extend(replacing);
         let version = if secrets.is_empty() {
             None

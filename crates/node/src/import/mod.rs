@@ -363,12 +363,12 @@ pub(crate) fn check_stored_size(items: &[ImportedItem]) -> Result<(), ImportErro
 /// `item` as stored at `path`, refused before it is made if it is larger
 /// than a secret may be (the write would refuse it).
 pub(crate) fn stored_item(item: &Item, path: &str) -> Result<Zeroizing<Vec<u8>>, ImportError> {
-    if item.encoded_len() > polykey_vaults::MAX_SECRET_SIZE {
-        return Err(ImportError::Unrecognised(format!(
-            "the item {path} is larger than a secret may be (16 MiB)"
-        )));
-    }
-    Ok(item.to_bytes())
+    item.to_bytes_within(polykey_vaults::MAX_SECRET_SIZE)
+        .ok_or_else(|| {
+            ImportError::Unrecognised(format!(
+                "the item {path} is larger than a secret may be (16 MiB)"
+            ))
+        })
 }
 
 /// The secrets to write for `items` under directory `under` of a vault
@@ -378,8 +378,19 @@ pub(crate) fn stored_item(item: &Item, path: &str) -> Result<Zeroizing<Vec<u8>>,
 /// item) gets " (2)", " (3)"…, and so does a folder whose name a secret
 /// holds: nothing already there is overwritten or turned into a folder.
 /// Refused when the paths are longer in all than a vault's version holds
-/// ([`polykey_vaults::MAX_VERSION_PATH_BYTES`]).
+/// ([`polykey_vaults::MAX_VERSION_PATH_BYTES`]), or larger as stored than
+/// an import stores ([`check_stored_size`]).
 pub fn secrets_for(
+    items: &[ImportedItem],
+    under: &str,
+    existing: &BTreeSet<String>,
+) -> Result<Placed, ImportError> {
+    check_stored_size(items)?;
+    secrets_for_counted(items, under, existing)
+}
+
+/// [`secrets_for`] of `items` already counted by [`check_stored_size`].
+pub(crate) fn secrets_for_counted(
     items: &[ImportedItem],
     under: &str,
     existing: &BTreeSet<String>,
@@ -403,7 +414,6 @@ pub fn secrets_for(
         }
         Ok(())
     };
-    check_stored_size(items)?;
     for imported in items {
         let mut segments = under.clone();
         segments.extend(
