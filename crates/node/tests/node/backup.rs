@@ -1,6 +1,6 @@
 //! Encrypted backups written to and restored from real files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polykey_node::backup::{BackupError, Restored};
 use polykey_node::{Node, NodeError};
@@ -74,6 +74,17 @@ async fn with_two_vaults(dir: &Path) -> Node {
         .await
         .unwrap();
     node
+}
+
+/// [`with_two_vaults`] in `dir/a`, and its backup of every vault at
+/// `dir/polykey.backup`.
+async fn backed_up(dir: &Path) -> (Node, PathBuf) {
+    let a = with_two_vaults(&dir.join("a")).await;
+    let file = dir.join("polykey.backup");
+    a.create_backup(file.clone(), PASSPHRASE.into(), None)
+        .await
+        .unwrap();
+    (a, file)
 }
 
 #[tokio::test]
@@ -169,11 +180,7 @@ async fn a_backup_restored_into_a_fresh_node_gives_identical_vaults_and_history(
 #[tokio::test]
 async fn a_wrong_passphrase_or_a_changed_file_restores_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let a = with_two_vaults(&dir.path().join("a")).await;
-    let file = dir.path().join("polykey.backup");
-    a.create_backup(file.clone(), PASSPHRASE.into(), None)
-        .await
-        .unwrap();
+    let (_a, file) = backed_up(dir.path()).await;
     let b = node(&dir.path().join("b")).await;
 
     let wrong = b
@@ -275,11 +282,7 @@ async fn a_backup_of_chosen_vaults_holds_only_those_and_never_overwrites_a_file(
 #[tokio::test]
 async fn a_vault_deleted_here_comes_back_beside_and_stays_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let a = with_two_vaults(&dir.path().join("a")).await;
-    let file = dir.path().join("polykey.backup");
-    a.create_backup(file.clone(), PASSPHRASE.into(), None)
-        .await
-        .unwrap();
+    let (a, file) = backed_up(dir.path()).await;
     a.delete_vault("Job tickets".into()).await.unwrap();
     let restored = a.restore_backup(file, PASSPHRASE.into()).await.unwrap();
     assert_eq!(
@@ -387,11 +390,7 @@ async fn a_restore_from_a_file_that_stops_answering_gives_up_and_the_node_locks(
     use std::io::Write;
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
-    let a = with_two_vaults(&dir.path().join("a")).await;
-    let file = dir.path().join("polykey.backup");
-    a.create_backup(file.clone(), PASSPHRASE.into(), None)
-        .await
-        .unwrap();
+    let (_a, file) = backed_up(dir.path()).await;
     let bytes = std::fs::read(&file).unwrap();
     let fifo = crate::fifo(&dir.path().join("stalls.backup"));
     // The first half comes, then nothing more (the writer stays open).
