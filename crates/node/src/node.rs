@@ -118,6 +118,9 @@ pub(crate) struct Session {
     /// The export a preview parsed, for the import that follows (see
     /// `import::file`); dropped, wiped, with the session.
     pub(crate) import_parsed: Mutex<Option<crate::import::file::KeptParse>>,
+    /// Set as the node locks: a long reader (a backup) stops at its next
+    /// step rather than hold the keys and the store open past the lock.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -131,7 +134,14 @@ impl Session {
             send_plans: Mutex::default(),
             staged: Mutex::default(),
             import_parsed: Mutex::default(),
+            closing: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether the node is locking: a reader still holding the session
+    /// should stop and let go of it.
+    pub(crate) fn closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -499,6 +509,9 @@ const COMPACT_AT: u64 = 32 * 1024 * 1024;
 /// moment to give back the space deleted vaults and secrets left free
 /// (when there is enough of it, see [`COMPACT_AT`]).
 fn wait_for_readers(session: Arc<Session>) {
+    session
+        .closing
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let started = Instant::now();
     while Arc::strong_count(&session) > 1 && started.elapsed() < READERS_WAIT {
         std::thread::sleep(std::time::Duration::from_millis(1));

@@ -557,6 +557,11 @@ fn write_backup(
             let mut sent = 0;
             let mut bytes = 0;
             while sent < plan.total() {
+                // A lock does not wait for the backup to end (the keys
+                // stayed in memory, the store open, past the lock's wait).
+                if s.closing() {
+                    return Err(NodeError::Locked);
+                }
                 let page = vault.planned_page(&s.db, plan, sent, PAGE_BYTES)?;
                 if page.is_empty() {
                     return Err(NodeError::Internal("a backup page came back empty".into()));
@@ -734,22 +739,29 @@ fn restore(
         }
         return Err(e);
     }
-    let mut restored = Vec::with_capacity(manifest.vaults.len());
-    let mut left = taking.into_iter();
-    for t in left.by_ref() {
-        match vaults.finish_receive_vault(&t.id, t.incoming, &t.head) {
-            Ok(vault) => restored.push(match t.outcome {
-                Restored::Beside(_) => Restored::Beside(vault.name().to_owned()),
-                _ => Restored::Restored(vault.name().to_owned()),
-            }),
-            Err(e) => {
-                let _ = vaults.abort_receive_vault(&t.id);
-                for rest in left {
-                    let _ = vaults.abort_receive_vault(&rest.id);
-                }
-                return Err(damaged(e));
+    // Every vault listed in one transaction: one refused as it finished
+    // (or a disk error) left those finished before it restored, in a
+    // restore that said nothing was.
+    let ids: Vec<String> = taking.iter().map(|t| t.id.clone()).collect();
+    let (transfers, outcomes): (Vec<_>, Vec<_>) = taking
+        .into_iter()
+        .map(|t| ((t.id, t.incoming, t.head), t.outcome))
+        .unzip();
+    let finished = match vaults.finish_receive_vaults(transfers) {
+        Ok(finished) => finished,
+        Err(e) => {
+            for id in &ids {
+                let _ = vaults.abort_receive_vault(id);
             }
+            return Err(damaged(e));
         }
+    };
+    let mut restored = Vec::with_capacity(manifest.vaults.len());
+    for (vault, outcome) in finished.iter().zip(outcomes) {
+        restored.push(match outcome {
+            Restored::Beside(_) => Restored::Beside(vault.name().to_owned()),
+            _ => Restored::Restored(vault.name().to_owned()),
+        });
     }
     restored.extend(unchanged.into_iter().map(Restored::Unchanged));
     Ok(restored)
@@ -887,6 +899,132 @@ mod tests {
             Ok(())
         })?;
         Ok(seen)
+    }
+
+    /// A backup whose second vault's version is not among its objects
+    /// (a hostile file, made with the passphrase) restores neither vault:
+    /// the first was listed, restored, before the second was refused.
+    #[tokio::test]
+    async fn a_vault_refused_as_the_restore_finishes_restores_no_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = || crate::NodeOptions {
+            kdf: crate::KdfProfile::FastForTests,
+            ..Default::default()
+        };
+        let a = Node::open(&dir.path().join("a"), options()).await.unwrap();
+        a.create("correct horse battery".into()).await.unwrap();
+        for vault in ["Alpha", "Beta"] {
+            a.create_vault(vault.into()).await.unwrap();
+            a.write_secret(vault.into(), "pin".into(), b"4711".to_vec().into())
+                .await
+                .unwrap();
+        }
+        let file = dir.path().join("honest.backup");
+        a.create_backup(file.clone(), "pass phrase".into(), None)
+            .await
+            .unwrap();
+        // The same backup, sealed again, with the last vault's version
+        // swapped for one it does not hold.
+        let honest = std::fs::read(&file).unwrap();
+        let mut input = SealedReader::new(&honest[..], &"pass phrase".into()).unwrap();
+        let mut last = String::new();
+        let hostile = stream(|out| loop {
+            let (tag, body) = take_any(&mut input).unwrap();
+            let mut body = body.to_vec();
+            if tag == MANIFEST {
+                let mut manifest: Manifest = serde_json::from_slice(&body).unwrap();
+                let vault = manifest.vaults.last_mut().unwrap();
+                last = vault.id.clone();
+                vault.head = "11".repeat(20);
+                body = serde_json::to_vec(&manifest).unwrap();
+            }
+            if tag == VAULT {
+                let mut record: BackupVault = serde_json::from_slice(&body).unwrap();
+                if record.id == last {
+                    record.head = "11".repeat(20);
+                }
+                body = serde_json::to_vec(&record).unwrap();
+            }
+            put(out, tag, &[&body]).unwrap();
+            if tag == END {
+                break;
+            }
+        });
+        let hostile_file = dir.path().join("hostile.backup");
+        std::fs::write(&hostile_file, hostile).unwrap();
+        let b = Node::open(&dir.path().join("b"), options()).await.unwrap();
+        b.create("correct horse battery".into()).await.unwrap();
+        let err = b
+            .restore_backup(hostile_file, "pass phrase".into())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, NodeError::Backup(BackupError::Damaged(_))),
+            "{err}"
+        );
+        assert!(b.vaults().await.unwrap().is_empty());
+        // Nothing left half taken: the honest backup restores both.
+        let restored = b.restore_backup(file, "pass phrase".into()).await.unwrap();
+        assert_eq!(
+            restored,
+            [
+                Restored::Restored("Alpha".into()),
+                Restored::Restored("Beta".into())
+            ]
+        );
+    }
+
+    /// A backup under way when the node locks stops: the lock waited for
+    /// it (up to half a minute), then left it the keys and the store open
+    /// until it ended, and an unlock meanwhile found the store in use.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backup_stops_when_the_node_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::NodeOptions {
+            kdf: crate::KdfProfile::FastForTests,
+            ..Default::default()
+        };
+        let node = Node::open(&dir.path().join("node"), options).await.unwrap();
+        node.create("correct horse battery".into()).await.unwrap();
+        node.create_vault("Alpha".into()).await.unwrap();
+        node.write_secret("Alpha".into(), "pin".into(), b"4711".to_vec().into())
+            .await
+            .unwrap();
+        let backups = dir.path().join("backups");
+        std::fs::create_dir(&backups).unwrap();
+        let target = backups.join("polykey.backup");
+        let locking = node.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let made = node
+            .with_vaults_read(move |s| {
+                write_backup(s, &target, None, FILE_STALL, |out| {
+                    // The node locks once the file is open.
+                    std::thread::spawn(move || {
+                        let started = std::time::Instant::now();
+                        let locked = runtime.block_on(locking.lock());
+                        let _ = locked_tx.send((locked, started.elapsed()));
+                    });
+                    let started = std::time::Instant::now();
+                    while !s.closing() && started.elapsed() < Duration::from_secs(10) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    SealedWriter::new(
+                        out,
+                        &"pass phrase".into(),
+                        polykey_keys::KdfParams::fast_for_tests(),
+                    )
+                })
+            })
+            .await;
+        assert!(matches!(made, Err(NodeError::Locked)), "{made:?}");
+        let (locked, took) = locked_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        locked.unwrap();
+        assert!(took < Duration::from_secs(10), "the lock took {took:?}");
+        // No file, whole or part, is left.
+        assert_eq!(std::fs::read_dir(&backups).unwrap().count(), 0);
+        node.unlock("correct horse battery".into()).await.unwrap();
+        assert_eq!(node.vaults().await.unwrap().len(), 1);
     }
 
     #[test]

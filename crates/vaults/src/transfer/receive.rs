@@ -1538,20 +1538,38 @@ impl Vaults<'_> {
         incoming: Incoming,
         head: &str,
     ) -> Result<Vault, VaultError> {
-        let id: VaultId = id.parse()?;
+        let mut finished =
+            self.finish_receive_vaults(vec![(id.to_owned(), incoming, head.to_owned())])?;
+        finished
+            .pop()
+            .ok_or_else(|| VaultError::corrupt("a finished transfer came back without its vault"))
+    }
+
+    /// [`Vaults::finish_receive_vault`] for several transfers (id, transfer,
+    /// head) in one transaction: every vault is listed, or none is (a
+    /// restore of several vaults is all or nothing).
+    pub fn finish_receive_vaults(
+        &self,
+        transfers: Vec<(String, Incoming, String)>,
+    ) -> Result<Vec<Vault>, VaultError> {
         let mut txn = self.db.write()?;
-        let vault = self
-            .by_id(&id)?
-            .ok_or_else(|| VaultError::UnknownVault(id.to_string()))?;
-        if vault.is_listed(&txn)? {
-            return Err(VaultError::VaultExists(id.to_string()));
+        let mut finished = Vec::with_capacity(transfers.len());
+        for (id, incoming, head) in transfers {
+            let id: VaultId = id.parse()?;
+            let vault = self
+                .by_id(&id)?
+                .ok_or_else(|| VaultError::UnknownVault(id.to_string()))?;
+            if vault.is_listed(&txn)? {
+                return Err(VaultError::VaultExists(id.to_string()));
+            }
+            incoming.on_same_handle(txn.handle())?;
+            let head = vault.finish_into(&txn, &incoming, &head)?;
+            vault.store.set_head(&mut txn, &head)?;
+            self.set_renamed_at(&mut txn, &id, vault.info().renamed_at)?;
+            finished.push(vault);
         }
-        incoming.on_same_handle(txn.handle())?;
-        let head = vault.finish_into(&txn, &incoming, head)?;
-        vault.store.set_head(&mut txn, &head)?;
-        self.set_renamed_at(&mut txn, &id, vault.info().renamed_at)?;
         txn.commit()?;
-        Ok(vault)
+        Ok(finished)
     }
 
     /// Give up a transfer begun by [`Vaults::begin_receive_vault`]: its
