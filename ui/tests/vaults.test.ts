@@ -122,11 +122,11 @@ describe("import wizard", () => {
     submit(target, "import-next");
     await settle();
     expect(byTestId(target, "import-mapping-why")?.textContent).toContain("not those of an export");
-    const options = [...(byTestId(target, "import-map-title") as HTMLSelectElement).options].map((o) => o.value);
-    expect(options).toEqual(["", "Site", "Login", "Secret"]);
-    type(target, "import-map-title", "Site");
-    type(target, "import-map-username", "Login");
-    type(target, "import-map-password", "Secret");
+    const options = [...(byTestId(target, "import-map-title") as HTMLSelectElement).options].map((o) => o.text);
+    expect(options).toEqual(["—", "Site", "Login", "Secret"]);
+    type(target, "import-map-title", "#1");
+    type(target, "import-map-username", "#2");
+    type(target, "import-map-password", "#3");
     submit(target, "import-map-next");
     await settle();
     expect(text(byTestId(target, "import-summary"))).toContain("2 items from a CSV export: 2 logins");
@@ -143,6 +143,35 @@ describe("import wizard", () => {
     expect(allByTestId(target, "secret-item")).toHaveLength(2);
     const saved = await backend.readSecret("Personal", "Imported/Forum");
     expect(saved.item).toMatchObject({ type: "login", username: "me", password: "hunter2" });
+  });
+
+  it("imports a CSV without a header row, its first row an entry, its columns by place", async () => {
+    const { backend, browser, target } = await unlocked();
+    expect(await browser.createVault("Personal")).toBe(true);
+    backend.files.set("/tmp/bare.csv", "Forum,me,me\nShop,you,pw2\nBank,you,pw3");
+    await settle();
+    submit(target, "import-open");
+    await settle();
+    type(target, "import-file", "/tmp/bare.csv");
+    submit(target, "import-next");
+    await settle();
+    const labels = () => [...(byTestId(target, "import-map-password") as HTMLSelectElement).options].map((o) => o.text);
+    // Two columns of one name are two choices (keyed by name, they were an error).
+    expect(labels()).toEqual(["—", "Forum", "me", "me"]);
+    (byTestId(target, "import-header") as HTMLInputElement).click();
+    await settle();
+    expect(labels()).toEqual(["—", "Column 1 (Forum)", "Column 2 (me)", "Column 3 (me)"]);
+    type(target, "import-map-title", "#1");
+    type(target, "import-map-username", "#2");
+    type(target, "import-map-password", "#3");
+    submit(target, "import-map-next");
+    await settle();
+    expect(text(byTestId(target, "import-summary"))).toContain("3 items from a CSV export");
+    submit(target, "import-submit");
+    await settle();
+    expect(text(byTestId(target, "import-report"))).toContain("Imported 3 items");
+    const saved = await backend.readSecret("Personal", "Forum");
+    expect(saved.item).toMatchObject({ type: "login", username: "me", password: "me" });
   });
 
   it("has the node let go of what a preview read when it closes without importing", async () => {

@@ -27,9 +27,14 @@ pub(crate) struct ImportCommand {
     folder: String,
     /// Which column holds what, for a CSV not recognised:
     /// `title=Name,username=Login,password=Pass` (fields: title,
-    /// username, password, url, notes, totp, folder).
+    /// username, password, url, notes, totp, folder); a column by its
+    /// place instead of its name: `password=#3`.
     #[arg(long)]
     map: Option<String>,
+    /// The CSV has no header row: its first row is an entry too, and
+    /// --map names columns by place (`title=#1,password=#3`).
+    #[arg(long, requires = "map")]
+    no_header: bool,
     /// Show what would be imported, and write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -78,13 +83,19 @@ pub(crate) async fn run(cli: &Cli, command: &ImportCommand) -> Result<Output, Fa
         vault,
         folder,
         map,
+        no_header,
         dry_run,
         export_password_file,
         key_file,
     } = command;
     let mapping = map
         .as_deref()
-        .map(Mapping::parse)
+        .map(|map| {
+            Mapping::parse(map).map(|mapping| Mapping {
+                no_header: *no_header,
+                ..mapping
+            })
+        })
         .transpose()
         .map_err(refused)?;
     let source = match format {

@@ -350,6 +350,22 @@ fn exports_are_imported_in_one_commit_and_a_vault_exports_as_git() {
     ]);
     let forum = node.ok(&["secrets", "cat", "Personal:Forum"]);
     assert!(forum.contains("hunter2"), "{forum}");
+    // A CSV without a header row: its first row is an entry, its columns
+    // named by place.
+    std::fs::write(node.path("bare.csv"), "Garden,me,rake-42\n").unwrap();
+    let bare = node.path("bare.csv");
+    node.ok(&[
+        "import",
+        "csv",
+        bare.to_str().unwrap(),
+        "--vault",
+        "Personal",
+        "--map",
+        "title=#1,username=#2,password=#3",
+        "--no-header",
+    ]);
+    let garden = node.ok(&["secrets", "cat", "Personal:Garden"]);
+    assert!(garden.contains("rake-42"), "{garden}");
 
     // Bitwarden's JSON export: a card and an identity beside a login.
     std::fs::write(

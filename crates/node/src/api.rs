@@ -619,8 +619,12 @@ pub struct ImportRequestDto {
     pub source: String,
     /// The file (or folder).
     pub file: String,
-    /// Which column holds what, for a CSV.
+    /// Which column holds what, for a CSV (a column by its name, or by
+    /// its place: `#1` the first).
     pub mapping: Option<String>,
+    /// The CSV has no header row: its first row is an entry, and the
+    /// mapping names columns by place.
+    pub no_header: Option<bool>,
     /// The export's password.
     pub password: Option<String>,
     /// A KeePass database's key file.

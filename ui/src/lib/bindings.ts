@@ -545,9 +545,15 @@ source: string,
  */
 file: string, 
 /**
- * Which column holds what, for a CSV.
+ * Which column holds what, for a CSV (a column by its name, or by
+ * its place: `#1` the first).
  */
 mapping: string | null, 
+/**
+ * The CSV has no header row: its first row is an entry, and the
+ * mapping names columns by place.
+ */
+noHeader: boolean | null, 
 /**
  * The export's password.
  */

@@ -386,12 +386,17 @@ export class MockBackend implements Backend {
   private csvRows(request: ImportRequestDto) {
     const text = this.files.get(request.file);
     if (text === undefined) throw new BackendError("invalid_input", `nothing was imported: cannot read ${request.file}`);
-    const [head, ...rows] = text.trim().split("\n").map((line) => line.split(","));
+    const lines = text.trim().split("\n").map((line) => line.split(","));
+    const head = lines[0];
+    // Without a header row, the first row is an entry.
+    const rows = request.noHeader ? lines : lines.slice(1);
     const known = head.includes("name") && head.includes("password")
       ? { title: "name", username: "username", password: "password", url: "url" } : null;
     const mapping: Record<string, string> | null = request.mapping
       ? Object.fromEntries(request.mapping.split(",").map((pair) => pair.split("=") as [string, string])) : known;
-    const cell = (row: string[], field: string) => (mapping?.[field] ? row[head.indexOf(mapping[field])] ?? "" : "");
+    // A column by name, or by place (`#1` the first), as the node reads a mapping.
+    const at = (column: string) => (column.startsWith("#") ? Number(column.slice(1)) - 1 : head.indexOf(column));
+    const cell = (row: string[], field: string) => (mapping?.[field] ? row[at(mapping[field])] ?? "" : "");
     const items = rows.map((row) => ({
       title: cell(row, "title"), username: cell(row, "username"), password: cell(row, "password"), url: cell(row, "url"),
     }));

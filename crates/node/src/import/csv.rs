@@ -44,11 +44,16 @@ impl Field {
     }
 }
 
-/// Which column holds each field, by the column's name in the header row.
+/// Which column holds each field: by the column's name in the header row,
+/// or by its place, `#1` for the first (what a file without a header row,
+/// or with two columns of one name, is mapped by).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mapping {
     /// Field and column name pairs.
     pub columns: Vec<(Field, String)>,
+    /// The file has no header row: its first row is an entry like the
+    /// others, and columns are named by place only.
+    pub no_header: bool,
 }
 
 impl Mapping {
@@ -70,7 +75,10 @@ impl Mapping {
             })?;
             columns.push((field, column.trim().to_owned()));
         }
-        Ok(Self { columns })
+        Ok(Self {
+            columns,
+            no_header: false,
+        })
     }
 }
 
@@ -164,16 +172,32 @@ const KNOWN: &[Known] = &[
     },
 ];
 
-/// The column each field is in, found by name in `header` (lowercased).
+/// The column each field is in, found by name in `header` (lowercased;
+/// none for a file without a header row), or by its place (`#1` the
+/// first) when no column has that name.
 fn positions(
-    header: &[String],
+    header: Option<&[String]>,
+    width: usize,
     columns: impl Iterator<Item = (Field, String)>,
 ) -> Result<Vec<(Field, usize)>, ImportError> {
     let mut out = Vec::new();
     for (field, name) in columns {
         let name = name.to_lowercase();
-        match header.iter().position(|h| *h == name) {
+        let named = header.and_then(|header| header.iter().position(|h| *h == name));
+        let placed = || {
+            name.strip_prefix('#')
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| (1..=width).contains(n))
+                .map(|n| n - 1)
+        };
+        match named.or_else(placed) {
             Some(at) => out.push((field, at)),
+            None if header.is_none() => {
+                return Err(ImportError::Unrecognised(format!(
+                    "without a header row, columns are named by place, #1 to #{width}; \
+                     `{name}` is not one"
+                )))
+            }
             None => {
                 return Err(ImportError::Unrecognised(format!(
                     "the file has no column named `{name}`"
@@ -282,12 +306,25 @@ pub fn read(bytes: &[u8], mapping: Option<&Mapping>) -> Result<Parsed, ImportErr
     let mut reader = reader_of(&text)?;
     // One record, read into again and again (fewer copies of values).
     let mut record = ::csv::StringRecord::new();
-    let header: Vec<String> = header_row(&mut reader, &mut record)?
-        .iter()
-        .map(|h| h.to_lowercase())
-        .collect();
+    let first: Vec<String> = header_row(&mut reader, &mut record)?;
+    let width = first.len();
+    // Without a header row, the first row is an entry, taken first below.
+    let mut first_is_entry = mapping.is_some_and(|m| m.no_header);
+    let header: Vec<String> = if first_is_entry {
+        Vec::new()
+    } else {
+        first.iter().map(|h| h.to_lowercase()).collect()
+    };
+    drop(first);
     let (source, columns) = match mapping {
-        Some(mapping) => ("CSV", positions(&header, mapping.columns.iter().cloned())?),
+        Some(mapping) => (
+            "CSV",
+            positions(
+                (!mapping.no_header).then_some(&header[..]),
+                width,
+                mapping.columns.iter().cloned(),
+            )?,
+        ),
         None => {
             let known = KNOWN
                 .iter()
@@ -305,7 +342,7 @@ pub fn read(bytes: &[u8], mapping: Option<&Mapping>) -> Result<Parsed, ImportErr
                 .iter()
                 .filter(|(_, name)| header.iter().any(|h| h == name))
                 .map(|(f, name)| (*f, (*name).to_owned()));
-            (known.source, positions(&header, present)?)
+            (known.source, positions(Some(&header), width, present)?)
         }
     };
     let column = |name: &str| header.iter().position(|h| h == name);
@@ -317,10 +354,11 @@ pub fn read(bytes: &[u8], mapping: Option<&Mapping>) -> Result<Parsed, ImportErr
     let mut skipped = Skips::default();
     let mut rows = 0usize;
     loop {
-        let more = reader.read_record(&mut record).map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            ImportError::Malformed(format!("line {line} cannot be read"))
-        })?;
+        let more = std::mem::take(&mut first_is_entry)
+            || reader.read_record(&mut record).map_err(|e| {
+                let line = e.position().map_or(0, |p| p.line());
+                ImportError::Malformed(format!("line {line} cannot be read"))
+            })?;
         if !more {
             break;
         }
@@ -690,6 +728,36 @@ mod tests {
             .contains("`nope`"));
         assert!(Mapping::parse("colour=Site").is_err());
         assert!(Mapping::parse("title").is_err());
+    }
+
+    /// A CSV without a header row: its first row is an entry, not the
+    /// columns' names (it was lost, its values offered as names), and
+    /// columns are named by place; by place too where two share a name.
+    #[test]
+    fn a_csv_without_a_header_row_is_mapped_by_place() {
+        let file = "Forum,me,pw one\nBank,you,pw two\n";
+        let mut mapping = Mapping::parse("title=#1,username=#2,password=#3").unwrap();
+        mapping.no_header = true;
+        let parsed = read(file.as_bytes(), Some(&mapping)).unwrap();
+        let titles: Vec<&str> = parsed.items.iter().map(|i| i.item.title.as_str()).collect();
+        assert_eq!(titles, ["Forum", "Bank"]);
+        assert_eq!(login(&parsed.items[0]).1, "pw one");
+        assert_eq!(parsed.skipped.len(), 0);
+        // Only places there are, and no names.
+        for wrong in ["password=#4", "password=#0", "password=pw one"] {
+            let mut wrong = Mapping::parse(wrong).unwrap();
+            wrong.no_header = true;
+            let why = read(file.as_bytes(), Some(&wrong)).unwrap_err().to_string();
+            assert!(why.contains("#1 to #3"), "{why}");
+        }
+        // With a header row, a name first, then a place: two columns
+        // named alike are told apart by place.
+        let twice = "Site,Value,Value\nForum,me,pw\n";
+        let mapping = Mapping::parse("title=Site,username=#2,password=#3").unwrap();
+        let parsed = read(twice.as_bytes(), Some(&mapping)).unwrap();
+        assert_eq!(parsed.items.len(), 1);
+        assert_eq!(login(&parsed.items[0]).0, "me");
+        assert_eq!(login(&parsed.items[0]).1, "pw");
     }
 
     #[test]

@@ -234,12 +234,15 @@ impl TryFrom<ImportRequestDto> for Request {
     type Error = ImportError;
 
     fn try_from(dto: ImportRequestDto) -> Result<Self, ImportError> {
-        let mapping = dto
+        let mut mapping = dto
             .mapping
             .as_deref()
             .filter(|m| !m.trim().is_empty())
             .map(Mapping::parse)
             .transpose()?;
+        if dto.no_header == Some(true) {
+            mapping.get_or_insert_with(Mapping::default).no_header = true;
+        }
         Ok(Self {
             source: dto.source.parse()?,
             file: PathBuf::from(&dto.file),

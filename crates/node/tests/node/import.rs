@@ -875,6 +875,47 @@ fn a_long_group_name_and_countless_tags_take_no_more_than_they_show() {
     assert!(!notes(&parsed.items[1]).contains("Tags"));
 }
 
+/// A CSV without a header row, as the desktop wizard takes it: the
+/// preview offers its first row's values to map, and with no header and
+/// columns by place, the first row is an entry like the rest.
+#[tokio::test]
+async fn a_csv_without_a_header_row_previews_and_imports_every_row() {
+    use polykey_node::api::ImportRequestDto;
+    let root = tempfile::tempdir().unwrap();
+    let node = crate::open(&root.path().join("node")).await;
+    node.create(crate::PASSWORD.into()).await.unwrap();
+    node.create_vault("V".into()).await.unwrap();
+    let file = root.path().join("bare.csv");
+    std::fs::write(&file, "Forum,me,pw-one\nShop,you,pw-two\n").unwrap();
+    let request = |mapping: Option<&str>, no_header| ImportRequestDto {
+        source: "csv".into(),
+        file: file.display().to_string(),
+        mapping: mapping.map(str::to_owned),
+        no_header,
+        ..Default::default()
+    };
+    let asked = node
+        .import_preview_dto(request(None, None), "V".into())
+        .await
+        .unwrap();
+    assert!(asked.needs_mapping);
+    assert_eq!(asked.columns, ["Forum", "me", "pw-one"]);
+    let mapping = Some("title=#1,username=#2,password=#3");
+    let preview = node
+        .import_preview_dto(request(mapping, Some(true)), "V".into())
+        .await
+        .unwrap();
+    assert_eq!(preview.total, 2);
+    let titles: Vec<&str> = preview.first.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(titles, ["Forum", "Shop"]);
+    node.import_dto(request(mapping, Some(true)), "V".into(), String::new())
+        .await
+        .unwrap();
+    let mut listed = node.list_secrets("V".into(), None).await.unwrap();
+    listed.sort();
+    assert_eq!(listed, ["Forum", "Shop"]);
+}
+
 /// An import right after its preview takes the export the preview read
 /// (a KeePass database or a protected Bitwarden export paid its key
 /// derivation twice, a large file was read twice); a file changed since,
