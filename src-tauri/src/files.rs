@@ -25,8 +25,23 @@ pub async fn save_secret_file<R: Runtime>(
 ) -> Result<Option<String>, ApiError> {
     // Read first: a locked node or a missing secret fails before any dialog.
     let bytes = node.get_secret(vault, path.clone(), None).await?;
-    let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
-    save_as(app, "Save secret as file", name, bytes).await
+    save_as(app, "Save secret as file", suggested_name(&path), bytes).await
+}
+
+/// The file name the save dialog offers for the secret at `path`: its
+/// last part without control or invisible characters, which a secret's
+/// name (from a shared vault, a device) may hold: `scan\u{202E}fdp.exe`
+/// read as "scanexe.pdf" in the dialog, and was saved as a program.
+pub fn suggested_name(path: &str) -> String {
+    let last = path.rsplit('/').next().unwrap_or(path);
+    let clean: String = last
+        .chars()
+        .filter(|c| !polykey_keys::text::hides_text(*c))
+        .collect();
+    match clean.trim() {
+        "" | "." | ".." => "secret".into(),
+        name => name.to_owned(),
+    }
 }
 
 /// Ask where to save `bytes` (offering `name`), then write them there,
@@ -149,18 +164,42 @@ pub fn write_private(target: &std::path::Path, bytes: &[u8]) -> std::io::Result<
     polykey_os::fs::replace_private(target, bytes)
 }
 
-/// Open a website in the system browser. Only http and https links open.
+/// Open a website in the system browser. Only http and https links open,
+/// and only those that read as where they go (see [`openable_url`]).
 pub fn open_url<R: Runtime>(app: &AppHandle<R>, url: &str) -> Result<(), ApiError> {
-    let lower = url.trim().to_ascii_lowercase();
-    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-        return Err(ApiError {
-            code: ErrorCode::BadItem,
-            message: "only http and https links can be opened".into(),
-        });
-    }
+    let url = openable_url(url)?;
     app.opener()
-        .open_url(url.trim(), None::<&str>)
+        .open_url(url, None::<&str>)
         .map_err(|e| io_error("open the link", e))
+}
+
+/// `url`, trimmed, if it may be opened: http or https, with no user name
+/// or password before its host (`https://bank.example@evil.example` goes
+/// to evil.example) and no control or invisible character (a
+/// right-to-left mark turns what is shown around). A login's websites
+/// come from whoever wrote it: a shared vault's editor, an import.
+pub fn openable_url(url: &str) -> Result<&str, ApiError> {
+    let refused = |why: &str| ApiError {
+        code: ErrorCode::BadItem,
+        message: why.into(),
+    };
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        return Err(refused("only http and https links can be opened"));
+    }
+    if url.chars().any(polykey_keys::text::hides_text) {
+        return Err(refused(
+            "this link holds hidden characters that change how it reads; it was not opened",
+        ));
+    }
+    let parsed = tauri::Url::parse(url).map_err(|_| refused("this link is not a web address"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(refused(
+            "this link names a user before its site, which hides where it goes; it was not opened",
+        ));
+    }
+    Ok(url)
 }
 
 /// Ask for a picture of another device's pairing QR code and join with it.

@@ -148,6 +148,27 @@ fn node_options() -> NodeOptions {
     }
 }
 
+/// Whether `url` is one of the app's own pages (served from its assets:
+/// `tauri://localhost` on Linux and macOS, `http(s)://tauri.localhost` on
+/// Windows), the only pages its windows may show.
+pub fn is_app_url(url: &tauri::Url) -> bool {
+    match url.scheme() {
+        "tauri" => url.host_str() == Some("localhost"),
+        "http" | "https" => url.host_str() == Some("tauri.localhost"),
+        _ => false,
+    }
+}
+
+/// The windows never leave the app's pages: a website link followed
+/// inside one (the web view's own "Open Link", a link dragged in) showed
+/// that site in place of Polykey, free to draw a lock screen asking for
+/// the password. Websites open in the system browser (`open_url`).
+fn stay_on_the_app<R: tauri::Runtime>() -> tauri::plugin::TauriPlugin<R> {
+    tauri::plugin::Builder::new("stay-on-the-app")
+        .on_navigation(|_, url| is_app_url(url))
+        .build()
+}
+
 /// Start the app; returns when it quits.
 pub fn run() -> anyhow::Result<()> {
     let path = default_node_path();
@@ -177,6 +198,7 @@ pub fn run() -> anyhow::Result<()> {
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(stay_on_the_app())
         .plugin(palette::shortcut_plugin())
         .manage(node)
         .manage(Arc::new(clipboard::Clipboard::new()))

@@ -72,9 +72,39 @@ fn copy_id(item: &QuickItemDto) -> String {
     format!("{COPY_PREFIX}{key}")
 }
 
+/// A menu line for `item`: one line whatever its title holds (a title
+/// from a shared vault or another device reading `x\nLock` drew a line
+/// that looked like Lock and copied a password), `&` as itself (a menu
+/// takes it for a keyboard mnemonic), and short.
 fn label(item: &QuickItemDto) -> String {
     let star = if item.favourite { "★ " } else { "" };
-    format!("{star}{} — {}", item.title, item.vault)
+    format!(
+        "{star}{} — {}",
+        menu_text(&item.title),
+        menu_text(&item.vault)
+    )
+}
+
+/// Longest title or vault name a menu line shows, in characters.
+const MENU_TEXT_CHARS: usize = 60;
+
+fn menu_text(text: &str) -> String {
+    let mut shown = String::new();
+    let mut kept = text
+        .chars()
+        .filter(|c| !polykey_keys::text::hides_text(*c))
+        .peekable();
+    for _ in 0..MENU_TEXT_CHARS {
+        match kept.next() {
+            Some('&') => shown.push_str("&&"),
+            Some(c) => shown.push(c),
+            None => break,
+        }
+    }
+    if kept.peek().is_some() {
+        shown.push('…');
+    }
+    shown
 }
 
 /// The menu for the node's current state.
@@ -253,5 +283,28 @@ pub fn apply<R: Runtime>(app: &AppHandle<R>, node: &Node) {
             let _ = app.remove_tray_by_id(TRAY_ID);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polykey_node::api::EntryKindDto;
+
+    #[test]
+    fn a_menu_line_is_one_short_line_whatever_the_title_holds() {
+        let item = |title: &str| QuickItemDto {
+            vault: "V".into(),
+            path: "p".into(),
+            title: title.into(),
+            username: String::new(),
+            kind: EntryKindDto::Login,
+            favourite: false,
+        };
+        assert_eq!(label(&item("Bank")), "Bank — V");
+        assert_eq!(label(&item("x \u{2014} V\nLock")), "x \u{2014} VLock — V");
+        assert_eq!(label(&item("scan\u{202E}fdp\tR&D")), "scanfdpR&&D — V");
+        let long = label(&item(&"a".repeat(500)));
+        assert_eq!(long, format!("{}… — V", "a".repeat(MENU_TEXT_CHARS)));
     }
 }

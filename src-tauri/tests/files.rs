@@ -43,3 +43,62 @@ fn a_saved_secret_is_private_even_over_an_open_file_and_never_follows_a_link() {
     assert!(write_private(&link, b"secret three").is_err());
     assert_eq!(std::fs::read(&other).unwrap(), b"public");
 }
+
+/// The name the save dialog offers for a secret holds no character that
+/// turns it around: `scan\u{202E}fdp.exe` read as "scanexe.pdf".
+#[test]
+fn a_saved_secret_is_offered_under_a_name_that_reads_as_it_is() {
+    use polykey_desktop::files::suggested_name;
+    assert_eq!(suggested_name("docs/scan\u{202E}fdp.exe"), "scanfdp.exe");
+    assert_eq!(suggested_name("id_ed25519"), "id_ed25519");
+    assert_eq!(suggested_name("keys/\u{200B}\u{202E}"), "secret");
+    assert_eq!(suggested_name("a/.."), "secret");
+}
+
+/// Only websites that read as where they go open in the browser.
+#[test]
+fn a_link_opens_only_if_it_reads_as_where_it_goes() {
+    use polykey_desktop::files::openable_url;
+    assert_eq!(
+        openable_url(" https://bank.example/login ").unwrap(),
+        "https://bank.example/login"
+    );
+    for refused in [
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        // Shown as bank.example, goes to evil.example.
+        "https://bank.example@evil.example/",
+        "https://bank.example:pw@evil.example/",
+        // Shown turned around by a right-to-left override.
+        "https://\u{202E}@evil.net/moc.knab",
+        "https://bank.example\u{200B}.evil.example/",
+        "https://",
+    ] {
+        assert!(openable_url(refused).is_err(), "{refused:?}");
+    }
+}
+
+/// The app's windows show only its own pages.
+#[test]
+fn the_windows_show_only_the_app_s_own_pages() {
+    use polykey_desktop::is_app_url;
+    let url = |u: &str| tauri::Url::parse(u).unwrap();
+    for own in [
+        "tauri://localhost/",
+        "tauri://localhost/index.html#vaults",
+        "http://tauri.localhost/",
+        "https://tauri.localhost/assets/index.js",
+    ] {
+        assert!(is_app_url(&url(own)), "{own}");
+    }
+    for other in [
+        "https://evil.example/polykey-locked",
+        "http://localhost:1420/",
+        "https://tauri.localhost.evil.example/",
+        "file:///etc/passwd",
+        "data:text/html,<p>locked</p>",
+        "about:blank",
+    ] {
+        assert!(!is_app_url(&url(other)), "{other}");
+    }
+}

@@ -64,7 +64,7 @@ async fn file_of_len(path: &std::path::Path, len: usize) -> Option<Vec<u8>> {
 }
 
 #[tokio::test]
-async fn a_binary_secret_is_saved_as_a_file() {
+async fn a_binary_secret_is_saved_as_a_file_and_the_window_stays_on_the_app() {
     let dir = tempfile::tempdir().expect("temp dir");
     let node_dir = dir.path().join("node");
     // Not UTF-8: every byte value, twice.
@@ -120,6 +120,22 @@ async fn a_binary_secret_is_saved_as_a_file() {
     }
     app.find("notice").await;
     assert!(app.text("notice").await.contains("saved-backup.bin"));
+
+    // The window never leaves the app's pages: a page (here on loopback,
+    // which would see the request) is refused before anything is asked.
+    let site = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    site.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}/polykey-locked", site.local_addr().expect("addr"));
+    app.execute(
+        "window.location.href = arguments[0]",
+        vec![serde_json::Value::String(url)],
+    )
+    .await;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(site.accept().is_err(), "the window went to another site");
+    }
+    assert!(app.text("secret-title").await.contains("backup.bin"));
     app.quit().await;
 }
 

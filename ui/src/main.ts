@@ -4,7 +4,10 @@ import App from "./App.svelte";
 import QuickPalette from "./lib/screens/QuickPalette.svelte";
 import { Session } from "./lib/stores/session.svelte";
 import { tauriBackend } from "./lib/backend";
+import { keepMenusToTextFields } from "./lib/menus";
 import "./app.css";
+
+keepMenusToTextFields(document);
 
 const target = document.getElementById("app");
 if (!target) throw new Error("missing #app element");

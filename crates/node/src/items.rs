@@ -330,7 +330,9 @@ impl Node {
     }
 
     /// One field of a secret, for copying: `password`, `username`, `totp`
-    /// (the current code), `number`, `cvv`, … or `value` for a plain secret.
+    /// (the current code), `number`, `cvv`, … or `value` for a plain secret;
+    /// a custom field by its place (`custom#0` the first) or by its name
+    /// (`custom:Name`, the first of that name).
     pub async fn secret_field(
         &self,
         vault: String,
@@ -357,6 +359,19 @@ impl Node {
             (ItemDto::Identity { full_name, .. }, "full_name") => full_name.clone(),
             (ItemDto::Identity { address, .. }, "address") => address.clone(),
             (ItemDto::Identity { id_number, .. }, "id_number") => id_number.clone(),
+            // By place (`custom#0` the first): two fields may share a name,
+            // and the one shown is the one copied.
+            (_, custom) if custom.starts_with("custom#") => {
+                let at = custom["custom#".len()..].parse::<usize>().ok();
+                match at.and_then(|at| secret.fields.get(at)) {
+                    Some(f) => f.value.clone(),
+                    None => {
+                        return Err(NodeError::Item(ItemError::Malformed(
+                            "this secret has no such field".into(),
+                        )))
+                    }
+                }
+            }
             (_, custom) if custom.starts_with("custom:") => {
                 let name = &custom["custom:".len()..];
                 match secret.fields.iter().find(|f| f.name == name) {

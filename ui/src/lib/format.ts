@@ -43,3 +43,16 @@ export function daysLeftText(until: number, now = Date.now()): string {
   if (until - now < DAY_MS) return "less than a day left";
   return `${days} day${days === 1 ? "" : "s"} left`;
 }
+
+/**
+ * `text` with every control or invisible character (as the node's
+ * `hides_text` counts them: bidi overrides, zero-width marks) shown as
+ * U+FFFD: a website written `https://` + U+202E + `@evil.net/moc.knab`
+ * read as another site.
+ */
+export function reveal(text: string): string {
+  return text.replace(
+    /[\p{Cc}\u00AD\u034F\u061C\u115F\u1160\u180E\u200B-\u200F\u2028-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\u{E0000}-\u{E0FFF}]/gu,
+    "\uFFFD",
+  );
+}

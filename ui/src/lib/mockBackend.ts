@@ -1,5 +1,6 @@
 // An in-memory node for component tests: same interface, same error codes.
 import { type Backend, BackendError } from "./backend";
+import { reveal } from "./format";
 import type {
   AttachmentDto,
   BackupDto,
@@ -315,7 +316,8 @@ export class MockBackend implements Backend {
 
   async copyField(vault: string, path: string, field: string): Promise<number> {
     const secret = await this.readSecret(vault, path);
-    const custom = field.startsWith("custom:") ? secret.fields.find((f) => `custom:${f.name}` === field)?.value : undefined;
+    const custom = field.startsWith("custom#") ? secret.fields[Number(field.slice("custom#".length))]?.value
+      : field.startsWith("custom:") ? secret.fields.find((f) => `custom:${f.name}` === field)?.value : undefined;
     const value = custom ?? (secret.item as Record<string, unknown>)[field];
     if (typeof value !== "string") throw new BackendError("bad_item", `this secret has no field '${field}'`);
     this.copied.push(value);
@@ -547,6 +549,10 @@ export class MockBackend implements Backend {
 
   async openUrl(url: string): Promise<void> {
     if (!/^https?:\/\//i.test(url.trim())) throw new BackendError("bad_item", "only http and https links can be opened");
+    // As the desktop's `openable_url`: no user before the host, nothing hidden.
+    if (/^https?:\/\/[^/]*@/i.test(url.trim()) || reveal(url) !== url) {
+      throw new BackendError("bad_item", "this link hides where it goes; it was not opened");
+    }
     this.opened.push(url);
   }
 

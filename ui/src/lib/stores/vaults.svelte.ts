@@ -58,10 +58,16 @@ function fieldsOf(secret: SecretDto | null): Map<string, string> {
     if (key === "type") continue;
     fields.set(key, Array.isArray(value) ? value.join("\n") : value === null ? "" : String(value));
   }
-  // Custom fields by their names (a hidden one is compared as sensitive).
+  // Custom fields by their names (a hidden one is compared as sensitive);
+  // a second of one name as "name (2)": one drawn over the other hid its
+  // change.
+  const seen = new Map<string, number>();
   for (const field of secret.fields ?? []) {
-    fields.set(`custom:${field.name}`, field.value);
-    if (field.kind === "hidden") hiddenCustom.add(`custom:${field.name}`);
+    const n = (seen.get(field.name) ?? 0) + 1;
+    seen.set(field.name, n);
+    const key = `custom:${field.name}${n > 1 ? ` (${n})` : ""}`;
+    fields.set(key, field.value);
+    if (field.kind === "hidden") hiddenCustom.add(key);
   }
   if (secret.attachments?.length) fields.set("attachments", secret.attachments.map((a) => a.name).join("\n"));
   return fields;
