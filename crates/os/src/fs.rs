@@ -129,6 +129,30 @@ pub fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Open the regular file at `path` to read, never waiting to open it: a
+/// FIFO (swapped in after a check of the path, or from an archive) or a
+/// device such as a terminal is opened without waiting for a writer or
+/// for input (O_NONBLOCK on Unix), then refused by what the opened handle
+/// is, so no check of the path can be raced. InvalidInput for anything
+/// not a regular file.
+pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a file", path.display()),
+        ));
+    }
+    Ok(file)
+}
+
 /// How many random temporary names are tried before giving up.
 const TEMPORARY_NAME_ATTEMPTS: usize = 16;
 

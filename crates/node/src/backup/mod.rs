@@ -543,9 +543,13 @@ fn write_backup(
             .unwrap_or("backup"),
         data_encoding::HEXLOWER.encode(&random)
     ));
-    let creating = partial.clone();
-    let file = Timed::open(move || polykey_os::fs::create_new_private(&creating), limit)
-        .map_err(|e| NodeError::io("create the backup file", e))?;
+    let (creating, undone) = (partial.clone(), partial.clone());
+    let file = Timed::create(
+        move || polykey_os::fs::create_new_private(&creating),
+        move || drop(std::fs::remove_file(undone)),
+        limit,
+    )
+    .map_err(|e| NodeError::io("create the backup file", e))?;
     let written = (|| -> Result<u64, NodeError> {
         let mut out = seal(BufWriter::with_capacity(FILE_BUFFER, file))?;
         let json = serde_json::to_vec(&manifest).map_err(|e| NodeError::Internal(e.to_string()))?;

@@ -36,11 +36,13 @@ const GIVEN_UP: u8 = 2;
 
 impl Turn {
     /// Its thread is done with it (counted out of the stuck ones if its
-    /// caller gave it up).
-    fn done(&self) {
-        if self.0.swap(DONE, Ordering::SeqCst) == GIVEN_UP {
+    /// caller gave it up); whether its caller gave it up.
+    fn done(&self) -> bool {
+        let given_up = self.0.swap(DONE, Ordering::SeqCst) == GIVEN_UP;
+        if given_up {
             STUCK.fetch_sub(1, Ordering::SeqCst);
         }
+        given_up
     }
 
     /// Its caller gives it up: false if it was done meanwhile.
@@ -79,7 +81,7 @@ pub(crate) fn run<T: Send + 'static>(
         .name("backup-file".into())
         .spawn(move || {
             let done = work();
-            its.done();
+            let _ = its.done();
             let _ = answer.send(done);
         })?;
     wait(&answers, &turn, limit)?
@@ -107,6 +109,16 @@ impl Timed {
         open: impl FnOnce() -> io::Result<File> + Send + 'static,
         limit: Duration,
     ) -> io::Result<Self> {
+        Self::create(open, || {}, limit)
+    }
+
+    /// [`Timed::open`] for an open that makes a file: `undo` runs if it
+    /// makes it after it was given up (an empty file was left behind).
+    pub(crate) fn create(
+        open: impl FnOnce() -> io::Result<File> + Send + 'static,
+        undo: impl FnOnce() + Send + 'static,
+        limit: Duration,
+    ) -> io::Result<Self> {
         let (jobs, waiting) = mpsc::sync_channel::<(Job, Arc<Turn>)>(1);
         let (answer, answers) = mpsc::sync_channel(1);
         let (opened, open_result) = mpsc::sync_channel(1);
@@ -116,8 +128,13 @@ impl Timed {
             .name("backup-file".into())
             .spawn(move || {
                 let file = open();
-                its.done();
+                let given_up = its.done();
                 let mut file = match file {
+                    Ok(file) if given_up => {
+                        drop(file);
+                        undo();
+                        return;
+                    }
                     Ok(file) => {
                         let _ = opened.send(Ok(()));
                         file
@@ -129,7 +146,7 @@ impl Timed {
                 };
                 for (job, turn) in waiting {
                     let done = job(&mut file);
-                    turn.done();
+                    let _ = turn.done();
                     if answer.send(done).is_err() {
                         return;
                     }
@@ -276,6 +293,37 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(stuck(), 0);
+
+        // A file made after its create was given up is removed: an empty
+        // `.partial` was left beside the backups. (In this test, as the
+        // count of stuck operations is one for the whole process.)
+        let made = dir.path().join(".backup.partial");
+        let (go, waiting) = mpsc::channel::<()>();
+        let (path, undone) = (made.clone(), made.clone());
+        let created = Timed::create(
+            move || {
+                let _ = waiting.recv();
+                File::create(path)
+            },
+            move || drop(std::fs::remove_file(undone)),
+            limit,
+        );
+        assert_eq!(
+            created.err().map(|e| e.kind()),
+            Some(io::ErrorKind::TimedOut)
+        );
+        go.send(()).unwrap();
+        let started = std::time::Instant::now();
+        while stuck() > 0 && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(stuck(), 0);
+        // Made by now (counted out once its open returned), then undone.
+        let started = std::time::Instant::now();
+        while made.exists() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!made.exists());
     }
 
     #[test]

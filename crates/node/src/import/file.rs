@@ -75,7 +75,9 @@ pub fn read_bounded(file: &Path) -> Result<Zeroizing<Vec<u8>>, ImportError> {
             file.display()
         )));
     }
-    let opened = std::fs::File::open(file).map_err(unreadable)?;
+    // Refused again by what is opened: a FIFO put in its place since the
+    // look above waited for a writer for ever.
+    let opened = polykey_os::fs::open_regular(file).map_err(unreadable)?;
     let size = opened.metadata().map_or(0, |m| m.len() as usize);
     if size > MAX_IMPORT_BYTES {
         return Err(ImportError::TooLarge);

@@ -84,7 +84,7 @@ fn decrypt(gpg: &Path, file: &Path) -> Result<Zeroizing<Vec<u8>>, &'static str> 
         return Err("it is larger than 1 MiB");
     }
     let mut sealed = Vec::new();
-    std::fs::File::open(file)
+    polykey_os::fs::open_regular(file)
         .and_then(|f| f.take(MAX_ENTRY_BYTES).read_to_end(&mut sealed))
         .map_err(|_| "it cannot be read")?;
     let mut child = Command::new(gpg)

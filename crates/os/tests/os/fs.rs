@@ -211,3 +211,41 @@ fn a_missing_path_is_an_error_naming_it() {
     let e = create_new_private(&path.join("below")).expect_err("no parent");
     assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
 }
+
+/// A FIFO (with no writer, whose plain open waits for ever) and a folder
+/// are refused at once by what is opened; a regular file reads.
+#[cfg(unix)]
+#[test]
+fn only_a_regular_file_is_opened_and_a_fifo_never_waits() {
+    use polykey_os::fs::open_regular;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(open_regular(&path).map(drop).map_err(|e| e.kind()));
+    });
+    let opened = rx.recv_timeout(std::time::Duration::from_secs(10));
+    // (A hung open is ended by a writer, so the thread goes too.)
+    if opened.is_err() {
+        drop(std::fs::OpenOptions::new().write(true).open(&fifo));
+    }
+    assert_eq!(opened, Ok(Err(io::ErrorKind::InvalidInput)));
+    assert_eq!(
+        open_regular(dir.path()).map(drop).map_err(|e| e.kind()),
+        Err(io::ErrorKind::InvalidInput)
+    );
+    let file = dir.path().join("export.csv");
+    std::fs::write(&file, b"name,password\n").expect("write");
+    let mut read = String::new();
+    open_regular(&file)
+        .expect("open")
+        .read_to_string(&mut read)
+        .expect("read");
+    assert_eq!(read, "name,password\n");
+}
