@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -121,10 +122,19 @@ pub(crate) struct Session {
     /// Set as the node locks: a long reader (a backup) stops at its next
     /// step rather than hold the keys and the store open past the lock.
     closing: std::sync::atomic::AtomicBool,
+    /// Locks waiting for the state (the node's `locks_waiting`): a backup
+    /// holding it (scheduled, Back up now) gives way to them rather than
+    /// keep a lock, and the person pressing Lock, waiting to its end.
+    locks_waiting: Arc<AtomicUsize>,
 }
 
 impl Session {
-    fn new(keys: RootKeypair, db: Db, commits: &Arc<tokio::sync::Notify>) -> Arc<Self> {
+    fn new(
+        keys: RootKeypair,
+        db: Db,
+        commits: &Arc<tokio::sync::Notify>,
+        locks_waiting: &Arc<AtomicUsize>,
+    ) -> Arc<Self> {
         let commits = Arc::clone(commits);
         db.on_commit(move || commits.notify_one());
         Arc::new(Self {
@@ -135,13 +145,18 @@ impl Session {
             staged: Mutex::default(),
             import_parsed: Mutex::default(),
             closing: std::sync::atomic::AtomicBool::new(false),
+            locks_waiting: Arc::clone(locks_waiting),
         })
     }
 
-    /// Whether the node is locking: a reader still holding the session
-    /// should stop and let go of it.
+    /// Whether the node is locking, or a lock waits for the state: a
+    /// long piece of work holding the session should stop and let go.
     pub(crate) fn closing(&self) -> bool {
         self.closing.load(std::sync::atomic::Ordering::Relaxed)
+            || self
+                .locks_waiting
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > 0
     }
 }
 
@@ -194,6 +209,8 @@ pub(crate) struct Inner {
     pub(crate) resumes: Mutex<crate::peers::Resumes>,
     /// Identity providers and logins under way.
     pub(crate) identities: Mutex<crate::identities::IdentityState>,
+    /// Locks waiting for the state (see [`Session::closing`]).
+    locks_waiting: Arc<AtomicUsize>,
 }
 
 /// A node: the one handle front ends hold. Cheap to clone; every clone
@@ -256,6 +273,7 @@ impl Node {
                 receiving: Mutex::default(),
                 resumes: Mutex::default(),
                 identities: Mutex::default(),
+                locks_waiting: Arc::default(),
             }),
         })
     }
@@ -309,6 +327,7 @@ impl Node {
     /// Lock: close the store and forget every key.
     pub async fn lock(&self) -> Result<(), NodeError> {
         self.run(|inner| {
+            let _waiting = inner.lock_waiting();
             inner.lock_held(&mut inner.lock_state());
             Ok(())
         })
@@ -389,15 +408,13 @@ impl Node {
     /// Returns whether it locked.
     pub async fn lock_if_idle(&self, idle: Duration) -> Result<bool, NodeError> {
         self.run(move |inner| {
+            // Quiet as it asks for the state: a backup holding it gives way.
+            let _waiting = inner.quiet_for(idle).then(|| inner.lock_waiting());
             // Read the activity time under the state lock: an unlock holds
             // that lock while it derives the key and touches before letting
             // go, so a stale "quiet" cannot re-lock a node just unlocked.
             let mut state = inner.lock_state();
-            let quiet = inner
-                .last_activity
-                .lock()
-                .map(|last| last.elapsed() >= idle)
-                .unwrap_or(true);
+            let quiet = inner.quiet_for(idle);
             Ok(quiet && inner.lock_held(&mut state))
         })
         .await
@@ -542,7 +559,31 @@ pub(crate) async fn blocking<T: Send + 'static>(
     })?
 }
 
+/// A lock waiting for the state, counted while it waits.
+struct LockWaiting<'a>(&'a AtomicUsize);
+
+impl Drop for LockWaiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Inner {
+    /// Count a lock as waiting for the state until the guard goes.
+    fn lock_waiting(&self) -> LockWaiting<'_> {
+        self.locks_waiting
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        LockWaiting(&self.locks_waiting)
+    }
+
+    /// Whether nobody did anything for `idle`.
+    fn quiet_for(&self, idle: Duration) -> bool {
+        self.last_activity
+            .lock()
+            .map(|last| last.elapsed() >= idle)
+            .unwrap_or(true)
+    }
+
     fn lock_state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the state as it was before the
         // failed transition, which is still a valid state.
@@ -645,7 +686,10 @@ impl Inner {
         self.dir.write_root_key(&wrapped)?;
         self.dir.end_creation();
         let node_id = keys.node_id();
-        *state = State::Unlocked(wrapped, Session::new(keys, db, &self.commits));
+        *state = State::Unlocked(
+            wrapped,
+            Session::new(keys, db, &self.commits, &self.locks_waiting),
+        );
         self.touch();
         self.changed();
         Ok(Created {
@@ -680,7 +724,10 @@ impl Inner {
         // password leaves every file exactly as it was.
         let keys = open(&wrapped)?;
         let db = Db::open(&self.dir.db_path(), &keys).map_err(at_unlock)?;
-        *state = State::Unlocked(wrapped, Session::new(keys, db, &self.commits));
+        *state = State::Unlocked(
+            wrapped,
+            Session::new(keys, db, &self.commits, &self.locks_waiting),
+        );
         self.touch();
         self.changed();
         Ok(())
@@ -709,7 +756,10 @@ impl Inner {
         let wrapped = WrappedRootKey::wrap(&keys, new_password, self.options.kdf.params())
             .map_err(|_| NodeError::KeyFileCorrupt)?;
         self.dir.write_root_key(&wrapped)?;
-        *state = State::Unlocked(wrapped, Session::new(keys, db, &self.commits));
+        *state = State::Unlocked(
+            wrapped,
+            Session::new(keys, db, &self.commits, &self.locks_waiting),
+        );
         self.touch();
         self.changed();
         Ok(())

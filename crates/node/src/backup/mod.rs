@@ -978,11 +978,19 @@ mod tests {
         );
     }
 
-    /// A backup under way when the node locks stops: the lock waited for
-    /// it (up to half a minute), then left it the keys and the store open
-    /// until it ended, and an unlock meanwhile found the store in use.
+    /// A backup under way when the node locks stops: a one-off backup (a
+    /// reader of the store) held the keys and the store open past the
+    /// lock's wait, and an unlock meanwhile found the store in use; a
+    /// scheduled one or Back up now (holding the node's state) kept the
+    /// lock, and the person who pressed Lock, waiting to its end.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_backup_stops_when_the_node_locks() {
+        for holding_the_state in [false, true] {
+            backup_stops_at_a_lock(holding_the_state).await;
+        }
+    }
+
+    async fn backup_stops_at_a_lock(holding_the_state: bool) {
         let dir = tempfile::tempdir().unwrap();
         let options = crate::NodeOptions {
             kdf: crate::KdfProfile::FastForTests,
@@ -1000,28 +1008,34 @@ mod tests {
         let locking = node.clone();
         let runtime = tokio::runtime::Handle::current();
         let (locked_tx, locked_rx) = std::sync::mpsc::channel();
-        let made = node
-            .with_vaults_read(move |s| {
-                write_backup(s, &target, None, FILE_STALL, |out| {
-                    // The node locks once the file is open.
-                    std::thread::spawn(move || {
-                        let started = std::time::Instant::now();
-                        let locked = runtime.block_on(locking.lock());
-                        let _ = locked_tx.send((locked, started.elapsed()));
-                    });
+        let work = move |s: &Session| {
+            write_backup(s, &target, None, FILE_STALL, |out| {
+                // The node locks once the file is open.
+                std::thread::spawn(move || {
                     let started = std::time::Instant::now();
-                    while !s.closing() && started.elapsed() < Duration::from_secs(10) {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    SealedWriter::new(
-                        out,
-                        &"pass phrase".into(),
-                        polykey_keys::KdfParams::fast_for_tests(),
-                    )
-                })
+                    let locked = runtime.block_on(locking.lock());
+                    let _ = locked_tx.send((locked, started.elapsed()));
+                });
+                let started = std::time::Instant::now();
+                while !s.closing() && started.elapsed() < Duration::from_secs(10) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                SealedWriter::new(
+                    out,
+                    &"pass phrase".into(),
+                    polykey_keys::KdfParams::fast_for_tests(),
+                )
             })
-            .await;
-        assert!(matches!(made, Err(NodeError::Locked)), "{made:?}");
+        };
+        let made = if holding_the_state {
+            node.with_vaults(work).await
+        } else {
+            node.with_vaults_read(work).await
+        };
+        assert!(
+            matches!(made, Err(NodeError::Locked)),
+            "{holding_the_state}: {made:?}"
+        );
         let (locked, took) = locked_rx.recv_timeout(Duration::from_secs(60)).unwrap();
         locked.unwrap();
         assert!(took < Duration::from_secs(10), "the lock took {took:?}");

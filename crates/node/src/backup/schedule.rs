@@ -252,6 +252,8 @@ fn back_up(s: &Session, mut stored: Stored, limit: Duration) -> Result<BackupMad
             save(s, &stored)?;
             Ok(made)
         }
+        // Stopped for a lock: nothing failed, and it is still due.
+        Err(NodeError::Locked) => Err(NodeError::Locked),
         Err(e) => {
             stored.last_error = Some(e.to_string());
             // The failure is what the caller hears of; the record is
