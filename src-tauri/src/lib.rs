@@ -150,12 +150,13 @@ fn node_options() -> NodeOptions {
 
 /// Whether `url` is one of the app's own pages (served from its assets:
 /// `tauri://localhost` on Linux and macOS, `http(s)://tauri.localhost` on
-/// Windows), the only pages its windows may show.
+/// Windows, each only where it is the app's: elsewhere tauri.localhost
+/// may name a server of this machine), the only pages its windows may show.
 pub fn is_app_url(url: &tauri::Url) -> bool {
-    match url.scheme() {
-        "tauri" => url.host_str() == Some("localhost"),
-        "http" | "https" => url.host_str() == Some("tauri.localhost"),
-        _ => false,
+    if cfg!(any(windows, target_os = "android")) {
+        matches!(url.scheme(), "http" | "https") && url.host_str() == Some("tauri.localhost")
+    } else {
+        url.scheme() == "tauri" && url.host_str() == Some("localhost")
     }
 }
 

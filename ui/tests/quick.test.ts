@@ -226,13 +226,24 @@ describe("files and links", () => {
 describe("context menu", () => {
   it("is the web view's own only over text fields", async () => {
     const { keepMenusToTextFields } = await import("../src/lib/menus");
-    const doc = document.implementation.createHTMLDocument("menus");
+    // (The test's own document: one made apart has no selection.)
+    const doc = document;
     keepMenusToTextFields(doc);
-    doc.body.innerHTML = '<button id="site">https://bank.example</button><input id="field" />';
+    const place = doc.createElement("div");
+    doc.body.append(place);
+    place.innerHTML = '<button id="site">https://bank.example</button><input id="field" />' +
+      '<input id="box" type="checkbox" /><pre id="note">the wifi code is 42</pre>';
     const opened = (id: string) =>
       doc.getElementById(id)!.dispatchEvent(new MouseEvent("contextmenu", { bubbles: true, cancelable: true }));
     expect(opened("site")).toBe(false);
+    expect(opened("box")).toBe(false);
     expect(opened("field")).toBe(true);
+    // Selected text keeps its menu (Copy).
+    expect(opened("note")).toBe(false);
+    doc.getSelection()!.selectAllChildren(doc.getElementById("note")!);
+    expect(opened("note")).toBe(true);
+    doc.getSelection()!.removeAllRanges();
+    place.remove();
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { flushSync, tick } from "svelte";
-import { matches, type Pane } from "../src/lib/stores/vaults.svelte";
+import { compareFields, matches, type Pane } from "../src/lib/stores/vaults.svelte";
 import { allByTestId, byTestId, settle, text, type, unlockedApp } from "./harness";
 
 async function unlocked() {
@@ -89,6 +89,22 @@ describe("vault browser", () => {
   });
 });
 
+describe("history comparison", () => {
+  it("shows a change to any of several custom fields of one name", () => {
+    const version = (second: string) => ({
+      path: "p", title: "p", item: { type: "text" as const, text: "" }, attachments: [],
+      fields: [
+        { name: "PIN", kind: "text" as const, value: "1" },
+        { name: "PIN", kind: "text" as const, value: second },
+        { name: "PIN (2)", kind: "text" as const, value: "x" },
+      ],
+    });
+    const changed = compareFields(version("2222"), version("9999")).filter((c) => c.changed);
+    expect(changed).toHaveLength(1);
+    expect(changed[0]).toMatchObject({ older: "2222", newer: "9999" });
+  });
+});
+
 describe("auto-lock", () => {
   it("reports activity at most once a second, and a self-lock clears the window", async () => {
     const { backend, session, browser } = await unlocked();
@@ -143,6 +159,36 @@ describe("import wizard", () => {
     expect(allByTestId(target, "secret-item")).toHaveLength(2);
     const saved = await backend.readSecret("Personal", "Imported/Forum");
     expect(saved.item).toMatchObject({ type: "login", username: "me", password: "hunter2" });
+  });
+
+  it("forgets a mapping by place when another file is chosen", async () => {
+    const { backend, browser, target } = await unlocked();
+    expect(await browser.createVault("Personal")).toBe(true);
+    backend.files.set("/tmp/a.csv", "Site,Login,Secret\nForum,me,hunter2");
+    backend.files.set("/tmp/chrome.csv", "name,url,password,username\nShop,https://s.example,pw2,you");
+    await settle();
+    submit(target, "import-open");
+    await settle();
+    type(target, "import-file", "/tmp/a.csv");
+    submit(target, "import-next");
+    await settle();
+    type(target, "import-map-title", "#1");
+    type(target, "import-map-username", "#2");
+    type(target, "import-map-password", "#3");
+    submit(target, "import-map-next");
+    await settle();
+    const button = (label: string) => [...target.querySelectorAll("button")].find((b) => b.textContent === label);
+    button("Back")?.click();
+    await settle();
+    type(target, "import-file", "/tmp/chrome.csv");
+    submit(target, "import-next");
+    await settle();
+    // Read as the export it is: the password from its password column.
+    expect(text(byTestId(target, "import-summary"))).toContain("from a Chrome export");
+    submit(target, "import-submit");
+    await settle();
+    const saved = await backend.readSecret("Personal", "Shop");
+    expect(saved.item).toMatchObject({ type: "login", username: "you", password: "pw2" });
   });
 
   it("imports a CSV without a header row, its first row an entry, its columns by place", async () => {

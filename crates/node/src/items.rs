@@ -331,8 +331,9 @@ impl Node {
 
     /// One field of a secret, for copying: `password`, `username`, `totp`
     /// (the current code), `number`, `cvv`, … or `value` for a plain secret;
-    /// a custom field by its place (`custom#0` the first) or by its name
-    /// (`custom:Name`, the first of that name).
+    /// a custom field by its place (`custom#0` the first; `custom#0:Name`
+    /// only if it is still named so) or by its name (`custom:Name`, the
+    /// first of that name).
     pub async fn secret_field(
         &self,
         vault: String,
@@ -359,11 +360,21 @@ impl Node {
             (ItemDto::Identity { full_name, .. }, "full_name") => full_name.clone(),
             (ItemDto::Identity { address, .. }, "address") => address.clone(),
             (ItemDto::Identity { id_number, .. }, "id_number") => id_number.clone(),
-            // By place (`custom#0` the first): two fields may share a name,
-            // and the one shown is the one copied.
+            // By place (`custom#0` the first, and its name after a colon
+            // if given: an item changed since it was shown may hold
+            // another field there): two fields may share a name, and the
+            // one shown is the one copied.
             (_, custom) if custom.starts_with("custom#") => {
-                let at = custom["custom#".len()..].parse::<usize>().ok();
-                match at.and_then(|at| secret.fields.get(at)) {
+                let (at, name) = match custom["custom#".len()..].split_once(':') {
+                    Some((at, name)) => (at, Some(name)),
+                    None => (&custom["custom#".len()..], None),
+                };
+                let field = at
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|at| secret.fields.get(at))
+                    .filter(|f| name.is_none_or(|name| f.name == name));
+                match field {
                     Some(f) => f.value.clone(),
                     None => {
                         return Err(NodeError::Item(ItemError::Malformed(

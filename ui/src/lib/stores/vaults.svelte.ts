@@ -59,13 +59,11 @@ function fieldsOf(secret: SecretDto | null): Map<string, string> {
     fields.set(key, Array.isArray(value) ? value.join("\n") : value === null ? "" : String(value));
   }
   // Custom fields by their names (a hidden one is compared as sensitive);
-  // a second of one name as "name (2)": one drawn over the other hid its
-  // change.
-  const seen = new Map<string, number>();
+  // a second of one name as "name (2)", or the next number free: one
+  // drawn over the other hid its change.
   for (const field of secret.fields ?? []) {
-    const n = (seen.get(field.name) ?? 0) + 1;
-    seen.set(field.name, n);
-    const key = `custom:${field.name}${n > 1 ? ` (${n})` : ""}`;
+    let key = `custom:${field.name}`;
+    for (let n = 2; fields.has(key); n++) key = `custom:${field.name} (${n})`;
     fields.set(key, field.value);
     if (field.kind === "hidden") hiddenCustom.add(key);
   }
