@@ -216,22 +216,27 @@ fn positions(
 }
 
 /// The column names of a CSV's header row, as written there (trimmed),
-/// for a mapping to name.
+/// for a mapping to name; empty names after them up to its widest row (a
+/// row with more columns than the first can be mapped by place too).
 pub fn headers(bytes: &[u8]) -> Result<Vec<String>, ImportError> {
     if bytes.len() > MAX_IMPORT_BYTES {
         return Err(ImportError::TooLarge);
     }
     let text = decode_text(bytes);
-    let mut reader = reader_of(&text)?;
-    header_row(&mut reader, &mut ::csv::StringRecord::new())
+    let (mut reader, widest) = reader_of(&text)?;
+    let mut names = header_row(&mut reader, &mut ::csv::StringRecord::new())?;
+    names.resize(names.len().max(widest), String::new());
+    Ok(names)
 }
 
-fn reader_of(text: &str) -> Result<::csv::Reader<&[u8]>, ImportError> {
-    check_columns(text.as_bytes())?;
-    Ok(::csv::ReaderBuilder::new()
+/// A reader of `text`, and how many columns its widest row has.
+fn reader_of(text: &str) -> Result<(::csv::Reader<&[u8]>, usize), ImportError> {
+    let widest = check_columns(text.as_bytes())?;
+    let reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(text.as_bytes()))
+        .from_reader(text.as_bytes());
+    Ok((reader, widest))
 }
 
 /// Refuse a row of more than [`MAX_COLUMNS`] fields before any is read:
@@ -239,8 +244,8 @@ fn reader_of(text: &str) -> Result<::csv::Reader<&[u8]>, ImportError> {
 /// be checked, so a row of 64 MiB of commas took half a gigabyte. Fields
 /// are split as the reader splits them (a quote opens a quoted field only
 /// at the field's start; `""` inside one is a quote; CR, LF or both end a
-/// row outside quotes).
-fn check_columns(text: &[u8]) -> Result<(), ImportError> {
+/// row outside quotes). Returns the most fields a row has.
+fn check_columns(text: &[u8]) -> Result<usize, ImportError> {
     // The reader drops a byte-order mark at the start (one more than
     // `decode_text` does); counted as a field's start, it set this count
     // a quote out of step with the reader's.
@@ -252,7 +257,7 @@ fn check_columns(text: &[u8]) -> Result<(), ImportError> {
         Quoted,
         QuoteInQuoted,
     }
-    let (mut at, mut fields) = (At::Start, 1usize);
+    let (mut at, mut fields, mut widest) = (At::Start, 1usize, 1usize);
     for &b in text {
         at = match (at, b) {
             (At::Start, b'"') => At::Quoted,
@@ -266,6 +271,7 @@ fn check_columns(text: &[u8]) -> Result<(), ImportError> {
                         "a row has more than 1,000 columns".into(),
                     ));
                 }
+                widest = widest.max(fields);
                 At::Start
             }
             (_, b'\n' | b'\r') => {
@@ -275,7 +281,7 @@ fn check_columns(text: &[u8]) -> Result<(), ImportError> {
             _ => At::Unquoted,
         };
     }
-    Ok(())
+    Ok(widest)
 }
 
 /// The first row's names, trimmed.
@@ -303,11 +309,12 @@ pub fn read(bytes: &[u8], mapping: Option<&Mapping>) -> Result<Parsed, ImportErr
         return Err(ImportError::TooLarge);
     }
     let text = decode_text(bytes);
-    let mut reader = reader_of(&text)?;
+    let (mut reader, widest) = reader_of(&text)?;
     // One record, read into again and again (fewer copies of values).
     let mut record = ::csv::StringRecord::new();
     let first: Vec<String> = header_row(&mut reader, &mut record)?;
-    let width = first.len();
+    // Places up to the widest row (a short row's missing cells are empty).
+    let width = first.len().max(widest);
     // Without a header row, the first row is an entry, taken first below.
     let mut first_is_entry = mapping.is_some_and(|m| m.no_header);
     let header: Vec<String> = if first_is_entry {
@@ -743,7 +750,14 @@ mod tests {
         assert_eq!(titles, ["Forum", "Bank"]);
         assert_eq!(login(&parsed.items[0]).1, "pw one");
         assert_eq!(parsed.skipped.len(), 0);
-        // Only places there are, and no names.
+        // Only places there are (up to the widest row), and no names.
+        let ragged = "Forum,pw\nBank,pw2,a note\n";
+        let mut mapping = Mapping::parse("title=#1,password=#2,notes=#3").unwrap();
+        mapping.no_header = true;
+        let parsed = read(ragged.as_bytes(), Some(&mapping)).unwrap();
+        assert_eq!(parsed.items.len(), 2);
+        assert_eq!(login(&parsed.items[1]).4, "a note");
+        assert_eq!(headers(ragged.as_bytes()).unwrap(), ["Forum", "pw", ""]);
         for wrong in ["password=#4", "password=#0", "password=pw one"] {
             let mut wrong = Mapping::parse(wrong).unwrap();
             wrong.no_header = true;
