@@ -60,10 +60,31 @@ fn cancelled(message: &str) -> Failure {
     }
 }
 
-/// `polykey join CODE`: the key agreement, the digits, the person's
+/// The pairing code from standard input: its first line, asked for (not
+/// shown) at a terminal. An argument is seen by every user of the machine
+/// (`ps`) while `join` waits, and the code lets whoever uses it first in.
+fn read_code() -> Result<zeroize::Zeroizing<String>, Failure> {
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("The other device's pairing code or its four words: ")
+            .map(zeroize::Zeroizing::new)
+            .map_err(|e| io_failure("read the pairing code", e));
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| io_failure("read the pairing code", e))?;
+    Ok(line)
+}
+
+/// `polykey join [CODE]`: the key agreement, the digits, the person's
 /// answer (or `--yes`), then the pairing completes once the other device's
 /// person confirmed too.
-pub(crate) async fn join(cli: &Cli, code: &str, yes: bool) -> Result<Output, Failure> {
+pub(crate) async fn join(cli: &Cli, code: Option<&str>, yes: bool) -> Result<Output, Failure> {
+    let code = match code {
+        Some(code) if code != "-" => zeroize::Zeroizing::new(code.to_owned()),
+        _ => read_code()?,
+    };
     let mut agent = running_agent(cli)?;
     let joined = agent.call("pairing.join", serde_json::json!({ "code": code.trim() }))?;
     let fingerprint = joined["fingerprint"]

@@ -32,10 +32,13 @@ pub const RUN_DIR_PREFIX: &str = "edit-";
 /// Where memory-backed temporary files go when `$XDG_RUNTIME_DIR` does not
 /// qualify.
 const SHM_DIR: &str = "/dev/shm";
-/// Editors of the vi family, by program name, and the flags that keep them
-/// from writing the text anywhere but the file: `-n` no swap file, `-i NONE`
+/// Editors of the vi family, by program name (before any `.`: Debian's
+/// `vim.basic`, `vim.gtk3`, `vim.nox`), and the flags that keep them from
+/// writing the text anywhere but the file: `-n` no swap file, `-i NONE`
 /// no viminfo (vim) or shada (neovim), and no backup or undo file.
-const VIM_FAMILY: &[&str] = &["vi", "vim", "vim.basic", "vim.tiny", "nvim", "gvim", "view"];
+const VIM_FAMILY: &[&str] = &[
+    "vi", "vim", "nvim", "gvim", "view", "vimx", "mvim", "rvim", "rview", "gview", "evim",
+];
 /// See [`VIM_FAMILY`].
 const VIM_FLAGS: &str = "-n -i NONE --cmd 'set nobackup nowritebackup noundofile'";
 
@@ -48,12 +51,39 @@ fn editor_command(editor: &str) -> String {
     let (program, rest) = editor
         .split_once(char::is_whitespace)
         .unwrap_or((editor, ""));
-    let name = program.rsplit('/').next().unwrap_or(program);
-    if VIM_FAMILY.contains(&name) {
+    if vi_family(program) {
         format!("exec {program} {VIM_FLAGS} {rest} \"$1\"")
     } else {
         format!("exec {editor} \"$1\"")
     }
+}
+
+/// Whether `program` is a vi-family editor: by its name, or by the name of
+/// what it is a link to (`editor`, Debian's alternative, is a link to
+/// `vim.basic`: named so, vim ran without the flags and kept what was
+/// yanked from the secret in ~/.viminfo).
+fn vi_family(program: &str) -> bool {
+    let known = |path: &Path| {
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .map(|name| name.split('.').next().unwrap_or(name))
+            .is_some_and(|name| VIM_FAMILY.contains(&name))
+    };
+    if known(Path::new(program)) {
+        return true;
+    }
+    let found = if program.contains('/') {
+        Some(PathBuf::from(program))
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .find(|path| path.is_file())
+        })
+    };
+    found
+        .and_then(|path| std::fs::canonicalize(path).ok())
+        .is_some_and(|path| known(&path))
 }
 
 /// File systems whose files exist only in memory.
@@ -208,22 +238,14 @@ fn unescape_mount_point(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// This user's id, from `/proc/self` (owned by the process's user).
-fn own_uid() -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
-}
-
 /// `<base>/polykey-edit-<uid>`: made 0700 if missing, and refused unless it
 /// is a real directory of ours that nobody else can enter.
 fn private_dir(base: &Path) -> Result<PathBuf, Failure> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    let uid = own_uid();
-    let owner = match uid {
-        Some(uid) => uid.to_string(),
-        None => std::env::var("USER").unwrap_or_else(|_| "user".into()),
-    };
-    let private = base.join(format!("{EDIT_DIR_PREFIX}{owner}"));
+    // The process's effective user (what owns what it makes; read from
+    // `/proc/self` before, so never checked where there is none: macOS).
+    let uid = polykey_os::fs::own_uid();
+    let private = base.join(format!("{EDIT_DIR_PREFIX}{uid}"));
     match std::fs::DirBuilder::new().mode(0o700).create(&private) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -231,7 +253,7 @@ fn private_dir(base: &Path) -> Result<PathBuf, Failure> {
     }
     let meta = std::fs::symlink_metadata(&private)
         .map_err(|e| io_failure("check the private directory", e))?;
-    let ours = uid.is_none_or(|uid| meta.uid() == uid);
+    let ours = meta.uid() == uid;
     if !meta.is_dir() || !ours || meta.permissions().mode() & 0o077 != 0 {
         return Err(Failure {
             code: EX_SOFTWARE,
@@ -287,6 +309,19 @@ mod tests {
         );
         assert_eq!(editor_command("nano"), "exec nano \"$1\"");
         assert_eq!(editor_command("code --wait"), "exec code --wait \"$1\"");
+        // By the name of what it links to: Debian's `editor`.
+        let dir = tempfile::tempdir().unwrap();
+        let vim = dir.path().join("vim.gtk3");
+        std::fs::write(&vim, "").unwrap();
+        let editor = dir.path().join("editor");
+        std::os::unix::fs::symlink(&vim, &editor).unwrap();
+        let editor = editor.to_str().unwrap();
+        assert_eq!(
+            editor_command(editor),
+            format!("exec {editor} {VIM_FLAGS}  \"$1\"")
+        );
+        assert!(vi_family("vim.basic") && vi_family("/usr/bin/vim.nox"));
+        assert!(!vi_family("nano") && !vi_family("vimeo-uploader"));
     }
 
     use super::*;

@@ -117,8 +117,10 @@ enum Command {
     /// both devices show the same digits, compared before anything is
     /// recorded.
     Join {
-        /// The pairing code (`polykey-pair:…`) or its four words.
-        code: String,
+        /// The pairing code (`polykey-pair:…`) or its four words; left out
+        /// (or `-`), read from standard input (asked for at a terminal), so
+        /// that no other user of this machine sees it among the processes.
+        code: Option<String>,
         /// Accept the digits without asking.
         #[arg(long)]
         yes: bool,
@@ -168,7 +170,7 @@ async fn run(cli: &Cli, warnings: &mut Vec<String>) -> Result<Output, Failure> {
         Command::Keys(command) => keys::run(cli, command).await,
         Command::Agent(command) => agent::run(cli, command).await,
         Command::Invite { no_wait, yes } => devices::invite(cli, *no_wait, *yes).await,
-        Command::Join { code, yes } => devices::join(cli, code, *yes).await,
+        Command::Join { code, yes } => devices::join(cli, code.as_deref(), *yes).await,
         Command::Nodes(command) => nodes::run(cli, command).await,
         Command::Notifications(command) => notifications::run(cli, command).await,
         Command::Identities(command) => identities::run(cli, command).await,

@@ -302,6 +302,64 @@ fn address(target: &str) -> Result<(String, String), Failure> {
     }
 }
 
+/// Variables that change how programs run, not what they are given:
+/// a library loaded into each, a shell's start-up file, the program an
+/// editor, pager, git or ssh runs. One of these found in a folder of
+/// secrets (another person with write access to a shared vault could
+/// have put it there) is not set unless its secret is named itself.
+fn changes_programs(name: &str) -> bool {
+    const PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFIG"];
+    const NAMES: &[&str] = &[
+        "PATH",
+        "IFS",
+        "ENV",
+        "BASH_ENV",
+        "PS4",
+        "PROMPT_COMMAND",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "CDPATH",
+        "ZDOTDIR",
+        "HOME",
+        "XDG_CONFIG_HOME",
+        "EDITOR",
+        "VISUAL",
+        "PAGER",
+        "MANPAGER",
+        "BROWSER",
+        "LESSOPEN",
+        "LESSCLOSE",
+        "GCONV_PATH",
+        "HOSTALIASES",
+        "RUBYOPT",
+        "RUBYLIB",
+        "PERL5OPT",
+        "PERL5LIB",
+        "PERLLIB",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "PYTHONHOME",
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+        "CLASSPATH",
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_ASKPASS",
+        "GIT_EXEC_PATH",
+        "GIT_EDITOR",
+        "GIT_PAGER",
+        "GIT_EXTERNAL_DIFF",
+        "GIT_PROXY_COMMAND",
+        "GIT_TEMPLATE_DIR",
+        "SSH_ASKPASS",
+        "SSH_AUTH_SOCK",
+    ];
+    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
@@ -338,6 +396,16 @@ async fn env(
         };
         for secret in paths {
             let name = secret.rsplit('/').next().unwrap_or(&secret).to_owned();
+            if is_dir && changes_programs(&name) {
+                return Err(Failure {
+                    code: EX_DATAERR,
+                    kind: "program_variable".into(),
+                    message: format!(
+                        "{vault}:{secret} would set {name}, which changes how programs run; \
+                         nothing was run. Name the secret itself ({vault}:{secret}) to set it"
+                    ),
+                });
+            }
             if !valid_name(&name) {
                 match invalid {
                     Invalid::Error => {

@@ -217,6 +217,26 @@ fn secrets_env_runs_a_command_with_the_secret_exactly() {
         "dotenv",
     ]);
     assert!(out.contains("X=") && !out.contains("bad"), "{out}");
+
+    // A variable that changes how programs run (planted in a shared
+    // folder by someone who may write to it) is not set from a folder:
+    // nothing runs. Named itself, it is set.
+    let marker = node.path("ran");
+    node.write("ci:deploy/LD_PRELOAD", b"/tmp/evil.so");
+    let out = node.run(&[
+        "secrets",
+        "env",
+        "ci:deploy",
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(65));
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("LD_PRELOAD"), "{message}");
+    assert!(!marker.exists());
+    let out = node.ok(&["secrets", "env", "ci:deploy/LD_PRELOAD"]);
+    assert!(out.contains("export LD_PRELOAD="), "{out}");
 }
 
 #[test]
@@ -745,7 +765,27 @@ fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
     // B joins (accepting its digits); A's person then confirms the same
     // digits; nothing is recorded before.
     let joined = std::thread::scope(|scope| {
-        let joining = scope.spawn(|| b.ok(&["join", code, "--yes", "--format", "json"]));
+        // The code from standard input: an argument is seen by every
+        // user of the machine while `join` waits.
+        let joining = scope.spawn(|| {
+            let mut child = b
+                .command(&["join", "--yes", "--format", "json"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(format!("{code}\n").as_bytes()).unwrap();
+            drop(stdin);
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        });
         let mut confirmed = None;
         for _ in 0..200 {
             let state: serde_json::Value =

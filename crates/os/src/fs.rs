@@ -129,6 +129,12 @@ pub fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// This process's effective user id (what owns the files it makes).
+#[cfg(unix)]
+pub fn own_uid() -> u32 {
+    imp::effective_uid()
+}
+
 /// Open the regular file at `path` to read, never waiting to open it: a
 /// FIFO (swapped in after a check of the path, or from an archive) or a
 /// device such as a terminal is opened without waiting for a writer or

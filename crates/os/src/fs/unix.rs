@@ -42,7 +42,7 @@ pub(super) fn is_private(path: &Path) -> io::Result<bool> {
     Ok(metadata.uid() == effective_uid() && metadata.mode() & GROUP_AND_OTHER_BITS == 0)
 }
 
-fn effective_uid() -> u32 {
+pub(super) fn effective_uid() -> u32 {
     #[allow(unsafe_code)]
     // SAFETY: geteuid takes no arguments, cannot fail and touches no memory.
     unsafe {
