@@ -29,9 +29,11 @@ pub(crate) enum AgentCommand {
     Stop,
     /// Whether an agent runs, and its node's state.
     Status,
-    /// Lock the agent's node (sessions stay; unlock with the password).
+    /// Lock the agent's node (every session ends with it; unlock with the
+    /// password).
     Lock,
-    /// Lock the node and end every session.
+    /// Lock the node, end every session, and remove this user's saved
+    /// session token.
     Lockall,
     /// Log in to the running agent (unlocking its node if locked).
     Unlock,

@@ -1552,6 +1552,9 @@ impl Vaults<'_> {
         &self,
         transfers: Vec<(String, Incoming, String)>,
     ) -> Result<Vec<Vault>, VaultError> {
+        if transfers.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut txn = self.db.write()?;
         let mut finished = Vec::with_capacity(transfers.len());
         for (id, incoming, head) in transfers {
