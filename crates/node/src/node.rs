@@ -576,6 +576,12 @@ impl Inner {
         LockWaiting(&self.locks_waiting)
     }
 
+    /// How many locks wait for the state now.
+    pub(crate) fn locks_waiting(&self) -> usize {
+        self.locks_waiting
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether nobody did anything for `idle`.
     fn quiet_for(&self, idle: Duration) -> bool {
         self.last_activity

@@ -335,6 +335,12 @@ impl Node {
         }
     }
 
+    /// How many locks wait for the node's state (tests).
+    #[doc(hidden)]
+    pub fn locks_waiting(&self) -> usize {
+        self.inner.locks_waiting()
+    }
+
     /// Give up a backup file after `limit` without an answer instead of
     /// the 30 s a person waits (tests).
     #[doc(hidden)]
@@ -721,6 +727,11 @@ fn restore(
             let (vault, outcome) = begin(&vaults, listed, beside)?;
             let mut incoming = polykey_vaults::Incoming::new(&vault);
             let taken = take_objects(&mut input, listed.objects, |page| {
+                // A lock waiting for the restore stops it (nothing is
+                // restored), not the other way round.
+                if s.closing() {
+                    return Err(NodeError::Locked);
+                }
                 vault
                     .receive_page(&s.db, &mut incoming, page, &|_, _| true)
                     .map(|_| ())

@@ -417,3 +417,60 @@ async fn a_restore_from_a_file_that_stops_answering_gives_up_and_the_node_locks(
         .unwrap();
     drop(writer.join().unwrap());
 }
+
+/// A lock pressed while a restore runs stops it, and nothing is restored
+/// (all or nothing); the lock waited to the restore's end before.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_stops_a_restore_under_way_and_nothing_is_restored() {
+    use std::io::Write;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let (_a, file) = backed_up(dir.path()).await;
+    let bytes = std::fs::read(&file).unwrap();
+    let fifo = crate::fifo(&dir.path().join("slow.backup"));
+    // All but the end of the file's last chunk (the restore is under way,
+    // its first chunk taken), then the rest once the lock waits.
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        let mut out = std::fs::File::options().write(true).open(path).unwrap();
+        let most = bytes.len() - 1000;
+        assert!(most > polykey_node::backup::CHUNK, "two chunks at least");
+        out.write_all(&bytes[..most]).unwrap();
+        let _ = wait.recv();
+        // (The restore may have ended by now: the rest is not read.)
+        let _ = out.write_all(&bytes[most..]);
+    });
+    let b = node(&dir.path().join("b")).await;
+    let restoring = {
+        let b = b.clone();
+        tokio::spawn(async move { b.restore_backup(fifo, PASSPHRASE.into()).await })
+    };
+    // The restore has taken its first chunk and waits for the next.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let locking = {
+        let b = b.clone();
+        tokio::spawn(async move { b.lock().await })
+    };
+    for _ in 0..1000 {
+        if b.locks_waiting() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    go.send(()).unwrap();
+    let restored = tokio::time::timeout(Duration::from_secs(30), restoring)
+        .await
+        .expect("the restore ended")
+        .unwrap();
+    assert!(matches!(restored, Err(NodeError::Locked)), "{restored:?}");
+    tokio::time::timeout(Duration::from_secs(10), locking)
+        .await
+        .expect("the lock waited")
+        .unwrap()
+        .unwrap();
+    writer.join().unwrap();
+    b.unlock(crate::PASSWORD.into()).await.unwrap();
+    assert!(b.vaults().await.unwrap().is_empty(), "nothing restored");
+}
