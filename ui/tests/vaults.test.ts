@@ -126,23 +126,31 @@ describe("auto-lock", () => {
 
 describe("import wizard", () => {
   const submit = (target: ParentNode, id: string) => (byTestId(target, id) as HTMLButtonElement).click();
+  /** Open the wizard on `file` and go on from its first step. */
+  async function openOn(target: ParentNode, file: string) {
+    submit(target, "import-open");
+    await settle();
+    type(target, "import-file", file);
+    submit(target, "import-next");
+    await settle();
+  }
+  /** Title, user name and password from the first three columns, by place. */
+  function mapFirstThree(target: ParentNode) {
+    type(target, "import-map-title", "#1");
+    type(target, "import-map-username", "#2");
+    type(target, "import-map-password", "#3");
+  }
 
   it("asks which column holds what for an unknown CSV, previews, then imports into a folder", async () => {
     const { backend, browser, target } = await unlocked();
     expect(await browser.createVault("Personal")).toBe(true);
     backend.files.set("/tmp/other.csv", "Site,Login,Secret\nForum,me,hunter2\nShop,you,pw2");
     await settle();
-    submit(target, "import-open");
-    await settle();
-    type(target, "import-file", "/tmp/other.csv");
-    submit(target, "import-next");
-    await settle();
+    await openOn(target, "/tmp/other.csv");
     expect(byTestId(target, "import-mapping-why")?.textContent).toContain("not those of an export");
     const options = [...(byTestId(target, "import-map-title") as HTMLSelectElement).options].map((o) => o.text);
     expect(options).toEqual(["—", "Site", "Login", "Secret"]);
-    type(target, "import-map-title", "#1");
-    type(target, "import-map-username", "#2");
-    type(target, "import-map-password", "#3");
+    mapFirstThree(target);
     submit(target, "import-map-next");
     await settle();
     expect(text(byTestId(target, "import-summary"))).toContain("2 items from a CSV export: 2 logins");
@@ -167,14 +175,8 @@ describe("import wizard", () => {
     backend.files.set("/tmp/a.csv", "Site,Login,Secret\nForum,me,hunter2");
     backend.files.set("/tmp/chrome.csv", "name,url,password,username\nShop,https://s.example,pw2,you");
     await settle();
-    submit(target, "import-open");
-    await settle();
-    type(target, "import-file", "/tmp/a.csv");
-    submit(target, "import-next");
-    await settle();
-    type(target, "import-map-title", "#1");
-    type(target, "import-map-username", "#2");
-    type(target, "import-map-password", "#3");
+    await openOn(target, "/tmp/a.csv");
+    mapFirstThree(target);
     submit(target, "import-map-next");
     await settle();
     const button = (label: string) => [...target.querySelectorAll("button")].find((b) => b.textContent === label);
@@ -196,20 +198,14 @@ describe("import wizard", () => {
     expect(await browser.createVault("Personal")).toBe(true);
     backend.files.set("/tmp/bare.csv", "Forum,me,me\nShop,you,pw2\nBank,you,pw3");
     await settle();
-    submit(target, "import-open");
-    await settle();
-    type(target, "import-file", "/tmp/bare.csv");
-    submit(target, "import-next");
-    await settle();
+    await openOn(target, "/tmp/bare.csv");
     const labels = () => [...(byTestId(target, "import-map-password") as HTMLSelectElement).options].map((o) => o.text);
     // Two columns of one name are two choices (keyed by name, they were an error).
     expect(labels()).toEqual(["—", "Forum", "me", "me"]);
     (byTestId(target, "import-header") as HTMLInputElement).click();
     await settle();
     expect(labels()).toEqual(["—", "Column 1 (Forum)", "Column 2 (me)", "Column 3 (me)"]);
-    type(target, "import-map-title", "#1");
-    type(target, "import-map-username", "#2");
-    type(target, "import-map-password", "#3");
+    mapFirstThree(target);
     submit(target, "import-map-next");
     await settle();
     expect(text(byTestId(target, "import-summary"))).toContain("3 items from a CSV export");
