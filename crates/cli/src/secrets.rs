@@ -302,15 +302,30 @@ fn address(target: &str) -> Result<(String, String), Failure> {
     }
 }
 
-/// Variables that change how programs run, not what they are given:
-/// a library loaded into each, a shell's start-up file, the program an
-/// editor, pager, git or ssh runs. One of these found in a folder of
-/// secrets (another person with write access to a shared vault could
-/// have put it there) is not set unless its secret is named itself.
+/// Variables that change how programs run, not what they are given: a
+/// library loaded into each, a shell's start-up file, the program an
+/// editor, pager, compiler, git or ssh runs, where packages come from,
+/// which proxy carries the traffic. One of these found in a folder of
+/// secrets (another person with write access to a shared vault could have
+/// put it there) is skipped, with a warning, unless its secret is named
+/// itself. Compared without regard to case (Windows reads `Path` as
+/// `PATH`). A list of the well known, not of every such variable.
 fn changes_programs(name: &str) -> bool {
-    const PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFIG"];
+    const PREFIXES: &[&str] = &[
+        "LD_",
+        "DYLD_",
+        "BASH_FUNC_",
+        "GIT_",
+        "NPM_CONFIG_",
+        "PIP_",
+        "DOTNET_",
+        "DOCKER_",
+    ];
     const NAMES: &[&str] = &[
         "PATH",
+        "PATHEXT",
+        "COMSPEC",
+        "PSMODULEPATH",
         "IFS",
         "ENV",
         "BASH_ENV",
@@ -320,6 +335,7 @@ fn changes_programs(name: &str) -> bool {
         "BASHOPTS",
         "CDPATH",
         "ZDOTDIR",
+        "SHELL",
         "HOME",
         "XDG_CONFIG_HOME",
         "EDITOR",
@@ -331,6 +347,9 @@ fn changes_programs(name: &str) -> bool {
         "LESSCLOSE",
         "GCONV_PATH",
         "HOSTALIASES",
+        "SUDO_ASKPASS",
+        "SSH_ASKPASS",
+        "SSH_AUTH_SOCK",
         "RUBYOPT",
         "RUBYLIB",
         "PERL5OPT",
@@ -341,23 +360,25 @@ fn changes_programs(name: &str) -> bool {
         "PYTHONHOME",
         "NODE_OPTIONS",
         "NODE_PATH",
+        "NODE_TLS_REJECT_UNAUTHORIZED",
         "JAVA_TOOL_OPTIONS",
         "_JAVA_OPTIONS",
         "JDK_JAVA_OPTIONS",
         "CLASSPATH",
-        "GIT_SSH",
-        "GIT_SSH_COMMAND",
-        "GIT_ASKPASS",
-        "GIT_EXEC_PATH",
-        "GIT_EDITOR",
-        "GIT_PAGER",
-        "GIT_EXTERNAL_DIFF",
-        "GIT_PROXY_COMMAND",
-        "GIT_TEMPLATE_DIR",
-        "SSH_ASKPASS",
-        "SSH_AUTH_SOCK",
+        "GOFLAGS",
+        "MAKEFLAGS",
+        "CC",
+        "CXX",
+        "RUSTC_WRAPPER",
+        "RUSTFLAGS",
+        "LUA_INIT",
+        "PHPRC",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
     ];
-    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+    let name = name.to_ascii_uppercase();
+    NAMES.contains(&name.as_str()) || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -381,6 +402,9 @@ async fn env(
 ) -> Result<Output, Failure> {
     let mut vars: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
+    // Secrets named themselves: set whatever they are called.
+    let named: std::collections::HashSet<(String, String)> =
+        targets.iter().filter_map(|t| address(t).ok()).collect();
     for target in targets {
         let (vault, path) = address(target)?;
         let is_dir = path.is_empty()
@@ -396,15 +420,15 @@ async fn env(
         };
         for secret in paths {
             let name = secret.rsplit('/').next().unwrap_or(&secret).to_owned();
-            if is_dir && changes_programs(&name) {
-                return Err(Failure {
-                    code: EX_DATAERR,
-                    kind: "program_variable".into(),
-                    message: format!(
-                        "{vault}:{secret} would set {name}, which changes how programs run; \
-                         nothing was run. Name the secret itself ({vault}:{secret}) to set it"
-                    ),
-                });
+            if is_dir
+                && changes_programs(&name)
+                && !named.contains(&(vault.clone(), secret.clone()))
+            {
+                warnings.push(format!(
+                    "skipped {vault}:{secret}: {name} changes how programs run; name the \
+                     secret itself ({vault}:{secret}) to set it"
+                ));
+                continue;
             }
             if !valid_name(&name) {
                 match invalid {

@@ -219,24 +219,30 @@ fn secrets_env_runs_a_command_with_the_secret_exactly() {
     assert!(out.contains("X=") && !out.contains("bad"), "{out}");
 
     // A variable that changes how programs run (planted in a shared
-    // folder by someone who may write to it) is not set from a folder:
-    // nothing runs. Named itself, it is set.
-    let marker = node.path("ran");
+    // folder by someone who may write to it; any case, as Windows reads
+    // `Path` as `PATH`) is not set from a folder: skipped, with a warning.
+    // Named itself, it is set.
     node.write("ci:deploy/LD_PRELOAD", b"/tmp/evil.so");
+    node.write("ci:deploy/Node_Options", b"--require /tmp/evil.js");
     let out = node.run(&[
         "secrets",
         "env",
         "ci:deploy",
         "--",
-        "touch",
-        marker.to_str().unwrap(),
+        "sh",
+        "-c",
+        "printf %s \"${LD_PRELOAD-unset} ${Node_Options-unset} $TOKEN\"",
     ]);
-    assert_eq!(out.status.code(), Some(65));
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "unset unset t0ken");
     let message = String::from_utf8_lossy(&out.stderr);
-    assert!(message.contains("LD_PRELOAD"), "{message}");
-    assert!(!marker.exists());
-    let out = node.ok(&["secrets", "env", "ci:deploy/LD_PRELOAD"]);
+    assert!(
+        message.contains("LD_PRELOAD") && message.contains("Node_Options"),
+        "{message}"
+    );
+    let out = node.ok(&["secrets", "env", "ci:deploy", "ci:deploy/LD_PRELOAD"]);
     assert!(out.contains("export LD_PRELOAD="), "{out}");
+    assert!(!out.contains("Node_Options"), "{out}");
 }
 
 #[test]

@@ -122,9 +122,12 @@ pub(crate) struct Session {
     /// Set as the node locks: a long reader (a backup) stops at its next
     /// step rather than hold the keys and the store open past the lock.
     closing: std::sync::atomic::AtomicBool,
-    /// Locks waiting for the state (the node's `locks_waiting`): a backup
-    /// holding it (scheduled, Back up now) gives way to them rather than
-    /// keep a lock, and the person pressing Lock, waiting to its end.
+    /// Locks asked for (Lock, the CLI's, the screen's) waiting for the
+    /// state (the node's `locks_waiting`): a backup or restore holding it
+    /// gives way to them rather than keep the person who locked waiting
+    /// to its end. The auto-lock is not one: work a person started and
+    /// watches, longer than the idle time, is not cut off, and the lock
+    /// follows once it ends.
     locks_waiting: Arc<AtomicUsize>,
 }
 
@@ -408,8 +411,6 @@ impl Node {
     /// Returns whether it locked.
     pub async fn lock_if_idle(&self, idle: Duration) -> Result<bool, NodeError> {
         self.run(move |inner| {
-            // Quiet as it asks for the state: a backup holding it gives way.
-            let _waiting = inner.quiet_for(idle).then(|| inner.lock_waiting());
             // Read the activity time under the state lock: an unlock holds
             // that lock while it derives the key and touches before letting
             // go, so a stale "quiet" cannot re-lock a node just unlocked.

@@ -156,6 +156,8 @@ pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
             format!("{} is not a file", path.display()),
         ));
     }
+    #[cfg(unix)]
+    imp::blocking_again(&file)?;
     Ok(file)
 }
 

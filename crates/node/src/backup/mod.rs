@@ -719,7 +719,12 @@ fn restore(
                 Err(e) => return Err(e.into()),
             };
             if here.as_deref() == Some(listed.head.as_str()) {
-                take_objects(&mut input, listed.objects, |_| Ok(()))?;
+                take_objects(&mut input, listed.objects, |_| {
+                    if s.closing() {
+                        return Err(NodeError::Locked);
+                    }
+                    Ok(())
+                })?;
                 unchanged.push(listed.name.clone());
                 continue;
             }

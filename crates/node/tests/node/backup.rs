@@ -419,27 +419,43 @@ async fn a_restore_from_a_file_that_stops_answering_gives_up_and_the_node_locks(
 }
 
 /// A lock pressed while a restore runs stops it, and nothing is restored
-/// (all or nothing); the lock waited to the restore's end before.
+/// (all or nothing); the lock waited to the restore's end before. The
+/// auto-lock does not cut off a restore someone watches: it locks once the
+/// restore ends.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_stops_a_restore_under_way_and_nothing_is_restored() {
+    for pressed in [true, false] {
+        restore_under_a_lock(pressed).await;
+    }
+}
+
+#[cfg(unix)]
+async fn restore_under_a_lock(pressed: bool) {
     use std::io::Write;
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let (_a, file) = backed_up(dir.path()).await;
     let bytes = std::fs::read(&file).unwrap();
     let fifo = crate::fifo(&dir.path().join("slow.backup"));
-    // All but the end of the file's last chunk (the restore is under way,
-    // its first chunk taken), then the rest once the lock waits.
+    // All but the end of the file's last chunk, then the rest once the
+    // lock waits. Once most of it is written, the restore has read past
+    // its first chunk and the buffer before it (less a pipe's 64 KiB): it
+    // is under way, holding the node's state.
+    let most = bytes.len() - 1000;
+    assert!(
+        most - 64 * 1024 > polykey_node::backup::CHUNK + 256 * 1024 + 4096,
+        "a backup large enough"
+    );
+    let (written, under_way) = std::sync::mpsc::channel::<()>();
     let (go, wait) = std::sync::mpsc::channel::<()>();
     let path = fifo.clone();
     let writer = std::thread::spawn(move || {
         let mut out = std::fs::File::options().write(true).open(path).unwrap();
-        let most = bytes.len() - 1000;
-        assert!(most > polykey_node::backup::CHUNK, "two chunks at least");
         out.write_all(&bytes[..most]).unwrap();
+        written.send(()).unwrap();
         let _ = wait.recv();
-        // (The restore may have ended by now: the rest is not read.)
+        // (A restore stopped reads no more of it.)
         let _ = out.write_all(&bytes[most..]);
     });
     let b = node(&dir.path().join("b")).await;
@@ -447,30 +463,49 @@ async fn a_lock_stops_a_restore_under_way_and_nothing_is_restored() {
         let b = b.clone();
         tokio::spawn(async move { b.restore_backup(fifo, PASSPHRASE.into()).await })
     };
-    // The restore has taken its first chunk and waits for the next.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::task::spawn_blocking(move || under_way.recv_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .expect("the restore read the file");
     let locking = {
         let b = b.clone();
-        tokio::spawn(async move { b.lock().await })
+        tokio::spawn(async move {
+            if pressed {
+                b.lock().await.map(|()| true)
+            } else {
+                b.lock_if_idle(Duration::ZERO).await
+            }
+        })
     };
-    for _ in 0..1000 {
-        if b.locks_waiting() > 0 {
-            break;
+    if pressed {
+        for _ in 0..1000 {
+            if b.locks_waiting() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(b.locks_waiting(), 1);
+    } else {
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     go.send(()).unwrap();
     let restored = tokio::time::timeout(Duration::from_secs(30), restoring)
         .await
         .expect("the restore ended")
         .unwrap();
-    assert!(matches!(restored, Err(NodeError::Locked)), "{restored:?}");
-    tokio::time::timeout(Duration::from_secs(10), locking)
+    let locked = tokio::time::timeout(Duration::from_secs(10), locking)
         .await
         .expect("the lock waited")
         .unwrap()
         .unwrap();
+    assert!(locked);
     writer.join().unwrap();
     b.unlock(crate::PASSWORD.into()).await.unwrap();
-    assert!(b.vaults().await.unwrap().is_empty(), "nothing restored");
+    if pressed {
+        assert!(matches!(restored, Err(NodeError::Locked)), "{restored:?}");
+        assert!(b.vaults().await.unwrap().is_empty(), "nothing restored");
+    } else {
+        assert_eq!(restored.unwrap().len(), 2);
+        assert_eq!(b.vaults().await.unwrap().len(), 2);
+    }
 }

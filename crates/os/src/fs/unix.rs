@@ -42,6 +42,29 @@ pub(super) fn is_private(path: &Path) -> io::Result<bool> {
     Ok(metadata.uid() == effective_uid() && metadata.mode() & GROUP_AND_OTHER_BITS == 0)
 }
 
+/// Take `O_NONBLOCK` off `file` again (it was opened with it so that a
+/// FIFO or a device would not keep the open waiting): a read of a file on
+/// a FUSE or network file system could otherwise fail as "would block".
+pub(super) fn blocking_again(file: &File) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let fd = file.as_raw_fd();
+    #[allow(unsafe_code)]
+    // SAFETY: fcntl with F_GETFL/F_SETFL on a descriptor this `File` owns
+    // and keeps open for the call; no memory is passed.
+    let set = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 {
+            -1
+        } else {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK)
+        }
+    };
+    if set < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 pub(super) fn effective_uid() -> u32 {
     #[allow(unsafe_code)]
     // SAFETY: geteuid takes no arguments, cannot fail and touches no memory.

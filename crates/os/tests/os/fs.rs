@@ -243,9 +243,14 @@ fn only_a_regular_file_is_opened_and_a_fifo_never_waits() {
     let file = dir.path().join("export.csv");
     std::fs::write(&file, b"name,password\n").expect("write");
     let mut read = String::new();
-    open_regular(&file)
-        .expect("open")
-        .read_to_string(&mut read)
-        .expect("read");
+    let mut opened = open_regular(&file).expect("open");
+    // Opened without waiting, then reading as any file does (a FUSE or
+    // network file system's read could fail as "would block").
+    use std::os::unix::io::AsRawFd;
+    #[allow(unsafe_code)]
+    // SAFETY: F_GETFL on a descriptor `opened` owns; no memory passed.
+    let flags = unsafe { libc::fcntl(opened.as_raw_fd(), libc::F_GETFL) };
+    assert_eq!(flags & libc::O_NONBLOCK, 0);
+    opened.read_to_string(&mut read).expect("read");
     assert_eq!(read, "name,password\n");
 }
