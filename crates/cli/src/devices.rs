@@ -101,7 +101,11 @@ pub(crate) async fn join(cli: &Cli, code: Option<&str>, yes: bool) -> Result<Out
         serde_json::json!({ "accept": accept }),
     )?;
     if !accept {
-        return Err(cancelled("pairing cancelled: the digits did not match"));
+        // A "no", or no answer (standard input ended after a piped code).
+        return Err(cancelled(
+            "pairing cancelled: the digits were not confirmed (answer y once they match, \
+             or give --yes)",
+        ));
     }
     Ok(text(
         format!("Joined {device} (digits {fingerprint})"),

@@ -63,15 +63,27 @@ fn editor_command(editor: &str) -> String {
 /// `vim.basic`: named so, vim ran without the flags and kept what was
 /// yanked from the secret in ~/.viminfo).
 fn vi_family(program: &str) -> bool {
-    let known = |path: &Path| {
+    let stem = |path: &Path| {
         path.file_name()
             .and_then(|name| name.to_str())
-            .map(|name| name.split('.').next().unwrap_or(name))
-            .is_some_and(|name| VIM_FAMILY.contains(&name))
+            .map(|name| name.split('.').next().unwrap_or(name).to_owned())
     };
-    if known(Path::new(program)) {
-        return true;
+    let known = |path: &Path| stem(path).is_some_and(|name| VIM_FAMILY.contains(&name.as_str()));
+    let resolved = resolve(program);
+    // A `vi` that is BusyBox's or nvi takes none of vim's flags (it failed).
+    if resolved
+        .as_deref()
+        .and_then(stem)
+        .is_some_and(|name| matches!(name.as_str(), "busybox" | "nvi" | "elvis"))
+    {
+        return false;
     }
+    known(Path::new(program)) || resolved.as_deref().is_some_and(known)
+}
+
+/// The file `program` runs: found through `PATH` unless it names a path,
+/// with every link followed.
+fn resolve(program: &str) -> Option<PathBuf> {
     let found = if program.contains('/') {
         Some(PathBuf::from(program))
     } else {
@@ -81,9 +93,7 @@ fn vi_family(program: &str) -> bool {
                 .find(|path| path.is_file())
         })
     };
-    found
-        .and_then(|path| std::fs::canonicalize(path).ok())
-        .is_some_and(|path| known(&path))
+    found.and_then(|path| std::fs::canonicalize(path).ok())
 }
 
 /// File systems whose files exist only in memory.
@@ -321,6 +331,12 @@ mod tests {
             format!("exec {editor} {VIM_FLAGS}  \"$1\"")
         );
         assert!(vi_family("vim.basic") && vi_family("/usr/bin/vim.nox"));
+        // BusyBox's vi takes none of vim's flags.
+        let busybox = dir.path().join("busybox");
+        std::fs::write(&busybox, "").unwrap();
+        let vi = dir.path().join("vi");
+        std::os::unix::fs::symlink(&busybox, &vi).unwrap();
+        assert!(!vi_family(vi.to_str().unwrap()));
         assert!(!vi_family("nano") && !vi_family("vimeo-uploader"));
     }
 
