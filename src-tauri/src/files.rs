@@ -33,15 +33,7 @@ pub async fn save_secret_file<R: Runtime>(
 /// name (from a shared vault, a device) may hold: `scan\u{202E}fdp.exe`
 /// read as "scanexe.pdf" in the dialog, and was saved as a program.
 pub fn suggested_name(path: &str) -> String {
-    let last = path.rsplit('/').next().unwrap_or(path);
-    let clean: String = last
-        .chars()
-        .filter(|c| !polykey_keys::text::hides_text(*c))
-        .collect();
-    match clean.trim() {
-        "" | "." | ".." => "secret".into(),
-        name => name.to_owned(),
-    }
+    polykey_node::attachments::clean_file_name(path).unwrap_or_else(|| "secret".into())
 }
 
 /// Ask where to save `bytes` (offering `name`), then write them there,

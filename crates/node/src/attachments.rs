@@ -37,9 +37,12 @@ fn staged(s: &Session) -> std::sync::MutexGuard<'_, Staged> {
     s.staged.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The name of a file as attached: its last path component, trimmed,
-/// without control characters, bounded.
-fn attachment_name(name: &str) -> Result<String, NodeError> {
+/// A file name fit to show and to save a file under: the last component
+/// of `name` (after `/` or `\`), without control or invisible characters
+/// (a right-to-left mark makes `scan<U+202E>fdp.exe` read as "scanexe.pdf"),
+/// trimmed, at most [`MAX_NAME_LEN`] bytes; none if nothing is left but
+/// `.` or `..`. A file attached, a binary secret saved as a file.
+pub fn clean_file_name(name: &str) -> Option<String> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name).trim();
     let clean: String = base
         .chars()
@@ -47,13 +50,18 @@ fn attachment_name(name: &str) -> Result<String, NodeError> {
         .collect();
     let clean = clean.trim();
     if clean.is_empty() || clean == "." || clean == ".." {
-        return Err(NodeError::Invalid("the file has no name".into()));
+        return None;
     }
     let mut end = clean.len().min(MAX_NAME_LEN);
     while !clean.is_char_boundary(end) {
         end -= 1;
     }
-    Ok(clean[..end].to_owned())
+    Some(clean[..end].to_owned())
+}
+
+/// The name of a file as attached ([`clean_file_name`]).
+fn attachment_name(name: &str) -> Result<String, NodeError> {
+    clean_file_name(name).ok_or_else(|| NodeError::Invalid("the file has no name".into()))
 }
 
 /// The files of `attachments` not in the vault yet, with their staged
