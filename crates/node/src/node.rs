@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -121,7 +121,7 @@ pub(crate) struct Session {
     pub(crate) import_parsed: Mutex<Option<crate::import::file::KeptParse>>,
     /// Set as the node locks: a long reader (a backup) stops at its next
     /// step rather than hold the keys and the store open past the lock.
-    closing: std::sync::atomic::AtomicBool,
+    closing: AtomicBool,
     /// Locks asked for (Lock, the CLI's, the screen's) waiting for the
     /// state (the node's `locks_waiting`): a backup or restore holding it
     /// gives way to them rather than keep the person who locked waiting
@@ -132,13 +132,8 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    fn new(
-        keys: RootKeypair,
-        db: Db,
-        commits: &Arc<tokio::sync::Notify>,
-        locks_waiting: &Arc<AtomicUsize>,
-    ) -> Arc<Self> {
-        let commits = Arc::clone(commits);
+    fn new(keys: RootKeypair, db: Db, inner: &Inner) -> Arc<Self> {
+        let commits = Arc::clone(&inner.commits);
         db.on_commit(move || commits.notify_one());
         Arc::new(Self {
             keys,
@@ -147,19 +142,25 @@ impl Session {
             send_plans: Mutex::default(),
             staged: Mutex::default(),
             import_parsed: Mutex::default(),
-            closing: std::sync::atomic::AtomicBool::new(false),
-            locks_waiting: Arc::clone(locks_waiting),
+            closing: AtomicBool::new(false),
+            locks_waiting: Arc::clone(&inner.locks_waiting),
         })
     }
 
     /// Whether the node is locking, or a lock waits for the state: a
-    /// long piece of work holding the session should stop and let go.
+    /// long piece of work holding the session should stop and let go
+    /// ([`Session::go_on`]).
     pub(crate) fn closing(&self) -> bool {
-        self.closing.load(std::sync::atomic::Ordering::Relaxed)
-            || self
-                .locks_waiting
-                .load(std::sync::atomic::Ordering::Relaxed)
-                > 0
+        self.closing.load(Ordering::Relaxed) || self.locks_waiting.load(Ordering::Relaxed) > 0
+    }
+
+    /// Go on with long work (a backup's or restore's next page) unless
+    /// the node is locking ([`Session::closing`]): then stop, `Locked`.
+    pub(crate) fn go_on(&self) -> Result<(), NodeError> {
+        if self.closing() {
+            return Err(NodeError::Locked);
+        }
+        Ok(())
     }
 }
 
@@ -180,10 +181,10 @@ pub(crate) struct Inner {
     dir: NodeDir,
     pub(crate) options: NodeOptions,
     /// Exports read (parsed) for a preview or an import, so far.
-    pub(crate) exports_read: std::sync::atomic::AtomicU64,
+    pub(crate) exports_read: AtomicU64,
     /// How long a backup file may take to answer (ms; 0: the default,
     /// see `backup::timed`).
-    pub(crate) file_stall_ms: std::sync::atomic::AtomicU64,
+    pub(crate) file_stall_ms: AtomicU64,
     state: Mutex<State>,
     /// When the person last did something: a front end's [`Node::touch`]
     /// (unlocking counts too).
@@ -263,8 +264,8 @@ impl Node {
             inner: Arc::new(Inner {
                 dir,
                 options,
-                exports_read: std::sync::atomic::AtomicU64::new(0),
-                file_stall_ms: std::sync::atomic::AtomicU64::new(0),
+                exports_read: AtomicU64::new(0),
+                file_stall_ms: AtomicU64::new(0),
                 state: Mutex::new(state),
                 last_activity: Mutex::new(Instant::now()),
                 changes: tokio::sync::watch::Sender::new(0),
@@ -415,7 +416,11 @@ impl Node {
             // that lock while it derives the key and touches before letting
             // go, so a stale "quiet" cannot re-lock a node just unlocked.
             let mut state = inner.lock_state();
-            let quiet = inner.quiet_for(idle);
+            let quiet = inner
+                .last_activity
+                .lock()
+                .map(|last| last.elapsed() >= idle)
+                .unwrap_or(true);
             Ok(quiet && inner.lock_held(&mut state))
         })
         .await
@@ -527,9 +532,7 @@ const COMPACT_AT: u64 = 32 * 1024 * 1024;
 /// moment to give back the space deleted vaults and secrets left free
 /// (when there is enough of it, see [`COMPACT_AT`]).
 fn wait_for_readers(session: Arc<Session>) {
-    session
-        .closing
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    session.closing.store(true, Ordering::Relaxed);
     let started = Instant::now();
     while Arc::strong_count(&session) > 1 && started.elapsed() < READERS_WAIT {
         std::thread::sleep(std::time::Duration::from_millis(1));
@@ -565,30 +568,20 @@ struct LockWaiting<'a>(&'a AtomicUsize);
 
 impl Drop for LockWaiting<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Inner {
     /// Count a lock as waiting for the state until the guard goes.
     fn lock_waiting(&self) -> LockWaiting<'_> {
-        self.locks_waiting
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.locks_waiting.fetch_add(1, Ordering::Relaxed);
         LockWaiting(&self.locks_waiting)
     }
 
     /// How many locks wait for the state now.
     pub(crate) fn locks_waiting(&self) -> usize {
-        self.locks_waiting
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Whether nobody did anything for `idle`.
-    fn quiet_for(&self, idle: Duration) -> bool {
-        self.last_activity
-            .lock()
-            .map(|last| last.elapsed() >= idle)
-            .unwrap_or(true)
+        self.locks_waiting.load(Ordering::Relaxed)
     }
 
     fn lock_state(&self) -> MutexGuard<'_, State> {
@@ -693,10 +686,7 @@ impl Inner {
         self.dir.write_root_key(&wrapped)?;
         self.dir.end_creation();
         let node_id = keys.node_id();
-        *state = State::Unlocked(
-            wrapped,
-            Session::new(keys, db, &self.commits, &self.locks_waiting),
-        );
+        *state = State::Unlocked(wrapped, Session::new(keys, db, self));
         self.touch();
         self.changed();
         Ok(Created {
@@ -731,10 +721,7 @@ impl Inner {
         // password leaves every file exactly as it was.
         let keys = open(&wrapped)?;
         let db = Db::open(&self.dir.db_path(), &keys).map_err(at_unlock)?;
-        *state = State::Unlocked(
-            wrapped,
-            Session::new(keys, db, &self.commits, &self.locks_waiting),
-        );
+        *state = State::Unlocked(wrapped, Session::new(keys, db, self));
         self.touch();
         self.changed();
         Ok(())
@@ -763,10 +750,7 @@ impl Inner {
         let wrapped = WrappedRootKey::wrap(&keys, new_password, self.options.kdf.params())
             .map_err(|_| NodeError::KeyFileCorrupt)?;
         self.dir.write_root_key(&wrapped)?;
-        *state = State::Unlocked(
-            wrapped,
-            Session::new(keys, db, &self.commits, &self.locks_waiting),
-        );
+        *state = State::Unlocked(wrapped, Session::new(keys, db, self));
         self.touch();
         self.changed();
         Ok(())

@@ -569,9 +569,7 @@ fn write_backup(
             while sent < plan.total() {
                 // A lock does not wait for the backup to end (the keys
                 // stayed in memory, the store open, past the lock's wait).
-                if s.closing() {
-                    return Err(NodeError::Locked);
-                }
+                s.go_on()?;
                 let page = vault.planned_page(&s.db, plan, sent, PAGE_BYTES)?;
                 if page.is_empty() {
                     return Err(NodeError::Internal("a backup page came back empty".into()));
@@ -719,12 +717,7 @@ fn restore(
                 Err(e) => return Err(e.into()),
             };
             if here.as_deref() == Some(listed.head.as_str()) {
-                take_objects(&mut input, listed.objects, |_| {
-                    if s.closing() {
-                        return Err(NodeError::Locked);
-                    }
-                    Ok(())
-                })?;
+                take_objects(&mut input, listed.objects, |_| s.go_on())?;
                 unchanged.push(listed.name.clone());
                 continue;
             }
@@ -734,9 +727,7 @@ fn restore(
             let taken = take_objects(&mut input, listed.objects, |page| {
                 // A lock waiting for the restore stops it (nothing is
                 // restored), not the other way round.
-                if s.closing() {
-                    return Err(NodeError::Locked);
-                }
+                s.go_on()?;
                 vault
                     .receive_page(&s.db, &mut incoming, page, &|_, _| true)
                     .map(|_| ())
@@ -753,16 +744,19 @@ fn restore(
         take_end(&mut input)?;
         Ok(())
     })();
-    if let Err(e) = result {
-        for t in &taking {
-            let _ = vaults.abort_receive_vault(&t.id);
+    let ids: Vec<String> = taking.iter().map(|t| t.id.clone()).collect();
+    let abort_all = || {
+        for id in &ids {
+            let _ = vaults.abort_receive_vault(id);
         }
+    };
+    if let Err(e) = result {
+        abort_all();
         return Err(e);
     }
     // Every vault listed in one transaction: one refused as it finished
     // (or a disk error) left those finished before it restored, in a
     // restore that said nothing was.
-    let ids: Vec<String> = taking.iter().map(|t| t.id.clone()).collect();
     let (transfers, outcomes): (Vec<_>, Vec<_>) = taking
         .into_iter()
         .map(|t| ((t.id, t.incoming, t.head), t.outcome))
@@ -770,9 +764,7 @@ fn restore(
     let finished = match vaults.finish_receive_vaults(transfers) {
         Ok(finished) => finished,
         Err(e) => {
-            for id in &ids {
-                let _ = vaults.abort_receive_vault(id);
-            }
+            abort_all();
             return Err(damaged(e));
         }
     };
@@ -921,24 +913,33 @@ mod tests {
         Ok(seen)
     }
 
+    const PASSWORD: &str = "correct horse battery";
+
+    /// A node at `dir` (cheap keys), with `vaults`, each holding one
+    /// secret.
+    async fn node_with(dir: &std::path::Path, vaults: &[&str]) -> Node {
+        let options = crate::NodeOptions {
+            kdf: crate::KdfProfile::FastForTests,
+            ..Default::default()
+        };
+        let node = Node::open(dir, options).await.unwrap();
+        node.create(PASSWORD.into()).await.unwrap();
+        for vault in vaults {
+            node.create_vault((*vault).into()).await.unwrap();
+            node.write_secret((*vault).into(), "pin".into(), b"4711".to_vec().into())
+                .await
+                .unwrap();
+        }
+        node
+    }
+
     /// A backup whose second vault's version is not among its objects
     /// (a hostile file, made with the passphrase) restores neither vault:
     /// the first was listed, restored, before the second was refused.
     #[tokio::test]
     async fn a_vault_refused_as_the_restore_finishes_restores_no_vault() {
         let dir = tempfile::tempdir().unwrap();
-        let options = || crate::NodeOptions {
-            kdf: crate::KdfProfile::FastForTests,
-            ..Default::default()
-        };
-        let a = Node::open(&dir.path().join("a"), options()).await.unwrap();
-        a.create("correct horse battery".into()).await.unwrap();
-        for vault in ["Alpha", "Beta"] {
-            a.create_vault(vault.into()).await.unwrap();
-            a.write_secret(vault.into(), "pin".into(), b"4711".to_vec().into())
-                .await
-                .unwrap();
-        }
+        let a = node_with(&dir.path().join("a"), &["Alpha", "Beta"]).await;
         let file = dir.path().join("honest.backup");
         a.create_backup(file.clone(), "pass phrase".into(), None)
             .await
@@ -972,8 +973,7 @@ mod tests {
         });
         let hostile_file = dir.path().join("hostile.backup");
         std::fs::write(&hostile_file, hostile).unwrap();
-        let b = Node::open(&dir.path().join("b"), options()).await.unwrap();
-        b.create("correct horse battery".into()).await.unwrap();
+        let b = node_with(&dir.path().join("b"), &[]).await;
         let err = b
             .restore_backup(hostile_file, "pass phrase".into())
             .await
@@ -1008,16 +1008,7 @@ mod tests {
 
     async fn backup_stops_at_a_lock(holding_the_state: bool) {
         let dir = tempfile::tempdir().unwrap();
-        let options = crate::NodeOptions {
-            kdf: crate::KdfProfile::FastForTests,
-            ..Default::default()
-        };
-        let node = Node::open(&dir.path().join("node"), options).await.unwrap();
-        node.create("correct horse battery".into()).await.unwrap();
-        node.create_vault("Alpha".into()).await.unwrap();
-        node.write_secret("Alpha".into(), "pin".into(), b"4711".to_vec().into())
-            .await
-            .unwrap();
+        let node = node_with(&dir.path().join("node"), &["Alpha"]).await;
         let backups = dir.path().join("backups");
         std::fs::create_dir(&backups).unwrap();
         let target = backups.join("polykey.backup");
@@ -1057,7 +1048,7 @@ mod tests {
         assert!(took < Duration::from_secs(10), "the lock took {took:?}");
         // No file, whole or part, is left.
         assert_eq!(std::fs::read_dir(&backups).unwrap().count(), 0);
-        node.unlock("correct horse battery".into()).await.unwrap();
+        node.unlock(PASSWORD.into()).await.unwrap();
         assert_eq!(node.vaults().await.unwrap().len(), 1);
     }
 

@@ -233,6 +233,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// Wait (10 s at most) until `done`.
+    fn until(done: impl Fn() -> bool) {
+        let started = std::time::Instant::now();
+        while !done() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn fifo(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
         let fifo = dir.join(name);
         let made = std::process::Command::new("mkfifo")
@@ -288,10 +296,7 @@ mod tests {
         writer.write_all(b"x").unwrap();
         drop(File::options().write(true).open(&closed).unwrap());
         // And are counted out of the stuck ones as they do.
-        let started = std::time::Instant::now();
-        while stuck() > 0 && started.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        until(|| stuck() == 0);
         assert_eq!(stuck(), 0);
 
         // A file made after its create was given up is removed: an empty
@@ -313,16 +318,10 @@ mod tests {
             Some(io::ErrorKind::TimedOut)
         );
         go.send(()).unwrap();
-        let started = std::time::Instant::now();
-        while stuck() > 0 && started.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        until(|| stuck() == 0);
         assert_eq!(stuck(), 0);
         // Made by now (counted out once its open returned), then undone.
-        let started = std::time::Instant::now();
-        while made.exists() && started.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        until(|| !made.exists());
         assert!(!made.exists());
     }
 
