@@ -112,7 +112,13 @@ fn hand_over(error: polykey_node::NodeError) -> anyhow::Error {
 fn serve_cli(node: Node) {
     tauri::async_runtime::spawn(async move {
         let (_running, stop) = tokio::sync::watch::channel(false);
-        let _ = node.serve_client_api(stop).await;
+        // `agent stop` does not stop it: the app holds the node directory,
+        // so the CLI could then neither reach the node nor open it.
+        let options = polykey_node::client_api::ClientApiOptions {
+            stoppable: false,
+            ..Default::default()
+        };
+        let _ = node.serve_client_api_with(stop, options).await;
     });
 }
 

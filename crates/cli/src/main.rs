@@ -74,6 +74,19 @@ struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// Whether the command reads its own input from standard input (a
+    /// secret's value, a pairing code): the password cannot come from there
+    /// as well, or the input would be taken for the password.
+    fn stdin_is_input(&self) -> bool {
+        match &self.command {
+            Command::Secrets(secrets::Secrets::Write { .. }) => true,
+            Command::Join { code, .. } => code.as_deref().is_none_or(|code| code == "-"),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Human,

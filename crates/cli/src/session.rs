@@ -8,7 +8,7 @@ use polykey_node::{KdfProfile, Node, NodeError, NodeOptions, Password};
 use zeroize::Zeroizing;
 
 use crate::backend::{self, Agent, Backend, BackendError};
-use crate::output::{io_failure, Failure, EX_UNAVAILABLE};
+use crate::output::{io_failure, usage, Failure, EX_UNAVAILABLE};
 use crate::Cli;
 
 pub(crate) fn read_password(cli: &Cli, prompt: &str) -> Result<Password, Failure> {
@@ -16,6 +16,15 @@ pub(crate) fn read_password(cli: &Cli, prompt: &str) -> Result<Password, Failure
         Some(file) => Zeroizing::new(
             std::fs::read_to_string(file).map_err(|e| io_failure("read the password file", e))?,
         ),
+        None if !std::io::stdin().is_terminal() && cli.stdin_is_input() => {
+            // A saved session that ended (a lock, its idle time, its
+            // lifetime) would otherwise take a piped secret for the
+            // password, and lose it.
+            return Err(usage(
+                "a password is needed, and standard input carries this command's input: \
+                 give the password with --password-file (or POLYKEY_PASSWORD_FILE)",
+            ));
+        }
         None if !std::io::stdin().is_terminal() => {
             let mut text = Zeroizing::new(String::new());
             std::io::stdin()
@@ -84,13 +93,23 @@ async fn unlocked(cli: &Cli) -> Result<Node, Failure> {
 pub(crate) fn agent_session(cli: &Cli, stream: backend::Stream) -> Result<Agent, Failure> {
     let token_file = backend::token_path(&node_path(cli));
     let token = Zeroizing::new(std::fs::read_to_string(&token_file).unwrap_or_default());
+    let had_session = !token.is_empty();
     let mut agent = Agent::new(stream, token);
     match agent.call("status", serde_json::json!({})) {
         Ok(_) => return Ok(agent),
-        Err(BackendError::Agent(kind, _)) if kind == "unauthorised" => {}
+        Err(BackendError::Agent(kind, message)) if kind == "unauthorised" => {
+            // Say why a session that was saved ended, before asking.
+            if had_session && cli.password_file.is_none() && std::io::stdin().is_terminal() {
+                eprintln!("polykey: {message}");
+            }
+        }
         Err(e) => return Err(e.into()),
     }
     let password = read_password(cli, "Password: ")?;
+    // The agent closes a connection that does not log in in time, and a
+    // person may take longer at the prompt: log in on a new one.
+    let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
+    let mut agent = Agent::new(stream, Zeroizing::default());
     save_token(&token_file, &agent.log_in(password.expose_secret())?)?;
     Ok(agent)
 }

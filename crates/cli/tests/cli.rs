@@ -755,6 +755,41 @@ fn a_background_agent_serves_the_cli_with_session_tokens() {
 }
 
 #[test]
+fn a_piped_secret_is_never_taken_for_the_password_when_a_session_ended() {
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "ci"]);
+    node.write("ci:X", b"before");
+    node.ok(&["agent", "start"]);
+    let _guard = AgentGuard(&node);
+    // The saved session ends (a lock, its idle time or its lifetime).
+    std::fs::remove_file(node.path("node").join("session.token")).unwrap();
+    let mut child = node
+        .command(&["secrets", "write", "ci:X"])
+        .env_remove("POLYKEY_PASSWORD_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The password itself, piped as a secret's value, is not taken for it.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("--password-file"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    assert_eq!(node.run(&["secrets", "cat", "ci:X"]).stdout, b"before");
+    // With the password from a file, the piped value is written.
+    node.write("ci:X", b"after");
+    assert_eq!(node.run(&["secrets", "cat", "ci:X"]).stdout, b"after");
+}
+
+#[test]
 fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
     let (a, b) = (bootstrapped(), bootstrapped());
     a.ok(&["vaults", "create", "shared"]);

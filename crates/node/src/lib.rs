@@ -19,6 +19,8 @@ pub mod attachments;
 pub mod backup;
 /// The local client API for the CLI: a Unix socket, or a named pipe on Windows.
 pub mod client_api;
+/// Time that passes while the machine sleeps.
+mod clock;
 /// The node directory: its files, its lock, atomic writes.
 pub mod dir;
 /// Errors of node operations, each with a stable code.

@@ -9,6 +9,7 @@ use polykey_keys::{KdfParams, NodeId, Password, RecoveryCode, RootKeypair, Wrapp
 use zeroize::Zeroizing;
 
 use crate::api::{CreatedDto, NodeStateDto, StatusDto};
+use crate::clock::Moment;
 use crate::dir::NodeDir;
 use crate::error::NodeError;
 
@@ -172,10 +173,17 @@ enum State {
     Unlocked(WrappedRootKey, Arc<Session>),
 }
 
-/// Session tokens of the client API issued by this process (the client API
-/// issues and checks them; the node only keeps them with its state).
+/// Session tokens of the client API issued by this process, with when each
+/// was issued and last used (the client API issues and checks them; the
+/// node keeps them with its state, so that a lock ends them all).
 #[derive(Default)]
-pub(crate) struct Tokens(pub(crate) std::collections::HashSet<String>);
+pub(crate) struct Tokens(pub(crate) HashMap<String, TokenTimes>);
+
+/// When a session token was issued and last used.
+pub(crate) struct TokenTimes {
+    pub(crate) issued: Moment,
+    pub(crate) used: Moment,
+}
 
 pub(crate) struct Inner {
     dir: NodeDir,
@@ -187,8 +195,8 @@ pub(crate) struct Inner {
     pub(crate) file_stall_ms: AtomicU64,
     state: Mutex<State>,
     /// When the person last did something: a front end's [`Node::touch`]
-    /// (unlocking counts too).
-    last_activity: Mutex<Instant>,
+    /// (unlocking counts too). Time asleep counts towards the auto-lock.
+    last_activity: Mutex<Moment>,
     /// Bumped when something a front end lists may have changed: lock state,
     /// favourites, recently used secrets, names.
     changes: tokio::sync::watch::Sender<u64>,
@@ -267,7 +275,7 @@ impl Node {
                 exports_read: AtomicU64::new(0),
                 file_stall_ms: AtomicU64::new(0),
                 state: Mutex::new(state),
-                last_activity: Mutex::new(Instant::now()),
+                last_activity: Mutex::new(Moment::now()),
                 changes: tokio::sync::watch::Sender::new(0),
                 preferences: Mutex::new(preferences),
                 tokens: Mutex::default(),
@@ -406,6 +414,31 @@ impl Node {
     /// Nothing else counts.
     pub fn touch(&self) {
         self.inner.touch();
+    }
+
+    /// Run `work` while the node is unlocked, with its state held: a lock
+    /// cannot land in the middle of it ([`NodeError::Locked`] if locked).
+    pub(crate) fn while_unlocked<T>(&self, work: impl FnOnce() -> T) -> Result<T, NodeError> {
+        let state = self.inner.lock_state();
+        match &*state {
+            State::Unlocked(..) => Ok(work()),
+            State::Uninitialised => Err(NodeError::NotInitialised),
+            State::Locked(_) => Err(NodeError::Locked),
+        }
+    }
+
+    /// As if the machine had slept for `time` since the last activity and
+    /// every session token's issue and last use (tests: the monotonic
+    /// clock stands still in sleep, the wall clock goes on).
+    #[doc(hidden)]
+    pub fn pretend_slept(&self, time: Duration) {
+        if let Ok(mut last) = self.inner.last_activity.lock() {
+            last.slept(time);
+        }
+        for times in self.inner.tokens().0.values_mut() {
+            times.issued.slept(time);
+            times.used.slept(time);
+        }
     }
 
     /// Lock if the node is unlocked and nothing happened for `idle`.
@@ -633,16 +666,18 @@ impl Inner {
     /// Every client-API session ends at a lock, while the state is held,
     /// so no token outlives a lock and works again after the next unlock.
     fn end_client_sessions(&self) {
+        self.tokens().0.clear();
+    }
+
+    pub(crate) fn tokens(&self) -> MutexGuard<'_, Tokens> {
         self.tokens
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .0
-            .clear();
     }
 
     fn touch(&self) {
         if let Ok(mut last) = self.last_activity.lock() {
-            *last = Instant::now();
+            *last = Moment::now();
         }
     }
 
@@ -773,6 +808,9 @@ impl Inner {
             State::Locked(w) | State::Unlocked(w, _) => *w = rewrapped,
             State::Uninitialised => {}
         }
+        // A new password is what someone does who fears the old one known:
+        // a session opened with it (a copied token file) ends too.
+        self.end_client_sessions();
         Ok(())
     }
 }

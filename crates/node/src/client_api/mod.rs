@@ -6,20 +6,22 @@
 //!
 //! `session.unlock` trades the password for a session token; every other
 //! method needs a valid token in `params.token`. A token ends at every lock
-//! (including auto-lock) and after [`SESSION_IDLE`] without a call; after
-//! that the client logs in again. `agent.lockall` revokes every token and
-//! locks the node. Secret values travel as base64.
+//! (including auto-lock), at a change of password, after [`SESSION_IDLE`]
+//! without a call and [`SESSION_LIFETIME`] after it was issued (time asleep
+//! counts); after that the client logs in again. `agent.lockall` revokes
+//! every token and locks the node. Secret values travel as base64.
 //!
-//! Before a connection has authenticated it may send only short lines
-//! ([`MAX_UNAUTHENTICATED_LINE`]), and at most
-//! [`MAX_UNAUTHENTICATED_CONNECTIONS`] such connections are open at once
-//! (of [`MAX_CONNECTIONS`] in all). Password checks run one at a time in the
-//! whole process, so parallel attempts cannot each claim Argon2's 64 MiB.
+//! A connection without a live session (new, or its session ended) may send
+//! only short lines ([`MAX_UNAUTHENTICATED_LINE`]) and must log in within
+//! [`LOGIN_WITHIN`]; at most [`MAX_UNAUTHENTICATED_CONNECTIONS`] such
+//! connections are open at once (of [`MAX_CONNECTIONS`] in all), and one
+//! with a session is closed after [`SESSION_IDLE`] without a request.
+//! Password checks run one at a time in the whole process, so parallel
+//! attempts cannot each claim Argon2's 64 MiB.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use data_encoding::{BASE64, HEXLOWER};
 use serde_json::{json, Value};
@@ -27,10 +29,12 @@ use serde_json::{json, Value};
 use crate::wiped_json::WipedJson;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{timeout_at, Instant};
 use zeroize::Zeroizing;
 
+use crate::clock::Moment;
 use crate::error::NodeError;
-use crate::node::Node;
+use crate::node::{Node, TokenTimes};
 
 /// The Unix domain socket transport (Linux, macOS).
 #[cfg(unix)]
@@ -73,94 +77,73 @@ pub const MAX_UNAUTHENTICATED_CONNECTIONS: usize = 16;
 pub const MAX_CONNECTIONS: usize = 128;
 /// A session token ends after this long without a call on it.
 pub const SESSION_IDLE: Duration = Duration::from_secs(15 * 60);
+/// A session token ends this long after it was issued, however much it is
+/// used (as 1Password's CLI sessions do): a token file copied once is not
+/// good for ever. A client with the password logs in again.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
+/// A connection without a live session is closed unless it logs in (or
+/// shows a live token) within this long of connecting or of its session
+/// ending: connections that never log in would hold the places of those
+/// that do. Waiting for the password check itself does not count.
+pub const LOGIN_WITHIN: Duration = Duration::from_secs(30);
 
 /// Password derivations (Argon2id, 64 MiB each) in this process: one at a
 /// time, so parallel login attempts wait instead of each taking 64 MiB.
 static DERIVATIONS: Semaphore = Semaphore::const_new(1);
 
-/// How the client API serves (tests shorten the idle time).
+/// How the client API serves (tests shorten the times).
 #[derive(Clone, Debug)]
 pub struct ClientApiOptions {
     /// A token ends after this long without a call ([`SESSION_IDLE`]).
     pub session_idle: Duration,
+    /// A token ends this long after it was issued ([`SESSION_LIFETIME`]).
+    pub session_lifetime: Duration,
+    /// A connection without a session must log in within this long
+    /// ([`LOGIN_WITHIN`]).
+    pub login_within: Duration,
+    /// Whether `agent.stop` stops this server: not the desktop app's, which
+    /// serves for as long as the app runs (the CLI could neither reach the
+    /// node then nor open its directory, which the app holds).
+    pub stoppable: bool,
 }
 
 impl Default for ClientApiOptions {
     fn default() -> Self {
         Self {
             session_idle: SESSION_IDLE,
+            session_lifetime: SESSION_LIFETIME,
+            login_within: LOGIN_WITHIN,
+            stoppable: true,
         }
     }
 }
 
 /// Why a call without a valid session was refused.
+#[derive(Debug)]
 enum Refused {
-    /// No such token, or it ended at a lock.
+    /// No such token, or it ended at a lock or a change of password.
     NoSession,
     /// The token was not used for the idle time.
     Idle,
+    /// The token reached its lifetime.
+    Expired,
 }
 
 /// What every connection of one server shares.
 struct Server {
     node: Node,
     options: ClientApiOptions,
-    /// When each live token was last used.
-    last_use: Mutex<HashMap<String, Instant>>,
     unauthenticated: Arc<Semaphore>,
     stopper: tokio::sync::watch::Sender<bool>,
 }
 
 impl Server {
-    fn last_use(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
-        self.last_use
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// End every session: the node locked (or was asked to).
-    fn end_sessions(&self) {
-        self.node.revoke_tokens();
-        self.last_use().clear();
-    }
-
-    /// Drop what this server keeps of sessions once the node is not
-    /// unlocked: a lock has cleared the node's tokens itself, under its
-    /// state lock, so no token outlives a lock.
-    fn catch_up(&self) {
-        if self.node.status().state != crate::NodeState::Unlocked {
-            self.end_sessions();
-        }
-    }
-
     /// Check `token` and note its use.
     fn check_session(&self, token: &str) -> Result<(), Refused> {
-        // A lock since the last look has ended every session by now.
-        self.catch_up();
-        if token.is_empty() || !self.node.token_valid(token) {
-            return Err(Refused::NoSession);
-        }
-        let mut last_use = self.last_use();
-        match last_use.get_mut(token) {
-            Some(last) if last.elapsed() < self.options.session_idle => {
-                *last = Instant::now();
-                // A call from the CLI is something a person did.
-                self.node.touch();
-                Ok(())
-            }
-            Some(_) => {
-                last_use.remove(token);
-                self.node.tokens().0.remove(token);
-                Err(Refused::Idle)
-            }
-            // Issued by another server of this node, or by a front end
-            // directly: this server never saw it used, so it counts from now.
-            None => {
-                last_use.insert(token.to_owned(), Instant::now());
-                self.node.touch();
-                Ok(())
-            }
-        }
+        self.node.session(token, &self.options, true)?;
+        // A call from the CLI is something a person did.
+        self.node.touch();
+        Ok(())
     }
 
     /// Run a password derivation, one at a time in the whole process.
@@ -173,13 +156,6 @@ impl Server {
 }
 
 impl Node {
-    /// Trade the password for a session token (unlocking the node if it is
-    /// locked). A wrong password gets [`NodeError::WrongPassword`].
-    pub async fn issue_token(&self, password: crate::Password) -> Result<String, NodeError> {
-        self.log_in(password).await?;
-        Ok(self.new_token())
-    }
-
     /// Check `password`, unlocking the node if it is locked.
     async fn log_in(&self, password: crate::Password) -> Result<(), NodeError> {
         match self.status().state {
@@ -189,30 +165,56 @@ impl Node {
         }
     }
 
-    /// A fresh session token.
-    fn new_token(&self) -> String {
+    /// A fresh session token, issued only while the node is unlocked and
+    /// with its state held: a lock landing between the login and the token
+    /// would otherwise leave a token that works again after the next unlock.
+    fn new_token(&self) -> Result<String, NodeError> {
         let mut bytes = [0u8; 32];
         polykey_keys::random_bytes(&mut bytes);
         let token = HEXLOWER.encode(&bytes);
-        self.tokens().0.insert(token.clone());
-        token
+        self.while_unlocked(|| {
+            let times = TokenTimes {
+                issued: Moment::now(),
+                used: Moment::now(),
+            };
+            self.inner.tokens().0.insert(token.clone(), times);
+        })?;
+        Ok(token)
     }
 
-    /// Whether `token` was issued and not revoked.
-    pub fn token_valid(&self, token: &str) -> bool {
-        self.tokens().0.contains(token)
+    /// Whether `token` is a live session under `options`' limits, noting
+    /// its use if `using`. Tokens found ended are dropped, this one and any
+    /// other (nothing else sweeps them on a node that never locks).
+    fn session(&self, token: &str, options: &ClientApiOptions, using: bool) -> Result<(), Refused> {
+        let ended = |times: &TokenTimes| {
+            if times.issued.elapsed() >= options.session_lifetime {
+                Some(Refused::Expired)
+            } else if times.used.elapsed() >= options.session_idle {
+                Some(Refused::Idle)
+            } else {
+                None
+            }
+        };
+        let mut tokens = self.inner.tokens();
+        let verdict = match tokens.0.get_mut(token) {
+            None => Err(Refused::NoSession),
+            Some(times) => match ended(times) {
+                Some(refused) => Err(refused),
+                None => {
+                    if using {
+                        times.used = Moment::now();
+                    }
+                    Ok(())
+                }
+            },
+        };
+        tokens.0.retain(|_, times| ended(times).is_none());
+        verdict
     }
 
     /// Revoke every session token.
     pub fn revoke_tokens(&self) {
-        self.tokens().0.clear();
-    }
-
-    fn tokens(&self) -> std::sync::MutexGuard<'_, crate::node::Tokens> {
-        self.inner
-            .tokens
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.tokens().0.clear();
     }
 
     /// Where this node's client API listens ([`endpoint`]).
@@ -241,14 +243,10 @@ impl Node {
         let server = Arc::new(Server {
             node: self.clone(),
             options,
-            last_use: Mutex::default(),
             unauthenticated: Arc::new(Semaphore::new(MAX_UNAUTHENTICATED_CONNECTIONS)),
             stopper,
         });
-        server.catch_up();
         let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let mut changes = self.changes();
-        changes.mark_unchanged();
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
@@ -268,13 +266,6 @@ impl Node {
                         }
                     });
                 }
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                    // Every lock, auto-lock included, ends every session.
-                    server.catch_up();
-                }
                 _ = stop.changed() => break,
                 _ = stopped.changed() => break,
             }
@@ -291,52 +282,84 @@ impl Server {
     {
         let (read, mut write) = tokio::io::split(stream);
         let mut reader = BufReader::new(read);
-        // Held until the connection authenticates.
-        let mut unauthenticated = Some(unauthenticated);
-        let mut authenticated = false;
+        let login_by = || Instant::now() + self.options.login_within;
+        // The token this connection last used, while it may still live.
+        let mut session: Option<Zeroizing<String>> = None;
+        // While the connection has no live session: its place among those
+        // that have not logged in, and when it must have.
+        let mut waiting = Some((unauthenticated, login_by()));
         loop {
-            let limit = if authenticated {
+            let live = session
+                .as_deref()
+                .is_some_and(|token| self.node.session(token, &self.options, false).is_ok());
+            if live {
+                waiting = None;
+            } else {
+                session = None;
+                if waiting.is_none() {
+                    // Its session ended (a lock, the idle time, the
+                    // lifetime): it is a connection not logged in again,
+                    // with a new place and a new time to log in.
+                    let Ok(permit) = Arc::clone(&self.unauthenticated).try_acquire_owned() else {
+                        let _ = timeout_at(login_by(), refuse(&mut write)).await;
+                        return;
+                    };
+                    waiting = Some((permit, login_by()));
+                }
+            }
+            // A connection with a session that sends nothing for the idle
+            // time has an idle token anyway.
+            let until = match &waiting {
+                Some((_, deadline)) => *deadline,
+                None => Instant::now() + self.options.session_idle,
+            };
+            let limit = if live {
                 MAX_LINE
             } else {
                 MAX_UNAUTHENTICATED_LINE
             };
             let mut line = Zeroizing::new(Vec::new());
-            let n = match (&mut reader)
-                .take(limit as u64 + 1)
-                .read_until(b'\n', &mut line)
-                .await
-            {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
+            let mut bounded = (&mut reader).take(limit as u64 + 1);
+            let n = match timeout_at(until, bounded.read_until(b'\n', &mut line)).await {
+                Err(_) | Ok(Ok(0) | Err(_)) => return,
+                Ok(Ok(n)) => n,
             };
             if n > limit {
                 // The rest of the line is never read: the connection ends.
                 let response = error_response(Value::Null, -32600, "request too large", None);
-                let _ = write_response(&mut write, &response).await;
+                let _ = timeout_at(until, write_response(&mut write, &response)).await;
                 return;
             }
             // Requests and answers carry passwords and secrets: both are
             // wiped once written.
             let response = match serde_json::from_slice::<Value>(&line) {
                 Ok(request) => {
-                    let (response, session) = self.answer_client(WipedJson(request)).await;
-                    authenticated = session;
-                    if session {
-                        drop(unauthenticated.take());
-                    }
+                    let (response, token) = self.answer_client(WipedJson(request)).await;
+                    session = token;
                     response
                 }
                 Err(_) => WipedJson(error_response(Value::Null, -32700, "not JSON", None)),
             };
-            if write_response(&mut write, &response).await.is_err() {
-                return;
+            // A client that does not read its answers holds its place no
+            // longer than it may wait.
+            let until = match (&session, &waiting) {
+                (Some(_), _) => Instant::now() + self.options.session_idle,
+                (None, Some((_, deadline))) => *deadline,
+                (None, None) => login_by(),
+            };
+            match timeout_at(until, write_response(&mut write, &response)).await {
+                Ok(Ok(())) => {}
+                Err(_) | Ok(Err(_)) => return,
             }
         }
     }
 
-    /// The answer to `request`, and whether the connection holds a valid
-    /// session after it.
-    async fn answer_client(&self, mut request: WipedJson) -> (WipedJson, bool) {
+    /// The answer to `request`, and the token of the session the
+    /// connection holds after it, if any.
+    async fn answer_client(
+        &self,
+        mut request: WipedJson,
+    ) -> (WipedJson, Option<Zeroizing<String>>) {
         let id = request.get("id").cloned().unwrap_or(Value::Null);
         let mut params = request.take("params");
         if params.is_null() {
@@ -345,31 +368,47 @@ impl Server {
         let Some(method) = request.get("method").and_then(Value::as_str) else {
             return (
                 WipedJson(error_response(id, -32600, "no method", None)),
-                false,
+                None,
             );
         };
+        let token = Zeroizing::new(
+            params
+                .get("token")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        );
         if method != "session.unlock" {
-            let token = params.get("token").and_then(Value::as_str).unwrap_or("");
-            if let Err(refused) = self.check_session(token) {
+            if let Err(refused) = self.check_session(&token) {
                 let message = match refused {
-                    Refused::NoSession => {
-                        "no valid session (sessions end whenever the node locks); log in again"
-                    }
-                    Refused::Idle => "the session expired after being idle; log in again",
+                    Refused::NoSession => "no valid session (sessions end whenever the node \
+                         locks or its password changes); log in again"
+                        .to_owned(),
+                    Refused::Idle => "the session expired after being idle; log in again".into(),
+                    Refused::Expired => format!(
+                        "the session reached its limit of {} (a session ends that long after \
+                         its login, however much it is used); log in again",
+                        span(self.options.session_lifetime)
+                    ),
                 };
                 return (
-                    WipedJson(error_response(id, -32001, message, Some(UNAUTHORISED))),
-                    false,
+                    WipedJson(error_response(id, -32001, &message, Some(UNAUTHORISED))),
+                    None,
                 );
             }
         }
         let result = self.call_client(method, &params).await;
         // A login that succeeded, or any call with a valid token, leaves the
-        // connection authenticated, unless the call ended the sessions.
+        // connection with a session, unless the call ended the sessions.
         let session = match method {
-            "session.unlock" => result.is_ok(),
-            "agent.lock" | "agent.lockall" | "agent.stop" => false,
-            _ => true,
+            "session.unlock" => result
+                .as_ref()
+                .ok()
+                .and_then(|answer| answer.get("token"))
+                .and_then(Value::as_str)
+                .map(|new| Zeroizing::new(new.to_owned())),
+            "agent.lock" | "agent.lockall" | "agent.stop" | "keys.password" => None,
+            _ => Some(token),
         };
         let response = match result {
             Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
@@ -401,11 +440,8 @@ impl Server {
                 let password = text("password")?;
                 self.derive(self.node.log_in(password.as_str().into()))
                     .await?;
-                // Look at the unlock this login may have caused before the
-                // token exists, so it cannot count against the token.
-                self.catch_up();
-                let token = self.node.new_token();
-                self.last_use().insert(token.clone(), Instant::now());
+                // Refused if a lock came in since the password was checked.
+                let token = self.node.new_token()?;
                 self.node.touch();
                 json!({ "token": token })
             }
@@ -446,14 +482,20 @@ impl Server {
                 };
                 answer?.unwrap_or(Value::Null)
             }
+            "agent.stop" if !self.options.stoppable => {
+                return Err(Call::Node(NodeError::Invalid(
+                    "the desktop app serves this node while it runs; quit the app to stop it"
+                        .into(),
+                )))
+            }
             "agent.stop" => {
                 let _ = self.stopper.send(true);
                 json!({})
             }
             "agent.lock" | "agent.lockall" => {
-                self.end_sessions();
+                self.node.revoke_tokens();
                 self.node.lock().await?;
-                self.end_sessions();
+                self.node.revoke_tokens();
                 json!({})
             }
             _ => return self.node.call_client(method, params).await,
@@ -793,6 +835,17 @@ fn error_response(id: Value, code: i64, message: &str, kind: Option<&str>) -> Va
     json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message, "data": data } })
 }
 
+/// `time` in words: "12 hours", "15 minutes".
+fn span(time: Duration) -> String {
+    let counted = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match time.as_secs() {
+        s if s >= 3600 && s % 3600 == 0 => counted(s / 3600, "hour"),
+        s if s >= 60 => counted(s / 60, "minute"),
+        s if s >= 1 => counted(s, "second"),
+        _ => format!("{} ms", time.as_millis()),
+    }
+}
+
 /// Write one response line.
 async fn write_response(
     write: &mut (impl AsyncWrite + Unpin),
@@ -847,6 +900,31 @@ mod tests {
         fn drop(&mut self) {
             RUNNING.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// A lock that lands between a login's password check and its token
+    /// leaves no token behind (it would work again after the next unlock).
+    #[tokio::test]
+    async fn no_token_is_issued_while_the_node_is_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::NodeOptions {
+            kdf: crate::KdfProfile::FastForTests,
+            ..Default::default()
+        };
+        let node = Node::open(dir.path(), options).await.unwrap();
+        node.create("correct horse battery".into()).await.unwrap();
+        node.lock().await.unwrap();
+        assert!(matches!(node.new_token(), Err(NodeError::Locked)));
+        node.unlock("correct horse battery".into()).await.unwrap();
+        assert!(node.inner.tokens().0.is_empty(), "nothing kept from before");
+        let token = node.new_token().unwrap();
+        let options = ClientApiOptions::default();
+        assert!(node.session(&token, &options, false).is_ok());
+        node.lock().await.unwrap();
+        assert!(matches!(
+            node.session(&token, &options, false),
+            Err(Refused::NoSession)
+        ));
     }
 
     async fn wrong_login(path: PathBuf) -> Value {

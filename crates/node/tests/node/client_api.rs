@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use polykey_node::client_api::{
     ClientApiOptions, MAX_CONNECTIONS, MAX_UNAUTHENTICATED_CONNECTIONS, MAX_UNAUTHENTICATED_LINE,
-    UNAUTHORISED,
+    SESSION_IDLE, UNAUTHORISED,
 };
 use polykey_node::Node;
 use serde_json::{json, Value};
@@ -178,7 +178,11 @@ async fn a_call_from_the_cli_counts_as_activity() {
 #[tokio::test]
 async fn a_token_ends_after_its_idle_time() {
     let idle = Duration::from_millis(600);
-    let served = Served::start(ClientApiOptions { session_idle: idle }).await;
+    let served = Served::start(ClientApiOptions {
+        session_idle: idle,
+        ..Default::default()
+    })
+    .await;
     let mut client = served.connect().await;
     let token = client.log_in().await;
     // Calls keep the session alive past its idle time in total.
@@ -187,6 +191,10 @@ async fn a_token_ends_after_its_idle_time() {
         assert!(client.status(&token).await.get("result").is_some());
     }
     tokio::time::sleep(idle + Duration::from_millis(100)).await;
+    // The connection, silent for the idle time, was closed; the token
+    // shown on a new one is refused as idle.
+    assert!(client.answer().await.is_none(), "closed");
+    let mut client = served.connect().await;
     let answer = client.status(&token).await;
     assert!(refused(&answer), "{answer}");
     let message = answer["error"]["message"].as_str().unwrap();
@@ -198,6 +206,110 @@ async fn a_token_ends_after_its_idle_time() {
     assert!(refused(&client.status(&token).await));
     let token = client.log_in().await;
     assert!(client.status(&token).await.get("result").is_some());
+    served.finish().await;
+}
+
+#[tokio::test]
+async fn a_token_ends_at_its_lifetime_however_much_it_is_used() {
+    let lifetime = Duration::from_millis(800);
+    let served = Served::start(ClientApiOptions {
+        session_lifetime: lifetime,
+        ..Default::default()
+    })
+    .await;
+    let mut client = served.connect().await;
+    let token = client.log_in().await;
+    let started = std::time::Instant::now();
+    // Used all along, it works until its lifetime and not after.
+    let answer = loop {
+        let answer = client.status(&token).await;
+        if answer.get("result").is_none() {
+            break answer;
+        }
+        assert!(started.elapsed() < lifetime * 3, "still served: {answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(started.elapsed() >= lifetime, "ended early: {answer}");
+    assert!(refused(&answer), "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("limit") && message.contains("log in again"),
+        "{message}"
+    );
+    // The node stays unlocked; a new login gets a new session.
+    let token = client.log_in().await;
+    assert!(client.status(&token).await.get("result").is_some());
+    served.finish().await;
+}
+
+#[tokio::test]
+async fn time_asleep_counts_towards_the_idle_time_and_the_auto_lock() {
+    let served = Served::start(ClientApiOptions::default()).await;
+    let mut client = served.connect().await;
+    let token = client.log_in().await;
+    // A laptop closed for longer than the idle time: the monotonic clock
+    // stood still, the wall clock went on.
+    served
+        .node
+        .pretend_slept(SESSION_IDLE + Duration::from_secs(60));
+    let answer = client.status(&token).await;
+    assert!(refused(&answer), "{answer}");
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("idle"));
+
+    let mut client = served.connect().await;
+    client.log_in().await;
+    served.node.pretend_slept(Duration::from_secs(10 * 60));
+    assert!(
+        served
+            .node
+            .lock_if_idle(Duration::from_secs(5 * 60))
+            .await
+            .unwrap(),
+        "ten minutes asleep lock a node that locks after five idle"
+    );
+    served.finish().await;
+}
+
+#[tokio::test]
+async fn a_new_password_ends_every_session() {
+    let served = Served::start(ClientApiOptions::default()).await;
+    let mut copied = served.connect().await;
+    let stolen = copied.log_in().await;
+    let mut owner = served.connect().await;
+    let token = owner.log_in().await;
+    let answer = owner
+        .call(
+            "keys.password",
+            json!({ "token": token, "password": PASSWORD, "newPassword": "a new and longer password" }),
+        )
+        .await;
+    assert!(answer.get("result").is_some(), "{answer}");
+    let answer = copied.status(&stolen).await;
+    assert!(refused(&answer), "a token from before the change: {answer}");
+    assert!(refused(&owner.status(&token).await));
+    served.finish().await;
+}
+
+#[tokio::test]
+async fn the_desktop_apps_server_is_not_stopped_by_a_client() {
+    let served = Served::start(ClientApiOptions {
+        stoppable: false,
+        ..Default::default()
+    })
+    .await;
+    let mut client = served.connect().await;
+    let token = client.log_in().await;
+    let answer = client.call("agent.stop", json!({ "token": token })).await;
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("quit the app"), "{answer}");
+    // Still served, to this client and to a new one.
+    assert!(client.status(&token).await.get("result").is_some());
+    let mut newcomer = served.connect().await;
+    let token = newcomer.log_in().await;
+    assert!(newcomer.status(&token).await.get("result").is_some());
     served.finish().await;
 }
 
@@ -275,6 +387,92 @@ async fn connections_before_login_are_bounded_and_logged_in_clients_still_served
     let mut newcomer = served.connect().await;
     let answer = newcomer.status("").await;
     assert!(refused(&answer), "served, not turned away: {answer}");
+    served.finish().await;
+}
+
+#[tokio::test]
+async fn connections_that_never_log_in_are_closed_and_their_places_freed() {
+    let within = Duration::from_millis(400);
+    let served = Served::start(ClientApiOptions {
+        login_within: within,
+        ..Default::default()
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..MAX_UNAUTHENTICATED_CONNECTIONS {
+        idle.push(served.connect().await);
+    }
+    assert!(turned_away(&mut served.connect().await).await);
+    tokio::time::sleep(within + Duration::from_millis(300)).await;
+    for client in &mut idle {
+        assert!(client.answer().await.is_none(), "closed");
+    }
+    let mut newcomer = served.connect().await;
+    let answer = newcomer.status("").await;
+    assert!(refused(&answer), "served, not turned away: {answer}");
+    let token = newcomer.log_in().await;
+    // Logged in, it is not bound by the time to log in.
+    tokio::time::sleep(within + Duration::from_millis(300)).await;
+    assert!(newcomer.status(&token).await.get("result").is_some());
+    served.finish().await;
+}
+
+#[tokio::test]
+async fn clients_that_never_read_their_answers_lose_their_places_in_time() {
+    let within = Duration::from_millis(400);
+    let served = Served::start(ClientApiOptions {
+        login_within: within,
+        ..Default::default()
+    })
+    .await;
+    // Each sends lines it never reads the answers to, until the server's
+    // answers fill the socket and its writes wait.
+    let mut flooders = Vec::new();
+    for _ in 0..MAX_UNAUTHENTICATED_CONNECTIONS {
+        let Client { read, mut write } = served.connect().await;
+        flooders.push(tokio::spawn(async move {
+            let lines = b"x\n".repeat(128 * 1024);
+            let _ = write.write_all(&lines).await;
+            (read, write)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(turned_away(&mut served.connect().await).await);
+    let mut served_again = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut newcomer = served.connect().await;
+        if !turned_away(&mut newcomer).await {
+            served_again = true;
+            break;
+        }
+    }
+    assert!(
+        served_again,
+        "a place freed once their time to log in ran out"
+    );
+    for flooder in flooders {
+        flooder.abort();
+    }
+    served.finish().await;
+}
+
+#[tokio::test]
+async fn a_connection_whose_session_ended_must_log_in_again_in_time() {
+    let within = Duration::from_millis(400);
+    let served = Served::start(ClientApiOptions {
+        login_within: within,
+        ..Default::default()
+    })
+    .await;
+    let mut client = served.connect().await;
+    let token = client.log_in().await;
+    served.node.lock().await.unwrap();
+    served.node.unlock(PASSWORD.into()).await.unwrap();
+    assert!(refused(&client.status(&token).await));
+    // It waits as a connection that has not logged in: closed in time.
+    tokio::time::sleep(within + Duration::from_millis(300)).await;
+    assert!(client.answer().await.is_none(), "closed");
     served.finish().await;
 }
 
