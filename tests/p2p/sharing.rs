@@ -733,6 +733,70 @@ async fn a_thief_removed_as_known_on_one_of_the_owners_devices_is_not_granted_ba
     .await;
 }
 
+/// Alice unshares on her first device while her second is away; Bob
+/// then removes one of his devices where only her second hears of it,
+/// which signs the grant again for his remaining device. That grant must
+/// not outrank the withdrawal when her devices meet: before, it was dated
+/// as it was signed again, after the withdrawal, and Bob was served again
+/// on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_removing_a_device_where_an_unshare_is_not_known_yet_does_not_undo_it() {
+    let People { alice, bob, .. } = alice_shares_with_bob(false, Target::FirstDevice).await;
+    let both = {
+        let mut both = vec![bob[0].id(), bob[1].id()];
+        both.sort();
+        both
+    };
+    let owner = [&alice[0], &alice[1]];
+    eventually(
+        "both of Bob's devices are granted on both",
+        &owner,
+        || async { team_nodes(&alice[0]).await == both && team_nodes(&alice[1]).await == both },
+    )
+    .await;
+    let password = || Password::new(PASSWORD.into());
+    alice[1].node.lock().await.unwrap();
+    assert!(alice[0]
+        .node
+        .unshare_vault("Team", &bob[0].id().to_string())
+        .await
+        .unwrap());
+    assert!(team_nodes(&alice[0]).await.is_empty());
+    alice[0].node.lock().await.unwrap();
+    alice[1].node.unlock(password()).await.unwrap();
+    bob[0].connect_to(&alice[1]).await;
+    bob[0].node.revoke_device(bob[1].id()).await.unwrap();
+    eventually(
+        "Alice's second hears of the removal",
+        &[&alice[1], &bob[0]],
+        || async {
+            let _ = bob[0].node.pull_shared("Team").await;
+            team_nodes(&alice[1]).await == [bob[0].id()]
+        },
+    )
+    .await;
+    bob[0].node.lock().await.unwrap();
+    alice[0].node.unlock(password()).await.unwrap();
+    alice[0].connect_to(&alice[1]).await;
+    eventually(
+        "the unshare holds on both of Alice's devices",
+        &owner,
+        || async {
+            let _ = alice[0].node.sync_now(alice[1].id()).await;
+            let _ = alice[1].node.sync_now(alice[0].id()).await;
+            team_nodes(&alice[0]).await.is_empty() && team_nodes(&alice[1]).await.is_empty()
+        },
+    )
+    .await;
+    // And it stays so.
+    for _ in 0..3 {
+        let _ = alice[0].node.sync_now(alice[1].id()).await;
+        let _ = alice[1].node.sync_now(alice[0].id()).await;
+    }
+    assert!(team_nodes(&alice[0]).await.is_empty());
+    assert!(team_nodes(&alice[1]).await.is_empty());
+}
+
 /// Every node "Team" is granted to on `device`, in order.
 async fn team_nodes(device: &Device) -> Vec<polykey_node::NodeId> {
     let mut nodes = granted(device, &["Team"]).await;

@@ -631,7 +631,7 @@ pub(super) fn adopt_access(s: &Session, id: &VaultId, theirs: Access) -> Result<
     for grant in grants.iter_mut() {
         let kept = not_removed(s, &grant.person, &grant.nodes)?;
         if kept.len() != grant.nodes.len() {
-            *grant = Grant::unsigned(grant.person.clone(), kept, grant.write);
+            *grant = with_nodes(grant, kept);
         }
     }
     let mut merged = Access {
@@ -1133,7 +1133,7 @@ fn drop_grant_nodes(s: &Session, person: &str, nodes: &BTreeSet<NodeId>) -> Resu
         for grant in access.grants.iter_mut().filter(|g| g.person == person) {
             if grant.nodes.iter().any(|n| nodes.contains(n)) {
                 let kept = grant.nodes.iter().copied().filter(|n| !nodes.contains(n));
-                *grant = Grant::unsigned(grant.person.clone(), kept.collect(), grant.write);
+                *grant = with_nodes(grant, kept.collect());
                 changed = true;
             }
         }
@@ -1143,6 +1143,24 @@ fn drop_grant_nodes(s: &Session, person: &str, nodes: &BTreeSet<NodeId>) -> Resu
         }
     }
     Ok(())
+}
+
+/// `grant` to other nodes of its person, to be signed again here. Dated
+/// one millisecond after the grant it changes, not now: a change of the
+/// person's devices is not the owner granting anew, and must not outrank
+/// a withdrawal made since on a device this one has not heard from (the
+/// person could otherwise undo an unshare by removing a device of theirs
+/// where it was not known yet). Later changes of the list still win over
+/// earlier ones. A grant not signed yet is dated when signed.
+fn with_nodes(grant: &Grant, nodes: Vec<NodeId>) -> Grant {
+    Grant {
+        at: if grant.at == 0 {
+            0
+        } else {
+            grant.at.saturating_add(1)
+        },
+        ..Grant::unsigned(grant.person.clone(), nodes, grant.write)
+    }
 }
 
 /// The nodes of people removed by their own gestalt (still heard asking
@@ -1208,7 +1226,7 @@ pub(crate) fn update_grant_nodes(s: &Session, person: &Person) -> Result<(), Nod
         let mut changed = false;
         for grant in access.grants.iter_mut().filter(|g| g.person == person.name) {
             if grant.nodes != nodes {
-                *grant = Grant::unsigned(grant.person.clone(), nodes.clone(), grant.write);
+                *grant = with_nodes(grant, nodes.clone());
                 changed = true;
             }
         }
