@@ -797,6 +797,81 @@ async fn a_person_removing_a_device_where_an_unshare_is_not_known_yet_does_not_u
     assert!(team_nodes(&alice[1]).await.is_empty());
 }
 
+/// Bob writes to "Team" while he may; Alice unshares it, then pairs a new
+/// device. Bob's work is history Alice's devices took: the new device takes
+/// it too. Before, it refused the vault (its commits by a node no longer a
+/// writer), and that refusal ended the whole pull, so the vaults listed
+/// after "Team" never came either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_device_takes_a_vault_a_writer_wrote_to_before_it_was_unshared() {
+    let People { alice, bob, .. } = alice_shares_with_bob(true, Target::FirstDevice).await;
+    bob[0].write("Team", "wifi", "from bob").await;
+    all_read(&[&alice[0], &alice[1]], "wifi", "from bob").await;
+    assert!(alice[0]
+        .node
+        .unshare_vault("Team", &bob[0].id().to_string())
+        .await
+        .unwrap());
+    // Many other vaults, so that some are listed after "Team" (by id).
+    for i in 0..8 {
+        let name = format!("Other {i}");
+        alice[0].node.create_vault(name.clone()).await.unwrap();
+        alice[0].write(&name, "pin", "4711").await;
+    }
+    let new = device().await;
+    pair(&alice[0], &new).await;
+    eventually(
+        "the new device holds every vault",
+        &[&alice[0], &new],
+        || async {
+            let _ = new.node.sync_now(alice[0].id()).await;
+            let mut all = new.read("Team", "wifi").await.as_deref() == Some("from bob");
+            for i in 0..8 {
+                all &= new.read(&format!("Other {i}"), "pin").await.as_deref() == Some("4711");
+            }
+            all
+        },
+    )
+    .await;
+}
+
+/// As above, but Alice no longer trusts Bob at all: his nodes are not
+/// known here any more, so the new device cannot tell his work from a
+/// stranger's and refuses "Team". That refusal stops "Team" alone: every
+/// other vault still comes, and the pull says why "Team" did not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_vault_refused_on_a_new_device_stops_no_other_vault() {
+    let People { alice, bob, .. } = alice_shares_with_bob(true, Target::Account).await;
+    bob[0].write("Team", "wifi", "from bob").await;
+    all_read(&[&alice[0]], "wifi", "from bob").await;
+    assert!(alice[0].node.untrust("github.com:bob").await.unwrap());
+    for i in 0..8 {
+        let name = format!("Other {i}");
+        alice[0].node.create_vault(name.clone()).await.unwrap();
+        alice[0].write(&name, "pin", "4711").await;
+    }
+    let new = device().await;
+    pair(&alice[0], &new).await;
+    eventually(
+        "the new device holds every other vault",
+        &[&alice[0], &new],
+        || async {
+            let _ = new.node.sync_now(alice[0].id()).await;
+            let mut all = true;
+            for i in 0..8 {
+                all &= new.read(&format!("Other {i}"), "pin").await.as_deref() == Some("4711");
+            }
+            all
+        },
+    )
+    .await;
+    let refused = new.node.sync_now(alice[0].id()).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("outside the gestalt"),
+        "{refused}"
+    );
+}
+
 /// Every node "Team" is granted to on `device`, in order.
 async fn team_nodes(device: &Device) -> Vec<polykey_node::NodeId> {
     let mut nodes = granted(device, &["Team"]).await;

@@ -403,6 +403,34 @@ fn head_and_rest(line: &str) -> Option<(&str, String)> {
     Some((head, format!("{start} {deleted} {access_at}")))
 }
 
+/// `result` of one vault's transfer: a failure of that vault alone (its
+/// data refused here, or by the peer) is kept in `failed` (the first one)
+/// and gives `None`; any other (the node locked, the network, the disk)
+/// ends the pull.
+fn vault_alone<T>(
+    result: Result<T, NodeError>,
+    failed: &mut Option<NodeError>,
+) -> Result<Option<T>, NodeError> {
+    match result {
+        Ok(done) => Ok(Some(done)),
+        Err(
+            e @ (NodeError::BadPeerData(_)
+            | NodeError::PeerRefused(_)
+            | NodeError::ReadOnly(_)
+            | NodeError::Vault(
+                VaultError::Refused(_)
+                | VaultError::Corrupt(_)
+                | VaultError::TooLarge { .. }
+                | VaultError::UnknownVault(_),
+            )),
+        ) => {
+            failed.get_or_insert(e);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn may_author(members: &BTreeSet<NodeId>) -> impl Fn(&NodeId) -> bool + '_ {
     move |n: &NodeId| members.contains(n)
 }
@@ -678,6 +706,13 @@ impl Node {
                 changed = true;
             }
         }
+        // A vault whose history is refused here (or that the peer refuses
+        // to send) stops only itself: before, the pull ended there, and
+        // every vault after it in the list, the deletions and the removals
+        // waited for good behind one vault (a writer's commits taken on one
+        // device and refused on another). The first such failure is the
+        // pull's, once the rest is done.
+        let mut failed = None;
         for summary in vaults {
             let Ok(id) = summary.id.parse::<VaultId>() else {
                 continue;
@@ -686,10 +721,10 @@ impl Node {
                 None => {
                     // A slow device sending it too delays no other vault of
                     // this pull: the next pull takes it if that one fails.
-                    changed |= self
+                    let received = self
                         .receive_new_vault(client, peer, id, &summary, false)
-                        .await?
-                        == NewVault::Received;
+                        .await;
+                    changed |= vault_alone(received, &mut failed)? == Some(NewVault::Received);
                 }
                 Some((head, renamed_here)) => {
                     let (name, renamed_at) = (summary.name.clone(), summary.renamed_at);
@@ -706,7 +741,7 @@ impl Node {
                         continue;
                     }
                     let lower = me.as_bytes() < peer.as_bytes();
-                    let (moved, ask_peer) = self
+                    let caught_up = self
                         .catch_up(
                             client,
                             peer,
@@ -715,7 +750,10 @@ impl Node {
                             Haves::Told(told_before.get(&summary.id).cloned()),
                             lower,
                         )
-                        .await?;
+                        .await;
+                    let Some((moved, ask_peer)) = vault_alone(caught_up, &mut failed)? else {
+                        continue;
+                    };
                     changed |= moved;
                     if ask_peer {
                         self.send_changed(client, peer);
@@ -730,7 +768,10 @@ impl Node {
             self.refresh_shares().await?;
             self.notify();
         }
-        Ok(changed)
+        match failed {
+            Some(failed) => Err(failed),
+            None => Ok(changed),
+        }
     }
 
     /// Receive a vault this node lacks, page by page; a refused or broken

@@ -948,7 +948,8 @@ pub(crate) fn shares_in(s: &Session) -> Result<(Shares, Shares, SharePeople), No
 }
 
 /// Who may author commits in vault `id` beyond this gestalt: writers it is
-/// shared with, and the owner's nodes (removed ones before their removal).
+/// shared with, and the owner's nodes (removed ones before their removal),
+/// and people it was shared with before it was withdrawn from them.
 pub(super) fn extra_authors(
     s: &Session,
     id: &VaultId,
@@ -964,6 +965,30 @@ pub(super) fn extra_authors(
     if let Some(remote) = &access.remote {
         nodes.extend(remote.nodes.iter().copied());
         removed.extend(remote.removed.iter().map(|r| (r.node, r.at)));
+    }
+    // A writer's work taken before the share was withdrawn stays in the
+    // history, and must still reach a device that was away or is new, as
+    // a removed device's does: before, such a device refused the vault for
+    // good. Their nodes as trusted here (or the node the share named),
+    // never one their gestalt removed; a node still writing under another
+    // grant keeps that.
+    if !access.withdrawn.is_empty() {
+        let people = people_in(s)?;
+        for gone in &access.withdrawn {
+            let until = u64::try_from(gone.at / 1000).unwrap_or(0);
+            let mut theirs: Vec<NodeId> = people
+                .iter()
+                .filter(|p| p.name == gone.person)
+                .flat_map(|p| p.nodes.iter().copied())
+                .collect();
+            theirs.extend(gone.person.parse::<NodeId>());
+            for node in not_removed(s, &gone.person, &theirs)? {
+                if !nodes.contains(&node) {
+                    let at = removed.entry(node).or_insert(until);
+                    *at = (*at).max(until);
+                }
+            }
+        }
     }
     Ok((nodes, removed))
 }
