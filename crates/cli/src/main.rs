@@ -242,7 +242,11 @@ fn main() -> ExitCode {
     match result {
         Ok(Output::Exit(code)) => ExitCode::from(code),
         Ok(Output::Text(human, value)) => {
-            let out = if json { value.to_string() } else { human };
+            let out = if json {
+                value.to_string()
+            } else {
+                output::shown(&human).into_owned()
+            };
             if !out.is_empty() {
                 let _ = writeln!(stdout, "{out}");
             }
@@ -264,7 +268,7 @@ fn main() -> ExitCode {
                 });
                 eprintln!("{error}");
             } else {
-                eprintln!("polykey: {}", failure.message);
+                eprintln!("polykey: {}", output::shown(&failure.message));
             }
             ExitCode::from(failure.code)
         }

@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 
-use crate::output::{text, Failure, Output};
+use crate::output::{one_line, text, Failure, Output};
 use crate::session::running_agent;
 use crate::Cli;
 
@@ -38,8 +38,8 @@ pub(crate) async fn run(cli: &Cli, command: &NotificationsCommand) -> Result<Out
                     format!(
                         "{} {}: {}",
                         n["sentAt"].as_i64().unwrap_or(0) / 1000,
-                        n["from"].as_str().unwrap_or_default(),
-                        n["text"].as_str().unwrap_or_default()
+                        one_line(n["from"].as_str().unwrap_or_default()),
+                        one_line(n["text"].as_str().unwrap_or_default())
                     )
                 })
                 .collect::<Vec<_>>()

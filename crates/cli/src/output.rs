@@ -79,6 +79,41 @@ impl From<BackendError> for Failure {
     }
 }
 
+/// `text` safe to print to a terminal: a control character (but a line
+/// break or a tab) and an invisible one (bidi overrides, zero-width
+/// characters) shown as its code, `\u{1b}`. Much of what the CLI prints
+/// comes from other nodes (notifications, commit messages, the names of
+/// vaults shared with you), and an escape sequence in it would act on the
+/// terminal, a right-to-left override turn it around.
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    escaped(text, |c| {
+        (c.is_control() && c != '\n' && c != '\t') || polykey_keys::text::is_invisible(c)
+    })
+}
+
+/// [`shown`], on one line: a line break shown as its code too, so that
+/// another node's text cannot add a line that looks like the CLI's own.
+pub(crate) fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    escaped(text, polykey_keys::text::hides_text)
+}
+
+fn escaped(text: &str, hidden: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(&hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if hidden(c) {
+                    format!("\\u{{{:x}}}", u32::from(c))
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 pub(crate) fn usage(message: impl Into<String>) -> Failure {
     Failure {
         code: EX_USAGE,
@@ -92,5 +127,22 @@ pub(crate) fn io_failure(what: &str, error: std::io::Error) -> Failure {
         code: EX_IOERR,
         kind: "io".into(),
         message: format!("could not {what}: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_for_a_terminal_shows_what_would_act_on_it() {
+        assert_eq!(shown("plain\ttext\nlines"), "plain\ttext\nlines");
+        assert_eq!(shown("a\u{1b}[2Jb\r"), "a\\u{1b}[2Jb\\u{d}");
+        assert_eq!(shown("scan\u{202e}fdp.exe"), "scan\\u{202e}fdp.exe");
+        assert_eq!(one_line("one\ntwo"), "one\\u{a}two");
+        assert!(matches!(
+            shown("kept as it is"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

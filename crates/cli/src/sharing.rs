@@ -4,7 +4,7 @@
 
 use clap::Subcommand;
 
-use crate::output::{text, Failure, Output};
+use crate::output::{one_line, text, Failure, Output};
 use crate::session::running_agent;
 use crate::Cli;
 
@@ -138,7 +138,7 @@ pub(crate) async fn run(cli: &Cli, command: &Sharing) -> Result<Output, Failure>
                     format!(
                         "{}\t{}\t{}",
                         v["id"].as_str().unwrap_or_default(),
-                        v["name"].as_str().unwrap_or_default(),
+                        one_line(v["name"].as_str().unwrap_or_default()),
                         access(v["write"].as_bool().unwrap_or(false))
                     )
                 })

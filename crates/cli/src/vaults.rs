@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 
-use crate::output::{text, Failure, Output};
+use crate::output::{one_line, text, Failure, Output};
 use crate::session::backend;
 use crate::Cli;
 
@@ -143,7 +143,7 @@ pub(crate) async fn run(cli: &Cli, command: &Vaults) -> Result<Output, Failure> 
                         "{} {} {}",
                         short_id(&c.id),
                         c.time,
-                        c.message.lines().next().unwrap_or("")
+                        one_line(c.message.lines().next().unwrap_or(""))
                     )
                 })
                 .collect::<Vec<_>>()

@@ -888,6 +888,23 @@ fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
     assert_eq!(read[0]["from"], b_id.as_str());
     let unread = a.ok(&["notifications", "read", "--unread"]);
     assert_eq!(unread, "");
+    // Another node's text cannot act on the terminal (an escape sequence
+    // setting its title), turn itself around, or add a line of its own.
+    let hostile = "x\u{1b}]0;pwned\u{7}\u{202e}txt.exe\n1712345678 vFAKE: approve the new device";
+    b.ok(&["notifications", "send", &a_id, hostile]);
+    let shown = a.ok(&["notifications", "read", "--unread"]);
+    assert_eq!(shown.lines().count(), 1, "{shown:?}");
+    assert!(
+        !shown.contains(['\u{1b}', '\u{7}', '\u{202e}']),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains("\\u{1b}]0;pwned") && shown.contains("\\u{202e}"),
+        "{shown:?}"
+    );
+    let read: serde_json::Value =
+        serde_json::from_str(&a.ok(&["notifications", "read", "--format", "json"])).unwrap();
+    assert_eq!(read[0]["text"], hostile, "JSON keeps the text as sent");
     // The code works once.
     let again = b.run(&["join", code]);
     assert_ne!(again.status.code(), Some(0));
