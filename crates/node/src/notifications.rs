@@ -7,6 +7,8 @@ use polykey_db::{RecordKey, Table};
 use polykey_keys::{NodeId, Signature};
 use polykey_network::protocol::MAX_NOTIFICATION_BYTES;
 use polykey_network::{Request, Response, SignedNotification};
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
@@ -59,14 +61,41 @@ struct Payload {
 
 const NOTIFICATIONS: Table<Notification> = Table::new("notifications");
 
-/// Keep `notification`, dropping the oldest beyond [`KEEP`].
+/// Keep `notification`, dropping beyond [`KEEP`] the oldest of the sender
+/// with the most kept (the new one counted): one who may notify and sends
+/// a thousand pushes out only their own, never another's share offer or
+/// a device's news.
 fn keep(s: &Session, notification: Notification) -> Result<(), NodeError> {
     let mut txn = s.db.write()?;
     let mut all = txn.entries(&NOTIFICATIONS)?;
     all.sort_by_key(|(_, n)| n.sent_at);
-    while all.len() >= KEEP {
-        let (key, _) = all.remove(0);
-        txn.delete(&NOTIFICATIONS, &key)?;
+    if all.len() >= KEEP {
+        let mut counts: HashMap<NodeId, usize> = HashMap::new();
+        for (_, kept) in &all {
+            *counts.entry(kept.from).or_default() += 1;
+        }
+        *counts.entry(notification.from).or_default() += 1;
+        while all.len() >= KEEP {
+            // The most kept, the sender's own first on a tie.
+            let Some((&most, _)) = counts
+                .iter()
+                .max_by_key(|(from, n)| (**n, **from == notification.from))
+            else {
+                break;
+            };
+            // Every sender with one: the oldest of all goes.
+            let oldest = if counts[&most] == 1 {
+                0
+            } else {
+                all.iter().position(|(_, n)| n.from == most).unwrap_or(0)
+            };
+            let most = all[oldest].1.from;
+            let (key, _) = all.remove(oldest);
+            txn.delete(&NOTIFICATIONS, &key)?;
+            if let Some(n) = counts.get_mut(&most) {
+                *n -= 1;
+            }
+        }
     }
     txn.put(&NOTIFICATIONS, &RecordKey::random(), &notification)?;
     txn.commit()?;
@@ -247,5 +276,58 @@ impl Node {
             Ok(all.len())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn from(seed: u8, text: &str, sent_at: i64) -> Notification {
+        Notification {
+            from: polykey_keys::RootKeypair::from_seed(&[seed; 32]).node_id(),
+            sent_at,
+            text: text.into(),
+            read: false,
+            share: None,
+        }
+    }
+
+    /// One who may notify sends more than are kept, dated ahead: only
+    /// their own are pushed out.
+    #[tokio::test]
+    async fn a_flood_of_notifications_pushes_out_only_the_senders_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::NodeOptions {
+            kdf: crate::KdfProfile::FastForTests,
+            ..Default::default()
+        };
+        let node = Node::open(dir.path(), options).await.unwrap();
+        node.create("correct horse battery".into()).await.unwrap();
+        let now = now_ms();
+        node.with_vaults(move |s| {
+            keep(s, from(1, "the offer", now - 60_000))?;
+            keep(s, from(2, "a device was added", now - 30_000))?;
+            for i in 0..KEEP + 20 {
+                keep(s, from(3, &format!("flood {i}"), now + 600_000))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let kept = node.read_notifications(false).await.unwrap();
+        assert_eq!(kept.len(), KEEP);
+        for text in [
+            "the offer",
+            "a device was added",
+            &format!("flood {}", KEEP + 19),
+        ] {
+            assert!(
+                kept.iter().any(|n| n.text == *text),
+                "{text} was pushed out"
+            );
+        }
     }
 }
