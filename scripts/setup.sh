@@ -15,6 +15,8 @@ PACKAGES=(
   pass gnupg
   # ...and a real KeePass database with keepassxc-cli.
   keepassxc
+  # A CLI test's listener running as another user.
+  python3
   # The Windows build (mingw links it) and its smoke test on a Windows API.
   gcc-mingw-w64-x86-64 wine wine64
 )

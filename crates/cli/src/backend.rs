@@ -60,7 +60,12 @@ impl Agent {
         let endpoint = polykey_node::client_api::endpoint(node_path);
         #[cfg(unix)]
         {
-            Stream::connect(endpoint).ok()
+            // A socket another user listens on (a node directory they can
+            // write to, named by PK_NODE_PATH) is not this user's agent:
+            // never sent a token or a password.
+            let stream = Stream::connect(endpoint).ok()?;
+            let peer = polykey_os::fs::peer_uid(&stream).ok()?;
+            (peer == polykey_os::fs::own_uid()).then_some(stream)
         }
         #[cfg(windows)]
         {

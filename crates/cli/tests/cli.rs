@@ -789,6 +789,81 @@ fn a_piped_secret_is_never_taken_for_the_password_when_a_session_ended() {
     assert_eq!(node.run(&["secrets", "cat", "ci:X"]).stdout, b"after");
 }
 
+/// What listens on a socket as another user (nobody): it says it is
+/// ready, then prints each line a client sends, answering each that the
+/// client must log in.
+#[cfg(unix)]
+const OTHER_USERS_LISTENER: &str = r#"
+import os, socket, sys
+path = sys.argv[1]
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+os.chmod(path, 0o777)
+s.listen(4)
+s.settimeout(20)
+print("ready", flush=True)
+try:
+    while True:
+        c, _ = s.accept()
+        c.settimeout(5)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        print(data.decode("utf-8", "replace"), flush=True)
+        c.sendall(b'{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"log in","data":{"code":"unauthorised"}}}\n')
+        c.close()
+except Exception:
+    pass
+"#;
+
+/// A node directory another user can write to (named by PK_NODE_PATH, say)
+/// holds their listener where the agent's socket would be: the CLI sends
+/// it neither a token nor the password. Before, it sent both.
+#[cfg(unix)]
+#[test]
+fn the_cli_sends_nothing_to_a_socket_another_user_listens_on() {
+    use std::io::{BufRead, Read};
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let node = Node::new();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let theirs = shared.path().join("node");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(theirs.join("session.token"), "a".repeat(64)).unwrap();
+    let mut listener = Command::new("python3")
+        .arg("-c")
+        .arg(OTHER_USERS_LISTENER)
+        .arg(theirs.join("client.sock"))
+        .uid(65534)
+        .gid(65534)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut said = std::io::BufReader::new(listener.stdout.take().unwrap());
+    let mut ready = String::new();
+    said.read_line(&mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let out = node
+        .command(&["vaults", "list"])
+        .env("PK_NODE_PATH", &theirs)
+        .output()
+        .unwrap();
+    listener.kill().unwrap();
+    listener.wait().unwrap();
+    let mut heard = String::new();
+    said.read_to_string(&mut heard).unwrap();
+    assert!(
+        heard.trim().is_empty(),
+        "the other user's listener heard {heard:?} (the command said {})",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
     let (a, b) = (bootstrapped(), bootstrapped());

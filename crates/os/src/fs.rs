@@ -135,6 +135,15 @@ pub fn own_uid() -> u32 {
     imp::effective_uid()
 }
 
+/// The user id of the process at the other end of a Unix socket: a
+/// client checks it before it sends a password or a token to whatever
+/// listens at a path (another user's process could).
+#[cfg(unix)]
+pub fn peer_uid(socket: &std::os::unix::net::UnixStream) -> io::Result<u32> {
+    use std::os::fd::AsFd;
+    imp::peer_uid(socket.as_fd())
+}
+
 /// Open the regular file at `path` to read, never waiting to open it: a
 /// FIFO (swapped in after a check of the path, or from an archive) or a
 /// device such as a terminal is opened without waiting for a writer or

@@ -73,6 +73,51 @@ pub(super) fn effective_uid() -> u32 {
     }
 }
 
+/// The user id of the process at the other end of a Unix socket (as it
+/// was when that end connected or listened).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) fn peer_uid(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    let mut credentials = libc::ucred {
+        pid: 0,
+        uid: u32::MAX,
+        gid: u32::MAX,
+    };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::ucred>())
+        .map_err(|_| io::Error::other("ucred does not fit socklen_t"))?;
+    #[allow(unsafe_code)]
+    // SAFETY: `credentials` and `len` are live, writable and of the sizes
+    // given; the descriptor is borrowed for the call.
+    let got = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            std::ptr::addr_of_mut!(credentials).cast(),
+            &mut len,
+        )
+    };
+    if got != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(credentials.uid)
+}
+
+/// See above (macOS and the BSDs).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) fn peer_uid(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    let (mut uid, mut gid) = (libc::uid_t::MAX, libc::gid_t::MAX);
+    #[allow(unsafe_code)]
+    // SAFETY: `uid` and `gid` are live and writable; the descriptor is
+    // borrowed for the call.
+    let got = unsafe { libc::getpeereid(socket.as_raw_fd(), &mut uid, &mut gid) };
+    if got != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(uid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +145,12 @@ mod tests {
             );
             assert!(!is_private(root_home).expect("is_private"));
         }
+    }
+
+    #[test]
+    fn the_peer_of_a_socket_made_here_is_this_user() {
+        use std::os::fd::AsFd;
+        let (one, _other) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(peer_uid(one.as_fd()).unwrap(), effective_uid());
     }
 }
