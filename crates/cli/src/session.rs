@@ -95,17 +95,16 @@ pub(crate) fn agent_session(cli: &Cli, stream: backend::Stream) -> Result<Agent,
     let token = Zeroizing::new(std::fs::read_to_string(&token_file).unwrap_or_default());
     let had_session = !token.is_empty();
     let mut agent = Agent::new(stream, token);
-    match agent.call("status", serde_json::json!({})) {
+    let prompt = match agent.call("status", serde_json::json!({})) {
         Ok(_) => return Ok(agent),
-        Err(BackendError::Agent(kind, message)) if kind == "unauthorised" => {
-            // Say why a session that was saved ended, before asking.
-            if had_session && cli.password_file.is_none() && std::io::stdin().is_terminal() {
-                eprintln!("polykey: {message}");
-            }
+        // Why a session that was saved ended, said before the prompt.
+        Err(BackendError::Agent(kind, message)) if kind == "unauthorised" && had_session => {
+            format!("polykey: {}\nPassword: ", crate::output::one_line(&message))
         }
+        Err(BackendError::Agent(kind, _)) if kind == "unauthorised" => "Password: ".to_owned(),
         Err(e) => return Err(e.into()),
-    }
-    let password = read_password(cli, "Password: ")?;
+    };
+    let password = read_password(cli, &prompt)?;
     // The agent closes a connection that does not log in in time, and a
     // person may take longer at the prompt: log in on a new one.
     let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
