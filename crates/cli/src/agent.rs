@@ -259,9 +259,12 @@ pub(crate) async fn run(cli: &Cli, command: &AgentCommand) -> Result<Output, Fai
             Ok(text("Locked; every session ended", serde_json::json!({})))
         }
         AgentCommand::Unlock => {
-            let stream = running.ok_or_else(no_agent)?;
-            let mut agent = Agent::new(stream, Zeroizing::new(String::new()));
+            running.ok_or_else(no_agent)?;
             let password = read_password(cli, "Password: ")?;
+            // Connected after the prompt: the agent closes a connection
+            // that does not log in in time.
+            let stream = Agent::connect(&path).ok_or_else(no_agent)?;
+            let mut agent = Agent::new(stream, Zeroizing::new(String::new()));
             save_token(
                 &backend::token_path(&path),
                 &agent.log_in(password.expose_secret())?,

@@ -46,7 +46,7 @@ mod sharing;
 /// `polykey vaults`: vaults and their history.
 mod vaults;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -81,6 +81,8 @@ impl Cli {
     fn stdin_is_input(&self) -> bool {
         match &self.command {
             Command::Secrets(secrets::Secrets::Write { .. }) => true,
+            // The command run gets standard input.
+            Command::Secrets(secrets::Secrets::Env { command, .. }) => !command.is_empty(),
             Command::Join { code, .. } => code.as_deref().is_none_or(|code| code == "-"),
             _ => false,
         }
@@ -242,10 +244,14 @@ fn main() -> ExitCode {
     match result {
         Ok(Output::Exit(code)) => ExitCode::from(code),
         Ok(Output::Text(human, value)) => {
+            // Shown safe at a terminal only: piped, the text is what a
+            // program reads (`secrets env` prints values for `eval`).
             let out = if json {
                 value.to_string()
-            } else {
+            } else if std::io::stdout().is_terminal() {
                 output::shown(&human).into_owned()
+            } else {
+                human
             };
             if !out.is_empty() {
                 let _ = writeln!(stdout, "{out}");

@@ -80,21 +80,26 @@ impl From<BackendError> for Failure {
 }
 
 /// `text` safe to print to a terminal: a control character (but a line
-/// break or a tab) and an invisible one (bidi overrides, zero-width
-/// characters) shown as its code, `\u{1b}`. Much of what the CLI prints
-/// comes from other nodes (notifications, commit messages, the names of
-/// vaults shared with you), and an escape sequence in it would act on the
-/// terminal, a right-to-left override turn it around.
+/// break or a tab) and a bidi control or line separator shown as its code,
+/// `\u{1b}`. Much of what the CLI prints comes from other nodes
+/// (notifications, commit messages, the names of vaults shared with you),
+/// and an escape sequence in it would act on the terminal, a right-to-left
+/// override turn it around. Joiners and variation selectors (emoji,
+/// Persian, Indic scripts) stay.
 pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    escaped(text, |c| {
-        (c.is_control() && c != '\n' && c != '\t') || polykey_keys::text::is_invisible(c)
-    })
+    escaped(text, |c| (c != '\n' && c != '\t') && acts_on_text(c))
 }
 
 /// [`shown`], on one line: a line break shown as its code too, so that
 /// another node's text cannot add a line that looks like the CLI's own.
 pub(crate) fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    escaped(text, polykey_keys::text::hides_text)
+    escaped(text, acts_on_text)
+}
+
+/// A control character, a bidi control, or a line or paragraph separator.
+fn acts_on_text(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 fn escaped(text: &str, hidden: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
@@ -144,5 +149,7 @@ mod tests {
             shown("kept as it is"),
             std::borrow::Cow::Borrowed(_)
         ));
+        // Emoji and scripts that need joiners are left as they are.
+        assert_eq!(one_line("👨\u{200d}👩 ❤\u{fe0f}"), "👨\u{200d}👩 ❤\u{fe0f}");
     }
 }

@@ -204,6 +204,9 @@ pub(crate) struct Inner {
     preferences: Mutex<crate::preferences::Preferences>,
     /// Session tokens of the client API.
     pub(crate) tokens: Mutex<Tokens>,
+    /// Changes of password so far (a login checked against the password
+    /// before a change gets no token after it).
+    pub(crate) password_changes: AtomicU64,
     /// Woken after every commit to the unlocked store (the sync watcher).
     pub(crate) commits: Arc<tokio::sync::Notify>,
     /// The network while unlocked.
@@ -279,6 +282,7 @@ impl Node {
                 changes: tokio::sync::watch::Sender::new(0),
                 preferences: Mutex::new(preferences),
                 tokens: Mutex::default(),
+                password_changes: AtomicU64::new(0),
                 commits: Arc::default(),
                 net: Mutex::new(None),
                 peers: Mutex::default(),
@@ -809,7 +813,9 @@ impl Inner {
             State::Uninitialised => {}
         }
         // A new password is what someone does who fears the old one known:
-        // a session opened with it (a copied token file) ends too.
+        // a session opened with it (a copied token file) ends too, and so
+        // does a login with it under way.
+        self.password_changes.fetch_add(1, Ordering::SeqCst);
         self.end_client_sessions();
         Ok(())
     }

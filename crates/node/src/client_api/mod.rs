@@ -165,26 +165,41 @@ impl Node {
         }
     }
 
-    /// A fresh session token, issued only while the node is unlocked and
-    /// with its state held: a lock landing between the login and the token
-    /// would otherwise leave a token that works again after the next unlock.
-    fn new_token(&self) -> Result<String, NodeError> {
+    /// A fresh session token for a login whose password was checked
+    /// against the password as of `changes` ([`Node::password_changes`]),
+    /// issued only while the node is unlocked and with its state held: a
+    /// lock landing between the login and the token would otherwise leave
+    /// a token that works again after the next unlock, and a change of
+    /// password one for the old password.
+    fn new_token(&self, changes: u64) -> Result<String, NodeError> {
         let mut bytes = [0u8; 32];
         polykey_keys::random_bytes(&mut bytes);
         let token = HEXLOWER.encode(&bytes);
         self.while_unlocked(|| {
+            if self.password_changes() != changes {
+                return Err(NodeError::WrongPassword);
+            }
             let times = TokenTimes {
                 issued: Moment::now(),
                 used: Moment::now(),
             };
             self.inner.tokens().0.insert(token.clone(), times);
-        })?;
+            Ok(())
+        })??;
         Ok(token)
     }
 
+    /// Changes of password so far in this process.
+    fn password_changes(&self) -> u64 {
+        self.inner
+            .password_changes
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Whether `token` is a live session under `options`' limits, noting
-    /// its use if `using`. Tokens found ended are dropped, this one and any
-    /// other (nothing else sweeps them on a node that never locks).
+    /// its use if `using`. Then tokens found ended are dropped, this one
+    /// (its next use says why it ended) and any other (nothing else sweeps
+    /// them on a node that never locks).
     fn session(&self, token: &str, options: &ClientApiOptions, using: bool) -> Result<(), Refused> {
         let ended = |times: &TokenTimes| {
             if times.issued.elapsed() >= options.session_lifetime {
@@ -208,7 +223,9 @@ impl Node {
                 }
             },
         };
-        tokens.0.retain(|_, times| ended(times).is_none());
+        if using {
+            tokens.0.retain(|_, times| ended(times).is_none());
+        }
         verdict
     }
 
@@ -308,7 +325,9 @@ impl Server {
                 }
             }
             // A connection with a session that sends nothing for the idle
-            // time has an idle token anyway.
+            // time is closed, unless its token was used meanwhile on
+            // another (a long `secrets edit` while a shell hook reads
+            // secrets): it is looked at again then.
             let until = match &waiting {
                 Some((_, deadline)) => *deadline,
                 None => Instant::now() + self.options.session_idle,
@@ -321,6 +340,7 @@ impl Server {
             let mut line = Zeroizing::new(Vec::new());
             let mut bounded = (&mut reader).take(limit as u64 + 1);
             let n = match timeout_at(until, bounded.read_until(b'\n', &mut line)).await {
+                Err(_) if live && line.is_empty() => continue,
                 Err(_) | Ok(Ok(0) | Err(_)) => return,
                 Ok(Ok(n)) => n,
             };
@@ -332,6 +352,7 @@ impl Server {
             }
             // Requests and answers carry passwords and secrets: both are
             // wiped once written.
+            let answering = Instant::now();
             let response = match serde_json::from_slice::<Value>(&line) {
                 Ok(request) => {
                     let (response, token) = self.answer_client(WipedJson(request)).await;
@@ -340,6 +361,11 @@ impl Server {
                 }
                 Err(_) => WipedJson(error_response(Value::Null, -32700, "not JSON", None)),
             };
+            // Waiting for the answer (a password check queued behind
+            // others) does not count against the time to log in.
+            if let Some((_, deadline)) = waiting.as_mut() {
+                *deadline += answering.elapsed();
+            }
             // A client that does not read its answers holds its place no
             // longer than it may wait.
             let until = match (&session, &waiting) {
@@ -438,10 +464,12 @@ impl Server {
         Ok(match method {
             "session.unlock" => {
                 let password = text("password")?;
+                let changes = self.node.password_changes();
                 self.derive(self.node.log_in(password.as_str().into()))
                     .await?;
-                // Refused if a lock came in since the password was checked.
-                let token = self.node.new_token()?;
+                // Refused if a lock or a change of password came in since
+                // the password was checked.
+                let token = self.node.new_token(changes)?;
                 self.node.touch();
                 json!({ "token": token })
             }
@@ -903,9 +931,10 @@ mod tests {
     }
 
     /// A lock that lands between a login's password check and its token
-    /// leaves no token behind (it would work again after the next unlock).
+    /// leaves no token behind (it would work again after the next unlock),
+    /// nor does a change of password.
     #[tokio::test]
-    async fn no_token_is_issued_while_the_node_is_locked() {
+    async fn no_token_is_issued_while_locked_or_for_a_password_changed_since() {
         let dir = tempfile::tempdir().unwrap();
         let options = crate::NodeOptions {
             kdf: crate::KdfProfile::FastForTests,
@@ -914,10 +943,22 @@ mod tests {
         let node = Node::open(dir.path(), options).await.unwrap();
         node.create("correct horse battery".into()).await.unwrap();
         node.lock().await.unwrap();
-        assert!(matches!(node.new_token(), Err(NodeError::Locked)));
+        assert!(matches!(node.new_token(0), Err(NodeError::Locked)));
         node.unlock("correct horse battery".into()).await.unwrap();
         assert!(node.inner.tokens().0.is_empty(), "nothing kept from before");
-        let token = node.new_token().unwrap();
+        // A login checked before a change of password gets no token.
+        let before = node.password_changes();
+        node.change_password(
+            "correct horse battery".into(),
+            "a new and longer one".into(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            node.new_token(before),
+            Err(NodeError::WrongPassword)
+        ));
+        let token = node.new_token(node.password_changes()).unwrap();
         let options = ClientApiOptions::default();
         assert!(node.session(&token, &options, false).is_ok());
         node.lock().await.unwrap();

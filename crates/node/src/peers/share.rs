@@ -694,11 +694,14 @@ enum Entry {
 }
 
 impl Entry {
-    /// Its time, and its signature to break a tie the same everywhere.
-    fn order(&self) -> (i64, &[u8]) {
+    /// Its time; at the same time a withdrawal wins (a grant signed again
+    /// for its person's devices is dated just after the grant, and so may
+    /// a withdrawal be on a clock behind); then its signature, to break a
+    /// tie the same everywhere.
+    fn order(&self) -> (i64, bool, &[u8]) {
         match self {
-            Self::Granted(g) => (g.at, &g.signature),
-            Self::Withdrawn(w) => (w.at, &w.signature),
+            Self::Granted(g) => (g.at, false, &g.signature),
+            Self::Withdrawn(w) => (w.at, true, &w.signature),
         }
     }
 }
