@@ -169,6 +169,13 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Whether `c` shows nothing in a name and is no part of an emoji or a
+/// script's joining (see [`check_name`]).
+fn shows_nothing(c: char) -> bool {
+    polykey_keys::text::is_invisible(c)
+        && !matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}')
+}
+
 /// A time received from a peer, no later than `now_ms` plus the allowed skew.
 pub(crate) fn clamp_peer_time(time: i64, now_ms: i64) -> i64 {
     time.min(now_ms.saturating_add(MAX_CLOCK_SKEW_MS))
@@ -177,9 +184,14 @@ pub(crate) fn clamp_peer_time(time: i64, now_ms: i64) -> i64 {
 /// A vault's name as kept: trimmed, and never spelled as a vault id (a
 /// vault is found by its id before its name, so a peer naming its vault
 /// with the id of one of yours would have a name-addressed view, the
-/// desktop's list, open yours): such a name gets a mark.
+/// desktop's list, open yours): such a name gets a mark. Characters that
+/// show nothing are left out (a person sharing "Personal" with a
+/// zero-width space or a bidi mark after it would show a vault named as
+/// yours, and unnumbered); joiners and variation selectors, which emoji
+/// need, stay.
 fn check_name(name: &str) -> Result<String, VaultError> {
-    let name = name.trim();
+    let visible: String = name.chars().filter(|c| !shows_nothing(*c)).collect();
+    let name = visible.trim();
     if name.parse::<VaultId>().is_ok() {
         return Ok(format!("{name} (name)"));
     }
@@ -955,6 +967,37 @@ fn attachments_folder_free(tree: &mut TreeEdit<'_>, txn: &WriteTxn<'_>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A name with a character that shows nothing is kept without it, so
+    /// it is numbered beside the vault it would pass for.
+    #[test]
+    fn a_vault_name_keeps_no_character_that_shows_nothing() {
+        let (_dir, keys, db) = crate::testing::db();
+        let vaults = Vaults::new(&db);
+        vaults.create("Personal", &keys).expect("a vault");
+        for hidden in [
+            "Personal\u{200B}",
+            "Personal\u{202E}",
+            "\u{2066}Personal\u{2069}",
+        ] {
+            assert!(
+                matches!(
+                    vaults.create(hidden, &keys),
+                    Err(VaultError::VaultExists(_))
+                ),
+                "{hidden:?} passed for another vault"
+            );
+        }
+        let txn = db.write().expect("a write");
+        assert_eq!(
+            vaults.free_name(&txn, "Personal\u{FEFF}").expect("a name"),
+            "Personal (2)"
+        );
+        // Emoji keep their joiners and selectors.
+        let family = "👨\u{200D}👩\u{200D}👧 Family ❤\u{FE0F}";
+        assert_eq!(vaults.free_name(&txn, family).expect("a name"), family);
+        drop(txn);
+    }
 
     /// '.attachments' is kept for attached files: no secret is written or
     /// moved there; one already there (from a device before the name was
