@@ -164,7 +164,7 @@ fn the_windows_cli_keeps_secrets_and_serves_them_over_its_named_pipe() {
         return;
     }
     let wine = Wine::start();
-    let created = wine.ok(&["bootstrap"]);
+    let created = wine.ok(&["bootstrap", "--recovery-code-out", "recovery.txt"]);
     assert!(created.starts_with("Created node v"), "{created}");
     wine.ok(&["vaults", "create", "Personal"]);
     let wrote = wine.polykey(

@@ -2,6 +2,7 @@
 //! or recovered from its recovery code, its public key, encryption for a
 //! node, signatures, and the password that guards it.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
@@ -68,6 +69,14 @@ pub(crate) async fn bootstrap(
         return Ok(text(
             format!("Recovered node {id}"),
             serde_json::json!({ "nodeId": id }),
+        ));
+    }
+    // Shown only at a terminal: piped, it would end up in a CI log or a
+    // file no one made private.
+    if recovery_code_out.is_none() && !std::io::stdout().is_terminal() {
+        return Err(usage(
+            "the recovery code is shown only at a terminal; give --recovery-code-out FILE \
+             (written readable by you alone) to keep it in a file; nothing was created",
         ));
     }
     let password = read_password(cli, "New password: ")?;

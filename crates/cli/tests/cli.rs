@@ -519,6 +519,25 @@ fn the_password_can_come_from_standard_input_and_never_from_an_argument() {
 }
 
 #[test]
+fn the_recovery_code_is_never_printed_where_no_one_sees_it() {
+    let node = Node::new();
+    let out = node.run(&["bootstrap"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("--recovery-code-out"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Nothing was created: the node directory has no node yet.
+    assert_ne!(node.run(&["keys", "public"]).status.code(), Some(0));
+    let json = node.run(&["bootstrap", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(64));
+    assert!(json.stdout.is_empty());
+}
+
+#[test]
 fn recovery_code_restores_the_same_identity_in_a_new_directory() {
     let node = bootstrapped();
     let id = node.ok(&["keys", "public"]).trim().to_owned();
