@@ -164,7 +164,8 @@ fn the_windows_cli_keeps_secrets_and_serves_them_over_its_named_pipe() {
         return;
     }
     let wine = Wine::start();
-    let created = wine.ok(&["bootstrap", "--recovery-code-out", "recovery.txt"]);
+    let code = windows_path(&wine.work.path().join("recovery.txt"));
+    let created = wine.ok(&["bootstrap", "--recovery-code-out", &code]);
     assert!(created.starts_with("Created node v"), "{created}");
     wine.ok(&["vaults", "create", "Personal"]);
     let wrote = wine.polykey(
