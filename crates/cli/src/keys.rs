@@ -53,6 +53,17 @@ pub(crate) async fn bootstrap(
     recovery_code_out: Option<&Path>,
     recovery_code_file: Option<&Path>,
 ) -> Result<Output, Failure> {
+    // Shown only at a terminal: piped, it would end up in a CI log or a
+    // file no one made private. Refused before the directory is touched.
+    if recovery_code_file.is_none()
+        && recovery_code_out.is_none()
+        && !std::io::stdout().is_terminal()
+    {
+        return Err(usage(
+            "the recovery code is shown only at a terminal; give --recovery-code-out FILE \
+             (written readable by you alone) to keep it in a file; nothing was created",
+        ));
+    }
     let node = open(cli).await?;
     if let Some(file) = recovery_code_file {
         let code = Zeroizing::new(
@@ -69,14 +80,6 @@ pub(crate) async fn bootstrap(
         return Ok(text(
             format!("Recovered node {id}"),
             serde_json::json!({ "nodeId": id }),
-        ));
-    }
-    // Shown only at a terminal: piped, it would end up in a CI log or a
-    // file no one made private.
-    if recovery_code_out.is_none() && !std::io::stdout().is_terminal() {
-        return Err(usage(
-            "the recovery code is shown only at a terminal; give --recovery-code-out FILE \
-             (written readable by you alone) to keep it in a file; nothing was created",
         ));
     }
     let password = read_password(cli, "New password: ")?;

@@ -46,7 +46,7 @@ mod sharing;
 /// `polykey vaults`: vaults and their history.
 mod vaults;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -237,21 +237,18 @@ fn main() -> ExitCode {
     let mut warnings = Vec::new();
     let result = runtime.block_on(run(&cli, &mut warnings));
     for warning in &warnings {
-        eprintln!("polykey: warning: {warning}");
+        eprintln!("polykey: warning: {}", output::one_line(warning));
     }
     let json = cli.format == Format::Json;
     let mut stdout = std::io::stdout().lock();
     match result {
         Ok(Output::Exit(code)) => ExitCode::from(code),
         Ok(Output::Text(human, value)) => {
-            // Shown safe at a terminal only: piped, the text is what a
-            // program reads (`secrets env` prints values for `eval`).
+            // Values for programs (`secrets env` for `eval`) are bytes.
             let out = if json {
                 value.to_string()
-            } else if std::io::stdout().is_terminal() {
-                output::shown(&human).into_owned()
             } else {
-                human
+                output::shown(&human).into_owned()
             };
             if !out.is_empty() {
                 let _ = writeln!(stdout, "{out}");

@@ -80,12 +80,13 @@ impl From<BackendError> for Failure {
 }
 
 /// `text` safe to print to a terminal: a control character (but a line
-/// break or a tab) and a bidi control or line separator shown as its code,
-/// `\u{1b}`. Much of what the CLI prints comes from other nodes
-/// (notifications, commit messages, the names of vaults shared with you),
-/// and an escape sequence in it would act on the terminal, a right-to-left
-/// override turn it around. Joiners and variation selectors (emoji,
-/// Persian, Indic scripts) stay.
+/// break or a tab) and one that shows nothing (a bidi control, a line
+/// separator, a zero-width space) shown as its code, `\u{1b}`. Much of
+/// what the CLI prints comes from other nodes (notifications, commit
+/// messages, the names of vaults and secrets shared with you), and an
+/// escape sequence in it would act on the terminal, a right-to-left
+/// override turn it around, a zero-width space make two names look alike.
+/// Joiners and variation selectors (emoji, Persian, Indic scripts) stay.
 pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
     escaped(text, |c| (c != '\n' && c != '\t') && acts_on_text(c))
 }
@@ -96,10 +97,9 @@ pub(crate) fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
     escaped(text, acts_on_text)
 }
 
-/// A control character, a bidi control, or a line or paragraph separator.
+/// A control character, or one that shows nothing.
 fn acts_on_text(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    c.is_control() || polykey_keys::text::shows_nothing(c)
 }
 
 fn escaped(text: &str, hidden: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
@@ -149,6 +149,8 @@ mod tests {
             shown("kept as it is"),
             std::borrow::Cow::Borrowed(_)
         ));
+        // Two names alike but for a zero-width space are told apart.
+        assert_eq!(shown("API_KEY\u{200b}"), "API_KEY\\u{200b}");
         // Emoji and scripts that need joiners are left as they are.
         assert_eq!(one_line("👨\u{200d}👩 ❤\u{fe0f}"), "👨\u{200d}👩 ❤\u{fe0f}");
     }

@@ -502,5 +502,10 @@ async fn env(
             .collect::<Vec<_>>()
             .join("\n"),
     };
-    Ok(text(human, json))
+    // Exactly the values, for `eval` or a file: bytes, never escaped.
+    let mut bytes = Zeroizing::new(human.into_bytes());
+    if !bytes.is_empty() {
+        bytes.push(b'\n');
+    }
+    Ok(Output::Bytes(bytes, json))
 }

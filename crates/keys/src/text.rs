@@ -14,6 +14,15 @@ pub fn is_invisible(c: char) -> bool {
         | '\u{E0000}'..='\u{E0FFF}')
 }
 
+/// Whether `c` shows nothing in text and is no part of an emoji's or a
+/// script's joining: an invisible character ([`is_invisible`]) but the
+/// zero-width joiner and non-joiner and the variation selectors (emoji,
+/// Persian, Indic scripts, CJK variants keep them).
+pub fn shows_nothing(c: char) -> bool {
+    is_invisible(c)
+        && !matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
 /// Whether `c` may not appear in a name shown to people: a control
 /// character or an invisible one ([`is_invisible`]).
 pub fn hides_text(c: char) -> bool {

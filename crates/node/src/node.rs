@@ -789,6 +789,9 @@ impl Inner {
         let wrapped = WrappedRootKey::wrap(&keys, new_password, self.options.kdf.params())
             .map_err(|_| NodeError::KeyFileCorrupt)?;
         self.dir.write_root_key(&wrapped)?;
+        // A new password: a login checked against the old one gets no
+        // token (see `change_password`).
+        self.password_changes.fetch_add(1, Ordering::SeqCst);
         *state = State::Unlocked(wrapped, Session::new(keys, db, self));
         self.touch();
         self.changed();

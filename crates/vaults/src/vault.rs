@@ -169,11 +169,13 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Whether `c` shows nothing in a name and is no part of an emoji or a
-/// script's joining (see [`check_name`]).
-fn shows_nothing(c: char) -> bool {
-    polykey_keys::text::is_invisible(c)
-        && !matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}')
+/// `name` without the characters that show nothing, trimmed.
+fn visible_name(name: &str) -> String {
+    let visible: String = name
+        .chars()
+        .filter(|c| !polykey_keys::text::shows_nothing(*c))
+        .collect();
+    visible.trim().to_owned()
 }
 
 /// A time received from a peer, no later than `now_ms` plus the allowed skew.
@@ -190,8 +192,14 @@ pub(crate) fn clamp_peer_time(time: i64, now_ms: i64) -> i64 {
 /// yours, and unnumbered); joiners and variation selectors, which emoji
 /// need, stay.
 fn check_name(name: &str) -> Result<String, VaultError> {
-    let visible: String = name.chars().filter(|c| !shows_nothing(*c)).collect();
-    let name = visible.trim();
+    let visible = visible_name(name);
+    // Nothing but such characters (a name from before they were left
+    // out, or a peer's): a name all the same, numbered where it is taken.
+    let name = if visible.is_empty() && !name.trim().is_empty() {
+        "Unnamed vault"
+    } else {
+        visible.as_str()
+    };
     if name.parse::<VaultId>().is_ok() {
         return Ok(format!("{name} (name)"));
     }
@@ -279,10 +287,16 @@ impl<'db> Vaults<'db> {
         name_or_id: &str,
     ) -> Result<(RecordKey, VaultRecord), VaultError> {
         let mut records = self.live_records(src)?;
+        // As typed, else as it was kept (typed with a character kept
+        // names leave out, say pasted).
         let position = records
             .iter()
             .position(|(_, r)| r.id == name_or_id)
             .or_else(|| records.iter().position(|(_, r)| r.name == name_or_id))
+            .or_else(|| {
+                let visible = visible_name(name_or_id);
+                records.iter().position(|(_, r)| r.name == visible)
+            })
             .ok_or_else(|| VaultError::UnknownVault(name_or_id.to_owned()))?;
         Ok(records.swap_remove(position))
     }
@@ -996,7 +1010,17 @@ mod tests {
         // Emoji keep their joiners and selectors.
         let family = "👨\u{200D}👩\u{200D}👧 Family ❤\u{FE0F}";
         assert_eq!(vaults.free_name(&txn, family).expect("a name"), family);
+        // A name of nothing else is a name all the same.
+        assert_eq!(
+            vaults.free_name(&txn, "\u{200B}\u{200E}").expect("a name"),
+            "Unnamed vault"
+        );
         drop(txn);
+        // Found as typed, with what names leave out.
+        assert_eq!(
+            vaults.open("Personal\u{200E}").expect("found").name(),
+            "Personal"
+        );
     }
 
     /// '.attachments' is kept for attached files: no secret is written or

@@ -15,7 +15,8 @@
 //! only short lines ([`MAX_UNAUTHENTICATED_LINE`]) and must log in within
 //! [`LOGIN_WITHIN`]; at most [`MAX_UNAUTHENTICATED_CONNECTIONS`] such
 //! connections are open at once (of [`MAX_CONNECTIONS`] in all), and one
-//! with a session is closed after [`SESSION_IDLE`] without a request.
+//! with a session is closed after [`SESSION_IDLE`] without a request
+//! unless its token was used on another meanwhile.
 //! Password checks run one at a time in the whole process, so parallel
 //! attempts cannot each claim Argon2's 64 MiB.
 
@@ -305,6 +306,10 @@ impl Server {
         // While the connection has no live session: its place among those
         // that have not logged in, and when it must have.
         let mut waiting = Some((unauthenticated, login_by()));
+        // How much longer than `login_within` waiting for answers may make
+        // the time to log in (once over, wrong passwords one after another
+        // no longer keep the place).
+        let mut grace = self.options.login_within;
         loop {
             let live = session
                 .as_deref()
@@ -322,6 +327,7 @@ impl Server {
                         return;
                     };
                     waiting = Some((permit, login_by()));
+                    grace = self.options.login_within;
                 }
             }
             // A connection with a session that sends nothing for the idle
@@ -364,7 +370,9 @@ impl Server {
             // Waiting for the answer (a password check queued behind
             // others) does not count against the time to log in.
             if let Some((_, deadline)) = waiting.as_mut() {
-                *deadline += answering.elapsed();
+                let extra = answering.elapsed().min(grace);
+                grace -= extra;
+                *deadline += extra;
             }
             // A client that does not read its answers holds its place no
             // longer than it may wait.
@@ -464,8 +472,16 @@ impl Server {
         Ok(match method {
             "session.unlock" => {
                 let password = text("password")?;
-                let changes = self.node.password_changes();
-                self.derive(self.node.log_in(password.as_str().into()))
+                // Counted once its turn for the check has come, so a change
+                // made while it queued does not refuse the new password.
+                let changes = self
+                    .derive(async {
+                        let changes = self.node.password_changes();
+                        self.node
+                            .log_in(password.as_str().into())
+                            .await
+                            .map(|()| changes)
+                    })
                     .await?;
                 // Refused if a lock or a change of password came in since
                 // the password was checked.

@@ -419,6 +419,7 @@ fn vault_alone<T>(
             | NodeError::ReadOnly(_)
             | NodeError::Vault(
                 VaultError::Refused(_)
+                | VaultError::InvalidVaultName(_)
                 | VaultError::Corrupt(_)
                 | VaultError::TooLarge { .. }
                 | VaultError::UnknownVault(_),
@@ -731,11 +732,12 @@ impl Node {
                     // A rename dated beyond this clock's skew is not taken
                     // at all: clamped, it would win again at every pull.
                     if renamed_at > *renamed_here && renamed_at == clamp_peer_time(renamed_at) {
-                        changed |= self
+                        let adopted = self
                             .with_vaults(move |s| {
                                 Ok(Vaults::new(&s.db).adopt_name(&id, &name, renamed_at)?)
                             })
-                            .await?;
+                            .await;
+                        changed |= vault_alone(adopted, &mut failed)? == Some(true);
                     }
                     if *head == summary.head {
                         continue;

@@ -104,7 +104,13 @@ pub(super) fn peer_uid(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
 }
 
 /// See above (macOS and the BSDs).
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd",
+    target_os = "dragonfly"
+))]
 pub(super) fn peer_uid(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
     use std::os::fd::AsRawFd;
     let (mut uid, mut gid) = (libc::uid_t::MAX, libc::gid_t::MAX);
@@ -116,6 +122,20 @@ pub(super) fn peer_uid(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
         return Err(io::Error::last_os_error());
     }
     Ok(uid)
+}
+
+/// See above: elsewhere the other end is not known, so not this user's.
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd",
+    target_os = "dragonfly"
+)))]
+pub(super) fn peer_uid(_socket: std::os::fd::BorrowedFd<'_>) -> io::Result<u32> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 #[cfg(test)]
