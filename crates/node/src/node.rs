@@ -173,6 +173,19 @@ enum State {
     Unlocked(WrappedRootKey, Arc<Session>),
 }
 
+/// A node created in `dir` with `password`, unlocked, with the cheap key
+/// derivation of tests (the crate's own tests).
+#[cfg(test)]
+pub(crate) async fn test_node(dir: &Path, password: &str) -> Node {
+    let options = crate::NodeOptions {
+        kdf: crate::KdfProfile::FastForTests,
+        ..Default::default()
+    };
+    let node = Node::open(dir, options).await.expect("a node directory");
+    node.create(password.into()).await.expect("a new node");
+    node
+}
+
 /// Session tokens of the client API issued by this process, with when each
 /// was issued and last used (the client API issues and checks them; the
 /// node keeps them with its state, so that a lock ends them all).

@@ -300,12 +300,7 @@ mod tests {
     #[tokio::test]
     async fn a_flood_of_notifications_pushes_out_only_the_senders_own() {
         let dir = tempfile::tempdir().unwrap();
-        let options = crate::NodeOptions {
-            kdf: crate::KdfProfile::FastForTests,
-            ..Default::default()
-        };
-        let node = Node::open(dir.path(), options).await.unwrap();
-        node.create("correct horse battery".into()).await.unwrap();
+        let node = crate::node::test_node(dir.path(), "correct horse battery").await;
         let now = now_ms();
         node.with_vaults(move |s| {
             keep(s, from(1, "the offer", now - 60_000))?;

@@ -918,12 +918,7 @@ mod tests {
     /// A node at `dir` (cheap keys), with `vaults`, each holding one
     /// secret.
     async fn node_with(dir: &std::path::Path, vaults: &[&str]) -> Node {
-        let options = crate::NodeOptions {
-            kdf: crate::KdfProfile::FastForTests,
-            ..Default::default()
-        };
-        let node = Node::open(dir, options).await.unwrap();
-        node.create(PASSWORD.into()).await.unwrap();
+        let node = crate::node::test_node(dir, PASSWORD).await;
         for vault in vaults {
             node.create_vault((*vault).into()).await.unwrap();
             node.write_secret((*vault).into(), "pin".into(), b"4711".to_vec().into())

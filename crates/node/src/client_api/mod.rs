@@ -952,12 +952,7 @@ mod tests {
     #[tokio::test]
     async fn no_token_is_issued_while_locked_or_for_a_password_changed_since() {
         let dir = tempfile::tempdir().unwrap();
-        let options = crate::NodeOptions {
-            kdf: crate::KdfProfile::FastForTests,
-            ..Default::default()
-        };
-        let node = Node::open(dir.path(), options).await.unwrap();
-        node.create("correct horse battery".into()).await.unwrap();
+        let node = crate::node::test_node(dir.path(), "correct horse battery").await;
         node.lock().await.unwrap();
         assert!(matches!(node.new_token(0), Err(NodeError::Locked)));
         node.unlock("correct horse battery".into()).await.unwrap();
