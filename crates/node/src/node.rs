@@ -682,7 +682,7 @@ impl Inner {
 
     /// Every client-API session ends at a lock, while the state is held,
     /// so no token outlives a lock and works again after the next unlock.
-    fn end_client_sessions(&self) {
+    pub(crate) fn end_client_sessions(&self) {
         self.tokens().0.clear();
     }
 

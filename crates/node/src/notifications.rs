@@ -7,9 +7,8 @@ use polykey_db::{RecordKey, Table};
 use polykey_keys::{NodeId, Signature};
 use polykey_network::protocol::MAX_NOTIFICATION_BYTES;
 use polykey_network::{Request, Response, SignedNotification};
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 use crate::error::NodeError;
 use crate::node::Node;
@@ -76,23 +75,18 @@ fn keep(s: &Session, notification: Notification) -> Result<(), NodeError> {
         }
         *counts.entry(notification.from).or_default() += 1;
         while all.len() >= KEEP {
-            // The most kept, the sender's own first on a tie.
-            let Some((&most, _)) = counts
+            // The oldest of the sender with the most kept (the new one's
+            // sender first on a tie); with one each, the oldest of all.
+            let most = counts
                 .iter()
-                .max_by_key(|(from, n)| (**n, **from == notification.from))
-            else {
-                break;
+                .max_by_key(|(from, n)| (**n, **from == notification.from));
+            let oldest = match most {
+                Some((&most, &n)) if n > 1 => all.iter().position(|(_, k)| k.from == most),
+                _ => None,
             };
-            // Every sender with one: the oldest of all goes.
-            let oldest = if counts[&most] == 1 {
-                0
-            } else {
-                all.iter().position(|(_, n)| n.from == most).unwrap_or(0)
-            };
-            let most = all[oldest].1.from;
-            let (key, _) = all.remove(oldest);
+            let (key, gone) = all.remove(oldest.unwrap_or(0));
             txn.delete(&NOTIFICATIONS, &key)?;
-            if let Some(n) = counts.get_mut(&most) {
+            if let Some(n) = counts.get_mut(&gone.from) {
                 *n -= 1;
             }
         }

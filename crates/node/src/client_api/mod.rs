@@ -232,7 +232,7 @@ impl Node {
 
     /// Revoke every session token.
     pub fn revoke_tokens(&self) {
-        self.inner.tokens().0.clear();
+        self.inner.end_client_sessions();
     }
 
     /// Where this node's client API listens ([`endpoint`]).

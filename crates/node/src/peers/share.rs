@@ -977,6 +977,8 @@ pub(super) fn extra_authors(
     // grant keeps that.
     if !access.withdrawn.is_empty() {
         let people = people_in(s)?;
+        // Read once, not once a person: this runs at every page taken.
+        let removals = s.db.read()?.entries(&PERSON_REMOVED)?;
         for gone in &access.withdrawn {
             let until = u64::try_from(gone.at / 1000).unwrap_or(0);
             let mut theirs: Vec<NodeId> = people
@@ -985,7 +987,12 @@ pub(super) fn extra_authors(
                 .flat_map(|p| p.nodes.iter().copied())
                 .collect();
             theirs.extend(gone.person.parse::<NodeId>());
-            for node in not_removed(s, &gone.person, &theirs)? {
+            let removed_here = |node: &NodeId| {
+                removals
+                    .iter()
+                    .any(|(_, r)| r.person == gone.person && r.node == *node)
+            };
+            for node in theirs.into_iter().filter(|n| !removed_here(n)) {
                 if !nodes.contains(&node) {
                     let at = removed.entry(node).or_insert(until);
                     *at = (*at).max(until);
