@@ -10,7 +10,9 @@ use zeroize::Zeroizing;
 
 use crate::backend::{self, Agent};
 use crate::output::{io_failure, text, Failure, Output, EX_SOFTWARE, EX_UNAVAILABLE};
-use crate::session::{agent_session, no_agent, node_options, node_path, read_password, save_token};
+use crate::session::{
+    agent_session, log_in_anew, no_agent, node_options, node_path, read_password, save_token,
+};
 use crate::Cli;
 
 #[derive(Subcommand)]
@@ -261,14 +263,7 @@ pub(crate) async fn run(cli: &Cli, command: &AgentCommand) -> Result<Output, Fai
         AgentCommand::Unlock => {
             running.ok_or_else(no_agent)?;
             let password = read_password(cli, "Password: ")?;
-            // Connected after the prompt: the agent closes a connection
-            // that does not log in in time.
-            let stream = Agent::connect(&path).ok_or_else(no_agent)?;
-            let mut agent = Agent::new(stream, Zeroizing::new(String::new()));
-            save_token(
-                &backend::token_path(&path),
-                &agent.log_in(password.expose_secret())?,
-            )?;
+            log_in_anew(cli, &password)?;
             Ok(text("Unlocked", serde_json::json!({})))
         }
     }

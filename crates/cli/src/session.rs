@@ -105,11 +105,17 @@ pub(crate) fn agent_session(cli: &Cli, stream: backend::Stream) -> Result<Agent,
         Err(e) => return Err(e.into()),
     };
     let password = read_password(cli, &prompt)?;
-    // The agent closes a connection that does not log in in time, and a
-    // person may take longer at the prompt: log in on a new one.
+    log_in_anew(cli, &password)
+}
+
+/// A session with the running agent for `password`, its token saved. On a
+/// new connection: the agent closes one that does not log in in time, and
+/// a person may take longer at the prompt.
+pub(crate) fn log_in_anew(cli: &Cli, password: &Password) -> Result<Agent, Failure> {
     let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
     let mut agent = Agent::new(stream, Zeroizing::default());
-    save_token(&token_file, &agent.log_in(password.expose_secret())?)?;
+    let token = agent.log_in(password.expose_secret())?;
+    save_token(&backend::token_path(&node_path(cli)), &token)?;
     Ok(agent)
 }
 

@@ -61,15 +61,21 @@ impl Node {
     }
 
     fn write(&self, target: &str, value: &[u8]) {
-        let mut child = self
-            .command(&["secrets", "write", target])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(value).unwrap();
-        assert!(child.wait().unwrap().success());
+        let out = piped(&mut self.command(&["secrets", "write", target]), value);
+        assert!(out.status.success());
     }
+}
+
+/// Run `command` with `input` on its standard input.
+fn piped(command: &mut Command, input: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 fn bootstrapped() -> Node {
@@ -497,22 +503,15 @@ fn exports_are_imported_in_one_commit_and_a_vault_exports_as_git() {
 #[test]
 fn the_password_can_come_from_standard_input_and_never_from_an_argument() {
     let node = bootstrapped();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polykey"))
-        .args(["vaults", "list"])
-        .env("PK_NODE_PATH", node.path("node"))
-        .env("POLYKEY_FAST_KDF_FOR_TESTS", "1")
-        .env_remove("POLYKEY_PASSWORD_FILE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    assert!(child.wait_with_output().unwrap().status.success());
+    let out = piped(
+        Command::new(env!("CARGO_BIN_EXE_polykey"))
+            .args(["vaults", "list"])
+            .env("PK_NODE_PATH", node.path("node"))
+            .env("POLYKEY_FAST_KDF_FOR_TESTS", "1")
+            .env_remove("POLYKEY_PASSWORD_FILE"),
+        format!("{PASSWORD}\n").as_bytes(),
+    );
+    assert!(out.status.success());
     // There is no flag that takes a password.
     let out = node.run(&["vaults", "list", "--password", PASSWORD]);
     assert_eq!(out.status.code(), Some(2));
@@ -782,22 +781,12 @@ fn a_piped_secret_is_never_taken_for_the_password_when_a_session_ended() {
     let _guard = AgentGuard(&node);
     // The saved session ends (a lock, its idle time or its lifetime).
     std::fs::remove_file(node.path("node").join("session.token")).unwrap();
-    let mut child = node
-        .command(&["secrets", "write", "ci:X"])
-        .env_remove("POLYKEY_PASSWORD_FILE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // The password itself, piped as a secret's value, is not taken for it.
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = piped(
+        node.command(&["secrets", "write", "ci:X"])
+            .env_remove("POLYKEY_PASSWORD_FILE"),
+        format!("{PASSWORD}\n").as_bytes(),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("--password-file"), "{stderr}");
