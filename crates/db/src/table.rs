@@ -633,6 +633,31 @@ impl WriteTxn<'_> {
         Ok(removed)
     }
 
+    /// Remove every raw record of `table` whose key `keep` refuses; returns
+    /// how many went and the bytes they held (sealed, keys included).
+    pub fn retain_raw(
+        &mut self,
+        table: &RawTable,
+        mut keep: impl FnMut(&RecordKey) -> bool,
+    ) -> Result<(usize, u64), DbError> {
+        let mut t = self
+            .txn
+            .open_table(definition(table.name()))
+            .map_err(|e| self.db.storage_error(e))?;
+        let (mut removed, mut bytes) = (0usize, 0u64);
+        t.retain(|key, value| {
+            let kept = <[u8; RECORD_KEY_LEN]>::try_from(key)
+                .is_ok_and(|key| keep(&RecordKey::from_bytes(key)));
+            if !kept {
+                removed += 1;
+                bytes += (key.len() + value.len()) as u64;
+            }
+            kept
+        })
+        .map_err(|e| self.db.storage_error(e))?;
+        Ok((removed, bytes))
+    }
+
     /// Drop a whole raw table and every record in it.
     pub fn delete_raw_table(&mut self, table: &RawTable) -> Result<(), DbError> {
         self.txn

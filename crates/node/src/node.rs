@@ -239,6 +239,9 @@ pub(crate) struct Inner {
     pub(crate) identities: Mutex<crate::identities::IdentityState>,
     /// Locks waiting for the state (see [`Session::closing`]).
     locks_waiting: Arc<AtomicUsize>,
+    /// The store's bytes after the last collection of what no version
+    /// needs (see [`collect_at_lock`]); none since this process began.
+    collected_at: Mutex<Option<u64>>,
 }
 
 /// A node: the one handle front ends hold. Cheap to clone; every clone
@@ -303,6 +306,7 @@ impl Node {
                 resumes: Mutex::default(),
                 identities: Mutex::default(),
                 locks_waiting: Arc::default(),
+                collected_at: Mutex::default(),
             }),
         })
     }
@@ -577,17 +581,45 @@ const READERS_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// much, and a quarter of the file.
 const COMPACT_AT: u64 = 32 * 1024 * 1024;
 
+/// Growth of the store's bytes since the last collection that makes a
+/// lock collect again (see [`collect_at_lock`]).
+const COLLECT_AFTER: u64 = 16 * 1024 * 1024;
+
+/// At a lock, with the store to itself (no transfer under way or set
+/// aside, so every object not reached by a version is garbage): delete
+/// what no version of a vault needs (`Vaults::collect_garbage`), at the
+/// first lock of this process and then whenever the store grew by
+/// [`COLLECT_AFTER`] since (a writer's abandoned transfers are that; the
+/// edits of a day are not). A failure leaves the store as it was.
+fn collect_at_lock(session: &Session, collected_at: &Mutex<Option<u64>>) {
+    let Ok(mut last) = collected_at.lock() else {
+        return;
+    };
+    let Ok(space) = session.db.space() else {
+        return;
+    };
+    if last.is_some_and(|at| space.stored_bytes < at.saturating_add(COLLECT_AFTER)) {
+        return;
+    }
+    let vaults = polykey_vaults::Vaults::new(&session.db);
+    if vaults.sweep_parts().is_ok() && vaults.collect_garbage().is_ok() {
+        *last = session.db.space().ok().map(|space| space.stored_bytes);
+    }
+}
+
 /// Wait (bounded) until no reader holds `session`, then close it: the
 /// store and the keys go when the last holder lets go. A lock is the quiet
-/// moment to give back the space deleted vaults and secrets left free
-/// (when there is enough of it, see [`COMPACT_AT`]).
-fn wait_for_readers(session: Arc<Session>) {
+/// moment to collect what no version needs and give back the space deleted
+/// vaults and secrets left free (when there is enough of it, see
+/// [`COMPACT_AT`]).
+fn wait_for_readers(session: Arc<Session>, collected_at: &Mutex<Option<u64>>) {
     session.closing.store(true, Ordering::Relaxed);
     let started = Instant::now();
     while Arc::strong_count(&session) > 1 && started.elapsed() < READERS_WAIT {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     if let Ok(mut session) = Arc::try_unwrap(session) {
+        collect_at_lock(&session, collected_at);
         let worth = session.db.space().is_ok_and(|space| {
             space.fragmented_bytes >= COMPACT_AT
                 && space.fragmented_bytes >= space.allocated_bytes / 4
@@ -654,7 +686,7 @@ impl Inner {
             self.end_client_sessions();
             self.stop_network();
             self.changed();
-            wait_for_readers(session);
+            wait_for_readers(session, &self.collected_at);
         }
         true
     }
@@ -843,5 +875,75 @@ fn at_unlock(error: polykey_db::DbError) -> NodeError {
     match error {
         polykey_db::DbError::Tampered { .. } => NodeError::StoreTampered,
         other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polykey_vaults::{kind_of_tag, RawObject, Vaults};
+
+    use super::*;
+
+    /// Store `megabytes` MiB of objects no version reaches in vault `v`,
+    /// as a transfer let go would have left them: a blob of another
+    /// device's, stored in chunks.
+    async fn leave_garbage(node: &Node, megabytes: usize, seed: u8) {
+        node.with_vaults(move |s| {
+            let blob = RawObject {
+                kind: kind_of_tag(1).expect("the blob's tag"),
+                data: vec![seed; megabytes << 20],
+                base: None,
+            };
+            Vaults::new(&s.db).open("v")?.import(&s.db, &[blob])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+
+    async fn stored(node: &Node) -> u64 {
+        node.store_space().await.unwrap().stored_bytes
+    }
+
+    async fn lock_and_unlock(node: &Node) {
+        node.lock().await.unwrap();
+        node.unlock("a password".into()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lock_collects_what_no_version_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = test_node(dir.path(), "a password").await;
+        node.create_vault("v".into()).await.unwrap();
+        node.write_secret("v".into(), "kept".into(), b"secret".to_vec().into())
+            .await
+            .unwrap();
+        leave_garbage(&node, 3, 1).await;
+        let before = stored(&node).await;
+        lock_and_unlock(&node).await;
+        let after = stored(&node).await;
+        assert!(
+            before - after >= 3 << 20,
+            "the first lock collected {} of 3 MiB",
+            before - after
+        );
+
+        // Then a lock collects again once the store grew by a good deal,
+        // not for every little.
+        leave_garbage(&node, 2, 2).await;
+        let grown = stored(&node).await;
+        lock_and_unlock(&node).await;
+        assert!(
+            stored(&node).await + (1 << 20) > grown,
+            "collected again at once"
+        );
+        leave_garbage(&node, 15, 3).await;
+        lock_and_unlock(&node).await;
+        assert!(stored(&node).await <= after + (64 << 10));
+        let secret = node
+            .get_secret("v".into(), "kept".into(), None)
+            .await
+            .unwrap();
+        assert_eq!(secret.as_slice(), b"secret");
     }
 }

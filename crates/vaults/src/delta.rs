@@ -80,6 +80,20 @@ fn entries(tree: &[u8]) -> Option<Vec<Range<usize>>> {
     Some(out)
 }
 
+/// Append the op copying `len` bytes of the base from `start`.
+pub(crate) fn put_copy(ops: &mut Vec<u8>, start: usize, len: usize) {
+    ops.push(COPY);
+    put_varint(ops, start);
+    put_varint(ops, len);
+}
+
+/// Append the op inserting `bytes`.
+pub(crate) fn put_insert(ops: &mut Vec<u8>, bytes: &[u8]) {
+    ops.push(INSERT);
+    put_varint(ops, bytes.len());
+    ops.extend_from_slice(bytes);
+}
+
 /// Ops that rebuild `target` from `base`, entry by entry; `None` when they
 /// would be no smaller than half of `target` (then it is stored whole).
 pub(crate) fn tree_delta(base: &[u8], target: &[u8]) -> Option<Vec<u8>> {
@@ -95,16 +109,12 @@ pub(crate) fn tree_delta(base: &[u8], target: &[u8]) -> Option<Vec<u8>> {
     let mut insert: Option<Range<usize>> = None;
     let flush_copy = |ops: &mut Vec<u8>, copy: &mut Option<(usize, usize)>| {
         if let Some((start, len)) = copy.take() {
-            ops.push(COPY);
-            put_varint(ops, start);
-            put_varint(ops, len);
+            put_copy(ops, start, len);
         }
     };
     let flush_insert = |ops: &mut Vec<u8>, insert: &mut Option<Range<usize>>| {
         if let Some(range) = insert.take() {
-            ops.push(INSERT);
-            put_varint(ops, range.len());
-            ops.extend_from_slice(&target[range]);
+            put_insert(ops, &target[range]);
         }
     };
     for range in target_entries {

@@ -14,6 +14,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// Collecting what no version of a vault needs.
+mod collect;
 /// Deleting vaults as signed, dated, reversible records; purging them later.
 mod deletion;
 /// Trees stored as deltas against an earlier version of the directory.
@@ -48,6 +50,7 @@ mod vault;
 #[cfg(test)]
 mod testing;
 
+pub use collect::Collected;
 pub use deletion::{
     DeletedVault, Deletion, DELETION_SIGNATURE_DOMAIN, MAX_DELETIONS_PAGE, RECOVERY_WINDOW_MS,
     TOMBSTONE_LIFETIME_MS,

@@ -58,6 +58,25 @@ pub(crate) enum ToSend {
     Chunked(usize),
 }
 
+/// What a stored record names (see [`ObjectStore::stored_links`]).
+pub(crate) enum Links {
+    /// A commit: its tree and parents.
+    Commit {
+        tree: ObjectId,
+        parents: Vec<ObjectId>,
+    },
+    /// A tree stored whole, its bytes.
+    Tree(Zeroizing<Vec<u8>>),
+    /// A tree stored as a delta against `base`.
+    Delta {
+        base: ObjectId,
+        ops: Zeroizing<Vec<u8>>,
+    },
+    /// A blob (or a tag, which vaults never hold), in `chunks` chunk
+    /// records (0: in its own record).
+    Blob { chunks: usize },
+}
+
 /// A tree as stored: the base it is a delta against, and the ops.
 pub(crate) type StoredDelta = (ObjectId, Zeroizing<Vec<u8>>);
 
@@ -418,6 +437,72 @@ impl ObjectStore {
             Some(Header::Chunked { len, .. }) => Ok(Some(len.div_ceil(CHUNK_SIZE))),
             Some(Header::Whole(_) | Header::Delta { .. }) => Ok(Some(0)),
             None => Err(VaultError::corrupt(format!("object {id} has no kind"))),
+        }
+    }
+
+    /// What the record of object `id` names, read from it alone (opened,
+    /// never rebuilt or hashed): `None` if nothing is stored for `id`.
+    pub(crate) fn stored_links(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<Option<Links>, VaultError> {
+        let Some(plain) = self.open_record_if_stored(src, id)? else {
+            return Ok(None);
+        };
+        let malformed = || VaultError::corrupt(format!("object {id} is malformed"));
+        Ok(Some(match Header::parse(&plain).ok_or_else(malformed)? {
+            Header::Whole(Kind::Commit) => {
+                let commit =
+                    gix::objs::CommitRef::from_bytes(&plain[1..], HASH).map_err(|_| malformed())?;
+                Links::Commit {
+                    tree: commit.tree(),
+                    parents: commit.parents().collect(),
+                }
+            }
+            Header::Whole(Kind::Tree) => Links::Tree(Zeroizing::new(plain[1..].to_vec())),
+            Header::Delta {
+                kind: Kind::Tree,
+                base,
+                ..
+            } => Links::Delta {
+                base,
+                ops: Zeroizing::new(plain[Header::DELTA_LEN..].to_vec()),
+            },
+            Header::Chunked { len, .. } => Links::Blob {
+                chunks: len.div_ceil(CHUNK_SIZE),
+            },
+            Header::Whole(Kind::Blob | Kind::Tag) => Links::Blob { chunks: 0 },
+            Header::Delta { .. } => return Err(malformed()),
+        }))
+    }
+
+    /// The keys of the records kept for object `id` stored as `links`:
+    /// its own, its chunks' and its cached shape's or generation's.
+    pub(crate) fn record_keys(&self, id: &ObjectId, links: &Links) -> Vec<RecordKey> {
+        let mut keys = vec![self.record_key(b"object", id.as_bytes())];
+        match links {
+            Links::Commit { .. } => keys.push(self.side_record(GENERATION_RECORD.0, b"", id).0),
+            Links::Tree(_) | Links::Delta { .. } => {
+                keys.push(self.side_record(SHAPE_RECORD.0, b"", id).0)
+            }
+            Links::Blob { chunks } => keys.extend((0..*chunks).map(|i| self.chunk_key(id, i))),
+        }
+        keys
+    }
+
+    /// Tree `id` rebuilt from its deltas, not hashed (see
+    /// [`ObjectStore::rebuild`]).
+    pub(crate) fn rebuild_tree(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        match self.rebuild(src, id)? {
+            (Kind::Tree, data, _) => Ok(data),
+            (kind, ..) => Err(VaultError::corrupt(format!(
+                "object {id} is a {kind}, expected a tree"
+            ))),
         }
     }
 

@@ -9,7 +9,7 @@ use polykey_vaults::{Incoming, Page, Part, RawObject, Vault, VaultError, Vaults,
 use crate::export::{git, verify_every_commit};
 use crate::{fixture, Fixture};
 
-fn stored(f: &Fixture) -> u64 {
+pub(crate) fn stored(f: &Fixture) -> u64 {
     f.db.space().unwrap().stored_bytes
 }
 
@@ -95,12 +95,12 @@ fn edits_in_a_large_directory_store_little_and_export_as_plain_git() {
     }
 }
 
-fn anyone(_: &polykey_keys::NodeId, _: i64) -> bool {
+pub(crate) fn anyone(_: &polykey_keys::NodeId, _: i64) -> bool {
     true
 }
 
 /// A vault of 1,000 secrets in one directory, then `edits` single edits.
-fn large_directory(f: &Fixture, edits: usize) -> Vault {
+pub(crate) fn large_directory(f: &Fixture, edits: usize) -> Vault {
     let vault = Vaults::new(&f.db).create("v", &f.keys).unwrap();
     let names: Vec<String> = (0..1_000).map(|i| format!("logins/site-{i:04}")).collect();
     let pairs: Vec<(&str, &[u8])> = names
@@ -123,7 +123,7 @@ fn large_directory(f: &Fixture, edits: usize) -> Vault {
 
 /// Everything `to` lacks of `want`, page by page; returns the transfer and
 /// the objects sent (deltas as they went).
-fn pull(
+pub(crate) fn pull(
     from: (&Fixture, &Vault),
     to: (&Fixture, &Vault),
     want: &str,
@@ -146,7 +146,7 @@ fn pull(
     (incoming, sent)
 }
 
-fn objects_of(f: &Fixture, vault: &Vault, name: &str) -> String {
+pub(crate) fn objects_of(f: &Fixture, vault: &Vault, name: &str) -> String {
     let out = f.dir.path().join(name);
     vault.export_bare(&f.db, &out).unwrap();
     git(&out, &["fsck", "--strict", "--no-dangling"]);
@@ -642,7 +642,7 @@ fn a_page_of_small_secrets_holds_one_object_for_each_64_bytes_of_its_budget() {
 }
 
 /// `len` bytes that do not repeat (so no two chunks of a secret are alike).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use polykey_db::Db;
 use polykey_keys::RootKeypair;
-use polykey_vaults::Vaults;
+use polykey_vaults::{RawObject, Vaults};
 
 const WRITER_ENV: &str = "POLYKEY_TEST_CRASH_WRITER";
 /// The count: a hundred kills per suite run.
@@ -147,23 +147,69 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
     }
 }
 
-const COMPACTOR_ENV: &str = "POLYKEY_TEST_CRASH_COMPACTOR";
+const HOLDER_ENV: &str = "POLYKEY_TEST_CRASH_HOLDER";
 
-/// Not a test of its own: run by
-/// `sigkill_during_compaction_loses_nothing_and_a_whole_one_gives_space_back`
-/// as the child process. It says when it starts compacting, then compacts.
+/// Not a test of its own: run by the tests below as the child process,
+/// with `compact|<path>` or `collect|<path>`. It says when it starts that
+/// work on the store, then does it.
 #[test]
-fn helper_crash_compactor() {
-    let Some(path) = std::env::var_os(COMPACTOR_ENV) else {
+fn helper_crash_holder() {
+    let Some(spec) = std::env::var_os(HOLDER_ENV) else {
         return;
     };
-    let mut db = Db::open(Path::new(&path), &keys()).unwrap();
+    let spec = spec.to_string_lossy().into_owned();
+    let (work, path) = spec.split_once('|').unwrap();
+    let mut db = Db::open(Path::new(path), &keys()).unwrap();
     let mut out = std::io::stdout().lock();
-    writeln!(out, "compacting").unwrap();
+    writeln!(out, "started").unwrap();
     out.flush().unwrap();
-    db.compact().unwrap();
-    writeln!(out, "compacted").unwrap();
+    match work {
+        "compact" => db.compact().unwrap(),
+        _ => {
+            Vaults::new(&db).collect_garbage().unwrap();
+        }
+    }
+    writeln!(out, "done").unwrap();
     out.flush().unwrap();
+}
+
+/// Kill `work` (see [`helper_crash_holder`]) on the store at `path` at
+/// random moments within `window`, eight times, each from `template`,
+/// and `check` the store after each kill.
+fn kill_during(
+    work: &str,
+    (template, path): (&Path, &Path),
+    window: Duration,
+    seed: &mut u64,
+    check: impl Fn(&str),
+) {
+    let window = window.as_micros().max(1) as u64;
+    for run in 0..8 {
+        std::fs::copy(template, path).unwrap();
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "crash::helper_crash_holder",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(HOLDER_ENV, format!("{work}|{}", path.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Past the test harness's own lines, to the child's word (after
+        // the harness's "test … " on the same line).
+        let started = lines
+            .map_while(Result::ok)
+            .any(|line| line.ends_with("started"));
+        assert!(started, "run {run}: the child began to {work}");
+        std::thread::sleep(Duration::from_micros(next(seed) % window));
+        child.kill().unwrap(); // SIGKILL on Unix.
+        child.wait().unwrap();
+        check(&format!("after a kill in run {run}"));
+    }
 }
 
 #[test]
@@ -255,31 +301,96 @@ fn sigkill_during_compaction_loses_nothing_and_a_whole_one_gives_space_back() {
 
     // Killed at random moments within that time, a compaction loses
     // nothing: each run starts again from the fragmented store.
-    let window = took.as_micros().max(1) as u64;
-    for run in 0..8 {
-        std::fs::copy(&template, &path).unwrap();
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "crash::helper_crash_compactor",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(COMPACTOR_ENV, &path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        // Past the test harness's own lines, to the child's word (after
-        // the harness's "test … " on the same line).
-        let started = lines
-            .map_while(Result::ok)
-            .any(|line| line.ends_with("compacting"));
-        assert!(started, "run {run}: the compactor started");
-        std::thread::sleep(Duration::from_micros(next(&mut seed) % window));
-        child.kill().unwrap(); // SIGKILL on Unix.
-        child.wait().unwrap();
-        check(&format!("after a kill in run {run}"));
+    kill_during("compact", (&template, &path), took, &mut seed, check);
+}
+
+#[test]
+fn sigkill_during_a_collection_loses_nothing_and_a_whole_one_frees_the_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.redb");
+    let mut seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("collection crash test seed {seed}");
+    // A vault with a history, and 16 MiB of objects no version of it
+    // reaches (another device's, as a transfer let go leaves them).
+    let kept: Vec<(String, Vec<u8>)> = (0..300)
+        .map(|i| {
+            (
+                format!("logins/site-{i:03}"),
+                format!("pw-{i}").into_bytes(),
+            )
+        })
+        .collect();
+    {
+        let db = Db::create(&path, &keys()).unwrap();
+        let vault = Vaults::new(&db).create("kept", &keys()).unwrap();
+        for batch in kept.chunks(30) {
+            let pairs: Vec<(&str, &[u8])> = batch
+                .iter()
+                .map(|(p, v)| (p.as_str(), v.as_slice()))
+                .collect();
+            vault.write_secrets(&db, &keys(), &pairs).unwrap();
+        }
+        let garbage: Vec<RawObject> = (0..4)
+            .map(|_| RawObject {
+                kind: gix::objs::Kind::Blob,
+                data: (0..(512 << 10))
+                    .flat_map(|_| next(&mut seed).to_le_bytes())
+                    .collect(),
+                base: None,
+            })
+            .collect();
+        vault.import(&db, &garbage).unwrap();
     }
+    let template = dir.path().join("template.redb");
+    std::fs::copy(&path, &template).unwrap();
+    let stored = || {
+        Db::open(&path, &keys())
+            .unwrap()
+            .space()
+            .unwrap()
+            .stored_bytes
+    };
+    let full = stored();
+    let check = |when: &str| {
+        let db = Db::open(&path, &keys()).unwrap();
+        let vault = Vaults::new(&db).open("kept").unwrap();
+        for (name, value) in kept.iter().step_by(7) {
+            assert_eq!(
+                vault.get(&db, name).unwrap().as_slice(),
+                value.as_slice(),
+                "{when}: {name}"
+            );
+        }
+        assert_eq!(vault.files(&db).unwrap().len(), kept.len(), "{when}");
+        assert_eq!(vault.log(&db, None).unwrap().len(), 11, "{when}");
+        vault.verify_history(&db).unwrap();
+    };
+
+    let db = Db::open(&path, &keys()).unwrap();
+    let started = std::time::Instant::now();
+    let collected = Vaults::new(&db).collect_garbage().unwrap();
+    let took = started.elapsed();
+    drop(db);
+    assert!(collected.bytes >= 16 << 20, "{collected:?}");
+    let after = stored();
+    assert!(
+        after + (16 << 20) <= full,
+        "{full} bytes before, {after} after"
+    );
+    check("after a whole collection");
+
+    // Killed at random moments within that time, a collection loses
+    // nothing, and frees all of the garbage or none of it.
+    kill_during("collect", (&template, &path), took, &mut seed, |when| {
+        check(when);
+        let now = stored();
+        assert!(
+            now <= after + 4096 || now + 4096 >= full,
+            "{when}: {now} bytes ({after} or {full})"
+        );
+    });
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod bounds;
+mod collect;
 mod compact;
 mod crash;
 mod deletion;

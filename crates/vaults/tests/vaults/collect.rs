@@ -1,0 +1,93 @@
+//! What no version of a vault needs goes at a collection; whatever a
+//! version needs stays, and the vault reads, exports and syncs as before.
+
+use polykey_vaults::{Incoming, Vaults};
+
+use crate::compact::{anyone, large_directory, noise, objects_of, pull, stored};
+use crate::fixture;
+
+#[test]
+fn what_no_version_needs_goes_and_every_version_still_reads() {
+    let source = fixture();
+    let original = large_directory(&source, 30);
+    let head = original.head(&source.db).unwrap();
+    let id = original.id().to_string();
+    let target = fixture();
+    let vaults = Vaults::new(&target.db);
+    let copy = vaults.begin_receive_vault("v", &id, 0).unwrap();
+    let (incoming, _) = pull((&source, &original), (&target, &copy), &head, &[]);
+    let copy = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
+    // The copy's own work: an edit, and a secret stored in chunks.
+    copy.write_secret(&target.db, &target.keys, "logins/site-0001", b"mine")
+        .unwrap();
+    let big = noise(3 << 20, 9);
+    copy.write_secret(&target.db, &target.keys, "big", &big)
+        .unwrap();
+    assert_eq!(
+        vaults.collect_garbage().unwrap(),
+        Default::default(),
+        "every record is needed"
+    );
+    let kept = objects_of(&target, &copy, "before.git");
+    let before = stored(&target);
+
+    // The other device goes on; the copy takes every page of that, and
+    // the transfer never ends (let go before its last step, or dropped
+    // there by a hostile writer).
+    for i in 0..20 {
+        original
+            .write_secret(
+                &source.db,
+                &source.keys,
+                &format!("logins/site-{:04}", 500 + i),
+                format!("later-{i}").as_bytes(),
+            )
+            .unwrap();
+    }
+    let other_big = noise(2 << 20, 3);
+    original
+        .write_secret(&source.db, &source.keys, "other-big", &other_big)
+        .unwrap();
+    let new_head = original.head(&source.db).unwrap();
+    let mut incoming = Incoming::new(&copy);
+    let haves = [head.clone()];
+    loop {
+        let (page, total) = original
+            .objects_page(&source.db, &new_head, &haves, incoming.objects(), 16 * 1024)
+            .unwrap();
+        copy.receive_page(&target.db, &mut incoming, &page, &anyone)
+            .unwrap();
+        if incoming.objects() >= total {
+            break;
+        }
+    }
+    drop(incoming);
+    let left = stored(&target) - before;
+    assert!(left > 2 << 20, "the transfer stored {left} bytes");
+
+    let collected = vaults.collect_garbage().unwrap();
+    assert_eq!(collected.skipped, 0);
+    assert!(
+        collected.bytes >= left - left / 20,
+        "{collected:?} of the {left} bytes the transfer left"
+    );
+    assert!(stored(&target) <= before + 1024);
+    copy.verify_history(&target.db).unwrap();
+    assert_eq!(objects_of(&target, &copy, "after.git"), kept);
+    assert_eq!(copy.get(&target.db, "big").unwrap().as_slice(), big);
+    assert_eq!(vaults.collect_garbage().unwrap().records, 0);
+
+    // The transfer begun again brings all of it, and the two versions
+    // merge; what the merge reaches is needed from then on.
+    let (incoming, _) = pull((&source, &original), (&target, &copy), &new_head, &haves);
+    copy.finish_receive(&target.db, incoming, &new_head)
+        .unwrap();
+    copy.merge(&target.db, &target.keys, &new_head).unwrap();
+    assert_eq!(
+        copy.get(&target.db, "other-big").unwrap().as_slice(),
+        other_big
+    );
+    assert_eq!(vaults.collect_garbage().unwrap(), Default::default());
+    copy.verify_history(&target.db).unwrap();
+    objects_of(&target, &copy, "merged.git");
+}
