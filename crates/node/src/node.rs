@@ -239,9 +239,6 @@ pub(crate) struct Inner {
     pub(crate) identities: Mutex<crate::identities::IdentityState>,
     /// Locks waiting for the state (see [`Session::closing`]).
     locks_waiting: Arc<AtomicUsize>,
-    /// The store's bytes after the last collection of what no version
-    /// needs (see [`collect_at_lock`]); none since this process began.
-    collected_at: Mutex<Option<u64>>,
 }
 
 /// A node: the one handle front ends hold. Cheap to clone; every clone
@@ -306,7 +303,6 @@ impl Node {
                 resumes: Mutex::default(),
                 identities: Mutex::default(),
                 locks_waiting: Arc::default(),
-                collected_at: Mutex::default(),
             }),
         })
     }
@@ -586,25 +582,14 @@ const COMPACT_AT: u64 = 32 * 1024 * 1024;
 const COLLECT_AFTER: u64 = 16 * 1024 * 1024;
 
 /// At a lock, with the store to itself (no transfer under way or set
-/// aside, so every object not reached by a version is garbage): delete
-/// what no version of a vault needs (`Vaults::collect_garbage`), at the
-/// first lock of this process and then whenever the store grew by
-/// [`COLLECT_AFTER`] since (a writer's abandoned transfers are that; the
-/// edits of a day are not). A failure leaves the store as it was.
-fn collect_at_lock(session: &Session, collected_at: &Mutex<Option<u64>>) {
-    let Ok(mut last) = collected_at.lock() else {
-        return;
-    };
-    let Ok(space) = session.db.space() else {
-        return;
-    };
-    if last.is_some_and(|at| space.stored_bytes < at.saturating_add(COLLECT_AFTER)) {
-        return;
-    }
-    let vaults = polykey_vaults::Vaults::new(&session.db);
-    if vaults.sweep_parts().is_ok() && vaults.collect_garbage().is_ok() {
-        *last = session.db.space().ok().map(|space| space.stored_bytes);
-    }
+/// aside, so every object no version reaches is garbage): delete what no
+/// version of a vault needs (`Vaults::collect_garbage`), once the store
+/// grew by [`COLLECT_AFTER`] since the last collection (a writer's
+/// abandoned transfers are that; the edits of a day are not), or at the
+/// first. A failure leaves the store as it was.
+fn collect_at_lock(db: &mut Db) {
+    let _ = polykey_vaults::Vaults::new(db).sweep_parts();
+    let _ = polykey_vaults::Vaults::collect_garbage_after(db, COLLECT_AFTER);
 }
 
 /// Wait (bounded) until no reader holds `session`, then close it: the
@@ -612,14 +597,14 @@ fn collect_at_lock(session: &Session, collected_at: &Mutex<Option<u64>>) {
 /// moment to collect what no version needs and give back the space deleted
 /// vaults and secrets left free (when there is enough of it, see
 /// [`COMPACT_AT`]).
-fn wait_for_readers(session: Arc<Session>, collected_at: &Mutex<Option<u64>>) {
+fn wait_for_readers(session: Arc<Session>) {
     session.closing.store(true, Ordering::Relaxed);
     let started = Instant::now();
     while Arc::strong_count(&session) > 1 && started.elapsed() < READERS_WAIT {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     if let Ok(mut session) = Arc::try_unwrap(session) {
-        collect_at_lock(&session, collected_at);
+        collect_at_lock(&mut session.db);
         let worth = session.db.space().is_ok_and(|space| {
             space.fragmented_bytes >= COMPACT_AT
                 && space.fragmented_bytes >= space.allocated_bytes / 4
@@ -686,7 +671,7 @@ impl Inner {
             self.end_client_sessions();
             self.stop_network();
             self.changed();
-            wait_for_readers(session, &self.collected_at);
+            wait_for_readers(session);
         }
         true
     }

@@ -13,32 +13,45 @@
 //! their deltas are built on, blobs with their chunks, the cached shapes
 //! and generations beside them, the chunks of blobs half received in
 //! parts) and deletes the rest of its table in that same transaction:
-//! all or nothing, so a crash in the middle loses nothing. A record is
-//! read, never rebuilt or hashed, except a tree stored as a delta that
-//! does not keep to whole entries of its base (none this node makes):
-//! its entries are then read from the rebuilt tree, since an entry
-//! spliced from the base's bytes and the delta's could name what neither
-//! does whole.
+//! all or nothing, so a crash in the middle loses nothing. Commits and
+//! trees are opened, never rebuilt or hashed; blobs are not opened at all
+//! (a tree's file entries name blobs, found with their chunks by key). A
+//! delta's entries are its base's and those it inserts when its record
+//! says it keeps to whole entries (as every delta written now does); an
+//! older record's is shown to by where its base's entries start, or else
+//! rebuilt and read whole, since an entry spliced from the base's bytes
+//! and the delta's could name what neither holds whole.
 //!
 //! It must not run while a transfer is under way or set aside (their
-//! objects are named by no version yet): the node runs it at a lock,
-//! when every transfer has stopped and none is kept to go on with.
+//! objects are named by no version yet), so it takes the store mutably:
+//! the node runs it at a lock, when every transfer has stopped and none
+//! is kept to go on with.
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use gix::hash::ObjectId;
-use polykey_db::{RecordKey, WriteTxn};
+use polykey_db::{Db, DbError, RecordKey, Table, WriteTxn};
+use serde::{Deserialize, Serialize};
 
 use crate::delta;
 use crate::error::VaultError;
 use crate::objects::{Links, ObjectStore};
 use crate::vault::{vault_from, Vault, Vaults};
 
-/// Entry starts of trees kept while marking, in all (a directory's
-/// versions share their bases, so most are looked up, not worked out
-/// again); past it the cache begins again.
+/// Entry starts of trees kept while marking a delta that does not say it
+/// keeps to whole entries (one stored before deltas said so), in all;
+/// past it the cache begins again.
 const MAX_CACHED_STARTS: usize = 4 << 20;
+
+/// The store's bytes after the last collection (see
+/// [`Vaults::collect_garbage_after`]).
+#[derive(Serialize, Deserialize)]
+struct LastCollection {
+    stored_bytes: u64,
+}
+
+const LAST_COLLECTION: Table<LastCollection> = Table::new("vault_collections");
 
 /// What a collection deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,28 +67,55 @@ pub struct Collected {
 
 impl Vaults<'_> {
     /// Delete, in every copy of a vault here, the records its head does
-    /// not reach (see the module's documentation). Only while no transfer
-    /// is under way or set aside: their objects are reached by no head
-    /// yet. A copy with a missing or damaged record on the way is left as
-    /// it is (counted in [`Collected::skipped`]).
-    pub fn collect_garbage(&self) -> Result<Collected, VaultError> {
-        let records = self.records(&self.db.read()?)?;
+    /// not reach (see the module's documentation). It needs the store to
+    /// itself: a transfer under way or set aside holds objects no head
+    /// reaches yet. A copy with a missing or damaged record on the way is
+    /// left as it is (counted in [`Collected::skipped`]).
+    pub fn collect_garbage(db: &mut Db) -> Result<Collected, VaultError> {
+        let db: &Db = db;
+        let records = Vaults::new(db).records(&db.read()?)?;
         let mut collected = Collected::default();
         for (_, record) in records {
-            let vault = vault_from(&record)?;
-            let mut txn = self.db.write()?;
-            match vault.collect_in(&mut txn) {
+            let mut txn = db.write()?;
+            match vault_from(&record).and_then(|vault| vault.collect_in(&mut txn)) {
                 Ok((0, _)) => {}
                 Ok((records, bytes)) => {
                     txn.commit()?;
                     collected.records += records;
                     collected.bytes += bytes;
                 }
-                Err(VaultError::Corrupt(_)) => collected.skipped += 1,
-                Err(e) => return Err(e),
+                // The disk full or failing: the others would fail alike.
+                Err(VaultError::Db(e @ (DbError::Full | DbError::Storage(_)))) => {
+                    return Err(VaultError::Db(e))
+                }
+                Err(_) => collected.skipped += 1,
             }
         }
         Ok(collected)
+    }
+
+    /// [`Vaults::collect_garbage`] when the store holds `growth` bytes
+    /// more than after the last one (or there was none); `None` when it
+    /// does not. Remembered in the store, so a process that begins and
+    /// ends often does not go through every vault each time.
+    pub fn collect_garbage_after(
+        db: &mut Db,
+        growth: u64,
+    ) -> Result<Option<Collected>, VaultError> {
+        let key = db.record_key(LAST_COLLECTION.name(), b"last");
+        let stored = db.space()?.stored_bytes;
+        let last = db.read()?.get(&LAST_COLLECTION, &key)?;
+        if last.is_some_and(|last| stored < last.stored_bytes.saturating_add(growth)) {
+            return Ok(None);
+        }
+        let collected = Self::collect_garbage(db)?;
+        // Remembered whatever was skipped: a damaged copy is not gone
+        // through again at every lock.
+        let stored_bytes = db.space()?.stored_bytes;
+        let mut txn = db.write()?;
+        txn.put(&LAST_COLLECTION, &key, &LastCollection { stored_bytes })?;
+        txn.commit()?;
+        Ok(Some(collected))
     }
 }
 
@@ -93,14 +133,24 @@ impl Vault {
     }
 }
 
-/// The walk of what a head reaches.
+/// An object a version reaches, of the kind that names it.
+enum Reached {
+    Commit(ObjectId),
+    Tree(ObjectId),
+    Blob(ObjectId),
+}
+
+/// The walk of what a head reaches. Commits and trees are opened (a
+/// commit names its tree and parents, a tree its entries: directories are
+/// trees, files blobs); blobs, most of a vault's bytes, are not.
 struct Marker<'a, 't> {
     store: &'a ObjectStore,
     txn: &'a WriteTxn<'t>,
     seen: HashSet<ObjectId>,
     keep: HashSet<RecordKey>,
     /// Where the entries of trees met start, by id (see
-    /// [`delta::entry_starts`]), and how many starts are kept.
+    /// [`delta::entry_starts`]), and how many starts are kept: only for
+    /// deltas that do not say they keep to whole entries.
     starts: HashMap<ObjectId, Rc<Vec<usize>>>,
     cached: usize,
 }
@@ -119,55 +169,74 @@ impl<'a, 't> Marker<'a, 't> {
 
     /// Every record `head` reaches, by key.
     fn mark(mut self, head: ObjectId) -> Result<HashSet<RecordKey>, VaultError> {
-        let mut todo = vec![head];
-        while let Some(id) = todo.pop() {
+        let mut todo = vec![Reached::Commit(head)];
+        while let Some(reached) = todo.pop() {
+            let (Reached::Commit(id) | Reached::Tree(id) | Reached::Blob(id)) = reached;
             if !self.seen.insert(id) {
                 continue;
             }
+            if let Reached::Blob(id) = reached {
+                self.keep.extend(self.store.blob_keys(self.txn, &id)?);
+                continue;
+            }
             let links = self.links(&id)?;
-            self.keep.extend(self.store.record_keys(&id, &links));
+            let commit = matches!(links, Links::Commit { .. });
+            if commit != matches!(reached, Reached::Commit(_)) {
+                return Err(malformed(&id));
+            }
+            self.keep.extend(self.store.record_keys(&id, commit));
             match links {
                 Links::Commit { tree, parents } => {
-                    todo.push(tree);
-                    todo.extend(parents);
+                    todo.push(Reached::Tree(tree));
+                    todo.extend(parents.into_iter().map(Reached::Commit));
                 }
                 Links::Tree(data) => {
                     let starts = delta::entry_starts(&data).ok_or_else(|| malformed(&id))?;
-                    todo.extend(targets(&data, &starts, &id)?);
-                    self.remember(id, Rc::new(starts));
+                    push_entries(&mut todo, entries(&data, &starts), &id)?;
                 }
-                Links::Delta { base, ops } => {
-                    todo.push(base);
-                    let base_starts = self.starts_of(&base, 0)?;
-                    match delta::spliced_starts(&base_starts, &ops) {
-                        // Every entry is one of the base's, whole, or one
-                        // the delta inserts.
-                        Some(starts) => {
-                            let inserted =
-                                delta::inserted_entries(&ops).ok_or_else(|| malformed(&id))?;
-                            for entry in inserted {
-                                todo.push(
-                                    delta::entry_target(entry).ok_or_else(|| malformed(&id))?.1,
-                                );
-                            }
-                            self.remember(id, Rc::new(starts));
-                        }
-                        None => {
-                            let data = self.store.rebuild_tree(self.txn, &id)?;
-                            let starts =
-                                delta::entry_starts(&data).ok_or_else(|| malformed(&id))?;
-                            todo.extend(targets(&data, &starts, &id)?);
-                            self.remember(id, Rc::new(starts));
-                        }
+                Links::Delta { base, ops, aligned } => {
+                    todo.push(Reached::Tree(base));
+                    if aligned {
+                        // Every other entry is one of the base's, whole.
+                        let inserted =
+                            delta::inserted_entries(&ops).ok_or_else(|| malformed(&id))?;
+                        push_entries(&mut todo, inserted.into_iter().map(Some), &id)?;
+                    } else {
+                        self.unmarked_delta(&mut todo, (&id, &base), &ops)?;
                     }
                 }
-                Links::Blob { .. } => {}
             }
         }
         Ok(self.keep)
     }
 
-    /// What object `id`'s record names; a missing record is damage.
+    /// The entries of tree `id`, a delta against `base` whose record does
+    /// not say it keeps to whole entries: shown to from where its base's
+    /// entries start, else read from the tree rebuilt.
+    fn unmarked_delta(
+        &mut self,
+        todo: &mut Vec<Reached>,
+        (id, base): (&ObjectId, &ObjectId),
+        ops: &[u8],
+    ) -> Result<(), VaultError> {
+        let base_starts = self.starts_of(base, 0)?;
+        match delta::spliced_starts(&base_starts, ops) {
+            Some(starts) => {
+                let inserted = delta::inserted_entries(ops).ok_or_else(|| malformed(id))?;
+                push_entries(todo, inserted.into_iter().map(Some), id)?;
+                self.remember(*id, Rc::new(starts));
+            }
+            None => {
+                let data = self.store.rebuild_tree(self.txn, id)?;
+                let starts = delta::entry_starts(&data).ok_or_else(|| malformed(id))?;
+                push_entries(todo, entries(&data, &starts), id)?;
+                self.remember(*id, Rc::new(starts));
+            }
+        }
+        Ok(())
+    }
+
+    /// What commit or tree `id`'s record names; a missing record is damage.
     fn links(&self, id: &ObjectId) -> Result<Links, VaultError> {
         self.store
             .stored_links(self.txn, id)?
@@ -188,14 +257,14 @@ impl<'a, 't> Marker<'a, 't> {
         }
         let starts = match self.links(id)? {
             Links::Tree(data) => delta::entry_starts(&data),
-            Links::Delta { base, ops } => {
+            Links::Delta { base, ops, .. } => {
                 let base_starts = self.starts_of(&base, depth + 1)?;
                 match delta::spliced_starts(&base_starts, &ops) {
                     Some(starts) => Some(starts),
                     None => delta::entry_starts(&self.store.rebuild_tree(self.txn, id)?),
                 }
             }
-            Links::Commit { .. } | Links::Blob { .. } => None,
+            Links::Commit { .. } => None,
         }
         .ok_or_else(|| malformed(id))?;
         let starts = Rc::new(starts);
@@ -213,18 +282,29 @@ impl<'a, 't> Marker<'a, 't> {
     }
 }
 
-/// The ids the entries of tree `data` (its entries starting at `starts`)
-/// name.
-fn targets(data: &[u8], starts: &[usize], id: &ObjectId) -> Result<Vec<ObjectId>, VaultError> {
-    starts
-        .windows(2)
-        .map(|w| {
-            data.get(w[0]..w[1])
-                .and_then(delta::entry_target)
-                .map(|(_, target)| target)
-                .ok_or_else(|| malformed(id))
-        })
-        .collect()
+/// The entries of tree `data`, whose entries start at `starts`.
+fn entries<'d>(data: &'d [u8], starts: &'d [usize]) -> impl Iterator<Item = Option<&'d [u8]>> {
+    starts.windows(2).map(|w| data.get(w[0]..w[1]))
+}
+
+/// What each of tree `id`'s `entries` names, to be walked: a directory
+/// as a tree, a file as a blob.
+fn push_entries<'d>(
+    todo: &mut Vec<Reached>,
+    entries: impl Iterator<Item = Option<&'d [u8]>>,
+    id: &ObjectId,
+) -> Result<(), VaultError> {
+    for entry in entries {
+        let (is_tree, target) = entry
+            .and_then(delta::entry_target)
+            .ok_or_else(|| malformed(id))?;
+        todo.push(if is_tree {
+            Reached::Tree(target)
+        } else {
+            Reached::Blob(target)
+        });
+    }
+    Ok(())
 }
 
 fn malformed(id: &ObjectId) -> VaultError {
@@ -234,6 +314,7 @@ fn malformed(id: &ObjectId) -> VaultError {
 #[cfg(test)]
 mod tests {
     use gix::objs::Kind;
+    use polykey_db::RawRead;
 
     use super::*;
     use crate::objects::HASH;
@@ -243,7 +324,52 @@ mod tests {
     }
 
     fn key_of(store: &ObjectStore, id: &ObjectId) -> RecordKey {
-        store.record_keys(id, &Links::Blob { chunks: 0 })[0]
+        store.record_keys(id, false)[0]
+    }
+
+    fn blob(store: &ObjectStore, txn: &mut WriteTxn<'_>, data: &[u8]) -> ObjectId {
+        store.write_raw(txn, Kind::Blob, data).unwrap()
+    }
+
+    fn commit_of(store: &ObjectStore, txn: &mut WriteTxn<'_>, tree: &ObjectId) -> ObjectId {
+        let commit = format!("tree {tree}\nauthor a <a> 0 +0000\ncommitter a <a> 0 +0000\n\nx\n");
+        store
+            .write_raw(txn, Kind::Commit, commit.as_bytes())
+            .unwrap()
+    }
+
+    /// A tree of `base`'s entry "a" and a new entry "b" naming `target`, as
+    /// a delta against `base`, sealed as `seal` seals it.
+    #[test]
+    fn a_delta_keeps_its_base_and_what_it_inserts_and_no_more() {
+        let (_dir, keys, db) = crate::testing::db();
+        let vault = Vaults::new(&db).create("v", &keys).unwrap();
+        let store = &vault.store;
+        let mut txn = db.write().unwrap();
+        let (one, two, three) = (
+            blob(store, &mut txn, b"one"),
+            blob(store, &mut txn, b"two"),
+            blob(store, &mut txn, b"three"),
+        );
+        let stray = blob(store, &mut txn, b"named by no version");
+        // The base is named by no version but through the delta (another
+        // device's tree a transfer let go left, say).
+        let base = [entry("a", &one), entry("b", &two)].concat();
+        let base_id = store.write_raw(&mut txn, Kind::Tree, &base).unwrap();
+        let target = [entry("a", &one), entry("b", &three)].concat();
+        let target_id = gix::objs::compute_hash(HASH, Kind::Tree, &target).unwrap();
+        let mut ops = Vec::new();
+        delta::put_copy(&mut ops, 0, entry("a", &one).len());
+        delta::put_insert(&mut ops, &entry("b", &three));
+        let record = store.seal_delta(&db, &target_id, &base_id, &ops);
+        txn.put_records(vec![record]).unwrap();
+        let commit = commit_of(store, &mut txn, &target_id);
+
+        let keep = Marker::new(store, &txn).mark(commit).unwrap();
+        for needed in [commit, target_id, base_id, one, two, three] {
+            assert!(keep.contains(&key_of(store, &needed)), "{needed} is kept");
+        }
+        assert!(!keep.contains(&key_of(store, &stray)));
     }
 
     #[test]
@@ -252,13 +378,11 @@ mod tests {
         let vault = Vaults::new(&db).create("v", &keys).unwrap();
         let store = &vault.store;
         let mut txn = db.write().unwrap();
-        let blob =
-            |txn: &mut WriteTxn<'_>, data: &[u8]| store.write_raw(txn, Kind::Blob, data).unwrap();
-        let one = blob(&mut txn, b"one");
+        let one = blob(store, &mut txn, b"one");
         // Two blobs whose ids begin with the same byte: a delta can copy
         // the base's entry up to and with it, and insert the rest of the
         // other id, so neither names it whole.
-        let two = blob(&mut txn, b"two");
+        let two = blob(store, &mut txn, b"two");
         let three = (0..)
             .map(|n: u32| format!("three {n}").into_bytes())
             .find(|data| {
@@ -267,9 +391,9 @@ mod tests {
                     .as_bytes()[0]
                     == two.as_bytes()[0]
             })
-            .map(|data| blob(&mut txn, &data))
+            .map(|data| blob(store, &mut txn, &data))
             .unwrap();
-        let stray = blob(&mut txn, b"named by no version");
+        let stray = blob(store, &mut txn, b"named by no version");
         let base = [entry("a", &one), entry("b", &two)].concat();
         let target = [entry("a", &one), entry("b", &three)].concat();
         let base_id = store.write_raw(&mut txn, Kind::Tree, &base).unwrap();
@@ -280,22 +404,55 @@ mod tests {
         delta::put_copy(&mut ops, 0, split);
         delta::put_insert(&mut ops, &target[split..]);
         assert!(delta::spliced_starts(&delta::entry_starts(&base).unwrap(), &ops).is_none());
-        let record = store.seal_delta(&db, &target_id, &base_id, &ops);
+        // No node stores such a delta now; one may have before deltas
+        // said whether they keep to whole entries.
+        let record = store.seal_unmarked_delta(&db, &target_id, &base_id, &ops);
         txn.put_records(vec![record]).unwrap();
-        let commit =
-            format!("tree {target_id}\nauthor a <a> 0 +0000\ncommitter a <a> 0 +0000\n\nsplit\n");
-        let commit = store
-            .write_raw(&mut txn, Kind::Commit, commit.as_bytes())
-            .unwrap();
+        let commit = commit_of(store, &mut txn, &target_id);
         assert_eq!(
             store.rebuild_tree(&txn, &target_id).unwrap().as_slice(),
             target
         );
 
         let keep = Marker::new(store, &txn).mark(commit).unwrap();
-        for needed in [commit, target_id, base_id, one, two, three] {
+        for needed in [commit, target_id, base_id, one, three] {
             assert!(keep.contains(&key_of(store, &needed)), "{needed} is kept");
         }
         assert!(!keep.contains(&key_of(store, &stray)));
+    }
+
+    #[test]
+    fn a_copy_missing_a_record_is_left_as_it_is_and_the_others_are_collected() {
+        let (_dir, keys, mut db) = crate::testing::db();
+        let vaults = Vaults::new(&db);
+        let damaged = vaults.create("damaged", &keys).unwrap();
+        let whole = vaults.create("whole", &keys).unwrap();
+        let mut strays = Vec::new();
+        for vault in [&damaged, &whole] {
+            vault.write_secret(&db, &keys, "s", b"kept").unwrap();
+            let mut txn = db.write().unwrap();
+            strays.push(blob(&vault.store, &mut txn, b"named by no version"));
+            txn.commit().unwrap();
+        }
+        // The damaged copy's secret is gone.
+        let secret = gix::objs::compute_hash(HASH, Kind::Blob, b"kept").unwrap();
+        let mut txn = db.write().unwrap();
+        let key = key_of(&damaged.store, &secret);
+        assert!(txn.delete_raw(damaged.store.objects_table(), &key).unwrap());
+        txn.commit().unwrap();
+
+        let collected = Vaults::collect_garbage(&mut db).unwrap();
+        assert_eq!((collected.records, collected.skipped), (1, 1));
+        let txn = db.read().unwrap();
+        let stored = |vault: &Vault, id: &ObjectId| {
+            txn.contains_raw(vault.store.objects_table(), &key_of(&vault.store, id))
+                .unwrap()
+        };
+        assert!(
+            stored(&damaged, &strays[0]),
+            "nothing went from the damaged copy"
+        );
+        assert!(!stored(&whole, &strays[1]));
+        assert_eq!(whole.get(&db, "s").unwrap().as_slice(), b"kept");
     }
 }

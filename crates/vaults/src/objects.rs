@@ -58,7 +58,7 @@ pub(crate) enum ToSend {
     Chunked(usize),
 }
 
-/// What a stored record names (see [`ObjectStore::stored_links`]).
+/// What a stored commit or tree names (see [`ObjectStore::stored_links`]).
 pub(crate) enum Links {
     /// A commit: its tree and parents.
     Commit {
@@ -67,14 +67,13 @@ pub(crate) enum Links {
     },
     /// A tree stored whole, its bytes.
     Tree(Zeroizing<Vec<u8>>),
-    /// A tree stored as a delta against `base`.
+    /// A tree stored as a delta against `base`; `aligned` if its record
+    /// says it keeps to whole entries (see [`ALIGNED`]).
     Delta {
         base: ObjectId,
         ops: Zeroizing<Vec<u8>>,
+        aligned: bool,
     },
-    /// A blob (or a tag, which vaults never hold), in `chunks` chunk
-    /// records (0: in its own record).
-    Blob { chunks: usize },
 }
 
 /// A tree as stored: the base it is a delta against, and the ops.
@@ -85,6 +84,12 @@ const DELTA: u8 = 0x80;
 /// Set on the kind byte of a record that holds the length of an object
 /// stored in chunks (see [`CHUNK_SIZE`]).
 const CHUNKED: u8 = 0x40;
+/// Set, beside [`DELTA`], on a delta that keeps to whole entries: its
+/// copies begin and end on its base's entry boundaries and its inserts
+/// hold whole entries, so each entry of the tree is one of its base's or
+/// one it inserts. Every delta this node writes does (its own, and a
+/// peer's only then); records written before the mark may not say so.
+const ALIGNED: u8 = 0x20;
 /// Blobs longer than this are stored in chunks of this many bytes (the
 /// last one shorter), each a record of its own: a large secret is sealed
 /// and opened on several threads, and each record fits one of redb's
@@ -102,12 +107,14 @@ const MIN_DELTA_SIZE: usize = 4096;
 enum Header {
     /// A kind byte, then the object.
     Whole(Kind),
-    /// A kind byte with [`DELTA`] set, the base's id, this version's `seq`
-    /// (little endian), then the ops of [`delta::apply`].
+    /// A kind byte with [`DELTA`] set (and [`ALIGNED`], if it keeps to
+    /// whole entries), the base's id, this version's `seq` (little
+    /// endian), then the ops of [`delta::apply`].
     Delta {
         kind: Kind,
         base: ObjectId,
         seq: u32,
+        aligned: bool,
     },
     /// A blob's kind byte with [`CHUNKED`] set, then its length (u64,
     /// little endian): its bytes are in chunk records of their own.
@@ -123,13 +130,19 @@ impl Header {
 
     fn parse(plain: &[u8]) -> Option<Self> {
         let (&tag, rest) = plain.split_first()?;
-        let kind = byte_kind(tag & !(DELTA | CHUNKED))?;
-        match tag & (DELTA | CHUNKED) {
+        let kind = byte_kind(tag & !(DELTA | CHUNKED | ALIGNED))?;
+        match tag & (DELTA | CHUNKED | ALIGNED) {
             0 => Some(Self::Whole(kind)),
-            DELTA => {
+            flags if flags & !ALIGNED == DELTA => {
                 let base = ObjectId::try_from(rest.get(..20)?).ok()?;
                 let seq = u32::from_le_bytes(rest.get(20..24)?.try_into().ok()?);
-                Some(Self::Delta { kind, base, seq })
+                let aligned = flags & ALIGNED != 0;
+                Some(Self::Delta {
+                    kind,
+                    base,
+                    seq,
+                    aligned,
+                })
             }
             // Only blobs are stored in chunks.
             CHUNKED if kind == Kind::Blob => {
@@ -440,8 +453,9 @@ impl ObjectStore {
         }
     }
 
-    /// What the record of object `id` names, read from it alone (opened,
-    /// never rebuilt or hashed): `None` if nothing is stored for `id`.
+    /// What the record of commit or tree `id` names, read from it alone
+    /// (opened, never rebuilt or hashed): `None` if nothing is stored for
+    /// `id`. A record of another kind is damage.
     pub(crate) fn stored_links(
         &self,
         src: &impl Source,
@@ -464,31 +478,52 @@ impl ObjectStore {
             Header::Delta {
                 kind: Kind::Tree,
                 base,
+                aligned,
                 ..
             } => Links::Delta {
                 base,
                 ops: Zeroizing::new(plain[Header::DELTA_LEN..].to_vec()),
+                aligned,
             },
-            Header::Chunked { len, .. } => Links::Blob {
-                chunks: len.div_ceil(CHUNK_SIZE),
-            },
-            Header::Whole(Kind::Blob | Kind::Tag) => Links::Blob { chunks: 0 },
-            Header::Delta { .. } => return Err(malformed()),
+            _ => return Err(malformed()),
         }))
     }
 
-    /// The keys of the records kept for object `id` stored as `links`:
-    /// its own, its chunks' and its cached shape's or generation's.
-    pub(crate) fn record_keys(&self, id: &ObjectId, links: &Links) -> Vec<RecordKey> {
-        let mut keys = vec![self.record_key(b"object", id.as_bytes())];
-        match links {
-            Links::Commit { .. } => keys.push(self.side_record(GENERATION_RECORD.0, b"", id).0),
-            Links::Tree(_) | Links::Delta { .. } => {
-                keys.push(self.side_record(SHAPE_RECORD.0, b"", id).0)
-            }
-            Links::Blob { chunks } => keys.extend((0..*chunks).map(|i| self.chunk_key(id, i))),
+    /// The keys of the records kept for commit or tree `id`: its own and
+    /// its cached generation or shape.
+    pub(crate) fn record_keys(&self, id: &ObjectId, commit: bool) -> [RecordKey; 2] {
+        let side = if commit {
+            GENERATION_RECORD.0
+        } else {
+            SHAPE_RECORD.0
+        };
+        [
+            self.record_key(b"object", id.as_bytes()),
+            self.side_record(side, b"", id).0,
+        ]
+    }
+
+    /// The keys of the records of blob `id`, without opening them (its
+    /// record missing is damage): its own, and its chunks (any found at `chunk_key(id, 0..)`:
+    /// one a transfer left past the blob's length is kept too).
+    pub(crate) fn blob_keys(
+        &self,
+        src: &impl Source,
+        id: &ObjectId,
+    ) -> Result<Vec<RecordKey>, VaultError> {
+        let own = self.record_key(b"object", id.as_bytes());
+        if !src.contains_raw(&self.objects, &own)? {
+            return Err(VaultError::corrupt(format!("object {id} is missing")));
         }
-        keys
+        let mut keys = vec![own];
+        for index in 0.. {
+            let chunk = self.chunk_key(id, index);
+            if !src.contains_raw(&self.objects, &chunk)? {
+                break;
+            }
+            keys.push(chunk);
+        }
+        Ok(keys)
     }
 
     /// Tree `id` rebuilt from its deltas, not hashed (see
@@ -659,6 +694,19 @@ impl ObjectStore {
         self.delta_record(db, id, base, 1, ops)
     }
 
+    /// [`ObjectStore::seal_delta`] as records were sealed before deltas
+    /// said whether they keep to whole entries.
+    #[cfg(test)]
+    pub(crate) fn seal_unmarked_delta(
+        &self,
+        db: &Db,
+        id: &ObjectId,
+        base: &ObjectId,
+        ops: &[u8],
+    ) -> SealedRecord {
+        self.delta_record_tagged(db, (id, base, 1), ops, DELTA | kind_byte(Kind::Tree))
+    }
+
     /// The record of tree `id` stored as `ops` against `base`, the `seq`th
     /// version of its line.
     fn delta_record(
@@ -669,8 +717,22 @@ impl ObjectStore {
         seq: u32,
         ops: &[u8],
     ) -> SealedRecord {
+        // Both writers' deltas keep to whole entries: `delta::tree_delta`
+        // makes no other, and a peer's is stored as sent only then.
+        let tag = DELTA | ALIGNED | kind_byte(Kind::Tree);
+        self.delta_record_tagged(db, (id, base, seq), ops, tag)
+    }
+
+    /// [`ObjectStore::delta_record`] with kind byte `tag`.
+    fn delta_record_tagged(
+        &self,
+        db: &Db,
+        (id, base, seq): (&ObjectId, &ObjectId, u32),
+        ops: &[u8],
+        tag: u8,
+    ) -> SealedRecord {
         let mut buffer = record_buffer(Header::DELTA_LEN + ops.len());
-        buffer.push(DELTA | kind_byte(Kind::Tree));
+        buffer.push(tag);
         buffer.extend_from_slice(base.as_bytes());
         buffer.extend_from_slice(&seq.to_le_bytes());
         buffer.extend_from_slice(ops);
@@ -694,6 +756,7 @@ impl ObjectStore {
                 kind: Kind::Tree,
                 base,
                 seq,
+                ..
             }) => (seq, base),
             _ => return Ok(None),
         };

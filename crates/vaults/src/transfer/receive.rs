@@ -1292,7 +1292,11 @@ impl Vault {
             return Ok(());
         }
         let mut txn = db.write()?;
-        incoming.on_same_handle(txn.handle())?;
+        // Its kind is remembered below: what the transfer takes from here
+        // counts on the blob, which holds only while the file stays open
+        // on this handle (a lock and an unlock meanwhile, and a collection
+        // at the lock may have taken it: the transfer is refused then).
+        incoming.relies_on(txn.handle())?;
         if let Some(parts) = &partial.stored {
             if !self.finish_parts(&mut txn, parts, (&id, len), offset / CHUNK_SIZE)? {
                 drop(txn);

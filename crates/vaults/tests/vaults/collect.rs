@@ -12,11 +12,14 @@ fn what_no_version_needs_goes_and_every_version_still_reads() {
     let original = large_directory(&source, 30);
     let head = original.head(&source.db).unwrap();
     let id = original.id().to_string();
-    let target = fixture();
-    let vaults = Vaults::new(&target.db);
-    let copy = vaults.begin_receive_vault("v", &id, 0).unwrap();
+    let mut target = fixture();
+    let copy = Vaults::new(&target.db)
+        .begin_receive_vault("v", &id, 0)
+        .unwrap();
     let (incoming, _) = pull((&source, &original), (&target, &copy), &head, &[]);
-    let copy = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
+    let copy = Vaults::new(&target.db)
+        .finish_receive_vault(&id, incoming, &head)
+        .unwrap();
     // The copy's own work: an edit, and a secret stored in chunks.
     copy.write_secret(&target.db, &target.keys, "logins/site-0001", b"mine")
         .unwrap();
@@ -24,7 +27,7 @@ fn what_no_version_needs_goes_and_every_version_still_reads() {
     copy.write_secret(&target.db, &target.keys, "big", &big)
         .unwrap();
     assert_eq!(
-        vaults.collect_garbage().unwrap(),
+        Vaults::collect_garbage(&mut target.db).unwrap(),
         Default::default(),
         "every record is needed"
     );
@@ -65,7 +68,7 @@ fn what_no_version_needs_goes_and_every_version_still_reads() {
     let left = stored(&target) - before;
     assert!(left > 2 << 20, "the transfer stored {left} bytes");
 
-    let collected = vaults.collect_garbage().unwrap();
+    let collected = Vaults::collect_garbage(&mut target.db).unwrap();
     assert_eq!(collected.skipped, 0);
     assert!(
         collected.bytes >= left - left / 20,
@@ -75,7 +78,7 @@ fn what_no_version_needs_goes_and_every_version_still_reads() {
     copy.verify_history(&target.db).unwrap();
     assert_eq!(objects_of(&target, &copy, "after.git"), kept);
     assert_eq!(copy.get(&target.db, "big").unwrap().as_slice(), big);
-    assert_eq!(vaults.collect_garbage().unwrap().records, 0);
+    assert_eq!(Vaults::collect_garbage(&mut target.db).unwrap().records, 0);
 
     // The transfer begun again brings all of it, and the two versions
     // merge; what the merge reaches is needed from then on.
@@ -87,7 +90,10 @@ fn what_no_version_needs_goes_and_every_version_still_reads() {
         copy.get(&target.db, "other-big").unwrap().as_slice(),
         other_big
     );
-    assert_eq!(vaults.collect_garbage().unwrap(), Default::default());
+    assert_eq!(
+        Vaults::collect_garbage(&mut target.db).unwrap(),
+        Default::default()
+    );
     copy.verify_history(&target.db).unwrap();
     objects_of(&target, &copy, "merged.git");
 }

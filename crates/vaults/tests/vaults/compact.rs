@@ -1271,3 +1271,90 @@ fn a_transfer_cannot_go_on_into_a_copy_begun_again_meanwhile() {
     let cloned = vaults.finish_receive_vault(&id, incoming, &head).unwrap();
     assert_eq!(cloned.get(&copy.db, "big").unwrap().as_slice(), big);
 }
+
+/// A transfer that stored a large secret from its parts counts on it from
+/// then on: once the store is opened again (the node locked and unlocked),
+/// a collection at the lock may have taken it, since no version named it
+/// yet. The transfer is then refused, never finished with a version
+/// naming a secret that is gone.
+#[test]
+fn a_transfer_that_stored_a_secret_from_its_parts_is_refused_once_the_store_is_opened_again() {
+    let source = fixture();
+    let vault = Vaults::new(&source.db).create("v", &source.keys).unwrap();
+    vault
+        .write_secret(&source.db, &source.keys, "small", b"s")
+        .unwrap();
+    let had = vault.head(&source.db).unwrap();
+    let id = vault.id().to_string();
+    let Fixture { dir, mut db, keys } = fixture();
+    let into = Vaults::new(&db).begin_receive_vault("v", &id, 0).unwrap();
+    let (page, _) = vault
+        .objects_page(&source.db, &had, &[], 0, 64 << 20)
+        .unwrap();
+    let mut first = Incoming::new(&into);
+    into.receive_page(&db, &mut first, &page, &anyone).unwrap();
+    let into = Vaults::new(&db)
+        .finish_receive_vault(&id, first, &had)
+        .unwrap();
+    // The other device adds a large secret: the next transfer begins with
+    // it, in parts.
+    vault
+        .write_secret(&source.db, &source.keys, "big", &noise(3 << 20, 12))
+        .unwrap();
+    let head = vault.head(&source.db).unwrap();
+    let plan = vault.send_plan(&source.db, &head, &[had]).unwrap();
+    assert!(matches!(
+        vault.planned_part_page(&source.db, &plan, (0, 0), 256 * 1024),
+        Ok(Page::Part(_))
+    ));
+    let mut incoming = Incoming::new(&into);
+    let (mut skip, mut offset, mut opened_again) = (0, 0, false);
+    let outcome = loop {
+        if skip >= plan.total() {
+            break into.finish_receive(&db, incoming, &head);
+        }
+        let taken = match vault
+            .planned_part_page(&source.db, &plan, (skip, offset), 256 * 1024)
+            .unwrap()
+        {
+            Page::Part(part) => {
+                offset = part.offset + part.data.len();
+                let whole = offset == part.len;
+                if whole {
+                    (skip, offset) = (skip + 1, 0);
+                }
+                let taken = into.receive_part(&db, &mut incoming, &part);
+                if whole && !opened_again {
+                    assert_eq!(incoming.added(), 1, "stored from its parts");
+                    drop(db);
+                    db = polykey_db::Db::open(&dir.path().join("db.redb"), &keys).unwrap();
+                    let collected = Vaults::collect_garbage(&mut db).unwrap();
+                    assert!(collected.bytes > 3 << 20, "{collected:?}");
+                    opened_again = true;
+                }
+                taken
+            }
+            Page::Objects(page) => {
+                skip += page.len();
+                into.receive_page(&db, &mut incoming, &page, &anyone)
+                    .map(|_| ())
+            }
+        };
+        if let Err(refused) = taken {
+            break Err(refused);
+        }
+    };
+    assert!(opened_again);
+    let refused = outcome.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("opened again during a transfer"),
+        "{refused}"
+    );
+    assert_eq!(
+        into.log(&db, None).unwrap().len(),
+        2,
+        "the copy stays as it was"
+    );
+}

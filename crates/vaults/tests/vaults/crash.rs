@@ -166,7 +166,7 @@ fn helper_crash_holder() {
     match work {
         "compact" => db.compact().unwrap(),
         _ => {
-            Vaults::new(&db).collect_garbage().unwrap();
+            Vaults::collect_garbage(&mut db).unwrap();
         }
     }
     writeln!(out, "done").unwrap();
@@ -370,9 +370,9 @@ fn sigkill_during_a_collection_loses_nothing_and_a_whole_one_frees_the_garbage()
         vault.verify_history(&db).unwrap();
     };
 
-    let db = Db::open(&path, &keys()).unwrap();
+    let mut db = Db::open(&path, &keys()).unwrap();
     let started = std::time::Instant::now();
-    let collected = Vaults::new(&db).collect_garbage().unwrap();
+    let collected = Vaults::collect_garbage(&mut db).unwrap();
     let took = started.elapsed();
     drop(db);
     assert!(collected.bytes >= 16 << 20, "{collected:?}");
