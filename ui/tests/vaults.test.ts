@@ -67,6 +67,28 @@ describe("vault browser", () => {
     expect(restored.secret.item).toMatchObject({ password: "first" });
   });
 
+  it("shows a title's hidden characters, keeping emoji whole", async () => {
+    const { browser, target } = await unlocked();
+    expect(await browser.createVault("Shared")).toBe(true);
+    const note = (path: string, title: string) =>
+      ({ path, title, item: { type: "text" as const, text: "x" }, fields: [], attachments: [] });
+    // As another person writing to a shared vault could name them.
+    await browser.save(note("scan", "scan\u202Efdp.exe"), true);
+    await browser.save(note("bank", "Bank\u200B"), true);
+    await browser.save(note("family", "Family \u{1F468}\u200D\u{1F469}\u200D\u{1F467}"), true);
+    flushSync();
+    const titles = allByTestId(target, "secret-item").map((e) => e.querySelector(".secret-name")?.textContent);
+    // After the kind icon's text.
+    expect(titles).toEqual([
+      expect.stringMatching(/Bank\uFFFD$/),
+      expect.stringMatching(/Family \u{1F468}\u200D\u{1F469}\u200D\u{1F467}$/u),
+      expect.stringMatching(/scan\uFFFDfdp\.exe$/),
+    ]);
+    await browser.openSecret("scan");
+    flushSync();
+    expect(text(byTestId(target, "secret-title"))).toBe("scan\uFFFDfdp.exe");
+  });
+
   it("refuses a duplicate name and says why", async () => {
     const { browser, target } = await unlocked();
     await browser.createVault("V");

@@ -56,3 +56,19 @@ export function reveal(text: string): string {
     "\uFFFD",
   );
 }
+
+/**
+ * A name another device wrote (a secret's title, a vault's name) as
+ * shown: each character that shows nothing yet changes how the text
+ * around it reads (as the node's `shows_nothing` counts them: bidi marks
+ * and overrides, zero-width spaces, tags) and each control character as
+ * U+FFFD. Emoji's joiners and variation selectors stay. A title
+ * `scan` + U+202E + `fdp.exe` read as "scanexe.pdf", and "Bank" with a
+ * zero-width space passed for another secret of that name.
+ */
+export function shownName(text: string): string {
+  return text.replace(
+    /[\p{Cc}\u00AD\u034F\u061C\u115F\u1160\u180E\u200B\u200E\u200F\u2028-\u202E\u2060-\u206F\u3164\uFEFF\uFFA0\u{E0000}-\u{E00FF}\u{E01F0}-\u{E0FFF}]/gu,
+    "\uFFFD",
+  );
+}
