@@ -75,6 +75,24 @@ impl Agent {
         }
     }
 
+    /// Whether another user listens where this node's agent would (a
+    /// node directory they can write to): then nothing is sent there, and
+    /// the directory is not opened here either.
+    pub fn another_users(node_path: &std::path::Path) -> bool {
+        #[cfg(unix)]
+        {
+            let endpoint = polykey_node::client_api::endpoint(node_path);
+            Stream::connect(endpoint)
+                .and_then(|stream| polykey_os::fs::peer_uid(&stream))
+                .is_ok_and(|peer| peer != polykey_os::fs::own_uid())
+        }
+        #[cfg(windows)]
+        {
+            let _ = node_path;
+            false
+        }
+    }
+
     /// A session over `stream` with `token` (possibly empty).
     pub fn new(stream: Stream, token: Zeroizing<String>) -> Self {
         Self {

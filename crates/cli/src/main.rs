@@ -84,9 +84,22 @@ impl Cli {
             // The command run gets standard input.
             Command::Secrets(secrets::Secrets::Env { command, .. }) => !command.is_empty(),
             Command::Join { code, .. } => code.as_deref().is_none_or(|code| code == "-"),
-            _ => false,
+            // A file argument that is standard input (`import csv
+            // /dev/stdin`, `keys sign /dev/fd/0`).
+            _ => std::env::args_os().skip(1).any(|arg| names_stdin(&arg)),
         }
     }
+}
+
+/// Whether a command-line argument (`--opt=value` or a value alone) names
+/// standard input as a file.
+fn names_stdin(arg: &std::ffi::OsStr) -> bool {
+    let arg = arg.to_string_lossy();
+    let value = match arg.strip_prefix("--") {
+        Some(option) => option.split_once('=').map_or("", |(_, value)| value),
+        None => &arg,
+    };
+    matches!(value, "/dev/stdin" | "/dev/fd/0" | "/proc/self/fd/0")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

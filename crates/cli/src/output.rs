@@ -32,7 +32,7 @@ pub(crate) const EX_NOINPUT: u8 = 66;
 pub(crate) const EX_UNAVAILABLE: u8 = 69;
 pub(crate) const EX_SOFTWARE: u8 = 70;
 pub(crate) const EX_IOERR: u8 = 74;
-const EX_NOPERM: u8 = 77;
+pub(crate) const EX_NOPERM: u8 = 77;
 
 impl From<NodeError> for Failure {
     fn from(error: NodeError) -> Self {

@@ -8,7 +8,7 @@ use polykey_node::{KdfProfile, Node, NodeError, NodeOptions, Password};
 use zeroize::Zeroizing;
 
 use crate::backend::{self, Agent, Backend, BackendError};
-use crate::output::{io_failure, usage, Failure, EX_UNAVAILABLE};
+use crate::output::{io_failure, usage, Failure, EX_NOPERM, EX_UNAVAILABLE};
 use crate::Cli;
 
 pub(crate) fn read_password(cli: &Cli, prompt: &str) -> Result<Password, Failure> {
@@ -112,7 +112,7 @@ pub(crate) fn agent_session(cli: &Cli, stream: backend::Stream) -> Result<Agent,
 /// new connection: the agent closes one that does not log in in time, and
 /// a person may take longer at the prompt.
 pub(crate) fn log_in_anew(cli: &Cli, password: &Password) -> Result<Agent, Failure> {
-    let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
+    let stream = Agent::connect(&node_path(cli)).ok_or_else(|| no_agent_for(cli))?;
     let mut agent = Agent::new(stream, Zeroizing::default());
     let token = agent.log_in(password.expose_secret())?;
     save_token(&backend::token_path(&node_path(cli)), &token)?;
@@ -123,6 +123,9 @@ pub(crate) fn log_in_anew(cli: &Cli, password: &Password) -> Result<Agent, Failu
 pub(crate) async fn backend(cli: &Cli) -> Result<Backend, Failure> {
     if let Some(stream) = Agent::connect(&node_path(cli)) {
         return Ok(Backend::Agent(Box::new(agent_session(cli, stream)?)));
+    }
+    if Agent::another_users(&node_path(cli)) {
+        return Err(another_users_agent());
     }
     Ok(Backend::Local(unlocked(cli).await?))
 }
@@ -135,8 +138,28 @@ pub(crate) fn save_token(file: &std::path::Path, token: &str) -> Result<(), Fail
 
 /// A session with the running agent, or the error that none runs.
 pub(crate) fn running_agent(cli: &Cli) -> Result<Agent, Failure> {
-    let stream = Agent::connect(&node_path(cli)).ok_or_else(no_agent)?;
+    let stream = Agent::connect(&node_path(cli)).ok_or_else(|| no_agent_for(cli))?;
     agent_session(cli, stream)
+}
+
+/// [`no_agent`], or [`another_users_agent`] when that is why.
+pub(crate) fn no_agent_for(cli: &Cli) -> Failure {
+    if Agent::another_users(&node_path(cli)) {
+        another_users_agent()
+    } else {
+        no_agent()
+    }
+}
+
+/// Another user listens where this node's agent would.
+pub(crate) fn another_users_agent() -> Failure {
+    Failure {
+        code: EX_NOPERM,
+        kind: "not_yours".into(),
+        message: "another user's program listens where this node's agent would (is PK_NODE_PATH a \
+                  folder others can write to?); nothing was sent to it"
+            .into(),
+    }
 }
 
 pub(crate) fn no_agent() -> Failure {

@@ -792,6 +792,17 @@ fn a_piped_secret_is_never_taken_for_the_password_when_a_session_ended() {
     assert!(stderr.contains("--password-file"), "{stderr}");
     assert!(!stderr.contains(PASSWORD), "{stderr}");
     assert_eq!(node.run(&["secrets", "cat", "ci:X"]).stdout, b"before");
+    // Nor is a file named as standard input (the session ended again:
+    // `secrets cat` above logged in with the password file).
+    std::fs::remove_file(node.path("node").join("session.token")).unwrap();
+    let out = piped(
+        node.command(&["keys", "sign", "/dev/stdin"])
+            .env_remove("POLYKEY_PASSWORD_FILE"),
+        format!("{PASSWORD}\n").as_bytes(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("--password-file"), "{stderr}");
     // With the password from a file, the piped value is written.
     node.write("ci:X", b"after");
     assert_eq!(node.run(&["secrets", "cat", "ci:X"]).stdout, b"after");
@@ -877,6 +888,10 @@ fn the_cli_sends_nothing_to_a_socket_another_user_listens_on() {
         "the other user's listener heard {heard:?} (the command said {})",
         String::from_utf8_lossy(&out.stderr)
     );
+    // And says why, rather than opening the directory here.
+    let told = String::from_utf8_lossy(&out.stderr);
+    assert!(told.contains("another user's program listens"), "{told}");
+    assert_eq!(out.status.code(), Some(77), "{told}");
 }
 
 #[test]

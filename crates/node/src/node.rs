@@ -578,15 +578,15 @@ const READERS_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 const COMPACT_AT: u64 = 32 * 1024 * 1024;
 
 /// Growth of the store's bytes since the last collection that makes a
-/// lock collect again (see [`collect_at_lock`]).
+/// lock collect again, at least (see [`collect_at_lock`]).
 const COLLECT_AFTER: u64 = 16 * 1024 * 1024;
 
 /// At a lock, with the store to itself (no transfer under way or set
 /// aside, so every object no version reaches is garbage): delete what no
 /// version of a vault needs (`Vaults::collect_garbage`), once the store
-/// grew by [`COLLECT_AFTER`] since the last collection (a writer's
-/// abandoned transfers are that; the edits of a day are not), or at the
-/// first. A failure leaves the store as it was.
+/// grew since the last collection by a quarter and by [`COLLECT_AFTER`]
+/// (a writer's abandoned transfers are that; the edits of a day are not),
+/// or at the first. A failure leaves the store as it was.
 fn collect_at_lock(db: &mut Db) {
     let _ = polykey_vaults::Vaults::new(db).sweep_parts();
     let _ = polykey_vaults::Vaults::collect_garbage_after(db, COLLECT_AFTER);
