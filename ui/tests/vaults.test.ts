@@ -73,7 +73,7 @@ describe("vault browser", () => {
     const note = (path: string, title: string) =>
       ({ path, title, item: { type: "text" as const, text: "x" }, fields: [], attachments: [] });
     // As another person writing to a shared vault could name them.
-    await browser.save(note("scan", "scan\u202Efdp.exe"), true);
+    await browser.save(note("scan\u202Efdp.exe", "scan\u202Efdp.exe"), true);
     await browser.save(note("bank", "Bank\u200B"), true);
     await browser.save(note("family", "Family \u{1F468}\u200D\u{1F469}\u200D\u{1F467}"), true);
     flushSync();
@@ -84,9 +84,10 @@ describe("vault browser", () => {
       expect.stringMatching(/Family \u{1F468}\u200D\u{1F469}\u200D\u{1F467}$/u),
       expect.stringMatching(/scan\uFFFDfdp\.exe$/),
     ]);
-    await browser.openSecret("scan");
+    await browser.openSecret("scan\u202Efdp.exe");
     flushSync();
     expect(text(byTestId(target, "secret-title"))).toBe("scan\uFFFDfdp.exe");
+    expect(text(byTestId(target, "secret-path"))).toBe("scan\uFFFDfdp.exe");
   });
 
   it("refuses a duplicate name and says why", async () => {

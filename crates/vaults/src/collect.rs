@@ -109,7 +109,14 @@ impl Vaults<'_> {
     ) -> Result<Option<Collected>, VaultError> {
         let key = db.record_key(LAST_COLLECTION.name(), b"last");
         let stored = db.space()?.stored_bytes;
-        let last = db.read()?.get(&LAST_COLLECTION, &key)?;
+        let mut last = db.read()?.get(&LAST_COLLECTION, &key)?;
+        if let Some(at) = last.as_mut().filter(|last| stored < last.stored_bytes) {
+            // The store shrank (a vault purged): growth counts from here.
+            at.stored_bytes = stored;
+            let mut txn = db.write()?;
+            txn.put(&LAST_COLLECTION, &key, at)?;
+            txn.commit()?;
+        }
         if last.is_some_and(|last| {
             let growth = (last.stored_bytes / 4).max(at_least);
             stored < last.stored_bytes.saturating_add(growth)
@@ -303,7 +310,11 @@ fn push_entries<'d>(
     id: &ObjectId,
 ) -> Result<(), VaultError> {
     for entry in entries {
+        // A mode spelled otherwise (`040000`, which gix reads as a
+        // directory, in a tree taken in before such were refused) could
+        // hide a directory among the files: the copy is left alone.
         let (is_tree, target) = entry
+            .filter(|entry| delta::canonical_mode(entry))
             .and_then(delta::entry_target)
             .ok_or_else(|| malformed(id))?;
         todo.push(if is_tree {
@@ -427,6 +438,37 @@ mod tests {
             assert!(keep.contains(&key_of(store, &needed)), "{needed} is kept");
         }
         assert!(!keep.contains(&key_of(store, &stray)));
+    }
+
+    #[test]
+    fn a_directorys_versions_are_stored_as_deltas_that_say_they_keep_to_whole_entries() {
+        let (_dir, keys, db) = crate::testing::db();
+        let vault = Vaults::new(&db).create("v", &keys).unwrap();
+        let names: Vec<String> = (0..300).map(|i| format!("dir/secret-{i:03}")).collect();
+        let pairs: Vec<(&str, &[u8])> = names
+            .iter()
+            .map(|n| (n.as_str(), b"x".as_slice()))
+            .collect();
+        vault.write_secrets(&db, &keys, &pairs).unwrap();
+        let mut deltas = 0;
+        for i in 0..20 {
+            vault
+                .write_secret(&db, &keys, &names[i * 7], format!("v{i}").as_bytes())
+                .unwrap();
+            let txn = db.write().unwrap();
+            let head = vault.head_of(&txn).unwrap();
+            let dir = vault.root_of(&txn, &head).unwrap();
+            let dir = vault.store.tree(&txn, &dir).unwrap().entries[0].oid;
+            match vault.store.stored_links(&txn, &dir).unwrap().unwrap() {
+                Links::Delta { aligned, .. } => {
+                    assert!(aligned, "version {i}");
+                    deltas += 1;
+                }
+                Links::Tree(_) => {}
+                Links::Commit { .. } => panic!("a commit"),
+            }
+        }
+        assert!(deltas >= 19, "{deltas} of 20 versions were deltas");
     }
 
     #[test]

@@ -615,6 +615,12 @@ impl Vault {
             let kept = tree
                 .remove(txn, &theirs)?
                 .ok_or_else(|| VaultError::NotFound(theirs.to_string()))?;
+            // A directory someone named like a copy is no secret to put in
+            // the original's place (as a file, every other copy would
+            // refuse the vault).
+            if keep_theirs && kept.mode.is_tree() {
+                return Err(VaultError::WrongKind(theirs.to_string(), "directory"));
+            }
             if keep_theirs {
                 tree.upsert(txn, &path, kept.oid, EntryKind::Blob)?;
                 Ok(format!(

@@ -718,7 +718,8 @@ impl ObjectStore {
         ops: &[u8],
     ) -> SealedRecord {
         // Both writers' deltas keep to whole entries: `delta::tree_delta`
-        // makes no other, and a peer's is stored as sent only then.
+        // makes no other (checked in tests as it writes), and a peer's is
+        // stored as sent only then (`fresh` in `Vault::take_in`).
         let tag = DELTA | ALIGNED | kind_byte(Kind::Tree);
         self.delta_record_tagged(db, (id, base, seq), ops, tag)
     }
@@ -953,6 +954,12 @@ impl ObjectStore {
                     .flatten()
                     // It holds the names the version inserts.
                     .map(Zeroizing::new);
+                // Its record says it keeps to whole entries (a collection
+                // reads its entries from that): checked wherever tests run.
+                debug_assert!(ops.as_ref().is_none_or(|ops| {
+                    delta::entry_starts(&base_data)
+                        .is_some_and(|starts| delta::fresh_entries(&starts, ops).is_some())
+                }));
                 polykey_keys::wipe(&mut base_data);
                 if let Some(ops) = ops {
                     txn.put_records(vec![self.delta_record(txn.db(), &id, &base, seq, &ops)])?;

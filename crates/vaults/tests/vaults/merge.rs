@@ -354,6 +354,26 @@ fn a_secret_moved_aside_for_a_directory_is_listed_for_review() {
 }
 
 #[test]
+fn a_directory_named_like_a_copy_never_replaces_its_secret() {
+    let (laptop, a, _phone, _b) = two_devices();
+    a.write_secret(&laptop.db, &laptop.keys, "mail", b"mine")
+        .unwrap();
+    let copy = format!("mail.conflict-{}", tag_of("mail"));
+    a.write_secret(&laptop.db, &laptop.keys, &format!("{copy}/inner"), b"x")
+        .unwrap();
+    let head = a.head(&laptop.db).unwrap();
+    // As a file in the secret's place, the directory would make every
+    // other copy refuse the vault.
+    assert!(matches!(
+        a.resolve_conflict(&laptop.db, &laptop.keys, "mail", &copy, true),
+        Err(VaultError::WrongKind(..))
+    ));
+    assert_eq!(a.head(&laptop.db).unwrap(), head);
+    assert_eq!(a.get(&laptop.db, "mail").unwrap().to_vec(), b"mine");
+    a.verify_history(&laptop.db).unwrap();
+}
+
+#[test]
 fn a_secret_named_like_a_copy_is_not_a_conflict() {
     let (laptop, a, _phone, _b) = two_devices();
     a.write_secret(&laptop.db, &laptop.keys, "notes.conflict-0123abcd", b"mine")
