@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use polykey_db::Db;
 use polykey_keys::RootKeypair;
-use polykey_vaults::{RawObject, Vaults};
+use polykey_vaults::{RawObject, Vault, Vaults};
 
 const WRITER_ENV: &str = "POLYKEY_TEST_CRASH_WRITER";
 /// The count: a hundred kills per suite run.
@@ -69,12 +69,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
         let db = Db::create(&path, &keys()).unwrap();
         Vaults::new(&db).create("crash", &keys()).unwrap();
     }
-    let mut seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("crash test seed {seed}");
+    let mut seed = seed_for("write");
     let mut acknowledged: Vec<(String, String)> = Vec::new();
 
     for run in 0..RUNS {
@@ -212,26 +207,55 @@ fn kill_during(
     }
 }
 
-#[test]
-fn sigkill_during_compaction_loses_nothing_and_a_whole_one_gives_space_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.redb");
-    let mut seed = SystemTime::now()
+/// A seed for a test's random moments, printed so a failure can be run
+/// again.
+fn seed_for(what: &str) -> u64 {
+    let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64
         | 1;
-    eprintln!("compaction crash test seed {seed}");
-    // A vault that stays, and one whose 16 MiB go: deleted, then purged
-    // past its recovery window.
-    let kept: Vec<(String, Vec<u8>)> = (0..500)
+    eprintln!("{what} crash test seed {seed}");
+    seed
+}
+
+/// `n` logins to keep through the crashes.
+fn logins(n: usize) -> Vec<(String, Vec<u8>)> {
+    (0..n)
         .map(|i| {
             (
                 format!("logins/site-{i:03}"),
                 format!("pw-{i}").into_bytes(),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Vault "kept" of the store at `path` holds every one of `kept`, its
+/// history verifies; returns the store and the vault for more checks.
+fn check_kept(path: &Path, kept: &[(String, Vec<u8>)], when: &str) -> (Db, Vault) {
+    let db = Db::open(path, &keys()).unwrap();
+    let vault = Vaults::new(&db).open("kept").unwrap();
+    for (name, value) in kept.iter().step_by(7) {
+        assert_eq!(
+            vault.get(&db, name).unwrap().as_slice(),
+            value.as_slice(),
+            "{when}: {name}"
+        );
+    }
+    assert_eq!(vault.files(&db).unwrap().len(), kept.len(), "{when}");
+    vault.verify_history(&db).unwrap();
+    (db, vault)
+}
+
+#[test]
+fn sigkill_during_compaction_loses_nothing_and_a_whole_one_gives_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.redb");
+    let mut seed = seed_for("compaction");
+    // A vault that stays, and one whose 16 MiB go: deleted, then purged
+    // past its recovery window.
+    let kept = logins(500);
     {
         let db = Db::create(&path, &keys()).unwrap();
         let vaults = Vaults::new(&db);
@@ -272,17 +296,7 @@ fn sigkill_during_compaction_loses_nothing_and_a_whole_one_gives_space_back() {
     std::fs::copy(&path, &template).unwrap();
     let full = std::fs::metadata(&path).unwrap().len();
     let check = |when: &str| {
-        let db = Db::open(&path, &keys()).unwrap();
-        let vault = Vaults::new(&db).open("kept").unwrap();
-        for (name, value) in kept.iter().step_by(7) {
-            assert_eq!(
-                vault.get(&db, name).unwrap().as_slice(),
-                value.as_slice(),
-                "{when}: {name}"
-            );
-        }
-        assert_eq!(vault.files(&db).unwrap().len(), kept.len(), "{when}");
-        vault.verify_history(&db).unwrap();
+        let (db, _) = check_kept(&path, &kept, when);
         assert!(Vaults::new(&db).open("gone").is_err(), "{when}");
     };
 
@@ -308,22 +322,10 @@ fn sigkill_during_compaction_loses_nothing_and_a_whole_one_gives_space_back() {
 fn sigkill_during_a_collection_loses_nothing_and_a_whole_one_frees_the_garbage() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.redb");
-    let mut seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("collection crash test seed {seed}");
+    let mut seed = seed_for("collection");
     // A vault with a history, and 16 MiB of objects no version of it
     // reaches (another device's, as a transfer let go leaves them).
-    let kept: Vec<(String, Vec<u8>)> = (0..300)
-        .map(|i| {
-            (
-                format!("logins/site-{i:03}"),
-                format!("pw-{i}").into_bytes(),
-            )
-        })
-        .collect();
+    let kept = logins(300);
     {
         let db = Db::create(&path, &keys()).unwrap();
         let vault = Vaults::new(&db).create("kept", &keys()).unwrap();
@@ -356,18 +358,8 @@ fn sigkill_during_a_collection_loses_nothing_and_a_whole_one_frees_the_garbage()
     };
     let full = stored();
     let check = |when: &str| {
-        let db = Db::open(&path, &keys()).unwrap();
-        let vault = Vaults::new(&db).open("kept").unwrap();
-        for (name, value) in kept.iter().step_by(7) {
-            assert_eq!(
-                vault.get(&db, name).unwrap().as_slice(),
-                value.as_slice(),
-                "{when}: {name}"
-            );
-        }
-        assert_eq!(vault.files(&db).unwrap().len(), kept.len(), "{when}");
+        let (db, vault) = check_kept(&path, &kept, when);
         assert_eq!(vault.log(&db, None).unwrap().len(), 11, "{when}");
-        vault.verify_history(&db).unwrap();
     };
 
     let mut db = Db::open(&path, &keys()).unwrap();
