@@ -1049,6 +1049,47 @@ async fn a_catch_up_cut_off_goes_on_where_it_stopped_after_an_edit_here() {
     }
 }
 
+/// What a catch-up cut off part way stored (objects no version here
+/// reaches yet) is collected at the next lock, with the store to itself;
+/// after the unlock the pull fetches the version again, from its first
+/// page, and ends with all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_a_catch_up_cut_off_stored_goes_at_a_lock_and_the_next_pull_brings_it_all() {
+    let (a, keys) = device_and_keys().await;
+    let mut rogue = rogue(106).await;
+    rogue_pairs(&rogue, &a).await;
+    let catch_up = serve_catch_up(&mut rogue);
+    catch_up_cut_off(&a, &rogue, &catch_up).await;
+    a.node.lock().await.unwrap();
+    {
+        // Nothing left to collect: the lock did.
+        let mut db = Db::open(&a._dir.path().join("node").join("db.redb"), &keys).unwrap();
+        assert_eq!(Vaults::collect_garbage(&mut db).unwrap().records, 0);
+    }
+    catch_up.go_on.store(true, Ordering::SeqCst);
+    let asked_before = catch_up.asked.lock().unwrap().len();
+    a.node.unlock(Password::new(PASSWORD.into())).await.unwrap();
+    dial(&rogue, &a).await;
+    eventually("A has the rogue's last version", &[&a], || async {
+        a.read("Forged", "ten").await.is_some()
+    })
+    .await;
+    let log = catch_up.asked.lock().unwrap().clone();
+    assert_eq!(log[asked_before].0, 0, "begun again: {log:?}");
+    for (name, value) in [
+        ("one", "first"),
+        ("two", "second"),
+        ("six", "sixth!"),
+        ("ten", "tenth!"),
+    ] {
+        assert_eq!(
+            a.read("Forged", name).await.as_deref(),
+            Some(value),
+            "{name}"
+        );
+    }
+}
+
 /// A catch-up cut off part way is asked for again naming the versions
 /// here when another device brought a version meanwhile (it may hold much
 /// of what the catch-up still had to send over a slow link).
