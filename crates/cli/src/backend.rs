@@ -42,6 +42,18 @@ pub type Stream = std::os::unix::net::UnixStream;
 #[cfg(windows)]
 pub type Stream = std::fs::File;
 
+/// Who listens where a node directory's agent would ([`Agent::find`]).
+pub enum Found {
+    /// This user's agent, connected.
+    Ours(Stream),
+    /// Another user's program (on Windows the pipe's owner check finds
+    /// none: such a pipe is not connected to).
+    #[cfg_attr(windows, allow(dead_code))]
+    Theirs,
+    /// Nothing.
+    Nothing,
+}
+
 /// A connection to the agent with a session token.
 pub struct Agent {
     stream: BufReader<Stream>,
@@ -57,39 +69,37 @@ pub fn token_path(node_path: &std::path::Path) -> PathBuf {
 impl Agent {
     /// Connect to the agent of the node directory, if one is running.
     pub fn connect(node_path: &std::path::Path) -> Option<Stream> {
+        match Self::find(node_path) {
+            Found::Ours(stream) => Some(stream),
+            Found::Theirs | Found::Nothing => None,
+        }
+    }
+
+    /// Who listens where the node directory's agent would: this user's
+    /// agent, connected; another user's program (a node directory they
+    /// can write to, named by PK_NODE_PATH), never sent a token or a
+    /// password, nor the directory opened here instead; or nothing.
+    pub fn find(node_path: &std::path::Path) -> Found {
         let endpoint = polykey_node::client_api::endpoint(node_path);
         #[cfg(unix)]
         {
-            // A socket another user listens on (a node directory they can
-            // write to, named by PK_NODE_PATH) is not this user's agent:
-            // never sent a token or a password.
-            let stream = Stream::connect(endpoint).ok()?;
-            let peer = polykey_os::fs::peer_uid(&stream).ok()?;
-            (peer == polykey_os::fs::own_uid()).then_some(stream)
+            let Ok(stream) = Stream::connect(endpoint) else {
+                return Found::Nothing;
+            };
+            match polykey_os::fs::peer_uid(&stream) {
+                Ok(peer) if peer == polykey_os::fs::own_uid() => Found::Ours(stream),
+                Ok(_) => Found::Theirs,
+                Err(_) => Found::Nothing,
+            }
         }
         #[cfg(windows)]
         {
             // A pipe of that name owned by anyone else is refused here,
             // before a password could be sent to it.
-            polykey_os::pipe::connect_client(&endpoint.to_string_lossy()).ok()
-        }
-    }
-
-    /// Whether another user listens where this node's agent would (a
-    /// node directory they can write to): then nothing is sent there, and
-    /// the directory is not opened here either.
-    pub fn another_users(node_path: &std::path::Path) -> bool {
-        #[cfg(unix)]
-        {
-            let endpoint = polykey_node::client_api::endpoint(node_path);
-            Stream::connect(endpoint)
-                .and_then(|stream| polykey_os::fs::peer_uid(&stream))
-                .is_ok_and(|peer| peer != polykey_os::fs::own_uid())
-        }
-        #[cfg(windows)]
-        {
-            let _ = node_path;
-            false
+            match polykey_os::pipe::connect_client(&endpoint.to_string_lossy()) {
+                Ok(stream) => Found::Ours(stream),
+                Err(_) => Found::Nothing,
+            }
         }
     }
 

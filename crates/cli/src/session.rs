@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use polykey_node::{KdfProfile, Node, NodeError, NodeOptions, Password};
 use zeroize::Zeroizing;
 
-use crate::backend::{self, Agent, Backend, BackendError};
+use crate::backend::{self, Agent, Backend, BackendError, Found};
 use crate::output::{io_failure, usage, Failure, EX_NOPERM, EX_UNAVAILABLE};
 use crate::Cli;
 
@@ -112,7 +112,7 @@ pub(crate) fn agent_session(cli: &Cli, stream: backend::Stream) -> Result<Agent,
 /// new connection: the agent closes one that does not log in in time, and
 /// a person may take longer at the prompt.
 pub(crate) fn log_in_anew(cli: &Cli, password: &Password) -> Result<Agent, Failure> {
-    let stream = Agent::connect(&node_path(cli)).ok_or_else(|| no_agent_for(cli))?;
+    let stream = agent_stream(cli)?;
     let mut agent = Agent::new(stream, Zeroizing::default());
     let token = agent.log_in(password.expose_secret())?;
     save_token(&backend::token_path(&node_path(cli)), &token)?;
@@ -121,13 +121,11 @@ pub(crate) fn log_in_anew(cli: &Cli, password: &Password) -> Result<Agent, Failu
 
 /// The running agent if there is one, else the node directory itself.
 pub(crate) async fn backend(cli: &Cli) -> Result<Backend, Failure> {
-    if let Some(stream) = Agent::connect(&node_path(cli)) {
-        return Ok(Backend::Agent(Box::new(agent_session(cli, stream)?)));
+    match Agent::find(&node_path(cli)) {
+        Found::Ours(stream) => Ok(Backend::Agent(Box::new(agent_session(cli, stream)?))),
+        Found::Theirs => Err(another_users_agent()),
+        Found::Nothing => Ok(Backend::Local(unlocked(cli).await?)),
     }
-    if Agent::another_users(&node_path(cli)) {
-        return Err(another_users_agent());
-    }
-    Ok(Backend::Local(unlocked(cli).await?))
 }
 
 /// Replace the saved session token (a new 0600 file).
@@ -138,16 +136,16 @@ pub(crate) fn save_token(file: &std::path::Path, token: &str) -> Result<(), Fail
 
 /// A session with the running agent, or the error that none runs.
 pub(crate) fn running_agent(cli: &Cli) -> Result<Agent, Failure> {
-    let stream = Agent::connect(&node_path(cli)).ok_or_else(|| no_agent_for(cli))?;
+    let stream = agent_stream(cli)?;
     agent_session(cli, stream)
 }
 
-/// [`no_agent`], or [`another_users_agent`] when that is why.
-pub(crate) fn no_agent_for(cli: &Cli) -> Failure {
-    if Agent::another_users(&node_path(cli)) {
-        another_users_agent()
-    } else {
-        no_agent()
+/// A connection to this user's running agent, or why there is none.
+fn agent_stream(cli: &Cli) -> Result<backend::Stream, Failure> {
+    match Agent::find(&node_path(cli)) {
+        Found::Ours(stream) => Ok(stream),
+        Found::Theirs => Err(another_users_agent()),
+        Found::Nothing => Err(no_agent()),
     }
 }
 

@@ -832,7 +832,11 @@ try:
                 break
             data += chunk
         print(data.decode("utf-8", "replace"), flush=True)
-        c.sendall(b'{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"log in","data":{"code":"unauthorised"}}}\n')
+        try:
+            c.sendall(b'{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"log in","data":{"code":"unauthorised"}}}\n')
+        except OSError:
+            # A client that only looked at who listens has gone.
+            pass
         c.close()
 except Exception:
     pass
