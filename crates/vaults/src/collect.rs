@@ -108,28 +108,27 @@ impl Vaults<'_> {
         at_least: u64,
     ) -> Result<Option<Collected>, VaultError> {
         let key = db.record_key(LAST_COLLECTION.name(), b"last");
-        let stored = db.space()?.stored_bytes;
-        let mut last = db.read()?.get(&LAST_COLLECTION, &key)?;
-        if let Some(at) = last.as_mut().filter(|last| stored < last.stored_bytes) {
-            // The store shrank (a vault purged): growth counts from here.
-            at.stored_bytes = stored;
+        let remember = |db: &Db, stored_bytes: u64| -> Result<(), VaultError> {
             let mut txn = db.write()?;
-            txn.put(&LAST_COLLECTION, &key, at)?;
-            txn.commit()?;
-        }
-        if last.is_some_and(|last| {
+            txn.put(&LAST_COLLECTION, &key, &LastCollection { stored_bytes })?;
+            Ok(txn.commit()?)
+        };
+        let stored = db.space()?.stored_bytes;
+        if let Some(last) = db.read()?.get(&LAST_COLLECTION, &key)? {
+            if stored < last.stored_bytes {
+                // The store shrank (a vault purged): growth counts from here.
+                remember(db, stored)?;
+                return Ok(None);
+            }
             let growth = (last.stored_bytes / 4).max(at_least);
-            stored < last.stored_bytes.saturating_add(growth)
-        }) {
-            return Ok(None);
+            if stored < last.stored_bytes.saturating_add(growth) {
+                return Ok(None);
+            }
         }
         let collected = Self::collect_garbage(db)?;
         // Remembered whatever was skipped: a damaged copy is not gone
         // through again at every lock.
-        let stored_bytes = db.space()?.stored_bytes;
-        let mut txn = db.write()?;
-        txn.put(&LAST_COLLECTION, &key, &LastCollection { stored_bytes })?;
-        txn.commit()?;
+        remember(db, db.space()?.stored_bytes)?;
         Ok(Some(collected))
     }
 }
@@ -235,19 +234,20 @@ impl<'a, 't> Marker<'a, 't> {
         ops: &[u8],
     ) -> Result<(), VaultError> {
         let base_starts = self.starts_of(base, 0)?;
-        match delta::spliced_starts(&base_starts, ops) {
+        let starts = match delta::spliced_starts(&base_starts, ops) {
             Some(starts) => {
                 let inserted = delta::inserted_entries(ops).ok_or_else(|| malformed(id))?;
                 push_entries(todo, inserted.into_iter().map(Some), id)?;
-                self.remember(*id, Rc::new(starts));
+                starts
             }
             None => {
                 let data = self.store.rebuild_tree(self.txn, id)?;
                 let starts = delta::entry_starts(&data).ok_or_else(|| malformed(id))?;
                 push_entries(todo, entries(&data, &starts), id)?;
-                self.remember(*id, Rc::new(starts));
+                starts
             }
-        }
+        };
+        self.remember(*id, Rc::new(starts));
         Ok(())
     }
 

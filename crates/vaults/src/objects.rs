@@ -497,9 +497,10 @@ impl ObjectStore {
         } else {
             SHAPE_RECORD.0
         };
+        // The side record's key, as `side_record` makes it.
         [
             self.record_key(b"object", id.as_bytes()),
-            self.side_record(side, b"", id).0,
+            self.record_key(side, id.as_bytes()),
         ]
     }
 

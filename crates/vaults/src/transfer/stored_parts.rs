@@ -161,14 +161,14 @@ impl Vault {
     /// into this copy count: left to [`Vaults::sweep_parts`], which
     /// knows whether a transfer still goes on with them.
     pub(crate) fn parts_kept(&self, txn: &WriteTxn<'_>) -> Result<Vec<RecordKey>, VaultError> {
+        // Never more than a blob this node takes in has.
+        let most = crate::MAX_SECRET_SIZE.div_ceil(CHUNK_SIZE) + 1;
         let mut keys = Vec::new();
         for (key, mark) in txn.entries(&PART_MARKS)? {
             let Ok(blob) = ObjectId::from_hex(mark.blob.as_bytes()) else {
                 continue;
             };
             if self.part_mark(txn.db(), &blob) == key {
-                // Never more than a blob this node takes in has.
-                let most = crate::MAX_SECRET_SIZE.div_ceil(CHUNK_SIZE) + 1;
                 let chunks = usize::try_from(mark.chunks).map_or(most, |n| n.min(most));
                 keys.extend((0..chunks).map(|i| self.store.chunk_key(&blob, i)));
             }
