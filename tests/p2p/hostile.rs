@@ -1090,6 +1090,27 @@ async fn what_a_catch_up_cut_off_stored_goes_at_a_lock_and_the_next_pull_brings_
     }
 }
 
+/// A node that never locks collects what no version needs at a quiet
+/// moment, but never what a transfer set aside keeps to go on with: the
+/// catch-up goes on where it stopped, not from its first object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_quiet_moments_collection_leaves_a_catch_up_set_aside_to_go_on() {
+    let a = device().await;
+    let mut rogue = rogue(107).await;
+    rogue_pairs(&rogue, &a).await;
+    let catch_up = serve_catch_up(&mut rogue);
+    catch_up_cut_off(&a, &rogue, &catch_up).await;
+    let stored = a.node.store_space().await.unwrap().stored_bytes;
+    assert_eq!(a.node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
+    assert_eq!(a.node.store_space().await.unwrap().stored_bytes, stored);
+    catch_up.go_on.store(true, Ordering::SeqCst);
+    let asked_before = catch_up.asked.lock().unwrap().len();
+    a.node.sync_now(rogue.id()).await.unwrap();
+    let log = catch_up.asked.lock().unwrap().clone();
+    assert!(log[asked_before].0 > 0, "went on: {log:?}");
+    assert_eq!(a.read("Forged", "ten").await.as_deref(), Some("tenth!"));
+}
+
 /// A catch-up cut off part way is asked for again naming the versions
 /// here when another device brought a version meanwhile (it may hold much
 /// of what the catch-up still had to send over a slow link).

@@ -300,6 +300,11 @@ impl Engine {
         Ok((number, txn.map_err(DbError::storage)?))
     }
 
+    /// Give the open file a new handle number (see [`Db::renew_handle`]).
+    fn renumber(&self) {
+        self.slot.write().unwrap_or_else(|e| e.into_inner()).number = next_handle();
+    }
+
     pub(crate) fn compact(&self) -> Result<bool, DbError> {
         let mut slot = self.slot.write().unwrap_or_else(|e| e.into_inner());
         match &mut slot.redb {
@@ -511,6 +516,18 @@ impl Db {
             fragmented_bytes: stats.fragmented_bytes(),
             allocated_bytes: stats.allocated_pages() * stats.page_size() as u64,
         })
+    }
+
+    /// Give the file open now a new handle number, as if it had been
+    /// opened again: what work in progress learnt of the store before
+    /// (a transfer's pages, the objects it found stored, see
+    /// [`Db::handle`]) no longer counts, and its next transaction is
+    /// refused. For a change that deletes records no transaction beside
+    /// it expected to go (what no version needs, collected); it needs the
+    /// store to itself, so nothing learns of the store between that
+    /// change and the new number.
+    pub fn renew_handle(&mut self) {
+        self.redb.renumber();
     }
 
     /// Give the file's free space back: move live pages down and shrink

@@ -571,48 +571,118 @@ pub(crate) fn settings_key(db: &Db) -> RecordKey {
 }
 
 /// Most time a lock waits for readers still using the session.
-const READERS_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+const READERS_WAIT: Duration = Duration::from_secs(30);
 
 /// Free space in the store worth a compaction at a lock: at least this
 /// much, and a quarter of the file.
 const COMPACT_AT: u64 = 32 * 1024 * 1024;
 
 /// Growth of the store's bytes since the last collection that makes a
-/// lock collect again, at least (see [`collect_at_lock`]).
+/// lock, or a quiet moment, collect again, at least (see [`tidy`]).
 const COLLECT_AFTER: u64 = 16 * 1024 * 1024;
 
-/// At a lock, with the store to itself (no transfer under way or set
-/// aside, so every object no version reaches is garbage): delete what no
-/// version of a vault needs (`Vaults::collect_garbage`), once the store
-/// grew since the last collection by a quarter and by [`COLLECT_AFTER`]
-/// (a writer's abandoned transfers are that; the edits of a day are not),
-/// or at the first. A failure leaves the store as it was.
-fn collect_at_lock(db: &mut Db) {
+/// How long a node unlocked must have been quiet (no client call, no
+/// transfer under way or kept to go on with) before it collects what no
+/// version needs, and how often it looks ([`Node::collect_if_quiet`]).
+pub(crate) const COLLECT_QUIET: Duration = Duration::from_secs(10 * 60);
+
+/// Most time a collection while unlocked waits for readers still using
+/// the session (client calls wait meanwhile); past it, it tries again at
+/// the next quiet moment.
+const COLLECT_WAIT: Duration = Duration::from_secs(1);
+
+/// With the store to itself (no transaction open): delete what no version
+/// of a vault needs (`Vaults::collect_garbage`, after the parts transfers
+/// let go of), once the store grew since the last collection by a quarter
+/// and by [`COLLECT_AFTER`] (a writer's abandoned transfers are that; the
+/// edits of a day are not), or at the first; then give back the space
+/// deleted vaults and secrets left free when there is enough of it (see
+/// [`COMPACT_AT`]). A failure leaves the store as it was. Returns what was
+/// collected, if a collection was due.
+fn tidy(db: &mut Db) -> Option<polykey_vaults::Collected> {
     let _ = polykey_vaults::Vaults::new(db).sweep_parts();
-    let _ = polykey_vaults::Vaults::collect_garbage_after(db, COLLECT_AFTER);
+    let collected = polykey_vaults::Vaults::collect_garbage_after(db, COLLECT_AFTER)
+        .ok()
+        .flatten();
+    let worth = db.space().is_ok_and(|space| {
+        space.fragmented_bytes >= COMPACT_AT && space.fragmented_bytes >= space.allocated_bytes / 4
+    });
+    if worth {
+        // A failed compaction leaves the store as it was.
+        let _ = db.compact();
+    }
+    collected
 }
 
 /// Wait (bounded) until no reader holds `session`, then close it: the
 /// store and the keys go when the last holder lets go. A lock is the quiet
-/// moment to collect what no version needs and give back the space deleted
-/// vaults and secrets left free (when there is enough of it, see
-/// [`COMPACT_AT`]).
+/// moment to [`tidy`] the store.
 fn wait_for_readers(session: Arc<Session>) {
     session.closing.store(true, Ordering::Relaxed);
     let started = Instant::now();
     while Arc::strong_count(&session) > 1 && started.elapsed() < READERS_WAIT {
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(1));
     }
     if let Ok(mut session) = Arc::try_unwrap(session) {
-        collect_at_lock(&mut session.db);
-        let worth = session.db.space().is_ok_and(|space| {
-            space.fragmented_bytes >= COMPACT_AT
-                && space.fragmented_bytes >= space.allocated_bytes / 4
-        });
-        if worth {
-            // A failed compaction leaves the store as it was.
-            let _ = session.db.compact();
-        }
+        tidy(&mut session.db);
+    }
+}
+
+impl Node {
+    /// While unlocked and quiet for `idle` (no client call; no transfer
+    /// under way or kept to go on with): what a lock does to the store
+    /// ([`tidy`]), for a node that never locks (an agent on a server),
+    /// where a writer's abandoned transfers would otherwise stay until
+    /// one. Client calls wait while it runs (100,000 commits: about 6 s),
+    /// and a transfer that begins meanwhile is refused at its next page
+    /// and begins again. Returns what was collected, if anything was due
+    /// and the session could be had to itself within [`COLLECT_WAIT`].
+    pub async fn collect_if_quiet(
+        &self,
+        idle: Duration,
+    ) -> Result<Option<polykey_vaults::Collected>, NodeError> {
+        self.run(move |inner| {
+            // The state held: no call begins on the session meanwhile.
+            let mut state = inner.lock_state();
+            let State::Unlocked(_, session) = &mut *state else {
+                return Ok(None);
+            };
+            let quiet = inner
+                .last_activity
+                .lock()
+                .map(|last| last.elapsed() >= idle)
+                .unwrap_or(false);
+            if !quiet || !polykey_vaults::Vaults::collection_due(&session.db, COLLECT_AFTER)? {
+                return Ok(None);
+            }
+            let started = Instant::now();
+            while Arc::strong_count(session) > 1 {
+                if started.elapsed() >= COLLECT_WAIT {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // Looked at once no call runs: a page's call puts its
+            // transfer's progress back before it ends.
+            if inner.transfers_kept() {
+                return Ok(None);
+            }
+            Ok(Arc::get_mut(session).and_then(|session| tidy(&mut session.db)))
+        })
+        .await
+    }
+}
+
+/// While the network runs (what no version needs comes from it): every
+/// [`COLLECT_QUIET`], [`Node::collect_if_quiet`].
+pub(crate) async fn collect_periodically(weak: std::sync::Weak<Inner>) {
+    let mut ticks = tokio::time::interval(COLLECT_QUIET);
+    // The first tick is at once: not quiet yet.
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        let _ = Node { inner }.collect_if_quiet(COLLECT_QUIET).await;
     }
 }
 
@@ -930,5 +1000,44 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(secret.as_slice(), b"secret");
+    }
+
+    /// A node that never locks (an agent on a server) collects at a quiet
+    /// moment, and stays unlocked and usable.
+    #[tokio::test]
+    async fn an_unlocked_node_collects_what_no_version_needs_at_a_quiet_moment() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = test_node(dir.path(), "a password").await;
+        node.create_vault("v".into()).await.unwrap();
+        node.write_secret("v".into(), "kept".into(), b"secret".to_vec().into())
+            .await
+            .unwrap();
+        leave_garbage(&node, 3, 1).await;
+        let before = stored(&node).await;
+        // Used a moment ago: not quiet.
+        assert_eq!(node.collect_if_quiet(COLLECT_QUIET).await.unwrap(), None);
+        // A new vault arriving: its transfer would begin again.
+        let arriving = node.inner.new_vault_lock(polykey_vaults::VaultId::random());
+        let held = arriving.try_lock().unwrap();
+        assert_eq!(node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
+        assert_eq!(stored(&node).await, before);
+        drop(held);
+
+        let collected = node.collect_if_quiet(Duration::ZERO).await.unwrap();
+        let collected = collected.expect("a collection");
+        assert!(collected.bytes >= 3 << 20, "{collected:?}");
+        assert!(before - stored(&node).await >= 3 << 20);
+        assert_eq!(node.status().state, crate::NodeState::Unlocked);
+        node.write_secret("v".into(), "more".into(), b"later".to_vec().into())
+            .await
+            .unwrap();
+        let secret = node
+            .get_secret("v".into(), "kept".into(), None)
+            .await
+            .unwrap();
+        assert_eq!(secret.as_slice(), b"secret");
+        // Not again until the store grows by a good deal.
+        leave_garbage(&node, 2, 2).await;
+        assert_eq!(node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
     }
 }

@@ -22,10 +22,14 @@
 //! rebuilt and read whole, since an entry spliced from the base's bytes
 //! and the delta's could name what neither holds whole.
 //!
-//! It must not run while a transfer is under way or set aside (their
-//! objects are named by no version yet), so it takes the store mutably:
-//! the node runs it at a lock, when every transfer has stopped and none
-//! is kept to go on with.
+//! A transfer under way or set aside holds objects no version names yet,
+//! and a version received waits a moment for its merge: a collection
+//! takes those too. So it takes the store mutably (no transaction runs
+//! beside it) and, when it deleted anything, gives the file a new handle
+//! ([`Db::renew_handle`]): a transfer that took in or found objects
+//! before is refused at its next transaction and begins again, as after
+//! a lock (see `Incoming::relies_on`). The node runs it at a lock, and
+//! while unlocked at a quiet moment with no transfer kept.
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -68,11 +72,21 @@ pub struct Collected {
 impl Vaults<'_> {
     /// Delete, in every copy of a vault here, the records its head does
     /// not reach (see the module's documentation). It needs the store to
-    /// itself: a transfer under way or set aside holds objects no head
-    /// reaches yet. A copy with a missing or damaged record on the way is
+    /// itself, and when it deleted anything, a transfer under way or set
+    /// aside (holding objects no head reaches yet) is refused at its next
+    /// transaction. A copy with a missing or damaged record on the way is
     /// left as it is (counted in [`Collected::skipped`]).
     pub fn collect_garbage(db: &mut Db) -> Result<Collected, VaultError> {
-        let db: &Db = db;
+        let collected = Self::collect_each(db);
+        if collected.as_ref().map_or(true, |c| c.records > 0) {
+            // Also after a failure: a copy collected before it may have
+            // taken what a transfer counts on.
+            db.renew_handle();
+        }
+        collected
+    }
+
+    fn collect_each(db: &Db) -> Result<Collected, VaultError> {
         let records = Vaults::new(db).records(&db.read()?)?;
         let mut collected = Collected::default();
         for (_, record) in records {
@@ -94,43 +108,58 @@ impl Vaults<'_> {
         Ok(collected)
     }
 
-    /// [`Vaults::collect_garbage`] when the store grew since the last one
-    /// by a quarter of what it held then, and by at least `at_least`
-    /// bytes (or there was none); `None` when it did not. A collection
-    /// opens every commit and tree (100,000 commits: about 6 s), so it
-    /// comes no more often than the store grows by a quarter: its cost
-    /// per byte stored stays the same however large the store, and what
-    /// no version needs stays under a quarter of it. Remembered in the
-    /// store, so a process that begins and ends often does not go
-    /// through every vault each time.
+    /// [`Vaults::collect_garbage`] when it is due
+    /// ([`Vaults::collection_due`]); `None` when it is not.
     pub fn collect_garbage_after(
         db: &mut Db,
         at_least: u64,
     ) -> Result<Option<Collected>, VaultError> {
-        let key = db.record_key(LAST_COLLECTION.name(), b"last");
-        let remember = |db: &Db, stored_bytes: u64| -> Result<(), VaultError> {
-            let mut txn = db.write()?;
-            txn.put(&LAST_COLLECTION, &key, &LastCollection { stored_bytes })?;
-            Ok(txn.commit()?)
-        };
-        let stored = db.space()?.stored_bytes;
-        if let Some(last) = db.read()?.get(&LAST_COLLECTION, &key)? {
-            if stored < last.stored_bytes {
-                // The store shrank (a vault purged): growth counts from here.
-                remember(db, stored)?;
-                return Ok(None);
-            }
-            let growth = (last.stored_bytes / 4).max(at_least);
-            if stored < last.stored_bytes.saturating_add(growth) {
-                return Ok(None);
-            }
+        if !Self::collection_due(db, at_least)? {
+            return Ok(None);
         }
         let collected = Self::collect_garbage(db)?;
         // Remembered whatever was skipped: a damaged copy is not gone
         // through again at every lock.
-        remember(db, db.space()?.stored_bytes)?;
+        remember_collection(db, db.space()?.stored_bytes)?;
         Ok(Some(collected))
     }
+
+    /// Whether the store grew since the last collection by a quarter of
+    /// what it held then, and by at least `at_least` bytes (or there was
+    /// none). A collection opens every commit and tree (100,000 commits:
+    /// about 6 s), so it comes no more often than the store grows by a
+    /// quarter: its cost per byte stored stays the same however large the
+    /// store, and what no version needs stays under a quarter of it.
+    /// Remembered in the store, so a process that begins and ends often
+    /// does not go through every vault each time; a store that shrank (a
+    /// vault purged) counts its growth from here.
+    pub fn collection_due(db: &Db, at_least: u64) -> Result<bool, VaultError> {
+        let stored = db.space()?.stored_bytes;
+        let Some(last) = db.read()?.get(&LAST_COLLECTION, &last_collection_key(db))? else {
+            return Ok(true);
+        };
+        if stored < last.stored_bytes {
+            remember_collection(db, stored)?;
+            return Ok(false);
+        }
+        let growth = (last.stored_bytes / 4).max(at_least);
+        Ok(stored >= last.stored_bytes.saturating_add(growth))
+    }
+}
+
+fn last_collection_key(db: &Db) -> RecordKey {
+    db.record_key(LAST_COLLECTION.name(), b"last")
+}
+
+/// Remember the store's bytes after a collection (or a shrink).
+fn remember_collection(db: &Db, stored_bytes: u64) -> Result<(), VaultError> {
+    let mut txn = db.write()?;
+    txn.put(
+        &LAST_COLLECTION,
+        &last_collection_key(db),
+        &LastCollection { stored_bytes },
+    )?;
+    Ok(txn.commit()?)
 }
 
 impl Vault {

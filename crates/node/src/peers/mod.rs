@@ -628,6 +628,7 @@ impl Node {
             tokio::spawn(pull::watch_changes(self.weak(), client.clone())),
             tokio::spawn(crate::people::reverify_periodically(self.weak())),
             tokio::spawn(crate::backup::back_up_periodically(self.weak())),
+            tokio::spawn(crate::node::collect_periodically(self.weak())),
         ];
         let net = Net {
             client,

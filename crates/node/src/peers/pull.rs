@@ -535,10 +535,16 @@ impl Node {
                         // Both versions are kept as they are; so is this
                         // pull's work on the other vaults.
                         Err(VaultError::OverLimit(why)) => Err(Some((head, why))),
+                        // Collected since it came, at a quiet moment (see
+                        // `Node::collect_if_quiet`): fetched again next time.
+                        Err(VaultError::UnknownVersion(_)) => Err(None),
                         Err(e) => return Err(e.into()),
                     });
                 }
-                Ok(Ok(Self::follow(s, &vault, &want)?))
+                match Self::follow(s, &vault, &want) {
+                    Err(NodeError::Vault(VaultError::UnknownVersion(_))) => Ok(Err(None)),
+                    followed => Ok(Ok(followed?)),
+                }
             })
             .await?;
         let mut state = self.inner.peer_state();

@@ -198,6 +198,13 @@ impl Inner {
         resumes.keys().map(|(id, _)| *id).collect()
     }
 
+    /// Whether a transfer is kept between its pages or set aside (those
+    /// set aside longer than [`RESUME_FOR`] let go), or a new vault is
+    /// arriving: a collection now would make it begin again.
+    pub(crate) fn transfers_kept(&self) -> bool {
+        !self.vaults_resuming().is_empty() || !self.vaults_arriving().is_empty()
+    }
+
     /// Let go of every transfer set aside (the network stopped).
     pub(crate) fn forget_resumes(&self) {
         self.resumes().clear();

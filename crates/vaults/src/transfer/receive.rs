@@ -160,12 +160,14 @@ impl Incoming {
     /// Refuse a transaction of this transfer on `handle` of the file when
     /// what it carries was learnt on another: the file was opened again
     /// meanwhile (after a disk error, or the store locked and unlocked),
-    /// and pages committed without a flush may be lost with it. The
-    /// transfer cannot go on; the next begins again.
+    /// and pages committed without a flush may be lost with it, or a
+    /// collection took what no version named yet (its pages, the objects
+    /// it found stored; see `collect`). The transfer cannot go on; the
+    /// next begins again.
     fn on_same_handle(&self, handle: u64) -> Result<(), VaultError> {
         match self.handle {
             Some(known) if known != handle => Err(VaultError::Db(DbError::Storage(
-                "the data file was opened again during a transfer; it begins again".into(),
+                "the store was opened again or collected during a transfer; it begins again".into(),
             ))),
             _ => Ok(()),
         }

@@ -600,7 +600,7 @@ fn a_transfer_whose_pages_may_be_lost_is_refused_at_its_end() {
     assert!(
         refused
             .to_string()
-            .contains("opened again during a transfer"),
+            .contains("during a transfer; it begins again"),
         "{refused}"
     );
     assert!(vaults.list().unwrap().is_empty());

@@ -1,18 +1,19 @@
 //! What no version of a vault needs goes at a collection; whatever a
 //! version needs stays, and the vault reads, exports and syncs as before.
 
-use polykey_vaults::{Incoming, Vaults};
+use polykey_vaults::{Incoming, Vault, Vaults};
 
 use crate::compact::{anyone, large_directory, noise, objects_of, pull, stored};
-use crate::fixture;
+use crate::{fixture, Fixture};
 
-#[test]
-fn what_no_version_needs_goes_and_every_version_still_reads() {
+/// A vault of 30 versions on `source`, and its copy received whole on a
+/// new device.
+fn source_and_copy() -> (Fixture, Vault, Fixture, Vault) {
     let source = fixture();
     let original = large_directory(&source, 30);
     let head = original.head(&source.db).unwrap();
     let id = original.id().to_string();
-    let mut target = fixture();
+    let target = fixture();
     let copy = Vaults::new(&target.db)
         .begin_receive_vault("v", &id, 0)
         .unwrap();
@@ -20,6 +21,13 @@ fn what_no_version_needs_goes_and_every_version_still_reads() {
     let copy = Vaults::new(&target.db)
         .finish_receive_vault(&id, incoming, &head)
         .unwrap();
+    (source, original, target, copy)
+}
+
+#[test]
+fn what_no_version_needs_goes_and_every_version_still_reads() {
+    let (source, original, mut target, copy) = source_and_copy();
+    let head = copy.head(&target.db).unwrap();
     // The copy's own work: an edit, and a secret stored in chunks.
     copy.write_secret(&target.db, &target.keys, "logins/site-0001", b"mine")
         .unwrap();
@@ -96,4 +104,63 @@ fn what_no_version_needs_goes_and_every_version_still_reads() {
     );
     copy.verify_history(&target.db).unwrap();
     objects_of(&target, &copy, "merged.git");
+}
+
+/// A collection while a transfer is under way (a node unlocked collects
+/// at a quiet moment) takes the pages it stored, which no version names
+/// yet: its next page is refused, not taken on top of what is gone, and
+/// the transfer begun again arrives whole.
+#[test]
+fn a_transfer_under_way_when_its_pages_are_collected_begins_again() {
+    let (source, original, mut target, copy) = source_and_copy();
+    let head = copy.head(&target.db).unwrap();
+    for i in 0..40 {
+        original
+            .write_secret(
+                &source.db,
+                &source.keys,
+                &format!("logins/site-{:04}", 600 + i),
+                format!("later-{i}").as_bytes(),
+            )
+            .unwrap();
+    }
+    let new_head = original.head(&source.db).unwrap();
+    let haves = [head.clone()];
+    let page = |incoming: &Incoming| {
+        original
+            .objects_page(&source.db, &new_head, &haves, incoming.objects(), 8 * 1024)
+            .unwrap()
+    };
+    let mut incoming = Incoming::new(&copy);
+    let (first, total) = page(&incoming);
+    copy.receive_page(&target.db, &mut incoming, &first, &anyone)
+        .unwrap();
+    assert!(incoming.objects() < total, "the transfer has more pages");
+
+    let collected = Vaults::collect_garbage(&mut target.db).unwrap();
+    assert!(collected.records > 0, "{collected:?}");
+    let (next, _) = page(&incoming);
+    let refused = copy
+        .receive_page(&target.db, &mut incoming, &next, &anyone)
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("during a transfer; it begins again"),
+        "{refused}"
+    );
+    assert_eq!(copy.head(&target.db).unwrap(), head);
+    copy.verify_history(&target.db).unwrap();
+
+    let (incoming, _) = pull((&source, &original), (&target, &copy), &new_head, &haves);
+    copy.finish_receive(&target.db, incoming, &new_head)
+        .unwrap();
+    copy.merge(&target.db, &target.keys, &new_head).unwrap();
+    assert_eq!(copy.head(&target.db).unwrap(), new_head);
+    assert_eq!(
+        copy.get(&target.db, "logins/site-0639").unwrap().as_slice(),
+        b"later-39"
+    );
+    copy.verify_history(&target.db).unwrap();
+    objects_of(&target, &copy, "whole.git");
 }

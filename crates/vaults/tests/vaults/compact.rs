@@ -867,7 +867,7 @@ fn a_transfer_that_counted_on_the_store_before_it_was_opened_again_is_refused() 
     assert!(
         refused
             .to_string()
-            .contains("opened again during a transfer"),
+            .contains("during a transfer; it begins again"),
         "{refused}"
     );
     let mut again = Incoming::new(&into);
@@ -1349,7 +1349,7 @@ fn a_transfer_that_stored_a_secret_from_its_parts_is_refused_once_the_store_is_o
     assert!(
         refused
             .to_string()
-            .contains("opened again during a transfer"),
+            .contains("during a transfer; it begins again"),
         "{refused}"
     );
     assert_eq!(
