@@ -9,9 +9,11 @@ use clap::Subcommand;
 use polykey_node::NodeError;
 use zeroize::Zeroizing;
 
-use crate::backend::{Agent, Backend};
+use crate::backend::{Agent, Backend, Found};
 use crate::output::{io_failure, text, usage, Failure, Output, EX_DATAERR};
-use crate::session::{agent_session, backend, node_path, open, read_password, write_private};
+use crate::session::{
+    agent_session, another_users_agent, backend, node_path, open, read_password, write_private,
+};
 use crate::Cli;
 
 #[derive(Subcommand)]
@@ -182,12 +184,16 @@ pub(crate) async fn run(cli: &Cli, command: &Keys) -> Result<Output, Failure> {
 /// `polykey keys public`: from the running agent, else from the node
 /// directory without unlocking it.
 async fn public(cli: &Cli) -> Result<Output, Failure> {
-    if let Some(stream) = Agent::connect(&node_path(cli)) {
-        let id = agent_session(cli, stream)?.call("status", serde_json::json!({}))?["nodeId"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        return Ok(text(id.clone(), serde_json::json!({ "nodeId": id })));
+    match Agent::find(&node_path(cli)) {
+        Found::Ours(stream) => {
+            let id = agent_session(cli, stream)?.call("status", serde_json::json!({}))?["nodeId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            return Ok(text(id.clone(), serde_json::json!({ "nodeId": id })));
+        }
+        Found::Theirs => return Err(another_users_agent()),
+        Found::Nothing => {}
     }
     let node = open(cli).await?;
     let id = node

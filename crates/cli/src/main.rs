@@ -91,15 +91,52 @@ impl Cli {
     }
 }
 
-/// Whether a command-line argument (`--opt=value` or a value alone) names
-/// standard input as a file.
+/// Whether a command-line argument (`--opt=value`, `-xvalue` or a value
+/// alone) names standard input as a file: spelled as such, or (on Unix)
+/// any path to the file standard input is (`//dev/stdin`, `/dev/./stdin`,
+/// a file also redirected to it).
 fn names_stdin(arg: &std::ffi::OsStr) -> bool {
     let arg = arg.to_string_lossy();
-    let value = match arg.strip_prefix("--") {
-        Some(option) => option.split_once('=').map_or("", |(_, value)| value),
-        None => &arg,
+    let mut values = vec![arg.as_ref()];
+    if let Some(option) = arg.strip_prefix("--") {
+        values = option
+            .split_once('=')
+            .map(|(_, value)| value)
+            .into_iter()
+            .collect();
+    } else if let Some(short) = arg.strip_prefix('-') {
+        // A short option's value written against it.
+        values.extend(short.char_indices().nth(1).map(|(at, _)| &short[at..]));
+    }
+    values.into_iter().any(|value| {
+        matches!(value, "/dev/stdin" | "/dev/fd/0" | "/proc/self/fd/0") || is_stdin_file(value)
+    })
+}
+
+/// Whether `path` is the file standard input reads (the same device and
+/// inode).
+#[cfg(unix)]
+fn is_stdin_file(path: &str) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    if path.is_empty() {
+        return false;
+    }
+    let Ok(stdin) = std::io::stdin().as_fd().try_clone_to_owned() else {
+        return false;
     };
-    matches!(value, "/dev/stdin" | "/dev/fd/0" | "/proc/self/fd/0")
+    match (
+        std::fs::File::from(stdin).metadata(),
+        std::fs::metadata(path),
+    ) {
+        (Ok(stdin), Ok(named)) => stdin.dev() == named.dev() && stdin.ino() == named.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn is_stdin_file(_: &str) -> bool {
+    false
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -150,7 +150,7 @@ fn agent_stream(cli: &Cli) -> Result<backend::Stream, Failure> {
 }
 
 /// Another user listens where this node's agent would.
-fn another_users_agent() -> Failure {
+pub(crate) fn another_users_agent() -> Failure {
     Failure {
         code: EX_NOPERM,
         kind: "not_yours".into(),

@@ -794,15 +794,23 @@ fn a_piped_secret_is_never_taken_for_the_password_when_a_session_ended() {
     assert_eq!(node.run(&["secrets", "cat", "ci:X"]).stdout, b"before");
     // Nor is a file named as standard input (the session ended again:
     // `secrets cat` above logged in with the password file).
+    // However it is spelt.
     std::fs::remove_file(node.path("node").join("session.token")).unwrap();
-    let out = piped(
-        node.command(&["keys", "sign", "/dev/stdin"])
-            .env_remove("POLYKEY_PASSWORD_FILE"),
-        format!("{PASSWORD}\n").as_bytes(),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(64), "{stderr}");
-    assert!(stderr.contains("--password-file"), "{stderr}");
+    for stdin in [
+        "/dev/stdin",
+        "//dev/stdin",
+        "/dev/./stdin",
+        "/dev/../dev/fd/0",
+    ] {
+        let out = piped(
+            node.command(&["keys", "sign", stdin])
+                .env_remove("POLYKEY_PASSWORD_FILE"),
+            format!("{PASSWORD}\n").as_bytes(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{stdin}: {stderr}");
+        assert!(stderr.contains("--password-file"), "{stdin}: {stderr}");
+    }
     // With the password from a file, the piped value is written.
     node.write("ci:X", b"after");
     assert_eq!(node.run(&["secrets", "cat", "ci:X"]).stdout, b"after");
@@ -883,6 +891,12 @@ fn the_cli_sends_nothing_to_a_socket_another_user_listens_on() {
         .env("PK_NODE_PATH", &theirs)
         .output()
         .unwrap();
+    // Asking only for the node's id, it stops alike.
+    let public = node
+        .command(&["keys", "public"])
+        .env("PK_NODE_PATH", &theirs)
+        .output()
+        .unwrap();
     listener.kill().unwrap();
     listener.wait().unwrap();
     let mut heard = String::new();
@@ -896,6 +910,9 @@ fn the_cli_sends_nothing_to_a_socket_another_user_listens_on() {
     let told = String::from_utf8_lossy(&out.stderr);
     assert!(told.contains("another user's program listens"), "{told}");
     assert_eq!(out.status.code(), Some(77), "{told}");
+    let told = String::from_utf8_lossy(&public.stderr);
+    assert!(told.contains("another user's program listens"), "{told}");
+    assert_eq!(public.status.code(), Some(77), "{told}");
 }
 
 #[test]
