@@ -497,13 +497,13 @@ fn css(test_id: &str) -> String {
 impl App {
     /// Wait until the element with `data-testid` is present, and return it.
     pub async fn find(&self, test_id: &str) -> Element {
-        match self
+        let css = css(test_id);
+        let waiting = self
             .client
             .wait()
             .at_most(WAIT)
-            .for_element(Locator::Css(&css(test_id)))
-            .await
-        {
+            .for_element(Locator::Css(&css));
+        match self.timed(&format!("finding {test_id}"), waiting).await {
             Ok(element) => element,
             Err(e) => {
                 let seen = self.what_it_shows().await;
@@ -533,17 +533,17 @@ impl App {
     /// Every element with `data-testid`, once at least one is present.
     pub async fn find_all(&self, test_id: &str) -> Vec<Element> {
         self.find(test_id).await;
-        self.client
-            .find_all(Locator::Css(&css(test_id)))
+        let css = css(test_id);
+        let all = self.client.find_all(Locator::Css(&css));
+        self.timed(&format!("finding {test_id}"), all)
             .await
             .unwrap_or_else(|e| panic!("finding [data-testid={test_id}]: {e}"))
     }
 
     /// Click the element with `data-testid`.
     pub async fn click(&self, test_id: &str) {
-        self.find(test_id)
-            .await
-            .click()
+        let element = self.find(test_id).await;
+        self.timed(&format!("clicking {test_id}"), element.click())
             .await
             .unwrap_or_else(|e| panic!("clicking {test_id}: {e}"));
     }
@@ -563,8 +563,9 @@ impl App {
 
     /// How many elements with `data-testid` are present now.
     pub async fn count(&self, test_id: &str) -> usize {
-        self.client
-            .find_all(Locator::Css(&css(test_id)))
+        let css = css(test_id);
+        let all = self.client.find_all(Locator::Css(&css));
+        self.timed(&format!("counting {test_id}"), all)
             .await
             .map(|all| all.len())
             .unwrap_or(0)
@@ -585,21 +586,18 @@ impl App {
     /// Replace the text of the input with `data-testid`.
     pub async fn type_into(&self, test_id: &str, text: &str) {
         let input = self.find(test_id).await;
-        input
-            .clear()
+        self.timed(&format!("clearing {test_id}"), input.clear())
             .await
             .unwrap_or_else(|e| panic!("clearing {test_id}: {e}"));
-        input
-            .send_keys(text)
+        self.timed(&format!("typing into {test_id}"), input.send_keys(text))
             .await
             .unwrap_or_else(|e| panic!("typing into {test_id}: {e}"));
     }
 
     /// The text of the element with `data-testid`, once it is present.
     pub async fn text(&self, test_id: &str) -> String {
-        self.find(test_id)
-            .await
-            .text()
+        let element = self.find(test_id).await;
+        self.timed(&format!("reading {test_id}"), element.text())
             .await
             .unwrap_or_else(|e| panic!("reading {test_id}: {e}"))
     }
@@ -613,8 +611,7 @@ impl App {
             .join("target")
             .join("e2e-screenshots");
         let png = self
-            .client
-            .screenshot()
+            .timed(&format!("screenshot {name}"), self.client.screenshot())
             .await
             .unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -671,33 +668,33 @@ impl App {
     /// Press keys in the element with `data-testid` (WebDriver key codes
     /// such as `\u{E007}` for Enter are allowed).
     pub async fn press(&self, test_id: &str, keys: &str) {
-        self.find(test_id)
-            .await
-            .send_keys(keys)
-            .await
-            .unwrap_or_else(|e| panic!("pressing keys in {test_id}: {e}"));
+        let element = self.find(test_id).await;
+        self.timed(
+            &format!("pressing keys in {test_id}"),
+            element.send_keys(keys),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("pressing keys in {test_id}: {e}"));
     }
 
     /// The window's outer size.
     pub async fn window_size(&self) -> (u64, u64) {
-        self.client
-            .get_window_size()
+        self.timed("reading the window size", self.client.get_window_size())
             .await
             .unwrap_or_else(|e| panic!("reading the window size: {e}"))
     }
 
     /// Resize the window.
     pub async fn set_window_size(&self, width: u32, height: u32) {
-        self.client
-            .set_window_size(width, height)
+        let resizing = self.client.set_window_size(width, height);
+        self.timed("resizing the window", resizing)
             .await
             .unwrap_or_else(|e| panic!("resizing the window: {e}"));
     }
 
     /// Run a script in the page and return its result.
     pub async fn execute(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
-        self.client
-            .execute(script, args)
+        self.timed("running a script", self.client.execute(script, args))
             .await
             .unwrap_or_else(|e| panic!("running a script: {e}"))
     }
@@ -709,10 +706,27 @@ impl App {
         script: &str,
         args: Vec<serde_json::Value>,
     ) -> serde_json::Value {
-        self.client
-            .execute_async(script, args)
-            .await
-            .unwrap_or_else(|e| panic!("running an async script: {e}"))
+        self.timed(
+            "running an async script",
+            self.client.execute_async(script, args),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("running an async script: {e}"))
+    }
+
+    /// `request` to the driver, bounded: a driver that never answers (one
+    /// hang in CI gave no sign of where it was) fails the test within
+    /// [`WAIT`] (a little more for a wait that is itself bounded by it),
+    /// saying what it asked and what the app logged.
+    async fn timed<T>(&self, what: &str, request: impl std::future::Future<Output = T>) -> T {
+        let bound = WAIT + Duration::from_secs(10);
+        match tokio::time::timeout(bound, request).await {
+            Ok(answer) => answer,
+            Err(_) => panic!(
+                "{what}: no answer from the driver within {bound:?}\n{}",
+                self.report.report()
+            ),
+        }
     }
 
     /// Quit the app by ending its WebDriver session.
