@@ -235,6 +235,12 @@ pub(crate) struct Inner {
     /// Transfers cut off part way, to go on from where they stopped (see
     /// `peers::resume`).
     pub(crate) resumes: Mutex<crate::peers::Resumes>,
+    /// Catch-ups of vaults here under way, from the choice of the versions
+    /// they name to the merge (see [`Node::collect_if_quiet`]).
+    pub(crate) catching_up: AtomicUsize,
+    /// Since when a collection while unlocked was due but put off (not
+    /// quiet, a transfer kept; see [`Node::collect_if_quiet`]).
+    collection_put_off: Mutex<Option<Moment>>,
     /// Identity providers and logins under way.
     pub(crate) identities: Mutex<crate::identities::IdentityState>,
     /// Locks waiting for the state (see [`Session::closing`]).
@@ -301,6 +307,8 @@ impl Node {
                 peers: Mutex::default(),
                 receiving: Mutex::default(),
                 resumes: Mutex::default(),
+                catching_up: AtomicUsize::new(0),
+                collection_put_off: Mutex::new(None),
                 identities: Mutex::default(),
                 locks_waiting: Arc::default(),
             }),
@@ -451,6 +459,11 @@ impl Node {
     pub fn pretend_slept(&self, time: Duration) {
         if let Ok(mut last) = self.inner.last_activity.lock() {
             last.slept(time);
+        }
+        if let Ok(mut put_off) = self.inner.collection_put_off.lock() {
+            if let Some(since) = put_off.as_mut() {
+                since.slept(time);
+            }
         }
         for times in self.inner.tokens().0.values_mut() {
             times.issued.slept(time);
@@ -628,15 +641,23 @@ fn wait_for_readers(session: Arc<Session>) {
     }
 }
 
+/// How long a collection while unlocked may be put off (the node never
+/// quiet, a transfer always kept: a writer could keep one set aside for
+/// good) before it runs anyway.
+pub(crate) const COLLECT_PUT_OFF: Duration = Duration::from_secs(60 * 60);
+
 impl Node {
     /// While unlocked and quiet for `idle` (no client call; no transfer
     /// under way or kept to go on with): what a lock does to the store
     /// ([`tidy`]), for a node that never locks (an agent on a server),
     /// where a writer's abandoned transfers would otherwise stay until
-    /// one. Client calls wait while it runs (100,000 commits: about 6 s),
-    /// and a transfer that begins meanwhile is refused at its next page
-    /// and begins again. Returns what was collected, if anything was due
-    /// and the session could be had to itself within [`COLLECT_WAIT`].
+    /// one. Put off for longer than [`COLLECT_PUT_OFF`], it runs whether
+    /// quiet or not: the transfers under way or set aside then begin
+    /// again. Client calls wait while it runs (100,000 commits: about
+    /// 6 s), and a transfer that took in anything before it is refused at
+    /// its next page and begins again. Returns what was collected, if
+    /// anything was due and the session could be had to itself within
+    /// [`COLLECT_WAIT`] with no lock waiting.
     pub async fn collect_if_quiet(
         &self,
         idle: Duration,
@@ -647,12 +668,22 @@ impl Node {
             let State::Unlocked(_, session) = &mut *state else {
                 return Ok(None);
             };
+            let mut put_off = inner
+                .collection_put_off
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if !polykey_vaults::Vaults::collection_due(&session.db, COLLECT_AFTER)? {
+                *put_off = None;
+                return Ok(None);
+            }
+            let overdue = put_off.is_some_and(|since| since.elapsed() >= COLLECT_PUT_OFF);
             let quiet = inner
                 .last_activity
                 .lock()
                 .map(|last| last.elapsed() >= idle)
                 .unwrap_or(false);
-            if !quiet || !polykey_vaults::Vaults::collection_due(&session.db, COLLECT_AFTER)? {
+            if !overdue && !quiet {
+                put_off.get_or_insert_with(Moment::now);
                 return Ok(None);
             }
             let started = Instant::now();
@@ -663,11 +694,22 @@ impl Node {
                 std::thread::sleep(Duration::from_millis(1));
             }
             // Looked at once no call runs: a page's call puts its
-            // transfer's progress back before it ends.
-            if inner.transfers_kept() {
+            // transfer's progress back before it ends, and a catch-up is
+            // counted from the versions it names to its merge.
+            if inner.locks_waiting() > 0 {
                 return Ok(None);
             }
-            Ok(Arc::get_mut(session).and_then(|session| tidy(&mut session.db)))
+            if !overdue && inner.transfers_kept() {
+                put_off.get_or_insert_with(Moment::now);
+                return Ok(None);
+            }
+            let Some(session) = Arc::get_mut(session) else {
+                return Ok(None);
+            };
+            // Those set aside would be refused at their next page.
+            inner.forget_resumes();
+            *put_off = None;
+            Ok(tidy(&mut session.db))
         })
         .await
     }
@@ -1039,5 +1081,32 @@ mod tests {
         // Not again until the store grows by a good deal.
         leave_garbage(&node, 2, 2).await;
         assert_eq!(node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
+    }
+
+    /// A catch-up under way, or a transfer kept, puts a collection off;
+    /// put off for longer than an hour (a writer keeping a transfer set
+    /// aside for good, a node never quiet), it runs all the same.
+    #[tokio::test]
+    async fn a_collection_put_off_for_an_hour_runs_all_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = test_node(dir.path(), "a password").await;
+        node.create_vault("v".into()).await.unwrap();
+        leave_garbage(&node, 3, 1).await;
+        let before = stored(&node).await;
+        let catching_up = node.inner.catching_up();
+        assert_eq!(node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
+        drop(catching_up);
+        let arriving = node.inner.new_vault_lock(polykey_vaults::VaultId::random());
+        let _held = arriving.try_lock().unwrap();
+        assert_eq!(node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
+        node.pretend_slept(COLLECT_PUT_OFF / 2);
+        assert_eq!(node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
+        assert_eq!(stored(&node).await, before);
+        node.pretend_slept(COLLECT_PUT_OFF / 2);
+        // Still kept, and the node used a moment ago: collected anyway.
+        node.touch();
+        let collected = node.collect_if_quiet(COLLECT_QUIET).await.unwrap();
+        assert!(collected.expect("a collection").bytes >= 3 << 20);
+        assert!(before - stored(&node).await >= 3 << 20);
     }
 }

@@ -472,15 +472,30 @@ impl Node {
         haves: Haves,
         merges: bool,
     ) -> Result<(bool, bool), NodeError> {
+        // What it names and takes in is no version's till the merge: a
+        // collection while unlocked waits for it (`Node::collect_if_quiet`).
+        let _catching_up = self.inner.catching_up();
         let wanted = want.to_owned();
+        let refused_before = self
+            .inner
+            .peer_state()
+            .refused_merges
+            .get(&(id, want.to_owned()))
+            .map(|(head, _)| head.clone());
+        let refused_here = refused_before.clone();
         let missing = self
             .with_vaults(move |s| {
                 let vault = Vaults::new(&s.db).open_any(&id)?;
+                // A version whose merge this side refused at this head is
+                // not fetched again (a collection may have taken it).
+                if merges && refused_here.is_some_and(|at| vault.head(&s.db).ok() == Some(at)) {
+                    return Ok(Err(()));
+                }
                 // Whether the version is here at all (how it relates to
                 // ours would walk both histories when they diverged).
                 match vault.has_version(&s.db, &wanted) {
-                    Ok(true) => Ok(None),
-                    Ok(false) => Ok(Some(match haves {
+                    Ok(true) => Ok(Ok(None)),
+                    Ok(false) => Ok(Ok(Some(match haves {
                         Haves::Given(recent) => recent,
                         Haves::Told(Some(told)) if vault.has_version(&s.db, &told)? => {
                             let head = vault.head(&s.db)?;
@@ -495,11 +510,14 @@ impl Node {
                             .into_iter()
                             .map(|c| c.id)
                             .collect(),
-                    })),
+                    }))),
                     Err(e) => Err(e.into()),
                 }
             })
             .await?;
+        let Ok(missing) = missing else {
+            return Ok((false, false));
+        };
         if let Some(recent) = missing {
             let vault = self
                 .with_vaults(move |s| Ok(Vaults::new(&s.db).open_any(&id)?))
@@ -509,12 +527,6 @@ impl Node {
             }
         }
         let want = want.to_owned();
-        let refused_before = self
-            .inner
-            .peer_state()
-            .refused_merges
-            .get(&(id, want.clone()))
-            .map(|(head, _)| head.clone());
         let offered = want.clone();
         let outcome = self
             .with_vaults(move |s| {

@@ -18,7 +18,7 @@
 //! (`Node::purge_deleted`) takes it.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -202,12 +202,29 @@ impl Inner {
     /// set aside longer than [`RESUME_FOR`] let go), or a new vault is
     /// arriving: a collection now would make it begin again.
     pub(crate) fn transfers_kept(&self) -> bool {
-        !self.vaults_resuming().is_empty() || !self.vaults_arriving().is_empty()
+        !self.vaults_resuming().is_empty()
+            || !self.vaults_arriving().is_empty()
+            || self.catching_up.load(Ordering::SeqCst) > 0
+    }
+
+    /// Count a catch-up as under way until the guard goes.
+    pub(crate) fn catching_up(&self) -> CatchingUp<'_> {
+        self.catching_up.fetch_add(1, Ordering::SeqCst);
+        CatchingUp(&self.catching_up)
     }
 
     /// Let go of every transfer set aside (the network stopped).
     pub(crate) fn forget_resumes(&self) {
         self.resumes().clear();
+    }
+}
+
+/// A catch-up under way ([`Inner::catching_up`]).
+pub(crate) struct CatchingUp<'a>(&'a AtomicUsize);
+
+impl Drop for CatchingUp<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -1220,12 +1220,15 @@ impl Vault {
                 let mut hasher = gix::hash::hasher(HASH);
                 hasher.update(&gix::objs::encode::loose_header(Kind::Blob, len as u64));
                 // Taken before the read: a blob found here may have come
-                // in another transfer's page not yet flushed.
+                // in another transfer's page not yet flushed. Relied on
+                // whether found or not: one stored by another transfer
+                // while these parts come is found then (`store_part`) and
+                // taken as held, and a collection may take it before the
+                // last part, which writes nothing then (a transfer whose
+                // first object this is knew no handle till its end).
                 let handle = db.handle();
                 let held = self.store.contains(&db.read()?, &id)?;
-                if held {
-                    incoming.relies_on(handle)?;
-                }
+                incoming.relies_on(handle)?;
                 Partial {
                     id,
                     len,

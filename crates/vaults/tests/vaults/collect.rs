@@ -1,7 +1,7 @@
 //! What no version of a vault needs goes at a collection; whatever a
 //! version needs stays, and the vault reads, exports and syncs as before.
 
-use polykey_vaults::{Incoming, Vault, Vaults};
+use polykey_vaults::{kind_of_tag, Incoming, Page, RawObject, Vault, Vaults};
 
 use crate::compact::{anyone, large_directory, noise, objects_of, pull, stored};
 use crate::{fixture, Fixture};
@@ -163,4 +163,82 @@ fn a_transfer_under_way_when_its_pages_are_collected_begins_again() {
     );
     copy.verify_history(&target.db).unwrap();
     objects_of(&target, &copy, "whole.git");
+}
+
+/// A secret arriving in parts that another transfer stores whole while
+/// they come (then let go of it) is taken as held from there, its last
+/// parts writing nothing: a collection taking it meanwhile makes the
+/// transfer begin again, never end naming a secret that is gone.
+#[test]
+fn a_secret_in_parts_found_stored_part_way_and_then_collected_is_not_counted_on() {
+    let (source, original, mut target, copy) = source_and_copy();
+    let had = copy.head(&target.db).unwrap();
+    let big = noise(3 << 20, 21);
+    original
+        .write_secret(&source.db, &source.keys, "big", &big)
+        .unwrap();
+    let head = original.head(&source.db).unwrap();
+    let plan = original
+        .send_plan(&source.db, &head, std::slice::from_ref(&had))
+        .unwrap();
+    let mut incoming = Incoming::new(&copy);
+    let (mut skip, mut offset, mut parts, mut collected) = (0, 0, 0, false);
+    let outcome = loop {
+        if skip >= plan.total() {
+            break copy.finish_receive(&target.db, incoming, &head);
+        }
+        let taken = match original
+            .planned_part_page(&source.db, &plan, (skip, offset), 256 * 1024)
+            .unwrap()
+        {
+            Page::Part(part) => {
+                offset = part.offset + part.data.len();
+                if offset == part.len {
+                    (skip, offset) = (skip + 1, 0);
+                }
+                parts += 1;
+                let taken = copy.receive_part(&target.db, &mut incoming, &part);
+                if parts == 1 {
+                    // Another transfer brings the whole secret, and is
+                    // let go of: stored, reached by no version.
+                    let whole = RawObject {
+                        kind: kind_of_tag(1).unwrap(),
+                        data: big.clone(),
+                        base: None,
+                    };
+                    copy.import(&target.db, &[whole]).unwrap();
+                }
+                if parts == 2 {
+                    let swept = Vaults::collect_garbage(&mut target.db).unwrap();
+                    assert!(swept.bytes > 3 << 20, "{swept:?}");
+                    collected = true;
+                }
+                taken
+            }
+            Page::Objects(page) => {
+                skip += page.len();
+                copy.receive_page(&target.db, &mut incoming, &page, &anyone)
+                    .map(|_| ())
+            }
+        };
+        if let Err(refused) = taken {
+            break Err(refused);
+        }
+    };
+    assert!(collected && parts > 3, "{parts} parts");
+    let refused = outcome.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("during a transfer; it begins again"),
+        "{refused}"
+    );
+    assert_eq!(copy.head(&target.db).unwrap(), had);
+
+    // Begun again, it arrives whole.
+    let (incoming, _) = pull((&source, &original), (&target, &copy), &head, &[had]);
+    copy.finish_receive(&target.db, incoming, &head).unwrap();
+    copy.merge(&target.db, &target.keys, &head).unwrap();
+    assert_eq!(copy.get(&target.db, "big").unwrap().as_slice(), big);
+    copy.verify_history(&target.db).unwrap();
 }
