@@ -2531,6 +2531,8 @@ async fn a_version_too_large_to_merge_stops_neither_the_vault_nor_the_other_vaul
     let served: Arc<Mutex<Served>> = Arc::new(Mutex::new(vec![(summary(&ours[0]), ours.clone())]));
     let chains = rogue.chain_answer();
     let serving = Arc::clone(&served);
+    let fetched_big = Arc::new(AtomicUsize::new(0));
+    let counting = Arc::clone(&fetched_big);
     rogue.answer_with(Duration::ZERO, move |request| match request {
         Request::Vaults => Response::Vaults {
             vaults: serving
@@ -2541,6 +2543,9 @@ async fn a_version_too_large_to_merge_stops_neither_the_vault_nor_the_other_vaul
                 .collect(),
         },
         Request::Fetch { vault, .. } => {
+            if vault == "00000000000000000000000000000099" {
+                counting.fetch_add(1, Ordering::SeqCst);
+            }
             let served = serving.lock().unwrap();
             let objects = served
                 .iter()
@@ -2563,12 +2568,21 @@ async fn a_version_too_large_to_merge_stops_neither_the_vault_nor_the_other_vaul
         (summary(&theirs[0]), theirs.clone()),
         (other, other_objects),
     ];
-    for _ in 0..2 {
+    let mut fetches = 0;
+    for pull in 0..2 {
         // Refused the first time, and not worked out again the second.
         a.node.sync_now(rogue.id()).await.unwrap();
         assert_eq!(a.head("Big").await, head, "nothing past a bound is written");
         assert!(a.vault_names().await.contains(&"Forged".to_owned()));
+        if pull == 0 {
+            // What no version needs goes at a quiet moment, the refused
+            // version with it: not fetched again for that.
+            fetches = fetched_big.load(Ordering::SeqCst);
+            let collected = a.node.collect_if_quiet(Duration::ZERO).await.unwrap();
+            assert!(collected.expect("a collection").records > 0);
+        }
     }
+    assert_eq!(fetched_big.load(Ordering::SeqCst), fetches, "fetched again");
     let error = a.node.sync_status().last_error.unwrap_or_default();
     assert!(error.contains("could not be merged"), "{error}");
     assert!(error.contains("64 MiB"), "{error}");
