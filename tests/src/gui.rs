@@ -515,15 +515,15 @@ impl App {
     /// What the window shows and the app's log ends with, for a failure's
     /// message: enough to tell a slow app from a wrong screen.
     async fn what_it_shows(&self) -> String {
-        let text = self
-            .client
-            .execute(
-                "return document.body ? document.body.innerText.slice(0, 1000) : '(no body)'",
-                vec![],
-            )
-            .await
-            .map(|v| v.as_str().unwrap_or_default().to_owned())
-            .unwrap_or_else(|e| format!("(the page could not be read: {e})"));
+        let reading = self.client.execute(
+            "return document.body ? document.body.innerText.slice(0, 1000) : '(no body)'",
+            vec![],
+        );
+        let text = match tokio::time::timeout(WAIT, reading).await {
+            Ok(Ok(v)) => v.as_str().unwrap_or_default().to_owned(),
+            Ok(Err(e)) => format!("(the page could not be read: {e})"),
+            Err(_) => format!("(the page could not be read: no answer within {WAIT:?})"),
+        };
         let log = std::fs::read_to_string(&self.report.log).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         let tail = lines[lines.len().saturating_sub(40)..].join("\n");
@@ -550,9 +550,14 @@ impl App {
 
     /// Wait until the element with `data-testid` shows `expected`.
     pub async fn wait_for_text(&self, test_id: &str, expected: &str) {
+        let css = css(test_id);
         for _ in 0..300 {
-            if let Ok(element) = self.client.find(Locator::Css(&css(test_id))).await {
-                if element.text().await.is_ok_and(|t| t.trim() == expected) {
+            let found = self.client.find(Locator::Css(&css));
+            if let Ok(element) = self.timed(&format!("finding {test_id}"), found).await {
+                let text = self
+                    .timed(&format!("reading {test_id}"), element.text())
+                    .await;
+                if text.is_ok_and(|t| t.trim() == expected) {
                     return;
                 }
             }
@@ -574,11 +579,12 @@ impl App {
     /// Choose `value` in the `<select>` with `data-testid`.
     pub async fn select(&self, test_id: &str, value: &str) {
         let option = format!("[data-testid=\"{test_id}\"] option[value=\"{value}\"]");
-        self.client
-            .find(Locator::Css(&option))
+        let found = self.client.find(Locator::Css(&option));
+        let element = self
+            .timed(&format!("finding {value} in {test_id}"), found)
             .await
-            .unwrap_or_else(|e| panic!("no option {value} in {test_id}: {e}"))
-            .click()
+            .unwrap_or_else(|e| panic!("no option {value} in {test_id}: {e}"));
+        self.timed(&format!("choosing {value}"), element.click())
             .await
             .unwrap_or_else(|e| panic!("choosing {value}: {e}"));
     }
@@ -652,9 +658,10 @@ impl App {
     /// waiting for it to appear.
     pub async fn switch_to_window_with(&self, test_id: &str) {
         for _ in 0..100 {
-            let handles = self.client.windows().await.unwrap_or_default();
-            for handle in handles {
-                if self.client.switch_to_window(handle).await.is_ok()
+            let handles = self.timed("listing windows", self.client.windows());
+            for handle in handles.await.unwrap_or_default() {
+                let switching = self.client.switch_to_window(handle);
+                if self.timed("switching windows", switching).await.is_ok()
                     && self.count(test_id).await > 0
                 {
                     return;
@@ -716,7 +723,7 @@ impl App {
 
     /// `request` to the driver, bounded: a driver that never answers (one
     /// hang in CI gave no sign of where it was) fails the test within
-    /// [`WAIT`] (a little more for a wait that is itself bounded by it),
+    /// [`WAIT`] and 10 s (a wait bounded by [`WAIT`] itself ends first),
     /// saying what it asked and what the app logged.
     async fn timed<T>(&self, what: &str, request: impl std::future::Future<Output = T>) -> T {
         let bound = WAIT + Duration::from_secs(10);

@@ -811,6 +811,17 @@ fn a_piped_secret_is_never_taken_for_the_password_when_a_session_ended() {
         assert_eq!(out.status.code(), Some(64), "{stdin}: {stderr}");
         assert!(stderr.contains("--password-file"), "{stdin}: {stderr}");
     }
+    // Or a file also redirected to it.
+    let file = node.path("to-sign.txt");
+    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+    let out = node
+        .command(&["keys", "sign", file.to_str().unwrap()])
+        .env_remove("POLYKEY_PASSWORD_FILE")
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
     // With the password from a file, the piped value is written.
     node.write("ci:X", b"after");
     assert_eq!(node.run(&["secrets", "cat", "ci:X"]).stdout, b"after");

@@ -239,8 +239,9 @@ pub(crate) struct Inner {
     /// they name to the merge (see [`Node::collect_if_quiet`]).
     pub(crate) catching_up: AtomicUsize,
     /// Since when a collection while unlocked was due but put off (not
-    /// quiet, a transfer kept; see [`Node::collect_if_quiet`]).
-    collection_put_off: Mutex<Option<Moment>>,
+    /// quiet, a transfer kept; see [`Node::collect_if_quiet`]): time the
+    /// node ran unlocked (not asleep), forgotten at a lock.
+    collection_put_off: Mutex<Option<PutOff>>,
     /// Identity providers and logins under way.
     pub(crate) identities: Mutex<crate::identities::IdentityState>,
     /// Locks waiting for the state (see [`Session::closing`]).
@@ -460,11 +461,6 @@ impl Node {
         if let Ok(mut last) = self.inner.last_activity.lock() {
             last.slept(time);
         }
-        if let Ok(mut put_off) = self.inner.collection_put_off.lock() {
-            if let Some(since) = put_off.as_mut() {
-                since.slept(time);
-            }
-        }
         for times in self.inner.tokens().0.values_mut() {
             times.issued.slept(time);
             times.used.slept(time);
@@ -610,8 +606,8 @@ const COLLECT_WAIT: Duration = Duration::from_secs(1);
 /// and by [`COLLECT_AFTER`] (a writer's abandoned transfers are that; the
 /// edits of a day are not), or at the first; then give back the space
 /// deleted vaults and secrets left free when there is enough of it (see
-/// [`COMPACT_AT`]). A failure leaves the store as it was. Returns what was
-/// collected, if a collection was due.
+/// [`COMPACT_AT`]). A failure loses nothing (each vault's collection is
+/// all or nothing). Returns what was collected, if a collection was due.
 fn tidy(db: &mut Db) -> Option<polykey_vaults::Collected> {
     let _ = polykey_vaults::Vaults::new(db).sweep_parts();
     let collected = polykey_vaults::Vaults::collect_garbage_after(db, COLLECT_AFTER)
@@ -641,23 +637,52 @@ fn wait_for_readers(session: Arc<Session>) {
     }
 }
 
-/// How long a collection while unlocked may be put off (the node never
-/// quiet, a transfer always kept: a writer could keep one set aside for
-/// good) before it runs anyway.
+/// Since when a collection was put off, on the monotonic clock (time
+/// asleep is not a chance to collect missed), and `earlier`: put off for
+/// that long before (tests).
+#[derive(Clone, Copy)]
+struct PutOff {
+    since: Instant,
+    earlier: Duration,
+}
+
+impl PutOff {
+    fn now() -> Self {
+        Self {
+            since: Instant::now(),
+            earlier: Duration::ZERO,
+        }
+    }
+
+    fn waited(&self) -> Duration {
+        self.earlier + self.since.elapsed()
+    }
+}
+
+/// How long a collection while unlocked may be put off for want of a
+/// quiet moment, or by transfers kept that no longer go on (a writer
+/// could keep one set aside for good), before it runs anyway.
 pub(crate) const COLLECT_PUT_OFF: Duration = Duration::from_secs(60 * 60);
 
+/// How long transfers that still go on may put it off: a large vault over
+/// a slow link takes hours, and a collection makes a transfer begin
+/// again; past this, a writer trickling pages no longer holds it off.
+pub(crate) const COLLECT_PUT_OFF_MOST: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl Node {
-    /// While unlocked and quiet for `idle` (no client call; no transfer
-    /// under way or kept to go on with): what a lock does to the store
-    /// ([`tidy`]), for a node that never locks (an agent on a server),
-    /// where a writer's abandoned transfers would otherwise stay until
-    /// one. Put off for longer than [`COLLECT_PUT_OFF`], it runs whether
-    /// quiet or not: the transfers under way or set aside then begin
-    /// again. Client calls wait while it runs (100,000 commits: about
-    /// 6 s), and a transfer that took in anything before it is refused at
-    /// its next page and begins again. Returns what was collected, if
-    /// anything was due and the session could be had to itself within
-    /// [`COLLECT_WAIT`] with no lock waiting.
+    /// While unlocked: what a lock does to the store ([`tidy`]), for a
+    /// node that never locks (an agent on a server), where a writer's
+    /// abandoned transfers would otherwise stay until one. It waits for a
+    /// moment quiet for `idle` (no client call) with no transfer under
+    /// way or kept to go on with; put off for [`COLLECT_PUT_OFF`], only
+    /// for transfers that took a page in the last [`COLLECT_QUIET`] (those
+    /// kept and not going on begin again); put off for
+    /// [`COLLECT_PUT_OFF_MOST`], not at all. Client calls (and anything
+    /// else that waits for the node's state) wait while it runs (100,000
+    /// commits: about 6 s), and a transfer that took in anything before
+    /// it is refused at its next page and begins again. Returns what was
+    /// collected, if anything was due and the session could be had to
+    /// itself within [`COLLECT_WAIT`] with no lock waiting.
     pub async fn collect_if_quiet(
         &self,
         idle: Duration,
@@ -676,35 +701,36 @@ impl Node {
                 *put_off = None;
                 return Ok(None);
             }
-            let overdue = put_off.is_some_and(|since| since.elapsed() >= COLLECT_PUT_OFF);
-            let quiet = inner
-                .last_activity
-                .lock()
-                .map(|last| last.elapsed() >= idle)
-                .unwrap_or(false);
-            if !overdue && !quiet {
-                put_off.get_or_insert_with(Moment::now);
+            let waited = put_off.map_or(Duration::ZERO, |p| p.waited());
+            let quiet = waited >= COLLECT_PUT_OFF
+                || inner
+                    .last_activity
+                    .lock()
+                    .map(|last| last.elapsed() >= idle)
+                    .unwrap_or(false);
+            if !quiet {
+                put_off.get_or_insert_with(PutOff::now);
                 return Ok(None);
             }
             let started = Instant::now();
-            while Arc::strong_count(session) > 1 {
-                if started.elapsed() >= COLLECT_WAIT {
-                    return Ok(None);
-                }
+            while Arc::strong_count(session) > 1 && started.elapsed() < COLLECT_WAIT {
                 std::thread::sleep(Duration::from_millis(1));
             }
             // Looked at once no call runs: a page's call puts its
             // transfer's progress back before it ends, and a catch-up is
             // counted from the versions it names to its merge.
-            if inner.locks_waiting() > 0 {
-                return Ok(None);
-            }
-            if !overdue && inner.transfers_kept() {
-                put_off.get_or_insert_with(Moment::now);
-                return Ok(None);
-            }
-            let Some(session) = Arc::get_mut(session) else {
-                return Ok(None);
+            let kept = match waited {
+                w if w >= COLLECT_PUT_OFF_MOST => false,
+                w if w >= COLLECT_PUT_OFF => inner.transfers_kept(Some(COLLECT_QUIET)),
+                _ => inner.transfers_kept(None),
+            };
+            let session = match Arc::get_mut(session) {
+                Some(session) if !kept && inner.locks_waiting() == 0 => session,
+                // Readers still at it, a lock waiting, a transfer kept.
+                _ => {
+                    put_off.get_or_insert_with(PutOff::now);
+                    return Ok(None);
+                }
             };
             // Those set aside would be refused at their next page.
             inner.forget_resumes();
@@ -784,6 +810,11 @@ impl Inner {
             self.stop_network();
             self.changed();
             wait_for_readers(session);
+            // The lock collected, if it was due.
+            *self
+                .collection_put_off
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
         }
         true
     }
@@ -1083,11 +1114,18 @@ mod tests {
         assert_eq!(node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
     }
 
+    /// Put off as if for `time` more (tests).
+    fn put_off_for(node: &Node, time: Duration) {
+        let mut put_off = node.inner.collection_put_off.lock().unwrap();
+        put_off.as_mut().expect("put off").earlier += time;
+    }
+
     /// A catch-up under way, or a transfer kept, puts a collection off;
-    /// put off for longer than an hour (a writer keeping a transfer set
-    /// aside for good, a node never quiet), it runs all the same.
+    /// put off for an hour, only transfers still going on do (a writer
+    /// keeping one set aside would hold it off for good, as would a node
+    /// never quiet); put off for a day, nothing does. A lock forgets it.
     #[tokio::test]
-    async fn a_collection_put_off_for_an_hour_runs_all_the_same() {
+    async fn a_collection_put_off_for_an_hour_runs_unless_a_transfer_goes_on() {
         let dir = tempfile::tempdir().unwrap();
         let node = test_node(dir.path(), "a password").await;
         node.create_vault("v".into()).await.unwrap();
@@ -1095,18 +1133,28 @@ mod tests {
         let before = stored(&node).await;
         let catching_up = node.inner.catching_up();
         assert_eq!(node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
-        drop(catching_up);
-        let arriving = node.inner.new_vault_lock(polykey_vaults::VaultId::random());
-        let _held = arriving.try_lock().unwrap();
-        assert_eq!(node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
-        node.pretend_slept(COLLECT_PUT_OFF / 2);
-        assert_eq!(node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
+        // Past an hour, one still going on puts it off, quiet or not.
+        put_off_for(&node, COLLECT_PUT_OFF);
+        assert_eq!(node.collect_if_quiet(COLLECT_QUIET).await.unwrap(), None);
         assert_eq!(stored(&node).await, before);
-        node.pretend_slept(COLLECT_PUT_OFF / 2);
-        // Still kept, and the node used a moment ago: collected anyway.
-        node.touch();
+        drop(catching_up);
+        // A lock (which collected) forgets it: after the unlock, the node
+        // not quiet, it is put off again from now.
+        lock_and_unlock(&node).await;
+        leave_garbage(&node, 9, 2).await;
+        leave_garbage(&node, 9, 4).await;
+        let before = stored(&node).await;
+        assert_eq!(node.collect_if_quiet(COLLECT_QUIET).await.unwrap(), None);
+        put_off_for(&node, COLLECT_PUT_OFF / 2);
+        assert_eq!(node.collect_if_quiet(COLLECT_QUIET).await.unwrap(), None);
+        // Past a day, nothing puts it off.
+        let catching_up = node.inner.catching_up();
+        put_off_for(&node, COLLECT_PUT_OFF);
+        assert_eq!(node.collect_if_quiet(COLLECT_QUIET).await.unwrap(), None);
+        put_off_for(&node, COLLECT_PUT_OFF_MOST);
         let collected = node.collect_if_quiet(COLLECT_QUIET).await.unwrap();
-        assert!(collected.expect("a collection").bytes >= 3 << 20);
-        assert!(before - stored(&node).await >= 3 << 20);
+        assert!(collected.expect("a collection").bytes >= 17 << 20);
+        assert!(before - stored(&node).await >= 17 << 20);
+        drop(catching_up);
     }
 }

@@ -29,7 +29,8 @@
 //! ([`Db::renew_handle`]): a transfer that took in or found objects
 //! before is refused at its next transaction and begins again, as after
 //! a lock (see `Incoming::relies_on`). The node runs it at a lock, and
-//! while unlocked at a quiet moment with no transfer kept.
+//! while unlocked at a quiet moment with no transfer kept (or, put off
+//! long, with none going on; see `Node::collect_if_quiet`).
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -117,10 +118,17 @@ impl Vaults<'_> {
         if !Self::collection_due(db, at_least)? {
             return Ok(None);
         }
-        let collected = Self::collect_garbage(db)?;
-        // Remembered whatever was skipped: a damaged copy is not gone
-        // through again at every lock.
-        remember_collection(db, db.space()?.stored_bytes)?;
+        let collected = Self::collect_garbage(db);
+        // Remembered whatever was skipped, and after a failure too (if it
+        // can be): a damaged copy or a failing disk is not gone through
+        // again at every chance, each time refusing the transfers under
+        // way (see `Db::renew_handle`).
+        let remembered = db
+            .space()
+            .map_err(VaultError::from)
+            .and_then(|space| remember_collection(db, space.stored_bytes));
+        let collected = collected?;
+        remembered?;
         Ok(Some(collected))
     }
 

@@ -56,6 +56,8 @@ pub(crate) struct Resume {
     pub(super) at: (usize, usize),
     pub(super) incoming: Incoming,
     saved: Instant,
+    /// When it last took a page (being set aside is not one).
+    paged: Instant,
     /// The fetch taking pages into it now; none: set aside.
     owner: Option<u64>,
 }
@@ -75,6 +77,7 @@ impl Resume {
             at,
             incoming,
             saved: Instant::now(),
+            paged: Instant::now(),
             owner: None,
         }
     }
@@ -200,9 +203,16 @@ impl Inner {
 
     /// Whether a transfer is kept between its pages or set aside (those
     /// set aside longer than [`RESUME_FOR`] let go), or a new vault is
-    /// arriving: a collection now would make it begin again.
-    pub(crate) fn transfers_kept(&self) -> bool {
-        !self.vaults_resuming().is_empty()
+    /// arriving, or a catch-up is under way: a collection now would make
+    /// it begin again. With `within`, only transfers under way, and those
+    /// kept that took a page within it, count (one kept but not going on
+    /// may be a writer's, to put collections off for good).
+    pub(crate) fn transfers_kept(&self, within: Option<Duration>) -> bool {
+        let resuming = match within {
+            None => !self.vaults_resuming().is_empty(),
+            Some(within) => self.resumes().values().any(|r| r.paged.elapsed() < within),
+        };
+        resuming
             || !self.vaults_arriving().is_empty()
             || self.catching_up.load(Ordering::SeqCst) > 0
     }
@@ -403,6 +413,28 @@ mod tests {
             copy,
             copies,
         }
+    }
+
+    /// A transfer set aside counts as going on only while it took a page
+    /// lately: set aside again after a try that took none (a writer
+    /// stalling its first page at every pull) is not taking one.
+    #[tokio::test]
+    async fn a_transfer_kept_goes_on_only_while_it_takes_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = crate::node::test_node(dir.path(), "a password").await;
+        let (s, peer) = (scratch(1, false), device(1));
+        assert!(!node.inner.transfers_kept(None));
+        cut_off_after_a_page(&node.inner.resumes, &s, 0, peer, false);
+        let lately = Duration::from_millis(50);
+        assert!(node.inner.transfers_kept(None));
+        assert!(node.inner.transfers_kept(Some(lately)));
+        std::thread::sleep(lately * 2);
+        let (progress, at, _) =
+            Progress::begin(&node.inner.resumes, &s.copies[0], peer, "want", &[]);
+        assert!(at.0 > 0, "went on where it stopped");
+        drop(progress);
+        assert!(node.inner.transfers_kept(None), "set aside again");
+        assert!(!node.inner.transfers_kept(Some(lately)));
     }
 
     fn device(seed: u8) -> NodeId {

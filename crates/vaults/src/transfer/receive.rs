@@ -167,7 +167,7 @@ impl Incoming {
     fn on_same_handle(&self, handle: u64) -> Result<(), VaultError> {
         match self.handle {
             Some(known) if known != handle => Err(VaultError::Db(DbError::Storage(
-                "the store was opened again or collected during a transfer; it begins again".into(),
+                "the store changed during this transfer (space given back, or the data file opened again); it must begin again".into(),
             ))),
             _ => Ok(()),
         }

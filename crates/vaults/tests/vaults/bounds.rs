@@ -598,9 +598,7 @@ fn a_transfer_whose_pages_may_be_lost_is_refused_at_its_end() {
         .finish_receive_vault(&id, incoming, &head)
         .unwrap_err();
     assert!(
-        refused
-            .to_string()
-            .contains("during a transfer; it begins again"),
+        refused.to_string().contains("during this transfer"),
         "{refused}"
     );
     assert!(vaults.list().unwrap().is_empty());

@@ -144,9 +144,7 @@ fn a_transfer_under_way_when_its_pages_are_collected_begins_again() {
         .receive_page(&target.db, &mut incoming, &next, &anyone)
         .unwrap_err();
     assert!(
-        refused
-            .to_string()
-            .contains("during a transfer; it begins again"),
+        refused.to_string().contains("during this transfer"),
         "{refused}"
     );
     assert_eq!(copy.head(&target.db).unwrap(), head);
@@ -228,9 +226,7 @@ fn a_secret_in_parts_found_stored_part_way_and_then_collected_is_not_counted_on(
     assert!(collected && parts > 3, "{parts} parts");
     let refused = outcome.unwrap_err();
     assert!(
-        refused
-            .to_string()
-            .contains("during a transfer; it begins again"),
+        refused.to_string().contains("during this transfer"),
         "{refused}"
     );
     assert_eq!(copy.head(&target.db).unwrap(), had);

@@ -865,9 +865,7 @@ fn a_transfer_that_counted_on_the_store_before_it_was_opened_again_is_refused() 
     let db = polykey_db::Db::open(&dir.path().join("db.redb"), &keys).unwrap();
     let refused = into.finish_receive(&db, second, &head).unwrap_err();
     assert!(
-        refused
-            .to_string()
-            .contains("during a transfer; it begins again"),
+        refused.to_string().contains("during this transfer"),
         "{refused}"
     );
     let mut again = Incoming::new(&into);
@@ -1347,9 +1345,7 @@ fn a_transfer_that_stored_a_secret_from_its_parts_is_refused_once_the_store_is_o
     assert!(opened_again);
     let refused = outcome.unwrap_err();
     assert!(
-        refused
-            .to_string()
-            .contains("during a transfer; it begins again"),
+        refused.to_string().contains("during this transfer"),
         "{refused}"
     );
     assert_eq!(
