@@ -1033,6 +1033,19 @@ mod tests {
         node.store_space().await.unwrap().stored_bytes
     }
 
+    /// A node with vault `v` holding secret `kept`, and 3 MiB no version
+    /// needs; and the store's bytes then.
+    async fn with_kept_and_garbage(dir: &Path) -> (Node, u64) {
+        let node = test_node(dir, "a password").await;
+        node.create_vault("v".into()).await.unwrap();
+        node.write_secret("v".into(), "kept".into(), b"secret".to_vec().into())
+            .await
+            .unwrap();
+        leave_garbage(&node, 3, 1).await;
+        let before = stored(&node).await;
+        (node, before)
+    }
+
     async fn lock_and_unlock(node: &Node) {
         node.lock().await.unwrap();
         node.unlock("a password".into()).await.unwrap();
@@ -1041,13 +1054,7 @@ mod tests {
     #[tokio::test]
     async fn a_lock_collects_what_no_version_needs() {
         let dir = tempfile::tempdir().unwrap();
-        let node = test_node(dir.path(), "a password").await;
-        node.create_vault("v".into()).await.unwrap();
-        node.write_secret("v".into(), "kept".into(), b"secret".to_vec().into())
-            .await
-            .unwrap();
-        leave_garbage(&node, 3, 1).await;
-        let before = stored(&node).await;
+        let (node, before) = with_kept_and_garbage(dir.path()).await;
         lock_and_unlock(&node).await;
         let after = stored(&node).await;
         assert!(
@@ -1080,13 +1087,7 @@ mod tests {
     #[tokio::test]
     async fn an_unlocked_node_collects_what_no_version_needs_at_a_quiet_moment() {
         let dir = tempfile::tempdir().unwrap();
-        let node = test_node(dir.path(), "a password").await;
-        node.create_vault("v".into()).await.unwrap();
-        node.write_secret("v".into(), "kept".into(), b"secret".to_vec().into())
-            .await
-            .unwrap();
-        leave_garbage(&node, 3, 1).await;
-        let before = stored(&node).await;
+        let (node, before) = with_kept_and_garbage(dir.path()).await;
         // Used a moment ago: not quiet.
         assert_eq!(node.collect_if_quiet(COLLECT_QUIET).await.unwrap(), None);
         // A new vault arriving: its transfer would begin again.
