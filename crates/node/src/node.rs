@@ -608,14 +608,16 @@ const COLLECT_WAIT: Duration = Duration::from_secs(1);
 /// deleted vaults and secrets left free when there is enough of it (see
 /// [`COMPACT_AT`]). A failure loses nothing (each vault's collection is
 /// all or nothing). Returns what was collected, if a collection was due.
-fn tidy(db: &mut Db) -> Option<polykey_vaults::Collected> {
+fn tidy(db: &mut Db, stop: &dyn Fn() -> bool) -> Option<polykey_vaults::Collected> {
     let _ = polykey_vaults::Vaults::new(db).sweep_parts();
-    let collected = polykey_vaults::Vaults::collect_garbage_after(db, COLLECT_AFTER)
+    let collected = polykey_vaults::Vaults::collect_garbage_after(db, COLLECT_AFTER, stop)
         .ok()
         .flatten();
-    let worth = db.space().is_ok_and(|space| {
-        space.fragmented_bytes >= COMPACT_AT && space.fragmented_bytes >= space.allocated_bytes / 4
-    });
+    let worth = !stop()
+        && db.space().is_ok_and(|space| {
+            space.fragmented_bytes >= COMPACT_AT
+                && space.fragmented_bytes >= space.allocated_bytes / 4
+        });
     if worth {
         // A failed compaction leaves the store as it was.
         let _ = db.compact();
@@ -633,7 +635,7 @@ fn wait_for_readers(session: Arc<Session>) {
         std::thread::sleep(Duration::from_millis(1));
     }
     if let Ok(mut session) = Arc::try_unwrap(session) {
-        tidy(&mut session.db);
+        tidy(&mut session.db, &|| false);
     }
 }
 
@@ -735,7 +737,9 @@ impl Node {
             // Those set aside would be refused at their next page.
             inner.forget_resumes();
             *put_off = None;
-            Ok(tidy(&mut session.db))
+            // A lock asked for meanwhile stops it before the next vault
+            // (and the compaction): the lock's own tidying goes on.
+            Ok(tidy(&mut session.db, &|| inner.locks_waiting() > 0))
         })
         .await
     }

@@ -68,6 +68,9 @@ pub struct Collected {
     /// Copies left as they were: a record their head reaches is missing
     /// or damaged, so what they need could not be told.
     pub skipped: usize,
+    /// Stopped before every copy was gone through (see
+    /// [`Vaults::collect_garbage_until`]).
+    pub stopped: bool,
 }
 
 impl Vaults<'_> {
@@ -78,7 +81,17 @@ impl Vaults<'_> {
     /// transaction. A copy with a missing or damaged record on the way is
     /// left as it is (counted in [`Collected::skipped`]).
     pub fn collect_garbage(db: &mut Db) -> Result<Collected, VaultError> {
-        let collected = Self::collect_each(db);
+        Self::collect_garbage_until(db, &|| false)
+    }
+
+    /// [`Vaults::collect_garbage`], stopping before the next copy once
+    /// `stop` says so (a lock waiting behind a collection while unlocked:
+    /// the lock collects, not the person locking waiting for every vault).
+    pub fn collect_garbage_until(
+        db: &mut Db,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Collected, VaultError> {
+        let collected = Self::collect_each(db, stop);
         if collected.as_ref().map_or(true, |c| c.records > 0) {
             // Also after a failure: a copy collected before it may have
             // taken what a transfer counts on.
@@ -87,10 +100,14 @@ impl Vaults<'_> {
         collected
     }
 
-    fn collect_each(db: &Db) -> Result<Collected, VaultError> {
+    fn collect_each(db: &Db, stop: &dyn Fn() -> bool) -> Result<Collected, VaultError> {
         let records = Vaults::new(db).records(&db.read()?)?;
         let mut collected = Collected::default();
         for (_, record) in records {
+            if stop() {
+                collected.stopped = true;
+                break;
+            }
             let mut txn = db.write()?;
             match vault_from(&record).and_then(|vault| vault.collect_in(&mut txn)) {
                 Ok((0, _)) => {}
@@ -109,16 +126,21 @@ impl Vaults<'_> {
         Ok(collected)
     }
 
-    /// [`Vaults::collect_garbage`] when it is due
-    /// ([`Vaults::collection_due`]); `None` when it is not.
+    /// [`Vaults::collect_garbage_until`] when it is due
+    /// ([`Vaults::collection_due`]); `None` when it is not. Stopped, it is
+    /// due still.
     pub fn collect_garbage_after(
         db: &mut Db,
         at_least: u64,
+        stop: &dyn Fn() -> bool,
     ) -> Result<Option<Collected>, VaultError> {
         if !Self::collection_due(db, at_least)? {
             return Ok(None);
         }
-        let collected = Self::collect_garbage(db);
+        let collected = Self::collect_garbage_until(db, stop);
+        if collected.as_ref().is_ok_and(|c| c.stopped) {
+            return collected.map(Some);
+        }
         // Remembered whatever was skipped, and after a failure too (if it
         // can be): a damaged copy or a failing disk is not gone through
         // again at every chance, each time refusing the transfers under

@@ -238,3 +238,32 @@ fn a_secret_in_parts_found_stored_part_way_and_then_collected_is_not_counted_on(
     assert_eq!(copy.get(&target.db, "big").unwrap().as_slice(), big);
     copy.verify_history(&target.db).unwrap();
 }
+
+/// A collection asked to stop (a lock waiting behind it) stops before the
+/// next vault, deletes nothing more, and is due still.
+#[test]
+fn a_collection_asked_to_stop_stops_and_is_due_still() {
+    let (_source, _original, mut target, copy) = source_and_copy();
+    let garbage = RawObject {
+        kind: kind_of_tag(1).unwrap(),
+        data: noise(1 << 20, 5),
+        base: None,
+    };
+    copy.import(&target.db, &[garbage]).unwrap();
+    let before = stored(&target);
+    assert!(Vaults::collection_due(&target.db, 0).unwrap());
+    let stopped = Vaults::collect_garbage_after(&mut target.db, 0, &|| true)
+        .unwrap()
+        .expect("due");
+    assert!(stopped.stopped && stopped.records == 0, "{stopped:?}");
+    assert_eq!(stored(&target), before);
+    assert!(Vaults::collection_due(&target.db, 0).unwrap());
+    let collected = Vaults::collect_garbage_after(&mut target.db, 0, &|| false)
+        .unwrap()
+        .expect("due");
+    assert!(
+        !collected.stopped && collected.bytes >= 1 << 20,
+        "{collected:?}"
+    );
+    assert!(!Vaults::collection_due(&target.db, 1 << 20).unwrap());
+}
