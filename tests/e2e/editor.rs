@@ -25,7 +25,11 @@ async fn texts(app: &App, test_id: &str, count: usize) -> Vec<String> {
         if elements.len() == count {
             let mut out = Vec::new();
             for element in elements {
-                out.push(element.text().await.expect("text"));
+                out.push(
+                    app.timed("reading a text", element.text())
+                        .await
+                        .expect("text"),
+                );
             }
             return out;
         }
@@ -62,10 +66,13 @@ async fn a_login_needs_only_a_title_takes_bare_websites_and_moves_to_another_fol
     app.click("add-url").await;
     let second = texts(&app, "edit-url", 2).await;
     assert_eq!(second[1], "");
-    app.find_all("edit-url").await[1]
-        .send_keys("gist.github.com")
-        .await
-        .expect("typing the second website");
+    let second_url = app.find_all("edit-url").await.swap_remove(1);
+    app.timed(
+        "typing the second website",
+        second_url.send_keys("gist.github.com"),
+    )
+    .await
+    .expect("typing the second website");
     app.screenshot("12-new-login-title-only").await;
     app.click("save-secret").await;
     app.wait_for_text("secret-title", "GitHub").await;

@@ -116,7 +116,11 @@ pub async fn create_node_with(
     // The recovery code is shown once: 24 words.
     let mut words = Vec::new();
     for element in app.find_all("recovery-word").await {
-        words.push(element.text().await.expect("word text"));
+        words.push(
+            app.timed("reading a word", element.text())
+                .await
+                .expect("word text"),
+        );
     }
     assert_eq!(words.len(), 24, "{words:?}");
     if screenshots {
@@ -127,15 +131,14 @@ pub async fn create_node_with(
 
     // Confirm it by typing back the words it asks for.
     for input in app.find_all("confirm-word").await {
-        let position: usize = input
-            .attr("data-position")
+        let position: usize = app
+            .timed("reading a word's place", input.attr("data-position"))
             .await
             .expect("attr")
             .expect("data-position")
             .parse()
             .expect("number");
-        input
-            .send_keys(&words[position - 1])
+        app.timed("typing a word", input.send_keys(&words[position - 1]))
             .await
             .expect("type word");
     }

@@ -1114,9 +1114,9 @@ async fn a_quiet_moments_collection_leaves_a_catch_up_set_aside_to_go_on() {
 }
 
 /// A collection at a quiet moment (`Node::collect_if_quiet`), tried
-/// until none of the device's own pulls is under way (a few seconds).
+/// until none of the device's own pulls is under way (within 30 s).
 async fn collected_when_idle(a: &Device) -> Option<polykey_vaults::Collected> {
-    for _ in 0..100 {
+    for _ in 0..600 {
         let collected = a.node.collect_if_quiet(Duration::ZERO).await.unwrap();
         if collected.is_some() {
             return collected;

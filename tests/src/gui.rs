@@ -725,7 +725,7 @@ impl App {
     /// hang in CI gave no sign of where it was) fails the test within
     /// [`WAIT`] and 10 s (a wait bounded by [`WAIT`] itself ends first),
     /// saying what it asked and what the app logged.
-    async fn timed<T>(&self, what: &str, request: impl std::future::Future<Output = T>) -> T {
+    pub async fn timed<T>(&self, what: &str, request: impl std::future::Future<Output = T>) -> T {
         let bound = WAIT + Duration::from_secs(10);
         match tokio::time::timeout(bound, request).await {
             Ok(answer) => answer,

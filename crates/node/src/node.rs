@@ -240,7 +240,7 @@ pub(crate) struct Inner {
     pub(crate) catching_up: AtomicUsize,
     /// Since when a collection while unlocked was due but put off (not
     /// quiet, a transfer kept; see [`Node::collect_if_quiet`]): time the
-    /// node ran unlocked (not asleep), forgotten at a lock.
+    /// node ran unlocked, forgotten at a lock.
     collection_put_off: Mutex<Option<PutOff>>,
     /// Identity providers and logins under way.
     pub(crate) identities: Mutex<crate::identities::IdentityState>,
@@ -639,9 +639,9 @@ fn wait_for_readers(session: Arc<Session>) {
     }
 }
 
-/// Since when a collection was put off, on the monotonic clock (time
-/// asleep is not a chance to collect missed), and `earlier`: put off for
-/// that long before (tests).
+/// Since when a collection was put off, on the monotonic clock (on Linux
+/// and macOS time asleep is not a chance to collect missed), and
+/// `earlier`: put off for that long before (tests).
 #[derive(Clone, Copy)]
 struct PutOff {
     since: Instant,
@@ -677,9 +677,11 @@ impl Node {
     /// abandoned transfers would otherwise stay until one. It waits for a
     /// moment quiet for `idle` (no client call) with no transfer under
     /// way or kept to go on with; put off for [`COLLECT_PUT_OFF`], only
-    /// for transfers that took a page in the last [`COLLECT_QUIET`] (those
-    /// kept and not going on begin again); put off for
-    /// [`COLLECT_PUT_OFF_MOST`], not at all. Client calls (and anything
+    /// for transfers that took a page in the last [`COLLECT_QUIET`], a
+    /// catch-up under way or a new vault arriving (those kept and not
+    /// going on begin again); put off for [`COLLECT_PUT_OFF_MOST`], for no
+    /// transfer (a lock waiting, or readers holding the session past
+    /// [`COLLECT_WAIT`], still put it off). Client calls (and anything
     /// else that waits for the node's state) wait while it runs (100,000
     /// commits: about 6 s), and a transfer that took in anything before
     /// it is refused at its next page and begins again. Returns what was
@@ -734,12 +736,17 @@ impl Node {
                     return Ok(None);
                 }
             };
-            // Those set aside would be refused at their next page.
-            inner.forget_resumes();
             *put_off = None;
             // A lock asked for meanwhile stops it before the next vault
             // (and the compaction): the lock's own tidying goes on.
-            Ok(tidy(&mut session.db, &|| inner.locks_waiting() > 0))
+            let handle = session.db.handle();
+            let collected = tidy(&mut session.db, &|| inner.locks_waiting() > 0);
+            if session.db.handle() != handle {
+                // Something went: those set aside would be refused at
+                // their next page.
+                inner.forget_resumes();
+            }
+            Ok(collected)
         })
         .await
     }
@@ -1100,6 +1107,10 @@ mod tests {
         assert_eq!(node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
         assert_eq!(stored(&node).await, before);
         drop(held);
+        // A lock waiting for the state: it goes first.
+        let waiting = node.inner.lock_waiting();
+        assert_eq!(node.collect_if_quiet(Duration::ZERO).await.unwrap(), None);
+        drop(waiting);
 
         let collected = node.collect_if_quiet(Duration::ZERO).await.unwrap();
         let collected = collected.expect("a collection");

@@ -54,6 +54,9 @@ const MAX_CACHED_STARTS: usize = 4 << 20;
 #[derive(Serialize, Deserialize)]
 struct LastCollection {
     stored_bytes: u64,
+    /// Stopped part way (a lock waiting): due again whatever the size.
+    #[serde(default)]
+    pending: bool,
 }
 
 const LAST_COLLECTION: Table<LastCollection> = Table::new("vault_collections");
@@ -128,7 +131,7 @@ impl Vaults<'_> {
 
     /// [`Vaults::collect_garbage_until`] when it is due
     /// ([`Vaults::collection_due`]); `None` when it is not. Stopped, it is
-    /// due still.
+    /// due still (whatever it deleted before it stopped).
     pub fn collect_garbage_after(
         db: &mut Db,
         at_least: u64,
@@ -139,6 +142,9 @@ impl Vaults<'_> {
         }
         let collected = Self::collect_garbage_until(db, stop);
         if collected.as_ref().is_ok_and(|c| c.stopped) {
+            // What it deleted may have shrunk the store below the growth
+            // that made it due: it stays due however large.
+            remember_collection(db, db.space()?.stored_bytes, true)?;
             return collected.map(Some);
         }
         // Remembered whatever was skipped, and after a failure too (if it
@@ -148,7 +154,7 @@ impl Vaults<'_> {
         let remembered = db
             .space()
             .map_err(VaultError::from)
-            .and_then(|space| remember_collection(db, space.stored_bytes));
+            .and_then(|space| remember_collection(db, space.stored_bytes, false));
         let collected = collected?;
         remembered?;
         Ok(Some(collected))
@@ -168,8 +174,11 @@ impl Vaults<'_> {
         let Some(last) = db.read()?.get(&LAST_COLLECTION, &last_collection_key(db))? else {
             return Ok(true);
         };
+        if last.pending {
+            return Ok(true);
+        }
         if stored < last.stored_bytes {
-            remember_collection(db, stored)?;
+            remember_collection(db, stored, false)?;
             return Ok(false);
         }
         let growth = (last.stored_bytes / 4).max(at_least);
@@ -181,14 +190,15 @@ fn last_collection_key(db: &Db) -> RecordKey {
     db.record_key(LAST_COLLECTION.name(), b"last")
 }
 
-/// Remember the store's bytes after a collection (or a shrink).
-fn remember_collection(db: &Db, stored_bytes: u64) -> Result<(), VaultError> {
+/// Remember the store's bytes after a collection (or a shrink), and
+/// whether it was stopped part way.
+fn remember_collection(db: &Db, stored_bytes: u64, pending: bool) -> Result<(), VaultError> {
     let mut txn = db.write()?;
-    txn.put(
-        &LAST_COLLECTION,
-        &last_collection_key(db),
-        &LastCollection { stored_bytes },
-    )?;
+    let last = LastCollection {
+        stored_bytes,
+        pending,
+    };
+    txn.put(&LAST_COLLECTION, &last_collection_key(db), &last)?;
     Ok(txn.commit()?)
 }
 

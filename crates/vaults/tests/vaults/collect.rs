@@ -240,30 +240,54 @@ fn a_secret_in_parts_found_stored_part_way_and_then_collected_is_not_counted_on(
 }
 
 /// A collection asked to stop (a lock waiting behind it) stops before the
-/// next vault, deletes nothing more, and is due still.
+/// next vault, and is due still, also when what it deleted before it
+/// stopped shrank the store; what it deleted counts (the handle renewed).
 #[test]
 fn a_collection_asked_to_stop_stops_and_is_due_still() {
     let (_source, _original, mut target, copy) = source_and_copy();
-    let garbage = RawObject {
-        kind: kind_of_tag(1).unwrap(),
-        data: noise(1 << 20, 5),
-        base: None,
-    };
-    copy.import(&target.db, &[garbage]).unwrap();
+    let other = Vaults::new(&target.db).create("w", &target.keys).unwrap();
+    other
+        .write_secret(&target.db, &target.keys, "s", b"kept")
+        .unwrap();
+    for (vault, seed) in [(&copy, 5), (&other, 6)] {
+        let garbage = RawObject {
+            kind: kind_of_tag(1).unwrap(),
+            data: noise(1 << 20, seed),
+            base: None,
+        };
+        vault.import(&target.db, &[garbage]).unwrap();
+    }
     let before = stored(&target);
+    let far = 1 << 40;
     assert!(Vaults::collection_due(&target.db, 0).unwrap());
     let stopped = Vaults::collect_garbage_after(&mut target.db, 0, &|| true)
         .unwrap()
         .expect("due");
     assert!(stopped.stopped && stopped.records == 0, "{stopped:?}");
-    assert_eq!(stored(&target), before);
-    assert!(Vaults::collection_due(&target.db, 0).unwrap());
-    let collected = Vaults::collect_garbage_after(&mut target.db, 0, &|| false)
+    assert!(stored(&target) >= before, "nothing went");
+    assert!(Vaults::collection_due(&target.db, far).unwrap());
+
+    // Stopped after one vault: that one's garbage went.
+    let handle = target.db.handle();
+    let looked = std::cell::Cell::new(0);
+    let after_one = || {
+        looked.set(looked.get() + 1);
+        looked.get() > 1
+    };
+    let part = Vaults::collect_garbage_after(&mut target.db, 0, &after_one)
         .unwrap()
         .expect("due");
+    assert!(part.stopped && part.bytes >= 1 << 20, "{part:?}");
+    assert_ne!(target.db.handle(), handle, "what went counts");
+    assert!(stored(&target) < before);
     assert!(
-        !collected.stopped && collected.bytes >= 1 << 20,
-        "{collected:?}"
+        Vaults::collection_due(&target.db, far).unwrap(),
+        "due still"
     );
+    let rest = Vaults::collect_garbage_after(&mut target.db, 0, &|| false)
+        .unwrap()
+        .expect("due");
+    assert!(!rest.stopped && rest.bytes >= 1 << 20, "{rest:?}");
     assert!(!Vaults::collection_due(&target.db, 1 << 20).unwrap());
+    assert_eq!(other.get(&target.db, "s").unwrap().as_slice(), b"kept");
 }
