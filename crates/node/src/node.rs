@@ -630,12 +630,17 @@ fn tidy(db: &mut Db, stop: &dyn Fn() -> bool) -> Option<polykey_vaults::Collecte
 /// moment to [`tidy`] the store.
 fn wait_for_readers(session: Arc<Session>) {
     session.closing.store(true, Ordering::Relaxed);
-    let started = Instant::now();
-    while Arc::strong_count(&session) > 1 && started.elapsed() < READERS_WAIT {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for_sole(&session, READERS_WAIT);
     if let Ok(mut session) = Arc::try_unwrap(session) {
         tidy(&mut session.db, &|| false);
+    }
+}
+
+/// Wait, at most `bound`, until no reader but the caller holds `session`.
+fn wait_for_sole(session: &Arc<Session>, bound: Duration) {
+    let started = Instant::now();
+    while Arc::strong_count(session) > 1 && started.elapsed() < bound {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -716,10 +721,7 @@ impl Node {
                 put_off.get_or_insert_with(PutOff::now);
                 return Ok(None);
             }
-            let started = Instant::now();
-            while Arc::strong_count(session) > 1 && started.elapsed() < COLLECT_WAIT {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            wait_for_sole(session, COLLECT_WAIT);
             // Looked at once no call runs: a page's call puts its
             // transfer's progress back before it ends, and a catch-up is
             // counted from the versions it names to its merge.

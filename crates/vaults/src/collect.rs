@@ -141,20 +141,17 @@ impl Vaults<'_> {
             return Ok(None);
         }
         let collected = Self::collect_garbage_until(db, stop);
-        if collected.as_ref().is_ok_and(|c| c.stopped) {
-            // What it deleted may have shrunk the store below the growth
-            // that made it due: it stays due however large.
-            remember_collection(db, db.space()?.stored_bytes, true)?;
-            return collected.map(Some);
-        }
         // Remembered whatever was skipped, and after a failure too (if it
         // can be): a damaged copy or a failing disk is not gone through
         // again at every chance, each time refusing the transfers under
-        // way (see `Db::renew_handle`).
+        // way (see `Db::renew_handle`). Stopped, what it deleted may have
+        // shrunk the store below the growth that made it due: it stays
+        // due however large.
+        let pending = collected.as_ref().is_ok_and(|c| c.stopped);
         let remembered = db
             .space()
             .map_err(VaultError::from)
-            .and_then(|space| remember_collection(db, space.stored_bytes, false));
+            .and_then(|space| remember_collection(db, space.stored_bytes, pending));
         let collected = collected?;
         remembered?;
         Ok(Some(collected))
@@ -170,13 +167,14 @@ impl Vaults<'_> {
     /// does not go through every vault each time; a store that shrank (a
     /// vault purged) counts its growth from here.
     pub fn collection_due(db: &Db, at_least: u64) -> Result<bool, VaultError> {
-        let stored = db.space()?.stored_bytes;
         let Some(last) = db.read()?.get(&LAST_COLLECTION, &last_collection_key(db))? else {
             return Ok(true);
         };
         if last.pending {
             return Ok(true);
         }
+        // Asked only now: it opens a write transaction.
+        let stored = db.space()?.stored_bytes;
         if stored < last.stored_bytes {
             remember_collection(db, stored, false)?;
             return Ok(false);
