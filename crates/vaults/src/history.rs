@@ -7,7 +7,7 @@ use polykey_keys::{NodeId, RootKeypair};
 use zeroize::Zeroizing;
 
 use crate::error::VaultError;
-use crate::objects::Source;
+use crate::objects::{ObjectStore, Source};
 use crate::path::SecretPath;
 use crate::tree::lookup;
 use crate::vault::{write_commit, Vault, KEEP_FILE};
@@ -435,6 +435,7 @@ impl Vault {
             return Ok(out);
         }
         let mut seen: HashSet<String> = HashSet::new();
+        let mut now = FilesOf::new(now_root);
         // Newest first by commit time, so the first version found removing
         // a path is its latest removal, and older ones can stop the walk.
         for (_, commit) in self.commits(&txn, head, Some(MAX_DELETED_SCAN_COMMITS))? {
@@ -447,22 +448,25 @@ impl Vault {
             };
             let mut removed =
                 self.removed_paths(&txn, &self.root_of(&txn, first)?, &commit.tree)?;
+            // Removed by this version only if every parent held it: each
+            // other parent's own difference (a walk of what differs, not a
+            // lookup from the root per path: a merge of a parent adding
+            // 100,000 paths would open the root 100,000 times).
             for other in commit.parents.iter().skip(1) {
-                let root = self.root_of(&txn, other)?;
-                let mut kept = Vec::with_capacity(removed.len());
-                for path in removed {
-                    if lookup(&self.store, &txn, &root, &path)?.is_some() {
-                        kept.push(path);
-                    }
+                if removed.is_empty() {
+                    break;
                 }
-                removed = kept;
+                let also: HashSet<String> = self
+                    .removed_paths(&txn, &self.root_of(&txn, other)?, &commit.tree)?
+                    .into_iter()
+                    .collect();
+                removed.retain(|path| also.contains(path));
             }
             for path in removed {
                 if path.rsplit('/').next() == Some(KEEP_FILE) || !seen.insert(path.clone()) {
                     continue;
                 }
-                let present = lookup(&self.store, &txn, &now_root, &path)?;
-                if present.is_some_and(|entry| !entry.mode.is_tree()) {
+                if now.is_file(&self.store, &txn, &path)? {
                     continue;
                 }
                 out.push(DeletedSecret {
@@ -477,7 +481,62 @@ impl Vault {
         }
         Ok(out)
     }
+}
 
+/// Which paths of one version are secrets, each of its trees opened at
+/// most once: a walk asking about 100,000 paths of one directory (a
+/// writer's version adding and removing them) opens it once, not 100,000
+/// times. Holds what it opened, at most the version (bounded by
+/// [`crate::MAX_VERSION_ENTRIES`]).
+struct FilesOf {
+    root: ObjectId,
+    trees: HashMap<ObjectId, HashMap<Vec<u8>, (bool, ObjectId)>>,
+}
+
+impl FilesOf {
+    fn new(root: ObjectId) -> Self {
+        Self {
+            root,
+            trees: HashMap::new(),
+        }
+    }
+
+    fn is_file(
+        &mut self,
+        store: &ObjectStore,
+        src: &impl Source,
+        path: &str,
+    ) -> Result<bool, VaultError> {
+        let mut at = self.root;
+        let mut segments = path.split('/').peekable();
+        while let Some(segment) = segments.next() {
+            let entries = match self.trees.entry(at) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(
+                    store
+                        .tree(src, &at)?
+                        .entries
+                        .into_iter()
+                        .map(|e| (e.filename.to_vec(), (e.mode.is_tree(), e.oid)))
+                        .collect(),
+                ),
+            };
+            let Some(&(is_tree, oid)) = entries.get(segment.as_bytes()) else {
+                return Ok(false);
+            };
+            if segments.peek().is_none() {
+                return Ok(!is_tree);
+            }
+            if !is_tree {
+                return Ok(false);
+            }
+            at = oid;
+        }
+        Ok(false)
+    }
+}
+
+impl Vault {
     /// The paths of the secrets in tree `old` that tree `new` does not have
     /// (a secret replaced by a directory counts as removed). Iterative, and
     /// reads only the subtrees that differ.

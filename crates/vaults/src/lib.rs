@@ -61,7 +61,8 @@ pub use merge::{conflict_copy_path, conflict_original, MergeConflict, MergeOutco
 pub use path::{SecretPath, MAX_PATH_LEN, MAX_SEGMENT_LEN, MAX_TREE_DEPTH};
 pub use transfer::{
     kind_of_tag, kind_tag, Incoming, MayAuthor, Page, Part, RawObject, SendPlan, MAX_COMMIT_SIZE,
-    MAX_IMPORT_OBJECTS, MAX_RECEIVE_BYTES, MAX_TREE_SIZE, PAGE_BYTES_PER_OBJECT, PART_CHUNKS,
+    MAX_IMPORT_OBJECTS, MAX_PARENTS, MAX_RECEIVE_BYTES, MAX_TREE_SIZE, PAGE_BYTES_PER_OBJECT,
+    PART_CHUNKS,
 };
 pub use tree::{MAX_VERSION_ENTRIES, MAX_VERSION_PATH_BYTES};
 pub use undo::{Removed, MAX_UNDONE_PER_COMMIT, REDOES, UNDOES, UNDOES_DEVICE};

@@ -32,7 +32,7 @@ mod stored_parts;
 
 pub(crate) use receive::verify_commit;
 pub use receive::{
-    Incoming, MAX_COMMIT_SIZE, MAX_IMPORT_OBJECTS, MAX_RECEIVE_BYTES, MAX_TREE_SIZE,
+    Incoming, MAX_COMMIT_SIZE, MAX_IMPORT_OBJECTS, MAX_PARENTS, MAX_RECEIVE_BYTES, MAX_TREE_SIZE,
 };
 pub use send::SendPlan;
 

@@ -30,6 +30,8 @@ pub const MAX_TREE_SIZE: usize = 16 * 1024 * 1024;
 /// Largest commit object accepted (1 MiB: a message naming a few long
 /// paths, and the signature). This node never writes a larger one.
 pub const MAX_COMMIT_SIZE: usize = 1024 * 1024;
+/// Most parents a received commit may name (Polykey's merges name two).
+pub const MAX_PARENTS: usize = 8;
 /// Most bytes the trees one transfer sends as deltas may rebuild to, with
 /// the bases read for them (64 GiB): each is rebuilt and hashed, so this
 /// bounds the work a peer can ask for with little on the wire (an honest
@@ -246,6 +248,22 @@ pub(crate) fn verify_commit(data: &[u8]) -> Result<(NodeId, i64), VaultError> {
         .iter()
         .position(|(name, _)| name == "gpgsig")
         .ok_or_else(|| VaultError::corrupt("a commit is not signed"))?;
+    // Polykey's merges name two parents; a hostile commit naming one
+    // parent thousands of times (a megabyte allows 20,000) would make
+    // every walk of the history that looks at each parent pay for each.
+    if commit.parents.len() > MAX_PARENTS {
+        return Err(VaultError::corrupt(format!(
+            "a commit names more than {MAX_PARENTS} parents"
+        )));
+    }
+    if commit
+        .parents
+        .iter()
+        .enumerate()
+        .any(|(i, p)| commit.parents[..i].contains(p))
+    {
+        return Err(VaultError::corrupt("a commit names a parent twice"));
+    }
     let (_, signature) = commit.extra_headers.remove(position);
     let mut unsigned = Vec::new();
     commit

@@ -8,8 +8,8 @@ use polykey_db::Db;
 use polykey_keys::{NodeId, RootKeypair};
 use polykey_vaults::{
     Incoming, MergeOutcome, RawObject, SecretPath, Vault, VaultError, Vaults, MAX_COMMIT_SIZE,
-    MAX_IMPORT_OBJECTS, MAX_PATH_LEN, MAX_RECEIVE_BYTES, MAX_SECRET_SIZE, MAX_TREE_DEPTH,
-    MAX_TREE_SIZE, MAX_VERSION_ENTRIES, MAX_VERSION_PATH_BYTES,
+    MAX_IMPORT_OBJECTS, MAX_PARENTS, MAX_PATH_LEN, MAX_RECEIVE_BYTES, MAX_SECRET_SIZE,
+    MAX_TREE_DEPTH, MAX_TREE_SIZE, MAX_VERSION_ENTRIES, MAX_VERSION_PATH_BYTES,
 };
 
 struct Device {
@@ -1333,4 +1333,103 @@ fn a_large_object_hashed_while_it_is_sealed_is_checked_all_the_same() {
     vault.receive(&d.db, &head, &sent, &only_me).unwrap();
     vault.merge(&d.db, &d.keys, &head).unwrap();
     assert_eq!(vault.get(&d.db, "big").unwrap().as_slice(), large);
+}
+
+/// A commit naming one parent twice, or more parents than any Polykey
+/// merge names, is refused: a writer's commit naming our head 20,000
+/// times (a megabyte allows it) made every walk of the history that
+/// looks at each parent (Recently deleted, at every opening) pay 20,000
+/// times.
+#[test]
+fn a_commit_naming_a_parent_twice_or_too_many_parents_is_refused() {
+    let (d, vault) = with_vault(7);
+    let head = head_id(&d, &vault);
+    let root = vault_root();
+    let twice = commit(&d.keys, root, vec![head, head]);
+    let objects = with_ids(vec![twice]);
+    refused(
+        &d,
+        &vault,
+        &objects[0].0.clone(),
+        &objects,
+        "names a parent twice",
+    );
+
+    // MAX_PARENTS distinct parents are taken, one more is refused.
+    let mut parents = Vec::new();
+    let mut objects = Vec::new();
+    for i in 0..=MAX_PARENTS {
+        let side = commit_at(&d.keys, root, vec![head], 1_700_000_000 + i as i64);
+        parents.push(id_of(&side));
+        objects.push(side);
+    }
+    let over = commit(&d.keys, root, parents.clone());
+    let mut all = with_ids(objects.clone());
+    let over_id = id_of(&over).to_string();
+    all.push((over_id.clone(), over));
+    refused(&d, &vault, &over_id, &all, "more than 8 parents");
+
+    let most = commit(&d.keys, root, parents[..MAX_PARENTS].to_vec());
+    let mut all = with_ids(objects[..MAX_PARENTS].to_vec());
+    let most_id = id_of(&most).to_string();
+    all.push((most_id.clone(), most));
+    vault.receive(&d.db, &most_id, &all, &anyone).unwrap();
+}
+
+/// The root tree of `with_vault`'s head (its one secret), as git encodes it.
+fn vault_root() -> ObjectId {
+    id_of(&tree(&[(FILE, b"wifi", id_of(&blob(b"base")))]))
+}
+
+/// A merge counts as removing only what every parent held: one side
+/// removed `a` (listed at that side's version), the merge removed `b`,
+/// which both sides held (listed at the merge, from its first parent).
+#[test]
+fn recently_deleted_counts_a_merge_as_removing_only_what_all_its_parents_held() {
+    let (d, vault) = with_vault(8);
+    let file = |name: &'static [u8], data: &'static [u8]| (FILE, name, id_of(&blob(data)));
+    let blobs = with_ids(vec![blob(b"base"), blob(b"A"), blob(b"B"), blob(b"C")]);
+    let both = tree(&[file(b"wifi", b"base"), file(b"a", b"A"), file(b"b", b"B")]);
+    let first = commit_at(&d.keys, id_of(&both), vec![head_id(&d, &vault)], 100);
+    let without_a = tree(&[file(b"wifi", b"base"), file(b"b", b"B")]);
+    let x = commit_at(&d.keys, id_of(&without_a), vec![id_of(&first)], 200);
+    let with_c = tree(&[
+        file(b"wifi", b"base"),
+        file(b"a", b"A"),
+        file(b"b", b"B"),
+        file(b"c", b"C"),
+    ]);
+    let y = commit_at(&d.keys, id_of(&with_c), vec![id_of(&first)], 300);
+    let merged = tree(&[file(b"wifi", b"base"), file(b"c", b"C")]);
+    let m = commit_at(&d.keys, id_of(&merged), vec![id_of(&y), id_of(&x)], 400);
+    let head = id_of(&m).to_string();
+    let mut objects = blobs;
+    objects.extend(with_ids(vec![
+        both,
+        without_a,
+        with_c,
+        merged,
+        first.clone(),
+        x,
+        y.clone(),
+        m,
+    ]));
+    vault.receive(&d.db, &head, &objects, &anyone).unwrap();
+    assert!(matches!(
+        vault.merge(&d.db, &d.keys, &head).unwrap(),
+        MergeOutcome::FastForward { .. }
+    ));
+    let deleted: Vec<(String, String, i64)> = vault
+        .recently_deleted(&d.db, 0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.path, s.version, s.deleted_at))
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            ("b".to_owned(), id_of(&y).to_string(), 400_000),
+            ("a".to_owned(), id_of(&first).to_string(), 200_000),
+        ]
+    );
 }
