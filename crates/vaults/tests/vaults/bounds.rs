@@ -1433,3 +1433,52 @@ fn recently_deleted_counts_a_merge_as_removing_only_what_all_its_parents_held() 
         ]
     );
 }
+
+/// Names some file system takes for `.git` are refused as `.git` is, in
+/// a path and in a received tree (git's own `fsck --strict` refuses such
+/// a tree, and a clone of an export on Windows or macOS would check out
+/// a writer's `.git`); names that only begin like it are secrets.
+#[test]
+fn names_a_file_system_takes_for_git_are_refused_like_it() {
+    let (d, vault) = with_vault(9);
+    for name in [
+        ".git",
+        ".GIT",
+        ".git.",
+        ".git ",
+        ".Git. .",
+        "git~1",
+        "GIT~1.",
+        ".git::$INDEX_ALLOCATION",
+        ".git:stream",
+        ".g\u{200c}it",
+        "\u{feff}.GIT",
+    ] {
+        assert!(SecretPath::parse(name).is_err(), "{name:?}");
+        assert!(
+            SecretPath::parse(&format!("dir/{name}/x")).is_err(),
+            "{name:?}"
+        );
+        let file = blob(b"hook");
+        let root = tree(&[(FILE, name.as_bytes(), id_of(&file))]);
+        let (head, objects) = on_top(
+            &d,
+            &vault,
+            &d.keys,
+            id_of(&root),
+            with_ids(vec![file, root]),
+        );
+        refused(&d, &vault, &head, &objects, "'.git' is reserved");
+    }
+    for name in [
+        ".gitignore",
+        ".git.keep",
+        "git~10",
+        "my.git",
+        ".gi t",
+        "git",
+    ] {
+        assert!(SecretPath::parse(name).is_ok(), "{name:?}");
+        vault.write_secret(&d.db, &d.keys, name, b"kept").unwrap();
+    }
+}
