@@ -42,6 +42,17 @@ async fn create_quit_relaunch_unlock_and_recover() {
     app.type_into("unlock-password", PASSWORD).await;
     app.click("unlock-submit").await;
     assert_eq!(app.text("node-id").await, node_id);
+    // Unlocked, its memory (keys, secrets) never goes to a crash dump.
+    let processes = driver.app_processes();
+    assert!(!processes.is_empty(), "the app's process is not found");
+    for pid in processes {
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+        let core = limits.lines().find(|l| l.starts_with("Max core file size"));
+        assert!(
+            core.is_some_and(|l| l.split_whitespace().skip(4).take(2).eq(["0", "0"])),
+            "the app may write a core dump: {core:?}"
+        );
+    }
 
     // Forgot the password: the recovery code and a new password reach the
     // same node, and from then on only the new password unlocks it.

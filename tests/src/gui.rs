@@ -395,6 +395,17 @@ impl Driver {
         self.report_source().report()
     }
 
+    /// The processes of the app this driver started (by name), from `/proc`.
+    pub fn app_processes(&self) -> Vec<u32> {
+        process_tree(self._driver.id())
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|name| name.trim() == "polykey-desktop")
+            })
+            .collect()
+    }
+
     fn report_source(&self) -> ReportSource {
         ReportSource {
             root: self._driver.id(),

@@ -262,6 +262,9 @@ fn note(message: std::fmt::Arguments<'_>) {
 }
 
 fn main() -> ExitCode {
+    // An agent's (or a command's) keys, password and secrets never reach
+    // a crash dump.
+    let _ = polykey_os::process::keep_out_of_core_dumps();
     // A panic on a worker thread is caught and reported as an error (the
     // storage engine can panic on a damaged file); one on the main thread
     // is a bug, said in one line. Neither prints a location or backtrace.

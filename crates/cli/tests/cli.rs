@@ -648,6 +648,17 @@ impl Drop for AgentGuard<'_> {
     }
 }
 
+/// A process's core file size limit, soft and hard, from `/proc`.
+fn core_limit(pid: u32) -> String {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    let mut values = line["Max core file size".len()..].split_whitespace();
+    format!("{} {}", values.next().unwrap(), values.next().unwrap())
+}
+
 #[cfg(unix)]
 fn mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
@@ -674,6 +685,8 @@ fn a_background_agent_serves_the_cli_with_session_tokens() {
         cmdline.contains("agent") && !cmdline.contains(PASSWORD),
         "{cmdline}"
     );
+    // Its memory (keys, secrets) never goes to a crash dump.
+    assert_eq!(core_limit(pid), "0 0", "the agent may write a core dump");
     let socket = node.path("node").join("client.sock");
     let token_file = node.path("node").join("session.token");
     assert_eq!(mode(&socket), 0o600);

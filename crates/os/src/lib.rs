@@ -14,6 +14,9 @@ pub mod fs;
 /// Memory the allocator holds free: given back, arenas bounded.
 pub mod memory;
 
+/// The process itself: kept out of core dumps.
+pub mod process;
+
 /// This computer's name, as the system calls it.
 pub fn host_name() -> Option<String> {
     let name = gethostname::gethostname().into_string().ok()?;
