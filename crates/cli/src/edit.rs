@@ -35,12 +35,14 @@ const SHM_DIR: &str = "/dev/shm";
 /// Editors of the vi family, by program name (before any `.`: Debian's
 /// `vim.basic`, `vim.gtk3`, `vim.nox`), and the flags that keep them from
 /// writing the text anywhere but the file: `-n` no swap file, `-i NONE`
-/// no viminfo (vim) or shada (neovim), and no backup or undo file.
+/// no viminfo (vim) or shada (neovim), no backup or undo file, and no
+/// modelines (a writer of a shared vault chose the text: vim has run
+/// code from a modeline before, CVE-2019-12735).
 const VIM_FAMILY: &[&str] = &[
     "vi", "vim", "nvim", "gvim", "view", "vimx", "mvim", "rvim", "rview", "gview", "evim",
 ];
 /// See [`VIM_FAMILY`].
-const VIM_FLAGS: &str = "-n -i NONE --cmd 'set nobackup nowritebackup noundofile'";
+const VIM_FLAGS: &str = "-n -i NONE --cmd 'set nobackup nowritebackup noundofile nomodeline'";
 
 /// The shell command that runs `editor` on the file given as `$1`: `exec`,
 /// so the editor is this process's own child and a signal can end it (not

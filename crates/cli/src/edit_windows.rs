@@ -109,7 +109,7 @@ const VIM_FLAGS: &[&str] = &[
     "-i",
     "NONE",
     "--cmd",
-    "set nobackup nowritebackup noundofile",
+    "set nobackup nowritebackup noundofile nomodeline",
 ];
 
 /// `%EDITOR%` as a program and its arguments (double quotes group, as in
@@ -188,7 +188,7 @@ mod tests {
                 "-i",
                 "NONE",
                 "--cmd",
-                "set nobackup nowritebackup noundofile",
+                "set nobackup nowritebackup noundofile nomodeline",
                 "-u",
                 "NONE"
             ]

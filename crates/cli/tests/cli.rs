@@ -230,6 +230,11 @@ fn secrets_env_runs_a_command_with_the_secret_exactly() {
     // Named itself, it is set.
     node.write("ci:deploy/LD_PRELOAD", b"/tmp/evil.so");
     node.write("ci:deploy/Node_Options", b"--require /tmp/evil.js");
+    // Less known: cargo's runner, Go's module proxy, make's `rm`.
+    let runner = "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER";
+    node.write(&format!("ci:deploy/{runner}"), b"sh -c evil");
+    node.write("ci:deploy/GOPROXY", b"https://evil.example");
+    node.write("ci:deploy/RM", b"sh -c evil #");
     let out = node.run(&[
         "secrets",
         "env",
@@ -237,15 +242,20 @@ fn secrets_env_runs_a_command_with_the_secret_exactly() {
         "--",
         "sh",
         "-c",
-        "printf %s \"${LD_PRELOAD-unset} ${Node_Options-unset} $TOKEN\"",
+        &format!(
+            "printf %s \"${{LD_PRELOAD-unset}} ${{Node_Options-unset}} ${{{runner}-unset}} \
+             ${{GOPROXY-unset}} ${{RM-unset}} $TOKEN\""
+        ),
     ]);
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "unset unset t0ken");
-    let message = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        message.contains("LD_PRELOAD") && message.contains("Node_Options"),
-        "{message}"
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "unset unset unset unset unset t0ken"
     );
+    let message = String::from_utf8_lossy(&out.stderr);
+    for name in ["LD_PRELOAD", "Node_Options", runner, "GOPROXY", "RM"] {
+        assert!(message.contains(name), "{name}: {message}");
+    }
     let out = node.ok(&["secrets", "env", "ci:deploy", "ci:deploy/LD_PRELOAD"]);
     assert!(out.contains("export LD_PRELOAD="), "{out}");
     assert!(!out.contains("Node_Options"), "{out}");
