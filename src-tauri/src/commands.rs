@@ -61,6 +61,8 @@ pub async fn lock(app: AppHandle, node: State<'_, Node>) -> Result<()> {
 
 #[tauri::command]
 pub async fn recover(node: State<'_, Node>, code: String, password: String) -> Result<()> {
+    // Wiped when done, as the password is (`Password`).
+    let code = zeroize::Zeroizing::new(code);
     Ok(node.recover(&code, password.into()).await?)
 }
 

@@ -113,12 +113,16 @@ impl FromStr for RecoveryCode {
     type Err = RecoveryCodeError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let normalized = Zeroizing::new(
-            text.split_whitespace()
-                .map(str::to_lowercase)
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
+        // Written straight into one wiped buffer (words lowercased one by
+        // one would each leave a copy in freed memory); room enough that
+        // it never grows and moves.
+        let mut normalized = Zeroizing::new(String::with_capacity(text.len() * 3 + 1));
+        for word in text.split_whitespace() {
+            if !normalized.is_empty() {
+                normalized.push(' ');
+            }
+            normalized.extend(word.chars().flat_map(char::to_lowercase));
+        }
         let count = normalized.split(' ').filter(|w| !w.is_empty()).count();
         // BIP39 also has 15, 18 and 21 words; the original Polykey makes and
         // documents 12 and 24 only, so only those are recovery codes.
