@@ -467,3 +467,50 @@ fn a_diverged_copy_is_sent_only_the_commits_it_lacks() {
     ));
     assert_eq!(on_phone.get(&phone.db, "tablet").unwrap().as_slice(), b"t");
 }
+
+/// A blob's git id, as bytes.
+fn blob_id(data: &[u8]) -> [u8; 20] {
+    use sha1::Digest;
+    let mut hasher = sha1::Sha1::new();
+    hasher.update(format!("blob {}\0", data.len()).as_bytes());
+    hasher.update(data);
+    hasher.finalize().into()
+}
+
+/// The first of `prefix-0`, `prefix-1`… whose blob id `fits`.
+fn value_whose_id(prefix: &str, fits: impl Fn(&[u8; 20]) -> bool) -> Vec<u8> {
+    (0..)
+        .map(|i| format!("{prefix}-{i}").into_bytes())
+        .find(|v| fits(&blob_id(v)))
+        .unwrap()
+}
+
+/// A writer edits a secret and, at once, writes the secret's copy itself,
+/// both with ids greater than ours (ids are hashes: a writer can make
+/// them so): our concurrent edit is still kept, in the copy, on both
+/// sides alike. (The copy kept the greater id, the writer's; our edit
+/// was in history only, while the merge said both versions were kept.)
+#[test]
+fn a_writer_filling_a_secrets_copy_itself_does_not_hide_our_concurrent_edit() {
+    let (laptop, a, phone, b) = two_devices();
+    let ours = value_whose_id("ours", |id| id[0] < 0x10);
+    let theirs = value_whose_id("theirs", |id| id[0] >= 0xf0);
+    let planted = value_whose_id("planted", |id| id[0] >= 0xf0);
+    a.write_secret(&laptop.db, &laptop.keys, "wifi", &ours)
+        .unwrap();
+    let copy = polykey_vaults::conflict_copy_path("wifi");
+    b.write_secret(&phone.db, &phone.keys, "wifi", &theirs)
+        .unwrap();
+    b.write_secret(&phone.db, &phone.keys, &copy, &planted)
+        .unwrap();
+    merge_both_ways((&laptop.db, &laptop.keys, &a), (&phone.db, &phone.keys, &b));
+    for (device, vault) in [(&laptop, &a), (&phone, &b)] {
+        assert_eq!(vault.get(&device.db, "wifi").unwrap().as_slice(), theirs);
+        assert_eq!(
+            vault.get(&device.db, &copy).unwrap().as_slice(),
+            ours,
+            "our edit is not in the copy"
+        );
+    }
+    assert_eq!(a.files(&laptop.db).unwrap(), b.files(&phone.db).unwrap());
+}
