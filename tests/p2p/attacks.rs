@@ -1131,6 +1131,7 @@ async fn a_stolen_devices_share_of_a_vault_ends_with_its_removal() {
             write: false,
             ended: false,
             served: vec![a.id()],
+            writers: Vec::new(),
             taken: None,
             statement: None,
         }),
@@ -1370,6 +1371,7 @@ async fn a_stolen_device_cannot_point_another_persons_vault_at_a_stranger() {
         nodes: vec![stranger.id()],
         removed: Vec::new(),
         served: vec![a.id()],
+        writers: Vec::new(),
         at: now_ms + 60_000,
         signature: Vec::new(),
     };
@@ -1384,6 +1386,7 @@ async fn a_stolen_device_cannot_point_another_persons_vault_at_a_stranger() {
         nodes: vec![stranger.id()],
         write: true,
         served: vec![a.id()],
+        writers: Vec::new(),
         statement: Some(statement),
         ..remote.clone()
     };
@@ -1550,6 +1553,7 @@ async fn an_owners_stolen_device_does_not_keep_a_shared_vault_after_its_removal(
             at: now_secs(),
         }],
         served: vec![bob.id()],
+        writers: Vec::new(),
         at: now_secs() as i64 * 1000 + 300_000,
         signature: Vec::new(),
     };

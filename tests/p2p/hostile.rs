@@ -2400,6 +2400,7 @@ async fn a_hostile_owners_shared_answers_are_refused_and_record_nothing() {
             nodes: vec![owner.id()],
             removed: Vec::new(),
             served: vec![a.id()],
+            writers: Vec::new(),
             at: now_ms(),
             signature: Vec::new(),
         };
@@ -2735,6 +2736,7 @@ async fn own_vault_known_to_bob(seed: u8) -> KnownToBob {
         nodes: vec![bob.id()],
         removed: Vec::new(),
         served: vec![a.id()],
+        writers: Vec::new(),
         at: now_ms(),
         signature: Vec::new(),
     };

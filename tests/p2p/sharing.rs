@@ -298,6 +298,67 @@ async fn a_writer_s_edits_reach_the_owner_s_devices_and_concurrent_edits_merge()
     .await;
 }
 
+/// Alice shares "Team" with Bob to write and with Carol to read: Bob's
+/// edit, taken in by Alice, reaches Carol as well, and so does what
+/// Alice writes after it. (Carol's copy took commits from Alice's nodes
+/// and its own grants only, so from Bob's first commit on it refused
+/// every pull.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_writers_edit_reaches_another_reader_of_the_vault() {
+    let People { alice, bob, .. } = alice_shares_with_bob(true, Target::Account).await;
+    let carol = device().await;
+    carol.connect_to(&alice[0]).await;
+    let alice_id = alice[0].id().to_string();
+    carol.node.trust(&alice_id).await.unwrap();
+    carol
+        .node
+        .set_permission(&alice_id, Permission::Notify, true)
+        .await
+        .unwrap();
+    let shared = alice[0]
+        .node
+        .share_vault("Team", &carol.id().to_string(), false)
+        .await
+        .unwrap();
+    assert!(shared.offered, "Carol's device took the offer");
+    let offer = carol
+        .node
+        .read_notifications(false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|n| n.share)
+        .expect("an offer arrived");
+    carol.node.accept_share(&offer.vault).await.unwrap();
+    all_read(&[&carol], "wifi", "hunter2").await;
+
+    eventually("Bob may write", &[&bob[0]], || async {
+        bob[0]
+            .node
+            .vault_access("Team")
+            .await
+            .is_ok_and(|a| a.access.remote.is_some_and(|r| r.write))
+    })
+    .await;
+    bob[0].write("Team", "printer", "from bob").await;
+    all_read(&[&alice[0]], "printer", "from bob").await;
+    alice[0].write("Team", "door", "1234").await;
+    let last = std::sync::Mutex::new(None);
+    eventually(
+        "Carol has Bob's edit and Alice's after it",
+        &[&carol],
+        || async {
+            let pulled = carol.node.pull_shared("Team").await.map(|_| ());
+            *last.lock().unwrap() = Some(pulled);
+            carol.read("Team", "printer").await.as_deref() == Some("from bob")
+                && carol.read("Team", "door").await.as_deref() == Some("1234")
+        },
+    )
+    .await;
+    let last = last.lock().unwrap().take();
+    assert!(matches!(last, Some(Ok(()))), "{last:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stranger_and_a_trusted_person_without_a_share_learn_nothing() {
     let People { alice, bob, vault } = alice_shares_with_bob(false, Target::FirstDevice).await;
@@ -547,6 +608,7 @@ async fn an_owners_removed_device_still_claiming_the_account_takes_nothing_over(
             at: crate::rogue::now_secs(),
         }],
         served: vec![bob.id()],
+        writers: Vec::new(),
         at: crate::rogue::now_secs() as i64 * 1000,
         signature: Vec::new(),
     };

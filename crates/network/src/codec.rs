@@ -832,6 +832,7 @@ mod tests {
                 nodes: vec![node; nodes],
                 removed: Vec::new(),
                 served: Vec::new(),
+                writers: Vec::new(),
                 at: 0,
                 signature: Vec::new(),
             };

@@ -42,6 +42,10 @@ pub const MAX_HAVES: usize = 64;
 pub const MAX_SHARE_NODES: usize = 64;
 /// Most removed nodes named with a shared vault's authors.
 pub const MAX_SHARE_REMOVED: usize = 256;
+/// Most writers' nodes a shared vault's owner names ([`SharedVault::writers`]).
+pub const MAX_SHARE_WRITERS: usize = 256;
+/// A writer's "until" while it may still write.
+pub const WRITING_NOW: u64 = u64::MAX;
 /// Most people one vault is shared with.
 pub const MAX_GRANTS: usize = 64;
 /// Most vaults one [`Response::Shared`] names.
@@ -255,6 +259,10 @@ pub struct Remote {
     /// from them).
     #[serde(default)]
     pub served: Vec<NodeId>,
+    /// Other people's nodes whose commits the owner takes in this vault,
+    /// until when ([`SharedVault::writers`]).
+    #[serde(default)]
+    pub writers: Vec<Removed>,
     /// Which device of this gestalt took the vault, from which of the
     /// owner's nodes: the share ends with that device's removal.
     #[serde(default)]
@@ -324,12 +332,18 @@ pub struct SharedVault {
     /// The requester's nodes it serves this vault to.
     #[serde(default, deserialize_with = "at_most::<_, _, MAX_SHARE_NODES>")]
     pub served: Vec<NodeId>,
+    /// Other people's nodes the owner takes commits from in this vault
+    /// (those it shares it with to write), each until when (seconds; a
+    /// share withdrawn), [`WRITING_NOW`] while they may: their commits
+    /// reach the requester in the owner's history.
+    #[serde(default, deserialize_with = "at_most::<_, _, MAX_SHARE_WRITERS>")]
+    pub writers: Vec<Removed>,
     /// When answered (ms, the answering node's clock).
     #[serde(default)]
     pub at: i64,
     /// The answering node's signature over the vault's id, `write`,
-    /// `nodes`, `removed`, `served`, `at` and the requester's NodeId: the
-    /// requester's other devices check it.
+    /// `nodes`, `removed`, `served`, `writers` (when any), `at` and the
+    /// requester's NodeId: the requester's other devices check it.
     #[serde(default, with = "serde_bytes")]
     pub signature: Vec<u8>,
 }

@@ -24,7 +24,7 @@ use polykey_gestalts::{
 use polykey_keys::NodeId;
 use polykey_network::protocol::{
     MAX_CHAINS, MAX_CHAIN_CLAIMS, MAX_GRANTS, MAX_HAVES, MAX_SHARED_VAULTS, MAX_SHARE_NAME,
-    MAX_SHARE_NODES, MAX_SHARE_REMOVED,
+    MAX_SHARE_NODES, MAX_SHARE_REMOVED, MAX_SHARE_WRITERS, WRITING_NOW,
 };
 use polykey_network::{
     Access, ChainPosition, Client, Grant, Remote, Removed, Request, Response, SharedVault,
@@ -311,6 +311,8 @@ fn taken_part(id: &VaultId, owner: &str, taken: &Taken) -> Vec<u8> {
 }
 
 /// What an owner's node signs answering [`Request::Shared`] from `to`.
+/// Writers are signed only when there are any, so a statement signed
+/// before they were named still verifies.
 #[allow(clippy::too_many_arguments)]
 fn statement_part(
     id: &str,
@@ -318,11 +320,16 @@ fn statement_part(
     nodes: &[NodeId],
     removed: &[Removed],
     served: &[NodeId],
+    writers: &[Removed],
     at: i64,
     to: &NodeId,
 ) -> Vec<u8> {
-    let body = (id, write, nodes, removed, served, at, to);
-    prefixed(b"polykey-shared-vault\0", &body)
+    if writers.is_empty() {
+        let body = (id, write, nodes, removed, served, at, to);
+        return prefixed(b"polykey-shared-vault\0", &body);
+    }
+    let body = (id, write, nodes, removed, served, writers, at, to);
+    prefixed(b"polykey-shared-vault-writers\0", &body)
 }
 
 /// What an owner's node signs of `shared`, answering `to`.
@@ -333,6 +340,7 @@ fn shared_part(shared: &SharedVault, to: &NodeId) -> Vec<u8> {
         &shared.nodes,
         &shared.removed,
         &shared.served,
+        &shared.writers,
         shared.at,
         to,
     )
@@ -390,6 +398,7 @@ fn stated_by(id: &VaultId, remote: &Remote) -> Option<NodeId> {
         &remote.nodes,
         &remote.removed,
         &remote.served,
+        &remote.writers,
         statement.at,
         &statement.to,
     );
@@ -795,9 +804,16 @@ fn remote_sound(id: &VaultId, remote: &Remote, members: &BTreeSet<NodeId>) -> bo
             .is_some_and(|signer| remote.nodes.contains(&signer) || Some(signer) == from)
 }
 
-/// What the owner says of its vault: its nodes, removed, write, served.
-fn owner_says(remote: &Remote) -> (&[NodeId], &[Removed], bool, &[NodeId]) {
-    (&remote.nodes, &remote.removed, remote.write, &remote.served)
+/// What the owner says of its vault: its nodes, removed, write, served,
+/// writers.
+fn owner_says(remote: &Remote) -> (&[NodeId], &[Removed], bool, &[NodeId], &[Removed]) {
+    (
+        &remote.nodes,
+        &remote.removed,
+        remote.write,
+        &remote.served,
+        &remote.writers,
+    )
 }
 
 /// Whether `theirs` may follow `mine`, this device's record of another
@@ -968,6 +984,23 @@ pub(super) fn extra_authors(
     if let Some(remote) = &access.remote {
         nodes.extend(remote.nodes.iter().copied());
         removed.extend(remote.removed.iter().map(|r| (r.node, r.at)));
+        // Other people the owner takes commits from: their commits come
+        // in the owner's history (a reader refused every pull after a
+        // writer's first commit). As the owner says, never one of the
+        // owner's own nodes it removed.
+        for writer in &remote.writers {
+            let owners = remote.nodes.contains(&writer.node)
+                || remote.removed.iter().any(|r| r.node == writer.node);
+            if owners {
+                continue;
+            }
+            if writer.at == WRITING_NOW {
+                nodes.insert(writer.node);
+            } else {
+                let until = removed.entry(writer.node).or_insert(writer.at);
+                *until = (*until).max(writer.at);
+            }
+        }
     }
     // A writer's work taken before the share was withdrawn stays in the
     // history, and must still reach a device that was away or is new, as
@@ -1001,6 +1034,30 @@ pub(super) fn extra_authors(
         }
     }
     Ok((nodes, removed))
+}
+
+/// Other people's nodes this owner takes commits from in its vault `id`,
+/// as a [`SharedVault`] names them: those it may take from now, then
+/// those whose share was withdrawn with until when, each in node order
+/// (the same answer each time, so a reader's record changes only when
+/// they do); at most [`MAX_SHARE_WRITERS`].
+fn writers_of(s: &Session, id: &VaultId) -> Result<Vec<Removed>, NodeError> {
+    let (now, former) = extra_authors(s, id)?;
+    let mut former: Vec<Removed> = former
+        .into_iter()
+        .filter(|(node, _)| !now.contains(node))
+        .map(|(node, at)| Removed { node, at })
+        .collect();
+    former.sort_by_key(|r| r.node);
+    Ok(now
+        .into_iter()
+        .map(|node| Removed {
+            node,
+            at: WRITING_NOW,
+        })
+        .chain(former)
+        .take(MAX_SHARE_WRITERS)
+        .collect())
 }
 
 /// What `peer` (of another gestalt) may ask of vault `id`: `Some(write)`
@@ -1986,12 +2043,20 @@ impl Node {
             let at = now_ms();
             let listed = |id: &VaultId, write: bool| -> Result<SharedVault, NodeError> {
                 let vault = vaults.open(&id.to_string())?;
-                let served = access_of(s, id)?
+                let access = access_of(s, id)?;
+                let served = access
                     .grants
-                    .into_iter()
+                    .iter()
                     .find(|g| g.nodes.contains(&peer))
-                    .map(|g| g.nodes)
+                    .map(|g| g.nodes.clone())
                     .unwrap_or_default();
+                // Whose commits this owner takes: a reader takes them too
+                // (they come in the history). A writer answering names none.
+                let writers = if access.remote.is_none() {
+                    writers_of(s, id)?
+                } else {
+                    Vec::new()
+                };
                 let mut shared = SharedVault {
                     id: id.to_string(),
                     name: vault.name().to_owned(),
@@ -2000,6 +2065,7 @@ impl Node {
                     nodes: nodes.clone(),
                     removed: removed.clone(),
                     served,
+                    writers,
                     at,
                     signature: Vec::new(),
                 };
@@ -2513,6 +2579,7 @@ fn remote_from(
         write: shared.write,
         ended: false,
         served: shared.served.clone(),
+        writers: shared.writers.clone(),
         taken: None,
         statement: Some(Statement {
             signer: peer,
