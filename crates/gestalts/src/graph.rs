@@ -295,6 +295,8 @@ impl<'db> GestaltGraph<'db> {
         let was_member = self.gestalt_of(me)?.contains(&payload.sub);
         let mut txn = self.db.write()?;
         self.put_revocation(&mut txn, &payload)?;
+        // This node's own removal is always in force.
+        txn.delete(&NOTICES, &notice_key(self.db, &payload.sub))?;
         txn.commit()?;
         Ok(was_member)
     }
@@ -327,8 +329,29 @@ impl<'db> GestaltGraph<'db> {
                 names_heads: payload.heads.is_some(),
             },
         )?;
-        txn.delete(&NOTICES, &notice_key(self.db, &payload.sub))?;
+        // Its notice goes only if it is in force (see `settle`).
         Ok(true)
+    }
+
+    /// After claims were adopted in `txn`: what `adopted` reports removed
+    /// and the notices kept are those of the gestalt as it now stands. A
+    /// removal stored is not always in force (its issuer may have fallen,
+    /// or fall in the same pull): its subject, still a device, keeps its
+    /// notice and is not reported gone.
+    fn settle(
+        &self,
+        txn: &mut WriteTxn<'_>,
+        me: NodeId,
+        adopted: &mut Adopted,
+    ) -> Result<(), ClaimError> {
+        let members = self.view(txn, me)?.members;
+        adopted.revoked.retain(|n| !members.contains(n));
+        for (key, notice) in txn.entries(&NOTICES)? {
+            if !members.contains(&notice.device) {
+                txn.delete(&NOTICES, &key)?;
+            }
+        }
+        Ok(())
     }
 
     /// Apply new claims of `issuer`'s chain (verified and in chain order,
@@ -344,7 +367,8 @@ impl<'db> GestaltGraph<'db> {
     ) -> Result<Adopted, ClaimError> {
         let mut txn = self.db.write()?;
         let mut view = self.view(&txn, me)?;
-        let adopted = self.adopt_in(&mut txn, &mut view, me, issuer, claims)?;
+        let mut adopted = self.adopt_in(&mut txn, &mut view, me, issuer, claims)?;
+        self.settle(&mut txn, me, &mut adopted)?;
         txn.commit()?;
         Ok(adopted)
     }
@@ -432,6 +456,7 @@ impl<'db> GestaltGraph<'db> {
         for (key, _) in txn.entries(&ACKNOWLEDGED)? {
             txn.delete(&ACKNOWLEDGED, &key)?;
         }
+        self.settle(&mut txn, me, &mut all)?;
         txn.commit()?;
         Ok(all)
     }

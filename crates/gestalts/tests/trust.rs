@@ -1172,3 +1172,58 @@ fn another_persons_gestalt_is_what_their_chains_show_and_no_stranger_changes_it(
     let gestalt = gestalt_of_chains(b1.id(), &chains_of(&[&b1]));
     assert_eq!(gestalt, all(&[&b1, &b2]), "B1's own chain links B2");
 }
+
+/// A thief's device T links P and X, then removes P; P's chain removes X.
+/// P's removal is not in force (T, who removed P, stands), so X stays a
+/// device, and stays shown for the user to keep or remove. (The removal
+/// deleted X's notice as it was stored, in force or not: X stayed with
+/// no question asked, and B was told another device had removed it.)
+#[test]
+fn a_removal_not_in_force_leaves_the_notice_of_the_device_it_names() {
+    let (a, b, t, p, x) = (device(1), device(2), device(3), device(4), device(5));
+    pair(&a, &b, NOW_S);
+    pair(&a, &t, NOW_S);
+    pull(&b, &[&a], NOW_S + 1);
+    pair(&t, &p, NOW_S + 2);
+    pair(&t, &x, NOW_S + 3);
+    revoke(&t, p.id(), NOW_S + 4);
+    revoke(&p, x.id(), NOW_S + 5);
+    let chains = MemberChains::new(&b.db);
+    let mut updates = Vec::new();
+    for other in [&a, &t, &p, &x] {
+        let head = chains.head(&other.id()).unwrap();
+        let new = other.chain().claims_after(0, 1000).unwrap();
+        if let Ok(claims) = verify_continuation(&other.id(), head.as_ref(), &new, NOW_S + 10) {
+            updates.push((other.id(), head, claims));
+        }
+    }
+    let adopted = b.graph().adopt_chains(b.id(), &chains, updates).unwrap();
+    let members = b.members();
+    assert!(members.contains(&x.id()) && !members.contains(&p.id()));
+    assert!(
+        !adopted.revoked.contains(&x.id()),
+        "X is reported removed: {:?}",
+        adopted.revoked
+    );
+    let noticed: Vec<NodeId> = b
+        .graph()
+        .notices()
+        .unwrap()
+        .iter()
+        .map(|n| n.device)
+        .collect();
+    assert!(
+        noticed.contains(&x.id()),
+        "X is a device with no notice: {noticed:?}"
+    );
+    // Whenever X is a device here, it is shown: pulled again, still so.
+    pull(&b, &[&a, &t, &p, &x], NOW_S + 20);
+    let noticed: Vec<NodeId> = b
+        .graph()
+        .notices()
+        .unwrap()
+        .iter()
+        .map(|n| n.device)
+        .collect();
+    assert!(b.members().contains(&x.id()) && noticed.contains(&x.id()));
+}
