@@ -75,7 +75,8 @@ fn hfs_ignores(c: char) -> bool {
 
 /// A validated, normalised secret path like `dir/name`: relative, at most
 /// [`MAX_TREE_DEPTH`] segments, each passing the one segment rule (no
-/// empty, `.`, `..` or `.git` segment, no `\`, no NUL or control character,
+/// empty, `.`, `..` or `.git` segment, nor one a file system takes for
+/// `.git`, no `\`, no NUL or control character,
 /// at most [`MAX_SEGMENT_LEN`] bytes).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SecretPath(String);
