@@ -61,9 +61,10 @@ pub async fn lock(app: AppHandle, node: State<'_, Node>) -> Result<()> {
 
 #[tauri::command]
 pub async fn recover(node: State<'_, Node>, code: String, password: String) -> Result<()> {
-    // Wiped when done, as the password is (`Password`).
-    let code = zeroize::Zeroizing::new(code);
-    Ok(node.recover(&code, password.into()).await?)
+    // The code is wiped when done, as the password is (`Password`).
+    Ok(node
+        .recover(&zeroize::Zeroizing::new(code), password.into())
+        .await?)
 }
 
 #[tauri::command]

@@ -110,6 +110,8 @@ const VIM_FLAGS: &[&str] = &[
     "NONE",
     "--cmd",
     "set nobackup nowritebackup noundofile nomodeline",
+    "--cmd",
+    "autocmd BufReadPre * setlocal nomodeline",
 ];
 
 /// `%EDITOR%` as a program and its arguments (double quotes group, as in
@@ -189,6 +191,8 @@ mod tests {
                 "NONE",
                 "--cmd",
                 "set nobackup nowritebackup noundofile nomodeline",
+                "--cmd",
+                "autocmd BufReadPre * setlocal nomodeline",
                 "-u",
                 "NONE"
             ]

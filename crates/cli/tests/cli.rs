@@ -1120,6 +1120,37 @@ fn secrets_edit_uses_the_editor_on_a_private_file_that_is_removed() {
     assert_eq!(node.run(&["secrets", "cat", "v:note"]).stdout, b"new text");
 }
 
+/// A secret's text (another person with write access chose it) may carry
+/// a modeline; vim reads none, even where the user's vimrc turns them on
+/// (this one would save the text with DOS line ends).
+#[test]
+fn secrets_edit_with_vim_reads_no_modeline_from_the_secret() {
+    if !std::path::Path::new("/usr/bin/vim").exists() {
+        eprintln!("skipped: no vim on this machine");
+        return;
+    }
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "v"]);
+    let text = b"token-4711\n# vim: set fileformat=dos :\n";
+    node.write("v:note", text);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join(".vimrc"), "set modeline modelines=5\n").unwrap();
+    let out = node
+        .command(&["secrets", "edit", "v:note"])
+        .env("HOME", home.path())
+        .env("EDITOR", "vim -c wq")
+        .env_remove("VISUAL")
+        .env_remove("VIMINIT")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(node.run(&["secrets", "cat", "v:note"]).stdout, text);
+}
+
 #[test]
 fn secrets_edit_with_vim_leaves_no_copy_in_the_home_directory() {
     // Vim keeps deleted text in ~/.viminfo (on disk) unless told not to.

@@ -334,23 +334,22 @@ impl<'db> GestaltGraph<'db> {
     }
 
     /// After claims were adopted in `txn`: what `adopted` reports removed
-    /// and the notices kept are those of the gestalt as it now stands. A
-    /// removal stored is not always in force (its issuer may have fallen,
-    /// or fall in the same pull): its subject, still a device, keeps its
-    /// notice and is not reported gone.
+    /// is what is out of the gestalt as it now stands. A removal stored is
+    /// not always in force (its issuer may have fallen, or fall in the
+    /// same pull): its subject, still a device, is not reported gone.
+    /// (Notices are kept whatever happens and shown for devices only, see
+    /// [`GestaltGraph::notices`].)
     fn settle(
         &self,
         txn: &mut WriteTxn<'_>,
         me: NodeId,
         adopted: &mut Adopted,
     ) -> Result<(), ClaimError> {
+        if adopted.revoked.is_empty() {
+            return Ok(());
+        }
         let members = self.view(txn, me)?.members;
         adopted.revoked.retain(|n| !members.contains(n));
-        for (key, notice) in txn.entries(&NOTICES)? {
-            if !members.contains(&notice.device) {
-                txn.delete(&NOTICES, &key)?;
-            }
-        }
         Ok(())
     }
 
@@ -751,14 +750,20 @@ impl<'db> GestaltGraph<'db> {
         Ok(())
     }
 
-    /// Devices other devices added, not yet seen to by the user.
-    pub fn notices(&self) -> Result<Vec<DeviceNotice>, ClaimError> {
+    /// Devices other devices added, not yet seen to by the user, that are
+    /// devices of `me`'s gestalt now. A notice is kept while its device is
+    /// out (removed by another device): a thief that has one of its
+    /// puppets remove a device, then falls, must not bring it back
+    /// unshown. Only the user's own answer (keep, or remove here) ends it.
+    pub fn notices(&self, me: NodeId) -> Result<Vec<DeviceNotice>, ClaimError> {
+        let members = self.gestalt_of(me)?;
         let mut out: Vec<DeviceNotice> = self
             .db
             .read()?
             .entries(&NOTICES)?
             .into_iter()
             .map(|(_, n)| n)
+            .filter(|n| members.contains(&n.device))
             .collect();
         out.sort_by_key(|n| (n.added_at, n.device));
         Ok(out)

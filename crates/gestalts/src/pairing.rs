@@ -459,7 +459,11 @@ impl Inviter {
         graph.add_link(&joiner_claim)?;
         let ours = sigchain.next_payload(ClaimType::ClaimLinkNode, session.joiner, now_ms(now))?;
         let inviter_claim = SignedClaim::issue(&ours, keys)?;
-        let waiting: Vec<NodeId> = graph.notices()?.into_iter().map(|n| n.device).collect();
+        let waiting: Vec<NodeId> = graph
+            .notices(inviter)?
+            .into_iter()
+            .map(|n| n.device)
+            .collect();
         let devices = graph
             .gestalt_of(inviter)?
             .into_iter()

@@ -92,7 +92,7 @@ fn a_device_added_elsewhere_shows_up_as_a_notice_and_its_removal_sticks() {
     pair(&b, &x, NOW_S + 10);
     assert!(a.adopt_from(&b, NOW_S + 20).unwrap());
     assert!(a.members().contains(&x.id()));
-    let notices = a.graph().notices().unwrap();
+    let notices = a.graph().notices(a.id()).unwrap();
     assert_eq!(notices.len(), 1);
     assert_eq!((notices[0].device, notices[0].added_by), (x.id(), b.id()));
     assert_eq!(notices[0].added_at, NOW_S + 10);
@@ -100,7 +100,7 @@ fn a_device_added_elsewhere_shows_up_as_a_notice_and_its_removal_sticks() {
     // One action removes it: a revocation on A's chain.
     revoke(&a, x.id(), NOW_S + 30);
     assert!(!a.members().contains(&x.id()));
-    assert!(a.graph().notices().unwrap().is_empty());
+    assert!(a.graph().notices(a.id()).unwrap().is_empty());
     // B's chain offers the old link again (a fresh copy of A's store sees
     // it anew): it stays out.
     let fresh = device(1);
@@ -550,7 +550,7 @@ mod tampering {
         pair(&a, &b, NOW_S);
         pair(&b, &x, NOW_S + 10);
         a.adopt_from(&b, NOW_S + 20).unwrap();
-        assert_eq!(a.graph().notices().unwrap().len(), 1);
+        assert_eq!(a.graph().notices(a.id()).unwrap().len(), 1);
         assert_tampered(
             reopen(a, |path| delete_all(path, "gestalt_notices")),
             "gestalt_notices",
@@ -1173,11 +1173,23 @@ fn another_persons_gestalt_is_what_their_chains_show_and_no_stranger_changes_it(
     assert_eq!(gestalt, all(&[&b1, &b2]), "B1's own chain links B2");
 }
 
+/// The devices `d` shows notices of.
+fn noticed(d: &Device) -> Vec<NodeId> {
+    d.graph()
+        .notices(d.id())
+        .unwrap()
+        .iter()
+        .map(|n| n.device)
+        .collect()
+}
+
 /// A thief's device T links P and X, then removes P; P's chain removes X.
 /// P's removal is not in force (T, who removed P, stands), so X stays a
 /// device, and stays shown for the user to keep or remove. (The removal
 /// deleted X's notice as it was stored, in force or not: X stayed with
 /// no question asked, and B was told another device had removed it.)
+/// The same when the thief times it: P removes X while P stands (X is
+/// out), and only a pull later T removes P (X is back): shown again.
 #[test]
 fn a_removal_not_in_force_leaves_the_notice_of_the_device_it_names() {
     let (a, b, t, p, x) = (device(1), device(2), device(3), device(4), device(5));
@@ -1205,25 +1217,33 @@ fn a_removal_not_in_force_leaves_the_notice_of_the_device_it_names() {
         "X is reported removed: {:?}",
         adopted.revoked
     );
-    let noticed: Vec<NodeId> = b
-        .graph()
-        .notices()
-        .unwrap()
-        .iter()
-        .map(|n| n.device)
-        .collect();
     assert!(
-        noticed.contains(&x.id()),
-        "X is a device with no notice: {noticed:?}"
+        noticed(&b).contains(&x.id()),
+        "X is a device with no notice"
     );
-    // Whenever X is a device here, it is shown: pulled again, still so.
     pull(&b, &[&a, &t, &p, &x], NOW_S + 20);
-    let noticed: Vec<NodeId> = b
-        .graph()
-        .notices()
-        .unwrap()
-        .iter()
-        .map(|n| n.device)
-        .collect();
-    assert!(b.members().contains(&x.id()) && noticed.contains(&x.id()));
+    assert!(b.members().contains(&x.id()) && noticed(&b).contains(&x.id()));
+
+    // Timed: X out for a pull, then back.
+    let (a, b, t, p, x) = (device(6), device(7), device(8), device(9), device(10));
+    pair(&a, &b, NOW_S);
+    pair(&a, &t, NOW_S);
+    pull(&b, &[&a], NOW_S + 1);
+    pair(&t, &p, NOW_S + 2);
+    pair(&t, &x, NOW_S + 3);
+    pull(&b, &[&a, &t], NOW_S + 4);
+    pull(&b, &[&p, &x], NOW_S + 4);
+    assert!(noticed(&b).contains(&x.id()));
+    revoke(&p, x.id(), NOW_S + 5);
+    pull(&b, &[&a, &t, &p, &x], NOW_S + 6);
+    assert!(!b.members().contains(&x.id()));
+    assert!(!noticed(&b).contains(&x.id()), "a device out is not shown");
+    revoke(&t, p.id(), NOW_S + 7);
+    pull(&b, &[&a, &t, &p, &x], NOW_S + 8);
+    assert!(b.members().contains(&x.id()) && !b.members().contains(&p.id()));
+    assert!(
+        noticed(&b).contains(&x.id()),
+        "X is back, unshown: {:?}",
+        noticed(&b)
+    );
 }

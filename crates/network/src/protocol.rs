@@ -260,8 +260,10 @@ pub struct Remote {
     #[serde(default)]
     pub served: Vec<NodeId>,
     /// Other people's nodes whose commits the owner takes in this vault,
-    /// until when ([`SharedVault::writers`]).
-    #[serde(default)]
+    /// until when ([`SharedVault::writers`]). Left out when there are
+    /// none, so a record signed before it existed is the same bytes (a
+    /// device's signature covers the record as JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub writers: Vec<Removed>,
     /// Which device of this gestalt took the vault, from which of the
     /// owner's nodes: the share ends with that device's removal.
@@ -336,7 +338,11 @@ pub struct SharedVault {
     /// (those it shares it with to write), each until when (seconds; a
     /// share withdrawn), [`WRITING_NOW`] while they may: their commits
     /// reach the requester in the owner's history.
-    #[serde(default, deserialize_with = "at_most::<_, _, MAX_SHARE_WRITERS>")]
+    #[serde(
+        default,
+        deserialize_with = "at_most::<_, _, MAX_SHARE_WRITERS>",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub writers: Vec<Removed>,
     /// When answered (ms, the answering node's clock).
     #[serde(default)]
@@ -526,4 +532,40 @@ pub enum Response {
     Ok,
     /// Refused, with a reason fit to show (never a secret).
     Refused(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record of another person's vault with no writers is written as it
+    /// was before writers existed: devices sign it as JSON, so a signature
+    /// made then must still match it (otherwise every such record signed
+    /// by an older version was refused, and a new device never took the
+    /// vault).
+    #[test]
+    fn a_remote_without_writers_is_written_as_before_they_existed() {
+        let node = polykey_keys::RootKeypair::from_seed(&[1; 32]).node_id();
+        let mut remote = Remote {
+            owner: "github.com:alice".into(),
+            nodes: vec![node],
+            removed: Vec::new(),
+            write: false,
+            ended: false,
+            served: vec![node],
+            writers: Vec::new(),
+            taken: None,
+            statement: None,
+        };
+        let json = serde_json::to_string(&remote).unwrap();
+        assert!(!json.contains("writers"), "{json}");
+        let back: Remote = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, remote);
+        remote.writers.push(Removed {
+            node,
+            at: WRITING_NOW,
+        });
+        let json = serde_json::to_string(&remote).unwrap();
+        assert_eq!(serde_json::from_str::<Remote>(&json).unwrap(), remote);
+    }
 }

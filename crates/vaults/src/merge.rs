@@ -382,23 +382,12 @@ impl Vault {
             }
         }
         // The version that lost goes beside the secret, in its one kept
-        // copy (named after the path, so the same on every device); a copy
-        // there already holds the greater of the two, and the other stays
-        // in history. However many versions collide, a secret has one
-        // review.
+        // copy (named after the path, so the same on every device), over
+        // whatever the copy held (that stays in history): however many
+        // versions collide, a secret has one review, and it shows the
+        // other version of the last merge.
         for (index, path, loser) in losers {
-            let (loser_side, winner_side) = if our_files.get(&path) == Some(&loser) {
-                (&our_files, &their_files)
-            } else {
-                (&their_files, &our_files)
-            };
-            let sides = Sides {
-                base: &base_files,
-                loser: loser_side,
-                winner: winner_side,
-            };
-            conflicts[index].theirs_path =
-                Some(keep_in_copy(&mut result, &path, loser, Some(sides)));
+            conflicts[index].theirs_path = Some(keep_in_copy(&mut result, &path, loser, true));
         }
         // A secret where the other side made a directory of the same name
         // moves aside rather than being lost.
@@ -411,7 +400,7 @@ impl Vault {
         // multiply copies.)
         for path in collisions {
             if let Some(id) = result.remove(&path) {
-                let moved = keep_in_copy(&mut result, &path, id, None);
+                let moved = keep_in_copy(&mut result, &path, id, false);
                 conflicts.push(MergeConflict {
                     path,
                     theirs_path: Some(moved),
@@ -544,46 +533,25 @@ pub fn conflict_copy_path(path: &str) -> String {
     conflict_copy(path, &path_tag(path), |_| false)
 }
 
-/// The files of a merge's base and of its two sides, as one secret edited
-/// on both sides divides them: the side whose version lost, and the side
-/// whose version won.
-struct Sides<'a> {
-    base: &'a BTreeMap<String, ObjectId>,
-    loser: &'a BTreeMap<String, ObjectId>,
-    winner: &'a BTreeMap<String, ObjectId>,
-}
-
 /// Put `id` in `path`'s one copy in the merged tree `result` and return
-/// the copy's name: a copy there already keeps the greater of the two (the
-/// other stays in history), and the copy never goes where `result` has a
-/// directory (the tree could not be written, and the merge would fail on
-/// every try). But a version that lost (`sides` given) is kept over a copy
-/// only the winning side wrote since the base: that side is shown already
-/// (its version won), so the losing side is what the copy must show.
-/// Otherwise a writer who wrote the secret and its copy at once, both
-/// with ids made greater than any other, hid a concurrent edit of ours in
-/// history while the merge said both versions were kept.
+/// the copy's name; the copy never goes where `result` has a directory
+/// (the tree could not be written, and the merge would fail on every
+/// try). A version that lost this merge (`lost`) takes the copy whatever
+/// it held (that stays in history): the merge says both versions are
+/// kept, and the copy must show the other one. (It kept the greater id of
+/// the two, so a writer who put a version of its own in the copy, at once
+/// or a version before, with an id made great, hid our concurrent edit
+/// in history.) A secret moved aside for a directory keeps the greater.
 fn keep_in_copy(
     result: &mut BTreeMap<String, ObjectId>,
     path: &str,
     id: ObjectId,
-    sides: Option<Sides<'_>>,
+    lost: bool,
 ) -> String {
     let copy = conflict_copy(path, &path_tag(path), |c| is_directory(result, c));
     let kept = match result.get(&copy) {
-        None => id,
-        Some(present) => {
-            let winners_alone = sides.is_some_and(|s| {
-                s.winner.get(&copy) == Some(present)
-                    && s.loser.get(&copy) != Some(present)
-                    && s.base.get(&copy) != Some(present)
-            });
-            if winners_alone {
-                id
-            } else {
-                (*present).max(id)
-            }
-        }
+        Some(present) if !lost => (*present).max(id),
+        _ => id,
     };
     result.insert(copy.clone(), kept);
     copy

@@ -33,7 +33,7 @@ pub(crate) fn check_segment(name: &[u8]) -> Result<&str, VaultError> {
         "." | ".." => Err(VaultError::InvalidPath(
             "'.' and '..' are not allowed in a path",
         )),
-        s if names_git_dir(s) => Err(VaultError::InvalidPath("'.git' is reserved")),
+        s if s.eq_ignore_ascii_case(".git") => Err(VaultError::InvalidPath("'.git' is reserved")),
         s if s.contains('\\') => Err(VaultError::InvalidPath("use '/' to separate directories")),
         s if s.contains('/') => Err(VaultError::InvalidPath("a name cannot contain '/'")),
         s if s.chars().any(char::is_control) => Err(VaultError::InvalidPath(
@@ -43,40 +43,9 @@ pub(crate) fn check_segment(name: &[u8]) -> Result<&str, VaultError> {
     }
 }
 
-/// Whether a name is one that git itself refuses in a tree (`git fsck`'s
-/// `hasDotgit`) because some file system takes it for `.git`: any case;
-/// on macOS also with code points HFS+ ignores (`.g\u{200c}it`); on
-/// Windows also followed by dots and spaces, or a stream name after `:`
-/// (`.git.`, `.git::$INDEX_ALLOCATION`), or as the short name `git~1`. An
-/// exported vault holding one would put a `.git` of a writer's making in
-/// the checkout of whoever clones it there.
-fn names_git_dir(name: &str) -> bool {
-    let visible: String = name.chars().filter(|c| !hfs_ignores(*c)).collect();
-    if visible.eq_ignore_ascii_case(".git") {
-        return true;
-    }
-    let lower = name.to_ascii_lowercase();
-    [".git", "git~1"].iter().any(|stem| {
-        lower.strip_prefix(stem).is_some_and(|rest| {
-            let before_stream = rest.split(':').next().unwrap_or_default();
-            before_stream.chars().all(|c| c == '.' || c == ' ')
-        })
-    })
-}
-
-/// Code points HFS+ leaves out when it compares names (git's
-/// `next_hfs_char`).
-fn hfs_ignores(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200c}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{206a}'..='\u{206f}' | '\u{feff}'
-    )
-}
-
 /// A validated, normalised secret path like `dir/name`: relative, at most
 /// [`MAX_TREE_DEPTH`] segments, each passing the one segment rule (no
-/// empty, `.`, `..` or `.git` segment, nor one a file system takes for
-/// `.git`, no `\`, no NUL or control character,
+/// empty, `.`, `..` or `.git` segment, no `\`, no NUL or control character,
 /// at most [`MAX_SEGMENT_LEN`] bytes).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SecretPath(String);

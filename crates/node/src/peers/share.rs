@@ -594,6 +594,7 @@ pub(super) fn within_bounds(access: &Access) -> bool {
                 && names(&r.nodes)
                 && names(&r.served)
                 && r.removed.len() <= MAX_SHARE_REMOVED
+                && r.writers.len() <= MAX_SHARE_WRITERS
         })
 }
 

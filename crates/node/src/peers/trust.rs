@@ -298,7 +298,7 @@ impl Node {
     pub async fn device_notices(&self) -> Result<Vec<DeviceNotice>, NodeError> {
         self.with_vaults(|s| {
             Ok(GestaltGraph::new(&s.db)
-                .notices()?
+                .notices(s.keys.node_id())?
                 .into_iter()
                 .map(|n| DeviceNotice {
                     device: n.device,

@@ -513,4 +513,25 @@ fn a_writer_filling_a_secrets_copy_itself_does_not_hide_our_concurrent_edit() {
         );
     }
     assert_eq!(a.files(&laptop.db).unwrap(), b.files(&phone.db).unwrap());
+
+    // The copy planted a version before (both devices have it), and then
+    // both edit the secret: ours still goes to the copy.
+    let (laptop, a, phone, b) = two_devices();
+    b.write_secret(&phone.db, &phone.keys, &copy, &planted)
+        .unwrap();
+    sync((&phone, &b), (&laptop, &a));
+    let ours = value_whose_id("ours-again", |id| id[0] < 0x10);
+    a.write_secret(&laptop.db, &laptop.keys, "wifi", &ours)
+        .unwrap();
+    b.write_secret(&phone.db, &phone.keys, "wifi", &theirs)
+        .unwrap();
+    merge_both_ways((&laptop.db, &laptop.keys, &a), (&phone.db, &phone.keys, &b));
+    for (device, vault) in [(&laptop, &a), (&phone, &b)] {
+        assert_eq!(
+            vault.get(&device.db, &copy).unwrap().as_slice(),
+            ours,
+            "our edit is not in the copy planted before"
+        );
+    }
+    assert_eq!(a.files(&laptop.db).unwrap(), b.files(&phone.db).unwrap());
 }
