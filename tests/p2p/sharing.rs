@@ -332,14 +332,7 @@ async fn a_writers_edit_reaches_another_reader_of_the_vault() {
     carol.node.accept_share(&offer.vault).await.unwrap();
     all_read(&[&carol], "wifi", "hunter2").await;
 
-    eventually("Bob may write", &[&bob[0]], || async {
-        bob[0]
-            .node
-            .vault_access("Team")
-            .await
-            .is_ok_and(|a| a.access.remote.is_some_and(|r| r.write))
-    })
-    .await;
+    eventually("Bob may write", &[&bob[0]], || may_write(&bob[0])).await;
     bob[0].write("Team", "printer", "from bob").await;
     all_read(&[&alice[0]], "printer", "from bob").await;
     alice[0].write("Team", "door", "1234").await;

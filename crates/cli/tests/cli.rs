@@ -1135,10 +1135,17 @@ fn secrets_edit_with_vim_reads_no_modeline_from_the_secret() {
     node.write("v:note", text);
     let home = tempfile::tempdir().unwrap();
     std::fs::write(home.path().join(".vimrc"), "set modeline modelines=5\n").unwrap();
+    edit_with_vim(&node, home.path(), "vim -c wq");
+    assert_eq!(node.run(&["secrets", "cat", "v:note"]).stdout, text);
+}
+
+/// `secrets edit v:note` with `editor` (a vim command line) and `home`
+/// as the home directory (its vimrc, its viminfo); it must succeed.
+fn edit_with_vim(node: &Node, home: &std::path::Path, editor: &str) {
     let out = node
         .command(&["secrets", "edit", "v:note"])
-        .env("HOME", home.path())
-        .env("EDITOR", "vim -c wq")
+        .env("HOME", home)
+        .env("EDITOR", editor)
         .env_remove("VISUAL")
         .env_remove("VIMINIT")
         .output()
@@ -1148,7 +1155,6 @@ fn secrets_edit_with_vim_reads_no_modeline_from_the_secret() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(node.run(&["secrets", "cat", "v:note"]).stdout, text);
 }
 
 #[test]
@@ -1162,18 +1168,10 @@ fn secrets_edit_with_vim_leaves_no_copy_in_the_home_directory() {
     node.ok(&["vaults", "create", "v"]);
     node.write("v:note", b"old-secret-4711");
     let home = tempfile::tempdir().unwrap();
-    let out = node
-        .command(&["secrets", "edit", "v:note"])
-        .env("HOME", home.path())
-        .env("EDITOR", "vim -c 'normal ddinew-secret-0815' -c wq")
-        .env_remove("VISUAL")
-        .env_remove("VIMINIT")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    edit_with_vim(
+        &node,
+        home.path(),
+        "vim -c 'normal ddinew-secret-0815' -c wq",
     );
     // (Vim ends the file with a newline.)
     assert_eq!(
