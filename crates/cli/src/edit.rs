@@ -38,13 +38,15 @@ const SHM_DIR: &str = "/dev/shm";
 /// no viminfo (vim) or shada (neovim), no backup or undo file, and no
 /// modelines (a writer of a shared vault chose the text: vim has run
 /// code from a modeline before, CVE-2019-12735), turned off again as the
-/// file is read, after the user's vimrc (which may turn them on).
+/// file is read, after the user's vimrc (which may turn them on, as
+/// `set nocompatible` does; a vimrc clearing every group's autocommands
+/// with a bare `autocmd!` turns them on again).
 const VIM_FAMILY: &[&str] = &[
     "vi", "vim", "nvim", "gvim", "view", "vimx", "mvim", "rvim", "rview", "gview", "evim",
 ];
 /// See [`VIM_FAMILY`].
 const VIM_FLAGS: &str = "-n -i NONE --cmd 'set nobackup nowritebackup noundofile nomodeline' \
-     --cmd 'autocmd BufReadPre * setlocal nomodeline'";
+     --cmd 'augroup polykey_no_modeline | autocmd BufReadPre * setlocal nomodeline | augroup END'";
 
 /// The shell command that runs `editor` on the file given as `$1`: `exec`,
 /// so the editor is this process's own child and a signal can end it (not

@@ -111,7 +111,7 @@ const VIM_FLAGS: &[&str] = &[
     "--cmd",
     "set nobackup nowritebackup noundofile nomodeline",
     "--cmd",
-    "autocmd BufReadPre * setlocal nomodeline",
+    "augroup polykey_no_modeline | autocmd BufReadPre * setlocal nomodeline | augroup END",
 ];
 
 /// `%EDITOR%` as a program and its arguments (double quotes group, as in
@@ -192,7 +192,7 @@ mod tests {
                 "--cmd",
                 "set nobackup nowritebackup noundofile nomodeline",
                 "--cmd",
-                "autocmd BufReadPre * setlocal nomodeline",
+                "augroup polykey_no_modeline | autocmd BufReadPre * setlocal nomodeline | augroup END",
                 "-u",
                 "NONE"
             ]

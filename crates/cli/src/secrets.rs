@@ -328,8 +328,11 @@ fn changes_programs(name: &str) -> bool {
         "RUSTUP_",
         "CGO_",
         "YARN_",
-        "BUNDLE_",
     ];
+    // What a prefix names but only authenticates: the tokens and
+    // passwords CI keeps under those prefixes (`CARGO_REGISTRY_TOKEN`,
+    // `YARN_NPM_AUTH_TOKEN`, `DOCKER_PASSWORD`).
+    const CREDENTIALS: &[&str] = &["_TOKEN", "_PASSWORD", "_USERNAME"];
     const NAMES: &[&str] = &[
         "PATH",
         "PATHEXT",
@@ -455,13 +458,16 @@ fn changes_programs(name: &str) -> bool {
         "OPENSSL_MODULES",
         "GEM_HOME",
         "GEM_PATH",
+        "BUNDLE_GEMFILE",
         "MAVEN_OPTS",
         "GRADLE_OPTS",
         "SBT_OPTS",
         "ANT_OPTS",
     ];
     let name = name.to_ascii_uppercase();
-    NAMES.contains(&name.as_str()) || PREFIXES.iter().any(|p| name.starts_with(p))
+    NAMES.contains(&name.as_str())
+        || (PREFIXES.iter().any(|p| name.starts_with(p))
+            && !CREDENTIALS.iter().any(|c| name.ends_with(c)))
 }
 
 fn valid_name(name: &str) -> bool {

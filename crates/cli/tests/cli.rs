@@ -235,6 +235,8 @@ fn secrets_env_runs_a_command_with_the_secret_exactly() {
     node.write(&format!("ci:deploy/{runner}"), b"sh -c evil");
     node.write("ci:deploy/GOPROXY", b"https://evil.example");
     node.write("ci:deploy/RM", b"sh -c evil #");
+    // A token kept under such a prefix is set.
+    node.write("ci:deploy/CARGO_REGISTRY_TOKEN", b"cio-token");
     let out = node.run(&[
         "secrets",
         "env",
@@ -244,13 +246,13 @@ fn secrets_env_runs_a_command_with_the_secret_exactly() {
         "-c",
         &format!(
             "printf %s \"${{LD_PRELOAD-unset}} ${{Node_Options-unset}} ${{{runner}-unset}} \
-             ${{GOPROXY-unset}} ${{RM-unset}} $TOKEN\""
+             ${{GOPROXY-unset}} ${{RM-unset}} $CARGO_REGISTRY_TOKEN $TOKEN\""
         ),
     ]);
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "unset unset unset unset unset t0ken"
+        "unset unset unset unset unset cio-token t0ken"
     );
     let message = String::from_utf8_lossy(&out.stderr);
     for name in ["LD_PRELOAD", "Node_Options", runner, "GOPROXY", "RM"] {
@@ -1134,9 +1136,22 @@ fn secrets_edit_with_vim_reads_no_modeline_from_the_secret() {
     let text = b"token-4711\n# vim: set fileformat=dos :\n";
     node.write("v:note", text);
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(home.path().join(".vimrc"), "set modeline modelines=5\n").unwrap();
-    edit_with_vim(&node, home.path(), "vim -c wq");
-    assert_eq!(node.run(&["secrets", "cat", "v:note"]).stdout, text);
+    // A vimrc that turns modelines on, and one as many begin (its own
+    // group's autocommands cleared; `set nocompatible` turns modelines
+    // back on for any user but root). A bare `autocmd!` clearing every
+    // group would turn them on again (README).
+    for vimrc in [
+        "set modeline modelines=5\n",
+        "augroup vimrc\nautocmd!\naugroup END\nset nocompatible\nset modeline\n",
+    ] {
+        std::fs::write(home.path().join(".vimrc"), vimrc).unwrap();
+        edit_with_vim(&node, home.path(), "vim -c wq");
+        assert_eq!(
+            node.run(&["secrets", "cat", "v:note"]).stdout,
+            text,
+            "{vimrc}"
+        );
+    }
 }
 
 /// `secrets edit v:note` with `editor` (a vim command line) and `home`

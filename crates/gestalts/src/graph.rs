@@ -165,8 +165,9 @@ type LinkTime = (NodeId, NodeId, u64, Option<NodeId>);
 // accepted only if every authenticated table is empty: with links among
 // them, deleting the digest and every revocation leaves no gestalt at all
 // instead of bringing the revoked back. These tables hold a few records
-// per device, so verifying them at each transaction's first access is
-// cheap.
+// per device ever linked (a notice stays while its device is out, hidden,
+// until the user answers it or pairs the device again), so verifying them
+// at each transaction's first access is cheap.
 const LINKS: Table<Link> = Table::authenticated("gestalt_links");
 const REVOKED: Table<Revocation> = Table::authenticated("gestalt_revoked");
 const NOTICES: Table<DeviceNotice> = Table::authenticated("gestalt_notices");
@@ -260,6 +261,9 @@ impl<'db> GestaltGraph<'db> {
         for node in [payload.iss, payload.sub] {
             let revocations = revocations_of(&txn, &node)?;
             forget_revocations(self.db, &mut txn, &revocations)?;
+            // The person just confirmed it: a notice of another device
+            // adding it long ago (kept while it was out) is answered.
+            txn.delete(&NOTICES, &notice_key(self.db, &node))?;
         }
         let nodes = self.put_link(&mut txn, &payload, claim)?;
         txn.commit()?;
@@ -345,11 +349,13 @@ impl<'db> GestaltGraph<'db> {
         me: NodeId,
         adopted: &mut Adopted,
     ) -> Result<(), ClaimError> {
-        if adopted.revoked.is_empty() {
+        if adopted.revoked.is_empty() && adopted.noticed.is_empty() {
             return Ok(());
         }
         let members = self.view(txn, me)?.members;
         adopted.revoked.retain(|n| !members.contains(n));
+        // Nor is a device added and removed in one pull announced.
+        adopted.noticed.retain(|n| members.contains(n));
         Ok(())
     }
 

@@ -1247,3 +1247,32 @@ fn a_removal_not_in_force_leaves_the_notice_of_the_device_it_names() {
         noticed(&b)
     );
 }
+
+/// B added X, the user removed X on B, and then paired X again on A: A
+/// does not ask about B's old addition (kept, hidden, while X was out),
+/// nor does a device added and removed in one pull get announced.
+#[test]
+fn a_device_paired_again_here_is_not_asked_about_and_one_gone_at_once_is_not_announced() {
+    let (a, b, x) = (device(1), device(2), device(3));
+    pair(&a, &b, NOW_S);
+    pair(&b, &x, NOW_S + 1);
+    pull(&a, &[&b], NOW_S + 2);
+    assert_eq!(noticed(&a), vec![x.id()]);
+    revoke(&b, x.id(), NOW_S + 3);
+    pull(&a, &[&b], NOW_S + 4);
+    assert!(noticed(&a).is_empty());
+    pair(&a, &x, NOW_S + 5);
+    assert!(a.members().contains(&x.id()));
+    assert!(
+        noticed(&a).is_empty(),
+        "asked about a device just paired here"
+    );
+
+    let (a, b, y) = (device(4), device(5), device(6));
+    pair(&a, &b, NOW_S);
+    pair(&b, &y, NOW_S + 1);
+    revoke(&b, y.id(), NOW_S + 2);
+    let announced = pull(&a, &[&b], NOW_S + 3);
+    assert!(announced.is_empty(), "{announced:?}");
+    assert!(!a.members().contains(&y.id()) && noticed(&a).is_empty());
+}

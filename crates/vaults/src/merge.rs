@@ -387,7 +387,7 @@ impl Vault {
         // versions collide, a secret has one review, and it shows the
         // other version of the last merge.
         for (index, path, loser) in losers {
-            conflicts[index].theirs_path = Some(keep_in_copy(&mut result, &path, loser, true));
+            conflicts[index].theirs_path = Some(keep_in_copy(&mut result, &path, loser));
         }
         // A secret where the other side made a directory of the same name
         // moves aside rather than being lost.
@@ -400,7 +400,7 @@ impl Vault {
         // multiply copies.)
         for path in collisions {
             if let Some(id) = result.remove(&path) {
-                let moved = keep_in_copy(&mut result, &path, id, false);
+                let moved = keep_in_copy(&mut result, &path, id);
                 conflicts.push(MergeConflict {
                     path,
                     theirs_path: Some(moved),
@@ -533,27 +533,19 @@ pub fn conflict_copy_path(path: &str) -> String {
     conflict_copy(path, &path_tag(path), |_| false)
 }
 
-/// Put `id` in `path`'s one copy in the merged tree `result` and return
-/// the copy's name; the copy never goes where `result` has a directory
-/// (the tree could not be written, and the merge would fail on every
-/// try). A version that lost this merge (`lost`) takes the copy whatever
-/// it held (that stays in history): the merge says both versions are
-/// kept, and the copy must show the other one. (It kept the greater id of
-/// the two, so a writer who put a version of its own in the copy, at once
-/// or a version before, with an id made great, hid our concurrent edit
-/// in history.) A secret moved aside for a directory keeps the greater.
-fn keep_in_copy(
-    result: &mut BTreeMap<String, ObjectId>,
-    path: &str,
-    id: ObjectId,
-    lost: bool,
-) -> String {
+/// Put `id`, a version this merge displaced (it lost to the other side's,
+/// or it is a secret whose name became a directory), in `path`'s one copy
+/// in the merged tree `result` and return the copy's name; the copy never
+/// goes where `result` has a directory (the tree could not be written, and
+/// the merge would fail on every try). It takes the copy whatever the copy
+/// held (that stays in history): the merge says both versions are kept,
+/// and the copy must show the other one. (It kept the greater id of the
+/// two, so a writer who put a version of its own in the copy, at once or
+/// a version before, with an id made great, hid our concurrent edit in
+/// history.)
+fn keep_in_copy(result: &mut BTreeMap<String, ObjectId>, path: &str, id: ObjectId) -> String {
     let copy = conflict_copy(path, &path_tag(path), |c| is_directory(result, c));
-    let kept = match result.get(&copy) {
-        Some(present) if !lost => (*present).max(id),
-        _ => id,
-    };
-    result.insert(copy.clone(), kept);
+    result.insert(copy.clone(), id);
     copy
 }
 

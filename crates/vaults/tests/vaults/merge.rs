@@ -534,4 +534,26 @@ fn a_writer_filling_a_secrets_copy_itself_does_not_hide_our_concurrent_edit() {
         );
     }
     assert_eq!(a.files(&laptop.db).unwrap(), b.files(&phone.db).unwrap());
+
+    // The writer makes a directory of the secret's name instead (our
+    // edited secret moves aside, to the copy it planted).
+    let (laptop, a, phone, b) = two_devices();
+    let ours = value_whose_id("ours-moved", |id| id[0] < 0x10);
+    a.write_secret(&laptop.db, &laptop.keys, "wifi", &ours)
+        .unwrap();
+    b.remove(&phone.db, &phone.keys, "wifi", false).unwrap();
+    b.write_secret(&phone.db, &phone.keys, "wifi/x", b"dir")
+        .unwrap();
+    b.write_secret(&phone.db, &phone.keys, &copy, &planted)
+        .unwrap();
+    merge_both_ways((&laptop.db, &laptop.keys, &a), (&phone.db, &phone.keys, &b));
+    for (device, vault) in [(&laptop, &a), (&phone, &b)] {
+        assert_eq!(vault.get(&device.db, "wifi/x").unwrap().as_slice(), b"dir");
+        assert_eq!(
+            vault.get(&device.db, &copy).unwrap().as_slice(),
+            ours,
+            "our edit moved aside is not in the copy"
+        );
+    }
+    assert_eq!(a.files(&laptop.db).unwrap(), b.files(&phone.db).unwrap());
 }
