@@ -110,20 +110,7 @@ async fn alice_shares_with_bob(write: bool, target: Target) -> People {
         Target::FirstDevice => bob[0].id().to_string(),
         Target::Account => "github.com:bob".to_owned(),
     };
-    let shared = alice[0]
-        .node
-        .share_vault("Team", &target, write)
-        .await
-        .unwrap();
-    assert!(shared.offered, "Bob's device took the offer");
-    let offer = bob[0]
-        .node
-        .read_notifications(false)
-        .await
-        .unwrap()
-        .into_iter()
-        .find_map(|n| n.share)
-        .expect("an offer arrived");
+    let offer = offer_team(&alice[0], &target, &bob[0], write).await;
     assert_eq!(offer.name, "Team");
     assert_eq!(offer.write, write);
     let accepted = bob[0].node.accept_share(&offer.vault).await.unwrap();
@@ -133,6 +120,25 @@ async fn alice_shares_with_bob(write: bool, target: Target) -> People {
         bob,
         vault: offer.vault,
     }
+}
+
+/// `owner` shares "Team" with `target` (`write` or to read); `to`, a
+/// device of theirs, takes the offer and returns it (not accepted yet).
+async fn offer_team(
+    owner: &Device,
+    target: &str,
+    to: &Device,
+    write: bool,
+) -> polykey_node::ShareOffer {
+    let shared = owner.node.share_vault("Team", target, write).await.unwrap();
+    assert!(shared.offered, "the device took the offer");
+    to.node
+        .read_notifications(false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|n| n.share)
+        .expect("an offer arrived")
 }
 
 async fn all_read(devices: &[&Device], path: &str, value: &str) {
@@ -315,20 +321,7 @@ async fn a_writers_edit_reaches_another_reader_of_the_vault() {
         .set_permission(&alice_id, Permission::Notify, true)
         .await
         .unwrap();
-    let shared = alice[0]
-        .node
-        .share_vault("Team", &carol.id().to_string(), false)
-        .await
-        .unwrap();
-    assert!(shared.offered, "Carol's device took the offer");
-    let offer = carol
-        .node
-        .read_notifications(false)
-        .await
-        .unwrap()
-        .into_iter()
-        .find_map(|n| n.share)
-        .expect("an offer arrived");
+    let offer = offer_team(&alice[0], &carol.id().to_string(), &carol, false).await;
     carol.node.accept_share(&offer.vault).await.unwrap();
     all_read(&[&carol], "wifi", "hunter2").await;
 
