@@ -1127,15 +1127,10 @@ fn secrets_edit_uses_the_editor_on_a_private_file_that_is_removed() {
 /// (this one would save the text with DOS line ends).
 #[test]
 fn secrets_edit_with_vim_reads_no_modeline_from_the_secret() {
-    if !std::path::Path::new("/usr/bin/vim").exists() {
-        eprintln!("skipped: no vim on this machine");
-        return;
-    }
-    let node = bootstrapped();
-    node.ok(&["vaults", "create", "v"]);
     let text = b"token-4711\n# vim: set fileformat=dos :\n";
-    node.write("v:note", text);
-    let home = tempfile::tempdir().unwrap();
+    let Some((node, home)) = note_for_vim(text) else {
+        return;
+    };
     // A vimrc that turns modelines on, and one as many begin (its own
     // group's autocommands cleared; `set nocompatible` turns modelines
     // back on for any user but root). A bare `autocmd!` clearing every
@@ -1152,6 +1147,19 @@ fn secrets_edit_with_vim_reads_no_modeline_from_the_secret() {
             "{vimrc}"
         );
     }
+}
+
+/// A node with `v:note` holding `text`, and an empty home directory for
+/// vim; none (said on stderr) where this machine has no vim.
+fn note_for_vim(text: &[u8]) -> Option<(Node, tempfile::TempDir)> {
+    if !std::path::Path::new("/usr/bin/vim").exists() {
+        eprintln!("skipped: no vim on this machine");
+        return None;
+    }
+    let node = bootstrapped();
+    node.ok(&["vaults", "create", "v"]);
+    node.write("v:note", text);
+    Some((node, tempfile::tempdir().unwrap()))
 }
 
 /// `secrets edit v:note` with `editor` (a vim command line) and `home`
@@ -1175,14 +1183,9 @@ fn edit_with_vim(node: &Node, home: &std::path::Path, editor: &str) {
 #[test]
 fn secrets_edit_with_vim_leaves_no_copy_in_the_home_directory() {
     // Vim keeps deleted text in ~/.viminfo (on disk) unless told not to.
-    if !std::path::Path::new("/usr/bin/vim").exists() {
-        eprintln!("skipped: no vim on this machine");
+    let Some((node, home)) = note_for_vim(b"old-secret-4711") else {
         return;
-    }
-    let node = bootstrapped();
-    node.ok(&["vaults", "create", "v"]);
-    node.write("v:note", b"old-secret-4711");
-    let home = tempfile::tempdir().unwrap();
+    };
     edit_with_vim(
         &node,
         home.path(),

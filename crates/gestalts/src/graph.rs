@@ -343,19 +343,25 @@ impl<'db> GestaltGraph<'db> {
     /// same pull): its subject, still a device, is not reported gone.
     /// (Notices are kept whatever happens and shown for devices only, see
     /// [`GestaltGraph::notices`].)
+    /// `view` is the adoption's own, read again only if it went stale.
     fn settle(
         &self,
-        txn: &mut WriteTxn<'_>,
+        txn: &WriteTxn<'_>,
         me: NodeId,
+        view: View,
         adopted: &mut Adopted,
     ) -> Result<(), ClaimError> {
         if adopted.revoked.is_empty() && adopted.noticed.is_empty() {
             return Ok(());
         }
-        let members = self.view(txn, me)?.members;
-        adopted.revoked.retain(|n| !members.contains(n));
+        let view = if view.stale {
+            self.view(txn, me)?
+        } else {
+            view
+        };
+        adopted.revoked.retain(|n| !view.members.contains(n));
         // Nor is a device added and removed in one pull announced.
-        adopted.noticed.retain(|n| members.contains(n));
+        adopted.noticed.retain(|n| view.members.contains(n));
         Ok(())
     }
 
@@ -373,7 +379,7 @@ impl<'db> GestaltGraph<'db> {
         let mut txn = self.db.write()?;
         let mut view = self.view(&txn, me)?;
         let mut adopted = self.adopt_in(&mut txn, &mut view, me, issuer, claims)?;
-        self.settle(&mut txn, me, &mut adopted)?;
+        self.settle(&txn, me, view, &mut adopted)?;
         txn.commit()?;
         Ok(adopted)
     }
@@ -461,7 +467,7 @@ impl<'db> GestaltGraph<'db> {
         for (key, _) in txn.entries(&ACKNOWLEDGED)? {
             txn.delete(&ACKNOWLEDGED, &key)?;
         }
-        self.settle(&mut txn, me, &mut all)?;
+        self.settle(&txn, me, view, &mut all)?;
         txn.commit()?;
         Ok(all)
     }

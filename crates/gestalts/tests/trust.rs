@@ -169,6 +169,11 @@ fn a_forged_or_broken_continuation_is_refused() {
 /// Adopt `from`'s chains the way a pull does: every chain at once, through
 /// [`GestaltGraph::adopt_chains`]. Returns the devices noticed.
 fn pull(d: &Device, from: &[&Device], now_secs: u64) -> Vec<NodeId> {
+    pull_adopted(d, from, now_secs).noticed
+}
+
+/// [`pull`], returning all the adoption reports.
+fn pull_adopted(d: &Device, from: &[&Device], now_secs: u64) -> polykey_gestalts::Adopted {
     let chains = MemberChains::new(&d.db);
     let mut updates = Vec::new();
     for other in from {
@@ -179,10 +184,7 @@ fn pull(d: &Device, from: &[&Device], now_secs: u64) -> Vec<NodeId> {
             updates.push((other.id(), head, claims));
         }
     }
-    d.graph()
-        .adopt_chains(d.id(), &chains, updates)
-        .unwrap()
-        .noticed
+    d.graph().adopt_chains(d.id(), &chains, updates).unwrap()
 }
 
 /// A link claim issued by `issuer` about `subject`, countersigned, put on
@@ -1200,16 +1202,7 @@ fn a_removal_not_in_force_leaves_the_notice_of_the_device_it_names() {
     pair(&t, &x, NOW_S + 3);
     revoke(&t, p.id(), NOW_S + 4);
     revoke(&p, x.id(), NOW_S + 5);
-    let chains = MemberChains::new(&b.db);
-    let mut updates = Vec::new();
-    for other in [&a, &t, &p, &x] {
-        let head = chains.head(&other.id()).unwrap();
-        let new = other.chain().claims_after(0, 1000).unwrap();
-        if let Ok(claims) = verify_continuation(&other.id(), head.as_ref(), &new, NOW_S + 10) {
-            updates.push((other.id(), head, claims));
-        }
-    }
-    let adopted = b.graph().adopt_chains(b.id(), &chains, updates).unwrap();
+    let adopted = pull_adopted(&b, &[&a, &t, &p, &x], NOW_S + 10);
     let members = b.members();
     assert!(members.contains(&x.id()) && !members.contains(&p.id()));
     assert!(

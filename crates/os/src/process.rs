@@ -37,19 +37,6 @@ pub fn keep_out_of_core_dumps() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Whether this process may be dumped: `Some(false)` once
-/// [`keep_out_of_core_dumps`] ran; `None` where it cannot be told.
-pub fn dumpable() -> Option<bool> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        // SAFETY: PR_GET_DUMPABLE takes no argument and returns a flag.
-        let flag = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
-        return (flag >= 0).then_some(flag != 0);
-    }
-    #[allow(unreachable_code)]
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,7 +52,8 @@ mod tests {
         // SAFETY: getrlimit writes the struct passed by mutable reference.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut limit) }, 0);
         assert_eq!((limit.rlim_cur, limit.rlim_max), (0, 0));
+        // SAFETY: PR_GET_DUMPABLE takes no argument and returns a flag.
         #[cfg(target_os = "linux")]
-        assert_eq!(dumpable(), Some(false));
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }, 0);
     }
 }

@@ -503,16 +503,15 @@ fn a_writer_filling_a_secrets_copy_itself_does_not_hide_our_concurrent_edit() {
         .unwrap();
     b.write_secret(&phone.db, &phone.keys, &copy, &planted)
         .unwrap();
-    merge_both_ways((&laptop.db, &laptop.keys, &a), (&phone.db, &phone.keys, &b));
-    for (device, vault) in [(&laptop, &a), (&phone, &b)] {
-        assert_eq!(vault.get(&device.db, "wifi").unwrap().as_slice(), theirs);
-        assert_eq!(
-            vault.get(&device.db, &copy).unwrap().as_slice(),
-            ours,
-            "our edit is not in the copy"
-        );
-    }
-    assert_eq!(a.files(&laptop.db).unwrap(), b.files(&phone.db).unwrap());
+    let expect = [
+        ("wifi", theirs.as_slice(), "their edit is not in place"),
+        (
+            copy.as_str(),
+            ours.as_slice(),
+            "our edit is not in the copy",
+        ),
+    ];
+    merged_both_ways_hold((&laptop, &a), (&phone, &b), &expect);
 
     // The copy planted a version before (both devices have it), and then
     // both edit the secret: ours still goes to the copy.
@@ -525,15 +524,12 @@ fn a_writer_filling_a_secrets_copy_itself_does_not_hide_our_concurrent_edit() {
         .unwrap();
     b.write_secret(&phone.db, &phone.keys, "wifi", &theirs)
         .unwrap();
-    merge_both_ways((&laptop.db, &laptop.keys, &a), (&phone.db, &phone.keys, &b));
-    for (device, vault) in [(&laptop, &a), (&phone, &b)] {
-        assert_eq!(
-            vault.get(&device.db, &copy).unwrap().as_slice(),
-            ours,
-            "our edit is not in the copy planted before"
-        );
-    }
-    assert_eq!(a.files(&laptop.db).unwrap(), b.files(&phone.db).unwrap());
+    let expect_ours = [(
+        copy.as_str(),
+        ours.as_slice(),
+        "our edit is not in the copy planted before",
+    )];
+    merged_both_ways_hold((&laptop, &a), (&phone, &b), &expect_ours);
 
     // The writer makes a directory of the secret's name instead (our
     // edited secret moves aside, to the copy it planted).
@@ -546,14 +542,33 @@ fn a_writer_filling_a_secrets_copy_itself_does_not_hide_our_concurrent_edit() {
         .unwrap();
     b.write_secret(&phone.db, &phone.keys, &copy, &planted)
         .unwrap();
-    merge_both_ways((&laptop.db, &laptop.keys, &a), (&phone.db, &phone.keys, &b));
-    for (device, vault) in [(&laptop, &a), (&phone, &b)] {
-        assert_eq!(vault.get(&device.db, "wifi/x").unwrap().as_slice(), b"dir");
-        assert_eq!(
-            vault.get(&device.db, &copy).unwrap().as_slice(),
-            ours,
-            "our edit moved aside is not in the copy"
-        );
+    let expect = [
+        ("wifi/x", b"dir".as_slice(), "the directory is not kept"),
+        (
+            copy.as_str(),
+            ours.as_slice(),
+            "our edit moved aside is not in the copy",
+        ),
+    ];
+    merged_both_ways_hold((&laptop, &a), (&phone, &b), &expect);
+}
+
+/// Merge the two copies both ways at once; then each holds every
+/// `(path, value, why not)` expected, and both hold the same secrets.
+fn merged_both_ways_hold(
+    (laptop, a): (&Device, &Vault),
+    (phone, b): (&Device, &Vault),
+    expected: &[(&str, &[u8], &str)],
+) {
+    merge_both_ways((&laptop.db, &laptop.keys, a), (&phone.db, &phone.keys, b));
+    for (device, vault) in [(laptop, a), (phone, b)] {
+        for (path, value, why) in expected {
+            assert_eq!(
+                vault.get(&device.db, path).unwrap().as_slice(),
+                *value,
+                "{why}"
+            );
+        }
     }
     assert_eq!(a.files(&laptop.db).unwrap(), b.files(&phone.db).unwrap());
 }
