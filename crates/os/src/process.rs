@@ -37,12 +37,11 @@ pub fn keep_out_of_core_dumps() -> std::io::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
     #[test]
-    #[cfg(unix)]
     fn a_process_kept_out_of_core_dumps_writes_none() {
         keep_out_of_core_dumps().unwrap();
         let mut limit = libc::rlimit {
