@@ -78,6 +78,7 @@ const COMMANDS: &[&str] = &[
     "confirm_join",
     "confirm_pairing",
     "device_notices",
+    "device_disputes",
     "keep_device",
     "revoke_device",
     "sync_status",

@@ -2,10 +2,10 @@ use std::sync::Arc;
 
 use polykey_node::api::{
     ApiError, BackupDto, ConflictDto, ContactDto, CreatedDto, DeletedSecretDto, DeletedVaultDto,
-    DeviceDto, DeviceNoticeDto, EntryDto, HealthItemDto, ImportPreviewDto, ImportReportDto,
-    ImportRequestDto, InvitationDto, JoinedDto, KeyringStatusDto, NotificationDto, PairingStateDto,
-    PasswordRulesDto, PersonDto, QuickItemDto, RestoredDto, SecretDto, StatusDto, StrengthDto,
-    SyncStatusDto, TotpDto, VaultDto, VaultSharingDto, VersionDto,
+    DeviceDisputeDto, DeviceDto, DeviceNoticeDto, EntryDto, HealthItemDto, ImportPreviewDto,
+    ImportReportDto, ImportRequestDto, InvitationDto, JoinedDto, KeyringStatusDto, NotificationDto,
+    PairingStateDto, PasswordRulesDto, PersonDto, QuickItemDto, RestoredDto, SecretDto, StatusDto,
+    StrengthDto, SyncStatusDto, TotpDto, VaultDto, VaultSharingDto, VersionDto,
 };
 use polykey_node::backup::BackupSchedule;
 use polykey_node::{items, Node, Preferences};
@@ -397,6 +397,11 @@ pub async fn confirm_join(node: State<'_, Node>, accept: bool) -> Result<()> {
 #[tauri::command]
 pub async fn device_notices(node: State<'_, Node>) -> Result<Vec<DeviceNoticeDto>> {
     Ok(node.device_notices_dto().await?)
+}
+
+#[tauri::command]
+pub async fn device_disputes(node: State<'_, Node>) -> Result<Vec<DeviceDisputeDto>> {
+    Ok(node.device_disputes_dto().await?)
 }
 
 #[tauri::command]

@@ -294,6 +294,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::confirm_join,
             commands::confirm_pairing,
             commands::device_notices,
+            commands::device_disputes,
             commands::keep_device,
             commands::revoke_device,
             commands::sync_status,

@@ -725,22 +725,19 @@ async fn thief_removes_a_on_b(seed: u8, at_ms: u64) -> (Device, Device, Rogue, S
 /// counted as no change, so B never recomputed who stands. (Passed before
 /// only when both removals fell in one second, and checked the device
 /// list, which shows contested devices too.)
+///
+/// Since the removals are judged by who stands, not by time, B cannot tell
+/// the user's answer from the thief's (the chains show the same shape
+/// either way): A and the thief are both out on B, shown there as a
+/// dispute, until the user removes the thief on B too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thief_revoking_the_remover_does_not_cut_another_device_off() {
     // The thief's revocation names no vault version: it undoes nothing.
     let (a, b, rogue, _served) = thief_removes_a_on_b(114, now_ms()).await;
     assert_eq!(b.read("Personal", "github").await.as_deref(), Some("pw"));
-    // The user removes the thief on A (a second later: a tie is decided
-    // otherwise): its revocation falls.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The user removes the thief on A.
     a.node.revoke_device(rogue.id()).await.unwrap();
-    eventually("B has A back and not the thief", &[&a, &b], || async {
-        let _ = b.node.sync_now(a.id()).await;
-        let _ = a.node.sync_now(b.id()).await;
-        let on_b = b.device_ids().await;
-        on_b.contains(&a.id()) && !on_b.contains(&rogue.id())
-    })
-    .await;
+    b_shows_the_dispute_and_the_user_decides(&a, &b, &rogue).await;
     eventually(
         "A's secret is back on B, and still on A",
         &[&a, &b],
@@ -755,25 +752,79 @@ async fn a_thief_revoking_the_remover_does_not_cut_another_device_off() {
 }
 
 /// As above, with the thief's removal of A dated nine minutes ahead (clocks
-/// may differ by ten): the latest removal stands, so the thief's used to
-/// win against the user's answer until the user removed it once more, ten
+/// may differ by ten): when the latest removal stood, the thief's won
+/// against the user's answer until the user removed it once more, ten
 /// minutes later. A has heard of the thief's removal, and dates its answer
-/// after it.
+/// after it; dates play no part now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thiefs_removal_of_the_remover_dated_ahead_does_not_outlast_the_answer() {
     let (a, b, rogue, _served) = thief_removes_a_on_b(116, now_ms() + 9 * 60 * 1000).await;
     dial(&rogue, &a).await;
     a.node.sync_now(rogue.id()).await.unwrap();
     a.node.revoke_device(rogue.id()).await.unwrap();
-    eventually("B has A back and not the thief", &[&a, &b], || async {
+    b_shows_the_dispute_and_the_user_decides(&a, &b, &rogue).await;
+    let answer = ask_removed(&rogue, &b, Request::Vaults).await;
+    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+}
+
+/// The user removes the thief on A first, and B obeys; the thief answers by
+/// removing A, dated a minute later, and B reads it (it still reads the
+/// chain of a device another device removed, for its removals). Judged by
+/// time, the latest removal stood: the thief was B's device again, A was
+/// out, and as the thief can always answer again, it had the last word.
+/// Now neither stands on B: the thief stays refused until the user decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thiefs_answer_to_its_removal_does_not_make_it_a_device_again() {
+    let (a, b, rogue, served, _) = gestalt_with_rogue(117).await;
+    a.node.revoke_device(rogue.id()).await.unwrap();
+    eventually("B drops the thief", &[&a, &b], || async {
+        let _ = b.node.sync_now(a.id()).await;
+        !b.device_ids().await.contains(&rogue.id())
+    })
+    .await;
+    rogue.revoke(a.id(), now_ms() + 60_000);
+    *served.lock().unwrap() = rogue.chains();
+    dial(&rogue, &b).await;
+    b_shows_the_dispute_and_the_user_decides(&a, &b, &rogue).await;
+    let answer = ask_removed(&rogue, &b, Request::Vaults).await;
+    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+}
+
+/// After the thief removed A and the user removed the thief on A: B takes
+/// A's removal (A's chain is still read), and shows A and the thief as
+/// devices that removed each other, trusting neither, with a notification;
+/// the user removes the thief on B, and A is B's device again.
+async fn b_shows_the_dispute_and_the_user_decides(a: &Device, b: &Device, rogue: &Rogue) {
+    eventually("B shows the dispute", &[a, b], || async {
+        let _ = b.node.sync_now(a.id()).await;
+        let _ = b.node.sync_now(rogue.id()).await;
+        let shown: Vec<NodeId> = b
+            .node
+            .device_disputes()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.device)
+            .collect();
+        shown.contains(&a.id()) && shown.contains(&rogue.id())
+    })
+    .await;
+    let on_b = b.device_ids().await;
+    assert!(!on_b.contains(&a.id()) && !on_b.contains(&rogue.id()));
+    let told = b.node.read_notifications(false).await.unwrap();
+    assert!(
+        told.iter().any(|n| n.text.contains("removed each other")),
+        "{told:?}"
+    );
+    b.node.revoke_device(rogue.id()).await.unwrap();
+    assert!(b.node.device_disputes().await.unwrap().is_empty());
+    eventually("B has A back and not the thief", &[a, b], || async {
         let _ = b.node.sync_now(a.id()).await;
         let _ = a.node.sync_now(b.id()).await;
         let on_b = b.device_ids().await;
         on_b.contains(&a.id()) && !on_b.contains(&rogue.id())
     })
     .await;
-    let answer = ask_removed(&rogue, &b, Request::Vaults).await;
-    assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
 }
 
 /// As above, with the thief paired with B too: B drops A and keeps the

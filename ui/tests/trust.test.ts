@@ -140,7 +140,7 @@ describe("devices added by another device", () => {
     expect(notice?.textContent?.replace(/\s+/g, " ")).toContain(`${shortId(OTHER)} added ${shortId(ROGUE)}`);
     expect(notice?.getAttribute("role")).toBe("alert");
     expect(byTestId(target, "devices-badge")?.textContent).toBe("1");
-    expect(byTestId(target, "devices-button")?.textContent?.replace(/\s+/g, " ")).toContain("1 new device to review");
+    expect(byTestId(target, "devices-button")?.textContent?.replace(/\s+/g, " ")).toContain("1 device to review");
 
     click(target, "notice-keep");
     await settle();
@@ -178,6 +178,37 @@ describe("devices added by another device", () => {
     expect(backend.revoked).toEqual([ROGUE]);
     expect(byTestId(target, "device-notice")).toBeNull();
     expect(byTestId(document, "remove-device-dialog")).toBeNull();
+  });
+});
+
+describe("devices that removed each other", () => {
+  it("shows both as a dispute on every page; removing one brings the other back", async () => {
+    const { backend, target } = await home();
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
+    backend.paired.push({ nodeId: ROGUE, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
+    backend.devicesRemovedEachOther(OTHER, ROGUE);
+    await settle();
+    const shown = byTestId(target, "device-disputes")!;
+    expect(byTestId(shown, "device-dispute")).not.toBeNull();
+    expect(text(shown)).toContain("Your devices removed each other");
+    expect(text(shown)).toContain(`${shortId(OTHER)}, removed by ${shortId(ROGUE)}`);
+    expect(text(shown)).toContain(`${shortId(ROGUE)}, removed by ${shortId(OTHER)}`);
+    expect(allByTestId(target, "device-dispute")).toHaveLength(2);
+    expect(byTestId(target, "devices-badge")?.textContent).toBe("2");
+
+    // The person does not have the rogue any more: removing it asks first.
+    const removes = allByTestId(target, "dispute-remove");
+    (removes[1] as HTMLElement).click();
+    await settle();
+    expect(text(byTestId(document, "remove-device-dialog")!)).toContain("will be removed from all your devices");
+    click(document, "remove-device-dialog-confirm");
+    await settle();
+    expect(backend.revoked).toEqual([ROGUE]);
+    expect(byTestId(target, "device-disputes")).toBeNull();
+    expect(byTestId(target, "devices-badge")).toBeNull();
+    click(target, "devices-button");
+    await settle();
+    expect(allByTestId(target, "device-row")).toHaveLength(2);
   });
 });
 

@@ -26,6 +26,9 @@ pub(crate) enum TrustCommand {
     Keep { node_id: String },
     /// Devices other devices added, not yet kept or removed here.
     Notices,
+    /// Devices that removed each other: this device trusts none of them
+    /// until you remove here (`nodes revoke`) the one you do not have.
+    Disputes,
     /// Confirm (or reject) the digits of the device joining this one's
     /// invitation, for `invite --no-wait`.
     Confirm {
@@ -170,7 +173,7 @@ pub(crate) async fn invite(cli: &Cli, no_wait: bool, yes: bool) -> Result<Output
     }
 }
 
-/// `polykey nodes revoke|keep|notices|confirm`.
+/// `polykey nodes revoke|keep|notices|disputes|confirm`.
 pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, Failure> {
     let mut agent = running_agent(cli)?;
     match command {
@@ -209,6 +212,41 @@ pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, F
                 .collect::<Vec<_>>()
                 .join("\n");
             Ok(text(human, notices))
+        }
+        TrustCommand::Disputes => {
+            let disputes = agent.call("nodes.disputes", serde_json::json!({}))?;
+            let lines: Vec<String> = disputes
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| {
+                    let by: Vec<&str> = d["removedBy"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|n| n.as_str())
+                        .collect();
+                    let name = d["name"]
+                        .as_str()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default();
+                    format!(
+                        "{}{name} removed by {}",
+                        d["device"].as_str().unwrap_or_default(),
+                        by.join(", ")
+                    )
+                })
+                .collect();
+            let human = if lines.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "{}\nThis device trusts none of these until you remove the one you do not \
+                     have: `polykey nodes revoke <NodeId>`.",
+                    lines.join("\n")
+                )
+            };
+            Ok(text(human, disputes))
         }
         TrustCommand::Confirm { digits, reject } => {
             let state = agent.call("pairing.state", serde_json::json!({}))?;

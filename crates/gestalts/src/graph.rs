@@ -8,11 +8,15 @@
 //! node (a fresh pairing by a device still trusted) brings it back — never
 //! one the revoked node dated ahead itself. A revocation counts only while
 //! its issuer is not revoked itself, so a thief's revocations end with the
-//! thief; when devices revoke each other, the latest revocation stands
-//! (each device's own revocations always hold there). A device removed by
+//! thief. When devices revoke each other (the user's device and a thief
+//! answering it, whichever struck first) neither stands on the other
+//! devices: both are out there and shown to the user as a dispute, until
+//! the user removes the one they distrust on a device that stands (each
+//! device's own revocations always hold there). A device removed by
 //! another device is "contested": its chain is still read for revocations,
-//! so the user's removal of the thief reaches a device the thief cut off. A device added (or brought back) by
-//! another device is recorded with a notice for the user.
+//! so the user's removal of the thief reaches a device the thief cut off.
+//! A device added (or brought back) by another device is recorded with a
+//! notice for the user.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -119,6 +123,19 @@ pub struct DeviceNotice {
     pub added_at: u64,
 }
 
+/// A device out because devices removed each other (see
+/// [`GestaltGraph::disputes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispute {
+    /// The device.
+    pub device: NodeId,
+    /// The disputed devices that removed it (devices of the gestalt but
+    /// for the dispute).
+    pub removed_by: Vec<NodeId>,
+    /// When the latest of them did, seconds since the Unix epoch.
+    pub at: u64,
+}
+
 /// What adopting a member's claims changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Adopted {
@@ -127,8 +144,11 @@ pub struct Adopted {
     /// Of those, the ones shown to the user: all but those the inviter
     /// listed when this device joined.
     pub noticed: Vec<NodeId>,
-    /// Nodes that were removed.
+    /// Nodes that were removed (not those in a new dispute).
     pub revoked: Vec<NodeId>,
+    /// Devices newly out because devices removed each other (see
+    /// [`GestaltGraph::disputes`]): for the user to decide.
+    pub disputed: Vec<NodeId>,
     /// Revocations recorded, of members or not: one of a node outside the
     /// gestalt (a thief that removed a device first) changes who stands,
     /// and so the gestalt, without removing anyone from it.
@@ -146,6 +166,7 @@ impl Adopted {
         self.joined.extend(other.joined);
         self.noticed.extend(other.noticed);
         self.revoked.extend(other.revoked);
+        self.disputed.extend(other.disputed);
         self.revocations += other.revocations;
     }
 }
@@ -231,9 +252,6 @@ fn acknowledged_key(db: &Db, node: &NodeId) -> RecordKey {
 /// contested: its own device's removal of a thief is one or two; a thief
 /// sending a new fork of its frozen chain on every pull adds no more.
 pub const MAX_CONTESTED_REVOCATIONS: usize = 64;
-/// Rounds of settling which removal counts when removers removed each other
-/// (see `revokers_of`).
-const MAX_REVOCATION_ROUNDS: usize = 64;
 
 /// The gestalt graph stored in a node's database.
 pub struct GestaltGraph<'db> {
@@ -344,14 +362,17 @@ impl<'db> GestaltGraph<'db> {
     /// (Notices are kept whatever happens and shown for devices only, see
     /// [`GestaltGraph::notices`].)
     /// `view` is the adoption's own, read again only if it went stale.
+    /// A dispute is reported once, when it begins (`before`: the nodes
+    /// disputed before the adoption); its devices are not reported removed.
     fn settle(
         &self,
         txn: &WriteTxn<'_>,
         me: NodeId,
         view: View,
+        before: &BTreeSet<NodeId>,
         adopted: &mut Adopted,
     ) -> Result<(), ClaimError> {
-        if adopted.revoked.is_empty() && adopted.noticed.is_empty() {
+        if adopted.revoked.is_empty() && adopted.noticed.is_empty() && adopted.revocations == 0 {
             return Ok(());
         }
         let view = if view.stale {
@@ -359,9 +380,17 @@ impl<'db> GestaltGraph<'db> {
         } else {
             view
         };
-        adopted.revoked.retain(|n| !view.members.contains(n));
+        adopted
+            .revoked
+            .retain(|n| !view.members.contains(n) && !view.disputed.contains(n));
         // Nor is a device added and removed in one pull announced.
         adopted.noticed.retain(|n| view.members.contains(n));
+        adopted.disputed = view
+            .disputed
+            .iter()
+            .filter(|n| !before.contains(n) && **n != me)
+            .copied()
+            .collect();
         Ok(())
     }
 
@@ -378,8 +407,9 @@ impl<'db> GestaltGraph<'db> {
     ) -> Result<Adopted, ClaimError> {
         let mut txn = self.db.write()?;
         let mut view = self.view(&txn, me)?;
+        let before = view.disputed.clone();
         let mut adopted = self.adopt_in(&mut txn, &mut view, me, issuer, claims)?;
-        self.settle(&txn, me, view, &mut adopted)?;
+        self.settle(&txn, me, view, &before, &mut adopted)?;
         txn.commit()?;
         Ok(adopted)
     }
@@ -404,6 +434,7 @@ impl<'db> GestaltGraph<'db> {
         let mut all = Adopted::default();
         // Read once, then kept current (see below).
         let mut view = self.view(&txn, me)?;
+        let before = view.disputed.clone();
         // A chain counts once its owner is a member; adopting one may make
         // the owner of another a member.
         loop {
@@ -467,7 +498,7 @@ impl<'db> GestaltGraph<'db> {
         for (key, _) in txn.entries(&ACKNOWLEDGED)? {
             txn.delete(&ACKNOWLEDGED, &key)?;
         }
-        self.settle(&txn, me, view, &mut all)?;
+        self.settle(&txn, me, view, &before, &mut all)?;
         txn.commit()?;
         Ok(all)
     }
@@ -475,7 +506,7 @@ impl<'db> GestaltGraph<'db> {
     /// The members, contested nodes and links as `me` sees them inside
     /// `txn`.
     fn view(&self, txn: &WriteTxn<'_>, me: NodeId) -> Result<View, ClaimError> {
-        let by = revokers_of(txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r), me);
+        let standing = Standing::of(txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r), me);
         let links: Vec<LinkTime> = txn
             .entries(&LINKS)?
             .into_iter()
@@ -486,8 +517,9 @@ impl<'db> GestaltGraph<'db> {
             .collect();
         let pairs: Vec<(NodeId, NodeId)> = links.iter().map(|(a, b, _, _)| (*a, *b)).collect();
         Ok(View {
-            members: gestalt_from(&pairs, &by, me),
-            contested: contested_from(&by, me),
+            members: gestalt_from(&pairs, &standing, me),
+            contested: standing.contested(),
+            disputed: standing.disputed,
             links,
             stale: false,
         })
@@ -736,15 +768,12 @@ impl<'db> GestaltGraph<'db> {
     /// that stands (see [`GestaltGraph::contested`] for the rest).
     pub fn revocations_in_force(&self, me: NodeId) -> Result<Vec<Revocation>, ClaimError> {
         let entries = self.db.read()?.entries(&REVOKED)?;
-        let by = revokers_of(entries.iter().map(|(_, r)| r.clone()), me);
-        let forced = in_force(&by, me);
-        // The removal that counts for each node removed.
+        let standing = Standing::of(entries.iter().map(|(_, r)| r.clone()), me);
+        // The removal that counts for each node out.
         let mut out: Vec<Revocation> = entries
             .into_iter()
             .map(|(_, r)| r)
-            .filter(|r| {
-                forced.contains(&r.node) && by.get(&r.node).is_some_and(|(i, _)| *i == r.by)
-            })
+            .filter(|r| standing.out.get(&r.node).is_some_and(|(i, _)| *i == r.by))
             .collect();
         out.sort_by_key(|r| r.node);
         Ok(out)
@@ -795,7 +824,7 @@ impl<'db> GestaltGraph<'db> {
     /// read for revocations, so a thief that removed a device first cannot
     /// keep the user's removal of the thief from reaching this one.
     pub fn contested(&self, me: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
-        let by = revokers_of(
+        let standing = Standing::of(
             self.db
                 .read()?
                 .entries(&REVOKED)?
@@ -803,20 +832,64 @@ impl<'db> GestaltGraph<'db> {
                 .map(|(_, r)| r),
             me,
         );
-        Ok(contested_from(&by, me))
+        Ok(standing.contested())
+    }
+
+    /// Devices that removed each other, as `me` sees it, with nobody
+    /// standing above them to decide (see `Standing`): each is out here
+    /// until the user removes, on this device or one that stands, the one
+    /// they distrust. Only devices that would be in the gestalt but for
+    /// the dispute are named, each with the disputed devices that removed
+    /// it and when the latest did (seconds).
+    pub fn disputes(&self, me: NodeId) -> Result<Vec<Dispute>, ClaimError> {
+        let txn = self.db.read()?;
+        let entries: Vec<Revocation> = txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r).collect();
+        let standing = Standing::of(entries.iter().cloned(), me);
+        if standing.disputed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pairs: Vec<(NodeId, NodeId)> = txn
+            .entries(&LINKS)?
+            .into_iter()
+            .map(|(_, link)| (link.a, link.b))
+            .collect();
+        let reached = reachable(&pairs, me, |n| {
+            !standing.is_out(n) || standing.disputed.contains(n)
+        });
+        let mut out: Vec<Dispute> = standing
+            .disputed
+            .iter()
+            .filter(|n| reached.contains(n) && **n != me)
+            .map(|device| {
+                let mut removed_by: Vec<(NodeId, u64)> = entries
+                    .iter()
+                    .filter(|r| r.node == *device && standing.disputed.contains(&r.by))
+                    .filter(|r| reached.contains(&r.by))
+                    .map(|r| (r.by, r.at))
+                    .collect();
+                removed_by.sort();
+                Dispute {
+                    device: *device,
+                    at: removed_by.iter().map(|(_, at)| *at).max().unwrap_or(0),
+                    removed_by: removed_by.into_iter().map(|(by, _)| by).collect(),
+                }
+            })
+            .collect();
+        out.sort_by_key(|d| (d.at, d.device));
+        Ok(out)
     }
 
     /// The gestalt of `node`: every node reachable through links, itself
     /// included, never through a removed node.
     pub fn gestalt_of(&self, node: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
         let txn = self.db.read()?;
-        let by = revokers_of(txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r), node);
+        let standing = Standing::of(txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r), node);
         let pairs: Vec<(NodeId, NodeId)> = txn
             .entries(&LINKS)?
             .into_iter()
             .map(|(_, link)| (link.a, link.b))
             .collect();
-        Ok(gestalt_from(&pairs, &by, node))
+        Ok(gestalt_from(&pairs, &standing, node))
     }
 }
 
@@ -857,12 +930,12 @@ pub fn gestalt_of_chains(
                 seq: p.seq,
                 names_heads: p.heads.is_some(),
             });
-        let by = revokers_of(removals, root);
+        let standing = Standing::of(removals, root);
         let links: Vec<(NodeId, NodeId)> = claims_on(chains, &members, ClaimType::ClaimLinkNode)
             .map(|p| (p.iss, p.sub))
             .collect();
-        let next = gestalt_from(&links, &by, root);
-        let next_contested = contested_from(&by, root);
+        let next = gestalt_from(&links, &standing, root);
+        let next_contested = standing.contested();
         if next == members && next_contested == contested {
             break;
         }
@@ -898,6 +971,8 @@ pub type ChainClaims = (NodeId, Option<ChainHead>, Vec<(ClaimPayload, SignedClai
 struct View {
     members: BTreeSet<NodeId>,
     contested: BTreeSet<NodeId>,
+    /// Of the nodes out, those in a dispute (see `Standing`).
+    disputed: BTreeSet<NodeId>,
     links: Vec<LinkTime>,
     /// Changed in a way only a fresh read shows (a revocation, a node
     /// brought back).
@@ -912,61 +987,250 @@ impl View {
     }
 }
 
-/// The removal that counts for each removed node, as `me` sees it, and
-/// when in milliseconds (the claim id's milliseconds when they fall in its
-/// issued-at second, so the later of two revocations in one second is
-/// known, else the second). Each node's latest removal counts (ties: the
-/// larger issuer, so every device picks the same), unless its issuer does
-/// not stand while another removal of it by a standing issuer exists:
-/// then that one counts. Settled in a bounded number of rounds.
-fn revokers_of(
-    revoked: impl IntoIterator<Item = Revocation>,
-    me: NodeId,
-) -> BTreeMap<NodeId, (NodeId, u64)> {
-    let mut all: BTreeMap<NodeId, Vec<(NodeId, u64)>> = BTreeMap::new();
-    for r in revoked {
-        all.entry(r.node).or_default().push((r.by, r.at_ms));
-    }
-    let latest = |removals: &[(NodeId, u64)], stands: &dyn Fn(&NodeId) -> bool| {
-        removals
-            .iter()
-            .filter(|(issuer, _)| stands(issuer))
-            .max_by_key(|(issuer, at)| (*at, *issuer))
-            .copied()
-    };
-    let mut by: BTreeMap<NodeId, (NodeId, u64)> = all
-        .iter()
-        .filter_map(|(node, removals)| Some((*node, latest(removals, &|_| true)?)))
-        .collect();
-    for _ in 0..=all.len().min(MAX_REVOCATION_ROUNDS) {
-        let forced = in_force(&by, me);
-        let stands = |n: &NodeId| *n == me || !forced.contains(n);
-        let mut changed = false;
-        for (node, removals) in &all {
-            if forced.contains(node) || removals.len() < 2 {
-                continue;
+/// Rounds of finding disputes (see [`Standing::of`]): each settles every
+/// dispute no other dispute reaches; past them, every node still
+/// undecided is taken as disputed (out).
+const MAX_DISPUTE_ROUNDS: usize = 64;
+
+/// Who is out as one node sees the removals it holds. Removals are judged
+/// as attacks are in an argument: `me` stands, and so does every node no
+/// removal names; a node removed by one that stands is out; a node whose
+/// every remover is out stands again; and so on until nothing changes.
+/// Devices that removed each other with no device standing above them —
+/// a thief and the user's device it answered, whichever struck first — are
+/// "disputed": no rule over the chains can tell the user's removal from
+/// the thief's (the same shape, and a thief can always date its answer
+/// later), so neither stands, and neither's removals count, until the user
+/// decides on a device that stands by removing there the one they
+/// distrust; that removal, by a node that stands, settles it wherever that
+/// device stands. Times play no part in who stands.
+struct Standing {
+    /// Each node out, with the removal that counts for it (issuer, when
+    /// in ms): the latest by a node that stands (ties: the larger issuer,
+    /// so every device picks the same), or for a disputed node the latest
+    /// by another disputed one.
+    out: BTreeMap<NodeId, (NodeId, u64)>,
+    /// Nodes out because of a dispute (see above).
+    disputed: BTreeSet<NodeId>,
+    /// Nodes `me` removed itself.
+    by_me: BTreeSet<NodeId>,
+}
+
+/// Removals between nodes, each way.
+#[derive(Default)]
+struct Removals {
+    /// Issuer to the nodes it removed.
+    of: BTreeMap<NodeId, Vec<NodeId>>,
+    /// Node to the issuers that removed it.
+    by: BTreeMap<NodeId, Vec<NodeId>>,
+}
+
+impl Removals {
+    /// Who stands (true) and who is out (false), the `disputed` out from
+    /// the start with their removals void; nodes left out of the answer
+    /// are undecided. Linear in the removals.
+    fn ground(
+        &self,
+        nodes: &BTreeSet<NodeId>,
+        disputed: &BTreeSet<NodeId>,
+    ) -> BTreeMap<NodeId, bool> {
+        let mut unsettled: BTreeMap<NodeId, usize> = BTreeMap::new();
+        for (node, issuers) in &self.by {
+            let counted = issuers.iter().filter(|i| !disputed.contains(i)).count();
+            unsettled.insert(*node, counted);
+        }
+        let mut decided: BTreeMap<NodeId, bool> = disputed.iter().map(|n| (*n, false)).collect();
+        let mut queue: VecDeque<NodeId> = VecDeque::new();
+        for n in nodes {
+            if !decided.contains_key(n) && unsettled.get(n).copied().unwrap_or(0) == 0 {
+                decided.insert(*n, true);
+                queue.push_back(*n);
             }
-            if let Some(other) = latest(removals, &stands) {
-                if by.get(node) != Some(&other) {
-                    by.insert(*node, other);
-                    changed = true;
+        }
+        while let Some(next) = queue.pop_front() {
+            let stands = decided.get(&next).copied().unwrap_or(false);
+            for node in self.of.get(&next).into_iter().flatten() {
+                if decided.contains_key(node) {
+                    continue;
+                }
+                if stands {
+                    decided.insert(*node, false);
+                    queue.push_back(*node);
+                } else if let Some(left) = unsettled.get_mut(node) {
+                    *left = left.saturating_sub(1);
+                    if *left == 0 {
+                        decided.insert(*node, true);
+                        queue.push_back(*node);
+                    }
                 }
             }
         }
-        if !changed {
-            break;
-        }
+        decided
     }
-    by
+
+    /// Of the `undecided` nodes, those in a dispute no other undecided node
+    /// reaches: the strongly connected groups of removals among them that
+    /// no removal from outside the group enters (each such group is a
+    /// ring of removals, every node in it removed by another of it).
+    /// Iterative (Kosaraju), so a long hostile ring cannot exhaust the
+    /// stack.
+    fn first_disputes(&self, undecided: &BTreeSet<NodeId>) -> BTreeSet<NodeId> {
+        let within = |edges: &BTreeMap<NodeId, Vec<NodeId>>, n: &NodeId| -> Vec<NodeId> {
+            edges
+                .get(n)
+                .into_iter()
+                .flatten()
+                .filter(|m| undecided.contains(m))
+                .copied()
+                .collect()
+        };
+        // Finish order of a depth-first walk along removals.
+        let mut order: Vec<NodeId> = Vec::with_capacity(undecided.len());
+        let mut seen: BTreeSet<NodeId> = BTreeSet::new();
+        for start in undecided {
+            if !seen.insert(*start) {
+                continue;
+            }
+            let mut stack: Vec<(NodeId, Vec<NodeId>)> = vec![(*start, within(&self.of, start))];
+            while let Some((node, next)) = stack.last_mut() {
+                if let Some(m) = next.pop() {
+                    if seen.insert(m) {
+                        let onward = within(&self.of, &m);
+                        stack.push((m, onward));
+                    }
+                } else {
+                    order.push(*node);
+                    stack.pop();
+                }
+            }
+        }
+        // Groups, walking removals backwards in reverse finish order.
+        let mut group: BTreeMap<NodeId, usize> = BTreeMap::new();
+        let mut groups = 0;
+        for start in order.iter().rev() {
+            if group.contains_key(start) {
+                continue;
+            }
+            let mut stack = vec![*start];
+            group.insert(*start, groups);
+            while let Some(node) = stack.pop() {
+                for m in within(&self.by, &node) {
+                    if let std::collections::btree_map::Entry::Vacant(slot) = group.entry(m) {
+                        slot.insert(groups);
+                        stack.push(m);
+                    }
+                }
+            }
+            groups += 1;
+        }
+        let mut entered = vec![false; groups];
+        for (issuer, nodes) in &self.of {
+            let Some(from) = group.get(issuer) else {
+                continue;
+            };
+            for node in nodes {
+                if let Some(to) = group.get(node) {
+                    if to != from {
+                        entered[*to] = true;
+                    }
+                }
+            }
+        }
+        group
+            .into_iter()
+            .filter(|(_, g)| !entered[*g])
+            .map(|(n, _)| n)
+            .collect()
+    }
 }
 
-/// Nodes removed by a revocation in force that another node than `me`
-/// issued (see [`GestaltGraph::contested`]).
-fn contested_from(by: &BTreeMap<NodeId, (NodeId, u64)>, me: NodeId) -> BTreeSet<NodeId> {
-    in_force(by, me)
-        .into_iter()
-        .filter(|n| by.get(n).is_some_and(|(r, _)| *r != me))
-        .collect()
+impl Standing {
+    /// The standing of every node named in `revoked`, as `me` sees it (a
+    /// removal of `me` counts for nothing here). Each round costs linear
+    /// time in the removals; a round is needed only for a dispute that
+    /// another dispute reaches.
+    fn of(revoked: impl IntoIterator<Item = Revocation>, me: NodeId) -> Self {
+        // Each (node, issuer) once, at its latest.
+        let mut latest: BTreeMap<(NodeId, NodeId), u64> = BTreeMap::new();
+        for r in revoked {
+            if r.node == me {
+                continue;
+            }
+            let at = latest.entry((r.node, r.by)).or_insert(r.at_ms);
+            *at = (*at).max(r.at_ms);
+        }
+        let mut removals = Removals::default();
+        let mut nodes = BTreeSet::from([me]);
+        for (node, by) in latest.keys() {
+            removals.of.entry(*by).or_default().push(*node);
+            removals.by.entry(*node).or_default().push(*by);
+            nodes.insert(*node);
+            nodes.insert(*by);
+        }
+        let mut disputed: BTreeSet<NodeId> = BTreeSet::new();
+        let mut decided = removals.ground(&nodes, &disputed);
+        for round in 0..=MAX_DISPUTE_ROUNDS {
+            let undecided: BTreeSet<NodeId> = nodes
+                .iter()
+                .filter(|n| !decided.contains_key(n))
+                .copied()
+                .collect();
+            if undecided.is_empty() {
+                break;
+            }
+            if round == MAX_DISPUTE_ROUNDS {
+                disputed.extend(undecided);
+                break;
+            }
+            disputed.extend(removals.first_disputes(&undecided));
+            decided = removals.ground(&nodes, &disputed);
+        }
+        let counts = |by: &NodeId, node: &NodeId| {
+            if disputed.contains(node) {
+                disputed.contains(by)
+            } else {
+                decided.get(by) == Some(&true)
+            }
+        };
+        let mut out: BTreeMap<NodeId, (NodeId, u64)> = BTreeMap::new();
+        for ((node, by), at) in &latest {
+            if !counts(by, node) {
+                continue;
+            }
+            let better = out
+                .get(node)
+                .is_none_or(|(held_by, held_at)| (*at, *by) > (*held_at, *held_by));
+            if better {
+                out.insert(*node, (*by, *at));
+            }
+        }
+        let by_me = latest
+            .keys()
+            .filter(|(_, by)| *by == me)
+            .map(|(node, _)| *node)
+            .collect();
+        Self {
+            out,
+            disputed,
+            by_me,
+        }
+    }
+
+    /// Whether `node` is out.
+    fn is_out(&self, node: &NodeId) -> bool {
+        self.out.contains_key(node)
+    }
+
+    /// Nodes out that `me` did not remove itself: refused like any removed
+    /// node, but their chains are still read for removals (see
+    /// [`GestaltGraph::contested`]).
+    fn contested(&self) -> BTreeSet<NodeId> {
+        self.out
+            .keys()
+            .filter(|n| !self.by_me.contains(n))
+            .copied()
+            .collect()
+    }
 }
 
 /// The nodes of `members` reachable from `me` through `links` without
@@ -981,14 +1245,9 @@ fn reachable_without(
 }
 
 /// Every node reachable from `node` through `links`, never through a node
-/// whose revocation is in force as `node` sees it.
-fn gestalt_from(
-    links: &[(NodeId, NodeId)],
-    by: &BTreeMap<NodeId, (NodeId, u64)>,
-    node: NodeId,
-) -> BTreeSet<NodeId> {
-    let revoked = in_force(by, node);
-    reachable(links, node, |n| !revoked.contains(n))
+/// out as `node` sees it (`standing`, worked out for `node`).
+fn gestalt_from(links: &[(NodeId, NodeId)], standing: &Standing, node: NodeId) -> BTreeSet<NodeId> {
+    reachable(links, node, |n| !standing.is_out(n))
 }
 
 /// Every node reachable from `start` through `links` whose two ends are
@@ -1026,81 +1285,6 @@ fn claimed_ms(payload: &ClaimPayload) -> u64 {
         .unwrap_or(second)
 }
 
-/// The nodes whose revocation is in force as `me` sees it: revoked by `me`,
-/// or by a node whose own revocation is not in force. A chain of
-/// revocations is followed to its end. On a cycle (devices revoking each
-/// other) the latest revocation stands and the ones it voids alternate
-/// back around it. `me` is never revoked.
-fn in_force(by: &BTreeMap<NodeId, (NodeId, u64)>, me: NodeId) -> BTreeSet<NodeId> {
-    let mut decided: BTreeMap<NodeId, bool> = BTreeMap::new();
-    for start in by.keys() {
-        // Follow start → its revoker → that one's revoker …, iteratively,
-        // until a node whose standing is known.
-        let mut path: Vec<NodeId> = Vec::new();
-        let mut current = *start;
-        // Whether the revocation of the revoker of `path.last()` is in
-        // force (`me`, and anyone not revoked, stand).
-        let revoker_revoked = loop {
-            if current == me {
-                break false;
-            }
-            if let Some(known) = decided.get(&current) {
-                break *known;
-            }
-            if let Some(at) = path.iter().position(|n| *n == current) {
-                let cycle: Vec<NodeId> = path.drain(at..).collect();
-                decide_cycle(&cycle, by, &mut decided);
-                break decided.get(&current).copied().unwrap_or(false);
-            }
-            match by.get(&current) {
-                None => {
-                    decided.insert(current, false);
-                    break false;
-                }
-                Some((revoker, _)) => {
-                    path.push(current);
-                    current = *revoker;
-                }
-            }
-        };
-        let mut above = revoker_revoked;
-        for node in path.into_iter().rev() {
-            let revoked = !above;
-            decided.insert(node, revoked);
-            above = revoked;
-        }
-    }
-    decided
-        .into_iter()
-        .filter(|(n, revoked)| *revoked && *n != me)
-        .map(|(n, _)| n)
-        .collect()
-}
-
-/// `cycle[i]` was revoked by `cycle[i + 1]` (the last by the first): the
-/// latest of these revocations stands (ties: the smaller NodeId is
-/// revoked), and going back around the cycle each revocation is in force
-/// only if its issuer's is not.
-fn decide_cycle(
-    cycle: &[NodeId],
-    by: &BTreeMap<NodeId, (NodeId, u64)>,
-    decided: &mut BTreeMap<NodeId, bool>,
-) {
-    let Some(latest) = (0..cycle.len()).max_by_key(|i| {
-        let at = by.get(&cycle[*i]).map_or(0, |(_, at)| *at);
-        (at, std::cmp::Reverse(cycle[*i]))
-    }) else {
-        return;
-    };
-    let mut revoked = true;
-    for step in 0..cycle.len() {
-        // latest, then the node it revoked... i.e. walking to lower indices.
-        let index = (latest + cycle.len() - step) % cycle.len();
-        decided.insert(cycle[index], revoked);
-        revoked = !revoked;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1109,36 +1293,106 @@ mod tests {
         polykey_keys::RootKeypair::from_seed(&[seed; 32]).node_id()
     }
 
+    /// The nodes out and those disputed, as `me` sees `removals` (node,
+    /// remover, when).
+    fn judged(removals: &[(NodeId, NodeId, u64)], me: NodeId) -> (Vec<NodeId>, Vec<NodeId>) {
+        let standing = Standing::of(
+            removals.iter().map(|(node, by, at)| Revocation {
+                node: *node,
+                by: *by,
+                at: at / 1000,
+                at_ms: *at,
+                seq: 1,
+                names_heads: false,
+            }),
+            me,
+        );
+        let out = standing.out.keys().copied().collect();
+        (out, standing.disputed.into_iter().collect())
+    }
+
+    fn sorted(mut nodes: Vec<NodeId>) -> Vec<NodeId> {
+        nodes.sort();
+        nodes
+    }
+
     #[test]
     fn revocations_stand_only_while_their_issuer_does() {
         let (me, b, c, t) = (node(1), node(2), node(3), node(4));
-        let map = |entries: &[(NodeId, NodeId, u64)]| -> BTreeMap<NodeId, (NodeId, u64)> {
-            entries.iter().map(|(n, by, at)| (*n, (*by, *at))).collect()
-        };
         // Revoked by me: in force.
-        assert_eq!(in_force(&map(&[(t, me, 1)]), me), BTreeSet::from([t]));
+        assert_eq!(judged(&[(t, me, 1)], me), (vec![t], vec![]));
         // A thief's revocation of B, with no revocation of the thief.
-        assert_eq!(in_force(&map(&[(b, t, 1)]), me), BTreeSet::from([b]));
+        assert_eq!(judged(&[(b, t, 1)], me), (vec![b], vec![]));
         // Once I revoke the thief, its revocation of B is void.
-        assert_eq!(
-            in_force(&map(&[(b, t, 1), (t, me, 2)]), me),
-            BTreeSet::from([t])
-        );
+        assert_eq!(judged(&[(b, t, 1), (t, me, 2)], me), (vec![t], vec![]));
         // A chain: C revokes the thief, the thief revoked B; C stands.
-        assert_eq!(
-            in_force(&map(&[(b, t, 1), (t, c, 2)]), me),
-            BTreeSet::from([t])
-        );
-        // Two devices revoking each other: the later revocation stands.
-        assert_eq!(
-            in_force(&map(&[(b, t, 1), (t, b, 2)]), me),
-            BTreeSet::from([t])
-        );
-        assert_eq!(
-            in_force(&map(&[(b, t, 3), (t, b, 2)]), me),
-            BTreeSet::from([b])
-        );
+        assert_eq!(judged(&[(b, t, 1), (t, c, 2)], me), (vec![t], vec![]));
         // Me, never.
-        assert_eq!(in_force(&map(&[(me, t, 5)]), me), BTreeSet::new());
+        assert_eq!(judged(&[(me, t, 5)], me), (vec![], vec![]));
+    }
+
+    #[test]
+    fn devices_that_removed_each_other_are_both_out_until_one_that_stands_decides() {
+        let (me, b, c, t) = (node(1), node(2), node(3), node(4));
+        let both = sorted(vec![b, t]);
+        // Whichever removal came last: neither stands.
+        for (first, second) in [(1, 2), (2, 1), (5, 5)] {
+            assert_eq!(
+                judged(&[(b, t, first), (t, b, second)], me),
+                (both.clone(), both.clone()),
+            );
+        }
+        // A disputed device's removals do not count: C, removed only by
+        // the thief once disputed, stands.
+        assert_eq!(
+            judged(&[(b, t, 1), (t, b, 2), (c, t, 3)], me),
+            (both.clone(), both.clone()),
+        );
+        // The user decides here: the thief is out, B and C stand.
+        assert_eq!(
+            judged(&[(b, t, 1), (t, b, 2), (c, t, 3), (t, me, 4)], me),
+            (vec![t], vec![]),
+        );
+        // Or on a device that stands here: the same.
+        assert_eq!(
+            judged(&[(b, t, 1), (t, b, 2), (t, c, 4)], me),
+            (vec![t], vec![]),
+        );
+        // A thief answering that device too only widens the dispute; it
+        // never stands.
+        let three = sorted(vec![b, c, t]);
+        assert_eq!(
+            judged(&[(b, t, 1), (t, b, 2), (t, c, 4), (c, t, 9)], me),
+            (three.clone(), three),
+        );
+        // On a device in the dispute, its own removal holds.
+        assert_eq!(judged(&[(b, t, 1), (t, b, 2)], b), (vec![t], vec![]));
+        // A device that removed itself stands nowhere.
+        assert_eq!(judged(&[(b, b, 1)], me), (vec![b], vec![b]));
+        // A dispute settles another it reaches: X and Y removed each
+        // other, X removed C, C removed the thief, which removed B and was
+        // removed by B. C stands (its one remover is disputed), so the
+        // thief is out and B stands.
+        let (x, y) = (node(5), node(6));
+        assert_eq!(
+            judged(
+                &[
+                    (x, y, 1),
+                    (y, x, 2),
+                    (c, x, 3),
+                    (t, c, 4),
+                    (b, t, 5),
+                    (t, b, 6)
+                ],
+                me
+            ),
+            (sorted(vec![t, x, y]), sorted(vec![x, y])),
+        );
+        // A longer ring: none stands, each is out.
+        let ring = sorted(vec![b, c, t]);
+        assert_eq!(
+            judged(&[(b, c, 1), (c, t, 2), (t, b, 3)], me),
+            (ring.clone(), ring),
+        );
     }
 }

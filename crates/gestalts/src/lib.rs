@@ -29,5 +29,7 @@ pub mod sigchain;
 pub use chains::{verify_continuation, MemberChains};
 pub use claims::{ClaimPayload, ClaimType, SignedClaim};
 pub use error::ClaimError;
-pub use graph::{gestalt_of_chains, Adopted, ChainClaims, DeviceNotice, GestaltGraph, Revocation};
+pub use graph::{
+    gestalt_of_chains, Adopted, ChainClaims, DeviceNotice, Dispute, GestaltGraph, Revocation,
+};
 pub use sigchain::{verify_chain, ChainHead, Sigchain};

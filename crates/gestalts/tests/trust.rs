@@ -598,10 +598,22 @@ mod tampering {
     }
 }
 
+/// The disputes `d` shows: each device with the devices that removed it.
+fn disputes(d: &Device) -> Vec<(NodeId, Vec<NodeId>)> {
+    d.graph()
+        .disputes(d.id())
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.device, x.removed_by))
+        .collect()
+}
+
 /// A (the user's) and B are paired, A paired T, which B learns from A. T
 /// (stolen) removes A; B obeys. A second later the user removes T on A; B,
-/// pulling A's chain (still read, A being contested), takes A back as a
-/// device.
+/// pulling A's chain (still read, A being contested), cannot tell which of
+/// the two is the thief (the chains hold the same shape either way): both
+/// are out on B, shown as a dispute, until the user removes T on B. Then A
+/// is a device again there.
 #[test]
 fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_elsewhere() {
     let (a, b, t) = (device(1), device(2), device(3));
@@ -614,11 +626,74 @@ fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_elsewhere
     pull(&b, &[&t], NOW_S + 40);
     assert!(!b.members().contains(&a.id()), "B obeys the thief first");
     assert!(b.graph().contested(b.id()).unwrap().contains(&a.id()));
+    assert!(disputes(&b).is_empty(), "nothing to decide yet");
     revoke(&a, t.id(), NOW_S + 31);
     pull(&b, &[&a], NOW_S + 50);
     let members = b.members();
+    assert!(!members.contains(&a.id()) && !members.contains(&t.id()));
+    let mut both = vec![(a.id(), vec![t.id()]), (t.id(), vec![a.id()])];
+    both.sort();
+    let mut shown = disputes(&b);
+    shown.sort();
+    assert_eq!(shown, both, "B shows the dispute");
+    // On A, its own removal holds.
+    assert!(!a.members().contains(&t.id()) && a.members().contains(&b.id()));
+    assert!(disputes(&a).is_empty());
+    // The user decides on B.
+    revoke(&b, t.id(), NOW_S + 60);
+    let members = b.members();
     assert!(members.contains(&a.id()), "A is back on B");
     assert!(!members.contains(&t.id()), "the thief is out on B");
+    assert!(disputes(&b).is_empty());
+}
+
+/// The user removes the thief first; the thief answers by removing the
+/// user's device, dated later (and again after each new removal: it
+/// always has the last word). On a third device neither stands: the
+/// thief's answer cannot make it a device there, nor its removals count.
+#[test]
+fn a_thief_answering_the_users_removal_stands_nowhere() {
+    let (a, b, c, t) = (device(1), device(2), device(3), device(4));
+    pair(&a, &b, NOW_S);
+    pair(&a, &c, NOW_S + 1);
+    pair(&b, &c, NOW_S + 2);
+    pair(&a, &t, NOW_S + 10);
+    pull(&a, &[&t], NOW_S + 15);
+    pull(&b, &[&a], NOW_S + 20);
+    pull(&c, &[&a], NOW_S + 20);
+    revoke(&a, t.id(), NOW_S + 30);
+    pull(&b, &[&a], NOW_S + 31);
+    assert!(!b.members().contains(&t.id()));
+    // The thief answers, a minute later, and removes C too.
+    revoke(&t, a.id(), NOW_S + 90);
+    revoke(&t, c.id(), NOW_S + 91);
+    pull(&b, &[&t], NOW_S + 100);
+    pull(&c, &[&t, &a], NOW_S + 100);
+    let members = b.members();
+    assert!(!members.contains(&t.id()), "the thief is not a device of B");
+    assert!(
+        !members.contains(&a.id()),
+        "nor is A until the user decides"
+    );
+    assert!(
+        members.contains(&c.id()),
+        "the thief's removal of C does not count"
+    );
+    // C, removed by the disputed thief, is not disputed itself on B: the
+    // thief's removals do not count while it stands nowhere; but A's and
+    // T's dispute holds A out. On C, A is out as well, and C stands.
+    assert!(!c.members().contains(&t.id()) && !c.members().contains(&a.id()));
+    assert_eq!(disputes(&c).len(), 2);
+    // One decision on B, which the thief did not remove, settles it there
+    // and on C, where B stands.
+    revoke(&b, t.id(), NOW_S + 120);
+    assert!(b.members().contains(&a.id()) && disputes(&b).is_empty());
+    pull(&c, &[&b], NOW_S + 130);
+    let members = c.members();
+    assert!(members.contains(&a.id()) && !members.contains(&t.id()));
+    assert!(disputes(&c).is_empty());
+    // (A decision on C alone would not have: the thief removed C, so C's
+    // removal of it is one more dispute on B.)
 }
 
 /// What a node's pull of `from` takes, as the node does it: `from`'s own
@@ -652,7 +727,8 @@ fn pull_as_node(d: &Device, from: &Device, now_secs: u64) -> bool {
 }
 
 /// As above, with chains passed as a node passes them (copies included),
-/// the thief's own chain taken from the thief.
+/// the thief's own chain taken from the thief: a dispute on B until the
+/// user decides there.
 #[test]
 fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_when_chains_travel_as_copies(
 ) {
@@ -673,6 +749,8 @@ fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_when_chai
         pull_as_node(&b, &a, NOW_S + 50),
         "B takes A's removal of the thief"
     );
+    assert_eq!(disputes(&b).len(), 2, "B shows the dispute");
+    revoke(&b, t.id(), NOW_S + 60);
     let members = b.members();
     assert!(members.contains(&a.id()), "A is back on B");
     assert!(!members.contains(&t.id()), "the thief is out on B");

@@ -609,6 +609,23 @@ pub struct DeviceNoticeDto {
     pub added_at: i64,
 }
 
+/// A device out on this device because devices removed each other:
+/// Polykey cannot tell the user's removal from a thief's answer, so it
+/// trusts neither until the user removes, here, the one they distrust.
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceDisputeDto {
+    /// The device's NodeId.
+    pub device: String,
+    /// The name it gave itself, if known.
+    pub name: Option<String>,
+    /// The devices in the dispute that removed it.
+    pub removed_by: Vec<String>,
+    /// When the latest of them did, ms since the epoch.
+    #[ts(type = "number")]
+    pub at: i64,
+}
+
 /// An export to import: what made it, its file (for `pass`, the store's
 /// folder), a column mapping for a CSV not recognised
 /// (`title=Name,password=Pass`), the password of a protected export.
@@ -971,6 +988,7 @@ pub fn typescript_bindings() -> String {
         PairingStateDto::decl(&cfg),
         JoinedDto::decl(&cfg),
         DeviceNoticeDto::decl(&cfg),
+        DeviceDisputeDto::decl(&cfg),
         DeletedVaultDto::decl(&cfg),
         ImportRequestDto::decl(&cfg),
         KindCountDto::decl(&cfg),

@@ -67,8 +67,8 @@ pub use error::NodeError;
 pub use node::{Created, KdfProfile, Node, NodeOptions, NodeState, Status, MIN_PASSWORD_LEN};
 pub use notifications::{Notification, ShareOffer};
 pub use peers::{
-    code_from_qr_image, sign_access, sign_shared, Device, DeviceNotice, NetworkOptions,
-    PairingState, Shared, SyncStatus, VaultAccess, NOT_SHARED, RESYNC_EVERY,
+    code_from_qr_image, sign_access, sign_shared, Device, DeviceDispute, DeviceNotice,
+    NetworkOptions, PairingState, Shared, SyncStatus, VaultAccess, NOT_SHARED, RESYNC_EVERY,
 };
 pub use polykey_gestalts::pairing::Invitation;
 pub use polykey_keys::{NodeId, Password, RecoveryCode};

@@ -19,6 +19,7 @@ import type {
   DeletedSecretDto,
   DeletedVaultDto,
   DeviceDto,
+  DeviceDisputeDto,
   DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
@@ -164,6 +165,9 @@ export interface Backend {
   confirmJoin(accept: boolean): Promise<void>;
   /** Devices another device added, shown until kept or removed. */
   deviceNotices(): Promise<DeviceNoticeDto[]>;
+  /** Devices that removed each other: trusted by neither side here until
+   * the person removes the one they do not have. */
+  deviceDisputes(): Promise<DeviceDisputeDto[]>;
   /** Keep a device another device added (dismisses its notice). */
   keepDevice(device: string): Promise<void>;
   /** Remove a device from all your devices and refuse it from now on. */
@@ -318,6 +322,7 @@ export const tauriBackend: Backend = {
   joinFromQrPicture: () => call("join_from_qr_picture"),
   confirmJoin: (accept) => call("confirm_join", { accept }),
   deviceNotices: () => call("device_notices"),
+  deviceDisputes: () => call("device_disputes"),
   keepDevice: (device) => call("keep_device", { device }),
   revokeDevice: (device) => call("revoke_device", { device }),
   syncStatus: () => call("sync_status"),

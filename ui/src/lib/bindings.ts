@@ -513,6 +513,24 @@ addedBy: string,
  */
 addedAt: number, };
 
+export type DeviceDisputeDto = { 
+/**
+ * The device's NodeId.
+ */
+device: string, 
+/**
+ * The name it gave itself, if known.
+ */
+name: string | null, 
+/**
+ * The devices in the dispute that removed it.
+ */
+removedBy: Array<string>, 
+/**
+ * When the latest of them did, ms since the epoch.
+ */
+at: number, };
+
 export type DeletedVaultDto = { 
 /**
  * Its permanent id (what `restore_deleted_vault` takes).

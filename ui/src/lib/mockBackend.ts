@@ -15,6 +15,7 @@ import type {
   DeletedSecretDto,
   DeletedVaultDto,
   DeviceDto,
+  DeviceDisputeDto,
   DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
@@ -582,6 +583,7 @@ export class MockBackend implements Backend {
   // arriving at the invitation (`joinerArrives`) + `confirmPairing`.
   paired: DeviceDto[] = [];
   notices: DeviceNoticeDto[] = [];
+  disputes: DeviceDisputeDto[] = [];
   revoked: string[] = [];
   invitation: InvitationDto | null = null;
   pairing: PairingStateDto = { state: "idle" };
@@ -688,6 +690,11 @@ export class MockBackend implements Backend {
     return [...this.notices];
   }
 
+  async deviceDisputes(): Promise<DeviceDisputeDto[]> {
+    this.requireUnlocked();
+    return [...this.disputes];
+  }
+
   async keepDevice(device: string): Promise<void> {
     this.notices = this.notices.filter((n) => n.device !== device);
   }
@@ -698,6 +705,26 @@ export class MockBackend implements Backend {
     this.paired = this.paired.filter((d) => d.nodeId !== device);
     this.notices = this.notices.filter((n) => n.device !== device);
     this.revoked.push(device);
+    // Removing one side of a dispute here settles it: the others stand.
+    if (this.disputes.some((d) => d.device === device)) {
+      for (const d of this.disputes) {
+        if (d.device !== device) {
+          this.paired.push({ nodeId: d.device, thisDevice: false, online: false, lastSeen: 0, addresses: [], name: d.name });
+        }
+      }
+      this.disputes = [];
+    }
+  }
+
+  /** Two devices removed each other: both are out here, shown as a dispute. */
+  devicesRemovedEachOther(first: string, second: string) {
+    this.paired = this.paired.filter((d) => d.nodeId !== first && d.nodeId !== second);
+    const at = Date.now();
+    this.disputes = [
+      { device: first, name: null, removedBy: [second], at },
+      { device: second, name: null, removedBy: [first], at },
+    ];
+    this.changed();
   }
 
   /** Another device added `device`: it is listed, with a notice. */

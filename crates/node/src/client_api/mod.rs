@@ -825,6 +825,9 @@ impl Node {
             "nodes.notices" => {
                 serde_json::to_value(self.device_notices_dto().await?).unwrap_or(Value::Null)
             }
+            "nodes.disputes" => {
+                serde_json::to_value(self.device_disputes_dto().await?).unwrap_or(Value::Null)
+            }
             "nodes.name" => {
                 self.set_device_name(text("name")?).await?;
                 json!({})

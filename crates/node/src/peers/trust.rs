@@ -28,6 +28,20 @@ pub struct DeviceNotice {
     pub added_at: i64,
 }
 
+/// A device out here because devices removed each other: neither is
+/// trusted until the user removes, here, the one they distrust.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceDispute {
+    /// The device.
+    pub device: NodeId,
+    /// The name it gave itself, if known.
+    pub name: Option<String>,
+    /// The devices in the dispute that removed it.
+    pub removed_by: Vec<NodeId>,
+    /// When the latest of them did, ms since the epoch.
+    pub at: i64,
+}
+
 /// Verify each chain update against the head of our copy it continues;
 /// a chain that does not verify is left out. On several threads when there
 /// are many (a new device takes every member's chain at once).
@@ -142,6 +156,26 @@ impl Node {
                              Keep it, or remove it with `polykey nodes revoke {device}`."
                         ),
                     )?;
+                }
+                if !all.disputed.is_empty() {
+                    let shown: Vec<String> = GestaltGraph::new(&s.db)
+                        .disputes(me)?
+                        .into_iter()
+                        .filter(|d| all.disputed.contains(&d.device))
+                        .map(|d| d.device.to_string())
+                        .collect();
+                    if !shown.is_empty() {
+                        crate::notifications::keep_local(
+                            s,
+                            me,
+                            format!(
+                                "Some of your devices removed each other: {}. This device \
+                                 trusts none of them until you remove here the one you do \
+                                 not have (`polykey nodes disputes`).",
+                                shown.join(", ")
+                            ),
+                        )?;
+                    }
                 }
                 for device in &all.revoked {
                     crate::notifications::keep_local(
@@ -308,6 +342,42 @@ impl Node {
                 .collect())
         })
         .await
+    }
+
+    /// Devices that removed each other, as this device sees it: each is
+    /// out here until the user removes the one they distrust.
+    pub async fn device_disputes(&self) -> Result<Vec<DeviceDispute>, NodeError> {
+        self.with_vaults(|s| {
+            let disputes = GestaltGraph::new(&s.db).disputes(s.keys.node_id())?;
+            let mut names = crate::names::names_of(s, disputes.iter().map(|d| d.device))?;
+            Ok(disputes
+                .into_iter()
+                .map(|d| DeviceDispute {
+                    device: d.device,
+                    name: names.remove(&d.device),
+                    removed_by: d.removed_by,
+                    at: (d.at as i64).saturating_mul(1000),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Devices that removed each other, in transport form.
+    pub async fn device_disputes_dto(
+        &self,
+    ) -> Result<Vec<crate::api::DeviceDisputeDto>, NodeError> {
+        Ok(self
+            .device_disputes()
+            .await?
+            .into_iter()
+            .map(|d| crate::api::DeviceDisputeDto {
+                device: d.device.to_string(),
+                name: d.name,
+                removed_by: d.removed_by.iter().map(ToString::to_string).collect(),
+                at: d.at,
+            })
+            .collect())
     }
 
     /// Keep a device another device added: its notice goes away.

@@ -7,6 +7,7 @@ import { shortId } from "../format";
 import type {
   ConflictDto,
   DeviceDto,
+  DeviceDisputeDto,
   DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
@@ -35,6 +36,8 @@ export class Devices {
   joined = $state.raw<JoinedDto | null>(null);
   /** Devices another device added, to keep or remove. */
   notices = $state.raw<DeviceNoticeDto[]>([]);
+  /** Devices that removed each other, for the person to decide. */
+  disputes = $state.raw<DeviceDisputeDto[]>([]);
   /** The device the removal dialog asks about. */
   removing = $state<string | null>(null);
   sync = $state.raw<SyncStatusDto | null>(null);
@@ -82,6 +85,7 @@ export class Devices {
       this.sync = sync;
       this.conflicts = conflicts;
       this.notices = await this.backend.deviceNotices();
+      this.disputes = await this.backend.deviceDisputes();
     } catch {
       // Locked meanwhile; the next unlock refreshes.
     }
@@ -288,6 +292,7 @@ export class Devices {
     this.joinAccepted = false;
     this.joined = null;
     this.notices = [];
+    this.disputes = [];
     this.removing = null;
     this.sync = null;
     this.conflicts = [];
