@@ -226,9 +226,10 @@ pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, F
                         .flatten()
                         .filter_map(|n| n.as_str())
                         .collect();
+                    // A name is another device's text: on one line.
                     let name = d["name"]
                         .as_str()
-                        .map(|n| format!(" ({n})"))
+                        .map(|n| format!(" ({})", crate::output::one_line(n)))
                         .unwrap_or_default();
                     format!(
                         "{}{name} removed by {}",

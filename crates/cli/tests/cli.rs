@@ -1022,6 +1022,10 @@ fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
     let devices: serde_json::Value =
         serde_json::from_str(&b.ok(&["nodes", "getall", "--format", "json"])).unwrap();
     assert_eq!(devices.as_array().unwrap().len(), 2);
+    // No devices removed each other: nothing to decide.
+    let disputes: serde_json::Value =
+        serde_json::from_str(&b.ok(&["nodes", "disputes", "--format", "json"])).unwrap();
+    assert_eq!(disputes, serde_json::json!([]));
     // A names itself: B lists A by that name.
     a.ok(&["nodes", "name", "CI runner"]);
     let mut named = false;
