@@ -27,7 +27,7 @@ pub(crate) enum TrustCommand {
     /// Devices other devices added, not yet kept or removed here.
     Notices,
     /// Devices that removed each other: this device trusts none of them
-    /// until you remove here (`nodes revoke`) the one you do not have.
+    /// until you remove here (`nodes revoke`) each one you do not have.
     Disputes,
     /// Confirm (or reject) the digits of the device joining this one's
     /// invitation, for `invite --no-wait`.
@@ -242,8 +242,8 @@ pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, F
                 String::new()
             } else {
                 format!(
-                    "{}\nThis device trusts none of these until you remove the one you do not \
-                     have: `polykey nodes revoke <NodeId>`.",
+                    "{}\nThis device trusts none of these until you remove each one you do \
+                     not have: `polykey nodes revoke <NodeId>`.",
                     lines.join("\n")
                 )
             };

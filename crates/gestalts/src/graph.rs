@@ -149,6 +149,9 @@ pub struct Adopted {
     /// Devices newly out because devices removed each other (see
     /// [`GestaltGraph::disputes`]): for the user to decide.
     pub disputed: Vec<NodeId>,
+    /// Members whose chain removed this device (never obeyed here; other
+    /// devices may follow it): for the user to know.
+    pub removed_me: Vec<NodeId>,
     /// Revocations recorded, of members or not: one of a node outside the
     /// gestalt (a thief that removed a device first) changes who stands,
     /// and so the gestalt, without removing anyone from it.
@@ -167,6 +170,7 @@ impl Adopted {
         self.noticed.extend(other.noticed);
         self.revoked.extend(other.revoked);
         self.disputed.extend(other.disputed);
+        self.removed_me.extend(other.removed_me);
         self.revocations += other.revocations;
     }
 }
@@ -506,7 +510,6 @@ impl<'db> GestaltGraph<'db> {
     /// The members, contested nodes and links as `me` sees them inside
     /// `txn`.
     fn view(&self, txn: &WriteTxn<'_>, me: NodeId) -> Result<View, ClaimError> {
-        let standing = Standing::of(txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r), me);
         let links: Vec<LinkTime> = txn
             .entries(&LINKS)?
             .into_iter()
@@ -516,6 +519,11 @@ impl<'db> GestaltGraph<'db> {
             })
             .collect();
         let pairs: Vec<(NodeId, NodeId)> = links.iter().map(|(a, b, _, _)| (*a, *b)).collect();
+        let standing = Standing::with_links(
+            txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r),
+            &pairs,
+            me,
+        );
         Ok(View {
             members: gestalt_from(&pairs, &standing, me),
             contested: standing.contested(),
@@ -625,6 +633,9 @@ impl<'db> GestaltGraph<'db> {
                 }
                 ClaimType::ClaimRevokeNode => {
                     if other == me {
+                        if !revocations_only && !adopted.removed_me.contains(&issuer) {
+                            adopted.removed_me.push(issuer);
+                        }
                         continue;
                     }
                     if revocations_only
@@ -767,8 +778,13 @@ impl<'db> GestaltGraph<'db> {
     /// The revocations in force as `me` sees it: by `me`, or by a node
     /// that stands (see [`GestaltGraph::contested`] for the rest).
     pub fn revocations_in_force(&self, me: NodeId) -> Result<Vec<Revocation>, ClaimError> {
-        let entries = self.db.read()?.entries(&REVOKED)?;
-        let standing = Standing::of(entries.iter().map(|(_, r)| r.clone()), me);
+        let txn = self.db.read()?;
+        let entries = txn.entries(&REVOKED)?;
+        let standing = Standing::with_links(
+            entries.iter().map(|(_, r)| r.clone()),
+            &pairs_of(txn.entries(&LINKS)?),
+            me,
+        );
         // The removal that counts for each node out.
         let mut out: Vec<Revocation> = entries
             .into_iter()
@@ -824,47 +840,44 @@ impl<'db> GestaltGraph<'db> {
     /// read for revocations, so a thief that removed a device first cannot
     /// keep the user's removal of the thief from reaching this one.
     pub fn contested(&self, me: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
-        let standing = Standing::of(
-            self.db
-                .read()?
-                .entries(&REVOKED)?
-                .into_iter()
-                .map(|(_, r)| r),
+        let txn = self.db.read()?;
+        let standing = Standing::with_links(
+            txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r),
+            &pairs_of(txn.entries(&LINKS)?),
             me,
         );
         Ok(standing.contested())
     }
 
-    /// Devices that removed each other, as `me` sees it, with nobody
-    /// standing above them to decide (see `Standing`): each is out here
-    /// until the user removes, on this device or one that stands, the one
-    /// they distrust. Only devices that would be in the gestalt but for
-    /// the dispute are named, each with the disputed devices that removed
-    /// it and when the latest did (seconds).
+    /// The nodes in a dispute as `me` sees it (see `Standing`).
+    pub fn disputed(&self, me: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
+        let txn = self.db.read()?;
+        let standing = Standing::with_links(
+            txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r),
+            &pairs_of(txn.entries(&LINKS)?),
+            me,
+        );
+        Ok(standing.disputed)
+    }
+
+    /// Devices out as `me` sees it because devices removed each other
+    /// (see `Standing`): each is out here until the user removes, on this
+    /// device or one that stands, every device they do not have. Each
+    /// with the disputed devices that removed it and when the latest did
+    /// (seconds).
     pub fn disputes(&self, me: NodeId) -> Result<Vec<Dispute>, ClaimError> {
         let txn = self.db.read()?;
         let entries: Vec<Revocation> = txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r).collect();
-        let standing = Standing::of(entries.iter().cloned(), me);
-        if standing.disputed.is_empty() {
-            return Ok(Vec::new());
-        }
-        let pairs: Vec<(NodeId, NodeId)> = txn
-            .entries(&LINKS)?
-            .into_iter()
-            .map(|(_, link)| (link.a, link.b))
-            .collect();
-        let reached = reachable(&pairs, me, |n| {
-            !standing.is_out(n) || standing.disputed.contains(n)
-        });
+        let pairs = pairs_of(txn.entries(&LINKS)?);
+        let standing = Standing::with_links(entries.iter().cloned(), &pairs, me);
         let mut out: Vec<Dispute> = standing
             .disputed
             .iter()
-            .filter(|n| reached.contains(n) && **n != me)
+            .filter(|n| **n != me)
             .map(|device| {
                 let mut removed_by: Vec<(NodeId, u64)> = entries
                     .iter()
                     .filter(|r| r.node == *device && standing.disputed.contains(&r.by))
-                    .filter(|r| reached.contains(&r.by))
                     .map(|r| (r.by, r.at))
                     .collect();
                 removed_by.sort();
@@ -883,12 +896,12 @@ impl<'db> GestaltGraph<'db> {
     /// included, never through a removed node.
     pub fn gestalt_of(&self, node: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
         let txn = self.db.read()?;
-        let standing = Standing::of(txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r), node);
-        let pairs: Vec<(NodeId, NodeId)> = txn
-            .entries(&LINKS)?
-            .into_iter()
-            .map(|(_, link)| (link.a, link.b))
-            .collect();
+        let pairs = pairs_of(txn.entries(&LINKS)?);
+        let standing = Standing::with_links(
+            txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r),
+            &pairs,
+            node,
+        );
         Ok(gestalt_from(&pairs, &standing, node))
     }
 }
@@ -930,7 +943,8 @@ pub fn gestalt_of_chains(
                 seq: p.seq,
                 names_heads: p.heads.is_some(),
             });
-        let standing = Standing::of(removals, root);
+        // (Only speakers' removals are taken above.)
+        let standing = Standing::of(removals, root, |_| true);
         let links: Vec<(NodeId, NodeId)> = claims_on(chains, &members, ClaimType::ClaimLinkNode)
             .map(|p| (p.iss, p.sub))
             .collect();
@@ -987,23 +1001,23 @@ impl View {
     }
 }
 
-/// Rounds of finding disputes (see [`Standing::of`]): each settles every
-/// dispute no other dispute reaches; past them, every node still
-/// undecided is taken as disputed (out).
-const MAX_DISPUTE_ROUNDS: usize = 64;
-
-/// Who is out as one node sees the removals it holds. Removals are judged
-/// as attacks are in an argument: `me` stands, and so does every node no
-/// removal names; a node removed by one that stands is out; a node whose
-/// every remover is out stands again; and so on until nothing changes.
-/// Devices that removed each other with no device standing above them —
-/// a thief and the user's device it answered, whichever struck first — are
-/// "disputed": no rule over the chains can tell the user's removal from
-/// the thief's (the same shape, and a thief can always date its answer
-/// later), so neither stands, and neither's removals count, until the user
-/// decides on a device that stands by removing there the one they
-/// distrust; that removal, by a node that stands, settles it wherever that
-/// device stands. Times play no part in who stands.
+/// Who is out as one node sees the removals it holds, judged as attacks
+/// are in an argument (the "grounded" reading): `me` stands, and so does
+/// every node no removal names; a node removed by one that stands is out;
+/// a node whose every remover is out stands again; and so on until nothing
+/// changes. What is left undecided is out too, and "disputed": devices
+/// that removed each other (a thief and the user's device it answered,
+/// whichever struck first: no rule over the chains can tell the user's
+/// removal from the thief's, the shape is the same and a thief can always
+/// date its answer later) and every device only they removed. Neither
+/// side stands, and so neither side's removals take anyone out, until the
+/// user removes, on a device that stands, every device they do not have;
+/// those removals, by a node that stands, settle it wherever that device
+/// stands. Failing closed is what keeps a thief from standing: any rule
+/// that let one side of a dispute stand would let a thief holding two
+/// keys answer with one and stand with the other. Times play no part in
+/// who stands. Only removals by devices count (nodes linked in the graph,
+/// and `me`): a key a thief made up and never linked speaks for nothing.
 struct Standing {
     /// Each node out, with the removal that counts for it (issuer, when
     /// in ms): the latest by a node that stands (ties: the larger issuer,
@@ -1012,44 +1026,71 @@ struct Standing {
     out: BTreeMap<NodeId, (NodeId, u64)>,
     /// Nodes out because of a dispute (see above).
     disputed: BTreeSet<NodeId>,
-    /// Nodes `me` removed itself.
-    by_me: BTreeSet<NodeId>,
+    /// Nodes out that `me` did not remove itself and that speak (see
+    /// [`Standing::contested`]).
+    contested: BTreeSet<NodeId>,
 }
 
-/// Removals between nodes, each way.
-#[derive(Default)]
-struct Removals {
-    /// Issuer to the nodes it removed.
-    of: BTreeMap<NodeId, Vec<NodeId>>,
-    /// Node to the issuers that removed it.
-    by: BTreeMap<NodeId, Vec<NodeId>>,
+/// The node pairs of stored links.
+fn pairs_of(links: Vec<(RecordKey, Link)>) -> Vec<(NodeId, NodeId)> {
+    links
+        .into_iter()
+        .map(|(_, link)| (link.a, link.b))
+        .collect()
 }
 
-impl Removals {
-    /// Who stands (true) and who is out (false), the `disputed` out from
-    /// the start with their removals void; nodes left out of the answer
-    /// are undecided. Linear in the removals.
-    fn ground(
-        &self,
-        nodes: &BTreeSet<NodeId>,
-        disputed: &BTreeSet<NodeId>,
-    ) -> BTreeMap<NodeId, bool> {
-        let mut unsettled: BTreeMap<NodeId, usize> = BTreeMap::new();
-        for (node, issuers) in &self.by {
-            let counted = issuers.iter().filter(|i| !disputed.contains(i)).count();
-            unsettled.insert(*node, counted);
+impl Standing {
+    /// [`Standing::of`] where the nodes that speak are the devices: the
+    /// nodes of `pairs` (every link stored).
+    fn with_links(
+        revoked: impl IntoIterator<Item = Revocation>,
+        pairs: &[(NodeId, NodeId)],
+        me: NodeId,
+    ) -> Self {
+        let devices: BTreeSet<NodeId> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
+        Self::of(revoked, me, |n| devices.contains(n))
+    }
+
+    /// The standing of every node named in `revoked` by a node that
+    /// `speaks` (or `me`), as `me` sees it (a removal of `me` counts for
+    /// nothing here). One pass, linear in the removals.
+    fn of(
+        revoked: impl IntoIterator<Item = Revocation>,
+        me: NodeId,
+        speaks: impl Fn(&NodeId) -> bool,
+    ) -> Self {
+        // Each (node, issuer) once, at its latest.
+        let mut latest: BTreeMap<(NodeId, NodeId), u64> = BTreeMap::new();
+        for r in revoked {
+            if r.node == me || (r.by != me && !speaks(&r.by)) {
+                continue;
+            }
+            let at = latest.entry((r.node, r.by)).or_insert(r.at_ms);
+            *at = (*at).max(r.at_ms);
         }
-        let mut decided: BTreeMap<NodeId, bool> = disputed.iter().map(|n| (*n, false)).collect();
+        // Issuer to the nodes it removed; node to how many removers are
+        // not known to be out yet.
+        let mut removed: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
+        let mut unsettled: BTreeMap<NodeId, usize> = BTreeMap::new();
+        let mut nodes = BTreeSet::from([me]);
+        for (node, by) in latest.keys() {
+            removed.entry(*by).or_default().push(*node);
+            *unsettled.entry(*node).or_default() += 1;
+            nodes.insert(*node);
+            nodes.insert(*by);
+        }
+        // true: stands; false: out.
+        let mut decided: BTreeMap<NodeId, bool> = BTreeMap::new();
         let mut queue: VecDeque<NodeId> = VecDeque::new();
-        for n in nodes {
-            if !decided.contains_key(n) && unsettled.get(n).copied().unwrap_or(0) == 0 {
+        for n in &nodes {
+            if !unsettled.contains_key(n) {
                 decided.insert(*n, true);
                 queue.push_back(*n);
             }
         }
         while let Some(next) = queue.pop_front() {
             let stands = decided.get(&next).copied().unwrap_or(false);
-            for node in self.of.get(&next).into_iter().flatten() {
+            for node in removed.get(&next).into_iter().flatten() {
                 if decided.contains_key(node) {
                     continue;
                 }
@@ -1065,126 +1106,11 @@ impl Removals {
                 }
             }
         }
-        decided
-    }
-
-    /// Of the `undecided` nodes, those in a dispute no other undecided node
-    /// reaches: the strongly connected groups of removals among them that
-    /// no removal from outside the group enters (each such group is a
-    /// ring of removals, every node in it removed by another of it).
-    /// Iterative (Kosaraju), so a long hostile ring cannot exhaust the
-    /// stack.
-    fn first_disputes(&self, undecided: &BTreeSet<NodeId>) -> BTreeSet<NodeId> {
-        let within = |edges: &BTreeMap<NodeId, Vec<NodeId>>, n: &NodeId| -> Vec<NodeId> {
-            edges
-                .get(n)
-                .into_iter()
-                .flatten()
-                .filter(|m| undecided.contains(m))
-                .copied()
-                .collect()
-        };
-        // Finish order of a depth-first walk along removals.
-        let mut order: Vec<NodeId> = Vec::with_capacity(undecided.len());
-        let mut seen: BTreeSet<NodeId> = BTreeSet::new();
-        for start in undecided {
-            if !seen.insert(*start) {
-                continue;
-            }
-            let mut stack: Vec<(NodeId, Vec<NodeId>)> = vec![(*start, within(&self.of, start))];
-            while let Some((node, next)) = stack.last_mut() {
-                if let Some(m) = next.pop() {
-                    if seen.insert(m) {
-                        let onward = within(&self.of, &m);
-                        stack.push((m, onward));
-                    }
-                } else {
-                    order.push(*node);
-                    stack.pop();
-                }
-            }
-        }
-        // Groups, walking removals backwards in reverse finish order.
-        let mut group: BTreeMap<NodeId, usize> = BTreeMap::new();
-        let mut groups = 0;
-        for start in order.iter().rev() {
-            if group.contains_key(start) {
-                continue;
-            }
-            let mut stack = vec![*start];
-            group.insert(*start, groups);
-            while let Some(node) = stack.pop() {
-                for m in within(&self.by, &node) {
-                    if let std::collections::btree_map::Entry::Vacant(slot) = group.entry(m) {
-                        slot.insert(groups);
-                        stack.push(m);
-                    }
-                }
-            }
-            groups += 1;
-        }
-        let mut entered = vec![false; groups];
-        for (issuer, nodes) in &self.of {
-            let Some(from) = group.get(issuer) else {
-                continue;
-            };
-            for node in nodes {
-                if let Some(to) = group.get(node) {
-                    if to != from {
-                        entered[*to] = true;
-                    }
-                }
-            }
-        }
-        group
-            .into_iter()
-            .filter(|(_, g)| !entered[*g])
-            .map(|(n, _)| n)
-            .collect()
-    }
-}
-
-impl Standing {
-    /// The standing of every node named in `revoked`, as `me` sees it (a
-    /// removal of `me` counts for nothing here). Each round costs linear
-    /// time in the removals; a round is needed only for a dispute that
-    /// another dispute reaches.
-    fn of(revoked: impl IntoIterator<Item = Revocation>, me: NodeId) -> Self {
-        // Each (node, issuer) once, at its latest.
-        let mut latest: BTreeMap<(NodeId, NodeId), u64> = BTreeMap::new();
-        for r in revoked {
-            if r.node == me {
-                continue;
-            }
-            let at = latest.entry((r.node, r.by)).or_insert(r.at_ms);
-            *at = (*at).max(r.at_ms);
-        }
-        let mut removals = Removals::default();
-        let mut nodes = BTreeSet::from([me]);
-        for (node, by) in latest.keys() {
-            removals.of.entry(*by).or_default().push(*node);
-            removals.by.entry(*node).or_default().push(*by);
-            nodes.insert(*node);
-            nodes.insert(*by);
-        }
-        let mut disputed: BTreeSet<NodeId> = BTreeSet::new();
-        let mut decided = removals.ground(&nodes, &disputed);
-        for round in 0..=MAX_DISPUTE_ROUNDS {
-            let undecided: BTreeSet<NodeId> = nodes
-                .iter()
-                .filter(|n| !decided.contains_key(n))
-                .copied()
-                .collect();
-            if undecided.is_empty() {
-                break;
-            }
-            if round == MAX_DISPUTE_ROUNDS {
-                disputed.extend(undecided);
-                break;
-            }
-            disputed.extend(removals.first_disputes(&undecided));
-            decided = removals.ground(&nodes, &disputed);
-        }
+        let disputed: BTreeSet<NodeId> = nodes
+            .iter()
+            .filter(|n| !decided.contains_key(n))
+            .copied()
+            .collect();
         let counts = |by: &NodeId, node: &NodeId| {
             if disputed.contains(node) {
                 disputed.contains(by)
@@ -1204,15 +1130,20 @@ impl Standing {
                 out.insert(*node, (*by, *at));
             }
         }
-        let by_me = latest
+        let by_me: BTreeSet<NodeId> = latest
             .keys()
             .filter(|(_, by)| *by == me)
             .map(|(node, _)| *node)
             .collect();
+        let contested = out
+            .keys()
+            .filter(|n| !by_me.contains(n) && speaks(n))
+            .copied()
+            .collect();
         Self {
             out,
             disputed,
-            by_me,
+            contested,
         }
     }
 
@@ -1225,11 +1156,7 @@ impl Standing {
     /// node, but their chains are still read for removals (see
     /// [`GestaltGraph::contested`]).
     fn contested(&self) -> BTreeSet<NodeId> {
-        self.out
-            .keys()
-            .filter(|n| !self.by_me.contains(n))
-            .copied()
-            .collect()
+        self.contested.clone()
     }
 }
 
@@ -1306,6 +1233,7 @@ mod tests {
                 names_heads: false,
             }),
             me,
+            |_| true,
         );
         let out = standing.out.keys().copied().collect();
         (out, standing.disputed.into_iter().collect())
@@ -1342,11 +1270,12 @@ mod tests {
                 (both.clone(), both.clone()),
             );
         }
-        // A disputed device's removals do not count: C, removed only by
-        // the thief once disputed, stands.
+        // A device removed by a disputed one is out too until the user
+        // decides (failing closed: see the thief with two keys below).
+        let three = sorted(vec![b, c, t]);
         assert_eq!(
             judged(&[(b, t, 1), (t, b, 2), (c, t, 3)], me),
-            (both.clone(), both.clone()),
+            (three.clone(), three.clone()),
         );
         // The user decides here: the thief is out, B and C stand.
         assert_eq!(
@@ -1355,44 +1284,97 @@ mod tests {
         );
         // Or on a device that stands here: the same.
         assert_eq!(
-            judged(&[(b, t, 1), (t, b, 2), (t, c, 4)], me),
+            judged(&[(b, t, 1), (t, b, 2), (c, t, 3), (t, x(), 4)], me),
             (vec![t], vec![]),
         );
         // A thief answering that device too only widens the dispute; it
         // never stands.
-        let three = sorted(vec![b, c, t]);
         assert_eq!(
             judged(&[(b, t, 1), (t, b, 2), (t, c, 4), (c, t, 9)], me),
-            (three.clone(), three),
+            (three.clone(), three.clone()),
         );
         // On a device in the dispute, its own removal holds.
         assert_eq!(judged(&[(b, t, 1), (t, b, 2)], b), (vec![t], vec![]));
-        // A device that removed itself stands nowhere.
-        assert_eq!(judged(&[(b, b, 1)], me), (vec![b], vec![b]));
-        // A dispute settles another it reaches: X and Y removed each
-        // other, X removed C, C removed the thief, which removed B and was
-        // removed by B. C stands (its one remover is disputed), so the
-        // thief is out and B stands.
-        let (x, y) = (node(5), node(6));
-        assert_eq!(
-            judged(
-                &[
-                    (x, y, 1),
-                    (y, x, 2),
-                    (c, x, 3),
-                    (t, c, 4),
-                    (b, t, 5),
-                    (t, b, 6)
-                ],
-                me
-            ),
-            (sorted(vec![t, x, y]), sorted(vec![x, y])),
-        );
         // A longer ring: none stands, each is out.
-        let ring = sorted(vec![b, c, t]);
         assert_eq!(
             judged(&[(b, c, 1), (c, t, 2), (t, b, 3)], me),
-            (ring.clone(), ring),
+            (three.clone(), three),
         );
+        // The order removals arrive in changes nothing.
+        let mut removals = vec![(b, t, 1), (t, b, 2), (c, t, 3), (t, c, 4), (x(), c, 5)];
+        let first = judged(&removals, me);
+        removals.reverse();
+        assert_eq!(judged(&removals, me), first);
+    }
+
+    fn x() -> NodeId {
+        node(5)
+    }
+
+    /// The thief holds two keys, T (a device) and Z (a puppet it linked).
+    /// The user's device B removes both; the thief answers with Z alone.
+    /// Were a dispute's devices taken out and the rest judged again, B
+    /// and Z would be disputed, B's removals void, and T, removed by B
+    /// alone, would stand; failing closed, T stays out with them.
+    #[test]
+    fn a_thief_answering_with_a_second_key_does_not_stand_with_the_first() {
+        let (me, b, t, z) = (node(1), node(2), node(3), node(4));
+        let (out, disputed) = judged(&[(t, b, 1), (z, b, 2), (b, z, 3)], me);
+        assert_eq!(out, sorted(vec![b, t, z]));
+        assert_eq!(disputed, out);
+        // The user removes the puppet here: B stands, and so its removal
+        // of T counts.
+        assert_eq!(
+            judged(&[(t, b, 1), (z, b, 2), (b, z, 3), (z, me, 4)], me),
+            (sorted(vec![t, z]), vec![]),
+        );
+    }
+
+    /// Only devices' removals count: keys a thief made up and never
+    /// linked, removing each other in rings layer after layer and then
+    /// the user's devices, remove nobody.
+    #[test]
+    fn removals_by_keys_never_linked_count_for_nothing() {
+        let (me, b, t) = (node(1), node(2), node(3));
+        let mut removals = vec![(t, me, 1)];
+        let mut previous: Vec<NodeId> = vec![t];
+        for layer in 0..70u8 {
+            let pair = [
+                polykey_keys::RootKeypair::from_seed(
+                    &[layer, 1, 2, 3].repeat(8).try_into().unwrap(),
+                )
+                .node_id(),
+                polykey_keys::RootKeypair::from_seed(
+                    &[layer, 4, 5, 6].repeat(8).try_into().unwrap(),
+                )
+                .node_id(),
+            ];
+            removals.push((pair[0], pair[1], 1));
+            removals.push((pair[1], pair[0], 1));
+            for p in &previous {
+                removals.push((pair[0], *p, 1));
+            }
+            previous = pair.to_vec();
+        }
+        for p in &previous {
+            removals.push((b, *p, 2));
+        }
+        let as_revocations = removals.iter().map(|(node, by, at)| Revocation {
+            node: *node,
+            by: *by,
+            at: *at,
+            at_ms: at * 1000,
+            seq: 1,
+            names_heads: false,
+        });
+        let devices = [me, b, t];
+        let standing = Standing::of(as_revocations.clone(), me, |n| devices.contains(n));
+        assert!(!standing.is_out(&b), "B stands");
+        assert!(standing.is_out(&t));
+        assert!(standing.disputed.is_empty());
+        // Were they devices, B would be out (failing closed) until the
+        // user removed them.
+        let standing = Standing::of(as_revocations, me, |_| true);
+        assert!(standing.is_out(&b) && standing.disputed.contains(&b));
     }
 }

@@ -627,6 +627,10 @@ fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_elsewhere
     assert!(!b.members().contains(&a.id()), "B obeys the thief first");
     assert!(b.graph().contested(b.id()).unwrap().contains(&a.id()));
     assert!(disputes(&b).is_empty(), "nothing to decide yet");
+    // A never obeys a removal of itself, but tells its user of it.
+    let on_a = pull_adopted(&a, &[&t], NOW_S + 41);
+    assert_eq!(on_a.removed_me, vec![t.id()]);
+    assert!(a.members().contains(&t.id()));
     revoke(&a, t.id(), NOW_S + 31);
     pull(&b, &[&a], NOW_S + 50);
     let members = b.members();
@@ -649,8 +653,11 @@ fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_elsewhere
 
 /// The user removes the thief first; the thief answers by removing the
 /// user's device, dated later (and again after each new removal: it
-/// always has the last word). On a third device neither stands: the
-/// thief's answer cannot make it a device there, nor its removals count.
+/// always had the last word). On a third device where the thief was
+/// paired too, neither stands: the thief's answer cannot make it a device
+/// there; a device it removed meanwhile is out there too until the user
+/// decides (failing closed), and one decision on a device the thief did
+/// not remove settles it everywhere that device stands.
 #[test]
 fn a_thief_answering_the_users_removal_stands_nowhere() {
     let (a, b, c, t) = (device(1), device(2), device(3), device(4));
@@ -658,9 +665,10 @@ fn a_thief_answering_the_users_removal_stands_nowhere() {
     pair(&a, &c, NOW_S + 1);
     pair(&b, &c, NOW_S + 2);
     pair(&a, &t, NOW_S + 10);
+    pair(&b, &t, NOW_S + 11);
     pull(&a, &[&t], NOW_S + 15);
-    pull(&b, &[&a], NOW_S + 20);
-    pull(&c, &[&a], NOW_S + 20);
+    pull(&b, &[&a, &t], NOW_S + 20);
+    pull(&c, &[&a, &b], NOW_S + 20);
     revoke(&a, t.id(), NOW_S + 30);
     pull(&b, &[&a], NOW_S + 31);
     assert!(!b.members().contains(&t.id()));
@@ -675,19 +683,17 @@ fn a_thief_answering_the_users_removal_stands_nowhere() {
         !members.contains(&a.id()),
         "nor is A until the user decides"
     );
-    assert!(
-        members.contains(&c.id()),
-        "the thief's removal of C does not count"
-    );
-    // C, removed by the disputed thief, is not disputed itself on B: the
-    // thief's removals do not count while it stands nowhere; but A's and
-    // T's dispute holds A out. On C, A is out as well, and C stands.
+    assert!(!members.contains(&c.id()), "nor C, which the thief removed");
+    assert_eq!(disputes(&b).len(), 3);
+    // On C, A and the thief are out, and C stands.
     assert!(!c.members().contains(&t.id()) && !c.members().contains(&a.id()));
     assert_eq!(disputes(&c).len(), 2);
     // One decision on B, which the thief did not remove, settles it there
     // and on C, where B stands.
     revoke(&b, t.id(), NOW_S + 120);
-    assert!(b.members().contains(&a.id()) && disputes(&b).is_empty());
+    let members = b.members();
+    assert!(members.contains(&a.id()) && members.contains(&c.id()));
+    assert!(!members.contains(&t.id()) && disputes(&b).is_empty());
     pull(&c, &[&b], NOW_S + 130);
     let members = c.members();
     assert!(members.contains(&a.id()) && !members.contains(&t.id()));

@@ -1167,7 +1167,8 @@ fn take_page(
     // The removal that counts (its issuer stands): a fallen thief's removal
     // dates nothing.
     let me = s.keys.node_id();
-    let mut removed: HashMap<NodeId, u64> = GestaltGraph::new(&s.db)
+    let graph = GestaltGraph::new(&s.db);
+    let mut removed: HashMap<NodeId, u64> = graph
         .revocations_in_force(me)?
         .into_iter()
         .map(|r| (r.node, r.at))
@@ -1177,6 +1178,14 @@ fn take_page(
         removed.entry(node).or_insert(at);
     }
     members.extend(others.into_iter().filter(|n| !removed.contains_key(n)));
+    // A device in a dispute authors nothing new here, whatever its date,
+    // until the user decides: the thief among them could otherwise date
+    // commits before the removal that counts for it, and none would be
+    // undone (a dispute's devices are held, see `settle_removed`).
+    for node in graph.disputed(me)? {
+        removed.remove(&node);
+        members.remove(&node);
+    }
     let vault = Vaults::new(&s.db).open_any(&id)?;
     let may = may_author_at(&members, &removed);
     let moved = match last {

@@ -170,12 +170,23 @@ impl Node {
                             me,
                             format!(
                                 "Some of your devices removed each other: {}. This device \
-                                 trusts none of them until you remove here the one you do \
+                                 trusts none of them until you remove here each one you do \
                                  not have (`polykey nodes disputes`).",
                                 shown.join(", ")
                             ),
                         )?;
                     }
+                }
+                for device in &all.removed_me {
+                    crate::notifications::keep_local(
+                        s,
+                        me,
+                        format!(
+                            "Your device {device} removed this device. If that was not you, \
+                             remove {device} here: your other devices then show the two as \
+                             devices that removed each other, to decide there too."
+                        ),
+                    )?;
                 }
                 for device in &all.revoked {
                     crate::notifications::keep_local(
@@ -210,26 +221,10 @@ impl Node {
                 ));
             }
             let chain = Sigchain::new(&s.db, me);
+            // Dated now: who stands does not depend on removals' dates
+            // (a thief's answer dated ahead wins nothing).
             let mut payload =
                 chain.next_payload(ClaimType::ClaimRevokeNode, device, now_ms() as u64)?;
-            // Where devices remove each other the latest removal stands,
-            // and a thief dates its removal of this device ahead (as far
-            // as clocks may differ) to win against the user's answer: the
-            // answer is dated after every removal of this device by that
-            // one it has heard of.
-            let theirs = MemberChains::new(&s.db)
-                .claims_after(&device, 0, polykey_gestalts::sigchain::MAX_CHAIN_LEN)?
-                .iter()
-                .filter_map(|claim| claim.decode().ok())
-                .filter(|p| p.typ == ClaimType::ClaimRevokeNode && p.sub == me)
-                .map(|p| p.iat)
-                .max();
-            if let Some(theirs) = theirs {
-                if theirs >= payload.iat {
-                    payload.iat = theirs.saturating_add(1);
-                    payload.nbf = payload.iat;
-                }
-            }
             // What this device has seen of each vault: the removed device's
             // commits outside it are undone wherever they turn up.
             let mut heads = BTreeMap::new();
@@ -279,9 +274,12 @@ impl Node {
             let once: std::collections::BTreeSet<String> =
                 all.iter().map(|r| r.node.to_string()).collect();
             let once_removed = |device: &str| once.contains(device);
-            // Each removed node, judged by the vault versions of the latest
-            // removal of it by a standing device that names them; with
-            // none, held (what was undone stays, nothing more is).
+            // Each removed node, judged by the vault versions of the
+            // earliest removal of it by a standing device that names them
+            // (what it did after that removal, while in a dispute say, is
+            // undone, whatever a later removal's versions hold); with none
+            // (a device in a dispute), held: what was undone stays,
+            // nothing more is.
             let me = s.keys.node_id();
             let seen: Vec<(NodeId, Option<BTreeMap<String, String>>)> = graph
                 .revocations_in_force(me)?
@@ -292,7 +290,7 @@ impl Node {
                         .iter()
                         .filter(|r| r.node == counted.node && members.contains(&r.by))
                         .filter(|r| r.names_heads)
-                        .max_by_key(|r| (r.at, r.by))
+                        .min_by_key(|r| (r.at, r.by))
                         .map(|r| graph.revocation_claim(me, r))
                         .transpose()?
                         .flatten()
