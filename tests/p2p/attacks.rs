@@ -185,6 +185,31 @@ async fn a_thief_dating_a_link_ahead_is_not_revoked_on_other_devices() {
     assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
 }
 
+/// The thief links X dated five minutes ahead; the user removes X alone on
+/// A (as its notice says). Dated now, the removal was older than the link,
+/// and B, where the thief still stands, dropped it as undone by a newer
+/// pairing: X stayed B's device. The removal is dated after every link of
+/// X that A holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_device_linked_ahead_and_removed_by_the_user_is_out_everywhere() {
+    let (a, b, rogue, served, _) = gestalt_with_rogue(119).await;
+    let x = RootKeypair::from_seed(&[120; 32]);
+    rogue.link(&x, now_ms() + 300_000);
+    *served.lock().unwrap() = rogue.chains();
+    a.node.sync_now(rogue.id()).await.unwrap();
+    eventually("B adopts the rogue's new device", &[&a, &b], || async {
+        let _ = b.node.sync_now(a.id()).await;
+        b.device_ids().await.contains(&x.node_id())
+    })
+    .await;
+    a.node.revoke_device(x.node_id()).await.unwrap();
+    eventually("B drops X", &[&a, &b], || async {
+        let _ = b.node.sync_now(a.id()).await;
+        !b.device_ids().await.contains(&x.node_id())
+    })
+    .await;
+}
+
 /// A device the thief added, removed by the user, comes back when the
 /// thief links it again: the new link deletes the revocation, and since the
 /// old link is still stored no notice is raised and no notification sent.
@@ -788,6 +813,19 @@ async fn a_thiefs_answer_to_its_removal_does_not_make_it_a_device_again() {
     b_shows_the_dispute_and_the_user_decides(&a, &b, &rogue).await;
     let answer = ask_removed(&rogue, &b, Request::Vaults).await;
     assert!(matches!(answer, Response::Refused(_)), "{answer:?}");
+}
+
+/// As above, B asking nothing: B, which the thief had cut off from A, still
+/// hears of the user's answer on A by itself and shows the dispute (a
+/// review feared B read A's chain only when it happened to dial A).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_device_cut_off_by_the_thief_hears_the_users_answer_unasked() {
+    let (a, b, rogue, _served) = thief_removes_a_on_b(121, now_ms()).await;
+    a.node.revoke_device(rogue.id()).await.unwrap();
+    eventually("B shows the dispute by itself", &[&a, &b], || async {
+        b.node.device_disputes().await.unwrap().len() == 2
+    })
+    .await;
 }
 
 /// After the thief removed A and the user removed the thief on A: B takes

@@ -553,6 +553,20 @@ impl<'db> GestaltGraph<'db> {
         // A contested node's copy does not move, so it could send a new
         // fork of its chain on every pull, each with 1,000 removals: what
         // it may still add is bounded.
+        // A contested node's removals are taken only as answers: of a node
+        // that removed it. Its chain is read so that the user's removal of
+        // a thief reaches a device the thief cut off; anything else it
+        // removes while out would lie in wait (a puppet a thief linked and
+        // removed at once, never shown, removing every device: they would
+        // all fall, unannounced, when the user removed the thief).
+        let removers: BTreeSet<NodeId> = if revocations_only {
+            revocations_of(txn, &issuer)?
+                .into_iter()
+                .map(|r| r.by)
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
         let mut contested_room = if revocations_only {
             let held = txn
                 .entries(&REVOKED)?
@@ -636,6 +650,9 @@ impl<'db> GestaltGraph<'db> {
                         if !revocations_only && !adopted.removed_me.contains(&issuer) {
                             adopted.removed_me.push(issuer);
                         }
+                        continue;
+                    }
+                    if revocations_only && !removers.contains(&other) {
                         continue;
                     }
                     if revocations_only
@@ -1062,7 +1079,8 @@ impl Standing {
         // Each (node, issuer) once, at its latest.
         let mut latest: BTreeMap<(NodeId, NodeId), u64> = BTreeMap::new();
         for r in revoked {
-            if r.node == me || (r.by != me && !speaks(&r.by)) {
+            // (A removal of itself is refused as a claim; ignored here too.)
+            if r.node == me || r.node == r.by || (r.by != me && !speaks(&r.by)) {
                 continue;
             }
             let at = latest.entry((r.node, r.by)).or_insert(r.at_ms);

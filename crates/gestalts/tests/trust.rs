@@ -655,9 +655,8 @@ fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_elsewhere
 /// user's device, dated later (and again after each new removal: it
 /// always had the last word). On a third device where the thief was
 /// paired too, neither stands: the thief's answer cannot make it a device
-/// there; a device it removed meanwhile is out there too until the user
-/// decides (failing closed), and one decision on a device the thief did
-/// not remove settles it everywhere that device stands.
+/// there, and one decision on a device the thief did not remove settles
+/// it everywhere that device stands.
 #[test]
 fn a_thief_answering_the_users_removal_stands_nowhere() {
     let (a, b, c, t) = (device(1), device(2), device(3), device(4));
@@ -683,8 +682,11 @@ fn a_thief_answering_the_users_removal_stands_nowhere() {
         !members.contains(&a.id()),
         "nor is A until the user decides"
     );
-    assert!(!members.contains(&c.id()), "nor C, which the thief removed");
-    assert_eq!(disputes(&b).len(), 3);
+    // Out, the thief is heard only in answer to its removers: its removal
+    // of C is not taken (had B taken it while the thief stood, C would be
+    // out too until the user decided, failing closed).
+    assert!(members.contains(&c.id()), "the thief removed C while out");
+    assert_eq!(disputes(&b).len(), 2);
     // On C, A and the thief are out, and C stands.
     assert!(!c.members().contains(&t.id()) && !c.members().contains(&a.id()));
     assert_eq!(disputes(&c).len(), 2);
@@ -700,6 +702,40 @@ fn a_thief_answering_the_users_removal_stands_nowhere() {
     assert!(disputes(&c).is_empty());
     // (A decision on C alone would not have: the thief removed C, so C's
     // removal of it is one more dispute on B.)
+}
+
+/// The thief links a puppet P and removes it at once (so it never shows as
+/// a device), and P, whose chain is still read while it is out, removes
+/// the user's devices A and B. When the user removes the thief on C, P's
+/// one remover falls: had P's removals been kept, A and B would have
+/// fallen with the thief, unannounced. A node out is heard only in
+/// answer to its removers.
+#[test]
+fn a_puppet_removed_at_once_does_not_lie_in_wait() {
+    let (a, b, c, t, p) = (device(1), device(2), device(3), device(4), device(5));
+    pair(&a, &b, NOW_S);
+    pair(&a, &c, NOW_S + 1);
+    pair(&b, &c, NOW_S + 2);
+    pair(&a, &t, NOW_S + 10);
+    pull(&c, &[&a], NOW_S + 11);
+    pull(&c, &[&t], NOW_S + 12);
+    pair(&t, &p, NOW_S + 20);
+    revoke(&t, p.id(), NOW_S + 21);
+    revoke(&p, a.id(), NOW_S + 22);
+    revoke(&p, b.id(), NOW_S + 23);
+    revoke(&p, t.id(), NOW_S + 24);
+    pull(&c, &[&t], NOW_S + 30);
+    pull(&c, &[&p], NOW_S + 31);
+    // P's answer to the thief is a dispute; its removals of A and B were
+    // not taken.
+    let members = c.members();
+    assert!(members.contains(&a.id()) && members.contains(&b.id()));
+    assert!(!members.contains(&t.id()) && !members.contains(&p.id()));
+    revoke(&c, t.id(), NOW_S + 40);
+    revoke(&c, p.id(), NOW_S + 41);
+    let members = c.members();
+    assert!(members.contains(&a.id()), "A fell with the thief");
+    assert!(members.contains(&b.id()), "B fell with the thief");
 }
 
 /// What a node's pull of `from` takes, as the node does it: `from`'s own

@@ -705,15 +705,14 @@ export class MockBackend implements Backend {
     this.paired = this.paired.filter((d) => d.nodeId !== device);
     this.notices = this.notices.filter((n) => n.device !== device);
     this.revoked.push(device);
-    // Removing one side of a dispute here settles it: the others stand.
-    if (this.disputes.some((d) => d.device === device)) {
-      for (const d of this.disputes) {
-        if (d.device !== device) {
-          this.paired.push({ nodeId: d.device, thisDevice: false, online: false, lastSeen: 0, addresses: [], name: d.name });
-        }
-      }
-      this.disputes = [];
+    // A device in a dispute stands again here once every device that
+    // removed it is removed here.
+    const left = this.disputes.filter((d) => d.device !== device);
+    const settled = left.filter((d) => d.removedBy.every((by) => this.revoked.includes(by)));
+    for (const d of settled) {
+      this.paired.push({ nodeId: d.device, thisDevice: false, online: false, lastSeen: 0, addresses: [], name: d.name });
     }
+    this.disputes = left.filter((d) => !settled.includes(d));
   }
 
   /** Two devices removed each other: both are out here, shown as a dispute. */

@@ -221,10 +221,28 @@ impl Node {
                 ));
             }
             let chain = Sigchain::new(&s.db, me);
-            // Dated now: who stands does not depend on removals' dates
-            // (a thief's answer dated ahead wins nothing).
+            // Who stands does not depend on removals' dates (a thief's
+            // answer dated ahead wins nothing), but a link newer than a
+            // removal, made by a device that stands, undoes it (a fresh
+            // pairing): a thief links a puppet dated ahead (as far as
+            // clocks may differ) so that the user's removal of it, dated
+            // now, is dropped wherever the thief still stands. The removal
+            // is dated after every link of the device held here.
             let mut payload =
                 chain.next_payload(ClaimType::ClaimRevokeNode, device, now_ms() as u64)?;
+            let linked = GestaltGraph::new(&s.db)
+                .link_claims()?
+                .iter()
+                .filter_map(|claim| claim.decode().ok())
+                .filter(|p| p.iss == device || p.sub == device)
+                .map(|p| p.iat)
+                .max();
+            if let Some(linked) = linked {
+                if linked >= payload.iat {
+                    payload.iat = linked.saturating_add(1);
+                    payload.nbf = payload.iat;
+                }
+            }
             // What this device has seen of each vault: the removed device's
             // commits outside it are undone wherever they turn up.
             let mut heads = BTreeMap::new();
