@@ -154,14 +154,12 @@ async fn gestalt_with_rogue(seed: u8) -> (Device, Device, Rogue, Served, VaultSl
     (a, b, rogue, served, slot)
 }
 
-/// A stolen device dates a link to a fresh key a few minutes ahead (within
-/// the allowed clock skew). A revocation of the thief made before that
-/// date is skipped by every other device (`adopt`: "a newer link wins"),
-/// and never looked at again: the thief stays a device of B for good.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_thief_dating_a_link_ahead_is_not_revoked_on_other_devices() {
-    let (a, b, rogue, served, _) = gestalt_with_rogue(101).await;
-    let x = RootKeypair::from_seed(&[102; 32]);
+/// A, B and a thief (see [`gestalt_with_rogue`]); the thief links a new
+/// key X dated five minutes ahead (within the allowed clock skew), which A
+/// takes from it and B from A.
+async fn rogue_links_ahead(seed: u8) -> (Device, Device, Rogue, RootKeypair) {
+    let (a, b, rogue, served, _) = gestalt_with_rogue(seed).await;
+    let x = RootKeypair::from_seed(&[seed.wrapping_add(1); 32]);
     rogue.link(&x, now_ms() + 300_000);
     *served.lock().unwrap() = rogue.chains();
     a.node.sync_now(rogue.id()).await.unwrap();
@@ -170,6 +168,16 @@ async fn a_thief_dating_a_link_ahead_is_not_revoked_on_other_devices() {
         b.device_ids().await.contains(&x.node_id())
     })
     .await;
+    (a, b, rogue, x)
+}
+
+/// A stolen device dates a link to a fresh key a few minutes ahead (within
+/// the allowed clock skew). A revocation of the thief made before that
+/// date is skipped by every other device (`adopt`: "a newer link wins"),
+/// and never looked at again: the thief stays a device of B for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thief_dating_a_link_ahead_is_not_revoked_on_other_devices() {
+    let (a, b, rogue, x) = rogue_links_ahead(101).await;
 
     // The user sees the notice and removes the thief (and its device) on A.
     a.node.revoke_device(rogue.id()).await.unwrap();
@@ -192,16 +200,7 @@ async fn a_thief_dating_a_link_ahead_is_not_revoked_on_other_devices() {
 /// X that A holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_device_linked_ahead_and_removed_by_the_user_is_out_everywhere() {
-    let (a, b, rogue, served, _) = gestalt_with_rogue(119).await;
-    let x = RootKeypair::from_seed(&[120; 32]);
-    rogue.link(&x, now_ms() + 300_000);
-    *served.lock().unwrap() = rogue.chains();
-    a.node.sync_now(rogue.id()).await.unwrap();
-    eventually("B adopts the rogue's new device", &[&a, &b], || async {
-        let _ = b.node.sync_now(a.id()).await;
-        b.device_ids().await.contains(&x.node_id())
-    })
-    .await;
+    let (a, b, _rogue, x) = rogue_links_ahead(119).await;
     a.node.revoke_device(x.node_id()).await.unwrap();
     eventually("B drops X", &[&a, &b], || async {
         let _ = b.node.sync_now(a.id()).await;
