@@ -13,8 +13,9 @@
 //! devices: both are out there and shown to the user as a dispute, until
 //! the user removes the one they distrust on a device that stands (each
 //! device's own revocations always hold there). A device removed by
-//! another device is "contested": its chain is still read for revocations,
-//! so the user's removal of the thief reaches a device the thief cut off.
+//! another device is "contested": its chain is still read for revocations
+//! once it answered (removed a device that removed it), so the user's
+//! removal of the thief reaches a device the thief cut off.
 //! A device added (or brought back) by another device is recorded with a
 //! notice for the user.
 
@@ -550,23 +551,33 @@ impl<'db> GestaltGraph<'db> {
         if revocations_only && !view.contested.contains(&issuer) {
             return Ok(adopted);
         }
+        // A contested node is heard only once it answered: removed a node
+        // that removed it. Its chain is read so that the user's removal of
+        // a thief reaches a device the thief cut off (then all its
+        // removals count, the thief's other keys among them, and fail
+        // closed as a dispute); a node out that never answered would lie
+        // in wait (a puppet a thief linked and removed at once, never
+        // shown, removing every device: they would all fall, unannounced,
+        // when the user removed the thief).
+        if revocations_only {
+            let removers: BTreeSet<NodeId> = revocations_of(txn, &issuer)?
+                .into_iter()
+                .map(|r| r.by)
+                .collect();
+            let answered_before = txn
+                .entries(&REVOKED)?
+                .into_iter()
+                .any(|(_, r)| r.by == issuer && removers.contains(&r.node));
+            let answers_now = claims
+                .iter()
+                .any(|(p, _)| p.typ == ClaimType::ClaimRevokeNode && removers.contains(&p.sub));
+            if !answered_before && !answers_now {
+                return Ok(adopted);
+            }
+        }
         // A contested node's copy does not move, so it could send a new
         // fork of its chain on every pull, each with 1,000 removals: what
         // it may still add is bounded.
-        // A contested node's removals are taken only as answers: of a node
-        // that removed it. Its chain is read so that the user's removal of
-        // a thief reaches a device the thief cut off; anything else it
-        // removes while out would lie in wait (a puppet a thief linked and
-        // removed at once, never shown, removing every device: they would
-        // all fall, unannounced, when the user removed the thief).
-        let removers: BTreeSet<NodeId> = if revocations_only {
-            revocations_of(txn, &issuer)?
-                .into_iter()
-                .map(|r| r.by)
-                .collect()
-        } else {
-            BTreeSet::new()
-        };
         let mut contested_room = if revocations_only {
             let held = txn
                 .entries(&REVOKED)?
@@ -650,9 +661,6 @@ impl<'db> GestaltGraph<'db> {
                         if !revocations_only && !adopted.removed_me.contains(&issuer) {
                             adopted.removed_me.push(issuer);
                         }
-                        continue;
-                    }
-                    if revocations_only && !removers.contains(&other) {
                         continue;
                     }
                     if revocations_only

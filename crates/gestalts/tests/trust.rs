@@ -655,8 +655,9 @@ fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_elsewhere
 /// user's device, dated later (and again after each new removal: it
 /// always had the last word). On a third device where the thief was
 /// paired too, neither stands: the thief's answer cannot make it a device
-/// there, and one decision on a device the thief did not remove settles
-/// it everywhere that device stands.
+/// there; a device it removed meanwhile is out there too until the user
+/// decides (failing closed), and one decision on a device the thief did
+/// not remove settles it everywhere that device stands.
 #[test]
 fn a_thief_answering_the_users_removal_stands_nowhere() {
     let (a, b, c, t) = (device(1), device(2), device(3), device(4));
@@ -682,11 +683,10 @@ fn a_thief_answering_the_users_removal_stands_nowhere() {
         !members.contains(&a.id()),
         "nor is A until the user decides"
     );
-    // Out, the thief is heard only in answer to its removers: its removal
-    // of C is not taken (had B taken it while the thief stood, C would be
-    // out too until the user decided, failing closed).
-    assert!(members.contains(&c.id()), "the thief removed C while out");
-    assert_eq!(disputes(&b).len(), 2);
+    // Having answered, the thief is heard: its removal of C keeps C out
+    // too until the user decides (failing closed).
+    assert!(!members.contains(&c.id()), "nor C, which the thief removed");
+    assert_eq!(disputes(&b).len(), 3);
     // On C, A and the thief are out, and C stands.
     assert!(!c.members().contains(&t.id()) && !c.members().contains(&a.id()));
     assert_eq!(disputes(&c).len(), 2);
@@ -705,11 +705,11 @@ fn a_thief_answering_the_users_removal_stands_nowhere() {
 }
 
 /// The thief links a puppet P and removes it at once (so it never shows as
-/// a device), and P, whose chain is still read while it is out, removes
+/// a device), and P, whose chain could be read while it is out, removes
 /// the user's devices A and B. When the user removes the thief on C, P's
-/// one remover falls: had P's removals been kept, A and B would have
-/// fallen with the thief, unannounced. A node out is heard only in
-/// answer to its removers.
+/// one remover falls and P stands (out of reach, never shown): had P's
+/// removals been taken, A and B would have fallen with the thief,
+/// unannounced. A node out is heard only once it answered its removers.
 #[test]
 fn a_puppet_removed_at_once_does_not_lie_in_wait() {
     let (a, b, c, t, p) = (device(1), device(2), device(3), device(4), device(5));
@@ -723,19 +723,49 @@ fn a_puppet_removed_at_once_does_not_lie_in_wait() {
     revoke(&t, p.id(), NOW_S + 21);
     revoke(&p, a.id(), NOW_S + 22);
     revoke(&p, b.id(), NOW_S + 23);
-    revoke(&p, t.id(), NOW_S + 24);
     pull(&c, &[&t], NOW_S + 30);
     pull(&c, &[&p], NOW_S + 31);
-    // P's answer to the thief is a dispute; its removals of A and B were
-    // not taken.
     let members = c.members();
     assert!(members.contains(&a.id()) && members.contains(&b.id()));
-    assert!(!members.contains(&t.id()) && !members.contains(&p.id()));
     revoke(&c, t.id(), NOW_S + 40);
-    revoke(&c, p.id(), NOW_S + 41);
     let members = c.members();
+    assert!(!members.contains(&t.id()) && !members.contains(&p.id()));
     assert!(members.contains(&a.id()), "A fell with the thief");
     assert!(members.contains(&b.id()), "B fell with the thief");
+}
+
+/// The thief holds two devices, T1 (paired with A) and T2 (paired with
+/// B). T1 removes A, and B obeys; the user removes both thieves on A. B
+/// takes A's removals (A answered T1, its remover): T2 is out on B, in
+/// the dispute, whichever of the chains B read first. Taking only A's
+/// answer (its removal of T1) left T2 a device of B.
+#[test]
+fn a_cut_off_devices_removal_of_a_second_thief_counts_once_it_answered() {
+    for thief_first in [true, false] {
+        let (a, b, t1, t2) = (device(1), device(2), device(3), device(4));
+        pair(&a, &b, NOW_S);
+        pair(&a, &t1, NOW_S + 1);
+        pair(&b, &t2, NOW_S + 2);
+        pull(&b, &[&a], NOW_S + 5);
+        pull(&a, &[&b], NOW_S + 5);
+        revoke(&t1, a.id(), NOW_S + 10);
+        if thief_first {
+            pull(&b, &[&t1], NOW_S + 11);
+        }
+        revoke(&a, t1.id(), NOW_S + 12);
+        revoke(&a, t2.id(), NOW_S + 13);
+        pull(&b, &[&a], NOW_S + 20);
+        pull(&b, &[&t1], NOW_S + 21);
+        let members = b.members();
+        assert!(
+            !members.contains(&t2.id()),
+            "T2 stands on B ({thief_first})"
+        );
+        assert!(
+            !members.contains(&t1.id()),
+            "T1 stands on B ({thief_first})"
+        );
+    }
 }
 
 /// What a node's pull of `from` takes, as the node does it: `from`'s own
