@@ -527,7 +527,7 @@ impl<'db> GestaltGraph<'db> {
         );
         Ok(View {
             members: gestalt_from(&pairs, &standing, me),
-            contested: standing.contested(),
+            contested: standing.contested,
             disputed: standing.disputed,
             links,
             stale: false,
@@ -559,35 +559,28 @@ impl<'db> GestaltGraph<'db> {
         // in wait (a puppet a thief linked and removed at once, never
         // shown, removing every device: they would all fall, unannounced,
         // when the user removed the thief).
+        // A contested node's copy does not move, so it could send a new
+        // fork of its chain on every pull, each with 1,000 removals: what
+        // it may still add is bounded.
+        let mut contested_room = usize::MAX;
         if revocations_only {
-            let removers: BTreeSet<NodeId> = revocations_of(txn, &issuer)?
-                .into_iter()
+            let stored: Vec<Revocation> =
+                txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r).collect();
+            let removers: BTreeSet<NodeId> = stored
+                .iter()
+                .filter(|r| r.node == issuer)
                 .map(|r| r.by)
                 .collect();
-            let answered_before = txn
-                .entries(&REVOKED)?
-                .into_iter()
-                .any(|(_, r)| r.by == issuer && removers.contains(&r.node));
+            let its_own: Vec<&Revocation> = stored.iter().filter(|r| r.by == issuer).collect();
+            let answered_before = its_own.iter().any(|r| removers.contains(&r.node));
             let answers_now = claims
                 .iter()
                 .any(|(p, _)| p.typ == ClaimType::ClaimRevokeNode && removers.contains(&p.sub));
             if !answered_before && !answers_now {
                 return Ok(adopted);
             }
+            contested_room = MAX_CONTESTED_REVOCATIONS.saturating_sub(its_own.len());
         }
-        // A contested node's copy does not move, so it could send a new
-        // fork of its chain on every pull, each with 1,000 removals: what
-        // it may still add is bounded.
-        let mut contested_room = if revocations_only {
-            let held = txn
-                .entries(&REVOKED)?
-                .into_iter()
-                .filter(|(_, r)| r.by == issuer)
-                .count();
-            MAX_CONTESTED_REVOCATIONS.saturating_sub(held)
-        } else {
-            usize::MAX
-        };
         let members = &mut view.members;
         for (payload, claim) in claims {
             if payload.iss != issuer {
@@ -800,24 +793,43 @@ impl<'db> GestaltGraph<'db> {
         }))
     }
 
+    /// Who stands as `me` sees the stored removals and links, from one
+    /// read.
+    fn judged(&self, me: NodeId) -> Result<Judged, ClaimError> {
+        let txn = self.db.read()?;
+        let removals: Vec<Revocation> =
+            txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r).collect();
+        let pairs = pairs_of(txn.entries(&LINKS)?);
+        let standing = Standing::with_links(removals.iter().cloned(), &pairs, me);
+        Ok(Judged {
+            standing,
+            pairs,
+            removals,
+        })
+    }
+
     /// The revocations in force as `me` sees it: by `me`, or by a node
     /// that stands (see [`GestaltGraph::contested`] for the rest).
     pub fn revocations_in_force(&self, me: NodeId) -> Result<Vec<Revocation>, ClaimError> {
-        let txn = self.db.read()?;
-        let entries = txn.entries(&REVOKED)?;
-        let standing = Standing::with_links(
-            entries.iter().map(|(_, r)| r.clone()),
-            &pairs_of(txn.entries(&LINKS)?),
-            me,
-        );
+        Ok(self.revocations_and_disputed(me)?.0)
+    }
+
+    /// [`GestaltGraph::revocations_in_force`] and
+    /// [`GestaltGraph::disputed`], worked out once.
+    pub fn revocations_and_disputed(
+        &self,
+        me: NodeId,
+    ) -> Result<(Vec<Revocation>, BTreeSet<NodeId>), ClaimError> {
+        let Judged {
+            standing, removals, ..
+        } = self.judged(me)?;
         // The removal that counts for each node out.
-        let mut out: Vec<Revocation> = entries
+        let mut out: Vec<Revocation> = removals
             .into_iter()
-            .map(|(_, r)| r)
             .filter(|r| standing.out.get(&r.node).is_some_and(|(i, _)| *i == r.by))
             .collect();
         out.sort_by_key(|r| r.node);
-        Ok(out)
+        Ok((out, standing.disputed))
     }
 
     /// The devices an inviter listed as this device joined: adopting
@@ -865,24 +877,12 @@ impl<'db> GestaltGraph<'db> {
     /// read for revocations, so a thief that removed a device first cannot
     /// keep the user's removal of the thief from reaching this one.
     pub fn contested(&self, me: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
-        let txn = self.db.read()?;
-        let standing = Standing::with_links(
-            txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r),
-            &pairs_of(txn.entries(&LINKS)?),
-            me,
-        );
-        Ok(standing.contested())
+        Ok(self.judged(me)?.standing.contested)
     }
 
     /// The nodes in a dispute as `me` sees it (see `Standing`).
     pub fn disputed(&self, me: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
-        let txn = self.db.read()?;
-        let standing = Standing::with_links(
-            txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r),
-            &pairs_of(txn.entries(&LINKS)?),
-            me,
-        );
-        Ok(standing.disputed)
+        Ok(self.judged(me)?.standing.disputed)
     }
 
     /// Devices out as `me` sees it because devices removed each other
@@ -891,10 +891,11 @@ impl<'db> GestaltGraph<'db> {
     /// with the disputed devices that removed it and when the latest did
     /// (seconds).
     pub fn disputes(&self, me: NodeId) -> Result<Vec<Dispute>, ClaimError> {
-        let txn = self.db.read()?;
-        let entries: Vec<Revocation> = txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r).collect();
-        let pairs = pairs_of(txn.entries(&LINKS)?);
-        let standing = Standing::with_links(entries.iter().cloned(), &pairs, me);
+        let Judged {
+            standing,
+            removals: entries,
+            ..
+        } = self.judged(me)?;
         let mut out: Vec<Dispute> = standing
             .disputed
             .iter()
@@ -920,13 +921,9 @@ impl<'db> GestaltGraph<'db> {
     /// The gestalt of `node`: every node reachable through links, itself
     /// included, never through a removed node.
     pub fn gestalt_of(&self, node: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
-        let txn = self.db.read()?;
-        let pairs = pairs_of(txn.entries(&LINKS)?);
-        let standing = Standing::with_links(
-            txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r),
-            &pairs,
-            node,
-        );
+        let Judged {
+            standing, pairs, ..
+        } = self.judged(node)?;
         Ok(gestalt_from(&pairs, &standing, node))
     }
 }
@@ -974,7 +971,7 @@ pub fn gestalt_of_chains(
             .map(|p| (p.iss, p.sub))
             .collect();
         let next = gestalt_from(&links, &standing, root);
-        let next_contested = standing.contested();
+        let next_contested = standing.contested;
         if next == members && next_contested == contested {
             break;
         }
@@ -1051,9 +1048,19 @@ struct Standing {
     out: BTreeMap<NodeId, (NodeId, u64)>,
     /// Nodes out because of a dispute (see above).
     disputed: BTreeSet<NodeId>,
-    /// Nodes out that `me` did not remove itself and that speak (see
-    /// [`Standing::contested`]).
+    /// Nodes out that `me` did not remove itself and that speak: refused
+    /// like any removed node, but their chains are still read for removals
+    /// (see [`GestaltGraph::contested`]).
     contested: BTreeSet<NodeId>,
+}
+
+/// What [`GestaltGraph::judged`] reads and works out.
+struct Judged {
+    standing: Standing,
+    /// Every stored link's two nodes.
+    pairs: Vec<(NodeId, NodeId)>,
+    /// Every stored removal.
+    removals: Vec<Revocation>,
 }
 
 /// The node pairs of stored links.
@@ -1176,13 +1183,6 @@ impl Standing {
     /// Whether `node` is out.
     fn is_out(&self, node: &NodeId) -> bool {
         self.out.contains_key(node)
-    }
-
-    /// Nodes out that `me` did not remove itself: refused like any removed
-    /// node, but their chains are still read for removals (see
-    /// [`GestaltGraph::contested`]).
-    fn contested(&self) -> BTreeSet<NodeId> {
-        self.contested.clone()
     }
 }
 

@@ -1167,12 +1167,8 @@ fn take_page(
     // The removal that counts (its issuer stands): a fallen thief's removal
     // dates nothing.
     let me = s.keys.node_id();
-    let graph = GestaltGraph::new(&s.db);
-    let mut removed: HashMap<NodeId, u64> = graph
-        .revocations_in_force(me)?
-        .into_iter()
-        .map(|r| (r.node, r.at))
-        .collect();
+    let (in_force, disputed) = GestaltGraph::new(&s.db).revocations_and_disputed(me)?;
+    let mut removed: HashMap<NodeId, u64> = in_force.into_iter().map(|r| (r.node, r.at)).collect();
     let (others, others_removed) = super::share::extra_authors(s, &id)?;
     for (node, at) in others_removed {
         removed.entry(node).or_insert(at);
@@ -1182,7 +1178,7 @@ fn take_page(
     // until the user decides: the thief among them could otherwise date
     // commits before the removal that counts for it, and none would be
     // undone (a dispute's devices are held, see `settle_removed`).
-    for node in graph.disputed(me)? {
+    for node in disputed {
         removed.remove(&node);
         members.remove(&node);
     }

@@ -157,25 +157,20 @@ impl Node {
                         ),
                     )?;
                 }
+                // (The devices `disputes` lists: every disputed node but
+                // this one, as `all.disputed` holds them.)
                 if !all.disputed.is_empty() {
-                    let shown: Vec<String> = GestaltGraph::new(&s.db)
-                        .disputes(me)?
-                        .into_iter()
-                        .filter(|d| all.disputed.contains(&d.device))
-                        .map(|d| d.device.to_string())
-                        .collect();
-                    if !shown.is_empty() {
-                        crate::notifications::keep_local(
-                            s,
-                            me,
-                            format!(
-                                "Some of your devices removed each other: {}. This device \
-                                 trusts none of them until you remove here each one you do \
-                                 not have (`polykey nodes disputes`).",
-                                shown.join(", ")
-                            ),
-                        )?;
-                    }
+                    let shown: Vec<String> = all.disputed.iter().map(ToString::to_string).collect();
+                    crate::notifications::keep_local(
+                        s,
+                        me,
+                        format!(
+                            "Some of your devices removed each other: {}. This device \
+                             trusts none of them until you remove here each one you do \
+                             not have (`polykey nodes disputes`).",
+                            shown.join(", ")
+                        ),
+                    )?;
                 }
                 for device in &all.removed_me {
                     crate::notifications::keep_local(
