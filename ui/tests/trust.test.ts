@@ -210,6 +210,16 @@ describe("devices that removed each other", () => {
     await settle();
     expect(allByTestId(target, "device-row")).toHaveLength(2);
   });
+
+  it("names what a device nobody removed removed", async () => {
+    const { backend, target } = await home();
+    backend.devicesRemovedEachOther(OTHER, ROGUE, true);
+    await settle();
+    const shown = byTestId(target, "device-disputes")!;
+    expect(text(shown)).toContain(`${shortId(OTHER)}, removed by ${shortId(ROGUE)}`);
+    expect(text(shown)).toContain(`${shortId(ROGUE)}, which removed ${shortId(OTHER)}`);
+    expect(allByTestId(target, "dispute-remove")).toHaveLength(2);
+  });
 });
 
 describe("removing a paired device", () => {

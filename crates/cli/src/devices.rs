@@ -215,27 +215,37 @@ pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, F
         }
         TrustCommand::Disputes => {
             let disputes = agent.call("nodes.disputes", serde_json::json!({}))?;
-            let lines: Vec<String> = disputes
-                .as_array()
-                .into_iter()
-                .flatten()
+            let removed_by = |d: &serde_json::Value| -> Vec<String> {
+                d["removedBy"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            };
+            let all = disputes.as_array().cloned().unwrap_or_default();
+            let lines: Vec<String> = all
+                .iter()
                 .map(|d| {
-                    let by: Vec<&str> = d["removedBy"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|n| n.as_str())
-                        .collect();
+                    let by = removed_by(d);
+                    let device = d["device"].as_str().unwrap_or_default();
+                    // One nobody removed hangs on a device it removed.
+                    let how = if by.is_empty() {
+                        let removed: Vec<&str> = all
+                            .iter()
+                            .filter(|o| removed_by(o).iter().any(|b| b == device))
+                            .filter_map(|o| o["device"].as_str())
+                            .collect();
+                        format!("which removed {}", removed.join(", "))
+                    } else {
+                        format!("removed by {}", by.join(", "))
+                    };
                     // A name is another device's text: on one line.
                     let name = d["name"]
                         .as_str()
                         .map(|n| format!(" ({})", crate::output::one_line(n)))
                         .unwrap_or_default();
-                    format!(
-                        "{}{name} removed by {}",
-                        d["device"].as_str().unwrap_or_default(),
-                        by.join(", ")
-                    )
+                    format!("{device}{name} {how}")
                 })
                 .collect();
             let human = if lines.is_empty() {

@@ -7,8 +7,9 @@
 //! over every link of it made before, and only a newer link made by another
 //! node (a fresh pairing by a device still trusted) brings it back — never
 //! one the revoked node dated ahead itself. A revocation counts only while
-//! its issuer is not revoked itself, so a thief's revocations end with the
-//! thief. When devices revoke each other (the user's device and a thief
+//! its issuer is a device (reached through devices, not revoked), so a
+//! thief's revocations end with the thief, and so do those of puppets that
+//! hang on it. When devices revoke each other (the user's device and a thief
 //! answering it, whichever struck first) neither stands on the other
 //! devices: both are out there and shown to the user as a dispute, until
 //! the user removes the one they distrust on a device that stands (each
@@ -520,13 +521,13 @@ impl<'db> GestaltGraph<'db> {
             })
             .collect();
         let pairs: Vec<(NodeId, NodeId)> = links.iter().map(|(a, b, _, _)| (*a, *b)).collect();
-        let standing = Standing::with_links(
+        let standing = Standing::of(
             txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r),
             &pairs,
             me,
         );
         Ok(View {
-            members: gestalt_from(&pairs, &standing, me),
+            members: standing.members,
             contested: standing.contested,
             disputed: standing.disputed,
             links,
@@ -800,12 +801,8 @@ impl<'db> GestaltGraph<'db> {
         let removals: Vec<Revocation> =
             txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r).collect();
         let pairs = pairs_of(txn.entries(&LINKS)?);
-        let standing = Standing::with_links(removals.iter().cloned(), &pairs, me);
-        Ok(Judged {
-            standing,
-            pairs,
-            removals,
-        })
+        let standing = Standing::of(removals.iter().cloned(), &pairs, me);
+        Ok(Judged { standing, removals })
     }
 
     /// The revocations in force as `me` sees it: by `me`, or by a node
@@ -888,8 +885,9 @@ impl<'db> GestaltGraph<'db> {
     /// Devices out as `me` sees it because devices removed each other
     /// (see `Standing`): each is out here until the user removes, on this
     /// device or one that stands, every device they do not have. Each
-    /// with the disputed devices that removed it and when the latest did
-    /// (seconds).
+    /// with the undecided devices that removed it and when the latest did
+    /// (seconds); one that nobody removed (it hangs on a device it
+    /// removed) with none, and when it last removed one.
     pub fn disputes(&self, me: NodeId) -> Result<Vec<Dispute>, ClaimError> {
         let Judged {
             standing,
@@ -903,13 +901,22 @@ impl<'db> GestaltGraph<'db> {
             .map(|device| {
                 let mut removed_by: Vec<(NodeId, u64)> = entries
                     .iter()
-                    .filter(|r| r.node == *device && standing.disputed.contains(&r.by))
+                    .filter(|r| r.node == *device && standing.undecided.contains(&r.by))
                     .map(|r| (r.by, r.at))
                     .collect();
                 removed_by.sort();
+                let removed = entries
+                    .iter()
+                    .filter(|r| r.by == *device && standing.disputed.contains(&r.node))
+                    .map(|r| r.at);
                 Dispute {
                     device: *device,
-                    at: removed_by.iter().map(|(_, at)| *at).max().unwrap_or(0),
+                    at: removed_by
+                        .iter()
+                        .map(|(_, at)| *at)
+                        .max()
+                        .or_else(|| removed.max())
+                        .unwrap_or(0),
                     removed_by: removed_by.into_iter().map(|(by, _)| by).collect(),
                 }
             })
@@ -921,10 +928,7 @@ impl<'db> GestaltGraph<'db> {
     /// The gestalt of `node`: every node reachable through links, itself
     /// included, never through a removed node.
     pub fn gestalt_of(&self, node: NodeId) -> Result<BTreeSet<NodeId>, ClaimError> {
-        let Judged {
-            standing, pairs, ..
-        } = self.judged(node)?;
-        Ok(gestalt_from(&pairs, &standing, node))
+        Ok(self.judged(node)?.standing.members)
     }
 }
 
@@ -965,12 +969,11 @@ pub fn gestalt_of_chains(
                 seq: p.seq,
                 names_heads: p.heads.is_some(),
             });
-        // (Only speakers' removals are taken above.)
-        let standing = Standing::of(removals, root, |_| true);
         let links: Vec<(NodeId, NodeId)> = claims_on(chains, &members, ClaimType::ClaimLinkNode)
             .map(|p| (p.iss, p.sub))
             .collect();
-        let next = gestalt_from(&links, &standing, root);
+        let standing = Standing::of(removals, &links, root);
+        let next = standing.members;
         let next_contested = standing.contested;
         if next == members && next_contested == contested {
             break;
@@ -1023,42 +1026,60 @@ impl View {
     }
 }
 
-/// Who is out as one node sees the removals it holds, judged as attacks
-/// are in an argument (the "grounded" reading): `me` stands, and so does
-/// every node no removal names; a node removed by one that stands is out;
-/// a node whose every remover is out stands again; and so on until nothing
-/// changes. What is left undecided is out too, and "disputed": devices
-/// that removed each other (a thief and the user's device it answered,
-/// whichever struck first: no rule over the chains can tell the user's
-/// removal from the thief's, the shape is the same and a thief can always
-/// date its answer later) and every device only they removed. Neither
-/// side stands, and so neither side's removals take anyone out, until the
-/// user removes, on a device that stands, every device they do not have;
-/// those removals, by a node that stands, settle it wherever that device
-/// stands. Failing closed is what keeps a thief from standing: any rule
-/// that let one side of a dispute stand would let a thief holding two
-/// keys answer with one and stand with the other. Times play no part in
-/// who stands. Only removals by devices count (nodes linked in the graph,
-/// and `me`): a key a thief made up and never linked speaks for nothing.
+/// Most rounds of working out who is in (see [`Standing::of`]): a few
+/// settle what devices do; each round past them needs a thief to build
+/// another layer of puppets. Whatever is still undecided then is out, as
+/// a dispute (failing closed).
+const MAX_STANDING_ROUNDS: usize = 64;
+
+/// Who is in and who is out as one node sees the links and removals it
+/// holds. A node is a device (in) when links reach it from `me` through
+/// devices and no device removed it; a node a device removed is out. A
+/// node that removed another no longer leads to it (it withdrew its link)
+/// unless that one removed it too (devices that removed each other are a
+/// dispute, whatever the links), and a removal counts only while its
+/// issuer is in: a node out, or one no path of devices reaches (a puppet
+/// a thief linked and removed, once the user removed the thief), removes
+/// nobody. This is the
+/// well-founded reading of those rules, worked out from both sides at
+/// once (the "alternating fixpoint"): the nodes certainly in (reached
+/// avoiding every node that anything possibly in removed) and the nodes
+/// possibly in (reached avoiding only what something certainly in
+/// removed), until neither moves. What lies between them is undecided:
+/// devices that removed each other (the user's device and a thief
+/// answering it, whichever struck first: no rule over the chains can tell
+/// the user's removal from the thief's, the shape is the same and a thief
+/// can always date its answer later), every device only they removed, and
+/// those reached only through them. None of them is a device here, so
+/// none of their removals takes anyone out, until the user removes, on a
+/// device that is in, every device they do not have; those removals
+/// settle it wherever that device is in. Failing closed is what keeps a
+/// thief from standing: any rule that let one side of a dispute stand
+/// would let a thief holding two keys answer with one and stand with the
+/// other. Times play no part, and a key never linked speaks for nothing.
 struct Standing {
+    /// The nodes certainly in: this node's gestalt.
+    members: BTreeSet<NodeId>,
     /// Each node out, with the removal that counts for it (issuer, when
-    /// in ms): the latest by a node that stands (ties: the larger issuer,
-    /// so every device picks the same), or for a disputed node the latest
-    /// by another disputed one.
+    /// in ms): the latest by a member (ties: the larger issuer, so every
+    /// device picks the same), or for a disputed node the latest by an
+    /// undecided one.
     out: BTreeMap<NodeId, (NodeId, u64)>,
-    /// Nodes out because of a dispute (see above).
+    /// The undecided nodes in a dispute: removed by an undecided node
+    /// (these are out), or having removed one of those.
     disputed: BTreeSet<NodeId>,
-    /// Nodes out that `me` did not remove itself and that speak: refused
-    /// like any removed node, but their chains are still read for removals
-    /// (see [`GestaltGraph::contested`]).
+    /// Every undecided node: the disputed ones and those reached only
+    /// through them.
+    undecided: BTreeSet<NodeId>,
+    /// Nodes out that `me` did not remove itself and that are linked:
+    /// refused like any removed node, but their chains are still read for
+    /// removals (see [`GestaltGraph::contested`]).
     contested: BTreeSet<NodeId>,
 }
 
 /// What [`GestaltGraph::judged`] reads and works out.
 struct Judged {
     standing: Standing,
-    /// Every stored link's two nodes.
-    pairs: Vec<(NodeId, NodeId)>,
     /// Every stored removal.
     removals: Vec<Revocation>,
 }
@@ -1072,88 +1093,88 @@ fn pairs_of(links: Vec<(RecordKey, Link)>) -> Vec<(NodeId, NodeId)> {
 }
 
 impl Standing {
-    /// [`Standing::of`] where the nodes that speak are the devices: the
-    /// nodes of `pairs` (every link stored).
-    fn with_links(
-        revoked: impl IntoIterator<Item = Revocation>,
-        pairs: &[(NodeId, NodeId)],
-        me: NodeId,
-    ) -> Self {
-        let devices: BTreeSet<NodeId> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
-        Self::of(revoked, me, |n| devices.contains(n))
-    }
-
-    /// The standing of every node named in `revoked` by a node that
-    /// `speaks` (or `me`), as `me` sees it (a removal of `me` counts for
-    /// nothing here). One pass, linear in the removals.
+    /// Who is in and out as `me` sees `revoked` and `links` (a removal of
+    /// `me` counts for nothing here). Each round is linear in the links
+    /// and removals; most settle in two.
     fn of(
         revoked: impl IntoIterator<Item = Revocation>,
+        links: &[(NodeId, NodeId)],
         me: NodeId,
-        speaks: impl Fn(&NodeId) -> bool,
     ) -> Self {
         // Each (node, issuer) once, at its latest.
         let mut latest: BTreeMap<(NodeId, NodeId), u64> = BTreeMap::new();
         for r in revoked {
             // (A removal of itself is refused as a claim; ignored here too.)
-            if r.node == me || r.node == r.by || (r.by != me && !speaks(&r.by)) {
+            if r.node == me || r.node == r.by {
                 continue;
             }
             let at = latest.entry((r.node, r.by)).or_insert(r.at_ms);
             *at = (*at).max(r.at_ms);
         }
-        // Issuer to the nodes it removed; node to how many removers are
-        // not known to be out yet.
-        let mut removed: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
-        let mut unsettled: BTreeMap<NodeId, usize> = BTreeMap::new();
-        let mut nodes = BTreeSet::from([me]);
-        for (node, by) in latest.keys() {
-            removed.entry(*by).or_default().push(*node);
-            *unsettled.entry(*node).or_default() += 1;
-            nodes.insert(*node);
-            nodes.insert(*by);
-        }
-        // true: stands; false: out.
-        let mut decided: BTreeMap<NodeId, bool> = BTreeMap::new();
-        let mut queue: VecDeque<NodeId> = VecDeque::new();
-        for n in &nodes {
-            if !unsettled.contains_key(n) {
-                decided.insert(*n, true);
-                queue.push_back(*n);
+        // Each node to the nodes it leads to: those it is linked with, but
+        // one it removed that did not remove it (see above).
+        let mut neighbours: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
+        let mut linked = BTreeSet::new();
+        for (a, b) in links {
+            linked.extend([*a, *b]);
+            for (from, to) in [(*a, *b), (*b, *a)] {
+                let withdrawn =
+                    latest.contains_key(&(to, from)) && !latest.contains_key(&(from, to));
+                if from != to && !withdrawn {
+                    neighbours.entry(from).or_default().push(to);
+                }
             }
         }
-        while let Some(next) = queue.pop_front() {
-            let stands = decided.get(&next).copied().unwrap_or(false);
-            for node in removed.get(&next).into_iter().flatten() {
-                if decided.contains_key(node) {
-                    continue;
-                }
-                if stands {
-                    decided.insert(*node, false);
-                    queue.push_back(*node);
-                } else if let Some(left) = unsettled.get_mut(node) {
-                    *left = left.saturating_sub(1);
-                    if *left == 0 {
-                        decided.insert(*node, true);
-                        queue.push_back(*node);
+        // The nodes links reach from `me` avoiding every node removed by
+        // one of `issuers`.
+        let reached = |issuers: &BTreeSet<NodeId>| {
+            let removed: BTreeSet<NodeId> = latest
+                .keys()
+                .filter(|(_, by)| issuers.contains(by))
+                .map(|(node, _)| *node)
+                .collect();
+            let mut seen = BTreeSet::from([me]);
+            let mut queue = VecDeque::from([me]);
+            while let Some(next) = queue.pop_front() {
+                for other in neighbours.get(&next).into_iter().flatten() {
+                    if !removed.contains(other) && seen.insert(*other) {
+                        queue.push_back(*other);
                     }
                 }
             }
-        }
-        let disputed: BTreeSet<NodeId> = nodes
-            .iter()
-            .filter(|n| !decided.contains_key(n))
-            .copied()
-            .collect();
-        let counts = |by: &NodeId, node: &NodeId| {
-            if disputed.contains(node) {
-                disputed.contains(by)
-            } else {
-                decided.get(by) == Some(&true)
+            seen
+        };
+        // Possibly in, and certainly in: the one shrinks and the other
+        // grows until both hold still. Stopped early, the nodes certainly
+        // in are fewer than they would be, never more.
+        let mut upper = reached(&BTreeSet::new());
+        let mut lower = reached(&upper);
+        for _ in 0..MAX_STANDING_ROUNDS {
+            let next_upper = reached(&lower);
+            let next_lower = reached(&next_upper);
+            let settled = next_upper == upper && next_lower == lower;
+            upper = next_upper;
+            lower = next_lower;
+            if settled {
+                break;
             }
+        }
+        let undecided: BTreeSet<NodeId> = upper.difference(&lower).copied().collect();
+        let by_member: BTreeSet<NodeId> = latest
+            .keys()
+            .filter(|(_, by)| lower.contains(by))
+            .map(|(node, _)| *node)
+            .collect();
+        // A removal counts for its node if its issuer is in; for a node no
+        // member removed but one that may be in, if its issuer is
+        // undecided (a dispute).
+        let counts = |node: &NodeId, by: &NodeId| {
+            lower.contains(by)
+                || (!by_member.contains(node) && upper.contains(node) && undecided.contains(by))
         };
         let mut out: BTreeMap<NodeId, (NodeId, u64)> = BTreeMap::new();
         for ((node, by), at) in &latest {
-            if !counts(by, node) {
+            if !counts(node, by) {
                 continue;
             }
             let better = out
@@ -1163,6 +1184,19 @@ impl Standing {
                 out.insert(*node, (*by, *at));
             }
         }
+        let mut disputed: BTreeSet<NodeId> = out
+            .keys()
+            .filter(|n| undecided.contains(n))
+            .copied()
+            .collect();
+        // Those that removed one of them are in the dispute too (a puppet
+        // that hangs on the device it removed), for the user to remove.
+        let removers: Vec<NodeId> = latest
+            .keys()
+            .filter(|(node, by)| disputed.contains(node) && undecided.contains(by))
+            .map(|(_, by)| *by)
+            .collect();
+        disputed.extend(removers);
         let by_me: BTreeSet<NodeId> = latest
             .keys()
             .filter(|(_, by)| *by == me)
@@ -1170,19 +1204,16 @@ impl Standing {
             .collect();
         let contested = out
             .keys()
-            .filter(|n| !by_me.contains(n) && speaks(n))
+            .filter(|n| !by_me.contains(n) && linked.contains(n))
             .copied()
             .collect();
         Self {
+            members: lower,
             out,
             disputed,
+            undecided,
             contested,
         }
-    }
-
-    /// Whether `node` is out.
-    fn is_out(&self, node: &NodeId) -> bool {
-        self.out.contains_key(node)
     }
 }
 
@@ -1195,12 +1226,6 @@ fn reachable_without(
     excluded: NodeId,
 ) -> BTreeSet<NodeId> {
     reachable(links, me, |n| *n != excluded && members.contains(n))
-}
-
-/// Every node reachable from `node` through `links`, never through a node
-/// out as `node` sees it (`standing`, worked out for `node`).
-fn gestalt_from(links: &[(NodeId, NodeId)], standing: &Standing, node: NodeId) -> BTreeSet<NodeId> {
-    reachable(links, node, |n| !standing.is_out(n))
 }
 
 /// Every node reachable from `start` through `links` whose two ends are
@@ -1247,9 +1272,25 @@ mod tests {
     }
 
     /// The nodes out and those disputed, as `me` sees `removals` (node,
-    /// remover, when).
+    /// remover, when), every node linked to `me`.
     fn judged(removals: &[(NodeId, NodeId, u64)], me: NodeId) -> (Vec<NodeId>, Vec<NodeId>) {
-        let standing = Standing::of(
+        let links: Vec<(NodeId, NodeId)> = removals
+            .iter()
+            .flat_map(|(node, by, _)| [(me, *node), (me, *by)])
+            .filter(|(a, b)| a != b)
+            .collect();
+        let standing = standing_of(&links, removals, me);
+        let out = standing.out.keys().copied().collect();
+        (out, standing.disputed.into_iter().collect())
+    }
+
+    /// [`Standing::of`] for `links` and `removals` (node, remover, when).
+    fn standing_of(
+        links: &[(NodeId, NodeId)],
+        removals: &[(NodeId, NodeId, u64)],
+        me: NodeId,
+    ) -> Standing {
+        Standing::of(
             removals.iter().map(|(node, by, at)| Revocation {
                 node: *node,
                 by: *by,
@@ -1258,11 +1299,9 @@ mod tests {
                 seq: 1,
                 names_heads: false,
             }),
+            links,
             me,
-            |_| true,
-        );
-        let out = standing.out.keys().copied().collect();
-        (out, standing.disputed.into_iter().collect())
+        )
     }
 
     fn sorted(mut nodes: Vec<NodeId>) -> Vec<NodeId> {
@@ -1385,22 +1424,78 @@ mod tests {
         for p in &previous {
             removals.push((b, *p, 2));
         }
-        let as_revocations = removals.iter().map(|(node, by, at)| Revocation {
-            node: *node,
-            by: *by,
-            at: *at,
-            at_ms: at * 1000,
-            seq: 1,
-            names_heads: false,
-        });
-        let devices = [me, b, t];
-        let standing = Standing::of(as_revocations.clone(), me, |n| devices.contains(n));
-        assert!(!standing.is_out(&b), "B stands");
-        assert!(standing.is_out(&t));
+        let standing = standing_of(&[(me, b), (me, t)], &removals, me);
+        assert!(standing.members.contains(&b), "B stands");
+        assert!(standing.out.contains_key(&t));
         assert!(standing.disputed.is_empty());
         // Were they devices, B would be out (failing closed) until the
         // user removed them.
-        let standing = Standing::of(as_revocations, me, |_| true);
-        assert!(standing.is_out(&b) && standing.disputed.contains(&b));
+        let (out, disputed) = judged(&removals, me);
+        assert!(out.contains(&b) && disputed.contains(&b));
+    }
+
+    /// The thief T, paired on A, links a puppet P; P, a device then,
+    /// removes B and A; then T removes P (P is out: its removals void).
+    /// The user removes T on A. P's remover is out, so P is removed by no
+    /// device, but it hangs on nothing but T: it is no device, and its
+    /// removals count for nothing anywhere. (They counted: B fell on A,
+    /// and A and B on C, unannounced.)
+    #[test]
+    fn a_puppet_that_hangs_on_a_removed_thief_removes_nobody() {
+        let (a, b, c, t, p) = (node(1), node(2), node(3), node(4), node(6));
+        let links = [(a, b), (a, c), (b, c), (a, t), (t, p)];
+        let mut removals = vec![(b, p, 1000), (a, p, 1000), (p, t, 2000)];
+        // Before the user acts, T is a device and P is not.
+        for me in [a, b, c] {
+            let standing = standing_of(&links, &removals, me);
+            assert_eq!(standing.members, BTreeSet::from([a, b, c, t]));
+            assert!(standing.disputed.is_empty());
+        }
+        removals.push((t, a, 3000));
+        for me in [a, b, c] {
+            let standing = standing_of(&links, &removals, me);
+            assert_eq!(standing.members, BTreeSet::from([a, b, c]), "as {me}");
+            assert_eq!(standing.out.keys().collect::<Vec<_>>(), vec![&t]);
+            assert!(standing.disputed.is_empty());
+        }
+        // Had P's removals come before T's removal of it, the same.
+        removals.retain(|(node, _, _)| *node != p);
+        for me in [a, b, c] {
+            let standing = standing_of(&links, &removals, me);
+            assert_eq!(standing.members, BTreeSet::from([a, b, c]), "as {me}");
+        }
+    }
+
+    /// A device paired only through the device it removes (a new laptop
+    /// paired with a phone since lost, or a thief paired with the phone)
+    /// would cut itself off by its own removal: A is disputed with it on
+    /// the other devices, both shown for the user to decide (the removal
+    /// took A out silently before); A's answer does not settle it (a
+    /// stolen phone would answer so), a removal of either by a device
+    /// that is in does.
+    #[test]
+    fn a_device_removing_the_one_it_hangs_on_starts_a_dispute() {
+        let (a, b, c, t) = (node(1), node(2), node(3), node(4));
+        let links = [(a, b), (a, c), (b, c), (a, t)];
+        let removals = [(a, t, 1000)];
+        let standing = standing_of(&links, &removals, c);
+        assert_eq!(standing.members, BTreeSet::from([b, c]));
+        assert_eq!(standing.disputed, BTreeSet::from([a, t]));
+        assert_eq!(standing.out.keys().collect::<Vec<_>>(), vec![&a]);
+        let removals = [(a, t, 1000), (t, a, 2000)];
+        let standing = standing_of(&links, &removals, c);
+        assert_eq!(standing.members, BTreeSet::from([b, c]));
+        assert_eq!(standing.disputed, BTreeSet::from([a, t]));
+        // The user removes T on B: A is a device again.
+        let removals = [(a, t, 1000), (t, a, 2000), (t, b, 3000)];
+        let standing = standing_of(&links, &removals, c);
+        assert_eq!(standing.members, BTreeSet::from([a, b, c]));
+        assert!(standing.disputed.is_empty());
+        // The user removes A on B: A out, T no device (reached only
+        // through A).
+        let removals = [(a, t, 1000), (a, b, 2000)];
+        let standing = standing_of(&links, &removals, c);
+        assert_eq!(standing.members, BTreeSet::from([b, c]));
+        assert!(standing.disputed.is_empty());
     }
 }

@@ -609,11 +609,12 @@ fn disputes(d: &Device) -> Vec<(NodeId, Vec<NodeId>)> {
 }
 
 /// A (the user's) and B are paired, A paired T, which B learns from A. T
-/// (stolen) removes A; B obeys. A second later the user removes T on A; B,
-/// pulling A's chain (still read, A being contested), cannot tell which of
-/// the two is the thief (the chains hold the same shape either way): both
-/// are out on B, shown as a dispute, until the user removes T on B. Then A
-/// is a device again there.
+/// (stolen) removes A: T hangs on A alone, so B cannot take T's word (T
+/// is a device through A only), nor A's: both are out on B, shown as a
+/// dispute. A second later the user removes T on A; B, pulling A's chain
+/// (still read, A being contested), still cannot tell which of the two is
+/// the thief (the chains hold the same shape either way): the dispute
+/// stays until the user removes T on B. Then A is a device again there.
 #[test]
 fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_elsewhere() {
     let (a, b, t) = (device(1), device(2), device(3));
@@ -624,9 +625,17 @@ fn the_user_removing_a_thief_that_removed_them_first_is_a_device_again_elsewhere
     assert!(b.members().contains(&t.id()));
     revoke(&t, a.id(), NOW_S + 30);
     pull(&b, &[&t], NOW_S + 40);
-    assert!(!b.members().contains(&a.id()), "B obeys the thief first");
+    assert!(!b.members().contains(&a.id()), "B takes A out");
+    assert!(
+        !b.members().contains(&t.id()),
+        "and T, a device through A only"
+    );
     assert!(b.graph().contested(b.id()).unwrap().contains(&a.id()));
-    assert!(disputes(&b).is_empty(), "nothing to decide yet");
+    let mut shown = disputes(&b);
+    shown.sort();
+    let mut both = vec![(a.id(), vec![t.id()]), (t.id(), vec![])];
+    both.sort();
+    assert_eq!(shown, both, "B shows the dispute at once");
     // A never obeys a removal of itself, but tells its user of it.
     let on_a = pull_adopted(&a, &[&t], NOW_S + 41);
     assert_eq!(on_a.removed_me, vec![t.id()]);
@@ -732,6 +741,43 @@ fn a_puppet_removed_at_once_does_not_lie_in_wait() {
     assert!(!members.contains(&t.id()) && !members.contains(&p.id()));
     assert!(members.contains(&a.id()), "A fell with the thief");
     assert!(members.contains(&b.id()), "B fell with the thief");
+}
+
+/// The thief links a puppet P, whose chain A and C take while P is a
+/// device: P removes B, and B is out there (P stood). Then the thief
+/// removes P (B is back), and the user removes the thief on A. P's one
+/// remover falls, but P hangs on the thief alone: it is no device, and its
+/// removal of B counts for nothing. (B fell with the thief on A and C,
+/// unannounced.)
+#[test]
+fn a_puppet_whose_removals_were_taken_while_it_was_a_device_does_not_lie_in_wait() {
+    let (a, b, c, t, p) = (device(1), device(2), device(3), device(4), device(5));
+    pair(&a, &b, NOW_S);
+    pair(&a, &c, NOW_S + 1);
+    pair(&b, &c, NOW_S + 2);
+    pair(&a, &t, NOW_S + 10);
+    pull(&c, &[&a], NOW_S + 11);
+    pair(&t, &p, NOW_S + 20);
+    revoke(&p, b.id(), NOW_S + 21);
+    for d in [&a, &c] {
+        pull(d, &[&t], NOW_S + 22);
+        pull(d, &[&p], NOW_S + 23);
+        assert!(d.members().contains(&p.id()));
+        assert!(!d.members().contains(&b.id()), "P, a device, removed B");
+    }
+    revoke(&t, p.id(), NOW_S + 30);
+    for d in [&a, &c] {
+        pull(d, &[&t], NOW_S + 31);
+        assert!(d.members().contains(&b.id()), "P is out, so B is back");
+    }
+    revoke(&a, t.id(), NOW_S + 40);
+    pull(&c, &[&a], NOW_S + 41);
+    for d in [&a, &c] {
+        let members = d.members();
+        assert!(!members.contains(&t.id()) && !members.contains(&p.id()));
+        assert!(members.contains(&b.id()), "B fell with the thief");
+        assert!(disputes(d).is_empty());
+    }
 }
 
 /// The thief holds two devices, T1 (paired with A) and T2 (paired with

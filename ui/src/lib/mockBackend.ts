@@ -716,12 +716,14 @@ export class MockBackend implements Backend {
   }
 
   /** Two devices removed each other: both are out here, shown as a dispute. */
-  devicesRemovedEachOther(first: string, second: string) {
+  devicesRemovedEachOther(first: string, second: string, secondAddedThroughFirst = false) {
     this.paired = this.paired.filter((d) => d.nodeId !== first && d.nodeId !== second);
     const at = Date.now();
+    // A device added through the one it removed is in the dispute though
+    // nobody removed it.
     this.disputes = [
       { device: first, name: null, removedBy: [second], at },
-      { device: second, name: null, removedBy: [first], at },
+      { device: second, name: null, removedBy: secondAddedThroughFirst ? [] : [first], at },
     ];
     this.changed();
   }
