@@ -862,6 +862,17 @@ async fn b_shows_the_dispute_and_the_user_decides(a: &Device, b: &Device, rogue:
         on_b.contains(&a.id()) && !on_b.contains(&rogue.id())
     })
     .await;
+    // A, connected all along, counts as online on B again (and so is
+    // pulled from every 30 s), without a new connection.
+    eventually("B counts A online", &[a, b], || async {
+        b.node
+            .devices()
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.node_id == a.id() && d.online)
+    })
+    .await;
 }
 
 /// As above, with the thief paired with B too: B drops A and keeps the

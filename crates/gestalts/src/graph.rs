@@ -138,6 +138,18 @@ pub struct Dispute {
     pub at: u64,
 }
 
+/// Who is in and out as one node sees it (see
+/// [`GestaltGraph::judgement`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judgement {
+    /// The gestalt ([`GestaltGraph::gestalt_of`]).
+    pub members: BTreeSet<NodeId>,
+    /// The revocations in force ([`GestaltGraph::revocations_in_force`]).
+    pub in_force: Vec<Revocation>,
+    /// The disputed nodes ([`GestaltGraph::disputed`]).
+    pub disputed: BTreeSet<NodeId>,
+}
+
 /// What adopting a member's claims changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Adopted {
@@ -808,25 +820,26 @@ impl<'db> GestaltGraph<'db> {
     /// The revocations in force as `me` sees it: by `me`, or by a node
     /// that stands (see [`GestaltGraph::contested`] for the rest).
     pub fn revocations_in_force(&self, me: NodeId) -> Result<Vec<Revocation>, ClaimError> {
-        Ok(self.revocations_and_disputed(me)?.0)
+        Ok(self.judgement(me)?.in_force)
     }
 
-    /// [`GestaltGraph::revocations_in_force`] and
-    /// [`GestaltGraph::disputed`], worked out once.
-    pub fn revocations_and_disputed(
-        &self,
-        me: NodeId,
-    ) -> Result<(Vec<Revocation>, BTreeSet<NodeId>), ClaimError> {
+    /// The gestalt, the revocations in force and the disputed nodes as
+    /// `me` sees it, worked out once (a vault page needs all three).
+    pub fn judgement(&self, me: NodeId) -> Result<Judgement, ClaimError> {
         let Judged {
             standing, removals, ..
         } = self.judged(me)?;
         // The removal that counts for each node out.
-        let mut out: Vec<Revocation> = removals
+        let mut in_force: Vec<Revocation> = removals
             .into_iter()
             .filter(|r| standing.out.get(&r.node).is_some_and(|(i, _)| *i == r.by))
             .collect();
-        out.sort_by_key(|r| r.node);
-        Ok((out, standing.disputed))
+        in_force.sort_by_key(|r| r.node);
+        Ok(Judgement {
+            members: standing.members,
+            in_force,
+            disputed: standing.disputed,
+        })
     }
 
     /// The devices an inviter listed as this device joined: adopting

@@ -30,6 +30,7 @@ pub use chains::{verify_continuation, MemberChains};
 pub use claims::{ClaimPayload, ClaimType, SignedClaim};
 pub use error::ClaimError;
 pub use graph::{
-    gestalt_of_chains, Adopted, ChainClaims, DeviceNotice, Dispute, GestaltGraph, Revocation,
+    gestalt_of_chains, Adopted, ChainClaims, DeviceNotice, Dispute, GestaltGraph, Judgement,
+    Revocation,
 };
 pub use sigchain::{verify_chain, ChainHead, Sigchain};

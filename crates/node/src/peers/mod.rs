@@ -509,6 +509,14 @@ impl Node {
         if dropped {
             self.refresh_shares().await?;
         }
+        // A device in again while its connection stayed open (a dispute
+        // decided) sees no new connection event: it counts as online from
+        // here, and is pulled from as one.
+        let connected = match self.client() {
+            Ok(client) => client.connected().await.unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let back: Vec<NodeId>;
         let removed: Vec<NodeId>;
         let partners: Vec<NodeId> = {
             let mut state = self.inner.peer_state();
@@ -521,6 +529,11 @@ impl Node {
             };
             state.members_known = true;
             state.online.retain(|peer| members.contains(peer));
+            back = connected
+                .into_iter()
+                .filter(|peer| members.contains(peer) && !state.online.contains(peer))
+                .collect();
+            state.online.extend(back.iter().copied());
             state.members = members.clone();
             state.contested = contested;
             // People sharing vaults with this gestalt serve its devices:
@@ -532,6 +545,12 @@ impl Node {
             }
         };
         self.tell_changed(&partners);
+        if !back.is_empty() {
+            self.notify();
+            for peer in back {
+                self.schedule_sync(peer);
+            }
+        }
         // Devices of the gestalt stay out of this node's DHT answers, so a
         // stranger asking it for nearby peers never learns them.
         if let Ok(client) = self.client() {

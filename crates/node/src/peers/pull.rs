@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use polykey_gestalts::GestaltGraph;
+use polykey_gestalts::{GestaltGraph, Judgement};
 use polykey_keys::{NodeId, Plain};
 use polykey_network::protocol::{
     MAX_DELETIONS_PAGE, MAX_DELETION_PAGES, MAX_HAVES, MAX_VAULTS, PAGE_BYTES,
@@ -1163,11 +1163,13 @@ fn take_page(
             return Ok((carried, false));
         }
     };
-    let mut members = gestalt(s)?;
     // The removal that counts (its issuer stands): a fallen thief's removal
     // dates nothing.
-    let me = s.keys.node_id();
-    let (in_force, disputed) = GestaltGraph::new(&s.db).revocations_and_disputed(me)?;
+    let Judgement {
+        mut members,
+        in_force,
+        disputed,
+    } = GestaltGraph::new(&s.db).judgement(s.keys.node_id())?;
     let mut removed: HashMap<NodeId, u64> = in_force.into_iter().map(|r| (r.node, r.at)).collect();
     let (others, others_removed) = super::share::extra_authors(s, &id)?;
     for (node, at) in others_removed {
