@@ -7,9 +7,10 @@
 //! over every link of it made before, and only a newer link made by another
 //! node (a fresh pairing by a device still trusted) brings it back — never
 //! one the revoked node dated ahead itself. A revocation counts only while
-//! its issuer is a device (reached through devices, not revoked), so a
-//! thief's revocations end with the thief, and so do those of puppets that
-//! hang on it. When devices revoke each other (the user's device and a thief
+//! its issuer is a device (joined to this one through devices, not
+//! revoked), so a thief's revocations end with the thief; one by a device
+//! nothing joins to this one any more, that nobody revoked, makes a
+//! dispute. When devices revoke each other (the user's device and a thief
 //! answering it, whichever struck first) neither stands on the other
 //! devices: both are out there and shown to the user as a dispute, until
 //! the user removes the one they distrust on a device that stands (each
@@ -1039,50 +1040,43 @@ impl View {
     }
 }
 
-/// Most rounds of working out who is in (see [`Standing::of`]): a few
-/// settle what devices do; each round past them needs a thief to build
-/// another layer of puppets. Whatever is still undecided then is out, as
-/// a dispute (failing closed).
-const MAX_STANDING_ROUNDS: usize = 64;
-
 /// Who is in and who is out as one node sees the links and removals it
-/// holds. A node is a device (in) when links reach it from `me` through
-/// devices and no device removed it; a node a device removed is out. A
-/// node that removed another no longer leads to it (it withdrew its link)
-/// unless that one removed it too (devices that removed each other are a
-/// dispute, whatever the links), and a removal counts only while its
-/// issuer is in: a node out, or one no path of devices reaches (a puppet
-/// a thief linked and removed, once the user removed the thief), removes
-/// nobody. This is the
-/// well-founded reading of those rules, worked out from both sides at
-/// once (the "alternating fixpoint"): the nodes certainly in (reached
-/// avoiding every node that anything possibly in removed) and the nodes
-/// possibly in (reached avoiding only what something certainly in
-/// removed), until neither moves. What lies between them is undecided:
+/// holds: the "grounded" reading of an argument, with links. `me` is in;
+/// a node is in when a link joins it to a node that is in and every node
+/// that removed it is out; a node a node that is in removed is out; until
+/// nothing changes. Only removals by devices count (nodes linked in the
+/// graph, and `me`): a key a thief made up and never linked speaks for
+/// nothing. What is left is undecided, and a device it leaves undecided
+/// because of a removal is "disputed", with the devices that removed it:
 /// devices that removed each other (the user's device and a thief
 /// answering it, whichever struck first: no rule over the chains can tell
 /// the user's removal from the thief's, the shape is the same and a thief
-/// can always date its answer later), every device only they removed, and
-/// those reached only through them. None of them is a device here, so
-/// none of their removals takes anyone out, until the user removes, on a
-/// device that is in, every device they do not have; those removals
-/// settle it wherever that device is in. Failing closed is what keeps a
-/// thief from standing: any rule that let one side of a dispute stand
-/// would let a thief holding two keys answer with one and stand with the
-/// other. Times play no part, and a key never linked speaks for nothing.
+/// can always date its answer later), every device only they removed, a
+/// device that removed the only device it hangs on, and a device removed
+/// by one that nothing joins to this one any more but that nobody removed
+/// (a puppet a thief linked and removed, once the user removed the thief:
+/// it may as well be the user's laptop paired through a phone since
+/// removed). None of them is a device here, and none of their removals
+/// takes anyone out, until the user removes, on a device that is in,
+/// every device they do not have; those removals settle it wherever that
+/// device is in. Failing closed is what keeps a thief from standing: any
+/// rule that let one side of a dispute stand would let a thief holding
+/// two keys answer with one and stand with the other, and ignoring the
+/// removals of a device out of reach would bring back a thief it removed.
+/// Times play no part.
 struct Standing {
-    /// The nodes certainly in: this node's gestalt.
+    /// The nodes in: this node's gestalt.
     members: BTreeSet<NodeId>,
     /// Each node out, with the removal that counts for it (issuer, when
     /// in ms): the latest by a member (ties: the larger issuer, so every
     /// device picks the same), or for a disputed node the latest by an
     /// undecided one.
     out: BTreeMap<NodeId, (NodeId, u64)>,
-    /// The undecided nodes in a dispute: removed by an undecided node
-    /// (these are out), or having removed one of those.
+    /// The disputed devices: those an undecided device removed (and that
+    /// would be in but for it; these are out), and the undecided devices
+    /// that removed one of them.
     disputed: BTreeSet<NodeId>,
-    /// Every undecided node: the disputed ones and those reached only
-    /// through them.
+    /// Devices neither in nor removed by a member.
     undecided: BTreeSet<NodeId>,
     /// Nodes out that `me` did not remove itself and that are linked:
     /// refused like any removed node, but their chains are still read for
@@ -1107,87 +1101,101 @@ fn pairs_of(links: Vec<(RecordKey, Link)>) -> Vec<(NodeId, NodeId)> {
 
 impl Standing {
     /// Who is in and out as `me` sees `revoked` and `links` (a removal of
-    /// `me` counts for nothing here). Each round is linear in the links
-    /// and removals; most settle in two.
+    /// `me` counts for nothing here). One pass, linear in the links and
+    /// removals: each node joins once, each removal is settled once.
     fn of(
         revoked: impl IntoIterator<Item = Revocation>,
         links: &[(NodeId, NodeId)],
         me: NodeId,
     ) -> Self {
+        let mut neighbours: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
+        for (a, b) in links {
+            if a != b {
+                neighbours.entry(*a).or_default().push(*b);
+                neighbours.entry(*b).or_default().push(*a);
+            }
+        }
+        let device = |n: &NodeId| *n == me || neighbours.contains_key(n);
         // Each (node, issuer) once, at its latest.
         let mut latest: BTreeMap<(NodeId, NodeId), u64> = BTreeMap::new();
         for r in revoked {
             // (A removal of itself is refused as a claim; ignored here too.)
-            if r.node == me || r.node == r.by {
+            if r.node == me || r.node == r.by || !device(&r.by) {
                 continue;
             }
             let at = latest.entry((r.node, r.by)).or_insert(r.at_ms);
             *at = (*at).max(r.at_ms);
         }
-        // Each node to the nodes it leads to: those it is linked with, but
-        // one it removed that did not remove it (see above).
-        let mut neighbours: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
-        let mut linked = BTreeSet::new();
-        for (a, b) in links {
-            linked.extend([*a, *b]);
-            for (from, to) in [(*a, *b), (*b, *a)] {
-                let withdrawn =
-                    latest.contains_key(&(to, from)) && !latest.contains_key(&(from, to));
-                if from != to && !withdrawn {
-                    neighbours.entry(from).or_default().push(to);
-                }
-            }
+        // Issuer to the nodes it removed; node to how many of its removers
+        // are not out yet.
+        let mut removes: BTreeMap<NodeId, Vec<NodeId>> = BTreeMap::new();
+        let mut unsettled: BTreeMap<NodeId, usize> = BTreeMap::new();
+        for (node, by) in latest.keys() {
+            removes.entry(*by).or_default().push(*node);
+            *unsettled.entry(*node).or_default() += 1;
         }
-        // The nodes links reach from `me` avoiding every node removed by
-        // one of `issuers`.
-        let reached = |issuers: &BTreeSet<NodeId>| {
-            let removed: BTreeSet<NodeId> = latest
-                .keys()
-                .filter(|(_, by)| issuers.contains(by))
-                .map(|(node, _)| *node)
-                .collect();
-            let mut seen = BTreeSet::from([me]);
-            let mut queue = VecDeque::from([me]);
-            while let Some(next) = queue.pop_front() {
-                for other in neighbours.get(&next).into_iter().flatten() {
-                    if !removed.contains(other) && seen.insert(*other) {
-                        queue.push_back(*other);
+        let mut members = BTreeSet::new();
+        // Removed by a member.
+        let mut gone: BTreeSet<NodeId> = BTreeSet::new();
+        let mut queue = VecDeque::from([me]);
+        while let Some(next) = queue.pop_front() {
+            if gone.contains(&next) || !members.insert(next) {
+                continue;
+            }
+            for node in removes.get(&next).into_iter().flatten() {
+                if !gone.insert(*node) {
+                    continue;
+                }
+                // Its removals hold nobody back any more.
+                for freed in removes.get(node).into_iter().flatten() {
+                    let Some(left) = unsettled.get_mut(freed) else {
+                        continue;
+                    };
+                    *left = left.saturating_sub(1);
+                    let joined = neighbours
+                        .get(freed)
+                        .into_iter()
+                        .flatten()
+                        .any(|n| members.contains(n));
+                    if *left == 0 && joined {
+                        queue.push_back(*freed);
                     }
                 }
             }
-            seen
-        };
-        // Possibly in, and certainly in: the one shrinks and the other
-        // grows until both hold still. Stopped early, the nodes certainly
-        // in are fewer than they would be, never more.
-        let mut upper = reached(&BTreeSet::new());
-        let mut lower = reached(&upper);
-        for _ in 0..MAX_STANDING_ROUNDS {
-            let next_upper = reached(&lower);
-            let next_lower = reached(&next_upper);
-            let settled = next_upper == upper && next_lower == lower;
-            upper = next_upper;
-            lower = next_lower;
-            if settled {
-                break;
+            for other in neighbours.get(&next).into_iter().flatten() {
+                let clear = unsettled.get(other).is_none_or(|left| *left == 0);
+                if clear && !members.contains(other) {
+                    queue.push_back(*other);
+                }
             }
         }
-        let undecided: BTreeSet<NodeId> = upper.difference(&lower).copied().collect();
-        let by_member: BTreeSet<NodeId> = latest
+        let undecided: BTreeSet<NodeId> = neighbours
             .keys()
-            .filter(|(_, by)| lower.contains(by))
+            .filter(|n| !members.contains(n) && !gone.contains(n))
+            .copied()
+            .collect();
+        // What links would join were every undecided device in.
+        let mut reachable = BTreeSet::from([me]);
+        let mut queue = VecDeque::from([me]);
+        while let Some(next) = queue.pop_front() {
+            for other in neighbours.get(&next).into_iter().flatten() {
+                if !gone.contains(other) && reachable.insert(*other) {
+                    queue.push_back(*other);
+                }
+            }
+        }
+        let held_back: BTreeSet<NodeId> = latest
+            .keys()
+            .filter(|(node, by)| {
+                undecided.contains(by) && reachable.contains(node) && !members.contains(node)
+            })
             .map(|(node, _)| *node)
             .collect();
-        // A removal counts for its node if its issuer is in; for a node no
-        // member removed but one that may be in, if its issuer is
-        // undecided (a dispute).
-        let counts = |node: &NodeId, by: &NodeId| {
-            lower.contains(by)
-                || (!by_member.contains(node) && upper.contains(node) && undecided.contains(by))
-        };
         let mut out: BTreeMap<NodeId, (NodeId, u64)> = BTreeMap::new();
         for ((node, by), at) in &latest {
-            if !counts(node, by) {
+            let counts =
+                members.contains(by) || (held_back.contains(node) && undecided.contains(by));
+            if !counts {
                 continue;
             }
             let better = out
@@ -1197,19 +1205,15 @@ impl Standing {
                 out.insert(*node, (*by, *at));
             }
         }
-        let mut disputed: BTreeSet<NodeId> = out
-            .keys()
-            .filter(|n| undecided.contains(n))
-            .copied()
-            .collect();
-        // Those that removed one of them are in the dispute too (a puppet
-        // that hangs on the device it removed), for the user to remove.
-        let removers: Vec<NodeId> = latest
-            .keys()
-            .filter(|(node, by)| disputed.contains(node) && undecided.contains(by))
-            .map(|(_, by)| *by)
-            .collect();
-        disputed.extend(removers);
+        // Those that removed one of them are in the dispute too, for the
+        // user to remove.
+        let mut disputed = held_back.clone();
+        disputed.extend(
+            latest
+                .keys()
+                .filter(|(node, by)| held_back.contains(node) && undecided.contains(by))
+                .map(|(_, by)| *by),
+        );
         let by_me: BTreeSet<NodeId> = latest
             .keys()
             .filter(|(_, by)| *by == me)
@@ -1217,11 +1221,11 @@ impl Standing {
             .collect();
         let contested = out
             .keys()
-            .filter(|n| !by_me.contains(n) && linked.contains(n))
+            .filter(|n| !by_me.contains(n) && neighbours.contains_key(n))
             .copied()
             .collect();
         Self {
-            members: lower,
+            members,
             out,
             disputed,
             undecided,
@@ -1448,35 +1452,65 @@ mod tests {
     }
 
     /// The thief T, paired on A, links a puppet P; P, a device then,
-    /// removes B and A; then T removes P (P is out: its removals void).
-    /// The user removes T on A. P's remover is out, so P is removed by no
-    /// device, but it hangs on nothing but T: it is no device, and its
-    /// removals count for nothing anywhere. (They counted: B fell on A,
-    /// and A and B on C, unannounced.)
+    /// removes B and A; then T removes P. On A, P is out (T is in). On B
+    /// and C, T is joined to them only through A, which P removed: that P
+    /// is out rests on A being in (as a thief's removal of A itself
+    /// would), so A is disputed with P (and T with them) there. The user
+    /// removes T on A:
+    /// P's remover is out, so nobody removes P, but nothing joins it to
+    /// the user's devices: its removals neither count nor are ignored
+    /// (the user's laptop paired through a phone since removed looks the
+    /// same): what P removed is disputed, shown with P, until the user
+    /// removes P. (B fell on A silently: P stood.)
     #[test]
-    fn a_puppet_that_hangs_on_a_removed_thief_removes_nobody() {
+    fn a_puppet_that_hangs_on_a_removed_thief_is_a_dispute_not_a_device() {
         let (a, b, c, t, p) = (node(1), node(2), node(3), node(4), node(6));
         let links = [(a, b), (a, c), (b, c), (a, t), (t, p)];
         let mut removals = vec![(b, p, 1000), (a, p, 1000), (p, t, 2000)];
-        // Before the user acts, T is a device and P is not.
-        for me in [a, b, c] {
-            let standing = standing_of(&links, &removals, me);
-            assert_eq!(standing.members, BTreeSet::from([a, b, c, t]));
-            assert!(standing.disputed.is_empty());
-        }
+        let standing = standing_of(&links, &removals, a);
+        assert_eq!(standing.members, BTreeSet::from([a, b, c, t]));
+        assert!(standing.disputed.is_empty());
+        let standing = standing_of(&links, &removals, c);
+        assert_eq!(standing.members, BTreeSet::from([c]));
+        assert_eq!(standing.disputed, BTreeSet::from([a, b, p, t]));
         removals.push((t, a, 3000));
-        for me in [a, b, c] {
-            let standing = standing_of(&links, &removals, me);
-            assert_eq!(standing.members, BTreeSet::from([a, b, c]), "as {me}");
-            assert_eq!(standing.out.keys().collect::<Vec<_>>(), vec![&t]);
-            assert!(standing.disputed.is_empty());
-        }
-        // Had P's removals come before T's removal of it, the same.
-        removals.retain(|(node, _, _)| *node != p);
-        for me in [a, b, c] {
-            let standing = standing_of(&links, &removals, me);
-            assert_eq!(standing.members, BTreeSet::from([a, b, c]), "as {me}");
-        }
+        let standing = standing_of(&links, &removals, a);
+        assert_eq!(standing.members, BTreeSet::from([a, c]));
+        assert_eq!(standing.disputed, BTreeSet::from([b, p]));
+        // The user removes P there too: B is back.
+        removals.push((p, a, 4000));
+        let standing = standing_of(&links, &removals, a);
+        assert_eq!(standing.members, BTreeSet::from([a, b, c]));
+        assert!(standing.disputed.is_empty());
+        // On C, A and P removed each other: the user removes P there too.
+        let standing = standing_of(&links, &removals, c);
+        assert_eq!(standing.members, BTreeSet::from([c]));
+        removals.push((p, c, 5000));
+        let standing = standing_of(&links, &removals, c);
+        assert_eq!(standing.members, BTreeSet::from([a, b, c]));
+        assert!(standing.disputed.is_empty());
+    }
+
+    /// The user's laptop L, paired only through the phone P, removes a
+    /// stolen tablet T; later the user removes the phone on the desktop
+    /// D. L is out of reach, but nobody removed it: its removal of T must
+    /// not be dropped (T would be a device of D again), so T is disputed
+    /// with L until the user removes T on D.
+    #[test]
+    fn a_removal_by_a_device_out_of_reach_still_keeps_its_node_out() {
+        let (d, p, l, t) = (node(1), node(2), node(3), node(4));
+        let links = [(d, p), (p, l), (d, t)];
+        let mut removals = vec![(t, l, 1000)];
+        let standing = standing_of(&links, &removals, d);
+        assert_eq!(standing.members, BTreeSet::from([d, p, l]));
+        removals.push((p, d, 2000));
+        let standing = standing_of(&links, &removals, d);
+        assert_eq!(standing.members, BTreeSet::from([d]));
+        assert_eq!(standing.disputed, BTreeSet::from([l, t]));
+        removals.push((t, d, 3000));
+        let standing = standing_of(&links, &removals, d);
+        assert_eq!(standing.members, BTreeSet::from([d]));
+        assert!(standing.disputed.is_empty());
     }
 
     /// A device paired only through the device it removes (a new laptop
@@ -1509,6 +1543,31 @@ mod tests {
         let removals = [(a, t, 1000), (a, b, 2000)];
         let standing = standing_of(&links, &removals, c);
         assert_eq!(standing.members, BTreeSet::from([b, c]));
+        assert!(standing.disputed.is_empty());
+    }
+
+    /// A chain of removals as long as a thief likes is settled in one
+    /// pass: each removes the next, the first removed by `me`.
+    #[test]
+    fn a_long_chain_of_removals_is_settled_in_one_pass() {
+        let me = node(1);
+        let keys: Vec<NodeId> = (0..2000u32)
+            .map(|i| {
+                let mut seed = [7u8; 32];
+                seed[..4].copy_from_slice(&i.to_le_bytes());
+                polykey_keys::RootKeypair::from_seed(&seed).node_id()
+            })
+            .collect();
+        let links: Vec<(NodeId, NodeId)> = keys.iter().map(|k| (me, *k)).collect();
+        let mut removals = vec![(keys[0], me, 1)];
+        for pair in keys.windows(2) {
+            removals.push((pair[1], pair[0], 1));
+        }
+        let standing = standing_of(&links, &removals, me);
+        // Out, in, out, in...
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(standing.members.contains(key), i % 2 == 1, "key {i}");
+        }
         assert!(standing.disputed.is_empty());
     }
 }

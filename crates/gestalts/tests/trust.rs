@@ -746,9 +746,11 @@ fn a_puppet_removed_at_once_does_not_lie_in_wait() {
 /// The thief links a puppet P, whose chain A and C take while P is a
 /// device: P removes B, and B is out there (P stood). Then the thief
 /// removes P (B is back), and the user removes the thief on A. P's one
-/// remover falls, but P hangs on the thief alone: it is no device, and its
-/// removal of B counts for nothing. (B fell with the thief on A and C,
-/// unannounced.)
+/// remover falls, but nothing joins P to the user's devices any more: its
+/// removal of B neither counts nor is ignored (a laptop paired through a
+/// device since removed looks the same). B is disputed with P on A, shown
+/// to the user, until the user removes P; then B is back on A and C.
+/// (B fell with the thief on A and C, unannounced.)
 #[test]
 fn a_puppet_whose_removals_were_taken_while_it_was_a_device_does_not_lie_in_wait() {
     let (a, b, c, t, p) = (device(1), device(2), device(3), device(4), device(5));
@@ -772,12 +774,46 @@ fn a_puppet_whose_removals_were_taken_while_it_was_a_device_does_not_lie_in_wait
     }
     revoke(&a, t.id(), NOW_S + 40);
     pull(&c, &[&a], NOW_S + 41);
+    assert!(!a.members().contains(&b.id()));
+    let mut shown = disputes(&a);
+    shown.sort();
+    let mut expected = vec![(b.id(), vec![p.id()]), (p.id(), vec![])];
+    expected.sort();
+    assert_eq!(shown, expected, "A shows B removed by P");
+    revoke(&a, p.id(), NOW_S + 50);
+    pull(&c, &[&a], NOW_S + 51);
     for d in [&a, &c] {
         let members = d.members();
         assert!(!members.contains(&t.id()) && !members.contains(&p.id()));
         assert!(members.contains(&b.id()), "B fell with the thief");
         assert!(disputes(d).is_empty());
     }
+}
+
+/// The user's laptop L, paired only through the phone P, removes a stolen
+/// tablet T; later the user retires the phone on the desktop D. L is out
+/// of reach, but nobody removed it: its removal of T is not dropped (T
+/// was a device of D again, unannounced), T is disputed with L on D until
+/// the user removes T there.
+#[test]
+fn a_removal_by_a_device_out_of_reach_keeps_a_thief_out() {
+    let (d, p, l, t) = (device(1), device(2), device(3), device(4));
+    pair(&d, &p, NOW_S);
+    pair(&p, &l, NOW_S + 1);
+    pair(&d, &t, NOW_S + 2);
+    pull(&d, &[&p], NOW_S + 5);
+    revoke(&l, t.id(), NOW_S + 10);
+    pull(&d, &[&l], NOW_S + 11);
+    assert!(!d.members().contains(&t.id()));
+    revoke(&d, p.id(), NOW_S + 20);
+    assert!(!d.members().contains(&t.id()), "T is a device again");
+    let mut shown = disputes(&d);
+    shown.sort();
+    let mut expected = vec![(t.id(), vec![l.id()]), (l.id(), vec![])];
+    expected.sort();
+    assert_eq!(shown, expected);
+    revoke(&d, t.id(), NOW_S + 30);
+    assert!(!d.members().contains(&t.id()) && disputes(&d).is_empty());
 }
 
 /// The thief holds two devices, T1 (paired with A) and T2 (paired with

@@ -7,14 +7,15 @@
 use std::collections::BTreeMap;
 
 use polykey_gestalts::{
-    verify_continuation, ChainClaims, ClaimType, GestaltGraph, MemberChains, Sigchain, SignedClaim,
+    verify_continuation, ChainClaims, ClaimType, GestaltGraph, Judgement, MemberChains, Sigchain,
+    SignedClaim,
 };
 use polykey_keys::NodeId;
 use polykey_network::protocol::{MAX_CHAINS, MAX_CHAIN_CLAIMS};
 use polykey_network::{ChainPosition, ChainUpdate, Client, Request, Response};
 use polykey_vaults::{Removed, Vaults};
 
-use super::{gestalt, net_error, now_ms, now_secs, refused, Node};
+use super::{net_error, now_ms, now_secs, refused, Node};
 use crate::error::NodeError;
 
 /// A device another device of the gestalt added.
@@ -279,8 +280,13 @@ impl Node {
             if all.is_empty() {
                 return Ok(false);
             }
+            let me = s.keys.node_id();
+            let Judgement {
+                members,
+                in_force,
+                disputed,
+            } = graph.judgement(me)?;
             // Undo commits count only from this gestalt's devices.
-            let members: std::collections::BTreeSet<NodeId> = gestalt(s)?;
             let member_texts: std::collections::BTreeSet<String> =
                 members.iter().map(ToString::to_string).collect();
             let trusted = |author: &str| member_texts.contains(author);
@@ -292,10 +298,15 @@ impl Node {
             // (what it did after that removal, while in a dispute say, is
             // undone, whatever a later removal's versions hold); with none
             // (a device in a dispute), held: what was undone stays,
-            // nothing more is.
-            let me = s.keys.node_id();
-            let seen: Vec<(NodeId, Option<BTreeMap<String, String>>)> = graph
-                .revocations_in_force(me)?
+            // nothing more is (so for a device in a dispute that nobody
+            // removed, one removed once by a device now out).
+            let counted: std::collections::BTreeSet<NodeId> =
+                in_force.iter().map(|r| r.node).collect();
+            let held = disputed
+                .into_iter()
+                .filter(|n| !counted.contains(n))
+                .map(|n| Ok((n, None)));
+            let seen: Vec<(NodeId, Option<BTreeMap<String, String>>)> = in_force
                 .into_iter()
                 .map(|counted| {
                     // Only the chosen removal's claim is read.
@@ -310,6 +321,7 @@ impl Node {
                         .and_then(|(payload, _)| payload.heads);
                     Ok((counted.node, heads))
                 })
+                .chain(held)
                 .collect::<Result<_, NodeError>>()?;
             let vaults = Vaults::new(&s.db);
             let mut changed = false;
