@@ -16,19 +16,52 @@ fn clipboard_error(error: impl std::fmt::Display) -> ApiError {
     }
 }
 
+/// What pairing codes start with (cleared once the pairing ends).
+const PAIRING_PREFIX: &str = "polykey-pair:";
+
+/// What the app keeps of the secret it copied last: a digest under a key
+/// random for each run, never the text, so that neither the app nor a
+/// clear-after timer still waiting holds the secret once it left the
+/// clipboard (a timer used to keep its copy until it fired, after a lock
+/// too).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Copied {
+    digest: [u8; 32],
+    pairing: bool,
+}
+
 /// The app's clipboard. One instance lives as long as the app: on X11 the
 /// copied text is served from it.
-#[derive(Default)]
 pub struct Clipboard {
     inner: Mutex<Option<arboard::Clipboard>>,
     /// The secret copied last, until it is cleared or replaced.
-    last: Mutex<Option<Zeroizing<String>>>,
+    last: Mutex<Option<Copied>>,
+    key: [u8; 32],
+}
+
+impl Default for Clipboard {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        polykey_keys::random_bytes(&mut key);
+        Self {
+            inner: Mutex::default(),
+            last: Mutex::default(),
+            key,
+        }
+    }
 }
 
 impl Clipboard {
     /// A clipboard that connects on first use.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn copied(&self, text: &str) -> Copied {
+        Copied {
+            digest: blake3::keyed_hash(&self.key, text.as_bytes()).into(),
+            pairing: text.starts_with(PAIRING_PREFIX),
+        }
     }
 
     fn with<T>(
@@ -57,60 +90,61 @@ impl Clipboard {
         clear_after: Duration,
     ) -> Result<u64, ApiError> {
         self.with(|c| set_sensitive(c, text.as_str()))?;
-        *self.last() = Some(text.clone());
+        let copied = self.copied(&text);
+        drop(text);
+        *self.last() = Some(copied);
         let this = std::sync::Arc::clone(self);
         tauri::async_runtime::spawn(async move {
             tokio::time::sleep(clear_after).await;
-            let _ = this.with(|c| {
-                let still_ours = c
-                    .get_text()
-                    .map(|current| Zeroizing::new(current) == text)
-                    .unwrap_or(false);
-                if still_ours {
-                    c.clear()?;
-                }
-                Ok(())
-            });
+            this.clear_when_holding(copied);
         });
         Ok(clear_after.as_secs())
     }
 
-    fn last(&self) -> std::sync::MutexGuard<'_, Option<Zeroizing<String>>> {
+    fn last(&self) -> std::sync::MutexGuard<'_, Option<Copied>> {
         self.last
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Clear the clipboard now if it still holds the secret copied last
-    /// (the node locked, or the app quits): what the person copied since
-    /// from elsewhere is left alone.
-    pub fn clear_if_ours(&self) {
-        self.clear_if(|_| true);
-    }
-
-    /// Clear the clipboard now if it still holds the secret copied last and
-    /// `which` says that secret should go.
-    pub fn clear_if(&self, which: impl Fn(&str) -> bool) {
-        let ours = {
-            let mut last = self.last();
-            if !last.as_ref().is_some_and(|text| which(text.as_str())) {
-                return;
-            }
-            last.take()
-        };
-        let Some(ours) = ours else {
-            return;
-        };
+    /// Clear the clipboard if it holds what `copied` was taken of.
+    fn clear_when_holding(&self, copied: Copied) {
         let _ = self.with(|c| {
             let still_ours = c
                 .get_text()
-                .map(|current| Zeroizing::new(current) == ours)
+                .map(|current| self.copied(&Zeroizing::new(current)) == copied)
                 .unwrap_or(false);
             if still_ours {
                 c.clear()?;
             }
             Ok(())
         });
+    }
+
+    /// Clear the clipboard now if it still holds the secret copied last
+    /// (the node locked, or the app quits): what the person copied since
+    /// from elsewhere is left alone.
+    pub fn clear_if_ours(&self) {
+        self.clear_last(|_| true);
+    }
+
+    /// Clear the clipboard now if it still holds the pairing code copied
+    /// last (the pairing ended: the code admits no one any more).
+    pub fn clear_pairing_code(&self) {
+        self.clear_last(|copied| copied.pairing);
+    }
+
+    fn clear_last(&self, which: impl Fn(&Copied) -> bool) {
+        let ours = {
+            let mut last = self.last();
+            if !last.as_ref().is_some_and(&which) {
+                return;
+            }
+            last.take()
+        };
+        if let Some(ours) = ours {
+            self.clear_when_holding(ours);
+        }
     }
 }
 
@@ -145,4 +179,22 @@ fn set_sensitive(clipboard: &mut arboard::Clipboard, text: &str) -> Result<(), a
 /// How long a copied secret stays on the clipboard, from the preferences.
 pub fn clear_after(node: &polykey_node::Node) -> Duration {
     Duration::from_secs(u64::from(node.preferences().clipboard_clear_secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_kept_of_a_copied_secret_tells_it_apart_but_is_not_it() {
+        let clipboard = Clipboard::new();
+        let kept = clipboard.copied("hunter2");
+        assert!(kept == clipboard.copied("hunter2"));
+        assert!(kept != clipboard.copied("hunter3"));
+        assert!(!kept.digest.windows(7).any(|w| w == b"hunter2"));
+        assert!(!kept.pairing && clipboard.copied("polykey-pair:abc").pairing);
+        // Another run's digest of the same text differs (its key is
+        // random): no table of common passwords looks it up.
+        assert!(kept != Clipboard::new().copied("hunter2"));
+    }
 }

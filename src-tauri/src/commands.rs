@@ -4,8 +4,9 @@ use polykey_node::api::{
     ApiError, BackupDto, ConflictDto, ContactDto, CreatedDto, DeletedSecretDto, DeletedVaultDto,
     DeviceDisputeDto, DeviceDto, DeviceNoticeDto, EntryDto, HealthItemDto, ImportPreviewDto,
     ImportReportDto, ImportRequestDto, InvitationDto, JoinedDto, KeyringStatusDto, NotificationDto,
-    PairingStateDto, PasswordRulesDto, PersonDto, QuickItemDto, RestoredDto, SecretDto, StatusDto,
-    StrengthDto, SyncStatusDto, TotpDto, VaultDto, VaultSharingDto, VersionDto,
+    PairingStateDto, PasswordRulesDto, PersonDto, QuickItemDto, RemovedDeviceDto, RestoredDto,
+    SecretDto, StatusDto, StrengthDto, SyncStatusDto, TotpDto, VaultDto, VaultSharingDto,
+    VersionDto,
 };
 use polykey_node::backup::BackupSchedule;
 use polykey_node::{items, Node, Preferences};
@@ -397,6 +398,16 @@ pub async fn confirm_join(node: State<'_, Node>, accept: bool) -> Result<()> {
 #[tauri::command]
 pub async fn device_notices(node: State<'_, Node>) -> Result<Vec<DeviceNoticeDto>> {
     Ok(node.device_notices_dto().await?)
+}
+
+/// The devices out that `device` removed: removing it lets them back
+/// unless they are removed too.
+#[tauri::command]
+pub async fn devices_removed_by(
+    node: State<'_, Node>,
+    device: String,
+) -> Result<Vec<RemovedDeviceDto>> {
+    Ok(node.removed_by_device_dto(device).await?)
 }
 
 #[tauri::command]

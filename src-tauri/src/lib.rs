@@ -136,7 +136,7 @@ fn forward_changes(app: tauri::AppHandle, node: Node) {
                 } else if node.pairing_code().is_err() {
                     // The pairing ended (paired, failed, expired): its code
                     // admits no one any more and leaves the clipboard.
-                    clipboard.clear_if(|text| text.starts_with("polykey-pair:"));
+                    clipboard.clear_pairing_code();
                 }
             }
             let _ = app.emit("node-changed", ());
@@ -295,6 +295,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::confirm_pairing,
             commands::device_notices,
             commands::device_disputes,
+            commands::devices_removed_by,
             commands::keep_device,
             commands::revoke_device,
             commands::sync_status,

@@ -222,6 +222,43 @@ describe("devices that removed each other", () => {
   });
 });
 
+describe("removing a device that had removed another", () => {
+  it("keeps what it removed removed unless unticked", async () => {
+    const { backend, target } = await home();
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
+    backend.deviceRemovedElsewhere(ROGUE, OTHER);
+    await settle();
+    click(target, "devices-button");
+    await settle();
+    click(target, "remove-device");
+    await settle();
+    const dialog = byTestId(document, "remove-device-dialog")!;
+    expect(text(byTestId(dialog, "remove-device-removed")!)).toContain(shortId(ROGUE));
+    expect((byTestId(dialog, "keep-removed") as HTMLInputElement).checked).toBe(true);
+    click(document, "remove-device-dialog-confirm");
+    await settle();
+    expect(backend.revoked).toEqual([OTHER, ROGUE]);
+    expect(allByTestId(target, "device-row")).toHaveLength(1);
+  });
+
+  it("lets it back when unticked", async () => {
+    const { backend, target } = await home();
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
+    backend.deviceRemovedElsewhere(ROGUE, OTHER);
+    await settle();
+    click(target, "devices-button");
+    await settle();
+    click(target, "remove-device");
+    await settle();
+    (byTestId(document, "keep-removed") as HTMLInputElement).click();
+    await settle();
+    click(document, "remove-device-dialog-confirm");
+    await settle();
+    expect(backend.revoked).toEqual([OTHER]);
+    expect(allByTestId(target, "device-row")).toHaveLength(2);
+  });
+});
+
 describe("removing a paired device", () => {
   it("asks with a dialog that says what it does, then the device leaves the list", async () => {
     const { backend, target } = await home();

@@ -21,6 +21,11 @@ pub(crate) enum TrustCommand {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        /// Let back the devices it removed (kept removed otherwise, but for
+        /// those in a dispute with it: removing a thief that removed your
+        /// device is how you get that device back).
+        #[arg(long)]
+        let_its_removals_go: bool,
     },
     /// Keep a device another of your devices added (its notice goes away).
     Keep { node_id: String },
@@ -177,20 +182,51 @@ pub(crate) async fn invite(cli: &Cli, no_wait: bool, yes: bool) -> Result<Output
 pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, Failure> {
     let mut agent = running_agent(cli)?;
     match command {
-        TrustCommand::Revoke { node_id, yes } => {
+        TrustCommand::Revoke {
+            node_id,
+            yes,
+            let_its_removals_go,
+        } => {
+            // A removed device's removals count for nothing: what it removed
+            // comes back unless removed here too (a retired laptop's removal
+            // of a stolen tablet must outlast the laptop).
+            let removed =
+                agent.call("nodes.removedBy", serde_json::json!({ "nodeId": node_id }))?;
+            let keep: Vec<String> = removed
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| !*let_its_removals_go && d["disputed"] != true)
+                .filter_map(|d| d["device"].as_str().map(str::to_owned))
+                .collect();
+            let also = match keep.is_empty() {
+                true => String::new(),
+                false => format!(
+                    "\nIt had removed {}: they stay removed (--let-its-removals-go lets \
+                     them back).",
+                    keep.join(", ")
+                ),
+            };
             let sure = *yes
                 || ask(&format!(
                     "Remove {node_id} from all your devices? It keeps what it already has, \
-                     is refused from now on, and only a new pairing brings it back."
+                     is refused from now on, and only a new pairing brings it back.{also}"
                 ))?;
             if !sure {
                 return Err(cancelled("nothing removed"));
             }
             agent.call("nodes.revoke", serde_json::json!({ "nodeId": node_id }))?;
-            Ok(text(
-                format!("Removed {node_id} from your devices"),
-                serde_json::json!({}),
-            ))
+            for device in &keep {
+                agent.call("nodes.revoke", serde_json::json!({ "nodeId": device }))?;
+            }
+            let human = match keep.is_empty() {
+                true => format!("Removed {node_id} from your devices"),
+                false => format!(
+                    "Removed {node_id} from your devices, and kept {} removed",
+                    keep.join(", ")
+                ),
+            };
+            Ok(text(human, serde_json::json!({ "keptRemoved": keep })))
         }
         TrustCommand::Keep { node_id } => {
             agent.call("nodes.keep", serde_json::json!({ "nodeId": node_id }))?;

@@ -908,21 +908,24 @@ impl<'db> GestaltGraph<'db> {
             removals: entries,
             ..
         } = self.judged(me)?;
+        // Each disputed device's removals by undecided devices, and of
+        // disputed devices, grouped once.
+        let mut of: BTreeMap<NodeId, Vec<(NodeId, u64)>> = BTreeMap::new();
+        let mut by: BTreeMap<NodeId, Vec<u64>> = BTreeMap::new();
+        for r in &entries {
+            if standing.disputed.contains(&r.node) && standing.undecided.contains(&r.by) {
+                of.entry(r.node).or_default().push((r.by, r.at));
+                by.entry(r.by).or_default().push(r.at);
+            }
+        }
         let mut out: Vec<Dispute> = standing
             .disputed
             .iter()
             .filter(|n| **n != me)
             .map(|device| {
-                let mut removed_by: Vec<(NodeId, u64)> = entries
-                    .iter()
-                    .filter(|r| r.node == *device && standing.undecided.contains(&r.by))
-                    .map(|r| (r.by, r.at))
-                    .collect();
+                let mut removed_by = of.remove(device).unwrap_or_default();
                 removed_by.sort();
-                let removed = entries
-                    .iter()
-                    .filter(|r| r.by == *device && standing.disputed.contains(&r.node))
-                    .map(|r| r.at);
+                let removed = by.remove(device).unwrap_or_default().into_iter();
                 Dispute {
                     device: *device,
                     at: removed_by
@@ -937,6 +940,26 @@ impl<'db> GestaltGraph<'db> {
             .collect();
         out.sort_by_key(|d| (d.at, d.device));
         Ok(out)
+    }
+
+    /// The nodes out as `me` sees it that `device` removed, each with
+    /// whether it is in a dispute: what removing `device` lets back (its
+    /// removals then count for nothing) unless they are removed too.
+    pub fn removed_by(
+        &self,
+        me: NodeId,
+        device: NodeId,
+    ) -> Result<Vec<(NodeId, bool)>, ClaimError> {
+        let Judged { standing, removals } = self.judged(me)?;
+        let nodes: BTreeSet<NodeId> = removals
+            .iter()
+            .filter(|r| r.by == device && r.node != me && standing.out.contains_key(&r.node))
+            .map(|r| r.node)
+            .collect();
+        Ok(nodes
+            .into_iter()
+            .map(|n| (n, standing.disputed.contains(&n)))
+            .collect())
     }
 
     /// The gestalt of `node`: every node reachable through links, itself
@@ -1152,12 +1175,14 @@ impl Standing {
                         continue;
                     };
                     *left = left.saturating_sub(1);
-                    let joined = neighbours
-                        .get(freed)
-                        .into_iter()
-                        .flatten()
-                        .any(|n| members.contains(n));
-                    if *left == 0 && joined {
+                    // (Its neighbours are looked at once: when it is clear.)
+                    let joined = *left == 0
+                        && neighbours
+                            .get(freed)
+                            .into_iter()
+                            .flatten()
+                            .any(|n| members.contains(n));
+                    if joined {
                         queue.push_back(*freed);
                     }
                 }

@@ -816,6 +816,40 @@ fn a_removal_by_a_device_out_of_reach_keeps_a_thief_out() {
     assert!(!d.members().contains(&t.id()) && disputes(&d).is_empty());
 }
 
+/// The user retires the laptop L, which had removed a stolen tablet T: a
+/// removed device's removals count for nothing, so T would come back. The
+/// graph names what L removed, for the app to ask (and remove with it).
+#[test]
+fn what_a_retired_device_removed_is_named_before_it_comes_back() {
+    let (d, l, t) = (device(1), device(2), device(3));
+    pair(&d, &l, NOW_S);
+    pair(&d, &t, NOW_S + 1);
+    revoke(&l, t.id(), NOW_S + 10);
+    pull(&d, &[&l], NOW_S + 11);
+    assert!(!d.members().contains(&t.id()));
+    assert_eq!(
+        d.graph().removed_by(d.id(), l.id()).unwrap(),
+        vec![(t.id(), false)]
+    );
+    revoke(&d, l.id(), NOW_S + 20);
+    assert!(d.members().contains(&t.id()), "its removals end with it");
+    revoke(&d, t.id(), NOW_S + 21);
+    assert!(!d.members().contains(&t.id()));
+    // A device in a dispute with the one removed is named as such.
+    let (a, b, x) = (device(4), device(5), device(6));
+    pair(&a, &b, NOW_S);
+    pair(&b, &x, NOW_S + 1);
+    pull(&a, &[&b], NOW_S + 2);
+    revoke(&x, b.id(), NOW_S + 10);
+    revoke(&b, x.id(), NOW_S + 11);
+    pull(&a, &[&x], NOW_S + 12);
+    pull(&a, &[&b], NOW_S + 13);
+    assert_eq!(
+        a.graph().removed_by(a.id(), x.id()).unwrap(),
+        vec![(b.id(), true)]
+    );
+}
+
 /// The thief holds two devices, T1 (paired with A) and T2 (paired with
 /// B). T1 removes A, and B obeys; the user removes both thieves on A. B
 /// takes A's removals (A answered T1, its remover): T2 is out on B, in

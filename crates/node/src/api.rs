@@ -626,6 +626,19 @@ pub struct DeviceDisputeDto {
     pub at: i64,
 }
 
+/// A device out that another device removed (see
+/// `Node::removed_by_device`).
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovedDeviceDto {
+    /// The device's NodeId.
+    pub device: String,
+    /// The name it gave itself, if known.
+    pub name: Option<String>,
+    /// Whether it is in a dispute (then it comes back by default).
+    pub disputed: bool,
+}
+
 /// An export to import: what made it, its file (for `pass`, the store's
 /// folder), a column mapping for a CSV not recognised
 /// (`title=Name,password=Pass`), the password of a protected export.
@@ -989,6 +1002,7 @@ pub fn typescript_bindings() -> String {
         JoinedDto::decl(&cfg),
         DeviceNoticeDto::decl(&cfg),
         DeviceDisputeDto::decl(&cfg),
+        RemovedDeviceDto::decl(&cfg),
         DeletedVaultDto::decl(&cfg),
         ImportRequestDto::decl(&cfg),
         KindCountDto::decl(&cfg),

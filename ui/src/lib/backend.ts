@@ -20,6 +20,7 @@ import type {
   DeletedVaultDto,
   DeviceDto,
   DeviceDisputeDto,
+  RemovedDeviceDto,
   DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
@@ -168,6 +169,9 @@ export interface Backend {
   /** Devices that removed each other: trusted by neither side here until
    * the person removes the one they do not have. */
   deviceDisputes(): Promise<DeviceDisputeDto[]>;
+  /** The devices out that `device` removed: removing it lets them back
+   * unless they are removed too. */
+  devicesRemovedBy(device: string): Promise<RemovedDeviceDto[]>;
   /** Keep a device another device added (dismisses its notice). */
   keepDevice(device: string): Promise<void>;
   /** Remove a device from all your devices and refuse it from now on. */
@@ -323,6 +327,7 @@ export const tauriBackend: Backend = {
   confirmJoin: (accept) => call("confirm_join", { accept }),
   deviceNotices: () => call("device_notices"),
   deviceDisputes: () => call("device_disputes"),
+  devicesRemovedBy: (device) => call("devices_removed_by", { device }),
   keepDevice: (device) => call("keep_device", { device }),
   revokeDevice: (device) => call("revoke_device", { device }),
   syncStatus: () => call("sync_status"),

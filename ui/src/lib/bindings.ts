@@ -531,6 +531,20 @@ removedBy: Array<string>,
  */
 at: number, };
 
+export type RemovedDeviceDto = { 
+/**
+ * The device's NodeId.
+ */
+device: string, 
+/**
+ * The name it gave itself, if known.
+ */
+name: string | null, 
+/**
+ * Whether it is in a dispute (then it comes back by default).
+ */
+disputed: boolean, };
+
 export type DeletedVaultDto = { 
 /**
  * Its permanent id (what `restore_deleted_vault` takes).

@@ -16,6 +16,7 @@ import type {
   DeletedVaultDto,
   DeviceDto,
   DeviceDisputeDto,
+  RemovedDeviceDto,
   DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
@@ -584,6 +585,8 @@ export class MockBackend implements Backend {
   paired: DeviceDto[] = [];
   notices: DeviceNoticeDto[] = [];
   disputes: DeviceDisputeDto[] = [];
+  /** Devices out, by the paired device that removed them. */
+  removals = new Map<string, string[]>();
   revoked: string[] = [];
   invitation: InvitationDto | null = null;
   pairing: PairingStateDto = { state: "idle" };
@@ -695,6 +698,15 @@ export class MockBackend implements Backend {
     return [...this.disputes];
   }
 
+  async devicesRemovedBy(device: string): Promise<RemovedDeviceDto[]> {
+    this.requireUnlocked();
+    const kept = (this.removals.get(device) ?? []).map((d) => ({ device: d, name: null, disputed: false }));
+    const disputed = this.disputes
+      .filter((d) => d.removedBy.includes(device))
+      .map((d) => ({ device: d.device, name: d.name, disputed: true }));
+    return [...kept, ...disputed];
+  }
+
   async keepDevice(device: string): Promise<void> {
     this.notices = this.notices.filter((n) => n.device !== device);
   }
@@ -713,6 +725,20 @@ export class MockBackend implements Backend {
       this.paired.push({ nodeId: d.device, thisDevice: false, online: false, lastSeen: 0, addresses: [], name: d.name });
     }
     this.disputes = left.filter((d) => !settled.includes(d));
+    // What it removed comes back, unless removed here too.
+    for (const back of this.removals.get(device) ?? []) {
+      if (!this.revoked.includes(back)) {
+        this.paired.push({ nodeId: back, thisDevice: false, online: false, lastSeen: 0, addresses: [], name: null });
+      }
+    }
+    this.removals.delete(device);
+  }
+
+  /** Paired device `remover` removed `device`: out here while `remover` is in. */
+  deviceRemovedElsewhere(device: string, remover: string) {
+    this.paired = this.paired.filter((d) => d.nodeId !== device);
+    this.removals.set(remover, [...(this.removals.get(remover) ?? []), device]);
+    this.changed();
   }
 
   /** Two devices removed each other: both are out here, shown as a dispute. */

@@ -825,6 +825,10 @@ impl Node {
             "nodes.notices" => {
                 serde_json::to_value(self.device_notices_dto().await?).unwrap_or(Value::Null)
             }
+            "nodes.removedBy" => {
+                serde_json::to_value(self.removed_by_device_dto(text("nodeId")?).await?)
+                    .unwrap_or(Value::Null)
+            }
             "nodes.disputes" => {
                 serde_json::to_value(self.device_disputes_dto().await?).unwrap_or(Value::Null)
             }

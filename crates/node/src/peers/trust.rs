@@ -43,6 +43,19 @@ pub struct DeviceDispute {
     pub at: i64,
 }
 
+/// A device out here that another device removed: removing that one lets
+/// it back unless the user removes it too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemovedDevice {
+    /// The device.
+    pub device: NodeId,
+    /// The name it gave itself, if known.
+    pub name: Option<String>,
+    /// Whether it is in a dispute (devices that removed each other): then
+    /// removing the other is how the user lets it back.
+    pub disputed: bool,
+}
+
 /// Verify each chain update against the head of our copy it continues;
 /// a chain that does not verify is left out. On several threads when there
 /// are many (a new device takes every member's chain at once).
@@ -298,14 +311,18 @@ impl Node {
             // (what it did after that removal, while in a dispute say, is
             // undone, whatever a later removal's versions hold); with none
             // (a device in a dispute), held: what was undone stays,
-            // nothing more is (so for a device in a dispute that nobody
-            // removed, one removed once by a device now out).
+            // nothing more is: so for every device in a dispute, and every
+            // node once removed that is no device now (a puppet the thief
+            // removed, once the thief is out: what was undone of it came
+            // back).
             let counted: std::collections::BTreeSet<NodeId> =
                 in_force.iter().map(|r| r.node).collect();
-            let held = disputed
+            let held: std::collections::BTreeSet<NodeId> = disputed
                 .into_iter()
-                .filter(|n| !counted.contains(n))
-                .map(|n| Ok((n, None)));
+                .chain(all.iter().map(|r| r.node))
+                .filter(|n| !counted.contains(n) && !members.contains(n))
+                .collect();
+            let held = held.into_iter().map(|n| Ok((n, None)));
             let seen: Vec<(NodeId, Option<BTreeMap<String, String>>)> = in_force
                 .into_iter()
                 .map(|counted| {
@@ -384,6 +401,44 @@ impl Node {
                 .collect())
         })
         .await
+    }
+
+    /// The devices out here that `device` removed: removing `device` lets
+    /// them back (a removed device's removals count for nothing) unless
+    /// the user removes them too. A retired laptop's removal of a stolen
+    /// tablet must not end with the laptop; a thief's removal of the
+    /// user's phone must.
+    pub async fn removed_by_device(&self, device: NodeId) -> Result<Vec<RemovedDevice>, NodeError> {
+        self.with_vaults(move |s| {
+            let removed = GestaltGraph::new(&s.db).removed_by(s.keys.node_id(), device)?;
+            let mut names = crate::names::names_of(s, removed.iter().map(|(n, _)| *n))?;
+            Ok(removed
+                .into_iter()
+                .map(|(device, disputed)| RemovedDevice {
+                    device,
+                    name: names.remove(&device),
+                    disputed,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// [`Node::removed_by_device`] by NodeId text, in transport form.
+    pub async fn removed_by_device_dto(
+        &self,
+        device: String,
+    ) -> Result<Vec<crate::api::RemovedDeviceDto>, NodeError> {
+        Ok(self
+            .removed_by_device(parse_node(&device)?)
+            .await?
+            .into_iter()
+            .map(|d| crate::api::RemovedDeviceDto {
+                device: d.device.to_string(),
+                name: d.name,
+                disputed: d.disputed,
+            })
+            .collect())
     }
 
     /// Devices that removed each other, in transport form.

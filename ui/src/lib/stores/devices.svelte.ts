@@ -8,6 +8,7 @@ import type {
   ConflictDto,
   DeviceDto,
   DeviceDisputeDto,
+  RemovedDeviceDto,
   DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
@@ -40,6 +41,13 @@ export class Devices {
   disputes = $state.raw<DeviceDisputeDto[]>([]);
   /** The device the removal dialog asks about. */
   removing = $state<string | null>(null);
+  /** The devices out that it removed: they come back with its removal
+   * unless removed too. */
+  removingRemoved = $state.raw<RemovedDeviceDto[]>([]);
+  /** Of those, the ones the person keeps removed (at first all but those
+   * in a dispute with it: removing a thief that removed your device is how
+   * that device comes back). */
+  keepRemoved = $state.raw<string[]>([]);
   sync = $state.raw<SyncStatusDto | null>(null);
   conflicts = $state.raw<ConflictDto[]>([]);
   error = $state<string | null>(null);
@@ -254,10 +262,28 @@ export class Devices {
   askRemove(device: string) {
     this.error = null;
     this.removing = device;
+    this.removingRemoved = [];
+    this.keepRemoved = [];
+    void this.backend.devicesRemovedBy(device).then(
+      (removed) => {
+        if (this.removing !== device) return;
+        this.removingRemoved = removed;
+        this.keepRemoved = removed.filter((d) => !d.disputed).map((d) => d.device);
+      },
+      () => {},
+    );
+  }
+
+  /** Keep `device` removed when the one asked about is removed, or not. */
+  setKeepRemoved(device: string, keep: boolean) {
+    const others = this.keepRemoved.filter((d) => d !== device);
+    this.keepRemoved = keep ? [...others, device] : others;
   }
 
   cancelRemove() {
     this.removing = null;
+    this.removingRemoved = [];
+    this.keepRemoved = [];
     this.error = null;
   }
 
@@ -265,13 +291,17 @@ export class Devices {
   async confirmRemove() {
     const device = this.removing;
     if (!device) return;
+    const keep = this.keepRemoved;
     const removed = await this.attempt(async () => {
       await this.backend.revokeDevice(device);
+      for (const other of keep) await this.backend.revokeDevice(other);
       return true;
     });
     // On failure the dialog stays, saying why.
     if (!removed) return;
     this.removing = null;
+    this.removingRemoved = [];
+    this.keepRemoved = [];
     await this.refresh();
   }
 
