@@ -241,6 +241,15 @@ describe("removing a device that had removed another", () => {
     expect(allByTestId(target, "device-row")).toHaveLength(1);
   });
 
+  it("keeps them removed when confirmed before the list arrived", async () => {
+    const { backend, devices } = await home();
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
+    backend.deviceRemovedElsewhere(ROGUE, OTHER);
+    devices.askRemove(OTHER);
+    await devices.confirmRemove();
+    expect(backend.revoked).toEqual([OTHER, ROGUE]);
+  });
+
   it("lets it back when unticked", async () => {
     const { backend, target } = await home();
     backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });

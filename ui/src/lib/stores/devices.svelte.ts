@@ -264,7 +264,7 @@ export class Devices {
     this.removing = device;
     this.removingRemoved = [];
     this.keepRemoved = [];
-    void this.backend.devicesRemovedBy(device).then(
+    this.removedListed = this.backend.devicesRemovedBy(device).then(
       (removed) => {
         if (this.removing !== device) return;
         this.removingRemoved = removed;
@@ -273,6 +273,10 @@ export class Devices {
       () => {},
     );
   }
+
+  /** The list of what the device asked about removed, once read: a
+   * removal confirmed before it arrived kept nothing removed. */
+  private removedListed: Promise<void> = Promise.resolve();
 
   /** Keep `device` removed when the one asked about is removed, or not. */
   setKeepRemoved(device: string, keep: boolean) {
@@ -291,6 +295,7 @@ export class Devices {
   async confirmRemove() {
     const device = this.removing;
     if (!device) return;
+    await this.removedListed;
     const keep = this.keepRemoved;
     const removed = await this.attempt(async () => {
       await this.backend.revokeDevice(device);
