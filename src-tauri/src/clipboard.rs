@@ -23,7 +23,8 @@ const PAIRING_PREFIX: &str = "polykey-pair:";
 /// random for each run, never the text, so that neither the app nor a
 /// clear-after timer still waiting holds the secret once it left the
 /// clipboard (a timer used to keep its copy until it fired, after a lock
-/// too).
+/// too). The key is in the same memory: whoever reads it can still test
+/// guesses of a weak password against the digest, not read the password.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Copied {
     digest: [u8; 32],

@@ -196,11 +196,15 @@ describe("devices that removed each other", () => {
     expect(allByTestId(target, "device-dispute")).toHaveLength(2);
     expect(byTestId(target, "devices-badge")?.textContent).toBe("2");
 
-    // The person does not have the rogue any more: removing it asks first.
+    // The person does not have the rogue any more: removing it asks first,
+    // and whether to let back the device it removed.
     const removes = allByTestId(target, "dispute-remove");
     (removes[1] as HTMLElement).click();
     await settle();
     expect(text(byTestId(document, "remove-device-dialog")!)).toContain("will be removed from all your devices");
+    expect(text(byTestId(document, "remove-device-removed")!)).toContain(shortId(OTHER));
+    (byTestId(document, "let-back") as HTMLInputElement).click();
+    await settle();
     click(document, "remove-device-dialog-confirm");
     await settle();
     expect(backend.revoked).toEqual([ROGUE]);
@@ -223,48 +227,52 @@ describe("devices that removed each other", () => {
 });
 
 describe("removing a device that had removed another", () => {
-  it("keeps what it removed removed unless unticked", async () => {
-    const { backend, target } = await home();
-    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
-    backend.deviceRemovedElsewhere(ROGUE, OTHER);
+  async function asked() {
+    const app = await home();
+    app.backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
+    app.backend.deviceRemovedElsewhere(ROGUE, OTHER);
     await settle();
-    click(target, "devices-button");
+    click(app.target, "devices-button");
     await settle();
-    click(target, "remove-device");
+    click(app.target, "remove-device");
     await settle();
+    return app;
+  }
+
+  it("asks whether to keep out what it removed, with no answer chosen for the person", async () => {
+    const { backend, target } = await asked();
     const dialog = byTestId(document, "remove-device-dialog")!;
     expect(text(byTestId(dialog, "remove-device-removed")!)).toContain(shortId(ROGUE));
-    expect((byTestId(dialog, "keep-removed") as HTMLInputElement).checked).toBe(true);
+    const confirm = byTestId(document, "remove-device-dialog-confirm") as HTMLButtonElement;
+    expect(confirm.disabled).toBe(true);
+    (byTestId(dialog, "keep-removed") as HTMLInputElement).click();
+    await settle();
+    expect(confirm.disabled).toBe(false);
     click(document, "remove-device-dialog-confirm");
     await settle();
-    expect(backend.revoked).toEqual([OTHER, ROGUE]);
+    // The one kept out first, while the device that removed it still
+    // keeps it out.
+    expect(backend.revoked).toEqual([ROGUE, OTHER]);
     expect(allByTestId(target, "device-row")).toHaveLength(1);
   });
 
-  it("keeps them removed when confirmed before the list arrived", async () => {
-    const { backend, devices } = await home();
-    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
-    backend.deviceRemovedElsewhere(ROGUE, OTHER);
-    devices.askRemove(OTHER);
-    await devices.confirmRemove();
-    expect(backend.revoked).toEqual([OTHER, ROGUE]);
-  });
-
-  it("lets it back when unticked", async () => {
-    const { backend, target } = await home();
-    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
-    backend.deviceRemovedElsewhere(ROGUE, OTHER);
-    await settle();
-    click(target, "devices-button");
-    await settle();
-    click(target, "remove-device");
-    await settle();
-    (byTestId(document, "keep-removed") as HTMLInputElement).click();
+  it("lets it back when the person says so", async () => {
+    const { backend, target } = await asked();
+    (byTestId(document, "let-back") as HTMLInputElement).click();
     await settle();
     click(document, "remove-device-dialog-confirm");
     await settle();
     expect(backend.revoked).toEqual([OTHER]);
     expect(allByTestId(target, "device-row")).toHaveLength(2);
+  });
+
+  it("removes nothing when confirmed before the list arrived", async () => {
+    const { backend, devices } = await home();
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
+    backend.deviceRemovedElsewhere(ROGUE, OTHER);
+    devices.askRemove(OTHER);
+    await devices.confirmRemove();
+    expect(backend.revoked).toEqual([]);
   });
 });
 

@@ -21,9 +21,12 @@ pub(crate) enum TrustCommand {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
-        /// Let back the devices it removed (kept removed otherwise, but for
-        /// those in a dispute with it: removing a thief that removed your
-        /// device is how you get that device back).
+        /// Keep out the devices it removed (its removals end with it: a
+        /// retired laptop's removal of a stolen tablet).
+        #[arg(long, conflicts_with = "let_its_removals_go")]
+        keep_its_removals: bool,
+        /// Let back the devices it removed (a stolen device's removal of
+        /// your phone). Without either, you are asked about each.
         #[arg(long)]
         let_its_removals_go: bool,
     },
@@ -185,40 +188,55 @@ pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, F
         TrustCommand::Revoke {
             node_id,
             yes,
+            keep_its_removals,
             let_its_removals_go,
         } => {
-            // A removed device's removals count for nothing: what it removed
-            // comes back unless removed here too (a retired laptop's removal
-            // of a stolen tablet must outlast the laptop).
-            let removed =
-                agent.call("nodes.removedBy", serde_json::json!({ "nodeId": node_id }))?;
-            let keep: Vec<String> = removed
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|d| !*let_its_removals_go && d["disputed"] != true)
-                .filter_map(|d| d["device"].as_str().map(str::to_owned))
-                .collect();
-            let also = match keep.is_empty() {
-                true => String::new(),
-                false => format!(
-                    "\nIt had removed {}: they stay removed (--let-its-removals-go lets \
-                     them back).",
-                    keep.join(", ")
-                ),
-            };
             let sure = *yes
                 || ask(&format!(
                     "Remove {node_id} from all your devices? It keeps what it already has, \
-                     is refused from now on, and only a new pairing brings it back.{also}"
+                     is refused from now on, and only a new pairing brings it back."
                 ))?;
             if !sure {
                 return Err(cancelled("nothing removed"));
             }
-            agent.call("nodes.revoke", serde_json::json!({ "nodeId": node_id }))?;
+            // A removed device's removals count for nothing: what it removed
+            // comes back unless removed here too. Nothing tells a retired
+            // laptop's removal of a stolen tablet (keep it out) from a
+            // thief's removal of your phone (let it back): the person says.
+            let back = agent.call("nodes.removedBy", serde_json::json!({ "nodeId": node_id }))?;
+            let back: Vec<String> = back
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d["device"].as_str().map(str::to_owned))
+                .collect();
+            let mut keep = Vec::new();
+            if !back.is_empty() && !*let_its_removals_go {
+                if *keep_its_removals {
+                    keep = back.clone();
+                } else if *yes {
+                    return Err(crate::output::usage(format!(
+                        "removing {node_id} lets back the devices it removed ({}): say \
+                         --keep-its-removals or --let-its-removals-go",
+                        back.join(", ")
+                    )));
+                } else {
+                    for device in &back {
+                        let question = format!(
+                            "{node_id} had removed {device}, which comes back with its \
+                             removal. Keep {device} out?"
+                        );
+                        if ask(&question)? {
+                            keep.push(device.clone());
+                        }
+                    }
+                }
+            }
+            // Those kept out first, while it still keeps them out.
             for device in &keep {
                 agent.call("nodes.revoke", serde_json::json!({ "nodeId": device }))?;
             }
+            agent.call("nodes.revoke", serde_json::json!({ "nodeId": node_id }))?;
             let human = match keep.is_empty() {
                 true => format!("Removed {node_id} from your devices"),
                 false => format!(

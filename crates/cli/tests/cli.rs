@@ -1074,6 +1074,15 @@ fn two_agents_pair_with_invite_and_join_and_a_vault_syncs() {
     // The code works once.
     let again = b.run(&["join", code]);
     assert_ne!(again.status.code(), Some(0));
+    // B removes A: A removed nobody, so nothing comes back with it and
+    // nothing is asked.
+    let removed: serde_json::Value =
+        serde_json::from_str(&b.ok(&["nodes", "revoke", &a_id, "--yes", "--format", "json"]))
+            .unwrap();
+    assert_eq!(removed["keptRemoved"], serde_json::json!([]));
+    let devices: serde_json::Value =
+        serde_json::from_str(&b.ok(&["nodes", "getall", "--format", "json"])).unwrap();
+    assert_eq!(devices.as_array().unwrap().len(), 1);
 }
 
 #[test]

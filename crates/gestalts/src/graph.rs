@@ -807,13 +807,19 @@ impl<'db> GestaltGraph<'db> {
         }))
     }
 
-    /// Who stands as `me` sees the stored removals and links, from one
+    /// Every stored removal, and every stored link's two nodes, from one
     /// read.
-    fn judged(&self, me: NodeId) -> Result<Judged, ClaimError> {
+    fn stored(&self) -> Result<(Vec<Revocation>, Vec<(NodeId, NodeId)>), ClaimError> {
         let txn = self.db.read()?;
         let removals: Vec<Revocation> =
             txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r).collect();
-        let pairs = pairs_of(txn.entries(&LINKS)?);
+        Ok((removals, pairs_of(txn.entries(&LINKS)?)))
+    }
+
+    /// Who stands as `me` sees the stored removals and links, from one
+    /// read.
+    fn judged(&self, me: NodeId) -> Result<Judged, ClaimError> {
+        let (removals, pairs) = self.stored()?;
         let standing = Standing::of(removals.iter().cloned(), &pairs, me);
         Ok(Judged { standing, removals })
     }
@@ -942,23 +948,32 @@ impl<'db> GestaltGraph<'db> {
         Ok(out)
     }
 
-    /// The nodes out as `me` sees it that `device` removed, each with
-    /// whether it is in a dispute: what removing `device` lets back (its
-    /// removals then count for nothing) unless they are removed too.
+    /// What removing `device` here would let back as `me` sees it (a
+    /// removed device's removals count for nothing): the nodes that are
+    /// not devices now and would be, each with whether it is in a dispute
+    /// now. Nodes also removed by another device that stays, or by `me`,
+    /// stay out and are not named.
     pub fn removed_by(
         &self,
         me: NodeId,
         device: NodeId,
     ) -> Result<Vec<(NodeId, bool)>, ClaimError> {
-        let Judged { standing, removals } = self.judged(me)?;
-        let nodes: BTreeSet<NodeId> = removals
-            .iter()
-            .filter(|r| r.by == device && r.node != me && standing.out.contains_key(&r.node))
-            .map(|r| r.node)
-            .collect();
-        Ok(nodes
-            .into_iter()
-            .map(|n| (n, standing.disputed.contains(&n)))
+        let (removals, pairs) = self.stored()?;
+        let now = Standing::of(removals.iter().cloned(), &pairs, me);
+        let removal = Revocation {
+            node: device,
+            by: me,
+            at: u64::MAX / 1000,
+            at_ms: u64::MAX,
+            seq: 0,
+            names_heads: false,
+        };
+        let then = Standing::of(removals.into_iter().chain([removal]), &pairs, me);
+        Ok(then
+            .members
+            .difference(&now.members)
+            .filter(|n| **n != device)
+            .map(|n| (*n, now.disputed.contains(n)))
             .collect())
     }
 

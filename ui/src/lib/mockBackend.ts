@@ -702,7 +702,7 @@ export class MockBackend implements Backend {
     this.requireUnlocked();
     const kept = (this.removals.get(device) ?? []).map((d) => ({ device: d, name: null, disputed: false }));
     const disputed = this.disputes
-      .filter((d) => d.removedBy.includes(device))
+      .filter((d) => d.removedBy.includes(device) && !kept.some((k) => k.device === d.device))
       .map((d) => ({ device: d.device, name: d.name, disputed: true }));
     return [...kept, ...disputed];
   }

@@ -41,13 +41,16 @@ export class Devices {
   disputes = $state.raw<DeviceDisputeDto[]>([]);
   /** The device the removal dialog asks about. */
   removing = $state<string | null>(null);
-  /** The devices out that it removed: they come back with its removal
-   * unless removed too. */
+  /** The devices out that removing it lets back: they come back unless
+   * removed too. */
   removingRemoved = $state.raw<RemovedDeviceDto[]>([]);
-  /** Of those, the ones the person keeps removed (at first all but those
-   * in a dispute with it: removing a thief that removed your device is how
-   * that device comes back). */
-  keepRemoved = $state.raw<string[]>([]);
+  /** Whether that list was read (confirming waits for it). */
+  removedListed = $state(false);
+  /** The person's answer for each of them: true keeps it removed. No
+   * default: the same list is a retired laptop's removal of a stolen
+   * tablet (keep it out) and a thief's removal of the person's phone (let
+   * it back), and nothing in the chains tells them apart. */
+  keepRemoved = $state.raw<Record<string, boolean>>({});
   sync = $state.raw<SyncStatusDto | null>(null);
   conflicts = $state.raw<ConflictDto[]>([]);
   error = $state<string | null>(null);
@@ -263,31 +266,36 @@ export class Devices {
     this.error = null;
     this.removing = device;
     this.removingRemoved = [];
-    this.keepRemoved = [];
-    this.removedListed = this.backend.devicesRemovedBy(device).then(
+    this.removedListed = false;
+    this.keepRemoved = {};
+    void this.backend.devicesRemovedBy(device).then(
       (removed) => {
         if (this.removing !== device) return;
         this.removingRemoved = removed;
-        this.keepRemoved = removed.filter((d) => !d.disputed).map((d) => d.device);
+        this.removedListed = true;
       },
-      () => {},
+      () => {
+        if (this.removing !== device) return;
+        this.error = "Could not read which devices removing it lets back. Close this and try again.";
+      },
     );
   }
 
-  /** The list of what the device asked about removed, once read: a
-   * removal confirmed before it arrived kept nothing removed. */
-  private removedListed: Promise<void> = Promise.resolve();
-
   /** Keep `device` removed when the one asked about is removed, or not. */
   setKeepRemoved(device: string, keep: boolean) {
-    const others = this.keepRemoved.filter((d) => d !== device);
-    this.keepRemoved = keep ? [...others, device] : others;
+    this.keepRemoved = { ...this.keepRemoved, [device]: keep };
+  }
+
+  /** Whether the removal may go ahead: the list read, each answered. */
+  get removalReady(): boolean {
+    return this.removedListed && this.removingRemoved.every((d) => d.device in this.keepRemoved);
   }
 
   cancelRemove() {
     this.removing = null;
     this.removingRemoved = [];
-    this.keepRemoved = [];
+    this.removedListed = false;
+    this.keepRemoved = {};
     this.error = null;
   }
 
@@ -295,18 +303,21 @@ export class Devices {
   async confirmRemove() {
     const device = this.removing;
     if (!device) return;
-    await this.removedListed;
-    const keep = this.keepRemoved;
+    if (!this.removalReady) return;
+    const keep = this.removingRemoved.filter((d) => this.keepRemoved[d.device]).map((d) => d.device);
     const removed = await this.attempt(async () => {
-      await this.backend.revokeDevice(device);
+      // Those kept out first, while it still keeps them out: removed after
+      // it, they would be devices again meanwhile.
       for (const other of keep) await this.backend.revokeDevice(other);
+      await this.backend.revokeDevice(device);
       return true;
     });
     // On failure the dialog stays, saying why.
     if (!removed) return;
     this.removing = null;
     this.removingRemoved = [];
-    this.keepRemoved = [];
+    this.removedListed = false;
+    this.keepRemoved = {};
     await this.refresh();
   }
 
