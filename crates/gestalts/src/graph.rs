@@ -190,6 +190,9 @@ impl Adopted {
     }
 }
 
+/// Every stored removal, and every stored link's two nodes.
+type Stored = (Vec<Revocation>, Vec<(NodeId, NodeId)>);
+
 /// A link's two nodes, its claim time and its issuer.
 type LinkTime = (NodeId, NodeId, u64, Option<NodeId>);
 
@@ -809,7 +812,7 @@ impl<'db> GestaltGraph<'db> {
 
     /// Every stored removal, and every stored link's two nodes, from one
     /// read.
-    fn stored(&self) -> Result<(Vec<Revocation>, Vec<(NodeId, NodeId)>), ClaimError> {
+    fn stored(&self) -> Result<Stored, ClaimError> {
         let txn = self.db.read()?;
         let removals: Vec<Revocation> =
             txn.entries(&REVOKED)?.into_iter().map(|(_, r)| r).collect();
