@@ -79,7 +79,7 @@ const COMMANDS: &[&str] = &[
     "confirm_pairing",
     "device_notices",
     "device_disputes",
-    "devices_removed_by",
+    "removal_effect",
     "keep_device",
     "revoke_device",
     "sync_status",

@@ -4,7 +4,7 @@ use polykey_node::api::{
     ApiError, BackupDto, ConflictDto, ContactDto, CreatedDto, DeletedSecretDto, DeletedVaultDto,
     DeviceDisputeDto, DeviceDto, DeviceNoticeDto, EntryDto, HealthItemDto, ImportPreviewDto,
     ImportReportDto, ImportRequestDto, InvitationDto, JoinedDto, KeyringStatusDto, NotificationDto,
-    PairingStateDto, PasswordRulesDto, PersonDto, QuickItemDto, RemovedDeviceDto, RestoredDto,
+    PairingStateDto, PasswordRulesDto, PersonDto, QuickItemDto, RemovalEffectDto, RestoredDto,
     SecretDto, StatusDto, StrengthDto, SyncStatusDto, TotpDto, VaultDto, VaultSharingDto,
     VersionDto,
 };
@@ -400,14 +400,11 @@ pub async fn device_notices(node: State<'_, Node>) -> Result<Vec<DeviceNoticeDto
     Ok(node.device_notices_dto().await?)
 }
 
-/// The devices out that `device` removed: removing it lets them back
-/// unless they are removed too.
+/// What removing `device` would change: who comes back unless removed
+/// too, and who goes with it.
 #[tauri::command]
-pub async fn devices_removed_by(
-    node: State<'_, Node>,
-    device: String,
-) -> Result<Vec<RemovedDeviceDto>> {
-    Ok(node.removed_by_device_dto(device).await?)
+pub async fn removal_effect(node: State<'_, Node>, device: String) -> Result<RemovalEffectDto> {
+    Ok(node.removal_effect_dto(device).await?)
 }
 
 #[tauri::command]

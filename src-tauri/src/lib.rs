@@ -295,7 +295,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::confirm_pairing,
             commands::device_notices,
             commands::device_disputes,
-            commands::devices_removed_by,
+            commands::removal_effect,
             commands::keep_device,
             commands::revoke_device,
             commands::sync_status,

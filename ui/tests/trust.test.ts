@@ -266,6 +266,22 @@ describe("removing a device that had removed another", () => {
     expect(allByTestId(target, "device-row")).toHaveLength(2);
   });
 
+  it("names the devices that go with it", async () => {
+    const { backend, target } = await home();
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
+    backend.paired.push({ nodeId: JOINER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: "Tablet" });
+    backend.pairedThrough.set(JOINER, OTHER);
+    click(target, "devices-button");
+    await settle();
+    (allByTestId(target, "remove-device")[0] as HTMLElement).click();
+    await settle();
+    const going = text(byTestId(document, "remove-device-going")!);
+    expect(going).toContain("Tablet");
+    expect(going).toContain(shortId(JOINER));
+    // Nothing comes back, so nothing to answer.
+    expect((byTestId(document, "remove-device-dialog-confirm") as HTMLButtonElement).disabled).toBe(false);
+  });
+
   it("removes nothing when confirmed before the list arrived", async () => {
     const { backend, devices } = await home();
     backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });

@@ -203,13 +203,19 @@ pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, F
             // comes back unless removed here too. Nothing tells a retired
             // laptop's removal of a stolen tablet (keep it out) from a
             // thief's removal of your phone (let it back): the person says.
-            let back = agent.call("nodes.removedBy", serde_json::json!({ "nodeId": node_id }))?;
-            let back: Vec<String> = back
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|d| d["device"].as_str().map(str::to_owned))
-                .collect();
+            let effect = agent.call(
+                "nodes.removalEffect",
+                serde_json::json!({ "nodeId": node_id }),
+            )?;
+            let ids = |list: &serde_json::Value| -> Vec<String> {
+                list.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d["device"].as_str().map(str::to_owned))
+                    .collect()
+            };
+            let back = ids(&effect["back"]);
+            let going = ids(&effect["going"]);
             let mut keep = Vec::new();
             if !back.is_empty() && !*let_its_removals_go {
                 if *keep_its_removals {
@@ -237,14 +243,21 @@ pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, F
                 agent.call("nodes.revoke", serde_json::json!({ "nodeId": device }))?;
             }
             agent.call("nodes.revoke", serde_json::json!({ "nodeId": node_id }))?;
-            let human = match keep.is_empty() {
-                true => format!("Removed {node_id} from your devices"),
-                false => format!(
-                    "Removed {node_id} from your devices, and kept {} removed",
-                    keep.join(", ")
-                ),
-            };
-            Ok(text(human, serde_json::json!({ "keptRemoved": keep })))
+            let mut human = format!("Removed {node_id} from your devices");
+            if !keep.is_empty() {
+                human.push_str(&format!(", and kept {} out", keep.join(", ")));
+            }
+            if !going.is_empty() {
+                human.push_str(&format!(
+                    "\n{} went with it (joined to your devices only through it): pair them \
+                     again with another device",
+                    going.join(", ")
+                ));
+            }
+            Ok(text(
+                human,
+                serde_json::json!({ "keptRemoved": keep, "wentWithIt": going }),
+            ))
         }
         TrustCommand::Keep { node_id } => {
             agent.call("nodes.keep", serde_json::json!({ "nodeId": node_id }))?;

@@ -139,6 +139,20 @@ pub struct Dispute {
     pub at: u64,
 }
 
+/// What removing a device would change (see
+/// [`GestaltGraph::removal_effect`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemovalEffect {
+    /// The nodes that are not devices now and would be (a removed device's
+    /// removals count for nothing), each with whether it is in a dispute
+    /// now. Nodes also removed by another device that stays, or by `me`,
+    /// stay out and are not named.
+    pub back: Vec<(NodeId, bool)>,
+    /// The devices that would go with it: joined to this one only through
+    /// it, or removed by a device coming back.
+    pub going: Vec<NodeId>,
+}
+
 /// Who is in and out as one node sees it (see
 /// [`GestaltGraph::judgement`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -951,16 +965,9 @@ impl<'db> GestaltGraph<'db> {
         Ok(out)
     }
 
-    /// What removing `device` here would let back as `me` sees it (a
-    /// removed device's removals count for nothing): the nodes that are
-    /// not devices now and would be, each with whether it is in a dispute
-    /// now. Nodes also removed by another device that stays, or by `me`,
-    /// stay out and are not named.
-    pub fn removed_by(
-        &self,
-        me: NodeId,
-        device: NodeId,
-    ) -> Result<Vec<(NodeId, bool)>, ClaimError> {
+    /// What removing `device` here would change as `me` sees it (see
+    /// [`RemovalEffect`]).
+    pub fn removal_effect(&self, me: NodeId, device: NodeId) -> Result<RemovalEffect, ClaimError> {
         let (removals, pairs) = self.stored()?;
         let now = Standing::of(removals.iter().cloned(), &pairs, me);
         let removal = Revocation {
@@ -972,12 +979,20 @@ impl<'db> GestaltGraph<'db> {
             names_heads: false,
         };
         let then = Standing::of(removals.into_iter().chain([removal]), &pairs, me);
-        Ok(then
-            .members
-            .difference(&now.members)
-            .filter(|n| **n != device)
-            .map(|n| (*n, now.disputed.contains(n)))
-            .collect())
+        Ok(RemovalEffect {
+            back: then
+                .members
+                .difference(&now.members)
+                .filter(|n| **n != device)
+                .map(|n| (*n, now.disputed.contains(n)))
+                .collect(),
+            going: now
+                .members
+                .difference(&then.members)
+                .filter(|n| **n != device)
+                .copied()
+                .collect(),
+        })
     }
 
     /// The gestalt of `node`: every node reachable through links, itself

@@ -31,6 +31,6 @@ pub use claims::{ClaimPayload, ClaimType, SignedClaim};
 pub use error::ClaimError;
 pub use graph::{
     gestalt_of_chains, Adopted, ChainClaims, DeviceNotice, Dispute, GestaltGraph, Judgement,
-    Revocation,
+    RemovalEffect, Revocation,
 };
 pub use sigchain::{verify_chain, ChainHead, Sigchain};

@@ -828,14 +828,19 @@ fn what_a_retired_device_removed_is_named_before_it_comes_back() {
     pull(&d, &[&l], NOW_S + 11);
     assert!(!d.members().contains(&t.id()));
     assert_eq!(
-        d.graph().removed_by(d.id(), l.id()).unwrap(),
+        d.graph().removal_effect(d.id(), l.id()).unwrap().back,
         vec![(t.id(), false)],
         "T comes back with L's removal"
     );
     // The user keeps T out: removed here first, while L still keeps it
     // out, T is never a device meanwhile; then nothing comes back with L.
     revoke(&d, t.id(), NOW_S + 19);
-    assert!(d.graph().removed_by(d.id(), l.id()).unwrap().is_empty());
+    assert!(d
+        .graph()
+        .removal_effect(d.id(), l.id())
+        .unwrap()
+        .back
+        .is_empty());
     revoke(&d, l.id(), NOW_S + 20);
     assert!(!d.members().contains(&t.id()));
     // A device in a dispute with the one removed is named as such.
@@ -848,9 +853,16 @@ fn what_a_retired_device_removed_is_named_before_it_comes_back() {
     pull(&a, &[&x], NOW_S + 12);
     pull(&a, &[&b], NOW_S + 13);
     assert_eq!(
-        a.graph().removed_by(a.id(), x.id()).unwrap(),
+        a.graph().removal_effect(a.id(), x.id()).unwrap().back,
         vec![(b.id(), true)]
     );
+    // A device joined only through the one removed goes with it.
+    let (p, q, r) = (device(7), device(8), device(9));
+    pair(&p, &q, NOW_S);
+    pair(&q, &r, NOW_S + 1);
+    pull(&p, &[&q], NOW_S + 2);
+    let effect = p.graph().removal_effect(p.id(), q.id()).unwrap();
+    assert_eq!((effect.back, effect.going), (vec![], vec![r.id()]));
 }
 
 /// The thief holds two devices, T1 (paired with A) and T2 (paired with

@@ -626,8 +626,8 @@ pub struct DeviceDisputeDto {
     pub at: i64,
 }
 
-/// A device out that another device removed (see
-/// `Node::removed_by_device`).
+/// A device that removing another would bring back or take out (see
+/// `Node::removal_effect`).
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct RemovedDeviceDto {
@@ -635,8 +635,18 @@ pub struct RemovedDeviceDto {
     pub device: String,
     /// The name it gave itself, if known.
     pub name: Option<String>,
-    /// Whether it is in a dispute (then it comes back by default).
+    /// Whether it is in a dispute now.
     pub disputed: bool,
+}
+
+/// What removing a device would change (see `Node::removal_effect`).
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovalEffectDto {
+    /// Devices out that would come back unless removed too.
+    pub back: Vec<RemovedDeviceDto>,
+    /// Devices that would go with it (joined only through it).
+    pub going: Vec<RemovedDeviceDto>,
 }
 
 /// An export to import: what made it, its file (for `pass`, the store's
@@ -1003,6 +1013,7 @@ pub fn typescript_bindings() -> String {
         DeviceNoticeDto::decl(&cfg),
         DeviceDisputeDto::decl(&cfg),
         RemovedDeviceDto::decl(&cfg),
+        RemovalEffectDto::decl(&cfg),
         DeletedVaultDto::decl(&cfg),
         ImportRequestDto::decl(&cfg),
         KindCountDto::decl(&cfg),

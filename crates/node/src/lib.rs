@@ -68,8 +68,8 @@ pub use node::{Created, KdfProfile, Node, NodeOptions, NodeState, Status, MIN_PA
 pub use notifications::{Notification, ShareOffer};
 pub use peers::{
     code_from_qr_image, sign_access, sign_shared, Device, DeviceDispute, DeviceNotice,
-    NetworkOptions, PairingState, RemovedDevice, Shared, SyncStatus, VaultAccess, NOT_SHARED,
-    RESYNC_EVERY,
+    NetworkOptions, PairingState, RemovalEffect, RemovedDevice, Shared, SyncStatus, VaultAccess,
+    NOT_SHARED, RESYNC_EVERY,
 };
 pub use polykey_gestalts::pairing::Invitation;
 pub use polykey_keys::{NodeId, Password, RecoveryCode};

@@ -20,7 +20,7 @@ import type {
   DeletedVaultDto,
   DeviceDto,
   DeviceDisputeDto,
-  RemovedDeviceDto,
+  RemovalEffectDto,
   DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
@@ -169,9 +169,9 @@ export interface Backend {
   /** Devices that removed each other: trusted by neither side here until
    * the person removes the one they do not have. */
   deviceDisputes(): Promise<DeviceDisputeDto[]>;
-  /** The devices out that `device` removed: removing it lets them back
-   * unless they are removed too. */
-  devicesRemovedBy(device: string): Promise<RemovedDeviceDto[]>;
+  /** What removing `device` would change: the devices out that it removed
+   * come back unless removed too; devices joined only through it go. */
+  removalEffect(device: string): Promise<RemovalEffectDto>;
   /** Keep a device another device added (dismisses its notice). */
   keepDevice(device: string): Promise<void>;
   /** Remove a device from all your devices and refuse it from now on. */
@@ -327,7 +327,7 @@ export const tauriBackend: Backend = {
   confirmJoin: (accept) => call("confirm_join", { accept }),
   deviceNotices: () => call("device_notices"),
   deviceDisputes: () => call("device_disputes"),
-  devicesRemovedBy: (device) => call("devices_removed_by", { device }),
+  removalEffect: (device) => call("removal_effect", { device }),
   keepDevice: (device) => call("keep_device", { device }),
   revokeDevice: (device) => call("revoke_device", { device }),
   syncStatus: () => call("sync_status"),

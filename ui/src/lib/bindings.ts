@@ -541,9 +541,19 @@ device: string,
  */
 name: string | null, 
 /**
- * Whether it is in a dispute (then it comes back by default).
+ * Whether it is in a dispute now.
  */
 disputed: boolean, };
+
+export type RemovalEffectDto = { 
+/**
+ * Devices out that would come back unless removed too.
+ */
+back: Array<RemovedDeviceDto>, 
+/**
+ * Devices that would go with it (joined only through it).
+ */
+going: Array<RemovedDeviceDto>, };
 
 export type DeletedVaultDto = { 
 /**

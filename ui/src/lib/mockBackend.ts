@@ -16,7 +16,7 @@ import type {
   DeletedVaultDto,
   DeviceDto,
   DeviceDisputeDto,
-  RemovedDeviceDto,
+  RemovalEffectDto,
   DeviceNoticeDto,
   InvitationDto,
   JoinedDto,
@@ -587,6 +587,8 @@ export class MockBackend implements Backend {
   disputes: DeviceDisputeDto[] = [];
   /** Devices out, by the paired device that removed them. */
   removals = new Map<string, string[]>();
+  /** Devices joined to this one only through another (device to it). */
+  pairedThrough = new Map<string, string>();
   revoked: string[] = [];
   invitation: InvitationDto | null = null;
   pairing: PairingStateDto = { state: "idle" };
@@ -698,13 +700,16 @@ export class MockBackend implements Backend {
     return [...this.disputes];
   }
 
-  async devicesRemovedBy(device: string): Promise<RemovedDeviceDto[]> {
+  async removalEffect(device: string): Promise<RemovalEffectDto> {
     this.requireUnlocked();
     const kept = (this.removals.get(device) ?? []).map((d) => ({ device: d, name: null, disputed: false }));
     const disputed = this.disputes
       .filter((d) => d.removedBy.includes(device) && !kept.some((k) => k.device === d.device))
       .map((d) => ({ device: d.device, name: d.name, disputed: true }));
-    return [...kept, ...disputed];
+    const going = [...this.pairedThrough]
+      .filter(([, hub]) => hub === device)
+      .map(([d]) => ({ device: d, name: this.paired.find((p) => p.nodeId === d)?.name ?? null, disputed: false }));
+    return { back: [...kept, ...disputed], going };
   }
 
   async keepDevice(device: string): Promise<void> {

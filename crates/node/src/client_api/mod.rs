@@ -825,8 +825,8 @@ impl Node {
             "nodes.notices" => {
                 serde_json::to_value(self.device_notices_dto().await?).unwrap_or(Value::Null)
             }
-            "nodes.removedBy" => {
-                serde_json::to_value(self.removed_by_device_dto(text("nodeId")?).await?)
+            "nodes.removalEffect" => {
+                serde_json::to_value(self.removal_effect_dto(text("nodeId")?).await?)
                     .unwrap_or(Value::Null)
             }
             "nodes.disputes" => {

@@ -44,7 +44,7 @@ pub(crate) use share::{
     drop_person_shares, forget_person_chains, removed_people_nodes, update_grant_nodes,
 };
 pub use share::{sign_access, sign_shared, Shared, VaultAccess, NOT_SHARED};
-pub use trust::{DeviceDispute, DeviceNotice, RemovedDevice};
+pub use trust::{DeviceDispute, DeviceNotice, RemovalEffect, RemovedDevice};
 
 /// How often a node pulls from connected devices even without a notice.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(30);

@@ -56,6 +56,17 @@ pub struct RemovedDevice {
     pub disputed: bool,
 }
 
+/// What removing a device here would change: who comes back (its removals
+/// end with it) and who goes with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemovalEffect {
+    /// Devices out that would come back unless removed too.
+    pub back: Vec<RemovedDevice>,
+    /// Devices that would go with it (joined to this one only through it,
+    /// or removed by a device coming back); never in a dispute.
+    pub going: Vec<RemovedDevice>,
+}
+
 /// Verify each chain update against the head of our copy it continues;
 /// a chain that does not verify is left out. On several threads when there
 /// are many (a new device takes every member's chain at once).
@@ -403,42 +414,48 @@ impl Node {
         .await
     }
 
-    /// The devices out here that `device` removed: removing `device` lets
-    /// them back (a removed device's removals count for nothing) unless
-    /// the user removes them too. A retired laptop's removal of a stolen
-    /// tablet must not end with the laptop; a thief's removal of the
-    /// user's phone must.
-    pub async fn removed_by_device(&self, device: NodeId) -> Result<Vec<RemovedDevice>, NodeError> {
+    /// What removing `device` here would change: the devices out that it
+    /// removed come back (a removed device's removals count for nothing)
+    /// unless the user removes them too — a retired laptop's removal of a
+    /// stolen tablet must not end with the laptop; a thief's removal of
+    /// the user's phone must — and devices joined to this one only through
+    /// it go with it.
+    pub async fn removal_effect(&self, device: NodeId) -> Result<RemovalEffect, NodeError> {
         self.with_vaults(move |s| {
-            let removed = GestaltGraph::new(&s.db).removed_by(s.keys.node_id(), device)?;
-            let mut names = crate::names::names_of(s, removed.iter().map(|(n, _)| *n))?;
-            Ok(removed
-                .into_iter()
-                .map(|(device, disputed)| RemovedDevice {
-                    device,
-                    name: names.remove(&device),
-                    disputed,
-                })
-                .collect())
+            let effect = GestaltGraph::new(&s.db).removal_effect(s.keys.node_id(), device)?;
+            let named = effect
+                .back
+                .iter()
+                .map(|(n, _)| *n)
+                .chain(effect.going.iter().copied());
+            let mut names = crate::names::names_of(s, named)?;
+            let mut one = |device: NodeId, disputed: bool| RemovedDevice {
+                device,
+                name: names.remove(&device),
+                disputed,
+            };
+            let back = effect.back.into_iter().map(|(n, d)| one(n, d)).collect();
+            let going = effect.going.into_iter().map(|n| one(n, false)).collect();
+            Ok(RemovalEffect { back, going })
         })
         .await
     }
 
-    /// [`Node::removed_by_device`] by NodeId text, in transport form.
-    pub async fn removed_by_device_dto(
+    /// [`Node::removal_effect`] by NodeId text, in transport form.
+    pub async fn removal_effect_dto(
         &self,
         device: String,
-    ) -> Result<Vec<crate::api::RemovedDeviceDto>, NodeError> {
-        Ok(self
-            .removed_by_device(parse_node(&device)?)
-            .await?
-            .into_iter()
-            .map(|d| crate::api::RemovedDeviceDto {
-                device: d.device.to_string(),
-                name: d.name,
-                disputed: d.disputed,
-            })
-            .collect())
+    ) -> Result<crate::api::RemovalEffectDto, NodeError> {
+        let effect = self.removal_effect(parse_node(&device)?).await?;
+        let dto = |d: RemovedDevice| crate::api::RemovedDeviceDto {
+            device: d.device.to_string(),
+            name: d.name,
+            disputed: d.disputed,
+        };
+        Ok(crate::api::RemovalEffectDto {
+            back: effect.back.into_iter().map(dto).collect(),
+            going: effect.going.into_iter().map(dto).collect(),
+        })
     }
 
     /// Devices that removed each other, in transport form.

@@ -51,6 +51,8 @@ export class Devices {
    * tablet (keep it out) and a thief's removal of the person's phone (let
    * it back), and nothing in the chains tells them apart. */
   keepRemoved = $state.raw<Record<string, boolean>>({});
+  /** The devices that go with it (joined to this one only through it). */
+  removingGoing = $state.raw<RemovedDeviceDto[]>([]);
   sync = $state.raw<SyncStatusDto | null>(null);
   conflicts = $state.raw<ConflictDto[]>([]);
   error = $state<string | null>(null);
@@ -266,12 +268,14 @@ export class Devices {
     this.error = null;
     this.removing = device;
     this.removingRemoved = [];
+    this.removingGoing = [];
     this.removedListed = false;
     this.keepRemoved = {};
-    void this.backend.devicesRemovedBy(device).then(
-      (removed) => {
+    void this.backend.removalEffect(device).then(
+      (effect) => {
         if (this.removing !== device) return;
-        this.removingRemoved = removed;
+        this.removingRemoved = effect.back;
+        this.removingGoing = effect.going;
         this.removedListed = true;
       },
       () => {
@@ -294,6 +298,7 @@ export class Devices {
   cancelRemove() {
     this.removing = null;
     this.removingRemoved = [];
+    this.removingGoing = [];
     this.removedListed = false;
     this.keepRemoved = {};
     this.error = null;
@@ -316,6 +321,7 @@ export class Devices {
     if (!removed) return;
     this.removing = null;
     this.removingRemoved = [];
+    this.removingGoing = [];
     this.removedListed = false;
     this.keepRemoved = {};
     await this.refresh();
