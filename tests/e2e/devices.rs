@@ -311,6 +311,13 @@ async fn two_devices_pair_after_both_confirm_the_digits_restore_a_deleted_vault_
         "{dialog}"
     );
     a.screenshot("24-remove-device").await;
+    // Remove waits until the app knows what removing B changes.
+    until(
+        &a,
+        "Remove is enabled",
+        "return !document.querySelector('[data-testid=\"remove-device-dialog-confirm\"]').disabled;",
+    )
+    .await;
     a.click("remove-device-dialog-confirm").await;
     until(&a, "B is off A's list", &count_is("device-row", 1)).await;
     until(
