@@ -266,6 +266,38 @@ describe("removing a device that had removed another", () => {
     expect(allByTestId(target, "device-row")).toHaveLength(2);
   });
 
+  it("asks again about what a device kept out had removed, before removing", async () => {
+    const { backend, target } = await home();
+    backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
+    backend.paired.push({ nodeId: JOINER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });
+    backend.deviceRemovedElsewhere(ROGUE, OTHER);
+    backend.deviceRemovedElsewhere(JOINER, OTHER);
+    backend.deviceRemovedElsewhere(JOINER, ROGUE);
+    await settle();
+    click(target, "devices-button");
+    await settle();
+    click(target, "remove-device");
+    await settle();
+    // The rogue's removal keeps JOINER out for now: only the rogue is asked.
+    expect(allByTestId(document, "removed-choice")).toHaveLength(1);
+    (byTestId(document, "keep-removed") as HTMLInputElement).click();
+    await settle();
+    click(document, "remove-device-dialog-confirm");
+    await settle();
+    // The rogue out, its removal of JOINER ends: JOINER is asked about,
+    // and the device is not removed yet.
+    expect(backend.revoked).toEqual([ROGUE]);
+    expect(allByTestId(document, "removed-choice")).toHaveLength(2);
+    const confirm = byTestId(document, "remove-device-dialog-confirm") as HTMLButtonElement;
+    expect(confirm.disabled).toBe(true);
+    (allByTestId(document, "keep-removed")[1] as HTMLInputElement).click();
+    await settle();
+    click(document, "remove-device-dialog-confirm");
+    await settle();
+    expect(backend.revoked).toEqual([ROGUE, JOINER, OTHER]);
+    expect(byTestId(document, "remove-device-dialog")).toBeNull();
+  });
+
   it("names the devices that go with it", async () => {
     const { backend, target } = await home();
     backend.paired.push({ nodeId: OTHER, thisDevice: false, online: true, lastSeen: Date.now(), addresses: [], name: null });

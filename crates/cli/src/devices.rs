@@ -203,10 +203,6 @@ pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, F
             // comes back unless removed here too. Nothing tells a retired
             // laptop's removal of a stolen tablet (keep it out) from a
             // thief's removal of your phone (let it back): the person says.
-            let effect = agent.call(
-                "nodes.removalEffect",
-                serde_json::json!({ "nodeId": node_id }),
-            )?;
             let ids = |list: &serde_json::Value| -> Vec<String> {
                 list.as_array()
                     .into_iter()
@@ -214,34 +210,45 @@ pub(crate) async fn trust(cli: &Cli, command: &TrustCommand) -> Result<Output, F
                     .filter_map(|d| d["device"].as_str().map(str::to_owned))
                     .collect()
             };
-            let back = ids(&effect["back"]);
-            let going = ids(&effect["going"]);
-            let mut keep = Vec::new();
-            if !back.is_empty() && !*let_its_removals_go {
-                if *keep_its_removals {
-                    keep = back.clone();
-                } else if *yes {
+            // Asked about each device that would come back, and again when
+            // keeping one out lets back others it had removed. Those kept
+            // out are removed at once, while it still keeps them out.
+            let mut asked: Vec<String> = Vec::new();
+            let mut keep: Vec<String> = Vec::new();
+            let going = loop {
+                let effect = agent.call(
+                    "nodes.removalEffect",
+                    serde_json::json!({ "nodeId": node_id }),
+                )?;
+                let back: Vec<String> = ids(&effect["back"])
+                    .into_iter()
+                    .filter(|d| !asked.contains(d))
+                    .collect();
+                if back.is_empty() {
+                    break ids(&effect["going"]);
+                }
+                let told = *keep_its_removals || *let_its_removals_go;
+                if !told && (*yes || !std::io::stdin().is_terminal()) {
                     return Err(crate::output::usage(format!(
                         "removing {node_id} lets back the devices it removed ({}): say \
                          --keep-its-removals or --let-its-removals-go",
                         back.join(", ")
                     )));
-                } else {
-                    for device in &back {
-                        let question = format!(
-                            "{node_id} had removed {device}, which comes back with its \
-                             removal. Keep {device} out?"
-                        );
-                        if ask(&question)? {
-                            keep.push(device.clone());
-                        }
-                    }
                 }
-            }
-            // Those kept out first, while it still keeps them out.
-            for device in &keep {
-                agent.call("nodes.revoke", serde_json::json!({ "nodeId": device }))?;
-            }
+                for device in back {
+                    let keep_out = *keep_its_removals
+                        || (!*let_its_removals_go
+                            && ask(&format!(
+                                "{node_id} had removed {device}, which comes back with its \
+                                 removal. Keep {device} out?"
+                            ))?);
+                    if keep_out {
+                        agent.call("nodes.revoke", serde_json::json!({ "nodeId": device }))?;
+                        keep.push(device.clone());
+                    }
+                    asked.push(device);
+                }
+            };
             agent.call("nodes.revoke", serde_json::json!({ "nodeId": node_id }))?;
             let mut human = format!("Removed {node_id} from your devices");
             if !keep.is_empty() {

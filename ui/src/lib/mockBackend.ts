@@ -702,7 +702,12 @@ export class MockBackend implements Backend {
 
   async removalEffect(device: string): Promise<RemovalEffectDto> {
     this.requireUnlocked();
-    const kept = (this.removals.get(device) ?? []).map((d) => ({ device: d, name: null, disputed: false }));
+    // What it removed, but for those another device that stays removed too.
+    const heldElsewhere = (n: string) =>
+      [...this.removals].some(([by, out]) => by !== device && !this.revoked.includes(by) && out.includes(n));
+    const kept = (this.removals.get(device) ?? [])
+      .filter((d) => !this.revoked.includes(d) && !heldElsewhere(d))
+      .map((d) => ({ device: d, name: null, disputed: false }));
     const disputed = this.disputes
       .filter((d) => d.removedBy.includes(device) && !kept.some((k) => k.device === d.device))
       .map((d) => ({ device: d.device, name: d.name, disputed: true }));
@@ -732,7 +737,8 @@ export class MockBackend implements Backend {
     this.disputes = left.filter((d) => !settled.includes(d));
     // What it removed comes back, unless removed here too.
     for (const back of this.removals.get(device) ?? []) {
-      if (!this.revoked.includes(back)) {
+      const held = [...this.removals].some(([by, out]) => by !== device && !this.revoked.includes(by) && out.includes(back));
+      if (!this.revoked.includes(back) && !held && !this.paired.some((p) => p.nodeId === back)) {
         this.paired.push({ nodeId: back, thisDevice: false, online: false, lastSeen: 0, addresses: [], name: null });
       }
     }

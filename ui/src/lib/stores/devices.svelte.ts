@@ -265,21 +265,18 @@ export class Devices {
 
   /** Ask before removing `device` (the dialog says what it does). */
   askRemove(device: string) {
-    this.error = null;
+    this.resetRemoval();
     this.removing = device;
-    this.removingRemoved = [];
-    this.removingGoing = [];
-    this.removedListed = false;
-    this.keepRemoved = {};
+    const request = this.effectRequest;
     void this.backend.removalEffect(device).then(
       (effect) => {
-        if (this.removing !== device) return;
+        if (request !== this.effectRequest) return;
         this.removingRemoved = effect.back;
         this.removingGoing = effect.going;
         this.removedListed = true;
       },
       () => {
-        if (this.removing !== device) return;
+        if (request !== this.effectRequest) return;
         this.error = "Could not read which devices removing it lets back. Close this and try again.";
       },
     );
@@ -295,13 +292,25 @@ export class Devices {
     return this.removedListed && this.removingRemoved.every((d) => d.device in this.keepRemoved);
   }
 
-  cancelRemove() {
+  /** Which request for what removing changes is current (a late answer
+   * to a dialog closed since is dropped). */
+  private effectRequest = 0;
+  /** Devices kept out and removed already, in this dialog. */
+  private keptOut: string[] = [];
+
+  private resetRemoval() {
+    this.effectRequest += 1;
     this.removing = null;
     this.removingRemoved = [];
     this.removingGoing = [];
     this.removedListed = false;
     this.keepRemoved = {};
+    this.keptOut = [];
     this.error = null;
+  }
+
+  cancelRemove() {
+    this.resetRemoval();
   }
 
   /** Remove the device the dialog asked about, from every device, for good. */
@@ -310,20 +319,29 @@ export class Devices {
     if (!device) return;
     if (!this.removalReady) return;
     const keep = this.removingRemoved.filter((d) => this.keepRemoved[d.device]).map((d) => d.device);
-    const removed = await this.attempt(async () => {
+    const outcome = await this.attempt(async () => {
       // Those kept out first, while it still keeps them out: removed after
       // it, they would be devices again meanwhile.
-      for (const other of keep) await this.backend.revokeDevice(other);
+      for (const other of keep.filter((d) => !this.keptOut.includes(d))) {
+        await this.backend.revokeDevice(other);
+        this.keptOut = [...this.keptOut, other];
+      }
+      // Keeping one out may let back others it had removed: asked about
+      // too, before the device goes.
+      const again = await this.backend.removalEffect(device);
+      const asked = new Set(this.removingRemoved.map((d) => d.device));
+      const fresh = again.back.filter((d) => !asked.has(d.device));
+      this.removingGoing = again.going;
+      if (fresh.length > 0) {
+        this.removingRemoved = [...this.removingRemoved, ...fresh];
+        return "ask";
+      }
       await this.backend.revokeDevice(device);
-      return true;
+      return "done";
     });
-    // On failure the dialog stays, saying why.
-    if (!removed) return;
-    this.removing = null;
-    this.removingRemoved = [];
-    this.removingGoing = [];
-    this.removedListed = false;
-    this.keepRemoved = {};
+    // On failure the dialog stays, saying why; with more to ask, it asks.
+    if (outcome !== "done") return;
+    this.resetRemoval();
     await this.refresh();
   }
 
