@@ -29,6 +29,9 @@ mkdir -p "$work" "fuzz/corpus/$target"
 started=$SECONDS
 profile=()
 [ "${POLYKEY_FUZZ_DEV:-}" = 1 ] && profile=(--dev)
+# A unit may take a minute: in the unoptimised fuzz build a KDBX file's
+# key derivation at its allowed bound took 14 s, which a 10 s timeout
+# reported as a hang (the release import takes a fraction of that).
 cargo +nightly fuzz run "${profile[@]}" --sanitizer "${POLYKEY_FUZZ_SANITIZER:-none}" "$target" "$work" "fuzz/corpus/$target" -- \
-  -max_total_time="$seconds" -runs="$runs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+  -max_total_time="$seconds" -runs="$runs" -rss_limit_mb=2048 -timeout=60 -print_final_stats=1
 echo "fuzz: $target ran $((SECONDS - started)) s"
